@@ -1,0 +1,99 @@
+// Package awsclient builds aws-sdk-go-v2 configs and clients for a target:
+// region, optional AssumeRole, adaptive retries and an optional endpoint
+// override (a VPC endpoint, or awssim in tests and the demo). The daemon has
+// no other code path for the simulator: only the endpoint differs.
+package awsclient
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+)
+
+// Options selects how to reach AWS for one target.
+type Options struct {
+	Region      string
+	RoleARN     string // optional: assume this role (other accounts)
+	ExternalID  string
+	EndpointURL string // optional: override every service's endpoint
+	MaxAttempts int    // default 5
+	MaxBackoff  time.Duration
+	// Credentials, when set, replaces the default credential chain
+	// (tests and the demo pass static credentials here).
+	Credentials aws.CredentialsProvider
+}
+
+// Load returns an aws.Config for o. It never installs a custom HTTP client,
+// so AWS_CA_BUNDLE (corporate proxies) keeps working.
+func Load(ctx context.Context, o Options) (aws.Config, error) {
+	attempts := o.MaxAttempts
+	if attempts <= 0 {
+		attempts = 5
+	}
+	maxBackoff := o.MaxBackoff
+	if maxBackoff <= 0 {
+		maxBackoff = 20 * time.Second
+	}
+	opts := []func(*awsconfig.LoadOptions) error{
+		awsconfig.WithRetryer(func() aws.Retryer {
+			return retry.NewAdaptiveMode(func(am *retry.AdaptiveModeOptions) {
+				am.StandardOptions = append(am.StandardOptions, func(so *retry.StandardOptions) {
+					so.MaxAttempts = attempts
+					so.MaxBackoff = maxBackoff
+				})
+			})
+		}),
+	}
+	if o.Region != "" {
+		opts = append(opts, awsconfig.WithRegion(o.Region))
+	}
+	if o.Credentials != nil {
+		opts = append(opts, awsconfig.WithCredentialsProvider(o.Credentials))
+	}
+	if o.EndpointURL != "" {
+		opts = append(opts, awsconfig.WithBaseEndpoint(o.EndpointURL))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load aws config (region %q): %w", o.Region, err)
+	}
+	if o.RoleARN != "" {
+		stsClient := sts.NewFromConfig(cfg)
+		provider := stscreds.NewAssumeRoleProvider(stsClient, o.RoleARN, func(ar *stscreds.AssumeRoleOptions) {
+			ar.RoleSessionName = "canaryd"
+			if o.ExternalID != "" {
+				ar.ExternalID = aws.String(o.ExternalID)
+			}
+		})
+		cfg.Credentials = aws.NewCredentialsCache(provider)
+	}
+	return cfg, nil
+}
+
+// Clients is the set of service clients canaryd uses for one target.
+type Clients struct {
+	Lambda     *lambda.Client
+	CloudWatch *cloudwatch.Client
+	CloudFront *cloudfront.Client
+	SNS        *sns.Client
+}
+
+// New builds all clients from one config.
+func New(cfg aws.Config) Clients {
+	return Clients{
+		Lambda:     lambda.NewFromConfig(cfg),
+		CloudWatch: cloudwatch.NewFromConfig(cfg),
+		CloudFront: cloudfront.NewFromConfig(cfg),
+		SNS:        sns.NewFromConfig(cfg),
+	}
+}

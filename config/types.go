@@ -1,0 +1,290 @@
+// Package config loads and validates canaryd's config.toml.
+//
+// The types in this file are the shape of the file; every other package
+// receives the parts it needs (a Target, a Rule, a Notifier) after Load has
+// applied defaults, resolved secrets and validated them. Config is immutable
+// after Load: nothing on a request path fills in defaults.
+package config
+
+import (
+	"time"
+)
+
+// Config is the whole of config.toml.
+type Config struct {
+	Daemon    Daemon     `toml:"daemon"`
+	AWS       AWS        `toml:"aws"`
+	Store     Store      `toml:"store"`
+	Notifiers []Notifier `toml:"notifier"`
+	Targets   []Target   `toml:"target"`
+
+	// Path is the file the config was loaded from ("" when loaded from bytes).
+	Path string `toml:"-"`
+}
+
+// Daemon holds process-wide settings.
+type Daemon struct {
+	Listen           string   `toml:"listen"`             // admin API address, default "127.0.0.1:8080"
+	TLSCertFile      string   `toml:"tls_cert_file"`      // optional: serve the admin API over TLS
+	TLSKeyFile       string   `toml:"tls_key_file"`       //
+	AdminTokenEnv    string   `toml:"admin_token_env"`    // env var holding the bearer token
+	AdminTokenFile   string   `toml:"admin_token_file"`   // or a file holding it
+	AdminToken       Secret   `toml:"-"`                  // resolved from the two above
+	LogLevel         string   `toml:"log_level"`          // debug|info|warn|error, default info
+	DryRun           bool     `toml:"dry_run"`            // alert only: plans are journaled, never executed
+	PollInterval     Duration `toml:"poll_interval"`      // alias poll, default 15s
+	SweepCron        string   `toml:"sweep_cron"`         // robfig/cron spec for the full alias sweep, default "@every 5m"
+	ShutdownTimeout  Duration `toml:"shutdown_timeout"`   // bound on graceful shutdown, default 20s
+	ReplicaID        string   `toml:"replica_id"`         // default: hostname
+	MaxConcurrentAWS int      `toml:"max_concurrent_aws"` // bound on in-flight AWS calls, default 16
+}
+
+// AWS holds the default AWS settings; a target may override region and role.
+type AWS struct {
+	Region      string   `toml:"region"`       // required unless every target sets one
+	RoleARN     string   `toml:"role_arn"`     // optional AssumeRole
+	ExternalID  string   `toml:"external_id"`  // optional, with role_arn
+	EndpointURL string   `toml:"endpoint_url"` // optional endpoint override for every service (awssim, VPC endpoints)
+	MaxAttempts int      `toml:"max_attempts"` // SDK adaptive retry attempts, default 5
+	MaxBackoff  Duration `toml:"max_backoff"`  // SDK retry backoff cap, default 20s
+}
+
+// Store selects and configures the state backend.
+type Store struct {
+	Backend  string    `toml:"backend"` // "bolt" (default) or "redis"
+	Path     string    `toml:"path"`    // bolt file, default "canaryd.db"
+	Redis    RedisConn `toml:"redis"`
+	LeaseTTL Duration  `toml:"lease_ttl"` // target ownership lease, default 15s
+}
+
+// RedisConn is how to reach a Redis deployment (single, Sentinel or Cluster).
+type RedisConn struct {
+	Addrs        []string `toml:"addrs"`       // one address, several for Cluster, Sentinel addresses with master_name
+	MasterName   string   `toml:"master_name"` // Sentinel master name
+	Cluster      bool     `toml:"cluster"`     // force Cluster mode
+	Username     string   `toml:"username"`
+	PasswordEnv  string   `toml:"password_env"`
+	PasswordFile string   `toml:"password_file"`
+	Password     Secret   `toml:"-"`
+	DB           int      `toml:"db"`
+	TLS          bool     `toml:"tls"`
+	KeyPrefix    string   `toml:"key_prefix"` // store keys only: default "canaryd:"
+}
+
+// Target is one protected thing: a Lambda alias and everything about it.
+type Target struct {
+	Name           string   `toml:"name"`     // unique, [a-z0-9-_]
+	Function       string   `toml:"function"` // function name or ARN
+	Alias          string   `toml:"alias"`
+	Region         string   `toml:"region"`   // default: aws.region
+	RoleARN        string   `toml:"role_arn"` // default: aws.role_arn
+	ExternalID     string   `toml:"external_id"`
+	BakeTime       Duration `toml:"bake_time"`       // healthy this long => promoted, default 10m
+	RollbackWindow Duration `toml:"rollback_window"` // keep watching after promotion, default 0 (off)
+	MetricPeriod   Duration `toml:"metric_period"`   // CloudWatch period, multiple of 60s, default 60s
+	MetricLag      int      `toml:"metric_lag"`      // periods re-read each cycle for late data, default 3
+	BaselineWindow Duration `toml:"baseline_window"` // pre-deploy window read for baselines, default 30m
+	Notify         []string `toml:"notify"`          // notifier names
+	DryRun         bool     `toml:"dry_run"`         // alert only for this target
+
+	Probes  []Probe `toml:"probe"`
+	Rules   []Rule  `toml:"rule"`
+	Actions Actions `toml:"actions"`
+}
+
+// Probe is an HTTP(S) health check of the target.
+type Probe struct {
+	Name          string            `toml:"name"`
+	Method        string            `toml:"method"` // default GET
+	URL           string            `toml:"url"`
+	Headers       map[string]string `toml:"headers"`        // plain headers
+	HeadersEnv    map[string]string `toml:"headers_env"`    // header -> env var holding its value
+	HeadersFile   map[string]string `toml:"headers_file"`   // header -> file holding its value
+	SecretHeaders map[string]Secret `toml:"-"`              // resolved from the two above
+	Timeout       Duration          `toml:"timeout"`        // default 5s
+	Interval      Duration          `toml:"interval"`       // default 10s
+	ExpectStatus  []int             `toml:"expect_status"`  // default [200..299]
+	BodyMatch     string            `toml:"body_match"`     // optional regexp the body must match
+	MaxLatency    Duration          `toml:"max_latency"`    // optional: slower counts as failure
+	MaxBodyBytes  int64             `toml:"max_body_bytes"` // read bound, default 64 KiB
+	MaxRedirects  int               `toml:"max_redirects"`  // default 3
+}
+
+// Rule kinds.
+const (
+	RuleErrorRate      = "error_rate"      // Errors/Invocations of the new version (or alias)
+	RuleLatency        = "latency"         // Duration percentile (stat), ms
+	RuleThrottles      = "throttles"       // Throttles count per period
+	RuleMetric         = "metric"          // custom metric or metric-math expression
+	RuleProbe          = "probe"           // health probe failures
+	RuleCompareErrors  = "compare_errors"  // new vs known-good error rate, exact/Poisson test
+	RuleCompareLatency = "compare_latency" // new vs known-good latency, Mann-Whitney U
+)
+
+// Missing-data treatments.
+const (
+	MissingIgnore    = "ignore"
+	MissingBreaching = "breaching"
+	MissingGood      = "good"
+)
+
+// Rule is one condition over samples that can breach.
+type Rule struct {
+	Name string `toml:"name"`
+	Kind string `toml:"kind"` // one of the Rule* constants
+
+	// Threshold, compared with Op against the observed value (absolute rules)
+	// or against the ratio/delta to the baseline (when Baseline is set).
+	Threshold float64 `toml:"threshold"`
+	Op        string  `toml:"op"`       // ">" (default), ">=", "<", "<="
+	Baseline  string  `toml:"baseline"` // "" (absolute), "ratio" or "delta": relative to known-good
+
+	// Metric selection for latency and custom metrics.
+	Stat       string            `toml:"stat"`      // latency: "p99" default; metric: Sum|Average|Maximum|Minimum|SampleCount|pNN
+	Namespace  string            `toml:"namespace"` // metric: e.g. "MyApp"
+	MetricName string            `toml:"metric_name"`
+	Dimensions map[string]string `toml:"dimensions"` // metric: "${function}", "${alias}", "${version}" expand
+	Expression string            `toml:"expression"` // metric: metric-math over m1.. (queries below)
+
+	// Minimum evidence and persistence.
+	MinInvocations int      `toml:"min_invocations"` // per window, rate rules; default 50
+	MinSamples     int      `toml:"min_samples"`     // periods or probe results needed, default 3
+	For            Duration `toml:"for"`             // must breach continuously this long
+	Breaches       int      `toml:"breaches"`        // M of ...
+	OfWindows      int      `toml:"of_windows"`      // ... N windows; default 1 of 1
+	Window         Duration `toml:"window"`          // evaluation window, default 5m
+	MissingData    string   `toml:"missing_data"`    // ignore (default) | breaching | good
+
+	// Probe rules.
+	Probe               string  `toml:"probe"`                // probe name
+	ConsecutiveFailures int     `toml:"consecutive_failures"` // trip after this many in a row, default 3
+	FailureRatio        float64 `toml:"failure_ratio"`        // or this share of the window failing
+
+	// Statistical comparison rules.
+	Confidence float64 `toml:"confidence"` // default 0.99
+	MinEffect  float64 `toml:"min_effect"` // relative effect size, e.g. 0.2 = 20% worse
+}
+
+// Actions is what a rollback does after reverting the alias.
+type Actions struct {
+	CloudFront []CloudFrontAction `toml:"cloudfront"`
+	Redis      []RedisAction      `toml:"redis"`
+	Webhooks   []WebhookHook      `toml:"webhook"`
+	Exec       []ExecHook         `toml:"exec"`
+	Verify     Verify             `toml:"verify"`
+}
+
+// CloudFrontAction invalidates paths of one distribution.
+type CloudFrontAction struct {
+	Distribution string   `toml:"distribution"`
+	Paths        []string `toml:"paths"` // e.g. ["/*"]
+	Wait         Duration `toml:"wait"`  // wait for Completed up to this long; 0 = do not wait
+}
+
+// RedisAction deletes cached keys.
+type RedisAction struct {
+	Name      string    `toml:"name"`
+	Conn      RedisConn `toml:"conn"`
+	Patterns  []string  `toml:"patterns"`   // SCAN MATCH patterns
+	FlushDB   bool      `toml:"flush_db"`   // FLUSHDB instead; explicit opt-in
+	BatchSize int       `toml:"batch_size"` // SCAN COUNT / UNLINK batch, default 500
+	Critical  bool      `toml:"critical"`   // failure stops the plan
+}
+
+// WebhookHook is an HTTP POST with a JSON incident body.
+type WebhookHook struct {
+	Name       string   `toml:"name"`
+	URL        string   `toml:"url"`
+	SecretEnv  string   `toml:"secret_env"` // HMAC-SHA256 key
+	SecretFile string   `toml:"secret_file"`
+	Secret     Secret   `toml:"-"`
+	Timeout    Duration `toml:"timeout"` // default 10s
+	Retries    int      `toml:"retries"` // default 3
+	Critical   bool     `toml:"critical"`
+}
+
+// ExecHook runs a command (argv, never a shell string).
+type ExecHook struct {
+	Name     string            `toml:"name"`
+	Argv     []string          `toml:"argv"`
+	Env      map[string]string `toml:"env"`
+	Timeout  Duration          `toml:"timeout"` // default 60s
+	Critical bool              `toml:"critical"`
+}
+
+// Verify watches health after the alias is reverted.
+type Verify struct {
+	Window Duration `toml:"window"` // default 2m; 0 disables verification
+}
+
+// Notifier types.
+const (
+	NotifierPagerDuty = "pagerduty"
+	NotifierSlack     = "slack"
+	NotifierSNS       = "sns"
+	NotifierWebhook   = "webhook"
+)
+
+// Notifier is one alert destination, referenced by name from targets.
+type Notifier struct {
+	Name           string   `toml:"name"`
+	Type           string   `toml:"type"`
+	RoutingKeyEnv  string   `toml:"routing_key_env"` // pagerduty
+	RoutingKeyFile string   `toml:"routing_key_file"`
+	RoutingKey     Secret   `toml:"-"`
+	URL            string   `toml:"url"`     // webhook; pagerduty endpoint override
+	URLEnv         string   `toml:"url_env"` // slack incoming-webhook URL is a secret
+	URLFile        string   `toml:"url_file"`
+	SecretURL      Secret   `toml:"-"`
+	SecretEnv      string   `toml:"secret_env"` // webhook HMAC key
+	SecretFile     string   `toml:"secret_file"`
+	Secret         Secret   `toml:"-"`
+	TopicARN       string   `toml:"topic_arn"` // sns
+	Region         string   `toml:"region"`    // sns, default aws.region
+	Timeout        Duration `toml:"timeout"`   // per delivery attempt, default 10s
+	Retries        int      `toml:"retries"`   // default 5
+	Events         []string `toml:"events"`    // filter; empty = all
+}
+
+// Duration is a time.Duration written as "90s" or "5m" in TOML.
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration back as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
+
+// Secret is a resolved secret value. It redacts itself when printed,
+// formatted or marshalled, so it cannot leak into logs or JSON by accident.
+type Secret struct{ value string }
+
+// NewSecret wraps a value (tests and resolvers).
+func NewSecret(v string) Secret { return Secret{value: v} }
+
+// Value returns the secret itself; call it only where the secret is used.
+func (s Secret) Value() string { return s.value }
+
+// IsSet reports whether a value was resolved.
+func (s Secret) IsSet() bool { return s.value != "" }
+
+// String redacts.
+func (s Secret) String() string {
+	if s.value == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// GoString redacts in %#v.
+func (s Secret) GoString() string { return s.String() }
+
+// MarshalText redacts.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }

@@ -1,0 +1,79 @@
+// Package notify tells people what canaryd saw and did: PagerDuty Events v2,
+// Slack, SNS and signed webhooks. Delivery is asynchronous with retries and
+// never blocks or delays actuation (promise 9).
+package notify
+
+import (
+	"context"
+	"time"
+
+	"github.com/canaryd/canaryd/policy"
+	"github.com/canaryd/canaryd/store"
+)
+
+// EventType names what happened.
+type EventType string
+
+// Event types.
+const (
+	WatchStarted      EventType = "watch_started"
+	Tripped           EventType = "tripped"            // verdict failing: rollback starting (or alert only)
+	RollbackDone      EventType = "rollback_done"      // alias reverted and health verified
+	RollbackFailed    EventType = "rollback_failed"    // a step failed
+	RollbackUnhealthy EventType = "rollback_unhealthy" // alias reverted but health did not recover
+	AlertOnly         EventType = "alert_only"         // failing, but paused / dry-run / no known-good / baseline already bad
+	Promoted          EventType = "promoted"
+	OverrideSet       EventType = "override_set"
+	OverrideExpired   EventType = "override_expired"
+)
+
+// Severity of an event for the receiver.
+type Severity string
+
+// Severities.
+const (
+	SeverityInfo     Severity = "info"
+	SeverityWarning  Severity = "warning"
+	SeverityCritical Severity = "critical"
+)
+
+// ActionResult summarises one plan step for a message.
+type ActionResult struct {
+	Name     string        `json:"name"`
+	Status   string        `json:"status"` // store.StepStatus values
+	Duration time.Duration `json:"duration"`
+	Detail   string        `json:"detail,omitempty"`
+	Error    string        `json:"error,omitempty"`
+}
+
+// Event is one thing to tell on-call about.
+type Event struct {
+	Type       EventType        `json:"type"`
+	Severity   Severity         `json:"severity"`
+	Time       time.Time        `json:"time"`
+	Target     string           `json:"target"`
+	Function   string           `json:"function,omitempty"`
+	Alias      string           `json:"alias,omitempty"`
+	WatchID    string           `json:"watch_id,omitempty"`
+	IncidentID string           `json:"incident_id,omitempty"` // PagerDuty dedup_key
+	KnownGood  string           `json:"known_good,omitempty"`
+	NewVersion string           `json:"new_version,omitempty"`
+	Verdict    *policy.Verdict  `json:"verdict,omitempty"`
+	Actions    []ActionResult   `json:"actions,omitempty"`
+	Override   *store.Override  `json:"override,omitempty"`  // the override this event is about
+	Overrides  []store.Override `json:"overrides,omitempty"` // every override in force for the target
+	DryRun     bool             `json:"dry_run,omitempty"`
+	Message    string           `json:"message"` // one line: what happened
+	// NextSteps says what a human can do now, e.g. the override commands.
+	NextSteps []string `json:"next_steps,omitempty"`
+}
+
+// Notifier delivers one event to one destination, once. Retries are the
+// dispatcher's job; Notify returns an error that says whether to retry
+// (see Retryable).
+type Notifier interface {
+	// Name is the configured notifier name (for metrics and logs).
+	Name() string
+	// Notify delivers ev; ctx carries the per-attempt timeout.
+	Notify(ctx context.Context, ev Event) error
+}

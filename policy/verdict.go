@@ -1,0 +1,79 @@
+// Package policy decides, from samples, whether a deploy is healthy,
+// failing, not yet knowable, or ready to promote. Every decision is a pure
+// function of (spec, history, now) and carries its explanation as data.
+package policy
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Kind is the verdict's kind.
+type Kind string
+
+// Verdict kinds.
+const (
+	Healthy      Kind = "healthy"
+	Failing      Kind = "failing"
+	Inconclusive Kind = "inconclusive"
+	Promote      Kind = "promote"
+)
+
+// Verdict is the policy's decision at one instant, with its explanation.
+type Verdict struct {
+	Kind     Kind      `json:"kind"`
+	At       time.Time `json:"at"`
+	Findings []Finding `json:"findings"` // one per rule evaluated
+	// AlertOnly is set when rolling back would not help (the known-good
+	// version was already failing before the deploy): alert, do not act.
+	AlertOnly bool   `json:"alert_only,omitempty"`
+	Summary   string `json:"summary"` // one line for humans, built from Findings
+}
+
+// Finding is one rule's evaluation: what was observed against what.
+type Finding struct {
+	Rule        string        `json:"rule"`
+	RuleKind    string        `json:"rule_kind"`
+	Breached    bool          `json:"breached"`
+	Enough      bool          `json:"enough_evidence"` // minimum evidence met
+	Observed    float64       `json:"observed"`
+	Threshold   float64       `json:"threshold"`
+	Op          string        `json:"op,omitempty"`
+	Baseline    *float64      `json:"baseline,omitempty"` // known-good value, for relative and statistical rules
+	PValue      *float64      `json:"p_value,omitempty"`  // statistical rules
+	Window      time.Duration `json:"window"`
+	Samples     int           `json:"samples"`                // periods or probe results used
+	Evidence    float64       `json:"evidence,omitempty"`     // e.g. invocations in window
+	MinEvidence float64       `json:"min_evidence,omitempty"` // what the rule needs
+	Version     string        `json:"version,omitempty"`
+	Note        string        `json:"note,omitempty"` // e.g. "3 invocations < min_invocations 50"
+}
+
+// String renders a finding for logs and alerts, e.g.
+// "error-rate: observed 0.084 > threshold 0.05 over 5m (5 periods, 1200 invocations)".
+func (f Finding) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: observed %.4g %s threshold %.4g over %s (%d samples", f.Rule, f.Observed, opOr(f.Op), f.Threshold, f.Window, f.Samples)
+	if f.Evidence > 0 {
+		fmt.Fprintf(&b, ", evidence %.0f", f.Evidence)
+	}
+	b.WriteString(")")
+	if f.Baseline != nil {
+		fmt.Fprintf(&b, " baseline %.4g", *f.Baseline)
+	}
+	if f.PValue != nil {
+		fmt.Fprintf(&b, " p=%.3g", *f.PValue)
+	}
+	if f.Note != "" {
+		b.WriteString("; " + f.Note)
+	}
+	return b.String()
+}
+
+func opOr(op string) string {
+	if op == "" {
+		return ">"
+	}
+	return op
+}

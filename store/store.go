@@ -1,0 +1,248 @@
+// Package store persists canaryd's state: target state (known-good
+// versions), watches, incidents, the rollback journal, operator overrides,
+// ownership leases and the event history. Two backends implement Store: an
+// embedded bbolt file (one replica, zero set-up) and Redis (shared by
+// replicas); one conformance suite (storetest) runs against both.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Errors callers tell apart with errors.Is.
+var (
+	ErrNotFound  = errors.New("store: not found")
+	ErrExists    = errors.New("store: already exists")
+	ErrLeaseHeld = errors.New("store: lease held by another replica")
+	ErrFenced    = errors.New("store: fencing token is stale")
+	ErrConflict  = errors.New("store: concurrent update")
+)
+
+// Store is the state backend. Every method is safe for concurrent use by
+// several goroutines and, for shared backends, by several replicas.
+type Store interface {
+	// GetTarget returns what is known about a target; ErrNotFound if nothing.
+	GetTarget(ctx context.Context, name string) (TargetState, error)
+	// PutTarget replaces a target's state.
+	PutTarget(ctx context.Context, t TargetState) error
+
+	// CreateWatch stores a new watch; ErrExists if the ID is taken.
+	CreateWatch(ctx context.Context, w Watch) error
+	// GetWatch returns one watch; ErrNotFound if absent.
+	GetWatch(ctx context.Context, id string) (Watch, error)
+	// UpdateWatch atomically reads the watch, applies fn and writes it back
+	// with Revision incremented. If fn returns an error nothing is written
+	// and that error is returned. Concurrent updates are serialised
+	// (retried by the backend), never lost.
+	UpdateWatch(ctx context.Context, id string, fn func(*Watch) error) (Watch, error)
+	// ListWatches returns watches newest first.
+	ListWatches(ctx context.Context, f WatchFilter) ([]Watch, error)
+
+	// CreateIncident stores a new incident; ErrExists if one with the same
+	// ID exists. Incident IDs derive from the watch, so one tripped watch
+	// can open at most one incident, across restarts and replicas.
+	CreateIncident(ctx context.Context, in Incident) error
+	GetIncident(ctx context.Context, id string) (Incident, error)
+	UpdateIncident(ctx context.Context, id string, fn func(*Incident) error) (Incident, error)
+	// ListIncidents returns incidents newest first; target "" means all.
+	ListIncidents(ctx context.Context, target string, limit int) ([]Incident, error)
+
+	// AppendJournal records one step transition of a plan. When fence.Token
+	// is non-zero the append fails with ErrFenced unless fence is still the
+	// target's current lease, checked atomically with the write.
+	AppendJournal(ctx context.Context, e JournalEntry, fence Fence) error
+	// Journal returns a plan's entries in append order.
+	Journal(ctx context.Context, planID string) ([]JournalEntry, error)
+
+	// PutOverride creates or replaces an override (by ID).
+	PutOverride(ctx context.Context, o Override) error
+	// DeleteOverride removes one; ErrNotFound if absent.
+	DeleteOverride(ctx context.Context, id string) error
+	// ListOverrides returns all stored overrides, expired ones included;
+	// callers judge expiry with their own clock (Override.Active).
+	ListOverrides(ctx context.Context) ([]Override, error)
+
+	// AcquireLease takes or renews the lease on target for holder. A new
+	// holder gets a strictly larger fencing token than any before it.
+	// ErrLeaseHeld if another holder's lease has not expired.
+	AcquireLease(ctx context.Context, target, holder string, ttl time.Duration) (Fence, error)
+	// ReleaseLease gives the lease up if holder still has it.
+	ReleaseLease(ctx context.Context, target, holder string) error
+	// CheckFence returns ErrFenced unless fence is the current lease.
+	CheckFence(ctx context.Context, fence Fence) error
+
+	// AppendEvent adds to the history.
+	AppendEvent(ctx context.Context, e Event) error
+	// Events returns history entries oldest first, filtered.
+	Events(ctx context.Context, f EventFilter) ([]Event, error)
+
+	// Close releases the backend.
+	Close() error
+}
+
+// TargetState is what persists about one target between watches.
+type TargetState struct {
+	Name        string             `json:"name"`
+	KnownGood   string             `json:"known_good,omitempty"` // last promoted version
+	KnownGoodAt time.Time          `json:"known_good_at,omitempty"`
+	Version     string             `json:"version,omitempty"`     // alias FunctionVersion last observed
+	Weights     map[string]float64 `json:"weights,omitempty"`     // alias routing last observed
+	RevisionID  string             `json:"revision_id,omitempty"` // alias RevisionId last observed
+	ObservedAt  time.Time          `json:"observed_at,omitempty"`
+	ActiveWatch string             `json:"active_watch,omitempty"` // ID of the running watch, if any
+}
+
+// Phase is a watch's place in its life cycle.
+type Phase string
+
+// Watch phases. Baking and Promoted (inside the rollback window) are
+// watched; Tripped and RollingBack have a plan under way; the rest are final.
+const (
+	PhaseBaking         Phase = "baking"
+	PhasePromoted       Phase = "promoted" // still watched while inside the rollback window
+	PhaseTripped        Phase = "tripped"
+	PhaseRollingBack    Phase = "rolling_back"
+	PhaseRolledBack     Phase = "rolled_back" // verified
+	PhaseRollbackFailed Phase = "rollback_failed"
+	PhaseSuperseded     Phase = "superseded"
+	PhaseEnded          Phase = "ended" // by an operator (mark good) or the window closing
+)
+
+// Final reports whether nothing more happens to a watch in this phase.
+func (p Phase) Final() bool {
+	switch p {
+	case PhaseRolledBack, PhaseRollbackFailed, PhaseSuperseded, PhaseEnded:
+		return true
+	}
+	return false
+}
+
+// Watch is the life of one deploy of one target.
+type Watch struct {
+	ID           string             `json:"id"`
+	Target       string             `json:"target"`
+	Phase        Phase              `json:"phase"`
+	KnownGood    string             `json:"known_good"` // "" = none known: alert only
+	NewVersion   string             `json:"new_version"`
+	Weights      map[string]float64 `json:"weights,omitempty"` // additional version weights when split
+	RevisionID   string             `json:"revision_id"`       // alias RevisionId when the deploy was seen
+	Source       string             `json:"source"`            // poll | sweep | announce
+	DetectedAt   time.Time          `json:"detected_at"`
+	PromotedAt   time.Time          `json:"promoted_at,omitempty"`
+	EndedAt      time.Time          `json:"ended_at,omitempty"`
+	IncidentID   string             `json:"incident_id,omitempty"`
+	SupersededBy string             `json:"superseded_by,omitempty"`
+	Reason       string             `json:"reason,omitempty"`       // why it reached its phase
+	LastVerdict  json.RawMessage    `json:"last_verdict,omitempty"` // policy.Verdict
+	Revision     int64              `json:"revision"`               // bumped by UpdateWatch
+}
+
+// WatchFilter selects watches. Zero values select everything.
+type WatchFilter struct {
+	Target     string
+	ActiveOnly bool // phases that are not Final
+	Limit      int
+}
+
+// Incident is a tripped watch and everything done about it.
+type Incident struct {
+	ID          string          `json:"id"`
+	Target      string          `json:"target"`
+	WatchID     string          `json:"watch_id"`
+	OpenedAt    time.Time       `json:"opened_at"`
+	ClosedAt    time.Time       `json:"closed_at,omitempty"`
+	FromVersion string          `json:"from_version"` // the bad version
+	ToVersion   string          `json:"to_version"`   // the known-good target of the rollback
+	Trigger     string          `json:"trigger"`      // policy | operator | manual
+	Actor       string          `json:"actor,omitempty"`
+	Verdict     json.RawMessage `json:"verdict,omitempty"` // policy.Verdict that tripped it
+	Outcome     string          `json:"outcome,omitempty"` // rolled_back | rollback_failed | not_executed | aborted | unhealthy_after_rollback
+	Revision    int64           `json:"revision"`
+}
+
+// StepStatus is one transition of a plan step in the journal.
+type StepStatus string
+
+// Step statuses: Intent is written before a step acts; one of the others
+// after. A step with an Intent and no later status was interrupted.
+const (
+	StepIntent      StepStatus = "intent"
+	StepDone        StepStatus = "done"
+	StepFailed      StepStatus = "failed"
+	StepSkipped     StepStatus = "skipped"
+	StepNotExecuted StepStatus = "not_executed" // dry-run / alert-only
+	StepAborted     StepStatus = "aborted"      // e.g. alias moved: newer deploy
+)
+
+// JournalEntry is one persisted step transition.
+type JournalEntry struct {
+	PlanID   string          `json:"plan_id"` // the incident ID
+	Target   string          `json:"target"`
+	Step     int             `json:"step"` // index in the plan
+	Name     string          `json:"name"` // e.g. "lambda-alias", "cloudfront:E123", "redis:sessions"
+	Status   StepStatus      `json:"status"`
+	Time     time.Time       `json:"time"`
+	Duration time.Duration   `json:"duration,omitempty"`
+	Detail   json.RawMessage `json:"detail,omitempty"` // step-specific outcome (keys removed, invalidation id, ...)
+	Error    string          `json:"error,omitempty"`
+}
+
+// OverrideKind is what an operator decided.
+type OverrideKind string
+
+// Override kinds.
+const (
+	OverridePause         OverrideKind = "pause"          // alert only until expiry
+	OverrideForceRollback OverrideKind = "force_rollback" // roll back now (consumed once acted upon)
+	OverrideMarkGood      OverrideKind = "mark_good"      // end the watch, promote (consumed)
+)
+
+// Override is an operator's decision with TTL, reason and actor.
+type Override struct {
+	ID        string       `json:"id"`
+	Target    string       `json:"target"` // "*" = all targets
+	Kind      OverrideKind `json:"kind"`
+	Reason    string       `json:"reason"`
+	Actor     string       `json:"actor"`
+	CreatedAt time.Time    `json:"created_at"`
+	ExpiresAt time.Time    `json:"expires_at,omitempty"` // zero = until removed
+	Version   string       `json:"version,omitempty"`    // force_rollback --to, mark_good version
+}
+
+// Active reports whether the override is in force at now.
+func (o Override) Active(now time.Time) bool {
+	return o.ExpiresAt.IsZero() || now.Before(o.ExpiresAt)
+}
+
+// Applies reports whether the override covers target.
+func (o Override) Applies(target string) bool { return o.Target == "*" || o.Target == target }
+
+// Fence is a lease's fencing token.
+type Fence struct {
+	Target string `json:"target"`
+	Holder string `json:"holder"`
+	Token  int64  `json:"token"`
+}
+
+// Event is one history entry: something that happened, when, and its data.
+type Event struct {
+	Time       time.Time       `json:"time"`
+	Target     string          `json:"target"`
+	WatchID    string          `json:"watch_id,omitempty"`
+	IncidentID string          `json:"incident_id,omitempty"`
+	Type       string          `json:"type"` // watch_started, verdict, tripped, step, alert_sent, promoted, override_set, ...
+	Message    string          `json:"message"`
+	Data       json.RawMessage `json:"data,omitempty"`
+}
+
+// EventFilter selects history entries. Zero values select everything.
+type EventFilter struct {
+	Target     string
+	WatchID    string
+	IncidentID string
+	Since      time.Time
+	Limit      int // newest Limit, still returned oldest first
+}
