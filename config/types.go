@@ -7,6 +7,7 @@
 package config
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -253,7 +254,7 @@ type Duration struct{ time.Duration }
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))
 	if err != nil {
-		return err
+		return &badDurationError{raw: string(b)}
 	}
 	d.Duration = v
 	return nil
@@ -288,3 +289,9 @@ func (s Secret) GoString() string { return s.String() }
 
 // MarshalText redacts.
 func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+type badDurationError struct{ raw string }
+
+func (e *badDurationError) Error() string {
+	return fmt.Sprintf("invalid duration %q: write a string such as \"30s\" or \"5m\"", e.raw)
+}

@@ -1,0 +1,152 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"time"
+)
+
+// Defaults, applied once at load time.
+const (
+	DefaultListen          = "127.0.0.1:8080"
+	DefaultPollInterval    = 15 * time.Second
+	DefaultSweepCron       = "@every 5m"
+	DefaultShutdownTimeout = 20 * time.Second
+	DefaultBakeTime        = 10 * time.Minute
+	DefaultMetricPeriod    = time.Minute
+	DefaultMetricLag       = 3
+	DefaultBaselineWindow  = 30 * time.Minute
+	DefaultProbeTimeout    = 5 * time.Second
+	DefaultProbeInterval   = 10 * time.Second
+	DefaultMaxBodyBytes    = 64 << 10
+	DefaultMaxRedirects    = 3
+	DefaultRuleWindow      = 5 * time.Minute
+	DefaultMinInvocations  = 50
+	DefaultMinSamples      = 3
+	DefaultConsecutive     = 3
+	DefaultConfidence      = 0.99
+	DefaultLeaseTTL        = 15 * time.Second
+	DefaultHookTimeout     = 10 * time.Second
+	DefaultExecTimeout     = 60 * time.Second
+	DefaultVerifyWindow    = 2 * time.Minute
+	DefaultNotifyTimeout   = 10 * time.Second
+)
+
+// applyDefaults fills in unset keys. Where zero is a meaningful value
+// (retries, verify window) the default applies only if the key is absent.
+func applyDefaults(c *Config, pos positions) {
+	d := &c.Daemon
+	setStr(&d.Listen, DefaultListen)
+	setStr(&d.LogLevel, "info")
+	setDur(&d.PollInterval, DefaultPollInterval)
+	setStr(&d.SweepCron, DefaultSweepCron)
+	setDur(&d.ShutdownTimeout, DefaultShutdownTimeout)
+	if d.ReplicaID == "" {
+		if h, err := os.Hostname(); err == nil {
+			d.ReplicaID = h
+		} else {
+			d.ReplicaID = "canaryd"
+		}
+	}
+	setInt(&d.MaxConcurrentAWS, 16)
+
+	setInt(&c.AWS.MaxAttempts, 5)
+	setDur(&c.AWS.MaxBackoff, 20*time.Second)
+
+	setStr(&c.Store.Backend, "bolt")
+	setStr(&c.Store.Path, "canaryd.db")
+	setStr(&c.Store.Redis.KeyPrefix, "canaryd:")
+	setDur(&c.Store.LeaseTTL, DefaultLeaseTTL)
+
+	for i := range c.Notifiers {
+		n := &c.Notifiers[i]
+		setDur(&n.Timeout, DefaultNotifyTimeout)
+		if !pos.written(fmt.Sprintf("notifier[%d].retries", i)) {
+			n.Retries = 5
+		}
+		if n.Type == NotifierSNS {
+			setStr(&n.Region, c.AWS.Region)
+		}
+	}
+	for i := range c.Targets {
+		defaultTarget(c, &c.Targets[i], pos, fmt.Sprintf("target[%d]", i))
+	}
+}
+
+func defaultTarget(c *Config, t *Target, pos positions, path string) {
+	setStr(&t.Region, c.AWS.Region)
+	setStr(&t.RoleARN, c.AWS.RoleARN)
+	setStr(&t.ExternalID, c.AWS.ExternalID)
+	setDur(&t.BakeTime, DefaultBakeTime)
+	setDur(&t.MetricPeriod, DefaultMetricPeriod)
+	setInt(&t.MetricLag, DefaultMetricLag)
+	setDur(&t.BaselineWindow, DefaultBaselineWindow)
+	for i := range t.Probes {
+		p := &t.Probes[i]
+		setStr(&p.Method, "GET")
+		setDur(&p.Timeout, DefaultProbeTimeout)
+		setDur(&p.Interval, DefaultProbeInterval)
+		if p.MaxBodyBytes == 0 {
+			p.MaxBodyBytes = DefaultMaxBodyBytes
+		}
+		setInt(&p.MaxRedirects, DefaultMaxRedirects)
+	}
+	for i := range t.Rules {
+		r := &t.Rules[i]
+		setStr(&r.Op, ">")
+		setStr(&r.MissingData, MissingIgnore)
+		setDur(&r.Window, DefaultRuleWindow)
+		setInt(&r.MinSamples, DefaultMinSamples)
+		if r.Breaches == 0 && r.OfWindows == 0 {
+			r.Breaches, r.OfWindows = 1, 1
+		}
+		switch r.Kind {
+		case RuleErrorRate, RuleCompareErrors:
+			setInt(&r.MinInvocations, DefaultMinInvocations)
+		case RuleLatency, RuleCompareLatency:
+			setStr(&r.Stat, "p99")
+		case RuleProbe:
+			if r.FailureRatio == 0 {
+				setInt(&r.ConsecutiveFailures, DefaultConsecutive)
+			}
+		}
+		if r.Kind == RuleCompareErrors || r.Kind == RuleCompareLatency {
+			if r.Confidence == 0 {
+				r.Confidence = DefaultConfidence
+			}
+		}
+	}
+	for i := range t.Actions.Redis {
+		setInt(&t.Actions.Redis[i].BatchSize, 500)
+	}
+	for i := range t.Actions.Webhooks {
+		setDur(&t.Actions.Webhooks[i].Timeout, DefaultHookTimeout)
+		if !pos.written(fmt.Sprintf("%s.actions.webhook[%d].retries", path, i)) {
+			t.Actions.Webhooks[i].Retries = 3
+		}
+	}
+	if len(t.Probes) > 0 && !pos.written(path+".actions.verify.window") {
+		t.Actions.Verify.Window.Duration = DefaultVerifyWindow
+	}
+	for i := range t.Actions.Exec {
+		setDur(&t.Actions.Exec[i].Timeout, DefaultExecTimeout)
+	}
+}
+
+func setStr(p *string, v string) {
+	if *p == "" {
+		*p = v
+	}
+}
+
+func setInt(p *int, v int) {
+	if *p == 0 {
+		*p = v
+	}
+}
+
+func setDur(p *Duration, v time.Duration) {
+	if p.Duration == 0 {
+		p.Duration = v
+	}
+}

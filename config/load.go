@@ -1,0 +1,158 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	toml "github.com/pelletier/go-toml/v2"
+)
+
+// Problem is one thing wrong with a config file: the key path (e.g.
+// "target[0].rule[1].threshold"), the line it is on (0 if unknown) and what
+// is wrong.
+type Problem struct {
+	Path string
+	Line int
+	Msg  string
+}
+
+// Error lists every problem found in a config file at once.
+type Error struct {
+	File     string
+	Problems []Problem
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	if len(e.Problems) == 1 {
+		b.WriteString("invalid config: ")
+	} else {
+		fmt.Fprintf(&b, "invalid config (%d problems):", len(e.Problems))
+	}
+	for i, p := range e.Problems {
+		if len(e.Problems) > 1 {
+			b.WriteString("\n  ")
+		}
+		loc := e.File
+		if p.Line > 0 {
+			loc = fmt.Sprintf("%s:%d", e.File, p.Line)
+		}
+		if loc != "" {
+			b.WriteString(loc + ": ")
+		}
+		if p.Path != "" {
+			b.WriteString(p.Path + ": ")
+		}
+		b.WriteString(p.Msg)
+		_ = i
+	}
+	return b.String()
+}
+
+// Options controls where secrets are read from; zero values use the process
+// environment and the file system.
+type Options struct {
+	LookupEnv func(string) (string, bool)
+	ReadFile  func(string) ([]byte, error)
+}
+
+// Load reads, decodes strictly, defaults, resolves secrets and validates the
+// config file at path. Every problem is reported in one *Error.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(data, path, Options{})
+}
+
+// Parse is Load for bytes already read; name is used in messages.
+func Parse(data []byte, name string, o Options) (*Config, error) {
+	if o.LookupEnv == nil {
+		o.LookupEnv = os.LookupEnv
+	}
+	if o.ReadFile == nil {
+		o.ReadFile = os.ReadFile
+	}
+	l := &loader{file: name, opts: o}
+	cfg, err := l.decode(data)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Path = name
+	applyDefaults(cfg, l.pos)
+	l.resolveSecrets(cfg)
+	l.validate(cfg)
+	if len(l.problems) > 0 {
+		return nil, l.err()
+	}
+	return cfg, nil
+}
+
+type loader struct {
+	file     string
+	opts     Options
+	pos      positions
+	problems []Problem
+}
+
+func (l *loader) add(path, format string, args ...any) {
+	l.problems = append(l.problems, Problem{Path: path, Line: l.pos.lineOf(path), Msg: fmt.Sprintf(format, args...)})
+}
+
+func (l *loader) err() error {
+	sort.SliceStable(l.problems, func(i, j int) bool { return l.problems[i].Line < l.problems[j].Line })
+	return &Error{File: l.file, Problems: l.problems}
+}
+
+// decode parses TOML strictly. Unknown keys are collected as problems and
+// decoding goes on, so they are reported with every other problem; syntax
+// and type errors stop decoding and are reported alone.
+func (l *loader) decode(data []byte) (*Config, error) {
+	cfg := &Config{}
+	dec := toml.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(cfg)
+	l.pos = indexPositions(data)
+	var strict *toml.StrictMissingError
+	var de *toml.DecodeError
+	switch {
+	case err == nil:
+	case errors.As(err, &strict):
+		for _, e := range strict.Errors {
+			row, _ := e.Position()
+			l.problems = append(l.problems, Problem{Path: l.pathAt(row, e.Key()), Line: row, Msg: "unknown key"})
+		}
+	case errors.As(err, &de):
+		row, _ := de.Position()
+		msg := strings.TrimPrefix(de.Error(), "toml: ")
+		l.problems = append(l.problems, Problem{Path: l.pathAt(row, de.Key()), Line: row, Msg: msg})
+		return nil, l.err()
+	default:
+		// Errors from UnmarshalText carry no position; Duration's message
+		// names the offending value.
+		pr := Problem{Msg: strings.TrimPrefix(err.Error(), "toml: ")}
+		var bad *badDurationError
+		if errors.As(err, &bad) {
+			if path, line, ok := l.pos.numberAt(bad.raw); ok {
+				pr = Problem{Path: path, Line: line, Msg: "must be a duration string such as \"30s\" (got the number " + bad.raw + ")"}
+			}
+		}
+		l.problems = append(l.problems, pr)
+		return nil, l.err()
+	}
+	return cfg, nil
+}
+
+// pathAt prefers the indexed path written at row ("target[1].foo") over
+// the decoder's index-less key ("target.foo").
+func (l *loader) pathAt(row int, key toml.Key) string {
+	if p, ok := l.pos.byLine[row]; ok {
+		return p
+	}
+	return strings.Join(key, ".")
+}

@@ -1,0 +1,231 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func noEnv(string) (string, bool) { return "", false }
+
+func parseFile(t *testing.T, path string, o Options) (*Config, error) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.LookupEnv == nil {
+		o.LookupEnv = noEnv
+	}
+	return Parse(data, filepath.Base(path), o)
+}
+
+func TestInvalidConfigs(t *testing.T) {
+	cases := []struct {
+		file string
+		want []string // substrings of the error, in any order
+	}{
+		{"invalid-unknown-key.toml", []string{"invalid-unknown-key.toml:9:", "target[0].bake_tme", "unknown key"}},
+		{"invalid-wrong-type.toml", []string{":9:", "target[0].bake_time", "must be a duration string such as \"30s\" (got the number 300)"}},
+		{"invalid-wrong-type-int.toml", []string{":9:", "target[0].metric_lag", "cannot decode TOML string"}},
+		{"invalid-bad-duration.toml", []string{"invalid duration \"5 minutes\""}},
+		{"invalid-missing-field.toml", []string{"invalid-missing-field.toml:4:", "target[0].function: required"}},
+		{"invalid-out-of-range.toml", []string{":9:", "target[0].metric_lag: must be between 0 and 15 (got 99)"}},
+		{"invalid-out-of-range-threshold.toml", []string{"target[0].rule[0].threshold", "error rate threshold must be in (0, 1] (got 1.5)"}},
+		{"invalid-unresolved-env.toml", []string{":2:", "daemon.admin_token_env", "CANARYD_TEST_UNSET_TOKEN is not set"}},
+		{"invalid-unresolved-file.toml", []string{"daemon.admin_token_file", "cannot read secret file"}},
+		{"invalid-duplicate-target.toml", []string{":15:", "target[1].name: duplicate target name \"api\""}},
+		{"invalid-unknown-probe.toml", []string{"target[0].rule[1].probe: unknown probe \"nope\""}},
+		{"invalid-unknown-notifier.toml", []string{"target[0].notify: unknown notifier \"pager\""}},
+		{"invalid-notifier-secret.toml", []string{"notifier[0]: pagerduty needs routing_key_env or routing_key_file"}},
+		{"invalid-cron.toml", []string{"daemon.sweep_cron: invalid cron spec"}},
+		{"invalid-probe.toml", []string{"target[0].probe[0].url: must be an absolute http(s) URL", "target[0].probe[0].body_match: invalid regexp", "problems"}},
+		{"invalid-syntax.toml", []string{":14:", "expected"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.file, func(t *testing.T) {
+			_, err := parseFile(t, filepath.Join("testdata", tc.file), Options{})
+			if err == nil {
+				t.Fatal("expected an error")
+			}
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %T is not *config.Error: %v", err, err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestAllProblemsReportedAtOnce(t *testing.T) {
+	src := `
+[daemon]
+log_level = "loud"
+poll_interval = "10ms"
+
+[aws]
+region = "us-east-1"
+
+[[target]]
+name = "API"
+function = "f"
+alias = "a"
+extra = 1
+
+  [[target.rule]]
+  name = "r"
+  kind = "nope"
+`
+	_, err := Parse([]byte(src), "c.toml", Options{LookupEnv: noEnv})
+	var ce *Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("want *Error, got %v", err)
+	}
+	wantPaths := []string{"daemon.log_level", "daemon.poll_interval", "target[0].name", "target[0].extra", "target[0].rule[0].kind"}
+	got := map[string]int{}
+	for _, p := range ce.Problems {
+		got[p.Path] = p.Line
+	}
+	for _, w := range wantPaths {
+		if line, ok := got[w]; !ok || line == 0 {
+			t.Errorf("problem for %s missing or without line (got %v)", w, ce.Problems)
+		}
+	}
+}
+
+func TestShippedExampleLoads(t *testing.T) {
+	cfg, err := Parse(mustRead(t, "../config.toml"), "config.toml", Options{LookupEnv: noEnv})
+	if err != nil {
+		t.Fatalf("shipped config.toml: %v", err)
+	}
+	tg := cfg.Targets[0]
+	if tg.Name != "checkout-api" || len(tg.Rules) != 6 || len(tg.Probes) != 1 {
+		t.Fatalf("unexpected target: %+v", tg)
+	}
+	if tg.Actions.Verify.Window.Duration != 2*time.Minute {
+		t.Errorf("verify window = %s", tg.Actions.Verify.Window)
+	}
+	if got := tg.Rules[1].Breaches; got != 2 {
+		t.Errorf("breaches = %d", got)
+	}
+}
+
+func TestDefaultsApplied(t *testing.T) {
+	cfg, err := parseFile(t, "testdata/valid-minimal.toml", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := cfg.Targets[0]
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"listen", cfg.Daemon.Listen, DefaultListen},
+		{"poll", cfg.Daemon.PollInterval.Duration, DefaultPollInterval},
+		{"backend", cfg.Store.Backend, "bolt"},
+		{"target region", tg.Region, "us-east-1"},
+		{"bake", tg.BakeTime.Duration, DefaultBakeTime},
+		{"period", tg.MetricPeriod.Duration, time.Minute},
+		{"rule op", tg.Rules[0].Op, ">"},
+		{"rule min invocations", tg.Rules[0].MinInvocations, DefaultMinInvocations},
+		{"rule M of N", [2]int{tg.Rules[0].Breaches, tg.Rules[0].OfWindows}, [2]int{1, 1}},
+		{"missing data", tg.Rules[0].MissingData, MissingIgnore},
+		{"verify without probes", tg.Actions.Verify.Window.Duration, time.Duration(0)},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestZeroRetriesIsKept(t *testing.T) {
+	src := string(mustRead(t, "testdata/valid-minimal.toml")) + `
+  [[target.actions.webhook]]
+  name = "w"
+  url = "https://x.example/hook"
+  retries = 0
+  [[target.actions.webhook]]
+  name = "w2"
+  url = "https://x.example/hook"
+`
+	cfg, err := Parse([]byte(src), "c.toml", Options{LookupEnv: noEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := cfg.Targets[0].Actions.Webhooks[0].Retries; r != 0 {
+		t.Errorf("explicit retries = 0 became %d", r)
+	}
+	if r := cfg.Targets[0].Actions.Webhooks[1].Retries; r != 3 {
+		t.Errorf("default retries = %d, want 3", r)
+	}
+}
+
+func TestSecretsResolveAndRedact(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "pd")
+	if err := os.WriteFile(keyFile, []byte("pd-routing-key-123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := `
+[daemon]
+admin_token_env = "TOKEN"
+[aws]
+region = "us-east-1"
+[[notifier]]
+name = "pd"
+type = "pagerduty"
+routing_key_file = "` + keyFile + `"
+[[target]]
+name = "api"
+function = "f"
+alias = "a"
+notify = ["pd"]
+  [[target.probe]]
+  name = "h"
+  url = "https://x.example/health"
+  headers_env = { Authorization = "HEALTH_TOKEN" }
+  [[target.rule]]
+  name = "r"
+  kind = "probe"
+  probe = "h"
+`
+	env := map[string]string{"TOKEN": "s3cr3t-admin", "HEALTH_TOKEN": "Bearer hh"}
+	cfg, err := Parse([]byte(src), "c.toml", Options{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Daemon.AdminToken.Value() != "s3cr3t-admin" {
+		t.Errorf("admin token not resolved")
+	}
+	if cfg.Notifiers[0].RoutingKey.Value() != "pd-routing-key-123" {
+		t.Errorf("routing key from file = %q", cfg.Notifiers[0].RoutingKey.Value())
+	}
+	if cfg.Targets[0].Probes[0].SecretHeaders["Authorization"].Value() != "Bearer hh" {
+		t.Errorf("secret header not resolved")
+	}
+	for _, s := range []string{
+		cfg.Daemon.AdminToken.String(),
+		fmtAll(cfg),
+	} {
+		if strings.Contains(s, "s3cr3t-admin") || strings.Contains(s, "pd-routing-key-123") || strings.Contains(s, "Bearer hh") {
+			t.Fatalf("secret leaked in %q", s)
+		}
+	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -1,0 +1,127 @@
+package config
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2/unstable"
+)
+
+// positions maps key paths such as "target[1].rule[0].threshold" (and
+// table headers such as "target[1]") to the line where they are written, so
+// that validation errors can name both the key and the line.
+type positions struct {
+	line   map[string]int
+	byLine map[int]string
+	// numbers lists keys whose value is a bare number, in file order, to
+	// locate "wrong type" errors the decoder reports without a position.
+	numbers []numberKey
+}
+
+type numberKey struct {
+	path, raw string
+	line      int
+}
+
+func indexPositions(data []byte) positions {
+	pos := positions{line: map[string]int{}, byLine: map[int]string{}}
+	var p unstable.Parser
+	p.Reset(data)
+	arrays := map[string]int{} // resolved array-table path -> count so far
+	prefix := ""
+	for p.NextExpression() {
+		e := p.Expression()
+		parts, line := keyParts(&p, e)
+		switch e.Kind {
+		case unstable.Table:
+			prefix = resolve(arrays, parts)
+			pos.set(prefix, line)
+		case unstable.ArrayTable:
+			if len(parts) == 0 {
+				continue
+			}
+			base := resolve(arrays, parts[:len(parts)-1])
+			name := join(base, parts[len(parts)-1])
+			arrays[name]++
+			prefix = name + "[" + strconv.Itoa(arrays[name]-1) + "]"
+			pos.set(prefix, line)
+		case unstable.KeyValue:
+			path := join(prefix, strings.Join(parts, "."))
+			pos.set(path, line)
+			if v := e.Value(); v != nil && (v.Kind == unstable.Integer || v.Kind == unstable.Float) {
+				pos.numbers = append(pos.numbers, numberKey{path: path, raw: string(v.Data), line: line})
+			}
+		}
+	}
+	return pos
+}
+
+// numberAt finds the first key written as the bare number raw.
+func (p positions) numberAt(raw string) (string, int, bool) {
+	for _, n := range p.numbers {
+		if n.raw == raw {
+			return n.path, n.line, true
+		}
+	}
+	return "", 0, false
+}
+
+func (p positions) set(path string, line int) {
+	p.line[path] = line
+	if _, ok := p.byLine[line]; !ok {
+		p.byLine[line] = path
+	}
+}
+
+// lineOf returns the line of path, or of its nearest written parent.
+func (p positions) lineOf(path string) int {
+	for path != "" {
+		if l, ok := p.line[path]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			return 0
+		}
+		path = path[:i]
+	}
+	return 0
+}
+
+func keyParts(p *unstable.Parser, e *unstable.Node) ([]string, int) {
+	var parts []string
+	line := 0
+	it := e.Key()
+	for it.Next() {
+		n := it.Node()
+		if line == 0 && n.Raw.Length > 0 {
+			line = p.Shape(n.Raw).Start.Line
+		}
+		parts = append(parts, string(n.Data))
+	}
+	return parts, line
+}
+
+func resolve(arrays map[string]int, parts []string) string {
+	cur := ""
+	for _, part := range parts {
+		cur = join(cur, part)
+		if n := arrays[cur]; n > 0 {
+			cur += "[" + strconv.Itoa(n-1) + "]"
+		}
+	}
+	return cur
+}
+
+func join(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "." + b
+}
+
+// written reports whether path was written in the file.
+func (p positions) written(path string) bool {
+	_, ok := p.line[path]
+	return ok
+}

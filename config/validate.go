@@ -1,0 +1,357 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+var (
+	namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+	statPattern = regexp.MustCompile(`^(Sum|Average|SampleCount|Minimum|Maximum|p\d{1,2}(\.\d{1,3})?)$`)
+	// CronParser accepts standard 5-field specs and descriptors (@every 5m).
+	CronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+)
+
+var eventNames = map[string]bool{
+	"watch_started": true, "tripped": true, "rollback_done": true, "rollback_failed": true,
+	"rollback_unhealthy": true, "alert_only": true, "promoted": true, "override_set": true, "override_expired": true,
+}
+
+func (l *loader) validate(c *Config) {
+	l.validateDaemon(c)
+	l.validateStore(&c.Store)
+	notifiers := l.validateNotifiers(c)
+	if len(c.Targets) == 0 {
+		l.add("target", "at least one [[target]] is required")
+	}
+	names := map[string]string{}
+	for i := range c.Targets {
+		path := fmt.Sprintf("target[%d]", i)
+		t := &c.Targets[i]
+		if prev, dup := names[t.Name]; dup && t.Name != "" {
+			l.add(path+".name", "duplicate target name %q (also %s)", t.Name, prev)
+		}
+		names[t.Name] = path
+		l.validateTarget(path, t, notifiers)
+	}
+}
+
+func (l *loader) validateDaemon(c *Config) {
+	d := &c.Daemon
+	if _, _, err := net.SplitHostPort(d.Listen); err != nil {
+		l.add("daemon.listen", "must be host:port: %v", err)
+	}
+	if (d.TLSCertFile == "") != (d.TLSKeyFile == "") {
+		l.add("daemon.tls_cert_file", "tls_cert_file and tls_key_file must be set together")
+	}
+	switch d.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		l.add("daemon.log_level", "must be one of debug, info, warn, error (got %q)", d.LogLevel)
+	}
+	l.minDur("daemon.poll_interval", d.PollInterval, time.Second)
+	l.minDur("daemon.shutdown_timeout", d.ShutdownTimeout, time.Second)
+	if _, err := CronParser.Parse(d.SweepCron); err != nil {
+		l.add("daemon.sweep_cron", "invalid cron spec %q: %v", d.SweepCron, err)
+	}
+	l.intRange("daemon.max_concurrent_aws", d.MaxConcurrentAWS, 1, 1024)
+	if c.AWS.EndpointURL != "" {
+		l.url("aws.endpoint_url", c.AWS.EndpointURL)
+	}
+	l.roleARN("aws.role_arn", c.AWS.RoleARN)
+	l.intRange("aws.max_attempts", c.AWS.MaxAttempts, 1, 20)
+}
+
+func (l *loader) validateStore(s *Store) {
+	switch s.Backend {
+	case "bolt":
+		if s.Path == "" {
+			l.add("store.path", "required for the bolt backend")
+		}
+	case "redis":
+		if len(s.Redis.Addrs) == 0 {
+			l.add("store.redis.addrs", "required for the redis backend")
+		}
+	default:
+		l.add("store.backend", "must be \"bolt\" or \"redis\" (got %q)", s.Backend)
+	}
+	l.minDur("store.lease_ttl", s.LeaseTTL, 2*time.Second)
+}
+
+func (l *loader) validateNotifiers(c *Config) map[string]bool {
+	seen := map[string]bool{}
+	for i := range c.Notifiers {
+		n := &c.Notifiers[i]
+		p := fmt.Sprintf("notifier[%d]", i)
+		l.name(p+".name", n.Name)
+		if seen[n.Name] {
+			l.add(p+".name", "duplicate notifier name %q", n.Name)
+		}
+		seen[n.Name] = true
+		switch n.Type {
+		case NotifierPagerDuty:
+			if !n.RoutingKey.IsSet() {
+				l.add(p, "pagerduty needs routing_key_env or routing_key_file")
+			}
+			if n.URL != "" {
+				l.url(p+".url", n.URL)
+			}
+		case NotifierSlack:
+			if !n.SecretURL.IsSet() {
+				l.add(p, "slack needs url_env or url_file (the webhook URL is a secret)")
+			}
+		case NotifierSNS:
+			if !strings.HasPrefix(n.TopicARN, "arn:aws") {
+				l.add(p+".topic_arn", "must be an SNS topic ARN (got %q)", n.TopicARN)
+			}
+		case NotifierWebhook:
+			l.url(p+".url", n.URL)
+		default:
+			l.add(p+".type", "must be one of pagerduty, slack, sns, webhook (got %q)", n.Type)
+		}
+		l.minDur(p+".timeout", n.Timeout, 100*time.Millisecond)
+		l.intRange(p+".retries", n.Retries, 0, 20)
+		for _, e := range n.Events {
+			if !eventNames[e] {
+				l.add(p+".events", "unknown event %q", e)
+			}
+		}
+	}
+	return seen
+}
+
+func (l *loader) validateTarget(path string, t *Target, notifiers map[string]bool) {
+	l.name(path+".name", t.Name)
+	l.required(path+".function", t.Function)
+	l.required(path+".alias", t.Alias)
+	if t.Region == "" {
+		l.add(path+".region", "required (or set aws.region)")
+	}
+	l.roleARN(path+".role_arn", t.RoleARN)
+	l.minDur(path+".bake_time", t.BakeTime, time.Second)
+	if t.RollbackWindow.Duration < 0 {
+		l.add(path+".rollback_window", "must not be negative")
+	}
+	if p := t.MetricPeriod.Duration; p < time.Minute || p%time.Minute != 0 {
+		l.add(path+".metric_period", "must be a whole number of minutes, at least 1m (got %s)", p)
+	}
+	l.intRange(path+".metric_lag", t.MetricLag, 0, 15)
+	l.minDur(path+".baseline_window", t.BaselineWindow, t.MetricPeriod.Duration)
+	for _, n := range t.Notify {
+		if !notifiers[n] {
+			l.add(path+".notify", "unknown notifier %q", n)
+		}
+	}
+	probes := map[string]bool{}
+	for i := range t.Probes {
+		p := &t.Probes[i]
+		pp := fmt.Sprintf("%s.probe[%d]", path, i)
+		l.name(pp+".name", p.Name)
+		if probes[p.Name] {
+			l.add(pp+".name", "duplicate probe name %q", p.Name)
+		}
+		probes[p.Name] = true
+		l.validateProbe(pp, p)
+	}
+	if len(t.Rules) == 0 {
+		l.add(path, "at least one [[target.rule]] is required")
+	}
+	rules := map[string]bool{}
+	for i := range t.Rules {
+		r := &t.Rules[i]
+		rp := fmt.Sprintf("%s.rule[%d]", path, i)
+		l.name(rp+".name", r.Name)
+		if rules[r.Name] {
+			l.add(rp+".name", "duplicate rule name %q", r.Name)
+		}
+		rules[r.Name] = true
+		l.validateRule(rp, r, probes)
+	}
+	l.validateActions(path+".actions", &t.Actions)
+}
+
+func (l *loader) validateProbe(p string, pr *Probe) {
+	if u, err := url.Parse(pr.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		l.add(p+".url", "must be an absolute http(s) URL (got %q)", pr.URL)
+	}
+	switch pr.Method {
+	case "GET", "HEAD", "POST", "PUT", "OPTIONS":
+	default:
+		l.add(p+".method", "must be GET, HEAD, POST, PUT or OPTIONS (got %q)", pr.Method)
+	}
+	l.minDur(p+".timeout", pr.Timeout, 10*time.Millisecond)
+	l.minDur(p+".interval", pr.Interval, 100*time.Millisecond)
+	if pr.Timeout.Duration > pr.Interval.Duration {
+		l.add(p+".timeout", "must not exceed interval (%s > %s)", pr.Timeout, pr.Interval)
+	}
+	for _, s := range pr.ExpectStatus {
+		if s < 100 || s > 599 {
+			l.add(p+".expect_status", "%d is not an HTTP status", s)
+		}
+	}
+	if pr.BodyMatch != "" {
+		if _, err := regexp.Compile(pr.BodyMatch); err != nil {
+			l.add(p+".body_match", "invalid regexp: %v", err)
+		}
+	}
+	if pr.MaxBodyBytes < 0 || pr.MaxBodyBytes > 16<<20 {
+		l.add(p+".max_body_bytes", "must be between 1 and 16777216 (got %d)", pr.MaxBodyBytes)
+	}
+	l.intRange(p+".max_redirects", pr.MaxRedirects, 0, 10)
+}
+
+func (l *loader) validateRule(p string, r *Rule, probes map[string]bool) {
+	switch r.Kind {
+	case RuleErrorRate, RuleCompareErrors:
+		if r.Baseline == "" && r.Kind == RuleErrorRate && (r.Threshold <= 0 || r.Threshold > 1) {
+			l.add(p+".threshold", "error rate threshold must be in (0, 1] (got %g)", r.Threshold)
+		}
+		l.intRange(p+".min_invocations", r.MinInvocations, 1, 1_000_000_000)
+	case RuleLatency, RuleCompareLatency, RuleThrottles:
+		if r.Kind != RuleCompareLatency && r.Threshold <= 0 {
+			l.add(p+".threshold", "must be > 0 (got %g)", r.Threshold)
+		}
+	case RuleMetric:
+		if r.Expression == "" && (r.Namespace == "" || r.MetricName == "") {
+			l.add(p, "metric rule needs namespace and metric_name, or expression")
+		}
+	case RuleProbe:
+		if !probes[r.Probe] {
+			l.add(p+".probe", "unknown probe %q", r.Probe)
+		}
+		if r.FailureRatio < 0 || r.FailureRatio > 1 {
+			l.add(p+".failure_ratio", "must be in [0, 1] (got %g)", r.FailureRatio)
+		}
+		if r.ConsecutiveFailures < 0 {
+			l.add(p+".consecutive_failures", "must not be negative")
+		}
+	default:
+		l.add(p+".kind", "must be one of error_rate, latency, throttles, metric, probe, compare_errors, compare_latency (got %q)", r.Kind)
+	}
+	if r.Stat != "" && !statPattern.MatchString(r.Stat) {
+		l.add(p+".stat", "must be Sum, Average, SampleCount, Minimum, Maximum or pNN (got %q)", r.Stat)
+	}
+	switch r.Op {
+	case ">", ">=", "<", "<=":
+	default:
+		l.add(p+".op", "must be >, >=, < or <= (got %q)", r.Op)
+	}
+	switch r.Baseline {
+	case "", "ratio", "delta":
+	default:
+		l.add(p+".baseline", "must be \"ratio\" or \"delta\" (got %q)", r.Baseline)
+	}
+	switch r.MissingData {
+	case MissingIgnore, MissingBreaching, MissingGood:
+	default:
+		l.add(p+".missing_data", "must be ignore, breaching or good (got %q)", r.MissingData)
+	}
+	if r.Threshold < 0 {
+		l.add(p+".threshold", "must not be negative (got %g)", r.Threshold)
+	}
+	l.intRange(p+".min_samples", r.MinSamples, 1, 10_000)
+	l.intRange(p+".of_windows", r.OfWindows, 1, 100)
+	if r.Breaches < 1 || r.Breaches > r.OfWindows {
+		l.add(p+".breaches", "must be between 1 and of_windows (%d) (got %d)", r.OfWindows, r.Breaches)
+	}
+	l.minDur(p+".window", r.Window, time.Second)
+	if r.For.Duration < 0 {
+		l.add(p+".for", "must not be negative")
+	}
+	if r.Confidence != 0 && (r.Confidence < 0.5 || r.Confidence >= 1) {
+		l.add(p+".confidence", "must be in [0.5, 1) (got %g)", r.Confidence)
+	}
+	if r.MinEffect < 0 {
+		l.add(p+".min_effect", "must not be negative (got %g)", r.MinEffect)
+	}
+}
+
+func (l *loader) validateActions(p string, a *Actions) {
+	for i, cf := range a.CloudFront {
+		cp := fmt.Sprintf("%s.cloudfront[%d]", p, i)
+		l.required(cp+".distribution", cf.Distribution)
+		if len(cf.Paths) == 0 {
+			l.add(cp+".paths", "at least one path is required")
+		}
+		for _, path := range cf.Paths {
+			if !strings.HasPrefix(path, "/") {
+				l.add(cp+".paths", "path %q must start with /", path)
+			}
+		}
+	}
+	for i, r := range a.Redis {
+		rp := fmt.Sprintf("%s.redis[%d]", p, i)
+		l.name(rp+".name", r.Name)
+		if len(r.Conn.Addrs) == 0 {
+			l.add(rp+".conn.addrs", "at least one address is required")
+		}
+		if len(r.Patterns) == 0 && !r.FlushDB {
+			l.add(rp+".patterns", "at least one key pattern is required (or flush_db = true)")
+		}
+		l.intRange(rp+".batch_size", r.BatchSize, 1, 10_000)
+	}
+	for i, w := range a.Webhooks {
+		wp := fmt.Sprintf("%s.webhook[%d]", p, i)
+		l.name(wp+".name", w.Name)
+		l.url(wp+".url", w.URL)
+		l.minDur(wp+".timeout", w.Timeout, 100*time.Millisecond)
+		l.intRange(wp+".retries", w.Retries, 0, 20)
+	}
+	for i, e := range a.Exec {
+		ep := fmt.Sprintf("%s.exec[%d]", p, i)
+		l.name(ep+".name", e.Name)
+		if len(e.Argv) == 0 || e.Argv[0] == "" {
+			l.add(ep+".argv", "must name a command (argv, not a shell string)")
+		}
+		l.minDur(ep+".timeout", e.Timeout, 100*time.Millisecond)
+	}
+	if a.Verify.Window.Duration < 0 {
+		l.add(p+".verify.window", "must not be negative")
+	}
+}
+
+func (l *loader) required(path, v string) {
+	if strings.TrimSpace(v) == "" {
+		l.add(path, "required")
+	}
+}
+
+func (l *loader) name(path, v string) {
+	if v == "" {
+		l.add(path, "required")
+	} else if !namePattern.MatchString(v) {
+		l.add(path, "%q must be lower-case letters, digits, - or _ (at most 63)", v)
+	}
+}
+
+func (l *loader) minDur(path string, d Duration, min time.Duration) {
+	if d.Duration < min {
+		l.add(path, "must be at least %s (got %s)", min, d.Duration)
+	}
+}
+
+func (l *loader) intRange(path string, v, lo, hi int) {
+	if v < lo || v > hi {
+		l.add(path, "must be between %s and %s (got %d)", strconv.Itoa(lo), strconv.Itoa(hi), v)
+	}
+}
+
+func (l *loader) url(path, v string) {
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		l.add(path, "must be an absolute http(s) URL")
+	}
+}
+
+func (l *loader) roleARN(path, v string) {
+	if v != "" && !strings.HasPrefix(v, "arn:aws") {
+		l.add(path, "must be an IAM role ARN (got %q)", v)
+	}
+}
