@@ -66,6 +66,14 @@ type Event struct {
 	Message    string           `json:"message"` // one line: what happened
 	// NextSteps says what a human can do now, e.g. the override commands.
 	NextSteps []string `json:"next_steps,omitempty"`
+	// Links point at dashboards, the incident in the admin API, runbooks.
+	Links []Link `json:"links,omitempty"`
+}
+
+// Link is a URL with a label, shown by receivers that support links.
+type Link struct {
+	Href string `json:"href"`
+	Text string `json:"text,omitempty"`
 }
 
 // Notifier delivers one event to one destination, once. Retries are the

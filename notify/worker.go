@@ -1,0 +1,142 @@
+package notify
+
+import (
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// worker owns one notifier's bounded queue and delivers from it in order.
+type worker struct {
+	d           *Dispatcher
+	name        string
+	n           Notifier
+	events      map[EventType]bool // nil = all
+	timeout     time.Duration
+	maxAttempts int
+
+	mu      sync.Mutex
+	q       []Event
+	closing bool
+	wake    chan struct{} // capacity 1: "the queue changed"
+}
+
+func newWorker(d *Dispatcher, name string, n Notifier, o NotifierOptions) *worker {
+	w := &worker{d: d, name: name, n: n, timeout: o.Timeout, maxAttempts: o.MaxAttempts, wake: make(chan struct{}, 1)}
+	if w.timeout <= 0 {
+		w.timeout = d.c.Timeout
+	}
+	if w.maxAttempts <= 0 {
+		w.maxAttempts = d.c.MaxAttempts
+	}
+	if len(o.Events) > 0 {
+		w.events = map[EventType]bool{}
+		for _, t := range o.Events {
+			w.events[t] = true
+		}
+	}
+	return w
+}
+
+// accepts applies the configured filter and the notifier's own.
+func (w *worker) accepts(t EventType) bool {
+	if w.events != nil && !w.events[t] {
+		return false
+	}
+	if f, ok := w.n.(EventFilter); ok && !f.Handles(t) {
+		return false
+	}
+	return true
+}
+
+// enqueue adds ev, dropping the oldest queued event when full. It holds
+// the lock only for slice operations and never waits on the worker.
+func (w *worker) enqueue(ev Event) {
+	w.mu.Lock()
+	var dropped *Event
+	if len(w.q) >= w.d.c.QueueSize {
+		old := w.q[0]
+		dropped = &old
+		w.q[0] = Event{}
+		w.q = w.q[1:]
+	}
+	w.q = append(w.q, ev)
+	n := len(w.q)
+	w.mu.Unlock()
+
+	m := w.d.c.Metrics
+	m.QueueLen.WithLabelValues(w.name).Set(float64(n))
+	if dropped != nil {
+		m.Dropped.WithLabelValues(w.name).Inc()
+		w.d.c.Logger.Warn("notify: queue full, oldest event dropped",
+			append(eventFields(*dropped), zap.String("notifier", w.name), zap.Int("queue_size", w.d.c.QueueSize))...)
+	}
+	w.signal()
+}
+
+func (w *worker) signal() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *worker) close() {
+	w.mu.Lock()
+	w.closing = true
+	w.mu.Unlock()
+	w.signal()
+}
+
+// next waits for the next event; false when closing with an empty queue
+// or when the dispatcher was stopped (the rest then counts as dropped).
+func (w *worker) next() (Event, bool) {
+	for {
+		if w.d.ctx.Err() != nil {
+			w.dropRest()
+			return Event{}, false
+		}
+		w.mu.Lock()
+		if len(w.q) > 0 {
+			ev := w.q[0]
+			w.q[0] = Event{}
+			w.q = w.q[1:]
+			n := len(w.q)
+			w.mu.Unlock()
+			w.d.c.Metrics.QueueLen.WithLabelValues(w.name).Set(float64(n))
+			return ev, true
+		}
+		closing := w.closing
+		w.mu.Unlock()
+		if closing {
+			return Event{}, false
+		}
+		select {
+		case <-w.wake:
+		case <-w.d.ctx.Done():
+		}
+	}
+}
+
+func (w *worker) dropRest() {
+	w.mu.Lock()
+	n := len(w.q)
+	w.q = nil
+	w.mu.Unlock()
+	if n > 0 {
+		w.d.c.Metrics.Dropped.WithLabelValues(w.name).Add(float64(n))
+		w.d.c.Metrics.QueueLen.WithLabelValues(w.name).Set(0)
+		w.d.c.Logger.Warn("notify: queued events dropped at shutdown", zap.String("notifier", w.name), zap.Int("count", n))
+	}
+}
+
+func (w *worker) run() {
+	for {
+		ev, ok := w.next()
+		if !ok {
+			return
+		}
+		w.d.deliver(w, ev)
+	}
+}
