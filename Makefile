@@ -1,0 +1,50 @@
+# canaryd — build, test, bench, lint.
+GO        ?= go
+PKGS      ?= ./...
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+STATICCHECK_VERSION := v0.8.2
+
+.PHONY: all build test test-short bench lint fmt vet staticcheck fuzz demo clean
+
+all: lint test build
+
+## build: a static binary at ./bin/canaryd
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/canaryd ./cmd/canaryd
+
+## test: the whole suite with the race detector (needs redis-server on PATH)
+test:
+	$(GO) test -race -count=1 -timeout 12m $(PKGS)
+
+## test-short: quick feedback, no race detector
+test-short:
+	$(GO) test -count=1 -short $(PKGS)
+
+## bench: every benchmark, once, with allocations
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -count 1 $(PKGS)
+
+## fuzz: a short fuzz run of the config loader
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./config/
+
+## lint: gofmt, go vet, staticcheck
+lint: fmt vet staticcheck
+
+fmt:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+staticcheck:
+	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck $(PKGS)
+
+## demo: the whole story offline in under a minute
+demo:
+	$(GO) run ./cmd/canaryd demo
+
+clean:
+	rm -rf bin

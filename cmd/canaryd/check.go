@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+
+	"github.com/canaryd/canaryd/awsclient"
+	"github.com/canaryd/canaryd/config"
+)
+
+func cmdCheck(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "check")
+	path := fs.String("config", "config.toml", "config file")
+	withAWS := fs.Bool("aws", false, "also read each target's alias and versions to prove permissions and connectivity")
+	if _, err := parseInterleaved(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	printSummary(env.stdout, cfg)
+	if !*withAWS {
+		return nil
+	}
+	failed := checkAWS(ctx, env.stdout, cfg, awsclient.Options{})
+	if failed > 0 {
+		return exitError{code: exitFailure, err: fmt.Errorf("%d of %d targets failed the AWS check", failed, len(cfg.Targets))}
+	}
+	return nil
+}
+
+// printSummary writes a one-screen summary of what would be watched.
+func printSummary(w io.Writer, cfg *config.Config) {
+	mode := "acting"
+	if cfg.Daemon.DryRun {
+		mode = "DRY-RUN (alert only)"
+	}
+	token := "admin API token: NOT SET (all /v1 calls refused)"
+	if cfg.Daemon.AdminToken.IsSet() {
+		token = "admin API token: set"
+	}
+	fmt.Fprintf(w, "config %s is valid\n", cfg.Path)
+	fmt.Fprintf(w, "daemon: listen %s, %s, poll every %s, sweep %q, store %s (%s)\n",
+		cfg.Daemon.Listen, mode, cfg.Daemon.PollInterval, cfg.Daemon.SweepCron, cfg.Store.Backend, storeWhere(cfg))
+	fmt.Fprintf(w, "%s\n", token)
+	var names []string
+	for _, n := range cfg.Notifiers {
+		names = append(names, n.Name+"("+n.Type+")")
+	}
+	fmt.Fprintf(w, "notifiers: %s\n", orNone(names))
+	fmt.Fprintf(w, "%d target(s):\n", len(cfg.Targets))
+	for _, t := range cfg.Targets {
+		fmt.Fprintf(w, "  %s: %s:%s in %s, bake %s, rollback window %s%s\n",
+			t.Name, t.Function, t.Alias, t.Region, t.BakeTime, t.RollbackWindow, dry(t.DryRun))
+		var probes, rules, actions []string
+		for _, p := range t.Probes {
+			probes = append(probes, fmt.Sprintf("%s %s every %s", p.Name, p.URL, p.Interval))
+		}
+		for _, r := range t.Rules {
+			rules = append(rules, r.Name+"("+r.Kind+")")
+		}
+		actions = append(actions, "alias->known-good")
+		for _, c := range t.Actions.CloudFront {
+			actions = append(actions, "cloudfront "+c.Distribution)
+		}
+		for _, r := range t.Actions.Redis {
+			actions = append(actions, "redis "+r.Name)
+		}
+		for _, h := range t.Actions.Webhooks {
+			actions = append(actions, "webhook "+h.Name)
+		}
+		for _, h := range t.Actions.Exec {
+			actions = append(actions, "exec "+h.Name)
+		}
+		if t.Actions.Verify.Window.Duration > 0 {
+			actions = append(actions, "verify "+t.Actions.Verify.Window.String())
+		}
+		fmt.Fprintf(w, "    probes:  %s\n    rules:   %s\n    actions: %s\n    notify:  %s\n",
+			orNone(probes), orNone(rules), strings.Join(actions, ", "), orNone(t.Notify))
+	}
+}
+
+func storeWhere(cfg *config.Config) string {
+	if cfg.Store.Backend == "redis" {
+		return strings.Join(cfg.Store.Redis.Addrs, ",")
+	}
+	return cfg.Store.Path
+}
+
+func dry(b bool) string {
+	if b {
+		return ", DRY-RUN"
+	}
+	return ""
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
+
+// targetAWS returns the awsclient options for a target; base carries test
+// credentials (nil in production: the default chain is used).
+func targetAWS(cfg *config.Config, t config.Target, base awsclient.Options) awsclient.Options {
+	o := base
+	o.Region = t.Region
+	o.RoleARN = t.RoleARN
+	o.ExternalID = t.ExternalID
+	if o.EndpointURL == "" {
+		o.EndpointURL = cfg.AWS.EndpointURL
+	}
+	o.MaxAttempts = cfg.AWS.MaxAttempts
+	o.MaxBackoff = cfg.AWS.MaxBackoff.Duration
+	return o
+}
+
+// checkAWS reads each target's alias and versions, one line per target,
+// and returns how many failed.
+func checkAWS(ctx context.Context, w io.Writer, cfg *config.Config, base awsclient.Options) int {
+	failed := 0
+	for _, t := range cfg.Targets {
+		line, err := checkTarget(ctx, cfg, t, base)
+		if err != nil {
+			failed++
+			fmt.Fprintf(w, "FAIL %s: %v\n", t.Name, err)
+			continue
+		}
+		fmt.Fprintf(w, "ok   %s: %s\n", t.Name, line)
+	}
+	return failed
+}
+
+func checkTarget(ctx context.Context, cfg *config.Config, t config.Target, base awsclient.Options) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	o := targetAWS(cfg, t, base)
+	o.MaxAttempts = 2
+	awsCfg, err := awsclient.Load(ctx, o)
+	if err != nil {
+		return "", err
+	}
+	lc := lambda.NewFromConfig(awsCfg)
+	alias, err := lc.GetAlias(ctx, &lambda.GetAliasInput{FunctionName: aws.String(t.Function), Name: aws.String(t.Alias)})
+	if err != nil {
+		return "", fmt.Errorf("lambda:GetAlias %s:%s: %w", t.Function, t.Alias, err)
+	}
+	versions, err := lc.ListVersionsByFunction(ctx, &lambda.ListVersionsByFunctionInput{FunctionName: aws.String(t.Function), MaxItems: aws.Int32(50)})
+	if err != nil {
+		return "", fmt.Errorf("lambda:ListVersionsByFunction %s: %w", t.Function, err)
+	}
+	split := ""
+	if alias.RoutingConfig != nil && len(alias.RoutingConfig.AdditionalVersionWeights) > 0 {
+		split = fmt.Sprintf(" split %v", alias.RoutingConfig.AdditionalVersionWeights)
+	}
+	return fmt.Sprintf("alias %s -> version %s%s (RevisionId %s), %d versions readable",
+		t.Alias, aws.ToString(alias.FunctionVersion), split, aws.ToString(alias.RevisionId), len(versions.Versions)), nil
+}
