@@ -1,0 +1,112 @@
+package actuator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// DefaultExecTimeout bounds an exec hook when none is configured.
+const DefaultExecTimeout = 60 * time.Second
+
+// execOutputTail is how much of a hook's combined output the journal keeps.
+const execOutputTail = 2048
+
+// execDetail is the journal detail of an exec step.
+type execDetail struct {
+	Command  string `json:"command"` // argv[0]; the arguments may carry secrets
+	ExitCode int    `json:"exit_code"`
+	TimedOut bool   `json:"timed_out,omitempty"`
+	Output   string `json:"output,omitempty"` // last bytes of stdout+stderr
+}
+
+// HookEnv returns the incident variables an exec hook receives on top of
+// the daemon's environment and the hook's configured env.
+func HookEnv(p Plan) []string {
+	return []string{
+		"CANARYD_TARGET=" + p.Target.Name,
+		"CANARYD_INCIDENT=" + p.ID,
+		"CANARYD_FROM_VERSION=" + p.Input.FromVersion,
+		"CANARYD_TO_VERSION=" + p.Input.ToVersion,
+		"CANARYD_FUNCTION=" + p.Target.Function,
+		"CANARYD_ALIAS=" + p.Target.Alias,
+	}
+}
+
+// runExec runs the hook's argv (never through a shell) in its own process
+// group, killed as a group when the timeout (on the injected clock) ends.
+func (a *Actuator) runExec(ctx context.Context, p Plan, s Step) stepOutcome {
+	h := s.Exec
+	if len(h.Argv) == 0 {
+		return failed(nil, fmt.Errorf("exec %s: empty argv", h.Name))
+	}
+	d := &execDetail{Command: h.Argv[0], ExitCode: -1}
+	timeout := h.Timeout.Duration
+	if timeout <= 0 {
+		timeout = DefaultExecTimeout
+	}
+	cctx, cancel := a.withTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(cctx, h.Argv[0], h.Argv[1:]...)
+	cmd.Env = append(append(os.Environ(), HookEnv(p)...), sortedEnv(h.Env)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second // bound the wait for pipes held by stray children
+	out := &tail{max: execOutputTail}
+	cmd.Stdout, cmd.Stderr = out, out
+	err := cmd.Run()
+	d.Output = out.String()
+	if cmd.ProcessState != nil {
+		d.ExitCode = cmd.ProcessState.ExitCode()
+	}
+	switch {
+	case err == nil:
+		return done(d)
+	case ctx.Err() == nil && cctx.Err() != nil:
+		d.TimedOut = true
+		return failed(d, fmt.Errorf("exec %s: killed after timeout %s", h.Name, timeout))
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return failed(d, fmt.Errorf("exec %s: exit status %d", h.Name, d.ExitCode))
+	}
+	return failed(d, fmt.Errorf("exec %s: %w", h.Name, err))
+}
+
+func sortedEnv(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// tail keeps the last max bytes written to it.
+type tail struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (t *tail) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, b...)
+	if len(t.buf) > t.max {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
+	}
+	return len(b), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
+}

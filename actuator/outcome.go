@@ -1,0 +1,48 @@
+package actuator
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/canaryd/canaryd/store"
+)
+
+// summarize decides a plan's Outcome from its step results: one function,
+// used for fresh and resumed runs alike.
+func summarize(p Plan, steps []StepResult, dry, daemonDry bool) (o Outcome, reason string, reevaluate bool) {
+	if dry {
+		return OutcomeNotExecuted, alertReason(p, daemonDry), false
+	}
+	var soft []string
+	for i, sr := range steps {
+		s := p.Steps[i]
+		switch {
+		case sr.Status == store.StepAborted:
+			return OutcomeAborted, sr.Error + "; re-evaluate the target", true
+		case sr.Status == store.StepFailed && s.Kind == KindVerify:
+			return OutcomeUnhealthyAfter, "rollback did not restore health: " + sr.Error, false
+		case sr.Status == store.StepFailed && s.Critical:
+			return OutcomeFailed, fmt.Sprintf("step %s failed: %s", s.Name, sr.Error), false
+		case sr.Status == store.StepFailed:
+			soft = append(soft, s.Name)
+		}
+	}
+	reason = fmt.Sprintf("alias %s:%s reverted to version %s", p.Target.Function, p.Target.Alias, p.Input.ToVersion)
+	if already(steps) {
+		reason += " (it already was)"
+	}
+	if len(soft) > 0 {
+		reason += "; non-critical steps failed: " + strings.Join(soft, ", ")
+	}
+	return OutcomeRolledBack, reason, false
+}
+
+// already reports whether the alias step found the alias already reverted.
+func already(steps []StepResult) bool {
+	if len(steps) == 0 || steps[0].Kind != KindLambdaAlias {
+		return false
+	}
+	var d aliasDetail
+	return json.Unmarshal(steps[0].Detail, &d) == nil && d.AlreadyReverted
+}
