@@ -36,7 +36,8 @@ type Store interface {
 	// UpdateWatch atomically reads the watch, applies fn and writes it back
 	// with Revision incremented. If fn returns an error nothing is written
 	// and that error is returned. Concurrent updates are serialised
-	// (retried by the backend), never lost.
+	// (retried by the backend), never lost. fn may therefore run more than
+	// once, must not call the Store, and must not change ID or Target.
 	UpdateWatch(ctx context.Context, id string, fn func(*Watch) error) (Watch, error)
 	// ListWatches returns watches newest first.
 	ListWatches(ctx context.Context, f WatchFilter) ([]Watch, error)
@@ -45,7 +46,9 @@ type Store interface {
 	// ID exists. Incident IDs derive from the watch, so one tripped watch
 	// can open at most one incident, across restarts and replicas.
 	CreateIncident(ctx context.Context, in Incident) error
+	// GetIncident returns one incident; ErrNotFound if absent.
 	GetIncident(ctx context.Context, id string) (Incident, error)
+	// UpdateIncident is UpdateWatch for incidents.
 	UpdateIncident(ctx context.Context, id string, fn func(*Incident) error) (Incident, error)
 	// ListIncidents returns incidents newest first; target "" means all.
 	ListIncidents(ctx context.Context, target string, limit int) ([]Incident, error)
@@ -54,7 +57,8 @@ type Store interface {
 	// is non-zero the append fails with ErrFenced unless fence is still the
 	// target's current lease, checked atomically with the write.
 	AppendJournal(ctx context.Context, e JournalEntry, fence Fence) error
-	// Journal returns a plan's entries in append order.
+	// Journal returns a plan's entries in append order; none (and no
+	// error) for an unknown plan.
 	Journal(ctx context.Context, planID string) ([]JournalEntry, error)
 
 	// PutOverride creates or replaces an override (by ID).
@@ -66,12 +70,15 @@ type Store interface {
 	ListOverrides(ctx context.Context) ([]Override, error)
 
 	// AcquireLease takes or renews the lease on target for holder. A new
-	// holder gets a strictly larger fencing token than any before it.
-	// ErrLeaseHeld if another holder's lease has not expired.
+	// holder gets a strictly larger fencing token than any before it; the
+	// same holder renewing an unexpired lease keeps its token (after its
+	// lease expired it gets a new one). ErrLeaseHeld if another holder's
+	// lease has not expired.
 	AcquireLease(ctx context.Context, target, holder string, ttl time.Duration) (Fence, error)
 	// ReleaseLease gives the lease up if holder still has it.
 	ReleaseLease(ctx context.Context, target, holder string) error
-	// CheckFence returns ErrFenced unless fence is the current lease.
+	// CheckFence returns ErrFenced unless fence is the current lease; an
+	// expired lease is not current, even if nobody has taken it yet.
 	CheckFence(ctx context.Context, fence Fence) error
 
 	// AppendEvent adds to the history.
