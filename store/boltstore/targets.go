@@ -6,8 +6,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/canaryd/canaryd/store/internal/record"
 	"github.com/canaryd/canaryd/store"
+	"github.com/canaryd/canaryd/store/internal/record"
 )
 
 // GetTarget returns what is known about a target; ErrNotFound if nothing.
