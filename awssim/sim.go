@@ -29,6 +29,14 @@ type Options struct {
 	InvalidationDelay time.Duration
 	// AccountID is used in ARNs. Defaults to "123456789012".
 	AccountID string
+	// AutoCreateDistributions makes any CloudFront distribution id known on
+	// first use (the demo); otherwise unknown ids answer NoSuchDistribution
+	// until CreateDistribution.
+	AutoCreateDistributions bool
+	// HideFutureData makes GetMetricData ignore datapoints stamped after the
+	// clock's now, so a scenario written ahead of time is revealed as a fake
+	// clock advances.
+	HideFutureData bool
 }
 
 // Sim is an in-process AWS simulator. It is an http.Handler speaking Lambda
@@ -39,6 +47,9 @@ type Sim struct {
 	region  string
 	account string
 	invDel  time.Duration
+
+	autoDist   bool
+	hideFuture bool
 
 	mu  sync.Mutex // guards url and the call log
 	url string
@@ -63,16 +74,18 @@ func New(o Options) *Sim {
 		o.AccountID = "123456789012"
 	}
 	return &Sim{
-		clock:   o.Clock,
-		region:  o.Region,
-		account: o.AccountID,
-		invDel:  o.InvalidationDelay,
-		lambda:  newLambdaState(),
-		cw:      newCWStore(),
-		cf:      newCFState(),
-		sns:     newSNSState(),
-		faults:  newFaultSet(),
-		rec:     &recorder{},
+		clock:      o.Clock,
+		region:     o.Region,
+		account:    o.AccountID,
+		invDel:     o.InvalidationDelay,
+		autoDist:   o.AutoCreateDistributions,
+		hideFuture: o.HideFutureData,
+		lambda:     newLambdaState(),
+		cw:         newCWStore(),
+		cf:         newCFState(),
+		sns:        newSNSState(),
+		faults:     newFaultSet(),
+		rec:        &recorder{},
 	}
 }
 

@@ -10,6 +10,12 @@ type Profile struct {
 	DurationJitterMs  float64 // spread of durations around the mean
 	ThrottleRate      float64 // throttles as a fraction of invocations
 	Seed              int64   // deterministic noise
+	// ErrorRampTo, when > 0, ramps the error rate linearly from ErrorRate
+	// at the start of the range to ErrorRampTo at its end.
+	ErrorRampTo float64
+	// DropRate is the fraction of minutes with no datapoints at all
+	// (missing periods).
+	DropRate float64
 }
 
 // FaultKind is what an injected fault does to a call.

@@ -1,0 +1,90 @@
+package awssim
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// statFunc reduces the buckets of one period to a value (NaN = none).
+type statFunc func(bs []cwBucket) float64
+
+// parseStat resolves Sum, Average, SampleCount, Minimum, Maximum and pNN
+// (p0..p100 with up to two decimals, e.g. p99.9).
+func parseStat(s string) (statFunc, error) {
+	switch s {
+	case "Sum":
+		return func(bs []cwBucket) float64 { return reduce(bs, func(b cwBucket) float64 { return b.sum }, sumF) }, nil
+	case "SampleCount":
+		return func(bs []cwBucket) float64 { return reduce(bs, func(b cwBucket) float64 { return b.count }, sumF) }, nil
+	case "Minimum":
+		return func(bs []cwBucket) float64 { return reduce(bs, func(b cwBucket) float64 { return b.min }, math.Min) }, nil
+	case "Maximum":
+		return func(bs []cwBucket) float64 { return reduce(bs, func(b cwBucket) float64 { return b.max }, math.Max) }, nil
+	case "Average":
+		return func(bs []cwBucket) float64 {
+			var sum, n float64
+			for _, b := range bs {
+				sum += b.sum
+				n += b.count
+			}
+			if n == 0 {
+				return math.NaN()
+			}
+			return sum / n
+		}, nil
+	}
+	if strings.HasPrefix(s, "p") {
+		p, err := strconv.ParseFloat(s[1:], 64)
+		if err == nil && p >= 0 && p <= 100 && !strings.ContainsAny(s[1:], "eE+-") {
+			return func(bs []cwBucket) float64 { return percentile(bs, p) }, nil
+		}
+	}
+	return nil, fmt.Errorf("invalid statistic %q", s)
+}
+
+func sumF(a, b float64) float64 { return a + b }
+
+func reduce(bs []cwBucket, get func(cwBucket) float64, f func(a, b float64) float64) float64 {
+	if len(bs) == 0 {
+		return math.NaN()
+	}
+	acc := get(bs[0])
+	for _, b := range bs[1:] {
+		acc = f(acc, get(b))
+	}
+	return acc
+}
+
+// percentile is the weighted nearest-rank percentile of the raw values;
+// NaN when only statistic sets were recorded.
+func percentile(bs []cwBucket, p float64) float64 {
+	type vw struct{ v, w float64 }
+	var xs []vw
+	var total float64
+	for _, b := range bs {
+		for i, v := range b.vals {
+			w := 1.0
+			if b.wts != nil {
+				w = b.wts[i]
+			}
+			xs = append(xs, vw{v, w})
+			total += w
+		}
+	}
+	if len(xs) == 0 || total <= 0 {
+		return math.NaN()
+	}
+	sort.Slice(xs, func(i, j int) bool { return xs[i].v < xs[j].v })
+	rank := p / 100 * total
+	var cum float64
+	for _, x := range xs {
+		cum += x.w
+		if cum >= rank && cum > 0 {
+			return x.v
+		}
+	}
+	return xs[len(xs)-1].v
+}

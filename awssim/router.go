@@ -1,0 +1,139 @@
+package awssim
+
+import (
+	"io"
+	"net/http"
+	"strings"
+)
+
+// request is what a handler gets: the HTTP request, its body, and a params
+// map it fills for the call log.
+type request struct {
+	r      *http.Request
+	body   []byte
+	params map[string]any
+	vars   []string // path segments captured by the router
+}
+
+// response is a successful answer.
+type response struct {
+	status int
+	ctype  string
+	header map[string]string
+	body   []byte
+}
+
+// apiError is an AWS error; each service writes it in its own wire shape.
+type apiError struct {
+	status     int
+	code       string
+	message    string
+	retryAfter string // Lambda TooManyRequestsException
+	reason     string // Lambda TooManyRequestsException
+	queryCode  string // CloudWatch awsQueryCompatible code (X-Amzn-Query-Error)
+	fault      string // "Sender" or "Receiver"
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.message }
+
+type handlerFunc func(req *request) (*response, *apiError)
+
+// route is one resolved operation.
+type route struct {
+	service string // lambda, cloudwatch, cloudfront, sns
+	api     string
+	h       handlerFunc
+	vars    []string
+}
+
+// ServeHTTP routes a request to the service it addresses, applies injected
+// faults, answers and records the call.
+func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, "read body", http.StatusBadRequest)
+		return
+	}
+	rt, ok := s.route(r, body)
+	if !ok {
+		s.rec.add(Call{API: "Unknown", Time: s.clock.Now(), Params: map[string]any{"Method": r.Method, "Path": r.URL.Path}, Err: "UnknownOperationException"})
+		writeError(w, "unknown", &apiError{status: 404, code: "UnknownOperationException", message: "awssim: no operation for " + r.Method + " " + r.URL.Path, fault: "Sender"})
+		return
+	}
+	req := &request{r: r, body: body, params: map[string]any{}, vars: rt.vars}
+	if r.Header.Get("Authorization") == "" {
+		e := &apiError{status: 403, code: "MissingAuthenticationTokenException", message: "Missing Authentication Token", queryCode: "MissingAuthenticationToken", fault: "Sender"}
+		if rt.service == "sns" || rt.service == "cloudfront" {
+			e.code = "MissingAuthenticationToken"
+		}
+		s.rec.add(Call{API: rt.api, Time: s.clock.Now(), Params: req.params, Err: e.code})
+		writeError(w, rt.service, e)
+		return
+	}
+	if s.applyFault(w, r, rt) {
+		return
+	}
+	resp, aerr := rt.h(req)
+	call := Call{API: rt.api, Time: s.clock.Now(), Params: req.params}
+	if aerr != nil {
+		call.Err = aerr.code
+		if aerr.queryCode != "" {
+			call.Err = aerr.queryCode
+		}
+		s.rec.add(call)
+		writeError(w, rt.service, aerr)
+		return
+	}
+	s.rec.add(call)
+	for k, v := range resp.header {
+		w.Header().Set(k, v)
+	}
+	if resp.ctype != "" {
+		w.Header().Set("Content-Type", resp.ctype)
+	}
+	w.Header().Set("X-Amzn-Requestid", newRequestID())
+	status := resp.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(resp.body)
+}
+
+func (s *Sim) route(r *http.Request, body []byte) (route, bool) {
+	p := r.URL.Path
+	switch {
+	case strings.HasPrefix(p, "/service/") && r.Header.Get("Smithy-Protocol") == "rpc-v2-cbor":
+		return s.cloudwatchRoute(r)
+	case strings.HasPrefix(p, "/2015-03-31/functions"):
+		return s.lambdaRoute(r)
+	case strings.HasPrefix(p, "/2020-05-31/distribution"):
+		return s.cloudfrontRoute(r)
+	case r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded"):
+		return s.snsRoute(r, body)
+	}
+	return route{}, false
+}
+
+// writeError writes e in the wire shape of service.
+func writeError(w http.ResponseWriter, service string, e *apiError) {
+	if e.fault == "" {
+		e.fault = "Sender"
+		if e.status >= 500 {
+			e.fault = "Receiver"
+		}
+	}
+	w.Header().Set("X-Amzn-Requestid", newRequestID())
+	switch service {
+	case "lambda":
+		writeLambdaError(w, e)
+	case "cloudwatch":
+		writeCBORError(w, e)
+	case "cloudfront", "sns":
+		writeXMLError(w, e)
+	default:
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(e.status)
+		_, _ = io.WriteString(w, e.Error())
+	}
+}
