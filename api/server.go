@@ -1,0 +1,202 @@
+package api
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/store"
+)
+
+// Defaults applied by New.
+const (
+	DefaultMaxBodyBytes       = 64 << 10
+	DefaultOverrideTTL        = time.Hour
+	DefaultMaxOverrideTTL     = 7 * 24 * time.Hour
+	DefaultShutdownTimeout    = 10 * time.Second
+	defaultReadHeaderTimeout  = 5 * time.Second
+	defaultReadTimeout        = 30 * time.Second
+	defaultWriteTimeout       = 60 * time.Second
+	defaultIdleTimeout        = 120 * time.Second
+	defaultMaxHeaderBytes     = 64 << 10
+	defaultListLimit          = 100
+	maxListLimit              = 10000
+	postmortemEventsLimit     = 10000
+	incidentDetailEventsLimit = 10000
+)
+
+// Config is what the API needs. Controller and Store are required.
+type Config struct {
+	Controller Controller
+	Store      store.Store
+	// Token is the admin bearer token. Unset: every /v1 request is refused
+	// with 403, reads included.
+	Token config.Secret
+	// Registry is served on /metrics; the API registers its own request
+	// metrics on it. Nil: /metrics serves an empty registry.
+	Registry *prometheus.Registry
+	// Ready reports whether the daemon is ready (store reachable, config
+	// loaded...); nil means always ready.
+	Ready  func() error
+	Clock  clockwork.Clock // default: real clock
+	Logger *zap.Logger     // default: no-op
+	// MaxBodyBytes bounds request bodies (413 beyond), default 64 KiB.
+	MaxBodyBytes int64
+	// DefaultOverrideTTL applies when a POST /v1/overrides gives no ttl
+	// (default 1h); MaxOverrideTTL bounds it (default 7 days).
+	DefaultOverrideTTL time.Duration
+	MaxOverrideTTL     time.Duration
+	// ShutdownTimeout bounds graceful shutdown in Serve (default 10s).
+	ShutdownTimeout time.Duration
+	// NewID generates override IDs; default: random 16 hex chars.
+	NewID func() string
+}
+
+// Server is the admin API.
+type Server struct {
+	cfg     Config
+	log     *zap.Logger
+	metrics *metrics
+	handler http.Handler
+}
+
+// New builds a Server, applying defaults to cfg.
+func New(cfg Config) *Server {
+	if cfg.Clock == nil {
+		cfg.Clock = clockwork.NewRealClock()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.DefaultOverrideTTL <= 0 {
+		cfg.DefaultOverrideTTL = DefaultOverrideTTL
+	}
+	if cfg.MaxOverrideTTL <= 0 {
+		cfg.MaxOverrideTTL = DefaultMaxOverrideTTL
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if cfg.NewID == nil {
+		cfg.NewID = randomID
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger.Named("api"), metrics: newMetrics(cfg.Registry)}
+	s.handler = s.routes()
+	return s
+}
+
+// Handler is the API as an http.Handler (tests, or embedding in a mux).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
+
+	v1 := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.authenticated(h)) }
+	v1("GET /v1/status", s.getStatus)
+	v1("GET /v1/overrides", s.listOverrides)
+	v1("POST /v1/overrides", s.postOverride)
+	v1("DELETE /v1/overrides/{id}", s.deleteOverride)
+	v1("POST /v1/rollback", s.postRollback)
+	v1("POST /v1/deploys", s.postDeploy)
+	v1("GET /v1/watches", s.listWatches)
+	v1("GET /v1/incidents", s.listIncidents)
+	v1("GET /v1/incidents/{id}", s.getIncident)
+	v1("GET /v1/incidents/{id}/postmortem", s.getPostmortem)
+	// Anything else under /v1 still needs the token before it learns 404.
+	mux.Handle("/v1/", s.authenticated(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such route", "")
+	}))
+	return s.instrument(mux)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// ListenAndServe serves on addr until ctx ends, then shuts down gracefully.
+// With certFile and keyFile set it serves TLS.
+func (s *Server) ListenAndServe(ctx context.Context, addr, certFile, keyFile string) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("admin api listen %s: %w", addr, err)
+	}
+	return s.Serve(ctx, ln, certFile, keyFile)
+}
+
+// Serve serves on ln (which it closes) until ctx ends, then shuts down
+// gracefully within Config.ShutdownTimeout. It returns nil after a clean
+// shutdown.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, certFile, keyFile string) error {
+	if (certFile == "") != (keyFile == "") {
+		ln.Close()
+		return errors.New("admin api: tls needs both a cert file and a key file")
+	}
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: defaultReadHeaderTimeout,
+		ReadTimeout:       defaultReadTimeout,
+		WriteTimeout:      defaultWriteTimeout,
+		IdleTimeout:       defaultIdleTimeout,
+		MaxHeaderBytes:    defaultMaxHeaderBytes,
+		ErrorLog:          zap.NewStdLog(s.log.Named("http")),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if certFile != "" {
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if certFile != "" {
+			errc <- srv.ServeTLS(ln, certFile, keyFile)
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
+	s.log.Info("admin api listening", zap.String("addr", ln.Addr().String()), zap.Bool("tls", certFile != ""),
+		zap.Bool("token_configured", s.cfg.Token.IsSet()))
+	select {
+	case err := <-errc:
+		return fmt.Errorf("admin api serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+		return fmt.Errorf("admin api shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("admin api serve: %w", err)
+	}
+	return nil
+}

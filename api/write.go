@@ -1,0 +1,251 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/canaryd/canaryd/store"
+)
+
+// State-changing routes. Each decodes strictly, validates naming the field,
+// calls the Controller and logs who did what (never the token).
+
+// OverrideRequest is the body of POST /v1/overrides.
+type OverrideRequest struct {
+	Target  string             `json:"target"` // a target name or "*" (pause only)
+	Kind    store.OverrideKind `json:"kind"`   // pause | force_rollback | mark_good
+	TTL     string             `json:"ttl,omitempty"`
+	Reason  string             `json:"reason"`
+	Actor   string             `json:"actor,omitempty"`
+	Version string             `json:"version,omitempty"` // force_rollback: to; mark_good: which version
+}
+
+// DeployRequest is the body of POST /v1/deploys.
+type DeployRequest struct {
+	Target  string `json:"target"`
+	Version string `json:"version"`
+	Actor   string `json:"actor,omitempty"`
+}
+
+// OverrideView is a stored override with whether it is in force now.
+type OverrideView struct {
+	store.Override
+	Active bool `json:"active"`
+}
+
+const maxReasonLen = 2000
+
+var (
+	targetNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+	versionRE    = regexp.MustCompile(`^(\$LATEST|[0-9]{1,10})$`)
+)
+
+func (s *Server) postOverride(w http.ResponseWriter, r *http.Request) {
+	var req OverrideRequest
+	if re := decodeBody(w, r, s.cfg.MaxBodyBytes, &req); re != nil {
+		writeError(w, re.status, re.msg, re.field)
+		return
+	}
+	o, err := s.buildOverride(req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	stored, err := s.cfg.Controller.SetOverride(r.Context(), o)
+	s.audit(r, "override set", err, zap.String("actor", o.Actor), zap.String("target", o.Target),
+		zap.String("kind", string(o.Kind)), zap.String("override", o.ID), zap.Time("expires_at", o.ExpiresAt),
+		zap.String("reason", o.Reason))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, OverrideView{Override: stored, Active: stored.Active(s.cfg.Clock.Now())})
+}
+
+func (s *Server) buildOverride(req OverrideRequest) (store.Override, error) {
+	if err := checkTarget(req.Target, true); err != nil {
+		return store.Override{}, err
+	}
+	switch req.Kind {
+	case store.OverridePause:
+		if req.Version != "" {
+			return store.Override{}, &FieldError{"version", "only force_rollback and mark_good take a version"}
+		}
+	case store.OverrideForceRollback, store.OverrideMarkGood:
+		if req.Target == "*" {
+			return store.Override{}, &FieldError{"target", fmt.Sprintf("%s needs one target, not \"*\"", req.Kind)}
+		}
+	case "":
+		return store.Override{}, &FieldError{"kind", "is required: pause, force_rollback or mark_good"}
+	default:
+		return store.Override{}, &FieldError{"kind", fmt.Sprintf("%q is not one of pause, force_rollback, mark_good", req.Kind)}
+	}
+	if req.Version != "" && !versionRE.MatchString(req.Version) {
+		return store.Override{}, &FieldError{"version", fmt.Sprintf("%q is not a Lambda version number", req.Version)}
+	}
+	if err := checkReason(req.Reason, true); err != nil {
+		return store.Override{}, err
+	}
+	ttl := s.cfg.DefaultOverrideTTL
+	if req.TTL != "" {
+		d, err := time.ParseDuration(req.TTL)
+		switch {
+		case err != nil:
+			return store.Override{}, &FieldError{"ttl", fmt.Sprintf("%q is not a duration like \"30m\" or \"2h\"", req.TTL)}
+		case d <= 0:
+			return store.Override{}, &FieldError{"ttl", fmt.Sprintf("%s must be positive: an override cannot expire in the past", req.TTL)}
+		case d > s.cfg.MaxOverrideTTL:
+			return store.Override{}, &FieldError{"ttl", fmt.Sprintf("%s exceeds the maximum %s", req.TTL, s.cfg.MaxOverrideTTL)}
+		}
+		ttl = d
+	}
+	now := s.cfg.Clock.Now()
+	return store.Override{
+		ID: s.cfg.NewID(), Target: req.Target, Kind: req.Kind, Reason: strings.TrimSpace(req.Reason),
+		Actor: actorOr(req.Actor), CreatedAt: now, ExpiresAt: now.Add(ttl), Version: req.Version,
+	}, nil
+}
+
+func (s *Server) deleteOverride(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	err := s.cfg.Controller.DeleteOverride(r.Context(), id)
+	s.audit(r, "override deleted", err, zap.String("override", id), zap.String("actor", actorOr(r.URL.Query().Get("actor"))))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"deleted": id})
+}
+
+func (s *Server) postRollback(w http.ResponseWriter, r *http.Request) {
+	var req RollbackRequest
+	if re := decodeBody(w, r, s.cfg.MaxBodyBytes, &req); re != nil {
+		writeError(w, re.status, re.msg, re.field)
+		return
+	}
+	if err := validateRollback(&req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	resp, err := s.cfg.Controller.Rollback(r.Context(), req)
+	s.audit(r, "manual rollback", err, zap.String("actor", req.Actor), zap.String("target", req.Target),
+		zap.String("to_version", req.ToVersion), zap.Bool("plan_only", req.PlanOnly), zap.String("reason", req.Reason),
+		zap.String("incident", resp.IncidentID), zap.String("outcome", resp.Outcome))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func validateRollback(req *RollbackRequest) error {
+	if err := checkTarget(req.Target, false); err != nil {
+		return err
+	}
+	if req.ToVersion != "" && !versionRE.MatchString(req.ToVersion) {
+		return &FieldError{"to_version", fmt.Sprintf("%q is not a Lambda version number", req.ToVersion)}
+	}
+	if err := checkReason(req.Reason, !req.PlanOnly); err != nil {
+		return err
+	}
+	req.Reason = strings.TrimSpace(req.Reason)
+	req.Actor = actorOr(req.Actor)
+	return nil
+}
+
+func (s *Server) postDeploy(w http.ResponseWriter, r *http.Request) {
+	var req DeployRequest
+	if re := decodeBody(w, r, s.cfg.MaxBodyBytes, &req); re != nil {
+		writeError(w, re.status, re.msg, re.field)
+		return
+	}
+	if err := checkTarget(req.Target, false); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !versionRE.MatchString(req.Version) {
+		s.fail(w, r, &FieldError{"version", fmt.Sprintf("%q is not a Lambda version number", req.Version)})
+		return
+	}
+	res, err := s.cfg.Controller.AnnounceDeploy(r.Context(), req.Target, req.Version)
+	s.audit(r, "deploy announced", err, zap.String("actor", actorOr(req.Actor)), zap.String("target", req.Target),
+		zap.String("version", req.Version), zap.Bool("changed", res.Changed), zap.String("watch", res.WatchID))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func checkTarget(t string, allowAll bool) error {
+	switch {
+	case t == "":
+		return &FieldError{"target", "is required"}
+	case t == "*" && allowAll:
+		return nil
+	case !targetNameRE.MatchString(t):
+		return &FieldError{"target", fmt.Sprintf("%q is not a target name", t)}
+	}
+	return nil
+}
+
+func checkReason(reason string, required bool) error {
+	switch {
+	case required && strings.TrimSpace(reason) == "":
+		return &FieldError{"reason", "is required: say why, for the people reading the history later"}
+	case len(reason) > maxReasonLen:
+		return &FieldError{"reason", fmt.Sprintf("is longer than %d bytes", maxReasonLen)}
+	}
+	return nil
+}
+
+func actorOr(a string) string {
+	a = strings.TrimSpace(a)
+	if a == "" {
+		return "unknown"
+	}
+	if len(a) > 200 {
+		a = a[:200]
+	}
+	return a
+}
+
+// audit logs one state-changing request and its result.
+func (s *Server) audit(r *http.Request, what string, err error, fields ...zap.Field) {
+	fields = append(fields, zap.String("remote", r.RemoteAddr))
+	if err != nil {
+		s.log.Warn("admin api: "+what+" refused", append(fields, zap.Error(err))...)
+		return
+	}
+	s.log.Info("admin api: "+what, fields...)
+}
+
+// fail answers with the status an error maps to.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var fe *FieldError
+	var re *requestError
+	switch {
+	case errors.As(err, &re):
+		writeError(w, re.status, re.msg, re.field)
+	case errors.As(err, &fe):
+		writeError(w, http.StatusBadRequest, fe.Error(), fe.Field)
+	case errors.Is(err, ErrBadRequest):
+		writeError(w, http.StatusBadRequest, err.Error(), "")
+	case errors.Is(err, ErrUnknownTarget), errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, err.Error(), "")
+	case errors.Is(err, ErrConflict), errors.Is(err, ErrStale), errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrExists):
+		writeError(w, http.StatusConflict, err.Error(), "")
+	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		writeError(w, http.StatusServiceUnavailable, err.Error(), "")
+	default:
+		s.log.Error("admin api: internal error", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
+		writeError(w, http.StatusInternalServerError, "internal error: "+err.Error(), "")
+	}
+}

@@ -1,0 +1,93 @@
+package history
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/canaryd/canaryd/store"
+)
+
+// WriteList renders `canaryd history [TARGET]`: the watches, then the
+// incidents, each newest first, as aligned text tables. now is used for
+// ages and for the duration of watches still running.
+func WriteList(w io.Writer, watches []store.Watch, incidents []store.Incident, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	ws := slices.Clone(watches)
+	slices.SortStableFunc(ws, func(a, b store.Watch) int { return b.DetectedAt.Compare(a.DetectedAt) })
+	fmt.Fprintf(tw, "WATCHES (%d)\n", len(ws))
+	if len(ws) > 0 {
+		fmt.Fprintln(tw, "DETECTED\tAGE\tTARGET\tWATCH\tVERSIONS\tPHASE\tLASTED\tINCIDENT\tREASON")
+	}
+	for _, x := range ws {
+		end := x.EndedAt
+		if end.IsZero() && !x.Phase.Final() {
+			end = now
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s -> %s\t%s\t%s\t%s\t%s\n",
+			ts(x.DetectedAt), age(now, x.DetectedAt), x.Target, x.ID, orNone(x.KnownGood), x.NewVersion,
+			x.Phase, span(x.DetectedAt, end), dash(x.IncidentID), oneLine(x.Reason))
+	}
+	ins := slices.Clone(incidents)
+	slices.SortStableFunc(ins, func(a, b store.Incident) int { return b.OpenedAt.Compare(a.OpenedAt) })
+	fmt.Fprintf(tw, "\nINCIDENTS (%d)\n", len(ins))
+	if len(ins) > 0 {
+		fmt.Fprintln(tw, "OPENED\tAGE\tTARGET\tINCIDENT\tBAD -> GOOD\tTRIGGER\tOUTCOME\tLASTED")
+	}
+	for _, in := range ins {
+		end := in.ClosedAt
+		if end.IsZero() {
+			end = now
+		}
+		trigger := in.Trigger + byActor(in.Actor)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s -> %s\t%s\t%s\t%s\n",
+			ts(in.OpenedAt), age(now, in.OpenedAt), in.Target, in.ID, in.FromVersion, orNone(in.ToVersion),
+			dash(trigger), dash(in.Outcome), span(in.OpenedAt, end))
+	}
+	return tw.Flush()
+}
+
+func age(now, t time.Time) string {
+	if t.IsZero() || now.Before(t) {
+		return "-"
+	}
+	return roughDuration(now.Sub(t)) + " ago"
+}
+
+func span(from, to time.Time) string {
+	if from.IsZero() || to.IsZero() || to.Before(from) {
+		return "-"
+	}
+	return roughDuration(to.Sub(from))
+}
+
+// roughDuration is a duration for a table: "45s", "12m", "3h10m", "2d4h".
+func roughDuration(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return d.Round(time.Second).String()
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd%02dh", int(d.Hours())/24, int(d.Hours())%24)
+}
+
+func dash(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "-"
+	}
+	return s
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 80 {
+		s = s[:77] + "..."
+	}
+	return dash(s)
+}

@@ -1,0 +1,78 @@
+// Package history turns what the store recorded about watches and
+// incidents into things people read: the `canaryd history` table and the
+// postmortem draft of one incident.
+package history
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/canaryd/canaryd/store"
+)
+
+// Record is everything stored about one incident.
+type Record struct {
+	Incident store.Incident
+	Watch    store.Watch // zero when the watch is gone
+	Journal  []store.JournalEntry
+	Events   []store.Event // of the watch and of the incident, oldest first
+}
+
+// maxEvents bounds how much history one incident reads.
+const maxEvents = 10000
+
+// Load reads an incident, its watch, its plan's journal and the events of
+// both the watch (before the trip) and the incident; store.ErrNotFound if
+// there is no such incident.
+func Load(ctx context.Context, st store.Store, incidentID string) (Record, error) {
+	in, err := st.GetIncident(ctx, incidentID)
+	if err != nil {
+		return Record{}, fmt.Errorf("incident %s: %w", incidentID, err)
+	}
+	rec := Record{Incident: in}
+	if in.WatchID != "" {
+		w, err := st.GetWatch(ctx, in.WatchID)
+		switch {
+		case err == nil:
+			rec.Watch = w
+		case !errors.Is(err, store.ErrNotFound):
+			return Record{}, fmt.Errorf("incident %s: watch %s: %w", in.ID, in.WatchID, err)
+		}
+	}
+	if rec.Journal, err = st.Journal(ctx, in.ID); err != nil {
+		return Record{}, fmt.Errorf("incident %s: journal: %w", in.ID, err)
+	}
+	byIncident, err := st.Events(ctx, store.EventFilter{IncidentID: in.ID, Limit: maxEvents})
+	if err != nil {
+		return Record{}, fmt.Errorf("incident %s: events: %w", in.ID, err)
+	}
+	var byWatch []store.Event
+	if in.WatchID != "" {
+		if byWatch, err = st.Events(ctx, store.EventFilter{WatchID: in.WatchID, Limit: maxEvents}); err != nil {
+			return Record{}, fmt.Errorf("incident %s: watch %s events: %w", in.ID, in.WatchID, err)
+		}
+	}
+	rec.Events = mergeEvents(byWatch, byIncident)
+	return rec, nil
+}
+
+// mergeEvents joins two event lists, dropping the ones present in both,
+// oldest first (stable for equal times).
+func mergeEvents(a, b []store.Event) []store.Event {
+	seen := make(map[string]bool, len(a)+len(b))
+	var out []store.Event
+	for _, list := range [][]store.Event{a, b} {
+		for _, e := range list {
+			k := fmt.Sprintf("%d|%s|%s|%s|%s|%s|%s", e.Time.UnixNano(), e.Target, e.WatchID, e.IncidentID, e.Type, e.Message, e.Data)
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			out = append(out, e)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out
+}
