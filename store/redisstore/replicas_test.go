@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/canaryd/canaryd/internal/testredis"
 	"github.com/canaryd/canaryd/store"
