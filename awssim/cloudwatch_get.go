@@ -183,7 +183,7 @@ func (s *Sim) cwGetMetricData(req *request) (*response, *apiError) {
 
 func (s *Sim) evalQueries(qs cbor.List, start, end time.Time, desc bool) ([]mdResult, *apiError) {
 	env := &mdEnv{s: s, byID: make(map[string]*mdQuery, len(qs)), start: start, end: end,
-		done: make(map[string]mval, len(qs)), busy: map[string]bool{}, cutoff: math.MaxInt64}
+		done: make(map[string]mval, len(qs)), busy: map[string]bool{}, cutoff: math.MaxInt64 - 1}
 	if s.hideFuture {
 		env.cutoff = s.clock.Now().Unix()
 	}
