@@ -93,8 +93,8 @@ const EventAlertSent = "alert_sent"
 func Postmortem(in store.Incident, journal []store.JournalEntry, events []store.Event, watch store.Watch) Doc {
 	d := Doc{
 		IncidentID: in.ID, Target: in.Target, WatchID: in.WatchID, Trigger: in.Trigger, Actor: in.Actor,
-		Outcome:  in.Outcome,
-		Versions: Versions{Bad: in.FromVersion, KnownGood: in.ToVersion},
+		Outcome:    in.Outcome,
+		Versions:   Versions{Bad: in.FromVersion, KnownGood: in.ToVersion},
 		DeployedAt: watch.DetectedAt, DetectedAt: in.OpenedAt, ClosedAt: in.ClosedAt,
 		Triggering: []policy.Finding{}, Findings: []policy.Finding{},
 		FollowUps: []string{},
