@@ -1,0 +1,253 @@
+package policy
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/canaryd/canaryd/watcher"
+)
+
+// Trace format (JSON lines) read by Replay.
+//
+// One JSON object per line; blank lines and lines starting with '#' are
+// comments. Fields are decoded strictly: an unknown field, a field that does
+// not belong to the record's type, or a missing required field is an error
+// that names the line ("trace line 7: unknown field \"vaule\"").
+//
+//	{"type":"deploy","time":"2026-01-01T12:00:00Z","known_good":"3","new_version":"4","split":false}
+//	    Starts the watch (exactly one per trace). known_good may be "".
+//	{"type":"baseline","kind":"metric","metric":"Errors","time":"...","period":"60s","outcome":"ok","value":3}
+//	    An alias-level metric sample from before the deploy (Version ""):
+//	    the known-good baseline when the alias does not split traffic.
+//	{"type":"sample","kind":"metric","metric":"Invocations","version":"","time":"...","period":"60s","outcome":"ok","value":1200}
+//	{"type":"sample","kind":"probe","source":"health","time":"...","outcome":"fail","status":503,"latency":"120ms","reason":"status 503"}
+//	    A watcher.Sample (same field names: target, kind, source, version,
+//	    time, period, outcome, metric, value, status, latency, reason).
+//	    Durations are Go duration strings ("60s") or integer nanoseconds.
+//	    Optional "at": when the sample was delivered; default: the period
+//	    end for metric samples (time + period), the probe time for probes.
+//	    A later sample with the same key replaces the earlier one (late
+//	    CloudWatch data).
+//	{"type":"tick","time":"..."}
+//	    Evaluate at this instant (e.g. to run the clock past the bake time).
+//
+// Records may appear in any order; Replay orders them by delivery time
+// (stable, so equal times keep their file order).
+
+// Record types.
+const (
+	RecordDeploy   = "deploy"
+	RecordSample   = "sample"
+	RecordBaseline = "baseline"
+	RecordTick     = "tick"
+)
+
+// traceDuration is a duration written as "60s" or as integer nanoseconds.
+type traceDuration time.Duration
+
+func (d *traceDuration) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("invalid duration %q", s)
+		}
+		*d = traceDuration(v)
+		return nil
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return fmt.Errorf("invalid duration %s: want \"60s\" or integer nanoseconds", b)
+	}
+	*d = traceDuration(n)
+	return nil
+}
+
+type traceRecord struct {
+	Type string    `json:"type"`
+	Time time.Time `json:"time"`
+	At   time.Time `json:"at"`
+	// deploy
+	KnownGood  string `json:"known_good"`
+	NewVersion string `json:"new_version"`
+	Split      bool   `json:"split"`
+	// sample, baseline
+	Target  string          `json:"target"`
+	Kind    watcher.Kind    `json:"kind"`
+	Source  string          `json:"source"`
+	Version string          `json:"version"`
+	Period  traceDuration   `json:"period"`
+	Outcome watcher.Outcome `json:"outcome"`
+	Metric  string          `json:"metric"`
+	Value   float64         `json:"value"`
+	Status  int             `json:"status"`
+	Latency traceDuration   `json:"latency"`
+	Reason  string          `json:"reason"`
+
+	line int
+	at   time.Time // delivery time
+}
+
+func (r *traceRecord) sample() watcher.Sample {
+	return watcher.Sample{
+		Target: r.Target, Kind: r.Kind, Source: r.Source, Version: r.Version,
+		Time: r.Time.UTC(), Period: time.Duration(r.Period), Outcome: r.Outcome,
+		Metric: r.Metric, Value: r.Value, Status: r.Status,
+		Latency: time.Duration(r.Latency), Reason: r.Reason,
+	}
+}
+
+// TraceError is a malformed trace record.
+type TraceError struct {
+	Line int
+	Err  error
+}
+
+func (e *TraceError) Error() string { return fmt.Sprintf("trace line %d: %v", e.Line, e.Err) }
+func (e *TraceError) Unwrap() error { return e.Err }
+
+const maxTraceLine = 1 << 20
+
+// readTrace decodes and validates every record; period fills a metric
+// sample's missing period.
+func readTrace(r io.Reader, period time.Duration) ([]traceRecord, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var recs []traceRecord
+	for line := 1; ; line++ {
+		b, err := br.ReadBytes('\n')
+		if len(b) > maxTraceLine {
+			return nil, &TraceError{line, fmt.Errorf("line longer than %d bytes", maxTraceLine)}
+		}
+		if t := bytes.TrimSpace(b); len(t) > 0 && t[0] != '#' {
+			rec, derr := decodeRecord(t, period)
+			if derr != nil {
+				return nil, &TraceError{line, derr}
+			}
+			rec.line = line
+			recs = append(recs, rec)
+		}
+		if errors.Is(err, io.EOF) {
+			return recs, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read trace: %w", err)
+		}
+	}
+}
+
+func decodeRecord(b []byte, period time.Duration) (traceRecord, error) {
+	var rec traceRecord
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rec); err != nil {
+		return rec, errors.New(strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if dec.More() {
+		return rec, errors.New("more than one JSON value on the line")
+	}
+	if rec.Time.IsZero() {
+		return rec, errors.New(`missing "time"`)
+	}
+	isSample := rec.Type == RecordSample || rec.Type == RecordBaseline
+	if !isSample {
+		if f := sampleFieldSet(&rec); f != "" {
+			return rec, fmt.Errorf("field %q does not belong in a %s record", f, rec.Type)
+		}
+	}
+	switch rec.Type {
+	case RecordDeploy:
+		if rec.NewVersion == "" {
+			return rec, errors.New(`deploy record needs "new_version"`)
+		}
+		rec.at = rec.Time
+	case RecordTick:
+		if rec.KnownGood != "" || rec.NewVersion != "" || rec.Split {
+			return rec, errors.New("tick records carry only type and time")
+		}
+		rec.at = rec.Time
+	case RecordSample, RecordBaseline:
+		if rec.KnownGood != "" || rec.NewVersion != "" || rec.Split {
+			return rec, fmt.Errorf("known_good, new_version and split belong in the deploy record, not a %s record", rec.Type)
+		}
+		if err := checkSample(&rec, period); err != nil {
+			return rec, err
+		}
+	case "":
+		return rec, errors.New(`missing "type"`)
+	default:
+		return rec, fmt.Errorf("unknown record type %q (want deploy, sample, baseline or tick)", rec.Type)
+	}
+	if !rec.At.IsZero() {
+		rec.at = rec.At
+	}
+	return rec, nil
+}
+
+func sampleFieldSet(r *traceRecord) string {
+	switch {
+	case r.Kind != "":
+		return "kind"
+	case r.Source != "":
+		return "source"
+	case r.Metric != "":
+		return "metric"
+	case r.Outcome != "":
+		return "outcome"
+	case r.Version != "":
+		return "version"
+	case r.Value != 0:
+		return "value"
+	case r.Period != 0:
+		return "period"
+	case r.Status != 0, r.Latency != 0, r.Reason != "", r.Target != "":
+		return "status/latency/reason/target"
+	case !r.At.IsZero():
+		return "at"
+	}
+	return ""
+}
+
+func checkSample(r *traceRecord, period time.Duration) error {
+	switch r.Outcome {
+	case watcher.OutcomeOK, watcher.OutcomeFail, watcher.OutcomeNoData, watcher.OutcomeSourceError:
+	default:
+		return fmt.Errorf("outcome %q: want ok, fail, no_data or source_error", r.Outcome)
+	}
+	switch r.Kind {
+	case watcher.KindMetric:
+		if r.Metric == "" {
+			return errors.New(`metric sample needs "metric"`)
+		}
+		if r.Period < 0 {
+			return errors.New("period must not be negative")
+		}
+		if r.Period == 0 {
+			r.Period = traceDuration(period)
+		}
+		r.at = r.Time.Add(time.Duration(r.Period))
+	case watcher.KindProbe:
+		if r.Type == RecordBaseline {
+			return errors.New("baseline records are metric samples")
+		}
+		if r.Source == "" {
+			return errors.New(`probe sample needs "source" (the probe name)`)
+		}
+		r.at = r.Time
+	default:
+		return fmt.Errorf("kind %q: want metric or probe", r.Kind)
+	}
+	if r.Type == RecordBaseline && r.Version != "" {
+		return errors.New(`baseline samples are alias-level: "version" must be empty`)
+	}
+	return nil
+}
