@@ -45,6 +45,7 @@ type NotifierOptions struct {
 	Events      []EventType // deliver only these; empty = all
 	Timeout     time.Duration
 	MaxAttempts int
+	QueueSize   int
 }
 
 // Config configures a Dispatcher. Zero values get defaults.
@@ -241,11 +242,22 @@ func (d *Dispatcher) attempt(w *worker, ev Event) (err error) {
 		}
 	}()
 	err = w.n.Notify(ctx, ev)
-	if err != nil && ctx.Err() != nil && !errors.Is(err, context.DeadlineExceeded) {
+	if err != nil && done(ctx) && d.ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
 		// The attempt ran out of time; say so whatever the notifier said.
 		err = fmt.Errorf("attempt timed out after %s: %w", w.timeout, err)
 	}
 	return err
+}
+
+// done reports whether ctx is done without blocking. (A clockwork fake
+// clock context's Err blocks until it is done, so Err cannot be used.)
+func done(ctx context.Context) bool {
+	select {
+	case <-ctx.Done():
+		return true
+	default:
+		return false
+	}
 }
 
 func eventFields(ev Event) []zap.Field {

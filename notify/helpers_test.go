@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -133,3 +134,5 @@ func mustContain(t *testing.T, what, s string, subs ...string) {
 		}
 	}
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

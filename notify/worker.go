@@ -15,6 +15,7 @@ type worker struct {
 	events      map[EventType]bool // nil = all
 	timeout     time.Duration
 	maxAttempts int
+	queueSize   int
 
 	mu      sync.Mutex
 	q       []Event
@@ -29,6 +30,10 @@ func newWorker(d *Dispatcher, name string, n Notifier, o NotifierOptions) *worke
 	}
 	if w.maxAttempts <= 0 {
 		w.maxAttempts = d.c.MaxAttempts
+	}
+	w.queueSize = o.QueueSize
+	if w.queueSize <= 0 {
+		w.queueSize = d.c.QueueSize
 	}
 	if len(o.Events) > 0 {
 		w.events = map[EventType]bool{}
@@ -55,7 +60,7 @@ func (w *worker) accepts(t EventType) bool {
 func (w *worker) enqueue(ev Event) {
 	w.mu.Lock()
 	var dropped *Event
-	if len(w.q) >= w.d.c.QueueSize {
+	if len(w.q) >= w.queueSize {
 		old := w.q[0]
 		dropped = &old
 		w.q[0] = Event{}
@@ -70,7 +75,7 @@ func (w *worker) enqueue(ev Event) {
 	if dropped != nil {
 		m.Dropped.WithLabelValues(w.name).Inc()
 		w.d.c.Logger.Warn("notify: queue full, oldest event dropped",
-			append(eventFields(*dropped), zap.String("notifier", w.name), zap.Int("queue_size", w.d.c.QueueSize))...)
+			append(eventFields(*dropped), zap.String("notifier", w.name), zap.Int("queue_size", w.queueSize))...)
 	}
 	w.signal()
 }
