@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -121,6 +122,27 @@ func (c *Client) DeleteOverride(ctx context.Context, id, actor string) error {
 		q.Set("actor", actor)
 	}
 	return c.do(ctx, http.MethodDelete, "/v1/overrides/"+url.PathEscape(id), q, nil, nil)
+}
+
+// Resume deletes every active pause override set for exactly target ("*"
+// for the all-targets pause) and returns the IDs it removed. A pause set
+// for "*" is not removed by resuming one target.
+func (c *Client) Resume(ctx context.Context, target, actor string) ([]string, error) {
+	os, err := c.Overrides(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, o := range os {
+		if o.Kind != store.OverridePause || o.Target != target {
+			continue
+		}
+		if err := c.DeleteOverride(ctx, o.ID, actor); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return removed, err
+		}
+		removed = append(removed, o.ID)
+	}
+	return removed, nil
 }
 
 // Rollback asks for a manual rollback (or only its plan).

@@ -238,3 +238,34 @@ func TestClientBadBaseURL(t *testing.T) {
 		}
 	}
 }
+
+func TestClientResume(t *testing.T) {
+	h := newHarness(t)
+	c := h.client(testToken)
+	ctx := t.Context()
+	mk := func(target string, kind store.OverrideKind, ttl string) string {
+		t.Helper()
+		o, err := c.SetOverride(ctx, OverrideRequest{Target: target, Kind: kind, TTL: ttl, Reason: "r", Actor: "ana"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o.ID
+	}
+	p1 := mk("checkout", store.OverridePause, "1h")
+	p2 := mk("checkout", store.OverridePause, "2h")
+	all := mk("*", store.OverridePause, "1h")
+	other := mk("search", store.OverridePause, "1h")
+	fr := mk("checkout", store.OverrideForceRollback, "1h")
+
+	removed, err := c.Resume(ctx, "checkout", "ana")
+	if err != nil || len(removed) != 2 || !(removed[0] == p1 && removed[1] == p2 || removed[0] == p2 && removed[1] == p1) {
+		t.Fatalf("resume checkout removed %v: %v", removed, err)
+	}
+	left := map[string]bool{}
+	for _, o := range h.overrides() {
+		left[o.ID] = true
+	}
+	if len(left) != 3 || !left[all] || !left[other] || !left[fr] {
+		t.Fatalf("left: %v", left)
+	}
+}

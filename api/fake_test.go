@@ -160,7 +160,7 @@ func (f *fakeController) DeleteOverride(ctx context.Context, id string) error {
 // harness is a Server over a real bolt store, a fake clock, a fresh
 // registry and an observed logger.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *Server
 	http  *httptest.Server
 	st    store.Store
@@ -176,7 +176,7 @@ const testToken = "s3cr3t-t0ken-9f8e7d6c"
 
 var testNow = time.Date(2026, 3, 14, 9, 26, 53, 0, time.UTC)
 
-func newHarness(t *testing.T, mod ...func(*Config)) *harness {
+func newHarness(t testing.TB, mod ...func(*Config)) *harness {
 	t.Helper()
 	clock := clockwork.NewFakeClockAt(testNow)
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "state.db"), boltstore.Options{Clock: clock})

@@ -20,19 +20,17 @@ import (
 
 // Defaults applied by New.
 const (
-	DefaultMaxBodyBytes       = 64 << 10
-	DefaultOverrideTTL        = time.Hour
-	DefaultMaxOverrideTTL     = 7 * 24 * time.Hour
-	DefaultShutdownTimeout    = 10 * time.Second
-	defaultReadHeaderTimeout  = 5 * time.Second
-	defaultReadTimeout        = 30 * time.Second
-	defaultWriteTimeout       = 60 * time.Second
-	defaultIdleTimeout        = 120 * time.Second
-	defaultMaxHeaderBytes     = 64 << 10
-	defaultListLimit          = 100
-	maxListLimit              = 10000
-	postmortemEventsLimit     = 10000
-	incidentDetailEventsLimit = 10000
+	DefaultMaxBodyBytes      = 64 << 10
+	DefaultOverrideTTL       = time.Hour
+	DefaultMaxOverrideTTL    = 7 * 24 * time.Hour
+	DefaultShutdownTimeout   = 10 * time.Second
+	defaultReadHeaderTimeout = 5 * time.Second
+	defaultReadTimeout       = 30 * time.Second
+	defaultWriteTimeout      = 60 * time.Second
+	defaultIdleTimeout       = 120 * time.Second
+	defaultMaxHeaderBytes    = 64 << 10
+	defaultListLimit         = 100
+	maxListLimit             = 10000
 )
 
 // Config is what the API needs. Controller and Store are required.
@@ -182,6 +180,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, certFile, keyFile s
 		}
 		errc <- srv.Serve(ln)
 	}()
+	if certFile == "" && !isLoopback(ln.Addr()) {
+		s.log.Warn("admin api serves plain HTTP on a non-loopback address: the bearer token crosses the network in clear; set tls_cert_file and tls_key_file",
+			zap.String("addr", ln.Addr().String()))
+	}
 	s.log.Info("admin api listening", zap.String("addr", ln.Addr().String()), zap.Bool("tls", certFile != ""),
 		zap.Bool("token_configured", s.cfg.Token.IsSet()))
 	select {
@@ -199,4 +201,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, certFile, keyFile s
 		return fmt.Errorf("admin api serve: %w", err)
 	}
 	return nil
+}
+
+func isLoopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }

@@ -18,7 +18,7 @@ import (
 	"github.com/canaryd/canaryd/store"
 )
 
-func httptestRequest(t *testing.T, method, url, body string) *http.Request {
+func httptestRequest(t testing.TB, method, url, body string) *http.Request {
 	t.Helper()
 	var r io.Reader
 	if body != "" {

@@ -22,7 +22,7 @@ type fixture struct {
 	verdict policy.Verdict
 }
 
-func newFixture(t *testing.T) fixture {
+func newFixture(t testing.TB) fixture {
 	t.Helper()
 	deployed := t0
 	tripped := t0.Add(4*time.Minute + 12*time.Second)
