@@ -1,11 +1,12 @@
 package api
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 // metrics are the API's own: requests by route pattern and status code
@@ -16,22 +17,37 @@ type metrics struct {
 	authFailures *prometheus.CounterVec
 }
 
+// newMetrics registers the API's metrics on reg. A second Server on the
+// same registry (a restart of the API inside one process, tests) shares
+// the collectors already there instead of panicking.
 func newMetrics(reg prometheus.Registerer) *metrics {
-	f := promauto.With(reg)
 	m := &metrics{
-		requests: f.NewCounterVec(prometheus.CounterOpts{
+		requests: registerCounterVec(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "canaryd_api_requests_total",
 			Help: "Admin API requests by route pattern and HTTP status code.",
-		}, []string{"route", "code"}),
-		authFailures: f.NewCounterVec(prometheus.CounterOpts{
+		}, []string{"route", "code"})),
+		authFailures: registerCounterVec(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "canaryd_api_auth_failures_total",
 			Help: "Admin API requests refused for authentication, by reason.",
-		}, []string{"reason"}),
+		}, []string{"reason"})),
 	}
 	for _, r := range []string{"missing", "invalid", "no_token_configured"} {
 		m.authFailures.WithLabelValues(r)
 	}
 	return m
+}
+
+func registerCounterVec(reg prometheus.Registerer, c *prometheus.CounterVec) *prometheus.CounterVec {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+				return existing
+			}
+		}
+		panic(fmt.Sprintf("api metrics: %v", err)) // a name clash with another package: a programming error
+	}
+	return c
 }
 
 type statusRecorder struct {

@@ -252,3 +252,14 @@ func TestMetricsServesRegistry(t *testing.T) {
 		t.Errorf("promlint: %v %+v", err, problems)
 	}
 }
+
+func TestTwoServersShareARegistry(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h1 := newHarness(t, func(c *Config) { c.Registry = reg })
+	h2 := newHarness(t, func(c *Config) { c.Registry = reg })
+	h1.do("GET", "/v1/status", "", testToken)
+	h2.do("GET", "/v1/status", "", testToken)
+	if got := testutil.ToFloat64(h1.srv.metrics.requests.WithLabelValues("GET /v1/status", "200")); got != 2 {
+		t.Fatalf("shared counter = %v, want 2", got)
+	}
+}
