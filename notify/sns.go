@@ -49,7 +49,9 @@ func (s *SNS) Name() string { return s.c.Name }
 
 // Notify publishes one event.
 func (s *SNS) Notify(ctx context.Context, ev Event) error {
-	_, err := s.c.Client.Publish(ctx, snsInput(s.c.TopicARN, ev))
+	// Retries are the dispatcher's job (with backoff on the injected
+	// clock): the SDK's own retryer is switched off for this call.
+	_, err := s.c.Client.Publish(ctx, snsInput(s.c.TopicARN, ev), func(o *sns.Options) { o.Retryer = aws.NopRetryer{} })
 	if err != nil {
 		return &DeliveryError{Notifier: s.c.Name, Retry: snsRetryable(err), Err: redactErr(err)}
 	}
