@@ -3,6 +3,27 @@
 // unauthenticated /healthz, /readyz and /metrics. Every /v1 route needs the
 // admin bearer token (promise 10); state changes go through a Controller,
 // which the daemon implements, and reads go straight to the store.
+//
+// Routes (JSON unless said otherwise; errors are {"error": "...", "field": "..."}):
+//
+//	GET    /healthz                         liveness, no auth
+//	GET    /readyz                          503 {"reason": ...} when Config.Ready errs, no auth
+//	GET    /metrics                         Prometheus text of Config.Registry, no auth
+//	GET    /v1/status                       Status
+//	GET    /v1/overrides[?active=true]      OverridesResponse
+//	POST   /v1/overrides                    OverrideRequest -> 201 OverrideView
+//	DELETE /v1/overrides/{id}[?actor=]      resume; 404 if absent
+//	POST   /v1/rollback                     RollbackRequest -> RollbackResponse
+//	POST   /v1/deploys                      DeployRequest -> AnnounceResult (changed=false: duplicate; 409: stale)
+//	GET    /v1/watches[?target=&active=&limit=]
+//	GET    /v1/incidents[?target=&limit=]
+//	GET    /v1/incidents/{id}               IncidentDetail
+//	GET    /v1/incidents/{id}/postmortem[?format=markdown|json]
+//
+// /v1 needs "Authorization: Bearer <token>": 401 otherwise, 403 for
+// everything when no token is configured. Bodies are limited to
+// Config.MaxBodyBytes (413), decoded strictly (unknown fields are 400,
+// naming the field) and must hold exactly one JSON object.
 package api
 
 import (

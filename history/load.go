@@ -54,8 +54,40 @@ func Load(ctx context.Context, st store.Store, incidentID string) (Record, error
 			return Record{}, fmt.Errorf("incident %s: watch %s events: %w", in.ID, in.WatchID, err)
 		}
 	}
-	rec.Events = mergeEvents(byWatch, byIncident)
+	around, err := targetEvents(ctx, st, rec)
+	if err != nil {
+		return Record{}, err
+	}
+	rec.Events = mergeEvents(mergeEvents(byWatch, byIncident), around)
 	return rec, nil
+}
+
+// targetEvents are the target's events tied to no watch or incident (an
+// operator's override set, used or expired) from the deploy until the
+// incident closed: they explain what people did meanwhile.
+func targetEvents(ctx context.Context, st store.Store, rec Record) ([]store.Event, error) {
+	from := rec.Incident.OpenedAt
+	if !rec.Watch.DetectedAt.IsZero() && rec.Watch.DetectedAt.Before(from) {
+		from = rec.Watch.DetectedAt
+	}
+	if rec.Incident.Target == "" || from.IsZero() {
+		return nil, nil
+	}
+	evs, err := st.Events(ctx, store.EventFilter{Target: rec.Incident.Target, Since: from, Limit: maxEvents})
+	if err != nil {
+		return nil, fmt.Errorf("incident %s: target %s events: %w", rec.Incident.ID, rec.Incident.Target, err)
+	}
+	var out []store.Event
+	for _, e := range evs {
+		if e.WatchID != "" || e.IncidentID != "" {
+			continue
+		}
+		if !rec.Incident.ClosedAt.IsZero() && e.Time.After(rec.Incident.ClosedAt) {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }
 
 // mergeEvents joins two event lists, dropping the ones present in both,

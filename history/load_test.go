@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/canaryd/canaryd/store"
 	"github.com/canaryd/canaryd/store/boltstore"
@@ -43,6 +44,21 @@ func TestLoadFromBoltStore(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Operator actions on the target during the incident belong in it;
+	// before the deploy or after the close they do not.
+	for _, e := range []store.Event{
+		{Time: t0.Add(-time.Minute), Target: "checkout", Type: "override_set", Message: "before the deploy"},
+		{Time: t0.Add(4 * time.Minute), Target: "checkout", Type: "override_set", Message: "pause by ana: investigating"},
+		{Time: f.in.ClosedAt.Add(time.Minute), Target: "checkout", Type: "override_expired", Message: "after the close"},
+		{Time: t0.Add(4 * time.Minute), Target: "search", Type: "override_set", Message: "other target"},
+	} {
+		if err := st.AppendEvent(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := append(append([]store.Event{}, f.events[:2]...), store.Event{Time: t0.Add(4 * time.Minute), Message: "pause by ana: investigating"})
+	want = append(want, f.events[2:]...)
+
 	rec, err := Load(ctx, st, f.in.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -50,12 +66,12 @@ func TestLoadFromBoltStore(t *testing.T) {
 	if rec.Incident.ID != f.in.ID || rec.Watch.ID != f.watch.ID || len(rec.Journal) != len(f.journal) {
 		t.Fatalf("record: %+v", rec)
 	}
-	if len(rec.Events) != len(f.events) {
-		t.Fatalf("events: got %d, want %d: %+v", len(rec.Events), len(f.events), rec.Events)
+	if len(rec.Events) != len(want) {
+		t.Fatalf("events: got %d, want %d: %+v", len(rec.Events), len(want), rec.Events)
 	}
 	for i, e := range rec.Events {
-		if e.Message != f.events[i].Message || !e.Time.Equal(f.events[i].Time) {
-			t.Errorf("event %d: %+v, want %+v", i, e, f.events[i])
+		if e.Message != want[i].Message || !e.Time.Equal(want[i].Time) {
+			t.Errorf("event %d: %+v, want %+v", i, e, want[i])
 		}
 	}
 	if _, err := Load(ctx, st, "missing"); !errors.Is(err, store.ErrNotFound) {
