@@ -100,6 +100,9 @@ func encode(v any) (string, error) {
 // register records id → target in the directory dir before the record is
 // written. It fails with ErrExists if id already belongs to another target.
 func (s *Store) register(ctx context.Context, dir, id, target string) error {
+	if t, ok := s.dirs.Load(dir + "\x00" + id); ok && t.(string) == target {
+		return nil // already registered by this process: entries never change
+	}
 	pipe := s.c.Pipeline()
 	pipe.SAdd(ctx, s.gkey("targets"), target)
 	pipe.HSetNX(ctx, s.gkey(dir), id, target)
