@@ -26,8 +26,9 @@ type Input struct {
 type ruleResult struct {
 	w        winEval
 	breached bool
-	hits     int // windows breached among the last N (at the latest end)
-	vouch    bool
+	hits     int   // windows breached among the last N (at the latest end)
+	vouch    bool  // the latest window was judged healthy
+	pending  bool  // the latest window breached, but M-of-N or for is not met yet
 	blocked  bool  // the rule cannot see (source errors only, or nothing delivered)
 	kgBad    bool  // known-good breaches this absolute rule too
 	dataEnd  int64 // newest delivered observation of the judged side
@@ -39,12 +40,13 @@ type ruleResult struct {
 // The verdict is
 //   - Failing when any rule breached (AlertOnly when every breached rule is
 //     an absolute rule that the known-good version breaches as well);
-//   - else Inconclusive when no rule has enough evidence in its latest window;
+//   - else Inconclusive when no rule has enough evidence in its latest window
+//     (a window that breaches while M-of-N or for is not yet met is evidence);
 //   - else Promote when not already promoted, the bake time has elapsed since
 //     WatchStart and "enough" holds: every rule has observed data up to the
 //     end of the bake time (metrics: a delivered period ending at or after
-//     it, probes: a result at or after it) and no rule's latest window is
-//     blind (only source errors). Rules with too little traffic to judge
+//     it, probes: a result at or after it), no rule's latest window is
+//     blind (only source errors) and none is breaching on its way to trip. Rules with too little traffic to judge
 //     neither block nor count; at least one rule must have judged the
 //     latest window healthy, so a zero-traffic target promotes on its probes
 //     alone, and a target without probes waits for traffic;
@@ -94,6 +96,7 @@ func (p *Policy) evalRule(c *evalCtx, r *rule, in *Input, now time.Time) ruleRes
 		}
 	}
 	rr.vouch = rr.w.state == wsOK
+	rr.pending = rr.w.state == wsBreach && !rr.breached
 	rr.blocked = rr.w.note == noteBlind
 	if rr.breached && r.rel == relAbsolute && rr.w.hasBase && !r.isProbe() &&
 		r.kind != config.RuleCompareErrors && r.kind != config.RuleCompareLatency {
@@ -210,7 +213,7 @@ func (p *Policy) note(r *rule, rr *ruleResult, in *Input) string {
 }
 
 func (p *Policy) decide(v *Verdict, rs []ruleResult, in *Input, now time.Time) {
-	var breached, kgBad, vouch int
+	var breached, kgBad, vouch, pending int
 	bakeEnd := in.WatchStart.Add(p.bake)
 	wait := -1 // first rule promotion waits for
 	for i := range rs {
@@ -224,7 +227,10 @@ func (p *Policy) decide(v *Verdict, rs []ruleResult, in *Input, now time.Time) {
 		if r.vouch {
 			vouch++
 		}
-		if wait < 0 && (r.blocked || r.dataEnd < bakeEnd.UnixNano()) {
+		if r.pending {
+			pending++
+		}
+		if wait < 0 && (r.blocked || r.pending || r.dataEnd < bakeEnd.UnixNano()) {
 			wait = i
 		}
 	}
@@ -245,7 +251,7 @@ func (p *Policy) decide(v *Verdict, rs []ruleResult, in *Input, now time.Time) {
 				sep = " | "
 			}
 		}
-	case vouch == 0:
+	case vouch+pending == 0:
 		v.Kind = Inconclusive
 		b.WriteString("inconclusive: no rule has enough evidence yet")
 		sep := " ("
@@ -264,6 +270,9 @@ func (p *Policy) decide(v *Verdict, rs []ruleResult, in *Input, now time.Time) {
 	default:
 		v.Kind = Healthy
 		fmt.Fprintf(&b, "healthy: %d of %d rules judged the latest window healthy", vouch, len(rs))
+		if pending > 0 {
+			fmt.Fprintf(&b, ", %d breaching but not yet for long enough to trip", pending)
+		}
 		switch {
 		case in.Promoted:
 			b.WriteString("; promoted, in rollback window")
@@ -272,9 +281,12 @@ func (p *Policy) decide(v *Verdict, rs []ruleResult, in *Input, now time.Time) {
 		case wait >= 0:
 			f := &v.Findings[wait]
 			b.WriteString("; bake time over, promotion waits for " + f.Rule)
-			if rs[wait].blocked && f.Note != "" {
+			switch {
+			case rs[wait].pending:
+				b.WriteString(" (breaching, not yet tripped)")
+			case rs[wait].blocked && f.Note != "":
 				b.WriteString(" (" + f.Note + ")")
-			} else {
+			default:
 				b.WriteString(" (no data yet for the end of the bake time)")
 			}
 		}

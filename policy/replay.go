@@ -139,8 +139,8 @@ func findDeploy(recs []traceRecord) (*traceRecord, error) {
 	}
 	d := *dep
 	for i := range recs {
-		if recs[i].Type == RecordBaseline && recs[i].Time.After(d.Time) {
-			return nil, &TraceError{recs[i].line, errors.New("baseline sample after the deploy")}
+		if recs[i].Type == RecordBaseline && recs[i].at.After(d.Time) {
+			return nil, &TraceError{recs[i].line, errors.New("baseline sample after the deploy (its period must end by the deploy time)")}
 		}
 	}
 	return &d, nil
@@ -222,7 +222,8 @@ func (rp *replayer) decide(k Kind, at time.Time) {
 }
 
 // WriteTimeline prints the timeline for humans: one line per verdict
-// change, the breached findings of failing verdicts, and the outcome.
+// change with the breached findings, every finding of the final verdict,
+// and the outcome.
 func (r ReplayResult) WriteTimeline(w io.Writer) {
 	mode := "alias-level samples vs the pre-deploy baseline"
 	if r.Split {
@@ -233,13 +234,11 @@ func (r ReplayResult) WriteTimeline(w io.Writer) {
 		kg = "(none)"
 	}
 	fmt.Fprintf(w, "replay %s: deploy %s -> %s at %s (%s)\n", r.Target, kg, r.NewVersion, r.WatchStart.Format(time.RFC3339), mode)
-	for _, v := range r.Timeline {
+	for i, v := range r.Timeline {
 		fmt.Fprintf(w, "  %-9s %s  %-12s %s\n", "+"+v.At.Sub(r.WatchStart).String(), v.At.UTC().Format("15:04:05"), v.Kind, v.Summary)
-		if v.Kind != Failing {
-			continue
-		}
+		final := i == len(r.Timeline)-1
 		for _, f := range v.Findings {
-			if f.Breached {
+			if f.Breached || final {
 				fmt.Fprintf(w, "      - %s\n", f.String())
 			}
 		}
