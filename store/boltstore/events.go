@@ -25,7 +25,10 @@ func (s *Store) AppendEvent(ctx context.Context, e store.Event) error {
 		if err != nil {
 			return err
 		}
-		return tb.Put(seqKey(n), []byte{})
+		if err := tb.Put(seqKey(n), []byte{}); err != nil {
+			return err
+		}
+		return s.prune(b, tb)
 	})
 	if err != nil {
 		return fmt.Errorf("append event %s: %w", e.Type, err)
@@ -62,4 +65,21 @@ func (s *Store) Events(ctx context.Context, f store.EventFilter) ([]store.Event,
 	}
 	record.Reverse(out)
 	return out, nil
+}
+
+// prune counts the event just added to the target's index tb and deletes
+// the target's oldest events beyond the retention bound.
+func (s *Store) prune(events, tb *bolt.Bucket) error {
+	count := tb.Sequence() + 1
+	c := tb.Cursor()
+	for k, _ := c.First(); k != nil && count > s.retention; k, _ = c.First() {
+		if err := events.Delete(k); err != nil {
+			return err
+		}
+		if err := c.Delete(); err != nil {
+			return err
+		}
+		count--
+	}
+	return tb.SetSequence(count)
 }

@@ -30,6 +30,9 @@ func (s *Store) AppendJournal(ctx context.Context, e store.JournalEntry, fence s
 		if err != nil {
 			return err
 		}
+		if err := samePlanTarget(b, e); err != nil {
+			return err
+		}
 		n, err := b.NextSequence()
 		if err != nil {
 			return err
@@ -63,4 +66,21 @@ func (s *Store) Journal(ctx context.Context, planID string) ([]store.JournalEntr
 		return nil, fmt.Errorf("read journal %s: %w", planID, err)
 	}
 	return out, nil
+}
+
+// samePlanTarget rejects an entry for another target than the plan's first
+// entry: a plan belongs to one target (and, in Redis, to its slot).
+func samePlanTarget(b *bolt.Bucket, e store.JournalEntry) error {
+	k, _ := b.Cursor().First()
+	if k == nil {
+		return nil
+	}
+	var first store.JournalEntry
+	if err := get(b, k, &first); err != nil {
+		return err
+	}
+	if first.Target != e.Target {
+		return fmt.Errorf("plan belongs to target %s: %w", first.Target, store.ErrExists)
+	}
+	return nil
 }

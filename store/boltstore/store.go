@@ -21,7 +21,9 @@
 //	event_target   /target/ seq             → ""
 //
 // seq is a big-endian uint64 from Bucket.NextSequence, so keys sort in
-// append order. Events are kept without a bound: nothing prunes them yet.
+// append order. Each target keeps its newest Options.EventRetention events
+// (the count lives in the target's event_target bucket sequence); the
+// oldest is pruned from both buckets in the same transaction as an append.
 package boltstore
 
 import (
@@ -67,6 +69,9 @@ var allBuckets = [][]byte{
 // Options.Timeout is zero.
 const DefaultTimeout = time.Second
 
+// DefaultEventRetention is how many events each target keeps by default.
+const DefaultEventRetention = 10000
+
 // Options configures Open.
 type Options struct {
 	// Clock judges lease expiry; the real clock when nil.
@@ -74,15 +79,19 @@ type Options struct {
 	// Timeout is how long to wait for another process to release the
 	// file lock; DefaultTimeout when zero.
 	Timeout time.Duration
+	// EventRetention bounds each target's history; DefaultEventRetention
+	// when zero.
+	EventRetention int
 }
 
 // Store is a store.Store over one bbolt file.
 type Store struct {
-	db    *bolt.DB
-	clock clockwork.Clock
-	path  string
-	once  sync.Once
-	err   error
+	db        *bolt.DB
+	clock     clockwork.Clock
+	path      string
+	retention uint64
+	once      sync.Once
+	err       error
 }
 
 var _ store.Store = (*Store)(nil)
@@ -97,6 +106,9 @@ func Open(path string, o Options) (*Store, error) {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
+	}
+	if o.EventRetention <= 0 {
+		o.EventRetention = DefaultEventRetention
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.Timeout})
 	if errors.Is(err, bolterrors.ErrTimeout) {
@@ -118,7 +130,7 @@ func Open(path string, o Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("initialise state file %s: %w", path, err)
 	}
-	return &Store{db: db, clock: o.Clock, path: path}, nil
+	return &Store{db: db, clock: o.Clock, path: path, retention: uint64(o.EventRetention)}, nil
 }
 
 // Path returns the file the store was opened on.

@@ -1,7 +1,9 @@
 package boltstore_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -55,5 +57,41 @@ func TestOpenBadPath(t *testing.T) {
 	_, err := boltstore.Open(filepath.Join(t.TempDir(), "missing-dir", "state.db"), boltstore.Options{})
 	if err == nil || errors.Is(err, boltstore.ErrInUse) {
 		t.Fatalf("Open in a missing directory: got %v, want a plain open error", err)
+	}
+}
+
+func TestEventRetention(t *testing.T) {
+	ctx := context.Background()
+	s, err := boltstore.Open(filepath.Join(t.TempDir(), "state.db"), boltstore.Options{EventRetention: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	for i := 0; i < 6; i++ {
+		for _, target := range []string{"a", "b"} {
+			if err := s.AppendEvent(ctx, store.Event{Target: target, Message: fmt.Sprint(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		f    store.EventFilter
+		want string
+	}{
+		{store.EventFilter{Target: "a"}, "a3 a4 a5"},
+		{store.EventFilter{}, "a3 b3 a4 b4 a5 b5"},
+		{store.EventFilter{Target: "b", Limit: 2}, "b4 b5"},
+	} {
+		evs, err := s.Events(ctx, tc.f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range evs {
+			got = append(got, e.Target+e.Message)
+		}
+		if strings.Join(got, " ") != tc.want {
+			t.Errorf("Events(%+v) = %v, want %s", tc.f, got, tc.want)
+		}
 	}
 }

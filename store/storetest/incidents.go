@@ -32,6 +32,11 @@ func testIncidents(t *testing.T, h *harness) {
 	other := sampleIncident("i1", "api", at(time.Hour))
 	other.Trigger = "operator"
 	isErr(t, "CreateIncident duplicate", h.s.CreateIncident(h.ctx, other), store.ErrExists)
+	other.Target = "web"
+	isErr(t, "CreateIncident duplicate ID on another target", h.s.CreateIncident(h.ctx, other), store.ErrExists)
+	if ins, err := h.s.ListIncidents(h.ctx, "web", 0); err != nil || len(ins) != 0 {
+		t.Errorf("ListIncidents(web) after refused create = %d, %v", len(ins), err)
+	}
 
 	got, err = h.s.UpdateIncident(h.ctx, "i1", func(in *store.Incident) error {
 		in.Outcome, in.ClosedAt = "rolled_back", at(time.Minute)

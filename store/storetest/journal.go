@@ -37,6 +37,9 @@ func testJournalOrder(t *testing.T, h *harness) {
 		// another plan interleaved: must not show up in p1's journal
 		must(t, "AppendJournal p2", h.s.AppendJournal(h.ctx, entry("p2", "web", i, store.StepIntent, at(0)), store.Fence{}))
 	}
+	if err := h.s.AppendJournal(h.ctx, entry("p1", "web", 9, store.StepIntent, at(0)), store.Fence{}); err == nil {
+		t.Error("AppendJournal to p1 (target api) for target web: no error")
+	}
 	got, err = h.s.Journal(h.ctx, "p1")
 	must(t, "Journal", err)
 	sameJSON(t, "Journal p1", got, want)

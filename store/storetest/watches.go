@@ -60,6 +60,15 @@ func testWatchCreateGet(t *testing.T, h *harness) {
 	must(t, "GetWatch after duplicate", err)
 	sameJSON(t, "duplicate create changed nothing", got, w)
 
+	elsewhere := sampleWatch("w1", "web", at(time.Hour), store.PhaseBaking)
+	isErr(t, "CreateWatch duplicate ID on another target", h.s.CreateWatch(h.ctx, elsewhere), store.ErrExists)
+	got, err = h.s.GetWatch(h.ctx, "w1")
+	must(t, "GetWatch after duplicate on another target", err)
+	sameJSON(t, "duplicate on another target changed nothing", got, w)
+	if ws, err := h.s.ListWatches(h.ctx, store.WatchFilter{Target: "web"}); err != nil || len(ws) != 0 {
+		t.Errorf("ListWatches(web) after refused create = %d watches, %v", len(ws), err)
+	}
+
 	if err := h.s.CreateWatch(h.ctx, store.Watch{Target: "api"}); err == nil {
 		t.Error("CreateWatch without ID: no error")
 	}
