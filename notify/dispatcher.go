@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -77,8 +76,7 @@ type EventFilter interface {
 type Dispatcher struct {
 	c       Config
 	workers map[string]*worker
-	names   []string // sorted, for routes == nil
-	closed  atomic.Bool
+	names   []string        // sorted, for routes == nil
 	ctx     context.Context // cancelled when Close runs out of time
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -149,11 +147,6 @@ func (d *Dispatcher) Send(ev Event) {
 		if !w.accepts(ev.Type) {
 			continue
 		}
-		if d.closed.Load() {
-			d.c.Metrics.Dropped.WithLabelValues(name).Inc()
-			d.c.Logger.Warn("notify: event dropped: dispatcher closed", append(eventFields(ev), zap.String("notifier", name))...)
-			continue
-		}
 		w.enqueue(ev)
 	}
 }
@@ -171,7 +164,6 @@ func (d *Dispatcher) route(target string) []string {
 // and returns ctx's error without waiting for a notifier that ignores its
 // context.
 func (d *Dispatcher) Close(ctx context.Context) error {
-	d.closed.Store(true)
 	for _, w := range d.workers {
 		w.close()
 	}

@@ -56,9 +56,17 @@ func (w *worker) accepts(t EventType) bool {
 }
 
 // enqueue adds ev, dropping the oldest queued event when full. It holds
-// the lock only for slice operations and never waits on the worker.
+// the lock only for slice operations and never waits on the worker. After
+// close it drops ev: the worker may already have drained and exited.
 func (w *worker) enqueue(ev Event) {
+	m := w.d.c.Metrics
 	w.mu.Lock()
+	if w.closing {
+		w.mu.Unlock()
+		m.Dropped.WithLabelValues(w.name).Inc()
+		w.d.c.Logger.Warn("notify: event dropped: dispatcher closed", append(eventFields(ev), zap.String("notifier", w.name))...)
+		return
+	}
 	var dropped *Event
 	if len(w.q) >= w.queueSize {
 		old := w.q[0]
@@ -67,11 +75,9 @@ func (w *worker) enqueue(ev Event) {
 		w.q = w.q[1:]
 	}
 	w.q = append(w.q, ev)
-	n := len(w.q)
+	m.QueueLen.WithLabelValues(w.name).Set(float64(len(w.q)))
 	w.mu.Unlock()
 
-	m := w.d.c.Metrics
-	m.QueueLen.WithLabelValues(w.name).Set(float64(n))
 	if dropped != nil {
 		m.Dropped.WithLabelValues(w.name).Inc()
 		w.d.c.Logger.Warn("notify: queue full, oldest event dropped",
@@ -107,9 +113,8 @@ func (w *worker) next() (Event, bool) {
 			ev := w.q[0]
 			w.q[0] = Event{}
 			w.q = w.q[1:]
-			n := len(w.q)
+			w.d.c.Metrics.QueueLen.WithLabelValues(w.name).Set(float64(len(w.q)))
 			w.mu.Unlock()
-			w.d.c.Metrics.QueueLen.WithLabelValues(w.name).Set(float64(n))
 			return ev, true
 		}
 		closing := w.closing
@@ -128,10 +133,10 @@ func (w *worker) dropRest() {
 	w.mu.Lock()
 	n := len(w.q)
 	w.q = nil
+	w.d.c.Metrics.QueueLen.WithLabelValues(w.name).Set(0)
 	w.mu.Unlock()
 	if n > 0 {
 		w.d.c.Metrics.Dropped.WithLabelValues(w.name).Add(float64(n))
-		w.d.c.Metrics.QueueLen.WithLabelValues(w.name).Set(0)
 		w.d.c.Logger.Warn("notify: queued events dropped at shutdown", zap.String("notifier", w.name), zap.Int("count", n))
 	}
 }
