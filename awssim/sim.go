@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/jonboulle/clockwork"
 
@@ -37,6 +38,12 @@ type Options struct {
 	// clock's now, so a scenario written ahead of time is revealed as a fake
 	// clock advances.
 	HideFutureData bool
+	// FastRetries makes Start/Config replace awsclient's adaptive retryer
+	// with standard mode (same 5 attempts, 50ms max backoff). Adaptive mode
+	// rate-limits the client itself after throttles (down to 0.5 req/s, i.e.
+	// ~2s sleeps per call), which is faithful but slow in tests that inject
+	// many throttles. Leave false to exercise the daemon's real retryer.
+	FastRetries bool
 }
 
 // Sim is an in-process AWS simulator. It is an http.Handler speaking Lambda
@@ -50,6 +57,7 @@ type Sim struct {
 
 	autoDist   bool
 	hideFuture bool
+	fastRetry  bool
 
 	mu  sync.Mutex // guards url and the call log
 	url string
@@ -80,6 +88,7 @@ func New(o Options) *Sim {
 		invDel:     o.InvalidationDelay,
 		autoDist:   o.AutoCreateDistributions,
 		hideFuture: o.HideFutureData,
+		fastRetry:  o.FastRetries,
 		lambda:     newLambdaState(),
 		cw:         newCWStore(),
 		cf:         newCFState(),
@@ -108,12 +117,21 @@ func Start(t testing.TB, o Options) (*Sim, aws.Config) {
 // Config returns an aws.Config pointing at the simulator's URL with static
 // test credentials and a small retry backoff.
 func (s *Sim) Config(ctx context.Context) (aws.Config, error) {
-	return awsclient.Load(ctx, awsclient.Options{
+	cfg, err := awsclient.Load(ctx, awsclient.Options{
 		Region:      s.region,
 		EndpointURL: s.URL(),
 		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
 		MaxBackoff:  50 * time.Millisecond,
 	})
+	if err == nil && s.fastRetry {
+		cfg.Retryer = func() aws.Retryer {
+			return retry.NewStandard(func(so *retry.StandardOptions) {
+				so.MaxAttempts = 5
+				so.MaxBackoff = 50 * time.Millisecond
+			})
+		}
+	}
+	return cfg, err
 }
 
 // Serve listens on addr (e.g. "127.0.0.1:0") and serves the simulator until

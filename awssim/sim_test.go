@@ -92,3 +92,5 @@ func TestServe(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func asErr[T error](err error, target *T) bool { return errors.As(err, target) }
