@@ -182,7 +182,9 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 	}
 }
 
-// deliver makes up to MaxAttempts attempts of ev on w, with backoff.
+// deliver makes up to MaxAttempts attempts of ev on w, with backoff. Each
+// outcome is logged before it is counted, so a metric never runs ahead of
+// the log line that explains it.
 func (d *Dispatcher) deliver(w *worker, ev Event) {
 	log := d.c.Logger.With(append(eventFields(ev), zap.String("notifier", w.name))...)
 	for attempt := 1; ; attempt++ {
@@ -190,19 +192,19 @@ func (d *Dispatcher) deliver(w *worker, ev Event) {
 		switch {
 		case err == nil:
 			d.c.Metrics.Attempts.WithLabelValues(w.name, AttemptSuccess).Inc()
-			d.c.Metrics.Deliveries.WithLabelValues(w.name, OutcomeSuccess).Inc()
 			log.Debug("notify: delivered", zap.Int("attempt", attempt))
+			d.c.Metrics.Deliveries.WithLabelValues(w.name, OutcomeSuccess).Inc()
 			return
 		case !Retryable(err):
 			d.c.Metrics.Attempts.WithLabelValues(w.name, AttemptPermanent).Inc()
-			d.c.Metrics.Deliveries.WithLabelValues(w.name, OutcomeFailure).Inc()
 			log.Error("notify: delivery failed permanently", zap.Int("attempt", attempt), zap.Error(err))
+			d.c.Metrics.Deliveries.WithLabelValues(w.name, OutcomeFailure).Inc()
 			return
 		}
 		d.c.Metrics.Attempts.WithLabelValues(w.name, AttemptRetryable).Inc()
 		if attempt >= w.maxAttempts {
-			d.c.Metrics.Deliveries.WithLabelValues(w.name, OutcomeFailure).Inc()
 			log.Error("notify: delivery failed, attempts exhausted", zap.Int("attempt", attempt), zap.Error(err))
+			d.c.Metrics.Deliveries.WithLabelValues(w.name, OutcomeFailure).Inc()
 			return
 		}
 		delay := d.c.Backoff.Delay(attempt)
@@ -214,8 +216,8 @@ func (d *Dispatcher) deliver(w *worker, ev Event) {
 		select {
 		case <-d.c.Clock.After(delay):
 		case <-d.ctx.Done():
-			d.c.Metrics.Deliveries.WithLabelValues(w.name, OutcomeFailure).Inc()
 			log.Error("notify: delivery abandoned at shutdown", zap.Int("attempt", attempt), zap.Error(err))
+			d.c.Metrics.Deliveries.WithLabelValues(w.name, OutcomeFailure).Inc()
 			return
 		}
 	}

@@ -2,6 +2,8 @@ package notify
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -17,6 +19,9 @@ const DefaultPagerDutyURL = "https://events.pagerduty.com"
 
 // maxPagerDutySummary is the Events API v2 limit on payload.summary.
 const maxPagerDutySummary = 1024
+
+// maxPagerDutyDedupKey is the Events API v2 limit on dedup_key.
+const maxPagerDutyDedupKey = 255
 
 // pagerDutyRetrier retries 429 (rate limited) as well as 5xx; other 4xx
 // (400 invalid event) will never succeed.
@@ -76,14 +81,22 @@ func PagerDutyAction(t EventType) (action string, ok bool) {
 
 // DedupKey is the key that ties a trigger to its resolve: the incident, or
 // the target and watch when no incident was opened (alert only).
+// Keys longer than PagerDuty's 255 characters keep a prefix and a hash of
+// the whole, so distinct keys stay distinct.
 func DedupKey(ev Event) string {
-	if ev.IncidentID != "" {
-		return ev.IncidentID
+	key := ev.Target
+	switch {
+	case ev.IncidentID != "":
+		key = ev.IncidentID
+	case ev.WatchID != "":
+		key = ev.Target + "/" + ev.WatchID
 	}
-	if ev.WatchID != "" {
-		return ev.Target + "/" + ev.WatchID
+	if len(key) <= maxPagerDutyDedupKey {
+		return key
 	}
-	return ev.Target
+	sum := sha256.Sum256([]byte(key))
+	h := hex.EncodeToString(sum[:])
+	return key[:maxPagerDutyDedupKey-len(h)-1] + "-" + h
 }
 
 // Notify sends one event; types PagerDuty does not handle are ignored.

@@ -86,6 +86,12 @@ func TestPagerDutyDedupKeyWithoutIncident(t *testing.T) {
 	if got := DedupKey(ev); got != "checkout" {
 		t.Errorf("DedupKey = %q", got)
 	}
+	a, b := ev, ev
+	a.IncidentID, b.IncidentID = strings.Repeat("i", 300)+"a", strings.Repeat("i", 300)+"b"
+	ka, kb := DedupKey(a), DedupKey(b)
+	if len(ka) != 255 || len(kb) != 255 || ka == kb {
+		t.Errorf("long keys: %d %d equal=%v", len(ka), len(kb), ka == kb)
+	}
 }
 
 func TestPagerDutyIgnoresNonIncidentEvents(t *testing.T) {
