@@ -1,0 +1,252 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/canaryd/canaryd/actuator"
+	"github.com/canaryd/canaryd/api"
+	"github.com/canaryd/canaryd/notify"
+	"github.com/canaryd/canaryd/policy"
+	"github.com/canaryd/canaryd/store"
+	"github.com/canaryd/canaryd/watcher"
+)
+
+// Controller returns the daemon's face for the admin API.
+func (d *Daemon) Controller() api.Controller { return controller{d} }
+
+type controller struct{ d *Daemon }
+
+var _ api.Controller = controller{}
+
+func (c controller) target(name string) (*target, error) {
+	_, targets, _ := c.d.snapshot()
+	t := targets[name]
+	if t == nil {
+		return nil, fmt.Errorf("target %q: %w", name, api.ErrUnknownTarget)
+	}
+	return t, nil
+}
+
+// Status is a snapshot of every configured target.
+func (c controller) Status(ctx context.Context) (api.Status, error) {
+	d := c.d
+	conf, targets, order := d.snapshot()
+	now := d.clock.Now()
+	all, err := d.cfg.Store.ListOverrides(ctx)
+	if err != nil {
+		return api.Status{}, err
+	}
+	var inForce []store.Override
+	for _, o := range all {
+		if o.Active(now) {
+			inForce = append(inForce, o)
+		}
+	}
+	st := api.Status{Time: now, Replica: conf.Daemon.ReplicaID, DryRun: d.cfg.DryRun || conf.Daemon.DryRun,
+		Paused: paused(inForce, "*") != nil && paused(inForce, "*").Target == "*", Overrides: inForce}
+	d.mu.Lock()
+	owned := make(map[string]bool, len(d.owned))
+	for k := range d.owned {
+		owned[k] = true
+	}
+	d.mu.Unlock()
+	for _, name := range order {
+		t := targets[name]
+		ts := api.TargetStatus{Name: name, Function: t.conf.Function, Alias: t.conf.Alias,
+			Paused: paused(inForce, name) != nil, DryRun: d.dryRun(conf, t.conf)}
+		if owned[name] {
+			ts.LeaseOwner = conf.Daemon.ReplicaID
+		}
+		for _, o := range inForce {
+			if o.Applies(name) {
+				ts.Overrides = append(ts.Overrides, o)
+			}
+		}
+		if s, err := d.cfg.Store.GetTarget(ctx, name); err == nil {
+			ts.Version, ts.Weights, ts.RevisionID, ts.ObservedAt, ts.KnownGood = s.Version, s.Weights, s.RevisionID, s.ObservedAt, s.KnownGood
+		}
+		if ws, err := d.cfg.Store.ListWatches(ctx, store.WatchFilter{Target: name, ActiveOnly: true, Limit: 1}); err == nil && len(ws) > 0 {
+			ts.Watch = watchStatus(t, ws[0])
+		}
+		t.mu.Lock()
+		ts.Error = t.obsErr
+		t.mu.Unlock()
+		st.Targets = append(st.Targets, ts)
+	}
+	return st, nil
+}
+
+func watchStatus(t *target, w store.Watch) *api.WatchStatus {
+	ws := &api.WatchStatus{ID: w.ID, Phase: w.Phase, NewVersion: w.NewVersion, KnownGood: w.KnownGood,
+		DetectedAt: w.DetectedAt, IncidentID: w.IncidentID}
+	if w.Phase == store.PhaseBaking {
+		ws.BakeUntil = w.DetectedAt.Add(t.conf.BakeTime.Duration)
+	}
+	t.mu.Lock()
+	if v, ok := t.verdicts[w.ID]; ok {
+		ws.LastVerdict = &v
+	}
+	t.mu.Unlock()
+	if ws.LastVerdict == nil && len(w.LastVerdict) > 0 {
+		var v policy.Verdict
+		if json.Unmarshal(w.LastVerdict, &v) == nil {
+			ws.LastVerdict = &v
+		}
+	}
+	return ws
+}
+
+// AnnounceDeploy starts a watch at once for a deploy a pipeline announces.
+func (c controller) AnnounceDeploy(ctx context.Context, name, version string) (api.AnnounceResult, error) {
+	if _, err := c.target(name); err != nil {
+		return api.AnnounceResult{}, err
+	}
+	c.d.mu.Lock()
+	det := c.d.detector
+	c.d.mu.Unlock()
+	r, err := det.Announce(ctx, name, version)
+	if err != nil {
+		if errors.Is(err, watcher.ErrUnknownTarget) {
+			return api.AnnounceResult{}, fmt.Errorf("%w: %v", api.ErrUnknownTarget, err)
+		}
+		return api.AnnounceResult{}, err
+	}
+	out := api.AnnounceResult{Target: name, Version: version, Changed: r.Status == watcher.AnnounceStarted, WatchID: r.WatchID, Message: r.Message}
+	if r.Status == watcher.AnnounceStale {
+		return out, fmt.Errorf("%w: %s", api.ErrStale, r.Message)
+	}
+	return out, nil
+}
+
+// Rollback plans, and unless PlanOnly executes, a manual rollback: the same
+// plan and journal as an automatic one, run synchronously.
+func (c controller) Rollback(ctx context.Context, req api.RollbackRequest) (api.RollbackResponse, error) {
+	d := c.d
+	t, err := c.target(req.Target)
+	if err != nil {
+		return api.RollbackResponse{}, err
+	}
+	d.mu.Lock()
+	act := d.act
+	fence, owned := d.owned[req.Target]
+	d.mu.Unlock()
+	plan, err := act.PlanManual(ctx, t.conf, req.ToVersion)
+	if errors.Is(err, actuator.ErrNoSuchVersion) || errors.Is(err, actuator.ErrNoKnownGood) {
+		return api.RollbackResponse{}, fmt.Errorf("%w: %v", api.ErrBadRequest, err)
+	}
+	if err != nil {
+		return api.RollbackResponse{}, err
+	}
+	resp := describe(plan)
+	if req.PlanOnly {
+		resp.Outcome = "planned"
+		return resp, nil
+	}
+	if !owned {
+		return resp, fmt.Errorf("%w: this replica does not hold the lease of %s", api.ErrUnavailable, req.Target)
+	}
+	plan.Input.Actor, plan.Input.Reason = req.Actor, req.Reason
+	inc := store.Incident{ID: plan.ID, Target: req.Target, OpenedAt: d.clock.Now(), FromVersion: plan.Input.FromVersion,
+		ToVersion: plan.Input.ToVersion, Trigger: "manual", Actor: req.Actor}
+	if err := d.cfg.Store.CreateIncident(ctx, inc); err != nil && !errors.Is(err, store.ErrExists) {
+		return resp, err
+	}
+	if err := d.endActive(ctx, req.Target, fmt.Sprintf("manual rollback to %s by %s: %s", plan.Input.ToVersion, req.Actor, req.Reason)); err != nil {
+		return resp, err
+	}
+	if err := d.setKnownGood(ctx, req.Target, plan.Input.ToVersion); err != nil {
+		return resp, err
+	}
+	d.event(ctx, store.Event{Target: req.Target, IncidentID: inc.ID, Type: "tripped",
+		Message: fmt.Sprintf("manual rollback by %s: %s -> %s (%s)", req.Actor, inc.FromVersion, inc.ToVersion, req.Reason)})
+	res, err := act.Execute(ctx, plan, fence)
+	if err != nil {
+		return resp, err
+	}
+	d.finishManual(ctx, t, inc, res)
+	resp.IncidentID, resp.Outcome, resp.Message = inc.ID, string(res.Outcome), res.Reason
+	return resp, nil
+}
+
+func describe(p actuator.Plan) api.RollbackResponse {
+	var buf bytes.Buffer
+	_ = p.Describe(&buf)
+	r := api.RollbackResponse{Target: p.Target.Name, FromVersion: p.Input.FromVersion, ToVersion: p.Input.ToVersion, PlanText: buf.String()}
+	for _, s := range p.Steps {
+		r.Plan = append(r.Plan, api.PlanStep{Name: s.Name, Description: string(s.Kind), Critical: s.Critical})
+	}
+	return r
+}
+
+// endActive ends a target's running watch, if any (an operator took over).
+func (d *Daemon) endActive(ctx context.Context, name, why string) error {
+	ws, err := d.cfg.Store.ListWatches(ctx, store.WatchFilter{Target: name, ActiveOnly: true})
+	if err != nil {
+		return err
+	}
+	for _, w := range ws {
+		if watched(w) {
+			if err := d.endWatch(ctx, w, store.PhaseEnded, why); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (d *Daemon) finishManual(ctx context.Context, t *target, inc store.Incident, res actuator.Result) {
+	_, _ = d.cfg.Store.UpdateIncident(ctx, inc.ID, func(x *store.Incident) error {
+		x.Outcome, x.ClosedAt = string(res.Outcome), d.clock.Now()
+		return nil
+	})
+	d.metrics.Rollbacks.WithLabelValues(string(res.Outcome)).Inc()
+	typ, sev := notify.RollbackFailed, notify.SeverityCritical
+	switch res.Outcome {
+	case actuator.OutcomeRolledBack:
+		typ, sev = notify.RollbackDone, notify.SeverityInfo
+	case actuator.OutcomeUnhealthyAfter:
+		typ = notify.RollbackUnhealthy
+	case actuator.OutcomeNotExecuted:
+		typ, sev = notify.AlertOnly, notify.SeverityWarning
+	}
+	msg := fmt.Sprintf("Manual rollback of %s from %s to %s by %s: %s %s", t.conf.Name, inc.FromVersion, inc.ToVersion, inc.Actor, res.Outcome, res.Reason)
+	d.event(ctx, store.Event{Target: t.conf.Name, IncidentID: inc.ID, Type: "rollback_" + string(res.Outcome), Message: msg})
+	d.send(ctx, t, notify.Event{Type: typ, Severity: sev, IncidentID: inc.ID, KnownGood: inc.ToVersion, NewVersion: inc.FromVersion,
+		Actions: actionResults(res), Message: msg})
+}
+
+// SetOverride persists an override and announces it; the next Tick of
+// every replica applies it.
+func (c controller) SetOverride(ctx context.Context, o store.Override) (store.Override, error) {
+	if o.Target != "*" {
+		if _, err := c.target(o.Target); err != nil {
+			return o, err
+		}
+	}
+	if err := c.d.cfg.Store.PutOverride(ctx, o); err != nil {
+		return o, err
+	}
+	c.d.announceOverride(ctx, o, notify.OverrideSet, fmt.Sprintf("override %s set on %s by %s: %s", o.Kind, o.Target, o.Actor, o.Reason))
+	return o, nil
+}
+
+// DeleteOverride removes one (resume).
+func (c controller) DeleteOverride(ctx context.Context, id string) error {
+	all, err := c.d.cfg.Store.ListOverrides(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.d.cfg.Store.DeleteOverride(ctx, id); err != nil {
+		return err
+	}
+	for _, o := range all {
+		if o.ID == id {
+			c.d.announceOverride(ctx, o, notify.OverrideExpired, fmt.Sprintf("override %s on %s removed", o.Kind, o.Target))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,151 @@
+// Package daemon wires watcher → policy → actuator into the process users
+// run: it owns the run loop (one Tick at a time), the life cycle of every
+// watch, operator overrides, and the admin API's Controller.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+
+	"github.com/canaryd/canaryd/actuator"
+	"github.com/canaryd/canaryd/awsclient"
+	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/notify"
+	"github.com/canaryd/canaryd/store"
+	"github.com/canaryd/canaryd/watcher"
+)
+
+// Config is what a Daemon is built from.
+type Config struct {
+	Conf   *config.Config
+	Store  store.Store
+	Clock  clockwork.Clock // default: real
+	Logger *zap.Logger     // default: no-op
+	// Registry collects every part's metrics and is served on /metrics;
+	// default: a fresh registry with Go and process collectors.
+	Registry *prometheus.Registry
+	// AWS is the base for every target's AWS options: tests and the demo
+	// pass static credentials here. Region, role and endpoint come from
+	// the config.
+	AWS awsclient.Options
+	// HTTPClient is used by probes (default watcher.DefaultProbeClient)
+	// and by notifiers and webhooks (default http.DefaultClient).
+	ProbeClient *http.Client
+	HTTPClient  *http.Client
+	// DryRun forces alert-only on top of the config (the --dry-run flag).
+	DryRun bool
+	// TickEvery is how often Run calls Tick; default 1s.
+	TickEvery time.Duration
+}
+
+// Daemon runs every target's watch life cycle.
+type Daemon struct {
+	cfg      Config
+	clock    clockwork.Clock
+	log      *zap.Logger
+	reg      *prometheus.Registry
+	metrics  *Metrics
+	wmetrics *watcher.Metrics
+	ametrics *actuator.Metrics
+	nmetrics *notify.Metrics
+
+	mu       sync.Mutex // guards the fields below
+	conf     *config.Config
+	targets  map[string]*target
+	order    []string // target names in config order
+	detector *watcher.Detector
+	prober   *watcher.Prober
+	act      *actuator.Actuator
+	notifier *notify.Dispatcher
+	owned    map[string]store.Fence
+	renewAt  map[string]time.Time
+	probed   map[string][]string // target -> active watch IDs fed by probes
+	running  map[string]bool // incident IDs whose plan is executing here
+	alerted  map[string]bool // watch IDs already announced as alert-only
+	nextMetrics time.Time
+	reloaded    time.Time
+
+	plans sync.WaitGroup
+	// workCtx outlives a Tick's context so that a plan is not cut short by
+	// the tick that started it; Run cancels it after the shutdown bound.
+	workCtx    context.Context
+	cancelWork context.CancelFunc
+}
+
+// New builds a daemon from a loaded config. It creates AWS clients and
+// notifiers but makes no network call.
+func New(c Config) (*Daemon, error) {
+	if c.Conf == nil || c.Store == nil {
+		return nil, errors.New("daemon: Conf and Store are required")
+	}
+	if c.Clock == nil {
+		c.Clock = clockwork.NewRealClock()
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	if c.Registry == nil {
+		c.Registry = prometheus.NewRegistry()
+		c.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{}
+	}
+	if c.TickEvery <= 0 {
+		c.TickEvery = time.Second
+	}
+	d := &Daemon{
+		cfg:      c,
+		clock:    c.Clock,
+		log:      c.Logger,
+		reg:      c.Registry,
+		metrics:  NewMetrics(c.Registry),
+		wmetrics: watcher.NewMetrics(c.Registry),
+		ametrics: actuator.NewMetrics(c.Registry),
+		nmetrics: notify.NewMetrics(c.Registry),
+		running:  map[string]bool{},
+		alerted:  map[string]bool{},
+		owned:    map[string]store.Fence{},
+		renewAt:  map[string]time.Time{},
+		probed:   map[string][]string{},
+	}
+	d.workCtx, d.cancelWork = context.WithCancel(context.Background())
+	if err := d.apply(c.Conf); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// dryRun reports whether target t is alert-only by flag or config.
+func (d *Daemon) dryRun(conf *config.Config, t config.Target) bool {
+	return d.cfg.DryRun || conf.Daemon.DryRun || t.DryRun
+}
+
+// Registry is the registry served on /metrics.
+func (d *Daemon) Registry() *prometheus.Registry { return d.reg }
+
+// Ready reports whether the daemon can do its job: the store answers.
+func (d *Daemon) Ready() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := d.cfg.Store.ListOverrides(ctx); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return nil
+}
+
+// snapshot returns the current config and component set.
+func (d *Daemon) snapshot() (*config.Config, map[string]*target, []string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.conf, d.targets, d.order
+}

@@ -1,0 +1,53 @@
+package daemon
+
+import (
+	"context"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/canaryd/canaryd/notify"
+	"github.com/canaryd/canaryd/store"
+)
+
+// event appends to the history; a failure is logged, never fatal.
+func (d *Daemon) event(ctx context.Context, e store.Event) {
+	if e.Time.IsZero() {
+		e.Time = d.clock.Now()
+	}
+	if err := d.cfg.Store.AppendEvent(ctx, e); err != nil {
+		d.log.Error("append event", zap.String("target", e.Target), zap.String("type", e.Type), zap.Error(err))
+	}
+}
+
+// send completes an event with what every alert carries (function, alias,
+// overrides in force, next steps) and hands it to the dispatcher, which
+// never blocks (promise 9). The hand-off is recorded in the history.
+func (d *Daemon) send(ctx context.Context, t *target, ev notify.Event) {
+	if t == nil {
+		return
+	}
+	if ev.Time.IsZero() {
+		ev.Time = d.clock.Now()
+	}
+	ev.Target, ev.Function, ev.Alias = t.conf.Name, t.conf.Function, t.conf.Alias
+	if all, err := d.cfg.Store.ListOverrides(ctx); err == nil {
+		now := d.clock.Now()
+		for _, o := range all {
+			if o.Active(now) && o.Applies(t.conf.Name) {
+				ev.Overrides = append(ev.Overrides, o)
+			}
+		}
+	}
+	if len(ev.NextSteps) == 0 {
+		ev.NextSteps = notify.DefaultNextSteps(ev)
+	}
+	d.mu.Lock()
+	n := d.notifier
+	d.mu.Unlock()
+	n.Send(ev)
+	if len(t.conf.Notify) > 0 {
+		d.event(ctx, store.Event{Target: ev.Target, WatchID: ev.WatchID, IncidentID: ev.IncidentID, Type: "alert_sent",
+			Message: string(ev.Type) + " to " + strings.Join(t.conf.Notify, ", ") + ": " + ev.Message})
+	}
+}

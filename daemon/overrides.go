@@ -1,0 +1,96 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.uber.org/zap"
+
+	"github.com/canaryd/canaryd/notify"
+	"github.com/canaryd/canaryd/store"
+)
+
+// overrides returns the overrides in force, deleting expired ones. The
+// replica whose delete succeeds announces the expiry, so it is announced
+// once (promise 7: visible in status, metrics and alerts).
+func (d *Daemon) overrides(ctx context.Context) []store.Override {
+	all, err := d.cfg.Store.ListOverrides(ctx)
+	if err != nil {
+		d.log.Error("list overrides", zap.Error(err))
+		return nil
+	}
+	now := d.clock.Now()
+	var active []store.Override
+	counts := map[store.OverrideKind]int{}
+	for _, o := range all {
+		if o.Active(now) {
+			active = append(active, o)
+			counts[o.Kind]++
+			continue
+		}
+		if err := d.cfg.Store.DeleteOverride(ctx, o.ID); err != nil {
+			if !errors.Is(err, store.ErrNotFound) {
+				d.log.Error("delete expired override", zap.String("override", o.ID), zap.Error(err))
+			}
+			continue
+		}
+		d.announceOverride(ctx, o, notify.OverrideExpired, fmt.Sprintf("override %s (%s) on %s expired", o.ID, o.Kind, o.Target))
+	}
+	for _, k := range []store.OverrideKind{store.OverridePause, store.OverrideForceRollback, store.OverrideMarkGood} {
+		d.metrics.Overrides.WithLabelValues(string(k)).Set(float64(counts[k]))
+	}
+	return active
+}
+
+// consume takes a one-shot override (force rollback, mark good) for target:
+// deleting it is the claim, so only one replica acts on it.
+func (d *Daemon) consume(ctx context.Context, ovs []store.Override, target string, kind store.OverrideKind) (store.Override, bool) {
+	for _, o := range ovs {
+		if o.Kind != kind || !o.Applies(target) {
+			continue
+		}
+		if o.Target == "*" {
+			// An all-targets one-shot applies to every target once: it is
+			// removed when it expires, not on first use.
+			d.mu.Lock()
+			key := o.ID + "|" + target
+			used := d.alerted[key]
+			d.alerted[key] = true
+			d.mu.Unlock()
+			if used {
+				continue
+			}
+			return o, true
+		}
+		if err := d.cfg.Store.DeleteOverride(ctx, o.ID); err != nil {
+			continue // another replica took it
+		}
+		d.event(ctx, store.Event{Target: target, Type: "override_used", Message: fmt.Sprintf("%s by %s used: %s", o.Kind, o.Actor, o.Reason)})
+		return o, true
+	}
+	return store.Override{}, false
+}
+
+// paused returns the pause override in force for target, if any.
+func paused(ovs []store.Override, target string) *store.Override {
+	for i := range ovs {
+		if ovs[i].Kind == store.OverridePause && ovs[i].Applies(target) {
+			return &ovs[i]
+		}
+	}
+	return nil
+}
+
+func (d *Daemon) announceOverride(ctx context.Context, o store.Override, typ notify.EventType, msg string) {
+	d.log.Info(msg, zap.String("override", o.ID), zap.String("target", o.Target), zap.String("kind", string(o.Kind)), zap.String("actor", o.Actor))
+	conf, targets, _ := d.snapshot()
+	for _, tc := range conf.Targets {
+		if !o.Applies(tc.Name) {
+			continue
+		}
+		oc := o
+		d.event(ctx, store.Event{Target: tc.Name, Type: string(typ), Message: msg})
+		d.send(ctx, targets[tc.Name], notify.Event{Type: typ, Severity: notify.SeverityWarning, Override: &oc, Message: msg})
+	}
+}

@@ -1,0 +1,65 @@
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/store"
+	"github.com/canaryd/canaryd/store/boltstore"
+	"github.com/canaryd/canaryd/store/redisstore"
+)
+
+// OpenStore opens the configured backend: the bolt file, or Redis (single,
+// Sentinel or Cluster) shared by replicas.
+func OpenStore(ctx context.Context, c config.Store, clock clockwork.Clock) (store.Store, error) {
+	switch c.Backend {
+	case "redis":
+		client := RedisClient(c.Redis)
+		if err := client.Ping(ctx).Err(); err != nil {
+			_ = client.Close()
+			return nil, fmt.Errorf("store: redis %v: %w", c.Redis.Addrs, err)
+		}
+		st, err := redisstore.New(redisstore.Options{Client: client, Prefix: c.Redis.KeyPrefix, Clock: clock})
+		if err != nil {
+			_ = client.Close()
+			return nil, err
+		}
+		return closeBoth{st, client}, nil
+	default:
+		st, err := boltstore.Open(c.Path, boltstore.Options{Clock: clock})
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		return st, nil
+	}
+}
+
+// RedisClient builds a UniversalClient from a connection config.
+func RedisClient(c config.RedisConn) redis.UniversalClient {
+	o := &redis.UniversalOptions{
+		Addrs: c.Addrs, MasterName: c.MasterName, Username: c.Username,
+		Password: c.Password.Value(), DB: c.DB, IsClusterMode: c.Cluster,
+	}
+	if c.TLS {
+		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return redis.NewUniversalClient(o)
+}
+
+type closeBoth struct {
+	store.Store
+	client redis.UniversalClient
+}
+
+func (c closeBoth) Close() error {
+	err := c.Store.Close()
+	if cerr := c.client.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

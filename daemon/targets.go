@@ -1,0 +1,169 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+
+	"github.com/canaryd/canaryd/actuator"
+	"github.com/canaryd/canaryd/awsclient"
+	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/notify"
+	"github.com/canaryd/canaryd/policy"
+	"github.com/canaryd/canaryd/watcher"
+)
+
+// target is the runtime of one configured target: its compiled policy,
+// AWS clients and the samples of its watches.
+type target struct {
+	conf    config.Target
+	policy  *policy.Policy
+	clients awsclient.Clients
+
+	mu       sync.Mutex
+	hist     map[string]*policy.History // by watch ID
+	baseline map[string][]watcher.Sample
+	verdicts map[string]policy.Verdict // last verdict by watch ID
+	obsErr   string                    // last observation error, for status
+}
+
+func newTarget(t config.Target, p *policy.Policy, c awsclient.Clients) *target {
+	return &target{conf: t, policy: p, clients: c,
+		hist: map[string]*policy.History{}, baseline: map[string][]watcher.Sample{}, verdicts: map[string]policy.Verdict{}}
+}
+
+// history returns the sample history of a watch, creating it.
+func (t *target) history(watchID string) *policy.History {
+	h, ok := t.hist[watchID]
+	if !ok {
+		h = policy.NewHistory(t.policy.Lookback())
+		t.hist[watchID] = h
+	}
+	return h
+}
+
+// forget drops the in-memory state of watches not in keep.
+func (t *target) forget(keep map[string]bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id := range t.hist {
+		if !keep[id] {
+			delete(t.hist, id)
+			delete(t.baseline, id)
+			delete(t.verdicts, id)
+		}
+	}
+}
+
+// apply (re)builds every component from conf. On a reload, the sample
+// histories of targets that still exist are kept, so watches in progress
+// lose nothing.
+func (d *Daemon) apply(conf *config.Config) error {
+	ctx := context.Background()
+	awsCfgs := map[string]aws.Config{}
+	targets := map[string]*target{}
+	var order []string
+	d.mu.Lock()
+	old := d.targets
+	d.mu.Unlock()
+	for _, tc := range conf.Targets {
+		p, err := policy.Compile(tc)
+		if err != nil {
+			return fmt.Errorf("target %s: %w", tc.Name, err)
+		}
+		o := d.awsOptions(conf, tc)
+		key := o.Region + "|" + o.RoleARN + "|" + o.ExternalID + "|" + o.EndpointURL
+		ac, ok := awsCfgs[key]
+		if !ok {
+			if ac, err = awsclient.Load(ctx, o); err != nil {
+				return fmt.Errorf("target %s: %w", tc.Name, err)
+			}
+			awsCfgs[key] = ac
+		}
+		t := newTarget(tc, p, awsclient.New(ac))
+		if prev, ok := old[tc.Name]; ok {
+			prev.mu.Lock()
+			t.hist, t.baseline, t.verdicts = prev.hist, prev.baseline, prev.verdicts
+			prev.mu.Unlock()
+		}
+		targets[tc.Name] = t
+		order = append(order, tc.Name)
+	}
+	lambdaFor := func(name string) *lambda.Client {
+		if t := targets[name]; t != nil {
+			return t.clients.Lambda
+		}
+		return nil
+	}
+	cfFor := func(name string) *cloudfront.Client {
+		if t := targets[name]; t != nil {
+			return t.clients.CloudFront
+		}
+		return nil
+	}
+	detector, err := watcher.NewDetector(watcher.DetectorConfig{
+		Targets: conf.Targets, Clients: lambdaFor, Store: d.cfg.Store, Clock: d.clock,
+		Logger: d.log.Named("detector"), Metrics: d.wmetrics, PollInterval: conf.Daemon.PollInterval.Duration,
+		Concurrency: conf.Daemon.MaxConcurrentAWS,
+		OnWatch:     d.onWatch, OnEnd: d.onWatchEnd,
+	})
+	if err != nil {
+		return err
+	}
+	prober := watcher.NewProber(watcher.ProberConfig{Client: d.cfg.ProbeClient, Clock: d.clock, Metrics: d.wmetrics, Sink: d.addSample})
+	act := actuator.New(actuator.Config{
+		Store: d.cfg.Store, Lambda: lambdaFor, CloudFront: cfFor, HTTPClient: d.cfg.HTTPClient,
+		Clock: d.clock, Logger: d.log.Named("actuator"), Metrics: d.ametrics,
+		DryRun: d.cfg.DryRun || conf.Daemon.DryRun, Verifier: d.verify, OnStep: d.onStep,
+	})
+	dispatcher, err := d.buildNotifier(conf, awsCfgs)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	oldNotifier := d.notifier
+	d.conf, d.targets, d.order = conf, targets, order
+	d.detector, d.prober, d.act, d.notifier = detector, prober, act, dispatcher
+	d.mu.Unlock()
+	if oldNotifier != nil {
+		go func() { _ = oldNotifier.Close(d.workCtx) }()
+	}
+	return nil
+}
+
+func (d *Daemon) awsOptions(conf *config.Config, t config.Target) awsclient.Options {
+	o := d.cfg.AWS
+	o.Region, o.RoleARN, o.ExternalID = t.Region, t.RoleARN, t.ExternalID
+	if conf.AWS.EndpointURL != "" {
+		o.EndpointURL = conf.AWS.EndpointURL
+	}
+	o.MaxAttempts = conf.AWS.MaxAttempts
+	o.MaxBackoff = conf.AWS.MaxBackoff.Duration
+	return o
+}
+
+func (d *Daemon) buildNotifier(conf *config.Config, awsCfgs map[string]aws.Config) (*notify.Dispatcher, error) {
+	var base aws.Config
+	for _, c := range awsCfgs {
+		base = c
+		break
+	}
+	notifiers, err := notify.FromConfig(conf.Notifiers, notify.Deps{
+		HTTPClient: d.cfg.HTTPClient, SNS: notify.SNSFromAWSConfig(base), Clock: d.clock,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("notifiers: %w", err)
+	}
+	opts, err := notify.OptionsFromConfig(conf.Notifiers)
+	if err != nil {
+		return nil, fmt.Errorf("notifiers: %w", err)
+	}
+	return notify.New(notify.Config{
+		Notifiers: notifiers, Options: opts, Routes: notify.RoutesFromTargets(conf.Targets),
+		Clock: d.clock, Logger: d.log.Named("notify"), Metrics: d.nmetrics,
+	}), nil
+}

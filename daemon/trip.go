@@ -1,0 +1,222 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/canaryd/canaryd/actuator"
+	"github.com/canaryd/canaryd/notify"
+	"github.com/canaryd/canaryd/policy"
+	"github.com/canaryd/canaryd/store"
+)
+
+// tripCause says why a watch trips.
+type tripCause struct {
+	trigger   string // policy | operator
+	actor     string
+	reason    string
+	verdict   *policy.Verdict
+	toVersion string // operator's --to; "" = the watch's known-good
+}
+
+// IncidentID is the one incident a watch can open (promise 3): derived from
+// the watch, created at most once in the store.
+func IncidentID(watchID string) string { return "inc-" + watchID }
+
+// trip opens the watch's incident and starts its rollback plan. Creating the
+// incident is the claim: a second trip of the same watch, on this replica or
+// another, finds it and only makes sure the plan runs.
+func (d *Daemon) trip(ctx context.Context, t *target, w store.Watch, c tripCause) error {
+	now := d.clock.Now()
+	to := c.toVersion
+	if to == "" {
+		to = w.KnownGood
+	}
+	inc := store.Incident{ID: IncidentID(w.ID), Target: w.Target, WatchID: w.ID, OpenedAt: now,
+		FromVersion: w.NewVersion, ToVersion: to, Trigger: c.trigger, Actor: c.actor}
+	if c.verdict != nil {
+		inc.Verdict, _ = json.Marshal(c.verdict)
+	}
+	err := d.cfg.Store.CreateIncident(ctx, inc)
+	created := err == nil
+	if err != nil && !errors.Is(err, store.ErrExists) {
+		return fmt.Errorf("open incident: %w", err)
+	}
+	if !created {
+		if inc, err = d.cfg.Store.GetIncident(ctx, inc.ID); err != nil {
+			return fmt.Errorf("read incident: %w", err)
+		}
+	}
+	w, err = d.cfg.Store.UpdateWatch(ctx, w.ID, func(x *store.Watch) error {
+		if x.Phase != store.PhaseBaking && x.Phase != store.PhasePromoted && x.Phase != store.PhaseTripped {
+			return errNotActive
+		}
+		x.Phase, x.IncidentID, x.Reason = store.PhaseTripped, inc.ID, c.reason
+		return nil
+	})
+	if errors.Is(err, errNotActive) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("mark watch tripped: %w", err)
+	}
+	// The rollback target is the known-good from now on, so the detector
+	// reads our own alias update as a return to known-good, not a deploy.
+	if err := d.setKnownGood(ctx, w.Target, inc.ToVersion); err != nil {
+		return err
+	}
+	if created {
+		d.metrics.DetectToTrip.Observe(now.Sub(w.DetectedAt).Seconds())
+		d.log.Warn("tripped: rolling back", zap.String("target", w.Target), zap.String("watch", w.ID),
+			zap.String("incident", inc.ID), zap.String("from", inc.FromVersion), zap.String("to", inc.ToVersion),
+			zap.String("why", c.reason))
+		d.event(ctx, store.Event{Target: w.Target, WatchID: w.ID, IncidentID: inc.ID, Type: "tripped",
+			Message: fmt.Sprintf("tripped (%s): %s; rolling back %s -> %s", c.trigger, c.reason, inc.FromVersion, inc.ToVersion), Data: inc.Verdict})
+		conf, _, _ := d.snapshot()
+		d.send(ctx, t, notify.Event{Type: notify.Tripped, Severity: notify.SeverityCritical, WatchID: w.ID, IncidentID: inc.ID,
+			KnownGood: inc.ToVersion, NewVersion: inc.FromVersion, Verdict: c.verdict, DryRun: d.dryRun(conf, t.conf),
+			Message: fmt.Sprintf("Deploy of version %s tripped (%s); rolling back to %s", inc.FromVersion, c.reason, inc.ToVersion)})
+	}
+	return d.startPlan(t, w, inc)
+}
+
+// ensurePlan makes sure a tripped watch's plan is running on this replica
+// (after a restart, or after taking over a dead replica's lease).
+func (d *Daemon) ensurePlan(ctx context.Context, t *target, w store.Watch) error {
+	if w.IncidentID == "" {
+		return nil
+	}
+	inc, err := d.cfg.Store.GetIncident(ctx, w.IncidentID)
+	if err != nil {
+		return fmt.Errorf("read incident %s: %w", w.IncidentID, err)
+	}
+	if inc.Outcome != "" {
+		return nil
+	}
+	return d.startPlan(t, w, inc)
+}
+
+// resume restarts every unfinished plan found in the store.
+func (d *Daemon) resume(ctx context.Context) {
+	incs, err := d.cfg.Store.ListIncidents(ctx, "", 0)
+	if err != nil {
+		d.log.Error("list incidents for resume", zap.Error(err))
+		return
+	}
+	_, targets, _ := d.snapshot()
+	for _, inc := range incs {
+		if inc.Outcome != "" {
+			continue
+		}
+		t := targets[inc.Target]
+		w, err := d.cfg.Store.GetWatch(ctx, inc.WatchID)
+		if t == nil || err != nil {
+			continue
+		}
+		d.log.Info("resuming unfinished rollback", zap.String("target", inc.Target), zap.String("incident", inc.ID))
+		if w.Phase == store.PhaseBaking || w.Phase == store.PhasePromoted {
+			// Crashed between opening the incident and marking the watch.
+			if err := d.trip(ctx, t, w, tripCause{trigger: inc.Trigger, actor: inc.Actor, reason: "resumed after restart", toVersion: inc.ToVersion}); err != nil {
+				d.log.Error("resume trip", zap.String("incident", inc.ID), zap.Error(err))
+			}
+			continue
+		}
+		if err := d.startPlan(t, w, inc); err != nil {
+			d.log.Error("resume plan", zap.String("incident", inc.ID), zap.Error(err))
+		}
+	}
+}
+
+// startPlan executes the incident's plan in the background, once per
+// replica at a time; the journal makes a re-run resume, not repeat.
+func (d *Daemon) startPlan(t *target, w store.Watch, inc store.Incident) error {
+	d.mu.Lock()
+	fence, owned := d.owned[w.Target]
+	if d.running[inc.ID] || !owned {
+		d.mu.Unlock()
+		return nil
+	}
+	d.running[inc.ID] = true
+	act, conf := d.act, d.conf
+	d.mu.Unlock()
+
+	in := actuator.InputFromWatch(w, inc.ID, inc.Trigger)
+	in.ToVersion, in.Actor, in.Reason = inc.ToVersion, inc.Actor, w.Reason
+	in.DryRun = d.dryRun(conf, t.conf)
+	plan := actuator.BuildPlan(t.conf, in)
+	d.plans.Add(1)
+	go func() {
+		defer d.plans.Done()
+		defer func() { d.mu.Lock(); delete(d.running, inc.ID); d.mu.Unlock() }()
+		ctx := d.workCtx
+		if _, err := d.cfg.Store.UpdateWatch(ctx, w.ID, func(x *store.Watch) error {
+			if x.Phase == store.PhaseTripped {
+				x.Phase = store.PhaseRollingBack
+			}
+			return nil
+		}); err != nil {
+			d.log.Error("mark rolling back", zap.String("watch", w.ID), zap.Error(err))
+		}
+		res, err := act.Execute(ctx, plan, fence)
+		if err != nil {
+			d.log.Error("rollback plan stopped; it resumes from the journal", zap.String("target", w.Target),
+				zap.String("incident", inc.ID), zap.Error(err))
+			return
+		}
+		d.finishPlan(ctx, t, w, inc, res)
+	}()
+	return nil
+}
+
+// finishPlan records what a plan did and tells on-call.
+func (d *Daemon) finishPlan(ctx context.Context, t *target, w store.Watch, inc store.Incident, res actuator.Result) {
+	now := d.clock.Now()
+	phase, evType, sev := store.PhaseRollbackFailed, notify.RollbackFailed, notify.SeverityCritical
+	msg := fmt.Sprintf("Rollback of %s from %s to %s failed: %s", w.Target, inc.FromVersion, inc.ToVersion, res.Reason)
+	switch res.Outcome {
+	case actuator.OutcomeRolledBack:
+		phase, evType, sev = store.PhaseRolledBack, notify.RollbackDone, notify.SeverityInfo
+		msg = fmt.Sprintf("Rolled %s back from %s to %s; health verified", w.Target, inc.FromVersion, inc.ToVersion)
+	case actuator.OutcomeUnhealthyAfter:
+		evType = notify.RollbackUnhealthy
+		msg = fmt.Sprintf("Rolled %s back to %s but health did not recover: %s", w.Target, inc.ToVersion, res.Reason)
+	case actuator.OutcomeAborted:
+		phase = store.PhaseSuperseded
+		msg = fmt.Sprintf("Rollback of %s stopped: %s", w.Target, res.Reason)
+	case actuator.OutcomeNotExecuted:
+		phase, evType, sev = store.PhaseEnded, notify.AlertOnly, notify.SeverityWarning
+		msg = fmt.Sprintf("Dry-run: rollback of %s from %s to %s planned and journaled, not executed", w.Target, inc.FromVersion, inc.ToVersion)
+	}
+	d.metrics.Rollbacks.WithLabelValues(string(res.Outcome)).Inc()
+	if _, err := d.cfg.Store.UpdateIncident(ctx, inc.ID, func(x *store.Incident) error {
+		x.Outcome, x.ClosedAt = string(res.Outcome), now
+		return nil
+	}); err != nil {
+		d.log.Error("close incident", zap.String("incident", inc.ID), zap.Error(err))
+	}
+	if _, err := d.cfg.Store.UpdateWatch(ctx, w.ID, func(x *store.Watch) error {
+		x.Phase, x.EndedAt, x.Reason = phase, now, msg
+		return nil
+	}); err != nil {
+		d.log.Error("finish watch", zap.String("watch", w.ID), zap.Error(err))
+	}
+	d.log.Info("rollback finished", zap.String("target", w.Target), zap.String("incident", inc.ID),
+		zap.String("outcome", string(res.Outcome)), zap.String("reason", res.Reason))
+	d.event(ctx, store.Event{Target: w.Target, WatchID: w.ID, IncidentID: inc.ID, Type: "rollback_" + string(res.Outcome), Message: msg})
+	d.send(ctx, t, notify.Event{Type: evType, Severity: sev, WatchID: w.ID, IncidentID: inc.ID,
+		KnownGood: inc.ToVersion, NewVersion: inc.FromVersion, Actions: actionResults(res), Message: msg})
+}
+
+func actionResults(res actuator.Result) []notify.ActionResult {
+	out := make([]notify.ActionResult, 0, len(res.Steps))
+	for _, s := range res.Steps {
+		out = append(out, notify.ActionResult{Name: s.Name, Status: string(s.Status), Duration: s.Duration,
+			Detail: strings.TrimSpace(string(s.Detail)), Error: s.Error})
+	}
+	return out
+}
