@@ -58,19 +58,19 @@ type Daemon struct {
 	ametrics *actuator.Metrics
 	nmetrics *notify.Metrics
 
-	mu       sync.Mutex // guards the fields below
-	conf     *config.Config
-	targets  map[string]*target
-	order    []string // target names in config order
-	detector *watcher.Detector
-	prober   *watcher.Prober
-	act      *actuator.Actuator
-	notifier *notify.Dispatcher
-	owned    map[string]store.Fence
-	renewAt  map[string]time.Time
-	probed   map[string][]string // target -> active watch IDs fed by probes
-	running  map[string]bool // incident IDs whose plan is executing here
-	alerted  map[string]bool // watch IDs already announced as alert-only
+	mu          sync.Mutex // guards the fields below
+	conf        *config.Config
+	targets     map[string]*target
+	order       []string // target names in config order
+	detector    *watcher.Detector
+	prober      *watcher.Prober
+	act         *actuator.Actuator
+	notifier    *notify.Dispatcher
+	owned       map[string]store.Fence
+	renewAt     map[string]time.Time
+	probed      map[string][]string // target -> active watch IDs fed by probes
+	running     map[string]bool     // incident IDs whose plan is executing here
+	alerted     map[string]bool     // watch IDs already announced as alert-only
 	nextMetrics time.Time
 	reloaded    time.Time
 
