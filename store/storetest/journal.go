@@ -95,3 +95,57 @@ func testJournalFenced(t *testing.T, h *harness) {
 	must(t, "Journal", err)
 	sameJSON(t, "journal after current-fence append", got, []store.JournalEntry{first, next})
 }
+
+// testJournalFenceRace appends under one holder's fence while another
+// holder takes the lease over: every append the old holder saw succeed is
+// in the journal, and all of them come before the new holder's first
+// entry (the fence check and the write are one atomic step).
+func testJournalFenceRace(t *testing.T, h *harness) {
+	old := h.acquire(t, "api", "a")
+	type result struct {
+		ok  int
+		err error
+	}
+	done := make(chan result, 1)
+	started := make(chan struct{})
+	go func() {
+		var r result
+		for i := 0; ; i++ {
+			if i == 5 {
+				close(started)
+			}
+			err := h.s.AppendJournal(h.ctx, entry("p1", "api", i, store.StepIntent, at(0)), old)
+			if err != nil {
+				r.err = err
+				break
+			}
+			r.ok++
+		}
+		if r.ok < 5 {
+			close(started)
+		}
+		done <- r
+	}()
+	<-started // the old holder is appending
+	h.clk.Advance(leaseTTL)
+	cur := h.acquire(t, "api", "b")
+	marker := entry("p1", "api", -1, store.StepAborted, at(leaseTTL))
+	marker.Name = "takeover"
+	must(t, "new holder's append", h.s.AppendJournal(h.ctx, marker, cur))
+	r := <-done
+	isErr(t, "old holder's append loop ended with", r.err, store.ErrFenced)
+
+	j, err := h.s.Journal(h.ctx, "p1")
+	must(t, "Journal", err)
+	if len(j) != r.ok+1 {
+		t.Fatalf("journal has %d entries; the old holder saw %d succeed, plus the marker", len(j), r.ok)
+	}
+	for i, e := range j[:r.ok] {
+		if e.Step != i || e.Name == "takeover" {
+			t.Fatalf("journal[%d] = step %d %s: the old holder's entries are not all before the takeover", i, e.Step, e.Name)
+		}
+	}
+	if j[r.ok].Name != "takeover" {
+		t.Errorf("last entry %+v, want the new holder's marker", j[r.ok])
+	}
+}

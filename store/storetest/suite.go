@@ -50,6 +50,7 @@ func Run(t *testing.T, open Opener) {
 		{"incident_list", testIncidentList},
 		{"journal_order", testJournalOrder},
 		{"journal_fenced", testJournalFenced},
+		{"journal_fence_race", testJournalFenceRace},
 		{"overrides", testOverrides},
 		{"lease_takeover", testLeaseTakeover},
 		{"lease_release", testLeaseRelease},
