@@ -104,7 +104,7 @@ func (m Message) Sections() []Section {
 // DefaultNextSteps are the commands suggested when the event carries none.
 func DefaultNextSteps(ev Event) []string {
 	t := ev.Target
-	status := "canaryd status " + t
+	status := "canaryd status   # watches, verdicts and overrides of every target"
 	pause := fmt.Sprintf("canaryd override pause %s --ttl 1h --reason \"<why>\"   # stop automatic rollback, alert only", t)
 	rollback := fmt.Sprintf("canaryd rollback %s   # roll back now", t)
 	postmortem := ""
@@ -127,6 +127,15 @@ func DefaultNextSteps(ev Event) []string {
 		steps = []string{status}
 	case WatchStarted:
 		steps = []string{status, rollback, pause}
+	case OverrideSet:
+		if ev.Override == nil || ev.Override.Kind != store.OverridePause {
+			return nil
+		}
+		target := ev.Override.Target
+		if target == "*" {
+			target = "all"
+		}
+		return []string{fmt.Sprintf("canaryd override resume %s   # lift the pause", target)}
 	default:
 		return nil
 	}

@@ -24,7 +24,7 @@ func TestRenderTrippedExplainsEverything(t *testing.T) {
 		"cloudfront:E123: failed in 300ms - error: AccessDenied",
 		`pause on checkout by alice, expires 2026-11-26T01:30:00Z (in 30m0s): "load test"`,
 		"canaryd override pause checkout --ttl 1h --reason",
-		"canaryd status checkout",
+		"canaryd status",
 		"canaryd history --incident inc-checkout-w-42 --format markdown",
 	)
 	// Breached findings come first.
@@ -46,7 +46,7 @@ func TestRenderTitles(t *testing.T) {
 			[]string{"canaryd rollback checkout"}, ""},
 		{"tripped acts", func(e *Event) {}, "[CRITICAL] checkout: tripped, rolling back 7 -> 6", []string{"override pause"}, "canaryd rollback"},
 		{"rollback done", func(e *Event) { e.Type, e.Severity = RollbackDone, SeverityInfo }, "[INFO] checkout: rolled back 7 -> 6, health verified",
-			[]string{"canaryd status checkout"}, "override pause"},
+			[]string{"canaryd status"}, "override pause"},
 		{"rollback failed", func(e *Event) { e.Type = RollbackFailed }, "[CRITICAL] checkout: rollback FAILED (7 -> 6)",
 			[]string{"canaryd rollback checkout", "override pause"}, ""},
 		{"unhealthy", func(e *Event) { e.Type = RollbackUnhealthy }, "[CRITICAL] checkout: rolled back to 6 but health did not recover",
@@ -54,7 +54,9 @@ func TestRenderTitles(t *testing.T) {
 		{"alert only no known-good", func(e *Event) { e.Type, e.KnownGood, e.Severity = AlertOnly, "", SeverityWarning },
 			"[WARNING] checkout: version 7 failing, alert only (no rollback)", []string{"canaryd rollback checkout"}, ""},
 		{"promoted", func(e *Event) { e.Type, e.Severity = Promoted, SeverityInfo }, "[INFO] checkout: version 7 promoted", nil, "canaryd"},
-		{"override set", func(e *Event) { e.Type, e.Override = OverrideSet, &e.Overrides[0] }, "[CRITICAL] checkout: override pause set (by alice)", nil, "canaryd"},
+		{"override set", func(e *Event) { e.Type, e.Override = OverrideSet, &e.Overrides[0] }, "[CRITICAL] checkout: override pause set (by alice)",
+			[]string{"canaryd override resume checkout"}, "rollback"},
+		{"override expired", func(e *Event) { e.Type, e.Override = OverrideExpired, &e.Overrides[0] }, "[CRITICAL] checkout: override pause expired (by alice)", nil, "canaryd"},
 		{"given next steps win", func(e *Event) { e.NextSteps = []string{"call bob"} }, "[CRITICAL] checkout: tripped, rolling back 7 -> 6",
 			[]string{"call bob"}, "canaryd"},
 	}
