@@ -1,0 +1,112 @@
+// Package awssim is an in-process AWS simulator for exactly the APIs canaryd
+// calls, on the wire protocols the pinned aws-sdk-go-v2 clients speak, so the
+// daemon's code is identical against AWS and against the simulator: only
+// the endpoint differs. Tests use Start (an httptest server plus an
+// aws.Config built by awsclient.Load); the demo uses New + Serve.
+//
+//	sim, cfg := awssim.Start(t, awssim.Options{Clock: clk, InvalidationDelay: time.Minute})
+//	res := sim.Play(awssim.BadDeploy("checkout", "live", clk.Now()))   // one line: a bad deploy
+//	clients := awsclient.New(cfg)                                        // real SDK clients
+//
+// # Implemented
+//
+// Routing is by protocol: RPCv2 CBOR (path /service/GraniteServiceVersion20100801/operation/<Op>,
+// header Smithy-Protocol: rpc-v2-cbor), Lambda REST-JSON (/2015-03-31/functions...),
+// CloudFront REST-XML (/2020-05-31/distribution/...), SNS query protocol
+// (form POST with Action=). Every request must carry an Authorization header
+// (any SigV4 signature is accepted, none is verified); unsigned requests get
+// 403 MissingAuthenticationToken(Exception).
+//
+// Lambda (REST-JSON): CreateFunction, PublishVersion, CreateAlias, GetAlias,
+// UpdateAlias (FunctionVersion; RoutingConfig.AdditionalVersionWeights set,
+// changed, cleared by an empty map, kept when RoutingConfig is absent;
+// RevisionId precondition -> 412 PreconditionFailedException; a new
+// RevisionId on every change), DeleteAlias, ListVersionsByFunction and
+// ListAliases (Marker/MaxItems, FunctionVersion filter),
+// GetFunctionConfiguration (Qualifier: version or alias; name, partial or
+// full ARN). Errors: ResourceNotFoundException 404,
+// InvalidParameterValueException 400 (weights outside [0,1], more than one
+// extra version, primary version or $LATEST in the weights, bad markers),
+// ResourceConflictException 409, TooManyRequestsException 429 with
+// Retry-After and Reason, ServiceException 500; all as X-Amzn-Errortype +
+// {"Type","message"}.
+//
+// CloudWatch (RPCv2 CBOR, awsQueryCompatible like the real service):
+// GetMetricData with MetricStat (Sum, Average, SampleCount, Minimum,
+// Maximum, pNN/pNN.NN percentiles by weighted nearest rank), Expression
+// queries (numbers, query ids, + - * /, > < >= <= == !=, AND OR NOT && || !,
+// parentheses, IF(cond, a[, b]), FILL(s, value|REPEAT), ABS, PERIOD),
+// ReturnData, Label (default: metric name / query id), periods 1, 5, 10, 30
+// or multiples of 60 aligned to the epoch (StartTime rounded down, EndTime
+// exclusive), at most 500 queries (ValidationError beyond), MaxDatapoints +
+// NextToken pagination (cut results report PartialData), ScanBy (default
+// TimestampDescending), no datapoint for periods with nothing recorded.
+// Arithmetic on a missing point yields no point; x/0 yields no point.
+// PutMetricData with Value, Values/Counts and StatisticValues (statistic
+// sets carry no percentiles), Timestamp defaulting to the sim clock's now.
+// Errors carry __type and X-Amzn-Query-Error so the SDK yields the modeled
+// types (ValidationException "ValidationError", InvalidParameterValue,
+// InvalidNextToken, InternalServiceError) and throttling is code
+// "Throttling", HTTP 400, which the SDK retryer treats as a throttle.
+//
+// CloudFront (REST-XML): CreateInvalidation (201 + Location; same
+// CallerReference and paths returns the existing invalidation, other paths
+// -> InvalidationBatchAlreadyExists), GetInvalidation, ListInvalidations
+// (newest first, Marker = last id of the previous page). Status is
+// InProgress until Options.InvalidationDelay has passed on the sim clock,
+// then Completed. Distributions exist after CreateDistribution, or on first
+// use with Options.AutoCreateDistributions; otherwise NoSuchDistribution
+// 404. Also NoSuchInvalidation, InvalidArgument, InconsistentQuantities,
+// MissingBody, BatchTooLarge.
+//
+// SNS (query protocol, XML answers): CreateTopic (idempotent), Publish
+// (Message, Subject, MessageAttributes; NotFound 404 for unknown topics,
+// InvalidParameter for empty/oversized messages or bad subjects).
+// SNSMessages reads published messages back.
+//
+// # Scenarios
+//
+// LambdaTraffic writes per-minute Invocations, Errors, Throttles and
+// Duration for an alias running a version, under {FunctionName},
+// {FunctionName, Resource=fn:alias} and {FunctionName, Resource=fn:alias,
+// ExecutedVersion=v}, deterministic from Profile.Seed (Poisson-like counts,
+// binomial errors, 16 weighted Duration samples a minute so percentiles
+// work, Errors Average = error rate). Minutes are synthesised on query, so a
+// call costs O(1) memory whatever its range. Minutes without invocations
+// and throttles have no datapoints (low traffic and Profile.DropRate give
+// missing periods); Profile.ErrorRampTo ramps the error rate. Play runs a
+// Scenario (baseline, publish, deploy — full shift or Canary(weight) — and
+// traffic after); GoodDeploy, BadDeploy, SlowDeploy and LowTrafficBadDeploy
+// are one-line scenarios. Options.HideFutureData hides datapoints stamped
+// after the clock's now, so a scenario written ahead is revealed as a fake
+// clock advances.
+//
+// # Faults and recording
+//
+// InjectFault hits the next Count calls of an API (or "*"), or a Rate of
+// them from a deterministic PRNG (SeedFaults): FaultThrottle (each
+// service's real throttling error), Fault5xx (500 InternalFailure /
+// InternalServiceError / ServiceException, or 503 ServiceUnavailable with
+// Status: 503), FaultLatency (real-time delay, then the call proceeds) and
+// FaultReset (connection hijacked and closed with RST). Every call,
+// including faulted and failed ones, is recorded as Call{API, Time (sim
+// clock), Params, Err}; Calls(api) returns them.
+//
+// awsclient's adaptive retryer rate-limits the client itself after
+// throttles (sleeps of ~2s); Options.FastRetries swaps in standard mode for
+// tests that inject many throttles.
+//
+// # Not implemented
+//
+// Signature verification; IAM; any other API or service (unknown operations
+// answer UnknownOperationException / InvalidAction); Lambda Invoke, function
+// code, layers, concurrency, provisioned concurrency, and PublishVersion's
+// "no change" deduplication (every publish makes a new version);
+// CloudWatch alarms, ListMetrics, GetMetricStatistics, SEARCH/METRICS() and
+// the other math functions (SUM, AVG, RATE, ANOMALY_DETECTION_BAND...),
+// metric math across different periods, LabelOptions, cross-account
+// AccountId, units, data retention/rollup, the awsQuery (form) protocol for
+// CloudWatch; CloudFront distributions' configuration and invalidations
+// for distribution tenants; SNS subscriptions and delivery, FIFO topics,
+// message size accounting beyond 256 KiB of Message.
+package awssim
