@@ -61,6 +61,23 @@ type Config struct {
 	MaxAttempts int           // per event, first attempt included
 	Timeout     time.Duration // per attempt
 	Backoff     Backoff
+	// OnOutcome, when set, is told how each delivery ended (for the
+	// incident history: which alerts went out). It runs on the notifier's
+	// worker goroutine and must return quickly.
+	OnOutcome func(Outcome)
+}
+
+// Outcome is how one event's delivery to one notifier ended.
+type Outcome struct {
+	Notifier   string
+	Type       EventType
+	Target     string
+	WatchID    string
+	IncidentID string
+	Delivered  bool
+	Attempts   int
+	Error      string // the last attempt's error, redacted; "" when delivered
+	Time       time.Time
 }
 
 // EventFilter is implemented by notifiers that take only some event types
@@ -194,17 +211,20 @@ func (d *Dispatcher) deliver(w *worker, ev Event) {
 			d.c.Metrics.Attempts.WithLabelValues(w.name, AttemptSuccess).Inc()
 			log.Debug("notify: delivered", zap.Int("attempt", attempt))
 			d.c.Metrics.Deliveries.WithLabelValues(w.name, OutcomeSuccess).Inc()
+			d.report(w, ev, attempt, nil)
 			return
 		case !Retryable(err):
 			d.c.Metrics.Attempts.WithLabelValues(w.name, AttemptPermanent).Inc()
 			log.Error("notify: delivery failed permanently", zap.Int("attempt", attempt), zap.Error(err))
 			d.c.Metrics.Deliveries.WithLabelValues(w.name, OutcomeFailure).Inc()
+			d.report(w, ev, attempt, err)
 			return
 		}
 		d.c.Metrics.Attempts.WithLabelValues(w.name, AttemptRetryable).Inc()
 		if attempt >= w.maxAttempts {
 			log.Error("notify: delivery failed, attempts exhausted", zap.Int("attempt", attempt), zap.Error(err))
 			d.c.Metrics.Deliveries.WithLabelValues(w.name, OutcomeFailure).Inc()
+			d.report(w, ev, attempt, err)
 			return
 		}
 		delay := d.c.Backoff.Delay(attempt)
@@ -218,9 +238,22 @@ func (d *Dispatcher) deliver(w *worker, ev Event) {
 		case <-d.ctx.Done():
 			log.Error("notify: delivery abandoned at shutdown", zap.Int("attempt", attempt), zap.Error(err))
 			d.c.Metrics.Deliveries.WithLabelValues(w.name, OutcomeFailure).Inc()
+			d.report(w, ev, attempt, err)
 			return
 		}
 	}
+}
+
+func (d *Dispatcher) report(w *worker, ev Event, attempts int, err error) {
+	if d.c.OnOutcome == nil {
+		return
+	}
+	o := Outcome{Notifier: w.name, Type: ev.Type, Target: ev.Target, WatchID: ev.WatchID, IncidentID: ev.IncidentID,
+		Delivered: err == nil, Attempts: attempts, Time: d.c.Clock.Now()}
+	if err != nil {
+		o.Error = err.Error()
+	}
+	d.c.OnOutcome(o)
 }
 
 // attempt runs one Notify under the per-attempt timeout. A panicking

@@ -403,3 +403,26 @@ func TestMetricsPreinitialisedAndLint(t *testing.T) {
 		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 	}
 }
+
+func TestOnOutcomeReportsEachDelivery(t *testing.T) {
+	var mu sync.Mutex
+	var got []Outcome
+	ok := &scripted{name: "ok", errs: []error{errRetry}}
+	bad := &scripted{name: "bad", errs: []error{errPerm}}
+	h := newHarness(t, Config{
+		Notifiers: map[string]Notifier{"ok": ok, "bad": bad},
+		OnOutcome: func(o Outcome) { mu.Lock(); got = append(got, o); mu.Unlock() },
+	})
+	h.d.Send(trippedEvent())
+	h.advanceUntil(t, "both outcomes", time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 2 })
+	by := map[string]Outcome{}
+	for _, o := range got {
+		by[o.Notifier] = o
+	}
+	if o := by["ok"]; !o.Delivered || o.Attempts != 2 || o.Error != "" || o.IncidentID != "inc-checkout-w-42" || o.Type != Tripped {
+		t.Errorf("ok outcome %+v", o)
+	}
+	if o := by["bad"]; o.Delivered || o.Attempts != 1 || !strings.Contains(o.Error, "invalid event") || o.Target != "checkout" {
+		t.Errorf("bad outcome %+v", o)
+	}
+}

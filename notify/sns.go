@@ -2,8 +2,11 @@ package notify
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -70,12 +73,20 @@ func snsInput(topic string, ev Event) *sns.PublishInput {
 	put(SNSAttrTarget, ev.Target)
 	put(SNSAttrIncident, ev.IncidentID)
 	put(SNSAttrSeverity, string(ev.Severity))
-	return &sns.PublishInput{
+	in := &sns.PublishInput{
 		TopicArn:          aws.String(topic),
 		Subject:           aws.String(snsSubject(m.Title)),
 		Message:           aws.String(m.Text()),
 		MessageAttributes: attrs,
 	}
+	if strings.HasSuffix(topic, ".fifo") {
+		// FIFO topics need a group (ordered per target) and a
+		// deduplication id: the same event retried is one message.
+		in.MessageGroupId = aws.String(ev.Target)
+		sum := sha256.Sum256([]byte(strings.Join([]string{string(ev.Type), ev.Target, ev.WatchID, ev.IncidentID, ev.Time.UTC().Format(time.RFC3339Nano)}, "|")))
+		in.MessageDeduplicationId = aws.String(hex.EncodeToString(sum[:]))
+	}
+	return in
 }
 
 // snsSubject makes s a valid SNS subject: printable ASCII, no line breaks,

@@ -136,3 +136,21 @@ func TestSNSSubject(t *testing.T) {
 		}
 	}
 }
+
+func TestSNSFIFOInput(t *testing.T) {
+	ev := trippedEvent()
+	std := snsInput("arn:aws:sns:us-east-1:1:alerts", ev)
+	if std.MessageGroupId != nil || std.MessageDeduplicationId != nil {
+		t.Error("standard topic got FIFO fields")
+	}
+	fifo := snsInput("arn:aws:sns:us-east-1:1:alerts.fifo", ev)
+	again := snsInput("arn:aws:sns:us-east-1:1:alerts.fifo", ev)
+	ev.Type = RollbackDone
+	next := snsInput("arn:aws:sns:us-east-1:1:alerts.fifo", ev)
+	if fifo.MessageGroupId == nil || *fifo.MessageGroupId != "checkout" {
+		t.Fatalf("group id %v", fifo.MessageGroupId)
+	}
+	if *fifo.MessageDeduplicationId != *again.MessageDeduplicationId || *fifo.MessageDeduplicationId == *next.MessageDeduplicationId {
+		t.Error("dedup id must be stable per event and differ between events")
+	}
+}
