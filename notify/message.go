@@ -189,9 +189,32 @@ func renderWhy(v *policy.Verdict) []string {
 	fs := append([]policy.Finding(nil), v.Findings...)
 	sort.SliceStable(fs, func(i, j int) bool { return rank(fs[i]) < rank(fs[j]) })
 	for _, f := range fs {
-		out = append(out, fmt.Sprintf("[%s] %s", findingState(f), f.String()))
+		out = append(out, fmt.Sprintf("[%s] %s", findingState(f), renderFinding(f)))
 	}
 	return out
+}
+
+// renderFinding uses the policy's own wording for a breach ("observed
+// 0.084 > threshold 0.05 ..."); a finding that did not breach would read
+// as a false statement that way ("observed 180 > threshold 800"), so it
+// says when the rule would trip instead.
+func renderFinding(f policy.Finding) string {
+	if f.Breached {
+		return f.String()
+	}
+	op := f.Op
+	if op == "" {
+		op = ">"
+	}
+	s := fmt.Sprintf("%s: observed %.4g, trips when %s %.4g, over %s (%d samples", f.Rule, f.Observed, op, f.Threshold, f.Window, f.Samples)
+	if f.Evidence > 0 || f.MinEvidence > 0 {
+		s += fmt.Sprintf(", evidence %.0f of %.0f needed", f.Evidence, f.MinEvidence)
+	}
+	s += ")"
+	if f.Note != "" {
+		s += "; " + f.Note
+	}
+	return s
 }
 
 func rank(f policy.Finding) int {

@@ -18,7 +18,7 @@ func TestRenderTrippedExplainsEverything(t *testing.T) {
 	mustContain(t, "text", text,
 		ev.Message,
 		"error-rate: observed 0.084 > threshold 0.05 over 5m0s (5 samples, evidence 1200) baseline 0.002", // rule, values, window, samples
-		"[BREACHED] error-rate", "[ok] p99-latency",
+		"[BREACHED] error-rate", "[ok] p99-latency: observed 180, trips when > 800, over 5m0s (5 samples)",
 		"known-good 6 -> new 7 (checkout-fn:live)",
 		"lambda-alias: done in 1.25s - live 7 -> 6",
 		"cloudfront:E123: failed in 300ms - error: AccessDenied",
