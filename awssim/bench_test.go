@@ -53,4 +53,3 @@ func BenchmarkPutDatapoint(b *testing.B) {
 		s.PutDatapoint("App", "Latency", map[string]string{"Service": "a"}, t0.Add(time.Duration(i)*time.Second), 1, 2, 3)
 	}
 }
-

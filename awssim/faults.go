@@ -73,9 +73,12 @@ func (fs *faultSet) pick(api string) []Fault {
 
 // applyFault answers the call with a fault when one fires; it reports
 // whether the call was answered.
-func (s *Sim) applyFault(w http.ResponseWriter, r *http.Request, rt route) bool {
+func (s *Sim) applyFault(w http.ResponseWriter, req *request, rt route) bool {
+	r := req.r
 	for _, f := range s.faults.pick(rt.api) {
-		call := Call{API: rt.api, Time: s.clock.Now(), Params: map[string]any{"Fault": f.Kind.String()}}
+		params := faultParams(rt, req)
+		params["Fault"] = f.Kind.String()
+		call := Call{API: rt.api, Time: s.clock.Now(), Params: params}
 		switch f.Kind {
 		case FaultLatency:
 			t := time.NewTimer(f.Latency)

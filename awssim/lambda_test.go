@@ -145,6 +145,30 @@ func TestLambdaStaleRevisionFails(t *testing.T) {
 	}
 }
 
+func TestFaultedCallKeepsParams(t *testing.T) {
+	s, c, _ := start(t, Options{})
+	rev := s.CreateAlias("fn", "live", "1")
+	s.PublishVersion("fn")
+	s.InjectFault(Fault{API: "UpdateAlias", Kind: FaultThrottle, Count: 1})
+	_, err := c.Lambda.UpdateAlias(ctx(t), &lambda.UpdateAliasInput{FunctionName: aws.String("fn"), Name: aws.String("live"),
+		RevisionId: aws.String(rev), RoutingConfig: &types.AliasRoutingConfiguration{AdditionalVersionWeights: map[string]float64{"2": 0.3}}}, noRetry)
+	if apiCode(err) != "TooManyRequestsException" {
+		t.Fatalf("err %v", err)
+	}
+	calls := s.Calls("UpdateAlias")
+	if len(calls) != 1 {
+		t.Fatalf("calls %+v", calls)
+	}
+	p := calls[0].Params
+	w, _ := p["AdditionalVersionWeights"].(map[string]float64)
+	if p["FunctionName"] != "fn" || p["Name"] != "live" || p["RevisionId"] != rev || w["2"] != 0.3 || p["Fault"] != "throttle" {
+		t.Fatalf("params %+v", p)
+	}
+	if _, _, now := s.Alias("fn", "live"); now != rev {
+		t.Fatalf("a throttled update changed the alias")
+	}
+}
+
 func TestLambdaErrors(t *testing.T) {
 	s, c, _ := start(t, Options{})
 	s.CreateAlias("fn", "live", "2") // versions 1 and 2

@@ -70,7 +70,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, rt.service, e)
 		return
 	}
-	if s.applyFault(w, r, rt) {
+	if s.applyFault(w, req, rt) {
 		return
 	}
 	resp, aerr := rt.h(req)
