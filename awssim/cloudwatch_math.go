@@ -10,7 +10,9 @@ import (
 // Metric math: a small subset of CloudWatch's expression language —
 // numbers, query ids, + - * /, comparisons (> < >= <= == !=), AND/OR/NOT
 // (&& || !), parentheses, and the functions IF(cond, a[, b]),
-// FILL(s, value|REPEAT), ABS(x) and PERIOD(s). Series are dense grids with
+// FILL(s, value|REPEAT), ABS, CEIL, FLOOR, PERIOD, DIFF, RATE and
+// SUM/AVG/MIN/MAX (of an array [a, b] pointwise, or of one series to a
+// scalar). Series are dense grids with
 // NaN for "no datapoint"; arithmetic on a missing point yields no point.
 
 // mval is a scalar (g == nil) or a series.
@@ -80,7 +82,7 @@ func tokenize(s string) ([]string, error) {
 					continue
 				}
 			}
-			if !strings.ContainsRune("+-*/()<>,!", c) {
+			if !strings.ContainsRune("+-*/()<>,![]", c) {
 				return nil, fmt.Errorf("unexpected character %q", c)
 			}
 			toks = append(toks, string(c))

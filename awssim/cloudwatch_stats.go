@@ -1,9 +1,10 @@
 package awssim
 
 import (
+	"cmp"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -77,7 +78,7 @@ func percentile(bs []cwBucket, p float64) float64 {
 	if len(xs) == 0 || total <= 0 {
 		return math.NaN()
 	}
-	sort.Slice(xs, func(i, j int) bool { return xs[i].v < xs[j].v })
+	slices.SortFunc(xs, func(a, b vw) int { return cmp.Compare(a.v, b.v) })
 	rank := p / 100 * total
 	var cum float64
 	for _, x := range xs {

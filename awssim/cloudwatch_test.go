@@ -186,6 +186,12 @@ func TestCloudWatchMath(t *testing.T) {
 		{"not and or, missing operand gives no point", "IF(NOT (n < 30) || e == 1, 1, 0)", series{0: 1, 1: 0, 2: 1, 4: 0}},
 		{"abs", "ABS(e - 5)", series{0: 4, 1: 5, 2: 1, 4: 2}},
 		{"period", "e / PERIOD(e)", series{0: 1.0 / 60, 1: 0, 2: 0.1, 4: 0.05}},
+		{"sum of array skips missing", "SUM([e, n])", series{0: 11, 1: 20, 2: 36, 3: 40, 4: 3}},
+		{"max of array", "MAX([e, n, 25])", series{0: 25, 1: 25, 2: 30, 3: 40, 4: 25}},
+		{"avg of a series is a scalar", "e - AVG(e)", series{0: -1.5, 1: -2.5, 2: 3.5, 4: 0.5}},
+		{"diff", "DIFF(n)", series{1: 10, 2: 10, 3: 10, 4: -40}},
+		{"rate per second", "RATE(e)", series{1: -1.0 / 60, 2: 0.1, 4: -3.0 / 120}},
+		{"ceil floor", "CEIL(e / 4) + FLOOR(e / 4)", series{0: 1, 1: 0, 2: 3, 4: 1}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -35,7 +35,9 @@
 // GetMetricData with MetricStat (Sum, Average, SampleCount, Minimum,
 // Maximum, pNN/pNN.NN percentiles by weighted nearest rank), Expression
 // queries (numbers, query ids, + - * /, > < >= <= == !=, AND OR NOT && || !,
-// parentheses, IF(cond, a[, b]), FILL(s, value|REPEAT), ABS, PERIOD),
+// parentheses, IF(cond, a[, b]), FILL(s, value|REPEAT), ABS, CEIL, FLOOR,
+// PERIOD, DIFF, RATE, and SUM/AVG/MIN/MAX of an array [a, b, ...] (pointwise
+// over the values present) or of one series (a scalar)),
 // ReturnData, Label (default: metric name / query id), periods 1, 5, 10, 30
 // or multiples of 60 aligned to the epoch (StartTime rounded down, EndTime
 // exclusive), at most 500 queries (ValidationError beyond), MaxDatapoints +
@@ -103,7 +105,7 @@
 // code, layers, concurrency, provisioned concurrency, and PublishVersion's
 // "no change" deduplication (every publish makes a new version);
 // CloudWatch alarms, ListMetrics, GetMetricStatistics, SEARCH/METRICS() and
-// the other math functions (SUM, AVG, RATE, ANOMALY_DETECTION_BAND...),
+// the other math functions (STDDEV, RUNNING_SUM, ANOMALY_DETECTION_BAND...),
 // metric math across different periods, LabelOptions, cross-account
 // AccountId, units, data retention/rollup, the awsQuery (form) protocol for
 // CloudWatch; CloudFront distributions' configuration and invalidations
