@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -154,7 +155,11 @@ func withDefaults(c Config) Config {
 // full the oldest event in it is dropped, counted and logged. The caller
 // must not modify ev (its slices and pointers) after Send.
 func (d *Dispatcher) Send(ev Event) {
-	for _, name := range d.route(ev.Target) {
+	names := d.route(ev.Target)
+	for i, name := range names {
+		if slices.Contains(names[:i], name) {
+			continue // listed twice: deliver once
+		}
 		w, ok := d.workers[name]
 		if !ok {
 			d.c.Logger.Warn("notify: route names an unknown notifier",

@@ -230,7 +230,7 @@ func TestDispatcherRoutesAndFilters(t *testing.T) {
 		Notifiers: map[string]Notifier{"a": a, "b": b, "pd": pdFilter{pd}},
 		Options:   map[string]NotifierOptions{"b": {Events: []EventType{Tripped}}},
 		Routes: func(target string) []string {
-			return map[string][]string{"checkout": {"a", "b", "pd", "ghost"}, "search": {"a"}}[target]
+			return map[string][]string{"checkout": {"a", "b", "pd", "ghost", "a"}, "search": {"a"}}[target]
 		},
 	})
 	for _, tc := range []struct {
