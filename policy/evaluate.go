@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +21,9 @@ type Input struct {
 	Promoted bool
 	Samples  []watcher.Sample // everything since the watch began, latest value per Key
 	Baseline []watcher.Sample // alias-level samples from before the deploy (known-good)
+	// Prepared, when set by this Policy's PrepareBaseline, stands in for
+	// Baseline: the daemon prepares a watch's baseline once.
+	Prepared *PreparedBaseline
 }
 
 // ruleResult is one rule's evaluation before it becomes a Finding.
@@ -58,10 +62,13 @@ func (p *Policy) Evaluate(in Input, now time.Time) Verdict {
 
 	v := Verdict{At: now, Findings: make([]Finding, len(p.rules))}
 	floats := make([]float64, 2*len(p.rules)) // backing for Baseline/PValue pointers: one allocation
-	results := make([]ruleResult, len(p.rules))
+	if cap(c.results) < len(p.rules) {
+		c.results = make([]ruleResult, len(p.rules))
+	}
+	results := c.results[:len(p.rules)]
 	for i := range p.rules {
 		results[i] = p.evalRule(c, &p.rules[i], &in, now)
-		v.Findings[i] = p.finding(&p.rules[i], &results[i], &in, floats[2*i:2*i+2])
+		v.Findings[i] = p.finding(c, &p.rules[i], &results[i], &in, floats[2*i:2*i+2])
 	}
 	p.decide(&v, results, &in, now)
 	return v
@@ -69,7 +76,6 @@ func (p *Policy) Evaluate(in Input, now time.Time) Verdict {
 
 func (p *Policy) evalRule(c *evalCtx, r *rule, in *Input, now time.Time) ruleResult {
 	var rr ruleResult
-	startN := in.WatchStart.UnixNano()
 	if r.isProbe() {
 		rr.dataEnd = lastEnd(c.probes[r.probeID])
 	} else if r.mB >= 0 {
@@ -77,27 +83,28 @@ func (p *Policy) evalRule(c *evalCtx, r *rule, in *Input, now time.Time) ruleRes
 	} else {
 		rr.dataEnd = lastEnd(c.newS[r.mA])
 	}
-	if rr.dataEnd == 0 {
+	// Metric windows end at the newest delivered period; probe windows at
+	// now, so that a prober gone quiet leaves covered windows empty.
+	end := rr.dataEnd
+	if r.isProbe() {
+		end = now.UnixNano()
+	} else if rr.dataEnd == 0 {
 		rr.w = winEval{note: noteNotYet, threshold: r.threshold}
 		rr.blocked = true
 		return rr
 	}
-	end := rr.dataEnd // metric windows end at the newest delivered period
-	if r.isProbe() {
-		end = now.UnixNano()
-	}
-	rr.hits, rr.w = p.mOfN(c, r, in.Split, end, startN)
+	rr.hits, rr.w = p.mOfN(c, r, in.Split, end)
 	rr.breached = rr.hits >= r.m
 	// for: the M-of-N condition must also hold at every period step back
 	// to end - for.
 	for k := 1; rr.breached && time.Duration(k)*p.period <= r.forDur; k++ {
-		if h, _ := p.mOfN(c, r, in.Split, end-int64(time.Duration(k)*p.period), startN); h < r.m {
+		if h, _ := p.mOfN(c, r, in.Split, end-int64(time.Duration(k)*p.period)); h < r.m {
 			rr.breached = false
 		}
 	}
 	rr.vouch = rr.w.state == wsOK
 	rr.pending = rr.w.state == wsBreach && !rr.breached
-	rr.blocked = rr.w.note == noteBlind
+	rr.blocked = rr.w.note == noteBlind || rr.dataEnd == 0
 	if rr.breached && r.rel == relAbsolute && rr.w.hasBase && !r.isProbe() &&
 		r.kind != config.RuleCompareErrors && r.kind != config.RuleCompareLatency {
 		rr.kgBad = r.op.cmp(rr.w.base, r.threshold)
@@ -106,18 +113,20 @@ func (p *Policy) evalRule(c *evalCtx, r *rule, in *Input, now time.Time) ruleRes
 }
 
 // mOfN judges the last N windows ending at end and returns how many
-// breached, plus the latest window's judgement.
-func (p *Policy) mOfN(c *evalCtx, r *rule, split bool, end, startN int64) (int, winEval) {
+// breached, plus the latest window's judgement. A window counts as covered
+// (an empty one is missing data) only when it lies after the watch began
+// and within the lookback, where History keeps every sample.
+func (p *Policy) mOfN(c *evalCtx, r *rule, split bool, end int64) (int, winEval) {
 	var w0 winEval
 	hits := 0
 	win := int64(r.window)
 	for j := 0; j < r.n; j++ {
 		to := end - int64(j)*win
 		from := to - win
-		if to <= startN {
-			break // wholly before the watch began
+		if to <= c.minT {
+			break // wholly before the watch began, or beyond the lookback
 		}
-		w := p.evalWindow(c, r, split, from, to, from >= startN)
+		w := p.evalWindow(c, r, split, from, to, from >= c.minT)
 		if j == 0 {
 			w0 = w
 		}
@@ -131,7 +140,7 @@ func (p *Policy) mOfN(c *evalCtx, r *rule, split bool, end, startN int64) (int, 
 	return hits, w0
 }
 
-func (p *Policy) finding(r *rule, rr *ruleResult, in *Input, fl []float64) Finding {
+func (p *Policy) finding(c *evalCtx, r *rule, rr *ruleResult, in *Input, fl []float64) Finding {
 	w := &rr.w
 	f := Finding{
 		Rule: r.name, RuleKind: r.kind, Breached: rr.breached, Enough: w.enough,
@@ -156,60 +165,109 @@ func (p *Policy) finding(r *rule, rr *ruleResult, in *Input, fl []float64) Findi
 		fl[1] = w.pval
 		f.PValue = &fl[1]
 	}
-	f.Note = p.note(r, rr, in)
+	f.Note = p.note(c, r, rr, in)
 	return f
 }
 
-func (p *Policy) note(r *rule, rr *ruleResult, in *Input) string {
-	w := &rr.w
-	var parts [4]string
-	n := 0
-	add := func(s string) {
-		if n < len(parts) {
-			parts[n] = s
-			n++
+// noteBuf joins note parts with "; " without fmt: a note costs at most
+// one allocation, none when it is a single constant.
+type noteBuf struct {
+	b      []byte
+	only   string // the single constant part, when that is all there is
+	parts  int
+	single bool
+}
+
+func (nb *noteBuf) sep() {
+	if nb.parts > 0 {
+		if nb.single {
+			nb.b = append(nb.b, nb.only...)
+			nb.single = false
 		}
+		nb.b = append(nb.b, "; "...)
 	}
+	nb.parts++
+}
+
+func (nb *noteBuf) constant(s string) {
+	if nb.parts == 0 {
+		nb.parts, nb.only, nb.single = 1, s, true
+		return
+	}
+	nb.sep()
+	nb.b = append(nb.b, s...)
+}
+
+func (nb *noteBuf) str(s string) *noteBuf { nb.b = append(nb.b, s...); return nb }
+
+func (nb *noteBuf) num(v float64, prec int) *noteBuf {
+	nb.b = strconv.AppendFloat(nb.b, v, 'g', prec, 64)
+	return nb
+}
+
+func (nb *noteBuf) int(v int) *noteBuf { nb.b = strconv.AppendInt(nb.b, int64(v), 10); return nb }
+
+func (nb *noteBuf) String() string {
+	if nb.single {
+		return nb.only
+	}
+	return string(nb.b)
+}
+
+var (
+	missingNotes = [...]string{"no data in window, missing_data=ignore", "no data in window, missing_data=breaching", "no data in window, missing_data=good"}
+	relNames     = [...]string{"", "ratio", "delta"}
+)
+
+func (p *Policy) note(c *evalCtx, r *rule, rr *ruleResult, in *Input) string {
+	w := &rr.w
+	nb := noteBuf{b: c.note[:0]}
+	defer func() { c.note = nb.b }()
 	switch w.note {
 	case noteThin:
+		nb.sep()
 		if r.kind == config.RuleErrorRate || r.kind == config.RuleCompareErrors {
-			add(fmt.Sprintf("%.0f invocations < min_invocations %.0f", w.evidence, w.minEvidence))
+			nb.num(w.evidence, -1).str(" invocations < min_invocations ").num(w.minEvidence, -1)
 		} else {
-			add(fmt.Sprintf("%d samples < min_samples %d", w.samples, r.minSamples))
+			nb.int(w.samples).str(" samples < min_samples ").int(r.minSamples)
 		}
 	case noteBaseThin:
-		add("known-good side has too little evidence to compare with")
+		nb.constant("known-good side has too little evidence to compare with")
 	case noteBlind:
-		add("only source errors in window: not evidence")
+		nb.constant("only source errors in window: not evidence")
 	case noteMissing:
-		add("no data in window, missing_data=" + [...]string{"ignore", "breaching", "good"}[r.missing])
+		nb.constant(missingNotes[r.missing])
 	case noteNotYet:
-		add("no data delivered yet")
+		nb.constant("no recent data delivered")
 	case noteCompareNoGo:
-		add(fmt.Sprintf("not worse than known-good at confidence %.3g, min_effect %.3g", 1-r.alpha, r.minEffect))
+		nb.constant(r.noGoNote)
 	case noteMinErrors:
-		add(fmt.Sprintf("too few errors to judge (< %d)", minCompareErrors))
+		nb.constant("too few errors to judge (< " + strconv.Itoa(minCompareErrors) + ")")
 	}
 	if r.rel != relAbsolute && w.hasBase && w.evidence > 0 {
-		add(fmt.Sprintf("value %.4g vs known-good %.4g (%s)", w.raw, w.base, [...]string{"", "ratio", "delta"}[r.rel]))
+		nb.sep()
+		nb.str("value ").num(w.raw, 4).str(" vs known-good ").num(w.base, 4).str(" (").str(relNames[r.rel]).str(")")
 	}
 	if r.isProbe() && w.state == wsBreach && w.consec {
-		add("consecutive failures")
+		nb.constant("consecutive failures")
 	}
 	if rr.breached && r.n > 1 {
-		add(fmt.Sprintf("breached in %d of last %d windows", rr.hits, r.n))
+		nb.sep()
+		nb.str("breached in ").int(rr.hits).str(" of last ").int(r.n).str(" windows")
 	}
 	if rr.breached && r.forDur > 0 {
-		add("for " + r.forDur.String())
+		nb.sep()
+		nb.str("for ").str(r.forDur.String())
 	}
 	if rr.kgBad {
 		kg := in.KnownGood
 		if kg == "" {
 			kg = "(pre-deploy)"
 		}
-		add(fmt.Sprintf("known-good %s breaches too: %.4g", kg, w.base))
+		nb.sep()
+		nb.str("known-good ").str(kg).str(" breaches too: ").num(w.base, 4)
 	}
-	return strings.Join(parts[:n], "; ")
+	return nb.String()
 }
 
 func (p *Policy) decide(v *Verdict, rs []ruleResult, in *Input, now time.Time) {

@@ -322,7 +322,7 @@ func TestEvaluateMissingData(t *testing.T) {
 					t.Errorf("finding %s", f)
 				}
 			}},
-		{name: "nothing delivered yet is not missing", rules: mode("breaching"), in: Input{}, now: 2, want: Inconclusive, contains: "no data delivered yet"},
+		{name: "nothing delivered yet is not missing", rules: mode("breaching"), in: Input{}, now: 2, want: Inconclusive, contains: "no recent data delivered"},
 		{name: "probe missing: no results in a covered window", rules: []config.Rule{with(health, func(r *config.Rule) { r.MissingData = "breaching" })},
 			in: Input{Samples: probes("health", 0, "..")}, now: 12, want: Failing, breached: []string{"health"}},
 		{name: "probe only source errors", rules: []config.Rule{with(health, func(r *config.Rule) { r.MissingData = "breaching" })},

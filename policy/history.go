@@ -41,7 +41,7 @@ func (h *History) Add(s watcher.Sample) {
 	h.samples = append(h.samples, s)
 	// Prune with hysteresis so that a steady stream does not rebuild the
 	// index on every Add.
-	if h.keep > 0 && len(h.samples) > 64 && h.oldest.Before(h.newest.Add(-h.keep-h.keep/4)) {
+	if h.keep > 0 && h.oldest.Before(h.newest.Add(-h.keep-h.keep/4)) {
 		h.Prune(h.newest)
 	}
 	if h.oldest.IsZero() || s.Time.Before(h.oldest) {

@@ -32,14 +32,15 @@ const (
 // Policy is a target's compiled rules. It is immutable and safe for
 // concurrent use; Evaluate is a pure function of its arguments.
 type Policy struct {
-	target   string
-	bake     time.Duration
-	period   time.Duration
-	rules    []rule
-	metrics  []string       // metric names the rules read; index = metric id
-	metricID map[string]int // inverse of metrics
-	probeIDs int            // number of probe series (one per probe rule)
-	lookback time.Duration
+	target     string
+	bake       time.Duration
+	period     time.Duration
+	rules      []rule
+	metrics    []string       // metric names the rules read; index = metric id
+	metricID   map[string]int // inverse of metrics
+	probeIDs   int            // number of probe series (one per probe rule)
+	probeNames []string       // per probe series: the probe it reads ("" = all)
+	lookback   time.Duration
 }
 
 type opKind uint8
@@ -81,6 +82,7 @@ const (
 
 // rule is a config.Rule with defaults applied and names resolved to ids.
 type rule struct {
+	idx        int // position in Policy.rules
 	name, kind string
 	op         opKind
 	opStr      string
@@ -97,8 +99,9 @@ type rule struct {
 	failRatio  float64
 	alpha      float64 // 1 - confidence
 	minEffect  float64
-	mA, mB     int // metric ids: errors+invocations, or the value metric (mB = -1)
-	probeID    int // probe series id, probe rules only
+	mA, mB     int    // metric ids: errors+invocations, or the value metric (mB = -1)
+	probeID    int    // probe series id, probe rules only
+	noGoNote   string // compare rules: the note when the test does not reject
 }
 
 func (r *rule) isProbe() bool { return r.kind == config.RuleProbe }
@@ -136,6 +139,7 @@ func Compile(t config.Target) (*Policy, error) {
 			continue
 		}
 		seen[cr.Name] = true
+		r.idx = len(p.rules)
 		p.rules = append(p.rules, r)
 		// Metric windows end at the newest delivered period, which trails
 		// the newest probe by the metric lag.
@@ -194,6 +198,7 @@ func (p *Policy) compileRule(cr config.Rule, probes map[string]bool) (rule, erro
 		return r, fmt.Errorf("confidence %v must be between 0 and 1", conf)
 	}
 	r.alpha = 1 - conf
+	r.noGoNote = fmt.Sprintf("not worse than known-good at confidence %.3g, min_effect %.3g", conf, r.minEffect)
 	stat := cr.Stat
 	if stat == "" {
 		stat = defaultStat
@@ -221,6 +226,7 @@ func (p *Policy) compileRule(cr config.Rule, probes map[string]bool) (rule, erro
 		}
 		r.probeID = p.probeIDs
 		p.probeIDs++
+		p.probeNames = append(p.probeNames, cr.Probe)
 	default:
 		return r, fmt.Errorf("unknown kind %q", cr.Kind)
 	}

@@ -154,6 +154,7 @@ type replayer struct {
 	in             Input
 	rollbackWindow time.Duration
 	promotedAt     time.Time
+	prepared       int // baseline samples in in.Prepared
 	decided        bool
 	stopped        bool
 }
@@ -188,6 +189,9 @@ func (rp *replayer) between(from, to, bakeEnd time.Time) {
 
 func (rp *replayer) eval(at time.Time) {
 	rp.in.Samples = rp.hist.Samples()
+	if rp.in.Prepared == nil || rp.prepared != len(rp.in.Baseline) {
+		rp.in.Prepared, rp.prepared = rp.p.PrepareBaseline(rp.in.Baseline), len(rp.in.Baseline)
+	}
 	rp.in.Promoted = !rp.promotedAt.IsZero()
 	v := rp.p.Evaluate(rp.in, at)
 	res := rp.res

@@ -30,11 +30,25 @@ type pt struct {
 }
 
 type evalCtx struct {
-	newS   [][]pt // per metric id: judged side (new version, or alias after the deploy)
-	oldS   [][]pt // per metric id: known-good side (same time when split, else the baseline)
-	probes [][]pt // per probe rule
-	xs, ys []float64
-	ranked []rankItem
+	minT     int64  // oldest time a judged sample may have (watch start, lookback)
+	newS     [][]pt // per metric id: judged side (new version, or alias after the deploy)
+	oldS     [][]pt // per metric id: known-good side (same time when split, else the baseline)
+	oldOwned [][]pt // the buffers behind oldS when they are not a PreparedBaseline's
+	probes   [][]pt // per probe rule
+	xs, ys   []float64
+	base     []baseAgg // per rule: whole-baseline aggregates, computed once
+	results  []ruleResult
+	note     []byte
+}
+
+// baseAgg caches a rule's aggregate over the whole pre-deploy baseline
+// (not split), which every window of every step compares with.
+type baseAgg struct {
+	done bool
+	rate rateAgg
+	val  valAgg
+	ys   []float64 // compare_latency: the baseline values, sorted
+	med  float64
 }
 
 var ctxPool = sync.Pool{New: func() any { return new(evalCtx) }}
@@ -73,23 +87,35 @@ func probeOutcome(o watcher.Outcome) outcome {
 }
 
 // fill sorts the input's samples into c. Samples from the future (period
-// not complete at now) are ignored, as are alias-level samples from before
-// the watch began.
+// not complete at now) are ignored, as are samples from before the watch
+// began or older than the policy's lookback (the baseline excepted).
 func (p *Policy) fill(c *evalCtx, in *Input, now time.Time) {
 	c.newS = resize(c.newS, len(p.metrics))
-	c.oldS = resize(c.oldS, len(p.metrics))
+	// c.oldS may hold views of a PreparedBaseline from the last use: never
+	// append into those, start from the context's own buffers.
+	c.oldOwned = resize(c.oldOwned, len(p.metrics))
+	c.oldS = append(c.oldS[:0], c.oldOwned...)
 	c.probes = resize(c.probes, p.probeIDs)
-	nowN, startN := now.UnixNano(), in.WatchStart.UnixNano()
+	if cap(c.base) < len(p.rules) {
+		c.base = make([]baseAgg, len(p.rules))
+	}
+	c.base = c.base[:len(p.rules)]
+	for i := range c.base {
+		c.base[i].done = false
+	}
+	nowN := now.UnixNano()
+	// Nothing before the watch began, nor older than any window can reach.
+	c.minT = max(in.WatchStart.UnixNano(), nowN-int64(p.lookback))
 	for i := range in.Samples {
 		s := &in.Samples[i]
 		t := s.Time.UnixNano()
-		if t < startN {
+		if t < c.minT {
 			continue
 		}
 		switch s.Kind {
 		case watcher.KindMetric:
-			id, ok := p.metricID[s.Metric]
-			if !ok {
+			id := p.metricIndex(s.Metric)
+			if id < 0 {
 				continue
 			}
 			end := t + int64(p.periodOf(s))
@@ -110,32 +136,69 @@ func (p *Policy) fill(c *evalCtx, in *Input, now time.Time) {
 				continue
 			}
 			x := pt{t: t, end: t, out: probeOutcome(s.Outcome)}
-			for ri := range p.rules {
-				r := &p.rules[ri]
-				if r.probeID >= 0 && (r.probe == "" || r.probe == s.Source) {
-					c.probes[r.probeID] = append(c.probes[r.probeID], x)
+			for id, name := range p.probeNames {
+				if name == "" || name == s.Source {
+					c.probes[id] = append(c.probes[id], x)
 				}
 			}
-		}
-	}
-	if !in.Split {
-		for i := range in.Baseline {
-			s := &in.Baseline[i]
-			id, ok := p.metricID[s.Metric]
-			if !ok || s.Kind != watcher.KindMetric || s.Version != "" {
-				continue
-			}
-			t := s.Time.UnixNano()
-			c.oldS[id] = append(c.oldS[id], pt{t: t, end: t + int64(p.periodOf(s)), out: metricOutcome(s.Outcome), v: s.Value})
 		}
 	}
 	for i := range c.newS {
 		c.newS[i] = sortDedup(c.newS[i])
 		c.oldS[i] = sortDedup(c.oldS[i])
 	}
+	if !in.Split && (in.Prepared == nil || in.Prepared.p != p) {
+		c.oldS = p.baselineSeries(c.oldS, in.Baseline)
+	}
+	copy(c.oldOwned, c.oldS) // keep grown buffers for the next evaluation
+	if !in.Split && in.Prepared != nil && in.Prepared.p == p {
+		copy(c.oldS, in.Prepared.series) // read-only views
+	}
 	for i := range c.probes {
 		sortStable(c.probes[i]) // several probes may share a time: no dedup
 	}
+}
+
+// baselineSeries sorts alias-level baseline metric samples into dst, one
+// series per metric id.
+func (p *Policy) baselineSeries(dst [][]pt, baseline []watcher.Sample) [][]pt {
+	for i := range baseline {
+		s := &baseline[i]
+		id := p.metricIndex(s.Metric)
+		if id < 0 || s.Kind != watcher.KindMetric || s.Version != "" {
+			continue
+		}
+		t := s.Time.UnixNano()
+		dst[id] = append(dst[id], pt{t: t, end: t + int64(p.periodOf(s)), out: metricOutcome(s.Outcome), v: s.Value})
+	}
+	for i := range dst {
+		dst[i] = sortDedup(dst[i])
+	}
+	return dst
+}
+
+// PreparedBaseline is a watch's baseline sorted once, for the many
+// evaluations of that watch (Input.Prepared). It is immutable.
+type PreparedBaseline struct {
+	p      *Policy
+	series [][]pt
+}
+
+// PrepareBaseline sorts the baseline samples for Input.Prepared; the
+// verdicts are the same as with Input.Baseline, only cheaper.
+func (p *Policy) PrepareBaseline(baseline []watcher.Sample) *PreparedBaseline {
+	return &PreparedBaseline{p: p, series: p.baselineSeries(make([][]pt, len(p.metrics)), baseline)}
+}
+
+// metricIndex is the id of a metric name, or -1. A linear scan over the
+// handful of names beats hashing the string.
+func (p *Policy) metricIndex(name string) int {
+	for i, m := range p.metrics {
+		if m == name {
+			return i
+		}
+	}
+	return -1
 }
 
 func (p *Policy) periodOf(s *watcher.Sample) time.Duration {

@@ -62,54 +62,43 @@ func compareErrorsP(eNew, nNew, eOld, nOld, minEffect float64) float64 {
 	return binomialUpperTail(eNew, k, w/(w+nOld))
 }
 
-type rankItem struct {
-	v   float64
-	new bool
-}
-
 // mannWhitneyGreater returns U for x (pairs with x > y, ties one half) and
-// the one-sided p-value for "x tends to be larger than y". scratch is
-// reused between calls to avoid allocation.
-func mannWhitneyGreater(x, y []float64, scratch *[]rankItem) (u, p float64) {
+// the one-sided p-value for "x tends to be larger than y". It sorts x and
+// y in place (cheap when they are sorted already) and ranks them in one
+// merge pass.
+func mannWhitneyGreater(x, y []float64) (u, p float64) {
 	n1, n2 := len(x), len(y)
 	if n1 == 0 || n2 == 0 {
 		return 0, 1
 	}
-	items := (*scratch)[:0]
-	for _, v := range x {
-		items = append(items, rankItem{v, true})
-	}
-	for _, v := range y {
-		items = append(items, rankItem{v, false})
-	}
-	*scratch = items
-	slices.SortFunc(items, func(a, b rankItem) int {
-		switch {
-		case a.v < b.v:
-			return -1
-		case a.v > b.v:
-			return 1
-		}
-		return 0
-	})
+	slices.Sort(x)
+	slices.Sort(y)
 	var r1, tieSum float64
 	ties := false
-	for i := 0; i < len(items); {
-		j := i + 1
-		for j < len(items) && items[j].v == items[i].v {
-			j++
+	pos := 0 // values ranked so far
+	for i, j := 0, 0; i < n1 || j < n2; {
+		var v float64
+		switch {
+		case j == n2 || (i < n1 && x[i] <= y[j]):
+			v = x[i]
+		default:
+			v = y[j]
 		}
-		rank := float64(i+j+1) / 2 // mid-rank of positions i+1..j
-		for k := i; k < j; k++ {
-			if items[k].new {
-				r1 += rank
-			}
+		cx, cy := 0, 0
+		for ; i < n1 && x[i] == v; i++ {
+			cx++
 		}
-		if t := float64(j - i); t > 1 {
+		for ; j < n2 && y[j] == v; j++ {
+			cy++
+		}
+		t := cx + cy
+		r1 += float64(cx) * (float64(pos) + float64(t+1)/2) // mid-rank of positions pos+1..pos+t
+		if t > 1 {
 			ties = true
-			tieSum += t*t*t - t
+			ft := float64(t)
+			tieSum += ft*ft*ft - ft
 		}
-		i = j
+		pos += t
 	}
 	f1, f2 := float64(n1), float64(n2)
 	u = r1 - f1*(f1+1)/2

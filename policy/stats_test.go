@@ -90,8 +90,7 @@ func TestMannWhitneyExact(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var scratch []rankItem
-			u, p := mannWhitneyGreater(tc.x, tc.y, &scratch)
+			u, p := mannWhitneyGreater(tc.x, tc.y)
 			if u != tc.wantU || !near(p, tc.wantP, tc.tol) {
 				t.Fatalf("U=%v p=%.6g, want U=%v p=%.6g", u, p, tc.wantU, tc.wantP)
 			}
@@ -123,8 +122,7 @@ func TestMannWhitneyNormal(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var scratch []rankItem
-			u, p := mannWhitneyGreater(tc.x, tc.y, &scratch)
+			u, p := mannWhitneyGreater(tc.x, tc.y)
 			if u != tc.wantU || !near(p, tc.wantP, 1e-9) {
 				t.Fatalf("U=%v p=%.12g, want U=%v p=%.12g", u, p, tc.wantU, tc.wantP)
 			}

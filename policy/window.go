@@ -122,6 +122,31 @@ func aggVal(s []pt, from, to int64) valAgg {
 	return a
 }
 
+// oldRate is the known-good side's rate aggregate over [from, to); the
+// whole baseline (not split) is summed once per evaluation.
+func (r *rule) oldRate(c *evalCtx, from, to int64) rateAgg {
+	if from != allFrom {
+		return aggRate(c.oldS[r.mA], c.oldS[r.mB], from, to)
+	}
+	b := &c.base[r.idx]
+	if !b.done {
+		b.rate, b.done = aggRate(c.oldS[r.mA], c.oldS[r.mB], from, to), true
+	}
+	return b.rate
+}
+
+// oldVal is oldRate for value rules.
+func (r *rule) oldVal(c *evalCtx, from, to int64) valAgg {
+	if from != allFrom {
+		return aggVal(c.oldS[r.mA], from, to)
+	}
+	b := &c.base[r.idx]
+	if !b.done {
+		b.val, b.done = aggVal(c.oldS[r.mA], from, to), true
+	}
+	return b.val
+}
+
 // evalWindow judges rule r over [from, to). covered says the window lies
 // wholly within the watched, delivered time, so an empty window is missing
 // data rather than data not yet here.
@@ -173,7 +198,7 @@ func (r *rule) evalRate(c *evalCtx, from, to, oldFrom, oldTo int64, covered bool
 	}
 	w.raw = a.errs / a.inv
 	w.observed = w.raw
-	b := aggRate(c.oldS[r.mA], c.oldS[r.mB], oldFrom, oldTo)
+	b := r.oldRate(c, oldFrom, oldTo)
 	if b.inv >= r.minInv && b.inv > 0 {
 		w.base, w.hasBase = b.errs/b.inv, true
 	}
@@ -195,7 +220,7 @@ func (r *rule) evalValue(c *evalCtx, from, to, oldFrom, oldTo int64, covered boo
 	}
 	w.raw = a.sum / float64(a.n)
 	w.observed = w.raw
-	b := aggVal(c.oldS[r.mA], oldFrom, oldTo)
+	b := r.oldVal(c, oldFrom, oldTo)
 	if b.n >= r.minSamples && b.n > 0 {
 		w.base, w.hasBase = b.sum/float64(b.n), true
 	}
@@ -248,7 +273,7 @@ func (r *rule) evalCompareErrors(c *evalCtx, from, to, oldFrom, oldTo int64, cov
 	}
 	w.raw = a.errs / a.inv
 	w.observed = w.raw
-	b := aggRate(c.oldS[r.mA], c.oldS[r.mB], oldFrom, oldTo)
+	b := r.oldRate(c, oldFrom, oldTo)
 	if b.inv > 0 {
 		w.base, w.hasBase = b.errs/b.inv, true
 		w.threshold = w.base * (1 + r.minEffect)
@@ -281,7 +306,6 @@ func (r *rule) evalCompareErrors(c *evalCtx, from, to, oldFrom, oldTo int64, cov
 func (r *rule) evalCompareLatency(c *evalCtx, from, to, oldFrom, oldTo int64, covered bool) winEval {
 	w := winEval{minEvidence: float64(r.minSamples)}
 	c.xs = collect(c.xs[:0], c.newS[r.mA], from, to)
-	c.ys = collect(c.ys[:0], c.oldS[r.mA], oldFrom, oldTo)
 	w.samples, w.evidence = len(c.xs), float64(len(c.xs))
 	if len(c.xs) == 0 {
 		a := aggVal(c.newS[r.mA], from, to)
@@ -290,8 +314,22 @@ func (r *rule) evalCompareLatency(c *evalCtx, from, to, oldFrom, oldTo int64, co
 	}
 	w.raw = median(c.xs)
 	w.observed = w.raw
+	var baseMed float64
+	if oldFrom == allFrom {
+		b := &c.base[r.idx]
+		if !b.done || b.ys == nil {
+			b.ys = collect(b.ys[:0], c.oldS[r.mA], oldFrom, oldTo)
+			b.med = median(b.ys)
+			b.done = true
+		}
+		c.ys = append(c.ys[:0], b.ys...)
+		baseMed = b.med
+	} else {
+		c.ys = collect(c.ys[:0], c.oldS[r.mA], oldFrom, oldTo)
+		baseMed = median(c.ys)
+	}
 	if len(c.ys) > 0 {
-		w.base, w.hasBase = median(c.ys), true
+		w.base, w.hasBase = baseMed, true
 		w.threshold = w.base * (1 + r.minEffect)
 	}
 	switch {
@@ -303,7 +341,7 @@ func (r *rule) evalCompareLatency(c *evalCtx, from, to, oldFrom, oldTo int64, co
 		return w
 	}
 	w.enough = true
-	_, w.pval = mannWhitneyGreater(c.xs, c.ys, &c.ranked)
+	_, w.pval = mannWhitneyGreater(c.xs, c.ys)
 	w.hasP = true
 	w.state = wsOK
 	if w.pval < r.alpha && w.raw > w.threshold {

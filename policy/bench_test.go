@@ -1,0 +1,72 @@
+package policy
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/canaryd/canaryd/watcher"
+)
+
+// benchInput is a realistic watch: the example target's six rules, 30
+// one-minute periods of the four Lambda metrics after the deploy (split:
+// for both versions), 30 baseline periods, and a health probe every 10s.
+func benchInput(split bool) Input {
+	rng := rand.New(rand.NewPCG(1, 2))
+	in := Input{WatchStart: t0, KnownGood: "1", NewVersion: "2", Split: split}
+	versions := []string{""}
+	if split {
+		versions = []string{"2", "1"}
+	}
+	for i := 0; i < 30; i++ {
+		for _, v := range versions {
+			in.Samples = append(in.Samples,
+				met("Invocations", v, i, 1000),
+				met("Errors", v, i, float64(rng.IntN(20))),
+				met("Throttles", v, i, 0),
+				met("Duration.p99", v, i, 400+40*rng.Float64()))
+		}
+		in.Baseline = append(in.Baseline,
+			met("Invocations", "", i-30, 1000),
+			met("Errors", "", i-30, float64(rng.IntN(20))),
+			met("Throttles", "", i-30, 0),
+			met("Duration.p99", "", i-30, 400+40*rng.Float64()))
+	}
+	for s := 0; s < 30*6; s++ {
+		in.Samples = append(in.Samples, watcher.Sample{Kind: watcher.KindProbe, Source: "health",
+			Time: t0.Add(time.Duration(s) * 10 * time.Second), Outcome: watcher.OutcomeOK, Status: 200})
+	}
+	return in
+}
+
+func benchmarkEvaluate(b *testing.B, split, prepared bool) {
+	p, err := Compile(exampleTarget(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := benchInput(split)
+	if prepared {
+		in.Prepared = p.PrepareBaseline(in.Baseline)
+	}
+	now := at(30)
+	if v := p.Evaluate(in, now); v.Kind != Promote {
+		b.Fatalf("benchmark input is not a healthy watch: %s", v.Summary)
+	}
+	b.ReportAllocs()
+	cpu0 := processCPU()
+	n := 0
+	for b.Loop() {
+		p.Evaluate(in, now)
+		n++
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "evals/s")
+	if cpu := processCPU() - cpu0; cpu > 0 {
+		// Per core: evaluations per second of CPU time actually used.
+		b.ReportMetric(float64(n)/cpu.Seconds(), "evals/cpu-s")
+	}
+}
+
+// go test ./policy -run '^$' -bench Evaluate -cpu 1 -benchtime 3s
+func BenchmarkEvaluate(b *testing.B)         { benchmarkEvaluate(b, false, false) }
+func BenchmarkEvaluatePrepared(b *testing.B) { benchmarkEvaluate(b, false, true) }
+func BenchmarkEvaluateSplit(b *testing.B)    { benchmarkEvaluate(b, true, false) }
