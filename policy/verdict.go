@@ -1,6 +1,5 @@
-// Package policy decides, from samples, whether a deploy is healthy,
-// failing, not yet knowable, or ready to promote. Every decision is a pure
-// function of (spec, history, now) and carries its explanation as data.
+// This file holds the verdict types other packages use (contract).
+
 package policy
 
 import (
