@@ -157,6 +157,23 @@ func TestCloudWatchPutMetricData(t *testing.T) {
 	}
 }
 
+func TestCloudWatchPutMetricDataCompressed(t *testing.T) {
+	_, c, _ := start(t, Options{})
+	vals := make([]float64, 2000) // > the SDK's 10 KiB request compression threshold
+	for i := range vals {
+		vals[i] = float64(i % 100)
+	}
+	_, err := c.CloudWatch.PutMetricData(ctx(t), &cloudwatch.PutMetricDataInput{Namespace: aws.String("App"), MetricData: []types.MetricDatum{
+		{MetricName: aws.String("Big"), Timestamp: aws.Time(t0), Values: vals}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := getData(t, c.CloudWatch, 0, time.Minute, metricStat("n", "App", "Big", nil, 60, "SampleCount"))
+	if !equalSeries(got["n"], series{0: 2000}) {
+		t.Fatalf("SampleCount %v, want 2000", got["n"])
+	}
+}
+
 func TestCloudWatchMath(t *testing.T) {
 	s, c, _ := start(t, Options{})
 	put := func(name string, vals map[int]float64) {

@@ -1,6 +1,7 @@
 package awssim
 
 import (
+	"compress/gzip"
 	"io"
 	"net/http"
 	"strings"
@@ -49,9 +50,9 @@ type route struct {
 // ServeHTTP routes a request to the service it addresses, applies injected
 // faults, answers and records the call.
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
+	body, err := readBody(r)
 	if err != nil {
-		http.Error(w, "read body", http.StatusBadRequest)
+		http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	rt, ok := s.route(r, body)
@@ -98,6 +99,21 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(resp.body)
+}
+
+// readBody reads the request body, gunzipping it when the SDK compressed it
+// (CloudWatch PutMetricData has the requestCompression trait).
+func readBody(r *http.Request) ([]byte, error) {
+	var rd io.Reader = r.Body
+	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			return nil, err
+		}
+		defer zr.Close()
+		rd = zr
+	}
+	return io.ReadAll(rd)
 }
 
 func (s *Sim) route(r *http.Request, body []byte) (route, bool) {
