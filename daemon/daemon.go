@@ -45,6 +45,10 @@ type Config struct {
 	DryRun bool
 	// TickEvery is how often Run calls Tick; default 1s.
 	TickEvery time.Duration
+	// WaitProbes makes Tick wait for the probes it started (tests step
+	// the daemon with a fake clock; in production a slow probe must not
+	// hold up the other targets' verdicts).
+	WaitProbes bool
 }
 
 // Daemon runs every target's watch life cycle.

@@ -89,6 +89,9 @@ func (d *Daemon) Tick(ctx context.Context) {
 	d.metrics.ActiveWatches.Set(float64(len(watches)))
 	d.setProbed(watches)
 	prober.Tick(ctx)
+	if d.cfg.WaitProbes {
+		prober.Wait()
+	}
 	d.readMetrics(ctx, watches)
 	for _, w := range watches {
 		if err := d.step(ctx, w, overrides); err != nil && !errors.Is(err, context.Canceled) {

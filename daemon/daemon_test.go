@@ -1,0 +1,182 @@
+package daemon
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/canaryd/canaryd/store"
+)
+
+func TestGoodDeployIsPromoted(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	w := h.deployGood()
+	if w.NewVersion != "2" || w.KnownGood != "1" || w.Phase != store.PhasePromoted {
+		t.Fatalf("watch = %+v; want version 2 promoted over known-good 1", w)
+	}
+	if n := len(h.sim.Calls("UpdateAlias")); n != 0 {
+		t.Fatalf("a good deploy caused %d UpdateAlias calls", n)
+	}
+	h.until("promoted alert", 10, func() bool { return slices.Contains(h.alertTypes(), "promoted") })
+	if !slices.Contains(h.alertTypes(), "watch_started") {
+		t.Errorf("alerts %v lack watch_started", h.alertTypes())
+	}
+}
+
+func TestBadDeployIsRolledBackWithCachesCleared(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.deployGood()
+	rev := h.sim.Deploy(fn, alias, "3", nil)
+	h.until("the incident to close", 80, func() bool { return h.incident().Outcome != "" })
+
+	inc := h.incident()
+	if inc.Outcome != "rolled_back" || inc.FromVersion != "3" || inc.ToVersion != "2" {
+		t.Fatalf("incident = %+v; want rolled_back 3 -> 2", inc)
+	}
+	if v, weights, _ := h.sim.Alias(fn, alias); v != "2" || len(weights) != 0 {
+		t.Fatalf("alias = %s %v; want 2 with no routing", v, weights)
+	}
+	calls := h.sim.Calls("UpdateAlias")
+	if len(calls) != 1 {
+		t.Fatalf("UpdateAlias calls = %d, want exactly 1", len(calls))
+	}
+	if got := calls[0].Params["RevisionId"]; got != rev {
+		t.Errorf("UpdateAlias RevisionId = %v, want the observed %s", got, rev)
+	}
+	if n := len(h.sim.Invalidations(dist)); n != 1 {
+		t.Errorf("invalidations = %d, want 1", n)
+	}
+	if left := h.redis.Keys(h.ctx, "api:resp:*").Val(); len(left) != 0 {
+		t.Errorf("%d cache keys left", len(left))
+	}
+	if kept := h.redis.Keys(h.ctx, "session:*").Val(); len(kept) != 50 {
+		t.Errorf("other keys = %d, want 50 untouched", len(kept))
+	}
+	w := h.latestWatch()
+	if w.Phase != store.PhaseRolledBack || !strings.Contains(string(w.LastVerdict), "health-probe") {
+		t.Errorf("watch phase %s, verdict %s", w.Phase, w.LastVerdict)
+	}
+	h.until("rollback_done alert", 10, func() bool { return slices.Contains(h.alertTypes(), "rollback_done") })
+	if !slices.Contains(h.alertTypes(), "tripped") {
+		t.Errorf("alerts %v lack tripped", h.alertTypes())
+	}
+	if h.target().KnownGood != "2" {
+		t.Errorf("known-good = %q, want 2", h.target().KnownGood)
+	}
+}
+
+func TestPauseOverrideAlertsOnlyUntilItExpires(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.deployGood()
+	now := h.clk.Now()
+	c := h.d.Controller()
+	if _, err := c.SetOverride(h.ctx, store.Override{ID: "p1", Target: "api", Kind: store.OverridePause,
+		Reason: "investigating", Actor: "alice", CreatedAt: now, ExpiresAt: now.Add(3 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	h.sim.Deploy(fn, alias, "3", nil)
+	h.until("alert-only", 40, func() bool { return slices.Contains(h.alertTypes(), "alert_only") })
+	st, err := c.Status(h.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Targets[0].Paused || len(st.Targets[0].Overrides) != 1 {
+		t.Fatalf("status does not show the pause: %+v", st.Targets[0])
+	}
+	if n := len(h.sim.Calls("UpdateAlias")); n != 0 {
+		t.Fatalf("paused target had %d UpdateAlias calls", n)
+	}
+	if h.incident().ID != "" {
+		t.Fatalf("paused target opened incident %+v", h.incident())
+	}
+	// The pause expires; the deploy is still failing: now it rolls back.
+	h.until("rollback after expiry", 150, func() bool { return h.incident().Outcome == "rolled_back" })
+	if !slices.Contains(h.alertTypes(), "override_expired") {
+		t.Errorf("alerts %v lack override_expired", h.alertTypes())
+	}
+}
+
+func TestForceRollbackAndMarkGood(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.deployGood()
+	c := h.d.Controller()
+	now := h.clk.Now()
+	// Version 4 is healthy; an operator marks it good before bake ends.
+	h.sim.Deploy(fn, alias, "4", nil)
+	h.until("watch of 4", 5, func() bool { return h.latestWatch().NewVersion == "4" })
+	if _, err := c.SetOverride(h.ctx, store.Override{ID: "m1", Target: "api", Kind: store.OverrideMarkGood,
+		Reason: "verified by hand", Actor: "bob", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	h.until("4 promoted by mark-good", 3, func() bool { return h.target().KnownGood == "4" })
+	if w := h.latestWatch(); !strings.Contains(w.Reason, "marked good by bob") {
+		t.Errorf("watch reason %q", w.Reason)
+	}
+	// Force a rollback of the promoted (still in its window) version 4.
+	if _, err := c.SetOverride(h.ctx, store.Override{ID: "f1", Target: "api", Kind: store.OverrideForceRollback,
+		Reason: "customer reports", Actor: "carol", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	h.until("forced rollback", 80, func() bool { return h.incident().Outcome != "" })
+	inc := h.incident()
+	if inc.Outcome != "rolled_back" || inc.Trigger != "operator" || inc.Actor != "carol" || inc.ToVersion != "2" {
+		t.Fatalf("incident = %+v", inc)
+	}
+	if v, _, _ := h.sim.Alias(fn, alias); v != "2" {
+		t.Fatalf("alias = %s, want 2", v)
+	}
+	if ovs, _ := h.store.ListOverrides(h.ctx); len(ovs) != 0 {
+		t.Errorf("one-shot overrides not consumed: %+v", ovs)
+	}
+}
+
+func TestNoKnownGoodAlertsOnly(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	// Announce version 3 before canaryd ever saw the alias: nothing is
+	// known to be good, so a failing verdict can only alert (promise 1).
+	h.sim.Deploy(fn, alias, "3", nil)
+	if _, err := h.d.Controller().AnnounceDeploy(h.ctx, "api", "3"); err != nil {
+		t.Fatal(err)
+	}
+	h.until("alert-only", 40, func() bool { return slices.Contains(h.alertTypes(), "alert_only") })
+	if n := len(h.sim.Calls("UpdateAlias")); n != 0 {
+		t.Fatalf("%d UpdateAlias calls with no known-good version", n)
+	}
+}
+
+func TestRestartMidWatchResumes(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.until("version 1 adopted", 5, func() bool { return h.target().KnownGood == "1" })
+	h.sim.Deploy(fn, alias, "3", nil)
+	h.until("watch of 3", 5, func() bool { return h.latestWatch().NewVersion == "3" })
+	h.stop()
+	h.start(false)
+	h.until("rollback after restart", 80, func() bool { return h.incident().Outcome == "rolled_back" })
+	if v, _, _ := h.sim.Alias(fn, alias); v != "1" {
+		t.Fatalf("alias = %s, want 1", v)
+	}
+	if n := len(h.sim.Calls("UpdateAlias")); n != 1 {
+		t.Fatalf("UpdateAlias calls = %d, want 1", n)
+	}
+}
+
+func TestDryRunJournalsWithoutActing(t *testing.T) {
+	h := newHarness(t, harnessOpts{dryRun: true})
+	h.deployGood()
+	h.sim.Deploy(fn, alias, "3", nil)
+	h.until("dry-run incident", 40, func() bool { return h.incident().Outcome != "" })
+	if inc := h.incident(); inc.Outcome != "not_executed" {
+		t.Fatalf("incident outcome %q, want not_executed", inc.Outcome)
+	}
+	if n := len(h.sim.Calls("UpdateAlias")); n != 0 {
+		t.Fatalf("dry-run made %d UpdateAlias calls", n)
+	}
+	if n := len(h.redis.Keys(h.ctx, "api:resp:*").Val()); n != 50 {
+		t.Fatalf("dry-run removed cache keys: %d left", n)
+	}
+	j, _ := h.store.Journal(h.ctx, h.incident().ID)
+	if len(j) == 0 || j[0].Status != store.StepNotExecuted {
+		t.Fatalf("journal %+v", j)
+	}
+}

@@ -1,0 +1,275 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/jonboulle/clockwork"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/canaryd/canaryd/awsclient"
+	"github.com/canaryd/canaryd/awssim"
+	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/internal/testredis"
+	"github.com/canaryd/canaryd/store"
+	"github.com/canaryd/canaryd/store/boltstore"
+)
+
+const (
+	fn    = "api"
+	alias = "live"
+	dist  = "EDIST1"
+)
+
+// harness is a daemon against awssim, a real redis-server, a health
+// endpoint whose answer depends on the live version, and a webhook
+// receiver, all on one fake clock.
+type harness struct {
+	t      *testing.T
+	ctx    context.Context
+	clk    *clockwork.FakeClock
+	sim    *awssim.Sim
+	redis  *redis.Client
+	store  store.Store
+	d      *Daemon
+	conf   *config.Config
+	dbPath string
+
+	mu     sync.Mutex
+	bad    map[string]bool // versions whose health endpoint fails
+	alerts []map[string]any
+	health *httptest.Server
+	hook   *httptest.Server
+}
+
+type harnessOpts struct {
+	extraTarget string // appended to the target block
+	daemonTOML  string
+	dryRun      bool
+}
+
+func newHarness(t *testing.T, o harnessOpts) *harness {
+	t.Helper()
+	h := &harness{t: t, ctx: context.Background(), bad: map[string]bool{"3": true}}
+	h.clk = clockwork.NewFakeClockAt(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))
+	h.sim, _ = awssim.Start(t, awssim.Options{Clock: h.clk, AutoCreateDistributions: true})
+	h.sim.CreateFunction(fn)
+	for i := 0; i < 4; i++ {
+		h.sim.PublishVersion(fn)
+	}
+	h.sim.CreateAlias(fn, alias, "1")
+
+	rs := testredis.Start(t)
+	h.redis = rs.Client(t)
+	for i := 0; i < 50; i++ {
+		h.redis.Set(h.ctx, fmt.Sprintf("api:resp:%d", i), "x", 0)
+		h.redis.Set(h.ctx, fmt.Sprintf("session:%d", i), "keep", 0)
+	}
+	h.health = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		v, _, _ := h.sim.Alias(fn, alias)
+		h.mu.Lock()
+		bad := h.bad[v]
+		h.mu.Unlock()
+		if bad {
+			http.Error(w, `{"status":"error"}`, http.StatusInternalServerError)
+			return
+		}
+		_, _ = io.WriteString(w, `{"status":"ok"}`)
+	}))
+	t.Cleanup(h.health.Close)
+	h.hook = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&ev)
+		h.mu.Lock()
+		h.alerts = append(h.alerts, ev)
+		h.mu.Unlock()
+	}))
+	t.Cleanup(h.hook.Close)
+
+	src := fmt.Sprintf(`
+[daemon]
+poll_interval = "2s"
+%s
+[aws]
+region = "us-east-1"
+endpoint_url = %q
+max_backoff = "10ms"
+
+[[notifier]]
+name = "oncall"
+type = "webhook"
+url = %q
+
+[[target]]
+name = "api"
+function = %q
+alias = %q
+bake_time = "1m"
+rollback_window = "10m"
+notify = ["oncall"]
+
+  [[target.probe]]
+  name = "health"
+  url = %q
+  interval = "5s"
+  timeout = "2s"
+
+  [[target.rule]]
+  name = "health-probe"
+  kind = "probe"
+  probe = "health"
+  consecutive_failures = 3
+
+  [[target.actions.cloudfront]]
+  distribution = %q
+  paths = ["/*"]
+
+  [[target.actions.redis]]
+  name = "cache"
+  patterns = ["api:resp:*"]
+    [target.actions.redis.conn]
+    addrs = [%q]
+
+  [target.actions.verify]
+  window = "1m"
+%s
+`, o.daemonTOML, h.sim.URL(), h.hook.URL, fn, alias, h.health.URL, dist, rs.Addr, o.extraTarget)
+	conf, err := config.Parse([]byte(src), "test.toml", config.Options{})
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	h.conf = conf
+	h.dbPath = filepath.Join(t.TempDir(), "canaryd.db")
+	h.start(o.dryRun)
+	return h
+}
+
+// start (re)creates the daemon over the harness's store file.
+func (h *harness) start(dryRun bool) {
+	st, err := boltstore.Open(h.dbPath, boltstore.Options{Clock: h.clk})
+	if err != nil {
+		h.t.Fatalf("open store: %v", err)
+	}
+	h.store = st
+	h.d, err = New(Config{Conf: h.conf, Store: st, Clock: h.clk, Logger: zaptest.NewLogger(h.t),
+		AWS:        awsclient.Options{Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")},
+		WaitProbes: true, DryRun: dryRun})
+	if err != nil {
+		h.t.Fatalf("daemon: %v", err)
+	}
+	h.t.Cleanup(h.stop)
+}
+
+// stop waits for running plans, then closes the store (a restart).
+func (h *harness) stop() {
+	if h.d == nil {
+		return
+	}
+	h.d.cancelWork()
+	h.d.plans.Wait()
+	_ = h.store.Close()
+	h.d = nil
+}
+
+// step advances the clock by dt and runs one tick.
+func (h *harness) step(dt time.Duration) {
+	h.clk.Advance(dt)
+	h.d.Tick(h.ctx)
+}
+
+// until steps the daemon (2 s of fake time per tick) until cond holds, or
+// fails after maxSteps ticks. Background plans also wait on the fake
+// clock, so advancing it is what lets them finish.
+func (h *harness) until(what string, maxSteps int, cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 0; i < maxSteps; i++ {
+		if cond() {
+			return
+		}
+		h.step(2 * time.Second)
+		// Plans run in goroutines; give them a bounded real-time chance
+		// to reach the next clock wait before advancing again.
+		h.waitPlansIdle(deadline)
+	}
+	if !cond() {
+		h.t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+// waitPlansIdle gives running plans a bounded real-time chance to reach
+// their next wait on the fake clock: it polls until no plan runs, for at
+// most 25 ms. Correctness does not depend on it (until's condition does),
+// only how many fake seconds a test burns.
+func (h *harness) waitPlansIdle(deadline time.Time) {
+	end := time.Now().Add(25 * time.Millisecond)
+	for time.Now().Before(end) && time.Now().Before(deadline) {
+		h.d.mu.Lock()
+		n := len(h.d.running)
+		h.d.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+func (h *harness) target() store.TargetState {
+	st, err := h.store.GetTarget(h.ctx, "api")
+	if err != nil {
+		return store.TargetState{}
+	}
+	return st
+}
+
+func (h *harness) latestWatch() store.Watch {
+	ws, err := h.store.ListWatches(h.ctx, store.WatchFilter{Target: "api", Limit: 1})
+	if err != nil || len(ws) == 0 {
+		return store.Watch{}
+	}
+	return ws[0]
+}
+
+func (h *harness) incident() store.Incident {
+	incs, err := h.store.ListIncidents(h.ctx, "api", 1)
+	if err != nil || len(incs) == 0 {
+		return store.Incident{}
+	}
+	return incs[0]
+}
+
+func (h *harness) alertTypes() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for _, a := range h.alerts {
+		out = append(out, fmt.Sprint(a["type"]))
+	}
+	return out
+}
+
+func (h *harness) setBad(v string, bad bool) {
+	h.mu.Lock()
+	h.bad[v] = bad
+	h.mu.Unlock()
+}
+
+// deployGood adopts version 1, deploys 2 and bakes it to promotion.
+func (h *harness) deployGood() store.Watch {
+	h.t.Helper()
+	h.until("version 1 adopted", 5, func() bool { return h.target().KnownGood == "1" })
+	h.sim.Deploy(fn, alias, "2", nil)
+	h.until("version 2 promoted", 60, func() bool { return h.target().KnownGood == "2" })
+	return h.latestWatch()
+}
