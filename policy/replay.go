@@ -226,8 +226,8 @@ func (rp *replayer) decide(k Kind, at time.Time) {
 }
 
 // WriteTimeline prints the timeline for humans: one line per verdict
-// change with the breached findings, every finding of the final verdict,
-// and the outcome.
+// change with its breached findings ("!"), every finding of the final
+// verdict ("-" for the others), and the outcome.
 func (r ReplayResult) WriteTimeline(w io.Writer) {
 	mode := "alias-level samples vs the pre-deploy baseline"
 	if r.Split {
@@ -242,7 +242,10 @@ func (r ReplayResult) WriteTimeline(w io.Writer) {
 		fmt.Fprintf(w, "  %-9s %s  %-12s %s\n", "+"+v.At.Sub(r.WatchStart).String(), v.At.UTC().Format("15:04:05"), v.Kind, v.Summary)
 		final := i == len(r.Timeline)-1
 		for _, f := range v.Findings {
-			if f.Breached || final {
+			switch {
+			case f.Breached:
+				fmt.Fprintf(w, "      ! %s\n", f.String())
+			case final:
 				fmt.Fprintf(w, "      - %s\n", f.String())
 			}
 		}

@@ -127,7 +127,8 @@ func TestReplayExitCodesAndTimeline(t *testing.T) {
 		contains []string
 	}{
 		{"good-deploy.jsonl", 0, []string{"promote", "outcome: promote at +10m0s (exit 0)"}},
-		{"error-spike.jsonl", 3, []string{"failing", "- errors-vs-known-good: observed", "(exit 3)"}},
+		{"error-spike.jsonl", 3, []string{"failing", "! errors-vs-known-good: observed", "(exit 3)"}},
+		{"split-canary.jsonl", 3, []string{"per-version samples, split traffic", "! errors-vs-known-good", "(exit 3)"}},
 		{"latency-regression.jsonl", 3, []string{"latency-vs-known-good", "(exit 3)"}},
 		{"low-traffic.jsonl", 4, []string{"invocations < min_invocations", "outcome: healthy (exit 4)"}},
 		{"missing-data.jsonl", 0, []string{"(exit 0)"}},

@@ -365,7 +365,10 @@ func collect(dst []float64, s []pt, from, to int64) []float64 {
 // against consecutive_failures, and the failing share against
 // failure_ratio (with at least min_samples results).
 func (r *rule) evalProbe(c *evalCtx, from, to int64, covered bool) winEval {
-	w := winEval{minEvidence: float64(r.minSamples)}
+	w := winEval{minEvidence: float64(r.minSamples), threshold: float64(r.consec)}
+	if r.consec == 0 {
+		w.threshold = r.failRatio
+	}
 	var n, fails, run, srcErr, noData int
 	runOpen := true
 	pts := span(c.probes[r.probeID], from, to)
