@@ -150,17 +150,17 @@ func (s *Sim) cfCreateInvalidation(req *request) (*response, *apiError) {
 		if !slices.Equal(inv.paths, in.Paths.Items) {
 			return nil, cfError(400, "InvalidationBatchAlreadyExists", "A different invalidation batch with this caller reference already exists.")
 		}
-		return s.cfCreated(dist, inv)
+		return s.cfCreated(req, dist, inv)
 	}
 	s.cf.seq++
 	inv := &cfInvalidation{id: fmt.Sprintf("I%012X", uint64(s.cf.seq)*0x9E3779B1%0xFFFFFFFFFFFF), ref: in.CallerReference,
 		paths: slices.Clone(in.Paths.Items), created: s.clock.Now()}
 	s.cf.dists[dist] = append(s.cf.dists[dist], inv)
-	req.params["Id"] = inv.id
-	return s.cfCreated(dist, inv)
+	return s.cfCreated(req, dist, inv)
 }
 
-func (s *Sim) cfCreated(dist string, inv *cfInvalidation) (*response, *apiError) {
+func (s *Sim) cfCreated(req *request, dist string, inv *cfInvalidation) (*response, *apiError) {
+	req.result["Id"], req.result["Status"] = inv.id, s.cfStatus(inv)
 	loc := fmt.Sprintf("https://cloudfront.amazonaws.com/2020-05-31/distribution/%s/invalidation/%s", dist, inv.id)
 	return xmlResponse(201, s.cfXML(inv, s.cfStatus(inv)), map[string]string{"Location": loc})
 }

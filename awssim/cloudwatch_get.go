@@ -178,6 +178,7 @@ func (s *Sim) cwGetMetricData(req *request) (*response, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
+	req.result["Results"] = len(results)
 	return pageResults(results, token, maxPts)
 }
 

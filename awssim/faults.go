@@ -51,6 +51,11 @@ func (fs *faultSet) pick(api string) []Fault {
 			kept = append(kept, f)
 			continue
 		}
+		if f.After > 0 {
+			f.After--
+			kept = append(kept, f)
+			continue
+		}
 		switch {
 		case f.Count > 0:
 			fired = append(fired, *f)
@@ -90,13 +95,19 @@ func (s *Sim) applyFault(w http.ResponseWriter, req *request, rt route) bool {
 			continue
 		case FaultThrottle:
 			e := throttleError(rt.service)
-			call.Err = e.code
+			call.Err, call.Status = e.code, e.status
+			if e.queryCode != "" {
+				call.Err = e.queryCode
+			}
 			s.rec.add(call)
 			writeError(w, rt.service, e)
 			return true
 		case Fault5xx:
 			e := serverError(rt.service, f.Status)
-			call.Err = e.code
+			call.Err, call.Status = e.code, e.status
+			if e.queryCode != "" {
+				call.Err = e.queryCode
+			}
 			s.rec.add(call)
 			writeError(w, rt.service, e)
 			return true

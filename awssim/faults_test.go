@@ -3,6 +3,7 @@ package awssim
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -185,6 +186,22 @@ func TestRateFaultsAreDeterministic(t *testing.T) {
 	}
 	if n < 4 || n > 20 {
 		t.Fatalf("%d of 40 calls throttled at rate 0.3", n)
+	}
+}
+
+func TestScheduledFault(t *testing.T) {
+	s, c, _ := start(t, Options{})
+	s.CreateAlias("fn", "live", "1")
+	s.InjectFault(Fault{API: "GetAlias", Kind: Fault5xx, Status: 503, After: 2, Count: 2})
+	for range 5 {
+		_, _ = c.Lambda.GetAlias(ctx(t), &lambda.GetAliasInput{FunctionName: aws.String("fn"), Name: aws.String("live")}, noRetry)
+	}
+	var statuses []int
+	for _, call := range s.Calls("GetAlias") {
+		statuses = append(statuses, call.Status)
+	}
+	if want := []int{200, 200, 503, 503, 200}; fmt.Sprint(statuses) != fmt.Sprint(want) {
+		t.Fatalf("statuses %v, want %v", statuses, want)
 	}
 }
 

@@ -88,6 +88,7 @@ func (s *Sim) lambdaCreateAlias(req *request) (*response, *apiError) {
 		a.description = *in.Description
 	}
 	fn.aliases[a.name] = a
+	req.result["RevisionId"], req.result["FunctionVersion"] = a.revisionID, a.version
 	return jsonResponse(201, s.aliasOf(fn, a))
 }
 
@@ -144,6 +145,8 @@ func (s *Sim) lambdaUpdateAlias(req *request) (*response, *apiError) {
 		a.description = *in.Description
 	}
 	a.revisionID = newRequestID()
+	req.result["RevisionId"], req.result["FunctionVersion"] = a.revisionID, a.version
+	req.result["AdditionalVersionWeights"] = copyWeights(a.weights)
 	return jsonResponse(200, s.aliasOf(fn, a))
 }
 

@@ -107,7 +107,9 @@ func (s *Sim) lambdaPublishVersion(req *request) (*response, *apiError) {
 	if in.RevisionId != nil && *in.RevisionId != fn.latest.revisionID {
 		return nil, preconditionFailed()
 	}
-	return jsonResponse(201, s.configOf(fn, s.publishLocked(fn, in.Description)))
+	fv := s.publishLocked(fn, in.Description)
+	req.result["Version"] = fv.version
+	return jsonResponse(201, s.configOf(fn, fv))
 }
 
 func preconditionFailed() *apiError {
@@ -214,6 +216,7 @@ func (s *Sim) lambdaGetAlias(req *request) (*response, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
+	req.result["RevisionId"], req.result["FunctionVersion"] = a.revisionID, a.version
 	return jsonResponse(200, s.aliasOf(fn, a))
 }
 

@@ -113,6 +113,14 @@ func TestLambdaUpdateAliasRouting(t *testing.T) {
 	if len(calls) != len(steps) || calls[0].Params["RevisionId"] != rev0 {
 		t.Fatalf("UpdateAlias calls = %+v", calls)
 	}
+	for i := 1; i < len(calls); i++ {
+		if calls[i].Params["RevisionId"] != calls[i-1].Result["RevisionId"] || calls[i].Status != 200 {
+			t.Fatalf("call %d: %+v does not chain on %+v", i, calls[i], calls[i-1])
+		}
+	}
+	if _, _, rev := s.Alias("fn", "live"); calls[len(calls)-1].Result["RevisionId"] != rev {
+		t.Fatalf("last Result %v, alias revision %s", calls[len(calls)-1].Result, rev)
+	}
 }
 
 func equalWeights(a, b map[string]float64) bool {

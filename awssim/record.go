@@ -28,6 +28,7 @@ func (s *Sim) Calls(api string) []Call {
 	for _, c := range s.rec.calls {
 		if api == "" || c.API == api {
 			c.Params = maps.Clone(c.Params)
+			c.Result = maps.Clone(c.Result)
 			out = append(out, c)
 		}
 	}

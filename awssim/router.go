@@ -13,6 +13,7 @@ type request struct {
 	r      *http.Request
 	body   []byte
 	params map[string]any
+	result map[string]any
 	vars   []string // path segments captured by the router
 }
 
@@ -61,13 +62,13 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, "unknown", &apiError{status: 404, code: "UnknownOperationException", message: "awssim: no operation for " + r.Method + " " + r.URL.Path, fault: "Sender"})
 		return
 	}
-	req := &request{r: r, body: body, params: map[string]any{}, vars: rt.vars}
+	req := &request{r: r, body: body, params: map[string]any{}, result: map[string]any{}, vars: rt.vars}
 	if r.Header.Get("Authorization") == "" {
 		e := &apiError{status: 403, code: "MissingAuthenticationTokenException", message: "Missing Authentication Token", queryCode: "MissingAuthenticationToken", fault: "Sender"}
 		if rt.service == "sns" || rt.service == "cloudfront" {
 			e.code = "MissingAuthenticationToken"
 		}
-		s.rec.add(Call{API: rt.api, Time: s.clock.Now(), Params: req.params, Err: e.code})
+		s.rec.add(Call{API: rt.api, Time: s.clock.Now(), Params: req.params, Err: e.code, Status: e.status})
 		writeError(w, rt.service, e)
 		return
 	}
@@ -77,13 +78,17 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	resp, aerr := rt.h(req)
 	call := Call{API: rt.api, Time: s.clock.Now(), Params: req.params}
 	if aerr != nil {
-		call.Err = aerr.code
+		call.Err, call.Status = aerr.code, aerr.status
 		if aerr.queryCode != "" {
 			call.Err = aerr.queryCode
 		}
 		s.rec.add(call)
 		writeError(w, rt.service, aerr)
 		return
+	}
+	call.Status, call.Result = resp.status, req.result
+	if call.Status == 0 {
+		call.Status = http.StatusOK
 	}
 	s.rec.add(call)
 	for k, v := range resp.header {

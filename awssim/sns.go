@@ -87,7 +87,9 @@ func (s *Sim) snsCreateTopic(req *request, form url.Values) (*response, *apiErro
 	if !topicNameRE.MatchString(name) {
 		return nil, snsInvalid("Topic Name")
 	}
-	return xmlResponse(200, snsCreateTopicResponse{Xmlns: snsXMLNS, TopicArn: s.CreateTopic(name), Meta: snsMeta{newRequestID()}}, nil)
+	arn := s.CreateTopic(name)
+	req.result["TopicArn"] = arn
+	return xmlResponse(200, snsCreateTopicResponse{Xmlns: snsXMLNS, TopicArn: arn, Meta: snsMeta{newRequestID()}}, nil)
 }
 
 func (s *Sim) snsPublish(req *request, form url.Values) (*response, *apiError) {
@@ -116,7 +118,7 @@ func (s *Sim) snsPublish(req *request, form url.Values) (*response, *apiError) {
 	s.sns.seq++
 	msg.MessageID = newRequestID()
 	s.sns.topics[arn] = append(s.sns.topics[arn], msg)
-	req.params["MessageId"] = msg.MessageID
+	req.result["MessageId"] = msg.MessageID
 	return xmlResponse(200, snsPublishResponse{Xmlns: snsXMLNS, MessageID: msg.MessageID, Meta: snsMeta{newRequestID()}}, nil)
 }
 

@@ -31,23 +31,31 @@ const (
 
 // Fault is injected into calls of one API ("GetMetricData", "UpdateAlias",
 // ... or "*" for all). With Count > 0 it hits the next Count calls; else with
-// Rate > 0 it hits that fraction of calls (deterministic PRNG).
+// Rate > 0 it hits that fraction of calls (deterministic PRNG). After lets
+// that many matching calls through first (a fixed schedule: After 3, Count
+// 2 fails the 4th and 5th calls).
 type Fault struct {
 	API     string
 	Kind    FaultKind
 	Count   int
 	Rate    float64
+	After   int
 	Latency time.Duration
 	// Status picks 500 or 503 for Fault5xx (default 500).
 	Status int
 }
 
-// Call is one recorded API call.
+// Call is one recorded API call (every attempt, including those answered
+// by an injected fault).
 type Call struct {
 	API    string
-	Time   time.Time
-	Params map[string]any
-	Err    string // error code returned, "" on success
+	Time   time.Time      // the sim clock when answered
+	Params map[string]any // main request parameters (e.g. FunctionName, RevisionId)
+	Err    string         // error code returned, "" on success, "ConnectionReset"
+	Status int            // HTTP status returned (0 for a reset connection)
+	// Result holds main response values on success (e.g. RevisionId of
+	// UpdateAlias, Id of CreateInvalidation, MessageId of Publish).
+	Result map[string]any
 }
 
 // Invalidation is a CloudFront invalidation as the simulator holds it.
