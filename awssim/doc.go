@@ -85,14 +85,15 @@
 //
 // # Faults and recording
 //
-// InjectFault hits the next Count calls of an API (or "*"), or a Rate of
-// them from a deterministic PRNG (SeedFaults): FaultThrottle (each
+// InjectFault hits the next Count calls of an API (or "*") — after letting
+// After calls through, for a fixed schedule — or a Rate of them from a
+// deterministic PRNG (SeedFaults): FaultThrottle (each
 // service's real throttling error), Fault5xx (500 InternalFailure /
 // InternalServiceError / ServiceException, or 503 ServiceUnavailable with
 // Status: 503), FaultLatency (real-time delay, then the call proceeds) and
 // FaultReset (connection hijacked and closed with RST). Every call,
 // including faulted and failed ones, is recorded as Call{API, Time (sim
-// clock), Params, Err}; Calls(api) returns them.
+// clock), Params, Err, Status, Result}; Calls(api) returns them.
 //
 // awsclient's adaptive retryer rate-limits the client itself after
 // throttles (sleeps of ~2s); Options.FastRetries swaps in standard mode for
