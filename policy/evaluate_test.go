@@ -472,3 +472,40 @@ func TestCompileDefaults(t *testing.T) {
 		t.Fatalf("metrics %v", got)
 	}
 }
+
+// One Policy serves many watches at once: concurrent Evaluate calls share
+// pooled buffers and the exact-distribution cache, and must still agree
+// with a sequential evaluation (run with -race).
+func TestEvaluateConcurrent(t *testing.T) {
+	p, err := Compile(exampleTarget(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputs := []Input{benchInput(false), benchInput(true), {WatchStart: t0, NewVersion: "2", Samples: rate("", 0, 30, 1000, 300)}}
+	inputs[0].Prepared = p.PrepareBaseline(inputs[0].Baseline)
+	want := make([]string, len(inputs))
+	for i, in := range inputs {
+		want[i] = dump(p.Evaluate(in, at(30)))
+	}
+	errs := make(chan string, 8)
+	done := make(chan struct{})
+	for g := 0; g < 8; g++ {
+		go func(g int) {
+			defer func() { done <- struct{}{} }()
+			for k := 0; k < 200; k++ {
+				i := (g + k) % len(inputs)
+				if got := dump(p.Evaluate(inputs[i], at(30))); got != want[i] {
+					errs <- got
+					return
+				}
+			}
+		}(g)
+	}
+	for g := 0; g < 8; g++ {
+		<-done
+	}
+	close(errs)
+	for e := range errs {
+		t.Errorf("concurrent verdict differs: %s", e)
+	}
+}

@@ -8,7 +8,8 @@ import (
 
 // History keeps one watch's samples for Evaluate: the latest value per
 // Sample.Key (a re-read of a period replaces the earlier one), without the samples older than the policy can look at. The daemon
-// and the replay engine share it. It is not safe for concurrent use.
+// and the replay engine share it. It is not safe for concurrent use; take
+// a Samples snapshot under the lock that guards Add.
 type History struct {
 	keep    time.Duration
 	samples []watcher.Sample // in arrival order
@@ -81,10 +82,10 @@ func (h *History) reindex() {
 	}
 }
 
-// Samples returns the samples held, in arrival order (Evaluate does not
-// need them sorted). The slice is shared with the
-// History until the next Add or Prune: read it, do not keep or modify it.
-func (h *History) Samples() []watcher.Sample { return h.samples }
+// Samples returns a copy of the samples held, in arrival order (Evaluate
+// does not need them sorted). It is a snapshot: safe to read while the
+// History goes on changing (under the caller's lock).
+func (h *History) Samples() []watcher.Sample { return append([]watcher.Sample(nil), h.samples...) }
 
 // Len is the number of samples held.
 func (h *History) Len() int { return len(h.samples) }

@@ -23,6 +23,20 @@ func TestHistoryReplacesByKey(t *testing.T) {
 	}
 }
 
+// Samples is a snapshot: later Adds (replacements, prunes) do not change it.
+func TestHistorySamplesIsASnapshot(t *testing.T) {
+	h := NewHistory(10 * time.Minute)
+	h.Add(met("Invocations", "", 0, 10))
+	snap := h.Samples()
+	h.Add(met("Invocations", "", 0, 99))
+	for i := 1; i < 100; i++ {
+		h.Add(met("Invocations", "", i, 1))
+	}
+	if len(snap) != 1 || snap[0].Value != 10 || snap[0].Time != at(0) {
+		t.Fatalf("snapshot changed: %+v", snap)
+	}
+}
+
 func TestHistoryPrunes(t *testing.T) {
 	h := NewHistory(10 * time.Minute)
 	for i := 0; i < 200; i++ {

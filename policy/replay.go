@@ -188,7 +188,7 @@ func (rp *replayer) between(from, to, bakeEnd time.Time) {
 }
 
 func (rp *replayer) eval(at time.Time) {
-	rp.in.Samples = rp.hist.Samples()
+	rp.in.Samples = rp.hist.samples // no copy: nothing changes it during Evaluate
 	if rp.in.Prepared == nil || rp.prepared != len(rp.in.Baseline) {
 		rp.in.Prepared, rp.prepared = rp.p.PrepareBaseline(rp.in.Baseline), len(rp.in.Baseline)
 	}
