@@ -1,0 +1,233 @@
+package watcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/store"
+)
+
+// Reasons a detector ends a watch (metric label values).
+const (
+	endSuperseded     = "superseded"
+	endManualRollback = "manual_rollback"
+)
+
+// change is what one observation did; callbacks run from it after the
+// per-target lock is released.
+type change struct {
+	started    *store.Watch
+	superseded *store.Watch // the watch the new one replaced
+	ended      *store.Watch // ended with no successor (alias moved back by hand)
+	updated    *store.Watch // same deploy, new weights
+}
+
+var errAlreadyFinal = errors.New("watch already final")
+
+// apply compares the alias with the stored target state and records what
+// changed. force starts a watch even when the state already shows the alias
+// (an announcement of a deploy whose earlier watch is gone).
+func (d *Detector) apply(ctx context.Context, t config.Target, a aliasView, source string, force bool) (change, error) {
+	now := d.cfg.Clock.Now()
+	st, err := d.cfg.Store.GetTarget(ctx, t.Name)
+	if errors.Is(err, store.ErrNotFound) {
+		if source != SourceAnnounce {
+			// First sight: what runs now ran before canaryd; adopt it.
+			st = store.TargetState{Name: t.Name, KnownGood: a.Version, KnownGoodAt: now}
+			d.cfg.Logger.Info("first observation: adopting live version as known-good",
+				zap.String("target", t.Name), zap.String("version", a.Version))
+			return change{}, d.putState(ctx, st, a, now, "")
+		}
+		st = store.TargetState{Name: t.Name}
+	} else if err != nil {
+		return change{}, fmt.Errorf("get target state %s: %w", t.Name, err)
+	}
+
+	if a.sameAs(st) && !force {
+		if a.RevisionID != st.RevisionID {
+			return change{}, d.putState(ctx, st, a, now, st.ActiveWatch)
+		}
+		return change{}, nil
+	}
+	active, err := d.activeWatches(ctx, t.Name)
+	if err != nil {
+		return change{}, err
+	}
+	cand := a.candidate(st.KnownGood)
+	current := findWatch(active, st.ActiveWatch)
+
+	switch {
+	case cand == st.KnownGood && !force:
+		return d.backToKnownGood(ctx, st, a, current, now)
+	case current != nil && current.NewVersion == cand && !force:
+		return d.shiftTraffic(ctx, st, a, *current, now)
+	}
+	return d.startWatch(ctx, t, st, a, cand, source, active, current, now)
+}
+
+// backToKnownGood handles an alias that serves only the known-good version
+// again: a rollback by hand ends the running watch; the actuator's own
+// rollback (watch tripped or rolling back) is left to the actuator.
+func (d *Detector) backToKnownGood(ctx context.Context, st store.TargetState, a aliasView, current *store.Watch, now time.Time) (change, error) {
+	var c change
+	activeID := st.ActiveWatch
+	if current != nil && !actuatorOwned(current.Phase) {
+		ended, err := d.endWatch(ctx, current.ID, "", fmt.Sprintf("alias moved back to known-good version %s outside canaryd", a.Version), now)
+		if err != nil {
+			return c, err
+		}
+		if ended != nil {
+			c.ended = ended
+			d.cfg.Metrics.WatchesEnded.WithLabelValues(endManualRollback).Inc()
+		}
+		activeID = ""
+	}
+	return c, d.putState(ctx, st, a, now, activeID)
+}
+
+// shiftTraffic records a new split of the deploy already under watch.
+func (d *Detector) shiftTraffic(ctx context.Context, st store.TargetState, a aliasView, current store.Watch, now time.Time) (change, error) {
+	w, err := d.cfg.Store.UpdateWatch(ctx, current.ID, func(w *store.Watch) error {
+		if w.Phase.Final() {
+			return errAlreadyFinal
+		}
+		w.Weights = maps.Clone(a.Weights)
+		w.RevisionID = a.RevisionID
+		return nil
+	})
+	var c change
+	switch {
+	case errors.Is(err, errAlreadyFinal):
+	case err != nil:
+		return c, fmt.Errorf("update watch %s weights: %w", current.ID, err)
+	default:
+		c.updated = &w
+	}
+	return c, d.putState(ctx, st, a, now, st.ActiveWatch)
+}
+
+// startWatch creates the watch for a new deploy and supersedes every watch
+// of the target still running.
+func (d *Detector) startWatch(ctx context.Context, t config.Target, st store.TargetState, a aliasView,
+	cand, source string, active []store.Watch, current *store.Watch, now time.Time) (change, error) {
+	w := store.Watch{
+		ID:         watchID(now, t.Name, cand, a.RevisionID),
+		Target:     t.Name,
+		Phase:      store.PhaseBaking,
+		KnownGood:  st.KnownGood,
+		NewVersion: cand,
+		Weights:    maps.Clone(a.Weights),
+		RevisionID: a.RevisionID,
+		Source:     source,
+		DetectedAt: now,
+	}
+	if err := d.cfg.Store.CreateWatch(ctx, w); err != nil {
+		return change{}, fmt.Errorf("create watch for %s version %s: %w", t.Name, cand, err)
+	}
+	c := change{started: &w}
+	for _, old := range active {
+		ended, err := d.endWatch(ctx, old.ID, w.ID, "superseded by deploy of version "+cand, now)
+		if err != nil {
+			return c, err
+		}
+		if ended != nil {
+			d.cfg.Metrics.WatchesEnded.WithLabelValues(endSuperseded).Inc()
+			if current != nil && old.ID == current.ID || c.superseded == nil {
+				c.superseded = ended
+			}
+		}
+	}
+	d.cfg.Metrics.DeploysDetected.WithLabelValues(source).Inc()
+	d.cfg.Logger.Info("deploy detected: watch started",
+		zap.String("target", t.Name), zap.String("watch", w.ID), zap.String("version", cand),
+		zap.String("known_good", w.KnownGood), zap.String("source", source))
+	return c, d.putState(ctx, st, a, now, w.ID)
+}
+
+// endWatch marks a running watch superseded; nil if it had already ended.
+func (d *Detector) endWatch(ctx context.Context, id, by, reason string, now time.Time) (*store.Watch, error) {
+	w, err := d.cfg.Store.UpdateWatch(ctx, id, func(w *store.Watch) error {
+		if w.Phase.Final() {
+			return errAlreadyFinal
+		}
+		w.Phase = store.PhaseSuperseded
+		w.SupersededBy = by
+		w.EndedAt = now
+		w.Reason = reason
+		return nil
+	})
+	switch {
+	case errors.Is(err, errAlreadyFinal), errors.Is(err, store.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("end watch %s: %w", id, err)
+	}
+	return &w, nil
+}
+
+func (d *Detector) activeWatches(ctx context.Context, target string) ([]store.Watch, error) {
+	ws, err := d.cfg.Store.ListWatches(ctx, store.WatchFilter{Target: target, ActiveOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("list active watches of %s: %w", target, err)
+	}
+	return ws, nil
+}
+
+func (d *Detector) putState(ctx context.Context, st store.TargetState, a aliasView, now time.Time, activeWatch string) error {
+	st.Version = a.Version
+	st.Weights = maps.Clone(a.Weights)
+	st.RevisionID = a.RevisionID
+	st.ObservedAt = now
+	st.ActiveWatch = activeWatch
+	if err := d.cfg.Store.PutTarget(ctx, st); err != nil {
+		return fmt.Errorf("put target state %s: %w", st.Name, err)
+	}
+	return nil
+}
+
+func (d *Detector) notify(c change) {
+	if c.started != nil && d.cfg.OnWatch != nil {
+		d.cfg.OnWatch(*c.started, c.superseded)
+	}
+	if c.ended != nil && d.cfg.OnEnd != nil {
+		d.cfg.OnEnd(*c.ended)
+	}
+	if c.updated != nil && d.cfg.OnUpdate != nil {
+		d.cfg.OnUpdate(*c.updated)
+	}
+}
+
+// actuatorOwned phases have a rollback under way: an alias back on the
+// known-good version is the actuator's doing, not an operator's.
+func actuatorOwned(p store.Phase) bool {
+	return p == store.PhaseTripped || p == store.PhaseRollingBack
+}
+
+func findWatch(ws []store.Watch, id string) *store.Watch {
+	if id == "" {
+		return nil
+	}
+	for i := range ws {
+		if ws[i].ID == id {
+			return &ws[i]
+		}
+	}
+	return nil
+}
+
+// watchID is unique and sorts by detection time: time, target, version and
+// the alias revision that showed the deploy.
+func watchID(now time.Time, target, version, revision string) string {
+	rev := strings.ReplaceAll(revision, "-", "")
+	if len(rev) > 8 {
+		rev = rev[:8]
+	}
+	return now.UTC().Format("20060102T150405.000000000Z") + "-" + target + "-v" + version + "-" + rev
+}

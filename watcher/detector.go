@@ -1,0 +1,236 @@
+package watcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/jonboulle/clockwork"
+	"github.com/robfig/cron/v3"
+	"go.uber.org/zap"
+
+	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/store"
+)
+
+// How a deploy was seen (store.Watch.Source).
+const (
+	SourcePoll     = "poll"
+	SourceSweep    = "sweep"
+	SourceAnnounce = "announce"
+)
+
+// ErrUnknownTarget is returned for a target name not in the config.
+var ErrUnknownTarget = errors.New("watcher: unknown target")
+
+// DetectorConfig configures a Detector.
+type DetectorConfig struct {
+	Targets []config.Target
+	// Clients returns the Lambda client for a target (by name); targets in
+	// other regions or accounts get their own clients.
+	Clients func(target string) *lambda.Client
+	Store   store.Store
+	Clock   clockwork.Clock
+	Logger  *zap.Logger
+	Metrics *Metrics
+	// PollInterval is how often each alias is read; default 15s.
+	PollInterval time.Duration
+	// Concurrency bounds the alias reads in flight during Tick and Sweep; default 16.
+	Concurrency int
+
+	// OnWatch is called (outside any lock) when a deploy starts a watch;
+	// superseded is the watch it replaced, if any.
+	OnWatch func(w store.Watch, superseded *store.Watch)
+	// OnEnd, optional, is called when a watch ends with no successor: the
+	// alias was moved back to the known-good version by hand.
+	OnEnd func(w store.Watch)
+	// OnUpdate, optional, is called when the running deploy shifts its
+	// traffic (same new version, other weights): the watch is updated in
+	// place, not restarted.
+	OnUpdate func(w store.Watch)
+}
+
+// Detector finds deploys: it polls aliases on a jittered schedule, sweeps
+// all of them on a cron spec, and takes announcements from pipelines.
+type Detector struct {
+	cfg   DetectorConfig
+	order []*targetSlot
+	slots map[string]*targetSlot
+
+	mu sync.Mutex // guards targetSlot.due
+}
+
+type targetSlot struct {
+	t      config.Target
+	offset time.Duration
+	due    time.Time  // guarded by Detector.mu
+	obs    sync.Mutex // serialises alias read + state update per target
+}
+
+// NewDetector checks cfg and spreads the targets' first polls over one interval.
+func NewDetector(cfg DetectorConfig) (*Detector, error) {
+	if cfg.Store == nil || cfg.Clients == nil {
+		return nil, errors.New("watcher: detector needs a Store and Clients")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clockwork.NewRealClock()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 15 * time.Second
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 16
+	}
+	d := &Detector{cfg: cfg, slots: make(map[string]*targetSlot, len(cfg.Targets))}
+	now := cfg.Clock.Now()
+	for _, t := range cfg.Targets {
+		if _, dup := d.slots[t.Name]; dup {
+			return nil, fmt.Errorf("watcher: target %q listed twice", t.Name)
+		}
+		s := &targetSlot{t: t, offset: jitterOffset(t.Name, cfg.PollInterval)}
+		s.due = nextSlot(now, cfg.PollInterval, s.offset)
+		d.slots[t.Name] = s
+		d.order = append(d.order, s)
+	}
+	return d, nil
+}
+
+// TickStats says what one Tick or Sweep did.
+type TickStats struct {
+	Polled   int
+	Errors   int
+	Detected int
+}
+
+// Tick reads the aliases that are due. A failed read is logged, counted
+// and retried on the next Tick; it never starts or ends a watch.
+func (d *Detector) Tick(ctx context.Context) TickStats {
+	now := d.cfg.Clock.Now()
+	var due []*targetSlot
+	d.mu.Lock()
+	for _, s := range d.order {
+		if !s.due.After(now) {
+			due = append(due, s)
+		}
+	}
+	d.mu.Unlock()
+	return d.observeAll(ctx, due, SourcePoll)
+}
+
+// Sweep re-reads every alias, so that a restart or a missed poll never
+// leaves a deploy unwatched.
+func (d *Detector) Sweep(ctx context.Context) TickStats {
+	return d.observeAll(ctx, d.order, SourceSweep)
+}
+
+// ScheduleSweep registers Sweep on c with a robfig/cron spec.
+func (d *Detector) ScheduleSweep(ctx context.Context, c *cron.Cron, spec string) error {
+	if _, err := c.AddFunc(spec, func() { d.Sweep(ctx) }); err != nil {
+		return fmt.Errorf("schedule alias sweep %q: %w", spec, err)
+	}
+	return nil
+}
+
+// Run calls Tick every `every` (default 1s) until ctx ends.
+func (d *Detector) Run(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		every = time.Second
+	}
+	tk := d.cfg.Clock.NewTicker(every)
+	defer tk.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tk.Chan():
+			d.Tick(ctx)
+		}
+	}
+}
+
+// NextPoll returns when target is next due (tests, status).
+func (d *Detector) NextPoll(target string) (time.Time, bool) {
+	s, ok := d.slots[target]
+	if !ok {
+		return time.Time{}, false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return s.due, true
+}
+
+func (d *Detector) observeAll(ctx context.Context, slots []*targetSlot, source string) TickStats {
+	var (
+		mu    sync.Mutex
+		stats TickStats
+		wg    sync.WaitGroup
+		sem   = make(chan struct{}, d.cfg.Concurrency)
+	)
+	for _, s := range slots {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return stats
+		}
+		wg.Add(1)
+		go func(s *targetSlot) {
+			defer func() { <-sem; wg.Done() }()
+			res, err := d.observe(ctx, s, source)
+			mu.Lock()
+			stats.Polled++
+			if err != nil {
+				stats.Errors++
+			}
+			if res.started != nil {
+				stats.Detected++
+			}
+			mu.Unlock()
+			if err == nil {
+				d.reschedule(s)
+			}
+		}(s)
+	}
+	wg.Wait()
+	return stats
+}
+
+// reschedule moves a target's next poll one slot past now, keeping its offset.
+func (d *Detector) reschedule(s *targetSlot) {
+	next := nextSlot(d.cfg.Clock.Now(), d.cfg.PollInterval, s.offset)
+	d.mu.Lock()
+	s.due = next
+	d.mu.Unlock()
+}
+
+// observe reads the alias and applies what it shows, then runs callbacks.
+func (d *Detector) observe(ctx context.Context, s *targetSlot, source string) (change, error) {
+	s.obs.Lock()
+	alias, err := d.readAlias(ctx, s.t)
+	if err != nil {
+		s.obs.Unlock()
+		d.cfg.Metrics.PollErrors.Inc()
+		d.cfg.Logger.Warn("read alias failed; retrying next tick",
+			zap.String("target", s.t.Name), zap.String("source", source), zap.Error(err))
+		return change{}, err
+	}
+	c, err := d.apply(ctx, s.t, alias, source, false)
+	s.obs.Unlock()
+	if err != nil {
+		d.cfg.Metrics.PollErrors.Inc()
+		d.cfg.Logger.Error("record alias observation failed",
+			zap.String("target", s.t.Name), zap.String("source", source), zap.Error(err))
+		return change{}, err
+	}
+	d.notify(c)
+	return c, nil
+}

@@ -1,0 +1,31 @@
+package watcher
+
+import (
+	"hash/fnv"
+	"time"
+)
+
+// jitterOffset spreads keys deterministically over [0, interval): the same
+// key always lands on the same offset, so a restart keeps the spread and
+// 10,000 targets do not fire in one burst.
+func jitterOffset(key string, interval time.Duration) time.Duration {
+	if interval <= 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(key))
+	return time.Duration(h.Sum64() % uint64(interval))
+}
+
+// nextSlot returns the first instant strictly after now that is offset past
+// a multiple of interval (counted from the Unix epoch).
+func nextSlot(now time.Time, interval, offset time.Duration) time.Time {
+	if interval <= 0 {
+		return now
+	}
+	base := now.Truncate(interval).Add(offset)
+	for !base.After(now) {
+		base = base.Add(interval)
+	}
+	return base
+}
