@@ -2,10 +2,11 @@ package daemon
 
 import (
 	"context"
-	"strings"
+	"fmt"
 
 	"go.uber.org/zap"
 
+	"github.com/canaryd/canaryd/history"
 	"github.com/canaryd/canaryd/notify"
 	"github.com/canaryd/canaryd/store"
 )
@@ -46,8 +47,17 @@ func (d *Daemon) send(ctx context.Context, t *target, ev notify.Event) {
 	n := d.notifier
 	d.mu.Unlock()
 	n.Send(ev)
-	if len(t.conf.Notify) > 0 {
-		d.event(ctx, store.Event{Target: ev.Target, WatchID: ev.WatchID, IncidentID: ev.IncidentID, Type: "alert_sent",
-			Message: string(ev.Type) + " to " + strings.Join(t.conf.Notify, ", ") + ": " + ev.Message})
+}
+
+// onDelivery records in the history how each alert's delivery ended (the
+// postmortem lists alerts that really went out). It runs on the notifier's
+// worker, never on the actuation path.
+func (d *Daemon) onDelivery(o notify.Outcome) {
+	typ, msg := history.EventAlertSent, fmt.Sprintf("%s delivered to %s", o.Type, o.Notifier)
+	if !o.Delivered {
+		typ, msg = "alert_failed", fmt.Sprintf("%s to %s failed after %d attempts: %s", o.Type, o.Notifier, o.Attempts, o.Error)
+	} else if o.Attempts > 1 {
+		msg += fmt.Sprintf(" after %d attempts", o.Attempts)
 	}
+	d.event(d.workCtx, store.Event{Time: o.Time, Target: o.Target, WatchID: o.WatchID, IncidentID: o.IncidentID, Type: typ, Message: msg})
 }

@@ -120,7 +120,7 @@ func (d *Daemon) apply(conf *config.Config) error {
 		Clock: d.clock, Logger: d.log.Named("actuator"), Metrics: d.ametrics,
 		DryRun: d.cfg.DryRun || conf.Daemon.DryRun, Verifier: d.verify, OnStep: d.onStep,
 	})
-	dispatcher, err := d.buildNotifier(conf, awsCfgs)
+	dispatcher, err := d.buildNotifier(ctx, conf)
 	if err != nil {
 		return err
 	}
@@ -146,11 +146,12 @@ func (d *Daemon) awsOptions(conf *config.Config, t config.Target) awsclient.Opti
 	return o
 }
 
-func (d *Daemon) buildNotifier(conf *config.Config, awsCfgs map[string]aws.Config) (*notify.Dispatcher, error) {
-	var base aws.Config
-	for _, c := range awsCfgs {
-		base = c
-		break
+// buildNotifier builds the dispatcher; SNS clients use the [aws] defaults
+// (region per notifier), not any one target's role.
+func (d *Daemon) buildNotifier(ctx context.Context, conf *config.Config) (*notify.Dispatcher, error) {
+	base, err := awsclient.Load(ctx, d.awsOptions(conf, config.Target{Region: conf.AWS.Region, RoleARN: conf.AWS.RoleARN, ExternalID: conf.AWS.ExternalID}))
+	if err != nil {
+		return nil, fmt.Errorf("notifiers: %w", err)
 	}
 	notifiers, err := notify.FromConfig(conf.Notifiers, notify.Deps{
 		HTTPClient: d.cfg.HTTPClient, SNS: notify.SNSFromAWSConfig(base), Clock: d.clock,
@@ -164,6 +165,6 @@ func (d *Daemon) buildNotifier(conf *config.Config, awsCfgs map[string]aws.Confi
 	}
 	return notify.New(notify.Config{
 		Notifiers: notifiers, Options: opts, Routes: notify.RoutesFromTargets(conf.Targets),
-		Clock: d.clock, Logger: d.log.Named("notify"), Metrics: d.nmetrics,
+		Clock: d.clock, Logger: d.log.Named("notify"), Metrics: d.nmetrics, OnOutcome: d.onDelivery,
 	}), nil
 }

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/canaryd/canaryd/awsclient"
+	"github.com/canaryd/canaryd/awssim"
+	"github.com/canaryd/canaryd/config"
+)
+
+func TestCheckAWSOneLinePerTarget(t *testing.T) {
+	sim, _ := awssim.Start(t, awssim.Options{})
+	sim.CreateFunction("good-fn")
+	sim.PublishVersion("good-fn")
+	sim.PublishVersion("good-fn")
+	rev := sim.CreateAlias("good-fn", "live", "2")
+	src := fmt.Sprintf(`
+[aws]
+region = "us-east-1"
+endpoint_url = %q
+max_attempts = 1
+[[target]]
+name = "good"
+function = "good-fn"
+alias = "live"
+  [[target.rule]]
+  name = "r"
+  kind = "throttles"
+  threshold = 1
+[[target]]
+name = "missing"
+function = "no-such-fn"
+alias = "live"
+  [[target.rule]]
+  name = "r"
+  kind = "throttles"
+  threshold = 1
+`, sim.URL())
+	cfg, err := config.Parse([]byte(src), "c.toml", config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	failed := checkAWS(context.Background(), &out, cfg, awsclient.Options{Credentials: credentials.NewStaticCredentialsProvider("A", "B", "")})
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if failed != 1 || len(lines) != 2 {
+		t.Fatalf("failed=%d, output:\n%s", failed, out.String())
+	}
+	if !strings.HasPrefix(lines[0], "ok   good:") || !strings.Contains(lines[0], "version 2") || !strings.Contains(lines[0], rev) {
+		t.Errorf("good line: %q", lines[0])
+	}
+	if !strings.HasPrefix(lines[1], "FAIL missing:") || !strings.Contains(lines[1], "ResourceNotFound") {
+		t.Errorf("missing line: %q", lines[1])
+	}
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Main(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestReplayExitCodes(t *testing.T) {
+	cases := []struct {
+		trace string
+		code  int
+	}{
+		{"good-deploy.jsonl", 0},
+		{"missing-data.jsonl", 0},
+		{"error-spike.jsonl", 3},
+		{"error-2x.jsonl", 3},
+		{"latency-regression.jsonl", 3},
+		{"low-traffic.jsonl", 4},
+	}
+	for _, tc := range cases {
+		t.Run(tc.trace, func(t *testing.T) {
+			code, out, errOut := runCLI(t, "replay", "--config", "../../testdata/traces/target.toml", "--trace", filepath.Join("../../testdata/traces", tc.trace))
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.code, out, errOut)
+			}
+			if !strings.Contains(out, "outcome:") {
+				t.Errorf("no timeline outcome in output:\n%s", out)
+			}
+		})
+	}
+}
+
+func TestReplayRejectsMalformedTraceWithLine(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.jsonl")
+	src := `{"type":"deploy","time":"2026-01-01T00:00:00Z","known_good":"1","new_version":"2"}` + "\n" + `{"type":"sample","vaule":3}` + "\n"
+	if err := os.WriteFile(bad, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCLI(t, "replay", "--config", "../../testdata/traces/target.toml", "--trace", bad)
+	if code != 2 || !strings.Contains(errOut, "line 2") || !strings.Contains(errOut, "vaule") {
+		t.Fatalf("exit %d, stderr %q; want 2 naming line 2 and the field", code, errOut)
+	}
+}
+
+func TestCheckExitCodes(t *testing.T) {
+	code, out, errOut := runCLI(t, "check", "--config", "../../config.toml")
+	if code != 0 || !strings.Contains(out, "checkout-api") {
+		t.Fatalf("shipped config: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, f := range []string{"invalid-unknown-key.toml", "invalid-wrong-type.toml", "invalid-bad-duration.toml",
+		"invalid-missing-field.toml", "invalid-out-of-range.toml", "invalid-unresolved-env.toml", "invalid-duplicate-target.toml"} {
+		code, _, errOut := runCLI(t, "check", "--config", filepath.Join("../../config/testdata", f))
+		if code != 2 || !strings.Contains(errOut, "target[") && !strings.Contains(errOut, "daemon.") {
+			t.Errorf("%s: exit %d, stderr %q; want 2 naming the key", f, code, errOut)
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{"bogus"}, {"check", "--nope"}, {"replay", "--config", "../../config.toml"}, {}} {
+		if code, _, _ := runCLI(t, args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+	code, out, _ := runCLI(t, "version")
+	if code != 0 || !strings.HasPrefix(out, "canaryd ") {
+		t.Errorf("version: %d %q", code, out)
+	}
+	if code, _, errOut := runCLI(t, "run", "--help"); code != 0 || !strings.Contains(errOut, "--dry-run") {
+		t.Errorf("run --help: %d %q", code, errOut)
+	}
+}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/policy"
+)
+
+func cmdReplay(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "replay")
+	path := fs.String("config", "config.toml", "config file with the target's rules")
+	trace := fs.String("trace", "", "trace file (JSON lines; see testdata/traces/README.md)")
+	name := fs.String("target", "", "target to judge (default: the only target)")
+	full := fs.Bool("full", false, "keep evaluating to the end of the trace after the decision")
+	if _, err := parseInterleaved(fs, args); err != nil {
+		return err
+	}
+	if *trace == "" {
+		return usagef("--trace is required")
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	t, err := pickTarget(cfg, *name)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(*trace)
+	if err != nil {
+		return usagef("trace: %v", err)
+	}
+	defer f.Close()
+	res, err := policy.Replay(ctx, f, t, policy.ReplayOptions{Full: *full})
+	if err != nil {
+		return exitError{code: policy.ExitBadInput, err: fmt.Errorf("%s: %w", *trace, err)}
+	}
+	res.WriteTimeline(env.stdout)
+	if code := res.ExitCode(); code != 0 {
+		return exitError{code: code}
+	}
+	return nil
+}
+
+func pickTarget(cfg *config.Config, name string) (config.Target, error) {
+	if name == "" {
+		if len(cfg.Targets) != 1 {
+			return config.Target{}, usagef("the config has %d targets: choose one with --target", len(cfg.Targets))
+		}
+		return cfg.Targets[0], nil
+	}
+	for _, t := range cfg.Targets {
+		if t.Name == name {
+			return t, nil
+		}
+	}
+	return config.Target{}, usagef("no target %q in the config", name)
+}
