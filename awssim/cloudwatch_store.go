@@ -191,6 +191,12 @@ func (st *cwStore) query(key string, start, end time.Time, period int64, stat st
 // minutes synthesised by traffic generators.
 func (s *cwSeries) queryWithGens(g *grid, lo, hi int64, stat statFunc) {
 	var bs []cwBucket
+	var gens []genRef // those overlapping [lo, hi)
+	for _, gr := range s.gens {
+		if gr.gen.from < hi && gr.gen.to > lo {
+			gens = append(gens, gr)
+		}
+	}
 	i := sort.Search(len(s.buckets), func(i int) bool { return s.buckets[i].t >= lo })
 	for idx := range g.v {
 		ps := g.start + int64(idx)*g.period
@@ -203,7 +209,7 @@ func (s *cwSeries) queryWithGens(g *grid, lo, hi int64, stat statFunc) {
 			bs = append(bs, s.buckets[i])
 			i++
 		}
-		for _, gr := range s.gens {
+		for _, gr := range gens {
 			bs = gr.gen.appendBuckets(bs, gr.metric, ps, pe)
 		}
 		if len(bs) > 0 {
