@@ -36,7 +36,7 @@ const (
 // endpoint whose answer depends on the live version, and a webhook
 // receiver, all on one fake clock.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	clk    *clockwork.FakeClock
 	sim    *awssim.Sim
@@ -46,8 +46,9 @@ type harness struct {
 	conf   *config.Config
 	dbPath string
 
-	mu     sync.Mutex
-	bad    map[string]bool // versions whose health endpoint fails
+	mu        sync.Mutex
+	bad       map[string]bool // versions whose health endpoint fails
+	firstFail time.Time       // fake time of the first failing health answer
 	alerts []map[string]any
 	health *httptest.Server
 	hook   *httptest.Server
@@ -59,7 +60,7 @@ type harnessOpts struct {
 	dryRun      bool
 }
 
-func newHarness(t *testing.T, o harnessOpts) *harness {
+func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
 	h := &harness{t: t, ctx: context.Background(), bad: map[string]bool{"3": true}}
 	h.clk = clockwork.NewFakeClockAt(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))
@@ -82,6 +83,11 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		bad := h.bad[v]
 		h.mu.Unlock()
 		if bad {
+			h.mu.Lock()
+			if h.firstFail.IsZero() {
+				h.firstFail = h.clk.Now()
+			}
+			h.mu.Unlock()
 			http.Error(w, `{"status":"error"}`, http.StatusInternalServerError)
 			return
 		}
