@@ -1,9 +1,7 @@
 package policy
 
 import (
-	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/canaryd/canaryd/config"
@@ -70,7 +68,7 @@ func (p *Policy) Evaluate(in Input, now time.Time) Verdict {
 		results[i] = p.evalRule(c, &p.rules[i], &in, now)
 		v.Findings[i] = p.finding(c, &p.rules[i], &results[i], &in, floats[2*i:2*i+2])
 	}
-	p.decide(&v, results, &in, now)
+	p.decide(c, &v, results, &in, now)
 	return v
 }
 
@@ -270,7 +268,7 @@ func (p *Policy) note(c *evalCtx, r *rule, rr *ruleResult, in *Input) string {
 	return nb.String()
 }
 
-func (p *Policy) decide(v *Verdict, rs []ruleResult, in *Input, now time.Time) {
+func (p *Policy) decide(c *evalCtx, v *Verdict, rs []ruleResult, in *Input, now time.Time) {
 	var breached, kgBad, vouch, pending int
 	bakeEnd := in.WatchStart.Add(p.bake)
 	wait := -1 // first rule promotion waits for
@@ -292,62 +290,63 @@ func (p *Policy) decide(v *Verdict, rs []ruleResult, in *Input, now time.Time) {
 			wait = i
 		}
 	}
-	var b strings.Builder
+	nb := noteBuf{b: c.note[:0]} // the pooled buffer, free again after the findings
+	defer func() { c.note = nb.b }()
+	b := &nb
 	switch {
 	case breached > 0:
 		v.Kind = Failing
 		v.AlertOnly = kgBad == breached
-		b.WriteString("failing")
+		b.str("failing")
 		if v.AlertOnly {
-			b.WriteString(" (alert only: known-good was already failing, rolling back would not help)")
+			b.str(" (alert only: known-good was already failing, rolling back would not help)")
 		}
 		sep := ": "
 		for i := range v.Findings {
 			if v.Findings[i].Breached {
-				b.WriteString(sep)
-				b.WriteString(v.Findings[i].String())
+				b.str(sep).str(v.Findings[i].String())
 				sep = " | "
 			}
 		}
 	case vouch+pending == 0:
 		v.Kind = Inconclusive
-		b.WriteString("inconclusive: no rule has enough evidence yet")
+		b.str("inconclusive: no rule has enough evidence yet")
 		sep := " ("
 		for i := range v.Findings {
 			if v.Findings[i].Note != "" {
-				b.WriteString(sep + v.Findings[i].Rule + ": " + v.Findings[i].Note)
+				b.str(sep).str(v.Findings[i].Rule).str(": ").str(v.Findings[i].Note)
 				sep = "; "
 			}
 		}
 		if sep == "; " {
-			b.WriteString(")")
+			b.str(")")
 		}
 	case !in.Promoted && !now.Before(bakeEnd) && wait < 0:
 		v.Kind = Promote
-		fmt.Fprintf(&b, "promote: healthy for bake time %s; %d of %d rules judged the latest window healthy", p.bake, vouch, len(rs))
+		b.str("promote: healthy for bake time ").str(p.bakeStr).str("; ").int(vouch).str(" of ").int(len(rs)).str(" rules judged the latest window healthy")
 	default:
 		v.Kind = Healthy
-		fmt.Fprintf(&b, "healthy: %d of %d rules judged the latest window healthy", vouch, len(rs))
+		b.str("healthy: ").int(vouch).str(" of ").int(len(rs)).str(" rules judged the latest window healthy")
 		if pending > 0 {
-			fmt.Fprintf(&b, ", %d breaching but not yet for long enough to trip", pending)
+			b.str(", ").int(pending).str(" breaching but not yet for long enough to trip")
 		}
 		switch {
 		case in.Promoted:
-			b.WriteString("; promoted, in rollback window")
+			b.str("; promoted, in rollback window")
 		case now.Before(bakeEnd):
-			fmt.Fprintf(&b, "; baking %s of %s", now.Sub(in.WatchStart).Truncate(time.Second), p.bake)
+			b.str("; baking ").str(now.Sub(in.WatchStart).Truncate(time.Second).String()).str(" of ").str(p.bakeStr)
 		case wait >= 0:
 			f := &v.Findings[wait]
-			b.WriteString("; bake time over, promotion waits for " + f.Rule)
+			b.str("; bake time over, promotion waits for ").str(f.Rule)
 			switch {
 			case rs[wait].pending:
-				b.WriteString(" (breaching, not yet tripped)")
+				b.str(" (breaching, not yet tripped)")
 			case rs[wait].blocked && f.Note != "":
-				b.WriteString(" (" + f.Note + ")")
+				b.str(" (").str(f.Note).str(")")
 			default:
-				b.WriteString(" (no data yet for the end of the bake time)")
+				b.str(" (no data yet for the end of the bake time)")
 			}
 		}
 	}
-	v.Summary = b.String()
+	v.Summary = string(b.b)
 }

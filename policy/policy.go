@@ -34,6 +34,7 @@ const (
 type Policy struct {
 	target     string
 	bake       time.Duration
+	bakeStr    string
 	period     time.Duration
 	rules      []rule
 	metrics    []string       // metric names the rules read; index = metric id
@@ -117,6 +118,7 @@ func Compile(t config.Target) (*Policy, error) {
 		period:   orDur(t.MetricPeriod.Duration, defaultPeriod),
 		metricID: map[string]int{},
 	}
+	p.bakeStr = p.bake.String()
 	if p.bake < 0 || p.period < 0 {
 		return nil, errors.New("policy: bake_time and metric_period must not be negative")
 	}
