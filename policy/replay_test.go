@@ -11,24 +11,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pelletier/go-toml/v2"
-
 	"github.com/canaryd/canaryd/config"
 )
 
-// exampleTarget decodes testdata/traces/target.toml strictly into the
-// config types (config.Load would also apply defaults and validate; Compile
-// assumes the same defaults for zero values).
+// exampleTarget loads testdata/traces/target.toml with config.Load, as
+// `canaryd replay --config` does (strict decoding, defaults, validation).
 func exampleTarget(t testing.TB) config.Target {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(tracesDir, "target.toml"))
+	cfg, err := config.Load(filepath.Join(tracesDir, "target.toml"))
 	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg config.Config
-	dec := toml.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cfg); err != nil {
 		t.Fatalf("target.toml: %v", err)
 	}
 	if len(cfg.Targets) != 1 {

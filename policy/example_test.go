@@ -1,0 +1,61 @@
+package policy_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/policy"
+	"github.com/canaryd/canaryd/watcher"
+)
+
+// A daemon-style loop: compile once, keep samples in a History, evaluate
+// on every tick with the clock's now.
+func ExamplePolicy_Evaluate() {
+	p, err := policy.Compile(config.Target{
+		Name:     "checkout",
+		BakeTime: config.Duration{Duration: 10 * time.Minute},
+		Rules: []config.Rule{{
+			Name: "error-rate", Kind: config.RuleErrorRate, Threshold: 0.05,
+			Window: config.Duration{Duration: 5 * time.Minute}, MinInvocations: 50,
+		}},
+	})
+	if err != nil {
+		panic(err)
+	}
+	start := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	h := policy.NewHistory(p.Lookback())
+	for i := 0; i < 5; i++ {
+		t := start.Add(time.Duration(i) * time.Minute)
+		h.Add(watcher.Sample{Kind: watcher.KindMetric, Metric: "Invocations", Time: t, Period: time.Minute, Outcome: watcher.OutcomeOK, Value: 1000})
+		h.Add(watcher.Sample{Kind: watcher.KindMetric, Metric: "Errors", Time: t, Period: time.Minute, Outcome: watcher.OutcomeOK, Value: 120})
+	}
+	v := p.Evaluate(policy.Input{WatchStart: start, KnownGood: "3", NewVersion: "4", Samples: h.Samples()}, start.Add(5*time.Minute))
+	fmt.Println(v.Kind)
+	fmt.Println(v.Findings[0])
+	// Output:
+	// failing
+	// error-rate: observed 0.12 > threshold 0.05 over 5m0s (5 samples, evidence 5000)
+}
+
+// What `canaryd replay` does with a trace and a target.
+func ExampleReplay() {
+	cfg, err := config.Load("../testdata/traces/target.toml")
+	if err != nil {
+		panic(err)
+	}
+	f, err := os.Open("../testdata/traces/error-spike.jsonl")
+	if err != nil {
+		panic(err)
+	}
+	defer f.Close()
+	res, err := policy.Replay(context.Background(), f, cfg.Targets[0], policy.ReplayOptions{})
+	if err != nil {
+		fmt.Println(err)
+		os.Exit(policy.ExitBadInput)
+	}
+	fmt.Println(res.Outcome, res.DecidedAt.Sub(res.WatchStart), res.ExitCode())
+	// Output: failing 4m0s 3
+}
