@@ -436,6 +436,7 @@ func TestCompileErrors(t *testing.T) {
 		{"baseline on probe", with(health, func(r *config.Rule) { r.Baseline = "ratio" }), `baseline "ratio" does not apply`},
 		{"no name", config.Rule{Kind: config.RuleLatency}, "needs a name"},
 		{"negative window", with(lat, func(r *config.Rule) { r.Window = dur(-time.Minute) }), "must not be negative"},
+		{"window under the period", with(lat, func(r *config.Rule) { r.Window = dur(30 * time.Second) }), "shorter than metric_period 1m0s"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -451,11 +452,16 @@ func TestCompileErrors(t *testing.T) {
 	if _, err := Compile(target(time.Minute)); err == nil {
 		t.Fatal("a target without rules compiled")
 	}
+	noProbes := target(time.Minute, with(health, func(r *config.Rule) { r.Probe = "" }))
+	noProbes.Probes = nil
+	if _, err := Compile(noProbes); err == nil || !strings.Contains(err.Error(), "defines no probe") {
+		t.Fatalf("probe rule without probes: %v", err)
+	}
 }
 
 // Zero values get the documented defaults.
 func TestCompileDefaults(t *testing.T) {
-	p, err := Compile(config.Target{Name: "t", Rules: []config.Rule{
+	p, err := Compile(config.Target{Name: "t", Probes: []config.Probe{{Name: "health"}}, Rules: []config.Rule{
 		{Name: "e", Kind: config.RuleErrorRate},
 		{Name: "p", Kind: config.RuleProbe},
 		{Name: "l", Kind: config.RuleCompareLatency},

@@ -219,6 +219,9 @@ func (p *Policy) compileRule(cr config.Rule, probes map[string]bool) (rule, erro
 		if cr.Probe != "" && !probes[cr.Probe] {
 			return r, fmt.Errorf("probe %q is not defined for this target", cr.Probe)
 		}
+		if len(probes) == 0 {
+			return r, errors.New("the target defines no probe for this rule to judge")
+		}
 		if r.failRatio < 0 || r.failRatio > 1 || cr.ConsecutiveFailures < 0 {
 			return r, errors.New("failure_ratio must be within [0,1] and consecutive_failures not negative")
 		}
@@ -231,6 +234,9 @@ func (p *Policy) compileRule(cr config.Rule, probes map[string]bool) (rule, erro
 		p.probeNames = append(p.probeNames, cr.Probe)
 	default:
 		return r, fmt.Errorf("unknown kind %q", cr.Kind)
+	}
+	if !r.isProbe() && r.window < p.period {
+		return r, fmt.Errorf("window %s is shorter than metric_period %s: it could hold no period", r.window, p.period)
 	}
 	if r.rel != relAbsolute {
 		switch cr.Kind {

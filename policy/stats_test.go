@@ -146,3 +146,18 @@ func TestExactDistributionShape(t *testing.T) {
 		}
 	}
 }
+
+// The exact distribution and the normal approximation agree closely for
+// moderate sizes (a consistency check between the two code paths).
+func TestExactAgreesWithNormal(t *testing.T) {
+	const n1, n2 = 20, 20
+	tails := upperTails(n1, n2)
+	mu, sigma := float64(n1*n2)/2, math.Sqrt(float64(n1*n2*(n1+n2+1))/12)
+	for _, u := range []int{220, 250, 270, 290, 310} {
+		z := (float64(u) - mu - 0.5) / sigma
+		normal := 0.5 * math.Erfc(z/math.Sqrt2)
+		if !near(tails[u], normal, 0.005) {
+			t.Errorf("U>=%d: exact %.5f, normal %.5f", u, tails[u], normal)
+		}
+	}
+}
