@@ -1,0 +1,318 @@
+package watcher
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/jonboulle/clockwork"
+	"go.uber.org/zap"
+
+	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/store"
+)
+
+// SourceCloudWatch is Sample.Source of metric samples.
+const SourceCloudWatch = "cloudwatch"
+
+// MetricReaderConfig configures a MetricReader.
+type MetricReaderConfig struct {
+	// Clients returns the CloudWatch client for a target (by name). Targets
+	// sharing a client share GetMetricData calls.
+	Clients func(target string) *cloudwatch.Client
+	Clock   clockwork.Clock
+	Logger  *zap.Logger
+	Metrics *Metrics
+	// Concurrency bounds GetMetricData calls in flight; default 4.
+	Concurrency int
+	// BackoffBase and BackoffMax shape the wait after failed cycles:
+	// base·2^(failures-1), capped. Defaults 1m and 10m.
+	BackoffBase, BackoffMax time.Duration
+}
+
+// MetricReader reads CloudWatch for every active watch together, in as few
+// GetMetricData calls as the 500-query limit allows.
+type MetricReader struct {
+	cfg MetricReaderConfig
+
+	mu      sync.Mutex
+	plans   map[planKey]*watchPlan
+	backoff map[*cloudwatch.Client]*RetryDecision
+}
+
+// RetryDecision is the reader's decision after failed calls to one
+// CloudWatch endpoint: no calls before NotBefore.
+type RetryDecision struct {
+	Failures  int       // consecutive failed cycles
+	NotBefore time.Time // next attempt
+	Reason    string    // the last error
+}
+
+// CycleStats says what one cycle did.
+type CycleStats struct {
+	Watches int
+	Queries int // queries planned (and sent, unless skipped)
+	Calls   int // GetMetricData requests sent, pages included
+	Errors  int // calls that failed
+	Skipped int // queries not sent because of a backoff
+	// RetryAt is the earliest backoff still in force after this cycle (zero if none).
+	RetryAt time.Time
+}
+
+// NewMetricReader builds a MetricReader.
+func NewMetricReader(cfg MetricReaderConfig) *MetricReader {
+	if cfg.Clock == nil {
+		cfg.Clock = clockwork.NewRealClock()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 4
+	}
+	if cfg.BackoffBase <= 0 {
+		cfg.BackoffBase = time.Minute
+	}
+	if cfg.BackoffMax <= 0 {
+		cfg.BackoffMax = 10 * time.Minute
+	}
+	return &MetricReader{cfg: cfg, plans: map[planKey]*watchPlan{}, backoff: map[*cloudwatch.Client]*RetryDecision{}}
+}
+
+// group is the watches read over one window through one client.
+type group struct {
+	client     *cloudwatch.Client
+	start, end time.Time
+	idx        []int
+}
+
+type groupKey struct {
+	client     *cloudwatch.Client
+	start, end int64
+}
+
+// Cycle reads the last MetricLag complete periods of every watch and
+// returns their samples: one per (watch, metric, version, period), ok with
+// the value or no_data, or source_error when the read failed. Periods
+// before the watch's detection period are not reported.
+func (r *MetricReader) Cycle(ctx context.Context, watches []ActiveWatch) ([]Sample, CycleStats) {
+	now := r.cfg.Clock.Now()
+	plans := r.planAll(watches)
+	groups := map[groupKey]*group{}
+	var order []*group
+	for i, aw := range watches {
+		period := targetPeriod(aw.Target)
+		end := now.Truncate(period)
+		start := end.Add(-time.Duration(targetLag(aw.Target)) * period)
+		c := r.cfg.Clients(aw.Target.Name)
+		k := groupKey{c, start.Unix(), end.Unix()}
+		g := groups[k]
+		if g == nil {
+			g = &group{client: c, start: start, end: end}
+			groups[k] = g
+			order = append(order, g)
+		}
+		g.idx = append(g.idx, i)
+	}
+	stats := CycleStats{Watches: len(watches)}
+	var out []Sample
+	for _, g := range order {
+		calls := packCalls(g.start, g.end, g.idx, plans)
+		for _, c := range calls {
+			stats.Queries += len(c.refs)
+		}
+		if d, ok := r.inBackoff(g.client, now); ok {
+			for _, c := range calls {
+				stats.Skipped += len(c.refs)
+				out = r.errorSamples(out, c, watches, fmt.Sprintf("backing off until %s after: %s", d.NotBefore.UTC().Format(time.RFC3339), d.Reason))
+			}
+			continue
+		}
+		res := r.runCalls(ctx, g.client, calls)
+		failed := ""
+		for i, c := range calls {
+			stats.Calls += res[i].pages
+			if res[i].err != nil {
+				stats.Errors++
+				failed = "GetMetricData: " + errReason(res[i].err)
+				out = r.errorSamples(out, c, watches, failed)
+				continue
+			}
+			out = r.decode(out, c, res[i].results, watches)
+		}
+		r.recordOutcome(g.client, now, failed)
+	}
+	r.cfg.Metrics.MetricQueries.Add(float64(stats.Queries))
+	stats.RetryAt = r.earliestRetry(now)
+	for i := range out {
+		r.cfg.Metrics.sample(out[i])
+	}
+	return out, stats
+}
+
+// planAll returns each watch's (cached) plan and forgets plans of watches
+// no longer active.
+func (r *MetricReader) planAll(watches []ActiveWatch) []*watchPlan {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	plans := make([]*watchPlan, len(watches))
+	next := make(map[planKey]*watchPlan, len(watches))
+	for i, aw := range watches {
+		k := keyOf(aw)
+		p := r.plans[k]
+		if p == nil {
+			pl := planWatch(aw)
+			p = &pl
+		}
+		next[k] = p
+		plans[i] = p
+	}
+	r.plans = next
+	return plans
+}
+
+type callResult struct {
+	results []types.MetricDataResult
+	pages   int
+	err     error
+}
+
+// runCalls sends the calls, at most Concurrency at once, following NextToken.
+func (r *MetricReader) runCalls(ctx context.Context, client *cloudwatch.Client, calls []*call) []callResult {
+	res := make([]callResult, len(calls))
+	sem := make(chan struct{}, r.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for i, c := range calls {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			res[i] = r.fetch(ctx, client, c.start, c.end, c.queries)
+		}()
+	}
+	wg.Wait()
+	return res
+}
+
+func (r *MetricReader) fetch(ctx context.Context, client *cloudwatch.Client, start, end time.Time, qs []types.MetricDataQuery) callResult {
+	in := &cloudwatch.GetMetricDataInput{
+		MetricDataQueries: qs, StartTime: aws.Time(start), EndTime: aws.Time(end),
+		ScanBy: types.ScanByTimestampAscending,
+	}
+	var cr callResult
+	for {
+		out, err := client.GetMetricData(ctx, in)
+		cr.pages++
+		r.cfg.Metrics.awsCall("GetMetricData", err)
+		if err != nil {
+			cr.err = err
+			return cr
+		}
+		cr.results = append(cr.results, out.MetricDataResults...)
+		if aws.ToString(out.NextToken) == "" {
+			return cr
+		}
+		in.NextToken = out.NextToken
+	}
+}
+
+func (r *MetricReader) inBackoff(c *cloudwatch.Client, now time.Time) (RetryDecision, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d := r.backoff[c]
+	if d == nil || !now.Before(d.NotBefore) {
+		return RetryDecision{}, false
+	}
+	return *d, true
+}
+
+// recordOutcome updates the retry decision for a client after a cycle.
+func (r *MetricReader) recordOutcome(c *cloudwatch.Client, now time.Time, failure string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if failure == "" {
+		delete(r.backoff, c)
+		return
+	}
+	d := r.backoff[c]
+	if d == nil {
+		d = &RetryDecision{}
+		r.backoff[c] = d
+	}
+	d.Failures++
+	d.Reason = failure
+	d.NotBefore = now.Add(backoffDelay(d.Failures, r.cfg.BackoffBase, r.cfg.BackoffMax))
+	r.cfg.Logger.Warn("CloudWatch read failed; backing off",
+		zap.Int("failures", d.Failures), zap.Time("not_before", d.NotBefore), zap.String("reason", failure))
+}
+
+// backoffDelay is base·2^(failures-1), capped at max. The first failure
+// waits one base: with base = the metric period, the next cycle retries.
+func backoffDelay(failures int, base, max time.Duration) time.Duration {
+	d := base
+	for i := 1; i < failures && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		d = max
+	}
+	return d
+}
+
+func (r *MetricReader) earliestRetry(now time.Time) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var at time.Time
+	for _, d := range r.backoff {
+		if d.NotBefore.After(now) && (at.IsZero() || d.NotBefore.Before(at)) {
+			at = d.NotBefore
+		}
+	}
+	return at
+}
+
+// Backoff returns the retry decision in force for target's client, if any.
+func (r *MetricReader) Backoff(target string) (RetryDecision, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d := r.backoff[r.cfg.Clients(target)]
+	if d == nil {
+		return RetryDecision{}, false
+	}
+	return *d, true
+}
+
+// Baseline reads the alias-level metrics of w over the target's baseline
+// window before the deploy (complete periods only), once.
+func (r *MetricReader) Baseline(ctx context.Context, w store.Watch, t config.Target) ([]Sample, error) {
+	period := targetPeriod(t)
+	window := t.BaselineWindow.Duration
+	if window <= 0 {
+		window = 30 * time.Minute
+	}
+	end := w.DetectedAt.Truncate(period)
+	start := end.Add(-window).Truncate(period)
+	if !start.Before(end) {
+		start = end.Add(-period)
+	}
+	base := w
+	base.Weights = nil // alias level only
+	aw := []ActiveWatch{{Watch: base, Target: t}}
+	pl := planWatch(aw[0])
+	var out []Sample
+	for _, c := range packCalls(start, end, []int{0}, []*watchPlan{&pl}) {
+		res := r.fetch(ctx, r.cfg.Clients(t.Name), start, end, c.queries)
+		if res.err != nil {
+			return nil, fmt.Errorf("baseline for %s (watch %s): %w", t.Name, w.ID, res.err)
+		}
+		out = r.decodeFrom(out, c, res.results, aw, start)
+	}
+	return out, nil
+}

@@ -1,0 +1,301 @@
+package watcher
+
+import (
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+
+	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/store"
+)
+
+// MaxQueriesPerCall is GetMetricData's limit on queries in one request.
+const MaxQueriesPerCall = 500
+
+// Metric period and lag defaults (config applies the same at load).
+const (
+	defaultMetricPeriod = time.Minute
+	defaultMetricLag    = 3
+	defaultLatencyStat  = "p99"
+	lambdaNamespace     = "AWS/Lambda"
+)
+
+// ActiveWatch is a watch under observation together with its target.
+type ActiveWatch struct {
+	Watch  store.Watch
+	Target config.Target
+}
+
+// series is one query of a watch's plan. hidden queries feed an expression
+// and produce no samples.
+type series struct {
+	metric  string // Sample.Metric
+	version string // Sample.Version
+	hidden  bool
+	stat    *types.MetricStat
+	expr    []exprPart // metric-math template over block-local indexes
+	period  *int32     // expressions: the target's period
+}
+
+// exprPart is a literal piece of an expression or a reference to another
+// query of the same watch (by index in the watch's series).
+type exprPart struct {
+	text string
+	ref  int // -1 for literal text
+}
+
+// watchPlan is the cached list of queries for one watch.
+type watchPlan struct {
+	series []series
+	atomic bool // has expressions: all its queries must share one call
+}
+
+// planKey says when a cached plan is still valid: the queries depend on
+// the watch, whether the alias splits traffic and the known-good version.
+type planKey struct {
+	id, knownGood string
+	split         bool
+}
+
+func keyOf(aw ActiveWatch) planKey {
+	return planKey{id: aw.Watch.ID, knownGood: aw.Watch.KnownGood, split: len(aw.Watch.Weights) > 0}
+}
+
+func targetPeriod(t config.Target) time.Duration {
+	if t.MetricPeriod.Duration >= time.Minute {
+		return t.MetricPeriod.Duration.Truncate(time.Minute)
+	}
+	return defaultMetricPeriod
+}
+
+func targetLag(t config.Target) int {
+	if t.MetricLag > 0 {
+		return t.MetricLag
+	}
+	return defaultMetricLag
+}
+
+// latencyStats are the Duration statistics the target's rules need.
+func latencyStats(t config.Target) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, r := range t.Rules {
+		if r.Kind != config.RuleLatency && r.Kind != config.RuleCompareLatency {
+			continue
+		}
+		st := r.Stat
+		if st == "" {
+			st = defaultLatencyStat
+		}
+		if !seen[st] {
+			seen[st] = true
+			out = append(out, st)
+		}
+	}
+	if len(out) == 0 {
+		out = []string{defaultLatencyStat}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// functionName is the FunctionName dimension: the name part of an ARN.
+func functionName(fn string) string {
+	if !strings.HasPrefix(fn, "arn:") {
+		return fn
+	}
+	parts := strings.Split(fn, ":")
+	if len(parts) >= 7 {
+		return parts[6]
+	}
+	return fn
+}
+
+// builtinSeries are the Lambda metrics of one alias or executed version.
+func builtinSeries(t config.Target, version string, stats []string) []series {
+	fn := functionName(t.Function)
+	dims := []types.Dimension{
+		{Name: aws.String("FunctionName"), Value: aws.String(fn)},
+		{Name: aws.String("Resource"), Value: aws.String(fn + ":" + t.Alias)},
+	}
+	if version != "" {
+		dims = append(dims, types.Dimension{Name: aws.String("ExecutedVersion"), Value: aws.String(version)})
+	}
+	period := aws.Int32(int32(targetPeriod(t) / time.Second))
+	mk := func(metric, name, stat string) series {
+		return series{metric: metric, version: version, stat: &types.MetricStat{
+			Metric: &types.Metric{Namespace: aws.String(lambdaNamespace), MetricName: aws.String(name), Dimensions: dims},
+			Period: period, Stat: aws.String(stat),
+		}}
+	}
+	out := []series{mk("Invocations", "Invocations", "Sum"), mk("Errors", "Errors", "Sum"), mk("Throttles", "Throttles", "Sum")}
+	for _, st := range stats {
+		out = append(out, mk("Duration."+st, "Duration", st))
+	}
+	return out
+}
+
+// planWatch lists the queries of one watch: the alias's built-in metrics,
+// per executed version while traffic is split, then custom metric rules.
+func planWatch(aw ActiveWatch) watchPlan {
+	t, w := aw.Target, aw.Watch
+	stats := latencyStats(t)
+	p := watchPlan{series: builtinSeries(t, "", stats)}
+	if len(w.Weights) > 0 {
+		p.series = append(p.series, builtinSeries(t, w.NewVersion, stats)...)
+		if w.KnownGood != "" && w.KnownGood != w.NewVersion {
+			p.series = append(p.series, builtinSeries(t, w.KnownGood, stats)...)
+		}
+	}
+	for _, r := range t.Rules {
+		if r.Kind == config.RuleMetric {
+			p.addRule(t, w, r)
+		}
+	}
+	return p
+}
+
+// builtinRefs are the names an expression may use for the watch's own
+// alias-level metrics (indexes into the plan's first series).
+var builtinRefs = map[string]int{"invocations": 0, "errors": 1, "throttles": 2, "duration": 3}
+
+var identRE = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*`)
+
+func (p *watchPlan) addRule(t config.Target, w store.Watch, r config.Rule) {
+	own := -1
+	if r.MetricName != "" {
+		stat := r.Stat
+		if stat == "" {
+			stat = "Average"
+		}
+		dims := make([]types.Dimension, 0, len(r.Dimensions))
+		names := make([]string, 0, len(r.Dimensions))
+		for k := range r.Dimensions {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			dims = append(dims, types.Dimension{Name: aws.String(k), Value: aws.String(expandDim(r.Dimensions[k], t, w))})
+		}
+		own = len(p.series)
+		p.series = append(p.series, series{metric: "rule:" + r.Name, hidden: r.Expression != "", stat: &types.MetricStat{
+			Metric: &types.Metric{Namespace: aws.String(r.Namespace), MetricName: aws.String(r.MetricName), Dimensions: dims},
+			Period: aws.Int32(int32(targetPeriod(t) / time.Second)), Stat: aws.String(stat),
+		}})
+	}
+	if r.Expression == "" {
+		return
+	}
+	p.atomic = true
+	p.series = append(p.series, series{metric: "rule:" + r.Name, expr: compileExpr(r.Expression, own),
+		period: aws.Int32(int32(targetPeriod(t) / time.Second))})
+}
+
+// compileExpr turns an expression into a template: m1 (the rule's own
+// metric) and the built-in names become references to this watch's queries.
+func compileExpr(expr string, own int) []exprPart {
+	var parts []exprPart
+	last := 0
+	for _, loc := range identRE.FindAllStringIndex(expr, -1) {
+		name := expr[loc[0]:loc[1]]
+		ref, ok := builtinRefs[name]
+		if name == "m1" && own >= 0 {
+			ref, ok = own, true
+		}
+		if !ok {
+			continue
+		}
+		parts = append(parts, exprPart{text: expr[last:loc[0]], ref: -1}, exprPart{ref: ref})
+		last = loc[1]
+	}
+	return append(parts, exprPart{text: expr[last:], ref: -1})
+}
+
+func expandDim(v string, t config.Target, w store.Watch) string {
+	return strings.NewReplacer("${function}", functionName(t.Function), "${alias}", t.Alias, "${version}", w.NewVersion).Replace(v)
+}
+
+// queryRef maps a query id of one call back to what it is about.
+type queryRef struct {
+	watch int // index into the cycle's watches
+	s     *series
+}
+
+// call is one planned GetMetricData request.
+type call struct {
+	start, end time.Time
+	queries    []types.MetricDataQuery
+	refs       []queryRef
+}
+
+var queryIDs = func() []string {
+	ids := make([]string, MaxQueriesPerCall)
+	for i := range ids {
+		ids[i] = "q" + strconv.Itoa(i)
+	}
+	return ids
+}()
+
+// packCalls distributes the watches' queries over calls of at most
+// MaxQueriesPerCall. Watches with expressions keep all their queries in
+// one call (an expression can only see ids of its own request); the other
+// queries fill every call to the limit, so without expressions the number
+// of calls is exactly ceil(queries/500).
+func packCalls(start, end time.Time, idx []int, plans []*watchPlan) []*call {
+	var calls []*call
+	cur := func(room int) *call {
+		if len(calls) == 0 || len(calls[len(calls)-1].refs)+room > MaxQueriesPerCall {
+			calls = append(calls, &call{start: start, end: end})
+		}
+		return calls[len(calls)-1]
+	}
+	for _, i := range idx {
+		if p := plans[i]; p.atomic {
+			c := cur(len(p.series))
+			base := len(c.refs)
+			for j := range p.series {
+				c.add(i, &p.series[j], base)
+			}
+		}
+	}
+	for _, i := range idx {
+		if p := plans[i]; !p.atomic {
+			for j := range p.series {
+				cur(1).add(i, &p.series[j], 0)
+			}
+		}
+	}
+	return calls
+}
+
+func (c *call) add(watch int, s *series, base int) {
+	n := len(c.refs)
+	q := types.MetricDataQuery{Id: &queryIDs[n], ReturnData: &returnTrue}
+	if s.hidden {
+		q.ReturnData = &returnFalse
+	}
+	if s.stat != nil {
+		q.MetricStat = s.stat
+	} else {
+		var b strings.Builder
+		for _, part := range s.expr {
+			if part.ref < 0 {
+				b.WriteString(part.text)
+			} else {
+				b.WriteString(queryIDs[base+part.ref])
+			}
+		}
+		q.Expression = aws.String(b.String())
+		q.Period = s.period
+	}
+	c.queries = append(c.queries, q)
+	c.refs = append(c.refs, queryRef{watch: watch, s: s})
+}
+
+// Shared read-only pointers for query fields (no allocation per query).
+var returnTrue, returnFalse = true, false
