@@ -53,3 +53,13 @@ func BenchmarkPutDatapoint(b *testing.B) {
 		s.PutDatapoint("App", "Latency", map[string]string{"Service": "a"}, t0.Add(time.Duration(i)*time.Second), 1, 2, 3)
 	}
 }
+
+// BenchmarkLambdaTraffic measures writing one function's two hours of
+// traffic (synthesised lazily, so O(1) memory per call).
+func BenchmarkLambdaTraffic(b *testing.B) {
+	s := New(Options{})
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		s.LambdaTraffic(fmt.Sprintf("fn%d", i%10000), "live", "1", t0.Add(-time.Hour), t0.Add(time.Hour), HealthyProfile(int64(i)))
+	}
+}

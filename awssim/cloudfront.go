@@ -68,7 +68,7 @@ type cfList struct {
 func (s *Sim) cloudfrontRoute(r *http.Request) (route, bool) {
 	segs := pathSegments(r.URL) // 2020-05-31 distribution {id} invalidation [{iid}]
 	if len(segs) < 4 || segs[1] != "distribution" || segs[3] != "invalidation" {
-		return route{}, false
+		return unknownOp("cloudfront", r), true
 	}
 	rt := route{service: "cloudfront", vars: segs[2:]}
 	switch {
@@ -79,7 +79,7 @@ func (s *Sim) cloudfrontRoute(r *http.Request) (route, bool) {
 	case len(segs) == 5 && r.Method == http.MethodGet:
 		rt.api, rt.h = "GetInvalidation", s.cfGetInvalidation
 	default:
-		return route{}, false
+		return unknownOp("cloudfront", r), true
 	}
 	return rt, true
 }

@@ -115,7 +115,7 @@ func (s *Sim) lambdaRoute(r *http.Request) (route, bool) {
 	case len(rest) == 3 && rest[1] == "aliases" && r.Method == http.MethodDelete:
 		return rt("DeleteAlias", s.lambdaDeleteAlias)
 	}
-	return route{}, false
+	return unknownOp("lambda", r), true
 }
 
 // pathSegments splits the escaped path and unescapes each segment, so an

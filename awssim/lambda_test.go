@@ -334,3 +334,15 @@ func TestLambdaGetFunctionConfiguration(t *testing.T) {
 		}
 	}
 }
+
+func TestUnimplementedOperationIsAnAPIError(t *testing.T) {
+	s, c, _ := start(t, Options{})
+	s.CreateFunction("fn")
+	_, err := c.Lambda.GetFunction(ctx(t), &lambda.GetFunctionInput{FunctionName: aws.String("fn")}, noRetry)
+	if apiCode(err) != "UnknownOperationException" {
+		t.Fatalf("GetFunction: %v, want UnknownOperationException", err)
+	}
+	if calls := s.Calls("Unknown"); len(calls) != 1 || calls[0].Params["Method"] != "GET" {
+		t.Fatalf("calls %+v", calls)
+	}
+}

@@ -136,6 +136,15 @@ func (s *Sim) route(r *http.Request, body []byte) (route, bool) {
 	return route{}, false
 }
 
+// unknownOp answers an operation awssim does not implement in the wire shape
+// of its service, so the SDK reports a clean API error.
+func unknownOp(service string, r *http.Request) route {
+	return route{service: service, api: "Unknown", h: func(req *request) (*response, *apiError) {
+		req.params["Method"], req.params["Path"] = r.Method, r.URL.Path
+		return nil, &apiError{status: 400, code: "UnknownOperationException", message: "awssim does not implement " + r.Method + " " + r.URL.Path}
+	}}
+}
+
 // writeError writes e in the wire shape of service.
 func writeError(w http.ResponseWriter, service string, e *apiError) {
 	if e.fault == "" {
