@@ -115,21 +115,26 @@ func TestReplayExitCodesAndTimeline(t *testing.T) {
 	cases := []struct {
 		file     string
 		exit     int
+		decided  time.Duration // after the deploy; -1: nothing decided
 		contains []string
 	}{
-		{"good-deploy.jsonl", 0, []string{"promote", "outcome: promote at +10m0s (exit 0)"}},
-		{"error-spike.jsonl", 3, []string{"failing", "! errors-vs-known-good: observed", "(exit 3)"}},
-		{"split-canary.jsonl", 3, []string{"per-version samples, split traffic", "! errors-vs-known-good", "(exit 3)"}},
-		{"latency-regression.jsonl", 3, []string{"latency-vs-known-good", "(exit 3)"}},
-		{"low-traffic.jsonl", 4, []string{"invocations < min_invocations", "outcome: healthy (exit 4)"}},
-		{"missing-data.jsonl", 0, []string{"(exit 0)"}},
-		{"incident-deploy.jsonl", 3, []string{"alert only", "known-good 41 breaches too"}},
+		{"good-deploy.jsonl", 0, 10 * time.Minute, []string{"promote", "outcome: promote at +10m0s (exit 0)"}},
+		{"error-spike.jsonl", 3, 4 * time.Minute, []string{"failing", "! errors-vs-known-good: observed", "(exit 3)"}},
+		{"error-2x.jsonl", 3, time.Minute, []string{"! errors-vs-known-good", "(exit 3)"}},
+		{"split-canary.jsonl", 3, 5 * time.Minute, []string{"per-version samples, split traffic", "! errors-vs-known-good", "(exit 3)"}},
+		{"latency-regression.jsonl", 3, 5 * time.Minute, []string{"latency-vs-known-good", "(exit 3)"}},
+		{"low-traffic.jsonl", 4, -1, []string{"invocations < min_invocations", "outcome: healthy (exit 4)"}},
+		{"missing-data.jsonl", 0, 11 * time.Minute, []string{"(exit 0)"}},
+		{"incident-deploy.jsonl", 3, 3 * time.Minute, []string{"alert only", "known-good 41 breaches too"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {
 			res := replayFile(t, tc.file, ReplayOptions{})
 			if res.ExitCode() != tc.exit {
 				t.Fatalf("exit %d, want %d", res.ExitCode(), tc.exit)
+			}
+			if got := res.DecidedAt.Sub(res.WatchStart); (tc.decided < 0) != res.DecidedAt.IsZero() || (tc.decided >= 0 && got != tc.decided) {
+				t.Errorf("decided at +%s, want +%s (README.md states it)", got, tc.decided)
 			}
 			var out strings.Builder
 			res.WriteTimeline(&out)
