@@ -255,7 +255,12 @@ func pageResults(results []mdResult, token string, maxPts int) (*response, *apiE
 		}
 	}
 	budget := maxPts
-	list := cbor.List{}
+	type cut struct {
+		r        mdResult
+		from, to int
+		status   string
+	}
+	var page []cut
 	next := ""
 	for ; ri < len(results); ri++ {
 		r := results[ri]
@@ -265,7 +270,7 @@ func pageResults(results []mdResult, token string, maxPts int) (*response, *apiE
 			status = "PartialData"
 			next = base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("%d:%d", ri, off+take)))
 		}
-		list = append(list, encodeResult(r, off, off+take, status))
+		page = append(page, cut{r, off, off + take, status})
 		budget -= take
 		off = 0
 		if next != "" {
@@ -276,20 +281,45 @@ func pageResults(results []mdResult, token string, maxPts int) (*response, *apiE
 			break
 		}
 	}
-	out := cbor.Map{"MetricDataResults": list, "Messages": cbor.List{}}
+	w := &cborWriter{b: make([]byte, 0, 256+len(page)*64+(maxPts-budget)*20)}
+	n := 2
 	if next != "" {
-		out["NextToken"] = cbor.String(next)
+		n = 3
 	}
-	return cborResponse(out)
+	w.mapHead(n)
+	w.str("MetricDataResults")
+	w.listHead(len(page))
+	for _, c := range page {
+		encodeResult(w, c.r, c.from, c.to, c.status)
+	}
+	w.str("Messages")
+	w.listHead(0)
+	if next != "" {
+		w.str("NextToken")
+		w.str(next)
+	}
+	return &response{status: 200, ctype: "application/cbor",
+		header: map[string]string{"Smithy-Protocol": "rpc-v2-cbor"}, body: w.b}, nil
 }
 
-func encodeResult(r mdResult, from, to int, status string) cbor.Map {
-	ts := make(cbor.List, 0, to-from)
-	vs := make(cbor.List, 0, to-from)
-	for i := from; i < to; i++ {
-		ts = append(ts, cTimeValue(r.ts[i]))
-		vs = append(vs, cbor.Float64(r.vals[i]))
+func encodeResult(w *cborWriter, r mdResult, from, to int, status string) {
+	w.mapHead(6)
+	w.str("Id")
+	w.str(r.id)
+	w.str("Label")
+	w.str(r.label)
+	w.str("StatusCode")
+	w.str(status)
+	w.str("Timestamps")
+	w.listHead(to - from)
+	for _, t := range r.ts[from:to] {
+		w.time(t)
 	}
-	return cbor.Map{"Id": cbor.String(r.id), "Label": cbor.String(r.label), "StatusCode": cbor.String(status),
-		"Timestamps": ts, "Values": vs, "Messages": cbor.List{}}
+	w.str("Values")
+	w.listHead(to - from)
+	for _, v := range r.vals[from:to] {
+		w.float(v)
+	}
+	w.str("Messages")
+	w.listHead(0)
 }
