@@ -5,7 +5,10 @@ import (
 	"regexp"
 )
 
-var aliasNameRE = regexp.MustCompile(`^(?:[a-zA-Z0-9-_]{1,128})$`)
+var (
+	aliasNameRE = regexp.MustCompile(`^[a-zA-Z0-9-_]{1,128}$`)
+	allDigits   = regexp.MustCompile(`^[0-9]+$`) // alias names cannot look like versions
+)
 
 // parseRouting decodes a RoutingConfig; nil raw means "not given".
 func parseRouting(raw *json.RawMessage) (weights map[string]float64, given bool, aerr *apiError) {
@@ -56,7 +59,7 @@ func (s *Sim) lambdaCreateAlias(req *request) (*response, *apiError) {
 	}
 	name, _ := parseFunctionName(req.vars[0])
 	req.params["FunctionName"] = name
-	if in.Name == nil || !aliasNameRE.MatchString(*in.Name) {
+	if in.Name == nil || !aliasNameRE.MatchString(*in.Name) || allDigits.MatchString(*in.Name) {
 		return nil, invalidParam("alias name is missing or invalid")
 	}
 	if in.FunctionVersion == nil {

@@ -346,3 +346,22 @@ func TestUnimplementedOperationIsAnAPIError(t *testing.T) {
 		t.Fatalf("calls %+v", calls)
 	}
 }
+
+func TestLambdaCreateAliasValidation(t *testing.T) {
+	s, c, _ := start(t, Options{})
+	s.PublishVersion("fn")
+	cases := []struct{ name, alias, version, want string }{
+		{"numeric alias name", "7", "1", "InvalidParameterValueException"},
+		{"unknown version", "live", "9", "ResourceNotFoundException"},
+		{"duplicate", "dup", "1", "ResourceConflictException"},
+	}
+	s.CreateAlias("fn", "dup", "1")
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := c.Lambda.CreateAlias(ctx(t), &lambda.CreateAliasInput{FunctionName: aws.String("fn"), Name: aws.String(tc.alias), FunctionVersion: aws.String(tc.version)})
+			if apiCode(err) != tc.want {
+				t.Fatalf("err %v, want %s", err, tc.want)
+			}
+		})
+	}
+}
