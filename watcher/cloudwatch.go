@@ -32,6 +32,9 @@ type MetricReaderConfig struct {
 	// BackoffBase and BackoffMax shape the wait after failed cycles:
 	// base·2^(failures-1), capped. Defaults 1m and 10m.
 	BackoffBase, BackoffMax time.Duration
+	// MaxDatapoints per GetMetricData page; 0 = the service default. Tests
+	// set it low to exercise NextToken.
+	MaxDatapoints int32
 }
 
 // MetricReader reads CloudWatch for every active watch together, in as few
@@ -42,6 +45,7 @@ type MetricReader struct {
 	mu      sync.Mutex
 	plans   map[planKey]*watchPlan
 	backoff map[*cloudwatch.Client]*RetryDecision
+	lastRun time.Time // minute of the last cycle
 }
 
 // RetryDecision is the reader's decision after failed calls to one
@@ -86,6 +90,14 @@ func NewMetricReader(cfg MetricReaderConfig) *MetricReader {
 	return &MetricReader{cfg: cfg, plans: map[planKey]*watchPlan{}, backoff: map[*cloudwatch.Client]*RetryDecision{}}
 }
 
+// Due reports whether a minute has completed since the last Cycle: the
+// daemon ticks often and runs a cycle when Due (periods are whole minutes).
+func (r *MetricReader) Due(now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return now.Truncate(time.Minute).After(r.lastRun)
+}
+
 // group is the watches read over one window through one client.
 type group struct {
 	client     *cloudwatch.Client
@@ -104,6 +116,9 @@ type groupKey struct {
 // before the watch's detection period are not reported.
 func (r *MetricReader) Cycle(ctx context.Context, watches []ActiveWatch) ([]Sample, CycleStats) {
 	now := r.cfg.Clock.Now()
+	r.mu.Lock()
+	r.lastRun = now.Truncate(time.Minute)
+	r.mu.Unlock()
 	plans := r.planAll(watches)
 	groups := map[groupKey]*group{}
 	var order []*group
@@ -205,6 +220,9 @@ func (r *MetricReader) fetch(ctx context.Context, client *cloudwatch.Client, sta
 	in := &cloudwatch.GetMetricDataInput{
 		MetricDataQueries: qs, StartTime: aws.Time(start), EndTime: aws.Time(end),
 		ScanBy: types.ScanByTimestampAscending,
+	}
+	if r.cfg.MaxDatapoints > 0 {
+		in.MaxDatapoints = aws.Int32(r.cfg.MaxDatapoints)
 	}
 	var cr callResult
 	for {
