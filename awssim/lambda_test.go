@@ -365,3 +365,34 @@ func TestLambdaCreateAliasValidation(t *testing.T) {
 		})
 	}
 }
+
+// TestLambdaConditionalUpdateIsAtomic: of concurrent updates conditioned on
+// the same RevisionId exactly one wins.
+func TestLambdaConditionalUpdateIsAtomic(t *testing.T) {
+	s, c, _ := start(t, Options{})
+	rev := s.CreateAlias("fn", "live", "1")
+	s.PublishVersion("fn")
+	const n = 8
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := c.Lambda.UpdateAlias(ctx(t), &lambda.UpdateAliasInput{FunctionName: aws.String("fn"), Name: aws.String("live"),
+				FunctionVersion: aws.String("2"), RevisionId: aws.String(rev)}, noRetry)
+			errs <- err
+		}()
+	}
+	ok, stale := 0, 0
+	for range n {
+		switch err := <-errs; {
+		case err == nil:
+			ok++
+		case apiCode(err) == "PreconditionFailedException":
+			stale++
+		default:
+			t.Fatalf("unexpected %v", err)
+		}
+	}
+	if ok != 1 || stale != n-1 {
+		t.Fatalf("%d succeeded, %d stale; want 1 and %d", ok, stale, n-1)
+	}
+}
