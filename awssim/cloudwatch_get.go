@@ -186,7 +186,7 @@ func (s *Sim) evalQueries(qs cbor.List, start, end time.Time, desc bool) ([]mdRe
 	env := &mdEnv{s: s, byID: make(map[string]*mdQuery, len(qs)), start: start, end: end,
 		done: make(map[string]mval, len(qs)), busy: map[string]bool{}, cutoff: math.MaxInt64 - 1}
 	if s.hideFuture {
-		env.cutoff = s.clock.Now().Unix()
+		env.cutoff = s.clock.Now().Add(-s.metricLag).Unix()
 	}
 	order := make([]*mdQuery, 0, len(qs))
 	for i, qv := range qs {

@@ -345,6 +345,21 @@ func TestCloudWatchPeriodAlignment(t *testing.T) {
 	}
 }
 
+func TestCloudWatchMetricDelay(t *testing.T) {
+	s, c, clk := start(t, Options{MetricDelay: 3 * time.Minute})
+	s.LambdaTraffic("fn", "live", "1", t0, t0.Add(10*time.Minute), HealthyProfile(1))
+	q := lambdaQ("n", "Invocations", "Sum", aliasDims("fn", "live"), 60)
+	clk.Advance(5 * time.Minute)
+	got := getData(t, c.CloudWatch, 0, 10*time.Minute, q)
+	if len(got["n"]) != 3 { // minutes 0, 1 and 2 are at least 3 minutes old
+		t.Fatalf("visible minutes %v, want 0..2", got["n"])
+	}
+	clk.Advance(time.Minute)
+	if got := getData(t, c.CloudWatch, 0, 10*time.Minute, q); len(got["n"]) != 4 {
+		t.Fatalf("after a minute: %v", got["n"])
+	}
+}
+
 func TestCloudWatchHideFutureData(t *testing.T) {
 	s, c, clk := start(t, Options{HideFutureData: true})
 	s.PutDatapoint("App", "A", dimsA, t0.Add(2*time.Minute), 1)

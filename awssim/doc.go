@@ -81,7 +81,8 @@
 // traffic after); GoodDeploy, BadDeploy, SlowDeploy and LowTrafficBadDeploy
 // are one-line scenarios. Options.HideFutureData hides datapoints stamped
 // after the clock's now, so a scenario written ahead is revealed as a fake
-// clock advances.
+// clock advances; Options.MetricDelay adds CloudWatch's ingestion lag (a
+// datapoint stamped t shows once now >= t+MetricDelay).
 //
 // # Faults and recording
 //

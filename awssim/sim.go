@@ -38,6 +38,10 @@ type Options struct {
 	// clock's now, so a scenario written ahead of time is revealed as a fake
 	// clock advances.
 	HideFutureData bool
+	// MetricDelay, when > 0, also implies HideFutureData and delays each
+	// datapoint further: one stamped t is visible once now >= t+MetricDelay
+	// (CloudWatch's ingestion lag; late data for the newest periods).
+	MetricDelay time.Duration
 	// FastRetries makes Start/Config replace awsclient's adaptive retryer
 	// with standard mode (same 5 attempts, 50ms max backoff). Adaptive mode
 	// rate-limits the client itself after throttles (down to 0.5 req/s, i.e.
@@ -57,6 +61,7 @@ type Sim struct {
 
 	autoDist   bool
 	hideFuture bool
+	metricLag  time.Duration
 	fastRetry  bool
 
 	mu  sync.Mutex // guards url and the call log
@@ -87,7 +92,8 @@ func New(o Options) *Sim {
 		account:    o.AccountID,
 		invDel:     o.InvalidationDelay,
 		autoDist:   o.AutoCreateDistributions,
-		hideFuture: o.HideFutureData,
+		hideFuture: o.HideFutureData || o.MetricDelay > 0,
+		metricLag:  o.MetricDelay,
 		fastRetry:  o.FastRetries,
 		lambda:     newLambdaState(),
 		cw:         newCWStore(),
