@@ -124,7 +124,10 @@ func cloudwatchBench(b *testing.B, n int) (*awssim.Sim, *clockwork.FakeClock, *c
 func BenchmarkMetricCycle10k(b *testing.B) {
 	sim, clk, client, ws := cloudwatchBench(b, benchTargets)
 	heap0 := liveHeap()
-	r := NewMetricReader(MetricReaderConfig{Clock: clk, Clients: func(string) *cloudwatch.Client { return client }})
+	r, err := NewMetricReader(MetricReaderConfig{Clock: clk, Clients: func(string) *cloudwatch.Client { return client }})
+	if err != nil {
+		b.Fatal(err)
+	}
 	ctx := context.Background()
 	var stats CycleStats
 	var samples int
@@ -159,7 +162,10 @@ func BenchmarkMetricCycle10k(b *testing.B) {
 // GetMetricData results into samples, without the network or simulator.
 func BenchmarkMetricPlanDecode10k(b *testing.B) {
 	_, clk, client, ws := cloudwatchBench(b, benchTargets)
-	r := NewMetricReader(MetricReaderConfig{Clock: clk, Clients: func(string) *cloudwatch.Client { return client }})
+	r, err := NewMetricReader(MetricReaderConfig{Clock: clk, Clients: func(string) *cloudwatch.Client { return client }})
+	if err != nil {
+		b.Fatal(err)
+	}
 	ctx := context.Background()
 	now := clk.Now()
 	end := now.Truncate(time.Minute)

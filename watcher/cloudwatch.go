@@ -2,6 +2,7 @@ package watcher
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -67,8 +68,11 @@ type CycleStats struct {
 	RetryAt time.Time
 }
 
-// NewMetricReader builds a MetricReader.
-func NewMetricReader(cfg MetricReaderConfig) *MetricReader {
+// NewMetricReader builds a MetricReader; Clients is required.
+func NewMetricReader(cfg MetricReaderConfig) (*MetricReader, error) {
+	if cfg.Clients == nil {
+		return nil, errors.New("watcher: metric reader needs Clients")
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = clockwork.NewRealClock()
 	}
@@ -87,7 +91,7 @@ func NewMetricReader(cfg MetricReaderConfig) *MetricReader {
 	if cfg.BackoffMax <= 0 {
 		cfg.BackoffMax = 10 * time.Minute
 	}
-	return &MetricReader{cfg: cfg, plans: map[planKey]*watchPlan{}, backoff: map[*cloudwatch.Client]*RetryDecision{}}
+	return &MetricReader{cfg: cfg, plans: map[planKey]*watchPlan{}, backoff: map[*cloudwatch.Client]*RetryDecision{}}, nil
 }
 
 // Due reports whether a minute has completed since the last Cycle: the
@@ -95,7 +99,7 @@ func NewMetricReader(cfg MetricReaderConfig) *MetricReader {
 func (r *MetricReader) Due(now time.Time) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return now.Truncate(time.Minute).After(r.lastRun)
+	return floorTime(now, time.Minute).After(r.lastRun)
 }
 
 // group is the watches read over one window through one client.
@@ -117,14 +121,14 @@ type groupKey struct {
 func (r *MetricReader) Cycle(ctx context.Context, watches []ActiveWatch) ([]Sample, CycleStats) {
 	now := r.cfg.Clock.Now()
 	r.mu.Lock()
-	r.lastRun = now.Truncate(time.Minute)
+	r.lastRun = floorTime(now, time.Minute)
 	r.mu.Unlock()
 	plans := r.planAll(watches)
 	groups := map[groupKey]*group{}
 	var order []*group
 	for i, aw := range watches {
 		period := targetPeriod(aw.Target)
-		end := now.Truncate(period)
+		end := floorTime(now, period)
 		start := end.Add(-time.Duration(targetLag(aw.Target)) * period)
 		c := r.cfg.Clients(aw.Target.Name)
 		k := groupKey{c, start.Unix(), end.Unix()}
@@ -315,8 +319,8 @@ func (r *MetricReader) Baseline(ctx context.Context, w store.Watch, t config.Tar
 	if window <= 0 {
 		window = 30 * time.Minute
 	}
-	end := w.DetectedAt.Truncate(period)
-	start := end.Add(-window).Truncate(period)
+	end := floorTime(w.DetectedAt, period)
+	start := floorTime(end.Add(-window), period)
 	if !start.Before(end) {
 		start = end.Add(-period)
 	}

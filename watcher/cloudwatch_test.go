@@ -32,7 +32,11 @@ func newCWEnv(t testing.TB, cfg MetricReaderConfig) *cwEnv {
 	client := cloudwatch.NewFromConfig(awsCfg)
 	cfg.Clients = func(string) *cloudwatch.Client { return client }
 	cfg.Clock = clk
-	return &cwEnv{clk: clk, sim: sim, r: NewMetricReader(cfg)}
+	r, err := NewMetricReader(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &cwEnv{clk: clk, sim: sim, r: r}
 }
 
 func lambdaTarget(name string) config.Target {

@@ -60,7 +60,7 @@ func (r *MetricReader) decodeFrom(out []Sample, c *call, results []types.MetricD
 		first := from
 		if first.IsZero() {
 			first = c.start
-			if d := aw.Watch.DetectedAt.Truncate(period); d.After(first) {
+			if d := floorTime(aw.Watch.DetectedAt, period); d.After(first) {
 				first = d
 			}
 		}

@@ -40,6 +40,10 @@ type DetectorConfig struct {
 	PollInterval time.Duration
 	// Concurrency bounds the alias reads in flight during Tick and Sweep; default 16.
 	Concurrency int
+	// Owns, optional, limits Tick and Sweep to the targets this replica
+	// holds the lease of; nil means all. Announce is not filtered: the
+	// watch it starts is in the shared store for the owner to pick up.
+	Owns func(target string) bool
 
 	// OnWatch is called (outside any lock) when a deploy starts a watch;
 	// superseded is the watch it replaced, if any.
@@ -123,13 +127,26 @@ func (d *Detector) Tick(ctx context.Context) TickStats {
 		}
 	}
 	d.mu.Unlock()
-	return d.observeAll(ctx, due, SourcePoll)
+	return d.observeAll(ctx, d.owned(due), SourcePoll)
+}
+
+func (d *Detector) owned(slots []*targetSlot) []*targetSlot {
+	if d.cfg.Owns == nil {
+		return slots
+	}
+	out := make([]*targetSlot, 0, len(slots))
+	for _, s := range slots {
+		if d.cfg.Owns(s.t.Name) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Sweep re-reads every alias, so that a restart or a missed poll never
 // leaves a deploy unwatched.
 func (d *Detector) Sweep(ctx context.Context) TickStats {
-	return d.observeAll(ctx, d.order, SourceSweep)
+	return d.observeAll(ctx, d.owned(d.order), SourceSweep)
 }
 
 // ScheduleSweep registers Sweep on c with a robfig/cron spec.

@@ -389,3 +389,32 @@ func TestSweepReadsEveryAliasAndSchedules(t *testing.T) {
 		t.Fatal("bad cron spec accepted")
 	}
 }
+
+func TestOwnsLimitsPollingNotAnnouncements(t *testing.T) {
+	ctx := context.Background()
+	e := newDetectorEnv(t, false)
+	e.det.cfg.Owns = func(string) bool { return false } // another replica holds the lease
+	e.sim.Deploy("api", "live", "6", nil)
+	e.clk.Advance(pollEvery)
+	if s := e.det.Tick(ctx); s.Polled != 0 {
+		t.Fatalf("polled a target this replica does not own: %+v", s)
+	}
+	if s := e.det.Sweep(ctx); s.Polled != 0 {
+		t.Fatalf("swept a target this replica does not own: %+v", s)
+	}
+	if res, err := e.det.Announce(ctx, "api", "6"); err != nil || res.Status != AnnounceStarted {
+		t.Fatalf("announce: %+v %v", res, err)
+	}
+}
+
+func TestAnnounceWhenAliasUnreadable(t *testing.T) {
+	e := newDetectorEnv(t, true)
+	e.sim.Deploy("api", "live", "6", nil)
+	e.sim.InjectFault(awssim.Fault{API: "GetAlias", Kind: awssim.FaultThrottle, Rate: 1})
+	if _, err := e.det.Announce(context.Background(), "api", "6"); err == nil {
+		t.Fatal("announcement accepted without reading the alias")
+	}
+	if n := len(e.watches()); n != 0 {
+		t.Fatalf("%d watches started while the alias was unreadable", n)
+	}
+}

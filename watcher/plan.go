@@ -299,3 +299,18 @@ func (c *call) add(watch int, s *series, base int) {
 
 // Shared read-only pointers for query fields (no allocation per query).
 var returnTrue, returnFalse = true, false
+
+// floorTime aligns t down to a multiple of period counted from the Unix
+// epoch, as CloudWatch aligns its periods, and returns it in UTC.
+func floorTime(t time.Time, period time.Duration) time.Time {
+	p := int64(period / time.Second)
+	if p <= 0 {
+		return t.UTC()
+	}
+	s := t.Unix()
+	m := s % p
+	if m < 0 {
+		m += p
+	}
+	return time.Unix(s-m, 0).UTC()
+}

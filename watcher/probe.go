@@ -164,10 +164,10 @@ func (pr *Prober) do(ctx context.Context, p config.Probe) (int, string, error) {
 		return 0, "", fmt.Errorf("bad probe request: %w", err)
 	}
 	for k, v := range p.Headers {
-		req.Header.Set(k, v)
+		setHeader(req, k, v)
 	}
 	for k, v := range p.SecretHeaders {
-		req.Header.Set(k, v.Value())
+		setHeader(req, k, v.Value())
 	}
 	resp, err := pr.client.Do(req)
 	if err != nil {
@@ -179,6 +179,15 @@ func (pr *Prober) do(ctx context.Context, p config.Probe) (int, string, error) {
 		return resp.StatusCode, "", probeError(rctx, err, timeout)
 	}
 	return resp.StatusCode, reason, nil
+}
+
+// setHeader sets a request header; Host goes to req.Host, where Go reads it.
+func setHeader(req *http.Request, k, v string) {
+	if http.CanonicalHeaderKey(k) == "Host" {
+		req.Host = v
+		return
+	}
+	req.Header.Set(k, v)
 }
 
 // probeError names the failure without the URL's query or credentials.

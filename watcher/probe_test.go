@@ -37,6 +37,11 @@ func TestProbeOutcomes(t *testing.T) {
 	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, `{"status":"ok"}`) })
 	mux.HandleFunc("/fail", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "boom", http.StatusInternalServerError) })
 	mux.HandleFunc("/gone", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "gone", http.StatusNotFound) })
+	mux.HandleFunc("/vhost", func(w http.ResponseWriter, r *http.Request) {
+		if r.Host != "api.example.com" {
+			http.Error(w, "wrong host "+r.Host, http.StatusMisdirectedRequest)
+		}
+	})
 	mux.HandleFunc("/post", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || r.Header.Get("X-Plain") != "p" {
 			http.Error(w, "bad", http.StatusBadRequest)
@@ -63,6 +68,7 @@ func TestProbeOutcomes(t *testing.T) {
 		{"body mismatch", config.Probe{URL: srv.URL + "/ok", BodyMatch: `degraded`}, OutcomeFail, 200, "body does not match"},
 		{"bad regexp", config.Probe{URL: srv.URL + "/ok", BodyMatch: `(`}, OutcomeFail, 200, "bad body_match"},
 		{"method and headers", config.Probe{URL: srv.URL + "/post", Method: "POST", Headers: map[string]string{"X-Plain": "p"}}, OutcomeOK, 200, ""},
+		{"host header", config.Probe{URL: srv.URL + "/vhost", Headers: map[string]string{"host": "api.example.com"}}, OutcomeOK, 200, ""},
 		{"connection refused", config.Probe{URL: deadURL + "/ok"}, OutcomeFail, 0, "connect"},
 	}
 	pr := NewProber(ProberConfig{Clock: clockwork.NewFakeClock()})
