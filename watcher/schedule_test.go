@@ -22,8 +22,9 @@ func TestJitterSpreadsTargets(t *testing.T) {
 			t.Errorf("second %d has %d of %d pollers: not spread", i, c, n)
 		}
 	}
-	if jitterOffset("a", interval) != jitterOffset("a", interval) {
-		t.Error("offset not deterministic")
+	a1, a2 := jitterOffset("a", interval), jitterOffset("a", interval)
+	if a1 != a2 || a1 == jitterOffset("b", interval) {
+		t.Errorf("offsets a=%v a=%v b=%v: want deterministic and distinct", a1, a2, jitterOffset("b", interval))
 	}
 }
 
