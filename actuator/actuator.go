@@ -100,11 +100,11 @@ type Outcome string
 
 // Outcomes (the values of store.Incident.Outcome).
 const (
-	OutcomeRolledBack       Outcome = "rolled_back"
-	OutcomeFailed           Outcome = "rollback_failed"
-	OutcomeAborted          Outcome = "aborted"
-	OutcomeNotExecuted      Outcome = "not_executed"
-	OutcomeUnhealthyAfter   Outcome = "unhealthy_after_rollback"
+	OutcomeRolledBack     Outcome = "rolled_back"
+	OutcomeFailed         Outcome = "rollback_failed"
+	OutcomeAborted        Outcome = "aborted"
+	OutcomeNotExecuted    Outcome = "not_executed"
+	OutcomeUnhealthyAfter Outcome = "unhealthy_after_rollback"
 )
 
 // Result is what Execute did.
