@@ -28,6 +28,10 @@ type Options struct {
 	EndpointURL string // optional: override every service's endpoint
 	MaxAttempts int    // default 5
 	MaxBackoff  time.Duration
+	// RetryMode is "adaptive" (default) or "standard". Adaptive mode also
+	// rate-limits the client after throttling responses, which delays
+	// later calls by up to seconds; standard retries with backoff only.
+	RetryMode string
 	// Credentials, when set, replaces the default credential chain
 	// (tests and the demo pass static credentials here).
 	Credentials aws.CredentialsProvider
@@ -46,11 +50,15 @@ func Load(ctx context.Context, o Options) (aws.Config, error) {
 	}
 	opts := []func(*awsconfig.LoadOptions) error{
 		awsconfig.WithRetryer(func() aws.Retryer {
+			std := func(so *retry.StandardOptions) {
+				so.MaxAttempts = attempts
+				so.MaxBackoff = maxBackoff
+			}
+			if o.RetryMode == "standard" {
+				return retry.NewStandard(std)
+			}
 			return retry.NewAdaptiveMode(func(am *retry.AdaptiveModeOptions) {
-				am.StandardOptions = append(am.StandardOptions, func(so *retry.StandardOptions) {
-					so.MaxAttempts = attempts
-					so.MaxBackoff = maxBackoff
-				})
+				am.StandardOptions = append(am.StandardOptions, std)
 			})
 		}),
 	}

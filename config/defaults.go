@@ -52,6 +52,7 @@ func applyDefaults(c *Config, pos positions) {
 
 	setInt(&c.AWS.MaxAttempts, 5)
 	setDur(&c.AWS.MaxBackoff, 20*time.Second)
+	setStr(&c.AWS.RetryMode, "adaptive")
 
 	setStr(&c.Store.Backend, "bolt")
 	setStr(&c.Store.Path, "canaryd.db")

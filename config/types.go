@@ -48,6 +48,7 @@ type AWS struct {
 	EndpointURL string   `toml:"endpoint_url"` // optional endpoint override for every service (awssim, VPC endpoints)
 	MaxAttempts int      `toml:"max_attempts"` // SDK adaptive retry attempts, default 5
 	MaxBackoff  Duration `toml:"max_backoff"`  // SDK retry backoff cap, default 20s
+	RetryMode   string   `toml:"retry_mode"`   // "adaptive" (default: client-side rate limiting after throttles) or "standard"
 }
 
 // Store selects and configures the state backend.

@@ -67,6 +67,9 @@ func (l *loader) validateDaemon(c *Config) {
 	}
 	l.roleARN("aws.role_arn", c.AWS.RoleARN)
 	l.intRange("aws.max_attempts", c.AWS.MaxAttempts, 1, 20)
+	if m := c.AWS.RetryMode; m != "adaptive" && m != "standard" {
+		l.add("aws.retry_mode", "must be \"adaptive\" or \"standard\" (got %q)", m)
+	}
 }
 
 func (l *loader) validateStore(s *Store) {

@@ -45,10 +45,11 @@ type Config struct {
 	DryRun bool
 	// TickEvery is how often Run calls Tick; default 1s.
 	TickEvery time.Duration
-	// WaitProbes makes Tick wait for the probes it started (tests step
-	// the daemon with a fake clock; in production a slow probe must not
-	// hold up the other targets' verdicts).
-	WaitProbes bool
+	// Synchronous makes Tick wait for the probes and the metric cycle it
+	// started (tests step the daemon with a fake clock). In production they
+	// run in the background: a slow probe or a throttled CloudWatch must
+	// not hold up the other targets' verdicts.
+	Synchronous bool
 }
 
 // Daemon runs every target's watch life cycle.
@@ -68,6 +69,7 @@ type Daemon struct {
 	order       []string // target names in config order
 	detector    *watcher.Detector
 	prober      *watcher.Prober
+	reader      *watcher.MetricReader
 	act         *actuator.Actuator
 	notifier    *notify.Dispatcher
 	owned       map[string]store.Fence
@@ -76,6 +78,7 @@ type Daemon struct {
 	running     map[string]bool     // incident IDs whose plan is executing here
 	alerted     map[string]bool     // watch IDs already announced as alert-only
 	nextMetrics time.Time
+	cycling     bool // a metric cycle is running
 	reloaded    time.Time
 
 	plans sync.WaitGroup

@@ -49,12 +49,17 @@ type harness struct {
 	mu        sync.Mutex
 	bad       map[string]bool // versions whose health endpoint fails
 	firstFail time.Time       // fake time of the first failing health answer
-	alerts []map[string]any
-	health *httptest.Server
-	hook   *httptest.Server
+	// traffic, when set, is written minute by minute for the version the
+	// alias serves, as the clock passes each minute.
+	traffic    func(version string) awssim.Profile
+	lastMinute time.Time
+	alerts     []map[string]any
+	health     *httptest.Server
+	hook       *httptest.Server
 }
 
 type harnessOpts struct {
+	hideFuture  bool   // awssim reveals datapoints only as the clock reaches them
 	extraTarget string // appended to the target block
 	daemonTOML  string
 	dryRun      bool
@@ -64,7 +69,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
 	h := &harness{t: t, ctx: context.Background(), bad: map[string]bool{"3": true}}
 	h.clk = clockwork.NewFakeClockAt(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))
-	h.sim, _ = awssim.Start(t, awssim.Options{Clock: h.clk, AutoCreateDistributions: true})
+	h.sim, _ = awssim.Start(t, awssim.Options{Clock: h.clk, AutoCreateDistributions: true, HideFutureData: o.hideFuture})
 	h.sim.CreateFunction(fn)
 	for i := 0; i < 4; i++ {
 		h.sim.PublishVersion(fn)
@@ -111,6 +116,7 @@ poll_interval = "2s"
 region = "us-east-1"
 endpoint_url = %q
 max_backoff = "10ms"
+retry_mode = "standard"
 
 [[notifier]]
 name = "oncall"
@@ -169,8 +175,8 @@ func (h *harness) start(dryRun bool) {
 	}
 	h.store = st
 	h.d, err = New(Config{Conf: h.conf, Store: st, Clock: h.clk, Logger: zaptest.NewLogger(h.t),
-		AWS:        awsclient.Options{Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")},
-		WaitProbes: true, DryRun: dryRun})
+		AWS:         awsclient.Options{Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")},
+		Synchronous: true, DryRun: dryRun})
 	if err != nil {
 		h.t.Fatalf("daemon: %v", err)
 	}
@@ -188,9 +194,19 @@ func (h *harness) stop() {
 	h.d = nil
 }
 
-// step advances the clock by dt and runs one tick.
+// step advances the clock by dt, writes the traffic of finished minutes,
+// and runs one tick.
 func (h *harness) step(dt time.Duration) {
 	h.clk.Advance(dt)
+	if h.traffic != nil {
+		if h.lastMinute.IsZero() {
+			h.lastMinute = h.clk.Now().Truncate(time.Minute)
+		}
+		for m := h.clk.Now().Truncate(time.Minute); h.lastMinute.Before(m); h.lastMinute = h.lastMinute.Add(time.Minute) {
+			v, _, _ := h.sim.Alias(fn, alias)
+			h.sim.LambdaTraffic(fn, alias, v, h.lastMinute, h.lastMinute.Add(time.Minute), h.traffic(v))
+		}
+	}
 	h.d.Tick(h.ctx)
 }
 
@@ -276,6 +292,6 @@ func (h *harness) deployGood() store.Watch {
 	h.t.Helper()
 	h.until("version 1 adopted", 5, func() bool { return h.target().KnownGood == "1" })
 	h.sim.Deploy(fn, alias, "2", nil)
-	h.until("version 2 promoted", 60, func() bool { return h.target().KnownGood == "2" })
+	h.until("version 2 promoted", 150, func() bool { return h.target().KnownGood == "2" })
 	return h.latestWatch()
 }

@@ -89,7 +89,7 @@ func (d *Daemon) Tick(ctx context.Context) {
 	d.metrics.ActiveWatches.Set(float64(len(watches)))
 	d.setProbed(watches)
 	prober.Tick(ctx)
-	if d.cfg.WaitProbes {
+	if d.cfg.Synchronous {
 		prober.Wait()
 	}
 	d.readMetrics(ctx, watches)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/canaryd/canaryd/actuator"
@@ -115,6 +116,18 @@ func (d *Daemon) apply(conf *config.Config) error {
 		return err
 	}
 	prober := watcher.NewProber(watcher.ProberConfig{Client: d.cfg.ProbeClient, Clock: d.clock, Metrics: d.wmetrics, Sink: d.addSample})
+	reader, err := watcher.NewMetricReader(watcher.MetricReaderConfig{
+		Clients: func(name string) *cloudwatch.Client {
+			if t := targets[name]; t != nil {
+				return t.clients.CloudWatch
+			}
+			return nil
+		},
+		Clock: d.clock, Logger: d.log.Named("metrics"), Metrics: d.wmetrics,
+	})
+	if err != nil {
+		return err
+	}
 	act := actuator.New(actuator.Config{
 		Store: d.cfg.Store, Lambda: lambdaFor, CloudFront: cfFor, HTTPClient: d.cfg.HTTPClient,
 		Clock: d.clock, Logger: d.log.Named("actuator"), Metrics: d.ametrics,
@@ -127,7 +140,7 @@ func (d *Daemon) apply(conf *config.Config) error {
 	d.mu.Lock()
 	oldNotifier := d.notifier
 	d.conf, d.targets, d.order = conf, targets, order
-	d.detector, d.prober, d.act, d.notifier = detector, prober, act, dispatcher
+	d.detector, d.prober, d.reader, d.act, d.notifier = detector, prober, reader, act, dispatcher
 	d.mu.Unlock()
 	if oldNotifier != nil {
 		go func() { _ = oldNotifier.Close(d.workCtx) }()
@@ -143,6 +156,7 @@ func (d *Daemon) awsOptions(conf *config.Config, t config.Target) awsclient.Opti
 	}
 	o.MaxAttempts = conf.AWS.MaxAttempts
 	o.MaxBackoff = conf.AWS.MaxBackoff.Duration
+	o.RetryMode = conf.AWS.RetryMode
 	return o
 }
 

@@ -120,6 +120,7 @@ func targetAWS(cfg *config.Config, t config.Target, base awsclient.Options) awsc
 	}
 	o.MaxAttempts = cfg.AWS.MaxAttempts
 	o.MaxBackoff = cfg.AWS.MaxBackoff.Duration
+	o.RetryMode = cfg.AWS.RetryMode
 	return o
 }
 

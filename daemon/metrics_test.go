@@ -1,0 +1,95 @@
+package daemon
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/canaryd/canaryd/awssim"
+)
+
+// errorRateRule judges one 1-minute period at a time, so the first
+// breaching period is the deciding one.
+const errorRateRule = `
+  [[target.rule]]
+  name = "error-rate"
+  kind = "error_rate"
+  threshold = 0.05
+  window = "1m"
+  min_samples = 1
+  min_invocations = 100
+`
+
+// trafficByVersion: 1,000 invocations a minute; version 3 errors 20%.
+func trafficByVersion(v string) awssim.Profile {
+	p := awssim.HealthyProfile(int64(len(v)))
+	p.InvocationsPerMin, p.ErrorRate = 1000, 0.005
+	if v == "3" {
+		p.ErrorRate = 0.20
+	}
+	return p
+}
+
+// TestErrorRateTripsWithinOneMetricCycle: the health endpoint stays green,
+// only CloudWatch shows version 3 failing; the alias must be reverted
+// within one metric cycle of the first breaching period becoming readable.
+func TestErrorRateTripsWithinOneMetricCycle(t *testing.T) {
+	h := newHarness(t, harnessOpts{hideFuture: true, extraTarget: errorRateRule})
+	h.setBad("3", false)
+	start := h.clk.Now()
+	h.sim.LambdaTraffic(fn, alias, "1", start.Add(-time.Hour), start, trafficByVersion("1"))
+	h.traffic = trafficByVersion
+	h.deployGood()
+
+	d3 := h.clk.Now().Truncate(time.Minute).Add(time.Minute)
+	for h.clk.Now().Before(d3) {
+		h.step(time.Second)
+	}
+	h.sim.Deploy(fn, alias, "3", nil)
+	for n := 0; n < 400 && len(h.sim.Calls("UpdateAlias")) == 0; n++ {
+		h.step(time.Second)
+		h.waitPlansIdle(time.Now().Add(time.Second))
+	}
+	calls := h.sim.Calls("UpdateAlias")
+	if len(calls) != 1 {
+		t.Fatalf("UpdateAlias calls = %d, want 1", len(calls))
+	}
+	// The first period judged is the first that starts after the deploy
+	// was detected (the one in progress mixes old and new traffic).
+	detected := h.latestWatch().DetectedAt
+	readable := detected.Truncate(time.Minute).Add(2 * time.Minute)
+	lag := calls[0].Time.Sub(readable)
+	if lag < 0 || lag > time.Minute+metricDelay {
+		t.Fatalf("alias reverted %s after the first breaching period became readable; want within one metric cycle (%s)", lag, time.Minute+metricDelay)
+	}
+	h.until("incident closed", 100, func() bool { return h.incident().Outcome != "" })
+	inc := h.incident()
+	if !strings.Contains(string(inc.Verdict), "error-rate") || inc.ToVersion != "2" || inc.Outcome != "rolled_back" {
+		t.Fatalf("incident %+v verdict %s", inc, inc.Verdict)
+	}
+	t.Logf("breaching period readable at %s, alias reverted %s later", readable.Format(time.TimeOnly), lag)
+}
+
+// TestCloudWatchThrottlingIsNotEvidence: CloudWatch throttles every call
+// while version 2 bakes; the watchdog's blindness must not trip anything.
+func TestCloudWatchThrottlingIsNotEvidence(t *testing.T) {
+	h := newHarness(t, harnessOpts{hideFuture: true, extraTarget: strings.Replace(errorRateRule, `min_samples = 1`, `min_samples = 1
+  missing_data = "breaching"`, 1)})
+	h.traffic = trafficByVersion
+	h.until("version 1 adopted", 5, func() bool { return h.target().KnownGood == "1" })
+	h.sim.InjectFault(awssim.Fault{API: "GetMetricData", Kind: awssim.FaultThrottle, Rate: 1})
+	h.sim.Deploy(fn, alias, "2", nil)
+	for i := 0; i < 300; i++ {
+		h.step(time.Second)
+	}
+	if n := len(h.sim.Calls("UpdateAlias")); n != 0 {
+		t.Fatalf("throttled CloudWatch caused %d UpdateAlias calls", n)
+	}
+	if inc := h.incident(); inc.ID != "" {
+		t.Fatalf("incident opened on throttling: %+v", inc)
+	}
+	st, _ := h.d.Controller().Status(h.ctx)
+	if !strings.Contains(st.Targets[0].Error, "cloudwatch") {
+		t.Errorf("status does not show the observation error: %+v", st.Targets[0])
+	}
+}
