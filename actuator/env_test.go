@@ -52,8 +52,15 @@ type env struct {
 // over known-good 1 (with weights if given) and builds an actuator.
 func newEnv(t testing.TB, weights map[string]float64, mut func(*Config)) *env {
 	t.Helper()
+	return newEnvSim(t, awssim.Options{}, weights, mut)
+}
+
+// newEnvSim is newEnv with simulator options (its clock is always the env's).
+func newEnvSim(t testing.TB, o awssim.Options, weights map[string]float64, mut func(*Config)) *env {
+	t.Helper()
 	e := &env{t: t, clk: clockwork.NewFakeClockAt(epoch)}
-	e.sim, e.aws = awssim.Start(t, awssim.Options{Clock: e.clk})
+	o.Clock = e.clk
+	e.sim, e.aws = awssim.Start(t, o)
 	e.sim.CreateDistribution(distID)
 	e.sim.Deploy(fnName, aliasNm, "1", nil)
 	if weights != nil {
