@@ -92,14 +92,31 @@ func DefaultProbeClient() *http.Client {
 	return &http.Client{Transport: tr, CheckRedirect: checkRedirect}
 }
 
+// redirectPolicy travels in the request context to checkRedirect.
+type redirectPolicy struct {
+	max     int
+	secrets []string // secret header names: never sent to another host
+}
+
 type redirectKey struct{}
 
 var errTooManyRedirects = errors.New("too many redirects")
 
+// checkRedirect bounds redirects by the probe's MaxRedirects and drops
+// secret headers when a redirect leaves the original host (Go itself only
+// drops Authorization and Cookie).
 func checkRedirect(req *http.Request, via []*http.Request) error {
-	limit, _ := req.Context().Value(redirectKey{}).(int)
-	if len(via) > limit {
-		return fmt.Errorf("%w (max %d)", errTooManyRedirects, limit)
+	pol, _ := req.Context().Value(redirectKey{}).(*redirectPolicy)
+	if pol == nil {
+		pol = &redirectPolicy{}
+	}
+	if len(via) > pol.max {
+		return fmt.Errorf("%w (max %d)", errTooManyRedirects, pol.max)
+	}
+	if req.URL.Host != via[0].URL.Host {
+		for _, k := range pol.secrets {
+			req.Header.Del(k)
+		}
 	}
 	return nil
 }
@@ -154,7 +171,11 @@ func (pr *Prober) do(ctx context.Context, p config.Probe) (int, string, error) {
 	}
 	rctx, cancel := withClockTimeout(ctx, pr.cfg.Clock, timeout)
 	defer cancel()
-	rctx = context.WithValue(rctx, redirectKey{}, p.MaxRedirects)
+	pol := &redirectPolicy{max: p.MaxRedirects}
+	for k := range p.SecretHeaders {
+		pol.secrets = append(pol.secrets, k)
+	}
+	rctx = context.WithValue(rctx, redirectKey{}, pol)
 	method := p.Method
 	if method == "" {
 		method = http.MethodGet

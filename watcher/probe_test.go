@@ -326,3 +326,29 @@ func TestProberScheduleSpreadAndBounded(t *testing.T) {
 	}
 	pr.Wait()
 }
+
+func TestProbeSecretHeadersNotForwardedToOtherHosts(t *testing.T) {
+	const secret = "k3y-value"
+	seen := make(chan string, 1)
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Get("X-Api-Key") + "|" + r.Header.Get("X-Plain")
+	}))
+	t.Cleanup(other.Close)
+	first := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Api-Key") != secret {
+			http.Error(w, "no key", http.StatusUnauthorized)
+			return
+		}
+		http.Redirect(w, r, other.URL+"/elsewhere", http.StatusFound)
+	}))
+	t.Cleanup(first.Close)
+	pr := NewProber(ProberConfig{Clock: clockwork.NewFakeClock()})
+	s := pr.Probe(context.Background(), "api", config.Probe{Name: "h", URL: first.URL, MaxRedirects: 1,
+		Headers: map[string]string{"X-Plain": "p"}, SecretHeaders: map[string]config.Secret{"X-Api-Key": config.NewSecret(secret)}})
+	if s.Outcome != OutcomeOK {
+		t.Fatalf("probe: %s %q", s.Outcome, s.Reason)
+	}
+	if got := waitFor(t, seen, "redirected request"); got != "|p" {
+		t.Fatalf("other host got headers %q; want the secret dropped and the plain header kept", got)
+	}
+}
