@@ -89,7 +89,7 @@ func (d *Daemon) recordVerdict(ctx context.Context, t *target, w store.Watch, v 
 	d.log.Info("verdict", zap.String("target", w.Target), zap.String("watch", w.ID),
 		zap.String("verdict", string(v.Kind)), zap.String("why", v.Summary))
 	d.event(ctx, store.Event{Target: w.Target, WatchID: w.ID, Type: "verdict",
-		Message: string(v.Kind) + ": " + v.Summary, Data: raw})
+		Message: v.Summary, Data: raw})
 	return nil
 }
 

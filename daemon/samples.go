@@ -81,21 +81,14 @@ func (d *Daemon) onWatchEnd(w store.Watch) {
 	d.event(d.workCtx, store.Event{Target: w.Target, WatchID: w.ID, Type: "ended", Message: w.Reason})
 }
 
-// onStep records plan progress in the history and measures time to revert.
-// It runs synchronously (a local store write) so the history keeps the
-// journal's order.
+// onStep measures the time from trip to alias reverted. The journal itself
+// is the record of the steps (the postmortem reads it).
 func (d *Daemon) onStep(e store.JournalEntry) {
-	{
-		msg := e.Name + ": " + string(e.Status)
-		if e.Error != "" {
-			msg += " (" + e.Error + ")"
-		}
-		d.event(d.workCtx, store.Event{Time: e.Time, Target: e.Target, IncidentID: e.PlanID, Type: "step", Message: msg, Data: e.Detail})
-		if e.Step == 0 && e.Status == store.StepDone {
-			if inc, err := d.cfg.Store.GetIncident(d.workCtx, e.PlanID); err == nil {
-				d.metrics.TripToRevert.Observe(e.Time.Sub(inc.OpenedAt).Seconds())
-			}
-		}
+	if e.Step != 0 || e.Status != store.StepDone {
+		return
+	}
+	if inc, err := d.cfg.Store.GetIncident(d.workCtx, e.PlanID); err == nil {
+		d.metrics.TripToRevert.Observe(e.Time.Sub(inc.OpenedAt).Seconds())
 	}
 }
 
