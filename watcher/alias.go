@@ -80,7 +80,11 @@ func nonNil(m map[string]float64) map[string]float64 {
 }
 
 func (d *Detector) readAlias(ctx context.Context, t config.Target) (aliasView, error) {
-	out, err := d.cfg.Clients(t.Name).GetAlias(ctx, &lambda.GetAliasInput{
+	client := d.cfg.Clients(t.Name)
+	if client == nil {
+		return aliasView{}, fmt.Errorf("get alias %s:%s: no Lambda client for target %s", t.Function, t.Alias, t.Name)
+	}
+	out, err := client.GetAlias(ctx, &lambda.GetAliasInput{
 		FunctionName: aws.String(t.Function),
 		Name:         aws.String(t.Alias),
 	})

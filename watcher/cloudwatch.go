@@ -147,6 +147,13 @@ func (r *MetricReader) Cycle(ctx context.Context, watches []ActiveWatch) ([]Samp
 		for _, c := range calls {
 			stats.Queries += len(c.refs)
 		}
+		if g.client == nil {
+			for _, c := range calls {
+				stats.Skipped += len(c.refs)
+				out = r.errorSamples(out, c, watches, "no CloudWatch client for this target")
+			}
+			continue
+		}
 		if d, ok := r.inBackoff(g.client, now); ok {
 			for _, c := range calls {
 				stats.Skipped += len(c.refs)
@@ -329,8 +336,12 @@ func (r *MetricReader) Baseline(ctx context.Context, w store.Watch, t config.Tar
 	aw := []ActiveWatch{{Watch: base, Target: t}}
 	pl := planWatch(aw[0])
 	var out []Sample
+	client := r.cfg.Clients(t.Name)
+	if client == nil {
+		return nil, fmt.Errorf("baseline for %s: no CloudWatch client", t.Name)
+	}
 	for _, c := range packCalls(start, end, []int{0}, []*watchPlan{&pl}) {
-		res := r.fetch(ctx, r.cfg.Clients(t.Name), start, end, c.queries)
+		res := r.fetch(ctx, client, start, end, c.queries)
 		if res.err != nil {
 			return nil, fmt.Errorf("baseline for %s (watch %s): %w", t.Name, w.ID, res.err)
 		}

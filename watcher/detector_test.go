@@ -418,3 +418,35 @@ func TestAnnounceWhenAliasUnreadable(t *testing.T) {
 		t.Fatalf("%d watches started while the alias was unreadable", n)
 	}
 }
+
+func TestRunTicksOnTheInjectedClock(t *testing.T) {
+	e := newDetectorEnv(t, false)
+	got := make(chan store.Watch, 1)
+	e.det.cfg.OnWatch = func(w store.Watch, _ *store.Watch) { got <- w }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.det.Run(ctx, time.Second); close(done) }()
+	if err := e.clk.BlockUntilContext(ctx, 1); err != nil { // the ticker is registered
+		t.Fatal(err)
+	}
+	e.sim.Deploy("api", "live", "6", nil)
+	for i := 0; i < int(pollEvery/time.Second); i++ {
+		e.clk.Advance(time.Second)
+		select {
+		case w := <-got:
+			if w.NewVersion != "6" {
+				t.Fatalf("watch %+v", w)
+			}
+			cancel()
+			waitFor(t, done, "Run to return")
+			return
+		default:
+		}
+	}
+	w := waitFor(t, got, "a watch from Run")
+	cancel()
+	waitFor(t, done, "Run to return")
+	if w.NewVersion != "6" {
+		t.Fatalf("watch %+v", w)
+	}
+}
