@@ -169,18 +169,24 @@ func (rp *replayer) add(r *traceRecord) {
 }
 
 // between evaluates at the period boundaries strictly between two
-// delivery instants, and at the end of the bake time.
+// delivery instants, and at the end of the bake time. Time passing changes
+// a verdict only until the rules' windows have slid past the newest data
+// (the policy's lookback); beyond that horizon only the bake end is left,
+// so a gap of years in a trace costs a bounded number of evaluations.
 func (rp *replayer) between(from, to, bakeEnd time.Time) {
 	period := rp.p.period
+	horizon := from.Add(rp.p.lookback + period)
 	bakePending := bakeEnd.After(from) && bakeEnd.Before(to)
-	for b := from.Truncate(period).Add(period); b.Before(to) && !rp.stopped; b = b.Add(period) {
+	for b := from.Truncate(period).Add(period); b.Before(to) && b.Before(horizon) && !rp.stopped; b = b.Add(period) {
 		if bakePending && !bakeEnd.After(b) {
 			if bakeEnd.Before(b) {
 				rp.eval(bakeEnd)
 			}
 			bakePending = false
 		}
-		rp.eval(b)
+		if !rp.stopped {
+			rp.eval(b)
+		}
 	}
 	if bakePending && !rp.stopped {
 		rp.eval(bakeEnd)
