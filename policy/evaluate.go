@@ -237,6 +237,8 @@ func (p *Policy) note(c *evalCtx, r *rule, rr *ruleResult, in *Input) string {
 		nb.constant(missingNotes[r.missing])
 	case noteNotYet:
 		nb.constant("no recent data delivered")
+	case noteTooFewToReject:
+		nb.constant("too few periods per side to ever reach the confidence (use a longer window)")
 	case noteCompareNoGo:
 		nb.constant(r.noGoNote)
 	case noteMinErrors:

@@ -21,14 +21,15 @@ const (
 type noteKind uint8
 
 const (
-	noteNone        noteKind = iota
-	noteThin                 // evidence below the rule's minimum
-	noteBaseThin             // the known-good side lacks evidence
-	noteBlind                // only source errors: the watchdog could not see
-	noteMissing              // no data, treated per missing_data
-	noteNotYet               // nothing delivered for this window yet
-	noteCompareNoGo          // statistical test did not reject
-	noteMinErrors            // compare_errors: too few errors on the new side
+	noteNone           noteKind = iota
+	noteThin                    // evidence below the rule's minimum
+	noteBaseThin                // the known-good side lacks evidence
+	noteBlind                   // only source errors: the watchdog could not see
+	noteMissing                 // no data, treated per missing_data
+	noteNotYet                  // nothing delivered for this window yet
+	noteCompareNoGo             // statistical test did not reject
+	noteMinErrors               // compare_errors: too few errors on the new side
+	noteTooFewToReject          // compare_latency: even total separation could not reach the confidence
 )
 
 // winEval is one window's judgement with the numbers that explain it.
@@ -344,9 +345,14 @@ func (r *rule) evalCompareLatency(c *evalCtx, from, to, oldFrom, oldTo int64, co
 	_, w.pval = mannWhitneyGreater(c.xs, c.ys)
 	w.hasP = true
 	w.state = wsOK
-	if w.pval < r.alpha && w.raw > w.threshold {
+	switch {
+	case w.pval < r.alpha && w.raw > w.threshold:
 		w.state = wsBreach
-	} else {
+	case len(c.xs) <= exactMaxN && len(c.ys) <= exactMaxN && exactUpperTail(len(c.xs), len(c.ys), len(c.xs)*len(c.ys)) >= r.alpha:
+		// The smallest p-value n1 vs n2 periods can give is 1/C(n1+n2, n1):
+		// say so, rather than look healthy by construction.
+		w.note = noteTooFewToReject
+	default:
 		w.note = noteCompareNoGo
 	}
 	return w
