@@ -201,4 +201,3 @@ func crashAndResume(t *testing.T, k, steps int) {
 		}
 	}
 }
-

@@ -81,8 +81,12 @@ func TestRetryWaitsOnInjectedClock(t *testing.T) {
 		})
 		done <- err
 	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	for _, d := range []time.Duration{2 * time.Second, 4 * time.Second} {
-		clk.BlockUntil(1)
+		if err := clk.BlockUntilContext(ctx, 1); err != nil {
+			t.Fatalf("no backoff wait on the clock: %v", err)
+		}
 		clk.Advance(d)
 	}
 	err := <-done
