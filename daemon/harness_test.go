@@ -24,6 +24,7 @@ import (
 	"github.com/canaryd/canaryd/internal/testredis"
 	"github.com/canaryd/canaryd/store"
 	"github.com/canaryd/canaryd/store/boltstore"
+	"github.com/canaryd/canaryd/store/redisstore"
 )
 
 const (
@@ -36,15 +37,16 @@ const (
 // endpoint whose answer depends on the live version, and a webhook
 // receiver, all on one fake clock.
 type harness struct {
-	t      testing.TB
-	ctx    context.Context
-	clk    *clockwork.FakeClock
-	sim    *awssim.Sim
-	redis  *redis.Client
-	store  store.Store
-	d      *Daemon
-	conf   *config.Config
-	dbPath string
+	t          testing.TB
+	ctx        context.Context
+	clk        *clockwork.FakeClock
+	sim        *awssim.Sim
+	redis      *redis.Client
+	store      store.Store
+	d          *Daemon
+	conf       *config.Config
+	dbPath     string
+	storeRedis string // when set, the store is redisstore on this server
 
 	mu        sync.Mutex
 	bad       map[string]bool // versions whose health endpoint fails
@@ -60,6 +62,7 @@ type harness struct {
 
 type harnessOpts struct {
 	hideFuture  bool   // awssim reveals datapoints only as the clock reaches them
+	redisStore  bool   // use the shared Redis store (replicas) instead of bolt
 	extraTarget string // appended to the target block
 	daemonTOML  string
 	dryRun      bool
@@ -163,17 +166,18 @@ notify = ["oncall"]
 	}
 	h.conf = conf
 	h.dbPath = filepath.Join(t.TempDir(), "canaryd.db")
+	if o.redisStore {
+		h.storeRedis = rs.Addr
+	}
 	h.start(o.dryRun)
 	return h
 }
 
 // start (re)creates the daemon over the harness's store file.
 func (h *harness) start(dryRun bool) {
-	st, err := boltstore.Open(h.dbPath, boltstore.Options{Clock: h.clk})
-	if err != nil {
-		h.t.Fatalf("open store: %v", err)
-	}
+	st := h.openStore()
 	h.store = st
+	var err error
 	h.d, err = New(Config{Conf: h.conf, Store: st, Clock: h.clk, Logger: zaptest.NewLogger(h.t),
 		AWS:         awsclient.Options{Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")},
 		Synchronous: true, DryRun: dryRun})
@@ -181,6 +185,25 @@ func (h *harness) start(dryRun bool) {
 		h.t.Fatalf("daemon: %v", err)
 	}
 	h.t.Cleanup(h.stop)
+}
+
+// openStore opens the harness's store: bolt, or a new client of the
+// shared Redis (one per replica).
+func (h *harness) openStore() store.Store {
+	if h.storeRedis != "" {
+		c := redis.NewClient(&redis.Options{Addr: h.storeRedis})
+		h.t.Cleanup(func() { _ = c.Close() })
+		st, err := redisstore.New(redisstore.Options{Client: c, Prefix: "test:", Clock: h.clk})
+		if err != nil {
+			h.t.Fatalf("redis store: %v", err)
+		}
+		return st
+	}
+	st, err := boltstore.Open(h.dbPath, boltstore.Options{Clock: h.clk})
+	if err != nil {
+		h.t.Fatalf("open store: %v", err)
+	}
+	return st
 }
 
 // stop waits for running plans, then closes the store (a restart).

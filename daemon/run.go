@@ -43,6 +43,9 @@ func (d *Daemon) scheduleSweep(ctx context.Context, c *cron.Cron) error {
 		d.mu.Lock()
 		det := d.detector
 		d.mu.Unlock()
+		if det == nil {
+			return
+		}
 		st := det.Sweep(ctx)
 		d.log.Debug("sweep done", zap.Any("stats", st))
 	})
@@ -75,6 +78,9 @@ func (d *Daemon) shutdown() error {
 // active watch. Tests call it step by step with a fake clock.
 func (d *Daemon) Tick(ctx context.Context) {
 	d.refreshLeases(ctx)
+	if err := d.syncDetector(); err != nil {
+		d.log.Error("deploy detector", zap.Error(err))
+	}
 	overrides := d.overrides(ctx)
 	d.mu.Lock()
 	det, prober := d.detector, d.prober

@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"sort"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -106,15 +108,6 @@ func (d *Daemon) apply(conf *config.Config) error {
 		}
 		return nil
 	}
-	detector, err := watcher.NewDetector(watcher.DetectorConfig{
-		Targets: conf.Targets, Clients: lambdaFor, Store: d.cfg.Store, Clock: d.clock,
-		Logger: d.log.Named("detector"), Metrics: d.wmetrics, PollInterval: conf.Daemon.PollInterval.Duration,
-		Concurrency: conf.Daemon.MaxConcurrentAWS,
-		OnWatch:     d.onWatch, OnEnd: d.onWatchEnd,
-	})
-	if err != nil {
-		return err
-	}
 	prober := watcher.NewProber(watcher.ProberConfig{Client: d.cfg.ProbeClient, Clock: d.clock, Metrics: d.wmetrics, Sink: d.addSample})
 	reader, err := watcher.NewMetricReader(watcher.MetricReaderConfig{
 		Clients: func(name string) *cloudwatch.Client {
@@ -140,11 +133,51 @@ func (d *Daemon) apply(conf *config.Config) error {
 	d.mu.Lock()
 	oldNotifier := d.notifier
 	d.conf, d.targets, d.order = conf, targets, order
-	d.detector, d.prober, d.reader, d.act, d.notifier = detector, prober, reader, act, dispatcher
+	d.prober, d.reader, d.act, d.notifier = prober, reader, act, dispatcher
+	d.lambdaFor, d.detector, d.detOwned = lambdaFor, nil, "" // rebuilt for the owned targets on the next tick
 	d.mu.Unlock()
 	if oldNotifier != nil {
 		go func() { _ = oldNotifier.Close(d.workCtx) }()
 	}
+	return nil
+}
+
+// syncDetector (re)builds the deploy detector for the targets this
+// replica owns, when that set (or the config) changed: a target is polled
+// by its owner only, so two replicas never both start a watch for one
+// deploy.
+func (d *Daemon) syncDetector() error {
+	d.mu.Lock()
+	names := make([]string, 0, len(d.owned))
+	for n := range d.owned {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	key := strings.Join(names, ",")
+	if d.detector != nil && key == d.detOwned {
+		d.mu.Unlock()
+		return nil
+	}
+	conf, lambdaFor, owned := d.conf, d.lambdaFor, d.owned
+	d.mu.Unlock()
+	var ts []config.Target
+	for _, t := range conf.Targets {
+		if _, ok := owned[t.Name]; ok {
+			ts = append(ts, t)
+		}
+	}
+	det, err := watcher.NewDetector(watcher.DetectorConfig{
+		Targets: ts, Clients: lambdaFor, Store: d.cfg.Store, Clock: d.clock,
+		Logger: d.log.Named("detector"), Metrics: d.wmetrics, PollInterval: conf.Daemon.PollInterval.Duration,
+		Concurrency: conf.Daemon.MaxConcurrentAWS,
+		OnWatch:     d.onWatch, OnEnd: d.onWatchEnd,
+	})
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.detector, d.detOwned = det, key
+	d.mu.Unlock()
 	return nil
 }
 

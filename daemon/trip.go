@@ -193,17 +193,18 @@ func (d *Daemon) finishPlan(ctx context.Context, t *target, w store.Watch, inc s
 		msg = fmt.Sprintf("Dry-run: rollback of %s from %s to %s planned and journaled, not executed", w.Target, inc.FromVersion, inc.ToVersion)
 	}
 	d.metrics.Rollbacks.WithLabelValues(string(res.Outcome)).Inc()
-	if _, err := d.cfg.Store.UpdateIncident(ctx, inc.ID, func(x *store.Incident) error {
-		x.Outcome, x.ClosedAt = string(res.Outcome), now
-		return nil
-	}); err != nil {
-		d.log.Error("close incident", zap.String("incident", inc.ID), zap.Error(err))
-	}
+	// The watch first, then the incident: a closed incident means done.
 	if _, err := d.cfg.Store.UpdateWatch(ctx, w.ID, func(x *store.Watch) error {
 		x.Phase, x.EndedAt, x.Reason = phase, now, msg
 		return nil
 	}); err != nil {
 		d.log.Error("finish watch", zap.String("watch", w.ID), zap.Error(err))
+	}
+	if _, err := d.cfg.Store.UpdateIncident(ctx, inc.ID, func(x *store.Incident) error {
+		x.Outcome, x.ClosedAt = string(res.Outcome), now
+		return nil
+	}); err != nil {
+		d.log.Error("close incident", zap.String("incident", inc.ID), zap.Error(err))
 	}
 	d.log.Info("rollback finished", zap.String("target", w.Target), zap.String("incident", inc.ID),
 		zap.String("outcome", string(res.Outcome)), zap.String("reason", res.Reason))
