@@ -64,7 +64,7 @@ func (a *Actuator) Execute(ctx context.Context, p Plan, fence store.Fence) (Resu
 			stop = stopReason(s, sr)
 		}
 	}
-	res.Outcome, res.Reason, res.Reevaluate = summarize(p, res.Steps, dry, a.cfg.DryRun)
+	res.Outcome, res.Reason, res.Reevaluate = summarize(p, res.Steps, a.cfg.DryRun)
 	if a.cfg.Metrics != nil {
 		a.cfg.Metrics.Rollbacks.WithLabelValues(string(res.Outcome)).Inc()
 	}

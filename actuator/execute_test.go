@@ -405,3 +405,21 @@ func fastRetryer() aws.Retryer {
 		o.MaxBackoff = 10 * time.Millisecond
 	})
 }
+
+// A plan journaled in dry-run stays not executed when dry-run is turned
+// off and the same incident is executed again.
+func TestDryRunPlanIsNotExecutedLater(t *testing.T) {
+	e := newEnv(t, nil, func(c *Config) { c.DryRun = true })
+	p := BuildPlan(e.target(), e.input())
+	if res := e.execute(p); res.Outcome != OutcomeNotExecuted {
+		t.Fatalf("dry-run outcome %s", res.Outcome)
+	}
+	live := New(Config{Store: e.st, Lambda: e.cfg.Lambda, CloudFront: e.cfg.CloudFront, Clock: e.clk})
+	res, err := live.Execute(context.Background(), p, store.Fence{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != OutcomeNotExecuted || len(e.sim.Calls("UpdateAlias")) != 0 {
+		t.Errorf("outcome %s, %d UpdateAlias; want not_executed and none", res.Outcome, len(e.sim.Calls("UpdateAlias")))
+	}
+}

@@ -10,11 +10,13 @@ import (
 
 // summarize decides a plan's Outcome from its step results: one function,
 // used for fresh and resumed runs alike.
-func summarize(p Plan, steps []StepResult, dry, daemonDry bool) (o Outcome, reason string, reevaluate bool) {
-	if dry {
+func summarize(p Plan, steps []StepResult, daemonDry bool) (o Outcome, reason string, reevaluate bool) {
+	// A plan journaled as not executed stays so, even if dry-run was turned
+	// off since: nothing was done, and nothing is done on a re-run.
+	if notExecuted(steps) {
 		return OutcomeNotExecuted, alertReason(p, daemonDry), false
 	}
-	var soft []string
+	var soft, skipped []string
 	for i, sr := range steps {
 		s := p.Steps[i]
 		switch {
@@ -26,6 +28,8 @@ func summarize(p Plan, steps []StepResult, dry, daemonDry bool) (o Outcome, reas
 			return OutcomeFailed, fmt.Sprintf("step %s failed: %s", s.Name, sr.Error), false
 		case sr.Status == store.StepFailed:
 			soft = append(soft, s.Name)
+		case sr.Status == store.StepNotExecuted:
+			skipped = append(skipped, s.Name)
 		}
 	}
 	reason = fmt.Sprintf("alias %s:%s reverted to version %s", p.Target.Function, p.Target.Alias, p.Input.ToVersion)
@@ -35,7 +39,20 @@ func summarize(p Plan, steps []StepResult, dry, daemonDry bool) (o Outcome, reas
 	if len(soft) > 0 {
 		reason += "; non-critical steps failed: " + strings.Join(soft, ", ")
 	}
+	if len(skipped) > 0 {
+		reason += "; not executed (dry-run since the plan began): " + strings.Join(skipped, ", ")
+	}
 	return OutcomeRolledBack, reason, false
+}
+
+// notExecuted reports whether no step of the plan was acted upon.
+func notExecuted(steps []StepResult) bool {
+	for _, s := range steps {
+		if s.Status != store.StepNotExecuted {
+			return false
+		}
+	}
+	return true
 }
 
 // already reports whether the alias step found the alias already reverted.

@@ -1,8 +1,3 @@
-// Package actuator executes a target's rollback: an ordered plan of
-// idempotent steps (Lambda alias, CloudFront invalidations, Redis key
-// deletion, hooks, verification), each journaled in the store before and
-// after it acts, so that a process killed at any instant resumes the plan to
-// the same end state and one incident causes at most one rollback.
 package actuator
 
 import (
