@@ -40,6 +40,10 @@ type DetectorConfig struct {
 	PollInterval time.Duration
 	// Concurrency bounds the alias reads in flight during Tick and Sweep; default 16.
 	Concurrency int
+	// MaxPollRate, optional, caps alias reads per second over all targets
+	// (Lambda's control-plane quota is ~15/s per account and region): when
+	// targets/PollInterval exceeds it, the interval is stretched to fit.
+	MaxPollRate float64
 	// Owns, optional, limits Tick and Sweep to the targets this replica
 	// holds the lease of; nil means all. Announce is not filtered: the
 	// watch it starts is in the shared store for the owner to pick up.
@@ -93,6 +97,15 @@ func NewDetector(cfg DetectorConfig) (*Detector, error) {
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 16
+	}
+	if cfg.MaxPollRate > 0 {
+		need := time.Duration(float64(len(cfg.Targets)) / cfg.MaxPollRate * float64(time.Second))
+		if need > cfg.PollInterval {
+			cfg.Logger.Warn("poll interval stretched to respect max poll rate",
+				zap.Duration("configured", cfg.PollInterval), zap.Duration("effective", need),
+				zap.Int("targets", len(cfg.Targets)), zap.Float64("max_rate", cfg.MaxPollRate))
+			cfg.PollInterval = need
+		}
 	}
 	d := &Detector{cfg: cfg, slots: make(map[string]*targetSlot, len(cfg.Targets))}
 	now := cfg.Clock.Now()
@@ -173,6 +186,9 @@ func (d *Detector) Run(ctx context.Context, every time.Duration) {
 		}
 	}
 }
+
+// PollInterval is the interval in force (after MaxPollRate).
+func (d *Detector) PollInterval() time.Duration { return d.cfg.PollInterval }
 
 // NextPoll returns when target is next due (tests, status).
 func (d *Detector) NextPoll(target string) (time.Time, bool) {

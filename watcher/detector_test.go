@@ -3,6 +3,7 @@ package watcher
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -450,3 +451,33 @@ func TestRunTicksOnTheInjectedClock(t *testing.T) {
 		t.Fatalf("watch %+v", w)
 	}
 }
+
+func TestMaxPollRateStretchesInterval(t *testing.T) {
+	var targets []config.Target
+	for i := 0; i < 30; i++ {
+		targets = append(targets, config.Target{Name: fmt.Sprintf("t%d", i), Function: "f", Alias: "a"})
+	}
+	for _, tc := range []struct {
+		name string
+		rate float64
+		want time.Duration
+	}{
+		{"unlimited", 0, 15 * time.Second},
+		{"fits", 2, 15 * time.Second},
+		{"stretched", 1, 30 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := NewDetector(DetectorConfig{Targets: targets, Clients: func(string) *lambda.Client { return nil },
+				Store: nopStore{}, Clock: clockwork.NewFakeClock(), PollInterval: 15 * time.Second, MaxPollRate: tc.rate})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := d.PollInterval(); got != tc.want {
+				t.Fatalf("interval %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// nopStore satisfies store.Store for constructor-only tests; any use fails.
+type nopStore struct{ store.Store }
