@@ -35,6 +35,8 @@ type Options struct {
 	// Credentials, when set, replaces the default credential chain
 	// (tests and the demo pass static credentials here).
 	Credentials aws.CredentialsProvider
+	// Metrics, when set, counts every call made with the config.
+	Metrics *Metrics
 }
 
 // Load returns an aws.Config for o. It never installs a custom HTTP client,
@@ -74,6 +76,9 @@ func Load(ctx context.Context, o Options) (aws.Config, error) {
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load aws config (region %q): %w", o.Region, err)
+	}
+	if o.Metrics != nil {
+		cfg.APIOptions = append(cfg.APIOptions, o.Metrics.middleware())
 	}
 	if o.RoleARN != "" {
 		stsClient := sts.NewFromConfig(cfg)

@@ -63,6 +63,7 @@ type Daemon struct {
 	wmetrics *watcher.Metrics
 	ametrics *actuator.Metrics
 	nmetrics *notify.Metrics
+	awsm     *awsclient.Metrics
 
 	mu          sync.Mutex // guards the fields below
 	conf        *config.Config
@@ -122,6 +123,7 @@ func New(c Config) (*Daemon, error) {
 		wmetrics: watcher.NewMetrics(c.Registry),
 		ametrics: actuator.NewMetrics(c.Registry),
 		nmetrics: notify.NewMetrics(c.Registry),
+		awsm:     awsclient.NewMetrics(c.Registry),
 		running:  map[string]bool{},
 		alerted:  map[string]bool{},
 		owned:    map[string]store.Fence{},

@@ -63,6 +63,7 @@ type harness struct {
 type harnessOpts struct {
 	hideFuture  bool   // awssim reveals datapoints only as the clock reaches them
 	redisStore  bool   // use the shared Redis store (replicas) instead of bolt
+	hangHook    bool   // the on-call webhook never answers
 	extraTarget string // appended to the target block
 	daemonTOML  string
 	dryRun      bool
@@ -102,7 +103,15 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		_, _ = io.WriteString(w, `{"status":"ok"}`)
 	}))
 	t.Cleanup(h.health.Close)
+	hung := make(chan struct{})
 	h.hook = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o.hangHook {
+			select { // hang until the test ends or the client gives up
+			case <-hung:
+			case <-r.Context().Done():
+			}
+			return
+		}
 		var ev map[string]any
 		_ = json.NewDecoder(r.Body).Decode(&ev)
 		h.mu.Lock()
@@ -110,6 +119,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		h.mu.Unlock()
 	}))
 	t.Cleanup(h.hook.Close)
+	t.Cleanup(func() { close(hung) })
 
 	src := fmt.Sprintf(`
 [daemon]

@@ -190,6 +190,7 @@ func (d *Daemon) awsOptions(conf *config.Config, t config.Target) awsclient.Opti
 	o.MaxAttempts = conf.AWS.MaxAttempts
 	o.MaxBackoff = conf.AWS.MaxBackoff.Duration
 	o.RetryMode = conf.AWS.RetryMode
+	o.Metrics = d.awsm
 	return o
 }
 
