@@ -49,6 +49,9 @@ func applyDefaults(c *Config, pos positions) {
 		}
 	}
 	setInt(&d.MaxConcurrentAWS, 16)
+	if d.MaxPollRate == 0 {
+		d.MaxPollRate = 10
+	}
 
 	setInt(&c.AWS.MaxAttempts, 5)
 	setDur(&c.AWS.MaxBackoff, 20*time.Second)

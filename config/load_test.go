@@ -44,6 +44,7 @@ func TestInvalidConfigs(t *testing.T) {
 		{"invalid-cron.toml", []string{"daemon.sweep_cron: invalid cron spec"}},
 		{"invalid-probe.toml", []string{"target[0].probe[0].url: must be an absolute http(s) URL", "target[0].probe[0].body_match: invalid regexp", "problems"}},
 		{"invalid-syntax.toml", []string{":14:", "expected"}},
+		{"invalid-rule-window.toml", []string{":13:", "target[0].rule[0].window: window 30s is shorter than metric_period", ":14:", "does not apply to kind \"compare_errors\""}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {

@@ -38,6 +38,7 @@ type Daemon struct {
 	ShutdownTimeout  Duration `toml:"shutdown_timeout"`   // bound on graceful shutdown, default 20s
 	ReplicaID        string   `toml:"replica_id"`         // default: hostname
 	MaxConcurrentAWS int      `toml:"max_concurrent_aws"` // bound on in-flight AWS calls, default 16
+	MaxPollRate      float64  `toml:"max_poll_rate"`      // alias reads per second over all targets, default 10 (Lambda's control-plane quota is ~15/s)
 }
 
 // AWS holds the default AWS settings; a target may override region and role.

@@ -62,6 +62,9 @@ func (l *loader) validateDaemon(c *Config) {
 		l.add("daemon.sweep_cron", "invalid cron spec %q: %v", d.SweepCron, err)
 	}
 	l.intRange("daemon.max_concurrent_aws", d.MaxConcurrentAWS, 1, 1024)
+	if d.MaxPollRate <= 0 || d.MaxPollRate > 1000 {
+		l.add("daemon.max_poll_rate", "must be in (0, 1000] alias reads per second (got %g)", d.MaxPollRate)
+	}
 	if c.AWS.EndpointURL != "" {
 		l.url("aws.endpoint_url", c.AWS.EndpointURL)
 	}
@@ -176,6 +179,12 @@ func (l *loader) validateTarget(path string, t *Target, notifiers map[string]boo
 		}
 		rules[r.Name] = true
 		l.validateRule(rp, r, probes)
+		if r.Kind != RuleProbe && r.Window.Duration > 0 && r.Window.Duration < t.MetricPeriod.Duration {
+			l.add(rp+".window", "window %s is shorter than metric_period %s: it could hold no period", r.Window, t.MetricPeriod)
+		}
+		if r.Baseline != "" && (r.Kind == RuleProbe || r.Kind == RuleCompareErrors || r.Kind == RuleCompareLatency) {
+			l.add(rp+".baseline", "baseline %q does not apply to kind %q (compare_* rules compare with known-good by themselves)", r.Baseline, r.Kind)
+		}
 	}
 	l.validateActions(path+".actions", &t.Actions)
 }

@@ -61,12 +61,12 @@ func (d *Daemon) step(ctx context.Context, w store.Watch, ovs []store.Override) 
 func (d *Daemon) evaluate(t *target, w store.Watch) policy.Verdict {
 	t.mu.Lock()
 	samples := t.history(w.ID).Samples()
-	baseline := t.baseline[w.ID]
+	baseline, prepared := t.baseline[w.ID], t.prepared[w.ID]
 	t.mu.Unlock()
 	return t.policy.Evaluate(policy.Input{
 		WatchStart: w.DetectedAt, KnownGood: w.KnownGood, NewVersion: w.NewVersion,
 		Split: len(w.Weights) > 0, Promoted: w.Phase == store.PhasePromoted,
-		Samples: samples, Baseline: baseline,
+		Samples: samples, Baseline: baseline, Prepared: prepared,
 	}, d.clock.Now())
 }
 

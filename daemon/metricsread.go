@@ -114,8 +114,9 @@ func (d *Daemon) loadBaseline(ctx context.Context, t *target, w store.Watch) {
 				zap.String("watch", w.ID), zap.Error(err))
 			return
 		}
+		prepared := t.policy.PrepareBaseline(samples)
 		t.mu.Lock()
-		t.baseline[w.ID] = samples
+		t.baseline[w.ID], t.prepared[w.ID] = samples, prepared
 		t.mu.Unlock()
 	}()
 }

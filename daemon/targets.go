@@ -30,13 +30,15 @@ type target struct {
 	mu       sync.Mutex
 	hist     map[string]*policy.History // by watch ID
 	baseline map[string][]watcher.Sample
-	verdicts map[string]policy.Verdict // last verdict by watch ID
-	obsErr   string                    // last observation error, for status
+	prepared map[string]*policy.PreparedBaseline // baseline sorted once per watch
+	verdicts map[string]policy.Verdict           // last verdict by watch ID
+	obsErr   string                              // last observation error, for status
 }
 
 func newTarget(t config.Target, p *policy.Policy, c awsclient.Clients) *target {
 	return &target{conf: t, policy: p, clients: c,
-		hist: map[string]*policy.History{}, baseline: map[string][]watcher.Sample{}, verdicts: map[string]policy.Verdict{}}
+		hist: map[string]*policy.History{}, baseline: map[string][]watcher.Sample{},
+		prepared: map[string]*policy.PreparedBaseline{}, verdicts: map[string]policy.Verdict{}}
 }
 
 // history returns the sample history of a watch, creating it.
@@ -57,6 +59,7 @@ func (t *target) forget(keep map[string]bool) {
 		if !keep[id] {
 			delete(t.hist, id)
 			delete(t.baseline, id)
+			delete(t.prepared, id)
 			delete(t.verdicts, id)
 		}
 	}
@@ -91,6 +94,9 @@ func (d *Daemon) apply(conf *config.Config) error {
 		if prev, ok := old[tc.Name]; ok {
 			prev.mu.Lock()
 			t.hist, t.baseline, t.verdicts = prev.hist, prev.baseline, prev.verdicts
+			for id, b := range prev.baseline { // prepared for the new policy
+				t.prepared[id] = p.PrepareBaseline(b)
+			}
 			prev.mu.Unlock()
 		}
 		targets[tc.Name] = t
@@ -169,8 +175,8 @@ func (d *Daemon) syncDetector() error {
 	det, err := watcher.NewDetector(watcher.DetectorConfig{
 		Targets: ts, Clients: lambdaFor, Store: d.cfg.Store, Clock: d.clock,
 		Logger: d.log.Named("detector"), Metrics: d.wmetrics, PollInterval: conf.Daemon.PollInterval.Duration,
-		Concurrency: conf.Daemon.MaxConcurrentAWS,
-		OnWatch:     d.onWatch, OnEnd: d.onWatchEnd,
+		Concurrency: conf.Daemon.MaxConcurrentAWS, MaxPollRate: conf.Daemon.MaxPollRate,
+		OnWatch: d.onWatch, OnEnd: d.onWatchEnd,
 	})
 	if err != nil {
 		return err

@@ -49,11 +49,17 @@ type Finding struct {
 	Note        string        `json:"note,omitempty"` // e.g. "3 invocations < min_invocations 50"
 }
 
-// String renders a finding for logs and alerts, e.g.
-// "error-rate: observed 0.084 > threshold 0.05 over 5m (5 periods, 1200 invocations)".
+// String renders a finding for logs and alerts. A breached finding reads
+// "error-rate: observed 0.084 > threshold 0.05 over 5m0s (5 samples, evidence 1200)";
+// one that did not breach says when it would:
+// "error-rate: observed 0.01, trips when > 0.05, over 5m0s (...)".
 func (f Finding) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: observed %.4g %s threshold %.4g over %s (%d samples", f.Rule, f.Observed, opOr(f.Op), f.Threshold, f.Window, f.Samples)
+	if f.Breached {
+		fmt.Fprintf(&b, "%s: observed %.4g %s threshold %.4g over %s (%d samples", f.Rule, f.Observed, opOr(f.Op), f.Threshold, f.Window, f.Samples)
+	} else {
+		fmt.Fprintf(&b, "%s: observed %.4g, trips when %s %.4g, over %s (%d samples", f.Rule, f.Observed, opOr(f.Op), f.Threshold, f.Window, f.Samples)
+	}
 	if f.Evidence > 0 {
 		fmt.Fprintf(&b, ", evidence %.0f", f.Evidence)
 	}

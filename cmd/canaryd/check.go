@@ -12,6 +12,7 @@ import (
 
 	"github.com/canaryd/canaryd/awsclient"
 	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/policy"
 )
 
 func cmdCheck(ctx context.Context, env *cliEnv, args []string) error {
@@ -25,6 +26,9 @@ func cmdCheck(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := compilePolicies(cfg); err != nil {
+		return err
+	}
 	printSummary(env.stdout, cfg)
 	if !*withAWS {
 		return nil
@@ -32,6 +36,21 @@ func cmdCheck(ctx context.Context, env *cliEnv, args []string) error {
 	failed := checkAWS(ctx, env.stdout, cfg, awsclient.Options{})
 	if failed > 0 {
 		return exitError{code: exitFailure, err: fmt.Errorf("%d of %d targets failed the AWS check", failed, len(cfg.Targets))}
+	}
+	return nil
+}
+
+// compilePolicies compiles every target's rules as the daemon will, so
+// check finds what only the policy engine knows is wrong.
+func compilePolicies(cfg *config.Config) error {
+	var problems []config.Problem
+	for i, t := range cfg.Targets {
+		if _, err := policy.Compile(t); err != nil {
+			problems = append(problems, config.Problem{Path: fmt.Sprintf("target[%d]", i), Msg: err.Error()})
+		}
+	}
+	if len(problems) > 0 {
+		return &config.Error{File: cfg.Path, Problems: problems}
 	}
 	return nil
 }
