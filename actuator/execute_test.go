@@ -202,7 +202,17 @@ func TestExecuteResumesAfterAliasUpdatedButNotJournaled(t *testing.T) {
 	}
 }
 
-func TestExecuteRidesOutThrottlingStorm(t *testing.T) {
+func TestExecuteRidesOutFaultStorms(t *testing.T) {
+	for _, f := range []awssim.Fault{
+		{API: "*", Kind: awssim.FaultThrottle, Rate: 0.5},
+		{API: "*", Kind: awssim.Fault5xx, Status: 503, Rate: 0.4},
+		{API: "*", Kind: awssim.FaultReset, Rate: 0.3},
+	} {
+		t.Run(f.Kind.String(), func(t *testing.T) { rideOutStorm(t, f) })
+	}
+}
+
+func rideOutStorm(t *testing.T, fault awssim.Fault) {
 	// The SDK's adaptive mode paces requests with a client-side rate
 	// limiter in real time (a minute for this storm); the test swaps in
 	// standard mode with 3 attempts so that it is the step-level policy,
@@ -227,7 +237,7 @@ func TestExecuteRidesOutThrottlingStorm(t *testing.T) {
 		e.sim.CreateDistribution(fmt.Sprintf("D%d-A", i))
 		e.sim.CreateDistribution(fmt.Sprintf("D%d-B", i))
 	}
-	e.sim.InjectFault(awssim.Fault{API: "*", Kind: awssim.FaultThrottle, Rate: 0.5})
+	e.sim.InjectFault(fault)
 
 	for i := range n {
 		tg := config.Target{Name: fmt.Sprintf("t%d", i), Function: fmt.Sprintf("fn-%d", i), Alias: aliasNm,
@@ -256,12 +266,12 @@ func TestExecuteRidesOutThrottlingStorm(t *testing.T) {
 		}
 	}
 	if throttled == 0 {
-		t.Fatal("no call was throttled: the storm did not happen")
+		t.Fatal("no call was faulted: the storm did not happen")
 	}
 	if k := okCalls(e.sim, "UpdateAlias"); k != n {
 		t.Errorf("successful UpdateAlias = %d, want one per incident (%d)", k, n)
 	}
-	t.Logf("%d throttled calls ridden out", throttled)
+	t.Logf("%d faulted calls ridden out", throttled)
 }
 
 func TestExecutePermanentErrorFailsAtOnce(t *testing.T) {
