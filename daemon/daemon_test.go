@@ -184,3 +184,33 @@ func TestDryRunJournalsWithoutActing(t *testing.T) {
 		t.Fatalf("journal %+v", j)
 	}
 }
+
+// TestFailedWhilePausedIsNotPromotedAlone: a version that failed while
+// paused and then looks healthy waits for an operator instead of becoming
+// known-good by itself.
+func TestFailedWhilePausedIsNotPromotedAlone(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.deployGood()
+	now := h.clk.Now()
+	if _, err := h.d.Controller().SetOverride(h.ctx, store.Override{ID: "p", Target: "api", Kind: store.OverridePause,
+		Reason: "load test", Actor: "dan", CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	h.sim.Deploy(fn, alias, "3", nil)
+	h.until("alert-only", 40, func() bool { return slices.Contains(h.alertTypes(), "alert_only") })
+	h.setBad("3", false) // it recovers
+	for i := 0; i < 120; i++ {
+		h.step(2 * time.Second)
+	}
+	if kg := h.target().KnownGood; kg != "2" {
+		t.Fatalf("known-good became %s; a version that failed must wait for mark-good", kg)
+	}
+	evs, _ := h.store.Events(h.ctx, store.EventFilter{WatchID: h.latestWatch().ID})
+	held := false
+	for _, e := range evs {
+		held = held || e.Type == "promotion_held"
+	}
+	if !held {
+		t.Fatal("no promotion_held event")
+	}
+}

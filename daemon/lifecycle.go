@@ -49,6 +49,9 @@ func (d *Daemon) step(ctx context.Context, w store.Watch, ovs []store.Override) 
 	switch v.Kind {
 	case policy.Promote:
 		if w.Phase == store.PhaseBaking {
+			if d.failedBefore(ctx, w) {
+				return d.holdPromotion(ctx, t, w)
+			}
 			return d.promote(ctx, t, w, v.Summary)
 		}
 	case policy.Failing:
@@ -153,6 +156,41 @@ func (d *Daemon) promote(ctx context.Context, t *target, w store.Watch, why stri
 		KnownGood: w.KnownGood, NewVersion: w.NewVersion,
 		Message: fmt.Sprintf("Version %s of %s is promoted (%s)", w.NewVersion, w.Target, why)})
 	_ = updated
+	return nil
+}
+
+// failedBefore reports whether the watch was failing while canaryd could
+// only alert (paused, no known-good, baseline already bad): a version that
+// failed is not promoted on its own once it looks healthy again; an
+// operator marks it good. The history is the record, so this survives
+// restarts.
+func (d *Daemon) failedBefore(ctx context.Context, w store.Watch) bool {
+	evs, err := d.cfg.Store.Events(ctx, store.EventFilter{Target: w.Target, WatchID: w.ID})
+	if err != nil {
+		return true // unsure: do not promote
+	}
+	for _, e := range evs {
+		if e.Type == "alert_only" {
+			return true
+		}
+	}
+	return false
+}
+
+// holdPromotion says once that a healthy-again watch waits for an operator.
+func (d *Daemon) holdPromotion(ctx context.Context, t *target, w store.Watch) error {
+	key := "hold|" + w.ID
+	d.mu.Lock()
+	already := d.alerted[key]
+	d.alerted[key] = true
+	d.mu.Unlock()
+	if already {
+		return nil
+	}
+	msg := fmt.Sprintf("version %s looks healthy after baking but failed earlier; not promoting on its own: mark it good or roll back", w.NewVersion)
+	d.event(ctx, store.Event{Target: w.Target, WatchID: w.ID, Type: "promotion_held", Message: msg})
+	d.send(ctx, t, notify.Event{Type: notify.AlertOnly, Severity: notify.SeverityWarning, WatchID: w.ID,
+		KnownGood: w.KnownGood, NewVersion: w.NewVersion, Message: msg})
 	return nil
 }
 

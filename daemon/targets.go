@@ -25,7 +25,8 @@ import (
 type target struct {
 	conf    config.Target
 	policy  *policy.Policy
-	clients awsclient.Clients
+	clients awsclient.Clients // reads: [aws] retry_mode (adaptive by default)
+	actors  awsclient.Clients // rollback steps: standard retries, never slowed by client-side rate limiting
 
 	mu       sync.Mutex
 	hist     map[string]*policy.History // by watch ID
@@ -82,15 +83,17 @@ func (d *Daemon) apply(conf *config.Config) error {
 			return fmt.Errorf("target %s: %w", tc.Name, err)
 		}
 		o := d.awsOptions(conf, tc)
-		key := o.Region + "|" + o.RoleARN + "|" + o.ExternalID + "|" + o.EndpointURL
-		ac, ok := awsCfgs[key]
-		if !ok {
-			if ac, err = awsclient.Load(ctx, o); err != nil {
-				return fmt.Errorf("target %s: %w", tc.Name, err)
-			}
-			awsCfgs[key] = ac
+		readCfg, err := loadCached(ctx, awsCfgs, o)
+		if err != nil {
+			return fmt.Errorf("target %s: %w", tc.Name, err)
 		}
-		t := newTarget(tc, p, awsclient.New(ac))
+		o.RetryMode = "standard"
+		actCfg, err := loadCached(ctx, awsCfgs, o)
+		if err != nil {
+			return fmt.Errorf("target %s: %w", tc.Name, err)
+		}
+		t := newTarget(tc, p, awsclient.New(readCfg))
+		t.actors = awsclient.New(actCfg)
 		if prev, ok := old[tc.Name]; ok {
 			prev.mu.Lock()
 			t.hist, t.baseline, t.verdicts = prev.hist, prev.baseline, prev.verdicts
@@ -108,9 +111,15 @@ func (d *Daemon) apply(conf *config.Config) error {
 		}
 		return nil
 	}
+	actLambda := func(name string) *lambda.Client {
+		if t := targets[name]; t != nil {
+			return t.actors.Lambda
+		}
+		return nil
+	}
 	cfFor := func(name string) *cloudfront.Client {
 		if t := targets[name]; t != nil {
-			return t.clients.CloudFront
+			return t.actors.CloudFront
 		}
 		return nil
 	}
@@ -128,7 +137,7 @@ func (d *Daemon) apply(conf *config.Config) error {
 		return err
 	}
 	act := actuator.New(actuator.Config{
-		Store: d.cfg.Store, Lambda: lambdaFor, CloudFront: cfFor, HTTPClient: d.cfg.HTTPClient,
+		Store: d.cfg.Store, Lambda: actLambda, CloudFront: cfFor, HTTPClient: d.cfg.HTTPClient,
 		Clock: d.clock, Logger: d.log.Named("actuator"), Metrics: d.ametrics,
 		DryRun: d.cfg.DryRun || conf.Daemon.DryRun, Verifier: d.verify, OnStep: d.onStep,
 	})
@@ -146,6 +155,20 @@ func (d *Daemon) apply(conf *config.Config) error {
 		go func() { _ = oldNotifier.Close(d.workCtx) }()
 	}
 	return nil
+}
+
+// loadCached builds an aws.Config once per distinct set of options.
+func loadCached(ctx context.Context, cache map[string]aws.Config, o awsclient.Options) (aws.Config, error) {
+	key := o.Region + "|" + o.RoleARN + "|" + o.ExternalID + "|" + o.EndpointURL + "|" + o.RetryMode
+	if c, ok := cache[key]; ok {
+		return c, nil
+	}
+	c, err := awsclient.Load(ctx, o)
+	if err != nil {
+		return aws.Config{}, err
+	}
+	cache[key] = c
+	return c, nil
 }
 
 // syncDetector (re)builds the deploy detector for the targets this

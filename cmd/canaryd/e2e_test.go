@@ -243,6 +243,48 @@ func TestEndToEndDaemon(t *testing.T) {
 			t.Fatalf("UpdateAlias calls = %d, want 1", n)
 		}
 	})
+	t.Run("CLI commands against the running daemon", func(t *testing.T) {
+		t.Setenv("CANARYD_ADMIN_TOKEN", e2eToken)
+		addr := "http://" + e.addr
+		code, out, errOut := runCLI(t, "status", "--addr", addr)
+		if code != 0 || !strings.Contains(out, "shop") || !strings.Contains(out, "shop:live") {
+			t.Fatalf("status: %d\n%s%s", code, out, errOut)
+		}
+		code, _, errOut = runCLI(t, "rollback", "shop", "--to", "99", "--yes", "--addr", addr)
+		if code == 0 || !strings.Contains(errOut, "99") {
+			t.Fatalf("rollback --to 99: exit %d %q; want a refusal naming the version", code, errOut)
+		}
+		stdin = strings.NewReader("n\n")
+		code, out, _ = runCLI(t, "rollback", "shop", "--to", "2", "--addr", addr)
+		if code == 0 || !strings.Contains(out, "Proceed?") || !strings.Contains(out, "lambda-alias") {
+			t.Fatalf("unconfirmed rollback: exit %d\n%s", code, out)
+		}
+		e.assertAlias("6")
+		code, out, errOut = runCLI(t, "rollback", "shop", "--to", "2", "--yes", "--reason", "e2e manual", "--addr", addr)
+		if code != 0 || !strings.Contains(out, "rolled_back") {
+			t.Fatalf("rollback --yes: %d\n%s%s", code, out, errOut)
+		}
+		e.assertAlias("2")
+		code, out, errOut = runCLI(t, "override", "pause", "shop", "--ttl", "10m", "--reason", "e2e", "--addr", addr)
+		if code != 0 || !strings.Contains(out, "pause") {
+			t.Fatalf("override pause: %d %s%s", code, out, errOut)
+		}
+		if _, out, _ = runCLI(t, "status", "--addr", addr); !strings.Contains(out, "paused") {
+			t.Errorf("status after pause lacks 'paused':\n%s", out)
+		}
+		if code, out, errOut = runCLI(t, "override", "resume", "shop", "--addr", addr); code != 0 {
+			t.Fatalf("override resume: %d %s%s", code, out, errOut)
+		}
+		code, out, errOut = runCLI(t, "history", "shop", "--addr", addr)
+		if code != 0 || strings.Count(out, "inc-") < 3 {
+			t.Fatalf("history: %d\n%s%s", code, out, errOut)
+		}
+		incs, _ := e.client.Incidents(ctx, "shop", 1)
+		code, out, _ = runCLI(t, "history", "--incident", incs[0].ID, "--addr", addr)
+		if code != 0 || !strings.Contains(out, "# Postmortem") {
+			t.Fatalf("postmortem: %d\n%s", code, out)
+		}
+	})
 	e.stopDaemon()
 }
 
