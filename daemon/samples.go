@@ -1,10 +1,6 @@
 package daemon
 
 import (
-	"context"
-
-	"go.uber.org/zap"
-
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/notify"
 	"github.com/canaryd/canaryd/store"
@@ -97,10 +93,4 @@ func orDash(s string) string {
 		return "none"
 	}
 	return s
-}
-
-func logErr(log *zap.Logger, msg string, err error, fields ...zap.Field) {
-	if err != nil && err != context.Canceled {
-		log.Error(msg, append(fields, zap.Error(err))...)
-	}
 }

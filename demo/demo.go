@@ -106,7 +106,6 @@ type stack struct {
 	conf    *config.Config
 	lambda  *lambda.Client
 	closers []func()
-	runDone chan error
 }
 
 func (s *stack) close() {

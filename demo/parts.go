@@ -5,11 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
-	"strconv"
 	"sync"
 	"time"
 
@@ -17,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/canaryd/canaryd/awssim"
+	"github.com/canaryd/canaryd/internal/redisserver"
 )
 
 // writer prints lines stamped with the simulated time since the start.
@@ -115,44 +113,30 @@ func (r *receiver) close() { r.srv.Close() }
 type cache struct {
 	addr, origin, skipped string
 	client                *redis.Client
-	cmd                   *exec.Cmd
+	server                *redisserver.Server
 }
 
 func openCache(ctx context.Context, addr, dir string) *cache {
 	c := &cache{}
-	if addr != "" {
+	switch {
+	case addr != "":
 		c.addr, c.origin = addr, "given with --redis"
-	} else if bin, err := exec.LookPath("redis-server"); err == nil {
-		port, perr := freePort()
-		if perr != nil {
-			c.skipped = "no free port for redis-server"
+	default:
+		srv, err := redisserver.Start(dir)
+		if err != nil {
+			c.skipped = "no --redis address given and " + err.Error()
 			return c
 		}
-		c.cmd = exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
-		if err := c.cmd.Start(); err != nil {
-			c.skipped = "redis-server did not start: " + err.Error()
-			return c
-		}
-		c.addr, c.origin = net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), "a throw-away redis-server started for the demo"
-	} else {
-		c.skipped = "no --redis address given and no redis-server installed"
-		return c
+		c.server, c.addr, c.origin = srv, srv.Addr, "a throw-away redis-server started for the demo"
 	}
 	c.client = redis.NewClient(&redis.Options{Addr: c.addr})
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-		err := c.client.Ping(pctx).Err()
-		cancel()
-		if err == nil {
-			return c
-		}
-		if time.Now().After(deadline) {
-			c.close()
-			return &cache{skipped: fmt.Sprintf("Redis at %s not reachable: %v", c.addr, err)}
-		}
-		time.Sleep(25 * time.Millisecond) // waiting for an external process to listen
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := c.client.Ping(pctx).Err(); err != nil {
+		c.close()
+		return &cache{skipped: fmt.Sprintf("Redis at %s not reachable: %v", c.addr, err)}
 	}
+	return c
 }
 
 // seed writes cached responses (cleared by the rollback) and other keys
@@ -186,17 +170,7 @@ func (c *cache) close() {
 	if c.client != nil {
 		_ = c.client.Close()
 	}
-	if c.cmd != nil && c.cmd.Process != nil {
-		_ = c.cmd.Process.Kill()
-		_, _ = c.cmd.Process.Wait()
+	if c.server != nil {
+		c.server.Stop()
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

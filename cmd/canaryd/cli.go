@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strings"
 
 	"github.com/canaryd/canaryd/config"
 )
@@ -162,8 +161,4 @@ func loadConfig(path string) (*config.Config, error) {
 		return nil, usagef("--config is required")
 	}
 	return config.Load(path)
-}
-
-func notYet(what string) error {
-	return exitError{code: exitFailure, err: fmt.Errorf("%s is not built yet", strings.TrimSpace(what))}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/canaryd/canaryd/api"
 	"github.com/canaryd/canaryd/awssim"
+	"github.com/canaryd/canaryd/internal/redisserver"
 	"github.com/canaryd/canaryd/internal/testredis"
 	"github.com/canaryd/canaryd/store"
 )
@@ -289,7 +290,10 @@ func TestEndToEndDaemon(t *testing.T) {
 }
 
 func (e *e2e) writeConfig(healthURL, hookURL, redisAddr string) {
-	port := freePortT(e.t)
+	port, err := redisserver.FreePort()
+	if err != nil {
+		e.t.Fatal(err)
+	}
 	e.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	dir := e.t.TempDir()
 	tokenFile := filepath.Join(dir, "token")
@@ -459,13 +463,4 @@ func (e *e2e) eventually(what string, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond) // polling another process: no event to wait on
 	}
-}
-
-func freePortT(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
