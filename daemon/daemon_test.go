@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/store"
 )
 
@@ -212,5 +213,80 @@ func TestFailedWhilePausedIsNotPromotedAlone(t *testing.T) {
 	}
 	if !held {
 		t.Fatal("no promotion_held event")
+	}
+}
+
+// TestTripInsideRollbackWindow: protection does not end at promotion; a
+// promoted version that goes bad inside its rollback window is rolled back
+// to the version before it.
+func TestTripInsideRollbackWindow(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.deployGood()
+	h.setBad("2", true) // the first traffic peak finds the bug
+	h.until("rollback of promoted 2", 80, func() bool { return h.incident().Outcome != "" })
+	inc := h.incident()
+	if inc.Outcome != "rolled_back" || inc.FromVersion != "2" || inc.ToVersion != "1" {
+		t.Fatalf("incident %+v; want 2 rolled back to 1", inc)
+	}
+	if v, _, _ := h.sim.Alias(fn, alias); v != "1" {
+		t.Fatalf("alias = %s, want 1", v)
+	}
+}
+
+// TestUnreachableTargetDoesNotAffectOthers: one target's alias cannot be
+// read (its function is gone / its account refuses); the other target is
+// still protected.
+func TestUnreachableTargetDoesNotAffectOthers(t *testing.T) {
+	h := newHarness(t, harnessOpts{extraTarget: `
+[[target]]
+name = "ghost"
+function = "no-such-function"
+alias = "live"
+  [[target.rule]]
+  name = "r"
+  kind = "throttles"
+  threshold = 5
+`})
+	h.deployGood()
+	h.sim.Deploy(fn, alias, "3", nil)
+	h.until("rollback of api", 80, func() bool { return h.incident().Outcome == "rolled_back" })
+	if _, err := h.store.GetTarget(h.ctx, "ghost"); err == nil {
+		t.Fatal("ghost target has state though its alias was never readable")
+	}
+}
+
+// TestReloadKeepsWatchesInProgress: a config reload (SIGHUP) in the middle
+// of a bad deploy's watch keeps its samples: the consecutive failures seen
+// before the reload still count after it.
+func TestReloadKeepsWatchesInProgress(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.deployGood()
+	h.sim.Deploy(fn, alias, "3", nil)
+	h.until("two failing probes", 40, func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return !h.firstFail.IsZero() && h.clk.Now().Sub(h.firstFail) >= 5*time.Second
+	})
+	w := h.latestWatch()
+	_, targets, _ := h.d.snapshot()
+	targets["api"].mu.Lock()
+	before := targets["api"].hist[w.ID].Len()
+	targets["api"].mu.Unlock()
+	next := *h.conf
+	next.Targets = append([]config.Target(nil), h.conf.Targets...)
+	next.Targets[0].BakeTime.Duration = 2 * time.Minute
+	if err := h.d.Reload(&next); err != nil {
+		t.Fatal(err)
+	}
+	_, targets, _ = h.d.snapshot()
+	targets["api"].mu.Lock()
+	after := targets["api"].hist[w.ID].Len()
+	targets["api"].mu.Unlock()
+	if after != before || before == 0 {
+		t.Fatalf("samples before reload %d, after %d", before, after)
+	}
+	h.until("rollback after reload", 40, func() bool { return h.incident().Outcome == "rolled_back" })
+	if h.latestWatch().ID != w.ID {
+		t.Fatal("the reload restarted the watch")
 	}
 }

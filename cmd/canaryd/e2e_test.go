@@ -286,6 +286,28 @@ func TestEndToEndDaemon(t *testing.T) {
 			t.Fatalf("postmortem: %d\n%s", code, out)
 		}
 	})
+	t.Run("SIGHUP reloads; an invalid config keeps the running one", func(t *testing.T) {
+		good, err := os.ReadFile(e.cfgPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(e.cfgPath, append(good, []byte("\nbogus_key = 1\n")...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_ = e.cmd.Process.Signal(syscall.SIGHUP)
+		e.eventually("invalid reload refused", func() bool { return strings.Contains(e.logs.String(), "config invalid, keeping the running config") })
+		if !strings.Contains(e.logs.String(), "bogus_key") {
+			t.Errorf("the refusal does not name the bad key")
+		}
+		if err := e.client.Ready(ctx); err != nil {
+			t.Fatalf("daemon not ready after a refused reload: %v", err)
+		}
+		if err := os.WriteFile(e.cfgPath, good, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_ = e.cmd.Process.Signal(syscall.SIGHUP)
+		e.eventually("valid reload applied", func() bool { return strings.Contains(e.logs.String(), "config reloaded") })
+	})
 	e.stopDaemon()
 }
 
