@@ -30,6 +30,7 @@ func (d *Daemon) step(ctx context.Context, w store.Watch, ovs []store.Override) 
 	default:
 		return nil
 	}
+	d.adopt(ctx, t, w)
 	now := d.clock.Now()
 	if w.Phase == store.PhasePromoted && !now.Before(w.PromotedAt.Add(t.conf.RollbackWindow.Duration)) {
 		return d.endWatch(ctx, w, store.PhaseEnded, fmt.Sprintf("promoted; rollback window of %s closed", t.conf.RollbackWindow))

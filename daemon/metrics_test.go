@@ -93,3 +93,50 @@ func TestCloudWatchThrottlingIsNotEvidence(t *testing.T) {
 		t.Errorf("status does not show the observation error: %+v", st.Targets[0])
 	}
 }
+
+// TestRestartReadsBaselineAndBackfills: a relative latency rule needs the
+// known-good baseline; after a restart in the middle of the watch the
+// daemon reads it again (and the periods since the deploy) and trips.
+func TestRestartReadsBaselineAndBackfills(t *testing.T) {
+	h := newHarness(t, harnessOpts{hideFuture: true, extraTarget: `
+  [[target.rule]]
+  name = "p99-vs-baseline"
+  kind = "latency"
+  stat = "p99"
+  baseline = "ratio"
+  threshold = 2
+  window = "1m"
+  min_samples = 1
+  breaches = 4
+  of_windows = 4
+`})
+	h.setBad("3", false)
+	slow := func(v string) awssim.Profile {
+		p := trafficByVersion("1")
+		if v == "3" {
+			p.DurationMs = 900
+		}
+		return p
+	}
+	start := h.clk.Now()
+	h.sim.LambdaTraffic(fn, alias, "1", start.Add(-time.Hour), start, slow("1"))
+	h.traffic = slow
+	h.deployGood()
+	h.sim.Deploy(fn, alias, "3", nil)
+	for i := 0; i < 150; i++ { // 5 minutes: four slow periods are readable
+		h.step(2 * time.Second)
+		if h.incident().ID != "" {
+			t.Fatal("tripped before the restart; the test needs the restart in the middle")
+		}
+		if i == 100 {
+			break
+		}
+	}
+	h.stop()
+	h.start(false)
+	h.until("rollback after restart", 60, func() bool { return h.incident().Outcome == "rolled_back" })
+	inc := h.incident()
+	if !strings.Contains(string(inc.Verdict), "p99-vs-baseline") || !strings.Contains(string(inc.Verdict), `"baseline":`) {
+		t.Fatalf("verdict %s", inc.Verdict)
+	}
+}

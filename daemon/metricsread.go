@@ -99,24 +99,71 @@ func (d *Daemon) feed(samples []watcher.Sample) {
 	}
 }
 
-// loadBaseline reads the known-good baseline of a new watch once, in the
-// background: a slow or throttled read must not hold up the tick.
-func (d *Daemon) loadBaseline(ctx context.Context, t *target, w store.Watch) {
+// adopt prepares a watch this process has not prepared yet — a new
+// deploy, or after a restart or a lease take-over: it reads the baseline
+// and, when the watch began before the periods a cycle re-reads, the
+// metric periods since it began, so the rules judge full windows at once.
+func (d *Daemon) adopt(ctx context.Context, t *target, w store.Watch) {
+	t.mu.Lock()
+	if t.adopted[w.ID] {
+		t.mu.Unlock()
+		return
+	}
+	t.adopted[w.ID] = true
+	t.mu.Unlock()
 	d.mu.Lock()
 	reader := d.reader
 	d.mu.Unlock()
+	work := func(ctx context.Context) {
+		d.loadBaseline(ctx, reader, t, w)
+		d.backfill(ctx, reader, t, w)
+	}
+	if d.cfg.Synchronous {
+		work(ctx)
+		return
+	}
 	d.plans.Add(1)
-	go func() {
-		defer d.plans.Done()
-		samples, err := reader.Baseline(ctx, w, t.conf)
-		if err != nil {
-			d.log.Warn("baseline read failed; relative rules wait for it", zap.String("target", w.Target),
-				zap.String("watch", w.ID), zap.Error(err))
-			return
-		}
-		prepared := t.policy.PrepareBaseline(samples)
-		t.mu.Lock()
-		t.baseline[w.ID], t.prepared[w.ID] = samples, prepared
-		t.mu.Unlock()
-	}()
+	go func() { defer d.plans.Done(); work(d.workCtx) }()
+}
+
+// loadBaseline reads the known-good baseline of a watch once.
+func (d *Daemon) loadBaseline(ctx context.Context, reader *watcher.MetricReader, t *target, w store.Watch) {
+	samples, err := reader.Baseline(ctx, w, t.conf)
+	if err != nil {
+		d.log.Warn("baseline read failed; relative rules stay inconclusive for this watch", zap.String("target", w.Target),
+			zap.String("watch", w.ID), zap.Error(err))
+		return
+	}
+	prepared := t.policy.PrepareBaseline(samples)
+	t.mu.Lock()
+	t.baseline[w.ID], t.prepared[w.ID] = samples, prepared
+	t.mu.Unlock()
+}
+
+// backfill reads the alias-level periods from the watch's start up to now
+// when they are older than what a cycle re-reads (metric_lag periods).
+func (d *Daemon) backfill(ctx context.Context, reader *watcher.MetricReader, t *target, w store.Watch) {
+	period := t.conf.MetricPeriod.Duration
+	now := d.clock.Now()
+	since := now.Sub(w.DetectedAt)
+	if period <= 0 || since <= time.Duration(t.conf.MetricLag)*period {
+		return
+	}
+	// The same read as a baseline, over [start of the watch, now).
+	span, tc := w, t.conf
+	span.DetectedAt = now
+	tc.BaselineWindow.Duration = since + period
+	samples, err := reader.Baseline(ctx, span, tc)
+	if err != nil {
+		d.log.Warn("backfill of metric periods failed; windows fill as cycles read", zap.String("watch", w.ID), zap.Error(err))
+		return
+	}
+	t.mu.Lock()
+	h := t.history(w.ID)
+	for _, s := range samples {
+		h.Add(s)
+	}
+	t.mu.Unlock()
+	d.log.Info("watch adopted: metric periods since its start read back", zap.String("target", w.Target),
+		zap.String("watch", w.ID), zap.Int("samples", len(samples)))
 }

@@ -68,7 +68,7 @@ func (d *Daemon) onWatch(w store.Watch, superseded *store.Watch) {
 	d.send(ctx, t, notify.Event{Type: notify.WatchStarted, Severity: notify.SeverityInfo, WatchID: w.ID,
 		KnownGood: w.KnownGood, NewVersion: w.NewVersion, Message: "Watching " + msg})
 	if t != nil {
-		d.loadBaseline(ctx, t, w)
+		d.adopt(ctx, t, w)
 	}
 }
 

@@ -32,6 +32,7 @@ type target struct {
 	hist     map[string]*policy.History // by watch ID
 	baseline map[string][]watcher.Sample
 	prepared map[string]*policy.PreparedBaseline // baseline sorted once per watch
+	adopted  map[string]bool                     // watches whose baseline/backfill this process started
 	verdicts map[string]policy.Verdict           // last verdict by watch ID
 	obsErr   string                              // last observation error, for status
 }
@@ -39,7 +40,7 @@ type target struct {
 func newTarget(t config.Target, p *policy.Policy, c awsclient.Clients) *target {
 	return &target{conf: t, policy: p, clients: c,
 		hist: map[string]*policy.History{}, baseline: map[string][]watcher.Sample{},
-		prepared: map[string]*policy.PreparedBaseline{}, verdicts: map[string]policy.Verdict{}}
+		prepared: map[string]*policy.PreparedBaseline{}, verdicts: map[string]policy.Verdict{}, adopted: map[string]bool{}}
 }
 
 // history returns the sample history of a watch, creating it.
@@ -61,6 +62,7 @@ func (t *target) forget(keep map[string]bool) {
 			delete(t.hist, id)
 			delete(t.baseline, id)
 			delete(t.prepared, id)
+			delete(t.adopted, id)
 			delete(t.verdicts, id)
 		}
 	}
@@ -96,7 +98,7 @@ func (d *Daemon) apply(conf *config.Config) error {
 		t.actors = awsclient.New(actCfg)
 		if prev, ok := old[tc.Name]; ok {
 			prev.mu.Lock()
-			t.hist, t.baseline, t.verdicts = prev.hist, prev.baseline, prev.verdicts
+			t.hist, t.baseline, t.verdicts, t.adopted = prev.hist, prev.baseline, prev.verdicts, prev.adopted
 			for id, b := range prev.baseline { // prepared for the new policy
 				t.prepared[id] = p.PrepareBaseline(b)
 			}
