@@ -1,10 +1,13 @@
 package daemon
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/store"
@@ -85,6 +88,12 @@ func TestPauseOverrideAlertsOnlyUntilItExpires(t *testing.T) {
 	if !st.Targets[0].Paused || len(st.Targets[0].Overrides) != 1 {
 		t.Fatalf("status does not show the pause: %+v", st.Targets[0])
 	}
+	if g := testutil.ToFloat64(h.d.metrics.Overrides.WithLabelValues("pause")); g != 1 {
+		t.Errorf("canaryd_overrides_active{kind=pause} = %v during the pause", g)
+	}
+	if !alertMentions(h, "alert_only", "paused by alice") {
+		t.Errorf("the alert-only alert does not say who paused and why")
+	}
 	if n := len(h.sim.Calls("UpdateAlias")); n != 0 {
 		t.Fatalf("paused target had %d UpdateAlias calls", n)
 	}
@@ -95,6 +104,9 @@ func TestPauseOverrideAlertsOnlyUntilItExpires(t *testing.T) {
 	h.until("rollback after expiry", 150, func() bool { return h.incident().Outcome == "rolled_back" })
 	if !slices.Contains(h.alertTypes(), "override_expired") {
 		t.Errorf("alerts %v lack override_expired", h.alertTypes())
+	}
+	if g := testutil.ToFloat64(h.d.metrics.Overrides.WithLabelValues("pause")); g != 0 {
+		t.Errorf("canaryd_overrides_active{kind=pause} = %v after expiry", g)
 	}
 }
 
@@ -289,4 +301,16 @@ func TestReloadKeepsWatchesInProgress(t *testing.T) {
 	if h.latestWatch().ID != w.ID {
 		t.Fatal("the reload restarted the watch")
 	}
+}
+
+// alertMentions reports whether an alert of type typ carried text.
+func alertMentions(h *harness, typ, text string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, a := range h.alerts {
+		if fmt.Sprint(a["type"]) == typ && strings.Contains(fmt.Sprint(a), text) {
+			return true
+		}
+	}
+	return false
 }
