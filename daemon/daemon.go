@@ -22,6 +22,7 @@ import (
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/notify"
 	"github.com/canaryd/canaryd/store"
+	"github.com/canaryd/canaryd/store/boltstore"
 	"github.com/canaryd/canaryd/watcher"
 )
 
@@ -56,6 +57,7 @@ type Config struct {
 // Daemon runs every target's watch life cycle.
 type Daemon struct {
 	cfg      Config
+	local    bool // the store is the embedded bolt file: one process owns everything
 	clock    clockwork.Clock
 	log      *zap.Logger
 	reg      *prometheus.Registry
@@ -130,6 +132,7 @@ func New(c Config) (*Daemon, error) {
 		renewAt:  map[string]time.Time{},
 		probed:   map[string][]string{},
 	}
+	_, d.local = c.Store.(*boltstore.Store)
 	d.workCtx, d.cancelWork = context.WithCancel(context.Background())
 	if err := d.apply(c.Conf); err != nil {
 		return nil, err

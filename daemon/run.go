@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -117,4 +118,12 @@ func (d *Daemon) gc(active []store.Watch) {
 	for _, t := range targets {
 		t.forget(keep)
 	}
+	d.mu.Lock()
+	for k := range d.alerted {
+		id := strings.TrimPrefix(k, "hold|")
+		if !strings.Contains(id, "|") && !keep[id] {
+			delete(d.alerted, k)
+		}
+	}
+	d.mu.Unlock()
 }
