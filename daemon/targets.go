@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -73,7 +72,7 @@ func (t *target) forget(keep map[string]bool) {
 // lose nothing.
 func (d *Daemon) apply(conf *config.Config) error {
 	ctx := context.Background()
-	awsCfgs := map[string]aws.Config{}
+	awsCfgs := map[string]awsclient.Clients{}
 	targets := map[string]*target{}
 	var order []string
 	d.mu.Lock()
@@ -85,17 +84,17 @@ func (d *Daemon) apply(conf *config.Config) error {
 			return fmt.Errorf("target %s: %w", tc.Name, err)
 		}
 		o := d.awsOptions(conf, tc)
-		readCfg, err := loadCached(ctx, awsCfgs, o)
+		reads, err := loadCached(ctx, awsCfgs, o)
 		if err != nil {
 			return fmt.Errorf("target %s: %w", tc.Name, err)
 		}
 		o.RetryMode = "standard"
-		actCfg, err := loadCached(ctx, awsCfgs, o)
+		actors, err := loadCached(ctx, awsCfgs, o)
 		if err != nil {
 			return fmt.Errorf("target %s: %w", tc.Name, err)
 		}
-		t := newTarget(tc, p, awsclient.New(readCfg))
-		t.actors = awsclient.New(actCfg)
+		t := newTarget(tc, p, reads)
+		t.actors = actors
 		if prev, ok := old[tc.Name]; ok {
 			prev.mu.Lock()
 			t.hist, t.baseline, t.verdicts, t.adopted = prev.hist, prev.baseline, prev.verdicts, prev.adopted
@@ -159,16 +158,19 @@ func (d *Daemon) apply(conf *config.Config) error {
 	return nil
 }
 
-// loadCached builds an aws.Config once per distinct set of options.
-func loadCached(ctx context.Context, cache map[string]aws.Config, o awsclient.Options) (aws.Config, error) {
+// loadCached builds the clients once per distinct set of options: targets
+// in one account and region share clients, and so share CloudWatch calls
+// (the reader batches per client) and the retryers' token buckets.
+func loadCached(ctx context.Context, cache map[string]awsclient.Clients, o awsclient.Options) (awsclient.Clients, error) {
 	key := o.Region + "|" + o.RoleARN + "|" + o.ExternalID + "|" + o.EndpointURL + "|" + o.RetryMode
 	if c, ok := cache[key]; ok {
 		return c, nil
 	}
-	c, err := awsclient.Load(ctx, o)
+	cfg, err := awsclient.Load(ctx, o)
 	if err != nil {
-		return aws.Config{}, err
+		return awsclient.Clients{}, err
 	}
+	c := awsclient.New(cfg)
 	cache[key] = c
 	return c, nil
 }
