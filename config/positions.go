@@ -1,6 +1,7 @@
 package config
 
 import (
+	"sort"
 	"strconv"
 	"strings"
 
@@ -27,11 +28,12 @@ func indexPositions(data []byte) positions {
 	pos := positions{line: map[string]int{}, byLine: map[int]string{}}
 	var p unstable.Parser
 	p.Reset(data)
+	lines := lineStarts(data)
 	arrays := map[string]int{} // resolved array-table path -> count so far
 	prefix := ""
 	for p.NextExpression() {
 		e := p.Expression()
-		parts, line := keyParts(&p, e)
+		parts, line := keyParts(e, lines)
 		switch e.Kind {
 		case unstable.Table:
 			prefix = resolve(arrays, parts)
@@ -88,14 +90,31 @@ func (p positions) lineOf(path string) int {
 	return 0
 }
 
-func keyParts(p *unstable.Parser, e *unstable.Node) ([]string, int) {
+// lineStarts returns the offset at which each line begins.
+func lineStarts(data []byte) []int {
+	starts := []int{0}
+	for i, c := range data {
+		if c == '\n' {
+			starts = append(starts, i+1)
+		}
+	}
+	return starts
+}
+
+// lineAt is the 1-based line holding offset (a binary search: the parser's
+// own Shape rescans the file from the start, quadratic on big configs).
+func lineAt(starts []int, offset int) int {
+	return sort.Search(len(starts), func(i int) bool { return starts[i] > offset })
+}
+
+func keyParts(e *unstable.Node, lines []int) ([]string, int) {
 	var parts []string
 	line := 0
 	it := e.Key()
 	for it.Next() {
 		n := it.Node()
 		if line == 0 && n.Raw.Length > 0 {
-			line = p.Shape(n.Raw).Start.Line
+			line = lineAt(lines, int(n.Raw.Offset))
 		}
 		parts = append(parts, string(n.Data))
 	}

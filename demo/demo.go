@@ -30,7 +30,8 @@ import (
 // Options tune the demo.
 type Options struct {
 	// Redis is a Redis address for the cache step; "" starts a throw-away
-	// redis-server when one is installed, and skips the step otherwise.
+	// redis-server when one is installed, and skips the step otherwise;
+	// "off" skips it.
 	Redis string
 	// Speed is how many simulated seconds pass per real second (default 30).
 	Speed float64

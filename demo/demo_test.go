@@ -34,3 +34,19 @@ func TestDemoRollsBackTheBadDeploy(t *testing.T) {
 		}
 	}
 }
+
+// TestDemoWithoutRedisSaysSo: on a machine with only Go, the cache step is
+// skipped and the demo says so, and the rollback still has to happen.
+func TestDemoWithoutRedisSaysSo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the full demo")
+	}
+	var out bytes.Buffer
+	res, err := Run(context.Background(), &out, Options{Speed: 60, Redis: "off"})
+	if err != nil {
+		t.Fatalf("demo failed: %v\n%s", err, out.String())
+	}
+	if res.RedisSkipped == "" || !strings.Contains(out.String(), "Redis cache step skipped") || !res.RolledBack {
+		t.Fatalf("result %+v\n%s", res, out.String())
+	}
+}

@@ -119,6 +119,9 @@ type cache struct {
 func openCache(ctx context.Context, addr, dir string) *cache {
 	c := &cache{}
 	switch {
+	case addr == "off":
+		c.skipped = "turned off with --redis off"
+		return c
 	case addr != "":
 		c.addr, c.origin = addr, "given with --redis"
 	default:
