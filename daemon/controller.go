@@ -166,11 +166,14 @@ func (c controller) Rollback(ctx context.Context, req api.RollbackRequest) (api.
 	}
 	d.event(ctx, store.Event{Target: req.Target, IncidentID: inc.ID, Type: "tripped",
 		Message: fmt.Sprintf("manual rollback by %s: %s -> %s (%s)", req.Actor, inc.FromVersion, inc.ToVersion, req.Reason)})
-	res, err := act.Execute(ctx, plan, fence)
+	// The plan runs on the daemon's context: an operator's client going
+	// away must not cut a rollback short (an interrupted one resumes from
+	// its journal on restart anyway).
+	res, err := act.Execute(d.workCtx, plan, fence)
 	if err != nil {
 		return resp, err
 	}
-	d.finishManual(ctx, t, inc, res)
+	d.finishManual(d.workCtx, t, inc, res)
 	resp.IncidentID, resp.Outcome, resp.Message = inc.ID, string(res.Outcome), res.Reason
 	return resp, nil
 }

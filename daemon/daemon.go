@@ -58,6 +58,7 @@ type Config struct {
 type Daemon struct {
 	cfg      Config
 	local    bool // the store is the embedded bolt file: one process owns everything
+	resumed  bool // unfinished plans were looked for (first Tick)
 	clock    clockwork.Clock
 	log      *zap.Logger
 	reg      *prometheus.Registry

@@ -314,3 +314,38 @@ func alertMentions(h *harness, typ, text string) bool {
 	}
 	return false
 }
+
+// TestInterruptedManualRollbackResumes: a crash in the middle of a manual
+// rollback (incident opened, alias step only intended) is finished by the
+// next start.
+func TestInterruptedManualRollbackResumes(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.deployGood()
+	h.sim.Deploy(fn, alias, "4", nil)
+	h.until("watch of 4", 5, func() bool { return h.latestWatch().NewVersion == "4" })
+	inc := store.Incident{ID: "manual-api-20260302T100500Z", Target: "api", OpenedAt: h.clk.Now(),
+		FromVersion: "4", ToVersion: "2", Trigger: "manual", Actor: "erin"}
+	if err := h.store.CreateIncident(h.ctx, inc); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.store.AppendJournal(h.ctx, store.JournalEntry{PlanID: inc.ID, Target: "api", Step: 0, Name: "lambda-alias",
+		Status: store.StepIntent, Time: h.clk.Now()}, store.Fence{}); err != nil {
+		t.Fatal(err)
+	}
+	h.stop() // the crash
+	h.start(false)
+	h.until("manual rollback finished", 60, func() bool {
+		got, err := h.store.GetIncident(h.ctx, inc.ID)
+		return err == nil && got.Outcome != ""
+	})
+	got, _ := h.store.GetIncident(h.ctx, inc.ID)
+	if got.Outcome != "rolled_back" {
+		t.Fatalf("manual incident %+v", got)
+	}
+	if v, _, _ := h.sim.Alias(fn, alias); v != "2" {
+		t.Fatalf("alias = %s, want 2", v)
+	}
+	if n := len(h.sim.Calls("UpdateAlias")); n != 1 {
+		t.Fatalf("UpdateAlias calls = %d, want 1", n)
+	}
+}

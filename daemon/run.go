@@ -17,7 +17,6 @@ import (
 // running plans have finished or the shutdown bound has passed; a plan cut
 // short resumes from its journal on the next start.
 func (d *Daemon) Run(ctx context.Context) error {
-	d.resume(ctx)
 	sweeps := cron.New(cron.WithParser(config.CronParser), cron.WithLocation(time.UTC))
 	if err := d.scheduleSweep(ctx, sweeps); err != nil {
 		return err
@@ -79,6 +78,12 @@ func (d *Daemon) shutdown() error {
 // active watch. Tests call it step by step with a fake clock.
 func (d *Daemon) Tick(ctx context.Context) {
 	d.refreshLeases(ctx)
+	if !d.resumed {
+		// Unfinished plans resume once leases are known: only the owner
+		// of a target may act on it.
+		d.resumed = true
+		d.resume(ctx)
+	}
 	if err := d.syncDetector(); err != nil {
 		d.log.Error("deploy detector", zap.Error(err))
 	}

@@ -114,8 +114,15 @@ func (d *Daemon) resume(ctx context.Context) {
 			continue
 		}
 		t := targets[inc.Target]
+		if t == nil {
+			continue
+		}
+		if inc.WatchID == "" {
+			d.resumeManual(ctx, t, inc)
+			continue
+		}
 		w, err := d.cfg.Store.GetWatch(ctx, inc.WatchID)
-		if t == nil || err != nil {
+		if err != nil {
 			continue
 		}
 		d.log.Info("resuming unfinished rollback", zap.String("target", inc.Target), zap.String("incident", inc.ID))
@@ -130,6 +137,37 @@ func (d *Daemon) resume(ctx context.Context) {
 			d.log.Error("resume plan", zap.String("incident", inc.ID), zap.Error(err))
 		}
 	}
+}
+
+// resumeManual finishes a manual rollback interrupted by a crash: the same
+// plan, rebuilt from the incident, resumes from its journal. With no
+// RevisionId recorded, the actuator conditions the alias change on the
+// one it reads, after checking no newer version moved in.
+func (d *Daemon) resumeManual(ctx context.Context, t *target, inc store.Incident) {
+	d.mu.Lock()
+	fence, owned := d.owned[inc.Target]
+	act, conf := d.act, d.conf
+	if !owned || d.running[inc.ID] {
+		d.mu.Unlock()
+		return
+	}
+	d.running[inc.ID] = true
+	d.mu.Unlock()
+	plan := actuator.BuildPlan(t.conf, actuator.PlanInput{IncidentID: inc.ID, FromVersion: inc.FromVersion,
+		ToVersion: inc.ToVersion, Trigger: inc.Trigger, Actor: inc.Actor, DryRun: d.dryRun(conf, t.conf),
+		Reason: "resumed after restart"})
+	d.log.Info("resuming unfinished manual rollback", zap.String("target", inc.Target), zap.String("incident", inc.ID))
+	d.plans.Add(1)
+	go func() {
+		defer d.plans.Done()
+		defer func() { d.mu.Lock(); delete(d.running, inc.ID); d.mu.Unlock() }()
+		res, err := act.Execute(d.workCtx, plan, fence)
+		if err != nil {
+			d.log.Error("manual rollback stopped; it resumes from the journal", zap.String("incident", inc.ID), zap.Error(err))
+			return
+		}
+		d.finishManual(d.workCtx, t, inc, res)
+	}()
 }
 
 // startPlan executes the incident's plan in the background, once per
