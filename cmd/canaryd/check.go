@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/canaryd/canaryd/awsclient"
@@ -181,6 +183,48 @@ func checkTarget(ctx context.Context, cfg *config.Config, t config.Target, base 
 	if alias.RoutingConfig != nil && len(alias.RoutingConfig.AdditionalVersionWeights) > 0 {
 		split = fmt.Sprintf(" split %v", alias.RoutingConfig.AdditionalVersionWeights)
 	}
-	return fmt.Sprintf("alias %s -> version %s%s (RevisionId %s), %d versions readable",
-		t.Alias, aws.ToString(alias.FunctionVersion), split, aws.ToString(alias.RevisionId), len(versions.Versions)), nil
+	points, err := checkMetrics(ctx, cloudwatch.NewFromConfig(awsCfg), t)
+	if err != nil {
+		return "", fmt.Errorf("cloudwatch:GetMetricData for %s:%s: %w", t.Function, t.Alias, err)
+	}
+	return fmt.Sprintf("alias %s -> version %s%s (RevisionId %s), %d versions readable, metrics readable (%d invocation datapoints in the last hour)",
+		t.Alias, aws.ToString(alias.FunctionVersion), split, aws.ToString(alias.RevisionId), len(versions.Versions), points), nil
+}
+
+// checkMetrics reads the alias's Invocations for the last hour: proof that
+// cloudwatch:GetMetricData is allowed and the dimensions are right.
+func checkMetrics(ctx context.Context, cw *cloudwatch.Client, t config.Target) (int, error) {
+	end := time.Now().Truncate(time.Minute)
+	out, err := cw.GetMetricData(ctx, &cloudwatch.GetMetricDataInput{
+		StartTime: aws.Time(end.Add(-time.Hour)), EndTime: aws.Time(end),
+		MetricDataQueries: []cwtypes.MetricDataQuery{{
+			Id: aws.String("inv"),
+			MetricStat: &cwtypes.MetricStat{Period: aws.Int32(int32(t.MetricPeriod.Duration.Seconds())), Stat: aws.String("Sum"),
+				Metric: &cwtypes.Metric{Namespace: aws.String("AWS/Lambda"), MetricName: aws.String("Invocations"),
+					Dimensions: []cwtypes.Dimension{
+						{Name: aws.String("FunctionName"), Value: aws.String(functionName(t.Function))},
+						{Name: aws.String("Resource"), Value: aws.String(functionName(t.Function) + ":" + t.Alias)},
+					}}},
+		}},
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range out.MetricDataResults {
+		n += len(r.Values)
+	}
+	return n, nil
+}
+
+// functionName is the bare name CloudWatch dimensions use, also when the
+// config gives an ARN.
+func functionName(fn string) string {
+	if i := strings.LastIndex(fn, ":function:"); i >= 0 {
+		fn = fn[i+len(":function:"):]
+	}
+	if i := strings.Index(fn, ":"); i >= 0 {
+		fn = fn[:i]
+	}
+	return fn
 }
