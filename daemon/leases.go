@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -33,36 +34,59 @@ func (d *Daemon) refreshLeases(ctx context.Context) {
 		return
 	}
 	ttl := conf.Store.LeaseTTL.Duration
+	now := d.clock.Now()
+	var due []string
+	d.mu.Lock()
 	for _, name := range order {
-		d.mu.Lock()
-		held, ok := d.owned[name]
-		renewAt := d.renewAt[name]
-		d.mu.Unlock()
-		if ok && d.clock.Now().Before(renewAt) {
+		if _, ok := d.owned[name]; !ok || !now.Before(d.renewAt[name]) {
+			due = append(due, name)
+		}
+	}
+	d.mu.Unlock()
+	if len(due) == 0 {
+		return
+	}
+	fences, errs := d.acquire(ctx, due, conf.Daemon.ReplicaID, ttl)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, name := range due {
+		held, had := d.owned[name]
+		if f, ok := fences[name]; ok {
+			if !had || held.Token != f.Token {
+				d.log.Info("target lease acquired", zap.String("target", name), zap.Int64("token", f.Token))
+			}
+			d.owned[name] = f
+			d.renewAt[name] = now.Add(ttl / 3)
 			continue
 		}
-		fence, err := d.cfg.Store.AcquireLease(ctx, name, conf.Daemon.ReplicaID, ttl)
-		d.mu.Lock()
-		switch {
-		case err == nil:
-			if !ok || held.Token != fence.Token {
-				d.log.Info("target lease acquired", zap.String("target", name), zap.Int64("token", fence.Token))
-			}
-			d.owned[name] = fence
-			d.renewAt[name] = d.clock.Now().Add(ttl / 3)
+		switch err := errs[name]; {
 		case errors.Is(err, store.ErrLeaseHeld):
-			if ok {
+			if had {
 				d.log.Warn("target lease lost to another replica", zap.String("target", name))
 			}
 			delete(d.owned, name)
 		default:
 			d.log.Error("lease", zap.String("target", name), zap.Error(err))
 		}
-		d.mu.Unlock()
 	}
-	d.mu.Lock()
 	d.metrics.OwnedTargets.Set(float64(len(d.owned)))
-	d.mu.Unlock()
+}
+
+// acquire takes or renews leases, in one batch when the store can.
+func (d *Daemon) acquire(ctx context.Context, names []string, holder string, ttl time.Duration) (map[string]store.Fence, map[string]error) {
+	if lb, ok := d.cfg.Store.(store.LeaseBatcher); ok {
+		return lb.AcquireLeases(ctx, names, holder, ttl)
+	}
+	fences, errs := map[string]store.Fence{}, map[string]error{}
+	for _, name := range names {
+		f, err := d.cfg.Store.AcquireLease(ctx, name, holder, ttl)
+		if err != nil {
+			errs[name] = err
+			continue
+		}
+		fences[name] = f
+	}
+	return fences, errs
 }
 
 // ownedWatches keeps the watches of targets this replica owns.

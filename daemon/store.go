@@ -51,10 +51,13 @@ func RedisClient(c config.RedisConn) redis.UniversalClient {
 	return redis.NewUniversalClient(o)
 }
 
+// closeBoth is the Redis store plus the client it does not close itself.
 type closeBoth struct {
-	store.Store
+	*redisstore.Store
 	client redis.UniversalClient
 }
+
+var _ store.LeaseBatcher = closeBoth{}
 
 func (c closeBoth) Close() error {
 	err := c.Store.Close()

@@ -253,3 +253,11 @@ type EventFilter struct {
 	Since      time.Time
 	Limit      int // newest Limit, still returned oldest first
 }
+
+// LeaseBatcher is implemented by shared backends that can take or renew
+// many leases at once (AcquireLease's semantics per target, fewer round
+// trips). A replica renews every target's lease every few seconds, so the
+// daemon uses it when the store has it.
+type LeaseBatcher interface {
+	AcquireLeases(ctx context.Context, targets []string, holder string, ttl time.Duration) (map[string]Fence, map[string]error)
+}
