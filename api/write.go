@@ -19,7 +19,7 @@ import (
 
 // OverrideRequest is the body of POST /v1/overrides.
 type OverrideRequest struct {
-	Target  string             `json:"target"` // a target name or "*" (pause only)
+	Target  string             `json:"target"` // a target name or "*" (all targets)
 	Kind    store.OverrideKind `json:"kind"`   // pause | force_rollback | mark_good
 	TTL     string             `json:"ttl,omitempty"`
 	Reason  string             `json:"reason"`
@@ -79,8 +79,11 @@ func (s *Server) buildOverride(req OverrideRequest) (store.Override, error) {
 			return store.Override{}, &FieldError{"version", "only force_rollback and mark_good take a version"}
 		}
 	case store.OverrideForceRollback, store.OverrideMarkGood:
-		if req.Target == "*" {
-			return store.Override{}, &FieldError{"target", fmt.Sprintf("%s needs one target, not \"*\"", req.Kind)}
+		// "*" applies to every deploy under watch when it is set (each
+		// rolled back to, or promoted as, its own version): a version
+		// cannot be the same for all targets.
+		if req.Target == "*" && req.Version != "" {
+			return store.Override{}, &FieldError{"version", fmt.Sprintf("%s of all targets cannot name a version", req.Kind)}
 		}
 	case "":
 		return store.Override{}, &FieldError{"kind", "is required: pause, force_rollback or mark_good"}

@@ -37,7 +37,7 @@ func TestBadRequests(t *testing.T) {
 		{"no kind", "POST", "/v1/overrides", `{"target":"checkout","reason":"r"}`, 400, "kind", "required"},
 		{"bad kind", "POST", "/v1/overrides", `{"target":"checkout","kind":"nuke","reason":"r"}`, 400, "kind", "not one of"},
 		{"no target", "POST", "/v1/overrides", `{"kind":"pause","reason":"r"}`, 400, "target", "required"},
-		{"force rollback of all", "POST", "/v1/overrides", `{"target":"*","kind":"force_rollback","reason":"r"}`, 400, "target", "one target"},
+		{"force rollback of all with a version", "POST", "/v1/overrides", `{"target":"*","kind":"force_rollback","reason":"r","version":"3"}`, 400, "version", "cannot name a version"},
 		{"pause with version", "POST", "/v1/overrides", `{"target":"checkout","kind":"pause","reason":"r","version":"3"}`, 400, "version", "only"},
 		{"bad version", "POST", "/v1/overrides", `{"target":"checkout","kind":"force_rollback","reason":"r","version":"v3; rm"}`, 400, "version", "not a Lambda version"},
 		{"unknown target override", "POST", "/v1/overrides", `{"target":"nope","kind":"pause","reason":"r"}`, 404, "", "unknown target"},

@@ -349,3 +349,33 @@ func TestInterruptedManualRollbackResumes(t *testing.T) {
 		t.Fatalf("UpdateAlias calls = %d, want 1", n)
 	}
 }
+
+// TestForceRollbackOfAllTargets: "*" rolls back every deploy under watch
+// when it is set, and leaves deploys made after it alone.
+func TestForceRollbackOfAllTargets(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.deployGood()
+	h.sim.Deploy(fn, alias, "4", nil)
+	h.until("watch of 4", 5, func() bool { return h.latestWatch().NewVersion == "4" })
+	now := h.clk.Now()
+	if _, err := h.d.Controller().SetOverride(h.ctx, store.Override{ID: "all", Target: "*", Kind: store.OverrideForceRollback,
+		Reason: "region-wide incident", Actor: "frank", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	h.until("forced rollback of 4", 80, func() bool { return h.incident().Outcome != "" })
+	if inc := h.incident(); inc.Outcome != "rolled_back" || inc.FromVersion != "4" || inc.Actor != "frank" {
+		t.Fatalf("incident %+v", inc)
+	}
+	first := h.incident().ID
+	h.sim.Deploy(fn, alias, "4", nil) // redeployed after the override was set
+	h.until("new watch of 4", 10, func() bool { w := h.latestWatch(); return w.NewVersion == "4" && w.Phase == store.PhaseBaking })
+	for i := 0; i < 20; i++ {
+		h.step(2 * time.Second)
+	}
+	if inc := h.incident(); inc.ID != first {
+		t.Fatalf("the all-targets override rolled back a deploy made after it: %+v", inc)
+	}
+	if n := len(h.sim.Calls("UpdateAlias")); n != 1 {
+		t.Fatalf("UpdateAlias calls = %d, want 1", n)
+	}
+}

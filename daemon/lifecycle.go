@@ -35,11 +35,11 @@ func (d *Daemon) step(ctx context.Context, w store.Watch, ovs []store.Override) 
 	if w.Phase == store.PhasePromoted && !now.Before(w.PromotedAt.Add(t.conf.RollbackWindow.Duration)) {
 		return d.endWatch(ctx, w, store.PhaseEnded, fmt.Sprintf("promoted; rollback window of %s closed", t.conf.RollbackWindow))
 	}
-	if o, ok := d.consume(ctx, ovs, w.Target, store.OverrideForceRollback); ok {
+	if o, ok := d.consume(ctx, ovs, w, store.OverrideForceRollback); ok {
 		d.log.Info("operator forced a rollback", zap.String("target", w.Target), zap.String("watch", w.ID), zap.String("actor", o.Actor))
 		return d.trip(ctx, t, w, tripCause{trigger: "operator", actor: o.Actor, reason: "forced by " + o.Actor + ": " + o.Reason, toVersion: o.Version})
 	}
-	if o, ok := d.consume(ctx, ovs, w.Target, store.OverrideMarkGood); ok {
+	if o, ok := d.consume(ctx, ovs, w, store.OverrideMarkGood); ok {
 		return d.promote(ctx, t, w, fmt.Sprintf("marked good by %s: %s", o.Actor, o.Reason))
 	}
 	v := d.evaluate(t, w)

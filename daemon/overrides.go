@@ -43,30 +43,27 @@ func (d *Daemon) overrides(ctx context.Context) []store.Override {
 	return active
 }
 
-// consume takes a one-shot override (force rollback, mark good) for target:
-// deleting it is the claim, so only one replica acts on it.
-func (d *Daemon) consume(ctx context.Context, ovs []store.Override, target string, kind store.OverrideKind) (store.Override, bool) {
+// consume takes a one-shot override (force rollback, mark good) for the
+// watch w. A per-target one is claimed by deleting it, so one replica acts
+// on it once. An all-targets ("*") one applies to every deploy that was
+// under watch when it was set — those detected before its CreatedAt — and
+// lapses with its TTL; deploys after it are judged normally.
+func (d *Daemon) consume(ctx context.Context, ovs []store.Override, w store.Watch, kind store.OverrideKind) (store.Override, bool) {
 	for _, o := range ovs {
-		if o.Kind != kind || !o.Applies(target) {
+		if o.Kind != kind || !o.Applies(w.Target) {
 			continue
 		}
 		if o.Target == "*" {
-			// An all-targets one-shot applies to every target once: it is
-			// removed when it expires, not on first use.
-			d.mu.Lock()
-			key := o.ID + "|" + target
-			used := d.alerted[key]
-			d.alerted[key] = true
-			d.mu.Unlock()
-			if used {
+			if w.DetectedAt.After(o.CreatedAt) {
 				continue
 			}
+			d.event(ctx, store.Event{Target: w.Target, WatchID: w.ID, Type: "override_used", Message: fmt.Sprintf("%s of all targets by %s used: %s", o.Kind, o.Actor, o.Reason)})
 			return o, true
 		}
 		if err := d.cfg.Store.DeleteOverride(ctx, o.ID); err != nil {
 			continue // another replica took it
 		}
-		d.event(ctx, store.Event{Target: target, Type: "override_used", Message: fmt.Sprintf("%s by %s used: %s", o.Kind, o.Actor, o.Reason)})
+		d.event(ctx, store.Event{Target: w.Target, WatchID: w.ID, Type: "override_used", Message: fmt.Sprintf("%s by %s used: %s", o.Kind, o.Actor, o.Reason)})
 		return o, true
 	}
 	return store.Override{}, false

@@ -125,8 +125,7 @@ func (d *Daemon) gc(active []store.Watch) {
 	}
 	d.mu.Lock()
 	for k := range d.alerted {
-		id := strings.TrimPrefix(k, "hold|")
-		if !strings.Contains(id, "|") && !keep[id] {
+		if !keep[strings.TrimPrefix(k, "hold|")] {
 			delete(d.alerted, k)
 		}
 	}
