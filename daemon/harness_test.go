@@ -236,8 +236,18 @@ func (h *harness) step(dt time.Duration) {
 			h.lastMinute = h.clk.Now().Truncate(time.Minute)
 		}
 		for m := h.clk.Now().Truncate(time.Minute); h.lastMinute.Before(m); h.lastMinute = h.lastMinute.Add(time.Minute) {
-			v, _, _ := h.sim.Alias(fn, alias)
-			h.sim.LambdaTraffic(fn, alias, v, h.lastMinute, h.lastMinute.Add(time.Minute), h.traffic(v))
+			// Each version the alias serves gets its share of the traffic.
+			v, weights, _ := h.sim.Alias(fn, alias)
+			share := 1.0
+			for av, w := range weights {
+				p := h.traffic(av)
+				p.InvocationsPerMin *= w
+				h.sim.LambdaTraffic(fn, alias, av, h.lastMinute, h.lastMinute.Add(time.Minute), p)
+				share -= w
+			}
+			p := h.traffic(v)
+			p.InvocationsPerMin *= share
+			h.sim.LambdaTraffic(fn, alias, v, h.lastMinute, h.lastMinute.Add(time.Minute), p)
 		}
 	}
 	h.d.Tick(h.ctx)

@@ -140,3 +140,66 @@ func TestRestartReadsBaselineAndBackfills(t *testing.T) {
 		t.Fatalf("verdict %s", inc.Verdict)
 	}
 }
+
+// TestCanaryComparedWithKnownGoodAndRoutingCleared: the alias sends 20% of
+// the traffic to version 3 and 80% to known-good 2. Health (served by 2)
+// stays green; the per-version error counts (ExecutedVersion) show 3 worse
+// than 2 at the same time, the compare_errors rule trips, and the rollback
+// clears the routing.
+func TestCanaryComparedWithKnownGoodAndRoutingCleared(t *testing.T) {
+	h := newHarness(t, harnessOpts{hideFuture: true, extraTarget: `
+  [[target.rule]]
+  name = "errors-vs-known-good"
+  kind = "compare_errors"
+  window = "2m"
+  min_samples = 1
+  min_invocations = 100
+  confidence = 0.99
+  min_effect = 0.5
+`})
+	start := h.clk.Now()
+	h.sim.LambdaTraffic(fn, alias, "1", start.Add(-time.Hour), start, trafficByVersion("1"))
+	h.traffic = trafficByVersion
+	h.deployGood()
+	rev := h.sim.Deploy(fn, alias, "2", map[string]float64{"3": 0.2})
+	h.until("canary rolled back", 200, func() bool { return h.incident().Outcome != "" })
+	inc := h.incident()
+	if inc.Outcome != "rolled_back" || inc.FromVersion != "3" || inc.ToVersion != "2" {
+		t.Fatalf("incident %+v", inc)
+	}
+	if !strings.Contains(string(inc.Verdict), "errors-vs-known-good") || !strings.Contains(string(inc.Verdict), `"p_value"`) {
+		t.Fatalf("verdict %s", inc.Verdict)
+	}
+	v, weights, _ := h.sim.Alias(fn, alias)
+	if v != "2" || len(weights) != 0 {
+		t.Fatalf("alias = %s %v, want 2 with routing cleared", v, weights)
+	}
+	calls := h.sim.Calls("UpdateAlias")
+	if len(calls) != 1 || calls[0].Params["RevisionId"] != rev {
+		t.Fatalf("UpdateAlias calls %+v, want one with RevisionId %s", calls, rev)
+	}
+}
+
+// TestGoodCanaryIsNotRolledBack: the same split with a healthy version 4
+// bakes and is promoted; noise in per-version counts trips nothing.
+func TestGoodCanaryIsNotRolledBack(t *testing.T) {
+	h := newHarness(t, harnessOpts{hideFuture: true, extraTarget: `
+  [[target.rule]]
+  name = "errors-vs-known-good"
+  kind = "compare_errors"
+  window = "2m"
+  min_samples = 1
+  min_invocations = 100
+  confidence = 0.99
+  min_effect = 0.5
+`})
+	start := h.clk.Now()
+	h.sim.LambdaTraffic(fn, alias, "1", start.Add(-time.Hour), start, trafficByVersion("1"))
+	h.traffic = trafficByVersion
+	h.deployGood()
+	h.sim.Deploy(fn, alias, "2", map[string]float64{"4": 0.2})
+	h.until("canary 4 promoted", 200, func() bool { return h.target().KnownGood == "4" })
+	if n := len(h.sim.Calls("UpdateAlias")); n != 0 || h.incident().ID != "" {
+		t.Fatalf("a healthy canary caused %d UpdateAlias calls / incident %+v", n, h.incident())
+	}
+}
