@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -201,5 +202,26 @@ func TestGoodCanaryIsNotRolledBack(t *testing.T) {
 	h.until("canary 4 promoted", 200, func() bool { return h.target().KnownGood == "4" })
 	if n := len(h.sim.Calls("UpdateAlias")); n != 0 || h.incident().ID != "" {
 		t.Fatalf("a healthy canary caused %d UpdateAlias calls / incident %+v", n, h.incident())
+	}
+}
+
+// TestDeployDuringIncidentAlertsInstead: the known-good version was already
+// failing before the deploy; rolling back to it would not help, so the
+// daemon alerts and leaves the alias alone.
+func TestDeployDuringIncidentAlertsInstead(t *testing.T) {
+	h := newHarness(t, harnessOpts{hideFuture: true, extraTarget: errorRateRule})
+	bad := func(string) awssim.Profile { p := trafficByVersion("1"); p.ErrorRate = 0.2; return p }
+	start := h.clk.Now()
+	h.sim.LambdaTraffic(fn, alias, "1", start.Add(-time.Hour), start, bad("1"))
+	h.traffic = bad
+	h.setBad("3", false)
+	h.until("version 1 adopted", 5, func() bool { return h.target().KnownGood == "1" })
+	h.sim.Deploy(fn, alias, "3", nil)
+	h.until("alert-only", 200, func() bool { return slices.Contains(h.alertTypes(), "alert_only") })
+	if n := len(h.sim.Calls("UpdateAlias")); n != 0 || h.incident().ID != "" {
+		t.Fatalf("rolled back to a version that was already failing: %d UpdateAlias, incident %+v", n, h.incident())
+	}
+	if !alertMentions(h, "alert_only", "already failing") {
+		t.Errorf("the alert does not say the known-good version was already failing")
 	}
 }
