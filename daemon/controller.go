@@ -108,13 +108,10 @@ func (c controller) AnnounceDeploy(ctx context.Context, name, version string) (a
 	c.d.mu.Lock()
 	det := c.d.detector
 	c.d.mu.Unlock()
-	if det == nil {
-		return api.AnnounceResult{}, fmt.Errorf("%w: this replica owns no targets yet", api.ErrUnavailable)
-	}
 	r, err := det.Announce(ctx, name, version)
 	if err != nil {
 		if errors.Is(err, watcher.ErrUnknownTarget) {
-			return api.AnnounceResult{}, fmt.Errorf("%w: target %s is owned by another replica", api.ErrUnavailable, name)
+			return api.AnnounceResult{}, fmt.Errorf("%w: %v", api.ErrUnknownTarget, err)
 		}
 		return api.AnnounceResult{}, err
 	}

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -71,10 +70,8 @@ type Daemon struct {
 	mu          sync.Mutex // guards the fields below
 	conf        *config.Config
 	targets     map[string]*target
-	order       []string          // target names in config order
-	detector    *watcher.Detector // nil until the first tick owns targets
-	detOwned    string            // the owned set the detector was built for
-	lambdaFor   func(string) *lambda.Client
+	order       []string // target names in config order
+	detector    *watcher.Detector
 	prober      *watcher.Prober
 	reader      *watcher.MetricReader
 	act         *actuator.Actuator

@@ -149,10 +149,6 @@ func TestNoKnownGoodAlertsOnly(t *testing.T) {
 	// Announce version 3 before canaryd ever saw the alias: nothing is
 	// known to be good, so a failing verdict can only alert (promise 1).
 	h.sim.Deploy(fn, alias, "3", nil)
-	h.d.refreshLeases(h.ctx) // own the target without polling its alias yet
-	if err := h.d.syncDetector(); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := h.d.Controller().AnnounceDeploy(h.ctx, "api", "3"); err != nil {
 		t.Fatal(err)
 	}

@@ -89,6 +89,15 @@ func (d *Daemon) acquire(ctx context.Context, names []string, holder string, ttl
 	return fences, errs
 }
 
+// owns reports whether this replica holds target's lease (the detector
+// polls only those).
+func (d *Daemon) owns(target string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.owned[target]
+	return ok
+}
+
 // ownedWatches keeps the watches of targets this replica owns.
 func (d *Daemon) ownedWatches(ws []store.Watch) []store.Watch {
 	d.mu.Lock()

@@ -52,6 +52,26 @@ func TestTwoReplicasOneRollback(t *testing.T) {
 		t.Fatalf("incidents = %d, want 1", len(incs))
 	}
 
+	// A pipeline announces a deploy to the replica that does not own the
+	// target (a load balancer in front of both): the watch starts at once
+	// in the shared store and the owner acts on it.
+	h.sim.Deploy(fn, alias, "4", nil)
+	ann, err := other.Controller().AnnounceDeploy(h.ctx, "api", "4")
+	if err != nil || !ann.Changed || ann.WatchID == "" {
+		t.Fatalf("announce on the non-owner: %+v %v", ann, err)
+	}
+	if w, err := h.store.GetWatch(h.ctx, ann.WatchID); err != nil || w.NewVersion != "4" || w.Source != "announce" {
+		t.Fatalf("announced watch %+v %v", w, err)
+	}
+	h.setBad("4", true)
+	h.until("rollback of announced 4", 150, both(func() bool {
+		incs, _ := h.store.ListIncidents(h.ctx, "api", 0)
+		return len(incs) == 2 && incs[0].Outcome != ""
+	}))
+	if n := len(h.sim.Calls("UpdateAlias")); n != 2 {
+		t.Fatalf("UpdateAlias calls = %d, want 2", n)
+	}
+
 	// The owner dies (stops ticking, never releases its lease). The other
 	// must take over within the lease TTL and roll back the next bad deploy.
 	owner.cancelWork()
@@ -70,12 +90,12 @@ func TestTwoReplicasOneRollback(t *testing.T) {
 		h.clk.Advance(2 * time.Second)
 		other.Tick(h.ctx)
 		incs, _ := h.store.ListIncidents(h.ctx, "api", 0)
-		ok = len(incs) == 2 && incs[0].Outcome == "rolled_back"
+		ok = len(incs) == 3 && incs[0].Outcome == "rolled_back"
 	}
 	if !ok {
 		t.Fatal("the surviving replica did not roll back the deploy after taking over")
 	}
-	if n := len(h.sim.Calls("UpdateAlias")); n != 2 {
-		t.Fatalf("UpdateAlias calls = %d, want 2 (one per incident)", n)
+	if n := len(h.sim.Calls("UpdateAlias")); n != 3 {
+		t.Fatalf("UpdateAlias calls = %d, want 3 (one per incident)", n)
 	}
 }

@@ -43,9 +43,6 @@ func (d *Daemon) scheduleSweep(ctx context.Context, c *cron.Cron) error {
 		d.mu.Lock()
 		det := d.detector
 		d.mu.Unlock()
-		if det == nil {
-			return
-		}
 		st := det.Sweep(ctx)
 		d.log.Debug("sweep done", zap.Any("stats", st))
 	})
@@ -83,9 +80,6 @@ func (d *Daemon) Tick(ctx context.Context) {
 		// of a target may act on it.
 		d.resumed = true
 		d.resume(ctx)
-	}
-	if err := d.syncDetector(); err != nil {
-		d.log.Error("deploy detector", zap.Error(err))
 	}
 	overrides := d.overrides(ctx)
 	d.mu.Lock()

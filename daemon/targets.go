@@ -3,8 +3,6 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"sort"
-	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
@@ -124,6 +122,19 @@ func (d *Daemon) apply(conf *config.Config) error {
 		}
 		return nil
 	}
+	// One detector for every target: it polls and sweeps only the targets
+	// this replica owns (two replicas never both start a watch for one
+	// deploy), while an announcement may arrive at any replica and starts
+	// the watch in the shared store for the owner to pick up.
+	detector, err := watcher.NewDetector(watcher.DetectorConfig{
+		Targets: conf.Targets, Clients: lambdaFor, Store: d.cfg.Store, Clock: d.clock,
+		Logger: d.log.Named("detector"), Metrics: d.wmetrics, PollInterval: conf.Daemon.PollInterval.Duration,
+		Concurrency: conf.Daemon.MaxConcurrentAWS, MaxPollRate: conf.Daemon.MaxPollRate, Owns: d.owns,
+		OnWatch: d.onWatch, OnEnd: d.onWatchEnd,
+	})
+	if err != nil {
+		return err
+	}
 	prober := watcher.NewProber(watcher.ProberConfig{Client: d.cfg.ProbeClient, Clock: d.clock, Metrics: d.wmetrics, Sink: d.addSample})
 	reader, err := watcher.NewMetricReader(watcher.MetricReaderConfig{
 		Clients: func(name string) *cloudwatch.Client {
@@ -150,7 +161,7 @@ func (d *Daemon) apply(conf *config.Config) error {
 	oldNotifier := d.notifier
 	d.conf, d.targets, d.order = conf, targets, order
 	d.prober, d.reader, d.act, d.notifier = prober, reader, act, dispatcher
-	d.lambdaFor, d.detector, d.detOwned = lambdaFor, nil, "" // rebuilt for the owned targets on the next tick
+	d.detector = detector
 	d.mu.Unlock()
 	if oldNotifier != nil {
 		go func() { _ = oldNotifier.Close(d.workCtx) }()
@@ -173,45 +184,6 @@ func loadCached(ctx context.Context, cache map[string]awsclient.Clients, o awscl
 	c := awsclient.New(cfg)
 	cache[key] = c
 	return c, nil
-}
-
-// syncDetector (re)builds the deploy detector for the targets this
-// replica owns, when that set (or the config) changed: a target is polled
-// by its owner only, so two replicas never both start a watch for one
-// deploy.
-func (d *Daemon) syncDetector() error {
-	d.mu.Lock()
-	names := make([]string, 0, len(d.owned))
-	for n := range d.owned {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	key := strings.Join(names, ",")
-	if d.detector != nil && key == d.detOwned {
-		d.mu.Unlock()
-		return nil
-	}
-	conf, lambdaFor, owned := d.conf, d.lambdaFor, d.owned
-	d.mu.Unlock()
-	var ts []config.Target
-	for _, t := range conf.Targets {
-		if _, ok := owned[t.Name]; ok {
-			ts = append(ts, t)
-		}
-	}
-	det, err := watcher.NewDetector(watcher.DetectorConfig{
-		Targets: ts, Clients: lambdaFor, Store: d.cfg.Store, Clock: d.clock,
-		Logger: d.log.Named("detector"), Metrics: d.wmetrics, PollInterval: conf.Daemon.PollInterval.Duration,
-		Concurrency: conf.Daemon.MaxConcurrentAWS, MaxPollRate: conf.Daemon.MaxPollRate,
-		OnWatch: d.onWatch, OnEnd: d.onWatchEnd,
-	})
-	if err != nil {
-		return err
-	}
-	d.mu.Lock()
-	d.detector, d.detOwned = det, key
-	d.mu.Unlock()
-	return nil
 }
 
 func (d *Daemon) awsOptions(conf *config.Config, t config.Target) awsclient.Options {
