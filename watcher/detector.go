@@ -75,6 +75,7 @@ type targetSlot struct {
 	t      config.Target
 	offset time.Duration
 	due    time.Time  // guarded by Detector.mu
+	fails  int        // consecutive failed reads, guarded by Detector.mu
 	obs    sync.Mutex // serialises alias read + state update per target
 }
 
@@ -230,6 +231,8 @@ func (d *Detector) observeAll(ctx context.Context, slots []*targetSlot, source s
 			mu.Unlock()
 			if err == nil {
 				d.reschedule(s)
+			} else {
+				d.backoff(s)
 			}
 		}(s)
 	}
@@ -241,8 +244,22 @@ func (d *Detector) observeAll(ctx context.Context, slots []*targetSlot, source s
 func (d *Detector) reschedule(s *targetSlot) {
 	next := nextSlot(d.cfg.Clock.Now(), d.cfg.PollInterval, s.offset)
 	d.mu.Lock()
-	s.due = next
+	s.due, s.fails = next, 0
 	d.mu.Unlock()
+}
+
+// backoff schedules the retry of a failed read: 1 s, 2 s, 4 s ... capped
+// at the poll interval, so an unreachable account is neither hammered every
+// tick nor left unread longer than a normal poll.
+func (d *Detector) backoff(s *targetSlot) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s.fails++
+	wait := time.Second << min(s.fails-1, 16)
+	if wait > d.cfg.PollInterval {
+		wait = d.cfg.PollInterval
+	}
+	s.due = d.cfg.Clock.Now().Add(wait)
 }
 
 // observe reads the alias and applies what it shows, then runs callbacks.
@@ -252,7 +269,7 @@ func (d *Detector) observe(ctx context.Context, s *targetSlot, source string) (c
 	if err != nil {
 		s.obs.Unlock()
 		d.cfg.Metrics.PollErrors.Inc()
-		d.cfg.Logger.Warn("read alias failed; retrying next tick",
+		d.cfg.Logger.Warn("read alias failed; retrying with backoff",
 			zap.String("target", s.t.Name), zap.String("source", source), zap.Error(err))
 		return change{}, err
 	}

@@ -305,8 +305,22 @@ func TestPollErrorsNeverStartOrEndWatches(t *testing.T) {
 	if got := testutil.ToFloat64(e.metrics.PollErrors); got != 1 {
 		t.Fatalf("poll_errors_total = %v", got)
 	}
-	if due, _ := e.det.NextPoll("api"); due.After(e.clk.Now()) {
-		t.Fatalf("failed poll rescheduled to %v; want a retry on the next tick", due)
+	// Retries back off (1 s, 2 s, 4 s ... up to the poll interval): an
+	// unreachable account is neither hammered every tick nor forgotten.
+	for i, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
+		due, _ := e.det.NextPoll("api")
+		if got := due.Sub(e.clk.Now()); got != want {
+			t.Fatalf("retry %d scheduled in %v, want %v", i+1, got, want)
+		}
+		if s := e.det.Tick(ctx); s.Polled != 0 {
+			t.Fatalf("polled again before the backoff ended: %+v", s)
+		}
+		e.clk.Advance(want)
+		if i < 2 {
+			if s := e.det.Tick(ctx); s.Errors != 1 {
+				t.Fatalf("retry %d: %+v", i+1, s)
+			}
+		}
 	}
 	e.sim.ClearFaults()
 	if s := e.det.Tick(ctx); s.Detected != 1 {

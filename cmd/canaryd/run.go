@@ -70,7 +70,7 @@ func run(ctx context.Context, o runOptions) error {
 		return err
 	}
 	srv := api.New(api.Config{Controller: d.Controller(), Store: st, Token: o.cfg.Daemon.AdminToken,
-		Registry: d.Registry(), Ready: d.Ready, Clock: clock, Logger: o.log.Named("api")})
+		Registry: d.Registry(), Ready: d.Ready, Clock: clock, Logger: o.log})
 	ln, err := listen(o.cfg.Daemon.Listen)
 	if err != nil {
 		return err
