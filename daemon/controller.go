@@ -229,6 +229,20 @@ func (c controller) SetOverride(ctx context.Context, o store.Override) (store.Ov
 		if _, err := c.target(o.Target); err != nil {
 			return o, err
 		}
+		if o.Kind == store.OverrideForceRollback || o.Kind == store.OverrideMarkGood {
+			ws, err := c.d.cfg.Store.ListWatches(ctx, store.WatchFilter{Target: o.Target, ActiveOnly: true})
+			if err != nil {
+				return o, err
+			}
+			active := false
+			for _, w := range ws {
+				active = active || watched(w)
+			}
+			if !active {
+				return o, fmt.Errorf("%w: no deploy of %s is under watch; %s applies to the deploy being watched (use canaryd rollback to roll back now)",
+					api.ErrConflict, o.Target, o.Kind)
+			}
+		}
 	}
 	if err := c.d.cfg.Store.PutOverride(ctx, o); err != nil {
 		return o, err

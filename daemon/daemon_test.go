@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/canaryd/canaryd/api"
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/store"
 )
@@ -114,10 +116,10 @@ func TestForceRollbackAndMarkGood(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	h.deployGood()
 	c := h.d.Controller()
-	now := h.clk.Now()
 	// Version 4 is healthy; an operator marks it good before bake ends.
 	h.sim.Deploy(fn, alias, "4", nil)
 	h.until("watch of 4", 5, func() bool { return h.latestWatch().NewVersion == "4" })
+	now := h.clk.Now() // the API stamps overrides when they arrive
 	if _, err := c.SetOverride(h.ctx, store.Override{ID: "m1", Target: "api", Kind: store.OverrideMarkGood,
 		Reason: "verified by hand", Actor: "bob", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
@@ -127,6 +129,7 @@ func TestForceRollbackAndMarkGood(t *testing.T) {
 		t.Errorf("watch reason %q", w.Reason)
 	}
 	// Force a rollback of the promoted (still in its window) version 4.
+	now = h.clk.Now()
 	if _, err := c.SetOverride(h.ctx, store.Override{ID: "f1", Target: "api", Kind: store.OverrideForceRollback,
 		Reason: "customer reports", Actor: "carol", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
@@ -373,5 +376,31 @@ func TestForceRollbackOfAllTargets(t *testing.T) {
 	}
 	if n := len(h.sim.Calls("UpdateAlias")); n != 1 {
 		t.Fatalf("UpdateAlias calls = %d, want 1", n)
+	}
+}
+
+// TestOneShotOverrideNeedsAWatchedDeploy: force rollback and mark good are
+// decisions about the deploy under watch: refused when there is none, and
+// never carried over to a later deploy.
+func TestOneShotOverrideNeedsAWatchedDeploy(t *testing.T) {
+	h := newHarness(t, harnessOpts{extraTarget: "", daemonTOML: ""})
+	h.until("version 1 adopted", 5, func() bool { return h.target().KnownGood == "1" })
+	now := h.clk.Now()
+	_, err := h.d.Controller().SetOverride(h.ctx, store.Override{ID: "f", Target: "api", Kind: store.OverrideForceRollback,
+		Reason: "x", Actor: "gina", CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+	if !errors.Is(err, api.ErrConflict) || !strings.Contains(err.Error(), "no deploy of api is under watch") {
+		t.Fatalf("force rollback with nothing watched: %v", err)
+	}
+	// One stored anyway (another replica, an old client) does not land on
+	// the next deploy.
+	if err := h.store.PutOverride(h.ctx, store.Override{ID: "stale", Target: "api", Kind: store.OverrideForceRollback,
+		Reason: "x", Actor: "gina", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	h.step(time.Second)
+	h.sim.Deploy(fn, alias, "2", nil)
+	h.until("2 promoted", 150, func() bool { return h.target().KnownGood == "2" })
+	if n := len(h.sim.Calls("UpdateAlias")); n != 0 {
+		t.Fatalf("an override set before the deploy rolled it back: %d UpdateAlias", n)
 	}
 }

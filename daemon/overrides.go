@@ -44,19 +44,17 @@ func (d *Daemon) overrides(ctx context.Context) []store.Override {
 }
 
 // consume takes a one-shot override (force rollback, mark good) for the
-// watch w. A per-target one is claimed by deleting it, so one replica acts
-// on it once. An all-targets ("*") one applies to every deploy that was
-// under watch when it was set — those detected before its CreatedAt — and
-// lapses with its TTL; deploys after it are judged normally.
+// watch w. It applies only to a deploy that was under watch when it was set
+// (detected before its CreatedAt): an operator's decision about one deploy
+// never lands on a later one. A per-target one is claimed by deleting it,
+// so one replica acts on it once; an all-targets ("*") one applies to each
+// such deploy and lapses with its TTL.
 func (d *Daemon) consume(ctx context.Context, ovs []store.Override, w store.Watch, kind store.OverrideKind) (store.Override, bool) {
 	for _, o := range ovs {
-		if o.Kind != kind || !o.Applies(w.Target) {
+		if o.Kind != kind || !o.Applies(w.Target) || w.DetectedAt.After(o.CreatedAt) {
 			continue
 		}
 		if o.Target == "*" {
-			if w.DetectedAt.After(o.CreatedAt) {
-				continue
-			}
 			d.event(ctx, store.Event{Target: w.Target, WatchID: w.ID, Type: "override_used", Message: fmt.Sprintf("%s of all targets by %s used: %s", o.Kind, o.Actor, o.Reason)})
 			return o, true
 		}
