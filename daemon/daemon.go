@@ -55,17 +55,19 @@ type Config struct {
 
 // Daemon runs every target's watch life cycle.
 type Daemon struct {
-	cfg      Config
-	local    bool // the store is the embedded bolt file: one process owns everything
-	resumed  bool // unfinished plans were looked for (first Tick)
-	clock    clockwork.Clock
-	log      *zap.Logger
-	reg      *prometheus.Registry
-	metrics  *Metrics
-	wmetrics *watcher.Metrics
-	ametrics *actuator.Metrics
-	nmetrics *notify.Metrics
-	awsm     *awsclient.Metrics
+	cfg        Config
+	store      *trackedStore // cfg.Store, tracking watch changes (see watchcache.go)
+	watchCache watchList
+	local      bool // the store is the embedded bolt file: one process owns everything
+	resumed    bool // unfinished plans were looked for (first Tick)
+	clock      clockwork.Clock
+	log        *zap.Logger
+	reg        *prometheus.Registry
+	metrics    *Metrics
+	wmetrics   *watcher.Metrics
+	ametrics   *actuator.Metrics
+	nmetrics   *notify.Metrics
+	awsm       *awsclient.Metrics
 
 	mu          sync.Mutex // guards the fields below
 	conf        *config.Config
@@ -131,6 +133,8 @@ func New(c Config) (*Daemon, error) {
 		probed:   map[string][]string{},
 	}
 	_, d.local = c.Store.(*boltstore.Store)
+	d.store = &trackedStore{Store: c.Store}
+	d.cfg.Store = d.store // every part writes watches through it
 	d.workCtx, d.cancelWork = context.WithCancel(context.Background())
 	if err := d.apply(c.Conf); err != nil {
 		return nil, err

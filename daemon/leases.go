@@ -54,6 +54,7 @@ func (d *Daemon) refreshLeases(ctx context.Context) {
 		if f, ok := fences[name]; ok {
 			if !had || held.Token != f.Token {
 				d.log.Info("target lease acquired", zap.String("target", name), zap.Int64("token", f.Token))
+				d.store.dirty.Store(true) // its watches are ours to judge now
 			}
 			d.owned[name] = f
 			d.renewAt[name] = now.Add(ttl / 3)
@@ -74,7 +75,7 @@ func (d *Daemon) refreshLeases(ctx context.Context) {
 
 // acquire takes or renews leases, in one batch when the store can.
 func (d *Daemon) acquire(ctx context.Context, names []string, holder string, ttl time.Duration) (map[string]store.Fence, map[string]error) {
-	if lb, ok := d.cfg.Store.(store.LeaseBatcher); ok {
+	if lb, ok := d.store.Store.(store.LeaseBatcher); ok {
 		return lb.AcquireLeases(ctx, names, holder, ttl)
 	}
 	fences, errs := map[string]store.Fence{}, map[string]error{}

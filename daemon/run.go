@@ -86,7 +86,7 @@ func (d *Daemon) Tick(ctx context.Context) {
 	det, prober := d.detector, d.prober
 	d.mu.Unlock()
 	det.Tick(ctx)
-	watches, err := d.cfg.Store.ListWatches(ctx, store.WatchFilter{ActiveOnly: true})
+	watches, err := d.activeWatches(ctx)
 	if err != nil {
 		d.log.Error("list active watches", zap.Error(err))
 		return
