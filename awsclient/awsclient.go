@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/canaryd/canaryd/config"
 )
 
 // Options selects how to reach AWS for one target.
@@ -109,4 +111,16 @@ func New(cfg aws.Config) Clients {
 		CloudFront: cloudfront.NewFromConfig(cfg),
 		SNS:        sns.NewFromConfig(cfg),
 	}
+}
+
+// ForTarget returns base with a target's region and role and the [aws]
+// settings applied; the config's endpoint override wins over base's.
+func ForTarget(base Options, a config.AWS, t config.Target) Options {
+	o := base
+	o.Region, o.RoleARN, o.ExternalID = t.Region, t.RoleARN, t.ExternalID
+	if a.EndpointURL != "" {
+		o.EndpointURL = a.EndpointURL
+	}
+	o.MaxAttempts, o.MaxBackoff, o.RetryMode = a.MaxAttempts, a.MaxBackoff.Duration, a.RetryMode
+	return o
 }

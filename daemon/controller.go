@@ -9,6 +9,7 @@ import (
 
 	"github.com/canaryd/canaryd/actuator"
 	"github.com/canaryd/canaryd/api"
+	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/notify"
 	"github.com/canaryd/canaryd/policy"
 	"github.com/canaryd/canaryd/store"
@@ -36,18 +37,12 @@ func (c controller) Status(ctx context.Context) (api.Status, error) {
 	d := c.d
 	conf, targets, order := d.snapshot()
 	now := d.clock.Now()
-	all, err := d.cfg.Store.ListOverrides(ctx)
+	inForce, err := d.inForce(ctx, "")
 	if err != nil {
 		return api.Status{}, err
 	}
-	var inForce []store.Override
-	for _, o := range all {
-		if o.Active(now) {
-			inForce = append(inForce, o)
-		}
-	}
-	st := api.Status{Time: now, Replica: conf.Daemon.ReplicaID, DryRun: d.cfg.DryRun || conf.Daemon.DryRun,
-		Paused: paused(inForce, "*") != nil && paused(inForce, "*").Target == "*", Overrides: inForce}
+	st := api.Status{Time: now, Replica: conf.Daemon.ReplicaID, DryRun: d.dryRun(conf, config.Target{}),
+		Paused: paused(inForce, "*") != nil, Overrides: inForce}
 	d.mu.Lock()
 	owned := make(map[string]bool, len(d.owned))
 	for k := range d.owned {
@@ -202,24 +197,8 @@ func (d *Daemon) endActive(ctx context.Context, name, why string) error {
 }
 
 func (d *Daemon) finishManual(ctx context.Context, t *target, inc store.Incident, res actuator.Result) {
-	_, _ = d.cfg.Store.UpdateIncident(ctx, inc.ID, func(x *store.Incident) error {
-		x.Outcome, x.ClosedAt = string(res.Outcome), d.clock.Now()
-		return nil
-	})
-	d.metrics.Rollbacks.WithLabelValues(string(res.Outcome)).Inc()
-	typ, sev := notify.RollbackFailed, notify.SeverityCritical
-	switch res.Outcome {
-	case actuator.OutcomeRolledBack:
-		typ, sev = notify.RollbackDone, notify.SeverityInfo
-	case actuator.OutcomeUnhealthyAfter:
-		typ = notify.RollbackUnhealthy
-	case actuator.OutcomeNotExecuted:
-		typ, sev = notify.AlertOnly, notify.SeverityWarning
-	}
 	msg := fmt.Sprintf("Manual rollback of %s from %s to %s by %s: %s %s", t.conf.Name, inc.FromVersion, inc.ToVersion, inc.Actor, res.Outcome, res.Reason)
-	d.event(ctx, store.Event{Target: t.conf.Name, IncidentID: inc.ID, Type: "rollback_" + string(res.Outcome), Message: msg})
-	d.send(ctx, t, notify.Event{Type: typ, Severity: sev, IncidentID: inc.ID, KnownGood: inc.ToVersion, NewVersion: inc.FromVersion,
-		Actions: actionResults(res), Message: msg})
+	d.closeIncident(ctx, t, inc, "", res, msg)
 }
 
 // SetOverride persists an override and announces it; the next Tick of

@@ -80,12 +80,11 @@ type Daemon struct {
 	notifier    *notify.Dispatcher
 	owned       map[string]store.Fence
 	renewAt     map[string]time.Time
-	probed      map[string][]string // target -> active watch IDs fed by probes
+	watching    map[string][]string // target -> IDs of its judged watches (fed by probes and metrics)
 	running     map[string]bool     // incident IDs whose plan is executing here
 	alerted     map[string]bool     // watch IDs already announced as alert-only
 	nextMetrics time.Time
 	cycling     bool // a metric cycle is running
-	reloaded    time.Time
 
 	plans sync.WaitGroup
 	// workCtx outlives a Tick's context so that a plan is not cut short by
@@ -130,7 +129,7 @@ func New(c Config) (*Daemon, error) {
 		alerted:  map[string]bool{},
 		owned:    map[string]store.Fence{},
 		renewAt:  map[string]time.Time{},
-		probed:   map[string][]string{},
+		watching: map[string][]string{},
 	}
 	_, d.local = c.Store.(*boltstore.Store)
 	d.store = &trackedStore{Store: c.Store}

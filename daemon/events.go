@@ -32,13 +32,8 @@ func (d *Daemon) send(ctx context.Context, t *target, ev notify.Event) {
 		ev.Time = d.clock.Now()
 	}
 	ev.Target, ev.Function, ev.Alias = t.conf.Name, t.conf.Function, t.conf.Alias
-	if all, err := d.cfg.Store.ListOverrides(ctx); err == nil {
-		now := d.clock.Now()
-		for _, o := range all {
-			if o.Active(now) && o.Applies(t.conf.Name) {
-				ev.Overrides = append(ev.Overrides, o)
-			}
-		}
+	if ovs, err := d.inForce(ctx, t.conf.Name); err == nil {
+		ev.Overrides = ovs
 	}
 	if len(ev.NextSteps) == 0 {
 		ev.NextSteps = notify.DefaultNextSteps(ev)

@@ -227,6 +227,14 @@ func (h *harness) stop() {
 	h.d = nil
 }
 
+// withTraffic writes an hour of version 1's traffic before now and has
+// step write each minute's traffic from then on, by version.
+func (h *harness) withTraffic(profile func(version string) awssim.Profile) {
+	now := h.clk.Now()
+	h.sim.LambdaTraffic(fn, alias, "1", now.Add(-time.Hour), now, profile("1"))
+	h.traffic = profile
+}
+
 // step advances the clock by dt, writes the traffic of finished minutes,
 // and runs one tick.
 func (h *harness) step(dt time.Duration) {

@@ -130,7 +130,7 @@ func (d *Daemon) onFailing(ctx context.Context, t *target, w store.Watch, v poli
 func (d *Daemon) promote(ctx context.Context, t *target, w store.Watch, why string) error {
 	now := d.clock.Now()
 	window := t.conf.RollbackWindow.Duration
-	updated, err := d.cfg.Store.UpdateWatch(ctx, w.ID, func(x *store.Watch) error {
+	_, err := d.cfg.Store.UpdateWatch(ctx, w.ID, func(x *store.Watch) error {
 		if x.Phase != store.PhaseBaking && x.Phase != store.PhasePromoted {
 			return errNotActive
 		}
@@ -156,7 +156,6 @@ func (d *Daemon) promote(ctx context.Context, t *target, w store.Watch, why stri
 	d.send(ctx, t, notify.Event{Type: notify.Promoted, Severity: notify.SeverityInfo, WatchID: w.ID,
 		KnownGood: w.KnownGood, NewVersion: w.NewVersion,
 		Message: fmt.Sprintf("Version %s of %s is promoted (%s)", w.NewVersion, w.Target, why)})
-	_ = updated
 	return nil
 }
 

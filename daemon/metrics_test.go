@@ -21,6 +21,19 @@ const errorRateRule = `
   min_invocations = 100
 `
 
+// compareErrorsRule compares the new version's error count with
+// known-good's (exact binomial test).
+const compareErrorsRule = `
+  [[target.rule]]
+  name = "errors-vs-known-good"
+  kind = "compare_errors"
+  window = "2m"
+  min_samples = 1
+  min_invocations = 100
+  confidence = 0.99
+  min_effect = 0.5
+`
+
 // trafficByVersion: 1,000 invocations a minute; version 3 errors 20%.
 func trafficByVersion(v string) awssim.Profile {
 	p := awssim.HealthyProfile(int64(len(v)))
@@ -37,9 +50,7 @@ func trafficByVersion(v string) awssim.Profile {
 func TestErrorRateTripsWithinOneMetricCycle(t *testing.T) {
 	h := newHarness(t, harnessOpts{hideFuture: true, extraTarget: errorRateRule})
 	h.setBad("3", false)
-	start := h.clk.Now()
-	h.sim.LambdaTraffic(fn, alias, "1", start.Add(-time.Hour), start, trafficByVersion("1"))
-	h.traffic = trafficByVersion
+	h.withTraffic(trafficByVersion)
 	h.deployGood()
 
 	d3 := h.clk.Now().Truncate(time.Minute).Add(time.Minute)
@@ -119,9 +130,7 @@ func TestRestartReadsBaselineAndBackfills(t *testing.T) {
 		}
 		return p
 	}
-	start := h.clk.Now()
-	h.sim.LambdaTraffic(fn, alias, "1", start.Add(-time.Hour), start, slow("1"))
-	h.traffic = slow
+	h.withTraffic(slow)
 	h.deployGood()
 	h.sim.Deploy(fn, alias, "3", nil)
 	for i := 0; i < 150; i++ { // 5 minutes: four slow periods are readable
@@ -148,19 +157,8 @@ func TestRestartReadsBaselineAndBackfills(t *testing.T) {
 // than 2 at the same time, the compare_errors rule trips, and the rollback
 // clears the routing.
 func TestCanaryComparedWithKnownGoodAndRoutingCleared(t *testing.T) {
-	h := newHarness(t, harnessOpts{hideFuture: true, extraTarget: `
-  [[target.rule]]
-  name = "errors-vs-known-good"
-  kind = "compare_errors"
-  window = "2m"
-  min_samples = 1
-  min_invocations = 100
-  confidence = 0.99
-  min_effect = 0.5
-`})
-	start := h.clk.Now()
-	h.sim.LambdaTraffic(fn, alias, "1", start.Add(-time.Hour), start, trafficByVersion("1"))
-	h.traffic = trafficByVersion
+	h := newHarness(t, harnessOpts{hideFuture: true, extraTarget: compareErrorsRule})
+	h.withTraffic(trafficByVersion)
 	h.deployGood()
 	rev := h.sim.Deploy(fn, alias, "2", map[string]float64{"3": 0.2})
 	h.until("canary rolled back", 200, func() bool { return h.incident().Outcome != "" })
@@ -184,19 +182,8 @@ func TestCanaryComparedWithKnownGoodAndRoutingCleared(t *testing.T) {
 // TestGoodCanaryIsNotRolledBack: the same split with a healthy version 4
 // bakes and is promoted; noise in per-version counts trips nothing.
 func TestGoodCanaryIsNotRolledBack(t *testing.T) {
-	h := newHarness(t, harnessOpts{hideFuture: true, extraTarget: `
-  [[target.rule]]
-  name = "errors-vs-known-good"
-  kind = "compare_errors"
-  window = "2m"
-  min_samples = 1
-  min_invocations = 100
-  confidence = 0.99
-  min_effect = 0.5
-`})
-	start := h.clk.Now()
-	h.sim.LambdaTraffic(fn, alias, "1", start.Add(-time.Hour), start, trafficByVersion("1"))
-	h.traffic = trafficByVersion
+	h := newHarness(t, harnessOpts{hideFuture: true, extraTarget: compareErrorsRule})
+	h.withTraffic(trafficByVersion)
 	h.deployGood()
 	h.sim.Deploy(fn, alias, "2", map[string]float64{"4": 0.2})
 	h.until("canary 4 promoted", 200, func() bool { return h.target().KnownGood == "4" })
@@ -211,9 +198,7 @@ func TestGoodCanaryIsNotRolledBack(t *testing.T) {
 func TestDeployDuringIncidentAlertsInstead(t *testing.T) {
 	h := newHarness(t, harnessOpts{hideFuture: true, extraTarget: errorRateRule})
 	bad := func(string) awssim.Profile { p := trafficByVersion("1"); p.ErrorRate = 0.2; return p }
-	start := h.clk.Now()
-	h.sim.LambdaTraffic(fn, alias, "1", start.Add(-time.Hour), start, bad("1"))
-	h.traffic = bad
+	h.withTraffic(bad)
 	h.setBad("3", false)
 	h.until("version 1 adopted", 5, func() bool { return h.target().KnownGood == "1" })
 	h.sim.Deploy(fn, alias, "3", nil)

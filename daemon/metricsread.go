@@ -74,7 +74,7 @@ func (d *Daemon) readMetrics(ctx context.Context, ws []store.Watch) {
 func (d *Daemon) feed(samples []watcher.Sample) {
 	_, targets, _ := d.snapshot()
 	d.mu.Lock()
-	probed := d.probed
+	watching := d.watching
 	d.mu.Unlock()
 	byTarget := map[string][]watcher.Sample{}
 	for _, s := range samples {
@@ -91,7 +91,7 @@ func (d *Daemon) feed(samples []watcher.Sample) {
 			if s.Outcome == watcher.OutcomeSourceError {
 				t.obsErr = "cloudwatch: " + s.Reason
 			}
-			for _, id := range probed[name] {
+			for _, id := range watching[name] {
 				t.history(id).Add(s)
 			}
 		}

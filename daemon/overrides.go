@@ -67,6 +67,23 @@ func (d *Daemon) consume(ctx context.Context, ovs []store.Override, w store.Watc
 	return store.Override{}, false
 }
 
+// inForce returns the overrides in force now, all of them or (target
+// non-empty) those that apply to target.
+func (d *Daemon) inForce(ctx context.Context, target string) ([]store.Override, error) {
+	all, err := d.cfg.Store.ListOverrides(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := d.clock.Now()
+	var out []store.Override
+	for _, o := range all {
+		if o.Active(now) && (target == "" || o.Applies(target)) {
+			out = append(out, o)
+		}
+	}
+	return out, nil
+}
+
 // paused returns the pause override in force for target, if any.
 func paused(ovs []store.Override, target string) *store.Override {
 	for i := range ovs {

@@ -15,9 +15,6 @@ func (d *Daemon) Reload(conf *config.Config) error {
 		return err
 	}
 	d.metrics.ConfigReloads.WithLabelValues("ok").Inc()
-	d.mu.Lock()
-	d.reloaded = d.clock.Now()
-	d.mu.Unlock()
 	d.log.Info("config reloaded", zap.Int("targets", len(conf.Targets)))
 	return nil
 }

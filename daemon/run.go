@@ -93,7 +93,7 @@ func (d *Daemon) Tick(ctx context.Context) {
 	}
 	watches = d.ownedWatches(watches)
 	d.metrics.ActiveWatches.Set(float64(len(watches)))
-	d.setProbed(watches)
+	d.setWatching(watches)
 	prober.Tick(ctx)
 	if d.cfg.Synchronous {
 		prober.Wait()

@@ -12,23 +12,23 @@ func watched(w store.Watch) bool {
 	return w.Phase == store.PhaseBaking || w.Phase == store.PhasePromoted
 }
 
-// setProbed tells the prober which targets are under watch and remembers
+// setWatching tells the prober which targets are under watch and remembers
 // which watches their probe samples feed.
-func (d *Daemon) setProbed(ws []store.Watch) {
+func (d *Daemon) setWatching(ws []store.Watch) {
 	_, targets, _ := d.snapshot()
-	probed := map[string][]string{}
+	watching := map[string][]string{}
 	var active []string
 	for _, w := range ws {
 		if !watched(w) || targets[w.Target] == nil {
 			continue
 		}
-		if _, seen := probed[w.Target]; !seen {
+		if _, seen := watching[w.Target]; !seen {
 			active = append(active, w.Target)
 		}
-		probed[w.Target] = append(probed[w.Target], w.ID)
+		watching[w.Target] = append(watching[w.Target], w.ID)
 	}
 	d.mu.Lock()
-	d.probed = probed
+	d.watching = watching
 	prober := d.prober
 	d.mu.Unlock()
 	confs := make([]config.Target, 0, len(active))
@@ -41,7 +41,7 @@ func (d *Daemon) setProbed(ws []store.Watch) {
 // addSample routes a sample to the histories of its target's watches.
 func (d *Daemon) addSample(s watcher.Sample) {
 	d.mu.Lock()
-	ids := d.probed[s.Target]
+	ids := d.watching[s.Target]
 	t := d.targets[s.Target]
 	d.mu.Unlock()
 	if t == nil {

@@ -104,24 +104,7 @@ func (d *Daemon) apply(conf *config.Config) error {
 		targets[tc.Name] = t
 		order = append(order, tc.Name)
 	}
-	lambdaFor := func(name string) *lambda.Client {
-		if t := targets[name]; t != nil {
-			return t.clients.Lambda
-		}
-		return nil
-	}
-	actLambda := func(name string) *lambda.Client {
-		if t := targets[name]; t != nil {
-			return t.actors.Lambda
-		}
-		return nil
-	}
-	cfFor := func(name string) *cloudfront.Client {
-		if t := targets[name]; t != nil {
-			return t.actors.CloudFront
-		}
-		return nil
-	}
+	lambdaFor := clientOf(targets, func(t *target) *lambda.Client { return t.clients.Lambda })
 	// One detector for every target: it polls and sweeps only the targets
 	// this replica owns (two replicas never both start a watch for one
 	// deploy), while an announcement may arrive at any replica and starts
@@ -137,20 +120,18 @@ func (d *Daemon) apply(conf *config.Config) error {
 	}
 	prober := watcher.NewProber(watcher.ProberConfig{Client: d.cfg.ProbeClient, Clock: d.clock, Metrics: d.wmetrics, Sink: d.addSample})
 	reader, err := watcher.NewMetricReader(watcher.MetricReaderConfig{
-		Clients: func(name string) *cloudwatch.Client {
-			if t := targets[name]; t != nil {
-				return t.clients.CloudWatch
-			}
-			return nil
-		},
-		Clock: d.clock, Logger: d.log.Named("metrics"), Metrics: d.wmetrics,
+		Clients: clientOf(targets, func(t *target) *cloudwatch.Client { return t.clients.CloudWatch }),
+		Clock:   d.clock, Logger: d.log.Named("metrics"), Metrics: d.wmetrics,
 	})
 	if err != nil {
 		return err
 	}
 	act := actuator.New(actuator.Config{
-		Store: d.cfg.Store, Lambda: actLambda, CloudFront: cfFor, HTTPClient: d.cfg.HTTPClient,
-		Clock: d.clock, Logger: d.log.Named("actuator"), Metrics: d.ametrics,
+		Store:      d.cfg.Store,
+		Lambda:     clientOf(targets, func(t *target) *lambda.Client { return t.actors.Lambda }),
+		CloudFront: clientOf(targets, func(t *target) *cloudfront.Client { return t.actors.CloudFront }),
+		HTTPClient: d.cfg.HTTPClient,
+		Clock:      d.clock, Logger: d.log.Named("actuator"), Metrics: d.ametrics,
 		DryRun: d.cfg.DryRun || conf.Daemon.DryRun, Verifier: d.verify, OnStep: d.onStep,
 	})
 	dispatcher, err := d.buildNotifier(ctx, conf)
@@ -167,6 +148,18 @@ func (d *Daemon) apply(conf *config.Config) error {
 		go func() { _ = oldNotifier.Close(d.workCtx) }()
 	}
 	return nil
+}
+
+// clientOf looks a target's client up by name (nil for an unknown target),
+// in the shape the watcher and actuator take.
+func clientOf[C any](targets map[string]*target, get func(*target) C) func(string) C {
+	return func(name string) C {
+		if t := targets[name]; t != nil {
+			return get(t)
+		}
+		var zero C
+		return zero
+	}
 }
 
 // loadCached builds the clients once per distinct set of options: targets
@@ -187,14 +180,7 @@ func loadCached(ctx context.Context, cache map[string]awsclient.Clients, o awscl
 }
 
 func (d *Daemon) awsOptions(conf *config.Config, t config.Target) awsclient.Options {
-	o := d.cfg.AWS
-	o.Region, o.RoleARN, o.ExternalID = t.Region, t.RoleARN, t.ExternalID
-	if conf.AWS.EndpointURL != "" {
-		o.EndpointURL = conf.AWS.EndpointURL
-	}
-	o.MaxAttempts = conf.AWS.MaxAttempts
-	o.MaxBackoff = conf.AWS.MaxBackoff.Duration
-	o.RetryMode = conf.AWS.RetryMode
+	o := awsclient.ForTarget(d.cfg.AWS, conf.AWS, t)
 	o.Metrics = d.awsm
 	return o
 }

@@ -118,7 +118,7 @@ func (d *Daemon) resume(ctx context.Context) {
 			continue
 		}
 		if inc.WatchID == "" {
-			d.resumeManual(ctx, t, inc)
+			d.resumeManual(t, inc)
 			continue
 		}
 		w, err := d.cfg.Store.GetWatch(ctx, inc.WatchID)
@@ -143,55 +143,27 @@ func (d *Daemon) resume(ctx context.Context) {
 // plan, rebuilt from the incident, resumes from its journal. With no
 // RevisionId recorded, the actuator conditions the alias change on the
 // one it reads, after checking no newer version moved in.
-func (d *Daemon) resumeManual(ctx context.Context, t *target, inc store.Incident) {
-	d.mu.Lock()
-	fence, owned := d.owned[inc.Target]
-	act, conf := d.act, d.conf
-	if !owned || d.running[inc.ID] {
-		d.mu.Unlock()
-		return
-	}
-	d.running[inc.ID] = true
-	d.mu.Unlock()
+func (d *Daemon) resumeManual(t *target, inc store.Incident) {
+	conf, _, _ := d.snapshot()
 	plan := actuator.BuildPlan(t.conf, actuator.PlanInput{IncidentID: inc.ID, FromVersion: inc.FromVersion,
 		ToVersion: inc.ToVersion, Trigger: inc.Trigger, Actor: inc.Actor, DryRun: d.dryRun(conf, t.conf),
 		Reason: "resumed after restart"})
-	d.log.Info("resuming unfinished manual rollback", zap.String("target", inc.Target), zap.String("incident", inc.ID))
-	d.plans.Add(1)
-	go func() {
-		defer d.plans.Done()
-		defer func() { d.mu.Lock(); delete(d.running, inc.ID); d.mu.Unlock() }()
-		res, err := act.Execute(d.workCtx, plan, fence)
-		if err != nil {
-			d.log.Error("manual rollback stopped; it resumes from the journal", zap.String("incident", inc.ID), zap.Error(err))
-			return
-		}
-		d.finishManual(d.workCtx, t, inc, res)
-	}()
+	d.goPlan(inc, plan, func(ctx context.Context, res actuator.Result) {
+		d.log.Info("resumed unfinished manual rollback", zap.String("target", inc.Target), zap.String("incident", inc.ID))
+		d.finishManual(ctx, t, inc, res)
+	}, nil)
 }
 
 // startPlan executes the incident's plan in the background, once per
 // replica at a time; the journal makes a re-run resume, not repeat.
 func (d *Daemon) startPlan(t *target, w store.Watch, inc store.Incident) error {
-	d.mu.Lock()
-	fence, owned := d.owned[w.Target]
-	if d.running[inc.ID] || !owned {
-		d.mu.Unlock()
-		return nil
-	}
-	d.running[inc.ID] = true
-	act, conf := d.act, d.conf
-	d.mu.Unlock()
-
+	conf, _, _ := d.snapshot()
 	in := actuator.InputFromWatch(w, inc.ID, inc.Trigger)
 	in.ToVersion, in.Actor, in.Reason = inc.ToVersion, inc.Actor, w.Reason
 	in.DryRun = d.dryRun(conf, t.conf)
-	plan := actuator.BuildPlan(t.conf, in)
-	d.plans.Add(1)
-	go func() {
-		defer d.plans.Done()
-		defer func() { d.mu.Lock(); delete(d.running, inc.ID); d.mu.Unlock() }()
-		ctx := d.workCtx
+	d.goPlan(inc, actuator.BuildPlan(t.conf, in), func(ctx context.Context, res actuator.Result) {
+		d.finishPlan(ctx, t, w, inc, res)
+	}, func(ctx context.Context) {
 		if _, err := d.cfg.Store.UpdateWatch(ctx, w.ID, func(x *store.Watch) error {
 			if x.Phase == store.PhaseTripped {
 				x.Phase = store.PhaseRollingBack
@@ -200,55 +172,98 @@ func (d *Daemon) startPlan(t *target, w store.Watch, inc store.Incident) error {
 		}); err != nil {
 			d.log.Error("mark rolling back", zap.String("watch", w.ID), zap.Error(err))
 		}
+	})
+	return nil
+}
+
+// goPlan runs plan in the background on the daemon's context, if this
+// replica owns the target and the incident's plan is not already running
+// here; before (optional) runs first, done gets the result. A plan stopped
+// by an error (fenced, shutting down) is left to resume from its journal.
+func (d *Daemon) goPlan(inc store.Incident, plan actuator.Plan, done func(context.Context, actuator.Result), before func(context.Context)) {
+	d.mu.Lock()
+	fence, owned := d.owned[inc.Target]
+	act := d.act
+	if !owned || d.running[inc.ID] {
+		d.mu.Unlock()
+		return
+	}
+	d.running[inc.ID] = true
+	d.mu.Unlock()
+	d.plans.Add(1)
+	go func() {
+		defer d.plans.Done()
+		defer func() { d.mu.Lock(); delete(d.running, inc.ID); d.mu.Unlock() }()
+		ctx := d.workCtx
+		if before != nil {
+			before(ctx)
+		}
 		res, err := act.Execute(ctx, plan, fence)
 		if err != nil {
-			d.log.Error("rollback plan stopped; it resumes from the journal", zap.String("target", w.Target),
+			d.log.Error("rollback plan stopped; it resumes from the journal", zap.String("target", inc.Target),
 				zap.String("incident", inc.ID), zap.Error(err))
 			return
 		}
-		d.finishPlan(ctx, t, w, inc, res)
+		done(ctx, res)
 	}()
-	return nil
 }
 
 // finishPlan records what a plan did and tells on-call.
 func (d *Daemon) finishPlan(ctx context.Context, t *target, w store.Watch, inc store.Incident, res actuator.Result) {
-	now := d.clock.Now()
-	phase, evType, sev := store.PhaseRollbackFailed, notify.RollbackFailed, notify.SeverityCritical
+	phase := store.PhaseRollbackFailed
 	msg := fmt.Sprintf("Rollback of %s from %s to %s failed: %s", w.Target, inc.FromVersion, inc.ToVersion, res.Reason)
 	switch res.Outcome {
 	case actuator.OutcomeRolledBack:
-		phase, evType, sev = store.PhaseRolledBack, notify.RollbackDone, notify.SeverityInfo
+		phase = store.PhaseRolledBack
 		msg = fmt.Sprintf("Rolled %s back from %s to %s; health verified", w.Target, inc.FromVersion, inc.ToVersion)
 	case actuator.OutcomeUnhealthyAfter:
-		evType = notify.RollbackUnhealthy
 		msg = fmt.Sprintf("Rolled %s back to %s but health did not recover: %s", w.Target, inc.ToVersion, res.Reason)
 	case actuator.OutcomeAborted:
 		phase = store.PhaseSuperseded
 		msg = fmt.Sprintf("Rollback of %s stopped: %s", w.Target, res.Reason)
 	case actuator.OutcomeNotExecuted:
-		phase, evType, sev = store.PhaseEnded, notify.AlertOnly, notify.SeverityWarning
+		phase = store.PhaseEnded
 		msg = fmt.Sprintf("Dry-run: rollback of %s from %s to %s planned and journaled, not executed", w.Target, inc.FromVersion, inc.ToVersion)
 	}
-	d.metrics.Rollbacks.WithLabelValues(string(res.Outcome)).Inc()
 	// The watch first, then the incident: a closed incident means done.
 	if _, err := d.cfg.Store.UpdateWatch(ctx, w.ID, func(x *store.Watch) error {
-		x.Phase, x.EndedAt, x.Reason = phase, now, msg
+		x.Phase, x.EndedAt, x.Reason = phase, d.clock.Now(), msg
 		return nil
 	}); err != nil {
 		d.log.Error("finish watch", zap.String("watch", w.ID), zap.Error(err))
 	}
+	d.closeIncident(ctx, t, inc, w.ID, res, msg)
+}
+
+// closeIncident records a plan's outcome on its incident, in the history
+// and metrics, and tells on-call.
+func (d *Daemon) closeIncident(ctx context.Context, t *target, inc store.Incident, watchID string, res actuator.Result, msg string) {
 	if _, err := d.cfg.Store.UpdateIncident(ctx, inc.ID, func(x *store.Incident) error {
-		x.Outcome, x.ClosedAt = string(res.Outcome), now
+		x.Outcome, x.ClosedAt = string(res.Outcome), d.clock.Now()
 		return nil
 	}); err != nil {
 		d.log.Error("close incident", zap.String("incident", inc.ID), zap.Error(err))
 	}
-	d.log.Info("rollback finished", zap.String("target", w.Target), zap.String("incident", inc.ID),
+	d.metrics.Rollbacks.WithLabelValues(string(res.Outcome)).Inc()
+	d.log.Info("rollback finished", zap.String("target", inc.Target), zap.String("incident", inc.ID),
 		zap.String("outcome", string(res.Outcome)), zap.String("reason", res.Reason))
-	d.event(ctx, store.Event{Target: w.Target, WatchID: w.ID, IncidentID: inc.ID, Type: "rollback_" + string(res.Outcome), Message: msg})
-	d.send(ctx, t, notify.Event{Type: evType, Severity: sev, WatchID: w.ID, IncidentID: inc.ID,
+	d.event(ctx, store.Event{Target: inc.Target, WatchID: watchID, IncidentID: inc.ID, Type: "rollback_" + string(res.Outcome), Message: msg})
+	typ, sev := outcomeAlert(res.Outcome)
+	d.send(ctx, t, notify.Event{Type: typ, Severity: sev, WatchID: watchID, IncidentID: inc.ID,
 		KnownGood: inc.ToVersion, NewVersion: inc.FromVersion, Actions: actionResults(res), Message: msg})
+}
+
+// outcomeAlert is the alert a plan's outcome raises.
+func outcomeAlert(o actuator.Outcome) (notify.EventType, notify.Severity) {
+	switch o {
+	case actuator.OutcomeRolledBack:
+		return notify.RollbackDone, notify.SeverityInfo
+	case actuator.OutcomeUnhealthyAfter:
+		return notify.RollbackUnhealthy, notify.SeverityCritical
+	case actuator.OutcomeNotExecuted:
+		return notify.AlertOnly, notify.SeverityWarning
+	}
+	return notify.RollbackFailed, notify.SeverityCritical
 }
 
 func actionResults(res actuator.Result) []notify.ActionResult {

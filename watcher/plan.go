@@ -104,21 +104,21 @@ func latencyStats(t config.Target) []string {
 	return out
 }
 
-// functionName is the FunctionName dimension: the name part of an ARN.
-func functionName(fn string) string {
-	if !strings.HasPrefix(fn, "arn:") {
-		return fn
+// FunctionName is the FunctionName dimension of a function given as a
+// name, a full or partial ARN, with or without a qualifier.
+func FunctionName(fn string) string {
+	if i := strings.Index(fn, ":function:"); i >= 0 {
+		fn = fn[i+len(":function:"):]
 	}
-	parts := strings.Split(fn, ":")
-	if len(parts) >= 7 {
-		return parts[6]
+	if i := strings.Index(fn, ":"); i >= 0 {
+		fn = fn[:i] // a qualifier (alias or version)
 	}
 	return fn
 }
 
 // builtinSeries are the Lambda metrics of one alias or executed version.
 func builtinSeries(t config.Target, version string, stats []string) []series {
-	fn := functionName(t.Function)
+	fn := FunctionName(t.Function)
 	dims := []types.Dimension{
 		{Name: aws.String("FunctionName"), Value: aws.String(fn)},
 		{Name: aws.String("Resource"), Value: aws.String(fn + ":" + t.Alias)},
@@ -217,7 +217,7 @@ func compileExpr(expr string, own int) []exprPart {
 }
 
 func expandDim(v string, t config.Target, w store.Watch) string {
-	return strings.NewReplacer("${function}", functionName(t.Function), "${alias}", t.Alias, "${version}", w.NewVersion).Replace(v)
+	return strings.NewReplacer("${function}", FunctionName(t.Function), "${alias}", t.Alias, "${version}", w.NewVersion).Replace(v)
 }
 
 // queryRef maps a query id of one call back to what it is about.

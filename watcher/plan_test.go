@@ -40,9 +40,11 @@ func TestFunctionName(t *testing.T) {
 		"api": "api",
 		"arn:aws:lambda:us-east-1:123456789012:function:api":      "api",
 		"arn:aws:lambda:us-east-1:123456789012:function:api:live": "api",
+		"123456789012:function:api":                               "api",
+		"xfunction:live":                                          "xfunction",
 	} {
-		if got := functionName(in); got != want {
-			t.Errorf("functionName(%q) = %q, want %q", in, got, want)
+		if got := FunctionName(in); got != want {
+			t.Errorf("FunctionName(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

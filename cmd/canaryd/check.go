@@ -15,6 +15,7 @@ import (
 	"github.com/canaryd/canaryd/awsclient"
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/policy"
+	"github.com/canaryd/canaryd/watcher"
 )
 
 func cmdCheck(ctx context.Context, env *cliEnv, args []string) error {
@@ -129,22 +130,6 @@ func orNone(s []string) string {
 	return strings.Join(s, ", ")
 }
 
-// targetAWS returns the awsclient options for a target; base carries test
-// credentials (nil in production: the default chain is used).
-func targetAWS(cfg *config.Config, t config.Target, base awsclient.Options) awsclient.Options {
-	o := base
-	o.Region = t.Region
-	o.RoleARN = t.RoleARN
-	o.ExternalID = t.ExternalID
-	if o.EndpointURL == "" {
-		o.EndpointURL = cfg.AWS.EndpointURL
-	}
-	o.MaxAttempts = cfg.AWS.MaxAttempts
-	o.MaxBackoff = cfg.AWS.MaxBackoff.Duration
-	o.RetryMode = cfg.AWS.RetryMode
-	return o
-}
-
 // checkAWS reads each target's alias and versions, one line per target,
 // and returns how many failed.
 func checkAWS(ctx context.Context, w io.Writer, cfg *config.Config, base awsclient.Options) int {
@@ -164,7 +149,7 @@ func checkAWS(ctx context.Context, w io.Writer, cfg *config.Config, base awsclie
 func checkTarget(ctx context.Context, cfg *config.Config, t config.Target, base awsclient.Options) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	o := targetAWS(cfg, t, base)
+	o := awsclient.ForTarget(base, cfg.AWS, t)
 	o.MaxAttempts = 2
 	awsCfg, err := awsclient.Load(ctx, o)
 	if err != nil {
@@ -202,8 +187,8 @@ func checkMetrics(ctx context.Context, cw *cloudwatch.Client, t config.Target) (
 			MetricStat: &cwtypes.MetricStat{Period: aws.Int32(int32(t.MetricPeriod.Duration.Seconds())), Stat: aws.String("Sum"),
 				Metric: &cwtypes.Metric{Namespace: aws.String("AWS/Lambda"), MetricName: aws.String("Invocations"),
 					Dimensions: []cwtypes.Dimension{
-						{Name: aws.String("FunctionName"), Value: aws.String(functionName(t.Function))},
-						{Name: aws.String("Resource"), Value: aws.String(functionName(t.Function) + ":" + t.Alias)},
+						{Name: aws.String("FunctionName"), Value: aws.String(watcher.FunctionName(t.Function))},
+						{Name: aws.String("Resource"), Value: aws.String(watcher.FunctionName(t.Function) + ":" + t.Alias)},
 					}}},
 		}},
 	})
@@ -215,16 +200,4 @@ func checkMetrics(ctx context.Context, cw *cloudwatch.Client, t config.Target) (
 		n += len(r.Values)
 	}
 	return n, nil
-}
-
-// functionName is the bare name CloudWatch dimensions use, also when the
-// config gives an ARN.
-func functionName(fn string) string {
-	if i := strings.LastIndex(fn, ":function:"); i >= 0 {
-		fn = fn[i+len(":function:"):]
-	}
-	if i := strings.Index(fn, ":"); i >= 0 {
-		fn = fn[:i]
-	}
-	return fn
 }
