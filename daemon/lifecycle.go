@@ -165,6 +165,12 @@ func (d *Daemon) promote(ctx context.Context, t *target, w store.Watch, why stri
 // operator marks it good. The history is the record, so this survives
 // restarts.
 func (d *Daemon) failedBefore(ctx context.Context, w store.Watch) bool {
+	d.mu.Lock()
+	known := d.alerted[w.ID] || d.alerted["hold|"+w.ID] // seen here: no need to read the history
+	d.mu.Unlock()
+	if known {
+		return true
+	}
 	evs, err := d.cfg.Store.Events(ctx, store.EventFilter{Target: w.Target, WatchID: w.ID})
 	if err != nil {
 		return true // unsure: do not promote
