@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/canaryd/canaryd/sample"
+
 	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/store"
@@ -71,12 +73,12 @@ func (d *Daemon) readMetrics(ctx context.Context, ws []store.Watch) {
 
 // feed adds metric samples to the watches of their targets and notes
 // observation errors for status.
-func (d *Daemon) feed(samples []watcher.Sample) {
+func (d *Daemon) feed(samples []sample.Sample) {
 	_, targets, _ := d.snapshot()
 	d.mu.Lock()
 	watching := d.watching
 	d.mu.Unlock()
-	byTarget := map[string][]watcher.Sample{}
+	byTarget := map[string][]sample.Sample{}
 	for _, s := range samples {
 		byTarget[s.Target] = append(byTarget[s.Target], s)
 	}
@@ -88,7 +90,7 @@ func (d *Daemon) feed(samples []watcher.Sample) {
 		t.mu.Lock()
 		t.obsErr = ""
 		for _, s := range ss {
-			if s.Outcome == watcher.OutcomeSourceError {
+			if s.Outcome == sample.OutcomeSourceError {
 				t.obsErr = "cloudwatch: " + s.Reason
 			}
 			for _, id := range watching[name] {

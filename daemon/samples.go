@@ -3,8 +3,8 @@ package daemon
 import (
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/notify"
+	"github.com/canaryd/canaryd/sample"
 	"github.com/canaryd/canaryd/store"
-	"github.com/canaryd/canaryd/watcher"
 )
 
 // watched reports whether a watch is being judged (not rolling back).
@@ -39,7 +39,7 @@ func (d *Daemon) setWatching(ws []store.Watch) {
 }
 
 // addSample routes a sample to the histories of its target's watches.
-func (d *Daemon) addSample(s watcher.Sample) {
+func (d *Daemon) addSample(s sample.Sample) {
 	d.mu.Lock()
 	ids := d.watching[s.Target]
 	t := d.targets[s.Target]

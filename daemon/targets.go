@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/canaryd/canaryd/sample"
+
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -27,7 +29,7 @@ type target struct {
 
 	mu       sync.Mutex
 	hist     map[string]*policy.History // by watch ID
-	baseline map[string][]watcher.Sample
+	baseline map[string][]sample.Sample
 	prepared map[string]*policy.PreparedBaseline // baseline sorted once per watch
 	adopted  map[string]bool                     // watches whose baseline/backfill this process started
 	verdicts map[string]policy.Verdict           // last verdict by watch ID
@@ -36,7 +38,7 @@ type target struct {
 
 func newTarget(t config.Target, p *policy.Policy, c awsclient.Clients) *target {
 	return &target{conf: t, policy: p, clients: c,
-		hist: map[string]*policy.History{}, baseline: map[string][]watcher.Sample{},
+		hist: map[string]*policy.History{}, baseline: map[string][]sample.Sample{},
 		prepared: map[string]*policy.PreparedBaseline{}, verdicts: map[string]policy.Verdict{}, adopted: map[string]bool{}}
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/canaryd/canaryd/sample"
+
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/watcher"
 )
@@ -54,7 +56,7 @@ func (d *Daemon) verify(ctx context.Context, t config.Target, window time.Durati
 func (d *Daemon) probeRound(ctx context.Context, prober *watcher.Prober, t config.Target) (bool, string) {
 	for _, p := range t.Probes {
 		s := prober.Probe(ctx, t.Name, p)
-		if s.Outcome != watcher.OutcomeOK {
+		if s.Outcome != sample.OutcomeOK {
 			return false, fmt.Sprintf("probe %s: %s", p.Name, s.Reason)
 		}
 	}

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/canaryd/canaryd/watcher"
+	"github.com/canaryd/canaryd/sample"
 )
 
 // benchInput is a realistic watch: the example target's six rules, 30
@@ -33,8 +33,8 @@ func benchInput(split bool) Input {
 			met("Duration.p99", "", i-30, 400+40*rng.Float64()))
 	}
 	for s := 0; s < 30*6; s++ {
-		in.Samples = append(in.Samples, watcher.Sample{Kind: watcher.KindProbe, Source: "health",
-			Time: t0.Add(time.Duration(s) * 10 * time.Second), Outcome: watcher.OutcomeOK, Status: 200})
+		in.Samples = append(in.Samples, sample.Sample{Kind: sample.KindProbe, Source: "health",
+			Time: t0.Add(time.Duration(s) * 10 * time.Second), Outcome: sample.OutcomeOK, Status: 200})
 	}
 	return in
 }

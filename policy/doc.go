@@ -5,7 +5,7 @@
 // # Using it
 //
 // Compile a target's rules once (Compile), keep a watch's samples in a
-// History (NewHistory(p.Lookback()), Add every watcher.Sample), prepare the
+// History (NewHistory(p.Lookback()), Add every sample.Sample), prepare the
 // baseline once (PrepareBaseline) and call Evaluate on every tick with the
 // clock's now. Evaluate does no I/O and reads no clock.
 //

@@ -4,8 +4,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/canaryd/canaryd/sample"
+
 	"github.com/canaryd/canaryd/config"
-	"github.com/canaryd/canaryd/watcher"
 )
 
 // Input is everything a verdict depends on besides the policy and the time.
@@ -17,8 +18,8 @@ type Input struct {
 	// Promoted is set while the watch stays open after promotion (rollback
 	// window): the verdict is never Promote again, Failing is still possible.
 	Promoted bool
-	Samples  []watcher.Sample // everything since the watch began, latest value per Key
-	Baseline []watcher.Sample // alias-level samples from before the deploy (known-good)
+	Samples  []sample.Sample // everything since the watch began, latest value per Key
+	Baseline []sample.Sample // alias-level samples from before the deploy (known-good)
 	// Prepared, when set by this Policy's PrepareBaseline, stands in for
 	// Baseline: the daemon prepares a watch's baseline once.
 	Prepared *PreparedBaseline

@@ -6,8 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canaryd/canaryd/sample"
+
 	"github.com/canaryd/canaryd/config"
-	"github.com/canaryd/canaryd/watcher"
 )
 
 var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
@@ -16,20 +17,20 @@ func at(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
 
 func dur(d time.Duration) config.Duration { return config.Duration{Duration: d} }
 
-func met(metric, ver string, min int, v float64) watcher.Sample {
-	return watcher.Sample{Kind: watcher.KindMetric, Source: "cloudwatch", Metric: metric, Version: ver,
-		Time: at(min), Period: time.Minute, Outcome: watcher.OutcomeOK, Value: v}
+func met(metric, ver string, min int, v float64) sample.Sample {
+	return sample.Sample{Kind: sample.KindMetric, Source: "cloudwatch", Metric: metric, Version: ver,
+		Time: at(min), Period: time.Minute, Outcome: sample.OutcomeOK, Value: v}
 }
 
-func metOut(metric, ver string, min int, o watcher.Outcome) watcher.Sample {
+func metOut(metric, ver string, min int, o sample.Outcome) sample.Sample {
 	s := met(metric, ver, min, 0)
 	s.Outcome = o
 	return s
 }
 
 // rate is Invocations and Errors for minutes [from, to).
-func rate(ver string, from, to int, inv, errs float64) []watcher.Sample {
-	var out []watcher.Sample
+func rate(ver string, from, to int, inv, errs float64) []sample.Sample {
+	var out []sample.Sample
 	for i := from; i < to; i++ {
 		out = append(out, met("Invocations", ver, i, inv), met("Errors", ver, i, errs))
 	}
@@ -37,8 +38,8 @@ func rate(ver string, from, to int, inv, errs float64) []watcher.Sample {
 }
 
 // rateOut is Invocations and Errors with one outcome for minutes [from, to).
-func rateOut(ver string, from, to int, o watcher.Outcome) []watcher.Sample {
-	var out []watcher.Sample
+func rateOut(ver string, from, to int, o sample.Outcome) []sample.Sample {
+	var out []sample.Sample
 	for i := from; i < to; i++ {
 		out = append(out, metOut("Invocations", ver, i, o), metOut("Errors", ver, i, o))
 	}
@@ -46,8 +47,8 @@ func rateOut(ver string, from, to int, o watcher.Outcome) []watcher.Sample {
 }
 
 // vals is one value per minute from `from` on.
-func vals(metric, ver string, from int, v ...float64) []watcher.Sample {
-	var out []watcher.Sample
+func vals(metric, ver string, from int, v ...float64) []sample.Sample {
+	var out []sample.Sample
 	for i, x := range v {
 		out = append(out, met(metric, ver, from+i, x))
 	}
@@ -55,23 +56,23 @@ func vals(metric, ver string, from int, v ...float64) []watcher.Sample {
 }
 
 // probes are results every 30s from minute `from`: '.' ok, 'x' fail, 'e' source error.
-func probes(name string, from int, results string) []watcher.Sample {
-	var out []watcher.Sample
+func probes(name string, from int, results string) []sample.Sample {
+	var out []sample.Sample
 	for i, c := range results {
-		s := watcher.Sample{Kind: watcher.KindProbe, Source: name, Time: at(from).Add(time.Duration(i) * 30 * time.Second), Outcome: watcher.OutcomeOK, Status: 200}
+		s := sample.Sample{Kind: sample.KindProbe, Source: name, Time: at(from).Add(time.Duration(i) * 30 * time.Second), Outcome: sample.OutcomeOK, Status: 200}
 		switch c {
 		case 'x':
-			s.Outcome, s.Status = watcher.OutcomeFail, 503
+			s.Outcome, s.Status = sample.OutcomeFail, 503
 		case 'e':
-			s.Outcome, s.Status = watcher.OutcomeSourceError, 0
+			s.Outcome, s.Status = sample.OutcomeSourceError, 0
 		}
 		out = append(out, s)
 	}
 	return out
 }
 
-func cat(parts ...[]watcher.Sample) []watcher.Sample {
-	var out []watcher.Sample
+func cat(parts ...[]sample.Sample) []sample.Sample {
+	var out []sample.Sample
 	for _, p := range parts {
 		out = append(out, p...)
 	}
@@ -290,8 +291,8 @@ func TestEvaluateRuleKinds(t *testing.T) {
 }
 
 func TestEvaluateMissingData(t *testing.T) {
-	noData := rateOut("", 0, 5, watcher.OutcomeNoData)
-	srcErr := rateOut("", 0, 5, watcher.OutcomeSourceError)
+	noData := rateOut("", 0, 5, sample.OutcomeNoData)
+	srcErr := rateOut("", 0, 5, sample.OutcomeSourceError)
 	mode := func(m string) []config.Rule {
 		return []config.Rule{with(errRate, func(r *config.Rule) { r.MissingData = m })}
 	}
@@ -312,14 +313,14 @@ func TestEvaluateMissingData(t *testing.T) {
 		{name: "source errors are never breaching", rules: mode("breaching"), in: Input{Samples: srcErr}, now: 5, want: Inconclusive, contains: "only source errors"},
 		{name: "source errors are never good", rules: mode("good"), in: Input{Samples: srcErr}, now: 5, want: Inconclusive},
 		{name: "source errors beside data: judged on the data", rules: mode("breaching"),
-			in: Input{Samples: cat(rateOut("", 0, 3, watcher.OutcomeSourceError), rate("", 3, 5, 1000, 200))}, now: 5, want: Failing, breached: []string{"err"},
+			in: Input{Samples: cat(rateOut("", 0, 3, sample.OutcomeSourceError), rate("", 3, 5, 1000, 200))}, now: 5, want: Failing, breached: []string{"err"},
 			check: func(t *testing.T, v Verdict) {
 				if f := finding(t, v, "err"); f.Evidence != 2000 || f.Samples != 2 {
 					t.Errorf("finding %s", f)
 				}
 			}},
 		{name: "errors source error drops the period", rules: mode("ignore"),
-			in: Input{Samples: cat(rate("", 0, 5, 1000, 0), []watcher.Sample{metOut("Errors", "", 4, watcher.OutcomeSourceError)})}, now: 5, want: Healthy,
+			in: Input{Samples: cat(rate("", 0, 5, 1000, 0), []sample.Sample{metOut("Errors", "", 4, sample.OutcomeSourceError)})}, now: 5, want: Healthy,
 			check: func(t *testing.T, v Verdict) {
 				if f := finding(t, v, "err"); f.Evidence != 4000 {
 					t.Errorf("finding %s", f)
@@ -344,7 +345,7 @@ func TestEvaluateForAndMOfN(t *testing.T) {
 		{name: "for: breaching 4 periods (3m back) trips", rules: []config.Rule{forRule},
 			in: Input{Samples: vals("Duration.p99", "", 0, lo, lo, hi, hi, hi, hi)}, now: 6, want: Failing, breached: []string{"lat"}, contains: "for 3m0s"},
 		{name: "for: an unknown period breaks the run", rules: []config.Rule{forRule},
-			in: Input{Samples: cat(vals("Duration.p99", "", 0, lo, hi, hi), []watcher.Sample{metOut("Duration.p99", "", 3, watcher.OutcomeSourceError)}, vals("Duration.p99", "", 4, hi, hi))}, now: 6, want: Healthy},
+			in: Input{Samples: cat(vals("Duration.p99", "", 0, lo, hi, hi), []sample.Sample{metOut("Duration.p99", "", 3, sample.OutcomeSourceError)}, vals("Duration.p99", "", 4, hi, hi))}, now: 6, want: Healthy},
 		{name: "for: not before the watch has lasted that long", rules: []config.Rule{forRule},
 			in: Input{Samples: vals("Duration.p99", "", 0, hi, hi, hi)}, now: 3, want: Healthy},
 		{name: "M of N: 2 of 3 with a gap trips", rules: []config.Rule{mofn},
@@ -352,7 +353,7 @@ func TestEvaluateForAndMOfN(t *testing.T) {
 		{name: "M of N: 1 of 3 does not", rules: []config.Rule{mofn},
 			in: Input{Samples: vals("Duration.p99", "", 0, lo, lo, lo, lo, lo, hi)}, now: 6, want: Healthy},
 		{name: "M of N: missing breaching windows count", rules: []config.Rule{with(mofn, func(r *config.Rule) { r.MissingData = "breaching" })},
-			in: Input{Samples: cat(vals("Duration.p99", "", 0, lo, lo, lo), []watcher.Sample{metOut("Duration.p99", "", 3, watcher.OutcomeNoData)}, vals("Duration.p99", "", 4, lo, hi))}, now: 6,
+			in: Input{Samples: cat(vals("Duration.p99", "", 0, lo, lo, lo), []sample.Sample{metOut("Duration.p99", "", 3, sample.OutcomeNoData)}, vals("Duration.p99", "", 4, lo, hi))}, now: 6,
 			want: Failing, breached: []string{"lat"}},
 		{name: "2x error rate at normal traffic trips within 2 of 3 windows", rules: []config.Rule{with(errRate, func(r *config.Rule) {
 			r.Threshold, r.Baseline, r.Window, r.Breaches, r.OfWindows = 1.5, "ratio", dur(2*time.Minute), 2, 3
@@ -373,13 +374,13 @@ func TestEvaluateBakeAndPromotion(t *testing.T) {
 		{name: "promoted watch can still fail", rules: []config.Rule{errRate, health}, bake: 10 * time.Minute,
 			in: Input{Samples: cat(rate("", 0, 12, 1000, 500), probes("health", 0, "...")), Promoted: true}, now: 12, want: Failing, breached: []string{"err"}},
 		{name: "zero traffic and passing probes promote", rules: []config.Rule{errRate, health}, bake: 10 * time.Minute,
-			in: Input{Samples: cat(rateOut("", 0, 10, watcher.OutcomeNoData), probes("health", 0, strings.Repeat(".", 21)))}, now: 10, want: Promote},
+			in: Input{Samples: cat(rateOut("", 0, 10, sample.OutcomeNoData), probes("health", 0, strings.Repeat(".", 21)))}, now: 10, want: Promote},
 		{name: "zero traffic without probes stays inconclusive", rules: []config.Rule{errRate}, bake: 10 * time.Minute,
-			in: Input{Samples: rateOut("", 0, 20, watcher.OutcomeNoData)}, now: 20, want: Inconclusive},
+			in: Input{Samples: rateOut("", 0, 20, sample.OutcomeNoData)}, now: 20, want: Inconclusive},
 		{name: "promotion waits for metrics covering the bake time", rules: []config.Rule{errRate, health}, bake: 10 * time.Minute,
 			in: Input{Samples: cat(rate("", 0, 8, 1000, 5), probes("health", 0, strings.Repeat(".", 21)))}, now: 10, want: Healthy, contains: "promotion waits for err"},
 		{name: "promotion waits while a rule is blind", rules: []config.Rule{errRate, health}, bake: 10 * time.Minute,
-			in: Input{Samples: cat(rate("", 0, 5, 1000, 5), rateOut("", 5, 10, watcher.OutcomeSourceError), probes("health", 0, strings.Repeat(".", 21)))}, now: 10,
+			in: Input{Samples: cat(rate("", 0, 5, 1000, 5), rateOut("", 5, 10, sample.OutcomeSourceError), probes("health", 0, strings.Repeat(".", 21)))}, now: 10,
 			want: Healthy, contains: "only source errors"},
 		{name: "low evidence neither blocks nor vouches", rules: []config.Rule{errRate, health}, bake: 10 * time.Minute,
 			in: Input{Samples: cat(rate("", 0, 10, 2, 1), probes("health", 0, strings.Repeat(".", 21)))}, now: 10, want: Promote},
@@ -408,7 +409,7 @@ func TestEvaluateIsPure(t *testing.T) {
 		t.Fatal(err)
 	}
 	samples := cat(probes("health", 0, "x.x.x.x"), rate("", 3, 5, 1000, 3), rate("", 0, 3, 1000, 3))
-	orig := append([]watcher.Sample(nil), samples...)
+	orig := append([]sample.Sample(nil), samples...)
 	in := Input{WatchStart: t0, NewVersion: "2", KnownGood: "1", Samples: samples}
 	a, b := p.Evaluate(in, at(5)), p.Evaluate(in, at(5))
 	ja, _ := json.Marshal(a)

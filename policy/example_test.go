@@ -6,9 +6,10 @@ import (
 	"os"
 	"time"
 
+	"github.com/canaryd/canaryd/sample"
+
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/policy"
-	"github.com/canaryd/canaryd/watcher"
 )
 
 // A daemon-style loop: compile once, keep samples in a History, evaluate
@@ -29,8 +30,8 @@ func ExamplePolicy_Evaluate() {
 	h := policy.NewHistory(p.Lookback())
 	for i := 0; i < 5; i++ {
 		t := start.Add(time.Duration(i) * time.Minute)
-		h.Add(watcher.Sample{Kind: watcher.KindMetric, Metric: "Invocations", Time: t, Period: time.Minute, Outcome: watcher.OutcomeOK, Value: 1000})
-		h.Add(watcher.Sample{Kind: watcher.KindMetric, Metric: "Errors", Time: t, Period: time.Minute, Outcome: watcher.OutcomeOK, Value: 120})
+		h.Add(sample.Sample{Kind: sample.KindMetric, Metric: "Invocations", Time: t, Period: time.Minute, Outcome: sample.OutcomeOK, Value: 1000})
+		h.Add(sample.Sample{Kind: sample.KindMetric, Metric: "Errors", Time: t, Period: time.Minute, Outcome: sample.OutcomeOK, Value: 120})
 	}
 	v := p.Evaluate(policy.Input{WatchStart: start, KnownGood: "3", NewVersion: "4", Samples: h.Samples()}, start.Add(5*time.Minute))
 	fmt.Println(v.Kind)

@@ -3,7 +3,7 @@ package policy
 import (
 	"time"
 
-	"github.com/canaryd/canaryd/watcher"
+	"github.com/canaryd/canaryd/sample"
 )
 
 // History keeps one watch's samples for Evaluate: the latest value per
@@ -12,10 +12,10 @@ import (
 // a Samples snapshot under the lock that guards Add.
 type History struct {
 	keep    time.Duration
-	samples []watcher.Sample // in arrival order
-	index   map[string]int   // Key -> position in samples
-	newest  time.Time        // newest sample time seen
-	oldest  time.Time        // oldest sample time held
+	samples []sample.Sample // in arrival order
+	index   map[string]int  // Key -> position in samples
+	newest  time.Time       // newest sample time seen
+	oldest  time.Time       // oldest sample time held
 }
 
 // NewHistory returns a History that prunes samples older than keep before
@@ -26,7 +26,7 @@ func NewHistory(keep time.Duration) *History {
 }
 
 // Add records s, replacing an earlier sample with the same Key.
-func (h *History) Add(s watcher.Sample) {
+func (h *History) Add(s sample.Sample) {
 	k := s.Key()
 	if i, ok := h.index[k]; ok {
 		h.samples[i] = s
@@ -85,7 +85,7 @@ func (h *History) reindex() {
 // Samples returns a copy of the samples held, in arrival order (Evaluate
 // does not need them sorted). It is a snapshot: safe to read while the
 // History goes on changing (under the caller's lock).
-func (h *History) Samples() []watcher.Sample { return append([]watcher.Sample(nil), h.samples...) }
+func (h *History) Samples() []sample.Sample { return append([]sample.Sample(nil), h.samples...) }
 
 // Len is the number of samples held.
 func (h *History) Len() int { return len(h.samples) }

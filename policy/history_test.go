@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/canaryd/canaryd/watcher"
+	"github.com/canaryd/canaryd/sample"
 )
 
 func TestHistoryReplacesByKey(t *testing.T) {
@@ -72,7 +72,7 @@ func TestHistoryPrunes(t *testing.T) {
 func TestHistoryKeepsEverythingWithoutKeep(t *testing.T) {
 	h := NewHistory(0)
 	for i := 0; i < 100; i++ {
-		h.Add(watcher.Sample{Kind: watcher.KindProbe, Source: "health", Time: at(i), Outcome: watcher.OutcomeOK})
+		h.Add(sample.Sample{Kind: sample.KindProbe, Source: "health", Time: at(i), Outcome: sample.OutcomeOK})
 	}
 	h.Prune(at(1000))
 	if h.Len() != 100 {

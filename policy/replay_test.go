@@ -250,7 +250,7 @@ func TestReplayContextCancelled(t *testing.T) {
 	}
 }
 
-// Integer nanosecond durations (json.Marshal of a watcher.Sample) work too,
+// Integer nanosecond durations (json.Marshal of a sample.Sample) work too,
 // and "at" delays delivery.
 func TestReplayRecordedSamples(t *testing.T) {
 	var b strings.Builder

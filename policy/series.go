@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/canaryd/canaryd/watcher"
+	"github.com/canaryd/canaryd/sample"
 )
 
 // This file sorts an Input's samples into per-metric, per-side series once
@@ -64,23 +64,23 @@ func resize(s [][]pt, n int) [][]pt {
 	return s
 }
 
-func metricOutcome(o watcher.Outcome) outcome {
+func metricOutcome(o sample.Outcome) outcome {
 	switch o {
-	case watcher.OutcomeOK, watcher.OutcomeFail:
+	case sample.OutcomeOK, sample.OutcomeFail:
 		return outOK // a metric datapoint is a datapoint
-	case watcher.OutcomeNoData:
+	case sample.OutcomeNoData:
 		return outNoData
 	}
 	return outSrcErr
 }
 
-func probeOutcome(o watcher.Outcome) outcome {
+func probeOutcome(o sample.Outcome) outcome {
 	switch o {
-	case watcher.OutcomeOK:
+	case sample.OutcomeOK:
 		return outOK
-	case watcher.OutcomeFail:
+	case sample.OutcomeFail:
 		return outFail
-	case watcher.OutcomeNoData:
+	case sample.OutcomeNoData:
 		return outNoData
 	}
 	return outSrcErr
@@ -113,7 +113,7 @@ func (p *Policy) fill(c *evalCtx, in *Input, now time.Time) {
 			continue
 		}
 		switch s.Kind {
-		case watcher.KindMetric:
+		case sample.KindMetric:
 			id := p.metricIndex(s.Metric)
 			if id < 0 {
 				continue
@@ -131,7 +131,7 @@ func (p *Policy) fill(c *evalCtx, in *Input, now time.Time) {
 			case !in.Split && s.Version == "":
 				c.newS[id] = append(c.newS[id], x)
 			}
-		case watcher.KindProbe:
+		case sample.KindProbe:
 			if t > nowN {
 				continue
 			}
@@ -161,11 +161,11 @@ func (p *Policy) fill(c *evalCtx, in *Input, now time.Time) {
 
 // baselineSeries sorts alias-level baseline metric samples into dst, one
 // series per metric id.
-func (p *Policy) baselineSeries(dst [][]pt, baseline []watcher.Sample) [][]pt {
+func (p *Policy) baselineSeries(dst [][]pt, baseline []sample.Sample) [][]pt {
 	for i := range baseline {
 		s := &baseline[i]
 		id := p.metricIndex(s.Metric)
-		if id < 0 || s.Kind != watcher.KindMetric || s.Version != "" {
+		if id < 0 || s.Kind != sample.KindMetric || s.Version != "" {
 			continue
 		}
 		t := s.Time.UnixNano()
@@ -186,7 +186,7 @@ type PreparedBaseline struct {
 
 // PrepareBaseline sorts the baseline samples for Input.Prepared; the
 // verdicts are the same as with Input.Baseline, only cheaper.
-func (p *Policy) PrepareBaseline(baseline []watcher.Sample) *PreparedBaseline {
+func (p *Policy) PrepareBaseline(baseline []sample.Sample) *PreparedBaseline {
 	return &PreparedBaseline{p: p, series: p.baselineSeries(make([][]pt, len(p.metrics)), baseline)}
 }
 
@@ -201,7 +201,7 @@ func (p *Policy) metricIndex(name string) int {
 	return -1
 }
 
-func (p *Policy) periodOf(s *watcher.Sample) time.Duration {
+func (p *Policy) periodOf(s *sample.Sample) time.Duration {
 	if s.Period > 0 {
 		return s.Period
 	}

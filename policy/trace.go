@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/canaryd/canaryd/watcher"
+	"github.com/canaryd/canaryd/sample"
 )
 
 // Trace format (JSON lines) read by Replay.
@@ -28,7 +28,7 @@ import (
 //	    the known-good baseline when the alias does not split traffic.
 //	{"type":"sample","kind":"metric","metric":"Invocations","version":"","time":"...","period":"60s","outcome":"ok","value":1200}
 //	{"type":"sample","kind":"probe","source":"health","time":"...","outcome":"fail","status":503,"latency":"120ms","reason":"status 503"}
-//	    A watcher.Sample (same field names: target, kind, source, version,
+//	    A sample.Sample (same field names: target, kind, source, version,
 //	    time, period, outcome, metric, value, status, latency, reason).
 //	    Durations are Go duration strings ("60s") or integer nanoseconds.
 //	    Optional "at": when the sample was delivered; default: the period
@@ -82,24 +82,24 @@ type traceRecord struct {
 	NewVersion string `json:"new_version"`
 	Split      bool   `json:"split"`
 	// sample, baseline
-	Target  string          `json:"target"`
-	Kind    watcher.Kind    `json:"kind"`
-	Source  string          `json:"source"`
-	Version string          `json:"version"`
-	Period  traceDuration   `json:"period"`
-	Outcome watcher.Outcome `json:"outcome"`
-	Metric  string          `json:"metric"`
-	Value   float64         `json:"value"`
-	Status  int             `json:"status"`
-	Latency traceDuration   `json:"latency"`
-	Reason  string          `json:"reason"`
+	Target  string         `json:"target"`
+	Kind    sample.Kind    `json:"kind"`
+	Source  string         `json:"source"`
+	Version string         `json:"version"`
+	Period  traceDuration  `json:"period"`
+	Outcome sample.Outcome `json:"outcome"`
+	Metric  string         `json:"metric"`
+	Value   float64        `json:"value"`
+	Status  int            `json:"status"`
+	Latency traceDuration  `json:"latency"`
+	Reason  string         `json:"reason"`
 
 	line int
 	at   time.Time // delivery time
 }
 
-func (r *traceRecord) sample() watcher.Sample {
-	return watcher.Sample{
+func (r *traceRecord) sample() sample.Sample {
+	return sample.Sample{
 		Target: r.Target, Kind: r.Kind, Source: r.Source, Version: r.Version,
 		Time: r.Time.UTC(), Period: time.Duration(r.Period), Outcome: r.Outcome,
 		Metric: r.Metric, Value: r.Value, Status: r.Status,
@@ -219,12 +219,12 @@ func sampleFieldSet(r *traceRecord) string {
 
 func checkSample(r *traceRecord, period time.Duration) error {
 	switch r.Outcome {
-	case watcher.OutcomeOK, watcher.OutcomeFail, watcher.OutcomeNoData, watcher.OutcomeSourceError:
+	case sample.OutcomeOK, sample.OutcomeFail, sample.OutcomeNoData, sample.OutcomeSourceError:
 	default:
 		return fmt.Errorf("outcome %q: want ok, fail, no_data or source_error", r.Outcome)
 	}
 	switch r.Kind {
-	case watcher.KindMetric:
+	case sample.KindMetric:
 		if r.Metric == "" {
 			return errors.New(`metric sample needs "metric"`)
 		}
@@ -235,7 +235,7 @@ func checkSample(r *traceRecord, period time.Duration) error {
 			r.Period = traceDuration(period)
 		}
 		r.at = r.Time.Add(time.Duration(r.Period))
-	case watcher.KindProbe:
+	case sample.KindProbe:
 		if r.Type == RecordBaseline {
 			return errors.New("baseline records are metric samples")
 		}

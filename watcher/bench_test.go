@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canaryd/canaryd/sample"
+
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/jonboulle/clockwork"
@@ -65,9 +67,9 @@ func BenchmarkProbeCycle10k(b *testing.B) {
 	heap0 := liveHeap()
 	clk := clockwork.NewFakeClock()
 	var got, failed atomic.Int64
-	pr := NewProber(ProberConfig{Clock: clk, Sink: func(s Sample) {
+	pr := NewProber(ProberConfig{Clock: clk, Sink: func(s sample.Sample) {
 		got.Add(1)
-		if s.Outcome != OutcomeOK {
+		if s.Outcome != sample.OutcomeOK {
 			failed.Add(1)
 		}
 	}})
@@ -137,7 +139,7 @@ func BenchmarkMetricCycle10k(b *testing.B) {
 	sim.ResetCalls()
 	for i := 0; i < b.N; i++ {
 		clk.Advance(time.Minute)
-		var ss []Sample
+		var ss []sample.Sample
 		ss, stats = r.Cycle(ctx, ws)
 		samples = len(ss)
 		if stats.Errors != 0 {
@@ -190,7 +192,7 @@ func BenchmarkMetricPlanDecode10k(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		plans := r.planAll(ws)
 		cs := packCalls(start, end, idx, plans)
-		out := make([]Sample, 0, len(ws)*12)
+		out := make([]sample.Sample, 0, len(ws)*12)
 		for j, c := range cs {
 			out = r.decode(out, c, recorded[j], ws)
 		}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/canaryd/canaryd/sample"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
@@ -118,7 +120,7 @@ type groupKey struct {
 // returns their samples: one per (watch, metric, version, period), ok with
 // the value or no_data, or source_error when the read failed. Periods
 // before the watch's detection period are not reported.
-func (r *MetricReader) Cycle(ctx context.Context, watches []ActiveWatch) ([]Sample, CycleStats) {
+func (r *MetricReader) Cycle(ctx context.Context, watches []ActiveWatch) ([]sample.Sample, CycleStats) {
 	now := r.cfg.Clock.Now()
 	r.mu.Lock()
 	r.lastRun = floorTime(now, time.Minute)
@@ -141,7 +143,7 @@ func (r *MetricReader) Cycle(ctx context.Context, watches []ActiveWatch) ([]Samp
 		g.idx = append(g.idx, i)
 	}
 	stats := CycleStats{Watches: len(watches)}
-	var out []Sample
+	var out []sample.Sample
 	for _, g := range order {
 		calls := packCalls(g.start, g.end, g.idx, plans)
 		for _, c := range calls {
@@ -320,7 +322,7 @@ func (r *MetricReader) Backoff(target string) (RetryDecision, bool) {
 
 // Baseline reads the alias-level metrics of w over the target's baseline
 // window before the deploy (complete periods only), once.
-func (r *MetricReader) Baseline(ctx context.Context, w store.Watch, t config.Target) ([]Sample, error) {
+func (r *MetricReader) Baseline(ctx context.Context, w store.Watch, t config.Target) ([]sample.Sample, error) {
 	period := targetPeriod(t)
 	window := t.BaselineWindow.Duration
 	if window <= 0 {
@@ -335,7 +337,7 @@ func (r *MetricReader) Baseline(ctx context.Context, w store.Watch, t config.Tar
 	base.Weights = nil // alias level only
 	aw := []ActiveWatch{{Watch: base, Target: t}}
 	pl := planWatch(aw[0])
-	var out []Sample
+	var out []sample.Sample
 	client := r.cfg.Clients(t.Name)
 	if client == nil {
 		return nil, fmt.Errorf("baseline for %s: no CloudWatch client", t.Name)

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canaryd/canaryd/sample"
+
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/jonboulle/clockwork"
 
@@ -53,8 +55,8 @@ func aliasDims(fn string) map[string]string {
 }
 
 // index maps "metric|version|HH:MM" to the sample.
-func index(ss []Sample) map[string]Sample {
-	m := map[string]Sample{}
+func index(ss []sample.Sample) map[string]sample.Sample {
+	m := map[string]sample.Sample{}
 	for _, s := range ss {
 		m[s.Metric+"|"+s.Version+"|"+s.Time.Format("15:04")] = s
 	}
@@ -89,14 +91,14 @@ func TestCycleReadsOnlyCompletePeriods(t *testing.T) {
 	idx := index(ss)
 	cases := []struct {
 		key     string
-		outcome Outcome
+		outcome sample.Outcome
 		value   float64
 	}{
-		{"Invocations||11:57", OutcomeOK, 100},
-		{"Errors||11:58", OutcomeOK, 7},
-		{"Errors||11:57", OutcomeNoData, 0},
-		{"Throttles||11:59", OutcomeNoData, 0},
-		{"Duration.p99||11:59", OutcomeOK, 900},
+		{"Invocations||11:57", sample.OutcomeOK, 100},
+		{"Errors||11:58", sample.OutcomeOK, 7},
+		{"Errors||11:57", sample.OutcomeNoData, 0},
+		{"Throttles||11:59", sample.OutcomeNoData, 0},
+		{"Duration.p99||11:59", sample.OutcomeOK, 900},
 	}
 	for _, tc := range cases {
 		s, ok := idx[tc.key]
@@ -108,7 +110,7 @@ func TestCycleReadsOnlyCompletePeriods(t *testing.T) {
 		if !s.Time.Before(minute(12, 0)) {
 			t.Errorf("sample for incomplete period %v", s.Time)
 		}
-		if s.Kind != KindMetric || s.Source != SourceCloudWatch || s.Period != time.Minute || s.Target != fn {
+		if s.Kind != sample.KindMetric || s.Source != SourceCloudWatch || s.Period != time.Minute || s.Target != fn {
 			t.Errorf("sample identity: %+v", s)
 		}
 	}
@@ -162,14 +164,14 @@ func TestSplitTrafficReadsEachVersion(t *testing.T) {
 	}
 	idx := index(ss)
 	v6, v5, all := idx["Errors|6|11:59"], idx["Errors|5|11:59"], idx["Invocations||11:59"]
-	if v6.Outcome != OutcomeOK || v6.Value <= 0 || v5.Outcome != OutcomeOK || v5.Value != 0 {
+	if v6.Outcome != sample.OutcomeOK || v6.Value <= 0 || v5.Outcome != sample.OutcomeOK || v5.Value != 0 {
 		t.Fatalf("per-version errors: 6=%+v 5=%+v", v6, v5)
 	}
 	if inv6, inv5 := idx["Invocations|6|11:59"].Value, idx["Invocations|5|11:59"].Value; all.Value != inv6+inv5 || inv5 <= inv6 {
 		t.Fatalf("alias invocations %v != 6:%v + 5:%v", all.Value, inv6, inv5)
 	}
 	for _, k := range []string{"Duration.p90||11:59", "Duration.p99|6|11:59", "Duration.p90|5|11:59"} {
-		if s := idx[k]; s.Outcome != OutcomeOK || s.Value <= 0 {
+		if s := idx[k]; s.Outcome != sample.OutcomeOK || s.Value <= 0 {
 			t.Errorf("%s: %+v", k, s)
 		}
 	}
@@ -194,7 +196,7 @@ func TestCustomAndExpressionRules(t *testing.T) {
 	}
 	idx := index(ss)
 	for key, want := range map[string]float64{"rule:checkout||11:59": 4, "rule:err-pct||11:59": 5, "rule:fail-x2||11:59": 8} {
-		if s := idx[key]; s.Outcome != OutcomeOK || s.Value != want {
+		if s := idx[key]; s.Outcome != sample.OutcomeOK || s.Value != want {
 			t.Errorf("%s = %+v, want %v", key, s, want)
 		}
 	}
@@ -241,13 +243,13 @@ func TestQueriesBatchedIntoFewestCalls(t *testing.T) {
 			if tc.maxDatapoints > 0 && len(calls) <= first {
 				t.Fatalf("no NextToken pages followed (%d calls)", len(calls))
 			}
-			idx := map[string]Sample{}
+			idx := map[string]sample.Sample{}
 			for _, s := range ss {
 				idx[s.Target+"|"+s.Metric+"|"+s.Time.Format("15:04")] = s
 			}
 			for i := 0; i < tc.watches; i++ {
 				s := idx[fmt.Sprintf("fn-%d|Invocations|11:59", i)]
-				if s.Outcome != OutcomeOK || s.Value != float64(i) {
+				if s.Outcome != sample.OutcomeOK || s.Value != float64(i) {
 					t.Fatalf("fn-%d: %+v", i, s)
 				}
 			}
@@ -279,7 +281,7 @@ func TestCloudWatchErrorsAreSourceErrorsWithBackoff(t *testing.T) {
 				t.Fatalf("stats %+v, %d samples; want 2 failed calls, one sample per (watch, metric)", stats, len(ss))
 			}
 			for _, s := range ss {
-				if s.Outcome != OutcomeSourceError || !strings.Contains(s.Reason, tc.reason) || !s.Time.Equal(minute(11, 59)) {
+				if s.Outcome != sample.OutcomeSourceError || !strings.Contains(s.Reason, tc.reason) || !s.Time.Equal(minute(11, 59)) {
 					t.Fatalf("sample under fault: %+v", s)
 				}
 			}
@@ -304,7 +306,7 @@ func TestCloudWatchErrorsAreSourceErrorsWithBackoff(t *testing.T) {
 				t.Fatalf("backoff ignored: %d calls (was %d), stats %+v", got, sent, stats)
 			}
 			for _, s := range ss {
-				if s.Outcome != OutcomeSourceError || !strings.Contains(s.Reason, "backing off") {
+				if s.Outcome != sample.OutcomeSourceError || !strings.Contains(s.Reason, "backing off") {
 					t.Fatalf("sample during backoff: %+v", s)
 				}
 			}
@@ -319,11 +321,11 @@ func TestCloudWatchErrorsAreSourceErrorsWithBackoff(t *testing.T) {
 			if _, ok := e.r.Backoff("fn-0"); ok {
 				t.Fatal("backoff not cleared after success")
 			}
-			if s := index(ss)["Errors||12:01"]; s.Outcome != OutcomeOK || s.Value != 1000 || s.Key() != errKey {
+			if s := index(ss)["Errors||12:01"]; s.Outcome != sample.OutcomeOK || s.Value != 1000 || s.Key() != errKey {
 				t.Fatalf("recovered sample: %+v; want ok 1000 under the error sample's key %s", s, errKey)
 			}
 			for _, s := range ss {
-				if s.Outcome == OutcomeSourceError {
+				if s.Outcome == sample.OutcomeSourceError {
 					t.Fatalf("source error after recovery: %+v", s)
 				}
 			}
@@ -349,7 +351,7 @@ func TestBaselineReadsWindowBeforeDeploy(t *testing.T) {
 			t.Fatalf("baseline sample outside the alias-level window: %+v", s)
 		}
 	}
-	if s := index(ss)["Invocations||11:50"]; s.Outcome != OutcomeOK || s.Value < 60 {
+	if s := index(ss)["Invocations||11:50"]; s.Outcome != sample.OutcomeOK || s.Value < 60 {
 		t.Fatalf("baseline invocations: %+v", s)
 	}
 	e.sim.InjectFault(awssim.Fault{API: "GetMetricData", Kind: awssim.Fault5xx, Rate: 1})

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/canaryd/canaryd/sample"
+
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 )
 
@@ -43,13 +45,13 @@ func collect(c *call, results []types.MetricDataResult) []seriesData {
 
 // decode turns one call's results into samples for every complete period
 // of the window from the watch's detection period on.
-func (r *MetricReader) decode(out []Sample, c *call, results []types.MetricDataResult, watches []ActiveWatch) []Sample {
+func (r *MetricReader) decode(out []sample.Sample, c *call, results []types.MetricDataResult, watches []ActiveWatch) []sample.Sample {
 	return r.decodeFrom(out, c, results, watches, time.Time{})
 }
 
 // decodeFrom is decode with an explicit first period (baselines); a zero
 // from starts at the later of the window start and the detection period.
-func (r *MetricReader) decodeFrom(out []Sample, c *call, results []types.MetricDataResult, watches []ActiveWatch, from time.Time) []Sample {
+func (r *MetricReader) decodeFrom(out []sample.Sample, c *call, results []types.MetricDataResult, watches []ActiveWatch, from time.Time) []sample.Sample {
 	data := collect(c, results)
 	for i, ref := range c.refs {
 		if ref.s.hidden {
@@ -64,18 +66,18 @@ func (r *MetricReader) decodeFrom(out []Sample, c *call, results []types.MetricD
 				first = d
 			}
 		}
-		base := Sample{Target: aw.Target.Name, Kind: KindMetric, Source: SourceCloudWatch,
+		base := sample.Sample{Target: aw.Target.Name, Kind: sample.KindMetric, Source: SourceCloudWatch,
 			Version: ref.s.version, Period: period, Metric: ref.s.metric}
 		for p := first.UTC(); p.Before(c.end); p = p.Add(period) {
 			s := base
 			s.Time = p
 			switch v, ok := data[i].at(p); {
 			case data[i].failed != "":
-				s.Outcome, s.Reason = OutcomeSourceError, "GetMetricData: "+data[i].failed
+				s.Outcome, s.Reason = sample.OutcomeSourceError, "GetMetricData: "+data[i].failed
 			case ok:
-				s.Outcome, s.Value = OutcomeOK, v
+				s.Outcome, s.Value = sample.OutcomeOK, v
 			default:
-				s.Outcome = OutcomeNoData
+				s.Outcome = sample.OutcomeNoData
 			}
 			out = append(out, s)
 		}
@@ -99,16 +101,16 @@ func (d *seriesData) at(t time.Time) (float64, bool) {
 // errorSamples records a failed read: one source_error sample per (watch,
 // metric, version) of the call, stamped with the newest complete period so
 // that the next successful read of that period replaces it.
-func (r *MetricReader) errorSamples(out []Sample, c *call, watches []ActiveWatch, reason string) []Sample {
+func (r *MetricReader) errorSamples(out []sample.Sample, c *call, watches []ActiveWatch, reason string) []sample.Sample {
 	for _, ref := range c.refs {
 		if ref.s.hidden {
 			continue
 		}
 		aw := &watches[ref.watch]
 		period := targetPeriod(aw.Target)
-		out = append(out, Sample{Target: aw.Target.Name, Kind: KindMetric, Source: SourceCloudWatch,
+		out = append(out, sample.Sample{Target: aw.Target.Name, Kind: sample.KindMetric, Source: SourceCloudWatch,
 			Version: ref.s.version, Period: period, Metric: ref.s.metric,
-			Time: c.end.Add(-period).UTC(), Outcome: OutcomeSourceError, Reason: reason})
+			Time: c.end.Add(-period).UTC(), Outcome: sample.OutcomeSourceError, Reason: reason})
 	}
 	return out
 }

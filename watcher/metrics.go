@@ -1,6 +1,7 @@
 package watcher
 
 import (
+	"github.com/canaryd/canaryd/sample"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -20,8 +21,8 @@ type Metrics struct {
 }
 
 type sampleClass struct {
-	kind    Kind
-	outcome Outcome
+	kind    sample.Kind
+	outcome sample.Outcome
 }
 
 // AWS call outcomes used as label values.
@@ -67,8 +68,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	m.byOutcome = make(map[sampleClass]prometheus.Counter)
-	for _, k := range []Kind{KindProbe, KindMetric} {
-		for _, o := range []Outcome{OutcomeOK, OutcomeFail, OutcomeNoData, OutcomeSourceError} {
+	for _, k := range []sample.Kind{sample.KindProbe, sample.KindMetric} {
+		for _, o := range []sample.Outcome{sample.OutcomeOK, sample.OutcomeFail, sample.OutcomeNoData, sample.OutcomeSourceError} {
 			m.byOutcome[sampleClass{k, o}] = m.Samples.WithLabelValues(string(k), string(o))
 		}
 	}
@@ -86,7 +87,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-func (m *Metrics) sample(s Sample) {
+func (m *Metrics) sample(s sample.Sample) {
 	if c, ok := m.byOutcome[sampleClass{s.Kind, s.Outcome}]; ok {
 		c.Inc()
 		return

@@ -3,6 +3,8 @@ package watcher
 import (
 	"testing"
 
+	"github.com/canaryd/canaryd/sample"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -10,7 +12,7 @@ import (
 func TestMetricsBoundedLabelsAndPreinitialised(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
-	m.sample(Sample{Kind: KindMetric, Outcome: OutcomeSourceError})
+	m.sample(sample.Sample{Kind: sample.KindMetric, Outcome: sample.OutcomeSourceError})
 	if got := testutil.ToFloat64(m.Samples.WithLabelValues("metric", "source_error")); got != 1 {
 		t.Fatalf("samples{metric,source_error} = %v", got)
 	}

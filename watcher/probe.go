@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/canaryd/canaryd/sample"
+
 	"github.com/jonboulle/clockwork"
 
 	"github.com/canaryd/canaryd/config"
@@ -38,7 +40,7 @@ type ProberConfig struct {
 	Concurrency int
 	Metrics     *Metrics
 	// Sink receives every scheduled probe's sample. It must not block long.
-	Sink func(Sample)
+	Sink func(sample.Sample)
 }
 
 // Prober runs HTTP health probes, one at a time (Probe) or on a jittered
@@ -65,7 +67,7 @@ func NewProber(cfg ProberConfig) *Prober {
 		cfg.Metrics = NewMetrics(nil)
 	}
 	if cfg.Sink == nil {
-		cfg.Sink = func(Sample) {}
+		cfg.Sink = func(sample.Sample) {}
 	}
 	p := &Prober{cfg: cfg, client: cfg.Client, re: make(map[string]*regexp.Regexp)}
 	if p.client == nil {
@@ -125,26 +127,26 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 // returns within p.Timeout (on the injected clock) whatever the server does,
 // and reads at most p.MaxBodyBytes of the body. Secret header values are
 // sent but never copied into the sample.
-func (pr *Prober) Probe(ctx context.Context, target string, p config.Probe) Sample {
+func (pr *Prober) Probe(ctx context.Context, target string, p config.Probe) sample.Sample {
 	start := pr.cfg.Clock.Now()
-	s := Sample{Target: target, Kind: KindProbe, Source: p.Name, Time: start}
+	s := sample.Sample{Target: target, Kind: sample.KindProbe, Source: p.Name, Time: start}
 	status, reason, err := pr.do(ctx, p)
 	s.Latency = pr.cfg.Clock.Since(start)
 	s.Status = status
 	switch {
 	case err != nil:
-		s.Outcome, s.Reason = OutcomeFail, err.Error()
+		s.Outcome, s.Reason = sample.OutcomeFail, err.Error()
 	case reason != "":
-		s.Outcome, s.Reason = OutcomeFail, reason
+		s.Outcome, s.Reason = sample.OutcomeFail, reason
 	case p.MaxLatency.Duration > 0 && s.Latency > p.MaxLatency.Duration:
-		s.Outcome = OutcomeFail
+		s.Outcome = sample.OutcomeFail
 		s.Reason = fmt.Sprintf("too slow: %s > max_latency %s", s.Latency.Round(time.Millisecond), p.MaxLatency.Duration)
 	default:
-		s.Outcome = OutcomeOK
+		s.Outcome = sample.OutcomeOK
 	}
-	if ctx.Err() != nil && s.Outcome == OutcomeFail && !errors.Is(err, errProbeTimeout) {
+	if ctx.Err() != nil && s.Outcome == sample.OutcomeFail && !errors.Is(err, errProbeTimeout) {
 		// Our own shutdown is not the target's fault.
-		s.Outcome, s.Reason = OutcomeSourceError, "probe cancelled: "+ctx.Err().Error()
+		s.Outcome, s.Reason = sample.OutcomeSourceError, "probe cancelled: "+ctx.Err().Error()
 	}
 	pr.cfg.Metrics.ProbeLatency.Observe(s.Latency.Seconds())
 	pr.cfg.Metrics.sample(s)

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canaryd/canaryd/sample"
+
 	"github.com/jonboulle/clockwork"
 
 	"github.com/canaryd/canaryd/config"
@@ -56,20 +58,20 @@ func TestProbeOutcomes(t *testing.T) {
 	cases := []struct {
 		name    string
 		probe   config.Probe
-		outcome Outcome
+		outcome sample.Outcome
 		status  int
 		reason  string
 	}{
-		{"2xx default", config.Probe{URL: srv.URL + "/ok"}, OutcomeOK, 200, ""},
-		{"5xx fails", config.Probe{URL: srv.URL + "/fail"}, OutcomeFail, 500, "unexpected status 500"},
-		{"expected 404", config.Probe{URL: srv.URL + "/gone", ExpectStatus: []int{404}}, OutcomeOK, 404, ""},
-		{"200 not in expected set", config.Probe{URL: srv.URL + "/ok", ExpectStatus: []int{204}}, OutcomeFail, 200, "unexpected status 200"},
-		{"body matches", config.Probe{URL: srv.URL + "/ok", BodyMatch: `"status":\s*"ok"`}, OutcomeOK, 200, ""},
-		{"body mismatch", config.Probe{URL: srv.URL + "/ok", BodyMatch: `degraded`}, OutcomeFail, 200, "body does not match"},
-		{"bad regexp", config.Probe{URL: srv.URL + "/ok", BodyMatch: `(`}, OutcomeFail, 200, "bad body_match"},
-		{"method and headers", config.Probe{URL: srv.URL + "/post", Method: "POST", Headers: map[string]string{"X-Plain": "p"}}, OutcomeOK, 200, ""},
-		{"host header", config.Probe{URL: srv.URL + "/vhost", Headers: map[string]string{"host": "api.example.com"}}, OutcomeOK, 200, ""},
-		{"connection refused", config.Probe{URL: deadURL + "/ok"}, OutcomeFail, 0, "connect"},
+		{"2xx default", config.Probe{URL: srv.URL + "/ok"}, sample.OutcomeOK, 200, ""},
+		{"5xx fails", config.Probe{URL: srv.URL + "/fail"}, sample.OutcomeFail, 500, "unexpected status 500"},
+		{"expected 404", config.Probe{URL: srv.URL + "/gone", ExpectStatus: []int{404}}, sample.OutcomeOK, 404, ""},
+		{"200 not in expected set", config.Probe{URL: srv.URL + "/ok", ExpectStatus: []int{204}}, sample.OutcomeFail, 200, "unexpected status 200"},
+		{"body matches", config.Probe{URL: srv.URL + "/ok", BodyMatch: `"status":\s*"ok"`}, sample.OutcomeOK, 200, ""},
+		{"body mismatch", config.Probe{URL: srv.URL + "/ok", BodyMatch: `degraded`}, sample.OutcomeFail, 200, "body does not match"},
+		{"bad regexp", config.Probe{URL: srv.URL + "/ok", BodyMatch: `(`}, sample.OutcomeFail, 200, "bad body_match"},
+		{"method and headers", config.Probe{URL: srv.URL + "/post", Method: "POST", Headers: map[string]string{"X-Plain": "p"}}, sample.OutcomeOK, 200, ""},
+		{"host header", config.Probe{URL: srv.URL + "/vhost", Headers: map[string]string{"host": "api.example.com"}}, sample.OutcomeOK, 200, ""},
+		{"connection refused", config.Probe{URL: deadURL + "/ok"}, sample.OutcomeFail, 0, "connect"},
 	}
 	pr := NewProber(ProberConfig{Clock: clockwork.NewFakeClock()})
 	for _, tc := range cases {
@@ -79,7 +81,7 @@ func TestProbeOutcomes(t *testing.T) {
 			if s.Outcome != tc.outcome || s.Status != tc.status || !strings.Contains(s.Reason, tc.reason) {
 				t.Fatalf("got outcome=%s status=%d reason=%q; want %s %d %q", s.Outcome, s.Status, s.Reason, tc.outcome, tc.status, tc.reason)
 			}
-			if s.Kind != KindProbe || s.Source != "health" || s.Target != "api" {
+			if s.Kind != sample.KindProbe || s.Source != "health" || s.Target != "api" {
 				t.Fatalf("sample identity wrong: %+v", s)
 			}
 		})
@@ -116,14 +118,14 @@ func TestProbeNeverAnswersIsBoundedByTimeout(t *testing.T) {
 			srv, arrived := hangingServer(t, tc.writeHeader)
 			clk := clockwork.NewFakeClock()
 			pr := NewProber(ProberConfig{Clock: clk})
-			done := make(chan Sample, 1)
+			done := make(chan sample.Sample, 1)
 			go func() {
 				done <- pr.Probe(context.Background(), "api", config.Probe{Name: "h", URL: srv.URL, Timeout: dur(2 * time.Second), BodyMatch: "ok"})
 			}()
 			waitFor(t, arrived, "request at server")
 			clk.Advance(2 * time.Second)
 			s := waitFor(t, done, "probe to return after its timeout")
-			if s.Outcome != OutcomeFail || !strings.Contains(s.Reason, "timeout after 2s") {
+			if s.Outcome != sample.OutcomeFail || !strings.Contains(s.Reason, "timeout after 2s") {
 				t.Fatalf("got %s %q, want fail with timeout", s.Outcome, s.Reason)
 			}
 			if s.Latency != 2*time.Second {
@@ -143,7 +145,7 @@ func TestProbeSlowAnswerFailsLatencyLimit(t *testing.T) {
 	t.Cleanup(srv.Close)
 	clk := clockwork.NewFakeClock()
 	pr := NewProber(ProberConfig{Clock: clk})
-	done := make(chan Sample, 1)
+	done := make(chan sample.Sample, 1)
 	go func() {
 		done <- pr.Probe(context.Background(), "api", config.Probe{Name: "h", URL: srv.URL, Timeout: dur(5 * time.Second), MaxLatency: dur(time.Second)})
 	}()
@@ -151,7 +153,7 @@ func TestProbeSlowAnswerFailsLatencyLimit(t *testing.T) {
 	clk.Advance(1500 * time.Millisecond)
 	close(release)
 	s := waitFor(t, done, "probe")
-	if s.Outcome != OutcomeFail || s.Status != 200 || !strings.Contains(s.Reason, "too slow") || s.Latency != 1500*time.Millisecond {
+	if s.Outcome != sample.OutcomeFail || s.Status != 200 || !strings.Contains(s.Reason, "too slow") || s.Latency != 1500*time.Millisecond {
 		t.Fatalf("got %+v, want a too-slow failure with latency 1.5s", s)
 	}
 }
@@ -173,10 +175,10 @@ func TestProbeEndlessBodyIsBounded(t *testing.T) {
 	pr := NewProber(ProberConfig{Clock: clockwork.NewFakeClock()})
 	for _, tc := range []struct {
 		name, match string
-		outcome     Outcome
-	}{{"no body match", "", OutcomeOK}, {"match in bound", "^status ok", OutcomeOK}, {"match beyond bound", "y", OutcomeFail}} {
+		outcome     sample.Outcome
+	}{{"no body match", "", sample.OutcomeOK}, {"match in bound", "^status ok", sample.OutcomeOK}, {"match beyond bound", "y", sample.OutcomeFail}} {
 		t.Run(tc.name, func(t *testing.T) {
-			done := make(chan Sample, 1)
+			done := make(chan sample.Sample, 1)
 			go func() {
 				done <- pr.Probe(context.Background(), "api", config.Probe{Name: "h", URL: srv.URL, BodyMatch: tc.match, MaxBodyBytes: 1 << 20})
 			}()
@@ -184,7 +186,7 @@ func TestProbeEndlessBodyIsBounded(t *testing.T) {
 			if s.Outcome != tc.outcome {
 				t.Fatalf("outcome %s (%s), want %s", s.Outcome, s.Reason, tc.outcome)
 			}
-			if tc.outcome == OutcomeFail && !strings.Contains(s.Reason, fmt.Sprintf("first %d bytes", 1<<20)) {
+			if tc.outcome == sample.OutcomeFail && !strings.Contains(s.Reason, fmt.Sprintf("first %d bytes", 1<<20)) {
 				t.Fatalf("reason %q does not state the read bound", s.Reason)
 			}
 		})
@@ -206,16 +208,16 @@ func TestProbeRedirectsLimited(t *testing.T) {
 	pr := NewProber(ProberConfig{Clock: clockwork.NewFakeClock()})
 
 	s := pr.Probe(context.Background(), "api", config.Probe{Name: "h", URL: srv.URL + "/loop/", MaxRedirects: 2})
-	if s.Outcome != OutcomeFail || !strings.Contains(s.Reason, "too many redirects (max 2)") {
+	if s.Outcome != sample.OutcomeFail || !strings.Contains(s.Reason, "too many redirects (max 2)") {
 		t.Fatalf("redirect loop: got %s %q", s.Outcome, s.Reason)
 	}
 	if got := hits.Load(); got != 3 {
 		t.Fatalf("server saw %d requests, want 3 (original + 2 redirects)", got)
 	}
-	if s := pr.Probe(context.Background(), "api", config.Probe{Name: "h", URL: srv.URL + "/a", MaxRedirects: 2}); s.Outcome != OutcomeOK {
+	if s := pr.Probe(context.Background(), "api", config.Probe{Name: "h", URL: srv.URL + "/a", MaxRedirects: 2}); s.Outcome != sample.OutcomeOK {
 		t.Fatalf("two redirects within the limit: got %s %q", s.Outcome, s.Reason)
 	}
-	if s := pr.Probe(context.Background(), "api", config.Probe{Name: "h", URL: srv.URL + "/a", MaxRedirects: 1}); s.Outcome != OutcomeFail {
+	if s := pr.Probe(context.Background(), "api", config.Probe{Name: "h", URL: srv.URL + "/a", MaxRedirects: 1}); s.Outcome != sample.OutcomeFail {
 		t.Fatalf("two redirects over a limit of 1: got %s", s.Outcome)
 	}
 }
@@ -240,7 +242,7 @@ func TestProbeSecretHeadersSentNeverShown(t *testing.T) {
 		if h := waitFor(t, got, "request"); h != "Bearer "+secret {
 			t.Fatalf("secret header not sent: %q", h)
 		}
-		if s.Outcome != OutcomeFail {
+		if s.Outcome != sample.OutcomeFail {
 			t.Fatalf("want a failure, got %s", s.Outcome)
 		}
 		if dump := fmt.Sprintf("%+v %#v %s", s, s, s.Reason); strings.Contains(dump, secret) {
@@ -269,8 +271,8 @@ func TestProberScheduleSpreadAndBounded(t *testing.T) {
 	t.Cleanup(srv.Close)
 	clk := clockwork.NewFakeClock()
 	var mu sync.Mutex
-	var samples []Sample
-	pr := NewProber(ProberConfig{Clock: clk, Concurrency: 2, Sink: func(s Sample) {
+	var samples []sample.Sample
+	pr := NewProber(ProberConfig{Clock: clk, Concurrency: 2, Sink: func(s sample.Sample) {
 		mu.Lock()
 		samples = append(samples, s)
 		mu.Unlock()
@@ -297,7 +299,7 @@ func TestProberScheduleSpreadAndBounded(t *testing.T) {
 		t.Fatalf("%d probes in flight, concurrency is 2", m)
 	}
 	mu.Lock()
-	got := append([]Sample(nil), samples...)
+	got := append([]sample.Sample(nil), samples...)
 	mu.Unlock()
 	if len(got) != 5 {
 		t.Fatalf("sink got %d samples, want 5", len(got))
@@ -305,7 +307,7 @@ func TestProberScheduleSpreadAndBounded(t *testing.T) {
 	seen := map[string]bool{}
 	for _, s := range got {
 		seen[s.Target] = true
-		if s.Outcome != OutcomeOK {
+		if s.Outcome != sample.OutcomeOK {
 			t.Errorf("%s: %s %s", s.Target, s.Outcome, s.Reason)
 		}
 	}
@@ -345,7 +347,7 @@ func TestProbeSecretHeadersNotForwardedToOtherHosts(t *testing.T) {
 	pr := NewProber(ProberConfig{Clock: clockwork.NewFakeClock()})
 	s := pr.Probe(context.Background(), "api", config.Probe{Name: "h", URL: first.URL, MaxRedirects: 1,
 		Headers: map[string]string{"X-Plain": "p"}, SecretHeaders: map[string]config.Secret{"X-Api-Key": config.NewSecret(secret)}})
-	if s.Outcome != OutcomeOK {
+	if s.Outcome != sample.OutcomeOK {
 		t.Fatalf("probe: %s %q", s.Outcome, s.Reason)
 	}
 	if got := waitFor(t, seen, "redirected request"); got != "|p" {

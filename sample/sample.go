@@ -1,12 +1,11 @@
-// Package watcher turns the world into samples for the policy: it detects
-// deploys by polling aliases, probes health endpoints and reads CloudWatch
-// metrics for every active watch in batches.
-package watcher
+// Package sample holds the observations the watcher hands to the policy:
+// one Sample per probe result or CloudWatch datapoint. It is a leaf
+// package: both stages import it, and it imports nothing heavy, so the pure
+// decision code (policy, watch, replay) links no AWS SDK, store or
+// Prometheus.
+package sample
 
-import (
-	"errors"
-	"time"
-)
+import "time"
 
 // Kind says where a sample came from.
 type Kind string
@@ -57,6 +56,3 @@ type Sample struct {
 func (s Sample) Key() string {
 	return string(s.Kind) + "|" + s.Source + "|" + s.Metric + "|" + s.Version + "|" + s.Time.UTC().Format(time.RFC3339Nano)
 }
-
-// ErrNoData is returned by sources that have nothing for a period yet.
-var ErrNoData = errors.New("watcher: no data")
