@@ -7,10 +7,11 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/canaryd/canaryd/event"
+
 	"github.com/canaryd/canaryd/actuator"
 	"github.com/canaryd/canaryd/api"
 	"github.com/canaryd/canaryd/config"
-	"github.com/canaryd/canaryd/notify"
 	"github.com/canaryd/canaryd/policy"
 	"github.com/canaryd/canaryd/store"
 	"github.com/canaryd/canaryd/watcher"
@@ -226,7 +227,7 @@ func (c controller) SetOverride(ctx context.Context, o store.Override) (store.Ov
 	if err := c.d.cfg.Store.PutOverride(ctx, o); err != nil {
 		return o, err
 	}
-	c.d.announceOverride(ctx, o, notify.OverrideSet, fmt.Sprintf("override %s set on %s by %s: %s", o.Kind, o.Target, o.Actor, o.Reason))
+	c.d.announceOverride(ctx, o, event.OverrideSet, fmt.Sprintf("override %s set on %s by %s: %s", o.Kind, o.Target, o.Actor, o.Reason))
 	return o, nil
 }
 
@@ -241,7 +242,7 @@ func (c controller) DeleteOverride(ctx context.Context, id string) error {
 	}
 	for _, o := range all {
 		if o.ID == id {
-			c.d.announceOverride(ctx, o, notify.OverrideExpired, fmt.Sprintf("override %s on %s removed", o.Kind, o.Target))
+			c.d.announceOverride(ctx, o, event.OverrideExpired, fmt.Sprintf("override %s on %s removed", o.Kind, o.Target))
 		}
 	}
 	return nil

@@ -6,7 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/canaryd/canaryd/history"
+	"github.com/canaryd/canaryd/event"
 	"github.com/canaryd/canaryd/notify"
 	"github.com/canaryd/canaryd/store"
 )
@@ -17,7 +17,7 @@ func (d *Daemon) event(ctx context.Context, e store.Event) {
 		e.Time = d.clock.Now()
 	}
 	if err := d.cfg.Store.AppendEvent(ctx, e); err != nil {
-		d.log.Error("append event", zap.String("target", e.Target), zap.String("type", e.Type), zap.Error(err))
+		d.log.Error("append event", zap.String("target", e.Target), zap.String("type", string(e.Type)), zap.Error(err))
 	}
 }
 
@@ -48,9 +48,9 @@ func (d *Daemon) send(ctx context.Context, t *target, ev notify.Event) {
 // postmortem lists alerts that really went out). It runs on the notifier's
 // worker, never on the actuation path.
 func (d *Daemon) onDelivery(o notify.Outcome) {
-	typ, msg := history.EventAlertSent, fmt.Sprintf("%s delivered to %s", o.Type, o.Notifier)
+	typ, msg := event.AlertSent, fmt.Sprintf("%s delivered to %s", o.Type, o.Notifier)
 	if !o.Delivered {
-		typ, msg = "alert_failed", fmt.Sprintf("%s to %s failed after %d attempts: %s", o.Type, o.Notifier, o.Attempts, o.Error)
+		typ, msg = event.AlertFailed, fmt.Sprintf("%s to %s failed after %d attempts: %s", o.Type, o.Notifier, o.Attempts, o.Error)
 	} else if o.Attempts > 1 {
 		msg += fmt.Sprintf(" after %d attempts", o.Attempts)
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/canaryd/canaryd/event"
+
 	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/notify"
@@ -119,7 +121,7 @@ func (d *Daemon) onFailing(ctx context.Context, t *target, w store.Watch, v poli
 	if !already {
 		d.log.Warn("failing verdict: alert only", zap.String("target", w.Target), zap.String("watch", w.ID), zap.String("why", why))
 		d.event(ctx, store.Event{Target: w.Target, WatchID: w.ID, Type: "alert_only", Message: why})
-		d.send(ctx, t, notify.Event{Type: notify.AlertOnly, Severity: notify.SeverityCritical, WatchID: w.ID,
+		d.send(ctx, t, notify.Event{Type: event.AlertOnly, Severity: event.Critical, WatchID: w.ID,
 			KnownGood: w.KnownGood, NewVersion: w.NewVersion, Verdict: &v, Message: "Deploy is failing; no automatic action: " + why})
 	}
 	return nil
@@ -153,7 +155,7 @@ func (d *Daemon) promote(ctx context.Context, t *target, w store.Watch, why stri
 	}
 	d.log.Info("promoted", zap.String("target", w.Target), zap.String("watch", w.ID), zap.String("version", w.NewVersion))
 	d.event(ctx, store.Event{Target: w.Target, WatchID: w.ID, Type: "promoted", Message: fmt.Sprintf("version %s promoted: %s", w.NewVersion, why)})
-	d.send(ctx, t, notify.Event{Type: notify.Promoted, Severity: notify.SeverityInfo, WatchID: w.ID,
+	d.send(ctx, t, notify.Event{Type: event.Promoted, Severity: event.Info, WatchID: w.ID,
 		KnownGood: w.KnownGood, NewVersion: w.NewVersion,
 		Message: fmt.Sprintf("Version %s of %s is promoted (%s)", w.NewVersion, w.Target, why)})
 	return nil
@@ -195,7 +197,7 @@ func (d *Daemon) holdPromotion(ctx context.Context, t *target, w store.Watch) er
 	}
 	msg := fmt.Sprintf("version %s looks healthy after baking but failed earlier; not promoting on its own: mark it good or roll back", w.NewVersion)
 	d.event(ctx, store.Event{Target: w.Target, WatchID: w.ID, Type: "promotion_held", Message: msg})
-	d.send(ctx, t, notify.Event{Type: notify.AlertOnly, Severity: notify.SeverityWarning, WatchID: w.ID,
+	d.send(ctx, t, notify.Event{Type: event.AlertOnly, Severity: event.Warning, WatchID: w.ID,
 		KnownGood: w.KnownGood, NewVersion: w.NewVersion, Message: msg})
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/canaryd/canaryd/event"
+
 	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/notify"
@@ -35,7 +37,7 @@ func (d *Daemon) overrides(ctx context.Context) []store.Override {
 			}
 			continue
 		}
-		d.announceOverride(ctx, o, notify.OverrideExpired, fmt.Sprintf("override %s (%s) on %s expired", o.ID, o.Kind, o.Target))
+		d.announceOverride(ctx, o, event.OverrideExpired, fmt.Sprintf("override %s (%s) on %s expired", o.ID, o.Kind, o.Target))
 	}
 	for _, k := range []store.OverrideKind{store.OverridePause, store.OverrideForceRollback, store.OverrideMarkGood} {
 		d.metrics.Overrides.WithLabelValues(string(k)).Set(float64(counts[k]))
@@ -94,7 +96,7 @@ func paused(ovs []store.Override, target string) *store.Override {
 	return nil
 }
 
-func (d *Daemon) announceOverride(ctx context.Context, o store.Override, typ notify.EventType, msg string) {
+func (d *Daemon) announceOverride(ctx context.Context, o store.Override, typ event.Kind, msg string) {
 	d.log.Info(msg, zap.String("override", o.ID), zap.String("target", o.Target), zap.String("kind", string(o.Kind)), zap.String("actor", o.Actor))
 	conf, targets, _ := d.snapshot()
 	for _, tc := range conf.Targets {
@@ -102,7 +104,7 @@ func (d *Daemon) announceOverride(ctx context.Context, o store.Override, typ not
 			continue
 		}
 		oc := o
-		d.event(ctx, store.Event{Target: tc.Name, Type: string(typ), Message: msg})
-		d.send(ctx, targets[tc.Name], notify.Event{Type: typ, Severity: notify.SeverityWarning, Override: &oc, Message: msg})
+		d.event(ctx, store.Event{Target: tc.Name, Type: typ, Message: msg})
+		d.send(ctx, targets[tc.Name], notify.Event{Type: typ, Severity: event.Warning, Override: &oc, Message: msg})
 	}
 }

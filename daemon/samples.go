@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/event"
 	"github.com/canaryd/canaryd/notify"
 	"github.com/canaryd/canaryd/sample"
 	"github.com/canaryd/canaryd/store"
@@ -65,7 +66,7 @@ func (d *Daemon) onWatch(w store.Watch, superseded *store.Watch) {
 		d.event(ctx, store.Event{Target: w.Target, WatchID: superseded.ID, Type: "superseded", Message: "superseded by deploy of version " + w.NewVersion})
 	}
 	d.event(ctx, store.Event{Target: w.Target, WatchID: w.ID, Type: "watch_started", Message: msg})
-	d.send(ctx, t, notify.Event{Type: notify.WatchStarted, Severity: notify.SeverityInfo, WatchID: w.ID,
+	d.send(ctx, t, notify.Event{Type: event.WatchStarted, Severity: event.Info, WatchID: w.ID,
 		KnownGood: w.KnownGood, NewVersion: w.NewVersion, Message: "Watching " + msg})
 	if t != nil {
 		d.adopt(ctx, t, w)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/canaryd/canaryd/event"
+
 	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/actuator"
@@ -78,7 +80,7 @@ func (d *Daemon) trip(ctx context.Context, t *target, w store.Watch, c tripCause
 		d.event(ctx, store.Event{Target: w.Target, WatchID: w.ID, IncidentID: inc.ID, Type: "tripped",
 			Message: fmt.Sprintf("tripped (%s): %s; rolling back %s -> %s", c.trigger, c.reason, inc.FromVersion, inc.ToVersion), Data: inc.Verdict})
 		conf, _, _ := d.snapshot()
-		d.send(ctx, t, notify.Event{Type: notify.Tripped, Severity: notify.SeverityCritical, WatchID: w.ID, IncidentID: inc.ID,
+		d.send(ctx, t, notify.Event{Type: event.Tripped, Severity: event.Critical, WatchID: w.ID, IncidentID: inc.ID,
 			KnownGood: inc.ToVersion, NewVersion: inc.FromVersion, Verdict: c.verdict, DryRun: d.dryRun(conf, t.conf),
 			Message: fmt.Sprintf("Deploy of version %s tripped (%s); rolling back to %s", inc.FromVersion, c.reason, inc.ToVersion)})
 	}
@@ -247,23 +249,23 @@ func (d *Daemon) closeIncident(ctx context.Context, t *target, inc store.Inciden
 	d.metrics.Rollbacks.WithLabelValues(string(res.Outcome)).Inc()
 	d.log.Info("rollback finished", zap.String("target", inc.Target), zap.String("incident", inc.ID),
 		zap.String("outcome", string(res.Outcome)), zap.String("reason", res.Reason))
-	d.event(ctx, store.Event{Target: inc.Target, WatchID: watchID, IncidentID: inc.ID, Type: "rollback_" + string(res.Outcome), Message: msg})
+	d.event(ctx, store.Event{Target: inc.Target, WatchID: watchID, IncidentID: inc.ID, Type: event.Kind("rollback_" + string(res.Outcome)), Message: msg})
 	typ, sev := outcomeAlert(res.Outcome)
 	d.send(ctx, t, notify.Event{Type: typ, Severity: sev, WatchID: watchID, IncidentID: inc.ID,
 		KnownGood: inc.ToVersion, NewVersion: inc.FromVersion, Actions: actionResults(res), Message: msg})
 }
 
 // outcomeAlert is the alert a plan's outcome raises.
-func outcomeAlert(o actuator.Outcome) (notify.EventType, notify.Severity) {
+func outcomeAlert(o actuator.Outcome) (event.Kind, event.Severity) {
 	switch o {
 	case actuator.OutcomeRolledBack:
-		return notify.RollbackDone, notify.SeverityInfo
+		return event.RollbackDone, event.Info
 	case actuator.OutcomeUnhealthyAfter:
-		return notify.RollbackUnhealthy, notify.SeverityCritical
+		return event.RollbackUnhealthy, event.Critical
 	case actuator.OutcomeNotExecuted:
-		return notify.AlertOnly, notify.SeverityWarning
+		return event.AlertOnly, event.Warning
 	}
-	return notify.RollbackFailed, notify.SeverityCritical
+	return event.RollbackFailed, event.Critical
 }
 
 func actionResults(res actuator.Result) []notify.ActionResult {

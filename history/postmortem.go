@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/canaryd/canaryd/event"
 	"github.com/canaryd/canaryd/policy"
 	"github.com/canaryd/canaryd/store"
 )
@@ -84,9 +85,6 @@ type Alert struct {
 	Message string        `json:"message"`
 	Detail  string        `json:"detail,omitempty"`
 }
-
-// EventAlertSent is the event type notify records per delivered alert.
-const EventAlertSent = "alert_sent"
 
 // Postmortem builds the draft of an incident from what the store holds.
 // It never fails: what cannot be decoded is reported inside the Doc.
@@ -214,7 +212,7 @@ func (d *Doc) timeline(in store.Incident, journal []store.JournalEntry, events [
 	}
 	add(in.OpenedAt, "incident", "incident_opened", fmt.Sprintf("incident opened (trigger %s%s)", orNone(in.Trigger), byActor(in.Actor)))
 	for _, e := range events {
-		add(e.Time, "event", e.Type, e.Message)
+		add(e.Time, "event", string(e.Type), e.Message)
 	}
 	for _, j := range journal {
 		msg := fmt.Sprintf("step %d %s: %s", j.Step, j.Name, j.Status)
@@ -234,7 +232,7 @@ func (d *Doc) timeline(in store.Incident, journal []store.JournalEntry, events [
 func (d *Doc) alerts(events []store.Event) []Alert {
 	out := []Alert{}
 	for _, e := range events {
-		if e.Type != EventAlertSent {
+		if e.Type != event.AlertSent {
 			continue
 		}
 		a := Alert{Time: e.Time, Offset: e.Time.Sub(d.DetectedAt), Message: e.Message}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/canaryd/canaryd/event"
+
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -42,7 +44,7 @@ func (b Backoff) Delay(attempt int) time.Duration {
 // NotifierOptions are per-notifier delivery settings; zero values take
 // the Dispatcher's.
 type NotifierOptions struct {
-	Events      []EventType // deliver only these; empty = all
+	Events      []event.Kind // deliver only these; empty = all
 	Timeout     time.Duration
 	MaxAttempts int
 	QueueSize   int
@@ -71,7 +73,7 @@ type Config struct {
 // Outcome is how one event's delivery to one notifier ended.
 type Outcome struct {
 	Notifier   string
-	Type       EventType
+	Type       event.Kind
 	Target     string
 	WatchID    string
 	IncidentID string
@@ -85,7 +87,7 @@ type Outcome struct {
 // (PagerDuty pages only for incidents); the dispatcher does not queue the
 // rest for them.
 type EventFilter interface {
-	Handles(t EventType) bool
+	Handles(t event.Kind) bool
 }
 
 // Dispatcher delivers events to notifiers asynchronously. Send never

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canaryd/canaryd/event"
+
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -228,15 +230,15 @@ func TestDispatcherRoutesAndFilters(t *testing.T) {
 	a, b, pd := &scripted{name: "a"}, &scripted{name: "b"}, &scripted{name: "pd"}
 	h := newHarness(t, Config{
 		Notifiers: map[string]Notifier{"a": a, "b": b, "pd": pdFilter{pd}},
-		Options:   map[string]NotifierOptions{"b": {Events: []EventType{Tripped}}},
+		Options:   map[string]NotifierOptions{"b": {Events: []event.Kind{event.Tripped}}},
 		Routes: func(target string) []string {
 			return map[string][]string{"checkout": {"a", "b", "pd", "ghost", "a"}, "search": {"a"}}[target]
 		},
 	})
 	for _, tc := range []struct {
 		target string
-		typ    EventType
-	}{{"checkout", WatchStarted}, {"checkout", Tripped}, {"search", Tripped}, {"nobody", Tripped}} {
+		typ    event.Kind
+	}{{"checkout", event.WatchStarted}, {"checkout", event.Tripped}, {"search", event.Tripped}, {"nobody", event.Tripped}} {
 		ev := trippedEvent()
 		ev.Target, ev.Type = tc.target, tc.typ
 		h.d.Send(ev)
@@ -247,10 +249,10 @@ func TestDispatcherRoutesAndFilters(t *testing.T) {
 	if got := len(a.delivered()); got != 3 {
 		t.Errorf("a got %d, want 3", got)
 	}
-	if got := b.delivered(); len(got) != 1 || got[0].Type != Tripped || got[0].Target != "checkout" {
+	if got := b.delivered(); len(got) != 1 || got[0].Type != event.Tripped || got[0].Target != "checkout" {
 		t.Errorf("b got %v", got)
 	}
-	if got := pd.delivered(); len(got) != 1 || got[0].Type != Tripped {
+	if got := pd.delivered(); len(got) != 1 || got[0].Type != event.Tripped {
 		t.Errorf("pd got %v", got)
 	}
 	if len(h.logs.FilterMessage("notify: route names an unknown notifier").All()) != 2 {
@@ -261,7 +263,7 @@ func TestDispatcherRoutesAndFilters(t *testing.T) {
 // pdFilter gives a scripted notifier PagerDuty's event filter.
 type pdFilter struct{ *scripted }
 
-func (pdFilter) Handles(t EventType) bool { _, ok := PagerDutyAction(t); return ok }
+func (pdFilter) Handles(t event.Kind) bool { _, ok := PagerDutyAction(t); return ok }
 
 func TestQueueOverflowDropsOldest(t *testing.T) {
 	n := &scripted{name: "slow", gate: make(chan struct{}), started: make(chan Event, 10)}
@@ -399,7 +401,7 @@ func TestOnOutcomeReportsEachDelivery(t *testing.T) {
 	for _, o := range got {
 		by[o.Notifier] = o
 	}
-	if o := by["ok"]; !o.Delivered || o.Attempts != 2 || o.Error != "" || o.IncidentID != "inc-checkout-w-42" || o.Type != Tripped {
+	if o := by["ok"]; !o.Delivered || o.Attempts != 2 || o.Error != "" || o.IncidentID != "inc-checkout-w-42" || o.Type != event.Tripped {
 		t.Errorf("ok outcome %+v", o)
 	}
 	if o := by["bad"]; o.Delivered || o.Attempts != 1 || !strings.Contains(o.Error, "invalid event") || o.Target != "checkout" {

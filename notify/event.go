@@ -7,34 +7,10 @@ import (
 	"context"
 	"time"
 
+	"github.com/canaryd/canaryd/event"
+
 	"github.com/canaryd/canaryd/policy"
 	"github.com/canaryd/canaryd/store"
-)
-
-// EventType names what happened.
-type EventType string
-
-// Event types.
-const (
-	WatchStarted      EventType = "watch_started"
-	Tripped           EventType = "tripped"            // verdict failing: rollback starting (or alert only)
-	RollbackDone      EventType = "rollback_done"      // alias reverted and health verified
-	RollbackFailed    EventType = "rollback_failed"    // a step failed
-	RollbackUnhealthy EventType = "rollback_unhealthy" // alias reverted but health did not recover
-	AlertOnly         EventType = "alert_only"         // failing, but paused / dry-run / no known-good / baseline already bad
-	Promoted          EventType = "promoted"
-	OverrideSet       EventType = "override_set"
-	OverrideExpired   EventType = "override_expired"
-)
-
-// Severity of an event for the receiver.
-type Severity string
-
-// Severities.
-const (
-	SeverityInfo     Severity = "info"
-	SeverityWarning  Severity = "warning"
-	SeverityCritical Severity = "critical"
 )
 
 // ActionResult summarises one plan step for a message.
@@ -48,8 +24,8 @@ type ActionResult struct {
 
 // Event is one thing to tell on-call about.
 type Event struct {
-	Type       EventType        `json:"type"`
-	Severity   Severity         `json:"severity"`
+	Type       event.Kind       `json:"type"`
+	Severity   event.Severity   `json:"severity"`
 	Time       time.Time        `json:"time"`
 	Target     string           `json:"target"`
 	Function   string           `json:"function,omitempty"`

@@ -5,21 +5,17 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/canaryd/canaryd/event"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/canaryd/canaryd/config"
 	"github.com/jonboulle/clockwork"
 )
 
-// AllEventTypes lists every event type, in life-cycle order.
-var AllEventTypes = []EventType{
-	WatchStarted, Tripped, RollbackDone, RollbackFailed, RollbackUnhealthy,
-	AlertOnly, Promoted, OverrideSet, OverrideExpired,
-}
-
-// ParseEventType checks an event name from config.
-func ParseEventType(s string) (EventType, error) {
-	for _, t := range AllEventTypes {
+// ParseEventType checks an event name from config: one of event.Alerts.
+func ParseEventType(s string) (event.Kind, error) {
+	for _, t := range event.Alerts {
 		if string(t) == s {
 			return t, nil
 		}

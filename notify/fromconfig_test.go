@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canaryd/canaryd/event"
+
 	"github.com/canaryd/canaryd/config"
 	"go.uber.org/zap/zapcore"
 )
@@ -39,8 +41,8 @@ func TestEveryNotifierFromConfig(t *testing.T) {
 	h := newHarness(t, Config{Notifiers: notifiers, Options: opts, Routes: routes})
 
 	started, tripped, done := trippedEvent(), trippedEvent(), trippedEvent()
-	started.Type, started.Severity, started.Verdict, started.IncidentID = WatchStarted, SeverityInfo, nil, ""
-	done.Type, done.Severity = RollbackDone, SeverityInfo
+	started.Type, started.Severity, started.Verdict, started.IncidentID = event.WatchStarted, event.Info, nil, ""
+	done.Type, done.Severity = event.RollbackDone, event.Info
 	for _, ev := range []Event{started, tripped, done} {
 		h.d.Send(ev)
 	}
@@ -162,7 +164,7 @@ func TestOptionsFromConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, b := opts["a"], opts["b"]
-	if a.Timeout != 3*time.Second || a.MaxAttempts != 6 || len(a.Events) != 2 || a.Events[1] != RollbackFailed {
+	if a.Timeout != 3*time.Second || a.MaxAttempts != 6 || len(a.Events) != 2 || a.Events[1] != event.RollbackFailed {
 		t.Errorf("a = %+v", a)
 	}
 	if b.MaxAttempts != 1 || b.Events != nil {
@@ -189,7 +191,7 @@ func TestRoutesFromTargets(t *testing.T) {
 }
 
 func TestParseEventTypeMatchesConfig(t *testing.T) {
-	for _, typ := range AllEventTypes {
+	for _, typ := range event.Alerts {
 		got, err := ParseEventType(string(typ))
 		if err != nil || got != typ {
 			t.Errorf("ParseEventType(%q) = %q, %v", typ, got, err)

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canaryd/canaryd/event"
+
 	"github.com/canaryd/canaryd/policy"
 	"github.com/canaryd/canaryd/store"
 )
@@ -21,8 +23,8 @@ var t0 = time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC)
 func trippedEvent() Event {
 	base := 0.002
 	return Event{
-		Type:       Tripped,
-		Severity:   SeverityCritical,
+		Type:       event.Tripped,
+		Severity:   event.Critical,
 		Time:       t0,
 		Target:     "checkout",
 		Function:   "checkout-fn",

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/canaryd/canaryd/event"
+
 	"github.com/canaryd/canaryd/policy"
 	"github.com/canaryd/canaryd/store"
 )
@@ -113,21 +115,21 @@ func DefaultNextSteps(ev Event) []string {
 	}
 	var steps []string
 	switch ev.Type {
-	case Tripped:
+	case event.Tripped:
 		if ev.DryRun {
 			steps = []string{status, rollback, pause}
 		} else {
 			steps = []string{status, pause}
 		}
-	case AlertOnly, RollbackFailed:
+	case event.AlertOnly, event.RollbackFailed:
 		steps = []string{status, rollback, pause}
-	case RollbackUnhealthy:
+	case event.RollbackUnhealthy:
 		steps = []string{status, pause}
-	case RollbackDone:
+	case event.RollbackDone:
 		steps = []string{status}
-	case WatchStarted:
+	case event.WatchStarted:
 		steps = []string{status, rollback, pause}
-	case OverrideSet:
+	case event.OverrideSet:
 		if ev.Override == nil || ev.Override.Kind != store.OverridePause {
 			return nil
 		}
@@ -139,7 +141,7 @@ func DefaultNextSteps(ev Event) []string {
 	default:
 		return nil
 	}
-	if postmortem != "" && ev.Type != WatchStarted {
+	if postmortem != "" && ev.Type != event.WatchStarted {
 		steps = append(steps, postmortem)
 	}
 	return steps
@@ -148,26 +150,26 @@ func DefaultNextSteps(ev Event) []string {
 func phraseFor(ev Event) string {
 	nv, kg := orNone(ev.NewVersion), orNone(ev.KnownGood)
 	switch ev.Type {
-	case WatchStarted:
+	case event.WatchStarted:
 		return fmt.Sprintf("watching new version %s (known-good %s)", nv, kg)
-	case Tripped:
+	case event.Tripped:
 		if ev.DryRun {
 			return fmt.Sprintf("failing, dry run: would roll back %s -> %s", nv, kg)
 		}
 		return fmt.Sprintf("tripped, rolling back %s -> %s", nv, kg)
-	case RollbackDone:
+	case event.RollbackDone:
 		return fmt.Sprintf("rolled back %s -> %s, health verified", nv, kg)
-	case RollbackFailed:
+	case event.RollbackFailed:
 		return fmt.Sprintf("rollback FAILED (%s -> %s)", nv, kg)
-	case RollbackUnhealthy:
+	case event.RollbackUnhealthy:
 		return fmt.Sprintf("rolled back to %s but health did not recover", kg)
-	case AlertOnly:
+	case event.AlertOnly:
 		return fmt.Sprintf("version %s failing, alert only (no rollback)", nv)
-	case Promoted:
+	case event.Promoted:
 		return fmt.Sprintf("version %s promoted", nv)
-	case OverrideSet, OverrideExpired:
+	case event.OverrideSet, event.OverrideExpired:
 		verb := "set"
-		if ev.Type == OverrideExpired {
+		if ev.Type == event.OverrideExpired {
 			verb = "expired"
 		}
 		if ev.Override != nil {

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/canaryd/canaryd/event"
+
 	"github.com/canaryd/canaryd/policy"
 )
 
@@ -45,18 +47,18 @@ func TestRenderTitles(t *testing.T) {
 		{"tripped dry run", func(e *Event) { e.DryRun = true }, "[CRITICAL] checkout: failing, dry run: would roll back 7 -> 6",
 			[]string{"canaryd rollback checkout"}, ""},
 		{"tripped acts", func(e *Event) {}, "[CRITICAL] checkout: tripped, rolling back 7 -> 6", []string{"override pause"}, "canaryd rollback"},
-		{"rollback done", func(e *Event) { e.Type, e.Severity = RollbackDone, SeverityInfo }, "[INFO] checkout: rolled back 7 -> 6, health verified",
+		{"rollback done", func(e *Event) { e.Type, e.Severity = event.RollbackDone, event.Info }, "[INFO] checkout: rolled back 7 -> 6, health verified",
 			[]string{"canaryd status"}, "override pause"},
-		{"rollback failed", func(e *Event) { e.Type = RollbackFailed }, "[CRITICAL] checkout: rollback FAILED (7 -> 6)",
+		{"rollback failed", func(e *Event) { e.Type = event.RollbackFailed }, "[CRITICAL] checkout: rollback FAILED (7 -> 6)",
 			[]string{"canaryd rollback checkout", "override pause"}, ""},
-		{"unhealthy", func(e *Event) { e.Type = RollbackUnhealthy }, "[CRITICAL] checkout: rolled back to 6 but health did not recover",
+		{"unhealthy", func(e *Event) { e.Type = event.RollbackUnhealthy }, "[CRITICAL] checkout: rolled back to 6 but health did not recover",
 			[]string{"override pause"}, ""},
-		{"alert only no known-good", func(e *Event) { e.Type, e.KnownGood, e.Severity = AlertOnly, "", SeverityWarning },
+		{"alert only no known-good", func(e *Event) { e.Type, e.KnownGood, e.Severity = event.AlertOnly, "", event.Warning },
 			"[WARNING] checkout: version 7 failing, alert only (no rollback)", []string{"canaryd rollback checkout"}, ""},
-		{"promoted", func(e *Event) { e.Type, e.Severity = Promoted, SeverityInfo }, "[INFO] checkout: version 7 promoted", nil, "canaryd"},
-		{"override set", func(e *Event) { e.Type, e.Override = OverrideSet, &e.Overrides[0] }, "[CRITICAL] checkout: override pause set (by alice)",
+		{"promoted", func(e *Event) { e.Type, e.Severity = event.Promoted, event.Info }, "[INFO] checkout: version 7 promoted", nil, "canaryd"},
+		{"override set", func(e *Event) { e.Type, e.Override = event.OverrideSet, &e.Overrides[0] }, "[CRITICAL] checkout: override pause set (by alice)",
 			[]string{"canaryd override resume checkout"}, "rollback"},
-		{"override expired", func(e *Event) { e.Type, e.Override = OverrideExpired, &e.Overrides[0] }, "[CRITICAL] checkout: override pause expired (by alice)", nil, "canaryd"},
+		{"override expired", func(e *Event) { e.Type, e.Override = event.OverrideExpired, &e.Overrides[0] }, "[CRITICAL] checkout: override pause expired (by alice)", nil, "canaryd"},
 		{"given next steps win", func(e *Event) { e.NextSteps = []string{"call bob"} }, "[CRITICAL] checkout: tripped, rolling back 7 -> 6",
 			[]string{"call bob"}, "canaryd"},
 	}
@@ -85,7 +87,7 @@ func TestRenderTitles(t *testing.T) {
 }
 
 func TestRenderWithoutVerdictOrVersions(t *testing.T) {
-	m := Render(Event{Type: OverrideExpired, Severity: SeverityInfo, Target: "api"})
+	m := Render(Event{Type: event.OverrideExpired, Severity: event.Info, Target: "api"})
 	if m.What == "" || len(m.Why) != 0 || m.Versions != "" {
 		t.Errorf("unexpected message %+v", m)
 	}

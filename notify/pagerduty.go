@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/canaryd/canaryd/event"
+
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/policy"
 )
@@ -63,17 +65,17 @@ func (p *PagerDuty) Name() string { return p.c.Name }
 
 // Handles reports whether PagerDuty is told about events of type t: only
 // those that open or close an incident; the rest would be noise on a pager.
-func (p *PagerDuty) Handles(t EventType) bool {
+func (p *PagerDuty) Handles(t event.Kind) bool {
 	_, ok := PagerDutyAction(t)
 	return ok
 }
 
 // PagerDutyAction maps an event type to the Events v2 event_action.
-func PagerDutyAction(t EventType) (action string, ok bool) {
+func PagerDutyAction(t event.Kind) (action string, ok bool) {
 	switch t {
-	case Tripped, RollbackFailed, RollbackUnhealthy, AlertOnly:
+	case event.Tripped, event.RollbackFailed, event.RollbackUnhealthy, event.AlertOnly:
 		return "trigger", true
-	case RollbackDone:
+	case event.RollbackDone:
 		return "resolve", true
 	}
 	return "", false
@@ -221,13 +223,13 @@ func (p *PagerDuty) payload(ev Event) *pdPayload {
 }
 
 // pagerDutySeverity maps to the four severities Events v2 accepts.
-func pagerDutySeverity(s Severity) string {
+func pagerDutySeverity(s event.Severity) string {
 	switch s {
-	case SeverityCritical:
+	case event.Critical:
 		return "critical"
-	case SeverityWarning:
+	case event.Warning:
 		return "warning"
-	case SeverityInfo:
+	case event.Info:
 		return "info"
 	}
 	return "error"

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canaryd/canaryd/event"
+
 	"github.com/canaryd/canaryd/config"
 )
 
@@ -34,7 +36,7 @@ func TestPagerDutyTriggerThenResolve(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := ev
-	done.Type, done.Severity, done.Verdict, done.Message = RollbackDone, SeverityInfo, nil, "health verified on 6"
+	done.Type, done.Severity, done.Verdict, done.Message = event.RollbackDone, event.Info, nil, "health verified on 6"
 	if err := pd.Notify(context.Background(), done); err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +80,7 @@ func TestPagerDutyTriggerThenResolve(t *testing.T) {
 
 func TestPagerDutyDedupKeyWithoutIncident(t *testing.T) {
 	ev := trippedEvent()
-	ev.Type, ev.IncidentID = AlertOnly, ""
+	ev.Type, ev.IncidentID = event.AlertOnly, ""
 	if got := DedupKey(ev); got != "checkout/w-42" {
 		t.Errorf("DedupKey = %q", got)
 	}
@@ -97,7 +99,7 @@ func TestPagerDutyDedupKeyWithoutIncident(t *testing.T) {
 func TestPagerDutyIgnoresNonIncidentEvents(t *testing.T) {
 	r := newReceiver(t, http.StatusAccepted)
 	pd := newTestPagerDuty(r)
-	for _, typ := range []EventType{WatchStarted, Promoted, OverrideSet, OverrideExpired} {
+	for _, typ := range []event.Kind{event.WatchStarted, event.Promoted, event.OverrideSet, event.OverrideExpired} {
 		ev := trippedEvent()
 		ev.Type = typ
 		if pd.Handles(typ) {
@@ -107,7 +109,7 @@ func TestPagerDutyIgnoresNonIncidentEvents(t *testing.T) {
 			t.Errorf("%s: %v", typ, err)
 		}
 	}
-	for _, typ := range []EventType{Tripped, RollbackDone, RollbackFailed, RollbackUnhealthy, AlertOnly} {
+	for _, typ := range []event.Kind{event.Tripped, event.RollbackDone, event.RollbackFailed, event.RollbackUnhealthy, event.AlertOnly} {
 		if !pd.Handles(typ) {
 			t.Errorf("Handles(%s) = false", typ)
 		}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/canaryd/canaryd/event"
+
 	"github.com/aws/smithy-go"
 	"github.com/canaryd/canaryd/awssim"
 	"github.com/canaryd/canaryd/config"
@@ -53,7 +55,7 @@ func TestSNSPublishesThroughTheSDK(t *testing.T) {
 	}
 
 	// No incident: the attribute is left out rather than sent empty.
-	ev.Type, ev.IncidentID = AlertOnly, ""
+	ev.Type, ev.IncidentID = event.AlertOnly, ""
 	if err := n.Notify(context.Background(), ev); err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +147,7 @@ func TestSNSFIFOInput(t *testing.T) {
 	}
 	fifo := snsInput("arn:aws:sns:us-east-1:1:alerts.fifo", ev)
 	again := snsInput("arn:aws:sns:us-east-1:1:alerts.fifo", ev)
-	ev.Type = RollbackDone
+	ev.Type = event.RollbackDone
 	next := snsInput("arn:aws:sns:us-east-1:1:alerts.fifo", ev)
 	if fifo.MessageGroupId == nil || *fifo.MessageGroupId != "checkout" {
 		t.Fatalf("group id %v", fifo.MessageGroupId)

@@ -18,7 +18,7 @@ import (
 const (
 	HeaderSignature = "X-Canaryd-Signature" // "sha256=" + hex HMAC-SHA256 of the body
 	HeaderTimestamp = "X-Canaryd-Timestamp" // Unix seconds when the attempt was sent
-	HeaderEvent     = "X-Canaryd-Event"     // the EventType
+	HeaderEvent     = "X-Canaryd-Event"     // the event.Kind
 )
 
 // webhookRetrier retries timeouts and rate limits besides 5xx.

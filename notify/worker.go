@@ -4,6 +4,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/canaryd/canaryd/event"
+
 	"go.uber.org/zap"
 )
 
@@ -12,7 +14,7 @@ type worker struct {
 	d           *Dispatcher
 	name        string
 	n           Notifier
-	events      map[EventType]bool // nil = all
+	events      map[event.Kind]bool // nil = all
 	timeout     time.Duration
 	maxAttempts int
 	queueSize   int
@@ -36,7 +38,7 @@ func newWorker(d *Dispatcher, name string, n Notifier, o NotifierOptions) *worke
 		w.queueSize = d.c.QueueSize
 	}
 	if len(o.Events) > 0 {
-		w.events = map[EventType]bool{}
+		w.events = map[event.Kind]bool{}
 		for _, t := range o.Events {
 			w.events[t] = true
 		}
@@ -45,7 +47,7 @@ func newWorker(d *Dispatcher, name string, n Notifier, o NotifierOptions) *worke
 }
 
 // accepts applies the configured filter and the notifier's own.
-func (w *worker) accepts(t EventType) bool {
+func (w *worker) accepts(t event.Kind) bool {
 	if w.events != nil && !w.events[t] {
 		return false
 	}

@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
+
+	"github.com/canaryd/canaryd/event"
 )
 
 // Errors callers tell apart with errors.Is.
@@ -240,7 +242,7 @@ type Event struct {
 	Target     string          `json:"target"`
 	WatchID    string          `json:"watch_id,omitempty"`
 	IncidentID string          `json:"incident_id,omitempty"`
-	Type       string          `json:"type"` // watch_started, verdict, tripped, step, alert_sent, promoted, override_set, ...
+	Type       event.Kind      `json:"type"` // see package event
 	Message    string          `json:"message"`
 	Data       json.RawMessage `json:"data,omitempty"`
 }

@@ -1,0 +1,56 @@
+// Package event names what happens to a target, a watch or an incident.
+// One Kind serves the history (store.Event.Type), the log and the alerts
+// (notify.Event.Type), so behaviour never depends on a string that is also
+// a message. It is a leaf package.
+package event
+
+// Kind is what happened.
+type Kind string
+
+// Kinds of the watch life cycle. Those marked "alert" can be delivered to
+// notifiers (a notifier's `events` list names them); the others are history
+// only.
+const (
+	WatchStarted      Kind = "watch_started"      // alert: a deploy is under watch
+	Verdict           Kind = "verdict"            // the policy's verdict changed kind
+	Tripped           Kind = "tripped"            // alert: rolling back
+	AlertOnly         Kind = "alert_only"         // alert: failing, but no automatic action (and why)
+	PromotionHeld     Kind = "promotion_held"     // healthy after failing while alert-only: waits for an operator
+	Promoted          Kind = "promoted"           // alert: the version is known-good now
+	Ended             Kind = "ended"              // rollback window closed, or an operator ended the watch
+	Superseded        Kind = "superseded"         // a newer deploy replaced the watched one
+	RollbackDone      Kind = "rollback_done"      // alert: alias reverted and health verified
+	RollbackFailed    Kind = "rollback_failed"    // alert: a step failed
+	RollbackUnhealthy Kind = "rollback_unhealthy" // alert: alias reverted but health did not recover
+	RollbackAborted   Kind = "rollback_aborted"   // the alias moved meanwhile: a newer deploy, not clobbered
+	RollbackDryRun    Kind = "rollback_not_executed"
+	OverrideSet       Kind = "override_set"     // alert
+	OverrideExpired   Kind = "override_expired" // alert
+	OverrideUsed      Kind = "override_used"    // a one-shot override was acted upon
+	AlertSent         Kind = "alert_sent"       // an alert reached a notifier
+	AlertFailed       Kind = "alert_failed"     // an alert could not be delivered
+)
+
+// Alerts lists the kinds notifiers can deliver, in life-cycle order.
+var Alerts = []Kind{WatchStarted, Tripped, RollbackDone, RollbackFailed, RollbackUnhealthy, AlertOnly,
+	Promoted, OverrideSet, OverrideExpired}
+
+// Alert reports whether k can be delivered to notifiers.
+func (k Kind) Alert() bool {
+	for _, a := range Alerts {
+		if a == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Severity is how urgent an alert is.
+type Severity string
+
+// Severities.
+const (
+	Info     Severity = "info"
+	Warning  Severity = "warning"
+	Critical Severity = "critical"
+)
