@@ -241,7 +241,7 @@ func (d *Daemon) finishPlan(ctx context.Context, t *target, w store.Watch, inc s
 // and metrics, and tells on-call.
 func (d *Daemon) closeIncident(ctx context.Context, t *target, inc store.Incident, watchID string, res actuator.Result, msg string) {
 	if _, err := d.cfg.Store.UpdateIncident(ctx, inc.ID, func(x *store.Incident) error {
-		x.Outcome, x.ClosedAt = string(res.Outcome), d.clock.Now()
+		x.Outcome, x.ClosedAt = store.Outcome(res.Outcome), d.clock.Now()
 		return nil
 	}); err != nil {
 		d.log.Error("close incident", zap.String("incident", inc.ID), zap.Error(err))

@@ -45,7 +45,7 @@ func WriteList(w io.Writer, watches []store.Watch, incidents []store.Incident, n
 		trigger := in.Trigger + byActor(in.Actor)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s -> %s\t%s\t%s\t%s\n",
 			ts(in.OpenedAt), age(now, in.OpenedAt), in.Target, in.ID, in.FromVersion, orNone(in.ToVersion),
-			dash(trigger), dash(in.Outcome), span(in.OpenedAt, end))
+			dash(trigger), dash(string(in.Outcome)), span(in.OpenedAt, end))
 	}
 	return tw.Flush()
 }

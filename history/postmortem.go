@@ -91,7 +91,7 @@ type Alert struct {
 func Postmortem(in store.Incident, journal []store.JournalEntry, events []store.Event, watch store.Watch) Doc {
 	d := Doc{
 		IncidentID: in.ID, Target: in.Target, WatchID: in.WatchID, Trigger: in.Trigger, Actor: in.Actor,
-		Outcome:    in.Outcome,
+		Outcome:    string(in.Outcome),
 		Versions:   Versions{Bad: in.FromVersion, KnownGood: in.ToVersion},
 		DeployedAt: watch.DetectedAt, DetectedAt: in.OpenedAt, ClosedAt: in.ClosedAt,
 		Triggering: []policy.Finding{}, Findings: []policy.Finding{},
@@ -224,7 +224,7 @@ func (d *Doc) timeline(in store.Incident, journal []store.JournalEntry, events [
 		}
 		add(j.Time, "step", "step_"+string(j.Status), msg)
 	}
-	add(in.ClosedAt, "incident", "incident_closed", fmt.Sprintf("incident closed: %s", orNone(in.Outcome)))
+	add(in.ClosedAt, "incident", "incident_closed", fmt.Sprintf("incident closed: %s", orNone(string(in.Outcome))))
 	sort.SliceStable(tl, func(i, j int) bool { return tl[i].Time.Before(tl[j].Time) })
 	return tl
 }

@@ -146,8 +146,28 @@ type Watch struct {
 	SupersededBy string             `json:"superseded_by,omitempty"`
 	Reason       string             `json:"reason,omitempty"`       // why it reached its phase
 	LastVerdict  json.RawMessage    `json:"last_verdict,omitempty"` // policy.Verdict
-	Revision     int64              `json:"revision"`               // bumped by UpdateWatch
+	VerdictKind  string             `json:"verdict_kind,omitempty"` // kind of LastVerdict
+	// AlertOnlyAt is when the watch first failed while canaryd could only
+	// alert (paused, no known-good, known-good failing too), and why: such
+	// a version is not promoted on its own (see package watch).
+	AlertOnlyAt  time.Time `json:"alert_only_at,omitempty"`
+	AlertOnlyWhy string    `json:"alert_only_why,omitempty"`
+	// HeldAt is when a held promotion was announced (once).
+	HeldAt   time.Time `json:"held_at,omitempty"`
+	Revision int64     `json:"revision"` // bumped by UpdateWatch
 }
+
+// Outcome is how an incident's rollback plan ended.
+type Outcome string
+
+// Outcomes (the actuator's plan outcomes have the same values).
+const (
+	OutcomeRolledBack     Outcome = "rolled_back"              // alias reverted, health verified
+	OutcomeFailed         Outcome = "rollback_failed"          // a critical step failed
+	OutcomeAborted        Outcome = "aborted"                  // the alias moved meanwhile: a newer deploy, not clobbered
+	OutcomeNotExecuted    Outcome = "not_executed"             // dry run: planned and journaled only
+	OutcomeUnhealthyAfter Outcome = "unhealthy_after_rollback" // alias reverted, health did not recover
+)
 
 // WatchFilter selects watches. Zero values select everything.
 type WatchFilter struct {
@@ -168,7 +188,7 @@ type Incident struct {
 	Trigger     string          `json:"trigger"`      // policy | operator | manual
 	Actor       string          `json:"actor,omitempty"`
 	Verdict     json.RawMessage `json:"verdict,omitempty"` // policy.Verdict that tripped it
-	Outcome     string          `json:"outcome,omitempty"` // rolled_back | rollback_failed | not_executed | aborted | unhealthy_after_rollback
+	Outcome     Outcome         `json:"outcome,omitempty"` // "" while the plan has not finished
 	Revision    int64           `json:"revision"`
 }
 
