@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/canaryd/canaryd/event"
+	"github.com/canaryd/canaryd/watch"
 
 	"github.com/canaryd/canaryd/actuator"
 	"github.com/canaryd/canaryd/api"
@@ -43,7 +44,7 @@ func (c controller) Status(ctx context.Context) (api.Status, error) {
 		return api.Status{}, err
 	}
 	st := api.Status{Time: now, Replica: conf.Daemon.ReplicaID, DryRun: d.dryRun(conf, config.Target{}),
-		Paused: paused(inForce, "*") != nil, Overrides: inForce}
+		Paused: watch.Paused(inForce, "*") != nil, Overrides: inForce}
 	d.mu.Lock()
 	owned := make(map[string]bool, len(d.owned))
 	for k := range d.owned {
@@ -53,7 +54,7 @@ func (c controller) Status(ctx context.Context) (api.Status, error) {
 	for _, name := range order {
 		t := targets[name]
 		ts := api.TargetStatus{Name: name, Function: t.conf.Function, Alias: t.conf.Alias,
-			Paused: paused(inForce, name) != nil, DryRun: d.dryRun(conf, t.conf)}
+			Paused: watch.Paused(inForce, name) != nil, DryRun: d.dryRun(conf, t.conf)}
 		if owned[name] {
 			ts.LeaseOwner = conf.Daemon.ReplicaID
 		}
@@ -83,7 +84,8 @@ func watchStatus(t *target, w store.Watch) *api.WatchStatus {
 		ws.BakeUntil = w.DetectedAt.Add(t.conf.BakeTime.Duration)
 	}
 	t.mu.Lock()
-	if v, ok := t.verdicts[w.ID]; ok {
+	if e, ok := t.watches[w.ID]; ok && e.verdict != nil {
+		v := *e.verdict
 		ws.LastVerdict = &v
 	}
 	t.mu.Unlock()
@@ -151,22 +153,23 @@ func (c controller) Rollback(ctx context.Context, req api.RollbackRequest) (api.
 	if err := d.cfg.Store.CreateIncident(ctx, inc); err != nil && !errors.Is(err, store.ErrExists) {
 		return resp, err
 	}
-	if err := d.endActive(ctx, req.Target, fmt.Sprintf("manual rollback to %s by %s: %s", plan.Input.ToVersion, req.Actor, req.Reason)); err != nil {
+	if err := d.endActive(ctx, t, fmt.Sprintf("manual rollback to %s by %s: %s", plan.Input.ToVersion, req.Actor, req.Reason)); err != nil {
 		return resp, err
 	}
 	if err := d.setKnownGood(ctx, req.Target, plan.Input.ToVersion); err != nil {
 		return resp, err
 	}
-	d.event(ctx, store.Event{Target: req.Target, IncidentID: inc.ID, Type: "tripped",
+	d.note(ctx, t, watch.Note{Kind: event.Tripped, Severity: event.Warning, Target: req.Target, IncidentID: inc.ID,
+		KnownGood: inc.ToVersion, NewVersion: inc.FromVersion,
 		Message: fmt.Sprintf("manual rollback by %s: %s -> %s (%s)", req.Actor, inc.FromVersion, inc.ToVersion, req.Reason)})
 	// The plan runs on the daemon's context: an operator's client going
 	// away must not cut a rollback short (an interrupted one resumes from
-	// its journal on restart anyway).
+	// its journal on restart or lease take-over).
 	res, err := act.Execute(d.workCtx, plan, fence)
 	if err != nil {
 		return resp, err
 	}
-	d.finishManual(d.workCtx, t, inc, res)
+	_ = d.applyEffects(d.workCtx, t, store.Watch{}, watch.ManualDone(inc, planResult(res)))
 	resp.IncidentID, resp.Outcome, resp.Message = inc.ID, string(res.Outcome), res.Reason
 	return resp, nil
 }
@@ -181,25 +184,23 @@ func describe(p actuator.Plan) api.RollbackResponse {
 	return r
 }
 
-// endActive ends a target's running watch, if any (an operator took over).
-func (d *Daemon) endActive(ctx context.Context, name, why string) error {
-	ws, err := d.cfg.Store.ListWatches(ctx, store.WatchFilter{Target: name, ActiveOnly: true})
+// endActive ends a target's judged watches (an operator took over).
+func (d *Daemon) endActive(ctx context.Context, t *target, why string) error {
+	ws, err := d.cfg.Store.ListWatches(ctx, store.WatchFilter{Target: t.conf.Name, ActiveOnly: true})
 	if err != nil {
 		return err
 	}
 	for _, w := range ws {
-		if watched(w) {
-			if err := d.endWatch(ctx, w, store.PhaseEnded, why); err != nil {
-				return err
-			}
+		if !watch.Judged(w.Phase) {
+			continue
+		}
+		if err := d.transit(ctx, t, w.ID, func(w store.Watch) (store.Watch, []watch.Effect) {
+			return watch.End(w, why, d.clock.Now())
+		}); err != nil {
+			return err
 		}
 	}
 	return nil
-}
-
-func (d *Daemon) finishManual(ctx context.Context, t *target, inc store.Incident, res actuator.Result) {
-	msg := fmt.Sprintf("Manual rollback of %s from %s to %s by %s: %s %s", t.conf.Name, inc.FromVersion, inc.ToVersion, inc.Actor, res.Outcome, res.Reason)
-	d.closeIncident(ctx, t, inc, "", res, msg)
 }
 
 // SetOverride persists an override and announces it; the next Tick of
@@ -216,7 +217,7 @@ func (c controller) SetOverride(ctx context.Context, o store.Override) (store.Ov
 			}
 			active := false
 			for _, w := range ws {
-				active = active || watched(w)
+				active = active || watch.Judged(w.Phase)
 			}
 			if !active {
 				return o, fmt.Errorf("%w: no deploy of %s is under watch; %s applies to the deploy being watched (use canaryd rollback to roll back now)",

@@ -21,7 +21,6 @@ import (
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/notify"
 	"github.com/canaryd/canaryd/store"
-	"github.com/canaryd/canaryd/store/boltstore"
 	"github.com/canaryd/canaryd/watcher"
 )
 
@@ -82,7 +81,6 @@ type Daemon struct {
 	renewAt     map[string]time.Time
 	watching    map[string][]string // target -> IDs of its judged watches (fed by probes and metrics)
 	running     map[string]bool     // incident IDs whose plan is executing here
-	alerted     map[string]bool     // watch IDs already announced as alert-only
 	nextMetrics time.Time
 	cycling     bool // a metric cycle is running
 
@@ -126,12 +124,11 @@ func New(c Config) (*Daemon, error) {
 		nmetrics: notify.NewMetrics(c.Registry),
 		awsm:     awsclient.NewMetrics(c.Registry),
 		running:  map[string]bool{},
-		alerted:  map[string]bool{},
 		owned:    map[string]store.Fence{},
 		renewAt:  map[string]time.Time{},
 		watching: map[string][]string{},
 	}
-	_, d.local = c.Store.(*boltstore.Store)
+	d.local = !c.Store.Shared()
 	d.store = &trackedStore{Store: c.Store}
 	d.cfg.Store = d.store // every part writes watches through it
 	d.workCtx, d.cancelWork = context.WithCancel(context.Background())

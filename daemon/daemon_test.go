@@ -281,7 +281,7 @@ func TestReloadKeepsWatchesInProgress(t *testing.T) {
 	w := h.latestWatch()
 	_, targets, _ := h.d.snapshot()
 	targets["api"].mu.Lock()
-	before := targets["api"].hist[w.ID].Len()
+	before := targets["api"].watches[w.ID].hist.Len()
 	targets["api"].mu.Unlock()
 	next := *h.conf
 	next.Targets = append([]config.Target(nil), h.conf.Targets...)
@@ -291,7 +291,7 @@ func TestReloadKeepsWatchesInProgress(t *testing.T) {
 	}
 	_, targets, _ = h.d.snapshot()
 	targets["api"].mu.Lock()
-	after := targets["api"].hist[w.ID].Len()
+	after := targets["api"].watches[w.ID].hist.Len()
 	targets["api"].mu.Unlock()
 	if after != before || before == 0 {
 		t.Fatalf("samples before reload %d, after %d", before, after)

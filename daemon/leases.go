@@ -10,14 +10,16 @@ import (
 	"github.com/canaryd/canaryd/store"
 )
 
-// refreshLeases takes or renews the ownership lease of every target. A
-// target whose lease another replica holds is left to it; its fencing token
-// guards every actuation step (promise 3 across replicas).
+// refreshLeases takes or renews the ownership lease of every target and
+// returns the targets whose lease this replica newly took (their unfinished
+// work is resumed). A target whose lease another replica holds is left to
+// it; its fencing token guards every actuation step (promise 3 across
+// replicas).
 //
 // The embedded bolt store is one file locked by one process: this process
 // owns every target without a lease (renewing 10,000 leases would cost
 // 10,000 fsyncs every few seconds), and journal appends are unfenced.
-func (d *Daemon) refreshLeases(ctx context.Context) {
+func (d *Daemon) refreshLeases(ctx context.Context) map[string]bool {
 	conf, _, order := d.snapshot()
 	if d.local {
 		d.mu.Lock()
@@ -31,7 +33,7 @@ func (d *Daemon) refreshLeases(ctx context.Context) {
 		}
 		d.metrics.OwnedTargets.Set(float64(len(d.owned)))
 		d.mu.Unlock()
-		return
+		return nil
 	}
 	ttl := conf.Store.LeaseTTL.Duration
 	now := d.clock.Now()
@@ -44,9 +46,10 @@ func (d *Daemon) refreshLeases(ctx context.Context) {
 	}
 	d.mu.Unlock()
 	if len(due) == 0 {
-		return
+		return nil
 	}
 	fences, errs := d.acquire(ctx, due, conf.Daemon.ReplicaID, ttl)
+	taken := map[string]bool{}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, name := range due {
@@ -55,6 +58,7 @@ func (d *Daemon) refreshLeases(ctx context.Context) {
 			if !had || held.Token != f.Token {
 				d.log.Info("target lease acquired", zap.String("target", name), zap.Int64("token", f.Token))
 				d.store.dirty.Store(true) // its watches are ours to judge now
+				taken[name] = true
 			}
 			d.owned[name] = f
 			d.renewAt[name] = now.Add(ttl / 3)
@@ -71,6 +75,18 @@ func (d *Daemon) refreshLeases(ctx context.Context) {
 		}
 	}
 	d.metrics.OwnedTargets.Set(float64(len(d.owned)))
+	return taken
+}
+
+// ownedNames returns the targets this replica owns now.
+func (d *Daemon) ownedNames() map[string]bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make(map[string]bool, len(d.owned))
+	for name := range d.owned {
+		out[name] = true
+	}
+	return out
 }
 
 // acquire takes or renews leases, in one batch when the store can.

@@ -71,8 +71,8 @@ func TestErrorRateTripsWithinOneMetricCycle(t *testing.T) {
 	detected := h.latestWatch().DetectedAt
 	readable := detected.Truncate(time.Minute).Add(2 * time.Minute)
 	lag := calls[0].Time.Sub(readable)
-	if lag < 0 || lag > time.Minute+metricDelay {
-		t.Fatalf("alias reverted %s after the first breaching period became readable; want within one metric cycle (%s)", lag, time.Minute+metricDelay)
+	if lag < 0 || lag > time.Minute+MetricDelay {
+		t.Fatalf("alias reverted %s after the first breaching period became readable; want within one metric cycle (%s)", lag, time.Minute+MetricDelay)
 	}
 	h.until("incident closed", 100, func() bool { return h.incident().Outcome != "" })
 	inc := h.incident()

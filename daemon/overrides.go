@@ -6,10 +6,10 @@ import (
 	"fmt"
 
 	"github.com/canaryd/canaryd/event"
+	"github.com/canaryd/canaryd/watch"
 
 	"go.uber.org/zap"
 
-	"github.com/canaryd/canaryd/notify"
 	"github.com/canaryd/canaryd/store"
 )
 
@@ -45,30 +45,6 @@ func (d *Daemon) overrides(ctx context.Context) []store.Override {
 	return active
 }
 
-// consume takes a one-shot override (force rollback, mark good) for the
-// watch w. It applies only to a deploy that was under watch when it was set
-// (detected before its CreatedAt): an operator's decision about one deploy
-// never lands on a later one. A per-target one is claimed by deleting it,
-// so one replica acts on it once; an all-targets ("*") one applies to each
-// such deploy and lapses with its TTL.
-func (d *Daemon) consume(ctx context.Context, ovs []store.Override, w store.Watch, kind store.OverrideKind) (store.Override, bool) {
-	for _, o := range ovs {
-		if o.Kind != kind || !o.Applies(w.Target) || w.DetectedAt.After(o.CreatedAt) {
-			continue
-		}
-		if o.Target == "*" {
-			d.event(ctx, store.Event{Target: w.Target, WatchID: w.ID, Type: "override_used", Message: fmt.Sprintf("%s of all targets by %s used: %s", o.Kind, o.Actor, o.Reason)})
-			return o, true
-		}
-		if err := d.cfg.Store.DeleteOverride(ctx, o.ID); err != nil {
-			continue // another replica took it
-		}
-		d.event(ctx, store.Event{Target: w.Target, WatchID: w.ID, Type: "override_used", Message: fmt.Sprintf("%s by %s used: %s", o.Kind, o.Actor, o.Reason)})
-		return o, true
-	}
-	return store.Override{}, false
-}
-
 // inForce returns the overrides in force now, all of them or (target
 // non-empty) those that apply to target.
 func (d *Daemon) inForce(ctx context.Context, target string) ([]store.Override, error) {
@@ -86,25 +62,16 @@ func (d *Daemon) inForce(ctx context.Context, target string) ([]store.Override, 
 	return out, nil
 }
 
-// paused returns the pause override in force for target, if any.
-func paused(ovs []store.Override, target string) *store.Override {
-	for i := range ovs {
-		if ovs[i].Kind == store.OverridePause && ovs[i].Applies(target) {
-			return &ovs[i]
-		}
-	}
-	return nil
-}
-
-func (d *Daemon) announceOverride(ctx context.Context, o store.Override, typ event.Kind, msg string) {
-	d.log.Info(msg, zap.String("override", o.ID), zap.String("target", o.Target), zap.String("kind", string(o.Kind)), zap.String("actor", o.Actor))
+// announceOverride tells every target an override applies to (promise 7:
+// visible in status, metrics and alerts).
+func (d *Daemon) announceOverride(ctx context.Context, o store.Override, kind event.Kind, msg string) {
 	conf, targets, _ := d.snapshot()
 	for _, tc := range conf.Targets {
 		if !o.Applies(tc.Name) {
 			continue
 		}
 		oc := o
-		d.event(ctx, store.Event{Target: tc.Name, Type: typ, Message: msg})
-		d.send(ctx, targets[tc.Name], notify.Event{Type: typ, Severity: event.Warning, Override: &oc, Message: msg})
+		d.note(ctx, targets[tc.Name], watch.Note{Kind: kind, Alert: kind, Severity: event.Warning, Target: tc.Name,
+			Override: &oc, Message: msg})
 	}
 }

@@ -3,14 +3,15 @@ package daemon
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
 	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/policy"
 	"github.com/canaryd/canaryd/store"
+	"github.com/canaryd/canaryd/watch"
 )
 
 // Run resumes unfinished work, then ticks until ctx ends. It returns after
@@ -71,15 +72,19 @@ func (d *Daemon) shutdown() error {
 }
 
 // Tick does one round of the daemon's work: leases, overrides, deploy
-// detection, probes, metrics when a period is due, then a verdict for every
-// active watch. Tests call it step by step with a fake clock.
+// detection, probes, metrics when a period is due, then one step of the
+// life cycle for every active watch. Tests call it step by step with a
+// fake clock.
 func (d *Daemon) Tick(ctx context.Context) {
-	d.refreshLeases(ctx)
+	taken := d.refreshLeases(ctx)
 	if !d.resumed {
 		// Unfinished plans resume once leases are known: only the owner
 		// of a target may act on it.
 		d.resumed = true
-		d.resume(ctx)
+		taken = d.ownedNames()
+	}
+	if len(taken) > 0 {
+		d.resume(ctx, taken)
 	}
 	overrides := d.overrides(ctx)
 	d.mu.Lock()
@@ -107,7 +112,45 @@ func (d *Daemon) Tick(ctx context.Context) {
 	d.gc(watches)
 }
 
-// gc drops in-memory samples of watches that are no longer active.
+// step advances one active watch: the policy judges it (when it is baking
+// or promoted), the life cycle decides, the effects are applied.
+func (d *Daemon) step(ctx context.Context, w store.Watch, ovs []store.Override) error {
+	_, targets, _ := d.snapshot()
+	t := targets[w.Target]
+	if t == nil {
+		return nil // target removed from config: leave its watch alone
+	}
+	tick := watch.Tick{Now: d.clock.Now(), Overrides: ovs}
+	if watch.Judged(w.Phase) {
+		d.adopt(ctx, t, w)
+		tick.Verdict = d.evaluate(t, w, tick.Now)
+		d.metrics.Verdicts.WithLabelValues(string(tick.Verdict.Kind)).Inc()
+	}
+	_, effs := watch.Next(t.lifecycle, w, tick)
+	err := d.applyEffects(ctx, t, w, effs)
+	if errors.Is(err, errStale) {
+		d.store.dirty.Store(true) // read it again next tick
+		return nil
+	}
+	return err
+}
+
+// evaluate runs the target's policy over the watch's evidence.
+func (d *Daemon) evaluate(t *target, w store.Watch, now time.Time) policy.Verdict {
+	t.mu.Lock()
+	e := t.evidence(w.ID)
+	in := policy.Input{WatchStart: w.DetectedAt, KnownGood: w.KnownGood, NewVersion: w.NewVersion,
+		Split: len(w.Weights) > 0, Promoted: w.Phase == store.PhasePromoted,
+		Samples: e.hist.Samples(), Baseline: e.baseline, Prepared: e.prepared}
+	t.mu.Unlock()
+	v := t.policy.Evaluate(in, now)
+	t.mu.Lock()
+	e.verdict = &v
+	t.mu.Unlock()
+	return v
+}
+
+// gc drops the evidence of watches that are no longer active.
 func (d *Daemon) gc(active []store.Watch) {
 	keep := map[string]bool{}
 	for _, w := range active {
@@ -117,11 +160,4 @@ func (d *Daemon) gc(active []store.Watch) {
 	for _, t := range targets {
 		t.forget(keep)
 	}
-	d.mu.Lock()
-	for k := range d.alerted {
-		if !keep[strings.TrimPrefix(k, "hold|")] {
-			delete(d.alerted, k)
-		}
-	}
-	d.mu.Unlock()
 }

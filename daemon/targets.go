@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/canaryd/canaryd/sample"
-
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -16,60 +14,64 @@ import (
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/notify"
 	"github.com/canaryd/canaryd/policy"
+	"github.com/canaryd/canaryd/sample"
+	"github.com/canaryd/canaryd/watch"
 	"github.com/canaryd/canaryd/watcher"
 )
 
-// target is the runtime of one configured target: its compiled policy,
-// AWS clients and the samples of its watches.
+// target is the runtime of one configured target: its compiled policy, its
+// life-cycle settings, AWS clients and the evidence of its watches.
 type target struct {
-	conf    config.Target
-	policy  *policy.Policy
-	clients awsclient.Clients // reads: [aws] retry_mode (adaptive by default)
-	actors  awsclient.Clients // rollback steps: standard retries, never slowed by client-side rate limiting
+	conf      config.Target
+	policy    *policy.Policy
+	lifecycle watch.Config
+	clients   awsclient.Clients // reads: [aws] retry_mode (adaptive by default)
+	actors    awsclient.Clients // rollback steps: standard retries, never slowed by client-side rate limiting
 
-	mu       sync.Mutex
-	hist     map[string]*policy.History // by watch ID
-	baseline map[string][]sample.Sample
-	prepared map[string]*policy.PreparedBaseline // baseline sorted once per watch
-	adopted  map[string]bool                     // watches whose baseline/backfill this process started
-	verdicts map[string]policy.Verdict           // last verdict by watch ID
-	obsErr   string                              // last observation error, for status
+	mu      sync.Mutex
+	watches map[string]*evidence // by watch ID
+	obsErr  string               // last observation error, for status
 }
 
-func newTarget(t config.Target, p *policy.Policy, c awsclient.Clients) *target {
-	return &target{conf: t, policy: p, clients: c,
-		hist: map[string]*policy.History{}, baseline: map[string][]sample.Sample{},
-		prepared: map[string]*policy.PreparedBaseline{}, verdicts: map[string]policy.Verdict{}, adopted: map[string]bool{}}
+// evidence is what this process holds about one watch: its samples, its
+// baseline and its last verdict. It is rebuilt after a restart or a lease
+// take-over (adopt).
+type evidence struct {
+	hist     *policy.History
+	baseline []sample.Sample
+	prepared *policy.PreparedBaseline // baseline prepared once for the policy
+	adopted  bool                     // baseline read and periods backfilled (or under way)
+	verdict  *policy.Verdict          // the last one, for status
 }
 
-// history returns the sample history of a watch, creating it.
-func (t *target) history(watchID string) *policy.History {
-	h, ok := t.hist[watchID]
+func newTarget(t config.Target, p *policy.Policy, dryRun bool) *target {
+	return &target{conf: t, policy: p, watches: map[string]*evidence{},
+		lifecycle: watch.Config{RollbackWindow: t.RollbackWindow.Duration, DryRun: dryRun}}
+}
+
+// evidence returns a watch's evidence, creating it; t.mu must be held.
+func (t *target) evidence(watchID string) *evidence {
+	e, ok := t.watches[watchID]
 	if !ok {
-		h = policy.NewHistory(t.policy.Lookback())
-		t.hist[watchID] = h
+		e = &evidence{hist: policy.NewHistory(t.policy.Lookback())}
+		t.watches[watchID] = e
 	}
-	return h
+	return e
 }
 
-// forget drops the in-memory state of watches not in keep.
+// forget drops the evidence of watches not in keep.
 func (t *target) forget(keep map[string]bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for id := range t.hist {
+	for id := range t.watches {
 		if !keep[id] {
-			delete(t.hist, id)
-			delete(t.baseline, id)
-			delete(t.prepared, id)
-			delete(t.adopted, id)
-			delete(t.verdicts, id)
+			delete(t.watches, id)
 		}
 	}
 }
 
-// apply (re)builds every component from conf. On a reload, the sample
-// histories of targets that still exist are kept, so watches in progress
-// lose nothing.
+// apply (re)builds every component from conf. On a reload, the evidence of
+// targets that still exist is kept, so watches in progress lose nothing.
 func (d *Daemon) apply(conf *config.Config) error {
 	ctx := context.Background()
 	awsCfgs := map[string]awsclient.Clients{}
@@ -79,56 +81,87 @@ func (d *Daemon) apply(conf *config.Config) error {
 	old := d.targets
 	d.mu.Unlock()
 	for _, tc := range conf.Targets {
-		p, err := policy.Compile(tc)
+		t, err := d.buildTarget(ctx, conf, tc, awsCfgs)
 		if err != nil {
 			return fmt.Errorf("target %s: %w", tc.Name, err)
 		}
-		o := d.awsOptions(conf, tc)
-		reads, err := loadCached(ctx, awsCfgs, o)
-		if err != nil {
-			return fmt.Errorf("target %s: %w", tc.Name, err)
-		}
-		o.RetryMode = "standard"
-		actors, err := loadCached(ctx, awsCfgs, o)
-		if err != nil {
-			return fmt.Errorf("target %s: %w", tc.Name, err)
-		}
-		t := newTarget(tc, p, reads)
-		t.actors = actors
 		if prev, ok := old[tc.Name]; ok {
 			prev.mu.Lock()
-			t.hist, t.baseline, t.verdicts, t.adopted = prev.hist, prev.baseline, prev.verdicts, prev.adopted
-			for id, b := range prev.baseline { // prepared for the new policy
-				t.prepared[id] = p.PrepareBaseline(b)
+			t.watches = prev.watches
+			for _, e := range t.watches { // prepared for the new policy
+				e.prepared = t.policy.PrepareBaseline(e.baseline)
 			}
 			prev.mu.Unlock()
 		}
 		targets[tc.Name] = t
 		order = append(order, tc.Name)
 	}
-	lambdaFor := clientOf(targets, func(t *target) *lambda.Client { return t.clients.Lambda })
+	p, err := d.buildParts(ctx, conf, targets)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	oldNotifier := d.notifier
+	d.conf, d.targets, d.order = conf, targets, order
+	d.detector, d.prober, d.reader, d.act, d.notifier = p.detector, p.prober, p.reader, p.act, p.notifier
+	d.mu.Unlock()
+	if oldNotifier != nil {
+		go func() { _ = oldNotifier.Close(d.workCtx) }()
+	}
+	return nil
+}
+
+func (d *Daemon) buildTarget(ctx context.Context, conf *config.Config, tc config.Target, cache map[string]awsclient.Clients) (*target, error) {
+	p, err := policy.Compile(tc)
+	if err != nil {
+		return nil, err
+	}
+	t := newTarget(tc, p, d.dryRun(conf, tc))
+	o := d.awsOptions(conf, tc)
+	if t.clients, err = loadCached(ctx, cache, o); err != nil {
+		return nil, err
+	}
+	o.RetryMode = "standard"
+	if t.actors, err = loadCached(ctx, cache, o); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// parts are the components every target shares.
+type parts struct {
+	detector *watcher.Detector
+	prober   *watcher.Prober
+	reader   *watcher.MetricReader
+	act      *actuator.Actuator
+	notifier *notify.Dispatcher
+}
+
+func (d *Daemon) buildParts(ctx context.Context, conf *config.Config, targets map[string]*target) (parts, error) {
+	var p parts
+	var err error
 	// One detector for every target: it polls and sweeps only the targets
 	// this replica owns (two replicas never both start a watch for one
 	// deploy), while an announcement may arrive at any replica and starts
 	// the watch in the shared store for the owner to pick up.
-	detector, err := watcher.NewDetector(watcher.DetectorConfig{
-		Targets: conf.Targets, Clients: lambdaFor, Store: d.cfg.Store, Clock: d.clock,
-		Logger: d.log.Named("detector"), Metrics: d.wmetrics, PollInterval: conf.Daemon.PollInterval.Duration,
-		Concurrency: conf.Daemon.MaxConcurrentAWS, MaxPollRate: conf.Daemon.MaxPollRate, Owns: d.owns,
-		OnWatch: d.onWatch, OnEnd: d.onWatchEnd,
+	p.detector, err = watcher.NewDetector(watcher.DetectorConfig{
+		Targets: conf.Targets, Clients: clientOf(targets, func(t *target) *lambda.Client { return t.clients.Lambda }),
+		Store: d.cfg.Store, Clock: d.clock, Logger: d.log.Named("detector"), Metrics: d.wmetrics,
+		PollInterval: conf.Daemon.PollInterval.Duration, Concurrency: conf.Daemon.MaxConcurrentAWS,
+		MaxPollRate: conf.Daemon.MaxPollRate, Owns: d.owns, OnWatch: d.onWatch, OnEnd: d.onWatchEnd,
 	})
 	if err != nil {
-		return err
+		return p, err
 	}
-	prober := watcher.NewProber(watcher.ProberConfig{Client: d.cfg.ProbeClient, Clock: d.clock, Metrics: d.wmetrics, Sink: d.addSample})
-	reader, err := watcher.NewMetricReader(watcher.MetricReaderConfig{
+	p.prober = watcher.NewProber(watcher.ProberConfig{Client: d.cfg.ProbeClient, Clock: d.clock, Metrics: d.wmetrics, Sink: d.addSample})
+	p.reader, err = watcher.NewMetricReader(watcher.MetricReaderConfig{
 		Clients: clientOf(targets, func(t *target) *cloudwatch.Client { return t.clients.CloudWatch }),
 		Clock:   d.clock, Logger: d.log.Named("metrics"), Metrics: d.wmetrics,
 	})
 	if err != nil {
-		return err
+		return p, err
 	}
-	act := actuator.New(actuator.Config{
+	p.act = actuator.New(actuator.Config{
 		Store:      d.cfg.Store,
 		Lambda:     clientOf(targets, func(t *target) *lambda.Client { return t.actors.Lambda }),
 		CloudFront: clientOf(targets, func(t *target) *cloudfront.Client { return t.actors.CloudFront }),
@@ -136,20 +169,8 @@ func (d *Daemon) apply(conf *config.Config) error {
 		Clock:      d.clock, Logger: d.log.Named("actuator"), Metrics: d.ametrics,
 		DryRun: d.cfg.DryRun || conf.Daemon.DryRun, Verifier: d.verify, OnStep: d.onStep,
 	})
-	dispatcher, err := d.buildNotifier(ctx, conf)
-	if err != nil {
-		return err
-	}
-	d.mu.Lock()
-	oldNotifier := d.notifier
-	d.conf, d.targets, d.order = conf, targets, order
-	d.prober, d.reader, d.act, d.notifier = prober, reader, act, dispatcher
-	d.detector = detector
-	d.mu.Unlock()
-	if oldNotifier != nil {
-		go func() { _ = oldNotifier.Close(d.workCtx) }()
-	}
-	return nil
+	p.notifier, err = d.buildNotifier(ctx, conf)
+	return p, err
 }
 
 // clientOf looks a target's client up by name (nil for an unknown target),

@@ -27,7 +27,7 @@ func TestDemoRollsBackTheBadDeploy(t *testing.T) {
 	if res.Alerts < 3 {
 		t.Errorf("alerts received = %d, want at least watch_started, tripped, rollback_done", res.Alerts)
 	}
-	for _, want := range []string{"version 2 promoted", "tripped", "read back through the AWS SDK: version 2",
+	for _, want := range []string{"Version 2 of checkout is promoted", "tripped", "read back through the AWS SDK: version 2",
 		"CloudFront invalidation", "ALERT received", "## Timeline", "Demo passed"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q", want)

@@ -1,9 +1,7 @@
 package policy_test
 
 import (
-	"context"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/canaryd/canaryd/sample"
@@ -39,24 +37,4 @@ func ExamplePolicy_Evaluate() {
 	// Output:
 	// failing
 	// error-rate: observed 0.12 > threshold 0.05 over 5m0s (5 samples, evidence 5000)
-}
-
-// What `canaryd replay` does with a trace and a target.
-func ExampleReplay() {
-	cfg, err := config.Load("../testdata/traces/target.toml")
-	if err != nil {
-		panic(err)
-	}
-	f, err := os.Open("../testdata/traces/error-spike.jsonl")
-	if err != nil {
-		panic(err)
-	}
-	defer f.Close()
-	res, err := policy.Replay(context.Background(), f, cfg.Targets[0], policy.ReplayOptions{})
-	if err != nil {
-		fmt.Println(err)
-		os.Exit(policy.ExitBadInput)
-	}
-	fmt.Println(res.Outcome, res.DecidedAt.Sub(res.WatchStart), res.ExitCode())
-	// Output: failing 4m0s 3
 }

@@ -29,6 +29,9 @@ const (
 	OutcomeSourceError Outcome = "source_error" // AWS API error, throttling, our own failure
 )
 
+// SourceCloudWatch is the Source of every metric sample.
+const SourceCloudWatch = "cloudwatch"
+
 // Sample is one observation with its time and source.
 type Sample struct {
 	Target  string        `json:"target"`

@@ -88,6 +88,10 @@ type Store interface {
 	// Events returns history entries oldest first, filtered.
 	Events(ctx context.Context, f EventFilter) ([]Event, error)
 
+	// Shared reports whether several replicas may use the store at once:
+	// then targets need leases. The embedded file is one process's alone.
+	Shared() bool
+
 	// Close releases the backend.
 	Close() error
 }

@@ -335,19 +335,36 @@ func (r *MetricReader) Baseline(ctx context.Context, w store.Watch, t config.Tar
 	}
 	base := w
 	base.Weights = nil // alias level only
-	aw := []ActiveWatch{{Watch: base, Target: t}}
-	pl := planWatch(aw[0])
-	var out []sample.Sample
-	client := r.cfg.Clients(t.Name)
-	if client == nil {
-		return nil, fmt.Errorf("baseline for %s: no CloudWatch client", t.Name)
+	out, err := r.Read(ctx, ActiveWatch{Watch: base, Target: t}, start, end)
+	if err != nil {
+		return nil, fmt.Errorf("baseline: %w", err)
 	}
+	return out, nil
+}
+
+// Read reads one watch's metrics — alias level, and per version while the
+// alias splits traffic — over the complete periods in [start, end), in as
+// few calls as the query limit allows. The daemon uses it to read back the
+// periods of a watch it adopts after a restart or a lease take-over.
+func (r *MetricReader) Read(ctx context.Context, aw ActiveWatch, start, end time.Time) ([]sample.Sample, error) {
+	period := targetPeriod(aw.Target)
+	start, end = floorTime(start, period), floorTime(end, period)
+	if !start.Before(end) {
+		return nil, nil
+	}
+	client := r.cfg.Clients(aw.Target.Name)
+	if client == nil {
+		return nil, fmt.Errorf("read metrics of %s: no CloudWatch client", aw.Target.Name)
+	}
+	aws := []ActiveWatch{aw}
+	pl := planWatch(aw)
+	var out []sample.Sample
 	for _, c := range packCalls(start, end, []int{0}, []*watchPlan{&pl}) {
 		res := r.fetch(ctx, client, start, end, c.queries)
 		if res.err != nil {
-			return nil, fmt.Errorf("baseline for %s (watch %s): %w", t.Name, w.ID, res.err)
+			return nil, fmt.Errorf("read metrics of %s (watch %s): %w", aw.Target.Name, aw.Watch.ID, res.err)
 		}
-		out = r.decodeFrom(out, c, res.results, aw, start)
+		out = r.decodeFrom(out, c, res.results, aws, start)
 	}
 	return out, nil
 }

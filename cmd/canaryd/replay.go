@@ -6,7 +6,7 @@ import (
 	"os"
 
 	"github.com/canaryd/canaryd/config"
-	"github.com/canaryd/canaryd/policy"
+	"github.com/canaryd/canaryd/replay"
 )
 
 func cmdReplay(ctx context.Context, env *cliEnv, args []string) error {
@@ -14,7 +14,7 @@ func cmdReplay(ctx context.Context, env *cliEnv, args []string) error {
 	path := fs.String("config", "config.toml", "config file with the target's rules")
 	trace := fs.String("trace", "", "trace file (JSON lines; see testdata/traces/README.md)")
 	name := fs.String("target", "", "target to judge (default: the only target)")
-	full := fs.Bool("full", false, "keep evaluating to the end of the trace after the decision")
+	full := fs.Bool("full", false, "show every change of the verdict, and keep judging after a trip to the end of the trace")
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return err
 	}
@@ -34,9 +34,9 @@ func cmdReplay(ctx context.Context, env *cliEnv, args []string) error {
 		return usagef("trace: %v", err)
 	}
 	defer f.Close()
-	res, err := policy.Replay(ctx, f, t, policy.ReplayOptions{Full: *full})
+	res, err := replay.Run(ctx, f, t, replay.Options{Full: *full})
 	if err != nil {
-		return exitError{code: policy.ExitBadInput, err: fmt.Errorf("%s: %w", *trace, err)}
+		return exitError{code: replay.ExitBadInput, err: fmt.Errorf("%s: %w", *trace, err)}
 	}
 	res.WriteTimeline(env.stdout)
 	if code := res.ExitCode(); code != 0 {

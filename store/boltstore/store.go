@@ -137,6 +137,10 @@ func Open(path string, o Options) (*Store, error) {
 func (s *Store) Path() string { return s.path }
 
 // Close closes the file and releases its lock. It is safe to call twice.
+// Shared is false: the file is locked by one process, which owns every
+// target without leases.
+func (s *Store) Shared() bool { return false }
+
 func (s *Store) Close() error {
 	s.once.Do(func() { s.err = s.db.Close() })
 	return s.err

@@ -61,6 +61,9 @@ func New(o Options) (*Store, error) {
 }
 
 // Close does nothing: the client belongs to the caller.
+// Shared is true: replicas share the store and own targets through leases.
+func (s *Store) Shared() bool { return true }
+
 func (s *Store) Close() error { return nil }
 
 // tkey is a key of target's slot.

@@ -1,4 +1,4 @@
-package policy
+package replay
 
 import (
 	"bufio"
@@ -14,7 +14,7 @@ import (
 	"github.com/canaryd/canaryd/sample"
 )
 
-// Trace format (JSON lines) read by Replay.
+// Trace format (JSON lines) read by Run.
 //
 // One JSON object per line; blank lines and lines starting with '#' are
 // comments. Fields are decoded strictly: an unknown field, a field that does
@@ -26,6 +26,9 @@ import (
 //	{"type":"baseline","kind":"metric","metric":"Errors","time":"...","period":"60s","outcome":"ok","value":3}
 //	    An alias-level metric sample from before the deploy (Version ""):
 //	    the known-good baseline when the alias does not split traffic.
+//	{"type":"baseline","kind":"probe","source":"health","time":"...","outcome":"fail","status":503}
+//	    A probe result from before the deploy: the known-good version's
+//	    health, which probe rules compare the new version with.
 //	{"type":"sample","kind":"metric","metric":"Invocations","version":"","time":"...","period":"60s","outcome":"ok","value":1200}
 //	{"type":"sample","kind":"probe","source":"health","time":"...","outcome":"fail","status":503,"latency":"120ms","reason":"status 503"}
 //	    A sample.Sample (same field names: target, kind, source, version,
@@ -38,7 +41,7 @@ import (
 //	{"type":"tick","time":"..."}
 //	    Evaluate at this instant (e.g. to run the clock past the bake time).
 //
-// Records may appear in any order; Replay orders them by delivery time
+// Records may appear in any order; Run orders them by delivery time
 // (stable, so equal times keep their file order).
 
 // Record types.
@@ -236,9 +239,6 @@ func checkSample(r *traceRecord, period time.Duration) error {
 		}
 		r.at = r.Time.Add(time.Duration(r.Period))
 	case sample.KindProbe:
-		if r.Type == RecordBaseline {
-			return errors.New("baseline records are metric samples")
-		}
 		if r.Source == "" {
 			return errors.New(`probe sample needs "source" (the probe name)`)
 		}

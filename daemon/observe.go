@@ -4,20 +4,75 @@ import (
 	"context"
 	"time"
 
-	"github.com/canaryd/canaryd/sample"
-
 	"go.uber.org/zap"
 
+	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/sample"
 	"github.com/canaryd/canaryd/store"
+	"github.com/canaryd/canaryd/watch"
 	"github.com/canaryd/canaryd/watcher"
 )
 
-// metricDelay is how long after a period ends the cycle reads it: Lambda's
-// datapoints are usually readable within seconds; the periods re-read on
-// later cycles (metric_lag) catch what arrives later still.
-const metricDelay = 5 * time.Second
+// This file feeds the evidence of every judged watch: probe results as they
+// come, CloudWatch periods in one batched cycle per metric period, and, when
+// this process first sees a watch, its baseline and the periods since it
+// began.
 
-// readMetrics starts one batched CloudWatch cycle for every watched deploy
+// MetricDelay is how long after a period ends the cycle reads it: Lambda's
+// datapoints are usually readable within seconds; the periods re-read on
+// later cycles (metric_lag) catch what arrives later still. Replay delivers
+// metric periods on the same schedule.
+const MetricDelay = 5 * time.Second
+
+// NextMetricRead is when the cycle after now reads: period + MetricDelay
+// after the start of the period now falls in.
+func NextMetricRead(now time.Time, period time.Duration) time.Time {
+	return now.Truncate(period).Add(period + MetricDelay)
+}
+
+// setWatching tells the prober which targets are judged and remembers which
+// watches their probe samples feed.
+func (d *Daemon) setWatching(ws []store.Watch) {
+	_, targets, _ := d.snapshot()
+	watching := map[string][]string{}
+	var active []string
+	for _, w := range ws {
+		if !watch.Judged(w.Phase) || targets[w.Target] == nil {
+			continue
+		}
+		if _, seen := watching[w.Target]; !seen {
+			active = append(active, w.Target)
+		}
+		watching[w.Target] = append(watching[w.Target], w.ID)
+	}
+	d.mu.Lock()
+	d.watching = watching
+	prober := d.prober
+	d.mu.Unlock()
+	confs := make([]config.Target, 0, len(active))
+	for _, name := range active {
+		confs = append(confs, targets[name].conf)
+	}
+	prober.SetActive(confs)
+}
+
+// addSample routes a probe sample to the histories of its target's watches.
+func (d *Daemon) addSample(s sample.Sample) {
+	d.mu.Lock()
+	ids := d.watching[s.Target]
+	t := d.targets[s.Target]
+	d.mu.Unlock()
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, id := range ids {
+		t.evidence(id).hist.Add(s)
+	}
+}
+
+// readMetrics starts one batched CloudWatch cycle for every judged watch
 // when a period has ended; the samples reach their watches when it is done.
 // One cycle runs at a time, in the background unless Synchronous.
 func (d *Daemon) readMetrics(ctx context.Context, ws []store.Watch) {
@@ -37,7 +92,7 @@ func (d *Daemon) readMetrics(ctx context.Context, ws []store.Watch) {
 	period := time.Duration(0)
 	for _, w := range ws {
 		t := targets[w.Target]
-		if t == nil || !watched(w) {
+		if t == nil || !watch.Judged(w.Phase) {
 			continue
 		}
 		active = append(active, watcher.ActiveWatch{Watch: w, Target: t.conf})
@@ -48,7 +103,7 @@ func (d *Daemon) readMetrics(ctx context.Context, ws []store.Watch) {
 	if period == 0 {
 		period = time.Minute
 	}
-	next := now.Truncate(period).Add(period + metricDelay)
+	next := NextMetricRead(now, period)
 	cycle := func(ctx context.Context) {
 		if len(active) > 0 {
 			samples, stats := reader.Cycle(ctx, active)
@@ -94,7 +149,7 @@ func (d *Daemon) feed(samples []sample.Sample) {
 				t.obsErr = "cloudwatch: " + s.Reason
 			}
 			for _, id := range watching[name] {
-				t.history(id).Add(s)
+				t.evidence(id).hist.Add(s)
 			}
 		}
 		t.mu.Unlock()
@@ -107,11 +162,12 @@ func (d *Daemon) feed(samples []sample.Sample) {
 // metric periods since it began, so the rules judge full windows at once.
 func (d *Daemon) adopt(ctx context.Context, t *target, w store.Watch) {
 	t.mu.Lock()
-	if t.adopted[w.ID] {
+	e := t.evidence(w.ID)
+	if e.adopted {
 		t.mu.Unlock()
 		return
 	}
-	t.adopted[w.ID] = true
+	e.adopted = true
 	t.mu.Unlock()
 	d.mu.Lock()
 	reader := d.reader
@@ -138,30 +194,26 @@ func (d *Daemon) loadBaseline(ctx context.Context, reader *watcher.MetricReader,
 	}
 	prepared := t.policy.PrepareBaseline(samples)
 	t.mu.Lock()
-	t.baseline[w.ID], t.prepared[w.ID] = samples, prepared
+	e := t.evidence(w.ID)
+	e.baseline, e.prepared = samples, prepared
 	t.mu.Unlock()
 }
 
-// backfill reads the alias-level periods from the watch's start up to now
-// when they are older than what a cycle re-reads (metric_lag periods).
+// backfill reads the periods from the watch's start up to now when they are
+// older than what a cycle re-reads (metric_lag periods).
 func (d *Daemon) backfill(ctx context.Context, reader *watcher.MetricReader, t *target, w store.Watch) {
 	period := t.conf.MetricPeriod.Duration
 	now := d.clock.Now()
-	since := now.Sub(w.DetectedAt)
-	if period <= 0 || since <= time.Duration(t.conf.MetricLag)*period {
+	if period <= 0 || now.Sub(w.DetectedAt) <= time.Duration(t.conf.MetricLag)*period {
 		return
 	}
-	// The same read as a baseline, over [start of the watch, now).
-	span, tc := w, t.conf
-	span.DetectedAt = now
-	tc.BaselineWindow.Duration = since + period
-	samples, err := reader.Baseline(ctx, span, tc)
+	samples, err := reader.Read(ctx, watcher.ActiveWatch{Watch: w, Target: t.conf}, w.DetectedAt, now)
 	if err != nil {
 		d.log.Warn("backfill of metric periods failed; windows fill as cycles read", zap.String("watch", w.ID), zap.Error(err))
 		return
 	}
 	t.mu.Lock()
-	h := t.history(w.ID)
+	h := t.evidence(w.ID).hist
 	for _, s := range samples {
 		h.Add(s)
 	}

@@ -1,4 +1,4 @@
-package policy
+package replay
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/event"
+	"github.com/canaryd/canaryd/policy"
 )
 
 // exampleTarget loads testdata/traces/target.toml with config.Load, as
@@ -28,14 +30,14 @@ func exampleTarget(t testing.TB) config.Target {
 	return cfg.Targets[0]
 }
 
-func replayFile(t *testing.T, name string, opts ReplayOptions) ReplayResult {
+func replayFile(t *testing.T, name string, opts Options) Result {
 	t.Helper()
 	f, err := os.Open(filepath.Join(tracesDir, name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	res, err := Replay(context.Background(), f, exampleTarget(t), opts)
+	res, err := Run(context.Background(), f, exampleTarget(t), opts)
 	if err != nil {
 		t.Fatalf("replay %s: %v", name, err)
 	}
@@ -45,7 +47,7 @@ func replayFile(t *testing.T, name string, opts ReplayOptions) ReplayResult {
 func TestReplayExampleTraces(t *testing.T) {
 	for _, tc := range exampleTraces {
 		t.Run(tc.file, func(t *testing.T) {
-			res := replayFile(t, tc.file, ReplayOptions{})
+			res := replayFile(t, tc.file, Options{})
 			var out strings.Builder
 			res.WriteTimeline(&out)
 			t.Log("\n" + out.String())
@@ -62,9 +64,9 @@ func TestReplayExampleTraces(t *testing.T) {
 // regression always promotes; low-traffic noise never trips a rate rule.
 func TestReplayStatisticalProperties(t *testing.T) {
 	tgt := exampleTarget(t)
-	run := func(data []byte) ReplayResult {
+	run := func(data []byte) Result {
 		t.Helper()
-		res, err := Replay(context.Background(), bytes.NewReader(data), tgt, ReplayOptions{Full: true})
+		res, err := Run(context.Background(), bytes.NewReader(data), tgt, Options{Full: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,7 +78,7 @@ func TestReplayStatisticalProperties(t *testing.T) {
 	for seed := uint64(100); seed < 130; seed++ {
 		res := run(genTrace(seed, nil, normal, 14, true, func(int) traffic { t := normal; t.errRate = 0.02; return t }))
 		took := res.DecidedAt.Sub(res.WatchStart)
-		if res.Outcome != Failing || took >= tgt.BakeTime.Duration {
+		if res.Outcome != RolledBack || took >= tgt.BakeTime.Duration {
 			t.Errorf("seed %d: 2x regression: %s at +%s", seed, res.Outcome, took)
 		}
 		slowest = max(slowest, took)
@@ -84,7 +86,7 @@ func TestReplayStatisticalProperties(t *testing.T) {
 			within5++
 		}
 		res = run(genTrace(seed, nil, normal, 14, true, func(int) traffic { return normal }))
-		if res.Outcome != Promote {
+		if res.Outcome != Promoted {
 			t.Errorf("seed %d: good deploy: %s: %s", seed, res.Outcome, res.Final.Summary)
 		}
 		res = run(genTrace(seed, nil, low, 14, false, func(i int) traffic {
@@ -94,14 +96,17 @@ func TestReplayStatisticalProperties(t *testing.T) {
 			}
 			return t
 		}))
-		for _, v := range res.Timeline {
-			for _, f := range v.Findings {
+		for _, e := range res.Timeline {
+			if e.Verdict == nil {
+				continue
+			}
+			for _, f := range e.Verdict.Findings {
 				if f.Breached && (f.RuleKind == config.RuleErrorRate || f.RuleKind == config.RuleCompareErrors) {
-					t.Errorf("seed %d: low traffic tripped %s at %s", seed, f, v.At)
+					t.Errorf("seed %d: low traffic tripped %s at %s", seed, f, e.At)
 				}
 			}
 		}
-		if res.Outcome == Failing {
+		if res.Outcome == RolledBack {
 			t.Errorf("seed %d: low traffic failed: %s", seed, res.Final.Summary)
 		}
 	}
@@ -118,56 +123,60 @@ func TestReplayExitCodesAndTimeline(t *testing.T) {
 		decided  time.Duration // after the deploy; -1: nothing decided
 		contains []string
 	}{
-		{"good-deploy.jsonl", 0, 10 * time.Minute, []string{"promote", "outcome: promote at +10m0s (exit 0)"}},
-		{"error-spike.jsonl", 3, 4 * time.Minute, []string{"failing", "! errors-vs-known-good: observed", "(exit 3)"}},
-		{"error-2x.jsonl", 3, time.Minute, []string{"! errors-vs-known-good", "(exit 3)"}},
-		{"split-canary.jsonl", 3, 5 * time.Minute, []string{"per-version samples, split traffic", "! errors-vs-known-good", "(exit 3)"}},
-		{"latency-regression.jsonl", 3, 5 * time.Minute, []string{"latency-vs-known-good", "(exit 3)"}},
-		{"low-traffic.jsonl", 4, -1, []string{"invocations < min_invocations", "outcome: healthy (exit 4)"}},
-		{"missing-data.jsonl", 0, 11 * time.Minute, []string{"(exit 0)"}},
-		{"incident-deploy.jsonl", 3, 3 * time.Minute, []string{"alert only", "known-good 41 breaches too"}},
+		{"good-deploy.jsonl", 0, 10*time.Minute + 5*time.Second, []string{"promoted", "outcome: promoted at +10m5s (exit 0)"}},
+		{"error-spike.jsonl", 3, 4*time.Minute + 5*time.Second, []string{"tripped", "! errors-vs-known-good: observed", "(exit 3)"}},
+		{"error-2x.jsonl", 3, time.Minute + 5*time.Second, []string{"! errors-vs-known-good", "(exit 3)"}},
+		{"split-canary.jsonl", 3, 5*time.Minute + 5*time.Second, []string{"per-version samples, split traffic", "! errors-vs-known-good", "(exit 3)"}},
+		{"latency-regression.jsonl", 3, 5*time.Minute + 5*time.Second, []string{"latency-vs-known-good", "(exit 3)"}},
+		{"low-traffic.jsonl", 4, -1, []string{"invocations < min_invocations", "outcome: undecided (exit 4)"}},
+		{"missing-data.jsonl", 0, 11*time.Minute + 5*time.Second, []string{"(exit 0)"}},
+		{"incident-deploy.jsonl", 4, -1, []string{"alert_only", "known-good 41 breaches too", "no automatic action", "(exit 4)"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {
-			res := replayFile(t, tc.file, ReplayOptions{})
+			res := replayFile(t, tc.file, Options{})
+			var out strings.Builder
+			res.WriteTimeline(&out)
 			if res.ExitCode() != tc.exit {
-				t.Fatalf("exit %d, want %d", res.ExitCode(), tc.exit)
+				t.Fatalf("exit %d, want %d\n%s", res.ExitCode(), tc.exit, out.String())
 			}
 			if got := res.DecidedAt.Sub(res.WatchStart); (tc.decided < 0) != res.DecidedAt.IsZero() || (tc.decided >= 0 && got != tc.decided) {
 				t.Errorf("decided at +%s, want +%s (README.md states it)", got, tc.decided)
 			}
-			var out strings.Builder
-			res.WriteTimeline(&out)
 			for _, s := range tc.contains {
 				if !strings.Contains(out.String(), s) {
 					t.Errorf("timeline lacks %q:\n%s", s, out.String())
 				}
 			}
-			// Only changes of kind, plus the final verdict.
-			for i := 1; i < len(res.Timeline)-1; i++ {
-				if res.Timeline[i].Kind == res.Timeline[i-1].Kind {
-					t.Errorf("timeline repeats %s at %d", res.Timeline[i].Kind, i)
+			// Verdict entries only when the kind changes.
+			var last policy.Kind
+			for _, e := range res.Timeline {
+				if e.Kind != event.Verdict {
+					continue
 				}
-			}
-			if last := res.Timeline[len(res.Timeline)-1]; !last.At.Equal(res.Final.At) {
-				t.Errorf("timeline does not end with the final verdict")
+				if e.Verdict.Kind == last {
+					t.Errorf("timeline repeats verdict %s at %s", last, e.At)
+				}
+				last = e.Verdict.Kind
 			}
 		})
 	}
 }
 
-// Full keeps evaluating after the decision; the outcome stays the decision.
+// Full records every change of the verdict's summary and judges on after
+// the trip; the outcome stays the trip.
 func TestReplayFull(t *testing.T) {
-	short := replayFile(t, "error-spike.jsonl", ReplayOptions{})
-	full := replayFile(t, "error-spike.jsonl", ReplayOptions{Full: true})
-	if full.Outcome != Failing || !full.DecidedAt.Equal(short.DecidedAt) || full.Evaluations <= short.Evaluations ||
-		!full.Final.At.Equal(full.WatchStart.Add(14*time.Minute)) {
+	short := replayFile(t, "error-spike.jsonl", Options{})
+	full := replayFile(t, "error-spike.jsonl", Options{Full: true})
+	if full.Outcome != RolledBack || !full.DecidedAt.Equal(short.DecidedAt) || full.Evaluations <= short.Evaluations ||
+		len(full.Timeline) <= len(short.Timeline) || !full.Final.At.After(short.Final.At) {
 		t.Fatalf("short %d evals decided %s; full %d evals decided %s final %s", short.Evaluations, short.DecidedAt, full.Evaluations, full.DecidedAt, full.Final.At)
 	}
 }
 
-// After a Promote, a rollback window keeps the watch open with Promoted set:
-// never Promote again, Failing still possible.
+// After a promotion, the rollback window keeps the watch judged: a later
+// regression rolls back (exit 3), as the daemon would; without it the
+// promotion stands.
 func TestReplayRollbackWindow(t *testing.T) {
 	tgt := exampleTarget(t)
 	tgt.RollbackWindow = config.Duration{Duration: 10 * time.Minute}
@@ -178,21 +187,46 @@ func TestReplayRollbackWindow(t *testing.T) {
 		}
 		return t
 	})
-	res, err := Replay(context.Background(), bytes.NewReader(data), tgt, ReplayOptions{})
+	res, err := Run(context.Background(), bytes.NewReader(data), tgt, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var kinds []string
-	for _, v := range res.Timeline {
-		kinds = append(kinds, string(v.Kind))
+	for _, e := range res.Timeline {
+		kinds = append(kinds, string(e.Kind))
 	}
-	if res.Outcome != Failing || strings.Count(strings.Join(kinds, ","), "promote") != 1 || !res.Final.At.After(res.WatchStart.Add(12*time.Minute)) {
-		t.Fatalf("outcome %s timeline %v", res.Outcome, kinds)
+	if res.Outcome != RolledBack || res.ExitCode() != ExitRollback || strings.Count(strings.Join(kinds, ","), "promoted") != 1 ||
+		!res.DecidedAt.After(res.WatchStart.Add(12*time.Minute)) {
+		t.Fatalf("outcome %s at %s, timeline %v", res.Outcome, res.DecidedAt, kinds)
 	}
-	// Without the regression the promotion stands once the window is over.
 	data = genTrace(9, nil, normal, 22, true, func(int) traffic { return normal })
-	if res, err = Replay(context.Background(), bytes.NewReader(data), tgt, ReplayOptions{}); err != nil || res.Outcome != Promote || res.ExitCode() != 0 {
+	if res, err = Run(context.Background(), bytes.NewReader(data), tgt, Options{}); err != nil || res.Outcome != Promoted || res.ExitCode() != 0 {
 		t.Fatalf("outcome %s, %v", res.Outcome, err)
+	}
+}
+
+// A failing verdict while canaryd can only alert does not end the replay:
+// the daemon keeps judging, and rolls back once it may.
+func TestReplayAlertOnlyThenRollback(t *testing.T) {
+	tgt := exampleTarget(t)
+	data := genTrace(11, nil, normal, 14, true, func(i int) traffic {
+		t := normal
+		if i >= 2 {
+			t.errRate = 0.3
+		}
+		return t
+	})
+	// No known-good: alert only for the whole trace.
+	noKG := bytes.Replace(data, []byte(`"known_good":"41"`), []byte(`"known_good":""`), 1)
+	res, err := Run(context.Background(), bytes.NewReader(noKG), tgt, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != Undecided || !res.AlertOnly || res.ExitCode() != ExitInconclusive || !strings.Contains(res.AlertOnlyWhy, "no known-good") {
+		t.Fatalf("outcome %s alert-only %v (%s)", res.Outcome, res.AlertOnly, res.AlertOnlyWhy)
+	}
+	if res.Evaluations < 13*60 {
+		t.Errorf("replay stopped after %d evaluations: the daemon keeps judging an alert-only watch", res.Evaluations)
 	}
 }
 
@@ -225,14 +259,14 @@ func TestReplayBadInput(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Replay(context.Background(), strings.NewReader(tc.trace), exampleTarget(t), ReplayOptions{})
+			_, err := Run(context.Background(), strings.NewReader(tc.trace), exampleTarget(t), Options{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}
 		})
 	}
 	var te *TraceError
-	_, err := Replay(context.Background(), strings.NewReader(dep+"\n{"), exampleTarget(t), ReplayOptions{})
+	_, err := Run(context.Background(), strings.NewReader(dep+"\n{"), exampleTarget(t), Options{})
 	if !errors.As(err, &te) || te.Line != 2 {
 		t.Fatalf("want a *TraceError for line 2, got %v", err)
 	}
@@ -245,7 +279,7 @@ func TestReplayContextCancelled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Replay(ctx, bytes.NewReader(data), exampleTarget(t), ReplayOptions{}); !errors.Is(err, context.Canceled) {
+	if _, err := Run(ctx, bytes.NewReader(data), exampleTarget(t), Options{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err %v", err)
 	}
 }
@@ -269,14 +303,15 @@ func TestReplayRecordedSamples(t *testing.T) {
 		}
 	}
 	tgt.Rules = rules
-	res, err := Replay(context.Background(), strings.NewReader(b.String()), tgt, ReplayOptions{})
+	res, err := Run(context.Background(), strings.NewReader(b.String()), tgt, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Each Throttles period arrives 2m after it ends ("at" = start + 3m), so
-	// the one ending at +10m arrives at +12m: the metric rules must cover the
-	// bake time before promotion.
-	if res.Outcome != Promote || res.DecidedAt.Sub(res.WatchStart) != 12*time.Minute {
+	// Each Throttles period arrives 2m after it ends ("at" = start + 3m). As
+	// in the daemon, a cycle that reads a period before its datapoint arrived
+	// reports it as no_data, which covers the bake time: the promotion comes
+	// with the first cycle after the bake time, +10m5s.
+	if res.Outcome != Promoted || res.DecidedAt.Sub(res.WatchStart) != 10*time.Minute+5*time.Second {
 		t.Fatalf("outcome %s at +%s: %s", res.Outcome, res.DecidedAt.Sub(res.WatchStart), res.Final.Summary)
 	}
 }

@@ -1,0 +1,39 @@
+package daemon
+
+import (
+	"github.com/canaryd/canaryd/event"
+	"github.com/canaryd/canaryd/store"
+	"github.com/canaryd/canaryd/watch"
+)
+
+// Callbacks from the detector and the actuator.
+
+// onWatch is called by the detector when a deploy starts a watch.
+func (d *Daemon) onWatch(w store.Watch, superseded *store.Watch) {
+	ctx := d.workCtx
+	_, targets, _ := d.snapshot()
+	t := targets[w.Target]
+	if t == nil {
+		return
+	}
+	d.logErr(d.applyEffects(ctx, t, w, watch.Started(w, superseded)), "announce watch", "")
+	d.adopt(ctx, t, w)
+}
+
+// onWatchEnd is called when the alias went back to known-good by hand.
+func (d *Daemon) onWatchEnd(w store.Watch) {
+	_, targets, _ := d.snapshot()
+	d.note(d.workCtx, targets[w.Target], watch.Note{Kind: event.Ended, Severity: event.Info, Target: w.Target,
+		WatchID: w.ID, KnownGood: w.KnownGood, NewVersion: w.NewVersion, Message: w.Reason})
+}
+
+// onStep measures the time from trip to alias reverted. The journal itself
+// is the record of the steps (the postmortem reads it).
+func (d *Daemon) onStep(e store.JournalEntry) {
+	if e.Step != 0 || e.Status != store.StepDone {
+		return
+	}
+	if inc, err := d.cfg.Store.GetIncident(d.workCtx, e.PlanID); err == nil {
+		d.metrics.TripToRevert.Observe(e.Time.Sub(inc.OpenedAt).Seconds())
+	}
+}

@@ -1,0 +1,194 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/canaryd/canaryd/event"
+	"github.com/canaryd/canaryd/notify"
+	"github.com/canaryd/canaryd/store"
+	"github.com/canaryd/canaryd/watch"
+)
+
+// This file applies what the watch life cycle decides: it is the one place
+// that writes a transition to the store, the log and the notifiers.
+
+// errStale says a watch changed since the transition read it.
+var errStale = errors.New("watch changed since it was read")
+
+// applyEffects carries out a transition's effects in order. A failed guard
+// (a stale Save, an override another replica claimed, an incident that
+// could not be opened) stops the rest: the next tick recomputes the
+// transition from fresh state.
+func (d *Daemon) applyEffects(ctx context.Context, t *target, w store.Watch, effs []watch.Effect) error {
+	for _, e := range effs {
+		if err := d.applyEffect(ctx, t, w, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *Daemon) applyEffect(ctx context.Context, t *target, w store.Watch, e watch.Effect) error {
+	switch e := e.(type) {
+	case watch.Save:
+		return d.save(ctx, e.Watch)
+	case watch.Claim:
+		if err := d.cfg.Store.DeleteOverride(ctx, e.Override.ID); err != nil {
+			return fmt.Errorf("claim override %s: %w", e.Override.ID, err)
+		}
+	case watch.OpenIncident:
+		if err := d.cfg.Store.CreateIncident(ctx, e.Incident); err != nil && !errors.Is(err, store.ErrExists) {
+			return fmt.Errorf("open incident %s: %w", e.Incident.ID, err)
+		}
+	case watch.CloseIncident:
+		now := d.clock.Now()
+		if _, err := d.cfg.Store.UpdateIncident(ctx, e.IncidentID, func(x *store.Incident) error {
+			x.Outcome, x.ClosedAt = e.Outcome, now
+			return nil
+		}); err != nil {
+			d.log.Error("close incident", zap.String("incident", e.IncidentID), zap.Error(err))
+		}
+		d.metrics.Rollbacks.WithLabelValues(string(e.Outcome)).Inc()
+	case watch.SetKnownGood:
+		return d.setKnownGood(ctx, e.Target, e.Version)
+	case watch.RunPlan:
+		d.runPlan(ctx, t, e.IncidentID)
+	case watch.Note:
+		if e.Kind == event.Tripped && w.ID == e.WatchID {
+			d.metrics.DetectToTrip.Observe(d.clock.Now().Sub(w.DetectedAt).Seconds())
+		}
+		d.note(ctx, t, e)
+	}
+	return nil
+}
+
+// save writes a watch if nobody changed it since it was read.
+func (d *Daemon) save(ctx context.Context, w store.Watch) error {
+	_, err := d.cfg.Store.UpdateWatch(ctx, w.ID, func(x *store.Watch) error {
+		if x.Revision != w.Revision {
+			return errStale
+		}
+		*x = w
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("save watch %s: %w", w.ID, err)
+	}
+	return nil
+}
+
+// transit runs a transition on the freshest copy of a watch and applies it;
+// when the watch changed meanwhile it reads it again and retries, so a plan
+// outcome is never lost to a concurrent update.
+func (d *Daemon) transit(ctx context.Context, t *target, id string, f func(store.Watch) (store.Watch, []watch.Effect)) error {
+	var err error
+	for range 5 {
+		var w store.Watch
+		if w, err = d.cfg.Store.GetWatch(ctx, id); err != nil {
+			return fmt.Errorf("read watch %s: %w", id, err)
+		}
+		_, effs := f(w)
+		if err = d.applyEffects(ctx, t, w, effs); !errors.Is(err, errStale) {
+			return err
+		}
+	}
+	return err
+}
+
+// note writes one thing that happened to the history and the log and, when
+// it is an alert, hands it to the notifiers.
+func (d *Daemon) note(ctx context.Context, t *target, n watch.Note) {
+	now := d.clock.Now()
+	if err := d.cfg.Store.AppendEvent(ctx, store.Event{Time: now, Target: n.Target, WatchID: n.WatchID,
+		IncidentID: n.IncidentID, Type: n.Kind, Message: n.Message, Data: n.Data}); err != nil {
+		d.log.Error("append event", zap.String("target", n.Target), zap.String("type", string(n.Kind)), zap.Error(err))
+	}
+	fields := []zap.Field{zap.String("target", n.Target), zap.String("kind", string(n.Kind))}
+	if n.WatchID != "" {
+		fields = append(fields, zap.String("watch", n.WatchID))
+	}
+	if n.IncidentID != "" {
+		fields = append(fields, zap.String("incident", n.IncidentID))
+	}
+	if n.Severity == event.Info {
+		d.log.Info(n.Message, fields...)
+	} else {
+		d.log.Warn(n.Message, fields...)
+	}
+	if n.Alert == "" {
+		return
+	}
+	d.send(ctx, t, notify.Event{Type: n.Alert, Severity: n.Severity, Time: now, WatchID: n.WatchID, IncidentID: n.IncidentID,
+		KnownGood: n.KnownGood, NewVersion: n.NewVersion, Verdict: n.Verdict, Actions: actionResults(n.Actions),
+		Override: n.Override, DryRun: n.DryRun, Message: n.Message})
+}
+
+// send completes an alert with what every alert carries (function, alias,
+// overrides in force, next steps) and hands it to the dispatcher, which
+// never blocks (promise 9).
+func (d *Daemon) send(ctx context.Context, t *target, ev notify.Event) {
+	if t == nil {
+		return
+	}
+	if ev.Time.IsZero() {
+		ev.Time = d.clock.Now()
+	}
+	ev.Target, ev.Function, ev.Alias = t.conf.Name, t.conf.Function, t.conf.Alias
+	if ovs, err := d.inForce(ctx, t.conf.Name); err == nil {
+		ev.Overrides = ovs
+	}
+	if len(ev.NextSteps) == 0 {
+		ev.NextSteps = notify.DefaultNextSteps(ev)
+	}
+	d.mu.Lock()
+	n := d.notifier
+	d.mu.Unlock()
+	n.Send(ev)
+}
+
+// onDelivery records in the history how each alert's delivery ended (the
+// postmortem lists alerts that really went out). It runs on the notifier's
+// worker, never on the actuation path.
+func (d *Daemon) onDelivery(o notify.Outcome) {
+	typ, msg := event.AlertSent, fmt.Sprintf("%s delivered to %s", o.Type, o.Notifier)
+	if !o.Delivered {
+		typ, msg = event.AlertFailed, fmt.Sprintf("%s to %s failed after %d attempts: %s", o.Type, o.Notifier, o.Attempts, o.Error)
+	} else if o.Attempts > 1 {
+		msg += fmt.Sprintf(" after %d attempts", o.Attempts)
+	}
+	if err := d.cfg.Store.AppendEvent(d.workCtx, store.Event{Time: o.Time, Target: o.Target, WatchID: o.WatchID,
+		IncidentID: o.IncidentID, Type: typ, Message: msg}); err != nil {
+		d.log.Error("append event", zap.String("target", o.Target), zap.Error(err))
+	}
+}
+
+// setKnownGood records version as the target's known-good.
+func (d *Daemon) setKnownGood(ctx context.Context, name, version string) error {
+	st, err := d.cfg.Store.GetTarget(ctx, name)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("get target %s: %w", name, err)
+	}
+	st.Name = name
+	st.KnownGood, st.KnownGoodAt = version, d.clock.Now()
+	if err := d.cfg.Store.PutTarget(ctx, st); err != nil {
+		return fmt.Errorf("set known-good of %s: %w", name, err)
+	}
+	return nil
+}
+
+func actionResults(as []watch.Action) []notify.ActionResult {
+	if len(as) == 0 {
+		return nil
+	}
+	out := make([]notify.ActionResult, 0, len(as))
+	for _, a := range as {
+		out = append(out, notify.ActionResult{Name: a.Name, Status: a.Status, Duration: a.Duration,
+			Detail: strings.TrimSpace(a.Detail), Error: a.Error})
+	}
+	return out
+}

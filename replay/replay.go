@@ -1,0 +1,372 @@
+// Package replay backtests a target's rules on a recorded or synthetic
+// trace (format: trace.go, testdata/traces/README.md): it runs the same
+// policy and the same watch life cycle (package watch) as the daemon, on the
+// daemon's clock semantics, so its outcome is what production would have
+// done, at the same time.
+//
+// The daemon's semantics it reproduces:
+//   - a tick every second from the deploy (the daemon's run loop), each one
+//     judging the watch and advancing its life cycle;
+//   - metric periods read by a cycle MetricDelay after each period boundary
+//     (daemon.NextMetricRead), covering the last metric_lag complete periods
+//     from the watch's detection period on; a period shows in the cycle only
+//     once the trace has delivered it (its "at"), later deliveries replace
+//     it, and a complete period the trace has no value for is no_data, as
+//     the watcher reports it;
+//   - probe results as they are delivered;
+//   - the pre-deploy baseline as the watch's adoption reads it.
+//
+// The outcome is what the daemon would have done: rolled back (a trip that
+// is not alert-only), promoted (and not rolled back later in the rollback
+// window), or undecided (still baking, held, or only alerting at the end of
+// the trace).
+package replay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/event"
+	"github.com/canaryd/canaryd/policy"
+	"github.com/canaryd/canaryd/sample"
+	"github.com/canaryd/canaryd/store"
+	"github.com/canaryd/canaryd/watch"
+)
+
+// Exit codes of `canaryd replay`.
+const (
+	ExitPromoted     = 0
+	ExitBadInput     = 2 // Run returned an error
+	ExitRollback     = 3 // the daemon would have rolled back
+	ExitInconclusive = 4 // still baking, held or alert-only at the end of the trace
+)
+
+// Tick is the daemon's run-loop interval, which replay reproduces.
+const Tick = time.Second
+
+// MetricDelay is how long after a period boundary the daemon's metric
+// cycle reads (daemon.MetricDelay).
+const MetricDelay = 5 * time.Second
+
+// Outcome is what the daemon would have done with the deploy.
+type Outcome string
+
+// Outcomes.
+const (
+	RolledBack Outcome = "rolled_back"
+	Promoted   Outcome = "promoted"
+	Undecided  Outcome = "undecided"
+)
+
+// Options tunes Run.
+type Options struct {
+	// Full records every change of the verdict's summary, not only of its
+	// kind, and after a trip keeps judging to the end of the trace (the
+	// outcome stays the trip).
+	Full bool
+}
+
+// Entry is one line of the timeline: a note of the life cycle (verdict
+// changes, alert-only, hold, promotion, trip, end) or, with Full, a
+// verdict whose summary changed.
+type Entry struct {
+	At      time.Time
+	Kind    event.Kind
+	Message string
+	Verdict *policy.Verdict
+}
+
+// Result is a replay's timeline and outcome.
+type Result struct {
+	Target     string
+	WatchStart time.Time
+	KnownGood  string
+	NewVersion string
+	Split      bool
+	Timeline   []Entry
+	Final      policy.Verdict // the last verdict evaluated
+	Phase      store.Phase    // the watch's phase at the end
+	Outcome    Outcome
+	DecidedAt  time.Time // the trip, or the promotion
+	// AlertOnly is set when the watch failed while canaryd could only
+	// alert (and why).
+	AlertOnly    bool
+	AlertOnlyWhy string
+	Evaluations  int
+	Records      int
+}
+
+// ExitCode maps the outcome to `canaryd replay`'s exit code.
+func (r Result) ExitCode() int {
+	switch r.Outcome {
+	case Promoted:
+		return ExitPromoted
+	case RolledBack:
+		return ExitRollback
+	}
+	return ExitInconclusive
+}
+
+// Run reads the trace from r and replays it against target t. A malformed
+// trace is an error (*TraceError names the line); the caller exits with
+// ExitBadInput.
+func Run(ctx context.Context, r io.Reader, t config.Target, opts Options) (Result, error) {
+	p, err := policy.Compile(t)
+	if err != nil {
+		return Result{}, err
+	}
+	recs, err := readTrace(r, p.Period())
+	if err != nil {
+		return Result{}, err
+	}
+	dep, err := findDeploy(recs)
+	if err != nil {
+		return Result{}, err
+	}
+	slices.SortStableFunc(recs, func(a, b traceRecord) int { return a.at.Compare(b.at) })
+	rp := newReplayer(p, t, dep, opts)
+	rp.res.Records = len(recs)
+	end := recs[len(recs)-1].at
+	if end.Before(rp.w.DetectedAt) {
+		return rp.res, errors.New("trace: nothing to evaluate (no record at or after the deploy)")
+	}
+	rp.load(recs)
+	for now := rp.w.DetectedAt; !now.After(end); now = rp.skip(now.Add(Tick), end) {
+		if err := ctx.Err(); err != nil {
+			return rp.res, err
+		}
+		if !rp.tick(now) {
+			break
+		}
+	}
+	return rp.finish(), nil
+}
+
+func findDeploy(recs []traceRecord) (*traceRecord, error) {
+	var dep *traceRecord
+	for i := range recs {
+		if recs[i].Type != RecordDeploy {
+			continue
+		}
+		if dep != nil {
+			return nil, &TraceError{recs[i].line, fmt.Errorf("second deploy record (the first is on line %d): one watch per trace", dep.line)}
+		}
+		dep = &recs[i]
+	}
+	if dep == nil {
+		return nil, errors.New("trace: no deploy record")
+	}
+	d := *dep
+	for i := range recs {
+		if recs[i].Type == RecordBaseline && recs[i].at.After(d.Time) {
+			return nil, &TraceError{recs[i].line, errors.New("baseline sample after the deploy (its period must end by the deploy time)")}
+		}
+	}
+	return &d, nil
+}
+
+// replayer is the daemon's part for one watch: its evidence, its life
+// cycle and the metric cycles, on the trace's clock.
+type replayer struct {
+	p       *policy.Policy
+	conf    watch.Config
+	lag     int
+	opts    Options
+	w       store.Watch
+	hist    *policy.History
+	in      policy.Input
+	metrics *metricFeed
+	probes  []sample.Sample // in order of delivery
+	probeAt []time.Time     // when each was delivered
+	nextP   int
+	nextRd  time.Time // next metric cycle
+	tripped bool
+	res     Result
+}
+
+func newReplayer(p *policy.Policy, t config.Target, dep *traceRecord, opts Options) *replayer {
+	w := store.Watch{ID: "replay", Target: t.Name, Phase: store.PhaseBaking, KnownGood: dep.KnownGood,
+		NewVersion: dep.NewVersion, DetectedAt: dep.Time.UTC(), Source: "replay"}
+	if dep.Split {
+		w.Weights = map[string]float64{dep.NewVersion: 0} // split: per-version samples
+	}
+	lag := t.MetricLag
+	if lag <= 0 {
+		lag = 3
+	}
+	rp := &replayer{p: p, conf: watch.Config{RollbackWindow: t.RollbackWindow.Duration}, lag: lag, opts: opts, w: w,
+		hist: policy.NewHistory(p.Lookback())}
+	rp.in = policy.Input{WatchStart: w.DetectedAt, KnownGood: w.KnownGood, NewVersion: w.NewVersion, Split: dep.Split}
+	rp.res = Result{Target: t.Name, WatchStart: w.DetectedAt, KnownGood: w.KnownGood, NewVersion: w.NewVersion, Split: dep.Split}
+	return rp
+}
+
+// load splits the records into the baseline (read at adoption), metric
+// deliveries (read by cycles) and probe deliveries.
+func (rp *replayer) load(recs []traceRecord) {
+	versions := []string{""}
+	if rp.in.Split {
+		versions = []string{rp.w.NewVersion}
+		if rp.w.KnownGood != "" && rp.w.KnownGood != rp.w.NewVersion {
+			versions = append(versions, rp.w.KnownGood)
+		}
+		versions = append(versions, "")
+	}
+	rp.metrics = newMetricFeed(rp.p, versions, rp.w.DetectedAt)
+	for i := range recs {
+		r := &recs[i]
+		switch {
+		case r.Type == RecordBaseline:
+			rp.in.Baseline = append(rp.in.Baseline, r.sample())
+		case r.Type != RecordSample:
+		case r.Kind == sample.KindProbe:
+			rp.probes = append(rp.probes, r.sample())
+			rp.probeAt = append(rp.probeAt, r.at)
+		default:
+			rp.metrics.add(r.sample(), r.at)
+		}
+	}
+	rp.in.Prepared = rp.p.PrepareBaseline(rp.in.Baseline)
+	rp.nextRd = nextRead(rp.w.DetectedAt, rp.p.Period())
+	// The daemon's cycle may read at the very tick the watch appears.
+	if prev := rp.nextRd.Add(-rp.p.Period()); !prev.Before(rp.w.DetectedAt) {
+		rp.nextRd = prev
+	}
+}
+
+// tick is one second of the daemon: deliveries, a metric cycle when due,
+// a verdict and a step of the life cycle. It reports whether to go on.
+func (rp *replayer) tick(now time.Time) bool {
+	for ; rp.nextP < len(rp.probes) && !rp.probeAt[rp.nextP].After(now); rp.nextP++ {
+		rp.hist.Add(rp.probes[rp.nextP])
+	}
+	if !now.Before(rp.nextRd) {
+		for _, s := range rp.metrics.cycle(now, rp.lag) {
+			rp.hist.Add(s)
+		}
+		rp.nextRd = nextRead(now, rp.p.Period())
+	}
+	rp.in.Samples = rp.hist.Samples()
+	rp.in.Promoted = rp.w.Phase == store.PhasePromoted
+	v := rp.p.Evaluate(rp.in, now)
+	rp.res.Evaluations++
+	if rp.opts.Full && (rp.res.Final.Summary != v.Summary) {
+		vc := v
+		rp.res.Timeline = append(rp.res.Timeline, Entry{At: now, Kind: event.Verdict, Message: v.Summary, Verdict: &vc})
+	}
+	rp.res.Final = v
+	if rp.tripped { // Full: judging on after the trip, the life cycle is over
+		return true
+	}
+	w, effs := watch.Next(rp.conf, rp.w, watch.Tick{Now: now, Verdict: v})
+	rp.apply(now, effs)
+	rp.w = w
+	if rp.tripped {
+		return rp.opts.Full
+	}
+	return !w.Phase.Final()
+}
+
+// apply does in the trace what the daemon does against the world.
+func (rp *replayer) apply(now time.Time, effs []watch.Effect) {
+	for _, e := range effs {
+		switch e := e.(type) {
+		case watch.Note:
+			if e.Kind == event.Verdict && rp.opts.Full {
+				continue // already in the timeline
+			}
+			en := Entry{At: now, Kind: e.Kind, Message: e.Message, Verdict: e.Verdict}
+			if e.Kind == event.Verdict {
+				vc := rp.res.Final
+				en.Verdict = &vc
+			}
+			rp.res.Timeline = append(rp.res.Timeline, en)
+			switch e.Kind {
+			case event.Promoted:
+				rp.res.Outcome, rp.res.DecidedAt = Promoted, now
+			case event.AlertOnly:
+				rp.res.AlertOnly = true
+			}
+		case watch.RunPlan:
+			rp.tripped = true
+			rp.res.Outcome, rp.res.DecidedAt = RolledBack, now
+		}
+	}
+}
+
+func (rp *replayer) finish() Result {
+	rp.res.Phase = rp.w.Phase
+	rp.res.AlertOnlyWhy = rp.w.AlertOnlyWhy
+	if rp.res.Outcome == "" {
+		rp.res.Outcome = Undecided
+	}
+	return rp.res
+}
+
+// skip jumps over a quiet stretch of the trace: once nothing was delivered
+// for longer than the policy looks back (and the bake time is over), the
+// verdict can no longer change until the next delivery, the end of the
+// rollback window or the end of the trace. Without it a trace with a gap of
+// years would be replayed second by second.
+func (rp *replayer) skip(now, end time.Time) time.Time {
+	quiet := rp.lastDelivery(now).Add(rp.p.Lookback() + 2*rp.p.Period())
+	if bake := rp.w.DetectedAt.Add(rp.p.BakeTime() + rp.p.Period()); bake.After(quiet) {
+		quiet = bake
+	}
+	if now.Before(quiet) {
+		return now
+	}
+	to := earliest(end, rp.nextDelivery(now))
+	if rp.w.Phase == store.PhasePromoted {
+		to = earliest(to, rp.w.PromotedAt.Add(rp.conf.RollbackWindow))
+	}
+	if !to.After(now) {
+		return now
+	}
+	// Stay on the tick grid, at or just before the target instant.
+	return now.Add(to.Sub(now).Truncate(Tick))
+}
+
+func (rp *replayer) lastDelivery(now time.Time) time.Time {
+	last := rp.w.DetectedAt
+	if rp.nextP > 0 {
+		last = latest(last, rp.probeAt[rp.nextP-1])
+	}
+	return latest(last, rp.metrics.lastDelivery(now))
+}
+
+func (rp *replayer) nextDelivery(now time.Time) time.Time {
+	next := rp.metrics.nextDelivery(now)
+	if rp.nextP < len(rp.probeAt) && (next.IsZero() || rp.probeAt[rp.nextP].Before(next)) {
+		next = rp.probeAt[rp.nextP]
+	}
+	if next.IsZero() {
+		return time.Unix(1<<62, 0)
+	}
+	return next
+}
+
+// nextRead is when the daemon's metric cycle after now reads (the same
+// schedule as daemon.NextMetricRead).
+func nextRead(now time.Time, period time.Duration) time.Time {
+	return now.Truncate(period).Add(period + MetricDelay)
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}

@@ -1,0 +1,56 @@
+package replay
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/canaryd/canaryd/event"
+)
+
+// WriteTimeline prints the replay for humans: one line per entry (with the
+// breached findings of its verdict, "!"), every finding of the final verdict
+// ("-" for those that did not breach), and the outcome.
+func (r Result) WriteTimeline(w io.Writer) {
+	mode := "alias-level samples vs the pre-deploy baseline"
+	if r.Split {
+		mode = "per-version samples, split traffic"
+	}
+	kg := r.KnownGood
+	if kg == "" {
+		kg = "(none)"
+	}
+	fmt.Fprintf(w, "replay %s: deploy %s -> %s at %s (%s)\n", r.Target, kg, r.NewVersion, r.WatchStart.Format(time.RFC3339), mode)
+	for _, e := range r.Timeline {
+		kind := string(e.Kind)
+		if e.Kind == event.Verdict && e.Verdict != nil {
+			kind = string(e.Verdict.Kind)
+		}
+		fmt.Fprintf(w, "  %-9s %s  %-14s %s\n", "+"+e.At.Sub(r.WatchStart).String(), e.At.UTC().Format("15:04:05"), kind, e.Message)
+		if e.Verdict == nil {
+			continue
+		}
+		for _, f := range e.Verdict.Findings {
+			if f.Breached {
+				fmt.Fprintf(w, "      ! %s\n", f.String())
+			}
+		}
+	}
+	fmt.Fprintf(w, "  %-9s %s  %-14s %s\n", "+"+r.Final.At.Sub(r.WatchStart).String(), r.Final.At.UTC().Format("15:04:05"),
+		"final "+string(r.Final.Kind), r.Final.Summary)
+	for _, f := range r.Final.Findings {
+		mark := "-"
+		if f.Breached {
+			mark = "!"
+		}
+		fmt.Fprintf(w, "      %s %s\n", mark, f.String())
+	}
+	fmt.Fprintf(w, "outcome: %s", r.Outcome)
+	if r.AlertOnly {
+		fmt.Fprintf(w, " (failed while alert-only: %s)", r.AlertOnlyWhy)
+	}
+	if !r.DecidedAt.IsZero() {
+		fmt.Fprintf(w, " at +%s", r.DecidedAt.Sub(r.WatchStart))
+	}
+	fmt.Fprintf(w, " (exit %d), watch %s, %d evaluations of %d records\n", r.ExitCode(), r.Phase, r.Evaluations, r.Records)
+}
