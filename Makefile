@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build test test-short bench lint fmt vet staticcheck fuzz demo clean
+.PHONY: all build test test-short bench lint fmt vet staticcheck fuzz demo clean parity
 
 all: lint test build
 
@@ -24,6 +24,10 @@ test-short:
 ## bench: every benchmark, once, with allocations
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -count 1 $(PKGS)
+
+## parity: replay against the real daemon on 300 generated scenarios (the contract that replay is a faithful backtest)
+parity:
+	$(GO) test -count=1 -run TestReplayAgreesWithTheDaemon ./daemon -parity 300
 
 ## fuzz: a short fuzz run of the config loader
 fuzz:

@@ -17,7 +17,21 @@ type metricFeed struct {
 	series     []seriesKey
 	deliveries map[seriesKey]map[time.Time][]delivery // by series and period start
 	times      []time.Time                            // every delivery instant, sorted
+	failures   []time.Time                            // delivery instants of source_error records, sorted
+
+	// The watcher's read backoff (watcher.MetricReader, default settings):
+	// after a failed cycle no call before notBefore, base·2^(n-1) capped.
+	lastCycle time.Time
+	failed    int
+	notBefore time.Time
 }
+
+// Read backoff of the daemon's metric reader (watcher.MetricReaderConfig
+// defaults).
+const (
+	backoffBase = time.Minute
+	backoffMax  = 10 * time.Minute
+)
 
 type seriesKey struct{ metric, version string }
 
@@ -58,6 +72,11 @@ func (f *metricFeed) add(s sample.Sample, at time.Time) {
 		f.deliveries[k] = byPeriod
 	}
 	t := s.Time.UTC()
+	if s.Outcome == sample.OutcomeSourceError {
+		f.failures = append(f.failures, at)
+		f.times = append(f.times, at)
+		return
+	}
 	byPeriod[t] = append(byPeriod[t], delivery{at: at, s: s}) // records arrive in delivery order
 	f.times = append(f.times, at)
 }
@@ -89,17 +108,42 @@ func (f *metricFeed) nextDelivery(now time.Time) time.Time {
 // cycle is what a metric cycle at now reads: for each series, the last
 // lag complete periods from the detection period on, each as the latest
 // delivery by now, or no_data when nothing was delivered yet.
+//
+// A source_error record in a trace says that reading CloudWatch failed: the
+// first cycle at or after its delivery fails as a whole, as a failed
+// GetMetricData call does, and the cycles after it back off as the
+// watcher's reader does. Like the watcher, a failed or skipped cycle
+// reports a source_error for the newest period of each series only; the
+// older periods keep what earlier cycles read.
 func (f *metricFeed) cycle(now time.Time, lag int) []sample.Sample {
 	end := now.Truncate(f.period)
 	start := end.Add(-time.Duration(lag) * f.period)
 	if f.first.After(start) {
 		start = f.first
 	}
+	reason := ""
+	switch {
+	case now.Before(f.notBefore):
+		reason = "backing off after: GetMetricData failed (recorded)"
+	case f.failedSince(f.lastCycle, now):
+		reason = "GetMetricData failed (recorded)"
+		f.failed++
+		f.notBefore = now.Add(min(backoffBase<<(f.failed-1), backoffMax))
+	default:
+		f.failed, f.notBefore = 0, time.Time{}
+	}
+	f.lastCycle = now
 	var out []sample.Sample
 	for _, k := range f.series {
+		if reason != "" {
+			out = append(out, sample.Sample{Kind: sample.KindMetric, Source: sample.SourceCloudWatch, Metric: k.metric,
+				Version: k.version, Time: end.Add(-f.period), Period: f.period, Outcome: sample.OutcomeSourceError, Reason: reason})
+			continue
+		}
 		for p := start; p.Before(end); p = p.Add(f.period) {
 			s, ok := f.latest(k, p, now)
-			if !ok {
+			switch {
+			case !ok:
 				s = sample.Sample{Kind: sample.KindMetric, Source: sample.SourceCloudWatch, Metric: k.metric,
 					Version: k.version, Time: p, Period: f.period, Outcome: sample.OutcomeNoData}
 			}
@@ -107,6 +151,16 @@ func (f *metricFeed) cycle(now time.Time, lag int) []sample.Sample {
 		}
 	}
 	return out
+}
+
+// failedSince reports whether a source_error was delivered in (from, to].
+func (f *metricFeed) failedSince(from, to time.Time) bool {
+	for _, at := range f.failures {
+		if at.After(from) && !at.After(to) {
+			return true
+		}
+	}
+	return false
 }
 
 func (f *metricFeed) latest(k seriesKey, period, now time.Time) (sample.Sample, bool) {

@@ -72,11 +72,11 @@ func TestReplayStatisticalProperties(t *testing.T) {
 		}
 		return res
 	}
-	low := traffic{inv: 3, p99: 400, jitter: 40}
+	low := traffic{Inv: 3, P99: 400, Jitter: 40}
 	var slowest time.Duration
 	within5 := 0
 	for seed := uint64(100); seed < 130; seed++ {
-		res := run(genTrace(seed, nil, normal, 14, true, func(int) traffic { t := normal; t.errRate = 0.02; return t }))
+		res := run(genTrace(seed, nil, normal, 14, true, func(int) traffic { t := normal; t.ErrRate = 0.02; return t }))
 		took := res.DecidedAt.Sub(res.WatchStart)
 		if res.Outcome != RolledBack || took >= tgt.BakeTime.Duration {
 			t.Errorf("seed %d: 2x regression: %s at +%s", seed, res.Outcome, took)
@@ -92,7 +92,7 @@ func TestReplayStatisticalProperties(t *testing.T) {
 		res = run(genTrace(seed, nil, low, 14, false, func(i int) traffic {
 			t := low
 			if i == 4 {
-				t.inv, t.errRate = 1, 1
+				t.Inv, t.ErrRate = 1, 1
 			}
 			return t
 		}))
@@ -129,7 +129,7 @@ func TestReplayExitCodesAndTimeline(t *testing.T) {
 		{"split-canary.jsonl", 3, 5*time.Minute + 5*time.Second, []string{"per-version samples, split traffic", "! errors-vs-known-good", "(exit 3)"}},
 		{"latency-regression.jsonl", 3, 5*time.Minute + 5*time.Second, []string{"latency-vs-known-good", "(exit 3)"}},
 		{"low-traffic.jsonl", 4, -1, []string{"invocations < min_invocations", "outcome: undecided (exit 4)"}},
-		{"missing-data.jsonl", 0, 11*time.Minute + 5*time.Second, []string{"(exit 0)"}},
+		{"missing-data.jsonl", 0, 10*time.Minute + 5*time.Second, []string{"(exit 0)"}},
 		{"incident-deploy.jsonl", 4, -1, []string{"alert_only", "known-good 41 breaches too", "no automatic action", "(exit 4)"}},
 	}
 	for _, tc := range cases {
@@ -183,7 +183,7 @@ func TestReplayRollbackWindow(t *testing.T) {
 	data := genTrace(9, nil, normal, 20, true, func(i int) traffic {
 		t := normal
 		if i >= 12 {
-			t.errRate = 0.3
+			t.ErrRate = 0.3
 		}
 		return t
 	})
@@ -212,7 +212,7 @@ func TestReplayAlertOnlyThenRollback(t *testing.T) {
 	data := genTrace(11, nil, normal, 14, true, func(i int) traffic {
 		t := normal
 		if i >= 2 {
-			t.errRate = 0.3
+			t.ErrRate = 0.3
 		}
 		return t
 	})

@@ -29,3 +29,15 @@ func nextSlot(now time.Time, interval, offset time.Duration) time.Time {
 	}
 	return base
 }
+
+// ProbeSlot is when a probe of target that is due after `after` runs: the
+// daemon runs each probe on a fixed, epoch-aligned schedule with a
+// deterministic offset per (target, probe), at the first tick at or after
+// its slot. Trace generators use it to put probe results where the daemon
+// would take them.
+func ProbeSlot(target, probe string, interval time.Duration, after time.Time) time.Time {
+	if interval <= 0 {
+		interval = defaultProbeInterval
+	}
+	return nextSlot(after, interval, jitterOffset(target+"\x00"+probe, interval))
+}

@@ -1,0 +1,338 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/jonboulle/clockwork"
+	"go.uber.org/zap"
+
+	"github.com/canaryd/canaryd/awsclient"
+	"github.com/canaryd/canaryd/awssim"
+	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/replay"
+	"github.com/canaryd/canaryd/sample"
+	"github.com/canaryd/canaryd/store"
+	"github.com/canaryd/canaryd/store/boltstore"
+)
+
+// The parity test is the contract that `canaryd replay` is a faithful
+// backtest: a trace served to the real daemon — its metric periods through
+// the AWS simulator as they are delivered, its probe results by a local
+// health endpoint answering each probe as the trace says, the deploy
+// announced at the trace's instant — reaches the same outcome as replaying
+// the trace, within one tick.
+
+const tracesDir = "../testdata/traces"
+
+// parityScenarios is how many generated scenarios the parity test serves
+// (`make parity` runs 300; each is about 0.2 s).
+var parityScenarios = flag.Int("parity", 40, "generated scenarios in TestReplayAgreesWithTheDaemon")
+
+// daemonOutcome is what the daemon did with the served trace.
+type daemonOutcome struct {
+	verdict   string // the watch's last verdict
+	outcome   replay.Outcome
+	decidedAt time.Time
+	alertOnly bool
+	probesOff []time.Time // probes the trace had no answer for
+}
+
+func TestReplayAgreesWithTheDaemon(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(tracesDir, "*.jsonl"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no traces: %v", err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Run(filepath.Base(f), func(t *testing.T) { checkParity(t, data) })
+	}
+	n := *parityScenarios
+	if testing.Short() {
+		n = min(n, 12)
+	}
+	for seed := uint64(1); seed <= uint64(n); seed++ {
+		data := randomScenario(seed)
+		t.Run(fmt.Sprintf("scenario-%d", seed), func(t *testing.T) { checkParity(t, data) })
+	}
+}
+
+func checkParity(t *testing.T, data []byte) {
+	tgt := parityTarget(t, data)
+	want, err := replay.Run(context.Background(), bytes.NewReader(data), tgt, replay.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := runDaemonOn(t, tgt, data, want.Final.At)
+	if len(got.probesOff) > 0 {
+		t.Fatalf("the daemon probed at %v, where the trace has no probe result", got.probesOff)
+	}
+	diff := got.decidedAt.Sub(want.DecidedAt)
+	if got.outcome != want.Outcome || got.alertOnly != want.AlertOnly || diff < -replay.Tick || diff > replay.Tick {
+		var tl strings.Builder
+		want.WriteTimeline(&tl)
+		t.Fatalf("daemon: %s at %s (alert-only %v), last verdict %s\nreplay: %s at %s (alert-only %v)\n%s",
+			got.outcome, got.decidedAt.Format(time.TimeOnly), got.alertOnly, got.verdict,
+			want.Outcome, want.DecidedAt.Format(time.TimeOnly), want.AlertOnly, tl.String())
+	}
+}
+
+// parityTarget is testdata/traces/target.toml; a trace without probe
+// results is judged without the probe and its rule, by both.
+func parityTarget(t *testing.T, data []byte) config.Target {
+	cfg, err := config.Load(filepath.Join(tracesDir, "target.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgt := cfg.Targets[0]
+	if !bytes.Contains(data, []byte(`"kind":"probe"`)) {
+		tgt.Probes = nil
+		var rules []config.Rule
+		for _, r := range tgt.Rules {
+			if r.Kind != config.RuleProbe {
+				rules = append(rules, r)
+			}
+		}
+		tgt.Rules = rules
+	}
+	return tgt
+}
+
+// runDaemonOn serves the trace to a daemon on a fake clock, one tick a
+// second from two minutes before the deploy until the daemon decides or
+// the trace ends.
+func runDaemonOn(t *testing.T, tgt config.Target, data []byte, end time.Time) daemonOutcome {
+	tr, err := replay.Parse(bytes.NewReader(data), tgt.MetricPeriod.Duration)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dep := tr.Deploy
+	clk := clockwork.NewFakeClockAt(dep.Time.Add(-2 * time.Minute))
+	sim, _ := awssim.Start(t, awssim.Options{Clock: clk, AutoCreateDistributions: true})
+	fn, alias := tgt.Function, tgt.Alias
+	if dep.KnownGood != "" {
+		sim.Deploy(fn, alias, dep.KnownGood, nil)
+	} else {
+		sim.Deploy(fn, alias, "1", nil)
+	}
+	probes := newTraceProbes(clk, tr)
+	srv := httptest.NewServer(probes)
+	t.Cleanup(srv.Close)
+	d, st := parityDaemon(t, clk, sim, tgt, srv.URL)
+	ctx := context.Background()
+	if dep.KnownGood == "" { // canaryd has seen the alias, but never a version it could call good
+		if err := st.PutTarget(ctx, store.TargetState{Name: tgt.Name, Version: "1", ObservedAt: clk.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	feed := newSimFeed(sim, fn, alias, tr)
+	var out daemonOutcome
+	for now := clk.Now(); !now.After(end); now = clk.Now() {
+		if now.Equal(dep.Time) {
+			deploy(t, ctx, d, sim, tgt, dep)
+		}
+		feed.deliver(now)
+		d.mu.Lock()
+		cycle := !now.Before(d.nextMetrics)
+		d.mu.Unlock()
+		if cycle && feed.failing {
+			// A recorded read failure fails the first cycle after it.
+			sim.InjectFault(awssim.Fault{API: "GetMetricData", Kind: awssim.Fault5xx, Count: 2})
+			feed.failing = false
+		}
+		d.Tick(ctx)
+		sim.ClearFaults()
+		if decided(t, st, tgt.Name, &out) {
+			break
+		}
+		clk.Advance(replay.Tick)
+	}
+	if out.outcome == "" {
+		out.outcome = replay.Undecided
+	}
+	out.probesOff = probes.missed()
+	return out
+}
+
+// deploy moves the alias as the trace's deploy says and announces it, so
+// the watch starts at the trace's instant.
+func deploy(t *testing.T, ctx context.Context, d *Daemon, sim *awssim.Sim, tgt config.Target, dep replay.Deploy) {
+	if dep.Split {
+		sim.Deploy(tgt.Function, tgt.Alias, dep.KnownGood, map[string]float64{dep.NewVersion: 0.1})
+	} else {
+		sim.Deploy(tgt.Function, tgt.Alias, dep.NewVersion, nil)
+	}
+	if _, err := d.Controller().AnnounceDeploy(ctx, tgt.Name, dep.NewVersion); err != nil {
+		t.Fatalf("announce: %v", err)
+	}
+}
+
+// decided reads what the daemon did: a rollback (its incident), a
+// promotion, or a watch that failed while it could only alert.
+func decided(t *testing.T, st store.Store, target string, out *daemonOutcome) bool {
+	ws, err := st.ListWatches(context.Background(), store.WatchFilter{Target: target, Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ws) == 0 {
+		return false
+	}
+	w := ws[0]
+	out.alertOnly, out.verdict = !w.AlertOnlyAt.IsZero(), string(w.LastVerdict)
+	switch {
+	case w.IncidentID != "":
+		inc, err := st.GetIncident(context.Background(), w.IncidentID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.outcome, out.decidedAt = replay.RolledBack, inc.OpenedAt
+		return true
+	case !w.PromotedAt.IsZero():
+		out.outcome, out.decidedAt = replay.Promoted, w.PromotedAt
+		return w.Phase.Final()
+	}
+	return false
+}
+
+func parityDaemon(t *testing.T, clk *clockwork.FakeClock, sim *awssim.Sim, tgt config.Target, probeURL string) (*Daemon, store.Store) {
+	raw, err := os.ReadFile(filepath.Join(tracesDir, "target.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := strings.Replace(string(raw), "https://checkout.example.com/health", probeURL+"/health", 1)
+	src = strings.Replace(src, "[aws]\n", fmt.Sprintf("[aws]\nendpoint_url = %q\nretry_mode = \"standard\"\nmax_attempts = 2\nmax_backoff = \"10ms\"\n", sim.URL()), 1)
+	path := filepath.Join(t.TempDir(), "canaryd.toml")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conf, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf.Targets[0].Probes, conf.Targets[0].Rules = withURL(tgt.Probes, probeURL), tgt.Rules
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "canaryd.db"), boltstore.Options{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{Conf: conf, Store: st, Clock: clk, Logger: zap.NewNop(), Synchronous: true,
+		AWS: awsclient.Options{Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		d.cancelWork()
+		d.plans.Wait()
+		_ = st.Close()
+	})
+	return d, st
+}
+
+func withURL(ps []config.Probe, base string) []config.Probe {
+	out := append([]config.Probe(nil), ps...)
+	for i := range out {
+		out[i].URL = base + "/" + out[i].Name
+	}
+	return out
+}
+
+// traceProbes answers each probe with the trace's result for that instant.
+type traceProbes struct {
+	clk     clockwork.Clock
+	results map[time.Time]bool
+
+	mu   sync.Mutex
+	miss []time.Time
+}
+
+func newTraceProbes(clk clockwork.Clock, tr replay.Trace) *traceProbes {
+	p := &traceProbes{clk: clk, results: map[time.Time]bool{}}
+	for _, r := range tr.Records {
+		if r.Type == replay.RecordSample && r.Sample.Kind == sample.KindProbe {
+			p.results[r.Sample.Time.UTC()] = r.Sample.Outcome == sample.OutcomeOK
+		}
+	}
+	return p
+}
+
+func (p *traceProbes) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	now := p.clk.Now().UTC()
+	ok, known := p.results[now]
+	if !known {
+		p.mu.Lock()
+		p.miss = append(p.miss, now)
+		p.mu.Unlock()
+	}
+	if known && !ok {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = io.WriteString(w, `{"status":"ok"}`)
+}
+
+func (p *traceProbes) missed() []time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.miss
+}
+
+// simFeed puts the trace's metric periods into the simulator as they are
+// delivered; a recorded read failure fails the next GetMetricData call.
+type simFeed struct {
+	sim       *awssim.Sim
+	fn, alias string
+	recs      []replay.Record
+	next      int
+	failing   bool // a read failure was delivered since the last cycle
+}
+
+func newSimFeed(sim *awssim.Sim, fn, alias string, tr replay.Trace) *simFeed {
+	f := &simFeed{sim: sim, fn: fn, alias: alias, recs: tr.Records}
+	// The baseline is in CloudWatch before the daemon starts.
+	for _, r := range tr.Records {
+		if r.Type == replay.RecordBaseline && r.Sample.Kind == sample.KindMetric {
+			f.put(r.Sample)
+		}
+	}
+	return f
+}
+
+func (f *simFeed) deliver(now time.Time) {
+	for ; f.next < len(f.recs) && !f.recs[f.next].At.After(now); f.next++ {
+		r := f.recs[f.next]
+		if r.Type != replay.RecordSample || r.Sample.Kind != sample.KindMetric {
+			continue
+		}
+		switch r.Sample.Outcome {
+		case sample.OutcomeOK:
+			f.put(r.Sample)
+		case sample.OutcomeSourceError:
+			f.failing = true
+		}
+	}
+}
+
+// put writes one period's value where the watcher reads it: the alias's
+// Resource dimension, with ExecutedVersion for per-version samples.
+func (f *simFeed) put(s sample.Sample) {
+	dims := map[string]string{"FunctionName": f.fn, "Resource": f.fn + ":" + f.alias}
+	if s.Version != "" {
+		dims["ExecutedVersion"] = s.Version
+	}
+	name, _, _ := strings.Cut(s.Metric, ".") // Duration.p99 -> one Duration value: its p99
+	f.sim.PutDatapoint("AWS/Lambda", name, dims, s.Time, s.Value)
+}

@@ -1,0 +1,60 @@
+package replay
+
+import (
+	"io"
+	"slices"
+	"time"
+
+	"github.com/canaryd/canaryd/sample"
+)
+
+// Trace is a parsed, validated trace: its deploy and its records in order
+// of delivery. Tools that serve a trace to something else (the parity test
+// serves it to a daemon through the AWS simulator) read it with Parse.
+type Trace struct {
+	Deploy  Deploy
+	Records []Record
+}
+
+// Deploy is the trace's deploy record.
+type Deploy struct {
+	Time       time.Time
+	KnownGood  string
+	NewVersion string
+	Split      bool
+}
+
+// Record is one sample, baseline or tick record.
+type Record struct {
+	Type   string        // RecordSample, RecordBaseline or RecordTick
+	Sample sample.Sample // samples and baselines
+	At     time.Time     // delivery time
+}
+
+// Parse reads and validates a trace; period fills a metric sample's
+// missing period. A malformed trace is an error (*TraceError names the
+// line).
+func Parse(r io.Reader, period time.Duration) (Trace, error) {
+	recs, err := readTrace(r, period)
+	if err != nil {
+		return Trace{}, err
+	}
+	dep, err := findDeploy(recs)
+	if err != nil {
+		return Trace{}, err
+	}
+	slices.SortStableFunc(recs, func(a, b traceRecord) int { return a.at.Compare(b.at) })
+	tr := Trace{Deploy: Deploy{Time: dep.Time.UTC(), KnownGood: dep.KnownGood, NewVersion: dep.NewVersion, Split: dep.Split}}
+	for i := range recs {
+		r := &recs[i]
+		if r.Type == RecordDeploy {
+			continue
+		}
+		rec := Record{Type: r.Type, At: r.at}
+		if r.Type != RecordTick {
+			rec.Sample = r.sample()
+		}
+		tr.Records = append(tr.Records, rec)
+	}
+	return tr, nil
+}
