@@ -12,6 +12,7 @@ import (
 
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/store"
+	"github.com/canaryd/canaryd/watch"
 )
 
 // Reasons a detector ends a watch (metric label values).
@@ -69,7 +70,19 @@ func (d *Detector) apply(ctx context.Context, t config.Target, a aliasView, sour
 	case current != nil && current.NewVersion == cand && !force:
 		return d.shiftTraffic(ctx, st, a, *current, now)
 	}
-	return d.startWatch(ctx, t, st, a, cand, source, active, current, now)
+	return d.startWatch(ctx, deploy{target: t, state: st, alias: a, version: cand, source: source, active: active, current: current, now: now})
+}
+
+// deploy is what startWatch needs to know about a new deploy.
+type deploy struct {
+	target  config.Target
+	state   store.TargetState
+	alias   aliasView
+	version string        // the version under watch now
+	source  string        // how it was seen
+	active  []store.Watch // the target's watches still running
+	current *store.Watch  // the one the target state points at, if any
+	now     time.Time
 }
 
 // backToKnownGood handles an alias that serves only the known-good version
@@ -115,40 +128,40 @@ func (d *Detector) shiftTraffic(ctx context.Context, st store.TargetState, a ali
 
 // startWatch creates the watch for a new deploy and supersedes every watch
 // of the target still running.
-func (d *Detector) startWatch(ctx context.Context, t config.Target, st store.TargetState, a aliasView,
-	cand, source string, active []store.Watch, current *store.Watch, now time.Time) (change, error) {
+func (d *Detector) startWatch(ctx context.Context, dp deploy) (change, error) {
+	t, a := dp.target, dp.alias
 	w := store.Watch{
-		ID:         watchID(now, t.Name, cand, a.RevisionID),
+		ID:         watchID(dp.now, t.Name, dp.version, a.RevisionID),
 		Target:     t.Name,
 		Phase:      store.PhaseBaking,
-		KnownGood:  st.KnownGood,
-		NewVersion: cand,
+		KnownGood:  dp.state.KnownGood,
+		NewVersion: dp.version,
 		Weights:    maps.Clone(a.Weights),
 		RevisionID: a.RevisionID,
-		Source:     source,
-		DetectedAt: now,
+		Source:     dp.source,
+		DetectedAt: dp.now,
 	}
 	if err := d.cfg.Store.CreateWatch(ctx, w); err != nil {
-		return change{}, fmt.Errorf("create watch for %s version %s: %w", t.Name, cand, err)
+		return change{}, fmt.Errorf("create watch for %s version %s: %w", t.Name, dp.version, err)
 	}
 	c := change{started: &w}
-	for _, old := range active {
-		ended, err := d.endWatch(ctx, old.ID, w.ID, "superseded by deploy of version "+cand, now)
+	for _, old := range dp.active {
+		ended, err := d.endWatch(ctx, old.ID, w.ID, "superseded by deploy of version "+dp.version, dp.now)
 		if err != nil {
 			return c, err
 		}
 		if ended != nil {
 			d.cfg.Metrics.WatchesEnded.WithLabelValues(endSuperseded).Inc()
-			if current != nil && old.ID == current.ID || c.superseded == nil {
+			if dp.current != nil && old.ID == dp.current.ID || c.superseded == nil {
 				c.superseded = ended
 			}
 		}
 	}
-	d.cfg.Metrics.DeploysDetected.WithLabelValues(source).Inc()
+	d.cfg.Metrics.DeploysDetected.WithLabelValues(dp.source).Inc()
 	d.cfg.Logger.Info("deploy detected: watch started",
-		zap.String("target", t.Name), zap.String("watch", w.ID), zap.String("version", cand),
-		zap.String("known_good", w.KnownGood), zap.String("source", source))
-	return c, d.putState(ctx, st, a, now, w.ID)
+		zap.String("target", t.Name), zap.String("watch", w.ID), zap.String("version", dp.version),
+		zap.String("known_good", w.KnownGood), zap.String("source", dp.source))
+	return c, d.putState(ctx, dp.state, a, dp.now, w.ID)
 }
 
 // endWatch marks a running watch superseded; nil if it had already ended.
@@ -157,10 +170,7 @@ func (d *Detector) endWatch(ctx context.Context, id, by, reason string, now time
 		if w.Phase.Final() {
 			return errAlreadyFinal
 		}
-		w.Phase = store.PhaseSuperseded
-		w.SupersededBy = by
-		w.EndedAt = now
-		w.Reason = reason
+		*w = watch.Supersede(*w, by, reason, now)
 		return nil
 	})
 	switch {

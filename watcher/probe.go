@@ -23,8 +23,6 @@ import (
 
 // Probe read bounds.
 const (
-	defaultProbeTimeout = 5 * time.Second
-	defaultMaxBody      = 64 << 10
 	// drainLimit is how much of a body past MaxBodyBytes is discarded to
 	// keep the connection reusable; a longer body closes the connection.
 	drainLimit = 16 << 10
@@ -167,10 +165,7 @@ func withClockTimeout(parent context.Context, clock clockwork.Clock, d time.Dura
 // do performs the request; it returns the status, a failure reason for a
 // response that came back wrong, or an error when none came back.
 func (pr *Prober) do(ctx context.Context, p config.Probe) (int, string, error) {
-	timeout := p.Timeout.Duration
-	if timeout <= 0 {
-		timeout = defaultProbeTimeout
-	}
+	timeout := p.Timeout.Duration // defaults are applied at config load
 	rctx, cancel := withClockTimeout(ctx, pr.cfg.Clock, timeout)
 	defer cancel()
 	pol := &redirectPolicy{max: p.MaxRedirects}
@@ -178,11 +173,7 @@ func (pr *Prober) do(ctx context.Context, p config.Probe) (int, string, error) {
 		pol.secrets = append(pol.secrets, k)
 	}
 	rctx = context.WithValue(rctx, redirectKey{}, pol)
-	method := p.Method
-	if method == "" {
-		method = http.MethodGet
-	}
-	req, err := http.NewRequestWithContext(rctx, method, p.URL, nil)
+	req, err := http.NewRequestWithContext(rctx, p.Method, p.URL, nil)
 	if err != nil {
 		return 0, "", fmt.Errorf("bad probe request: %w", err)
 	}
@@ -248,9 +239,6 @@ func (pr *Prober) checkResponse(ctx context.Context, resp *http.Response, p conf
 		return "bad body_match: " + err.Error(), nil
 	}
 	limit := p.MaxBodyBytes
-	if limit <= 0 {
-		limit = defaultMaxBody
-	}
 	buf := bodyPool.Get().(*bytes.Buffer)
 	defer func() { buf.Reset(); bodyPool.Put(buf) }()
 	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, limit)); err != nil {

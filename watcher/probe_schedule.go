@@ -8,8 +8,6 @@ import (
 	"github.com/canaryd/canaryd/config"
 )
 
-const defaultProbeInterval = 10 * time.Second
-
 // schedule keeps the probes of the targets under watch and when each is due.
 type schedule struct {
 	mu      sync.Mutex
@@ -49,9 +47,9 @@ func (pr *Prober) SetActive(targets []config.Target) {
 	for _, t := range targets {
 		for _, p := range t.Probes {
 			k := probeKey{t.Name, p.Name}
-			interval := p.Interval.Duration
+			interval := p.Interval.Duration // defaults are applied at config load
 			if interval <= 0 {
-				interval = defaultProbeInterval
+				continue
 			}
 			e, ok := s.entries[k]
 			if !ok || e.interval != interval {

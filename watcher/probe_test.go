@@ -62,16 +62,16 @@ func TestProbeOutcomes(t *testing.T) {
 		status  int
 		reason  string
 	}{
-		{"2xx default", config.Probe{URL: srv.URL + "/ok"}, sample.OutcomeOK, 200, ""},
-		{"5xx fails", config.Probe{URL: srv.URL + "/fail"}, sample.OutcomeFail, 500, "unexpected status 500"},
-		{"expected 404", config.Probe{URL: srv.URL + "/gone", ExpectStatus: []int{404}}, sample.OutcomeOK, 404, ""},
-		{"200 not in expected set", config.Probe{URL: srv.URL + "/ok", ExpectStatus: []int{204}}, sample.OutcomeFail, 200, "unexpected status 200"},
-		{"body matches", config.Probe{URL: srv.URL + "/ok", BodyMatch: `"status":\s*"ok"`}, sample.OutcomeOK, 200, ""},
-		{"body mismatch", config.Probe{URL: srv.URL + "/ok", BodyMatch: `degraded`}, sample.OutcomeFail, 200, "body does not match"},
-		{"bad regexp", config.Probe{URL: srv.URL + "/ok", BodyMatch: `(`}, sample.OutcomeFail, 200, "bad body_match"},
-		{"method and headers", config.Probe{URL: srv.URL + "/post", Method: "POST", Headers: map[string]string{"X-Plain": "p"}}, sample.OutcomeOK, 200, ""},
-		{"host header", config.Probe{URL: srv.URL + "/vhost", Headers: map[string]string{"host": "api.example.com"}}, sample.OutcomeOK, 200, ""},
-		{"connection refused", config.Probe{URL: deadURL + "/ok"}, sample.OutcomeFail, 0, "connect"},
+		{"2xx default", probeDefaults(config.Probe{URL: srv.URL + "/ok"}), sample.OutcomeOK, 200, ""},
+		{"5xx fails", probeDefaults(config.Probe{URL: srv.URL + "/fail"}), sample.OutcomeFail, 500, "unexpected status 500"},
+		{"expected 404", probeDefaults(config.Probe{URL: srv.URL + "/gone", ExpectStatus: []int{404}}), sample.OutcomeOK, 404, ""},
+		{"200 not in expected set", probeDefaults(config.Probe{URL: srv.URL + "/ok", ExpectStatus: []int{204}}), sample.OutcomeFail, 200, "unexpected status 200"},
+		{"body matches", probeDefaults(config.Probe{URL: srv.URL + "/ok", BodyMatch: `"status":\s*"ok"`}), sample.OutcomeOK, 200, ""},
+		{"body mismatch", probeDefaults(config.Probe{URL: srv.URL + "/ok", BodyMatch: `degraded`}), sample.OutcomeFail, 200, "body does not match"},
+		{"bad regexp", probeDefaults(config.Probe{URL: srv.URL + "/ok", BodyMatch: `(`}), sample.OutcomeFail, 200, "bad body_match"},
+		{"method and headers", probeDefaults(config.Probe{URL: srv.URL + "/post", Method: "POST", Headers: map[string]string{"X-Plain": "p"}}), sample.OutcomeOK, 200, ""},
+		{"host header", probeDefaults(config.Probe{URL: srv.URL + "/vhost", Headers: map[string]string{"host": "api.example.com"}}), sample.OutcomeOK, 200, ""},
+		{"connection refused", probeDefaults(config.Probe{URL: deadURL + "/ok"}), sample.OutcomeFail, 0, "connect"},
 	}
 	pr := NewProber(ProberConfig{Clock: clockwork.NewFakeClock()})
 	for _, tc := range cases {
@@ -120,7 +120,7 @@ func TestProbeNeverAnswersIsBoundedByTimeout(t *testing.T) {
 			pr := NewProber(ProberConfig{Clock: clk})
 			done := make(chan sample.Sample, 1)
 			go func() {
-				done <- pr.Probe(context.Background(), "api", config.Probe{Name: "h", URL: srv.URL, Timeout: dur(2 * time.Second), BodyMatch: "ok"})
+				done <- pr.Probe(context.Background(), "api", probeDefaults(config.Probe{Name: "h", URL: srv.URL, Timeout: dur(2 * time.Second), BodyMatch: "ok"}))
 			}()
 			waitFor(t, arrived, "request at server")
 			clk.Advance(2 * time.Second)
@@ -147,7 +147,7 @@ func TestProbeSlowAnswerFailsLatencyLimit(t *testing.T) {
 	pr := NewProber(ProberConfig{Clock: clk})
 	done := make(chan sample.Sample, 1)
 	go func() {
-		done <- pr.Probe(context.Background(), "api", config.Probe{Name: "h", URL: srv.URL, Timeout: dur(5 * time.Second), MaxLatency: dur(time.Second)})
+		done <- pr.Probe(context.Background(), "api", probeDefaults(config.Probe{Name: "h", URL: srv.URL, Timeout: dur(5 * time.Second), MaxLatency: dur(time.Second)}))
 	}()
 	waitFor(t, arrived, "request")
 	clk.Advance(1500 * time.Millisecond)
@@ -180,7 +180,7 @@ func TestProbeEndlessBodyIsBounded(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			done := make(chan sample.Sample, 1)
 			go func() {
-				done <- pr.Probe(context.Background(), "api", config.Probe{Name: "h", URL: srv.URL, BodyMatch: tc.match, MaxBodyBytes: 1 << 20})
+				done <- pr.Probe(context.Background(), "api", probeDefaults(config.Probe{Name: "h", URL: srv.URL, BodyMatch: tc.match, MaxBodyBytes: 1 << 20}))
 			}()
 			s := waitFor(t, done, "probe on an endless body")
 			if s.Outcome != tc.outcome {
@@ -207,17 +207,17 @@ func TestProbeRedirectsLimited(t *testing.T) {
 	t.Cleanup(srv.Close)
 	pr := NewProber(ProberConfig{Clock: clockwork.NewFakeClock()})
 
-	s := pr.Probe(context.Background(), "api", config.Probe{Name: "h", URL: srv.URL + "/loop/", MaxRedirects: 2})
+	s := pr.Probe(context.Background(), "api", probeDefaults(config.Probe{Name: "h", URL: srv.URL + "/loop/", MaxRedirects: 2}))
 	if s.Outcome != sample.OutcomeFail || !strings.Contains(s.Reason, "too many redirects (max 2)") {
 		t.Fatalf("redirect loop: got %s %q", s.Outcome, s.Reason)
 	}
 	if got := hits.Load(); got != 3 {
 		t.Fatalf("server saw %d requests, want 3 (original + 2 redirects)", got)
 	}
-	if s := pr.Probe(context.Background(), "api", config.Probe{Name: "h", URL: srv.URL + "/a", MaxRedirects: 2}); s.Outcome != sample.OutcomeOK {
+	if s := pr.Probe(context.Background(), "api", probeDefaults(config.Probe{Name: "h", URL: srv.URL + "/a", MaxRedirects: 2})); s.Outcome != sample.OutcomeOK {
 		t.Fatalf("two redirects within the limit: got %s %q", s.Outcome, s.Reason)
 	}
-	if s := pr.Probe(context.Background(), "api", config.Probe{Name: "h", URL: srv.URL + "/a", MaxRedirects: 1}); s.Outcome != sample.OutcomeFail {
+	if s := pr.Probe(context.Background(), "api", probeDefaults(config.Probe{Name: "h", URL: srv.URL + "/a", MaxRedirects: 1})); s.Outcome != sample.OutcomeFail {
 		t.Fatalf("two redirects over a limit of 1: got %s", s.Outcome)
 	}
 }
@@ -235,7 +235,7 @@ func TestProbeSecretHeadersSentNeverShown(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	pr := NewProber(ProberConfig{Clock: clockwork.NewFakeClock()})
-	p := config.Probe{Name: "h", URL: srv.URL, SecretHeaders: map[string]config.Secret{"Authorization": config.NewSecret("Bearer " + secret)}}
+	p := probeDefaults(config.Probe{Name: "h", URL: srv.URL, SecretHeaders: map[string]config.Secret{"Authorization": config.NewSecret("Bearer " + secret)}})
 	for _, path := range []string{"/", "/redirect"} {
 		p.URL = srv.URL + path
 		s := pr.Probe(context.Background(), "api", p)
@@ -345,12 +345,30 @@ func TestProbeSecretHeadersNotForwardedToOtherHosts(t *testing.T) {
 	}))
 	t.Cleanup(first.Close)
 	pr := NewProber(ProberConfig{Clock: clockwork.NewFakeClock()})
-	s := pr.Probe(context.Background(), "api", config.Probe{Name: "h", URL: first.URL, MaxRedirects: 1,
-		Headers: map[string]string{"X-Plain": "p"}, SecretHeaders: map[string]config.Secret{"X-Api-Key": config.NewSecret(secret)}})
+	s := pr.Probe(context.Background(), "api", probeDefaults(config.Probe{Name: "h", URL: first.URL, MaxRedirects: 1,
+		Headers: map[string]string{"X-Plain": "p"}, SecretHeaders: map[string]config.Secret{"X-Api-Key": config.NewSecret(secret)}}))
 	if s.Outcome != sample.OutcomeOK {
 		t.Fatalf("probe: %s %q", s.Outcome, s.Reason)
 	}
 	if got := waitFor(t, seen, "redirected request"); got != "|p" {
 		t.Fatalf("other host got headers %q; want the secret dropped and the plain header kept", got)
 	}
+}
+
+// probeDefaults fills what config.Load fills for a probe written in code:
+// the prober trusts a loaded config.
+func probeDefaults(p config.Probe) config.Probe {
+	if p.Method == "" {
+		p.Method = http.MethodGet
+	}
+	if p.Timeout.Duration == 0 {
+		p.Timeout.Duration = config.DefaultProbeTimeout
+	}
+	if p.Interval.Duration == 0 {
+		p.Interval.Duration = config.DefaultProbeInterval
+	}
+	if p.MaxBodyBytes == 0 {
+		p.MaxBodyBytes = config.DefaultMaxBodyBytes
+	}
+	return p
 }

@@ -36,8 +36,5 @@ func nextSlot(now time.Time, interval, offset time.Duration) time.Time {
 // its slot. Trace generators use it to put probe results where the daemon
 // would take them.
 func ProbeSlot(target, probe string, interval time.Duration, after time.Time) time.Time {
-	if interval <= 0 {
-		interval = defaultProbeInterval
-	}
 	return nextSlot(after, interval, jitterOffset(target+"\x00"+probe, interval))
 }
