@@ -40,14 +40,15 @@ func (s *Sim) SeedFaults(seed int64) {
 	s.faults.mu.Unlock()
 }
 
-// pick returns the faults that fire for api on this call.
-func (fs *faultSet) pick(api string) []Fault {
+// pick returns the faults that fire for api on this call, whose main
+// parameters are params.
+func (fs *faultSet) pick(api string, params map[string]any) []Fault {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	var fired []Fault
 	kept := fs.faults[:0]
 	for _, f := range fs.faults {
-		if f.API != api && f.API != "*" {
+		if f.API != api && f.API != "*" || !f.matches(params) {
 			kept = append(kept, f)
 			continue
 		}
@@ -80,7 +81,7 @@ func (fs *faultSet) pick(api string) []Fault {
 // whether the call was answered.
 func (s *Sim) applyFault(w http.ResponseWriter, req *request, rt route) bool {
 	r := req.r
-	for _, f := range s.faults.pick(rt.api) {
+	for _, f := range s.faults.pick(rt.api, faultParams(rt, req)) {
 		params := faultParams(rt, req)
 		params["Fault"] = f.Kind.String()
 		call := Call{API: rt.api, Time: s.clock.Now(), Params: params}
@@ -182,4 +183,15 @@ func (k FaultKind) String() string {
 		return "reset"
 	}
 	return "unknown"
+}
+
+// matches reports whether a call with these main parameters is one the
+// fault is for (every Match entry equal).
+func (f *Fault) matches(params map[string]any) bool {
+	for k, v := range f.Match {
+		if got, _ := params[k].(string); got != v {
+			return false
+		}
+	}
+	return true
 }

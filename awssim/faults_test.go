@@ -217,3 +217,19 @@ func TestWildcardFault(t *testing.T) {
 		t.Fatalf("Count 1 wildcard hit twice: %v", err)
 	}
 }
+
+// A fault with Match hits only the calls it names.
+func TestFaultMatchesOneFunction(t *testing.T) {
+	sim, cfg := Start(t, Options{})
+	sim.Deploy("slow", "live", "1", nil)
+	sim.Deploy("fast", "live", "1", nil)
+	sim.InjectFault(Fault{API: "GetAlias", Kind: Fault5xx, Rate: 1, Match: map[string]string{"FunctionName": "slow"}})
+	c := lambda.NewFromConfig(cfg, func(o *lambda.Options) { o.RetryMaxAttempts = 1 })
+	ctx := context.Background()
+	if _, err := c.GetAlias(ctx, &lambda.GetAliasInput{FunctionName: aws.String("fast"), Name: aws.String("live")}); err != nil {
+		t.Fatalf("fast: %v", err)
+	}
+	if _, err := c.GetAlias(ctx, &lambda.GetAliasInput{FunctionName: aws.String("slow"), Name: aws.String("live")}); err == nil {
+		t.Fatal("slow: want the injected 5xx")
+	}
+}

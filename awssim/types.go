@@ -43,6 +43,9 @@ type Fault struct {
 	Latency time.Duration
 	// Status picks 500 or 503 for Fault5xx (default 500).
 	Status int
+	// Match, optional, limits the fault to calls whose main parameters
+	// (Call.Params, e.g. {"FunctionName": "api"}) have these values.
+	Match map[string]string
 }
 
 // Call is one recorded API call (every attempt, including those answered

@@ -83,6 +83,7 @@ type Daemon struct {
 	running     map[string]bool     // incident IDs whose plan is executing here
 	nextMetrics time.Time
 	cycling     bool // a metric cycle is running
+	loop        loopWatch
 
 	plans sync.WaitGroup
 	// workCtx outlives a Tick's context so that a plan is not cut short by
@@ -146,8 +147,12 @@ func (d *Daemon) dryRun(conf *config.Config, t config.Target) bool {
 // Registry is the registry served on /metrics.
 func (d *Daemon) Registry() *prometheus.Registry { return d.reg }
 
-// Ready reports whether the daemon can do its job: the store answers.
+// Ready reports whether the daemon can do its job: the run loop is not
+// stuck in a tick, and the store answers.
 func (d *Daemon) Ready() error {
+	if stuck := d.loop.stuck(d.clock.Now()); stuck > stuckAfter {
+		return fmt.Errorf("run loop stuck in one tick for %s", stuck.Truncate(time.Second))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if _, err := d.cfg.Store.ListOverrides(ctx); err != nil {

@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -16,6 +18,17 @@ type Metrics struct {
 	DetectToTrip  prometheus.Histogram
 	TripToRevert  prometheus.Histogram
 	ConfigReloads *prometheus.CounterVec
+	TickDuration  prometheus.Histogram
+	SlowTicks     prometheus.Counter
+}
+
+// observeTick records one tick of the run loop; a tick longer than the
+// loop's interval is slow (something held it up).
+func (m *Metrics) observeTick(took, every time.Duration) {
+	m.TickDuration.Observe(took.Seconds())
+	if took > every {
+		m.SlowTicks.Inc()
+	}
 }
 
 // NewMetrics registers the daemon's metrics on reg.
@@ -38,6 +51,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Time from the tripping verdict to the alias pointing at the known-good version.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 12)}),
 		ConfigReloads: f.NewCounterVec(prometheus.CounterOpts{Name: "canaryd_config_reloads_total",
 			Help: "Config reloads (SIGHUP) by result."}, []string{"result"}),
+		TickDuration: f.NewHistogram(prometheus.HistogramOpts{Name: "canaryd_tick_duration_seconds",
+			Help: "Time one tick of the run loop took.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}),
+		SlowTicks: f.NewCounter(prometheus.CounterOpts{Name: "canaryd_slow_ticks_total",
+			Help: "Ticks of the run loop that took longer than its interval."}),
 	}
 	for _, k := range []string{"healthy", "failing", "inconclusive", "promote"} {
 		m.Verdicts.WithLabelValues(k)

@@ -101,3 +101,25 @@ func mustGather(t *testing.T, h *harness) []*dto.MetricFamily {
 	}
 	return mfs
 }
+
+// TestReadyFailsWhenTheLoopIsStuck: a tick that does not end is visible:
+// /readyz fails and the slow tick is counted once it ends.
+func TestReadyFailsWhenTheLoopIsStuck(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	if err := h.d.Ready(); err != nil {
+		t.Fatalf("ready before: %v", err)
+	}
+	h.d.loop.begin(h.clk.Now())
+	h.clk.Advance(stuckAfter + time.Second)
+	err := h.d.Ready()
+	if err == nil || !strings.Contains(err.Error(), "run loop stuck") {
+		t.Fatalf("ready with a tick stuck for %s: %v", stuckAfter+time.Second, err)
+	}
+	h.d.metrics.observeTick(h.d.loop.end(h.clk.Now()), h.d.cfg.TickEvery)
+	if err := h.d.Ready(); err != nil {
+		t.Fatalf("ready after the tick ended: %v", err)
+	}
+	if n := testutil.ToFloat64(h.d.metrics.SlowTicks); n != 1 {
+		t.Fatalf("slow ticks %v, want 1", n)
+	}
+}

@@ -76,6 +76,8 @@ func (d *Daemon) shutdown() error {
 // life cycle for every active watch. Tests call it step by step with a
 // fake clock.
 func (d *Daemon) Tick(ctx context.Context) {
+	d.loop.begin(d.clock.Now())
+	defer func() { d.metrics.observeTick(d.loop.end(d.clock.Now()), d.cfg.TickEvery) }()
 	taken := d.refreshLeases(ctx)
 	if !d.resumed {
 		// Unfinished plans resume once leases are known: only the owner

@@ -149,6 +149,7 @@ func (d *Daemon) buildParts(ctx context.Context, conf *config.Config, targets ma
 		Store: d.cfg.Store, Clock: d.clock, Logger: d.log.Named("detector"), Metrics: d.wmetrics,
 		PollInterval: conf.Daemon.PollInterval.Duration, Concurrency: conf.Daemon.MaxConcurrentAWS,
 		MaxPollRate: conf.Daemon.MaxPollRate, Owns: d.owns, OnWatch: d.onWatch, OnEnd: d.onWatchEnd,
+		Async: !d.cfg.Synchronous, // one hung alias read must not hold up the run loop
 	})
 	if err != nil {
 		return p, err

@@ -38,8 +38,17 @@ type DetectorConfig struct {
 	Metrics *Metrics
 	// PollInterval is how often each alias is read; default 15s.
 	PollInterval time.Duration
-	// Concurrency bounds the alias reads in flight during Tick and Sweep; default 16.
+	// Concurrency bounds the alias reads in flight; default 16.
 	Concurrency int
+	// Async makes Tick start the due reads and return at once: a target
+	// whose read is still in flight is not read again until it returns, so
+	// one hung read never delays another target nor the caller's loop.
+	// Wait waits for the reads in flight. Without Async, Tick waits for its
+	// reads (tests step it).
+	Async bool
+	// ReadTimeout bounds one alias read and the store update after it;
+	// default 30s.
+	ReadTimeout time.Duration
 	// MaxPollRate, optional, caps alias reads per second over all targets
 	// (Lambda's control-plane quota is ~15/s per account and region): when
 	// targets/PollInterval exceeds it, the interval is stretched to fit.
@@ -67,8 +76,10 @@ type Detector struct {
 	cfg   DetectorConfig
 	order []*targetSlot
 	slots map[string]*targetSlot
+	sem   chan struct{} // reads in flight, across Tick and Sweep
+	wg    sync.WaitGroup
 
-	mu sync.Mutex // guards targetSlot.due
+	mu sync.Mutex // guards targetSlot.due, fails and inFlight
 }
 
 type targetSlot struct {
@@ -76,7 +87,10 @@ type targetSlot struct {
 	offset time.Duration
 	due    time.Time  // guarded by Detector.mu
 	fails  int        // consecutive failed reads, guarded by Detector.mu
-	obs    sync.Mutex // serialises alias read + state update per target
+	// inFlight is set while a read of this target runs (guarded by
+	// Detector.mu): it is not started again until it returns.
+	inFlight bool
+	obs      sync.Mutex // serialises alias read + state update per target
 }
 
 // NewDetector checks cfg and spreads the targets' first polls over one interval.
@@ -99,6 +113,9 @@ func NewDetector(cfg DetectorConfig) (*Detector, error) {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 16
 	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = 30 * time.Second
+	}
 	if cfg.MaxPollRate > 0 {
 		need := time.Duration(float64(len(cfg.Targets)) / cfg.MaxPollRate * float64(time.Second))
 		if need > cfg.PollInterval {
@@ -108,7 +125,7 @@ func NewDetector(cfg DetectorConfig) (*Detector, error) {
 			cfg.PollInterval = need
 		}
 	}
-	d := &Detector{cfg: cfg, slots: make(map[string]*targetSlot, len(cfg.Targets))}
+	d := &Detector{cfg: cfg, slots: make(map[string]*targetSlot, len(cfg.Targets)), sem: make(chan struct{}, cfg.Concurrency)}
 	now := cfg.Clock.Now()
 	for _, t := range cfg.Targets {
 		if _, dup := d.slots[t.Name]; dup {
@@ -130,7 +147,8 @@ type TickStats struct {
 }
 
 // Tick reads the aliases that are due. A failed read is logged, counted
-// and retried on the next Tick; it never starts or ends a watch.
+// and retried later with backoff; it never starts or ends a watch. With
+// Async it returns once the reads are started (Polled counts them).
 func (d *Detector) Tick(ctx context.Context) TickStats {
 	now := d.cfg.Clock.Now()
 	var due []*targetSlot
@@ -141,7 +159,31 @@ func (d *Detector) Tick(ctx context.Context) TickStats {
 		}
 	}
 	d.mu.Unlock()
-	return d.observeAll(ctx, d.owned(due), SourcePoll)
+	due = d.owned(due)
+	if !d.cfg.Async {
+		return d.observeAll(ctx, due, SourcePoll)
+	}
+	claimed := d.claim(due)
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); d.observeClaimed(ctx, claimed, SourcePoll) }()
+	return TickStats{Polled: len(claimed)}
+}
+
+// Wait blocks until every read started by Tick has returned.
+func (d *Detector) Wait() { d.wg.Wait() }
+
+// claim marks the slots not already in flight as in flight and returns them.
+func (d *Detector) claim(slots []*targetSlot) []*targetSlot {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := slots[:0:0]
+	for _, s := range slots {
+		if !s.inFlight {
+			s.inFlight = true
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func (d *Detector) owned(slots []*targetSlot) []*targetSlot {
@@ -202,24 +244,33 @@ func (d *Detector) NextPoll(target string) (time.Time, bool) {
 	return s.due, true
 }
 
+// observeAll reads the slots not already in flight and waits for them.
 func (d *Detector) observeAll(ctx context.Context, slots []*targetSlot, source string) TickStats {
+	return d.observeClaimed(ctx, d.claim(slots), source)
+}
+
+// observeClaimed reads claimed slots, at most Concurrency at once, each
+// released from flight as soon as its own read returns.
+func (d *Detector) observeClaimed(ctx context.Context, slots []*targetSlot, source string) TickStats {
 	var (
 		mu    sync.Mutex
 		stats TickStats
 		wg    sync.WaitGroup
-		sem   = make(chan struct{}, d.cfg.Concurrency)
 	)
-	for _, s := range slots {
+	for i, s := range slots {
 		select {
-		case sem <- struct{}{}:
+		case d.sem <- struct{}{}:
 		case <-ctx.Done():
+			d.release(slots[i:])
 			wg.Wait()
 			return stats
 		}
 		wg.Add(1)
 		go func(s *targetSlot) {
-			defer func() { <-sem; wg.Done() }()
-			res, err := d.observe(ctx, s, source)
+			defer func() { <-d.sem; d.release([]*targetSlot{s}); wg.Done() }()
+			rctx, cancel := context.WithTimeout(ctx, d.cfg.ReadTimeout)
+			res, err := d.observe(rctx, s, source)
+			cancel()
 			mu.Lock()
 			stats.Polled++
 			if err != nil {
@@ -238,6 +289,14 @@ func (d *Detector) observeAll(ctx context.Context, slots []*targetSlot, source s
 	}
 	wg.Wait()
 	return stats
+}
+
+func (d *Detector) release(slots []*targetSlot) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, s := range slots {
+		s.inFlight = false
+	}
 }
 
 // reschedule moves a target's next poll one slot past now, keeping its offset.
