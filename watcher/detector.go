@@ -85,8 +85,8 @@ type Detector struct {
 type targetSlot struct {
 	t      config.Target
 	offset time.Duration
-	due    time.Time  // guarded by Detector.mu
-	fails  int        // consecutive failed reads, guarded by Detector.mu
+	due    time.Time // guarded by Detector.mu
+	fails  int       // consecutive failed reads, guarded by Detector.mu
 	// inFlight is set while a read of this target runs (guarded by
 	// Detector.mu): it is not started again until it returns.
 	inFlight bool
