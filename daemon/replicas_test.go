@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/canaryd/canaryd/awsclient"
+	"github.com/canaryd/canaryd/store"
 )
 
 // TestTwoReplicasOneRollback runs two daemons on one Redis store: only the
@@ -97,5 +98,68 @@ func TestTwoReplicasOneRollback(t *testing.T) {
 	}
 	if n := len(h.sim.Calls("UpdateAlias")); n != 3 {
 		t.Fatalf("UpdateAlias calls = %d, want 3 (one per incident)", n)
+	}
+}
+
+// TestManualRollbackFinishedByTheSurvivor: the owner dies in the middle of
+// a manual rollback (alias reverted, CloudFront step intended); the other
+// replica takes the lease and finishes the plan from its journal: the
+// invalidation, the cache clean-up and the verification run once (issue
+// #13: the journal stayed at "CloudFront intent" forever).
+func TestManualRollbackFinishedByTheSurvivor(t *testing.T) {
+	h := newHarness(t, harnessOpts{redisStore: true})
+	confB := *h.conf
+	confB.Daemon.ReplicaID = "replica-b"
+	h.conf.Daemon.ReplicaID = "replica-a"
+	b, err := New(Config{Conf: &confB, Store: h.openStore(), Clock: h.clk, Logger: zaptest.NewLogger(t).Named("b"),
+		AWS:         awsclient.Options{Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")},
+		Synchronous: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.cancelWork(); b.plans.Wait() })
+	both := func(cond func() bool) func() bool {
+		return func() bool { b.Tick(h.ctx); return cond() }
+	}
+	h.until("version 1 adopted", 5, both(func() bool { return h.target().KnownGood == "1" }))
+	owner, survivor := h.d, b
+	if _, bOwns := b.owned["api"]; bOwns {
+		owner, survivor = b, h.d
+	}
+	h.sim.Deploy(fn, alias, "4", nil)
+	// What the owner did before it died: the incident, the alias step done
+	// (the alias is back on 1), the CloudFront step intended.
+	inc := store.Incident{ID: "manual-api-20260302T100500Z", Target: "api", OpenedAt: h.clk.Now(),
+		FromVersion: "4", ToVersion: "1", Trigger: "manual", Actor: "erin"}
+	if err := h.store.CreateIncident(h.ctx, inc); err != nil {
+		t.Fatal(err)
+	}
+	h.sim.Deploy(fn, alias, "1", nil)
+	for _, e := range []store.JournalEntry{
+		{PlanID: inc.ID, Target: "api", Step: 0, Name: "lambda-alias", Status: store.StepIntent, Time: h.clk.Now()},
+		{PlanID: inc.ID, Target: "api", Step: 0, Name: "lambda-alias", Status: store.StepDone, Time: h.clk.Now()},
+		{PlanID: inc.ID, Target: "api", Step: 1, Name: "cloudfront:" + dist, Status: store.StepIntent, Time: h.clk.Now()},
+	} {
+		if err := h.store.AppendJournal(h.ctx, e, store.Fence{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	owner.cancelWork() // dies: stops ticking, never releases its lease
+	ok := false
+	for i := 0; i < 120 && !ok; i++ {
+		h.clk.Advance(time.Second)
+		survivor.Tick(h.ctx)
+		got, err := h.store.GetIncident(h.ctx, inc.ID)
+		ok = err == nil && got.Outcome != ""
+	}
+	got, _ := h.store.GetIncident(h.ctx, inc.ID)
+	if got.Outcome != store.OutcomeRolledBack {
+		t.Fatalf("manual incident after the owner died: %+v", got)
+	}
+	if n := len(h.sim.Invalidations(dist)); n != 1 {
+		t.Fatalf("invalidations = %d, want 1", n)
+	}
+	if n := len(h.sim.Calls("UpdateAlias")); n != 0 {
+		t.Fatalf("UpdateAlias calls = %d: the done alias step ran again", n)
 	}
 }
