@@ -150,7 +150,11 @@ func (c controller) Rollback(ctx context.Context, req api.RollbackRequest) (api.
 	plan.Input.Actor, plan.Input.Reason = req.Actor, req.Reason
 	inc := store.Incident{ID: plan.ID, Target: req.Target, OpenedAt: d.clock.Now(), FromVersion: plan.Input.FromVersion,
 		ToVersion: plan.Input.ToVersion, Trigger: "manual", Actor: req.Actor}
-	if err := d.cfg.Store.CreateIncident(ctx, inc); err != nil && !errors.Is(err, store.ErrExists) {
+	if err := d.openIncident(ctx, inc, true); err != nil {
+		var open errIncidentOpen
+		if errors.As(err, &open) {
+			return resp, fmt.Errorf("%w: a rollback of %s is already under way: incident %s (%s)", api.ErrConflict, req.Target, open.id, open.trigger)
+		}
 		return resp, err
 	}
 	if err := d.endActive(ctx, t, fmt.Sprintf("manual rollback to %s by %s: %s", plan.Input.ToVersion, req.Actor, req.Reason)); err != nil {

@@ -79,8 +79,9 @@ type Daemon struct {
 	notifier    *notify.Dispatcher
 	owned       map[string]store.Fence
 	renewAt     map[string]time.Time
-	watching    map[string][]string // target -> IDs of its judged watches (fed by probes and metrics)
-	running     map[string]bool     // incident IDs whose plan is executing here
+	watching    map[string][]string    // target -> IDs of its judged watches (fed by probes and metrics)
+	running     map[string]bool        // incident IDs whose plan is executing here
+	incidentMu  map[string]*sync.Mutex // per target: opening an incident
 	nextMetrics time.Time
 	cycling     bool // a metric cycle is running
 	loop        loopWatch
@@ -115,19 +116,20 @@ func New(c Config) (*Daemon, error) {
 		c.TickEvery = time.Second
 	}
 	d := &Daemon{
-		cfg:      c,
-		clock:    c.Clock,
-		log:      c.Logger,
-		reg:      c.Registry,
-		metrics:  NewMetrics(c.Registry),
-		wmetrics: watcher.NewMetrics(c.Registry),
-		ametrics: actuator.NewMetrics(c.Registry),
-		nmetrics: notify.NewMetrics(c.Registry),
-		awsm:     awsclient.NewMetrics(c.Registry),
-		running:  map[string]bool{},
-		owned:    map[string]store.Fence{},
-		renewAt:  map[string]time.Time{},
-		watching: map[string][]string{},
+		cfg:        c,
+		clock:      c.Clock,
+		log:        c.Logger,
+		reg:        c.Registry,
+		metrics:    NewMetrics(c.Registry),
+		wmetrics:   watcher.NewMetrics(c.Registry),
+		ametrics:   actuator.NewMetrics(c.Registry),
+		nmetrics:   notify.NewMetrics(c.Registry),
+		awsm:       awsclient.NewMetrics(c.Registry),
+		running:    map[string]bool{},
+		incidentMu: map[string]*sync.Mutex{},
+		owned:      map[string]store.Fence{},
+		renewAt:    map[string]time.Time{},
+		watching:   map[string][]string{},
 	}
 	d.local = !c.Store.Shared()
 	d.store = &trackedStore{Store: c.Store}

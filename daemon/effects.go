@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"go.uber.org/zap"
 
@@ -42,9 +43,7 @@ func (d *Daemon) applyEffect(ctx context.Context, t *target, w store.Watch, e wa
 			return fmt.Errorf("claim override %s: %w", e.Override.ID, err)
 		}
 	case watch.OpenIncident:
-		if err := d.cfg.Store.CreateIncident(ctx, e.Incident); err != nil && !errors.Is(err, store.ErrExists) {
-			return fmt.Errorf("open incident %s: %w", e.Incident.ID, err)
-		}
+		return d.openIncident(ctx, e.Incident, false)
 	case watch.CloseIncident:
 		now := d.clock.Now()
 		if _, err := d.cfg.Store.UpdateIncident(ctx, e.IncidentID, func(x *store.Incident) error {
@@ -65,6 +64,49 @@ func (d *Daemon) applyEffect(ctx context.Context, t *target, w store.Watch, e wa
 		d.note(ctx, t, e)
 	}
 	return nil
+}
+
+// errIncidentOpen says another incident of the target is still open.
+type errIncidentOpen struct{ id, trigger string }
+
+func (e errIncidentOpen) Error() string {
+	return fmt.Sprintf("incident %s (%s) of the target is still open", e.id, e.trigger)
+}
+
+// openIncident creates an incident unless another one of the same target is
+// still open: one incident, one plan per target at a time, whatever opens
+// it (a trip, an operator's force, a manual rollback). The same incident
+// again is fine for a watch (re-opening it after a crash is idempotent);
+// exclusive (a manual rollback) refuses it too. Only the lease owner opens
+// incidents, so the per-target lock here serialises every path.
+func (d *Daemon) openIncident(ctx context.Context, inc store.Incident, exclusive bool) error {
+	mu := d.incidentLock(inc.Target)
+	mu.Lock()
+	defer mu.Unlock()
+	open, err := d.cfg.Store.ListIncidents(ctx, inc.Target, 50)
+	if err != nil {
+		return fmt.Errorf("open incident %s: %w", inc.ID, err)
+	}
+	for _, o := range open {
+		if o.Outcome == "" && (o.ID != inc.ID || exclusive) {
+			return errIncidentOpen{id: o.ID, trigger: o.Trigger}
+		}
+	}
+	if err := d.cfg.Store.CreateIncident(ctx, inc); err != nil && !errors.Is(err, store.ErrExists) {
+		return fmt.Errorf("open incident %s: %w", inc.ID, err)
+	}
+	return nil
+}
+
+func (d *Daemon) incidentLock(target string) *sync.Mutex {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	mu, ok := d.incidentMu[target]
+	if !ok {
+		mu = &sync.Mutex{}
+		d.incidentMu[target] = mu
+	}
+	return mu
 }
 
 // save writes a watch if nobody changed it since it was read.
