@@ -85,6 +85,7 @@ type Daemon struct {
 	nextMetrics time.Time
 	cycling     bool // a metric cycle is running
 	loop        loopWatch
+	box         outbox
 
 	plans sync.WaitGroup
 	// workCtx outlives a Tick's context so that a plan is not cut short by
@@ -127,6 +128,7 @@ func New(c Config) (*Daemon, error) {
 		awsm:       awsclient.NewMetrics(c.Registry),
 		running:    map[string]bool{},
 		incidentMu: map[string]*sync.Mutex{},
+		box:        outbox{inFlight: map[string]bool{}},
 		owned:      map[string]store.Fence{},
 		renewAt:    map[string]time.Time{},
 		watching:   map[string][]string{},

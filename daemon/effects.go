@@ -25,16 +25,40 @@ var errStale = errors.New("watch changed since it was read")
 // (a stale Save, an override another replica claimed, an incident that
 // could not be opened) stops the rest: the next tick recomputes the
 // transition from fresh state.
+//
+// The alerts among the effects are written to the outbox first (outbox.go):
+// a crash after the transition cannot lose them; a transition whose guard
+// fails takes back the ones it did not send.
 func (d *Daemon) applyEffects(ctx context.Context, t *target, w store.Watch, effs []watch.Effect) error {
-	for _, e := range effs {
-		if err := d.applyEffect(ctx, t, w, e); err != nil {
+	sts, err := d.stage(ctx, t, effs)
+	if err != nil {
+		return err
+	}
+	for i, e := range effs {
+		if n, ok := e.(watch.Note); ok {
+			d.applyNote(ctx, t, w, n, sts[i])
+			delete(sts, i)
+			continue
+		}
+		if err := d.applyEffect(ctx, t, e); err != nil {
+			d.unstage(ctx, sts)
 			return err
 		}
 	}
 	return nil
 }
 
-func (d *Daemon) applyEffect(ctx context.Context, t *target, w store.Watch, e watch.Effect) error {
+func (d *Daemon) applyNote(ctx context.Context, t *target, w store.Watch, n watch.Note, st *staged) {
+	if n.Kind == event.Tripped && w.ID == n.WatchID {
+		d.metrics.DetectToTrip.Observe(d.clock.Now().Sub(w.DetectedAt).Seconds())
+	}
+	d.record(ctx, n)
+	if st != nil {
+		d.dispatch(st)
+	}
+}
+
+func (d *Daemon) applyEffect(ctx context.Context, t *target, e watch.Effect) error {
 	switch e := e.(type) {
 	case watch.Save:
 		return d.save(ctx, e.Watch)
@@ -57,11 +81,6 @@ func (d *Daemon) applyEffect(ctx context.Context, t *target, w store.Watch, e wa
 		return d.setKnownGood(ctx, e.Target, e.Version)
 	case watch.RunPlan:
 		d.runPlan(ctx, t, e.IncidentID)
-	case watch.Note:
-		if e.Kind == event.Tripped && w.ID == e.WatchID {
-			d.metrics.DetectToTrip.Observe(d.clock.Now().Sub(w.DetectedAt).Seconds())
-		}
-		d.note(ctx, t, e)
 	}
 	return nil
 }
@@ -143,8 +162,16 @@ func (d *Daemon) transit(ctx context.Context, t *target, id string, f func(store
 }
 
 // note writes one thing that happened to the history and the log and, when
-// it is an alert, hands it to the notifiers.
+// it is an alert, writes it to the outbox and hands it to the notifiers.
 func (d *Daemon) note(ctx context.Context, t *target, n watch.Note) {
+	d.record(ctx, n)
+	if n.Alert != "" {
+		d.alert(ctx, t, n)
+	}
+}
+
+// record writes a note to the history and the log.
+func (d *Daemon) record(ctx context.Context, n watch.Note) {
 	now := d.clock.Now()
 	if err := d.cfg.Store.AppendEvent(ctx, store.Event{Time: now, Target: n.Target, WatchID: n.WatchID,
 		IncidentID: n.IncidentID, Type: n.Kind, Message: n.Message, Data: n.Data}); err != nil {
@@ -162,41 +189,13 @@ func (d *Daemon) note(ctx context.Context, t *target, n watch.Note) {
 	} else {
 		d.log.Warn(n.Message, fields...)
 	}
-	if n.Alert == "" {
-		return
-	}
-	d.send(ctx, t, notify.Event{Type: n.Alert, Severity: n.Severity, Time: now, WatchID: n.WatchID, IncidentID: n.IncidentID,
-		KnownGood: n.KnownGood, NewVersion: n.NewVersion, Verdict: n.Verdict, Actions: actionResults(n.Actions),
-		Override: n.Override, DryRun: n.DryRun, Message: n.Message})
-}
-
-// send completes an alert with what every alert carries (function, alias,
-// overrides in force, next steps) and hands it to the dispatcher, which
-// never blocks (promise 9).
-func (d *Daemon) send(ctx context.Context, t *target, ev notify.Event) {
-	if t == nil {
-		return
-	}
-	if ev.Time.IsZero() {
-		ev.Time = d.clock.Now()
-	}
-	ev.Target, ev.Function, ev.Alias = t.conf.Name, t.conf.Function, t.conf.Alias
-	if ovs, err := d.inForce(ctx, t.conf.Name); err == nil {
-		ev.Overrides = ovs
-	}
-	if len(ev.NextSteps) == 0 {
-		ev.NextSteps = notify.DefaultNextSteps(ev)
-	}
-	d.mu.Lock()
-	n := d.notifier
-	d.mu.Unlock()
-	n.Send(ev)
 }
 
 // onDelivery records in the history how each alert's delivery ended (the
 // postmortem lists alerts that really went out). It runs on the notifier's
 // worker, never on the actuation path.
 func (d *Daemon) onDelivery(o notify.Outcome) {
+	d.delivered(o)
 	typ, msg := event.AlertSent, fmt.Sprintf("%s delivered to %s", o.Type, o.Notifier)
 	if !o.Delivered {
 		typ, msg = event.AlertFailed, fmt.Sprintf("%s to %s failed after %d attempts: %s", o.Type, o.Notifier, o.Attempts, o.Error)

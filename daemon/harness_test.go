@@ -56,6 +56,7 @@ type harness struct {
 	traffic    func(version string) awssim.Profile
 	lastMinute time.Time
 	alerts     []map[string]any
+	hookDown   bool // the on-call webhook answers 503
 	health     *httptest.Server
 	hook       *httptest.Server
 }
@@ -110,6 +111,13 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 			case <-hung:
 			case <-r.Context().Done():
 			}
+			return
+		}
+		h.mu.Lock()
+		down := h.hookDown
+		h.mu.Unlock()
+		if down {
+			http.Error(w, "unavailable", http.StatusServiceUnavailable)
 			return
 		}
 		var ev map[string]any
@@ -223,6 +231,9 @@ func (h *harness) stop() {
 	}
 	h.d.cancelWork()
 	h.d.plans.Wait()
+	dead, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = h.d.notifier.Close(dead) // what it held in memory dies with it
 	_ = h.store.Close()
 	h.d = nil
 }

@@ -144,7 +144,7 @@ func TestRestartReadsBaselineAndBackfills(t *testing.T) {
 	}
 	h.stop()
 	h.start(false)
-	h.until("rollback after restart", 60, func() bool { return h.incident().Outcome == "rolled_back" })
+	h.until("rollback after restart", 150, func() bool { return h.incident().Outcome == "rolled_back" })
 	inc := h.incident()
 	if !strings.Contains(string(inc.Verdict), "p99-vs-baseline") || !strings.Contains(string(inc.Verdict), `"baseline":`) {
 		t.Fatalf("verdict %s", inc.Verdict)

@@ -39,7 +39,7 @@ const tracesDir = "../testdata/traces"
 
 // parityScenarios is how many generated scenarios the parity test serves
 // (`make parity` runs 300; each is about 0.2 s).
-var parityScenarios = flag.Int("parity", 40, "generated scenarios in TestReplayAgreesWithTheDaemon")
+var parityScenarios = flag.Int("parity", 24, "generated scenarios in TestReplayAgreesWithTheDaemon")
 
 // daemonOutcome is what the daemon did with the served trace.
 type daemonOutcome struct {

@@ -87,7 +87,9 @@ func (d *Daemon) Tick(ctx context.Context) {
 	}
 	if len(taken) > 0 {
 		d.resume(ctx, taken)
+		d.redeliver(ctx, taken, 0) // what a crash or a dead replica left undelivered
 	}
+	d.redeliverDue(ctx)
 	overrides := d.overrides(ctx)
 	d.mu.Lock()
 	det, prober := d.detector, d.prober

@@ -72,15 +72,19 @@ type Config struct {
 
 // Outcome is how one event's delivery to one notifier ended.
 type Outcome struct {
+	ID         string // Event.ID
 	Notifier   string
 	Type       event.Kind
 	Target     string
 	WatchID    string
 	IncidentID string
 	Delivered  bool
-	Attempts   int
-	Error      string // the last attempt's error, redacted; "" when delivered
-	Time       time.Time
+	// Permanent is set when the notifier refused the event for good (a
+	// redelivery would fail the same way).
+	Permanent bool
+	Attempts  int
+	Error     string // the last attempt's error, redacted; "" when delivered
+	Time      time.Time
 }
 
 // EventFilter is implemented by notifiers that take only some event types
@@ -156,8 +160,13 @@ func withDefaults(c Config) Config {
 // type, and returns at once. It never blocks on delivery: when a queue is
 // full the oldest event in it is dropped, counted and logged. The caller
 // must not modify ev (its slices and pointers) after Send.
-func (d *Dispatcher) Send(ev Event) {
+func (d *Dispatcher) Send(ev Event) { d.SendTo(ev, d.Recipients(ev)) }
+
+// Recipients are the notifiers Send queues ev for: those routed to its
+// target that take its type, each once.
+func (d *Dispatcher) Recipients(ev Event) []string {
 	names := d.route(ev.Target)
+	var out []string
 	for i, name := range names {
 		if slices.Contains(names[:i], name) {
 			continue // listed twice: deliver once
@@ -168,10 +177,26 @@ func (d *Dispatcher) Send(ev Event) {
 				zap.String("notifier", name), zap.String("target", ev.Target))
 			continue
 		}
-		if !w.accepts(ev.Type) {
-			continue
+		if w.accepts(ev.Type) {
+			out = append(out, name)
 		}
-		w.enqueue(ev)
+	}
+	return out
+}
+
+// Knows reports whether name is one of the dispatcher's notifiers.
+func (d *Dispatcher) Knows(name string) bool {
+	_, ok := d.workers[name]
+	return ok
+}
+
+// SendTo is Send to the named notifiers only (a redelivery of what the
+// outbox says they still owe).
+func (d *Dispatcher) SendTo(ev Event, names []string) {
+	for _, name := range names {
+		if w, ok := d.workers[name]; ok {
+			w.enqueue(ev)
+		}
 	}
 }
 
@@ -224,7 +249,7 @@ func (d *Dispatcher) deliver(w *worker, ev Event) {
 			d.c.Metrics.Attempts.WithLabelValues(w.name, AttemptPermanent).Inc()
 			log.Error("notify: delivery failed permanently", zap.Int("attempt", attempt), zap.Error(err))
 			d.c.Metrics.Deliveries.WithLabelValues(w.name, OutcomeFailure).Inc()
-			d.report(w, ev, attempt, err)
+			d.reportPermanent(w, ev, attempt, err)
 			return
 		}
 		d.c.Metrics.Attempts.WithLabelValues(w.name, AttemptRetryable).Inc()
@@ -252,11 +277,19 @@ func (d *Dispatcher) deliver(w *worker, ev Event) {
 }
 
 func (d *Dispatcher) report(w *worker, ev Event, attempts int, err error) {
+	d.outcome(w, ev, attempts, err, false)
+}
+
+func (d *Dispatcher) reportPermanent(w *worker, ev Event, attempts int, err error) {
+	d.outcome(w, ev, attempts, err, true)
+}
+
+func (d *Dispatcher) outcome(w *worker, ev Event, attempts int, err error, permanent bool) {
 	if d.c.OnOutcome == nil {
 		return
 	}
-	o := Outcome{Notifier: w.name, Type: ev.Type, Target: ev.Target, WatchID: ev.WatchID, IncidentID: ev.IncidentID,
-		Delivered: err == nil, Attempts: attempts, Time: d.c.Clock.Now()}
+	o := Outcome{ID: ev.ID, Notifier: w.name, Type: ev.Type, Target: ev.Target, WatchID: ev.WatchID, IncidentID: ev.IncidentID,
+		Delivered: err == nil, Permanent: permanent, Attempts: attempts, Time: d.c.Clock.Now()}
 	if err != nil {
 		o.Error = err.Error()
 	}

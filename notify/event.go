@@ -24,6 +24,9 @@ type ActionResult struct {
 
 // Event is one thing to tell on-call about.
 type Event struct {
+	// ID is the alert's dedup key: the same alert, redelivered after a
+	// crash or a take-over, has the same ID.
+	ID         string           `json:"id,omitempty"`
 	Type       event.Kind       `json:"type"`
 	Severity   event.Severity   `json:"severity"`
 	Time       time.Time        `json:"time"`

@@ -88,6 +88,21 @@ type Store interface {
 	// Events returns history entries oldest first, filtered.
 	Events(ctx context.Context, f EventFilter) ([]Event, error)
 
+	// PutOutbox writes alerts owed to notifiers, all or none; an entry with
+	// the same ID and notifier is replaced (an alert redelivered keeps its
+	// dedup key).
+	PutOutbox(ctx context.Context, entries []OutboxEntry) error
+	// DeleteOutbox removes a delivered entry; ErrNotFound if absent.
+	DeleteOutbox(ctx context.Context, id, notifier string) error
+	// ListOutbox returns every entry, oldest first (Created, then ID,
+	// then notifier).
+	ListOutbox(ctx context.Context) ([]OutboxEntry, error)
+
+	// Marker returns the store's marker, writing a new one when the store
+	// has none (created). A store that answers created after it answered
+	// with a marker before has lost its data.
+	Marker(ctx context.Context) (m Marker, created bool, err error)
+
 	// Shared reports whether several replicas may use the store at once:
 	// then targets need leases. The embedded file is one process's alone.
 	Shared() bool
@@ -269,6 +284,24 @@ type Event struct {
 	Type       event.Kind      `json:"type"` // see package event
 	Message    string          `json:"message"`
 	Data       json.RawMessage `json:"data,omitempty"`
+}
+
+// OutboxEntry is one alert owed to one notifier: written before the state
+// change it reports is applied, removed once delivered, redelivered after a
+// crash or a lease take-over (at least once; ID is the dedup key).
+type OutboxEntry struct {
+	ID       string          `json:"id"`
+	Notifier string          `json:"notifier"`
+	Target   string          `json:"target"`
+	Created  time.Time       `json:"created"`
+	Event    json.RawMessage `json:"event"` // the notify.Event
+}
+
+// Marker is written once into an empty store; its ID tells one store's
+// life from the next.
+type Marker struct {
+	ID        string    `json:"id"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // EventFilter selects history entries. Zero values select everything.

@@ -57,12 +57,14 @@ var (
 	bOverrides      = []byte("overrides")
 	bEvents         = []byte("events")
 	bEventTarget    = []byte("event_target")
+	bOutbox         = []byte("outbox")
+	bMeta           = []byte("meta")
 )
 
 var allBuckets = [][]byte{
 	bTargets, bWatches, bWatchTime, bWatchActive, bWatchTarget,
 	bIncidents, bIncidentTime, bIncidentTarget, bJournal, bLeases,
-	bOverrides, bEvents, bEventTarget,
+	bOverrides, bEvents, bEventTarget, bOutbox, bMeta,
 }
 
 // DefaultTimeout is how long Open waits for the file lock when

@@ -57,6 +57,8 @@ func Run(t *testing.T, open Opener) {
 		{"lease_expiry_fences", testLeaseExpiryFences},
 		{"lease_invalid_args", testLeaseInvalidArgs},
 		{"events", testEvents},
+		{"outbox", testOutbox},
+		{"marker", testMarker},
 		{"persistence", testPersistence},
 	}
 	for _, tc := range cases {

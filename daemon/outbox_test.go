@@ -1,0 +1,77 @@
+package daemon
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/canaryd/canaryd/watch"
+)
+
+// TestAlertsSurviveACrash: the on-call webhook is down while a bad deploy
+// trips and is rolled back; then canaryd crashes. After the restart the
+// page and its resolve are delivered, once each, with the dedup key they
+// were first sent with (issue #13: a kill at the trip lost the page, a kill
+// after the plan lost rollback_done, so the incident never resolved).
+func TestAlertsSurviveACrash(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.deployGood()
+	h.mu.Lock()
+	h.hookDown = true
+	h.mu.Unlock()
+	h.sim.Deploy(fn, alias, "3", nil) // bad: its health fails
+	h.until("rollback of 3", 150, func() bool { return h.incident().Outcome == "rolled_back" })
+	inc := h.incident()
+	pending, err := h.store.ListOutbox(h.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, e := range pending {
+		ids[e.ID] = true
+	}
+	for _, want := range []string{inc.ID + "/tripped", inc.ID + "/rollback_done"} {
+		if !ids[want] {
+			t.Fatalf("outbox before the crash lacks %s: %v", want, ids)
+		}
+	}
+	h.stop() // the crash: whatever the dispatcher held in memory is gone
+	h.mu.Lock()
+	h.hookDown = false
+	h.alerts = nil
+	h.mu.Unlock()
+	h.start(false)
+	h.step(time.Second) // the first tick redelivers
+	deadline := time.Now().Add(10 * time.Second)
+	for { // the notifier's worker delivers in real time
+		es, err := h.store.ListOutbox(h.ctx)
+		if err == nil && len(es) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox after the restart: %d entries left", len(es))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	got := map[string]int{}
+	h.mu.Lock()
+	for _, a := range h.alerts {
+		got[fmt.Sprint(a["id"])]++
+	}
+	h.mu.Unlock()
+	for _, want := range []string{inc.ID + "/tripped", inc.ID + "/rollback_done"} {
+		if got[want] != 1 {
+			t.Errorf("after the restart %s was delivered %d times, want 1 (received %v)", want, got[want], got)
+		}
+	}
+}
+
+// TestAlertIDIsStable: the same note gets the same dedup key, whenever it is
+// computed (a transition recomputed after a crash pages with the same key).
+func TestAlertIDIsStable(t *testing.T) {
+	n := watch.Note{Kind: "tripped", Target: "api", WatchID: "w1", IncidentID: "inc-w1"}
+	a, b := alertID(n, time.Unix(1, 0)), alertID(n, time.Unix(2, 0))
+	if a != b || a != "inc-w1/tripped" {
+		t.Fatalf("alert ids %q %q", a, b)
+	}
+}
