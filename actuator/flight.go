@@ -38,7 +38,8 @@ func (f *flights) do(ctx context.Context, id string, run func() (Result, error))
 		f.mu.Unlock()
 		return fl.wait(ctx, id)
 	}
-	fl := &flight{done: make(chan struct{})}
+	// Until run returns, a waiter woken by a panic learns nothing ran well.
+	fl := &flight{done: make(chan struct{}), err: fmt.Errorf("plan %s: the run this call waited for did not finish", id)}
 	f.m[id] = fl
 	f.mu.Unlock()
 	defer func() {
