@@ -126,14 +126,10 @@ const (
 	OutcomeAborted        Outcome = "aborted"
 	OutcomeNotExecuted    Outcome = "not_executed"
 	OutcomeUnhealthyAfter Outcome = "unhealthy_after_rollback"
-	// OutcomeSuperseded: the alias was reverted, then a newer deploy moved
-	// it during verification; health was not judged for a version no
-	// longer live. Reevaluate is set: watch the newer deploy.
-	OutcomeSuperseded Outcome = "superseded"
 )
 
 // AllOutcomes lists every Outcome (metric label pre-initialisation).
-var AllOutcomes = []Outcome{OutcomeRolledBack, OutcomeFailed, OutcomeAborted, OutcomeNotExecuted, OutcomeUnhealthyAfter, OutcomeSuperseded}
+var AllOutcomes = []Outcome{OutcomeRolledBack, OutcomeFailed, OutcomeAborted, OutcomeNotExecuted, OutcomeUnhealthyAfter}
 
 // Result is what Execute did.
 type Result struct {
@@ -141,7 +137,9 @@ type Result struct {
 	Target  string
 	Outcome Outcome
 	// Reason says why in one line, e.g. "alias moved to version 9 (newer
-	// deploy); not clobbering" or "rollback did not restore health: ...".
+	// deploy); not clobbering", "superseded by version 4 during verify: ..."
+	// (aborted: the alias was reverted, then a newer deploy moved it, and
+	// health was not judged) or "rollback did not restore health: ...".
 	Reason string
 	// Reevaluate is set when the plan stopped because the alias moved:
 	// the daemon should re-evaluate the target (a newer deploy).

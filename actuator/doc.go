@@ -17,8 +17,8 @@
 //	plan := actuator.BuildPlan(target, actuator.InputFromWatch(watch, incident.ID, "policy"))
 //	res, err := act.Execute(ctx, plan, fence) // err: store/fence trouble, retry later
 //	// res.Outcome -> incident outcome and watch phase; res.Reevaluate -> newer deploy
-//	// (aborted, or superseded during verify); res.Joined -> another caller in
-//	// this process ran the plan and owns its follow-up
+//	// (aborted, before the alias step or during verify); res.Joined -> another
+//	// caller in this process ran the plan and owns its follow-up
 //
 //	// after a restart, for every incident whose plan has no final outcome:
 //	// rebuild the same plan with BuildPlan and call Execute again; steps

@@ -20,8 +20,6 @@ func summarize(p Plan, steps []StepResult, daemonDry bool) (o Outcome, reason st
 	for i, sr := range steps {
 		s := p.Steps[i]
 		switch {
-		case sr.Status == store.StepAborted && s.Kind == KindVerify:
-			return OutcomeSuperseded, sr.Error + "; re-evaluate the target", true
 		case sr.Status == store.StepAborted:
 			return OutcomeAborted, sr.Error + "; re-evaluate the target", true
 		case sr.Status == store.StepFailed && s.Kind == KindVerify:

@@ -26,9 +26,11 @@ type verifyDetail struct {
 // alias stays reverted; notify pages a human).
 //
 // The alias is read before and after (issue #13 item 7): if it no longer
-// points at the rollback target alone, a newer deploy landed, and the step
-// is aborted as superseded — never "did not recover", which would blame the
-// known-good version, nor "verified" for a version that is no longer live.
+// points at the rollback target alone, a newer deploy landed: the step is
+// aborted, "superseded by version N during verify", and so is the plan
+// (Reevaluate: watch the newer deploy) — never "did not recover", which
+// would blame the known-good version, nor "verified" for a version that is
+// no longer live.
 func (a *Actuator) runVerify(ctx context.Context, p Plan, s Step, before []StepResult) stepOutcome {
 	d := &verifyDetail{Window: s.Window.Duration.String()}
 	if len(before) == 0 || before[0].Kind != KindLambdaAlias || before[0].Status != store.StepDone {

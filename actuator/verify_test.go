@@ -50,8 +50,8 @@ func TestVerifyReportsANewerDeployAsSuperseded(t *testing.T) {
 
 			res := e.execute(BuildPlan(tg, e.input()))
 
-			if res.Outcome != OutcomeSuperseded || !res.Reevaluate || !strings.Contains(res.Reason, tc.wantReason) {
-				t.Fatalf("outcome %s reevaluate=%v (%s), want superseded: %q", res.Outcome, res.Reevaluate, res.Reason, tc.wantReason)
+			if res.Outcome != OutcomeAborted || !res.Reevaluate || !strings.Contains(res.Reason, tc.wantReason) {
+				t.Fatalf("outcome %s reevaluate=%v (%s), want aborted: %q", res.Outcome, res.Reevaluate, res.Reason, tc.wantReason)
 			}
 			if called != tc.wantVerifier {
 				t.Errorf("verifier called = %v, want %v", called, tc.wantVerifier)
