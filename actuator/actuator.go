@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
@@ -46,13 +47,29 @@ type Config struct {
 	// Retry is the step-level retry policy for transient errors (on top of
 	// the SDK's own retries). Zero value: DefaultRetry.
 	Retry RetryPolicy
+	// Rounds is the backoff between rounds of an alias step that keeps
+	// failing with transient errors, for up to the target's
+	// actions.retry_for (an AWS brown-out). Zero value: DefaultRounds.
+	Rounds Backoff
+	// OnRetry is told when a plan's alias step starts retrying, at every
+	// failed round, and when it recovers or gives up; called synchronously,
+	// it must not block. The daemon pages once on RetryStarted and resolves
+	// on RetryRecovered (see RetryEvent).
+	OnRetry func(RetryEvent)
+	// Redactor holds the secrets never to journal, log or return: the
+	// daemon passes config.NewRedactor(conf.Secrets()...). Each plan adds
+	// its target's own secrets, and the AWS credentials in the process
+	// environment are always added. Nil: those two only.
+	Redactor *config.Redactor
 }
 
 // Actuator executes rollback plans.
 type Actuator struct {
-	cfg Config
-	log *zap.Logger
-	clk clockwork.Clock
+	cfg     Config
+	log     *zap.Logger
+	clk     clockwork.Clock
+	red     *config.Redactor
+	flights flights
 }
 
 // New returns an Actuator; it panics when a required field is missing
@@ -76,7 +93,11 @@ func New(c Config) *Actuator {
 	if c.Retry.Attempts == 0 {
 		c.Retry = DefaultRetry
 	}
-	return &Actuator{cfg: c, log: c.Logger, clk: c.Clock}
+	if c.Rounds.Base <= 0 {
+		c.Rounds = DefaultRounds
+	}
+	red := c.Redactor.With(config.EnvSecrets(os.LookupEnv)...)
+	return &Actuator{cfg: c, log: c.Logger, clk: c.Clock, red: red}
 }
 
 // DefaultRedis builds a go-redis UniversalClient from conn.
@@ -107,18 +128,27 @@ const (
 	OutcomeUnhealthyAfter Outcome = "unhealthy_after_rollback"
 )
 
+// AllOutcomes lists every Outcome (metric label pre-initialisation).
+var AllOutcomes = []Outcome{OutcomeRolledBack, OutcomeFailed, OutcomeAborted, OutcomeNotExecuted, OutcomeUnhealthyAfter}
+
 // Result is what Execute did.
 type Result struct {
 	PlanID  string
 	Target  string
 	Outcome Outcome
 	// Reason says why in one line, e.g. "alias moved to version 9 (newer
-	// deploy); not clobbering" or "rollback did not restore health: ...".
+	// deploy); not clobbering", "superseded by version 4 during verify: ..."
+	// (aborted: the alias was reverted, then a newer deploy moved it, and
+	// health was not judged) or "rollback did not restore health: ...".
 	Reason string
 	// Reevaluate is set when the plan stopped because the alias moved:
 	// the daemon should re-evaluate the target (a newer deploy).
 	Reevaluate bool
 	Steps      []StepResult
+	// Joined is set when this call found the same plan already running in
+	// this process and waited for it: the Result is that run's, and the
+	// caller that ran it owns the follow-up (incident, alerts).
+	Joined bool
 }
 
 // StepResult is one step's outcome.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -60,18 +61,23 @@ func (a *Actuator) runCloudFront(ctx context.Context, p Plan, s Step) stepOutcom
 	if err != nil {
 		return failed(d, fmt.Errorf("create invalidation on %s: %w", act.Distribution, err))
 	}
-	if act.Wait.Duration <= 0 || d.Status == "Completed" || d.InvalidationID == "" {
+	if act.Wait.Duration <= 0 || completed(d.Status) || d.InvalidationID == "" {
 		return done(d)
 	}
 	return a.waitInvalidation(ctx, cl, d, act.Wait.Duration)
 }
+
+// completed reports whether an invalidation status is Completed, in any
+// case: CloudFront documents "Completed", and a "COMPLETED" must not make
+// every rollback wait out its whole bound.
+func completed(status string) bool { return strings.EqualFold(status, "Completed") }
 
 // waitInvalidation polls GetInvalidation on the injected clock until it
 // reads Completed or bound elapses.
 func (a *Actuator) waitInvalidation(ctx context.Context, cl *cloudfront.Client, d *cloudFrontDetail, bound time.Duration) stepOutcome {
 	start := a.clk.Now()
 	deadline := start.Add(bound)
-	for d.Status != "Completed" {
+	for !completed(d.Status) {
 		left := deadline.Sub(a.clk.Now())
 		if left <= 0 {
 			d.WaitExpired = true

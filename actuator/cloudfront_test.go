@@ -1,9 +1,16 @@
 package actuator
 
 import (
+	"bytes"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 
 	"github.com/canaryd/canaryd/awssim"
 	"github.com/canaryd/canaryd/config"
@@ -48,5 +55,58 @@ func TestCloudFrontWait(t *testing.T) {
 				t.Errorf("invalidations %+v, detail %+v", invs, d)
 			}
 		})
+	}
+}
+
+// upperCaseStatus serves the simulator with every CloudFront invalidation
+// status upper-cased, as a proxy or a differing implementation might.
+func upperCaseStatus(sim http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		sim.ServeHTTP(rec, r)
+		body := bytes.ReplaceAll(rec.Body.Bytes(), []byte("<Status>Completed</Status>"), []byte("<Status>COMPLETED</Status>"))
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(body)
+	})
+}
+
+// TestCloudFrontStatusIsCaseInsensitive is issue #13 item 9: a COMPLETED
+// invalidation is complete; the step does not wait out its bound.
+func TestCloudFrontStatusIsCaseInsensitive(t *testing.T) {
+	var e *env
+	e = newEnv(t, nil, func(c *Config) {
+		c.CloudFront = func(string) *cloudfront.Client {
+			return cloudfront.NewFromConfig(e.aws, func(o *cloudfront.Options) { o.BaseEndpoint = aws.String(e.proxy.URL) })
+		}
+	})
+	e.proxy = httptest.NewServer(upperCaseStatus(e.sim))
+	t.Cleanup(e.proxy.Close)
+	tg := e.target()
+	tg.Actions = config.Actions{CloudFront: []config.CloudFrontAction{{Distribution: distID, Paths: []string{"/*"}, Wait: config.Duration{Duration: 5 * time.Minute}}}}
+	done := make(chan Result, 1)
+	go func() { done <- e.execute(BuildPlan(tg, e.input())) }()
+
+	var res Result
+	select {
+	case res = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the step is waiting on the clock for an invalidation reported COMPLETED")
+	}
+	var d cloudFrontDetail
+	if err := json.Unmarshal(res.Steps[1].Detail, &d); err != nil {
+		t.Fatal(err)
+	}
+	if res.Steps[1].Status != store.StepDone || d.Status != "COMPLETED" || d.WaitExpired {
+		t.Errorf("step %s detail %+v, want done at once with status COMPLETED", res.Steps[1].Status, d)
+	}
+	if n := len(e.sim.Calls("GetInvalidation")); n != 0 {
+		t.Errorf("GetInvalidation calls = %d, want 0", n)
+	}
+	if !e.clk.Now().Equal(epoch) {
+		t.Errorf("clock moved to %s: the step waited", e.clk.Now())
 	}
 }

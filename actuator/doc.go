@@ -9,12 +9,16 @@
 //
 //	act := actuator.New(actuator.Config{Store: st, Lambda: ..., CloudFront: ...,
 //		Clock: clk, Logger: log, Metrics: actuator.NewMetrics(reg),
-//		DryRun: cfg.Daemon.DryRun, Verifier: verifyWithProbes, OnStep: toHistory})
+//		DryRun: cfg.Daemon.DryRun, Verifier: verifyWithProbes, OnStep: toHistory,
+//		Redactor: config.NewRedactor(cfg.Secrets()...), // never journal a secret
+//		OnRetry: pageOnceResolveOnRecovery})            // alias step in an AWS brown-out
 //
 //	// a tripped watch, with its incident created (store.CreateIncident):
 //	plan := actuator.BuildPlan(target, actuator.InputFromWatch(watch, incident.ID, "policy"))
 //	res, err := act.Execute(ctx, plan, fence) // err: store/fence trouble, retry later
 //	// res.Outcome -> incident outcome and watch phase; res.Reevaluate -> newer deploy
+//	// (aborted, before the alias step or during verify); res.Joined -> another
+//	// caller in this process ran the plan and owns its follow-up
 //
 //	// after a restart, for every incident whose plan has no final outcome:
 //	// rebuild the same plan with BuildPlan and call Execute again; steps

@@ -6,6 +6,7 @@ package actuator
 import (
 	"context"
 	"fmt"
+	"net/http/httptest"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -43,7 +44,8 @@ type env struct {
 	rc    *redis.Client
 	act   *Actuator
 	cfg   Config
-	rev   string // alias RevisionId after the bad deploy
+	rev   string           // alias RevisionId after the bad deploy
+	proxy *httptest.Server // optional: a server in front of the simulator
 	mu    sync.Mutex
 	steps []store.JournalEntry // seen by OnStep
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/canaryd/canaryd/config"
 )
 
 // DefaultExecTimeout bounds an exec hook when none is configured.
@@ -26,8 +28,16 @@ type execDetail struct {
 	Output   string `json:"output,omitempty"` // last bytes of stdout+stderr
 }
 
-// HookEnv returns the incident variables an exec hook receives on top of
-// the daemon's environment and the hook's configured env.
+// HookPATH is the PATH an exec hook gets unless its env sets one: the
+// daemon's own PATH is not passed on (nor anything else of its
+// environment, which holds credentials).
+const HookPATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// hookPassThrough are the daemon's variables a hook inherits when set:
+// where its home and temporary directories are, never secrets.
+var hookPassThrough = []string{"HOME", "TMPDIR"}
+
+// HookEnv returns the incident variables an exec hook receives.
 func HookEnv(p Plan) []string {
 	return []string{
 		"CANARYD_TARGET=" + p.Target.Name,
@@ -39,9 +49,25 @@ func HookEnv(p Plan) []string {
 	}
 }
 
+// hookEnviron is an exec hook's whole environment (issue #13 item 5):
+// PATH=HookPATH, HOME and TMPDIR as the daemon has them, the CANARYD_*
+// incident variables and, last so that they win, the hook's own env.
+func hookEnviron(p Plan, h *config.ExecHook, lookup func(string) (string, bool)) []string {
+	env := []string{"PATH=" + HookPATH}
+	for _, k := range hookPassThrough {
+		if v, ok := lookup(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	env = append(env, HookEnv(p)...)
+	return append(env, sortedEnv(h.Env)...)
+}
+
 // runExec runs the hook's argv (never through a shell) in its own process
-// group, killed as a group when the timeout (on the injected clock) ends.
-func (a *Actuator) runExec(ctx context.Context, p Plan, s Step) stepOutcome {
+// group, killed as a group when the timeout (on the injected clock) ends,
+// with a minimal environment. Known secrets are redacted from the output
+// kept for the journal.
+func (a *Actuator) runExec(ctx context.Context, p Plan, s Step, red *config.Redactor) stepOutcome {
 	h := s.Exec
 	if len(h.Argv) == 0 {
 		return failed(nil, fmt.Errorf("exec %s: empty argv", h.Name))
@@ -54,14 +80,14 @@ func (a *Actuator) runExec(ctx context.Context, p Plan, s Step) stepOutcome {
 	cctx, cancel := a.withTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(cctx, h.Argv[0], h.Argv[1:]...)
-	cmd.Env = append(append(os.Environ(), HookEnv(p)...), sortedEnv(h.Env)...)
+	cmd.Env = hookEnviron(p, h, os.LookupEnv)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second // bound the wait for pipes held by stray children
-	out := &tail{max: execOutputTail}
+	out := &tail{max: execOutputTail + 2*red.MaxLen()}
 	cmd.Stdout, cmd.Stderr = out, out
 	err := cmd.Run()
-	d.Output = out.String()
+	d.Output = out.redacted(red, execOutputTail)
 	if cmd.ProcessState != nil {
 		d.ExitCode = cmd.ProcessState.ExitCode()
 	}
@@ -90,9 +116,10 @@ func sortedEnv(m map[string]string) []string {
 
 // tail keeps the last max bytes written to it.
 type tail struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
+	mu    sync.Mutex
+	max   int
+	buf   []byte
+	first bool // bytes were dropped from the front
 }
 
 func (t *tail) Write(b []byte) (int, error) {
@@ -101,6 +128,7 @@ func (t *tail) Write(b []byte) (int, error) {
 	t.buf = append(t.buf, b...)
 	if len(t.buf) > t.max {
 		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
+		t.first = true
 	}
 	return len(b), nil
 }
@@ -109,4 +137,23 @@ func (t *tail) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.buf)
+}
+
+// redacted returns the last keep bytes of the output with red's secrets
+// replaced. The tail holds 2·red.MaxLen() bytes more than keep, so a secret
+// that reaches into the kept part is whole in the buffer; and when the
+// front was cut, the first MaxLen bytes (which may hold the end of a secret
+// cut in two) are dropped after redaction.
+func (t *tail) redacted(red *config.Redactor, keep int) string {
+	t.mu.Lock()
+	s, cut := string(t.buf), t.first
+	t.mu.Unlock()
+	s = red.Redact(s)
+	if n := red.MaxLen(); cut && n > 0 {
+		s = s[min(n, len(s)):]
+	}
+	if len(s) > keep {
+		s = s[len(s)-keep:]
+	}
+	return s
 }

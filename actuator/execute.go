@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/store"
 )
 
@@ -27,39 +28,46 @@ func failed(detail any, err error) stepOutcome {
 // Execute runs plan under fence. For every step it journals the intent,
 // acts, and journals the outcome; a stale fence stops the plan before the
 // next action (the error wraps store.ErrFenced). Steps that already have an
-// outcome in the journal are not run again, so Execute resumes an
-// interrupted plan and a second Execute of a finished plan changes nothing.
+// outcome in the journal are not run again — the journal is read again
+// before each step, so a step another process finished meanwhile is not
+// repeated — so Execute resumes an interrupted plan and a second Execute of
+// a finished plan changes nothing. Within a process Execute is
+// single-flight per plan ID: a call made while the same plan runs waits
+// for that run and returns its Result with Joined set.
 // The returned error is for the journal itself (store, fence); how the
 // rollback went is in Result.
 func (a *Actuator) Execute(ctx context.Context, p Plan, fence store.Fence) (Result, error) {
-	res := Result{PlanID: p.ID, Target: p.Target.Name}
 	if p.ID == "" {
-		return res, errors.New("actuator: plan has no ID")
+		return Result{Target: p.Target.Name}, errors.New("actuator: plan has no ID")
 	}
-	prior, err := a.cfg.Store.Journal(ctx, p.ID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return res, fmt.Errorf("read journal of plan %s: %w", p.ID, err)
-	}
-	outcomes, err := finalEntries(p, prior)
-	if err != nil {
-		return res, err
-	}
-	log := a.log.With(zap.String("target", p.Target.Name), zap.String("incident", p.ID))
-	dry := p.AlertOnly || a.cfg.DryRun
+	return a.flights.do(ctx, p.ID, func() (Result, error) { return a.execute(ctx, p, fence) })
+}
+
+// execution is one run of a plan in this process.
+type execution struct {
+	a     *Actuator
+	p     Plan
+	fence store.Fence
+	dry   bool
+	red   *config.Redactor
+	log   *zap.Logger
+	// prior is the journal as last read; fresh says no step ran since.
+	prior []store.JournalEntry
+	fresh bool
+}
+
+func (a *Actuator) execute(ctx context.Context, p Plan, fence store.Fence) (Result, error) {
+	res := Result{PlanID: p.ID, Target: p.Target.Name}
+	x := &execution{a: a, p: p, fence: fence, dry: p.AlertOnly || a.cfg.DryRun,
+		red: a.red.With(config.SecretsOf(p.Target)...),
+		log: a.log.With(zap.String("target", p.Target.Name), zap.String("incident", p.ID))}
 	stop := ""
 	for _, s := range p.Steps {
-		var sr StepResult
-		if e, ok := outcomes[s.Index]; ok {
-			sr = resultFromEntry(s, e)
-			sr.Resumed = true
-		} else {
-			sr, err = a.runStep(ctx, p, s, fence, dry, stop, res.Steps)
-			if err != nil {
-				res.Steps = append(res.Steps, sr)
-				return res, err
-			}
-		}
+		sr, err := x.step(ctx, s, stop, res.Steps)
 		res.Steps = append(res.Steps, sr)
+		if err != nil {
+			return res, err
+		}
 		if stop == "" {
 			stop = stopReason(s, sr)
 		}
@@ -68,84 +76,124 @@ func (a *Actuator) Execute(ctx context.Context, p Plan, fence store.Fence) (Resu
 	if a.cfg.Metrics != nil {
 		a.cfg.Metrics.Rollbacks.WithLabelValues(string(res.Outcome)).Inc()
 	}
-	log.Info("plan finished", zap.String("outcome", string(res.Outcome)), zap.String("reason", res.Reason))
+	x.log.Info("plan finished", zap.String("outcome", string(res.Outcome)), zap.String("reason", res.Reason))
 	return res, nil
 }
 
+// step returns s's outcome from the journal, read afresh, or runs it.
+func (x *execution) step(ctx context.Context, s Step, stop string, before []StepResult) (StepResult, error) {
+	if !x.fresh {
+		prior, err := x.a.cfg.Store.Journal(ctx, x.p.ID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return StepResult{Index: s.Index, Name: s.Name, Kind: s.Kind}, fmt.Errorf("read journal of plan %s: %w", x.p.ID, err)
+		}
+		x.prior, x.fresh = prior, true
+	}
+	outcomes, err := finalEntries(x.p, x.prior)
+	if err != nil {
+		return StepResult{Index: s.Index, Name: s.Name, Kind: s.Kind}, err
+	}
+	if e, ok := outcomes[s.Index]; ok {
+		sr := resultFromEntry(s, e)
+		sr.Resumed = true
+		return sr, nil
+	}
+	x.fresh = false
+	return x.runStep(ctx, s, stop, before)
+}
+
 // runStep journals and runs one step that has no outcome yet.
-func (a *Actuator) runStep(ctx context.Context, p Plan, s Step, fence store.Fence, dry bool, stop string, before []StepResult) (StepResult, error) {
+func (x *execution) runStep(ctx context.Context, s Step, stop string, before []StepResult) (StepResult, error) {
 	sr := StepResult{Index: s.Index, Name: s.Name, Kind: s.Kind}
 	var out stepOutcome
 	switch {
-	case dry:
-		out = stepOutcome{status: store.StepNotExecuted, detail: map[string]string{"reason": alertReason(p, a.cfg.DryRun)}}
+	case x.dry:
+		out = stepOutcome{status: store.StepNotExecuted, detail: map[string]string{"reason": alertReason(x.p, x.a.cfg.DryRun)}}
 	case stop != "":
 		out = stepOutcome{status: store.StepSkipped, err: fmt.Errorf("plan stopped: %s", stop)}
-	case s.Kind == KindVerify && a.cfg.Verifier == nil:
+	case s.Kind == KindVerify && x.a.cfg.Verifier == nil:
 		out = stepOutcome{status: store.StepSkipped, detail: map[string]string{"reason": "no verifier configured"}}
 	default:
-		if _, err := a.write(ctx, p, s, store.StepIntent, 0, intentDetail(p, s), nil, fence); err != nil {
+		if _, err := x.write(ctx, s, stepOutcome{status: store.StepIntent, detail: intentDetail(x.p, s)}, 0); err != nil {
 			return sr, err
 		}
-		start := a.clk.Now()
-		out = a.act(ctx, p, s, before)
-		sr.Duration = a.clk.Since(start)
+		start := x.a.clk.Now()
+		var err error
+		out, err = x.act(ctx, s, before)
+		sr.Duration = x.a.clk.Since(start)
+		if err != nil {
+			return sr, err
+		}
 		if ctx.Err() != nil {
 			// Interrupted (shutdown): leave the intent alone so that a
 			// resume runs the step again instead of trusting half an action.
-			return sr, fmt.Errorf("step %s of plan %s interrupted: %w", s.Name, p.ID, ctx.Err())
+			return sr, fmt.Errorf("step %s of plan %s interrupted: %w", s.Name, x.p.ID, ctx.Err())
 		}
-		a.observe(s.Kind, out.status, sr.Duration)
+		x.a.observe(s.Kind, out.status, sr.Duration)
 	}
-	e, err := a.write(ctx, p, s, out.status, sr.Duration, out.detail, out.err, fence)
+	e, err := x.write(ctx, s, out, sr.Duration)
 	sr.Status, sr.Detail, sr.Error = e.Status, e.Detail, e.Error
 	return sr, err
 }
 
-// act dispatches a step to its integration.
-func (a *Actuator) act(ctx context.Context, p Plan, s Step, before []StepResult) stepOutcome {
+// act dispatches a step to its integration. The error is for the journal
+// (a step that journals as it goes, like the alias step's retry rounds).
+func (x *execution) act(ctx context.Context, s Step, before []StepResult) (stepOutcome, error) {
+	a, p := x.a, x.p
 	switch s.Kind {
 	case KindLambdaAlias:
-		return a.runAlias(ctx, p)
+		return x.runAlias(ctx, s)
 	case KindCloudFront:
-		return a.runCloudFront(ctx, p, s)
+		return a.runCloudFront(ctx, p, s), nil
 	case KindRedis:
-		return a.runRedis(ctx, s)
+		return a.runRedis(ctx, s), nil
 	case KindWebhook:
-		return a.runWebhook(ctx, p, s)
+		return a.runWebhook(ctx, p, s), nil
 	case KindExec:
-		return a.runExec(ctx, p, s)
+		return a.runExec(ctx, p, s, x.red), nil
 	case KindVerify:
-		return a.runVerify(ctx, p, s, before)
+		return a.runVerify(ctx, p, s, before), nil
 	}
-	return failed(nil, fmt.Errorf("unknown step kind %q", s.Kind))
+	return failed(nil, fmt.Errorf("unknown step kind %q", s.Kind)), nil
 }
 
-// write appends one journal entry under fence and reports it to OnStep.
-func (a *Actuator) write(ctx context.Context, p Plan, s Step, st store.StepStatus, d time.Duration, detail any, stepErr error, fence store.Fence) (store.JournalEntry, error) {
+// write appends one journal entry for step s under the fence, with known
+// secrets redacted from its detail and error, and reports it to OnStep.
+func (x *execution) write(ctx context.Context, s Step, out stepOutcome, d time.Duration) (store.JournalEntry, error) {
 	e := store.JournalEntry{
-		PlanID: p.ID, Target: p.Target.Name, Step: s.Index, Name: s.Name,
-		Status: st, Time: a.clk.Now(), Duration: d,
+		PlanID: x.p.ID, Target: x.p.Target.Name, Step: s.Index, Name: s.Name,
+		Status: out.status, Time: x.a.clk.Now(), Duration: d,
 	}
-	if detail != nil {
-		b, err := json.Marshal(detail)
+	if out.detail != nil {
+		b, err := json.Marshal(out.detail)
 		if err != nil {
 			return e, fmt.Errorf("encode detail of step %s: %w", s.Name, err)
 		}
-		e.Detail = b
+		e.Detail = redactJSON(x.red, b)
 	}
-	if stepErr != nil {
-		e.Error = stepErr.Error()
+	if out.err != nil {
+		e.Error = x.red.Redact(out.err.Error())
 	}
-	if err := a.cfg.Store.AppendJournal(ctx, e, fence); err != nil {
-		return e, fmt.Errorf("journal %s of step %d (%s) of plan %s: %w", st, s.Index, s.Name, p.ID, err)
+	if err := x.a.cfg.Store.AppendJournal(ctx, e, x.fence); err != nil {
+		return e, fmt.Errorf("journal %s of step %d (%s) of plan %s: %w", out.status, s.Index, s.Name, x.p.ID, err)
 	}
-	a.log.Info("step", zap.String("target", p.Target.Name), zap.String("incident", p.ID),
-		zap.String("step", s.Name), zap.String("status", string(st)), zap.Duration("duration", d), zap.String("error", e.Error))
-	if a.cfg.OnStep != nil {
-		a.cfg.OnStep(e)
+	x.log.Info("step", zap.String("step", s.Name), zap.String("status", string(out.status)),
+		zap.Duration("duration", d), zap.String("error", e.Error))
+	if x.a.cfg.OnStep != nil {
+		x.a.cfg.OnStep(e)
 	}
 	return e, nil
+}
+
+// redactJSON redacts secrets from encoded JSON; should a replacement
+// break the encoding, the redacted text is kept as one JSON string.
+func redactJSON(red *config.Redactor, b []byte) json.RawMessage {
+	r := red.Redact(string(b))
+	if r == string(b) || json.Valid([]byte(r)) {
+		return json.RawMessage(r)
+	}
+	wrapped, _ := json.Marshal(map[string]string{"redacted_detail": r})
+	return wrapped
 }
 
 func (a *Actuator) observe(k StepKind, st store.StepStatus, d time.Duration) {

@@ -26,14 +26,17 @@ type aliasDetail struct {
 	AlreadyReverted  bool               `json:"already_reverted,omitempty"`
 	MovedTo          string             `json:"moved_to,omitempty"`
 	Attempts         int                `json:"attempts,omitempty"`
+	Rounds           int                `json:"rounds,omitempty"` // failed rounds before this one (brown-out)
 }
 
-// runAlias points the alias back at the known-good version, clearing any
-// traffic split, conditional on the RevisionId observed (promise 2). It
+// aliasRound points the alias back at the known-good version, clearing
+// any traffic split, conditional on the RevisionId observed (promise 2). It
 // never touches an alias that moved to a version that is neither the bad
 // one nor the known-good one, and does nothing when the alias is already
 // reverted (a re-run after a crash between UpdateAlias and the journal).
-func (a *Actuator) runAlias(ctx context.Context, p Plan) stepOutcome {
+// It is one round of the alias step: runAlias repeats it through a
+// brown-out.
+func (a *Actuator) aliasRound(ctx context.Context, p Plan) stepOutcome {
 	cl := a.cfg.Lambda(p.Target.Name)
 	fn, alias := p.Target.Function, p.Target.Alias
 	d := &aliasDetail{Function: fn, Alias: alias, From: p.Input.FromVersion, To: p.Input.ToVersion}

@@ -82,10 +82,25 @@ func badVersion(cur AliasState, to string) string {
 	return others[0]
 }
 
+// publishedVersion reports whether v names a published version (digits).
+func publishedVersion(v string) bool {
+	if v == "" || len(v) > 10 {
+		return false
+	}
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // versionExists checks a published version with GetFunctionConfiguration.
 func (a *Actuator) versionExists(ctx context.Context, cl *lambda.Client, fn, version string) error {
-	if version == "$LATEST" {
-		return fmt.Errorf("version %s of function %s: refusing to roll back to an unpublished version", version, fn)
+	if !publishedVersion(version) {
+		// $LATEST (or any name that is not a number) is not a version
+		// one can roll back to: it changes under the alias.
+		return fmt.Errorf("version %s of function %s: only a published (numeric) version can be rolled back to: %w", version, fn, ErrNoSuchVersion)
 	}
 	_, err := a.withRetry(ctx, func(int) error {
 		_, err := cl.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{

@@ -21,6 +21,8 @@ func TestPlanManual(t *testing.T) {
 		{name: "defaults to known-good", knownGood: "1", to: "", wantTo: "1"},
 		{name: "explicit --to", knownGood: "1", to: "2", wantTo: "2"},
 		{name: "version does not exist", knownGood: "1", to: "42", wantErr: ErrNoSuchVersion},
+		{name: "$LATEST is not a rollback target", knownGood: "1", to: "$LATEST", wantErr: ErrNoSuchVersion},
+		{name: "not a version number", knownGood: "1", to: "latest", wantErr: ErrNoSuchVersion},
 		{name: "no known-good and no --to", knownGood: "", to: "", wantErr: ErrNoKnownGood},
 	}
 	for _, tc := range cases {

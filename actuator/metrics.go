@@ -33,7 +33,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Rollback steps acted upon, by step kind and status.",
 		}, []string{"kind", "status"}),
 	}
-	for _, o := range []Outcome{OutcomeRolledBack, OutcomeFailed, OutcomeAborted, OutcomeNotExecuted, OutcomeUnhealthyAfter} {
+	for _, o := range AllOutcomes {
 		m.Rollbacks.WithLabelValues(string(o))
 	}
 	for _, k := range AllKinds {

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/canaryd/canaryd/awsclient"
 )
 
 // RetryPolicy is the step-level retry decision as data: how many attempts a
@@ -89,6 +91,11 @@ var permanentCodes = map[string]bool{
 func Classify(err error) ErrClass {
 	if err == nil {
 		return Permanent
+	}
+	if awsclient.IsTimeout(err) {
+		// AWS did not answer within the call's deadline (a hung or
+		// black-holed connection): another attempt may get through.
+		return Transient
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return Permanent

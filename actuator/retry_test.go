@@ -10,6 +10,8 @@ import (
 
 	"github.com/aws/smithy-go"
 	"github.com/jonboulle/clockwork"
+
+	"github.com/canaryd/canaryd/awsclient"
 )
 
 func TestRetryPolicyNext(t *testing.T) {
@@ -56,6 +58,7 @@ func TestClassify(t *testing.T) {
 		{"network", &net.OpError{Op: "dial", Err: errors.New("connection refused")}, Transient},
 		{"marked transient", transient(errors.New("x")), Transient},
 		{"canceled", fmt.Errorf("x: %w", context.Canceled), Permanent},
+		{"aws call deadline", fmt.Errorf("get alias: %w", &awsclient.TimeoutError{Operation: "GetAlias", Err: context.DeadlineExceeded}), Transient},
 		{"unknown", errors.New("boom"), Permanent},
 	}
 	for _, tc := range cases {

@@ -123,7 +123,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/v1/", s.authenticated(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such route", "")
 	}))
-	return s.instrument(mux)
+	return drainBody(s.instrument(mux))
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {

@@ -44,8 +44,20 @@ const maxReasonLen = 2000
 
 var (
 	targetNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
-	versionRE    = regexp.MustCompile(`^(\$LATEST|[0-9]{1,10})$`)
+	// versionRE is what an alias may point at (a deploy announcement).
+	versionRE = regexp.MustCompile(`^(\$LATEST|[0-9]{1,10})$`)
+	// publishedRE is what a rollback may go to, and what an override may
+	// name: a published version — never $LATEST, which changes under it.
+	publishedRE = regexp.MustCompile(`^[0-9]{1,10}$`)
 )
+
+// checkPublished refuses a version a rollback cannot target, naming field.
+func checkPublished(field, v string) error {
+	if v != "" && !publishedRE.MatchString(v) {
+		return &FieldError{field, fmt.Sprintf("%q is not a published Lambda version number (a rollback target is a published version, never $LATEST)", v)}
+	}
+	return nil
+}
 
 func (s *Server) postOverride(w http.ResponseWriter, r *http.Request) {
 	var req OverrideRequest
@@ -90,8 +102,8 @@ func (s *Server) buildOverride(req OverrideRequest) (store.Override, error) {
 	default:
 		return store.Override{}, &FieldError{"kind", fmt.Sprintf("%q is not one of pause, force_rollback, mark_good", req.Kind)}
 	}
-	if req.Version != "" && !versionRE.MatchString(req.Version) {
-		return store.Override{}, &FieldError{"version", fmt.Sprintf("%q is not a Lambda version number", req.Version)}
+	if err := checkPublished("version", req.Version); err != nil {
+		return store.Override{}, err
 	}
 	if err := checkReason(req.Reason, true); err != nil {
 		return store.Override{}, err
@@ -152,8 +164,8 @@ func validateRollback(req *RollbackRequest) error {
 	if err := checkTarget(req.Target, false); err != nil {
 		return err
 	}
-	if req.ToVersion != "" && !versionRE.MatchString(req.ToVersion) {
-		return &FieldError{"to_version", fmt.Sprintf("%q is not a Lambda version number", req.ToVersion)}
+	if err := checkPublished("to_version", req.ToVersion); err != nil {
+		return err
 	}
 	if err := checkReason(req.Reason, !req.PlanOnly); err != nil {
 		return err

@@ -39,9 +39,20 @@ type Options struct {
 	Credentials aws.CredentialsProvider
 	// Metrics, when set, counts every call made with the config.
 	Metrics *Metrics
+	// Deadlines (promise 13: no hung dependency stops protection). A read
+	// (Get*, List*, Describe*) and a change (UpdateAlias, CreateInvalidation,
+	// Publish, ...) is each bounded as a whole, the SDK's retries included,
+	// by ReadTimeout or ActionTimeout; every attempt's TCP connect and TLS
+	// handshake by ConnectTimeout and its wait for the response headers by
+	// ResponseHeaderTimeout. Zero values take the config package defaults.
+	ReadTimeout           time.Duration
+	ActionTimeout         time.Duration
+	ConnectTimeout        time.Duration
+	ResponseHeaderTimeout time.Duration
 }
 
-// Load returns an aws.Config for o. It never installs a custom HTTP client,
+// Load returns an aws.Config for o, with a bounded HTTP transport and
+// per-operation deadlines. The HTTP client is the SDK's BuildableClient,
 // so AWS_CA_BUNDLE (corporate proxies) keeps working.
 func Load(ctx context.Context, o Options) (aws.Config, error) {
 	attempts := o.MaxAttempts
@@ -52,7 +63,9 @@ func Load(ctx context.Context, o Options) (aws.Config, error) {
 	if maxBackoff <= 0 {
 		maxBackoff = 20 * time.Second
 	}
+	o = o.withDefaults()
 	opts := []func(*awsconfig.LoadOptions) error{
+		awsconfig.WithHTTPClient(httpClient(o)),
 		awsconfig.WithRetryer(func() aws.Retryer {
 			std := func(so *retry.StandardOptions) {
 				so.MaxAttempts = attempts
@@ -79,6 +92,7 @@ func Load(ctx context.Context, o Options) (aws.Config, error) {
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load aws config (region %q): %w", o.Region, err)
 	}
+	cfg.APIOptions = append(cfg.APIOptions, deadlines(o.ReadTimeout, o.ActionTimeout))
 	if o.Metrics != nil {
 		cfg.APIOptions = append(cfg.APIOptions, o.Metrics.middleware())
 	}
@@ -122,5 +136,7 @@ func ForTarget(base Options, a config.AWS, t config.Target) Options {
 		o.EndpointURL = a.EndpointURL
 	}
 	o.MaxAttempts, o.MaxBackoff, o.RetryMode = a.MaxAttempts, a.MaxBackoff.Duration, a.RetryMode
+	o.ReadTimeout, o.ActionTimeout = a.ReadTimeout.Duration, a.ActionTimeout.Duration
+	o.ConnectTimeout, o.ResponseHeaderTimeout = a.ConnectTimeout.Duration, a.ResponseHeaderTimeout.Duration
 	return o
 }

@@ -26,7 +26,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	f := promauto.With(reg)
 	return &Metrics{
 		Calls: f.NewCounterVec(prometheus.CounterOpts{Name: "canaryd_aws_calls_total",
-			Help: "AWS API calls (after the SDK's retries) by service, operation and outcome (ok, throttled, error)."},
+			Help: "AWS API calls (after the SDK's retries) by service, operation and outcome (ok, throttled, timeout, error)."},
 			[]string{"service", "operation", "outcome"}),
 		Duration: f.NewHistogramVec(prometheus.HistogramOpts{Name: "canaryd_aws_call_duration_seconds",
 			Help: "AWS API call latency including the SDK's retries.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)},
@@ -34,10 +34,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 }
 
-// Outcome classifies an AWS call's error: ok, throttled or error.
+// Outcome classifies an AWS call's error: ok, throttled, timeout (cut off
+// at its deadline) or error.
 func Outcome(err error) string {
 	if err == nil {
 		return "ok"
+	}
+	if IsTimeout(err) {
+		return "timeout"
 	}
 	var ae smithy.APIError
 	if errors.As(err, &ae) {

@@ -61,30 +61,38 @@ type Options struct {
 }
 
 // Load reads, decodes strictly, defaults, resolves secrets and validates the
-// config file at path. Every problem is reported in one *Error.
+// config file at path. Every problem is reported in one *Error. A file
+// larger than MaxConfigBytes is refused before it is parsed.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFileLimited(path, MaxConfigBytes)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
 	return Parse(data, path, Options{})
 }
 
-// Parse is Load for bytes already read; name is used in messages.
+// Parse is Load for bytes already read; name is used in messages. A UTF-8
+// byte order mark at the start (editors on Windows write one) is ignored.
 func Parse(data []byte, name string, o Options) (*Config, error) {
 	if o.LookupEnv == nil {
 		o.LookupEnv = os.LookupEnv
 	}
 	if o.ReadFile == nil {
-		o.ReadFile = os.ReadFile
+		o.ReadFile = func(path string) ([]byte, error) { return ReadFileLimited(path, MaxSecretBytes) }
 	}
+	data = bytes.TrimPrefix(data, utf8BOM)
 	l := &loader{file: name, opts: o}
+	if len(data) > MaxConfigBytes {
+		l.problems = append(l.problems, Problem{Msg: fmt.Sprintf("config is larger than the limit of %d bytes", MaxConfigBytes)})
+		return nil, l.err()
+	}
 	cfg, err := l.decode(data)
 	if err != nil {
 		return nil, err
 	}
 	cfg.Path = name
 	applyDefaults(cfg, l.pos)
+	l.applyRobustDefaults(cfg)
 	l.resolveSecrets(cfg)
 	l.validate(cfg)
 	if len(l.problems) > 0 {
@@ -109,24 +117,21 @@ func (l *loader) err() error {
 	return &Error{File: l.file, Problems: l.problems}
 }
 
-// decode parses TOML strictly. Unknown keys are collected as problems and
-// decoding goes on, so they are reported with every other problem; syntax
-// and type errors stop decoding and are reported alone.
+// decode parses TOML strictly. Unknown keys are collected as problems (by
+// unknownKeys, in one pass) and loading goes on, so they are reported with
+// every other problem; syntax and type errors stop decoding and are
+// reported alone.
 func (l *loader) decode(data []byte) (*Config, error) {
 	cfg := &Config{}
-	dec := toml.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(cfg)
-	l.pos = indexPositions(data)
-	var strict *toml.StrictMissingError
+	err := toml.NewDecoder(bytes.NewReader(data)).Decode(cfg)
+	if err == nil {
+		l.pos = indexPositions(data, newUnknownKeys(l, data).visit)
+	} else {
+		l.pos = indexPositions(data, nil)
+	}
 	var de *toml.DecodeError
 	switch {
 	case err == nil:
-	case errors.As(err, &strict):
-		for _, e := range strict.Errors {
-			row, _ := e.Position()
-			l.problems = append(l.problems, Problem{Path: l.pathAt(row, e.Key()), Line: row, Msg: "unknown key"})
-		}
 	case errors.As(err, &de):
 		row, _ := de.Position()
 		msg := strings.TrimPrefix(de.Error(), "toml: ")

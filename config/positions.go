@@ -24,7 +24,10 @@ type numberKey struct {
 	line      int
 }
 
-func indexPositions(data []byte) positions {
+// indexPositions indexes data; visit, when not nil, is also shown every
+// expression with its key parts, line and resolved table path (one parse
+// serves both the index and the unknown-key check).
+func indexPositions(data []byte, visit func(e *unstable.Node, parts []string, line int, prefix string)) positions {
 	pos := positions{line: map[string]int{}, byLine: map[int]string{}}
 	var p unstable.Parser
 	p.Reset(data)
@@ -53,6 +56,9 @@ func indexPositions(data []byte) positions {
 			if v := e.Value(); v != nil && (v.Kind == unstable.Integer || v.Kind == unstable.Float) {
 				pos.numbers = append(pos.numbers, numberKey{path: path, raw: string(v.Data), line: line})
 			}
+		}
+		if visit != nil {
+			visit(e, parts, line, prefix)
 		}
 	}
 	return pos

@@ -75,6 +75,9 @@ func (l *loader) secret(path, name, env, file string) Secret {
 		return Secret{value: v}
 	case file != "":
 		b, err := l.opts.ReadFile(file)
+		if err == nil && len(b) > MaxSecretBytes {
+			err = tooLarge(file, MaxSecretBytes)
+		}
 		if err != nil {
 			l.add(fileKey, "cannot read secret file: %v", err)
 			return Secret{}

@@ -50,6 +50,13 @@ type AWS struct {
 	MaxAttempts int      `toml:"max_attempts"` // SDK adaptive retry attempts, default 5
 	MaxBackoff  Duration `toml:"max_backoff"`  // SDK retry backoff cap, default 20s
 	RetryMode   string   `toml:"retry_mode"`   // "adaptive" (default: client-side rate limiting after throttles) or "standard"
+
+	// Deadlines: no AWS call waits forever on a hung or black-holed
+	// connection (promise 13).
+	ReadTimeout           Duration `toml:"read_timeout"`            // one read (Get*/List*/Describe*) with the SDK's retries, default 30s
+	ActionTimeout         Duration `toml:"action_timeout"`          // one change (UpdateAlias, CreateInvalidation, Publish...) with retries, default 60s
+	ConnectTimeout        Duration `toml:"connect_timeout"`         // TCP connect, and TLS handshake, per attempt, default 5s
+	ResponseHeaderTimeout Duration `toml:"response_header_timeout"` // wait for the response headers, per attempt, default 10s
 }
 
 // Store selects and configures the state backend.
@@ -175,6 +182,10 @@ type Actions struct {
 	Webhooks   []WebhookHook      `toml:"webhook"`
 	Exec       []ExecHook         `toml:"exec"`
 	Verify     Verify             `toml:"verify"`
+	// RetryFor bounds how long a rollback whose alias change keeps failing
+	// with transient errors (throttling, 5xx, timeouts: an AWS brown-out)
+	// is tried again, with backoff; default 15m, 0 = one round only.
+	RetryFor Duration `toml:"retry_for"`
 }
 
 // CloudFrontAction invalidates paths of one distribution.

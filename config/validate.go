@@ -27,6 +27,7 @@ var eventNames = map[string]bool{
 func (l *loader) validate(c *Config) {
 	l.validateDaemon(c)
 	l.validateStore(&c.Store)
+	l.validateRobust(c)
 	notifiers := l.validateNotifiers(c)
 	if len(c.Targets) == 0 {
 		l.add("target", "at least one [[target]] is required")

@@ -1,0 +1,149 @@
+package actuator
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/canaryd/canaryd/store"
+)
+
+// A rollback must not give up during an AWS brown-out (issue #13 item 8):
+// while the alias change fails with transient errors (throttling, 5xx,
+// timeouts) the alias step goes on in rounds, with backoff on the injected
+// clock, for up to the target's actions.retry_for. Each failed round is
+// journaled (an intent entry carrying the round's error), so a process that
+// dies meanwhile resumes the same retry, bounded from the first failure,
+// not from the restart. A moved alias (412, or a newer version read) still
+// stops the step at once.
+
+// Backoff is the wait between rounds: Base after the first failed round,
+// doubling up to Max.
+type Backoff struct {
+	Base, Max time.Duration
+}
+
+// DefaultRounds is used when Config.Rounds is zero.
+var DefaultRounds = Backoff{Base: 10 * time.Second, Max: 2 * time.Minute}
+
+// wait is the pause after failed round n (1-based).
+func (b Backoff) wait(n int) time.Duration {
+	w := b.Base
+	for i := 1; i < n && w < b.Max; i++ {
+		w *= 2
+	}
+	if b.Max > 0 && w > b.Max {
+		w = b.Max
+	}
+	return w
+}
+
+// RetryKind is what a RetryEvent reports.
+type RetryKind string
+
+// Retry event kinds.
+const (
+	RetryStarted   RetryKind = "started"   // the first failed round of this run: page once (dedup on PlanID)
+	RetryRound     RetryKind = "round"     // another failed round
+	RetryRecovered RetryKind = "recovered" // the alias change went through after failed rounds: resolve the page
+	RetryExhausted RetryKind = "exhausted" // retry_for spent: the step fails, the plan ends rollback_failed
+)
+
+// RetryEvent is one moment of an alias step retrying through a brown-out.
+// Kind RetryStarted comes once per Execute run, at its first failed round
+// (a run resumed after a crash announces itself again, with the original
+// Since and the rounds counted from the journal).
+type RetryEvent struct {
+	PlanID string
+	Target string
+	Step   string
+	Kind   RetryKind
+	Round  int       // failed rounds so far, across restarts
+	Since  time.Time // first failed round
+	Until  time.Time // no round starts after this
+	Next   time.Time // next round (started, round)
+	Err    string    // the last round's error, secrets redacted
+}
+
+// roundDetail is the journal detail of a failed round.
+type roundDetail struct {
+	Round int       `json:"round"`
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
+	Next  time.Time `json:"next"`
+}
+
+// runAlias is the alias step: rounds of aliasRound until one is decided
+// or the target's retry_for is spent.
+func (x *execution) runAlias(ctx context.Context, s Step) (stepOutcome, error) {
+	a := x.a
+	rounds, since := x.priorRounds(s)
+	retryFor := x.p.Target.Actions.RetryFor.Duration
+	announced := false
+	for {
+		out := a.aliasRound(ctx, x.p)
+		if d, ok := out.detail.(*aliasDetail); ok {
+			d.Rounds = rounds
+		}
+		if out.status != store.StepFailed || Classify(out.err) != Transient || ctx.Err() != nil || retryFor <= 0 {
+			if out.status == store.StepDone && rounds > 0 {
+				x.retryEvent(s, RetryRecovered, rounds, since, since.Add(retryFor), time.Time{}, nil)
+			}
+			return out, nil
+		}
+		now := a.clk.Now()
+		if rounds == 0 {
+			since = now
+		}
+		rounds++
+		until := since.Add(retryFor)
+		if !now.Before(until) {
+			x.retryEvent(s, RetryExhausted, rounds, since, until, time.Time{}, out.err)
+			return failed(out.detail, fmt.Errorf("gave up after %d rounds over %s (retry_for %s): %w",
+				rounds, now.Sub(since).Round(time.Second), retryFor, out.err)), nil
+		}
+		next := now.Add(min(a.cfg.Rounds.wait(rounds), until.Sub(now)))
+		round := stepOutcome{status: store.StepIntent, err: fmt.Errorf("round %d failed, next at %s: %w", rounds, next.UTC().Format(time.RFC3339), out.err),
+			detail: roundDetail{Round: rounds, Since: since, Until: until, Next: next}}
+		if _, err := x.write(ctx, s, round, 0); err != nil {
+			return out, err
+		}
+		kind := RetryRound
+		if !announced {
+			kind, announced = RetryStarted, true
+		}
+		x.retryEvent(s, kind, rounds, since, until, next, out.err)
+		select {
+		case <-ctx.Done():
+			return failed(out.detail, ctx.Err()), nil
+		case <-a.clk.After(next.Sub(now)):
+		}
+	}
+}
+
+// priorRounds counts the failed rounds of step s in the journal as last
+// read, and when the first was.
+func (x *execution) priorRounds(s Step) (int, time.Time) {
+	n, since := 0, time.Time{}
+	for _, e := range x.prior {
+		if e.Step == s.Index && e.Status == store.StepIntent && e.Error != "" {
+			if n == 0 {
+				since = e.Time
+			}
+			n++
+		}
+	}
+	return n, since
+}
+
+func (x *execution) retryEvent(s Step, k RetryKind, round int, since, until, next time.Time, err error) {
+	if x.a.cfg.OnRetry == nil {
+		return
+	}
+	ev := RetryEvent{PlanID: x.p.ID, Target: x.p.Target.Name, Step: s.Name, Kind: k, Round: round,
+		Since: since, Until: until, Next: next}
+	if err != nil {
+		ev.Err = x.red.Redact(err.Error())
+	}
+	x.a.cfg.OnRetry(ev)
+}

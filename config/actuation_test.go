@@ -1,0 +1,76 @@
+package config
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestInvalidDeadlinesAndVerifyWindow(t *testing.T) {
+	cases := []struct {
+		file string
+		want []string
+	}{
+		{"invalid-verify-window.toml", []string{"invalid-verify-window.toml:25:",
+			`target[0].actions.verify.window: must be at least 30s: 3 rounds of probe "health" every 10s (got 20s)`}},
+		{"invalid-aws-deadlines.toml", []string{
+			":3: aws.read_timeout: must be between 1s and 10m0s (got 10ms)",
+			":4: aws.action_timeout: must be between 1s and 30m0s (got 2h0m0s)",
+			":5: aws.connect_timeout: must be between 100ms and 1m0s (got 2m0s)",
+			":18: target[0].actions.retry_for: must be between 0s and 24h0m0s (got -1m0s)"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.file, func(t *testing.T) {
+			_, err := parseFile(t, filepath.Join("testdata", tc.file), Options{})
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("want *config.Error, got %v", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestDeadlineAndRetryDefaults(t *testing.T) {
+	cfg, err := parseFile(t, "testdata/valid-minimal.toml", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want time.Duration
+	}{
+		{"read_timeout", cfg.AWS.ReadTimeout.Duration, DefaultAWSReadTimeout},
+		{"action_timeout", cfg.AWS.ActionTimeout.Duration, DefaultAWSActionTimeout},
+		{"connect_timeout", cfg.AWS.ConnectTimeout.Duration, DefaultAWSConnectTimeout},
+		{"response_header_timeout", cfg.AWS.ResponseHeaderTimeout.Duration, DefaultAWSResponseHeaderTimeout},
+		{"retry_for", cfg.Targets[0].Actions.RetryFor.Duration, DefaultRetryFor},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %s, want %s", c.name, c.got, c.want)
+		}
+	}
+	src := string(mustRead(t, "testdata/valid-minimal.toml")) + "\n  [target.actions]\n  retry_for = \"0s\"\n"
+	cfg, err = Parse([]byte(src), "c.toml", Options{LookupEnv: noEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cfg.Targets[0].Actions.RetryFor.Duration; d != 0 {
+		t.Errorf("explicit retry_for = 0s became %s", d)
+	}
+}
+
+// TestVerifyWindowOfThreeRoundsLoads: the minimum itself is accepted.
+func TestVerifyWindowOfThreeRoundsLoads(t *testing.T) {
+	src := strings.Replace(string(mustRead(t, "testdata/invalid-verify-window.toml")), `window = "20s"`, `window = "30s"`, 1)
+	if _, err := Parse([]byte(src), "c.toml", Options{LookupEnv: noEnv}); err != nil {
+		t.Fatalf("a 30s window over 10s probes: %v", err)
+	}
+}
