@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/canaryd/canaryd/event"
 	"github.com/robfig/cron/v3"
 )
 
@@ -19,10 +20,14 @@ var (
 	CronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 )
 
-var eventNames = map[string]bool{
-	"watch_started": true, "tripped": true, "rollback_done": true, "rollback_failed": true,
-	"rollback_unhealthy": true, "alert_only": true, "promoted": true, "override_set": true, "override_expired": true,
-}
+// eventNames are the alert kinds a notifier's `events` may name.
+var eventNames = func() map[string]bool {
+	m := map[string]bool{}
+	for _, k := range event.Alerts {
+		m[string(k)] = true
+	}
+	return m
+}()
 
 func (l *loader) validate(c *Config) {
 	l.validateDaemon(c)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/canaryd/canaryd/event"
 	"github.com/canaryd/canaryd/watch"
@@ -166,16 +167,55 @@ func (c controller) Rollback(ctx context.Context, req api.RollbackRequest) (api.
 	d.note(ctx, t, watch.Note{Kind: event.Tripped, Severity: event.Warning, Target: req.Target, IncidentID: inc.ID,
 		KnownGood: inc.ToVersion, NewVersion: inc.FromVersion,
 		Message: fmt.Sprintf("manual rollback by %s: %s -> %s (%s)", req.Actor, inc.FromVersion, inc.ToVersion, req.Reason)})
-	// The plan runs on the daemon's context: an operator's client going
-	// away must not cut a rollback short (an interrupted one resumes from
-	// its journal on restart or lease take-over).
-	res, err := act.Execute(d.workCtx, plan, fence)
-	if err != nil {
+	resp.IncidentID, resp.Outcome = inc.ID, "started"
+	res, err := d.runManual(ctx, t, inc, plan, fence)
+	switch {
+	case errors.Is(err, errStillRunning):
+		resp.Message = fmt.Sprintf("still running after %s (an AWS brown-out is retried for up to retry_for); follow it with: canaryd history --incident %s", manualWait, inc.ID)
+		return resp, nil
+	case err != nil:
 		return resp, err
 	}
-	_ = d.applyEffects(d.workCtx, t, store.Watch{}, watch.ManualDone(inc, planResult(res)))
-	resp.IncidentID, resp.Outcome, resp.Message = inc.ID, string(res.Outcome), res.Reason
+	resp.Outcome, resp.Message = string(res.Outcome), res.Reason
 	return resp, nil
+}
+
+// manualWait bounds how long an operator's rollback request waits for the
+// plan (under the admin API's write timeout); the plan goes on regardless.
+const manualWait = 45 * time.Second
+
+var errStillRunning = errors.New("rollback still running")
+
+// runManual runs a manual rollback's plan in the background, on the
+// daemon's context — an operator's client going away must not cut a
+// rollback short, and an interrupted one resumes from its journal on
+// restart or lease take-over — and waits for it at most manualWait.
+func (d *Daemon) runManual(ctx context.Context, t *target, inc store.Incident, plan actuator.Plan, fence store.Fence) (actuator.Result, error) {
+	d.mu.Lock()
+	act := d.act
+	d.mu.Unlock()
+	type outcome struct {
+		res actuator.Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	d.plans.Add(1)
+	go func() {
+		defer d.plans.Done()
+		res, err := act.Execute(d.workCtx, plan, fence)
+		if err == nil {
+			d.logErr(d.applyEffects(d.workCtx, t, store.Watch{}, watch.ManualDone(inc, planResult(res))), "finish manual rollback", inc.ID)
+		}
+		done <- outcome{res, err}
+	}()
+	select {
+	case o := <-done:
+		return o.res, o.err
+	case <-d.clock.After(manualWait):
+		return actuator.Result{}, errStillRunning
+	case <-ctx.Done():
+		return actuator.Result{}, errStillRunning
+	}
 }
 
 func describe(p actuator.Plan) api.RollbackResponse {

@@ -77,6 +77,7 @@ type Daemon struct {
 	reader      *watcher.MetricReader
 	act         *actuator.Actuator
 	notifier    *notify.Dispatcher
+	redactor    *config.Redactor
 	owned       map[string]store.Fence
 	renewAt     map[string]time.Time
 	watching    map[string][]string    // target -> IDs of its judged watches (fed by probes and metrics)

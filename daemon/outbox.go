@@ -57,6 +57,13 @@ func (d *Daemon) alertEvent(ctx context.Context, t *target, n watch.Note) notify
 		ev.Overrides = ovs
 	}
 	ev.NextSteps = notify.DefaultNextSteps(ev)
+	d.mu.Lock()
+	red := d.redactor
+	d.mu.Unlock()
+	ev.Message = red.Redact(ev.Message)
+	for i := range ev.Actions {
+		ev.Actions[i].Detail, ev.Actions[i].Error = red.Redact(ev.Actions[i].Detail), red.Redact(ev.Actions[i].Error)
+	}
 	return ev
 }
 

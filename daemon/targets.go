@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
@@ -103,7 +104,7 @@ func (d *Daemon) apply(conf *config.Config) error {
 	d.mu.Lock()
 	oldNotifier := d.notifier
 	d.conf, d.targets, d.order = conf, targets, order
-	d.detector, d.prober, d.reader, d.act, d.notifier = p.detector, p.prober, p.reader, p.act, p.notifier
+	d.detector, d.prober, d.reader, d.act, d.notifier, d.redactor = p.detector, p.prober, p.reader, p.act, p.notifier, p.redactor
 	d.mu.Unlock()
 	if oldNotifier != nil {
 		go func() { _ = oldNotifier.Close(d.workCtx) }()
@@ -135,10 +136,11 @@ type parts struct {
 	reader   *watcher.MetricReader
 	act      *actuator.Actuator
 	notifier *notify.Dispatcher
+	redactor *config.Redactor // every secret the config resolved: never journaled, logged or alerted
 }
 
 func (d *Daemon) buildParts(ctx context.Context, conf *config.Config, targets map[string]*target) (parts, error) {
-	var p parts
+	p := parts{redactor: config.NewRedactor(conf.Secrets()...).With(config.EnvSecrets(os.LookupEnv)...)}
 	var err error
 	// One detector for every target: it polls and sweeps only the targets
 	// this replica owns (two replicas never both start a watch for one
@@ -169,6 +171,7 @@ func (d *Daemon) buildParts(ctx context.Context, conf *config.Config, targets ma
 		HTTPClient: d.cfg.HTTPClient,
 		Clock:      d.clock, Logger: d.log.Named("actuator"), Metrics: d.ametrics,
 		DryRun: d.cfg.DryRun || conf.Daemon.DryRun, Verifier: d.verify, OnStep: d.onStep,
+		Redactor: p.redactor, OnRetry: d.onRetry,
 	})
 	p.notifier, err = d.buildNotifier(ctx, conf)
 	return p, err

@@ -22,7 +22,8 @@ const (
 	RollbackDone      Kind = "rollback_done"      // alert: alias reverted and health verified
 	RollbackFailed    Kind = "rollback_failed"    // alert: a step failed
 	RollbackUnhealthy Kind = "rollback_unhealthy" // alert: alias reverted but health did not recover
-	RollbackAborted   Kind = "rollback_aborted"   // the alias moved meanwhile: a newer deploy, not clobbered
+	RollbackAborted   Kind = "rollback_aborted"   // alert: the alias moved meanwhile: a newer deploy, not clobbered
+	RollbackRetrying  Kind = "rollback_retrying"  // alert: the rollback cannot reach AWS and keeps trying
 	RollbackDryRun    Kind = "rollback_not_executed"
 	OverrideSet       Kind = "override_set"     // alert
 	OverrideExpired   Kind = "override_expired" // alert
@@ -32,8 +33,8 @@ const (
 )
 
 // Alerts lists the kinds notifiers can deliver, in life-cycle order.
-var Alerts = []Kind{WatchStarted, Tripped, RollbackDone, RollbackFailed, RollbackUnhealthy, AlertOnly,
-	Promoted, OverrideSet, OverrideExpired}
+var Alerts = []Kind{WatchStarted, Tripped, RollbackRetrying, RollbackDone, RollbackFailed, RollbackUnhealthy,
+	RollbackAborted, AlertOnly, Promoted, OverrideSet, OverrideExpired}
 
 // Alert reports whether k can be delivered to notifiers.
 func (k Kind) Alert() bool {

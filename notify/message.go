@@ -121,8 +121,10 @@ func DefaultNextSteps(ev Event) []string {
 		} else {
 			steps = []string{status, pause}
 		}
-	case event.AlertOnly, event.RollbackFailed:
+	case event.AlertOnly, event.RollbackFailed, event.RollbackRetrying:
 		steps = []string{status, rollback, pause}
+	case event.RollbackAborted:
+		steps = []string{status}
 	case event.RollbackUnhealthy:
 		steps = []string{status, pause}
 	case event.RollbackDone:
@@ -163,6 +165,10 @@ func phraseFor(ev Event) string {
 		return fmt.Sprintf("rollback FAILED (%s -> %s)", nv, kg)
 	case event.RollbackUnhealthy:
 		return fmt.Sprintf("rolled back to %s but health did not recover", kg)
+	case event.RollbackRetrying:
+		return fmt.Sprintf("rollback %s -> %s cannot reach AWS, retrying", nv, kg)
+	case event.RollbackAborted:
+		return fmt.Sprintf("rollback of %s stopped: a newer deploy took over", nv)
 	case event.AlertOnly:
 		return fmt.Sprintf("version %s failing, alert only (no rollback)", nv)
 	case event.Promoted:

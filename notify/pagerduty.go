@@ -73,9 +73,11 @@ func (p *PagerDuty) Handles(t event.Kind) bool {
 // PagerDutyAction maps an event type to the Events v2 event_action.
 func PagerDutyAction(t event.Kind) (action string, ok bool) {
 	switch t {
-	case event.Tripped, event.RollbackFailed, event.RollbackUnhealthy, event.AlertOnly:
+	case event.Tripped, event.RollbackRetrying, event.RollbackFailed, event.RollbackUnhealthy, event.AlertOnly:
 		return "trigger", true
-	case event.RollbackDone:
+	case event.RollbackDone, event.RollbackAborted:
+		// A rollback stopped for a newer deploy is over: that deploy has
+		// its own watch (and its own incident if it fails).
 		return "resolve", true
 	}
 	return "", false

@@ -324,7 +324,7 @@ func outcomeOf(o store.Outcome) outcome {
 	case store.OutcomeUnhealthyAfter:
 		return outcome{store.PhaseRollbackFailed, event.RollbackUnhealthy, event.RollbackUnhealthy, event.Critical}
 	case store.OutcomeAborted:
-		return outcome{store.PhaseSuperseded, event.RollbackAborted, event.RollbackFailed, event.Critical}
+		return outcome{store.PhaseSuperseded, event.RollbackAborted, event.RollbackAborted, event.Warning}
 	case store.OutcomeNotExecuted:
 		return outcome{store.PhaseEnded, event.RollbackDryRun, event.AlertOnly, event.Warning}
 	}

@@ -204,7 +204,7 @@ func TestPlanOutcomes(t *testing.T) {
 		{store.OutcomeUnhealthyAfter, rolling, store.PhaseRollbackFailed,
 			"save close:unhealthy_after_rollback note:rollback_unhealthy!rollback_unhealthy", "did not recover"},
 		{store.OutcomeFailed, rolling, store.PhaseRollbackFailed, "save close:rollback_failed note:rollback_failed!rollback_failed", "failed"},
-		{store.OutcomeAborted, rolling, store.PhaseSuperseded, "save close:aborted note:rollback_aborted!rollback_failed", "stopped"},
+		{store.OutcomeAborted, rolling, store.PhaseSuperseded, "save close:aborted note:rollback_aborted!rollback_aborted", "stopped"},
 		{store.OutcomeNotExecuted, rolling, store.PhaseEnded, "save close:not_executed note:rollback_not_executed!alert_only", "Dry-run"},
 		{store.OutcomeRolledBack, with(rolling, func(w *store.Watch) { w.Phase = store.PhaseSuperseded }), store.PhaseSuperseded,
 			"close:rolled_back note:rollback_done!rollback_done", "health verified"},

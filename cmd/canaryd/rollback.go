@@ -51,8 +51,11 @@ func cmdRollback(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	fmt.Fprintf(env.stdout, "rollback %s of %s: %s -> %s: %s %s\n", res.IncidentID, res.Target, res.FromVersion, res.ToVersion, res.Outcome, res.Message)
-	if res.Outcome != "rolled_back" {
-		return exitError{code: exitFailure, err: fmt.Errorf("rollback outcome %s", res.Outcome)}
+	switch res.Outcome {
+	case "rolled_back":
+		return nil
+	case "started": // still running (an AWS brown-out is retried): the message says how to follow it
+		return exitError{code: 4, err: fmt.Errorf("rollback %s still running", res.IncidentID)}
 	}
-	return nil
+	return exitError{code: exitFailure, err: fmt.Errorf("rollback outcome %s", res.Outcome)}
 }
