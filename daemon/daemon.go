@@ -86,6 +86,8 @@ type Daemon struct {
 	nextMetrics time.Time
 	cycling     bool // a metric cycle is running
 	loop        loopWatch
+	marker      string    // the store's marker last read (run loop only)
+	markerAt    time.Time // when
 	box         outbox
 
 	plans sync.WaitGroup

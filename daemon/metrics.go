@@ -20,6 +20,7 @@ type Metrics struct {
 	ConfigReloads *prometheus.CounterVec
 	TickDuration  prometheus.Histogram
 	SlowTicks     prometheus.Counter
+	StoreLost     prometheus.Counter
 }
 
 // observeTick records one tick of the run loop; a tick longer than the
@@ -55,6 +56,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Time one tick of the run loop took.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}),
 		SlowTicks: f.NewCounter(prometheus.CounterOpts{Name: "canaryd_slow_ticks_total",
 			Help: "Ticks of the run loop that took longer than its interval."}),
+		StoreLost: f.NewCounter(prometheus.CounterOpts{Name: "canaryd_store_lost_total",
+			Help: "Times the store came back empty (its marker changed) while canaryd ran."}),
 	}
 	for _, k := range []string{"healthy", "failing", "inconclusive", "promote"} {
 		m.Verdicts.WithLabelValues(k)

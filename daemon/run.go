@@ -78,6 +78,7 @@ func (d *Daemon) shutdown() error {
 func (d *Daemon) Tick(ctx context.Context) {
 	d.loop.begin(d.clock.Now())
 	defer func() { d.metrics.observeTick(d.loop.end(d.clock.Now()), d.cfg.TickEvery) }()
+	d.checkMarker(ctx)
 	taken := d.refreshLeases(ctx)
 	if !d.resumed {
 		// Unfinished plans resume once leases are known: only the owner

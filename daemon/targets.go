@@ -148,7 +148,8 @@ func (d *Daemon) buildParts(ctx context.Context, conf *config.Config, targets ma
 	// the watch in the shared store for the owner to pick up.
 	p.detector, err = watcher.NewDetector(watcher.DetectorConfig{
 		Targets: conf.Targets, Clients: clientOf(targets, func(t *target) *lambda.Client { return t.clients.Lambda }),
-		Store: d.cfg.Store, Clock: d.clock, Logger: d.log.Named("detector"), Metrics: d.wmetrics,
+		CloudWatch: clientOf(targets, func(t *target) *cloudwatch.Client { return t.clients.CloudWatch }),
+		Store:      d.cfg.Store, Clock: d.clock, Logger: d.log.Named("detector"), Metrics: d.wmetrics,
 		PollInterval: conf.Daemon.PollInterval.Duration, Concurrency: conf.Daemon.MaxConcurrentAWS,
 		MaxPollRate: conf.Daemon.MaxPollRate, Owns: d.owns, OnWatch: d.onWatch, OnEnd: d.onWatchEnd,
 		Async: !d.cfg.Synchronous, // one hung alias read must not hold up the run loop

@@ -28,13 +28,14 @@ const (
 	OverrideSet       Kind = "override_set"     // alert
 	OverrideExpired   Kind = "override_expired" // alert
 	OverrideUsed      Kind = "override_used"    // a one-shot override was acted upon
+	StoreLost         Kind = "store_lost"       // alert: the store came back empty (watches, incidents, journals gone)
 	AlertSent         Kind = "alert_sent"       // an alert reached a notifier
 	AlertFailed       Kind = "alert_failed"     // an alert could not be delivered
 )
 
 // Alerts lists the kinds notifiers can deliver, in life-cycle order.
 var Alerts = []Kind{WatchStarted, Tripped, RollbackRetrying, RollbackDone, RollbackFailed, RollbackUnhealthy,
-	RollbackAborted, AlertOnly, Promoted, OverrideSet, OverrideExpired}
+	RollbackAborted, AlertOnly, Promoted, OverrideSet, OverrideExpired, StoreLost}
 
 // Alert reports whether k can be delivered to notifiers.
 func (k Kind) Alert() bool {

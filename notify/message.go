@@ -169,6 +169,8 @@ func phraseFor(ev Event) string {
 		return fmt.Sprintf("rollback %s -> %s cannot reach AWS, retrying", nv, kg)
 	case event.RollbackAborted:
 		return fmt.Sprintf("rollback of %s stopped: a newer deploy took over", nv)
+	case event.StoreLost:
+		return "canaryd's store lost its data"
 	case event.AlertOnly:
 		return fmt.Sprintf("version %s failing, alert only (no rollback)", nv)
 	case event.Promoted:

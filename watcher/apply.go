@@ -38,15 +38,25 @@ var errAlreadyFinal = errors.New("watch already final")
 func (d *Detector) apply(ctx context.Context, t config.Target, a aliasView, source string, force bool) (change, error) {
 	now := d.cfg.Clock.Now()
 	st, err := d.cfg.Store.GetTarget(ctx, t.Name)
+	since := now
 	if errors.Is(err, store.ErrNotFound) {
-		if source != SourceAnnounce {
-			// First sight: what runs now ran before canaryd; adopt it.
-			st = store.TargetState{Name: t.Name, KnownGood: a.Version, KnownGoodAt: now}
-			d.cfg.Logger.Info("first observation: adopting live version as known-good",
-				zap.String("target", t.Name), zap.String("version", a.Version))
-			return change{}, d.putState(ctx, st, a, now, "")
-		}
 		st = store.TargetState{Name: t.Name}
+		if source != SourceAnnounce {
+			fs, err := d.judgeFirstSight(ctx, t, a)
+			if err != nil {
+				return change{}, fmt.Errorf("first sight of %s: %w", t.Name, err)
+			}
+			if fs.adopt {
+				st.KnownGood, st.KnownGoodAt = a.Version, now
+				d.cfg.Logger.Info("first observation: live version adopted as known-good",
+					zap.String("target", t.Name), zap.String("version", a.Version), zap.String("why", fs.why))
+				return change{}, d.putState(ctx, st, a, now, "")
+			}
+			st.KnownGood, st.KnownGoodAt, since, source = fs.knownGood, now, fs.since, SourceRecovered
+			d.cfg.Logger.Warn("first observation: the live version is a recent deploy; watching it",
+				zap.String("target", t.Name), zap.String("version", a.Version), zap.String("known_good", fs.knownGood),
+				zap.String("why", fs.why))
+		}
 	} else if err != nil {
 		return change{}, fmt.Errorf("get target state %s: %w", t.Name, err)
 	}
@@ -70,7 +80,7 @@ func (d *Detector) apply(ctx context.Context, t config.Target, a aliasView, sour
 	case current != nil && current.NewVersion == cand && !force:
 		return d.shiftTraffic(ctx, st, a, *current, now)
 	}
-	return d.startWatch(ctx, deploy{target: t, state: st, alias: a, version: cand, source: source, active: active, current: current, now: now})
+	return d.startWatch(ctx, deploy{target: t, state: st, alias: a, version: cand, source: source, active: active, current: current, now: now, since: since})
 }
 
 // deploy is what startWatch needs to know about a new deploy.
@@ -83,6 +93,7 @@ type deploy struct {
 	active  []store.Watch // the target's watches still running
 	current *store.Watch  // the one the target state points at, if any
 	now     time.Time
+	since   time.Time // when the deploy began: now, or earlier for one found at a first sighting
 }
 
 // backToKnownGood handles an alias that serves only the known-good version
@@ -139,7 +150,7 @@ func (d *Detector) startWatch(ctx context.Context, dp deploy) (change, error) {
 		Weights:    maps.Clone(a.Weights),
 		RevisionID: a.RevisionID,
 		Source:     dp.source,
-		DetectedAt: dp.now,
+		DetectedAt: dp.since,
 	}
 	if err := d.cfg.Store.CreateWatch(ctx, w); err != nil {
 		return change{}, fmt.Errorf("create watch for %s version %s: %w", t.Name, dp.version, err)

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/jonboulle/clockwork"
 	"github.com/robfig/cron/v3"
@@ -32,10 +33,14 @@ type DetectorConfig struct {
 	// Clients returns the Lambda client for a target (by name); targets in
 	// other regions or accounts get their own clients.
 	Clients func(target string) *lambda.Client
-	Store   store.Store
-	Clock   clockwork.Clock
-	Logger  *zap.Logger
-	Metrics *Metrics
+	// CloudWatch, optional, returns a target's CloudWatch client: a target
+	// seen for the first time is judged by its alias's traffic per version
+	// (firstsight.go); without it the live version is adopted.
+	CloudWatch func(target string) *cloudwatch.Client
+	Store      store.Store
+	Clock      clockwork.Clock
+	Logger     *zap.Logger
+	Metrics    *Metrics
 	// PollInterval is how often each alias is read; default 15s.
 	PollInterval time.Duration
 	// Concurrency bounds the alias reads in flight; default 16.

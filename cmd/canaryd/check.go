@@ -33,6 +33,7 @@ func cmdCheck(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	printSummary(env.stdout, cfg)
+	checkStorePersistence(ctx, env.stdout, cfg.Store)
 	if !*withAWS {
 		return nil
 	}

@@ -1,0 +1,74 @@
+package daemon
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/canaryd/canaryd/store"
+	"github.com/canaryd/canaryd/watcher"
+)
+
+// TestStoreLostDuringABakeIsNotAdoption: Redis comes back empty while
+// version 3 bakes. The live version 3 must not become known-good (issue
+// #13: the new owner adopted the failing version and nobody was paged):
+// its alias's history shows version 2 served before it, so 3 is watched
+// again as a deploy, fails, and is rolled back to 2; on-call hears that
+// the store lost its data.
+func TestStoreLostDuringABakeIsNotAdoption(t *testing.T) {
+	h := newHarness(t, harnessOpts{redisStore: true, hideFuture: true})
+	h.withTraffic(trafficByVersion)
+	h.setBad("3", false)
+	h.deployGood()
+	h.sim.Deploy(fn, alias, "3", nil)
+	h.until("watch of 3", 5, func() bool { return h.latestWatch().NewVersion == "3" })
+	for i := 0; i < 90; i++ { // three minutes of 3 serving, green
+		h.step(2 * time.Second)
+	}
+	if err := h.redis.FlushAll(h.ctx).Err(); err != nil { // restarted without persistence
+		t.Fatal(err)
+	}
+	h.setBad("3", true)
+	h.until("rollback of 3 after the store was lost", 150, func() bool { return h.incident().Outcome == "rolled_back" })
+	inc := h.incident()
+	if inc.FromVersion != "3" || inc.ToVersion != "2" {
+		t.Fatalf("incident %+v: want 3 -> 2", inc)
+	}
+	if w, _ := h.store.GetWatch(h.ctx, inc.WatchID); w.Source != watcher.SourceRecovered || w.KnownGood != "2" {
+		t.Fatalf("watch %+v: want a recovered watch of 3 against known-good 2", w)
+	}
+	if v, _, _ := h.sim.Alias(fn, alias); v != "2" {
+		t.Fatalf("alias on %s, want 2", v)
+	}
+	if !alertMentions(h, "store_lost", "lost its data") {
+		t.Fatalf("no store_lost alert; alerts %v", h.alertTypes())
+	}
+}
+
+// TestBoltFileLostOnRestart: the same with the embedded store on an
+// ephemeral disk: canaryd restarts with an empty file while 3 is live.
+func TestBoltFileLostOnRestart(t *testing.T) {
+	h := newHarness(t, harnessOpts{hideFuture: true})
+	h.withTraffic(trafficByVersion)
+	h.setBad("3", false)
+	h.deployGood()
+	h.sim.Deploy(fn, alias, "3", nil)
+	for i := 0; i < 90; i++ {
+		h.step(2 * time.Second)
+	}
+	h.stop()
+	if err := os.Remove(h.dbPath); err != nil {
+		t.Fatal(err)
+	}
+	h.setBad("3", true)
+	h.start(false)
+	h.until("rollback of 3 after the file was lost", 150, func() bool { return h.incident().Outcome == "rolled_back" })
+	if inc := h.incident(); inc.FromVersion != "3" || inc.ToVersion != "2" || !strings.HasPrefix(inc.ID, "inc-") {
+		t.Fatalf("incident %+v", inc)
+	}
+	if st, err := h.store.GetTarget(h.ctx, "api"); err != nil || st.KnownGood != "2" {
+		t.Fatalf("target state %+v %v: want known-good 2", st, err)
+	}
+	_ = store.OutcomeRolledBack
+}
