@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build test test-short bench lint fmt vet staticcheck fuzz demo clean parity
+.PHONY: all build test test-short bench lint fmt vet staticcheck fuzz demo quality clean parity
 
 all: lint test build
 
@@ -45,6 +45,11 @@ vet:
 staticcheck:
 	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck $(PKGS)
+
+## quality: the labelled quality benchmark on the report seeds (quality/README.md);
+## e.g. make quality QUALITY_FLAGS='-v -kinds bad/'
+quality:
+	$(GO) run ./quality/cmd/quality -config config.toml $(QUALITY_FLAGS)
 
 ## demo: the whole story offline in under a minute
 demo:

@@ -1,0 +1,95 @@
+// Command quality prints canaryd's labelled quality benchmark (`make
+// quality`): canaryd with a config's rules, a CodeDeploy-style static alarm
+// and the ideal test, on the same generated post-deploy scenarios. See
+// quality/README.md.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+
+	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/quality"
+)
+
+func main() {
+	// The replays allocate short-lived copies of a watch's samples every
+	// simulated second: a lazier collector halves the CPU time.
+	debug.SetGCPercent(400)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "quality:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("quality", flag.ContinueOnError)
+	cfgPath := fs.String("config", "config.toml", "config whose target's rules canaryd is judged with")
+	target := fs.String("target", "", "target to judge (default: the first)")
+	seeds := fs.String("seeds", quality.ReportSeeds, "seeds of every kind: ranges and seeds, comma-separated (tune on "+quality.TuningSeeds+")")
+	n := fs.Int("n", 0, "seeds per kind, from the first of -seeds (0: all of -seeds)")
+	kinds := fs.String("kinds", "", "kinds or kind prefixes, comma-separated (default: all), e.g. bad/,good/steady")
+	alpha := fs.Float64("alpha", 1e-3, "the ideal test's false-rollback probability per deploy")
+	verbose := fs.Bool("v", false, "list every miss and false rollback; write their traces to -out")
+	out := fs.String("out", filepath.Join(os.TempDir(), "canaryd-quality"), "directory for the traces -v writes")
+	probeBaseline := fs.Bool("probe-baseline", true, `write pre-deploy probe results as {"type":"baseline","kind":"probe"} records`)
+	workers := fs.Int("workers", 0, "parallel workers (default GOMAXPROCS)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return err
+	}
+	t, err := pickTarget(cfg, *target)
+	if err != nil {
+		return err
+	}
+	opts, err := quality.TargetOptions(t)
+	if err != nil {
+		return err
+	}
+	opts.ProbeBaseline = *probeBaseline
+	// When (*policy.Policy).DurationStats exists: compile the target's
+	// policy and set opts.DurationStats = pol.DurationStats.
+	rc := quality.Config{Options: opts, Workers: *workers, Verbose: *verbose, OutDir: *out,
+		ReplayCommand: fmt.Sprintf("go run ./cmd/canaryd replay --config %s --target %s --trace", *cfgPath, t.Name),
+		Judges:        []quality.Judge{&quality.Canaryd{Target: t}, quality.DefaultStatic(), &quality.Ideal{Alpha: *alpha}}}
+	if rc.Seeds, err = quality.ParseSeeds(*seeds, *n); err != nil {
+		return err
+	}
+	if rc.Kinds, err = quality.ParseKinds(*kinds); err != nil {
+		return err
+	}
+	rep, err := quality.Run(ctx, rc)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "config %s, target %s; ideal test at alpha %g\n", *cfgPath, t.Name, *alpha)
+	rep.Write(stdout)
+	return nil
+}
+
+func pickTarget(cfg *config.Config, name string) (config.Target, error) {
+	if len(cfg.Targets) == 0 {
+		return config.Target{}, fmt.Errorf("%s has no target", cfg.Path)
+	}
+	if name == "" {
+		return cfg.Targets[0], nil
+	}
+	for _, t := range cfg.Targets {
+		if t.Name == name {
+			return t, nil
+		}
+	}
+	return config.Target{}, fmt.Errorf("no target %q in %s", name, cfg.Path)
+}

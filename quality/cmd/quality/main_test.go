@@ -1,0 +1,34 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestRun(t *testing.T) {
+	var out strings.Builder
+	err := run(context.Background(), []string{"-config", "../../../config.toml", "-n", "2", "-kinds", "bad/hard,good/steady", "-v", "-out", t.TempDir()}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"target checkout-api", "2 seeds", "good/steady", "bad/hard-failure", "canaryd ", "static ", "ideal "} {
+		if !strings.Contains(out.String(), want) && !strings.Contains(out.String(), strings.Replace(want, "2 seeds", "x 2 seeds", 1)) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestRunRejects(t *testing.T) {
+	for _, args := range [][]string{
+		{"-config", "nope.toml"},
+		{"-config", "../../../config.toml", "-kinds", "good/nope"},
+		{"-config", "../../../config.toml", "-seeds", "x"},
+		{"-config", "../../../config.toml", "-target", "nope"},
+		{"-bogus"},
+	} {
+		if err := run(context.Background(), args, &strings.Builder{}); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+}

@@ -1,0 +1,157 @@
+package quality
+
+import (
+	"context"
+	"math"
+	"testing"
+	"time"
+)
+
+// drawPeriods simulates n steady periods (20 minutes after the deploy)
+// with the new version behaving as v.
+func drawPeriods(sc *Scenario, v *Version, n int) []Period {
+	r := newRNG(sc.Kind, sc.Seed, "test")
+	scales, tails := sc.Old.Latency.scaleNodes(), sc.Old.Latency.tailNodes()
+	out := make([]Period, n)
+	for i := range out {
+		p := &out[i]
+		p.Start = sc.Deploy.Add(20 * time.Minute)
+		m := minute{sc: sc, r: r, start: 20 * time.Minute}
+		m.scale, m.tail = scales[r.IntN(len(scales))], tails[r.IntN(len(tails))]
+		uErr, uThr := r.Float64(), r.Float64()
+		m.old, m.new = m.versionMinute(&sc.Old, uErr, uThr), m.versionMinute(v, uErr, uThr)
+		m.run(p)
+	}
+	return out
+}
+
+// The model the ideal test uses is the simulator's: binned durations
+// occur as often as it predicts.
+func TestLikelihoodMatchesSimulation(t *testing.T) {
+	t.Parallel()
+	for _, k := range []Kind{GoodHeavyTail, BadP99x2} {
+		t.Run(string(k), func(t *testing.T) {
+			sc, _ := NewScenario(k, 4)
+			sc.Traffic.PerMinute = 300
+			m := newModel(sc)
+			predicted := make([]float64, len(m.thresholds)+1)
+			nodes := float64(len(m.scales) * len(m.tail))
+			for _, s := range m.scales {
+				for _, h := range m.tail {
+					mix, prev := sc.New.Latency.mix(s, h, 0, sc.New.Cold), 0.0
+					for j, x := range m.thresholds {
+						cdf := 1 - mix.sf(x)
+						predicted[j] += (cdf - prev) / nodes
+						prev = cdf
+					}
+					predicted[len(m.thresholds)] += (1 - prev) / nodes
+				}
+			}
+			seen := make([]float64, len(predicted))
+			total := 0.0
+			for _, p := range drawPeriods(sc, &sc.New, 1000) {
+				o := m.observe(&p)
+				for j, c := range o.bins {
+					seen[j] += float64(c)
+				}
+				total += float64(o.inv)
+			}
+			for j := range seen {
+				got := seen[j] / total
+				if sd := math.Sqrt(predicted[j] / total); math.Abs(got-predicted[j]) > 0.05*predicted[j]+5*sd {
+					t.Errorf("bin %d: %.5f of durations, model %.5f", j, got, predicted[j])
+				}
+			}
+		})
+	}
+}
+
+// Under H0 the likelihood ratio of a period has expectation 1 (it is a
+// martingale increment, so Ville's inequality bounds the false-rollback
+// probability by alpha). Checked by simulation against mild alternatives,
+// where the ratio's distribution is not too skewed to average.
+func TestLikelihoodRatioMeanOneUnderNull(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		kind  Kind
+		alter func(v *Version)
+	}{
+		{"bursty errors 1.3x", GoodBursty, func(v *Version) { v.ErrRate *= 1.3 }},
+		{"heavy tail p99 1.05x", GoodHeavyTail, func(v *Version) { v.Latency = regress(v.Latency, 1.05, 2) }},
+		{"throttles 1.5x", GoodSteady, func(v *Version) { v.ThrRate *= 1.5 }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sc, _ := NewScenario(tc.kind, 2)
+			sc.Traffic.PerMinute = 150
+			m := newModel(sc)
+			h0, _ := hypotheses(sc)
+			alt := *h0.v
+			tc.alter(&alt)
+			periods := drawPeriods(sc, h0.v, 2500)
+			var sum, sumSq float64
+			for i := range periods {
+				o := m.observe(&periods[i])
+				lr := math.Exp(m.periodLLR(h0, hypothesis{&alt}, &o))
+				sum, sumSq = sum+lr, sumSq+lr*lr
+			}
+			n := float64(len(periods))
+			mean := sum / n
+			se := math.Sqrt((sumSq/n - mean*mean) / n)
+			if math.Abs(mean-1) > 4*se+0.01 || se > 0.1 {
+				t.Errorf("E[LR] = %.4f +- %.4f, want 1", mean, se)
+			}
+		})
+	}
+}
+
+func TestIdealDecisions(t *testing.T) {
+	t.Parallel()
+	id := &Ideal{Alpha: 1e-3}
+	for _, k := range Kinds() {
+		t.Run(string(k.Kind), func(t *testing.T) {
+			caught := 0
+			const seeds = 3
+			for seed := uint64(1); seed <= seeds; seed++ {
+				c, err := Generate(k.Kind, seed, Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				d, err := id.Judge(context.Background(), c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch {
+				case !k.Bad && d.Rollback():
+					t.Errorf("seed %d: good deploy rolled back at +%s: %s", seed, d.At, d.Note)
+				case k.Bad && d.Rollback() && d.At <= k.Deadline:
+					caught++
+				}
+			}
+			if k.Bad && caught < seeds-1 {
+				t.Errorf("caught %d of %d in time", caught, seeds)
+			}
+		})
+	}
+}
+
+// Where no test could make it, the calculation says so.
+func TestEvidenceBeyondAnyTest(t *testing.T) {
+	sc, _ := NewScenario(BadErrors2x, 1)
+	sc.Traffic.PerMinute, sc.Old.ErrRate, sc.New.ErrRate = 100, 0.001, 0.002 // 0.1 -> 0.2 errors a minute
+	s := Simulate(sc)
+	c := &Case{Scenario: sc, Sim: s, Delivery: plan(s)}
+	id := &Ideal{Alpha: 1e-3}
+	ev := id.Evidence(c)
+	if !ev.Beyond() || ev.Expected > 2 || ev.PerMinute <= 0 || ev.Periods < 8 {
+		t.Errorf("0.1 -> 0.2 errors a minute: %s", ev)
+	}
+	if ev.ErrPerMin0 < 0.05 || ev.ErrPerMin0 > 0.2 || math.Abs(ev.ErrPerMin1/ev.ErrPerMin0-2) > 1e-9 {
+		t.Errorf("errors a minute %v -> %v", ev.ErrPerMin0, ev.ErrPerMin1)
+	}
+	hard, _ := Generate(BadHardFailure, 1, Options{})
+	if ev := id.Evidence(hard); ev.Beyond() || ev.Expected < 100 {
+		t.Errorf("hard failure: %s", ev)
+	}
+}

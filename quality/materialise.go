@@ -1,0 +1,248 @@
+package quality
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/canaryd/canaryd/sample"
+)
+
+// Options says how a simulated scenario becomes a replay trace.
+type Options struct {
+	// ProbeName is the probe the health results belong to: the target's
+	// probe that its probe rule reads (default "health").
+	ProbeName string
+	// ProbeBaseline writes the probe results from before the deploy as
+	// {"type":"baseline","kind":"probe"} records (the known-good version's
+	// health); without it they are left out.
+	ProbeBaseline bool
+	// Stats are Duration statistics to write besides p99 (which the
+	// static alarm reads): the rules' stat fields (StatsFromRules).
+	Stats []string
+	// DurationStats, when set, adds statistics chosen from the baseline
+	// window's samples, e.g. (*policy.Policy).DurationStats ["p99",
+	// "TC(412:)"]. It sees the baseline with Stats and p99.
+	DurationStats func(baseline []sample.Sample) []string
+	// CustomMetrics are the Sample.Metric names ("rule:<name>") of the
+	// target's custom metric rules. The scenarios do not model
+	// application metrics: they are written as no_data (nothing
+	// published), alias-level, as the watcher reads them.
+	CustomMetrics []string
+	// Versions writes per-version (ExecutedVersion) samples also when the
+	// alias does not split; the watcher reads them only during a split.
+	Versions bool
+}
+
+// Trace is a materialised scenario.
+type Trace struct {
+	Comments []string
+	Records  []Record
+	Stats    []string // the Duration statistics written
+}
+
+const srcErrReason = "GetMetricData: ThrottlingException: Rate exceeded"
+
+// materialiser writes the records of one simulation.
+type materialiser struct {
+	s     *Sim
+	o     Options
+	stats []stat
+	late  *rng
+	end   time.Time // the horizon: nothing is delivered after it
+	recs  []Record
+}
+
+// Materialise turns a simulation and its delivery plan into trace records.
+func Materialise(s *Sim, dl []delivery, o Options) (*Trace, error) {
+	if o.ProbeName == "" {
+		o.ProbeName = "health"
+	}
+	names := union([]string{"p99"}, o.Stats)
+	m := &materialiser{s: s, o: o, late: newRNG(s.Sc.Kind, s.Sc.Seed, "late"), end: s.Sc.Deploy.Add(s.Sc.Horizon)}
+	if err := m.setStats(names); err != nil {
+		return nil, err
+	}
+	if o.DurationStats != nil {
+		m.baseline(dl)
+		base := make([]sample.Sample, len(m.recs))
+		for i := range m.recs {
+			base[i] = m.recs[i].S
+		}
+		names = union(names, o.DurationStats(base))
+		if err := m.setStats(names); err != nil {
+			return nil, err
+		}
+		m.recs = m.recs[:0]
+	}
+	m.baseline(dl)
+	nBase := len(m.recs)
+	sc := s.Sc
+	m.recs = append(m.recs, Record{Type: RecDeploy, Time: sc.Deploy, KnownGood: sc.Old.Name, NewVersion: sc.New.Name, Split: sc.Split})
+	for i := s.DeployIndex(); i < len(s.Periods); i++ {
+		m.period(i, dl[i])
+	}
+	m.probes()
+	m.recs = append(m.recs, Record{Type: RecTick, Time: m.end})
+	post := m.recs[nBase+1:]
+	slices.SortStableFunc(post, func(a, b Record) int { return a.Delivered().Compare(b.Delivered()) })
+	return &Trace{Comments: describe(sc), Records: m.recs, Stats: names}, nil
+}
+
+func (m *materialiser) setStats(names []string) error {
+	m.stats = m.stats[:0]
+	for _, n := range names {
+		st, err := parseStat(n)
+		if err != nil {
+			return fmt.Errorf("duration statistic: %w", err)
+		}
+		m.stats = append(m.stats, st)
+	}
+	return nil
+}
+
+// baseline writes the alias-level periods before the deploy's minute and,
+// with ProbeBaseline, the probe results before the deploy.
+func (m *materialiser) baseline(dl []delivery) {
+	for i := 0; i < m.s.DeployIndex(); i++ {
+		if dl[i].Kind == deliverMissing {
+			continue
+		}
+		p := &m.s.Periods[i]
+		m.series(RecBaseline, p.Start, "", p.Alias(), sample.OutcomeOK, time.Time{})
+	}
+	if !m.o.ProbeBaseline {
+		return
+	}
+	for _, pr := range m.s.Probes {
+		if pr.At.Before(m.s.Sc.Deploy) {
+			m.recs = append(m.recs, m.probe(RecBaseline, pr))
+		}
+	}
+}
+
+// period writes one period after the deploy's minute began, as delivered.
+func (m *materialiser) period(i int, dl delivery) {
+	p := &m.s.Periods[i]
+	switch dl.Kind {
+	case deliverMissing:
+		return
+	case deliverSrcErr:
+		m.all(p, dl.First, sample.OutcomeSourceError, nil)
+	case deliverPartial:
+		m.all(p, dl.First, sample.OutcomeOK, func(a Agg) Agg { return thin(m.late, a, dl.Keep) })
+	}
+	if !dl.Final.IsZero() {
+		m.all(p, dl.Final, sample.OutcomeOK, nil)
+	}
+}
+
+// all writes every series of a period delivered at at (nothing after the
+// horizon), transformed by f when set.
+func (m *materialiser) all(p *Period, at time.Time, out sample.Outcome, f func(Agg) Agg) {
+	if at.After(m.end) {
+		return
+	}
+	id := func(a Agg) Agg { return a }
+	if f == nil {
+		f = id
+	}
+	m.series(RecSample, p.Start, "", f(p.Alias()), out, at)
+	if m.s.Sc.Split || m.o.Versions {
+		m.series(RecSample, p.Start, m.s.Sc.Old.Name, f(p.Old), out, at)
+		m.series(RecSample, p.Start, m.s.Sc.New.Name, f(p.New), out, at)
+	}
+}
+
+// series writes the metrics of one version (or the alias, "") for one
+// period: Invocations, Errors, Throttles, the Duration statistics and, for
+// the alias, the custom metrics.
+func (m *materialiser) series(typ string, start time.Time, version string, a Agg, out sample.Outcome, at time.Time) {
+	put := func(metric string, v float64, ok bool) {
+		s := sample.Sample{Kind: sample.KindMetric, Source: sourceCloudWatch, Metric: metric, Version: version,
+			Time: start, Period: period, Outcome: out}
+		switch {
+		case out == sample.OutcomeSourceError:
+			s.Reason = srcErrReason
+		case ok:
+			s.Value = v
+		default:
+			s.Outcome = sample.OutcomeNoData
+		}
+		m.recs = append(m.recs, Record{Type: typ, S: s, At: at})
+	}
+	put("Invocations", float64(a.Inv), a.Inv > 0)
+	put("Errors", float64(a.Err), a.Inv > 0)
+	put("Throttles", float64(a.Thr), a.Inv+a.Thr > 0)
+	for _, st := range m.stats {
+		v, ok := st.eval(a.Dur)
+		put("Duration."+st.name, roundStat(st, v), ok)
+	}
+	if version == "" {
+		for _, c := range m.o.CustomMetrics {
+			put(c, 0, false)
+		}
+	}
+}
+
+// roundStat rounds durations to 0.01 ms and percentages to 1e-4.
+func roundStat(st stat, v float64) float64 {
+	switch st.fn {
+	case "count", "TC":
+		return v
+	case "PR":
+		return math.Round(v*1e4) / 1e4
+	}
+	return math.Round(v*100) / 100
+}
+
+func (m *materialiser) probes() {
+	for _, pr := range m.s.Probes {
+		if !pr.At.Before(m.s.Sc.Deploy) && !pr.At.After(m.end) {
+			m.recs = append(m.recs, m.probe(RecSample, pr))
+		}
+	}
+}
+
+func (m *materialiser) probe(typ string, pr ProbeResult) Record {
+	s := sample.Sample{Kind: sample.KindProbe, Source: m.o.ProbeName, Time: pr.At, Outcome: sample.OutcomeOK,
+		Status: 200, Latency: pr.Latency}
+	if !pr.OK {
+		s.Outcome, s.Status, s.Reason = sample.OutcomeFail, 503, "unexpected status 503"
+	}
+	return Record{Type: typ, S: s}
+}
+
+func union(a, b []string) []string {
+	out := append([]string(nil), a...)
+	for _, x := range b {
+		if !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// describe is the trace's header: what the scenario is and what the right
+// decision is.
+func describe(sc *Scenario) []string {
+	spec, _ := Spec(sc.Kind)
+	want := "no rollback (alert-only is fine)"
+	if spec.Bad {
+		want = "rollback within " + spec.Deadline.String()
+	}
+	o, n := &sc.Old, &sc.New
+	return []string{
+		fmt.Sprintf("canaryd quality scenario %s seed %d (generated by quality/, see quality/README.md)", sc.Kind, sc.Seed),
+		"about: " + spec.About,
+		"right decision: " + want,
+		fmt.Sprintf("deploy %s -> %s at %s, split %v (new share %.0f%%), horizon %s", o.Name, n.Name,
+			sc.Deploy.Format(time.RFC3339Nano), sc.Split, 100*sc.Weight, sc.Horizon),
+		fmt.Sprintf("traffic %.3g/min, slope %+.2f/h, %d spikes; errors %.3g%% -> %.3g%% (kappa %.3g), throttles %.3g%% -> %.3g%%",
+			sc.Traffic.PerMinute, sc.Traffic.Slope, len(sc.Traffic.Spikes), 100*o.ErrRate, 100*n.ErrRate, o.ErrKappa, 100*o.ThrRate, 100*n.ThrRate),
+		fmt.Sprintf("steady p99 %.4g ms -> %.4g ms; cold starts %.0f%% (time constant %s), %.3gx slower; probe flake %.2g%%",
+			o.Latency.steady().quantile(0.99), n.Latency.steady().quantile(0.99), 100*n.Cold.Share, n.Cold.Tau.Round(time.Second),
+			n.Cold.Factor, 100*sc.Probe.Flake),
+	}
+}

@@ -1,0 +1,299 @@
+package quality
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/sample"
+)
+
+func shippedTarget(t testing.TB) config.Target {
+	t.Helper()
+	cfg, err := config.Load(filepath.Join("..", "config.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg.Targets[0]
+}
+
+func shippedOptions(t testing.TB) Options {
+	t.Helper()
+	o, err := TargetOptions(shippedTarget(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func TestGenerateDeterministic(t *testing.T) {
+	t.Parallel()
+	o := shippedOptions(t)
+	for _, k := range Kinds() {
+		t.Run(string(k.Kind), func(t *testing.T) {
+			a, err := Generate(k.Kind, 7, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b, _ := Generate(k.Kind, 7, o); !bytes.Equal(a.Bytes, b.Bytes) {
+				t.Error("same seed, different traces")
+			}
+			if k.Kind != GoodSteady {
+				return
+			}
+			if c, _ := Generate(k.Kind, 8, o); bytes.Equal(a.Bytes, c.Bytes) {
+				t.Error("different seeds, same trace")
+			}
+		})
+	}
+}
+
+// handSim is a scenario whose periods are written by hand: 30 baseline
+// periods of ten invocations 10..100 ms, then the deploy's minute with the
+// same, then an empty minute.
+func handSim() (*Sim, []delivery) {
+	sc := &Scenario{Kind: GoodSteady, Seed: 1, Deploy: epoch.Add(20 * time.Second), Horizon: 2 * time.Minute,
+		Old: Version{Name: "41"}, New: Version{Name: "42"}}
+	s := &Sim{Sc: sc, First: epoch.Add(-baselineN * period)}
+	var dl []delivery
+	for i := range baselineN + 2 {
+		p := Period{Start: s.First.Add(time.Duration(i) * period)}
+		if i <= baselineN {
+			p.Old = Agg{Inv: 10, Err: 2, Thr: 1, Dur: []float64{10, 20, 30, 40, 50, 60, 70, 80, 90, 100}}
+		}
+		s.Periods = append(s.Periods, p)
+		end := p.Start.Add(period)
+		k := deliverFull
+		if i < baselineN {
+			k = deliverBaseline
+		}
+		dl = append(dl, delivery{Kind: k, First: end.Add(5 * time.Second), Final: end.Add(5 * time.Second)})
+	}
+	return s, dl
+}
+
+func metricValues(recs []Record, typ string, start time.Time) map[string]string {
+	out := map[string]string{}
+	for _, r := range recs {
+		if r.Type == typ && r.S.Kind == sample.KindMetric && r.S.Time.Equal(start) {
+			v := string(r.S.Outcome)
+			if r.S.Outcome == sample.OutcomeOK {
+				v = fmt.Sprint(r.S.Value)
+			}
+			out[r.S.Metric] = v
+		}
+	}
+	return out
+}
+
+// The materialiser against statistics computed by hand.
+func TestMaterialiseStatistics(t *testing.T) {
+	s, dl := handSim()
+	tr, err := Materialise(s, dl, Options{Stats: []string{"TC(45:)", "PR(:45)", "Average", "Maximum", "p50"}, CustomMetrics: []string{"rule:x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deployMinute := s.Periods[baselineN].Start
+	want := map[string]string{"Invocations": "10", "Errors": "2", "Throttles": "1", "Duration.p99": "100",
+		"Duration.TC(45:)": "6", "Duration.PR(:45)": "40", "Duration.Average": "55", "Duration.Maximum": "100",
+		"Duration.p50": "50", "rule:x": "no_data"}
+	for _, typ := range []string{RecBaseline, RecSample} {
+		start := deployMinute
+		if typ == RecBaseline {
+			start = s.First
+		}
+		if got := metricValues(tr.Records, typ, start); !mapsEqual(got, want) {
+			t.Errorf("%s: %v, want %v", typ, got, want)
+		}
+	}
+	empty := metricValues(tr.Records, RecSample, deployMinute.Add(period))
+	for m, v := range empty {
+		if v != "no_data" {
+			t.Errorf("empty period: %s = %s, want no_data", m, v)
+		}
+	}
+	if len(empty) != len(want) {
+		t.Errorf("empty period has %d metrics, want %d", len(empty), len(want))
+	}
+}
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// findCase returns the first seed's case of kind k for which ok holds.
+func findCase(t *testing.T, k Kind, o Options, ok func(*Case) bool) *Case {
+	t.Helper()
+	for seed := uint64(1); seed < 50; seed++ {
+		c, err := Generate(k, seed, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok(c) {
+			return c
+		}
+	}
+	t.Fatalf("no %s seed below 50 has the property", k)
+	return nil
+}
+
+func hasDelivery(kind deliveryKind, refilled bool) func(*Case) bool {
+	return func(c *Case) bool {
+		for _, d := range c.Delivery {
+			if d.Kind == kind && d.Final.IsZero() != refilled && d.Final.Before(c.Scenario.Deploy.Add(c.Scenario.Horizon)) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// A late period is written twice: partial first, then the final value
+// with a later delivery time.
+func TestLateDataRevises(t *testing.T) {
+	c := findCase(t, GoodGaps, Options{}, hasDelivery(deliverPartial, true))
+	for i, d := range c.Delivery {
+		if d.Kind != deliverPartial || d.Final.After(c.Scenario.Deploy.Add(c.Scenario.Horizon)) {
+			continue
+		}
+		var got []Record
+		for _, r := range c.Trace.Records {
+			if r.Type == RecSample && r.S.Metric == "Invocations" && r.S.Version == "" && r.S.Time.Equal(c.Sim.Periods[i].Start) {
+				got = append(got, r)
+			}
+		}
+		final := c.Sim.Periods[i].Alias().Inv
+		if len(got) != 2 || !got[0].At.Equal(d.First) || !got[1].At.Equal(d.Final) || !got[1].At.After(got[0].At) {
+			t.Fatalf("period %d: records %+v, want a first and a later revision", i, got)
+		}
+		if got[1].S.Value != float64(final) || got[0].S.Value > got[1].S.Value {
+			t.Errorf("period %d: delivered %v then %v, want a partial count, then the final %d", i, got[0].S.Value, got[1].S.Value, final)
+		}
+		return
+	}
+}
+
+// Periods whose read failed during an outage are refilled only when the
+// watcher's re-read window (metric_lag periods) still covers them.
+func TestOutageGaps(t *testing.T) {
+	c := findCase(t, GoodGaps, Options{}, hasDelivery(deliverSrcErr, false))
+	for i, d := range c.Delivery {
+		if d.Kind != deliverSrcErr {
+			continue
+		}
+		var outcomes []sample.Outcome
+		for _, r := range c.Trace.Records {
+			if r.Type == RecSample && r.S.Metric == "Errors" && r.S.Version == "" && r.S.Time.Equal(c.Sim.Periods[i].Start) {
+				outcomes = append(outcomes, r.S.Outcome)
+			}
+		}
+		want := []sample.Outcome{sample.OutcomeSourceError}
+		if !d.Final.IsZero() && !d.Final.After(c.Scenario.Deploy.Add(c.Scenario.Horizon)) {
+			want = append(want, sample.OutcomeOK)
+		}
+		if !slices.Equal(outcomes, want) {
+			t.Errorf("period %d: %v, want %v", i, outcomes, want)
+		}
+	}
+}
+
+// Baseline records end by the deploy, nothing is delivered after the
+// horizon, and the trace ends with a tick at the horizon.
+func TestTraceTimeline(t *testing.T) {
+	for _, k := range []Kind{GoodSteady, GoodGaps, BadCanary} {
+		c, _ := Generate(k, 3, Options{ProbeBaseline: true})
+		sc := c.Scenario
+		end := sc.Deploy.Add(sc.Horizon)
+		recs := c.Trace.Records
+		if last := recs[len(recs)-1]; last.Type != RecTick || !last.Time.Equal(end) {
+			t.Errorf("%s: last record %+v, want a tick at %s", k, last, end)
+		}
+		probes := 0
+		for _, r := range recs {
+			switch {
+			case r.Type == RecBaseline && r.Delivered().After(sc.Deploy):
+				t.Errorf("%s: baseline record delivered at %s, after the deploy", k, r.Delivered())
+			case r.Delivered().After(end):
+				t.Errorf("%s: record delivered at %s, after the horizon", k, r.Delivered())
+			case r.Type == RecBaseline && r.S.Kind == sample.KindProbe:
+				probes++
+			}
+		}
+		if probes < 170 {
+			t.Errorf("%s: %d baseline probe records, want 30 minutes every 10s", k, probes)
+		}
+	}
+	c, _ := Generate(GoodSteady, 3, Options{})
+	for _, r := range c.Trace.Records {
+		if r.Type == RecBaseline && r.S.Kind == sample.KindProbe {
+			t.Fatal("baseline probe records without ProbeBaseline")
+		}
+	}
+}
+
+// The DurationStats hook sees the baseline (with p99) and its statistics
+// are written for every period.
+func TestDurationStatsHook(t *testing.T) {
+	var threshold float64
+	hook := func(base []sample.Sample) []string {
+		var xs []float64
+		for _, s := range base {
+			if s.Metric == "Duration.p99" && s.Outcome == sample.OutcomeOK {
+				xs = append(xs, s.Value)
+			}
+		}
+		threshold = median(xs)
+		return []string{"p99", fmt.Sprintf("TC(%.0f:)", threshold)}
+	}
+	c, err := Generate(GoodSteady, 5, Options{DurationStats: hook})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("Duration.TC(%.0f:)", threshold)
+	counts := map[string]int{}
+	for _, r := range c.Trace.Records {
+		if r.S.Metric == name {
+			counts[r.Type]++
+		}
+	}
+	if threshold == 0 || counts[RecBaseline] < 25 || counts[RecSample] < 25 {
+		t.Errorf("threshold %v: %s written %v", threshold, name, counts)
+	}
+	if !slices.Equal(c.Trace.Stats, []string{"p99", name[len("Duration."):]}) {
+		t.Errorf("stats %v", c.Trace.Stats)
+	}
+	if _, err := Generate(GoodSteady, 5, Options{Stats: []string{"p1000"}}); err == nil || !strings.Contains(err.Error(), "p1000") {
+		t.Errorf("bad statistic: %v", err)
+	}
+}
+
+func TestReadTraceRoundTrip(t *testing.T) {
+	c, _ := Generate(GoodGaps, 2, Options{ProbeBaseline: true, Versions: true})
+	recs, err := ReadTrace(bytes.NewReader(c.Bytes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != len(c.Trace.Records) {
+		t.Fatalf("read %d records, wrote %d", len(recs), len(c.Trace.Records))
+	}
+	for i := range recs {
+		a, b := recs[i], c.Trace.Records[i]
+		if a.Type != b.Type || !a.Time.Equal(b.Time) || !a.At.Equal(b.At) || a.S.Key() != b.S.Key() ||
+			a.S.Value != b.S.Value || a.S.Outcome != b.S.Outcome || a.S.Latency != b.S.Latency || a.S.Period != b.S.Period {
+			t.Fatalf("record %d: read %+v, wrote %+v", i, a, b)
+		}
+	}
+}

@@ -1,0 +1,177 @@
+package quality
+
+import (
+	"math"
+	"time"
+)
+
+// Agg is one period's aggregate for one version, or for the alias.
+type Agg struct {
+	Inv, Err, Thr int       // invocations, errors, throttled requests
+	Dur           []float64 // every invocation's duration, ms, in arrival order
+}
+
+// Period is one CloudWatch period with both versions' aggregates.
+type Period struct {
+	Start       time.Time
+	Old, New    Agg
+	Scale, Tail float64 // the minute's latency noise (shared by the versions)
+}
+
+// Alias is the alias-level aggregate: both versions together.
+func (p *Period) Alias() Agg {
+	a := Agg{Inv: p.Old.Inv + p.New.Inv, Err: p.Old.Err + p.New.Err, Thr: p.Old.Thr + p.New.Thr}
+	a.Dur = append(append(make([]float64, 0, len(p.Old.Dur)+len(p.New.Dur)), p.Old.Dur...), p.New.Dur...)
+	return a
+}
+
+// ProbeResult is one health probe.
+type ProbeResult struct {
+	At      time.Time
+	Version string // the version that answered
+	OK      bool
+	Latency time.Duration
+}
+
+// Sim is a simulated scenario: 30 baseline periods before the deploy's
+// minute, the minute the deploy falls in, and the periods after it up to
+// the horizon; probes from 30 minutes before the deploy to the horizon.
+type Sim struct {
+	Sc      *Scenario
+	First   time.Time // start of the first baseline period
+	Periods []Period
+	Probes  []ProbeResult
+}
+
+// DeployIndex is the index of the period the deploy falls in.
+func (s *Sim) DeployIndex() int { return baselineN }
+
+// Simulate draws every invocation and probe of a scenario.
+func Simulate(sc *Scenario) *Sim {
+	s := &Sim{Sc: sc, First: sc.Deploy.Truncate(period).Add(-baselineN * period)}
+	n := baselineN + 1 + int(sc.Horizon/period)
+	s.Periods = make([]Period, n)
+	r := newRNG(sc.Kind, sc.Seed, "traffic")
+	scales, tails := sc.Old.Latency.scaleNodes(), sc.Old.Latency.tailNodes()
+	for i := range s.Periods {
+		p := &s.Periods[i]
+		p.Start = s.First.Add(time.Duration(i) * period)
+		m := minute{sc: sc, r: r, start: p.Start.Sub(sc.Deploy)}
+		m.scale, m.tail = scales[r.IntN(len(scales))], tails[r.IntN(len(tails))]
+		p.Scale, p.Tail = m.scale, m.tail
+		uErr, uThr := r.Float64(), r.Float64()
+		// A version's minute is drawn only when it can serve traffic.
+		if m.start < 0 || sc.Split {
+			m.old = m.versionMinute(&sc.Old, uErr, uThr)
+		}
+		if m.start > -period {
+			m.new = m.versionMinute(&sc.New, uErr, uThr)
+		}
+		m.run(p)
+	}
+	s.Probes = simulateProbes(sc)
+	return s
+}
+
+// minute draws one period's requests.
+type minute struct {
+	sc          *Scenario
+	r           *rng
+	start       time.Duration // period start relative to the deploy
+	scale, tail float64       // this minute's latency noise
+	old, new    versionMinute
+}
+
+// versionMinute is one version's behaviour during one minute.
+type versionMinute struct {
+	v                 *Version
+	errP, thrP        float64
+	slowQ, mu, slowMu float64
+}
+
+func (m *minute) versionMinute(v *Version, uErr, uThr float64) versionMinute {
+	mid := m.start + period/2
+	vm := versionMinute{v: v, errP: 1, thrP: betaRate(v.ThrRate, v.ThrKappa, uThr)}
+	if !v.Hard {
+		vm.errP = betaRate(v.errRate(m.sc, mid), v.ErrKappa, uErr)
+	}
+	l := &v.Latency
+	vm.slowQ = min(l.SlowShare*m.tail, 1)
+	vm.mu = math.Log(l.Median * m.scale)
+	vm.slowMu = vm.mu + math.Log(l.SlowFactor)
+	return vm
+}
+
+// rate is the mean number of requests in the minute.
+func (m *minute) rate() float64 {
+	t := m.sc.Traffic
+	mid := m.start + period/2
+	x := t.PerMinute * max(1+t.Slope*mid.Hours(), 0.05)
+	for _, sp := range t.Spikes {
+		if m.start >= sp.Start && m.start < sp.Start+sp.Len {
+			x *= sp.Factor
+		}
+	}
+	return x * math.Exp(t.Noise*m.r.NormFloat64()-t.Noise*t.Noise/2)
+}
+
+func (m *minute) run(p *Period) {
+	sc, r := m.sc, m.r
+	n := r.poisson(m.rate())
+	for range n {
+		at := m.start + time.Duration(r.Float64()*float64(period))
+		vm, agg := &m.old, &p.Old
+		if at >= 0 && (!sc.Split || r.Float64() < sc.Weight) {
+			vm, agg = &m.new, &p.New
+		}
+		if vm.thrP > 0 && r.Float64() < vm.thrP {
+			agg.Thr++
+			continue
+		}
+		agg.Inv++
+		failed := r.Float64() < vm.errP
+		if failed {
+			agg.Err++
+		}
+		agg.Dur = append(agg.Dur, m.duration(vm, at, failed))
+	}
+}
+
+// duration draws one invocation's duration in ms.
+func (m *minute) duration(vm *versionMinute, at time.Duration, failed bool) float64 {
+	r, v := m.r, vm.v
+	if failed && v.Hard {
+		return math.Exp(failFastMu + failFastSd*r.NormFloat64())
+	}
+	mu, sigma := vm.mu, v.Latency.Sigma
+	if vm.slowQ > 0 && r.Float64() < vm.slowQ {
+		mu, sigma = vm.slowMu, v.Latency.SlowSigma
+	}
+	d := math.Exp(mu + sigma*r.NormFloat64())
+	if c := v.Cold.share(at); c > 0 && r.Float64() < c {
+		d *= math.Exp(math.Log(v.Cold.Factor) + v.Cold.Sigma*r.NormFloat64())
+	}
+	return min(d, timeoutMs)
+}
+
+func simulateProbes(sc *Scenario) []ProbeResult {
+	r := newRNG(sc.Kind, sc.Seed, "probes")
+	iv := sc.Probe.Interval
+	var out []ProbeResult
+	for t := -baselineN*period + durU(r, 0, iv); t <= sc.Horizon; t += iv {
+		v := &sc.Old
+		if t >= 0 && (!sc.Split || r.Float64() < sc.Weight) {
+			v = &sc.New
+		}
+		pr := ProbeResult{At: sc.Deploy.Add(t).Truncate(time.Millisecond), Version: v.Name}
+		pr.OK = r.Float64() >= v.healthFail(sc, t)
+		if pr.OK {
+			pr.Latency = time.Duration(r.lognormal(math.Log(25), 0.3) * float64(time.Millisecond))
+		} else {
+			pr.Latency = time.Duration(r.lognormal(math.Log(5), 0.3) * float64(time.Millisecond))
+		}
+		pr.Latency = pr.Latency.Truncate(10 * time.Microsecond)
+		out = append(out, pr)
+	}
+	return out
+}

@@ -1,0 +1,257 @@
+package quality
+
+import (
+	"math"
+	"slices"
+	"testing"
+	"time"
+)
+
+func sims(t *testing.T, k Kind, n int) []*Sim {
+	t.Helper()
+	var out []*Sim
+	for seed := uint64(1); seed <= uint64(n); seed++ {
+		sc, err := NewScenario(k, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, Simulate(sc))
+	}
+	return out
+}
+
+// after sums the new and old versions' aggregates over the periods starting
+// from minute `from` after the deploy's minute.
+func after(s *Sim, from int) (old, nw Agg) {
+	for _, p := range s.Periods[s.DeployIndex()+from:] {
+		old.Inv, old.Err, old.Thr = old.Inv+p.Old.Inv, old.Err+p.Old.Err, old.Thr+p.Old.Thr
+		nw.Inv, nw.Err, nw.Thr = nw.Inv+p.New.Inv, nw.Err+p.New.Err, nw.Thr+p.New.Thr
+		old.Dur = append(old.Dur, p.Old.Dur...)
+		nw.Dur = append(nw.Dur, p.New.Dur...)
+	}
+	slices.Sort(old.Dur)
+	slices.Sort(nw.Dur)
+	return old, nw
+}
+
+func baselineAgg(s *Sim) Agg {
+	var a Agg
+	for _, p := range s.Periods[:s.DeployIndex()] {
+		al := p.Alias()
+		a.Inv, a.Err, a.Thr = a.Inv+al.Inv, a.Err+al.Err, a.Thr+al.Thr
+		a.Dur = append(a.Dur, al.Dur...)
+	}
+	slices.Sort(a.Dur)
+	return a
+}
+
+func errShare(a Agg) float64 { return float64(a.Err) / float64(a.Inv) }
+
+func p99(xs []float64) float64 { return slices.Sorted(slices.Values(xs))[rank(99, len(xs))-1] }
+
+// dispersion is the alias error counts' variance over the binomial
+// expectation, periods weighted by their invocations.
+func dispersion(s *Sim) float64 {
+	var k, n float64
+	for _, p := range s.Periods {
+		a := p.Alias()
+		k, n = k+float64(a.Err), n+float64(a.Inv)
+	}
+	rate := k / n
+	var num, den float64
+	for _, p := range s.Periods {
+		a := p.Alias()
+		e := float64(a.Inv) * rate
+		num += (float64(a.Err) - e) * (float64(a.Err) - e)
+		den += e * (1 - rate)
+	}
+	return num / den
+}
+
+func probeFailShare(s *Sim, from time.Time) float64 {
+	var n, f float64
+	for _, pr := range s.Probes {
+		if !pr.At.Before(from) {
+			n++
+			if !pr.OK {
+				f++
+			}
+		}
+	}
+	return f / n
+}
+
+func median(xs []float64) float64 {
+	xs = slices.Clone(xs)
+	slices.Sort(xs)
+	return xs[(len(xs)-1)/2]
+}
+
+// Each kind has the property it claims.
+func TestKindProperties(t *testing.T) {
+	t.Parallel()
+	within := func(t *testing.T, what string, got, lo, hi float64) {
+		t.Helper()
+		if got < lo || got > hi || math.IsNaN(got) {
+			t.Errorf("%s = %.4g, want within [%g, %g]", what, got, lo, hi)
+		}
+	}
+	tests := []struct {
+		kind  Kind
+		check func(t *testing.T, ss []*Sim)
+	}{
+		{GoodBursty, func(t *testing.T, ss []*Sim) {
+			var d []float64
+			for _, s := range ss {
+				d = append(d, dispersion(s))
+			}
+			within(t, "median error-count variance / binomial", median(d), 3, math.Inf(1))
+		}},
+		{GoodSteady, func(t *testing.T, ss []*Sim) {
+			var d []float64
+			for _, s := range ss {
+				d = append(d, dispersion(s))
+			}
+			within(t, "median error-count variance / binomial", median(d), 0.8, 3)
+		}},
+		{GoodColdStart, func(t *testing.T, ss []*Sim) {
+			raised := 0
+			for _, s := range ss {
+				first := s.Periods[s.DeployIndex()+1].New.Dur
+				_, late := after(s, 10)
+				if p99(first) > 1.5*p99(late.Dur) {
+					raised++
+				}
+			}
+			within(t, "share of seeds whose first full minute has a p99 1.5x the later ones", float64(raised)/float64(len(ss)), 0.8, 1)
+		}},
+		{GoodCanary, func(t *testing.T, ss []*Sim) {
+			var o, n float64
+			for _, s := range ss {
+				old, nw := after(s, 1)
+				o, n = o+float64(old.Inv), n+float64(nw.Inv)
+			}
+			within(t, "new version's share of invocations", n/(o+n), 0.095, 0.105)
+		}},
+		{GoodLow, func(t *testing.T, ss []*Sim) {
+			for _, s := range ss {
+				a := baselineAgg(s)
+				within(t, "invocations a minute", float64(a.Inv)/baselineN, 1, 13)
+			}
+		}},
+		{GoodTrickle, func(t *testing.T, ss []*Sim) {
+			for _, s := range ss {
+				_, nw := after(s, 0)
+				within(t, "invocations in the half hour after the deploy", float64(nw.Inv), 0, 15)
+			}
+		}},
+		{GoodSpikes, func(t *testing.T, ss []*Sim) {
+			for _, s := range ss {
+				var inv []float64
+				for _, p := range s.Periods {
+					inv = append(inv, float64(p.Old.Inv+p.New.Inv))
+				}
+				within(t, "busiest minute over the median minute", slices.Max(inv)/median(inv), 2.5, math.Inf(1))
+			}
+		}},
+		{GoodFlaky, func(t *testing.T, ss []*Sim) {
+			var f []float64
+			for _, s := range ss {
+				f = append(f, probeFailShare(s, s.First))
+			}
+			within(t, "median probe failure share", median(f), 0.015, 0.09)
+		}},
+		{GoodIncident, func(t *testing.T, ss []*Sim) {
+			for _, s := range ss {
+				old, nw := after(s, 1)
+				_ = old
+				within(t, "new version's errors over the incident's rate", errShare(nw)/s.Sc.Old.IncErrRate, 0.7, 1.3)
+				within(t, "probe failures before the deploy", probeFailShare(s, s.Sc.Deploy.Add(s.Sc.Incident.Start)), 0.2, 1)
+			}
+		}},
+		{BadErrors2x, func(t *testing.T, ss []*Sim) {
+			var ratios []float64
+			for _, s := range ss {
+				_, nw := after(s, 1)
+				ratios = append(ratios, errShare(nw)/errShare(baselineAgg(s)))
+			}
+			within(t, "median error share after over before", median(ratios), 1.6, 2.4)
+		}},
+		{BadP99x2, func(t *testing.T, ss []*Sim) {
+			var ratios []float64
+			for _, s := range ss {
+				_, nw := after(s, 5)
+				ratios = append(ratios, p99(nw.Dur)/p99(baselineAgg(s).Dur))
+			}
+			within(t, "median p99 after over before", median(ratios), 1.7, 2.3)
+		}},
+		{BadHardFailure, func(t *testing.T, ss []*Sim) {
+			for _, s := range ss {
+				_, nw := after(s, 1)
+				within(t, "new version's error share", errShare(nw), 1, 1)
+				within(t, "probe failures after the deploy", probeFailShare(s, s.Sc.Deploy), 1, 1)
+			}
+		}},
+		{BadHealthOnly, func(t *testing.T, ss []*Sim) {
+			for _, s := range ss {
+				_, nw := after(s, 1)
+				within(t, "error share after over before", errShare(nw)/errShare(baselineAgg(s)), 0.5, 2)
+				within(t, "probe failures after the deploy", probeFailShare(s, s.Sc.Deploy), 0.35, 1)
+			}
+		}},
+		{BadThrottling, func(t *testing.T, ss []*Sim) {
+			for _, s := range ss {
+				_, nw := after(s, 1)
+				within(t, "throttled share of requests", float64(nw.Thr)/float64(nw.Thr+nw.Inv), 0.03, 0.35)
+			}
+		}},
+		{BadErrorRamp, func(t *testing.T, ss []*Sim) {
+			early, late := Agg{}, Agg{}
+			for _, s := range ss {
+				for i, p := range s.Periods[s.DeployIndex()+1:] {
+					a := &late
+					if i < 5 {
+						a = &early
+					}
+					a.Inv, a.Err = a.Inv+p.New.Inv, a.Err+p.New.Err
+				}
+			}
+			within(t, "error share from minute 6 over minutes 1-5 (all seeds)", errShare(late)/errShare(early), 2, math.Inf(1))
+		}},
+		{BadIncidentWorse, func(t *testing.T, ss []*Sim) {
+			for _, s := range ss {
+				_, nw := after(s, 1)
+				within(t, "new error share over the incident's", errShare(nw)/s.Sc.Old.IncErrRate, 2.5, math.Inf(1))
+			}
+		}},
+		{BadCanary, func(t *testing.T, ss []*Sim) {
+			for _, s := range ss {
+				old, nw := after(s, 1)
+				within(t, "new over old error share", errShare(nw)/errShare(old), 2, 15)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(string(tc.kind), func(t *testing.T) { tc.check(t, sims(t, tc.kind, 5)) })
+	}
+}
+
+// Parameters vary with the seed.
+func TestScenariosVary(t *testing.T) {
+	seen := map[float64]bool{}
+	offsets := map[time.Duration]bool{}
+	for seed := uint64(1); seed <= 20; seed++ {
+		sc, _ := NewScenario(BadErrors2x, seed)
+		seen[sc.Traffic.PerMinute] = true
+		offsets[sc.Deploy.Sub(epoch)] = true
+		if sc.Deploy.Sub(epoch) < 0 || sc.Deploy.Sub(epoch) >= time.Minute {
+			t.Errorf("seed %d: deploy %s outside the minute", seed, sc.Deploy)
+		}
+	}
+	if len(seen) != 20 || len(offsets) != 20 {
+		t.Errorf("20 seeds gave %d traffic levels and %d deploy instants", len(seen), len(offsets))
+	}
+	if _, err := NewScenario("good/nope", 1); err == nil {
+		t.Error("unknown kind accepted")
+	}
+}

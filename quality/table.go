@@ -1,0 +1,256 @@
+package quality
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Summary is one judge's score over a set of outcomes.
+type Summary struct {
+	Good, FalseRollbacks, AlertOnly int
+	Promoted                        int // good deploys promoted
+	Bad, Caught, CaughtLate         int
+	Median, P90                     time.Duration // detection time of the bad deploys caught in time
+}
+
+// FalseRollbackShare and CaughtShare are the two headline ratios.
+func (s Summary) FalseRollbackShare() float64 { return ratio(s.FalseRollbacks, s.Good) }
+
+// CaughtShare is the share of bad deploys rolled back within their deadline.
+func (s Summary) CaughtShare() float64 { return ratio(s.Caught, s.Bad) }
+
+func ratio(a, b int) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// Summarise scores judge j over the outcomes whose kind passes keep.
+func (r *Report) Summarise(j int, keep func(KindSpec) bool) Summary {
+	var s Summary
+	var times []time.Duration
+	for _, o := range r.Outcomes {
+		spec, _ := Spec(o.Kind)
+		if !keep(spec) {
+			continue
+		}
+		d := o.Decisions[j]
+		switch {
+		case !spec.Bad:
+			s.Good++
+			switch {
+			case d.Rollback():
+				s.FalseRollbacks++
+			case d.Failing:
+				s.AlertOnly++
+			case d.Promoted:
+				s.Promoted++
+			}
+		case correct(spec, d):
+			s.Bad++
+			s.Caught++
+			times = append(times, d.At)
+		default:
+			s.Bad++
+			if d.Rollback() {
+				s.CaughtLate++
+			}
+		}
+	}
+	slices.Sort(times)
+	if len(times) > 0 {
+		s.Median = times[(len(times)-1)/2]
+		s.P90 = times[rank(90, len(times))-1]
+	}
+	return s
+}
+
+func all(KindSpec) bool { return true }
+
+// Write prints the table: the summary per judge, the breakdown per kind,
+// the ideal test's calculation where it misses, and with Verbose every
+// miss and false rollback.
+func (r *Report) Write(w io.Writer) {
+	good, bad := 0, 0
+	for _, k := range r.Kinds {
+		if spec, _ := Spec(k); spec.Bad {
+			bad++
+		} else {
+			good++
+		}
+	}
+	fmt.Fprintf(w, "canaryd quality benchmark: %d good and %d bad kinds x %d seeds (%s), %d scenarios in %s\n\n",
+		good, bad, len(r.Seeds), seedRange(r.Seeds), len(r.Outcomes), r.Elapsed.Round(100*time.Millisecond))
+	fmt.Fprintf(w, "%-8s  %-24s  %-24s  %-13s  %-10s  %-17s  %-17s  %s\n", "judge", "false rollbacks (good)", "caught in time (bad)",
+		"median detect", "p90 detect", "alert-only (good)", "caught late (bad)", "promoted (good)")
+	for j, name := range r.Judges {
+		s := r.Summarise(j, all)
+		promoted := "-"
+		if r.Promotes[j] {
+			promoted = fmt.Sprintf("%d/%d", s.Promoted, s.Good)
+		}
+		fmt.Fprintf(w, "%-8s  %-24s  %-24s  %-13s  %-10s  %-17d  %-17d  %s\n", name,
+			fmt.Sprintf("%d/%d (%.1f%%)", s.FalseRollbacks, s.Good, 100*s.FalseRollbackShare()),
+			fmt.Sprintf("%d/%d (%.1f%%)", s.Caught, s.Bad, 100*s.CaughtShare()),
+			fmtDur(s.Median), fmtDur(s.P90), s.AlertOnly, s.CaughtLate, promoted)
+	}
+	r.writeFeasible(w)
+	fmt.Fprintln(w, "\ntargets (issue #11): 0 false rollbacks, >= 98% caught in time, median detection <= 90s, better than static on every column")
+	r.writeKinds(w)
+	r.writeLimit(w)
+	if r.cfg.Verbose {
+		r.writeMisses(w)
+	}
+}
+
+// writeFeasible scores the other judges on the bad deploys the ideal test
+// catches in time: what is left when physics is set aside.
+func (r *Report) writeFeasible(w io.Writer) {
+	ideal := slices.Index(r.Judges, "ideal")
+	if ideal < 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	caught := make([]int, len(r.Judges))
+	n := 0
+	for _, o := range r.Outcomes {
+		spec, _ := Spec(o.Kind)
+		if !spec.Bad || !correct(spec, o.Decisions[ideal]) {
+			continue
+		}
+		n++
+		for j, d := range o.Decisions {
+			if correct(spec, d) {
+				caught[j]++
+			}
+		}
+	}
+	for j, name := range r.Judges {
+		if j != ideal {
+			fmt.Fprintf(w, "%-8s  catches %d of the %d bad deploys the ideal test catches in time (%.1f%%)\n", name, caught[j], n, 100*ratio(caught[j], n))
+		}
+	}
+}
+
+func (r *Report) writeKinds(w io.Writer) {
+	fmt.Fprintf(w, "\nper kind (of %d seeds): good: false rollbacks (rb), alert-only, promoted; bad: caught in time, median detection\n", len(r.Seeds))
+	fmt.Fprintf(w, "%-28s  %-8s", "kind", "deadline")
+	for _, name := range r.Judges {
+		fmt.Fprintf(w, "  %-22s", name)
+	}
+	fmt.Fprintln(w)
+	for _, k := range r.Kinds {
+		spec, _ := Spec(k)
+		dl := "-"
+		if spec.Bad {
+			dl = fmtDur(spec.Deadline)
+		}
+		fmt.Fprintf(w, "%-28s  %-8s", k, dl)
+		for j := range r.Judges {
+			s := r.Summarise(j, func(ks KindSpec) bool { return ks.Kind == k })
+			fmt.Fprintf(w, "  %-22s", r.kindCell(j, spec, s))
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func (r *Report) kindCell(j int, spec KindSpec, s Summary) string {
+	if spec.Bad {
+		return fmt.Sprintf("%5.1f%% %s", 100*s.CaughtShare(), fmtDur(s.Median))
+	}
+	cell := fmt.Sprintf("%d rb", s.FalseRollbacks)
+	if s.AlertOnly > 0 {
+		cell += fmt.Sprintf(", %d alert", s.AlertOnly)
+	}
+	if r.Promotes[j] {
+		cell += fmt.Sprintf(", %d prom", s.Promoted)
+	}
+	return cell
+}
+
+// writeLimit prints, per bad kind the ideal test misses, why: the
+// expected evidence per minute at the deadline against log(1/alpha).
+func (r *Report) writeLimit(w io.Writer) {
+	byKind := map[Kind][]Outcome{}
+	for _, o := range r.Outcomes {
+		if o.Evidence != nil {
+			byKind[o.Kind] = append(byKind[o.Kind], o)
+		}
+	}
+	if len(byKind) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nthe limit: bad scenarios the ideal test misses, and the evidence their data carries by the deadline")
+	for _, k := range r.Kinds {
+		os := byKind[k]
+		if len(os) == 0 {
+			continue
+		}
+		beyond := 0
+		for _, o := range os {
+			if o.Evidence.Beyond() {
+				beyond++
+			}
+		}
+		fmt.Fprintf(w, "  %s: %d of %d missed: %d beyond any valid test (expected evidence by the deadline %s < log(1/alpha)), %d unlucky draws\n",
+			k, len(os), len(r.Seeds), beyond, fmtDur(os[0].Evidence.Deadline), len(os)-beyond)
+		for _, o := range os[:min(len(os), 2)] {
+			fmt.Fprintf(w, "    seed %d: %s\n", o.Seed, o.Evidence)
+		}
+	}
+}
+
+func (r *Report) writeMisses(w io.Writer) {
+	fmt.Fprintln(w, "\nmisses and false rollbacks:")
+	for j, name := range r.Judges {
+		for _, o := range r.Outcomes {
+			spec, _ := Spec(o.Kind)
+			d := o.Decisions[j]
+			if correct(spec, d) {
+				continue
+			}
+			what := "missed"
+			switch {
+			case !spec.Bad:
+				what = "false rollback at +" + fmtDur(d.At)
+			case d.Rollback():
+				what = "caught late at +" + fmtDur(d.At)
+			case d.Failing:
+				what = "alert only at +" + fmtDur(d.At)
+			}
+			fmt.Fprintf(w, "  %-8s %s seed %d: %s: %s\n", name, o.Kind, o.Seed, what, oneLine(d.Note))
+			switch {
+			case o.Trace == "":
+			case name == "canaryd":
+				fmt.Fprintf(w, "           replay: %s %s\n", r.cfg.ReplayCommand, o.Trace)
+			default:
+				fmt.Fprintf(w, "           trace: %s\n", o.Trace)
+			}
+		}
+	}
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
+}
+
+func seedRange(seeds []uint64) string {
+	if len(seeds) == 0 {
+		return "no seeds"
+	}
+	if len(seeds) == 1 {
+		return fmt.Sprintf("seed %d", seeds[0])
+	}
+	if int(seeds[len(seeds)-1]-seeds[0]) == len(seeds)-1 {
+		return fmt.Sprintf("seeds %d-%d", seeds[0], seeds[len(seeds)-1])
+	}
+	return fmt.Sprintf("%d seeds", len(seeds))
+}

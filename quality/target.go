@@ -1,0 +1,51 @@
+package quality
+
+import (
+	"fmt"
+
+	"github.com/canaryd/canaryd/config"
+)
+
+// StatsFromRules are the Duration statistics a target's latency rules read
+// (their stat fields, p99 by default), the way the watcher chooses them.
+// It stands in for (*policy.Policy).DurationStats until that exists.
+func StatsFromRules(t config.Target) []string {
+	var out []string
+	for _, r := range t.Rules {
+		if r.Kind != config.RuleLatency && r.Kind != config.RuleCompareLatency {
+			continue
+		}
+		st := r.Stat
+		if st == "" {
+			st = "p99"
+		}
+		out = union(out, []string{st})
+	}
+	return out
+}
+
+// TargetOptions are the materialiser options for judging a target: its
+// probe rule's probe, its rules' statistics, its custom metrics, and the
+// probe results before the deploy (the known-good version's health).
+func TargetOptions(t config.Target) (Options, error) {
+	o := Options{Stats: StatsFromRules(t), ProbeBaseline: true}
+	for _, r := range t.Rules {
+		switch r.Kind {
+		case config.RuleProbe:
+			if o.ProbeName == "" {
+				o.ProbeName = r.Probe
+			}
+		case config.RuleMetric:
+			o.CustomMetrics = append(o.CustomMetrics, "rule:"+r.Name)
+		}
+	}
+	if o.ProbeName == "" && len(t.Probes) > 0 {
+		o.ProbeName = t.Probes[0].Name
+	}
+	for _, st := range o.Stats {
+		if _, err := parseStat(st); err != nil {
+			return o, fmt.Errorf("target %s: %w", t.Name, err)
+		}
+	}
+	return o, nil
+}
