@@ -185,6 +185,7 @@ type replayer struct {
 	probeAt []time.Time     // when each was delivered
 	nextP   int
 	nextRd  time.Time // next metric cycle
+	fresh   bool      // samples arrived since the last copy
 	tripped bool
 	res     Result
 }
@@ -244,14 +245,18 @@ func (rp *replayer) load(recs []traceRecord) {
 func (rp *replayer) tick(now time.Time) bool {
 	for ; rp.nextP < len(rp.probes) && !rp.probeAt[rp.nextP].After(now); rp.nextP++ {
 		rp.hist.Add(rp.probes[rp.nextP])
+		rp.fresh = true
 	}
 	if !now.Before(rp.nextRd) {
 		for _, s := range rp.metrics.cycle(now, rp.lag) {
 			rp.hist.Add(s)
 		}
 		rp.nextRd = nextRead(now, rp.p.Period())
+		rp.fresh = true
 	}
-	rp.in.Samples = rp.hist.Samples()
+	if rp.fresh { // the daemon copies every tick; the same samples need no new copy
+		rp.in.Samples, rp.fresh = rp.hist.Samples(), false
+	}
 	rp.in.Promoted = rp.w.Phase == store.PhasePromoted
 	v := rp.p.Evaluate(rp.in, now)
 	rp.res.Evaluations++
