@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canaryd/canaryd/awssim"
 	"github.com/canaryd/canaryd/watch"
 )
 
@@ -73,5 +74,39 @@ func TestAlertIDIsStable(t *testing.T) {
 	a, b := alertID(n, time.Unix(1, 0)), alertID(n, time.Unix(2, 0))
 	if a != b || a != "inc-w1/tripped" {
 		t.Fatalf("alert ids %q %q", a, b)
+	}
+}
+
+// TestBrownOutPagesOnceAndResolves: UpdateAlias fails for a while during a
+// rollback. On-call gets one rollback_retrying page, folded into the
+// incident (same PagerDuty dedup key), and the rollback_done that resolves
+// it once AWS answers again (issue #13: the plan gave up after 12 calls).
+func TestBrownOutPagesOnceAndResolves(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.deployGood()
+	// More refusals than one round's attempts: the step goes into rounds.
+	h.sim.InjectFault(awssim.Fault{API: "UpdateAlias", Kind: awssim.Fault5xx, Status: 503, Count: 60})
+	h.sim.Deploy(fn, alias, "3", nil) // bad: its health fails
+	h.until("rollback of 3 through the brown-out", 300, func() bool { return h.incident().Outcome != "" })
+	inc := h.incident()
+	if inc.Outcome != "rolled_back" {
+		t.Fatalf("incident %+v", inc)
+	}
+	count := func() map[string]int {
+		c := map[string]int{}
+		for _, typ := range h.alertTypes() {
+			c[typ]++
+		}
+		return c
+	}
+	deadline := time.Now().Add(10 * time.Second) // the notifier's worker delivers in real time
+	for c := count(); c["rollback_done"] == 0 && time.Now().Before(deadline); c = count() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if c := count(); c["rollback_retrying"] != 1 || c["rollback_done"] != 1 {
+		t.Fatalf("alerts %v: want one rollback_retrying and one rollback_done", h.alertTypes())
+	}
+	if !alertMentions(h, "rollback_retrying", inc.ID) {
+		t.Fatal("the retrying page does not carry the incident (its dedup key)")
 	}
 }
