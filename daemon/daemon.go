@@ -88,7 +88,7 @@ type Daemon struct {
 	loop        loopWatch
 	marker      string    // the store's marker last read (run loop only)
 	markerAt    time.Time // when
-	box         outbox
+	box         *notify.Outbox
 
 	plans sync.WaitGroup
 	// workCtx outlives a Tick's context so that a plan is not cut short by
@@ -131,15 +131,17 @@ func New(c Config) (*Daemon, error) {
 		awsm:       awsclient.NewMetrics(c.Registry),
 		running:    map[string]bool{},
 		incidentMu: map[string]*sync.Mutex{},
-		box:        outbox{inFlight: map[string]bool{}},
-		owned:      map[string]store.Fence{},
-		renewAt:    map[string]time.Time{},
-		watching:   map[string][]string{},
+
+		owned:    map[string]store.Fence{},
+		renewAt:  map[string]time.Time{},
+		watching: map[string][]string{},
 	}
 	d.local = !c.Store.Shared()
 	d.store = &trackedStore{Store: c.Store}
 	d.cfg.Store = d.store // every part writes watches through it
 	d.workCtx, d.cancelWork = context.WithCancel(context.Background())
+	d.box = notify.NewOutbox(notify.OutboxConfig{Store: d.cfg.Store, Clock: d.clock, Logger: d.log.Named("outbox"),
+		Dispatcher: func() *notify.Dispatcher { d.mu.Lock(); defer d.mu.Unlock(); return d.notifier }})
 	if err := d.apply(c.Conf); err != nil {
 		return nil, err
 	}

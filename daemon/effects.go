@@ -41,20 +41,24 @@ func (d *Daemon) applyEffects(ctx context.Context, t *target, w store.Watch, eff
 			continue
 		}
 		if err := d.applyEffect(ctx, t, e); err != nil {
-			d.unstage(ctx, sts)
+			unsent := make([]*notify.Staged, 0, len(sts))
+			for _, st := range sts {
+				unsent = append(unsent, st)
+			}
+			d.box.Unstage(ctx, unsent)
 			return err
 		}
 	}
 	return nil
 }
 
-func (d *Daemon) applyNote(ctx context.Context, t *target, w store.Watch, n watch.Note, st *staged) {
+func (d *Daemon) applyNote(ctx context.Context, t *target, w store.Watch, n watch.Note, st *notify.Staged) {
 	if n.Kind == event.Tripped && w.ID == n.WatchID {
 		d.metrics.DetectToTrip.Observe(d.clock.Now().Sub(w.DetectedAt).Seconds())
 	}
 	d.record(ctx, n)
 	if st != nil {
-		d.dispatch(st)
+		d.box.Dispatch(st)
 	}
 }
 
@@ -195,7 +199,7 @@ func (d *Daemon) record(ctx context.Context, n watch.Note) {
 // postmortem lists alerts that really went out). It runs on the notifier's
 // worker, never on the actuation path.
 func (d *Daemon) onDelivery(o notify.Outcome) {
-	d.delivered(o)
+	d.box.Delivered(d.workCtx, o)
 	typ, msg := event.AlertSent, fmt.Sprintf("%s delivered to %s", o.Type, o.Notifier)
 	if !o.Delivered {
 		typ, msg = event.AlertFailed, fmt.Sprintf("%s to %s failed after %d attempts: %s", o.Type, o.Notifier, o.Attempts, o.Error)

@@ -88,9 +88,9 @@ func (d *Daemon) Tick(ctx context.Context) {
 	}
 	if len(taken) > 0 {
 		d.resume(ctx, taken)
-		d.redeliver(ctx, taken, 0) // what a crash or a dead replica left undelivered
+		d.box.Redeliver(ctx, d.ownsTarget(taken), 0) // what a crash or a dead replica left undelivered
 	}
-	d.redeliverDue(ctx)
+	d.box.RedeliverDue(ctx, d.owns)
 	overrides := d.overrides(ctx)
 	d.mu.Lock()
 	det, prober := d.detector, d.prober
