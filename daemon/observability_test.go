@@ -33,13 +33,16 @@ func TestHangingNotifierDoesNotDelayRollback(t *testing.T) {
 	normal := badDeployRevert(t, newHarness(t, harnessOpts{}))
 	hanging := newHarness(t, harnessOpts{hangHook: true})
 	hung := badDeployRevert(t, hanging)
-	if hung != normal {
+	// The same within two fake seconds: the plan runs on its own goroutine,
+	// which a loaded machine may start a step later; a notifier that held
+	// it up would cost its 10 s timeout or more.
+	if hung > normal+2*time.Second {
 		t.Fatalf("first failure to alias revert: %s with a hanging notifier, %s without", hung, normal)
 	}
 	if inc := hanging.incident(); inc.Outcome != "rolled_back" {
 		t.Fatalf("incident with hanging notifier: %+v", inc)
 	}
-	t.Logf("first failing probe to alias reverted: %s in both runs", normal)
+	t.Logf("first failing probe to alias reverted: %s with a hanging notifier, %s without", hung, normal)
 }
 
 // TestMetricsExposition checks the /metrics families after a rollback:

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/config"
-	"github.com/canaryd/canaryd/daemon"
+	"github.com/canaryd/canaryd/store/backend"
 )
 
 // checkStorePersistence warns when the Redis store would lose canaryd's
@@ -20,7 +20,7 @@ func checkStorePersistence(ctx context.Context, w io.Writer, c config.Store) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	client := daemon.RedisClient(c.Redis)
+	client := backend.RedisClient(c.Redis)
 	defer client.Close()
 	aof, err := client.ConfigGet(ctx, "appendonly").Result()
 	if err != nil {

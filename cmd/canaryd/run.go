@@ -15,6 +15,7 @@ import (
 	"github.com/canaryd/canaryd/api"
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/daemon"
+	"github.com/canaryd/canaryd/store/backend"
 )
 
 func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
@@ -58,7 +59,7 @@ func run(ctx context.Context, o runOptions) error {
 	if clock == nil {
 		clock = clockwork.NewRealClock()
 	}
-	st, err := daemon.OpenStore(ctx, o.cfg.Store, clock)
+	st, err := backend.Open(ctx, o.cfg.Store, clock)
 	if err != nil {
 		return err
 	}

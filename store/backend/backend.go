@@ -1,4 +1,6 @@
-package daemon
+// Package backend opens the store a config names: the embedded bolt file or
+// Redis (single node, Sentinel or Cluster).
+package backend
 
 import (
 	"context"
@@ -14,9 +16,9 @@ import (
 	"github.com/canaryd/canaryd/store/redisstore"
 )
 
-// OpenStore opens the configured backend: the bolt file, or Redis (single,
+// Open opens the configured backend: the bolt file, or Redis (single,
 // Sentinel or Cluster) shared by replicas.
-func OpenStore(ctx context.Context, c config.Store, clock clockwork.Clock) (store.Store, error) {
+func Open(ctx context.Context, c config.Store, clock clockwork.Clock) (store.Store, error) {
 	switch c.Backend {
 	case "redis":
 		client := RedisClient(c.Redis)
