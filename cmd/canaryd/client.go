@@ -201,23 +201,16 @@ func cmdOverride(ctx context.Context, env *cliEnv, args []string) error {
 	return nil
 }
 
-// resume removes every pause override on the target.
+// resume removes every pause override on the target (api.Client.Resume).
 func resume(ctx context.Context, env *cliEnv, c *api.Client, tgt string) error {
-	ovs, err := c.Overrides(ctx, true)
+	removed, err := c.Resume(ctx, tgt, actor())
+	for _, id := range removed {
+		fmt.Fprintf(env.stdout, "removed pause %s on %s\n", id, tgt)
+	}
 	if err != nil {
 		return err
 	}
-	n := 0
-	for _, o := range ovs {
-		if o.Kind == store.OverridePause && o.Target == tgt {
-			if err := c.DeleteOverride(ctx, o.ID, actor()); err != nil {
-				return err
-			}
-			n++
-			fmt.Fprintf(env.stdout, "removed pause %s on %s\n", o.ID, o.Target)
-		}
-	}
-	if n == 0 {
+	if len(removed) == 0 {
 		return exitError{code: exitFailure, err: fmt.Errorf("no pause override on %s", tgt)}
 	}
 	return nil
