@@ -1,15 +1,11 @@
 package quality
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"strconv"
 	"time"
 
+	"github.com/canaryd/canaryd/replay"
 	"github.com/canaryd/canaryd/sample"
 )
 
@@ -131,86 +127,22 @@ func appendTime(b []byte, t time.Time) []byte {
 	return append(b, '"')
 }
 
-// jsonRecord is the permissive shape ReadTrace decodes; canaryd's own
-// reader (policy) is the strict one.
-type jsonRecord struct {
-	Type       string          `json:"type"`
-	Time       time.Time       `json:"time"`
-	At         time.Time       `json:"at"`
-	KnownGood  string          `json:"known_good"`
-	NewVersion string          `json:"new_version"`
-	Split      bool            `json:"split"`
-	Target     string          `json:"target"`
-	Kind       sample.Kind     `json:"kind"`
-	Source     string          `json:"source"`
-	Version    string          `json:"version"`
-	Period     json.RawMessage `json:"period"`
-	Outcome    sample.Outcome  `json:"outcome"`
-	Metric     string          `json:"metric"`
-	Value      float64         `json:"value"`
-	Status     int             `json:"status"`
-	Latency    json.RawMessage `json:"latency"`
-	Reason     string          `json:"reason"`
-}
-
-// ReadTrace reads a trace's records (comments skipped). Metric samples
-// without a period get 60s.
+// ReadTrace reads a trace with canaryd's own strict reader (replay.Parse):
+// the deploy first, then the records in order of delivery, each with its
+// delivery time.
 func ReadTrace(r io.Reader) ([]Record, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	var out []Record
-	for line := 1; sc.Scan(); line++ {
-		t := bytes.TrimSpace(sc.Bytes())
-		if len(t) == 0 || t[0] == '#' {
-			continue
+	tr, err := replay.Parse(r, period)
+	if err != nil {
+		return nil, err
+	}
+	d := tr.Deploy
+	out := []Record{{Type: RecDeploy, Time: d.Time, KnownGood: d.KnownGood, NewVersion: d.NewVersion, Split: d.Split, At: d.Time}}
+	for _, rec := range tr.Records {
+		r := Record{Type: rec.Type, S: rec.Sample, At: rec.At}
+		if rec.Type == RecTick {
+			r.Time = rec.At
 		}
-		var j jsonRecord
-		if err := json.Unmarshal(t, &j); err != nil {
-			return nil, fmt.Errorf("trace line %d: %w", line, err)
-		}
-		rec, err := j.record()
-		if err != nil {
-			return nil, fmt.Errorf("trace line %d: %w", line, err)
-		}
-		out = append(out, rec)
+		out = append(out, r)
 	}
-	return out, sc.Err()
-}
-
-func (j *jsonRecord) record() (Record, error) {
-	rec := Record{Type: j.Type, Time: j.Time, KnownGood: j.KnownGood, NewVersion: j.NewVersion, Split: j.Split, At: j.At}
-	switch j.Type {
-	case RecDeploy, RecTick:
-		return rec, nil
-	case RecBaseline, RecSample:
-	default:
-		return rec, fmt.Errorf("unknown record type %q", j.Type)
-	}
-	p, err1 := jsonDuration(j.Period)
-	lat, err2 := jsonDuration(j.Latency)
-	if err := errors.Join(err1, err2); err != nil {
-		return rec, err
-	}
-	if j.Kind == sample.KindMetric && p == 0 {
-		p = period
-	}
-	rec.Time = time.Time{}
-	rec.S = sample.Sample{Target: j.Target, Kind: j.Kind, Source: j.Source, Version: j.Version, Time: j.Time,
-		Period: p, Outcome: j.Outcome, Metric: j.Metric, Value: j.Value, Status: j.Status, Latency: lat, Reason: j.Reason}
-	return rec, nil
-}
-
-func jsonDuration(raw json.RawMessage) (time.Duration, error) {
-	if len(raw) == 0 {
-		return 0, nil
-	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return time.ParseDuration(s)
-	}
-	var n int64
-	if err := json.Unmarshal(raw, &n); err != nil {
-		return 0, fmt.Errorf("bad duration %s", raw)
-	}
-	return time.Duration(n), nil
+	return out, nil
 }
