@@ -18,19 +18,7 @@ import (
 // the lease TTL and protects the next deploy (promises 3 and scale-out).
 func TestTwoReplicasOneRollback(t *testing.T) {
 	h := newHarness(t, harnessOpts{redisStore: true})
-	confB := *h.conf
-	confB.Daemon.ReplicaID = "replica-b"
-	h.conf.Daemon.ReplicaID = "replica-a"
-	b, err := New(Config{Conf: &confB, Store: h.openStore(), Clock: h.clk, Logger: zaptest.NewLogger(t).Named("b"),
-		AWS:         awsclient.Options{Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")},
-		Synchronous: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.cancelWork(); b.plans.Wait() })
-	both := func(cond func() bool) func() bool {
-		return func() bool { b.Tick(h.ctx); return cond() }
-	}
+	b, both := secondReplica(t, h)
 	h.until("version 1 adopted", 5, both(func() bool { return h.target().KnownGood == "1" }))
 	_, aOwns := h.d.owned["api"]
 	_, bOwns := b.owned["api"]
@@ -108,19 +96,7 @@ func TestTwoReplicasOneRollback(t *testing.T) {
 // #13: the journal stayed at "CloudFront intent" forever).
 func TestManualRollbackFinishedByTheSurvivor(t *testing.T) {
 	h := newHarness(t, harnessOpts{redisStore: true})
-	confB := *h.conf
-	confB.Daemon.ReplicaID = "replica-b"
-	h.conf.Daemon.ReplicaID = "replica-a"
-	b, err := New(Config{Conf: &confB, Store: h.openStore(), Clock: h.clk, Logger: zaptest.NewLogger(t).Named("b"),
-		AWS:         awsclient.Options{Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")},
-		Synchronous: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.cancelWork(); b.plans.Wait() })
-	both := func(cond func() bool) func() bool {
-		return func() bool { b.Tick(h.ctx); return cond() }
-	}
+	b, both := secondReplica(t, h)
 	h.until("version 1 adopted", 5, both(func() bool { return h.target().KnownGood == "1" }))
 	owner, survivor := h.d, b
 	if _, bOwns := b.owned["api"]; bOwns {
@@ -161,5 +137,24 @@ func TestManualRollbackFinishedByTheSurvivor(t *testing.T) {
 	}
 	if n := len(h.sim.Calls("UpdateAlias")); n != 0 {
 		t.Fatalf("UpdateAlias calls = %d: the done alias step ran again", n)
+	}
+}
+
+// secondReplica starts replica-b beside the harness's daemon (replica-a) on
+// the same Redis store; both(cond) ticks b before checking cond while the
+// harness steps a.
+func secondReplica(t *testing.T, h *harness) (*Daemon, func(cond func() bool) func() bool) {
+	confB := *h.conf
+	confB.Daemon.ReplicaID = "replica-b"
+	h.conf.Daemon.ReplicaID = "replica-a"
+	b, err := New(Config{Conf: &confB, Store: h.openStore(), Clock: h.clk, Logger: zaptest.NewLogger(t).Named("b"),
+		AWS:         awsclient.Options{Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")},
+		Synchronous: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.cancelWork(); b.plans.Wait() })
+	return b, func(cond func() bool) func() bool {
+		return func() bool { b.Tick(h.ctx); return cond() }
 	}
 }
