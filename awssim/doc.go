@@ -102,7 +102,8 @@
 //
 // # Not implemented
 //
-// Signature verification; IAM; any other API or service (unknown operations
+// Signature verification; IAM policies (Deny("lambda:UpdateAlias") refuses an
+// action with the service's real access-denied error); any other API or service (unknown operations
 // answer UnknownOperationException / InvalidAction); Lambda Invoke, function
 // code, layers, concurrency, provisioned concurrency, and PublishVersion's
 // "no change" deduplication (every publish makes a new version);

@@ -72,6 +72,16 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, rt.service, e)
 		return
 	}
+	if s.deny.denied(rt.service, rt.api) {
+		e := s.accessDenied(rt.service, rt.api)
+		call := Call{API: rt.api, Time: s.clock.Now(), Params: faultParams(rt, req), Err: e.code, Status: e.status}
+		if e.queryCode != "" {
+			call.Err = e.queryCode
+		}
+		s.rec.add(call)
+		writeError(w, rt.service, e)
+		return
+	}
 	if s.applyFault(w, req, rt) {
 		return
 	}

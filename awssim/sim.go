@@ -72,6 +72,7 @@ type Sim struct {
 	cf     *cfState
 	sns    *snsState
 	faults *faultSet
+	deny   *denySet
 	rec    *recorder
 }
 
@@ -100,6 +101,7 @@ func New(o Options) *Sim {
 		cf:         newCFState(),
 		sns:        newSNSState(),
 		faults:     newFaultSet(),
+		deny:       newDenySet(),
 		rec:        &recorder{},
 	}
 }
