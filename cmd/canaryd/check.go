@@ -7,21 +7,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
-	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
-
-	"github.com/canaryd/canaryd/awsclient"
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/policy"
-	"github.com/canaryd/canaryd/watcher"
 )
 
 func cmdCheck(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "check")
 	path := fs.String("config", "config.toml", "config file")
-	withAWS := fs.Bool("aws", false, "also read each target's alias and versions to prove permissions and connectivity")
+	withAWS := fs.Bool("aws", false, "also prove, without changing anything, every permission and dependency a rollback needs")
+	invalidate := fs.Bool("invalidate", false, "with --aws: prove cloudfront:CreateInvalidation by invalidating a path nothing serves")
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return err
 	}
@@ -37,9 +31,8 @@ func cmdCheck(ctx context.Context, env *cliEnv, args []string) error {
 	if !*withAWS {
 		return nil
 	}
-	failed := checkAWS(ctx, env.stdout, cfg, awsclient.Options{})
-	if failed > 0 {
-		return exitError{code: exitFailure, err: fmt.Errorf("%d of %d targets failed the AWS check", failed, len(cfg.Targets))}
+	if failed := checkAWS(ctx, env.stdout, cfg, awsChecker{invalidate: *invalidate}); failed > 0 {
+		return exitError{code: exitFailure, err: fmt.Errorf("%d checks failed", failed)}
 	}
 	return nil
 }
@@ -131,74 +124,18 @@ func orNone(s []string) string {
 	return strings.Join(s, ", ")
 }
 
-// checkAWS reads each target's alias and versions, one line per target,
-// and returns how many failed.
-func checkAWS(ctx context.Context, w io.Writer, cfg *config.Config, base awsclient.Options) int {
-	failed := 0
+// checkAWS proves, target by target, what a rollback needs — AWS
+// permissions, caches, probes, hooks — and then the notifiers, one line per
+// check, and returns how many checks failed.
+func checkAWS(ctx context.Context, w io.Writer, cfg *config.Config, c awsChecker) int {
+	if c.now == nil {
+		c.now = time.Now
+	}
+	r := &checkReport{w: w}
 	for _, t := range cfg.Targets {
-		line, err := checkTarget(ctx, cfg, t, base)
-		if err != nil {
-			failed++
-			fmt.Fprintf(w, "FAIL %s: %v\n", t.Name, err)
-			continue
-		}
-		fmt.Fprintf(w, "ok   %s: %s\n", t.Name, line)
+		c.target(ctx, r, cfg, t)
+		checkDeps(ctx, r, t)
 	}
-	return failed
-}
-
-func checkTarget(ctx context.Context, cfg *config.Config, t config.Target, base awsclient.Options) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	o := awsclient.ForTarget(base, cfg.AWS, t)
-	o.MaxAttempts = 2
-	awsCfg, err := awsclient.Load(ctx, o)
-	if err != nil {
-		return "", err
-	}
-	lc := lambda.NewFromConfig(awsCfg)
-	alias, err := lc.GetAlias(ctx, &lambda.GetAliasInput{FunctionName: aws.String(t.Function), Name: aws.String(t.Alias)})
-	if err != nil {
-		return "", fmt.Errorf("lambda:GetAlias %s:%s: %w", t.Function, t.Alias, err)
-	}
-	versions, err := lc.ListVersionsByFunction(ctx, &lambda.ListVersionsByFunctionInput{FunctionName: aws.String(t.Function), MaxItems: aws.Int32(50)})
-	if err != nil {
-		return "", fmt.Errorf("lambda:ListVersionsByFunction %s: %w", t.Function, err)
-	}
-	split := ""
-	if alias.RoutingConfig != nil && len(alias.RoutingConfig.AdditionalVersionWeights) > 0 {
-		split = fmt.Sprintf(" split %v", alias.RoutingConfig.AdditionalVersionWeights)
-	}
-	points, err := checkMetrics(ctx, cloudwatch.NewFromConfig(awsCfg), t)
-	if err != nil {
-		return "", fmt.Errorf("cloudwatch:GetMetricData for %s:%s: %w", t.Function, t.Alias, err)
-	}
-	return fmt.Sprintf("alias %s -> version %s%s (RevisionId %s), %d versions readable, metrics readable (%d invocation datapoints in the last hour)",
-		t.Alias, aws.ToString(alias.FunctionVersion), split, aws.ToString(alias.RevisionId), len(versions.Versions), points), nil
-}
-
-// checkMetrics reads the alias's Invocations for the last hour: proof that
-// cloudwatch:GetMetricData is allowed and the dimensions are right.
-func checkMetrics(ctx context.Context, cw *cloudwatch.Client, t config.Target) (int, error) {
-	end := time.Now().Truncate(time.Minute)
-	out, err := cw.GetMetricData(ctx, &cloudwatch.GetMetricDataInput{
-		StartTime: aws.Time(end.Add(-time.Hour)), EndTime: aws.Time(end),
-		MetricDataQueries: []cwtypes.MetricDataQuery{{
-			Id: aws.String("inv"),
-			MetricStat: &cwtypes.MetricStat{Period: aws.Int32(int32(t.MetricPeriod.Duration.Seconds())), Stat: aws.String("Sum"),
-				Metric: &cwtypes.Metric{Namespace: aws.String("AWS/Lambda"), MetricName: aws.String("Invocations"),
-					Dimensions: []cwtypes.Dimension{
-						{Name: aws.String("FunctionName"), Value: aws.String(watcher.FunctionName(t.Function))},
-						{Name: aws.String("Resource"), Value: aws.String(watcher.FunctionName(t.Function) + ":" + t.Alias)},
-					}}},
-		}},
-	})
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, r := range out.MetricDataResults {
-		n += len(r.Values)
-	}
-	return n, nil
+	checkNotifiers(ctx, r, cfg)
+	return r.failed
 }
