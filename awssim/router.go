@@ -142,8 +142,10 @@ func (s *Sim) route(r *http.Request, body []byte) (route, bool) {
 		return s.cloudfrontRoute(r)
 	case r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded"):
 		return s.snsRoute(r, body)
+	case r.Header.Get("X-Amz-Target") != "":
+		return s.ssmRoute(r)
 	}
-	return route{}, false
+	return s.s3Route(r)
 }
 
 // unknownOp answers an operation awssim does not implement in the wire shape
@@ -171,6 +173,10 @@ func writeError(w http.ResponseWriter, service string, e *apiError) {
 		writeCBORError(w, e)
 	case "cloudfront", "sns":
 		writeXMLError(w, e)
+	case "s3":
+		writeS3Error(w, e)
+	case "ssm":
+		writeJSON11Error(w, e)
 	default:
 		w.Header().Set("Content-Type", "text/plain")
 		w.WriteHeader(e.status)

@@ -73,6 +73,7 @@ type Sim struct {
 	sns    *snsState
 	faults *faultSet
 	deny   *denySet
+	store  *objectStore
 	rec    *recorder
 }
 
@@ -102,6 +103,7 @@ func New(o Options) *Sim {
 		sns:        newSNSState(),
 		faults:     newFaultSet(),
 		deny:       newDenySet(),
+		store:      newObjectStore(),
 		rec:        &recorder{},
 	}
 }

@@ -91,6 +91,7 @@ func Parse(data []byte, name string, o Options) (*Config, error) {
 		return nil, err
 	}
 	cfg.Path = name
+	l.applyEnv(cfg)
 	applyDefaults(cfg, l.pos)
 	l.applyRobustDefaults(cfg)
 	l.resolveSecrets(cfg)

@@ -13,7 +13,7 @@ import (
 
 func cmdCheck(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "check")
-	path := fs.String("config", "config.toml", "config file")
+	path := fs.String("config", "config.toml", "config file, s3://bucket/key or ssm:PARAMETER")
 	withAWS := fs.Bool("aws", false, "also prove, without changing anything, every permission and dependency a rollback needs")
 	invalidate := fs.Bool("invalidate", false, "with --aws: prove cloudfront:CreateInvalidation by invalidating a path nothing serves")
 	if _, err := parseInterleaved(fs, args); err != nil {

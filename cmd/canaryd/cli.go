@@ -9,6 +9,7 @@ import (
 	"sort"
 
 	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/config/source"
 )
 
 // Exit codes, following common CLI habits.
@@ -156,9 +157,11 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// loadConfig reads the config from a file, an S3 object (s3://bucket/key)
+// or an SSM parameter (ssm:NAME).
 func loadConfig(path string) (*config.Config, error) {
 	if path == "" {
 		return nil, usagef("--config is required")
 	}
-	return config.Load(path)
+	return source.Load(context.Background(), path, source.Options{})
 }

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/api"
-	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/store"
 )
 
@@ -46,7 +45,7 @@ func (c *clientFlags) client() (*api.Client, error) {
 		token = os.Getenv("CANARYD_ADMIN_TOKEN")
 	}
 	if c.configPath != "" {
-		cfg, err := config.Load(c.configPath)
+		cfg, err := loadConfig(c.configPath)
 		if err != nil {
 			return nil, err
 		}

@@ -20,7 +20,7 @@ import (
 
 func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "run")
-	path := fs.String("config", "config.toml", "config file")
+	path := fs.String("config", "config.toml", "config file, s3://bucket/key or ssm:PARAMETER")
 	dryRun := fs.Bool("dry-run", false, "alert only: compute and journal rollback plans, never execute them")
 	level := fs.String("log-level", "", "debug|info|warn|error (default: daemon.log_level)")
 	format := fs.String("log-format", "", "json|console (default: console on a terminal, json otherwise)")
@@ -107,7 +107,7 @@ func reloadOnHUP(ctx context.Context, o runOptions, d *daemon.Daemon) {
 		case <-ctx.Done():
 			return
 		case <-hup:
-			cfg, err := config.Load(o.path)
+			cfg, err := loadConfig(o.path)
 			if err != nil {
 				o.log.Error("SIGHUP: config invalid, keeping the running config", zap.Error(err))
 				continue
