@@ -73,9 +73,6 @@ func (a *Actuator) execute(ctx context.Context, p Plan, fence store.Fence) (Resu
 		}
 	}
 	res.Outcome, res.Reason, res.Reevaluate = summarize(p, res.Steps, a.cfg.DryRun)
-	if a.cfg.Metrics != nil {
-		a.cfg.Metrics.Rollbacks.WithLabelValues(string(res.Outcome)).Inc()
-	}
 	x.log.Info("plan finished", zap.String("outcome", string(res.Outcome)), zap.String("reason", res.Reason))
 	return res, nil
 }

@@ -82,9 +82,6 @@ func TestExecuteRevertsAliasConditionallyAndClearsRouting(t *testing.T) {
 			if len(e.steps) != len(journal) {
 				t.Errorf("OnStep saw %d entries, journal has %d", len(e.steps), len(journal))
 			}
-			if got := testutil.ToFloat64(m.Rollbacks.WithLabelValues("rolled_back")); got != 1 {
-				t.Errorf("rollbacks{rolled_back} = %v, want 1", got)
-			}
 			if got := testutil.ToFloat64(m.StepOutcomes.WithLabelValues("lambda-alias", "done")); got != 1 {
 				t.Errorf("steps{lambda-alias,done} = %v, want 1", got)
 			}

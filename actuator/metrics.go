@@ -7,9 +7,10 @@ import (
 	"github.com/canaryd/canaryd/store"
 )
 
-// Metrics are the actuator's Prometheus metrics.
+// Metrics are the actuator's Prometheus metrics: its steps. How a rollback
+// ended is counted once, by the daemon, when it closes the incident
+// (canaryd_rollbacks_total).
 type Metrics struct {
-	Rollbacks    *prometheus.CounterVec   // by outcome
 	StepDuration *prometheus.HistogramVec // by step kind
 	StepOutcomes *prometheus.CounterVec   // by step kind and status
 }
@@ -19,10 +20,6 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	f := promauto.With(reg)
 	m := &Metrics{
-		Rollbacks: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "canaryd_rollbacks_total",
-			Help: "Rollback plans finished, by outcome.",
-		}, []string{"outcome"}),
 		StepDuration: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "canaryd_rollback_step_duration_seconds",
 			Help:    "Time a rollback step took to act, by step kind.",
@@ -32,9 +29,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "canaryd_rollback_steps_total",
 			Help: "Rollback steps acted upon, by step kind and status.",
 		}, []string{"kind", "status"}),
-	}
-	for _, o := range AllOutcomes {
-		m.Rollbacks.WithLabelValues(string(o))
 	}
 	for _, k := range AllKinds {
 		m.StepDuration.WithLabelValues(string(k))

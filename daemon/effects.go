@@ -80,7 +80,7 @@ func (d *Daemon) applyEffect(ctx context.Context, t *target, e watch.Effect) err
 		}); err != nil {
 			d.log.Error("close incident", zap.String("incident", e.IncidentID), zap.Error(err))
 		}
-		d.metrics.Rollbacks.WithLabelValues(string(e.Outcome)).Inc()
+		d.metrics.Rollbacks.WithLabelValues(t.conf.Name, string(e.Outcome)).Inc()
 	case watch.SetKnownGood:
 		return d.setKnownGood(ctx, e.Target, e.Version)
 	case watch.RunPlan:
@@ -115,7 +115,11 @@ func (d *Daemon) openIncident(ctx context.Context, inc store.Incident, exclusive
 			return errIncidentOpen{id: o.ID, trigger: o.Trigger}
 		}
 	}
-	if err := d.cfg.Store.CreateIncident(ctx, inc); err != nil && !errors.Is(err, store.ErrExists) {
+	err = d.cfg.Store.CreateIncident(ctx, inc)
+	switch {
+	case err == nil:
+		d.metrics.Incidents.WithLabelValues(inc.Target, inc.Trigger).Inc()
+	case !errors.Is(err, store.ErrExists):
 		return fmt.Errorf("open incident %s: %w", inc.ID, err)
 	}
 	return nil

@@ -87,10 +87,10 @@ func TestMetricsExposition(t *testing.T) {
 			t.Errorf("family %s missing", name)
 		}
 	}
-	if n := testutil.ToFloat64(h.d.metrics.Rollbacks.WithLabelValues("rolled_back")); n != 1 {
+	if n := testutil.ToFloat64(h.d.metrics.Rollbacks.WithLabelValues("api", "rolled_back")); n != 1 {
 		t.Errorf("incidents rolled_back = %v", n)
 	}
-	if n := testutil.ToFloat64(h.d.metrics.Verdicts.WithLabelValues("failing")); n < 1 {
+	if n := testutil.ToFloat64(h.d.metrics.Verdicts.WithLabelValues("api", "failing")); n < 1 {
 		t.Errorf("failing verdicts = %v", n)
 	}
 	if n := testutil.ToFloat64(h.d.awsm.Calls.WithLabelValues("Lambda", "UpdateAlias", "ok")); n != 1 {

@@ -102,7 +102,7 @@ func (d *Daemon) Tick(ctx context.Context) {
 		return
 	}
 	watches = d.ownedWatches(watches)
-	d.metrics.ActiveWatches.Set(float64(len(watches)))
+	d.metrics.observeWatches(watches)
 	d.setWatching(watches)
 	prober.Tick(ctx)
 	if d.cfg.Synchronous {
@@ -129,7 +129,7 @@ func (d *Daemon) step(ctx context.Context, w store.Watch, ovs []store.Override) 
 	if watch.Judged(w.Phase) {
 		d.adopt(ctx, t, w)
 		tick.Verdict = d.evaluate(t, w, tick.Now)
-		d.metrics.Verdicts.WithLabelValues(string(tick.Verdict.Kind)).Inc()
+		d.metrics.Verdicts.WithLabelValues(w.Target, string(tick.Verdict.Kind)).Inc()
 	}
 	_, effs := watch.Next(t.lifecycle, w, tick)
 	err := d.applyEffects(ctx, t, w, effs)

@@ -96,6 +96,8 @@ func (d *Daemon) apply(conf *config.Config) error {
 		}
 		targets[tc.Name] = t
 		order = append(order, tc.Name)
+		d.metrics.InitTarget(tc.Name)
+		d.wmetrics.InitTarget(tc.Name)
 	}
 	p, err := d.buildParts(ctx, conf, targets)
 	if err != nil {

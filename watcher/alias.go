@@ -88,7 +88,6 @@ func (d *Detector) readAlias(ctx context.Context, t config.Target) (aliasView, e
 		FunctionName: aws.String(t.Function),
 		Name:         aws.String(t.Alias),
 	})
-	d.cfg.Metrics.awsCall("GetAlias", err)
 	if err != nil {
 		return aliasView{}, fmt.Errorf("get alias %s:%s: %w", t.Function, t.Alias, err)
 	}

@@ -26,17 +26,6 @@ func isThrottle(err error) bool {
 	return false
 }
 
-func callOutcome(err error) string {
-	switch {
-	case err == nil:
-		return callOK
-	case isThrottle(err):
-		return callThrottled
-	default:
-		return callError
-	}
-}
-
 // errReason is a short, credential-free description of an AWS error for a
 // sample's Reason.
 func errReason(err error) string {

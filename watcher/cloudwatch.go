@@ -241,7 +241,6 @@ func (r *MetricReader) fetch(ctx context.Context, client *cloudwatch.Client, sta
 	for {
 		out, err := client.GetMetricData(ctx, in)
 		cr.pages++
-		r.cfg.Metrics.awsCall("GetMetricData", err)
 		if err != nil {
 			cr.err = err
 			return cr

@@ -117,7 +117,6 @@ func (d *Detector) recentVersions(ctx context.Context, t config.Target, live str
 	p := lambda.NewListVersionsByFunctionPaginator(client, &lambda.ListVersionsByFunctionInput{FunctionName: aws.String(t.Function)})
 	for p.HasMorePages() {
 		out, err := p.NextPage(ctx)
-		d.cfg.Metrics.awsCall("ListVersionsByFunction", err)
 		if err != nil {
 			return nil, fmt.Errorf("list versions of %s: %w", t.Function, err)
 		}
@@ -163,7 +162,6 @@ func (d *Detector) trafficByVersion(ctx context.Context, cw *cloudwatch.Client, 
 		StartTime: aws.Time(start), EndTime: aws.Time(end), MetricDataQueries: qs})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
-		d.cfg.Metrics.awsCall("GetMetricData", err)
 		if err != nil {
 			return nil, fmt.Errorf("read invocations per version of %s: %w", t.Name, err)
 		}

@@ -1,36 +1,34 @@
 package watcher
 
 import (
+	"sync"
+
 	"github.com/canaryd/canaryd/sample"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
-// Metrics are the watcher's Prometheus families. Every label is bounded:
-// kinds, outcomes, API names and detection sources, never a target name.
+// Metrics are the watcher's Prometheus families. Labels are bounded:
+// kinds, outcomes, detection sources, and the config's target names on
+// samples (what on-call needs to alert per service on a blind watchdog).
+// AWS calls are counted once, for every part, by awsclient
+// (canaryd_aws_calls_total).
 type Metrics struct {
-	Samples         *prometheus.CounterVec // kind, source_kind (probe|cloudwatch), outcome
-	AWSCalls        *prometheus.CounterVec // api, outcome (ok|error|throttled)
+	Samples         *prometheus.CounterVec // target, kind (probe|metric), outcome
 	DeploysDetected *prometheus.CounterVec // source (poll|sweep|announce)
 	WatchesEnded    *prometheus.CounterVec // reason (superseded|manual_rollback)
 	PollErrors      prometheus.Counter
 	ProbeLatency    prometheus.Histogram
 	MetricQueries   prometheus.Counter // GetMetricData queries planned
 
-	byOutcome map[sampleClass]prometheus.Counter // pre-resolved Samples children
+	byOutcome sync.Map // sampleClass -> prometheus.Counter: resolved children
 }
 
 type sampleClass struct {
+	target  string
 	kind    sample.Kind
 	outcome sample.Outcome
 }
-
-// AWS call outcomes used as label values.
-const (
-	callOK        = "ok"
-	callError     = "error"
-	callThrottled = "throttled"
-)
 
 // NewMetrics registers the watcher's families on reg. A nil reg builds
 // unregistered collectors (tests, or when metrics are not exported).
@@ -39,12 +37,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Samples: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "canaryd", Subsystem: "watcher", Name: "samples_total",
-			Help: "Samples produced, by kind and outcome.",
-		}, []string{"kind", "outcome"}),
-		AWSCalls: f.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "canaryd", Subsystem: "watcher", Name: "aws_calls_total",
-			Help: "AWS API calls made by the watcher, by API and outcome.",
-		}, []string{"api", "outcome"}),
+			Help: "Samples produced, by target, kind and outcome (source_error: the watchdog could not observe).",
+		}, []string{"target", "kind", "outcome"}),
 		DeploysDetected: f.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "canaryd", Subsystem: "watcher", Name: "deploys_detected_total",
 			Help: "Deploys that started a watch, by how they were seen.",
@@ -67,17 +61,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "GetMetricData queries planned.",
 		}),
 	}
-	m.byOutcome = make(map[sampleClass]prometheus.Counter)
-	for _, k := range []sample.Kind{sample.KindProbe, sample.KindMetric} {
-		for _, o := range []sample.Outcome{sample.OutcomeOK, sample.OutcomeFail, sample.OutcomeNoData, sample.OutcomeSourceError} {
-			m.byOutcome[sampleClass{k, o}] = m.Samples.WithLabelValues(string(k), string(o))
-		}
-	}
-	for _, api := range []string{"GetAlias", "GetMetricData"} {
-		for _, o := range []string{callOK, callError, callThrottled} {
-			m.AWSCalls.WithLabelValues(api, o)
-		}
-	}
 	for _, s := range []string{SourcePoll, SourceSweep, SourceAnnounce} {
 		m.DeploysDetected.WithLabelValues(s)
 	}
@@ -87,14 +70,23 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-func (m *Metrics) sample(s sample.Sample) {
-	if c, ok := m.byOutcome[sampleClass{s.Kind, s.Outcome}]; ok {
-		c.Inc()
-		return
+// InitTarget pre-creates a target's sample series at zero.
+func (m *Metrics) InitTarget(name string) {
+	for _, k := range []sample.Kind{sample.KindProbe, sample.KindMetric} {
+		for _, o := range []sample.Outcome{sample.OutcomeOK, sample.OutcomeFail, sample.OutcomeNoData, sample.OutcomeSourceError} {
+			m.counter(sampleClass{name, k, o})
+		}
 	}
-	m.Samples.WithLabelValues(string(s.Kind), string(s.Outcome)).Inc()
 }
 
-func (m *Metrics) awsCall(api string, err error) {
-	m.AWSCalls.WithLabelValues(api, callOutcome(err)).Inc()
+func (m *Metrics) counter(c sampleClass) prometheus.Counter {
+	if v, ok := m.byOutcome.Load(c); ok {
+		return v.(prometheus.Counter)
+	}
+	v, _ := m.byOutcome.LoadOrStore(c, m.Samples.WithLabelValues(c.target, string(c.kind), string(c.outcome)))
+	return v.(prometheus.Counter)
+}
+
+func (m *Metrics) sample(s sample.Sample) {
+	m.counter(sampleClass{s.Target, s.Kind, s.Outcome}).Inc()
 }

@@ -9,12 +9,24 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-func TestMetricsBoundedLabelsAndPreinitialised(t *testing.T) {
+// TestMetricsTargetLabelAndPreinitialised: samples carry their target (the
+// config bounds them); a target's series exist at zero once initialised;
+// no other family carries a target or function label.
+func TestMetricsTargetLabelAndPreinitialised(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
-	m.sample(sample.Sample{Kind: sample.KindMetric, Outcome: sample.OutcomeSourceError})
-	if got := testutil.ToFloat64(m.Samples.WithLabelValues("metric", "source_error")); got != 1 {
-		t.Fatalf("samples{metric,source_error} = %v", got)
+	m.InitTarget("api")
+	if n := testutil.CollectAndCount(m.Samples); n != 8 {
+		t.Errorf("samples_total has %d series, want 8 pre-initialised for one target", n)
+	}
+	m.sample(sample.Sample{Target: "api", Kind: sample.KindMetric, Outcome: sample.OutcomeSourceError})
+	m.sample(sample.Sample{Target: "api", Kind: sample.KindMetric, Outcome: sample.OutcomeSourceError})
+	m.sample(sample.Sample{Target: "web", Kind: sample.KindProbe, Outcome: sample.OutcomeOK})
+	if got := testutil.ToFloat64(m.Samples.WithLabelValues("api", "metric", "source_error")); got != 2 {
+		t.Fatalf("samples{api,metric,source_error} = %v", got)
+	}
+	if got := testutil.ToFloat64(m.Samples.WithLabelValues("web", "probe", "ok")); got != 1 {
+		t.Fatalf("samples{web,probe,ok} = %v", got)
 	}
 	fams, err := reg.Gather()
 	if err != nil {
@@ -25,20 +37,19 @@ func TestMetricsBoundedLabelsAndPreinitialised(t *testing.T) {
 		names[f.GetName()] = true
 		for _, mt := range f.GetMetric() {
 			for _, l := range mt.GetLabel() {
-				if l.GetName() == "target" || l.GetName() == "function" {
-					t.Errorf("%s has an unbounded label %q", f.GetName(), l.GetName())
+				if (l.GetName() == "target" && f.GetName() != "canaryd_watcher_samples_total") || l.GetName() == "function" {
+					t.Errorf("%s has label %q", f.GetName(), l.GetName())
 				}
 			}
 		}
 	}
-	for _, want := range []string{"canaryd_watcher_samples_total", "canaryd_watcher_aws_calls_total",
-		"canaryd_watcher_deploys_detected_total", "canaryd_watcher_poll_errors_total"} {
+	for _, want := range []string{"canaryd_watcher_samples_total", "canaryd_watcher_deploys_detected_total", "canaryd_watcher_poll_errors_total"} {
 		if !names[want] {
 			t.Errorf("family %s missing before first use", want)
 		}
 	}
-	if n := testutil.CollectAndCount(m.Samples); n != 8 {
-		t.Errorf("samples_total has %d series, want 8 pre-initialised", n)
+	if names["canaryd_watcher_aws_calls_total"] {
+		t.Error("canaryd_watcher_aws_calls_total duplicates canaryd_aws_calls_total")
 	}
 	// A second registration on the same registry is a programming error.
 	defer func() {

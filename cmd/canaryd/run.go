@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"reflect"
+	"runtime"
 	"syscall"
 
 	"github.com/jonboulle/clockwork"
@@ -70,6 +71,8 @@ func run(ctx context.Context, o runOptions) error {
 	if err != nil {
 		return err
 	}
+	v, rev := buildVersion()
+	daemon.RegisterBuildInfo(d.Registry(), v, rev, runtime.Version())
 	srv := api.New(api.Config{Controller: d.Controller(), Store: st, Token: o.cfg.Daemon.AdminToken,
 		Registry: d.Registry(), Ready: d.Ready, Clock: clock, Logger: o.log})
 	ln, err := listen(o.cfg.Daemon.Listen)

@@ -10,18 +10,27 @@ import (
 // version is set at build time: -ldflags "-X main.version=v1.2.3".
 var version = ""
 
-func versionString() string {
-	v := version
-	if v == "" {
-		v = "dev"
-		if bi, ok := debug.ReadBuildInfo(); ok {
-			for _, s := range bi.Settings {
-				if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-					v = "dev-" + s.Value[:12]
-				}
+// buildVersion is the version and the VCS revision of this binary.
+func buildVersion() (v, revision string) {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				revision = s.Value
 			}
 		}
 	}
+	v = version
+	if v == "" {
+		v = "dev"
+		if len(revision) >= 12 {
+			v = "dev-" + revision[:12]
+		}
+	}
+	return v, revision
+}
+
+func versionString() string {
+	v, _ := buildVersion()
 	return fmt.Sprintf("canaryd %s (%s, %s/%s)", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
