@@ -73,7 +73,7 @@ func TestClientRoundTrip(t *testing.T) {
 	}
 
 	o, err := c.SetOverride(ctx, OverrideRequest{Target: "*", Kind: store.OverridePause, TTL: "2h", Reason: "freeze", Actor: "ana"})
-	if err != nil || o.ID == "" || !o.Active || o.Actor != "ana" || !o.ExpiresAt.Equal(testNow.Add(2*time.Hour)) {
+	if err != nil || o.ID == "" || !o.Active || o.Actor != "admin" || !o.ExpiresAt.Equal(testNow.Add(2*time.Hour)) {
 		t.Fatalf("set override: %v %+v", err, o)
 	}
 	if st, _ := c.Status(ctx); !st.Paused || len(st.Overrides) != 1 {

@@ -31,7 +31,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Admin API requests refused for authentication, by reason.",
 		}, []string{"reason"})),
 	}
-	for _, r := range []string{"missing", "invalid", "no_token_configured"} {
+	for _, r := range []string{"missing", "invalid", "forbidden", "no_token_configured"} {
 		m.authFailures.WithLabelValues(r)
 	}
 	return m

@@ -37,9 +37,11 @@ const (
 type Config struct {
 	Controller Controller
 	Store      store.Store
-	// Token is the admin bearer token. Unset: every /v1 request is refused
-	// with 403, reads included.
-	Token config.Secret
+	// Token is the admin bearer token, named "admin", scope operator (the
+	// config's admin_token_*). Tokens are more, named and scoped. With none
+	// set every /v1 request is refused with 403, reads included.
+	Token  config.Secret
+	Tokens []Token
 	// Registry is served on /metrics; the API registers its own request
 	// metrics on it. Nil: /metrics serves an empty registry.
 	Registry *prometheus.Registry
@@ -63,6 +65,7 @@ type Config struct {
 // Server is the admin API.
 type Server struct {
 	cfg     Config
+	tokens  []tokenDigest
 	log     *zap.Logger
 	metrics *metrics
 	handler http.Handler
@@ -94,7 +97,11 @@ func New(cfg Config) *Server {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.Named("api"), metrics: newMetrics(cfg.Registry)}
+	tokens := cfg.Tokens
+	if cfg.Token.IsSet() {
+		tokens = append([]Token{{Name: config.AdminTokenName, Scope: ScopeOperator, Secret: cfg.Token}}, tokens...)
+	}
+	s := &Server{cfg: cfg, tokens: digests(tokens), log: cfg.Logger.Named("api"), metrics: newMetrics(cfg.Registry)}
 	s.handler = s.routes()
 	return s
 }
@@ -108,19 +115,19 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
 
-	v1 := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.authenticated(h)) }
-	v1("GET /v1/status", s.getStatus)
-	v1("GET /v1/overrides", s.listOverrides)
-	v1("POST /v1/overrides", s.postOverride)
-	v1("DELETE /v1/overrides/{id}", s.deleteOverride)
-	v1("POST /v1/rollback", s.postRollback)
-	v1("POST /v1/deploys", s.postDeploy)
-	v1("GET /v1/watches", s.listWatches)
-	v1("GET /v1/incidents", s.listIncidents)
-	v1("GET /v1/incidents/{id}", s.getIncident)
-	v1("GET /v1/incidents/{id}/postmortem", s.getPostmortem)
-	// Anything else under /v1 still needs the token before it learns 404.
-	mux.Handle("/v1/", s.authenticated(func(w http.ResponseWriter, r *http.Request) {
+	v1 := func(pattern string, scope Scope, h http.HandlerFunc) { mux.Handle(pattern, s.authorized(scope, h)) }
+	v1("GET /v1/status", ScopeReader, s.getStatus)
+	v1("GET /v1/overrides", ScopeReader, s.listOverrides)
+	v1("POST /v1/overrides", ScopeOperator, s.postOverride)
+	v1("DELETE /v1/overrides/{id}", ScopeOperator, s.deleteOverride)
+	v1("POST /v1/rollback", ScopeOperator, s.postRollback)
+	v1("POST /v1/deploys", ScopeDeployer, s.postDeploy)
+	v1("GET /v1/watches", ScopeReader, s.listWatches)
+	v1("GET /v1/incidents", ScopeReader, s.listIncidents)
+	v1("GET /v1/incidents/{id}", ScopeReader, s.getIncident)
+	v1("GET /v1/incidents/{id}/postmortem", ScopeReader, s.getPostmortem)
+	// Anything else under /v1 still needs a token before it learns 404.
+	mux.Handle("/v1/", s.authorized(ScopeReader, func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such route", "")
 	}))
 	return drainBody(s.instrument(mux))
@@ -185,7 +192,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, certFile, keyFile s
 			zap.String("addr", ln.Addr().String()))
 	}
 	s.log.Info("admin api listening", zap.String("addr", ln.Addr().String()), zap.Bool("tls", certFile != ""),
-		zap.Bool("token_configured", s.cfg.Token.IsSet()))
+		zap.Int("tokens", len(s.tokens)))
 	select {
 	case err := <-errc:
 		return fmt.Errorf("admin api serve: %w", err)

@@ -148,7 +148,7 @@ func TestAuthorizedRequestsChangeState(t *testing.T) {
 	h.do("POST", "/v1/overrides", stateChanging[0].body, testToken)
 	var found bool
 	for _, o := range h.overrides() {
-		if o.Actor == "ana" && o.Reason == "load test" && o.ExpiresAt.Equal(testNow.Add(30*time.Minute)) {
+		if o.Actor == "admin" && o.Reason == "load test" && o.ExpiresAt.Equal(testNow.Add(30*time.Minute)) {
 			found = true
 		}
 	}
@@ -166,7 +166,7 @@ func TestAuthorizedRequestsChangeState(t *testing.T) {
 		t.Errorf("POST /v1/deploys did not start a watch: %+v", ws)
 	}
 	h.do("POST", "/v1/rollback", stateChanging[2].body, testToken)
-	if len(h.ctl.rollbacks) != 1 || h.ctl.rollbacks[0].Actor != "ana" || h.ctl.rollbacks[0].Reason != "bad deploy" {
+	if len(h.ctl.rollbacks) != 1 || h.ctl.rollbacks[0].Actor != "admin" || h.ctl.rollbacks[0].Reason != "bad deploy" {
 		t.Errorf("rollback not passed on: %+v", h.ctl.rollbacks)
 	}
 }

@@ -65,13 +65,13 @@ func (s *Server) postOverride(w http.ResponseWriter, r *http.Request) {
 		writeError(w, re.status, re.msg, re.field)
 		return
 	}
-	o, err := s.buildOverride(req)
+	o, err := s.buildOverride(req, actor(r))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	stored, err := s.cfg.Controller.SetOverride(r.Context(), o)
-	s.audit(r, "override set", err, zap.String("actor", o.Actor), zap.String("target", o.Target),
+	s.audit(r, "override set", err, req.Actor, zap.String("target", o.Target),
 		zap.String("kind", string(o.Kind)), zap.String("override", o.ID), zap.Time("expires_at", o.ExpiresAt),
 		zap.String("reason", o.Reason))
 	if err != nil {
@@ -81,7 +81,8 @@ func (s *Server) postOverride(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, OverrideView{Override: stored, Active: stored.Active(s.cfg.Clock.Now())})
 }
 
-func (s *Server) buildOverride(req OverrideRequest) (store.Override, error) {
+// buildOverride validates req; the override's actor is the token's name.
+func (s *Server) buildOverride(req OverrideRequest, actor string) (store.Override, error) {
 	if err := checkTarget(req.Target, true); err != nil {
 		return store.Override{}, err
 	}
@@ -124,14 +125,14 @@ func (s *Server) buildOverride(req OverrideRequest) (store.Override, error) {
 	now := s.cfg.Clock.Now()
 	return store.Override{
 		ID: s.cfg.NewID(), Target: req.Target, Kind: req.Kind, Reason: strings.TrimSpace(req.Reason),
-		Actor: actorOr(req.Actor), CreatedAt: now, ExpiresAt: now.Add(ttl), Version: req.Version,
+		Actor: actor, CreatedAt: now, ExpiresAt: now.Add(ttl), Version: req.Version,
 	}, nil
 }
 
 func (s *Server) deleteOverride(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	err := s.cfg.Controller.DeleteOverride(r.Context(), id)
-	s.audit(r, "override deleted", err, zap.String("override", id), zap.String("actor", actorOr(r.URL.Query().Get("actor"))))
+	s.audit(r, "override deleted", err, r.URL.Query().Get("actor"), zap.String("override", id))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -145,12 +146,13 @@ func (s *Server) postRollback(w http.ResponseWriter, r *http.Request) {
 		writeError(w, re.status, re.msg, re.field)
 		return
 	}
-	if err := validateRollback(&req); err != nil {
+	claimed := req.Actor
+	if err := validateRollback(&req, actor(r)); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	resp, err := s.cfg.Controller.Rollback(r.Context(), req)
-	s.audit(r, "manual rollback", err, zap.String("actor", req.Actor), zap.String("target", req.Target),
+	s.audit(r, "manual rollback", err, claimed, zap.String("target", req.Target),
 		zap.String("to_version", req.ToVersion), zap.Bool("plan_only", req.PlanOnly), zap.String("reason", req.Reason),
 		zap.String("incident", resp.IncidentID), zap.String("outcome", resp.Outcome))
 	if err != nil {
@@ -160,7 +162,8 @@ func (s *Server) postRollback(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func validateRollback(req *RollbackRequest) error {
+// validateRollback checks req and sets its actor, the token's name.
+func validateRollback(req *RollbackRequest, actor string) error {
 	if err := checkTarget(req.Target, false); err != nil {
 		return err
 	}
@@ -171,7 +174,7 @@ func validateRollback(req *RollbackRequest) error {
 		return err
 	}
 	req.Reason = strings.TrimSpace(req.Reason)
-	req.Actor = actorOr(req.Actor)
+	req.Actor = actor
 	return nil
 }
 
@@ -190,7 +193,7 @@ func (s *Server) postDeploy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := s.cfg.Controller.AnnounceDeploy(r.Context(), req.Target, req.Version)
-	s.audit(r, "deploy announced", err, zap.String("actor", actorOr(req.Actor)), zap.String("target", req.Target),
+	s.audit(r, "deploy announced", err, req.Actor, zap.String("target", req.Target),
 		zap.String("version", req.Version), zap.Bool("changed", res.Changed), zap.String("watch", res.WatchID))
 	if err != nil {
 		s.fail(w, r, err)
@@ -221,20 +224,17 @@ func checkReason(reason string, required bool) error {
 	return nil
 }
 
-func actorOr(a string) string {
-	a = strings.TrimSpace(a)
-	if a == "" {
-		return "unknown"
+// audit logs one state-changing request and its result: the actor is the
+// token's name; what the client says of itself (the CLI sends
+// user@host) is kept as claimed_actor, never trusted.
+func (s *Server) audit(r *http.Request, what string, err error, claimed string, fields ...zap.Field) {
+	fields = append(fields, zap.String("actor", actor(r)), zap.String("remote", r.RemoteAddr))
+	if claimed = strings.TrimSpace(claimed); claimed != "" {
+		if len(claimed) > 200 {
+			claimed = claimed[:200]
+		}
+		fields = append(fields, zap.String("claimed_actor", claimed))
 	}
-	if len(a) > 200 {
-		a = a[:200]
-	}
-	return a
-}
-
-// audit logs one state-changing request and its result.
-func (s *Server) audit(r *http.Request, what string, err error, fields ...zap.Field) {
-	fields = append(fields, zap.String("remote", r.RemoteAddr))
 	if err != nil {
 		s.log.Warn("admin api: "+what+" refused", append(fields, zap.Error(err))...)
 		return

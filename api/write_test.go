@@ -95,7 +95,7 @@ func TestOverrideDefaultsAndExpiry(t *testing.T) {
 		t.Fatalf("overrides: %+v", os)
 	}
 	o := os[0]
-	if o.Actor != "unknown" || !o.CreatedAt.Equal(testNow) || !o.ExpiresAt.Equal(testNow.Add(DefaultOverrideTTL)) || o.ID != "ov-1" {
+	if o.Actor != "admin" || !o.CreatedAt.Equal(testNow) || !o.ExpiresAt.Equal(testNow.Add(DefaultOverrideTTL)) || o.ID != "ov-1" {
 		t.Fatalf("defaults: %+v", o)
 	}
 	c := h.client(testToken)

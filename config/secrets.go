@@ -11,6 +11,7 @@ import (
 func (l *loader) resolveSecrets(c *Config) {
 	d := &c.Daemon
 	d.AdminToken = l.secret("daemon", "admin_token", d.AdminTokenEnv, d.AdminTokenFile)
+	l.resolveTokens(d)
 	l.redisSecret("store.redis", &c.Store.Redis)
 	for i := range c.Notifiers {
 		n := &c.Notifiers[i]

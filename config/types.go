@@ -39,6 +39,29 @@ type Daemon struct {
 	ReplicaID        string   `toml:"replica_id"`         // default: hostname
 	MaxConcurrentAWS int      `toml:"max_concurrent_aws"` // bound on in-flight AWS calls, default 16
 	MaxPollRate      float64  `toml:"max_poll_rate"`      // alias reads per second over all targets, default 10 (Lambda's control-plane quota is ~15/s)
+	// Tokens are named API tokens with a scope; the admin token above is
+	// one more, named "admin", with the operator scope.
+	Tokens []Token `toml:"token"`
+}
+
+// Token scopes, each allowing what the one before it does and more.
+const (
+	ScopeReader   = "reader"   // GET /v1/*: status, overrides, watches, incidents, postmortems
+	ScopeDeployer = "deployer" // and POST /v1/deploys: a pipeline announcing deploys
+	ScopeOperator = "operator" // and overrides, manual rollbacks
+)
+
+// AdminTokenName is the name (the audit actor) of daemon.admin_token_*.
+const AdminTokenName = "admin"
+
+// Token is a named bearer token of the admin API ([[daemon.token]]). Its
+// name is the actor recorded for what it does.
+type Token struct {
+	Name      string `toml:"name"`
+	Scope     string `toml:"scope"` // reader | deployer | operator
+	TokenEnv  string `toml:"token_env"`
+	TokenFile string `toml:"token_file"`
+	Value     Secret `toml:"-"`
 }
 
 // AWS holds the default AWS settings; a target may override region and role.

@@ -31,6 +31,7 @@ var eventNames = func() map[string]bool {
 
 func (l *loader) validate(c *Config) {
 	l.validateDaemon(c)
+	l.validateTokens(&c.Daemon)
 	l.validateStore(&c.Store)
 	l.validateRobust(c)
 	notifiers := l.validateNotifiers(c)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/canaryd/canaryd/api"
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/policy"
 )
@@ -58,9 +59,13 @@ func printSummary(w io.Writer, cfg *config.Config) {
 	if cfg.Daemon.DryRun {
 		mode = "DRY-RUN (alert only)"
 	}
-	token := "admin API token: NOT SET (all /v1 calls refused)"
-	if cfg.Daemon.AdminToken.IsSet() {
-		token = "admin API token: set"
+	token := "admin API tokens: NONE (all /v1 calls refused)"
+	if toks, err := api.TokensFromConfig(cfg.Daemon); err == nil && len(toks) > 0 {
+		names := make([]string, len(toks))
+		for i, tk := range toks {
+			names[i] = tk.Name + " (" + tk.Scope.String() + ")"
+		}
+		token = "admin API tokens: " + strings.Join(names, ", ")
 	}
 	fmt.Fprintf(w, "config %s is valid\n", cfg.Path)
 	fmt.Fprintf(w, "daemon: listen %s, %s, poll every %s, sweep %q, store %s (%s)\n",

@@ -73,7 +73,11 @@ func run(ctx context.Context, o runOptions) error {
 	}
 	v, rev := buildVersion()
 	daemon.RegisterBuildInfo(d.Registry(), v, rev, runtime.Version())
-	srv := api.New(api.Config{Controller: d.Controller(), Store: st, Token: o.cfg.Daemon.AdminToken,
+	tokens, err := api.TokensFromConfig(o.cfg.Daemon)
+	if err != nil {
+		return err
+	}
+	srv := api.New(api.Config{Controller: d.Controller(), Store: st, Tokens: tokens,
 		Registry: d.Registry(), Ready: d.Ready, Clock: clock, Logger: o.log})
 	ln, err := listen(o.cfg.Daemon.Listen)
 	if err != nil {
@@ -81,8 +85,8 @@ func run(ctx context.Context, o runOptions) error {
 	}
 	o.log.Info("canaryd started", zap.String("version", versionString()), zap.String("admin", ln.Addr().String()),
 		zap.Int("targets", len(o.cfg.Targets)), zap.Bool("dry_run", dc.DryRun), zap.String("store", o.cfg.Store.Backend))
-	if !o.cfg.Daemon.AdminToken.IsSet() {
-		o.log.Warn("no admin token configured: every /v1 request is refused")
+	if len(tokens) == 0 {
+		o.log.Warn("no admin API token configured: every /v1 request is refused")
 	}
 	if o.ready != nil {
 		o.ready <- ln.Addr().String()
@@ -115,8 +119,8 @@ func reloadOnHUP(ctx context.Context, o runOptions, d *daemon.Daemon) {
 				o.log.Error("SIGHUP: config invalid, keeping the running config", zap.Error(err))
 				continue
 			}
-			if cfg.Daemon.Listen != o.cfg.Daemon.Listen || !reflect.DeepEqual(cfg.Store, o.cfg.Store) {
-				o.log.Warn("SIGHUP: daemon.listen and [store] changes need a restart; other changes apply now")
+			if cfg.Daemon.Listen != o.cfg.Daemon.Listen || !reflect.DeepEqual(cfg.Store, o.cfg.Store) || !reflect.DeepEqual(cfg.Daemon.Tokens, o.cfg.Daemon.Tokens) {
+				o.log.Warn("SIGHUP: daemon.listen, API tokens and [store] changes need a restart; other changes apply now")
 			}
 			if err := d.Reload(cfg); err != nil {
 				o.log.Error("SIGHUP: reload failed, keeping the running config", zap.Error(err))
