@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	toml "github.com/pelletier/go-toml/v2"
+	"github.com/pelletier/go-toml/v2/unstable"
 )
 
 // Problem is one thing wrong with a config file: the key path (e.g.
@@ -91,11 +92,13 @@ func Parse(data []byte, name string, o Options) (*Config, error) {
 		return nil, err
 	}
 	cfg.Path = name
+	mark := len(l.problems)
 	l.applyEnv(cfg)
 	applyDefaults(cfg, l.pos)
 	l.applyRobustDefaults(cfg)
 	l.resolveSecrets(cfg)
 	l.validate(cfg)
+	l.dropFollowOns(mark)
 	if len(l.problems) > 0 {
 		return nil, l.err()
 	}
@@ -107,6 +110,12 @@ type loader struct {
 	opts     Options
 	pos      positions
 	problems []Problem
+
+	// The type check's state (typecheck.go): the expression being
+	// checked, the ranges to blank before decoding, the paths blanked.
+	expr    *unstable.Node
+	blank   []unstable.Range
+	typeBad map[string]bool
 }
 
 func (l *loader) add(path, format string, args ...any) {
@@ -118,18 +127,14 @@ func (l *loader) err() error {
 	return &Error{File: l.file, Problems: l.problems}
 }
 
-// decode parses TOML strictly. Unknown keys are collected as problems (by
-// unknownKeys, in one pass) and loading goes on, so they are reported with
-// every other problem; syntax and type errors stop decoding and are
-// reported alone.
+// decode parses TOML strictly. Unknown keys and values of the wrong type
+// are collected as problems (by unknownKeys, in one pass before decoding)
+// and loading goes on without them, so they are reported with every other
+// problem; a syntax error stops decoding.
 func (l *loader) decode(data []byte) (*Config, error) {
+	l.pos = indexPositions(data, newUnknownKeys(l, data).visit)
 	cfg := &Config{}
-	err := toml.NewDecoder(bytes.NewReader(data)).Decode(cfg)
-	if err == nil {
-		l.pos = indexPositions(data, newUnknownKeys(l, data).visit)
-	} else {
-		l.pos = indexPositions(data, nil)
-	}
+	err := toml.NewDecoder(bytes.NewReader(l.blanked(data))).Decode(cfg)
 	var de *toml.DecodeError
 	switch {
 	case err == nil:

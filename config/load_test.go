@@ -30,7 +30,7 @@ func TestInvalidConfigs(t *testing.T) {
 	}{
 		{"invalid-unknown-key.toml", []string{"invalid-unknown-key.toml:9:", "target[0].bake_tme", "unknown key"}},
 		{"invalid-wrong-type.toml", []string{":9:", "target[0].bake_time", "must be a duration string such as \"30s\" (got the number 300)"}},
-		{"invalid-wrong-type-int.toml", []string{":9:", "target[0].metric_lag", "cannot decode TOML string"}},
+		{"invalid-wrong-type-int.toml", []string{":9:", "target[0].metric_lag", `must be a whole number, not the string "three"`}},
 		{"invalid-bad-duration.toml", []string{"invalid duration \"5 minutes\""}},
 		{"invalid-missing-field.toml", []string{"invalid-missing-field.toml:4:", "target[0].function: required"}},
 		{"invalid-out-of-range.toml", []string{":9:", "target[0].metric_lag: must be between 0 and 15 (got 99)"}},

@@ -21,9 +21,12 @@ import (
 // *schema is a leaf (a scalar, a TextUnmarshaler, a list of scalars): keys
 // below it are the decoder's business (a type error), not unknown keys.
 type schema struct {
-	fields map[string]*schema // by lower-cased toml name (the decoder folds case)
-	open   bool               // a map: every key is allowed
-	elem   *schema            // open: the schema of each value
+	fields map[string]*schema      // by lower-cased toml name (the decoder folds case)
+	types  map[string]reflect.Type // the Go type of each field, for the type check
+	names  []string                // the toml names, for "did you mean"
+	open   bool                    // a map: every key is allowed
+	elem   *schema                 // open: the schema of each value
+	elemT  reflect.Type            // open: the Go type of each value
 }
 
 var (
@@ -48,7 +51,7 @@ func schemaOf(t reflect.Type) *schema {
 	}
 	switch t.Kind() {
 	case reflect.Struct:
-		s := &schema{fields: map[string]*schema{}}
+		s := &schema{fields: map[string]*schema{}, types: map[string]reflect.Type{}}
 		for i := range t.NumField() {
 			f := t.Field(i)
 			name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
@@ -59,12 +62,14 @@ func schemaOf(t reflect.Type) *schema {
 				name = f.Name
 			}
 			s.fields[strings.ToLower(name)] = schemaOf(f.Type)
+			s.types[strings.ToLower(name)] = f.Type
+			s.names = append(s.names, name)
 		}
 		return s
 	case reflect.Slice, reflect.Array:
 		return schemaOf(t.Elem())
 	case reflect.Map:
-		return &schema{open: true, elem: schemaOf(t.Elem())}
+		return &schema{open: true, elem: schemaOf(t.Elem()), elemT: t.Elem()}
 	}
 	return nil
 }
@@ -115,10 +120,11 @@ func (u *unknownKeys) visit(e *unstable.Node, parts []string, line int, prefix s
 		u.table, bad = rootSchema().lookup(parts)
 		u.skip = bad >= 0
 		if u.skip {
-			u.l.problems = append(u.l.problems, Problem{Path: prefix, Line: line, Msg: "unknown key"})
+			u.l.problems = append(u.l.problems, Problem{Path: prefix, Line: line, Msg: unknownTable(e.Kind, parts, bad)})
 		}
 	case unstable.KeyValue:
 		if !u.skip {
+			u.l.expr = e
 			u.l.unknownInKeyValue(u.table, prefix, e, parts, line, u.lines)
 		}
 	}
@@ -130,9 +136,10 @@ func (l *loader) unknownInKeyValue(table *schema, prefix string, e *unstable.Nod
 	path := join(prefix, strings.Join(parts, "."))
 	s, bad := table.lookup(parts)
 	if bad >= 0 {
-		l.problems = append(l.problems, Problem{Path: path, Line: line, Msg: "unknown key"})
+		l.problems = append(l.problems, Problem{Path: path, Line: line, Msg: unknownKey(table, parts, bad)})
 		return
 	}
+	l.checkType(path, line, table.typeOf(parts), e.Value())
 	if s == nil || s.open {
 		return
 	}
@@ -159,4 +166,19 @@ func (l *loader) unknownInInline(s *schema, path string, n *unstable.Node, lines
 		parts, line := keyParts(kv, lines)
 		l.unknownInKeyValue(s, path, kv, parts, line, lines)
 	}
+}
+
+// typeOf is the Go type of the value at parts, or nil when unknown.
+func (s *schema) typeOf(parts []string) reflect.Type {
+	if len(parts) == 0 {
+		return nil
+	}
+	parent, bad := s.lookup(parts[:len(parts)-1])
+	switch {
+	case bad >= 0 || parent == nil:
+		return nil
+	case parent.open:
+		return parent.elemT
+	}
+	return parent.types[strings.ToLower(parts[len(parts)-1])]
 }

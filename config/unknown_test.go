@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -58,7 +59,7 @@ actions.cloudfront = [{ distribution = "E1", paths = ["/"] }, { distribution = "
 	}
 	got := map[string]int{}
 	for _, p := range ce.Problems {
-		if p.Msg == "unknown key" {
+		if strings.HasPrefix(p.Msg, "unknown key") || strings.HasPrefix(p.Msg, "unknown table") {
 			got[p.Path] = p.Line
 		}
 	}

@@ -142,8 +142,8 @@ func (l *loader) validateNotifiers(c *Config) map[string]bool {
 
 func (l *loader) validateTarget(path string, t *Target, notifiers map[string]bool) {
 	l.name(path+".name", t.Name)
-	l.required(path+".function", t.Function)
-	l.required(path+".alias", t.Alias)
+	l.checkFunction(path+".function", t.Function)
+	l.checkAlias(path+".alias", t.Alias)
 	if t.Region == "" {
 		l.add(path+".region", "required (or set aws.region)")
 	}

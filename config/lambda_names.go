@@ -1,0 +1,63 @@
+package config
+
+import (
+	"regexp"
+	"strings"
+)
+
+// What Lambda accepts as a function and an alias, so that a qualified name
+// ("fn:live"), an alias ARN or a version in place of an alias is caught at
+// load, with the fix, rather than at the first rollback.
+var (
+	functionNameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+	functionARNRE  = regexp.MustCompile(`^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:([a-zA-Z0-9_-]{1,64})(?::(.+))?$`)
+	partialARNRE   = regexp.MustCompile(`^\d{12}:function:([a-zA-Z0-9_-]{1,64})(?::(.+))?$`)
+	aliasRE        = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,128}$`)
+	versionRE      = regexp.MustCompile(`^\d+$`)
+)
+
+// checkFunction validates target.function: a name, a full or partial ARN,
+// never with a qualifier.
+func (l *loader) checkFunction(path, fn string) {
+	fn = strings.TrimSpace(fn)
+	var qualifier string
+	switch {
+	case fn == "":
+		l.add(path, "required")
+		return
+	case functionNameRE.MatchString(fn):
+		return
+	case functionARNRE.MatchString(fn):
+		qualifier = functionARNRE.FindStringSubmatch(fn)[2]
+	case partialARNRE.MatchString(fn):
+		qualifier = partialARNRE.FindStringSubmatch(fn)[2]
+	case strings.Count(fn, ":") == 1 && !strings.HasPrefix(fn, "arn:"):
+		name, q, _ := strings.Cut(fn, ":")
+		l.add(path, "%q is a qualified function name: write function = %q and alias = %q", fn, name, q)
+		return
+	default:
+		l.add(path, "%q is not a Lambda function name (letters, digits, - and _, at most 64) or function ARN", fn)
+		return
+	}
+	if qualifier != "" {
+		l.add(path, "%q carries the qualifier %q: give the unqualified function and put the alias in alias", fn, qualifier)
+	}
+}
+
+// checkAlias validates target.alias: an alias name, not an ARN, a
+// qualified name or a version.
+func (l *loader) checkAlias(path, alias string) {
+	switch {
+	case strings.TrimSpace(alias) == "":
+		l.add(path, "required")
+	case strings.HasPrefix(alias, "arn:"):
+		name := alias[strings.LastIndex(alias, ":")+1:]
+		l.add(path, "must be the alias's name (%q), not an ARN: the function goes in function", name)
+	case strings.Contains(alias, ":"):
+		l.add(path, "%q is a qualified name: write only the alias's name (%q); the function goes in function", alias, alias[strings.LastIndex(alias, ":")+1:])
+	case alias == "$LATEST" || versionRE.MatchString(alias):
+		l.add(path, "%q is a version, not an alias: canaryd watches an alias (e.g. \"live\") and moves it between versions", alias)
+	case !aliasRE.MatchString(alias):
+		l.add(path, "%q is not a Lambda alias name (letters, digits, - and _, at most 128)", alias)
+	}
+}
