@@ -321,4 +321,3 @@ func TestPromtoolRules(t *testing.T) {
 		}
 	}
 }
-
