@@ -175,7 +175,7 @@ func (c *Client) Watches(ctx context.Context, f store.WatchFilter) ([]store.Watc
 
 // Incidents lists incidents newest first; target "" means all, limit 0
 // the server's default.
-func (c *Client) Incidents(ctx context.Context, target string, limit int) ([]store.Incident, error) {
+func (c *Client) Incidents(ctx context.Context, target string, limit int) ([]IncidentView, error) {
 	q := url.Values{}
 	if target != "" {
 		q.Set("target", target)

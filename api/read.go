@@ -23,7 +23,7 @@ type WatchesResponse struct {
 
 // IncidentsResponse is GET /v1/incidents.
 type IncidentsResponse struct {
-	Incidents []store.Incident `json:"incidents"`
+	Incidents []IncidentView `json:"incidents"`
 }
 
 // IncidentDetail is GET /v1/incidents/{id}: the incident, its watch, its
@@ -41,6 +41,7 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	st.Targets, st.Overrides = nonNil(st.Targets), nonNil(st.Overrides) // [] for clients, never null
 	writeJSON(w, http.StatusOK, st)
 }
 
@@ -91,7 +92,7 @@ func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	ins, err := s.cfg.Store.ListIncidents(r.Context(), r.URL.Query().Get("target"), limit)
+	ins, err := s.withRefs(r.Context(), r.URL.Query().Get("target"), limit)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -100,7 +101,12 @@ func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getIncident(w http.ResponseWriter, r *http.Request) {
-	rec, err := history.Load(r.Context(), s.cfg.Store, r.PathValue("id"))
+	id, err := s.resolveIncident(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	rec, err := history.Load(r.Context(), s.cfg.Store, id)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -121,7 +127,12 @@ func (s *Server) getPostmortem(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, &FieldError{"format", "must be markdown or json"})
 		return
 	}
-	rec, err := history.Load(r.Context(), s.cfg.Store, r.PathValue("id"))
+	id, err := s.resolveIncident(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	rec, err := history.Load(r.Context(), s.cfg.Store, id)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -1,6 +1,7 @@
 package history
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -14,7 +15,7 @@ import (
 // WriteList renders `canaryd history [TARGET]`: the watches, then the
 // incidents, each newest first, as aligned text tables. now is used for
 // ages and for the duration of watches still running.
-func WriteList(w io.Writer, watches []store.Watch, incidents []store.Incident, now time.Time) error {
+func WriteList(w io.Writer, watches []store.Watch, incidents []IncidentRef, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	ws := slices.Clone(watches)
 	slices.SortStableFunc(ws, func(a, b store.Watch) int { return b.DetectedAt.Compare(a.DetectedAt) })
@@ -32,10 +33,10 @@ func WriteList(w io.Writer, watches []store.Watch, incidents []store.Incident, n
 			x.Phase, span(x.DetectedAt, end), dash(x.IncidentID), oneLine(x.Reason))
 	}
 	ins := slices.Clone(incidents)
-	slices.SortStableFunc(ins, func(a, b store.Incident) int { return b.OpenedAt.Compare(a.OpenedAt) })
+	slices.SortStableFunc(ins, func(a, b IncidentRef) int { return b.OpenedAt.Compare(a.OpenedAt) })
 	fmt.Fprintf(tw, "\nINCIDENTS (%d)\n", len(ins))
 	if len(ins) > 0 {
-		fmt.Fprintln(tw, "OPENED\tAGE\tTARGET\tINCIDENT\tBAD -> GOOD\tTRIGGER\tOUTCOME\tLASTED")
+		fmt.Fprintln(tw, "OPENED\tAGE\tREF\tBAD -> GOOD\tTRIGGER\tOUTCOME\tLASTED\tINCIDENT")
 	}
 	for _, in := range ins {
 		end := in.ClosedAt
@@ -43,11 +44,41 @@ func WriteList(w io.Writer, watches []store.Watch, incidents []store.Incident, n
 			end = now
 		}
 		trigger := in.Trigger + byActor(in.Actor)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s -> %s\t%s\t%s\t%s\n",
-			ts(in.OpenedAt), age(now, in.OpenedAt), in.Target, in.ID, in.FromVersion, orNone(in.ToVersion),
-			dash(trigger), dash(string(in.Outcome)), span(in.OpenedAt, end))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s -> %s\t%s\t%s\t%s\t%s\n",
+			ts(in.OpenedAt), age(now, in.OpenedAt), dash(in.Ref), in.FromVersion, orNone(in.ToVersion),
+			dash(trigger), dash(string(in.Outcome)), span(in.OpenedAt, end), in.ID)
 	}
 	return tw.Flush()
+}
+
+// IncidentRef is an incident with its short reference, TARGET#N: the
+// target's N-th incident counted from its first (`canaryd history
+// --incident` takes it, or any unique prefix of the ID).
+type IncidentRef struct {
+	store.Incident
+	Ref string `json:"ref"`
+}
+
+// Listing is the JSON form of a history listing.
+type Listing struct {
+	Watches   []store.Watch `json:"watches"`
+	Incidents []IncidentRef `json:"incidents"`
+}
+
+// WriteListJSON writes the listing as JSON, newest first, empty lists as [].
+func WriteListJSON(w io.Writer, watches []store.Watch, incidents []IncidentRef) error {
+	l := Listing{Watches: slices.Clone(watches), Incidents: slices.Clone(incidents)}
+	if l.Watches == nil {
+		l.Watches = []store.Watch{}
+	}
+	if l.Incidents == nil {
+		l.Incidents = []IncidentRef{}
+	}
+	slices.SortStableFunc(l.Watches, func(a, b store.Watch) int { return b.DetectedAt.Compare(a.DetectedAt) })
+	slices.SortStableFunc(l.Incidents, func(a, b IncidentRef) int { return b.OpenedAt.Compare(a.OpenedAt) })
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(l)
 }
 
 func age(now, t time.Time) string {
