@@ -213,7 +213,14 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 		return c.urlErr
 	}
 	u := *c.base
-	u.Path = c.base.Path + path
+	// path is escaped already (an incident reference may hold '#'): keep
+	// it so, rather than escaping it a second time.
+	u.RawPath = c.base.EscapedPath() + path
+	unescaped, err := url.PathUnescape(u.RawPath)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	u.Path = unescaped
 	u.RawQuery = q.Encode()
 	var body io.Reader
 	if in != nil {

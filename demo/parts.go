@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -176,4 +178,19 @@ func (c *cache) close() {
 	if c.server != nil {
 		c.server.Stop()
 	}
+}
+
+// countsText writes counts by name for a person: "tripped 1, watch_started 2",
+// sorted by name.
+func countsText(m map[string]int) string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%s %d", n, m[n])
+	}
+	return strings.Join(parts, ", ")
 }

@@ -108,7 +108,7 @@ func (s *stack) report(ctx context.Context, inc store.Incident) (Result, error) 
 	} else {
 		s.w.say("Redis cache step skipped: %s", s.cache.skipped)
 	}
-	s.w.say("alerts received by the on-call webhook: %d %v", res.Alerts, s.hook.types())
+	s.w.say("alerts received by the on-call webhook: %d (%s)", res.Alerts, countsText(s.hook.types()))
 
 	rec, err := history.Load(ctx, s.store, inc.ID)
 	if err == nil {

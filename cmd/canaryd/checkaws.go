@@ -5,8 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -76,7 +74,7 @@ func (c awsChecker) lambda(ctx context.Context, r *checkReport, lc *lambda.Clien
 	if err == nil {
 		version, rev = aws.ToString(alias.FunctionVersion), aws.ToString(alias.RevisionId)
 		if alias.RoutingConfig != nil {
-			split = formatWeights(alias.RoutingConfig.AdditionalVersionWeights)
+			split = trafficSplit(alias.RoutingConfig.AdditionalVersionWeights)
 		}
 	}
 	r.add(awsLine(t.Name, "lambda:GetAlias", err, fmt.Sprintf("%s:%s -> version %s%s (RevisionId %s)",
@@ -172,22 +170,6 @@ func (c awsChecker) cloudfront(ctx context.Context, r *checkReport, cf *cloudfro
 		id = aws.ToString(out.Invalidation.Id)
 	}
 	r.add(awsLine(t.Name, "cloudfront:CreateInvalidation", err, what+": invalidation "+id+" of /canaryd-check/"+nonce+" created"))
-}
-
-func formatWeights(w map[string]float64) string {
-	if len(w) == 0 {
-		return ""
-	}
-	keys := make([]string, 0, len(w))
-	for k := range w {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s at %g%%", k, w[k]*100)
-	}
-	return " (split: " + strings.Join(parts, ", ") + ")"
 }
 
 func randomHex(n int) string {

@@ -49,13 +49,13 @@ type cliEnv struct {
 // because the commands refer back to it for their --help.
 func commands() map[string]command {
 	return map[string]command{
-		"run":         {"run the daemon", "canaryd run --config FILE [--dry-run] [--log-level L] [--log-format json|console]", cmdRun},
-		"check":       {"validate a config and summarise what would be watched", "canaryd check --config FILE [--aws]", cmdCheck},
-		"demo":        {"show the whole story offline: a good deploy promoted, a bad one rolled back", "canaryd demo [--redis ADDR] [--keep]", cmdDemo},
+		"run":         {"run the daemon", "canaryd run --config FILE|s3://BUCKET/KEY|ssm:NAME [--dry-run] [--log-level L] [--log-format json|console]", cmdRun},
+		"check":       {"validate a config and summarise what would be watched", "canaryd check --config FILE|s3://BUCKET/KEY|ssm:NAME [--aws [--invalidate]]", cmdCheck},
+		"demo":        {"show the whole story offline: a good deploy promoted, a bad one rolled back", "canaryd demo [--redis ADDR|off] [--speed 30] [--verbose]", cmdDemo},
 		"status":      {"show targets, watches and overrides (admin API)", "canaryd status [--addr URL] [--json]", cmdStatus},
 		"override":    {"pause, resume, force a rollback or mark a version good", "canaryd override pause|resume|rollback|mark-good TARGET|all [--ttl 1h] [--reason TEXT] [--version V]", cmdOverride},
 		"rollback":    {"roll a target back now, by hand", "canaryd rollback TARGET [--to VERSION] [--yes] [--reason TEXT]  (through the admin API)", cmdRollback},
-		"history":     {"list past watches and incidents, or print a postmortem draft", "canaryd history [TARGET] | canaryd history --incident ID [--format markdown|json]", cmdHistory},
+		"history":     {"list past watches and incidents, or print a postmortem draft", "canaryd history [TARGET] [--format table|json] [--limit 50] | canaryd history --incident ID|TARGET#N|PREFIX [--format markdown|json]", cmdHistory},
 		"replay":      {"run a recorded or synthetic trace through the policy, offline", "canaryd replay --config FILE --trace TRACE.jsonl [--target NAME]", cmdReplay},
 		"version":     {"print the version", "canaryd version", cmdVersion},
 		"healthcheck": {"exit 0 if the local daemon answers /healthz (container health checks)", "canaryd healthcheck [--addr HOST:PORT] [--ready] [--tls] [--timeout 3s]", cmdHealthcheck},

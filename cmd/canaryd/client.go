@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"os/user"
+	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -133,7 +135,7 @@ func printStatus(w io.Writer, st api.Status) {
 		if t.Error != "" {
 			flags = append(flags, "error: "+t.Error)
 		}
-		fmt.Fprintf(tw, "%s\t%s:%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Function, t.Alias, dash(t.Version), dash(t.KnownGood), watch, verdict, strings.Join(flags, ","))
+		fmt.Fprintf(tw, "%s\t%s:%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Function, t.Alias, dash(t.Version)+trafficSplit(t.Weights), dash(t.KnownGood), watch, verdict, strings.Join(flags, ","))
 	}
 	_ = tw.Flush()
 	for _, o := range st.Overrides {
@@ -213,4 +215,22 @@ func resume(ctx context.Context, env *cliEnv, c *api.Client, tgt string) error {
 		return exitError{code: exitFailure, err: fmt.Errorf("no pause override on %s", tgt)}
 	}
 	return nil
+}
+
+// trafficSplit shows an alias's additional version weights after its
+// primary version: "7 (8 at 10%)" — the primary takes the rest.
+func trafficSplit(w map[string]float64) string {
+	if len(w) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(w))
+	for k := range w {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s at %s%%", k, strconv.FormatFloat(w[k]*100, 'f', -1, 64))
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }

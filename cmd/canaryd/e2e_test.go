@@ -437,7 +437,7 @@ func (e *e2e) waitIncident(version string) store.Incident {
 		}
 		for _, i := range incs {
 			if i.FromVersion == version && i.Outcome != "" {
-				inc = i
+				inc = i.Incident
 				return true
 			}
 		}

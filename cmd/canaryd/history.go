@@ -12,11 +12,14 @@ func cmdHistory(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "history")
 	cf := addClientFlags(fs)
 	incident := fs.String("incident", "", "print the postmortem draft of this incident")
-	format := fs.String("format", "markdown", "postmortem format: markdown or json")
+	format := fs.String("format", "", "listing: table (default) or json; postmortem (--incident): markdown (default) or json")
 	limit := fs.Int("limit", 50, "most recent entries to list")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
+	}
+	if *incident == "" && *format != "" && *format != "table" && *format != "json" {
+		return usagef("--format must be table or json for a listing (markdown is for --incident)")
 	}
 	if len(pos) > 1 {
 		return usagef("usage: %s", commands()["history"].usage)
@@ -27,7 +30,7 @@ func cmdHistory(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	if *incident != "" {
 		switch *format {
-		case "markdown", "md":
+		case "", "markdown", "md":
 			md, err := c.PostmortemMarkdown(ctx, *incident)
 			if err != nil {
 				return err
@@ -56,5 +59,11 @@ func cmdHistory(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	return history.WriteList(env.stdout, watches, incs, time.Now())
+	switch *format {
+	case "", "table":
+		return history.WriteList(env.stdout, watches, incs, time.Now())
+	case "json":
+		return history.WriteListJSON(env.stdout, watches, incs)
+	}
+	return usagef("--format must be table or json for a listing")
 }

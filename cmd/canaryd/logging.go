@@ -18,9 +18,13 @@ func newLogger(w io.Writer, level, format string) (*zap.Logger, zap.AtomicLevel,
 			return nil, lvl, usagef("--log-level: %v", err)
 		}
 	}
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		tty = term.IsTerminal(int(f.Fd()))
+	}
 	if format == "" {
 		format = "json"
-		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if tty {
 			format = "console"
 		}
 	}
@@ -31,7 +35,10 @@ func newLogger(w io.Writer, level, format string) (*zap.Logger, zap.AtomicLevel,
 	case "json":
 		enc = zapcore.NewJSONEncoder(encCfg)
 	case "console":
-		encCfg.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		encCfg.EncodeLevel = zapcore.CapitalLevelEncoder
+		if tty { // colours only for a person at a terminal, never in a file or a pipe
+			encCfg.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		}
 		enc = zapcore.NewConsoleEncoder(encCfg)
 	default:
 		return nil, lvl, usagef("--log-format must be json or console (got %q)", format)
