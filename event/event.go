@@ -31,6 +31,10 @@ const (
 	StoreLost         Kind = "store_lost"       // alert: the store came back empty (watches, incidents, journals gone)
 	AlertSent         Kind = "alert_sent"       // an alert reached a notifier
 	AlertFailed       Kind = "alert_failed"     // an alert could not be delivered
+	// `canaryd notify test`: a test alert, and its resolve for receivers
+	// that open incidents (PagerDuty). Never sent by the daemon.
+	Test         Kind = "test"
+	TestResolved Kind = "test_resolved"
 )
 
 // Alerts lists the kinds notifiers can deliver, in life-cycle order.

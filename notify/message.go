@@ -171,6 +171,10 @@ func phraseFor(ev Event) string {
 		return fmt.Sprintf("rollback of %s stopped: a newer deploy took over", nv)
 	case event.StoreLost:
 		return "canaryd's store lost its data"
+	case event.Test:
+		return "test alert: canaryd reaches this receiver (no deploy is affected)"
+	case event.TestResolved:
+		return "test alert resolved"
 	case event.AlertOnly:
 		return fmt.Sprintf("version %s failing, alert only (no rollback)", nv)
 	case event.Promoted:

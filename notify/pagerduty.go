@@ -75,7 +75,9 @@ func PagerDutyAction(t event.Kind) (action string, ok bool) {
 	switch t {
 	case event.Tripped, event.RollbackRetrying, event.RollbackFailed, event.RollbackUnhealthy, event.AlertOnly:
 		return "trigger", true
-	case event.RollbackDone, event.RollbackAborted:
+	case event.Test:
+		return "trigger", true
+	case event.RollbackDone, event.RollbackAborted, event.TestResolved:
 		// A rollback stopped for a newer deploy is over: that deploy has
 		// its own watch (and its own incident if it fails).
 		return "resolve", true

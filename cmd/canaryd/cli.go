@@ -58,6 +58,7 @@ func commands() map[string]command {
 		"history":     {"list past watches and incidents, or print a postmortem draft", "canaryd history [TARGET] [--format table|json] [--limit 50] | canaryd history --incident ID|TARGET#N|PREFIX [--format markdown|json]", cmdHistory},
 		"replay":      {"run a recorded or synthetic trace through the policy, offline", "canaryd replay --config FILE --trace TRACE.jsonl [--target NAME]", cmdReplay},
 		"version":     {"print the version", "canaryd version", cmdVersion},
+		"notify":      {"send a test alert through every notifier, or one", "canaryd notify test [NOTIFIER] --config FILE", cmdNotify},
 		"healthcheck": {"exit 0 if the local daemon answers /healthz (container health checks)", "canaryd healthcheck [--addr HOST:PORT] [--ready] [--tls] [--timeout 3s]", cmdHealthcheck},
 	}
 }
