@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/canaryd/canaryd/config"
 )
 
 // Terraform cannot be applied here (no provider download), so the module's
@@ -112,5 +114,24 @@ func localsBlocks(src string) []string {
 		}
 		out = append(out, src[:end])
 		src = src[end:]
+	}
+}
+
+// TestExampleConfigLoads: the example's config.toml is valid, in the
+// environment the task definition gives it.
+func TestExampleConfigLoads(t *testing.T) {
+	env := map[string]string{"CANARYD_ADMIN_TOKEN": "example-token-0123456789", "PAGERDUTY_ROUTING_KEY": "k",
+		"CANARYD_LISTEN": "0.0.0.0:8080", "CANARYD_REDIS_ADDRS": "store.example.cache.amazonaws.com:6379", "CANARYD_REDIS_TLS": "true",
+		"CANARYD_REDIS_PASSWORD": "auth-token"}
+	b, err := os.ReadFile("terraform/examples/fargate/config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse(b, "config.toml", config.Options{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Daemon.Listen != "0.0.0.0:8080" || cfg.Store.Backend != "redis" || !cfg.Store.Redis.TLS || !cfg.Store.Redis.Password.IsSet() {
+		t.Fatalf("the task's environment is not applied: listen %s, store %+v", cfg.Daemon.Listen, cfg.Store)
 	}
 }
