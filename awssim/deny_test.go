@@ -1,10 +1,13 @@
 package awssim
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudfront/types"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
@@ -12,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
+	"github.com/canaryd/canaryd/awsclient"
 )
 
 // TestDenyAnswersEachServicesAccessDenied: a denied action is refused with
@@ -85,5 +89,31 @@ func TestDenyWholeService(t *testing.T) {
 	_, err := c.Lambda.ListVersionsByFunction(ctx(t), &lambda.ListVersionsByFunctionInput{FunctionName: aws.String("fn")})
 	if apiCode(err) != "AccessDeniedException" {
 		t.Fatalf("lambda:* denied ListVersionsByFunction: %v", err)
+	}
+}
+
+// TestAssumeRole: the SDK's AssumeRole provider gets credentials from the
+// simulator, and a denied sts:AssumeRole is AccessDenied.
+func TestAssumeRole(t *testing.T) {
+	s, _ := Start(t, Options{})
+	cfg, err := awsclient.Load(context.Background(), awsclient.Options{Region: "us-east-1", EndpointURL: s.URL(), MaxAttempts: 1,
+		RoleARN: "arn:aws:iam::210987654321:role/canaryd", ExternalID: "ext",
+		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := cfg.Credentials.Retrieve(context.Background())
+	if err != nil || creds.SessionToken == "" || !strings.HasPrefix(creds.AccessKeyID, "ASIASIM") {
+		t.Fatalf("assumed credentials %+v, %v", creds, err)
+	}
+	calls := s.Calls("AssumeRole")
+	if len(calls) != 1 || calls[0].Params["RoleArn"] != "arn:aws:iam::210987654321:role/canaryd" || calls[0].Params["ExternalId"] != "ext" {
+		t.Fatalf("calls %+v", calls)
+	}
+	s.Deny("sts:AssumeRole")
+	cfg, _ = awsclient.Load(context.Background(), awsclient.Options{Region: "us-east-1", EndpointURL: s.URL(), MaxAttempts: 1,
+		RoleARN: "arn:aws:iam::210987654321:role/canaryd", Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")})
+	if _, err := cfg.Credentials.Retrieve(context.Background()); apiCode(err) != "AccessDenied" {
+		t.Fatalf("denied AssumeRole: %v", err)
 	}
 }

@@ -12,8 +12,12 @@
 //
 // Routing is by protocol: RPCv2 CBOR (path /service/GraniteServiceVersion20100801/operation/<Op>,
 // header Smithy-Protocol: rpc-v2-cbor), Lambda REST-JSON (/2015-03-31/functions...),
-// CloudFront REST-XML (/2020-05-31/distribution/...), SNS query protocol
-// (form POST with Action=). Every request must carry an Authorization header
+// CloudFront REST-XML (/2020-05-31/distribution/...), SNS and STS query
+// protocol (form POST with Action=), SSM JSON 1.1 (X-Amz-Target:
+// AmazonSSM.GetParameter), S3 path-style GetObject (GET /bucket/key?x-id=GetObject).
+// Also: STS AssumeRole (any well-formed role ARN), SSM GetParameter
+// (PutParameter seeds), S3 GetObject (PutObject seeds) — the calls of a
+// target's role_arn and of --config ssm:/s3://. Every request must carry an Authorization header
 // (any SigV4 signature is accepted, none is verified); unsigned requests get
 // 403 MissingAuthenticationToken(Exception).
 //

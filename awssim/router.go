@@ -4,6 +4,7 @@ import (
 	"compress/gzip"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -141,6 +142,11 @@ func (s *Sim) route(r *http.Request, body []byte) (route, bool) {
 	case strings.HasPrefix(p, "/2020-05-31/distribution"):
 		return s.cloudfrontRoute(r)
 	case r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded"):
+		if form, err := url.ParseQuery(string(body)); err == nil {
+			if rt, ok := s.stsRoute(form); ok {
+				return rt, true
+			}
+		}
 		return s.snsRoute(r, body)
 	case r.Header.Get("X-Amz-Target") != "":
 		return s.ssmRoute(r)
@@ -171,7 +177,7 @@ func writeError(w http.ResponseWriter, service string, e *apiError) {
 		writeLambdaError(w, e)
 	case "cloudwatch":
 		writeCBORError(w, e)
-	case "cloudfront", "sns":
+	case "cloudfront", "sns", "sts":
 		writeXMLError(w, e)
 	case "s3":
 		writeS3Error(w, e)

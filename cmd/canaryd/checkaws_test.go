@@ -215,3 +215,30 @@ alias = "live"
 		t.Errorf("output:\n%s", out)
 	}
 }
+
+// TestCheckAWSAssumesTheTargetsRole: a target in another account is
+// checked through its role; a role canaryd may not assume is named, and
+// that target's other checks are not run with the wrong identity.
+func TestCheckAWSAssumesTheTargetsRole(t *testing.T) {
+	e := newCheckEnv(t, `
+[[target]]
+name = "other"
+function = "shop-fn"
+alias = "live"
+role_arn = "arn:aws:iam::210987654321:role/canaryd"
+  [[target.rule]]
+  name = "r"
+  kind = "throttles"
+  threshold = 1
+`)
+	got, out, _ := e.run(t, awsChecker{})
+	if got["other sts:AssumeRole"] != checkOK || got["other lambda:UpdateAlias"] != checkOK {
+		t.Fatalf("role target:\n%s", out)
+	}
+	e.sim.Deny("sts:AssumeRole")
+	got, out, failed := e.run(t, awsChecker{})
+	if got["other sts:AssumeRole"] != checkFail || !strings.Contains(out, "MISSING PERMISSION: AWS denied sts:AssumeRole") ||
+		got["other lambda:GetAlias"] != "" || got["shop lambda:GetAlias"] != checkOK || failed != 2 {
+		t.Fatalf("denied role (%d failed):\n%s", failed, out)
+	}
+}
