@@ -1,8 +1,10 @@
 // Package api is canaryd's admin HTTP API: status, overrides, manual
 // rollback, deploy announcements and incident history, plus the
-// unauthenticated /healthz, /readyz and /metrics. Every /v1 route needs the
-// admin bearer token (promise 10); state changes go through a Controller,
-// which the daemon implements, and reads go straight to the store.
+// unauthenticated /healthz, /readyz and /metrics. Every /v1 route needs a
+// bearer token of a scope that allows it (promise 10: reader, deployer,
+// operator; see auth.go), and the token's name is the actor of what it
+// changes; state changes go through a Controller, which the daemon
+// implements, and reads go straight to the store.
 //
 // Routes (JSON unless said otherwise; errors are {"error": "...", "field": "..."}):
 //
@@ -17,11 +19,12 @@
 //	POST   /v1/deploys                      DeployRequest -> AnnounceResult (changed=false: duplicate; 409: stale)
 //	GET    /v1/watches[?target=&active=&limit=]
 //	GET    /v1/incidents[?target=&limit=]
-//	GET    /v1/incidents/{id}               IncidentDetail
+//	GET    /v1/incidents/{id}               IncidentDetail ({id}: the ID, TARGET#N or a unique prefix)
 //	GET    /v1/incidents/{id}/postmortem[?format=markdown|json]
 //
-// /v1 needs "Authorization: Bearer <token>": 401 otherwise, 403 for
-// everything when no token is configured. Bodies are limited to
+// /v1 needs "Authorization: Bearer <token>": 401 otherwise, 403 beyond the
+// token's scope (GET: reader; POST /v1/deploys: deployer; overrides and
+// rollback: operator), 403 for everything when no token is configured. Bodies are limited to
 // Config.MaxBodyBytes (413), decoded strictly (unknown fields are 400,
 // naming the field) and must hold exactly one JSON object.
 package api
