@@ -110,16 +110,13 @@ func RegisterBuildInfo(reg prometheus.Registerer, version, revision, goVersion s
 		func() float64 { return 1 })
 }
 
-// InitTarget pre-creates a target's series of the families that need no
-// event to exist, so a rule over them sees zeros rather than nothing.
+// InitTarget pre-creates, at zero, a target's series that alert rules
+// take increase() of — the first rollback of a target must not be lost to a
+// series appearing at 1. Others appear with their first event: each series
+// costs memory per target (10,000 targets).
 func (m *Metrics) InitTarget(name string) {
-	for _, k := range []string{"healthy", "failing", "inconclusive", "promote"} {
-		m.Verdicts.WithLabelValues(name, k)
-	}
-	for _, o := range []store.Outcome{store.OutcomeRolledBack, store.OutcomeFailed, store.OutcomeAborted, store.OutcomeNotExecuted, store.OutcomeUnhealthyAfter} {
+	for _, o := range []store.Outcome{store.OutcomeRolledBack, store.OutcomeFailed, store.OutcomeUnhealthyAfter} {
 		m.Rollbacks.WithLabelValues(name, string(o))
 	}
-	for _, tr := range []string{"policy", "operator", "manual"} {
-		m.Incidents.WithLabelValues(name, tr)
-	}
+	m.Incidents.WithLabelValues(name, "policy")
 }

@@ -16,8 +16,8 @@ func TestMetricsTargetLabelAndPreinitialised(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
 	m.InitTarget("api")
-	if n := testutil.CollectAndCount(m.Samples); n != 8 {
-		t.Errorf("samples_total has %d series, want 8 pre-initialised for one target", n)
+	if n := testutil.CollectAndCount(m.Samples); n != 2 {
+		t.Errorf("samples_total has %d series, want 2 (source_error of probes and metrics) pre-initialised for one target", n)
 	}
 	m.sample(sample.Sample{Target: "api", Kind: sample.KindMetric, Outcome: sample.OutcomeSourceError})
 	m.sample(sample.Sample{Target: "api", Kind: sample.KindMetric, Outcome: sample.OutcomeSourceError})
