@@ -35,7 +35,13 @@ func TestOutboxDeliversAtLeastOnce(t *testing.T) {
 	if err := box.Send(ctx, ev); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the first attempt", func() bool { return rcv.count() == 1 })
+	inFlight := func() int {
+		box.mu.Lock()
+		defer box.mu.Unlock()
+		return len(box.inFlight)
+	}
+	// The first attempt fails and its outcome is recorded (no longer in flight).
+	waitFor(t, "the first attempt's outcome", func() bool { return rcv.count() == 1 && inFlight() == 0 })
 	pending := func() int {
 		es, err := st.ListOutbox(ctx)
 		if err != nil {
