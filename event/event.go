@@ -29,6 +29,8 @@ const (
 	OverrideExpired   Kind = "override_expired" // alert
 	OverrideUsed      Kind = "override_used"    // a one-shot override was acted upon
 	StoreLost         Kind = "store_lost"       // alert: the store came back empty (watches, incidents, journals gone)
+	RolloutStep       Kind = "rollout_step"     // alert: a rollout moved traffic, or a hook ran
+	RolloutAborted    Kind = "rollout_aborted"  // alert: a rollout stopped without a rollback (hook failed, alias moved)
 	AlertSent         Kind = "alert_sent"       // an alert reached a notifier
 	AlertFailed       Kind = "alert_failed"     // an alert could not be delivered
 	// `canaryd notify test`: a test alert, and its resolve for receivers
@@ -39,7 +41,7 @@ const (
 
 // Alerts lists the kinds notifiers can deliver, in life-cycle order.
 var Alerts = []Kind{WatchStarted, Tripped, RollbackRetrying, RollbackDone, RollbackFailed, RollbackUnhealthy,
-	RollbackAborted, AlertOnly, Promoted, OverrideSet, OverrideExpired, StoreLost}
+	RollbackAborted, AlertOnly, Promoted, OverrideSet, OverrideExpired, StoreLost, RolloutStep, RolloutAborted}
 
 // Alert reports whether k can be delivered to notifiers.
 func (k Kind) Alert() bool {

@@ -129,6 +129,7 @@ type Phase string
 // Watch phases. Baking and Promoted (inside the rollback window) are
 // watched; Tripped and RollingBack have a plan under way; the rest are final.
 const (
+	PhaseRollingOut     Phase = "rolling_out" // canaryd is shifting traffic step by step
 	PhaseBaking         Phase = "baking"
 	PhasePromoted       Phase = "promoted" // still watched while inside the rollback window
 	PhaseTripped        Phase = "tripped"
@@ -172,9 +173,44 @@ type Watch struct {
 	AlertOnlyAt  time.Time `json:"alert_only_at,omitempty"`
 	AlertOnlyWhy string    `json:"alert_only_why,omitempty"`
 	// HeldAt is when a held promotion was announced (once).
-	HeldAt   time.Time `json:"held_at,omitempty"`
-	Revision int64     `json:"revision"` // bumped by UpdateWatch
+	HeldAt time.Time `json:"held_at,omitempty"`
+	// Rollout is set when canaryd moves the traffic itself (phase
+	// rolling_out until the last step passes).
+	Rollout  *Rollout `json:"rollout,omitempty"`
+	Revision int64    `json:"revision"` // bumped by UpdateWatch
 }
+
+// Rollout is a deploy whose traffic canaryd shifts itself, step by step,
+// judging each step before the next.
+type Rollout struct {
+	Steps []RolloutStep `json:"steps"`
+	Step  int           `json:"step"` // index of the current step
+	// StepAt is when the current step's weight was set; zero while it is
+	// still to be set.
+	StepAt time.Time `json:"step_at,omitempty"`
+	// Gated is set when an operator passed the current step's gate (or
+	// asked to move on now).
+	Gated    bool      `json:"gated,omitempty"`
+	PreHook  HookState `json:"pre_hook,omitempty"`
+	PostHook HookState `json:"post_hook,omitempty"`
+}
+
+// RolloutStep is one weight of a rollout and how long it is judged.
+type RolloutStep struct {
+	Weight float64       `json:"weight"`         // share of the traffic on the new version, (0, 1]
+	Hold   time.Duration `json:"hold"`           // judged this long before the next step
+	Gate   bool          `json:"gate,omitempty"` // after the hold, wait for an operator's promote
+}
+
+// HookState is how a rollout's traffic hook went.
+type HookState string
+
+// Hook states.
+const (
+	HookPending HookState = "pending"
+	HookPassed  HookState = "passed"
+	HookFailed  HookState = "failed"
+)
 
 // Outcome is how an incident's rollback plan ended.
 type Outcome string
@@ -246,6 +282,7 @@ const (
 	OverridePause         OverrideKind = "pause"          // alert only until expiry
 	OverrideForceRollback OverrideKind = "force_rollback" // roll back now (consumed once acted upon)
 	OverrideMarkGood      OverrideKind = "mark_good"      // end the watch, promote (consumed)
+	OverridePromote       OverrideKind = "promote"        // a rollout: pass the current step's gate or hold now (consumed)
 )
 
 // Override is an operator's decision with TTL, reason and actor.

@@ -3,6 +3,7 @@ package watch
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/canaryd/canaryd/event"
@@ -28,6 +29,8 @@ func Next(c Config, w store.Watch, t Tick) (store.Watch, []Effect) {
 			return w, nil
 		}
 		return w, []Effect{RunPlan{IncidentID: w.IncidentID}}
+	case w.Phase == store.PhaseRollingOut && w.Rollout != nil:
+		return nextRollout(c, w, t)
 	case !Judged(w.Phase):
 		return w, nil
 	}
@@ -354,7 +357,8 @@ func (o outcome) note(target, watchID string, inc store.Incident, r PlanResult, 
 func changed(a, b store.Watch) bool {
 	return a.Phase != b.Phase || a.Reason != b.Reason || a.IncidentID != b.IncidentID || a.VerdictKind != b.VerdictKind ||
 		!a.PromotedAt.Equal(b.PromotedAt) || !a.EndedAt.Equal(b.EndedAt) || !a.AlertOnlyAt.Equal(b.AlertOnlyAt) ||
-		!a.HeldAt.Equal(b.HeldAt) || a.SupersededBy != b.SupersededBy
+		!a.HeldAt.Equal(b.HeldAt) || a.SupersededBy != b.SupersededBy || a.RevisionID != b.RevisionID ||
+		!maps.Equal(a.Weights, b.Weights) || rolloutChanged(a.Rollout, b.Rollout)
 }
 
 func untilText(t time.Time) string {

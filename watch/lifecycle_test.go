@@ -32,6 +32,10 @@ func effectString(effs []Effect) string {
 			parts = append(parts, "known-good:"+e.Version)
 		case RunPlan:
 			parts = append(parts, "plan")
+		case SetTraffic:
+			parts = append(parts, fmt.Sprintf("SetTraffic:%d", e.Step))
+		case RunHook:
+			parts = append(parts, "RunHook")
 		case Note:
 			s := "note:" + string(e.Kind)
 			if e.Alert != "" {

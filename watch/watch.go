@@ -40,6 +40,10 @@ type Config struct {
 	// DryRun says rollback plans are journaled, not executed (the notes
 	// say so).
 	DryRun bool
+	// PreHook and PostHook say whether the target's rollouts have a
+	// pre-traffic hook (before any traffic moves) and a post-traffic hook
+	// (after 100 %).
+	PreHook, PostHook bool
 }
 
 // Tick is one evaluation of an active watch.
@@ -134,5 +138,7 @@ func (Note) effect()          {}
 func IncidentID(watchID string) string { return "inc-" + watchID }
 
 // Judged reports whether a watch in phase p is evaluated by the policy
-// (baking, or promoted inside its rollback window).
-func Judged(p store.Phase) bool { return p == store.PhaseBaking || p == store.PhasePromoted }
+// (rolling out, baking, or promoted inside its rollback window).
+func Judged(p store.Phase) bool {
+	return p == store.PhaseRollingOut || p == store.PhaseBaking || p == store.PhasePromoted
+}
