@@ -84,7 +84,7 @@ func TestRollout(t *testing.T) {
 			"claim:f save note:override_used note:ended", nil},
 		{"abort during a step: rolled back", Config{}, rolling(func(r *store.Rollout) { r.Step, r.StepAt = 1, stepAt }), verdict(policy.Healthy),
 			[]store.Override{override("f", "api", store.OverrideForceRollback, now)}, store.PhaseTripped,
-			"open:3 claim:f save note:override_used known-good:3 note:tripped!tripped plan", nil},
+			"open:3 claim:f save known-good:3 note:tripped!tripped plan note:override_used", nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
