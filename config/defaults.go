@@ -135,6 +135,17 @@ func defaultTarget(c *Config, t *Target, pos positions, path string) {
 	for i := range t.Actions.Exec {
 		setDur(&t.Actions.Exec[i].Timeout, DefaultExecTimeout)
 	}
+	if r := t.Rollout; r != nil {
+		for _, h := range []*TrafficHook{r.PreTraffic, r.PostTraffic} {
+			switch {
+			case h == nil:
+			case h.Webhook != nil:
+				setDur(&h.Webhook.Timeout, DefaultHookTimeout)
+			case h.Exec != nil:
+				setDur(&h.Exec.Timeout, DefaultExecTimeout)
+			}
+		}
+	}
 }
 
 func setStr(p *string, v string) {

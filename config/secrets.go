@@ -33,6 +33,13 @@ func (l *loader) resolveSecrets(c *Config) {
 			w := &t.Actions.Webhooks[j]
 			w.Secret = l.secret(fmt.Sprintf("%s.actions.webhook[%d]", tp, j), "secret", w.SecretEnv, w.SecretFile)
 		}
+		if r := t.Rollout; r != nil {
+			for name, h := range map[string]*TrafficHook{"pre_traffic": r.PreTraffic, "post_traffic": r.PostTraffic} {
+				if h != nil && h.Webhook != nil {
+					h.Webhook.Secret = l.secret(tp+".rollout."+name+".webhook", "secret", h.Webhook.SecretEnv, h.Webhook.SecretFile)
+				}
+			}
+		}
 	}
 }
 

@@ -120,9 +120,10 @@ type Target struct {
 	Notify         []string `toml:"notify"`          // notifier names
 	DryRun         bool     `toml:"dry_run"`         // alert only for this target
 
-	Probes  []Probe `toml:"probe"`
-	Rules   []Rule  `toml:"rule"`
-	Actions Actions `toml:"actions"`
+	Probes  []Probe  `toml:"probe"`
+	Rules   []Rule   `toml:"rule"`
+	Actions Actions  `toml:"actions"`
+	Rollout *Rollout `toml:"rollout"` // how canaryd shifts traffic itself (canaryd deploy); nil: it only watches
 }
 
 // Probe is an HTTP(S) health check of the target.

@@ -34,6 +34,9 @@ func (l *loader) validate(c *Config) {
 	l.validateTokens(&c.Daemon)
 	l.validateStore(&c.Store)
 	l.validateRobust(c)
+	for i := range c.Targets {
+		l.validateRollout(fmt.Sprintf("target[%d].rollout", i), c.Targets[i].Rollout)
+	}
 	notifiers := l.validateNotifiers(c)
 	if len(c.Targets) == 0 {
 		l.add("target", "at least one [[target]] is required")
