@@ -74,10 +74,14 @@ func TestRollout(t *testing.T) {
 			rolling(func(r *store.Rollout) { r.PreHook, r.Step, r.StepAt = store.HookPassed, 2, stepAt }), verdict(policy.Healthy), nil,
 			store.PhaseRollingOut, "save note:verdict RunHook", nil},
 		{"post-traffic hook passed: promoted at 100%", hooks,
-			rolling(func(r *store.Rollout) { r.PreHook, r.PostHook, r.Step, r.StepAt = store.HookPassed, store.HookPassed, 2, stepAt }),
+			rolling(func(r *store.Rollout) {
+				r.PreHook, r.PostHook, r.Step, r.StepAt = store.HookPassed, store.HookPassed, 2, stepAt
+			}),
 			verdict(policy.Healthy), nil, store.PhasePromoted, "save note:verdict known-good:4 note:promoted!promoted", nil},
 		{"post-traffic hook failed: rolled back", hooks,
-			rolling(func(r *store.Rollout) { r.PreHook, r.PostHook, r.Step, r.StepAt = store.HookPassed, store.HookFailed, 2, stepAt }),
+			rolling(func(r *store.Rollout) {
+				r.PreHook, r.PostHook, r.Step, r.StepAt = store.HookPassed, store.HookFailed, 2, stepAt
+			}),
 			verdict(policy.Healthy), nil, store.PhaseTripped, "open:3 save note:verdict known-good:3 note:tripped!tripped plan", nil},
 		{"abort before any traffic: ended", Config{}, rolling(func(*store.Rollout) {}), verdict(policy.Inconclusive),
 			[]store.Override{override("f", "api", store.OverrideForceRollback, now)}, store.PhaseEnded,
