@@ -46,6 +46,7 @@ func HookEnv(p Plan) []string {
 		"CANARYD_TO_VERSION=" + p.Input.ToVersion,
 		"CANARYD_FUNCTION=" + p.Target.Function,
 		"CANARYD_ALIAS=" + p.Target.Alias,
+		"CANARYD_TRIGGER=" + p.Input.Trigger, // policy | operator | manual, or pre_traffic | post_traffic for a rollout's hooks
 	}
 }
 

@@ -47,7 +47,7 @@ func TestExecHookEnvironment(t *testing.T) {
 	}
 	want := map[string]string{
 		"CANARYD_TARGET": "checkout", "CANARYD_INCIDENT": incident, "CANARYD_FROM_VERSION": "2",
-		"CANARYD_TO_VERSION": "1", "CANARYD_FUNCTION": fnName, "CANARYD_ALIAS": aliasNm, "DB_TARGET": "blue",
+		"CANARYD_TO_VERSION": "1", "CANARYD_FUNCTION": fnName, "CANARYD_ALIAS": aliasNm, "CANARYD_TRIGGER": "policy", "DB_TARGET": "blue",
 	}
 	for k, v := range want {
 		if env[k] != v {
@@ -149,7 +149,7 @@ func TestExecHookGetsNoDaemonEnvironment(t *testing.T) {
 	want := map[string]string{
 		"PATH": HookPATH, "HOME": "/home/canaryd", "DB_TARGET": "blue",
 		"CANARYD_TARGET": "checkout", "CANARYD_INCIDENT": incident, "CANARYD_FROM_VERSION": "2",
-		"CANARYD_TO_VERSION": "1", "CANARYD_FUNCTION": fnName, "CANARYD_ALIAS": aliasNm,
+		"CANARYD_TO_VERSION": "1", "CANARYD_FUNCTION": fnName, "CANARYD_ALIAS": aliasNm, "CANARYD_TRIGGER": "policy",
 	}
 	if tmp, ok := os.LookupEnv("TMPDIR"); ok {
 		want["TMPDIR"] = tmp

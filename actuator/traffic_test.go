@@ -2,9 +2,14 @@ package actuator
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
 
+	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/store"
 )
 
@@ -46,5 +51,29 @@ func TestShiftTrafficStepByStep(t *testing.T) {
 	}
 	if v, _, _ := e.sim.Alias(fnName, aliasNm); v != "3" || len(e.sim.Calls("UpdateAlias")) != calls {
 		t.Fatalf("the alias was touched: %s", v)
+	}
+}
+
+// TestTrafficHooks: a rollout's hook passes when it succeeds; the webhook
+// is told which gate it is.
+func TestTrafficHooks(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	var got HookPayload
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewDecoder(r.Body).Decode(&got)
+	}))
+	t.Cleanup(srv.Close)
+	in := TrafficHookInput{Target: e.target(), WatchID: "w1", NewVersion: "2", KnownGood: "1", Pre: true}
+	ctx := context.Background()
+	if ok, detail := e.act.RunTrafficHook(ctx, in, config.TrafficHook{Webhook: &config.WebhookHook{Name: "gate", URL: srv.URL, Timeout: config.Duration{Duration: time.Second}}}); !ok ||
+		got.Event != TriggerPreTraffic || got.ToVersion != "2" || got.FromVersion != "1" {
+		t.Fatalf("webhook: %v %s; payload %+v", ok, detail, got)
+	}
+	in.Pre = false
+	if ok, _ := e.act.RunTrafficHook(ctx, in, config.TrafficHook{Exec: &config.ExecHook{Name: "smoke", Argv: []string{"/bin/true"}, Timeout: config.Duration{Duration: 5 * time.Second}}}); !ok {
+		t.Fatal("/bin/true did not pass")
+	}
+	if ok, detail := e.act.RunTrafficHook(ctx, in, config.TrafficHook{Exec: &config.ExecHook{Name: "smoke", Argv: []string{"/bin/false"}, Timeout: config.Duration{Duration: 5 * time.Second}}}); ok || detail == "" {
+		t.Fatalf("/bin/false passed (%s)", detail)
 	}
 }

@@ -64,8 +64,12 @@ func (a *Actuator) runWebhook(ctx context.Context, p Plan, s Step) stepOutcome {
 		return failed(&webhookDetail{}, permanent(fmt.Errorf("webhook %s: invalid url", h.Name)))
 	}
 	d := &webhookDetail{Host: u.Host}
+	event := "rollback"
+	if p.Input.Trigger == TriggerPreTraffic || p.Input.Trigger == TriggerPostTraffic {
+		event = p.Input.Trigger // a rollout's traffic hook
+	}
 	body, _ := json.Marshal(HookPayload{
-		Event: "rollback", Hook: h.Name, Incident: p.ID, Target: p.Target.Name,
+		Event: event, Hook: h.Name, Incident: p.ID, Target: p.Target.Name,
 		Function: p.Target.Function, Alias: p.Target.Alias,
 		FromVersion: p.Input.FromVersion, ToVersion: p.Input.ToVersion,
 		Trigger: p.Input.Trigger, Actor: p.Input.Actor, Reason: p.Input.Reason, Time: a.clk.Now().UTC(),
