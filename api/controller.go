@@ -50,6 +50,11 @@ type Controller interface {
 	// A version already being watched is not an error: Changed is false.
 	// ErrStale when the alias has since moved to a different version.
 	AnnounceDeploy(ctx context.Context, target, version string) (AnnounceResult, error)
+	// StartRollout starts a rollout of version that canaryd drives itself
+	// (the target's [target.rollout] steps). ErrConflict when the alias is
+	// not settled on the known-good version; ErrBadRequest for a target
+	// without rollout steps or a version that does not exist.
+	StartRollout(ctx context.Context, target, version string) (AnnounceResult, error)
 	// Rollback plans, and unless PlanOnly executes, a manual rollback.
 	Rollback(ctx context.Context, req RollbackRequest) (RollbackResponse, error)
 	// SetOverride persists an override (ID, CreatedAt and ExpiresAt are

@@ -120,6 +120,14 @@ func (f *fakeController) AnnounceDeploy(ctx context.Context, target, version str
 	return AnnounceResult{Target: target, Version: version, Changed: true, WatchID: w.ID}, nil
 }
 
+func (f *fakeController) StartRollout(ctx context.Context, target, version string) (AnnounceResult, error) {
+	f.count("StartRollout")
+	if err := f.known(target); err != nil {
+		return AnnounceResult{}, err
+	}
+	return AnnounceResult{Target: target, Version: version, Changed: true, WatchID: target + "-rollout-" + version}, nil
+}
+
 func (f *fakeController) Rollback(ctx context.Context, req RollbackRequest) (RollbackResponse, error) {
 	f.count("Rollback")
 	if err := f.known(req.Target); err != nil {

@@ -32,6 +32,10 @@ type DeployRequest struct {
 	Target  string `json:"target"`
 	Version string `json:"version"`
 	Actor   string `json:"actor,omitempty"`
+	// Rollout asks canaryd to shift the traffic itself, step by step (the
+	// version is published, the alias still serves the known-good one);
+	// without it the request announces a deploy the pipeline made.
+	Rollout bool `json:"rollout,omitempty"`
 }
 
 // OverrideView is a stored override with whether it is in force now.
@@ -98,10 +102,14 @@ func (s *Server) buildOverride(req OverrideRequest, actor string) (store.Overrid
 		if req.Target == "*" && req.Version != "" {
 			return store.Override{}, &FieldError{"version", fmt.Sprintf("%s of all targets cannot name a version", req.Kind)}
 		}
+	case store.OverridePromote:
+		if req.Target == "*" || req.Version != "" {
+			return store.Override{}, &FieldError{"target", "promote names one target's rollout and no version"}
+		}
 	case "":
-		return store.Override{}, &FieldError{"kind", "is required: pause, force_rollback or mark_good"}
+		return store.Override{}, &FieldError{"kind", "is required: pause, force_rollback, mark_good or promote"}
 	default:
-		return store.Override{}, &FieldError{"kind", fmt.Sprintf("%q is not one of pause, force_rollback, mark_good", req.Kind)}
+		return store.Override{}, &FieldError{"kind", fmt.Sprintf("%q is not one of pause, force_rollback, mark_good, promote", req.Kind)}
 	}
 	if err := checkPublished("version", req.Version); err != nil {
 		return store.Override{}, err
@@ -192,8 +200,16 @@ func (s *Server) postDeploy(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, &FieldError{"version", fmt.Sprintf("%q is not a Lambda version number", req.Version)})
 		return
 	}
-	res, err := s.cfg.Controller.AnnounceDeploy(r.Context(), req.Target, req.Version)
-	s.audit(r, "deploy announced", err, req.Actor, zap.String("target", req.Target),
+	what, deploy := "deploy announced", s.cfg.Controller.AnnounceDeploy
+	if req.Rollout {
+		if err := checkPublished("version", req.Version); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		what, deploy = "rollout started", s.cfg.Controller.StartRollout
+	}
+	res, err := deploy(r.Context(), req.Target, req.Version)
+	s.audit(r, what, err, req.Actor, zap.String("target", req.Target),
 		zap.String("version", req.Version), zap.Bool("changed", res.Changed), zap.String("watch", res.WatchID))
 	if err != nil {
 		s.fail(w, r, err)

@@ -121,6 +121,39 @@ func (c controller) AnnounceDeploy(ctx context.Context, name, version string) (a
 	return out, nil
 }
 
+// StartRollout starts a rollout canaryd drives: a watch rolling out the
+// version over the target's [target.rollout] steps.
+func (c controller) StartRollout(ctx context.Context, name, version string) (api.AnnounceResult, error) {
+	t, err := c.target(name)
+	if err != nil {
+		return api.AnnounceResult{}, err
+	}
+	if t.conf.Rollout == nil {
+		return api.AnnounceResult{}, fmt.Errorf("%w: target %s has no [target.rollout]: canaryd only watches its deploys", api.ErrBadRequest, name)
+	}
+	cs, err := t.conf.Rollout.RolloutSteps()
+	if err != nil {
+		return api.AnnounceResult{}, fmt.Errorf("%w: %v", api.ErrBadRequest, err)
+	}
+	steps := make([]store.RolloutStep, len(cs))
+	for i, s := range cs {
+		steps[i] = store.RolloutStep{Weight: s.Weight / 100, Hold: s.Hold.Duration, Gate: s.Gate}
+	}
+	c.d.mu.Lock()
+	det := c.d.detector
+	c.d.mu.Unlock()
+	r, err := det.StartRollout(ctx, name, version, steps)
+	switch {
+	case errors.Is(err, watcher.ErrRolloutConflict):
+		return api.AnnounceResult{}, fmt.Errorf("%w: %v", api.ErrConflict, err)
+	case errors.Is(err, watcher.ErrNoSuchVersion):
+		return api.AnnounceResult{}, &api.FieldError{Field: "version", Message: err.Error()}
+	case err != nil:
+		return api.AnnounceResult{}, err
+	}
+	return api.AnnounceResult{Target: name, Version: version, Changed: true, WatchID: r.WatchID, Message: r.Message}, nil
+}
+
 // Rollback plans, and unless PlanOnly executes, a manual rollback: the same
 // plan and journal as an automatic one, run synchronously.
 func (c controller) Rollback(ctx context.Context, req api.RollbackRequest) (api.RollbackResponse, error) {

@@ -40,7 +40,7 @@ func (d *Daemon) applyEffects(ctx context.Context, t *target, w store.Watch, eff
 			delete(sts, i)
 			continue
 		}
-		if err := d.applyEffect(ctx, t, e); err != nil {
+		if err := d.applyEffect(ctx, t, w, e); err != nil {
 			unsent := make([]*notify.Staged, 0, len(sts))
 			for _, st := range sts {
 				unsent = append(unsent, st)
@@ -62,7 +62,7 @@ func (d *Daemon) applyNote(ctx context.Context, t *target, w store.Watch, n watc
 	}
 }
 
-func (d *Daemon) applyEffect(ctx context.Context, t *target, e watch.Effect) error {
+func (d *Daemon) applyEffect(ctx context.Context, t *target, w store.Watch, e watch.Effect) error {
 	switch e := e.(type) {
 	case watch.Save:
 		return d.save(ctx, e.Watch)
@@ -85,6 +85,10 @@ func (d *Daemon) applyEffect(ctx context.Context, t *target, e watch.Effect) err
 		return d.setKnownGood(ctx, e.Target, e.Version)
 	case watch.RunPlan:
 		d.runPlan(ctx, t, e.IncidentID)
+	case watch.SetTraffic:
+		d.shiftTraffic(ctx, t, w, e)
+	case watch.RunHook:
+		d.runTrafficHook(t, w, e)
 	}
 	return nil
 }

@@ -46,8 +46,11 @@ type evidence struct {
 }
 
 func newTarget(t config.Target, p *policy.Policy, dryRun bool) *target {
-	return &target{conf: t, policy: p, watches: map[string]*evidence{},
-		lifecycle: watch.Config{RollbackWindow: t.RollbackWindow.Duration, DryRun: dryRun}}
+	lc := watch.Config{RollbackWindow: t.RollbackWindow.Duration, DryRun: dryRun, DataLag: t.MetricPeriod.Duration + MetricDelay}
+	if r := t.Rollout; r != nil {
+		lc.PreHook, lc.PostHook = r.PreTraffic != nil, r.PostTraffic != nil
+	}
+	return &target{conf: t, policy: p, watches: map[string]*evidence{}, lifecycle: lc}
 }
 
 // evidence returns a watch's evidence, creating it; t.mu must be held.

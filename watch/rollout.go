@@ -17,6 +17,7 @@ import (
 // version.
 //
 //	rolling_out: [pre-traffic hook] → step 0 weight set → judged for its hold
+//	  (and the data lag: the hold's last period must have been read)
 //	  (→ gate: waits for promote) → step 1 … → last step (100 %)
 //	  → [post-traffic hook] → promoted
 //	  failing → tripped (weight back to 0) · alias moved by someone else → superseded
@@ -87,7 +88,7 @@ func nextRollout(c Config, w store.Watch, t Tick) (store.Watch, []Effect) {
 		return tr.done() // paused, or failed while canaryd could only alert: the operator decides
 	}
 	step := r.Steps[r.Step]
-	if !r.Gated && (now.Before(r.StepAt.Add(step.Hold)) || step.Gate) {
+	if !r.Gated && (now.Before(r.StepAt.Add(step.Hold+c.DataLag)) || step.Gate) {
 		return tr.done()
 	}
 	if r.Step < len(r.Steps)-1 {

@@ -40,6 +40,10 @@ type Config struct {
 	// DryRun says rollback plans are journaled, not executed (the notes
 	// say so).
 	DryRun bool
+	// DataLag is how long after a moment the evidence about it reaches the
+	// policy (a metric period plus the read delay): a rollout step passes
+	// only when its whole hold has been seen.
+	DataLag time.Duration
 	// PreHook and PostHook say whether the target's rollouts have a
 	// pre-traffic hook (before any traffic moves) and a post-traffic hook
 	// (after 100 %).

@@ -94,6 +94,7 @@ type deploy struct {
 	current *store.Watch  // the one the target state points at, if any
 	now     time.Time
 	since   time.Time // when the deploy began: now, or earlier for one found at a first sighting
+	rollout []store.RolloutStep // a rollout canaryd drives: the watch starts rolling out
 }
 
 // backToKnownGood handles an alias that serves only the known-good version
@@ -151,6 +152,9 @@ func (d *Detector) startWatch(ctx context.Context, dp deploy) (change, error) {
 		RevisionID: a.RevisionID,
 		Source:     dp.source,
 		DetectedAt: dp.since,
+	}
+	if dp.rollout != nil {
+		w = watch.StartRollout(w, dp.rollout)
 	}
 	if err := d.cfg.Store.CreateWatch(ctx, w); err != nil {
 		return change{}, fmt.Errorf("create watch for %s version %s: %w", t.Name, dp.version, err)

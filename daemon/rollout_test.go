@@ -1,0 +1,96 @@
+package daemon
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/canaryd/canaryd/store"
+)
+
+const rolloutSteps = `
+  [target.rollout]
+  steps = [{ weight = 10, hold = "2m" }, { weight = 50, hold = "2m" }, { weight = 100 }]
+`
+
+// weightsSeen lists the traffic steps canaryd made, from the simulator's
+// UpdateAlias log: "10", "50", then "100" for the alias on the new version.
+func weightsSeen(h *harness, version string) []string {
+	var out []string
+	for _, c := range h.sim.Calls("UpdateAlias") {
+		if c.Err != "" {
+			continue
+		}
+		if c.Params["FunctionVersion"] == version {
+			out = append(out, "100")
+			continue
+		}
+		if w, ok := c.Params["AdditionalVersionWeights"].(map[string]float64); ok && w[version] > 0 {
+			out = append(out, fmt.Sprint(w[version]*100))
+		}
+	}
+	return out
+}
+
+// TestGoodRolloutStepsTo100: 10 % → 50 % → 100 %, each step judged for its
+// hold, then promoted; every shift conditional on the alias as canaryd left
+// it.
+func TestGoodRolloutStepsTo100(t *testing.T) {
+	h := newHarness(t, harnessOpts{hideFuture: true, extraTarget: compareErrorsRule + rolloutSteps})
+	h.withTraffic(trafficByVersion)
+	h.deployGood()
+	res, err := h.d.Controller().StartRollout(h.ctx, "api", "4")
+	if err != nil || res.WatchID == "" {
+		t.Fatalf("start rollout: %+v %v", res, err)
+	}
+	h.until("4 promoted by its rollout", 300, func() bool { return h.target().KnownGood == "4" })
+	if got := fmt.Sprint(weightsSeen(h, "4")); got != "[10 50 100]" {
+		t.Fatalf("traffic steps %s, want [10 50 100]", got)
+	}
+	if v, weights, _ := h.sim.Alias(fn, alias); v != "4" || len(weights) != 0 {
+		t.Fatalf("alias %s %v", v, weights)
+	}
+	w, err := h.store.GetWatch(h.ctx, res.WatchID)
+	if err != nil || w.Phase != store.PhasePromoted || w.Source != "rollout" {
+		t.Fatalf("watch %+v %v", w, err)
+	}
+}
+
+// TestBadRolloutStopsAt10: version 3 errors at 20 % of its invocations; the
+// first step judges it against known-good per version and trips: the weight
+// goes back to 0 and the alias never served 3 to more than 10 %.
+func TestBadRolloutStopsAt10(t *testing.T) {
+	h := newHarness(t, harnessOpts{hideFuture: true, extraTarget: compareErrorsRule + rolloutSteps})
+	h.withTraffic(trafficByVersion)
+	h.deployGood()
+	h.setBad("3", false) // health stays green: only the canary's metrics show it
+	if _, err := h.d.Controller().StartRollout(h.ctx, "api", "3"); err != nil {
+		t.Fatal(err)
+	}
+	h.until("rollout of 3 rolled back", 300, func() bool { return h.incident().Outcome != "" })
+	if inc := h.incident(); inc.Outcome != store.OutcomeRolledBack || inc.FromVersion != "3" || inc.ToVersion != "2" {
+		t.Fatalf("incident %+v", inc)
+	}
+	if got := fmt.Sprint(weightsSeen(h, "3")); got != "[10]" {
+		t.Fatalf("traffic steps %s, want [10] only", got)
+	}
+	if v, weights, _ := h.sim.Alias(fn, alias); v != "2" || len(weights) != 0 {
+		t.Fatalf("alias %s %v, want 2 with no split", v, weights)
+	}
+}
+
+// TestRolloutRefusedUnlessSettled: a rollout starts only from an alias on
+// its known-good version alone, of a version that exists.
+func TestRolloutRefusedUnlessSettled(t *testing.T) {
+	h := newHarness(t, harnessOpts{extraTarget: rolloutSteps})
+	h.deployGood()
+	if _, err := h.d.Controller().StartRollout(h.ctx, "api", "2"); err == nil {
+		t.Error("a rollout of the known-good version was accepted")
+	}
+	if _, err := h.d.Controller().StartRollout(h.ctx, "api", "99"); err == nil {
+		t.Error("a rollout of a version that does not exist was accepted")
+	}
+	h.sim.Deploy(fn, alias, "2", map[string]float64{"3": 0.3})
+	if _, err := h.d.Controller().StartRollout(h.ctx, "api", "4"); err == nil {
+		t.Error("a rollout over a split alias was accepted")
+	}
+}
