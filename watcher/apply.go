@@ -93,7 +93,7 @@ type deploy struct {
 	active  []store.Watch // the target's watches still running
 	current *store.Watch  // the one the target state points at, if any
 	now     time.Time
-	since   time.Time // when the deploy began: now, or earlier for one found at a first sighting
+	since   time.Time           // when the deploy began: now, or earlier for one found at a first sighting
 	rollout []store.RolloutStep // a rollout canaryd drives: the watch starts rolling out
 }
 
