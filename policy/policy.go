@@ -102,6 +102,7 @@ type rule struct {
 	minEffect  float64
 	mA, mB     int    // metric ids: errors+invocations, or the value metric (mB = -1)
 	probeID    int    // probe series id, probe rules only
+	stat       string // latency rules: the Duration statistic ("p99")
 	noGoNote   string // compare rules: the note when the test does not reject
 }
 
@@ -210,6 +211,7 @@ func (p *Policy) compileRule(cr config.Rule, probes map[string]bool) (rule, erro
 		r.minInv = float64(orInt(cr.MinInvocations, defaultMinInvocations))
 		r.mA, r.mB = p.metric("Errors"), p.metric("Invocations")
 	case config.RuleLatency, config.RuleCompareLatency:
+		r.stat = stat
 		r.mA = p.metric("Duration." + stat)
 	case config.RuleThrottles:
 		r.mA = p.metric("Throttles")
