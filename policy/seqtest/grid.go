@@ -1,0 +1,74 @@
+package seqtest
+
+import "math"
+
+// Grid is the mixing distribution of a test's alternatives: effect sizes
+// s_1 < ... < s_G, all > 0, each with a weight; the weights sum to 1. A
+// mixture of likelihood ratios over a fixed grid is itself an e-process,
+// and the grid costs at most log(1/w_g) against the best alternative on it.
+type Grid struct {
+	s    []float64
+	logW []float64
+}
+
+// MaxAlternatives bounds a grid's size (the tests keep their work on the
+// stack).
+const MaxAlternatives = 32
+
+// GeometricGrid spaces n effect sizes geometrically from lo to hi (lo > 0)
+// with equal weights.
+func GeometricGrid(lo, hi float64, n int) Grid {
+	n = max(1, min(n, MaxAlternatives))
+	g := Grid{s: make([]float64, n), logW: make([]float64, n)}
+	for i := range n {
+		f := 0.0
+		if n > 1 {
+			f = float64(i) / float64(n-1)
+		}
+		g.s[i] = lo * math.Pow(hi/lo, f)
+		g.logW[i] = -math.Log(float64(n))
+	}
+	return g
+}
+
+// DefaultGrid is the grid the count tests use: 20 effect sizes from 0.05
+// to 12 on the log-odds or log-ratio scale (5% worse to e^12 times worse),
+// adjacent ones 1.33 times apart, each with weight 1/20 (a cost of log 20 =
+// 3.0 nats, i.e. a factor 20 of evidence, against knowing the effect).
+var DefaultGrid = GeometricGrid(0.05, 12, 20)
+
+// Len is the number of alternatives.
+func (g *Grid) Len() int { return len(g.s) }
+
+// Effect is the i-th effect size.
+func (g *Grid) Effect(i int) float64 { return g.s[i] }
+
+// LogMix returns log Σ_g w_g exp(terms[g]), computed without overflow.
+// terms has one entry per alternative.
+func (g *Grid) LogMix(terms []float64) float64 {
+	m := math.Inf(-1)
+	for i, t := range terms {
+		if v := t + g.logW[i]; v > m {
+			m = v
+		}
+	}
+	if math.IsInf(m, 0) {
+		return m
+	}
+	sum := 0.0
+	for i, t := range terms {
+		sum += math.Exp(t + g.logW[i] - m)
+	}
+	return m + math.Log(sum)
+}
+
+// LogAddExp returns log(e^a + e^b).
+func LogAddExp(a, b float64) float64 {
+	if a < b {
+		a, b = b, a
+	}
+	if math.IsInf(a, -1) {
+		return a
+	}
+	return a + math.Log1p(math.Exp(b-a))
+}
