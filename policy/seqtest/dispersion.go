@@ -59,6 +59,35 @@ func InvK(x, n []float64) float64 {
 		chi4 += r2 * r2
 		sumMu += mu
 	}
+	return invKFrom(chi2, chi4, sumMu, periods)
+}
+
+// InvKPerPeriod is InvK for counts per period without trials (throttles
+// per period): the null variance is the Poisson one, the mean.
+func InvKPerPeriod(x []float64) float64 {
+	var sx float64
+	for _, v := range x {
+		sx += v
+	}
+	if len(x) < 3 || sx < minDispersionEvents {
+		return 0
+	}
+	mu := sx / float64(len(x))
+	var chi2, chi4 float64
+	for _, v := range x {
+		r2 := (v - mu) * (v - mu) / mu
+		chi2 += r2
+		chi4 += r2 * r2
+	}
+	return invKFrom(chi2, chi4, sx, len(x))
+}
+
+// invKFrom turns the Pearson statistic (and the sum of its squared terms)
+// of T periods expecting sumMu events in all into 1/k.
+func invKFrom(chi2, chi4, sumMu float64, periods int) float64 {
+	if chi2 <= 0 || sumMu <= 0 {
+		return 0
+	}
 	df := float64(periods - 1)
 	// The relative standard error of a variance estimate from T values is
 	// about √((κ-1)/T), κ the kurtosis of the Pearson residuals (3 for

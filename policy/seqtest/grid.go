@@ -31,11 +31,12 @@ func GeometricGrid(lo, hi float64, n int) Grid {
 	return g
 }
 
-// DefaultGrid is the grid the count tests use: 20 effect sizes from 0.05
-// to 12 on the log-odds or log-ratio scale (5% worse to e^12 times worse),
-// adjacent ones 1.33 times apart, each with weight 1/20 (a cost of log 20 =
-// 3.0 nats, i.e. a factor 20 of evidence, against knowing the effect).
-var DefaultGrid = GeometricGrid(0.05, 12, 20)
+// DefaultGrid is the grid the count tests use: 20 effect sizes from 0.1
+// to 12 on the log-odds or log-ratio scale (10% worse than the null
+// boundary to e^12 times worse), adjacent ones 1.29 times apart, each with
+// weight 1/20 (a cost of log 20 = 3.0 nats, a factor 20 of evidence,
+// against knowing the effect; smaller effects cannot be told in a watch).
+var DefaultGrid = GeometricGrid(0.1, 12, 20)
 
 // Len is the number of alternatives.
 func (g *Grid) Len() int { return len(g.s) }

@@ -21,8 +21,10 @@ type TwoSample struct {
 	r0   float64
 	// Prior on the reference rate (events per trial): Gamma(shape a,
 	// rate b). Proper, so the mixture is a probability distribution of the
-	// whole data sequence; a = 0.1, b = 1 is nearly flat in log λ over
-	// 1e-6 .. 0.5 (its density of log λ stays within e^-2.3 .. e^-3.6).
+	// whole data sequence. a = 0.5, b = 10 spreads over the rates that
+	// errors, slow invocations and failed probes have: its density of
+	// log λ is e^-1.6 .. e^-2.9 from 0.1% to 30%, e^-4 at 0.01%, and that
+	// density is what not knowing λ costs (with ½·log of the counts).
 	a, b   float64
 	logR   []float64 // log r_g
 	r      []float64 // r_g
@@ -31,8 +33,8 @@ type TwoSample struct {
 
 // Prior parameters of the reference rate.
 const (
-	priorShape = 0.1
-	priorRate  = 1.0
+	priorShape = 0.5
+	priorRate  = 10.0
 )
 
 // NewTwoSample prepares the test of H0: rate_new ≤ r0·rate_ref (r0 ≥ 1 is

@@ -1,0 +1,293 @@
+package policy
+
+import (
+	"github.com/canaryd/canaryd/policy/seqtest"
+	"github.com/canaryd/canaryd/sample"
+)
+
+// PreparedBaseline is what one watch's rules take from its pre-deploy
+// baseline, computed once (Input.Prepared): the known-good rates and
+// counts, the overdispersion of each count, the per-watch latency
+// thresholds X and the trimmed-count metrics TC(X:) that count them, and
+// the tests built from them. It is immutable.
+type PreparedBaseline struct {
+	p        *Policy
+	metrics  []string // the policy's metrics, then this watch's TC(X:) statistics
+	series   [][]pt   // alias-level baseline series per metric id (metric rules)
+	rules    []ruleBase
+	hasProbe bool // the baseline holds probe results
+}
+
+// ruleBase is one rule's per-watch parameters.
+type ruleBase struct {
+	events, eventsKg int // metric ids of the counted events, new and known-good side (-1 none)
+	note             string
+	judge            bool // the rule can judge (a missing baseline can make it unable to)
+
+	one      *seqtest.Binomial  // one-sample rate test
+	pois     *seqtest.Poisson   // per-period count test
+	mu0      float64            // per-period null mean
+	two      *seqtest.TwoSample // two-sample test
+	ref      seqtest.Block      // the baseline block, tempered
+	hasRef   bool
+	invK     float64 // 1/k of the counts' overdispersion (0: none)
+	nullRate float64 // events per trial at the null boundary, for tempering
+
+	fb       fallback // latency without counts
+	logLevel float64  // log(1/α) the e-value must reach (less where α is split)
+
+	// What findings show.
+	threshold float64 // the effective threshold: a rate, ms, a count per period
+	base      float64 // the known-good value findings show (rate, ms (latency), per period)
+	hasBase   bool
+	rate      float64 // the known-good's events per trial in the baseline
+	hasRate   bool
+	baseRaw   seqtest.Block // the baseline's untempered counts
+	kgBad     bool          // the known-good value breaches this absolute rule
+	slowX     float64       // latency: invocations slower than this count (ms)
+	slowX0    float64       // compare_latency: the known-good side's X
+}
+
+// PrepareBaseline derives the per-watch parameters from the baseline
+// samples (alias-level metric datapoints and probe results from before the
+// deploy; nil when there are none). The verdicts are the same as passing
+// Input.Baseline, only cheaper.
+func (p *Policy) PrepareBaseline(baseline []sample.Sample) *PreparedBaseline {
+	b := &PreparedBaseline{p: p, metrics: append([]string(nil), p.metrics...), rules: make([]ruleBase, len(p.rules))}
+	for i := range p.rules {
+		r := &p.rules[i]
+		rb := &b.rules[i]
+		rb.events, rb.eventsKg = r.events, r.events
+		if r.isLatency() {
+			b.prepareLatency(r, rb, baseline)
+		}
+	}
+	b.series = p.baselineSeries(make([][]pt, len(b.metrics)), baseline, b)
+	for i := range p.rules {
+		r := &p.rules[i]
+		rb := &b.rules[i]
+		rb.judge = true
+		rb.logLevel = r.logLevel()
+		switch r.test {
+		case testRate, testPerPeriod, testTwoSample:
+			b.prepareCounts(r, rb)
+		case testProbe:
+			b.prepareProbe(r, rb, baseline)
+		}
+	}
+	return b
+}
+
+// metricID resolves a per-watch metric name, adding it when new.
+func (b *PreparedBaseline) metricID(name string) int {
+	for i, m := range b.metrics {
+		if m == name {
+			return i
+		}
+	}
+	b.metrics = append(b.metrics, name)
+	return len(b.metrics) - 1
+}
+
+// blockSeries are a baseline count's per-period events and trials, for
+// the periods where both were delivered.
+func (b *PreparedBaseline) blockSeries(r *rule, events int) (x, n []float64) {
+	if events < 0 {
+		return nil, nil
+	}
+	if r.test == testPerPeriod {
+		for _, q := range b.series[events] {
+			if q.out == outOK {
+				x, n = append(x, q.v), append(n, 1)
+			}
+		}
+		return x, n
+	}
+	for _, q := range b.series[r.trials] {
+		if q.out != outOK {
+			continue
+		}
+		ev, ok := pointAt(b.series[events], q.t)
+		if !ok || ev.out == outSrcErr {
+			continue
+		}
+		trials := q.v
+		if r.extraTrials >= 0 {
+			if v, ok := valueAt(b.series[r.extraTrials], q.t); ok {
+				trials += v
+			}
+		}
+		e := 0.0
+		if ev.out == outOK {
+			e = ev.v
+		}
+		if trials > 0 {
+			x, n = append(x, min(max(e, 0), trials)), append(n, trials)
+		}
+	}
+	return x, n
+}
+
+// prepareCounts builds a count rule's tests from its baseline counts.
+func (b *PreparedBaseline) prepareCounts(r *rule, rb *ruleBase) {
+	x, n := b.blockSeries(r, rb.eventsKg)
+	for i := range x {
+		rb.baseRaw.X += x[i]
+		rb.baseRaw.N += n[i]
+	}
+	if rb.baseRaw.N > 0 {
+		rb.rate, rb.hasRate = rb.baseRaw.X/rb.baseRaw.N, true
+		if !r.isLatency() {
+			rb.base, rb.hasBase = rb.rate, true
+		}
+	}
+	if r.test == testPerPeriod {
+		rb.invK = seqtest.InvKPerPeriod(x)
+	} else {
+		rb.invK = seqtest.InvK(x, n)
+	}
+	switch r.test {
+	case testRate:
+		b.prepareRate(r, rb)
+	case testPerPeriod:
+		rb.mu0 = r.threshold
+		if r.rel == relDelta {
+			rb.mu0 = rb.rate + r.threshold
+			rb.judge = rb.hasRate
+		} else {
+			rb.kgBad = rb.hasRate && rb.rate >= r.threshold
+		}
+		rb.threshold, rb.nullRate = rb.mu0, rb.mu0
+		rb.pois = seqtest.NewPoisson(&seqtest.DefaultGrid)
+	case testTwoSample:
+		b.prepareTwoSample(r, rb, x, n)
+	}
+	if !rb.judge && rb.note == "" {
+		rb.note = "no pre-deploy baseline to compare with"
+	}
+}
+
+// prepareTwoSample sets up the test against the known-good: the
+// baseline's counts tempered into the reference block.
+func (b *PreparedBaseline) prepareTwoSample(r *rule, rb *ruleBase, x, n []float64) {
+	r0 := 1 + r.minEffect
+	switch {
+	case r.rel == relRatio:
+		r0 = r.threshold
+	case r.isLatency():
+		r0 = 1 // min_effect is in the new side's threshold X1 = (1+min_effect)·X0
+	}
+	rb.two = seqtest.NewTwoSample(r0, &seqtest.DefaultGrid)
+	rb.hasRef = rb.hasRate
+	if !rb.hasRef {
+		rb.note = "no pre-deploy baseline to compare with: only periods split with the known-good version count"
+	}
+	for i := range x {
+		phi := seqtest.Phi(rb.rate*n[i], rb.invK)
+		rb.ref.X += x[i] / phi
+		rb.ref.N += n[i] / phi
+	}
+	rb.nullRate = r0 * rb.rate
+	rb.threshold = r0 * rb.rate
+	if r.isLatency() {
+		rb.threshold = rb.slowX
+		if !rb.hasBase && !rb.fb.ok {
+			// Without a baseline there is no X to count above and no scale
+			// for the log percentile: split periods cannot be judged either.
+			rb.judge, rb.note = false, "no pre-deploy baseline: no known-good percentile to compare with"
+		} else if rb.hasBase {
+			rb.note = ""
+		}
+	}
+}
+
+// prepareRate sets up a one-sample rate test: the threshold rate, or the
+// slow share a percentile allows (1 - NN/100).
+func (b *PreparedBaseline) prepareRate(r *rule, rb *ruleBase) {
+	p0 := r.threshold
+	switch {
+	case r.isLatency():
+		nn, _ := percentileOf(r.stat)
+		p0 = 1 - nn/100
+		rb.threshold = rb.slowX
+		if rb.events < 0 && !rb.fb.ok {
+			rb.judge = false
+		}
+	case r.rel == relDelta:
+		p0 = rb.rate + r.threshold
+		rb.judge = rb.hasRate
+		rb.threshold = p0
+	default:
+		rb.threshold = p0
+		rb.kgBad = rb.hasRate && rb.rate >= p0
+	}
+	rb.nullRate = p0
+	rb.one = seqtest.NewBinomial(p0, &seqtest.DefaultGrid)
+}
+
+// prepareProbe sets up the two probe tests: the failure rate against the
+// tolerated rate, and against the known-good's pre-deploy failure rate.
+func (b *PreparedBaseline) prepareProbe(r *rule, rb *ruleBase, baseline []sample.Sample) {
+	name := b.p.probeNames[r.probeID]
+	blocks := map[int64]*seqtest.Block{}
+	var order []int64
+	for i := range baseline {
+		s := &baseline[i]
+		if s.Kind != sample.KindProbe || (name != "" && s.Source != name) {
+			continue
+		}
+		if s.Outcome != sample.OutcomeOK && s.Outcome != sample.OutcomeFail {
+			continue
+		}
+		b.hasProbe = true
+		k := s.Time.UnixNano() - s.Time.UnixNano()%int64(b.p.period)
+		blk := blocks[k]
+		if blk == nil {
+			blk = &seqtest.Block{}
+			blocks[k] = blk
+			order = append(order, k)
+		}
+		blk.N++
+		if s.Outcome == sample.OutcomeFail {
+			blk.X++
+		}
+	}
+	x, n := make([]float64, 0, len(order)), make([]float64, 0, len(order))
+	for _, k := range order {
+		x, n = append(x, blocks[k].X), append(n, blocks[k].N)
+		rb.baseRaw.X += blocks[k].X
+		rb.baseRaw.N += blocks[k].N
+	}
+	rb.invK = seqtest.InvK(x, n)
+	rb.one = seqtest.NewBinomial(r.tolerance, &seqtest.DefaultGrid)
+	rb.threshold, rb.nullRate = r.tolerance, r.tolerance
+	rb.two = seqtest.NewTwoSample(1+r.minEffect, &seqtest.DefaultGrid)
+	if rb.baseRaw.N > 0 {
+		rb.rate, rb.hasRate = rb.baseRaw.X/rb.baseRaw.N, true
+		rb.base, rb.hasBase, rb.hasRef = rb.rate, true, true
+		// A block of the baseline's typical size at the null rate: each
+		// result is tempered as a share of it.
+		perBlock := rb.baseRaw.N / float64(len(order))
+		for i := range x {
+			phi := seqtest.Phi(rb.base*perBlock, rb.invK)
+			rb.ref.X += x[i] / phi
+			rb.ref.N += n[i] / phi
+		}
+		rb.kgBad = rb.base >= r.tolerance && rb.baseRaw.N >= float64(r.minSamples)
+		rb.mu0 = perBlock
+	}
+}
+
+// probePhi is the tempering divisor of one probe result.
+func (rb *ruleBase) probePhi(nullRate float64) float64 {
+	return seqtest.Phi(nullRate*rb.mu0, rb.invK)
+}
+
+// valueAt is the delivered value of a sorted series at period start t.
+func valueAt(s []pt, t int64) (float64, bool) {
+	i := lowerBound(s, t)
+	if i < len(s) && s[i].t == t && s[i].out == outOK {
+		return s[i].v, true
+	}
+	return 0, false
+}
