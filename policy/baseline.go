@@ -222,7 +222,7 @@ func (b *PreparedBaseline) prepareRate(r *rule, rb *ruleBase) {
 		rb.kgBad = rb.hasRate && rb.rate >= p0
 	}
 	rb.nullRate = p0
-	rb.one = seqtest.NewBinomial(p0, &seqtest.DefaultGrid)
+	rb.one = seqtest.NewBinomial(p0, &seqtest.HardFailureGrid)
 }
 
 // prepareProbe sets up the two probe tests: the failure rate against the
@@ -259,7 +259,7 @@ func (b *PreparedBaseline) prepareProbe(r *rule, rb *ruleBase, baseline []sample
 		rb.baseRaw.N += blocks[k].N
 	}
 	rb.invK = seqtest.InvK(x, n)
-	rb.one = seqtest.NewBinomial(r.tolerance, &seqtest.DefaultGrid)
+	rb.one = seqtest.NewBinomial(r.tolerance, &seqtest.HardFailureGrid)
 	rb.threshold, rb.nullRate = r.tolerance, r.tolerance
 	rb.two = seqtest.NewTwoSample(1+r.minEffect, &seqtest.DefaultGrid)
 	if rb.baseRaw.N > 0 {

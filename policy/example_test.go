@@ -39,5 +39,5 @@ func ExamplePolicy_Evaluate() {
 	fmt.Println(v.Findings[0])
 	// Output:
 	// failing
-	// error-rate: observed 0.12 > threshold 0.05 over 5m0s (5 samples, evidence 5000) e=2.62e+80 ≥ 1/α=5000; 600 of 5000 invocations failed over 5m0s
+	// error-rate: observed 0.12 > threshold 0.05 over 5m0s (5 samples, evidence 5000) e=2.07e+80 ≥ 1/α=5000; 600 of 5000 invocations failed over 5m0s
 }

@@ -36,7 +36,7 @@ func (p *Policy) evalStat(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, in *I
 	rr.dataEnd = s.dataEnd
 	level := rb.logLevel
 	breachedRel := false
-	if r.isProbe() {
+	if r.isProbe() && rb.hasRef {
 		level = math.Log(2 / r.alpha) // α split between the absolute and the relative test
 		breachedRel = s.e.logRel >= level
 	}

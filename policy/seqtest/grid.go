@@ -38,6 +38,27 @@ func GeometricGrid(lo, hi float64, n int) Grid {
 // against knowing the effect; smaller effects cannot be told in a watch).
 var DefaultGrid = GeometricGrid(0.1, 12, 20)
 
+// HardFailureGrid is DefaultGrid with a quarter of the weight on its
+// largest effect (e^12 times the null odds: everything failing) and three
+// quarters spread over the rest. The one-sample tests use it: a hard
+// failure at trickle traffic or a health endpoint that is down gives one
+// trial at a time, so the weight on that alternative is what decides how
+// many failures it takes (four or five probes instead of six), while a
+// moderate effect loses only log(20/19·4/3) = 0.34 nats.
+var HardFailureGrid = DefaultGrid.WithTopWeight(0.25)
+
+// WithTopWeight returns g with weight w on its largest effect and 1 - w
+// spread evenly over the others.
+func (g Grid) WithTopWeight(w float64) Grid {
+	n := len(g.s)
+	out := Grid{s: append([]float64(nil), g.s...), logW: make([]float64, n)}
+	for i := range out.logW {
+		out.logW[i] = math.Log((1 - w) / float64(n-1))
+	}
+	out.logW[n-1] = math.Log(w)
+	return out
+}
+
 // Len is the number of alternatives.
 func (g *Grid) Len() int { return len(g.s) }
 
