@@ -156,6 +156,8 @@ func defaultRule(r *Rule, period time.Duration) {
 		setInt(&r.MinInvocations, DefaultMinInvocations)
 		setStr(&r.Stat, "p99")
 		setDur(&r.Warmup, period)
+	case RuleMetric:
+		setStr(&r.Stat, "Average")
 	}
 	if Statistical(r.Kind) && r.Confidence == 0 {
 		r.Confidence = DefaultConfidence

@@ -261,6 +261,8 @@ func TestEvaluateThrottlesAndMetrics(t *testing.T) {
 			in: Input{Samples: vals("rule:queue", "", 0, 5, 4, 3)}, now: 3, want: Failing, breached: []string{"queue"}},
 		{name: "custom metric per version while split", rules: []config.Rule{queue},
 			in: Input{Split: true, Samples: cat(vals("rule:queue", "2", 0, 500, 500, 500), vals("rule:queue", "", 0, 5, 5, 5))}, now: 3, want: Failing, breached: []string{"queue"}},
+		{name: "custom metric per version, alias not split", rules: []config.Rule{queue},
+			in: Input{Samples: vals("rule:queue", "2", 0, 500, 500, 500)}, now: 3, want: Failing, breached: []string{"queue"}},
 	})
 }
 

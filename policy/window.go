@@ -64,17 +64,18 @@ func aggVal(s []pt, from, to int64) valAgg {
 	return a
 }
 
-// windowSeries are a metric rule's judged and known-good series: while
-// the alias splits traffic the new version's samples against the
-// known-good's, with the alias-level samples when the metric is not per
-// version (a custom metric whose dimensions do not name the version is
-// reported for the alias as a whole); otherwise the alias-level samples
-// against the pre-deploy baseline.
+// windowSeries are a metric rule's judged and known-good series. A custom
+// metric whose dimensions name the version is reported per version (the
+// new version's samples carry its version): judged against the
+// known-good's at the same time while the alias splits traffic, else
+// against the pre-deploy baseline. Any other custom metric is reported for
+// the alias as a whole (Version "") and judged as such, split or not.
 func (p *Policy) windowSeries(c *evalCtx, r *rule, in *Input, pb *PreparedBaseline) (judged, base []pt, concurrent bool) {
-	if in.Split {
-		if s := c.newV[r.value]; len(s) > 0 {
+	if s := c.newV[r.value]; len(s) > 0 {
+		if in.Split && len(c.kg[r.value]) > 0 {
 			return s, c.kg[r.value], true
 		}
+		return s, pb.series[r.value], false
 	}
 	return c.alias[r.value], pb.series[r.value], false
 }
