@@ -31,8 +31,9 @@ const minDispersionEvents = 10
 // pre-deploy baseline (0 = no overdispersion seen). With μ_t = p̂·n_t,
 // the Pearson statistic X² = Σ (x_t - μ_t)² / (μ_t(1-p̂)) has expectation
 // about (T-1) + Σ μ_t/k, so 1/k = (X²·(1 + slack·se) - (T-1)) / Σ μ_t,
-// X² raised by DispersionSlack of its relative standard errors se so that
-// a 30-period estimate errs on the side of more dispersion.
+// X² raised by up to DispersionSlack of its relative standard errors se
+// (in full once X² is a standard deviation above T-1) so that a 30-period
+// estimate of a bursty baseline errs on the side of more dispersion.
 func InvK(x, n []float64) float64 {
 	var sx, sn float64
 	periods := 0
@@ -94,7 +95,11 @@ func invKFrom(chi2, chi4, sumMu float64, periods int) float64 {
 	// Gaussian ones, far more for bursty counts, whose variance is then
 	// also the least certain).
 	kurt := chi4 * float64(periods) / (chi2 * chi2)
-	up := chi2 * (1 + DispersionSlack*math.Sqrt(max(kurt-1, 2)/df))
+	// The slack grows in with the evidence of overdispersion: none when X²
+	// is at or below its binomial expectation (a clean baseline keeps
+	// the tests' full power), all of it from one standard deviation above.
+	w := min(1, max(0, (chi2-df)/math.Sqrt(2*df)-1))
+	up := chi2 * (1 + w*DispersionSlack*math.Sqrt(max(kurt-1, 2)/df))
 	excess := up - df
 	if excess <= 0 {
 		return 0 // no overdispersion beyond chance: binomial

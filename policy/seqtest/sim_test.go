@@ -108,6 +108,8 @@ func TestOneSampleValidity(t *testing.T) {
 		{"very bursty k=0.5, estimated", 0.02, 0.02, steady(1000), 0.5, 600},
 		{"bursty k=2 with traffic spikes", 0.02, 0.02, diurnal(1000), 2, 600},
 		{"bursty k=5, threshold above baseline", 0.05, 0.01, steady(1000), 5, 600},
+		{"mildly bursty k=20, 5 events/period", 0.005, 0.005, steady(1000), 20, 600},
+		{"mildly bursty k=10, 20 events/period", 0.02, 0.02, steady(1000), 10, 600},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
