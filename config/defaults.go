@@ -23,6 +23,10 @@ const (
 	DefaultRuleWindow      = 5 * time.Minute
 	DefaultMinInvocations  = 50
 	DefaultMinSamples      = 3
+	// DefaultWarmup is the time constant of the new version's cold starts
+	// that latency rules allow for: a share e^(-t/40s) of its invocations
+	// may be slow t after the deploy.
+	DefaultWarmup = 40 * time.Second
 	// DefaultConfidence is a statistical rule's 1 - α, α its
 	// false-rollback probability over a whole watch: 2e-4, so that a
 	// target with five statistical rules stays at 1e-3 per deploy.
@@ -124,7 +128,7 @@ func applyTargetDefaults(t *Target) {
 		setInt(&p.MaxRedirects, DefaultMaxRedirects)
 	}
 	for i := range t.Rules {
-		defaultRule(&t.Rules[i], t.MetricPeriod.Duration)
+		defaultRule(&t.Rules[i])
 	}
 	for i := range t.Actions.Redis {
 		setInt(&t.Actions.Redis[i].BatchSize, 500)
@@ -139,7 +143,7 @@ func applyTargetDefaults(t *Target) {
 
 // defaultRule fills in a rule's unset keys: the one place rule defaults
 // live (policy.Compile trusts them).
-func defaultRule(r *Rule, period time.Duration) {
+func defaultRule(r *Rule) {
 	setStr(&r.Op, ">")
 	setStr(&r.MissingData, MissingIgnore)
 	setDur(&r.Window, DefaultRuleWindow)
@@ -155,7 +159,7 @@ func defaultRule(r *Rule, period time.Duration) {
 	case RuleLatency, RuleCompareLatency:
 		setInt(&r.MinInvocations, DefaultMinInvocations)
 		setStr(&r.Stat, "p99")
-		setDur(&r.Warmup, period)
+		setDur(&r.Warmup, DefaultWarmup)
 	case RuleMetric:
 		setStr(&r.Stat, "Average")
 	}

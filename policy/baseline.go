@@ -1,6 +1,9 @@
 package policy
 
 import (
+	"math"
+	"slices"
+
 	"github.com/canaryd/canaryd/policy/seqtest"
 	"github.com/canaryd/canaryd/sample"
 )
@@ -32,6 +35,7 @@ type ruleBase struct {
 	hasRef   bool
 	invK     float64 // 1/k of the counts' overdispersion (0: none)
 	nullRate float64 // events per trial at the null boundary, for tempering
+	upper    float64 // latency: the slow share a period is tested against before its cold-start allowance
 
 	fb       fallback // latency without counts
 	logLevel float64  // log(1/α) the e-value must reach (less where α is split)
@@ -44,6 +48,8 @@ type ruleBase struct {
 	hasRate   bool
 	baseRaw   seqtest.Block // the baseline's untempered counts
 	kgBad     bool          // the known-good value breaches this absolute rule
+	recent    seqtest.Block // the baseline's last recentPeriods periods, tempered like the rule's counts
+	kgShift   bool          // the known-good got significantly worse within the baseline (an incident began)
 	slowX     float64       // latency: invocations slower than this count (ms)
 	slowX0    float64       // compare_latency: the known-good side's X
 }
@@ -67,7 +73,9 @@ func (p *Policy) PrepareBaseline(baseline []sample.Sample) *PreparedBaseline {
 		r := &p.rules[i]
 		rb := &b.rules[i]
 		rb.judge = true
-		rb.logLevel = r.logLevel()
+		if !r.isLatency() {
+			rb.logLevel = r.logLevel()
+		}
 		switch r.test {
 		case testRate, testPerPeriod, testTwoSample:
 			b.prepareCounts(r, rb)
@@ -90,18 +98,18 @@ func (b *PreparedBaseline) metricID(name string) int {
 }
 
 // blockSeries are a baseline count's per-period events and trials, for
-// the periods where both were delivered.
-func (b *PreparedBaseline) blockSeries(r *rule, events int) (x, n []float64) {
+// the periods where both were delivered, with the periods' starts.
+func (b *PreparedBaseline) blockSeries(r *rule, events int) (ts []int64, x, n []float64) {
 	if events < 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if r.test == testPerPeriod {
 		for _, q := range b.series[events] {
 			if q.out == outOK {
-				x, n = append(x, q.v), append(n, 1)
+				ts, x, n = append(ts, q.t), append(x, q.v), append(n, 1)
 			}
 		}
-		return x, n
+		return ts, x, n
 	}
 	for _, q := range b.series[r.trials] {
 		if q.out != outOK {
@@ -122,15 +130,15 @@ func (b *PreparedBaseline) blockSeries(r *rule, events int) (x, n []float64) {
 			e = ev.v
 		}
 		if trials > 0 {
-			x, n = append(x, min(max(e, 0), trials)), append(n, trials)
+			ts, x, n = append(ts, q.t), append(x, min(max(e, 0), trials)), append(n, trials)
 		}
 	}
-	return x, n
+	return ts, x, n
 }
 
 // prepareCounts builds a count rule's tests from its baseline counts.
 func (b *PreparedBaseline) prepareCounts(r *rule, rb *ruleBase) {
-	x, n := b.blockSeries(r, rb.eventsKg)
+	ts, x, n := b.blockSeries(r, rb.eventsKg)
 	for i := range x {
 		rb.baseRaw.X += x[i]
 		rb.baseRaw.N += n[i]
@@ -146,6 +154,7 @@ func (b *PreparedBaseline) prepareCounts(r *rule, rb *ruleBase) {
 	} else {
 		rb.invK = seqtest.InvK(x, n)
 	}
+	rb.recent, rb.kgShift = recentShift(ts, x, n, int64(b.p.period), rb.invK)
 	switch r.test {
 	case testRate:
 		b.prepareRate(r, rb)
@@ -190,6 +199,12 @@ func (b *PreparedBaseline) prepareTwoSample(r *rule, rb *ruleBase, x, n []float6
 	rb.nullRate = r0 * rb.rate
 	rb.threshold = r0 * rb.rate
 	if r.isLatency() {
+		// The known-good's slow share, raised to its upper bound at α/8:
+		// the new version's periods are tested against it (coldstart.go).
+		if rb.hasRate {
+			rb.upper = seqtest.UpperRate(rb.ref.X, rb.ref.N, r.alpha/8)
+			rb.nullRate = rb.upper
+		}
 		rb.threshold = rb.slowX
 		if !rb.hasBase && !rb.fb.ok {
 			// Without a baseline there is no X to count above and no scale
@@ -209,6 +224,7 @@ func (b *PreparedBaseline) prepareRate(r *rule, rb *ruleBase) {
 	case r.isLatency():
 		nn, _ := percentileOf(r.stat)
 		p0 = 1 - nn/100
+		rb.upper = p0
 		rb.threshold = rb.slowX
 		if rb.events < 0 && !rb.fb.ok {
 			rb.judge = false
@@ -252,12 +268,14 @@ func (b *PreparedBaseline) prepareProbe(r *rule, rb *ruleBase, baseline []sample
 			blk.X++
 		}
 	}
+	slices.Sort(order)
 	x, n := make([]float64, 0, len(order)), make([]float64, 0, len(order))
 	for _, k := range order {
 		x, n = append(x, blocks[k].X), append(n, blocks[k].N)
 		rb.baseRaw.X += blocks[k].X
 		rb.baseRaw.N += blocks[k].N
 	}
+	rb.recent, rb.kgShift = recentShift(order, x, n, int64(b.p.period), rb.invK)
 	rb.invK = seqtest.InvK(x, n)
 	rb.one = seqtest.NewBinomial(r.tolerance, &seqtest.HardFailureGrid)
 	rb.threshold, rb.nullRate = r.tolerance, r.tolerance
@@ -290,4 +308,48 @@ func valueAt(s []pt, t int64) (float64, bool) {
 		return s[i].v, true
 	}
 	return 0, false
+}
+
+// recentPeriods is how much of the end of the baseline describes what the
+// known-good version was doing just before the deploy.
+const recentPeriods = 5
+
+// recentShift sums the baseline's last recentPeriods periods (ts the
+// periods' starts, ascending), each tempered for overdispersion as the
+// rule's own counts are (invK), and tells whether their rate is
+// significantly above the rest's: an incident that began during the
+// baseline window. The test is a one-off z-test of the log rate ratio at
+// 3 standard errors (0.5 added to both counts); it can only turn a
+// rollback into an alert, never trip a rule.
+func recentShift(ts []int64, x, n []float64, period int64, invK float64) (recent seqtest.Block, shift bool) {
+	if len(ts) == 0 {
+		return recent, false
+	}
+	cut := ts[len(ts)-1] - (recentPeriods-1)*period
+	var early seqtest.Block
+	for i, t := range ts {
+		phi := seqtest.Phi(x[i], invK) // the period's own count stands in for its expectation
+		if t >= cut {
+			recent.X += x[i] / phi
+			recent.N += n[i] / phi
+		} else {
+			early.X += x[i] / phi
+			early.N += n[i] / phi
+		}
+	}
+	if recent.X < 5 || early.N <= 0 || recent.N <= 0 {
+		return recent, false
+	}
+	return recent, significantlyAbove(recent.X, recent.N, early, 1)
+}
+
+// significantlyAbove reports whether x events in n trials are a rate
+// significantly (three standard errors of the log ratio, 0.5 added to the
+// counts) above r0 times the reference block's.
+func significantlyAbove(x, n float64, ref seqtest.Block, r0 float64) bool {
+	if n <= 0 || ref.N <= 0 {
+		return false
+	}
+	z := (math.Log((x+0.5)/n) - math.Log(r0*(ref.X+0.5)/ref.N)) / math.Sqrt(1/(x+0.5)+1/(ref.X+0.5))
+	return z >= 3
 }

@@ -81,8 +81,8 @@ func TestBugRatioExplanation(t *testing.T) {
 	for i := -30; i < 0; i++ {
 		base = append(base, met("Duration.p99", "", i, 400), met("Invocations", "", i, 1000))
 	}
-	samples := cat(vals("Duration.p99", "", 0, 420, 420), vals("Invocations", "", 0, 1000, 1000))
-	v := p.Evaluate(Input{WatchStart: t0, KnownGood: "1", NewVersion: "2", Samples: samples, Baseline: base}, at(2))
+	samples := cat(vals("Duration.p99", "", 6, 420, 420), vals("Invocations", "", 6, 1000, 1000))
+	v := p.Evaluate(Input{WatchStart: t0, KnownGood: "1", NewVersion: "2", Samples: samples, Baseline: base}, at(8))
 	s := v.Findings[0].String()
 	if strings.Contains(s, "observed 420") || !strings.Contains(s, "observed 1.05") {
 		t.Fatalf("ratio finding %q: want the ratio 1.05 observed, not 420 ms", s)

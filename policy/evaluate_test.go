@@ -211,33 +211,33 @@ func TestEvaluateDeployPeriod(t *testing.T) {
 func TestEvaluateLatencyRules(t *testing.T) {
 	runEvalCases(t, []evalCase{
 		{name: "p99 above the threshold: 5% of invocations slower than it", rules: []config.Rule{lat},
-			in: Input{Samples: slow("", 0, 3, "800", 1000, 50, 900), Baseline: latBase()}, now: 3, want: Failing, breached: []string{"lat"},
+			in: Input{Samples: slow("", 0, 6, "800", 1000, 50, 900), Baseline: latBase()}, now: 6, want: Failing, breached: []string{"lat"},
 			check: func(t *testing.T, v Verdict) {
-				// The first period is the cold-start warm-up: two are judged.
-				if f := finding(t, v, "lat"); math.Abs(f.Observed-900) > 1e-9 || f.Threshold != 800 || !strings.Contains(f.Note, "100 of 2000 invocations slower than 800 ms") {
+				if f := finding(t, v, "lat"); math.Abs(f.Observed-900) > 1e-9 || f.Threshold != 800 || !strings.Contains(f.Note, "150 of 3000 invocations slower than 800 ms") {
 					t.Errorf("finding %s", f)
 				}
 			}},
 		{name: "p99 below the threshold vouches", rules: []config.Rule{lat},
-			in: Input{Samples: slow("", 0, 3, "800", 1000, 2, 500), Baseline: latBase()}, now: 3, want: Healthy},
-		{name: "cold starts in the warm-up period are not judged", rules: []config.Rule{lat},
-			in: Input{Samples: slow("", 0, 1, "800", 1000, 300, 2000), Baseline: latBase()}, now: 1, want: Inconclusive},
+			in: Input{Samples: slow("", 0, 6, "800", 1000, 2, 500), Baseline: latBase()}, now: 6, want: Healthy},
+		{name: "cold starts right after the deploy are no evidence", rules: []config.Rule{lat},
+			in: Input{Samples: cat(slow("", 0, 1, "800", 1000, 500, 2000), slow("", 1, 2, "800", 1000, 150, 1500), slow("", 2, 3, "800", 1000, 40, 900),
+				slow("", 3, 10, "800", 1000, 0, 400)), Baseline: latBase()}, now: 10, want: Healthy},
 		{name: "known-good slower than the threshold too: alert only", rules: []config.Rule{with(lat, func(r *config.Rule) { r.Threshold = 300 })},
-			in: Input{Samples: slow("", 0, 3, "300", 1000, 100, 450), Baseline: latBase()}, now: 3, want: Failing, breached: []string{"lat"}, alertOnly: true},
+			in: Input{Samples: slow("", 0, 6, "300", 1000, 100, 450), Baseline: latBase()}, now: 6, want: Failing, breached: []string{"lat"}, alertOnly: true},
 		{name: "ratio: X is 1.5 times the baseline p99", rules: []config.Rule{with(lat, func(r *config.Rule) { r.Baseline, r.Threshold = "ratio", 1.5 })},
-			in: Input{Samples: slow("", 0, 3, "600", 1000, 80, 700), Baseline: latBase()}, now: 3, want: Failing, breached: []string{"lat"},
+			in: Input{Samples: slow("", 0, 6, "600", 1000, 80, 700), Baseline: latBase()}, now: 6, want: Failing, breached: []string{"lat"},
 			check: func(t *testing.T, v Verdict) {
 				if f := finding(t, v, "lat"); math.Abs(f.Observed-1.75) > 1e-9 || f.Threshold != 1.5 || *f.Baseline != 400 {
 					t.Errorf("ratio finding %s", f)
 				}
 			}},
 		{name: "compare_latency: new side above 1.25x the known-good p99", rules: []config.Rule{cmpLat},
-			in: Input{Samples: slow("", 0, 3, "500", 1000, 100, 700), Baseline: latBase()}, now: 3, want: Failing, breached: []string{"cmp-lat"}},
+			in: Input{Samples: slow("", 0, 6, "500", 1000, 100, 700), Baseline: latBase()}, now: 6, want: Failing, breached: []string{"cmp-lat"}},
 		{name: "compare_latency: as slow as the known-good", rules: []config.Rule{cmpLat},
 			in: Input{Samples: slow("", 0, 5, "500", 1000, 1, 400), Baseline: latBase()}, now: 5, want: Healthy},
 		{name: "compare_latency per version while split", rules: []config.Rule{cmpLat},
-			in:  Input{Split: true, Baseline: latBase(), Samples: cat(slow("2", 0, 4, "500", 200, 40, 800), slow("1", 0, 4, "400", 800, 8, 400))},
-			now: 4, want: Failing, breached: []string{"cmp-lat"}},
+			in:  Input{Split: true, Baseline: latBase(), Samples: cat(slow("2", 0, 7, "500", 200, 40, 800), slow("1", 0, 7, "400", 800, 8, 400))},
+			now: 7, want: Failing, breached: []string{"cmp-lat"}},
 		{name: "fallback without trimmed counts: log p99 per period", rules: []config.Rule{lat},
 			in: Input{Samples: cat(vals("Duration.p99", "", 0, 2000, 2000, 2000, 2000, 2000, 2000, 2000, 2000), vals("Invocations", "", 0, repeat(1000, 8)...)),
 				Baseline: latBase()}, now: 8, want: Failing, breached: []string{"lat"}, contains: "without counts"},

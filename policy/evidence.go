@@ -64,6 +64,7 @@ type epochAcc struct {
 	// (split), which multiply the test against the baseline.
 	pre, split []float64
 	joined     bool
+	vec        []float64 // latency rules: against each period's own boundary (HardFailureGrid)
 	rawX, rawN float64
 	rawKX      float64
 	rawKN      float64
@@ -89,6 +90,9 @@ func (a *epochAcc) add(inc *increment) {
 		for i, v := range inc.split {
 			dst[i] += v
 		}
+	}
+	for i, v := range inc.vec {
+		a.vec[i] += v
 	}
 	a.rawX += inc.rawX
 	a.rawN += inc.rawN
@@ -127,6 +131,9 @@ func (p *Policy) ensureEpochs(accs []epochAcc, n int, r *rule, start int64, spli
 		a := epochAcc{start: p.epochStart(start, k)}
 		if r.test == testTwoSample {
 			a.pre, a.split = splitBuf(), splitBuf()
+		}
+		if r.isLatency() {
+			a.vec = splitBuf()
 		}
 		accs = append(accs, a)
 	}
@@ -169,6 +176,19 @@ func (rb *ruleBase) epochLogE(r *rule, a *epochAcc) (abs, rel float64) {
 	fb := 0.0
 	if a.m > 0 && rb.fb.ok {
 		fb = rb.fb.test.LogE(a.z, a.m)
+	}
+	if r.isLatency() {
+		// Against each period's own boundary, times (compare_latency) the
+		// split periods' allocation, times the fallback: different periods.
+		abs = fb + seqtest.HardFailureGrid.LogMix(a.vec)
+		if a.pre != nil {
+			var both [seqtest.MaxAlternatives]float64
+			for i := range a.pre {
+				both[i] = a.pre[i] + a.split[i]
+			}
+			abs += seqtest.DefaultGrid.LogMix(both[:len(a.pre)])
+		}
+		return abs, rel
 	}
 	switch r.test {
 	case testRate:
@@ -213,6 +233,9 @@ func cloneEpochs(accs []epochAcc) []epochAcc {
 		if out[i].split != nil {
 			out[i].pre = append([]float64(nil), out[i].pre...)
 			out[i].split = append([]float64(nil), out[i].split...)
+		}
+		if out[i].vec != nil {
+			out[i].vec = append([]float64(nil), out[i].vec...)
 		}
 	}
 	return out

@@ -225,7 +225,7 @@ func (p *Policy) foldSamples(e *Evidence, samples []sample.Sample, w *watchInfo,
 	ne := &Evidence{through: metricTo, probeThrough: probeTo, rules: make([][]epochAcc, len(p.rules)), lastEnd: make([]int64, len(p.rules))}
 	copy(ne.lastEnd, e.lastEnd)
 	g := seqtest.DefaultGrid.Len()
-	split := make([]float64, g)
+	split, vec := make([]float64, g), make([]float64, g)
 	for i := range p.rules {
 		r, rb := &p.rules[i], &pb.rules[i]
 		accs := cloneEpochs(e.epochs(i))
@@ -243,7 +243,7 @@ func (p *Policy) foldSamples(e *Evidence, samples []sample.Sample, w *watchInfo,
 			if q.state != psSrcErr {
 				ne.lastEnd[i] = max(ne.lastEnd[i], q.end)
 			}
-			inc, ok := p.increment(r, rb, w, q, split)
+			inc, ok := p.increment(r, rb, w, q, split, vec)
 			if !ok {
 				continue
 			}

@@ -186,9 +186,12 @@ const minLogScale = 0.05
 
 // prepareLatency resolves a latency rule's per-watch thresholds, the
 // trimmed-count metrics that count invocations above them, and its
-// fallback.
+// fallback. compare_latency spends α/4 on the known-good's estimates (its
+// slow share's upper bound, the fallback's centre): its e-value needs
+// 1/(3α/4).
 func (b *PreparedBaseline) prepareLatency(r *rule, rb *ruleBase, baseline []sample.Sample) {
 	rb.events, rb.eventsKg = -1, -1
+	rb.logLevel = r.logLevel()
 	if pct, ok := baselinePercentile(baseline, r.stat); ok {
 		rb.base, rb.hasBase = pct, true
 	}
@@ -232,9 +235,9 @@ func (b *PreparedBaseline) prepareFallback(r *rule, rb *ruleBase, baseline []sam
 	switch {
 	case r.kind == config.RuleCompareLatency:
 		// The known-good centre is estimated from the baseline: a margin of
-		// z(α/4) standard errors, and the e-value needs 1/(3α/4).
+		// z(α/8) standard errors (another α/8 bounds its slow share).
 		fb.shift = math.Log1p(r.minEffect)
-		fb.m0 = center + fb.shift + normalQuantile(1-r.alpha/4)*scale*math.Sqrt(v/float64(max(1, len(busy))))
+		fb.m0 = center + fb.shift + normalQuantile(1-r.alpha/8)*scale*math.Sqrt(v/float64(max(1, len(busy))))
 		rb.logLevel = math.Log(4 / (3 * r.alpha))
 		fb.ok = ok
 	case r.rel == relRatio:

@@ -161,6 +161,7 @@ type increment struct {
 	x, n       float64   // tempered counts of the new side (one sample, or against the baseline)
 	z, m       float64   // latency fallback: clipped standardised values and their number
 	split      []float64 // log likelihood ratio per alternative of a split period (nil: none)
+	vec        []float64 // latency: per alternative of HardFailureGrid, against the period's own boundary (nil: none)
 	rawX, rawN float64   // untempered new-side counts, for findings
 	rawKX      float64   // untempered known-good counts of split periods
 	rawKN      float64
@@ -168,15 +169,13 @@ type increment struct {
 }
 
 // increment turns a usable period into rule r's evidence; ok is false when
-// the period carries none (no traffic, source error, warm-up, nothing to
-// compare with). split, when the period yields split evidence, is the
-// buffer its log likelihood ratios are written to (len = alternatives).
-func (p *Policy) increment(r *rule, rb *ruleBase, w *watchInfo, q *period, split []float64) (inc increment, ok bool) {
+// the period carries none (no traffic, source error, cold starts, nothing
+// to compare with). split and vec are buffers (one entry per alternative)
+// for a split period's log likelihood ratios and for a latency period's
+// against its own boundary.
+func (p *Policy) increment(r *rule, rb *ruleBase, w *watchInfo, q *period, split, vec []float64) (inc increment, ok bool) {
 	if q.state != psUsable || !rb.judge {
 		return inc, false
-	}
-	if r.isLatency() && q.start < w.start+int64(r.warmup) {
-		return inc, false // cold starts: no evidence either way
 	}
 	inc.start, inc.end = q.start, q.end
 	inc.rawX, inc.rawN = q.xn, q.nn
@@ -186,24 +185,22 @@ func (p *Policy) increment(r *rule, rb *ruleBase, w *watchInfo, q *period, split
 	if !math.IsNaN(q.yn) {
 		inc.logY, inc.wY = q.nn*q.yn, q.nn
 	}
-	switch r.test {
-	case testRate, testProbe:
-		if rb.events >= 0 && q.counts || r.test == testProbe {
-			phi := seqtest.Phi(rb.nullRate*q.nn, rb.invK)
-			if r.test == testProbe {
-				phi = rb.probePhi(rb.nullRate)
-			}
-			inc.x, inc.n = q.xn/phi, q.nn/phi
-		} else if inc.z, ok = rb.fb.zOf(q.yn, q.nn); ok {
-			inc.m = 1
+	switch {
+	case r.isLatency():
+		p.latencyIncrement(r, rb, w, q, &inc, split, vec)
+	case r.test == testRate || r.test == testProbe:
+		phi := seqtest.Phi(rb.nullRate*q.nn, rb.invK)
+		if r.test == testProbe {
+			phi = rb.probePhi(rb.nullRate)
 		}
-	case testPerPeriod:
+		inc.x, inc.n = q.xn/phi, q.nn/phi
+	case r.test == testPerPeriod:
 		phi := seqtest.Phi(rb.mu0, rb.invK)
 		inc.x, inc.n = q.xn/phi, 1/phi
-	case testTwoSample:
+	case r.test == testTwoSample:
 		p.twoSampleIncrement(rb, q, &inc, split)
 	}
-	return inc, inc.n > 0 || inc.m > 0 || inc.split != nil
+	return inc, inc.n > 0 || inc.m > 0 || inc.split != nil || inc.vec != nil
 }
 
 // twoSampleIncrement is a two-sample rule's evidence: the new version's

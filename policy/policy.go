@@ -28,7 +28,7 @@ type Policy struct {
 	probeIDs int            // number of probe series (one per probe rule)
 	// probeNames per probe series: the probe it reads ("" = all).
 	probeNames []string
-	lookback   time.Duration
+	lookback   time.Duration     // raw samples a folding History keeps
 	empty      *PreparedBaseline // the baseline of a watch without one
 }
 
@@ -259,11 +259,13 @@ func (p *Policy) metric(name string) int {
 // "rule:<name>"; DurationStats adds the per-watch trimmed counts.
 func (p *Policy) Metrics() []string { return append([]string(nil), p.metrics...) }
 
-// Lookback is how far back from the newest sample the rules read raw
-// samples (History prunes older ones once they are folded): the metric
-// lag plus two periods of slack, or the longest metric rule's for +
-// of_windows × window plus that.
-func (p *Policy) Lookback() time.Duration { return p.lookback }
+// Lookback is how long a History that does not fold must keep samples:
+// 0, everything, because the statistical rules judge the evidence of a
+// watch's whole life (NewHistory(p.Lookback()) is correct, but its memory
+// grows with the watch's age). A History made by Policy.NewHistory folds
+// what can no longer change and prunes on its own: it keeps only the
+// periods not yet folded and the metric rules' windows.
+func (p *Policy) Lookback() time.Duration { return 0 }
 
 // BakeTime is the bake time in effect.
 func (p *Policy) BakeTime() time.Duration { return p.bake }

@@ -49,8 +49,8 @@ func (p *Policy) evalStat(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, in *I
 	if len(s.accs) > 0 {
 		total = s.accs[0]
 	}
-	if rr.breached && !breachedRel {
-		rr.kgBad = p.knownGoodBreaches(r, rb, best)
+	if rr.breached {
+		rr.kgBad = p.knownGoodBreaches(r, rb, best, breachedRel)
 	}
 	enough := total.rawN >= p.minEvidence(r)
 	rr.vouch = !rr.breached && rb.judge && enough && p.canCompare(r, rb, &total)
@@ -64,8 +64,8 @@ func (p *Policy) evalStat(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, in *I
 // accumulate copies the folded epochs and adds the open periods.
 func (p *Policy) accumulate(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, ev *Evidence) statEval {
 	g := seqtest.DefaultGrid.Len()
-	if cap(c.slab) < (2*maxEpochs+1)*g {
-		c.slab = make([]float64, 0, (2*maxEpochs+1)*g)
+	if cap(c.slab) < (3*maxEpochs+2)*g {
+		c.slab = make([]float64, 0, (3*maxEpochs+2)*g)
 	}
 	c.slab = c.slab[:0]
 	grab := func() []float64 {
@@ -80,6 +80,11 @@ func (p *Policy) accumulate(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, ev 
 			copy(pre, a.pre)
 			copy(sp, a.split)
 			a.pre, a.split = pre, sp
+		}
+		if a.vec != nil {
+			v := grab()
+			copy(v, a.vec)
+			a.vec = v
 		}
 		s.accs = append(s.accs, a)
 	}
@@ -96,7 +101,7 @@ func (p *Policy) accumulate(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, ev 
 	} else {
 		recs = p.periods(c, r, rb, from, math.MaxInt64)
 	}
-	splitBuf := grab()
+	splitBuf, vecBuf := grab(), grab()
 	for i := range recs {
 		q := &recs[i]
 		if q.end >= s.newest {
@@ -105,7 +110,7 @@ func (p *Policy) accumulate(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, ev 
 		if q.state != psSrcErr {
 			s.dataEnd = max(s.dataEnd, q.end)
 		}
-		inc, ok := p.increment(r, rb, w, q, splitBuf)
+		inc, ok := p.increment(r, rb, w, q, splitBuf, vecBuf)
 		if !ok {
 			continue
 		}
@@ -139,21 +144,30 @@ func (p *Policy) canCompare(r *rule, rb *ruleBase, a *epochAcc) bool {
 	return rb.hasRef || a.rawKN > 0 || a.m > 0
 }
 
-// knownGoodBreaches reports whether the known-good version breaches an
-// absolute rule too (a deploy during an incident): concurrently when the
-// tripping evidence comes from split periods, else before the deploy.
-func (p *Policy) knownGoodBreaches(r *rule, rb *ruleBase, a *epochAcc) bool {
-	if r.test == testTwoSample || r.rel != relAbsolute {
+// knownGoodBreaches reports whether rolling back would not help: the
+// known-good version breaches the rule too. Concurrently, when the
+// tripping evidence comes from split periods; else just before the
+// deploy — an absolute rule whose threshold the known-good was above over
+// the baseline or its last minutes, or any rule when an incident began
+// during the baseline (the known-good's last minutes significantly worse
+// than the rest) and the new version is not significantly worse than
+// those last minutes.
+func (p *Policy) knownGoodBreaches(r *rule, rb *ruleBase, a *epochAcc, relBreach bool) bool {
+	if a.rawKN > 0 && r.test != testProbe {
+		if r.test == testTwoSample || r.rel != relAbsolute {
+			return false // the concurrent comparison already saw the known-good
+		}
+		return a.rawKX/a.rawKN >= rb.nullRate
+	}
+	if rb.kgShift {
+		// Both sides tempered for overdispersion: an incident's errors are
+		// bursty.
+		return !significantlyAbove(a.x, a.n, rb.recent, 1+r.minEffect)
+	}
+	if r.rel != relAbsolute || r.test == testTwoSample || relBreach {
 		return false
 	}
-	if a.rawKN > 0 && r.test != testProbe {
-		kg := a.rawKX / a.rawKN
-		if r.isLatency() {
-			return kg >= rb.nullRate
-		}
-		return kg >= rb.threshold
-	}
-	return rb.kgBad
+	return rb.kgBad || (rb.recent.N > 0 && rb.recent.X/rb.recent.N >= rb.nullRate)
 }
 
 // statFinding explains a statistical rule's result.
@@ -297,7 +311,7 @@ func (p *Policy) countsNote(nb *noteBuf, r *rule, rb *ruleBase, a *epochAcc) {
 		nb.num(a.rawX, -1).str(" of ").num(a.rawN, -1).str(" probe results failed")
 	case r.test == testPerPeriod:
 		nb.num(a.rawX, -1).str(" throttles in ").int(a.periods).str(" periods")
-	case r.isLatency() && a.n > 0:
+	case r.isLatency() && a.m < float64(a.periods):
 		nb.num(a.rawX, -1).str(" of ").num(a.rawN, -1).str(" invocations slower than ").num(rb.slowX, -1).str(" ms")
 	case r.isLatency():
 		nb.int(a.periods).str(" periods of ").str(r.stat).str(" without counts, judged on their log value")

@@ -28,9 +28,10 @@ const DispersionSlack = 1.0
 const minDispersionEvents = 10
 
 // InvK estimates 1/k from per-period events x_t and trials n_t of the
-// pre-deploy baseline (0 = no overdispersion seen). With μ_t = p̂·n_t,
-// the Pearson statistic X² = Σ (x_t - μ_t)² / (μ_t(1-p̂)) has expectation
-// about (T-1) + Σ μ_t/k, so 1/k = (X²·(1 + slack·se) - (T-1)) / Σ μ_t,
+// pre-deploy baseline (0 = no overdispersion seen). With μ_t = p̂·n_t and
+// the standardised residuals r_t = (x_t - μ_t)/√(μ_t(1-p̂)), the statistic
+// X² = Σ (r_t - r_{t-1})²/2 over successive periods has expectation
+// about (T-1) + Σ μ̄_t/k, so 1/k = (X²·(1 + slack·se) - (T-1)) / Σ μ̄_t,
 // X² raised by up to DispersionSlack of its relative standard errors se
 // (in full once X² is a standard deviation above T-1) so that a 30-period
 // estimate of a bursty baseline errs on the side of more dispersion.
@@ -48,19 +49,38 @@ func InvK(x, n []float64) float64 {
 		return 0
 	}
 	p := sx / sn
-	var chi2, chi4, sumMu float64
+	var res, mus []float64
 	for i := range x {
 		if n[i] <= 0 {
 			continue
 		}
 		mu := p * n[i]
-		d := x[i] - mu
-		r2 := d * d / (mu * (1 - p))
+		res = append(res, (x[i]-mu)/math.Sqrt(mu*(1-p)))
+		mus = append(mus, mu)
+	}
+	return invKDiff(res, mus)
+}
+
+// invKDiff estimates 1/k from standardised residuals by successive
+// differences: (r_t - r_{t-1})²/2 has the expectation of the periods'
+// variance ratio whether or not the rate moved between them, so an
+// incident that began during the baseline (a step in the rate) is not
+// taken for burstiness, which would make everything after it look like
+// noise. The Pearson-style statistic is the sum of those halved squared
+// differences over the T-1 pairs.
+func invKDiff(res, mus []float64) float64 {
+	if len(res) < 3 {
+		return 0
+	}
+	var chi2, chi4, sumMu float64
+	for i := 1; i < len(res); i++ {
+		d := res[i] - res[i-1]
+		r2 := d * d / 2
 		chi2 += r2
 		chi4 += r2 * r2
-		sumMu += mu
+		sumMu += (mus[i] + mus[i-1]) / 2
 	}
-	return invKFrom(chi2, chi4, sumMu, periods)
+	return invKFrom(chi2, chi4, sumMu, len(res))
 }
 
 // InvKPerPeriod is InvK for counts per period without trials (throttles
@@ -74,13 +94,11 @@ func InvKPerPeriod(x []float64) float64 {
 		return 0
 	}
 	mu := sx / float64(len(x))
-	var chi2, chi4 float64
-	for _, v := range x {
-		r2 := (v - mu) * (v - mu) / mu
-		chi2 += r2
-		chi4 += r2 * r2
+	res, mus := make([]float64, len(x)), make([]float64, len(x))
+	for i, v := range x {
+		res[i], mus[i] = (v-mu)/math.Sqrt(mu), mu
 	}
-	return invKFrom(chi2, chi4, sx, len(x))
+	return invKDiff(res, mus)
 }
 
 // invKFrom turns the Pearson statistic (and the sum of its squared terms)
@@ -98,9 +116,12 @@ func invKFrom(chi2, chi4, sumMu float64, periods int) float64 {
 	// The slack grows in with the evidence of overdispersion: none when X²
 	// is at or below its binomial expectation (a clean baseline keeps
 	// the tests' full power), all of it from one standard deviation above.
-	w := min(1, max(0, (chi2-df)/math.Sqrt(2*df)-1))
+	sd := math.Sqrt(2 * df)
+	w := min(1, max(0, (chi2-df)/sd-1))
 	up := chi2 * (1 + w*DispersionSlack*math.Sqrt(max(kurt-1, 2)/df))
-	excess := up - df
+	// The first standard deviation of excess is what a binomial baseline
+	// shows by chance one time in six: it is not taken for dispersion.
+	excess := up - df - sd
 	if excess <= 0 {
 		return 0 // no overdispersion beyond chance: binomial
 	}

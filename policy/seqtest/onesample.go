@@ -88,3 +88,55 @@ func softplus(x float64) float64 {
 	}
 	return math.Log1p(math.Exp(x))
 }
+
+// AddPeriod adds w times one period's log likelihood ratios to dst (one
+// per alternative) for x events in n trials against its own null
+// boundary p0 (logit(p1) = logit(p0) + s_g): the form for periods whose
+// boundary differs, e.g. latency periods right after a deploy, where cold
+// starts may make a share of the invocations slow. Each factor has
+// expectation at most 1 under any rate at or below that period's p0, so
+// the product stays a supermartingale.
+func AddPeriod(dst []float64, g *Grid, x, n, p0, w float64) {
+	if n <= 0 || p0 <= 0 || p0 >= 1 {
+		return
+	}
+	l0 := math.Log(p0) - math.Log1p(-p0)
+	for i := range dst {
+		l1 := l0 + g.Effect(i)
+		a := -softplus(-l1) - math.Log(p0)
+		b := -softplus(l1) - math.Log1p(-p0)
+		dst[i] += w * (x*a + (n-x)*b)
+	}
+}
+
+// UpperRate is an upper confidence bound for a rate from x events in n
+// trials (counts treated as Poisson, which is conservative for binomial
+// ones): the largest rate under which seeing x or fewer events has
+// probability at least eps, by the Chernoff bound P(X ≤ x) ≤ e^(-μ h(x/μ)),
+// h(u) = u log u - u + 1.
+func UpperRate(x, n, eps float64) float64 {
+	if n <= 0 {
+		return math.Inf(1)
+	}
+	target := math.Log(1 / eps)
+	h := func(mu float64) float64 {
+		if x <= 0 {
+			return mu
+		}
+		u := x / mu
+		return mu * (u*math.Log(u) - u + 1)
+	}
+	lo, hi := math.Max(x, 1e-12), math.Max(2*x, 1)
+	for h(hi) < target {
+		hi *= 2
+	}
+	for range 80 {
+		mid := (lo + hi) / 2
+		if h(mid) < target {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return hi / n
+}

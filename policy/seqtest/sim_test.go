@@ -420,3 +420,25 @@ func TestBoundedValidity(t *testing.T) {
 		})
 	}
 }
+
+// UpperRate covers the true rate with probability at least 1 - eps.
+func TestUpperRateCoverage(t *testing.T) {
+	r := newSim(5)
+	const eps = 0.01
+	for _, mu := range []float64{0.5, 3, 30, 300} {
+		miss := 0
+		const n = 4000
+		for range n {
+			x := float64(r.poisson(mu))
+			if UpperRate(x, 1000, eps)*1000 < mu {
+				miss++
+			}
+		}
+		if rate := float64(miss) / n; rate > eps*1.5+0.003 {
+			t.Errorf("mean %v: upper bound below the truth %.4f of the time, want at most %v", mu, rate, eps)
+		}
+	}
+	if u := UpperRate(300, 30000, 2.5e-5); u < 0.0115 || u > 0.0135 {
+		t.Errorf("UpperRate(300 of 30000) = %v", u)
+	}
+}
