@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"math"
 	"slices"
 
 	"github.com/canaryd/canaryd/policy/seqtest"
@@ -48,8 +47,7 @@ type ruleBase struct {
 	hasRate   bool
 	baseRaw   seqtest.Block // the baseline's untempered counts
 	kgBad     bool          // the known-good value breaches this absolute rule
-	recent    seqtest.Block // the baseline's last recentPeriods periods, tempered like the rule's counts
-	kgShift   bool          // the known-good got significantly worse within the baseline (an incident began)
+	shift     kgShift       // the known-good got worse within the baseline (an incident began)
 	slowX     float64       // latency: invocations slower than this count (ms)
 	slowX0    float64       // compare_latency: the known-good side's X
 }
@@ -83,6 +81,7 @@ func (p *Policy) PrepareBaseline(baseline []sample.Sample) *PreparedBaseline {
 			b.prepareProbe(r, rb, baseline)
 		}
 	}
+	b.shareShift()
 	return b
 }
 
@@ -149,12 +148,7 @@ func (b *PreparedBaseline) prepareCounts(r *rule, rb *ruleBase) {
 			rb.base, rb.hasBase = rb.rate, true
 		}
 	}
-	if r.test == testPerPeriod {
-		rb.invK = seqtest.InvKPerPeriod(x)
-	} else {
-		rb.invK = seqtest.InvK(x, n)
-	}
-	rb.recent, rb.kgShift = recentShift(ts, x, n, int64(b.p.period), rb.invK)
+	b.shift(rb, ts, x, n, r.test == testPerPeriod)
 	switch r.test {
 	case testRate:
 		b.prepareRate(r, rb)
@@ -275,8 +269,11 @@ func (b *PreparedBaseline) prepareProbe(r *rule, rb *ruleBase, baseline []sample
 		rb.baseRaw.X += blocks[k].X
 		rb.baseRaw.N += blocks[k].N
 	}
-	rb.recent, rb.kgShift = recentShift(order, x, n, int64(b.p.period), rb.invK)
-	rb.invK = seqtest.InvK(x, n)
+	// Partial periods (the baseline window's edges: one probe result in
+	// the minute of the deploy) would rank as extremes: only whole ones
+	// say whether the known-good got worse.
+	wts, wx, wn := wholePeriods(order, x, n)
+	b.shift(rb, wts, wx, wn, false)
 	rb.one = seqtest.NewBinomial(r.tolerance, &seqtest.HardFailureGrid)
 	rb.threshold, rb.nullRate = r.tolerance, r.tolerance
 	rb.two = seqtest.NewTwoSample(1+r.minEffect, &seqtest.DefaultGrid)
@@ -296,6 +293,25 @@ func (b *PreparedBaseline) prepareProbe(r *rule, rb *ruleBase, baseline []sample
 	}
 }
 
+// wholePeriods drops the periods with fewer than half the median
+// period's trials.
+func wholePeriods(ts []int64, x, n []float64) ([]int64, []float64, []float64) {
+	if len(n) == 0 {
+		return ts, x, n
+	}
+	med := slices.Clone(n)
+	slices.Sort(med)
+	half := med[len(med)/2] / 2
+	var wts []int64
+	var wx, wn []float64
+	for i := range n {
+		if n[i] >= half {
+			wts, wx, wn = append(wts, ts[i]), append(wx, x[i]), append(wn, n[i])
+		}
+	}
+	return wts, wx, wn
+}
+
 // probePhi is the tempering divisor of one probe result.
 func (rb *ruleBase) probePhi(nullRate float64) float64 {
 	return seqtest.Phi(nullRate*rb.mu0, rb.invK)
@@ -308,48 +324,4 @@ func valueAt(s []pt, t int64) (float64, bool) {
 		return s[i].v, true
 	}
 	return 0, false
-}
-
-// recentPeriods is how much of the end of the baseline describes what the
-// known-good version was doing just before the deploy.
-const recentPeriods = 5
-
-// recentShift sums the baseline's last recentPeriods periods (ts the
-// periods' starts, ascending), each tempered for overdispersion as the
-// rule's own counts are (invK), and tells whether their rate is
-// significantly above the rest's: an incident that began during the
-// baseline window. The test is a one-off z-test of the log rate ratio at
-// 3 standard errors (0.5 added to both counts); it can only turn a
-// rollback into an alert, never trip a rule.
-func recentShift(ts []int64, x, n []float64, period int64, invK float64) (recent seqtest.Block, shift bool) {
-	if len(ts) == 0 {
-		return recent, false
-	}
-	cut := ts[len(ts)-1] - (recentPeriods-1)*period
-	var early seqtest.Block
-	for i, t := range ts {
-		phi := seqtest.Phi(x[i], invK) // the period's own count stands in for its expectation
-		if t >= cut {
-			recent.X += x[i] / phi
-			recent.N += n[i] / phi
-		} else {
-			early.X += x[i] / phi
-			early.N += n[i] / phi
-		}
-	}
-	if recent.X < 5 || early.N <= 0 || recent.N <= 0 {
-		return recent, false
-	}
-	return recent, significantlyAbove(recent.X, recent.N, early, 1)
-}
-
-// significantlyAbove reports whether x events in n trials are a rate
-// significantly (three standard errors of the log ratio, 0.5 added to the
-// counts) above r0 times the reference block's.
-func significantlyAbove(x, n float64, ref seqtest.Block, r0 float64) bool {
-	if n <= 0 || ref.N <= 0 {
-		return false
-	}
-	z := (math.Log((x+0.5)/n) - math.Log(r0*(ref.X+0.5)/ref.N)) / math.Sqrt(1/(x+0.5)+1/(ref.X+0.5))
-	return z >= 3
 }

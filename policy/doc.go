@@ -56,8 +56,10 @@
 //
 // See Evaluate for how findings combine into healthy, failing,
 // inconclusive or promote. A failing verdict is AlertOnly when every
-// tripped rule is one the known-good version breaches too: above an
-// absolute threshold before the deploy or in its last minutes, or (any
-// rule) an incident that began during the baseline window and that the
-// new version is not significantly worse than.
+// tripped rule is one the known-good version breaches too: concurrently
+// (split periods), above an absolute threshold before the deploy or in
+// its last minutes, or (any rule) during an incident that began in the
+// baseline window — a step up in the known-good's counts, in this rule or
+// another (incident.go) — that the new version is not significantly
+// worse than.
 package policy

@@ -34,9 +34,9 @@ type Input struct {
 // state; the same arguments always give the same verdict.
 //
 // The verdict is
-//   - Failing when any rule tripped (AlertOnly when every tripped rule is
-//     an absolute rule that the known-good version breaches as well: a
-//     deploy during an incident, where rolling back would not help);
+//   - Failing when any rule tripped (AlertOnly when the known-good version
+//     breaches every tripped rule as well: a deploy during an incident,
+//     where rolling back would not help; see knownGoodBreaches);
 //   - else Inconclusive when no rule vouches (has judged at least its
 //     minimum evidence and found nothing) and none is on its way to trip;
 //   - else Promote when not already promoted, the bake time has elapsed

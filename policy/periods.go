@@ -177,6 +177,12 @@ func (p *Policy) increment(r *rule, rb *ruleBase, w *watchInfo, q *period, split
 	if q.state != psUsable || !rb.judge {
 		return inc, false
 	}
+	if rb.shift.on && !q.split && q.start < w.start {
+		// During an incident the period containing the deploy is mostly
+		// the known-good's incident: no evidence about the new version (a
+		// choice made from the baseline alone, so the tests stay valid).
+		return inc, false
+	}
 	inc.start, inc.end = q.start, q.end
 	inc.rawX, inc.rawN = q.xn, q.nn
 	if q.split && q.kgCounts {

@@ -83,7 +83,7 @@ const (
 	// (compare_errors, compare_latency, error_rate with baseline = "ratio").
 	testTwoSample
 	// testProbe: failed probes out of probe results, against a tolerated
-	// rate and against the known-good's recent rate.
+	// rate and against the known-good's pre-deploy rate.
 	testProbe
 	// testWindow: a custom metric against a threshold, windowed, not
 	// statistical.

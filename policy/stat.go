@@ -149,9 +149,9 @@ func (p *Policy) canCompare(r *rule, rb *ruleBase, a *epochAcc) bool {
 // tripping evidence comes from split periods; else just before the
 // deploy — an absolute rule whose threshold the known-good was above over
 // the baseline or its last minutes, or any rule when an incident began
-// during the baseline (the known-good's last minutes significantly worse
-// than the rest) and the new version is not significantly worse than
-// those last minutes.
+// during the baseline (a step up in the known-good's counts, in this rule
+// or another) and the new version is not significantly worse than the
+// known-good since then (incident.go).
 func (p *Policy) knownGoodBreaches(r *rule, rb *ruleBase, a *epochAcc, relBreach bool) bool {
 	if a.rawKN > 0 && r.test != testProbe {
 		if r.test == testTwoSample || r.rel != relAbsolute {
@@ -159,15 +159,13 @@ func (p *Policy) knownGoodBreaches(r *rule, rb *ruleBase, a *epochAcc, relBreach
 		}
 		return a.rawKX/a.rawKN >= rb.nullRate
 	}
-	if rb.kgShift {
-		// Both sides tempered for overdispersion: an incident's errors are
-		// bursty.
-		return !significantlyAbove(a.x, a.n, rb.recent, 1+r.minEffect)
+	if rb.shift.on {
+		return !rb.shift.worse(a, r.isProbe(), rb.invK)
 	}
 	if r.rel != relAbsolute || r.test == testTwoSample || relBreach {
 		return false
 	}
-	return rb.kgBad || (rb.recent.N > 0 && rb.recent.X/rb.recent.N >= rb.nullRate)
+	return rb.kgBad || (rb.shift.raw.N > 0 && rb.shift.raw.X/rb.shift.raw.N >= rb.nullRate)
 }
 
 // statFinding explains a statistical rule's result.
@@ -295,7 +293,17 @@ func (p *Policy) statNote(r *rule, rb *ruleBase, in *Input, rr *ruleResult, s st
 			kg = "(pre-deploy)"
 		}
 		nb.sep()
-		nb.str("known-good ").str(kg).str(" breaches too: ").num(rb.base, 4)
+		if sh := &rb.shift; sh.on && sh.raw.N > 0 {
+			// An incident: what the known-good did since it began.
+			nb.str("known-good ").str(kg).str(" as bad before the deploy: ").num(sh.raw.X/sh.raw.N, 4).
+				str(" over its last ").num(float64(sh.periods), -1).str(" periods (").num(sh.head, 4).str(" before")
+			if sh.other {
+				nb.str("; the incident shows in another rule")
+			}
+			nb.str(")")
+		} else {
+			nb.str("known-good ").str(kg).str(" breaches too: ").num(rb.base, 4)
+		}
 	}
 	return nb.String()
 }

@@ -58,7 +58,49 @@ func InvK(x, n []float64) float64 {
 		res = append(res, (x[i]-mu)/math.Sqrt(mu*(1-p)))
 		mus = append(mus, mu)
 	}
-	return invKDiff(res, mus)
+	return invKDiff(res, mus, 0, 0)
+}
+
+// InvKSplit is InvK for a baseline whose rate changed at period c (an
+// incident that began during it; 0 < c < len(x)): each side's residuals
+// are taken against its own rate, and the pairs of periods within
+// splitBand of the change are left out (where the change is is itself an
+// estimate), so that what is estimated is the burstiness within each
+// side, not the step between them.
+func InvKSplit(x, n []float64, c int) float64 {
+	if c <= 0 || c >= len(x) {
+		return InvK(x, n)
+	}
+	var sx float64
+	for i := range x {
+		if n[i] > 0 {
+			sx += x[i]
+		}
+	}
+	if len(x) < 4 || sx < minDispersionEvents {
+		return 0
+	}
+	res, mus := make([]float64, len(x)), make([]float64, len(x))
+	for _, seg := range [][2]int{{0, c}, {c, len(x)}} {
+		var ex, en float64
+		for i := seg[0]; i < seg[1]; i++ {
+			if n[i] > 0 {
+				ex, en = ex+x[i], en+n[i]
+			}
+		}
+		p := 0.0
+		if en > 0 {
+			p = ex / en
+		}
+		for i := seg[0]; i < seg[1]; i++ {
+			if n[i] <= 0 || p <= 0 || p >= 1 {
+				continue // no variance to standardise by: a zero residual
+			}
+			mu := p * n[i]
+			res[i], mus[i] = (x[i]-mu)/math.Sqrt(mu*(1-p)), mu
+		}
+	}
+	return invKDiff(res, mus, c-splitBand, c+splitBand)
 }
 
 // invKDiff estimates 1/k from standardised residuals by successive
@@ -67,20 +109,29 @@ func InvK(x, n []float64) float64 {
 // incident that began during the baseline (a step in the rate) is not
 // taken for burstiness, which would make everything after it look like
 // noise. The Pearson-style statistic is the sum of those halved squared
-// differences over the T-1 pairs.
-func invKDiff(res, mus []float64) float64 {
+// differences over the T-1 pairs, but for the pairs (i-1, i) with
+// skipFrom ≤ i ≤ skipTo (none when skipTo is 0).
+func invKDiff(res, mus []float64, skipFrom, skipTo int) float64 {
 	if len(res) < 3 {
 		return 0
 	}
 	var chi2, chi4, sumMu float64
+	pairs := 0
 	for i := 1; i < len(res); i++ {
+		if i >= skipFrom && i <= skipTo {
+			continue
+		}
+		pairs++
 		d := res[i] - res[i-1]
 		r2 := d * d / 2
 		chi2 += r2
 		chi4 += r2 * r2
 		sumMu += (mus[i] + mus[i-1]) / 2
 	}
-	return invKFrom(chi2, chi4, sumMu, len(res))
+	if pairs < 2 {
+		return 0
+	}
+	return invKFrom(chi2, chi4, sumMu, pairs+1)
 }
 
 // InvKPerPeriod is InvK for counts per period without trials (throttles
@@ -98,7 +149,41 @@ func InvKPerPeriod(x []float64) float64 {
 	for i, v := range x {
 		res[i], mus[i] = (v-mu)/math.Sqrt(mu), mu
 	}
-	return invKDiff(res, mus)
+	return invKDiff(res, mus, 0, 0)
+}
+
+// splitBand is how many periods either side of an estimated change
+// InvKSplit leaves out.
+const splitBand = 2
+
+// InvKPerPeriodSplit is InvKPerPeriod for a baseline whose mean changed
+// at period c, as InvKSplit.
+func InvKPerPeriodSplit(x []float64, c int) float64 {
+	if c <= 0 || c >= len(x) {
+		return InvKPerPeriod(x)
+	}
+	var sx float64
+	for _, v := range x {
+		sx += v
+	}
+	if len(x) < 4 || sx < minDispersionEvents {
+		return 0
+	}
+	res, mus := make([]float64, len(x)), make([]float64, len(x))
+	for _, seg := range [][2]int{{0, c}, {c, len(x)}} {
+		var ex float64
+		for i := seg[0]; i < seg[1]; i++ {
+			ex += x[i]
+		}
+		mu := ex / float64(seg[1]-seg[0])
+		if mu <= 0 {
+			continue
+		}
+		for i := seg[0]; i < seg[1]; i++ {
+			res[i], mus[i] = (x[i]-mu)/math.Sqrt(mu), mu
+		}
+	}
+	return invKDiff(res, mus, c-splitBand, c+splitBand)
 }
 
 // invKFrom turns the Pearson statistic (and the sum of its squared terms)
