@@ -67,6 +67,11 @@ func (p *Policy) PrepareBaseline(baseline []sample.Sample) *PreparedBaseline {
 		}
 	}
 	b.series = p.baselineSeries(make([][]pt, len(b.metrics)), baseline, b)
+	// Each count rule's per-period baseline counts; first what they say
+	// about an incident (a step), shared between the rules, then the
+	// tests, whose tempering depends on it.
+	type counts struct{ x, n []float64 }
+	series := make([]counts, len(p.rules))
 	for i := range p.rules {
 		r := &p.rules[i]
 		rb := &b.rules[i]
@@ -76,12 +81,32 @@ func (p *Policy) PrepareBaseline(baseline []sample.Sample) *PreparedBaseline {
 		}
 		switch r.test {
 		case testRate, testPerPeriod, testTwoSample:
-			b.prepareCounts(r, rb)
+			ts, x, n := b.blockSeries(r, rb.eventsKg)
+			series[i] = counts{x, n}
+			rb.setBaseCounts(r, x, n)
+			b.shift(rb, ts, x, n, r.test == testPerPeriod)
 		case testProbe:
-			b.prepareProbe(r, rb, baseline)
+			ts, x, n := b.probeBlocks(r, baseline)
+			series[i] = counts{x, n}
+			rb.setBaseCounts(r, x, n)
+			// Partial periods (the baseline window's edges: one probe
+			// result in the minute of the deploy) would rank as extremes:
+			// only whole ones say whether the known-good got worse.
+			wts, wx, wn := wholePeriods(ts, x, n)
+			b.shift(rb, wts, wx, wn, false)
 		}
 	}
 	b.shareShift()
+	for i := range p.rules {
+		r := &p.rules[i]
+		rb := &b.rules[i]
+		switch r.test {
+		case testRate, testPerPeriod, testTwoSample:
+			b.prepareCounts(r, rb, series[i].x, series[i].n)
+		case testProbe:
+			b.prepareProbe(r, rb, series[i].x, series[i].n)
+		}
+	}
 	return b
 }
 
@@ -135,9 +160,8 @@ func (b *PreparedBaseline) blockSeries(r *rule, events int) (ts []int64, x, n []
 	return ts, x, n
 }
 
-// prepareCounts builds a count rule's tests from its baseline counts.
-func (b *PreparedBaseline) prepareCounts(r *rule, rb *ruleBase) {
-	ts, x, n := b.blockSeries(r, rb.eventsKg)
+// setBaseCounts sums a rule's baseline counts.
+func (rb *ruleBase) setBaseCounts(r *rule, x, n []float64) {
 	for i := range x {
 		rb.baseRaw.X += x[i]
 		rb.baseRaw.N += n[i]
@@ -148,7 +172,10 @@ func (b *PreparedBaseline) prepareCounts(r *rule, rb *ruleBase) {
 			rb.base, rb.hasBase = rb.rate, true
 		}
 	}
-	b.shift(rb, ts, x, n, r.test == testPerPeriod)
+}
+
+// prepareCounts builds a count rule's tests from its baseline counts.
+func (b *PreparedBaseline) prepareCounts(r *rule, rb *ruleBase, x, n []float64) {
 	switch r.test {
 	case testRate:
 		b.prepareRate(r, rb)
@@ -235,12 +262,11 @@ func (b *PreparedBaseline) prepareRate(r *rule, rb *ruleBase) {
 	rb.one = seqtest.NewBinomial(p0, &seqtest.HardFailureGrid)
 }
 
-// prepareProbe sets up the two probe tests: the failure rate against the
-// tolerated rate, and against the known-good's pre-deploy failure rate.
-func (b *PreparedBaseline) prepareProbe(r *rule, rb *ruleBase, baseline []sample.Sample) {
+// probeBlocks are a probe rule's baseline results per period: the
+// periods' starts, failures and results.
+func (b *PreparedBaseline) probeBlocks(r *rule, baseline []sample.Sample) (ts []int64, x, n []float64) {
 	name := b.p.probeNames[r.probeID]
 	blocks := map[int64]*seqtest.Block{}
-	var order []int64
 	for i := range baseline {
 		s := &baseline[i]
 		if s.Kind != sample.KindProbe || (name != "" && s.Source != name) {
@@ -255,34 +281,33 @@ func (b *PreparedBaseline) prepareProbe(r *rule, rb *ruleBase, baseline []sample
 		if blk == nil {
 			blk = &seqtest.Block{}
 			blocks[k] = blk
-			order = append(order, k)
+			ts = append(ts, k)
 		}
 		blk.N++
 		if s.Outcome == sample.OutcomeFail {
 			blk.X++
 		}
 	}
-	slices.Sort(order)
-	x, n := make([]float64, 0, len(order)), make([]float64, 0, len(order))
-	for _, k := range order {
+	slices.Sort(ts)
+	x, n = make([]float64, 0, len(ts)), make([]float64, 0, len(ts))
+	for _, k := range ts {
 		x, n = append(x, blocks[k].X), append(n, blocks[k].N)
-		rb.baseRaw.X += blocks[k].X
-		rb.baseRaw.N += blocks[k].N
 	}
-	// Partial periods (the baseline window's edges: one probe result in
-	// the minute of the deploy) would rank as extremes: only whole ones
-	// say whether the known-good got worse.
-	wts, wx, wn := wholePeriods(order, x, n)
-	b.shift(rb, wts, wx, wn, false)
+	return ts, x, n
+}
+
+// prepareProbe sets up the two probe tests: the failure rate against the
+// tolerated rate, and against the known-good's pre-deploy failure rate
+// (x, n: its failures and results per period).
+func (b *PreparedBaseline) prepareProbe(r *rule, rb *ruleBase, x, n []float64) {
 	rb.one = seqtest.NewBinomial(r.tolerance, &seqtest.HardFailureGrid)
 	rb.threshold, rb.nullRate = r.tolerance, r.tolerance
 	rb.two = seqtest.NewTwoSample(1+r.minEffect, &seqtest.DefaultGrid)
 	if rb.baseRaw.N > 0 {
-		rb.rate, rb.hasRate = rb.baseRaw.X/rb.baseRaw.N, true
-		rb.base, rb.hasBase, rb.hasRef = rb.rate, true, true
+		rb.hasRef = true
 		// A block of the baseline's typical size at the null rate: each
 		// result is tempered as a share of it.
-		perBlock := rb.baseRaw.N / float64(len(order))
+		perBlock := rb.baseRaw.N / float64(len(x))
 		for i := range x {
 			phi := seqtest.Phi(rb.base*perBlock, rb.invK)
 			rb.ref.X += x[i] / phi

@@ -63,8 +63,9 @@ type kgShift struct {
 
 	// The baseline's per-period counts, until PrepareBaseline has shared
 	// the strongest step between the rules.
-	ts   []int64
-	x, n []float64
+	ts        []int64
+	x, n      []float64
+	perPeriod bool // counts per period (throttles ≥ 1): no trials
 }
 
 // shift estimates a count rule's overdispersion and looks for a step in
@@ -87,7 +88,7 @@ func (b *PreparedBaseline) shift(rb *ruleBase, ts []int64, x, n []float64, perPe
 		c = tailStart(ts, int64(b.p.period))
 	}
 	sh := &rb.shift
-	sh.ts, sh.x, sh.n, sh.p = ts, x, n, pv
+	sh.ts, sh.x, sh.n, sh.p, sh.perPeriod = ts, x, n, pv, perPeriod
 	sh.tail(c, rb.invK)
 	if !stepped || sh.raw.X < 5 || c == 0 {
 		return
@@ -120,7 +121,8 @@ func (sh *kgShift) tail(c int, invK float64) {
 
 // shareShift makes the strongest step any rule found stand for every
 // rule with a baseline: an incident shows more in some counts than in
-// others.
+// others. It runs before the rules' tests are set up from their
+// dispersion.
 func (b *PreparedBaseline) shareShift() {
 	best := -1
 	for i := range b.rules {
@@ -134,6 +136,14 @@ func (b *PreparedBaseline) shareShift() {
 		if best >= 0 && !sh.on && len(sh.ts) > 0 {
 			at := b.rules[best].shift.at
 			if c, _ := slices.BinarySearch(sh.ts, at); c < len(sh.ts) {
+				// The burstiness within each side of the step: a step this
+				// rule shows too weakly to be found on its own is not
+				// taken for burstiness either.
+				if sh.perPeriod {
+					rb.invK = seqtest.InvKPerPeriodSplit(sh.x, c)
+				} else {
+					rb.invK = seqtest.InvKSplit(sh.x, sh.n, c)
+				}
 				sh.tail(c, rb.invK)
 				sh.on, sh.other = sh.raw.N > 0, true
 				sh.head = 0

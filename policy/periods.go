@@ -177,10 +177,11 @@ func (p *Policy) increment(r *rule, rb *ruleBase, w *watchInfo, q *period, split
 	if q.state != psUsable || !rb.judge {
 		return inc, false
 	}
-	if rb.shift.on && !q.split && q.start < w.start {
-		// During an incident the period containing the deploy is mostly
-		// the known-good's incident: no evidence about the new version (a
-		// choice made from the baseline alone, so the tests stay valid).
+	if rb.shift.on && !q.split && w.start-q.start > (q.end-q.start)/10 {
+		// During an incident the period containing the deploy is partly
+		// the known-good's incident: no evidence about the new version
+		// unless the deploy came in its first tenth (a choice made from
+		// the baseline and the clock alone, so the tests stay valid).
 		return inc, false
 	}
 	inc.start, inc.end = q.start, q.end
