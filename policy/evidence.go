@@ -34,25 +34,37 @@ func (p *Policy) epochStart(start int64, k int) int64 {
 	if k == 0 {
 		return math.MinInt64
 	}
-	return start + int64(float64(p.bake)*math.Pow(2, float64(k-1)/2))
+	return start + p.epochOff[k]
+}
+
+// epochOffsets are the epochs' starts after the deploy (Compile).
+func epochOffsets(bake time.Duration) (off [maxEpochs]int64) {
+	for k := 1; k < maxEpochs; k++ {
+		off[k] = int64(float64(bake) * math.Pow(2, float64(k-1)/2))
+	}
+	return off
 }
 
 // epochsAt is the number of epochs a period starting at t belongs to.
 func (p *Policy) epochsAt(start, t int64) int {
 	k := 1
-	for k < maxEpochs && p.epochStart(start, k) <= t {
+	for k < maxEpochs && start+p.epochOff[k] <= t {
 		k++
 	}
 	return k
 }
 
-// logEpochWeight is log of epoch k's weight.
-func logEpochWeight(k int) float64 {
-	if k == 0 {
-		return math.Log(0.75)
+// logEpochWeights are the logs of the epochs' weights.
+var logEpochWeights = func() (w [maxEpochs]float64) {
+	w[0] = math.Log(0.75)
+	for k := 1; k < maxEpochs; k++ {
+		w[k] = -math.Log(4 * float64(k) * float64(k+1))
 	}
-	return -math.Log(4 * float64(k) * float64(k+1))
-}
+	return w
+}()
+
+// logEpochWeight is log of epoch k's weight.
+func logEpochWeight(k int) float64 { return logEpochWeights[k] }
 
 // epochAcc is one epoch's accumulated evidence for one rule.
 type epochAcc struct {

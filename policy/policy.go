@@ -19,6 +19,7 @@ import (
 type Policy struct {
 	target   string
 	bake     time.Duration
+	epochOff [maxEpochs]int64 // epochs' starts after the deploy
 	bakeStr  string
 	period   time.Duration
 	lag      int // periods CloudWatch re-reads: older periods are final
@@ -140,6 +141,7 @@ func Compile(t config.Target) (*Policy, error) {
 		metricID: map[string]int{},
 	}
 	p.bakeStr = p.bake.String()
+	p.epochOff = epochOffsets(p.bake)
 	if p.bake <= 0 || p.period < time.Minute || p.lag < 0 {
 		return nil, fmt.Errorf("policy: target %q: bake_time, metric_period and metric_lag missing or out of range (apply config defaults first)", t.Name)
 	}

@@ -79,7 +79,11 @@ func (g *Grid) LogMix(terms []float64) float64 {
 	}
 	sum := 0.0
 	for i, t := range terms {
-		sum += math.Exp(t + g.logW[i] - m)
+		// Terms below e^-40 of the largest do not change the sum's
+		// float64 value.
+		if d := t + g.logW[i] - m; d > -40 {
+			sum += math.Exp(d)
+		}
 	}
 	return m + math.Log(sum)
 }
