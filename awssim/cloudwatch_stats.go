@@ -12,9 +12,13 @@ import (
 // statFunc reduces the buckets of one period to a value (NaN = none).
 type statFunc func(bs []cwBucket) float64
 
-// parseStat resolves Sum, Average, SampleCount, Minimum, Maximum and pNN
-// (p0..p100 with up to two decimals, e.g. p99.9).
+// parseStat resolves Sum, Average, SampleCount, Minimum, Maximum, pNN
+// (p0..p100 with up to two decimals, e.g. p99.9) and the trimmed count
+// TC(a:b) with absolute bounds (either may be empty).
 func parseStat(s string) (statFunc, error) {
+	if lo, hi, ok := parseRange(s, "TC("); ok {
+		return func(bs []cwBucket) float64 { return trimmedCount(bs, lo, hi) }, nil
+	}
 	switch s {
 	case "Sum":
 		return func(bs []cwBucket) float64 { return reduce(bs, func(b cwBucket) float64 { return b.sum }, sumF) }, nil
@@ -88,4 +92,54 @@ func percentile(bs []cwBucket, p float64) float64 {
 		}
 	}
 	return xs[len(xs)-1].v
+}
+
+// parseRange reads "<prefix>a:b)" with absolute numeric bounds; an empty
+// bound is open. CloudWatch's percentage bounds (TC(10%:90%)) are not
+// simulated.
+func parseRange(s, prefix string) (lo, hi float64, ok bool) {
+	if !strings.HasPrefix(s, prefix) || !strings.HasSuffix(s, ")") {
+		return 0, 0, false
+	}
+	a, b, found := strings.Cut(s[len(prefix):len(s)-1], ":")
+	if !found || strings.Contains(a+b, "%") {
+		return 0, 0, false
+	}
+	lo, hi = math.Inf(-1), math.Inf(1)
+	var err error
+	if a != "" {
+		if lo, err = strconv.ParseFloat(a, 64); err != nil {
+			return 0, 0, false
+		}
+	}
+	if b != "" {
+		if hi, err = strconv.ParseFloat(b, 64); err != nil {
+			return 0, 0, false
+		}
+	}
+	return lo, hi, lo < hi
+}
+
+// trimmedCount is the weighted number of raw values in (lo, hi] (lower
+// bound exclusive, upper inclusive, as CloudWatch defines TC); NaN when
+// only statistic sets were recorded.
+func trimmedCount(bs []cwBucket, lo, hi float64) float64 {
+	var n float64
+	raw := false
+	for _, b := range bs {
+		for i, v := range b.vals {
+			raw = true
+			if v > lo && v <= hi {
+				if b.wts != nil {
+					n += b.wts[i]
+				} else {
+					n++
+				}
+			}
+		}
+	}
+	if !raw {
+		return math.NaN()
+	}
+	return n
 }

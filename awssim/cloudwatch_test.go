@@ -134,12 +134,15 @@ func TestCloudWatchPutMetricData(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := func(id, stat string) types.MetricDataQuery { return metricStat(id, "App", "Lat", dimsA, 60, stat) }
-	got := getData(t, c.CloudWatch, 0, 2*time.Minute, q("sum", "Sum"), q("n", "SampleCount"), q("hi", "Maximum"), q("p50", "p50"))
+	got := getData(t, c.CloudWatch, 0, 2*time.Minute, q("sum", "Sum"), q("n", "SampleCount"), q("hi", "Maximum"), q("p50", "p50"),
+		q("tc", "TC(10:)"), q("tcb", "TC(3:20)"))
 	want := map[string]series{
 		"sum": {0: 93, 1: 40},
 		"n":   {0: 5, 1: 4},
 		"hi":  {0: 30, 1: 19},
 		"p50": {0: 20}, // statistic sets carry no percentiles
+		"tc":  {0: 3},  // 20 and 30 (twice): above 10, exclusive
+		"tcb": {0: 2},  // 10 and 20: in (3, 20]
 	}
 	for id, w := range want {
 		if !equalSeries(got[id], w) {

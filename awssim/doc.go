@@ -37,7 +37,8 @@
 //
 // CloudWatch (RPCv2 CBOR, awsQueryCompatible like the real service):
 // GetMetricData with MetricStat (Sum, Average, SampleCount, Minimum,
-// Maximum, pNN/pNN.NN percentiles by weighted nearest rank), Expression
+// Maximum, pNN/pNN.NN percentiles by weighted nearest rank, the trimmed
+// count TC(a:b) of raw values in (a, b] with absolute bounds), Expression
 // queries (numbers, query ids, + - * /, > < >= <= == !=, AND OR NOT && || !,
 // parentheses, IF(cond, a[, b]), FILL(s, value|REPEAT), ABS, CEIL, FLOOR,
 // PERIOD, DIFF, RATE, and SUM/AVG/MIN/MAX of an array [a, b, ...] (pointwise

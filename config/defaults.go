@@ -23,13 +23,19 @@ const (
 	DefaultRuleWindow      = 5 * time.Minute
 	DefaultMinInvocations  = 50
 	DefaultMinSamples      = 3
-	DefaultConsecutive     = 3
-	DefaultConfidence      = 0.99
-	DefaultLeaseTTL        = 15 * time.Second
-	DefaultHookTimeout     = 10 * time.Second
-	DefaultExecTimeout     = 60 * time.Second
-	DefaultVerifyWindow    = 2 * time.Minute
-	DefaultNotifyTimeout   = 10 * time.Second
+	// DefaultWarmup is the time constant of the new version's cold starts
+	// that latency rules allow for: a share e^(-t/40s) of its invocations
+	// may be slow t after the deploy.
+	DefaultWarmup = 40 * time.Second
+	// DefaultConfidence is a statistical rule's 1 - α, α its
+	// false-rollback probability over a whole watch: 2e-4, so that a
+	// target with five statistical rules stays at 1e-3 per deploy.
+	DefaultConfidence    = 0.9998
+	DefaultLeaseTTL      = 15 * time.Second
+	DefaultHookTimeout   = 10 * time.Second
+	DefaultExecTimeout   = 60 * time.Second
+	DefaultVerifyWindow  = 2 * time.Minute
+	DefaultNotifyTimeout = 10 * time.Second
 )
 
 // applyDefaults fills in unset keys. Where zero is a meaningful value
@@ -81,6 +87,32 @@ func defaultTarget(c *Config, t *Target, pos positions, path string) {
 	setStr(&t.Region, c.AWS.Region)
 	setStr(&t.RoleARN, c.AWS.RoleARN)
 	setStr(&t.ExternalID, c.AWS.ExternalID)
+	applyTargetDefaults(t)
+	for i := range t.Actions.Webhooks {
+		if !pos.written(fmt.Sprintf("%s.actions.webhook[%d].retries", path, i)) {
+			t.Actions.Webhooks[i].Retries = 3
+		}
+	}
+	if len(t.Probes) > 0 && !pos.written(path+".actions.verify.window") {
+		t.Actions.Verify.Window.Duration = DefaultVerifyWindow
+	}
+}
+
+// ApplyTargetDefaults fills in the unset keys of a Target built in code
+// (tests, tools) the way Load does for a file, except what needs the rest
+// of the file (region and role from [aws]) or knowing whether a key was
+// written (zero retries, zero verify window). Load calls the same code.
+func ApplyTargetDefaults(t *Target) {
+	applyTargetDefaults(t)
+	for i := range t.Actions.Webhooks {
+		setInt(&t.Actions.Webhooks[i].Retries, 3)
+	}
+	if len(t.Probes) > 0 {
+		setDur(&t.Actions.Verify.Window, DefaultVerifyWindow)
+	}
+}
+
+func applyTargetDefaults(t *Target) {
 	setDur(&t.BakeTime, DefaultBakeTime)
 	setDur(&t.MetricPeriod, DefaultMetricPeriod)
 	setInt(&t.MetricLag, DefaultMetricLag)
@@ -96,41 +128,13 @@ func defaultTarget(c *Config, t *Target, pos positions, path string) {
 		setInt(&p.MaxRedirects, DefaultMaxRedirects)
 	}
 	for i := range t.Rules {
-		r := &t.Rules[i]
-		setStr(&r.Op, ">")
-		setStr(&r.MissingData, MissingIgnore)
-		setDur(&r.Window, DefaultRuleWindow)
-		setInt(&r.MinSamples, DefaultMinSamples)
-		if r.Breaches == 0 && r.OfWindows == 0 {
-			r.Breaches, r.OfWindows = 1, 1
-		}
-		switch r.Kind {
-		case RuleErrorRate, RuleCompareErrors:
-			setInt(&r.MinInvocations, DefaultMinInvocations)
-		case RuleLatency, RuleCompareLatency:
-			setStr(&r.Stat, "p99")
-		case RuleProbe:
-			if r.FailureRatio == 0 {
-				setInt(&r.ConsecutiveFailures, DefaultConsecutive)
-			}
-		}
-		if r.Kind == RuleCompareErrors || r.Kind == RuleCompareLatency {
-			if r.Confidence == 0 {
-				r.Confidence = DefaultConfidence
-			}
-		}
+		defaultRule(&t.Rules[i])
 	}
 	for i := range t.Actions.Redis {
 		setInt(&t.Actions.Redis[i].BatchSize, 500)
 	}
 	for i := range t.Actions.Webhooks {
 		setDur(&t.Actions.Webhooks[i].Timeout, DefaultHookTimeout)
-		if !pos.written(fmt.Sprintf("%s.actions.webhook[%d].retries", path, i)) {
-			t.Actions.Webhooks[i].Retries = 3
-		}
-	}
-	if len(t.Probes) > 0 && !pos.written(path+".actions.verify.window") {
-		t.Actions.Verify.Window.Duration = DefaultVerifyWindow
 	}
 	for i := range t.Actions.Exec {
 		setDur(&t.Actions.Exec[i].Timeout, DefaultExecTimeout)
@@ -145,6 +149,33 @@ func defaultTarget(c *Config, t *Target, pos positions, path string) {
 				setDur(&h.Exec.Timeout, DefaultExecTimeout)
 			}
 		}
+	}
+}
+
+// defaultRule fills in a rule's unset keys: the one place rule defaults
+// live (policy.Compile trusts them).
+func defaultRule(r *Rule) {
+	setStr(&r.Op, ">")
+	setStr(&r.MissingData, MissingIgnore)
+	setDur(&r.Window, DefaultRuleWindow)
+	setInt(&r.MinSamples, DefaultMinSamples)
+	if r.Breaches == 0 && r.OfWindows == 0 {
+		r.Breaches, r.OfWindows = 1, 1
+	}
+	setInt(&r.OfWindows, r.Breaches)
+	setInt(&r.Breaches, r.OfWindows)
+	switch r.Kind {
+	case RuleErrorRate, RuleCompareErrors, RuleThrottles:
+		setInt(&r.MinInvocations, DefaultMinInvocations)
+	case RuleLatency, RuleCompareLatency:
+		setInt(&r.MinInvocations, DefaultMinInvocations)
+		setStr(&r.Stat, "p99")
+		setDur(&r.Warmup, DefaultWarmup)
+	case RuleMetric:
+		setStr(&r.Stat, "Average")
+	}
+	if Statistical(r.Kind) && r.Confidence == 0 {
+		r.Confidence = DefaultConfidence
 	}
 }
 

@@ -102,6 +102,8 @@ func Parse(data []byte, name string, o Options) (*Config, error) {
 	if len(l.problems) > 0 {
 		return nil, l.err()
 	}
+	sort.SliceStable(l.warnings, func(i, j int) bool { return l.warnings[i].Line < l.warnings[j].Line })
+	cfg.Warnings = l.warnings
 	return cfg, nil
 }
 
@@ -110,6 +112,7 @@ type loader struct {
 	opts     Options
 	pos      positions
 	problems []Problem
+	warnings []Problem
 
 	// The type check's state (typecheck.go): the expression being
 	// checked, the ranges to blank before decoding, the paths blanked.

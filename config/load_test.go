@@ -44,7 +44,9 @@ func TestInvalidConfigs(t *testing.T) {
 		{"invalid-cron.toml", []string{"daemon.sweep_cron: invalid cron spec"}},
 		{"invalid-probe.toml", []string{"target[0].probe[0].url: must be an absolute http(s) URL", "target[0].probe[0].body_match: invalid regexp", "problems"}},
 		{"invalid-syntax.toml", []string{":14:", "expected"}},
-		{"invalid-rule-window.toml", []string{":13:", "target[0].rule[0].window: window 30s is shorter than metric_period", ":14:", "does not apply to kind \"compare_errors\""}},
+		{"invalid-rule-window.toml", []string{":15:", "target[0].rule[0].window: window 30s is shorter than metric_period", ":20:", "does not apply to kind \"compare_errors\""}},
+		{"invalid-rule-confidence.toml", []string{":12:", "target[0].rule[0].confidence: must be in [0.5, 1)", ":18:", "target[0].rule[1].op: a latency rule trips when the target gets worse",
+			":19:", "target[0].rule[1].warmup: must not be negative"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {
@@ -113,8 +115,8 @@ func TestShippedExampleLoads(t *testing.T) {
 	if tg.Actions.Verify.Window.Duration != 2*time.Minute {
 		t.Errorf("verify window = %s", tg.Actions.Verify.Window)
 	}
-	if got := tg.Rules[1].Breaches; got != 2 {
-		t.Errorf("breaches = %d", got)
+	if len(cfg.Warnings) != 0 {
+		t.Errorf("the shipped rules use knobs that have no effect: %v", cfg.Warnings)
 	}
 }
 
@@ -137,6 +139,7 @@ func TestDefaultsApplied(t *testing.T) {
 		{"rule op", tg.Rules[0].Op, ">"},
 		{"rule min invocations", tg.Rules[0].MinInvocations, DefaultMinInvocations},
 		{"rule M of N", [2]int{tg.Rules[0].Breaches, tg.Rules[0].OfWindows}, [2]int{1, 1}},
+		{"rule confidence", tg.Rules[0].Confidence, DefaultConfidence},
 		{"missing data", tg.Rules[0].MissingData, MissingIgnore},
 		{"verify without probes", tg.Actions.Verify.Window.Duration, time.Duration(0)},
 	}

@@ -21,6 +21,9 @@ type Config struct {
 
 	// Path is the file the config was loaded from ("" when loaded from bytes).
 	Path string `toml:"-"`
+	// Warnings lists what loads but has no effect (rule knobs the
+	// statistical tests no longer use), for `canaryd check` to print.
+	Warnings []Problem `toml:"-"`
 }
 
 // Daemon holds process-wide settings.
@@ -146,14 +149,24 @@ type Probe struct {
 
 // Rule kinds.
 const (
-	RuleErrorRate      = "error_rate"      // Errors/Invocations of the new version (or alias)
-	RuleLatency        = "latency"         // Duration percentile (stat), ms
-	RuleThrottles      = "throttles"       // Throttles count per period
-	RuleMetric         = "metric"          // custom metric or metric-math expression
-	RuleProbe          = "probe"           // health probe failures
-	RuleCompareErrors  = "compare_errors"  // new vs known-good error rate, exact/Poisson test
-	RuleCompareLatency = "compare_latency" // new vs known-good latency, Mann-Whitney U
+	RuleErrorRate      = "error_rate"      // Errors/Invocations above a rate (or relative to known-good), sequential test
+	RuleLatency        = "latency"         // Duration percentile (stat) above a value: slow invocations counted with TC(X:)
+	RuleThrottles      = "throttles"       // Throttles per period (threshold >= 1) or share of requests (< 1)
+	RuleMetric         = "metric"          // custom metric or metric-math expression vs a threshold (windowed, not statistical)
+	RuleProbe          = "probe"           // health probe failure rate vs a tolerated rate and vs the known-good's recent rate
+	RuleCompareErrors  = "compare_errors"  // new vs known-good error rate, sequential two-sample test
+	RuleCompareLatency = "compare_latency" // new vs known-good percentile, slow invocations counted with TC(X:)
 )
+
+// Statistical reports whether rules of this kind are judged by an
+// anytime-valid sequential test (every kind but metric).
+func Statistical(kind string) bool {
+	switch kind {
+	case RuleErrorRate, RuleLatency, RuleThrottles, RuleProbe, RuleCompareErrors, RuleCompareLatency:
+		return true
+	}
+	return false
+}
 
 // Missing-data treatments.
 const (
@@ -163,14 +176,24 @@ const (
 )
 
 // Rule is one condition over samples that can breach.
+//
+// Statistical rules (every kind but metric) trip when the evidence since
+// the deploy, counted in invocations (probe results for probes), is
+// significant under a test that stays valid however often it is looked
+// at: the false-rollback probability over the watch's whole life is at
+// most 1 - confidence. For them window, for, breaches, of_windows and
+// min_samples (probe rules excepted) no longer mean anything; they still
+// load, and Load lists them in Config.Warnings.
 type Rule struct {
 	Name string `toml:"name"`
 	Kind string `toml:"kind"` // one of the Rule* constants
 
 	// Threshold, compared with Op against the observed value (absolute rules)
 	// or against the ratio/delta to the baseline (when Baseline is set).
+	// error_rate: a rate in (0, 1]; latency: milliseconds; throttles: per
+	// period (>= 1) or a share of requests (< 1).
 	Threshold float64 `toml:"threshold"`
-	Op        string  `toml:"op"`       // ">" (default), ">=", "<", "<="
+	Op        string  `toml:"op"`       // ">" (default), ">="; metric rules also "<", "<="
 	Baseline  string  `toml:"baseline"` // "" (absolute), "ratio" or "delta": relative to known-good
 
 	// Metric selection for latency and custom metrics.
@@ -180,23 +203,26 @@ type Rule struct {
 	Dimensions map[string]string `toml:"dimensions"` // metric: "${function}", "${alias}", "${version}" expand
 	Expression string            `toml:"expression"` // metric: metric-math over m1.. (queries below)
 
-	// Minimum evidence and persistence.
-	MinInvocations int      `toml:"min_invocations"` // per window, rate rules; default 50
-	MinSamples     int      `toml:"min_samples"`     // periods or probe results needed, default 3
-	For            Duration `toml:"for"`             // must breach continuously this long
-	Breaches       int      `toml:"breaches"`        // M of ...
-	OfWindows      int      `toml:"of_windows"`      // ... N windows; default 1 of 1
-	Window         Duration `toml:"window"`          // evaluation window, default 5m
-	MissingData    string   `toml:"missing_data"`    // ignore (default) | breaching | good
+	// Evidence.
+	MinInvocations int      `toml:"min_invocations"` // statistical rules: invocations judged before the rule vouches for promotion (never a veto on tripping); default 50
+	MinSamples     int      `toml:"min_samples"`     // metric rules: periods per window; probe rules: results before the rule vouches; default 3
+	Warmup         Duration `toml:"warmup"`          // latency rules: cold starts decay with this time constant (a share e^(-t/warmup) of the new version's invocations may be slow t after the deploy); default 40s
+
+	// Windowed (metric) rules only.
+	For         Duration `toml:"for"`          // must breach continuously this long
+	Breaches    int      `toml:"breaches"`     // M of ...
+	OfWindows   int      `toml:"of_windows"`   // ... N windows; default 1 of 1
+	Window      Duration `toml:"window"`       // evaluation window, default 5m
+	MissingData string   `toml:"missing_data"` // ignore (default) | breaching | good
 
 	// Probe rules.
 	Probe               string  `toml:"probe"`                // probe name
-	ConsecutiveFailures int     `toml:"consecutive_failures"` // trip after this many in a row, default 3
-	FailureRatio        float64 `toml:"failure_ratio"`        // or this share of the window failing
+	ConsecutiveFailures int     `toml:"consecutive_failures"` // no longer used (a run of failures is judged by the failure-rate test)
+	FailureRatio        float64 `toml:"failure_ratio"`        // failure rate tolerated when no pre-deploy probe results exist, default 0.1
 
-	// Statistical comparison rules.
-	Confidence float64 `toml:"confidence"` // default 0.99
-	MinEffect  float64 `toml:"min_effect"` // relative effect size, e.g. 0.2 = 20% worse
+	// Statistical rules.
+	Confidence float64 `toml:"confidence"` // 1 - the false-rollback probability over the whole watch; default 0.9998
+	MinEffect  float64 `toml:"min_effect"` // compare_* and probe: relative effect tolerated, e.g. 0.2 = trips only when significantly more than 20% worse
 }
 
 // Actions is what a rollback does after reverting the alias.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -15,7 +16,6 @@ import (
 
 var (
 	namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-	statPattern = regexp.MustCompile(`^(Sum|Average|SampleCount|Minimum|Maximum|p\d{1,2}(\.\d{1,3})?)$`)
 	// CronParser accepts standard 5-field specs and descriptors (@every 5m).
 	CronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 )
@@ -188,13 +188,8 @@ func (l *loader) validateTarget(path string, t *Target, notifiers map[string]boo
 			l.add(rp+".name", "duplicate rule name %q", r.Name)
 		}
 		rules[r.Name] = true
-		l.validateRule(rp, r, probes)
-		if r.Kind != RuleProbe && r.Window.Duration > 0 && r.Window.Duration < t.MetricPeriod.Duration {
-			l.add(rp+".window", "window %s is shorter than metric_period %s: it could hold no period", r.Window, t.MetricPeriod)
-		}
-		if r.Baseline != "" && (r.Kind == RuleProbe || r.Kind == RuleCompareErrors || r.Kind == RuleCompareLatency) {
-			l.add(rp+".baseline", "baseline %q does not apply to kind %q (compare_* rules compare with known-good by themselves)", r.Baseline, r.Kind)
-		}
+		l.validateRule(rp, r, probes, t.MetricPeriod.Duration)
+		l.warnRule(rp, r)
 	}
 	l.validateActions(path+".actions", &t.Actions)
 }
@@ -229,69 +224,18 @@ func (l *loader) validateProbe(p string, pr *Probe) {
 	l.intRange(p+".max_redirects", pr.MaxRedirects, 0, 10)
 }
 
-func (l *loader) validateRule(p string, r *Rule, probes map[string]bool) {
-	switch r.Kind {
-	case RuleErrorRate, RuleCompareErrors:
-		if r.Baseline == "" && r.Kind == RuleErrorRate && (r.Threshold <= 0 || r.Threshold > 1) {
-			l.add(p+".threshold", "error rate threshold must be in (0, 1] (got %g)", r.Threshold)
+func (l *loader) validateRule(p string, r *Rule, probes map[string]bool, period time.Duration) {
+	for _, err := range CheckRule(*r, probes, period) {
+		path := p
+		var fe *FieldError
+		if errors.As(err, &fe) && fe.Field != "" {
+			path += "." + fe.Field
 		}
-		l.intRange(p+".min_invocations", r.MinInvocations, 1, 1_000_000_000)
-	case RuleLatency, RuleCompareLatency, RuleThrottles:
-		if r.Kind != RuleCompareLatency && r.Threshold <= 0 {
-			l.add(p+".threshold", "must be > 0 (got %g)", r.Threshold)
+		msg := err.Error()
+		if fe != nil {
+			msg = fe.Msg
 		}
-	case RuleMetric:
-		if r.Expression == "" && (r.Namespace == "" || r.MetricName == "") {
-			l.add(p, "metric rule needs namespace and metric_name, or expression")
-		}
-	case RuleProbe:
-		if !probes[r.Probe] {
-			l.add(p+".probe", "unknown probe %q", r.Probe)
-		}
-		if r.FailureRatio < 0 || r.FailureRatio > 1 {
-			l.add(p+".failure_ratio", "must be in [0, 1] (got %g)", r.FailureRatio)
-		}
-		if r.ConsecutiveFailures < 0 {
-			l.add(p+".consecutive_failures", "must not be negative")
-		}
-	default:
-		l.add(p+".kind", "must be one of error_rate, latency, throttles, metric, probe, compare_errors, compare_latency (got %q)", r.Kind)
-	}
-	if r.Stat != "" && !statPattern.MatchString(r.Stat) {
-		l.add(p+".stat", "must be Sum, Average, SampleCount, Minimum, Maximum or pNN (got %q)", r.Stat)
-	}
-	switch r.Op {
-	case ">", ">=", "<", "<=":
-	default:
-		l.add(p+".op", "must be >, >=, < or <= (got %q)", r.Op)
-	}
-	switch r.Baseline {
-	case "", "ratio", "delta":
-	default:
-		l.add(p+".baseline", "must be \"ratio\" or \"delta\" (got %q)", r.Baseline)
-	}
-	switch r.MissingData {
-	case MissingIgnore, MissingBreaching, MissingGood:
-	default:
-		l.add(p+".missing_data", "must be ignore, breaching or good (got %q)", r.MissingData)
-	}
-	if r.Threshold < 0 {
-		l.add(p+".threshold", "must not be negative (got %g)", r.Threshold)
-	}
-	l.intRange(p+".min_samples", r.MinSamples, 1, 10_000)
-	l.intRange(p+".of_windows", r.OfWindows, 1, 100)
-	if r.Breaches < 1 || r.Breaches > r.OfWindows {
-		l.add(p+".breaches", "must be between 1 and of_windows (%d) (got %d)", r.OfWindows, r.Breaches)
-	}
-	l.minDur(p+".window", r.Window, time.Second)
-	if r.For.Duration < 0 {
-		l.add(p+".for", "must not be negative")
-	}
-	if r.Confidence != 0 && (r.Confidence < 0.5 || r.Confidence >= 1) {
-		l.add(p+".confidence", "must be in [0.5, 1) (got %g)", r.Confidence)
-	}
-	if r.MinEffect < 0 {
-		l.add(p+".min_effect", "must not be negative (got %g)", r.MinEffect)
+		l.add(path, "%s", msg)
 	}
 }
 

@@ -40,6 +40,10 @@ func benchInput(split bool) Input {
 }
 
 func benchmarkEvaluate(b *testing.B, split, prepared bool) {
+	benchmarkEvaluateWith(b, split, prepared, false)
+}
+
+func benchmarkEvaluateWith(b *testing.B, split, prepared, folded bool) {
 	p, err := Compile(exampleTarget(b))
 	if err != nil {
 		b.Fatal(err)
@@ -47,6 +51,16 @@ func benchmarkEvaluate(b *testing.B, split, prepared bool) {
 	in := benchInput(split)
 	if prepared {
 		in.Prepared = p.PrepareBaseline(in.Baseline)
+	}
+	if folded {
+		// The daemon's way: a folding History holds the watch's final
+		// periods as per-rule evidence; Evaluate adds the open ones.
+		h := p.NewHistory(Watch{Start: in.WatchStart, KnownGood: in.KnownGood, NewVersion: in.NewVersion})
+		h.SetBaseline(in.Prepared)
+		for _, s := range in.Samples {
+			h.Add(s)
+		}
+		in.Samples, in.Evidence = h.Samples(), h.Evidence()
 	}
 	now := at(30)
 	if v := p.Evaluate(in, now); v.Kind != Promote {
@@ -70,3 +84,6 @@ func benchmarkEvaluate(b *testing.B, split, prepared bool) {
 func BenchmarkEvaluate(b *testing.B)         { benchmarkEvaluate(b, false, false) }
 func BenchmarkEvaluatePrepared(b *testing.B) { benchmarkEvaluate(b, false, true) }
 func BenchmarkEvaluateSplit(b *testing.B)    { benchmarkEvaluate(b, true, false) }
+
+// The daemon's steady state: a prepared baseline and folded evidence.
+func BenchmarkEvaluateFolded(b *testing.B) { benchmarkEvaluateWith(b, false, true, true) }

@@ -1,61 +1,65 @@
 // Package policy decides, from samples, whether a deploy is healthy,
 // failing, not yet knowable, or ready to promote. Every decision is a pure
-// function of (spec, history, now) and carries its explanation as data.
+// function of (spec, evidence, now) and carries its explanation as data.
+// README.md in this directory explains each rule's statistics for a
+// platform engineer, and the maths.
 //
 // # Using it
 //
-// Compile a target's rules once (Compile), keep a watch's samples in a
-// History (NewHistory(p.Lookback()), Add every sample.Sample), prepare the
-// baseline once (PrepareBaseline) and call Evaluate on every tick with the
-// clock's now. Evaluate does no I/O and reads no clock.
+// Compile a target's rules once (Compile, from a config.Load'ed target).
+// For each watch, make a History with Policy.NewHistory, give it the
+// watch's prepared baseline (PrepareBaseline, SetBaseline), Add every
+// sample.Sample as it is delivered, and call Evaluate on every tick with
+// the clock's now and Input{Evidence: h.Evidence(), Samples: h.Samples(),
+// Prepared: ...}. Evaluate does no I/O and reads no clock. The watcher
+// reads, per watch, the Duration statistics DurationStats names for its
+// baseline.
 //
-// # Which samples a rule judges
+// # The tests
 //
-// When the alias splits traffic (Input.Split), the new version's samples
-// (Version == NewVersion) are judged against the known-good version's
-// (Version == KnownGood) over the same windows. Otherwise the alias-level
-// samples (Version "") since WatchStart are judged against the pre-deploy
-// baseline (Input.Baseline, all of it). Probes always reach the alias.
+// Every rule but metric is an anytime-valid sequential test (package
+// seqtest): an e-process over the evidence since the deploy, counted in
+// invocations — errors, invocations slower than a threshold (CloudWatch's
+// TC(X:)), throttles — or in probe results, looked at every period for the
+// watch's whole life; the rule trips the first time its e-value reaches
+// 1/α, α = 1 - confidence, and the probability that it ever does on a
+// healthy deploy is at most α (Ville's inequality). Counts are tempered
+// for the overdispersion the baseline shows; latency periods right after
+// the deploy are tested against a cold-start allowance; a regression hours
+// into the rollback window is judged by epochs started at fixed times
+// (evidence.go). min_invocations (min_samples for probes) is the evidence
+// a rule must have judged before it vouches for promotion, never a floor
+// on tripping.
 //
-// # Windows, evidence and persistence
+// Which samples a rule judges: a period for which the new version has its
+// own datapoints (the alias splits traffic) is judged per version against
+// the known-good's datapoints of the same period; any other period by its
+// alias-level datapoints against the pre-deploy baseline (Input.Baseline).
+// The period containing the deploy counts too: under the null hypothesis
+// both versions are no worse than known-good, and so is their mix. Probes
+// reach the alias and are compared with the probe results from before the
+// deploy (Input.Baseline) and with the rule's tolerated failure rate.
 //
-// Metric windows end at the newest delivered period of the rule's metrics
-// (CloudWatch data is late; the watcher delivers complete periods only);
-// probe windows end at now. A window [end-window, end) is breach, ok or
-// unknown:
-//   - error_rate: sum(Errors)/sum(Invocations) over periods where
-//     Invocations is a datapoint; evidence = invocations, at least
-//     min_invocations (default 50) or the window is unknown (promise 6).
-//   - latency, throttles, metric: the mean of the per-period values
-//     (Duration.<stat>, Throttles, rule:<name>); evidence = periods, at
-//     least min_samples (default 3).
-//   - baseline = "ratio" | "delta": the value divided by / minus the
-//     known-good value, which needs the same minimum evidence.
-//   - probe: the trailing run of failures against consecutive_failures, and
-//     the failing share against failure_ratio (with min_samples results).
-//   - compare_errors, compare_latency: statistical tests, see stats.go.
+// Metric rules (custom metrics) are not statistical: a window's mean
+// against a threshold, with breaches/of_windows and for (window.go).
 //
-// A window without usable observations is unknown when its samples are
-// source errors (the watchdog's blindness is never evidence, promise 5) or
-// when it is not yet covered by delivered data; when the absence is real
-// (no_data periods, zero invocations, or an empty window inside the watched
-// time) missing_data decides: ignore (default: unknown), breaching, good.
-// A rule breaches when at least `breaches` of the last `of_windows` windows
-// breach (default 1 of 1), and, with `for`, when that holds at every
-// metric-period step back to end - for.
+// # Evidence over a whole watch
+//
+// A History made by Policy.NewHistory folds the periods that can no longer
+// change (older than metric_lag periods behind the newest delivered one;
+// probe results a period behind the newest) into per-rule, per-epoch
+// sufficient statistics (Evidence) and prunes their samples: a watch of a
+// day keeps the same memory as one of ten minutes. Folding depends only on
+// the samples and their times, so a replay reaches the daemon's verdicts.
 //
 // # Verdicts
 //
 // See Evaluate for how findings combine into healthy, failing,
-// inconclusive or promote, and what "enough evidence to promote" means.
-// A failing verdict is AlertOnly when every breached rule is an absolute
-// rule that the known-good version breaches too (a deploy during an
-// incident: rolling back would not help).
-//
-// # Replay
-//
-// Replay runs a JSON-lines trace (format in trace.go and
-// testdata/traces/README.md) through Compile and Evaluate on the trace's
-// own clock: `canaryd replay` exits 0 promoted, 3 failing, 4 healthy or
-// inconclusive at the end, 2 bad input.
+// inconclusive or promote. A failing verdict is AlertOnly when every
+// tripped rule is one the known-good version breaches too: concurrently
+// (split periods), above an absolute threshold before the deploy or in
+// its last minutes, or (any rule) during an incident that began in the
+// baseline window — a step up in the known-good's counts, in this rule or
+// another (incident.go) — that the new version is not significantly
+// worse than.
 package policy

@@ -2,95 +2,14 @@ package policy
 
 import (
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/canaryd/canaryd/sample"
-
 	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/sample"
 )
-
-var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-
-func at(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
-
-func dur(d time.Duration) config.Duration { return config.Duration{Duration: d} }
-
-func met(metric, ver string, min int, v float64) sample.Sample {
-	return sample.Sample{Kind: sample.KindMetric, Source: "cloudwatch", Metric: metric, Version: ver,
-		Time: at(min), Period: time.Minute, Outcome: sample.OutcomeOK, Value: v}
-}
-
-func metOut(metric, ver string, min int, o sample.Outcome) sample.Sample {
-	s := met(metric, ver, min, 0)
-	s.Outcome = o
-	return s
-}
-
-// rate is Invocations and Errors for minutes [from, to).
-func rate(ver string, from, to int, inv, errs float64) []sample.Sample {
-	var out []sample.Sample
-	for i := from; i < to; i++ {
-		out = append(out, met("Invocations", ver, i, inv), met("Errors", ver, i, errs))
-	}
-	return out
-}
-
-// rateOut is Invocations and Errors with one outcome for minutes [from, to).
-func rateOut(ver string, from, to int, o sample.Outcome) []sample.Sample {
-	var out []sample.Sample
-	for i := from; i < to; i++ {
-		out = append(out, metOut("Invocations", ver, i, o), metOut("Errors", ver, i, o))
-	}
-	return out
-}
-
-// vals is one value per minute from `from` on.
-func vals(metric, ver string, from int, v ...float64) []sample.Sample {
-	var out []sample.Sample
-	for i, x := range v {
-		out = append(out, met(metric, ver, from+i, x))
-	}
-	return out
-}
-
-// probes are results every 30s from minute `from`: '.' ok, 'x' fail, 'e' source error.
-func probes(name string, from int, results string) []sample.Sample {
-	var out []sample.Sample
-	for i, c := range results {
-		s := sample.Sample{Kind: sample.KindProbe, Source: name, Time: at(from).Add(time.Duration(i) * 30 * time.Second), Outcome: sample.OutcomeOK, Status: 200}
-		switch c {
-		case 'x':
-			s.Outcome, s.Status = sample.OutcomeFail, 503
-		case 'e':
-			s.Outcome, s.Status = sample.OutcomeSourceError, 0
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
-func cat(parts ...[]sample.Sample) []sample.Sample {
-	var out []sample.Sample
-	for _, p := range parts {
-		out = append(out, p...)
-	}
-	return out
-}
-
-func repeat(v float64, n int) []float64 {
-	out := make([]float64, n)
-	for i := range out {
-		out[i] = v
-	}
-	return out
-}
-
-func target(bake time.Duration, rules ...config.Rule) config.Target {
-	return config.Target{Name: "t", BakeTime: dur(bake), MetricPeriod: dur(time.Minute),
-		Probes: []config.Probe{{Name: "health"}}, Rules: rules}
-}
 
 type evalCase struct {
 	name      string
@@ -172,193 +91,247 @@ func finding(t *testing.T, v Verdict, rule string) Finding {
 }
 
 var (
-	errRate = config.Rule{Name: "err", Kind: config.RuleErrorRate, Threshold: 0.05, Window: dur(5 * time.Minute)}
-	lat     = config.Rule{Name: "lat", Kind: config.RuleLatency, Threshold: 800, Window: dur(5 * time.Minute)}
-	thr     = config.Rule{Name: "thr", Kind: config.RuleThrottles, Threshold: 10, Window: dur(5 * time.Minute)}
-	queue   = config.Rule{Name: "queue", Kind: config.RuleMetric, Threshold: 100, Window: dur(5 * time.Minute)}
-	health  = config.Rule{Name: "health", Kind: config.RuleProbe, Probe: "health", ConsecutiveFailures: 3, Window: dur(5 * time.Minute)}
-	cmpErr  = config.Rule{Name: "cmp-err", Kind: config.RuleCompareErrors, Window: dur(5 * time.Minute), MinInvocations: 500, MinEffect: 0.5}
-	cmpLat  = config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency, Window: dur(5 * time.Minute), MinSamples: 5, MinEffect: 0.2}
+	errRate = config.Rule{Name: "err", Kind: config.RuleErrorRate, Threshold: 0.05}
+	lat     = config.Rule{Name: "lat", Kind: config.RuleLatency, Threshold: 800}
+	thr     = config.Rule{Name: "thr", Kind: config.RuleThrottles, Threshold: 10}
+	queue   = config.Rule{Name: "queue", Kind: config.RuleMetric, Threshold: 100, Namespace: "App", MetricName: "Queue"}
+	health  = config.Rule{Name: "health", Kind: config.RuleProbe, Probe: "health"}
+	cmpErr  = config.Rule{Name: "cmp-err", Kind: config.RuleCompareErrors, MinEffect: 0.25}
+	cmpLat  = config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency, MinEffect: 0.25}
 )
 
 func with(r config.Rule, f func(*config.Rule)) config.Rule { f(&r); return r }
 
-func TestEvaluateRuleKinds(t *testing.T) {
+// baseRate is 30 baseline minutes of n invocations with e errors each.
+func baseRate(n, e float64) []sample.Sample { return rate("", -30, 0, n, e) }
+
+// latBase is 30 baseline minutes at 1000 invocations with p99 400 ms and
+// the trimmed counts of the given thresholds (1% above 400, 0.1% above
+// 500, none above 800).
+func latBase() []sample.Sample {
+	var out []sample.Sample
+	for i := -30; i < 0; i++ {
+		out = append(out, met("Invocations", "", i, 1000), met("Duration.p99", "", i, 400),
+			met("Duration.TC(400:)", "", i, 10), met("Duration.TC(500:)", "", i, 1), met("Duration.TC(800:)", "", i, 0))
+	}
+	return out
+}
+
+// slow is a minute's invocations and count above threshold x.
+func slow(ver string, from, to int, x string, n, s, p99 float64) []sample.Sample {
+	var out []sample.Sample
+	for i := from; i < to; i++ {
+		out = append(out, met("Invocations", ver, i, n), met("Duration.TC("+x+":)", ver, i, s), met("Duration.p99", ver, i, p99))
+	}
+	return out
+}
+
+func TestEvaluateErrorRules(t *testing.T) {
 	runEvalCases(t, []evalCase{
-		{name: "error_rate breaches", rules: []config.Rule{errRate},
+		{name: "error rate far above the threshold trips", rules: []config.Rule{errRate},
 			in: Input{Samples: rate("", 0, 5, 1000, 100)}, now: 5, want: Failing, breached: []string{"err"},
 			check: func(t *testing.T, v Verdict) {
 				f := finding(t, v, "err")
-				if f.Observed != 0.1 || f.Evidence != 5000 || f.MinEvidence != 50 || f.Samples != 5 || f.Window != 5*time.Minute || f.Threshold != 0.05 || f.Op != ">" || f.Version != "2" {
+				if f.Observed != 0.1 || f.Evidence != 5000 || f.MinEvidence != 50 || f.Samples != 5 || f.Threshold != 0.05 ||
+					f.Op != ">" || f.Version != "2" || f.EValue < 1/f.Alpha || math.Abs(f.Alpha-2e-4) > 1e-12 || *f.PValue > f.Alpha {
 					t.Errorf("finding %+v", f)
 				}
 			}},
-		{name: "error_rate healthy", rules: []config.Rule{errRate},
+		{name: "error rate below the threshold vouches", rules: []config.Rule{errRate},
 			in: Input{Samples: rate("", 0, 5, 1000, 10)}, now: 5, want: Healthy},
-		{name: "error_rate below min_invocations cannot breach", rules: []config.Rule{errRate},
-			in: Input{Samples: rate("", 0, 5, 5, 2)}, now: 5, want: Inconclusive, contains: "25 invocations < min_invocations 50",
+		{name: "30 of 30 failing trips whatever min_invocations says", rules: []config.Rule{errRate},
+			in: Input{Samples: rate("", 0, 1, 30, 30)}, now: 1, want: Failing, breached: []string{"err"}},
+		{name: "1 of 3 failing is no evidence", rules: []config.Rule{errRate},
+			in: Input{Samples: rate("", 0, 1, 3, 1)}, now: 1, want: Inconclusive, contains: "3 invocations < min_invocations 50"},
+		{name: "slightly above the threshold needs more evidence", rules: []config.Rule{errRate},
+			in: Input{Samples: rate("", 0, 2, 1000, 60)}, now: 2, want: Healthy, contains: "120 of 2000 invocations failed"},
+		{name: "periods wholly before the deploy are not evidence", rules: []config.Rule{errRate},
+			in: Input{Samples: rate("", -3, 0, 1000, 500)}, now: 0, want: Inconclusive},
+		{name: "periods not yet complete are ignored", rules: []config.Rule{errRate},
+			in: Input{Samples: rate("", 0, 5, 1000, 500)}, now: 0, want: Inconclusive, contains: "no recent data delivered"},
+		{name: "delta to the baseline", rules: []config.Rule{with(errRate, func(r *config.Rule) { r.Baseline, r.Threshold = "delta", 0.03 })},
+			in: Input{Samples: rate("", 0, 5, 1000, 80), Baseline: baseRate(1000, 10)}, now: 5, want: Failing, breached: []string{"err"}},
+		{name: "ratio to the baseline is a two-sample test", rules: []config.Rule{with(errRate, func(r *config.Rule) { r.Baseline, r.Threshold = "ratio", 2 })},
+			in: Input{Samples: rate("", 0, 5, 1000, 60), Baseline: baseRate(1000, 10)}, now: 5, want: Failing, breached: []string{"err"},
 			check: func(t *testing.T, v Verdict) {
-				if f := finding(t, v, "err"); f.Enough || f.Evidence != 25 {
-					t.Errorf("finding %+v", f)
+				if f := finding(t, v, "err"); math.Abs(f.Observed-6) > 1e-9 || f.Threshold != 2 || *f.Baseline != 0.01 {
+					t.Errorf("ratio finding shows %v against %v (baseline %v), want the ratio 6 against 2", f.Observed, f.Threshold, *f.Baseline)
 				}
 			}},
-		{name: "error_rate ratio to baseline", rules: []config.Rule{with(errRate, func(r *config.Rule) { r.Baseline, r.Threshold = "ratio", 2 })},
-			in: Input{Samples: rate("", 0, 5, 1000, 30), Baseline: rate("", -30, 0, 1000, 10)}, now: 5, want: Failing, breached: []string{"err"},
+		{name: "ratio: 2x on ~1 expected error is no evidence", rules: []config.Rule{with(errRate, func(r *config.Rule) { r.Baseline, r.Threshold = "ratio", 1.5 })},
+			in: Input{Samples: rate("", 0, 1, 100, 2), Baseline: baseRate(100, 1)}, now: 1, want: Healthy},
+		{name: "relative rule without a baseline cannot judge", rules: []config.Rule{with(errRate, func(r *config.Rule) { r.Baseline, r.Threshold = "ratio", 2 })},
+			in: Input{Samples: rate("", 0, 5, 1000, 300)}, now: 5, want: Inconclusive, contains: "no pre-deploy baseline"},
+		{name: "compare_errors against the baseline", rules: []config.Rule{cmpErr},
+			in: Input{Samples: rate("", 0, 3, 1000, 50), Baseline: baseRate(1000, 10)}, now: 3, want: Failing, breached: []string{"cmp-err"}},
+		{name: "compare_errors: the same rate as the baseline", rules: []config.Rule{cmpErr},
+			in: Input{Samples: rate("", 0, 10, 1000, 10), Baseline: baseRate(1000, 10)}, now: 10, want: Healthy},
+		{name: "compare_errors per version while split", rules: []config.Rule{cmpErr},
+			in: Input{Split: true, Samples: cat(rate("2", 0, 5, 100, 6), rate("1", 0, 5, 900, 9))}, now: 5, want: Failing, breached: []string{"cmp-err"},
 			check: func(t *testing.T, v Verdict) {
-				f := finding(t, v, "err")
-				if !near(f.Observed, 3, 1e-9) || f.Baseline == nil || !near(*f.Baseline, 0.01, 1e-12) {
+				if f := finding(t, v, "cmp-err"); *f.Baseline != 0.01 || !strings.Contains(f.Note, "known-good 1 alongside: 45 of 4500") {
+					t.Errorf("split finding %s", f)
+				}
+			}},
+		{name: "compare_errors: split judges the new version, not the alias", rules: []config.Rule{cmpErr},
+			in: Input{Split: true, Samples: cat(rate("", 0, 5, 1000, 300), rate("2", 0, 5, 100, 1), rate("1", 0, 5, 900, 9))}, now: 5, want: Healthy},
+		{name: "compare_errors: all zero", rules: []config.Rule{cmpErr},
+			in: Input{Split: true, Samples: cat(rate("2", 0, 5, 1000, 0), rate("1", 0, 5, 1000, 0))}, now: 5, want: Healthy},
+		{name: "bursty healthy errors do not trip", rules: []config.Rule{cmpErr},
+			in: Input{Samples: rate("", 0, 1, 1000, 60), Baseline: burstyBase()}, now: 1, want: Healthy, contains: "bursty counts tempered"},
+		{name: "the same burst against a steady baseline trips", rules: []config.Rule{cmpErr},
+			in: Input{Samples: rate("", 0, 1, 1000, 60), Baseline: baseRate(1000, 12)}, now: 1, want: Failing, breached: []string{"cmp-err"}},
+	})
+}
+
+// burstyBase averages 1.2% errors, but in bursts: most minutes 0-5
+// errors, some 40-60.
+func burstyBase() []sample.Sample {
+	var out []sample.Sample
+	errs := []float64{2, 0, 5, 1, 45, 3, 0, 2, 60, 1, 4, 0, 1, 50, 2, 3, 0, 1, 40, 2, 5, 0, 1, 55, 3, 2, 0, 4, 1, 60}
+	for i, e := range errs {
+		out = append(out, met("Invocations", "", i-30, 1000), met("Errors", "", i-30, e))
+	}
+	return out
+}
+
+// The period containing the deploy mixes two versions; under the null
+// both are no worse than known-good, so it is evidence too.
+func TestEvaluateDeployPeriod(t *testing.T) {
+	p, err := Compile(target(30*time.Minute, errRate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := Input{WatchStart: t0.Add(30 * time.Second), KnownGood: "1", NewVersion: "2", Samples: rate("", 0, 1, 1000, 500)}
+	if v := p.Evaluate(in, at(1)); v.Kind != Failing {
+		t.Fatalf("deploy period with 50%% errors: %s", v.Summary)
+	}
+}
+
+func TestEvaluateLatencyRules(t *testing.T) {
+	runEvalCases(t, []evalCase{
+		{name: "p99 above the threshold: 5% of invocations slower than it", rules: []config.Rule{lat},
+			in: Input{Samples: slow("", 0, 6, "800", 1000, 50, 900), Baseline: latBase()}, now: 6, want: Failing, breached: []string{"lat"},
+			check: func(t *testing.T, v Verdict) {
+				if f := finding(t, v, "lat"); math.Abs(f.Observed-900) > 1e-9 || f.Threshold != 800 || !strings.Contains(f.Note, "150 of 3000 invocations slower than 800 ms") {
 					t.Errorf("finding %s", f)
 				}
 			}},
-		{name: "error_rate delta to baseline within", rules: []config.Rule{with(errRate, func(r *config.Rule) { r.Baseline, r.Threshold = "delta", 0.03 })},
-			in: Input{Samples: rate("", 0, 5, 1000, 30), Baseline: rate("", -30, 0, 1000, 10)}, now: 5, want: Healthy},
-		{name: "relative rule without baseline evidence is inconclusive", rules: []config.Rule{with(errRate, func(r *config.Rule) { r.Baseline, r.Threshold = "ratio", 2 })},
-			in: Input{Samples: rate("", 0, 5, 1000, 300)}, now: 5, want: Inconclusive, contains: "known-good side has too little evidence"},
-		{name: "latency breaches", rules: []config.Rule{lat},
-			in: Input{Samples: vals("Duration.p99", "", 0, 900, 950, 1000, 850, 900)}, now: 5, want: Failing, breached: []string{"lat"}},
-		{name: "latency needs min_samples", rules: []config.Rule{lat},
-			in: Input{Samples: vals("Duration.p99", "", 3, 5000, 5000)}, now: 5, want: Inconclusive, contains: "2 samples < min_samples 3"},
-		{name: "throttles breach", rules: []config.Rule{thr},
-			in: Input{Samples: vals("Throttles", "", 0, 20, 20, 20, 20, 20)}, now: 5, want: Failing, breached: []string{"thr"}},
+		{name: "p99 below the threshold vouches", rules: []config.Rule{lat},
+			in: Input{Samples: slow("", 0, 6, "800", 1000, 2, 500), Baseline: latBase()}, now: 6, want: Healthy},
+		{name: "cold starts right after the deploy are no evidence", rules: []config.Rule{lat},
+			in: Input{Samples: cat(slow("", 0, 1, "800", 1000, 500, 2000), slow("", 1, 2, "800", 1000, 150, 1500), slow("", 2, 3, "800", 1000, 40, 900),
+				slow("", 3, 10, "800", 1000, 0, 400)), Baseline: latBase()}, now: 10, want: Healthy},
+		{name: "known-good slower than the threshold too: alert only", rules: []config.Rule{with(lat, func(r *config.Rule) { r.Threshold = 300 })},
+			in: Input{Samples: slow("", 0, 6, "300", 1000, 100, 450), Baseline: latBase()}, now: 6, want: Failing, breached: []string{"lat"}, alertOnly: true},
+		{name: "ratio: X is 1.5 times the baseline p99", rules: []config.Rule{with(lat, func(r *config.Rule) { r.Baseline, r.Threshold = "ratio", 1.5 })},
+			in: Input{Samples: slow("", 0, 6, "600", 1000, 80, 700), Baseline: latBase()}, now: 6, want: Failing, breached: []string{"lat"},
+			check: func(t *testing.T, v Verdict) {
+				if f := finding(t, v, "lat"); math.Abs(f.Observed-1.75) > 1e-9 || f.Threshold != 1.5 || *f.Baseline != 400 {
+					t.Errorf("ratio finding %s", f)
+				}
+			}},
+		{name: "compare_latency: new side above 1.25x the known-good p99", rules: []config.Rule{cmpLat},
+			in: Input{Samples: slow("", 0, 6, "500", 1000, 100, 700), Baseline: latBase()}, now: 6, want: Failing, breached: []string{"cmp-lat"}},
+		{name: "compare_latency: as slow as the known-good", rules: []config.Rule{cmpLat},
+			in: Input{Samples: slow("", 0, 5, "500", 1000, 1, 400), Baseline: latBase()}, now: 5, want: Healthy},
+		{name: "compare_latency per version while split", rules: []config.Rule{cmpLat},
+			in:  Input{Split: true, Baseline: latBase(), Samples: cat(slow("2", 0, 7, "500", 200, 40, 800), slow("1", 0, 7, "400", 800, 8, 400))},
+			now: 7, want: Failing, breached: []string{"cmp-lat"}},
+		{name: "fallback without trimmed counts: log p99 per period", rules: []config.Rule{lat},
+			in: Input{Samples: cat(vals("Duration.p99", "", 0, 2000, 2000, 2000, 2000, 2000, 2000, 2000, 2000), vals("Invocations", "", 0, repeat(1000, 8)...)),
+				Baseline: latBase()}, now: 8, want: Failing, breached: []string{"lat"}, contains: "without counts"},
+		{name: "fallback: a few invocations count for little", rules: []config.Rule{lat},
+			in: Input{Samples: cat(vals("Duration.p99", "", 0, 2000, 2000, 2000, 2000), vals("Invocations", "", 0, 3, 3, 3, 3)),
+				Baseline: latBase()}, now: 4, want: Inconclusive},
+	})
+}
+
+func TestEvaluateThrottlesAndMetrics(t *testing.T) {
+	runEvalCases(t, []evalCase{
+		{name: "throttles per period", rules: []config.Rule{thr},
+			in: Input{Samples: vals("Throttles", "", 0, 40, 40)}, now: 2, want: Failing, breached: []string{"thr"}},
+		{name: "throttles below the per-period threshold", rules: []config.Rule{thr},
+			in: Input{Samples: vals("Throttles", "", 0, 2, 0, 5, 1)}, now: 4, want: Healthy},
+		{name: "throttled share of requests", rules: []config.Rule{with(thr, func(r *config.Rule) { r.Threshold = 0.01 })},
+			in: Input{Samples: cat(vals("Throttles", "", 0, 50, 50), vals("Invocations", "", 0, 950, 950))}, now: 2, want: Failing, breached: []string{"thr"}},
 		{name: "custom metric breach", rules: []config.Rule{queue},
 			in: Input{Samples: vals("rule:queue", "", 0, 500, 500, 500)}, now: 3, want: Failing, breached: []string{"queue"}},
 		{name: "custom metric op <", rules: []config.Rule{with(queue, func(r *config.Rule) { r.Op, r.Threshold = "<", 10 })},
 			in: Input{Samples: vals("rule:queue", "", 0, 5, 4, 3)}, now: 3, want: Failing, breached: []string{"queue"}},
-		{name: "custom metric of another name is ignored", rules: []config.Rule{queue},
-			in: Input{Samples: vals("rule:other", "", 0, 500, 500, 500)}, now: 3, want: Inconclusive},
-		{name: "probe consecutive failures", rules: []config.Rule{health},
-			in: Input{Samples: probes("health", 0, "....xxx")}, now: 4, want: Failing, breached: []string{"health"}, contains: "consecutive failures"},
-		{name: "probe failures not consecutive", rules: []config.Rule{health},
-			in: Input{Samples: probes("health", 0, "..xx.x.")}, now: 4, want: Healthy},
-		{name: "probe source errors do not break nor count", rules: []config.Rule{health},
-			in: Input{Samples: probes("health", 0, "...xxeeex")}, now: 5, want: Failing, breached: []string{"health"}},
-		{name: "probe failure ratio", rules: []config.Rule{with(health, func(r *config.Rule) { r.ConsecutiveFailures, r.FailureRatio = 0, 0.5 })},
-			in: Input{Samples: probes("health", 0, "x.x.x.xx.")}, now: 5, want: Failing, breached: []string{"health"},
-			check: func(t *testing.T, v Verdict) {
-				if f := finding(t, v, "health"); !near(f.Observed, 5.0/9, 1e-12) || f.Threshold != 0.5 {
-					t.Errorf("finding %s", f)
-				}
-			}},
-		{name: "probe other probe ignored", rules: []config.Rule{health},
-			in: Input{Samples: probes("deep", 0, "xxxxxxxx")}, now: 4, want: Inconclusive},
-		{name: "compare_errors trips", rules: []config.Rule{cmpErr},
-			in: Input{Split: true, Samples: cat(rate("2", 0, 5, 1000, 40), rate("1", 0, 5, 1000, 10))}, now: 5, want: Failing, breached: []string{"cmp-err"},
-			check: func(t *testing.T, v Verdict) {
-				f := finding(t, v, "cmp-err")
-				if f.PValue == nil || *f.PValue > 1e-6 || *f.Baseline != 0.01 || f.Observed != 0.04 || !near(f.Threshold, 0.015, 1e-12) {
-					t.Errorf("finding %s", f)
-				}
-			}},
-		{name: "compare_errors equal rates", rules: []config.Rule{cmpErr},
-			in: Input{Split: true, Samples: cat(rate("2", 0, 5, 1000, 11), rate("1", 0, 5, 1000, 10))}, now: 5, want: Healthy},
-		{name: "compare_errors all zero", rules: []config.Rule{cmpErr},
-			in: Input{Split: true, Samples: cat(rate("2", 0, 5, 1000, 0), rate("1", 0, 5, 1000, 0))}, now: 5, want: Healthy,
-			check: func(t *testing.T, v Verdict) {
-				if f := finding(t, v, "cmp-err"); f.PValue == nil || *f.PValue != 1 {
-					t.Errorf("finding %s", f)
-				}
-			}},
-		{name: "compare_errors significant but too few errors", rules: []config.Rule{with(cmpErr, func(r *config.Rule) { r.MinEffect = 0 })},
-			in: Input{Split: true, Samples: cat(rate("2", 0, 5, 100000, 0.8), rate("1", 0, 5, 1000000, 0))}, now: 5, want: Healthy, contains: "too few errors"},
-		{name: "compare_errors below min_invocations", rules: []config.Rule{cmpErr},
-			in: Input{Split: true, Samples: cat(rate("2", 0, 5, 20, 10), rate("1", 0, 5, 1000, 0))}, now: 5, want: Inconclusive, contains: "100 invocations < min_invocations 500"},
-		{name: "compare_latency trips", rules: []config.Rule{cmpLat},
-			in: Input{Split: true, Samples: cat(vals("Duration.p99", "2", 0, 1000, 1100, 1050, 990, 1020), vals("Duration.p99", "1", 0, 400, 410, 390, 405, 395))}, now: 5,
-			want: Failing, breached: []string{"cmp-lat"},
-			check: func(t *testing.T, v Verdict) {
-				// 5 vs 5 fully separated: exact p = 1/252.
-				if f := finding(t, v, "cmp-lat"); f.PValue == nil || !near(*f.PValue, 1.0/252, 1e-12) || f.Observed != 1020 || *f.Baseline != 400 {
-					t.Errorf("finding %s", f)
-				}
-			}},
-		{name: "compare_latency significant but below min_effect", rules: []config.Rule{cmpLat},
-			in: Input{Split: true, Samples: cat(vals("Duration.p99", "2", 0, 420, 421, 422, 423, 424), vals("Duration.p99", "1", 0, 400, 401, 402, 403, 404))}, now: 5, want: Healthy},
-		{name: "compare_latency with too few periods to ever reject", rules: []config.Rule{with(cmpLat, func(r *config.Rule) { r.MinSamples = 3; r.Window = dur(3 * time.Minute) })},
-			in: Input{Split: true, Samples: cat(vals("Duration.p99", "2", 2, 5000, 5000, 5000), vals("Duration.p99", "1", 2, 400, 400, 401))}, now: 5, want: Healthy,
-			contains: "too few periods per side"},
-		{name: "compare_latency all zero", rules: []config.Rule{cmpLat},
-			in: Input{Split: true, Samples: cat(vals("Duration.p99", "2", 0, repeat(0, 5)...), vals("Duration.p99", "1", 0, repeat(0, 5)...))}, now: 5, want: Healthy},
-		{name: "compare_latency against pre-deploy baseline", rules: []config.Rule{cmpLat},
-			in: Input{Samples: vals("Duration.p99", "", 0, 1000, 1100, 1050, 990, 1020), Baseline: vals("Duration.p99", "", -30, repeat(400, 30)...)}, now: 5,
-			want: Failing, breached: []string{"cmp-lat"}},
-		{name: "split judges the new version, not the alias", rules: []config.Rule{errRate},
-			in: Input{Split: true, Samples: cat(rate("", 0, 5, 1000, 500), rate("2", 0, 5, 1000, 1))}, now: 5, want: Healthy},
-		{name: "alias-level samples before the deploy are ignored", rules: []config.Rule{errRate},
-			in: Input{Samples: cat(rate("", -5, 0, 1000, 500), rate("", 0, 5, 1000, 1))}, now: 5, want: Healthy},
-		{name: "periods not yet complete are ignored", rules: []config.Rule{errRate},
-			in: Input{Samples: cat(rate("", 0, 5, 1000, 1), rate("", 5, 6, 1000, 900))}, now: 5, want: Healthy},
+		{name: "custom metric per version while split", rules: []config.Rule{queue},
+			in: Input{Split: true, Samples: cat(vals("rule:queue", "2", 0, 500, 500, 500), vals("rule:queue", "", 0, 5, 5, 5))}, now: 3, want: Failing, breached: []string{"queue"}},
+		{name: "custom metric per version, alias not split", rules: []config.Rule{queue},
+			in: Input{Samples: vals("rule:queue", "2", 0, 500, 500, 500)}, now: 3, want: Failing, breached: []string{"queue"}},
 	})
 }
 
-func TestEvaluateMissingData(t *testing.T) {
-	noData := rateOut("", 0, 5, sample.OutcomeNoData)
-	srcErr := rateOut("", 0, 5, sample.OutcomeSourceError)
-	mode := func(m string) []config.Rule {
-		return []config.Rule{with(errRate, func(r *config.Rule) { r.MissingData = m })}
+func TestEvaluateProbeRules(t *testing.T) {
+	var fine, failing, flaky []sample.Sample
+	for i := 0; i < 60; i++ {
+		ts := t0.Add(time.Duration(i-60) * 30 * time.Second)
+		fine = append(fine, sample.Sample{Kind: sample.KindProbe, Source: "health", Time: ts, Outcome: sample.OutcomeOK})
+		failing = append(failing, sample.Sample{Kind: sample.KindProbe, Source: "health", Time: ts, Outcome: sample.OutcomeFail})
+		o := sample.OutcomeOK
+		if i%20 == 7 {
+			o = sample.OutcomeFail
+		}
+		flaky = append(flaky, sample.Sample{Kind: sample.KindProbe, Source: "health", Time: ts, Outcome: o})
 	}
 	runEvalCases(t, []evalCase{
-		{name: "default is ignore", rules: mode(""), in: Input{Samples: noData}, now: 5, want: Inconclusive, contains: "missing_data=ignore"},
-		{name: "ignore", rules: mode("ignore"), in: Input{Samples: noData}, now: 5, want: Inconclusive},
-		{name: "breaching", rules: mode("breaching"), in: Input{Samples: noData}, now: 5, want: Failing, breached: []string{"err"}},
-		{name: "good", rules: mode("good"), in: Input{Samples: noData}, now: 5, want: Healthy},
-		{name: "zero invocations is missing", rules: mode("breaching"), in: Input{Samples: rate("", 0, 5, 0, 0)}, now: 5, want: Failing, breached: []string{"err"}},
-		{name: "covered window with nothing delivered is missing", rules: []config.Rule{with(errRate, func(r *config.Rule) {
-			r.MissingData, r.Window, r.Breaches, r.OfWindows = "breaching", dur(2*time.Minute), 1, 3
-		})},
-			in: Input{Samples: cat(rate("", 0, 2, 1000, 0), rate("", 9, 10, 1000, 0))}, now: 10, want: Failing, breached: []string{"err"}},
-		{name: "covered window with nothing delivered, ignored", rules: []config.Rule{with(errRate, func(r *config.Rule) {
-			r.Window, r.Breaches, r.OfWindows = dur(2*time.Minute), 1, 3
-		})},
-			in: Input{Samples: cat(rate("", 0, 2, 1000, 0), rate("", 9, 10, 1000, 0))}, now: 10, want: Healthy},
-		{name: "source errors are never breaching", rules: mode("breaching"), in: Input{Samples: srcErr}, now: 5, want: Inconclusive, contains: "only source errors"},
-		{name: "source errors are never good", rules: mode("good"), in: Input{Samples: srcErr}, now: 5, want: Inconclusive},
-		{name: "source errors beside data: judged on the data", rules: mode("breaching"),
-			in: Input{Samples: cat(rateOut("", 0, 3, sample.OutcomeSourceError), rate("", 3, 5, 1000, 200))}, now: 5, want: Failing, breached: []string{"err"},
+		{name: "hard-down health endpoint trips within a few probes", rules: []config.Rule{health},
+			in: Input{Samples: probes("health", 0, "xxxxxx"), Baseline: fine}, now: 3, want: Failing, breached: []string{"health"}},
+		{name: "without a probe baseline: against the tolerated rate", rules: []config.Rule{health},
+			in: Input{Samples: probes("health", 0, "xxxxxxx")}, now: 4, want: Failing, breached: []string{"health"}},
+		{name: "a flaky probe failing 5% before and after never trips", rules: []config.Rule{health},
+			in: Input{Samples: probes("health", 0, strings.Repeat("...x..............x.", 3)), Baseline: flaky}, now: 30, want: Healthy},
+		{name: "failing before and after: alert only", rules: []config.Rule{health},
+			in: Input{Samples: probes("health", 0, "xxxxxxxxxx"), Baseline: failing}, now: 5, want: Failing, breached: []string{"health"}, alertOnly: true},
+		{name: "failing before, fixed after: promotes", rules: []config.Rule{health}, bake: 10 * time.Minute,
+			in: Input{Samples: probes("health", 0, strings.Repeat(".", 24)), Baseline: failing}, now: 11, want: Promote},
+		{name: "source errors are not evidence", rules: []config.Rule{health},
+			in: Input{Samples: probes("health", 0, "eeeeeeee")}, now: 4, want: Inconclusive},
+		{name: "other probes are not this rule's", rules: []config.Rule{health},
+			in: Input{Samples: probes("deep", 0, "xxxxxxxx")}, now: 4, want: Inconclusive},
+	})
+}
+
+func TestEvaluateSourceErrors(t *testing.T) {
+	runEvalCases(t, []evalCase{
+		{name: "source errors are never breaching", rules: []config.Rule{errRate},
+			in: Input{Samples: rateOut("", 0, 5, sample.OutcomeSourceError)}, now: 5, want: Inconclusive, contains: "only source errors"},
+		{name: "source errors beside data: judged on the data", rules: []config.Rule{errRate},
+			in: Input{Samples: cat(rateOut("", 0, 3, sample.OutcomeSourceError), rate("", 3, 5, 1000, 200))}, now: 5, want: Failing, breached: []string{"err"}},
+		{name: "an errors source error drops the period", rules: []config.Rule{errRate},
+			in: Input{Samples: cat(rate("", 0, 1, 1000, 5), []sample.Sample{met("Invocations", "", 1, 1000), metOut("Errors", "", 1, sample.OutcomeSourceError)})}, now: 2, want: Healthy,
 			check: func(t *testing.T, v Verdict) {
-				if f := finding(t, v, "err"); f.Evidence != 2000 || f.Samples != 2 {
-					t.Errorf("finding %s", f)
+				if f := finding(t, v, "err"); f.Evidence != 1000 {
+					t.Errorf("evidence %v, want 1000 (the period with a source error dropped)", f.Evidence)
 				}
 			}},
-		{name: "errors source error drops the period", rules: mode("ignore"),
-			in: Input{Samples: cat(rate("", 0, 5, 1000, 0), []sample.Sample{metOut("Errors", "", 4, sample.OutcomeSourceError)})}, now: 5, want: Healthy,
-			check: func(t *testing.T, v Verdict) {
-				if f := finding(t, v, "err"); f.Evidence != 4000 {
-					t.Errorf("finding %s", f)
-				}
-			}},
-		{name: "nothing delivered yet is not missing", rules: mode("breaching"), in: Input{}, now: 2, want: Inconclusive, contains: "no recent data delivered"},
-		{name: "probe missing: no results in a covered window", rules: []config.Rule{with(health, func(r *config.Rule) { r.MissingData = "breaching" })},
-			in: Input{Samples: probes("health", 0, "..")}, now: 12, want: Failing, breached: []string{"health"}},
-		{name: "probe only source errors", rules: []config.Rule{with(health, func(r *config.Rule) { r.MissingData = "breaching" })},
-			in: Input{Samples: probes("health", 0, "eeeeee")}, now: 3, want: Inconclusive},
+		{name: "nothing delivered yet", rules: []config.Rule{errRate}, in: Input{}, now: 2, want: Inconclusive, contains: "no recent data delivered"},
 	})
 }
 
 func TestEvaluateForAndMOfN(t *testing.T) {
 	oneMin := func(r config.Rule) config.Rule { r.Window = dur(time.Minute); r.MinSamples = 1; return r }
-	forRule := with(oneMin(lat), func(r *config.Rule) { r.For = dur(3 * time.Minute) })
-	mofn := with(oneMin(lat), func(r *config.Rule) { r.Breaches, r.OfWindows = 2, 3 })
-	hi, lo := 1000.0, 100.0
+	forRule := with(oneMin(queue), func(r *config.Rule) { r.For = dur(3 * time.Minute) })
+	mofn := with(oneMin(queue), func(r *config.Rule) { r.Breaches, r.OfWindows = 2, 3 })
+	hi, lo := 1000.0, 10.0
+	q := func(v ...float64) []sample.Sample { return vals("rule:queue", "", 0, v...) }
 	runEvalCases(t, []evalCase{
 		{name: "for: breaching 2m of 3m is not enough", rules: []config.Rule{forRule},
-			in: Input{Samples: vals("Duration.p99", "", 0, lo, lo, lo, hi, hi, hi)}, now: 6, want: Healthy},
+			in: Input{Samples: q(lo, lo, lo, hi, hi, hi)}, now: 6, want: Healthy},
 		{name: "for: breaching 4 periods (3m back) trips", rules: []config.Rule{forRule},
-			in: Input{Samples: vals("Duration.p99", "", 0, lo, lo, hi, hi, hi, hi)}, now: 6, want: Failing, breached: []string{"lat"}, contains: "for 3m0s"},
-		{name: "for: an unknown period breaks the run", rules: []config.Rule{forRule},
-			in: Input{Samples: cat(vals("Duration.p99", "", 0, lo, hi, hi), []sample.Sample{metOut("Duration.p99", "", 3, sample.OutcomeSourceError)}, vals("Duration.p99", "", 4, hi, hi))}, now: 6, want: Healthy},
-		{name: "for: not before the watch has lasted that long", rules: []config.Rule{forRule},
-			in: Input{Samples: vals("Duration.p99", "", 0, hi, hi, hi)}, now: 3, want: Healthy},
+			in: Input{Samples: q(lo, lo, hi, hi, hi, hi)}, now: 6, want: Failing, breached: []string{"queue"}, contains: "for 3m0s"},
 		{name: "M of N: 2 of 3 with a gap trips", rules: []config.Rule{mofn},
-			in: Input{Samples: vals("Duration.p99", "", 0, lo, lo, lo, hi, lo, hi)}, now: 6, want: Failing, breached: []string{"lat"}, contains: "breached in 2 of last 3 windows"},
+			in: Input{Samples: q(lo, lo, lo, hi, lo, hi)}, now: 6, want: Failing, breached: []string{"queue"}, contains: "breached in 2 of last 3 windows"},
 		{name: "M of N: 1 of 3 does not", rules: []config.Rule{mofn},
-			in: Input{Samples: vals("Duration.p99", "", 0, lo, lo, lo, lo, lo, hi)}, now: 6, want: Healthy},
-		{name: "M of N: missing breaching windows count", rules: []config.Rule{with(mofn, func(r *config.Rule) { r.MissingData = "breaching" })},
-			in: Input{Samples: cat(vals("Duration.p99", "", 0, lo, lo, lo), []sample.Sample{metOut("Duration.p99", "", 3, sample.OutcomeNoData)}, vals("Duration.p99", "", 4, lo, hi))}, now: 6,
-			want: Failing, breached: []string{"lat"}},
-		{name: "2x error rate at normal traffic trips within 2 of 3 windows", rules: []config.Rule{with(errRate, func(r *config.Rule) {
-			r.Threshold, r.Baseline, r.Window, r.Breaches, r.OfWindows = 1.5, "ratio", dur(2*time.Minute), 2, 3
-		})},
-			in: Input{Samples: rate("", 0, 4, 1000, 20), Baseline: rate("", -30, 0, 1000, 10)}, now: 4, want: Failing, breached: []string{"err"}},
+			in: Input{Samples: q(lo, lo, lo, lo, lo, hi)}, now: 6, want: Healthy},
+		{name: "missing data breaching", rules: []config.Rule{with(queue, func(r *config.Rule) { r.MissingData = "breaching" })},
+			in: Input{Samples: []sample.Sample{metOut("rule:queue", "", 0, sample.OutcomeNoData)}}, now: 1, want: Failing, breached: []string{"queue"}},
+		{name: "missing data good", rules: []config.Rule{with(queue, func(r *config.Rule) { r.MissingData = "good" })},
+			in: Input{Samples: []sample.Sample{metOut("rule:queue", "", 0, sample.OutcomeNoData)}}, now: 1, want: Healthy},
 	})
 }
 
@@ -380,26 +353,31 @@ func TestEvaluateBakeAndPromotion(t *testing.T) {
 		{name: "promotion waits for metrics covering the bake time", rules: []config.Rule{errRate, health}, bake: 10 * time.Minute,
 			in: Input{Samples: cat(rate("", 0, 8, 1000, 5), probes("health", 0, strings.Repeat(".", 21)))}, now: 10, want: Healthy, contains: "promotion waits for err"},
 		{name: "promotion waits while a rule is blind", rules: []config.Rule{errRate, health}, bake: 10 * time.Minute,
-			in: Input{Samples: cat(rate("", 0, 5, 1000, 5), rateOut("", 5, 10, sample.OutcomeSourceError), probes("health", 0, strings.Repeat(".", 21)))}, now: 10,
+			in: Input{Samples: cat(rate("", 0, 9, 1000, 5), rateOut("", 9, 10, sample.OutcomeSourceError), probes("health", 0, strings.Repeat(".", 21)))}, now: 10,
 			want: Healthy, contains: "only source errors"},
+		{name: "promotion waits while evidence against the new version builds up", rules: []config.Rule{errRate, health}, bake: 10 * time.Minute,
+			in: Input{Samples: cat(rate("", 0, 10, 1000, 59), probes("health", 0, strings.Repeat(".", 21)))}, now: 10,
+			want: Healthy, contains: "evidence against the new version, not yet tripped"},
 		{name: "low evidence neither blocks nor vouches", rules: []config.Rule{errRate, health}, bake: 10 * time.Minute,
-			in: Input{Samples: cat(rate("", 0, 10, 2, 1), probes("health", 0, strings.Repeat(".", 21)))}, now: 10, want: Promote},
+			in: Input{Samples: cat(rate("", 0, 10, 2, 0), probes("health", 0, strings.Repeat(".", 21)))}, now: 10, want: Promote},
+		{name: "little traffic, all failing, is overwhelming evidence", rules: []config.Rule{errRate, health}, bake: 10 * time.Minute,
+			in: Input{Samples: cat(rate("", 0, 10, 2, 1), probes("health", 0, strings.Repeat(".", 21)))}, now: 10, want: Failing, breached: []string{"err"}},
 	})
 }
 
 func TestEvaluateAlertOnly(t *testing.T) {
-	badBase := rate("", -30, 0, 1000, 100)
+	badBase := baseRate(1000, 100)
 	runEvalCases(t, []evalCase{
 		{name: "known-good was already failing", rules: []config.Rule{errRate},
 			in: Input{Samples: rate("", 0, 5, 1000, 100), Baseline: badBase}, now: 5, want: Failing, breached: []string{"err"}, alertOnly: true, contains: "known-good 1 breaches too"},
 		{name: "known-good was fine", rules: []config.Rule{errRate},
-			in: Input{Samples: rate("", 0, 5, 1000, 100), Baseline: rate("", -30, 0, 1000, 5)}, now: 5, want: Failing, breached: []string{"err"}},
+			in: Input{Samples: rate("", 0, 5, 1000, 100), Baseline: baseRate(1000, 5)}, now: 5, want: Failing, breached: []string{"err"}},
+		{name: "an incident made worse rolls back", rules: []config.Rule{errRate, cmpErr},
+			in: Input{Samples: rate("", 0, 5, 1000, 300), Baseline: badBase}, now: 5, want: Failing, breached: []string{"err", "cmp-err"}},
 		{name: "another rule fails on its own", rules: []config.Rule{errRate, health},
-			in: Input{Samples: cat(rate("", 0, 5, 1000, 100), probes("health", 0, "..xxx")), Baseline: badBase}, now: 5, want: Failing, breached: []string{"err", "health"}},
+			in: Input{Samples: cat(rate("", 0, 5, 1000, 100), probes("health", 0, "..xxxxxxxx")), Baseline: badBase}, now: 5, want: Failing, breached: []string{"err", "health"}},
 		{name: "split: known-good side at the same time", rules: []config.Rule{errRate},
 			in: Input{Split: true, Samples: cat(rate("2", 0, 5, 1000, 100), rate("1", 0, 5, 1000, 90))}, now: 5, want: Failing, breached: []string{"err"}, alertOnly: true},
-		{name: "baseline too thin to tell", rules: []config.Rule{errRate},
-			in: Input{Samples: rate("", 0, 5, 1000, 100), Baseline: rate("", -2, 0, 10, 5)}, now: 5, want: Failing, breached: []string{"err"}},
 	})
 }
 
@@ -430,17 +408,15 @@ func TestCompileErrors(t *testing.T) {
 		rule config.Rule
 		want string
 	}{
-		{"unknown kind", config.Rule{Name: "a", Kind: "cpu"}, `unknown kind "cpu"`},
-		{"unknown op", with(errRate, func(r *config.Rule) { r.Op = "=>" }), `unknown op "=>"`},
-		{"unknown baseline", with(errRate, func(r *config.Rule) { r.Baseline = "relative" }), `unknown baseline "relative"`},
-		{"unknown missing", with(errRate, func(r *config.Rule) { r.MissingData = "zero" }), `unknown missing_data "zero"`},
-		{"M > N", with(errRate, func(r *config.Rule) { r.Breaches, r.OfWindows = 3, 2 }), "breaches 3 of_windows 2"},
-		{"unknown probe", with(health, func(r *config.Rule) { r.Probe = "deep" }), `probe "deep" is not defined`},
-		{"confidence", with(cmpLat, func(r *config.Rule) { r.Confidence = 1.5 }), "confidence 1.5"},
+		{"unknown kind", config.Rule{Name: "a", Kind: "cpu"}, `kind: must be one of`},
+		{"unknown op", with(errRate, func(r *config.Rule) { r.Op = "=>" }), `op: must be >, >=, < or <=`},
+		{"op < on a statistical rule", with(errRate, func(r *config.Rule) { r.Op = "<" }), `op: a error_rate rule trips when the target gets worse`},
+		{"unknown baseline", with(errRate, func(r *config.Rule) { r.Baseline = "relative" }), `baseline: must be "ratio" or "delta"`},
+		{"M > N", with(queue, func(r *config.Rule) { r.Breaches, r.OfWindows = 3, 2 }), "breaches: must be between 1 and of_windows (2)"},
+		{"unknown probe", with(health, func(r *config.Rule) { r.Probe = "deep" }), `probe: unknown probe "deep"`},
+		{"confidence", with(cmpLat, func(r *config.Rule) { r.Confidence = 1.5 }), "confidence: must be in [0.5, 1)"},
 		{"baseline on probe", with(health, func(r *config.Rule) { r.Baseline = "ratio" }), `baseline "ratio" does not apply`},
-		{"no name", config.Rule{Kind: config.RuleLatency}, "needs a name"},
-		{"negative window", with(lat, func(r *config.Rule) { r.Window = dur(-time.Minute) }), "must not be negative"},
-		{"window under the period", with(lat, func(r *config.Rule) { r.Window = dur(30 * time.Second) }), "shorter than metric_period 1m0s"},
+		{"window under the period", with(queue, func(r *config.Rule) { r.Window = dur(30 * time.Second) }), "shorter than metric_period 1m0s"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -456,29 +432,23 @@ func TestCompileErrors(t *testing.T) {
 	if _, err := Compile(target(time.Minute)); err == nil {
 		t.Fatal("a target without rules compiled")
 	}
-	noProbes := target(time.Minute, with(health, func(r *config.Rule) { r.Probe = "" }))
-	noProbes.Probes = nil
-	if _, err := Compile(noProbes); err == nil || !strings.Contains(err.Error(), "defines no probe") {
-		t.Fatalf("probe rule without probes: %v", err)
+	// Compile trusts config defaults: a target without them is rejected,
+	// not judged with defaults of its own.
+	if _, err := Compile(config.Target{Name: "t", Rules: []config.Rule{errRate}}); err == nil || !strings.Contains(err.Error(), "apply config defaults") {
+		t.Fatalf("target without defaults: %v", err)
 	}
 }
 
-// Zero values get the documented defaults.
-func TestCompileDefaults(t *testing.T) {
-	p, err := Compile(config.Target{Name: "t", Probes: []config.Probe{{Name: "health"}}, Rules: []config.Rule{
-		{Name: "e", Kind: config.RuleErrorRate},
-		{Name: "p", Kind: config.RuleProbe},
-		{Name: "l", Kind: config.RuleCompareLatency},
-	}})
+// The watch-level bound is the sum of the rules' levels.
+func TestPolicyAlpha(t *testing.T) {
+	p, err := Compile(target(time.Minute, errRate, cmpErr, health, queue, with(lat, func(r *config.Rule) { r.Confidence = 0.999 })))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, pr, l := p.rules[0], p.rules[1], p.rules[2]
-	if p.bake != 10*time.Minute || p.period != time.Minute || e.window != 5*time.Minute || e.minInv != 50 || e.minSamples != 3 ||
-		e.m != 1 || e.n != 1 || e.op != opGT || e.missing != missIgnore || pr.consec != 3 || !near(l.alpha, 0.01, 1e-12) {
-		t.Fatalf("defaults: bake %v period %v rule %+v probe %+v latency %+v", p.bake, p.period, e, pr, l)
+	if a := p.Alpha(); math.Abs(a-(3*2e-4+1e-3)) > 1e-12 {
+		t.Fatalf("Alpha = %g", a)
 	}
-	if got := p.Metrics(); strings.Join(got, ",") != "Errors,Invocations,Duration.p99" {
+	if got := p.Metrics(); strings.Join(got, ",") != "Errors,Invocations,rule:queue,Duration.p99" {
 		t.Fatalf("metrics %v", got)
 	}
 }

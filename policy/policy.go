@@ -3,45 +3,34 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/canaryd/canaryd/config"
 )
 
-// Defaults assumed when a field arrives as its zero value. config.Load
-// applies the same defaults (config/defaults.go); Compile repeats them so a
-// Target built in code is judged safely too.
-const (
-	defaultBake           = 10 * time.Minute
-	defaultPeriod         = time.Minute
-	defaultWindow         = 5 * time.Minute
-	defaultMinInvocations = 50   // error_rate, compare_errors
-	defaultMinSamples     = 3    // periods or probe results
-	defaultConsecutive    = 3    // probe: when failure_ratio is not set either
-	defaultConfidence     = 0.99 // compare_*
-	defaultStat           = "p99"
-	// minCompareErrors is the fewest errors the new side must have before
-	// compare_errors may breach, whatever the p-value says: a guard against
-	// the overdispersion real error counts show beyond the binomial model.
-	minCompareErrors = 5
-	// ratioNoBaseline stands in for x/0 when the known-good value is 0 and
-	// the new one is not: finite, so findings stay JSON-encodable.
-	ratioNoBaseline = 1e9
-)
-
 // Policy is a target's compiled rules. It is immutable and safe for
 // concurrent use; Evaluate is a pure function of its arguments.
+//
+// Compile trusts a validated config: config.Load applies every default and
+// checks every range (config.CheckRule, the same check Compile runs, so the
+// two can never disagree). A Target built in code must pass through
+// config.ApplyTargetDefaults first.
 type Policy struct {
-	target     string
-	bake       time.Duration
-	bakeStr    string
-	period     time.Duration
-	rules      []rule
-	metrics    []string       // metric names the rules read; index = metric id
-	metricID   map[string]int // inverse of metrics
-	probeIDs   int            // number of probe series (one per probe rule)
-	probeNames []string       // per probe series: the probe it reads ("" = all)
-	lookback   time.Duration
+	target   string
+	bake     time.Duration
+	epochOff [maxEpochs]int64 // epochs' starts after the deploy
+	bakeStr  string
+	period   time.Duration
+	lag      int // periods CloudWatch re-reads: older periods are final
+	rules    []rule
+	metrics  []string       // static metric names the rules read; index = metric id
+	metricID map[string]int // inverse of metrics
+	probeIDs int            // number of probe series (one per probe rule)
+	// probeNames per probe series: the probe it reads ("" = all).
+	probeNames []string
+	lookback   time.Duration     // raw samples a folding History keeps
+	empty      *PreparedBaseline // the baseline of a watch without one
 }
 
 type opKind uint8
@@ -81,46 +70,80 @@ const (
 	missGood
 )
 
-// rule is a config.Rule with defaults applied and names resolved to ids.
+// testKind says how a rule is judged.
+type testKind uint8
+
+const (
+	// testRate: events out of trials against a rate (error_rate, latency
+	// as slow invocations, throttles as a share of requests).
+	testRate testKind = iota
+	// testPerPeriod: a count per period against a mean (throttles with a
+	// threshold of 1 or more).
+	testPerPeriod
+	// testTwoSample: the new version's rate against the known-good's
+	// (compare_errors, compare_latency, error_rate with baseline = "ratio").
+	testTwoSample
+	// testProbe: failed probes out of probe results, against a tolerated
+	// rate and against the known-good's pre-deploy rate.
+	testProbe
+	// testWindow: a custom metric against a threshold, windowed, not
+	// statistical.
+	testWindow
+)
+
+// rule is a config.Rule resolved to ids and test parameters.
 type rule struct {
 	idx        int // position in Policy.rules
 	name, kind string
+	test       testKind
 	op         opKind
 	opStr      string
 	threshold  float64
 	rel        relMode
-	minInv     float64
-	minSamples int
-	forDur     time.Duration
-	window     time.Duration
-	m, n       int
-	missing    missingMode
-	probe      string
-	consec     int
-	failRatio  float64
-	alpha      float64 // 1 - confidence
+	alpha      float64 // 1 - confidence: false-rollback probability over the watch
 	minEffect  float64
-	mA, mB     int    // metric ids: errors+invocations, or the value metric (mB = -1)
-	probeID    int    // probe series id, probe rules only
-	noGoNote   string // compare rules: the note when the test does not reject
+	minInv     float64 // min_invocations: evidence needed to vouch (count rules)
+	minSamples int     // periods (metric rules) or probe results (probe rules) needed
+	stat       string  // latency rules: the Duration statistic ("p99")
+	warmup     time.Duration
+	// Static metric ids (-1: none). Latency events are per watch (the
+	// TC(X:) names depend on the baseline): see PreparedBaseline.
+	events, trials, extraTrials int
+	value                       int // Duration.<stat> (latency) or the custom metric
+	// Windowed (metric) rules.
+	window  time.Duration
+	forDur  time.Duration
+	m, n    int
+	missing missingMode
+	// Probe rules.
+	probeID   int
+	tolerance float64 // failure rate tolerated without a baseline
 }
 
-func (r *rule) isProbe() bool { return r.kind == config.RuleProbe }
+func (r *rule) isProbe() bool { return r.test == testProbe }
 
-// Compile builds a target's policy from its rules and bake time. It rejects
-// what cannot be judged (unknown kind, op, baseline mode, missing-data
-// treatment, impossible M of N, a probe rule naming an unknown probe) with an
-// error naming the rule.
+// DefaultProbeTolerance is the failure rate a probe rule tolerates when it
+// sets no failure_ratio: a flaky health check failing up to 10% of the time
+// never trips the absolute test; the test against the known-good's own
+// pre-deploy failure rate catches smaller regressions when probes ran
+// before the deploy.
+const DefaultProbeTolerance = 0.1
+
+// Compile builds a target's policy from its rules. It rejects what cannot
+// be judged with an error naming the rule; config.Load has rejected the
+// same things already (config.CheckRule).
 func Compile(t config.Target) (*Policy, error) {
 	p := &Policy{
 		target:   t.Name,
-		bake:     orDur(t.BakeTime.Duration, defaultBake),
-		period:   orDur(t.MetricPeriod.Duration, defaultPeriod),
+		bake:     t.BakeTime.Duration,
+		period:   t.MetricPeriod.Duration,
+		lag:      t.MetricLag,
 		metricID: map[string]int{},
 	}
 	p.bakeStr = p.bake.String()
-	if p.bake < 0 || p.period < 0 {
-		return nil, errors.New("policy: bake_time and metric_period must not be negative")
+	p.epochOff = epochOffsets(p.bake)
+	if p.bake <= 0 || p.period < time.Minute || p.lag < 0 {
+		return nil, fmt.Errorf("policy: target %q: bake_time, metric_period and metric_lag missing or out of range (apply config defaults first)", t.Name)
 	}
 	if len(t.Rules) == 0 {
 		return nil, fmt.Errorf("policy: target %q has no rules", t.Name)
@@ -132,7 +155,7 @@ func Compile(t config.Target) (*Policy, error) {
 	seen := map[string]bool{}
 	var errs []error
 	for i, cr := range t.Rules {
-		r, err := p.compileRule(cr, probes)
+		err := errors.Join(config.CheckRule(cr, probes, p.period)...)
 		if err == nil && seen[cr.Name] {
 			err = errors.New("duplicate rule name")
 		}
@@ -141,127 +164,87 @@ func Compile(t config.Target) (*Policy, error) {
 			continue
 		}
 		seen[cr.Name] = true
+		r := p.compileRule(cr)
 		r.idx = len(p.rules)
 		p.rules = append(p.rules, r)
-		// Metric windows end at the newest delivered period, which trails
-		// the newest probe by the metric lag.
-		lag := time.Duration(max(t.MetricLag, 3)+2) * p.period
-		if lb := r.forDur + time.Duration(r.n)*r.window + lag; lb > p.lookback {
-			p.lookback = lb
-		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("policy: target %q: %w", t.Name, err)
 	}
+	p.lookback = p.computeLookback()
+	p.empty = p.PrepareBaseline(nil)
 	return p, nil
 }
 
-func (p *Policy) compileRule(cr config.Rule, probes map[string]bool) (rule, error) {
+func (p *Policy) compileRule(cr config.Rule) rule {
 	r := rule{
-		name:       cr.Name,
-		kind:       cr.Kind,
-		threshold:  cr.Threshold,
-		window:     orDur(cr.Window.Duration, defaultWindow),
-		forDur:     cr.For.Duration,
-		minSamples: orInt(cr.MinSamples, defaultMinSamples),
-		m:          cr.Breaches,
-		n:          cr.OfWindows,
-		probe:      cr.Probe,
-		failRatio:  cr.FailureRatio,
-		minEffect:  cr.MinEffect,
-		mA:         -1,
-		mB:         -1,
-		probeID:    -1,
+		name: cr.Name, kind: cr.Kind, threshold: cr.Threshold,
+		alpha: 1 - cr.Confidence, minEffect: cr.MinEffect,
+		minInv: float64(cr.MinInvocations), minSamples: cr.MinSamples,
+		window: cr.Window.Duration, forDur: cr.For.Duration, m: cr.Breaches, n: cr.OfWindows,
+		warmup: cr.Warmup.Duration, tolerance: cr.FailureRatio,
+		events: -1, trials: -1, extraTrials: -1, value: -1, probeID: -1,
 	}
-	if cr.Name == "" {
-		return r, errors.New("rule needs a name")
-	}
-	var err error
-	if r.op, r.opStr, err = parseOp(cr.Op); err != nil {
-		return r, err
-	}
-	if r.rel, err = parseRel(cr.Baseline); err != nil {
-		return r, err
-	}
-	if r.missing, err = parseMissing(cr.MissingData); err != nil {
-		return r, err
-	}
-	if err := r.windows(); err != nil {
-		return r, err
-	}
-	if r.window < 0 || r.forDur < 0 || cr.MinInvocations < 0 || r.minSamples < 0 || r.minEffect < 0 {
-		return r, errors.New("window, for, min_invocations, min_samples and min_effect must not be negative")
-	}
-	conf := cr.Confidence
-	if conf == 0 {
-		conf = defaultConfidence
-	}
-	if conf <= 0 || conf >= 1 {
-		return r, fmt.Errorf("confidence %v must be between 0 and 1", conf)
-	}
-	r.alpha = 1 - conf
-	r.noGoNote = fmt.Sprintf("not worse than known-good at confidence %.3g, min_effect %.3g", conf, r.minEffect)
-	stat := cr.Stat
-	if stat == "" {
-		stat = defaultStat
-	}
+	r.op, r.opStr = parseOp(cr.Op)
+	r.rel = parseRel(cr.Baseline)
+	r.missing = parseMissing(cr.MissingData)
 	switch cr.Kind {
-	case config.RuleErrorRate, config.RuleCompareErrors:
-		r.minInv = float64(orInt(cr.MinInvocations, defaultMinInvocations))
-		r.mA, r.mB = p.metric("Errors"), p.metric("Invocations")
+	case config.RuleErrorRate:
+		r.test = testRate
+		if r.rel == relRatio {
+			r.test = testTwoSample
+		}
+		r.events, r.trials = p.metric("Errors"), p.metric("Invocations")
+	case config.RuleCompareErrors:
+		r.test = testTwoSample
+		r.events, r.trials = p.metric("Errors"), p.metric("Invocations")
 	case config.RuleLatency, config.RuleCompareLatency:
-		r.mA = p.metric("Duration." + stat)
+		r.test = testRate
+		if cr.Kind == config.RuleCompareLatency {
+			r.test = testTwoSample
+		}
+		r.stat = cr.Stat
+		r.trials, r.value = p.metric("Invocations"), p.metric("Duration."+cr.Stat)
 	case config.RuleThrottles:
-		r.mA = p.metric("Throttles")
+		r.test = testPerPeriod
+		r.events = p.metric("Throttles")
+		if r.threshold < 1 || r.rel == relRatio {
+			r.test = testRate // a share of requests: throttled / (invoked + throttled)
+			if r.rel == relRatio {
+				r.test = testTwoSample
+			}
+			r.trials, r.extraTrials = p.metric("Invocations"), r.events
+		}
 	case config.RuleMetric:
-		r.mA = p.metric("rule:" + cr.Name)
+		r.test = testWindow
+		r.value = p.metric("rule:" + cr.Name)
 	case config.RuleProbe:
-		if cr.Probe != "" && !probes[cr.Probe] {
-			return r, fmt.Errorf("probe %q is not defined for this target", cr.Probe)
-		}
-		if len(probes) == 0 {
-			return r, errors.New("the target defines no probe for this rule to judge")
-		}
-		if r.failRatio < 0 || r.failRatio > 1 || cr.ConsecutiveFailures < 0 {
-			return r, errors.New("failure_ratio must be within [0,1] and consecutive_failures not negative")
-		}
-		r.consec = cr.ConsecutiveFailures
-		if r.consec == 0 && r.failRatio == 0 {
-			r.consec = defaultConsecutive
+		r.test = testProbe
+		if r.tolerance <= 0 {
+			r.tolerance = DefaultProbeTolerance
 		}
 		r.probeID = p.probeIDs
 		p.probeIDs++
 		p.probeNames = append(p.probeNames, cr.Probe)
-	default:
-		return r, fmt.Errorf("unknown kind %q", cr.Kind)
 	}
-	if !r.isProbe() && r.window < p.period {
-		return r, fmt.Errorf("window %s is shorter than metric_period %s: it could hold no period", r.window, p.period)
-	}
-	if r.rel != relAbsolute {
-		switch cr.Kind {
-		case config.RuleProbe, config.RuleCompareErrors, config.RuleCompareLatency:
-			return r, fmt.Errorf("baseline %q does not apply to kind %q", cr.Baseline, cr.Kind)
-		}
-	}
-	return r, nil
+	return r
 }
 
-// windows validates and defaults Breaches/OfWindows (M of N).
-func (r *rule) windows() error {
-	if r.m == 0 && r.n == 0 {
-		r.m, r.n = 1, 1
+// computeLookback is how far back from the newest sample the rules look
+// at raw samples: the statistical rules only at periods not yet folded
+// into a History's evidence (metric_lag periods and two of slack), the
+// metric rules at their windows (for + of_windows × window) behind the
+// metric lag.
+func (p *Policy) computeLookback() time.Duration {
+	lag := time.Duration(p.lag+2) * p.period
+	lb := lag + p.period
+	for i := range p.rules {
+		r := &p.rules[i]
+		if r.test == testWindow {
+			lb = max(lb, r.forDur+time.Duration(r.n)*r.window+lag)
+		}
 	}
-	if r.n == 0 {
-		r.n = r.m
-	}
-	if r.m == 0 {
-		r.m = r.n
-	}
-	if r.m < 0 || r.n < 0 || r.m > r.n {
-		return fmt.Errorf("breaches %d of_windows %d: need 1 <= breaches <= of_windows", r.m, r.n)
-	}
-	return nil
+	return lb
 }
 
 func (p *Policy) metric(name string) int {
@@ -273,70 +256,70 @@ func (p *Policy) metric(name string) int {
 	return len(p.metrics) - 1
 }
 
-// Metrics lists the metric names (Sample.Metric) the rules read, e.g.
-// "Invocations", "Errors", "Duration.p99", "rule:<name>".
+// Metrics lists the metric names (Sample.Metric) the rules read whatever
+// the baseline, e.g. "Invocations", "Errors", "Duration.p99",
+// "rule:<name>"; DurationStats adds the per-watch trimmed counts.
 func (p *Policy) Metrics() []string { return append([]string(nil), p.metrics...) }
 
-// Lookback is how far back from the newest sample the rules ever look:
-// the longest For + OfWindows*Window, plus the metric lag (at least 3) and
-// two periods of slack. History
-// prunes samples older than this.
-func (p *Policy) Lookback() time.Duration { return p.lookback }
+// Lookback is how long a History that does not fold must keep samples:
+// 0, everything, because the statistical rules judge the evidence of a
+// watch's whole life (NewHistory(p.Lookback()) is correct, but its memory
+// grows with the watch's age). A History made by Policy.NewHistory folds
+// what can no longer change and prunes on its own: it keeps only the
+// periods not yet folded and the metric rules' windows.
+func (p *Policy) Lookback() time.Duration { return 0 }
 
-// BakeTime is the bake time in effect (with the default applied).
+// BakeTime is the bake time in effect.
 func (p *Policy) BakeTime() time.Duration { return p.bake }
 
-// Period is the metric period in effect (with the default applied).
+// Period is the metric period in effect.
 func (p *Policy) Period() time.Duration { return p.period }
 
-func parseOp(s string) (opKind, string, error) {
+// Alpha is the watch-level false-rollback bound the rules declare: the sum
+// of their α (1 - confidence) over the statistical rules.
+func (p *Policy) Alpha() float64 {
+	a := 0.0
+	for i := range p.rules {
+		if p.rules[i].test != testWindow {
+			a += p.rules[i].alpha
+		}
+	}
+	return a
+}
+
+// parseOp, parseRel and parseMissing read values config.CheckRule has
+// validated.
+func parseOp(s string) (opKind, string) {
 	switch s {
-	case "", ">":
-		return opGT, ">", nil
 	case ">=":
-		return opGE, s, nil
+		return opGE, s
 	case "<":
-		return opLT, s, nil
+		return opLT, s
 	case "<=":
-		return opLE, s, nil
+		return opLE, s
 	}
-	return 0, "", fmt.Errorf("unknown op %q (want >, >=, < or <=)", s)
+	return opGT, ">"
 }
 
-func parseRel(s string) (relMode, error) {
+func parseRel(s string) relMode {
 	switch s {
-	case "":
-		return relAbsolute, nil
 	case "ratio":
-		return relRatio, nil
+		return relRatio
 	case "delta":
-		return relDelta, nil
+		return relDelta
 	}
-	return 0, fmt.Errorf("unknown baseline %q (want ratio or delta)", s)
+	return relAbsolute
 }
 
-func parseMissing(s string) (missingMode, error) {
+func parseMissing(s string) missingMode {
 	switch s {
-	case "", config.MissingIgnore:
-		return missIgnore, nil
 	case config.MissingBreaching:
-		return missBreaching, nil
+		return missBreaching
 	case config.MissingGood:
-		return missGood, nil
+		return missGood
 	}
-	return 0, fmt.Errorf("unknown missing_data %q (want ignore, breaching or good)", s)
+	return missIgnore
 }
 
-func orDur(v, d time.Duration) time.Duration {
-	if v == 0 {
-		return d
-	}
-	return v
-}
-
-func orInt(v, d int) int {
-	if v == 0 {
-		return d
-	}
-	return v
-}
+// logLevel is log(1/α): an e-value at or above it trips the rule.
+func (r *rule) logLevel() float64 { return math.Log(1 / r.alpha) }

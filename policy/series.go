@@ -7,8 +7,8 @@ import (
 	"github.com/canaryd/canaryd/sample"
 )
 
-// This file sorts an Input's samples into per-metric, per-side series once
-// per evaluation, so that every rule reads windows by binary search. The
+// This file sorts samples into per-metric, per-version series once per
+// evaluation (or fold), so that rules read periods by binary search. The
 // buffers are pooled: an evaluation allocates only what it returns.
 
 type outcome uint8
@@ -29,26 +29,20 @@ type pt struct {
 	v      float64
 }
 
-type evalCtx struct {
-	minT     int64  // oldest time a judged sample may have (watch start, lookback)
-	newS     [][]pt // per metric id: judged side (new version, or alias after the deploy)
-	oldS     [][]pt // per metric id: known-good side (same time when split, else the baseline)
-	oldOwned [][]pt // the buffers behind oldS when they are not a PreparedBaseline's
-	probes   [][]pt // per probe rule
-	xs, ys   []float64
-	base     []baseAgg // per rule: whole-baseline aggregates, computed once
-	results  []ruleResult
-	note     []byte
+// watchInfo is what sorting needs to know about the watch.
+type watchInfo struct {
+	start             int64 // WatchStart, Unix ns
+	knownGood, newVer string
 }
 
-// baseAgg caches a rule's aggregate over the whole pre-deploy baseline
-// (not split), which every window of every step compares with.
-type baseAgg struct {
-	done bool
-	rate rateAgg
-	val  valAgg
-	ys   []float64 // compare_latency: the baseline values, sorted
-	med  float64
+type evalCtx struct {
+	alias  [][]pt     // per metric id: alias-level samples (Version "")
+	newV   [][]pt     // per metric id: the new version's samples
+	kg     [][]pt     // per metric id: the known-good version's samples
+	probes [][]pt     // per probe rule
+	recs   []period   // a rule's periods being judged
+	acc    []epochAcc // a rule's epochs being judged
+	slab   []float64  // backing of the epochs' split vectors
 }
 
 var ctxPool = sync.Pool{New: func() any { return new(evalCtx) }}
@@ -86,53 +80,40 @@ func probeOutcome(o sample.Outcome) outcome {
 	return outSrcErr
 }
 
-// fill sorts the input's samples into c. Samples from the future (period
-// not complete at now) are ignored, as are samples from before the watch
-// began or older than the policy's lookback (the baseline excepted).
-func (p *Policy) fill(c *evalCtx, in *Input, now time.Time) {
-	c.newS = resize(c.newS, len(p.metrics))
-	// c.oldS may hold views of a PreparedBaseline from the last use: never
-	// append into those, start from the context's own buffers.
-	c.oldOwned = resize(c.oldOwned, len(p.metrics))
-	c.oldS = append(c.oldS[:0], c.oldOwned...)
+// fill sorts samples into c: metric samples of complete periods (end at
+// or before now) that overlap the watch (they end after it began: the
+// period containing the deploy is evidence too), split by version, and
+// probe results from the watch's start to now. metrics is the per-watch
+// metric table.
+func (p *Policy) fill(c *evalCtx, samples []sample.Sample, w *watchInfo, metrics []string, now int64) {
+	c.alias = resize(c.alias, len(metrics))
+	c.newV = resize(c.newV, len(metrics))
+	c.kg = resize(c.kg, len(metrics))
 	c.probes = resize(c.probes, p.probeIDs)
-	if cap(c.base) < len(p.rules) {
-		c.base = make([]baseAgg, len(p.rules))
-	}
-	c.base = c.base[:len(p.rules)]
-	for i := range c.base {
-		c.base[i].done = false
-	}
-	nowN := now.UnixNano()
-	// Nothing before the watch began, nor older than any window can reach.
-	c.minT = max(in.WatchStart.UnixNano(), nowN-int64(p.lookback))
-	for i := range in.Samples {
-		s := &in.Samples[i]
+	for i := range samples {
+		s := &samples[i]
 		t := s.Time.UnixNano()
-		if t < c.minT {
-			continue
-		}
 		switch s.Kind {
 		case sample.KindMetric:
-			id := p.metricIndex(s.Metric)
-			if id < 0 {
+			end := t + int64(p.periodOf(s))
+			if end <= w.start || end > now {
 				continue
 			}
-			end := t + int64(p.periodOf(s))
-			if end > nowN {
+			id := metricIndex(metrics, s.Metric)
+			if id < 0 {
 				continue
 			}
 			x := pt{t: t, end: end, out: metricOutcome(s.Outcome), v: s.Value}
 			switch {
-			case in.Split && s.Version == in.NewVersion:
-				c.newS[id] = append(c.newS[id], x)
-			case in.Split && in.KnownGood != "" && s.Version == in.KnownGood:
-				c.oldS[id] = append(c.oldS[id], x)
-			case !in.Split && s.Version == "":
-				c.newS[id] = append(c.newS[id], x)
+			case s.Version == "":
+				c.alias[id] = append(c.alias[id], x)
+			case s.Version == w.newVer:
+				c.newV[id] = append(c.newV[id], x)
+			case s.Version == w.knownGood:
+				c.kg[id] = append(c.kg[id], x)
 			}
 		case sample.KindProbe:
-			if t > nowN {
+			if t < w.start || t > now {
 				continue
 			}
 			x := pt{t: t, end: t, out: probeOutcome(s.Outcome)}
@@ -143,16 +124,10 @@ func (p *Policy) fill(c *evalCtx, in *Input, now time.Time) {
 			}
 		}
 	}
-	for i := range c.newS {
-		c.newS[i] = sortDedup(c.newS[i])
-		c.oldS[i] = sortDedup(c.oldS[i])
-	}
-	if !in.Split && (in.Prepared == nil || in.Prepared.p != p) {
-		c.oldS = p.baselineSeries(c.oldS, in.Baseline)
-	}
-	copy(c.oldOwned, c.oldS) // keep grown buffers for the next evaluation
-	if !in.Split && in.Prepared != nil && in.Prepared.p == p {
-		copy(c.oldS, in.Prepared.series) // read-only views
+	for i := range c.alias {
+		c.alias[i] = sortDedup(c.alias[i])
+		c.newV[i] = sortDedup(c.newV[i])
+		c.kg[i] = sortDedup(c.kg[i])
 	}
 	for i := range c.probes {
 		sortStable(c.probes[i]) // several probes may share a time: no dedup
@@ -160,12 +135,15 @@ func (p *Policy) fill(c *evalCtx, in *Input, now time.Time) {
 }
 
 // baselineSeries sorts alias-level baseline metric samples into dst, one
-// series per metric id.
-func (p *Policy) baselineSeries(dst [][]pt, baseline []sample.Sample) [][]pt {
+// series per metric id of b's table.
+func (p *Policy) baselineSeries(dst [][]pt, baseline []sample.Sample, b *PreparedBaseline) [][]pt {
 	for i := range baseline {
 		s := &baseline[i]
-		id := p.metricIndex(s.Metric)
-		if id < 0 || s.Kind != sample.KindMetric || s.Version != "" {
+		if s.Kind != sample.KindMetric || s.Version != "" {
+			continue
+		}
+		id := metricIndex(b.metrics, s.Metric)
+		if id < 0 {
 			continue
 		}
 		t := s.Time.UnixNano()
@@ -177,23 +155,10 @@ func (p *Policy) baselineSeries(dst [][]pt, baseline []sample.Sample) [][]pt {
 	return dst
 }
 
-// PreparedBaseline is a watch's baseline sorted once, for the many
-// evaluations of that watch (Input.Prepared). It is immutable.
-type PreparedBaseline struct {
-	p      *Policy
-	series [][]pt
-}
-
-// PrepareBaseline sorts the baseline samples for Input.Prepared; the
-// verdicts are the same as with Input.Baseline, only cheaper.
-func (p *Policy) PrepareBaseline(baseline []sample.Sample) *PreparedBaseline {
-	return &PreparedBaseline{p: p, series: p.baselineSeries(make([][]pt, len(p.metrics)), baseline)}
-}
-
-// metricIndex is the id of a metric name, or -1. A linear scan over the
-// handful of names beats hashing the string.
-func (p *Policy) metricIndex(name string) int {
-	for i, m := range p.metrics {
+// metricIndex is the id of a metric name in a table, or -1. A linear scan
+// over the handful of names beats hashing the string.
+func metricIndex(metrics []string, name string) int {
+	for i, m := range metrics {
 		if m == name {
 			return i
 		}
@@ -250,6 +215,15 @@ func lowerBound(s []pt, x int64) int {
 // span returns the points whose t lies in [from, to).
 func span(s []pt, from, to int64) []pt {
 	return s[lowerBound(s, from):lowerBound(s, to)]
+}
+
+// pointAt returns the point at period start t.
+func pointAt(s []pt, t int64) (pt, bool) {
+	i := lowerBound(s, t)
+	if i < len(s) && s[i].t == t {
+		return s[i], true
+	}
+	return pt{}, false
 }
 
 // lastEnd is the end of the newest point of any of the series, or 0.

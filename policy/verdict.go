@@ -32,25 +32,32 @@ type Verdict struct {
 
 // Finding is one rule's evaluation: what was observed against what.
 type Finding struct {
-	Rule        string        `json:"rule"`
-	RuleKind    string        `json:"rule_kind"`
-	Breached    bool          `json:"breached"`
-	Enough      bool          `json:"enough_evidence"` // minimum evidence met
-	Observed    float64       `json:"observed"`
-	Threshold   float64       `json:"threshold"`
-	Op          string        `json:"op,omitempty"`
-	Baseline    *float64      `json:"baseline,omitempty"` // known-good value, for relative and statistical rules
-	PValue      *float64      `json:"p_value,omitempty"`  // statistical rules
-	Window      time.Duration `json:"window"`
-	Samples     int           `json:"samples"`                // periods or probe results used
-	Evidence    float64       `json:"evidence,omitempty"`     // e.g. invocations in window
-	MinEvidence float64       `json:"min_evidence,omitempty"` // what the rule needs
-	Version     string        `json:"version,omitempty"`
-	Note        string        `json:"note,omitempty"` // e.g. "3 invocations < min_invocations 50"
+	Rule      string        `json:"rule"`
+	RuleKind  string        `json:"rule_kind"`
+	Breached  bool          `json:"breached"`
+	Enough    bool          `json:"enough_evidence"` // minimum evidence met
+	Observed  float64       `json:"observed"`
+	Threshold float64       `json:"threshold"`
+	Op        string        `json:"op,omitempty"`
+	Baseline  *float64      `json:"baseline,omitempty"` // known-good value, for relative and statistical rules
+	PValue    *float64      `json:"p_value,omitempty"`  // statistical rules: anytime-valid p-value, min(1, 1/e)
+	Window    time.Duration `json:"window"`             // statistical rules: the time the deciding evidence spans
+	Samples   int           `json:"samples"`            // periods or probe results used
+	Evidence  float64       `json:"evidence,omitempty"` // invocations (probe results) judged since the deploy
+	// MinEvidence is what the rule must have judged before it vouches for
+	// promotion (never a floor on tripping).
+	MinEvidence float64 `json:"min_evidence,omitempty"`
+	Version     string  `json:"version,omitempty"`
+	Note        string  `json:"note,omitempty"` // e.g. "e=3.1e4 ≥ 1/α=5000; 84 of 1200 invocations failed ..."
+	// EValue is a statistical rule's evidence against the new version: the
+	// rule trips when it reaches 1/Alpha. Alpha is the rule's
+	// false-rollback probability over the whole watch (1 - confidence).
+	EValue float64 `json:"e_value,omitempty"`
+	Alpha  float64 `json:"alpha,omitempty"`
 }
 
 // String renders a finding for logs and alerts. A breached finding reads
-// "error-rate: observed 0.084 > threshold 0.05 over 5m0s (5 samples, evidence 1200)";
+// "error-rate: observed 0.084 > threshold 0.05 over 5m0s (5 samples, evidence 1200) e=3.1e+04 ≥ 1/α=5000";
 // one that did not breach says when it would:
 // "error-rate: observed 0.01, trips when > 0.05, over 5m0s (...)".
 func (f Finding) String() string {
@@ -67,7 +74,13 @@ func (f Finding) String() string {
 	if f.Baseline != nil {
 		fmt.Fprintf(&b, " baseline %.4g", *f.Baseline)
 	}
-	if f.PValue != nil {
+	if f.Alpha > 0 {
+		rel := "<"
+		if f.Breached {
+			rel = "≥"
+		}
+		fmt.Fprintf(&b, " e=%.3g %s 1/α=%.4g", f.EValue, rel, 1/f.Alpha)
+	} else if f.PValue != nil {
 		fmt.Fprintf(&b, " p=%.3g", *f.PValue)
 	}
 	if f.Note != "" {

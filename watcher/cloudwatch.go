@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -320,50 +321,83 @@ func (r *MetricReader) Backoff(target string) (RetryDecision, bool) {
 }
 
 // Baseline reads the alias-level metrics of w over the target's baseline
-// window before the deploy (complete periods only), once.
+// window before the deploy (complete periods only), once: the built-in
+// Lambda metrics with the Duration percentiles the rules name, and the
+// custom metric rules. BaselineFor also reads the trimmed counts the
+// watch's latency tests need.
 func (r *MetricReader) Baseline(ctx context.Context, w store.Watch, t config.Target) ([]sample.Sample, error) {
+	out, _, err := r.BaselineFor(ctx, ActiveWatch{Watch: w, Target: t}, nil)
+	return out, err
+}
+
+// BaselineFor reads the pre-deploy baseline of a watch like Baseline, then
+// asks statsFor (policy.DurationStats) which Duration statistics the
+// watch needs given that baseline — the trimmed counts TC(X:) at
+// thresholds derived from the known-good percentile — and reads those the
+// first read did not cover, over the same window. It returns every
+// baseline sample and the statistics, which the watch's cycles then read
+// (ActiveWatch.DurationStats). A nil statsFor reads aw.DurationStats
+// (or the rules' percentiles) only.
+func (r *MetricReader) BaselineFor(ctx context.Context, aw ActiveWatch, statsFor func([]sample.Sample) []string) ([]sample.Sample, []string, error) {
+	t, w := aw.Target, aw.Watch
 	period := targetPeriod(t)
-	window := t.BaselineWindow.Duration
-	if window <= 0 {
-		window = 30 * time.Minute
-	}
 	end := floorTime(w.DetectedAt, period)
-	start := floorTime(end.Add(-window), period)
+	start := floorTime(end.Add(-t.BaselineWindow.Duration), period)
 	if !start.Before(end) {
 		start = end.Add(-period)
 	}
-	base := w
-	base.Weights = nil // alias level only
-	out, err := r.Read(ctx, ActiveWatch{Watch: base, Target: t}, start, end)
-	if err != nil {
-		return nil, fmt.Errorf("baseline: %w", err)
+	first := durationStats(aw)
+	pl := planBaseline(aw)
+	out, err := r.readRange(ctx, aw, &pl, start, end)
+	if err != nil || statsFor == nil {
+		return out, first, err
 	}
-	return out, nil
+	stats := statsFor(out)
+	var extra []string
+	for _, st := range stats {
+		if !slices.Contains(first, st) {
+			extra = append(extra, st)
+		}
+	}
+	if len(extra) == 0 {
+		return out, stats, nil
+	}
+	more := watchPlan{series: builtinSeries(t, "", extra)[3:]} // the Duration statistics only
+	ss, err := r.readRange(ctx, aw, &more, start, end)
+	return append(out, ss...), stats, err
 }
 
 // Read reads one watch's metrics — alias level, and per version while the
-// alias splits traffic — over the complete periods in [start, end), in as
-// few calls as the query limit allows. The daemon uses it to read back the
-// periods of a watch it adopts after a restart or a lease take-over.
+// alias splits traffic, with its DurationStats — over the complete periods
+// in [start, end), in as few calls as the query limit allows. The daemon
+// uses it to read back the periods of a watch it adopts after a restart
+// or a lease take-over.
 func (r *MetricReader) Read(ctx context.Context, aw ActiveWatch, start, end time.Time) ([]sample.Sample, error) {
 	period := targetPeriod(aw.Target)
 	start, end = floorTime(start, period), floorTime(end, period)
 	if !start.Before(end) {
 		return nil, nil
 	}
-	client := r.cfg.Clients(aw.Target.Name)
-	if client == nil {
-		return nil, fmt.Errorf("read metrics of %s: no CloudWatch client", aw.Target.Name)
-	}
-	aws := []ActiveWatch{aw}
 	pl := planWatch(aw)
+	return r.readRange(ctx, aw, &pl, start, end)
+}
+
+// readRange reads one watch's plan over [start, end) in as few calls as
+// the query limit allows.
+func (r *MetricReader) readRange(ctx context.Context, aw ActiveWatch, pl *watchPlan, start, end time.Time) ([]sample.Sample, error) {
+	t, w := aw.Target, aw.Watch
+	client := r.cfg.Clients(t.Name)
+	if client == nil {
+		return nil, fmt.Errorf("read %s (watch %s): no CloudWatch client", t.Name, w.ID)
+	}
+	one := []ActiveWatch{aw}
 	var out []sample.Sample
-	for _, c := range packCalls(start, end, []int{0}, []*watchPlan{&pl}) {
+	for _, c := range packCalls(start, end, []int{0}, []*watchPlan{pl}) {
 		res := r.fetch(ctx, client, start, end, c.queries)
 		if res.err != nil {
-			return nil, fmt.Errorf("read metrics of %s (watch %s): %w", aw.Target.Name, aw.Watch.ID, res.err)
+			return nil, fmt.Errorf("read %s (watch %s) %s..%s: %w", t.Name, w.ID, start.Format(time.RFC3339), end.Format(time.RFC3339), res.err)
 		}
-		out = r.decodeFrom(out, c, res.results, aws, start)
+		out = r.decodeFrom(out, c, res.results, one, start)
 	}
 	return out, nil
 }

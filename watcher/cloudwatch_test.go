@@ -41,8 +41,11 @@ func newCWEnv(t testing.TB, cfg MetricReaderConfig) *cwEnv {
 	return &cwEnv{clk: clk, sim: sim, r: r}
 }
 
-func lambdaTarget(name string) config.Target {
-	return config.Target{Name: name, Function: name, Alias: "live"}
+// lambdaTarget is a target as config.Load leaves it (defaults applied).
+func lambdaTarget(name string, rules ...config.Rule) config.Target {
+	t := config.Target{Name: name, Function: name, Alias: "live", Rules: rules}
+	config.ApplyTargetDefaults(&t)
+	return t
 }
 
 func activeWatch(t config.Target, detected time.Time, weights map[string]float64) ActiveWatch {
@@ -154,8 +157,7 @@ func TestPeriodsBeforeDetectionAreSkipped(t *testing.T) {
 
 func TestSplitTrafficReadsEachVersion(t *testing.T) {
 	e := newCWEnv(t, MetricReaderConfig{})
-	tg := lambdaTarget("api")
-	tg.Rules = []config.Rule{{Name: "lat", Kind: config.RuleLatency, Stat: "p90"}, {Name: "cmp", Kind: config.RuleCompareLatency}}
+	tg := lambdaTarget("api", config.Rule{Name: "lat", Kind: config.RuleLatency, Stat: "p90"}, config.Rule{Name: "cmp", Kind: config.RuleCompareLatency})
 	e.sim.LambdaTraffic("api", "live", "6", minute(11, 0), minute(12, 30), awssim.Profile{InvocationsPerMin: 60, ErrorRate: 0.5, DurationMs: 100, Seed: 1})
 	e.sim.LambdaTraffic("api", "live", "5", minute(11, 0), minute(12, 30), awssim.Profile{InvocationsPerMin: 600, DurationMs: 100, Seed: 2})
 	ss, stats := e.r.Cycle(context.Background(), []ActiveWatch{activeWatch(tg, minute(11, 0), map[string]float64{"6": 0.1})})
@@ -179,14 +181,13 @@ func TestSplitTrafficReadsEachVersion(t *testing.T) {
 
 func TestCustomAndExpressionRules(t *testing.T) {
 	e := newCWEnv(t, MetricReaderConfig{})
-	tg := lambdaTarget("api")
-	tg.Rules = []config.Rule{
-		{Name: "checkout", Kind: config.RuleMetric, Namespace: "MyApp", MetricName: "CheckoutFailures", Stat: "Sum",
+	tg := lambdaTarget("api",
+		config.Rule{Name: "checkout", Kind: config.RuleMetric, Namespace: "MyApp", MetricName: "CheckoutFailures", Stat: "Sum",
 			Dimensions: map[string]string{"Service": "${function}-${alias}", "Version": "${version}"}},
-		{Name: "err-pct", Kind: config.RuleMetric, Expression: "100 * errors / invocations"},
-		{Name: "fail-x2", Kind: config.RuleMetric, Namespace: "MyApp", MetricName: "CheckoutFailures", Stat: "Sum",
+		config.Rule{Name: "err-pct", Kind: config.RuleMetric, Expression: "100 * errors / invocations"},
+		config.Rule{Name: "fail-x2", Kind: config.RuleMetric, Namespace: "MyApp", MetricName: "CheckoutFailures", Stat: "Sum",
 			Dimensions: map[string]string{"Service": "${function}-${alias}", "Version": "${version}"}, Expression: "m1 * 2"},
-	}
+	)
 	e.sim.PutDatapoint("MyApp", "CheckoutFailures", map[string]string{"Service": "api-live", "Version": "6"}, minute(11, 59), 4)
 	e.sim.PutDatapoint("AWS/Lambda", "Invocations", aliasDims("api"), minute(11, 59), 200)
 	e.sim.PutDatapoint("AWS/Lambda", "Errors", aliasDims("api"), minute(11, 59), 10)
@@ -195,7 +196,9 @@ func TestCustomAndExpressionRules(t *testing.T) {
 		t.Fatalf("stats %+v", stats)
 	}
 	idx := index(ss)
-	for key, want := range map[string]float64{"rule:checkout||11:59": 4, "rule:err-pct||11:59": 5, "rule:fail-x2||11:59": 8} {
+	// A metric whose dimensions name the version is the new version's
+	// (Version "6"); an expression over the alias's metrics is the alias's.
+	for key, want := range map[string]float64{"rule:checkout|6|11:59": 4, "rule:err-pct||11:59": 5, "rule:fail-x2|6|11:59": 8} {
 		if s := idx[key]; s.Outcome != sample.OutcomeOK || s.Value != want {
 			t.Errorf("%s = %+v, want %v", key, s, want)
 		}
@@ -357,5 +360,112 @@ func TestBaselineReadsWindowBeforeDeploy(t *testing.T) {
 	e.sim.InjectFault(awssim.Fault{API: "GetMetricData", Kind: awssim.Fault5xx, Rate: 1})
 	if _, err := e.r.Baseline(context.Background(), aw.Watch, tg); err == nil {
 		t.Fatal("baseline under a 5xx fault returned no error")
+	}
+}
+
+// A watch's own Duration statistics (policy.DurationStats of its baseline)
+// are read per watch — per version while split — and a change of them
+// replans the watch.
+func TestDurationStatsPerWatch(t *testing.T) {
+	e := newCWEnv(t, MetricReaderConfig{})
+	tg := lambdaTarget("api", config.Rule{Name: "cmp", Kind: config.RuleCompareLatency})
+	e.sim.LambdaTraffic("api", "live", "6", minute(11, 0), minute(12, 30), awssim.Profile{InvocationsPerMin: 600, DurationMs: 300, DurationJitterMs: 100, Seed: 1})
+	e.sim.LambdaTraffic("api", "live", "5", minute(11, 0), minute(12, 30), awssim.Profile{InvocationsPerMin: 600, DurationMs: 100, DurationJitterMs: 30, Seed: 2})
+	aw := activeWatch(tg, minute(11, 0), map[string]float64{"6": 0.5})
+	_, stats := e.r.Cycle(context.Background(), []ActiveWatch{aw})
+	if stats.Queries != 12 { // (3 counts + p99) x {alias, 6, 5}
+		t.Fatalf("queries %d without DurationStats, want 12", stats.Queries)
+	}
+	aw.DurationStats = []string{"p99", "TC(150:)", "TC(188:)"}
+	ss, stats := e.r.Cycle(context.Background(), []ActiveWatch{aw})
+	if stats.Queries != 18 || stats.Errors != 0 {
+		t.Fatalf("stats %+v with 3 Duration statistics, want 18 queries", stats)
+	}
+	idx := index(ss)
+	slow6, slow5, n6 := idx["Duration.TC(188:)|6|11:59"], idx["Duration.TC(150:)|5|11:59"], idx["Invocations|6|11:59"]
+	if slow6.Outcome != sample.OutcomeOK || slow5.Outcome != sample.OutcomeOK || n6.Value <= 0 {
+		t.Fatalf("trimmed counts: 6 %+v, 5 %+v", slow6, slow5)
+	}
+	if slow6.Value <= slow5.Value || slow6.Value > n6.Value {
+		t.Fatalf("version 6 (300 ms) has %v invocations above 188 ms of %v, version 5 (100 ms) %v above 150 ms", slow6.Value, n6.Value, slow5.Value)
+	}
+}
+
+// BaselineFor reads the baseline, asks for the watch's statistics given
+// it, and reads the trimmed counts of the known-good for the same window.
+func TestBaselineForReadsTrimmedCounts(t *testing.T) {
+	e := newCWEnv(t, MetricReaderConfig{})
+	tg := lambdaTarget("api", config.Rule{Name: "cmp", Kind: config.RuleCompareLatency})
+	tg.BaselineWindow = config.Duration{Duration: 10 * time.Minute}
+	e.sim.LambdaTraffic("api", "live", "5", minute(11, 0), minute(12, 30), awssim.Profile{InvocationsPerMin: 600, DurationMs: 100, DurationJitterMs: 30, Seed: 2})
+	aw := activeWatch(tg, t0.Add(-15*time.Second), nil)
+	var asked []sample.Sample
+	statsFor := func(base []sample.Sample) []string {
+		asked = base
+		return []string{"p99", "TC(150:)"}
+	}
+	ss, stats, err := e.r.BaselineFor(context.Background(), aw, statsFor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(asked) != 40 || strings.Join(stats, ",") != "p99,TC(150:)" {
+		t.Fatalf("statsFor saw %d samples; stats %v", len(asked), stats)
+	}
+	idx := index(ss)
+	for m := 50; m < 60; m++ {
+		k := fmt.Sprintf("Duration.TC(150:)||11:%02d", m)
+		if s := idx[k]; s.Outcome != sample.OutcomeOK || s.Value < 0 || s.Value > idx[fmt.Sprintf("Invocations||11:%02d", m)].Value {
+			t.Fatalf("%s = %+v", k, s)
+		}
+	}
+	if len(ss) != 50 {
+		t.Fatalf("%d baseline samples, want 5 metrics x 10 periods", len(ss))
+	}
+}
+
+// Read reads back what a restarted daemon missed: every period since the
+// detection, per version while split, with the watch's statistics.
+func TestReadSinceDetection(t *testing.T) {
+	e := newCWEnv(t, MetricReaderConfig{})
+	tg := lambdaTarget("api")
+	e.sim.LambdaTraffic("api", "live", "6", minute(11, 0), minute(12, 30), awssim.Profile{InvocationsPerMin: 60, DurationMs: 100, Seed: 1})
+	e.sim.LambdaTraffic("api", "live", "5", minute(11, 0), minute(12, 30), awssim.Profile{InvocationsPerMin: 600, DurationMs: 100, Seed: 2})
+	aw := activeWatch(tg, minute(11, 40).Add(10*time.Second), map[string]float64{"6": 0.1})
+	aw.DurationStats = []string{"p99", "TC(120:)"}
+	ss, err := e.r.Read(context.Background(), aw, aw.Watch.DetectedAt, e.clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := index(ss)
+	for _, k := range []string{"Invocations|6|11:40", "Errors|5|11:59", "Duration.TC(120:)|6|11:45", "Invocations||11:59"} {
+		if s := idx[k]; s.Outcome == "" {
+			t.Errorf("%s missing", k)
+		}
+	}
+	for _, s := range ss {
+		if s.Time.Before(minute(11, 40)) || !s.Time.Before(minute(12, 0)) {
+			t.Fatalf("backfilled sample outside [detection period, now): %+v", s)
+		}
+	}
+	if want := 20 * 5 * 3; len(ss) != want {
+		t.Fatalf("%d samples, want 20 periods x 5 metrics x 3 sides", len(ss))
+	}
+}
+
+// A baseline reads a per-version custom metric for the known-good version
+// and reports it for the alias (the baseline is the known-good's).
+func TestBaselineCustomMetricIsKnownGoods(t *testing.T) {
+	e := newCWEnv(t, MetricReaderConfig{})
+	tg := lambdaTarget("api", config.Rule{Name: "checkout", Kind: config.RuleMetric, Namespace: "MyApp", MetricName: "CheckoutFailures", Stat: "Sum",
+		Dimensions: map[string]string{"Version": "${version}"}})
+	tg.BaselineWindow = config.Duration{Duration: 5 * time.Minute}
+	e.sim.PutDatapoint("MyApp", "CheckoutFailures", map[string]string{"Version": "5"}, minute(11, 57), 3)
+	e.sim.PutDatapoint("MyApp", "CheckoutFailures", map[string]string{"Version": "6"}, minute(11, 57), 99)
+	ss, err := e.r.Baseline(context.Background(), activeWatch(tg, t0, nil).Watch, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := index(ss)["rule:checkout||11:57"]; s.Outcome != sample.OutcomeOK || s.Value != 3 {
+		t.Fatalf("baseline custom metric %+v, want the known-good version's 3 reported for the alias", s)
 	}
 }

@@ -2,6 +2,7 @@ package watcher
 
 import (
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,18 +18,19 @@ import (
 // MaxQueriesPerCall is GetMetricData's limit on queries in one request.
 const MaxQueriesPerCall = 500
 
-// Metric period and lag defaults (config applies the same at load).
-const (
-	defaultMetricPeriod = time.Minute
-	defaultMetricLag    = 3
-	defaultLatencyStat  = "p99"
-	lambdaNamespace     = "AWS/Lambda"
-)
+const lambdaNamespace = "AWS/Lambda"
 
-// ActiveWatch is a watch under observation together with its target.
+// ActiveWatch is a watch under observation together with its target, whose
+// defaults config.Load has applied (the watcher trusts them).
 type ActiveWatch struct {
 	Watch  store.Watch
 	Target config.Target
+	// DurationStats are the statistics of Lambda's Duration metric to read
+	// for this watch: policy.DurationStats of its baseline, e.g. "p99" and
+	// "TC(412:)" (the invocations slower than 412 ms). Their samples have
+	// Metric "Duration." + the statistic. Nil: the percentile each latency
+	// rule names (p99 when no rule names one).
+	DurationStats []string
 }
 
 // series is one query of a watch's plan. hidden queries feed an expression
@@ -56,49 +58,38 @@ type watchPlan struct {
 }
 
 // planKey says when a cached plan is still valid: the queries depend on
-// the watch, whether the alias splits traffic and the known-good version.
+// the watch, whether the alias splits traffic, the known-good version and
+// the Duration statistics the watch's baseline asks for.
 type planKey struct {
 	id, knownGood string
 	split         bool
+	stats         string
 }
 
 func keyOf(aw ActiveWatch) planKey {
-	return planKey{id: aw.Watch.ID, knownGood: aw.Watch.KnownGood, split: len(aw.Watch.Weights) > 0}
+	return planKey{id: aw.Watch.ID, knownGood: aw.Watch.KnownGood, split: len(aw.Watch.Weights) > 0,
+		stats: strings.Join(aw.DurationStats, ",")}
 }
 
-func targetPeriod(t config.Target) time.Duration {
-	if t.MetricPeriod.Duration >= time.Minute {
-		return t.MetricPeriod.Duration.Truncate(time.Minute)
+func targetPeriod(t config.Target) time.Duration { return t.MetricPeriod.Duration }
+
+func targetLag(t config.Target) int { return t.MetricLag }
+
+// durationStats are the Duration statistics to read for a watch: its own
+// list, or the percentiles the target's latency rules name (sorted), or
+// p99 (metric-math expressions may refer to the duration).
+func durationStats(aw ActiveWatch) []string {
+	if len(aw.DurationStats) > 0 {
+		return aw.DurationStats
 	}
-	return defaultMetricPeriod
-}
-
-func targetLag(t config.Target) int {
-	if t.MetricLag > 0 {
-		return t.MetricLag
-	}
-	return defaultMetricLag
-}
-
-// latencyStats are the Duration statistics the target's rules need.
-func latencyStats(t config.Target) []string {
-	seen := map[string]bool{}
 	var out []string
-	for _, r := range t.Rules {
-		if r.Kind != config.RuleLatency && r.Kind != config.RuleCompareLatency {
-			continue
-		}
-		st := r.Stat
-		if st == "" {
-			st = defaultLatencyStat
-		}
-		if !seen[st] {
-			seen[st] = true
-			out = append(out, st)
+	for _, r := range aw.Target.Rules {
+		if (r.Kind == config.RuleLatency || r.Kind == config.RuleCompareLatency) && !slices.Contains(out, r.Stat) {
+			out = append(out, r.Stat)
 		}
 	}
 	if len(out) == 0 {
-		out = []string{defaultLatencyStat}
+		return []string{"p99"}
 	}
 	sort.Strings(out)
 	return out
@@ -144,7 +135,7 @@ func builtinSeries(t config.Target, version string, stats []string) []series {
 // per executed version while traffic is split, then custom metric rules.
 func planWatch(aw ActiveWatch) watchPlan {
 	t, w := aw.Target, aw.Watch
-	stats := latencyStats(t)
+	stats := durationStats(aw)
 	p := watchPlan{series: builtinSeries(t, "", stats)}
 	if len(w.Weights) > 0 {
 		p.series = append(p.series, builtinSeries(t, w.NewVersion, stats)...)
@@ -154,7 +145,22 @@ func planWatch(aw ActiveWatch) watchPlan {
 	}
 	for _, r := range t.Rules {
 		if r.Kind == config.RuleMetric {
-			p.addRule(t, w, r)
+			p.addRule(t, w.NewVersion, w.NewVersion, r)
+		}
+	}
+	return p
+}
+
+// planBaseline lists the queries of a watch's pre-deploy baseline: the
+// alias's built-in metrics and the custom metric rules, a dimension
+// ${version} naming the known-good version, every sample alias-level
+// (Version "": the baseline is the known-good's, whatever the alias did).
+func planBaseline(aw ActiveWatch) watchPlan {
+	t, w := aw.Target, aw.Watch
+	p := watchPlan{series: builtinSeries(t, "", durationStats(aw))}
+	for _, r := range t.Rules {
+		if r.Kind == config.RuleMetric {
+			p.addRule(t, w.KnownGood, "", r)
 		}
 	}
 	return p
@@ -166,13 +172,21 @@ var builtinRefs = map[string]int{"invocations": 0, "errors": 1, "throttles": 2, 
 
 var identRE = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*`)
 
-func (p *watchPlan) addRule(t config.Target, w store.Watch, r config.Rule) {
+// addRule plans a custom metric rule: its metric (${version} in its
+// dimensions expands to version) and its expression. A metric whose
+// dimensions name the version is that version's: its samples carry
+// stamp (the new version while watching, "" for a baseline); the others
+// are reported for the alias as a whole (Version "").
+func (p *watchPlan) addRule(t config.Target, version, stamp string, r config.Rule) {
 	own := -1
+	perVersion := false
+	for _, v := range r.Dimensions {
+		perVersion = perVersion || strings.Contains(v, "${version}")
+	}
+	if !perVersion {
+		stamp = ""
+	}
 	if r.MetricName != "" {
-		stat := r.Stat
-		if stat == "" {
-			stat = "Average"
-		}
 		dims := make([]types.Dimension, 0, len(r.Dimensions))
 		names := make([]string, 0, len(r.Dimensions))
 		for k := range r.Dimensions {
@@ -180,19 +194,19 @@ func (p *watchPlan) addRule(t config.Target, w store.Watch, r config.Rule) {
 		}
 		sort.Strings(names)
 		for _, k := range names {
-			dims = append(dims, types.Dimension{Name: aws.String(k), Value: aws.String(expandDim(r.Dimensions[k], t, w))})
+			dims = append(dims, types.Dimension{Name: aws.String(k), Value: aws.String(expandDim(r.Dimensions[k], t, version))})
 		}
 		own = len(p.series)
-		p.series = append(p.series, series{metric: "rule:" + r.Name, hidden: r.Expression != "", stat: &types.MetricStat{
+		p.series = append(p.series, series{metric: "rule:" + r.Name, version: stamp, hidden: r.Expression != "", stat: &types.MetricStat{
 			Metric: &types.Metric{Namespace: aws.String(r.Namespace), MetricName: aws.String(r.MetricName), Dimensions: dims},
-			Period: aws.Int32(int32(targetPeriod(t) / time.Second)), Stat: aws.String(stat),
+			Period: aws.Int32(int32(targetPeriod(t) / time.Second)), Stat: aws.String(r.Stat),
 		}})
 	}
 	if r.Expression == "" {
 		return
 	}
 	p.atomic = true
-	p.series = append(p.series, series{metric: "rule:" + r.Name, expr: compileExpr(r.Expression, own),
+	p.series = append(p.series, series{metric: "rule:" + r.Name, version: stamp, expr: compileExpr(r.Expression, own),
 		period: aws.Int32(int32(targetPeriod(t) / time.Second))})
 }
 
@@ -216,8 +230,8 @@ func compileExpr(expr string, own int) []exprPart {
 	return append(parts, exprPart{text: expr[last:], ref: -1})
 }
 
-func expandDim(v string, t config.Target, w store.Watch) string {
-	return strings.NewReplacer("${function}", FunctionName(t.Function), "${alias}", t.Alias, "${version}", w.NewVersion).Replace(v)
+func expandDim(v string, t config.Target, version string) string {
+	return strings.NewReplacer("${function}", FunctionName(t.Function), "${alias}", t.Alias, "${version}", version).Replace(v)
 }
 
 // queryRef maps a query id of one call back to what it is about.

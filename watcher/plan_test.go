@@ -70,6 +70,7 @@ func TestPlanWatchAndExpressions(t *testing.T) {
 		{Name: "pct", Kind: config.RuleMetric, Expression: "100*errors/MAX([invocations, 1])"},
 		{Name: "own", Kind: config.RuleMetric, Namespace: "N", MetricName: "M", Expression: "m1 + throttles"},
 	}}
+	config.ApplyTargetDefaults(&tg)
 	p := planWatch(ActiveWatch{Target: tg, Watch: store.Watch{NewVersion: "6", KnownGood: "5"}})
 	// 4 built-ins, pct, own's hidden metric, own's expression.
 	if len(p.series) != 7 || !p.atomic || !p.series[5].hidden {
@@ -102,6 +103,7 @@ func TestPackCallsKeepsExpressionWatchesWhole(t *testing.T) {
 		if i%3 == 0 {
 			tg.Rules = []config.Rule{{Name: "r", Kind: config.RuleMetric, Expression: "errors/invocations"}}
 		}
+		config.ApplyTargetDefaults(&tg)
 		p := planWatch(ActiveWatch{Target: tg})
 		plans = append(plans, &p)
 		idx = append(idx, i)

@@ -1,0 +1,352 @@
+package policy
+
+import (
+	"slices"
+
+	"github.com/canaryd/canaryd/policy/seqtest"
+	"github.com/canaryd/canaryd/sample"
+)
+
+// PreparedBaseline is what one watch's rules take from its pre-deploy
+// baseline, computed once (Input.Prepared): the known-good rates and
+// counts, the overdispersion of each count, the per-watch latency
+// thresholds X and the trimmed-count metrics TC(X:) that count them, and
+// the tests built from them. It is immutable.
+type PreparedBaseline struct {
+	p        *Policy
+	metrics  []string // the policy's metrics, then this watch's TC(X:) statistics
+	series   [][]pt   // alias-level baseline series per metric id (metric rules)
+	rules    []ruleBase
+	hasProbe bool // the baseline holds probe results
+}
+
+// ruleBase is one rule's per-watch parameters.
+type ruleBase struct {
+	events, eventsKg int // metric ids of the counted events, new and known-good side (-1 none)
+	note             string
+	judge            bool // the rule can judge (a missing baseline can make it unable to)
+
+	one      *seqtest.Binomial  // one-sample rate test
+	pois     *seqtest.Poisson   // per-period count test
+	mu0      float64            // per-period null mean
+	two      *seqtest.TwoSample // two-sample test
+	ref      seqtest.Block      // the baseline block, tempered
+	hasRef   bool
+	invK     float64 // 1/k of the counts' overdispersion (0: none)
+	nullRate float64 // events per trial at the null boundary, for tempering
+	upper    float64 // latency: the slow share a period is tested against before its cold-start allowance
+
+	fb       fallback // latency without counts
+	logLevel float64  // log(1/α) the e-value must reach (less where α is split)
+
+	// What findings show.
+	threshold float64 // the effective threshold: a rate, ms, a count per period
+	base      float64 // the known-good value findings show (rate, ms (latency), per period)
+	hasBase   bool
+	rate      float64 // the known-good's events per trial in the baseline
+	hasRate   bool
+	baseRaw   seqtest.Block // the baseline's untempered counts
+	kgBad     bool          // the known-good value breaches this absolute rule
+	shift     kgShift       // the known-good got worse within the baseline (an incident began)
+	slowX     float64       // latency: invocations slower than this count (ms)
+	slowX0    float64       // compare_latency: the known-good side's X
+}
+
+// PrepareBaseline derives the per-watch parameters from the baseline
+// samples (alias-level metric datapoints and probe results from before the
+// deploy; nil when there are none). The verdicts are the same as passing
+// Input.Baseline, only cheaper.
+func (p *Policy) PrepareBaseline(baseline []sample.Sample) *PreparedBaseline {
+	b := &PreparedBaseline{p: p, metrics: append([]string(nil), p.metrics...), rules: make([]ruleBase, len(p.rules))}
+	for i := range p.rules {
+		r := &p.rules[i]
+		rb := &b.rules[i]
+		rb.events, rb.eventsKg = r.events, r.events
+		if r.isLatency() {
+			b.prepareLatency(r, rb, baseline)
+		}
+	}
+	b.series = p.baselineSeries(make([][]pt, len(b.metrics)), baseline, b)
+	// Each count rule's per-period baseline counts; first what they say
+	// about an incident (a step), shared between the rules, then the
+	// tests, whose tempering depends on it.
+	type counts struct{ x, n []float64 }
+	series := make([]counts, len(p.rules))
+	for i := range p.rules {
+		r := &p.rules[i]
+		rb := &b.rules[i]
+		rb.judge = true
+		if !r.isLatency() {
+			rb.logLevel = r.logLevel()
+		}
+		switch r.test {
+		case testRate, testPerPeriod, testTwoSample:
+			ts, x, n := b.blockSeries(r, rb.eventsKg)
+			series[i] = counts{x, n}
+			rb.setBaseCounts(r, x, n)
+			b.shift(rb, ts, x, n, r.test == testPerPeriod)
+		case testProbe:
+			ts, x, n := b.probeBlocks(r, baseline)
+			series[i] = counts{x, n}
+			rb.setBaseCounts(r, x, n)
+			// Partial periods (the baseline window's edges: one probe
+			// result in the minute of the deploy) would rank as extremes:
+			// only whole ones say whether the known-good got worse.
+			wts, wx, wn := wholePeriods(ts, x, n)
+			b.shift(rb, wts, wx, wn, false)
+		}
+	}
+	b.shareShift()
+	for i := range p.rules {
+		r := &p.rules[i]
+		rb := &b.rules[i]
+		switch r.test {
+		case testRate, testPerPeriod, testTwoSample:
+			b.prepareCounts(r, rb, series[i].x, series[i].n)
+		case testProbe:
+			b.prepareProbe(r, rb, series[i].x, series[i].n)
+		}
+	}
+	return b
+}
+
+// metricID resolves a per-watch metric name, adding it when new.
+func (b *PreparedBaseline) metricID(name string) int {
+	for i, m := range b.metrics {
+		if m == name {
+			return i
+		}
+	}
+	b.metrics = append(b.metrics, name)
+	return len(b.metrics) - 1
+}
+
+// blockSeries are a baseline count's per-period events and trials, for
+// the periods where both were delivered, with the periods' starts.
+func (b *PreparedBaseline) blockSeries(r *rule, events int) (ts []int64, x, n []float64) {
+	if events < 0 {
+		return nil, nil, nil
+	}
+	if r.test == testPerPeriod {
+		for _, q := range b.series[events] {
+			if q.out == outOK {
+				ts, x, n = append(ts, q.t), append(x, q.v), append(n, 1)
+			}
+		}
+		return ts, x, n
+	}
+	for _, q := range b.series[r.trials] {
+		if q.out != outOK {
+			continue
+		}
+		ev, ok := pointAt(b.series[events], q.t)
+		if !ok || ev.out == outSrcErr {
+			continue
+		}
+		trials := q.v
+		if r.extraTrials >= 0 {
+			if v, ok := valueAt(b.series[r.extraTrials], q.t); ok {
+				trials += v
+			}
+		}
+		e := 0.0
+		if ev.out == outOK {
+			e = ev.v
+		}
+		if trials > 0 {
+			ts, x, n = append(ts, q.t), append(x, min(max(e, 0), trials)), append(n, trials)
+		}
+	}
+	return ts, x, n
+}
+
+// setBaseCounts sums a rule's baseline counts.
+func (rb *ruleBase) setBaseCounts(r *rule, x, n []float64) {
+	for i := range x {
+		rb.baseRaw.X += x[i]
+		rb.baseRaw.N += n[i]
+	}
+	if rb.baseRaw.N > 0 {
+		rb.rate, rb.hasRate = rb.baseRaw.X/rb.baseRaw.N, true
+		if !r.isLatency() {
+			rb.base, rb.hasBase = rb.rate, true
+		}
+	}
+}
+
+// prepareCounts builds a count rule's tests from its baseline counts.
+func (b *PreparedBaseline) prepareCounts(r *rule, rb *ruleBase, x, n []float64) {
+	switch r.test {
+	case testRate:
+		b.prepareRate(r, rb)
+	case testPerPeriod:
+		rb.mu0 = r.threshold
+		if r.rel == relDelta {
+			rb.mu0 = rb.rate + r.threshold
+			rb.judge = rb.hasRate
+		} else {
+			rb.kgBad = rb.hasRate && rb.rate >= r.threshold
+		}
+		rb.threshold, rb.nullRate = rb.mu0, rb.mu0
+		rb.pois = seqtest.NewPoisson(&seqtest.DefaultGrid)
+	case testTwoSample:
+		b.prepareTwoSample(r, rb, x, n)
+	}
+	if !rb.judge && rb.note == "" {
+		rb.note = "no pre-deploy baseline to compare with"
+	}
+}
+
+// prepareTwoSample sets up the test against the known-good: the
+// baseline's counts tempered into the reference block.
+func (b *PreparedBaseline) prepareTwoSample(r *rule, rb *ruleBase, x, n []float64) {
+	r0 := 1 + r.minEffect
+	switch {
+	case r.rel == relRatio:
+		r0 = r.threshold
+	case r.isLatency():
+		r0 = 1 // min_effect is in the new side's threshold X1 = (1+min_effect)·X0
+	}
+	rb.two = seqtest.NewTwoSample(r0, &seqtest.DefaultGrid)
+	rb.hasRef = rb.hasRate
+	if !rb.hasRef {
+		rb.note = "no pre-deploy baseline to compare with: only periods split with the known-good version count"
+	}
+	for i := range x {
+		phi := seqtest.Phi(rb.rate*n[i], rb.invK)
+		rb.ref.X += x[i] / phi
+		rb.ref.N += n[i] / phi
+	}
+	rb.nullRate = r0 * rb.rate
+	rb.threshold = r0 * rb.rate
+	if r.isLatency() {
+		// The known-good's slow share, raised to its upper bound at α/8:
+		// the new version's periods are tested against it (coldstart.go).
+		if rb.hasRate {
+			rb.upper = seqtest.UpperRate(rb.ref.X, rb.ref.N, r.alpha/8)
+			rb.nullRate = rb.upper
+		}
+		rb.threshold = rb.slowX
+		if !rb.hasBase && !rb.fb.ok {
+			// Without a baseline there is no X to count above and no scale
+			// for the log percentile: split periods cannot be judged either.
+			rb.judge, rb.note = false, "no pre-deploy baseline: no known-good percentile to compare with"
+		} else if rb.hasBase {
+			rb.note = ""
+		}
+	}
+}
+
+// prepareRate sets up a one-sample rate test: the threshold rate, or the
+// slow share a percentile allows (1 - NN/100).
+func (b *PreparedBaseline) prepareRate(r *rule, rb *ruleBase) {
+	p0 := r.threshold
+	switch {
+	case r.isLatency():
+		nn, _ := percentileOf(r.stat)
+		p0 = 1 - nn/100
+		rb.upper = p0
+		rb.threshold = rb.slowX
+		if rb.events < 0 && !rb.fb.ok {
+			rb.judge = false
+		}
+	case r.rel == relDelta:
+		p0 = rb.rate + r.threshold
+		rb.judge = rb.hasRate
+		rb.threshold = p0
+	default:
+		rb.threshold = p0
+		rb.kgBad = rb.hasRate && rb.rate >= p0
+	}
+	rb.nullRate = p0
+	rb.one = seqtest.NewBinomial(p0, &seqtest.HardFailureGrid)
+}
+
+// probeBlocks are a probe rule's baseline results per period: the
+// periods' starts, failures and results.
+func (b *PreparedBaseline) probeBlocks(r *rule, baseline []sample.Sample) (ts []int64, x, n []float64) {
+	name := b.p.probeNames[r.probeID]
+	blocks := map[int64]*seqtest.Block{}
+	for i := range baseline {
+		s := &baseline[i]
+		if s.Kind != sample.KindProbe || (name != "" && s.Source != name) {
+			continue
+		}
+		if s.Outcome != sample.OutcomeOK && s.Outcome != sample.OutcomeFail {
+			continue
+		}
+		b.hasProbe = true
+		k := s.Time.UnixNano() - s.Time.UnixNano()%int64(b.p.period)
+		blk := blocks[k]
+		if blk == nil {
+			blk = &seqtest.Block{}
+			blocks[k] = blk
+			ts = append(ts, k)
+		}
+		blk.N++
+		if s.Outcome == sample.OutcomeFail {
+			blk.X++
+		}
+	}
+	slices.Sort(ts)
+	x, n = make([]float64, 0, len(ts)), make([]float64, 0, len(ts))
+	for _, k := range ts {
+		x, n = append(x, blocks[k].X), append(n, blocks[k].N)
+	}
+	return ts, x, n
+}
+
+// prepareProbe sets up the two probe tests: the failure rate against the
+// tolerated rate, and against the known-good's pre-deploy failure rate
+// (x, n: its failures and results per period).
+func (b *PreparedBaseline) prepareProbe(r *rule, rb *ruleBase, x, n []float64) {
+	rb.one = seqtest.NewBinomial(r.tolerance, &seqtest.HardFailureGrid)
+	rb.threshold, rb.nullRate = r.tolerance, r.tolerance
+	rb.two = seqtest.NewTwoSample(1+r.minEffect, &seqtest.DefaultGrid)
+	if rb.baseRaw.N > 0 {
+		rb.hasRef = true
+		// A block of the baseline's typical size at the null rate: each
+		// result is tempered as a share of it.
+		perBlock := rb.baseRaw.N / float64(len(x))
+		for i := range x {
+			phi := seqtest.Phi(rb.base*perBlock, rb.invK)
+			rb.ref.X += x[i] / phi
+			rb.ref.N += n[i] / phi
+		}
+		rb.kgBad = rb.base >= r.tolerance && rb.baseRaw.N >= float64(r.minSamples)
+		rb.mu0 = perBlock
+	}
+}
+
+// wholePeriods drops the periods with fewer than half the median
+// period's trials.
+func wholePeriods(ts []int64, x, n []float64) ([]int64, []float64, []float64) {
+	if len(n) == 0 {
+		return ts, x, n
+	}
+	med := slices.Clone(n)
+	slices.Sort(med)
+	half := med[len(med)/2] / 2
+	var wts []int64
+	var wx, wn []float64
+	for i := range n {
+		if n[i] >= half {
+			wts, wx, wn = append(wts, ts[i]), append(wx, x[i]), append(wn, n[i])
+		}
+	}
+	return wts, wx, wn
+}
+
+// probePhi is the tempering divisor of one probe result.
+func (rb *ruleBase) probePhi(nullRate float64) float64 {
+	return seqtest.Phi(nullRate*rb.mu0, rb.invK)
+}
+
+// valueAt is the delivered value of a sorted series at period start t.
+func valueAt(s []pt, t int64) (float64, bool) {
+	i := lowerBound(s, t)
+	if i < len(s) && s[i].t == t && s[i].out == outOK {
+		return s[i].v, true
+	}
+	return 0, false
+}

@@ -1,0 +1,262 @@
+package policy
+
+import (
+	"math"
+	"time"
+
+	"github.com/canaryd/canaryd/policy/seqtest"
+)
+
+// Epochs. A watch lasts a bake and a rollback window of hours, and a
+// regression can appear hours in: a sum since the deploy would dilute it.
+// So each rule runs several e-processes, started at fixed times after the
+// deploy — the deploy itself (epoch 0), then the end of the bake time and
+// every √2-fold of it (epoch k ≥ 1 starts at bake·2^((k-1)/2)) — and mixes
+// them with weights 3/4 (epoch 0: the bake, where detection speed matters
+// most) and 1/(4k(k+1)) (epoch k), which sum to 1. Each is a nonnegative
+// supermartingale that is 1 until it starts, so the mixture is one too and
+// Ville's inequality still bounds the probability that it ever reaches
+// 1/α by α. A regression appearing at time t ≥ bake is judged by an epoch
+// that started at most t/√2 before it, so its rate is diluted by at most
+// √2 (about 1.4 times), at a cost of log(4k(k+1)) in evidence: 4.4 nats
+// (a factor 84) two hours into a watch with a 10-minute bake. The schedule
+// depends only on the watch's start and bake time, never on when the
+// daemon promoted, so a replay reaches the same verdicts.
+
+// maxEpochs bounds the epochs of a rule (the last one starts at
+// bake·2^7.5, 30 hours with a 10-minute bake); evidence memory per watch
+// is therefore bounded whatever its age.
+const maxEpochs = 17
+
+// epochStart is when epoch k starts (Unix ns); epoch 0 takes every period
+// of the watch, the one containing the deploy included.
+func (p *Policy) epochStart(start int64, k int) int64 {
+	if k == 0 {
+		return math.MinInt64
+	}
+	return start + p.epochOff[k]
+}
+
+// epochOffsets are the epochs' starts after the deploy (Compile).
+func epochOffsets(bake time.Duration) (off [maxEpochs]int64) {
+	for k := 1; k < maxEpochs; k++ {
+		off[k] = int64(float64(bake) * math.Pow(2, float64(k-1)/2))
+	}
+	return off
+}
+
+// epochsAt is the number of epochs a period starting at t belongs to.
+func (p *Policy) epochsAt(start, t int64) int {
+	k := 1
+	for k < maxEpochs && start+p.epochOff[k] <= t {
+		k++
+	}
+	return k
+}
+
+// logEpochWeights are the logs of the epochs' weights.
+var logEpochWeights = func() (w [maxEpochs]float64) {
+	w[0] = math.Log(0.75)
+	for k := 1; k < maxEpochs; k++ {
+		w[k] = -math.Log(4 * float64(k) * float64(k+1))
+	}
+	return w
+}()
+
+// logEpochWeight is log of epoch k's weight.
+func logEpochWeight(k int) float64 { return logEpochWeights[k] }
+
+// epochAcc is one epoch's accumulated evidence for one rule.
+type epochAcc struct {
+	start int64
+	x, n  float64 // tempered new-side counts
+	z, m  float64 // fallback sums
+	// Two-sample rules: the split periods' log likelihood ratios before
+	// the first period judged against the baseline (pre), and after it
+	// (split), which multiply the test against the baseline.
+	pre, split []float64
+	joined     bool
+	vec        []float64 // latency rules: against each period's own boundary (HardFailureGrid)
+	rawX, rawN float64
+	rawKX      float64
+	rawKN      float64
+	logY, wY   float64
+	periods    int
+	first      int64 // start of the first period added (0: none)
+	last       int64 // end of the newest period added
+}
+
+func (a *epochAcc) add(inc *increment) {
+	a.x += inc.x
+	a.n += inc.n
+	a.z += inc.z
+	a.m += inc.m
+	if inc.n > 0 && a.pre != nil {
+		a.joined = true
+	}
+	if inc.split != nil {
+		dst := a.pre
+		if a.joined {
+			dst = a.split
+		}
+		for i, v := range inc.split {
+			dst[i] += v
+		}
+	}
+	for i, v := range inc.vec {
+		a.vec[i] += v
+	}
+	a.rawX += inc.rawX
+	a.rawN += inc.rawN
+	a.rawKX += inc.rawKX
+	a.rawKN += inc.rawKN
+	a.logY += inc.logY
+	a.wY += inc.wY
+	a.periods++
+	if a.first == 0 {
+		a.first = inc.start
+	}
+	a.last = max(a.last, inc.end)
+}
+
+// Evidence is what a History has folded: per rule and epoch, the
+// sufficient statistics of the periods it no longer needs to hold. It is
+// immutable; a History replaces it when it folds more.
+type Evidence struct {
+	through      int64 // metric periods starting before this are folded
+	probeThrough int64 // probe results before this are folded
+	rules        [][]epochAcc
+	lastEnd      []int64 // per rule: end of the newest folded period with data
+}
+
+// epochs returns rule i's folded epochs (nil when none).
+func (e *Evidence) epochs(i int) []epochAcc {
+	if e == nil || i >= len(e.rules) {
+		return nil
+	}
+	return e.rules[i]
+}
+
+// ensureEpochs extends accs to n epochs, new ones empty.
+func (p *Policy) ensureEpochs(accs []epochAcc, n int, r *rule, start int64, splitBuf func() []float64) []epochAcc {
+	for k := len(accs); k < n; k++ {
+		a := epochAcc{start: p.epochStart(start, k)}
+		if r.test == testTwoSample {
+			a.pre, a.split = splitBuf(), splitBuf()
+		}
+		if r.isLatency() {
+			a.vec = splitBuf()
+		}
+		accs = append(accs, a)
+	}
+	return accs
+}
+
+// ruleE is a rule's evidence at one instant: the log e-value of its test
+// (for probe rules, of its absolute and its relative test) and the epoch
+// that weighs most, whose numbers the finding shows.
+type ruleE struct {
+	logE, logRel float64
+	best         int
+}
+
+// evidenceOf mixes the epochs' e-values. The epoch findings show is the
+// whole watch (epoch 0) unless a later one carries more weighted evidence
+// against the new version.
+func (p *Policy) evidenceOf(r *rule, rb *ruleBase, accs []epochAcc) ruleE {
+	e := ruleE{logE: math.Inf(-1), logRel: math.Inf(-1)}
+	bestW := math.Inf(-1)
+	for k := range accs {
+		abs, rel := rb.epochLogE(r, &accs[k])
+		lw := logEpochWeight(k)
+		e.logE = seqtest.LogAddExp(e.logE, lw+abs)
+		e.logRel = seqtest.LogAddExp(e.logRel, lw+rel)
+		if w := lw + max(abs, rel); k == 0 || (w > bestW && max(abs, rel) > 0) {
+			bestW = max(bestW, w)
+			if k == 0 || w >= bestW {
+				e.best = k
+			}
+		}
+	}
+	return e
+}
+
+// epochLogE is one epoch's log e-value (abs) and, for probe rules, that of
+// the test against the known-good's failure rate (rel; -Inf otherwise).
+func (rb *ruleBase) epochLogE(r *rule, a *epochAcc) (abs, rel float64) {
+	rel = math.Inf(-1)
+	fb := 0.0
+	if a.m > 0 && rb.fb.ok {
+		fb = rb.fb.test.LogE(a.z, a.m)
+	}
+	if r.isLatency() {
+		// Against each period's own boundary, times (compare_latency) the
+		// split periods' allocation, times the fallback: different periods.
+		abs = fb + seqtest.HardFailureGrid.LogMix(a.vec)
+		if a.pre != nil {
+			var both [seqtest.MaxAlternatives]float64
+			for i := range a.pre {
+				both[i] = a.pre[i] + a.split[i]
+			}
+			abs += seqtest.DefaultGrid.LogMix(both[:len(a.pre)])
+		}
+		return abs, rel
+	}
+	switch r.test {
+	case testRate:
+		if a.n > 0 {
+			abs = rb.one.LogE(a.x, a.n)
+		}
+		return abs + fb, rel
+	case testPerPeriod:
+		if a.n > 0 {
+			abs = rb.pois.LogE(a.x, rb.mu0*a.n)
+		}
+		return abs, rel
+	case testProbe:
+		if a.n > 0 {
+			abs = rb.one.LogE(a.x, a.n)
+			if rb.hasRef {
+				rel = rb.two.LogE(rb.ref, seqtest.Block{X: a.x, N: a.n}, nil)
+			}
+		}
+		return abs, rel
+	}
+	// Two samples: while the watch only splits, the split periods alone
+	// (no nuisance to pay for); from the first period judged against the
+	// baseline on, times the test against the baseline, which goes on
+	// taking the split periods. The two parts concern different periods
+	// and the baseline is independent of the split periods before it, so
+	// the product is an e-process.
+	pre := 0.0
+	if a.pre != nil {
+		pre = seqtest.DefaultGrid.LogMix(a.pre)
+	}
+	if a.joined && rb.hasRef {
+		return pre + rb.two.LogE(rb.ref, seqtest.Block{X: a.x, N: a.n}, a.split) + fb, rel
+	}
+	return pre + fb, rel
+}
+
+func cloneEpochs(accs []epochAcc) []epochAcc {
+	out := make([]epochAcc, len(accs))
+	copy(out, accs)
+	for i := range out {
+		if out[i].split != nil {
+			out[i].pre = append([]float64(nil), out[i].pre...)
+			out[i].split = append([]float64(nil), out[i].split...)
+		}
+		if out[i].vec != nil {
+			out[i].vec = append([]float64(nil), out[i].vec...)
+		}
+	}
+	return out
+}
+
+// span is the time the epoch's evidence covers.
+func (a *epochAcc) span() time.Duration {
+	if a.first == 0 || a.last <= a.first {
+		return 0
+	}
+	return time.Duration(a.last - a.first)
+}

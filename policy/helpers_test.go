@@ -1,0 +1,94 @@
+package policy
+
+import (
+	"time"
+
+	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/sample"
+)
+
+// Test helpers: samples on a one-minute grid from t0.
+
+var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+
+func at(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
+
+func dur(d time.Duration) config.Duration { return config.Duration{Duration: d} }
+
+func met(metric, ver string, min int, v float64) sample.Sample {
+	return sample.Sample{Kind: sample.KindMetric, Source: "cloudwatch", Metric: metric, Version: ver,
+		Time: at(min), Period: time.Minute, Outcome: sample.OutcomeOK, Value: v}
+}
+
+func metOut(metric, ver string, min int, o sample.Outcome) sample.Sample {
+	s := met(metric, ver, min, 0)
+	s.Outcome = o
+	return s
+}
+
+// rate is Invocations and Errors for minutes [from, to).
+func rate(ver string, from, to int, inv, errs float64) []sample.Sample {
+	var out []sample.Sample
+	for i := from; i < to; i++ {
+		out = append(out, met("Invocations", ver, i, inv), met("Errors", ver, i, errs))
+	}
+	return out
+}
+
+// rateOut is Invocations and Errors with one outcome for minutes [from, to).
+func rateOut(ver string, from, to int, o sample.Outcome) []sample.Sample {
+	var out []sample.Sample
+	for i := from; i < to; i++ {
+		out = append(out, metOut("Invocations", ver, i, o), metOut("Errors", ver, i, o))
+	}
+	return out
+}
+
+// vals is one value per minute from `from` on.
+func vals(metric, ver string, from int, v ...float64) []sample.Sample {
+	var out []sample.Sample
+	for i, x := range v {
+		out = append(out, met(metric, ver, from+i, x))
+	}
+	return out
+}
+
+// probes are results every 30s from minute `from`: '.' ok, 'x' fail, 'e' source error.
+func probes(name string, from int, results string) []sample.Sample {
+	var out []sample.Sample
+	for i, c := range results {
+		s := sample.Sample{Kind: sample.KindProbe, Source: name, Time: at(from).Add(time.Duration(i) * 30 * time.Second), Outcome: sample.OutcomeOK, Status: 200}
+		switch c {
+		case 'x':
+			s.Outcome, s.Status = sample.OutcomeFail, 503
+		case 'e':
+			s.Outcome, s.Status = sample.OutcomeSourceError, 0
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func cat(parts ...[]sample.Sample) []sample.Sample {
+	var out []sample.Sample
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+func repeat(v float64, n int) []float64 {
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = v
+	}
+	return out
+}
+
+// target builds a target the way config.Load would (defaults applied).
+func target(bake time.Duration, rules ...config.Rule) config.Target {
+	t := config.Target{Name: "t", BakeTime: dur(bake), MetricPeriod: dur(time.Minute),
+		Probes: []config.Probe{{Name: "health"}}, Rules: append([]config.Rule(nil), rules...)}
+	config.ApplyTargetDefaults(&t)
+	return t
+}

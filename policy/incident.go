@@ -1,0 +1,292 @@
+package policy
+
+import (
+	"math"
+	"slices"
+	"sync"
+
+	"github.com/canaryd/canaryd/policy/seqtest"
+)
+
+// A deploy during an incident.
+//
+// When the known-good version got worse during its baseline window (a
+// broken dependency, an outage that began before the deploy), a new
+// version that is just as bad trips the tests against the baseline, and
+// rolling back would not help. Each count rule looks for the step in its
+// baseline: the split of its periods into a head and a tail whose
+// per-period rates rank the tail highest (a rank test, so burstiness
+// needs no model), and whose tail rate is significantly above the head's
+// (the counts tempered for the burstiness within each side). A rule that
+// trips then only alerts unless the new version is significantly worse
+// than the known-good's tail — an incident made worse still rolls back.
+// A step one rule shows (errors) stands for every rule (probes, whose
+// incident may be too light to show on its own): each compares the new
+// version with its own known-good tail since that step.
+//
+// None of this can trip a rule; it can only turn a rollback into an
+// alert, so it is a plain test at a fixed z, not an e-process.
+
+const (
+	// recentPeriods is how much of the end of the baseline describes what
+	// the known-good was doing just before the deploy when no step is
+	// found.
+	recentPeriods = 5
+	// minShiftTail is the fewest periods on each side of a step.
+	minShiftTail = 3
+	// shiftP is the rank test's p-value for a step, searched over the
+	// splits (whose statistics are strongly correlated): with 30 periods,
+	// a tail of 4 must rank above the whole head, one of 5 may have one
+	// exception.
+	shiftP = 1e-4
+	// shiftZ is the z of the tail's rate against the head's (and of the new
+	// version's against the tail's).
+	shiftZ = 3
+	// incidentWorse is how much worse than the known-good's tail the new
+	// version must be, significantly, for an incident made worse: the
+	// tail is a few minutes of an incident whose burstiness they cannot
+	// measure well.
+	incidentWorse = 1.25
+)
+
+// kgShift is what a rule's baseline says about an incident that began
+// within it.
+type kgShift struct {
+	on      bool          // the known-good got significantly worse: an incident began
+	other   bool          // the step was found by another rule
+	recent  seqtest.Block // the tail (the last recentPeriods periods without a step), tempered at its own mean
+	raw     seqtest.Block // the tail's counts
+	periods int           // the tail's periods
+	head    float64       // the rate before the tail
+	at      int64         // the tail's first period (unix ns)
+	p       float64       // the rank test's p-value at the step
+
+	// The baseline's per-period counts, until PrepareBaseline has shared
+	// the strongest step between the rules.
+	ts        []int64
+	x, n      []float64
+	perPeriod bool // counts per period (throttles ≥ 1): no trials
+}
+
+// shift estimates a count rule's overdispersion and looks for a step in
+// its baseline (ts the periods' starts, ascending; x the events, n the
+// trials).
+func (b *PreparedBaseline) shift(rb *ruleBase, ts []int64, x, n []float64, perPeriod bool) {
+	c, pv := changepoint(x, n)
+	stepped := pv <= shiftP
+	switch {
+	case perPeriod && stepped:
+		rb.invK = seqtest.InvKPerPeriodSplit(x, c)
+	case perPeriod:
+		rb.invK = seqtest.InvKPerPeriod(x)
+	case stepped:
+		rb.invK = seqtest.InvKSplit(x, n, c)
+	default:
+		rb.invK = seqtest.InvK(x, n)
+	}
+	if !stepped {
+		c = tailStart(ts, int64(b.p.period))
+	}
+	sh := &rb.shift
+	sh.ts, sh.x, sh.n, sh.p, sh.perPeriod = ts, x, n, pv, perPeriod
+	sh.tail(c, rb.invK)
+	if !stepped || sh.raw.X < 5 || c == 0 {
+		return
+	}
+	var head seqtest.Block
+	for i := range c {
+		head.X, head.N = head.X+x[i], head.N+n[i]
+	}
+	// Under no step both sides run at the head's rate: each is tempered at
+	// the count a period would expect at it.
+	sh.head = head.X / head.N
+	muTail, muHead := sh.head*sh.raw.N/float64(sh.periods), sh.head*head.N/float64(c)
+	sh.on = significantlyAbove(temper(sh.raw, seqtest.Phi(muTail, rb.invK)), temper(head, seqtest.Phi(muHead, rb.invK)), 1)
+}
+
+// tail sets the tail block from period c on.
+func (sh *kgShift) tail(c int, invK float64) {
+	sh.raw, sh.periods, sh.recent = seqtest.Block{}, 0, seqtest.Block{}
+	if c >= len(sh.ts) {
+		return
+	}
+	for i := c; i < len(sh.ts); i++ {
+		sh.raw.X, sh.raw.N = sh.raw.X+sh.x[i], sh.raw.N+sh.n[i]
+	}
+	sh.periods, sh.at = len(sh.ts)-c, sh.ts[c]
+	if sh.raw.N > 0 {
+		sh.recent = temper(sh.raw, seqtest.Phi(sh.raw.X/float64(sh.periods), invK))
+	}
+}
+
+// shareShift makes the strongest step any rule found stand for every
+// rule with a baseline: an incident shows more in some counts than in
+// others. It runs before the rules' tests are set up from their
+// dispersion.
+func (b *PreparedBaseline) shareShift() {
+	best := -1
+	for i := range b.rules {
+		if sh := &b.rules[i].shift; sh.on && (best < 0 || sh.p < b.rules[best].shift.p) {
+			best = i
+		}
+	}
+	for i := range b.rules {
+		rb := &b.rules[i]
+		sh := &rb.shift
+		if best >= 0 && !sh.on && len(sh.ts) > 0 {
+			at := b.rules[best].shift.at
+			if c, _ := slices.BinarySearch(sh.ts, at); c < len(sh.ts) {
+				// The burstiness within each side of the step: a step this
+				// rule shows too weakly to be found on its own is not
+				// taken for burstiness either.
+				if sh.perPeriod {
+					rb.invK = seqtest.InvKPerPeriodSplit(sh.x, c)
+				} else {
+					rb.invK = seqtest.InvKSplit(sh.x, sh.n, c)
+				}
+				sh.tail(c, rb.invK)
+				sh.on, sh.other = sh.raw.N > 0, true
+				sh.head = 0
+				if h := rb.baseRaw.N - sh.raw.N; h > 0 {
+					sh.head = (rb.baseRaw.X - sh.raw.X) / h
+				}
+			}
+		}
+		sh.ts, sh.x, sh.n = nil, nil, nil
+	}
+}
+
+// worse reports whether the new version's counts (a deciding epoch's,
+// untempered) are significantly above incidentWorse times the tail's
+// rate, each side tempered at its own count per period (a probe result
+// is not a period: the new side's results are counted per period of the
+// tail's size).
+func (sh *kgShift) worse(a *epochAcc, probe bool, invK float64) bool {
+	if a.rawN <= 0 || a.periods == 0 || sh.raw.N <= 0 || sh.periods == 0 {
+		return false
+	}
+	perPeriod := a.rawN / float64(a.periods)
+	if probe {
+		perPeriod = sh.raw.N / float64(sh.periods)
+	}
+	nw := seqtest.Block{X: a.rawX, N: a.rawN}
+	return significantlyAbove(temper(nw, seqtest.Phi(nw.X/nw.N*perPeriod, invK)), sh.recent, incidentWorse)
+}
+
+// tailStart is the first of the periods within the last recentPeriods.
+func tailStart(ts []int64, period int64) int {
+	if len(ts) == 0 {
+		return 0
+	}
+	c, _ := slices.BinarySearch(ts, ts[len(ts)-1]-(recentPeriods-1)*period)
+	return c
+}
+
+// changepoint finds where a baseline's rate rose: the split c of its
+// periods into a head x[:c] and a tail x[c:] (each at least minShiftTail
+// periods) whose per-period rates rank the tail highest against the head
+// — Mann-Whitney's rank sum, its exact one-sided p-value — and that
+// split's p. Ranks, not counts: a bursty but steady baseline ranks like
+// any exchangeable sequence. Ties rank later periods lower, which can
+// only make the tail look less extreme.
+func changepoint(x, n []float64) (c int, p float64) {
+	T := len(x)
+	if T < 2*minShiftTail || T > maxExactRanks {
+		return 0, 1
+	}
+	idx := make([]int, T)
+	rate := make([]float64, T)
+	for i := range x {
+		idx[i] = i
+		if n[i] > 0 {
+			rate[i] = x[i] / n[i]
+		}
+	}
+	slices.SortFunc(idx, func(a, b int) int {
+		switch {
+		case rate[a] < rate[b]:
+			return -1
+		case rate[a] > rate[b]:
+			return 1
+		}
+		return b - a // ties: the later period ranks lower
+	})
+	rank := make([]int, T)
+	for r, i := range idx {
+		rank[i] = r + 1
+	}
+	surv := rankSumSurvival(T)
+	p = 1
+	sum := 0
+	for k := T - 1; k >= minShiftTail; k-- {
+		sum += rank[k]
+		if l := T - k; l >= minShiftTail {
+			if pk := surv[l][sum]; pk < p {
+				c, p = k, pk
+			}
+		}
+	}
+	return c, p
+}
+
+// maxExactRanks is the longest baseline (in periods) the step is looked
+// for in: the exact rank-sum distribution's table grows as T⁴.
+const maxExactRanks = 90
+
+var (
+	rankSumMu    sync.Mutex
+	rankSumCache = map[int][][]float64{}
+)
+
+// rankSumSurvival is P(S ≥ s) for the sum S of l ranks drawn at random
+// from 1..T, as surv[l][s] (no ties), computed once per T.
+func rankSumSurvival(T int) [][]float64 {
+	rankSumMu.Lock()
+	defer rankSumMu.Unlock()
+	if s, ok := rankSumCache[T]; ok {
+		return s
+	}
+	maxSum := T * (T + 1) / 2
+	// f[l][s]: the number of l-subsets of 1..j with sum s, j growing.
+	f := make([][]float64, T+1)
+	for l := range f {
+		f[l] = make([]float64, maxSum+2)
+	}
+	f[0][0] = 1
+	for j := 1; j <= T; j++ {
+		for l := j; l >= 1; l-- {
+			for s := maxSum - j; s >= 0; s-- {
+				f[l][s+j] += f[l-1][s]
+			}
+		}
+	}
+	for l := range f {
+		var total float64
+		for _, v := range f[l] {
+			total += v
+		}
+		acc := 0.0
+		for s := maxSum + 1; s >= 0; s-- {
+			acc += f[l][s]
+			f[l][s] = acc / total
+		}
+	}
+	rankSumCache[T] = f
+	return f
+}
+
+// significantlyAbove reports whether block b's rate is significantly
+// (shiftZ standard errors of the log ratio, 0.5 added to the counts)
+// above r0 times the reference block's.
+func significantlyAbove(b, ref seqtest.Block, r0 float64) bool {
+	if b.N <= 0 || ref.N <= 0 {
+		return false
+	}
+	z := (math.Log((b.X+0.5)/b.N) - math.Log(r0*(ref.X+0.5)/ref.N)) / math.Sqrt(1/(b.X+0.5)+1/(ref.X+0.5))
+	return z >= shiftZ
+}
+
+// temper divides a block's events and trials by phi (its rate stays).
+func temper(b seqtest.Block, phi float64) seqtest.Block {
+	return seqtest.Block{X: b.X / phi, N: b.N / phi}
+}

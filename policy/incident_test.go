@@ -1,0 +1,174 @@
+package policy
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/sample"
+)
+
+// incidentBase is 30 baseline minutes at 1000 invocations: about 0.3%
+// errors, and from minute -8 on an incident at about 8% (bursty), with
+// probes (every 30 s) failing from then on.
+func incidentBase(probeResults bool) []sample.Sample {
+	var out []sample.Sample
+	before := []float64{2, 4, 3, 1, 5, 3, 2, 4, 3, 3, 2, 5, 4, 1, 3, 2, 4, 3, 3, 2, 4, 3}
+	during := []float64{70, 95, 62, 88, 81, 104, 66, 90}
+	for i, e := range append(before, during...) {
+		out = append(out, met("Invocations", "", i-30, 1000), met("Errors", "", i-30, e))
+	}
+	if probeResults {
+		out = append(out, probes("health", -30, strings.Repeat(".", 44))...)
+		out = append(out, probes("health", -8, "xxxxxxx.xxxxxxxx")...)
+	}
+	return out
+}
+
+func TestDeployDuringIncident(t *testing.T) {
+	runEvalCases(t, []evalCase{
+		{name: "as bad as the known-good since the incident began: alert", rules: []config.Rule{errRate, cmpErr},
+			in: Input{Samples: vary(0, 6, 1000, 0.08), Baseline: incidentBase(false)}, now: 6,
+			want: Failing, breached: []string{"err", "cmp-err"}, alertOnly: true, contains: "as bad before the deploy: 0.082 over its last 8 periods"},
+		{name: "an incident made worse rolls back", rules: []config.Rule{errRate, cmpErr},
+			in: Input{Samples: vary(0, 6, 1000, 0.3), Baseline: incidentBase(false)}, now: 6,
+			want: Failing, breached: []string{"err", "cmp-err"}},
+		{name: "probes: the incident shows in the errors", rules: []config.Rule{errRate, health},
+			in: Input{Samples: cat(vary(0, 6, 1000, 0.08), probes("health", 0, "x.xxx.x.xx.xx.")),
+				Baseline: append(incidentBase(false), probes("health", -30, strings.Repeat(".", 58)+"x.")...)}, now: 6,
+			want: Failing, breached: []string{"err", "health"}, alertOnly: true, contains: "the incident shows in another rule"},
+		{name: "probes: known-good's own step", rules: []config.Rule{health},
+			in: Input{Samples: probes("health", 0, "x.xxx.x.xx.xx."), Baseline: incidentBase(true)}, now: 6,
+			want: Failing, breached: []string{"health"}, alertOnly: true, contains: "as bad before the deploy"},
+		{name: "latency is not the incident", rules: []config.Rule{errRate, cmpLat},
+			in: Input{Samples: cat(vary(0, 6, 1000, 0.08), latencyMinutes(0, 6, 1000, 900, 300, 300)),
+				Baseline: append(incidentBase(false), latBase()...)}, now: 6,
+			want: Failing, breached: []string{"err", "cmp-lat"}},
+	})
+}
+
+// vary is Invocations and Errors for minutes [from, to) at about rate
+// p, varying from minute to minute.
+func vary(from, to int, inv, p float64) []sample.Sample {
+	f := []float64{1, 1.2, 0.85, 1.1, 0.95, 1.05, 0.9}
+	var out []sample.Sample
+	for i := from; i < to; i++ {
+		out = append(out, met("Invocations", "", i, inv), met("Errors", "", i, math.Round(inv*p*f[(i-from)%len(f)])))
+	}
+	return out
+}
+
+// latencyMinutes is Invocations, Duration.p99 and the trimmed counts latBase
+// names for minutes [from, to).
+func latencyMinutes(from, to int, inv, p99, over400, over500 float64) []sample.Sample {
+	var out []sample.Sample
+	for i := from; i < to; i++ {
+		out = append(out, met("Invocations", "", i, inv), met("Duration.p99", "", i, p99),
+			met("Duration.TC(400:)", "", i, over400), met("Duration.TC(440:)", "", i, over400),
+			met("Duration.TC(500:)", "", i, over500), met("Duration.TC(800:)", "", i, 0))
+	}
+	return out
+}
+
+// A deploy that fixes an ongoing incident: the minute containing the
+// deploy is mostly the known-good's incident and is not held against the
+// new version.
+func TestDeployFixingIncident(t *testing.T) {
+	p, err := Compile(target(5*time.Minute, errRate, cmpErr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := at(0).Add(40 * time.Second)
+	samples := cat(rate("", 0, 1, 1000, 60), rate("", 1, 8, 1000, 3))
+	in := Input{WatchStart: start, NewVersion: "2", KnownGood: "1", Samples: samples, Baseline: incidentBase(false)}
+	if v := p.Evaluate(in, at(8)); v.Kind != Promote {
+		t.Fatalf("a fix deploy during an incident: %s", dump(v))
+	}
+	// Without an incident in the baseline the minute of the deploy counts.
+	in.Baseline = baseRate(1000, 3)
+	if v := p.Evaluate(in, at(8)); v.Kind != Failing || v.AlertOnly {
+		t.Fatalf("60 errors in 1000 in the minute of the deploy: %s", dump(v))
+	}
+}
+
+func TestChangepoint(t *testing.T) {
+	// All of a tail of L above the whole head: p = 1/C(T, L).
+	x := append(repeat(1, 24), repeat(50, 6)...)
+	n := repeat(1000, 30)
+	c, pv := changepoint(x, n)
+	if want := 1 / 593775.0; c != 24 || math.Abs(pv-want) > 1e-12 {
+		t.Fatalf("changepoint = %d, p %g; want 24, %g", c, pv, want)
+	}
+	// Ties rank the later period lower: a flat series has no step.
+	if _, pv := changepoint(repeat(0, 30), n); pv < 0.5 {
+		t.Fatalf("flat series: p %g", pv)
+	}
+	// Too short for a head and a tail.
+	if _, pv := changepoint(repeat(1, 5), repeat(10, 5)); pv != 1 {
+		t.Fatalf("5 periods: p %g", pv)
+	}
+	// Steady but bursty baselines (gamma-multiplied rates, shape 0.5 to
+	// 20) seldom show a step: the search over splits stays near shiftP.
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, k := range []float64{0.5, 2, 20} {
+		steps := 0
+		const reps = 2000
+		for range reps {
+			for i := range x {
+				x[i] = poisson(r, 5*gamma(r, k)/k)
+			}
+			if _, pv := changepoint(x, n); pv <= shiftP {
+				steps++
+			}
+		}
+		t.Logf("k=%g: %d of %d steady baselines show a step", k, steps, reps)
+		if steps > reps/100 {
+			t.Errorf("k=%g: %d of %d steady baselines show a step", k, steps, reps)
+		}
+	}
+}
+
+func TestRankSumSurvival(t *testing.T) {
+	s := rankSumSurvival(6)
+	// Sums of 2 ranks of 1..6: 15 pairs, 11 = 5+6 once, 10 = 4+6 once.
+	if math.Abs(s[2][11]-1.0/15) > 1e-12 || math.Abs(s[2][10]-2.0/15) > 1e-12 || s[2][3] != 1 {
+		t.Fatalf("survival %v", s[2][:12])
+	}
+}
+
+func poisson(r *rand.Rand, mu float64) float64 {
+	if mu > 50 {
+		return math.Max(0, math.Round(mu+math.Sqrt(mu)*r.NormFloat64()))
+	}
+	l, k, p := math.Exp(-mu), 0.0, 1.0
+	for {
+		p *= r.Float64()
+		if p <= l {
+			return k
+		}
+		k++
+	}
+}
+
+// gamma draws Gamma(k, 1) (Marsaglia-Tsang, boosted below shape 1).
+func gamma(r *rand.Rand, k float64) float64 {
+	if k < 1 {
+		return gamma(r, k+1) * math.Pow(r.Float64(), 1/k)
+	}
+	d := k - 1.0/3
+	c := 1 / math.Sqrt(9*d)
+	for {
+		z := r.NormFloat64()
+		v := 1 + c*z
+		if v <= 0 {
+			continue
+		}
+		v = v * v * v
+		if u := r.Float64(); math.Log(u) < z*z/2+d-d*v+d*math.Log(v) {
+			return d * v
+		}
+	}
+}

@@ -1,0 +1,316 @@
+package policy
+
+import (
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/policy/seqtest"
+	"github.com/canaryd/canaryd/sample"
+)
+
+// This file says which CloudWatch statistics of Lambda's Duration metric a
+// watch needs. A percentile rule "pNN > X" is exactly "more than (100-NN)%
+// of the invocations are slower than X", and CloudWatch's trimmed count
+// TC(X:) is the number of invocations slower than X (lower bound
+// exclusive). So each latency rule asks for the count of invocations above
+// a threshold, and that threshold can depend on the pre-deploy baseline
+// (baseline = "ratio" | "delta", compare_latency).
+
+// DurationStats lists the statistics of the Duration metric the watcher
+// must query for a watch whose pre-deploy baseline is baseline (alias-level
+// samples; nil when there is none yet): each latency rule's own statistic
+// (e.g. "p99") and, for percentile statistics, the trimmed counts
+// "TC(X:)" its test needs, X rounded to a whole millisecond so that the
+// name is stable. A sample of statistic s has Metric "Duration." + s, e.g.
+// "Duration.TC(412:)". The result is deterministic (rule order, no
+// duplicates) and is the same for the same baseline, so the watcher can
+// key its query plan on it. Baseline-relative thresholds are left out when
+// the baseline has no value for the rule's statistic.
+func (p *Policy) DurationStats(baseline []sample.Sample) []string {
+	var out []string
+	add := func(s string) {
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	for i := range p.rules {
+		r := &p.rules[i]
+		if !r.isLatency() {
+			continue
+		}
+		add(r.stat)
+		for _, x := range r.slowThresholds(baseline) {
+			add(tcStat(x))
+		}
+	}
+	return out
+}
+
+// isLatency reports whether r judges the Duration metric.
+func (r *rule) isLatency() bool {
+	return r.kind == config.RuleLatency || r.kind == config.RuleCompareLatency
+}
+
+// percentileOf returns NN for a statistic "pNN" (e.g. 99.9 for "p99.9").
+func percentileOf(stat string) (float64, bool) {
+	if !strings.HasPrefix(stat, "p") {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(stat[1:], 64)
+	if err != nil || v <= 0 || v >= 100 {
+		return 0, false
+	}
+	return v, true
+}
+
+// slowThresholds are the thresholds X (ms, whole) whose trimmed counts
+// TC(X:) rule r's test reads, for a percentile rule with an upper
+// threshold: the absolute threshold; ratio × or delta + the baseline's
+// percentile; for compare_latency the baseline's percentile (counted on the
+// known-good side) and (1 + min_effect) × it (counted on the new side).
+func (r *rule) slowThresholds(baseline []sample.Sample) []float64 {
+	if _, ok := percentileOf(r.stat); !ok || (r.op != opGT && r.op != opGE) {
+		return nil
+	}
+	if r.kind == config.RuleLatency && r.rel == relAbsolute {
+		return wholeMs(r.threshold)
+	}
+	base, ok := baselinePercentile(baseline, r.stat)
+	if !ok {
+		return nil
+	}
+	switch {
+	case r.kind == config.RuleCompareLatency:
+		return append(wholeMs(base), wholeMs(base*(1+r.minEffect))...)
+	case r.rel == relRatio:
+		return wholeMs(base * r.threshold)
+	default: // relDelta
+		return wholeMs(base + r.threshold)
+	}
+}
+
+// wholeMs rounds a threshold to a whole millisecond; thresholds below 1 ms
+// are not queried.
+func wholeMs(x float64) []float64 {
+	x = math.Round(x)
+	if x < 1 || math.IsInf(x, 0) || math.IsNaN(x) {
+		return nil
+	}
+	return []float64{x}
+}
+
+// tcStat names the trimmed count of invocations slower than x ms.
+func tcStat(x float64) string {
+	return "TC(" + strconv.FormatInt(int64(x), 10) + ":)"
+}
+
+// baselinePercentile is the known-good value of a Duration statistic: the
+// invocation-weighted median of the baseline's per-period values (alias
+// level, delivered datapoints), so that a busy period counts for more than
+// a quiet one whose percentile rests on a handful of invocations.
+func baselinePercentile(baseline []sample.Sample, stat string) (float64, bool) {
+	metric := "Duration." + stat
+	inv := map[int64]float64{}
+	for i := range baseline {
+		s := &baseline[i]
+		if s.Kind == sample.KindMetric && s.Version == "" && s.Metric == "Invocations" && s.Outcome == sample.OutcomeOK {
+			inv[s.Time.UnixNano()] = s.Value
+		}
+	}
+	type vw struct{ v, w float64 }
+	var xs []vw
+	var total float64
+	for i := range baseline {
+		s := &baseline[i]
+		if s.Kind != sample.KindMetric || s.Version != "" || s.Metric != metric || s.Outcome != sample.OutcomeOK {
+			continue
+		}
+		w, ok := inv[s.Time.UnixNano()]
+		if !ok {
+			w = 1
+		}
+		if w <= 0 || math.IsNaN(s.Value) {
+			continue
+		}
+		xs = append(xs, vw{s.Value, w})
+		total += w
+	}
+	if len(xs) == 0 {
+		return 0, false
+	}
+	slices.SortFunc(xs, func(a, b vw) int {
+		switch {
+		case a.v < b.v:
+			return -1
+		case a.v > b.v:
+			return 1
+		}
+		return 0
+	})
+	cum := 0.0
+	for _, x := range xs {
+		cum += x.w
+		if cum >= total/2 {
+			return x.v, true
+		}
+	}
+	return xs[len(xs)-1].v, true
+}
+
+// fallback is how a latency rule judges periods without trimmed counts
+// (traces that carry only Duration.pNN, statistics such as Average): the
+// log of the period's value, standardised by a scale that shrinks with the
+// period's invocations (but never below a typical baseline period's), is
+// tested with the bounded-increment e-process (seqtest.Bounded).
+type fallback struct {
+	ok    bool
+	test  *seqtest.Bounded
+	m0    float64 // the null value of the log statistic
+	tau   float64 // scale × √nRef: a period with n invocations has scale tau/√min(n, nRef)
+	nRef  float64 // a typical baseline period's invocations
+	shift float64 // compare_latency, split periods: log(1 + min_effect)
+}
+
+// defaultLogScale is the per-period scale of a log percentile assumed
+// when the baseline has none to measure (absolute thresholds only): 0.25,
+// a period-to-period spread of about ±25%.
+const defaultLogScale = 0.25
+
+// minLogScale floors the measured scale: a baseline whose percentile
+// hardly moved (a quiet hour, a synthetic trace) must not make a 5% change
+// look like a four-sigma one.
+const minLogScale = 0.05
+
+// prepareLatency resolves a latency rule's per-watch thresholds, the
+// trimmed-count metrics that count invocations above them, and its
+// fallback. compare_latency spends α/4 on the known-good's estimates (its
+// slow share's upper bound, the fallback's centre): its e-value needs
+// 1/(3α/4).
+func (b *PreparedBaseline) prepareLatency(r *rule, rb *ruleBase, baseline []sample.Sample) {
+	rb.events, rb.eventsKg = -1, -1
+	rb.logLevel = r.logLevel()
+	if pct, ok := baselinePercentile(baseline, r.stat); ok {
+		rb.base, rb.hasBase = pct, true
+	}
+	switch xs := r.slowThresholds(baseline); {
+	case len(xs) == 0:
+	case r.kind == config.RuleCompareLatency:
+		rb.slowX0, rb.slowX = xs[0], xs[len(xs)-1]
+		rb.eventsKg = b.metricID("Duration." + tcStat(rb.slowX0))
+		rb.events = b.metricID("Duration." + tcStat(rb.slowX))
+	default:
+		rb.slowX = xs[0]
+		rb.events = b.metricID("Duration." + tcStat(rb.slowX))
+		rb.eventsKg = rb.events
+	}
+	b.prepareFallback(r, rb, baseline)
+}
+
+// prepareFallback measures the baseline's log percentile: its centre, its
+// scale at a typical period's invocations, and the variance of its clipped
+// standardised values.
+func (b *PreparedBaseline) prepareFallback(r *rule, rb *ruleBase, baseline []sample.Sample) {
+	ys, ns := baselineLogValues(baseline, "Duration."+r.stat)
+	nRef := 1.0
+	if len(ns) > 0 {
+		s := slices.Clone(ns)
+		slices.Sort(s)
+		nRef = max(1, s[len(s)/2])
+	}
+	var busy []float64
+	for i := range ys {
+		if ns[i] >= nRef/4 {
+			busy = append(busy, ys[i])
+		}
+	}
+	center, scale, v, ok := seqtest.RobustCenterScale(busy, seqtest.BoundedClip)
+	scale = max(scale, minLogScale)
+	fb := fallback{ok: true, nRef: nRef, tau: scale * math.Sqrt(nRef)}
+	if !ok {
+		fb.nRef, fb.tau, v = 1, defaultLogScale, 1
+	}
+	switch {
+	case r.kind == config.RuleCompareLatency:
+		// The known-good centre is estimated from the baseline: a margin of
+		// z(α/8) standard errors (another α/8 bounds its slow share).
+		fb.shift = math.Log1p(r.minEffect)
+		fb.m0 = center + fb.shift + normalQuantile(1-r.alpha/8)*scale*math.Sqrt(v/float64(max(1, len(busy))))
+		rb.logLevel = math.Log(4 / (3 * r.alpha))
+		fb.ok = ok
+	case r.rel == relRatio:
+		fb.m0, fb.ok = center+math.Log(r.threshold), ok
+	case r.rel == relDelta:
+		fb.m0, fb.ok = math.Log(math.Exp(center)+r.threshold), ok
+	default:
+		fb.m0 = math.Log(r.threshold)
+		rb.kgBad = rb.hasBase && r.op.cmp(rb.base, r.threshold)
+	}
+	if fb.ok {
+		fb.test = seqtest.NewBounded(seqtest.BoundedClip, v, &seqtest.BoundedGrid)
+	}
+	rb.fb = fb
+}
+
+// baselineLogValues are the baseline's positive values of a metric
+// (alias level) as logs, with the invocations of the same period (1 when
+// unknown).
+func baselineLogValues(baseline []sample.Sample, metric string) (ys, ns []float64) {
+	inv := map[int64]float64{}
+	for i := range baseline {
+		s := &baseline[i]
+		if s.Kind == sample.KindMetric && s.Version == "" && s.Metric == "Invocations" && s.Outcome == sample.OutcomeOK {
+			inv[s.Time.UnixNano()] = s.Value
+		}
+	}
+	for i := range baseline {
+		s := &baseline[i]
+		if s.Kind != sample.KindMetric || s.Version != "" || s.Metric != metric || s.Outcome != sample.OutcomeOK || !(s.Value > 0) {
+			continue
+		}
+		n, ok := inv[s.Time.UnixNano()]
+		if !ok {
+			n = 1
+		}
+		if n <= 0 {
+			continue
+		}
+		ys, ns = append(ys, math.Log(s.Value)), append(ns, n)
+	}
+	return ys, ns
+}
+
+// zOf standardises one period's log value y at n invocations against the
+// null value (clipped); ok is false when the period has no value or the
+// rule no fallback.
+func (fb *fallback) zOf(y, n float64) (float64, bool) {
+	if !fb.ok || math.IsNaN(y) || n <= 0 {
+		return 0, false
+	}
+	return fb.test.Clip((y - fb.m0) / fb.scale(n)), true
+}
+
+// zSplitOf standardises a split period: the new version's log value minus
+// the known-good's, against log(1 + min_effect).
+func (fb *fallback) zSplitOf(yNew, nNew, yKg, nKg float64) (float64, bool) {
+	if !fb.ok || math.IsNaN(yNew) || math.IsNaN(yKg) || nNew <= 0 || nKg <= 0 {
+		return 0, false
+	}
+	s := math.Hypot(fb.scale(nNew), fb.scale(nKg))
+	return fb.test.Clip((yNew - yKg - fb.shift) / s), true
+}
+
+func (fb *fallback) scale(n float64) float64 { return fb.tau / math.Sqrt(min(n, fb.nRef)) }
+
+// normalQuantile is the standard normal quantile.
+func normalQuantile(p float64) float64 {
+	if p <= 0 {
+		return math.Inf(-1)
+	}
+	if p >= 1 {
+		return math.Inf(1)
+	}
+	return -math.Sqrt2 * math.Erfcinv(2*p)
+}

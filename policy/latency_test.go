@@ -1,0 +1,61 @@
+package policy
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/sample"
+)
+
+func TestDurationStats(t *testing.T) {
+	// Baseline p99 per minute: 400 at 1000 invocations, one quiet minute
+	// at 3000 ms with 2 invocations (weighted median ignores it).
+	var base []sample.Sample
+	for i := -30; i < 0; i++ {
+		v, inv := 400.0+float64(i%3), 1000.0
+		if i == -7 {
+			v, inv = 3000, 2
+		}
+		base = append(base, met("Duration.p99", "", i, v), met("Invocations", "", i, inv))
+	}
+	lat := func(name string, thr float64, rel string) config.Rule {
+		return config.Rule{Name: name, Kind: config.RuleLatency, Stat: "p99", Threshold: thr, Baseline: rel}
+	}
+	cases := []struct {
+		name     string
+		rules    []config.Rule
+		baseline []sample.Sample
+		want     []string
+	}{
+		{"absolute threshold needs no baseline", []config.Rule{lat("abs", 800.4, "")}, nil, []string{"p99", "TC(800:)"}},
+		{"ratio of the baseline p99", []config.Rule{lat("ratio", 1.5, "ratio")}, base, []string{"p99", "TC(599:)"}},
+		{"delta over the baseline p99", []config.Rule{lat("delta", 100, "delta")}, base, []string{"p99", "TC(499:)"}},
+		{"relative without baseline: statistic only", []config.Rule{lat("ratio", 1.5, "ratio")}, nil, []string{"p99"}},
+		{"compare: known-good p99 and (1+min_effect) times it", []config.Rule{
+			{Name: "cmp", Kind: config.RuleCompareLatency, Stat: "p99", MinEffect: 0.25}}, base, []string{"p99", "TC(399:)", "TC(499:)"}},
+		{"compare without min_effect: one threshold", []config.Rule{
+			{Name: "cmp", Kind: config.RuleCompareLatency, Stat: "p99"}}, base, []string{"p99", "TC(399:)"}},
+		{"non-percentile statistic: no counts", []config.Rule{
+			{Name: "avg", Kind: config.RuleLatency, Stat: "Average", Threshold: 300}}, base, []string{"Average"}},
+		{"no duplicates across rules, rule order", []config.Rule{lat("abs", 800, ""), lat("abs2", 800, ""),
+			{Name: "p90", Kind: config.RuleLatency, Stat: "p90", Threshold: 300}}, nil, []string{"p99", "TC(800:)", "p90", "TC(300:)"}},
+		{"no latency rule", []config.Rule{{Name: "e", Kind: config.RuleErrorRate, Threshold: 0.05}}, base, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Compile(target(10*time.Minute, tc.rules...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := p.DurationStats(tc.baseline)
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("DurationStats = %q, want %q", got, tc.want)
+			}
+			if again := p.DurationStats(tc.baseline); !slices.Equal(again, got) {
+				t.Fatalf("not deterministic: %q then %q", got, again)
+			}
+		})
+	}
+}

@@ -1,0 +1,235 @@
+package policy
+
+import (
+	"math"
+
+	"github.com/canaryd/canaryd/policy/seqtest"
+)
+
+// This file reduces a statistical rule's samples to periods — counts of
+// events in trials for the new side and, while the alias splits traffic,
+// for the known-good side — and each period to its increment of evidence.
+// A History folds increments of final periods; Evaluate adds those of the
+// periods still open. Both go through the same two functions, so a folded
+// period weighs exactly what it weighed while open.
+
+type periodState uint8
+
+const (
+	psUsable periodState = iota
+	psNoData             // a complete period without traffic
+	psSrcErr             // the watchdog could not read it: never evidence
+)
+
+// period is one metric period (or one probe result) of a statistical rule.
+type period struct {
+	start, end int64
+	state      periodState
+	split      bool    // per-version samples: judged against the concurrent known-good
+	xn, nn     float64 // new side (the new version when split, else the alias): events, trials
+	xk, nk     float64 // known-good side (split periods)
+	counts     bool    // the events were delivered (latency: a TC(X:) datapoint)
+	kgCounts   bool
+	yn, yk     float64 // log of the latency statistic (NaN: none)
+}
+
+// periods lists rule r's metric periods starting in [from, to) from the
+// sorted series in c; a period is split when the new version has its own
+// trials datapoint for it.
+func (p *Policy) periods(c *evalCtx, r *rule, rb *ruleBase, from, to int64) []period {
+	out := c.recs[:0]
+	key := r.trials
+	if key < 0 {
+		key = rb.events // counts per period: the events series carries the periods
+	}
+	if key < 0 {
+		c.recs = out
+		return out
+	}
+	alias, split := span(c.alias[key], from, to), span(c.newV[key], from, to)
+	for i, j := 0, 0; i < len(alias) || j < len(split); {
+		var q period
+		switch {
+		case j < len(split) && (i == len(alias) || split[j].t <= alias[i].t):
+			if i < len(alias) && alias[i].t == split[j].t {
+				i++ // the alias-level datapoint of a split period is not judged
+			}
+			q = p.readPeriod(c.newV, c.kg, r, rb, split[j], true)
+			j++
+		default:
+			q = p.readPeriod(c.alias, nil, r, rb, alias[i], false)
+			i++
+		}
+		out = append(out, q)
+	}
+	c.recs = out
+	return out
+}
+
+// readPeriod reads one period whose key datapoint is k from side (and the
+// known-good side kg of a split period).
+func (p *Policy) readPeriod(side, kg [][]pt, r *rule, rb *ruleBase, k pt, split bool) period {
+	q := period{start: k.t, end: k.end, split: split, yn: math.NaN(), yk: math.NaN()}
+	q.state, q.xn, q.nn, q.counts = readCounts(side, r, rb.events, k.t)
+	if r.value >= 0 {
+		q.yn = logValue(side[r.value], k.t)
+	}
+	if split {
+		var st periodState
+		st, q.xk, q.nk, q.kgCounts = readCounts(kg, r, rb.eventsKg, k.t)
+		if st != psUsable {
+			q.nk, q.xk, q.kgCounts = 0, 0, false
+		}
+		if r.value >= 0 {
+			q.yk = logValue(kg[r.value], k.t)
+		}
+	}
+	return q
+}
+
+// readCounts reads the events and trials of one side at period start t.
+func readCounts(side [][]pt, r *rule, events int, t int64) (st periodState, x, n float64, counts bool) {
+	if r.test == testPerPeriod {
+		e, ok := pointAt(side[events], t)
+		switch {
+		case !ok || e.out == outNoData:
+			return psNoData, 0, 0, false
+		case e.out == outSrcErr:
+			return psSrcErr, 0, 0, false
+		}
+		return psUsable, e.v, 1, true
+	}
+	tr, ok := pointAt(side[r.trials], t)
+	switch {
+	case !ok || tr.out == outNoData:
+		return psNoData, 0, 0, false
+	case tr.out == outSrcErr:
+		return psSrcErr, 0, 0, false
+	}
+	n = tr.v
+	if r.extraTrials >= 0 {
+		if e, ok := pointAt(side[r.extraTrials], t); ok && e.out == outOK {
+			n += e.v
+		}
+	}
+	if events >= 0 {
+		if e, ok := pointAt(side[events], t); ok {
+			if e.out == outSrcErr {
+				return psSrcErr, 0, 0, false
+			}
+			counts = true
+			if e.out == outOK {
+				x = e.v
+			}
+		}
+	}
+	if n <= 0 {
+		return psNoData, 0, 0, false
+	}
+	return psUsable, min(max(x, 0), n), n, counts
+}
+
+func logValue(s []pt, t int64) float64 {
+	if v, ok := pointAt(s, t); ok && v.out == outOK && v.v > 0 {
+		return math.Log(v.v)
+	}
+	return math.NaN()
+}
+
+// probePeriods lists probe results in [from, to) as one-trial periods.
+func probePeriods(c *evalCtx, r *rule, from, to int64) []period {
+	out := c.recs[:0]
+	for _, x := range span(c.probes[r.probeID], from, to) {
+		q := period{start: x.t, end: x.t, nn: 1, yn: math.NaN(), yk: math.NaN(), counts: true}
+		switch x.out {
+		case outFail:
+			q.xn = 1
+		case outNoData:
+			q.state, q.nn = psNoData, 0
+		case outSrcErr:
+			q.state, q.nn = psSrcErr, 0
+		}
+		out = append(out, q)
+	}
+	c.recs = out
+	return out
+}
+
+// increment is one period's evidence for a rule.
+type increment struct {
+	start, end int64
+	x, n       float64   // tempered counts of the new side (one sample, or against the baseline)
+	z, m       float64   // latency fallback: clipped standardised values and their number
+	split      []float64 // log likelihood ratio per alternative of a split period (nil: none)
+	vec        []float64 // latency: per alternative of HardFailureGrid, against the period's own boundary (nil: none)
+	rawX, rawN float64   // untempered new-side counts, for findings
+	rawKX      float64   // untempered known-good counts of split periods
+	rawKN      float64
+	logY, wY   float64 // Σ trials·log(statistic), Σ trials: the latency the findings show
+}
+
+// increment turns a usable period into rule r's evidence; ok is false when
+// the period carries none (no traffic, source error, cold starts, nothing
+// to compare with). split and vec are buffers (one entry per alternative)
+// for a split period's log likelihood ratios and for a latency period's
+// against its own boundary.
+func (p *Policy) increment(r *rule, rb *ruleBase, w *watchInfo, q *period, split, vec []float64) (inc increment, ok bool) {
+	if q.state != psUsable || !rb.judge {
+		return inc, false
+	}
+	if rb.shift.on && !q.split && w.start-q.start > (q.end-q.start)/10 {
+		// During an incident the period containing the deploy is partly
+		// the known-good's incident: no evidence about the new version
+		// unless the deploy came in its first tenth (a choice made from
+		// the baseline and the clock alone, so the tests stay valid).
+		return inc, false
+	}
+	inc.start, inc.end = q.start, q.end
+	inc.rawX, inc.rawN = q.xn, q.nn
+	if q.split && q.kgCounts {
+		inc.rawKX, inc.rawKN = q.xk, q.nk
+	}
+	if !math.IsNaN(q.yn) {
+		inc.logY, inc.wY = q.nn*q.yn, q.nn
+	}
+	switch {
+	case r.isLatency():
+		p.latencyIncrement(r, rb, w, q, &inc, split, vec)
+	case r.test == testRate || r.test == testProbe:
+		phi := seqtest.Phi(rb.nullRate*q.nn, rb.invK)
+		if r.test == testProbe {
+			phi = rb.probePhi(rb.nullRate)
+		}
+		inc.x, inc.n = q.xn/phi, q.nn/phi
+	case r.test == testPerPeriod:
+		phi := seqtest.Phi(rb.mu0, rb.invK)
+		inc.x, inc.n = q.xn/phi, 1/phi
+	case r.test == testTwoSample:
+		p.twoSampleIncrement(rb, q, &inc, split)
+	}
+	return inc, inc.n > 0 || inc.m > 0 || inc.split != nil || inc.vec != nil
+}
+
+// twoSampleIncrement is a two-sample rule's evidence: the new version's
+// share of a split period's events, or the new side's counts against the
+// baseline, or (latency without counts) the fallback.
+func (p *Policy) twoSampleIncrement(rb *ruleBase, q *period, inc *increment, split []float64) {
+	switch {
+	case q.split && q.counts && q.kgCounts && rb.events >= 0:
+		clear(split)
+		phi := seqtest.Phi(rb.nullRate*max(q.nn, q.nk), rb.invK)
+		rb.two.AddSplitPeriod(split, q.xn, q.nn, q.xk, q.nk, 1/phi)
+		inc.split = split
+	case q.split:
+		if z, ok := rb.fb.zSplitOf(q.yn, q.nn, q.yk, q.nk); ok {
+			inc.z, inc.m = z, 1
+		}
+	case rb.hasRef && q.counts && rb.events >= 0:
+		phi := seqtest.Phi(rb.nullRate*q.nn, rb.invK)
+		inc.x, inc.n = q.xn/phi, q.nn/phi
+	default:
+		if z, ok := rb.fb.zOf(q.yn, q.nn); ok {
+			inc.z, inc.m = z, 1
+		}
+	}
+}

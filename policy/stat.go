@@ -1,0 +1,349 @@
+package policy
+
+import (
+	"math"
+
+	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/policy/seqtest"
+)
+
+// This file judges a statistical rule at one instant: the folded evidence
+// plus the periods still open, mixed over epochs into one e-value.
+
+// ruleResult is one rule's evaluation before it becomes a Finding.
+type ruleResult struct {
+	breached bool
+	kgBad    bool  // the known-good breaches this absolute rule too: rolling back would not help
+	vouch    bool  // the rule has judged enough evidence and found nothing
+	pending  bool  // evidence against the new version is at least halfway (on the log scale) to tripping
+	blocked  bool  // the rule cannot see now (its newest period is a source error, or nothing delivered)
+	dataEnd  int64 // end of the newest delivered period (probes: result) with data
+}
+
+// statEval is a statistical rule's state after accumulating its epochs.
+type statEval struct {
+	accs       []epochAcc
+	e          ruleE
+	newest     int64 // end of the newest period seen (any state)
+	newestSt   periodState
+	dataEnd    int64
+	sawPeriods bool
+}
+
+func (p *Policy) evalStat(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, in *Input) (ruleResult, Finding) {
+	s := p.accumulate(c, r, rb, w, in.Evidence)
+	var rr ruleResult
+	rr.dataEnd = s.dataEnd
+	level := rb.logLevel
+	breachedRel := false
+	if r.isProbe() && rb.hasRef {
+		level = math.Log(2 / r.alpha) // α split between the absolute and the relative test
+		breachedRel = s.e.logRel >= level
+	}
+	rr.breached = s.e.logE >= level || breachedRel
+	best := &epochAcc{}
+	if len(s.accs) > 0 {
+		best = &s.accs[s.e.best]
+	}
+	var total epochAcc
+	if len(s.accs) > 0 {
+		total = s.accs[0]
+	}
+	if rr.breached {
+		rr.kgBad = p.knownGoodBreaches(r, rb, best, breachedRel)
+	}
+	enough := total.rawN >= p.minEvidence(r)
+	rr.vouch = !rr.breached && rb.judge && enough && p.canCompare(r, rb, &total)
+	rr.pending = !rr.breached && max(s.e.logE, s.e.logRel) >= level/2
+	rr.blocked = s.dataEnd == 0 || (s.sawPeriods && s.newestSt == psSrcErr)
+	f := p.statFinding(r, rb, in, &rr, s, best, &total, level)
+	f.Enough = enough
+	return rr, f
+}
+
+// accumulate copies the folded epochs and adds the open periods.
+func (p *Policy) accumulate(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, ev *Evidence) statEval {
+	g := seqtest.DefaultGrid.Len()
+	if cap(c.slab) < (3*maxEpochs+2)*g {
+		c.slab = make([]float64, 0, (3*maxEpochs+2)*g)
+	}
+	c.slab = c.slab[:0]
+	grab := func() []float64 {
+		c.slab = append(c.slab, make([]float64, g)...)
+		return c.slab[len(c.slab)-g:]
+	}
+	s := statEval{}
+	s.accs = c.acc[:0]
+	for _, a := range ev.epochs(r.idx) {
+		if a.split != nil {
+			pre, sp := grab(), grab()
+			copy(pre, a.pre)
+			copy(sp, a.split)
+			a.pre, a.split = pre, sp
+		}
+		if a.vec != nil {
+			v := grab()
+			copy(v, a.vec)
+			a.vec = v
+		}
+		s.accs = append(s.accs, a)
+	}
+	from, probeFrom := int64(math.MinInt64), int64(math.MinInt64)
+	if ev != nil {
+		from, probeFrom = ev.through, ev.probeThrough
+		if r.idx < len(ev.lastEnd) {
+			s.dataEnd = ev.lastEnd[r.idx]
+		}
+	}
+	var recs []period
+	if r.isProbe() {
+		recs = probePeriods(c, r, probeFrom, math.MaxInt64)
+	} else {
+		recs = p.periods(c, r, rb, from, math.MaxInt64)
+	}
+	splitBuf, vecBuf := grab(), grab()
+	for i := range recs {
+		q := &recs[i]
+		if q.end >= s.newest {
+			s.newest, s.newestSt, s.sawPeriods = q.end, q.state, true
+		}
+		if q.state != psSrcErr {
+			s.dataEnd = max(s.dataEnd, q.end)
+		}
+		inc, ok := p.increment(r, rb, w, q, splitBuf, vecBuf)
+		if !ok {
+			continue
+		}
+		n := p.epochsAt(w.start, q.start)
+		s.accs = p.ensureEpochs(s.accs, n, r, w.start, grab)
+		for k := range n {
+			s.accs[k].add(&inc)
+		}
+	}
+	c.acc = s.accs
+	s.e = p.evidenceOf(r, rb, s.accs)
+	return s
+}
+
+// minEvidence is what a rule needs to have judged before it vouches:
+// invocations, or probe results (min_samples), or periods for a count per
+// period (min_samples).
+func (p *Policy) minEvidence(r *rule) float64 {
+	if r.isProbe() || r.test == testPerPeriod {
+		return float64(r.minSamples)
+	}
+	return r.minInv
+}
+
+// canCompare reports whether a two-sample rule has something to compare
+// with: a baseline, or split periods.
+func (p *Policy) canCompare(r *rule, rb *ruleBase, a *epochAcc) bool {
+	if r.test != testTwoSample {
+		return true
+	}
+	return rb.hasRef || a.rawKN > 0 || a.m > 0
+}
+
+// knownGoodBreaches reports whether rolling back would not help: the
+// known-good version breaches the rule too. Concurrently, when the
+// tripping evidence comes from split periods; else just before the
+// deploy — an absolute rule whose threshold the known-good was above over
+// the baseline or its last minutes, or any rule when an incident began
+// during the baseline (a step up in the known-good's counts, in this rule
+// or another) and the new version is not significantly worse than the
+// known-good since then (incident.go).
+func (p *Policy) knownGoodBreaches(r *rule, rb *ruleBase, a *epochAcc, relBreach bool) bool {
+	if a.rawKN > 0 && r.test != testProbe {
+		if r.test == testTwoSample || r.rel != relAbsolute {
+			return false // the concurrent comparison already saw the known-good
+		}
+		return a.rawKX/a.rawKN >= rb.nullRate
+	}
+	if rb.shift.on {
+		return !rb.shift.worse(a, r.isProbe(), rb.invK)
+	}
+	if r.rel != relAbsolute || r.test == testTwoSample || relBreach {
+		return false
+	}
+	return rb.kgBad || (rb.shift.raw.N > 0 && rb.shift.raw.X/rb.shift.raw.N >= rb.nullRate)
+}
+
+// statFinding explains a statistical rule's result.
+func (p *Policy) statFinding(r *rule, rb *ruleBase, in *Input, rr *ruleResult, s statEval, best, total *epochAcc, level float64) Finding {
+	f := Finding{
+		Rule: r.name, RuleKind: r.kind, Breached: rr.breached, Op: r.opStr,
+		Window: best.span(), Samples: best.periods, Evidence: total.rawN, MinEvidence: p.minEvidence(r),
+		Version: in.NewVersion, Alpha: math.Exp(-level),
+	}
+	if r.isProbe() && in.Split {
+		f.Version = "" // probes reach the alias, whichever version answers
+	}
+	logE := max(s.e.logE, s.e.logRel)
+	f.EValue = math.Exp(min(logE, 690)) // finite, so that findings stay JSON-encodable
+	pv := math.Min(1, math.Exp(-logE))
+	f.PValue = &pv
+	f.Observed, f.Threshold = p.observed(r, rb, best)
+	switch {
+	case best.rawKN > 0 && !r.isLatency():
+		// Split: the known-good version alongside is the reference.
+		b := best.rawKX / best.rawKN
+		f.Baseline = &b
+		if r.test == testTwoSample {
+			f.Threshold = rb.two.R0() * b
+		}
+	case rb.hasBase:
+		b := rb.base
+		f.Baseline = &b
+	}
+	f.Note = p.statNote(r, rb, in, rr, s, best, total, level)
+	return f
+}
+
+// observed is the value a finding shows and what it is compared with: a
+// rate, a percentile (ms), a count per period, or — for baseline-relative
+// rules — the ratio or difference to the known-good value (never the raw
+// value against a ratio threshold).
+func (p *Policy) observed(r *rule, rb *ruleBase, a *epochAcc) (obs, thr float64) {
+	rate := 0.0
+	if a.rawN > 0 {
+		rate = a.rawX / a.rawN
+	}
+	value := rate
+	if r.isLatency() {
+		value = 0
+		if a.wY > 0 {
+			value = math.Exp(a.logY / a.wY)
+		}
+	}
+	switch {
+	case r.rel == relRatio:
+		return relative(relRatio, value, rb.base), r.threshold
+	case r.rel == relDelta:
+		return relative(relDelta, value, rb.base), r.threshold
+	case r.kind == config.RuleLatency:
+		return value, r.threshold
+	case r.kind == config.RuleCompareLatency:
+		return value, rb.slowX
+	}
+	return value, rb.threshold
+}
+
+// ratioNoBaseline stands in for x/0 when the known-good value is 0 and
+// the new one is not: finite, so findings stay JSON-encodable.
+const ratioNoBaseline = 1e9
+
+func relative(m relMode, v, base float64) float64 {
+	if m == relDelta {
+		return v - base
+	}
+	if base == 0 {
+		if v == 0 {
+			return 1
+		}
+		return ratioNoBaseline
+	}
+	return v / base
+}
+
+// statNote says in words what the numbers are.
+func (p *Policy) statNote(r *rule, rb *ruleBase, in *Input, rr *ruleResult, s statEval, best, total *epochAcc, level float64) string {
+	nb := noteBuf{}
+	switch {
+	case rb.note != "":
+		nb.constant(rb.note)
+	case s.sawPeriods && s.newestSt == psSrcErr:
+		nb.constant("only source errors in the newest period: not evidence")
+	case s.dataEnd == 0:
+		nb.constant("no recent data delivered")
+	}
+	p.countsNote(&nb, r, rb, best)
+	if best.rawKN > 0 {
+		kg := in.KnownGood
+		nb.sep()
+		nb.str("known-good ").str(kg).str(" alongside: ").num(best.rawKX, -1).str(" of ").num(best.rawKN, -1)
+	}
+	switch {
+	case r.isLatency() && rb.hasBase:
+		nb.sep()
+		nb.str("known-good ").str(r.stat).str(" before the deploy ").num(rb.base, 4).str(" ms")
+	case rb.hasBase:
+		nb.sep()
+		nb.str("known-good before the deploy ").num(rb.base, 4)
+		if rb.baseRaw.N > 0 {
+			nb.str(" (").num(rb.baseRaw.X, -1).str(" of ").num(rb.baseRaw.N, -1).str(")")
+		}
+	}
+	if rb.invK > 0 {
+		nb.sep()
+		nb.str("bursty counts tempered (k=").num(1/rb.invK, 3).str(")")
+	}
+	if total.rawN < p.minEvidence(r) && !rr.breached {
+		nb.sep()
+		nb.num(total.rawN, -1).str(" ").str(unitOf(r)).str(" < ")
+		if r.isProbe() || r.test == testPerPeriod {
+			nb.str("min_samples ")
+		} else {
+			nb.str("min_invocations ")
+		}
+		nb.num(p.minEvidence(r), -1).str(": not enough to vouch")
+	}
+	if rr.kgBad {
+		kg := in.KnownGood
+		if kg == "" {
+			kg = "(pre-deploy)"
+		}
+		nb.sep()
+		if sh := &rb.shift; sh.on && sh.raw.N > 0 {
+			// An incident: what the known-good did since it began.
+			nb.str("known-good ").str(kg).str(" as bad before the deploy: ").num(sh.raw.X/sh.raw.N, 4).
+				str(" over its last ").num(float64(sh.periods), -1).str(" periods (").num(sh.head, 4).str(" before")
+			if sh.other {
+				nb.str("; the incident shows in another rule")
+			}
+			nb.str(")")
+		} else {
+			nb.str("known-good ").str(kg).str(" breaches too: ").num(rb.base, 4)
+		}
+	}
+	return nb.String()
+}
+
+// countsNote describes the deciding epoch's counts.
+func (p *Policy) countsNote(nb *noteBuf, r *rule, rb *ruleBase, a *epochAcc) {
+	if a.periods == 0 {
+		return
+	}
+	nb.sep()
+	switch {
+	case r.isProbe():
+		nb.num(a.rawX, -1).str(" of ").num(a.rawN, -1).str(" probe results failed")
+	case r.test == testPerPeriod:
+		nb.num(a.rawX, -1).str(" throttles in ").int(a.periods).str(" periods")
+	case r.isLatency() && a.m < float64(a.periods):
+		nb.num(a.rawX, -1).str(" of ").num(a.rawN, -1).str(" invocations slower than ").num(rb.slowX, -1).str(" ms")
+	case r.isLatency():
+		nb.int(a.periods).str(" periods of ").str(r.stat).str(" without counts, judged on their log value")
+	default:
+		nb.num(a.rawX, -1).str(" of ").num(a.rawN, -1).str(" ").str(unitOf(r)).str(" ").str(eventsOf(r))
+	}
+	nb.str(" over ").str(a.span().String())
+}
+
+func unitOf(r *rule) string {
+	switch {
+	case r.isProbe():
+		return "probe results"
+	case r.test == testPerPeriod:
+		return "periods"
+	case r.kind == config.RuleThrottles:
+		return "requests"
+	}
+	return "invocations"
+}
+
+func eventsOf(r *rule) string {
+	if r.kind == config.RuleThrottles {
+		return "throttled"
+	}
+	return "failed"
+}
