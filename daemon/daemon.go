@@ -80,9 +80,9 @@ type Daemon struct {
 	redactor    *config.Redactor
 	owned       map[string]store.Fence
 	renewAt     map[string]time.Time
-	watching    map[string][]string    // target -> IDs of its judged watches (fed by probes and metrics)
-	running     map[string]bool        // incident IDs whose plan is executing here
-	incidentMu  map[string]*sync.Mutex // per target: opening an incident
+	watching    map[string][]store.Watch // target -> its judged watches (fed by probes and metrics)
+	running     map[string]bool          // incident IDs whose plan is executing here
+	incidentMu  map[string]*sync.Mutex   // per target: opening an incident
 	nextMetrics time.Time
 	cycling     bool // a metric cycle is running
 	loop        loopWatch
@@ -134,7 +134,7 @@ func New(c Config) (*Daemon, error) {
 
 		owned:    map[string]store.Fence{},
 		renewAt:  map[string]time.Time{},
-		watching: map[string][]string{},
+		watching: map[string][]store.Watch{},
 	}
 	d.local = !c.Store.Shared()
 	d.store = &trackedStore{Store: c.Store}

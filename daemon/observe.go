@@ -30,28 +30,29 @@ func NextMetricRead(now time.Time, period time.Duration) time.Time {
 	return now.Truncate(period).Add(period + MetricDelay)
 }
 
-// setWatching tells the prober which targets are judged and remembers which
-// watches their probe samples feed.
+// setWatching remembers which watches the probe samples of each target
+// feed (ws are the active watches of the targets this replica owns). The
+// probes of every owned target run, watched or not: the results from
+// before a deploy are the probe baseline of its watch (did the known-good
+// version pass its health checks?).
 func (d *Daemon) setWatching(ws []store.Watch) {
-	_, targets, _ := d.snapshot()
-	watching := map[string][]string{}
-	var active []string
+	_, targets, order := d.snapshot()
+	watching := map[string][]store.Watch{}
 	for _, w := range ws {
 		if !watch.Judged(w.Phase) || targets[w.Target] == nil {
 			continue
 		}
-		if _, seen := watching[w.Target]; !seen {
-			active = append(active, w.Target)
-		}
-		watching[w.Target] = append(watching[w.Target], w.ID)
+		watching[w.Target] = append(watching[w.Target], w)
 	}
 	d.mu.Lock()
 	d.watching = watching
 	prober := d.prober
 	d.mu.Unlock()
-	confs := make([]config.Target, 0, len(active))
-	for _, name := range active {
-		confs = append(confs, targets[name].conf)
+	confs := make([]config.Target, 0, len(order))
+	for _, name := range order {
+		if d.owns(name) { // another replica probes the rest
+			confs = append(confs, targets[name].conf)
+		}
 	}
 	prober.SetActive(confs)
 }
@@ -59,7 +60,7 @@ func (d *Daemon) setWatching(ws []store.Watch) {
 // addSample routes a probe sample to the histories of its target's watches.
 func (d *Daemon) addSample(s sample.Sample) {
 	d.mu.Lock()
-	ids := d.watching[s.Target]
+	ws := d.watching[s.Target]
 	t := d.targets[s.Target]
 	d.mu.Unlock()
 	if t == nil {
@@ -67,8 +68,9 @@ func (d *Daemon) addSample(s sample.Sample) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, id := range ids {
-		t.evidence(id).hist.Add(s)
+	t.remember(s, ws)
+	for _, w := range ws {
+		t.evidence(w).hist.Add(s)
 	}
 }
 
@@ -95,7 +97,7 @@ func (d *Daemon) readMetrics(ctx context.Context, ws []store.Watch) {
 		if t == nil || !watch.Judged(w.Phase) {
 			continue
 		}
-		active = append(active, watcher.ActiveWatch{Watch: w, Target: t.conf})
+		active = append(active, t.activeWatch(w))
 		if p := t.conf.MetricPeriod.Duration; period == 0 || p < period {
 			period = p
 		}
@@ -148,8 +150,8 @@ func (d *Daemon) feed(samples []sample.Sample) {
 			if s.Outcome == sample.OutcomeSourceError {
 				t.obsErr = "cloudwatch: " + s.Reason
 			}
-			for _, id := range watching[name] {
-				t.evidence(id).hist.Add(s)
+			for _, w := range watching[name] {
+				t.evidence(w).hist.Add(s)
 			}
 		}
 		t.mu.Unlock()
@@ -162,7 +164,7 @@ func (d *Daemon) feed(samples []sample.Sample) {
 // metric periods since it began, so the rules judge full windows at once.
 func (d *Daemon) adopt(ctx context.Context, t *target, w store.Watch) {
 	t.mu.Lock()
-	e := t.evidence(w.ID)
+	e := t.evidence(w)
 	if e.adopted {
 		t.mu.Unlock()
 		return
@@ -184,18 +186,22 @@ func (d *Daemon) adopt(ctx context.Context, t *target, w store.Watch) {
 	go func() { defer d.plans.Done(); work(d.workCtx) }()
 }
 
-// loadBaseline reads the known-good baseline of a watch once.
+// loadBaseline reads the known-good baseline of a watch once, with the
+// Duration statistics its latency rules need (policy.DurationStats), which
+// the watch's metric cycles read from then on.
 func (d *Daemon) loadBaseline(ctx context.Context, reader *watcher.MetricReader, t *target, w store.Watch) {
-	samples, err := reader.Baseline(ctx, w, t.conf)
+	samples, stats, err := reader.BaselineFor(ctx, watcher.ActiveWatch{Watch: w, Target: t.conf}, t.policy.DurationStats)
 	if err != nil {
 		d.log.Warn("baseline read failed; relative rules stay inconclusive for this watch", zap.String("target", w.Target),
 			zap.String("watch", w.ID), zap.Error(err))
 		return
 	}
-	prepared := t.policy.PrepareBaseline(samples)
 	t.mu.Lock()
-	e := t.evidence(w.ID)
-	e.baseline, e.prepared = samples, prepared
+	e := t.evidence(w)
+	samples = append(samples, e.probeBaseline...)
+	prepared := t.policy.PrepareBaseline(samples)
+	e.baseline, e.prepared, e.durationStats = samples, prepared, stats
+	e.hist.SetBaseline(prepared)
 	t.mu.Unlock()
 }
 
@@ -207,13 +213,13 @@ func (d *Daemon) backfill(ctx context.Context, reader *watcher.MetricReader, t *
 	if period <= 0 || now.Sub(w.DetectedAt) <= time.Duration(t.conf.MetricLag)*period {
 		return
 	}
-	samples, err := reader.Read(ctx, watcher.ActiveWatch{Watch: w, Target: t.conf}, w.DetectedAt, now)
+	samples, err := reader.Read(ctx, t.activeWatch(w), w.DetectedAt, now)
 	if err != nil {
 		d.log.Warn("backfill of metric periods failed; windows fill as cycles read", zap.String("watch", w.ID), zap.Error(err))
 		return
 	}
 	t.mu.Lock()
-	h := t.evidence(w.ID).hist
+	h := t.evidence(w).hist
 	for _, s := range samples {
 		h.Add(s)
 	}

@@ -30,7 +30,7 @@ func randomScenario(seed uint64) []byte {
 		return t
 	}
 	o := tracegen.Options{Seed: seed, Minutes: 12 + r.IntN(4), Baseline: base, After: after,
-		Header: []string{fmt.Sprintf("parity scenario %d", seed)}}
+		Header: []string{fmt.Sprintf("parity scenario %d", seed)}, DurationStats: tracegen.ExampleStats(tracesDir)}
 	if r.IntN(4) == 0 {
 		o.Split, o.KnownGoodAfter = true, func(int) tracegen.Traffic { return base }
 	}

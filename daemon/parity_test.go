@@ -6,10 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +25,7 @@ import (
 	"github.com/canaryd/canaryd/awsclient"
 	"github.com/canaryd/canaryd/awssim"
 	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/internal/tracegen"
 	"github.com/canaryd/canaryd/replay"
 	"github.com/canaryd/canaryd/sample"
 	"github.com/canaryd/canaryd/store"
@@ -122,7 +126,7 @@ func runDaemonOn(t *testing.T, tgt config.Target, data []byte, end time.Time) da
 		t.Fatal(err)
 	}
 	dep := tr.Deploy
-	clk := clockwork.NewFakeClockAt(dep.Time.Add(-2 * time.Minute))
+	clk := clockwork.NewFakeClockAt(dep.Time.Add(tracegen.DaemonStart.Sub(tracegen.Deploy)))
 	sim, _ := awssim.Start(t, awssim.Options{Clock: clk, AutoCreateDistributions: true})
 	fn, alias := tgt.Function, tgt.Alias
 	if dep.KnownGood != "" {
@@ -262,7 +266,7 @@ type traceProbes struct {
 func newTraceProbes(clk clockwork.Clock, tr replay.Trace) *traceProbes {
 	p := &traceProbes{clk: clk, results: map[time.Time]bool{}}
 	for _, r := range tr.Records {
-		if r.Type == replay.RecordSample && r.Sample.Kind == sample.KindProbe {
+		if (r.Type == replay.RecordSample || r.Type == replay.RecordBaseline) && r.Sample.Kind == sample.KindProbe {
 			p.results[r.Sample.Time.UTC()] = r.Sample.Outcome == sample.OutcomeOK
 		}
 	}
@@ -303,15 +307,18 @@ type simFeed struct {
 func newSimFeed(sim *awssim.Sim, fn, alias string, tr replay.Trace) *simFeed {
 	f := &simFeed{sim: sim, fn: fn, alias: alias, recs: tr.Records}
 	// The baseline is in CloudWatch before the daemon starts.
+	var base []sample.Sample
 	for _, r := range tr.Records {
 		if r.Type == replay.RecordBaseline && r.Sample.Kind == sample.KindMetric {
-			f.put(r.Sample)
+			base = append(base, r.Sample)
 		}
 	}
+	f.put(base)
 	return f
 }
 
 func (f *simFeed) deliver(now time.Time) {
+	var ok []sample.Sample
 	for ; f.next < len(f.recs) && !f.recs[f.next].At.After(now); f.next++ {
 		r := f.recs[f.next]
 		if r.Type != replay.RecordSample || r.Sample.Kind != sample.KindMetric {
@@ -319,20 +326,94 @@ func (f *simFeed) deliver(now time.Time) {
 		}
 		switch r.Sample.Outcome {
 		case sample.OutcomeOK:
-			f.put(r.Sample)
+			ok = append(ok, r.Sample)
 		case sample.OutcomeSourceError:
 			f.failing = true
 		}
 	}
+	f.put(ok)
 }
 
-// put writes one period's value where the watcher reads it: the alias's
-// Resource dimension, with ExecutedVersion for per-version samples.
-func (f *simFeed) put(s sample.Sample) {
-	dims := map[string]string{"FunctionName": f.fn, "Resource": f.fn + ":" + f.alias}
-	if s.Version != "" {
-		dims["ExecutedVersion"] = s.Version
+// put writes periods' values where the watcher reads them: the alias's
+// Resource dimension, with ExecutedVersion for per-version samples. A
+// period's Duration becomes raw values with exactly the trace's p99 and
+// trimmed counts TC(X:) (tracegen.SlowCount keeps them consistent): its
+// invocations split at the thresholds, each part at one value.
+func (f *simFeed) put(ss []sample.Sample) {
+	type key struct {
+		t time.Time
+		v string
 	}
-	name, _, _ := strings.Cut(s.Metric, ".") // Duration.p99 -> one Duration value: its p99
-	f.sim.PutDatapoint("AWS/Lambda", name, dims, s.Time, s.Value)
+	inv := map[key]float64{}
+	p99 := map[key]float64{}
+	slow := map[key]map[float64]float64{}
+	for _, s := range ss {
+		k := key{s.Time, s.Version}
+		switch {
+		case s.Metric == "Invocations":
+			inv[k] = s.Value
+		case s.Metric == "Duration.p99":
+			p99[k] = s.Value
+			continue
+		case strings.HasPrefix(s.Metric, "Duration.TC("):
+			x, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimPrefix(s.Metric, "Duration.TC("), ":)"), 64)
+			if err != nil {
+				panic(s.Metric)
+			}
+			if slow[k] == nil {
+				slow[k] = map[float64]float64{}
+			}
+			slow[k][x] = s.Value
+			continue
+		}
+		name, _, _ := strings.Cut(s.Metric, ".")
+		f.sim.PutDatapoint("AWS/Lambda", name, f.dims(s.Version), s.Time, s.Value)
+	}
+	for k, v := range p99 {
+		f.sim.PutDatapoint("AWS/Lambda", "Duration", f.dims(k.v), k.t, durations(v, inv[k], slow[k])...)
+	}
+}
+
+func (f *simFeed) dims(version string) map[string]string {
+	dims := map[string]string{"FunctionName": f.fn, "Resource": f.fn + ":" + f.alias}
+	if version != "" {
+		dims["ExecutedVersion"] = version
+	}
+	return dims
+}
+
+// durations are n raw values whose 99th percentile is p99 and of which
+// slow[X] are above X, for every X: between consecutive thresholds the
+// invocations sit at p99 when it falls there, else at the upper threshold
+// (one ms above the last).
+func durations(p99, n float64, slow map[float64]float64) []float64 {
+	if len(slow) == 0 || n <= 0 {
+		return []float64{p99}
+	}
+	xs := make([]float64, 0, len(slow))
+	for x := range slow {
+		xs = append(xs, x)
+	}
+	slices.Sort(xs)
+	var out []float64
+	above := n // invocations above the previous threshold
+	lo := math.Inf(-1)
+	for i := 0; i <= len(xs); i++ {
+		hi, rest := math.Inf(1), 0.0
+		if i < len(xs) {
+			hi, rest = xs[i], slow[xs[i]]
+		}
+		v := hi
+		switch {
+		case p99 > lo && p99 <= hi:
+			v = p99
+		case math.IsInf(hi, 1):
+			v = xs[len(xs)-1] + 1
+		}
+		for j := 0.0; j < above-rest; j++ {
+			out = append(out, v)
+		}
+		above, lo = rest, hi
+	}
+	return out
 }

@@ -143,10 +143,10 @@ func (d *Daemon) step(ctx context.Context, w store.Watch, ovs []store.Override) 
 // evaluate runs the target's policy over the watch's evidence.
 func (d *Daemon) evaluate(t *target, w store.Watch, now time.Time) policy.Verdict {
 	t.mu.Lock()
-	e := t.evidence(w.ID)
+	e := t.evidence(w)
 	in := policy.Input{WatchStart: w.DetectedAt, KnownGood: w.KnownGood, NewVersion: w.NewVersion,
 		Split: len(w.Weights) > 0, Promoted: w.Phase == store.PhasePromoted,
-		Samples: e.hist.Samples(), Baseline: e.baseline, Prepared: e.prepared}
+		Evidence: e.hist.Evidence(), Samples: e.hist.Samples(), Baseline: e.baseline, Prepared: e.prepared}
 	t.mu.Unlock()
 	v := t.policy.Evaluate(in, now)
 	t.mu.Lock()

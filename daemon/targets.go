@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"reflect"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
@@ -16,6 +17,7 @@ import (
 	"github.com/canaryd/canaryd/notify"
 	"github.com/canaryd/canaryd/policy"
 	"github.com/canaryd/canaryd/sample"
+	"github.com/canaryd/canaryd/store"
 	"github.com/canaryd/canaryd/watch"
 	"github.com/canaryd/canaryd/watcher"
 )
@@ -32,17 +34,24 @@ type target struct {
 	mu      sync.Mutex
 	watches map[string]*evidence // by watch ID
 	obsErr  string               // last observation error, for status
+	recent  []sample.Sample      // the latest probe results, for the next watch's probe baseline
 }
+
+// probeMemory is how many of a target's latest probe results are kept for
+// the baseline of its next watch (about 30 minutes of one probe every 30s).
+const probeMemory = 64
 
 // evidence is what this process holds about one watch: its samples, its
 // baseline and its last verdict. It is rebuilt after a restart or a lease
 // take-over (adopt).
 type evidence struct {
-	hist     *policy.History
-	baseline []sample.Sample
-	prepared *policy.PreparedBaseline // baseline prepared once for the policy
-	adopted  bool                     // baseline read and periods backfilled (or under way)
-	verdict  *policy.Verdict          // the last one, for status
+	hist          *policy.History
+	baseline      []sample.Sample          // CloudWatch's baseline and probeBaseline, once read
+	probeBaseline []sample.Sample          // probe results from before the watch began
+	durationStats []string                 // the Duration statistics the watch's latency rules read
+	prepared      *policy.PreparedBaseline // baseline prepared once for the policy
+	adopted       bool                     // baseline read and periods backfilled (or under way)
+	verdict       *policy.Verdict          // the last one, for status
 }
 
 func newTarget(t config.Target, p *policy.Policy, dryRun bool) *target {
@@ -53,14 +62,72 @@ func newTarget(t config.Target, p *policy.Policy, dryRun bool) *target {
 	return &target{conf: t, policy: p, watches: map[string]*evidence{}, lifecycle: lc}
 }
 
-// evidence returns a watch's evidence, creating it; t.mu must be held.
-func (t *target) evidence(watchID string) *evidence {
-	e, ok := t.watches[watchID]
+// evidence returns a watch's evidence, creating it; t.mu must be held. A
+// new watch's probe baseline is the target's probe results from before it
+// began.
+func (t *target) evidence(w store.Watch) *evidence {
+	e, ok := t.watches[w.ID]
 	if !ok {
-		e = &evidence{hist: policy.NewHistory(t.policy.Lookback())}
-		t.watches[watchID] = e
+		e = &evidence{hist: t.policy.NewHistory(policy.Watch{Start: w.DetectedAt, KnownGood: w.KnownGood, NewVersion: w.NewVersion})}
+		for _, s := range t.recent {
+			if s.Time.Before(w.DetectedAt) {
+				e.probeBaseline = append(e.probeBaseline, s)
+			}
+		}
+		t.watches[w.ID] = e
 	}
 	return e
+}
+
+// remember keeps a probe result for the probe baseline of later watches
+// while the version behind the alias is settled (no watch, or only promoted
+// ones): results taken while a new version bakes, shares traffic or is
+// rolled back say nothing about the next known-good, so they are dropped
+// with everything before them. t.mu must be held.
+func (t *target) remember(s sample.Sample, ws []store.Watch) {
+	for _, w := range ws {
+		if w.Phase != store.PhasePromoted {
+			t.recent = t.recent[:0]
+			return
+		}
+	}
+	if len(t.recent) == probeMemory {
+		t.recent = append(t.recent[:0], t.recent[1:]...)
+	}
+	t.recent = append(t.recent, s)
+}
+
+// inherit takes over the evidence of the same target before a reload. With
+// the same settings the policy is kept and nothing changes; otherwise each
+// watch's History is rebuilt for the new policy from the samples it holds
+// and the watch is adopted again (baseline and periods since its start
+// re-read), since folded evidence is per rule.
+func (t *target) inherit(prev *target) {
+	prev.mu.Lock()
+	defer prev.mu.Unlock()
+	t.recent = prev.recent
+	if reflect.DeepEqual(prev.conf, t.conf) {
+		t.policy, t.watches = prev.policy, prev.watches
+		return
+	}
+	for id, e := range prev.watches {
+		ne := &evidence{hist: t.policy.NewHistory(e.hist.Watch()), probeBaseline: e.probeBaseline, verdict: e.verdict}
+		for _, s := range e.hist.Samples() {
+			ne.hist.Add(s)
+		}
+		t.watches[id] = ne
+	}
+}
+
+// activeWatch is what the metric reader needs to read a watch's periods.
+func (t *target) activeWatch(w store.Watch) watcher.ActiveWatch {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	aw := watcher.ActiveWatch{Watch: w, Target: t.conf}
+	if e, ok := t.watches[w.ID]; ok {
+		aw.DurationStats = e.durationStats
+	}
+	return aw
 }
 
 // forget drops the evidence of watches not in keep.
@@ -90,12 +157,7 @@ func (d *Daemon) apply(conf *config.Config) error {
 			return fmt.Errorf("target %s: %w", tc.Name, err)
 		}
 		if prev, ok := old[tc.Name]; ok {
-			prev.mu.Lock()
-			t.watches = prev.watches
-			for _, e := range t.watches { // prepared for the new policy
-				e.prepared = t.policy.PrepareBaseline(e.baseline)
-			}
-			prev.mu.Unlock()
+			t.inherit(prev)
 		}
 		targets[tc.Name] = t
 		order = append(order, tc.Name)

@@ -67,6 +67,15 @@ func (p *Policy) NewHistory(w Watch) *History {
 	return h
 }
 
+// Watch is the watch a History made by Policy.NewHistory folds evidence
+// for (zero for one made by NewHistory).
+func (h *History) Watch() Watch {
+	if h.p == nil {
+		return Watch{}
+	}
+	return Watch{Start: time.Unix(0, h.w.start).UTC(), KnownGood: h.w.knownGood, NewVersion: h.w.newVer}
+}
+
 // SetBaseline gives a folding History the watch's prepared baseline (nil:
 // the watch has none). Evaluate must be given the same one.
 func (h *History) SetBaseline(b *PreparedBaseline) {

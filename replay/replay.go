@@ -201,7 +201,7 @@ func newReplayer(p *policy.Policy, t config.Target, dep *traceRecord, opts Optio
 		lag = 3
 	}
 	rp := &replayer{p: p, conf: watch.Config{RollbackWindow: t.RollbackWindow.Duration}, lag: lag, opts: opts, w: w,
-		hist: policy.NewHistory(p.Lookback())}
+		hist: p.NewHistory(policy.Watch{Start: w.DetectedAt, KnownGood: w.KnownGood, NewVersion: w.NewVersion})}
 	rp.in = policy.Input{WatchStart: w.DetectedAt, KnownGood: w.KnownGood, NewVersion: w.NewVersion, Split: dep.Split}
 	rp.res = Result{Target: t.Name, WatchStart: w.DetectedAt, KnownGood: w.KnownGood, NewVersion: w.NewVersion, Split: dep.Split}
 	return rp
@@ -233,6 +233,7 @@ func (rp *replayer) load(recs []traceRecord) {
 		}
 	}
 	rp.in.Prepared = rp.p.PrepareBaseline(rp.in.Baseline)
+	rp.hist.SetBaseline(rp.in.Prepared)
 	rp.nextRd = nextRead(rp.w.DetectedAt, rp.p.Period())
 	// The daemon's cycle may read at the very tick the watch appears.
 	if prev := rp.nextRd.Add(-rp.p.Period()); !prev.Before(rp.w.DetectedAt) {
@@ -255,6 +256,7 @@ func (rp *replayer) tick(now time.Time) bool {
 		rp.fresh = true
 	}
 	if rp.fresh { // the daemon copies every tick; the same samples need no new copy
+		rp.in.Evidence = rp.hist.Evidence() // folds first: Samples is what is left
 		rp.in.Samples, rp.fresh = rp.hist.Samples(), false
 	}
 	rp.in.Promoted = rp.w.Phase == store.PhasePromoted

@@ -37,7 +37,8 @@ var exampleProbe = &tracegen.Probes{Target: "checkout", Name: "health", Interval
 // then `minutes` minutes of samples from after(i), with the health probe's
 // results (all passing) where the daemon takes them when probes is set.
 func genTrace(seed uint64, header []string, base traffic, minutes int, probes bool, after func(i int) traffic) []byte {
-	o := tracegen.Options{Seed: seed, Header: header, Minutes: minutes, Baseline: base, After: after}
+	o := tracegen.Options{Seed: seed, Header: header, Minutes: minutes, Baseline: base, After: after,
+		DurationStats: tracegen.ExampleStats(tracesDir)}
 	if probes {
 		o.Probes = exampleProbe
 	}

@@ -12,8 +12,14 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/policy"
+	"github.com/canaryd/canaryd/sample"
 	"github.com/canaryd/canaryd/watcher"
 )
 
@@ -56,11 +62,57 @@ type Options struct {
 	KnownGood      string // default "41"; "-" for none
 	NewVersion     string // default "42"
 	Probes         *Probes
+	// DurationStats, when set, names the Duration statistics the daemon
+	// reads for the trace's baseline ((*policy.Policy).DurationStats): for
+	// each trimmed count TC(X:) the trace carries the invocations slower
+	// than X ms in every period, consistent with the period's p99 (see
+	// SlowCount).
+	DurationStats func(baseline []sample.Sample) []string
 }
 
 type gen struct {
-	buf bytes.Buffer
-	rng *rand.Rand
+	buf  bytes.Buffer
+	rng  *rand.Rand
+	xs   []float64 // thresholds of the trimmed counts written
+	base []minuteVals
+}
+
+// minuteVals are one period's invocations and p99, for trimmed counts.
+type minuteVals struct {
+	start    time.Time
+	tr       Traffic
+	inv, p99 float64
+}
+
+// SlowCount is how many of n invocations whose 99th percentile is p99 ms
+// are slower than x ms: latencies log-normal with σ = 0.4, rounded, and
+// kept consistent with the percentile (more than 1% when x < p99, at most
+// 1% otherwise), so that the raw values a test writes to CloudWatch can
+// have exactly this p99 and these counts.
+func SlowCount(n, p99, x float64) float64 {
+	const sigma, z99 = 0.4, 2.3263478740408408
+	mu := math.Log(p99) - z99*sigma
+	q := 0.5 * math.Erfc((math.Log(x)-mu)/(sigma*math.Sqrt2))
+	k := math.Round(n * q)
+	if fl := math.Floor(n / 100); x < p99 {
+		k = max(k, fl+1)
+	} else {
+		k = min(k, max(fl-1, 0))
+	}
+	return min(k, n)
+}
+
+// thresholds reads the X of every TC(X:) in names.
+func thresholds(names []string) []float64 {
+	var xs []float64
+	for _, n := range names {
+		if v, ok := strings.CutPrefix(n, "TC("); ok {
+			if x, err := strconv.ParseFloat(strings.TrimSuffix(v, ":)"), 64); err == nil {
+				xs = append(xs, x)
+			}
+		}
+	}
+	return xs
 }
 
 // Trace writes a trace: 30 baseline minutes (unless split), the deploy,
@@ -81,19 +133,36 @@ func Trace(o Options) []byte {
 	if nv == "" {
 		nv = "42"
 	}
+	end := Deploy.Add(time.Duration(o.Minutes) * time.Minute)
 	if !o.Split {
 		for i := -30; i < 0; i++ {
-			g.minute("baseline", "", Deploy.Add(time.Duration(i)*time.Minute), o.Baseline)
+			g.base = append(g.base, g.minute("baseline", "", Deploy.Add(time.Duration(i)*time.Minute), o.Baseline))
 		}
 	}
+	if o.DurationStats != nil {
+		var bs []sample.Sample
+		for _, m := range g.base {
+			if m.tr.Inv > 0 && !m.tr.SrcErr {
+				bs = append(bs, sample.Sample{Kind: sample.KindMetric, Metric: "Invocations", Time: m.start, Period: time.Minute, Outcome: sample.OutcomeOK, Value: m.inv},
+					sample.Sample{Kind: sample.KindMetric, Metric: "Duration.p99", Time: m.start, Period: time.Minute, Outcome: sample.OutcomeOK, Value: m.p99})
+			}
+		}
+		g.xs = thresholds(o.DurationStats(bs))
+		for _, m := range g.base {
+			g.slow("baseline", "", m)
+		}
+	}
+	probes := g.probeTimes(o.Probes, DaemonStart, end)
+	for len(probes) > 0 && probes[0].Before(Deploy) { // the known-good's health before the deploy
+		g.probe("baseline", o.Probes.Name, probes[0], o.Probes.OK == nil || o.Probes.OK(probes[0]))
+		probes = probes[1:]
+	}
 	g.rec(map[string]any{"type": "deploy", "time": Deploy, "known_good": kg, "new_version": nv, "split": o.Split})
-	end := Deploy.Add(time.Duration(o.Minutes) * time.Minute)
-	probes := g.probeTimes(o.Probes, end)
 	for i := 0; i <= o.Minutes; i++ {
 		start := Deploy.Add(time.Duration(i) * time.Minute)
 		for len(probes) > 0 && probes[0].Before(start.Add(time.Minute)) {
 			ok := o.Probes.OK == nil || o.Probes.OK(probes[0])
-			g.probe(o.Probes.Name, probes[0], ok)
+			g.probe("sample", o.Probes.Name, probes[0], ok)
 			probes = probes[1:]
 		}
 		if i == o.Minutes {
@@ -112,14 +181,18 @@ func Trace(o Options) []byte {
 	return g.buf.Bytes()
 }
 
-// probeTimes are the daemon's probe instants after the deploy, up to end:
-// its slots, rounded up to whole seconds (its ticks).
-func (g *gen) probeTimes(p *Probes, end time.Time) []time.Time {
+// DaemonStart is when the daemon that replays a trace in the parity test
+// starts, and begins to probe (every target's probes run, watched or not).
+var DaemonStart = Deploy.Add(-2 * time.Minute)
+
+// probeTimes are the daemon's probe instants after from, up to end: its
+// slots, rounded up to whole seconds (its ticks).
+func (g *gen) probeTimes(p *Probes, from, end time.Time) []time.Time {
 	if p == nil {
 		return nil
 	}
 	var out []time.Time
-	for at := watcher.ProbeSlot(p.Target, p.Name, p.Interval, Deploy); !at.After(end); at = watcher.ProbeSlot(p.Target, p.Name, p.Interval, at) {
+	for at := watcher.ProbeSlot(p.Target, p.Name, p.Interval, from); !at.After(end); at = watcher.ProbeSlot(p.Target, p.Name, p.Interval, at) {
 		tick := at.Truncate(time.Second)
 		if tick.Before(at) {
 			tick = tick.Add(time.Second)
@@ -151,22 +224,8 @@ func (g *gen) rec(m map[string]any) {
 
 // minute writes the four metric samples of one period (alias level when
 // version is "").
-func (g *gen) minute(typ, version string, start time.Time, tr Traffic) {
-	put := func(metric string, v float64) {
-		m := map[string]any{"type": typ, "kind": "metric", "metric": metric, "time": start, "period": "60s"}
-		if version != "" {
-			m["version"] = version
-		}
-		switch {
-		case tr.SrcErr:
-			m["outcome"], m["reason"] = "source_error", "ThrottlingException: Rate exceeded"
-		case tr.Inv == 0:
-			m["outcome"] = "no_data"
-		default:
-			m["outcome"], m["value"] = "ok", v
-		}
-		g.rec(m)
-	}
+func (g *gen) minute(typ, version string, start time.Time, tr Traffic) minuteVals {
+	put := func(metric string, v float64) { g.metric(typ, version, start, tr, metric, v) }
 	inv := math.Round(tr.Inv * (0.9 + 0.2*g.rng.Float64()))
 	errs := 0.0
 	for i := 0; i < int(inv); i++ {
@@ -179,12 +238,56 @@ func (g *gen) minute(typ, version string, start time.Time, tr Traffic) {
 	put("Errors", errs)
 	put("Throttles", tr.Throttles)
 	put("Duration.p99", p99)
+	m := minuteVals{start: start, tr: tr, inv: inv, p99: p99}
+	g.slow(typ, version, m)
+	return m
 }
 
-func (g *gen) probe(name string, at time.Time, ok bool) {
-	m := map[string]any{"type": "sample", "kind": "probe", "source": name, "time": at, "outcome": "ok", "status": 200, "latency": "42ms"}
+// slow writes the period's trimmed counts (none before they are known).
+func (g *gen) slow(typ, version string, m minuteVals) {
+	for _, x := range g.xs {
+		g.metric(typ, version, m.start, m.tr, "Duration."+fmt.Sprintf("TC(%g:)", x), SlowCount(m.inv, m.p99, x))
+	}
+}
+
+// metric writes one metric sample of a period.
+func (g *gen) metric(typ, version string, start time.Time, tr Traffic, metric string, v float64) {
+	m := map[string]any{"type": typ, "kind": "metric", "metric": metric, "time": start, "period": "60s"}
+	if version != "" {
+		m["version"] = version
+	}
+	switch {
+	case tr.SrcErr:
+		m["outcome"], m["reason"] = "source_error", "ThrottlingException: Rate exceeded"
+	case tr.Inv == 0:
+		m["outcome"] = "no_data"
+	default:
+		m["outcome"], m["value"] = "ok", v
+	}
+	g.rec(m)
+}
+
+func (g *gen) probe(typ, name string, at time.Time, ok bool) {
+	m := map[string]any{"type": typ, "kind": "probe", "source": name, "time": at, "outcome": "ok", "status": 200, "latency": "42ms"}
 	if !ok {
 		m["outcome"], m["status"], m["reason"] = "fail", 503, "unexpected status 503"
 	}
 	g.rec(m)
+}
+
+// ExampleStats is DurationStats for the target of
+// testdata/traces/target.toml, found from the directory of the calling
+// test (dir is the relative path to testdata/traces).
+func ExampleStats(dir string) func([]sample.Sample) []string {
+	return func(base []sample.Sample) []string {
+		cfg, err := config.Load(filepath.Join(dir, "target.toml"))
+		if err != nil {
+			panic(err)
+		}
+		p, err := policy.Compile(cfg.Targets[0])
+		if err != nil {
+			panic(err)
+		}
+		return p.DurationStats(base)
+	}
 }

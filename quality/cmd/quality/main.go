@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 
 	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/policy"
 	"github.com/canaryd/canaryd/quality"
 )
 
@@ -59,8 +60,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	opts.ProbeBaseline = *probeBaseline
-	// When (*policy.Policy).DurationStats exists: compile the target's
-	// policy and set opts.DurationStats = pol.DurationStats.
+	pol, err := policy.Compile(t)
+	if err != nil {
+		return err
+	}
+	opts.DurationStats = pol.DurationStats // the trimmed counts the daemon reads for this baseline
 	rc := quality.Config{Options: opts, Workers: *workers, Verbose: *verbose, OutDir: *out,
 		ReplayCommand: fmt.Sprintf("go run ./cmd/canaryd replay --config %s --target %s --trace", *cfgPath, t.Name),
 		Judges:        []quality.Judge{&quality.Canaryd{Target: t}, quality.DefaultStatic(), &quality.Ideal{Alpha: *alpha}}}
