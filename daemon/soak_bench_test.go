@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -27,6 +28,9 @@ type soakConfig struct {
 	// than this many bytes per target per simulated minute
 	// (CANARYD_SOAK_MAX_GROWTH).
 	maxGrowth float64
+	// compare runs the soak once per soakVariants in one process
+	// (CANARYD_SOAK_COMPARE=1) and prints their heaps side by side.
+	compare bool
 }
 
 func soakConfigFromEnv() (soakConfig, error) {
@@ -37,6 +41,7 @@ func soakConfigFromEnv() (soakConfig, error) {
 		every:    time.Duration(envInt("CANARYD_SOAK_EVERY", 10)) * time.Minute,
 		tick:     time.Second,
 		profiles: os.Getenv("CANARYD_SOAK_PROFILES"),
+		compare:  os.Getenv("CANARYD_SOAK_COMPARE") == "1",
 	}
 	if v := os.Getenv("CANARYD_SOAK_TICK"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -82,16 +87,78 @@ func BenchmarkSoak(b *testing.B) {
 	prevRate := runtime.MemProfileRate
 	runtime.MemProfileRate = soakProfileRate(cfg.targets)
 	defer func() { runtime.MemProfileRate = prevRate }()
+	if !cfg.compare {
+		soakOnce(b, cfg, soakVariant{})
+		return
+	}
+	var runs [][]soakRow
+	for _, v := range soakVariants {
+		b.Run(v.name, func(b *testing.B) { runs = append(runs, soakOnce(b, cfg, v)) })
+	}
+	if len(runs) == len(soakVariants) {
+		fmt.Print(sideBySide(runs, float64(cfg.targets)))
+	}
+}
+
+// soakVariant is what a run changes to show a fix's effect in the same
+// process: CANARYD_SOAK_COMPARE=1 runs each of soakVariants.
+type soakVariant struct {
+	name string
+	// dirCache is the Redis store's DirCacheSize (0: the default).
+	dirCache int
+}
+
+var soakVariants = []soakVariant{
+	// Before the fix the Redis store kept every id it registered or
+	// looked up; a cache this large never evicts in a soak.
+	{name: "before-unbounded-id-cache", dirCache: 1 << 30},
+	{name: "after"},
+}
+
+// soakOnce builds a world, runs it and reports it.
+func soakOnce(b *testing.B, cfg soakConfig, v soakVariant) []soakRow {
 	start := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 	from := start.Add(cfg.warmup)
 	end := from.Add(cfg.duration)
-	w := newSoakWorld(b, cfg.targets, start, end)
+	w := newSoakWorld(b, soakWorldConfig{targets: cfg.targets, start: start, end: end, dirCache: v.dirCache})
 	b.Logf("soak: %d targets, %d deploys scheduled, warm-up %s, measured %s, tick %s",
 		cfg.targets, len(w.plan), cfg.warmup, cfg.duration, cfg.tick)
+	if cfg.profiles != "" && v.name != "" {
+		cfg.profiles = filepath.Join(cfg.profiles, v.name)
+		if err := os.MkdirAll(cfg.profiles, 0o755); err != nil {
+			b.Fatal(err)
+		}
+	}
 	b.ResetTimer()
-	run := w.run(b, cfg, from, end)
+	rows := w.run(b, cfg, from, end)
 	b.StopTimer()
-	w.report(b, cfg, run)
+	w.report(b, cfg, rows)
+	return rows
+}
+
+// sideBySide prints the live heap per target of each variant's run.
+func sideBySide(runs [][]soakRow, n float64) string {
+	var out strings.Builder
+	fmt.Fprintf(&out, "\nlive heap per target (B), side by side:\n%7s", "sim-min")
+	for _, v := range soakVariants {
+		fmt.Fprintf(&out, " %26s", v.name)
+	}
+	out.WriteString("\n")
+	for i := range runs[0] {
+		fmt.Fprintf(&out, "%7.0f", runs[0][i].heap.at.Minutes())
+		for _, rows := range runs {
+			if i < len(rows) {
+				fmt.Fprintf(&out, " %26.0f", float64(rows[i].heap.live)/n)
+			}
+		}
+		out.WriteString("\n")
+	}
+	fmt.Fprintf(&out, "%7s", "B/t/min")
+	for _, rows := range runs {
+		fmt.Fprintf(&out, " %26.2f", soakGrowth(rows, n).live)
+	}
+	out.WriteString("\n")
+	return out.String()
 }
 
 // soakRow is one heap sample with what the daemon was doing then.

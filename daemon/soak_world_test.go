@@ -104,7 +104,15 @@ type soakWorld struct {
 	plan   []soakDeploy
 }
 
-func newSoakWorld(b *testing.B, n int, start, end time.Time) *soakWorld {
+// soakWorldConfig sizes a world.
+type soakWorldConfig struct {
+	targets    int
+	start, end time.Time
+	dirCache   int // the Redis store's DirCacheSize (0: default)
+}
+
+func newSoakWorld(b *testing.B, c soakWorldConfig) *soakWorld {
+	n, start, end := c.targets, c.start, c.end
 	w := &soakWorld{clk: clockwork.NewFakeClockAt(start), plan: soakSchedule(n, start, end)}
 	w.sim, _ = awssim.Start(b, awssim.Options{Clock: w.clk, CallLogLimit: awssim.NoCallLog, AutoCreateDistributions: true})
 	bad := w.registerVersions(n, start, end)
@@ -126,13 +134,19 @@ func newSoakWorld(b *testing.B, n int, start, end time.Time) *soakWorld {
 	if err != nil {
 		b.Fatal(err)
 	}
-	w.store = soakStore(b, w.clk, n)
+	w.store = soakStore(b, w.clk, n, c.dirCache)
 	w.d, err = New(Config{Conf: conf, Store: w.store, Clock: w.clk, Logger: zap.NewNop(), Synchronous: true,
 		AWS: awsclient.Options{Credentials: credentials.NewStaticCredentialsProvider("A", "B", "")}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { w.d.cancelWork(); w.d.plans.Wait() })
+	b.Cleanup(func() { // stop everything that would keep this world's heap alive
+		w.d.cancelWork()
+		w.d.plans.Wait()
+		dead, cancel := context.WithCancel(context.Background())
+		cancel()
+		_ = w.d.notifier.Close(dead)
+	})
 	return w
 }
 
@@ -226,12 +240,12 @@ notify = ["oncall"]
 
 // soakStore is the shared Redis store with every target known (version 1
 // known-good and live), as after a first start long ago.
-func soakStore(b *testing.B, clk clockwork.Clock, n int) store.Store {
+func soakStore(b *testing.B, clk clockwork.Clock, n, dirCache int) store.Store {
 	ctx := context.Background()
 	rs := testredis.Start(b)
 	client := redis.NewClient(&redis.Options{Addr: rs.Addr, PoolSize: 32})
 	b.Cleanup(func() { _ = client.Close() })
-	st, err := redisstore.New(redisstore.Options{Client: client, Clock: clk})
+	st, err := redisstore.New(redisstore.Options{Client: client, Clock: clk, DirCacheSize: dirCache})
 	if err != nil {
 		b.Fatal(err)
 	}
