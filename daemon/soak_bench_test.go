@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/canaryd/canaryd/store"
 )
 
@@ -168,6 +170,8 @@ type soakRow struct {
 	deploys   int                 // deploys so far
 	rollbacks int                 // UpdateAlias calls so far (each rollback makes one)
 	alerts    int64               // alerts the webhook received so far
+	dropped   float64             // alerts dropped from the notifier's full queue so far
+	outbox    int                 // alerts in the store's outbox (not delivered yet)
 	wall      time.Duration       // real time since the run began
 	maps      daemonMaps
 }
@@ -191,10 +195,10 @@ func (w *soakWorld) run(b *testing.B, cfg soakConfig, from, end time.Time) []soa
 		}
 		w.d.Tick(ctx)
 		if !now.Before(nextSample) {
-			if len(rows) > 1 { // only the first and the latest attribution are kept: the heap is measured, not grown
-				rows[len(rows)-1].heap.byOwner = nil
-			}
-			rows = append(rows, w.sample(b, cfg, now.Sub(from), next, time.Since(began)))
+			row := w.sample(b, cfg, now.Sub(from), next, time.Since(began))
+			w.trend.add(row.heap)
+			row.heap.byOwner = nil // the heap is measured, not grown
+			rows = append(rows, row)
 			nextSample = nextSample.Add(cfg.every)
 		}
 		w.clk.Advance(cfg.tick)
@@ -228,6 +232,12 @@ func (w *soakWorld) sample(b *testing.B, cfg soakConfig, at time.Duration, deplo
 		row.phases[x.Phase]++
 	}
 	ws = nil
+	out, err := w.store.ListOutbox(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	row.outbox = len(out)
+	row.dropped = testutil.ToFloat64(w.d.nmetrics.Dropped.WithLabelValues("oncall"))
 	row.maps = w.d.maps()
 	if row.heap, err = sampleHeap(at, cfg.profiles); err != nil {
 		b.Fatal(err)
@@ -248,7 +258,7 @@ func (w *soakWorld) report(b *testing.B, cfg soakConfig, rows []soakRow) {
 	if g.fitted {
 		fmt.Fprintf(&out, "live growth the number of watches under way does not explain: %.2f B/target/min (%.0f B per watch)\n", g.perMin, g.perWatch)
 	}
-	writeOwners(&out, rows, n)
+	writeOwners(&out, w.trend, n)
 	// The table goes to stdout: the testing package keeps only the first
 	// lines of a benchmark's log.
 	fmt.Print(out.String())
@@ -267,17 +277,17 @@ func (w *soakWorld) report(b *testing.B, cfg soakConfig, rows []soakRow) {
 }
 
 func writeSoakTable(out *strings.Builder, rows []soakRow, n float64) {
-	fmt.Fprintf(out, "\n%7s %10s %11s %8s %6s | %7s %8s %7s %8s %7s %7s %6s | %7s %9s %6s %6s\n",
+	fmt.Fprintf(out, "\n%7s %10s %11s %8s %6s | %7s %8s %7s %8s %6s %6s | %6s %6s %6s | %7s %9s %6s %6s\n",
 		"sim-min", "live-B/tgt", "inuse-B/tgt", "objs/tgt", "gorout",
-		"baking", "promoted", "rolling", "evidence", "smp/w", "base/w", "inflt",
-		"deploys", "rollbacks", "alerts", "wall-s")
+		"baking", "promoted", "rolling", "evidence", "smp/w", "base/w",
+		"inflt", "outbox", "dropd", "deploys", "rollbacks", "alerts", "wall-s")
 	for _, r := range rows {
 		m := r.maps
 		perW := func(x int) float64 { return float64(x) / float64(max(m.evidence, 1)) }
-		fmt.Fprintf(out, "%7.0f %10.0f %11.0f %8.1f %6d | %7d %8d %7d %8d %7.1f %7.1f %6d | %7d %9d %6d %6.0f\n",
+		fmt.Fprintf(out, "%7.0f %10.0f %11.0f %8.1f %6d | %7d %8d %7d %8d %6.1f %6.1f | %6d %6d %6.0f | %7d %9d %6d %6.0f\n",
 			r.heap.at.Minutes(), float64(r.heap.live)/n, float64(r.heap.inuse)/n, float64(r.heap.objects)/n, r.heap.goroutines,
 			r.phases[store.PhaseBaking], r.phases[store.PhasePromoted], r.phases[store.PhaseTripped]+r.phases[store.PhaseRollingBack],
-			m.evidence, perW(m.samples), perW(m.baseline), m.inFlight,
+			m.evidence, perW(m.samples), perW(m.baseline), m.inFlight, r.outbox, r.dropped,
 			r.deploys, r.rollbacks, r.alerts, r.wall.Seconds())
 	}
 }
@@ -307,18 +317,16 @@ func soakGrowth(rows []soakRow, n float64) growth {
 	return g
 }
 
-// writeOwners lists the owners whose in-use bytes changed most between the
-// first and the last sample.
-func writeOwners(out *strings.Builder, rows []soakRow, n float64) {
-	first, last := rows[0].heap, rows[len(rows)-1].heap
-	mins := (last.at - first.at).Minutes()
-	if mins <= 0 {
+// writeOwners lists the owners whose in-use bytes grew or shrank fastest
+// over the measured part.
+func writeOwners(out *strings.Builder, t *ownerTrend, n float64) {
+	grew, shrank, rest := t.growth(12, 5)
+	if len(grew)+len(shrank) == 0 {
 		return
 	}
-	grew, shrank, rest := growthByOwner(first, last, 12, 5)
-	fmt.Fprintf(out, "in-use change by owner, minute %.0f -> %.0f (heap profile, B/target/min):\n", first.at.Minutes(), last.at.Minutes())
+	fmt.Fprintf(out, "in-use bytes by owner, least squares over the measured part (heap profile, B/target/min):\n")
 	for _, g := range append(grew, shrank...) {
-		fmt.Fprintf(out, "  %+9.3f  %s\n", float64(g.bytes)/n/mins, g.owner)
+		fmt.Fprintf(out, "  %+9.3f  %s\n", g.perMin/n, g.owner)
 	}
-	fmt.Fprintf(out, "  %+9.3f  (all other owners)\n", float64(rest)/n/mins)
+	fmt.Fprintf(out, "  %+9.3f  (all other owners)\n", rest/n)
 }

@@ -9,6 +9,7 @@ import (
 	"runtime/pprof"
 	"sort"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -108,34 +109,54 @@ func owner(stack []uintptr) string {
 
 func trimModule(fn string) string { return strings.TrimPrefix(fn, modulePrefix) }
 
-// ownerGrowth is one owner's change of in-use bytes between two samples.
+// ownerGrowth is one owner's growth of in-use bytes per minute.
 type ownerGrowth struct {
-	owner string
-	bytes int64
+	owner  string
+	perMin float64
 }
 
-// growthByOwner returns the owners whose in-use bytes grew most between a
-// and b (at most up, largest first), those that shrank most (at most down,
-// largest drop last) and the sum of the change of all the others.
-func growthByOwner(a, b heapSample, up, down int) (grew, shrank []ownerGrowth, rest int64) {
-	var all []ownerGrowth
-	for k, v := range b.byOwner {
-		all = append(all, ownerGrowth{k, v - a.byOwner[k]})
+// ownerTrend fits each owner's in-use bytes against time by least squares,
+// sample by sample, in memory that does not grow with the samples (the
+// heap it measures must not): an owner absent from a sample had 0 bytes.
+type ownerTrend struct {
+	n, sx, sxx float64
+	sy, sxy    map[string]float64
+}
+
+func newOwnerTrend() *ownerTrend {
+	return &ownerTrend{sy: map[string]float64{}, sxy: map[string]float64{}}
+}
+
+func (o *ownerTrend) add(s heapSample) {
+	x := s.at.Minutes()
+	o.n, o.sx, o.sxx = o.n+1, o.sx+x, o.sxx+x*x
+	for k, v := range s.byOwner {
+		o.sy[k] += float64(v)
+		o.sxy[k] += x * float64(v)
 	}
-	for k, v := range a.byOwner {
-		if _, ok := b.byOwner[k]; !ok {
-			all = append(all, ownerGrowth{k, -v})
-		}
+}
+
+// growth returns the owners growing fastest (at most up, fastest first),
+// those shrinking fastest (at most down, fastest last) and the sum of the
+// others' slopes, in bytes per minute.
+func (o *ownerTrend) growth(up, down int) (grew, shrank []ownerGrowth, rest float64) {
+	den := o.n*o.sxx - o.sx*o.sx
+	if den == 0 {
+		return nil, nil, 0
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].bytes > all[j].bytes })
+	all := make([]ownerGrowth, 0, len(o.sy))
+	for k, sy := range o.sy {
+		all = append(all, ownerGrowth{k, (o.n*o.sxy[k] - o.sx*sy) / den})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].perMin > all[j].perMin })
 	for i, g := range all {
 		switch {
-		case i < up && g.bytes > 0:
+		case i < up && g.perMin > 0:
 			grew = append(grew, g)
-		case i >= len(all)-down && g.bytes < 0:
+		case i >= len(all)-down && g.perMin < 0:
 			shrank = append(shrank, g)
 		default:
-			rest += g.bytes
+			rest += g.perMin
 		}
 	}
 	return grew, shrank, rest
@@ -230,4 +251,40 @@ func fitGrowth(t, w, y []float64) (perMin, perWatch float64, ok bool) {
 		}
 	}
 	return m[1][3] / m[1][1], m[2][3] / m[2][2], true
+}
+
+// TestSoakGrowthFits checks the soak's arithmetic on exact data.
+func TestSoakGrowthFits(t *testing.T) {
+	cases := []struct {
+		name             string
+		t, w, y          []float64
+		perMin, perWatch float64
+		ok               bool
+	}{
+		{name: "time and watches", t: []float64{0, 10, 20, 30}, w: []float64{100, 120, 90, 110},
+			y: []float64{5 + 0 + 300, 5 + 20 + 360, 5 + 40 + 270, 5 + 60 + 330}, perMin: 2, perWatch: 3, ok: true},
+		{name: "flat heap, watches explain it all", t: []float64{0, 10, 20}, w: []float64{10, 12, 11},
+			y: []float64{40, 48, 44}, perMin: 0, perWatch: 4, ok: true},
+		{name: "watches proportional to time", t: []float64{0, 10, 20}, w: []float64{0, 10, 20},
+			y: []float64{1, 2, 3}, ok: false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			perMin, perWatch, ok := fitGrowth(tc.t, tc.w, tc.y)
+			if ok != tc.ok || ok && (math.Abs(perMin-tc.perMin) > 1e-6 || math.Abs(perWatch-tc.perWatch) > 1e-6) {
+				t.Errorf("fitGrowth = %v, %v, %v; want %v, %v, %v", perMin, perWatch, ok, tc.perMin, tc.perWatch, tc.ok)
+			}
+		})
+	}
+	tr := newOwnerTrend()
+	for i, m := range []map[string]int64{{"a": 100, "b": 50}, {"a": 200, "b": 50}, {"a": 300, "c": 40}} {
+		tr.add(heapSample{at: time.Duration(i) * time.Minute, byOwner: m})
+	}
+	grew, shrank, rest := tr.growth(1, 1)
+	if len(grew) != 1 || grew[0].owner != "a" || math.Abs(grew[0].perMin-100) > 1e-9 {
+		t.Errorf("grew %+v, want a at +100/min", grew)
+	}
+	if len(shrank) != 1 || shrank[0].owner != "b" || math.Abs(shrank[0].perMin+25) > 1e-9 || math.Abs(rest-20) > 1e-9 {
+		t.Errorf("shrank %+v, rest %v; want b at -25/min, rest c at +20/min", shrank, rest)
+	}
 }

@@ -102,6 +102,7 @@ type soakWorld struct {
 	d      *Daemon
 	alerts atomic.Int64 // alerts the on-call webhook received
 	plan   []soakDeploy
+	trend  *ownerTrend // the heap profile's owners over the measured part
 }
 
 // soakWorldConfig sizes a world.
@@ -113,8 +114,8 @@ type soakWorldConfig struct {
 
 func newSoakWorld(b *testing.B, c soakWorldConfig) *soakWorld {
 	n, start, end := c.targets, c.start, c.end
-	w := &soakWorld{clk: clockwork.NewFakeClockAt(start), plan: soakSchedule(n, start, end)}
-	w.sim, _ = awssim.Start(b, awssim.Options{Clock: w.clk, CallLogLimit: awssim.NoCallLog, AutoCreateDistributions: true})
+	w := &soakWorld{clk: clockwork.NewFakeClockAt(start), plan: soakSchedule(n, start, end), trend: newOwnerTrend()}
+	w.sim, _ = awssim.Start(b, awssim.Options{Clock: w.clk, CallLogLimit: awssim.NoCallLog})
 	bad := w.registerVersions(n, start, end)
 	health := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		fn := strings.TrimPrefix(r.URL.Path, "/")
@@ -166,6 +167,7 @@ func (w *soakWorld) registerVersions(n int, start, end time.Time) map[string]boo
 		w.sim.CreateFunction(name)
 		w.sim.PublishVersion(name)
 		w.sim.CreateAlias(name, "live", "1")
+		w.sim.CreateDistribution(fmt.Sprintf("E%05d", i))
 		cur[i] = live{version: "1", since: start.Add(-time.Hour)}
 	}
 	traffic := func(i int, until time.Time) {
