@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build test test-short bench lint fmt vet staticcheck fuzz demo quality clean parity
+.PHONY: all build test test-short bench lint fmt vet staticcheck fuzz demo quality clean parity soak soak-short
 
 all: lint test build
 
@@ -24,6 +24,26 @@ test-short:
 ## bench: every benchmark, once, with allocations
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -count 1 $(PKGS)
+
+## soak: the whole daemon, 10,000 targets for two simulated hours after a 30-minute warm-up
+## (deploys, promotions, rollback windows, trips and rollbacks); prints the live heap per
+## target over time and the owners of its growth, and fails when it grows faster than
+## SOAK_MAX_GROWTH bytes per target per simulated minute. SOAK_COMPARE=1 also runs the
+## pre-fix store side by side; SOAK_PROFILES=dir keeps a heap profile per sample.
+SOAK_TARGETS    ?= 10000
+SOAK_WARMUP     ?= 30
+SOAK_MINUTES    ?= 120
+SOAK_TICK       ?= 10s
+SOAK_MAX_GROWTH ?= 5
+soak:
+	CANARYD_SOAK_TARGETS=$(SOAK_TARGETS) CANARYD_SOAK_WARMUP=$(SOAK_WARMUP) CANARYD_SOAK_MINUTES=$(SOAK_MINUTES) \
+	CANARYD_SOAK_TICK=$(SOAK_TICK) CANARYD_SOAK_MAX_GROWTH=$(SOAK_MAX_GROWTH) CANARYD_SOAK_COMPARE=$(SOAK_COMPARE) \
+	CANARYD_SOAK_PROFILES=$(SOAK_PROFILES) \
+	$(GO) test -count=1 -run '^$$' -bench '^BenchmarkSoak$$' -benchtime 1x -timeout 150m ./daemon
+
+## soak-short: the soak's short form (1,000 targets, 15-minute warm-up, 30 measured minutes)
+soak-short:
+	$(MAKE) soak SOAK_TARGETS=1000 SOAK_WARMUP=15 SOAK_MINUTES=30 SOAK_MAX_GROWTH=0
 
 ## parity: replay against the real daemon on 300 generated scenarios (the contract that replay is a faithful backtest)
 parity:

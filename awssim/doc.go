@@ -100,6 +100,9 @@
 // FaultReset (connection hijacked and closed with RST). Every call,
 // including faulted and failed ones, is recorded as Call{API, Time (sim
 // clock), Params, Err, Status, Result}; Calls(api) returns them.
+// Options.CallLogLimit keeps only the newest calls, or none (NoCallLog),
+// for long runs whose memory must not grow with the calls answered;
+// CallCount(api) counts every call either way.
 //
 // awsclient's adaptive retryer rate-limits the client itself after
 // throttles (sleeps of ~2s); Options.FastRetries swaps in standard mode for

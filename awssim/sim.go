@@ -48,6 +48,12 @@ type Options struct {
 	// ~2s sleeps per call), which is faithful but slow in tests that inject
 	// many throttles. Leave false to exercise the daemon's real retryer.
 	FastRetries bool
+	// CallLogLimit bounds the call log that Calls reads: 0 keeps every
+	// call (tests inspect it), > 0 keeps only the newest CallLogLimit
+	// calls, NoCallLog keeps none. A long run (the soak benchmark) sets it
+	// so that the simulator's memory does not grow with the calls it
+	// answers; CallCount counts every call whatever the limit.
+	CallLogLimit int
 }
 
 // Sim is an in-process AWS simulator. It is an http.Handler speaking Lambda
@@ -64,7 +70,7 @@ type Sim struct {
 	metricLag  time.Duration
 	fastRetry  bool
 
-	mu  sync.Mutex // guards url and the call log
+	mu  sync.Mutex // guards url
 	url string
 
 	lambda *lambdaState
@@ -104,7 +110,7 @@ func New(o Options) *Sim {
 		faults:     newFaultSet(),
 		deny:       newDenySet(),
 		store:      newObjectStore(),
-		rec:        &recorder{},
+		rec:        newRecorder(o.CallLogLimit),
 	}
 }
 

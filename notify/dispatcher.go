@@ -66,7 +66,8 @@ type Config struct {
 	Backoff     Backoff
 	// OnOutcome, when set, is told how each delivery ended (for the
 	// incident history: which alerts went out). It runs on the notifier's
-	// worker goroutine and must return quickly.
+	// worker goroutine, or on the sender's for an event dropped from a full
+	// queue (Attempts 0, Error ErrQueueFull), and must return quickly.
 	OnOutcome func(Outcome)
 }
 

@@ -408,3 +408,36 @@ func TestOnOutcomeReportsEachDelivery(t *testing.T) {
 		t.Errorf("bad outcome %+v", o)
 	}
 }
+
+// TestQueueOverflowReportsTheDroppedEvents: an event dropped from a full
+// queue ends without delivery, and OnOutcome says so. Before, it was never
+// reported: the daemon kept it "in flight" for the life of the process (a
+// map entry per dropped alert) and so never sent it again from its outbox.
+func TestQueueOverflowReportsTheDroppedEvents(t *testing.T) {
+	var mu sync.Mutex
+	var got []Outcome
+	n := &scripted{name: "slow", gate: make(chan struct{}), started: make(chan Event, 10)}
+	h := newHarness(t, Config{Notifiers: map[string]Notifier{"slow": n}, QueueSize: 2,
+		OnOutcome: func(o Outcome) { mu.Lock(); got = append(got, o); mu.Unlock() }})
+	for i := 1; i <= 5; i++ {
+		ev := trippedEvent()
+		ev.ID, ev.IncidentID = fmt.Sprintf("alert-%d", i), fmt.Sprintf("inc-%d", i)
+		h.d.Send(ev)
+		if i == 1 {
+			<-n.started // alert-1 is in flight, the queue is empty
+		}
+	}
+	mu.Lock()
+	dropped := append([]Outcome(nil), got...)
+	mu.Unlock()
+	if len(dropped) != 2 {
+		t.Fatalf("outcomes before any delivery ended: %+v, want the 2 dropped events", dropped)
+	}
+	for i, o := range dropped {
+		want := fmt.Sprintf("alert-%d", i+2)
+		if o.ID != want || o.Notifier != "slow" || o.Delivered || o.Permanent || o.Attempts != 0 || !strings.Contains(o.Error, "queue full") {
+			t.Errorf("outcome %d = %+v, want %s not delivered, not permanent, 0 attempts, queue full", i, o, want)
+		}
+	}
+	close(n.gate)
+}

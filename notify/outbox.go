@@ -193,3 +193,11 @@ func (o *Outbox) RedeliverDue(ctx context.Context, owns func(target string) bool
 		o.Redeliver(ctx, owns, o.cfg.RedeliverAfter)
 	}
 }
+
+// InFlight is how many alerts are handed to the dispatcher and await their
+// outcome (a gauge for leaks: it must not grow with the process's age).
+func (o *Outbox) InFlight() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.inFlight)
+}

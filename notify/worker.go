@@ -1,6 +1,8 @@
 package notify
 
 import (
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -84,9 +86,16 @@ func (w *worker) enqueue(ev Event) {
 		m.Dropped.WithLabelValues(w.name).Inc()
 		w.d.c.Logger.Warn("notify: queue full, oldest event dropped",
 			append(eventFields(*dropped), zap.String("notifier", w.name), zap.Int("queue_size", w.queueSize))...)
+		// Its delivery ended too: whoever waits for the outcome (the
+		// daemon's outbox keeps the alert and sends it again) must learn it.
+		w.d.outcome(w, *dropped, 0, fmt.Errorf("%w (%d events)", ErrQueueFull, w.queueSize), false)
 	}
 	w.signal()
 }
+
+// ErrQueueFull is the Outcome error of an event dropped from a full queue
+// before any attempt.
+var ErrQueueFull = errors.New("dropped: notifier queue full")
 
 func (w *worker) signal() {
 	select {

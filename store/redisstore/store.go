@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/jonboulle/clockwork"
 	"github.com/redis/go-redis/v9"
@@ -30,6 +29,10 @@ type Options struct {
 	Clock clockwork.Clock
 	// EventRetention bounds each event list; DefaultEventRetention when 0.
 	EventRetention int
+	// DirCacheSize bounds the in-process cache of which target each
+	// watch, incident and plan id belongs to: at most twice this many
+	// recently used ids are kept (DefaultDirCacheSize when 0).
+	DirCacheSize int
 }
 
 // Store is a store.Store over Redis.
@@ -38,7 +41,7 @@ type Store struct {
 	prefix    string
 	clock     clockwork.Clock
 	retention int64
-	dirs      sync.Map // dir key + "\x00" + id → target; entries never change once written
+	dirs      *dirCache // dir key + "\x00" + id → target; entries never change once written
 }
 
 var _ store.Store = (*Store)(nil)
@@ -57,7 +60,11 @@ func New(o Options) (*Store, error) {
 	if o.EventRetention <= 0 {
 		o.EventRetention = DefaultEventRetention
 	}
-	return &Store{c: o.Client, prefix: o.Prefix, clock: o.Clock, retention: int64(o.EventRetention)}, nil
+	if o.DirCacheSize <= 0 {
+		o.DirCacheSize = DefaultDirCacheSize
+	}
+	return &Store{c: o.Client, prefix: o.Prefix, clock: o.Clock, retention: int64(o.EventRetention),
+		dirs: newDirCache(o.DirCacheSize)}, nil
 }
 
 // Close does nothing: the client belongs to the caller.
@@ -103,7 +110,7 @@ func encode(v any) (string, error) {
 // register records id → target in the directory dir before the record is
 // written. It fails with ErrExists if id already belongs to another target.
 func (s *Store) register(ctx context.Context, dir, id, target string) error {
-	if t, ok := s.dirs.Load(dir + "\x00" + id); ok && t.(string) == target {
+	if t, ok := s.dirs.get(dir + "\x00" + id); ok && t == target {
 		return nil // already registered by this process: entries never change
 	}
 	pipe := s.c.Pipeline()
@@ -116,14 +123,14 @@ func (s *Store) register(ctx context.Context, dir, id, target string) error {
 	if owner.Val() != target {
 		return fmt.Errorf("id already used by target %s: %w", owner.Val(), store.ErrExists)
 	}
-	s.dirs.Store(dir+"\x00"+id, target)
+	s.dirs.put(dir+"\x00"+id, target)
 	return nil
 }
 
 // lookup returns the target id belongs to in dir; ErrNotFound if none.
 func (s *Store) lookup(ctx context.Context, dir, id string) (string, error) {
-	if t, ok := s.dirs.Load(dir + "\x00" + id); ok {
-		return t.(string), nil
+	if t, ok := s.dirs.get(dir + "\x00" + id); ok {
+		return t, nil
 	}
 	t, err := s.c.HGet(ctx, s.gkey(dir), id).Result()
 	if errors.Is(err, redis.Nil) {
@@ -132,6 +139,6 @@ func (s *Store) lookup(ctx context.Context, dir, id string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s.dirs.Store(dir+"\x00"+id, t)
+	s.dirs.put(dir+"\x00"+id, t)
 	return t, nil
 }
