@@ -1,0 +1,115 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/canaryd/canaryd/internal/redisserver"
+)
+
+// redisProc is canaryd's store: a redis-server that an experiment can kill
+// and start again on the same port, with its data (append-only file,
+// fsync always) or empty.
+type redisProc struct {
+	t        testing.TB
+	addr     string
+	port     int
+	dir      string
+	password string
+	cmd      *exec.Cmd
+}
+
+func startRedis(t testing.TB, dir, password string, persistent bool) *redisProc {
+	t.Helper()
+	port, err := redisserver.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &redisProc{t: t, port: port, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), dir: dir, password: password}
+	r.start(persistent)
+	t.Cleanup(r.kill)
+	return r
+}
+
+// start runs redis-server on r's port and waits until it answers.
+func (r *redisProc) start(persistent bool) {
+	r.t.Helper()
+	if err := os.MkdirAll(r.dir, 0o755); err != nil {
+		r.t.Fatal(err)
+	}
+	args := []string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--dir", r.dir,
+		"--requirepass", r.password, "--save", ""}
+	if persistent {
+		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
+	} else {
+		args = append(args, "--appendonly", "no")
+	}
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		bin = "/usr/bin/redis-server"
+	}
+	r.cmd = exec.Command(bin, args...)
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatalf("start redis-server: %v", err)
+	}
+	if err := r.waitReady(); err != nil {
+		r.t.Fatalf("redis-server on %s: %v", r.addr, err)
+	}
+}
+
+func (r *redisProc) waitReady() error {
+	c := r.client()
+	defer c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		err := c.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond) // an external process coming up: nothing to wait on
+	}
+}
+
+func (r *redisProc) client() *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: r.addr, Password: r.password})
+}
+
+// kill SIGKILLs the server (a crash: nothing is flushed on the way out).
+func (r *redisProc) kill() {
+	if r.cmd == nil || r.cmd.Process == nil {
+		return
+	}
+	_ = r.cmd.Process.Kill()
+	_ = r.cmd.Wait()
+	r.cmd = nil
+}
+
+// restart kills the server and starts it again on the same port: from its
+// append-only file when persistent, empty otherwise (its files removed).
+func (r *redisProc) restart(persistent bool) {
+	r.t.Helper()
+	r.kill()
+	if !persistent {
+		if err := os.RemoveAll(r.dir); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	r.start(persistent)
+}
+
+// String names the server in logs.
+func (r *redisProc) String() string { return fmt.Sprintf("redis %s (%s)", r.addr, filepath.Base(r.dir)) }
