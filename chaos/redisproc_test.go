@@ -112,4 +112,6 @@ func (r *redisProc) restart(persistent bool) {
 }
 
 // String names the server in logs.
-func (r *redisProc) String() string { return fmt.Sprintf("redis %s (%s)", r.addr, filepath.Base(r.dir)) }
+func (r *redisProc) String() string {
+	return fmt.Sprintf("redis %s (%s)", r.addr, filepath.Base(r.dir))
+}
