@@ -104,6 +104,7 @@ type tally struct {
 	took     time.Duration
 	notes    map[string]int // e.g. where the kills landed
 	measures map[string][]time.Duration
+	counts   map[string][]int
 }
 
 var results struct {
@@ -119,7 +120,7 @@ func row(name string) *tally {
 	}
 	r := results.rows[name]
 	if r == nil {
-		r = &tally{name: name, notes: map[string]int{}, measures: map[string][]time.Duration{}}
+		r = &tally{name: name, notes: map[string]int{}, measures: map[string][]time.Duration{}, counts: map[string][]int{}}
 		results.rows[name] = r
 	}
 	return r
@@ -144,6 +145,14 @@ func measure(name, what string, d time.Duration) {
 	r := row(name)
 	results.mu.Lock()
 	r.measures[what] = append(r.measures[what], d)
+	results.mu.Unlock()
+}
+
+// count records a number the table summarises (min, median, max).
+func count(name, what string, n int) {
+	r := row(name)
+	results.mu.Lock()
+	r.counts[what] = append(r.counts[what], n)
 	results.mu.Unlock()
 }
 
@@ -200,6 +209,11 @@ func printTable(w io.Writer, took time.Duration) {
 			slices.Sort(sorted)
 			fmt.Fprintf(w, "  %s: %s min %s, median %s, max %s (%d)\n", n, what, sorted[0].Round(10*time.Millisecond),
 				sorted[len(sorted)/2].Round(10*time.Millisecond), sorted[len(sorted)-1].Round(10*time.Millisecond), len(sorted))
+		}
+		for what, ns := range r.counts {
+			sorted := slices.Clone(ns)
+			slices.Sort(sorted)
+			fmt.Fprintf(w, "  %s: %s min %d, median %d, max %d (%d)\n", n, what, sorted[0], sorted[len(sorted)/2], sorted[len(sorted)-1], len(sorted))
 		}
 		if len(r.notes) == 0 {
 			continue

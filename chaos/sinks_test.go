@@ -22,12 +22,13 @@ type health struct {
 	sim   *awssim.Sim
 	token string
 
-	mu  sync.Mutex
-	bad map[string]bool
+	mu       sync.Mutex
+	bad      map[string]bool
+	failures map[string]int // fn -> bad answers served
 }
 
 func newHealth(t testing.TB, sim *awssim.Sim, token string) *health {
-	h := &health{sim: sim, token: token, bad: map[string]bool{}}
+	h := &health{sim: sim, token: token, bad: map[string]bool{}, failures: map[string]int{}}
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-Probe-Token") != token {
 			http.Error(w, "no token", http.StatusUnauthorized)
@@ -36,6 +37,9 @@ func newHealth(t testing.TB, sim *awssim.Sim, token string) *health {
 		fn := strings.TrimPrefix(r.URL.Path, "/")
 		v, _, _ := sim.Alias(fn, aliasName)
 		if h.isBad(fn + "@" + v) {
+			h.mu.Lock()
+			h.failures[fn]++
+			h.mu.Unlock()
 			http.Error(w, "boom", http.StatusBadGateway)
 			return
 		}
@@ -49,6 +53,13 @@ func (h *health) setBad(fn, v string, bad bool) {
 	h.mu.Lock()
 	h.bad[fn+"@"+v] = bad
 	h.mu.Unlock()
+}
+
+// failed is how many failing answers fn's probes got.
+func (h *health) failed(fn string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.failures[fn]
 }
 
 func (h *health) isBad(key string) bool {
