@@ -19,6 +19,7 @@ import (
 const tripBound = 15 * time.Second
 
 func TestHungReadOfAnotherTarget(t *testing.T) {
+	t.Parallel()
 	exp := "4 aws/hung GetAlias of another target"
 	runTrials(t, exp, *flagM, func(tr *trial) {
 		w := newWorld(tr, worldOpts{extra: []string{"stuck"}})
@@ -41,6 +42,7 @@ func TestHungReadOfAnotherTarget(t *testing.T) {
 }
 
 func TestHungUpdateAliasDuringRollback(t *testing.T) {
+	t.Parallel()
 	exp := "4 aws/hung UpdateAlias during rollback"
 	runTrials(t, exp, *flagM, func(tr *trial) {
 		w := newWorld(tr, worldOpts{actionTO: "3s"})
@@ -67,6 +69,7 @@ func TestHungUpdateAliasDuringRollback(t *testing.T) {
 }
 
 func TestThrottlingStorm(t *testing.T) {
+	t.Parallel()
 	exp := "4 aws/throttling storm"
 	runTrials(t, exp, *flagM, func(tr *trial) {
 		w := newWorld(tr, worldOpts{})

@@ -49,8 +49,6 @@ func (w *world) finish(e expect) {
 	if e.outcome == "" {
 		e.outcome = store.OutcomeRolledBack
 	}
-	start := time.Now()
-	defer func() { w.t.Logf("DEBUG finish %s", time.Since(start).Round(time.Millisecond)) }()
 	deadline := time.Now().Add(45 * time.Second)
 	for !w.settled(e.fn, e.good) || !w.pagesResolved(e.fn) || e.storeLost && !w.alerts.has(string(event.StoreLost), "") {
 		if time.Now().After(deadline) {

@@ -36,8 +36,10 @@ var slowActions = worldOpts{actionLatency: 300 * time.Millisecond, hookDelay: 30
 // one invalidation, a consistent journal, a closed incident and the page
 // resolved — on both stores.
 func TestKillDuringRollback(t *testing.T) {
+	t.Parallel()
 	for _, backend := range []string{"redis", "bolt"} {
 		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
 			runTrials(t, "1 kill during rollback/"+backend, *flagN, func(tr *trial) {
 				o := slowActions
 				o.bolt = backend == "bolt"

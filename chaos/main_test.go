@@ -21,10 +21,11 @@ var (
 	flagSeed     = flag.Int64("chaos.seed", 0, "seed of every random choice (0: from the clock; printed)")
 	flagN        = flag.Int("chaos.n", 3, "trials of each SIGKILL experiment")
 	flagM        = flag.Int("chaos.m", 2, "trials of each other experiment")
-	flagParallel = flag.Int("chaos.parallel", 3, "trials run at once (each runs its own processes)")
+	flagParallel = flag.Int("chaos.parallel", 6, "trials run at once (each runs its own processes)")
 	flagKnown    = flag.Bool("chaos.known", false, "also run the experiments skipped for known bugs")
 	flagRace     = flag.Bool("chaos.race", false, "build canaryd with -race (slower; a data race fails the trial)")
 	flagLogs     = flag.String("chaos.logs", "", "directory for the logs of failed trials (default: a new temp dir)")
+	flagKeep     = flag.Bool("chaos.keep", false, "keep the logs of every trial, not only of failed ones")
 )
 
 var (
@@ -34,6 +35,11 @@ var (
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	if !flagGiven("test.parallel") {
+		// Trials mostly wait on other processes: let every experiment
+		// run at once; the -chaos.parallel slots bound the load.
+		_ = flag.Set("test.parallel", "64")
+	}
 	seed = *flagSeed
 	if seed == 0 {
 		seed = time.Now().UnixNano() % 1_000_000_000
@@ -52,12 +58,18 @@ func TestMain(m *testing.M) {
 	if !testing.Short() {
 		printTable(os.Stdout, time.Since(start))
 	}
-	if code == 0 && *flagLogs == "" {
+	if code == 0 && *flagLogs == "" && !*flagKeep {
 		_ = os.RemoveAll(workDir)
-	} else if failedTrials() > 0 {
-		fmt.Printf("chaos: logs of failed trials under %s\n", logsDir())
+	} else if failedTrials() > 0 || *flagKeep {
+		fmt.Printf("chaos: trial logs under %s\n", logsDir())
 	}
 	os.Exit(code)
+}
+
+func flagGiven(name string) bool {
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 var build struct {

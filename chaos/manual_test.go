@@ -17,6 +17,7 @@ import (
 // automatic trip must not roll back twice or open two incidents at once.
 
 func TestConcurrentManualRollbacks(t *testing.T) {
+	t.Parallel()
 	exp := "5 manual/concurrent requests"
 	runTrials(t, exp, *flagM, func(tr *trial) {
 		w := newWorld(tr, worldOpts{replicas: 2})
@@ -57,6 +58,7 @@ func TestConcurrentManualRollbacks(t *testing.T) {
 }
 
 func TestManualRollbackRacingATrip(t *testing.T) {
+	t.Parallel()
 	exp := "5 manual/racing an automatic trip"
 	runTrials(t, exp, *flagM, func(tr *trial) {
 		w := newWorld(tr, worldOpts{})

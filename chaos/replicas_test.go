@@ -17,6 +17,7 @@ const bake = 3 * time.Second
 // the lease TTL and finish the job exactly once.
 
 func TestOwnerKilledDuringBake(t *testing.T) {
+	t.Parallel()
 	exp := "2 owner killed/during bake"
 	runTrials(t, exp, *flagN, func(tr *trial) {
 		w := newWorld(tr, worldOpts{replicas: 3})
@@ -47,6 +48,7 @@ func TestOwnerKilledDuringBake(t *testing.T) {
 }
 
 func TestOwnerKilledDuringRollback(t *testing.T) {
+	t.Parallel()
 	exp := "2 owner killed/during automatic rollback"
 	runTrials(t, exp, *flagN, func(tr *trial) {
 		o := slowActions
@@ -67,6 +69,7 @@ func TestOwnerKilledDuringRollback(t *testing.T) {
 }
 
 func TestOwnerKilledDuringManualRollback(t *testing.T) {
+	t.Parallel()
 	exp := "2 owner killed/during manual rollback"
 	runTrials(t, exp, *flagN, func(tr *trial) {
 		o := slowActions

@@ -77,7 +77,7 @@ func runTrials(t *testing.T, exp string, n int, f func(tr *trial)) {
 				start := time.Now()
 				defer func() {
 					record(exp, t.Failed(), time.Since(start), tr.notes)
-					if t.Failed() || os.Getenv("CHAOS_SAVE") != "" {
+					if t.Failed() || *flagKeep {
 						tr.saveLogs()
 					}
 				}()
@@ -98,7 +98,7 @@ func skipKnown(t *testing.T, exp, bug string) {
 	t.Skipf("known bug (run with -chaos.known): %s", bug)
 }
 
-// saveLogs writes what a failed trial leaves behind: every replica's log,
+// saveLogs writes what a trial leaves behind: every replica's log,
 // the alerts received and the simulator's call log.
 func (tr *trial) saveLogs() {
 	if tr.w == nil {

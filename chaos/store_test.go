@@ -15,9 +15,11 @@ import (
 // must hear that the store lost its data, and every page must resolve.
 
 func TestRedisRestartDuringBake(t *testing.T) {
+	t.Parallel()
 	for _, persistent := range []bool{true, false} {
 		name := map[bool]string{true: "aof", false: "empty"}[persistent]
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			exp := "3 redis restart/during bake, " + name
 			runTrials(t, exp, *flagM, func(tr *trial) {
 				w := newWorld(tr, worldOpts{persistent: persistent, traffic: true})
@@ -37,9 +39,11 @@ func TestRedisRestartDuringBake(t *testing.T) {
 }
 
 func TestRedisRestartDuringRollback(t *testing.T) {
+	t.Parallel()
 	for _, persistent := range []bool{true, false} {
 		name := map[bool]string{true: "aof", false: "empty"}[persistent]
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			exp := "3 redis restart/during rollback, " + name
 			if !persistent {
 				skipKnown(t, exp, "the incident lost with the store never gets its resolve page (README: known bugs)")

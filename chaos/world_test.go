@@ -316,8 +316,6 @@ func (w *world) stopAll() {
 // on).
 func (w *world) eventually(what string, within time.Duration, cond func() bool) {
 	w.t.Helper()
-	start := time.Now()
-	defer func() { w.t.Logf("DEBUG waited %s for %s", time.Since(start).Round(time.Millisecond), what) }()
 	deadline := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(deadline) {
