@@ -35,8 +35,10 @@ backend = "{{.Backend}}"
 path = "{{.BoltPath}}"
 lease_ttl = "3s"
   [store.redis]
-  addrs = ["{{.StoreAddr}}"]
-  password_env = "CHAOS_STORE_PASSWORD"
+  addrs = [{{range $i, $a := .StoreAddrs}}{{if $i}}, {{end}}"{{$a}}"{{end}}]
+  password_env = "CHAOS_STORE_PASSWORD"{{if .MasterName}}
+  master_name = "{{.MasterName}}"{{end}}{{if .Cluster}}
+  cluster = true{{end}}
 
 [[notifier]]
 name = "oncall"
@@ -100,7 +102,9 @@ type configData struct {
 	ID, Listen, TokenFile                   string
 	SimURL, RetryMode                       string
 	ReadTimeout, ActionTimeout              string
-	Backend, BoltPath, StoreAddr            string
+	Backend, BoltPath, MasterName           string
+	StoreAddrs                              []string
+	Cluster                                 bool
 	AlertURL, HealthURL, HookURL, CacheAddr string
 	Functions                               []string
 }

@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Flags. The defaults are the short form CI runs (every experiment, a
@@ -35,6 +38,9 @@ var (
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	// The test's own Redis clients see the outages the experiments cause;
+	// go-redis would print each failed dial.
+	redis.SetLogger(quietRedis{})
 	if !flagGiven("test.parallel") {
 		// Trials mostly wait on other processes: let every experiment
 		// run at once; the -chaos.parallel slots bound the load.
@@ -65,6 +71,10 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
+
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
 
 func flagGiven(name string) bool {
 	given := false

@@ -98,9 +98,11 @@ func (r *redisProc) kill() {
 	r.cmd = nil
 }
 
-// restart kills the server and starts it again on the same port: from its
-// append-only file when persistent, empty otherwise (its files removed).
-func (r *redisProc) restart(persistent bool) {
+// restart kills the server, leaves it down for down (a restart takes a
+// while: a supervisor's backoff, loading the append-only file), and
+// starts it again on the same port: from its append-only file when
+// persistent, empty otherwise (its files removed).
+func (r *redisProc) restart(persistent bool, down time.Duration) {
 	r.t.Helper()
 	r.kill()
 	if !persistent {
@@ -108,6 +110,7 @@ func (r *redisProc) restart(persistent bool) {
 			r.t.Fatal(err)
 		}
 	}
+	time.Sleep(down) // the outage itself, chosen by the experiment
 	r.start(persistent)
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/canaryd/canaryd/awssim"
 	"github.com/canaryd/canaryd/internal/redisserver"
+	"github.com/canaryd/canaryd/internal/redistopo"
 	"github.com/canaryd/canaryd/internal/testredis"
 	"github.com/canaryd/canaryd/store"
 	"github.com/canaryd/canaryd/store/boltstore"
@@ -29,6 +30,7 @@ type worldOpts struct {
 	replicas   int      // canaryd processes (default 1)
 	bolt       bool     // the embedded store (one replica) instead of Redis
 	persistent bool     // the store's Redis keeps an append-only file
+	topology   string   // "" (one redis-server), "sentinel" (master, replica, 3 sentinels) or "cluster" (3 masters, 3 replicas)
 	traffic    bool     // CloudWatch shows version 1 serving each alias over the last hours
 	extra      []string // more targets besides shop
 	retryMode  string   // aws.retry_mode; default adaptive (the daemon's real retryer)
@@ -58,7 +60,9 @@ type world struct {
 
 	sim      *awssim.Sim
 	simURL   string
-	redis    *redisProc // store; nil with bolt
+	redis    *redisProc // store; nil with bolt or a topology
+	sentinel *redistopo.Sentinel
+	cluster  *redistopo.Cluster
 	boltPath string
 	cache    *redis.Client
 	health   *health
@@ -150,8 +154,18 @@ func (w *world) startStore() {
 		w.boltPath = filepath.Join(w.dir, "canaryd.db")
 		return
 	}
-	w.redis = startRedis(w.t, filepath.Join(w.dir, "redis"), w.secrets.store, w.o.persistent)
-	client := redis.NewClient(&redis.Options{Addr: w.redis.addr, Password: w.secrets.store})
+	var client redis.UniversalClient
+	switch w.o.topology {
+	case "sentinel":
+		w.sentinel = redistopo.StartSentinel(w.t, redistopo.SentinelOptions{Replicas: 1, Sentinels: 3, Password: w.secrets.store})
+		client = w.sentinel.Client()
+	case "cluster":
+		w.cluster = redistopo.StartCluster(w.t, redistopo.ClusterOptions{Masters: 3, ReplicasPerMaster: 1, Password: w.secrets.store})
+		client = w.cluster.Client()
+	default:
+		w.redis = startRedis(w.t, filepath.Join(w.dir, "redis"), w.secrets.store, w.o.persistent)
+		client = redis.NewClient(&redis.Options{Addr: w.redis.addr, Password: w.secrets.store})
+	}
 	w.t.Cleanup(func() { _ = client.Close() })
 	st, err := redisstore.New(redisstore.Options{Client: client})
 	if err != nil {
@@ -172,13 +186,18 @@ func (w *world) addReplica(id string) {
 	}
 	d := configData{ID: id, Listen: addr, TokenFile: tokenFile, SimURL: w.simURL,
 		RetryMode: or(w.o.retryMode, "adaptive"), ReadTimeout: or(w.o.readTO, "5s"), ActionTimeout: or(w.o.actionTO, "5s"),
-		Backend: "redis", BoltPath: filepath.Join(w.dir, "unused.db"), StoreAddr: "127.0.0.1:1",
+		Backend: "redis", BoltPath: filepath.Join(w.dir, "unused.db"),
 		AlertURL: w.alerts.srv.URL, HealthURL: w.health.srv.URL, HookURL: w.hook.srv.URL,
 		CacheAddr: w.cache.Options().Addr, Functions: w.fns}
-	if w.o.bolt {
-		d.Backend, d.BoltPath = "bolt", w.boltPath
-	} else {
-		d.StoreAddr = w.redis.addr
+	switch {
+	case w.o.bolt:
+		d.Backend, d.BoltPath, d.StoreAddrs = "bolt", w.boltPath, []string{"127.0.0.1:1"}
+	case w.sentinel != nil:
+		d.StoreAddrs, d.MasterName = w.sentinel.Addrs(), redistopo.MasterName
+	case w.cluster != nil:
+		d.StoreAddrs, d.Cluster = w.cluster.Addrs(), true
+	default:
+		d.StoreAddrs = []string{w.redis.addr}
 	}
 	cfg := filepath.Join(w.dir, id+".toml")
 	writeConfig(w.t, cfg, d)
@@ -302,13 +321,31 @@ func (w *world) openStore() store.Store {
 	return st
 }
 
-// stopAll stops every live replica with SIGTERM; each must exit 0.
+// stopAll stops every live replica with SIGTERM; each must exit 0. A
+// replica is first given time to finish starting: before its signal
+// handler is installed, SIGTERM kills a process (Go's default), which is
+// not what this checks.
 func (w *world) stopAll() {
 	for _, r := range w.live() {
+		w.waitFor(r.id+" ready before SIGTERM", 10*time.Second, func() bool { return r.ready(context.Background()) })
 		if err := r.stop(); err != nil {
 			w.t.Errorf("graceful stop: %v", err)
 		}
 	}
+}
+
+// waitFor is eventually that reports a timeout as a failure and goes on.
+func (w *world) waitFor(what string, within time.Duration, cond func() bool) bool {
+	w.t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			w.t.Errorf("timed out after %s waiting for %s", within, what)
+			return false
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	return true
 }
 
 // eventually polls cond until it holds or the deadline passes (the
