@@ -25,10 +25,11 @@ type replica struct {
 	client  *api.Client
 	logs    *syncBuffer
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the current process has exited
-	err  error         // its exit status
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	done   chan struct{} // closed when the current process has exited
+	err    error         // its exit status
+	frozen bool          // SIGSTOPped
 }
 
 type syncBuffer struct {
@@ -98,6 +99,36 @@ func (r *replica) kill() {
 	_ = cmd.Process.Kill()
 	<-done
 	fmt.Fprintf(r.logs, "### chaos: %s SIGKILLed at %s\n", r.id, time.Now().Format(time.RFC3339Nano))
+}
+
+// freeze SIGSTOPs the process: it holds its lease and its connections
+// but does nothing (a long GC pause, a VM migration, a stuck host) until
+// thaw.
+func (r *replica) freeze() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cmd != nil && r.cmd.Process != nil {
+		_ = r.cmd.Process.Signal(syscall.SIGSTOP)
+		r.frozen = true
+		fmt.Fprintf(r.logs, "### chaos: %s SIGSTOPped at %s\n", r.id, time.Now().Format(time.RFC3339Nano))
+	}
+}
+
+// thaw SIGCONTs a frozen process.
+func (r *replica) thaw() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cmd != nil && r.cmd.Process != nil && r.frozen {
+		_ = r.cmd.Process.Signal(syscall.SIGCONT)
+		r.frozen = false
+		fmt.Fprintf(r.logs, "### chaos: %s SIGCONTed at %s\n", r.id, time.Now().Format(time.RFC3339Nano))
+	}
+}
+
+func (r *replica) isFrozen() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.frozen
 }
 
 // stop sends SIGTERM and waits (bounded) for a clean exit.

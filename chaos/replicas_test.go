@@ -103,6 +103,34 @@ func TestOwnerKilledDuringManualRollback(t *testing.T) {
 	})
 }
 
+// TestOwnerFrozenDuringRollback: the owner stops dead (SIGSTOP) during a
+// rollback for longer than its lease, a survivor takes the target over
+// and resumes the plan, then the old owner wakes up in the middle of its
+// own step. Its journal writes are fenced and its alias change is
+// conditional: still one revert, one journal outcome per step.
+func TestOwnerFrozenDuringRollback(t *testing.T) {
+	t.Parallel()
+	exp := "2 owner frozen/during automatic rollback"
+	runTrials(t, exp, *flagN, func(tr *trial) {
+		o := slowActions
+		o.replicas = 3
+		w := newWorld(tr, o)
+		w.health.setBad(fnShop, "2", true)
+		w.deploy(fnShop, "2")
+		owner := w.owner(fnShop)
+		inc := w.waitIncident(fnShop, "")
+		w.pause(tr.killDelay())
+		owner.freeze()
+		frozen := time.Now()
+		tr.note("frozen at " + w.killPoint(inc))
+		w.owner(fnShop)
+		measure(exp, "take-over", time.Since(frozen))
+		w.pause(tr.duration(0, 2*time.Second)) // the survivor resumes the plan meanwhile
+		owner.thaw()
+		w.finish(expect{fn: fnShop, good: "1", bad: []string{"2"}, reverts: 1, incidents: 1})
+	})
+}
+
 // waitWatch waits until fn has a watch of version v.
 func (w *world) waitWatch(fn, v string) {
 	w.t.Helper()

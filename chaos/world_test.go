@@ -231,11 +231,11 @@ func (w *world) alias(fn string) string {
 	return v
 }
 
-// live returns the replicas whose process runs.
+// live returns the replicas whose process runs (and is not frozen).
 func (w *world) live() []*replica {
 	var out []*replica
 	for _, r := range w.replicas {
-		if r.alive() {
+		if r.alive() && !r.isFrozen() {
 			out = append(out, r)
 		}
 	}
