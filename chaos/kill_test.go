@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +33,8 @@ var slowActions = worldOpts{actionLatency: 300 * time.Millisecond, hookDelay: 30
 
 // TestKillDuringRollback is experiment 1: one replica, SIGKILLed at a
 // random instant between the trip and the end of the automatic rollback,
-// then started again. The rollback must finish with one effective revert,
+// then started again (and in a third of the trials killed once more while
+// it resumes). The rollback must finish with one effective revert,
 // one invalidation, a consistent journal, a closed incident and the page
 // resolved — on both stores.
 func TestKillDuringRollback(t *testing.T) {
@@ -47,11 +49,18 @@ func TestKillDuringRollback(t *testing.T) {
 				w.health.setBad(fnShop, "2", true)
 				w.deploy(fnShop, "2")
 				inc := w.waitIncident(fnShop, "")
-				w.pause(tr.killDelay())
 				r := w.replicas[0]
-				r.kill()
-				tr.note("killed at " + w.killPoint(inc))
-				r.start()
+				// One trial in three kills the restarted replica again
+				// while it resumes the plan.
+				for k := range 1 + tr.rng.Intn(3)/2 {
+					if k > 0 {
+						w.eventually("restarted replica ready", 20*time.Second, func() bool { return r.ready(context.Background()) })
+					}
+					w.pause(tr.killDelay())
+					r.kill()
+					tr.note(fmt.Sprintf("kill %d at %s", k+1, w.killPoint(inc)))
+					r.start()
+				}
 				w.finish(expect{fn: fnShop, good: "1", bad: []string{"2"}, reverts: 1, incidents: 1})
 			})
 		})

@@ -131,6 +131,39 @@ func TestOwnerFrozenDuringRollback(t *testing.T) {
 	})
 }
 
+// TestRollingRestartDuringRollback: canaryd itself is deployed while it
+// rolls a target back: each replica in turn gets SIGTERM (it must exit 0,
+// its plan finished or left to its journal within shutdown_timeout) and
+// is started again.
+func TestRollingRestartDuringRollback(t *testing.T) {
+	t.Parallel()
+	exp := "2 rolling restart/during automatic rollback"
+	runTrials(t, exp, *flagN, func(tr *trial) {
+		o := slowActions
+		o.replicas = 3
+		w := newWorld(tr, o)
+		w.health.setBad(fnShop, "2", true)
+		w.deploy(fnShop, "2")
+		inc := w.waitIncident(fnShop, "")
+		order := tr.rng.Perm(len(w.replicas))
+		for i, k := range order {
+			r := w.replicas[k]
+			w.pause(tr.duration(0, time.Second))
+			if i == 0 {
+				tr.note("first SIGTERM at " + w.killPoint(inc))
+			}
+			start := time.Now()
+			if err := r.stop(); err != nil {
+				tr.Errorf("invariant: %v", err)
+			}
+			measure(exp, "SIGTERM to exit", time.Since(start))
+			r.start()
+			w.eventually(r.id+" ready again", 20*time.Second, func() bool { return r.ready(context.Background()) })
+		}
+		w.finish(expect{fn: fnShop, good: "1", bad: []string{"2"}, reverts: 1, incidents: 1})
+	})
+}
+
 // waitWatch waits until fn has a watch of version v.
 func (w *world) waitWatch(fn, v string) {
 	w.t.Helper()
