@@ -169,7 +169,8 @@ func (c *Cluster) Client() *redis.ClusterClient {
 		ClusterStateReloadInterval: time.Second})
 }
 
-// MasterOf returns the live node that serves key's slot now.
+// MasterOf returns the node that serves key's slot now, as the first
+// live node that answers CLUSTER SHARDS sees it.
 func (c *Cluster) MasterOf(ctx context.Context, key string) (*Node, error) {
 	for _, n := range c.all() {
 		if !n.Alive() {
@@ -177,25 +178,41 @@ func (c *Cluster) MasterOf(ctx context.Context, key string) (*Node, error) {
 		}
 		cl := n.Client()
 		slot, err := cl.ClusterKeySlot(ctx, key).Result()
-		var slots []redis.ClusterSlot
+		var shards []redis.ClusterShard
 		if err == nil {
-			slots, err = cl.ClusterSlots(ctx).Result()
+			shards, err = cl.ClusterShards(ctx).Result()
 		}
 		_ = cl.Close()
 		if err != nil {
 			continue
 		}
-		for _, s := range slots {
-			if int64(s.Start) <= slot && slot <= int64(s.End) && len(s.Nodes) > 0 {
+		if m := c.shardMaster(shards, slot); m != nil {
+			return m, nil
+		}
+	}
+	return nil, fmt.Errorf("no live node serves the slot of %q", key)
+}
+
+// shardMaster finds the master of the shard holding slot.
+func (c *Cluster) shardMaster(shards []redis.ClusterShard, slot int64) *Node {
+	for _, sh := range shards {
+		for _, r := range sh.Slots {
+			if slot < r.Start || slot > r.End {
+				continue
+			}
+			for _, sn := range sh.Nodes {
+				if sn.Role != "master" {
+					continue
+				}
 				for _, m := range c.all() {
-					if m.Addr == s.Nodes[0].Addr {
-						return m, nil
+					if int64(m.Port) == sn.Port {
+						return m
 					}
 				}
 			}
 		}
 	}
-	return nil, fmt.Errorf("no live node serves the slot of %q", key)
+	return nil
 }
 
 // KillMasterOf kills the master serving key's slot and waits (bounded)
