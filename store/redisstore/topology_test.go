@@ -12,9 +12,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/canaryd/canaryd/config"
-	"github.com/canaryd/canaryd/daemon"
 	"github.com/canaryd/canaryd/internal/redistopo"
 	"github.com/canaryd/canaryd/store"
+	"github.com/canaryd/canaryd/store/backend"
 	"github.com/canaryd/canaryd/store/redisstore"
 	"github.com/canaryd/canaryd/store/storetest"
 )
@@ -67,7 +67,7 @@ const recoverWithin = 15 * time.Second
 
 // TestFailoverDuringAJournal fails the store's master over while a plan's
 // journal is written, through the client canaryd builds from its config
-// (daemon.RedisClient).
+// (backend.RedisClient).
 func TestFailoverDuringAJournal(t *testing.T) {
 	cases := []failoverCase{
 		{name: "sentinel", start: func(t *testing.T, _ string) (config.RedisConn, func()) {
@@ -80,7 +80,7 @@ func TestFailoverDuringAJournal(t *testing.T) {
 			conn := config.RedisConn{Addrs: c.Addrs(), Cluster: true, Password: config.NewSecret("pw")}
 			return conn, func() { c.KillMasterOf(t, "{canaryd:target:"+target+"}:lease", 20*time.Second) }
 		}, bug: "go-redis ClusterClient keeps sending a failed master's slots to the dead node until " +
-			"ClusterStateReloadInterval (60 s by default; daemon.RedisClient does not set it): the store is unusable for a minute"},
+			"ClusterStateReloadInterval (60 s by default; backend.RedisClient does not set it): the store is unusable for a minute"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -91,7 +91,7 @@ func TestFailoverDuringAJournal(t *testing.T) {
 				t.Skipf("known bug (set CANARYD_KNOWN_BUGS=1 to run): %s", tc.bug)
 			}
 			conn, kill := tc.start(t, "api")
-			client := daemon.RedisClient(conn)
+			client := backend.RedisClient(conn)
 			t.Cleanup(func() { _ = client.Close() })
 			failoverDuringJournal(t, client, kill)
 		})
