@@ -131,10 +131,6 @@ func TestStoreFailoverDuringRollback(t *testing.T) {
 		t.Run(topology, func(t *testing.T) {
 			t.Parallel()
 			exp := "3 redis failover/" + topology + " during rollback"
-			if topology == "cluster" {
-				skipKnown(t, exp, "after a Cluster failover canaryd's client sends the slot to the dead master for up to 60 s "+
-					"(go-redis ClusterStateReloadInterval; README: known bugs)")
-			}
 			runTrials(t, exp, *flagM, func(tr *trial) {
 				o := slowActions
 				o.topology = topology
