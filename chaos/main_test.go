@@ -23,8 +23,8 @@ import (
 var (
 	flagSeed     = flag.Int64("chaos.seed", 0, "seed of every random choice (0: from the clock; printed)")
 	flagN        = flag.Int("chaos.n", 3, "trials of each SIGKILL experiment")
-	flagM        = flag.Int("chaos.m", 2, "trials of each other experiment")
-	flagParallel = flag.Int("chaos.parallel", 6, "trials run at once (each runs its own processes)")
+	flagM        = flag.Int("chaos.m", 1, "trials of each other experiment")
+	flagParallel = flag.Int("chaos.parallel", 8, "trials run at once (each runs its own processes)")
 	flagKnown    = flag.Bool("chaos.known", false, "also run the experiments skipped for known bugs")
 	flagRace     = flag.Bool("chaos.race", false, "build canaryd with -race (slower; a data race fails the trial)")
 	flagLogs     = flag.String("chaos.logs", "", "directory for the logs of failed trials (default: a new temp dir)")
