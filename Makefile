@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build test test-short bench lint fmt vet staticcheck fuzz demo quality clean parity chaos
+.PHONY: all build test test-short bench lint fmt vet staticcheck fuzz demo quality clean parity chaos chaos-short
 
 all: lint test build
 
@@ -30,11 +30,15 @@ parity:
 	$(GO) test -count=1 -run TestReplayAgreesWithTheDaemon ./daemon -parity 300
 
 ## chaos: canaryd attacked as production would attack it (chaos/README.md): N=20 trials of
-## each SIGKILL experiment, 5 of the others; prints the table. make test runs the short form.
+## each SIGKILL experiment, 5 of the others; prints the table.
 ## e.g. make chaos CHAOS_FLAGS='-chaos.seed 42 -chaos.known -run TestKill'
 CHAOS_FLAGS ?=
 chaos:
-	cd chaos && $(GO) test -count=1 -timeout 30m -chaos.n 20 -chaos.m 5 $(CHAOS_FLAGS)
+	cd chaos && $(GO) test -count=1 -timeout 30m -chaos -chaos.n 20 -chaos.m 5 $(CHAOS_FLAGS)
+
+## chaos-short: every chaos experiment with a few trials, canaryd built with -race (CI, about 2 minutes)
+chaos-short:
+	cd chaos && $(GO) test -count=1 -timeout 10m -chaos -chaos.race $(CHAOS_FLAGS)
 
 ## fuzz: a short fuzz run of the config loader
 fuzz:

@@ -6,6 +6,8 @@
 // throttle AWS calls and race rollback requests, and check the same
 // invariants after every trial. The package has only tests; see README.md.
 //
-//	go test ./chaos                       # short form: every experiment, small N
-//	go test -v ./chaos -chaos.n 20        # make chaos: N = 20 for the SIGKILL experiments
+//	cd chaos && go test -chaos                 # make chaos-short: every experiment, small N
+//	cd chaos && go test -chaos -chaos.n 20     # make chaos: N = 20 for the SIGKILL experiments
+//
+// Without -chaos (go test ./..., make test) every experiment is skipped.
 package chaos

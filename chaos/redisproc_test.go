@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -26,25 +27,40 @@ type redisProc struct {
 	dir      string
 	password string
 	cmd      *exec.Cmd
+	exited   chan struct{} // closed once cmd is gone
 }
 
+// startRedis starts the store's redis-server on a free port; a port taken
+// between choosing and binding it is retried on another.
 func startRedis(t testing.TB, dir, password string, persistent bool) *redisProc {
 	t.Helper()
-	port, err := redisserver.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &redisProc{t: t, port: port, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), dir: dir, password: password}
-	r.start(persistent)
+	r := &redisProc{t: t, dir: dir, password: password}
 	t.Cleanup(r.kill)
-	return r
+	var err error
+	for range 5 {
+		if r.port, err = redisserver.FreePort(); err != nil {
+			t.Fatal(err)
+		}
+		r.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port))
+		if err = r.tryStart(persistent); err == nil {
+			return r
+		}
+	}
+	t.Fatalf("redis-server: %v", err)
+	return nil
 }
 
-// start runs redis-server on r's port and waits until it answers.
+// start runs redis-server on r's port (again) and waits until it answers.
 func (r *redisProc) start(persistent bool) {
 	r.t.Helper()
-	if err := os.MkdirAll(r.dir, 0o755); err != nil {
+	if err := r.tryStart(persistent); err != nil {
 		r.t.Fatal(err)
+	}
+}
+
+func (r *redisProc) tryStart(persistent bool) error {
+	if err := os.MkdirAll(r.dir, 0o755); err != nil {
+		return err
 	}
 	args := []string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--dir", r.dir,
 		"--requirepass", r.password, "--save", ""}
@@ -59,11 +75,16 @@ func (r *redisProc) start(persistent bool) {
 	}
 	r.cmd = exec.Command(bin, args...)
 	if err := r.cmd.Start(); err != nil {
-		r.t.Fatalf("start redis-server: %v", err)
+		return fmt.Errorf("start redis-server: %w", err)
 	}
+	cmd, exited := r.cmd, make(chan struct{})
+	r.exited = exited
+	go func() { _ = cmd.Wait(); close(exited) }()
 	if err := r.waitReady(); err != nil {
-		r.t.Fatalf("redis-server on %s: %v", r.addr, err)
+		r.kill()
+		return fmt.Errorf("redis-server on %s: %w", r.addr, err)
 	}
+	return nil
 }
 
 func (r *redisProc) waitReady() error {
@@ -76,6 +97,11 @@ func (r *redisProc) waitReady() error {
 		cancel()
 		if err == nil {
 			return nil
+		}
+		select {
+		case <-r.exited:
+			return errors.New("redis-server exited (port taken?)")
+		default:
 		}
 		if time.Now().After(deadline) {
 			return err
@@ -94,7 +120,7 @@ func (r *redisProc) kill() {
 		return
 	}
 	_ = r.cmd.Process.Kill()
-	_ = r.cmd.Wait()
+	<-r.exited
 	r.cmd = nil
 }
 

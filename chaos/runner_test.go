@@ -59,8 +59,8 @@ func slots() chan struct{} {
 // the table.
 func runTrials(t *testing.T, exp string, n int, f func(tr *trial)) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("chaos: runs canaryd as subprocesses for minutes; not in -short")
+	if testing.Short() || !*flagRun {
+		t.Skip("chaos: runs canaryd as subprocesses for minutes; run with -chaos (make chaos-short, make chaos)")
 	}
 	binary(t)
 	row(exp)

@@ -29,24 +29,41 @@ type Node struct {
 	Port     int
 	Password string // requirepass; "" for none
 
-	mu  sync.Mutex
-	cmd *exec.Cmd
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once the process is gone
 }
 
 // startNode writes conf (without port, bind and dir, added here) to a
 // file in its own directory and starts redis-server on it; sentinel
-// starts it in sentinel mode. It waits until the node answers PING.
+// starts it in sentinel mode. It waits until the node answers PING. A
+// port taken between choosing and binding it (other tests start servers
+// too) is retried on another port.
 func startNode(t testing.TB, conf, password string, sentinel bool) *Node {
 	t.Helper()
+	dir := t.TempDir()
+	var lastErr error
+	for range 5 {
+		n, err := tryNode(dir, conf, password, sentinel)
+		if err == nil {
+			t.Cleanup(n.Kill)
+			return n
+		}
+		lastErr = err
+	}
+	t.Fatalf("redis node: %v", lastErr)
+	return nil
+}
+
+func tryNode(dir, conf, password string, sentinel bool) (*Node, error) {
 	port, err := redisserver.FreePort()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	dir := t.TempDir()
 	path := filepath.Join(dir, "redis.conf")
 	body := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\n%s", port, dir, conf)
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	args := []string{path}
 	if sentinel {
@@ -54,14 +71,16 @@ func startNode(t testing.TB, conf, password string, sentinel bool) *Node {
 	}
 	cmd := exec.Command(serverBinary(), args...)
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
+		return nil, fmt.Errorf("start redis-server: %w", err)
 	}
-	n := &Node{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, Password: password, cmd: cmd}
-	t.Cleanup(n.Kill)
+	n := &Node{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, Password: password, cmd: cmd,
+		exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(n.exited) }()
 	if err := n.waitPing(); err != nil {
-		t.Fatalf("redis node %s: %v", n.Addr, err)
+		n.Kill()
+		return nil, fmt.Errorf("%s: %w", n.Addr, err)
 	}
-	return n
+	return n, nil
 }
 
 func serverBinary() string {
@@ -84,7 +103,7 @@ func (n *Node) Kill() {
 		return
 	}
 	_ = n.cmd.Process.Kill()
-	_, _ = n.cmd.Process.Wait()
+	<-n.exited
 	n.cmd = nil
 }
 
@@ -96,11 +115,19 @@ func (n *Node) Alive() bool {
 }
 
 // waitPing polls PING for up to 10 s: a starting process gives no other
-// signal that it listens.
+// signal that it listens. A process that exited (its port was taken)
+// fails at once.
 func (n *Node) waitPing() error {
 	c := n.Client()
 	defer c.Close()
-	return poll(10*time.Second, func(ctx context.Context) error { return c.Ping(ctx).Err() })
+	return poll(10*time.Second, func(ctx context.Context) error {
+		select {
+		case <-n.exited:
+			return errExited
+		default:
+		}
+		return c.Ping(ctx).Err()
+	})
 }
 
 // poll calls f until it succeeds or within passes; it returns f's last
@@ -115,12 +142,16 @@ func poll(within time.Duration, f func(context.Context) error) error {
 		if err == nil {
 			return nil
 		}
-		if time.Now().After(deadline) {
+		if errors.Is(err, errExited) || time.Now().After(deadline) {
 			return err
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
 }
 
-// errNotYet says a topology has not reached the state a poll waits for.
-var errNotYet = errors.New("not yet")
+// errNotYet says a topology has not reached the state a poll waits for;
+// errExited that a process being waited for is gone.
+var (
+	errNotYet = errors.New("not yet")
+	errExited = errors.New("redis-server exited")
+)
