@@ -285,7 +285,11 @@ func (w *world) incidents(fn string) []store.Incident {
 		return incs
 	}
 	for _, r := range w.live() {
-		if incs, err := r.client.Incidents(ctx, fn, 100); err == nil {
+		if views, err := r.client.Incidents(ctx, fn, 100); err == nil {
+			incs := make([]store.Incident, len(views))
+			for i, v := range views {
+				incs[i] = v.Incident
+			}
 			return incs
 		}
 	}
