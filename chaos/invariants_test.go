@@ -16,11 +16,16 @@ type expect struct {
 	fn      string
 	good    string   // the alias serves it and it is the target's known-good
 	bad     []string // never known-good, never promoted
-	reverts int      // effective (successful) UpdateAlias calls over the trial
+	// reverts is how many effective (successful) UpdateAlias calls the
+	// trial makes, each to revertTo (default good); -1: at most one.
+	reverts  int
+	revertTo string
 	// incidents is how many incidents the store must hold at the end, all
-	// closed with outcome (default rolled_back); -1: any number.
+	// closed with outcome (default rolled_back; or any of outcomes when
+	// set); -1: any number.
 	incidents int
 	outcome   store.Outcome
+	outcomes  []store.Outcome
 	// storeLost: the store lost its data during the trial; incidents the
 	// pager heard of may be gone from it.
 	storeLost bool
@@ -48,6 +53,12 @@ func (w *world) finish(e expect) {
 	w.t.Helper()
 	if e.outcome == "" {
 		e.outcome = store.OutcomeRolledBack
+	}
+	if len(e.outcomes) == 0 {
+		e.outcomes = []store.Outcome{e.outcome}
+	}
+	if e.revertTo == "" {
+		e.revertTo = e.good
 	}
 	deadline := time.Now().Add(45 * time.Second)
 	for !w.settled(e.fn, e.good) || !w.pagesResolved(e.fn) || e.storeLost && !w.alerts.has(string(event.StoreLost), "") {
@@ -133,11 +144,11 @@ func (w *world) revertViolations(e expect) []string {
 			continue
 		}
 		n++
-		if v, _ := c.Params["FunctionVersion"].(string); v != e.good {
-			out = append(out, fmt.Sprintf("UpdateAlias moved %s to %q, not the known-good %s", e.fn, v, e.good))
+		if v, _ := c.Params["FunctionVersion"].(string); v != e.revertTo {
+			out = append(out, fmt.Sprintf("UpdateAlias moved %s to %q, not the known-good %s", e.fn, v, e.revertTo))
 		}
 	}
-	if n != e.reverts {
+	if e.reverts < 0 && n > 1 || e.reverts >= 0 && n != e.reverts {
 		out = append(out, fmt.Sprintf("%d effective alias reverts of %s, want %d", n, e.fn, e.reverts))
 	}
 	return out
@@ -148,8 +159,8 @@ func (w *world) revertViolations(e expect) []string {
 // twice.
 func (w *world) incidentViolations(ctx context.Context, st store.Store, inc store.Incident, e expect) []string {
 	var out []string
-	if inc.Outcome != e.outcome {
-		out = append(out, fmt.Sprintf("incident %s outcome %q, want %q", inc.ID, inc.Outcome, e.outcome))
+	if !slices.Contains(e.outcomes, inc.Outcome) {
+		out = append(out, fmt.Sprintf("incident %s outcome %q, want one of %q", inc.ID, inc.Outcome, e.outcomes))
 	}
 	if inc.Outcome != "" && inc.ClosedAt.IsZero() {
 		out = append(out, fmt.Sprintf("incident %s has an outcome but no ClosedAt", inc.ID))
