@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build test test-short bench lint fmt vet staticcheck fuzz demo quality clean parity soak soak-short
+.PHONY: all build test test-short bench lint fmt vet staticcheck fuzz demo quality clean parity soak soak-short chaos chaos-short
 
 all: lint test build
 
@@ -48,6 +48,17 @@ soak-short:
 ## parity: replay against the real daemon on 300 generated scenarios (the contract that replay is a faithful backtest)
 parity:
 	$(GO) test -count=1 -run TestReplayAgreesWithTheDaemon ./daemon -parity 300
+
+## chaos: canaryd attacked as production would attack it (chaos/README.md): N=20 trials of
+## each SIGKILL experiment, 5 of the others; prints the table.
+## e.g. make chaos CHAOS_FLAGS='-chaos.seed 42 -chaos.known -run TestKill'
+CHAOS_FLAGS ?=
+chaos:
+	cd chaos && $(GO) test -count=1 -timeout 30m -chaos -chaos.n 20 -chaos.m 5 $(CHAOS_FLAGS)
+
+## chaos-short: every chaos experiment with a few trials, canaryd built with -race (CI, about 2 minutes)
+chaos-short:
+	cd chaos && $(GO) test -count=1 -timeout 10m -chaos -chaos.race $(CHAOS_FLAGS)
 
 ## fuzz: a short fuzz run of the config loader
 fuzz:

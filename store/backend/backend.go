@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"time"
 
 	"github.com/jonboulle/clockwork"
 	"github.com/redis/go-redis/v9"
@@ -41,6 +42,12 @@ func Open(ctx context.Context, c config.Store, clock clockwork.Clock) (store.Sto
 	}
 }
 
+// clusterStateReload is how often a Cluster client re-reads the slot map.
+// A master that died never answers MOVED, so until the client re-reads the
+// map it sends the dead master's slots to it: go-redis's default, a minute,
+// left the store unusable that long after a replica had taken over.
+const clusterStateReload = 2 * time.Second
+
 // RedisClient builds a UniversalClient from a connection config.
 func RedisClient(c config.RedisConn) redis.UniversalClient {
 	o := &redis.UniversalOptions{
@@ -49,6 +56,11 @@ func RedisClient(c config.RedisConn) redis.UniversalClient {
 	}
 	if c.TLS {
 		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if o.MasterName == "" && (o.IsClusterMode || len(o.Addrs) > 1) { // what NewUniversalClient makes a Cluster
+		co := o.Cluster()
+		co.ClusterStateReloadInterval = clusterStateReload
+		return redis.NewClusterClient(co)
 	}
 	return redis.NewUniversalClient(o)
 }

@@ -1,0 +1,160 @@
+package chaos
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/canaryd/canaryd/awssim"
+	"github.com/canaryd/canaryd/notify"
+)
+
+// health is the protected functions' health endpoint, /FUNCTION: it
+// answers for the version the function's alias points at, 502 for the
+// versions marked bad, and 401 without the probe's secret header.
+type health struct {
+	srv   *httptest.Server
+	sim   *awssim.Sim
+	token string
+
+	mu       sync.Mutex
+	bad      map[string]bool
+	failures map[string]int // fn -> bad answers served
+}
+
+func newHealth(t testing.TB, sim *awssim.Sim, token string) *health {
+	h := &health{sim: sim, token: token, bad: map[string]bool{}, failures: map[string]int{}}
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Probe-Token") != token {
+			http.Error(w, "no token", http.StatusUnauthorized)
+			return
+		}
+		fn := strings.TrimPrefix(r.URL.Path, "/")
+		v, _, _ := sim.Alias(fn, aliasName)
+		if h.isBad(fn + "@" + v) {
+			h.mu.Lock()
+			h.failures[fn]++
+			h.mu.Unlock()
+			http.Error(w, "boom", http.StatusBadGateway)
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+func (h *health) setBad(fn, v string, bad bool) {
+	h.mu.Lock()
+	h.bad[fn+"@"+v] = bad
+	h.mu.Unlock()
+}
+
+// failed is how many failing answers fn's probes got.
+func (h *health) failed(fn string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.failures[fn]
+}
+
+func (h *health) isBad(key string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.bad[key]
+}
+
+// alert is one webhook delivery as the receiver saw it.
+type alert struct {
+	notify.Event
+	Raw   string
+	SigOK bool
+	At    time.Time
+}
+
+// alertSink is the notifier's webhook receiver (on-call's pager).
+type alertSink struct {
+	srv    *httptest.Server
+	secret string
+
+	mu   sync.Mutex
+	list []alert
+}
+
+func newAlertSink(t testing.TB, secret string) *alertSink {
+	s := &alertSink{secret: secret}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		a := alert{Raw: string(b), At: time.Now(), SigOK: r.Header.Get(notify.HeaderSignature) == notify.Sign(secret, b)}
+		if err := json.Unmarshal(b, &a.Event); err != nil {
+			http.Error(w, "bad json", http.StatusBadRequest)
+			return
+		}
+		s.mu.Lock()
+		s.list = append(s.list, a)
+		s.mu.Unlock()
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+func (s *alertSink) all() []alert {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]alert(nil), s.list...)
+}
+
+// has reports whether an alert of kind typ about incident (any when "")
+// arrived.
+func (s *alertSink) has(typ, incident string) bool {
+	for _, a := range s.all() {
+		if string(a.Type) == typ && (incident == "" || a.IncidentID == incident) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *alertSink) dump() string {
+	var b strings.Builder
+	for _, a := range s.all() {
+		b.WriteString(a.At.Format(time.RFC3339Nano) + " " + a.Raw + "\n")
+	}
+	return b.String()
+}
+
+// hookSink is the rollback's webhook action: an incident tool that takes
+// a moment to answer, so kills land inside the step too.
+type hookSink struct {
+	srv   *httptest.Server
+	delay time.Duration
+
+	mu     sync.Mutex
+	bodies []string
+}
+
+func newHookSink(t testing.TB, delay time.Duration) *hookSink {
+	s := &hookSink{delay: delay}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		s.mu.Lock()
+		s.bodies = append(s.bodies, string(b))
+		s.mu.Unlock()
+		select { // the hook's latency (simulated work, not synchronisation)
+		case <-time.After(s.delay):
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+func (s *hookSink) all() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.bodies...)
+}
