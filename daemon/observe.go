@@ -196,13 +196,37 @@ func (d *Daemon) loadBaseline(ctx context.Context, reader *watcher.MetricReader,
 			zap.String("watch", w.ID), zap.Error(err))
 		return
 	}
+	cutoff := d.probeCutoff(w)
 	t.mu.Lock()
 	e := t.evidence(w)
-	samples = append(samples, e.probeBaseline...)
+	for _, p := range e.probeBaseline {
+		if p.Time.Before(cutoff) {
+			samples = append(samples, p)
+		}
+	}
 	prepared := t.policy.PrepareBaseline(samples)
 	e.baseline, e.prepared, e.durationStats = samples, prepared, stats
 	e.hist.SetBaseline(prepared)
 	t.mu.Unlock()
+}
+
+// probeCutoff is the time before which the target's probe results
+// measured the known-good version: the last alias read that found it alone
+// began then, and never later than a poll interval before the watch began
+// (a deploy is seen within one when polls succeed, so the results between
+// the alias moving and the deploy being seen, which measured the new
+// version, stay out). Zero when no read found it since this process
+// started: then the watch has no probe baseline.
+func (d *Daemon) probeCutoff(w store.Watch) time.Time {
+	conf, _, _ := d.snapshot()
+	d.mu.Lock()
+	det := d.detector
+	d.mu.Unlock()
+	seen := det.SeenAlone(w.Target, w.KnownGood)
+	if limit := w.DetectedAt.Add(-conf.Daemon.PollInterval.Duration); seen.After(limit) {
+		return limit
+	}
+	return seen
 }
 
 // backfill reads the periods from the watch's start up to now when they are

@@ -96,6 +96,45 @@ type targetSlot struct {
 	// Detector.mu): it is not started again until it returns.
 	inFlight bool
 	obs      sync.Mutex // serialises alias read + state update per target
+	// alone are the two latest versions a read found serving the alias
+	// alone, each with when the latest such read began (guarded by
+	// Detector.mu): SeenAlone.
+	alone [2]seenAlone
+}
+
+type seenAlone struct {
+	version string
+	at      time.Time
+}
+
+// SeenAlone is when the latest alias read that found version serving the
+// target's alias alone began (zero: none since this detector was built).
+// Anything measured at the alias before then was measured on that version
+// (unless the alias moved away and back in between): the daemon takes the
+// known-good's probe baseline from before it.
+func (d *Detector) SeenAlone(target, version string) time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, s := range d.order {
+		if s.t.Name != target {
+			continue
+		}
+		for _, a := range s.alone {
+			if a.version == version && version != "" {
+				return a.at
+			}
+		}
+	}
+	return time.Time{}
+}
+
+func (d *Detector) sawAlone(s *targetSlot, version string, at time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if s.alone[0].version != version {
+		s.alone[1] = s.alone[0]
+	}
+	s.alone[0] = seenAlone{version, at}
 }
 
 // NewDetector checks cfg and spreads the targets' first polls over one interval.
@@ -329,7 +368,11 @@ func (d *Detector) backoff(s *targetSlot) {
 // observe reads the alias and applies what it shows, then runs callbacks.
 func (d *Detector) observe(ctx context.Context, s *targetSlot, source string) (change, error) {
 	s.obs.Lock()
+	began := d.cfg.Clock.Now()
 	alias, err := d.readAlias(ctx, s.t)
+	if err == nil && len(alias.Weights) == 0 {
+		d.sawAlone(s, alias.Version, began)
+	}
 	if err != nil {
 		s.obs.Unlock()
 		d.cfg.Metrics.PollErrors.Inc()

@@ -153,8 +153,15 @@ func Trace(o Options) []byte {
 		}
 	}
 	probes := g.probeTimes(o.Probes, DaemonStart, end)
-	for len(probes) > 0 && probes[0].Before(Deploy) { // the known-good's health before the deploy
-		g.probe("baseline", o.Probes.Name, probes[0], o.Probes.OK == nil || o.Probes.OK(probes[0]))
+	for len(probes) > 0 && probes[0].Before(Deploy) {
+		// The known-good's health before the deploy, as far as the daemon
+		// can tell it from the new version's (ProbeBaselineEnd); the
+		// results after that are no evidence for either.
+		typ := "baseline"
+		if !probes[0].Before(ProbeBaselineEnd) {
+			typ = "sample"
+		}
+		g.probe(typ, o.Probes.Name, probes[0], o.Probes.OK == nil || o.Probes.OK(probes[0]))
 		probes = probes[1:]
 	}
 	g.rec(map[string]any{"type": "deploy", "time": Deploy, "known_good": kg, "new_version": nv, "split": o.Split})
@@ -184,6 +191,10 @@ func Trace(o Options) []byte {
 // DaemonStart is when the daemon that replays a trace in the parity test
 // starts, and begins to probe (every target's probes run, watched or not).
 var DaemonStart = Deploy.Add(-2 * time.Minute)
+
+// ProbeBaselineEnd is when the daemon's probe baseline ends for a deploy
+// detected at Deploy: a poll interval (15 s by default) before it.
+var ProbeBaselineEnd = Deploy.Add(-15 * time.Second)
 
 // probeTimes are the daemon's probe instants after from, up to end: its
 // slots, rounded up to whole seconds (its ticks).
