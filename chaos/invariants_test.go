@@ -13,9 +13,9 @@ import (
 
 // expect is what a trial must end with.
 type expect struct {
-	fn      string
-	good    string   // the alias serves it and it is the target's known-good
-	bad     []string // never known-good, never promoted
+	fn   string
+	good string   // the alias serves it and it is the target's known-good
+	bad  []string // never known-good, never promoted
 	// reverts is how many effective (successful) UpdateAlias calls the
 	// trial makes, each to revertTo (default good); -1: at most one.
 	reverts  int
