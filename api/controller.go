@@ -131,6 +131,7 @@ type WatchStatus struct {
 	BakeUntil   time.Time       `json:"bake_until,omitzero"`
 	IncidentID  string          `json:"incident_id,omitempty"`
 	LastVerdict *policy.Verdict `json:"last_verdict,omitempty"`
+	Rollout     *store.Rollout  `json:"rollout,omitempty"` // the steps canaryd shifts, and where it is
 }
 
 // AnnounceResult answers POST /v1/deploys.

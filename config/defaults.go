@@ -114,6 +114,9 @@ func ApplyTargetDefaults(t *Target) {
 
 func applyTargetDefaults(t *Target) {
 	setDur(&t.BakeTime, DefaultBakeTime)
+	if t.KnownBad == "" {
+		t.KnownBad = KnownBadRollback
+	}
 	setDur(&t.MetricPeriod, DefaultMetricPeriod)
 	setInt(&t.MetricLag, DefaultMetricLag)
 	setDur(&t.BaselineWindow, DefaultBaselineWindow)

@@ -122,12 +122,23 @@ type Target struct {
 	BaselineWindow Duration `toml:"baseline_window"` // pre-deploy window read for baselines, default 30m
 	Notify         []string `toml:"notify"`          // notifier names
 	DryRun         bool     `toml:"dry_run"`         // alert only for this target
+	// KnownBad is what a deploy of a version canaryd rolled back before
+	// gets: "rollback" (default: rolled back at once, and a rollout of it
+	// is refused, until an operator marks it good) or "watch" (judged
+	// like any other).
+	KnownBad string `toml:"known_bad"`
 
 	Probes  []Probe  `toml:"probe"`
 	Rules   []Rule   `toml:"rule"`
 	Actions Actions  `toml:"actions"`
 	Rollout *Rollout `toml:"rollout"` // how canaryd shifts traffic itself (canaryd deploy); nil: it only watches
 }
+
+// KnownBad policies.
+const (
+	KnownBadRollback = "rollback"
+	KnownBadWatch    = "watch"
+)
 
 // Probe is an HTTP(S) health check of the target.
 type Probe struct {

@@ -155,6 +155,9 @@ func (l *loader) validateTarget(path string, t *Target, notifiers map[string]boo
 	if t.RollbackWindow.Duration < 0 {
 		l.add(path+".rollback_window", "must not be negative")
 	}
+	if t.KnownBad != KnownBadRollback && t.KnownBad != KnownBadWatch {
+		l.add(path+".known_bad", "must be %q or %q (got %q)", KnownBadRollback, KnownBadWatch, t.KnownBad)
+	}
 	if p := t.MetricPeriod.Duration; p < time.Minute || p%time.Minute != 0 {
 		l.add(path+".metric_period", "must be a whole number of minutes, at least 1m (got %s)", p)
 	}

@@ -80,7 +80,7 @@ func (c controller) Status(ctx context.Context) (api.Status, error) {
 
 func watchStatus(t *target, w store.Watch) *api.WatchStatus {
 	ws := &api.WatchStatus{ID: w.ID, Phase: w.Phase, NewVersion: w.NewVersion, KnownGood: w.KnownGood,
-		DetectedAt: w.DetectedAt, IncidentID: w.IncidentID}
+		DetectedAt: w.DetectedAt, IncidentID: w.IncidentID, Rollout: w.Rollout}
 	if w.Phase == store.PhaseBaking {
 		ws.BakeUntil = w.DetectedAt.Add(t.conf.BakeTime.Duration)
 	}
@@ -138,6 +138,11 @@ func (c controller) StartRollout(ctx context.Context, name, version string) (api
 	steps := make([]store.RolloutStep, len(cs))
 	for i, s := range cs {
 		steps[i] = store.RolloutStep{Weight: s.Weight / 100, Hold: s.Hold.Duration, Gate: s.Gate}
+	}
+	if in, bad, err := c.d.knownBad(ctx, t, version); err != nil {
+		return api.AnnounceResult{}, err
+	} else if bad {
+		return api.AnnounceResult{}, fmt.Errorf("%w: rollout refused: %s", api.ErrConflict, knownBadWhy(in))
 	}
 	c.d.mu.Lock()
 	det := c.d.detector
@@ -296,8 +301,17 @@ func (c controller) SetOverride(ctx context.Context, o store.Override) (store.Ov
 			for _, w := range ws {
 				active = active || watch.Judged(w.Phase)
 			}
+			if !active && o.Kind == store.OverrideMarkGood && o.Version != "" {
+				// A known-bad version may be cleared with no deploy under watch.
+				t, _ := c.target(o.Target)
+				_, bad, err := c.d.knownBad(ctx, t, o.Version)
+				if err != nil {
+					return o, err
+				}
+				active = bad
+			}
 			if !active {
-				return o, fmt.Errorf("%w: no deploy of %s is under watch; %s applies to the deploy being watched (use canaryd rollback to roll back now)",
+				return o, fmt.Errorf("%w: no deploy of %s is under watch; %s applies to the deploy being watched (use canaryd rollback to roll back now; mark-good --version V clears a rolled-back version)",
 					api.ErrConflict, o.Target, o.Kind)
 			}
 		}

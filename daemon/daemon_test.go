@@ -352,7 +352,9 @@ func TestInterruptedManualRollbackResumes(t *testing.T) {
 // TestForceRollbackOfAllTargets: "*" rolls back every deploy under watch
 // when it is set, and leaves deploys made after it alone.
 func TestForceRollbackOfAllTargets(t *testing.T) {
-	h := newHarness(t, harnessOpts{})
+	// known_bad = "watch": the redeploy of 4 is judged, not rolled back as
+	// known-bad (TestKnownBadVersion), so the test sees the override alone.
+	h := newHarness(t, harnessOpts{targetKeys: `known_bad = "watch"`})
 	h.deployGood()
 	h.sim.Deploy(fn, alias, "4", nil)
 	h.until("watch of 4", 5, func() bool { return h.latestWatch().NewVersion == "4" })

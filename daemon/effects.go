@@ -220,18 +220,13 @@ func (d *Daemon) onDelivery(o notify.Outcome) {
 	}
 }
 
-// setKnownGood records version as the target's known-good.
+// setKnownGood records version as the target's known-good, through the
+// detector (which serialises it with its own writes of the target's state).
 func (d *Daemon) setKnownGood(ctx context.Context, name, version string) error {
-	st, err := d.cfg.Store.GetTarget(ctx, name)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("get target %s: %w", name, err)
-	}
-	st.Name = name
-	st.KnownGood, st.KnownGoodAt = version, d.clock.Now()
-	if err := d.cfg.Store.PutTarget(ctx, st); err != nil {
-		return fmt.Errorf("set known-good of %s: %w", name, err)
-	}
-	return nil
+	d.mu.Lock()
+	det := d.detector
+	d.mu.Unlock()
+	return det.SetKnownGood(ctx, name, version)
 }
 
 func actionResults(as []watch.Action) []notify.ActionResult {

@@ -66,6 +66,7 @@ type harnessOpts struct {
 	redisStore  bool   // use the shared Redis store (replicas) instead of bolt
 	hangHook    bool   // the on-call webhook never answers
 	extraTarget string // appended to the target block
+	targetKeys  string // keys of the [[target]] table itself
 	daemonTOML  string
 	dryRun      bool
 }
@@ -151,6 +152,7 @@ alias = %q
 bake_time = "1m"
 rollback_window = "10m"
 notify = ["oncall"]
+%s
 
   [[target.probe]]
   name = "health"
@@ -177,7 +179,7 @@ notify = ["oncall"]
   [target.actions.verify]
   window = "1m"
 %s
-`, o.daemonTOML, h.sim.URL(), h.hook.URL, fn, alias, h.health.URL, dist, rs.Addr, o.extraTarget)
+`, o.daemonTOML, h.sim.URL(), h.hook.URL, fn, alias, o.targetKeys, h.health.URL, dist, rs.Addr, o.extraTarget)
 	conf, err := config.Parse([]byte(src), "test.toml", config.Options{})
 	if err != nil {
 		t.Fatalf("config: %v", err)

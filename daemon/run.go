@@ -102,6 +102,7 @@ func (d *Daemon) Tick(ctx context.Context) {
 		return
 	}
 	watches = d.ownedWatches(watches)
+	overrides = d.clearKnownBad(ctx, overrides, watches)
 	d.metrics.observeWatches(watches)
 	d.setWatching(watches)
 	prober.Tick(ctx)
@@ -129,6 +130,9 @@ func (d *Daemon) step(ctx context.Context, w store.Watch, ovs []store.Override) 
 	if watch.Judged(w.Phase) {
 		d.adopt(ctx, t, w)
 		tick.Verdict = d.evaluate(t, w, tick.Now)
+		if bad := d.checkKnownBad(ctx, t, w); bad != nil {
+			tick.Verdict = knownBadVerdict(*bad, tick.Now)
+		}
 		d.metrics.Verdicts.WithLabelValues(w.Target, string(tick.Verdict.Kind)).Inc()
 	}
 	_, effs := watch.Next(t.lifecycle, w, tick)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"reflect"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
@@ -51,15 +52,33 @@ type evidence struct {
 	durationStats []string                 // the Duration statistics the watch's latency rules read
 	prepared      *policy.PreparedBaseline // baseline prepared once for the policy
 	adopted       bool                     // baseline read and periods backfilled (or under way)
+	badChecked    bool                     // known-bad lookup done (knownbad.go)
+	knownBad      *store.Incident          // the incident that rolled this version back, if it is known-bad
 	verdict       *policy.Verdict          // the last one, for status
 }
 
 func newTarget(t config.Target, p *policy.Policy, dryRun bool) *target {
-	lc := watch.Config{RollbackWindow: t.RollbackWindow.Duration, DryRun: dryRun, DataLag: t.MetricPeriod.Duration + MetricDelay}
+	lc := watch.Config{RollbackWindow: t.RollbackWindow.Duration, DryRun: dryRun, DataLag: dataLag(t)}
 	if r := t.Rollout; r != nil {
 		lc.PreHook, lc.PostHook = r.PreTraffic != nil, r.PostTraffic != nil
 	}
 	return &target{conf: t, policy: p, watches: map[string]*evidence{}, lifecycle: lc}
+}
+
+// dataLag is how long after a rollout step's hold its last evidence
+// arrives: a metric period and the cycle's delay when a rule reads
+// CloudWatch, the longest probe interval when only probes judge.
+func dataLag(t config.Target) time.Duration {
+	var lag time.Duration
+	for _, r := range t.Rules {
+		if r.Kind != config.RuleProbe {
+			return t.MetricPeriod.Duration + MetricDelay
+		}
+	}
+	for _, p := range t.Probes {
+		lag = max(lag, p.Interval.Duration)
+	}
+	return lag
 }
 
 // evidence returns a watch's evidence, creating it; t.mu must be held. A

@@ -57,7 +57,7 @@ func (p *Policy) evalStat(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, in *I
 	rr.pending = !rr.breached && max(s.e.logE, s.e.logRel) >= level/2
 	rr.blocked = s.dataEnd == 0 || (s.sawPeriods && s.newestSt == psSrcErr)
 	f := p.statFinding(r, rb, in, &rr, s, best, &total, level)
-	f.Enough = enough
+	f.Enough, f.Pending = enough, rr.pending
 	return rr, f
 }
 

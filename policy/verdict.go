@@ -32,10 +32,13 @@ type Verdict struct {
 
 // Finding is one rule's evaluation: what was observed against what.
 type Finding struct {
-	Rule      string        `json:"rule"`
-	RuleKind  string        `json:"rule_kind"`
-	Breached  bool          `json:"breached"`
-	Enough    bool          `json:"enough_evidence"` // minimum evidence met
+	Rule     string `json:"rule"`
+	RuleKind string `json:"rule_kind"`
+	Breached bool   `json:"breached"`
+	Enough   bool   `json:"enough_evidence"` // minimum evidence met
+	// Pending: evidence against the new version is at least halfway (on
+	// the log scale) to tripping; a rollout does not take its next step.
+	Pending   bool          `json:"pending,omitempty"`
 	Observed  float64       `json:"observed"`
 	Threshold float64       `json:"threshold"`
 	Op        string        `json:"op,omitempty"`

@@ -244,7 +244,18 @@ type Incident struct {
 	Actor       string          `json:"actor,omitempty"`
 	Verdict     json.RawMessage `json:"verdict,omitempty"` // policy.Verdict that tripped it
 	Outcome     Outcome         `json:"outcome,omitempty"` // "" while the plan has not finished
-	Revision    int64           `json:"revision"`
+	// ClearedAt is when an operator marked FromVersion good again after
+	// this incident (override mark-good --version): canaryd no longer
+	// treats it as known-bad.
+	ClearedAt time.Time `json:"cleared_at,omitempty"`
+	ClearedBy string    `json:"cleared_by,omitempty"`
+	Revision  int64     `json:"revision"`
+}
+
+// RolledBack reports whether the incident reverted its version (it is
+// known-bad until cleared).
+func (in Incident) RolledBack() bool {
+	return in.Outcome == OutcomeRolledBack || in.Outcome == OutcomeUnhealthyAfter
 }
 
 // StepStatus is one transition of a plan step in the journal.

@@ -280,7 +280,8 @@ func (tr *transition) trip(c Config, now time.Time, k cause) {
 // on a later one.
 func oneShot(ovs []store.Override, w store.Watch, kind store.OverrideKind) (store.Override, bool) {
 	for _, o := range ovs {
-		if o.Kind == kind && o.Applies(w.Target) && !w.DetectedAt.After(o.CreatedAt) {
+		if o.Kind == kind && o.Applies(w.Target) && !w.DetectedAt.After(o.CreatedAt) &&
+			(kind != store.OverrideMarkGood || o.Version == "" || o.Version == w.NewVersion) {
 			return o, true
 		}
 	}

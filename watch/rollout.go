@@ -88,14 +88,15 @@ func nextRollout(c Config, w store.Watch, t Tick) (store.Watch, []Effect) {
 		return tr.done() // paused, or failed while canaryd could only alert: the operator decides
 	}
 	step := r.Steps[r.Step]
-	if !r.Gated && (now.Before(r.StepAt.Add(step.Hold+c.DataLag)) || step.Gate) {
+	if !r.Gated && (now.Before(r.StepAt.Add(step.Hold+c.DataLag)) || step.Gate || !stepPassed(v)) {
 		return tr.done()
 	}
 	if r.Step < len(r.Steps)-1 {
+		held := now.Sub(r.StepAt).Truncate(time.Second)
 		r.Step, r.StepAt, r.Gated = r.Step+1, time.Time{}, false
 		tr.note(Note{Kind: event.RolloutStep, Alert: event.RolloutStep, Severity: event.Info,
 			Message: fmt.Sprintf("step %d of %d passed (%s for %s); moving to %s", r.Step, len(r.Steps),
-				percent(step.Weight), now.Sub(r.StepAt).Truncate(time.Second), percent(r.Steps[r.Step].Weight))})
+				percent(step.Weight), held, percent(r.Steps[r.Step].Weight))})
 		return tr.done()
 	}
 	if c.PostHook && r.PostHook != store.HookPassed {
@@ -104,6 +105,22 @@ func nextRollout(c Config, w store.Watch, t Tick) (store.Watch, []Effect) {
 	}
 	tr.promote(c, now, fmt.Sprintf("rollout complete: %d steps passed, all traffic on %s", len(r.Steps), w.NewVersion))
 	return tr.done()
+}
+
+// stepPassed reports whether a step's verdict lets the rollout expose more
+// traffic: every rule has judged its minimum evidence, none breached, and
+// none holds evidence against the new version that is on its way to a
+// trip. Otherwise the step holds (an operator's promote moves it on).
+func stepPassed(v policy.Verdict) bool {
+	if v.Kind != policy.Healthy && v.Kind != policy.Promote {
+		return false
+	}
+	for _, f := range v.Findings {
+		if f.Breached || f.Pending || !f.Enough {
+			return false
+		}
+	}
+	return true
 }
 
 // hook runs a traffic hook once and waits for it; a failed pre-traffic

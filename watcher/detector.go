@@ -128,6 +128,26 @@ func (d *Detector) SeenAlone(target, version string) time.Time {
 	return time.Time{}
 }
 
+// SetKnownGood records version as target's known-good version. It holds
+// the target's observation lock, so a poll that read the target's state
+// before cannot write its stale known-good back over it.
+func (d *Detector) SetKnownGood(ctx context.Context, target, version string) error {
+	if s, ok := d.slots[target]; ok {
+		s.obs.Lock()
+		defer s.obs.Unlock()
+	}
+	st, err := d.cfg.Store.GetTarget(ctx, target)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("get target %s: %w", target, err)
+	}
+	st.Name = target
+	st.KnownGood, st.KnownGoodAt = version, d.cfg.Clock.Now()
+	if err := d.cfg.Store.PutTarget(ctx, st); err != nil {
+		return fmt.Errorf("set known-good of %s: %w", target, err)
+	}
+	return nil
+}
+
 func (d *Detector) sawAlone(s *targetSlot, version string, at time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()

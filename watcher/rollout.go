@@ -50,6 +50,17 @@ func (d *Detector) startRolloutLocked(ctx context.Context, s *targetSlot, versio
 	if err != nil {
 		return res, change{}, fmt.Errorf("%w: canaryd has not seen %s's alias yet (no known-good version): %v", ErrRolloutConflict, s.t.Name, err)
 	}
+	active, err := d.activeWatches(ctx, s.t.Name)
+	if err != nil {
+		return res, change{}, err
+	}
+	for _, w := range active {
+		// Just promoted: the watch is saved before the target's known-good
+		// is, and a pipeline may start its next rollout in between.
+		if w.Phase == store.PhasePromoted && w.NewVersion == a.Version && len(a.Weights) == 0 {
+			st.KnownGood = a.Version
+		}
+	}
 	switch {
 	case st.KnownGood == "":
 		return res, change{}, fmt.Errorf("%w: %s has no known-good version to roll out from", ErrRolloutConflict, s.t.Name)
@@ -60,10 +71,6 @@ func (d *Detector) startRolloutLocked(ctx context.Context, s *targetSlot, versio
 			ErrRolloutConflict, s.t.Function, s.t.Alias, a.describe(), st.KnownGood)
 	}
 	if err := d.published(ctx, s, version); err != nil {
-		return res, change{}, err
-	}
-	active, err := d.activeWatches(ctx, s.t.Name)
-	if err != nil {
 		return res, change{}, err
 	}
 	now := d.cfg.Clock.Now()

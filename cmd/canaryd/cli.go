@@ -52,7 +52,12 @@ func commands() map[string]command {
 		"run":         {"run the daemon", "canaryd run --config FILE|s3://BUCKET/KEY|ssm:NAME [--dry-run] [--log-level L] [--log-format json|console]", cmdRun},
 		"check":       {"validate a config and summarise what would be watched", "canaryd check --config FILE|s3://BUCKET/KEY|ssm:NAME [--aws [--invalidate]]", cmdCheck},
 		"demo":        {"show the whole story offline: a good deploy promoted, a bad one rolled back", "canaryd demo [--redis ADDR|off] [--speed 30] [--verbose]", cmdDemo},
-		"status":      {"show targets, watches and overrides (admin API)", "canaryd status [--addr URL] [--json]", cmdStatus},
+		"status":      {"show targets, watches, rollouts and overrides (admin API)", "canaryd status [--addr URL] [--json] [--watch [--interval 2s]]", cmdStatus},
+		"deploy":      {"roll a published version out step by step ([target.rollout]), optionally waiting for the verdict", "canaryd deploy TARGET --version V [--wait [--timeout 30m]]", cmdDeploy},
+		"announce":    {"tell canaryd about a deploy the pipeline made (it moved the alias)", "canaryd announce TARGET --version V [--wait [--timeout 30m]]", cmdAnnounce},
+		"wait":        {"follow a deploy until canaryd decides: exit 0 promoted, 3 rolled back, 4 timed out", "canaryd wait TARGET [--version V] [--timeout 30m]", cmdWait},
+		"promote":     {"pass a rollout's gate, or move it to its next step now", "canaryd promote TARGET [--reason TEXT]", cmdPromote},
+		"abort":       {"roll the deploy under watch (or a rollout) back now", "canaryd abort TARGET [--reason TEXT]", cmdAbort},
 		"override":    {"pause, resume, force a rollback or mark a version good", "canaryd override pause|resume|rollback|mark-good TARGET|all [--ttl 1h] [--reason TEXT] [--version V]", cmdOverride},
 		"rollback":    {"roll a target back now, by hand", "canaryd rollback TARGET [--to VERSION] [--yes] [--reason TEXT]  (through the admin API)", cmdRollback},
 		"history":     {"list past watches and incidents, or print a postmortem draft", "canaryd history [TARGET] [--format table|json] [--limit 50] | canaryd history --incident ID|TARGET#N|PREFIX [--format markdown|json]", cmdHistory},
@@ -124,7 +129,7 @@ func printUsage(w io.Writer) {
 		fmt.Fprintf(w, "  %-12s %s\n", n, commands()[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'canaryd COMMAND --help' for a command's flags.")
-	fmt.Fprintln(w, "Exit codes: 0 ok, 1 runtime failure, 2 usage or config error (replay: 3 rollback verdict, 4 inconclusive).")
+	fmt.Fprintln(w, "Exit codes: 0 ok, 1 runtime failure, 2 usage or config error (replay, wait, deploy --wait: 3 rolled back, 4 undecided or timed out).")
 }
 
 // newFlags builds a FlagSet whose errors are usage errors.

@@ -88,22 +88,42 @@ func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "status")
 	cf := addClientFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
+	live := fs.Bool("watch", false, "redraw every --interval until interrupted (a live view of rollouts and watches)")
+	interval := fs.Duration("interval", 2*time.Second, "--watch: how often to redraw")
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return err
+	}
+	if *live && *asJSON {
+		return usagef("--watch and --json do not go together")
 	}
 	c, err := cf.client()
 	if err != nil {
 		return err
 	}
-	st, err := c.Status(ctx)
-	if err != nil {
-		return err
+	for {
+		st, err := c.Status(ctx)
+		switch {
+		case err != nil && !*live:
+			return err
+		case *asJSON:
+			return writeJSON(env.stdout, st)
+		case *live:
+			fmt.Fprint(env.stdout, "\033[H\033[2J") // home, clear
+			if err != nil {
+				fmt.Fprintf(env.stdout, "%s: %v (retrying)\n", time.Now().UTC().Format(time.TimeOnly), err)
+			} else {
+				printStatus(env.stdout, st)
+			}
+		default:
+			printStatus(env.stdout, st)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(max(*interval, 100*time.Millisecond)):
+		}
 	}
-	if *asJSON {
-		return writeJSON(env.stdout, st)
-	}
-	printStatus(env.stdout, st)
-	return nil
 }
 
 func printStatus(w io.Writer, st api.Status) {
@@ -121,6 +141,9 @@ func printStatus(w io.Writer, st api.Status) {
 		watch, verdict := "-", "-"
 		if t.Watch != nil {
 			watch = fmt.Sprintf("%s v%s", t.Watch.Phase, t.Watch.NewVersion)
+			if r := t.Watch.Rollout; r != nil && t.Watch.Phase == store.PhaseRollingOut && r.Step < len(r.Steps) {
+				watch += fmt.Sprintf(" step %d/%d %g%%", r.Step+1, len(r.Steps), r.Steps[r.Step].Weight*100)
+			}
 			if t.Watch.LastVerdict != nil {
 				verdict = string(t.Watch.LastVerdict.Kind)
 			}

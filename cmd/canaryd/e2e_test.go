@@ -28,6 +28,9 @@ import (
 // TestMain lets the test binary act as canaryd itself: the end-to-end test
 // runs the real daemon as a subprocess of this binary.
 func TestMain(m *testing.M) {
+	if os.Getenv("CANARYD_E2E_ARGV") == "1" { // a wrapper script's canaryd
+		os.Exit(Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	}
 	if os.Getenv("CANARYD_E2E_CHILD") == "1" {
 		args := strings.Split(os.Getenv("CANARYD_E2E_ARGS"), "\x1f")
 		os.Exit(Main(context.Background(), args, os.Stdout, os.Stderr))

@@ -1,0 +1,291 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+
+	"github.com/canaryd/canaryd/api"
+	"github.com/canaryd/canaryd/awssim"
+	"github.com/canaryd/canaryd/internal/redisserver"
+	"github.com/canaryd/canaryd/store"
+)
+
+const e2eDeployerToken = "e2e-deployer-token-77aa"
+
+// rolloutWorld is a daemon subprocess with a rollout target, the
+// simulator, a health endpoint and a pre-traffic hook server.
+type rolloutWorld struct {
+	*e2e
+	lam *lambda.Client
+
+	hookMu   sync.Mutex
+	hookFail map[string]bool // versions whose pre-traffic hook fails
+	hookRuns []string
+}
+
+// TestEndToEndRollout: canaryd drives rollouts end to end, as a pipeline
+// uses it: `canaryd deploy --wait` and the shipped examples/deploy.sh
+// against the daemon as a subprocess, the simulator answering the real
+// SDK, a real HTTP health probe. The probe reaches the version being
+// rolled out whenever it takes traffic (as a probe of the canary's own
+// function URL would), so a bad canary fails its probes at 10 %.
+func TestEndToEndRollout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: runs the daemon as a subprocess")
+	}
+	w := &rolloutWorld{e2e: &e2e{t: t, bad: map[string]bool{"3": true}, logs: &syncBuffer{}}, hookFail: map[string]bool{"4": true}}
+	var awsCfg aws.Config
+	w.sim, awsCfg = awssim.Start(t, awssim.Options{AutoCreateDistributions: true})
+	w.lam = lambda.NewFromConfig(awsCfg)
+	w.sim.CreateFunction("shop")
+	for i := 0; i < 6; i++ {
+		w.sim.PublishVersion("shop")
+	}
+	w.sim.CreateAlias("shop", "live", "1")
+	health := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+		v, weights, _ := w.sim.Alias("shop", "live")
+		w.mu.Lock()
+		bad := w.bad[v]
+		for canary, share := range weights {
+			bad = bad || (share > 0 && w.bad[canary])
+		}
+		w.mu.Unlock()
+		if bad {
+			http.Error(rw, "boom", http.StatusBadGateway)
+			return
+		}
+		_, _ = io.WriteString(rw, "ok")
+	}))
+	t.Cleanup(health.Close)
+	hook := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		body := string(b)
+		w.hookMu.Lock()
+		defer w.hookMu.Unlock()
+		if !strings.Contains(body, `"pre_traffic"`) {
+			return // alerts
+		}
+		w.hookRuns = append(w.hookRuns, body)
+		for v := range w.hookFail {
+			if strings.Contains(body, `"to_version":"`+v+`"`) {
+				http.Error(rw, "smoke test failed", http.StatusInternalServerError)
+				return
+			}
+		}
+	}))
+	t.Cleanup(hook.Close)
+	w.writeRolloutConfig(health.URL, hook.URL)
+	w.client = api.NewClient("http://"+w.addr, e2eToken, &http.Client{Timeout: 30 * time.Second})
+	w.startDaemon()
+	ctx := context.Background()
+	w.eventually("daemon ready", func() bool { return w.client.Ready(ctx) == nil })
+	w.eventually("version 1 adopted", func() bool { return w.status().KnownGood == "1" })
+	t.Setenv("CANARYD_ADDR", "http://"+w.addr)
+	t.Setenv("CANARYD_ADMIN_TOKEN", e2eDeployerToken) // a pipeline's token: deployer scope
+
+	t.Run("good rollout 10, 50, 100 with deploy --wait", func(t *testing.T) {
+		seen := w.recordWeights(ctx, "2")
+		code, out, errOut := runCLI(t, "deploy", "shop", "--version", "2", "--wait", "--timeout", "2m", "--interval", "200ms")
+		steps := seen()
+		if code != 0 || !strings.Contains(out, "promoted") {
+			t.Fatalf("deploy --wait: exit %d\n%s%s", code, out, errOut)
+		}
+		if got := fmt.Sprint(steps); got != "[10 50 100]" {
+			t.Fatalf("weights read back through the SDK: %s, want [10 50 100]", got)
+		}
+		for _, want := range []string{"step 1/3 at 10%", "step 2/3 at 50%", "step 3/3 at 100%"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("deploy --wait output lacks %q:\n%s", want, out)
+			}
+		}
+		w.assertAlias("2")
+	})
+
+	t.Run("bad version fails at 10 % and exits 3", func(t *testing.T) {
+		seen := w.recordWeights(ctx, "3")
+		code, out, errOut := runCLI(t, "deploy", "shop", "--version", "3", "--wait", "--timeout", "2m", "--interval", "200ms")
+		steps := seen()
+		if code != exitRolledBack || !strings.Contains(errOut, "rolled back") {
+			t.Fatalf("deploy --wait of a bad version: exit %d\n%s%s", code, out, errOut)
+		}
+		w.eventually("rollback of 3 finished", func() bool { return w.lastIncident().Outcome == store.OutcomeRolledBack })
+		if got := fmt.Sprint(steps); got != "[10]" {
+			t.Fatalf("weights of 3 seen: %s, want [10] only\n%s", got, w.logs.String())
+		}
+		w.assertAlias("2")
+	})
+
+	t.Run("failing pre-traffic hook moves no traffic", func(t *testing.T) {
+		before := len(w.sim.Calls("UpdateAlias"))
+		code, out, errOut := runCLI(t, "deploy", "shop", "--version", "4", "--wait", "--timeout", "1m", "--interval", "200ms")
+		if code != exitRolledBack || !strings.Contains(errOut, "pre-traffic hook failed") {
+			t.Fatalf("deploy with a failing pre-traffic hook: exit %d\n%s%s", code, out, errOut)
+		}
+		if n := len(w.sim.Calls("UpdateAlias")) - before; n != 0 {
+			t.Fatalf("%d UpdateAlias calls after a failed pre-traffic hook", n)
+		}
+		w.assertAlias("2")
+	})
+
+	t.Run("redeploy of the known-bad version is refused", func(t *testing.T) {
+		code, out, errOut := runCLI(t, "deploy", "shop", "--version", "3")
+		if code == 0 || !strings.Contains(errOut, "rolled back by incident") {
+			t.Fatalf("rollout of known-bad 3: exit %d\n%s%s", code, out, errOut)
+		}
+		w.assertAlias("2")
+	})
+
+	t.Run("the deployer token cannot force or mark good", func(t *testing.T) {
+		code, _, errOut := runCLI(t, "abort", "shop")
+		if code == 0 || !strings.Contains(errOut, "403") && !strings.Contains(strings.ToLower(errOut), "forbidden") {
+			t.Fatalf("abort with a deployer token: exit %d %s", code, errOut)
+		}
+	})
+
+	t.Run("examples/deploy.sh rolls out and exits 0", func(t *testing.T) {
+		bin := t.TempDir()
+		wrapper := filepath.Join(bin, "canaryd")
+		script := fmt.Sprintf("#!/bin/sh\nCANARYD_E2E_ARGV=1 exec %q \"$@\"\n", os.Args[0])
+		if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("sh", filepath.Join("..", "..", "examples", "deploy.sh"), "shop", "shop")
+		cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "VERSION=5", "TIMEOUT=2m")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "version 5 of shop promoted") {
+			t.Fatalf("deploy.sh: %v\n%s", err, out)
+		}
+		w.assertAlias("5")
+	})
+	w.stopDaemon()
+}
+
+// recordWeights reads the alias through the SDK until stop is called and
+// returns the distinct traffic shares version had, in percent, in order
+// ("100" once it is the alias's version).
+func (w *rolloutWorld) recordWeights(ctx context.Context, version string) (stop func() []string) {
+	ctx, cancel := context.WithCancel(ctx)
+	var seen []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			a, err := w.lam.GetAlias(ctx, &lambda.GetAliasInput{FunctionName: aws.String("shop"), Name: aws.String("live")})
+			if err == nil {
+				share := ""
+				if aws.ToString(a.FunctionVersion) == version {
+					share = "100"
+				} else if a.RoutingConfig != nil {
+					if p, ok := a.RoutingConfig.AdditionalVersionWeights[version]; ok && p > 0 {
+						share = strconv.FormatFloat(p*100, 'f', -1, 64)
+					}
+				}
+				if share != "" && (len(seen) == 0 || seen[len(seen)-1] != share) {
+					seen = append(seen, share)
+				}
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	return func() []string { cancel(); <-done; return seen }
+}
+
+func (w *rolloutWorld) lastIncident() store.Incident {
+	incs, err := w.client.Incidents(context.Background(), "shop", 1)
+	if err != nil || len(incs) == 0 {
+		return store.Incident{}
+	}
+	return incs[0].Incident
+}
+
+func (w *rolloutWorld) writeRolloutConfig(healthURL, hookURL string) {
+	port, err := redisserver.FreePort()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	dir := w.t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	deployerFile := filepath.Join(dir, "deployer")
+	for f, s := range map[string]string{tokenFile: e2eToken, deployerFile: e2eDeployerToken} {
+		if err := os.WriteFile(f, []byte(s+"\n"), 0o600); err != nil {
+			w.t.Fatal(err)
+		}
+	}
+	src := fmt.Sprintf(`
+[daemon]
+listen = %q
+admin_token_file = %q
+poll_interval = "1s"
+log_level = "debug"
+shutdown_timeout = "5s"
+
+  [[daemon.token]]
+  name = "ci"
+  scope = "deployer"
+  token_file = %q
+
+[aws]
+region = "us-east-1"
+endpoint_url = %q
+max_backoff = "50ms"
+
+[store]
+path = %q
+
+[[notifier]]
+name = "oncall"
+type = "webhook"
+url = %q
+
+[[target]]
+name = "shop"
+function = "shop"
+alias = "live"
+bake_time = "3s"
+notify = ["oncall"]
+
+  [[target.probe]]
+  name = "health"
+  url = %q
+  interval = "200ms"
+  timeout = "150ms"
+
+  [[target.rule]]
+  name = "health-probe"
+  kind = "probe"
+  probe = "health"
+
+  [target.rollout]
+  steps = [{ weight = 10, hold = "6s" }, { weight = 50, hold = "3s" }, { weight = 100 }]
+    [target.rollout.pre_traffic.webhook]
+    name = "smoke"
+    url = %q
+    retries = 0
+
+  [target.actions.verify]
+  window = "3s"
+`, w.addr, tokenFile, deployerFile, w.sim.URL(), filepath.Join(dir, "canaryd.db"), hookURL, healthURL, hookURL)
+	w.cfgPath = filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(w.cfgPath, []byte(src), 0o600); err != nil {
+		w.t.Fatal(err)
+	}
+}
