@@ -94,3 +94,55 @@ func TestRolloutRefusedUnlessSettled(t *testing.T) {
 		t.Error("a rollout over a split alias was accepted")
 	}
 }
+
+// TestRolloutSurvivesRestartAtEachStep: canaryd is killed (its work
+// abandoned, its store closed) right after each traffic step is in place
+// and started again over the same store: the rollout goes on from that
+// step, never repeats or skips a shift, never leaves a stale weight, and
+// ends promoted at 100 %.
+func TestRolloutSurvivesRestartAtEachStep(t *testing.T) {
+	h := newHarness(t, harnessOpts{hideFuture: true, extraTarget: compareErrorsRule + rolloutSteps})
+	h.withTraffic(trafficByVersion)
+	h.deployGood()
+	if _, err := h.d.Controller().StartRollout(h.ctx, "api", "4"); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{1, 2} {
+		h.until(fmt.Sprintf("step %d in place", n), 300, func() bool { return len(weightsSeen(h, "4")) == n })
+		h.stop()
+		h.start(false)
+	}
+	h.until("4 promoted after two restarts", 300, func() bool { return h.target().KnownGood == "4" })
+	if got := fmt.Sprint(weightsSeen(h, "4")); got != "[10 50 100]" {
+		t.Fatalf("traffic steps %s across restarts, want [10 50 100]", got)
+	}
+	if v, weights, _ := h.sim.Alias(fn, alias); v != "4" || len(weights) != 0 {
+		t.Fatalf("alias %s %v", v, weights)
+	}
+}
+
+// TestBadRolloutKilledAtItsFirstStep: killed while version 3 takes 10 %,
+// the restarted daemon judges the step, trips and sends the weight back
+// to 0: the alias never served 3 to more than 10 %.
+func TestBadRolloutKilledAtItsFirstStep(t *testing.T) {
+	h := newHarness(t, harnessOpts{hideFuture: true, extraTarget: compareErrorsRule + rolloutSteps})
+	h.withTraffic(trafficByVersion)
+	h.deployGood()
+	h.setBad("3", false)
+	if _, err := h.d.Controller().StartRollout(h.ctx, "api", "3"); err != nil {
+		t.Fatal(err)
+	}
+	h.until("10 % in place", 100, func() bool { return len(weightsSeen(h, "3")) == 1 })
+	h.stop()
+	h.start(false)
+	h.until("rollout of 3 rolled back after the restart", 300, func() bool { return h.incident().Outcome != "" })
+	if inc := h.incident(); inc.Outcome != store.OutcomeRolledBack || inc.FromVersion != "3" || inc.ToVersion != "2" {
+		t.Fatalf("incident %+v", inc)
+	}
+	if got := fmt.Sprint(weightsSeen(h, "3")); got != "[10]" {
+		t.Fatalf("traffic steps %s, want [10] only", got)
+	}
+	if v, weights, _ := h.sim.Alias(fn, alias); v != "2" || len(weights) != 0 {
+		t.Fatalf("alias %s %v, want 2 with no split", v, weights)
+	}
+}
