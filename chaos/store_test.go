@@ -98,7 +98,6 @@ func (w *world) checkStoreLost(lost bool) {
 func TestRedisRestartDuringManualRollback(t *testing.T) {
 	t.Parallel()
 	exp := "3 redis restart/during manual rollback, aof"
-	skipKnown(t, exp, "a manual rollback whose journal write fails is abandoned until a restart or lease take-over (README: known bugs)")
 	runTrials(t, exp, *flagM, func(tr *trial) {
 		o := slowActions
 		o.persistent = true

@@ -212,7 +212,12 @@ func (c controller) Rollback(ctx context.Context, req api.RollbackRequest) (api.
 		resp.Message = fmt.Sprintf("still running after %s (an AWS brown-out is retried for up to retry_for); follow it with: canaryd history --incident %s", manualWait, inc.ID)
 		return resp, nil
 	case err != nil:
-		return resp, err
+		// The journal could not be written (the store is down), the lease
+		// was lost or the daemon is stopping: the plan resumes from its
+		// journal (resumeManual, or the target's next owner).
+		resp.Message = fmt.Sprintf("interrupted (%v); it resumes from its journal within %s, on the replica that owns %s; follow it with: canaryd history --incident %s",
+			err, manualSweep, req.Target, inc.ID)
+		return resp, nil
 	}
 	resp.Outcome, resp.Message = string(res.Outcome), res.Reason
 	return resp, nil
@@ -237,9 +242,13 @@ func (d *Daemon) runManual(ctx context.Context, t *target, inc store.Incident, p
 		err error
 	}
 	done := make(chan outcome, 1)
+	d.mu.Lock()
+	d.running[inc.ID] = true // resumeManual leaves it alone while it runs
+	d.mu.Unlock()
 	d.plans.Add(1)
 	go func() {
 		defer d.plans.Done()
+		defer func() { d.mu.Lock(); delete(d.running, inc.ID); d.mu.Unlock() }()
 		res, err := act.Execute(d.workCtx, plan, fence)
 		if err == nil {
 			d.logErr(d.applyEffects(d.workCtx, t, store.Watch{}, watch.ManualDone(inc, planResult(res))), "finish manual rollback", inc.ID)

@@ -68,27 +68,30 @@ type Daemon struct {
 	nmetrics   *notify.Metrics
 	awsm       *awsclient.Metrics
 
-	mu          sync.Mutex // guards the fields below
-	conf        *config.Config
-	targets     map[string]*target
-	order       []string // target names in config order
-	detector    *watcher.Detector
-	prober      *watcher.Prober
-	reader      *watcher.MetricReader
-	act         *actuator.Actuator
-	notifier    *notify.Dispatcher
-	redactor    *config.Redactor
-	owned       map[string]store.Fence
-	renewAt     map[string]time.Time
-	watching    map[string][]store.Watch // target -> its judged watches (fed by probes and metrics)
-	running     map[string]bool          // incident IDs whose plan is executing here
-	incidentMu  map[string]*sync.Mutex   // per target: opening an incident
-	nextMetrics time.Time
-	cycling     bool // a metric cycle is running
-	loop        loopWatch
-	marker      string    // the store's marker last read (run loop only)
-	markerAt    time.Time // when
-	box         *notify.Outbox
+	mu       sync.Mutex // guards the fields below
+	conf     *config.Config
+	targets  map[string]*target
+	order    []string // target names in config order
+	detector *watcher.Detector
+	prober   *watcher.Prober
+	reader   *watcher.MetricReader
+	act      *actuator.Actuator
+	notifier *notify.Dispatcher
+	redactor *config.Redactor
+	owned    map[string]store.Fence
+	renewAt  map[string]time.Time
+	watching map[string][]store.Watch // target -> its judged watches (fed by probes and metrics)
+	// nextManualSweep is when resumeManual next looks for unfinished
+	// manual rollbacks.
+	nextManualSweep time.Time
+	running         map[string]bool        // incident IDs whose plan is executing here
+	incidentMu      map[string]*sync.Mutex // per target: opening an incident
+	nextMetrics     time.Time
+	cycling         bool // a metric cycle is running
+	loop            loopWatch
+	marker          string    // the store's marker last read (run loop only)
+	markerAt        time.Time // when
+	box             *notify.Outbox
 
 	plans sync.WaitGroup
 	// workCtx outlives a Tick's context so that a plan is not cut short by

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -113,6 +114,39 @@ func (d *Daemon) resume(ctx context.Context, names map[string]bool) {
 		})
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			d.logErr(err, "resume", inc.ID)
+		}
+	}
+}
+
+// manualSweep is how often unfinished manual rollbacks are looked for.
+const manualSweep = 10 * time.Second
+
+// resumeManual re-runs, every manualSweep, the unfinished manual rollbacks
+// of the targets this replica owns that are not running here: one whose
+// journal write failed (the store was down longer than its client's
+// retries) stopped with an error, and nothing else would resume it before
+// a restart or a lease take-over (automatic plans are re-run from their
+// watch every tick).
+func (d *Daemon) resumeManual(ctx context.Context) {
+	now := d.clock.Now()
+	d.mu.Lock()
+	due := !now.Before(d.nextManualSweep)
+	if due {
+		d.nextManualSweep = now.Add(manualSweep)
+	}
+	d.mu.Unlock()
+	if !due {
+		return
+	}
+	incs, err := d.cfg.Store.ListIncidents(ctx, "", 0)
+	if err != nil {
+		d.log.Warn("list incidents for unfinished manual rollbacks", zap.Error(err))
+		return
+	}
+	_, targets, _ := d.snapshot()
+	for _, inc := range incs {
+		if t := targets[inc.Target]; inc.Outcome == "" && inc.WatchID == "" && t != nil && d.owns(inc.Target) {
+			d.runPlan(ctx, t, inc.ID) // no-op while it runs here
 		}
 	}
 }

@@ -91,6 +91,7 @@ func (d *Daemon) Tick(ctx context.Context) {
 		d.box.Redeliver(ctx, d.ownsTarget(taken), 0) // what a crash or a dead replica left undelivered
 	}
 	d.box.RedeliverDue(ctx, d.owns)
+	d.resumeManual(ctx)
 	overrides := d.overrides(ctx)
 	d.mu.Lock()
 	det, prober := d.detector, d.prober
