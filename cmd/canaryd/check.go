@@ -105,7 +105,39 @@ func printSummary(w io.Writer, cfg *config.Config) {
 		}
 		fmt.Fprintf(w, "    probes:  %s\n    rules:   %s\n    actions: %s\n    notify:  %s\n",
 			orNone(probes), orNone(rules), strings.Join(actions, ", "), orNone(t.Notify))
+		fmt.Fprintf(w, "    rollout: %s\n", rolloutSummary(t))
 	}
+}
+
+// rolloutSummary is one line on how canaryd deploy rolls the target out.
+func rolloutSummary(t config.Target) string {
+	r := t.Rollout
+	if r == nil {
+		return "none (canaryd watches the deploys the pipeline makes)"
+	}
+	steps, err := r.RolloutSteps()
+	if err != nil {
+		return err.Error()
+	}
+	parts := make([]string, 0, len(steps))
+	for _, st := range steps {
+		p := fmt.Sprintf("%g%%", st.Weight)
+		if st.Hold.Duration > 0 {
+			p += " for " + st.Hold.String()
+		}
+		if st.Gate {
+			p += " then gate"
+		}
+		parts = append(parts, p)
+	}
+	out := strings.Join(parts, " -> ")
+	if r.PreTraffic != nil {
+		out += "; pre-traffic hook"
+	}
+	if r.PostTraffic != nil {
+		out += "; post-traffic hook"
+	}
+	return out + "; known-bad redeploys: " + t.KnownBad
 }
 
 func storeWhere(cfg *config.Config) string {
