@@ -44,9 +44,6 @@ func TestRedisRestartDuringRollback(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			exp := "3 redis restart/during rollback, " + name
-			if !persistent {
-				skipKnown(t, exp, "the incident lost with the store never gets its resolve page (README: known bugs)")
-			}
 			runTrials(t, exp, *flagM, func(tr *trial) {
 				o := slowActions
 				o.persistent, o.traffic = persistent, true

@@ -244,6 +244,7 @@ func (d *Daemon) runManual(ctx context.Context, t *target, inc store.Incident, p
 	done := make(chan outcome, 1)
 	d.mu.Lock()
 	d.running[inc.ID] = true // resumeManual leaves it alone while it runs
+	d.inflight[inc.ID] = inc
 	d.mu.Unlock()
 	d.plans.Add(1)
 	go func() {
@@ -252,6 +253,9 @@ func (d *Daemon) runManual(ctx context.Context, t *target, inc store.Incident, p
 		res, err := act.Execute(d.workCtx, plan, fence)
 		if err == nil {
 			d.logErr(d.applyEffects(d.workCtx, t, store.Watch{}, watch.ManualDone(inc, planResult(res))), "finish manual rollback", inc.ID)
+			d.mu.Lock()
+			delete(d.inflight, inc.ID)
+			d.mu.Unlock()
 		}
 		done <- outcome{res, err}
 	}()

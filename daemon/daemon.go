@@ -85,6 +85,10 @@ type Daemon struct {
 	// manual rollbacks.
 	nextManualSweep time.Time
 	running         map[string]bool        // incident IDs whose plan is executing here
+	// inflight are the incidents whose plans this process started and has
+	// not seen finish: what it re-records if the store loses its data
+	// (replant).
+	inflight map[string]store.Incident
 	incidentMu      map[string]*sync.Mutex // per target: opening an incident
 	nextMetrics     time.Time
 	cycling         bool // a metric cycle is running
@@ -133,6 +137,7 @@ func New(c Config) (*Daemon, error) {
 		nmetrics:   notify.NewMetrics(c.Registry),
 		awsm:       awsclient.NewMetrics(c.Registry),
 		running:    map[string]bool{},
+		inflight:   map[string]store.Incident{},
 		incidentMu: map[string]*sync.Mutex{},
 
 		owned:    map[string]store.Fence{},

@@ -39,6 +39,7 @@ func (d *Daemon) checkMarker(ctx context.Context) {
 		d.log.Info("the store is new (first start, or its data was lost before this start)", zap.String("marker", m.ID))
 	case prev != "" && prev != m.ID:
 		d.storeLost(ctx, prev, m.ID)
+		d.replant(ctx)
 	}
 }
 

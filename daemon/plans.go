@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/actuator"
+	"github.com/canaryd/canaryd/event"
 	"github.com/canaryd/canaryd/store"
 	"github.com/canaryd/canaryd/watch"
 )
@@ -65,6 +66,7 @@ func (d *Daemon) goPlan(inc store.Incident, plan actuator.Plan, before func(cont
 		return
 	}
 	d.running[inc.ID] = true
+	d.inflight[inc.ID] = inc
 	d.mu.Unlock()
 	d.plans.Add(1)
 	go func() {
@@ -81,6 +83,9 @@ func (d *Daemon) goPlan(inc store.Incident, plan actuator.Plan, before func(cont
 			return
 		}
 		done(ctx, res)
+		d.mu.Lock()
+		delete(d.inflight, inc.ID)
+		d.mu.Unlock()
 	}()
 }
 
@@ -145,9 +150,46 @@ func (d *Daemon) resumeManual(ctx context.Context) {
 	}
 	_, targets, _ := d.snapshot()
 	for _, inc := range incs {
+		if inc.Outcome != "" {
+			d.mu.Lock()
+			delete(d.inflight, inc.ID) // finished (here or by another replica)
+			d.mu.Unlock()
+		}
 		if t := targets[inc.Target]; inc.Outcome == "" && inc.WatchID == "" && t != nil && d.owns(inc.Target) {
 			d.runPlan(ctx, t, inc.ID) // no-op while it runs here
 		}
+	}
+}
+
+// replant records again, after the store lost its data, the incidents
+// whose plans this process had started and not seen finish: without them
+// their pages would never be resolved and their remaining steps (caches,
+// hooks, verification) never run. Each comes back as a manual-style
+// incident (its watch is gone): resumeManual runs its plan from the start,
+// which finds the alias already reverted (done) or reverts it, and closes
+// it with its resolve page.
+func (d *Daemon) replant(ctx context.Context) {
+	d.mu.Lock()
+	incs := make([]store.Incident, 0, len(d.inflight))
+	for _, inc := range d.inflight {
+		incs = append(incs, inc)
+	}
+	d.nextManualSweep = time.Time{} // look now
+	d.mu.Unlock()
+	_, targets, _ := d.snapshot()
+	for _, inc := range incs {
+		t := targets[inc.Target]
+		if t == nil {
+			continue
+		}
+		inc.WatchID, inc.Outcome, inc.ClosedAt, inc.Revision = "", "", time.Time{}, 0
+		if err := d.cfg.Store.CreateIncident(ctx, inc); err != nil {
+			d.log.Warn("re-record incident lost with the store", zap.String("incident", inc.ID), zap.Error(err))
+			continue
+		}
+		d.note(ctx, t, watch.Note{Kind: event.StoreLost, Severity: event.Warning, Target: inc.Target, IncidentID: inc.ID,
+			Message: fmt.Sprintf("incident %s (%s -> %s) was lost with the store while its rollback ran; re-recorded, its plan resumes",
+				inc.ID, inc.FromVersion, inc.ToVersion)})
 	}
 }
 
