@@ -84,18 +84,18 @@ type Daemon struct {
 	// nextManualSweep is when resumeManual next looks for unfinished
 	// manual rollbacks.
 	nextManualSweep time.Time
-	running         map[string]bool        // incident IDs whose plan is executing here
+	running         map[string]bool // incident IDs whose plan is executing here
 	// inflight are the incidents whose plans this process started and has
 	// not seen finish: what it re-records if the store loses its data
 	// (replant).
-	inflight map[string]store.Incident
-	incidentMu      map[string]*sync.Mutex // per target: opening an incident
-	nextMetrics     time.Time
-	cycling         bool // a metric cycle is running
-	loop            loopWatch
-	marker          string    // the store's marker last read (run loop only)
-	markerAt        time.Time // when
-	box             *notify.Outbox
+	inflight    map[string]store.Incident
+	incidentMu  map[string]*sync.Mutex // per target: opening an incident
+	nextMetrics time.Time
+	cycling     bool // a metric cycle is running
+	loop        loopWatch
+	marker      string    // the store's marker last read (run loop only)
+	markerAt    time.Time // when
+	box         *notify.Outbox
 
 	plans sync.WaitGroup
 	// workCtx outlives a Tick's context so that a plan is not cut short by
