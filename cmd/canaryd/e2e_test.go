@@ -185,7 +185,7 @@ func TestEndToEndDaemon(t *testing.T) {
 	t.Run("pause alerts only, then expires and acts", func(t *testing.T) {
 		seed()
 		e.sim.ResetCalls()
-		if _, err := e.client.SetOverride(ctx, api.OverrideRequest{Target: "shop", Kind: store.OverridePause, TTL: "6s", Reason: "db migration", Actor: "e2e"}); err != nil {
+		if _, err := e.client.SetOverride(ctx, api.OverrideRequest{Target: "shop", Kind: store.OverridePause, TTL: "12s", Reason: "db migration", Actor: "e2e"}); err != nil {
 			t.Fatal(err)
 		}
 		e.sim.Deploy("shop", "live", "4", nil)
