@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -10,7 +11,28 @@ import (
 // with the rule's path, and policy.Compile runs it too, so the two can
 // never disagree about what is valid.
 
-var statPattern = regexp.MustCompile(`^(Sum|Average|SampleCount|Minimum|Maximum|p\d{1,2}(\.\d{1,3})?)$`)
+// CloudWatch's statistics: the five basic ones, IQM, the percentile pNN
+// and the extended statistics in their short (tm99, wm95, tc90, ts99) and
+// range forms (TM(10%:90%), WM(…), TC(…), TS(…) with absolute or percent
+// bounds; PR(a:b), the percentile rank, with absolute ones only).
+var (
+	statBasic = regexp.MustCompile(`^(Sum|Average|SampleCount|Minimum|Maximum|IQM)$`)
+	statShort = regexp.MustCompile(`^(p|tm|wm|tc|ts)(100|\d{1,2}(\.\d{1,10})?)$`)
+	statRange = regexp.MustCompile(`^(TM|WM|TC|TS)\((\d+(\.\d+)?%?)?:(\d+(\.\d+)?%?)?\)$`)
+	statRank  = regexp.MustCompile(`^PR\((\d+(\.\d+)?)?:(\d+(\.\d+)?)?\)$`)
+)
+
+// ValidStatistic reports whether CloudWatch accepts s as a statistic.
+func ValidStatistic(s string) bool {
+	switch {
+	case statBasic.MatchString(s), statShort.MatchString(s):
+		return true
+	case statRange.MatchString(s), statRank.MatchString(s):
+		lo, hi, _ := strings.Cut(s[strings.IndexByte(s, '(')+1:len(s)-1], ":")
+		return lo != "" || hi != "" // at least one bound
+	}
+	return false
+}
 
 // FieldError is a problem with one key of a rule.
 type FieldError struct {
@@ -39,8 +61,8 @@ func CheckRule(r Rule, probes map[string]bool, period time.Duration) []error {
 		add("name", "required")
 	}
 	errs = append(errs, checkKind(r, probes)...)
-	if r.Stat != "" && !statPattern.MatchString(r.Stat) {
-		add("stat", "must be Sum, Average, SampleCount, Minimum, Maximum or pNN (got %q)", r.Stat)
+	if r.Stat != "" && !ValidStatistic(r.Stat) {
+		add("stat", "must be a CloudWatch statistic: Sum, Average, SampleCount, Minimum, Maximum, IQM, pNN, tmNN, wmNN, tcNN, tsNN, TM/WM/TC/TS(a:b) or PR(a:b) (got %q)", r.Stat)
 	}
 	switch r.Op {
 	case ">", ">=":
