@@ -197,6 +197,10 @@ func (b *PreparedBaseline) prepareCounts(r *rule, rb *ruleBase, x, n []float64) 
 	}
 }
 
+// latencyPriorShape is the shape of compare_latency's Gamma prior on the
+// known-good's slow share (its mean is 1 - NN/100).
+const latencyPriorShape = 4.0
+
 // prepareTwoSample sets up the test against the known-good: the
 // baseline's counts tempered into the reference block.
 func (b *PreparedBaseline) prepareTwoSample(r *rule, rb *ruleBase, x, n []float64) {
@@ -208,6 +212,14 @@ func (b *PreparedBaseline) prepareTwoSample(r *rule, rb *ruleBase, x, n []float6
 		r0 = 1 // min_effect is in the new side's threshold X1 = (1+min_effect)·X0
 	}
 	rb.two = seqtest.NewTwoSample(r0, &seqtest.DefaultGrid)
+	if nn, ok := percentileOf(r.stat); ok && r.isLatency() {
+		// The known-good's share of invocations slower than its own pNN
+		// is about 1 - NN/100 by construction: a prior centred there
+		// (shape 4: ±50%) costs less evidence than the errors' wide one,
+		// and a slow share cannot grow more than 1/(1 - NN/100)-fold, so
+		// the grid stops at e^4.6 (100x) instead of e^12.
+		rb.two = seqtest.NewTwoSamplePrior(r0, &seqtest.ShareGrid, latencyPriorShape, latencyPriorShape/(1-nn/100))
+	}
 	rb.hasRef = rb.hasRate
 	if !rb.hasRef {
 		rb.note = "no pre-deploy baseline to compare with: only periods split with the known-good version count"
@@ -221,7 +233,8 @@ func (b *PreparedBaseline) prepareTwoSample(r *rule, rb *ruleBase, x, n []float6
 	rb.threshold = r0 * rb.rate
 	if r.isLatency() {
 		// The known-good's slow share, raised to its upper bound at α/8:
-		// the new version's periods are tested against it (coldstart.go).
+		// the absolute latency rule's periods are tested against it; for
+		// compare_latency it only sets the tempering (coldstart.go).
 		if rb.hasRate {
 			rb.upper = seqtest.UpperRate(rb.ref.X, rb.ref.N, r.alpha/8)
 			rb.nullRate = rb.upper

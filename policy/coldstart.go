@@ -18,10 +18,12 @@ import (
 // rule's warmup (default 40 s: 5% after two minutes, 0.25% after four),
 // and a cold invocation may be slow. So the null boundary of a period's
 // slow share is the reference rate plus a, the mean of that bound over
-// the period's new-version time: the test of each period is against its
+// the period's new-version time. latency tests each period against its
 // own boundary (seqtest.AddPeriod), which keeps the e-process a
 // supermartingale under every null whose cold starts fit the model, at no
-// cost in α. A period whose allowance is more than twice the reference
+// cost in α; compare_latency sums the allowances into extra events its
+// null allows beyond the known-good's slow share, which it integrates out
+// (seqtest.TwoSample.LogEOffset). A period whose allowance is more than twice the reference
 // rate (the first minutes) is skipped: it could only count against a
 // regression that is there. The choice depends on time and traffic only,
 // never on the period's counts. A regression stronger than the allowance
@@ -73,6 +75,21 @@ func (p *Policy) latencyIncrement(r *rule, rb *ruleBase, w *watchInfo, q *period
 				inc.z, inc.m = z, 1
 			}
 		}
+	case counts && r.test == testTwoSample:
+		// compare_latency: the period's counts join the new side's sums,
+		// judged against the baseline's counts with the allowance as
+		// extra events the null permits (seqtest.TwoSample.LogEOffset).
+		// Periods whose allowance exceeds twice the upper bound of the
+		// known-good's slow share (as below) are skipped, a choice made
+		// from the clock, the traffic and the baseline (all known before
+		// the period's counts), so the test stays valid. The tempering
+		// uses the same bound: conservative. Neither spends α: the test
+		// does not rely on the bound.
+		if a > 2*rb.upper {
+			return
+		}
+		w := 1 / seqtest.Phi(math.Min(0.999, rb.upper+a)*q.nn, rb.invK)
+		inc.x, inc.n, inc.off = w*q.xn, w*q.nn, w*a*q.nn
 	case counts:
 		if a > 2*rb.upper {
 			return

@@ -70,6 +70,7 @@ func logEpochWeight(k int) float64 { return logEpochWeights[k] }
 type epochAcc struct {
 	start int64
 	x, n  float64 // tempered new-side counts
+	off   float64 // compare_latency: their tempered cold-start allowance (expected events)
 	z, m  float64 // fallback sums
 	// Two-sample rules: the split periods' log likelihood ratios before
 	// the first period judged against the baseline (pre), and after it
@@ -89,6 +90,7 @@ type epochAcc struct {
 func (a *epochAcc) add(inc *increment) {
 	a.x += inc.x
 	a.n += inc.n
+	a.off += inc.off
 	a.z += inc.z
 	a.m += inc.m
 	if inc.n > 0 && a.pre != nil {
@@ -190,15 +192,23 @@ func (rb *ruleBase) epochLogE(r *rule, a *epochAcc) (abs, rel float64) {
 		fb = rb.fb.test.LogE(a.z, a.m)
 	}
 	if r.isLatency() {
-		// Against each period's own boundary, times (compare_latency) the
-		// split periods' allocation, times the fallback: different periods.
-		abs = fb + seqtest.HardFailureGrid.LogMix(a.vec)
+		// latency: against each period's own boundary; compare_latency:
+		// the new side's counts against the baseline's, allowing the
+		// periods' cold starts (seqtest.TwoSample.LogEOffset), times the
+		// split periods' allocation. Times the fallback: different periods.
+		abs = fb
+		switch {
+		case r.test != testTwoSample:
+			abs += seqtest.HardFailureGrid.LogMix(a.vec)
+		case a.n > 0 && rb.hasRef:
+			abs += rb.two.LogEOffset(rb.ref, seqtest.Block{X: a.x, N: a.n}, a.off, nil)
+		}
 		if a.pre != nil {
 			var both [seqtest.MaxAlternatives]float64
 			for i := range a.pre {
 				both[i] = a.pre[i] + a.split[i]
 			}
-			abs += seqtest.DefaultGrid.LogMix(both[:len(a.pre)])
+			abs += rb.two.LogMix(both[:len(a.pre)])
 		}
 		return abs, rel
 	}
@@ -230,7 +240,7 @@ func (rb *ruleBase) epochLogE(r *rule, a *epochAcc) (abs, rel float64) {
 	// the product is an e-process.
 	pre := 0.0
 	if a.pre != nil {
-		pre = seqtest.DefaultGrid.LogMix(a.pre)
+		pre = rb.two.LogMix(a.pre)
 	}
 	if a.joined && rb.hasRef {
 		return pre + rb.two.LogE(rb.ref, seqtest.Block{X: a.x, N: a.n}, a.split) + fb, rel

@@ -186,9 +186,10 @@ const minLogScale = 0.05
 
 // prepareLatency resolves a latency rule's per-watch thresholds, the
 // trimmed-count metrics that count invocations above them, and its
-// fallback. compare_latency spends α/4 on the known-good's estimates (its
-// slow share's upper bound, the fallback's centre): its e-value needs
-// 1/(3α/4).
+// fallback. compare_latency spends α/8 on the known-good's estimate the
+// fallback needs (its centre): its e-value needs 1/(7α/8). (Its counts
+// test integrates the known-good's slow share out and spends nothing on
+// it: seqtest.TwoSample.LogEOffset.)
 func (b *PreparedBaseline) prepareLatency(r *rule, rb *ruleBase, baseline []sample.Sample) {
 	rb.events, rb.eventsKg = -1, -1
 	rb.logLevel = r.logLevel()
@@ -238,7 +239,7 @@ func (b *PreparedBaseline) prepareFallback(r *rule, rb *ruleBase, baseline []sam
 		// z(α/8) standard errors (another α/8 bounds its slow share).
 		fb.shift = math.Log1p(r.minEffect)
 		fb.m0 = center + fb.shift + normalQuantile(1-r.alpha/8)*scale*math.Sqrt(v/float64(max(1, len(busy))))
-		rb.logLevel = math.Log(4 / (3 * r.alpha))
+		rb.logLevel = math.Log(8 / (7 * r.alpha))
 		fb.ok = ok
 	case r.rel == relRatio:
 		fb.m0, fb.ok = center+math.Log(r.threshold), ok

@@ -159,6 +159,7 @@ func probePeriods(c *evalCtx, r *rule, from, to int64) []period {
 type increment struct {
 	start, end int64
 	x, n       float64   // tempered counts of the new side (one sample, or against the baseline)
+	off        float64   // compare_latency: the tempered cold-start allowance of x (expected events)
 	z, m       float64   // latency fallback: clipped standardised values and their number
 	split      []float64 // log likelihood ratio per alternative of a split period (nil: none)
 	vec        []float64 // latency: per alternative of HardFailureGrid, against the period's own boundary (nil: none)

@@ -188,6 +188,33 @@ func slowMinute(x string, n, p func(m int) float64, k float64) func(r rng, m int
 	}
 }
 
+// coldMinute is compare_latency at its null boundary with cold starts at
+// their allowance: before the deploy 1% of invocations are slower than the
+// known-good's p99 (400 ms) and 0.6% slower than 1.1 times it (440 ms);
+// after it 1% are slower than 440 ms (the new p99 is 1.1 times the old),
+// plus the cold-start allowance of the minute (the mean of e^(-t/40s)
+// over it), all slow. Burst shape k (0: none), shared by both counts.
+func coldMinute(n float64, k float64) func(r rng, m int, v string) []sample.Sample {
+	return func(r rng, m int, v string) []sample.Sample {
+		inv := r.poisson(n)
+		mult := 1.0
+		if k > 0 {
+			mult = r.gamma(k) / k
+		}
+		if m < 0 {
+			x0 := r.events(inv, 0.01*mult, 0)
+			x1 := math.Min(x0, r.events(inv, 0.006*mult, 0))
+			return []sample.Sample{met("Invocations", v, m, inv), met("Duration.TC(400:)", v, m, x0),
+				met("Duration.TC(440:)", v, m, x1), met("Duration.p99", v, m, 400)}
+		}
+		t1, t2 := float64(m)*60, float64(m+1)*60
+		cold := 40 * (math.Exp(-t1/40) - math.Exp(-t2/40)) / 60
+		x1 := r.events(inv, math.Min(1, 0.01*mult+cold), 0)
+		return []sample.Sample{met("Invocations", v, m, inv), met("Duration.TC(400:)", v, m, x1),
+			met("Duration.TC(440:)", v, m, x1), met("Duration.p99", v, m, 440)}
+	}
+}
+
 func flat(v float64) func(int) float64 { return func(int) float64 { return v } }
 
 // varying swings the traffic between a quarter and all of n over four
@@ -220,6 +247,7 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 	const alpha = 0.05
 	watch := 10 + 120 // bake, then two hours of rollback window
 	cmp := config.Rule{Name: "cmp", Kind: config.RuleCompareErrors}
+	cmpLat := config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency, MinEffect: 0.1, Warmup: config.Duration{Duration: 40 * time.Second}}
 	cases := []scenario{
 		{name: "compare_errors, steady 1000/min, 1%", rule: cmp, minute: errorMinute(flat(1000), flat(0.01), 0), periods: watch},
 		{name: "error_rate at its 5% threshold", rule: errRate, minute: errorMinute(flat(1000), flat(0.05), 0), periods: watch},
@@ -234,6 +262,9 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 		{name: "p99 at its threshold (1% slower than X)", rule: lat, minute: slowMinute("800", flat(1000), flat(0.01), 0), periods: watch},
 		{name: "compare_latency, heavy-tailed slow counts k=1", rule: config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency},
 			minute: slowMinute("400", flat(1000), flat(0.01), 1), periods: watch},
+		{name: "compare_latency at 1.1x p99, cold starts at the allowance", rule: cmpLat, minute: coldMinute(1000, 0), periods: watch},
+		{name: "compare_latency at 1.1x p99, cold starts, bursty k=5", rule: cmpLat, minute: coldMinute(1000, 5), periods: watch},
+		{name: "compare_latency at 1.1x p99, cold starts, 150/min", rule: cmpLat, minute: coldMinute(150, 0), periods: watch},
 		{name: "probe flaky 5% before and after", rule: health, minute: errorMinute(flat(0), flat(0), 0), probes: flakyProbes(0.05), periods: 10 + 60},
 		{name: "probe at its 10% tolerance, no baseline", rule: health, minute: errorMinute(flat(0), flat(0), 0), probes: flakyProbes(0.1), periods: 10 + 60},
 	}

@@ -39,8 +39,8 @@
 // Two samples (TwoSample): H0: rate_new ≤ r0 · rate_known-good, r0 = 1 +
 // min_effect. Against the pre-deploy baseline (a reference block observed
 // once) the known-good rate λ is a nuisance: the numerator integrates it
-// out under a proper Gamma(0.1, 1) prior (nearly flat in log λ over six
-// decades), the denominator maximises the likelihood over λ and every
+// out under a proper Gamma(0.5, 10) prior (spread over the rates
+// errors have, 0.1%-30%; compare_latency's is centred on 1 - NN/100), the denominator maximises the likelihood over λ and every
 // ratio ρ ≤ r0. The mixture is a probability distribution of the whole
 // data sequence — the baseline included, which is as random as the rest —
 // so m1/L_true is a martingale with mean 1 (E[M_0] = E[m1(baseline) /

@@ -38,6 +38,13 @@ func GeometricGrid(lo, hi float64, n int) Grid {
 // against knowing the effect; smaller effects cannot be told in a watch).
 var DefaultGrid = GeometricGrid(0.1, 12, 20)
 
+// ShareGrid is the grid of compare_latency's test: 14 rate ratios from
+// e^0.1 to e^4.6 (100 times the known-good's share of invocations slower
+// than its p99: all of them). A slow share of about 1% cannot grow more
+// than 100-fold, so DefaultGrid's larger effects would only cost weight:
+// log 14 = 2.6 nats instead of log 20 = 3.0, and adjacent effects closer.
+var ShareGrid = GeometricGrid(0.1, 4.6, 14)
+
 // HardFailureGrid is DefaultGrid with a quarter of the weight on its
 // largest effect (e^12 times the null odds: everything failing) and three
 // quarters spread over the rest. The one-sample tests use it: a hard

@@ -442,3 +442,95 @@ func TestUpperRateCoverage(t *testing.T) {
 		t.Errorf("UpperRate(300 of 30000) = %v", u)
 	}
 }
+
+// TestTwoSampleOffsetValidity: the test against the baseline with an
+// allowance of extra events on the new side (compare_latency's cold
+// starts): the new version's rate is the known-good's plus a share of each
+// period's allowance a_t = e^(-t/τ) that decays over the first minutes
+// (all of it: the null boundary; half; or all of it only in odd periods).
+// Periods whose allowance is more than twice the known-good rate are not
+// judged, as in policy.
+func TestTwoSampleOffsetValidity(t *testing.T) {
+	type offCase struct {
+		name string
+		rate float64
+		use  func(i int) float64 // share of period i's allowance the new version uses
+		n    float64
+		k    float64
+	}
+	inf := math.Inf(1)
+	cases := []offCase{
+		{"cold starts at the allowance, 1%", 0.01, func(int) float64 { return 1 }, 1000, inf},
+		{"cold starts at half the allowance", 0.01, func(int) float64 { return 0.5 }, 1000, inf},
+		{"cold starts every other period", 0.01, func(i int) float64 { return float64(i % 2) }, 1000, inf},
+		{"cold starts at the allowance, 150/period", 0.01, func(int) float64 { return 1 }, 150, inf},
+		{"cold starts at the allowance, bursty k=5", 0.01, func(int) float64 { return 1 }, 1000, 5},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			test := NewTwoSample(1, &DefaultGrid)
+			r := newSim(uint64(len(c.name)) + 300)
+			n := reps(t, 1500)
+			alarms := 0
+			for range n {
+				var ref Block
+				bx, bn := make([]float64, 30), make([]float64, 30)
+				for i := range bx {
+					m := r.poisson(c.n)
+					bx[i], bn[i] = float64(r.events(m, c.rate, c.k)), float64(m)
+				}
+				invK := InvK(bx, bn)
+				for i := range bx {
+					phi := Phi(c.rate*bn[i], invK)
+					ref.X += bx[i] / phi
+					ref.N += bn[i] / phi
+				}
+				var cur Block
+				off := 0.0
+				for i := range 300 {
+					a := 40 * (math.Exp(-float64(i)*60/40) - math.Exp(-float64(i+1)*60/40)) / 60
+					m := r.poisson(c.n)
+					x := r.events(m, c.rate+c.use(i)*a, c.k)
+					if a > 2*c.rate {
+						continue
+					}
+					phi := Phi((c.rate+a)*float64(m), invK)
+					cur.X += float64(x) / phi
+					cur.N += float64(m) / phi
+					off += a * float64(m) / phi
+					if test.LogEOffset(ref, cur, off, nil) >= math.Log(1/simAlpha) {
+						alarms++
+						break
+					}
+				}
+			}
+			checkRate(t, c.name, alarms, n, simAlpha)
+		})
+	}
+}
+
+// TestTwoSampleOffsetZero: without an allowance the offset test is the
+// test against the baseline, and a vanishing allowance changes it by as
+// little.
+func TestTwoSampleOffsetZero(t *testing.T) {
+	test := NewTwoSample(1.1, &DefaultGrid)
+	for _, c := range []struct{ ref, cur Block }{
+		{Block{50, 5000}, Block{20, 1000}},
+		{Block{50, 5000}, Block{5, 1000}},
+		{Block{0, 5000}, Block{3, 1000}},
+		{Block{50, 5000}, Block{0, 1000}},
+		{Block{12.5, 830.2}, Block{40.1, 900.7}},
+	} {
+		want := test.LogE(c.ref, c.cur, nil)
+		if got := test.LogEOffset(c.ref, c.cur, 0, nil); got != want {
+			t.Errorf("%v %v: off 0 gives %v, LogE %v", c.ref, c.cur, got, want)
+		}
+		if got := test.LogEOffset(c.ref, c.cur, 1e-9, nil); math.Abs(got-want) > 1e-6 {
+			t.Errorf("%v %v: off 1e-9 gives %v, LogE %v", c.ref, c.cur, got, want)
+		}
+		if got := test.LogEOffset(c.ref, c.cur, 5, nil); got > want+1e-9 {
+			t.Errorf("%v %v: an allowance of 5 events raises the e-value: %v > %v", c.ref, c.cur, got, want)
+		}
+	}
+}

@@ -40,7 +40,17 @@ const (
 // NewTwoSample prepares the test of H0: rate_new ≤ r0·rate_ref (r0 ≥ 1 is
 // 1 + min_effect).
 func NewTwoSample(r0 float64, g *Grid) *TwoSample {
-	t := &TwoSample{grid: g, r0: r0, a: priorShape, b: priorRate,
+	return NewTwoSamplePrior(r0, g, priorShape, priorRate)
+}
+
+// NewTwoSamplePrior is NewTwoSample with a Gamma(shape a, rate b) prior
+// on the reference rate, for a rule that knows where the rate lies before
+// seeing any data (compare_latency: the known-good's share of invocations
+// slower than its own pNN is about 1 - NN/100 by construction). Any proper
+// prior fixed before the data keeps the test valid; one that puts more
+// weight near the true rate costs less evidence.
+func NewTwoSamplePrior(r0 float64, g *Grid, a, b float64) *TwoSample {
+	t := &TwoSample{grid: g, r0: r0, a: a, b: b,
 		logR: make([]float64, g.Len()), r: make([]float64, g.Len())}
 	lg, _ := math.Lgamma(t.a)
 	t.priorC = t.a*math.Log(t.b) - lg
@@ -50,6 +60,10 @@ func NewTwoSample(r0 float64, g *Grid) *TwoSample {
 	}
 	return t
 }
+
+// LogMix mixes one log likelihood ratio per alternative (a split vector)
+// with the test's grid weights.
+func (t *TwoSample) LogMix(terms []float64) float64 { return t.grid.LogMix(terms[:len(t.r)]) }
 
 // R0 is the null boundary ratio.
 func (t *TwoSample) R0() float64 { return t.r0 }
@@ -135,6 +149,70 @@ func (t *TwoSample) logSupNull(ref, cur Block, k float64) float64 {
 	}
 	if cur.X > 0 {
 		d += cur.X * math.Log(rho)
+	}
+	return d
+}
+
+// LogEOffset is LogE for a null that also allows off expected events on
+// the new side beyond r0 times the reference rate: H0 is that the new
+// side's events have mean at most r0·λ·N_new + off (off: cold-start
+// allowances, the sum over the periods judged of their allowed share
+// times their trials). With off = 0 it is LogE.
+//
+// The numerator is LogE's mixture (a proper distribution of the
+// reference block and the new side's sum). The denominator is the
+// likelihood of the reference block and of the new side's sum maximised
+// over λ ≥ 0 and every mean 0 ≤ μ ≤ r0·λ·N_new + off: under H0 the new
+// side's sum is Poisson with a mean in that range whatever each period's
+// rate was (below its own boundary r0·λ + a_t, the allowance a_t used or
+// not), so the maximised likelihood is at least the true one and the
+// ratio is at most m1/L_true, a martingale of mean 1 (LogE's argument).
+// The log likelihood is jointly concave in (λ, μ) on a convex set: the
+// unconstrained maximum (λ = X_ref/N_ref, μ = X_new) when it is allowed,
+// else the maximum on the boundary μ = r0·λ·N_new + off, where λ solves
+// (N_ref + M)·M·λ² - (M·K - (N_ref + M)·off)·λ - X_ref·off = 0, M = r0·N_new.
+func (t *TwoSample) LogEOffset(ref, cur Block, off float64, split []float64) float64 {
+	if off <= 0 {
+		return t.LogE(ref, cur, split)
+	}
+	k := ref.X + cur.X
+	var buf [MaxAlternatives]float64
+	terms := buf[:len(t.r)]
+	for i, r := range t.r {
+		terms[i] = cur.X*t.logR[i] - (t.a+k)*math.Log(t.b+ref.N+r*cur.N)
+		if split != nil {
+			terms[i] += split[i]
+		}
+	}
+	lgk, _ := math.Lgamma(t.a + k)
+	num := t.grid.LogMix(terms) + t.priorC + lgk
+	return num - logSupNullOffset(ref, cur, t.r0, off)
+}
+
+// logSupNullOffset is the log of the likelihood of the reference block
+// (Pois(X_ref; λ·N_ref)) and the new side's sum (Pois(X_new; μ)),
+// maximised over λ ≥ 0 and 0 ≤ μ ≤ r0·λ·N_new + off, without the
+// constants the numerator shares (N_ref^X_ref·N_new^X_new/(X_ref!·X_new!)).
+func logSupNullOffset(ref, cur Block, r0, off float64) float64 {
+	lam := 0.0
+	if ref.N > 0 {
+		lam = ref.X / ref.N
+	}
+	m := r0 * cur.N
+	mu := cur.X
+	if cur.X > m*lam+off {
+		k := ref.X + cur.X
+		a := (ref.N + m) * m
+		bq := m*k - (ref.N+m)*off
+		lam = (bq + math.Sqrt(bq*bq+4*a*ref.X*off)) / (2 * a)
+		mu = m*lam + off
+	}
+	d := -lam*ref.N - mu
+	if ref.X > 0 {
+		d += ref.X * math.Log(lam)
+	}
+	if cur.X > 0 {
+		d += cur.X * math.Log(mu/cur.N)
 	}
 	return d
 }
