@@ -18,17 +18,9 @@ import (
 // this process first sees a watch, its baseline and the periods since it
 // began.
 
-// MetricDelay is how long after a period ends the cycle reads it: Lambda's
-// datapoints are usually readable within seconds; the periods re-read on
-// later cycles (metric_lag) catch what arrives later still. Replay delivers
-// metric periods on the same schedule.
-const MetricDelay = 5 * time.Second
-
-// NextMetricRead is when the cycle after now reads: period + MetricDelay
-// after the start of the period now falls in.
-func NextMetricRead(now time.Time, period time.Duration) time.Time {
-	return now.Truncate(period).Add(period + MetricDelay)
-}
+// MetricDelay is how long after a period ends the cycle reads it (see
+// watch.NextMetricRead for the schedule, late periods included).
+const MetricDelay = watch.MetricDelay
 
 // setWatching remembers which watches the probe samples of each target
 // feed (ws are the active watches of the targets this replica owns). The
@@ -105,13 +97,15 @@ func (d *Daemon) readMetrics(ctx context.Context, ws []store.Watch) {
 	if period == 0 {
 		period = time.Minute
 	}
-	next := NextMetricRead(now, period)
+	next := watch.NextMetricRead(now, period, false)
 	cycle := func(ctx context.Context) {
 		if len(active) > 0 {
 			samples, stats := reader.Cycle(ctx, active)
+			late := watch.NewestLate(samples, now, period)
 			d.log.Debug("metric cycle", zap.Int("watches", stats.Watches), zap.Int("queries", stats.Queries),
-				zap.Int("calls", stats.Calls), zap.Int("errors", stats.Errors), zap.Int("samples", len(samples)))
+				zap.Int("calls", stats.Calls), zap.Int("errors", stats.Errors), zap.Int("samples", len(samples)), zap.Bool("newest_late", late))
 			d.feed(samples)
+			next = watch.NextMetricRead(now, period, late)
 			if !stats.RetryAt.IsZero() && stats.RetryAt.After(now) && stats.RetryAt.Before(next) {
 				next = stats.RetryAt
 			}

@@ -50,8 +50,8 @@ const (
 const Tick = time.Second
 
 // MetricDelay is how long after a period boundary the daemon's metric
-// cycle reads (daemon.MetricDelay).
-const MetricDelay = 5 * time.Second
+// cycle reads (watch.NextMetricRead).
+const MetricDelay = watch.MetricDelay
 
 // Outcome is what the daemon would have done with the deploy.
 type Outcome string
@@ -249,10 +249,11 @@ func (rp *replayer) tick(now time.Time) bool {
 		rp.fresh = true
 	}
 	if !now.Before(rp.nextRd) {
-		for _, s := range rp.metrics.cycle(now, rp.lag) {
+		samples := rp.metrics.cycle(now, rp.lag)
+		for _, s := range samples {
 			rp.hist.Add(s)
 		}
-		rp.nextRd = nextRead(now, rp.p.Period())
+		rp.nextRd = watch.NextMetricRead(now, rp.p.Period(), watch.NewestLate(samples, now, rp.p.Period()))
 		rp.fresh = true
 	}
 	if rp.fresh { // the daemon copies every tick; the same samples need no new copy
@@ -361,7 +362,7 @@ func (rp *replayer) nextDelivery(now time.Time) time.Time {
 // nextRead is when the daemon's metric cycle after now reads (the same
 // schedule as daemon.NextMetricRead).
 func nextRead(now time.Time, period time.Duration) time.Time {
-	return now.Truncate(period).Add(period + MetricDelay)
+	return watch.NextMetricRead(now, period, false)
 }
 
 func earliest(a, b time.Time) time.Time {

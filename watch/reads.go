@@ -1,0 +1,58 @@
+package watch
+
+import (
+	"time"
+
+	"github.com/canaryd/canaryd/sample"
+)
+
+// When the daemon's CloudWatch cycle reads (replay reads on the same
+// schedule). A period is read MetricDelay after it ends; Lambda's
+// datapoints are usually there by then, but CloudWatch may deliver a
+// period seconds later. When the newest period of a watch with traffic
+// came back without its invocations, the cycle reads again LateRead later,
+// at most LateReads times, instead of leaving the period to the next
+// regular read a whole period later (the periods metric_lag covers are
+// re-read every cycle anyway). A function without traffic costs no extra
+// read: the period before must have had invocations.
+const (
+	MetricDelay = 5 * time.Second
+	LateRead    = 10 * time.Second
+	LateReads   = 2
+)
+
+// NextMetricRead is when the cycle after a read at now reads: LateRead
+// later when the newest period was late (NewestLate) and the extra reads
+// of this period are not spent, else MetricDelay after the next period
+// boundary.
+func NextMetricRead(now time.Time, period time.Duration, newestLate bool) time.Time {
+	boundary := now.Truncate(period)
+	if newestLate && now.Before(boundary.Add(MetricDelay+LateReads*LateRead)) {
+		return now.Add(LateRead)
+	}
+	return boundary.Add(period + MetricDelay)
+}
+
+// NewestLate reports whether a read at `at` found the newest complete
+// period's Invocations missing (no_data) for a series — a target and
+// version — whose period before had invocations.
+func NewestLate(samples []sample.Sample, at time.Time, period time.Duration) bool {
+	newest := at.Truncate(period).Add(-period)
+	type series struct{ target, version string }
+	busy := map[series]bool{}
+	for i := range samples {
+		s := &samples[i]
+		if s.Kind == sample.KindMetric && s.Metric == "Invocations" && s.Outcome == sample.OutcomeOK && s.Value > 0 &&
+			s.Time.Equal(newest.Add(-period)) {
+			busy[series{s.Target, s.Version}] = true
+		}
+	}
+	for i := range samples {
+		s := &samples[i]
+		if s.Kind == sample.KindMetric && s.Metric == "Invocations" && s.Outcome == sample.OutcomeNoData &&
+			s.Time.Equal(newest) && busy[series{s.Target, s.Version}] {
+			return true
+		}
+	}
+	return false
+}
