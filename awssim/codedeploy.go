@@ -39,7 +39,7 @@ type CodeDeployDeployment struct {
 	Function, Alias        string
 	FromVersion, ToVersion string // the alias's version at start; the version deployed
 	Status                 string
-	Creator                string // "user", or "autoRollback" for a rollback deployment
+	Creator                string // "user", or "codeDeployRollback" for a rollback deployment
 	Created, Completed     time.Time
 	// Set on a deployment stopped with autoRollbackEnabled: the rollback
 	// deployment it triggered; on that rollback deployment, the one stopped.
@@ -306,7 +306,7 @@ func (s *Sim) cdStopDeployment(req *request) (*response, *apiError) {
 		d.StoppedWithAutoRollback = true
 		d.RollbackDeploymentID = s.newDeploymentLocked(&CodeDeployDeployment{Application: d.Application, Group: d.Group,
 			Function: d.Function, Alias: d.Alias, FromVersion: d.ToVersion, ToVersion: d.FromVersion,
-			Status: DeploymentInProgress, Creator: "autoRollback", RollbackTriggeringID: d.ID})
+			Status: DeploymentInProgress, Creator: "codeDeployRollback", RollbackTriggeringID: d.ID})
 		msg += "; rollback deployment " + d.RollbackDeploymentID + " started"
 	}
 	req.result["status"], req.result["rollbackDeploymentId"] = "Succeeded", d.RollbackDeploymentID

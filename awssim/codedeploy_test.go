@@ -56,7 +56,7 @@ func TestCodeDeployThroughTheSDK(t *testing.T) {
 	}
 	rb := aws.ToString(got.DeploymentInfo.RollbackInfo.RollbackDeploymentId)
 	rbd, ok := s.CodeDeployDeployment(rb)
-	if !ok || rbd.Creator != "autoRollback" || rbd.ToVersion != "2" || rbd.Status != DeploymentInProgress || rbd.RollbackTriggeringID != id {
+	if !ok || rbd.Creator != "codeDeployRollback" || rbd.ToVersion != "2" || rbd.Status != DeploymentInProgress || rbd.RollbackTriggeringID != id {
 		t.Fatalf("rollback deployment %+v", rbd)
 	}
 	if c := s.Calls("StopDeployment"); len(c) != 1 || c[0].Params["deploymentId"] != id || c[0].Params["autoRollbackEnabled"] != true {

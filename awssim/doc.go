@@ -93,7 +93,7 @@
 // CodeDeploy's next step: every deployment still in progress moves its
 // alias to its target version alone and succeeds. StopDeployment with
 // autoRollbackEnabled starts the rollback deployment CodeDeploy starts
-// (creator autoRollback, InProgress, back to the original version, linked
+// (creator codeDeployRollback, InProgress, back to the original version, linked
 // both ways through rollbackInfo), which the next CodeDeployShift
 // applies. CodeDeployDeployment(id) reads a deployment back.
 //
