@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
+	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/jonboulle/clockwork"
 	"github.com/redis/go-redis/v9"
@@ -27,10 +28,11 @@ type Verifier func(ctx context.Context, t config.Target, window time.Duration) (
 // required; the rest have defaults.
 type Config struct {
 	Store store.Store
-	// Lambda and CloudFront return the SDK client for a target (its
-	// region and role); built with awsclient.
+	// Lambda, CloudFront and CodeDeploy return the SDK client for a
+	// target (its region and role); built with awsclient.
 	Lambda     func(target string) *lambda.Client
 	CloudFront func(target string) *cloudfront.Client
+	CodeDeploy func(target string) *codedeploy.Client
 	// Redis builds a client for a Redis action's connection. The actuator
 	// closes the client when the step ends. Default: go-redis
 	// NewUniversalClient (single, Sentinel or Cluster).

@@ -43,6 +43,12 @@ func (p Plan) describeStep(s Step) string {
 			cond = "RevisionId " + p.Input.RevisionID
 		}
 		return fmt.Sprintf("point alias at version %s (from %s), clear routing, only if %s", p.Input.ToVersion, p.Input.FromVersion, cond)
+	case KindCodeDeploy:
+		rb := "with auto-rollback (CodeDeploy also shifts the alias back)"
+		if !s.CodeDeploy.AutoRollbackEnabled() {
+			rb = "without auto-rollback"
+		}
+		return fmt.Sprintf("stop deployments of %s/%s in progress, %s, so CodeDeploy does not shift the bad version back", s.CodeDeploy.Application, s.CodeDeploy.DeploymentGroup, rb)
 	case KindCloudFront:
 		wait := "do not wait"
 		if s.CloudFront.Wait.Duration > 0 {

@@ -140,6 +140,8 @@ func (x *execution) act(ctx context.Context, s Step, before []StepResult) (stepO
 	switch s.Kind {
 	case KindLambdaAlias:
 		return x.runAlias(ctx, s)
+	case KindCodeDeploy:
+		return a.runCodeDeploy(ctx, p, s), nil
 	case KindCloudFront:
 		return a.runCloudFront(ctx, p, s), nil
 	case KindRedis:

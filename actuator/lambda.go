@@ -79,8 +79,11 @@ func (a *Actuator) aliasRound(ctx context.Context, p Plan) stepOutcome {
 
 // judgeAlias decides the step from the alias as read, when that alone
 // decides it: already reverted (done) or moved to a newer deploy (aborted).
+// Already reverted is the alias serving the known-good version alone,
+// whoever put it there: our own earlier attempt, or CodeDeploy's
+// auto-rollback after the codedeploy step stopped its deployment.
 func judgeAlias(d *aliasDetail, cur AliasState) (stepOutcome, bool) {
-	if cur.Version == d.To && len(cur.Weights) == 0 {
+	if servesOnly(cur, d.To) {
 		d.AlreadyReverted = true
 		return done(d), true
 	}
@@ -93,9 +96,9 @@ func judgeAlias(d *aliasDetail, cur AliasState) (stepOutcome, bool) {
 }
 
 // afterPrecondition explains a PreconditionFailedException: the alias
-// changed since it was observed. If it now points at the known-good
-// version (our own earlier attempt landed) the step is done; otherwise it
-// is aborted and the plan stops.
+// changed since it was observed. If it now serves the known-good version
+// alone (our own earlier attempt landed, or CodeDeploy's auto-rollback
+// did) the step is done; otherwise it is aborted and the plan stops.
 func (a *Actuator) afterPrecondition(ctx context.Context, cl *lambda.Client, d *aliasDetail, cause error) stepOutcome {
 	cur, err := a.readAlias(ctx, cl, d.Function, d.Alias)
 	if err != nil {
@@ -109,6 +112,20 @@ func (a *Actuator) afterPrecondition(ctx context.Context, cl *lambda.Client, d *
 	return stepOutcome{status: store.StepAborted, detail: d, err: fmt.Errorf(
 		"alias revision changed since observed (expected %s, now %s at version %s); not clobbering",
 		d.ExpectedRevision, cur.RevisionID, cur.Version)}
+}
+
+// servesOnly reports whether the alias sends all its traffic to version v:
+// it points at v and any additional version weighs nothing.
+func servesOnly(cur AliasState, v string) bool {
+	if cur.Version != v {
+		return false
+	}
+	for _, w := range cur.Weights {
+		if w != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // movedTo returns a version the alias routes to that is neither from nor

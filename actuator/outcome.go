@@ -57,9 +57,21 @@ func notExecuted(steps []StepResult) bool {
 
 // already reports whether the alias step found the alias already reverted.
 func already(steps []StepResult) bool {
-	if len(steps) == 0 || steps[0].Kind != KindLambdaAlias {
+	sr, ok := aliasResult(steps)
+	if !ok {
 		return false
 	}
 	var d aliasDetail
-	return json.Unmarshal(steps[0].Detail, &d) == nil && d.AlreadyReverted
+	return json.Unmarshal(sr.Detail, &d) == nil && d.AlreadyReverted
+}
+
+// aliasResult is the alias step's result: the first step, or the second
+// when the plan first stops CodeDeploy.
+func aliasResult(steps []StepResult) (StepResult, bool) {
+	for _, sr := range steps {
+		if sr.Kind == KindLambdaAlias {
+			return sr, true
+		}
+	}
+	return StepResult{}, false
 }

@@ -12,6 +12,7 @@ type StepKind string
 
 // Step kinds.
 const (
+	KindCodeDeploy  StepKind = "codedeploy"
 	KindLambdaAlias StepKind = "lambda-alias"
 	KindCloudFront  StepKind = "cloudfront"
 	KindRedis       StepKind = "redis"
@@ -21,7 +22,7 @@ const (
 )
 
 // AllKinds lists every step kind (metric label pre-initialisation).
-var AllKinds = []StepKind{KindLambdaAlias, KindCloudFront, KindRedis, KindWebhook, KindExec, KindVerify}
+var AllKinds = []StepKind{KindCodeDeploy, KindLambdaAlias, KindCloudFront, KindRedis, KindWebhook, KindExec, KindVerify}
 
 // PlanInput is what a plan is built from besides the target's config: the
 // incident and the alias state observed when the watch tripped. BuildPlan is
@@ -53,13 +54,14 @@ func InputFromWatch(w store.Watch, incidentID, trigger string) PlanInput {
 }
 
 // Step is one idempotent action of a plan. Exactly one of the action
-// pointers is set for cloudfront, redis, webhook and exec steps.
+// pointers is set for codedeploy, cloudfront, redis, webhook and exec steps.
 type Step struct {
 	Index    int
 	Kind     StepKind
-	Name     string // journal name: "lambda-alias", "cloudfront:E123", "redis:sessions", ...
+	Name     string // journal name: "lambda-alias", "codedeploy:app/group", "cloudfront:E123", "redis:sessions", ...
 	Critical bool   // a failure stops the plan
 
+	CodeDeploy *config.CodeDeploy
 	CloudFront *config.CloudFrontAction
 	Redis      *config.RedisAction
 	Webhook    *config.WebhookHook
@@ -90,7 +92,9 @@ type AliasState struct {
 }
 
 // BuildPlan returns the ordered steps of t's rollback for in: the alias
-// first, then caches, then hooks, then verification.
+// first — preceded by stopping the target's CodeDeploy deployments in
+// progress, when it names a deployment group, so that CodeDeploy does not
+// shift the bad version back — then caches, then hooks, then verification.
 func BuildPlan(t config.Target, in PlanInput) Plan {
 	p := Plan{ID: in.IncidentID, Target: t, Input: in}
 	switch {
@@ -104,6 +108,9 @@ func BuildPlan(t config.Target, in PlanInput) Plan {
 	add := func(s Step) {
 		s.Index = len(p.Steps)
 		p.Steps = append(p.Steps, s)
+	}
+	if cd := t.CodeDeploy; cd != nil {
+		add(Step{Kind: KindCodeDeploy, Name: "codedeploy:" + cd.Application + "/" + cd.DeploymentGroup, CodeDeploy: cd})
 	}
 	add(Step{Kind: KindLambdaAlias, Name: string(KindLambdaAlias), Critical: true})
 	a := &t.Actions

@@ -33,7 +33,7 @@ type verifyDetail struct {
 // no longer live.
 func (a *Actuator) runVerify(ctx context.Context, p Plan, s Step, before []StepResult) stepOutcome {
 	d := &verifyDetail{Window: s.Window.Duration.String()}
-	if len(before) == 0 || before[0].Kind != KindLambdaAlias || before[0].Status != store.StepDone {
+	if alias, ok := aliasResult(before); !ok || alias.Status != store.StepDone {
 		return stepOutcome{status: store.StepSkipped, detail: d, err: errors.New("alias was not reverted")}
 	}
 	if out, moved := a.supersededDuringVerify(ctx, p, d, "before"); moved {

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -115,6 +116,7 @@ type Clients struct {
 	CloudWatch *cloudwatch.Client
 	CloudFront *cloudfront.Client
 	SNS        *sns.Client
+	CodeDeploy *codedeploy.Client // stops a target's in-progress deployments on a trip
 }
 
 // New builds all clients from one config.
@@ -124,6 +126,7 @@ func New(cfg aws.Config) Clients {
 		CloudWatch: cloudwatch.NewFromConfig(cfg),
 		CloudFront: cloudfront.NewFromConfig(cfg),
 		SNS:        sns.NewFromConfig(cfg),
+		CodeDeploy: codedeploy.NewFromConfig(cfg),
 	}
 }
 

@@ -55,7 +55,7 @@ func (s *Sim) accessDenied(service, api string) *apiError {
 	msg := fmt.Sprintf("User: arn:aws:iam::%s:user/awssim is not authorized to perform: %s because no identity-based policy allows the %s action",
 		s.account, action, action)
 	switch service {
-	case "lambda", "ssm":
+	case "lambda", "ssm", "codedeploy":
 		return &apiError{status: 403, code: "AccessDeniedException", message: msg}
 	case "cloudwatch":
 		return &apiError{status: 403, code: "AccessDeniedException", queryCode: "AccessDenied", message: msg}

@@ -13,7 +13,8 @@
 // Routing is by protocol: RPCv2 CBOR (path /service/GraniteServiceVersion20100801/operation/<Op>,
 // header Smithy-Protocol: rpc-v2-cbor), Lambda REST-JSON (/2015-03-31/functions...),
 // CloudFront REST-XML (/2020-05-31/distribution/...), SNS and STS query
-// protocol (form POST with Action=), SSM JSON 1.1 (X-Amz-Target:
+// protocol (form POST with Action=), CodeDeploy JSON 1.1 (X-Amz-Target:
+// CodeDeploy_20141006.<Op>), SSM JSON 1.1 (X-Amz-Target:
 // AmazonSSM.GetParameter), S3 path-style GetObject (GET /bucket/key?x-id=GetObject).
 // Also: STS AssumeRole (any well-formed role ARN), SSM GetParameter
 // (PutParameter seeds), S3 GetObject (PutObject seeds) — the calls of a
@@ -71,6 +72,31 @@
 // InvalidParameter for empty/oversized messages or bad subjects).
 // SNSMessages reads published messages back.
 //
+// CodeDeploy (JSON 1.1, errors as {"__type", "message"} plus
+// X-Amzn-Errortype): ListDeployments (applicationName +
+// deploymentGroupName, includeOnlyStatuses, ids newest first, nextToken
+// pages of 100), GetDeployment (deploymentInfo: deploymentId,
+// applicationName, deploymentGroupName, status, creator, createTime,
+// completeTime, rollbackInfo, errorInformation MANUAL_STOP when stopped),
+// StopDeployment (autoRollbackEnabled; answers status Succeeded). Errors:
+// DeploymentAlreadyCompletedException (stopping a finished deployment),
+// DeploymentDoesNotExistException, InvalidDeploymentIdException,
+// DeploymentIdRequiredException, ApplicationDoesNotExistException,
+// DeploymentGroupDoesNotExistException, Application/DeploymentGroupName
+// RequiredException, InvalidDeploymentStatusException,
+// InvalidNextTokenException; throttling is ThrottlingException 400.
+// Deployments are Lambda deployments of one alias:
+// StartCodeDeployDeployment(app, group, fn, alias, toVersion) starts one
+// InProgress (creating the application and group; CreateDeploymentGroup
+// makes an empty one) from the alias's current version, without moving the
+// alias (Deploy models the traffic shifted so far). CodeDeployShift is
+// CodeDeploy's next step: every deployment still in progress moves its
+// alias to its target version alone and succeeds. StopDeployment with
+// autoRollbackEnabled starts the rollback deployment CodeDeploy starts
+// (creator codeDeployRollback, InProgress, back to the original version, linked
+// both ways through rollbackInfo), which the next CodeDeployShift
+// applies. CodeDeployDeployment(id) reads a deployment back.
+//
 // # Scenarios
 //
 // LambdaTraffic writes per-minute Invocations, Errors, Throttles and
@@ -111,7 +137,10 @@
 // # Not implemented
 //
 // Signature verification; IAM policies (Deny("lambda:UpdateAlias") refuses an
-// action with the service's real access-denied error); any other API or service (unknown operations
+// action with the service's real access-denied error); CodeDeploy's other
+// operations (CreateDeployment, deployment groups' configuration, lifecycle
+// hooks, EC2/ECS platforms), its own traffic-shifting timeline and
+// StopDeployment's Pending stage; any other API or service (unknown operations
 // answer UnknownOperationException / InvalidAction); Lambda Invoke, function
 // code, layers, concurrency, provisioned concurrency, and PublishVersion's
 // "no change" deduplication (every publish makes a new version);

@@ -146,6 +146,8 @@ func throttleError(service string) *apiError {
 		return &apiError{status: 429, code: "TooManyRequestsException", message: "Rate exceeded", retryAfter: "1", reason: "CallerRateLimitExceeded"}
 	case "cloudwatch":
 		return &apiError{status: 400, code: "Throttling", queryCode: "Throttling", message: "Rate exceeded"}
+	case "codedeploy":
+		return &apiError{status: 400, code: "ThrottlingException", message: "Rate exceeded"}
 	default: // cloudfront, sns
 		return &apiError{status: 400, code: "Throttling", message: "Rate exceeded"}
 	}

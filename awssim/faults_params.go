@@ -66,6 +66,18 @@ func faultParams(rt route, req *request) map[string]any {
 		if len(rt.vars) > 2 {
 			p["Id"] = rt.vars[2]
 		}
+	case "codedeploy":
+		var body map[string]any
+		if json.Unmarshal(req.body, &body) == nil {
+			for _, k := range []string{"applicationName", "deploymentGroupName", "deploymentId"} {
+				if v, ok := body[k].(string); ok && v != "" {
+					p[k] = v
+				}
+			}
+			if v, ok := body["autoRollbackEnabled"].(bool); ok {
+				p["autoRollbackEnabled"] = v
+			}
+		}
 	case "sns":
 		if form, err := url.ParseQuery(string(req.body)); err == nil {
 			for _, k := range []string{"TopicArn", "Message", "Subject", "Name"} {

@@ -43,7 +43,7 @@ type handlerFunc func(req *request) (*response, *apiError)
 
 // route is one resolved operation.
 type route struct {
-	service string // lambda, cloudwatch, cloudfront, sns
+	service string // lambda, cloudwatch, cloudfront, sns, sts, ssm, s3, codedeploy
 	api     string
 	h       handlerFunc
 	vars    []string
@@ -148,6 +148,8 @@ func (s *Sim) route(r *http.Request, body []byte) (route, bool) {
 			}
 		}
 		return s.snsRoute(r, body)
+	case strings.HasPrefix(r.Header.Get("X-Amz-Target"), codeDeployTargetPrefix):
+		return s.codedeployRoute(r)
 	case r.Header.Get("X-Amz-Target") != "":
 		return s.ssmRoute(r)
 	}
@@ -181,7 +183,7 @@ func writeError(w http.ResponseWriter, service string, e *apiError) {
 		writeXMLError(w, e)
 	case "s3":
 		writeS3Error(w, e)
-	case "ssm":
+	case "ssm", "codedeploy":
 		writeJSON11Error(w, e)
 	default:
 		w.Header().Set("Content-Type", "text/plain")

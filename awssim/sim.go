@@ -77,6 +77,7 @@ type Sim struct {
 	cw     *cwStore
 	cf     *cfState
 	sns    *snsState
+	cd     *cdState
 	faults *faultSet
 	deny   *denySet
 	store  *objectStore
@@ -107,6 +108,7 @@ func New(o Options) *Sim {
 		cw:         newCWStore(),
 		cf:         newCFState(),
 		sns:        newSNSState(),
+		cd:         newCDState(),
 		faults:     newFaultSet(),
 		deny:       newDenySet(),
 		store:      newObjectStore(),

@@ -142,6 +142,10 @@ func applyTargetDefaults(t *Target) {
 	for i := range t.Actions.Exec {
 		setDur(&t.Actions.Exec[i].Timeout, DefaultExecTimeout)
 	}
+	if cd := t.CodeDeploy; cd != nil && cd.AutoRollback == nil {
+		yes := true
+		cd.AutoRollback = &yes
+	}
 	if r := t.Rollout; r != nil {
 		for _, h := range []*TrafficHook{r.PreTraffic, r.PostTraffic} {
 			switch {

@@ -39,6 +39,9 @@ func (l *loader) checkType(path string, line int, t reflect.Type, v *unstable.No
 
 // typeProblem says what is wrong with v as a t, or "".
 func typeProblem(t reflect.Type, v *unstable.Node) string {
+	for t.Kind() == reflect.Pointer { // an optional value (*bool, *Rollout) has its element's type
+		t = t.Elem()
+	}
 	switch {
 	case t == durationType:
 		return durationProblem(v)

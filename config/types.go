@@ -132,7 +132,25 @@ type Target struct {
 	Rules   []Rule   `toml:"rule"`
 	Actions Actions  `toml:"actions"`
 	Rollout *Rollout `toml:"rollout"` // how canaryd shifts traffic itself (canaryd deploy); nil: it only watches
+	// CodeDeploy names the CodeDeploy deployment group that also deploys
+	// this alias: a rollback first stops its deployments in progress, so
+	// that CodeDeploy does not shift the bad version back. nil: none.
+	CodeDeploy *CodeDeploy `toml:"codedeploy"`
 }
+
+// CodeDeploy is a target's [target.codedeploy]: the CodeDeploy application
+// and deployment group (compute platform Lambda) that deploy its alias.
+type CodeDeploy struct {
+	Application     string `toml:"application"`
+	DeploymentGroup string `toml:"deployment_group"`
+	// AutoRollback is StopDeployment's autoRollbackEnabled: CodeDeploy
+	// then starts its own rollback deployment to the original version.
+	// Default true (nil, in a Target built in code, means true).
+	AutoRollback *bool `toml:"auto_rollback"`
+}
+
+// AutoRollbackEnabled is AutoRollback with its default applied.
+func (c *CodeDeploy) AutoRollbackEnabled() bool { return c.AutoRollback == nil || *c.AutoRollback }
 
 // KnownBad policies.
 const (

@@ -195,6 +195,27 @@ func (l *loader) validateTarget(path string, t *Target, notifiers map[string]boo
 		l.warnRule(rp, r)
 	}
 	l.validateActions(path+".actions", &t.Actions)
+	l.validateCodeDeploy(path+".codedeploy", t)
+}
+
+// validateCodeDeploy checks a target's [target.codedeploy]: CodeDeploy
+// names are 1 to 100 characters.
+func (l *loader) validateCodeDeploy(path string, t *Target) {
+	cd := t.CodeDeploy
+	if cd == nil {
+		return
+	}
+	for _, f := range []struct{ key, v string }{{"application", cd.Application}, {"deployment_group", cd.DeploymentGroup}} {
+		switch {
+		case strings.TrimSpace(f.v) == "":
+			l.add(path+"."+f.key, "required")
+		case len(f.v) > 100:
+			l.add(path+"."+f.key, "must be at most 100 characters (got %d)", len(f.v))
+		}
+	}
+	if t.Rollout != nil {
+		l.warn(path, "this target also has a [target.rollout]: canaryd deploy and CodeDeploy would both shift the alias")
+	}
 }
 
 func (l *loader) validateProbe(p string, pr *Probe) {

@@ -33,7 +33,7 @@ func (d *Daemon) onWatchEnd(w store.Watch) {
 // onStep measures the time from trip to alias reverted. The journal itself
 // is the record of the steps (the postmortem reads it).
 func (d *Daemon) onStep(e store.JournalEntry) {
-	if e.Step != 0 || e.Status != store.StepDone {
+	if e.Name != string(actuator.KindLambdaAlias) || e.Status != store.StepDone { // not step 0 when CodeDeploy is stopped first
 		return
 	}
 	if inc, err := d.cfg.Store.GetIncident(d.workCtx, e.PlanID); err == nil {

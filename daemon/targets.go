@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/canaryd/canaryd/actuator"
@@ -255,6 +256,7 @@ func (d *Daemon) buildParts(ctx context.Context, conf *config.Config, targets ma
 		Store:      d.cfg.Store,
 		Lambda:     clientOf(targets, func(t *target) *lambda.Client { return t.actors.Lambda }),
 		CloudFront: clientOf(targets, func(t *target) *cloudfront.Client { return t.actors.CloudFront }),
+		CodeDeploy: clientOf(targets, func(t *target) *codedeploy.Client { return t.actors.CodeDeploy }),
 		HTTPClient: d.cfg.HTTPClient,
 		Clock:      d.clock, Logger: d.log.Named("actuator"), Metrics: d.ametrics,
 		DryRun: d.cfg.DryRun || conf.Daemon.DryRun, Verifier: d.verify, OnStep: d.onStep,

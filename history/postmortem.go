@@ -180,12 +180,12 @@ func actions(journal []store.JournalEntry) []Action {
 	return out
 }
 
-// mitigation sets MitigatedAt from the alias step (the first step, which
-// is what stops the harm) when it is done, else from the incident closing
-// with a rolled_back outcome.
+// mitigation sets MitigatedAt from the alias step (the first step, or the
+// second after stopping CodeDeploy; it is what stops the harm) when it is
+// done, else from the incident closing with a rolled_back outcome.
 func (d *Doc) mitigation() {
 	for _, a := range d.Actions {
-		if a.Status == string(store.StepDone) && !a.End.IsZero() && (a.Step == 0 || strings.HasPrefix(a.Name, "lambda")) {
+		if a.Status == string(store.StepDone) && !a.End.IsZero() && (a.Step == 0 && !strings.HasPrefix(a.Name, "codedeploy:") || strings.HasPrefix(a.Name, "lambda")) {
 			d.MitigatedAt = a.End
 			break
 		}

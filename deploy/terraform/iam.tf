@@ -56,6 +56,15 @@ data "aws_iam_policy_document" "task" {
   }
 
   dynamic "statement" {
+    for_each = length(var.codedeploy_deployment_group_arns) > 0 ? [1] : []
+    content {
+      sid       = "StopCodeDeploy"
+      actions   = ["codedeploy:ListDeployments", "codedeploy:GetDeployment", "codedeploy:StopDeployment"]
+      resources = var.codedeploy_deployment_group_arns
+    }
+  }
+
+  dynamic "statement" {
     for_each = length(var.sns_topic_arns) > 0 ? [1] : []
     content {
       sid       = "PageOnCall"

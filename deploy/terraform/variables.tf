@@ -119,6 +119,12 @@ variable "cloudfront_distribution_arns" {
   default     = []
 }
 
+variable "codedeploy_deployment_group_arns" {
+  description = "CodeDeploy deployment groups ([target.codedeploy]) whose in-progress deployments a rollback stops: arn:aws:codedeploy:REGION:ACCOUNT:deploymentgroup:APP/GROUP."
+  type        = list(string)
+  default     = []
+}
+
 variable "sns_topic_arns" {
   description = "SNS topics canaryd pages through."
   type        = list(string)
