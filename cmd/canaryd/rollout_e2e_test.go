@@ -157,6 +157,35 @@ func TestEndToEndRollout(t *testing.T) {
 		}
 	})
 
+	t.Run("a CodeDeploy deployment is stopped before the revert", func(t *testing.T) {
+		w.setBad("6", true)
+		id := w.sim.StartCodeDeployDeployment("shop", "live-group", "shop", "live", "6")
+		w.sim.Deploy("shop", "live", "2", map[string]float64{"6": 0.1}) // CodeDeploy's first shift
+		w.eventually("rollback of 6 finished", func() bool {
+			inc := w.lastIncident()
+			return inc.FromVersion == "6" && inc.Outcome == store.OutcomeRolledBack
+		})
+		var stopAt, revertAt time.Time
+		for _, c := range w.sim.Calls("StopDeployment") {
+			if c.Err == "" && stopAt.IsZero() {
+				stopAt = c.Time
+			}
+		}
+		for _, c := range w.sim.Calls("UpdateAlias") {
+			if c.Err == "" && c.Params["FunctionVersion"] == "2" {
+				revertAt = c.Time
+			}
+		}
+		if stopAt.IsZero() || revertAt.IsZero() || revertAt.Before(stopAt) {
+			t.Fatalf("StopDeployment at %v, revert at %v: want the deployment stopped before the revert", stopAt, revertAt)
+		}
+		if d, ok := w.sim.CodeDeployDeployment(id); !ok || d.Status != "Stopped" {
+			t.Fatalf("deployment %s: %+v, want Stopped", id, d)
+		}
+		w.sim.CodeDeployShift() // CodeDeploy's next step: a stopped deployment shifts nothing more
+		w.assertAlias("2")
+	})
+
 	t.Run("examples/deploy.sh rolls out and exits 0", func(t *testing.T) {
 		bin := t.TempDir()
 		wrapper := filepath.Join(bin, "canaryd")
@@ -280,6 +309,10 @@ notify = ["oncall"]
     name = "smoke"
     url = %q
     retries = 0
+
+  [target.codedeploy]
+  application = "shop"
+  deployment_group = "live-group"
 
   [target.actions.verify]
   window = "3s"
