@@ -95,8 +95,8 @@ func nextRollout(c Config, w store.Watch, t Tick) (store.Watch, []Effect) {
 		held := now.Sub(r.StepAt).Truncate(time.Second)
 		r.Step, r.StepAt, r.Gated = r.Step+1, time.Time{}, false
 		tr.note(Note{Kind: event.RolloutStep, Alert: event.RolloutStep, Severity: event.Info,
-			Message: fmt.Sprintf("step %d of %d passed (%s for %s); moving to %s", r.Step, len(r.Steps),
-				percent(step.Weight), held, percent(r.Steps[r.Step].Weight))})
+			Message: fmt.Sprintf("step %d of %d passed (%s for %s; %s); moving to %s", r.Step, len(r.Steps),
+				percent(step.Weight), held, stepEvidence(v, r.Gated), percent(r.Steps[r.Step].Weight))})
 		return tr.done()
 	}
 	if c.PostHook && r.PostHook != store.HookPassed {
@@ -105,6 +105,15 @@ func nextRollout(c Config, w store.Watch, t Tick) (store.Watch, []Effect) {
 	}
 	tr.promote(c, now, fmt.Sprintf("rollout complete: %d steps passed, all traffic on %s", len(r.Steps), w.NewVersion))
 	return tr.done()
+}
+
+// stepEvidence is what a passed step's note says of its evidence: the
+// verdict's summary, or that an operator moved it on.
+func stepEvidence(v policy.Verdict, gated bool) string {
+	if gated {
+		return "moved on by an operator; last verdict: " + v.Summary
+	}
+	return v.Summary
 }
 
 // stepPassed reports whether a step's verdict lets the rollout expose more
