@@ -21,53 +21,37 @@ const (
 // cmdDeploy starts a rollout canaryd drives ([target.rollout]) and, with
 // --wait, follows it to its verdict.
 func cmdDeploy(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlags(env, "deploy")
-	cf := addClientFlags(fs)
-	version := fs.String("version", "", "the published Lambda version to roll out (required)")
-	wait := fs.Bool("wait", false, "follow the rollout until it is promoted (exit 0) or rolled back (exit 3); 4 on timeout")
-	wf := addWaitFlags(fs)
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 || *version == "" {
-		return usagef("usage: %s", commands()["deploy"].usage)
-	}
-	c, err := cf.client()
-	if err != nil {
-		return err
-	}
-	res, err := c.AnnounceDeploy(ctx, api.DeployRequest{Target: pos[0], Version: *version, Actor: actor(), Rollout: true})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(env.stdout, "%s\n", res.Message)
-	if !*wait {
-		return nil
-	}
-	return waitFor(ctx, env.stdout, c, pos[0], *version, res.WatchID, *wf)
+	return deployOrAnnounce(ctx, env, "deploy", args, true)
 }
 
 // cmdAnnounce tells canaryd about a deploy the pipeline made itself (it
 // moved the alias): the watch starts now instead of at the next poll.
 func cmdAnnounce(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlags(env, "announce")
+	return deployOrAnnounce(ctx, env, "announce", args, false)
+}
+
+func deployOrAnnounce(ctx context.Context, env *cliEnv, name string, args []string, rollout bool) error {
+	fs := newFlags(env, name)
 	cf := addClientFlags(fs)
-	version := fs.String("version", "", "the version the alias now serves (required)")
-	wait := fs.Bool("wait", false, "follow the watch until promoted (exit 0) or rolled back (exit 3); 4 on timeout")
+	what := "the version the alias now serves (required)"
+	if rollout {
+		what = "the published Lambda version to roll out (required)"
+	}
+	version := fs.String("version", "", what)
+	wait := fs.Bool("wait", false, "follow it until promoted (exit 0) or rolled back (exit 3); 4 on timeout")
 	wf := addWaitFlags(fs)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 || *version == "" {
-		return usagef("usage: %s", commands()["announce"].usage)
+		return usagef("usage: %s", commands()[name].usage)
 	}
 	c, err := cf.client()
 	if err != nil {
 		return err
 	}
-	res, err := c.AnnounceDeploy(ctx, api.DeployRequest{Target: pos[0], Version: *version, Actor: actor()})
+	res, err := c.AnnounceDeploy(ctx, api.DeployRequest{Target: pos[0], Version: *version, Actor: actor(), Rollout: rollout})
 	if err != nil {
 		return err
 	}
