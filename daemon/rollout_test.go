@@ -3,6 +3,7 @@ package daemon
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/canaryd/canaryd/store"
 )
@@ -144,5 +145,35 @@ func TestBadRolloutKilledAtItsFirstStep(t *testing.T) {
 	}
 	if v, weights, _ := h.sim.Alias(fn, alias); v != "2" || len(weights) != 0 {
 		t.Fatalf("alias %s %v, want 2 with no split", v, weights)
+	}
+}
+
+// TestGatedStepWaitsForPromote: a gate step holds after its hold until an
+// operator's promote; then the rollout moves on.
+func TestGatedStepWaitsForPromote(t *testing.T) {
+	h := newHarness(t, harnessOpts{hideFuture: true, extraTarget: compareErrorsRule + `
+  [target.rollout]
+  steps = [{ weight = 10, hold = "1m", gate = true }, { weight = 100 }]
+`})
+	h.withTraffic(trafficByVersion)
+	h.deployGood()
+	if _, err := h.d.Controller().StartRollout(h.ctx, "api", "4"); err != nil {
+		t.Fatal(err)
+	}
+	h.until("10 % in place", 100, func() bool { return len(weightsSeen(h, "4")) == 1 })
+	for i := 0; i < 150; i++ { // 5 minutes: well past the hold
+		h.step(2 * time.Second)
+	}
+	if got := fmt.Sprint(weightsSeen(h, "4")); got != "[10]" {
+		t.Fatalf("a gated step moved on by itself: %s", got)
+	}
+	now := h.clk.Now()
+	if _, err := h.d.Controller().SetOverride(h.ctx, store.Override{ID: "go", Target: "api", Kind: store.OverridePromote,
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour), Reason: "looks fine", Actor: "dana"}); err != nil {
+		t.Fatal(err)
+	}
+	h.until("4 promoted after the gate", 100, func() bool { return h.target().KnownGood == "4" })
+	if got := fmt.Sprint(weightsSeen(h, "4")); got != "[10 100]" {
+		t.Fatalf("traffic steps %s, want [10 100]", got)
 	}
 }

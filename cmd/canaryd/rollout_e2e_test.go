@@ -114,6 +114,12 @@ func TestEndToEndRollout(t *testing.T) {
 			}
 		}
 		w.assertAlias("2")
+		if code, out, errOut := runCLI(t, "wait", "shop", "--version", "2", "--timeout", "10s"); code != 0 || !strings.Contains(out, "promoted") {
+			t.Fatalf("wait for a promoted version: exit %d\n%s%s", code, out, errOut)
+		}
+		if code, _, errOut := runCLI(t, "wait", "shop", "--version", "99", "--timeout", "1s", "--interval", "200ms"); code != exitUndecided || !strings.Contains(errOut, "timed out") {
+			t.Fatalf("wait for a version never deployed: exit %d %s", code, errOut)
+		}
 	})
 
 	t.Run("bad version fails at 10 % and exits 3", func(t *testing.T) {
