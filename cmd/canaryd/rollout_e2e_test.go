@@ -53,7 +53,7 @@ func TestEndToEndRollout(t *testing.T) {
 	w.sim, awsCfg = awssim.Start(t, awssim.Options{AutoCreateDistributions: true})
 	w.lam = lambda.NewFromConfig(awsCfg)
 	w.sim.CreateFunction("shop")
-	for i := 0; i < 6; i++ {
+	for i := 0; i < 8; i++ {
 		w.sim.PublishVersion("shop")
 	}
 	w.sim.CreateAlias("shop", "live", "1")
@@ -190,6 +190,39 @@ func TestEndToEndRollout(t *testing.T) {
 		}
 		w.sim.CodeDeployShift() // CodeDeploy's next step: a stopped deployment shifts nothing more
 		w.assertAlias("2")
+	})
+
+	t.Run("SIGKILL at each step boundary", func(t *testing.T) {
+		seen := w.recordWeights(ctx, "7")
+		if _, err := w.client.AnnounceDeploy(ctx, api.DeployRequest{Target: "shop", Version: "7", Rollout: true}); err != nil {
+			t.Fatal(err)
+		}
+		for _, share := range []float64{0.1, 0.5} {
+			w.eventually(fmt.Sprintf("7 at %g", share), func() bool {
+				_, weights, _ := w.sim.Alias("shop", "live")
+				return weights["7"] == share
+			})
+			w.kill() // SIGKILL, right after the step is in place
+			w.startDaemon()
+			w.eventually("daemon ready again", func() bool { return w.client.Ready(ctx) == nil })
+		}
+		w.eventually("7 promoted after two kills", func() bool { return w.status().KnownGood == "7" })
+		if got := fmt.Sprint(seen()); got != "[10 50 100]" {
+			t.Fatalf("weights of 7 across two SIGKILLs: %s, want [10 50 100]", got)
+		}
+		w.assertAlias("7")
+	})
+
+	t.Run("status --watch redraws", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+		defer cancel()
+		var out, errOut strings.Builder
+		if code := Main(ctx, []string{"status", "--watch", "--interval", "200ms"}, &out, &errOut); code != 0 {
+			t.Fatalf("status --watch: exit %d %s", code, errOut.String())
+		}
+		if n := strings.Count(out.String(), "\033[H\033[2J"); n < 3 || !strings.Contains(out.String(), "shop") {
+			t.Fatalf("status --watch drew %d times:\n%s", n, out.String())
+		}
 	})
 
 	t.Run("examples/deploy.sh rolls out and exits 0", func(t *testing.T) {
