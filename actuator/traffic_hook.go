@@ -3,6 +3,7 @@ package actuator
 import (
 	"context"
 	"encoding/json"
+	"errors"
 
 	"github.com/canaryd/canaryd/config"
 )
@@ -26,7 +27,8 @@ type TrafficHookInput struct {
 
 // RunTrafficHook runs a rollout's pre- or post-traffic hook (a webhook or an
 // exec hook, with the rollback hooks' signing, timeouts, minimal
-// environment and redaction) and says whether it passed, with its detail.
+// environment and redaction, or the invoke of a Lambda function with the
+// target's Lambda client) and says whether it passed, with its detail.
 func (a *Actuator) RunTrafficHook(ctx context.Context, in TrafficHookInput, h config.TrafficHook) (bool, string) {
 	trigger := TriggerPostTraffic
 	if in.Pre {
@@ -37,11 +39,16 @@ func (a *Actuator) RunTrafficHook(ctx context.Context, in TrafficHookInput, h co
 	s := Step{Kind: KindWebhook, Name: trigger, Webhook: h.Webhook, Exec: h.Exec}
 	red := a.red.With(config.SecretsOf(p.Target)...)
 	var out stepOutcome
-	if h.Exec != nil {
+	switch {
+	case h.Exec != nil:
 		s.Kind = KindExec
 		out = a.runExec(ctx, p, s, red)
-	} else {
+	case h.Webhook != nil:
 		out = a.runWebhook(ctx, p, s)
+	case h.Lambda != nil:
+		out = a.runLambdaHook(ctx, in, trigger, h.Lambda, red)
+	default:
+		out = failed(nil, errors.New("traffic hook of no kind (webhook, exec or lambda)"))
 	}
 	detail, _ := json.Marshal(out.detail)
 	msg := string(detail)

@@ -11,6 +11,7 @@ import (
 
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/canaryd/canaryd/config"
@@ -86,7 +87,7 @@ func httpClient(o Options) *awshttp.BuildableClient {
 // included, by read or action.
 func deadlines(read, action time.Duration) func(*middleware.Stack) error {
 	return func(stack *middleware.Stack) error {
-		return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("canarydDeadline",
+		return stack.Initialize.Add(middleware.InitializeMiddlewareFunc(deadlineID,
 			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
 				op := middleware.GetOperationName(ctx)
 				d := action
@@ -101,5 +102,26 @@ func deadlines(read, action time.Duration) func(*middleware.Stack) error {
 				}
 				return out, md, err
 			}), middleware.Before)
+	}
+}
+
+// deadlineID is the ID of the middleware deadlines adds.
+const deadlineID = "canarydDeadline"
+
+// LongLambdaCall is a per-operation option for a Lambda call that may
+// rightly wait longer than ActionTimeout and ResponseHeaderTimeout — a
+// synchronous Invoke of a traffic hook that runs for minutes. The call is
+// then bounded by the caller's context alone (which must have a deadline),
+// on a connection of its own; connect and TLS handshake stay bounded.
+func LongLambdaCall(o *lambda.Options) {
+	o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
+		_, _ = s.Initialize.Remove(deadlineID) // absent in a config not built by Load
+		return nil
+	})
+	if bc, ok := o.HTTPClient.(*awshttp.BuildableClient); ok {
+		o.HTTPClient = bc.WithTransportOptions(func(tr *http.Transport) {
+			tr.ResponseHeaderTimeout = 0
+			tr.DisableKeepAlives = true // a transport per call: keep no idle connection
+		})
 	}
 }

@@ -180,3 +180,30 @@ func TestIsRead(t *testing.T) {
 		}
 	}
 }
+
+// TestLongLambdaCallIsBoundByTheCallerAlone: an Invoke with LongLambdaCall
+// (a traffic hook that may run for minutes) outlives the action and
+// response-header deadlines and ends at the caller's own deadline; without
+// it the action deadline cuts it.
+func TestLongLambdaCallIsBoundByTheCallerAlone(t *testing.T) {
+	bh := newBlackHole(t)
+	lc := lambdaClient(t, awsclient.Options{EndpointURL: bh.URL(), MaxAttempts: 1, RetryMode: "standard",
+		ActionTimeout: 100 * time.Millisecond, ResponseHeaderTimeout: 100 * time.Millisecond})
+	invoke := func(opts ...func(*lambda.Options)) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 800*time.Millisecond)
+		defer cancel()
+		_, err := lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("hook")}, opts...)
+		return err
+	}
+	if err := invoke(); !awsclient.IsTimeout(err) {
+		t.Fatalf("without LongLambdaCall: %v, want the action deadline's TimeoutError", err)
+	}
+	start := time.Now()
+	err := invoke(awsclient.LongLambdaCall)
+	if err == nil || awsclient.IsTimeout(err) || strings.Contains(err.Error(), "timeout awaiting response headers") || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("with LongLambdaCall: %v, want the caller's deadline", err)
+	}
+	if took := time.Since(start); took < 700*time.Millisecond {
+		t.Errorf("with LongLambdaCall the call ended after %s, before the caller's 800ms", took)
+	}
+}

@@ -40,8 +40,17 @@ func (s *Sim) Allow(action string) {
 }
 
 // IAMAction is the IAM action of an operation of a service the simulator
-// speaks ("lambda", "UpdateAlias" -> "lambda:UpdateAlias").
-func IAMAction(service, api string) string { return service + ":" + api }
+// speaks ("lambda", "UpdateAlias" -> "lambda:UpdateAlias"); Lambda's
+// Invoke is authorised as lambda:InvokeFunction.
+func IAMAction(service, api string) string {
+	if a, ok := iamActionNames[service+":"+api]; ok {
+		return a
+	}
+	return service + ":" + api
+}
+
+// iamActionNames are the operations whose IAM action has another name.
+var iamActionNames = map[string]string{"lambda:Invoke": "lambda:InvokeFunction"}
 
 func (d *denySet) denied(service, api string) bool {
 	d.mu.Lock()

@@ -29,7 +29,13 @@
 // RevisionId on every change), DeleteAlias, ListVersionsByFunction and
 // ListAliases (Marker/MaxItems, FunctionVersion filter),
 // GetFunctionConfiguration (Qualifier: version or alias; name, partial or
-// full ARN). Errors: ResourceNotFoundException 404,
+// full ARN), Invoke (InvocationType RequestResponse, Event or DryRun;
+// qualifier in the name or Qualifier; the body is what the function's
+// handler returns, SetInvokeHandler, or null; a function error is
+// X-Amz-Function-Error: Unhandled with {"errorMessage","errorType"};
+// X-Amz-Executed-Version; the payload is recorded; Deny takes its IAM
+// action, lambda:InvokeFunction; InvalidRequestContentException for a
+// payload that is not JSON, RequestTooLargeException above 6 MB). Errors: ResourceNotFoundException 404,
 // InvalidParameterValueException 400 (weights outside [0,1], more than one
 // extra version, primary version or $LATEST in the weights, bad markers),
 // ResourceConflictException 409, TooManyRequestsException 429 with
@@ -141,8 +147,8 @@
 // operations (CreateDeployment, deployment groups' configuration, lifecycle
 // hooks, EC2/ECS platforms), its own traffic-shifting timeline and
 // StopDeployment's Pending stage; any other API or service (unknown operations
-// answer UnknownOperationException / InvalidAction); Lambda Invoke, function
-// code, layers, concurrency, provisioned concurrency, and PublishVersion's
+// answer UnknownOperationException / InvalidAction); Lambda function
+// code (Invoke runs the test's handler, no runtime), InvokeWithResponseStream, log tails, layers, concurrency, provisioned concurrency, and PublishVersion's
 // "no change" deduplication (every publish makes a new version);
 // CloudWatch alarms, ListMetrics, GetMetricStatistics, SEARCH/METRICS() and
 // the other math functions (STDDEV, RUNNING_SUM, ANOMALY_DETECTION_BAND...),

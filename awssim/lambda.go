@@ -12,8 +12,9 @@ import (
 
 // lambdaState holds functions, their published versions and aliases.
 type lambdaState struct {
-	mu  sync.Mutex
-	fns map[string]*lambdaFunction
+	mu     sync.Mutex
+	fns    map[string]*lambdaFunction
+	invoke map[string]InvokeHandler // by function name (SetInvokeHandler)
 }
 
 type lambdaFunction struct {
@@ -112,6 +113,8 @@ func (s *Sim) lambdaRoute(r *http.Request) (route, bool) {
 		return rt("GetAlias", s.lambdaGetAlias)
 	case len(rest) == 3 && rest[1] == "aliases" && r.Method == http.MethodPut:
 		return rt("UpdateAlias", s.lambdaUpdateAlias)
+	case len(rest) == 2 && rest[1] == "invocations" && r.Method == http.MethodPost:
+		return rt("Invoke", s.lambdaInvoke)
 	case len(rest) == 3 && rest[1] == "aliases" && r.Method == http.MethodDelete:
 		return rt("DeleteAlias", s.lambdaDeleteAlias)
 	}

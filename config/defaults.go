@@ -148,12 +148,19 @@ func applyTargetDefaults(t *Target) {
 	}
 	if r := t.Rollout; r != nil {
 		for _, h := range []*TrafficHook{r.PreTraffic, r.PostTraffic} {
-			switch {
-			case h == nil:
-			case h.Webhook != nil:
+			if h == nil {
+				continue
+			}
+			// each kind given, so that a hook giving two is told that, not
+			// also of a timeout it did not set
+			if h.Webhook != nil {
 				setDur(&h.Webhook.Timeout, DefaultHookTimeout)
-			case h.Exec != nil:
+			}
+			if h.Exec != nil {
 				setDur(&h.Exec.Timeout, DefaultExecTimeout)
+			}
+			if h.Lambda != nil {
+				setDur(&h.Lambda.Timeout, DefaultLambdaHookTimeout)
 			}
 		}
 	}

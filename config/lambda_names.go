@@ -61,3 +61,35 @@ func (l *loader) checkAlias(path, alias string) {
 		l.add(path, "%q is not a Lambda alias name (letters, digits, - and _, at most 128)", alias)
 	}
 }
+
+// checkHookFunction validates a lambda traffic hook's function: a name, a
+// full or partial ARN, each with an optional version or alias qualifier
+// (the function invoked is that version or alias).
+func (l *loader) checkHookFunction(path, fn string) {
+	fn = strings.TrimSpace(fn)
+	var qualifier string
+	switch {
+	case fn == "":
+		l.add(path, "required")
+		return
+	case functionNameRE.MatchString(fn):
+		return
+	case functionARNRE.MatchString(fn):
+		qualifier = functionARNRE.FindStringSubmatch(fn)[2]
+	case partialARNRE.MatchString(fn):
+		qualifier = partialARNRE.FindStringSubmatch(fn)[2]
+	case strings.Count(fn, ":") == 1 && !strings.HasPrefix(fn, "arn:"):
+		name, q, _ := strings.Cut(fn, ":")
+		if !functionNameRE.MatchString(name) || q == "" {
+			l.add(path, "%q is not a Lambda function name (letters, digits, - and _, at most 64) with a version or alias", fn)
+			return
+		}
+		qualifier = q
+	default:
+		l.add(path, "%q is not a Lambda function name (letters, digits, - and _, at most 64), qualified name or function ARN", fn)
+		return
+	}
+	if qualifier != "" && qualifier != "$LATEST" && !versionRE.MatchString(qualifier) && !aliasRE.MatchString(qualifier) {
+		l.add(path, "%q: the qualifier %q is not a version or an alias name", fn, qualifier)
+	}
+}

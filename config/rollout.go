@@ -3,7 +3,9 @@ package config
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -29,10 +31,52 @@ type RolloutStep struct {
 }
 
 // TrafficHook is a rollout's gate: a signed webhook or an exec hook (the
-// same as the rollback plan's hooks); it passes when it succeeds.
+// same as the rollback plan's hooks), or the invoke of a Lambda function
+// (CodeDeploy's BeforeAllowTraffic / AfterAllowTraffic); exactly one. It
+// passes when it succeeds.
 type TrafficHook struct {
 	Webhook *WebhookHook `toml:"webhook"`
 	Exec    *ExecHook    `toml:"exec"`
+	Lambda  *LambdaHook  `toml:"lambda"`
+}
+
+// LambdaHook is a traffic hook that invokes a Lambda function
+// (RequestResponse) with the rollout's details; it passes when the
+// function returns without a function error and, if its result is a JSON
+// object with a "status", that status is "Succeeded".
+type LambdaHook struct {
+	// Function is the hook function: a name, a partial or full ARN, each
+	// optionally qualified with a version or alias ("smoke:live").
+	Function string   `toml:"function"`
+	Timeout  Duration `toml:"timeout"` // default 60s, at most 15m (Lambda's own limit)
+	// PayloadExtra are more string fields of the invoke payload; they may
+	// not replace the ones canaryd sets (LambdaHookPayloadKeys).
+	PayloadExtra map[string]string `toml:"payload_extra"`
+}
+
+// Bounds of a lambda hook's timeout.
+const (
+	DefaultLambdaHookTimeout = 60 * time.Second
+	MaxLambdaHookTimeout     = 15 * time.Minute
+)
+
+// LambdaHookPayloadKeys are the fields canaryd sets in a lambda hook's
+// payload; payload_extra may not name them.
+var LambdaHookPayloadKeys = []string{"event", "target", "function", "alias", "watch_id", "new_version", "known_good"}
+
+// Kind names the hook's kind: "webhook", "exec" or "lambda" ("" when none).
+func (h *TrafficHook) Kind() string {
+	switch {
+	case h == nil:
+		return ""
+	case h.Webhook != nil:
+		return "webhook"
+	case h.Exec != nil:
+		return "exec"
+	case h.Lambda != nil:
+		return "lambda"
+	}
+	return ""
 }
 
 var presetRE = regexp.MustCompile(`^(Canary|Linear)(\d+)Percent(?:Every)?(\d+)Minutes?$`)
@@ -92,9 +136,42 @@ func (l *loader) validateRollout(path string, r *Rollout) {
 	if prev != 100 {
 		l.add(path+".steps", "the last step must be 100 (all traffic on the new version)")
 	}
-	for name, h := range map[string]*TrafficHook{"pre_traffic": r.PreTraffic, "post_traffic": r.PostTraffic} {
-		if h != nil && (h.Webhook == nil) == (h.Exec == nil) {
-			l.add(path+"."+name, "give exactly one of webhook or exec")
+	for _, name := range []string{"pre_traffic", "post_traffic"} {
+		h := r.PreTraffic
+		if name == "post_traffic" {
+			h = r.PostTraffic
+		}
+		l.validateTrafficHook(path+"."+name, h)
+	}
+}
+
+// validateTrafficHook checks one traffic hook: exactly one kind, and a
+// lambda hook's function, timeout and payload_extra.
+func (l *loader) validateTrafficHook(path string, h *TrafficHook) {
+	if h == nil {
+		return
+	}
+	n := 0
+	for _, set := range []bool{h.Webhook != nil, h.Exec != nil, h.Lambda != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		l.add(path, "give exactly one of webhook, exec or lambda")
+	}
+	lh := h.Lambda
+	if lh == nil {
+		return
+	}
+	lp := path + ".lambda"
+	l.checkHookFunction(lp+".function", lh.Function)
+	if d := lh.Timeout.Duration; d < time.Second || d > MaxLambdaHookTimeout {
+		l.add(lp+".timeout", "must be between 1s and %s (got %s)", MaxLambdaHookTimeout, d)
+	}
+	for _, k := range sortedKeys(lh.PayloadExtra) {
+		if slices.Contains(LambdaHookPayloadKeys, k) {
+			l.add(lp+".payload_extra."+k, "%q is set by canaryd (%s): choose another key", k, strings.Join(LambdaHookPayloadKeys, ", "))
 		}
 	}
 }

@@ -191,8 +191,15 @@ func inputAction(t types.Type) string {
 	if !ok || strings.Contains(svc, "/") || !strings.HasSuffix(name, "Input") {
 		return ""
 	}
-	return svc + ":" + strings.TrimSuffix(name, "Input")
+	a := svc + ":" + strings.TrimSuffix(name, "Input")
+	if iam, ok := iamActionNames[a]; ok {
+		return iam
+	}
+	return a
 }
+
+// iamActionNames are the operations IAM authorises under another name.
+var iamActionNames = map[string]string{"lambda:Invoke": "lambda:InvokeFunction"}
 
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))

@@ -132,10 +132,10 @@ func rolloutSummary(t config.Target) string {
 	}
 	out := strings.Join(parts, " -> ")
 	if r.PreTraffic != nil {
-		out += "; pre-traffic hook"
+		out += "; pre-traffic " + r.PreTraffic.Kind() + " hook"
 	}
 	if r.PostTraffic != nil {
-		out += "; post-traffic hook"
+		out += "; post-traffic " + r.PostTraffic.Kind() + " hook"
 	}
 	return out + "; known-bad redeploys: " + t.KnownBad
 }

@@ -3,7 +3,8 @@
 # the README's policy and the code agree).
 
 locals {
-  lambda_resources = flatten([for arn in var.protected_function_arns : [arn, "${arn}:*"]])
+  lambda_resources       = flatten([for arn in var.protected_function_arns : [arn, "${arn}:*"]])
+  traffic_hook_resources = flatten([for arn in var.traffic_hook_function_arns : [arn, "${arn}:*"]])
 
   config_s3_bucket = var.config_s3_uri == null ? null : split("/", trimprefix(var.config_s3_uri, "s3://"))[0]
   config_s3_key    = var.config_s3_uri == null ? null : join("/", slice(split("/", trimprefix(var.config_s3_uri, "s3://")), 1, length(split("/", trimprefix(var.config_s3_uri, "s3://")))))
@@ -61,6 +62,15 @@ data "aws_iam_policy_document" "task" {
       sid       = "StopCodeDeploy"
       actions   = ["codedeploy:ListDeployments", "codedeploy:GetDeployment", "codedeploy:StopDeployment"]
       resources = var.codedeploy_deployment_group_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.traffic_hook_function_arns) > 0 ? [1] : []
+    content {
+      sid       = "InvokeLambdaTrafficHooks" # only for [target.rollout.*_traffic.lambda] hooks
+      actions   = ["lambda:InvokeFunction"]
+      resources = local.traffic_hook_resources
     }
   }
 

@@ -125,6 +125,12 @@ variable "codedeploy_deployment_group_arns" {
   default     = []
 }
 
+variable "traffic_hook_function_arns" {
+  description = "Lambda functions of lambda traffic hooks ([target.rollout.pre_traffic.lambda] / post_traffic.lambda), unqualified ARNs: canaryd invokes them (lambda:InvokeFunction) during its own rollouts."
+  type        = list(string)
+  default     = []
+}
+
 variable "sns_topic_arns" {
   description = "SNS topics canaryd pages through."
   type        = list(string)
