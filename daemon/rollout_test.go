@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -175,5 +176,41 @@ func TestGatedStepWaitsForPromote(t *testing.T) {
 	h.until("4 promoted after the gate", 100, func() bool { return h.target().KnownGood == "4" })
 	if got := fmt.Sprint(weightsSeen(h, "4")); got != "[10 100]" {
 		t.Fatalf("traffic steps %s, want [10 100]", got)
+	}
+}
+
+// TestLambdaPostTrafficHookFailureRollsBack: at 100 % the post-traffic
+// hook invokes a Lambda function (CodeDeploy's AfterAllowTraffic); it
+// answers status Failed, so the rollout rolls back.
+func TestLambdaPostTrafficHookFailureRollsBack(t *testing.T) {
+	h := newHarness(t, harnessOpts{hideFuture: true, extraTarget: compareErrorsRule + `
+  [target.rollout]
+  steps = [{ weight = 10, hold = "1m" }, { weight = 100 }]
+    [target.rollout.post_traffic.lambda]
+    function = "smoke-tests"
+`})
+	var payloads []string
+	h.sim.SetInvokeHandler("smoke-tests", func(payload []byte) ([]byte, string) {
+		h.mu.Lock()
+		payloads = append(payloads, string(payload))
+		h.mu.Unlock()
+		return []byte(`{"status":"Failed","reason":"checkout smoke test: 502"}`), ""
+	})
+	h.withTraffic(trafficByVersion)
+	h.deployGood()
+	if _, err := h.d.Controller().StartRollout(h.ctx, "api", "4"); err != nil {
+		t.Fatal(err)
+	}
+	h.until("rollback after the post-traffic hook failed", 300, func() bool { return h.incident().Outcome != "" })
+	if inc := h.incident(); inc.Outcome != store.OutcomeRolledBack || inc.FromVersion != "4" || inc.ToVersion != "2" {
+		t.Fatalf("incident %+v", inc)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(payloads) != 1 || !strings.Contains(payloads[0], `"post_traffic"`) || !strings.Contains(payloads[0], `"new_version":"4"`) {
+		t.Fatalf("hook invoked with %v", payloads)
+	}
+	if v, weights, _ := h.sim.Alias(fn, alias); v != "2" || len(weights) != 0 {
+		t.Fatalf("alias %s %v, want 2", v, weights)
 	}
 }
