@@ -214,3 +214,29 @@ func TestLambdaPostTrafficHookFailureRollsBack(t *testing.T) {
 		t.Fatalf("alias %s %v, want 2", v, weights)
 	}
 }
+
+// TestPipelineMovesTheAliasDuringARollout: a pipeline deploys version 5
+// itself while canaryd rolls 4 out at 10 %: the rollout stops without
+// touching the alias again (never clobber), and 5 is watched as a deploy.
+func TestPipelineMovesTheAliasDuringARollout(t *testing.T) {
+	h := newHarness(t, harnessOpts{hideFuture: true, extraTarget: compareErrorsRule + rolloutSteps})
+	h.withTraffic(trafficByVersion)
+	h.deployGood()
+	res, err := h.d.Controller().StartRollout(h.ctx, "api", "4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.until("10 % in place", 100, func() bool { return len(weightsSeen(h, "4")) == 1 })
+	before := len(h.sim.Calls("UpdateAlias"))
+	h.sim.Deploy(fn, alias, "5", nil)
+	h.until("5 promoted", 300, func() bool { return h.target().KnownGood == "5" })
+	if n := len(h.sim.Calls("UpdateAlias")) - before; n != 0 {
+		t.Fatalf("canaryd changed the alias %d times after the pipeline moved it", n)
+	}
+	if w, err := h.store.GetWatch(h.ctx, res.WatchID); err != nil || w.Phase != store.PhaseSuperseded {
+		t.Fatalf("rollout watch %+v %v, want superseded", w, err)
+	}
+	if v, weights, _ := h.sim.Alias(fn, alias); v != "5" || len(weights) != 0 {
+		t.Fatalf("alias %s %v, want 5 as the pipeline left it", v, weights)
+	}
+}
