@@ -199,7 +199,9 @@ func (d *Daemon) loadBaseline(ctx context.Context, reader *watcher.MetricReader,
 		}
 	}
 	prepared := t.policy.PrepareBaseline(samples)
-	e.baseline, e.prepared, e.durationStats = samples, prepared, stats
+	// The prepared baseline is all Evaluate needs (a reload with other
+	// rules re-reads the baseline: inherit); the samples are not kept.
+	e.prepared, e.durationStats, e.probeBaseline = prepared, stats, nil
 	e.hist.SetBaseline(prepared)
 	t.mu.Unlock()
 }

@@ -151,7 +151,7 @@ func (d *Daemon) evaluate(t *target, w store.Watch, now time.Time) policy.Verdic
 	e := t.evidence(w)
 	in := policy.Input{WatchStart: w.DetectedAt, KnownGood: w.KnownGood, NewVersion: w.NewVersion,
 		Split: len(w.Weights) > 0, Promoted: w.Phase == store.PhasePromoted,
-		Evidence: e.hist.Evidence(), Samples: e.hist.Samples(), Baseline: e.baseline, Prepared: e.prepared}
+		Evidence: e.hist.Evidence(), Samples: e.hist.Samples(), Prepared: e.prepared}
 	t.mu.Unlock()
 	v := t.policy.Evaluate(in, now)
 	t.mu.Lock()

@@ -200,7 +200,7 @@ func (d *Daemon) maps() daemonMaps {
 		m.evidence += len(t.watches)
 		for _, e := range t.watches {
 			m.samples += e.hist.Len()
-			m.baseline += len(e.baseline)
+			m.baseline += len(e.probeBaseline)
 		}
 		t.mu.Unlock()
 	}

@@ -48,8 +48,7 @@ const probeMemory = 64
 // take-over (adopt).
 type evidence struct {
 	hist          *policy.History
-	baseline      []sample.Sample          // CloudWatch's baseline and probeBaseline, once read
-	probeBaseline []sample.Sample          // probe results from before the watch began
+	probeBaseline []sample.Sample          // probe results from before the watch began, until the baseline is read
 	durationStats []string                 // the Duration statistics the watch's latency rules read
 	prepared      *policy.PreparedBaseline // baseline prepared once for the policy
 	adopted       bool                     // baseline read and periods backfilled (or under way)
