@@ -147,6 +147,7 @@ func applyTargetDefaults(t *Target) {
 		cd.AutoRollback = &yes
 	}
 	if r := t.Rollout; r != nil {
+		setDur(&r.StallAfter, DefaultStallAfter)
 		for _, h := range []*TrafficHook{r.PreTraffic, r.PostTraffic} {
 			if h == nil {
 				continue

@@ -21,7 +21,14 @@ type Rollout struct {
 	// PostTraffic after 100 % (a failure rolls back).
 	PreTraffic  *TrafficHook `toml:"pre_traffic"`
 	PostTraffic *TrafficHook `toml:"post_traffic"`
+	// StallAfter is how long a step may hold past its hold waiting for
+	// evidence (low traffic, a rule on its way to a trip) before on-call is
+	// told, once per step; default 30m.
+	StallAfter Duration `toml:"stall_after"`
 }
+
+// DefaultStallAfter is Rollout.StallAfter's default.
+const DefaultStallAfter = 30 * time.Minute
 
 // RolloutStep is one weight of a rollout.
 type RolloutStep struct {
@@ -114,6 +121,9 @@ func (r *Rollout) RolloutSteps() ([]RolloutStep, error) {
 
 // validateRollout checks a target's rollout: its steps climb to 100 %.
 func (l *loader) validateRollout(path string, r *Rollout) {
+	if r != nil && r.StallAfter.Duration < 0 {
+		l.add(path+".stall_after", "must not be negative")
+	}
 	if r == nil {
 		return
 	}

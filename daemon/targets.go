@@ -60,7 +60,7 @@ type evidence struct {
 func newTarget(t config.Target, p *policy.Policy, dryRun bool) *target {
 	lc := watch.Config{RollbackWindow: t.RollbackWindow.Duration, DryRun: dryRun, DataLag: dataLag(t)}
 	if r := t.Rollout; r != nil {
-		lc.PreHook, lc.PostHook = r.PreTraffic != nil, r.PostTraffic != nil
+		lc.PreHook, lc.PostHook, lc.RolloutStall = r.PreTraffic != nil, r.PostTraffic != nil, r.StallAfter.Duration
 	}
 	return &target{conf: t, policy: p, watches: map[string]*evidence{}, lifecycle: lc}
 }

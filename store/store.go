@@ -193,6 +193,9 @@ type Rollout struct {
 	Gated    bool      `json:"gated,omitempty"`
 	PreHook  HookState `json:"pre_hook,omitempty"`
 	PostHook HookState `json:"post_hook,omitempty"`
+	// StalledAt is when on-call was told the current step holds past its
+	// hold for want of evidence (zero: not yet, for this step).
+	StalledAt time.Time `json:"stalled_at,omitempty"`
 }
 
 // RolloutStep is one weight of a rollout and how long it is judged.

@@ -88,12 +88,19 @@ func nextRollout(c Config, w store.Watch, t Tick) (store.Watch, []Effect) {
 		return tr.done() // paused, or failed while canaryd could only alert: the operator decides
 	}
 	step := r.Steps[r.Step]
-	if !r.Gated && (now.Before(r.StepAt.Add(step.Hold+c.DataLag)) || step.Gate || !stepPassed(v)) {
+	due := r.StepAt.Add(step.Hold + c.DataLag)
+	if !r.Gated && (now.Before(due) || step.Gate || !stepPassed(v)) {
+		if !step.Gate && c.RolloutStall > 0 && r.StalledAt.IsZero() && !now.Before(due.Add(c.RolloutStall)) {
+			r.StalledAt = now
+			tr.note(Note{Kind: event.RolloutStep, Alert: event.RolloutStep, Severity: event.Warning,
+				Message: fmt.Sprintf("Rollout of version %s holds at step %d of %d (%s) %s past its hold: not enough evidence to move on (%s); `canaryd promote %s` moves it on, `canaryd abort %s` rolls it back",
+					w.NewVersion, r.Step+1, len(r.Steps), percent(step.Weight), now.Sub(r.StepAt.Add(step.Hold)).Truncate(time.Second), v.Summary, w.Target, w.Target)})
+		}
 		return tr.done()
 	}
 	if r.Step < len(r.Steps)-1 {
 		held := now.Sub(r.StepAt).Truncate(time.Second)
-		r.Step, r.StepAt, r.Gated = r.Step+1, time.Time{}, false
+		r.Step, r.StepAt, r.Gated, r.StalledAt = r.Step+1, time.Time{}, false, time.Time{}
 		tr.note(Note{Kind: event.RolloutStep, Alert: event.RolloutStep, Severity: event.Info,
 			Message: fmt.Sprintf("step %d of %d passed (%s for %s; %s); moving to %s", r.Step, len(r.Steps),
 				percent(step.Weight), held, stepEvidence(v, r.Gated), percent(r.Steps[r.Step].Weight))})
@@ -211,5 +218,6 @@ func rolloutChanged(a, b *store.Rollout) bool {
 	if a == nil || b == nil {
 		return a != b
 	}
-	return a.Step != b.Step || !a.StepAt.Equal(b.StepAt) || a.Gated != b.Gated || a.PreHook != b.PreHook || a.PostHook != b.PostHook
+	return a.Step != b.Step || !a.StepAt.Equal(b.StepAt) || a.Gated != b.Gated || a.PreHook != b.PreHook || a.PostHook != b.PostHook ||
+		!a.StalledAt.Equal(b.StalledAt)
 }

@@ -21,6 +21,8 @@ func TestRollout(t *testing.T) {
 	hooks := Config{PreHook: true, PostHook: true, RollbackWindow: time.Hour}
 	failing := verdict(policy.Failing)
 	stepAt := now.Add(-6 * time.Minute)
+	thin := verdict(policy.Healthy) // a rule has not judged its minimum evidence
+	thin.Findings = []policy.Finding{{Rule: "errors", Enough: false}}
 	cases := []struct {
 		name      string
 		conf      Config
@@ -62,6 +64,18 @@ func TestRollout(t *testing.T) {
 					t.Errorf("rollout %+v: want step 1 to be set", w.Rollout)
 				}
 			}},
+		{"no evidence yet: the step holds past its hold", Config{RolloutStall: 30 * time.Minute}, rolling(func(r *store.Rollout) { r.StepAt = stepAt }),
+			thin, nil, store.PhaseRollingOut, "save note:verdict", nil},
+		{"held 30m past its hold: on-call is told once", Config{RolloutStall: 30 * time.Minute},
+			rolling(func(r *store.Rollout) { r.StepAt = now.Add(-36 * time.Minute) }), thin, nil, store.PhaseRollingOut,
+			"save note:verdict note:rollout_step!rollout_step", func(t *testing.T, w store.Watch) {
+				if !w.Rollout.StalledAt.Equal(now) || w.Rollout.Step != 0 {
+					t.Errorf("rollout %+v: want step 0 held, stalled at now", w.Rollout)
+				}
+			}},
+		{"told already: quiet", Config{RolloutStall: 30 * time.Minute},
+			rolling(func(r *store.Rollout) { r.StepAt, r.StalledAt = now.Add(-50*time.Minute), now.Add(-10*time.Minute) }), thin, nil,
+			store.PhaseRollingOut, "save note:verdict", nil},
 		{"a gate waits after its hold", Config{}, gated(stepAt, false), verdict(policy.Healthy), nil,
 			store.PhaseRollingOut, "save note:verdict", nil},
 		{"promote passes a gate", Config{}, gated(stepAt, false), verdict(policy.Healthy),

@@ -48,6 +48,9 @@ type Config struct {
 	// pre-traffic hook (before any traffic moves) and a post-traffic hook
 	// (after 100 %).
 	PreHook, PostHook bool
+	// RolloutStall is how long a rollout step may hold past its hold
+	// waiting for evidence before on-call is told (0: never).
+	RolloutStall time.Duration
 }
 
 // Tick is one evaluation of an active watch.
