@@ -214,6 +214,9 @@ func (d *Daemon) loadBaseline(ctx context.Context, reader *watcher.MetricReader,
 // version, stay out). Zero when no read found it since this process
 // started: then the watch has no probe baseline.
 func (d *Daemon) probeCutoff(w store.Watch) time.Time {
+	if r := w.Rollout; r != nil && !r.TrafficAt.IsZero() {
+		return r.TrafficAt // canaryd moved the traffic itself: it knows when
+	}
 	conf, _, _ := d.snapshot()
 	d.mu.Lock()
 	det := d.detector

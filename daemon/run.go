@@ -149,7 +149,7 @@ func (d *Daemon) step(ctx context.Context, w store.Watch, ovs []store.Override) 
 func (d *Daemon) evaluate(t *target, w store.Watch, now time.Time) policy.Verdict {
 	t.mu.Lock()
 	e := t.evidence(w)
-	in := policy.Input{WatchStart: w.DetectedAt, KnownGood: w.KnownGood, NewVersion: w.NewVersion,
+	in := policy.Input{WatchStart: watch.JudgedFrom(w), KnownGood: w.KnownGood, NewVersion: w.NewVersion,
 		Split: len(w.Weights) > 0, Promoted: w.Phase == store.PhasePromoted,
 		Evidence: e.hist.Evidence(), Samples: e.hist.Samples(), Prepared: e.prepared}
 	t.mu.Unlock()

@@ -85,14 +85,29 @@ func dataLag(t config.Target) time.Duration {
 // new watch's probe baseline is the target's probe results from before it
 // began.
 func (t *target) evidence(w store.Watch) *evidence {
+	start := watch.JudgedFrom(w)
 	e, ok := t.watches[w.ID]
-	if !ok {
-		e = &evidence{hist: t.policy.NewHistory(policy.Watch{Start: w.DetectedAt, KnownGood: w.KnownGood, NewVersion: w.NewVersion})}
+	switch {
+	case !ok:
+		e = &evidence{hist: t.policy.NewHistory(policy.Watch{Start: start, KnownGood: w.KnownGood, NewVersion: w.NewVersion})}
 		for _, s := range t.recent {
-			if s.Time.Before(w.DetectedAt) {
+			if s.Time.Before(start) {
 				e.probeBaseline = append(e.probeBaseline, s)
 			}
 		}
+		t.watches[w.ID] = e
+	case !e.hist.Watch().Start.Equal(start):
+		// A rollout's first weight is set: its evidence starts again there.
+		// What the probes saw before (the known-good alone) joins the probe
+		// baseline; the baseline is read again, up to the new start.
+		ne := &evidence{hist: t.policy.NewHistory(policy.Watch{Start: start, KnownGood: w.KnownGood, NewVersion: w.NewVersion}),
+			probeBaseline: e.probeBaseline, badChecked: e.badChecked, knownBad: e.knownBad}
+		for _, s := range e.hist.Samples() {
+			if s.Kind == sample.KindProbe && s.Time.Before(start) {
+				ne.probeBaseline = append(ne.probeBaseline, s)
+			}
+		}
+		e = ne
 		t.watches[w.ID] = e
 	}
 	return e

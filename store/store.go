@@ -193,6 +193,9 @@ type Rollout struct {
 	Gated    bool      `json:"gated,omitempty"`
 	PreHook  HookState `json:"pre_hook,omitempty"`
 	PostHook HookState `json:"post_hook,omitempty"`
+	// TrafficAt is when the first step's weight was set: the new version's
+	// evidence starts there (watch.JudgedFrom).
+	TrafficAt time.Time `json:"traffic_at,omitempty"`
 	// StalledAt is when on-call was told the current step holds past its
 	// hold for want of evidence (zero: not yet, for this step).
 	StalledAt time.Time `json:"stalled_at,omitempty"`

@@ -114,6 +114,18 @@ func nextRollout(c Config, w store.Watch, t Tick) (store.Watch, []Effect) {
 	return tr.done()
 }
 
+// JudgedFrom is where the policy's evidence about a watch's new version
+// starts: when it was detected, or for a rollout when its first step's
+// weight was set — probe results and periods before that saw only the
+// known-good version and must not count as the new version's evidence
+// (they are its probe baseline).
+func JudgedFrom(w store.Watch) time.Time {
+	if r := w.Rollout; r != nil && !r.TrafficAt.IsZero() {
+		return r.TrafficAt
+	}
+	return w.DetectedAt
+}
+
 // stepEvidence is what a passed step's note says of its evidence: the
 // verdict's summary, or that an operator moved it on.
 func stepEvidence(v policy.Verdict, gated bool) string {
@@ -167,6 +179,9 @@ func TrafficSet(w store.Watch, step int, weights map[string]float64, revision st
 	tr := begin(w)
 	r := *w.Rollout
 	r.StepAt = now
+	if r.TrafficAt.IsZero() {
+		r.TrafficAt = now
+	}
 	tr.w.Rollout, tr.w.Weights, tr.w.RevisionID = &r, weights, revision
 	tr.note(Note{Kind: event.RolloutStep, Severity: event.Info,
 		Message: fmt.Sprintf("step %d of %d: %s of the traffic on version %s", step+1, len(r.Steps), percent(r.Steps[step].Weight), w.NewVersion)})
@@ -219,5 +234,5 @@ func rolloutChanged(a, b *store.Rollout) bool {
 		return a != b
 	}
 	return a.Step != b.Step || !a.StepAt.Equal(b.StepAt) || a.Gated != b.Gated || a.PreHook != b.PreHook || a.PostHook != b.PostHook ||
-		!a.StalledAt.Equal(b.StalledAt)
+		!a.StalledAt.Equal(b.StalledAt) || !a.TrafficAt.Equal(b.TrafficAt)
 }
