@@ -91,7 +91,7 @@ notify = ["oncall"]
 
   [target.actions.verify]
   window = "3s"
-{{end}}`))
+{{if $.Rollout}}{{$.Rollout}}{{end}}{{end}}`))
 
 // planSteps is how many steps the template's rollback plan has: alias,
 // CloudFront, Redis, webhook, exec, verify.
@@ -107,6 +107,7 @@ type configData struct {
 	Cluster                                 bool
 	AlertURL, HealthURL, HookURL, CacheAddr string
 	Functions                               []string
+	Rollout                                 string // the targets' [target.rollout] table, if any
 }
 
 func writeConfig(t testing.TB, path string, d configData) {

@@ -29,6 +29,12 @@ type expect struct {
 	// storeLost: the store lost its data during the trial; incidents the
 	// pager heard of may be gone from it.
 	storeLost bool
+	// rollout: canaryd rolled this version out over steps (weights in
+	// (0, 1], the last 1): its traffic shifts are not reverts. A good
+	// version (good) must have taken every step once, in order; a bad one
+	// (in bad) at most the first.
+	rollout string
+	steps   []float64
 }
 
 // resolveKind is the alert that resolves an incident with outcome o.
@@ -113,6 +119,9 @@ func (w *world) violations(e expect) []string {
 		add("alias ends on %s %v, want %s alone", v, weights, e.good)
 	}
 	out = append(out, w.revertViolations(e)...)
+	if e.rollout != "" {
+		out = append(out, w.rolloutViolations(e)...)
+	}
 	incs, err := st.ListIncidents(ctx, e.fn, 0)
 	if err != nil {
 		add("list incidents: %v", err)
@@ -142,6 +151,9 @@ func (w *world) revertViolations(e expect) []string {
 	for _, c := range w.sim.Calls("UpdateAlias") {
 		if c.Params["FunctionName"] != e.fn || c.Err != "" || c.Status == 0 {
 			continue
+		}
+		if e.rollout != "" && shiftWeight(c, e.rollout) > 0 {
+			continue // a step of the rollout (rolloutViolations)
 		}
 		n++
 		if v, _ := c.Params["FunctionVersion"].(string); v != e.revertTo {

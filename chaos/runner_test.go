@@ -88,10 +88,8 @@ func runTrials(t *testing.T, exp string, n int, f func(tr *trial)) {
 	wg.Wait()
 }
 
-// skipKnown skips an experiment that shows a known bug unless -chaos.known.
-// No experiment shows one at the moment (README: known bugs).
-//
-//lint:ignore U1000 kept for the next known bug
+// skipKnown skips an experiment that shows a known bug unless -chaos.known
+// (README: known bugs).
 func skipKnown(t *testing.T, exp, bug string) {
 	t.Helper()
 	if *flagKnown {

@@ -15,8 +15,9 @@ import (
 )
 
 // health is the protected functions' health endpoint, /FUNCTION: it
-// answers for the version the function's alias points at, 502 for the
-// versions marked bad, and 401 without the probe's secret header.
+// answers for the versions the function's alias routes to (its version and
+// a canary taking any share of the traffic), 502 when one is marked bad,
+// and 401 without the probe's secret header.
 type health struct {
 	srv   *httptest.Server
 	sim   *awssim.Sim
@@ -35,8 +36,12 @@ func newHealth(t testing.TB, sim *awssim.Sim, token string) *health {
 			return
 		}
 		fn := strings.TrimPrefix(r.URL.Path, "/")
-		v, _, _ := sim.Alias(fn, aliasName)
-		if h.isBad(fn + "@" + v) {
+		v, weights, _ := sim.Alias(fn, aliasName)
+		bad := h.isBad(fn + "@" + v)
+		for canary, share := range weights { // a canary taking any traffic answers too
+			bad = bad || share > 0 && h.isBad(fn+"@"+canary)
+		}
+		if bad {
 			h.mu.Lock()
 			h.failures[fn]++
 			h.mu.Unlock()

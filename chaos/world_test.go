@@ -41,6 +41,9 @@ type worldOpts struct {
 	// rollback's AWS calls and hooks, not only in its verify step.
 	actionLatency time.Duration
 	hookDelay     time.Duration
+	// rollout is the targets' [target.rollout] table: canaryd shifts
+	// their traffic itself when asked to deploy (experiment 7).
+	rollout string
 }
 
 // secrets are the values canaryd must never log, journal or send.
@@ -188,7 +191,7 @@ func (w *world) addReplica(id string) {
 		RetryMode: or(w.o.retryMode, "adaptive"), ReadTimeout: or(w.o.readTO, "5s"), ActionTimeout: or(w.o.actionTO, "5s"),
 		Backend: "redis", BoltPath: filepath.Join(w.dir, "unused.db"),
 		AlertURL: w.alerts.srv.URL, HealthURL: w.health.srv.URL, HookURL: w.hook.srv.URL,
-		CacheAddr: w.cache.Options().Addr, Functions: w.fns}
+		CacheAddr: w.cache.Options().Addr, Functions: w.fns, Rollout: w.o.rollout}
 	switch {
 	case w.o.bolt:
 		d.Backend, d.BoltPath, d.StoreAddrs = "bolt", w.boltPath, []string{"127.0.0.1:1"}
@@ -214,12 +217,18 @@ func or(s, def string) string {
 // deploy fills fn's cache with pages the rollback must clear, then moves
 // the alias to version v (the pipeline's deploy).
 func (w *world) deploy(fn, v string) {
+	w.fillCache(fn)
+	w.sim.Deploy(fn, aliasName, v, nil)
+}
+
+// fillCache puts pages a rollback must clear in fn's cache, and a key it
+// must keep.
+func (w *world) fillCache(fn string) {
 	ctx := context.Background()
 	for i := range 10 {
 		w.cache.Set(ctx, fmt.Sprintf("%s:page:%d", fn, i), "x", 0)
 	}
 	w.cache.Set(ctx, fn+":session:1", "keep", 0)
-	w.sim.Deploy(fn, aliasName, v, nil)
 }
 
 // alias is the version fn's alias serves ("" when it splits traffic).
