@@ -29,10 +29,6 @@ const rolloutConf = `
 
 var rolloutSteps = []float64{0.1, 0.5, 1}
 
-// bugCanaryPasses10 is the known bug the bad-version trials show (README:
-// known bugs).
-const bugCanaryPasses10 = "a canary failing every probe at 10 % is moved on to 50 % after a 2 s hold"
-
 // rolloutSpan is about how long a good rollout takes here: the first
 // shift within a tick, each hold 2 s plus the probe's data lag, shifts
 // delayed by actionLatency, promotion on the tick after 100 %.
@@ -56,9 +52,6 @@ func TestRolloutKilled(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
 				exp := "7 rollout/SIGKILL, " + name
-				if bad {
-					skipKnown(t, exp, bugCanaryPasses10)
-				}
 				runTrials(t, exp, *flagN, func(tr *trial) {
 					w := rolloutWorld(tr, 1, backend == "bolt")
 					r := w.replicas[0]
@@ -84,7 +77,6 @@ func TestRolloutOwnerKilled(t *testing.T) {
 			t.Parallel()
 			exp := "7 rollout/owner killed, " + name
 			if bad {
-				skipKnown(t, exp, bugCanaryPasses10)
 			}
 			runTrials(t, exp, *flagM, func(tr *trial) {
 				w := rolloutWorld(tr, 3, false)
