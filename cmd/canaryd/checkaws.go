@@ -12,7 +12,9 @@ import (
 	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudfront/types"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/canaryd/canaryd/awsclient"
 	"github.com/canaryd/canaryd/config"
@@ -63,6 +65,47 @@ func (c awsChecker) target(ctx context.Context, r *checkReport, cfg *config.Conf
 	for _, a := range t.Actions.CloudFront {
 		c.cloudfront(ctx, r, cf, t, a)
 	}
+	if t.CodeDeploy != nil {
+		c.codedeploy(ctx, r, codedeploy.NewFromConfig(awsCfg), t)
+	}
+	if ro := t.Rollout; ro != nil {
+		lc := lambda.NewFromConfig(awsCfg)
+		for _, h := range []*config.TrafficHook{ro.PreTraffic, ro.PostTraffic} {
+			if h != nil && h.Lambda != nil {
+				c.invokeHook(ctx, r, lc, t, h.Lambda)
+			}
+		}
+	}
+}
+
+// codedeploy lists the group's deployments (codedeploy:ListDeployments)
+// and reads the newest (codedeploy:GetDeployment). StopDeployment has no
+// call that proves it without stopping something: the line says which
+// grant the plan needs.
+func (c awsChecker) codedeploy(ctx context.Context, r *checkReport, cd *codedeploy.Client, t config.Target) {
+	app, group := t.CodeDeploy.Application, t.CodeDeploy.DeploymentGroup
+	out, err := cd.ListDeployments(ctx, &codedeploy.ListDeploymentsInput{ApplicationName: aws.String(app), DeploymentGroupName: aws.String(group)})
+	n := 0
+	if err == nil {
+		n = len(out.Deployments)
+	}
+	r.add(awsLine(t.Name, "codedeploy:ListDeployments", err, fmt.Sprintf("deployment group %s/%s readable (%d deployments listed)", app, group, n)))
+	if err == nil && n > 0 {
+		_, err := cd.GetDeployment(ctx, &codedeploy.GetDeploymentInput{DeploymentId: aws.String(out.Deployments[0])})
+		r.add(awsLine(t.Name, "codedeploy:GetDeployment", err, "deployment "+out.Deployments[0]+" readable"))
+	} else if err == nil {
+		r.add(checkLine{checkUnproved, t.Name, "codedeploy:GetDeployment", "the group has no deployment to read; grant it on the deployment group (README IAM policy)"})
+	}
+	r.add(checkLine{checkUnproved, t.Name, "codedeploy:StopDeployment", fmt.Sprintf(
+		"no call proves it without stopping a deployment; a rollback stops %s/%s's deployments in progress with it: grant it on arn:aws:codedeploy:REGION:ACCOUNT:deploymentgroup:%s/%s", app, group, app, group)})
+}
+
+// invokeHook proves lambda:InvokeFunction on a rollout's lambda traffic
+// hook with a DryRun invoke: Lambda checks the permission and the
+// parameters and runs nothing.
+func (c awsChecker) invokeHook(ctx context.Context, r *checkReport, lc *lambda.Client, t config.Target, h *config.LambdaHook) {
+	_, err := lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(h.Function), InvocationType: lambdatypes.InvocationTypeDryRun})
+	r.add(awsLine(t.Name, "lambda:InvokeFunction", err, "traffic hook "+h.Function+" may be invoked (DryRun: nothing ran)"))
 }
 
 // lambda reads the alias and its versions and proves UpdateAlias with a

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -240,5 +241,44 @@ role_arn = "arn:aws:iam::210987654321:role/canaryd"
 	if got["other sts:AssumeRole"] != checkFail || !strings.Contains(out, "MISSING PERMISSION: AWS denied sts:AssumeRole") ||
 		got["other lambda:GetAlias"] != "" || got["shop lambda:GetAlias"] != checkOK || failed != 2 {
 		t.Fatalf("denied role (%d failed):\n%s", failed, out)
+	}
+}
+
+// TestCheckAWSCodeDeployAndLambdaHooks: a target that names its CodeDeploy
+// group and a lambda traffic hook gets a line for each permission the
+// rollback and the rollout need; a denied one fails and is named; the
+// hook's DryRun invoke runs nothing.
+func TestCheckAWSCodeDeployAndLambdaHooks(t *testing.T) {
+	extra := `
+  [target.codedeploy]
+  application = "shop"
+  deployment_group = "live"
+  [target.rollout]
+  steps = [{ weight = 10, hold = "5m" }, { weight = 100 }]
+    [target.rollout.pre_traffic.lambda]
+    function = "smoke"
+`
+	e := newCheckEnv(t, extra)
+	var ran atomic.Int32
+	e.sim.SetInvokeHandler("smoke", func([]byte) ([]byte, string) { ran.Add(1); return []byte(`{"status":"Succeeded"}`), "" })
+	e.sim.StartCodeDeployDeployment("shop", "live", "shop-fn", "live", "2")
+	got, out, _ := e.run(t, awsChecker{})
+	for what, want := range map[string]checkStatus{"codedeploy:ListDeployments": checkOK, "codedeploy:GetDeployment": checkOK,
+		"codedeploy:StopDeployment": checkUnproved, "lambda:InvokeFunction": checkOK} {
+		if got["shop "+what] != want {
+			t.Errorf("%s: %q, want %q\n%s", what, got["shop "+what], want, out)
+		}
+	}
+	if n := ran.Load(); n != 0 {
+		t.Fatalf("the DryRun invoke ran the hook %d times", n)
+	}
+	for _, action := range []string{"codedeploy:ListDeployments", "lambda:InvokeFunction"} {
+		e := newCheckEnv(t, extra)
+		e.sim.SetInvokeHandler("smoke", func([]byte) ([]byte, string) { return nil, "" })
+		e.sim.Deny(action)
+		got, out, _ := e.run(t, awsChecker{})
+		if got["shop "+action] != checkFail || !strings.Contains(out, "MISSING PERMISSION: AWS denied "+action) {
+			t.Errorf("denied %s: %q\n%s", action, got["shop "+action], out)
+		}
 	}
 }
