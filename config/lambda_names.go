@@ -16,31 +16,52 @@ var (
 	versionRE      = regexp.MustCompile(`^\d+$`)
 )
 
+// functionForm is how a function reference is written.
+type functionForm int
+
+const (
+	fnInvalid   functionForm = iota
+	fnName                   // a plain name
+	fnARN                    // a full or partial ARN, maybe qualified
+	fnQualified              // "name:qualifier", not an ARN
+)
+
+// parseFunction reads a function reference: its form and, for ARNs and
+// qualified names, the qualifier (the name as written for the latter).
+func parseFunction(fn string) (form functionForm, name, qualifier string) {
+	switch {
+	case functionNameRE.MatchString(fn):
+		return fnName, fn, ""
+	case functionARNRE.MatchString(fn):
+		m := functionARNRE.FindStringSubmatch(fn)
+		return fnARN, m[1], m[2]
+	case partialARNRE.MatchString(fn):
+		m := partialARNRE.FindStringSubmatch(fn)
+		return fnARN, m[1], m[2]
+	case strings.Count(fn, ":") == 1 && !strings.HasPrefix(fn, "arn:"):
+		name, q, _ := strings.Cut(fn, ":")
+		return fnQualified, name, q
+	}
+	return fnInvalid, "", ""
+}
+
 // checkFunction validates target.function: a name, a full or partial ARN,
 // never with a qualifier.
 func (l *loader) checkFunction(path, fn string) {
 	fn = strings.TrimSpace(fn)
-	var qualifier string
-	switch {
-	case fn == "":
+	if fn == "" {
 		l.add(path, "required")
 		return
-	case functionNameRE.MatchString(fn):
-		return
-	case functionARNRE.MatchString(fn):
-		qualifier = functionARNRE.FindStringSubmatch(fn)[2]
-	case partialARNRE.MatchString(fn):
-		qualifier = partialARNRE.FindStringSubmatch(fn)[2]
-	case strings.Count(fn, ":") == 1 && !strings.HasPrefix(fn, "arn:"):
-		name, q, _ := strings.Cut(fn, ":")
-		l.add(path, "%q is a qualified function name: write function = %q and alias = %q", fn, name, q)
-		return
-	default:
-		l.add(path, "%q is not a Lambda function name (letters, digits, - and _, at most 64) or function ARN", fn)
-		return
 	}
-	if qualifier != "" {
-		l.add(path, "%q carries the qualifier %q: give the unqualified function and put the alias in alias", fn, qualifier)
+	switch form, name, qualifier := parseFunction(fn); form {
+	case fnARN:
+		if qualifier != "" {
+			l.add(path, "%q carries the qualifier %q: give the unqualified function and put the alias in alias", fn, qualifier)
+		}
+	case fnQualified:
+		l.add(path, "%q is a qualified function name: write function = %q and alias = %q", fn, name, qualifier)
+	case fnInvalid:
+		l.add(path, "%q is not a Lambda function name (letters, digits, - and _, at most 64) or function ARN", fn)
 	}
 }
 
@@ -67,26 +88,17 @@ func (l *loader) checkAlias(path, alias string) {
 // (the function invoked is that version or alias).
 func (l *loader) checkHookFunction(path, fn string) {
 	fn = strings.TrimSpace(fn)
-	var qualifier string
-	switch {
-	case fn == "":
+	if fn == "" {
 		l.add(path, "required")
 		return
-	case functionNameRE.MatchString(fn):
-		return
-	case functionARNRE.MatchString(fn):
-		qualifier = functionARNRE.FindStringSubmatch(fn)[2]
-	case partialARNRE.MatchString(fn):
-		qualifier = partialARNRE.FindStringSubmatch(fn)[2]
-	case strings.Count(fn, ":") == 1 && !strings.HasPrefix(fn, "arn:"):
-		name, q, _ := strings.Cut(fn, ":")
-		if !functionNameRE.MatchString(name) || q == "" {
-			l.add(path, "%q is not a Lambda function name (letters, digits, - and _, at most 64) with a version or alias", fn)
-			return
-		}
-		qualifier = q
-	default:
+	}
+	form, name, qualifier := parseFunction(fn)
+	switch {
+	case form == fnInvalid:
 		l.add(path, "%q is not a Lambda function name (letters, digits, - and _, at most 64), qualified name or function ARN", fn)
+		return
+	case form == fnQualified && (!functionNameRE.MatchString(name) || qualifier == ""):
+		l.add(path, "%q is not a Lambda function name (letters, digits, - and _, at most 64) with a version or alias", fn)
 		return
 	}
 	if qualifier != "" && qualifier != "$LATEST" && !versionRE.MatchString(qualifier) && !aliasRE.MatchString(qualifier) {
