@@ -126,37 +126,40 @@ func (d *Daemon) resume(ctx context.Context, names map[string]bool) {
 // manualSweep is how often unfinished manual rollbacks are looked for.
 const manualSweep = 10 * time.Second
 
-// resumeManual re-runs, every manualSweep, the unfinished manual rollbacks
-// of the targets this replica owns that are not running here: one whose
-// journal write failed (the store was down longer than its client's
-// retries) stopped with an error, and nothing else would resume it before
-// a restart or a lease take-over (automatic plans are re-run from their
-// watch every tick).
+// resumeManual re-runs, every manualSweep, the manual rollbacks this
+// process started that stopped unfinished and are not running here: one
+// whose journal write failed (the store was down longer than its client's
+// retries), or one re-recorded after the store lost its data (replant).
+// Nothing else would resume them before a restart or a lease take-over
+// (automatic plans are re-run from their watch every tick). With none, it
+// reads nothing.
 func (d *Daemon) resumeManual(ctx context.Context) {
 	now := d.clock.Now()
 	d.mu.Lock()
-	due := !now.Before(d.nextManualSweep)
-	if due {
+	var stopped []string
+	if !now.Before(d.nextManualSweep) {
+		for id, inc := range d.inflight {
+			if inc.WatchID == "" && !d.running[id] {
+				stopped = append(stopped, id)
+			}
+		}
+	}
+	if len(stopped) > 0 {
 		d.nextManualSweep = now.Add(manualSweep)
 	}
 	d.mu.Unlock()
-	if !due {
-		return
-	}
-	incs, err := d.cfg.Store.ListIncidents(ctx, "", 0)
-	if err != nil {
-		d.log.Warn("list incidents for unfinished manual rollbacks", zap.Error(err))
-		return
-	}
 	_, targets, _ := d.snapshot()
-	for _, inc := range incs {
-		if inc.Outcome != "" {
+	for _, id := range stopped {
+		inc, err := d.cfg.Store.GetIncident(ctx, id)
+		switch {
+		case errors.Is(err, store.ErrNotFound) || err == nil && inc.Outcome != "":
 			d.mu.Lock()
-			delete(d.inflight, inc.ID) // finished (here or by another replica)
+			delete(d.inflight, id) // finished (here or by another replica), or gone
 			d.mu.Unlock()
-		}
-		if t := targets[inc.Target]; inc.Outcome == "" && inc.WatchID == "" && t != nil && d.owns(inc.Target) {
-			d.runPlan(ctx, t, inc.ID) // no-op while it runs here
+		case err != nil:
+			d.log.Warn("read unfinished manual rollback", zap.String("incident", id), zap.Error(err))
+		case targets[inc.Target] != nil && d.owns(inc.Target):
+			d.runPlan(ctx, targets[inc.Target], id)
 		}
 	}
 }
@@ -187,6 +190,9 @@ func (d *Daemon) replant(ctx context.Context) {
 			d.log.Warn("re-record incident lost with the store", zap.String("incident", inc.ID), zap.Error(err))
 			continue
 		}
+		d.mu.Lock()
+		d.inflight[inc.ID] = inc // now a manual-style incident: resumeManual's
+		d.mu.Unlock()
 		d.note(ctx, t, watch.Note{Kind: event.StoreLost, Severity: event.Warning, Target: inc.Target, IncidentID: inc.ID,
 			Message: fmt.Sprintf("incident %s (%s -> %s) was lost with the store while its rollback ran; re-recorded, its plan resumes",
 				inc.ID, inc.FromVersion, inc.ToVersion)})
