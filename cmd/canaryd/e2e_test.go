@@ -314,17 +314,31 @@ func TestEndToEndDaemon(t *testing.T) {
 	e.stopDaemon()
 }
 
-func (e *e2e) writeConfig(healthURL, hookURL, redisAddr string) {
+// daemonDir picks the daemon's listen address (e.addr) and returns a
+// directory for its files, with the admin token in "token".
+func (e *e2e) daemonDir() string {
 	port, err := redisserver.FreePort()
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	e.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	dir := e.t.TempDir()
-	tokenFile := filepath.Join(dir, "token")
-	if err := os.WriteFile(tokenFile, []byte(e2eToken+"\n"), 0o600); err != nil {
+	e.writeFile(dir, "token", e2eToken+"\n")
+	return dir
+}
+
+// writeFile writes a file the daemon reads (mode 0600) and returns its path.
+func (e *e2e) writeFile(dir, name, content string) string {
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		e.t.Fatal(err)
 	}
+	return path
+}
+
+func (e *e2e) writeConfig(healthURL, hookURL, redisAddr string) {
+	dir := e.daemonDir()
+	tokenFile := filepath.Join(dir, "token")
 	src := fmt.Sprintf(`
 [daemon]
 listen = %q
@@ -379,10 +393,7 @@ notify = ["oncall"]
   [target.actions.verify]
   window = "5s"
 `, e.addr, tokenFile, e.sim.URL(), filepath.Join(dir, "canaryd.db"), hookURL, healthURL, redisAddr)
-	e.cfgPath = filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(e.cfgPath, []byte(src), 0o600); err != nil {
-		e.t.Fatal(err)
-	}
+	e.cfgPath = e.writeFile(dir, "config.toml", src)
 }
 
 func (e *e2e) startDaemon() {

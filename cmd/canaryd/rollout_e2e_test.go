@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,7 +20,6 @@ import (
 
 	"github.com/canaryd/canaryd/api"
 	"github.com/canaryd/canaryd/awssim"
-	"github.com/canaryd/canaryd/internal/redisserver"
 	"github.com/canaryd/canaryd/store"
 )
 
@@ -285,19 +283,9 @@ func (w *rolloutWorld) lastIncident() store.Incident {
 }
 
 func (w *rolloutWorld) writeRolloutConfig(healthURL, hookURL string) {
-	port, err := redisserver.FreePort()
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	w.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	dir := w.t.TempDir()
+	dir := w.daemonDir()
 	tokenFile := filepath.Join(dir, "token")
-	deployerFile := filepath.Join(dir, "deployer")
-	for f, s := range map[string]string{tokenFile: e2eToken, deployerFile: e2eDeployerToken} {
-		if err := os.WriteFile(f, []byte(s+"\n"), 0o600); err != nil {
-			w.t.Fatal(err)
-		}
-	}
+	deployerFile := w.writeFile(dir, "deployer", e2eDeployerToken+"\n")
 	src := fmt.Sprintf(`
 [daemon]
 listen = %q
@@ -356,8 +344,5 @@ notify = ["oncall"]
   [target.actions.verify]
   window = "3s"
 `, w.addr, tokenFile, deployerFile, w.sim.URL(), filepath.Join(dir, "canaryd.db"), hookURL, healthURL, hookURL)
-	w.cfgPath = filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(w.cfgPath, []byte(src), 0o600); err != nil {
-		w.t.Fatal(err)
-	}
+	w.cfgPath = w.writeFile(dir, "config.toml", src)
 }
