@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/awssim"
+	"github.com/canaryd/canaryd/watch"
 )
 
 // errorRateRule judges one 1-minute period at a time, so the first
@@ -73,8 +74,8 @@ func TestErrorRateTripsWithinOneMetricCycle(t *testing.T) {
 	detected := h.latestWatch().DetectedAt
 	readable := detected.Truncate(time.Minute).Add(time.Minute)
 	lag := calls[0].Time.Sub(readable)
-	if lag < 0 || lag > time.Minute+MetricDelay {
-		t.Fatalf("alias reverted %s after the first breaching period became readable; want within one metric cycle (%s)", lag, time.Minute+MetricDelay)
+	if lag < 0 || lag > time.Minute+watch.MetricDelay {
+		t.Fatalf("alias reverted %s after the first breaching period became readable; want within one metric cycle (%s)", lag, time.Minute+watch.MetricDelay)
 	}
 	h.until("incident closed", 100, func() bool { return h.incident().Outcome != "" })
 	inc := h.incident()

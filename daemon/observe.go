@@ -18,10 +18,6 @@ import (
 // this process first sees a watch, its baseline and the periods since it
 // began.
 
-// MetricDelay is how long after a period ends the cycle reads it (see
-// watch.NextMetricRead for the schedule, late periods included).
-const MetricDelay = watch.MetricDelay
-
 // setWatching remembers which watches the probe samples of each target
 // feed (ws are the active watches of the targets this replica owns). The
 // probes of every owned target run, watched or not: the results from

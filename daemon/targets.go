@@ -72,7 +72,7 @@ func dataLag(t config.Target) time.Duration {
 	var lag time.Duration
 	for _, r := range t.Rules {
 		if r.Kind != config.RuleProbe {
-			return t.MetricPeriod.Duration + MetricDelay
+			return t.MetricPeriod.Duration + watch.MetricDelay
 		}
 	}
 	for _, p := range t.Probes {

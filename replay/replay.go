@@ -7,8 +7,8 @@
 // The daemon's semantics it reproduces:
 //   - a tick every second from the deploy (the daemon's run loop), each one
 //     judging the watch and advancing its life cycle;
-//   - metric periods read by a cycle MetricDelay after each period boundary
-//     (daemon.NextMetricRead), covering the last metric_lag complete periods
+//   - metric periods read by a cycle watch.MetricDelay after each period boundary
+//     (watch.NextMetricRead; a late period is read again), covering the last metric_lag complete periods
 //     from the watch's detection period on; a period shows in the cycle only
 //     once the trace has delivered it (its "at"), later deliveries replace
 //     it, and a complete period the trace has no value for is no_data, as
@@ -48,10 +48,6 @@ const (
 
 // Tick is the daemon's run-loop interval, which replay reproduces.
 const Tick = time.Second
-
-// MetricDelay is how long after a period boundary the daemon's metric
-// cycle reads (watch.NextMetricRead).
-const MetricDelay = watch.MetricDelay
 
 // Outcome is what the daemon would have done with the deploy.
 type Outcome string
@@ -234,7 +230,7 @@ func (rp *replayer) load(recs []traceRecord) {
 	}
 	rp.in.Prepared = rp.p.PrepareBaseline(rp.in.Baseline)
 	rp.hist.SetBaseline(rp.in.Prepared)
-	rp.nextRd = nextRead(rp.w.DetectedAt, rp.p.Period())
+	rp.nextRd = watch.NextMetricRead(rp.w.DetectedAt, rp.p.Period(), false)
 	// The daemon's cycle may read at the very tick the watch appears.
 	if prev := rp.nextRd.Add(-rp.p.Period()); !prev.Before(rp.w.DetectedAt) {
 		rp.nextRd = prev
@@ -357,12 +353,6 @@ func (rp *replayer) nextDelivery(now time.Time) time.Time {
 		return time.Unix(1<<62, 0)
 	}
 	return next
-}
-
-// nextRead is when the daemon's metric cycle after now reads (the same
-// schedule as daemon.NextMetricRead).
-func nextRead(now time.Time, period time.Duration) time.Time {
-	return watch.NextMetricRead(now, period, false)
 }
 
 func earliest(a, b time.Time) time.Time {
