@@ -85,30 +85,38 @@ func dataLag(t config.Target) time.Duration {
 // new watch's probe baseline is the target's probe results from before it
 // began.
 func (t *target) evidence(w store.Watch) *evidence {
-	start := watch.JudgedFrom(w)
+	pw := policy.Watch{Start: watch.JudgedFrom(w), KnownGood: w.KnownGood, NewVersion: w.NewVersion}
 	e, ok := t.watches[w.ID]
 	switch {
 	case !ok:
-		e = &evidence{hist: t.policy.NewHistory(policy.Watch{Start: start, KnownGood: w.KnownGood, NewVersion: w.NewVersion})}
-		for _, s := range t.recent {
-			if s.Time.Before(start) {
-				e.probeBaseline = append(e.probeBaseline, s)
-			}
-		}
+		e = t.fresh(pw, t.recent)
 		t.watches[w.ID] = e
-	case !e.hist.Watch().Start.Equal(start):
+	case !e.hist.Watch().Start.Equal(pw.Start):
 		// A rollout's first weight is set: its evidence starts again there.
 		// What the probes saw before (the known-good alone) joins the probe
 		// baseline; the baseline is read again, up to the new start.
-		ne := &evidence{hist: t.policy.NewHistory(policy.Watch{Start: start, KnownGood: w.KnownGood, NewVersion: w.NewVersion}),
-			probeBaseline: e.probeBaseline, badChecked: e.badChecked, knownBad: e.knownBad}
+		before := e.probeBaseline
 		for _, s := range e.hist.Samples() {
-			if s.Kind == sample.KindProbe && s.Time.Before(start) {
-				ne.probeBaseline = append(ne.probeBaseline, s)
+			if s.Kind == sample.KindProbe {
+				before = append(before, s)
 			}
 		}
+		ne := t.fresh(pw, before)
+		ne.badChecked, ne.knownBad = e.badChecked, e.knownBad
 		e = ne
 		t.watches[w.ID] = e
+	}
+	return e
+}
+
+// fresh is new evidence for a watch, with the probe results of before
+// that are from before its start as its probe baseline.
+func (t *target) fresh(pw policy.Watch, before []sample.Sample) *evidence {
+	e := &evidence{hist: t.policy.NewHistory(pw)}
+	for _, s := range before {
+		if s.Time.Before(pw.Start) {
+			e.probeBaseline = append(e.probeBaseline, s)
+		}
 	}
 	return e
 }
@@ -145,7 +153,8 @@ func (t *target) inherit(prev *target) {
 		return
 	}
 	for id, e := range prev.watches {
-		ne := &evidence{hist: t.policy.NewHistory(e.hist.Watch()), probeBaseline: e.probeBaseline, verdict: e.verdict}
+		ne := t.fresh(e.hist.Watch(), e.probeBaseline)
+		ne.verdict = e.verdict
 		for _, s := range e.hist.Samples() {
 			ne.hist.Add(s)
 		}
