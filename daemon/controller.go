@@ -302,7 +302,8 @@ func (d *Daemon) endActive(ctx context.Context, t *target, why string) error {
 // every replica applies it.
 func (c controller) SetOverride(ctx context.Context, o store.Override) (store.Override, error) {
 	if o.Target != "*" {
-		if _, err := c.target(o.Target); err != nil {
+		t, err := c.target(o.Target)
+		if err != nil {
 			return o, err
 		}
 		if o.Kind == store.OverrideForceRollback || o.Kind == store.OverrideMarkGood {
@@ -316,7 +317,6 @@ func (c controller) SetOverride(ctx context.Context, o store.Override) (store.Ov
 			}
 			if !active && o.Kind == store.OverrideMarkGood && o.Version != "" {
 				// A known-bad version may be cleared with no deploy under watch.
-				t, _ := c.target(o.Target)
 				_, bad, err := c.d.knownBad(ctx, t, o.Version)
 				if err != nil {
 					return o, err
