@@ -26,11 +26,21 @@ import (
 func (d *Daemon) setWatching(ws []store.Watch) {
 	_, targets, order := d.snapshot()
 	watching := map[string][]store.Watch{}
+	unsettled := map[string]bool{}
 	for _, w := range ws {
+		if w.Phase != store.PhasePromoted {
+			unsettled[w.Target] = true
+		}
 		if !watch.Judged(w.Phase) || targets[w.Target] == nil {
 			continue
 		}
 		watching[w.Target] = append(watching[w.Target], w)
+	}
+	now := d.clock.Now()
+	for name, t := range targets {
+		t.mu.Lock()
+		t.setSettled(!unsettled[name], now)
+		t.mu.Unlock()
 	}
 	d.mu.Lock()
 	d.watching = watching
@@ -56,7 +66,7 @@ func (d *Daemon) addSample(s sample.Sample) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.remember(s, ws)
+	t.remember(s)
 	for _, w := range ws {
 		t.evidence(w).hist.Add(s)
 	}

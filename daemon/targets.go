@@ -37,6 +37,13 @@ type target struct {
 	watches map[string]*evidence // by watch ID
 	obsErr  string               // last observation error, for status
 	recent  []sample.Sample      // the latest probe results, for the next watch's probe baseline
+	// unsettled is set while a watch of the target is not promoted (baking,
+	// rolling out, tripped, rolling back); settledAt is when the daemon
+	// first saw it settled again. Probe results from before then may have
+	// measured the version rolled back (a probe in flight across the
+	// revert) and never join the probe baseline (setSettled).
+	unsettled bool
+	settledAt time.Time
 }
 
 // probeMemory is how many of a target's latest probe results are kept for
@@ -126,17 +133,27 @@ func (t *target) fresh(pw policy.Watch, before []sample.Sample) *evidence {
 // ones): results taken while a new version bakes, shares traffic or is
 // rolled back say nothing about the next known-good, so they are dropped
 // with everything before them. t.mu must be held.
-func (t *target) remember(s sample.Sample, ws []store.Watch) {
-	for _, w := range ws {
-		if w.Phase != store.PhasePromoted {
-			t.recent = t.recent[:0]
-			return
-		}
+func (t *target) remember(s sample.Sample) {
+	if t.unsettled || !s.Time.After(t.settledAt) {
+		t.recent = t.recent[:0]
+		return
 	}
 	if len(t.recent) == probeMemory {
 		t.recent = append(t.recent[:0], t.recent[1:]...)
 	}
 	t.recent = append(t.recent, s)
+}
+
+// setSettled records whether every active watch of the target (any phase)
+// is promoted, as of now. t.mu must be held.
+func (t *target) setSettled(settled bool, now time.Time) {
+	switch {
+	case !settled:
+		t.unsettled = true
+		t.recent = t.recent[:0]
+	case t.unsettled:
+		t.unsettled, t.settledAt = false, now
+	}
 }
 
 // inherit takes over the evidence of the same target before a reload. With

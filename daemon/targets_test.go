@@ -1,0 +1,46 @@
+package daemon
+
+import (
+	"testing"
+	"time"
+
+	"github.com/canaryd/canaryd/sample"
+)
+
+// TestProbeMemoryAcrossARollback: a probe result that measured the version
+// being rolled back but arrives after the watch ended (a probe in flight
+// across the revert) must not join the next watch's probe baseline; one
+// taken after the target settled does. (A failing result of the bad
+// version counted as the known-good failing made the next bad deploy look
+// no worse than its known-good: TestTwoReplicasOneRollback failed 1 in 20.)
+func TestProbeMemoryAcrossARollback(t *testing.T) {
+	t0 := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	probe := func(at time.Duration, failed bool) sample.Sample {
+		v := 0.0
+		if failed {
+			v = 1
+		}
+		return sample.Sample{Target: "api", Kind: sample.KindProbe, Time: t0.Add(at), Value: v}
+	}
+	var tg target
+	tg.remember(probe(0, false))
+	tg.setSettled(true, t0.Add(time.Second))
+	if len(tg.recent) != 1 {
+		t.Fatalf("settled from the start: %d results kept, want 1", len(tg.recent))
+	}
+	tg.setSettled(false, t0.Add(10*time.Second)) // a deploy is watched, trips, rolls back
+	if len(tg.recent) != 0 {
+		t.Fatalf("results from before a deploy kept while it is judged: %d", len(tg.recent))
+	}
+	tg.remember(probe(11*time.Second, true))
+	tg.setSettled(true, t0.Add(20*time.Second)) // the watch ended
+	tg.remember(probe(15*time.Second, true))    // started before the revert, delivered after
+	if len(tg.recent) != 0 {
+		t.Fatalf("a result of the rolled-back version joined the probe memory: %+v", tg.recent)
+	}
+	tg.remember(probe(21*time.Second, false))
+	tg.setSettled(true, t0.Add(22*time.Second))
+	if len(tg.recent) != 1 || tg.recent[0].Value != 0 {
+		t.Fatalf("after settling: %+v, want the one passing result", tg.recent)
+	}
+}
