@@ -58,8 +58,8 @@ func coldShare(warmup time.Duration, deploy int64, q *period) float64 {
 // latencyIncrement is a latency period's evidence: its slow count
 // against the reference rate plus its cold-start allowance, or the split
 // allocation once cold starts are over, or the percentile fallback.
-func (p *Policy) latencyIncrement(r *rule, rb *ruleBase, w *watchInfo, q *period, inc *increment, split, vec []float64) {
-	a := coldShare(r.warmup, w.start, q)
+func (p *Policy) latencyIncrement(r *rule, rb *ruleBase, w *watchInfo, q *period, inc *increment, split, vec []float64, cold float64) {
+	a := cold * coldShare(r.warmup, w.start, q)
 	counts := q.counts && rb.events >= 0 && rb.upper > 0
 	switch {
 	case q.split && r.test == testTwoSample:
@@ -103,4 +103,47 @@ func (p *Policy) latencyIncrement(r *rule, rb *ruleBase, w *watchInfo, q *period
 			inc.z, inc.m = z, 1
 		}
 	}
+}
+
+// The cold-start scale. The model bounds the cold share at time t by
+// c·e^(-t/τ) with c ≤ 1 unknown; taking c = 1 (every first invocation slow)
+// hides a regression for as long as the strongest cold starts could
+// explain it. But a period's slow count bounds c: its cold-and-slow
+// invocations are among its slow ones, so with u_j an upper confidence
+// bound on period j's slow share, c ≤ u_j/s_j (s_j its coldShare at
+// c = 1), and, τ ≤ warmup making the decay from j to a later period k no
+// steeper than the rule's, the cold share of k is at most
+// min(1, u_j/s_j)·s_k. The bound for period k uses only earlier periods
+// (known before k's counts: the allowance stays predictable) and holds
+// for all of them at once with probability 1 - δ, the u_j taken at
+// δ/2^(j+1) each; the rule's e-process runs at α - δ, δ = α/8
+// (coldDelta), so its false rollbacks stay within α. Early periods whose
+// slowness does not decay (a regression, not cold starts) thus narrow
+// the allowance of the next ones: a 2x p99 no longer hides behind cold
+// starts that the first minutes show were not there.
+
+// coldDelta is the share of a latency rule's α spent on the cold-start
+// scale bound.
+const coldDelta = 1.0 / 8
+
+// coldBound returns the cold-start scale bound after period q: cold
+// (the bound from the periods before q; 1 at first) narrowed by q's slow
+// count. Periods without counts, or past the cold starts, change nothing.
+func (p *Policy) coldBound(r *rule, rb *ruleBase, w *watchInfo, q *period, cold float64) float64 {
+	if r.warmup <= 0 || q.state != psUsable || !q.counts || q.nn <= 0 || rb.events < 0 {
+		return cold
+	}
+	s := coldShare(r.warmup, w.start, q)
+	if s < 1e-6 {
+		return cold
+	}
+	j := 0
+	if per := q.end - q.start; per > 0 && q.start > w.start {
+		j = int((q.start - w.start + per - 1) / per)
+	}
+	// Tempered like the test: bursty slow counts widen the bound.
+	phi := seqtest.Phi(q.xn, rb.invK)
+	delta := coldDelta * r.alpha / math.Pow(2, float64(min(j, 60)+1))
+	u := seqtest.BinomialUpper(q.xn/phi, q.nn/phi, math.Log(1/delta))
+	return math.Min(cold, u/s)
 }

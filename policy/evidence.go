@@ -128,7 +128,16 @@ type Evidence struct {
 	through      int64 // metric periods starting before this are folded
 	probeThrough int64 // probe results before this are folded
 	rules        [][]epochAcc
-	lastEnd      []int64 // per rule: end of the newest folded period with data
+	lastEnd      []int64   // per rule: end of the newest folded period with data
+	cold         []float64 // per rule: the cold-start scale bound after the folded periods (0: none yet, 1)
+}
+
+// coldOf is rule i's cold-start scale bound after the folded periods.
+func (e *Evidence) coldOf(i int) float64 {
+	if e == nil || i >= len(e.cold) || e.cold[i] == 0 {
+		return 1
+	}
+	return e.cold[i]
 }
 
 // epochs returns rule i's folded epochs (nil when none).

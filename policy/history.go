@@ -231,13 +231,15 @@ func (p *Policy) foldSamples(e *Evidence, samples []sample.Sample, w *watchInfo,
 	c := ctxPool.Get().(*evalCtx)
 	defer ctxPool.Put(c)
 	p.fill(c, samples, w, pb.metrics, math.MaxInt64)
-	ne := &Evidence{through: metricTo, probeThrough: probeTo, rules: make([][]epochAcc, len(p.rules)), lastEnd: make([]int64, len(p.rules))}
+	ne := &Evidence{through: metricTo, probeThrough: probeTo, rules: make([][]epochAcc, len(p.rules)),
+		lastEnd: make([]int64, len(p.rules)), cold: make([]float64, len(p.rules))}
 	copy(ne.lastEnd, e.lastEnd)
 	g := seqtest.DefaultGrid.Len()
 	split, vec := make([]float64, g), make([]float64, g)
 	for i := range p.rules {
 		r, rb := &p.rules[i], &pb.rules[i]
 		accs := cloneEpochs(e.epochs(i))
+		cold := e.coldOf(i)
 		var recs []period
 		switch r.test {
 		case testWindow:
@@ -252,7 +254,8 @@ func (p *Policy) foldSamples(e *Evidence, samples []sample.Sample, w *watchInfo,
 			if q.state != psSrcErr {
 				ne.lastEnd[i] = max(ne.lastEnd[i], q.end)
 			}
-			inc, ok := p.increment(r, rb, w, q, split, vec)
+			inc, ok := p.increment(r, rb, w, q, split, vec, cold)
+			cold = p.coldBound(r, rb, w, q, cold)
 			if !ok {
 				continue
 			}
@@ -262,7 +265,7 @@ func (p *Policy) foldSamples(e *Evidence, samples []sample.Sample, w *watchInfo,
 				accs[k].add(&inc)
 			}
 		}
-		ne.rules[i] = accs
+		ne.rules[i], ne.cold[i] = accs, cold
 	}
 	return ne
 }

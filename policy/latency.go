@@ -187,12 +187,16 @@ const minLogScale = 0.05
 // prepareLatency resolves a latency rule's per-watch thresholds, the
 // trimmed-count metrics that count invocations above them, and its
 // fallback. compare_latency spends α/8 on the known-good's estimate the
-// fallback needs (its centre): its e-value needs 1/(7α/8). (Its counts
+// fallback needs (its centre), and a rule with a warmup α/8 on the scale
+// of its cold starts (coldBound): its e-value needs 1/(6α/8). (Its counts
 // test integrates the known-good's slow share out and spends nothing on
 // it: seqtest.TwoSample.LogEOffset.)
 func (b *PreparedBaseline) prepareLatency(r *rule, rb *ruleBase, baseline []sample.Sample) {
 	rb.events, rb.eventsKg = -1, -1
 	rb.logLevel = r.logLevel()
+	if r.warmup > 0 {
+		rb.logLevel = math.Log(1 / (r.alpha * (1 - coldDelta))) // coldBound spends the rest
+	}
 	if pct, ok := baselinePercentile(baseline, r.stat); ok {
 		rb.base, rb.hasBase = pct, true
 	}
@@ -239,7 +243,11 @@ func (b *PreparedBaseline) prepareFallback(r *rule, rb *ruleBase, baseline []sam
 		// z(α/8) standard errors (another α/8 bounds its slow share).
 		fb.shift = math.Log1p(r.minEffect)
 		fb.m0 = center + fb.shift + normalQuantile(1-r.alpha/8)*scale*math.Sqrt(v/float64(max(1, len(busy))))
-		rb.logLevel = math.Log(8 / (7 * r.alpha))
+		spent := 1.0 / 8
+		if r.warmup > 0 {
+			spent += coldDelta
+		}
+		rb.logLevel = math.Log(1 / (r.alpha * (1 - spent)))
 		fb.ok = ok
 	case r.rel == relRatio:
 		fb.m0, fb.ok = center+math.Log(r.threshold), ok

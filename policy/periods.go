@@ -169,12 +169,13 @@ type increment struct {
 	logY, wY   float64 // Σ trials·log(statistic), Σ trials: the latency the findings show
 }
 
-// increment turns a usable period into rule r's evidence; ok is false when
-// the period carries none (no traffic, source error, cold starts, nothing
-// to compare with). split and vec are buffers (one entry per alternative)
+// increment turns a usable period into rule r's evidence (cold: the
+// latency rules' cold-start scale bound from the periods before it,
+// coldBound); ok is false when the period carries none (no traffic,
+// source error, cold starts, nothing to compare with). split and vec are buffers (one entry per alternative)
 // for a split period's log likelihood ratios and for a latency period's
 // against its own boundary.
-func (p *Policy) increment(r *rule, rb *ruleBase, w *watchInfo, q *period, split, vec []float64) (inc increment, ok bool) {
+func (p *Policy) increment(r *rule, rb *ruleBase, w *watchInfo, q *period, split, vec []float64, cold float64) (inc increment, ok bool) {
 	if q.state != psUsable || !rb.judge {
 		return inc, false
 	}
@@ -195,7 +196,7 @@ func (p *Policy) increment(r *rule, rb *ruleBase, w *watchInfo, q *period, split
 	}
 	switch {
 	case r.isLatency():
-		p.latencyIncrement(r, rb, w, q, &inc, split, vec)
+		p.latencyIncrement(r, rb, w, q, &inc, split, vec, cold)
 	case r.test == testRate || r.test == testProbe:
 		phi := seqtest.Phi(rb.nullRate*q.nn, rb.invK)
 		if r.test == testProbe {

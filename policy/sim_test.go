@@ -195,6 +195,14 @@ func slowMinute(x string, n, p func(m int) float64, k float64) func(r rng, m int
 // plus the cold-start allowance of the minute (the mean of e^(-t/40s)
 // over it), all slow. Burst shape k (0: none), shared by both counts.
 func coldMinute(n float64, k float64) func(r rng, m int, v string) []sample.Sample {
+	return coldMinuteScaled(n, k, 1, 40)
+}
+
+// coldMinuteScaled is coldMinute with cold starts of scale c (a share c
+// of the first invocations is cold and slow) decaying with time constant
+// tau seconds (at most the rule's warmup, 40 s): the cold starts the
+// rule's cold-start scale bound (coldBound) learns from the first periods.
+func coldMinuteScaled(n, k, c, tau float64) func(r rng, m int, v string) []sample.Sample {
 	return func(r rng, m int, v string) []sample.Sample {
 		inv := r.poisson(n)
 		mult := 1.0
@@ -208,10 +216,26 @@ func coldMinute(n float64, k float64) func(r rng, m int, v string) []sample.Samp
 				met("Duration.TC(440:)", v, m, x1), met("Duration.p99", v, m, 400)}
 		}
 		t1, t2 := float64(m)*60, float64(m+1)*60
-		cold := 40 * (math.Exp(-t1/40) - math.Exp(-t2/40)) / 60
+		cold := c * tau * (math.Exp(-t1/tau) - math.Exp(-t2/tau)) / 60
 		x1 := r.events(inv, math.Min(1, 0.01*mult+cold), 0)
 		return []sample.Sample{met("Invocations", v, m, inv), met("Duration.TC(400:)", v, m, x1),
 			met("Duration.TC(440:)", v, m, x1), met("Duration.p99", v, m, 440)}
+	}
+}
+
+// coldSlowMinute is a latency rule (p99 > 800 ms) at its threshold: 1%
+// of invocations slower than 800 ms, plus cold starts of scale c decaying
+// with the rule's 40 s warmup, all slower than it.
+func coldSlowMinute(n, c float64) func(r rng, m int, v string) []sample.Sample {
+	return func(r rng, m int, v string) []sample.Sample {
+		inv := r.poisson(n)
+		p := 0.01
+		if m >= 0 {
+			t1, t2 := float64(m)*60, float64(m+1)*60
+			p += c * 40 * (math.Exp(-t1/40) - math.Exp(-t2/40)) / 60
+		}
+		return []sample.Sample{met("Invocations", v, m, inv), met("Duration.TC(800:)", v, m, r.events(inv, math.Min(1, p), 0)),
+			met("Duration.p99", v, m, 800)}
 	}
 }
 
@@ -265,6 +289,12 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 		{name: "compare_latency at 1.1x p99, cold starts at the allowance", rule: cmpLat, minute: coldMinute(1000, 0), periods: watch},
 		{name: "compare_latency at 1.1x p99, cold starts, bursty k=5", rule: cmpLat, minute: coldMinute(1000, 5), periods: watch},
 		{name: "compare_latency at 1.1x p99, cold starts, 150/min", rule: cmpLat, minute: coldMinute(150, 0), periods: watch},
+		{name: "compare_latency, cold starts of scale 0.3", rule: cmpLat, minute: coldMinuteScaled(1000, 0, 0.3, 40), periods: watch},
+		{name: "compare_latency, cold starts of scale 0.05, 300/min", rule: cmpLat, minute: coldMinuteScaled(300, 0, 0.05, 40), periods: watch},
+		{name: "compare_latency, cold starts of scale 0.3, bursty k=5", rule: cmpLat, minute: coldMinuteScaled(1000, 5, 0.3, 40), periods: watch},
+		{name: "compare_latency, faster cold starts (tau 20s)", rule: cmpLat, minute: coldMinuteScaled(1000, 0, 0.5, 20), periods: watch},
+		{name: "p99 at its threshold, cold starts of scale 0.2", rule: with(lat, func(r *config.Rule) { r.Warmup.Duration = 40 * time.Second }),
+			minute: coldSlowMinute(1000, 0.2), periods: watch},
 		{name: "probe flaky 5% before and after", rule: health, minute: errorMinute(flat(0), flat(0), 0), probes: flakyProbes(0.05), periods: 10 + 60},
 		{name: "probe at its 10% tolerance, no baseline", rule: health, minute: errorMinute(flat(0), flat(0), 0), probes: flakyProbes(0.1), periods: 10 + 60},
 	}

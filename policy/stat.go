@@ -102,6 +102,7 @@ func (p *Policy) accumulate(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, ev 
 		recs = p.periods(c, r, rb, from, math.MaxInt64)
 	}
 	splitBuf, vecBuf := grab(), grab()
+	cold := ev.coldOf(r.idx)
 	for i := range recs {
 		q := &recs[i]
 		if q.end >= s.newest {
@@ -110,7 +111,8 @@ func (p *Policy) accumulate(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, ev 
 		if q.state != psSrcErr {
 			s.dataEnd = max(s.dataEnd, q.end)
 		}
-		inc, ok := p.increment(r, rb, w, q, splitBuf, vecBuf)
+		inc, ok := p.increment(r, rb, w, q, splitBuf, vecBuf, cold)
+		cold = p.coldBound(r, rb, w, q, cold)
 		if !ok {
 			continue
 		}

@@ -140,3 +140,38 @@ func UpperRate(x, n, eps float64) float64 {
 	}
 	return hi / n
 }
+
+// BinomialUpper is an upper confidence bound on the rate of x events in n
+// trials (tempered, non-integer counts allowed): the u ≥ x/n with
+// n·KL(x/n ‖ u) = level, so that a rate at or above u shows x/n or fewer
+// events with probability at most e^-level (Chernoff). 1 when no rate
+// below 1 qualifies; 1 without trials.
+func BinomialUpper(x, n, level float64) float64 {
+	if n <= 0 {
+		return 1
+	}
+	p := min(max(x/n, 0), 1)
+	if p >= 1 {
+		return 1
+	}
+	kl := func(u float64) float64 {
+		d := (1 - p) * math.Log((1-p)/(1-u))
+		if p > 0 {
+			d += p * math.Log(p/u)
+		}
+		return n * d
+	}
+	lo, hi := p, 1.0
+	if kl(1-1e-12) < level {
+		return 1
+	}
+	for range 60 {
+		mid := (lo + hi) / 2
+		if kl(mid) < level {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return hi
+}
