@@ -109,7 +109,7 @@ func TestShippedExampleLoads(t *testing.T) {
 		t.Fatalf("shipped config.toml: %v", err)
 	}
 	tg := cfg.Targets[0]
-	if tg.Name != "checkout-api" || len(tg.Rules) != 6 || len(tg.Probes) != 1 {
+	if tg.Name != "checkout-api" || len(tg.Rules) != 7 || len(tg.Probes) != 1 {
 		t.Fatalf("unexpected target: %+v", tg)
 	}
 	if tg.Actions.Verify.Window.Duration != 2*time.Minute {

@@ -354,6 +354,11 @@ func TestSimulatedDetection(t *testing.T) {
 		{scenario{name: "30 of 30 failing at 30/min", rule: errRate, minute: errorMinute(flat(30), after(0.01, 1), 0), periods: 30}, 1},
 		{scenario{name: "2x p99: 10% slower than the old p99", rule: config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency},
 			minute: slowMinute("400", flat(1000), after(0.01, 0.1), 0), periods: 30}, 4},
+		// The same with the shipped 40 s warmup: the first minute's slow
+		// share bounds the cold starts of the next ones (coldBound).
+		{scenario{name: "2x p99, 40 s warmup", rule: config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency,
+			Warmup: config.Duration{Duration: 40 * time.Second}},
+			minute: slowMinute("400", flat(1000), after(0.01, 0.1), 0), periods: 30}, 3},
 		{scenario{name: "health endpoint hard down", rule: health, minute: errorMinute(flat(0), flat(0), 0),
 			probes: func(r rng, m int) []sample.Sample {
 				return flakyProbes(map[bool]float64{true: 0, false: 1}[m < 0])(r, m)
