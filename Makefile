@@ -21,8 +21,10 @@ test:
 test-short:
 	$(GO) test -count=1 -short $(PKGS)
 
-## bench: every benchmark, once, with allocations
+## bench: every benchmark, once, with allocations (BenchmarkSoak in a short form: 1,000 targets,
+## 5 + 10 simulated minutes; `make soak` is the full one)
 bench:
+	CANARYD_SOAK_TARGETS=1000 CANARYD_SOAK_WARMUP=5 CANARYD_SOAK_MINUTES=10 CANARYD_SOAK_EVERY=5 \
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -count 1 $(PKGS)
 
 ## soak: the whole daemon, 10,000 targets for two simulated hours after a 30-minute warm-up
