@@ -130,29 +130,18 @@ func UpperRate(x, n, eps float64) float64 {
 	for h(hi) < target {
 		hi *= 2
 	}
-	for range 80 {
-		mid := (lo + hi) / 2
-		if h(mid) < target {
-			lo = mid
-		} else {
-			hi = mid
-		}
-	}
-	return hi / n
+	return solveUp(h, lo, hi, target, 80) / n
 }
 
-// BinomialUpper is an upper confidence bound on the rate of x events in n
-// trials (tempered, non-integer counts allowed): the u ≥ x/n with
-// n·KL(x/n ‖ u) = level, so that a rate at or above u shows x/n or fewer
-// events with probability at most e^-level (Chernoff). 1 when no rate
-// below 1 qualifies; 1 without trials.
+// BinomialUpper is UpperRate for binomial counts, tighter where the rate is
+// not small: the u ≥ x/n with n·KL(x/n ‖ u) = level, so that a rate at or
+// above u shows x/n or fewer events with probability at most e^-level
+// (Chernoff; also for independent trials of unequal rates averaging u).
+// 1 when no rate below 1 qualifies, or without trials.
 func BinomialUpper(x, n, level float64) float64 {
-	if n <= 0 {
-		return 1
-	}
-	p := min(max(x/n, 0), 1)
-	if p >= 1 {
-		return 1
+	p := 0.0
+	if n > 0 {
+		p = min(max(x/n, 0), 1)
 	}
 	kl := func(u float64) float64 {
 		d := (1 - p) * math.Log((1-p)/(1-u))
@@ -161,13 +150,18 @@ func BinomialUpper(x, n, level float64) float64 {
 		}
 		return n * d
 	}
-	lo, hi := p, 1.0
-	if kl(1-1e-12) < level {
+	if n <= 0 || p >= 1 || kl(1-1e-12) < level {
 		return 1
 	}
-	for range 60 {
+	return solveUp(kl, p, 1, level, 60)
+}
+
+// solveUp bisects for the smallest v in [lo, hi] with f(v) ≥ target, f
+// increasing on it and f(hi) ≥ target.
+func solveUp(f func(float64) float64, lo, hi, target float64, iters int) float64 {
+	for range iters {
 		mid := (lo + hi) / 2
-		if kl(mid) < level {
+		if f(mid) < target {
 			lo = mid
 		} else {
 			hi = mid

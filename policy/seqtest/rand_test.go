@@ -3,7 +3,6 @@ package seqtest
 import (
 	"math"
 	"math/rand/v2"
-	"testing"
 )
 
 // Samplers for the simulations (math/rand/v2 has no binomial, Poisson or
@@ -153,39 +152,4 @@ func (r sim) multiplier(k float64) float64 {
 // rate multiplied by a Gamma(k, 1/k) factor (capped at 1).
 func (r sim) events(n int, p, k float64) int {
 	return r.binomial(n, min(1, p*r.multiplier(k)))
-}
-
-// TestBinomialUpperCoverage: the bound is at or above the true rate in
-// all but a share e^-level of draws, and close to the estimate with many
-// trials.
-func TestBinomialUpperCoverage(t *testing.T) {
-	r := rand.New(rand.NewPCG(7, 11))
-	const level = 3.0 // e^-3 = 5%
-	for _, c := range []struct {
-		p float64
-		n int
-	}{{0.01, 1000}, {0.05, 200}, {0.3, 50}, {0.001, 5000}} {
-		misses := 0
-		const draws = 4000
-		for range draws {
-			x := 0
-			for range c.n {
-				if r.Float64() < c.p {
-					x++
-				}
-			}
-			if BinomialUpper(float64(x), float64(c.n), level) < c.p {
-				misses++
-			}
-		}
-		if share := float64(misses) / draws; share > math.Exp(-level)+0.01 {
-			t.Errorf("p=%g n=%d: the bound was below the rate in %.3f of draws, want at most %.3f", c.p, c.n, share, math.Exp(-level))
-		}
-	}
-	if u := BinomialUpper(100, 10000, level); u < 0.01 || u > 0.013 {
-		t.Errorf("BinomialUpper(100, 10000) = %g, want a little above 0.01", u)
-	}
-	if u := BinomialUpper(0, 0, level); u != 1 {
-		t.Errorf("without trials: %g, want 1", u)
-	}
 }

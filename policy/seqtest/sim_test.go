@@ -534,3 +534,35 @@ func TestTwoSampleOffsetZero(t *testing.T) {
 		}
 	}
 }
+
+// BinomialUpper covers the true rate with probability at least
+// 1 - e^-level, and is tighter than the Poisson bound at large rates.
+func TestBinomialUpperCoverage(t *testing.T) {
+	r := newSim(7)
+	const level = 3.0 // e^-3 = 5%
+	for _, c := range []struct {
+		p float64
+		n int
+	}{{0.01, 1000}, {0.05, 200}, {0.3, 50}, {0.001, 5000}} {
+		misses := 0
+		const draws = 4000
+		for range draws {
+			x := r.binomial(c.n, c.p)
+			if BinomialUpper(float64(x), float64(c.n), level) < c.p {
+				misses++
+			}
+		}
+		if share := float64(misses) / draws; share > math.Exp(-level)+0.01 {
+			t.Errorf("p=%g n=%d: the bound was below the rate in %.3f of draws, want at most %.3f", c.p, c.n, share, math.Exp(-level))
+		}
+	}
+	if u := BinomialUpper(100, 10000, level); u < 0.01 || u > 0.013 {
+		t.Errorf("BinomialUpper(100, 10000) = %g, want a little above 0.01", u)
+	}
+	if b, p := BinomialUpper(400, 1000, level), UpperRate(400, 1000, math.Exp(-level)); b >= p {
+		t.Errorf("at 40%%: binomial bound %g not below the Poisson one %g", b, p)
+	}
+	if u := BinomialUpper(0, 0, level); u != 1 {
+		t.Errorf("without trials: %g, want 1", u)
+	}
+}
