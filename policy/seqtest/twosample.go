@@ -119,6 +119,13 @@ type Block struct{ X, N float64 }
 // likelihood is at least the true one, so the ratio is at most m1/L_true,
 // a martingale of mean 1 under any λ and any ρ ≤ r0.
 func (t *TwoSample) LogE(ref, cur Block, split []float64) float64 {
+	return t.logMixture(ref, cur, split) - t.logSupNull(ref, cur, ref.X+cur.X)
+}
+
+// logMixture is the log of the numerator m1 of LogE and LogEOffset (the
+// mixture over the alternatives, the reference rate integrated out), times
+// the split evidence, without the constants the denominators share.
+func (t *TwoSample) logMixture(ref, cur Block, split []float64) float64 {
 	k := ref.X + cur.X
 	var buf [MaxAlternatives]float64
 	terms := buf[:len(t.r)]
@@ -129,8 +136,7 @@ func (t *TwoSample) LogE(ref, cur Block, split []float64) float64 {
 		}
 	}
 	lgk, _ := math.Lgamma(t.a + k)
-	num := t.grid.LogMix(terms) + t.priorC + lgk
-	return num - t.logSupNull(ref, cur, k)
+	return t.grid.LogMix(terms) + t.priorC + lgk
 }
 
 // logSupNull is the log of the null likelihood maximised over λ and
@@ -175,18 +181,7 @@ func (t *TwoSample) LogEOffset(ref, cur Block, off float64, split []float64) flo
 	if off <= 0 {
 		return t.LogE(ref, cur, split)
 	}
-	k := ref.X + cur.X
-	var buf [MaxAlternatives]float64
-	terms := buf[:len(t.r)]
-	for i, r := range t.r {
-		terms[i] = cur.X*t.logR[i] - (t.a+k)*math.Log(t.b+ref.N+r*cur.N)
-		if split != nil {
-			terms[i] += split[i]
-		}
-	}
-	lgk, _ := math.Lgamma(t.a + k)
-	num := t.grid.LogMix(terms) + t.priorC + lgk
-	return num - logSupNullOffset(ref, cur, t.r0, off)
+	return t.logMixture(ref, cur, split) - logSupNullOffset(ref, cur, t.r0, off)
 }
 
 // logSupNullOffset is the log of the likelihood of the reference block
