@@ -193,10 +193,14 @@ const minLogScale = 0.05
 // it: seqtest.TwoSample.LogEOffset.)
 func (b *PreparedBaseline) prepareLatency(r *rule, rb *ruleBase, baseline []sample.Sample) {
 	rb.events, rb.eventsKg = -1, -1
-	rb.logLevel = r.logLevel()
-	if r.warmup > 0 {
-		rb.logLevel = math.Log(1 / (r.alpha * (1 - coldDelta))) // coldBound spends the rest
+	spent := 0.0
+	if r.kind == config.RuleCompareLatency {
+		spent += 1.0 / 8 // the fallback's known-good centre (prepareFallback)
 	}
+	if r.warmup > 0 {
+		spent += coldDelta // the scale of the cold starts (coldBound)
+	}
+	rb.logLevel = math.Log(1 / (r.alpha * (1 - spent)))
 	if pct, ok := baselinePercentile(baseline, r.stat); ok {
 		rb.base, rb.hasBase = pct, true
 	}
@@ -243,11 +247,6 @@ func (b *PreparedBaseline) prepareFallback(r *rule, rb *ruleBase, baseline []sam
 		// z(α/8) standard errors (another α/8 bounds its slow share).
 		fb.shift = math.Log1p(r.minEffect)
 		fb.m0 = center + fb.shift + normalQuantile(1-r.alpha/8)*scale*math.Sqrt(v/float64(max(1, len(busy))))
-		spent := 1.0 / 8
-		if r.warmup > 0 {
-			spent += coldDelta
-		}
-		rb.logLevel = math.Log(1 / (r.alpha * (1 - spent)))
 		fb.ok = ok
 	case r.rel == relRatio:
 		fb.m0, fb.ok = center+math.Log(r.threshold), ok

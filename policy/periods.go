@@ -172,9 +172,9 @@ type increment struct {
 // increment turns a usable period into rule r's evidence (cold: the
 // latency rules' cold-start scale bound from the periods before it,
 // coldBound); ok is false when the period carries none (no traffic,
-// source error, cold starts, nothing to compare with). split and vec are buffers (one entry per alternative)
-// for a split period's log likelihood ratios and for a latency period's
-// against its own boundary.
+// source error, cold starts, nothing to compare with). split and vec are
+// buffers (one entry per alternative) for a split period's log likelihood
+// ratios and for a latency period's against its own boundary.
 func (p *Policy) increment(r *rule, rb *ruleBase, w *watchInfo, q *period, split, vec []float64, cold float64) (inc increment, ok bool) {
 	if q.state != psUsable || !rb.judge {
 		return inc, false
