@@ -81,6 +81,9 @@ type Daemon struct {
 	owned    map[string]store.Fence
 	renewAt  map[string]time.Time
 	watching map[string][]store.Watch // target -> its judged watches (fed by probes and metrics)
+	// unsettled: the targets with an active watch that is not promoted, as
+	// of the last tick (setWatching).
+	unsettled map[string]bool
 	// nextManualSweep is when resumeManual next looks for unfinished
 	// manual rollbacks.
 	nextManualSweep time.Time

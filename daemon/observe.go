@@ -36,16 +36,22 @@ func (d *Daemon) setWatching(ws []store.Watch) {
 		}
 		watching[w.Target] = append(watching[w.Target], w)
 	}
-	now := d.clock.Now()
-	for name, t := range targets {
-		t.mu.Lock()
-		t.setSettled(!unsettled[name], now)
-		t.mu.Unlock()
-	}
 	d.mu.Lock()
 	d.watching = watching
+	prev := d.unsettled
+	d.unsettled = unsettled
 	prober := d.prober
 	d.mu.Unlock()
+	// Only the targets unsettled now or at the last tick change.
+	now := d.clock.Now()
+	for name := range unsettled {
+		d.markSettled(targets[name], false, now)
+	}
+	for name := range prev {
+		if !unsettled[name] {
+			d.markSettled(targets[name], true, now)
+		}
+	}
 	confs := make([]config.Target, 0, len(order))
 	for _, name := range order {
 		if d.owns(name) { // another replica probes the rest
@@ -53,6 +59,15 @@ func (d *Daemon) setWatching(ws []store.Watch) {
 		}
 	}
 	prober.SetActive(confs)
+}
+
+func (d *Daemon) markSettled(t *target, settled bool, now time.Time) {
+	if t == nil {
+		return // not configured (any more)
+	}
+	t.mu.Lock()
+	t.setSettled(settled, now)
+	t.mu.Unlock()
 }
 
 // addSample routes a probe sample to the histories of its target's watches.

@@ -135,8 +135,7 @@ func (t *target) fresh(pw policy.Watch, before []sample.Sample) *evidence {
 // with everything before them. t.mu must be held.
 func (t *target) remember(s sample.Sample) {
 	if t.unsettled || !s.Time.After(t.settledAt) {
-		t.recent = t.recent[:0]
-		return
+		return // setSettled dropped what came before
 	}
 	if len(t.recent) == probeMemory {
 		t.recent = append(t.recent[:0], t.recent[1:]...)
@@ -164,7 +163,7 @@ func (t *target) setSettled(settled bool, now time.Time) {
 func (t *target) inherit(prev *target) {
 	prev.mu.Lock()
 	defer prev.mu.Unlock()
-	t.recent = prev.recent
+	t.recent, t.unsettled, t.settledAt = prev.recent, prev.unsettled, prev.settledAt
 	if reflect.DeepEqual(prev.conf, t.conf) {
 		t.policy, t.watches = prev.policy, prev.watches
 		return
