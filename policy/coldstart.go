@@ -67,8 +67,7 @@ func (p *Policy) latencyIncrement(r *rule, rb *ruleBase, w *watchInfo, q *period
 		case a > 1e-3:
 		case counts && q.kgCounts:
 			clear(split)
-			phi := seqtest.Phi(rb.upper*max(q.nn, q.nk), rb.invK)
-			rb.two.AddSplitPeriod(split, q.xn, q.nn, q.xk, q.nk, 1/phi)
+			rb.two.AddSplitPeriod(split, q.xn, q.nn, q.xk, q.nk, rb.upper, rb.invK)
 			inc.split = split
 		default:
 			if z, ok := rb.fb.zSplitOf(q.yn, q.nn, q.yk, q.nk); ok {

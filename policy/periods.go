@@ -219,8 +219,7 @@ func (p *Policy) twoSampleIncrement(rb *ruleBase, q *period, inc *increment, spl
 	switch {
 	case q.split && q.counts && q.kgCounts && rb.events >= 0:
 		clear(split)
-		phi := seqtest.Phi(rb.nullRate*max(q.nn, q.nk), rb.invK)
-		rb.two.AddSplitPeriod(split, q.xn, q.nn, q.xk, q.nk, 1/phi)
+		rb.two.AddSplitPeriod(split, q.xn, q.nn, q.xk, q.nk, rb.rate, rb.invK)
 		inc.split = split
 	case q.split:
 		if z, ok := rb.fb.zSplitOf(q.yn, q.nn, q.yk, q.nk); ok {

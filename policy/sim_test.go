@@ -179,6 +179,24 @@ func errorMinute(n, p func(m int) float64, k float64) func(r rng, m int, v strin
 	}
 }
 
+// canaryMinute is errorMinute on a 10% canary whose error rate is ratio
+// times the known-good's, each arm with its own bursts (shape k, drawn
+// independently: the case where the canary's share of the errors moves the
+// most).
+func canaryMinute(n, p float64, ratio, k float64) func(r rng, m int, v string) []sample.Sample {
+	return func(r rng, m int, v string) []sample.Sample {
+		nv, pv := n, p
+		switch v {
+		case "2":
+			nv, pv = n*0.1, p*ratio
+		case "1":
+			nv = n * 0.9
+		}
+		inv := r.poisson(nv)
+		return []sample.Sample{met("Invocations", v, m, inv), met("Errors", v, m, r.events(inv, pv, k))}
+	}
+}
+
 // slowMinute is errorMinute for latency: invocations above X.
 func slowMinute(x string, n, p func(m int) float64, k float64) func(r rng, m int, v string) []sample.Sample {
 	return func(r rng, m int, v string) []sample.Sample {
@@ -283,6 +301,10 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 		{name: "compare_errors, 10% canary, known-good drifts", rule: cmp, split: true,
 			minute: errorMinute(flat(1000), func(m int) float64 { return 0.01 * (1 + 0.5*math.Sin(float64(m)/40)) }, 0), periods: watch},
 		{name: "compare_errors, 10% canary, bursty k=2", rule: cmp, split: true, minute: errorMinute(flat(1000), flat(0.01), 2), periods: watch},
+		{name: "compare_errors, 10% canary at 1.1x, per-arm bursts k=1, 5000/min", rule: cmp, split: true,
+			minute: canaryMinute(5000, 0.01, 1.1, 1), periods: watch},
+		{name: "compare_errors, 10% canary at 1.1x, per-arm bursts k=5, 500/min", rule: cmp, split: true,
+			minute: canaryMinute(500, 0.02, 1.1, 5), periods: watch},
 		{name: "p99 at its threshold (1% slower than X)", rule: lat, minute: slowMinute("800", flat(1000), flat(0.01), 0), periods: watch},
 		{name: "compare_latency, heavy-tailed slow counts k=1", rule: config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency},
 			minute: slowMinute("400", flat(1000), flat(0.01), 1), periods: watch},

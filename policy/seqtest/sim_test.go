@@ -242,8 +242,7 @@ func (c twoSampleCase) run(r sim, test *TwoSample) bool {
 		if c.split {
 			n, o := r.poisson(c.newN(i)), r.poisson(9*c.newN(i))
 			xn, xo := r.events(n, c.r0*rate, c.k), r.events(o, rate, c.k)
-			phi := Phi(c.rate*float64(max(n, o)), invK)
-			test.AddSplitPeriod(split, float64(xn), float64(n), float64(xo), float64(o), 1/phi)
+			test.AddSplitPeriod(split, float64(xn), float64(n), float64(xo), float64(o), c.rate, invK)
 		} else {
 			n := r.poisson(c.newN(i))
 			x := r.events(n, c.r0*rate, c.k)
@@ -333,7 +332,7 @@ func TestTwoSamplePower(t *testing.T) {
 				n, o = r.poisson(c.n), r.poisson(9*c.n)
 				xn = r.binomial(n, p1)
 				xo := r.binomial(o, c.rate)
-				test.AddSplitPeriod(split, float64(xn), float64(n), float64(xo), float64(o), 1)
+				test.AddSplitPeriod(split, float64(xn), float64(n), float64(xo), float64(o), 0, 0)
 			} else {
 				n = r.poisson(c.n)
 				xn = r.binomial(n, p1)

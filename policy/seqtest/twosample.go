@@ -73,8 +73,7 @@ func (t *TwoSample) Len() int { return len(t.r) }
 
 // AddSplitPeriod adds one split period's evidence to split (one log
 // likelihood ratio per alternative): xn events in n trials of the new
-// version and xo in o of the known-good one, over the same period, each
-// weighted by w = 1/φ (tempering for overdispersion, 1 without).
+// version and xo in o of the known-good one, over the same period.
 //
 // Treating the two arms' counts as Poisson with means r·λ·n and λ·o, the
 // factor (r/r0)^xn · ((r0·n + o)/(r·n + o))^(xn+xo) is the likelihood ratio
@@ -85,14 +84,38 @@ func (t *TwoSample) Len() int { return len(t.r) }
 // over split periods is a supermartingale under H0 with no nuisance left:
 // no prior, no cost, and a known-good rate that drifts during the day
 // does not matter.
-func (t *TwoSample) AddSplitPeriod(split []float64, xn, n, xo, o, w float64) {
+//
+// Overdispersion (invK = 1/k > 0, each arm's rate with its own gamma
+// burst of shape k; lambda the known-good's rate per trial, the null
+// boundary's scale): alternative g's log ratio is a_g·xn - b_g·xo with
+// b_g = log((r·n+o)/(r0·n+o)) and a_g = log(r/r0) - b_g, so its variance
+// is a_g²·μn·(1+μn/k) + b_g²·μo·(1+μo/k) against a_g²·μn + b_g²·μo for
+// Poisson arms (μn = r0·λ·n, μo = λ·o). Each alternative is tempered by
+// its own ratio φ_g (the quasi-likelihood, as for one count): a small
+// effect leans on the canary's few events (φ near 1 + 2·μn/k for a 10%
+// canary), a large one also on the known-good's many, whose bursts then
+// matter. One φ for all, from the larger arm, would over-temper the small
+// effects several-fold; from the smaller arm it would under-temper the
+// large ones (simulated: 7.7% false alarms at α = 5% with per-arm bursts
+// of shape 1 at 5,000 invocations a minute). A burst that hits both arms
+// alike moves the share not at all, so this is conservative for it.
+func (t *TwoSample) AddSplitPeriod(split []float64, xn, n, xo, o, lambda, invK float64) {
 	if xn+xo <= 0 || n <= 0 || o <= 0 {
 		return // no events, or one arm without traffic: no information
 	}
 	base := t.r0*n + o
+	mn, mo := t.r0*lambda*n, lambda*o
+	vn, vo := mn*Phi(mn, invK), mo*Phi(mo, invK)
 	for i, r := range t.r {
-		lr := xn*(t.logR[i]-math.Log(t.r0)) + (xn+xo)*math.Log(base/(r*n+o))
-		split[i] += w * lr
+		b := math.Log((r*n + o) / base)
+		a := t.logR[i] - math.Log(t.r0) - b
+		lr := a*xn - b*xo
+		if invK > 0 && mn+mo > 0 {
+			if pois := a*a*mn + b*b*mo; pois > 0 {
+				lr *= pois / (a*a*vn + b*b*vo)
+			}
+		}
+		split[i] += lr
 	}
 }
 
