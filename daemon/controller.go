@@ -46,12 +46,7 @@ func (c controller) Status(ctx context.Context) (api.Status, error) {
 	}
 	st := api.Status{Time: now, Replica: conf.Daemon.ReplicaID, DryRun: d.dryRun(conf, config.Target{}),
 		Paused: watch.Paused(inForce, "*") != nil, Overrides: inForce}
-	d.mu.Lock()
-	owned := make(map[string]bool, len(d.owned))
-	for k := range d.owned {
-		owned[k] = true
-	}
-	d.mu.Unlock()
+	owned := d.leases.Names()
 	for _, name := range order {
 		t := targets[name]
 		ts := api.TargetStatus{Name: name, Function: t.conf.Function, Alias: t.conf.Alias,
@@ -169,8 +164,8 @@ func (c controller) Rollback(ctx context.Context, req api.RollbackRequest) (api.
 	}
 	d.mu.Lock()
 	act := d.act
-	fence, owned := d.owned[req.Target]
 	d.mu.Unlock()
+	fence, owned := d.leases.Fence(req.Target)
 	plan, err := act.PlanManual(ctx, t.conf, req.ToVersion)
 	if errors.Is(err, actuator.ErrNoSuchVersion) || errors.Is(err, actuator.ErrNoKnownGood) {
 		return api.RollbackResponse{}, fmt.Errorf("%w: %v", api.ErrBadRequest, err)

@@ -19,6 +19,7 @@ import (
 	"github.com/canaryd/canaryd/actuator"
 	"github.com/canaryd/canaryd/awsclient"
 	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/lease"
 	"github.com/canaryd/canaryd/notify"
 	"github.com/canaryd/canaryd/store"
 	"github.com/canaryd/canaryd/watcher"
@@ -57,7 +58,6 @@ type Daemon struct {
 	cfg        Config
 	store      *trackedStore // cfg.Store, tracking watch changes (see watchcache.go)
 	watchCache watchList
-	local      bool // the store is the embedded bolt file: one process owns everything
 	resumed    bool // unfinished plans were looked for (first Tick)
 	clock      clockwork.Clock
 	log        *zap.Logger
@@ -78,8 +78,6 @@ type Daemon struct {
 	act      *actuator.Actuator
 	notifier *notify.Dispatcher
 	redactor *config.Redactor
-	owned    map[string]store.Fence
-	renewAt  map[string]time.Time
 	watching map[string][]store.Watch // target -> its judged watches (fed by probes and metrics)
 	// unsettled: the targets with an active watch that is not promoted, as
 	// of the last tick (setWatching).
@@ -99,6 +97,7 @@ type Daemon struct {
 	marker      string    // the store's marker last read (run loop only)
 	markerAt    time.Time // when
 	box         *notify.Outbox
+	leases      *lease.Table // the targets this replica owns
 
 	plans sync.WaitGroup
 	// workCtx outlives a Tick's context so that a plan is not cut short by
@@ -143,11 +142,9 @@ func New(c Config) (*Daemon, error) {
 		inflight:   map[string]store.Incident{},
 		incidentMu: map[string]*sync.Mutex{},
 
-		owned:    map[string]store.Fence{},
-		renewAt:  map[string]time.Time{},
 		watching: map[string][]store.Watch{},
 	}
-	d.local = !c.Store.Shared()
+	d.leases = lease.New(c.Store, c.Clock, c.Logger.Named("lease"))
 	d.store = &trackedStore{Store: c.Store}
 	d.cfg.Store = d.store // every part writes watches through it
 	d.workCtx, d.cancelWork = context.WithCancel(context.Background())

@@ -95,7 +95,7 @@ func (d *Daemon) checkKnownBad(ctx context.Context, t *target, w store.Watch) *s
 func (d *Daemon) clearKnownBad(ctx context.Context, active []store.Override, watches []store.Watch) []store.Override {
 	kept := active[:0:0]
 	for _, o := range active {
-		if o.Kind != store.OverrideMarkGood || o.Version == "" || o.Target == "*" || !d.owns(o.Target) {
+		if o.Kind != store.OverrideMarkGood || o.Version == "" || o.Target == "*" || !d.leases.Owns(o.Target) {
 			kept = append(kept, o)
 			continue
 		}

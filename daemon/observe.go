@@ -54,7 +54,7 @@ func (d *Daemon) setWatching(ws []store.Watch) {
 	}
 	confs := make([]config.Target, 0, len(order))
 	for _, name := range order {
-		if d.owns(name) { // another replica probes the rest
+		if d.leases.Owns(name) { // another replica probes the rest
 			confs = append(confs, targets[name].conf)
 		}
 	}

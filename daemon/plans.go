@@ -58,8 +58,8 @@ func (d *Daemon) runPlan(ctx context.Context, t *target, incidentID string) {
 // here; before (optional) runs first, done gets the result. A plan stopped
 // by an error (fenced, shutting down) is left to resume from its journal.
 func (d *Daemon) goPlan(inc store.Incident, plan actuator.Plan, before func(context.Context), done func(context.Context, actuator.Result)) {
+	fence, owned := d.leases.Fence(inc.Target)
 	d.mu.Lock()
-	fence, owned := d.owned[inc.Target]
 	act := d.act
 	if !owned || d.running[inc.ID] {
 		d.mu.Unlock()
@@ -158,7 +158,7 @@ func (d *Daemon) resumeManual(ctx context.Context) {
 			d.mu.Unlock()
 		case err != nil:
 			d.log.Warn("read unfinished manual rollback", zap.String("incident", id), zap.Error(err))
-		case targets[inc.Target] != nil && d.owns(inc.Target):
+		case targets[inc.Target] != nil && d.leases.Owns(inc.Target):
 			d.runPlan(ctx, targets[inc.Target], id)
 		}
 	}

@@ -20,10 +20,10 @@ func TestTwoReplicasOneRollback(t *testing.T) {
 	h := newHarness(t, harnessOpts{redisStore: true})
 	b, both := secondReplica(t, h)
 	h.until("version 1 adopted", 5, both(func() bool { return h.target().KnownGood == "1" }))
-	_, aOwns := h.d.owned["api"]
-	_, bOwns := b.owned["api"]
+	aOwns := h.d.leases.Owns("api")
+	bOwns := b.leases.Owns("api")
 	if aOwns == bOwns {
-		t.Fatalf("want exactly one owner: a %v b %v", h.d.owned, b.owned)
+		t.Fatalf("want exactly one owner: a %v b %v", h.d.leases.Names(), b.leases.Names())
 	}
 	owner, other := h.d, b
 	if bOwns {
@@ -70,7 +70,7 @@ func TestTwoReplicasOneRollback(t *testing.T) {
 		h.clk.Advance(time.Second)
 		other.Tick(h.ctx)
 	}
-	if _, ok := other.owned["api"]; !ok {
+	if !other.leases.Owns("api") {
 		t.Fatalf("the surviving replica did not take the target over within the lease TTL %s", ttl)
 	}
 	h.sim.Deploy(fn, alias, "3", nil) // the same bad version again, a new deploy
@@ -99,7 +99,7 @@ func TestManualRollbackFinishedByTheSurvivor(t *testing.T) {
 	b, both := secondReplica(t, h)
 	h.until("version 1 adopted", 5, both(func() bool { return h.target().KnownGood == "1" }))
 	owner, survivor := h.d, b
-	if _, bOwns := b.owned["api"]; bOwns {
+	if bOwns := b.leases.Owns("api"); bOwns {
 		owner, survivor = b, h.d
 	}
 	h.sim.Deploy(fn, alias, "4", nil)

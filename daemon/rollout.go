@@ -87,9 +87,9 @@ func (d *Daemon) runTrafficHook(t *target, w store.Watch, e watch.RunHook) {
 // claimWork marks a piece of a target's work as running here, if this
 // replica owns the target and it is not running already.
 func (d *Daemon) claimWork(target, key string) (store.Fence, bool) {
+	fence, owned := d.leases.Fence(target)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	fence, owned := d.owned[target]
 	if !owned || d.running[key] {
 		return fence, false
 	}

@@ -84,13 +84,13 @@ func (d *Daemon) Tick(ctx context.Context) {
 		// Unfinished plans resume once leases are known: only the owner
 		// of a target may act on it.
 		d.resumed = true
-		taken = d.ownedNames()
+		taken = d.leases.Names()
 	}
 	if len(taken) > 0 {
 		d.resume(ctx, taken)
 		d.box.Redeliver(ctx, d.ownsTarget(taken), 0) // what a crash or a dead replica left undelivered
 	}
-	d.box.RedeliverDue(ctx, d.owns)
+	d.box.RedeliverDue(ctx, d.leases.Owns)
 	d.resumeManual(ctx)
 	overrides := d.overrides(ctx)
 	d.mu.Lock()
@@ -102,7 +102,7 @@ func (d *Daemon) Tick(ctx context.Context) {
 		d.log.Error("list active watches", zap.Error(err))
 		return
 	}
-	watches = d.ownedWatches(watches)
+	watches = d.leases.Keep(watches)
 	overrides = d.clearKnownBad(ctx, overrides, watches)
 	d.metrics.observeWatches(watches)
 	d.setWatching(watches)

@@ -230,6 +230,7 @@ func (d *Daemon) apply(conf *config.Config) error {
 	d.mu.Lock()
 	oldNotifier := d.notifier
 	d.conf, d.targets, d.order = conf, targets, order
+	d.leases.Retain(order)
 	d.detector, d.prober, d.reader, d.act, d.notifier, d.redactor = p.detector, p.prober, p.reader, p.act, p.notifier, p.redactor
 	d.mu.Unlock()
 	if oldNotifier != nil {
@@ -277,7 +278,7 @@ func (d *Daemon) buildParts(ctx context.Context, conf *config.Config, targets ma
 		CloudWatch: clientOf(targets, func(t *target) *cloudwatch.Client { return t.clients.CloudWatch }),
 		Store:      d.cfg.Store, Clock: d.clock, Logger: d.log.Named("detector"), Metrics: d.wmetrics,
 		PollInterval: conf.Daemon.PollInterval.Duration, Concurrency: conf.Daemon.MaxConcurrentAWS,
-		MaxPollRate: conf.Daemon.MaxPollRate, Owns: d.owns, OnWatch: d.onWatch, OnEnd: d.onWatchEnd,
+		MaxPollRate: conf.Daemon.MaxPollRate, Owns: d.leases.Owns, OnWatch: d.onWatch, OnEnd: d.onWatchEnd,
 		Async: !d.cfg.Synchronous, // one hung alias read must not hold up the run loop
 	})
 	if err != nil {
