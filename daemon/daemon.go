@@ -22,6 +22,7 @@ import (
 	"github.com/canaryd/canaryd/lease"
 	"github.com/canaryd/canaryd/notify"
 	"github.com/canaryd/canaryd/store"
+	"github.com/canaryd/canaryd/store/watchcache"
 	"github.com/canaryd/canaryd/watcher"
 )
 
@@ -56,8 +57,7 @@ type Config struct {
 // Daemon runs every target's watch life cycle.
 type Daemon struct {
 	cfg        Config
-	store      *trackedStore // cfg.Store, tracking watch changes (see watchcache.go)
-	watchCache watchList
+	store      *watchcache.Store // cfg.Store, caching the active watches between changes
 	resumed    bool // unfinished plans were looked for (first Tick)
 	clock      clockwork.Clock
 	log        *zap.Logger
@@ -145,7 +145,7 @@ func New(c Config) (*Daemon, error) {
 		watching: map[string][]store.Watch{},
 	}
 	d.leases = lease.New(c.Store, c.Clock, c.Logger.Named("lease"))
-	d.store = &trackedStore{Store: c.Store}
+	d.store = watchcache.New(c.Store)
 	d.cfg.Store = d.store // every part writes watches through it
 	d.workCtx, d.cancelWork = context.WithCancel(context.Background())
 	d.box = notify.NewOutbox(notify.OutboxConfig{Store: d.cfg.Store, Clock: d.clock, Logger: d.log.Named("outbox"),

@@ -12,7 +12,7 @@ func (d *Daemon) refreshLeases(ctx context.Context) map[string]bool {
 	conf, _, order := d.snapshot()
 	taken := d.leases.Refresh(ctx, order, conf.Daemon.ReplicaID, conf.Store.LeaseTTL.Duration)
 	if len(taken) > 0 {
-		d.store.dirty.Store(true)
+		d.store.Invalidate()
 	}
 	d.metrics.OwnedTargets.Set(float64(d.leases.Len()))
 	return taken

@@ -97,7 +97,7 @@ func (d *Daemon) Tick(ctx context.Context) {
 	det, prober := d.detector, d.prober
 	d.mu.Unlock()
 	det.Tick(ctx)
-	watches, err := d.activeWatches(ctx)
+	watches, err := d.store.Active(ctx, d.clock.Now())
 	if err != nil {
 		d.log.Error("list active watches", zap.Error(err))
 		return
@@ -139,7 +139,7 @@ func (d *Daemon) step(ctx context.Context, w store.Watch, ovs []store.Override) 
 	_, effs := watch.Next(t.lifecycle, w, tick)
 	err := d.applyEffects(ctx, t, w, effs)
 	if errors.Is(err, errStale) {
-		d.store.dirty.Store(true) // read it again next tick
+		d.store.Invalidate() // read it again next tick
 		return nil
 	}
 	return err
