@@ -56,17 +56,17 @@ type Config struct {
 
 // Daemon runs every target's watch life cycle.
 type Daemon struct {
-	cfg        Config
-	store      *watchcache.Store // cfg.Store, caching the active watches between changes
-	resumed    bool // unfinished plans were looked for (first Tick)
-	clock      clockwork.Clock
-	log        *zap.Logger
-	reg        *prometheus.Registry
-	metrics    *Metrics
-	wmetrics   *watcher.Metrics
-	ametrics   *actuator.Metrics
-	nmetrics   *notify.Metrics
-	awsm       *awsclient.Metrics
+	cfg      Config
+	store    *watchcache.Store // cfg.Store, caching the active watches between changes
+	resumed  bool              // unfinished plans were looked for (first Tick)
+	clock    clockwork.Clock
+	log      *zap.Logger
+	reg      *prometheus.Registry
+	metrics  *Metrics
+	wmetrics *watcher.Metrics
+	ametrics *actuator.Metrics
+	nmetrics *notify.Metrics
+	awsm     *awsclient.Metrics
 
 	mu       sync.Mutex // guards the fields below
 	conf     *config.Config
