@@ -78,6 +78,7 @@ type Sim struct {
 	cf     *cfState
 	sns    *snsState
 	cd     *cdState
+	sqs    *sqsState
 	faults *faultSet
 	deny   *denySet
 	store  *objectStore
@@ -109,6 +110,7 @@ func New(o Options) *Sim {
 		cf:         newCFState(),
 		sns:        newSNSState(),
 		cd:         newCDState(),
+		sqs:        newSQSState(),
 		faults:     newFaultSet(),
 		deny:       newDenySet(),
 		store:      newObjectStore(),
