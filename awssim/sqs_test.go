@@ -195,7 +195,7 @@ func TestSQSVisibilityAndRedrive(t *testing.T) {
 // retries them); duplicate delivery hands one message out twice; out-of-order
 // delivery answers newest first.
 func TestSQSFaults(t *testing.T) {
-	s, _, _ := start(t, Options{})
+	s, _, _ := start(t, Options{FastRetries: true})
 	c := sqsClient(t, s)
 	url := s.CreateQueue("q", 0)
 	s.InjectFault(Fault{API: "ReceiveMessage", Kind: FaultThrottle, Count: 1})
@@ -242,4 +242,3 @@ func TestSQSFaults(t *testing.T) {
 		t.Fatalf("out-of-order delivery: %+v, %v; want 3, 2 (1 later)", out, err)
 	}
 }
-
