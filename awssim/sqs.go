@@ -34,6 +34,7 @@ type SQSMessage struct {
 	ReceiveCount int
 	visibleAt    time.Time
 	receipt      string // the latest receipt handle; "" until received
+	copy         bool   // a duplicate made by the duplicate-delivery fault
 }
 
 type sqsQueue struct {
@@ -57,6 +58,8 @@ type sqsState struct {
 	wake chan struct{}
 	// Delivery faults.
 	dupRate, reorderRate float64
+	// Long polls waiting now, and ever started (SQSLongPolls).
+	waiting, waits int
 }
 
 func newSQSState() *sqsState {
@@ -64,8 +67,8 @@ func newSQSState() *sqsState {
 }
 
 // SQSFaults sets the delivery faults of every queue: with probability
-// duplicate a received message is left visible, so it is delivered again
-// (as SQS's at-least-once delivery may); with probability reorder a
+// duplicate a received message gets a second copy that a later receive
+// delivers again (as SQS's at-least-once delivery may); with probability reorder a
 // receive answers its messages newest first and skips the oldest visible
 // one this time (out-of-order delivery). Rates in [0, 1]; the PRNG is the
 // one SeedFaults seeds.
@@ -422,11 +425,29 @@ func (s *Sim) sqsReceiveMessage(req *request) (*response, *apiError) {
 	}
 }
 
+// SQSLongPolls returns how many receives wait in a long poll now and how
+// many waits began so far: a test on a fake clock advances it once the
+// consumer is waiting again.
+func (s *Sim) SQSLongPolls() (waiting, started int) {
+	s.sqs.mu.Lock()
+	defer s.sqs.mu.Unlock()
+	return s.sqs.waiting, s.sqs.waits
+}
+
 // waitFor waits for wake, d on the simulator's clock, or ctx; false when
 // ctx ended.
 func (s *Sim) waitFor(ctx context.Context, wake <-chan struct{}, d time.Duration) bool {
 	tm := s.clock.NewTimer(d)
 	defer tm.Stop()
+	s.sqs.mu.Lock()
+	s.sqs.waiting++
+	s.sqs.waits++
+	s.sqs.mu.Unlock()
+	defer func() {
+		s.sqs.mu.Lock()
+		s.sqs.waiting--
+		s.sqs.mu.Unlock()
+	}()
 	select {
 	case <-wake:
 	case <-tm.Chan():
@@ -488,8 +509,10 @@ func (s *Sim) receiveOnce(req *request, in sqsReceiveInput) ([]sqsWireMessage, t
 		m.receipt = fmt.Sprintf("%s#%d", m.ID, s.sqs.seq)
 		q.receiptsByMessage[m.receipt] = m
 		m.visibleAt = now.Add(vis)
-		if s.sqs.dupRate > 0 && s.faults.chance(s.sqs.dupRate) {
-			m.visibleAt = now // delivered again by the next receive
+		if !m.copy && s.sqs.dupRate > 0 && s.faults.chance(s.sqs.dupRate) {
+			// A second copy (as on another SQS server): delivered again
+			// by a later receive, whatever becomes of this one.
+			q.msgs = append(q.msgs, &SQSMessage{ID: m.ID, Body: m.Body, Sent: m.Sent, copy: true})
 		}
 		out = append(out, sqsWireMessage{MessageId: m.ID, ReceiptHandle: m.receipt, MD5OfBody: md5Hex(m.Body), Body: m.Body,
 			Attributes: map[string]string{

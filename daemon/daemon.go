@@ -99,6 +99,7 @@ type Daemon struct {
 	marker      string    // the store's marker last read (run loop only)
 	markerAt    time.Time // when
 	box         *notify.Outbox
+	events      eventsState // the deploy event consumer (events.go)
 
 	plans sync.WaitGroup
 	// workCtx outlives a Tick's context so that a plan is not cut short by

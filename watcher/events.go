@@ -13,8 +13,6 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
-
-	"github.com/canaryd/canaryd/config"
 )
 
 // The deploy event source: an SQS queue fed by an EventBridge rule with
@@ -46,9 +44,8 @@ var EventOutcomes = []EventOutcome{EventStarted, EventUnchanged, EventLate, Even
 type EventSourceConfig struct {
 	Client   *sqs.Client
 	QueueURL string
-	Targets  []config.Target
-	// Detector, called for every hint; a func so that a config reload's
-	// new detector is used at once.
+	// Detector, called for every message; a func so that a config
+	// reload's new detector (and its targets) is used at once.
 	Detector func() *Detector
 	Clock    clockwork.Clock
 	Logger   *zap.Logger
@@ -61,13 +58,14 @@ type EventSourceConfig struct {
 
 // EventSource consumes the deploy event queue.
 type EventSource struct {
-	cfg   EventSourceConfig
-	index targetIndex
+	cfg EventSourceConfig
 
 	mu         sync.Mutex
 	lastOK     time.Time     // when a receive last answered
 	visibility time.Duration // the queue's visibility timeout (0: not read yet)
 	done       recentIDs     // event ids handled lately
+	indexOf    *Detector     // the detector index was built from
+	index      targetIndex
 }
 
 // NewEventSource checks cfg.
@@ -90,7 +88,7 @@ func NewEventSource(cfg EventSourceConfig) (*EventSource, error) {
 	if cfg.MaxMessages <= 0 || cfg.MaxMessages > 10 {
 		cfg.MaxMessages = 10
 	}
-	return &EventSource{cfg: cfg, index: newTargetIndex(cfg.Targets), done: newRecentIDs(4096)}, nil
+	return &EventSource{cfg: cfg, done: newRecentIDs(4096)}, nil
 }
 
 // Flowing reports whether the queue answered lately (within two long polls
@@ -189,12 +187,12 @@ func (e *EventSource) handle(ctx context.Context, m sqstypes.Message) EventOutco
 	if ev.ID != "" && e.doneBefore(ev.ID) {
 		return EventDuplicate
 	}
-	targets := e.index.match(ev)
+	det := e.cfg.Detector()
+	targets := e.indexFor(det).match(ev)
 	if len(targets) == 0 {
 		e.markDone(ev.ID)
 		return EventIgnored
 	}
-	det := e.cfg.Detector()
 	outcome := EventUnchanged
 	for _, name := range targets {
 		res, err := det.Hint(ctx, name, ev.Time)
@@ -284,6 +282,16 @@ func (e *EventSource) queueVisibility(ctx context.Context) time.Duration {
 	e.visibility = vis
 	e.mu.Unlock()
 	return vis
+}
+
+// indexFor returns the target index of det's targets, built once per detector.
+func (e *EventSource) indexFor(det *Detector) targetIndex {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.indexOf != det {
+		e.indexOf, e.index = det, newTargetIndex(det.cfg.Targets)
+	}
+	return e.index
 }
 
 func (e *EventSource) doneBefore(id string) bool {

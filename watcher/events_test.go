@@ -131,8 +131,7 @@ func newEventsEnv(t *testing.T) *eventsEnv {
 	}
 	env.src, err = NewEventSource(EventSourceConfig{
 		Client: sqs.NewFromConfig(cfg), QueueURL: env.queue, Detector: func() *Detector { return e.det },
-		Targets: []config.Target{{Name: "api", Function: "api", Alias: "live", Region: "us-east-1"}},
-		Clock:   e.clk, Metrics: e.metrics, WaitTime: time.Second,
+		Clock: e.clk, Metrics: e.metrics, WaitTime: time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
