@@ -19,6 +19,11 @@ type Events struct {
 	// (the safety net for a lost event); stretched like poll_interval to
 	// respect daemon.max_poll_rate. Default 5m.
 	Sweep Duration `toml:"sweep"`
+	// SweepRate caps the sweep's alias reads per second (the interval is
+	// stretched to fit), so that with many targets the safety net takes a
+	// bounded share of Lambda's control-plane quota. Default 2, at most
+	// daemon.max_poll_rate.
+	SweepRate float64 `toml:"sweep_rate"`
 	// WaitTime is the long poll's WaitTimeSeconds, 1s..20s; default 20s.
 	WaitTime Duration `toml:"wait_time"`
 	// MaxMessages per ReceiveMessage, 1..10; default 10.
@@ -32,6 +37,8 @@ func (e Events) Enabled() bool { return e.QueueURL != "" }
 const (
 	DefaultEventsSweep    = 5 * time.Minute
 	DefaultEventsWaitTime = 20 * time.Second
+	// DefaultEventsSweepRate is a fifth of the default max_poll_rate.
+	DefaultEventsSweepRate = 2.0
 )
 
 func applyEventsDefaults(c *Config) {
@@ -39,6 +46,9 @@ func applyEventsDefaults(c *Config) {
 	setDur(&e.Sweep, DefaultEventsSweep)
 	setDur(&e.WaitTime, DefaultEventsWaitTime)
 	setInt(&e.MaxMessages, 10)
+	if e.SweepRate == 0 {
+		e.SweepRate = DefaultEventsSweepRate
+	}
 	if e.Region == "" {
 		e.Region = QueueRegion(e.QueueURL)
 	}
@@ -83,6 +93,9 @@ func (l *loader) validateEvents(c *Config) {
 		l.add("events.wait_time", "must be whole seconds (SQS WaitTimeSeconds; got %s)", e.WaitTime.Duration)
 	}
 	l.intRange("events.max_messages", e.MaxMessages, 1, 10)
+	if e.SweepRate <= 0 || e.SweepRate > c.Daemon.MaxPollRate {
+		l.add("events.sweep_rate", "must be in (0, daemon.max_poll_rate = %g] alias reads per second (got %g)", c.Daemon.MaxPollRate, e.SweepRate)
+	}
 	if e.Region == "" {
 		l.add("events.region", "required: the queue URL names no region and [aws] region is not set")
 	}

@@ -21,7 +21,7 @@ func TestEventsSection(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := c.Events
-	if !e.Enabled() || e.Region != "us-east-2" || e.Sweep.Duration != 5*time.Minute || e.WaitTime.Duration != 20*time.Second || e.MaxMessages != 10 {
+	if !e.Enabled() || e.Region != "us-east-2" || e.Sweep.Duration != 5*time.Minute || e.WaitTime.Duration != 20*time.Second || e.MaxMessages != 10 || e.SweepRate != 2 {
 		t.Fatalf("[events] after defaults: %+v", e)
 	}
 }

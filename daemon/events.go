@@ -42,6 +42,9 @@ func eventSweep(conf *config.Config) time.Duration {
 	return conf.Events.Sweep.Duration
 }
 
+// eventSweepRate is the detector's EventSweepRate.
+func eventSweepRate(conf *config.Config) float64 { return conf.Events.SweepRate }
+
 // runEvents consumes the deploy event queue until ctx ends; it returns at
 // once without [events].
 func (d *Daemon) runEvents(ctx context.Context) {

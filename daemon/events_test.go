@@ -36,7 +36,7 @@ func (h *harness) withEvents(sweep time.Duration) string {
 		h.t.Fatal(err)
 	}
 	h.conf.Events = config.Events{QueueURL: queue, Region: "us-east-1", Sweep: config.Duration{Duration: sweep},
-		WaitTime: config.Duration{Duration: time.Second}, MaxMessages: 10}
+		WaitTime: config.Duration{Duration: time.Second}, MaxMessages: 10, SweepRate: 2}
 	h.stop()
 	h.start(false)
 	ctx, cancel := context.WithCancel(context.Background())

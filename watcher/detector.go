@@ -66,8 +66,11 @@ type DetectorConfig struct {
 	// EventSweep, optional, is the poll interval while deploy events flow
 	// (EventsFlowing reports true): each alias is then read only this
 	// often, the safety net for a lost event, and such reads count as
-	// sweeps. Stretched like PollInterval to respect MaxPollRate.
-	EventSweep time.Duration
+	// sweeps. Stretched to respect EventSweepRate (default MaxPollRate):
+	// the sweep's share of the control-plane quota stays bounded however
+	// many targets there are.
+	EventSweep     time.Duration
+	EventSweepRate float64
 	// EventsFlowing, optional, says whether the deploy event source is
 	// healthy; Tick asks it each time and slows or restores the polls.
 	EventsFlowing func() bool
@@ -193,9 +196,13 @@ func NewDetector(cfg DetectorConfig) (*Detector, error) {
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = 30 * time.Second
 	}
-	cfg.PollInterval = stretchInterval(cfg, "poll interval", cfg.PollInterval)
+	cfg.PollInterval = stretchInterval(cfg, "poll interval", cfg.PollInterval, cfg.MaxPollRate)
 	if cfg.EventSweep > 0 {
-		cfg.EventSweep = stretchInterval(cfg, "events sweep", max(cfg.EventSweep, cfg.PollInterval))
+		rate := cfg.EventSweepRate
+		if rate <= 0 || (cfg.MaxPollRate > 0 && rate > cfg.MaxPollRate) {
+			rate = cfg.MaxPollRate
+		}
+		cfg.EventSweep = stretchInterval(cfg, "events sweep", max(cfg.EventSweep, cfg.PollInterval), rate)
 	}
 	d := &Detector{cfg: cfg, slots: make(map[string]*targetSlot, len(cfg.Targets)), sem: make(chan struct{}, cfg.Concurrency)}
 	now := cfg.Clock.Now()
@@ -212,18 +219,18 @@ func NewDetector(cfg DetectorConfig) (*Detector, error) {
 }
 
 // stretchInterval returns interval, or the longer one that reading every
-// target once per interval needs to stay within MaxPollRate.
-func stretchInterval(cfg DetectorConfig, what string, interval time.Duration) time.Duration {
-	if cfg.MaxPollRate <= 0 {
+// target once per interval needs to stay within rate reads per second.
+func stretchInterval(cfg DetectorConfig, what string, interval time.Duration, rate float64) time.Duration {
+	if rate <= 0 {
 		return interval
 	}
-	need := time.Duration(float64(len(cfg.Targets)) / cfg.MaxPollRate * float64(time.Second))
+	need := time.Duration(float64(len(cfg.Targets)) / rate * float64(time.Second))
 	if need <= interval {
 		return interval
 	}
 	cfg.Logger.Warn(what+" stretched to respect max poll rate",
 		zap.Duration("configured", interval), zap.Duration("effective", need),
-		zap.Int("targets", len(cfg.Targets)), zap.Float64("max_rate", cfg.MaxPollRate))
+		zap.Int("targets", len(cfg.Targets)), zap.Float64("max_rate", rate))
 	return need
 }
 
