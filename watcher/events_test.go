@@ -111,10 +111,9 @@ func nonEmpty(s string) []string {
 
 type eventsEnv struct {
 	*detectorEnv
-	src      *EventSource
-	queue    string
-	dlq      string
-	metricsR *Metrics
+	src   *EventSource
+	queue string
+	dlq   string
 }
 
 func newEventsEnv(t *testing.T) *eventsEnv {
