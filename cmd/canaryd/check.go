@@ -177,6 +177,7 @@ func checkAWS(ctx context.Context, w io.Writer, cfg *config.Config, c awsChecker
 		c.target(ctx, r, cfg, t)
 		checkDeps(ctx, r, t)
 	}
+	c.events(ctx, r, cfg)
 	checkNotifiers(ctx, r, cfg)
 	return r.failed
 }
