@@ -59,6 +59,9 @@ func (d *Daemon) runEvents(ctx context.Context) {
 	d.events.mu.Lock()
 	d.events.src = src
 	d.events.mu.Unlock()
+	conf, _, _ := d.snapshot()
+	d.log.Info("deploy events: consuming the queue; alias polls slow to the events sweep while it answers",
+		zap.String("queue", conf.Events.QueueURL), zap.Duration("sweep", conf.Events.Sweep.Duration))
 	src.Run(ctx)
 }
 

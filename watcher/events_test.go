@@ -317,3 +317,26 @@ func TestPollsSlowWhileEventsFlow(t *testing.T) {
 		t.Fatalf("next poll in %v after events stopped", next.Sub(e.clk.Now()))
 	}
 }
+
+// FuzzParseDeployEvent: whatever a queue holds, reading it and matching it
+// to targets returns an event or an error, never a panic.
+func FuzzParseDeployEvent(f *testing.F) {
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	f.Add(aliasEvent("e1", "api", "live", "6", at))
+	f.Add(aliasEvent("e2", "arn:aws:lambda:us-east-1:123456789012:function:api:live", "live", "", at))
+	f.Add(`{"id":"e5","detail-type":"CodeDeploy Deployment State-change Notification","source":"aws.codedeploy","detail":{"application":"shop","deploymentGroup":"g"}}`)
+	f.Add(`{"source":"aws.lambda","detail-type":"AWS API Call via CloudTrail","detail":[]}`)
+	f.Add(`not json`)
+	ix := newTargetIndex([]config.Target{{Name: "api", Function: "arn:aws:lambda:us-east-1:123456789012:function:api", Alias: "live",
+		CodeDeploy: &config.CodeDeploy{Application: "shop", DeploymentGroup: "g"}}})
+	f.Fuzz(func(t *testing.T, body string) {
+		ev, err := ParseDeployEvent([]byte(body))
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("an empty error")
+			}
+			return
+		}
+		_ = ix.match(ev)
+	})
+}
