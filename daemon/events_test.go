@@ -192,3 +192,46 @@ func TestDeployDetectedFromEvents(t *testing.T) {
 		t.Fatalf("lost event: watch %+v found %v after the deploy, want by the sweep within %v", w4, w4.DetectedAt.Sub(lost), sweep)
 	}
 }
+
+// TestEventOnTheReplicaThatDoesNotOwnTheTarget: two replicas on one Redis
+// store; the one that does not hold the target's lease takes the deploy
+// event from the queue. The watch it starts is in the shared store, and the
+// owner judges it and rolls the bad version back, once.
+func TestEventOnTheReplicaThatDoesNotOwnTheTarget(t *testing.T) {
+	h := newHarness(t, harnessOpts{redisStore: true})
+	queue := h.sim.CreateQueue("canaryd-events", 30*time.Second)
+	h.conf.Events = config.Events{QueueURL: queue, Region: "us-east-1", Sweep: config.Duration{Duration: 5 * time.Minute},
+		WaitTime: config.Duration{Duration: time.Second}, MaxMessages: 10, SweepRate: 2}
+	h.stop()
+	h.start(false)
+	b, both := secondReplica(t, h)
+	h.until("version 1 adopted", 5, both(func() bool { return h.target().KnownGood == "1" }))
+	_, aOwns := h.d.owned["api"]
+	_, bOwns := b.owned["api"]
+	if aOwns == bOwns {
+		t.Fatalf("want exactly one owner: a %v b %v", h.d.owned, b.owned)
+	}
+	other := b
+	if bOwns {
+		other = h.d
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); other.runEvents(ctx) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+
+	h.sim.Deploy(fn, alias, "3", nil) // version 3 fails its health probe
+	h.send(queue, cloudTrailUpdateAlias("ev-3", "3", h.clk.Now()))
+	h.eventually("the non-owner's watch of version 3", func() bool { return len(h.watchesOf("3")) == 1 })
+	if w := h.watchesOf("3")[0]; w.Source != watcher.SourceEvent {
+		t.Fatalf("watch %+v, want source event", w)
+	}
+	h.until("rollback of 3 by the owner", 150, both(func() bool { return h.incident().Outcome != "" }))
+	if n := len(h.sim.Calls("UpdateAlias")); n != 1 {
+		t.Fatalf("UpdateAlias calls = %d with two replicas, want 1", n)
+	}
+	if v, _, _ := h.sim.Alias(fn, alias); v != "1" {
+		t.Fatalf("alias on %s after the rollback, want 1", v)
+	}
+}
