@@ -128,6 +128,8 @@ type WatchStatus struct {
 	NewVersion  string          `json:"new_version"`
 	KnownGood   string          `json:"known_good"`
 	DetectedAt  time.Time       `json:"detected_at"`
+	Source      string          `json:"source,omitempty"`  // how the deploy was seen: poll, sweep, announce, event, rollout, recovered
+	EventAt     time.Time       `json:"event_at,omitzero"` // source event: the event's time (detected_at - event_at: how late)
 	BakeUntil   time.Time       `json:"bake_until,omitzero"`
 	IncidentID  string          `json:"incident_id,omitempty"`
 	LastVerdict *policy.Verdict `json:"last_verdict,omitempty"`

@@ -50,7 +50,11 @@ func IAMAction(service, api string) string {
 }
 
 // iamActionNames are the operations whose IAM action has another name.
-var iamActionNames = map[string]string{"lambda:Invoke": "lambda:InvokeFunction"}
+var iamActionNames = map[string]string{
+	"lambda:Invoke":          "lambda:InvokeFunction",
+	"sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+	"sqs:SendMessageBatch":   "sqs:SendMessage",
+}
 
 func (d *denySet) denied(service, api string) bool {
 	d.mu.Lock()
@@ -70,6 +74,8 @@ func (s *Sim) accessDenied(service, api string) *apiError {
 		return &apiError{status: 403, code: "AccessDeniedException", queryCode: "AccessDenied", message: msg}
 	case "sns":
 		return &apiError{status: 403, code: "AuthorizationError", message: msg}
+	case "sqs":
+		return sqsErr(403, "AccessDeniedException", "AccessDenied", msg)
 	default: // cloudfront, sts
 		return &apiError{status: 403, code: "AccessDenied", message: msg}
 	}

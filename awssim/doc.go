@@ -14,7 +14,8 @@
 // header Smithy-Protocol: rpc-v2-cbor), Lambda REST-JSON (/2015-03-31/functions...),
 // CloudFront REST-XML (/2020-05-31/distribution/...), SNS and STS query
 // protocol (form POST with Action=), CodeDeploy JSON 1.1 (X-Amz-Target:
-// CodeDeploy_20141006.<Op>), SSM JSON 1.1 (X-Amz-Target:
+// CodeDeploy_20141006.<Op>), SQS JSON 1.0 (X-Amz-Target: AmazonSQS.<Op>,
+// service/sqs v1.53), SSM JSON 1.1 (X-Amz-Target:
 // AmazonSSM.GetParameter), S3 path-style GetObject (GET /bucket/key?x-id=GetObject).
 // Also: STS AssumeRole (any well-formed role ARN), SSM GetParameter
 // (PutParameter seeds), S3 GetObject (PutObject seeds) — the calls of a
@@ -103,6 +104,25 @@
 // both ways through rollbackInfo), which the next CodeDeployShift
 // applies. CodeDeployDeployment(id) reads a deployment back.
 //
+// SQS (JSON 1.0, errors as {"__type": "com.amazonaws.sqs#Code"} plus
+// X-Amzn-Query-Error, which the SDK reports: QueueDoesNotExist,
+// ReceiptHandleIsInvalid, RequestThrottled, InternalError): standard queues
+// with CreateQueue (VisibilityTimeout, RedrivePolicy), GetQueueUrl,
+// GetQueueAttributes, SendMessage(Batch) (MD5OfMessageBody, which the SDK
+// checks), ReceiveMessage (MaxNumberOfMessages, VisibilityTimeout,
+// WaitTimeSeconds: a long poll waits on the sim's clock and wakes at once
+// on a send or a ChangeMessageVisibility to 0, never spinning; Attributes
+// ApproximateReceiveCount, SentTimestamp), DeleteMessage(Batch) (only the
+// latest receipt handle deletes; a deleted one again succeeds),
+// ChangeMessageVisibility, and redrive: a message received maxReceiveCount
+// times moves to the dead-letter queue instead of being received again.
+// Seeds: CreateQueue, SetRedrive, SendSQS; QueueMessages reads a queue back.
+// SQSFaults(duplicate, reorder) adds at-least-once duplicates (a second copy
+// of a received message, delivered later) and out-of-order receives (the
+// oldest visible message held back, the rest newest first); throttling and
+// 5xx come from InjectFault like every service's. SQSLongPolls says how many
+// receives wait, so a fake-clock test can advance once the consumer waits.
+//
 // # Scenarios
 //
 // LambdaTraffic writes per-minute Invocations, Errors, Throttles and
@@ -155,6 +175,8 @@
 // metric math across different periods, LabelOptions, cross-account
 // AccountId, units, data retention/rollup, the awsQuery (form) protocol for
 // CloudWatch; CloudFront distributions' configuration and invalidations
-// for distribution tenants; SNS subscriptions and delivery, FIFO topics,
+// for distribution tenants; SQS FIFO queues, message attributes, message
+// size and retention limits, delay queues, purge, tags and queue policies;
+// SNS subscriptions and delivery, FIFO topics,
 // message size accounting beyond 256 KiB of Message.
 package awssim

@@ -148,6 +148,8 @@ func throttleError(service string) *apiError {
 		return &apiError{status: 400, code: "Throttling", queryCode: "Throttling", message: "Rate exceeded"}
 	case "codedeploy":
 		return &apiError{status: 400, code: "ThrottlingException", message: "Rate exceeded"}
+	case "sqs":
+		return sqsErr(400, "ThrottlingException", "RequestThrottled", "Rate exceeded")
 	default: // cloudfront, sns
 		return &apiError{status: 400, code: "Throttling", message: "Rate exceeded"}
 	}
@@ -168,6 +170,9 @@ func serverError(service string, status int) *apiError {
 	}
 	if service == "cloudwatch" {
 		e.code, e.queryCode = "com.amazonaws.cloudwatch#InternalServiceFault", "InternalServiceError"
+	}
+	if service == "sqs" {
+		e.code, e.queryCode = "InternalError", "InternalError"
 	}
 	return e
 }
@@ -196,4 +201,11 @@ func (f *Fault) matches(params map[string]any) bool {
 		}
 	}
 	return true
+}
+
+// chance reports true with probability p, on the PRNG SeedFaults seeds.
+func (fs *faultSet) chance(p float64) bool {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.rng.Float64() < p
 }

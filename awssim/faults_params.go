@@ -78,6 +78,13 @@ func faultParams(rt route, req *request) map[string]any {
 				p["autoRollbackEnabled"] = v
 			}
 		}
+	case "sqs":
+		var body map[string]any
+		if json.Unmarshal(req.body, &body) == nil {
+			if v, ok := body["QueueUrl"].(string); ok {
+				p["QueueUrl"] = v
+			}
+		}
 	case "sns":
 		if form, err := url.ParseQuery(string(req.body)); err == nil {
 			for _, k := range []string{"TopicArn", "Message", "Subject", "Name"} {

@@ -43,7 +43,7 @@ type handlerFunc func(req *request) (*response, *apiError)
 
 // route is one resolved operation.
 type route struct {
-	service string // lambda, cloudwatch, cloudfront, sns, sts, ssm, s3, codedeploy
+	service string // lambda, cloudwatch, cloudfront, sns, sts, ssm, s3, codedeploy, sqs
 	api     string
 	h       handlerFunc
 	vars    []string
@@ -148,6 +148,8 @@ func (s *Sim) route(r *http.Request, body []byte) (route, bool) {
 			}
 		}
 		return s.snsRoute(r, body)
+	case strings.HasPrefix(r.Header.Get("X-Amz-Target"), sqsTargetPrefix):
+		return s.sqsRoute(r)
 	case strings.HasPrefix(r.Header.Get("X-Amz-Target"), codeDeployTargetPrefix):
 		return s.codedeployRoute(r)
 	case r.Header.Get("X-Amz-Target") != "":
@@ -185,6 +187,8 @@ func writeError(w http.ResponseWriter, service string, e *apiError) {
 		writeS3Error(w, e)
 	case "ssm", "codedeploy":
 		writeJSON11Error(w, e)
+	case "sqs":
+		writeJSON10Error(w, e)
 	default:
 		w.Header().Set("Content-Type", "text/plain")
 		w.WriteHeader(e.status)

@@ -57,8 +57,9 @@ type Options struct {
 }
 
 // Sim is an in-process AWS simulator. It is an http.Handler speaking Lambda
-// REST-JSON, CloudWatch smithy RPCv2 CBOR, CloudFront REST-XML and the SNS
-// query protocol, as the pinned aws-sdk-go-v2 clients do.
+// REST-JSON, CloudWatch smithy RPCv2 CBOR, CloudFront REST-XML, the SNS
+// query protocol and SQS JSON 1.0 (among others), as the pinned
+// aws-sdk-go-v2 clients do.
 type Sim struct {
 	clock   clockwork.Clock
 	region  string
@@ -78,6 +79,7 @@ type Sim struct {
 	cf     *cfState
 	sns    *snsState
 	cd     *cdState
+	sqs    *sqsState
 	faults *faultSet
 	deny   *denySet
 	store  *objectStore
@@ -109,6 +111,7 @@ func New(o Options) *Sim {
 		cf:         newCFState(),
 		sns:        newSNSState(),
 		cd:         newCDState(),
+		sqs:        newSQSState(),
 		faults:     newFaultSet(),
 		deny:       newDenySet(),
 		store:      newObjectStore(),

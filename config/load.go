@@ -96,6 +96,7 @@ func Parse(data []byte, name string, o Options) (*Config, error) {
 	l.applyEnv(cfg)
 	applyDefaults(cfg, l.pos)
 	l.applyRobustDefaults(cfg)
+	applyEventsDefaults(cfg)
 	l.resolveSecrets(cfg)
 	l.validate(cfg)
 	l.dropFollowOns(mark)

@@ -45,6 +45,10 @@ func TestInvalidConfigs(t *testing.T) {
 		{"invalid-probe.toml", []string{"target[0].probe[0].url: must be an absolute http(s) URL", "target[0].probe[0].body_match: invalid regexp", "problems"}},
 		{"invalid-syntax.toml", []string{":14:", "expected"}},
 		{"invalid-rule-window.toml", []string{":15:", "target[0].rule[0].window: window 30s is shorter than metric_period", ":20:", "does not apply to kind \"compare_errors\""}},
+		{"invalid-events.toml", []string{":5:", "events.queue_url: must be an SQS queue URL", ":6:", "events.sweep: must be between 1m0s and 24h0m0s (got 10s)",
+			":7:", "events.wait_time: must be between 1s and 20s", ":8:", "events.max_messages: must be between 1 and 10 (got 11)",
+			":9:", "events.sweep_rate: must be in (0, daemon.max_poll_rate = 10] alias reads per second (got 50)"}},
+		{"invalid-events-no-queue.toml", []string{":4:", "events.queue_url: required when [events] is present"}},
 		{"invalid-rule-confidence.toml", []string{":12:", "target[0].rule[0].confidence: must be in [0.5, 1)", ":18:", "target[0].rule[1].op: a latency rule trips when the target gets worse",
 			":19:", "target[0].rule[1].warmup: must not be negative"}},
 	}

@@ -18,6 +18,7 @@ type Config struct {
 	Store     Store      `toml:"store"`
 	Notifiers []Notifier `toml:"notifier"`
 	Targets   []Target   `toml:"target"`
+	Events    Events     `toml:"events"` // optional: deploy detection from EventBridge events (events.go)
 
 	// Path is the file the config was loaded from ("" when loaded from bytes).
 	Path string `toml:"-"`

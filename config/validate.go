@@ -34,6 +34,7 @@ func (l *loader) validate(c *Config) {
 	l.validateTokens(&c.Daemon)
 	l.validateStore(&c.Store)
 	l.validateRobust(c)
+	l.validateEvents(c)
 	for i := range c.Targets {
 		l.validateRollout(fmt.Sprintf("target[%d].rollout", i), c.Targets[i].Rollout)
 	}

@@ -75,7 +75,7 @@ func (c controller) Status(ctx context.Context) (api.Status, error) {
 
 func watchStatus(t *target, w store.Watch) *api.WatchStatus {
 	ws := &api.WatchStatus{ID: w.ID, Phase: w.Phase, NewVersion: w.NewVersion, KnownGood: w.KnownGood,
-		DetectedAt: w.DetectedAt, IncidentID: w.IncidentID, Rollout: w.Rollout}
+		DetectedAt: w.DetectedAt, IncidentID: w.IncidentID, Rollout: w.Rollout, Source: w.Source, EventAt: w.EventAt}
 	if w.Phase == store.PhaseBaking {
 		ws.BakeUntil = w.DetectedAt.Add(t.conf.BakeTime.Duration)
 	}

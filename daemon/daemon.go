@@ -98,6 +98,7 @@ type Daemon struct {
 	markerAt    time.Time // when
 	box         *notify.Outbox
 	leases      *lease.Table // the targets this replica owns
+	events      eventsState  // the deploy event consumer (events.go)
 
 	plans sync.WaitGroup
 	// workCtx outlives a Tick's context so that a plan is not cut short by

@@ -24,6 +24,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	sweeps.Start()
 	defer sweeps.Stop()
+	go d.runEvents(ctx) // deploy events ([events]), events.go
 
 	ticker := d.clock.NewTicker(d.cfg.TickEvery)
 	defer ticker.Stop()

@@ -279,6 +279,7 @@ func (d *Daemon) buildParts(ctx context.Context, conf *config.Config, targets ma
 		Store:      d.cfg.Store, Clock: d.clock, Logger: d.log.Named("detector"), Metrics: d.wmetrics,
 		PollInterval: conf.Daemon.PollInterval.Duration, Concurrency: conf.Daemon.MaxConcurrentAWS,
 		MaxPollRate: conf.Daemon.MaxPollRate, Owns: d.leases.Owns, OnWatch: d.onWatch, OnEnd: d.onWatchEnd,
+		EventSweep: eventSweep(conf), EventSweepRate: eventSweepRate(conf), EventsFlowing: d.eventsFlowing, // events.go
 		Async: !d.cfg.Synchronous, // one hung alias read must not hold up the run loop
 	})
 	if err != nil {

@@ -198,8 +198,14 @@ func inputAction(t types.Type) string {
 	return a
 }
 
-// iamActionNames are the operations IAM authorises under another name.
-var iamActionNames = map[string]string{"lambda:Invoke": "lambda:InvokeFunction"}
+// iamActionNames are the operations IAM authorises under another name
+// (SQS's batch calls need the single call's permission).
+var iamActionNames = map[string]string{
+	"lambda:Invoke":                    "lambda:InvokeFunction",
+	"sqs:DeleteMessageBatch":           "sqs:DeleteMessage",
+	"sqs:SendMessageBatch":             "sqs:SendMessage",
+	"sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+}
 
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))

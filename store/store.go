@@ -158,8 +158,9 @@ type Watch struct {
 	NewVersion   string             `json:"new_version"`
 	Weights      map[string]float64 `json:"weights,omitempty"` // additional version weights when split
 	RevisionID   string             `json:"revision_id"`       // alias RevisionId when the deploy was seen
-	Source       string             `json:"source"`            // poll | sweep | announce
+	Source       string             `json:"source"`            // poll | sweep | announce | event | rollout | recovered
 	DetectedAt   time.Time          `json:"detected_at"`
+	EventAt      time.Time          `json:"event_at,omitzero"` // Source event: the event's time (DetectedAt - EventAt: how late)
 	PromotedAt   time.Time          `json:"promoted_at,omitempty"`
 	EndedAt      time.Time          `json:"ended_at,omitempty"`
 	IncidentID   string             `json:"incident_id,omitempty"`

@@ -85,7 +85,7 @@ func (d *Detector) announceLocked(ctx context.Context, s *targetSlot, version st
 		res.Message = fmt.Sprintf("version %s of %s is already watched (watch %s, %s): nothing changed", version, s.t.Name, prior.ID, prior.Phase)
 		return res, change{}, nil
 	}
-	c, err := d.apply(ctx, s.t, a, SourceAnnounce, true)
+	c, err := d.apply(ctx, s.t, a, seen{source: SourceAnnounce, force: true})
 	if err != nil {
 		return res, change{}, fmt.Errorf("announce %s version %s: %w", s.t.Name, version, err)
 	}

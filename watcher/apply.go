@@ -32,10 +32,21 @@ type change struct {
 
 var errAlreadyFinal = errors.New("watch already final")
 
+// seen is how an alias read came about.
+type seen struct {
+	source string
+	// force starts a watch even when the state already shows the alias
+	// (an announcement of a deploy whose earlier watch is gone).
+	force bool
+	// eventAt is the time of the deploy event that prompted the read
+	// (source event), kept on the watch it starts.
+	eventAt time.Time
+}
+
 // apply compares the alias with the stored target state and records what
-// changed. force starts a watch even when the state already shows the alias
-// (an announcement of a deploy whose earlier watch is gone).
-func (d *Detector) apply(ctx context.Context, t config.Target, a aliasView, source string, force bool) (change, error) {
+// changed.
+func (d *Detector) apply(ctx context.Context, t config.Target, a aliasView, how seen) (change, error) {
+	source, force := how.source, how.force
 	now := d.cfg.Clock.Now()
 	st, err := d.cfg.Store.GetTarget(ctx, t.Name)
 	since := now
@@ -80,7 +91,7 @@ func (d *Detector) apply(ctx context.Context, t config.Target, a aliasView, sour
 	case current != nil && current.NewVersion == cand && !force:
 		return d.shiftTraffic(ctx, st, a, *current, now)
 	}
-	return d.startWatch(ctx, deploy{target: t, state: st, alias: a, version: cand, source: source, active: active, current: current, now: now, since: since})
+	return d.startWatch(ctx, deploy{target: t, state: st, alias: a, version: cand, source: source, active: active, current: current, now: now, since: since, eventAt: how.eventAt})
 }
 
 // deploy is what startWatch needs to know about a new deploy.
@@ -94,6 +105,7 @@ type deploy struct {
 	current *store.Watch  // the one the target state points at, if any
 	now     time.Time
 	since   time.Time           // when the deploy began: now, or earlier for one found at a first sighting
+	eventAt time.Time           // the deploy event's time, when an event prompted the read
 	rollout []store.RolloutStep // a rollout canaryd drives: the watch starts rolling out
 }
 
@@ -152,6 +164,7 @@ func (d *Detector) startWatch(ctx context.Context, dp deploy) (change, error) {
 		RevisionID: a.RevisionID,
 		Source:     dp.source,
 		DetectedAt: dp.since,
+		EventAt:    dp.eventAt,
 	}
 	if dp.rollout != nil {
 		w = watch.StartRollout(w, dp.rollout)

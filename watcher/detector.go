@@ -22,6 +22,7 @@ const (
 	SourcePoll     = "poll"
 	SourceSweep    = "sweep"
 	SourceAnnounce = "announce"
+	SourceEvent    = "event" // a deploy event from the queue (events.go), confirmed by an alias read
 )
 
 // ErrUnknownTarget is returned for a target name not in the config.
@@ -62,6 +63,17 @@ type DetectorConfig struct {
 	// holds the lease of; nil means all. Announce is not filtered: the
 	// watch it starts is in the shared store for the owner to pick up.
 	Owns func(target string) bool
+	// EventSweep, optional, is the poll interval while deploy events flow
+	// (EventsFlowing reports true): each alias is then read only this
+	// often, the safety net for a lost event, and such reads count as
+	// sweeps. Stretched to respect EventSweepRate (default MaxPollRate):
+	// the sweep's share of the control-plane quota stays bounded however
+	// many targets there are.
+	EventSweep     time.Duration
+	EventSweepRate float64
+	// EventsFlowing, optional, says whether the deploy event source is
+	// healthy; Tick asks it each time and slows or restores the polls.
+	EventsFlowing func() bool
 
 	// OnWatch is called (outside any lock) when a deploy starts a watch;
 	// superseded is the watch it replaced, if any.
@@ -84,14 +96,18 @@ type Detector struct {
 	sem   chan struct{} // reads in flight, across Tick and Sweep
 	wg    sync.WaitGroup
 
-	mu sync.Mutex // guards targetSlot.due, fails and inFlight
+	mu sync.Mutex // guards targetSlot.due, fails and inFlight, and slow
+	// slow is set while deploy events flow: polls run every
+	// cfg.EventSweep instead of every cfg.PollInterval.
+	slow bool
 }
 
 type targetSlot struct {
-	t      config.Target
-	offset time.Duration
-	due    time.Time // guarded by Detector.mu
-	fails  int       // consecutive failed reads, guarded by Detector.mu
+	t          config.Target
+	offset     time.Duration // within PollInterval
+	offsetSlow time.Duration // within EventSweep
+	due        time.Time     // guarded by Detector.mu
+	fails      int           // consecutive failed reads, guarded by Detector.mu
 	// inFlight is set while a read of this target runs (guarded by
 	// Detector.mu): it is not started again until it returns.
 	inFlight bool
@@ -180,14 +196,13 @@ func NewDetector(cfg DetectorConfig) (*Detector, error) {
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = 30 * time.Second
 	}
-	if cfg.MaxPollRate > 0 {
-		need := time.Duration(float64(len(cfg.Targets)) / cfg.MaxPollRate * float64(time.Second))
-		if need > cfg.PollInterval {
-			cfg.Logger.Warn("poll interval stretched to respect max poll rate",
-				zap.Duration("configured", cfg.PollInterval), zap.Duration("effective", need),
-				zap.Int("targets", len(cfg.Targets)), zap.Float64("max_rate", cfg.MaxPollRate))
-			cfg.PollInterval = need
+	cfg.PollInterval = stretchInterval(cfg, "poll interval", cfg.PollInterval, cfg.MaxPollRate)
+	if cfg.EventSweep > 0 {
+		rate := cfg.EventSweepRate
+		if rate <= 0 || (cfg.MaxPollRate > 0 && rate > cfg.MaxPollRate) {
+			rate = cfg.MaxPollRate
 		}
+		cfg.EventSweep = stretchInterval(cfg, "events sweep", max(cfg.EventSweep, cfg.PollInterval), rate)
 	}
 	d := &Detector{cfg: cfg, slots: make(map[string]*targetSlot, len(cfg.Targets)), sem: make(chan struct{}, cfg.Concurrency)}
 	now := cfg.Clock.Now()
@@ -195,12 +210,28 @@ func NewDetector(cfg DetectorConfig) (*Detector, error) {
 		if _, dup := d.slots[t.Name]; dup {
 			return nil, fmt.Errorf("watcher: target %q listed twice", t.Name)
 		}
-		s := &targetSlot{t: t, offset: jitterOffset(t.Name, cfg.PollInterval)}
+		s := &targetSlot{t: t, offset: jitterOffset(t.Name, cfg.PollInterval), offsetSlow: jitterOffset(t.Name, cfg.EventSweep)}
 		s.due = nextSlot(now, cfg.PollInterval, s.offset)
 		d.slots[t.Name] = s
 		d.order = append(d.order, s)
 	}
 	return d, nil
+}
+
+// stretchInterval returns interval, or the longer one that reading every
+// target once per interval needs to stay within rate reads per second.
+func stretchInterval(cfg DetectorConfig, what string, interval time.Duration, rate float64) time.Duration {
+	if rate <= 0 {
+		return interval
+	}
+	need := time.Duration(float64(len(cfg.Targets)) / rate * float64(time.Second))
+	if need <= interval {
+		return interval
+	}
+	cfg.Logger.Warn(what+" stretched to respect max poll rate",
+		zap.Duration("configured", interval), zap.Duration("effective", need),
+		zap.Int("targets", len(cfg.Targets)), zap.Float64("max_rate", rate))
+	return need
 }
 
 // TickStats says what one Tick or Sweep did.
@@ -215,8 +246,13 @@ type TickStats struct {
 // Async it returns once the reads are started (Polled counts them).
 func (d *Detector) Tick(ctx context.Context) TickStats {
 	now := d.cfg.Clock.Now()
+	d.pace(now)
 	var due []*targetSlot
 	d.mu.Lock()
+	source := SourcePoll
+	if d.slow {
+		source = SourceSweep
+	}
 	for _, s := range d.order {
 		if !s.due.After(now) {
 			due = append(due, s)
@@ -225,11 +261,11 @@ func (d *Detector) Tick(ctx context.Context) TickStats {
 	d.mu.Unlock()
 	due = d.owned(due)
 	if !d.cfg.Async {
-		return d.observeAll(ctx, due, SourcePoll)
+		return d.observeAll(ctx, due, source)
 	}
 	claimed := d.claim(due)
 	d.wg.Add(1)
-	go func() { defer d.wg.Done(); d.observeClaimed(ctx, claimed, SourcePoll) }()
+	go func() { defer d.wg.Done(); d.observeClaimed(ctx, claimed, source) }()
 	return TickStats{Polled: len(claimed)}
 }
 
@@ -294,8 +330,14 @@ func (d *Detector) Run(ctx context.Context, every time.Duration) {
 	}
 }
 
-// PollInterval is the interval in force (after MaxPollRate).
-func (d *Detector) PollInterval() time.Duration { return d.cfg.PollInterval }
+// PollInterval is the interval in force (after MaxPollRate): the events
+// sweep while deploy events flow, else the poll interval.
+func (d *Detector) PollInterval() time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	i, _ := d.intervalLocked(nil)
+	return i
+}
 
 // NextPoll returns when target is next due (tests, status).
 func (d *Detector) NextPoll(target string) (time.Time, bool) {
@@ -365,9 +407,10 @@ func (d *Detector) release(slots []*targetSlot) {
 
 // reschedule moves a target's next poll one slot past now, keeping its offset.
 func (d *Detector) reschedule(s *targetSlot) {
-	next := nextSlot(d.cfg.Clock.Now(), d.cfg.PollInterval, s.offset)
+	now := d.cfg.Clock.Now()
 	d.mu.Lock()
-	s.due, s.fails = next, 0
+	interval, offset := d.intervalLocked(s)
+	s.due, s.fails = nextSlot(now, interval, offset), 0
 	d.mu.Unlock()
 }
 
@@ -400,7 +443,7 @@ func (d *Detector) observe(ctx context.Context, s *targetSlot, source string) (c
 			zap.String("target", s.t.Name), zap.String("source", source), zap.Error(err))
 		return change{}, err
 	}
-	c, err := d.apply(ctx, s.t, alias, source, false)
+	c, err := d.apply(ctx, s.t, alias, seen{source: source})
 	s.obs.Unlock()
 	if err != nil {
 		d.cfg.Metrics.PollErrors.Inc()

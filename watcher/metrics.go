@@ -15,11 +15,16 @@ import (
 // (canaryd_aws_calls_total).
 type Metrics struct {
 	Samples         *prometheus.CounterVec // target, kind (probe|metric), outcome
-	DeploysDetected *prometheus.CounterVec // source (poll|sweep|announce)
+	DeploysDetected *prometheus.CounterVec // source (poll|sweep|announce|event|...)
 	WatchesEnded    *prometheus.CounterVec // reason (superseded|manual_rollback)
 	PollErrors      prometheus.Counter
 	ProbeLatency    prometheus.Histogram
 	MetricQueries   prometheus.Counter // GetMetricData queries planned
+	// Deploy events (events.go): messages by outcome, how late the watch
+	// started after the event, and whether events flow (polls slowed).
+	Events        *prometheus.CounterVec // outcome
+	EventDelay    prometheus.Histogram
+	EventsFlowing prometheus.Gauge
 
 	byOutcome sync.Map // sampleClass -> prometheus.Counter: resolved children
 }
@@ -60,8 +65,24 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "canaryd", Subsystem: "watcher", Name: "metric_queries_total",
 			Help: "GetMetricData queries planned.",
 		}),
+		Events: f.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "canaryd", Subsystem: "watcher", Name: "deploy_events_total",
+			Help: "Deploy event messages taken from the queue, by outcome (started, unchanged, late, duplicate, ignored, invalid, failed).",
+		}, []string{"outcome"}),
+		EventDelay: f.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "canaryd", Subsystem: "watcher", Name: "event_detection_delay_seconds",
+			Help:    "From a deploy event's time (the alias change) to the watch it started.",
+			Buckets: []float64{0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900},
+		}),
+		EventsFlowing: f.NewGauge(prometheus.GaugeOpts{
+			Namespace: "canaryd", Subsystem: "watcher", Name: "events_flowing",
+			Help: "1 while the deploy event queue answers (alias polls slowed to the events sweep), else 0.",
+		}),
 	}
-	for _, s := range []string{SourcePoll, SourceSweep, SourceAnnounce} {
+	for _, o := range EventOutcomes {
+		m.Events.WithLabelValues(string(o))
+	}
+	for _, s := range []string{SourcePoll, SourceSweep, SourceAnnounce, SourceEvent} {
 		m.DeploysDetected.WithLabelValues(s)
 	}
 	for _, r := range []string{endSuperseded, endManualRollback} {

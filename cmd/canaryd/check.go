@@ -71,6 +71,10 @@ func printSummary(w io.Writer, cfg *config.Config) {
 	fmt.Fprintf(w, "daemon: listen %s, %s, poll every %s, sweep %q, store %s (%s)\n",
 		cfg.Daemon.Listen, mode, cfg.Daemon.PollInterval, cfg.Daemon.SweepCron, cfg.Store.Backend, storeWhere(cfg))
 	fmt.Fprintf(w, "%s\n", token)
+	if e := cfg.Events; e.Enabled() {
+		fmt.Fprintf(w, "deploy events: %s (%s), long poll %s; while they flow each alias is read every %s, at most %g/s\n",
+			e.QueueURL, e.Region, e.WaitTime, e.Sweep, e.SweepRate)
+	}
 	var names []string
 	for _, n := range cfg.Notifiers {
 		names = append(names, n.Name+"("+n.Type+")")
@@ -173,6 +177,7 @@ func checkAWS(ctx context.Context, w io.Writer, cfg *config.Config, c awsChecker
 		c.target(ctx, r, cfg, t)
 		checkDeps(ctx, r, t)
 	}
+	c.events(ctx, r, cfg)
 	checkNotifiers(ctx, r, cfg)
 	return r.failed
 }

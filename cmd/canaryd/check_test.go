@@ -35,3 +35,32 @@ func TestCheckWarnsOfRedisWithoutPersistence(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckSummaryNamesTheEventQueue: `canaryd check` says where deploy
+// events come from and how slow the polls become while they flow.
+func TestCheckSummaryNamesTheEventQueue(t *testing.T) {
+	src := `[aws]
+region = "us-east-1"
+[events]
+queue_url = "https://sqs.eu-west-1.amazonaws.com/123456789012/canaryd-events"
+sweep = "10m"
+[[target]]
+name = "api"
+function = "api-fn"
+alias = "live"
+  [[target.rule]]
+  name = "errors"
+  kind = "error_rate"
+  threshold = 0.05
+`
+	cfg, err := config.Parse([]byte(src), "c.toml", config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	printSummary(&out, cfg)
+	want := "deploy events: https://sqs.eu-west-1.amazonaws.com/123456789012/canaryd-events (eu-west-1), long poll 20s; while they flow each alias is read every 10m0s, at most 2/s"
+	if !strings.Contains(out.String(), want) {
+		t.Fatalf("summary:\n%s\nwant %q", out.String(), want)
+	}
+}

@@ -60,6 +60,22 @@ func TestConsoleLogsToAFileHaveNoColours(t *testing.T) {
 	}
 }
 
+// TestStatusSaysHowTheDeployWasSeen: the watch column names its source
+// and, for an event, how long after the alias changed the watch began.
+func TestStatusSaysHowTheDeployWasSeen(t *testing.T) {
+	at := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	var buf bytes.Buffer
+	printStatus(&buf, api.Status{Targets: []api.TargetStatus{
+		{Name: "shop", Function: "shop", Alias: "live", Version: "8", KnownGood: "7",
+			Watch: &api.WatchStatus{Phase: store.PhaseBaking, NewVersion: "8", Source: "event", EventAt: at, DetectedAt: at.Add(1400 * time.Millisecond)}},
+		{Name: "cart", Function: "cart", Alias: "live", Version: "3", KnownGood: "2",
+			Watch: &api.WatchStatus{Phase: store.PhaseBaking, NewVersion: "3", Source: "sweep", DetectedAt: at}},
+	}})
+	if out := buf.String(); !strings.Contains(out, "baking v8 (event +1s)") || !strings.Contains(out, "baking v3 (sweep)") {
+		t.Fatalf("status:\n%s", out)
+	}
+}
+
 func TestStatusShowsTheTrafficSplit(t *testing.T) {
 	var buf bytes.Buffer
 	printStatus(&buf, api.Status{Targets: []api.TargetStatus{{Name: "shop", Function: "shop", Alias: "live", Version: "7",

@@ -144,6 +144,7 @@ func printStatus(w io.Writer, st api.Status) {
 			if r := t.Watch.Rollout; r != nil && t.Watch.Phase == store.PhaseRollingOut && r.Step < len(r.Steps) {
 				watch += fmt.Sprintf(" step %d/%d %g%%", r.Step+1, len(r.Steps), r.Steps[r.Step].Weight*100)
 			}
+			watch += detectedBy(t.Watch)
 			if t.Watch.LastVerdict != nil {
 				verdict = string(t.Watch.LastVerdict.Kind)
 			}
@@ -169,6 +170,18 @@ func printStatus(w io.Writer, st api.Status) {
 			fmt.Fprintf(w, "%s: %s\n", t.Name, t.Watch.LastVerdict.Summary)
 		}
 	}
+}
+
+// detectedBy says how a watch's deploy was seen, and for an event how long
+// after the alias changed: " (event +2s)".
+func detectedBy(w *api.WatchStatus) string {
+	switch {
+	case w.Source == "":
+		return ""
+	case !w.EventAt.IsZero():
+		return fmt.Sprintf(" (%s +%s)", w.Source, w.DetectedAt.Sub(w.EventAt).Round(time.Second))
+	}
+	return " (" + w.Source + ")"
 }
 
 func until(o store.Override) string {

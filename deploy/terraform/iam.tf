@@ -75,6 +75,20 @@ data "aws_iam_policy_document" "task" {
   }
 
   dynamic "statement" {
+    for_each = var.events_enabled ? [1] : []
+    content {
+      sid = "ReadDeployEvents" # config.toml [events]: DeleteMessageBatch is authorised as sqs:DeleteMessage
+      actions = [
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
+      ]
+      resources = [aws_sqs_queue.events[0].arn]
+    }
+  }
+
+  dynamic "statement" {
     for_each = length(var.sns_topic_arns) > 0 ? [1] : []
     content {
       sid       = "PageOnCall"

@@ -22,3 +22,13 @@ output "redis_addrs" {
   description = "The Redis store canaryd uses."
   value       = local.redis_addrs
 }
+
+output "events_queue_url" {
+  description = "The deploy event queue (events_enabled): config.toml's [events] queue_url."
+  value       = var.events_enabled ? aws_sqs_queue.events[0].url : null
+}
+
+output "events_dead_letter_queue_url" {
+  description = "Where deploy events canaryd could not read end up."
+  value       = var.events_enabled ? aws_sqs_queue.events_dlq[0].url : null
+}

@@ -179,3 +179,33 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "events_enabled" {
+  description = "Create the deploy event queue, its dead-letter queue and the EventBridge rules feeding it (config.toml [events]), and let the task read the queue."
+  type        = bool
+  default     = false
+}
+
+variable "events_bus_name" {
+  description = "The event bus the rules watch: \"default\" for this account's own functions, or a central bus other accounts forward to."
+  type        = string
+  default     = "default"
+}
+
+variable "events_source_account_ids" {
+  description = "Accounts whose forwarding rules may put events on events_bus_name (functions canaryd protects in other accounts)."
+  type        = list(string)
+  default     = []
+}
+
+variable "events_visibility_timeout_seconds" {
+  description = "How long a received deploy event stays invisible to other replicas while canaryd handles it."
+  type        = number
+  default     = 60
+}
+
+variable "events_max_receive_count" {
+  description = "Receives after which an unreadable deploy event goes to the dead-letter queue."
+  type        = number
+  default     = 5
+}

@@ -27,6 +27,9 @@ module "canaryd" {
   cloudfront_distribution_arns = ["arn:aws:cloudfront::123456789012:distribution/E2EXAMPLE12345"]
   sns_topic_arns               = ["arn:aws:sns:us-east-1:123456789012:deploys"]
 
+  # Deploy events: the queue config.toml's [events] reads (output events_queue_url).
+  events_enabled = true
+
   redis_auth_token_secret_arn = data.aws_secretsmanager_secret_version.redis_auth.arn
   redis_auth_token            = data.aws_secretsmanager_secret_version.redis_auth.secret_string
 
