@@ -38,7 +38,7 @@ type Daemon struct {
 	LogLevel         string   `toml:"log_level"`          // debug|info|warn|error, default info
 	DryRun           bool     `toml:"dry_run"`            // alert only: plans are journaled, never executed
 	PollInterval     Duration `toml:"poll_interval"`      // alias poll, default 15s
-	SweepCron        string   `toml:"sweep_cron"`         // robfig/cron spec for the full alias sweep, default "@every 5m"
+	SweepCron        string   `toml:"sweep_cron"`         // robfig/cron spec for the safety-net sweep of missed aliases (Detector.SweepMissed), default "@every 5m"
 	ShutdownTimeout  Duration `toml:"shutdown_timeout"`   // bound on graceful shutdown, default 20s
 	ReplicaID        string   `toml:"replica_id"`         // default: hostname
 	MaxConcurrentAWS int      `toml:"max_concurrent_aws"` // bound on in-flight AWS calls, default 16

@@ -45,7 +45,7 @@ func (d *Daemon) scheduleSweep(ctx context.Context, c *cron.Cron) error {
 		d.mu.Lock()
 		det := d.detector
 		d.mu.Unlock()
-		st := det.Sweep(ctx)
+		st := det.SweepMissed(ctx) // the aliases polls missed, paced (watcher.Detector.SweepMissed)
 		d.log.Debug("sweep done", zap.Any("stats", st))
 	})
 	return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
@@ -96,7 +97,11 @@ type Detector struct {
 	sem   chan struct{} // reads in flight, across Tick and Sweep
 	wg    sync.WaitGroup
 
-	mu sync.Mutex // guards targetSlot.due, fails and inFlight, and slow
+	// sweeping is set while SweepMissed runs: a cron sweep that fires
+	// while the last one is still pacing its reads is skipped.
+	sweeping atomic.Bool
+
+	mu sync.Mutex // guards targetSlot.due, readAt, fails and inFlight, and slow
 	// slow is set while deploy events flow: polls run every
 	// cfg.EventSweep instead of every cfg.PollInterval.
 	slow bool
@@ -107,6 +112,7 @@ type targetSlot struct {
 	offset     time.Duration // within PollInterval
 	offsetSlow time.Duration // within EventSweep
 	due        time.Time     // guarded by Detector.mu
+	readAt     time.Time     // the last successful read (the detector's start before one), guarded by Detector.mu
 	fails      int           // consecutive failed reads, guarded by Detector.mu
 	// inFlight is set while a read of this target runs (guarded by
 	// Detector.mu): it is not started again until it returns.
@@ -211,7 +217,7 @@ func NewDetector(cfg DetectorConfig) (*Detector, error) {
 			return nil, fmt.Errorf("watcher: target %q listed twice", t.Name)
 		}
 		s := &targetSlot{t: t, offset: jitterOffset(t.Name, cfg.PollInterval), offsetSlow: jitterOffset(t.Name, cfg.EventSweep)}
-		s.due = nextSlot(now, cfg.PollInterval, s.offset)
+		s.due, s.readAt = nextSlot(now, cfg.PollInterval, s.offset), now
 		d.slots[t.Name] = s
 		d.order = append(d.order, s)
 	}
@@ -305,9 +311,59 @@ func (d *Detector) Sweep(ctx context.Context) TickStats {
 	return d.observeAll(ctx, d.owned(d.order), SourceSweep)
 }
 
-// ScheduleSweep registers Sweep on c with a robfig/cron spec.
+// missedAfter is how far past its interval a target's last successful
+// read must be for SweepMissed to read it: the poll's own jitter and a
+// read's duration are not a miss.
+const missedAfter = 10 * time.Second
+
+// SweepMissed is the safety net the cron sweep runs: it reads the aliases
+// this replica owns whose last successful read is more than an interval
+// (poll interval, or the events sweep while events flow) old — polls that
+// failed, stalled or were never made — paced at MaxPollRate reads a
+// second. Re-reading every alias at once, as Sweep does, would put 10,000
+// reads on Lambda's control-plane quota (about 15 a second per account and
+// region) in a burst every few minutes, throttling the polls and the
+// UpdateAlias calls of a rollback in flight. A sweep that fires while the
+// previous one is still pacing its reads is skipped.
+func (d *Detector) SweepMissed(ctx context.Context) TickStats {
+	if !d.sweeping.CompareAndSwap(false, true) {
+		return TickStats{}
+	}
+	defer d.sweeping.Store(false)
+	now := d.cfg.Clock.Now()
+	var missed []*targetSlot
+	d.mu.Lock()
+	for _, s := range d.order {
+		if interval, _ := d.intervalLocked(s); now.Sub(s.readAt) > interval+missedAfter {
+			missed = append(missed, s)
+		}
+	}
+	d.mu.Unlock()
+	missed = d.owned(missed)
+	rate := d.cfg.MaxPollRate
+	if rate <= 0 || float64(len(missed)) <= rate {
+		return d.observeAll(ctx, missed, SourceSweep)
+	}
+	// At most rate reads (at least one) in each second of the clock.
+	burst := max(1, int(rate))
+	var total TickStats
+	for i := 0; i < len(missed); i += burst {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				return total
+			case <-d.cfg.Clock.After(time.Second):
+			}
+		}
+		st := d.observeAll(ctx, missed[i:min(i+burst, len(missed))], SourceSweep)
+		total.Polled, total.Errors, total.Detected = total.Polled+st.Polled, total.Errors+st.Errors, total.Detected+st.Detected
+	}
+	return total
+}
+
+// ScheduleSweep registers SweepMissed on c with a robfig/cron spec.
 func (d *Detector) ScheduleSweep(ctx context.Context, c *cron.Cron, spec string) error {
-	if _, err := c.AddFunc(spec, func() { d.Sweep(ctx) }); err != nil {
+	if _, err := c.AddFunc(spec, func() { d.SweepMissed(ctx) }); err != nil {
 		return fmt.Errorf("schedule alias sweep %q: %w", spec, err)
 	}
 	return nil
@@ -410,7 +466,7 @@ func (d *Detector) reschedule(s *targetSlot) {
 	now := d.cfg.Clock.Now()
 	d.mu.Lock()
 	interval, offset := d.intervalLocked(s)
-	s.due, s.fails = nextSlot(now, interval, offset), 0
+	s.due, s.fails, s.readAt = nextSlot(now, interval, offset), 0, now
 	d.mu.Unlock()
 }
 

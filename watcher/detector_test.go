@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -495,3 +496,80 @@ func TestMaxPollRateStretchesInterval(t *testing.T) {
 
 // nopStore satisfies store.Store for constructor-only tests; any use fails.
 type nopStore struct{ store.Store }
+
+// TestSweepMissedReadsOnlyWhatPollsMissedPaced: the cron sweep reads the
+// aliases whose polls did not succeed within an interval, at most
+// MaxPollRate a second, and skips while a sweep is still pacing.
+func TestSweepMissedReadsOnlyWhatPollsMissedPaced(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	sim, awsCfg := awssim.Start(t, awssim.Options{Clock: clk})
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "canaryd.db"), boltstore.Options{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	var targets []config.Target
+	for i := range 6 {
+		name := fmt.Sprintf("fn%d", i)
+		sim.CreateAlias(name, "live", "1")
+		targets = append(targets, config.Target{Name: name, Function: name, Alias: "live"})
+	}
+	var skip atomic.Value // target names the polls must leave out
+	skip.Store(map[string]bool{})
+	client := lambda.NewFromConfig(awsCfg)
+	det, err := NewDetector(DetectorConfig{
+		Targets: targets, Clients: func(string) *lambda.Client { return client }, Store: st, Clock: clk,
+		PollInterval: pollEvery, MaxPollRate: 2,
+		Owns: func(name string) bool { return !skip.Load().(map[string]bool)[name] },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads := func() int { return sim.CallCount("GetAlias") }
+
+	// Polls read all but fn0 and fn1 (their reads failing, say).
+	clk.Advance(pollEvery + missedAfter + time.Second)
+	skip.Store(map[string]bool{"fn0": true, "fn1": true})
+	if s := det.Tick(ctx); s.Polled != 4 || s.Errors != 0 {
+		t.Fatalf("tick: %+v, want 4 polled", s)
+	}
+	skip.Store(map[string]bool{})
+	before := reads()
+	if s := det.SweepMissed(ctx); s.Polled != 2 || reads()-before != 2 {
+		t.Fatalf("sweep: %+v, %d reads; want the 2 aliases the polls missed", s, reads()-before)
+	}
+	if s := det.SweepMissed(ctx); s.Polled != 0 {
+		t.Fatalf("second sweep: %+v, want nothing (every alias read just now)", s)
+	}
+
+	// Nothing polled for an interval: all six are missed, and read two a
+	// second (MaxPollRate 2), not in one burst.
+	clk.Advance(pollEvery + missedAfter + time.Second)
+	before = reads()
+	done := make(chan TickStats, 1)
+	go func() { done <- det.SweepMissed(ctx) }()
+	for step := 1; step <= 2; step++ {
+		// The sweep waits for the next second only once its burst's
+		// reads have returned.
+		if err := clk.BlockUntilContext(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		if got := reads() - before; got != 2*step {
+			t.Fatalf("second %d: %d reads, want %d", step, got, 2*step)
+		}
+		if s := det.SweepMissed(ctx); s.Polled != 0 {
+			t.Fatalf("a sweep while one is pacing read %d aliases", s.Polled)
+		}
+		clk.Advance(time.Second)
+	}
+	select {
+	case s := <-done:
+		if s.Polled != 6 || s.Errors != 0 {
+			t.Fatalf("paced sweep: %+v, want 6 polled", s)
+		}
+	case <-ctx.Done():
+		t.Fatal("paced sweep did not finish")
+	}
+}
