@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/event"
+	"github.com/canaryd/canaryd/knownbad"
 	"github.com/canaryd/canaryd/watch"
 
 	"github.com/canaryd/canaryd/actuator"
@@ -137,7 +138,7 @@ func (c controller) StartRollout(ctx context.Context, name, version string) (api
 	if in, bad, err := c.d.knownBad(ctx, t, version); err != nil {
 		return api.AnnounceResult{}, err
 	} else if bad {
-		return api.AnnounceResult{}, fmt.Errorf("%w: rollout refused: %s", api.ErrConflict, knownBadWhy(in))
+		return api.AnnounceResult{}, fmt.Errorf("%w: rollout refused: %s", api.ErrConflict, knownbad.Why(in))
 	}
 	c.d.mu.Lock()
 	det := c.d.detector

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/knownbad"
 	"github.com/canaryd/canaryd/policy"
 	"github.com/canaryd/canaryd/store"
 	"github.com/canaryd/canaryd/watch"
@@ -133,7 +134,7 @@ func (d *Daemon) step(ctx context.Context, w store.Watch, ovs []store.Override) 
 		d.adopt(ctx, t, w)
 		tick.Verdict = d.evaluate(t, w, tick.Now)
 		if bad := d.checkKnownBad(ctx, t, w); bad != nil {
-			tick.Verdict = knownBadVerdict(*bad, tick.Now)
+			tick.Verdict = knownbad.Verdict(*bad, tick.Now)
 		}
 		d.metrics.Verdicts.WithLabelValues(w.Target, string(tick.Verdict.Kind)).Inc()
 	}
