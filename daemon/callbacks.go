@@ -20,7 +20,7 @@ func (d *Daemon) onWatch(w store.Watch, superseded *store.Watch) {
 		return
 	}
 	d.logErr(d.applyEffects(ctx, t, w, watch.Started(w, superseded)), "announce watch", "")
-	d.adopt(ctx, t, w)
+	d.obs.Adopt(ctx, w)
 }
 
 // onWatchEnd is called when the alias went back to known-good by hand.

@@ -66,9 +66,7 @@ func (c controller) Status(ctx context.Context) (api.Status, error) {
 		if ws, err := d.cfg.Store.ListWatches(ctx, store.WatchFilter{Target: name, ActiveOnly: true, Limit: 1}); err == nil && len(ws) > 0 {
 			ts.Watch = watchStatus(t, ws[0])
 		}
-		t.mu.Lock()
-		ts.Error = t.obsErr
-		t.mu.Unlock()
+		ts.Error = t.mem.ObservationError()
 		st.Targets = append(st.Targets, ts)
 	}
 	return st, nil
@@ -80,12 +78,9 @@ func watchStatus(t *target, w store.Watch) *api.WatchStatus {
 	if w.Phase == store.PhaseBaking {
 		ws.BakeUntil = w.DetectedAt.Add(t.conf.BakeTime.Duration)
 	}
-	t.mu.Lock()
-	if e, ok := t.watches[w.ID]; ok && e.verdict != nil {
-		v := *e.verdict
+	if v, ok := t.mem.Verdict(w.ID); ok {
 		ws.LastVerdict = &v
 	}
-	t.mu.Unlock()
 	if ws.LastVerdict == nil && len(w.LastVerdict) > 0 {
 		var v policy.Verdict
 		if json.Unmarshal(w.LastVerdict, &v) == nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/lease"
 	"github.com/canaryd/canaryd/notify"
+	"github.com/canaryd/canaryd/observe"
 	"github.com/canaryd/canaryd/store"
 	"github.com/canaryd/canaryd/store/watchcache"
 	"github.com/canaryd/canaryd/watcher"
@@ -78,10 +79,7 @@ type Daemon struct {
 	act      *actuator.Actuator
 	notifier *notify.Dispatcher
 	redactor *config.Redactor
-	watching map[string][]store.Watch // target -> its judged watches (fed by probes and metrics)
-	// unsettled: the targets with an active watch that is not promoted, as
-	// of the last tick (setWatching).
-	unsettled map[string]bool
+	observed observe.Parts // what obs reads through (apply)
 	// nextManualSweep is when resumeManual next looks for unfinished
 	// manual rollbacks.
 	nextManualSweep time.Time
@@ -89,16 +87,15 @@ type Daemon struct {
 	// inflight are the incidents whose plans this process started and has
 	// not seen finish: what it re-records if the store loses its data
 	// (replant).
-	inflight    map[string]store.Incident
-	incidentMu  map[string]*sync.Mutex // per target: opening an incident
-	nextMetrics time.Time
-	cycling     bool // a metric cycle is running
-	loop        loopWatch
-	marker      string    // the store's marker last read (run loop only)
-	markerAt    time.Time // when
-	box         *notify.Outbox
-	leases      *lease.Table // the targets this replica owns
-	events      eventsState  // the deploy event consumer (events.go)
+	inflight   map[string]store.Incident
+	incidentMu map[string]*sync.Mutex // per target: opening an incident
+	loop       loopWatch
+	marker     string    // the store's marker last read (run loop only)
+	markerAt   time.Time // when
+	box        *notify.Outbox
+	leases     *lease.Table      // the targets this replica owns
+	obs        *observe.Observer // feeds every watch's evidence
+	events     eventsState       // the deploy event consumer (events.go)
 
 	plans sync.WaitGroup
 	// workCtx outlives a Tick's context so that a plan is not cut short by
@@ -142,10 +139,10 @@ func New(c Config) (*Daemon, error) {
 		running:    map[string]bool{},
 		inflight:   map[string]store.Incident{},
 		incidentMu: map[string]*sync.Mutex{},
-
-		watching: map[string][]store.Watch{},
 	}
 	d.leases = lease.New(c.Store, c.Clock, c.Logger.Named("lease"))
+	d.obs = observe.New(observe.Config{Clock: c.Clock, Logger: c.Logger, Owns: d.leases.Owns, Background: d.background,
+		Parts: func() observe.Parts { d.mu.Lock(); defer d.mu.Unlock(); return d.observed }})
 	d.store = watchcache.New(c.Store)
 	d.cfg.Store = d.store // every part writes watches through it
 	d.workCtx, d.cancelWork = context.WithCancel(context.Background())

@@ -280,9 +280,7 @@ func TestReloadKeepsWatchesInProgress(t *testing.T) {
 	})
 	w := h.latestWatch()
 	_, targets, _ := h.d.snapshot()
-	targets["api"].mu.Lock()
-	before := targets["api"].watches[w.ID].hist.Len()
-	targets["api"].mu.Unlock()
+	before := targets["api"].mem.Samples(w.ID)
 	next := *h.conf
 	next.Targets = append([]config.Target(nil), h.conf.Targets...)
 	next.Targets[0].BakeTime.Duration = 2 * time.Minute
@@ -290,9 +288,7 @@ func TestReloadKeepsWatchesInProgress(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, targets, _ = h.d.snapshot()
-	targets["api"].mu.Lock()
-	after := targets["api"].watches[w.ID].hist.Len()
-	targets["api"].mu.Unlock()
+	after := targets["api"].mem.Samples(w.ID)
 	if after != before || before == 0 {
 		t.Fatalf("samples before reload %d, after %d", before, after)
 	}

@@ -27,10 +27,7 @@ func (d *Daemon) knownBad(ctx context.Context, t *target, version string) (store
 // is known-bad (a store error is retried next tick; the policy judges
 // meanwhile).
 func (d *Daemon) checkKnownBad(ctx context.Context, t *target, w store.Watch) *store.Incident {
-	t.mu.Lock()
-	e := t.evidence(w)
-	checked, bad := e.badChecked, e.knownBad
-	t.mu.Unlock()
+	checked, bad := t.mem.KnownBad(w)
 	if checked || w.Phase != store.PhaseBaking {
 		return bad
 	}
@@ -39,18 +36,14 @@ func (d *Daemon) checkKnownBad(ctx context.Context, t *target, w store.Watch) *s
 		d.log.Warn("known-bad check failed; retried next tick", zap.String("watch", w.ID), zap.Error(err))
 		return nil
 	}
-	t.mu.Lock()
-	e.badChecked = true
-	if isBad {
-		e.knownBad = &in
+	if !isBad {
+		t.mem.SetKnownBad(w, nil)
+		return nil
 	}
-	t.mu.Unlock()
-	if isBad {
-		d.log.Warn("deploy of a known-bad version", zap.String("target", w.Target), zap.String("watch", w.ID),
-			zap.String("version", w.NewVersion), zap.String("incident", in.ID))
-		return &in
-	}
-	return nil
+	t.mem.SetKnownBad(w, &in)
+	d.log.Warn("deploy of a known-bad version", zap.String("target", w.Target), zap.String("watch", w.ID),
+		zap.String("version", w.NewVersion), zap.String("incident", in.ID))
+	return &in
 }
 
 // clearKnownBad applies the active mark-good overrides that name a

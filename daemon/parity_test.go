@@ -151,9 +151,7 @@ func runDaemonOn(t *testing.T, tgt config.Target, data []byte, end time.Time) da
 			deploy(t, ctx, d, sim, tgt, dep)
 		}
 		feed.deliver(now)
-		d.mu.Lock()
-		cycle := !now.Before(d.nextMetrics)
-		d.mu.Unlock()
+		cycle := !now.Before(d.obs.NextMetrics())
 		if cycle && feed.failing {
 			// A recorded read failure fails the first cycle after it.
 			sim.InjectFault(awssim.Fault{API: "GetMetricData", Kind: awssim.Fault5xx, Count: 2})

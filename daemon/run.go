@@ -10,7 +10,6 @@ import (
 
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/knownbad"
-	"github.com/canaryd/canaryd/policy"
 	"github.com/canaryd/canaryd/store"
 	"github.com/canaryd/canaryd/watch"
 )
@@ -107,12 +106,12 @@ func (d *Daemon) Tick(ctx context.Context) {
 	watches = d.leases.Keep(watches)
 	overrides = d.clearKnownBad(ctx, overrides, watches)
 	d.metrics.observeWatches(watches)
-	d.setWatching(watches)
+	d.obs.SetWatching(watches)
 	prober.Tick(ctx)
 	if d.cfg.Synchronous {
 		prober.Wait()
 	}
-	d.readMetrics(ctx, watches)
+	d.obs.ReadMetrics(ctx, watches)
 	for _, w := range watches {
 		if err := d.step(ctx, w, overrides); err != nil && !errors.Is(err, context.Canceled) {
 			d.log.Error("watch step failed", zap.String("target", w.Target), zap.String("watch", w.ID), zap.Error(err))
@@ -131,8 +130,8 @@ func (d *Daemon) step(ctx context.Context, w store.Watch, ovs []store.Override) 
 	}
 	tick := watch.Tick{Now: d.clock.Now(), Overrides: ovs}
 	if watch.Judged(w.Phase) {
-		d.adopt(ctx, t, w)
-		tick.Verdict = d.evaluate(t, w, tick.Now)
+		d.obs.Adopt(ctx, w)
+		tick.Verdict = t.mem.Evaluate(w, tick.Now)
 		if bad := d.checkKnownBad(ctx, t, w); bad != nil {
 			tick.Verdict = knownbad.Verdict(*bad, tick.Now)
 		}
@@ -147,21 +146,6 @@ func (d *Daemon) step(ctx context.Context, w store.Watch, ovs []store.Override) 
 	return err
 }
 
-// evaluate runs the target's policy over the watch's evidence.
-func (d *Daemon) evaluate(t *target, w store.Watch, now time.Time) policy.Verdict {
-	t.mu.Lock()
-	e := t.evidence(w)
-	in := policy.Input{WatchStart: watch.JudgedFrom(w), KnownGood: w.KnownGood, NewVersion: w.NewVersion,
-		Split: len(w.Weights) > 0, Promoted: w.Phase == store.PhasePromoted,
-		Evidence: e.hist.Evidence(), Samples: e.hist.Samples(), Prepared: e.prepared}
-	t.mu.Unlock()
-	v := t.policy.Evaluate(in, now)
-	t.mu.Lock()
-	e.verdict = &v
-	t.mu.Unlock()
-	return v
-}
-
 // gc drops the evidence of watches that are no longer active.
 func (d *Daemon) gc(active []store.Watch) {
 	keep := map[string]bool{}
@@ -170,6 +154,6 @@ func (d *Daemon) gc(active []store.Watch) {
 	}
 	_, targets, _ := d.snapshot()
 	for _, t := range targets {
-		t.forget(keep)
+		t.mem.Forget(keep)
 	}
 }

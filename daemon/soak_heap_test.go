@@ -189,24 +189,20 @@ type daemonMaps struct {
 	inFlight   int // outbox entries in flight (outbox.inFlight)
 	running    int // plans running (Daemon.running)
 	incidentMu int // per-target incident locks (Daemon.incidentMu)
-	watching   int // targets fed by probes (Daemon.watching)
+	watching   int // targets fed by probes (observe.Observer.Watching)
 }
 
 func (d *Daemon) maps() daemonMaps {
 	var m daemonMaps
 	_, targets, _ := d.snapshot()
 	for _, t := range targets {
-		t.mu.Lock()
-		m.evidence += len(t.watches)
-		for _, e := range t.watches {
-			m.samples += e.hist.Len()
-			m.baseline += len(e.probeBaseline)
-		}
-		t.mu.Unlock()
+		w, s, b := t.mem.Size()
+		m.evidence, m.samples, m.baseline = m.evidence+w, m.samples+s, m.baseline+b
 	}
 	m.inFlight = d.box.InFlight()
+	m.watching = d.obs.Watching()
 	d.mu.Lock()
-	m.running, m.incidentMu, m.watching = len(d.running), len(d.incidentMu), len(d.watching)
+	m.running, m.incidentMu = len(d.running), len(d.incidentMu)
 	d.mu.Unlock()
 	return m
 }

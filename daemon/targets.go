@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"reflect"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
@@ -17,51 +15,21 @@ import (
 	"github.com/canaryd/canaryd/awsclient"
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/notify"
+	"github.com/canaryd/canaryd/observe"
 	"github.com/canaryd/canaryd/policy"
-	"github.com/canaryd/canaryd/sample"
-	"github.com/canaryd/canaryd/store"
 	"github.com/canaryd/canaryd/watch"
 	"github.com/canaryd/canaryd/watcher"
 )
 
-// target is the runtime of one configured target: its compiled policy, its
-// life-cycle settings, AWS clients and the evidence of its watches.
+// target is the runtime of one configured target: its life-cycle
+// settings, AWS clients, and the evidence of its watches (observe.Memory,
+// which holds its compiled policy).
 type target struct {
 	conf      config.Target
-	policy    *policy.Policy
+	mem       *observe.Memory
 	lifecycle watch.Config
 	clients   awsclient.Clients // reads: [aws] retry_mode (adaptive by default)
 	actors    awsclient.Clients // rollback steps: standard retries, never slowed by client-side rate limiting
-
-	mu      sync.Mutex
-	watches map[string]*evidence // by watch ID
-	obsErr  string               // last observation error, for status
-	recent  []sample.Sample      // the latest probe results, for the next watch's probe baseline
-	// unsettled is set while a watch of the target is not promoted (baking,
-	// rolling out, tripped, rolling back); settledAt is when the daemon
-	// first saw it settled again. Probe results from before then may have
-	// measured the version rolled back (a probe in flight across the
-	// revert) and never join the probe baseline (setSettled).
-	unsettled bool
-	settledAt time.Time
-}
-
-// probeMemory is how many of a target's latest probe results are kept for
-// the baseline of its next watch (about 30 minutes of one probe every 30s).
-const probeMemory = 64
-
-// evidence is what this process holds about one watch: its samples, its
-// baseline and its last verdict. It is rebuilt after a restart or a lease
-// take-over (adopt).
-type evidence struct {
-	hist          *policy.History
-	probeBaseline []sample.Sample          // probe results from before the watch began, until the baseline is read
-	durationStats []string                 // the Duration statistics the watch's latency rules read
-	prepared      *policy.PreparedBaseline // baseline prepared once for the policy
-	adopted       bool                     // baseline read and periods backfilled (or under way)
-	badChecked    bool                     // known-bad lookup done (knownbad.go)
-	knownBad      *store.Incident          // the incident that rolled this version back, if it is known-bad
-	verdict       *policy.Verdict          // the last one, for status
 }
 
 func newTarget(t config.Target, p *policy.Policy, dryRun bool) *target {
@@ -69,7 +37,7 @@ func newTarget(t config.Target, p *policy.Policy, dryRun bool) *target {
 	if r := t.Rollout; r != nil {
 		lc.PreHook, lc.PostHook, lc.RolloutStall = r.PreTraffic != nil, r.PostTraffic != nil, r.StallAfter.Duration
 	}
-	return &target{conf: t, policy: p, watches: map[string]*evidence{}, lifecycle: lc}
+	return &target{conf: t, mem: observe.NewMemory(t, p), lifecycle: lc}
 }
 
 // dataLag is how long after a rollout step's hold its last evidence
@@ -88,118 +56,6 @@ func dataLag(t config.Target) time.Duration {
 	return lag
 }
 
-// evidence returns a watch's evidence, creating it; t.mu must be held. A
-// new watch's probe baseline is the target's probe results from before it
-// began.
-func (t *target) evidence(w store.Watch) *evidence {
-	pw := policy.Watch{Start: watch.JudgedFrom(w), KnownGood: w.KnownGood, NewVersion: w.NewVersion}
-	e, ok := t.watches[w.ID]
-	switch {
-	case !ok:
-		e = t.fresh(pw, t.recent)
-		t.watches[w.ID] = e
-	case !e.hist.Watch().Start.Equal(pw.Start):
-		// A rollout's first weight is set: its evidence starts again there.
-		// What the probes saw before (the known-good alone) joins the probe
-		// baseline; the baseline is read again, up to the new start.
-		before := e.probeBaseline
-		for _, s := range e.hist.Samples() {
-			if s.Kind == sample.KindProbe {
-				before = append(before, s)
-			}
-		}
-		ne := t.fresh(pw, before)
-		ne.badChecked, ne.knownBad = e.badChecked, e.knownBad
-		e = ne
-		t.watches[w.ID] = e
-	}
-	return e
-}
-
-// fresh is new evidence for a watch, with the probe results of before
-// that are from before its start as its probe baseline.
-func (t *target) fresh(pw policy.Watch, before []sample.Sample) *evidence {
-	e := &evidence{hist: t.policy.NewHistory(pw)}
-	for _, s := range before {
-		if s.Time.Before(pw.Start) {
-			e.probeBaseline = append(e.probeBaseline, s)
-		}
-	}
-	return e
-}
-
-// remember keeps a probe result for the probe baseline of later watches
-// while the version behind the alias is settled (no watch, or only promoted
-// ones): results taken while a new version bakes, shares traffic or is
-// rolled back say nothing about the next known-good, so they are dropped
-// with everything before them. t.mu must be held.
-func (t *target) remember(s sample.Sample) {
-	if t.unsettled || !s.Time.After(t.settledAt) {
-		return // setSettled dropped what came before
-	}
-	if len(t.recent) == probeMemory {
-		t.recent = append(t.recent[:0], t.recent[1:]...)
-	}
-	t.recent = append(t.recent, s)
-}
-
-// setSettled records whether every active watch of the target (any phase)
-// is promoted, as of now. t.mu must be held.
-func (t *target) setSettled(settled bool, now time.Time) {
-	switch {
-	case !settled:
-		t.unsettled = true
-		t.recent = t.recent[:0]
-	case t.unsettled:
-		t.unsettled, t.settledAt = false, now
-	}
-}
-
-// inherit takes over the evidence of the same target before a reload. With
-// the same settings the policy is kept and nothing changes; otherwise each
-// watch's History is rebuilt for the new policy from the samples it holds
-// and the watch is adopted again (baseline and periods since its start
-// re-read), since folded evidence is per rule.
-func (t *target) inherit(prev *target) {
-	prev.mu.Lock()
-	defer prev.mu.Unlock()
-	t.recent, t.unsettled, t.settledAt = prev.recent, prev.unsettled, prev.settledAt
-	if reflect.DeepEqual(prev.conf, t.conf) {
-		t.policy, t.watches = prev.policy, prev.watches
-		return
-	}
-	for id, e := range prev.watches {
-		ne := t.fresh(e.hist.Watch(), e.probeBaseline)
-		ne.verdict = e.verdict
-		for _, s := range e.hist.Samples() {
-			ne.hist.Add(s)
-		}
-		t.watches[id] = ne
-	}
-}
-
-// activeWatch is what the metric reader needs to read a watch's periods.
-func (t *target) activeWatch(w store.Watch) watcher.ActiveWatch {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	aw := watcher.ActiveWatch{Watch: w, Target: t.conf}
-	if e, ok := t.watches[w.ID]; ok {
-		aw.DurationStats = e.durationStats
-	}
-	return aw
-}
-
-// forget drops the evidence of watches not in keep.
-func (t *target) forget(keep map[string]bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for id := range t.watches {
-		if !keep[id] {
-			delete(t.watches, id)
-		}
-	}
-}
-
 // apply (re)builds every component from conf. On a reload, the evidence of
 // targets that still exist is kept, so watches in progress lose nothing.
 func (d *Daemon) apply(conf *config.Config) error {
@@ -216,7 +72,7 @@ func (d *Daemon) apply(conf *config.Config) error {
 			return fmt.Errorf("target %s: %w", tc.Name, err)
 		}
 		if prev, ok := old[tc.Name]; ok {
-			t.inherit(prev)
+			t.mem.Inherit(prev.mem)
 		}
 		targets[tc.Name] = t
 		order = append(order, tc.Name)
@@ -232,6 +88,12 @@ func (d *Daemon) apply(conf *config.Config) error {
 	d.conf, d.targets, d.order = conf, targets, order
 	d.leases.Retain(order)
 	d.detector, d.prober, d.reader, d.act, d.notifier, d.redactor = p.detector, p.prober, p.reader, p.act, p.notifier, p.redactor
+	memories := make(map[string]*observe.Memory, len(targets))
+	for name, t := range targets {
+		memories[name] = t.mem
+	}
+	d.observed = observe.Parts{Memories: memories, Order: order, Reader: p.reader, Prober: p.prober, Detector: p.detector,
+		PollInterval: conf.Daemon.PollInterval.Duration}
 	d.mu.Unlock()
 	if oldNotifier != nil {
 		go func() { _ = oldNotifier.Close(d.workCtx) }()
@@ -285,7 +147,7 @@ func (d *Daemon) buildParts(ctx context.Context, conf *config.Config, targets ma
 	if err != nil {
 		return p, err
 	}
-	p.prober = watcher.NewProber(watcher.ProberConfig{Client: d.cfg.ProbeClient, Clock: d.clock, Metrics: d.wmetrics, Sink: d.addSample})
+	p.prober = watcher.NewProber(watcher.ProberConfig{Client: d.cfg.ProbeClient, Clock: d.clock, Metrics: d.wmetrics, Sink: d.obs.AddSample})
 	p.reader, err = watcher.NewMetricReader(watcher.MetricReaderConfig{
 		Clients: clientOf(targets, func(t *target) *cloudwatch.Client { return t.clients.CloudWatch }),
 		Clock:   d.clock, Logger: d.log.Named("metrics"), Metrics: d.wmetrics,

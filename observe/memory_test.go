@@ -1,9 +1,10 @@
-package daemon
+package observe
 
 import (
 	"testing"
 	"time"
 
+	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/sample"
 )
 
@@ -22,24 +23,24 @@ func TestProbeMemoryAcrossARollback(t *testing.T) {
 		}
 		return sample.Sample{Target: "api", Kind: sample.KindProbe, Time: t0.Add(at), Value: v}
 	}
-	var tg target
+	tg := NewMemory(config.Target{}, nil)
 	tg.remember(probe(0, false))
-	tg.setSettled(true, t0.Add(time.Second))
+	tg.SetSettled(true, t0.Add(time.Second))
 	if len(tg.recent) != 1 {
 		t.Fatalf("settled from the start: %d results kept, want 1", len(tg.recent))
 	}
-	tg.setSettled(false, t0.Add(10*time.Second)) // a deploy is watched, trips, rolls back
+	tg.SetSettled(false, t0.Add(10*time.Second)) // a deploy is watched, trips, rolls back
 	if len(tg.recent) != 0 {
 		t.Fatalf("results from before a deploy kept while it is judged: %d", len(tg.recent))
 	}
 	tg.remember(probe(11*time.Second, true))
-	tg.setSettled(true, t0.Add(20*time.Second)) // the watch ended
+	tg.SetSettled(true, t0.Add(20*time.Second)) // the watch ended
 	tg.remember(probe(15*time.Second, true))    // started before the revert, delivered after
 	if len(tg.recent) != 0 {
 		t.Fatalf("a result of the rolled-back version joined the probe memory: %+v", tg.recent)
 	}
 	tg.remember(probe(21*time.Second, false))
-	tg.setSettled(true, t0.Add(22*time.Second))
+	tg.SetSettled(true, t0.Add(22*time.Second))
 	if len(tg.recent) != 1 || tg.recent[0].Value != 0 {
 		t.Fatalf("after settling: %+v, want the one passing result", tg.recent)
 	}
