@@ -84,6 +84,10 @@ func watchStatus(t *target, w store.Watch) *api.WatchStatus {
 	if w.Phase == store.PhaseBaking {
 		ws.BakeUntil = w.DetectedAt.Add(t.conf.BakeTime.Duration)
 	}
+	ws.PromotedAt, ws.Reason, ws.AlertOnlyAt, ws.AlertOnlyWhy = w.PromotedAt, w.Reason, w.AlertOnlyAt, w.AlertOnlyWhy
+	if w.Phase == store.PhasePromoted && !w.PromotedAt.IsZero() {
+		ws.WindowUntil = w.PromotedAt.Add(t.conf.RollbackWindow.Duration)
+	}
 	t.mu.Lock()
 	if e, ok := t.watches[w.ID]; ok && e.verdict != nil {
 		v := *e.verdict

@@ -64,6 +64,9 @@ func (s *stack) play(ctx context.Context) (Result, error) {
 		return res, err
 	}
 
+	if s.o.BetweenActs != nil {
+		s.o.BetweenActs(ctx)
+	}
 	s.w.raw("\n== 2. A bad deploy: version 3 (health endpoint fails, error rate 22%) ==\n")
 	s.sim.ResetCalls()
 	s.sim.Deploy(function, alias, "3", nil)

@@ -1,11 +1,12 @@
 // Package evidence keeps, for each watch, a small series of what the policy
-// saw at each evaluation — per rule and per metric period: the new
+// saw at each evaluation — per rule and per grain (the target's metric
+// period, or its probe interval when shorter): the new
 // version's observed value, the known-good baseline, the test's evidence
 // (log10 of the e-value) against its threshold log10(1/α), and the verdict
 // — so the console and the postmortem can draw it.
 //
 // The series lives in memory while the watch is judged (one point per rule
-// per period, bounded; evaluations inside a period update its point) and
+// per grain, bounded; evaluations inside a grain update its point) and
 // is written to the store only when the verdict turns failing or promote,
 // as one history event of kind event.EvidenceSnapshot. That is at most as
 // many writes as the verdict-change events the daemon already records, so
@@ -19,10 +20,10 @@ import (
 	"github.com/canaryd/canaryd/policy"
 )
 
-// Point is one rule's evidence over one period: the last evaluation inside
-// the period, breached if any evaluation in it breached.
+// Point is one rule's evidence over one grain of time: the last evaluation
+// inside it, breached if any evaluation in it breached.
 type Point struct {
-	At        time.Time `json:"t"`              // start of the period
+	At        time.Time `json:"t"`              // start of the grain
 	Observed  float64   `json:"obs"`            // the new version
 	Baseline  *float64  `json:"base,omitempty"` // the known-good version, when the rule compares
 	Threshold float64   `json:"thr"`            // the rule's threshold on Observed
@@ -66,7 +67,7 @@ type Series struct {
 	Target     string        `json:"target"`
 	NewVersion string        `json:"new_version"`
 	KnownGood  string        `json:"known_good"`
-	Period     time.Duration `json:"period"`
+	Period     time.Duration `json:"period"` // the grain: one point per rule per Period
 	Updated    time.Time     `json:"updated"`
 	Rules      []Rule        `json:"rules"`
 	Changes    []Change      `json:"changes"`
@@ -83,8 +84,8 @@ const (
 	MaxChanges = 32
 )
 
-// add folds one verdict into the series. period is the target's metric
-// period (a minute when zero).
+// add folds one verdict into the series, one point per rule per period (a
+// minute when zero).
 func (s *Series) add(v policy.Verdict, period time.Duration) {
 	if period <= 0 {
 		period = time.Minute

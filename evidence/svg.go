@@ -38,8 +38,14 @@ func SVG(w io.Writer, s Series, r Rule) error {
 		c.panel(&b, 28+c.top+c.gap, c.bottom, evidenceLines(r), r.Points)
 	}
 	y := height - 8
-	fmt.Fprintf(&b, `<text class="axis" x="%d" y="%d" font-family="sans-serif" font-size="11" fill="#555555">%s</text>`, c.left, y, esc(clock(t0)))
-	fmt.Fprintf(&b, `<text class="axis" x="%d" y="%d" text-anchor="end" font-family="sans-serif" font-size="11" fill="#555555">%s UTC</text>`, c.w-c.right, y, esc(clock(t1)))
+	layout := "15:04"
+	if t1.Sub(t0) < 30*time.Minute {
+		layout = "15:04:05"
+	}
+	fmt.Fprintf(&b, `<text class="axis" x="%d" y="%d" font-family="sans-serif" font-size="11" fill="#555555">%s</text>`, c.left, y, esc(clockIn(t0, layout)))
+	fmt.Fprintf(&b, `<text class="axis" x="%d" y="%d" text-anchor="middle" font-family="sans-serif" font-size="11" fill="#555555">%s</text>`,
+		(c.w+c.left-c.right)/2, y, esc(clockIn(t0.Add(t1.Sub(t0)/2), layout)))
+	fmt.Fprintf(&b, `<text class="axis" x="%d" y="%d" text-anchor="end" font-family="sans-serif" font-size="11" fill="#555555">%s UTC</text>`, c.w-c.right, y, esc(clockIn(t1, layout)))
 	b.WriteString(`</svg>`)
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -181,11 +187,13 @@ func clamp(v, lo, hi float64) float64 { return math.Max(lo, math.Min(hi, v)) }
 
 func num(v float64) string { return fmt.Sprintf("%.3g", v) }
 
-func clock(t time.Time) string {
+func clock(t time.Time) string { return clockIn(t, "15:04:05") }
+
+func clockIn(t time.Time, layout string) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.UTC().Format("15:04")
+	return t.UTC().Format(layout)
 }
 
 func esc(s string) string { return html.EscapeString(s) }

@@ -107,7 +107,7 @@ func (d Doc) writeEvidence(p func(string, ...any)) {
 		return
 	}
 	p("## Evidence\n\n")
-	p("Per rule and per %s period: version %s against the known-good version %s and the threshold", s.Period, s.NewVersion, orNone(s.KnownGood))
+	p("Per rule, one point per %s: version %s against the known-good version %s and the threshold", s.Period, s.NewVersion, orNone(s.KnownGood))
 	p("; for statistical rules, below, the evidence against the new version (log10 of the e-value) and the level 1/α where the rule trips. Red dots are evaluations that breached.\n\n")
 	for _, r := range s.Rules {
 		p("### %s\n\n![%s: version %s vs known-good %s](%s)\n\n%s\n\n", r.Name, mdAlt(r.Name), mdAlt(s.NewVersion), mdAlt(orNone(s.KnownGood)),
