@@ -38,13 +38,16 @@ func (s *stack) play(ctx context.Context) (Result, error) {
 	s.w.say("Lambda %s: versions 1, 2, 3 published; alias %q -> version 1, serving 1,200 invocations/min", function, alias)
 
 	runCtx, stopRun := context.WithCancel(ctx)
+	// The simulated clock runs until the daemon has stopped: a daemon
+	// stopped in the middle of a rollback waits for its plan on that clock.
+	clockCtx, stopClock := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Add(3)
-	go func() { defer wg.Done(); s.driveClock(runCtx) }()
+	wg.Add(2)
+	go func() { defer wg.Done(); s.driveClock(clockCtx) }()
 	go func() { defer wg.Done(); s.tail(runCtx) }()
-	runErr := make(chan error, 1)
-	go func() { defer wg.Done(); runErr <- s.daemon.Run(runCtx) }()
-	defer func() { stopRun(); wg.Wait() }()
+	runDone := make(chan struct{})
+	go func() { defer close(runDone); _ = s.daemon.Run(runCtx) }()
+	defer func() { stopRun(); <-runDone; stopClock(); wg.Wait() }()
 
 	s.w.say("canaryd started: watching %s:%s, health probe %s every 5s", function, alias, s.service.url())
 	if err := s.waitFor(ctx, "the live version to be adopted as known-good", func() (bool, error) {
