@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/canaryd/canaryd/demo"
@@ -20,7 +21,7 @@ import (
 
 // The browser tests drive a real headless Chromium against the demo: the
 // real daemon, the in-process AWS simulator, the admin API and its
-// console, with simulated time running 40x faster than real time. They
+// console, with simulated time running 30x faster than real time. They
 // wait on what the page shows, each wait bounded by a deadline.
 
 // chromium finds the browser, or skips (fails when CANARYD_REQUIRE_BROWSER
@@ -140,6 +141,15 @@ func (b *browser) screenshot(dir, name string) string {
 	return p
 }
 
+// colorScheme emulates prefers-color-scheme.
+func (b *browser) colorScheme(v string) {
+	b.t.Helper()
+	if _, err := chromedp.Call(b.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: v}}}); err != nil {
+		b.t.Fatalf("emulate %s: %v", v, err)
+	}
+}
+
 // artifactDir is $CANARYD_ARTIFACT_DIR, else a temporary directory.
 func artifactDir(t *testing.T) string {
 	if d := os.Getenv("CANARYD_ARTIFACT_DIR"); d != "" {
@@ -171,7 +181,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	var out syncBuf
 	demoErr := make(chan error, 1)
 	go func() {
-		_, err := demo.Run(demoCtx, &out, demo.Options{Speed: 40, Redis: "off", Timeout: 90 * time.Second, Stay: true,
+		_, err := demo.Run(demoCtx, &out, demo.Options{Speed: 30, Redis: "off", Timeout: 90 * time.Second, Stay: true,
 			OnConsole: func(url, token string) { ready <- consoleInfo{url, token} },
 			BetweenActs: func(ctx context.Context) {
 				close(betweenActs)
@@ -234,6 +244,12 @@ func TestConsoleInBrowser(t *testing.T) {
 	if os.Getenv("CANARYD_UPDATE_SCREENSHOT") != "" {
 		copyFile(t, shot, filepath.Join("..", "docs", "console-watch.png"))
 	}
+	// Dark mode: the page and the charts follow prefers-color-scheme.
+	b.colorScheme("dark")
+	b.waitJS("dark colours", `getComputedStyle(document.body).backgroundColor === "rgb(13, 17, 23)"
+		&& getComputedStyle(document.querySelector(".evchart .bg")).fill === "rgb(13, 17, 23)"`, 5*time.Second)
+	b.screenshot(dir, "console-watch-dark.png")
+	b.colorScheme("light")
 
 	// The incident: timeline, plan steps, alerts, the postmortem with its chart.
 	b.do("open the incidents", chromedp.Navigate(c.url+"?poll=300#/incidents"))
