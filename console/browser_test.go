@@ -175,7 +175,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	b := newBrowser(t, ctx)
 
 	ready := make(chan consoleInfo, 1)
-	goodDone := make(chan struct{})   // the test has seen the good deploy promoted
+	goodDone := make(chan struct{})    // the test has seen the good deploy promoted
 	betweenActs := make(chan struct{}) // the demo is between its acts
 	demoCtx, stopDemo := context.WithCancel(ctx)
 	var out syncBuf
