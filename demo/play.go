@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -121,7 +122,7 @@ func (s *stack) report(ctx context.Context, inc store.Incident) (Result, error) 
 		s.w.raw("\n== 4. Postmortem draft (canaryd history --incident " + inc.ID + ") ==\n\n")
 		var b strings.Builder
 		if err := history.Postmortem(rec.Incident, rec.Journal, rec.Events, rec.Watch).Markdown(&b); err == nil {
-			s.w.raw(b.String())
+			s.w.raw(shortCharts(b.String()))
 		}
 	}
 	if !res.RolledBack || res.AliasVersion != "2" {
@@ -200,4 +201,15 @@ func (s *stack) waitFor(ctx context.Context, what string, cond func() (bool, err
 		case <-t.C:
 		}
 	}
+}
+
+// svgImage is a chart carried in the postmortem as a data URI.
+var svgImage = regexp.MustCompile(`\(data:image/svg\+xml;base64,[A-Za-z0-9+/=]*\)`)
+
+// shortCharts keeps a terminal readable: the charts' base64 gives way to a
+// note (the Markdown from the API or `canaryd history` carries them whole).
+func shortCharts(md string) string {
+	return svgImage.ReplaceAllStringFunc(md, func(m string) string {
+		return fmt.Sprintf("(SVG chart, %d bytes of base64: open the console to see it)", len(m)-len("(data:image/svg+xml;base64,)"))
+	})
 }
