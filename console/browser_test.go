@@ -15,6 +15,7 @@ import (
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/canaryd/canaryd/demo"
 )
@@ -217,7 +218,15 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	b.screenshot(dir, "console-signin.png")
 
-	b.do("sign in", chromedp.SendKeys(chromedp.ID("token"), c.token), chromedp.Click(chromedp.CSS(`#login-form button[type=submit]`)))
+	// Keyboard only: the token field has the focus, the skip link comes
+	// first in the tab order, the form takes the token and Enter.
+	if got := b.eval(`document.activeElement.id + "|" + document.querySelector("a, button, input").textContent`); got != "token|Skip to content" {
+		t.Errorf("focus and first focusable: %q, want the token field and the skip link", got)
+	}
+	if got := b.eval(`document.querySelector("label[for=token]").textContent`); got != "API token" {
+		t.Errorf("the token field's label is %q", got)
+	}
+	b.do("sign in", chromedp.SendKeys(chromedp.ID("token"), c.token+kb.Enter))
 	b.waitJS("the targets page", `document.querySelector("#view h1")?.textContent === "Targets" && document.body.innerText.includes("checkout")`, 10*time.Second)
 
 	// The good deploy: baking (with time left), then promoted.
@@ -240,6 +249,11 @@ func TestConsoleInBrowser(t *testing.T) {
 		&& [...document.querySelectorAll(".explain")].some(p => /: observed .* threshold .*e=.* ≥ 1\/α=/.test(p.textContent))
 		&& document.querySelector(".chart svg .breach") !== null
 		&& document.body.innerText.includes("failing")`, 20*time.Second)
+	// Every evaluation's numbers open from the keyboard.
+	b.eval(`document.querySelector("details summary").focus(), ""`)
+	b.do("open the evaluations with Enter", chromedp.KeyEvent(kb.Enter))
+	b.waitJS("the evaluations table", `document.querySelector("details").open && document.querySelectorAll("details tbody tr").length > 0`, 5*time.Second)
+	b.eval(`document.querySelector("details").open = false, ""`)
 	shot := b.screenshot(dir, "console-watch.png")
 	if os.Getenv("CANARYD_UPDATE_SCREENSHOT") != "" {
 		copyFile(t, shot, filepath.Join("..", "docs", "console-watch.png"))

@@ -38,7 +38,9 @@
   const ts = (t) => (zero(t) ? "" : t.replace("T", " ").replace(/\.\d+Z$/, "Z").replace(/Z$/, " UTC"));
   const hms = (t) => (zero(t) ? "" : new Date(t).toISOString().slice(11, 19));
   function dur(ns) {
-    let s = Math.round(Number(ns) / 1e9);
+    const exact = Number(ns) / 1e9;
+    if (Math.abs(exact) < 10 && exact !== Math.round(exact)) return exact.toFixed(1) + "s";
+    let s = Math.round(exact);
     if (!isFinite(s)) return "";
     const neg = s < 0; s = Math.abs(s);
     const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
