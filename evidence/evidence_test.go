@@ -202,3 +202,37 @@ func TestSVGIsWellFormedAndSaysWhatItShows(t *testing.T) {
 		t.Errorf("data URI %q", uri[:40])
 	}
 }
+
+// TestSnapshotStaysSmall: a long watch's snapshot keeps at most
+// MaxStoredPoints per rule, rounded, and the breach that tripped it.
+func TestSnapshotStaysSmall(t *testing.T) {
+	st := openStore(t)
+	ctx := context.Background()
+	r := New(Config{Store: st})
+	for i := range 1000 {
+		r.Observe(ctx, w, time.Minute, verdict(policy.Inconclusive, t0.Add(time.Duration(i)*time.Minute), 0.0123456789, 1.23456789, false))
+	}
+	r.Observe(ctx, w, time.Minute, verdict(policy.Failing, t0.Add(1000*time.Minute), 0.2222222, 12345.6789, true))
+	evs, err := st.Events(ctx, store.EventFilter{WatchID: w.ID})
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("events %d, err %v", len(evs), err)
+	}
+	if n := len(evs[0].Data); n > 16<<10 {
+		t.Errorf("snapshot is %d bytes, want at most 16 KiB", n)
+	}
+	s, ok := FromEvents(evs)
+	if !ok {
+		t.Fatal("snapshot unreadable")
+	}
+	ps := s.Rules[0].Points
+	if len(ps) > MaxStoredPoints {
+		t.Errorf("%d points stored, want at most %d", len(ps), MaxStoredPoints)
+	}
+	last := ps[len(ps)-1]
+	if !last.Breached || last.Observed != 0.2222 || *last.LogE != 4.092 {
+		t.Errorf("last stored point %+v (log e %v), want the breach rounded to 4 digits", last, *last.LogE)
+	}
+	if live, _ := r.Live(w.ID); len(live.Rules[0].Points) <= MaxStoredPoints || live.Rules[0].Points[0].Observed != 0.0123456789 {
+		t.Error("storing thinned or rounded the live series")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -97,7 +98,7 @@ func (r *Recorder) sweep(now time.Time) {
 }
 
 func (r *Recorder) persist(ctx context.Context, s Series) {
-	data, err := json.Marshal(s)
+	data, err := json.Marshal(stored(s))
 	if err == nil {
 		err = r.cfg.Store.AppendEvent(ctx, store.Event{Time: s.Updated, Target: s.Target, WatchID: s.WatchID,
 			Type: event.EvidenceSnapshot, Data: data,
@@ -107,6 +108,44 @@ func (r *Recorder) persist(ctx context.Context, s Series) {
 		r.cfg.Logger.Warn("evidence snapshot not stored; the charts of this watch will not survive a restart",
 			zap.String("target", s.Target), zap.String("watch", s.WatchID), zap.Error(err))
 	}
+}
+
+// MaxStoredPoints bounds each rule's points in a snapshot: events are read
+// back in bulk (a Redis store filters a watch's events from the global
+// list), so a snapshot stays a few kilobytes.
+const MaxStoredPoints = 60
+
+// stored is the form of s written to the store: at most MaxStoredPoints
+// per rule (thinned as in memory) and values to 4 significant digits.
+func stored(s Series) Series {
+	for i := range s.Rules {
+		ps := s.Rules[i].Points
+		for len(ps) > MaxStoredPoints {
+			ps = thin(ps)
+		}
+		for j := range ps {
+			p := &ps[j]
+			p.Observed, p.Threshold = round4(p.Observed), round4(p.Threshold)
+			if p.Baseline != nil {
+				b := round4(*p.Baseline)
+				p.Baseline = &b
+			}
+			if p.LogE != nil {
+				le := round4(*p.LogE)
+				p.LogE = &le
+			}
+		}
+		s.Rules[i].Points = ps
+	}
+	return s
+}
+
+func round4(x float64) float64 {
+	v, err := strconv.ParseFloat(strconv.FormatFloat(x, 'g', 4, 64), 64)
+	if err != nil {
+		return x
+	}
+	return v
 }
 
 func lastKind(s Series) string {
