@@ -281,7 +281,7 @@
       el("h2", {}, "Plan steps"),
       table("Rollback plan steps with their durations", ["#", "Step", "Status", "Started", "Duration", "Attempts", "Detail"], d.actions.map((a) =>
         el("tr", {}, el("td", {}, a.step), el("td", {}, a.name), el("td", {}, state(a.status)), el("td", {}, ts(a.start)),
-          el("td", {}, dur(a.duration)), el("td", {}, a.attempts), el("td", {}, a.error ? "error: " + a.error + " " : "", a.detail || "")))),
+          el("td", {}, dur(a.duration)), el("td", {}, a.attempts), el("td", { class: "detail" }, a.error ? "error: " + a.error + " " : "", a.detail || "")))),
       el("h2", {}, "Alerts delivered"),
       table("Alerts that reached a notifier", ["Time", "T", "Alert", "Detail"], d.alerts.map((a) =>
         el("tr", {}, el("td", {}, ts(a.time)), el("td", {}, rel(a.offset)), el("td", {}, a.message), el("td", {}, a.detail || "")))),
