@@ -42,6 +42,8 @@ type Rule struct {
 	Alpha  float64 `json:"alpha,omitempty"` // statistical rules: trips when e ≥ 1/Alpha
 	Last   string  `json:"last"`            // the last finding, explained (policy.Finding.String)
 	Points []Point `json:"points"`
+
+	last policy.Finding // explained into Last only when the series is read (clone)
 }
 
 // LogThreshold is log10(1/α), the evidence level at which the rule trips;
@@ -100,7 +102,7 @@ func (s *Series) add(v policy.Verdict, period time.Duration) {
 	at := v.At.Truncate(period)
 	for _, f := range v.Findings {
 		r := s.rule(f)
-		r.Last, r.Alpha, r.Op = f.String(), f.Alpha, f.Op
+		r.last, r.Alpha, r.Op = f, f.Alpha, f.Op
 		p := pointOf(f, at, v.Kind)
 		if n := len(r.Points); n > 0 && r.Points[n-1].At.Equal(at) {
 			p.Breached = p.Breached || r.Points[n-1].Breached
@@ -178,6 +180,9 @@ func (s Series) clone() Series {
 	c.Rules = make([]Rule, len(s.Rules))
 	for i, r := range s.Rules {
 		r.Points = append([]Point(nil), r.Points...)
+		if r.last.Rule != "" {
+			r.Last = r.last.String()
+		}
 		c.Rules[i] = r
 	}
 	c.Changes = append([]Change(nil), s.Changes...)
