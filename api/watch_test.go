@@ -34,6 +34,7 @@ func TestGetWatchServesTheStoredEvidence(t *testing.T) {
 				Baseline: &base, EValue: float64(10 * (i + 1)), Alpha: 0.01, Breached: kind == policy.Failing}}})
 	}
 
+	rec.Wait()
 	resp := h.do("GET", "/v1/watches/w-42", "", readerToken)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d", resp.StatusCode)

@@ -18,6 +18,7 @@ func TestTripKeepsTheEvidenceForTheCharts(t *testing.T) {
 	h.sim.Deploy(fn, alias, "3", nil)
 	h.until("the incident to close", 80, func() bool { return h.incident().Outcome != "" })
 	bad := h.latestWatch()
+	h.d.Evidence().Wait()
 
 	for _, tc := range []struct {
 		name  string

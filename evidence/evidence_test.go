@@ -83,12 +83,14 @@ func TestSnapshotsOnlyWhenTheVerdictTurns(t *testing.T) {
 	for i := range 3600 {
 		r.Observe(ctx, w, time.Minute, verdict(policy.Healthy, t0.Add(time.Duration(i)*time.Second), 0.004, 1, false))
 	}
+	r.Wait()
 	if n := countSnapshots(t, st); n != 0 {
 		t.Fatalf("%d snapshots after an hour of healthy verdicts, want 0", n)
 	}
 	at := t0.Add(time.Hour)
 	r.Observe(ctx, w, time.Minute, verdict(policy.Failing, at, 0.22, 5000, true))
 	r.Observe(ctx, w, time.Minute, verdict(policy.Failing, at.Add(time.Second), 0.22, 6000, true))
+	r.Wait()
 	if n := countSnapshots(t, st); n != 1 {
 		t.Fatalf("%d snapshots after the trip, want 1", n)
 	}
@@ -213,6 +215,7 @@ func TestSnapshotStaysSmall(t *testing.T) {
 		r.Observe(ctx, w, time.Minute, verdict(policy.Inconclusive, t0.Add(time.Duration(i)*time.Minute), 0.0123456789, 1.23456789, false))
 	}
 	r.Observe(ctx, w, time.Minute, verdict(policy.Failing, t0.Add(1000*time.Minute), 0.2222222, 12345.6789, true))
+	r.Wait()
 	evs, err := st.Events(ctx, store.EventFilter{WatchID: w.ID})
 	if err != nil || len(evs) != 1 {
 		t.Fatalf("events %d, err %v", len(evs), err)

@@ -35,6 +35,9 @@ type Config struct {
 type Recorder struct {
 	cfg Config
 
+	writes  sync.WaitGroup // snapshots being written
+	writing chan struct{}  // bounds the snapshots written at once
+
 	mu        sync.Mutex
 	series    map[string]*Series
 	lastSweep time.Time
@@ -48,14 +51,21 @@ func New(cfg Config) *Recorder {
 	if cfg.Idle <= 0 {
 		cfg.Idle = time.Hour
 	}
-	return &Recorder{cfg: cfg, series: map[string]*Series{}}
+	return &Recorder{cfg: cfg, series: map[string]*Series{}, writing: make(chan struct{}, maxWriting)}
 }
+
+// maxWriting bounds the snapshots written at once; one more is dropped
+// (and logged): the charts are worth less than a store kept responsive.
+const maxWriting = 8
+
+// writeTimeout bounds one snapshot write.
+const writeTimeout = 10 * time.Second
 
 // Observe adds one evaluation of watch w (a verdict without a kind is
 // ignored: the watch was not judged). When the verdict turns failing or
-// promote the series is written to the store as a snapshot; that write is
-// the only one, and a failed write is logged, never returned: charts must
-// not stand in the way of a rollback.
+// promote the series is written to the store as a snapshot, in the
+// background; that write is the only one, and a failed write is logged,
+// never returned: charts must not stand in the way of a rollback.
 func (r *Recorder) Observe(ctx context.Context, w store.Watch, period time.Duration, v policy.Verdict) {
 	if r == nil || v.Kind == "" || w.ID == "" {
 		return
@@ -79,7 +89,34 @@ func (r *Recorder) Observe(ctx context.Context, w store.Watch, period time.Durat
 	r.sweep(v.At)
 	r.mu.Unlock()
 	if snap != nil && r.cfg.Store != nil {
-		r.persist(ctx, *snap)
+		r.goPersist(ctx, *snap)
+	}
+}
+
+// goPersist writes a snapshot in the background, unless maxWriting are
+// being written already.
+func (r *Recorder) goPersist(ctx context.Context, s Series) {
+	select {
+	case r.writing <- struct{}{}:
+	default:
+		r.cfg.Logger.Warn("evidence snapshot dropped: the store is slow; the charts of this watch will not survive a restart",
+			zap.String("target", s.Target), zap.String("watch", s.WatchID))
+		return
+	}
+	r.writes.Add(1)
+	go func() {
+		defer r.writes.Done()
+		defer func() { <-r.writing }()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+		defer cancel()
+		r.persist(ctx, s)
+	}()
+}
+
+// Wait returns when the snapshots being written are written.
+func (r *Recorder) Wait() {
+	if r != nil {
+		r.writes.Wait()
 	}
 }
 
