@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os/signal"
+	"syscall"
 
 	"github.com/canaryd/canaryd/demo"
 )
@@ -24,6 +26,10 @@ func cmdDemo(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		o.Logger = log
 	}
+	// Ctrl-C ends the demo (and the console it keeps up) cleanly: its
+	// temporary store and servers are removed.
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 	_, err := demo.Run(ctx, env.stdout, o)
 	return err
 }
