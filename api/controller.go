@@ -11,6 +11,8 @@
 //	GET    /healthz                         liveness, no auth
 //	GET    /readyz                          503 {"reason": ...} when Config.Ready errs, no auth
 //	GET    /metrics                         Prometheus text of Config.Registry, no auth
+//	GET    /console/                        the read-only web console's static shell, no auth, no data
+//	GET    /                                redirects to /console/
 //	GET    /v1/status                       Status
 //	GET    /v1/overrides[?active=true]      OverridesResponse
 //	POST   /v1/overrides                    OverrideRequest -> 201 OverrideView
@@ -18,6 +20,7 @@
 //	POST   /v1/rollback                     RollbackRequest -> RollbackResponse
 //	POST   /v1/deploys                      DeployRequest -> AnnounceResult (changed=false: duplicate; 409: stale)
 //	GET    /v1/watches[?target=&active=&limit=]
+//	GET    /v1/watches/{id}                 WatchDetail: the watch, its evidence series, charts (SVG), events
 //	GET    /v1/incidents[?target=&limit=]
 //	GET    /v1/incidents/{id}               IncidentDetail ({id}: the ID, TARGET#N or a unique prefix)
 //	GET    /v1/incidents/{id}/postmortem[?format=markdown|json]
@@ -123,17 +126,24 @@ type TargetStatus struct {
 
 // WatchStatus summarises an active watch.
 type WatchStatus struct {
-	ID          string          `json:"id"`
-	Phase       store.Phase     `json:"phase"`
-	NewVersion  string          `json:"new_version"`
-	KnownGood   string          `json:"known_good"`
-	DetectedAt  time.Time       `json:"detected_at"`
-	Source      string          `json:"source,omitempty"`  // how the deploy was seen: poll, sweep, announce, event, rollout, recovered
-	EventAt     time.Time       `json:"event_at,omitzero"` // source event: the event's time (detected_at - event_at: how late)
-	BakeUntil   time.Time       `json:"bake_until,omitzero"`
-	IncidentID  string          `json:"incident_id,omitempty"`
-	LastVerdict *policy.Verdict `json:"last_verdict,omitempty"`
-	Rollout     *store.Rollout  `json:"rollout,omitempty"` // the steps canaryd shifts, and where it is
+	ID          string      `json:"id"`
+	Phase       store.Phase `json:"phase"`
+	NewVersion  string      `json:"new_version"`
+	KnownGood   string      `json:"known_good"`
+	DetectedAt  time.Time   `json:"detected_at"`
+	Source      string      `json:"source,omitempty"`  // how the deploy was seen: poll, sweep, announce, event, rollout, recovered
+	EventAt     time.Time   `json:"event_at,omitzero"` // source event: the event's time (detected_at - event_at: how late)
+	BakeUntil   time.Time   `json:"bake_until,omitzero"`
+	PromotedAt  time.Time   `json:"promoted_at,omitzero"`
+	WindowUntil time.Time   `json:"window_until,omitzero"` // promoted: still watched (and rolled back on failure) until then
+	Reason      string      `json:"reason,omitempty"`      // why the watch reached its phase
+	// AlertOnlyAt is when the watch failed while canaryd could only alert,
+	// and AlertOnlyWhy why (paused, no known-good, known-good failing too).
+	AlertOnlyAt  time.Time       `json:"alert_only_at,omitzero"`
+	AlertOnlyWhy string          `json:"alert_only_why,omitempty"`
+	IncidentID   string          `json:"incident_id,omitempty"`
+	LastVerdict  *policy.Verdict `json:"last_verdict,omitempty"`
+	Rollout      *store.Rollout  `json:"rollout,omitempty"` // the steps canaryd shifts, and where it is
 }
 
 // AnnounceResult answers POST /v1/deploys.

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/console"
 	"github.com/canaryd/canaryd/store"
 )
 
@@ -60,6 +61,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// NewID generates override IDs; default: random 16 hex chars.
 	NewID func() string
+	// Evidence gives watches' evidence series for GET /v1/watches/{id}
+	// (the daemon's recorder); nil reads the stored snapshots only.
+	Evidence EvidenceSource
 }
 
 // Server is the admin API.
@@ -114,6 +118,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
+	// The console's shell (HTML, JS, CSS) is public and holds no data;
+	// every call it makes for data is a /v1 GET with the reader's token.
+	mux.Handle("GET /console/", http.StripPrefix("/console", console.Handler()))
+	mux.Handle("GET /{$}", http.RedirectHandler("/console/", http.StatusFound))
 
 	v1 := func(pattern string, scope Scope, h http.HandlerFunc) { mux.Handle(pattern, s.authorized(scope, h)) }
 	v1("GET /v1/status", ScopeReader, s.getStatus)
@@ -123,6 +131,7 @@ func (s *Server) routes() http.Handler {
 	v1("POST /v1/rollback", ScopeOperator, s.postRollback)
 	v1("POST /v1/deploys", ScopeDeployer, s.postDeploy)
 	v1("GET /v1/watches", ScopeReader, s.listWatches)
+	v1("GET /v1/watches/{id}", ScopeReader, s.getWatch)
 	v1("GET /v1/incidents", ScopeReader, s.listIncidents)
 	v1("GET /v1/incidents/{id}", ScopeReader, s.getIncident)
 	v1("GET /v1/incidents/{id}/postmortem", ScopeReader, s.getPostmortem)

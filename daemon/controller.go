@@ -78,6 +78,10 @@ func watchStatus(t *target, w store.Watch) *api.WatchStatus {
 	if w.Phase == store.PhaseBaking {
 		ws.BakeUntil = w.DetectedAt.Add(t.conf.BakeTime.Duration)
 	}
+	ws.PromotedAt, ws.Reason, ws.AlertOnlyAt, ws.AlertOnlyWhy = w.PromotedAt, w.Reason, w.AlertOnlyAt, w.AlertOnlyWhy
+	if w.Phase == store.PhasePromoted && !w.PromotedAt.IsZero() {
+		ws.WindowUntil = w.PromotedAt.Add(t.conf.RollbackWindow.Duration)
+	}
 	if v, ok := t.mem.Verdict(w.ID); ok {
 		ws.LastVerdict = &v
 	}

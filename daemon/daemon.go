@@ -19,6 +19,7 @@ import (
 	"github.com/canaryd/canaryd/actuator"
 	"github.com/canaryd/canaryd/awsclient"
 	"github.com/canaryd/canaryd/config"
+	evseries "github.com/canaryd/canaryd/evidence"
 	"github.com/canaryd/canaryd/lease"
 	"github.com/canaryd/canaryd/notify"
 	"github.com/canaryd/canaryd/observe"
@@ -93,9 +94,10 @@ type Daemon struct {
 	marker     string    // the store's marker last read (run loop only)
 	markerAt   time.Time // when
 	box        *notify.Outbox
-	leases     *lease.Table      // the targets this replica owns
-	obs        *observe.Observer // feeds every watch's evidence
-	events     eventsState       // the deploy event consumer (events.go)
+	leases     *lease.Table       // the targets this replica owns
+	obs        *observe.Observer  // feeds every watch's evidence
+	events     eventsState        // the deploy event consumer (events.go)
+	evid       *evseries.Recorder // per-watch evidence series for the charts (evidence.go)
 
 	plans sync.WaitGroup
 	// workCtx outlives a Tick's context so that a plan is not cut short by
@@ -148,6 +150,7 @@ func New(c Config) (*Daemon, error) {
 	d.workCtx, d.cancelWork = context.WithCancel(context.Background())
 	d.box = notify.NewOutbox(notify.OutboxConfig{Store: d.cfg.Store, Clock: d.clock, Logger: d.log.Named("outbox"),
 		Dispatcher: func() *notify.Dispatcher { d.mu.Lock(); defer d.mu.Unlock(); return d.notifier }})
+	d.evid = evseries.New(evseries.Config{Store: d.cfg.Store, Logger: d.log.Named("evidence")})
 	if err := d.apply(c.Conf); err != nil {
 		return nil, err
 	}

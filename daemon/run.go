@@ -139,6 +139,7 @@ func (d *Daemon) step(ctx context.Context, w store.Watch, ovs []store.Override) 
 	}
 	_, effs := watch.Next(t.lifecycle, w, tick)
 	err := d.applyEffects(ctx, t, w, effs)
+	d.recordEvidence(ctx, t, w, tick.Verdict) // after the effects: a chart never delays a rollback
 	if errors.Is(err, errStale) {
 		d.store.Invalidate() // read it again next tick
 		return nil

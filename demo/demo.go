@@ -39,6 +39,20 @@ type Options struct {
 	Timeout time.Duration
 	// Logger receives the daemon's own logs (default: none).
 	Logger *zap.Logger
+	// Console is the address the admin API and its web console listen on
+	// (default 127.0.0.1:0, a free port on loopback; "off": none).
+	Console string
+	// ConsoleToken is the reader token the console signs in with
+	// (default: a random one, printed with the console's address).
+	ConsoleToken string
+	// OnConsole is told the console's URL and token once it listens.
+	OnConsole func(url, token string)
+	// Stay keeps the console up after the demo, until ctx ends.
+	Stay bool
+	// BetweenActs, when set, is called after the good deploy is promoted
+	// and before the bad one starts (simulated time keeps running); the
+	// browser tests look at the console there.
+	BetweenActs func(ctx context.Context)
 }
 
 const (
@@ -71,6 +85,7 @@ func Run(ctx context.Context, out io.Writer, o Options) (Result, error) {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	dir, err := os.MkdirTemp("", "canaryd-demo-")
@@ -89,7 +104,16 @@ func Run(ctx context.Context, out io.Writer, o Options) (Result, error) {
 		return Result{}, err
 	}
 	defer env.close()
-	return env.play(ctx)
+	url, err := env.serveConsole(parent)
+	if err != nil {
+		return Result{}, err
+	}
+	res, err := env.play(ctx)
+	if err == nil && o.Stay && url != "" {
+		w.raw(fmt.Sprintf("\nThe console stays up at %s until you press Ctrl-C.\n", url))
+		<-parent.Done()
+	}
+	return res, err
 }
 
 // stack is everything the demo runs.
@@ -104,6 +128,7 @@ type stack struct {
 	cache   *cache
 	store   store.Store
 	daemon  *daemon.Daemon
+	token   string
 	conf    *config.Config
 	lambda  *lambda.Client
 	closers []func()

@@ -28,7 +28,8 @@ func TestDemoRollsBackTheBadDeploy(t *testing.T) {
 		t.Errorf("alerts received = %d, want at least watch_started, tripped, rollback_done", res.Alerts)
 	}
 	for _, want := range []string{"Version 2 of checkout is promoted", "tripped", "read back through the AWS SDK: version 2",
-		"CloudFront invalidation", "ALERT received", "## Timeline", "Demo passed"} {
+		"CloudFront invalidation", "ALERT received", "## Timeline", "Demo passed",
+		"web console (read-only): http://127.0.0.1:", "## Evidence", "(SVG chart, "} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q", want)
 		}

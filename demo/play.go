@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -38,13 +39,16 @@ func (s *stack) play(ctx context.Context) (Result, error) {
 	s.w.say("Lambda %s: versions 1, 2, 3 published; alias %q -> version 1, serving 1,200 invocations/min", function, alias)
 
 	runCtx, stopRun := context.WithCancel(ctx)
+	// The simulated clock runs until the daemon has stopped: a daemon
+	// stopped in the middle of a rollback waits for its plan on that clock.
+	clockCtx, stopClock := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Add(3)
-	go func() { defer wg.Done(); s.driveClock(runCtx) }()
+	wg.Add(2)
+	go func() { defer wg.Done(); s.driveClock(clockCtx) }()
 	go func() { defer wg.Done(); s.tail(runCtx) }()
-	runErr := make(chan error, 1)
-	go func() { defer wg.Done(); runErr <- s.daemon.Run(runCtx) }()
-	defer func() { stopRun(); wg.Wait() }()
+	runDone := make(chan struct{})
+	go func() { defer close(runDone); _ = s.daemon.Run(runCtx) }()
+	defer func() { stopRun(); <-runDone; stopClock(); wg.Wait() }()
 
 	s.w.say("canaryd started: watching %s:%s, health probe %s every 5s", function, alias, s.service.url())
 	if err := s.waitFor(ctx, "the live version to be adopted as known-good", func() (bool, error) {
@@ -64,6 +68,9 @@ func (s *stack) play(ctx context.Context) (Result, error) {
 		return res, err
 	}
 
+	if s.o.BetweenActs != nil {
+		s.o.BetweenActs(ctx)
+	}
 	s.w.raw("\n== 2. A bad deploy: version 3 (health endpoint fails, error rate 22%) ==\n")
 	s.sim.ResetCalls()
 	s.sim.Deploy(function, alias, "3", nil)
@@ -115,7 +122,7 @@ func (s *stack) report(ctx context.Context, inc store.Incident) (Result, error) 
 		s.w.raw("\n== 4. Postmortem draft (canaryd history --incident " + inc.ID + ") ==\n\n")
 		var b strings.Builder
 		if err := history.Postmortem(rec.Incident, rec.Journal, rec.Events, rec.Watch).Markdown(&b); err == nil {
-			s.w.raw(b.String())
+			s.w.raw(shortCharts(b.String()))
 		}
 	}
 	if !res.RolledBack || res.AliasVersion != "2" {
@@ -194,4 +201,15 @@ func (s *stack) waitFor(ctx context.Context, what string, cond func() (bool, err
 		case <-t.C:
 		}
 	}
+}
+
+// svgImage is a chart carried in the postmortem as a data URI.
+var svgImage = regexp.MustCompile(`\(data:image/svg\+xml;base64,[A-Za-z0-9+/=]*\)`)
+
+// shortCharts keeps a terminal readable: the charts' base64 gives way to a
+// note (the Markdown from the API or `canaryd history` carries them whole).
+func shortCharts(md string) string {
+	return svgImage.ReplaceAllStringFunc(md, func(m string) string {
+		return fmt.Sprintf("(SVG chart, %d bytes of base64: open the console to see it)", len(m)-len("(data:image/svg+xml;base64,)"))
+	})
 }

@@ -33,6 +33,10 @@ const (
 	RolloutAborted    Kind = "rollout_aborted"  // alert: a rollout stopped without a rollback (hook failed, alias moved)
 	AlertSent         Kind = "alert_sent"       // an alert reached a notifier
 	AlertFailed       Kind = "alert_failed"     // an alert could not be delivered
+	// EvidenceSnapshot keeps a watch's evidence series (package evidence)
+	// when its verdict turns failing or promote: the charts of an incident
+	// survive a restart.
+	EvidenceSnapshot Kind = "evidence_snapshot"
 	// `canaryd notify test`: a test alert, and its resolve for receivers
 	// that open incidents (PagerDuty). Never sent by the daemon.
 	Test         Kind = "test"

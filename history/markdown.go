@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/canaryd/canaryd/evidence"
 )
 
 const tsLayout = "2006-01-02 15:04:05.000Z"
@@ -38,6 +40,7 @@ func (d Doc) Markdown(w io.Writer) error {
 	p("\n")
 
 	d.writeVerdict(p)
+	d.writeEvidence(p)
 	d.writeTimeline(p)
 	d.writeActions(p)
 	d.writeAlerts(p)
@@ -95,6 +98,25 @@ func (d Doc) writeVerdict(p func(string, ...any)) {
 	}
 	p("\n")
 }
+
+// writeEvidence draws each rule's series as an SVG image carried in the
+// document itself (a data URI), so a wiki paste keeps the picture.
+func (d Doc) writeEvidence(p func(string, ...any)) {
+	s := d.Evidence
+	if s == nil || len(s.Rules) == 0 {
+		return
+	}
+	p("## Evidence\n\n")
+	p("Per rule, one point per %s: version %s against the known-good version %s and the threshold", s.Period, s.NewVersion, orNone(s.KnownGood))
+	p("; for statistical rules, below, the evidence against the new version (log10 of the e-value) and the level 1/α where the rule trips. Red dots are evaluations that breached.\n\n")
+	for _, r := range s.Rules {
+		p("### %s\n\n![%s: version %s vs known-good %s](%s)\n\n%s\n\n", r.Name, mdAlt(r.Name), mdAlt(s.NewVersion), mdAlt(orNone(s.KnownGood)),
+			evidence.DataURI(*s, r), "`"+strings.ReplaceAll(r.Last, "`", "'")+"`")
+	}
+}
+
+// mdAlt makes s safe inside an image's alt text.
+func mdAlt(s string) string { return strings.NewReplacer("[", "(", "]", ")", "\n", " ").Replace(s) }
 
 func (d Doc) writeTimeline(p func(string, ...any)) {
 	p("## Timeline\n\nTimes in UTC; T is the detection (%s).\n\n", ts(d.DetectedAt))

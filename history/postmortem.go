@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/event"
+	"github.com/canaryd/canaryd/evidence"
 	"github.com/canaryd/canaryd/policy"
 	"github.com/canaryd/canaryd/store"
 )
@@ -39,6 +40,10 @@ type Doc struct {
 	VerdictError string           `json:"verdict_error,omitempty"` // the stored verdict could not be read
 	Triggering   []policy.Finding `json:"triggering"`              // the breached findings
 	Findings     []policy.Finding `json:"findings"`                // every rule evaluated
+
+	// Evidence is the watch's evidence series as stored when its verdict
+	// turned (package evidence): the postmortem's charts.
+	Evidence *evidence.Series `json:"evidence,omitempty"`
 
 	Timeline []TimelineEntry `json:"timeline"`
 	Actions  []Action        `json:"actions"`
@@ -112,6 +117,9 @@ func Postmortem(in store.Incident, journal []store.JournalEntry, events []store.
 	}
 	d.Actions = actions(journal)
 	d.mitigation()
+	if s, ok := evidence.FromEvents(events); ok {
+		d.Evidence = &s
+	}
 	d.Timeline = d.timeline(in, journal, events)
 	d.Alerts = d.alerts(events)
 	d.Summary = d.summary()
@@ -212,6 +220,9 @@ func (d *Doc) timeline(in store.Incident, journal []store.JournalEntry, events [
 	}
 	add(in.OpenedAt, "incident", "incident_opened", fmt.Sprintf("incident opened (trigger %s%s)", orNone(in.Trigger), byActor(in.Actor)))
 	for _, e := range events {
+		if e.Type == event.EvidenceSnapshot {
+			continue // drawn in its own section
+		}
 		add(e.Time, "event", string(e.Type), e.Message)
 	}
 	for _, j := range journal {

@@ -51,7 +51,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"run":         {"run the daemon", "canaryd run --config FILE|s3://BUCKET/KEY|ssm:NAME [--dry-run] [--log-level L] [--log-format json|console]", cmdRun},
 		"check":       {"validate a config and summarise what would be watched", "canaryd check --config FILE|s3://BUCKET/KEY|ssm:NAME [--aws [--invalidate]]", cmdCheck},
-		"demo":        {"show the whole story offline: a good deploy promoted, a bad one rolled back", "canaryd demo [--redis ADDR|off] [--speed 30] [--verbose]", cmdDemo},
+		"demo":        {"show the whole story offline: a good deploy promoted, a bad one rolled back, both in the web console", "canaryd demo [--redis ADDR|off] [--speed 30] [--verbose] [--console ADDR|off] [--stay=false]", cmdDemo},
 		"status":      {"show targets, watches, rollouts and overrides (admin API)", "canaryd status [--addr URL] [--json] [--watch [--interval 2s]]", cmdStatus},
 		"deploy":      {"roll a published version out step by step ([target.rollout]), optionally waiting for the verdict", "canaryd deploy TARGET --version V [--wait [--timeout 30m]]", cmdDeploy},
 		"announce":    {"tell canaryd about a deploy the pipeline made (it moved the alias)", "canaryd announce TARGET --version V [--wait [--timeout 30m]]", cmdAnnounce},
