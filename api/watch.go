@@ -17,7 +17,7 @@ import (
 // EvidenceSource gives a watch's evidence series: the daemon's recorder
 // (live while this process judges the watch, else the stored snapshot).
 type EvidenceSource interface {
-	Get(ctx context.Context, watchID string) (evidence.Series, bool, error)
+	Get(ctx context.Context, target, watchID string) (evidence.Series, bool, error)
 }
 
 // WatchDetail is GET /v1/watches/{id}.
@@ -48,9 +48,9 @@ func (s *Server) getWatch(w http.ResponseWriter, r *http.Request) {
 	var series evidence.Series
 	var ok bool
 	if s.cfg.Evidence != nil {
-		series, ok, err = s.cfg.Evidence.Get(ctx, wt.ID)
+		series, ok, err = s.cfg.Evidence.Get(ctx, wt.Target, wt.ID)
 	} else {
-		series, ok, err = evidence.Stored(ctx, s.cfg.Store, wt.ID)
+		series, ok, err = evidence.Stored(ctx, s.cfg.Store, wt.Target, wt.ID)
 	}
 	if err != nil {
 		s.fail(w, r, err)
@@ -64,7 +64,7 @@ func (s *Server) getWatch(w http.ResponseWriter, r *http.Request) {
 			d.Charts = append(d.Charts, Chart{Rule: rule.Name, SVG: b.String()})
 		}
 	}
-	evs, err := s.cfg.Store.Events(ctx, store.EventFilter{WatchID: wt.ID, Limit: maxWatchEvents})
+	evs, err := s.cfg.Store.Events(ctx, store.EventFilter{Target: wt.Target, WatchID: wt.ID, Limit: maxWatchEvents})
 	if err != nil {
 		s.fail(w, r, err)
 		return

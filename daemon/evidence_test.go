@@ -43,7 +43,7 @@ func TestTripKeepsTheEvidenceForTheCharts(t *testing.T) {
 			if n != tc.snaps {
 				t.Errorf("%d snapshots of watch %s, want %d", n, tc.w.ID, tc.snaps)
 			}
-			s, ok, err := h.d.Evidence().Get(h.ctx, tc.w.ID)
+			s, ok, err := h.d.Evidence().Get(h.ctx, tc.w.Target, tc.w.ID)
 			if err != nil || !ok || len(s.Rules) == 0 {
 				t.Fatalf("series ok=%v err=%v rules=%d", ok, err, len(s.Rules))
 			}

@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/event"
+	"github.com/canaryd/canaryd/internal/testredis"
 	"github.com/canaryd/canaryd/policy"
 	"github.com/canaryd/canaryd/store"
 	"github.com/canaryd/canaryd/store/boltstore"
+	"github.com/canaryd/canaryd/store/redisstore"
 )
 
 var badNum = regexp.MustCompile(`="[^"]*(NaN|Inf|e\+)`)
@@ -95,7 +97,7 @@ func TestSnapshotsOnlyWhenTheVerdictTurns(t *testing.T) {
 		t.Fatalf("%d snapshots after the trip, want 1", n)
 	}
 	restarted := New(Config{Store: st})
-	s, ok, err := restarted.Get(ctx, w.ID)
+	s, ok, err := restarted.Get(ctx, w.Target, w.ID)
 	if err != nil || !ok || !s.Stored {
 		t.Fatalf("stored series ok=%v stored=%v err=%v", ok, s.Stored, err)
 	}
@@ -237,5 +239,34 @@ func TestSnapshotStaysSmall(t *testing.T) {
 	}
 	if live, _ := r.Live(w.ID); len(live.Rules[0].Points) <= MaxStoredPoints || live.Rules[0].Points[0].Observed != 0.0123456789 {
 		t.Error("storing thinned or rounded the live series")
+	}
+}
+
+// TestStoredReadsTheTargetsOwnHistory: on Redis, where every event list
+// keeps the newest EventRetention entries, a watch's snapshot is read from
+// its target's list. Other targets' events trim the global list past it;
+// the target's own list still holds it (and reading it is cheaper: a
+// fleet's events are not scanned for one watch).
+func TestStoredReadsTheTargetsOwnHistory(t *testing.T) {
+	ctx := context.Background()
+	srv := testredis.Start(t)
+	st, err := redisstore.New(redisstore.Options{Client: srv.Client(t), EventRetention: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New(Config{Store: st})
+	r.Observe(ctx, w, time.Minute, verdict(policy.Failing, t0, 0.22, 5000, true))
+	r.Wait()
+	for i := range 10 {
+		if err := st.AppendEvent(ctx, store.Event{Time: t0.Add(time.Duration(i) * time.Second), Target: "other",
+			Type: event.Verdict, Message: "another target's history"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok, err := Stored(ctx, st, w.Target, w.ID); err != nil || !ok {
+		t.Fatalf("snapshot from the target's list: ok=%v err=%v", ok, err)
+	}
+	if _, ok, _ := Stored(ctx, st, "", w.ID); ok {
+		t.Fatal("the global list still holds the snapshot: the test does not trim it")
 	}
 }

@@ -218,19 +218,21 @@ const maxSnapshotEvents = 10000
 
 // Get returns a watch's series: the live one when this process holds it,
 // else the newest snapshot in the store. ok is false when there is none.
-func (r *Recorder) Get(ctx context.Context, watchID string) (Series, bool, error) {
+func (r *Recorder) Get(ctx context.Context, target, watchID string) (Series, bool, error) {
 	if s, ok := r.Live(watchID); ok {
 		return s, true, nil
 	}
 	if r == nil || r.cfg.Store == nil {
 		return Series{}, false, nil
 	}
-	return Stored(ctx, r.cfg.Store, watchID)
+	return Stored(ctx, r.cfg.Store, target, watchID)
 }
 
-// Stored reads the newest snapshot of a watch from the store.
-func Stored(ctx context.Context, st Events, watchID string) (Series, bool, error) {
-	evs, err := st.Events(ctx, store.EventFilter{WatchID: watchID, Limit: maxSnapshotEvents})
+// Stored reads the newest snapshot of a watch of target from the store
+// (the target's own history: a shared store then reads that target's
+// events, not every target's).
+func Stored(ctx context.Context, st Events, target, watchID string) (Series, bool, error) {
+	evs, err := st.Events(ctx, store.EventFilter{Target: target, WatchID: watchID, Limit: maxSnapshotEvents})
 	if err != nil {
 		return Series{}, false, fmt.Errorf("evidence of watch %s: %w", watchID, err)
 	}

@@ -44,13 +44,13 @@ func Load(ctx context.Context, st store.Store, incidentID string) (Record, error
 	if rec.Journal, err = st.Journal(ctx, in.ID); err != nil {
 		return Record{}, fmt.Errorf("incident %s: journal: %w", in.ID, err)
 	}
-	byIncident, err := st.Events(ctx, store.EventFilter{IncidentID: in.ID, Limit: maxEvents})
+	byIncident, err := st.Events(ctx, store.EventFilter{Target: in.Target, IncidentID: in.ID, Limit: maxEvents})
 	if err != nil {
 		return Record{}, fmt.Errorf("incident %s: events: %w", in.ID, err)
 	}
 	var byWatch []store.Event
 	if in.WatchID != "" {
-		if byWatch, err = st.Events(ctx, store.EventFilter{WatchID: in.WatchID, Limit: maxEvents}); err != nil {
+		if byWatch, err = st.Events(ctx, store.EventFilter{Target: in.Target, WatchID: in.WatchID, Limit: maxEvents}); err != nil {
 			return Record{}, fmt.Errorf("incident %s: watch %s events: %w", in.ID, in.WatchID, err)
 		}
 	}
