@@ -26,11 +26,12 @@ type ruleBase struct {
 	note             string
 	judge            bool // the rule can judge (a missing baseline can make it unable to)
 
-	one      *seqtest.Binomial  // one-sample rate test
-	pois     *seqtest.Poisson   // per-period count test
-	mu0      float64            // per-period null mean
-	two      *seqtest.TwoSample // two-sample test
-	ref      seqtest.Block      // the baseline block, tempered
+	one      *seqtest.Binomial          // one-sample rate test
+	pois     *seqtest.Poisson           // per-period count test
+	mu0      float64                    // per-period null mean
+	two      *seqtest.TwoSample         // two-sample test
+	probe2   *seqtest.BinomialTwoSample // probe rules: failures against the known-good's before the deploy
+	ref      seqtest.Block              // the baseline block, tempered
 	hasRef   bool
 	invK     float64 // 1/k of the counts' overdispersion (0: none)
 	nullRate float64 // events per trial at the null boundary, for tempering
@@ -315,7 +316,7 @@ func (b *PreparedBaseline) probeBlocks(r *rule, baseline []sample.Sample) (ts []
 func (b *PreparedBaseline) prepareProbe(r *rule, rb *ruleBase, x, n []float64) {
 	rb.one = seqtest.NewBinomial(r.tolerance, &seqtest.HardFailureGrid)
 	rb.threshold, rb.nullRate = r.tolerance, r.tolerance
-	rb.two = seqtest.NewTwoSample(1+r.minEffect, &seqtest.DefaultGrid)
+	rb.probe2 = seqtest.NewBinomialTwoSample(1 + r.minEffect)
 	if rb.baseRaw.N > 0 {
 		rb.hasRef = true
 		// A block of the baseline's typical size at the null rate: each

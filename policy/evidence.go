@@ -236,7 +236,7 @@ func (rb *ruleBase) epochLogE(r *rule, a *epochAcc) (abs, rel float64) {
 		if a.n > 0 {
 			abs = rb.one.LogE(a.x, a.n)
 			if rb.hasRef {
-				rel = rb.two.LogE(rb.ref, seqtest.Block{X: a.x, N: a.n}, nil)
+				rel = rb.probe2.LogE(rb.ref, seqtest.Block{X: a.x, N: a.n})
 			}
 		}
 		return abs, rel
