@@ -84,7 +84,12 @@ func (d *Daemon) goPlan(inc store.Incident, plan actuator.Plan, before func(cont
 		}
 		done(ctx, res)
 		d.mu.Lock()
-		delete(d.inflight, inc.ID)
+		// Unless the store lost its data meanwhile: then the incident was
+		// recorded again as one to finish (replant) and done could not
+		// reach its watch; resumeManual finishes it.
+		if cur, ok := d.inflight[inc.ID]; ok && cur.WatchID == inc.WatchID {
+			delete(d.inflight, inc.ID)
+		}
 		d.mu.Unlock()
 	}()
 }

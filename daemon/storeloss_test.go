@@ -1,11 +1,15 @@
 package daemon
 
 import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/canaryd/canaryd/event"
 	"github.com/canaryd/canaryd/store"
 	"github.com/canaryd/canaryd/watcher"
 )
@@ -71,4 +75,61 @@ func TestBoltFileLostOnRestart(t *testing.T) {
 		t.Fatalf("target state %+v %v: want known-good 2", st, err)
 	}
 	_ = store.OutcomeRolledBack
+}
+
+// TestStoreLostWhileAPlanRunsIsFinished: Redis comes back empty while a
+// rollback plan is in a step. The daemon records the incident again
+// (replant) as one to finish; the plan then completes, but its watch went
+// with the store, so recording the outcome on the watch fails. The
+// re-recorded incident must still be finished and its page resolved: it
+// was left open forever when the finishing plan dropped it from the
+// incidents in flight (chaos experiment 3, 1 trial in 5).
+func TestStoreLostWhileAPlanRunsIsFinished(t *testing.T) {
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	gate := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		<-release
+	}))
+	defer gate.Close()
+	released := false
+	defer func() {
+		if !released {
+			close(release)
+		}
+	}()
+	h := newHarness(t, harnessOpts{redisStore: true, extraTarget: fmt.Sprintf(`
+  [[target.actions.webhook]]
+  name = "gate"
+  url = %q
+  timeout = "1m"
+  retries = 0
+`, gate.URL)})
+	h.deployGood()
+	h.sim.Deploy(fn, alias, "3", nil)
+	h.until("the rollback plan waits in its webhook step", 60, func() bool {
+		select {
+		case <-entered:
+			return true
+		default:
+			return false
+		}
+	})
+	id := h.incident().ID
+	if err := h.redis.FlushAll(h.ctx).Err(); err != nil { // restarted without persistence
+		t.Fatal(err)
+	}
+	h.until("the incident recorded again", 10, func() bool {
+		in, err := h.store.GetIncident(h.ctx, id)
+		return err == nil && in.WatchID == ""
+	})
+	close(release)
+	released = true
+	h.until("the re-recorded incident finished", 60, func() bool {
+		in, err := h.store.GetIncident(h.ctx, id)
+		return err == nil && in.Outcome == store.OutcomeRolledBack
+	})
+	h.until("the page resolved (rollback_done)", 20, func() bool { return alertMentions(h, string(event.RollbackDone), id) })
 }
