@@ -5,14 +5,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/canaryd/canaryd/api"
+	"github.com/canaryd/canaryd/internal/redisserver"
 )
 
 // replica is one canaryd process (restarted as often as an experiment
@@ -22,6 +26,7 @@ type replica struct {
 	id      string
 	addr    string
 	cfgPath string
+	conf    configData // what cfgPath was written from
 	client  *api.Client
 	logs    *syncBuffer
 
@@ -191,9 +196,30 @@ func (r *replica) rollback(ctx context.Context, fn, to, actor string) (api.Rollb
 // conflict reports whether err is the API's 409.
 func conflict(err error) bool { return errors.Is(err, api.ErrConflict) }
 
-func newReplica(w *world, id, addr, cfgPath string) *replica {
-	return &replica{w: w, id: id, addr: addr, cfgPath: cfgPath, logs: &syncBuffer{},
+func newReplica(w *world, id, addr, cfgPath string, conf configData) *replica {
+	return &replica{w: w, id: id, addr: addr, cfgPath: cfgPath, conf: conf, logs: &syncBuffer{},
 		client: api.NewClient("http://"+addr, w.secrets.admin, &http.Client{Timeout: 60 * time.Second})}
+}
+
+// restartIfPortTaken starts the replica again on a new admin port when its
+// process exited because another process bound the port it was given
+// between redisserver.FreePort and the daemon's listen (several trials run
+// at once); it reports whether it did.
+func (r *replica) restartIfPortTaken() bool {
+	if r.alive() || !strings.Contains(r.logs.String(), "address already in use") {
+		return false
+	}
+	port, err := redisserver.FreePort()
+	if err != nil {
+		r.w.t.Fatal(err)
+	}
+	r.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	r.conf.Listen = r.addr
+	writeConfig(r.w.t, r.cfgPath, r.conf)
+	r.client = api.NewClient("http://"+r.addr, r.w.secrets.admin, &http.Client{Timeout: 60 * time.Second})
+	fmt.Fprintf(r.logs, "### chaos: %s: admin port taken by another process; restarting on %s\n", r.id, r.addr)
+	r.start()
+	return true
 }
 
 // env is the daemon's environment: the secrets it is configured to read,

@@ -103,7 +103,7 @@ func newWorld(tr *trial, o worldOpts) *world {
 	})
 	w.eventually("replicas ready", 20*time.Second, func() bool {
 		for _, r := range w.replicas {
-			if !r.ready(context.Background()) {
+			if r.restartIfPortTaken() || !r.ready(context.Background()) {
 				return false
 			}
 		}
@@ -204,7 +204,7 @@ func (w *world) addReplica(id string) {
 	}
 	cfg := filepath.Join(w.dir, id+".toml")
 	writeConfig(w.t, cfg, d)
-	w.replicas = append(w.replicas, newReplica(w, id, addr, cfg))
+	w.replicas = append(w.replicas, newReplica(w, id, addr, cfg, d))
 }
 
 func or(s, def string) string {
