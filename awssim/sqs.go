@@ -345,9 +345,28 @@ func (s *Sim) sqsSendMessage(req *request) (*response, *apiError) {
 }
 
 func (s *Sim) sqsSendMessageBatch(req *request) (*response, *apiError) {
+	return s.sqsBatch(req, func(q *sqsQueue, en sqsBatchEntry) (map[string]any, *sqsEntryError) {
+		if en.MessageBody == "" {
+			return nil, &sqsEntryError{"MissingParameter", "empty body"}
+		}
+		return map[string]any{"MessageId": s.sendLocked(q, en.MessageBody), "MD5OfMessageBody": md5Hex(en.MessageBody)}, nil
+	})
+}
+
+// sqsBatchEntry is one entry of a batch request (the fields of every
+// batch action: each uses its own).
+type sqsBatchEntry struct{ Id, MessageBody, ReceiptHandle string }
+
+// sqsEntryError is why one entry of a batch failed.
+type sqsEntryError struct{ code, message string }
+
+// sqsBatch answers a batch action (QueueUrl and 1 to 10 Entries): each
+// entry is handled with the queues locked, and succeeds with the fields
+// each returns or fails with its error, in SQS's Successful/Failed shape.
+func (s *Sim) sqsBatch(req *request, each func(*sqsQueue, sqsBatchEntry) (map[string]any, *sqsEntryError)) (*response, *apiError) {
 	var in struct {
 		QueueUrl string
-		Entries  []struct{ Id, MessageBody string }
+		Entries  []sqsBatchEntry
 	}
 	if e := decodeSQS(req, &in); e != nil {
 		return nil, e
@@ -361,18 +380,23 @@ func (s *Sim) sqsSendMessageBatch(req *request) (*response, *apiError) {
 	if len(in.Entries) == 0 || len(in.Entries) > 10 {
 		return nil, sqsErr(400, "TooManyEntriesInBatchRequest", "AWS.SimpleQueueService.TooManyEntriesInBatchRequest", "Maximum number of entries per request are 10.")
 	}
-	type ok struct{ Id, MessageId, MD5OfMessageBody string }
 	out := struct {
-		Successful []ok
+		Successful []map[string]any
 		Failed     []map[string]any
-	}{Successful: []ok{}, Failed: []map[string]any{}}
+	}{Successful: []map[string]any{}, Failed: []map[string]any{}}
 	for _, en := range in.Entries {
-		if en.MessageBody == "" {
-			out.Failed = append(out.Failed, map[string]any{"Id": en.Id, "Code": "MissingParameter", "Message": "empty body", "SenderFault": true})
+		ok, fail := each(q, en)
+		if fail != nil {
+			out.Failed = append(out.Failed, map[string]any{"Id": en.Id, "Code": fail.code, "Message": fail.message, "SenderFault": true})
 			continue
 		}
-		out.Successful = append(out.Successful, ok{en.Id, s.sendLocked(q, en.MessageBody), md5Hex(en.MessageBody)})
+		if ok == nil {
+			ok = map[string]any{}
+		}
+		ok["Id"] = en.Id
+		out.Successful = append(out.Successful, ok)
 	}
 	req.params["Entries"] = len(in.Entries)
+	req.result["Failed"] = len(out.Failed)
 	return json10(out)
 }

@@ -230,42 +230,17 @@ func (s *Sim) sqsDeleteMessage(req *request) (*response, *apiError) {
 }
 
 func (s *Sim) sqsDeleteMessageBatch(req *request) (*response, *apiError) {
-	var in struct {
-		QueueUrl string
-		Entries  []struct{ Id, ReceiptHandle string }
-	}
-	if e := decodeSQS(req, &in); e != nil {
-		return nil, e
-	}
-	s.sqs.mu.Lock()
-	defer s.sqs.mu.Unlock()
-	q, e := s.queueLocked(req, in.QueueUrl)
-	if e != nil {
-		return nil, e
-	}
-	if len(in.Entries) == 0 || len(in.Entries) > 10 {
-		return nil, sqsErr(400, "TooManyEntriesInBatchRequest", "AWS.SimpleQueueService.TooManyEntriesInBatchRequest", "Maximum number of entries per request are 10.")
-	}
-	type ok struct{ Id string }
-	out := struct {
-		Successful []ok
-		Failed     []map[string]any
-	}{Successful: []ok{}, Failed: []map[string]any{}}
-	for _, en := range in.Entries {
+	return s.sqsBatch(req, func(q *sqsQueue, en sqsBatchEntry) (map[string]any, *sqsEntryError) {
 		m, deleted := q.messageOf(en.ReceiptHandle)
 		switch {
 		case deleted:
 		case m == nil:
-			out.Failed = append(out.Failed, map[string]any{"Id": en.Id, "Code": "ReceiptHandleIsInvalid", "Message": "invalid receipt handle", "SenderFault": true})
-			continue
+			return nil, &sqsEntryError{"ReceiptHandleIsInvalid", "invalid receipt handle"}
 		default:
 			q.deleteLocked(m)
 		}
-		out.Successful = append(out.Successful, ok{en.Id})
-	}
-	req.params["Entries"] = len(in.Entries)
-	req.result["Failed"] = len(out.Failed)
-	return json10(out)
+		return nil, nil
+	})
 }
 
 func (s *Sim) sqsChangeVisibility(req *request) (*response, *apiError) {
