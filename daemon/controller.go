@@ -237,20 +237,15 @@ func (d *Daemon) runManual(ctx context.Context, t *target, inc store.Incident, p
 		err error
 	}
 	done := make(chan outcome, 1)
-	d.mu.Lock()
-	d.running[inc.ID] = true // resumeManual leaves it alone while it runs
-	d.inflight[inc.ID] = inc
-	d.mu.Unlock()
+	d.work.Start(inc) // a new incident: resumeManual leaves it alone while it runs
 	d.plans.Add(1)
 	go func() {
 		defer d.plans.Done()
-		defer func() { d.mu.Lock(); delete(d.running, inc.ID); d.mu.Unlock() }()
+		defer d.work.Release(inc.ID)
 		res, err := act.Execute(d.workCtx, plan, fence)
 		if err == nil {
 			d.logErr(d.applyEffects(d.workCtx, t, store.Watch{}, watch.ManualDone(inc, planResult(res))), "finish manual rollback", inc.ID)
-			d.mu.Lock()
-			delete(d.inflight, inc.ID)
-			d.mu.Unlock()
+			d.work.Finished(inc)
 		}
 		done <- outcome{res, err}
 	}()

@@ -20,6 +20,7 @@ import (
 	"github.com/canaryd/canaryd/awsclient"
 	"github.com/canaryd/canaryd/config"
 	evseries "github.com/canaryd/canaryd/evidence"
+	"github.com/canaryd/canaryd/inflight"
 	"github.com/canaryd/canaryd/lease"
 	"github.com/canaryd/canaryd/notify"
 	"github.com/canaryd/canaryd/observe"
@@ -81,14 +82,10 @@ type Daemon struct {
 	notifier *notify.Dispatcher
 	redactor *config.Redactor
 	observed observe.Parts // what obs reads through (apply)
-	// nextManualSweep is when resumeManual next looks for unfinished
-	// manual rollbacks.
-	nextManualSweep time.Time
-	running         map[string]bool // incident IDs whose plan is executing here
-	// inflight are the incidents whose plans this process started and has
-	// not seen finish: what it re-records if the store loses its data
-	// (replant).
-	inflight   map[string]store.Incident
+	// work is what runs here (plans, rollout steps, hooks) and the
+	// incidents whose plans this process started and has not seen finish:
+	// what it re-records if the store loses its data (replant).
+	work       *inflight.Book
 	incidentMu map[string]*sync.Mutex // per target: opening an incident
 	loop       loopWatch
 	marker     string    // the store's marker last read (run loop only)
@@ -138,8 +135,7 @@ func New(c Config) (*Daemon, error) {
 		ametrics:   actuator.NewMetrics(c.Registry),
 		nmetrics:   notify.NewMetrics(c.Registry),
 		awsm:       awsclient.NewMetrics(c.Registry),
-		running:    map[string]bool{},
-		inflight:   map[string]store.Incident{},
+		work:       inflight.New(),
 		incidentMu: map[string]*sync.Mutex{},
 	}
 	d.leases = lease.New(c.Store, c.Clock, c.Logger.Named("lease"))

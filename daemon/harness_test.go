@@ -301,9 +301,7 @@ func (h *harness) until(what string, maxSteps int, cond func() bool) {
 func (h *harness) waitPlansIdle(deadline time.Time) {
 	end := time.Now().Add(25 * time.Millisecond)
 	for time.Now().Before(end) && time.Now().Before(deadline) {
-		h.d.mu.Lock()
-		n := len(h.d.running)
-		h.d.mu.Unlock()
+		n := h.d.work.Running()
 		if n == 0 {
 			return
 		}

@@ -61,17 +61,14 @@ func (d *Daemon) goPlan(inc store.Incident, plan actuator.Plan, before func(cont
 	fence, owned := d.leases.Fence(inc.Target)
 	d.mu.Lock()
 	act := d.act
-	if !owned || d.running[inc.ID] {
-		d.mu.Unlock()
+	d.mu.Unlock()
+	if !owned || !d.work.Start(inc) {
 		return
 	}
-	d.running[inc.ID] = true
-	d.inflight[inc.ID] = inc
-	d.mu.Unlock()
 	d.plans.Add(1)
 	go func() {
 		defer d.plans.Done()
-		defer func() { d.mu.Lock(); delete(d.running, inc.ID); d.mu.Unlock() }()
+		defer d.work.Release(inc.ID)
 		ctx := d.workCtx
 		if before != nil {
 			before(ctx)
@@ -83,14 +80,10 @@ func (d *Daemon) goPlan(inc store.Incident, plan actuator.Plan, before func(cont
 			return
 		}
 		done(ctx, res)
-		d.mu.Lock()
 		// Unless the store lost its data meanwhile: then the incident was
 		// recorded again as one to finish (replant) and done could not
 		// reach its watch; resumeManual finishes it.
-		if cur, ok := d.inflight[inc.ID]; ok && cur.WatchID == inc.WatchID {
-			delete(d.inflight, inc.ID)
-		}
-		d.mu.Unlock()
+		d.work.Finished(inc)
 	}()
 }
 
@@ -139,28 +132,16 @@ const manualSweep = 10 * time.Second
 // (automatic plans are re-run from their watch every tick). With none, it
 // reads nothing.
 func (d *Daemon) resumeManual(ctx context.Context) {
-	now := d.clock.Now()
-	d.mu.Lock()
-	var stopped []string
-	if !now.Before(d.nextManualSweep) {
-		for id, inc := range d.inflight {
-			if inc.WatchID == "" && !d.running[id] {
-				stopped = append(stopped, id)
-			}
-		}
+	stopped := d.work.Stopped(d.clock.Now(), manualSweep)
+	if len(stopped) == 0 {
+		return
 	}
-	if len(stopped) > 0 {
-		d.nextManualSweep = now.Add(manualSweep)
-	}
-	d.mu.Unlock()
 	_, targets, _ := d.snapshot()
 	for _, id := range stopped {
 		inc, err := d.cfg.Store.GetIncident(ctx, id)
 		switch {
 		case errors.Is(err, store.ErrNotFound) || err == nil && inc.Outcome != "":
-			d.mu.Lock()
-			delete(d.inflight, id) // finished (here or by another replica), or gone
-			d.mu.Unlock()
+			d.work.Forget(id) // finished (here or by another replica), or gone
 		case err != nil:
 			d.log.Warn("read unfinished manual rollback", zap.String("incident", id), zap.Error(err))
 		case targets[inc.Target] != nil && d.leases.Owns(inc.Target):
@@ -177,15 +158,8 @@ func (d *Daemon) resumeManual(ctx context.Context) {
 // which finds the alias already reverted (done) or reverts it, and closes
 // it with its resolve page.
 func (d *Daemon) replant(ctx context.Context) {
-	d.mu.Lock()
-	incs := make([]store.Incident, 0, len(d.inflight))
-	for _, inc := range d.inflight {
-		incs = append(incs, inc)
-	}
-	d.nextManualSweep = time.Time{} // look now
-	d.mu.Unlock()
 	_, targets, _ := d.snapshot()
-	for _, inc := range incs {
+	for _, inc := range d.work.InFlight() {
 		t := targets[inc.Target]
 		if t == nil {
 			continue
@@ -195,9 +169,7 @@ func (d *Daemon) replant(ctx context.Context) {
 			d.log.Warn("re-record incident lost with the store", zap.String("incident", inc.ID), zap.Error(err))
 			continue
 		}
-		d.mu.Lock()
-		d.inflight[inc.ID] = inc // now a manual-style incident: resumeManual's
-		d.mu.Unlock()
+		d.work.Replanted(inc) // now a manual-style incident: resumeManual's
 		d.note(ctx, t, watch.Note{Kind: event.StoreLost, Severity: event.Warning, Target: inc.Target, IncidentID: inc.ID,
 			Message: fmt.Sprintf("incident %s (%s -> %s) was lost with the store while its rollback ran; re-recorded, its plan resumes",
 				inc.ID, inc.FromVersion, inc.ToVersion)})

@@ -88,20 +88,10 @@ func (d *Daemon) runTrafficHook(t *target, w store.Watch, e watch.RunHook) {
 // replica owns the target and it is not running already.
 func (d *Daemon) claimWork(target, key string) (store.Fence, bool) {
 	fence, owned := d.leases.Fence(target)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if !owned || d.running[key] {
-		return fence, false
-	}
-	d.running[key] = true
-	return fence, true
+	return fence, owned && d.work.Claim(key)
 }
 
-func (d *Daemon) releaseWork(key string) {
-	d.mu.Lock()
-	delete(d.running, key)
-	d.mu.Unlock()
-}
+func (d *Daemon) releaseWork(key string) { d.work.Release(key) }
 
 // background runs work on the daemon's context, inline when Synchronous.
 func (d *Daemon) background(ctx context.Context, work func(context.Context)) {

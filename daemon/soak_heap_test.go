@@ -187,7 +187,7 @@ type daemonMaps struct {
 	samples    int // samples in their histories
 	baseline   int // samples in their baselines
 	inFlight   int // outbox entries in flight (outbox.inFlight)
-	running    int // plans running (Daemon.running)
+	running    int // work running (inflight.Book.Running)
 	incidentMu int // per-target incident locks (Daemon.incidentMu)
 	watching   int // targets fed by probes (observe.Observer.Watching)
 }
@@ -202,7 +202,7 @@ func (d *Daemon) maps() daemonMaps {
 	m.inFlight = d.box.InFlight()
 	m.watching = d.obs.Watching()
 	d.mu.Lock()
-	m.running, m.incidentMu = len(d.running), len(d.incidentMu)
+	m.running, m.incidentMu = d.work.Running(), len(d.incidentMu)
 	d.mu.Unlock()
 	return m
 }
