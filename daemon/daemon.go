@@ -77,7 +77,6 @@ type Daemon struct {
 	order    []string // target names in config order
 	detector *watcher.Detector
 	prober   *watcher.Prober
-	reader   *watcher.MetricReader
 	act      *actuator.Actuator
 	notifier *notify.Dispatcher
 	redactor *config.Redactor

@@ -87,7 +87,7 @@ func (d *Daemon) apply(conf *config.Config) error {
 	oldNotifier := d.notifier
 	d.conf, d.targets, d.order = conf, targets, order
 	d.leases.Retain(order)
-	d.detector, d.prober, d.reader, d.act, d.notifier, d.redactor = p.detector, p.prober, p.reader, p.act, p.notifier, p.redactor
+	d.detector, d.prober, d.act, d.notifier, d.redactor = p.detector, p.prober, p.act, p.notifier, p.redactor
 	memories := make(map[string]*observe.Memory, len(targets))
 	for name, t := range targets {
 		memories[name] = t.mem

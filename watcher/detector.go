@@ -484,17 +484,28 @@ func (d *Detector) backoff(s *targetSlot) {
 	s.due = d.cfg.Clock.Now().Add(wait)
 }
 
+// readSlot reads s's alias (s.obs is held) for a poll, a sweep or a deploy
+// event: a failed read is counted, and a version found serving alone is
+// remembered as of when the read began (SeenAlone).
+func (d *Detector) readSlot(ctx context.Context, s *targetSlot) (aliasView, error) {
+	began := d.cfg.Clock.Now()
+	alias, err := d.readAlias(ctx, s.t)
+	if err != nil {
+		d.cfg.Metrics.PollErrors.Inc()
+		return alias, err
+	}
+	if len(alias.Weights) == 0 {
+		d.sawAlone(s, alias.Version, began)
+	}
+	return alias, nil
+}
+
 // observe reads the alias and applies what it shows, then runs callbacks.
 func (d *Detector) observe(ctx context.Context, s *targetSlot, source string) (change, error) {
 	s.obs.Lock()
-	began := d.cfg.Clock.Now()
-	alias, err := d.readAlias(ctx, s.t)
-	if err == nil && len(alias.Weights) == 0 {
-		d.sawAlone(s, alias.Version, began)
-	}
+	alias, err := d.readSlot(ctx, s)
 	if err != nil {
 		s.obs.Unlock()
-		d.cfg.Metrics.PollErrors.Inc()
 		d.cfg.Logger.Warn("read alias failed; retrying with backoff",
 			zap.String("target", s.t.Name), zap.String("source", source), zap.Error(err))
 		return change{}, err

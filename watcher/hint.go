@@ -58,15 +58,10 @@ func (d *Detector) Hint(ctx context.Context, target string, eventAt time.Time) (
 		s.obs.Unlock()
 		return HintResult{Status: HintLate}, nil
 	}
-	began := d.cfg.Clock.Now()
-	alias, err := d.readAlias(ctx, s.t)
+	alias, err := d.readSlot(ctx, s)
 	if err != nil {
 		s.obs.Unlock()
-		d.cfg.Metrics.PollErrors.Inc()
 		return HintResult{}, fmt.Errorf("deploy event for %s: %w", target, err)
-	}
-	if len(alias.Weights) == 0 {
-		d.sawAlone(s, alias.Version, began)
 	}
 	c, err := d.apply(ctx, s.t, alias, seen{source: SourceEvent, eventAt: eventAt})
 	s.obs.Unlock()
