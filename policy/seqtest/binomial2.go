@@ -93,8 +93,11 @@ func (t *BinomialTwoSample) LogE(ref, cur Block) float64 {
 // logSupNull maximises p^X_ref (1-p)^(N_ref-X_ref) · p'^X_new (1-p')^(N_new-X_new)
 // over p and p' ≤ min(1, r0·p). Both factors are log-concave, so the
 // maximum is the unconstrained one (p = X_ref/N_ref, p' = X_new/N_new) when
-// it is allowed, else on p' = r0·p, where the derivative in p is
-// decreasing and its root is found by bisection.
+// it is allowed, else on p' = r0·p, where the derivative in p,
+// A/p - B/(1-p) - C·r0/(1-r0·p) with A = X_ref + X_new, B = N_ref - X_ref,
+// C = N_new - X_new, is decreasing from +∞ and vanishes at the smaller
+// root of r0(A+B+C)·p² - (A(1+r0) + B + C·r0)·p + A = 0 (clamped to
+// p' ≤ min(1, X_new/N_new)).
 func (t *BinomialTwoSample) logSupNull(ref, cur Block) float64 {
 	pr := 0.0
 	if ref.N > 0 {
@@ -104,36 +107,10 @@ func (t *BinomialTwoSample) logSupNull(ref, cur Block) float64 {
 	if pn <= t.r0*pr {
 		return binLL(ref.X, ref.N, pr) + binLL(cur.X, cur.N, pn)
 	}
-	// On the boundary p' = r0·p, p in [pr, min(pn/r0, 1/r0)].
-	lo, hi := pr, min(pn, 1)/t.r0
-	deriv := func(p float64) float64 {
-		d := 0.0
-		if ref.X > 0 {
-			d += ref.X / p
-		}
-		if ref.N-ref.X > 0 {
-			d -= (ref.N - ref.X) / (1 - p)
-		}
-		if cur.X > 0 {
-			d += cur.X / p
-		}
-		if cur.N-cur.X > 0 {
-			d -= (cur.N - cur.X) * t.r0 / (1 - t.r0*p)
-		}
-		return d
-	}
-	p := hi
-	if deriv(hi) < 0 {
-		for range 100 {
-			mid := (lo + hi) / 2
-			if deriv(mid) > 0 {
-				lo = mid
-			} else {
-				hi = mid
-			}
-		}
-		p = (lo + hi) / 2
-	}
+	a, bb, c := ref.X+cur.X, ref.N-ref.X, cur.N-cur.X
+	qa, qb := t.r0*(a+bb+c), a*(1+t.r0)+bb+c*t.r0
+	p := 2 * a / (qb + math.Sqrt(max(0, qb*qb-4*qa*a))) // the smaller root, without cancellation
+	p = min(max(p, pr), min(pn, 1)/t.r0)
 	return binLL(ref.X, ref.N, p) + binLL(cur.X, cur.N, min(1, t.r0*p))
 }
 
