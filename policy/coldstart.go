@@ -87,7 +87,7 @@ func (p *Policy) latencyIncrement(r *rule, rb *ruleBase, w *watchInfo, q *period
 		if a > 2*rb.upper {
 			return
 		}
-		w := 1 / seqtest.Phi(math.Min(0.999, rb.upper+a)*q.nn, rb.invK)
+		w := 1 / coldPhi(rb.rate*q.nn, a*q.nn, rb.invK)
 		inc.x, inc.n, inc.off = w*q.xn, w*q.nn, w*a*q.nn
 	case counts:
 		if a > 2*rb.upper {
@@ -102,6 +102,24 @@ func (p *Policy) latencyIncrement(r *rule, rb *ruleBase, w *watchInfo, q *period
 			inc.z, inc.m = z, 1
 		}
 	}
+}
+
+// coldPhi is the tempering divisor of a period whose null mean is warm
+// expected slow invocations (the known-good's share of the period's
+// invocations) plus at most cold cold ones: the bursts that make slow
+// counts overdispersed (a slow dependency, a noisy neighbour) multiply the
+// warm part, whose variance is warm·(1 + warm/k); a cold start is slow
+// whatever the minute's burst, so the cold part adds its mean to the
+// variance and nothing more. φ is the ratio of that variance to the
+// Poisson one, warm + cold. Tempering the cold part as if it burst too
+// (φ = 1 + (warm+cold)/k) divided the first periods after a deploy, where
+// the allowance is largest, by up to six: a 2x p99 then hid for two more
+// minutes.
+func coldPhi(warm, cold, invK float64) float64 {
+	if warm <= 0 || invK <= 0 {
+		return 1
+	}
+	return 1 + warm*warm*invK/(warm+max(0, cold))
 }
 
 // The cold-start scale. The model bounds the cold share at time t by

@@ -311,6 +311,10 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 		{name: "compare_latency at 1.1x p99, cold starts at the allowance", rule: cmpLat, minute: coldMinute(1000, 0), periods: watch},
 		{name: "compare_latency at 1.1x p99, cold starts, bursty k=5", rule: cmpLat, minute: coldMinute(1000, 5), periods: watch},
 		{name: "compare_latency at 1.1x p99, cold starts, 150/min", rule: cmpLat, minute: coldMinute(150, 0), periods: watch},
+		// Cold starts are slow whatever the minute's burst: the tempering
+		// bursts the warm part of the null only (coldPhi).
+		{name: "compare_latency at 1.1x p99, cold starts, bursty k=1", rule: cmpLat, minute: coldMinute(1000, 1), periods: watch},
+		{name: "compare_latency, cold starts of scale 0.3, bursty k=1, 300/min", rule: cmpLat, minute: coldMinuteScaled(300, 1, 0.3, 40), periods: watch},
 		{name: "compare_latency, cold starts of scale 0.3", rule: cmpLat, minute: coldMinuteScaled(1000, 0, 0.3, 40), periods: watch},
 		{name: "compare_latency, cold starts of scale 0.05, 300/min", rule: cmpLat, minute: coldMinuteScaled(300, 0, 0.05, 40), periods: watch},
 		{name: "compare_latency, cold starts of scale 0.3, bursty k=5", rule: cmpLat, minute: coldMinuteScaled(1000, 5, 0.3, 40), periods: watch},
