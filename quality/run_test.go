@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A short run of the whole table: every kind, one seed, three judges (so
@@ -121,4 +122,31 @@ func BenchmarkRun(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N*len(kindSpecs)), "ms/scenario")
+}
+
+// The head-to-head line compares detection times on the bad deploys both
+// judges catch in time only, and a difference within one tick is a tie.
+func TestHeadToHead(t *testing.T) {
+	t.Parallel()
+	bad := KindSpec{}
+	for _, k := range kindSpecs {
+		if k.Bad && k.Deadline >= 5*time.Minute {
+			bad = k
+			break
+		}
+	}
+	rb := func(at time.Duration) Decision { return Decision{Failing: true, At: at} }
+	rep := &Report{Judges: []string{"canaryd", "static"}, Outcomes: []Outcome{
+		{Kind: bad.Kind, Decisions: []Decision{rb(time.Minute), rb(2 * time.Minute)}},                 // canaryd first
+		{Kind: bad.Kind, Decisions: []Decision{rb(3 * time.Minute), rb(3*time.Minute - 500e6)}},       // a tie: within a tick
+		{Kind: bad.Kind, Decisions: []Decision{rb(4 * time.Minute), rb(2 * time.Minute)}},             // static first
+		{Kind: bad.Kind, Decisions: []Decision{rb(30 * time.Second), {}}},                             // static misses: left out
+		{Kind: bad.Kind, Decisions: []Decision{rb(bad.Deadline + time.Minute), rb(10 * time.Second)}}, // canaryd late: left out
+	}}
+	var b strings.Builder
+	rep.writeHeadToHead(&b)
+	want := "on the 3 bad deploys both catch in time: canaryd median 3m0s, p90 4m0s; static median 2m0s, p90 3m0s; canaryd first (by a tick or more) on 1, static on 1\n"
+	if b.String() != want {
+		t.Errorf("got  %q\nwant %q", b.String(), want)
+	}
 }
