@@ -25,6 +25,10 @@ type Options struct {
 	// window's samples, e.g. (*policy.Policy).DurationStats ["p99",
 	// "TC(412:)"]. It sees the baseline with Stats and p99.
 	DurationStats func(baseline []sample.Sample) []string
+	// BaselinePeriods is how many periods before the deploy's minute the
+	// trace holds (the target's baseline_window; 0 or more than the
+	// simulation has: all of them).
+	BaselinePeriods int
 	// CustomMetrics are the Sample.Metric names ("rule:<name>") of the
 	// target's custom metric rules. The scenarios do not model
 	// application metrics: they are written as no_data (nothing
@@ -105,7 +109,11 @@ func (m *materialiser) setStats(names []string) error {
 // baseline writes the alias-level periods before the deploy's minute and,
 // with ProbeBaseline, the probe results before the deploy.
 func (m *materialiser) baseline(dl []delivery) {
-	for i := 0; i < m.s.DeployIndex(); i++ {
+	first := 0
+	if n := m.o.BaselinePeriods; n > 0 && n < m.s.DeployIndex() {
+		first = m.s.DeployIndex() - n
+	}
+	for i := first; i < m.s.DeployIndex(); i++ {
 		if dl[i].Kind == deliverMissing {
 			continue
 		}
@@ -116,7 +124,7 @@ func (m *materialiser) baseline(dl []delivery) {
 		return
 	}
 	for _, pr := range m.s.Probes {
-		if pr.At.Before(m.s.Sc.Deploy) {
+		if pr.At.Before(m.s.Sc.Deploy) && !pr.At.Before(m.s.Periods[first].Start) {
 			m.recs = append(m.recs, m.probe(RecBaseline, pr))
 		}
 	}

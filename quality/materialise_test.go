@@ -304,3 +304,44 @@ func TestReadTraceRoundTrip(t *testing.T) {
 		want[key(r)]--
 	}
 }
+
+// The trace holds the target's baseline window of history, no more: the
+// last BaselinePeriods periods before the deploy's minute and the probes
+// since the first of them.
+func TestBaselineWindow(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{10, 30, 0} {
+		c, err := Generate(GoodSteady, 7, Options{BaselinePeriods: n, ProbeBaseline: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := n
+		if n == 0 {
+			want = baselineN // all the simulation has
+		}
+		first := c.Scenario.Deploy.Truncate(period).Add(-time.Duration(want) * period)
+		periods := map[time.Time]bool{}
+		probes := 0
+		for _, r := range c.Trace.Records {
+			if r.Type != RecBaseline {
+				continue
+			}
+			if r.S.Time.Before(first) {
+				t.Fatalf("window %d: a baseline record at %s, before the window's start %s", n, r.S.Time, first)
+			}
+			switch r.S.Kind {
+			case sample.KindMetric:
+				periods[r.S.Time] = true
+			case sample.KindProbe:
+				probes++
+			}
+		}
+		// A few baseline periods may be missing (the generator drops some).
+		if len(periods) > want || len(periods) < want*8/10 {
+			t.Errorf("window %d: %d baseline periods", n, len(periods))
+		}
+		if probes < want*5 || probes > (want+1)*6 { // and the deploy's minute up to the deploy
+			t.Errorf("window %d: %d baseline probes for %d minutes (and part of one) at one per 10 s", n, probes, want)
+		}
+	}
+}

@@ -29,6 +29,9 @@ func StatsFromRules(t config.Target) []string {
 // probe results before the deploy (the known-good version's health).
 func TargetOptions(t config.Target) (Options, error) {
 	o := Options{Stats: StatsFromRules(t), ProbeBaseline: true}
+	if w, per := t.BaselineWindow.Duration, t.MetricPeriod.Duration; w > 0 && per > 0 {
+		o.BaselinePeriods = int(w / per)
+	}
 	for _, r := range t.Rules {
 		switch r.Kind {
 		case config.RuleProbe:
