@@ -14,8 +14,8 @@ import (
 // onWatch is called by the detector when a deploy starts a watch.
 func (d *Daemon) onWatch(w store.Watch, superseded *store.Watch) {
 	ctx := d.workCtx
-	_, targets, _ := d.snapshot()
-	t := targets[w.Target]
+	_, ts, _ := d.snapshot()
+	t := ts[w.Target]
 	if t == nil {
 		return
 	}
@@ -25,8 +25,8 @@ func (d *Daemon) onWatch(w store.Watch, superseded *store.Watch) {
 
 // onWatchEnd is called when the alias went back to known-good by hand.
 func (d *Daemon) onWatchEnd(w store.Watch) {
-	_, targets, _ := d.snapshot()
-	d.note(d.workCtx, targets[w.Target], watch.Note{Kind: event.Ended, Severity: event.Info, Target: w.Target,
+	_, ts, _ := d.snapshot()
+	d.note(d.workCtx, ts[w.Target], watch.Note{Kind: event.Ended, Severity: event.Info, Target: w.Target,
 		WatchID: w.ID, KnownGood: w.KnownGood, NewVersion: w.NewVersion, Message: w.Reason})
 }
 
@@ -59,7 +59,7 @@ func (d *Daemon) onRetry(e actuator.RetryEvent) {
 		return
 	}
 	n.Target, n.IncidentID = e.Target, e.PlanID
-	_, targets, _ := d.snapshot()
+	_, ts, _ := d.snapshot()
 	d.plans.Add(1)
-	go func() { defer d.plans.Done(); d.note(d.workCtx, targets[e.Target], n) }()
+	go func() { defer d.plans.Done(); d.note(d.workCtx, ts[e.Target], n) }()
 }

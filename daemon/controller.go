@@ -10,6 +10,7 @@ import (
 
 	"github.com/canaryd/canaryd/event"
 	"github.com/canaryd/canaryd/knownbad"
+	"github.com/canaryd/canaryd/targets"
 	"github.com/canaryd/canaryd/watch"
 
 	"github.com/canaryd/canaryd/actuator"
@@ -27,9 +28,9 @@ type controller struct{ d *Daemon }
 
 var _ api.Controller = controller{}
 
-func (c controller) target(name string) (*target, error) {
-	_, targets, _ := c.d.snapshot()
-	t := targets[name]
+func (c controller) target(name string) (*targets.Target, error) {
+	_, ts, _ := c.d.snapshot()
+	t := ts[name]
 	if t == nil {
 		return nil, fmt.Errorf("target %q: %w", name, api.ErrUnknownTarget)
 	}
@@ -39,7 +40,7 @@ func (c controller) target(name string) (*target, error) {
 // Status is a snapshot of every configured target.
 func (c controller) Status(ctx context.Context) (api.Status, error) {
 	d := c.d
-	conf, targets, order := d.snapshot()
+	conf, ts, order := d.snapshot()
 	now := d.clock.Now()
 	inForce, err := d.inForce(ctx, "")
 	if err != nil {
@@ -49,9 +50,9 @@ func (c controller) Status(ctx context.Context) (api.Status, error) {
 		Paused: watch.Paused(inForce, "*") != nil, Overrides: inForce}
 	owned := d.leases.Names()
 	for _, name := range order {
-		t := targets[name]
-		ts := api.TargetStatus{Name: name, Function: t.conf.Function, Alias: t.conf.Alias,
-			Paused: watch.Paused(inForce, name) != nil, DryRun: d.dryRun(conf, t.conf)}
+		t := ts[name]
+		ts := api.TargetStatus{Name: name, Function: t.Conf.Function, Alias: t.Conf.Alias,
+			Paused: watch.Paused(inForce, name) != nil, DryRun: d.dryRun(conf, t.Conf)}
 		if owned[name] {
 			ts.LeaseOwner = conf.Daemon.ReplicaID
 		}
@@ -66,23 +67,23 @@ func (c controller) Status(ctx context.Context) (api.Status, error) {
 		if ws, err := d.cfg.Store.ListWatches(ctx, store.WatchFilter{Target: name, ActiveOnly: true, Limit: 1}); err == nil && len(ws) > 0 {
 			ts.Watch = watchStatus(t, ws[0])
 		}
-		ts.Error = t.mem.ObservationError()
+		ts.Error = t.Memory.ObservationError()
 		st.Targets = append(st.Targets, ts)
 	}
 	return st, nil
 }
 
-func watchStatus(t *target, w store.Watch) *api.WatchStatus {
+func watchStatus(t *targets.Target, w store.Watch) *api.WatchStatus {
 	ws := &api.WatchStatus{ID: w.ID, Phase: w.Phase, NewVersion: w.NewVersion, KnownGood: w.KnownGood,
 		DetectedAt: w.DetectedAt, IncidentID: w.IncidentID, Rollout: w.Rollout, Source: w.Source, EventAt: w.EventAt}
 	if w.Phase == store.PhaseBaking {
-		ws.BakeUntil = w.DetectedAt.Add(t.conf.BakeTime.Duration)
+		ws.BakeUntil = w.DetectedAt.Add(t.Conf.BakeTime.Duration)
 	}
 	ws.PromotedAt, ws.Reason, ws.AlertOnlyAt, ws.AlertOnlyWhy = w.PromotedAt, w.Reason, w.AlertOnlyAt, w.AlertOnlyWhy
 	if w.Phase == store.PhasePromoted && !w.PromotedAt.IsZero() {
-		ws.WindowUntil = w.PromotedAt.Add(t.conf.RollbackWindow.Duration)
+		ws.WindowUntil = w.PromotedAt.Add(t.Conf.RollbackWindow.Duration)
 	}
-	if v, ok := t.mem.Verdict(w.ID); ok {
+	if v, ok := t.Memory.Verdict(w.ID); ok {
 		ws.LastVerdict = &v
 	}
 	if ws.LastVerdict == nil && len(w.LastVerdict) > 0 {
@@ -123,10 +124,10 @@ func (c controller) StartRollout(ctx context.Context, name, version string) (api
 	if err != nil {
 		return api.AnnounceResult{}, err
 	}
-	if t.conf.Rollout == nil {
+	if t.Conf.Rollout == nil {
 		return api.AnnounceResult{}, fmt.Errorf("%w: target %s has no [target.rollout]: canaryd only watches its deploys", api.ErrBadRequest, name)
 	}
-	cs, err := t.conf.Rollout.RolloutSteps()
+	cs, err := t.Conf.Rollout.RolloutSteps()
 	if err != nil {
 		return api.AnnounceResult{}, fmt.Errorf("%w: %v", api.ErrBadRequest, err)
 	}
@@ -166,7 +167,7 @@ func (c controller) Rollback(ctx context.Context, req api.RollbackRequest) (api.
 	act := d.act
 	d.mu.Unlock()
 	fence, owned := d.leases.Fence(req.Target)
-	plan, err := act.PlanManual(ctx, t.conf, req.ToVersion)
+	plan, err := act.PlanManual(ctx, t.Conf, req.ToVersion)
 	if errors.Is(err, actuator.ErrNoSuchVersion) || errors.Is(err, actuator.ErrNoKnownGood) {
 		return api.RollbackResponse{}, fmt.Errorf("%w: %v", api.ErrBadRequest, err)
 	}
@@ -228,7 +229,7 @@ var errStillRunning = errors.New("rollback still running")
 // daemon's context — an operator's client going away must not cut a
 // rollback short, and an interrupted one resumes from its journal on
 // restart or lease take-over — and waits for it at most manualWait.
-func (d *Daemon) runManual(ctx context.Context, t *target, inc store.Incident, plan actuator.Plan, fence store.Fence) (actuator.Result, error) {
+func (d *Daemon) runManual(ctx context.Context, t *targets.Target, inc store.Incident, plan actuator.Plan, fence store.Fence) (actuator.Result, error) {
 	d.mu.Lock()
 	act := d.act
 	d.mu.Unlock()
@@ -270,8 +271,8 @@ func describe(p actuator.Plan) api.RollbackResponse {
 }
 
 // endActive ends a target's judged watches (an operator took over).
-func (d *Daemon) endActive(ctx context.Context, t *target, why string) error {
-	ws, err := d.cfg.Store.ListWatches(ctx, store.WatchFilter{Target: t.conf.Name, ActiveOnly: true})
+func (d *Daemon) endActive(ctx context.Context, t *targets.Target, why string) error {
+	ws, err := d.cfg.Store.ListWatches(ctx, store.WatchFilter{Target: t.Conf.Name, ActiveOnly: true})
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/canaryd/canaryd/observe"
 	"github.com/canaryd/canaryd/store"
 	"github.com/canaryd/canaryd/store/watchcache"
+	"github.com/canaryd/canaryd/targets"
 	"github.com/canaryd/canaryd/watcher"
 )
 
@@ -73,7 +74,7 @@ type Daemon struct {
 
 	mu       sync.Mutex // guards the fields below
 	conf     *config.Config
-	targets  map[string]*target
+	targets  map[string]*targets.Target
 	order    []string // target names in config order
 	detector *watcher.Detector
 	prober   *watcher.Prober
@@ -175,7 +176,7 @@ func (d *Daemon) Ready() error {
 }
 
 // snapshot returns the current config and component set.
-func (d *Daemon) snapshot() (*config.Config, map[string]*target, []string) {
+func (d *Daemon) snapshot() (*config.Config, map[string]*targets.Target, []string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.conf, d.targets, d.order

@@ -12,6 +12,7 @@ import (
 	"github.com/canaryd/canaryd/event"
 	"github.com/canaryd/canaryd/notify"
 	"github.com/canaryd/canaryd/store"
+	"github.com/canaryd/canaryd/targets"
 	"github.com/canaryd/canaryd/watch"
 )
 
@@ -29,7 +30,7 @@ var errStale = errors.New("watch changed since it was read")
 // The alerts among the effects are written to the outbox first (outbox.go):
 // a crash after the transition cannot lose them; a transition whose guard
 // fails takes back the ones it did not send.
-func (d *Daemon) applyEffects(ctx context.Context, t *target, w store.Watch, effs []watch.Effect) error {
+func (d *Daemon) applyEffects(ctx context.Context, t *targets.Target, w store.Watch, effs []watch.Effect) error {
 	sts, err := d.stage(ctx, t, effs)
 	if err != nil {
 		return err
@@ -52,7 +53,7 @@ func (d *Daemon) applyEffects(ctx context.Context, t *target, w store.Watch, eff
 	return nil
 }
 
-func (d *Daemon) applyNote(ctx context.Context, t *target, w store.Watch, n watch.Note, st *notify.Staged) {
+func (d *Daemon) applyNote(ctx context.Context, t *targets.Target, w store.Watch, n watch.Note, st *notify.Staged) {
 	if n.Kind == event.Tripped && w.ID == n.WatchID {
 		d.metrics.DetectToTrip.Observe(d.clock.Now().Sub(w.DetectedAt).Seconds())
 	}
@@ -62,7 +63,7 @@ func (d *Daemon) applyNote(ctx context.Context, t *target, w store.Watch, n watc
 	}
 }
 
-func (d *Daemon) applyEffect(ctx context.Context, t *target, w store.Watch, e watch.Effect) error {
+func (d *Daemon) applyEffect(ctx context.Context, t *targets.Target, w store.Watch, e watch.Effect) error {
 	switch e := e.(type) {
 	case watch.Save:
 		return d.save(ctx, e.Watch)
@@ -80,7 +81,7 @@ func (d *Daemon) applyEffect(ctx context.Context, t *target, w store.Watch, e wa
 		}); err != nil {
 			d.log.Error("close incident", zap.String("incident", e.IncidentID), zap.Error(err))
 		}
-		d.metrics.Rollbacks.WithLabelValues(t.conf.Name, string(e.Outcome)).Inc()
+		d.metrics.Rollbacks.WithLabelValues(t.Conf.Name, string(e.Outcome)).Inc()
 	case watch.SetKnownGood:
 		return d.setKnownGood(ctx, e.Target, e.Version)
 	case watch.RunPlan:
@@ -158,7 +159,7 @@ func (d *Daemon) save(ctx context.Context, w store.Watch) error {
 // transit runs a transition on the freshest copy of a watch and applies it;
 // when the watch changed meanwhile it reads it again and retries, so a plan
 // outcome is never lost to a concurrent update.
-func (d *Daemon) transit(ctx context.Context, t *target, id string, f func(store.Watch) (store.Watch, []watch.Effect)) error {
+func (d *Daemon) transit(ctx context.Context, t *targets.Target, id string, f func(store.Watch) (store.Watch, []watch.Effect)) error {
 	var err error
 	for range 5 {
 		var w store.Watch
@@ -175,7 +176,7 @@ func (d *Daemon) transit(ctx context.Context, t *target, id string, f func(store
 
 // note writes one thing that happened to the history and the log and, when
 // it is an alert, writes it to the outbox and hands it to the notifiers.
-func (d *Daemon) note(ctx context.Context, t *target, n watch.Note) {
+func (d *Daemon) note(ctx context.Context, t *targets.Target, n watch.Note) {
 	d.record(ctx, n)
 	if n.Alert != "" {
 		d.alert(ctx, t, n)

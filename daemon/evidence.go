@@ -8,6 +8,7 @@ import (
 	evseries "github.com/canaryd/canaryd/evidence"
 	"github.com/canaryd/canaryd/policy"
 	"github.com/canaryd/canaryd/store"
+	"github.com/canaryd/canaryd/targets"
 )
 
 // This file feeds the evidence series the console and the postmortem draw
@@ -17,8 +18,8 @@ import (
 
 // recordEvidence adds one evaluation of a judged watch to its series; a
 // watch that was not judged this tick (zero verdict) adds nothing.
-func (d *Daemon) recordEvidence(ctx context.Context, t *target, w store.Watch, v policy.Verdict) {
-	d.evid.Observe(ctx, w, grain(t.conf), v)
+func (d *Daemon) recordEvidence(ctx context.Context, t *targets.Target, w store.Watch, v policy.Verdict) {
+	d.evid.Observe(ctx, w, grain(t.Conf), v)
 }
 
 // grain is how often a target's evidence can change: its metric period, or

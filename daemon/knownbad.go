@@ -11,23 +11,24 @@ import (
 	"github.com/canaryd/canaryd/event"
 	"github.com/canaryd/canaryd/knownbad"
 	"github.com/canaryd/canaryd/store"
+	"github.com/canaryd/canaryd/targets"
 	"github.com/canaryd/canaryd/watch"
 )
 
 // knownBad is knownbad.Lookup for a target that treats redeploys of
 // rolled-back versions as bad (known_bad is not "watch").
-func (d *Daemon) knownBad(ctx context.Context, t *target, version string) (store.Incident, bool, error) {
-	if t.conf.KnownBad == config.KnownBadWatch {
+func (d *Daemon) knownBad(ctx context.Context, t *targets.Target, version string) (store.Incident, bool, error) {
+	if t.Conf.KnownBad == config.KnownBadWatch {
 		return store.Incident{}, false, nil
 	}
-	return knownbad.Lookup(ctx, d.store, t.conf.Name, version)
+	return knownbad.Lookup(ctx, d.store, t.Conf.Name, version)
 }
 
 // checkKnownBad looks up, once per watch, whether a baking watch's version
 // is known-bad (a store error is retried next tick; the policy judges
 // meanwhile).
-func (d *Daemon) checkKnownBad(ctx context.Context, t *target, w store.Watch) *store.Incident {
-	checked, bad := t.mem.KnownBad(w)
+func (d *Daemon) checkKnownBad(ctx context.Context, t *targets.Target, w store.Watch) *store.Incident {
+	checked, bad := t.Memory.KnownBad(w)
 	if checked || w.Phase != store.PhaseBaking {
 		return bad
 	}
@@ -37,10 +38,10 @@ func (d *Daemon) checkKnownBad(ctx context.Context, t *target, w store.Watch) *s
 		return nil
 	}
 	if !isBad {
-		t.mem.SetKnownBad(w, nil)
+		t.Memory.SetKnownBad(w, nil)
 		return nil
 	}
-	t.mem.SetKnownBad(w, &in)
+	t.Memory.SetKnownBad(w, &in)
 	d.log.Warn("deploy of a known-bad version", zap.String("target", w.Target), zap.String("watch", w.ID),
 		zap.String("version", w.NewVersion), zap.String("incident", in.ID))
 	return &in
@@ -77,9 +78,9 @@ func (d *Daemon) clearKnownBad(ctx context.Context, active []store.Override, wat
 		if err := d.store.DeleteOverride(ctx, o.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			d.log.Error("use up mark-good override", zap.String("override", o.ID), zap.Error(err))
 		}
-		_, targets, _ := d.snapshot()
+		_, ts, _ := d.snapshot()
 		oc := o
-		d.note(ctx, targets[o.Target], watch.Note{Kind: event.OverrideUsed, Severity: event.Info, Target: o.Target, Override: &oc,
+		d.note(ctx, ts[o.Target], watch.Note{Kind: event.OverrideUsed, Severity: event.Info, Target: o.Target, Override: &oc,
 			Message: fmt.Sprintf("version %s of %s marked good by %s (%d incident(s) cleared): it may be deployed again", o.Version, o.Target, o.Actor, n)})
 	}
 	return kept

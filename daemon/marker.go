@@ -49,9 +49,9 @@ func (d *Daemon) storeLost(ctx context.Context, before, after string) {
 		"check the store's persistence (README: Redis persistence)", before, after, d.clock.Now().UTC().Format(time.RFC3339))
 	d.log.Error(msg)
 	d.metrics.StoreLost.Inc()
-	conf, targets, _ := d.snapshot()
+	conf, ts, _ := d.snapshot()
 	for _, tc := range conf.Targets {
-		d.note(ctx, targets[tc.Name], watch.Note{Kind: event.StoreLost, Alert: event.StoreLost, Severity: event.Critical,
+		d.note(ctx, ts[tc.Name], watch.Note{Kind: event.StoreLost, Alert: event.StoreLost, Severity: event.Critical,
 			Target: tc.Name, Message: msg})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/notify"
+	"github.com/canaryd/canaryd/targets"
 	"github.com/canaryd/canaryd/watch"
 )
 
@@ -19,13 +20,13 @@ import (
 // alertEvent is the notify.Event of an alert note: everything an alert
 // carries (function, alias, overrides in force, next steps), secrets
 // redacted, and its ID.
-func (d *Daemon) alertEvent(ctx context.Context, t *target, n watch.Note) notify.Event {
+func (d *Daemon) alertEvent(ctx context.Context, t *targets.Target, n watch.Note) notify.Event {
 	now := d.clock.Now()
 	ev := notify.Event{ID: alertID(n, now), Type: n.Alert, Severity: n.Severity, Time: now, Target: n.Target,
 		WatchID: n.WatchID, IncidentID: n.IncidentID, KnownGood: n.KnownGood, NewVersion: n.NewVersion,
 		Verdict: n.Verdict, Actions: actionResults(n.Actions), Override: n.Override, DryRun: n.DryRun, Message: n.Message}
 	if t != nil {
-		ev.Target, ev.Function, ev.Alias = t.conf.Name, t.conf.Function, t.conf.Alias
+		ev.Target, ev.Function, ev.Alias = t.Conf.Name, t.Conf.Function, t.Conf.Alias
 	}
 	if ovs, err := d.inForce(ctx, ev.Target); err == nil {
 		ev.Overrides = ovs
@@ -57,7 +58,7 @@ func alertID(n watch.Note, now time.Time) string {
 
 // stage writes the alerts among effs to the outbox, in one write, and
 // returns them by their position in effs.
-func (d *Daemon) stage(ctx context.Context, t *target, effs []watch.Effect) (map[int]*notify.Staged, error) {
+func (d *Daemon) stage(ctx context.Context, t *targets.Target, effs []watch.Effect) (map[int]*notify.Staged, error) {
 	var evs []notify.Event
 	var at []int
 	for i, e := range effs {
@@ -81,7 +82,7 @@ func (d *Daemon) stage(ctx context.Context, t *target, effs []watch.Effect) (map
 
 // alert writes one alert to the outbox and sends it (a note outside a
 // watch transition: an override, a manual rollback, a brown-out).
-func (d *Daemon) alert(ctx context.Context, t *target, n watch.Note) {
+func (d *Daemon) alert(ctx context.Context, t *targets.Target, n watch.Note) {
 	if err := d.box.Send(ctx, d.alertEvent(ctx, t, n)); err != nil {
 		d.log.Error("alert not written to the outbox; sent once", zap.String("target", n.Target), zap.Error(err))
 	}

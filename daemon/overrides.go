@@ -65,13 +65,13 @@ func (d *Daemon) inForce(ctx context.Context, target string) ([]store.Override, 
 // announceOverride tells every target an override applies to (promise 7:
 // visible in status, metrics and alerts).
 func (d *Daemon) announceOverride(ctx context.Context, o store.Override, kind event.Kind, msg string) {
-	conf, targets, _ := d.snapshot()
+	conf, ts, _ := d.snapshot()
 	for _, tc := range conf.Targets {
 		if !o.Applies(tc.Name) {
 			continue
 		}
 		oc := o
-		d.note(ctx, targets[tc.Name], watch.Note{Kind: kind, Alert: kind, Severity: event.Warning, Target: tc.Name,
+		d.note(ctx, ts[tc.Name], watch.Note{Kind: kind, Alert: kind, Severity: event.Warning, Target: tc.Name,
 			Override: &oc, Message: msg})
 	}
 }

@@ -11,13 +11,14 @@ import (
 	"github.com/canaryd/canaryd/actuator"
 	"github.com/canaryd/canaryd/event"
 	"github.com/canaryd/canaryd/store"
+	"github.com/canaryd/canaryd/targets"
 	"github.com/canaryd/canaryd/watch"
 )
 
 // runPlan makes sure an incident's rollback plan runs here, in the
 // background, once at a time, when this replica owns the target and the
 // plan has not finished. The journal makes a re-run resume, not repeat.
-func (d *Daemon) runPlan(ctx context.Context, t *target, incidentID string) {
+func (d *Daemon) runPlan(ctx context.Context, t *targets.Target, incidentID string) {
 	inc, err := d.cfg.Store.GetIncident(ctx, incidentID)
 	if err != nil {
 		d.log.Error("read incident", zap.String("incident", incidentID), zap.Error(err))
@@ -28,10 +29,10 @@ func (d *Daemon) runPlan(ctx context.Context, t *target, incidentID string) {
 	}
 	conf, _, _ := d.snapshot()
 	in := actuator.PlanInput{IncidentID: inc.ID, FromVersion: inc.FromVersion, ToVersion: inc.ToVersion,
-		Trigger: inc.Trigger, Actor: inc.Actor, DryRun: d.dryRun(conf, t.conf)}
+		Trigger: inc.Trigger, Actor: inc.Actor, DryRun: d.dryRun(conf, t.Conf)}
 	if inc.WatchID == "" { // a manual rollback cut short: the same plan, rebuilt from the incident
 		in.Reason = "resumed"
-		d.goPlan(inc, actuator.BuildPlan(t.conf, in), nil, func(ctx context.Context, res actuator.Result) {
+		d.goPlan(inc, actuator.BuildPlan(t.Conf, in), nil, func(ctx context.Context, res actuator.Result) {
 			d.log.Info("resumed unfinished manual rollback", zap.String("target", inc.Target), zap.String("incident", inc.ID))
 			_ = d.applyEffects(ctx, t, store.Watch{}, watch.ManualDone(inc, planResult(res)))
 		})
@@ -43,7 +44,7 @@ func (d *Daemon) runPlan(ctx context.Context, t *target, incidentID string) {
 		return
 	}
 	in.RevisionID, in.Weights, in.Reason = w.RevisionID, w.Weights, w.Reason
-	d.goPlan(inc, actuator.BuildPlan(t.conf, in), func(ctx context.Context) {
+	d.goPlan(inc, actuator.BuildPlan(t.Conf, in), func(ctx context.Context) {
 		d.logErr(d.transit(ctx, t, w.ID, func(w store.Watch) (store.Watch, []watch.Effect) { return watch.PlanStarted(w) }),
 			"mark rolling back", inc.ID)
 	}, func(ctx context.Context, res actuator.Result) {
@@ -98,9 +99,9 @@ func (d *Daemon) resume(ctx context.Context, names map[string]bool) {
 		d.log.Error("list incidents for resume", zap.Error(err))
 		return
 	}
-	_, targets, _ := d.snapshot()
+	_, ts, _ := d.snapshot()
 	for _, inc := range incs {
-		t := targets[inc.Target]
+		t := ts[inc.Target]
 		if inc.Outcome != "" || t == nil || !names[inc.Target] {
 			continue
 		}
@@ -111,7 +112,7 @@ func (d *Daemon) resume(ctx context.Context, names map[string]bool) {
 		}
 		err := d.transit(ctx, t, inc.WatchID, func(w store.Watch) (store.Watch, []watch.Effect) {
 			if watch.Judged(w.Phase) {
-				return watch.Resume(t.lifecycle, w, inc, d.clock.Now())
+				return watch.Resume(t.Lifecycle, w, inc, d.clock.Now())
 			}
 			return w, []watch.Effect{watch.RunPlan{IncidentID: inc.ID}}
 		})
@@ -136,7 +137,7 @@ func (d *Daemon) resumeManual(ctx context.Context) {
 	if len(stopped) == 0 {
 		return
 	}
-	_, targets, _ := d.snapshot()
+	_, ts, _ := d.snapshot()
 	for _, id := range stopped {
 		inc, err := d.cfg.Store.GetIncident(ctx, id)
 		switch {
@@ -144,8 +145,8 @@ func (d *Daemon) resumeManual(ctx context.Context) {
 			d.work.Forget(id) // finished (here or by another replica), or gone
 		case err != nil:
 			d.log.Warn("read unfinished manual rollback", zap.String("incident", id), zap.Error(err))
-		case targets[inc.Target] != nil && d.leases.Owns(inc.Target):
-			d.runPlan(ctx, targets[inc.Target], id)
+		case ts[inc.Target] != nil && d.leases.Owns(inc.Target):
+			d.runPlan(ctx, ts[inc.Target], id)
 		}
 	}
 }
@@ -158,9 +159,9 @@ func (d *Daemon) resumeManual(ctx context.Context) {
 // which finds the alias already reverted (done) or reverts it, and closes
 // it with its resolve page.
 func (d *Daemon) replant(ctx context.Context) {
-	_, targets, _ := d.snapshot()
+	_, ts, _ := d.snapshot()
 	for _, inc := range d.work.InFlight() {
-		t := targets[inc.Target]
+		t := ts[inc.Target]
 		if t == nil {
 			continue
 		}

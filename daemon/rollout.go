@@ -9,6 +9,7 @@ import (
 
 	"github.com/canaryd/canaryd/actuator"
 	"github.com/canaryd/canaryd/store"
+	"github.com/canaryd/canaryd/targets"
 	"github.com/canaryd/canaryd/watch"
 )
 
@@ -18,7 +19,7 @@ import (
 // targets); its outcome goes back through the life cycle.
 
 // shiftTraffic moves a rollout's traffic to its current step's weight.
-func (d *Daemon) shiftTraffic(ctx context.Context, t *target, w store.Watch, e watch.SetTraffic) {
+func (d *Daemon) shiftTraffic(ctx context.Context, t *targets.Target, w store.Watch, e watch.SetTraffic) {
 	key := w.ID + "/traffic"
 	fence, ok := d.claimWork(w.Target, key)
 	if !ok {
@@ -29,7 +30,7 @@ func (d *Daemon) shiftTraffic(ctx context.Context, t *target, w store.Watch, e w
 	d.mu.Unlock()
 	work := func(ctx context.Context) {
 		defer d.releaseWork(key)
-		res, err := act.ShiftTraffic(ctx, actuator.TrafficShift{Target: t.conf, NewVersion: w.NewVersion, KnownGood: w.KnownGood,
+		res, err := act.ShiftTraffic(ctx, actuator.TrafficShift{Target: t.Conf, NewVersion: w.NewVersion, KnownGood: w.KnownGood,
 			Weight: e.Weight, Revision: w.RevisionID}, fence)
 		var f func(store.Watch) (store.Watch, []watch.Effect)
 		switch {
@@ -52,8 +53,8 @@ func (d *Daemon) shiftTraffic(ctx context.Context, t *target, w store.Watch, e w
 }
 
 // runTrafficHook runs a rollout's pre- or post-traffic hook.
-func (d *Daemon) runTrafficHook(t *target, w store.Watch, e watch.RunHook) {
-	r := t.conf.Rollout
+func (d *Daemon) runTrafficHook(t *targets.Target, w store.Watch, e watch.RunHook) {
+	r := t.Conf.Rollout
 	if r == nil {
 		return
 	}
@@ -76,7 +77,7 @@ func (d *Daemon) runTrafficHook(t *target, w store.Watch, e watch.RunHook) {
 		defer d.plans.Done()
 		defer d.releaseWork(key)
 		ctx := d.workCtx
-		ok, detail := act.RunTrafficHook(ctx, actuator.TrafficHookInput{Target: t.conf, WatchID: w.ID,
+		ok, detail := act.RunTrafficHook(ctx, actuator.TrafficHookInput{Target: t.Conf, WatchID: w.ID,
 			NewVersion: w.NewVersion, KnownGood: w.KnownGood, Pre: e.Pre}, *h)
 		d.logErr(d.transit(ctx, t, w.ID, func(w store.Watch) (store.Watch, []watch.Effect) {
 			return watch.HookDone(w, e.Pre, ok, detail, d.clock.Now())

@@ -123,21 +123,21 @@ func (d *Daemon) Tick(ctx context.Context) {
 // step advances one active watch: the policy judges it (when it is baking
 // or promoted), the life cycle decides, the effects are applied.
 func (d *Daemon) step(ctx context.Context, w store.Watch, ovs []store.Override) error {
-	_, targets, _ := d.snapshot()
-	t := targets[w.Target]
+	_, ts, _ := d.snapshot()
+	t := ts[w.Target]
 	if t == nil {
 		return nil // target removed from config: leave its watch alone
 	}
 	tick := watch.Tick{Now: d.clock.Now(), Overrides: ovs}
 	if watch.Judged(w.Phase) {
 		d.obs.Adopt(ctx, w)
-		tick.Verdict = t.mem.Evaluate(w, tick.Now)
+		tick.Verdict = t.Memory.Evaluate(w, tick.Now)
 		if bad := d.checkKnownBad(ctx, t, w); bad != nil {
 			tick.Verdict = knownbad.Verdict(*bad, tick.Now)
 		}
 		d.metrics.Verdicts.WithLabelValues(w.Target, string(tick.Verdict.Kind)).Inc()
 	}
-	_, effs := watch.Next(t.lifecycle, w, tick)
+	_, effs := watch.Next(t.Lifecycle, w, tick)
 	err := d.applyEffects(ctx, t, w, effs)
 	d.recordEvidence(ctx, t, w, tick.Verdict) // after the effects: a chart never delays a rollback
 	if errors.Is(err, errStale) {
@@ -153,8 +153,8 @@ func (d *Daemon) gc(active []store.Watch) {
 	for _, w := range active {
 		keep[w.ID] = true
 	}
-	_, targets, _ := d.snapshot()
-	for _, t := range targets {
-		t.mem.Forget(keep)
+	_, ts, _ := d.snapshot()
+	for _, t := range ts {
+		t.Memory.Forget(keep)
 	}
 }

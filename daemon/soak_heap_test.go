@@ -194,9 +194,9 @@ type daemonMaps struct {
 
 func (d *Daemon) maps() daemonMaps {
 	var m daemonMaps
-	_, targets, _ := d.snapshot()
-	for _, t := range targets {
-		w, s, b := t.mem.Size()
+	_, ts, _ := d.snapshot()
+	for _, t := range ts {
+		w, s, b := t.Memory.Size()
 		m.evidence, m.samples, m.baseline = m.evidence+w, m.samples+s, m.baseline+b
 	}
 	m.inFlight = d.box.InFlight()
