@@ -78,8 +78,8 @@ retry_mode = "standard"
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() {
 		cancel()
-		d.cancelWork()
-		d.plans.Wait()
+		d.runner.Cancel()
+		d.runner.Wait()
 		d.detector.Wait()
 		_ = st.Close()
 	})

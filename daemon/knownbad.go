@@ -7,22 +7,12 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/event"
 	"github.com/canaryd/canaryd/knownbad"
 	"github.com/canaryd/canaryd/store"
 	"github.com/canaryd/canaryd/targets"
 	"github.com/canaryd/canaryd/watch"
 )
-
-// knownBad is knownbad.Lookup for a target that treats redeploys of
-// rolled-back versions as bad (known_bad is not "watch").
-func (d *Daemon) knownBad(ctx context.Context, t *targets.Target, version string) (store.Incident, bool, error) {
-	if t.Conf.KnownBad == config.KnownBadWatch {
-		return store.Incident{}, false, nil
-	}
-	return knownbad.Lookup(ctx, d.store, t.Conf.Name, version)
-}
 
 // checkKnownBad looks up, once per watch, whether a baking watch's version
 // is known-bad (a store error is retried next tick; the policy judges
@@ -32,7 +22,7 @@ func (d *Daemon) checkKnownBad(ctx context.Context, t *targets.Target, w store.W
 	if checked || w.Phase != store.PhaseBaking {
 		return bad
 	}
-	in, isBad, err := d.knownBad(ctx, t, w.NewVersion)
+	in, isBad, err := knownbad.ForTarget(ctx, d.store, t.Conf, w.NewVersion)
 	if err != nil {
 		d.log.Warn("known-bad check failed; retried next tick", zap.String("watch", w.ID), zap.Error(err))
 		return nil
@@ -80,7 +70,7 @@ func (d *Daemon) clearKnownBad(ctx context.Context, active []store.Override, wat
 		}
 		_, ts, _ := d.snapshot()
 		oc := o
-		d.note(ctx, ts[o.Target], watch.Note{Kind: event.OverrideUsed, Severity: event.Info, Target: o.Target, Override: &oc,
+		d.effects.Note(ctx, ts[o.Target], watch.Note{Kind: event.OverrideUsed, Severity: event.Info, Target: o.Target, Override: &oc,
 			Message: fmt.Sprintf("version %s of %s marked good by %s (%d incident(s) cleared): it may be deployed again", o.Version, o.Target, o.Actor, n)})
 	}
 	return kept

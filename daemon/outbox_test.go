@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/awssim"
+	"github.com/canaryd/canaryd/effects"
 	"github.com/canaryd/canaryd/watch"
 )
 
@@ -71,7 +72,7 @@ func TestAlertsSurviveACrash(t *testing.T) {
 // computed (a transition recomputed after a crash pages with the same key).
 func TestAlertIDIsStable(t *testing.T) {
 	n := watch.Note{Kind: "tripped", Target: "api", WatchID: "w1", IncidentID: "inc-w1"}
-	a, b := alertID(n, time.Unix(1, 0)), alertID(n, time.Unix(2, 0))
+	a, b := effects.AlertID(n, time.Unix(1, 0)), effects.AlertID(n, time.Unix(2, 0))
 	if a != b || a != "inc-w1/tripped" {
 		t.Fatalf("alert ids %q %q", a, b)
 	}

@@ -71,7 +71,7 @@ func (d *Daemon) announceOverride(ctx context.Context, o store.Override, kind ev
 			continue
 		}
 		oc := o
-		d.note(ctx, ts[tc.Name], watch.Note{Kind: kind, Alert: kind, Severity: event.Warning, Target: tc.Name,
+		d.effects.Note(ctx, ts[tc.Name], watch.Note{Kind: kind, Alert: kind, Severity: event.Warning, Target: tc.Name,
 			Override: &oc, Message: msg})
 	}
 }

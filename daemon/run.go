@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/effects"
 	"github.com/canaryd/canaryd/knownbad"
 	"github.com/canaryd/canaryd/store"
 	"github.com/canaryd/canaryd/watch"
@@ -54,15 +55,10 @@ func (d *Daemon) scheduleSweep(ctx context.Context, c *cron.Cron) error {
 func (d *Daemon) shutdown() error {
 	conf, _, _ := d.snapshot()
 	bound := conf.Daemon.ShutdownTimeout.Duration
-	done := make(chan struct{})
-	go func() { d.plans.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-d.clock.After(bound):
+	if !d.runner.Shutdown(bound) {
 		d.log.Warn("shutdown bound reached with plans still running; they resume from the journal on restart",
 			zap.Duration("bound", bound))
 	}
-	d.cancelWork()
 	d.mu.Lock()
 	n := d.notifier
 	d.mu.Unlock()
@@ -88,11 +84,12 @@ func (d *Daemon) Tick(ctx context.Context) {
 		taken = d.leases.Names()
 	}
 	if len(taken) > 0 {
-		d.resume(ctx, taken)
-		d.box.Redeliver(ctx, d.ownsTarget(taken), 0) // what a crash or a dead replica left undelivered
+		d.runner.Resume(ctx, taken)
+		// What a crash or a dead replica left undelivered.
+		d.box.Redeliver(ctx, func(target string) bool { return taken[target] }, 0)
 	}
 	d.box.RedeliverDue(ctx, d.leases.Owns)
-	d.resumeManual(ctx)
+	d.runner.ResumeManual(ctx)
 	overrides := d.overrides(ctx)
 	d.mu.Lock()
 	det, prober := d.detector, d.prober
@@ -138,9 +135,9 @@ func (d *Daemon) step(ctx context.Context, w store.Watch, ovs []store.Override) 
 		d.metrics.Verdicts.WithLabelValues(w.Target, string(tick.Verdict.Kind)).Inc()
 	}
 	_, effs := watch.Next(t.Lifecycle, w, tick)
-	err := d.applyEffects(ctx, t, w, effs)
+	err := d.effects.Apply(ctx, t, w, effs)
 	d.recordEvidence(ctx, t, w, tick.Verdict) // after the effects: a chart never delays a rollback
-	if errors.Is(err, errStale) {
+	if errors.Is(err, effects.ErrStale) {
 		d.store.Invalidate() // read it again next tick
 		return nil
 	}

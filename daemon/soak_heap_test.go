@@ -188,7 +188,7 @@ type daemonMaps struct {
 	baseline   int // samples in their baselines
 	inFlight   int // outbox entries in flight (outbox.inFlight)
 	running    int // work running (inflight.Book.Running)
-	incidentMu int // per-target incident locks (Daemon.incidentMu)
+	incidentMu int // per-target incident locks (effects.Applier.Locks)
 	watching   int // targets fed by probes (observe.Observer.Watching)
 }
 
@@ -202,7 +202,7 @@ func (d *Daemon) maps() daemonMaps {
 	m.inFlight = d.box.InFlight()
 	m.watching = d.obs.Watching()
 	d.mu.Lock()
-	m.running, m.incidentMu = d.work.Running(), len(d.incidentMu)
+	m.running, m.incidentMu = d.runner.Book().Running(), d.effects.Locks()
 	d.mu.Unlock()
 	return m
 }

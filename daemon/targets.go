@@ -59,7 +59,7 @@ func (d *Daemon) apply(conf *config.Config) error {
 		PollInterval: conf.Daemon.PollInterval.Duration}
 	d.mu.Unlock()
 	if oldNotifier != nil {
-		go func() { _ = oldNotifier.Close(d.workCtx) }()
+		go func() { _ = oldNotifier.Close(d.runner.Context()) }()
 	}
 	return nil
 }
@@ -108,8 +108,8 @@ func (d *Daemon) buildParts(ctx context.Context, conf *config.Config, ts map[str
 		CodeDeploy: targets.ClientOf(ts, func(t *targets.Target) *codedeploy.Client { return t.Actors.CodeDeploy }),
 		HTTPClient: d.cfg.HTTPClient,
 		Clock:      d.clock, Logger: d.log.Named("actuator"), Metrics: d.ametrics,
-		DryRun: d.cfg.DryRun || conf.Daemon.DryRun, Verifier: d.verify, OnStep: d.onStep,
-		Redactor: p.redactor, OnRetry: d.onRetry,
+		DryRun: d.cfg.DryRun || conf.Daemon.DryRun, Verifier: d.verify, OnStep: d.runner.OnStep,
+		Redactor: p.redactor, OnRetry: d.runner.OnRetry,
 	})
 	p.notifier, err = d.buildNotifier(ctx, conf)
 	return p, err
@@ -140,6 +140,6 @@ func (d *Daemon) buildNotifier(ctx context.Context, conf *config.Config) (*notif
 	}
 	return notify.New(notify.Config{
 		Notifiers: notifiers, Options: opts, Routes: notify.RoutesFromTargets(conf.Targets),
-		Clock: d.clock, Logger: d.log.Named("notify"), Metrics: d.nmetrics, OnOutcome: d.onDelivery,
+		Clock: d.clock, Logger: d.log.Named("notify"), Metrics: d.nmetrics, OnOutcome: func(o notify.Outcome) { d.effects.Delivered(d.runner.Context(), o) },
 	}), nil
 }
