@@ -70,6 +70,19 @@ func dataLag(t config.Target) time.Duration {
 	return lag
 }
 
+// Grain is how often the target's evidence can change: its metric period,
+// or its most frequent probe when that is more often. An evidence series
+// keeps one point per grain per rule.
+func (t *Target) Grain() time.Duration {
+	g := t.Conf.MetricPeriod.Duration
+	for _, p := range t.Conf.Probes {
+		if iv := p.Interval.Duration; iv > 0 && (g <= 0 || iv < g) {
+			g = iv
+		}
+	}
+	return g
+}
+
 // ClientCache builds clients once per distinct set of options: targets in
 // one account and region share clients, and so share CloudWatch calls (the
 // reader batches per client) and the retryers' token buckets. One cache

@@ -65,3 +65,22 @@ func TestClientOf(t *testing.T) {
 		t.Fatalf("ClientOf: %q %q", get("api"), get("gone"))
 	}
 }
+
+func TestGrain(t *testing.T) {
+	cases := []struct {
+		name string
+		conf config.Target
+		want time.Duration
+	}{
+		{"the metric period", config.Target{MetricPeriod: dur(time.Minute), Probes: []config.Probe{{Interval: dur(2 * time.Minute)}}}, time.Minute},
+		{"a more frequent probe", config.Target{MetricPeriod: dur(time.Minute), Probes: []config.Probe{{Interval: dur(90 * time.Second)}, {Interval: dur(15 * time.Second)}}}, 15 * time.Second},
+		{"probes only", config.Target{Probes: []config.Probe{{Interval: dur(30 * time.Second)}}}, 30 * time.Second},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := (&Target{Conf: tc.conf}).Grain(); got != tc.want {
+				t.Fatalf("grain %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
