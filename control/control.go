@@ -31,12 +31,16 @@ type Daemon interface {
 	Detector() Detector
 	// Planner plans manual rollbacks (actuator.Actuator).
 	Planner() Planner
+}
+
+// Overrides reads and announces overrides (overrides.Keeper).
+type Overrides interface {
 	// InForce returns the overrides in force: all of them (target empty)
 	// or those that apply to target.
 	InForce(ctx context.Context, target string) ([]store.Override, error)
-	// AnnounceOverride tells every target o applies to what happened to it
+	// Announce tells every target o applies to what happened to it
 	// (history, log and alerts: promise 7).
-	AnnounceOverride(ctx context.Context, o store.Override, kind event.Kind, msg string)
+	Announce(ctx context.Context, o store.Override, kind event.Kind, msg string)
 }
 
 // Detector starts watches (watcher.Detector).
@@ -74,6 +78,7 @@ type Config struct {
 	Daemon    Daemon
 	Leases    Leases
 	Rollbacks Rollbacks
+	Overrides Overrides
 	// DryRun is the --dry-run flag: alert-only on top of the config.
 	DryRun bool
 }

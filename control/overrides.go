@@ -31,7 +31,7 @@ func (c *Controller) SetOverride(ctx context.Context, o store.Override) (store.O
 	if err := c.cfg.Store.PutOverride(ctx, o); err != nil {
 		return o, err
 	}
-	c.cfg.Daemon.AnnounceOverride(ctx, o, event.OverrideSet, fmt.Sprintf("override %s set on %s by %s: %s", o.Kind, o.Target, o.Actor, o.Reason))
+	c.cfg.Overrides.Announce(ctx, o, event.OverrideSet, fmt.Sprintf("override %s set on %s by %s: %s", o.Kind, o.Target, o.Actor, o.Reason))
 	return o, nil
 }
 
@@ -46,7 +46,7 @@ func (c *Controller) DeleteOverride(ctx context.Context, id string) error {
 	}
 	for _, o := range all {
 		if o.ID == id {
-			c.cfg.Daemon.AnnounceOverride(ctx, o, event.OverrideExpired, fmt.Sprintf("override %s on %s removed", o.Kind, o.Target))
+			c.cfg.Overrides.Announce(ctx, o, event.OverrideExpired, fmt.Sprintf("override %s on %s removed", o.Kind, o.Target))
 		}
 	}
 	return nil

@@ -14,7 +14,7 @@ import (
 // Status is a snapshot of every configured target.
 func (c *Controller) Status(ctx context.Context) (api.Status, error) {
 	conf, ts, order := c.cfg.Daemon.Targets()
-	inForce, err := c.cfg.Daemon.InForce(ctx, "")
+	inForce, err := c.cfg.Overrides.InForce(ctx, "")
 	if err != nil {
 		return api.Status{}, err
 	}

@@ -2,15 +2,18 @@ package daemon
 
 import (
 	"context"
+	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/event"
 	"github.com/canaryd/canaryd/store"
 	"github.com/canaryd/canaryd/watch"
 )
 
-// Callbacks from the detector (the actuator's are the runner's).
+// Callbacks from the detector, and the actuator's verifier (its other
+// callbacks are the runner's).
 
 // onWatch is called by the detector when a deploy starts a watch.
 func (d *Daemon) onWatch(w store.Watch, superseded *store.Watch) {
@@ -36,8 +39,10 @@ func (d *Daemon) onWatchEnd(w store.Watch) {
 // setKnownGood records version as the target's known-good, through the
 // detector (which serialises it with its own writes of the target's state).
 func (d *Daemon) setKnownGood(ctx context.Context, name, version string) error {
-	d.mu.Lock()
-	det := d.detector
-	d.mu.Unlock()
-	return det.SetKnownGood(ctx, name, version)
+	return d.current().detector.SetKnownGood(ctx, name, version)
+}
+
+// verify is the actuator's Verifier, on the prober in use.
+func (d *Daemon) verify(ctx context.Context, t config.Target, window time.Duration) (bool, string, error) {
+	return d.current().prober.Verify(ctx, t, window)
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/canaryd/canaryd/lease"
 	"github.com/canaryd/canaryd/notify"
 	"github.com/canaryd/canaryd/observe"
+	"github.com/canaryd/canaryd/overrides"
 	"github.com/canaryd/canaryd/runner"
 	"github.com/canaryd/canaryd/store"
 	"github.com/canaryd/canaryd/store/watchcache"
@@ -80,23 +81,20 @@ type Daemon struct {
 	mu       sync.Mutex // guards the fields below
 	conf     *config.Config
 	targets  map[string]*targets.Target
-	order    []string // target names in config order
-	detector *watcher.Detector
-	prober   *watcher.Prober
-	act      *actuator.Actuator
-	notifier *notify.Dispatcher
-	redactor *config.Redactor
+	order    []string      // target names in config order
+	parts    parts         // the components every target shares (targets.go)
 	observed observe.Parts // what obs reads through (apply)
 
-	loop     loopWatch
-	marker   string    // the store's marker last read (run loop only)
-	markerAt time.Time // when
-	box      *notify.Outbox
-	leases   *lease.Table       // the targets this replica owns
-	obs      *observe.Observer  // feeds every watch's evidence
-	events   eventsState        // the deploy event consumer (events.go)
-	evid     *evseries.Recorder // per-watch evidence series for the charts (evidence.go)
-	effects  *effects.Applier   // applies the life cycle's transitions
+	loop      loopWatch
+	marker    string    // the store's marker last read (run loop only)
+	markerAt  time.Time // when
+	box       *notify.Outbox
+	leases    *lease.Table       // the targets this replica owns
+	obs       *observe.Observer  // feeds every watch's evidence
+	events    eventsState        // the deploy event consumer (events.go)
+	evid      *evseries.Recorder // per-watch evidence series for the charts (evidence.go)
+	effects   *effects.Applier   // applies the life cycle's transitions
+	overrides *overrides.Keeper  // the overrides in force; their expiry and announcements
 	// runner runs plans, traffic shifts and hooks off the run loop, and
 	// knows what this process has under way: what it re-records if the
 	// store loses its data (runner.Replant).
@@ -140,16 +138,19 @@ func New(c Config) (*Daemon, error) {
 	d.store = watchcache.New(c.Store)
 	d.cfg.Store = d.store // every part writes watches through it
 	d.box = notify.NewOutbox(notify.OutboxConfig{Store: d.cfg.Store, Clock: d.clock, Logger: d.log.Named("outbox"),
-		Dispatcher: func() *notify.Dispatcher { d.mu.Lock(); defer d.mu.Unlock(); return d.notifier }})
+		Dispatcher: func() *notify.Dispatcher { return d.current().notifier }})
+	d.overrides = overrides.New(overrides.Config{Store: d.cfg.Store, Clock: d.clock, Logger: d.log, Active: d.metrics.Overrides,
+		Targets: func() (map[string]*targets.Target, []string) { _, ts, order := d.snapshot(); return ts, order },
+		Note:    func(ctx context.Context, t *targets.Target, n watch.Note) { d.effects.Note(ctx, t, n) }})
 	d.effects = effects.New(effects.Config{Store: d.cfg.Store, Outbox: d.box, Clock: d.clock, Logger: d.log,
 		Incidents: d.metrics.Incidents, Rollbacks: d.metrics.Rollbacks, DetectToTrip: d.metrics.DetectToTrip,
-		Redactor: func() *config.Redactor { d.mu.Lock(); defer d.mu.Unlock(); return d.redactor },
-		InForce:  d.inForce, SetKnownGood: d.setKnownGood,
+		Redactor: func() *config.Redactor { return d.current().redactor },
+		InForce:  d.overrides.InForce, SetKnownGood: d.setKnownGood,
 		Start: func(ctx context.Context, t *targets.Target, w store.Watch, e watch.Effect) {
 			d.runner.Start(ctx, t, w, e)
 		}})
 	d.runner = runner.New(runner.Config{Store: d.cfg.Store, Clock: d.clock, Logger: d.log, Leases: d.leases, Effects: d.effects,
-		Actuator:     func() runner.Actuator { d.mu.Lock(); defer d.mu.Unlock(); return d.act },
+		Actuator:     func() runner.Actuator { return d.current().act },
 		Targets:      func() map[string]*targets.Target { _, ts, _ := d.snapshot(); return ts },
 		TripToRevert: d.metrics.TripToRevert, Synchronous: c.Synchronous})
 	d.obs = observe.New(observe.Config{Clock: c.Clock, Logger: c.Logger, Owns: d.leases.Owns, Background: d.runner.Background,
@@ -181,6 +182,13 @@ func (d *Daemon) Ready() error {
 		return fmt.Errorf("store: %w", err)
 	}
 	return nil
+}
+
+// current returns the components every target shares, as of now.
+func (d *Daemon) current() parts {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.parts
 }
 
 // snapshot returns the current config and component set.

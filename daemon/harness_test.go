@@ -235,7 +235,7 @@ func (h *harness) stop() {
 	h.d.runner.Wait()
 	dead, cancel := context.WithCancel(context.Background())
 	cancel()
-	_ = h.d.notifier.Close(dead) // what it held in memory dies with it
+	_ = h.d.current().notifier.Close(dead) // what it held in memory dies with it
 	_ = h.store.Close()
 	h.d = nil
 }

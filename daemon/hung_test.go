@@ -80,7 +80,7 @@ retry_mode = "standard"
 		cancel()
 		d.runner.Cancel()
 		d.runner.Wait()
-		d.detector.Wait()
+		d.current().detector.Wait()
 		_ = st.Close()
 	})
 	step := func() {

@@ -43,10 +43,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 func (d *Daemon) scheduleSweep(ctx context.Context, c *cron.Cron) error {
 	conf, _, _ := d.snapshot()
 	_, err := c.AddFunc(conf.Daemon.SweepCron, func() {
-		d.mu.Lock()
-		det := d.detector
-		d.mu.Unlock()
-		st := det.SweepMissed(ctx) // the aliases polls missed, paced (watcher.Detector.SweepMissed)
+		st := d.current().detector.SweepMissed(ctx) // the aliases polls missed, paced (watcher.Detector.SweepMissed)
 		d.log.Debug("sweep done", zap.Any("stats", st))
 	})
 	return err
@@ -59,12 +56,9 @@ func (d *Daemon) shutdown() error {
 		d.log.Warn("shutdown bound reached with plans still running; they resume from the journal on restart",
 			zap.Duration("bound", bound))
 	}
-	d.mu.Lock()
-	n := d.notifier
-	d.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_ = n.Close(ctx)
+	_ = d.current().notifier.Close(ctx)
 	return nil
 }
 
@@ -90,23 +84,21 @@ func (d *Daemon) Tick(ctx context.Context) {
 	}
 	d.box.RedeliverDue(ctx, d.leases.Owns)
 	d.runner.ResumeManual(ctx)
-	overrides := d.overrides(ctx)
-	d.mu.Lock()
-	det, prober := d.detector, d.prober
-	d.mu.Unlock()
-	det.Tick(ctx)
+	overrides := d.overrides.Refresh(ctx)
+	p := d.current()
+	p.detector.Tick(ctx)
 	watches, err := d.store.Active(ctx, d.clock.Now())
 	if err != nil {
 		d.log.Error("list active watches", zap.Error(err))
 		return
 	}
 	watches = d.leases.Keep(watches)
-	overrides = d.clearKnownBad(ctx, overrides, watches)
+	overrides = d.overrides.ClearKnownBad(ctx, overrides, watches, d.leases.Owns)
 	d.metrics.observeWatches(watches)
 	d.obs.SetWatching(watches)
-	prober.Tick(ctx)
+	p.prober.Tick(ctx)
 	if d.cfg.Synchronous {
-		prober.Wait()
+		p.prober.Wait()
 	}
 	d.obs.ReadMetrics(ctx, watches)
 	for _, w := range watches {

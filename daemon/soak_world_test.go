@@ -146,7 +146,7 @@ func newSoakWorld(b *testing.B, c soakWorldConfig) *soakWorld {
 		w.d.runner.Wait()
 		dead, cancel := context.WithCancel(context.Background())
 		cancel()
-		_ = w.d.notifier.Close(dead)
+		_ = w.d.current().notifier.Close(dead)
 	})
 	return w
 }

@@ -42,20 +42,19 @@ func (d *Daemon) apply(conf *config.Config) error {
 		d.metrics.InitTarget(tc.Name)
 		d.wmetrics.InitTarget(tc.Name)
 	}
-	p, err := d.buildParts(ctx, conf, ts)
+	p, reader, err := d.buildParts(ctx, conf, ts)
 	if err != nil {
 		return err
 	}
 	d.mu.Lock()
-	oldNotifier := d.notifier
-	d.conf, d.targets, d.order = conf, ts, order
+	oldNotifier := d.parts.notifier
+	d.conf, d.targets, d.order, d.parts = conf, ts, order, p
 	d.leases.Retain(order)
-	d.detector, d.prober, d.act, d.notifier, d.redactor = p.detector, p.prober, p.act, p.notifier, p.redactor
 	memories := make(map[string]*observe.Memory, len(ts))
 	for name, t := range ts {
 		memories[name] = t.Memory
 	}
-	d.observed = observe.Parts{Memories: memories, Order: order, Reader: p.reader, Prober: p.prober, Detector: p.detector,
+	d.observed = observe.Parts{Memories: memories, Order: order, Reader: reader, Prober: p.prober, Detector: p.detector,
 		PollInterval: conf.Daemon.PollInterval.Duration}
 	d.mu.Unlock()
 	if oldNotifier != nil {
@@ -64,18 +63,19 @@ func (d *Daemon) apply(conf *config.Config) error {
 	return nil
 }
 
-// parts are the components every target shares.
+// parts are the components every target shares (the metric reader is
+// only the observer's).
 type parts struct {
 	detector *watcher.Detector
 	prober   *watcher.Prober
-	reader   *watcher.MetricReader
 	act      *actuator.Actuator
 	notifier *notify.Dispatcher
 	redactor *config.Redactor // every secret the config resolved: never journaled, logged or alerted
 }
 
-func (d *Daemon) buildParts(ctx context.Context, conf *config.Config, ts map[string]*targets.Target) (parts, error) {
+func (d *Daemon) buildParts(ctx context.Context, conf *config.Config, ts map[string]*targets.Target) (parts, *watcher.MetricReader, error) {
 	p := parts{redactor: config.NewRedactor(conf.Secrets()...).With(config.EnvSecrets(os.LookupEnv)...)}
+	var reader *watcher.MetricReader
 	var err error
 	// One detector for every target: it polls and sweeps only the targets
 	// this replica owns (two replicas never both start a watch for one
@@ -91,15 +91,15 @@ func (d *Daemon) buildParts(ctx context.Context, conf *config.Config, ts map[str
 		Async: !d.cfg.Synchronous, // one hung alias read must not hold up the run loop
 	})
 	if err != nil {
-		return p, err
+		return p, nil, err
 	}
 	p.prober = watcher.NewProber(watcher.ProberConfig{Client: d.cfg.ProbeClient, Clock: d.clock, Metrics: d.wmetrics, Sink: d.obs.AddSample})
-	p.reader, err = watcher.NewMetricReader(watcher.MetricReaderConfig{
+	reader, err = watcher.NewMetricReader(watcher.MetricReaderConfig{
 		Clients: targets.ClientOf(ts, func(t *targets.Target) *cloudwatch.Client { return t.Clients.CloudWatch }),
 		Clock:   d.clock, Logger: d.log.Named("metrics"), Metrics: d.wmetrics,
 	})
 	if err != nil {
-		return p, err
+		return p, nil, err
 	}
 	p.act = actuator.New(actuator.Config{
 		Store:      d.cfg.Store,
@@ -112,7 +112,7 @@ func (d *Daemon) buildParts(ctx context.Context, conf *config.Config, ts map[str
 		Redactor: p.redactor, OnRetry: d.runner.OnRetry,
 	})
 	p.notifier, err = d.buildNotifier(ctx, conf)
-	return p, err
+	return p, reader, err
 }
 
 func (d *Daemon) awsOptions(conf *config.Config, t config.Target) awsclient.Options {
