@@ -1,6 +1,9 @@
-// Package daemon wires watcher → policy → actuator into the process users
-// run: it owns the run loop (one Tick at a time), the life cycle of every
-// watch, operator overrides, and the admin API's Controller.
+// Package daemon wires watcher → policy → watch → actuator into the process
+// users run: it owns the run loop (one Tick at a time, which judges every
+// active watch and computes its transition), leases, reload and the
+// store's marker. The parts it wires do the rest: effects applies a
+// transition, runner runs plans and rollout steps in the background,
+// control is the admin API's face.
 package daemon
 
 import (
@@ -19,13 +22,17 @@ import (
 	"github.com/canaryd/canaryd/actuator"
 	"github.com/canaryd/canaryd/awsclient"
 	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/effects"
 	evseries "github.com/canaryd/canaryd/evidence"
-	"github.com/canaryd/canaryd/inflight"
 	"github.com/canaryd/canaryd/lease"
 	"github.com/canaryd/canaryd/notify"
 	"github.com/canaryd/canaryd/observe"
+	"github.com/canaryd/canaryd/overrides"
+	"github.com/canaryd/canaryd/runner"
 	"github.com/canaryd/canaryd/store"
 	"github.com/canaryd/canaryd/store/watchcache"
+	"github.com/canaryd/canaryd/targets"
+	"github.com/canaryd/canaryd/watch"
 	"github.com/canaryd/canaryd/watcher"
 )
 
@@ -73,33 +80,25 @@ type Daemon struct {
 
 	mu       sync.Mutex // guards the fields below
 	conf     *config.Config
-	targets  map[string]*target
-	order    []string // target names in config order
-	detector *watcher.Detector
-	prober   *watcher.Prober
-	act      *actuator.Actuator
-	notifier *notify.Dispatcher
-	redactor *config.Redactor
+	targets  map[string]*targets.Target
+	order    []string      // target names in config order
+	parts    parts         // the components every target shares (targets.go)
 	observed observe.Parts // what obs reads through (apply)
-	// work is what runs here (plans, rollout steps, hooks) and the
-	// incidents whose plans this process started and has not seen finish:
-	// what it re-records if the store loses its data (replant).
-	work       *inflight.Book
-	incidentMu map[string]*sync.Mutex // per target: opening an incident
-	loop       loopWatch
-	marker     string    // the store's marker last read (run loop only)
-	markerAt   time.Time // when
-	box        *notify.Outbox
-	leases     *lease.Table       // the targets this replica owns
-	obs        *observe.Observer  // feeds every watch's evidence
-	events     eventsState        // the deploy event consumer (events.go)
-	evid       *evseries.Recorder // per-watch evidence series for the charts (evidence.go)
 
-	plans sync.WaitGroup
-	// workCtx outlives a Tick's context so that a plan is not cut short by
-	// the tick that started it; Run cancels it after the shutdown bound.
-	workCtx    context.Context
-	cancelWork context.CancelFunc
+	loop      loopWatch
+	marker    string    // the store's marker last read (run loop only)
+	markerAt  time.Time // when
+	box       *notify.Outbox
+	leases    *lease.Table       // the targets this replica owns
+	obs       *observe.Observer  // feeds every watch's evidence
+	events    eventsState        // the deploy event consumer (events.go)
+	evid      *evseries.Recorder // per-watch evidence series for the charts (evidence.go)
+	effects   *effects.Applier   // applies the life cycle's transitions
+	overrides *overrides.Keeper  // the overrides in force; their expiry and announcements
+	// runner runs plans, traffic shifts and hooks off the run loop, and
+	// knows what this process has under way: what it re-records if the
+	// store loses its data (runner.Replant).
+	runner *runner.Runner
 }
 
 // New builds a daemon from a loaded config. It creates AWS clients and
@@ -125,26 +124,37 @@ func New(c Config) (*Daemon, error) {
 		c.TickEvery = time.Second
 	}
 	d := &Daemon{
-		cfg:        c,
-		clock:      c.Clock,
-		log:        c.Logger,
-		reg:        c.Registry,
-		metrics:    NewMetrics(c.Registry),
-		wmetrics:   watcher.NewMetrics(c.Registry),
-		ametrics:   actuator.NewMetrics(c.Registry),
-		nmetrics:   notify.NewMetrics(c.Registry),
-		awsm:       awsclient.NewMetrics(c.Registry),
-		work:       inflight.New(),
-		incidentMu: map[string]*sync.Mutex{},
+		cfg:      c,
+		clock:    c.Clock,
+		log:      c.Logger,
+		reg:      c.Registry,
+		metrics:  NewMetrics(c.Registry),
+		wmetrics: watcher.NewMetrics(c.Registry),
+		ametrics: actuator.NewMetrics(c.Registry),
+		nmetrics: notify.NewMetrics(c.Registry),
+		awsm:     awsclient.NewMetrics(c.Registry),
 	}
 	d.leases = lease.New(c.Store, c.Clock, c.Logger.Named("lease"))
-	d.obs = observe.New(observe.Config{Clock: c.Clock, Logger: c.Logger, Owns: d.leases.Owns, Background: d.background,
-		Parts: func() observe.Parts { d.mu.Lock(); defer d.mu.Unlock(); return d.observed }})
 	d.store = watchcache.New(c.Store)
 	d.cfg.Store = d.store // every part writes watches through it
-	d.workCtx, d.cancelWork = context.WithCancel(context.Background())
 	d.box = notify.NewOutbox(notify.OutboxConfig{Store: d.cfg.Store, Clock: d.clock, Logger: d.log.Named("outbox"),
-		Dispatcher: func() *notify.Dispatcher { d.mu.Lock(); defer d.mu.Unlock(); return d.notifier }})
+		Dispatcher: func() *notify.Dispatcher { return d.current().notifier }})
+	d.overrides = overrides.New(overrides.Config{Store: d.cfg.Store, Clock: d.clock, Logger: d.log, Active: d.metrics.Overrides,
+		Targets: func() (map[string]*targets.Target, []string) { _, ts, order := d.snapshot(); return ts, order },
+		Note:    func(ctx context.Context, t *targets.Target, n watch.Note) { d.effects.Note(ctx, t, n) }})
+	d.effects = effects.New(effects.Config{Store: d.cfg.Store, Outbox: d.box, Clock: d.clock, Logger: d.log,
+		Incidents: d.metrics.Incidents, Rollbacks: d.metrics.Rollbacks, DetectToTrip: d.metrics.DetectToTrip,
+		Redactor: func() *config.Redactor { return d.current().redactor },
+		InForce:  d.overrides.InForce, SetKnownGood: d.setKnownGood,
+		Start: func(ctx context.Context, t *targets.Target, w store.Watch, e watch.Effect) {
+			d.runner.Start(ctx, t, w, e)
+		}})
+	d.runner = runner.New(runner.Config{Store: d.cfg.Store, Clock: d.clock, Logger: d.log, Leases: d.leases, Effects: d.effects,
+		Actuator:     func() runner.Actuator { return d.current().act },
+		Targets:      func() map[string]*targets.Target { _, ts, _ := d.snapshot(); return ts },
+		TripToRevert: d.metrics.TripToRevert, Synchronous: c.Synchronous})
+	d.obs = observe.New(observe.Config{Clock: c.Clock, Logger: c.Logger, Owns: d.leases.Owns, Background: d.runner.Background,
+		Parts: func() observe.Parts { d.mu.Lock(); defer d.mu.Unlock(); return d.observed }})
 	d.evid = evseries.New(evseries.Config{Store: d.cfg.Store, Logger: d.log.Named("evidence")})
 	if err := d.apply(c.Conf); err != nil {
 		return nil, err
@@ -174,8 +184,15 @@ func (d *Daemon) Ready() error {
 	return nil
 }
 
+// current returns the components every target shares, as of now.
+func (d *Daemon) current() parts {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.parts
+}
+
 // snapshot returns the current config and component set.
-func (d *Daemon) snapshot() (*config.Config, map[string]*target, []string) {
+func (d *Daemon) snapshot() (*config.Config, map[string]*targets.Target, []string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.conf, d.targets, d.order

@@ -279,16 +279,16 @@ func TestReloadKeepsWatchesInProgress(t *testing.T) {
 		return !h.firstFail.IsZero() && h.clk.Now().Sub(h.firstFail) >= 5*time.Second
 	})
 	w := h.latestWatch()
-	_, targets, _ := h.d.snapshot()
-	before := targets["api"].mem.Samples(w.ID)
+	_, ts, _ := h.d.snapshot()
+	before := ts["api"].Memory.Samples(w.ID)
 	next := *h.conf
 	next.Targets = append([]config.Target(nil), h.conf.Targets...)
 	next.Targets[0].BakeTime.Duration = 2 * time.Minute
 	if err := h.d.Reload(&next); err != nil {
 		t.Fatal(err)
 	}
-	_, targets, _ = h.d.snapshot()
-	after := targets["api"].mem.Samples(w.ID)
+	_, ts, _ = h.d.snapshot()
+	after := ts["api"].Memory.Samples(w.ID)
 	if after != before || before == 0 {
 		t.Fatalf("samples before reload %d, after %d", before, after)
 	}

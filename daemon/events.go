@@ -83,12 +83,8 @@ func (d *Daemon) buildEventSource(ctx context.Context) (*watcher.EventSource, er
 	}
 	return watcher.NewEventSource(watcher.EventSourceConfig{
 		Client: sqs.NewFromConfig(cfg), QueueURL: ev.QueueURL,
-		Detector: func() *watcher.Detector {
-			d.mu.Lock()
-			defer d.mu.Unlock()
-			return d.detector
-		},
-		Clock: d.clock, Logger: d.log.Named("events"), Metrics: d.wmetrics,
+		Detector: func() *watcher.Detector { return d.current().detector },
+		Clock:    d.clock, Logger: d.log.Named("events"), Metrics: d.wmetrics,
 		WaitTime: ev.WaitTime.Duration, MaxMessages: ev.MaxMessages,
 	})
 }

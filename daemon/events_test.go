@@ -124,13 +124,13 @@ func TestDeployDetectedFromEvents(t *testing.T) {
 	h.step(2 * time.Second) // the detector slows its polls on its next tick
 
 	// The alias is next read by the sweep: until then nothing polls it.
-	next, _ := h.d.detector.NextPoll("api")
-	if h.d.detector.PollInterval() != sweep {
-		t.Fatalf("poll interval %v while events flow, want the sweep %v", h.d.detector.PollInterval(), sweep)
+	next, _ := h.d.current().detector.NextPoll("api")
+	if h.d.current().detector.PollInterval() != sweep {
+		t.Fatalf("poll interval %v while events flow, want the sweep %v", h.d.current().detector.PollInterval(), sweep)
 	}
 	if next.Sub(h.clk.Now()) < 30*time.Second {
 		h.untilEvents("the sweep's read", 20, func() bool { return h.clk.Now().After(next) })
-		next, _ = h.d.detector.NextPoll("api")
+		next, _ = h.d.current().detector.NextPoll("api")
 	}
 	reads := h.sim.CallCount("GetAlias")
 	quiet := h.clk.Now()

@@ -231,11 +231,11 @@ func (h *harness) stop() {
 	if h.d == nil {
 		return
 	}
-	h.d.cancelWork()
-	h.d.plans.Wait()
+	h.d.runner.Cancel()
+	h.d.runner.Wait()
 	dead, cancel := context.WithCancel(context.Background())
 	cancel()
-	_ = h.d.notifier.Close(dead) // what it held in memory dies with it
+	_ = h.d.current().notifier.Close(dead) // what it held in memory dies with it
 	_ = h.store.Close()
 	h.d = nil
 }
@@ -301,7 +301,7 @@ func (h *harness) until(what string, maxSteps int, cond func() bool) {
 func (h *harness) waitPlansIdle(deadline time.Time) {
 	end := time.Now().Add(25 * time.Millisecond)
 	for time.Now().Before(end) && time.Now().Before(deadline) {
-		n := h.d.work.Running()
+		n := h.d.runner.Book().Running()
 		if n == 0 {
 			return
 		}

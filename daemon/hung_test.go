@@ -78,9 +78,9 @@ retry_mode = "standard"
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() {
 		cancel()
-		d.cancelWork()
-		d.plans.Wait()
-		d.detector.Wait()
+		d.runner.Cancel()
+		d.runner.Wait()
+		d.current().detector.Wait()
 		_ = st.Close()
 	})
 	step := func() {

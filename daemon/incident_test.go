@@ -78,7 +78,7 @@ func TestTripWaitsForAnOpenManualRollback(t *testing.T) {
 	}
 	// Nobody owns that plan's execution here (it belongs to a replica that
 	// is still working on it): keep this one from resuming it.
-	h.d.work.Claim(manual.ID)
+	h.d.runner.Book().Claim(manual.ID)
 	h.sim.Deploy(fn, alias, "3", nil) // bad: its health fails
 	for i := 0; i < 40; i++ {
 		h.step(2 * time.Second)

@@ -39,7 +39,7 @@ func (d *Daemon) checkMarker(ctx context.Context) {
 		d.log.Info("the store is new (first start, or its data was lost before this start)", zap.String("marker", m.ID))
 	case prev != "" && prev != m.ID:
 		d.storeLost(ctx, prev, m.ID)
-		d.replant(ctx)
+		d.runner.Replant(ctx)
 	}
 }
 
@@ -49,9 +49,9 @@ func (d *Daemon) storeLost(ctx context.Context, before, after string) {
 		"check the store's persistence (README: Redis persistence)", before, after, d.clock.Now().UTC().Format(time.RFC3339))
 	d.log.Error(msg)
 	d.metrics.StoreLost.Inc()
-	conf, targets, _ := d.snapshot()
+	conf, ts, _ := d.snapshot()
 	for _, tc := range conf.Targets {
-		d.note(ctx, targets[tc.Name], watch.Note{Kind: event.StoreLost, Alert: event.StoreLost, Severity: event.Critical,
+		d.effects.Note(ctx, ts[tc.Name], watch.Note{Kind: event.StoreLost, Alert: event.StoreLost, Severity: event.Critical,
 			Target: tc.Name, Message: msg})
 	}
 }

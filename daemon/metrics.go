@@ -12,8 +12,10 @@ import (
 // Metrics are the daemon's own families; the watcher, actuator and notify
 // packages register theirs on the same registry. One family per fact: an
 // incident opening (canaryd_incidents_total) and a rollback finishing
-// (canaryd_rollbacks_total) are counted once each, here. The target label
-// is bounded by the config's targets, so on-call can alert per service.
+// (canaryd_rollbacks_total) are counted once each, where they happen
+// (package effects, which the daemon hands these families). The target
+// label is bounded by the config's targets, so on-call can alert per
+// service.
 type Metrics struct {
 	ActiveWatches prometheus.Gauge
 	OwnedTargets  prometheus.Gauge

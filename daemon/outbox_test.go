@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/awssim"
-	"github.com/canaryd/canaryd/watch"
 )
 
 // TestAlertsSurviveACrash: the on-call webhook is down while a bad deploy
@@ -64,16 +63,6 @@ func TestAlertsSurviveACrash(t *testing.T) {
 		if got[want] != 1 {
 			t.Errorf("after the restart %s was delivered %d times, want 1 (received %v)", want, got[want], got)
 		}
-	}
-}
-
-// TestAlertIDIsStable: the same note gets the same dedup key, whenever it is
-// computed (a transition recomputed after a crash pages with the same key).
-func TestAlertIDIsStable(t *testing.T) {
-	n := watch.Note{Kind: "tripped", Target: "api", WatchID: "w1", IncidentID: "inc-w1"}
-	a, b := alertID(n, time.Unix(1, 0)), alertID(n, time.Unix(2, 0))
-	if a != b || a != "inc-w1/tripped" {
-		t.Fatalf("alert ids %q %q", a, b)
 	}
 }
 

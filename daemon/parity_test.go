@@ -237,8 +237,8 @@ func parityDaemon(t *testing.T, clk *clockwork.FakeClock, sim *awssim.Sim, tgt c
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		d.cancelWork()
-		d.plans.Wait()
+		d.runner.Cancel()
+		d.runner.Wait()
 		_ = st.Close()
 	})
 	return d, st

@@ -63,7 +63,7 @@ func TestTwoReplicasOneRollback(t *testing.T) {
 
 	// The owner dies (stops ticking, never releases its lease). The other
 	// must take over within the lease TTL and roll back the next bad deploy.
-	owner.cancelWork()
+	owner.runner.Cancel()
 	ttl := h.conf.Store.LeaseTTL.Duration
 	deadline := h.clk.Now().Add(ttl + 2*time.Second)
 	for h.clk.Now().Before(deadline) {
@@ -120,7 +120,7 @@ func TestManualRollbackFinishedByTheSurvivor(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	owner.cancelWork() // dies: stops ticking, never releases its lease
+	owner.runner.Cancel() // dies: stops ticking, never releases its lease
 	ok := false
 	for i := 0; i < 120 && !ok; i++ {
 		h.clk.Advance(time.Second)
@@ -153,7 +153,7 @@ func secondReplica(t *testing.T, h *harness) (*Daemon, func(cond func() bool) fu
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { b.cancelWork(); b.plans.Wait() })
+	t.Cleanup(func() { b.runner.Cancel(); b.runner.Wait() })
 	return b, func(cond func() bool) func() bool {
 		return func() bool { b.Tick(h.ctx); return cond() }
 	}

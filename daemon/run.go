@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/effects"
 	"github.com/canaryd/canaryd/knownbad"
 	"github.com/canaryd/canaryd/store"
 	"github.com/canaryd/canaryd/watch"
@@ -42,10 +43,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 func (d *Daemon) scheduleSweep(ctx context.Context, c *cron.Cron) error {
 	conf, _, _ := d.snapshot()
 	_, err := c.AddFunc(conf.Daemon.SweepCron, func() {
-		d.mu.Lock()
-		det := d.detector
-		d.mu.Unlock()
-		st := det.SweepMissed(ctx) // the aliases polls missed, paced (watcher.Detector.SweepMissed)
+		st := d.current().detector.SweepMissed(ctx) // the aliases polls missed, paced (watcher.Detector.SweepMissed)
 		d.log.Debug("sweep done", zap.Any("stats", st))
 	})
 	return err
@@ -54,21 +52,13 @@ func (d *Daemon) scheduleSweep(ctx context.Context, c *cron.Cron) error {
 func (d *Daemon) shutdown() error {
 	conf, _, _ := d.snapshot()
 	bound := conf.Daemon.ShutdownTimeout.Duration
-	done := make(chan struct{})
-	go func() { d.plans.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-d.clock.After(bound):
+	if !d.runner.Shutdown(bound) {
 		d.log.Warn("shutdown bound reached with plans still running; they resume from the journal on restart",
 			zap.Duration("bound", bound))
 	}
-	d.cancelWork()
-	d.mu.Lock()
-	n := d.notifier
-	d.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_ = n.Close(ctx)
+	_ = d.current().notifier.Close(ctx)
 	return nil
 }
 
@@ -88,28 +78,27 @@ func (d *Daemon) Tick(ctx context.Context) {
 		taken = d.leases.Names()
 	}
 	if len(taken) > 0 {
-		d.resume(ctx, taken)
-		d.box.Redeliver(ctx, d.ownsTarget(taken), 0) // what a crash or a dead replica left undelivered
+		d.runner.Resume(ctx, taken)
+		// What a crash or a dead replica left undelivered.
+		d.box.Redeliver(ctx, func(target string) bool { return taken[target] }, 0)
 	}
 	d.box.RedeliverDue(ctx, d.leases.Owns)
-	d.resumeManual(ctx)
-	overrides := d.overrides(ctx)
-	d.mu.Lock()
-	det, prober := d.detector, d.prober
-	d.mu.Unlock()
-	det.Tick(ctx)
+	d.runner.ResumeManual(ctx)
+	overrides := d.overrides.Refresh(ctx)
+	p := d.current()
+	p.detector.Tick(ctx)
 	watches, err := d.store.Active(ctx, d.clock.Now())
 	if err != nil {
 		d.log.Error("list active watches", zap.Error(err))
 		return
 	}
 	watches = d.leases.Keep(watches)
-	overrides = d.clearKnownBad(ctx, overrides, watches)
+	overrides = d.overrides.ClearKnownBad(ctx, overrides, watches, d.leases.Owns)
 	d.metrics.observeWatches(watches)
 	d.obs.SetWatching(watches)
-	prober.Tick(ctx)
+	p.prober.Tick(ctx)
 	if d.cfg.Synchronous {
-		prober.Wait()
+		p.prober.Wait()
 	}
 	d.obs.ReadMetrics(ctx, watches)
 	for _, w := range watches {
@@ -123,24 +112,24 @@ func (d *Daemon) Tick(ctx context.Context) {
 // step advances one active watch: the policy judges it (when it is baking
 // or promoted), the life cycle decides, the effects are applied.
 func (d *Daemon) step(ctx context.Context, w store.Watch, ovs []store.Override) error {
-	_, targets, _ := d.snapshot()
-	t := targets[w.Target]
+	_, ts, _ := d.snapshot()
+	t := ts[w.Target]
 	if t == nil {
 		return nil // target removed from config: leave its watch alone
 	}
 	tick := watch.Tick{Now: d.clock.Now(), Overrides: ovs}
 	if watch.Judged(w.Phase) {
 		d.obs.Adopt(ctx, w)
-		tick.Verdict = t.mem.Evaluate(w, tick.Now)
+		tick.Verdict = t.Memory.Evaluate(w, tick.Now)
 		if bad := d.checkKnownBad(ctx, t, w); bad != nil {
 			tick.Verdict = knownbad.Verdict(*bad, tick.Now)
 		}
 		d.metrics.Verdicts.WithLabelValues(w.Target, string(tick.Verdict.Kind)).Inc()
 	}
-	_, effs := watch.Next(t.lifecycle, w, tick)
-	err := d.applyEffects(ctx, t, w, effs)
+	_, effs := watch.Next(t.Lifecycle, w, tick)
+	err := d.effects.Apply(ctx, t, w, effs)
 	d.recordEvidence(ctx, t, w, tick.Verdict) // after the effects: a chart never delays a rollback
-	if errors.Is(err, errStale) {
+	if errors.Is(err, effects.ErrStale) {
 		d.store.Invalidate() // read it again next tick
 		return nil
 	}
@@ -153,8 +142,8 @@ func (d *Daemon) gc(active []store.Watch) {
 	for _, w := range active {
 		keep[w.ID] = true
 	}
-	_, targets, _ := d.snapshot()
-	for _, t := range targets {
-		t.mem.Forget(keep)
+	_, ts, _ := d.snapshot()
+	for _, t := range ts {
+		t.Memory.Forget(keep)
 	}
 }

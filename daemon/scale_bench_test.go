@@ -105,7 +105,7 @@ bake_time = "24h"
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { d.cancelWork(); d.plans.Wait() })
+	b.Cleanup(func() { d.runner.Cancel(); d.runner.Wait() })
 	for i := 0; i < 70; i++ { // warm up: leases, detector, adoption, first cycle
 		clk.Advance(time.Second)
 		d.Tick(ctx)

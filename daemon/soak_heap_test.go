@@ -188,21 +188,21 @@ type daemonMaps struct {
 	baseline   int // samples in their baselines
 	inFlight   int // outbox entries in flight (outbox.inFlight)
 	running    int // work running (inflight.Book.Running)
-	incidentMu int // per-target incident locks (Daemon.incidentMu)
+	incidentMu int // per-target incident locks (effects.Applier.Locks)
 	watching   int // targets fed by probes (observe.Observer.Watching)
 }
 
 func (d *Daemon) maps() daemonMaps {
 	var m daemonMaps
-	_, targets, _ := d.snapshot()
-	for _, t := range targets {
-		w, s, b := t.mem.Size()
+	_, ts, _ := d.snapshot()
+	for _, t := range ts {
+		w, s, b := t.Memory.Size()
 		m.evidence, m.samples, m.baseline = m.evidence+w, m.samples+s, m.baseline+b
 	}
 	m.inFlight = d.box.InFlight()
 	m.watching = d.obs.Watching()
 	d.mu.Lock()
-	m.running, m.incidentMu = d.work.Running(), len(d.incidentMu)
+	m.running, m.incidentMu = d.runner.Book().Running(), d.effects.Locks()
 	d.mu.Unlock()
 	return m
 }

@@ -142,11 +142,11 @@ func newSoakWorld(b *testing.B, c soakWorldConfig) *soakWorld {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { // stop everything that would keep this world's heap alive
-		w.d.cancelWork()
-		w.d.plans.Wait()
+		w.d.runner.Cancel()
+		w.d.runner.Wait()
 		dead, cancel := context.WithCancel(context.Background())
 		cancel()
-		_ = w.d.notifier.Close(dead)
+		_ = w.d.current().notifier.Close(dead)
 	})
 	return w
 }

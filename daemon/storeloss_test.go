@@ -79,7 +79,7 @@ func TestBoltFileLostOnRestart(t *testing.T) {
 
 // TestStoreLostWhileAPlanRunsIsFinished: Redis comes back empty while a
 // rollback plan is in a step. The daemon records the incident again
-// (replant) as one to finish; the plan then completes, but its watch went
+// (runner.Replant) as one to finish; the plan then completes, but its watch went
 // with the store, so recording the outcome on the watch fails. The
 // re-recorded incident must still be finished and its page resolved: it
 // was left open forever when the finishing plan dropped it from the

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/policy"
 	"github.com/canaryd/canaryd/store"
 )
@@ -35,6 +36,16 @@ func Lookup(ctx context.Context, s store.Store, target, version string) (store.I
 		return in, in.RolledBack() && in.ClearedAt.IsZero(), nil
 	}
 	return store.Incident{}, false, nil
+}
+
+// ForTarget is Lookup for target t: a target whose known_bad is "watch"
+// treats a redeploy of a rolled-back version as any other deploy (never
+// bad).
+func ForTarget(ctx context.Context, s store.Store, t config.Target, version string) (store.Incident, bool, error) {
+	if t.KnownBad == config.KnownBadWatch {
+		return store.Incident{}, false, nil
+	}
+	return Lookup(ctx, s, t.Name, version)
 }
 
 // Why explains a refusal or an immediate rollback, with the command that

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/policy"
 	"github.com/canaryd/canaryd/store"
 	"github.com/canaryd/canaryd/store/boltstore"
@@ -45,6 +46,15 @@ func TestLookupAndClear(t *testing.T) {
 		in, bad, err := Lookup(ctx, s, c.target, c.version)
 		if err != nil || bad != c.bad || in.ID != c.incident {
 			t.Errorf("Lookup(%s, %q) = %s %v %v, want %s %v", c.target, c.version, in.ID, bad, err, c.incident, c.bad)
+		}
+	}
+
+	for _, c := range []struct {
+		knownBad string
+		bad      bool
+	}{{config.KnownBadRollback, true}, {config.KnownBadWatch, false}} {
+		if _, bad, err := ForTarget(ctx, s, config.Target{Name: "api", KnownBad: c.knownBad}, "7"); err != nil || bad != c.bad {
+			t.Errorf("ForTarget(known_bad = %s, 7) = %v %v, want %v", c.knownBad, bad, err, c.bad)
 		}
 	}
 

@@ -7,7 +7,7 @@
 // the history, the log and on-call. Nothing here does I/O or reads a clock.
 //
 // The daemon applies the effects against the store, the actuator and the
-// notifiers (daemon/effects.go); replay applies the same effects to a trace
+// notifiers (package effects); replay applies the same effects to a trace
 // on the trace's clock (package replay). Both call the same functions, so a
 // backtest reaches the decision production would reach, at the same time.
 //

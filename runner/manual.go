@@ -1,0 +1,101 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/canaryd/canaryd/actuator"
+	"github.com/canaryd/canaryd/event"
+	"github.com/canaryd/canaryd/store"
+	"github.com/canaryd/canaryd/targets"
+	"github.com/canaryd/canaryd/watch"
+)
+
+// A manual rollback (canaryd rollback, through the admin API) has the same
+// plan and journal as an automatic one; it opens its own incident and ends
+// the target's watches first.
+
+// ManualWait bounds how long an operator's rollback request waits for the
+// plan (under the admin API's write timeout); the plan goes on regardless.
+const ManualWait = 45 * time.Second
+
+// ErrStillRunning says a manual rollback was still running after
+// ManualWait (or its requester went away): it goes on in the background.
+var ErrStillRunning = errors.New("rollback still running")
+
+// OpenManual opens the incident of a manual rollback of t by plan (its
+// Input names the actor and the reason): it refuses while another incident
+// of the target is open (effects.IncidentOpenError), ends the target's
+// judged watches (an operator took over), records the plan's version as
+// known-good and announces the rollback.
+func (r *Runner) OpenManual(ctx context.Context, t *targets.Target, plan actuator.Plan) (store.Incident, error) {
+	in := plan.Input
+	inc := store.Incident{ID: plan.ID, Target: t.Conf.Name, OpenedAt: r.cfg.Clock.Now(), FromVersion: in.FromVersion,
+		ToVersion: in.ToVersion, Trigger: "manual", Actor: in.Actor}
+	if err := r.cfg.Effects.OpenIncident(ctx, inc, true); err != nil {
+		return inc, err
+	}
+	if err := r.endActive(ctx, t, fmt.Sprintf("manual rollback to %s by %s: %s", in.ToVersion, in.Actor, in.Reason)); err != nil {
+		return inc, err
+	}
+	if err := r.cfg.Effects.SetKnownGood(ctx, inc.Target, in.ToVersion); err != nil {
+		return inc, err
+	}
+	r.cfg.Effects.Note(ctx, t, watch.Note{Kind: event.Tripped, Severity: event.Warning, Target: inc.Target, IncidentID: inc.ID,
+		KnownGood: inc.ToVersion, NewVersion: inc.FromVersion,
+		Message: fmt.Sprintf("manual rollback by %s: %s -> %s (%s)", in.Actor, inc.FromVersion, inc.ToVersion, in.Reason)})
+	return inc, nil
+}
+
+// endActive ends a target's judged watches (an operator took over).
+func (r *Runner) endActive(ctx context.Context, t *targets.Target, why string) error {
+	ws, err := r.cfg.Store.ListWatches(ctx, store.WatchFilter{Target: t.Conf.Name, ActiveOnly: true})
+	if err != nil {
+		return err
+	}
+	for _, w := range ws {
+		if !watch.Judged(w.Phase) {
+			continue
+		}
+		if err := r.cfg.Effects.Transit(ctx, t, w.ID, func(w store.Watch) (store.Watch, []watch.Effect) {
+			return watch.End(w, why, r.cfg.Clock.Now())
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RunManual runs the plan of a manual rollback opened by OpenManual in the
+// background, on the runner's context — an operator's client going away
+// must not cut a rollback short, and an interrupted one resumes from its
+// journal (ResumeManual, a restart or a lease take-over) — and waits for
+// it at most ManualWait (ErrStillRunning).
+func (r *Runner) RunManual(ctx context.Context, t *targets.Target, inc store.Incident, plan actuator.Plan, fence store.Fence) (actuator.Result, error) {
+	act := r.cfg.Actuator()
+	type outcome struct {
+		res actuator.Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	r.work.Start(inc) // a new incident: ResumeManual leaves it alone while it runs
+	r.goWork(func(ctx context.Context) {
+		defer r.work.Release(inc.ID)
+		res, err := act.Execute(ctx, plan, fence)
+		if err == nil {
+			r.logErr(r.cfg.Effects.Apply(ctx, t, store.Watch{}, watch.ManualDone(inc, planResult(res))), "finish manual rollback", inc.ID)
+			r.work.Finished(inc)
+		}
+		done <- outcome{res, err}
+	})
+	select {
+	case o := <-done:
+		return o.res, o.err
+	case <-r.cfg.Clock.After(ManualWait):
+		return actuator.Result{}, ErrStillRunning
+	case <-ctx.Done():
+		return actuator.Result{}, ErrStillRunning
+	}
+}

@@ -1,0 +1,185 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/canaryd/canaryd/actuator"
+	"github.com/canaryd/canaryd/event"
+	"github.com/canaryd/canaryd/store"
+	"github.com/canaryd/canaryd/targets"
+	"github.com/canaryd/canaryd/watch"
+)
+
+// runPlan makes sure an incident's rollback plan runs here, in the
+// background, once at a time, when this replica owns the target and the
+// plan has not finished. The journal makes a re-run resume, not repeat.
+func (r *Runner) runPlan(ctx context.Context, t *targets.Target, incidentID string) {
+	inc, err := r.cfg.Store.GetIncident(ctx, incidentID)
+	if err != nil {
+		r.cfg.Logger.Error("read incident", zap.String("incident", incidentID), zap.Error(err))
+		return
+	}
+	if inc.Outcome != "" {
+		return
+	}
+	in := actuator.PlanInput{IncidentID: inc.ID, FromVersion: inc.FromVersion, ToVersion: inc.ToVersion,
+		Trigger: inc.Trigger, Actor: inc.Actor, DryRun: t.Lifecycle.DryRun}
+	if inc.WatchID == "" { // a manual rollback cut short: the same plan, rebuilt from the incident
+		in.Reason = "resumed"
+		r.goPlan(inc, actuator.BuildPlan(t.Conf, in), nil, func(ctx context.Context, res actuator.Result) {
+			r.cfg.Logger.Info("resumed unfinished manual rollback", zap.String("target", inc.Target), zap.String("incident", inc.ID))
+			_ = r.cfg.Effects.Apply(ctx, t, store.Watch{}, watch.ManualDone(inc, planResult(res)))
+		})
+		return
+	}
+	w, err := r.cfg.Store.GetWatch(ctx, inc.WatchID)
+	if err != nil {
+		r.cfg.Logger.Error("read watch of incident", zap.String("incident", inc.ID), zap.Error(err))
+		return
+	}
+	in.RevisionID, in.Weights, in.Reason = w.RevisionID, w.Weights, w.Reason
+	r.goPlan(inc, actuator.BuildPlan(t.Conf, in), func(ctx context.Context) {
+		r.logErr(r.cfg.Effects.Transit(ctx, t, w.ID, func(w store.Watch) (store.Watch, []watch.Effect) { return watch.PlanStarted(w) }),
+			"mark rolling back", inc.ID)
+	}, func(ctx context.Context, res actuator.Result) {
+		r.logErr(r.cfg.Effects.Transit(ctx, t, w.ID, func(w store.Watch) (store.Watch, []watch.Effect) {
+			return watch.PlanDone(w, inc, planResult(res), r.cfg.Clock.Now())
+		}), "finish rollback", inc.ID)
+	})
+}
+
+// goPlan runs plan in the background on the runner's context, if this
+// replica owns the target and the incident's plan is not already running
+// here; before (optional) runs first, done gets the result. A plan stopped
+// by an error (fenced, shutting down) is left to resume from its journal.
+func (r *Runner) goPlan(inc store.Incident, plan actuator.Plan, before func(context.Context), done func(context.Context, actuator.Result)) {
+	fence, owned := r.cfg.Leases.Fence(inc.Target)
+	act := r.cfg.Actuator()
+	if !owned || !r.work.Start(inc) {
+		return
+	}
+	r.goWork(func(ctx context.Context) {
+		defer r.work.Release(inc.ID)
+		if before != nil {
+			before(ctx)
+		}
+		res, err := act.Execute(ctx, plan, fence)
+		if err != nil {
+			r.cfg.Logger.Error("rollback plan stopped; it resumes from the journal", zap.String("target", inc.Target),
+				zap.String("incident", inc.ID), zap.Error(err))
+			return
+		}
+		done(ctx, res)
+		// Unless the store lost its data meanwhile: then the incident was
+		// recorded again as one to finish (Replant) and done could not
+		// reach its watch; ResumeManual finishes it.
+		r.work.Finished(inc)
+	})
+}
+
+// Resume finishes what a crash or a dead replica left undone on the
+// targets names (this replica owns them): an incident opened by a trip that
+// did not reach the watch is tripped again with its own cause; every other
+// unfinished plan, automatic or manual, runs from its journal. The daemon
+// calls it at its first tick and for every target whose lease it newly
+// took.
+func (r *Runner) Resume(ctx context.Context, names map[string]bool) {
+	incs, err := r.cfg.Store.ListIncidents(ctx, "", 0)
+	if err != nil {
+		r.cfg.Logger.Error("list incidents for resume", zap.Error(err))
+		return
+	}
+	ts := r.cfg.Targets()
+	for _, inc := range incs {
+		t := ts[inc.Target]
+		if inc.Outcome != "" || t == nil || !names[inc.Target] {
+			continue
+		}
+		r.cfg.Logger.Info("resuming unfinished rollback", zap.String("target", inc.Target), zap.String("incident", inc.ID))
+		if inc.WatchID == "" {
+			r.runPlan(ctx, t, inc.ID)
+			continue
+		}
+		err := r.cfg.Effects.Transit(ctx, t, inc.WatchID, func(w store.Watch) (store.Watch, []watch.Effect) {
+			if watch.Judged(w.Phase) {
+				return watch.Resume(t.Lifecycle, w, inc, r.cfg.Clock.Now())
+			}
+			return w, []watch.Effect{watch.RunPlan{IncidentID: inc.ID}}
+		})
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			r.logErr(err, "resume", inc.ID)
+		}
+	}
+}
+
+// ManualSweep is how often unfinished manual rollbacks are looked for.
+const ManualSweep = 10 * time.Second
+
+// ResumeManual re-runs, every ManualSweep, the manual rollbacks this
+// process started that stopped unfinished and are not running here: one
+// whose journal write failed (the store was down longer than its client's
+// retries), or one re-recorded after the store lost its data (Replant).
+// Nothing else would resume them before a restart or a lease take-over
+// (automatic plans are re-run from their watch every tick). With none, it
+// reads nothing.
+func (r *Runner) ResumeManual(ctx context.Context) {
+	stopped := r.work.Stopped(r.cfg.Clock.Now(), ManualSweep)
+	if len(stopped) == 0 {
+		return
+	}
+	ts := r.cfg.Targets()
+	for _, id := range stopped {
+		inc, err := r.cfg.Store.GetIncident(ctx, id)
+		switch {
+		case errors.Is(err, store.ErrNotFound) || err == nil && inc.Outcome != "":
+			r.work.Forget(id) // finished (here or by another replica), or gone
+		case err != nil:
+			r.cfg.Logger.Warn("read unfinished manual rollback", zap.String("incident", id), zap.Error(err))
+		case ts[inc.Target] != nil:
+			if _, owned := r.cfg.Leases.Fence(inc.Target); owned {
+				r.runPlan(ctx, ts[inc.Target], id)
+			}
+		}
+	}
+}
+
+// Replant records again, after the store lost its data, the incidents
+// whose plans this process had started and not seen finish: without them
+// their pages would never be resolved and their remaining steps (caches,
+// hooks, verification) never run. Each comes back as a manual-style
+// incident (its watch is gone): ResumeManual runs its plan from the start,
+// which finds the alias already reverted (done) or reverts it, and closes
+// it with its resolve page.
+func (r *Runner) Replant(ctx context.Context) {
+	ts := r.cfg.Targets()
+	for _, inc := range r.work.InFlight() {
+		t := ts[inc.Target]
+		if t == nil {
+			continue
+		}
+		inc.WatchID, inc.Outcome, inc.ClosedAt, inc.Revision = "", "", time.Time{}, 0
+		if err := r.cfg.Store.CreateIncident(ctx, inc); err != nil {
+			r.cfg.Logger.Warn("re-record incident lost with the store", zap.String("incident", inc.ID), zap.Error(err))
+			continue
+		}
+		r.work.Replanted(inc) // now a manual-style incident: ResumeManual's
+		r.cfg.Effects.Note(ctx, t, watch.Note{Kind: event.StoreLost, Severity: event.Warning, Target: inc.Target, IncidentID: inc.ID,
+			Message: fmt.Sprintf("incident %s (%s -> %s) was lost with the store while its rollback ran; re-recorded, its plan resumes",
+				inc.ID, inc.FromVersion, inc.ToVersion)})
+	}
+}
+
+// planResult is the life cycle's view of an actuator result.
+func planResult(res actuator.Result) watch.PlanResult {
+	out := watch.PlanResult{Outcome: store.Outcome(res.Outcome), Reason: res.Reason}
+	for _, s := range res.Steps {
+		out.Actions = append(out.Actions, watch.Action{Name: s.Name, Status: string(s.Status), Duration: s.Duration,
+			Detail: string(s.Detail), Error: s.Error})
+	}
+	return out
+}
