@@ -221,6 +221,28 @@ func decodeSQS(req *request, v any) *apiError {
 	return nil
 }
 
+// queueRequest is the input of an action on one queue (QueueUrl).
+type queueRequest interface{ queueURL() string }
+
+// sqsQueueRef is embedded in the inputs of actions on one queue.
+type sqsQueueRef struct{ QueueUrl string }
+
+func (r *sqsQueueRef) queueURL() string { return r.QueueUrl }
+
+// onQueue decodes in, then runs f on its queue with the queue state locked.
+func (s *Sim) onQueue(req *request, in queueRequest, f func(*sqsQueue) (*response, *apiError)) (*response, *apiError) {
+	if e := decodeSQS(req, in); e != nil {
+		return nil, e
+	}
+	s.sqs.mu.Lock()
+	defer s.sqs.mu.Unlock()
+	q, e := s.queueLocked(req, in.queueURL())
+	if e != nil {
+		return nil, e
+	}
+	return f(q)
+}
+
 func (s *Sim) queueLocked(req *request, url string) (*sqsQueue, *apiError) {
 	req.params["QueueUrl"] = url
 	q := s.sqs.queues[url]
@@ -288,16 +310,12 @@ func (s *Sim) sqsGetQueueURL(req *request) (*response, *apiError) {
 }
 
 func (s *Sim) sqsGetQueueAttributes(req *request) (*response, *apiError) {
-	var in struct{ QueueUrl string }
-	if e := decodeSQS(req, &in); e != nil {
-		return nil, e
-	}
-	s.sqs.mu.Lock()
-	defer s.sqs.mu.Unlock()
-	q, e := s.queueLocked(req, in.QueueUrl)
-	if e != nil {
-		return nil, e
-	}
+	return s.onQueue(req, &sqsQueueRef{}, func(q *sqsQueue) (*response, *apiError) {
+		return json10(map[string]any{"Attributes": s.queueAttributesLocked(q)})
+	})
+}
+
+func (s *Sim) queueAttributesLocked(q *sqsQueue) map[string]string {
 	now := s.clock.Now()
 	visible, inflight := 0, 0
 	for _, m := range q.msgs {
@@ -318,7 +336,7 @@ func (s *Sim) sqsGetQueueAttributes(req *request) (*response, *apiError) {
 		b, _ := json.Marshal(map[string]any{"deadLetterTargetArn": q.dlqARN, "maxReceiveCount": q.maxReceive})
 		attrs["RedrivePolicy"] = string(b)
 	}
-	return json10(map[string]any{"Attributes": attrs})
+	return attrs
 }
 
 func md5Hex(s string) string {
@@ -327,21 +345,17 @@ func md5Hex(s string) string {
 }
 
 func (s *Sim) sqsSendMessage(req *request) (*response, *apiError) {
-	var in struct{ QueueUrl, MessageBody string }
-	if e := decodeSQS(req, &in); e != nil {
-		return nil, e
+	var in struct {
+		sqsQueueRef
+		MessageBody string
 	}
-	s.sqs.mu.Lock()
-	defer s.sqs.mu.Unlock()
-	q, e := s.queueLocked(req, in.QueueUrl)
-	if e != nil {
-		return nil, e
-	}
-	if in.MessageBody == "" {
-		return nil, sqsErr(400, "MissingParameter", "MissingParameter", "The request must contain the parameter MessageBody.")
-	}
-	id := s.sendLocked(q, in.MessageBody)
-	return json10(map[string]string{"MessageId": id, "MD5OfMessageBody": md5Hex(in.MessageBody)})
+	return s.onQueue(req, &in, func(q *sqsQueue) (*response, *apiError) {
+		if in.MessageBody == "" {
+			return nil, sqsErr(400, "MissingParameter", "MissingParameter", "The request must contain the parameter MessageBody.")
+		}
+		id := s.sendLocked(q, in.MessageBody)
+		return json10(map[string]string{"MessageId": id, "MD5OfMessageBody": md5Hex(in.MessageBody)})
+	})
 }
 
 func (s *Sim) sqsSendMessageBatch(req *request) (*response, *apiError) {
@@ -365,38 +379,31 @@ type sqsEntryError struct{ code, message string }
 // each returns or fails with its error, in SQS's Successful/Failed shape.
 func (s *Sim) sqsBatch(req *request, each func(*sqsQueue, sqsBatchEntry) (map[string]any, *sqsEntryError)) (*response, *apiError) {
 	var in struct {
-		QueueUrl string
-		Entries  []sqsBatchEntry
+		sqsQueueRef
+		Entries []sqsBatchEntry
 	}
-	if e := decodeSQS(req, &in); e != nil {
-		return nil, e
-	}
-	s.sqs.mu.Lock()
-	defer s.sqs.mu.Unlock()
-	q, e := s.queueLocked(req, in.QueueUrl)
-	if e != nil {
-		return nil, e
-	}
-	if len(in.Entries) == 0 || len(in.Entries) > 10 {
-		return nil, sqsErr(400, "TooManyEntriesInBatchRequest", "AWS.SimpleQueueService.TooManyEntriesInBatchRequest", "Maximum number of entries per request are 10.")
-	}
-	out := struct {
-		Successful []map[string]any
-		Failed     []map[string]any
-	}{Successful: []map[string]any{}, Failed: []map[string]any{}}
-	for _, en := range in.Entries {
-		ok, fail := each(q, en)
-		if fail != nil {
-			out.Failed = append(out.Failed, map[string]any{"Id": en.Id, "Code": fail.code, "Message": fail.message, "SenderFault": true})
-			continue
+	return s.onQueue(req, &in, func(q *sqsQueue) (*response, *apiError) {
+		if len(in.Entries) == 0 || len(in.Entries) > 10 {
+			return nil, sqsErr(400, "TooManyEntriesInBatchRequest", "AWS.SimpleQueueService.TooManyEntriesInBatchRequest", "Maximum number of entries per request are 10.")
 		}
-		if ok == nil {
-			ok = map[string]any{}
+		out := struct {
+			Successful []map[string]any
+			Failed     []map[string]any
+		}{Successful: []map[string]any{}, Failed: []map[string]any{}}
+		for _, en := range in.Entries {
+			ok, fail := each(q, en)
+			if fail != nil {
+				out.Failed = append(out.Failed, map[string]any{"Id": en.Id, "Code": fail.code, "Message": fail.message, "SenderFault": true})
+				continue
+			}
+			if ok == nil {
+				ok = map[string]any{}
+			}
+			ok["Id"] = en.Id
+			out.Successful = append(out.Successful, ok)
 		}
-		ok["Id"] = en.Id
-		out.Successful = append(out.Successful, ok)
-	}
-	req.params["Entries"] = len(in.Entries)
-	req.result["Failed"] = len(out.Failed)
-	return json10(out)
+		req.params["Entries"] = len(in.Entries)
+		req.result["Failed"] = len(out.Failed)
+		return json10(out)
+	})
 }

@@ -208,36 +208,37 @@ func receiptInvalid(h string) *apiError {
 }
 
 func (s *Sim) sqsDeleteMessage(req *request) (*response, *apiError) {
-	var in struct{ QueueUrl, ReceiptHandle string }
-	if e := decodeSQS(req, &in); e != nil {
-		return nil, e
+	var in struct {
+		sqsQueueRef
+		ReceiptHandle string
 	}
-	s.sqs.mu.Lock()
-	defer s.sqs.mu.Unlock()
-	q, e := s.queueLocked(req, in.QueueUrl)
-	if e != nil {
-		return nil, e
-	}
-	m, deleted := q.messageOf(in.ReceiptHandle)
+	return s.onQueue(req, &in, func(q *sqsQueue) (*response, *apiError) {
+		if !q.deleteByReceipt(in.ReceiptHandle) {
+			return nil, receiptInvalid(in.ReceiptHandle)
+		}
+		return json10(struct{}{})
+	})
+}
+
+// deleteByReceipt deletes the message a receipt handle names; a message
+// deleted already counts as deleted (SQS's delete is idempotent). It
+// reports false for a handle the queue never gave out.
+func (q *sqsQueue) deleteByReceipt(h string) bool {
+	m, deleted := q.messageOf(h)
 	switch {
 	case deleted:
 	case m == nil:
-		return nil, receiptInvalid(in.ReceiptHandle)
+		return false
 	default:
 		q.deleteLocked(m)
 	}
-	return json10(struct{}{})
+	return true
 }
 
 func (s *Sim) sqsDeleteMessageBatch(req *request) (*response, *apiError) {
 	return s.sqsBatch(req, func(q *sqsQueue, en sqsBatchEntry) (map[string]any, *sqsEntryError) {
-		m, deleted := q.messageOf(en.ReceiptHandle)
-		switch {
-		case deleted:
-		case m == nil:
+		if !q.deleteByReceipt(en.ReceiptHandle) {
 			return nil, &sqsEntryError{"ReceiptHandleIsInvalid", "invalid receipt handle"}
-		default:
-			q.deleteLocked(m)
 		}
 		return nil, nil
 	})
@@ -245,33 +246,27 @@ func (s *Sim) sqsDeleteMessageBatch(req *request) (*response, *apiError) {
 
 func (s *Sim) sqsChangeVisibility(req *request) (*response, *apiError) {
 	var in struct {
-		QueueUrl, ReceiptHandle string
-		VisibilityTimeout       int
+		sqsQueueRef
+		ReceiptHandle     string
+		VisibilityTimeout int
 	}
-	if e := decodeSQS(req, &in); e != nil {
-		return nil, e
-	}
-	s.sqs.mu.Lock()
-	defer s.sqs.mu.Unlock()
-	q, e := s.queueLocked(req, in.QueueUrl)
-	if e != nil {
-		return nil, e
-	}
-	req.params["VisibilityTimeout"] = in.VisibilityTimeout
-	if in.VisibilityTimeout < 0 || in.VisibilityTimeout > 43200 {
-		return nil, sqsErr(400, "InvalidParameterValue", "InvalidParameterValue", "Value for parameter VisibilityTimeout is invalid. Reason: Must be between 0 and 43200.")
-	}
-	m, _ := q.messageOf(in.ReceiptHandle)
-	if m == nil {
-		return nil, receiptInvalid(in.ReceiptHandle)
-	}
-	now := s.clock.Now()
-	if !m.visibleAt.After(now) {
-		return nil, sqsErr(400, "MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight", "Message does not exist or is not available for visibility timeout change.")
-	}
-	m.visibleAt = now.Add(time.Duration(in.VisibilityTimeout) * time.Second)
-	if in.VisibilityTimeout == 0 {
-		s.wakeLocked()
-	}
-	return json10(struct{}{})
+	return s.onQueue(req, &in, func(q *sqsQueue) (*response, *apiError) {
+		req.params["VisibilityTimeout"] = in.VisibilityTimeout
+		if in.VisibilityTimeout < 0 || in.VisibilityTimeout > 43200 {
+			return nil, sqsErr(400, "InvalidParameterValue", "InvalidParameterValue", "Value for parameter VisibilityTimeout is invalid. Reason: Must be between 0 and 43200.")
+		}
+		m, _ := q.messageOf(in.ReceiptHandle)
+		if m == nil {
+			return nil, receiptInvalid(in.ReceiptHandle)
+		}
+		now := s.clock.Now()
+		if !m.visibleAt.After(now) {
+			return nil, sqsErr(400, "MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight", "Message does not exist or is not available for visibility timeout change.")
+		}
+		m.visibleAt = now.Add(time.Duration(in.VisibilityTimeout) * time.Second)
+		if in.VisibilityTimeout == 0 {
+			s.wakeLocked()
+		}
+		return json10(struct{}{})
+	})
 }
