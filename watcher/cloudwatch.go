@@ -76,15 +76,7 @@ func NewMetricReader(cfg MetricReaderConfig) (*MetricReader, error) {
 	if cfg.Clients == nil {
 		return nil, errors.New("watcher: metric reader needs Clients")
 	}
-	if cfg.Clock == nil {
-		cfg.Clock = clockwork.NewRealClock()
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = zap.NewNop()
-	}
-	if cfg.Metrics == nil {
-		cfg.Metrics = NewMetrics(nil)
-	}
+	commonDefaults(&cfg.Clock, &cfg.Logger, &cfg.Metrics)
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 4
 	}

@@ -184,15 +184,7 @@ func NewDetector(cfg DetectorConfig) (*Detector, error) {
 	if cfg.Store == nil || cfg.Clients == nil {
 		return nil, errors.New("watcher: detector needs a Store and Clients")
 	}
-	if cfg.Clock == nil {
-		cfg.Clock = clockwork.NewRealClock()
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = zap.NewNop()
-	}
-	if cfg.Metrics == nil {
-		cfg.Metrics = NewMetrics(nil)
-	}
+	commonDefaults(&cfg.Clock, &cfg.Logger, &cfg.Metrics)
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 15 * time.Second
 	}

@@ -73,15 +73,7 @@ func NewEventSource(cfg EventSourceConfig) (*EventSource, error) {
 	if cfg.Client == nil || cfg.QueueURL == "" || cfg.Detector == nil {
 		return nil, errors.New("watcher: event source needs a Client, a QueueURL and a Detector")
 	}
-	if cfg.Clock == nil {
-		cfg.Clock = clockwork.NewRealClock()
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = zap.NewNop()
-	}
-	if cfg.Metrics == nil {
-		cfg.Metrics = NewMetrics(nil)
-	}
+	commonDefaults(&cfg.Clock, &cfg.Logger, &cfg.Metrics)
 	if cfg.WaitTime <= 0 || cfg.WaitTime > 20*time.Second {
 		cfg.WaitTime = 20 * time.Second
 	}

@@ -3,9 +3,12 @@ package watcher
 import (
 	"sync"
 
-	"github.com/canaryd/canaryd/sample"
+	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"go.uber.org/zap"
+
+	"github.com/canaryd/canaryd/sample"
 )
 
 // Metrics are the watcher's Prometheus families. Labels are bounded:
@@ -109,4 +112,18 @@ func (m *Metrics) counter(c sampleClass) prometheus.Counter {
 
 func (m *Metrics) sample(s sample.Sample) {
 	m.counter(sampleClass{s.Target, s.Kind, s.Outcome}).Inc()
+}
+
+// commonDefaults fills in what a part's config leaves out: the real
+// clock, a no-op logger, metrics on no registry.
+func commonDefaults(clock *clockwork.Clock, logger **zap.Logger, metrics **Metrics) {
+	if *clock == nil {
+		*clock = clockwork.NewRealClock()
+	}
+	if *logger == nil {
+		*logger = zap.NewNop()
+	}
+	if *metrics == nil {
+		*metrics = NewMetrics(nil)
+	}
 }
