@@ -128,7 +128,7 @@ const (
 	failFastSd = 0.5              //
 	timeoutMs  = 30000.0          // durations are capped at the function timeout
 	period     = time.Minute      // CloudWatch period
-	baselineN  = 60               // baseline periods (30 minutes)
+	baselineN  = 60               // periods simulated before the deploy (an hour; a trace holds the target's baseline_window of them)
 	horizon    = 30 * time.Minute // default judged time after the deploy
 )
 
