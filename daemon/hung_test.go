@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -83,12 +84,25 @@ retry_mode = "standard"
 		d.current().detector.Wait()
 		_ = st.Close()
 	})
+	deadline := time.Now().Add(60 * time.Second)
+	hung := ""
+	// step is one second of fake time: a tick, then its probes and every
+	// alias read but the hung one done before the clock moves on.
 	step := func() {
 		clk.Advance(time.Second)
 		d.Tick(ctx)
-		time.Sleep(5 * time.Millisecond) // background work gets the CPU; the conditions below decide
+		d.current().prober.Wait()
+		for {
+			reading := d.current().detector.Reading()
+			if len(reading) == 0 || (len(reading) == 1 && reading[0] == hung) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("alias reads of %v still in flight", reading)
+			}
+			runtime.Gosched()
+		}
 	}
-	deadline := time.Now().Add(60 * time.Second)
 	for known(t, st, "api") != "1" || known(t, st, "other") != "1" {
 		if time.Now().After(deadline) {
 			t.Fatal("aliases never observed")
@@ -96,6 +110,7 @@ retry_mode = "standard"
 		step()
 	}
 	if hang {
+		hung = "other"
 		sim.InjectFault(awssim.Fault{API: "GetAlias", Kind: awssim.FaultLatency, Latency: time.Hour, Rate: 1,
 			Match: map[string]string{"FunctionName": "other"}})
 	}

@@ -270,6 +270,20 @@ func (d *Detector) Tick(ctx context.Context) TickStats {
 // Wait blocks until every read started by Tick has returned.
 func (d *Detector) Wait() { d.wg.Wait() }
 
+// Reading returns the targets whose alias read is in flight, in the
+// detector's order: a read that hangs shows here until its timeout.
+func (d *Detector) Reading() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []string
+	for _, s := range d.order {
+		if s.inFlight {
+			out = append(out, s.t.Name)
+		}
+	}
+	return out
+}
+
 // claim marks the slots not already in flight as in flight and returns them.
 func (d *Detector) claim(slots []*targetSlot) []*targetSlot {
 	d.mu.Lock()
