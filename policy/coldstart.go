@@ -95,7 +95,7 @@ func (p *Policy) latencyIncrement(r *rule, rb *ruleBase, w *watchInfo, q *period
 		}
 		p0 := math.Min(0.999, rb.upper+a)
 		clear(vec)
-		seqtest.AddPeriod(vec, &seqtest.HardFailureGrid, q.xn, q.nn, p0, 1/seqtest.Phi(p0*q.nn, rb.invK))
+		seqtest.AddPeriod(vec, &seqtest.HardFailureGrid, q.xn, q.nn, p0, 1/coldPhi(rb.upper*q.nn, a*q.nn, rb.invK))
 		inc.vec = vec
 	case a <= 0.01:
 		if z, ok := rb.fb.zOf(q.yn, q.nn); ok {

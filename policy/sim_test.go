@@ -243,11 +243,16 @@ func coldMinuteScaled(n, k, c, tau float64) func(r rng, m int, v string) []sampl
 
 // coldSlowMinute is a latency rule (p99 > 800 ms) at its threshold: 1%
 // of invocations slower than 800 ms, plus cold starts of scale c decaying
-// with the rule's 40 s warmup, all slower than it.
-func coldSlowMinute(n, c float64) func(r rng, m int, v string) []sample.Sample {
+// with the rule's 40 s warmup, all slower than it. Burst shape k (0:
+// none) multiplies the warm 1% only: a cold start is slow whatever the
+// minute.
+func coldSlowMinute(n, c, k float64) func(r rng, m int, v string) []sample.Sample {
 	return func(r rng, m int, v string) []sample.Sample {
 		inv := r.poisson(n)
 		p := 0.01
+		if k > 0 {
+			p *= r.gamma(k) / k
+		}
 		if m >= 0 {
 			t1, t2 := float64(m)*60, float64(m+1)*60
 			p += c * 40 * (math.Exp(-t1/40) - math.Exp(-t2/40)) / 60
@@ -320,7 +325,9 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 		{name: "compare_latency, cold starts of scale 0.3, bursty k=5", rule: cmpLat, minute: coldMinuteScaled(1000, 5, 0.3, 40), periods: watch},
 		{name: "compare_latency, faster cold starts (tau 20s)", rule: cmpLat, minute: coldMinuteScaled(1000, 0, 0.5, 20), periods: watch},
 		{name: "p99 at its threshold, cold starts of scale 0.2", rule: with(lat, func(r *config.Rule) { r.Warmup.Duration = 40 * time.Second }),
-			minute: coldSlowMinute(1000, 0.2), periods: watch},
+			minute: coldSlowMinute(1000, 0.2, 0), periods: watch},
+		{name: "p99 at its threshold, cold starts of scale 0.5, bursty k=1", rule: with(lat, func(r *config.Rule) { r.Warmup.Duration = 40 * time.Second }),
+			minute: coldSlowMinute(1000, 0.5, 1), periods: watch},
 		{name: "probe flaky 5% before and after", rule: health, minute: errorMinute(flat(0), flat(0), 0), probes: flakyProbes(0.05), periods: 10 + 60},
 		{name: "probe at its 10% tolerance, no baseline", rule: health, minute: errorMinute(flat(0), flat(0), 0), probes: flakyProbes(0.1), periods: 10 + 60},
 	}
