@@ -74,20 +74,49 @@ type roundDetail struct {
 }
 
 // runAlias is the alias step: rounds of aliasRound until one is decided
-// or the target's retry_for is spent.
+// or the target's retry_for is spent. Its retries are announced (the
+// rollback itself is held up: page on-call).
 func (x *execution) runAlias(ctx context.Context, s Step) (stepOutcome, error) {
+	return x.inRounds(ctx, s, x.p.Target.Actions.RetryFor.Duration, true, func() stepOutcome {
+		return x.a.aliasRound(ctx, x.p)
+	})
+}
+
+// NonCriticalRetryFor bounds the rounds of a non-critical AWS step (a
+// CloudFront invalidation): the alias is already back, and the steps
+// after it (cache flush, webhooks, verify) wait while it retries.
+const NonCriticalRetryFor = 2 * time.Minute
+
+// runCloudFrontRounds is the CloudFront step: an invalidation is
+// idempotent on its CallerReference, so a storm that outlasts one round
+// of retries is ridden out in rounds, for at most NonCriticalRetryFor
+// (retry_for if shorter), unannounced: the rollback has happened.
+func (x *execution) runCloudFrontRounds(ctx context.Context, s Step) (stepOutcome, error) {
+	return x.inRounds(ctx, s, min(x.p.Target.Actions.RetryFor.Duration, NonCriticalRetryFor), false, func() stepOutcome {
+		return x.a.runCloudFront(ctx, x.p, s)
+	})
+}
+
+// inRounds runs round until it is decided (done, or failed for good) or
+// retryFor, counted from the first failed round in the journal, is spent.
+// Each failed round is journaled; announce reports the rounds to OnRetry.
+func (x *execution) inRounds(ctx context.Context, s Step, retryFor time.Duration, announce bool, round func() stepOutcome) (stepOutcome, error) {
 	a := x.a
 	rounds, since := x.priorRounds(s)
-	retryFor := x.p.Target.Actions.RetryFor.Duration
 	announced := false
+	event := func(k RetryKind, until, next time.Time, err error) {
+		if announce {
+			x.retryEvent(s, k, rounds, since, until, next, err)
+		}
+	}
 	for {
-		out := a.aliasRound(ctx, x.p)
-		if d, ok := out.detail.(*aliasDetail); ok {
-			d.Rounds = rounds
+		out := round()
+		if d, ok := out.detail.(rounded); ok {
+			d.setRounds(rounds)
 		}
 		if out.status != store.StepFailed || Classify(out.err) != Transient || ctx.Err() != nil || retryFor <= 0 {
 			if out.status == store.StepDone && rounds > 0 {
-				x.retryEvent(s, RetryRecovered, rounds, since, since.Add(retryFor), time.Time{}, nil)
+				event(RetryRecovered, since.Add(retryFor), time.Time{}, nil)
 			}
 			return out, nil
 		}
@@ -98,21 +127,21 @@ func (x *execution) runAlias(ctx context.Context, s Step) (stepOutcome, error) {
 		rounds++
 		until := since.Add(retryFor)
 		if !now.Before(until) {
-			x.retryEvent(s, RetryExhausted, rounds, since, until, time.Time{}, out.err)
+			event(RetryExhausted, until, time.Time{}, out.err)
 			return failed(out.detail, fmt.Errorf("gave up after %d rounds over %s (retry_for %s): %w",
 				rounds, now.Sub(since).Round(time.Second), retryFor, out.err)), nil
 		}
 		next := now.Add(min(a.cfg.Rounds.wait(rounds), until.Sub(now)))
-		round := stepOutcome{status: store.StepIntent, err: fmt.Errorf("round %d failed, next at %s: %w", rounds, next.UTC().Format(time.RFC3339), out.err),
+		failedRound := stepOutcome{status: store.StepIntent, err: fmt.Errorf("round %d failed, next at %s: %w", rounds, next.UTC().Format(time.RFC3339), out.err),
 			detail: roundDetail{Round: rounds, Since: since, Until: until, Next: next}}
-		if _, err := x.write(ctx, s, round, 0); err != nil {
+		if _, err := x.write(ctx, s, failedRound, 0); err != nil {
 			return out, err
 		}
 		kind := RetryRound
 		if !announced {
 			kind, announced = RetryStarted, true
 		}
-		x.retryEvent(s, kind, rounds, since, until, next, out.err)
+		event(kind, until, next, out.err)
 		select {
 		case <-ctx.Done():
 			return failed(out.detail, ctx.Err()), nil
@@ -120,6 +149,9 @@ func (x *execution) runAlias(ctx context.Context, s Step) (stepOutcome, error) {
 		}
 	}
 }
+
+// rounded is a step detail that records how many rounds failed before it.
+type rounded interface{ setRounds(int) }
 
 // priorRounds counts the failed rounds of step s in the journal as last
 // read, and when the first was.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/canaryd/canaryd/awssim"
@@ -204,4 +205,90 @@ func equalKinds(a, b []RetryKind) bool {
 		}
 	}
 	return true
+}
+
+// cloudFrontStorm is a brownOutEnv whose CloudFront client also makes one
+// attempt per call, with the standard target (alias, invalidation, Redis)
+// retrying for retryFor.
+func cloudFrontStorm(t *testing.T, retryFor time.Duration) (*brownOutEnv, config.Target) {
+	var b *brownOutEnv
+	b = &brownOutEnv{}
+	b.env = newEnv(t, nil, func(c *Config) {
+		c.Retry = RetryPolicy{Attempts: 2, Base: time.Second, Max: time.Second}
+		c.Rounds = Backoff{Base: 10 * time.Second, Max: time.Minute}
+		c.CloudFront = func(string) *cloudfront.Client {
+			return cloudfront.NewFromConfig(b.aws, func(o *cloudfront.Options) {
+				o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) { so.MaxAttempts = 1 })
+			})
+		}
+		c.OnRetry = func(ev RetryEvent) {
+			b.mu.Lock()
+			b.events = append(b.events, ev)
+			b.mu.Unlock()
+		}
+	})
+	autoAdvance(t, b.clk, time.Second)
+	tg := b.target()
+	tg.Actions.RetryFor = config.Duration{Duration: retryFor}
+	return b, tg
+}
+
+// TestCloudFrontRidesOutAThrottlingStorm: an invalidation throttled for
+// two whole rounds of retries is created in the third (one invalidation,
+// the same CallerReference), the failed rounds are journaled, and nobody
+// is paged: the alias is already back.
+func TestCloudFrontRidesOutAThrottlingStorm(t *testing.T) {
+	b, tg := cloudFrontStorm(t, 15*time.Minute)
+	b.sim.InjectFault(awssim.Fault{API: "CreateInvalidation", Kind: awssim.FaultThrottle, Count: 5})
+
+	res := b.execute(BuildPlan(tg, b.input()))
+
+	if res.Outcome != OutcomeRolledBack || strings.Contains(res.Reason, "failed") {
+		t.Fatalf("outcome %s (%s), want rolled_back with every step done", res.Outcome, res.Reason)
+	}
+	if n := len(b.sim.Invalidations(distID)); n != 1 {
+		t.Errorf("%d invalidations, want 1", n)
+	}
+	var d cloudFrontDetail
+	if err := json.Unmarshal(res.Steps[1].Detail, &d); err != nil || res.Steps[1].Status != store.StepDone || d.Rounds != 2 {
+		t.Errorf("cloudfront step %s detail %s, want done after 2 failed rounds", res.Steps[1].Status, res.Steps[1].Detail)
+	}
+	journal, _ := b.st.Journal(context.Background(), incident)
+	rounds := 0
+	for _, j := range journal {
+		if j.Step == 1 && j.Status == store.StepIntent && j.Error != "" {
+			rounds++
+		}
+	}
+	if rounds != 2 {
+		t.Errorf("%d failed rounds of the cloudfront step journaled, want 2", rounds)
+	}
+	if got := b.kinds(); len(got) != 0 {
+		t.Errorf("OnRetry told %v for a non-critical step, want nothing", got)
+	}
+}
+
+// TestCloudFrontStormIsBounded: an invalidation throttled without end
+// gives up after NonCriticalRetryFor, not the target's retry_for, and the
+// plan goes on: the alias is reverted, the cache flushed.
+func TestCloudFrontStormIsBounded(t *testing.T) {
+	b, tg := cloudFrontStorm(t, 15*time.Minute)
+	b.sim.InjectFault(awssim.Fault{API: "CreateInvalidation", Kind: awssim.FaultThrottle, Rate: 1})
+	start := b.clk.Now()
+
+	res := b.execute(BuildPlan(tg, b.input()))
+
+	took := b.clk.Since(start)
+	if res.Outcome != OutcomeRolledBack || !strings.Contains(res.Reason, "non-critical steps failed: cloudfront") {
+		t.Errorf("outcome %s (%s), want rolled_back naming the failed cloudfront step", res.Outcome, res.Reason)
+	}
+	if res.Steps[1].Status != store.StepFailed || !strings.Contains(res.Steps[1].Error, "gave up after") {
+		t.Errorf("cloudfront step %s: %s", res.Steps[1].Status, res.Steps[1].Error)
+	}
+	if res.Steps[2].Status != store.StepDone {
+		t.Errorf("redis step %s after the failed invalidation, want done", res.Steps[2].Status)
+	}
+	if took < NonCriticalRetryFor || took > NonCriticalRetryFor+time.Minute {
+		t.Errorf("the plan took %s of fake time, want just over %s", took, NonCriticalRetryFor)
+	}
 }

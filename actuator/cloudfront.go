@@ -25,7 +25,10 @@ type cloudFrontDetail struct {
 	Status          string   `json:"status,omitempty"` // InProgress | Completed, as last read
 	Waited          string   `json:"waited,omitempty"`
 	WaitExpired     bool     `json:"wait_expired,omitempty"` // Wait elapsed before Completed
+	Rounds          int      `json:"rounds,omitempty"`       // failed rounds before this one (throttling storm)
 }
+
+func (d *cloudFrontDetail) setRounds(n int) { d.Rounds = n }
 
 // CallerReference is the idempotency key of a cloudfront step: the same
 // incident and step always send the same one, so CloudFront answers a

@@ -143,7 +143,7 @@ func (x *execution) act(ctx context.Context, s Step, before []StepResult) (stepO
 	case KindCodeDeploy:
 		return a.runCodeDeploy(ctx, p, s), nil
 	case KindCloudFront:
-		return a.runCloudFront(ctx, p, s), nil
+		return x.runCloudFrontRounds(ctx, s)
 	case KindRedis:
 		return a.runRedis(ctx, s), nil
 	case KindWebhook:

@@ -29,6 +29,8 @@ type aliasDetail struct {
 	Rounds           int                `json:"rounds,omitempty"` // failed rounds before this one (brown-out)
 }
 
+func (d *aliasDetail) setRounds(n int) { d.Rounds = n }
+
 // aliasRound points the alias back at the known-good version, clearing
 // any traffic split, conditional on the RevisionId observed (promise 2). It
 // never touches an alias that moved to a version that is neither the bad
