@@ -198,6 +198,17 @@ func (b *PreparedBaseline) prepareCounts(r *rule, rb *ruleBase, x, n []float64) 
 	}
 }
 
+// priorShare is the share of a two-sample rule's baseline periods (the
+// earliest) that only set the prior on the known-good rate.
+const priorShare = 0.25
+
+// informedWeight is the weight of the prior learnt from those periods
+// (the rest stays on the vague prior, should the rate have moved since).
+const informedWeight = 0.75
+
+// priorPeriods is how many of n baseline periods set the prior.
+func priorPeriods(n int) int { return int(priorShare * float64(n)) }
+
 // latencyPriorShape is the shape of compare_latency's Gamma prior on the
 // known-good's slow share (its mean is 1 - NN/100).
 const latencyPriorShape = 4.0
@@ -225,10 +236,24 @@ func (b *PreparedBaseline) prepareTwoSample(r *rule, rb *ruleBase, x, n []float6
 	if !rb.hasRef {
 		rb.note = "no pre-deploy baseline to compare with: only periods split with the known-good version count"
 	}
+	var all, early seqtest.Block
+	cut := priorPeriods(len(x))
 	for i := range x {
 		phi := seqtest.Phi(rb.rate*n[i], rb.invK)
-		rb.ref.X += x[i] / phi
-		rb.ref.N += n[i] / phi
+		all.X += x[i] / phi
+		all.N += n[i] / phi
+		if i < cut {
+			early.X += x[i] / phi
+			early.N += n[i] / phi
+		}
+	}
+	rb.ref = all
+	if early.N > 0 && early.N < all.N {
+		// The baseline's first periods only inform the prior on the
+		// known-good rate; the rest is the reference block the e-value
+		// is a likelihood ratio of (seqtest.TwoSample.WithInformedPrior).
+		rb.two = rb.two.WithInformedPrior(early.X, early.N, informedWeight)
+		rb.ref = seqtest.Block{X: all.X - early.X, N: all.N - early.N}
 	}
 	rb.nullRate = r0 * rb.rate
 	rb.threshold = r0 * rb.rate
@@ -237,7 +262,7 @@ func (b *PreparedBaseline) prepareTwoSample(r *rule, rb *ruleBase, x, n []float6
 		// the absolute latency rule's periods are tested against it; for
 		// compare_latency it only sets the tempering (coldstart.go).
 		if rb.hasRate {
-			rb.upper = seqtest.UpperRate(rb.ref.X, rb.ref.N, r.alpha/8)
+			rb.upper = seqtest.UpperRate(all.X, all.N, r.alpha/8)
 			rb.nullRate = rb.upper
 		}
 		rb.threshold = rb.slowX

@@ -216,21 +216,40 @@ type twoSampleCase struct {
 	drift    bool // the known-good rate swings ±50% over the day (split only)
 	periods  int
 	baseline int // baseline periods
+	// informed: the first quarter of the baseline periods only inform the
+	// prior (WithInformedPrior), at rate·moved; the rest is the reference.
+	informed bool
+	moved    float64
 }
 
 func (c twoSampleCase) run(r sim, test *TwoSample) bool {
-	var ref Block
+	var ref, early Block
 	bx, bn := make([]float64, c.baseline), make([]float64, c.baseline)
+	cut := 0
+	if c.informed {
+		cut = c.baseline / 4
+	}
 	for i := range c.baseline {
 		n := r.poisson(c.baseN(i - c.baseline))
-		x := r.events(n, c.rate, c.k)
+		rate := c.rate
+		if i < cut && c.moved > 0 {
+			rate *= c.moved
+		}
+		x := r.events(n, rate, c.k)
 		bx[i], bn[i] = float64(x), float64(n)
 	}
-	invK := InvK(bx, bn)
+	invK := InvK(bx[cut:], bn[cut:])
 	for i := range bx {
 		phi := Phi(c.rate*bn[i], invK)
-		ref.X += bx[i] / phi
-		ref.N += bn[i] / phi
+		b := &ref
+		if i < cut {
+			b = &early
+		}
+		b.X += bx[i] / phi
+		b.N += bn[i] / phi
+	}
+	if c.informed {
+		test = test.WithInformedPrior(early.X, early.N, 0.75)
 	}
 	var cur Block
 	split := make([]float64, test.Len())
@@ -260,18 +279,24 @@ func (c twoSampleCase) run(r sim, test *TwoSample) bool {
 func TestTwoSampleValidity(t *testing.T) {
 	inf := math.Inf(1)
 	cases := []twoSampleCase{
-		{"vs baseline, 1000/period, 1%", 0.01, 1, steady(1000), steady(1000), inf, false, false, 600, 30},
-		{"vs baseline, min_effect 0.25", 0.01, 1.25, steady(1000), steady(1000), inf, false, false, 600, 30},
-		{"vs baseline, low traffic 5/period", 0.02, 1, steady(5), steady(5), inf, false, false, 600, 30},
-		{"vs baseline, rare errors 0.05%", 0.0005, 1, steady(1000), steady(1000), inf, false, false, 600, 30},
-		{"vs baseline, diurnal traffic", 0.01, 1, diurnal(1000), diurnal(1000), inf, false, false, 600, 30},
-		{"vs baseline, high rate 30%", 0.3, 1, steady(200), steady(200), inf, false, false, 600, 30},
-		{"vs baseline, bursty k=2", 0.01, 1, steady(1000), steady(1000), 2, false, false, 600, 30},
-		{"vs baseline, very bursty k=0.5", 0.01, 1, steady(1000), steady(1000), 0.5, false, false, 600, 30},
-		{"split 10%, concurrent", 0.01, 1, steady(1000), steady(100), inf, true, false, 600, 30},
-		{"split, known-good rate drifts", 0.01, 1, steady(1000), steady(100), inf, true, true, 600, 30},
-		{"split, bursty k=2 per arm", 0.01, 1, steady(1000), steady(100), 2, true, false, 600, 30},
-		{"split, min_effect 0.5, high rate", 0.2, 1.5, steady(1000), steady(100), inf, true, false, 600, 30},
+		{"vs baseline, 1000/period, 1%", 0.01, 1, steady(1000), steady(1000), inf, false, false, 600, 30, false, 0},
+		{"vs baseline, min_effect 0.25", 0.01, 1.25, steady(1000), steady(1000), inf, false, false, 600, 30, false, 0},
+		{"vs baseline, low traffic 5/period", 0.02, 1, steady(5), steady(5), inf, false, false, 600, 30, false, 0},
+		{"vs baseline, rare errors 0.05%", 0.0005, 1, steady(1000), steady(1000), inf, false, false, 600, 30, false, 0},
+		{"vs baseline, diurnal traffic", 0.01, 1, diurnal(1000), diurnal(1000), inf, false, false, 600, 30, false, 0},
+		{"vs baseline, high rate 30%", 0.3, 1, steady(200), steady(200), inf, false, false, 600, 30, false, 0},
+		{"vs baseline, bursty k=2", 0.01, 1, steady(1000), steady(1000), 2, false, false, 600, 30, false, 0},
+		{"vs baseline, very bursty k=0.5", 0.01, 1, steady(1000), steady(1000), 0.5, false, false, 600, 30, false, 0},
+		{"split 10%, concurrent", 0.01, 1, steady(1000), steady(100), inf, true, false, 600, 30, false, 0},
+		{"split, known-good rate drifts", 0.01, 1, steady(1000), steady(100), inf, true, true, 600, 30, false, 0},
+		{"split, bursty k=2 per arm", 0.01, 1, steady(1000), steady(100), 2, true, false, 600, 30, false, 0},
+		{"split, min_effect 0.5, high rate", 0.2, 1.5, steady(1000), steady(100), inf, true, false, 600, 30, false, 0},
+		{"informed prior, 1000/period, 1%", 0.01, 1, steady(1000), steady(1000), inf, false, false, 600, 60, true, 0},
+		{"informed prior, low traffic 5/period", 0.02, 1, steady(5), steady(5), inf, false, false, 600, 60, true, 0},
+		{"informed prior, rare errors 0.05%", 0.0005, 1, steady(1000), steady(1000), inf, false, false, 600, 60, true, 0},
+		{"informed prior, bursty k=2", 0.01, 1, steady(1000), steady(1000), 2, false, false, 600, 60, true, 0},
+		{"informed prior, rate 3x lower before", 0.01, 1, steady(1000), steady(1000), inf, false, false, 600, 60, true, 1.0 / 3},
+		{"informed prior, rate 3x higher before", 0.01, 1, steady(1000), steady(1000), inf, false, false, 600, 60, true, 3},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -563,5 +588,76 @@ func TestBinomialUpperCoverage(t *testing.T) {
 	}
 	if u := BinomialUpper(0, 0, level); u != 1 {
 		t.Errorf("without trials: %g, want 1", u)
+	}
+}
+
+// TestInformedPriorPower: learning the prior from the baseline's first
+// quarter (and comparing with the other three) detects a 2x error rate
+// sooner than the vague prior over the whole baseline, on the same data.
+func TestInformedPriorPower(t *testing.T) {
+	const alpha = 5e-4
+	r := newSim(33)
+	vague := NewTwoSample(1.1, &DefaultGrid)
+	n := reps(t, 200)
+	var sumVague, sumInformed float64
+	for range n {
+		var early, ref, cur Block
+		for i := range 60 {
+			b := &ref
+			if i < 15 {
+				b = &early
+			}
+			k := r.poisson(1000)
+			b.X += float64(r.binomial(k, 0.002))
+			b.N += float64(k)
+		}
+		all := Block{X: early.X + ref.X, N: early.N + ref.N}
+		informed := vague.WithInformedPrior(early.X, early.N, 0.75)
+		dv, di := 0, 0
+		for i := 1; i <= 60 && (dv == 0 || di == 0); i++ {
+			k := r.poisson(1000)
+			cur.X += float64(r.binomial(k, 0.004))
+			cur.N += float64(k)
+			if dv == 0 && vague.LogE(all, cur, nil) >= math.Log(1/alpha) {
+				dv = i
+			}
+			if di == 0 && informed.LogE(ref, cur, nil) >= math.Log(1/alpha) {
+				di = i
+			}
+		}
+		sumVague += float64(boolInt(dv == 0, 61, dv))
+		sumInformed += float64(boolInt(di == 0, 61, di))
+	}
+	t.Logf("2x errors at 1000/period, 0.2%%: mean detection period %.1f (vague prior, whole baseline) vs %.1f (informed prior)",
+		sumVague/float64(n), sumInformed/float64(n))
+	if sumInformed >= sumVague {
+		t.Errorf("the informed prior detects no sooner: mean %.1f vs %.1f periods", sumInformed/float64(n), sumVague/float64(n))
+	}
+}
+
+func boolInt(b bool, x, y int) int {
+	if b {
+		return x
+	}
+	return y
+}
+
+// TestInformedPriorKeepsTheVague: the informed test's e-value is never
+// below (1-w) times the vague test's on the same reference block (its
+// prior is a mixture with weight 1-w on the vague one), whatever the
+// earlier data said.
+func TestInformedPriorKeepsTheVague(t *testing.T) {
+	vague := NewTwoSample(1.1, &DefaultGrid)
+	ref, cur := Block{X: 30, N: 15000}, Block{X: 14, N: 1000}
+	for _, early := range []Block{{X: 10, N: 5000}, {X: 0, N: 5000}, {X: 500, N: 5000}} {
+		inf := vague.WithInformedPrior(early.X, early.N, 0.75)
+		lv, li := vague.LogE(ref, cur, nil), inf.LogE(ref, cur, nil)
+		if li < lv+math.Log(0.25)-1e-9 {
+			t.Errorf("early %v: informed log e %.3f < vague %.3f + log 0.25", early, li, lv)
+		}
+		t.Logf("early %v: log e %.2f informed, %.2f vague", early, li, lv)
+	}
+	if inf := vague.WithInformedPrior(10, 5000, 0.75); inf.LogE(ref, cur, nil) <= vague.LogE(ref, cur, nil)+1 {
+		t.Errorf("agreeing earlier data gain less than a nat: %.2f vs %.2f", inf.LogE(ref, cur, nil), vague.LogE(ref, cur, nil))
 	}
 }
