@@ -14,7 +14,8 @@ import (
 // at most LateReads times, instead of leaving the period to the next
 // regular read a whole period later (the periods metric_lag covers are
 // re-read every cycle anyway). A function without traffic costs no extra
-// read: the period before must have had invocations.
+// read after its first period: the period before must have had
+// invocations (NewestLate).
 const (
 	MetricDelay = 5 * time.Second
 	LateRead    = 10 * time.Second
@@ -35,23 +36,33 @@ func NextMetricRead(now time.Time, period time.Duration, newestLate bool) time.T
 
 // NewestLate reports whether a read at `at` found the newest complete
 // period's Invocations missing (no_data) for a series — a target and
-// version — whose period before had invocations.
+// version — whose period before had invocations, or was not read at all:
+// the first period of a watch (the one the deploy is in) has the
+// baseline before it, not a period of this read, and is the period a hard
+// failure shows in first, so it is read again rather than a whole period
+// later. An idle function thus costs at most LateReads extra reads per
+// deploy.
 func NewestLate(samples []sample.Sample, at time.Time, period time.Duration) bool {
 	newest := at.Truncate(period).Add(-period)
 	type series struct{ target, version string }
-	busy := map[series]bool{}
+	busy, seen := map[series]bool{}, map[series]bool{}
 	for i := range samples {
 		s := &samples[i]
-		if s.Kind == sample.KindMetric && s.Metric == "Invocations" && s.Outcome == sample.OutcomeOK && s.Value > 0 &&
-			s.Time.Equal(newest.Add(-period)) {
-			busy[series{s.Target, s.Version}] = true
+		if s.Kind == sample.KindMetric && s.Metric == "Invocations" && s.Time.Equal(newest.Add(-period)) {
+			k := series{s.Target, s.Version}
+			seen[k] = true
+			if s.Outcome == sample.OutcomeOK && s.Value > 0 {
+				busy[k] = true
+			}
 		}
 	}
 	for i := range samples {
 		s := &samples[i]
 		if s.Kind == sample.KindMetric && s.Metric == "Invocations" && s.Outcome == sample.OutcomeNoData &&
-			s.Time.Equal(newest) && busy[series{s.Target, s.Version}] {
-			return true
+			s.Time.Equal(newest) {
+			if k := (series{s.Target, s.Version}); busy[k] || !seen[k] {
+				return true
+			}
 		}
 	}
 	return false

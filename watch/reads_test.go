@@ -42,7 +42,11 @@ func TestNewestLate(t *testing.T) {
 		{"newest delivered", []sample.Sample{inv("a", "", 0, sample.OutcomeOK, 10), inv("a", "", 1, sample.OutcomeOK, 12)}, false},
 		{"newest missing after traffic", []sample.Sample{inv("a", "", 0, sample.OutcomeOK, 10), inv("a", "", 1, sample.OutcomeNoData, 0)}, true},
 		{"idle function", []sample.Sample{inv("a", "", 0, sample.OutcomeNoData, 0), inv("a", "", 1, sample.OutcomeNoData, 0)}, false},
-		{"another series had the traffic", []sample.Sample{inv("b", "", 0, sample.OutcomeOK, 10), inv("a", "", 1, sample.OutcomeNoData, 0)}, false},
+		{"another series had the traffic", []sample.Sample{inv("b", "", 0, sample.OutcomeOK, 10), inv("a", "", 0, sample.OutcomeNoData, 0), inv("a", "", 1, sample.OutcomeNoData, 0)}, false},
+		// The watch's first period: the period before is the baseline's,
+		// not in this read.
+		{"first period of a watch", []sample.Sample{inv("a", "", 1, sample.OutcomeNoData, 0)}, true},
+		{"first period of a watch, delivered", []sample.Sample{inv("a", "", 1, sample.OutcomeOK, 4)}, false},
 		{"per version", []sample.Sample{inv("a", "7", 0, sample.OutcomeOK, 3), inv("a", "7", 1, sample.OutcomeNoData, 0)}, true},
 		{"source error is not late", []sample.Sample{inv("a", "", 0, sample.OutcomeOK, 10), inv("a", "", 1, sample.OutcomeSourceError, 0)}, false},
 	}
