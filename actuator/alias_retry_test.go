@@ -211,8 +211,7 @@ func equalKinds(a, b []RetryKind) bool {
 // attempt per call, with the standard target (alias, invalidation, Redis)
 // retrying for retryFor.
 func cloudFrontStorm(t *testing.T, retryFor time.Duration) (*brownOutEnv, config.Target) {
-	var b *brownOutEnv
-	b = &brownOutEnv{}
+	b := &brownOutEnv{}
 	b.env = newEnv(t, nil, func(c *Config) {
 		c.Retry = RetryPolicy{Attempts: 2, Base: time.Second, Max: time.Second}
 		c.Rounds = Backoff{Base: 10 * time.Second, Max: time.Minute}
