@@ -26,7 +26,7 @@ type brownOutEnv struct {
 	onRetry func(RetryEvent)
 }
 
-func newBrownOutEnv(t *testing.T) *brownOutEnv {
+func newBrownOutEnv(t *testing.T, more ...func(*brownOutEnv, *Config)) *brownOutEnv {
 	b := &brownOutEnv{}
 	b.env = newEnv(t, nil, func(c *Config) {
 		c.Retry = RetryPolicy{Attempts: 2, Base: time.Second, Max: time.Second}
@@ -44,6 +44,9 @@ func newBrownOutEnv(t *testing.T) *brownOutEnv {
 			if f != nil {
 				f(ev)
 			}
+		}
+		for _, m := range more {
+			m(b, c)
 		}
 	})
 	autoAdvance(t, b.clk, time.Second)
@@ -211,22 +214,13 @@ func equalKinds(a, b []RetryKind) bool {
 // attempt per call, with the standard target (alias, invalidation, Redis)
 // retrying for retryFor.
 func cloudFrontStorm(t *testing.T, retryFor time.Duration) (*brownOutEnv, config.Target) {
-	b := &brownOutEnv{}
-	b.env = newEnv(t, nil, func(c *Config) {
-		c.Retry = RetryPolicy{Attempts: 2, Base: time.Second, Max: time.Second}
-		c.Rounds = Backoff{Base: 10 * time.Second, Max: time.Minute}
+	b := newBrownOutEnv(t, func(b *brownOutEnv, c *Config) {
 		c.CloudFront = func(string) *cloudfront.Client {
 			return cloudfront.NewFromConfig(b.aws, func(o *cloudfront.Options) {
 				o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) { so.MaxAttempts = 1 })
 			})
 		}
-		c.OnRetry = func(ev RetryEvent) {
-			b.mu.Lock()
-			b.events = append(b.events, ev)
-			b.mu.Unlock()
-		}
 	})
-	autoAdvance(t, b.clk, time.Second)
 	tg := b.target()
 	tg.Actions.RetryFor = config.Duration{Duration: retryFor}
 	return b, tg
