@@ -74,3 +74,28 @@ func TestVerifyWindowOfThreeRoundsLoads(t *testing.T) {
 		t.Fatalf("a 30s window over 10s probes: %v", err)
 	}
 }
+
+// TestBaselineHorizon: 1h unless written; "0s" is kept (relative rules
+// roll back for the whole watch); a negative one names its key and line.
+func TestBaselineHorizon(t *testing.T) {
+	src := string(mustRead(t, "testdata/valid-minimal.toml"))
+	cfg, err := Parse([]byte(src), "c.toml", Options{LookupEnv: noEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cfg.Targets[0].BaselineHorizon.Duration; d != DefaultBaselineHorizon {
+		t.Errorf("baseline_horizon = %s by default, want %s", d, DefaultBaselineHorizon)
+	}
+	for _, c := range []struct{ value, want string }{{`"0s"`, ""}, {`"3h"`, ""}, {`"-1m"`, `c.toml:8: target[0].baseline_horizon: must be between 0s and 720h0m0s (got -1m0s)`}} {
+		withKey := strings.Replace(src, `alias = "live"`, `alias = "live"`+"\nbaseline_horizon = "+c.value, 1)
+		cfg, err := Parse([]byte(withKey), "c.toml", Options{LookupEnv: noEnv})
+		switch {
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("baseline_horizon = %s: error %v, want one containing %q", c.value, err, c.want)
+		case c.want == "" && err != nil:
+			t.Errorf("baseline_horizon = %s: %v", c.value, err)
+		case c.want == "" && cfg.Targets[0].BaselineHorizon.String() != map[string]string{`"0s"`: "0s", `"3h"`: "3h0m0s"}[c.value]:
+			t.Errorf("baseline_horizon = %s loaded as %s", c.value, cfg.Targets[0].BaselineHorizon)
+		}
+	}
+}

@@ -16,6 +16,9 @@ const (
 	DefaultMetricPeriod    = time.Minute
 	DefaultMetricLag       = 3
 	DefaultBaselineWindow  = 30 * time.Minute
+	// DefaultBaselineHorizon is how long after the deploy a trip against
+	// the pre-deploy baseline rolls back (target.baseline_horizon).
+	DefaultBaselineHorizon = time.Hour
 	DefaultProbeTimeout    = 5 * time.Second
 	DefaultProbeInterval   = 10 * time.Second
 	DefaultMaxBodyBytes    = 64 << 10

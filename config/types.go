@@ -121,6 +121,13 @@ type Target struct {
 	MetricPeriod   Duration `toml:"metric_period"`   // CloudWatch period, multiple of 60s, default 60s
 	MetricLag      int      `toml:"metric_lag"`      // periods re-read each cycle for late data, default 3
 	BaselineWindow Duration `toml:"baseline_window"` // pre-deploy window read for baselines, default 30m
+	// BaselineHorizon is how long after the deploy a rule that compares
+	// with the pre-deploy baseline (compare_errors, compare_latency, a
+	// ratio or delta rule, a probe against its pre-deploy failure rate)
+	// may roll back; later in the rollback window such a trip alerts only,
+	// since the known-good's own rate changes with the time of day. Default
+	// 1h; "0s" = for the whole watch.
+	BaselineHorizon Duration `toml:"baseline_horizon"`
 	Notify         []string `toml:"notify"`          // notifier names
 	DryRun         bool     `toml:"dry_run"`         // alert only for this target
 	// KnownBad is what a deploy of a version canaryd rolled back before

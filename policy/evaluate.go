@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 
@@ -82,15 +83,19 @@ func (p *Policy) baselineFor(in *Input) *PreparedBaseline {
 }
 
 func (p *Policy) decide(v *Verdict, rs []ruleResult, in *Input, now time.Time) {
-	var breached, kgBad, vouch, pending int
+	var breached, kgBad, stale, vouch, pending int
 	bakeEnd := in.WatchStart.Add(p.bake)
+	late := p.horizon > 0 && now.Sub(in.WatchStart) > p.horizon
 	wait := -1 // first rule promotion waits for
 	for i := range rs {
 		r := &rs[i]
 		if r.breached {
 			breached++
-			if r.kgBad {
+			switch {
+			case r.kgBad:
 				kgBad++
+			case r.relative && late:
+				stale++
 			}
 		}
 		if r.vouch {
@@ -107,9 +112,15 @@ func (p *Policy) decide(v *Verdict, rs []ruleResult, in *Input, now time.Time) {
 	switch {
 	case breached > 0:
 		v.Kind = Failing
-		v.AlertOnly = kgBad == breached
+		v.AlertOnly = kgBad+stale == breached
 		b.str("failing")
-		if v.AlertOnly {
+		switch {
+		case v.AlertOnly && stale > 0:
+			v.AlertWhy = fmt.Sprintf("more than %s after the deploy (baseline_horizon), a trip against the known-good's pre-deploy baseline "+
+				"may be the time of day, not the new version: alerting, not rolling back", p.horizon.String())
+			b.str(" (alert only: against a baseline from before the deploy, more than ").str(p.horizon.String()).str(" ago)")
+		case v.AlertOnly:
+			v.AlertWhy = "the known-good version was already failing before this deploy: rolling back would not help"
 			b.str(" (alert only: known-good was already failing, rolling back would not help)")
 		}
 		sep := ": "

@@ -19,6 +19,7 @@ import (
 type Policy struct {
 	target   string
 	bake     time.Duration
+	horizon  time.Duration    // baseline_horizon: trips against the baseline later than this alert only (0: never)
 	epochOff [maxEpochs]int64 // epochs' starts after the deploy
 	bakeStr  string
 	period   time.Duration
@@ -136,6 +137,7 @@ func Compile(t config.Target) (*Policy, error) {
 	p := &Policy{
 		target:   t.Name,
 		bake:     t.BakeTime.Duration,
+		horizon:  t.BaselineHorizon.Duration,
 		period:   t.MetricPeriod.Duration,
 		lag:      t.MetricLag,
 		metricID: map[string]int{},

@@ -14,6 +14,7 @@ import (
 type ruleResult struct {
 	breached bool
 	kgBad    bool  // the known-good breaches this absolute rule too: rolling back would not help
+	relative bool  // the breach is against the pre-deploy baseline (not a threshold, not a concurrent split)
 	vouch    bool  // the rule has judged enough evidence and found nothing
 	pending  bool  // evidence against the new version is at least halfway (on the log scale) to tripping
 	blocked  bool  // the rule cannot see now (its newest period is a source error, or nothing delivered)
@@ -51,6 +52,7 @@ func (p *Policy) evalStat(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, in *I
 	}
 	if rr.breached {
 		rr.kgBad = p.knownGoodBreaches(r, rb, best, breachedRel)
+		rr.relative = againstBaseline(r, best, s.e.logE >= level)
 	}
 	enough := total.rawN >= p.minEvidence(r)
 	rr.vouch = !rr.breached && rb.judge && enough && p.canCompare(r, rb, &total)
@@ -348,4 +350,19 @@ func eventsOf(r *rule) string {
 		return "throttled"
 	}
 	return "failed"
+}
+
+// againstBaseline reports whether a breach rests on the pre-deploy
+// baseline: a two-sample rule whose epoch has periods judged against it
+// (split periods alone are against the concurrent known-good), a delta
+// rule, or a probe rule tripped by its test against the known-good's
+// pre-deploy failure rate only (abs: the absolute test tripped too).
+func againstBaseline(r *rule, best *epochAcc, abs bool) bool {
+	switch {
+	case r.test == testTwoSample:
+		return best.n > 0
+	case r.isProbe():
+		return !abs
+	}
+	return r.rel == relDelta
 }

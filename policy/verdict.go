@@ -26,7 +26,9 @@ type Verdict struct {
 	Findings []Finding `json:"findings"` // one per rule evaluated
 	// AlertOnly is set when rolling back would not help (the known-good
 	// version was already failing before the deploy): alert, do not act.
-	AlertOnly bool   `json:"alert_only,omitempty"`
+	AlertOnly bool `json:"alert_only,omitempty"`
+	// AlertWhy says why, for on-call (set with AlertOnly).
+	AlertWhy string `json:"alert_why,omitempty"`
 	Summary   string `json:"summary"` // one line for humans, built from Findings
 }
 

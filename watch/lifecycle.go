@@ -297,6 +297,8 @@ func alertOnlyReason(ovs []store.Override, w store.Watch, v policy.Verdict) stri
 	switch {
 	case w.KnownGood == "":
 		return "no known-good version recorded for this target: nothing safe to roll back to"
+	case v.AlertOnly && v.AlertWhy != "":
+		return v.AlertWhy
 	case v.AlertOnly:
 		return "the known-good version was already failing before this deploy: rolling back would not help"
 	}

@@ -263,3 +263,22 @@ func TestPlanStartedResumeAndEnd(t *testing.T) {
 		t.Errorf("ManualDone: %q", effectString(effs))
 	}
 }
+
+// TestAlertOnlyReasonFromThePolicy: the policy's reason for alerting only
+// (a trip against a baseline older than baseline_horizon) is what the watch
+// records and on-call reads; the known-good-was-failing text is the
+// fallback for a verdict without one.
+func TestAlertOnlyReasonFromThePolicy(t *testing.T) {
+	w := baking()
+	stale := policy.Verdict{Kind: policy.Failing, AlertOnly: true, AlertWhy: "more than 1h0m0s after the deploy (baseline_horizon)"}
+	if got := alertOnlyReason(nil, w, stale); got != stale.AlertWhy {
+		t.Errorf("reason %q, want the policy's %q", got, stale.AlertWhy)
+	}
+	if got := alertOnlyReason(nil, w, policy.Verdict{Kind: policy.Failing, AlertOnly: true}); !strings.Contains(got, "already failing") {
+		t.Errorf("reason without the policy's: %q", got)
+	}
+	after, effs := Next(Config{RollbackWindow: 24 * time.Hour}, promoted(), Tick{Now: now, Verdict: stale})
+	if after.Phase != store.PhasePromoted || after.AlertOnlyWhy != stale.AlertWhy || len(effs) == 0 {
+		t.Errorf("promoted watch after a stale trip: phase %s, alert-only %q, %d effects", after.Phase, after.AlertOnlyWhy, len(effs))
+	}
+}
