@@ -128,8 +128,8 @@ type Target struct {
 	// since the known-good's own rate changes with the time of day. Default
 	// 1h; "0s" = for the whole watch.
 	BaselineHorizon Duration `toml:"baseline_horizon"`
-	Notify         []string `toml:"notify"`          // notifier names
-	DryRun         bool     `toml:"dry_run"`         // alert only for this target
+	Notify          []string `toml:"notify"`  // notifier names
+	DryRun          bool     `toml:"dry_run"` // alert only for this target
 	// KnownBad is what a deploy of a version canaryd rolled back before
 	// gets: "rollback" (default: rolled back at once, and a rollout of it
 	// is refused, until an operator marks it good) or "watch" (judged

@@ -29,7 +29,7 @@ type Verdict struct {
 	AlertOnly bool `json:"alert_only,omitempty"`
 	// AlertWhy says why, for on-call (set with AlertOnly).
 	AlertWhy string `json:"alert_why,omitempty"`
-	Summary   string `json:"summary"` // one line for humans, built from Findings
+	Summary  string `json:"summary"` // one line for humans, built from Findings
 }
 
 // Finding is one rule's evaluation: what was observed against what.
