@@ -45,15 +45,7 @@ func runEvalCases(t *testing.T, cases []evalCase) {
 			if v.Kind != tc.want {
 				t.Errorf("kind %s, want %s; summary: %s", v.Kind, tc.want, v.Summary)
 			}
-			want := map[string]bool{}
-			for _, r := range tc.breached {
-				want[r] = true
-			}
-			for _, f := range v.Findings {
-				if f.Breached != want[f.Rule] {
-					t.Errorf("rule %s breached=%v, want %v: %s", f.Rule, f.Breached, want[f.Rule], f)
-				}
-			}
+			checkBreached(t, v, tc.breached)
 			if v.AlertOnly != tc.alertOnly {
 				t.Errorf("alert_only %v, want %v: %s", v.AlertOnly, tc.alertOnly, v.Summary)
 			}
@@ -490,5 +482,19 @@ func TestEvaluateConcurrent(t *testing.T) {
 	close(errs)
 	for e := range errs {
 		t.Errorf("concurrent verdict differs: %s", e)
+	}
+}
+
+// checkBreached fails unless exactly the rules named breached.
+func checkBreached(t *testing.T, v Verdict, names []string) {
+	t.Helper()
+	want := map[string]bool{}
+	for _, r := range names {
+		want[r] = true
+	}
+	for _, f := range v.Findings {
+		if f.Breached != want[f.Rule] {
+			t.Errorf("rule %s breached=%v, want %v: %s", f.Rule, f.Breached, want[f.Rule], f)
+		}
 	}
 }
