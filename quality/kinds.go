@@ -24,6 +24,7 @@ const (
 	GoodIncident  Kind = "good/during-incident"
 	GoodFixes     Kind = "good/fixes-incident"
 	GoodHeavyTail Kind = "good/heavy-tail"
+	GoodDrift     Kind = "good/diurnal-drift"
 
 	BadErrors2x      Kind = "bad/errors-2x"
 	BadErrors10x     Kind = "bad/errors-10x"
@@ -63,6 +64,11 @@ var kindSpecs = []KindSpec{
 	{GoodIncident, false, 0, "deploy during an incident: known-good already failing (3-20% errors, probes failing), new equally bad", drawIncident},
 	{GoodFixes, false, 0, "deploy that fixes an ongoing incident", func(r *rng, sc *Scenario) { drawIncident(r, sc); sc.New.IncErrRate, sc.New.IncHealthFail = 0, 0 }},
 	{GoodHeavyTail, false, 0, "heavy-tailed latency noise: 1-3% slow requests 8-25x slower, bursty per minute", drawHeavyTail},
+	{GoodDrift, false, 0, "the time of day: every version's error rate (0.5-3%) rises 5-15% an hour (1000-5000/min), judged for an hour (baseline_horizon)", func(r *rng, sc *Scenario) {
+		sc.Traffic.PerMinute, sc.ErrDrift, sc.Horizon = r.logUniform(1000, 5000), r.uniform(0.05, 0.15), time.Hour
+		sc.Old.ErrRate = r.logUniform(0.005, 0.03)
+		sc.New.ErrRate = sc.Old.ErrRate
+	}},
 
 	{BadErrors2x, true, 10 * time.Minute, "error rate 2x (0.3-3% before, 300-3000/min)", func(r *rng, sc *Scenario) { drawErrorsX(r, sc, 2) }},
 	{BadErrors10x, true, 3 * time.Minute, "error rate 10x (0.1-2% before)", func(r *rng, sc *Scenario) {

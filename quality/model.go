@@ -27,6 +27,9 @@ type Scenario struct {
 	Incident *Incident
 	Probe    ProbeModel
 	Delivery DeliveryModel
+	// ErrDrift is the relative change per hour of every version's error
+	// rate (the time of day: traffic mix, a dependency's load), e.g. 0.08.
+	ErrDrift float64
 }
 
 // Incident is an ongoing outage (a broken dependency) that started at
@@ -139,6 +142,9 @@ func (v *Version) errRate(sc *Scenario, t time.Duration) float64 {
 		return v.IncErrRate
 	}
 	p := v.ErrRate
+	if sc.ErrDrift != 0 {
+		p *= max(0, 1+sc.ErrDrift*t.Hours())
+	}
 	if v.RampTo > 0 && t > 0 {
 		f := min(1, float64(t)/float64(v.RampOver))
 		p *= 1 + (v.RampTo-1)*f
