@@ -16,6 +16,10 @@ import (
 // dies meanwhile resumes the same retry, bounded from the first failure,
 // not from the restart. A moved alias (412, or a newer version read) still
 // stops the step at once.
+//
+// The CloudFront step rides out a throttling storm the same way (inRounds),
+// for at most NonCriticalRetryFor and without paging: its invalidation is
+// idempotent, and the alias is already back.
 
 // Backoff is the wait between rounds: Base after the first failed round,
 // doubling up to Max.
@@ -128,7 +132,7 @@ func (x *execution) inRounds(ctx context.Context, s Step, retryFor time.Duration
 		until := since.Add(retryFor)
 		if !now.Before(until) {
 			event(RetryExhausted, until, time.Time{}, out.err)
-			return failed(out.detail, fmt.Errorf("gave up after %d rounds over %s (retry_for %s): %w",
+			return failed(out.detail, fmt.Errorf("gave up after %d rounds over %s (retrying for at most %s): %w",
 				rounds, now.Sub(since).Round(time.Second), retryFor, out.err)), nil
 		}
 		next := now.Add(min(a.cfg.Rounds.wait(rounds), until.Sub(now)))

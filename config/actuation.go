@@ -33,10 +33,6 @@ func (l *loader) applyRobustDefaults(c *Config) {
 		if !l.pos.written(fmt.Sprintf("target[%d].actions.retry_for", i)) {
 			c.Targets[i].Actions.RetryFor.Duration = DefaultRetryFor
 		}
-		// Not a deadline, but also a key whose "0s" means something.
-		if !l.pos.written(fmt.Sprintf("target[%d].baseline_horizon", i)) {
-			c.Targets[i].BaselineHorizon.Duration = DefaultBaselineHorizon
-		}
 	}
 }
 
@@ -52,7 +48,6 @@ func (l *loader) validateRobust(c *Config) {
 		t := &c.Targets[i]
 		path := fmt.Sprintf("target[%d].actions", i)
 		l.durWithin(path+".retry_for", t.Actions.RetryFor, 0, 24*time.Hour)
-		l.durWithin(fmt.Sprintf("target[%d].baseline_horizon", i), t.BaselineHorizon, 0, 30*24*time.Hour)
 		l.verifyWindow(path+".verify.window", t)
 	}
 }

@@ -91,6 +91,9 @@ func defaultTarget(c *Config, t *Target, pos positions, path string) {
 	setStr(&t.RoleARN, c.AWS.RoleARN)
 	setStr(&t.ExternalID, c.AWS.ExternalID)
 	applyTargetDefaults(t)
+	if !pos.written(path + ".baseline_horizon") { // "0s": for the whole watch
+		t.BaselineHorizon.Duration = DefaultBaselineHorizon
+	}
 	for i := range t.Actions.Webhooks {
 		if !pos.written(fmt.Sprintf("%s.actions.webhook[%d].retries", path, i)) {
 			t.Actions.Webhooks[i].Retries = 3

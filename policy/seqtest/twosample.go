@@ -32,13 +32,13 @@ type TwoSample struct {
 	r      []float64 // r_g
 }
 
-// gammaPrior is one component of the prior on the reference rate: its
-// weight w and Gamma(a, b), with c = log w + a·log b - lgamma(a).
-type gammaPrior struct{ a, b, w, c float64 }
+// gammaPrior is one component of the prior on the reference rate:
+// Gamma(a, b) with weight w, c = log w + a·log b - lgamma(a).
+type gammaPrior struct{ a, b, c float64 }
 
 func newGammaPrior(a, b, w float64) gammaPrior {
 	lg, _ := math.Lgamma(a)
-	return gammaPrior{a: a, b: b, w: w, c: math.Log(w) + a*math.Log(b) - lg}
+	return gammaPrior{a: a, b: b, c: math.Log(w) + a*math.Log(b) - lg}
 }
 
 // Prior parameters of the reference rate.
