@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"math"
 	"slices"
 
 	"github.com/canaryd/canaryd/policy/seqtest"
@@ -36,6 +37,7 @@ type ruleBase struct {
 	invK     float64 // 1/k of the counts' overdispersion (0: none)
 	nullRate float64 // events per trial at the null boundary, for tempering
 	upper    float64 // latency: the slow share a period is tested against before its cold-start allowance
+	kgUpper  float64 // compare_errors during an incident: the known-good's rate since it began, raised to its upper bound (incident.go)
 
 	fb       fallback // latency without counts
 	logLevel float64  // log(1/α) the e-value must reach (less where α is split)
@@ -257,6 +259,13 @@ func (b *PreparedBaseline) prepareTwoSample(r *rule, rb *ruleBase, x, n []float6
 	}
 	rb.nullRate = r0 * rb.rate
 	rb.threshold = r0 * rb.rate
+	if sh := &rb.shift; sh.on && !r.isLatency() && rb.hasRef && sh.recent.N > 0 {
+		// The deploy's own period is then judged with the known-good's
+		// part of it allowed at this bound (incident.go, deployPeriod);
+		// the bound spends kgUpperDelta of α.
+		rb.kgUpper = seqtest.UpperRate(sh.recent.X, sh.recent.N, kgUpperDelta*r.alpha)
+		rb.logLevel = math.Log(1 / (r.alpha * (1 - kgUpperDelta)))
+	}
 	if r.isLatency() {
 		// The known-good's slow share, raised to its upper bound at α/8:
 		// the absolute latency rule's periods are tested against it; for

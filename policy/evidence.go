@@ -252,7 +252,7 @@ func (rb *ruleBase) epochLogE(r *rule, a *epochAcc) (abs, rel float64) {
 		pre = rb.two.LogMix(a.pre)
 	}
 	if a.joined && rb.hasRef {
-		return pre + rb.two.LogE(rb.ref, seqtest.Block{X: a.x, N: a.n}, a.split) + fb, rel
+		return pre + rb.two.LogEOffset(rb.ref, seqtest.Block{X: a.x, N: a.n}, a.off, a.split) + fb, rel
 	}
 	return pre + fb, rel
 }

@@ -290,3 +290,39 @@ func significantlyAbove(b, ref seqtest.Block, r0 float64) bool {
 func temper(b seqtest.Block, phi float64) seqtest.Block {
 	return seqtest.Block{X: b.X / phi, N: b.N / phi}
 }
+
+// The deploy's own period during an incident. Its alias-level counts are
+// the known-good's before the deploy (a share f of the period) and the new
+// version's after it; the known-good was failing more than usual (the
+// incident), so a test that took them all for the new version's would see
+// the incident in them — and a deploy that fixes the incident would alert
+// on its first minute. compare_errors instead allows the known-good's part
+// as extra events under the null: the period's mean is at most
+// r0·λ·(1-f)·n + f·n·u, u the known-good's rate since the incident began
+// raised to its upper confidence bound at kgUpperDelta·α (its tail block,
+// tempered), which the rule's e-value pays for by needing 1/((1-δ)α). The
+// offset joins the test's denominator (seqtest.TwoSample.LogEOffset, the
+// same as cold starts in compare_latency). An incident made worse by the
+// deploy then shows in the deploy's minute, about a period sooner. f is
+// the clock's share of the period before the deploy: invocations spread
+// evenly in a minute, as the rest of the model assumes.
+
+// kgUpperDelta is the share of compare_errors' α spent on the bound on the
+// known-good's rate during an incident.
+const kgUpperDelta = 1.0 / 8
+
+// deployShare is the share of period q before the deploy.
+func deployShare(w *watchInfo, q *period) float64 {
+	if q.end <= q.start {
+		return 0
+	}
+	return min(1, max(0, float64(w.start-q.start)/float64(q.end-q.start)))
+}
+
+// deployPeriod is the evidence of the deploy's own period during an
+// incident, f of it before the deploy: the new side's trials are its part
+// of the period, and the known-good's part is an allowance (see above).
+func deployPeriod(rb *ruleBase, q *period, inc *increment, f float64) {
+	phi := seqtest.Phi(rb.nullRate*q.nn, rb.invK)
+	inc.x, inc.n, inc.off = q.xn/phi, (1-f)*q.nn/phi, f*q.nn*rb.kgUpper/phi
+}

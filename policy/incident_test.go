@@ -172,3 +172,31 @@ func gamma(r *rand.Rand, k float64) float64 {
 		}
 	}
 }
+
+// The deploy's own minute during an incident: its alias-level counts are
+// a third the known-good's (at the incident's ~8%) and two thirds the new
+// version's. The known-good's part is allowed for, so an incident made
+// worse trips on that minute alone, while a deploy that fixes the
+// incident, or one as bad as the known-good, does not roll back on it.
+func TestIncidentDeployMinute(t *testing.T) {
+	p, err := Compile(target(5*time.Minute, cmpErr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := at(0).Add(20 * time.Second)
+	minute := func(newRate float64) Input {
+		errs := math.Round(333*0.08 + 667*newRate)
+		return Input{WatchStart: start, NewVersion: "2", KnownGood: "1",
+			Samples: rate("", 0, 1, 1000, errs), Baseline: incidentBase(false)}
+	}
+	now := at(1).Add(10 * time.Second)
+	if v := p.Evaluate(minute(0.4), now); v.Kind != Failing || v.AlertOnly {
+		t.Errorf("the incident made 5x worse, in the deploy's minute: %s", dump(v))
+	}
+	if v := p.Evaluate(minute(0.003), now); v.Kind == Failing {
+		t.Errorf("a deploy fixing the incident, its first minute: %s", dump(v))
+	}
+	if v := p.Evaluate(minute(0.08), now); v.Kind == Failing && !v.AlertOnly {
+		t.Errorf("a deploy as bad as the known-good, its first minute: %s", dump(v))
+	}
+}

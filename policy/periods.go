@@ -179,12 +179,16 @@ func (p *Policy) increment(r *rule, rb *ruleBase, w *watchInfo, q *period, split
 	if q.state != psUsable || !rb.judge {
 		return inc, false
 	}
+	before := 0.0 // the share of the period before the deploy, during an incident
 	if rb.shift.on && !q.split && w.start-q.start > (q.end-q.start)/10 {
 		// During an incident the period containing the deploy is partly
 		// the known-good's incident: no evidence about the new version
-		// unless the deploy came in its first tenth (a choice made from
-		// the baseline and the clock alone, so the tests stay valid).
-		return inc, false
+		// unless the deploy came in its first tenth, or the rule can
+		// allow for the known-good's part (deployPeriod). Choices made
+		// from the baseline and the clock alone, so the tests stay valid.
+		if before = deployShare(w, q); rb.kgUpper <= 0 || r.test != testTwoSample || !q.counts || rb.events < 0 {
+			return inc, false
+		}
 	}
 	inc.start, inc.end = q.start, q.end
 	inc.rawX, inc.rawN = q.xn, q.nn
@@ -206,6 +210,8 @@ func (p *Policy) increment(r *rule, rb *ruleBase, w *watchInfo, q *period, split
 	case r.test == testPerPeriod:
 		phi := seqtest.Phi(rb.mu0, rb.invK)
 		inc.x, inc.n = q.xn/phi, 1/phi
+	case r.test == testTwoSample && before > 0:
+		deployPeriod(rb, q, &inc, before)
 	case r.test == testTwoSample:
 		p.twoSampleIncrement(rb, q, &inc, split)
 	}

@@ -105,6 +105,7 @@ type scenario struct {
 	minute  func(r rng, m int, v string) []sample.Sample // one period's samples for version v ("" = alias)
 	probes  func(r rng, m int) []sample.Sample           // probe results of minute m (nil: none)
 	periods int                                          // after the deploy
+	deploy  time.Duration                                // into minute 0 (minute 0 is the deploy's own period)
 }
 
 // simulate runs one watch and returns the minute (from 1) of the first
@@ -118,9 +119,10 @@ func (s scenario) simulate(t *testing.T, p *Policy, r rng) int {
 		}
 	}
 	pb := p.PrepareBaseline(base)
-	h := p.NewHistory(Watch{Start: t0, KnownGood: "1", NewVersion: "2"})
+	start := t0.Add(s.deploy)
+	h := p.NewHistory(Watch{Start: start, KnownGood: "1", NewVersion: "2"})
 	h.SetBaseline(pb)
-	in := Input{WatchStart: t0, KnownGood: "1", NewVersion: "2", Split: s.split, Prepared: pb}
+	in := Input{WatchStart: start, KnownGood: "1", NewVersion: "2", Split: s.split, Prepared: pb}
 	eval := func(now time.Time) bool {
 		in.Evidence, in.Samples = h.Evidence(), h.samples
 		in.Promoted = now.After(t0.Add(p.bake))
@@ -176,6 +178,29 @@ func errorMinute(n, p func(m int) float64, k float64) func(r rng, m int, v strin
 		}
 		inv := r.poisson(nv)
 		return []sample.Sample{met("Invocations", v, m, inv), met("Errors", v, m, r.events(inv, p(m), k))}
+	}
+}
+
+// incidentMinute is a known-good whose error rate steps from pBefore to
+// pIncident (bursts of shape k) from minute -10 on, and a new version
+// deployed a share f into minute 0 at pNew: minute 0's alias-level counts
+// are f the known-good's incident and 1 - f the new version's.
+func incidentMinute(n, pBefore, pIncident, k, f, pNew float64) func(r rng, m int, v string) []sample.Sample {
+	return func(r rng, m int, v string) []sample.Sample {
+		inv := r.poisson(n)
+		var errs float64
+		switch {
+		case m < -10:
+			errs = r.events(inv, pBefore, 0)
+		case m < 0:
+			errs = r.events(inv, pIncident, k)
+		case m == 0:
+			kg := math.Round(inv * f)
+			errs = r.events(kg, pIncident, k) + r.events(inv-kg, pNew, 0)
+		default:
+			errs = r.events(inv, pNew, 0)
+		}
+		return []sample.Sample{met("Invocations", v, m, inv), met("Errors", v, m, errs)}
 	}
 }
 
@@ -310,6 +335,13 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 			minute: canaryMinute(5000, 0.01, 1.1, 1), periods: watch},
 		{name: "compare_errors, 10% canary at 1.1x, per-arm bursts k=5, 500/min", rule: cmp, split: true,
 			minute: canaryMinute(500, 0.02, 1.1, 5), periods: watch},
+		// The deploy 45 s into its minute during an incident (1% -> 8%
+		// from minute -10): the new version at the rate of the reference
+		// block (the baseline's last 22 minutes, 12 before the incident
+		// and 10 in it: 4.2%), the null's boundary, its first minute three
+		// quarters the known-good's incident (deployPeriod).
+		{name: "compare_errors, deploy minute during an incident, new at the reference rate", rule: cmp, deploy: 45 * time.Second,
+			minute: incidentMinute(1000, 0.01, 0.08, 5, 0.75, (12*0.01+10*0.08)/22), periods: watch},
 		{name: "p99 at its threshold (1% slower than X)", rule: lat, minute: slowMinute("800", flat(1000), flat(0.01), 0), periods: watch},
 		{name: "compare_latency, heavy-tailed slow counts k=1", rule: config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency},
 			minute: slowMinute("400", flat(1000), flat(0.01), 1), periods: watch},
