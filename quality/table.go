@@ -1,9 +1,11 @@
 package quality
 
 import (
+	"encoding/csv"
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -296,4 +298,32 @@ func seedRange(seeds []uint64) string {
 		return fmt.Sprintf("seeds %d-%d", seeds[0], seeds[len(seeds)-1])
 	}
 	return fmt.Sprintf("%d seeds", len(seeds))
+}
+
+// WriteCSV writes one row per scenario and judge: the kind, the seed, the
+// judge, its decision (rollback, alert, promoted, none), when it decided
+// after the deploy (seconds) and whether that was the right decision in
+// time (a bad deploy caught by its deadline, a good one not rolled back).
+func (r *Report) WriteCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"kind", "seed", "judge", "decision", "at_s", "right"})
+	for _, o := range r.Outcomes {
+		spec, _ := Spec(o.Kind)
+		for j, d := range o.Decisions {
+			what := "none"
+			switch {
+			case d.Rollback():
+				what = "rollback"
+			case d.Failing:
+				what = "alert"
+			case d.Promoted:
+				what = "promoted"
+			}
+			right := correct(spec, d)
+			cw.Write([]string{string(o.Kind), strconv.FormatUint(o.Seed, 10), r.Judges[j], what,
+				strconv.FormatFloat(d.At.Seconds(), 'f', 1, 64), strconv.FormatBool(right)})
+		}
+	}
+	cw.Flush()
+	return cw.Error()
 }

@@ -45,6 +45,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	probeBaseline := fs.Bool("probe-baseline", true, `write pre-deploy probe results as {"type":"baseline","kind":"probe"} records`)
 	versions := fs.Bool("versions", false, "write per-version (ExecutedVersion) samples for every deploy, not only during a split")
 	workers := fs.Int("workers", 0, "parallel workers (default GOMAXPROCS)")
+	csvPath := fs.String("csv", "", "also write every judge's decision on every scenario to this CSV file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -82,6 +83,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "config %s, target %s; ideal test at alpha %g\n", *cfgPath, t.Name, *alpha)
 	rep.Write(stdout)
+	if *csvPath != "" {
+		f, err := os.Create(*csvPath)
+		if err != nil {
+			return err
+		}
+		if err := rep.WriteCSV(f); err != nil {
+			f.Close()
+			return fmt.Errorf("%s: %w", *csvPath, err)
+		}
+		return f.Close()
+	}
 	return nil
 }
 
