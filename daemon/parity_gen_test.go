@@ -11,7 +11,8 @@ import (
 // randomScenario draws one trace for the parity test: good or bad, alias
 // level or split, with or without a known-good version, probes failing
 // from some minute or not, CloudWatch failing for a few periods or not,
-// low or normal traffic. The point is variety in what the daemon and replay
+// low or normal traffic, the new version's own series around the deploy
+// or not. The point is variety in what the daemon and replay
 // must agree on, not realism (package quality is for that).
 func randomScenario(seed uint64) []byte {
 	r := rand.New(rand.NewPCG(seed, 99))
@@ -33,6 +34,8 @@ func randomScenario(seed uint64) []byte {
 		Header: []string{fmt.Sprintf("parity scenario %d", seed)}, DurationStats: tracegen.ExampleStats(tracesDir)}
 	if r.IntN(4) == 0 {
 		o.Split, o.KnownGoodAfter = true, func(int) tracegen.Traffic { return base }
+	} else if r.IntN(2) == 0 {
+		o.Own = 3 // the new version's own series around the deploy, as the watcher reads them
 	}
 	if r.IntN(8) == 0 {
 		o.KnownGood = "-"

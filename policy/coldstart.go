@@ -49,7 +49,7 @@ func coldShare(warmup time.Duration, deploy int64, q *period) float64 {
 		return 0
 	}
 	mass := tau * (math.Exp(-t1/tau) - math.Exp(-t2/tau))
-	if q.split {
+	if q.own {
 		return mass / (t2 - t1)
 	}
 	return mass / (float64(q.end-q.start) / 1e9)

@@ -26,6 +26,7 @@ type period struct {
 	start, end int64
 	state      periodState
 	split      bool    // per-version samples: judged against the concurrent known-good
+	own        bool    // the new side's counts are the new version's own (split, or its own series in the deploy's period)
 	xn, nn     float64 // new side (the new version when split, else the alias): events, trials
 	xk, nk     float64 // known-good side (split periods)
 	counts     bool    // the events were delivered (latency: a TC(X:) datapoint)
@@ -35,7 +36,10 @@ type period struct {
 
 // periods lists rule r's metric periods starting in [from, to) from the
 // sorted series in c; a period is split when the new version has its own
-// trials datapoint for it.
+// trials datapoint for it and the known-good version has a series of its
+// own (the alias splits traffic). Without one, the new version's own
+// datapoint stands for the alias's: the watcher reads it for the deploy's
+// minute, whose alias-level counts are partly the known-good's.
 func (p *Policy) periods(c *evalCtx, r *rule, rb *ruleBase, from, to int64) []period {
 	out := c.recs[:0]
 	key := r.trials
@@ -47,14 +51,26 @@ func (p *Policy) periods(c *evalCtx, r *rule, rb *ruleBase, from, to int64) []pe
 		return out
 	}
 	alias, split := span(c.alias[key], from, to), span(c.newV[key], from, to)
+	splits := len(c.kg[key]) > 0
 	for i, j := 0, 0; i < len(alias) || j < len(split); {
 		var q period
 		switch {
 		case j < len(split) && (i == len(alias) || split[j].t <= alias[i].t):
-			if i < len(alias) && alias[i].t == split[j].t {
-				i++ // the alias-level datapoint of a split period is not judged
+			both := i < len(alias) && alias[i].t == split[j].t
+			switch {
+			case splits:
+				q = p.readPeriod(c.newV, c.kg, r, rb, split[j], true)
+			case both && split[j].out != outOK:
+				// Read without the new version's own counts (not yet
+				// delivered when the watcher last read them): the alias's.
+				q = p.readPeriod(c.alias, nil, r, rb, alias[i], false)
+			default:
+				q = p.readPeriod(c.newV, nil, r, rb, split[j], false)
+				q.own = true
 			}
-			q = p.readPeriod(c.newV, c.kg, r, rb, split[j], true)
+			if both {
+				i++ // one datapoint per period is judged
+			}
 			j++
 		default:
 			q = p.readPeriod(c.alias, nil, r, rb, alias[i], false)
@@ -69,7 +85,7 @@ func (p *Policy) periods(c *evalCtx, r *rule, rb *ruleBase, from, to int64) []pe
 // readPeriod reads one period whose key datapoint is k from side (and the
 // known-good side kg of a split period).
 func (p *Policy) readPeriod(side, kg [][]pt, r *rule, rb *ruleBase, k pt, split bool) period {
-	q := period{start: k.t, end: k.end, split: split, yn: math.NaN(), yk: math.NaN()}
+	q := period{start: k.t, end: k.end, split: split, own: split, yn: math.NaN(), yk: math.NaN()}
 	q.state, q.xn, q.nn, q.counts = readCounts(side, r, rb.events, k.t)
 	if r.value >= 0 {
 		q.yn = logValue(side[r.value], k.t)
@@ -180,7 +196,7 @@ func (p *Policy) increment(r *rule, rb *ruleBase, w *watchInfo, q *period, split
 		return inc, false
 	}
 	before := 0.0 // the share of the period before the deploy, during an incident
-	if rb.shift.on && !q.split && w.start-q.start > (q.end-q.start)/10 {
+	if rb.shift.on && !q.own && w.start-q.start > (q.end-q.start)/10 {
 		// During an incident the period containing the deploy is partly
 		// the known-good's incident: no evidence about the new version
 		// unless the deploy came in its first tenth, or the rule can

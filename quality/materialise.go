@@ -34,9 +34,11 @@ type Options struct {
 	// application metrics: they are written as no_data (nothing
 	// published), alias-level, as the watcher reads them.
 	CustomMetrics []string
-	// Versions writes per-version (ExecutedVersion) samples also when the
-	// alias does not split; the watcher reads them only during a split.
-	Versions bool
+	// DeployPeriods, when the alias does not split, writes the new
+	// version's own (ExecutedVersion) samples for this many periods from
+	// the deploy's minute on, as the watcher reads them: for the deploy's
+	// minute and the periods re-read with it (the target's metric_lag + 1).
+	DeployPeriods int
 }
 
 // Trace is a materialised scenario.
@@ -85,7 +87,7 @@ func Materialise(s *Sim, dl []delivery, o Options) (*Trace, error) {
 	sc := s.Sc
 	m.recs = append(m.recs, Record{Type: RecDeploy, Time: sc.Deploy, KnownGood: sc.Old.Name, NewVersion: sc.New.Name, Split: sc.Split})
 	for i := s.DeployIndex(); i < len(s.Periods); i++ {
-		m.period(i, dl[i])
+		m.period(i, dl[i], i < s.DeployIndex()+o.DeployPeriods)
 	}
 	m.probes()
 	m.recs = append(m.recs, Record{Type: RecTick, Time: m.end})
@@ -131,24 +133,25 @@ func (m *materialiser) baseline(dl []delivery) {
 }
 
 // period writes one period after the deploy's minute began, as delivered.
-func (m *materialiser) period(i int, dl delivery) {
+func (m *materialiser) period(i int, dl delivery, deploy bool) {
 	p := &m.s.Periods[i]
 	switch dl.Kind {
 	case deliverMissing:
 		return
 	case deliverSrcErr:
-		m.all(p, dl.First, sample.OutcomeSourceError, nil)
+		m.all(p, dl.First, sample.OutcomeSourceError, nil, deploy)
 	case deliverPartial:
-		m.all(p, dl.First, sample.OutcomeOK, func(a Agg) Agg { return thin(m.late, a, dl.Keep) })
+		m.all(p, dl.First, sample.OutcomeOK, func(a Agg) Agg { return thin(m.late, a, dl.Keep) }, deploy)
 	}
 	if !dl.Final.IsZero() {
-		m.all(p, dl.Final, sample.OutcomeOK, nil)
+		m.all(p, dl.Final, sample.OutcomeOK, nil, deploy)
 	}
 }
 
 // all writes every series of a period delivered at at (nothing after the
-// horizon), transformed by f when set.
-func (m *materialiser) all(p *Period, at time.Time, out sample.Outcome, f func(Agg) Agg) {
+// horizon), transformed by f when set; deploy adds the new version's own
+// series to an alias that does not split (Options.DeployPeriods).
+func (m *materialiser) all(p *Period, at time.Time, out sample.Outcome, f func(Agg) Agg, deploy bool) {
 	if at.After(m.end) {
 		return
 	}
@@ -157,8 +160,11 @@ func (m *materialiser) all(p *Period, at time.Time, out sample.Outcome, f func(A
 		f = id
 	}
 	m.series(RecSample, p.Start, "", f(p.Alias()), out, at)
-	if m.s.Sc.Split || m.o.Versions {
+	switch {
+	case m.s.Sc.Split:
 		m.series(RecSample, p.Start, m.s.Sc.Old.Name, f(p.Old), out, at)
+		m.series(RecSample, p.Start, m.s.Sc.New.Name, f(p.New), out, at)
+	case deploy:
 		m.series(RecSample, p.Start, m.s.Sc.New.Name, f(p.New), out, at)
 	}
 }

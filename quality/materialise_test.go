@@ -281,7 +281,7 @@ func TestDurationStatsHook(t *testing.T) {
 }
 
 func TestReadTraceRoundTrip(t *testing.T) {
-	c, _ := Generate(GoodGaps, 2, Options{ProbeBaseline: true, Versions: true})
+	c, _ := Generate(GoodGaps, 2, Options{ProbeBaseline: true, DeployPeriods: 3})
 	recs, err := ReadTrace(bytes.NewReader(c.Bytes))
 	if err != nil {
 		t.Fatal(err)
@@ -343,5 +343,30 @@ func TestBaselineWindow(t *testing.T) {
 		if probes < want*5 || probes > (want+1)*6 { // and the deploy's minute up to the deploy
 			t.Errorf("window %d: %d baseline probes for %d minutes (and part of one) at one per 10 s", n, probes, want)
 		}
+	}
+}
+
+// Without a split, DeployPeriods writes the new version's own series for
+// the deploy's period and the ones after it that the watcher reads with it,
+// and the known-good's never.
+func TestDeployPeriodsWriteTheNewVersion(t *testing.T) {
+	c, err := Generate(GoodSteady, 3, Options{DeployPeriods: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := c.Scenario
+	periods := map[time.Time]bool{}
+	for _, r := range c.Trace.Records {
+		if r.Type != RecSample || r.S.Kind != sample.KindMetric || r.S.Version == "" {
+			continue
+		}
+		if r.S.Version != sc.New.Name {
+			t.Fatalf("a series of version %q without a split", r.S.Version)
+		}
+		periods[r.S.Time] = true
+	}
+	d0 := sc.Deploy.Truncate(time.Minute)
+	if len(periods) != 3 || !periods[d0] || !periods[d0.Add(2*time.Minute)] {
+		t.Fatalf("the new version's own periods %v, want the 3 from %s", periods, d0)
 	}
 }

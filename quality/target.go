@@ -32,6 +32,7 @@ func TargetOptions(t config.Target) (Options, error) {
 	if w, per := t.BaselineWindow.Duration, t.MetricPeriod.Duration; w > 0 && per > 0 {
 		o.BaselinePeriods = int(w / per)
 	}
+	o.DeployPeriods = t.MetricLag // the periods watch.ReadsNewVersion reads
 	for _, r := range t.Rules {
 		switch r.Kind {
 		case config.RuleProbe:

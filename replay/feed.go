@@ -7,6 +7,7 @@ import (
 
 	"github.com/canaryd/canaryd/policy"
 	"github.com/canaryd/canaryd/sample"
+	"github.com/canaryd/canaryd/watch"
 )
 
 // metricFeed answers the daemon's metric cycles from a trace: every
@@ -14,6 +15,8 @@ import (
 type metricFeed struct {
 	period     time.Duration
 	first      time.Time // the watch's detection period: cycles report nothing before it
+	detected   time.Time
+	newVersion string // without a split: the version whose own series the first cycles read (watch.ReadsNewVersion)
 	series     []seriesKey
 	deliveries map[seriesKey]map[time.Time][]delivery // by series and period start
 	times      []time.Time                            // every delivery instant, sorted
@@ -43,8 +46,13 @@ type delivery struct {
 // newMetricFeed prepares the series the watcher queries for a watch: every
 // metric the policy reads, per version during a split plus the alias;
 // custom metrics ("rule:…") at alias level only.
-func newMetricFeed(p *policy.Policy, versions []string, detected time.Time) *metricFeed {
-	f := &metricFeed{period: p.Period(), first: detected.Truncate(p.Period()), deliveries: map[seriesKey]map[time.Time][]delivery{}}
+//
+// Without a split (newVersion set) the series are the alias's, and the new
+// version's own while watch.ReadsNewVersion says the watcher reads them; a
+// trace's other per-version series are not read.
+func newMetricFeed(p *policy.Policy, versions []string, detected time.Time, newVersion string) *metricFeed {
+	f := &metricFeed{period: p.Period(), first: detected.Truncate(p.Period()), detected: detected, newVersion: newVersion,
+		deliveries: map[seriesKey]map[time.Time][]delivery{}}
 	for _, m := range p.Metrics() {
 		for _, v := range versions {
 			if strings.HasPrefix(m, "rule:") && v != "" {
@@ -135,6 +143,10 @@ func (f *metricFeed) cycle(now time.Time, lag int) []sample.Sample {
 	f.lastCycle = now
 	var out []sample.Sample
 	for _, k := range f.series {
+		if f.newVersion != "" && k.version != "" &&
+			(k.version != f.newVersion || !watch.ReadsNewVersion(f.detected, now, f.period, lag)) {
+			continue
+		}
 		if reason != "" {
 			out = append(out, sample.Sample{Kind: sample.KindMetric, Source: sample.SourceCloudWatch, Metric: k.metric,
 				Version: k.version, Time: end.Add(-f.period), Period: f.period, Outcome: sample.OutcomeSourceError, Reason: reason})

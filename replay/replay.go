@@ -214,7 +214,11 @@ func (rp *replayer) load(recs []traceRecord) {
 		}
 		versions = append(versions, "")
 	}
-	rp.metrics = newMetricFeed(rp.p, versions, rp.w.DetectedAt)
+	newVersion := rp.w.NewVersion
+	if rp.in.Split {
+		newVersion = "" // every version's series, every cycle
+	}
+	rp.metrics = newMetricFeed(rp.p, versions, rp.w.DetectedAt, newVersion)
 	for i := range recs {
 		r := &recs[i]
 		switch {

@@ -67,3 +67,15 @@ func NewestLate(samples []sample.Sample, at time.Time, period time.Duration) boo
 	}
 	return false
 }
+
+// ReadsNewVersion reports whether a metric read at now of a watch whose
+// alias does not split traffic also reads the new version's own series
+// (Lambda's ExecutedVersion dimension): while the period the deploy is in
+// is among the lag periods a read covers. That period's alias-level counts
+// are partly the known-good's, from before the deploy; the new version's
+// own are its evidence undiluted, which is what a hard failure or a 10x
+// error rate shows in first. Later periods are the new version's alone at
+// alias level too, so reading both would only double the queries.
+func ReadsNewVersion(detected, now time.Time, period time.Duration, lag int) bool {
+	return !now.Truncate(period).After(detected.Truncate(period).Add(time.Duration(lag) * period))
+}

@@ -177,7 +177,7 @@ func BenchmarkMetricPlanDecode10k(b *testing.B) {
 		idx[i] = i
 	}
 	// Record one cycle's results.
-	calls := packCalls(start, end, idx, r.planAll(ws))
+	calls := packCalls(start, end, idx, r.planAll(ws, now))
 	recorded := make([][]types.MetricDataResult, len(calls))
 	for i, c := range calls {
 		res := r.fetch(ctx, client, c.start, c.end, c.queries)
@@ -190,7 +190,7 @@ func BenchmarkMetricPlanDecode10k(b *testing.B) {
 	b.ResetTimer()
 	var n int
 	for i := 0; i < b.N; i++ {
-		plans := r.planAll(ws)
+		plans := r.planAll(ws, now)
 		cs := packCalls(start, end, idx, plans)
 		out := make([]sample.Sample, 0, len(ws)*12)
 		for j, c := range cs {

@@ -118,7 +118,7 @@ func (r *MetricReader) Cycle(ctx context.Context, watches []ActiveWatch) ([]samp
 	r.mu.Lock()
 	r.lastRun = floorTime(now, time.Minute)
 	r.mu.Unlock()
-	plans := r.planAll(watches)
+	plans := r.planAll(watches, now)
 	groups := map[groupKey]*group{}
 	var order []*group
 	for i, aw := range watches {
@@ -180,16 +180,16 @@ func (r *MetricReader) Cycle(ctx context.Context, watches []ActiveWatch) ([]samp
 
 // planAll returns each watch's (cached) plan and forgets plans of watches
 // no longer active.
-func (r *MetricReader) planAll(watches []ActiveWatch) []*watchPlan {
+func (r *MetricReader) planAll(watches []ActiveWatch, now time.Time) []*watchPlan {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	plans := make([]*watchPlan, len(watches))
 	next := make(map[planKey]*watchPlan, len(watches))
 	for i, aw := range watches {
-		k := keyOf(aw)
+		k := keyOf(aw, now)
 		p := r.plans[k]
 		if p == nil {
-			pl := planWatch(aw)
+			pl := planWatch(aw, k.deploy)
 			p = &pl
 		}
 		next[k] = p
@@ -370,7 +370,10 @@ func (r *MetricReader) Read(ctx context.Context, aw ActiveWatch, start, end time
 	if !start.Before(end) {
 		return nil, nil
 	}
-	pl := planWatch(aw)
+	// The deploy's period in the range: the new version's own counts too,
+	// as the cycles that covered it read them.
+	d := floorTime(aw.Watch.DetectedAt, period)
+	pl := planWatch(aw, !d.Before(start) && d.Before(end))
 	return r.readRange(ctx, aw, &pl, start, end)
 }
 

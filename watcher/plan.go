@@ -13,6 +13,7 @@ import (
 
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/store"
+	"github.com/canaryd/canaryd/watch"
 )
 
 // MaxQueriesPerCall is GetMetricData's limit on queries in one request.
@@ -62,13 +63,16 @@ type watchPlan struct {
 // the Duration statistics the watch's baseline asks for.
 type planKey struct {
 	id, knownGood string
-	split         bool
+	split, deploy bool
 	stats         string
 }
 
-func keyOf(aw ActiveWatch) planKey {
-	return planKey{id: aw.Watch.ID, knownGood: aw.Watch.KnownGood, split: len(aw.Watch.Weights) > 0,
-		stats: strings.Join(aw.DurationStats, ",")}
+// keyOf is the key of a watch's plan for a read at now.
+func keyOf(aw ActiveWatch, now time.Time) planKey {
+	split := len(aw.Watch.Weights) > 0
+	return planKey{id: aw.Watch.ID, knownGood: aw.Watch.KnownGood, split: split,
+		deploy: !split && watch.ReadsNewVersion(aw.Watch.DetectedAt, now, targetPeriod(aw.Target), targetLag(aw.Target)),
+		stats:  strings.Join(aw.DurationStats, ",")}
 }
 
 func targetPeriod(t config.Target) time.Duration { return t.MetricPeriod.Duration }
@@ -133,10 +137,15 @@ func builtinSeries(t config.Target, version string, stats []string) []series {
 
 // planWatch lists the queries of one watch: the alias's built-in metrics,
 // per executed version while traffic is split, then custom metric rules.
-func planWatch(aw ActiveWatch) watchPlan {
+// deploy adds the new version's own built-in metrics to an alias that does
+// not split: the reads that cover the deploy's period (watch.ReadsNewVersion).
+func planWatch(aw ActiveWatch, deploy bool) watchPlan {
 	t, w := aw.Target, aw.Watch
 	stats := durationStats(aw)
 	p := watchPlan{series: builtinSeries(t, "", stats)}
+	if deploy && len(w.Weights) == 0 {
+		p.series = append(p.series, builtinSeries(t, w.NewVersion, stats)...)
+	}
 	if len(w.Weights) > 0 {
 		p.series = append(p.series, builtinSeries(t, w.NewVersion, stats)...)
 		if w.KnownGood != "" && w.KnownGood != w.NewVersion {

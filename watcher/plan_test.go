@@ -2,6 +2,7 @@ package watcher
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -71,7 +72,7 @@ func TestPlanWatchAndExpressions(t *testing.T) {
 		{Name: "own", Kind: config.RuleMetric, Namespace: "N", MetricName: "M", Expression: "m1 + throttles"},
 	}}
 	config.ApplyTargetDefaults(&tg)
-	p := planWatch(ActiveWatch{Target: tg, Watch: store.Watch{NewVersion: "6", KnownGood: "5"}})
+	p := planWatch(ActiveWatch{Target: tg, Watch: store.Watch{NewVersion: "6", KnownGood: "5"}}, false)
 	// 4 built-ins, pct, own's hidden metric, own's expression.
 	if len(p.series) != 7 || !p.atomic || !p.series[5].hidden {
 		t.Fatalf("plan: %d series, atomic %v", len(p.series), p.atomic)
@@ -104,7 +105,7 @@ func TestPackCallsKeepsExpressionWatchesWhole(t *testing.T) {
 			tg.Rules = []config.Rule{{Name: "r", Kind: config.RuleMetric, Expression: "errors/invocations"}}
 		}
 		config.ApplyTargetDefaults(&tg)
-		p := planWatch(ActiveWatch{Target: tg})
+		p := planWatch(ActiveWatch{Target: tg}, false)
 		plans = append(plans, &p)
 		idx = append(idx, i)
 	}
@@ -136,5 +137,42 @@ func TestPackCallsKeepsExpressionWatchesWhole(t *testing.T) {
 	}
 	if want := (total + MaxQueriesPerCall - 1) / MaxQueriesPerCall; len(calls) != want {
 		t.Fatalf("%d calls, want %d", len(calls), want)
+	}
+}
+
+// Without a split, the reads that cover the deploy's period also read the
+// new version's own series (its part of that period undiluted by the
+// known-good's invocations before the deploy); later reads do not.
+func TestPlanReadsTheNewVersionAroundTheDeploy(t *testing.T) {
+	tg := config.Target{Name: "api", Function: "api", Alias: "live"}
+	config.ApplyTargetDefaults(&tg)
+	detected := time.Date(2026, 3, 2, 12, 0, 40, 0, time.UTC)
+	aw := ActiveWatch{Target: tg, Watch: store.Watch{ID: "w", NewVersion: "6", KnownGood: "5", DetectedAt: detected}}
+	versions := func(now time.Time, aw ActiveWatch) []string {
+		k := keyOf(aw, now)
+		var out []string
+		for _, s := range planWatch(aw, k.deploy).series {
+			if s.version != "" && s.metric == "Invocations" {
+				out = append(out, s.version)
+			}
+		}
+		return out
+	}
+	lag := time.Duration(tg.MetricLag) * time.Minute
+	for _, tc := range []struct {
+		now  time.Time
+		want []string
+	}{
+		{detected.Truncate(time.Minute).Add(time.Minute + 5*time.Second), []string{"6"}},
+		{detected.Truncate(time.Minute).Add(lag + 25*time.Second), []string{"6"}},
+		{detected.Truncate(time.Minute).Add(lag + time.Minute + 5*time.Second), nil},
+	} {
+		if got := versions(tc.now, aw); !slices.Equal(got, tc.want) {
+			t.Errorf("read at %s: version series %v, want %v", tc.now.Format("15:04:05"), got, tc.want)
+		}
+	}
+	aw.Watch.Weights = map[string]float64{"6": 0.1}
+	if got := versions(detected.Add(time.Minute), aw); !slices.Equal(got, []string{"6", "5"}) {
+		t.Errorf("split: version series %v, want both", got)
 	}
 }

@@ -61,7 +61,11 @@ type Options struct {
 	KnownGoodAfter func(i int) Traffic
 	KnownGood      string // default "41"; "-" for none
 	NewVersion     string // default "42"
-	Probes         *Probes
+	// Own, without a split, adds the new version's own series (its
+	// ExecutedVersion metrics, drawn from After) for the first Own minutes,
+	// as the watcher reads them around a deploy (watch.ReadsNewVersion).
+	Own    int
+	Probes *Probes
 	// DurationStats, when set, names the Duration statistics the daemon
 	// reads for the trace's baseline ((*policy.Policy).DurationStats): for
 	// each trimmed count TC(X:) the trace carries the invocations slower
@@ -183,6 +187,9 @@ func Trace(o Options) []byte {
 			continue
 		}
 		g.minute("sample", "", start, o.After(i))
+		if i < o.Own {
+			g.minute("sample", nv, start, o.After(i))
+		}
 	}
 	g.rec(map[string]any{"type": "tick", "time": end})
 	return g.buf.Bytes()

@@ -43,7 +43,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	verbose := fs.Bool("v", false, "list every miss and false rollback; write their traces to -out")
 	out := fs.String("out", filepath.Join(os.TempDir(), "canaryd-quality"), "directory for the traces -v writes")
 	probeBaseline := fs.Bool("probe-baseline", true, `write pre-deploy probe results as {"type":"baseline","kind":"probe"} records`)
-	versions := fs.Bool("versions", false, "write per-version (ExecutedVersion) samples for every deploy, not only during a split")
 	workers := fs.Int("workers", 0, "parallel workers (default GOMAXPROCS)")
 	csvPath := fs.String("csv", "", "also write every judge's decision on every scenario to this CSV file")
 	if err := fs.Parse(args); err != nil {
@@ -62,7 +61,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	opts.ProbeBaseline = *probeBaseline
-	opts.Versions = *versions
 	pol, err := policy.Compile(t)
 	if err != nil {
 		return err
