@@ -57,6 +57,7 @@ type kgShift struct {
 	recent  seqtest.Block // the tail (the last recentPeriods periods without a step), tempered at its own mean
 	raw     seqtest.Block // the tail's counts
 	periods int           // the tail's periods
+	invK    float64       // the tail's overdispersion: the baseline's, or the tail's own when larger (tailInvK)
 	head    float64       // the rate before the tail
 	at      int64         // the tail's first period (unix ns)
 	p       float64       // the rank test's p-value at the step
@@ -114,9 +115,47 @@ func (sh *kgShift) tail(c int, invK float64) {
 		sh.raw.X, sh.raw.N = sh.raw.X+sh.x[i], sh.raw.N+sh.n[i]
 	}
 	sh.periods, sh.at = len(sh.ts)-c, sh.ts[c]
+	sh.invK = max(invK, tailInvK(sh.x[c:], sh.n[c:], sh.perPeriod))
 	if sh.raw.N > 0 {
-		sh.recent = temper(sh.raw, seqtest.Phi(sh.raw.X/float64(sh.periods), invK))
+		sh.recent = temper(sh.raw, seqtest.Phi(sh.raw.X/float64(sh.periods), sh.invK))
 	}
+}
+
+// tailInvK is 1/k of the tail's own period-to-period variance (Pearson's
+// X² around its rate; 0 with fewer than 3 periods or 5 events). An
+// incident is often burstier than the steady known-good the rest of the
+// baseline shows, and the tail is what the new version is compared with
+// (worse) and what the deploy's period allows for (kgUpper): its
+// burstiness measured on the baseline as a whole would make a bursty
+// incident's single minute look like a significantly worse new version.
+func tailInvK(x, n []float64, perPeriod bool) float64 {
+	var sx, sn float64
+	for i := range x {
+		sx += x[i]
+		if !perPeriod {
+			sn += n[i]
+		}
+	}
+	t := float64(len(x))
+	if len(x) < 3 || sx < 5 || (!perPeriod && (sn <= 0 || sx >= sn)) {
+		return 0
+	}
+	var chi2, mean float64
+	if perPeriod {
+		mean = sx / t
+		for _, v := range x {
+			chi2 += (v - mean) * (v - mean) / mean
+		}
+	} else {
+		p := sx / sn
+		mean = sx / t
+		for i := range x {
+			if mu := p * n[i]; mu > 0 {
+				chi2 += (x[i] - mu) * (x[i] - mu) / (mu * (1 - p))
+			}
+		}
+	}
+	return max(0, chi2/(t-1)-1) / mean
 }
 
 // shareShift makes the strongest step any rule found stand for every
@@ -170,7 +209,7 @@ func (sh *kgShift) worse(a *epochAcc, probe bool, invK float64) bool {
 		perPeriod = sh.raw.N / float64(sh.periods)
 	}
 	nw := seqtest.Block{X: a.rawX, N: a.rawN}
-	return significantlyAbove(temper(nw, seqtest.Phi(nw.X/nw.N*perPeriod, invK)), sh.recent, incidentWorse)
+	return significantlyAbove(temper(nw, seqtest.Phi(nw.X/nw.N*perPeriod, max(invK, sh.invK))), sh.recent, incidentWorse)
 }
 
 // tailStart is the first of the periods within the last recentPeriods.

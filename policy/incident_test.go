@@ -200,3 +200,34 @@ func TestIncidentDeployMinute(t *testing.T) {
 		t.Errorf("a deploy as bad as the known-good, its first minute: %s", dump(v))
 	}
 }
+
+// A bursty incident: the known-good's last 8 minutes before the deploy
+// failed 9-17% of 300 invocations (twice the binomial variance). The new
+// version, as bad, fails 21 of its 69 invocations in the deploy's minute:
+// a burst like the tail's own, not an incident made worse, so it alerts.
+// 45 of 69 is worse whatever the bursts: it rolls back.
+func TestIncidentBurstyTail(t *testing.T) {
+	p, err := Compile(target(10*time.Minute, errRate, cmpErr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var base []sample.Sample
+	before := []float64{1, 0, 0, 1, 1, 0, 0, 0, 0, 2, 1, 0, 0, 1, 0, 0, 1, 2, 0, 1, 0, 1}
+	during := []float64{33, 50, 47, 33, 36, 27, 28, 33}
+	for i, e := range append(before, during...) {
+		base = append(base, met("Invocations", "", i-30, 300), met("Errors", "", i-30, e))
+	}
+	start := at(0).Add(47 * time.Second)
+	now := at(1).Add(15 * time.Second)
+	for _, tc := range []struct {
+		errs     float64
+		rollback bool
+	}{{21, false}, {45, true}} {
+		in := Input{WatchStart: start, NewVersion: "2", KnownGood: "1", Baseline: base,
+			Samples: cat(rate("", 0, 1, 300, 60), rate("2", 0, 1, 69, tc.errs))}
+		v := p.Evaluate(in, now)
+		if v.Kind != Failing || v.AlertOnly == tc.rollback {
+			t.Errorf("%v of 69 failing in the deploy's minute: rollback %v, want %v: %s", tc.errs, v.Kind == Failing && !v.AlertOnly, tc.rollback, dump(v))
+		}
+	}
+}
