@@ -89,6 +89,12 @@ func (p *Policy) latencyIncrement(r *rule, rb *ruleBase, w *watchInfo, q *period
 		}
 		w := 1 / coldPhi(rb.rate*q.nn, a*q.nn, rb.invK)
 		inc.x, inc.n, inc.off = w*q.xn, w*q.nn, w*a*q.nn
+		// Also the test of the periods after the cold starts (epochLogE
+		// averages the two), again a choice from the clock and the
+		// earlier periods.
+		if a <= lateShare*rb.upper {
+			inc.lateX, inc.lateN, inc.lateOff = inc.x, inc.n, inc.off
+		}
 	case counts:
 		if a > 2*rb.upper {
 			return
@@ -103,6 +109,12 @@ func (p *Policy) latencyIncrement(r *rule, rb *ruleBase, w *watchInfo, q *period
 		}
 	}
 }
+
+// lateShare: a compare_latency period whose allowance is at most this
+// share of the known-good's slow-share bound also counts in the test of
+// the periods after the cold starts. Tuning seeds: 0.1, 0.25 and 0.5 catch
+// 947, 946 and 948 of 1,100 bad deploys in time, against 944 without.
+const lateShare = 0.5
 
 // coldPhi is the tempering divisor of a period whose null mean is warm
 // expected slow invocations (the known-good's share of the period's

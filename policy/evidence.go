@@ -71,7 +71,10 @@ type epochAcc struct {
 	start int64
 	x, n  float64 // tempered new-side counts
 	off   float64 // compare_latency: their tempered cold-start allowance (expected events)
-	z, m  float64 // fallback sums
+	// compare_latency: the same for the periods whose allowance is
+	// negligible (after the cold starts; coldstart.go, latePeriod).
+	lateX, lateN, lateOff float64
+	z, m                  float64 // fallback sums
 	// Two-sample rules: the split periods' log likelihood ratios before
 	// the first period judged against the baseline (pre), and after it
 	// (split), which multiply the test against the baseline.
@@ -91,6 +94,9 @@ func (a *epochAcc) add(inc *increment) {
 	a.x += inc.x
 	a.n += inc.n
 	a.off += inc.off
+	a.lateX += inc.lateX
+	a.lateN += inc.lateN
+	a.lateOff += inc.lateOff
 	a.z += inc.z
 	a.m += inc.m
 	if inc.n > 0 && a.pre != nil {
@@ -210,7 +216,19 @@ func (rb *ruleBase) epochLogE(r *rule, a *epochAcc) (abs, rel float64) {
 		case r.test != testTwoSample:
 			abs += seqtest.HardFailureGrid.LogMix(a.vec)
 		case a.n > 0 && rb.hasRef:
-			abs += rb.two.LogEOffset(rb.ref, seqtest.Block{X: a.x, N: a.n}, a.off, nil)
+			// The average of two e-processes, each bounded by a
+			// martingale of mean 1 under H0, so the average too: every
+			// period the cold starts let count, and only those after
+			// them (an allowance of at most lateShare of the bound).
+			// Pooled, a period's allowance joins the null's mean and
+			// can cost more than its counts bring; the average costs
+			// log 2 against the better of the two.
+			all := rb.two.LogEOffset(rb.ref, seqtest.Block{X: a.x, N: a.n}, a.off, nil)
+			late := 0.0 // an e-process starts at 1
+			if a.lateN > 0 {
+				late = rb.two.LogEOffset(rb.ref, seqtest.Block{X: a.lateX, N: a.lateN}, a.lateOff, nil)
+			}
+			abs += seqtest.LogAddExp(all, late) - math.Ln2
 		}
 		if a.pre != nil {
 			var both [seqtest.MaxAlternatives]float64

@@ -59,3 +59,27 @@ func TestDurationStats(t *testing.T) {
 		})
 	}
 }
+
+// compare_latency's periods with a cold-start allowance cost evidence when
+// pooled: the allowance joins the null's mean. The rule's e-value is also
+// the average with the test of only the periods after the cold starts, so
+// a steady 2.5x slow share (25 of 1,000 above X a minute, the known-good
+// 1%) trips in the 5th minute, not the 6th as with the pooled test alone.
+func TestCompareLatencyAfterTheColdStarts(t *testing.T) {
+	r := config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency, MinEffect: 0.1, Warmup: config.Duration{Duration: 40 * time.Second}}
+	p, err := Compile(target(10*time.Minute, r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tripsAt := 0
+	for m := 1; m <= 10 && tripsAt == 0; m++ {
+		in := Input{WatchStart: at(0), NewVersion: "2", KnownGood: "1", Baseline: latBase(),
+			Samples: latencyMinutes(0, m, 1000, 800, 25, 25)}
+		if p.Evaluate(in, at(m).Add(10*time.Second)).Kind == Failing {
+			tripsAt = m
+		}
+	}
+	if tripsAt == 0 || tripsAt > 5 {
+		t.Fatalf("2.5x the slow share trips in minute %d, want by the 5th", tripsAt)
+	}
+}

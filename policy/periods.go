@@ -174,8 +174,11 @@ func probePeriods(c *evalCtx, r *rule, from, to int64) []period {
 // increment is one period's evidence for a rule.
 type increment struct {
 	start, end int64
-	x, n       float64   // tempered counts of the new side (one sample, or against the baseline)
-	off        float64   // compare_latency: the tempered cold-start allowance of x (expected events)
+	x, n       float64 // tempered counts of the new side (one sample, or against the baseline)
+	off        float64 // compare_latency: the tempered cold-start allowance of x (expected events)
+	lateX      float64 // compare_latency: x, n and off again after the cold starts (lateShare)
+	lateN      float64
+	lateOff    float64
 	z, m       float64   // latency fallback: clipped standardised values and their number
 	split      []float64 // log likelihood ratio per alternative of a split period (nil: none)
 	vec        []float64 // latency: per alternative of HardFailureGrid, against the period's own boundary (nil: none)
