@@ -322,8 +322,8 @@ notify = ["oncall"]
   [[target.probe]]
   name = "health"
   url = %q
-  interval = "200ms"
-  timeout = "150ms"
+  interval = "400ms"
+  timeout = "400ms"
 
   [[target.rule]]
   name = "health-probe"
