@@ -93,7 +93,7 @@ func (p *Policy) latencyIncrement(r *rule, rb *ruleBase, w *watchInfo, q *period
 		// averages the two), again a choice from the clock and the
 		// earlier periods.
 		if a <= lateShare*rb.upper {
-			inc.lateX, inc.lateN, inc.lateOff = inc.x, inc.n, inc.off
+			inc.late = offsetSums{inc.x, inc.n, inc.off}
 		}
 	case counts:
 		if a > 2*rb.upper {
@@ -109,6 +109,12 @@ func (p *Policy) latencyIncrement(r *rule, rb *ruleBase, w *watchInfo, q *period
 		}
 	}
 }
+
+// offsetSums are tempered counts and their cold-start allowance (expected
+// events), as seqtest.TwoSample.LogEOffset takes them.
+type offsetSums struct{ x, n, off float64 }
+
+func (s *offsetSums) add(o offsetSums) { s.x, s.n, s.off = s.x+o.x, s.n+o.n, s.off+o.off }
 
 // lateShare: a compare_latency period whose allowance is at most this
 // share of the known-good's slow-share bound also counts in the test of

@@ -69,12 +69,10 @@ func logEpochWeight(k int) float64 { return logEpochWeights[k] }
 // epochAcc is one epoch's accumulated evidence for one rule.
 type epochAcc struct {
 	start int64
-	x, n  float64 // tempered new-side counts
-	off   float64 // compare_latency: their tempered cold-start allowance (expected events)
-	// compare_latency: the same for the periods whose allowance is
-	// negligible (after the cold starts; coldstart.go, latePeriod).
-	lateX, lateN, lateOff float64
-	z, m                  float64 // fallback sums
+	x, n  float64    // tempered new-side counts
+	off   float64    // compare_latency: their tempered cold-start allowance (expected events)
+	late  offsetSums // compare_latency: x, n and off of the periods after the cold starts (lateShare)
+	z, m  float64    // fallback sums
 	// Two-sample rules: the split periods' log likelihood ratios before
 	// the first period judged against the baseline (pre), and after it
 	// (split), which multiply the test against the baseline.
@@ -94,9 +92,7 @@ func (a *epochAcc) add(inc *increment) {
 	a.x += inc.x
 	a.n += inc.n
 	a.off += inc.off
-	a.lateX += inc.lateX
-	a.lateN += inc.lateN
-	a.lateOff += inc.lateOff
+	a.late.add(inc.late)
 	a.z += inc.z
 	a.m += inc.m
 	if inc.n > 0 && a.pre != nil {
@@ -225,8 +221,8 @@ func (rb *ruleBase) epochLogE(r *rule, a *epochAcc) (abs, rel float64) {
 			// log 2 against the better of the two.
 			all := rb.two.LogEOffset(rb.ref, seqtest.Block{X: a.x, N: a.n}, a.off, nil)
 			late := 0.0 // an e-process starts at 1
-			if a.lateN > 0 {
-				late = rb.two.LogEOffset(rb.ref, seqtest.Block{X: a.lateX, N: a.lateN}, a.lateOff, nil)
+			if a.late.n > 0 {
+				late = rb.two.LogEOffset(rb.ref, seqtest.Block{X: a.late.x, N: a.late.n}, a.late.off, nil)
 			}
 			abs += seqtest.LogAddExp(all, late) - math.Ln2
 		}

@@ -174,16 +174,14 @@ func probePeriods(c *evalCtx, r *rule, from, to int64) []period {
 // increment is one period's evidence for a rule.
 type increment struct {
 	start, end int64
-	x, n       float64 // tempered counts of the new side (one sample, or against the baseline)
-	off        float64 // compare_latency: the tempered cold-start allowance of x (expected events)
-	lateX      float64 // compare_latency: x, n and off again after the cold starts (lateShare)
-	lateN      float64
-	lateOff    float64
-	z, m       float64   // latency fallback: clipped standardised values and their number
-	split      []float64 // log likelihood ratio per alternative of a split period (nil: none)
-	vec        []float64 // latency: per alternative of HardFailureGrid, against the period's own boundary (nil: none)
-	rawX, rawN float64   // untempered new-side counts, for findings
-	rawKX      float64   // untempered known-good counts of split periods
+	x, n       float64    // tempered counts of the new side (one sample, or against the baseline)
+	off        float64    // compare_latency: the tempered cold-start allowance of x (expected events)
+	late       offsetSums // compare_latency: x, n and off again after the cold starts (lateShare)
+	z, m       float64    // latency fallback: clipped standardised values and their number
+	split      []float64  // log likelihood ratio per alternative of a split period (nil: none)
+	vec        []float64  // latency: per alternative of HardFailureGrid, against the period's own boundary (nil: none)
+	rawX, rawN float64    // untempered new-side counts, for findings
+	rawKX      float64    // untempered known-good counts of split periods
 	rawKN      float64
 	logY, wY   float64 // Σ trials·log(statistic), Σ trials: the latency the findings show
 }
@@ -205,7 +203,7 @@ func (p *Policy) increment(r *rule, rb *ruleBase, w *watchInfo, q *period, split
 		// unless the deploy came in its first tenth, or the rule can
 		// allow for the known-good's part (deployPeriod). Choices made
 		// from the baseline and the clock alone, so the tests stay valid.
-		if before = deployShare(w, q); rb.kgUpper <= 0 || r.test != testTwoSample || !q.counts || rb.events < 0 {
+		if before = deployShare(w, q); rb.kgUpper <= 0 || !q.counts { // kgUpper: compare_errors with a baseline only
 			return inc, false
 		}
 	}
@@ -229,7 +227,7 @@ func (p *Policy) increment(r *rule, rb *ruleBase, w *watchInfo, q *period, split
 	case r.test == testPerPeriod:
 		phi := seqtest.Phi(rb.mu0, rb.invK)
 		inc.x, inc.n = q.xn/phi, 1/phi
-	case r.test == testTwoSample && before > 0:
+	case before > 0:
 		deployPeriod(rb, q, &inc, before)
 	case r.test == testTwoSample:
 		p.twoSampleIncrement(rb, q, &inc, split)

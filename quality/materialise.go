@@ -37,7 +37,7 @@ type Options struct {
 	// DeployPeriods, when the alias does not split, writes the new
 	// version's own (ExecutedVersion) samples for this many periods from
 	// the deploy's minute on, as the watcher reads them: for the deploy's
-	// minute and the periods re-read with it (the target's metric_lag + 1).
+	// minute and the periods re-read with it (the target's metric_lag).
 	DeployPeriods int
 }
 

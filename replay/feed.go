@@ -142,9 +142,9 @@ func (f *metricFeed) cycle(now time.Time, lag int) []sample.Sample {
 	}
 	f.lastCycle = now
 	var out []sample.Sample
+	own := f.newVersion != "" && watch.ReadsNewVersion(f.detected, now, f.period, lag)
 	for _, k := range f.series {
-		if f.newVersion != "" && k.version != "" &&
-			(k.version != f.newVersion || !watch.ReadsNewVersion(f.detected, now, f.period, lag)) {
+		if f.newVersion != "" && k.version != "" && (k.version != f.newVersion || !own) {
 			continue
 		}
 		if reason != "" {

@@ -143,11 +143,11 @@ func planWatch(aw ActiveWatch, deploy bool) watchPlan {
 	t, w := aw.Target, aw.Watch
 	stats := durationStats(aw)
 	p := watchPlan{series: builtinSeries(t, "", stats)}
-	if deploy && len(w.Weights) == 0 {
+	split := len(w.Weights) > 0
+	if split || deploy {
 		p.series = append(p.series, builtinSeries(t, w.NewVersion, stats)...)
 	}
-	if len(w.Weights) > 0 {
-		p.series = append(p.series, builtinSeries(t, w.NewVersion, stats)...)
+	if split {
 		if w.KnownGood != "" && w.KnownGood != w.NewVersion {
 			p.series = append(p.series, builtinSeries(t, w.KnownGood, stats)...)
 		}
