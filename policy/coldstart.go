@@ -152,7 +152,13 @@ func coldPhi(warm, cold, invK float64) float64 {
 // (known before k's counts: the allowance stays predictable) and holds
 // for all of them at once with probability 1 - δ, the u_j taken at
 // δ/2^(j+1) each; the rule's e-process runs at α - δ, δ = α/8
-// (coldDelta), so its false rollbacks stay within α. Early periods whose
+// (coldDelta), so its false rollbacks stay within α. u_j is not tempered
+// for the known-good's bursts: a period's cold invocations are each cold
+// by the clock (binomial at its cold share), and the warm slow ones,
+// however bursty, only add to the count the bound is taken from, so they
+// can widen it but never narrow it wrongly. (Tempered, a bursty
+// known-good widened the first minutes' bound, and a p99 regression
+// waited a minute longer: TestColdBoundIgnoresWarmBursts.) Early periods whose
 // slowness does not decay (a regression, not cold starts) thus narrow
 // the allowance of the next ones: a 2x p99 no longer hides behind cold
 // starts that the first minutes show were not there.
@@ -176,9 +182,7 @@ func (p *Policy) coldBound(r *rule, rb *ruleBase, w *watchInfo, q *period, cold 
 	if per := q.end - q.start; per > 0 && q.start > w.start {
 		j = int((q.start - w.start + per - 1) / per)
 	}
-	// Tempered like the test: bursty slow counts widen the bound.
-	phi := seqtest.Phi(q.xn, rb.invK)
 	delta := coldDelta * r.alpha / math.Pow(2, float64(min(j, 60)+1))
-	u := seqtest.BinomialUpper(q.xn/phi, q.nn/phi, math.Log(1/delta))
+	u := seqtest.BinomialUpper(q.xn, q.nn, math.Log(1/delta))
 	return math.Min(cold, u/s)
 }
