@@ -36,7 +36,8 @@ func NextMetricRead(now time.Time, period time.Duration, newestLate bool) time.T
 
 // NewestLate reports whether a read at `at` found the newest complete
 // period's Invocations missing (no_data) for a series — a target and
-// version — whose period before had invocations, or was not read at all:
+// version — whose period before had invocations (or came back empty
+// after one that had: a CloudWatch gap), or was not read at all:
 // the first period of a watch (the one the deploy is in) has the
 // baseline before it, not a period of this read, and is the period a hard
 // failure shows in first, so it is read again rather than a whole period
@@ -45,15 +46,29 @@ func NextMetricRead(now time.Time, period time.Duration, newestLate bool) time.T
 func NewestLate(samples []sample.Sample, at time.Time, period time.Duration) bool {
 	newest := at.Truncate(period).Add(-period)
 	type series struct{ target, version string }
-	busy, seen := map[series]bool{}, map[series]bool{}
+	busy, seen, gap, busyBefore := map[series]bool{}, map[series]bool{}, map[series]bool{}, map[series]bool{}
 	for i := range samples {
 		s := &samples[i]
-		if s.Kind == sample.KindMetric && s.Metric == "Invocations" && s.Time.Equal(newest.Add(-period)) {
-			k := series{s.Target, s.Version}
+		if s.Kind != sample.KindMetric || s.Metric != "Invocations" {
+			continue
+		}
+		k := series{s.Target, s.Version}
+		switch {
+		case s.Time.Equal(newest.Add(-period)):
 			seen[k] = true
-			if s.Outcome == sample.OutcomeOK && s.Value > 0 {
-				busy[k] = true
-			}
+			busy[k] = busy[k] || (s.Outcome == sample.OutcomeOK && s.Value > 0)
+			gap[k] = s.Outcome == sample.OutcomeNoData
+		case s.Time.Equal(newest.Add(-2 * period)):
+			busyBefore[k] = s.Outcome == sample.OutcomeOK && s.Value > 0
+		}
+	}
+	for k := range gap {
+		// The period before came back empty but the one before that had
+		// traffic: a CloudWatch gap in a busy function as likely as an
+		// idle minute, and a gap must not delay the next period a whole
+		// cycle.
+		if gap[k] && busyBefore[k] {
+			busy[k] = true
 		}
 	}
 	for i := range samples {

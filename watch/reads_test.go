@@ -48,6 +48,12 @@ func TestNewestLate(t *testing.T) {
 		{"first period of a watch", []sample.Sample{inv("a", "", 1, sample.OutcomeNoData, 0)}, true},
 		{"first period of a watch, delivered", []sample.Sample{inv("a", "", 1, sample.OutcomeOK, 4)}, false},
 		{"per version", []sample.Sample{inv("a", "7", 0, sample.OutcomeOK, 3), inv("a", "7", 1, sample.OutcomeNoData, 0)}, true},
+		// A CloudWatch gap (the period before came back empty after one
+		// with traffic) is not taken for an idle function.
+		{"newest missing after a gap", []sample.Sample{inv("a", "", -1, sample.OutcomeOK, 10), inv("a", "", 0, sample.OutcomeNoData, 0),
+			inv("a", "", 1, sample.OutcomeNoData, 0)}, true},
+		{"idle for two periods", []sample.Sample{inv("a", "", -1, sample.OutcomeNoData, 0), inv("a", "", 0, sample.OutcomeNoData, 0),
+			inv("a", "", 1, sample.OutcomeNoData, 0)}, false},
 		{"source error is not late", []sample.Sample{inv("a", "", 0, sample.OutcomeOK, 10), inv("a", "", 1, sample.OutcomeSourceError, 0)}, false},
 	}
 	for _, c := range cases {
