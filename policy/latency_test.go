@@ -114,3 +114,37 @@ func TestColdBoundIgnoresWarmBursts(t *testing.T) {
 		t.Fatalf("6x the slow share trips in minute %d, want by the 4th", tripsAt)
 	}
 }
+
+// compare_latency's prior on the known-good's slow share is centred on
+// 1 - NN/100, but a per-minute p99.9 of a hundred-odd invocations is
+// about their largest, so the share above it is nearer 0.8% than 0.1%.
+// The informed part of the prior (the baseline's first periods) is the
+// vague prior's posterior, not the centred one's: a steady 6x share
+// (6 of 125 a minute above the known-good's p99.9, 1 of 125 before)
+// trips in the 6th minute; with the centred prior's posterior it took
+// the 8th.
+func TestCompareLatencyOffCentreShare(t *testing.T) {
+	r := config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency, Stat: "p99.9"}
+	p, err := Compile(target(10*time.Minute, r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var base []sample.Sample
+	for i := -60; i < 0; i++ {
+		base = append(base, met("Invocations", "", i, 125), met("Duration.p99.9", "", i, 400), met("Duration.TC(400:)", "", i, 1))
+	}
+	tripsAt := 0
+	for m := 1; m <= 12 && tripsAt == 0; m++ {
+		var s []sample.Sample
+		for i := range m {
+			s = append(s, met("Invocations", "", i, 125), met("Duration.p99.9", "", i, 600), met("Duration.TC(400:)", "", i, 6))
+		}
+		in := Input{WatchStart: at(0), NewVersion: "2", KnownGood: "1", Baseline: base, Samples: s}
+		if p.Evaluate(in, at(m).Add(10*time.Second)).Kind == Failing {
+			tripsAt = m
+		}
+	}
+	if tripsAt == 0 || tripsAt > 6 {
+		t.Fatalf("6x the slow share at 125 invocations a minute trips in minute %d, want by the 6th", tripsAt)
+	}
+}

@@ -287,6 +287,17 @@ func coldSlowMinute(n, c, k float64) func(r rng, m int, v string) []sample.Sampl
 	}
 }
 
+// p999Minute is compare_latency's p99.9 at low traffic at the null's
+// boundary: the share above the known-good's per-minute p99.9 (about the
+// largest of n) is p, before and after the deploy.
+func p999Minute(n, p float64) func(r rng, m int, v string) []sample.Sample {
+	return func(r rng, m int, v string) []sample.Sample {
+		inv := r.poisson(n)
+		return []sample.Sample{met("Invocations", v, m, inv), met("Duration.TC(400:)", v, m, r.events(inv, p, 0)),
+			met("Duration.p99.9", v, m, 400)}
+	}
+}
+
 func flat(v float64) func(int) float64 { return func(int) float64 { return v } }
 
 // varying swings the traffic between a quarter and all of n over four
@@ -345,6 +356,10 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 		{name: "p99 at its threshold (1% slower than X)", rule: lat, minute: slowMinute("800", flat(1000), flat(0.01), 0), periods: watch},
 		{name: "compare_latency, heavy-tailed slow counts k=1", rule: config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency},
 			minute: slowMinute("400", flat(1000), flat(0.01), 1), periods: watch},
+		// The prior on the known-good's share is centred on 0.1% for a
+		// p99.9; the informed part learns where it is (WithInformedPrior).
+		{name: "compare_latency p99.9 at 125/min, share 0.8%", rule: config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency, Stat: "p99.9"},
+			minute: p999Minute(125, 0.008), periods: watch},
 		{name: "compare_latency at 1.1x p99, cold starts at the allowance", rule: cmpLat, minute: coldMinute(1000, 0), periods: watch},
 		{name: "compare_latency at 1.1x p99, cold starts, bursty k=5", rule: cmpLat, minute: coldMinute(1000, 5), periods: watch},
 		{name: "compare_latency at 1.1x p99, cold starts, 150/min", rule: cmpLat, minute: coldMinute(150, 0), periods: watch},
