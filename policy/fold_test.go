@@ -257,3 +257,39 @@ func TestFoldingIgnoresLateSamples(t *testing.T) {
 }
 
 var _ = config.RuleErrorRate
+
+// A failed read (source_error samples for the newest period) is no
+// delivery: the periods before it stay open, so the read after the outage,
+// which goes back for them (watch.ReadStart), still counts. A History that
+// folded behind failed reads judged the watch as if they had never come.
+func TestFoldingWaitsOutFailedReads(t *testing.T) {
+	p, base := foldTarget(t)
+	h := p.NewHistory(Watch{Start: t0, KnownGood: "1", NewVersion: "2"})
+	h.SetBaseline(p.PrepareBaseline(base))
+	srcErr := func(m int) sample.Sample {
+		s := met("Errors", "", m, 0)
+		s.Outcome, s.Reason = sample.OutcomeSourceError, "GetMetricData failed"
+		return s
+	}
+	h.Add(met("Invocations", "", 0, 1000))
+	h.Add(met("Errors", "", 0, 10))
+	for m := 1; m <= 10; m++ { // ten failed cycles, each for its newest period, each evaluated
+		h.Add(srcErr(m))
+		h.Evidence()
+	}
+	for m := 1; m <= 10; m++ { // the catch-up read
+		h.Add(met("Invocations", "", m, 1000))
+		h.Add(met("Errors", "", m, 10))
+	}
+	in := Input{WatchStart: t0, KnownGood: "1", NewVersion: "2", Prepared: h.pb, Evidence: h.Evidence(), Samples: h.Samples()}
+	v := p.Evaluate(in, at(11).Add(5*time.Second))
+	judged := -1.0
+	for _, f := range v.Findings {
+		if f.Rule == errRate.Name {
+			judged = f.Evidence
+		}
+	}
+	if judged != 11000 {
+		t.Fatalf("the error rule judged %v invocations, want all 11 periods' 11000", judged)
+	}
+}

@@ -100,9 +100,14 @@ func (h *History) Add(s sample.Sample) {
 	}
 	if h.p != nil {
 		t := s.Time.UnixNano()
-		if s.Kind == sample.KindMetric {
+		switch {
+		case s.Kind == sample.KindMetric && s.Outcome == sample.OutcomeSourceError:
+			// A failed read is no delivery: the periods before it are
+			// not final until CloudWatch answers again (the read after
+			// an outage goes back for them, watch.ReadStart).
+		case s.Kind == sample.KindMetric:
 			h.newestMetric = max(h.newestMetric, t)
-		} else {
+		default:
 			h.newestProbe = max(h.newestProbe, t)
 		}
 	}

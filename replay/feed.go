@@ -27,6 +27,8 @@ type metricFeed struct {
 	lastCycle time.Time
 	failed    int
 	notBefore time.Time
+	lastOK    time.Time // the last cycle that read (watch.ReadStart)
+	behind    bool      // a cycle since then failed or was skipped
 }
 
 // Read backoff of the daemon's metric reader (watcher.MetricReaderConfig
@@ -125,7 +127,7 @@ func (f *metricFeed) nextDelivery(now time.Time) time.Time {
 // older periods keep what earlier cycles read.
 func (f *metricFeed) cycle(now time.Time, lag int) []sample.Sample {
 	end := now.Truncate(f.period)
-	start := end.Add(-time.Duration(lag) * f.period)
+	start := watch.ReadStart(end, f.lastOK, f.period, lag, f.behind)
 	if f.first.After(start) {
 		start = f.first
 	}
@@ -141,6 +143,11 @@ func (f *metricFeed) cycle(now time.Time, lag int) []sample.Sample {
 		f.failed, f.notBefore = 0, time.Time{}
 	}
 	f.lastCycle = now
+	if reason != "" {
+		f.behind = true
+	} else {
+		f.lastOK, f.behind = now, false
+	}
 	var out []sample.Sample
 	own := f.newVersion != "" && watch.ReadsNewVersion(f.detected, now, f.period, lag)
 	for _, k := range f.series {

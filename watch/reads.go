@@ -22,6 +22,33 @@ const (
 	LateReads   = 2
 )
 
+// CatchUpPeriods bounds how far back a read goes after failed or skipped
+// cycles (ReadStart).
+const CatchUpPeriods = 60
+
+// ReadStart is the first period a metric read at the period boundary end
+// asks for: the last lag periods, or, when the cycles since the last one
+// that succeeded (at lastOK) failed or were skipped (behind: a CloudWatch
+// outage, throttling and the reader's backoff of up to 10 minutes), every
+// period since that one's window began, at most CatchUpPeriods back. The
+// periods an outage hid are read once it ends instead of being lost:
+// their evidence still counts, and a good deploy's bake is not left short
+// of data.
+func ReadStart(end, lastOK time.Time, period time.Duration, lag int, behind bool) time.Time {
+	start := end.Add(-time.Duration(lag) * period)
+	if !behind || lastOK.IsZero() {
+		return start
+	}
+	from := lastOK.Truncate(period).Add(-time.Duration(lag) * period)
+	if limit := end.Add(-CatchUpPeriods * period); from.Before(limit) {
+		from = limit
+	}
+	if from.Before(start) {
+		return from
+	}
+	return start
+}
+
 // NextMetricRead is when the cycle after a read at now reads: LateRead
 // later when the newest period was late (NewestLate) and the extra reads
 // of this period are not spent, else MetricDelay after the next period

@@ -62,3 +62,25 @@ func TestNewestLate(t *testing.T) {
 		}
 	}
 }
+
+func TestReadStart(t *testing.T) {
+	end := time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC)
+	ago := func(m int) time.Time { return end.Add(-time.Duration(m) * time.Minute) }
+	cases := []struct {
+		name   string
+		lastOK time.Time
+		behind bool
+		want   time.Time
+	}{
+		{"up to date: the last lag periods", ago(1).Add(5 * time.Second), false, ago(3)},
+		{"never read", time.Time{}, true, ago(3)},
+		{"behind: back to the last good read's window", ago(9).Add(5 * time.Second), true, ago(12)},
+		{"behind one cycle: from the last good read's window", ago(1).Add(5 * time.Second), true, ago(4)},
+		{"behind for hours: an hour at most", ago(300), true, ago(CatchUpPeriods)},
+	}
+	for _, c := range cases {
+		if got := ReadStart(end, c.lastOK, time.Minute, 3, c.behind); !got.Equal(c.want) {
+			t.Errorf("%s: %s, want %s", c.name, got.Format("15:04"), c.want.Format("15:04"))
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/sample"
+	"github.com/canaryd/canaryd/watch"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
@@ -49,7 +50,15 @@ type MetricReader struct {
 	mu      sync.Mutex
 	plans   map[planKey]*watchPlan
 	backoff map[*cloudwatch.Client]*RetryDecision
+	reads   map[*cloudwatch.Client]*readState
 	lastRun time.Time // minute of the last cycle
+}
+
+// readState is how far one CloudWatch endpoint's reads got: the periods
+// an outage hid are read once it ends (watch.ReadStart).
+type readState struct {
+	lastOK time.Time // the last cycle whose calls all succeeded
+	behind bool      // a cycle since then failed or was skipped
 }
 
 // RetryDecision is the reader's decision after failed calls to one
@@ -86,7 +95,8 @@ func NewMetricReader(cfg MetricReaderConfig) (*MetricReader, error) {
 	if cfg.BackoffMax <= 0 {
 		cfg.BackoffMax = 10 * time.Minute
 	}
-	return &MetricReader{cfg: cfg, plans: map[planKey]*watchPlan{}, backoff: map[*cloudwatch.Client]*RetryDecision{}}, nil
+	return &MetricReader{cfg: cfg, plans: map[planKey]*watchPlan{}, backoff: map[*cloudwatch.Client]*RetryDecision{},
+		reads: map[*cloudwatch.Client]*readState{}}, nil
 }
 
 // Due reports whether a minute has completed since the last Cycle: the
@@ -119,13 +129,15 @@ func (r *MetricReader) Cycle(ctx context.Context, watches []ActiveWatch) ([]samp
 	r.lastRun = floorTime(now, time.Minute)
 	r.mu.Unlock()
 	plans := r.planAll(watches, now)
+	reads := r.readStates()
 	groups := map[groupKey]*group{}
 	var order []*group
 	for i, aw := range watches {
 		period := targetPeriod(aw.Target)
 		end := floorTime(now, period)
-		start := end.Add(-time.Duration(targetLag(aw.Target)) * period)
 		c := r.cfg.Clients(aw.Target.Name)
+		st := reads[c]
+		start := watch.ReadStart(end, st.lastOK, period, targetLag(aw.Target), st.behind)
 		k := groupKey{c, start.Unix(), end.Unix()}
 		g := groups[k]
 		if g == nil {
@@ -154,6 +166,7 @@ func (r *MetricReader) Cycle(ctx context.Context, watches []ActiveWatch) ([]samp
 				stats.Skipped += len(c.refs)
 				out = r.errorSamples(out, c, watches, fmt.Sprintf("backing off until %s after: %s", d.NotBefore.UTC().Format(time.RFC3339), d.Reason))
 			}
+			r.markBehind(g.client)
 			continue
 		}
 		res := r.runCalls(ctx, g.client, calls)
@@ -260,10 +273,17 @@ func (r *MetricReader) inBackoff(c *cloudwatch.Client, now time.Time) (RetryDeci
 func (r *MetricReader) recordOutcome(c *cloudwatch.Client, now time.Time, failure string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	st := r.reads[c]
+	if st == nil {
+		st = &readState{}
+		r.reads[c] = st
+	}
 	if failure == "" {
 		delete(r.backoff, c)
+		st.lastOK, st.behind = now, false
 		return
 	}
+	st.behind = true
 	d := r.backoff[c]
 	if d == nil {
 		d = &RetryDecision{}
@@ -274,6 +294,26 @@ func (r *MetricReader) recordOutcome(c *cloudwatch.Client, now time.Time, failur
 	d.NotBefore = now.Add(backoffDelay(d.Failures, r.cfg.BackoffBase, r.cfg.BackoffMax))
 	r.cfg.Logger.Warn("CloudWatch read failed; backing off",
 		zap.Int("failures", d.Failures), zap.Time("not_before", d.NotBefore), zap.String("reason", failure))
+}
+
+// readStates is a copy of every endpoint's read state.
+func (r *MetricReader) readStates() map[*cloudwatch.Client]readState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[*cloudwatch.Client]readState, len(r.reads))
+	for c, st := range r.reads {
+		out[c] = *st
+	}
+	return out
+}
+
+// markBehind records a cycle skipped for c's backoff.
+func (r *MetricReader) markBehind(c *cloudwatch.Client) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if st := r.reads[c]; st != nil {
+		st.behind = true
+	}
 }
 
 // backoffDelay is base·2^(failures-1), capped at max. The first failure

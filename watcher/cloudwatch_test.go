@@ -477,3 +477,53 @@ func TestBaselineCustomMetricIsKnownGoods(t *testing.T) {
 		t.Fatalf("baseline custom metric %+v, want the known-good version's 3 reported for the alias", s)
 	}
 }
+
+// After failed and skipped cycles, the first read that succeeds goes back
+// to the window of the last one that did (watch.ReadStart): the periods
+// the outage hid are read, not lost behind metric_lag.
+func TestCloudWatchReadCatchesUpAfterAnOutage(t *testing.T) {
+	ctx := context.Background()
+	e := newCWEnv(t, MetricReaderConfig{BackoffBase: time.Minute})
+	ws := []ActiveWatch{activeWatch(lambdaTarget("fn"), minute(11, 50), map[string]float64{})}
+	for m := 0; m < 12; m++ {
+		e.sim.PutDatapoint("AWS/Lambda", "Errors", aliasDims("fn"), minute(12, m), float64(100+m))
+	}
+	if _, stats := e.r.Cycle(ctx, ws); stats.Errors != 0 {
+		t.Fatalf("first cycle: %+v", stats)
+	}
+	e.sim.InjectFault(awssim.Fault{API: "GetMetricData", Kind: awssim.FaultThrottle, Rate: 1})
+	for range 6 { // 12:01:30 .. 12:06:30: failures and backoff
+		e.clk.Advance(time.Minute)
+		e.r.Cycle(ctx, ws)
+	}
+	e.sim.ClearFaults()
+	for { // wait out the backoff without reading
+		e.clk.Advance(time.Minute)
+		if d, ok := e.r.Backoff("fn"); !ok || !e.clk.Now().Before(d.NotBefore) {
+			break
+		}
+	}
+	if lagStart := floorTime(e.clk.Now(), time.Minute).Add(-3 * time.Minute); !lagStart.After(minute(12, 1)) {
+		t.Fatalf("recovery at %s: want periods beyond metric_lag's reach", e.clk.Now().Format("15:04:05"))
+	}
+	ss, stats := e.r.Cycle(ctx, ws)
+	if stats.Errors != 0 {
+		t.Fatalf("recovery cycle: %+v", stats)
+	}
+	got := index(ss)
+	end := floorTime(e.clk.Now(), time.Minute)
+	// The last good read (12:00:30) covered 11:57-11:59; every period
+	// since, up to the newest complete one, is read now.
+	for p := minute(12, 0); p.Before(end); p = p.Add(time.Minute) {
+		s := got["Errors||"+p.Format("15:04")]
+		if s.Outcome != sample.OutcomeOK || s.Value != float64(100+p.Minute()) {
+			t.Fatalf("period %s after the outage: %+v", p.Format("15:04"), s)
+		}
+	}
+	// And the cycle after reads the last metric_lag periods again.
+	e.clk.Advance(time.Minute)
+	ss, _ = e.r.Cycle(ctx, ws)
+	if s, ok := index(ss)["Errors||12:00"]; ok {
+		t.Fatalf("caught up but still reading 12:00: %+v", s)
+	}
+}
