@@ -71,14 +71,7 @@ func TestCompareLatencyAfterTheColdStarts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tripsAt := 0
-	for m := 1; m <= 10 && tripsAt == 0; m++ {
-		in := Input{WatchStart: at(0), NewVersion: "2", KnownGood: "1", Baseline: latBase(),
-			Samples: latencyMinutes(0, m, 1000, 800, 60, 60)}
-		if p.Evaluate(in, at(m).Add(10*time.Second)).Kind == Failing {
-			tripsAt = m
-		}
-	}
+	tripsAt := tripMinute(p, latBase(), 10, func(m int) []sample.Sample { return latencyMinutes(0, m, 1000, 800, 25, 25) })
 	if tripsAt == 0 || tripsAt > 5 {
 		t.Fatalf("2.5x the slow share trips in minute %d, want by the 5th", tripsAt)
 	}
@@ -102,14 +95,7 @@ func TestColdBoundIgnoresWarmBursts(t *testing.T) {
 		base = append(base, met("Invocations", "", i, 1000), met("Duration.p99", "", i, 400),
 			met("Duration.TC(400:)", "", i, s), met("Duration.TC(440:)", "", i, s))
 	}
-	tripsAt := 0
-	for m := 1; m <= 10 && tripsAt == 0; m++ {
-		in := Input{WatchStart: at(0), NewVersion: "2", KnownGood: "1", Baseline: base,
-			Samples: latencyMinutes(0, m, 1000, 800, 60, 60)}
-		if p.Evaluate(in, at(m).Add(10*time.Second)).Kind == Failing {
-			tripsAt = m
-		}
-	}
+	tripsAt := tripMinute(p, base, 10, func(m int) []sample.Sample { return latencyMinutes(0, m, 1000, 800, 60, 60) })
 	if tripsAt == 0 || tripsAt > 4 {
 		t.Fatalf("6x the slow share trips in minute %d, want by the 4th", tripsAt)
 	}
@@ -133,18 +119,27 @@ func TestCompareLatencyOffCentreShare(t *testing.T) {
 	for i := -60; i < 0; i++ {
 		base = append(base, met("Invocations", "", i, 125), met("Duration.p99.9", "", i, 400), met("Duration.TC(400:)", "", i, 1))
 	}
-	tripsAt := 0
-	for m := 1; m <= 12 && tripsAt == 0; m++ {
+	tripsAt := tripMinute(p, base, 12, func(m int) []sample.Sample {
 		var s []sample.Sample
 		for i := range m {
 			s = append(s, met("Invocations", "", i, 125), met("Duration.p99.9", "", i, 600), met("Duration.TC(400:)", "", i, 6))
 		}
-		in := Input{WatchStart: at(0), NewVersion: "2", KnownGood: "1", Baseline: base, Samples: s}
-		if p.Evaluate(in, at(m).Add(10*time.Second)).Kind == Failing {
-			tripsAt = m
-		}
-	}
+		return s
+	})
 	if tripsAt == 0 || tripsAt > 6 {
 		t.Fatalf("6x the slow share at 125 invocations a minute trips in minute %d, want by the 6th", tripsAt)
 	}
+}
+
+// tripMinute is the first minute m (1..last) after a deploy at at(0) whose
+// evaluation, 10 s into minute m with the samples upTo(m) returns, trips
+// (0: none does).
+func tripMinute(p *Policy, base []sample.Sample, last int, upTo func(m int) []sample.Sample) int {
+	for m := 1; m <= last; m++ {
+		in := Input{WatchStart: at(0), NewVersion: "2", KnownGood: "1", Baseline: base, Samples: upTo(m)}
+		if p.Evaluate(in, at(m).Add(10*time.Second)).Kind == Failing {
+			return m
+		}
+	}
+	return 0
 }
