@@ -183,6 +183,7 @@ func (r *MetricReader) Cycle(ctx context.Context, watches []ActiveWatch) ([]samp
 		}
 		r.recordOutcome(g.client, now, failed)
 	}
+	r.keepReads(groups)
 	r.cfg.Metrics.MetricQueries.Add(float64(stats.Queries))
 	stats.RetryAt = r.earliestRetry(now)
 	for i := range out {
@@ -305,6 +306,22 @@ func (r *MetricReader) readStates() map[*cloudwatch.Client]readState {
 		out[c] = *st
 	}
 	return out
+}
+
+// keepReads forgets the read state of endpoints no watch read through
+// this cycle (a config reload replaces clients).
+func (r *MetricReader) keepReads(groups map[groupKey]*group) {
+	used := make(map[*cloudwatch.Client]bool, len(groups))
+	for _, g := range groups {
+		used[g.client] = true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for c := range r.reads {
+		if !used[c] {
+			delete(r.reads, c)
+		}
+	}
 }
 
 // markBehind records a cycle skipped for c's backoff.
