@@ -230,7 +230,10 @@ notify = ["oncall"]
 			sim.Deploy("shop", "live", "2", nil)
 			deployed = true
 		}
-		if fams["canaryd_watch_started_timestamp_seconds"] != nil && fams["canaryd_aws_call_duration_seconds"] != nil {
+		// A watch, an AWS call and its first verdict (counted after the
+		// watch starts: under a loaded machine a scrape can fall between).
+		if fams["canaryd_watch_started_timestamp_seconds"] != nil && fams["canaryd_aws_call_duration_seconds"] != nil &&
+			fams["canaryd_verdicts_total"] != nil {
 			return fams
 		}
 		time.Sleep(100 * time.Millisecond) // polling another process: no event to wait on
