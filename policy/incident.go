@@ -140,15 +140,13 @@ func tailInvK(x, n []float64, perPeriod bool) float64 {
 	if len(x) < 3 || sx < 5 || (!perPeriod && (sn <= 0 || sx >= sn)) {
 		return 0
 	}
-	var chi2, mean float64
+	mean, chi2 := sx/t, 0.0
 	if perPeriod {
-		mean = sx / t
 		for _, v := range x {
 			chi2 += (v - mean) * (v - mean) / mean
 		}
 	} else {
 		p := sx / sn
-		mean = sx / t
 		for i := range x {
 			if mu := p * n[i]; mu > 0 {
 				chi2 += (x[i] - mu) * (x[i] - mu) / (mu * (1 - p))

@@ -27,8 +27,7 @@ type metricFeed struct {
 	lastCycle time.Time
 	failed    int
 	notBefore time.Time
-	lastOK    time.Time // the last cycle that read (watch.ReadStart)
-	behind    bool      // a cycle since then failed or was skipped
+	lastOK    time.Time // the last cycle that read (watch.ReadStart; behind while failed > 0)
 }
 
 // Read backoff of the daemon's metric reader (watcher.MetricReaderConfig
@@ -127,7 +126,7 @@ func (f *metricFeed) nextDelivery(now time.Time) time.Time {
 // older periods keep what earlier cycles read.
 func (f *metricFeed) cycle(now time.Time, lag int) []sample.Sample {
 	end := now.Truncate(f.period)
-	start := watch.ReadStart(end, f.lastOK, f.period, lag, f.behind)
+	start := watch.ReadStart(end, f.lastOK, f.period, lag, f.failed > 0)
 	if f.first.After(start) {
 		start = f.first
 	}
@@ -143,10 +142,8 @@ func (f *metricFeed) cycle(now time.Time, lag int) []sample.Sample {
 		f.failed, f.notBefore = 0, time.Time{}
 	}
 	f.lastCycle = now
-	if reason != "" {
-		f.behind = true
-	} else {
-		f.lastOK, f.behind = now, false
+	if reason == "" {
+		f.lastOK = now
 	}
 	var out []sample.Sample
 	own := f.newVersion != "" && watch.ReadsNewVersion(f.detected, now, f.period, lag)

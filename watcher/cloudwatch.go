@@ -50,15 +50,17 @@ type MetricReader struct {
 	mu      sync.Mutex
 	plans   map[planKey]*watchPlan
 	backoff map[*cloudwatch.Client]*RetryDecision
-	reads   map[*cloudwatch.Client]*readState
-	lastRun time.Time // minute of the last cycle
+	lastOK  map[*cloudwatch.Client]time.Time // the last cycle whose calls all succeeded, per endpoint
+	lastRun time.Time                        // minute of the last cycle
 }
 
 // readState is how far one CloudWatch endpoint's reads got: the periods
-// an outage hid are read once it ends (watch.ReadStart).
+// an outage hid are read once it ends (watch.ReadStart). It is behind
+// while a backoff is recorded: every cycle since lastOK failed or was
+// skipped.
 type readState struct {
-	lastOK time.Time // the last cycle whose calls all succeeded
-	behind bool      // a cycle since then failed or was skipped
+	lastOK time.Time
+	behind bool
 }
 
 // RetryDecision is the reader's decision after failed calls to one
@@ -96,7 +98,7 @@ func NewMetricReader(cfg MetricReaderConfig) (*MetricReader, error) {
 		cfg.BackoffMax = 10 * time.Minute
 	}
 	return &MetricReader{cfg: cfg, plans: map[planKey]*watchPlan{}, backoff: map[*cloudwatch.Client]*RetryDecision{},
-		reads: map[*cloudwatch.Client]*readState{}}, nil
+		lastOK: map[*cloudwatch.Client]time.Time{}}, nil
 }
 
 // Due reports whether a minute has completed since the last Cycle: the
@@ -166,7 +168,6 @@ func (r *MetricReader) Cycle(ctx context.Context, watches []ActiveWatch) ([]samp
 				stats.Skipped += len(c.refs)
 				out = r.errorSamples(out, c, watches, fmt.Sprintf("backing off until %s after: %s", d.NotBefore.UTC().Format(time.RFC3339), d.Reason))
 			}
-			r.markBehind(g.client)
 			continue
 		}
 		res := r.runCalls(ctx, g.client, calls)
@@ -274,17 +275,11 @@ func (r *MetricReader) inBackoff(c *cloudwatch.Client, now time.Time) (RetryDeci
 func (r *MetricReader) recordOutcome(c *cloudwatch.Client, now time.Time, failure string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	st := r.reads[c]
-	if st == nil {
-		st = &readState{}
-		r.reads[c] = st
-	}
 	if failure == "" {
 		delete(r.backoff, c)
-		st.lastOK, st.behind = now, false
+		r.lastOK[c] = now
 		return
 	}
-	st.behind = true
 	d := r.backoff[c]
 	if d == nil {
 		d = &RetryDecision{}
@@ -297,19 +292,19 @@ func (r *MetricReader) recordOutcome(c *cloudwatch.Client, now time.Time, failur
 		zap.Int("failures", d.Failures), zap.Time("not_before", d.NotBefore), zap.String("reason", failure))
 }
 
-// readStates is a copy of every endpoint's read state.
+// readStates is every endpoint's read state.
 func (r *MetricReader) readStates() map[*cloudwatch.Client]readState {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make(map[*cloudwatch.Client]readState, len(r.reads))
-	for c, st := range r.reads {
-		out[c] = *st
+	out := make(map[*cloudwatch.Client]readState, len(r.lastOK))
+	for c, t := range r.lastOK {
+		out[c] = readState{lastOK: t, behind: r.backoff[c] != nil}
 	}
 	return out
 }
 
-// keepReads forgets the read state of endpoints no watch read through
-// this cycle (a config reload replaces clients).
+// keepReads forgets when endpoints no watch read through this cycle last
+// read (a config reload replaces clients).
 func (r *MetricReader) keepReads(groups map[groupKey]*group) {
 	used := make(map[*cloudwatch.Client]bool, len(groups))
 	for _, g := range groups {
@@ -317,19 +312,10 @@ func (r *MetricReader) keepReads(groups map[groupKey]*group) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for c := range r.reads {
+	for c := range r.lastOK {
 		if !used[c] {
-			delete(r.reads, c)
+			delete(r.lastOK, c)
 		}
-	}
-}
-
-// markBehind records a cycle skipped for c's backoff.
-func (r *MetricReader) markBehind(c *cloudwatch.Client) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if st := r.reads[c]; st != nil {
-		st.behind = true
 	}
 }
 
