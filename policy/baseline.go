@@ -28,6 +28,8 @@ type ruleBase struct {
 	judge            bool // the rule can judge (a missing baseline can make it unable to)
 
 	one      *seqtest.Binomial          // one-sample rate test
+	bursty   *seqtest.BurstyRate        // error_rate, throttles: the rate against a null composite over bursts (nil: one)
+	kLo      float64                    // ... the burst shape it allows down to (0: any)
 	pois     *seqtest.Poisson           // per-period count test
 	mu0      float64                    // per-period null mean
 	two      *seqtest.TwoSample         // two-sample test
@@ -182,6 +184,7 @@ func (b *PreparedBaseline) prepareCounts(r *rule, rb *ruleBase, x, n []float64) 
 	switch r.test {
 	case testRate:
 		b.prepareRate(r, rb)
+		b.prepareBursty(r, rb, x, n)
 	case testPerPeriod:
 		rb.mu0 = r.threshold
 		if r.rel == relDelta {
@@ -308,6 +311,41 @@ func (b *PreparedBaseline) prepareRate(r *rule, rb *ruleBase) {
 	}
 	rb.nullRate = p0
 	rb.one = seqtest.NewBinomial(p0, &seqtest.HardFailureGrid)
+}
+
+// burstDelta is the share of an absolute count rule's α its bound on the
+// baseline's burstiness spends (seqtest.InvKUpper).
+const burstDelta = 1.0 / 8
+
+// burstKAlt is the burst shape of the alternatives of an absolute count
+// rule whose baseline showed no bursts: a bad version's errors need not
+// be as steady as a binomial's, and a binomial alternative on a grid of
+// rates loses nats per period to the grid's spacing at high traffic.
+const burstKAlt = 20.0
+
+// prepareBursty sets up an absolute count rule's test against a null
+// composite over bursts (seqtest.BurstyRate): the threshold's bursts are
+// not seen where the baseline runs, often a hundred times below it, so
+// the null allows any burst shape the baseline does not rule out at
+// burstDelta·α (x, n: its events and trials per period).
+func (b *PreparedBaseline) prepareBursty(r *rule, rb *ruleBase, x, n []float64) {
+	p0 := rb.one.P0()
+	if r.isLatency() || p0 <= 0 || p0 >= 1 {
+		return
+	}
+	c := 0
+	if rb.shift.on {
+		c = len(x) - rb.shift.periods // the incident's periods have their own rate
+	}
+	if up := seqtest.InvKUpper(x, n, c, burstDelta*r.alpha); !math.IsInf(up, 1) {
+		rb.kLo = 1 / up
+	}
+	kAlt := burstKAlt
+	if rb.invK > 0 {
+		kAlt = 1 / rb.invK
+	}
+	rb.bursty = seqtest.NewBurstyRate(p0, rb.kLo, kAlt, &seqtest.HardFailureGrid)
+	rb.logLevel = math.Log(1 / (r.alpha * (1 - burstDelta)))
 }
 
 // probeBlocks are a probe rule's baseline results per period: the

@@ -97,6 +97,15 @@ func with(r config.Rule, f func(*config.Rule)) config.Rule { f(&r); return r }
 // baseRate is 30 baseline minutes of n invocations with e errors each.
 func baseRate(n, e float64) []sample.Sample { return rate("", -30, 0, n, e) }
 
+// seqOf is n copies of v.
+func seqOf(n int, v float64) []float64 {
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = v
+	}
+	return out
+}
+
 // latBase is 30 baseline minutes at 1000 invocations with p99 400 ms and
 // the trimmed counts of the given thresholds (1% above 400, 0.1% above
 // 500, none above 800).
@@ -121,18 +130,25 @@ func slow(ver string, from, to int, x string, n, s, p99 float64) []sample.Sample
 func TestEvaluateErrorRules(t *testing.T) {
 	runEvalCases(t, []evalCase{
 		{name: "error rate far above the threshold trips", rules: []config.Rule{errRate},
-			in: Input{Samples: rate("", 0, 5, 1000, 100)}, now: 5, want: Failing, breached: []string{"err"},
+			in: Input{Samples: rate("", 0, 5, 1000, 100), Baseline: baseRate(1000, 10)}, now: 5, want: Failing, breached: []string{"err"},
 			check: func(t *testing.T, v Verdict) {
 				f := finding(t, v, "err")
 				if f.Observed != 0.1 || f.Evidence != 5000 || f.MinEvidence != 50 || f.Samples != 5 || f.Threshold != 0.05 ||
-					f.Op != ">" || f.Version != "2" || f.EValue < 1/f.Alpha || math.Abs(f.Alpha-2e-4) > 1e-12 || *f.PValue > f.Alpha {
+					f.Op != ">" || f.Version != "2" || f.EValue < 1/f.Alpha || math.Abs(f.Alpha-2e-4*(1-burstDelta)) > 1e-12 || *f.PValue > f.Alpha {
 					t.Errorf("finding %+v", f)
 				}
 			}},
 		{name: "error rate below the threshold vouches", rules: []config.Rule{errRate},
 			in: Input{Samples: rate("", 0, 5, 1000, 10)}, now: 5, want: Healthy},
 		{name: "30 of 30 failing trips whatever min_invocations says", rules: []config.Rule{errRate},
-			in: Input{Samples: rate("", 0, 1, 30, 30)}, now: 1, want: Failing, breached: []string{"err"}},
+			in: Input{Samples: rate("", 0, 1, 30, 30), Baseline: baseRate(30, 1)}, now: 1, want: Failing, breached: []string{"err"}},
+		// Without a baseline the threshold's bursts are unbounded: a 5%
+		// error rate could come as a rare minute of everything failing, so
+		// one such minute is not enough, and five in a row are.
+		{name: "no baseline: one minute of 30 of 30 failing is not enough", rules: []config.Rule{errRate},
+			in: Input{Samples: rate("", 0, 1, 30, 30)}, now: 1, want: Inconclusive, contains: "null bursts of any shape"},
+		{name: "no baseline: five minutes of 30 of 30 failing trip", rules: []config.Rule{errRate},
+			in: Input{Samples: rate("", 0, 5, 30, 30)}, now: 5, want: Failing, breached: []string{"err"}},
 		{name: "1 of 3 failing is no evidence", rules: []config.Rule{errRate},
 			in: Input{Samples: rate("", 0, 1, 3, 1)}, now: 1, want: Inconclusive, contains: "3 invocations < min_invocations 50"},
 		{name: "slightly above the threshold needs more evidence", rules: []config.Rule{errRate},
@@ -194,7 +210,7 @@ func TestEvaluateDeployPeriod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := Input{WatchStart: t0.Add(30 * time.Second), KnownGood: "1", NewVersion: "2", Samples: rate("", 0, 1, 1000, 500)}
+	in := Input{WatchStart: t0.Add(30 * time.Second), KnownGood: "1", NewVersion: "2", Samples: rate("", 0, 1, 1000, 500), Baseline: baseRate(1000, 10)}
 	if v := p.Evaluate(in, at(1)); v.Kind != Failing {
 		t.Fatalf("deploy period with 50%% errors: %s", v.Summary)
 	}
@@ -249,7 +265,7 @@ func TestEvaluateThrottlesAndMetrics(t *testing.T) {
 		{name: "throttles below the per-period threshold", rules: []config.Rule{thr},
 			in: Input{Samples: vals("Throttles", "", 0, 2, 0, 5, 1)}, now: 4, want: Healthy},
 		{name: "throttled share of requests", rules: []config.Rule{with(thr, func(r *config.Rule) { r.Threshold = 0.01 })},
-			in: Input{Samples: cat(vals("Throttles", "", 0, 50, 50), vals("Invocations", "", 0, 950, 950))}, now: 2, want: Failing, breached: []string{"thr"}},
+			in: Input{Samples: cat(vals("Throttles", "", 0, 100, 100), vals("Invocations", "", 0, 900, 900)), Baseline: cat(vals("Throttles", "", -30, seqOf(30, 2)...), vals("Invocations", "", -30, seqOf(30, 998)...))}, now: 2, want: Failing, breached: []string{"thr"}},
 		{name: "custom metric breach", rules: []config.Rule{queue},
 			in: Input{Samples: vals("rule:queue", "", 0, 500, 500, 500)}, now: 3, want: Failing, breached: []string{"queue"}},
 		{name: "custom metric op <", rules: []config.Rule{with(queue, func(r *config.Rule) { r.Op, r.Threshold = "<", 10 })},
@@ -296,7 +312,7 @@ func TestEvaluateSourceErrors(t *testing.T) {
 		{name: "source errors are never breaching", rules: []config.Rule{errRate},
 			in: Input{Samples: rateOut("", 0, 5, sample.OutcomeSourceError)}, now: 5, want: Inconclusive, contains: "only source errors"},
 		{name: "source errors beside data: judged on the data", rules: []config.Rule{errRate},
-			in: Input{Samples: cat(rateOut("", 0, 3, sample.OutcomeSourceError), rate("", 3, 5, 1000, 200))}, now: 5, want: Failing, breached: []string{"err"}},
+			in: Input{Samples: cat(rateOut("", 0, 3, sample.OutcomeSourceError), rate("", 3, 5, 1000, 200)), Baseline: baseRate(1000, 10)}, now: 5, want: Failing, breached: []string{"err"}},
 		{name: "an errors source error drops the period", rules: []config.Rule{errRate},
 			in: Input{Samples: cat(rate("", 0, 1, 1000, 5), []sample.Sample{met("Invocations", "", 1, 1000), metOut("Errors", "", 1, sample.OutcomeSourceError)})}, now: 2, want: Healthy,
 			check: func(t *testing.T, v Verdict) {
@@ -351,7 +367,7 @@ func TestEvaluateBakeAndPromotion(t *testing.T) {
 			in: Input{Samples: cat(rate("", 0, 9, 1000, 5), rateOut("", 9, 10, sample.OutcomeSourceError), probes("health", 0, strings.Repeat(".", 21)))}, now: 10,
 			want: Healthy, contains: "only source errors"},
 		{name: "promotion waits while evidence against the new version builds up", rules: []config.Rule{errRate, health}, bake: 10 * time.Minute,
-			in: Input{Samples: cat(rate("", 0, 10, 1000, 59), probes("health", 0, strings.Repeat(".", 21)))}, now: 10,
+			in: Input{Samples: cat(rate("", 0, 10, 1000, 70), probes("health", 0, strings.Repeat(".", 21))), Baseline: baseRate(1000, 10)}, now: 10,
 			want: Healthy, contains: "evidence against the new version, not yet tripped"},
 		{name: "low evidence neither blocks nor vouches", rules: []config.Rule{errRate, health}, bake: 10 * time.Minute,
 			in: Input{Samples: cat(rate("", 0, 10, 2, 0), probes("health", 0, strings.Repeat(".", 21)))}, now: 10, want: Promote},
@@ -366,13 +382,13 @@ func TestEvaluateAlertOnly(t *testing.T) {
 		{name: "known-good was already failing", rules: []config.Rule{errRate},
 			in: Input{Samples: rate("", 0, 5, 1000, 100), Baseline: badBase}, now: 5, want: Failing, breached: []string{"err"}, alertOnly: true, contains: "known-good 1 breaches too"},
 		{name: "known-good was fine", rules: []config.Rule{errRate},
-			in: Input{Samples: rate("", 0, 5, 1000, 100), Baseline: baseRate(1000, 5)}, now: 5, want: Failing, breached: []string{"err"}},
+			in: Input{Samples: rate("", 0, 5, 1000, 150), Baseline: baseRate(1000, 5)}, now: 5, want: Failing, breached: []string{"err"}},
 		{name: "an incident made worse rolls back", rules: []config.Rule{errRate, cmpErr},
 			in: Input{Samples: rate("", 0, 5, 1000, 300), Baseline: badBase}, now: 5, want: Failing, breached: []string{"err", "cmp-err"}},
 		{name: "another rule fails on its own", rules: []config.Rule{errRate, health},
 			in: Input{Samples: cat(rate("", 0, 5, 1000, 100), probes("health", 0, "..xxxxxxxx")), Baseline: badBase}, now: 5, want: Failing, breached: []string{"err", "health"}},
 		{name: "split: known-good side at the same time", rules: []config.Rule{errRate},
-			in: Input{Split: true, Samples: cat(rate("2", 0, 5, 1000, 100), rate("1", 0, 5, 1000, 90))}, now: 5, want: Failing, breached: []string{"err"}, alertOnly: true},
+			in: Input{Split: true, Samples: cat(rate("2", 0, 5, 1000, 100), rate("1", 0, 5, 1000, 90)), Baseline: baseRate(1000, 10)}, now: 5, want: Failing, breached: []string{"err"}, alertOnly: true},
 	})
 }
 

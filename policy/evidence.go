@@ -78,7 +78,8 @@ type epochAcc struct {
 	// (split), which multiply the test against the baseline.
 	pre, split []float64
 	joined     bool
-	vec        []float64 // latency rules: against each period's own boundary (HardFailureGrid)
+	vec        []float64 // latency rules: against each period's own boundary (HardFailureGrid); bursty rate tests: the alternatives' log probabilities
+	den        []float64 // bursty rate tests: the null's log probabilities per cell of burst shapes
 	rawX, rawN float64
 	rawKX      float64
 	rawKN      float64
@@ -109,6 +110,9 @@ func (a *epochAcc) add(inc *increment) {
 	}
 	for i, v := range inc.vec {
 		a.vec[i] += v
+	}
+	for i, v := range inc.den {
+		a.den[i] += v
 	}
 	a.rawX += inc.rawX
 	a.rawN += inc.rawN
@@ -151,14 +155,17 @@ func (e *Evidence) epochs(i int) []epochAcc {
 }
 
 // ensureEpochs extends accs to n epochs, new ones empty.
-func (p *Policy) ensureEpochs(accs []epochAcc, n int, r *rule, start int64, splitBuf func() []float64) []epochAcc {
+func (p *Policy) ensureEpochs(accs []epochAcc, n int, r *rule, rb *ruleBase, start int64, splitBuf func() []float64) []epochAcc {
 	for k := len(accs); k < n; k++ {
 		a := epochAcc{start: p.epochStart(start, k)}
 		if r.test == testTwoSample {
 			a.pre, a.split = splitBuf(), splitBuf()
 		}
-		if r.isLatency() {
+		if r.isLatency() || rb.bursty != nil {
 			a.vec = splitBuf()
+		}
+		if rb.bursty != nil {
+			a.den = splitBuf()
 		}
 		accs = append(accs, a)
 	}
@@ -237,7 +244,10 @@ func (rb *ruleBase) epochLogE(r *rule, a *epochAcc) (abs, rel float64) {
 	}
 	switch r.test {
 	case testRate:
-		if a.n > 0 {
+		switch {
+		case rb.bursty != nil && a.vec != nil:
+			abs = rb.bursty.LogE(a.vec, a.den)
+		case a.n > 0:
 			abs = rb.one.LogE(a.x, a.n)
 		}
 		return abs + fb, rel
@@ -281,6 +291,9 @@ func cloneEpochs(accs []epochAcc) []epochAcc {
 		}
 		if out[i].vec != nil {
 			out[i].vec = append([]float64(nil), out[i].vec...)
+		}
+		if out[i].den != nil {
+			out[i].den = append([]float64(nil), out[i].den...)
 		}
 	}
 	return out

@@ -265,7 +265,7 @@ func (p *Policy) foldSamples(e *Evidence, samples []sample.Sample, w *watchInfo,
 				continue
 			}
 			n := p.epochsAt(w.start, q.start)
-			accs = p.ensureEpochs(accs, n, r, w.start, func() []float64 { return make([]float64, g) })
+			accs = p.ensureEpochs(accs, n, r, rb, w.start, func() []float64 { return make([]float64, g) })
 			for k := range n {
 				accs[k].add(&inc)
 			}

@@ -31,21 +31,21 @@ func incidentBase(probeResults bool) []sample.Sample {
 func TestDeployDuringIncident(t *testing.T) {
 	runEvalCases(t, []evalCase{
 		{name: "as bad as the known-good since the incident began: alert", rules: []config.Rule{errRate, cmpErr},
-			in: Input{Samples: vary(0, 6, 1000, 0.08), Baseline: incidentBase(false)}, now: 6,
+			in: Input{Samples: vary(0, 10, 1000, 0.08), Baseline: incidentBase(false)}, now: 10,
 			want: Failing, breached: []string{"err", "cmp-err"}, alertOnly: true, contains: "as bad before the deploy: 0.082 over its last 8 periods"},
 		{name: "an incident made worse rolls back", rules: []config.Rule{errRate, cmpErr},
 			in: Input{Samples: vary(0, 6, 1000, 0.3), Baseline: incidentBase(false)}, now: 6,
 			want: Failing, breached: []string{"err", "cmp-err"}},
 		{name: "probes: the incident shows in the errors", rules: []config.Rule{errRate, health},
-			in: Input{Samples: cat(vary(0, 6, 1000, 0.08), probes("health", 0, "x.xxx.x.xx.xx.")),
-				Baseline: append(incidentBase(false), probes("health", -30, strings.Repeat(".", 58)+"x.")...)}, now: 6,
+			in: Input{Samples: cat(vary(0, 10, 1000, 0.08), probes("health", 0, "x.xxx.x.xx.xx.")),
+				Baseline: append(incidentBase(false), probes("health", -30, strings.Repeat(".", 58)+"x.")...)}, now: 10,
 			want: Failing, breached: []string{"err", "health"}, alertOnly: true, contains: "the incident shows in another rule"},
 		{name: "probes: known-good's own step", rules: []config.Rule{health},
 			in: Input{Samples: probes("health", 0, "x.xxx.x.xx.xx."), Baseline: incidentBase(true)}, now: 6,
 			want: Failing, breached: []string{"health"}, alertOnly: true, contains: "as bad before the deploy"},
 		{name: "latency is not the incident", rules: []config.Rule{errRate, cmpLat},
-			in: Input{Samples: cat(vary(0, 6, 1000, 0.08), latencyMinutes(0, 6, 1000, 900, 300, 300)),
-				Baseline: append(incidentBase(false), latBase()...)}, now: 6,
+			in: Input{Samples: cat(vary(0, 10, 1000, 0.08), latencyMinutes(0, 10, 1000, 900, 300, 300)),
+				Baseline: append(incidentBase(false), latBase()...)}, now: 10,
 			want: Failing, breached: []string{"err", "cmp-lat"}},
 	})
 }

@@ -179,7 +179,8 @@ type increment struct {
 	late       offsetSums // compare_latency: x, n and off again after the cold starts (lateShare)
 	z, m       float64    // latency fallback: clipped standardised values and their number
 	split      []float64  // log likelihood ratio per alternative of a split period (nil: none)
-	vec        []float64  // latency: per alternative of HardFailureGrid, against the period's own boundary (nil: none)
+	vec        []float64  // latency: per alternative of HardFailureGrid, against the period's own boundary; bursty rate tests: the alternatives' (nil: none)
+	den        []float64  // bursty rate tests: the null's per cell of burst shapes (nil: none)
 	rawX, rawN float64    // untempered new-side counts, for findings
 	rawKX      float64    // untempered known-good counts of split periods
 	rawKN      float64
@@ -224,6 +225,13 @@ func (p *Policy) increment(r *rule, rb *ruleBase, w *watchInfo, q *period, split
 			phi = rb.probePhi(rb.nullRate)
 		}
 		inc.x, inc.n = q.xn/phi, q.nn/phi
+		if rb.bursty != nil {
+			// split is free: one-sample rules have no split periods.
+			clear(vec)
+			clear(split)
+			rb.bursty.AddPeriod(vec, split, q.xn, q.nn)
+			inc.vec, inc.den = vec, split
+		}
 	case r.test == testPerPeriod:
 		phi := seqtest.Phi(rb.mu0, rb.invK)
 		inc.x, inc.n = q.xn/phi, 1/phi

@@ -181,6 +181,21 @@ func errorMinute(n, p func(m int) float64, k float64) func(r rng, m int, v strin
 	}
 }
 
+// throttleMinute is n invocations (Poisson) with requests throttled at a
+// share pBase of the requests before the deploy and pWatch after it,
+// both in bursts of shape k: the known-good's rare throttles as bursty as
+// the null's at the threshold (what a sparse baseline cannot show).
+func throttleMinute(n, pBase, pWatch, k float64) func(r rng, m int, v string) []sample.Sample {
+	return func(r rng, m int, v string) []sample.Sample {
+		p := pWatch
+		if m < 0 {
+			p = pBase
+		}
+		inv := r.poisson(n)
+		return []sample.Sample{met("Invocations", v, m, inv), met("Throttles", v, m, r.events(inv, p/(1-p), k))}
+	}
+}
+
 // incidentMinute is a known-good whose error rate steps from pBefore to
 // pIncident (bursts of shape k) from minute -10 on, and a new version
 // deployed a share f into minute 0 at pNew: minute 0's alias-level counts
@@ -331,12 +346,20 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 	watch := 10 + 120 // bake, then two hours of rollback window
 	cmp := config.Rule{Name: "cmp", Kind: config.RuleCompareErrors}
 	cmpLat := config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency, MinEffect: 0.1, Warmup: config.Duration{Duration: 40 * time.Second}}
+	thrShare := config.Rule{Name: "thr", Kind: config.RuleThrottles, Threshold: 0.02}
 	cases := []scenario{
 		{name: "compare_errors, steady 1000/min, 1%", rule: cmp, minute: errorMinute(flat(1000), flat(0.01), 0), periods: watch},
 		{name: "error_rate at its 5% threshold", rule: errRate, minute: errorMinute(flat(1000), flat(0.05), 0), periods: watch},
 		{name: "compare_errors, bursty errors k=1", rule: cmp, minute: errorMinute(flat(1000), flat(0.01), 1), periods: watch},
 		{name: "error_rate at threshold, bursty k=2", rule: errRate, minute: errorMinute(flat(1000), flat(0.05), 2), periods: watch},
 		{name: "compare_errors, low traffic 3/min", rule: cmp, minute: errorMinute(flat(3), flat(0.05), 0), periods: watch},
+		// Absolute rules against a threshold far above a sparse baseline
+		// (about 9 throttles in 30 minutes): the null's bursts at the
+		// threshold are not seen before the deploy (seqtest.BurstyRate).
+		{name: "throttles at 2%, bursty k=0.5 before and after", rule: thrShare, minute: throttleMinute(1000, 3e-4, 0.02, 0.5), periods: watch},
+		{name: "throttles at 2%, bursty k=0.05, 3000/min", rule: thrShare, minute: throttleMinute(3000, 3e-4, 0.02, 0.05), periods: watch},
+		{name: "throttles at 2%, bursty k=3", rule: thrShare, minute: throttleMinute(1000, 3e-4, 0.02, 3), periods: watch},
+		{name: "error_rate at 5%, bursty k=0.3, 30/min", rule: errRate, minute: errorMinute(flat(30), flat(0.05), 0.3), periods: watch},
 		{name: "error_rate, trickle 0.05/min at threshold", rule: errRate, minute: errorMinute(flat(0.05), flat(0.05), 0), periods: watch},
 		{name: "compare_errors, traffic varying by period", rule: cmp, minute: errorMinute(varying(2000), flat(0.01), 0), periods: watch},
 		{name: "compare_errors, 10% canary, known-good drifts", rule: cmp, split: true,
@@ -431,7 +454,12 @@ func TestSimulatedDetection(t *testing.T) {
 		// 30-minute baseline of 150 errors; about 5 standard deviations of
 		// evidence after 9 minutes, about what α = 2e-4 needs.
 		{scenario{name: "2x errors at 1000/min, 0.5%", rule: cmp, minute: errorMinute(flat(1000), after(0.005, 0.01), 0), periods: 30}, 15},
-		{scenario{name: "30 of 30 failing at 30/min", rule: errRate, minute: errorMinute(flat(30), after(0.01, 1), 0), periods: 30}, 1},
+		{scenario{name: "30 of 30 failing at 30/min, compare_errors", rule: cmp, minute: errorMinute(flat(30), after(0.01, 1), 0), periods: 30}, 1},
+		// error_rate alone: the baseline's 9 errors cannot bound how
+		// bursty errors at the 5% threshold may be, and under a null that
+		// bursty one minute of everything failing has a chance of about
+		// 0.28·5% (seqtest.BurstyRate): it takes three in a row.
+		{scenario{name: "30 of 30 failing at 30/min, error_rate", rule: errRate, minute: errorMinute(flat(30), after(0.01, 1), 0), periods: 30}, 3},
 		{scenario{name: "2x p99: 10% slower than the old p99", rule: config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency},
 			minute: slowMinute("400", flat(1000), after(0.01, 0.1), 0), periods: 30}, 4},
 		// The same with the shipped 40 s warmup: the first minute's slow

@@ -66,8 +66,8 @@ func (p *Policy) evalStat(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, in *I
 // accumulate copies the folded epochs and adds the open periods.
 func (p *Policy) accumulate(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, ev *Evidence) statEval {
 	g := seqtest.DefaultGrid.Len()
-	if cap(c.slab) < (3*maxEpochs+2)*g {
-		c.slab = make([]float64, 0, (3*maxEpochs+2)*g)
+	if cap(c.slab) < (4*maxEpochs+2)*g {
+		c.slab = make([]float64, 0, (4*maxEpochs+2)*g)
 	}
 	c.slab = c.slab[:0]
 	grab := func() []float64 {
@@ -87,6 +87,11 @@ func (p *Policy) accumulate(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, ev 
 			v := grab()
 			copy(v, a.vec)
 			a.vec = v
+		}
+		if a.den != nil {
+			d := grab()
+			copy(d, a.den)
+			a.den = d
 		}
 		s.accs = append(s.accs, a)
 	}
@@ -119,7 +124,7 @@ func (p *Policy) accumulate(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, ev 
 			continue
 		}
 		n := p.epochsAt(w.start, q.start)
-		s.accs = p.ensureEpochs(s.accs, n, r, w.start, grab)
+		s.accs = p.ensureEpochs(s.accs, n, r, rb, w.start, grab)
 		for k := range n {
 			s.accs[k].add(&inc)
 		}
@@ -277,7 +282,14 @@ func (p *Policy) statNote(r *rule, rb *ruleBase, in *Input, rr *ruleResult, s st
 			nb.str(" (").num(rb.baseRaw.X, -1).str(" of ").num(rb.baseRaw.N, -1).str(")")
 		}
 	}
-	if rb.invK > 0 {
+	switch {
+	case rb.bursty != nil && rb.kLo > 0:
+		nb.sep()
+		nb.str("null bursts down to k=").num(rb.kLo, 3).str(" (the baseline's bound)")
+	case rb.bursty != nil:
+		nb.sep()
+		nb.str("null bursts of any shape (too few baseline events to bound them)")
+	case rb.invK > 0:
 		nb.sep()
 		nb.str("bursty counts tempered (k=").num(1/rb.invK, 3).str(")")
 	}

@@ -1,0 +1,134 @@
+package seqtest
+
+import (
+	"math"
+	"testing"
+)
+
+// TestBurstyRateValidity: versions at the threshold p0, their rate
+// multiplied each period by a gamma of shape k (capped at 1), never trip
+// the test against the null composite over bursts at more than α, for
+// shapes between the grid's points, at or above the test's kLo, and with
+// every trial failing in the rare periods where the multiplier exceeds
+// 1/p0. The binomial test (the tempered one, with a sparse baseline's k
+// read as ∞) is the contrast: the same bursts trip it in most watches.
+func TestBurstyRateValidity(t *testing.T) {
+	const alpha = 0.05
+	cases := []struct {
+		name     string
+		p0, k    float64
+		n        int
+		kLo      float64
+		binomBad bool // the binomial test fails this case
+	}{
+		{"throttles at 2%, k=0.5, 1000/min, any shape", 0.02, 0.5, 1000, 0, true},
+		{"errors at 5%, k=0.3, 30/min, any shape", 0.05, 0.3, 30, 0, true},
+		{"at 1%, k=0.05, 3000/min, any shape", 0.01, 0.05, 3000, 0, true},
+		{"at 2%, k=1.3, 1000/min, kLo=1.3", 0.02, 1.3, 1000, 1.3, true},
+		{"at 5%, binomial, 1000/min, kLo=50", 0.05, math.Inf(1), 1000, 50, false},
+	}
+	for i, c := range cases {
+		r := newSim(uint64(100 + i))
+		g := &HardFailureGrid
+		test := NewBurstyRate(c.p0, c.kLo, burstKAltTest, g)
+		one := NewBinomial(c.p0, g)
+		n := reps(t, 2000)
+		alarms, binom := 0, 0
+		num, den := make([]float64, g.Len()), make([]float64, test.Cells())
+		for range n {
+			clear(num)
+			clear(den)
+			var sx, sn float64
+			tripped, btripped := false, false
+			for range 120 {
+				x := float64(r.events(c.n, c.p0, c.k))
+				test.AddPeriod(num, den, x, float64(c.n))
+				sx, sn = sx+x, sn+float64(c.n)
+				tripped = tripped || test.LogE(num, den) >= math.Log(1/alpha)
+				btripped = btripped || one.LogE(sx, sn) >= math.Log(1/alpha)
+			}
+			alarms += boolInt(tripped, 1, 0)
+			binom += boolInt(btripped, 1, 0)
+		}
+		checkRate(t, c.name, alarms, n, alpha)
+		if b := float64(binom) / float64(n); c.binomBad != (b > 2*alpha) {
+			t.Errorf("%s: the binomial test's false alarms %.3f: the case does not test what it says", c.name, b)
+		}
+	}
+}
+
+// burstKAltTest is policy's alternatives' burst shape.
+const burstKAltTest = 20
+
+// TestBurstyRatePower: what bounding the bursts buys. Everything failing
+// at 30 a minute against a 5% threshold: with any burst shape allowed,
+// one such minute has a null chance of about 0.28·5% (a gamma multiplier
+// of shape ≈ 0.6·p0 above 1/p0), so one minute is not enough and a few
+// are; with bursts of shape 50 or more, one is. And a period at the
+// threshold is no evidence at all.
+func TestBurstyRatePower(t *testing.T) {
+	g := &HardFailureGrid
+	level := math.Log(1e4)
+	periods := func(kLo, x, n float64) int {
+		b := NewBurstyRate(0.05, kLo, burstKAltTest, g)
+		num, den := make([]float64, g.Len()), make([]float64, b.Cells())
+		for i := 1; i <= 30; i++ {
+			b.AddPeriod(num, den, x, n)
+			if b.LogE(num, den) >= level {
+				return i
+			}
+		}
+		return 0
+	}
+	if got := periods(0, 30, 30); got < 3 || got > 6 {
+		t.Errorf("30 of 30 failing, any burst shape: tripped after %d periods, want 3-6", got)
+	}
+	if got := periods(50, 30, 30); got != 1 {
+		t.Errorf("30 of 30 failing, bursts of shape ≥ 50: tripped after %d periods, want 1", got)
+	}
+	if got := periods(0, 50, 1000); got != 0 {
+		t.Errorf("at the threshold: tripped after %d periods", got)
+	}
+	if got, loose := periods(5, 100, 1000), periods(0, 100, 1000); got == 0 || loose == 0 || got >= loose {
+		t.Errorf("10%% failing: %d periods with bursts bounded, %d without: want fewer bounded", got, loose)
+	}
+}
+
+// TestInvKUpperCoverage: the bound on 1/k from a 30-period baseline is at
+// or above the truth in at least 1 - δ of draws, sparse or dense, and a
+// baseline without events bounds nothing.
+func TestInvKUpperCoverage(t *testing.T) {
+	const delta = 0.05
+	r := newSim(9)
+	for _, c := range []struct {
+		p, k float64
+		n    int
+	}{{3e-4, 0.5, 1000}, {0.01, 1, 1000}, {0.01, 5, 1000}, {0.02, 0.2, 100}} {
+		n := reps(t, 2000)
+		miss := 0
+		x, tr := make([]float64, 30), make([]float64, 30)
+		for range n {
+			for i := range x {
+				x[i], tr[i] = float64(r.events(c.n, c.p, c.k)), float64(c.n)
+			}
+			if InvKUpper(x, tr, 0, delta) < 1/c.k {
+				miss++
+			}
+		}
+		rate := float64(miss) / float64(n)
+		t.Logf("rate %g, k %g: bound below 1/k in %.4f of %d", c.p, c.k, rate, n)
+		if se := math.Sqrt(delta * (1 - delta) / float64(n)); rate > delta+3*se {
+			t.Errorf("rate %g, k %g: bound below the truth %.4f of the time, want at most %v", c.p, c.k, rate, delta)
+		}
+	}
+	if u := InvKUpper(make([]float64, 30), make([]float64, 30), 0, delta); !math.IsInf(u, 1) {
+		t.Errorf("no trials: %v, want +Inf", u)
+	}
+	zero, tr := make([]float64, 30), make([]float64, 30)
+	for i := range tr {
+		tr[i] = 1000
+	}
+	if u := InvKUpper(zero, tr, 0, delta); !math.IsInf(u, 1) {
+		t.Errorf("no events: %v, want +Inf", u)
+	}
+}
