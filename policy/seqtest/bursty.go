@@ -146,6 +146,19 @@ func (t *BurstyRate) AddPeriod(num, den []float64, x, n float64) {
 	if mu <= 0 {
 		return // x = 0: certain under μ = 0, for every k and the binomial
 	}
+	if x <= t.p0*n {
+		// At or below the threshold every member's largest probability
+		// is at μ = x, and NB(x; x, k), a gamma mixture of Poisson(x; λ),
+		// is at most Poisson(x; x): adding the larger of that and the
+		// binomial's to every cell over-states the denominator (valid),
+		// saves the search, and costs power only in periods that are no
+		// evidence against the version anyway.
+		u := max(lc+xlogy(x, x/n)+xlogy(n-x, 1-x/n), xlogy(x, x)-x-lx1)
+		for j := range den[:burstCells] {
+			den[j] += u
+		}
+		return
+	}
 	full := x >= n
 	logMu := math.Log(mu)
 	prev := t.nullAt(x, n, mu, logMu, 0, lx1, full)
