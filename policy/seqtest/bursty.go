@@ -85,8 +85,21 @@ func NewBurstyRate(p0, kLo, kAlt float64, g *Grid) *BurstyRate {
 		return t
 	}
 	l0 := math.Log(p0) - math.Log1p(-p0)
+	// The bursty alternatives' rates are geometric from p0 up to the
+	// grid's largest (not its effects on the log-odds): a negative
+	// binomial of shape 20 is narrow enough that, at the grid's spacing
+	// of large effects (rates 2.6 times apart), a version between two
+	// of them lost about 3 nats a period. The top one (everything
+	// failing, binomial) is the grid's.
+	top := g.Len() - 1
+	lTop := l0 + g.Effect(top)
+	pTop := math.Exp(-softplus(-lTop))
 	for i := range g.Len() {
-		l1 := l0 + g.Effect(i)
+		l1 := lTop
+		if i < top {
+			p := p0 * math.Pow(pTop/p0, float64(i+1)/float64(top+1))
+			l1 = math.Log(p) - math.Log1p(-p)
+		}
 		t.logP = append(t.logP, -softplus(-l1))
 		t.logQ = append(t.logQ, -softplus(l1))
 		t.p1 = append(t.p1, math.Exp(-softplus(-l1)))
