@@ -195,6 +195,7 @@ func (b *PreparedBaseline) prepareCounts(r *rule, rb *ruleBase, x, n []float64) 
 		}
 		rb.threshold, rb.nullRate = rb.mu0, rb.mu0
 		rb.pois = seqtest.NewPoisson(&seqtest.DefaultGrid)
+		b.prepareBursty(r, rb, x, n)
 	case testTwoSample:
 		b.prepareTwoSample(r, rb, x, n)
 	}
@@ -329,8 +330,12 @@ const burstKAlt = 20.0
 // the null allows any burst shape the baseline does not rule out at
 // burstDelta·α (x, n: its events and trials per period).
 func (b *PreparedBaseline) prepareBursty(r *rule, rb *ruleBase, x, n []float64) {
-	p0 := rb.one.P0()
-	if r.isLatency() || p0 <= 0 || p0 >= 1 {
+	count := r.test == testPerPeriod
+	p0 := rb.mu0
+	if !count {
+		p0 = rb.one.P0()
+	}
+	if r.isLatency() || p0 <= 0 || (!count && p0 >= 1) {
 		return
 	}
 	c := 0
@@ -344,7 +349,11 @@ func (b *PreparedBaseline) prepareBursty(r *rule, rb *ruleBase, x, n []float64) 
 	if rb.invK > 0 {
 		kAlt = 1 / rb.invK
 	}
-	rb.bursty = seqtest.NewBurstyRate(p0, rb.kLo, kAlt, &seqtest.HardFailureGrid)
+	if count {
+		rb.bursty = seqtest.NewBurstyCount(p0, rb.kLo, kAlt, &seqtest.DefaultGrid)
+	} else {
+		rb.bursty = seqtest.NewBurstyRate(p0, rb.kLo, kAlt, &seqtest.HardFailureGrid)
+	}
 	rb.logLevel = math.Log(1 / (r.alpha * (1 - burstDelta)))
 }
 

@@ -261,7 +261,9 @@ func TestEvaluateLatencyRules(t *testing.T) {
 func TestEvaluateThrottlesAndMetrics(t *testing.T) {
 	runEvalCases(t, []evalCase{
 		{name: "throttles per period", rules: []config.Rule{thr},
-			in: Input{Samples: vals("Throttles", "", 0, 40, 40)}, now: 2, want: Failing, breached: []string{"thr"}},
+			in: Input{Samples: vals("Throttles", "", 0, 40, 40, 40), Baseline: vals("Throttles", "", -30, seqOf(30, 4)...)}, now: 3, want: Failing, breached: []string{"thr"}},
+		{name: "throttles per period, no baseline: bursts unbounded", rules: []config.Rule{thr},
+			in: Input{Samples: vals("Throttles", "", 0, 40, 40)}, now: 2, want: Inconclusive, contains: "null bursts of any shape"},
 		{name: "throttles below the per-period threshold", rules: []config.Rule{thr},
 			in: Input{Samples: vals("Throttles", "", 0, 2, 0, 5, 1)}, now: 4, want: Healthy},
 		{name: "throttled share of requests", rules: []config.Rule{with(thr, func(r *config.Rule) { r.Threshold = 0.01 })},

@@ -252,7 +252,10 @@ func (rb *ruleBase) epochLogE(r *rule, a *epochAcc) (abs, rel float64) {
 		}
 		return abs + fb, rel
 	case testPerPeriod:
-		if a.n > 0 {
+		switch {
+		case rb.bursty != nil && a.vec != nil:
+			abs = rb.bursty.LogE(a.vec, a.den)
+		case a.n > 0:
 			abs = rb.pois.LogE(a.x, rb.mu0*a.n)
 		}
 		return abs, rel

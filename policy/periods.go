@@ -235,6 +235,12 @@ func (p *Policy) increment(r *rule, rb *ruleBase, w *watchInfo, q *period, split
 	case r.test == testPerPeriod:
 		phi := seqtest.Phi(rb.mu0, rb.invK)
 		inc.x, inc.n = q.xn/phi, 1/phi
+		if rb.bursty != nil {
+			clear(vec)
+			clear(split)
+			rb.bursty.AddPeriod(vec, split, q.xn, 1)
+			inc.vec, inc.den = vec, split
+		}
 	case before > 0:
 		deployPeriod(rb, q, &inc, before)
 	case r.test == testTwoSample:

@@ -347,6 +347,7 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 	cmp := config.Rule{Name: "cmp", Kind: config.RuleCompareErrors}
 	cmpLat := config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency, MinEffect: 0.1, Warmup: config.Duration{Duration: 40 * time.Second}}
 	thrShare := config.Rule{Name: "thr", Kind: config.RuleThrottles, Threshold: 0.02}
+	thrCount := config.Rule{Name: "thr", Kind: config.RuleThrottles, Threshold: 10}
 	cases := []scenario{
 		{name: "compare_errors, steady 1000/min, 1%", rule: cmp, minute: errorMinute(flat(1000), flat(0.01), 0), periods: watch},
 		{name: "error_rate at its 5% threshold", rule: errRate, minute: errorMinute(flat(1000), flat(0.05), 0), periods: watch},
@@ -359,6 +360,7 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 		{name: "throttles at 2%, bursty k=0.5 before and after", rule: thrShare, minute: throttleMinute(1000, 3e-4, 0.02, 0.5), periods: watch},
 		{name: "throttles at 2%, bursty k=0.05, 3000/min", rule: thrShare, minute: throttleMinute(3000, 3e-4, 0.02, 0.05), periods: watch},
 		{name: "throttles at 2%, bursty k=3", rule: thrShare, minute: throttleMinute(1000, 3e-4, 0.02, 3), periods: watch},
+		{name: "throttles at 10 a minute, bursty k=0.5", rule: thrCount, minute: throttleMinute(1000, 3e-4, 0.01, 0.5), periods: watch},
 		{name: "error_rate at 5%, bursty k=0.3, 30/min", rule: errRate, minute: errorMinute(flat(30), flat(0.05), 0.3), periods: watch},
 		{name: "error_rate, trickle 0.05/min at threshold", rule: errRate, minute: errorMinute(flat(0.05), flat(0.05), 0), periods: watch},
 		{name: "compare_errors, traffic varying by period", rule: cmp, minute: errorMinute(varying(2000), flat(0.01), 0), periods: watch},

@@ -73,12 +73,13 @@ type BurstyRate struct {
 	lgK, logK  []float64 // log Γ(k) and log k of each
 	lgAlt      float64   // log Γ(kAlt)
 	logKAlt    float64
+	count      bool // events per period without trials: p0 and p1 are means (NewBurstyCount)
 }
 
 // NewBurstyRate prepares the test of H0: rate ≤ p0 in every period,
-// bursts of shape at least kLo (0: any), against the rates
-// logit(p_g) = logit(p0) + s_g of grid g (NewBinomial's). kAlt > 0 makes
-// the alternatives bursty at shape kAlt too (the baseline's estimate).
+// bursts of shape at least kLo (0: any), against the rates below
+// (weighted as grid g's alternatives). kAlt > 0 makes the alternatives
+// negative binomials of that shape (binomials otherwise).
 func NewBurstyRate(p0, kLo, kAlt float64, g *Grid) *BurstyRate {
 	t := &BurstyRate{grid: g, p0: p0, kAlt: kAlt}
 	if p0 <= 0 || p0 >= 1 {
@@ -104,17 +105,42 @@ func NewBurstyRate(p0, kLo, kAlt float64, g *Grid) *BurstyRate {
 		t.logQ = append(t.logQ, -softplus(l1))
 		t.p1 = append(t.p1, math.Exp(-softplus(-l1)))
 	}
+	t.shapes(kLo)
+	return t
+}
+
+// NewBurstyCount prepares the same test for events counted per period
+// without trials (throttles with a threshold of 1 or more): H0 is a mean
+// of at most mu0 a period, the null's members NB(μ, k) and Poisson, the
+// alternatives negative binomials (Poisson when kAlt is 0) at means
+// geometric from mu0 to e^s times it, s the grid's largest effect.
+func NewBurstyCount(mu0, kLo, kAlt float64, g *Grid) *BurstyRate {
+	t := &BurstyRate{grid: g, p0: mu0, kAlt: kAlt, count: true}
+	if mu0 <= 0 {
+		return t
+	}
+	top := g.Len() - 1
+	for i := range g.Len() {
+		mu := mu0 * math.Exp(g.Effect(top)*float64(i+1)/float64(top+1))
+		t.p1, t.logP = append(t.p1, mu), append(t.logP, math.Log(mu))
+	}
+	t.shapes(kLo)
+	return t
+}
+
+// shapes lays out the null's cells of burst shapes from kLo up, and the
+// alternatives' shape's constants.
+func (t *BurstyRate) shapes(kLo float64) {
 	lo := math.Log(max(kLo, burstKMin))
 	hi := max(lo, math.Log(burstKMax))
-	cells := burstCells - 1 // the last cell is [burstKMax, ∞]: the binomial
+	cells := burstCells - 1 // the last cell is [burstKMax, ∞]: the binomial (Poisson for counts)
 	for j := range 2*cells + 1 {
 		k := math.Exp(lo + (hi-lo)*float64(j)/float64(2*cells))
 		lg, _ := math.Lgamma(k)
 		t.ks, t.lgK, t.logK = append(t.ks, k), append(t.lgK, lg), append(t.logK, math.Log(k))
 	}
-	t.lgAlt, _ = math.Lgamma(kAlt)
-	t.logKAlt = math.Log(kAlt)
-	return t
+	t.lgAlt, _ = math.Lgamma(t.kAlt)
+	t.logKAlt = math.Log(t.kAlt)
 }
 
 // Cells is the length of the null's buffer (AddPeriod's den).
@@ -125,6 +151,10 @@ func (t *BurstyRate) Cells() int { return burstCells }
 // (counts; rounded).
 func (t *BurstyRate) AddPeriod(num, den []float64, x, n float64) {
 	if len(t.p1) == 0 {
+		return
+	}
+	if t.count {
+		t.addCount(num, den, x)
 		return
 	}
 	n = math.Round(n)
@@ -184,6 +214,46 @@ func (t *BurstyRate) AddPeriod(num, den []float64, x, n float64) {
 	// The last cell: from burstKMax to the binomial (k = ∞).
 	bin := lc + xlogy(x, mu/n) + xlogy(n-x, 1-mu/n)
 	den[burstCells-1] += max(prev, bin)
+}
+
+// addCount is AddPeriod for a count per period (x events, no trials).
+func (t *BurstyRate) addCount(num, den []float64, x float64) {
+	x = math.Round(max(x, 0))
+	lx1, _ := math.Lgamma(x + 1)
+	var altG float64
+	if t.kAlt > 0 && x > 0 {
+		a, _ := math.Lgamma(x + t.kAlt)
+		altG = a - t.lgAlt - lx1
+	}
+	for i, mu := range t.p1 {
+		if t.kAlt > 0 {
+			l := math.Log1p(mu / t.kAlt)
+			num[i] += altG - t.kAlt*l + x*(t.logP[i]-t.logKAlt-l)
+		} else {
+			num[i] += x*t.logP[i] - mu - lx1
+		}
+	}
+	mu := min(x, t.p0)
+	if mu <= 0 {
+		return
+	}
+	if x <= t.p0 {
+		// As in AddPeriod: NB(x; x, k) ≤ Poisson(x; x).
+		u := xlogy(x, x) - x - lx1
+		for j := range den[:burstCells] {
+			den[j] += u
+		}
+		return
+	}
+	logMu := math.Log(mu)
+	prev := t.nullAt(x, 0, mu, logMu, 0, lx1, false)
+	for j := range burstCells - 1 {
+		mid := t.nullAt(x, 0, mu, logMu, 2*j+1, lx1, false)
+		next := t.nullAt(x, 0, mu, logMu, 2*j+2, lx1, false)
+		den[j] += max(prev, mid, next)
+		prev = next
+	}
+	den[burstCells-1] += max(prev, x*logMu-mu-lx1) // up to Poisson (k = ∞)
 }
 
 // nullAt is the log of the null's largest probability of x events in n

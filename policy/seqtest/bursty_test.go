@@ -2,6 +2,7 @@ package seqtest
 
 import (
 	"math"
+	"strconv"
 	"testing"
 )
 
@@ -53,6 +54,42 @@ func TestBurstyRateValidity(t *testing.T) {
 		checkRate(t, c.name, alarms, n, alpha)
 		if b := float64(binom) / float64(n); c.binomBad != (b > 2*alpha) {
 			t.Errorf("%s: the binomial test's false alarms %.3f: the case does not test what it says", c.name, b)
+		}
+	}
+}
+
+// TestBurstyCountValidity: the per-period count form (throttles ≥ 1 a
+// period) at its threshold of 10, counts negative binomial of shape 0.5
+// and 0.05, any shape allowed; and the tempered Poisson test it replaces,
+// with no dispersion seen, as the contrast.
+func TestBurstyCountValidity(t *testing.T) {
+	const alpha, mu0 = 0.05, 10.0
+	for i, k := range []float64{0.5, 0.05} {
+		r := newSim(uint64(200 + i))
+		g := &DefaultGrid
+		test := NewBurstyCount(mu0, 0, burstKAltTest, g)
+		pois := NewPoisson(g)
+		n := reps(t, 2000)
+		alarms, contrast := 0, 0
+		num, den := make([]float64, g.Len()), make([]float64, test.Cells())
+		for range n {
+			clear(num)
+			clear(den)
+			var sx float64
+			tripped, ptripped := false, false
+			for p := 1; p <= 120; p++ {
+				x := float64(r.poisson(mu0 * r.multiplier(k)))
+				test.AddPeriod(num, den, x, 1)
+				sx += x
+				tripped = tripped || test.LogE(num, den) >= math.Log(1/alpha)
+				ptripped = ptripped || pois.LogE(sx, mu0*float64(p)) >= math.Log(1/alpha)
+			}
+			alarms += boolInt(tripped, 1, 0)
+			contrast += boolInt(ptripped, 1, 0)
+		}
+		checkRate(t, "counts at 10 a period, shape "+strconv.FormatFloat(k, 'g', -1, 64), alarms, n, alpha)
+		if c := float64(contrast) / float64(n); c < 2*alpha {
+			t.Errorf("shape %g: the Poisson test's false alarms %.3f: the case does not test what it says", k, c)
 		}
 	}
 }
