@@ -31,31 +31,40 @@ func TestBurstyRateValidity(t *testing.T) {
 	for i, c := range cases {
 		r := newSim(uint64(100 + i))
 		g := &HardFailureGrid
-		test := NewBurstyRate(c.p0, c.kLo, burstKAltTest, g)
 		one := NewBinomial(c.p0, g)
 		n := reps(t, 2000)
-		alarms, binom := 0, 0
-		num, den := make([]float64, g.Len()), make([]float64, test.Cells())
-		for range n {
-			clear(num)
-			clear(den)
-			var sx, sn float64
-			tripped, btripped := false, false
-			for range 120 {
-				x := float64(r.events(c.n, c.p0, c.k))
-				test.AddPeriod(num, den, x, float64(c.n))
-				sx, sn = sx+x, sn+float64(c.n)
-				tripped = tripped || test.LogE(num, den) >= math.Log(1/alpha)
-				btripped = btripped || one.LogE(sx, sn) >= math.Log(1/alpha)
-			}
-			alarms += boolInt(tripped, 1, 0)
-			binom += boolInt(btripped, 1, 0)
-		}
+		alarms, binom := burstyAlarms(n, NewBurstyRate(c.p0, c.kLo, burstKAltTest, g), g, alpha,
+			func() (float64, float64) { return float64(r.events(c.n, c.p0, c.k)), float64(c.n) },
+			func(sx, sn float64, _ int) float64 { return one.LogE(sx, sn) })
 		checkRate(t, c.name, alarms, n, alpha)
 		if b := float64(binom) / float64(n); c.binomBad != (b > 2*alpha) {
 			t.Errorf("%s: the binomial test's false alarms %.3f: the case does not test what it says", c.name, b)
 		}
 	}
+}
+
+// burstyAlarms runs n watches of 120 periods drawn by draw (events,
+// trials) through test and through a contrast test of the running sums
+// (and the period count), and counts the watches each trips at α.
+func burstyAlarms(n int, test *BurstyRate, g *Grid, alpha float64, draw func() (float64, float64), contrast func(sx, sn float64, periods int) float64) (alarms, contrastAlarms int) {
+	num, den := make([]float64, g.Len()), make([]float64, test.Cells())
+	level := math.Log(1 / alpha)
+	for range n {
+		clear(num)
+		clear(den)
+		var sx, sn float64
+		tripped, ctripped := false, false
+		for p := 1; p <= 120; p++ {
+			x, tr := draw()
+			test.AddPeriod(num, den, x, tr)
+			sx, sn = sx+x, sn+tr
+			tripped = tripped || test.LogE(num, den) >= level
+			ctripped = ctripped || contrast(sx, sn, p) >= level
+		}
+		alarms += boolInt(tripped, 1, 0)
+		contrastAlarms += boolInt(ctripped, 1, 0)
+	}
+	return alarms, contrastAlarms
 }
 
 // TestBurstyCountValidity: the per-period count form (throttles ≥ 1 a
@@ -67,26 +76,11 @@ func TestBurstyCountValidity(t *testing.T) {
 	for i, k := range []float64{0.5, 0.05} {
 		r := newSim(uint64(200 + i))
 		g := &DefaultGrid
-		test := NewBurstyCount(mu0, 0, burstKAltTest, g)
 		pois := NewPoisson(g)
 		n := reps(t, 2000)
-		alarms, contrast := 0, 0
-		num, den := make([]float64, g.Len()), make([]float64, test.Cells())
-		for range n {
-			clear(num)
-			clear(den)
-			var sx float64
-			tripped, ptripped := false, false
-			for p := 1; p <= 120; p++ {
-				x := float64(r.poisson(mu0 * r.multiplier(k)))
-				test.AddPeriod(num, den, x, 1)
-				sx += x
-				tripped = tripped || test.LogE(num, den) >= math.Log(1/alpha)
-				ptripped = ptripped || pois.LogE(sx, mu0*float64(p)) >= math.Log(1/alpha)
-			}
-			alarms += boolInt(tripped, 1, 0)
-			contrast += boolInt(ptripped, 1, 0)
-		}
+		alarms, contrast := burstyAlarms(n, NewBurstyCount(mu0, 0, burstKAltTest, g), g, alpha,
+			func() (float64, float64) { return float64(r.poisson(mu0 * r.multiplier(k))), 1 },
+			func(sx, _ float64, periods int) float64 { return pois.LogE(sx, mu0*float64(periods)) })
 		checkRate(t, "counts at 10 a period, shape "+strconv.FormatFloat(k, 'g', -1, 64), alarms, n, alpha)
 		if c := float64(contrast) / float64(n); c < 2*alpha {
 			t.Errorf("shape %g: the Poisson test's false alarms %.3f: the case does not test what it says", k, c)
