@@ -324,7 +324,8 @@ const burstDelta = 1.0 / 8
 // rates loses nats per period to the grid's spacing at high traffic.
 const burstKAlt = 20.0
 
-// prepareBursty sets up an absolute count rule's test against a null
+// prepareBursty sets up an absolute count rule's test (error_rate,
+// throttles, latency with counts) against a null
 // composite over bursts (seqtest.BurstyRate): the threshold's bursts are
 // not seen where the baseline runs, often a hundred times below it, so
 // the null allows any burst shape the baseline does not rule out at
@@ -335,7 +336,7 @@ func (b *PreparedBaseline) prepareBursty(r *rule, rb *ruleBase, x, n []float64) 
 	if !count {
 		p0 = rb.one.P0()
 	}
-	if r.isLatency() || p0 <= 0 || (!count && p0 >= 1) {
+	if (r.isLatency() && rb.events < 0) || p0 <= 0 || (!count && p0 >= 1) {
 		return
 	}
 	c := 0
@@ -354,7 +355,8 @@ func (b *PreparedBaseline) prepareBursty(r *rule, rb *ruleBase, x, n []float64) 
 	} else {
 		rb.bursty = seqtest.NewBurstyRate(p0, rb.kLo, kAlt, &seqtest.HardFailureGrid)
 	}
-	rb.logLevel = math.Log(1 / (r.alpha * (1 - burstDelta)))
+	// The bound spends burstDelta·α of what the rule had left.
+	rb.logLevel = -math.Log(math.Exp(-rb.logLevel) - burstDelta*r.alpha)
 }
 
 // probeBlocks are a probe rule's baseline results per period: the

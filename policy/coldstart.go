@@ -95,6 +95,16 @@ func (p *Policy) latencyIncrement(r *rule, rb *ruleBase, w *watchInfo, q *period
 		if a <= lateShare*rb.upper {
 			inc.late = offsetSums{inc.x, inc.n, inc.off}
 		}
+	case counts && rb.bursty != nil:
+		// Against every burst shape the baseline leaves open, the cold
+		// starts inside the null (seqtest.BurstyRate.AddPeriodCold).
+		if a > 2*rb.upper {
+			return
+		}
+		clear(vec)
+		clear(split)
+		rb.bursty.AddPeriodCold(vec, split, q.xn, q.nn, a)
+		inc.vec, inc.den = vec, split
 	case counts:
 		if a > 2*rb.upper {
 			return

@@ -216,6 +216,8 @@ func (rb *ruleBase) epochLogE(r *rule, a *epochAcc) (abs, rel float64) {
 		// split periods' allocation. Times the fallback: different periods.
 		abs = fb
 		switch {
+		case r.test != testTwoSample && rb.bursty != nil:
+			abs += rb.bursty.LogE(a.vec, a.den)
 		case r.test != testTwoSample:
 			abs += seqtest.HardFailureGrid.LogMix(a.vec)
 		case a.n > 0 && rb.hasRef:

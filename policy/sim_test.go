@@ -196,6 +196,27 @@ func throttleMinute(n, pBase, pWatch, k float64) func(r rng, m int, v string) []
 	}
 }
 
+// sparseSlowMinute is an absolute latency rule (p99 > 800 ms) whose
+// baseline has a share pBase of invocations slower than 800 ms and the
+// watch pWatch (the threshold's 1%), both in bursts of shape k; with a
+// 40 s warmup the first minutes also carry cold starts at their full
+// allowance, all slow.
+func sparseSlowMinute(n, pBase, pWatch, k float64) func(r rng, m int, v string) []sample.Sample {
+	return func(r rng, m int, v string) []sample.Sample {
+		inv := r.poisson(n)
+		p := pWatch
+		if m < 0 {
+			p = pBase
+		}
+		x := r.events(inv, p, k)
+		if m >= 0 {
+			t1, t2 := float64(m)*60, float64(m+1)*60
+			x += r.events(inv, 40*(math.Exp(-t1/40)-math.Exp(-t2/40))/60, 0)
+		}
+		return []sample.Sample{met("Invocations", v, m, inv), met("Duration.TC(800:)", v, m, math.Min(inv, x)), met("Duration.p99", v, m, 800)}
+	}
+}
+
 // incidentMinute is a known-good whose error rate steps from pBefore to
 // pIncident (bursts of shape k) from minute -10 on, and a new version
 // deployed a share f into minute 0 at pNew: minute 0's alias-level counts
@@ -360,6 +381,9 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 		{name: "throttles at 2%, bursty k=0.5 before and after", rule: thrShare, minute: throttleMinute(1000, 3e-4, 0.02, 0.5), periods: watch},
 		{name: "throttles at 2%, bursty k=0.05, 3000/min", rule: thrShare, minute: throttleMinute(3000, 3e-4, 0.02, 0.05), periods: watch},
 		{name: "throttles at 2%, bursty k=3", rule: thrShare, minute: throttleMinute(1000, 3e-4, 0.02, 3), periods: watch},
+		{name: "p99 at its threshold, bursty k=0.5, 0.03% slower before", rule: lat, minute: sparseSlowMinute(1000, 3e-4, 0.01, 0.5), periods: watch},
+		{name: "p99 at its threshold, bursty k=0.5, cold starts, 0.03% before", rule: with(lat, func(r *config.Rule) { r.Warmup.Duration = 40 * time.Second }),
+			minute: sparseSlowMinute(1000, 3e-4, 0.01, 0.5), periods: watch},
 		{name: "throttles at 10 a minute, bursty k=0.5", rule: thrCount, minute: throttleMinute(1000, 3e-4, 0.01, 0.5), periods: watch},
 		{name: "error_rate at 5%, bursty k=0.3, 30/min", rule: errRate, minute: errorMinute(flat(30), flat(0.05), 0.3), periods: watch},
 		{name: "error_rate, trickle 0.05/min at threshold", rule: errRate, minute: errorMinute(flat(0.05), flat(0.05), 0), periods: watch},

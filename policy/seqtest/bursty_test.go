@@ -88,6 +88,51 @@ func TestBurstyCountValidity(t *testing.T) {
 	}
 }
 
+// TestBurstyColdValidity: the absolute latency rule's null, warm slow
+// invocations at the 1% threshold in bursts of shape 0.5 plus cold ones
+// at their full allowance (every first invocation cold and slow, decaying
+// with τ = 40 s), never trips the test that allows the cold share inside
+// its null at more than α; and with no cold share it is AddPeriod.
+func TestBurstyColdValidity(t *testing.T) {
+	const alpha, p0 = 0.05, 0.01
+	r := newSim(300)
+	g := &HardFailureGrid
+	test := NewBurstyRate(p0, 0, burstKAltTest, g)
+	n := reps(t, 2000)
+	alarms := 0
+	num, den := make([]float64, g.Len()), make([]float64, test.Cells())
+	for range n {
+		clear(num)
+		clear(den)
+		tripped := false
+		for m := range 120 {
+			a := 40 * (math.Exp(-float64(m)*60/40) - math.Exp(-float64(m+1)*60/40)) / 60
+			if a > 2*p0 {
+				continue // policy skips these periods
+			}
+			x := r.events(1000, p0, 0.5) + r.binomial(1000, a)
+			test.AddPeriodCold(num, den, float64(x), 1000, a)
+			tripped = tripped || test.LogE(num, den) >= math.Log(1/alpha)
+		}
+		alarms += boolInt(tripped, 1, 0)
+	}
+	checkRate(t, "latency at 1%, shape 0.5, cold starts at their allowance", alarms, n, alpha)
+
+	n1, d1 := make([]float64, g.Len()), make([]float64, test.Cells())
+	n2, d2 := make([]float64, g.Len()), make([]float64, test.Cells())
+	test.AddPeriod(n1, d1, 40, 1000)
+	test.AddPeriodCold(n2, d2, 40, 1000, 0)
+	if test.LogE(n1, d1) != test.LogE(n2, d2) {
+		t.Errorf("no cold share: %v, AddPeriod %v", test.LogE(n2, d2), test.LogE(n1, d1))
+	}
+	// A cold share makes the same count less evidence.
+	n3, d3 := make([]float64, g.Len()), make([]float64, test.Cells())
+	test.AddPeriodCold(n3, d3, 40, 1000, 0.01)
+	if test.LogE(n3, d3) >= test.LogE(n1, d1) {
+		t.Errorf("40 of 1000 with a 1%% cold share: %v, not below %v without", test.LogE(n3, d3), test.LogE(n1, d1))
+	}
+}
+
 // burstKAltTest is policy's alternatives' burst shape.
 const burstKAltTest = 20
 
