@@ -208,3 +208,37 @@ func TestInvKUpperCoverage(t *testing.T) {
 		t.Errorf("no events: %v, want +Inf", u)
 	}
 }
+
+// TestBurstyRateEdges: counts at the edges (none, all, more events than
+// trials, huge traffic, thresholds near 0 and 1, a cold share near 1)
+// give an e-value that is a number, never NaN.
+func TestBurstyRateEdges(t *testing.T) {
+	g := &HardFailureGrid
+	for _, p0 := range []float64{1e-6, 0.002, 0.05, 0.99} {
+		for _, kLo := range []float64{0, 0.01, 1e9} {
+			for _, c := range []struct{ x, n, a float64 }{
+				{0, 0, 0}, {0, 1, 0}, {1, 1, 0}, {5, 3, 0}, {0, 1e7, 0}, {1e7, 1e7, 0}, {3e5, 1e7, 0},
+				{2, 1000, 0.5}, {1000, 1000, 0.02}, {0, 1000, 0.02}, {1, 1, 0.9},
+			} {
+				b := NewBurstyRate(p0, kLo, burstKAltTest, g)
+				num, den := make([]float64, g.Len()), make([]float64, b.Cells())
+				b.AddPeriodCold(num, den, c.x, c.n, c.a)
+				b.AddPeriodCold(num, den, c.x, c.n, c.a)
+				if e := b.LogE(num, den); math.IsNaN(e) || math.IsInf(e, 1) {
+					t.Errorf("p0 %g kLo %g, %g of %g (cold %g) twice: log e = %v", p0, kLo, c.x, c.n, c.a, e)
+				}
+				cnt := NewBurstyCount(p0*100, kLo, burstKAltTest, &DefaultGrid)
+				num, den = make([]float64, g.Len()), make([]float64, cnt.Cells())
+				cnt.AddPeriod(num, den, c.x, 1)
+				if e := cnt.LogE(num, den); math.IsNaN(e) || math.IsInf(e, 1) {
+					t.Errorf("count test at %g, %g events: log e = %v", p0*100, c.x, e)
+				}
+			}
+		}
+	}
+	for _, x := range [][]float64{{math.NaN(), 1}, {math.Inf(1), 0}, {1e9, 1e9}} {
+		if u := InvKUpper(x, []float64{1000, 1000}, 0, 0.01); math.IsNaN(u) || u < 0 {
+			t.Errorf("InvKUpper(%v) = %v", x, u)
+		}
+	}
+}
