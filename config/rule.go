@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"time"
@@ -96,6 +97,9 @@ func CheckRule(r Rule, probes map[string]bool, period time.Duration) []error {
 	}
 	if r.MinEffect < 0 {
 		add("min_effect", "must not be negative (got %g)", r.MinEffect)
+	}
+	if r.BurstCV < 0 || math.IsNaN(r.BurstCV) || math.IsInf(r.BurstCV, 0) {
+		add("burst_cv", "must be a coefficient of variation above 0, or 0 for none (got %g)", r.BurstCV)
 	}
 	return errs
 }

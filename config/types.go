@@ -260,6 +260,13 @@ type Rule struct {
 	// Statistical rules.
 	Confidence float64 `toml:"confidence"` // 1 - the false-rollback probability over the whole watch; default 0.9998
 	MinEffect  float64 `toml:"min_effect"` // compare_* and probe: relative effect tolerated, e.g. 0.2 = trips only when significantly more than 20% worse
+	// BurstCV is an assumption the absolute rules (error_rate, throttles,
+	// latency) may be given: the largest coefficient of variation of the
+	// per-minute rate at the threshold (standard deviation over mean; 1 =
+	// a gamma of shape 1). 0 (default): none, only what the baseline rules
+	// out. A rule given one is valid only for services whose rate at the
+	// threshold varies no more.
+	BurstCV float64 `toml:"burst_cv"`
 }
 
 // Actions is what a rollback does after reverting the alias.

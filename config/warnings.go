@@ -37,6 +37,9 @@ func (l *loader) warnRule(p string, r *Rule) {
 	if r.MinEffect != 0 && r.Kind != RuleCompareErrors && r.Kind != RuleCompareLatency && r.Kind != RuleProbe {
 		l.warn(p+".min_effect", "has no effect on kind %s (threshold sets how much worse trips)", r.Kind)
 	}
+	if r.BurstCV != 0 && (r.Baseline == "ratio" || (r.Kind != RuleErrorRate && r.Kind != RuleThrottles && r.Kind != RuleLatency)) {
+		l.warn(p+".burst_cv", "has no effect on kind %s with baseline %q (only absolute rules test against a threshold's bursts)", r.Kind, r.Baseline)
+	}
 	if r.Warmup.Duration != 0 && l.pos.written(p+".warmup") && r.Kind != RuleLatency && r.Kind != RuleCompareLatency {
 		l.warn(p+".warmup", "only latency rules have a warm-up")
 	}

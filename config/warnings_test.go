@@ -30,6 +30,17 @@ func TestRuleWarnings(t *testing.T) {
   breaches = 2
   of_windows = 3
   confidence = 0.99
+
+  [[target.rule]]
+  name = "cmp"
+  kind = "compare_errors"
+  burst_cv = 1.5
+
+  [[target.rule]]
+  name = "thr"
+  kind = "throttles"
+  threshold = 0.002
+  burst_cv = 1.5
 `
 	cfg, err := Parse([]byte(src), "c.toml", Options{LookupEnv: noEnv})
 	if err != nil {
@@ -45,7 +56,7 @@ func TestRuleWarnings(t *testing.T) {
 	want := []string{
 		"target[0].rule[1].window", "target[0].rule[1].breaches", "target[0].rule[1].of_windows",
 		"target[0].rule[1].for", "target[0].rule[1].min_samples", "target[0].rule[1].missing_data",
-		"target[0].rule[2].confidence",
+		"target[0].rule[2].confidence", "target[0].rule[3].burst_cv",
 	}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("warnings %v\nwant %v", got, want)
@@ -71,6 +82,8 @@ func TestCheckRule(t *testing.T) {
 		{"failure ratio 1", Rule{Name: "p", Kind: RuleProbe, Probe: "h", FailureRatio: 1}, "failure_ratio"},
 		{"metric window below the period", Rule{Name: "m", Kind: RuleMetric, Namespace: "N", MetricName: "M", Window: Duration{30e9}}, "window"},
 		{"throttle share", Rule{Name: "t", Kind: RuleThrottles, Threshold: 0.01}, ""},
+		{"burst_cv negative", with(func(r *Rule) { r.BurstCV = -1 }), "burst_cv"},
+		{"burst_cv", with(func(r *Rule) { r.BurstCV = 2 }), ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -346,6 +346,11 @@ func (b *PreparedBaseline) prepareBursty(r *rule, rb *ruleBase, x, n []float64) 
 	if up := seqtest.InvKUpper(x, n, c, burstDelta*r.alpha); !math.IsInf(up, 1) {
 		rb.kLo = 1 / up
 	}
+	if r.burstCV > 0 {
+		// burst_cv: the rule's own assumption, a gamma multiplier of
+		// coefficient of variation at most burst_cv, shape 1/cv².
+		rb.kLo = max(rb.kLo, 1/(r.burstCV*r.burstCV))
+	}
 	kAlt := burstKAlt
 	if rb.invK > 0 {
 		kAlt = 1 / rb.invK

@@ -159,6 +159,10 @@ func TestEvaluateErrorRules(t *testing.T) {
 		// one such minute is not enough, and five in a row are.
 		{name: "no baseline: one minute of 30 of 30 failing is not enough", rules: []config.Rule{errRate},
 			in: Input{Samples: rate("", 0, 1, 30, 30)}, now: 1, want: Inconclusive, contains: "null bursts of any shape"},
+		// A rule that asserts how bursty errors at the threshold can be
+		// needs no baseline to bound them.
+		{name: "no baseline, burst_cv 1: one minute of 30 of 30 failing trips", rules: []config.Rule{with(errRate, func(r *config.Rule) { r.BurstCV = 1 })},
+			in: Input{Samples: rate("", 0, 1, 30, 30)}, now: 1, want: Failing, breached: []string{"err"}, contains: "null bursts down to k=1 (burst_cv 1)"},
 		{name: "no baseline: five minutes of 30 of 30 failing trip", rules: []config.Rule{errRate},
 			in: Input{Samples: rate("", 0, 5, 30, 30)}, now: 5, want: Failing, breached: []string{"err"}},
 		{name: "1 of 3 failing is no evidence", rules: []config.Rule{errRate},

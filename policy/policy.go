@@ -103,6 +103,7 @@ type rule struct {
 	rel        relMode
 	alpha      float64 // 1 - confidence: false-rollback probability over the watch
 	minEffect  float64
+	burstCV    float64 // absolute count rules: the bursts at the threshold asserted (0: none)
 	minInv     float64 // min_invocations: evidence needed to vouch (count rules)
 	minSamples int     // periods (metric rules) or probe results (probe rules) needed
 	stat       string  // latency rules: the Duration statistic ("p99")
@@ -181,7 +182,7 @@ func Compile(t config.Target) (*Policy, error) {
 func (p *Policy) compileRule(cr config.Rule) rule {
 	r := rule{
 		name: cr.Name, kind: cr.Kind, threshold: cr.Threshold,
-		alpha: 1 - cr.Confidence, minEffect: cr.MinEffect,
+		alpha: 1 - cr.Confidence, minEffect: cr.MinEffect, burstCV: cr.BurstCV,
 		minInv: float64(cr.MinInvocations), minSamples: cr.MinSamples,
 		window: cr.Window.Duration, forDur: cr.For.Duration, m: cr.Breaches, n: cr.OfWindows,
 		warmup: cr.Warmup.Duration, tolerance: cr.FailureRatio,

@@ -384,6 +384,8 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 		{name: "p99 at its threshold, bursty k=0.5, 0.03% slower before", rule: lat, minute: sparseSlowMinute(1000, 3e-4, 0.01, 0.5), periods: watch},
 		{name: "p99 at its threshold, bursty k=0.5, cold starts, 0.03% before", rule: with(lat, func(r *config.Rule) { r.Warmup.Duration = 40 * time.Second }),
 			minute: sparseSlowMinute(1000, 3e-4, 0.01, 0.5), periods: watch},
+		{name: "throttles at 2%, bursty k=1, burst_cv 1", rule: with(thrShare, func(r *config.Rule) { r.BurstCV = 1 }),
+			minute: throttleMinute(1000, 3e-4, 0.02, 1), periods: watch},
 		{name: "throttles at 10 a minute, bursty k=0.5", rule: thrCount, minute: throttleMinute(1000, 3e-4, 0.01, 0.5), periods: watch},
 		{name: "error_rate at 5%, bursty k=0.3, 30/min", rule: errRate, minute: errorMinute(flat(30), flat(0.05), 0.3), periods: watch},
 		{name: "error_rate, trickle 0.05/min at threshold", rule: errRate, minute: errorMinute(flat(0.05), flat(0.05), 0), periods: watch},

@@ -283,6 +283,9 @@ func (p *Policy) statNote(r *rule, rb *ruleBase, in *Input, rr *ruleResult, s st
 		}
 	}
 	switch {
+	case rb.bursty != nil && r.burstCV > 0 && rb.kLo == 1/(r.burstCV*r.burstCV):
+		nb.sep()
+		nb.str("null bursts down to k=").num(rb.kLo, 3).str(" (burst_cv ").num(r.burstCV, 3).str(")")
 	case rb.bursty != nil && rb.kLo > 0:
 		nb.sep()
 		nb.str("null bursts down to k=").num(rb.kLo, 3).str(" (the baseline's bound)")
