@@ -23,8 +23,9 @@ import "math"
 //	E_t = mix_g Π_s q_g(x_s) / sup_{k ≥ kLo} Π_s sup_{μ ≤ p0·n_s} P_k(x_s; μ)
 //
 // with q_g probability mass functions fixed before each period (the
-// alternatives: a binomial at rate p_g, half and half with a negative
-// binomial of the baseline's burstiness when it showed any). For the
+// alternatives: negative binomials of the baseline's burstiness, shape
+// 20 when it showed none, at rates geometric from p0 up, and everything
+// failing as a binomial). For the
 // true null's k, the denominator is at least Π P_k(x_s; μ_s), and under
 // it each factor q_g(x)/P_k(x; μ_s) has expectation Σ_x q_g(x) ≤ 1, so E_t
 // is below a nonnegative martingale whatever the rate does below p0: an
@@ -37,7 +38,8 @@ import "math"
 // grid, each period contributing its largest log probability at the
 // cell's two ends and its geometric middle: a sum of per-period maxima is
 // at least the maximum of the sum, up to the curvature inside a cell
-// (cells 2.2-fold wide; checked by simulation with k between grid points).
+// (cells at most 2.4-fold wide; checked by simulation with k between
+// grid points).
 // For each period the supremum over μ ≤ p0·n is at μ = min(x, p0·n) (the
 // NB likelihood rises with μ up to x). A period whose every trial is an
 // event is where a gamma multiplier capped at a rate of 1 piles up its
