@@ -28,7 +28,7 @@ type ruleBase struct {
 	judge            bool // the rule can judge (a missing baseline can make it unable to)
 
 	one      *seqtest.Binomial          // one-sample rate test
-	bursty   *seqtest.BurstyRate        // error_rate, throttles: the rate against a null composite over bursts (nil: one)
+	bursty   *seqtest.BurstyRate        // absolute count rules: the test against a null composite over bursts (nil: none)
 	kLo      float64                    // ... the burst shape it allows down to (0: any)
 	pois     *seqtest.Poisson           // per-period count test
 	mu0      float64                    // per-period null mean
@@ -325,11 +325,11 @@ const burstDelta = 1.0 / 8
 const burstKAlt = 20.0
 
 // prepareBursty sets up an absolute count rule's test (error_rate,
-// throttles, latency with counts) against a null
-// composite over bursts (seqtest.BurstyRate): the threshold's bursts are
-// not seen where the baseline runs, often a hundred times below it, so
-// the null allows any burst shape the baseline does not rule out at
-// burstDelta·α (x, n: its events and trials per period).
+// throttles, latency with counts) against a null composite over bursts
+// (seqtest.BurstyRate): the threshold's bursts are not seen where the
+// baseline runs, often a hundred times below it, so the null allows any
+// burst shape the baseline does not rule out at burstDelta·α (x, n: its
+// events and trials per period), or that burst_cv does not.
 func (b *PreparedBaseline) prepareBursty(r *rule, rb *ruleBase, x, n []float64) {
 	count := r.test == testPerPeriod
 	p0 := rb.mu0

@@ -101,10 +101,7 @@ func (p *Policy) latencyIncrement(r *rule, rb *ruleBase, w *watchInfo, q *period
 		if a > 2*rb.upper {
 			return
 		}
-		clear(vec)
-		clear(split)
-		rb.bursty.AddPeriodCold(vec, split, q.xn, q.nn, a)
-		inc.vec, inc.den = vec, split
+		rb.burstyIncrement(inc, vec, split, q.xn, q.nn, a)
 	case counts:
 		if a > 2*rb.upper {
 			return

@@ -227,19 +227,13 @@ func (p *Policy) increment(r *rule, rb *ruleBase, w *watchInfo, q *period, split
 		inc.x, inc.n = q.xn/phi, q.nn/phi
 		if rb.bursty != nil {
 			// split is free: one-sample rules have no split periods.
-			clear(vec)
-			clear(split)
-			rb.bursty.AddPeriod(vec, split, q.xn, q.nn)
-			inc.vec, inc.den = vec, split
+			rb.burstyIncrement(&inc, vec, split, q.xn, q.nn, 0)
 		}
 	case r.test == testPerPeriod:
 		phi := seqtest.Phi(rb.mu0, rb.invK)
 		inc.x, inc.n = q.xn/phi, 1/phi
 		if rb.bursty != nil {
-			clear(vec)
-			clear(split)
-			rb.bursty.AddPeriod(vec, split, q.xn, 1)
-			inc.vec, inc.den = vec, split
+			rb.burstyIncrement(&inc, vec, split, q.xn, 1, 0)
 		}
 	case before > 0:
 		deployPeriod(rb, q, &inc, before)
@@ -247,6 +241,17 @@ func (p *Policy) increment(r *rule, rb *ruleBase, w *watchInfo, q *period, split
 		p.twoSampleIncrement(rb, q, &inc, split)
 	}
 	return inc, inc.n > 0 || inc.m > 0 || inc.split != nil || inc.vec != nil
+}
+
+// burstyIncrement is a period's evidence for the test against a null
+// composite over bursts: x events in n trials (1 for a count per
+// period), a cold share a of them allowed (latency), in the buffers vec
+// (the alternatives) and den (the null's cells).
+func (rb *ruleBase) burstyIncrement(inc *increment, vec, den []float64, x, n, a float64) {
+	clear(vec)
+	clear(den)
+	rb.bursty.AddPeriodCold(vec, den, x, n, a)
+	inc.vec, inc.den = vec, den
 }
 
 // twoSampleIncrement is a two-sample rule's evidence: the new version's
