@@ -244,20 +244,18 @@ func (rb *ruleBase) epochLogE(r *rule, a *epochAcc) (abs, rel float64) {
 		}
 		return abs, rel
 	}
+	if rb.bursty != nil && a.vec != nil {
+		// error_rate, throttles: against every burst shape left open.
+		return rb.bursty.LogE(a.vec, a.den), rel
+	}
 	switch r.test {
 	case testRate:
-		switch {
-		case rb.bursty != nil && a.vec != nil:
-			abs = rb.bursty.LogE(a.vec, a.den)
-		case a.n > 0:
+		if a.n > 0 {
 			abs = rb.one.LogE(a.x, a.n)
 		}
 		return abs + fb, rel
 	case testPerPeriod:
-		switch {
-		case rb.bursty != nil && a.vec != nil:
-			abs = rb.bursty.LogE(a.vec, a.den)
-		case a.n > 0:
+		if a.n > 0 {
 			abs = rb.pois.LogE(a.x, rb.mu0*a.n)
 		}
 		return abs, rel

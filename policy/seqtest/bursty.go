@@ -66,16 +66,16 @@ const burstKMax = 1e3
 
 // BurstyRate is the test described above.
 type BurstyRate struct {
-	grid       *Grid
-	p0         float64
-	logP, logQ []float64 // per alternative: log p_g, log(1 - p_g)
-	p1         []float64
-	kAlt       float64   // the alternatives' burst shape (0: binomial only)
-	ks         []float64 // cell edges and middles: k_0, m_0, k_1, m_1, ..., k_cells
-	lgK, logK  []float64 // log Γ(k) and log k of each
-	lgAlt      float64   // log Γ(kAlt)
-	logKAlt    float64
-	count      bool // events per period without trials: p0 and p1 are means (NewBurstyCount)
+	grid      *Grid
+	p0        float64
+	logP      []float64 // per alternative: log p_g (log μ_g for counts)
+	p1        []float64
+	kAlt      float64   // the alternatives' burst shape (0: binomial only)
+	ks        []float64 // cell edges and middles: k_0, m_0, k_1, m_1, ..., k_cells
+	lgK, logK []float64 // log Γ(k) and log k of each
+	lgAlt     float64   // log Γ(kAlt)
+	logKAlt   float64
+	count     bool // events per period without trials: p0 and p1 are means (NewBurstyCount)
 }
 
 // NewBurstyRate prepares the test of H0: rate ≤ p0 in every period,
@@ -104,7 +104,6 @@ func NewBurstyRate(p0, kLo, kAlt float64, g *Grid) *BurstyRate {
 			l1 = math.Log(p) - math.Log1p(-p)
 		}
 		t.logP = append(t.logP, -softplus(-l1))
-		t.logQ = append(t.logQ, -softplus(l1))
 		t.p1 = append(t.p1, math.Exp(-softplus(-l1)))
 	}
 	t.shapes(kLo)
@@ -166,27 +165,7 @@ func (t *BurstyRate) AddPeriod(num, den []float64, x, n float64) {
 	x = min(math.Round(max(x, 0)), n)
 	lc := logChoose(n, x)
 	lx1, _ := math.Lgamma(x + 1)
-	top := len(t.p1) - 1
-	var altG float64 // log Γ(x+kAlt) - log Γ(kAlt) - log Γ(x+1), shared by the alternatives
-	if t.kAlt > 0 && x > 0 {
-		a, _ := math.Lgamma(x + t.kAlt)
-		altG = a - t.lgAlt - lx1
-	}
-	logN := math.Log(n)
-	for i := range top {
-		if t.kAlt > 0 {
-			// log NB's terms in μ, k·log(k/(k+μ)) + x·log(μ/(k+μ)), with
-			// log μ = log p_g + log n and log(k+μ) = log k + log1p(μ/k):
-			// one logarithm per alternative.
-			l := math.Log1p(t.p1[i] * n / t.kAlt)
-			num[i] += altG - t.kAlt*l + x*(t.logP[i]+logN-t.logKAlt-l)
-		} else {
-			num[i] += lc + x*t.logP[i] + (n-x)*t.logQ[i]
-		}
-	}
-	// The largest effect is everything failing, binomial whatever the
-	// bursts: a version that always fails does so every period.
-	num[top] += lc + x*t.logP[top] + (n-x)*t.logQ[top]
+	t.addAlternatives(num, x, n, 1, lc, lx1)
 	mu := min(x, t.p0*n)
 	if mu <= 0 {
 		return // x = 0: certain under μ = 0, for every k and the binomial
@@ -198,7 +177,7 @@ func (t *BurstyRate) AddPeriod(num, den []float64, x, n float64) {
 		// binomial's to every cell over-states the denominator (valid),
 		// saves the search, and costs power only in periods that are no
 		// evidence against the version anyway.
-		u := max(lc+xlogy(x, x/n)+xlogy(n-x, 1-x/n), xlogy(x, x)-x-lx1)
+		u := max(lc+binLL(x, n, x/n), xlogy(x, x)-x-lx1)
 		for j := range den[:burstCells] {
 			den[j] += u
 		}
@@ -214,8 +193,7 @@ func (t *BurstyRate) AddPeriod(num, den []float64, x, n float64) {
 		prev = next
 	}
 	// The last cell: from burstKMax to the binomial (k = ∞).
-	bin := lc + xlogy(x, mu/n) + xlogy(n-x, 1-mu/n)
-	den[burstCells-1] += max(prev, bin)
+	den[burstCells-1] += max(prev, lc+binLL(x, n, mu/n))
 }
 
 // AddPeriodCold is AddPeriod for a period whose null also allows cold
@@ -241,17 +219,7 @@ func (t *BurstyRate) AddPeriodCold(num, den []float64, x, n, a float64) {
 	x = min(math.Round(max(x, 0)), n)
 	lc := logChoose(n, x)
 	lx1, _ := math.Lgamma(x + 1)
-	top := len(t.p1) - 1
-	b := min(t.p0+a, 0.999)
-	for i := range top {
-		p := min(t.p1[i]*b/t.p0, t.p1[top])
-		if t.kAlt > 0 {
-			num[i] += logNB(x, p*n, t.kAlt, lx1)
-		} else {
-			num[i] += lc + xlogy(x, p) + xlogy(n-x, 1-p)
-		}
-	}
-	num[top] += lc + x*t.logP[top] + (n-x)*t.logQ[top]
+	t.addAlternatives(num, x, n, min(t.p0+a, 0.999)/t.p0, lc, lx1)
 	// The cold count's terms: c from 0 while the binomial has mass.
 	lam := a * n
 	cmax := min(x, math.Ceil(lam+10*math.Sqrt(lam)+10))
@@ -259,7 +227,7 @@ func (t *BurstyRate) AddPeriodCold(num, den []float64, x, n, a float64) {
 	terms := int(min(cmax, maxColdTerms-1)) + 1
 	for c := range terms {
 		cf := float64(c)
-		lw[c] = logChoose(n, cf) + xlogy(cf, a) + xlogy(n-cf, 1-a)
+		lw[c] = logChoose(n, cf) + binLL(cf, n, a)
 	}
 	// P(C ≥ m) ≤ e^{-λ}(eλ/m)^m for m > λ, m the first term left out
 	// (Poisson's Chernoff bound, which holds for the binomial too); the
@@ -300,7 +268,7 @@ func (t *BurstyRate) AddPeriodCold(num, den []float64, x, n, a float64) {
 	bin := logTail
 	for c := range terms {
 		q := min(ys[c]/n, t.p0)
-		bin = LogAddExp(bin, lw[c]+logChoose(n, ys[c])+xlogy(ys[c], q)+xlogy(n-ys[c], 1-q))
+		bin = LogAddExp(bin, lw[c]+logChoose(n, ys[c])+binLL(ys[c], n, q))
 	}
 	for j := range burstCells - 1 {
 		den[j] += max(lj[2*j], lj[2*j+1], lj[2*j+2])
@@ -350,6 +318,39 @@ func (t *BurstyRate) addCount(num, den []float64, x float64) {
 		prev = next
 	}
 	den[burstCells-1] += max(prev, x*logMu-mu-lx1) // up to Poisson (k = ∞)
+}
+
+// addAlternatives adds to num each alternative's log probability of x
+// events in n trials (lc = log C(n, x), lx1 = log Γ(x+1)), its rate
+// scaled by s (the period's null boundary over p0: 1 but for cold
+// starts) up to the largest. The largest effect is everything failing,
+// binomial whatever the bursts: a version that always fails does so
+// every period.
+func (t *BurstyRate) addAlternatives(num []float64, x, n, s, lc, lx1 float64) {
+	top := len(t.p1) - 1
+	var altG float64 // log Γ(x+kAlt) - log Γ(kAlt) - log Γ(x+1), shared by the alternatives
+	if t.kAlt > 0 && x > 0 {
+		a, _ := math.Lgamma(x + t.kAlt)
+		altG = a - t.lgAlt - lx1
+	}
+	logN := math.Log(n)
+	for i := range top {
+		p, logP := t.p1[i], t.logP[i]
+		if s != 1 {
+			p = min(p*s, t.p1[top])
+			logP = math.Log(p)
+		}
+		if t.kAlt > 0 {
+			// log NB's terms in μ, k·log(k/(k+μ)) + x·log(μ/(k+μ)), with
+			// log μ = log p + log n and log(k+μ) = log k + log1p(μ/k):
+			// one logarithm per alternative.
+			l := math.Log1p(p * n / t.kAlt)
+			num[i] += altG - t.kAlt*l + x*(logP+logN-t.logKAlt-l)
+		} else {
+			num[i] += lc + binLL(x, n, p)
+		}
+	}
+	num[top] += lc + binLL(x, n, t.p1[top])
 }
 
 // nullAt is the log of the null's largest probability of x events in n
