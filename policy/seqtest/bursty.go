@@ -76,6 +76,11 @@ type BurstyRate struct {
 	lgAlt     float64   // log Γ(kAlt)
 	logKAlt   float64
 	count     bool // events per period without trials: p0 and p1 are means (NewBurstyCount)
+	// NewBurstyRelative: each cell's own boundary (-1: the cell is no
+	// member of the null), and the smallest shape allowed.
+	cellP0      []float64
+	kLo, kHat   float64
+	showsBursts bool
 }
 
 // NewBurstyRate prepares the test of H0: rate ≤ p0 in every period,
@@ -166,6 +171,10 @@ func (t *BurstyRate) AddPeriod(num, den []float64, x, n float64) {
 	lc := logChoose(n, x)
 	lx1, _ := math.Lgamma(x + 1)
 	t.addAlternatives(num, x, n, 1, lc, lx1)
+	if t.cellP0 != nil {
+		t.addRelative(den, x, n, lc, lx1)
+		return
+	}
 	mu := min(x, t.p0*n)
 	if mu <= 0 {
 		return // x = 0: certain under μ = 0, for every k and the binomial
@@ -388,17 +397,6 @@ func maxOf(v []float64) float64 {
 	return m
 }
 
-// logNB is log NB(x; mean mu, shape k); lx1 is log Γ(x+1).
-func logNB(x, mu, k, lx1 float64) float64 {
-	var lg float64
-	if x > 0 {
-		a, _ := math.Lgamma(x + k)
-		b, _ := math.Lgamma(k)
-		lg = a - b - lx1
-	}
-	return lg - k*math.Log1p(mu/k) + xlogy(x, mu/(k+mu))
-}
-
 // logChoose is log C(n, x).
 func logChoose(n, x float64) float64 {
 	a, _ := math.Lgamma(n + 1)
@@ -493,40 +491,86 @@ func newNBSegment(x, n []float64) nbSegment {
 }
 
 // profile is the segment's NB log likelihood at means p·n_t, shape
-// 1/theta (0: Poisson), maximised over p by Newton's method on log p
-// (the log likelihood is concave in it), from the pooled rate. A
-// segment without events is most likely at p → 0, where it is certain.
+// 1/theta (0: Poisson), maximised over p (fit). A segment without events
+// is most likely at p → 0, where it is certain.
 func (s *nbSegment) profile(theta float64) float64 {
 	if s.sx <= 0 || s.sn <= 0 {
 		return 0
 	}
+	return s.ll(s.fit(theta), theta, s.nbConst(theta))
+}
+
+// fit is the log rate p that maximises the segment's likelihood at shape
+// 1/theta: the pooled rate for Poisson, else Newton's method on log p
+// (the log likelihood is concave in it) from there. The segment has
+// events.
+func (s *nbSegment) fit(theta float64) float64 {
 	lp := math.Log(s.sx / s.sn)
-	if theta > 0 {
-		k := 1 / theta
-		for range 8 {
-			var g, h float64
-			for i, x := range s.xs {
-				mu := math.Exp(lp) * s.ns[i]
-				g += k * (x - mu) / (k + mu)
-				h += k * mu * (x + k) / ((k + mu) * (k + mu))
-			}
-			if h <= 0 {
-				break
-			}
-			step := g / h
-			lp += max(-2, min(2, step))
-			if math.Abs(step) < 1e-9 {
-				break
-			}
+	if theta <= 0 {
+		return lp
+	}
+	k := 1 / theta
+	for range 8 {
+		var g, h float64
+		for i, x := range s.xs {
+			mu := math.Exp(lp) * s.ns[i]
+			g += k * (x - mu) / (k + mu)
+			h += k * mu * (x + k) / ((k + mu) * (k + mu))
+		}
+		if h <= 0 {
+			break
+		}
+		step := g / h
+		lp += max(-2, min(2, step))
+		if math.Abs(step) < 1e-9 {
+			break
 		}
 	}
-	var l float64
+	return lp
+}
+
+// nbConst is the part of the segment's log likelihood at shape 1/theta
+// that does not depend on the rate: Σ log Γ(x+k) - log Γ(k) over the
+// periods with events (0 for Poisson).
+func (s *nbSegment) nbConst(theta float64) float64 {
+	if theta <= 0 {
+		return 0
+	}
+	k := 1 / theta
+	lk, _ := math.Lgamma(k)
+	var c float64
+	for _, x := range s.xs {
+		if x > 0 {
+			a, _ := math.Lgamma(x + k)
+			c += a - lk
+		}
+	}
+	return c
+}
+
+// ll is the segment's log likelihood at log rate lp (-Inf: rate 0) and
+// shape 1/theta (0: Poisson), c its nbConst.
+func (s *nbSegment) ll(lp, theta, c float64) float64 {
+	if math.IsInf(lp, -1) {
+		if s.sx > 0 {
+			return math.Inf(-1)
+		}
+		return 0
+	}
+	p := math.Exp(lp)
+	l := c
 	for i, x := range s.xs {
-		mu := math.Exp(lp) * s.ns[i]
-		if theta == 0 {
-			l += xlogy(x, mu) - mu - s.lx1[i]
-		} else {
-			l += logNB(x, mu, 1/theta, s.lx1[i])
+		mu := p * s.ns[i]
+		l -= s.lx1[i]
+		if theta <= 0 {
+			l += x*(lp+math.Log(s.ns[i])) - mu
+			continue
+		}
+		k := 1 / theta
+		lq := math.Log1p(mu / k)
+		l -= k * lq
+		if x > 0 {
+			l += x * (lp + math.Log(s.ns[i]) - math.Log(k) - lq)
 		}
 	}
 	return l

@@ -1,0 +1,134 @@
+package seqtest
+
+import (
+	"math"
+	"testing"
+)
+
+// relWatch draws a baseline of 60 periods in bursts of shape k and a
+// watch of 120 at rate p·r (r: the new version's ratio to the
+// known-good) in bursts of shape kNew, n trials a period, and reports whether NewBurstyRelative's
+// test (r0, δ = α/8, at the level α - δ) trips, and after how many
+// periods of the watch (0: never). The tempered two-sample test of the
+// same data (its baseline's dispersion by InvK, as compare_errors had
+// it) trips or not in contrast.
+func relWatch(rs sim, n int, p, k, kNew, r, r0, alpha float64) (at int, contrast bool) {
+	x, ns := make([]float64, 60), make([]float64, 60)
+	for i := range x {
+		x[i], ns[i] = float64(rs.events(n, p, k)), float64(n)
+	}
+	delta := alpha / 8
+	invK := InvK(x, ns)
+	test := NewBurstyRelative(x, ns, r0, burstKAltTest, delta, &HardFailureGrid)
+	two := NewTwoSample(r0, &DefaultGrid)
+	var ref Block
+	for i := range x {
+		phi := Phi(ref.X/max(1, ref.N)*ns[i], invK)
+		ref.X, ref.N = ref.X+x[i]/phi, ref.N+ns[i]/phi
+	}
+	num, den := make([]float64, HardFailureGrid.Len()), make([]float64, test.Cells())
+	level := math.Log(1 / (alpha - delta))
+	var cur Block
+	for t := 1; t <= 120; t++ {
+		xe := float64(rs.events(n, min(1, p*r), kNew))
+		test.AddPeriod(num, den, xe, float64(n))
+		phi := Phi(ref.X/ref.N*r0*float64(n), invK)
+		cur.X, cur.N = cur.X+xe/phi, cur.N+float64(n)/phi
+		if ref.X > 0 && two.LogE(ref, cur, nil) >= math.Log(1/alpha) {
+			contrast = true
+		}
+		if at == 0 && test.LogE(num, den) >= level {
+			at = t
+		}
+	}
+	return at, contrast
+}
+
+// TestBurstyRelativeValidity: a new version at the null's boundary (r0
+// times the known-good's rate), both in bursts of the same shape, trips
+// the test against the baseline's region at most α of the time over a
+// two-hour watch, from clumps of rare errors (shape 0.02-0.2) that the
+// tempered test takes for a regression, to steady binomial errors.
+func TestBurstyRelativeValidity(t *testing.T) {
+	const alpha, r0 = 0.05, 1.1
+	cases := []struct {
+		name     string
+		p, k     float64
+		n        int
+		temperOK bool // the tempered two-sample test stays within α here
+	}{
+		{"0.03% in bursts of shape 0.05, 1000/min", 3e-4, 0.05, 1000, false},
+		{"0.01% in bursts of shape 0.02, 3000/min", 1e-4, 0.02, 3000, false},
+		{"1% in bursts of shape 0.2, 1000/min", 0.01, 0.2, 1000, false},
+		{"0.1% in bursts of shape 1, 1000/min", 1e-3, 1, 1000, true},
+		{"1% binomial, 1000/min", 0.01, math.Inf(1), 1000, true},
+		{"no baseline events: 1e-6, 100/min", 1e-6, math.Inf(1), 100, true},
+	}
+	for i, c := range cases {
+		rs := newSim(uint64(300 + i))
+		n := reps(t, 1000)
+		alarms, contrast := 0, 0
+		for range n {
+			at, tc := relWatch(rs, c.n, c.p, c.k, c.k, r0, r0, alpha)
+			alarms += boolInt(at > 0, 1, 0)
+			contrast += boolInt(tc, 1, 0)
+		}
+		checkRate(t, c.name, alarms, n, alpha)
+		t.Logf("%s: tempered two-sample test %d/%d", c.name, contrast, n)
+		if b := float64(contrast) / float64(n); !c.temperOK && b <= 1.4*alpha {
+			t.Errorf("%s: the tempered test's false alarms %.3f: the case does not test what it says", c.name, b)
+		}
+	}
+}
+
+// TestBurstyRelativePower: what the composite null costs where policy
+// uses it, a baseline whose errors come in clumps (1% in bursts of shape
+// 0.2): a new version failing 10x as often, steadily, trips in about six
+// periods (the tempered test, invalid there, took one); 3x after a steady baseline (the region then leaves shapes down
+// to a few open) takes longer. A new version as clumpy as the baseline
+// at 10x its rate is logged, not asserted: its rare huge clumps look like
+// the known-good's under the smallest shapes the region allows, and it
+// does not trip in two hours (see NewBurstyRelative).
+func TestBurstyRelativePower(t *testing.T) {
+	const alpha = 1e-3
+	cases := []struct {
+		name       string
+		p, k, kNew float64
+		r          float64
+		n          int
+		within     int // periods by which at least 90% trip (0: log only)
+		withinHalf int // ... the median
+	}{
+		{"10x after 1% binomial, 1000/min", 0.01, math.Inf(1), math.Inf(1), 10, 1000, 1, 1},
+		{"hard failure after 1% binomial, 100/min", 0.01, math.Inf(1), math.Inf(1), 100, 100, 1, 1},
+		{"10x steady after 1% in bursts of shape 0.2, 1000/min", 0.01, 0.2, 20, 10, 1000, 10, 7},
+		{"3x after 1% in bursts of shape 20, 1000/min", 0.01, 20, 20, 3, 1000, 14, 9},
+		{"10x as clumpy as the baseline, shape 0.2", 0.01, 0.2, 0.2, 10, 1000, 0, 0},
+	}
+	for i, c := range cases {
+		rs := newSim(uint64(400 + i))
+		var ats []int
+		for range 200 {
+			at, _ := relWatch(rs, c.n, c.p, c.k, c.kNew, c.r, 1.1, alpha)
+			if at == 0 {
+				at = 1000
+			}
+			ats = append(ats, at)
+		}
+		q50, q90 := quantileInt(ats, 0.5), quantileInt(ats, 0.9)
+		t.Logf("%s: median %d periods, 90%% %d", c.name, q50, q90)
+		if c.within > 0 && (q50 > c.withinHalf || q90 > c.within) {
+			t.Errorf("%s: median %d, 90%% %d periods; want ≤ %d and ≤ %d", c.name, q50, q90, c.withinHalf, c.within)
+		}
+	}
+}
+
+func quantileInt(v []int, q float64) int {
+	s := append([]int(nil), v...)
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+	return s[int(q*float64(len(s)-1))]
+}
