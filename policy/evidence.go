@@ -278,6 +278,12 @@ func (rb *ruleBase) epochLogE(r *rule, a *epochAcc) (abs, rel float64) {
 	if a.pre != nil {
 		pre = rb.two.LogMix(a.pre)
 	}
+	if a.joined && rb.hasRef && rb.bursty != nil {
+		// Against the baseline's region of rates and burst shapes
+		// (seqtest.NewBurstyRelative), times the split periods after it:
+		// different periods, each factor of mean at most 1.
+		return pre + rb.bursty.LogE(a.vec, a.den) + rb.two.LogMix(a.split) + fb, rel
+	}
 	if a.joined && rb.hasRef {
 		return pre + rb.two.LogEOffset(rb.ref, seqtest.Block{X: a.x, N: a.n}, a.off, a.split) + fb, rel
 	}

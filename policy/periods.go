@@ -238,7 +238,7 @@ func (p *Policy) increment(r *rule, rb *ruleBase, w *watchInfo, q *period, split
 	case before > 0:
 		deployPeriod(rb, q, &inc, before)
 	case r.test == testTwoSample:
-		p.twoSampleIncrement(rb, q, &inc, split)
+		p.twoSampleIncrement(rb, q, &inc, split, vec)
 	}
 	return inc, inc.n > 0 || inc.m > 0 || inc.split != nil || inc.vec != nil
 }
@@ -256,8 +256,10 @@ func (rb *ruleBase) burstyIncrement(inc *increment, vec, den []float64, x, n, a 
 
 // twoSampleIncrement is a two-sample rule's evidence: the new version's
 // share of a split period's events, or the new side's counts against the
-// baseline, or (latency without counts) the fallback.
-func (p *Policy) twoSampleIncrement(rb *ruleBase, q *period, inc *increment, split []float64) {
+// baseline (against every burst shape the baseline leaves open when it
+// leaves small ones open: seqtest.NewBurstyRelative), or (latency
+// without counts) the fallback.
+func (p *Policy) twoSampleIncrement(rb *ruleBase, q *period, inc *increment, split, vec []float64) {
 	switch {
 	case q.split && q.counts && q.kgCounts && rb.events >= 0:
 		clear(split)
@@ -270,6 +272,10 @@ func (p *Policy) twoSampleIncrement(rb *ruleBase, q *period, inc *increment, spl
 	case rb.hasRef && q.counts && rb.events >= 0:
 		phi := seqtest.Phi(rb.nullRate*q.nn, rb.invK)
 		inc.x, inc.n = q.xn/phi, q.nn/phi
+		if rb.bursty != nil {
+			// split is free: the period is not split.
+			rb.burstyIncrement(inc, vec, split, q.xn, q.nn, 0)
+		}
 	default:
 		if z, ok := rb.fb.zOf(q.yn, q.nn); ok {
 			inc.z, inc.m = z, 1

@@ -389,6 +389,7 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 		{name: "throttles at 10 a minute, bursty k=0.5", rule: thrCount, minute: throttleMinute(1000, 3e-4, 0.01, 0.5), periods: watch},
 		{name: "error_rate at 5%, bursty k=0.3, 30/min", rule: errRate, minute: errorMinute(flat(30), flat(0.05), 0.3), periods: watch},
 		{name: "error_rate, trickle 0.05/min at threshold", rule: errRate, minute: errorMinute(flat(0.05), flat(0.05), 0), periods: watch},
+		{name: "compare_errors, 1% in bursts of shape 0.2", rule: cmp, minute: errorMinute(flat(1000), flat(1e-2), 0.2), periods: watch},
 		{name: "compare_errors, traffic varying by period", rule: cmp, minute: errorMinute(varying(2000), flat(0.01), 0), periods: watch},
 		{name: "compare_errors, 10% canary, known-good drifts", rule: cmp, split: true,
 			minute: errorMinute(flat(1000), func(m int) float64 { return 0.01 * (1 + 0.5*math.Sin(float64(m)/40)) }, 0), periods: watch},
