@@ -55,11 +55,11 @@ func TestBurstyRelativeValidity(t *testing.T) {
 		name     string
 		p, k     float64
 		n        int
-		temperOK bool // the tempered two-sample test stays within α here
+		temperOK bool // the tempered two-sample test is not asserted to fail here
 	}{
 		{"0.03% in bursts of shape 0.05, 1000/min", 3e-4, 0.05, 1000, false},
 		{"0.01% in bursts of shape 0.02, 3000/min", 1e-4, 0.02, 3000, false},
-		{"1% in bursts of shape 0.2, 1000/min", 0.01, 0.2, 1000, false},
+		{"1% in bursts of shape 0.2, 1000/min", 0.01, 0.2, 1000, true}, // tempered: 8% at 250 watches, too close to α to assert at -short's 50
 		{"0.1% in bursts of shape 1, 1000/min", 1e-3, 1, 1000, true},
 		{"1% binomial, 1000/min", 0.01, math.Inf(1), 1000, true},
 		{"no baseline events: 1e-6, 100/min", 1e-6, math.Inf(1), 100, true},
@@ -75,7 +75,7 @@ func TestBurstyRelativeValidity(t *testing.T) {
 		}
 		checkRate(t, c.name, alarms, n, alpha)
 		t.Logf("%s: tempered two-sample test %d/%d", c.name, contrast, n)
-		if b := float64(contrast) / float64(n); !c.temperOK && b <= 1.4*alpha {
+		if b := float64(contrast) / float64(n); !c.temperOK && b <= 2*alpha {
 			t.Errorf("%s: the tempered test's false alarms %.3f: the case does not test what it says", c.name, b)
 		}
 	}
