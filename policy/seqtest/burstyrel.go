@@ -36,7 +36,8 @@ import "math"
 // under a rare big burst), so an any-burst null needs steadiness after
 // the deploy to be rejected, as for the absolute rules; a baseline whose
 // events show their shape confines k and λ, and the test is then about
-// as strong as the tempered one.
+// as strong as the tempered one. A period entirely failed is judged by
+// NB's exact upper tail (nbLogTail).
 
 // NewBurstyRelative prepares the test of H0: the new version's rate is at
 // most r0 times the known-good's, whose per-period events in the baseline
@@ -83,13 +84,8 @@ func NewBurstyRelative(x, n []float64, r0, kAlt, delta float64, g *Grid) *Bursty
 		}
 	}
 	t.kHat = reg.kHat
-	t.showsBursts = reg.upper(0) < 0
 	return t
 }
-
-// ShowsBursts reports whether the baseline rules out Poisson counts (at
-// the region's level): its events come in bursts it shows.
-func (t *BurstyRate) ShowsBursts() bool { return t.showsBursts }
 
 // KHat is the burst shape the baseline shows: its likeliest (+Inf:
 // binomial).

@@ -132,3 +132,37 @@ func quantileInt(v []int, q float64) int {
 	}
 	return s[int(q*float64(len(s)-1))]
 }
+
+// TestNBLogTail: the NB upper tail against a direct sum of its terms,
+// and below the geometric bound it replaces, which small shapes make
+// loose.
+func TestNBLogTail(t *testing.T) {
+	for _, c := range []struct{ x, mu, k float64 }{
+		{100, 50, 0.5}, {30, 30, 2}, {100, 100, 0.003}, {20, 5, 0.05}, {1000, 900, 20}, {40, 20, 0.01}, {300, 3, 0.001}, {3000, 30, 1e-4},
+	} {
+		lgk, _ := math.Lgamma(c.k)
+		term := func(y float64) float64 {
+			a, _ := math.Lgamma(y + c.k)
+			b, _ := math.Lgamma(y + 1)
+			return a - lgk - b - c.k*math.Log1p(c.mu/c.k) + y*math.Log(c.mu/(c.k+c.mu))
+		}
+		l := term(c.x)
+		sum := math.Inf(-1)
+		for y := c.x; y < c.x+2e7; y++ {
+			v := term(y)
+			sum = LogAddExp(sum, v)
+			if v < sum-40 {
+				break
+			}
+		}
+		got := nbLogTail(c.x, c.x, c.mu, c.k, l)
+		bound := l - math.Log1p(-c.mu/(c.mu+c.k)*max(1, (c.x+c.k)/(c.x+1)))
+		t.Logf("x %g mu %g k %g: tail %.4f (sum %.4f), bound %.4f", c.x, c.mu, c.k, got, sum, bound)
+		if got < bound && (got < sum || got > sum+2*tailSlack) {
+			t.Errorf("x %g mu %g k %g: tail %.6f, direct sum %.6f (+%g allowed)", c.x, c.mu, c.k, got, sum, tailSlack)
+		}
+		if got > bound+1e-12 {
+			t.Errorf("x %g mu %g k %g: tail %.6f above the bound %.6f", c.x, c.mu, c.k, got, bound)
+		}
+	}
+}
