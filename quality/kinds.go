@@ -25,6 +25,7 @@ const (
 	GoodFixes     Kind = "good/fixes-incident"
 	GoodHeavyTail Kind = "good/heavy-tail"
 	GoodDrift     Kind = "good/diurnal-drift"
+	GoodClumpy    Kind = "good/clumpy-errors"
 
 	BadErrors2x      Kind = "bad/errors-2x"
 	BadErrors10x     Kind = "bad/errors-10x"
@@ -68,6 +69,11 @@ var kindSpecs = []KindSpec{
 		sc.Traffic.PerMinute, sc.ErrDrift, sc.Horizon = r.logUniform(1000, 5000), r.uniform(0.05, 0.15), time.Hour
 		sc.Old.ErrRate = r.logUniform(0.005, 0.03)
 		sc.New.ErrRate = sc.Old.ErrRate
+	}},
+	{GoodClumpy, false, 0, "rare errors in clumps: 0.01-0.05% of 300-3000/min, per-minute rate gamma-equivalent shape 0.02-0.1 (a downstream blip now and then)", func(r *rng, sc *Scenario) {
+		sc.Traffic.PerMinute = r.logUniform(300, 3000)
+		sc.Old.ErrRate, sc.Old.ErrKappa = r.logUniform(1e-4, 5e-4), r.logUniform(0.02, 0.1)
+		sc.New.ErrRate, sc.New.ErrKappa = sc.Old.ErrRate, sc.Old.ErrKappa
 	}},
 
 	{BadErrors2x, true, 10 * time.Minute, "error rate 2x (0.3-3% before, 300-3000/min)", func(r *rng, sc *Scenario) { drawErrorsX(r, sc, 2) }},
