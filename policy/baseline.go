@@ -393,6 +393,13 @@ const relMinEvents = 10
 // deploys of a service with clumps of rare errors were rolled back
 // (good/clumpy-errors, tuning seeds 1-300; 7 of 300 on 10001-10300).
 func (b *PreparedBaseline) prepareBurstyRelative(r *rule, rb *ruleBase, r0 float64, x, n []float64) {
+	var events float64
+	for _, v := range x {
+		events += v
+	}
+	if events >= relMinEvents && seqtest.LikeliestShape(x, n) >= relKSafe {
+		return // the tempered test (the region is only built when used)
+	}
 	// Steady alternatives (burstKAlt), not the baseline's clumps: a
 	// regression as clumpy as the known-good's errors is one the region's
 	// small shapes explain anyway, and clumpy alternatives against a
@@ -401,16 +408,10 @@ func (b *PreparedBaseline) prepareBurstyRelative(r *rule, rb *ruleBase, r0 float
 	if t == nil {
 		return
 	}
-	var events float64
-	for _, v := range x {
-		events += v
-	}
-	if t.KHat() < relKSafe || events < relMinEvents {
-		// The region backs the test: it spends burstDelta·α of what
-		// the rule had left.
-		rb.bursty, rb.kLo = t, t.KLo()
-		rb.logLevel = -math.Log(math.Exp(-rb.logLevel) - burstDelta*r.alpha)
-	}
+	// The region backs the test: it spends burstDelta·α of what the rule
+	// had left.
+	rb.bursty, rb.kLo = t, t.KLo()
+	rb.logLevel = -math.Log(math.Exp(-rb.logLevel) - burstDelta*r.alpha)
 }
 
 // probeBlocks are a probe rule's baseline results per period: the

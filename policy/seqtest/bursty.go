@@ -82,8 +82,8 @@ type BurstyRate struct {
 	count     bool // events per period without trials: p0 and p1 are means (NewBurstyCount)
 	// NewBurstyRelative: each cell's own boundary (-1: the cell is no
 	// member of the null), and the smallest shape allowed.
-	cellP0    []float64
-	kLo, kHat float64
+	cellP0 []float64
+	kLo    float64
 }
 
 // NewBurstyRate prepares the test of H0: rate ≤ p0 in every period,

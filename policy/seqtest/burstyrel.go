@@ -83,13 +83,18 @@ func NewBurstyRelative(x, n []float64, r0, kAlt, delta float64, g *Grid) *Bursty
 			break
 		}
 	}
-	t.kHat = reg.kHat
 	return t
 }
 
-// KHat is the burst shape the baseline shows: its likeliest (+Inf:
-// binomial).
-func (t *BurstyRate) KHat() float64 { return t.kHat }
+// LikeliestShape is the burst shape at which per-period events x of n
+// trials are likeliest, their rate maximised out (+Inf: Poisson, also
+// for a baseline without trials).
+func LikeliestShape(x, n []float64) float64 {
+	if reg := newRateRegion(x, n, 1); reg != nil {
+		return reg.kHat
+	}
+	return math.Inf(1)
+}
 
 // KLo is the smallest burst shape the test's null allows (the region's
 // lowest cell; 0 when it reaches the grid's smallest shape).
