@@ -387,7 +387,7 @@ const relMinEvents = 10
 // (seqtest.NewBurstyRelative), which spends that; else the tempered
 // two-sample test. The composite test costs a sparse service its
 // fastest detection: a hard failure at 3-20 invocations a minute after a
-// nearly errorless hour takes two or three minutes, not one, because a
+// nearly errorless hour takes two to four minutes, not one, because a
 // null of rare clumps that the hour does not rule out gives a minute
 // entirely failed a chance of about a tenth. Without it, 22 of 300 good
 // deploys of a service with clumps of rare errors were rolled back
