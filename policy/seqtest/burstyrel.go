@@ -44,8 +44,8 @@ import "math"
 // are x of n, both in bursts of one shape, the pair (rate, shape) in the
 // baseline's likelihood region at level 1 - delta. The alternatives are
 // negative binomials of shape kAlt at rates geometric from r0 times the
-// region's largest rate at the likeliest shape up (as NewBurstyRate's). It returns nil
-// when the baseline has no trials.
+// region's largest rate at the likeliest shape up (as NewBurstyRate's).
+// It returns nil when the baseline has no trials.
 func NewBurstyRelative(x, n []float64, r0, kAlt, delta float64, g *Grid) *BurstyRate {
 	reg := newRateRegion(x, n, delta)
 	if reg == nil {
@@ -55,7 +55,7 @@ func NewBurstyRelative(x, n []float64, r0, kAlt, delta float64, g *Grid) *Bursty
 	if len(t.p1) == 0 {
 		return nil
 	}
-	cap := func(l float64) float64 {
+	boundary := func(l float64) float64 {
 		if l < 0 {
 			return -1
 		}
@@ -63,19 +63,19 @@ func NewBurstyRelative(x, n []float64, r0, kAlt, delta float64, g *Grid) *Bursty
 	}
 	pts := make([]float64, len(t.ks))
 	for j, k := range t.ks {
-		pts[j] = cap(reg.upper(1 / k))
+		pts[j] = boundary(reg.upper(1 / k))
 	}
 	t.cellP0 = make([]float64, burstCells)
 	for j := range burstCells - 1 {
 		t.cellP0[j] = max(pts[2*j], pts[2*j+1], pts[2*j+2])
 		if a, b := t.ks[2*j], t.ks[2*j+2]; reg.kHat >= a && reg.kHat <= b {
-			t.cellP0[j] = max(t.cellP0[j], cap(reg.upper(1/reg.kHat)))
+			t.cellP0[j] = max(t.cellP0[j], boundary(reg.upper(1/reg.kHat)))
 		}
 	}
 	last := burstCells - 1
-	t.cellP0[last] = max(pts[2*last], cap(reg.upper(0)))
+	t.cellP0[last] = max(pts[2*last], boundary(reg.upper(0)))
 	if math.IsInf(reg.kHat, 1) || reg.kHat >= t.ks[2*last] {
-		t.cellP0[last] = max(t.cellP0[last], cap(reg.upper(1/reg.kHat)))
+		t.cellP0[last] = max(t.cellP0[last], boundary(reg.upper(1/reg.kHat)))
 	}
 	for j, p := range t.cellP0 {
 		if p >= 0 {
