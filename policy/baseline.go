@@ -363,8 +363,7 @@ func (b *PreparedBaseline) prepareBursty(r *rule, rb *ruleBase, x, n []float64) 
 	} else {
 		rb.bursty = seqtest.NewBurstyRate(p0, rb.kLo, kAlt, &seqtest.HardFailureGrid)
 	}
-	// The bound spends burstDelta·α of what the rule had left.
-	rb.logLevel = -math.Log(math.Exp(-rb.logLevel) - burstDelta*r.alpha)
+	rb.spend(burstDelta * r.alpha) // the bound on the bursts
 }
 
 // relKSafe is the smallest burst shape for which compare_errors'
@@ -393,11 +392,7 @@ const relMinEvents = 10
 // deploys of a service with clumps of rare errors were rolled back
 // (good/clumpy-errors, tuning seeds 1-300; 7 of 300 on 10001-10300).
 func (b *PreparedBaseline) prepareBurstyRelative(r *rule, rb *ruleBase, r0 float64, x, n []float64) {
-	var events float64
-	for _, v := range x {
-		events += v
-	}
-	if events >= relMinEvents && seqtest.LikeliestShape(x, n) >= relKSafe {
+	if rb.baseRaw.X >= relMinEvents && seqtest.LikeliestShape(x, n) >= relKSafe {
 		return // the tempered test (the region is only built when used)
 	}
 	// Steady alternatives (burstKAlt), not the baseline's clumps: a
@@ -408,10 +403,15 @@ func (b *PreparedBaseline) prepareBurstyRelative(r *rule, rb *ruleBase, r0 float
 	if t == nil {
 		return
 	}
-	// The region backs the test: it spends burstDelta·α of what the rule
-	// had left.
 	rb.bursty, rb.kLo = t, t.KLo()
-	rb.logLevel = -math.Log(math.Exp(-rb.logLevel) - burstDelta*r.alpha)
+	rb.spend(burstDelta * r.alpha) // the region backs the test
+}
+
+// spend lowers what the rule's e-value must reach for a bound on the
+// baseline that holds with probability 1 - delta: the test then runs at
+// the α it had left, less delta.
+func (rb *ruleBase) spend(delta float64) {
+	rb.logLevel = -math.Log(math.Exp(-rb.logLevel) - delta)
 }
 
 // probeBlocks are a probe rule's baseline results per period: the

@@ -291,7 +291,7 @@ func (p *Policy) statNote(r *rule, rb *ruleBase, in *Input, rr *ruleResult, s st
 		nb.str("null bursts down to k=").num(rb.kLo, 3).str(" (the baseline's bound)")
 	case rb.bursty != nil:
 		nb.sep()
-		nb.str("null bursts of any shape (too few baseline events to bound them)")
+		nb.str("null bursts of any shape (the baseline does not bound them)")
 	case rb.invK > 0:
 		nb.sep()
 		nb.str("bursty counts tempered (k=").num(1/rb.invK, 3).str(")")

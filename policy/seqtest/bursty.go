@@ -457,31 +457,18 @@ func InvKUpper(x, n []float64, c int, delta float64) float64 {
 	if segs[0].sx+segs[1].sx <= 0 {
 		return math.Inf(1)
 	}
-	drop := math.Log(1 / delta)
 	prof := func(theta float64) float64 { return segs[0].profile(theta) + segs[1].profile(theta) }
-	// The maximum on a grid of θ = 1/k (0: Poisson), then the first grid
-	// point past it below the cutoff, refined by bisection.
-	const lo, hi, steps = 1e-3, 1e4, 56
-	thetas := []float64{0}
-	for j := range steps + 1 {
-		thetas = append(thetas, lo*math.Pow(hi/lo, float64(j)/steps))
-	}
-	ls := make([]float64, len(thetas))
-	best := 0
-	for j, th := range thetas {
-		ls[j] = prof(th)
-		if ls[j] > ls[best] {
-			best = j
-		}
-	}
-	cut := ls[best] - drop
-	for j := best + 1; j < len(thetas); j++ {
+	// The maximum on thetaGrid, then the first grid point past it below
+	// the cutoff, refined by bisection.
+	ls, best := profileScan(prof)
+	cut := ls[best] - math.Log(1/delta)
+	for j := best + 1; j < len(thetaGrid); j++ {
 		if ls[j] >= cut {
 			continue
 		}
-		a, b := thetas[j-1], thetas[j]
+		a, b := thetaGrid[j-1], thetaGrid[j]
 		for range 30 {
-			m := math.Sqrt(max(a, lo/10) * b)
+			m := math.Sqrt(max(a, thetaGrid[1]/10) * b)
 			if prof(m) >= cut {
 				a = m
 			} else {
@@ -491,6 +478,30 @@ func InvKUpper(x, n []float64, c int, delta float64) float64 {
 		return b
 	}
 	return math.Inf(1)
+}
+
+// thetaGrid is where a profile likelihood of θ = 1/k is searched: 0
+// (Poisson), then 57 points geometric from 1e-3 to 1e4.
+var thetaGrid = func() []float64 {
+	const lo, hi, steps = 1e-3, 1e4, 56
+	g := []float64{0}
+	for j := range steps + 1 {
+		g = append(g, lo*math.Pow(hi/lo, float64(j)/steps))
+	}
+	return g
+}()
+
+// profileScan evaluates prof on thetaGrid: the values, and the index of
+// the largest (the first on ties).
+func profileScan(prof func(theta float64) float64) (ls []float64, best int) {
+	ls = make([]float64, len(thetaGrid))
+	for j, th := range thetaGrid {
+		ls[j] = prof(th)
+		if ls[j] > ls[best] {
+			best = j
+		}
+	}
+	return ls, best
 }
 
 // nbSegment is a run of periods with one rate, for InvKUpper.

@@ -51,7 +51,8 @@ func NewBurstyRelative(x, n []float64, r0, kAlt, delta float64, g *Grid) *Bursty
 	if reg == nil {
 		return nil
 	}
-	t := NewBurstyRate(min(r0*reg.upper(1/reg.kHat), 0.5), 0, kAlt, g)
+	atHat := reg.upper(1 / reg.kHat) // the region's top at its likeliest shape
+	t := NewBurstyRate(min(r0*atHat, 0.5), 0, kAlt, g)
 	if len(t.p1) == 0 {
 		return nil
 	}
@@ -69,13 +70,13 @@ func NewBurstyRelative(x, n []float64, r0, kAlt, delta float64, g *Grid) *Bursty
 	for j := range burstCells - 1 {
 		t.cellP0[j] = max(pts[2*j], pts[2*j+1], pts[2*j+2])
 		if a, b := t.ks[2*j], t.ks[2*j+2]; reg.kHat >= a && reg.kHat <= b {
-			t.cellP0[j] = max(t.cellP0[j], boundary(reg.upper(1/reg.kHat)))
+			t.cellP0[j] = max(t.cellP0[j], boundary(atHat))
 		}
 	}
 	last := burstCells - 1
 	t.cellP0[last] = max(pts[2*last], boundary(reg.upper(0)))
 	if math.IsInf(reg.kHat, 1) || reg.kHat >= t.ks[2*last] {
-		t.cellP0[last] = max(t.cellP0[last], boundary(reg.upper(1/reg.kHat)))
+		t.cellP0[last] = max(t.cellP0[last], boundary(atHat))
 	}
 	for j, p := range t.cellP0 {
 		if p >= 0 {
@@ -146,19 +147,13 @@ type rateRegion struct {
 // newRateRegion finds the baseline's maximum likelihood over rate and
 // shape (on InvKUpper's grid of 1/k and Poisson); nil without trials.
 func newRateRegion(x, n []float64, delta float64) *rateRegion {
-	r := &rateRegion{seg: newNBSegment(x, n), kHat: math.Inf(1)}
+	r := &rateRegion{seg: newNBSegment(x, n)}
 	if r.seg.sn <= 0 {
 		return nil
 	}
-	best := r.seg.profile(0)
-	const lo, hi, steps = 1e-3, 1e4, 56
-	for j := range steps + 1 {
-		th := lo * math.Pow(hi/lo, float64(j)/steps)
-		if l := r.seg.profile(th); l > best {
-			best, r.kHat = l, 1/th
-		}
-	}
-	r.cut = best - math.Log(1/delta)
+	ls, best := profileScan(r.seg.profile)
+	r.kHat = 1 / thetaGrid[best] // θ = 0: +Inf
+	r.cut = ls[best] - math.Log(1/delta)
 	return r
 }
 
