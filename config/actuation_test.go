@@ -99,3 +99,33 @@ func TestBaselineHorizon(t *testing.T) {
 		}
 	}
 }
+
+// TestShapeWindow: the baseline_window unless written; shorter than the
+// baseline_window or longer than CloudWatch keeps one-minute data names
+// its key and line.
+func TestShapeWindow(t *testing.T) {
+	src := string(mustRead(t, "testdata/valid-minimal.toml"))
+	cfg, err := Parse([]byte(src), "c.toml", Options{LookupEnv: noEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tg := cfg.Targets[0]; tg.ShapeWindow != tg.BaselineWindow {
+		t.Errorf("shape_window = %s by default, want the baseline_window %s", tg.ShapeWindow, tg.BaselineWindow)
+	}
+	for _, c := range []struct{ value, want string }{
+		{`"24h"`, ""},
+		{`"10m"`, `c.toml:8: target[0].shape_window: must be between 30m0s and 360h0m0s (got 10m0s)`},
+		{`"400h"`, `c.toml:8: target[0].shape_window: must be between 30m0s and 360h0m0s (got 400h0m0s)`},
+	} {
+		withKey := strings.Replace(src, `alias = "live"`, `alias = "live"`+"\nshape_window = "+c.value, 1)
+		cfg, err := Parse([]byte(withKey), "c.toml", Options{LookupEnv: noEnv})
+		switch {
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("shape_window = %s: error %v, want one containing %q", c.value, err, c.want)
+		case c.want == "" && err != nil:
+			t.Errorf("shape_window = %s: %v", c.value, err)
+		case c.want == "" && cfg.Targets[0].ShapeWindow.Duration != 24*time.Hour:
+			t.Errorf("shape_window = %s loaded as %s", c.value, cfg.Targets[0].ShapeWindow)
+		}
+	}
+}

@@ -16,6 +16,8 @@ const (
 	DefaultMetricPeriod    = time.Minute
 	DefaultMetricLag       = 3
 	DefaultBaselineWindow  = 30 * time.Minute
+	// MaxShapeWindow is CloudWatch's retention of one-minute datapoints.
+	MaxShapeWindow = 15 * 24 * time.Hour
 	// DefaultBaselineHorizon is how long after the deploy a trip against
 	// the pre-deploy baseline rolls back (target.baseline_horizon).
 	DefaultBaselineHorizon = time.Hour
@@ -126,6 +128,7 @@ func applyTargetDefaults(t *Target) {
 	setDur(&t.MetricPeriod, DefaultMetricPeriod)
 	setInt(&t.MetricLag, DefaultMetricLag)
 	setDur(&t.BaselineWindow, DefaultBaselineWindow)
+	setDur(&t.ShapeWindow, t.BaselineWindow.Duration)
 	for i := range t.Probes {
 		p := &t.Probes[i]
 		setStr(&p.Method, "GET")

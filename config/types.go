@@ -121,6 +121,13 @@ type Target struct {
 	MetricPeriod   Duration `toml:"metric_period"`   // CloudWatch period, multiple of 60s, default 60s
 	MetricLag      int      `toml:"metric_lag"`      // periods re-read each cycle for late data, default 3
 	BaselineWindow Duration `toml:"baseline_window"` // pre-deploy window read for baselines, default 30m
+	// ShapeWindow is how far before the deploy the alias's count metrics
+	// (Invocations, Errors, Throttles) are read for the shape of their
+	// bursts alone (rates come from baseline_window): a day shows a
+	// service's clumps where an hour of rare errors cannot. Default: the
+	// baseline_window (no history beyond it); at most 15 days, CloudWatch's
+	// retention of one-minute data.
+	ShapeWindow Duration `toml:"shape_window"`
 	// BaselineHorizon is how long after the deploy a rule that compares
 	// with the pre-deploy baseline (compare_errors, compare_latency, a
 	// ratio or delta rule, a probe against its pre-deploy failure rate)

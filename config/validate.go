@@ -164,6 +164,7 @@ func (l *loader) validateTarget(path string, t *Target, notifiers map[string]boo
 	}
 	l.intRange(path+".metric_lag", t.MetricLag, 0, 15)
 	l.minDur(path+".baseline_window", t.BaselineWindow, t.MetricPeriod.Duration)
+	l.durWithin(path+".shape_window", t.ShapeWindow, t.BaselineWindow.Duration, MaxShapeWindow)
 	l.durWithin(path+".baseline_horizon", t.BaselineHorizon, 0, 30*24*time.Hour)
 	for _, n := range t.Notify {
 		if !notifiers[n] {
