@@ -453,11 +453,35 @@ func InvKUpper(x, n []float64, c int, delta float64) float64 {
 	if c <= 0 || c >= len(x) {
 		c = len(x)
 	}
-	segs := []nbSegment{newNBSegment(x[:c], n[:c]), newNBSegment(x[c:], n[c:])}
-	if segs[0].sx+segs[1].sx <= 0 {
+	return InvKUpperRuns(x, n, []int{c, len(x)}, delta)
+}
+
+// InvKUpperRuns is InvKUpper with the periods in runs of their own rate
+// and one burst shape: run i ends before ends[i] (increasing; the last
+// is len(x)). A day of history read an hour a run: the traffic's daily
+// cycle and a slow drift of the error rate move each hour's rate, which
+// a single rate would take for bursts.
+func InvKUpperRuns(x, n []float64, ends []int, delta float64) float64 {
+	var segs []nbSegment
+	from, sx := 0, 0.0
+	for _, e := range ends {
+		e = min(max(e, from), len(x))
+		if e > from {
+			s := newNBSegment(x[from:e], n[from:e])
+			segs, sx = append(segs, s), sx+s.sx
+		}
+		from = e
+	}
+	if sx <= 0 {
 		return math.Inf(1)
 	}
-	prof := func(theta float64) float64 { return segs[0].profile(theta) + segs[1].profile(theta) }
+	prof := func(theta float64) float64 {
+		var l float64
+		for i := range segs {
+			l += segs[i].profile(theta)
+		}
+		return l
+	}
 	// The maximum on thetaGrid, then the first grid point past it below
 	// the cutoff, refined by bisection.
 	ls, best := profileScan(prof)

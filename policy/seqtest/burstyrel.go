@@ -41,18 +41,25 @@ import "math"
 
 // NewBurstyRelative prepares the test of H0: the new version's rate is at
 // most r0 times the known-good's, whose per-period events in the baseline
-// are x of n, both in bursts of one shape, the pair (rate, shape) in the
-// baseline's likelihood region at level 1 - delta. The alternatives are
-// negative binomials of shape kAlt at rates geometric from r0 times the
-// region's largest rate at the likeliest shape up (as NewBurstyRate's).
-// It returns nil when the baseline has no trials.
-func NewBurstyRelative(x, n []float64, r0, kAlt, delta float64, g *Grid) *BurstyRate {
+// are x of n, both in bursts of one shape of at least kMin (0: any), the
+// pair (rate, shape) in the baseline's likelihood region at level
+// 1 - delta. The alternatives are negative binomials of shape kAlt at
+// rates geometric from r0 times the region's largest rate at the
+// likeliest shape up (as NewBurstyRate's). It returns nil when the
+// baseline has no trials, or when no shape of at least kMin is in its
+// region (kMin then contradicts the baseline).
+//
+// kMin is a bound on the shape from elsewhere, e.g. a day of the same
+// service's history (InvKUpperRuns): the null's cells then start there,
+// and the small shapes under which an hour's silence allows rare clumps
+// are no longer members. Its level adds to delta's.
+func NewBurstyRelative(x, n []float64, r0, kMin, kAlt, delta float64, g *Grid) *BurstyRate {
 	reg := newRateRegion(x, n, delta)
 	if reg == nil {
 		return nil
 	}
 	atHat := reg.upper(1 / reg.kHat) // the region's top at its likeliest shape
-	t := NewBurstyRate(min(r0*atHat, 0.5), 0, kAlt, g)
+	t := NewBurstyRate(min(r0*atHat, 0.5), kMin, kAlt, g)
 	if len(t.p1) == 0 {
 		return nil
 	}
@@ -81,10 +88,10 @@ func NewBurstyRelative(x, n []float64, r0, kAlt, delta float64, g *Grid) *Bursty
 	for j, p := range t.cellP0 {
 		if p >= 0 {
 			t.kLo = t.ks[2*j]
-			break
+			return t
 		}
 	}
-	return t
+	return nil // no shape from kMin up is in the region
 }
 
 // LikeliestShape is the burst shape at which per-period events x of n

@@ -2,6 +2,7 @@ package seqtest
 
 import (
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -19,7 +20,7 @@ func relWatch(rs sim, n int, p, k, kNew, r, r0, alpha float64) (at int, contrast
 	}
 	delta := alpha / 8
 	invK := InvK(x, ns)
-	test := NewBurstyRelative(x, ns, r0, burstKAltTest, delta, &HardFailureGrid)
+	test := NewBurstyRelative(x, ns, r0, 0, burstKAltTest, delta, &HardFailureGrid)
 	two := NewTwoSample(r0, &DefaultGrid)
 	var ref Block
 	for i := range x {
@@ -164,5 +165,102 @@ func TestNBLogTail(t *testing.T) {
 		if got > bound+1e-12 {
 			t.Errorf("x %g mu %g k %g: tail %.6f above the bound %.6f", c.x, c.mu, c.k, got, bound)
 		}
+	}
+}
+
+// histWatch is relWatch with a day of the known-good's history before
+// the baseline hour: 24 hours of n·f_h trials a minute (f_h a daily cycle
+// from 0.4 to 1.6) at rate p in bursts of shape k, whose shape bound
+// (InvKUpperRuns, one rate an hour, at δ/2) is NewBurstyRelative's kMin,
+// its region taken at δ/2. A kMin the hour contradicts falls back to the
+// region alone (at δ/2: the union bound still holds). nNew is the new
+// version's trials a period.
+func histWatch(rs sim, n, nNew int, p, k, kNew, r, r0, alpha float64, periods int) int {
+	delta := alpha / 8
+	var hx, hn []float64
+	var ends []int
+	for h := range 24 {
+		f := 1 + 0.6*math.Sin(2*math.Pi*float64(h)/24)
+		m := max(1, int(float64(n)*f))
+		for range 60 {
+			hx, hn = append(hx, float64(rs.events(m, p, k))), append(hn, float64(m))
+		}
+		ends = append(ends, len(hx))
+	}
+	x, ns := make([]float64, 60), make([]float64, 60)
+	for i := range x {
+		x[i], ns[i] = float64(rs.events(n, p, k)), float64(n)
+	}
+	all, allN := append(slices.Clone(hx), x...), append(slices.Clone(hn), ns...)
+	kMin := 1 / InvKUpperRuns(all, allN, append(ends, len(all)), delta/2)
+	test := NewBurstyRelative(x, ns, r0, kMin, burstKAltTest, delta/2, &HardFailureGrid)
+	if test == nil {
+		test = NewBurstyRelative(x, ns, r0, 0, burstKAltTest, delta/2, &HardFailureGrid)
+	}
+	num, den := make([]float64, HardFailureGrid.Len()), make([]float64, test.Cells())
+	level := math.Log(1 / (alpha - delta))
+	for t := 1; t <= periods; t++ {
+		test.AddPeriod(num, den, float64(rs.events(nNew, min(1, p*r), kNew)), float64(nNew))
+		if test.LogE(num, den) >= level {
+			return t
+		}
+	}
+	return 0
+}
+
+// TestBurstyRelativeHistoryValidity: with a day of history bounding the
+// shape, a new version at the null's boundary still trips at most α of
+// the time over a two-hour watch, for clumps of rare errors, for a
+// bursty and for a steady known-good.
+func TestBurstyRelativeHistoryValidity(t *testing.T) {
+	const alpha, r0 = 0.05, 1.1
+	cases := []struct {
+		name string
+		p, k float64
+		n    int
+	}{
+		{"0.03% in bursts of shape 0.05, 1000/min", 3e-4, 0.05, 1000},
+		{"0.3% in bursts of shape 0.05, 10/min", 3e-3, 0.05, 10},
+		{"1% in bursts of shape 0.2, 1000/min", 0.01, 0.2, 1000},
+		{"0.3% binomial, 10/min", 3e-3, math.Inf(1), 10},
+	}
+	for i, c := range cases {
+		rs := newSim(uint64(500 + i))
+		n := reps(t, 400)
+		alarms := 0
+		for range n {
+			alarms += boolInt(histWatch(rs, c.n, c.n, c.p, c.k, c.k, r0, r0, alpha, 120) > 0, 1, 0)
+		}
+		checkRate(t, c.name, alarms, n, alpha)
+	}
+}
+
+// TestBurstyRelativeHistoryPower: what the day buys. A hard failure at 10
+// invocations a minute after an hour of 0.3% steady errors (about two in
+// the hour) waits for about five entirely failed minutes when the hour
+// alone bounds the shape: rare clumps would explain a few. A day of such
+// errors, about 40 and all alone in their minutes, rules out shapes below
+// about 0.05-0.1 (each hour's rate free: InvKUpperRuns), and three minutes
+// are enough. (Not one: at shape 0.08 the hour still allows a rate of 10%
+// in rare clumps; only a rate held across hours would rule that out,
+// which a daily cycle forbids assuming.)
+func TestBurstyRelativeHistoryPower(t *testing.T) {
+	const alpha = 1e-3
+	rs := newSim(600)
+	var with, without []int
+	for range 40 {
+		at := histWatch(rs, 10, 10, 3e-3, math.Inf(1), math.Inf(1), 1/3e-3, 1.25, alpha, 10)
+		with = append(with, boolInt(at > 0, at, 100))
+		at0, _ := relWatch(rs, 10, 3e-3, math.Inf(1), math.Inf(1), 1/3e-3, 1.25, alpha)
+		without = append(without, boolInt(at0 > 0, at0, 100))
+	}
+	w50, w90 := quantileInt(with, 0.5), quantileInt(with, 0.9)
+	o50 := quantileInt(without, 0.5)
+	t.Logf("hard failure at 10/min after 0.3%% steady errors: with a day of history median %d periods (90%% %d), the hour alone %d", w50, w90, o50)
+	if w50 > 3 || w90 > 4 {
+		t.Errorf("with a day of history: median %d, 90%% %d periods; want ≤ 3 and ≤ 4", w50, w90)
+	}
+	if o50 <= w50 {
+		t.Errorf("the hour alone trips in %d periods, no later than with the day (%d): the case does not show what the day buys", o50, w50)
 	}
 }
