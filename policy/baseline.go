@@ -17,6 +17,7 @@ type PreparedBaseline struct {
 	p        *Policy
 	metrics  []string // the policy's metrics, then this watch's TC(X:) statistics
 	series   [][]pt   // alias-level baseline series per metric id (metric rules)
+	hist     [][]pt   // ... and of the shape history before it (shape.go; nil: none)
 	rules    []ruleBase
 	hasProbe bool // the baseline holds probe results
 }
@@ -62,6 +63,7 @@ type ruleBase struct {
 // deploy; nil when there are none). The verdicts are the same as passing
 // Input.Baseline, only cheaper.
 func (p *Policy) PrepareBaseline(baseline []sample.Sample) *PreparedBaseline {
+	baseline, old := p.splitHistory(baseline)
 	b := &PreparedBaseline{p: p, metrics: append([]string(nil), p.metrics...), rules: make([]ruleBase, len(p.rules))}
 	for i := range p.rules {
 		r := &p.rules[i]
@@ -72,10 +74,16 @@ func (p *Policy) PrepareBaseline(baseline []sample.Sample) *PreparedBaseline {
 		}
 	}
 	b.series = p.baselineSeries(make([][]pt, len(b.metrics)), baseline, b)
+	if len(old) > 0 {
+		b.hist = p.baselineSeries(make([][]pt, len(b.metrics)), old, b)
+	}
 	// Each count rule's per-period baseline counts; first what they say
 	// about an incident (a step), shared between the rules, then the
 	// tests, whose tempering depends on it.
-	type counts struct{ x, n []float64 }
+	type counts struct {
+		ts   []int64
+		x, n []float64
+	}
 	series := make([]counts, len(p.rules))
 	for i := range p.rules {
 		r := &p.rules[i]
@@ -87,12 +95,12 @@ func (p *Policy) PrepareBaseline(baseline []sample.Sample) *PreparedBaseline {
 		switch r.test {
 		case testRate, testPerPeriod, testTwoSample:
 			ts, x, n := b.blockSeries(r, rb.eventsKg)
-			series[i] = counts{x, n}
+			series[i] = counts{ts, x, n}
 			rb.setBaseCounts(r, x, n)
 			b.shift(rb, ts, x, n, r.test == testPerPeriod)
 		case testProbe:
 			ts, x, n := b.probeBlocks(r, baseline)
-			series[i] = counts{x, n}
+			series[i] = counts{ts, x, n}
 			rb.setBaseCounts(r, x, n)
 			// Partial periods (the baseline window's edges: one probe
 			// result in the minute of the deploy) would rank as extremes:
@@ -107,7 +115,7 @@ func (p *Policy) PrepareBaseline(baseline []sample.Sample) *PreparedBaseline {
 		rb := &b.rules[i]
 		switch r.test {
 		case testRate, testPerPeriod, testTwoSample:
-			b.prepareCounts(r, rb, series[i].x, series[i].n)
+			b.prepareCounts(r, rb, series[i].ts, series[i].x, series[i].n)
 		case testProbe:
 			b.prepareProbe(r, rb, series[i].x, series[i].n)
 		}
@@ -129,28 +137,34 @@ func (b *PreparedBaseline) metricID(name string) int {
 // blockSeries are a baseline count's per-period events and trials, for
 // the periods where both were delivered, with the periods' starts.
 func (b *PreparedBaseline) blockSeries(r *rule, events int) (ts []int64, x, n []float64) {
+	return blockSeriesOf(b.series, r, events)
+}
+
+// blockSeriesOf is blockSeries over the series given (the baseline's or
+// its history's).
+func blockSeriesOf(series [][]pt, r *rule, events int) (ts []int64, x, n []float64) {
 	if events < 0 {
 		return nil, nil, nil
 	}
 	if r.test == testPerPeriod {
-		for _, q := range b.series[events] {
+		for _, q := range series[events] {
 			if q.out == outOK {
 				ts, x, n = append(ts, q.t), append(x, q.v), append(n, 1)
 			}
 		}
 		return ts, x, n
 	}
-	for _, q := range b.series[r.trials] {
+	for _, q := range series[r.trials] {
 		if q.out != outOK {
 			continue
 		}
-		ev, ok := pointAt(b.series[events], q.t)
+		ev, ok := pointAt(series[events], q.t)
 		if !ok || ev.out == outSrcErr {
 			continue
 		}
 		trials := q.v
 		if r.extraTrials >= 0 {
-			if v, ok := valueAt(b.series[r.extraTrials], q.t); ok {
+			if v, ok := valueAt(series[r.extraTrials], q.t); ok {
 				trials += v
 			}
 		}
@@ -180,11 +194,11 @@ func (rb *ruleBase) setBaseCounts(r *rule, x, n []float64) {
 }
 
 // prepareCounts builds a count rule's tests from its baseline counts.
-func (b *PreparedBaseline) prepareCounts(r *rule, rb *ruleBase, x, n []float64) {
+func (b *PreparedBaseline) prepareCounts(r *rule, rb *ruleBase, ts []int64, x, n []float64) {
 	switch r.test {
 	case testRate:
 		b.prepareRate(r, rb)
-		b.prepareBursty(r, rb, x, n)
+		b.prepareBursty(r, rb, ts, x, n)
 	case testPerPeriod:
 		rb.mu0 = r.threshold
 		if r.rel == relDelta {
@@ -195,9 +209,9 @@ func (b *PreparedBaseline) prepareCounts(r *rule, rb *ruleBase, x, n []float64) 
 		}
 		rb.threshold, rb.nullRate = rb.mu0, rb.mu0
 		rb.pois = seqtest.NewPoisson(&seqtest.DefaultGrid)
-		b.prepareBursty(r, rb, x, n)
+		b.prepareBursty(r, rb, ts, x, n)
 	case testTwoSample:
-		b.prepareTwoSample(r, rb, x, n)
+		b.prepareTwoSample(r, rb, ts, x, n)
 	}
 	if !rb.judge && rb.note == "" {
 		rb.note = "no pre-deploy baseline to compare with"
@@ -221,7 +235,7 @@ const latencyPriorShape = 4.0
 
 // prepareTwoSample sets up the test against the known-good: the
 // baseline's counts tempered into the reference block.
-func (b *PreparedBaseline) prepareTwoSample(r *rule, rb *ruleBase, x, n []float64) {
+func (b *PreparedBaseline) prepareTwoSample(r *rule, rb *ruleBase, ts []int64, x, n []float64) {
 	r0 := 1 + r.minEffect
 	switch {
 	case r.rel == relRatio:
@@ -264,7 +278,7 @@ func (b *PreparedBaseline) prepareTwoSample(r *rule, rb *ruleBase, x, n []float6
 	rb.nullRate = r0 * rb.rate
 	rb.threshold = r0 * rb.rate
 	if !r.isLatency() && rb.hasRef && !rb.shift.on {
-		b.prepareBurstyRelative(r, rb, r0, x, n)
+		b.prepareBurstyRelative(r, rb, r0, ts, x, n)
 	}
 	if sh := &rb.shift; sh.on && !r.isLatency() && rb.hasRef && sh.recent.N > 0 {
 		// The deploy's own period is then judged with the known-good's
@@ -333,7 +347,7 @@ const burstKAlt = 20.0
 // baseline runs, often a hundred times below it, so the null allows any
 // burst shape the baseline does not rule out at burstDelta·α (x, n: its
 // events and trials per period), or that burst_cv does not.
-func (b *PreparedBaseline) prepareBursty(r *rule, rb *ruleBase, x, n []float64) {
+func (b *PreparedBaseline) prepareBursty(r *rule, rb *ruleBase, ts []int64, x, n []float64) {
 	count := r.test == testPerPeriod
 	p0 := rb.mu0
 	if !count {
@@ -346,7 +360,18 @@ func (b *PreparedBaseline) prepareBursty(r *rule, rb *ruleBase, x, n []float64) 
 	if rb.shift.on {
 		c = len(x) - rb.shift.periods // the incident's periods have their own rate
 	}
-	if up := seqtest.InvKUpper(x, n, c, burstDelta*r.alpha); !math.IsInf(up, 1) {
+	// With a shape history, half of the bound's δ goes to the history's
+	// (shape.go): each bound holds at δ/2, so the tighter holds at δ.
+	delta := burstDelta * r.alpha
+	hist := b.p.hasShapeHistory()
+	if hist {
+		delta /= 2
+	}
+	up := seqtest.InvKUpper(x, n, c, delta)
+	if hist {
+		up = min(up, b.shapeUpper(r, rb, ts, x, n, delta))
+	}
+	if !math.IsInf(up, 1) {
 		rb.kLo = 1 / up
 	}
 	if r.burstCV > 0 {
@@ -391,7 +416,7 @@ const relMinEvents = 10
 // entirely failed a chance of about a tenth. Without it, 22 of 300 good
 // deploys of a service with clumps of rare errors were rolled back
 // (good/clumpy-errors, tuning seeds 1-300; 7 of 300 on 10001-10300).
-func (b *PreparedBaseline) prepareBurstyRelative(r *rule, rb *ruleBase, r0 float64, x, n []float64) {
+func (b *PreparedBaseline) prepareBurstyRelative(r *rule, rb *ruleBase, r0 float64, ts []int64, x, n []float64) {
 	if rb.baseRaw.X >= relMinEvents && seqtest.LikeliestShape(x, n) >= relKSafe {
 		return // the tempered test (the region is only built when used)
 	}
@@ -399,7 +424,22 @@ func (b *PreparedBaseline) prepareBurstyRelative(r *rule, rb *ruleBase, r0 float
 	// regression as clumpy as the known-good's errors is one the region's
 	// small shapes explain anyway, and clumpy alternatives against a
 	// clumpy null left a steady 10x undetected for two hours.
-	t := seqtest.NewBurstyRelative(x, n, r0, burstKAlt, burstDelta*r.alpha, &seqtest.HardFailureGrid)
+	delta := burstDelta * r.alpha
+	var t *seqtest.BurstyRate
+	if b.p.hasShapeHistory() {
+		// The region at δ/2, the shapes the history rules out (at δ/2)
+		// excluded; when the hour's region has none of the history's
+		// shapes left (the service's bursts changed), the region alone,
+		// still at δ/2: either way the null holds the truth but with
+		// probability δ.
+		delta /= 2
+		if up := b.shapeUpper(r, rb, ts, x, n, delta); !math.IsInf(up, 1) {
+			t = seqtest.NewBurstyRelative(x, n, r0, 1/up, burstKAlt, delta, &seqtest.HardFailureGrid)
+		}
+	}
+	if t == nil {
+		t = seqtest.NewBurstyRelative(x, n, r0, 0, burstKAlt, delta, &seqtest.HardFailureGrid)
+	}
 	if t == nil {
 		return
 	}

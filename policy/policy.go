@@ -31,6 +31,9 @@ type Policy struct {
 	// probeNames per probe series: the probe it reads ("" = all).
 	probeNames []string
 	lookback   time.Duration     // raw samples a folding History keeps
+	// baseline_window and shape_window: a baseline's metric samples older
+	// than the first are history, read for the shape of bursts alone.
+	baselineWindow, shapeWindow time.Duration
 	empty      *PreparedBaseline // the baseline of a watch without one
 }
 
@@ -142,6 +145,9 @@ func Compile(t config.Target) (*Policy, error) {
 		period:   t.MetricPeriod.Duration,
 		lag:      t.MetricLag,
 		metricID: map[string]int{},
+
+		baselineWindow: t.BaselineWindow.Duration,
+		shapeWindow:    t.ShapeWindow.Duration,
 	}
 	p.bakeStr = p.bake.String()
 	p.epochOff = epochOffsets(p.bake)

@@ -106,15 +106,16 @@ type scenario struct {
 	probes  func(r rng, m int) []sample.Sample           // probe results of minute m (nil: none)
 	periods int                                          // after the deploy
 	deploy  time.Duration                                // into minute 0 (minute 0 is the deploy's own period)
+	history int                                          // minutes of shape history before the 30-minute baseline (shape_window)
 }
 
 // simulate runs one watch and returns the minute (from 1) of the first
 // Failing verdict, or 0.
 func (s scenario) simulate(t *testing.T, p *Policy, r rng) int {
 	var base []sample.Sample
-	for m := -30; m < 0; m++ {
+	for m := -30 - s.history; m < 0; m++ {
 		base = append(base, s.minute(r, m, "")...)
-		if s.probes != nil {
+		if s.probes != nil && m >= -30 {
 			base = append(base, s.probes(r, m)...)
 		}
 	}
@@ -155,9 +156,18 @@ func (s scenario) simulate(t *testing.T, p *Policy, r rng) int {
 
 func simPolicy(t *testing.T, r config.Rule, confidence float64) *Policy {
 	t.Helper()
+	return simPolicyHistory(t, r, confidence, 0)
+}
+
+// simPolicyHistory is simPolicy for a target whose 30-minute baseline is
+// preceded by history minutes of shape history.
+func simPolicyHistory(t *testing.T, r config.Rule, confidence float64, history int) *Policy {
+	t.Helper()
 	r.Confidence = confidence
 	tg := target(10*time.Minute, r)
 	tg.MetricLag = 3
+	tg.BaselineWindow = dur(30 * time.Minute)
+	tg.ShapeWindow = dur(time.Duration(30+history) * time.Minute)
 	p, err := Compile(tg)
 	if err != nil {
 		t.Fatal(err)
@@ -362,6 +372,14 @@ func flakyProbes(fail float64) func(r rng, m int) []sample.Sample {
 	}
 }
 
+// day is a day of shape history before a 30-minute baseline.
+const day = 24*60 - 30
+
+// daily is n invocations a minute on a daily cycle (0.4n to 1.6n).
+func daily(n float64) func(int) float64 {
+	return func(m int) float64 { return n * (1 + 0.6*math.Sin(2*math.Pi*float64(m)/1440)) }
+}
+
 func TestSimulatedFalseAlarms(t *testing.T) {
 	const alpha = 0.05
 	watch := 10 + 120 // bake, then two hours of rollback window
@@ -392,6 +410,13 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 		{name: "compare_errors, clumps of rare errors: 0.03% in bursts of shape 0.05", rule: cmp, minute: errorMinute(flat(1000), flat(3e-4), 0.05), periods: watch},
 		{name: "compare_errors, clumps of rare errors: 0.01% in bursts of shape 0.02, 3000/min", rule: cmp, minute: errorMinute(flat(3000), flat(1e-4), 0.02), periods: watch},
 		{name: "compare_errors, 1% in bursts of shape 0.2", rule: cmp, minute: errorMinute(flat(1000), flat(1e-2), 0.2), periods: watch},
+		// A day of history bounds the shape of the bursts (shape.go): the
+		// same clumps over the day keep the small shapes in the null.
+		{name: "compare_errors, 0.03% in bursts of shape 0.05, a day of history", rule: cmp, minute: errorMinute(flat(1000), flat(3e-4), 0.05), periods: watch, history: day},
+		{name: "compare_errors, 0.3% in bursts of shape 0.05 at 10/min, a day of history", rule: cmp, minute: errorMinute(flat(10), flat(3e-3), 0.05), periods: watch, history: day},
+		{name: "compare_errors, 1% in bursts of shape 0.2, daily cycle, a day of history", rule: cmp, minute: errorMinute(daily(1000), flat(1e-2), 0.2), periods: watch, history: day},
+		{name: "error_rate at 5%, bursty k=0.3, 30/min, a day of history", rule: errRate, minute: errorMinute(flat(30), flat(0.05), 0.3), periods: watch, history: day},
+		{name: "throttles at 2%, bursty k=0.05, 3000/min, a day of history", rule: thrShare, minute: throttleMinute(3000, 3e-4, 0.02, 0.05), periods: watch, history: day},
 		{name: "compare_errors, traffic varying by period", rule: cmp, minute: errorMinute(varying(2000), flat(0.01), 0), periods: watch},
 		{name: "compare_errors, 10% canary, known-good drifts", rule: cmp, split: true,
 			minute: errorMinute(flat(1000), func(m int) float64 { return 0.01 * (1 + 0.5*math.Sin(float64(m)/40)) }, 0), periods: watch},
@@ -435,7 +460,7 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 	for i, s := range cases {
 		t.Run(s.name, func(t *testing.T) {
 			t.Parallel()
-			p := simPolicy(t, s.rule, 1-alpha)
+			p := simPolicyHistory(t, s.rule, 1-alpha, s.history)
 			r := rng{rand.New(rand.NewPCG(uint64(i), 99))}
 			if s.name == "probe at its 10% tolerance, no baseline" {
 				probes := s.probes
@@ -497,6 +522,10 @@ func TestSimulatedDetection(t *testing.T) {
 		// bursty one minute of everything failing has a chance of about
 		// 0.28·5% (seqtest.BurstyRate): it takes three in a row.
 		{scenario{name: "30 of 30 failing at 30/min, error_rate", rule: errRate, minute: errorMinute(flat(30), after(0.01, 1), 0), periods: 30}, 3},
+		// A day of history (shape.go) shows the errors are steady: the
+		// first minute is enough for both.
+		{scenario{name: "30 of 30 failing at 30/min, compare_errors, a day", rule: cmp, minute: errorMinute(flat(30), after(0.01, 1), 0), periods: 30, history: day}, 1},
+		{scenario{name: "30 of 30 failing at 30/min, error_rate, a day", rule: errRate, minute: errorMinute(flat(30), after(0.01, 1), 0), periods: 30, history: day}, 1},
 		{scenario{name: "2x p99: 10% slower than the old p99", rule: config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency},
 			minute: slowMinute("400", flat(1000), after(0.01, 0.1), 0), periods: 30}, 4},
 		// The same with the shipped 40 s warmup: the first minute's slow
@@ -519,7 +548,7 @@ func TestSimulatedDetection(t *testing.T) {
 	}
 	cases[2].within = 3
 	for i, c := range cases {
-		p := simPolicy(t, c.s.rule, conf)
+		p := simPolicyHistory(t, c.s.rule, conf, c.s.history)
 		r := rng{rand.New(rand.NewPCG(uint64(i), 7))}
 		n := simN(100)
 		var times []int

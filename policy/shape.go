@@ -1,0 +1,94 @@
+package policy
+
+import (
+	"math"
+
+	"github.com/canaryd/canaryd/policy/seqtest"
+	"github.com/canaryd/canaryd/sample"
+)
+
+// The shape history. A count's bursts have a shape (the negative
+// binomial's k) that belongs to the service — a downstream dependency that
+// blips, a retry storm — more than to the hour. An hour of rare errors
+// cannot show it: three errors in an hour are as likely under steady
+// errors as under rare big clumps, so the tests that must allow every
+// shape the hour leaves open (compare_errors on a sparse or clumpy
+// baseline, seqtest.NewBurstyRelative; the absolute count rules,
+// seqtest.NewBurstyRate) give a minute entirely failed little weight. A
+// target's shape_window reads the alias's count metrics further back,
+// a day say, and those periods bound the shape alone: each hour has a
+// rate of its own (seqtest.InvKUpperRuns), so the daily cycle of
+// traffic and a drift of the error rate are not taken for bursts, and
+// rates still come from the baseline_window. The bound spends half of
+// what the rule's bound on the bursts spends (burstDelta·α); the hour's
+// own bound the other half. Both hold together with probability
+// 1 - burstDelta·α, so the tests stay valid as before: the history only
+// narrows the shapes their nulls must allow.
+//
+// The assumption: the known-good's bursts had one shape over the whole
+// shape_window. A service whose errors turned clumpy since (a new
+// dependency) shows it in the hour, and compare_errors then falls back
+// to the hour's region (NewBurstyRelative returns nil when the history's
+// shapes and the hour's region do not meet); a change the hour cannot
+// show either is what the shape_window's length is the user's choice for.
+
+// shapeRun is how long a run of history periods with one rate is.
+const shapeRun = int64(3600e9) // an hour, ns
+
+// hasShapeHistory reports whether the target reads a shape history: the
+// split of a rule's δ depends on the configuration alone, never on what
+// a watch's history holds.
+func (p *Policy) hasShapeHistory() bool { return p.shapeWindow > p.baselineWindow }
+
+// splitHistory separates the baseline's metric samples older than the
+// baseline_window (before the newest period's end) from the rest: those
+// are the shape history, read for count rules' burst shapes alone.
+func (p *Policy) splitHistory(baseline []sample.Sample) (recent, old []sample.Sample) {
+	if !p.hasShapeHistory() {
+		return baseline, nil
+	}
+	end := int64(math.MinInt64)
+	for i := range baseline {
+		if s := &baseline[i]; s.Kind == sample.KindMetric {
+			end = max(end, s.Time.UnixNano()+int64(p.periodOf(s)))
+		}
+	}
+	cut := end - int64(p.baselineWindow)
+	for i := range baseline {
+		s := &baseline[i]
+		if s.Kind == sample.KindMetric && s.Time.UnixNano() < cut {
+			old = append(old, *s)
+		} else {
+			recent = append(recent, *s)
+		}
+	}
+	if len(old) == 0 {
+		return baseline, nil
+	}
+	return recent, old
+}
+
+// shapeUpper is the upper confidence bound at level 1 - delta on 1/k of a
+// count rule's bursts from its shape history and its baseline periods (ts,
+// x, n) together, in runs of an hour (ending at the baseline's end) with
+// a rate each; +Inf when they have no events.
+func (b *PreparedBaseline) shapeUpper(r *rule, rb *ruleBase, ts []int64, x, n []float64, delta float64) float64 {
+	var hts []int64
+	var hx, hn []float64
+	if b.hist != nil {
+		hts, hx, hn = blockSeriesOf(b.hist, r, rb.eventsKg)
+	}
+	hts, hx, hn = append(hts, ts...), append(hx, x...), append(hn, n...)
+	if len(hts) == 0 {
+		return math.Inf(1)
+	}
+	end := hts[len(hts)-1] + int64(b.p.period)
+	var ends []int
+	for i := 1; i < len(hts); i++ {
+		if (end-hts[i-1]-1)/shapeRun != (end-hts[i]-1)/shapeRun {
+			ends = append(ends, i)
+		}
+	}
+	ends = append(ends, len(hts))
+	return seqtest.InvKUpperRuns(hx, hn, ends, delta)
+}
