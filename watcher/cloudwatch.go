@@ -384,22 +384,51 @@ func (r *MetricReader) BaselineFor(ctx context.Context, aw ActiveWatch, statsFor
 	first := durationStats(aw)
 	pl := planBaseline(aw)
 	out, err := r.readRange(ctx, aw, &pl, start, end)
-	if err != nil || statsFor == nil {
+	if err != nil {
 		return out, first, err
 	}
-	stats := statsFor(out)
-	var extra []string
-	for _, st := range stats {
-		if !slices.Contains(first, st) {
-			extra = append(extra, st)
+	stats := first
+	if statsFor != nil {
+		stats = statsFor(out)
+		var extra []string
+		for _, st := range stats {
+			if !slices.Contains(first, st) {
+				extra = append(extra, st)
+			}
+		}
+		if len(extra) > 0 {
+			more := watchPlan{series: builtinSeries(t, "", extra)[3:]} // the Duration statistics only
+			ss, err := r.readRange(ctx, aw, &more, start, end)
+			if out = append(out, ss...); err != nil {
+				return out, stats, err
+			}
 		}
 	}
-	if len(extra) == 0 {
-		return out, stats, nil
+	return append(out, r.shapeHistory(ctx, aw, start)...), stats, nil
+}
+
+// shapeHistory reads the alias's count metrics (Invocations, Errors,
+// Throttles) over the target's shape_window before the baseline window
+// begins (at start): the policy reads them for the shape of the counts'
+// bursts alone. A failed read is logged and leaves the watch without
+// history, which only costs its tests the history's narrowing: their
+// split of α does not depend on it.
+func (r *MetricReader) shapeHistory(ctx context.Context, aw ActiveWatch, start time.Time) []sample.Sample {
+	t := aw.Target
+	period := targetPeriod(t)
+	end := floorTime(aw.Watch.DetectedAt, period)
+	from := floorTime(end.Add(-t.ShapeWindow.Duration), period)
+	if !from.Before(start) {
+		return nil
 	}
-	more := watchPlan{series: builtinSeries(t, "", extra)[3:]} // the Duration statistics only
-	ss, err := r.readRange(ctx, aw, &more, start, end)
-	return append(out, ss...), stats, err
+	pl := watchPlan{series: builtinSeries(t, "", nil)}
+	out, err := r.readRange(ctx, aw, &pl, from, start)
+	if err != nil {
+		r.cfg.Logger.Warn("shape history read failed; the baseline window alone bounds the bursts of this watch's counts",
+			zap.String("target", t.Name), zap.String("watch", aw.Watch.ID), zap.Error(err))
+		return nil
+	}
+	return out
 }
 
 // Read reads one watch's metrics — alias level, and per version while the

@@ -348,6 +348,7 @@ func TestBaselineReadsWindowBeforeDeploy(t *testing.T) {
 	e := newCWEnv(t, MetricReaderConfig{})
 	tg := lambdaTarget("api")
 	tg.BaselineWindow = config.Duration{Duration: 10 * time.Minute}
+	tg.ShapeWindow = tg.BaselineWindow // no shape history
 	e.sim.LambdaTraffic("api", "live", "5", minute(11, 0), minute(12, 30), awssim.Profile{InvocationsPerMin: 120, ErrorRate: 0.01, DurationMs: 50, Seed: 3})
 	aw := activeWatch(tg, t0.Add(-15*time.Second), map[string]float64{"6": 0.1})
 	ss, err := e.r.Baseline(context.Background(), aw.Watch, tg)
@@ -368,6 +369,44 @@ func TestBaselineReadsWindowBeforeDeploy(t *testing.T) {
 	e.sim.InjectFault(awssim.Fault{API: "GetMetricData", Kind: awssim.Fault5xx, Rate: 1})
 	if _, err := e.r.Baseline(context.Background(), aw.Watch, tg); err == nil {
 		t.Fatal("baseline under a 5xx fault returned no error")
+	}
+}
+
+// TestBaselineReadsShapeHistory: a shape_window longer than the
+// baseline_window adds the alias's count metrics before the baseline
+// window, back to shape_window before the deploy's minute; no Duration
+// statistic, no version. A failed history read leaves the baseline whole.
+func TestBaselineReadsShapeHistory(t *testing.T) {
+	e := newCWEnv(t, MetricReaderConfig{})
+	tg := lambdaTarget("api")
+	tg.BaselineWindow = config.Duration{Duration: 10 * time.Minute}
+	tg.ShapeWindow = config.Duration{Duration: time.Hour}
+	e.sim.LambdaTraffic("api", "live", "5", minute(10, 30), minute(12, 30), awssim.Profile{InvocationsPerMin: 120, ErrorRate: 0.01, DurationMs: 50, Seed: 3})
+	aw := activeWatch(tg, t0.Add(-15*time.Second), nil)
+	ss, err := e.r.Baseline(context.Background(), aw.Watch, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int{}
+	for _, s := range ss {
+		old := s.Time.Before(minute(11, 50))
+		if s.Version != "" || s.Time.Before(minute(11, 0)) || !s.Time.Before(minute(12, 0)) || (old && strings.HasPrefix(s.Metric, "Duration")) {
+			t.Fatalf("sample outside the alias-level history and window: %+v", s)
+		}
+		if old {
+			counts[s.Metric]++
+		}
+	}
+	if counts["Invocations"] != 50 || counts["Errors"] != 50 || counts["Throttles"] != 50 || len(ss) != 40+150 {
+		t.Fatalf("history %v, %d samples; want 50 periods of 3 counts before the window's 40 samples", counts, len(ss))
+	}
+	if s := index(ss)["Invocations||11:00"]; s.Outcome != sample.OutcomeOK || s.Value < 60 {
+		t.Fatalf("history invocations: %+v", s)
+	}
+	e.sim.InjectFault(awssim.Fault{API: "GetMetricData", Kind: awssim.Fault5xx, After: 1, Count: 100})
+	ss, err = e.r.Baseline(context.Background(), aw.Watch, tg)
+	if err != nil || len(ss) != 40 {
+		t.Fatalf("history read failing: %d samples, %v; want the window's 40 and no error", len(ss), err)
 	}
 }
 
@@ -405,6 +444,7 @@ func TestBaselineForReadsTrimmedCounts(t *testing.T) {
 	e := newCWEnv(t, MetricReaderConfig{})
 	tg := lambdaTarget("api", config.Rule{Name: "cmp", Kind: config.RuleCompareLatency})
 	tg.BaselineWindow = config.Duration{Duration: 10 * time.Minute}
+	tg.ShapeWindow = tg.BaselineWindow // no shape history
 	e.sim.LambdaTraffic("api", "live", "5", minute(11, 0), minute(12, 30), awssim.Profile{InvocationsPerMin: 600, DurationMs: 100, DurationJitterMs: 30, Seed: 2})
 	aw := activeWatch(tg, t0.Add(-15*time.Second), nil)
 	var asked []sample.Sample
