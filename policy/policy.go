@@ -30,11 +30,11 @@ type Policy struct {
 	probeIDs int            // number of probe series (one per probe rule)
 	// probeNames per probe series: the probe it reads ("" = all).
 	probeNames []string
-	lookback   time.Duration     // raw samples a folding History keeps
+	lookback   time.Duration // raw samples a folding History keeps
 	// baseline_window and shape_window: a baseline's metric samples older
 	// than the first are history, read for the shape of bursts alone.
 	baselineWindow, shapeWindow time.Duration
-	empty      *PreparedBaseline // the baseline of a watch without one
+	empty                       *PreparedBaseline // the baseline of a watch without one
 }
 
 type opKind uint8
