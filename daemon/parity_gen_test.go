@@ -12,7 +12,7 @@ import (
 // level or split, with or without a known-good version, probes failing
 // from some minute or not, CloudWatch failing for a few periods or not,
 // low or normal traffic, the new version's own series around the deploy
-// or not. The point is variety in what the daemon and replay
+// or not, a day of shape history or not. The point is variety in what the daemon and replay
 // must agree on, not realism (package quality is for that).
 func randomScenario(seed uint64) []byte {
 	r := rand.New(rand.NewPCG(seed, 99))
@@ -44,6 +44,11 @@ func randomScenario(seed uint64) []byte {
 		failFrom := tracegen.Deploy.Add(time.Duration(1+r.IntN(20)) * time.Minute)
 		o.Probes = &tracegen.Probes{Target: "checkout", Name: "health", Interval: 30 * time.Second,
 			OK: func(at time.Time) bool { return at.Before(failFrom) }}
+	}
+	if !o.Split && r.IntN(3) == 0 {
+		// A day of the counts before the baseline: the shape history
+		// parityTarget then reads (shape_window).
+		o.History = 24*60 - 30
 	}
 	return tracegen.Trace(o)
 }

@@ -52,6 +52,7 @@ type daemonOutcome struct {
 	decidedAt time.Time
 	alertOnly bool
 	probesOff []time.Time // probes the trace had no answer for
+	history   bool        // the daemon read the counts a day back (shape_window)
 }
 
 func TestReplayAgreesWithTheDaemon(t *testing.T) {
@@ -83,6 +84,9 @@ func checkParity(t *testing.T, data []byte) {
 		t.Fatal(err)
 	}
 	got := runDaemonOn(t, tgt, data, want.Final.At)
+	if got.history != (tgt.ShapeWindow.Duration > tgt.BaselineWindow.Duration) {
+		t.Fatalf("the daemon read a shape history: %v; the target has one: %v", got.history, tgt.ShapeWindow)
+	}
 	if len(got.probesOff) > 0 {
 		t.Fatalf("the daemon probed at %v, where the trace has no probe result", got.probesOff)
 	}
@@ -104,6 +108,9 @@ func parityTarget(t *testing.T, data []byte) config.Target {
 		t.Fatal(err)
 	}
 	tgt := cfg.Targets[0]
+	if hasShapeHistory(t, data, tgt) {
+		tgt.ShapeWindow.Duration = 24 * time.Hour
+	}
 	if !bytes.Contains(data, []byte(`"kind":"probe"`)) {
 		tgt.Probes = nil
 		var rules []config.Rule
@@ -115,6 +122,22 @@ func parityTarget(t *testing.T, data []byte) config.Target {
 		tgt.Rules = rules
 	}
 	return tgt
+}
+
+// hasShapeHistory reports whether the trace has baseline records older
+// than the target's baseline_window: a shape history, which both the
+// daemon (through the simulator) and replay then read.
+func hasShapeHistory(t *testing.T, data []byte, tgt config.Target) bool {
+	tr, err := replay.Parse(bytes.NewReader(data), tgt.MetricPeriod.Duration)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range tr.Records {
+		if r.Type == replay.RecordBaseline && r.Sample.Time.Before(tr.Deploy.Time.Add(-tgt.BaselineWindow.Duration-tgt.MetricPeriod.Duration)) {
+			return true
+		}
+	}
+	return false
 }
 
 // runDaemonOn serves the trace to a daemon on a fake clock, one tick a
@@ -168,6 +191,12 @@ func runDaemonOn(t *testing.T, tgt config.Target, data []byte, end time.Time) da
 		out.outcome = replay.Undecided
 	}
 	out.probesOff = probes.missed()
+	from, to := dep.Time.Truncate(time.Minute).Add(-24*time.Hour), dep.Time.Truncate(time.Minute).Add(-tgt.BaselineWindow.Duration)
+	for _, c := range sim.Calls("GetMetricData") {
+		st, _ := c.Params["StartTime"].(time.Time)
+		en, _ := c.Params["EndTime"].(time.Time)
+		out.history = out.history || (st.Equal(from) && en.Equal(to))
+	}
 	return out
 }
 
@@ -227,6 +256,7 @@ func parityDaemon(t *testing.T, clk *clockwork.FakeClock, sim *awssim.Sim, tgt c
 		t.Fatal(err)
 	}
 	conf.Targets[0].Probes, conf.Targets[0].Rules = withURL(tgt.Probes, probeURL), tgt.Rules
+	conf.Targets[0].ShapeWindow = tgt.ShapeWindow
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "canaryd.db"), boltstore.Options{Clock: clk})
 	if err != nil {
 		t.Fatal(err)

@@ -61,6 +61,10 @@ type Options struct {
 	KnownGoodAfter func(i int) Traffic
 	KnownGood      string // default "41"; "-" for none
 	NewVersion     string // default "42"
+	// History, without a split, adds this many minutes of the alias's
+	// count metrics (Invocations, Errors, Throttles) from Baseline before
+	// the 30 baseline minutes: a target's shape history (shape_window).
+	History int
 	// Own, without a split, adds the new version's own series (its
 	// ExecutedVersion metrics, drawn from After) for the first Own minutes,
 	// as the watcher reads them around a deploy (watch.ReadsNewVersion).
@@ -139,6 +143,9 @@ func Trace(o Options) []byte {
 	}
 	end := Deploy.Add(time.Duration(o.Minutes) * time.Minute)
 	if !o.Split {
+		for i := -30 - o.History; i < -30; i++ {
+			g.counts("baseline", "", Deploy.Add(time.Duration(i)*time.Minute), o.Baseline)
+		}
 		for i := -30; i < 0; i++ {
 			g.base = append(g.base, g.minute("baseline", "", Deploy.Add(time.Duration(i)*time.Minute), o.Baseline))
 		}
@@ -243,7 +250,17 @@ func (g *gen) rec(m map[string]any) {
 // minute writes the four metric samples of one period (alias level when
 // version is "").
 func (g *gen) minute(typ, version string, start time.Time, tr Traffic) minuteVals {
-	put := func(metric string, v float64) { g.metric(typ, version, start, tr, metric, v) }
+	inv := g.counts(typ, version, start, tr)
+	p99 := math.Round(tr.P99 + tr.Jitter*(2*g.rng.Float64()-1))
+	g.metric(typ, version, start, tr, "Duration.p99", p99)
+	m := minuteVals{start: start, tr: tr, inv: inv, p99: p99}
+	g.slow(typ, version, m)
+	return m
+}
+
+// counts writes one minute's Invocations, Errors and Throttles and
+// returns the invocations.
+func (g *gen) counts(typ, version string, start time.Time, tr Traffic) float64 {
 	inv := math.Round(tr.Inv * (0.9 + 0.2*g.rng.Float64()))
 	errs := 0.0
 	for i := 0; i < int(inv); i++ {
@@ -251,14 +268,10 @@ func (g *gen) minute(typ, version string, start time.Time, tr Traffic) minuteVal
 			errs++
 		}
 	}
-	p99 := math.Round(tr.P99 + tr.Jitter*(2*g.rng.Float64()-1))
-	put("Invocations", inv)
-	put("Errors", errs)
-	put("Throttles", tr.Throttles)
-	put("Duration.p99", p99)
-	m := minuteVals{start: start, tr: tr, inv: inv, p99: p99}
-	g.slow(typ, version, m)
-	return m
+	g.metric(typ, version, start, tr, "Invocations", inv)
+	g.metric(typ, version, start, tr, "Errors", errs)
+	g.metric(typ, version, start, tr, "Throttles", tr.Throttles)
+	return inv
 }
 
 // slow writes the period's trimmed counts (none before they are known).
