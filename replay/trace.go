@@ -26,6 +26,12 @@ import (
 //	{"type":"baseline","kind":"metric","metric":"Errors","time":"...","period":"60s","outcome":"ok","value":3}
 //	    An alias-level metric sample from before the deploy (Version ""):
 //	    the known-good baseline when the alias does not split traffic.
+//	    Those older than the target's baseline_window (counted back from
+//	    the newest baseline period's end) are its shape history, read
+//	    for the shape of the counts' bursts alone when the target has a
+//	    longer shape_window (as the daemon reads Invocations, Errors and
+//	    Throttles that far back). Without one, every baseline record is
+//	    baseline, however old.
 //	{"type":"baseline","kind":"probe","source":"health","time":"...","outcome":"fail","status":503}
 //	    A probe result from before the deploy: the known-good version's
 //	    health, which probe rules compare the new version with.
