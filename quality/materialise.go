@@ -39,6 +39,16 @@ type Options struct {
 	// the deploy's minute on, as the watcher reads them: for the deploy's
 	// minute and the periods re-read with it (the target's metric_lag).
 	DeployPeriods int
+	// ShapePeriods, when more than BaselinePeriods (the target's
+	// shape_window longer than its baseline_window), adds the shape
+	// history: alias-level Invocations, Errors and Throttles as
+	// {"type":"baseline"} records for every period from ShapePeriods
+	// before the deploy's minute up to the first the baseline records
+	// cover, before them in the trace; no Duration statistics, probes or
+	// custom metrics. Periods the simulation has are written from it,
+	// older ones drawn from the known-good's model with a daily cycle
+	// (history.go). 0: none.
+	ShapePeriods int
 }
 
 // Trace is a materialised scenario.
@@ -82,6 +92,10 @@ func Materialise(s *Sim, dl []delivery, o Options) (*Trace, error) {
 		}
 		m.recs = m.recs[:0]
 	}
+	comments := describe(s.Sc)
+	if line := m.history(dl); line != "" {
+		comments = append(comments, line)
+	}
 	m.baseline(dl)
 	nBase := len(m.recs)
 	sc := s.Sc
@@ -93,7 +107,7 @@ func Materialise(s *Sim, dl []delivery, o Options) (*Trace, error) {
 	m.recs = append(m.recs, Record{Type: RecTick, Time: m.end})
 	post := m.recs[nBase+1:]
 	slices.SortStableFunc(post, func(a, b Record) int { return a.Delivered().Compare(b.Delivered()) })
-	return &Trace{Comments: describe(sc), Records: m.recs, Stats: names}, nil
+	return &Trace{Comments: comments, Records: m.recs, Stats: names}, nil
 }
 
 func (m *materialiser) setStats(names []string) error {
@@ -111,10 +125,7 @@ func (m *materialiser) setStats(names []string) error {
 // baseline writes the alias-level periods before the deploy's minute and,
 // with ProbeBaseline, the probe results before the deploy.
 func (m *materialiser) baseline(dl []delivery) {
-	first := 0
-	if n := m.o.BaselinePeriods; n > 0 && n < m.s.DeployIndex() {
-		first = m.s.DeployIndex() - n
-	}
+	first := m.baselineFirst()
 	for i := first; i < m.s.DeployIndex(); i++ {
 		if dl[i].Kind == deliverMissing {
 			continue
@@ -130,6 +141,50 @@ func (m *materialiser) baseline(dl []delivery) {
 			m.recs = append(m.recs, m.probe(RecBaseline, pr))
 		}
 	}
+}
+
+// baselineFirst is the index of the first period the baseline records
+// cover.
+func (m *materialiser) baselineFirst() int {
+	if n := m.o.BaselinePeriods; n > 0 && n < m.s.DeployIndex() {
+		return m.s.DeployIndex() - n
+	}
+	return 0
+}
+
+// history writes the shape history (Options.ShapePeriods), oldest first:
+// the periods before the simulated hour drawn by history(), then the
+// simulated periods before the baseline's first, as their baseline
+// records would be but counts only. It returns the trace header's line
+// about it, "" without a history.
+func (m *materialiser) history(dl []delivery) string {
+	n, base := m.o.ShapePeriods, m.o.BaselinePeriods
+	if base <= 0 {
+		base = m.s.DeployIndex()
+	}
+	if n <= base {
+		return ""
+	}
+	line := fmt.Sprintf("shape history: alias-level counts from %s (%d periods before the deploy's minute) to the baseline's first period",
+		m.s.Periods[m.s.DeployIndex()].Start.Add(-time.Duration(n)*period).Format(time.RFC3339), n)
+	if older := n - m.s.DeployIndex(); older > 0 {
+		hist, h := history(m.s.Sc, m.s.First, older)
+		m.recs = slices.Grow(m.recs, 3*len(hist))
+		for _, p := range hist {
+			if !p.Missing {
+				m.counts(RecBaseline, p.Start, "", Agg{Inv: p.Inv, Err: p.Err, Thr: p.Thr}, sample.OutcomeOK, time.Time{})
+			}
+		}
+		line += "; before the simulated hour " + h.describe()
+	}
+	first := m.baselineFirst()
+	for i := max(m.s.DeployIndex()-n, 0); i < first; i++ {
+		if dl[i].Kind != deliverMissing {
+			p := &m.s.Periods[i]
+			m.counts(RecBaseline, p.Start, "", p.Alias(), sample.OutcomeOK, time.Time{})
+		}
+	}
+	return line
 }
 
 // period writes one period after the deploy's minute began, as delivered.
@@ -173,7 +228,35 @@ func (m *materialiser) all(p *Period, at time.Time, out sample.Outcome, f func(A
 // period: Invocations, Errors, Throttles, the Duration statistics and, for
 // the alias, the custom metrics.
 func (m *materialiser) series(typ string, start time.Time, version string, a Agg, out sample.Outcome, at time.Time) {
-	put := func(metric string, v float64, ok bool) {
+	put := m.putter(typ, start, version, out, at)
+	putCounts(put, a)
+	for _, st := range m.stats {
+		v, ok := st.eval(a.Dur)
+		put("Duration."+st.name, roundStat(st, v), ok)
+	}
+	if version == "" {
+		for _, c := range m.o.CustomMetrics {
+			put(c, 0, false)
+		}
+	}
+}
+
+// counts writes the count metrics of one version (or the alias, "") for
+// one period: Invocations, Errors and Throttles.
+func (m *materialiser) counts(typ string, start time.Time, version string, a Agg, out sample.Outcome, at time.Time) {
+	putCounts(m.putter(typ, start, version, out, at), a)
+}
+
+func putCounts(put func(metric string, v float64, ok bool), a Agg) {
+	put("Invocations", float64(a.Inv), a.Inv > 0)
+	put("Errors", float64(a.Err), a.Inv > 0)
+	put("Throttles", float64(a.Thr), a.Inv+a.Thr > 0)
+}
+
+// putter writes one metric of a period: its value when ok, else no_data
+// (or the read error).
+func (m *materialiser) putter(typ string, start time.Time, version string, out sample.Outcome, at time.Time) func(metric string, v float64, ok bool) {
+	return func(metric string, v float64, ok bool) {
 		s := sample.Sample{Kind: sample.KindMetric, Source: sourceCloudWatch, Metric: metric, Version: version,
 			Time: start, Period: period, Outcome: out}
 		switch {
@@ -185,18 +268,6 @@ func (m *materialiser) series(typ string, start time.Time, version string, a Agg
 			s.Outcome = sample.OutcomeNoData
 		}
 		m.recs = append(m.recs, Record{Type: typ, S: s, At: at})
-	}
-	put("Invocations", float64(a.Inv), a.Inv > 0)
-	put("Errors", float64(a.Err), a.Inv > 0)
-	put("Throttles", float64(a.Thr), a.Inv+a.Thr > 0)
-	for _, st := range m.stats {
-		v, ok := st.eval(a.Dur)
-		put("Duration."+st.name, roundStat(st, v), ok)
-	}
-	if version == "" {
-		for _, c := range m.o.CustomMetrics {
-			put(c, 0, false)
-		}
 	}
 }
 

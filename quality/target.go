@@ -25,12 +25,16 @@ func StatsFromRules(t config.Target) []string {
 }
 
 // TargetOptions are the materialiser options for judging a target: its
-// probe rule's probe, its rules' statistics, its custom metrics, and the
-// probe results before the deploy (the known-good version's health).
+// probe rule's probe, its rules' statistics, its custom metrics, the
+// probe results before the deploy (the known-good version's health), its
+// baseline_window and, when longer, its shape_window.
 func TargetOptions(t config.Target) (Options, error) {
 	o := Options{Stats: StatsFromRules(t), ProbeBaseline: true}
 	if w, per := t.BaselineWindow.Duration, t.MetricPeriod.Duration; w > 0 && per > 0 {
 		o.BaselinePeriods = int(w / per)
+		if sw := t.ShapeWindow.Duration; sw > w {
+			o.ShapePeriods = int(sw / per)
+		}
 	}
 	o.DeployPeriods = t.MetricLag // the periods watch.ReadsNewVersion reads
 	for _, r := range t.Rules {
