@@ -87,3 +87,30 @@ func BenchmarkEvaluateSplit(b *testing.B)    { benchmarkEvaluate(b, true, false)
 
 // The daemon's steady state: a prepared baseline and folded evidence.
 func BenchmarkEvaluateFolded(b *testing.B) { benchmarkEvaluateWith(b, false, true, true) }
+
+// benchmarkPrepare prepares benchInput's baseline, after history minutes
+// of the counts (a shape_window that much longer than the baseline's 30
+// minutes): the cost of a watch's start.
+func benchmarkPrepare(b *testing.B, history int) {
+	tg := exampleTarget(b)
+	tg.BaselineWindow.Duration = 30 * time.Minute
+	tg.ShapeWindow.Duration = time.Duration(30+history) * time.Minute
+	p, err := Compile(tg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := benchInput(false)
+	rng := rand.New(rand.NewPCG(3, 4))
+	base := in.Baseline
+	for i := -30 - history; i < -30; i++ {
+		base = append(base, met("Invocations", "", i, 1000), met("Errors", "", i, float64(rng.IntN(20))), met("Throttles", "", i, 0))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		p.PrepareBaseline(base)
+	}
+}
+
+// go test ./policy -run '^$' -bench PrepareBaseline -cpu 1
+func BenchmarkPrepareBaseline(b *testing.B)    { benchmarkPrepare(b, 0) }
+func BenchmarkPrepareBaselineDay(b *testing.B) { benchmarkPrepare(b, 24*60-30) }
