@@ -191,7 +191,7 @@ func values(recs []Record) []float64 {
 // every kind.
 func TestShapeHistoryLeavesTheRestAlone(t *testing.T) {
 	t.Parallel()
-	o := shippedOptions(t)
+	o := withShape(t, 0)
 	oh := withShape(t, historyDay)
 	for _, k := range Kinds() {
 		t.Run(string(k.Kind), func(t *testing.T) {
@@ -410,11 +410,11 @@ func TestShapeHistoryRatesSane(t *testing.T) {
 // TargetOptions reads shape_window.
 func TestTargetOptionsShapePeriods(t *testing.T) {
 	tg := shippedTarget(t)
-	if o, _ := TargetOptions(tg); o.ShapePeriods != 0 {
-		t.Errorf("ShapePeriods %d with the shipped config (shape_window = baseline_window), want 0", o.ShapePeriods)
-	}
-	tg.ShapeWindow.Duration = 24 * time.Hour
 	if o, _ := TargetOptions(tg); o.ShapePeriods != historyDay || o.BaselinePeriods != 60 {
-		t.Errorf("ShapePeriods %d, BaselinePeriods %d with shape_window 24h, want %d and 60", o.ShapePeriods, o.BaselinePeriods, historyDay)
+		t.Errorf("ShapePeriods %d, BaselinePeriods %d with the shipped config (shape_window 24h), want %d and 60", o.ShapePeriods, o.BaselinePeriods, historyDay)
+	}
+	tg.ShapeWindow = tg.BaselineWindow
+	if o, _ := TargetOptions(tg); o.ShapePeriods != 0 {
+		t.Errorf("ShapePeriods %d with shape_window = baseline_window, want 0", o.ShapePeriods)
 	}
 }
