@@ -322,8 +322,8 @@ notify = ["oncall"]
   [[target.probe]]
   name = "health"
   url = %q
-  interval = "400ms"
-  timeout = "400ms"
+  interval = "1s"
+  timeout = "1s"
 
   [[target.rule]]
   name = "health-probe"
@@ -331,7 +331,7 @@ notify = ["oncall"]
   probe = "health"
 
   [target.rollout]
-  steps = [{ weight = 10, hold = "6s" }, { weight = 50, hold = "3s" }, { weight = 100 }]
+  steps = [{ weight = 10, hold = "10s" }, { weight = 50, hold = "3s" }, { weight = 100 }]
     [target.rollout.pre_traffic.webhook]
     name = "smoke"
     url = %q
