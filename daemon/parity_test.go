@@ -191,7 +191,7 @@ func runDaemonOn(t *testing.T, tgt config.Target, data []byte, end time.Time) da
 		out.outcome = replay.Undecided
 	}
 	out.probesOff = probes.missed()
-	from, to := dep.Time.Truncate(time.Minute).Add(-24*time.Hour), dep.Time.Truncate(time.Minute).Add(-tgt.BaselineWindow.Duration)
+	from, to := dep.Time.Truncate(time.Minute).Add(-tgt.ShapeWindow.Duration), dep.Time.Truncate(time.Minute).Add(-tgt.BaselineWindow.Duration)
 	for _, c := range sim.Calls("GetMetricData") {
 		st, _ := c.Params["StartTime"].(time.Time)
 		en, _ := c.Params["EndTime"].(time.Time)

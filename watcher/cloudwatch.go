@@ -372,7 +372,8 @@ func (r *MetricReader) Baseline(ctx context.Context, w store.Watch, t config.Tar
 // first read did not cover, over the same window. It returns every
 // baseline sample and the statistics, which the watch's cycles then read
 // (ActiveWatch.DurationStats). A nil statsFor reads aw.DurationStats
-// (or the rules' percentiles) only.
+// (or the rules' percentiles) only. A shape_window longer than the
+// baseline_window adds the counts before the window (shapeHistory).
 func (r *MetricReader) BaselineFor(ctx context.Context, aw ActiveWatch, statsFor func([]sample.Sample) []string) ([]sample.Sample, []string, error) {
 	t, w := aw.Target, aw.Watch
 	period := targetPeriod(t)
@@ -404,25 +405,22 @@ func (r *MetricReader) BaselineFor(ctx context.Context, aw ActiveWatch, statsFor
 			}
 		}
 	}
-	return append(out, r.shapeHistory(ctx, aw, start)...), stats, nil
+	return append(out, r.shapeHistory(ctx, aw, floorTime(end.Add(-t.ShapeWindow.Duration), period), start)...), stats, nil
 }
 
 // shapeHistory reads the alias's count metrics (Invocations, Errors,
-// Throttles) over the target's shape_window before the baseline window
-// begins (at start): the policy reads them for the shape of the counts'
+// Throttles) over [from, to), the target's shape_window before the
+// baseline window: the policy reads them for the shape of the counts'
 // bursts alone. A failed read is logged and leaves the watch without
 // history, which only costs its tests the history's narrowing: their
 // split of α does not depend on it.
-func (r *MetricReader) shapeHistory(ctx context.Context, aw ActiveWatch, start time.Time) []sample.Sample {
-	t := aw.Target
-	period := targetPeriod(t)
-	end := floorTime(aw.Watch.DetectedAt, period)
-	from := floorTime(end.Add(-t.ShapeWindow.Duration), period)
-	if !from.Before(start) {
+func (r *MetricReader) shapeHistory(ctx context.Context, aw ActiveWatch, from, to time.Time) []sample.Sample {
+	if !from.Before(to) {
 		return nil
 	}
+	t := aw.Target
 	pl := watchPlan{series: builtinSeries(t, "", nil)}
-	out, err := r.readRange(ctx, aw, &pl, from, start)
+	out, err := r.readRange(ctx, aw, &pl, from, to)
 	if err != nil {
 		r.cfg.Logger.Warn("shape history read failed; the baseline window alone bounds the bursts of this watch's counts",
 			zap.String("target", t.Name), zap.String("watch", aw.Watch.ID), zap.Error(err))

@@ -536,7 +536,7 @@ type nbSegment struct {
 	// The distinct positive event counts and how many periods had each:
 	// nbConst's sum of log Γ(x+k) over them.
 	vals, mult []float64
-	lastLp     float64 // fit's last answer: the next shape's starting point
+	lastLp     float64 // fit's last answer (the pooled rate at first): the next shape's starting point
 }
 
 func newNBSegment(x, n []float64) nbSegment {
@@ -584,13 +584,10 @@ func (s *nbSegment) profile(theta float64) float64 {
 // (the log likelihood is concave in it) from the last shape's answer
 // (profile scans shapes in order: a step away). The segment has events.
 func (s *nbSegment) fit(theta float64) float64 {
-	lp := math.Log(s.sx / s.sn)
 	if theta <= 0 {
-		return lp
+		return math.Log(s.sx / s.sn)
 	}
-	if !math.IsInf(s.lastLp, 0) && !math.IsNaN(s.lastLp) && s.lastLp != 0 {
-		lp = s.lastLp
-	}
+	lp := s.lastLp
 	k := 1 / theta
 	for range 12 {
 		var g, h float64
