@@ -60,9 +60,16 @@ func (p *Policy) periods(c *evalCtx, r *rule, rb *ruleBase, from, to int64) []pe
 			switch {
 			case splits:
 				q = p.readPeriod(c.newV, c.kg, r, rb, split[j], true)
-			case both && split[j].out != outOK:
-				// Read without the new version's own counts (not yet
-				// delivered when the watcher last read them): the alias's.
+			case both && split[j].out == outSrcErr:
+				// The new version's own counts could not be read: the
+				// alias's stand in. (No data for them, while the alias's
+				// period has some, means the new version had no
+				// invocations in it: CloudWatch keeps no zero datapoints
+				// and aggregates both series from the same invocations.
+				// The period then carries no evidence about the new
+				// version; the alias's counts would be the known-good's
+				// alone, and an early period unlike the later ones costs
+				// the mixture over effects its weight on the true one.)
 				q = p.readPeriod(c.alias, nil, r, rb, alias[i], false)
 			default:
 				q = p.readPeriod(c.newV, nil, r, rb, split[j], false)

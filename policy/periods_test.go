@@ -30,16 +30,44 @@ func TestDeployPeriodOwnCounts(t *testing.T) {
 	if v := eval(alias); v.Kind == Failing {
 		t.Errorf("the alias's counts alone carry too little: %s", dump(v))
 	}
-	// Its own series read before CloudWatch had them (no_data) and not read
-	// again: the alias's counts are judged.
-	late := []sample.Sample{metOut("Invocations", "2", 0, sample.OutcomeNoData), metOut("Errors", "2", 0, sample.OutcomeNoData)}
-	v := eval(cat(alias, late))
+	// Its own series could not be read (a source error): the alias's
+	// counts are judged.
+	failed := []sample.Sample{metOut("Invocations", "2", 0, sample.OutcomeSourceError), metOut("Errors", "2", 0, sample.OutcomeSourceError)}
+	v := eval(cat(alias, failed))
 	if v.Kind == Failing {
-		t.Errorf("own counts missing: %s", dump(v))
+		t.Errorf("own counts unreadable: %s", dump(v))
 	}
-	for _, f := range v.Findings {
-		if f.Rule == cmpErr.Name && f.Evidence != 1000 {
-			t.Errorf("own counts missing: judged %v invocations, want the alias's 1000", f.Evidence)
-		}
+	if f := finding(t, v, cmpErr.Name); f.Evidence != 1000 {
+		t.Errorf("own counts unreadable: judged %v invocations, want the alias's 1000", f.Evidence)
+	}
+	// No data for its own series while the alias's period has some: the
+	// new version had no invocations in the period, which carries no
+	// evidence about it (the alias's 1,000 are the known-good's).
+	none := []sample.Sample{metOut("Invocations", "2", 0, sample.OutcomeNoData), metOut("Errors", "2", 0, sample.OutcomeNoData)}
+	if f := finding(t, eval(cat(alias, none)), cmpErr.Name); f.Evidence != 0 {
+		t.Errorf("no invocations of its own: judged %v invocations, want none", f.Evidence)
+	}
+}
+
+// A hard failure at low traffic deployed in the last seconds of a minute:
+// the new version has no invocations in the deploy's period, whose 15 are
+// the known-good's, all fine. Judged as the new version's, they told the
+// mixture over effects that nothing fails, and the 12-of-12 failing
+// minutes after it waited for evidence against that (TestDeployPeriodOwnCounts).
+func TestDeployPeriodWithoutNewInvocations(t *testing.T) {
+	p, err := Compile(target(10*time.Minute, errRate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := at(0).Add(58 * time.Second)
+	samples := cat(rate("", 0, 1, 15, 0),
+		[]sample.Sample{metOut("Invocations", "2", 0, sample.OutcomeNoData), metOut("Errors", "2", 0, sample.OutcomeNoData)},
+		rate("", 1, 4, 12, 12), rate("2", 1, 4, 12, 12))
+	v := p.Evaluate(Input{WatchStart: start, NewVersion: "2", KnownGood: "1", Samples: samples, Baseline: baseRate(12, 0)}, at(4).Add(10*time.Second))
+	if f := finding(t, v, errRate.Name); f.Evidence != 36 {
+		t.Errorf("judged %v invocations, want the 36 after the deploy's period", f.Evidence)
+	}
+	if v.Kind != Failing {
+		t.Errorf("36 of 36 failing after the deploy: %s", dump(v))
 	}
 }
