@@ -56,6 +56,7 @@ type ruleBase struct {
 	shift     kgShift       // the known-good got worse within the baseline (an incident began)
 	slowX     float64       // latency: invocations slower than this count (ms)
 	slowX0    float64       // compare_latency: the known-good side's X
+	coldMemo  *coldMemo     // compare_latency with a warmup: the joint cold-start test's last answer
 }
 
 // PrepareBaseline derives the per-watch parameters from the baseline

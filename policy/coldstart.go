@@ -2,6 +2,7 @@ package policy
 
 import (
 	"math"
+	"sync"
 	"time"
 
 	"github.com/canaryd/canaryd/policy/seqtest"
@@ -21,15 +22,17 @@ import (
 // the period's new-version time. latency tests each period against its
 // own boundary (seqtest.AddPeriod), which keeps the e-process a
 // supermartingale under every null whose cold starts fit the model, at no
-// cost in α; compare_latency sums the allowances into extra events its
-// null allows beyond the known-good's slow share, which it integrates out
-// (seqtest.TwoSample.LogEOffset). A period whose allowance is more than twice the reference
-// rate (the first minutes) is skipped: it could only count against a
-// regression that is there. The choice depends on time and traffic only,
-// never on the period's counts. A regression stronger than the allowance
-// shows as soon as it stands out: a 2x p99 (7% slow at the old p99) trips
-// about three periods after the deploy even when cold starts are at their
-// strongest. Split periods, whose known-good side has no cold starts,
+// cost in α. A period whose allowance is more than twice the reference
+// rate (the first minutes) is skipped there: it could only count against
+// a regression that is there. The choice depends on time and traffic
+// only, never on the period's counts. compare_latency judges the periods
+// after the deploy jointly instead (seqtest.TwoSample.LogECold): its null
+// must explain every period's slow count with one cold-start curve that
+// decays at least as fast as the rule's, so the first minutes' counts
+// bound what the later ones may blame on cold starts, and a steady
+// excess (a regression) soon has no curve to hide behind: a 2x p99 (7%
+// slow at the old p99) at 200 invocations a minute trips in the third
+// or fourth period. Split periods, whose known-good side has no cold starts,
 // are judged once the allowance has fallen below 0.1%; the percentile
 // fallback, which cannot tell cold starts apart, once it is below 1%.
 
@@ -75,26 +78,30 @@ func (p *Policy) latencyIncrement(r *rule, rb *ruleBase, w *watchInfo, q *period
 			}
 		}
 	case counts && r.test == testTwoSample:
-		// compare_latency: the period's counts join the new side's sums,
-		// judged against the baseline's counts with the allowance as
-		// extra events the null permits (seqtest.TwoSample.LogEOffset).
-		// Periods whose allowance exceeds twice the upper bound of the
-		// known-good's slow share (as below) are skipped, a choice made
-		// from the clock, the traffic and the baseline (all known before
-		// the period's counts), so the test stays valid. The tempering
-		// uses the same bound: conservative. Neither spends α: the test
-		// does not rely on the bound.
+		// compare_latency. With a warmup, epoch 0 (the deploy's) judges
+		// every period jointly (seqtest.TwoSample.LogECold): each period
+		// with its cold-start mass at the rule's bound, the counts
+		// deciding how much of it the null may use. Tempered as if it
+		// used none (coldPhi's largest).
+		if r.warmup > 0 && rb.hasRef {
+			t := 1 / coldPhi(rb.rate*q.nn, 0, rb.invK)
+			inc.cold = seqtest.ColdPeriod{X: t * q.xn, N: t * q.nn, S: t * coldShare(r.warmup, w.start, q) * q.nn}
+			inc.hasCold = true
+		}
+		// The later epochs (and a rule without a warmup): the periods'
+		// counts join the new side's sums, judged against the
+		// baseline's with the allowance as extra events the null
+		// permits (seqtest.TwoSample.LogEOffset). A period whose
+		// allowance exceeds twice the upper bound of the known-good's
+		// slow share is skipped, a choice made from the clock, the
+		// traffic and the baseline (all known before the period's
+		// counts), so the test stays valid. (The later epochs start at
+		// the end of the bake, when the allowance is nil.)
 		if a > 2*rb.upper {
 			return
 		}
 		w := 1 / coldPhi(rb.rate*q.nn, a*q.nn, rb.invK)
 		inc.x, inc.n, inc.off = w*q.xn, w*q.nn, w*a*q.nn
-		// Also the test of the periods after the cold starts (epochLogE
-		// averages the two), again a choice from the clock and the
-		// earlier periods.
-		if a <= lateShare*rb.upper {
-			inc.late = offsetSums{inc.x, inc.n, inc.off}
-		}
 	case counts && rb.bursty != nil:
 		// Against every burst shape the baseline leaves open, the cold
 		// starts inside the null (seqtest.BurstyRate.AddPeriodCold).
@@ -116,18 +123,6 @@ func (p *Policy) latencyIncrement(r *rule, rb *ruleBase, w *watchInfo, q *period
 		}
 	}
 }
-
-// offsetSums are tempered counts and their cold-start allowance (expected
-// events), as seqtest.TwoSample.LogEOffset takes them.
-type offsetSums struct{ x, n, off float64 }
-
-func (s *offsetSums) add(o offsetSums) { s.x, s.n, s.off = s.x+o.x, s.n+o.n, s.off+o.off }
-
-// lateShare: a compare_latency period whose allowance is at most this
-// share of the known-good's slow-share bound also counts in the test of
-// the periods after the cold starts. Tuning seeds: 0.1, 0.25 and 0.5 catch
-// 947, 946 and 948 of 1,100 bad deploys in time, against 944 without.
-const lateShare = 0.5
 
 // coldPhi is the tempering divisor of a period whose null mean is warm
 // expected slow invocations (the known-good's share of the period's
@@ -192,4 +187,31 @@ func (p *Policy) coldBound(r *rule, rb *ruleBase, w *watchInfo, q *period, cold 
 	delta := coldDelta * r.alpha / math.Pow(2, float64(min(j, 60)+1))
 	u := seqtest.BinomialUpper(q.xn, q.nn, math.Log(1/delta))
 	return math.Min(cold, u/s)
+}
+
+// coldMemo holds the joint cold-start test's last answer: a watch's
+// epoch 0 keeps the same periods between deliveries, and a replay or a
+// daemon evaluates it at every record or poll in between.
+type coldMemo struct {
+	mu  sync.Mutex
+	ps  [maxColdPeriods]seqtest.ColdPeriod
+	n   int
+	v   float64
+	set bool
+}
+
+// coldLogE is the joint cold-start test's log e-value of a's periods
+// (seqtest.TwoSample.LogECold).
+func (rb *ruleBase) coldLogE(a *epochAcc) float64 {
+	m := rb.coldMemo
+	if m == nil {
+		return rb.two.LogECold(rb.ref, a.cold[:a.nCold])
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.set || m.n != a.nCold || m.ps != a.cold {
+		m.ps, m.n, m.set = a.cold, a.nCold, true
+		m.v = rb.two.LogECold(rb.ref, a.cold[:a.nCold])
+	}
+	return m.v
 }

@@ -28,6 +28,11 @@ import (
 // is therefore bounded whatever its age.
 const maxEpochs = 17
 
+// maxColdPeriods bounds the periods compare_latency's joint cold-start
+// test holds one by one (the last holds the sum of the rest): eight
+// minutes at a 40 s warmup, past which the cold starts are under 0.001%.
+const maxColdPeriods = 8
+
 // epochStart is when epoch k starts (Unix ns); epoch 0 takes every period
 // of the watch, the one containing the deploy included.
 func (p *Policy) epochStart(start int64, k int) int64 {
@@ -69,10 +74,13 @@ func logEpochWeight(k int) float64 { return logEpochWeights[k] }
 // epochAcc is one epoch's accumulated evidence for one rule.
 type epochAcc struct {
 	start int64
-	x, n  float64    // tempered new-side counts
-	off   float64    // compare_latency: their tempered cold-start allowance (expected events)
-	late  offsetSums // compare_latency: x, n and off of the periods after the cold starts (lateShare)
-	z, m  float64    // fallback sums
+	x, n  float64 // tempered new-side counts
+	off   float64 // compare_latency: their tempered cold-start allowance (expected events)
+	// compare_latency with a warmup: the first periods one by one, the
+	// last entry the sum of the rest (seqtest.TwoSample.LogECold).
+	cold  [maxColdPeriods]seqtest.ColdPeriod
+	nCold int
+	z, m  float64 // fallback sums
 	// Two-sample rules: the split periods' log likelihood ratios before
 	// the first period judged against the baseline (pre), and after it
 	// (split), which multiply the test against the baseline.
@@ -93,7 +101,14 @@ func (a *epochAcc) add(inc *increment) {
 	a.x += inc.x
 	a.n += inc.n
 	a.off += inc.off
-	a.late.add(inc.late)
+	if inc.hasCold && a.start == math.MinInt64 { // epoch 0: the later ones start long after the cold starts
+		if a.nCold < len(a.cold) {
+			a.cold[a.nCold] = inc.cold
+			a.nCold++
+		} else {
+			a.cold[len(a.cold)-1].Add(inc.cold)
+		}
+	}
 	a.z += inc.z
 	a.m += inc.m
 	if inc.n > 0 && a.pre != nil {
@@ -220,20 +235,12 @@ func (rb *ruleBase) epochLogE(r *rule, a *epochAcc) (abs, rel float64) {
 			abs += rb.bursty.LogE(a.vec, a.den)
 		case r.test != testTwoSample:
 			abs += seqtest.HardFailureGrid.LogMix(a.vec)
+		case a.nCold > 0 && rb.hasRef:
+			// Epoch 0 with a warmup: every period, the cold starts
+			// judged jointly.
+			abs += rb.coldLogE(a)
 		case a.n > 0 && rb.hasRef:
-			// The average of two e-processes, each bounded by a
-			// martingale of mean 1 under H0, so the average too: every
-			// period the cold starts let count, and only those after
-			// them (an allowance of at most lateShare of the bound).
-			// Pooled, a period's allowance joins the null's mean and
-			// can cost more than its counts bring; the average costs
-			// log 2 against the better of the two.
-			all := rb.two.LogEOffset(rb.ref, seqtest.Block{X: a.x, N: a.n}, a.off, nil)
-			late := 0.0 // an e-process starts at 1
-			if a.late.n > 0 {
-				late = rb.two.LogEOffset(rb.ref, seqtest.Block{X: a.late.x, N: a.late.n}, a.late.off, nil)
-			}
-			abs += seqtest.LogAddExp(all, late) - math.Ln2
+			abs += rb.two.LogEOffset(rb.ref, seqtest.Block{X: a.x, N: a.n}, a.off, nil)
 		}
 		if a.pre != nil {
 			var both [seqtest.MaxAlternatives]float64

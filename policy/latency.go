@@ -199,6 +199,9 @@ func (b *PreparedBaseline) prepareLatency(r *rule, rb *ruleBase, baseline []samp
 	}
 	if r.warmup > 0 {
 		spent += coldDelta // the scale of the cold starts (coldBound)
+		if r.kind == config.RuleCompareLatency {
+			rb.coldMemo = new(coldMemo)
+		}
 	}
 	rb.logLevel = math.Log(1 / (r.alpha * (1 - spent)))
 	if pct, ok := baselinePercentile(baseline, r.stat); ok {
