@@ -172,7 +172,7 @@ func (b *PreparedBaseline) shareShift() {
 		sh := &rb.shift
 		if best >= 0 && !sh.on && len(sh.ts) > 0 {
 			at := b.rules[best].shift.at
-			if c, _ := slices.BinarySearch(sh.ts, at); c < len(sh.ts) {
+			if c, _ := slices.BinarySearch(sh.ts, at); c < len(sh.ts) && (b.p.rules[i].isProbe() || rose(sh, c, rb.invK)) {
 				// The burstiness within each side of the step: a step this
 				// rule shows too weakly to be found on its own is not
 				// taken for burstiness either.
@@ -191,6 +191,33 @@ func (b *PreparedBaseline) shareShift() {
 		}
 		sh.ts, sh.x, sh.n = nil, nil, nil
 	}
+}
+
+// rose reports whether a rule's own counts rose at another rule's step
+// (period c): its tail's rate at least a standard error above its head's
+// (each side tempered at the count a period would expect at the head's
+// rate, as in shift). An incident shows more in some counts than in
+// others, so a step too light to be found in this rule's counts still
+// stands for it; but where they show no rise at all (a burst of errors
+// taken for a step, latency the errors' incident did not touch), the
+// known-good was no worse in this rule's terms, and a version that trips
+// it is worse than the known-good: rolling back helps. Probe rules, whose
+// few results cannot show a light incident, follow the step regardless.
+func rose(sh *kgShift, c int, invK float64) bool {
+	var head, tail seqtest.Block
+	for i := range sh.x {
+		if i < c {
+			head.X, head.N = head.X+sh.x[i], head.N+sh.n[i]
+		} else {
+			tail.X, tail.N = tail.X+sh.x[i], tail.N+sh.n[i]
+		}
+	}
+	if head.N <= 0 || tail.N <= 0 {
+		return true
+	}
+	rate := head.X / head.N
+	muTail, muHead := rate*tail.N/float64(len(sh.x)-c), rate*head.N/float64(c)
+	return zAbove(temper(tail, seqtest.Phi(muTail, invK)), temper(head, seqtest.Phi(muHead, invK)), 1) >= 1
 }
 
 // worse reports whether the new version's counts (a deciding epoch's,
@@ -316,11 +343,12 @@ func rankSumSurvival(T int) [][]float64 {
 // (shiftZ standard errors of the log ratio, 0.5 added to the counts)
 // above r0 times the reference block's.
 func significantlyAbove(b, ref seqtest.Block, r0 float64) bool {
-	if b.N <= 0 || ref.N <= 0 {
-		return false
-	}
-	z := (math.Log((b.X+0.5)/b.N) - math.Log(r0*(ref.X+0.5)/ref.N)) / math.Sqrt(1/(b.X+0.5)+1/(ref.X+0.5))
-	return z >= shiftZ
+	return b.N > 0 && ref.N > 0 && zAbove(b, ref, r0) >= shiftZ
+}
+
+// zAbove is the z of b's rate against r0 times ref's, on the log scale.
+func zAbove(b, ref seqtest.Block, r0 float64) float64 {
+	return (math.Log((b.X+0.5)/b.N) - math.Log(r0*(ref.X+0.5)/ref.N)) / math.Sqrt(1/(b.X+0.5)+1/(ref.X+0.5))
 }
 
 // temper divides a block's events and trials by phi (its rate stays).

@@ -47,6 +47,10 @@ func TestDeployDuringIncident(t *testing.T) {
 			in: Input{Samples: cat(vary(0, 10, 1000, 0.08), latencyMinutes(0, 10, 1000, 900, 300, 300)),
 				Baseline: append(incidentBase(false), latBase()...)}, now: 10,
 			want: Failing, breached: []string{"err", "cmp-lat"}},
+		{name: "latency is not the incident, a milder regression", rules: []config.Rule{errRate, cmpLat},
+			in: Input{Samples: cat(vary(0, 10, 1000, 0.08), latencyMinutes(0, 10, 1000, 600, 18, 18)),
+				Baseline: append(incidentBase(false), latBase()...)}, now: 10,
+			want: Failing, breached: []string{"err", "cmp-lat"}},
 	})
 }
 
