@@ -252,7 +252,7 @@ func (p *Policy) foldSamples(e *Evidence, samples []sample.Sample, w *watchInfo,
 		case testProbe:
 			recs = probePeriods(c, r, e.probeThrough, probeTo)
 		default:
-			recs = p.periods(c, r, rb, e.through, metricTo)
+			recs = p.periods(c, r, rb, w, e.through, metricTo)
 		}
 		for j := range recs {
 			q := &recs[j]

@@ -40,7 +40,7 @@ type period struct {
 // own (the alias splits traffic). Without one, the new version's own
 // datapoint stands for the alias's: the watcher reads it for the deploy's
 // minute, whose alias-level counts are partly the known-good's.
-func (p *Policy) periods(c *evalCtx, r *rule, rb *ruleBase, from, to int64) []period {
+func (p *Policy) periods(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, from, to int64) []period {
 	out := c.recs[:0]
 	key := r.trials
 	if key < 0 {
@@ -60,16 +60,20 @@ func (p *Policy) periods(c *evalCtx, r *rule, rb *ruleBase, from, to int64) []pe
 			switch {
 			case splits:
 				q = p.readPeriod(c.newV, c.kg, r, rb, split[j], true)
-			case both && split[j].out == outSrcErr:
-				// The new version's own counts could not be read: the
-				// alias's stand in. (No data for them, while the alias's
-				// period has some, means the new version had no
-				// invocations in it: CloudWatch keeps no zero datapoints
-				// and aggregates both series from the same invocations.
-				// The period then carries no evidence about the new
-				// version; the alias's counts would be the known-good's
-				// alone, and an early period unlike the later ones costs
+			case both && split[j].out == outNoData && fewNewInvocations(c, r, w, alias[i]):
+				// No data for the new version's own counts, in the
+				// deploy's period where the alias's counts say it should
+				// have had hardly any invocations (CloudWatch keeps no
+				// zero datapoints): it had none, and the alias's counts
+				// are the known-good's alone. The period carries no
+				// evidence about the new version. (Judged as its own, a
+				// healthy minute before a low-traffic hard failure cost
 				// the mixture over effects its weight on the true one.)
+				q = period{start: alias[i].t, end: alias[i].end, state: psNoData, own: true, yn: math.NaN(), yk: math.NaN()}
+			case both && split[j].out != outOK:
+				// Read without the new version's own counts (not yet
+				// delivered when the watcher last read them, or a source
+				// error): the alias's.
 				q = p.readPeriod(c.alias, nil, r, rb, alias[i], false)
 			default:
 				q = p.readPeriod(c.newV, nil, r, rb, split[j], false)
@@ -87,6 +91,23 @@ func (p *Policy) periods(c *evalCtx, r *rule, rb *ruleBase, from, to int64) []pe
 	}
 	c.recs = out
 	return out
+}
+
+// fewNewInvocations reports whether the new version could expect fewer
+// than 3 invocations in the alias's period k (its invocations times the
+// share of the period after the deploy): then a missing datapoint of its
+// own counts means none (e^-3 = 5% at 3), not one CloudWatch has yet to
+// deliver. It depends on the traffic and the clock only.
+func fewNewInvocations(c *evalCtx, r *rule, w *watchInfo, k pt) bool {
+	if r.trials < 0 || k.end <= k.t || w.start <= k.t {
+		return false
+	}
+	tr, ok := pointAt(c.alias[r.trials], k.t)
+	if !ok || tr.out != outOK {
+		return false
+	}
+	after := float64(max(0, k.end-w.start)) / float64(k.end-k.t)
+	return tr.v*after < 3
 }
 
 // readPeriod reads one period whose key datapoint is k from side (and the

@@ -106,7 +106,7 @@ func (p *Policy) accumulate(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, ev 
 	if r.isProbe() {
 		recs = probePeriods(c, r, probeFrom, math.MaxInt64)
 	} else {
-		recs = p.periods(c, r, rb, from, math.MaxInt64)
+		recs = p.periods(c, r, rb, w, from, math.MaxInt64)
 	}
 	splitBuf, vecBuf := grab(), grab()
 	cold := ev.coldOf(r.idx)
