@@ -86,7 +86,6 @@ func (p *Policy) latencyIncrement(r *rule, rb *ruleBase, w *watchInfo, q *period
 		if r.warmup > 0 && rb.hasRef {
 			t := 1 / coldPhi(rb.rate*q.nn, 0, rb.invK)
 			inc.cold = seqtest.ColdPeriod{X: t * q.xn, N: t * q.nn, S: t * coldShare(r.warmup, w.start, q) * q.nn}
-			inc.hasCold = true
 		}
 		// The later epochs (and a rule without a warmup): the periods'
 		// counts join the new side's sums, judged against the
@@ -193,11 +192,10 @@ func (p *Policy) coldBound(r *rule, rb *ruleBase, w *watchInfo, q *period, cold 
 // epoch 0 keeps the same periods between deliveries, and a replay or a
 // daemon evaluates it at every record or poll in between.
 type coldMemo struct {
-	mu  sync.Mutex
-	ps  [maxColdPeriods]seqtest.ColdPeriod
-	n   int
-	v   float64
-	set bool
+	mu sync.Mutex
+	ps [maxColdPeriods]seqtest.ColdPeriod
+	n  int // periods in ps (0: none yet)
+	v  float64
 }
 
 // coldLogE is the joint cold-start test's log e-value of a's periods
@@ -209,8 +207,8 @@ func (rb *ruleBase) coldLogE(a *epochAcc) float64 {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !m.set || m.n != a.nCold || m.ps != a.cold {
-		m.ps, m.n, m.set = a.cold, a.nCold, true
+	if m.n != a.nCold || m.ps != a.cold {
+		m.ps, m.n = a.cold, a.nCold
 		m.v = rb.two.LogECold(rb.ref, a.cold[:a.nCold])
 	}
 	return m.v

@@ -101,7 +101,7 @@ func (a *epochAcc) add(inc *increment) {
 	a.x += inc.x
 	a.n += inc.n
 	a.off += inc.off
-	if inc.hasCold && a.start == math.MinInt64 { // epoch 0: the later ones start long after the cold starts
+	if inc.cold.N > 0 && a.start == math.MinInt64 { // epoch 0: the later ones start long after the cold starts
 		if a.nCold < len(a.cold) {
 			a.cold[a.nCold] = inc.cold
 			a.nCold++

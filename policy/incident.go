@@ -94,15 +94,27 @@ func (b *PreparedBaseline) shift(rb *ruleBase, ts []int64, x, n []float64, perPe
 	if !stepped || sh.raw.X < 5 || c == 0 {
 		return
 	}
-	var head seqtest.Block
-	for i := range c {
-		head.X, head.N = head.X+x[i], head.N+n[i]
-	}
-	// Under no step both sides run at the head's rate: each is tempered at
-	// the count a period would expect at it.
+	head := sumBlock(x[:c], n[:c])
 	sh.head = head.X / head.N
-	muTail, muHead := sh.head*sh.raw.N/float64(sh.periods), sh.head*head.N/float64(c)
-	sh.on = significantlyAbove(temper(sh.raw, seqtest.Phi(muTail, rb.invK)), temper(head, seqtest.Phi(muHead, rb.invK)), 1)
+	sh.on = head.N > 0 && sh.raw.N > 0 && stepZ(head, sh.raw, c, sh.periods, rb.invK) >= shiftZ
+}
+
+// stepZ is the z of a tail's rate (tail, over tp periods) against its
+// head's (head, over hp periods). Under no step both sides run at the
+// head's rate: each is tempered at the count a period would expect at it.
+func stepZ(head, tail seqtest.Block, hp, tp int, invK float64) float64 {
+	rate := head.X / head.N
+	muTail, muHead := rate*tail.N/float64(tp), rate*head.N/float64(hp)
+	return zAbove(temper(tail, seqtest.Phi(muTail, invK)), temper(head, seqtest.Phi(muHead, invK)), 1)
+}
+
+// sumBlock is the block of events x in trials n.
+func sumBlock(x, n []float64) seqtest.Block {
+	var b seqtest.Block
+	for i := range x {
+		b.X, b.N = b.X+x[i], b.N+n[i]
+	}
+	return b
 }
 
 // tail sets the tail block from period c on.
@@ -111,9 +123,7 @@ func (sh *kgShift) tail(c int, invK float64) {
 	if c >= len(sh.ts) {
 		return
 	}
-	for i := c; i < len(sh.ts); i++ {
-		sh.raw.X, sh.raw.N = sh.raw.X+sh.x[i], sh.raw.N+sh.n[i]
-	}
+	sh.raw = sumBlock(sh.x[c:], sh.n[c:])
 	sh.periods, sh.at = len(sh.ts)-c, sh.ts[c]
 	sh.invK = max(invK, tailInvK(sh.x[c:], sh.n[c:], sh.perPeriod))
 	if sh.raw.N > 0 {
@@ -195,8 +205,7 @@ func (b *PreparedBaseline) shareShift() {
 
 // rose reports whether a rule's own counts rose at another rule's step
 // (period c): its tail's rate at least a standard error above its head's
-// (each side tempered at the count a period would expect at the head's
-// rate, as in shift). An incident shows more in some counts than in
+// (stepZ, as in shift). An incident shows more in some counts than in
 // others, so a step too light to be found in this rule's counts still
 // stands for it; but where they show no rise at all (a burst of errors
 // taken for a step, latency the errors' incident did not touch), the
@@ -204,20 +213,8 @@ func (b *PreparedBaseline) shareShift() {
 // it is worse than the known-good: rolling back helps. Probe rules, whose
 // few results cannot show a light incident, follow the step regardless.
 func rose(sh *kgShift, c int, invK float64) bool {
-	var head, tail seqtest.Block
-	for i := range sh.x {
-		if i < c {
-			head.X, head.N = head.X+sh.x[i], head.N+sh.n[i]
-		} else {
-			tail.X, tail.N = tail.X+sh.x[i], tail.N+sh.n[i]
-		}
-	}
-	if head.N <= 0 || tail.N <= 0 {
-		return true
-	}
-	rate := head.X / head.N
-	muTail, muHead := rate*tail.N/float64(len(sh.x)-c), rate*head.N/float64(c)
-	return zAbove(temper(tail, seqtest.Phi(muTail, invK)), temper(head, seqtest.Phi(muHead, invK)), 1) >= 1
+	head, tail := sumBlock(sh.x[:c], sh.n[:c]), sumBlock(sh.x[c:], sh.n[c:])
+	return head.N <= 0 || tail.N <= 0 || stepZ(head, tail, c, len(sh.x)-c, invK) >= 1
 }
 
 // worse reports whether the new version's counts (a deciding epoch's,

@@ -204,14 +204,13 @@ type increment struct {
 	start, end int64
 	x, n       float64            // tempered counts of the new side (one sample, or against the baseline)
 	off        float64            // compare_latency: the tempered cold-start allowance of x (expected events)
-	cold       seqtest.ColdPeriod // compare_latency with a warmup: the period for the joint cold-start test
-	hasCold    bool
-	z, m       float64   // latency fallback: clipped standardised values and their number
-	split      []float64 // log likelihood ratio per alternative of a split period (nil: none)
-	vec        []float64 // latency: per alternative of HardFailureGrid, against the period's own boundary; bursty rate tests: the alternatives' (nil: none)
-	den        []float64 // bursty rate tests: the null's per cell of burst shapes (nil: none)
-	rawX, rawN float64   // untempered new-side counts, for findings
-	rawKX      float64   // untempered known-good counts of split periods
+	cold       seqtest.ColdPeriod // compare_latency with a warmup: the period for the joint cold-start test (N 0: none)
+	z, m       float64            // latency fallback: clipped standardised values and their number
+	split      []float64          // log likelihood ratio per alternative of a split period (nil: none)
+	vec        []float64          // latency: per alternative of HardFailureGrid, against the period's own boundary; bursty rate tests: the alternatives' (nil: none)
+	den        []float64          // bursty rate tests: the null's per cell of burst shapes (nil: none)
+	rawX, rawN float64            // untempered new-side counts, for findings
+	rawKX      float64            // untempered known-good counts of split periods
 	rawKN      float64
 	logY, wY   float64 // Σ trials·log(statistic), Σ trials: the latency the findings show
 }
@@ -269,7 +268,7 @@ func (p *Policy) increment(r *rule, rb *ruleBase, w *watchInfo, q *period, split
 	case r.test == testTwoSample:
 		p.twoSampleIncrement(rb, q, &inc, split, vec)
 	}
-	return inc, inc.n > 0 || inc.m > 0 || inc.split != nil || inc.vec != nil || inc.hasCold
+	return inc, inc.n > 0 || inc.m > 0 || inc.split != nil || inc.vec != nil || inc.cold.N > 0
 }
 
 // burstyIncrement is a period's evidence for the test against a null

@@ -530,9 +530,9 @@ func profileScan(prof func(theta float64) float64) (ls []float64, best int) {
 
 // nbSegment is a run of periods with one rate, for InvKUpper.
 type nbSegment struct {
-	xs, ns, lns, lx1 []float64 // events (rounded), trials, log trials, log Γ(x+1)
-	sx, sn           float64
-	slx1, sxln       float64 // Σ log Γ(x+1), Σ x·log n
+	xs, ns     []float64 // events (rounded), trials
+	sx, sn     float64
+	slx1, sxln float64 // Σ log Γ(x+1), Σ x·log n
 	// The distinct positive event counts and how many periods had each:
 	// nbConst's sum of log Γ(x+k) over them.
 	vals, mult []float64
@@ -546,12 +546,11 @@ func newNBSegment(x, n []float64) nbSegment {
 		if n[i] > 0 {
 			v := math.Round(max(x[i], 0))
 			l, _ := math.Lgamma(v + 1)
-			ln := math.Log(n[i])
-			s.xs, s.ns, s.lns, s.lx1 = append(s.xs, v), append(s.ns, n[i]), append(s.lns, ln), append(s.lx1, l)
+			s.xs, s.ns = append(s.xs, v), append(s.ns, n[i])
 			s.sx += v
 			s.sn += n[i]
 			s.slx1 += l
-			s.sxln += v * ln
+			s.sxln += v * math.Log(n[i])
 			if v > 0 {
 				j, ok := seen[v]
 				if !ok {
