@@ -99,6 +99,9 @@ func (p *Policy) PrepareBaseline(baseline []sample.Sample) *PreparedBaseline {
 			series[i] = counts{ts, x, n}
 			rb.setBaseCounts(r, x, n)
 			b.shift(rb, ts, x, n, r.test == testPerPeriod)
+			if r.test != testPerPeriod && rb.shift.p > shiftP {
+				b.historyDispersion(r, rb, ts, x, n)
+			}
 		case testProbe:
 			ts, x, n := b.probeBlocks(r, baseline)
 			series[i] = counts{ts, x, n}

@@ -82,13 +82,41 @@ func (b *PreparedBaseline) shapeUpper(r *rule, rb *ruleBase, ts []int64, x, n []
 	if len(hts) == 0 {
 		return math.Inf(1)
 	}
-	end := hts[len(hts)-1] + int64(b.p.period)
+	return seqtest.InvKUpperRuns(hx, hn, b.hourRuns(hts), delta)
+}
+
+// hourRuns are the ends of the runs of an hour (ending at the last
+// period's end) of periods starting at ts (ascending), as
+// seqtest.InvKUpperRuns and seqtest.InvKRuns take them.
+func (b *PreparedBaseline) hourRuns(ts []int64) []int {
+	end := ts[len(ts)-1] + int64(b.p.period)
 	var ends []int
-	for i := 1; i < len(hts); i++ {
-		if (end-hts[i-1]-1)/shapeRun != (end-hts[i]-1)/shapeRun {
+	for i := 1; i < len(ts); i++ {
+		if (end-ts[i-1]-1)/shapeRun != (end-ts[i]-1)/shapeRun {
 			ends = append(ends, i)
 		}
 	}
-	ends = append(ends, len(hts))
-	return seqtest.InvKUpperRuns(hx, hn, ends, delta)
+	return append(ends, len(ts))
+}
+
+// historyDispersion lets a count rule's shape history stand in for the
+// slack of its tempering's 1/k (the baseline's periods ts, x, n). The
+// hour's estimate is raised by a standard error of its few periods
+// (seqtest.DispersionSlack), so that chance cannot make a bursty service
+// look steady; a day of periods in runs of an hour measures 1/k to within
+// a few percent, and the rule then tempers at the day's 1/k, but never
+// above the hour's raised estimate nor below its plain one (a service
+// burstier within the hour than over the day keeps what the hour shows).
+func (b *PreparedBaseline) historyDispersion(r *rule, rb *ruleBase, ts []int64, x, n []float64) {
+	if b.hist == nil || rb.invK <= 0 {
+		return
+	}
+	hts, hx, hn := blockSeriesOf(b.hist, r, rb.eventsKg)
+	if len(hts) == 0 {
+		return
+	}
+	hts, hx, hn = append(hts, ts...), append(hx, x...), append(hn, n...)
+	day := seqtest.InvKRuns(hx, hn, b.hourRuns(hts), 1)
+	hour := seqtest.InvKRuns(x, n, []int{len(x)}, 0)
+	rb.invK = max(hour, min(rb.invK, day))
 }

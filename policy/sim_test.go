@@ -178,6 +178,11 @@ func simPolicyHistory(t *testing.T, r config.Rule, confidence float64, history i
 // errorMinute is a period of n invocations (Poisson) with errors at rate
 // p (burst shape k) — rates from the functions of the minute.
 func errorMinute(n, p func(m int) float64, k float64) func(r rng, m int, v string) []sample.Sample {
+	return errorMinuteK(n, p, flat(k))
+}
+
+// errorMinuteK is errorMinute with a burst shape of its own each minute.
+func errorMinuteK(n, p, k func(m int) float64) func(r rng, m int, v string) []sample.Sample {
 	return func(r rng, m int, v string) []sample.Sample {
 		nv := n(m)
 		switch v {
@@ -187,7 +192,7 @@ func errorMinute(n, p func(m int) float64, k float64) func(r rng, m int, v strin
 			nv *= 0.9
 		}
 		inv := r.poisson(nv)
-		return []sample.Sample{met("Invocations", v, m, inv), met("Errors", v, m, r.events(inv, p(m), k))}
+		return []sample.Sample{met("Invocations", v, m, inv), met("Errors", v, m, r.events(inv, p(m), k(m)))}
 	}
 }
 
@@ -415,6 +420,19 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 		{name: "compare_errors, 0.03% in bursts of shape 0.05, a day of history", rule: cmp, minute: errorMinute(flat(1000), flat(3e-4), 0.05), periods: watch, history: day},
 		{name: "compare_errors, 0.3% in bursts of shape 0.05 at 10/min, a day of history", rule: cmp, minute: errorMinute(flat(10), flat(3e-3), 0.05), periods: watch, history: day},
 		{name: "compare_errors, 1% in bursts of shape 0.2, daily cycle, a day of history", rule: cmp, minute: errorMinute(daily(1000), flat(1e-2), 0.2), periods: watch, history: day},
+		// The day's 1/k stands in for the hour's slack (historyDispersion):
+		// moderate bursts the hour may read as steady or as clumps.
+		{name: "compare_errors, 0.5% in bursts of shape 5, a day of history", rule: cmp, minute: errorMinute(flat(1000), flat(5e-3), 5), periods: watch, history: day},
+		{name: "compare_errors, 2% in bursts of shape 20, 3000/min, a day of history", rule: cmp, minute: errorMinute(flat(3000), flat(0.02), 20), periods: watch, history: day},
+		{name: "compare_errors, 0.15% in bursts of shape 30, 300/min, a day of history", rule: cmp, minute: errorMinute(flat(300), flat(1.5e-3), 30), periods: watch, history: day},
+		// Burstier since the hour before the deploy than over the day: the
+		// hour's own estimate still rules.
+		{name: "compare_errors, 1%, shape 50 over the day, 2 from the baseline on", rule: cmp, minute: errorMinuteK(flat(1000), flat(0.01), func(m int) float64 {
+			if m < -30 {
+				return 50
+			}
+			return 2
+		}), periods: watch, history: day},
 		{name: "error_rate at 5%, bursty k=0.3, 30/min, a day of history", rule: errRate, minute: errorMinute(flat(30), flat(0.05), 0.3), periods: watch, history: day},
 		{name: "throttles at 2%, bursty k=0.05, 3000/min, a day of history", rule: thrShare, minute: throttleMinute(3000, 3e-4, 0.02, 0.05), periods: watch, history: day},
 		{name: "compare_errors, traffic varying by period", rule: cmp, minute: errorMinute(varying(2000), flat(0.01), 0), periods: watch},

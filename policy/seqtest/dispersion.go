@@ -189,6 +189,11 @@ func InvKPerPeriodSplit(x []float64, c int) float64 {
 // invKFrom turns the Pearson statistic (and the sum of its squared terms)
 // of T periods expecting sumMu events in all into 1/k.
 func invKFrom(chi2, chi4, sumMu float64, periods int) float64 {
+	return invKFromSlack(chi2, chi4, sumMu, periods, 1)
+}
+
+// invKFromSlack is invKFrom with slack times DispersionSlack.
+func invKFromSlack(chi2, chi4, sumMu float64, periods int, slack float64) float64 {
 	if chi2 <= 0 || sumMu <= 0 {
 		return 0
 	}
@@ -203,7 +208,7 @@ func invKFrom(chi2, chi4, sumMu float64, periods int) float64 {
 	// the tests' full power), all of it from one standard deviation above.
 	sd := math.Sqrt(2 * df)
 	w := min(1, max(0, (chi2-df)/sd-1))
-	up := chi2 * (1 + w*DispersionSlack*math.Sqrt(max(kurt-1, 2)/df))
+	up := chi2 * (1 + w*slack*DispersionSlack*math.Sqrt(max(kurt-1, 2)/df))
 	// The first standard deviation of excess is what a binomial baseline
 	// shows by chance one time in six: it is not taken for dispersion.
 	excess := up - df - sd
@@ -219,4 +224,48 @@ func Phi(mu, invK float64) float64 {
 		return 1
 	}
 	return 1 + mu*invK
+}
+
+// InvKRuns is InvK for periods in runs of their own rate (run i ends
+// before ends[i], increasing, the last len(x)): a day of history read an
+// hour a run, so that the daily cycle and a drift of the rate are not
+// taken for bursts. Successive differences are taken within runs only.
+// slack scales DispersionSlack (0: the moment estimate less the first
+// standard deviation of chance, as InvK without its slack).
+func InvKRuns(x, n []float64, ends []int, slack float64) float64 {
+	res, mus := make([]float64, len(x)), make([]float64, len(x))
+	var chi2, chi4, sumMu, sx float64
+	pairs, from := 0, 0
+	for _, e := range ends {
+		e = min(max(e, from), len(x))
+		var ex, en float64
+		for i := from; i < e; i++ {
+			if n[i] > 0 {
+				ex, en = ex+x[i], en+n[i]
+			}
+		}
+		sx += ex
+		p := 0.0
+		if en > 0 {
+			p = ex / en
+		}
+		for i := from; i < e; i++ {
+			if n[i] > 0 && p > 0 && p < 1 {
+				mu := p * n[i]
+				res[i], mus[i] = (x[i]-mu)/math.Sqrt(mu*(1-p)), mu
+			}
+		}
+		for i := from + 1; i < e; i++ {
+			pairs++
+			d := res[i] - res[i-1]
+			r2 := d * d / 2
+			chi2, chi4 = chi2+r2, chi4+r2*r2
+			sumMu += (mus[i] + mus[i-1]) / 2
+		}
+		from = e
+	}
+	if pairs < 2 || sx < minDispersionEvents {
+		return 0
+	}
+	return invKFromSlack(chi2, chi4, sumMu, pairs+1, slack)
 }

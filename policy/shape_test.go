@@ -1,0 +1,68 @@
+package policy
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/policy/seqtest"
+	"github.com/canaryd/canaryd/sample"
+)
+
+// A day of history stands in for the slack of the hour's estimate of the
+// bursts (historyDispersion): an hour that reads clumpy by chance is
+// tempered at what it plainly shows, not at that raised by its standard
+// error; a day burstier than the hour never raises the hour's tempering.
+func TestHistoryDispersion(t *testing.T) {
+	cmp := config.Rule{Name: "cmp", Kind: config.RuleCompareErrors}
+	withHist := simPolicyHistory(t, cmp, 0.9995, day)
+	hourOnly := simPolicyHistory(t, cmp, 0.9995, 0)
+	build := func(dayK, hourK float64, clump bool) (all, hour []sample.Sample, x, n []float64) {
+		r := rng{rand.New(rand.NewPCG(5, 6))}
+		for m := -30 - day; m < 0; m++ {
+			k := dayK
+			if m >= -30 {
+				k = hourK
+			}
+			e := r.events(1000, 0.01, k)
+			if clump && m == -12 {
+				e = 45
+			}
+			s := []sample.Sample{met("Invocations", "", m, 1000), met("Errors", "", m, e)}
+			all = append(all, s...)
+			if m >= -30 {
+				hour = append(hour, s...)
+				x, n = append(x, e), append(n, 1000)
+			}
+		}
+		return all, hour, x, n
+	}
+	invK := func(p *Policy, base []sample.Sample) float64 { return p.PrepareBaseline(base).rules[0].invK }
+
+	// Steady over the day, one clump in the hour.
+	all, hour, x, n := build(0, 0, true)
+	raised, plain := invK(hourOnly, hour), seqtest.InvKRuns(x, n, []int{len(x)}, 0)
+	got := invK(withHist, all)
+	t.Logf("clump in a steady day: 1/k with the day %.4g, the hour's plain %.4g, raised %.4g", got, plain, raised)
+	if raised != seqtest.InvK(x, n) || !(plain > 0 && plain < raised) {
+		t.Fatalf("the hour's estimates: raised %.4g (InvK %.4g), plain %.4g", raised, seqtest.InvK(x, n), plain)
+	}
+	if got != plain {
+		t.Errorf("1/k with a steady day = %.4g, want the hour's plain %.4g (not its raised %.4g)", got, plain, raised)
+	}
+
+	// Bursty over the day (k = 2), moderately bursty in the hour.
+	all, hour, _, _ = build(2, 20, true)
+	raised, got = invK(hourOnly, hour), invK(withHist, all)
+	t.Logf("bursty day: 1/k with the day %.4g, the hour's raised %.4g", got, raised)
+	if got != raised {
+		t.Errorf("1/k with a burstier day = %.4g, want the hour's own %.4g", got, raised)
+	}
+
+	// Bursts in the hour the plain estimate sees whatever the day says.
+	all, hour, x, n = build(1000, 3, false)
+	plain, got = seqtest.InvKRuns(x, n, []int{len(x)}, 0), invK(withHist, all)
+	if plain <= 0 || got < plain {
+		t.Errorf("bursty hour, steady day: 1/k %.4g below the hour's plain %.4g", got, plain)
+	}
+}
