@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/canaryd/canaryd/config"
@@ -65,6 +66,16 @@ type Options struct {
 	// kind, and after a trip keeps judging to the end of the trace (the
 	// outcome stays the trip).
 	Full bool
+	// Follow names rules of the target whose evidence Result.Evidence
+	// records at every change: how a rule's e-value, counts and window
+	// grew over the watch, not only where they ended.
+	Follow []string
+}
+
+// Step is one change of a followed rule's finding.
+type Step struct {
+	At      time.Time
+	Finding policy.Finding
 }
 
 // Entry is one line of the timeline: a note of the life cycle (verdict
@@ -95,6 +106,9 @@ type Result struct {
 	AlertOnlyWhy string
 	Evaluations  int
 	Records      int
+	// Evidence holds, per rule of Options.Follow, its finding at every
+	// change (from the first evaluation on).
+	Evidence map[string][]Step
 }
 
 // ExitCode maps the outcome to `canaryd replay`'s exit code.
@@ -115,6 +129,9 @@ func Run(ctx context.Context, r io.Reader, t config.Target, opts Options) (Resul
 	p, err := policy.Compile(t)
 	if err != nil {
 		return Result{}, err
+	}
+	if err := CheckFollow(t, opts.Follow); err != nil {
+		return Result{}, fmt.Errorf("follow: %w", err)
 	}
 	recs, err := readTrace(r, p.Period())
 	if err != nil {
@@ -262,6 +279,7 @@ func (rp *replayer) tick(now time.Time) bool {
 	}
 	rp.in.Promoted = rp.w.Phase == store.PhasePromoted
 	v := rp.p.Evaluate(rp.in, now)
+	rp.follow(now, &v)
 	rp.res.Evaluations++
 	if rp.opts.Full && (rp.res.Final.Summary != v.Summary) {
 		vc := v
@@ -279,6 +297,45 @@ func (rp *replayer) tick(now time.Time) bool {
 	}
 	return !w.Phase.Final()
 }
+
+// CheckFollow reports a rule to follow (Options.Follow) that target t
+// does not have.
+func CheckFollow(t config.Target, names []string) error {
+	have := make([]string, 0, len(t.Rules))
+	for _, r := range t.Rules {
+		have = append(have, r.Name)
+	}
+	for _, n := range names {
+		if !slices.Contains(have, n) {
+			return fmt.Errorf("target %s has no rule %q (its rules: %s)", t.Name, n, strings.Join(have, ", "))
+		}
+	}
+	return nil
+}
+
+// follow records the followed rules' findings that changed.
+func (rp *replayer) follow(now time.Time, v *policy.Verdict) {
+	if len(rp.opts.Follow) == 0 {
+		return
+	}
+	if rp.res.Evidence == nil {
+		rp.res.Evidence = map[string][]Step{}
+	}
+	for _, f := range v.Findings {
+		if !slices.Contains(rp.opts.Follow, f.Rule) {
+			continue
+		}
+		steps := rp.res.Evidence[f.Rule]
+		if n := len(steps); n > 0 && sameEvidence(steps[n-1].Finding, f) {
+			continue
+		}
+		rp.res.Evidence[f.Rule] = append(steps, Step{At: now, Finding: f})
+	}
+}
+
+// sameEvidence reports whether two findings of a rule say the same: its
+// line for humans, which holds its e-value, counts and window.
+func sameEvidence(a, b policy.Finding) bool { return a.String() == b.String() }
 
 // apply does in the trace what the daemon does against the world.
 func (rp *replayer) apply(now time.Time, effs []watch.Effect) {

@@ -177,6 +177,55 @@ func TestReplayFull(t *testing.T) {
 	}
 }
 
+// Follow records a rule's finding at every change, from the first
+// evaluation to the trip, and nothing else; a rule the target lacks is an
+// error naming the rules it has.
+func TestReplayFollow(t *testing.T) {
+	const rule = "errors-vs-known-good"
+	plain := replayFile(t, "error-2x.jsonl", Options{})
+	res := replayFile(t, "error-2x.jsonl", Options{Follow: []string{rule}})
+	if plain.Evidence != nil || len(res.Evidence) != 1 {
+		t.Fatalf("evidence without Follow %v; with it, rules %d", plain.Evidence, len(res.Evidence))
+	}
+	if res.Outcome != plain.Outcome || !res.DecidedAt.Equal(plain.DecidedAt) {
+		t.Fatalf("following changed the outcome: %s at %s, want %s at %s", res.Outcome, res.DecidedAt, plain.Outcome, plain.DecidedAt)
+	}
+	steps := res.Evidence[rule]
+	if len(steps) < 3 || !steps[0].At.Equal(res.WatchStart) {
+		t.Fatalf("%d steps, first at %v (watch start %v)", len(steps), steps[0].At, res.WatchStart)
+	}
+	for i := 1; i < len(steps); i++ {
+		if !steps[i].At.After(steps[i-1].At) || steps[i].Finding.String() == steps[i-1].Finding.String() {
+			t.Fatalf("step %d at %v repeats or goes back: %s", i, steps[i].At, steps[i].Finding)
+		}
+	}
+	last := steps[len(steps)-1]
+	var final policy.Finding
+	for _, f := range res.Final.Findings {
+		if f.Rule == rule {
+			final = f
+		}
+	}
+	if !last.At.Equal(res.DecidedAt) || !last.Finding.Breached || last.Finding.String() != final.String() ||
+		steps[len(steps)-2].Finding.EValue >= 1/steps[len(steps)-2].Finding.Alpha {
+		t.Fatalf("last step %s at %v, final %s, decided %v", last.Finding, last.At, final, res.DecidedAt)
+	}
+	var out strings.Builder
+	res.WriteTimeline(&out)
+	if n := strings.Count(out.String(), "\n  +"); !strings.Contains(out.String(), "evidence of "+rule+", at every change:\n") || n < len(steps) {
+		t.Fatalf("timeline prints %d timed lines for %d steps:\n%s", n, len(steps), out.String())
+	}
+	f, err := os.Open(filepath.Join(tracesDir, "error-2x.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	_, err = Run(context.Background(), f, exampleTarget(t), Options{Follow: []string{"errors"}})
+	if err == nil || !strings.Contains(err.Error(), `no rule "errors"`) || !strings.Contains(err.Error(), rule) {
+		t.Fatalf("unknown rule: %v", err)
+	}
+}
+
 // After a promotion, the rollback window keeps the watch judged: a later
 // regression rolls back (exit 3), as the daemon would; without it the
 // promotion stands.

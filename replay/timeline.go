@@ -3,6 +3,7 @@ package replay
 import (
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/canaryd/canaryd/event"
@@ -53,4 +54,20 @@ func (r Result) WriteTimeline(w io.Writer) {
 		fmt.Fprintf(w, " at +%s", r.DecidedAt.Sub(r.WatchStart))
 	}
 	fmt.Fprintf(w, " (exit %d), watch %s, %d evaluations of %d records\n", r.ExitCode(), r.Phase, r.Evaluations, r.Records)
+	r.writeEvidence(w)
+}
+
+// writeEvidence prints each followed rule's finding at every change.
+func (r Result) writeEvidence(w io.Writer) {
+	names := make([]string, 0, len(r.Evidence))
+	for n := range r.Evidence {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "evidence of %s, at every change:\n", n)
+		for _, st := range r.Evidence[n] {
+			fmt.Fprintf(w, "  %-9s %s  %s\n", "+"+st.At.Sub(r.WatchStart).String(), st.At.UTC().Format("15:04:05"), st.Finding.String())
+		}
+	}
 }

@@ -41,6 +41,30 @@ func TestReplayExitCodes(t *testing.T) {
 	}
 }
 
+// --rule prints the rule's evidence at every change, after the timeline;
+// a rule the target lacks is a usage error that lists the rules it has.
+func TestReplayFollowsARule(t *testing.T) {
+	code, out, errOut := runCLI(t, "replay", "--config", "../../testdata/traces/target.toml",
+		"--trace", "../../testdata/traces/error-2x.jsonl", "--rule", "errors-vs-known-good, p99-latency")
+	if code != 3 {
+		t.Fatalf("exit %d, want 3\n%s%s", code, out, errOut)
+	}
+	_, ev, ok := strings.Cut(out, "evidence of errors-vs-known-good, at every change:\n")
+	if !ok || !strings.Contains(out, "evidence of p99-latency, at every change:") {
+		t.Fatalf("no evidence sections:\n%s", out)
+	}
+	ev, _, _ = strings.Cut(ev, "evidence of ")
+	lines := strings.Split(strings.TrimSpace(ev), "\n")
+	if len(lines) < 3 || !strings.Contains(lines[len(lines)-1], "≥ 1/α") || strings.Contains(lines[0], "≥ 1/α") {
+		t.Fatalf("want the e-value growing to the trip over several lines, got:\n%s", ev)
+	}
+	code, _, errOut = runCLI(t, "replay", "--config", "../../testdata/traces/target.toml",
+		"--trace", "../../testdata/traces/error-2x.jsonl", "--rule", "error-rates")
+	if code != 2 || !strings.Contains(errOut, `no rule "error-rates"`) || !strings.Contains(errOut, "errors-vs-known-good") {
+		t.Fatalf("unknown rule: exit %d, stderr %q", code, errOut)
+	}
+}
+
 func TestReplayRejectsMalformedTraceWithLine(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "bad.jsonl")
 	src := `{"type":"deploy","time":"2026-01-01T00:00:00Z","known_good":"1","new_version":"2"}` + "\n" + `{"type":"sample","vaule":3}` + "\n"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/replay"
@@ -15,6 +16,7 @@ func cmdReplay(ctx context.Context, env *cliEnv, args []string) error {
 	trace := fs.String("trace", "", "trace file (JSON lines; see testdata/traces/README.md)")
 	name := fs.String("target", "", "target to judge (default: the only target)")
 	full := fs.Bool("full", false, "show every change of the verdict, and keep judging after a trip to the end of the trace")
+	follow := fs.String("rule", "", "rules (comma-separated) whose evidence to show at every change: e-value, counts, window")
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return err
 	}
@@ -29,12 +31,21 @@ func cmdReplay(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	opts := replay.Options{Full: *full}
+	for _, n := range strings.Split(*follow, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			opts.Follow = append(opts.Follow, n)
+		}
+	}
+	if err := replay.CheckFollow(t, opts.Follow); err != nil {
+		return usagef("--rule: %v", err)
+	}
 	f, err := os.Open(*trace)
 	if err != nil {
 		return usagef("trace: %v", err)
 	}
 	defer f.Close()
-	res, err := replay.Run(ctx, f, t, replay.Options{Full: *full})
+	res, err := replay.Run(ctx, f, t, opts)
 	if err != nil {
 		return exitError{code: replay.ExitBadInput, err: fmt.Errorf("%s: %w", *trace, err)}
 	}
