@@ -25,6 +25,9 @@ type Config struct {
 	Verbose       bool
 	OutDir        string
 	ReplayCommand string
+	// AllTraces writes every scenario's trace to OutDir, right or wrong
+	// (a deploy caught in time but slowly is worth a replay too).
+	AllTraces bool
 }
 
 // Outcome is every judge's decision on one scenario.
@@ -58,7 +61,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = runtime.GOMAXPROCS(0)
 	}
-	if cfg.Verbose && cfg.OutDir != "" {
+	if (cfg.Verbose || cfg.AllTraces) && cfg.OutDir != "" {
 		if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
 			return nil, fmt.Errorf("trace directory: %w", err)
 		}
@@ -110,7 +113,7 @@ func runOne(ctx context.Context, cfg *Config, k Kind, seed uint64) (Outcome, err
 		}
 		out.Decisions = append(out.Decisions, d)
 		wrong := !correct(spec, d)
-		if wrong && cfg.Verbose && cfg.OutDir != "" && out.Trace == "" {
+		if (wrong && cfg.Verbose || cfg.AllTraces) && cfg.OutDir != "" && out.Trace == "" {
 			out.Trace = filepath.Join(cfg.OutDir, strings.ReplaceAll(string(k), "/", "-")+fmt.Sprintf("-%d.jsonl", seed))
 			if err := os.WriteFile(out.Trace, c.Bytes, 0o644); err != nil {
 				return out, fmt.Errorf("write trace: %w", err)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +64,33 @@ func TestRunTable(t *testing.T) {
 		if b, err := os.ReadFile(f); err != nil || !strings.HasPrefix(string(b), "# canaryd quality scenario") {
 			t.Errorf("trace %s: %v", f, err)
 		}
+	}
+}
+
+// AllTraces writes every scenario's trace, the very bytes Generate gives,
+// right or wrong, without listing anything.
+func TestRunAllTraces(t *testing.T) {
+	dir := t.TempDir()
+	seeds, _ := ParseSeeds("5,9", 0)
+	kinds, _ := ParseKinds("good/steady,bad/errors-10x")
+	if _, err := Run(context.Background(), Config{Kinds: kinds, Seeds: seeds, OutDir: dir, AllTraces: true,
+		Judges: []Judge{DefaultStatic()}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range kinds {
+		for _, seed := range seeds {
+			c, err := Generate(k, seed, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, strings.ReplaceAll(string(k), "/", "-")+"-"+strconv.FormatUint(seed, 10)+".jsonl")
+			if b, err := os.ReadFile(path); err != nil || string(b) != string(c.Bytes) {
+				t.Errorf("%s: %v (%d bytes, want %d)", path, err, len(b), len(c.Bytes))
+			}
+		}
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "*.jsonl")); len(files) != len(kinds)*len(seeds) {
+		t.Errorf("%d traces written, want %d", len(files), len(kinds)*len(seeds))
 	}
 }
 

@@ -41,7 +41,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	kinds := fs.String("kinds", "", "kinds or kind prefixes, comma-separated (default: all), e.g. bad/,good/steady")
 	alpha := fs.Float64("alpha", 1e-3, "the ideal test's false-rollback probability per deploy")
 	verbose := fs.Bool("v", false, "list every miss and false rollback; write their traces to -out")
-	out := fs.String("out", filepath.Join(os.TempDir(), "canaryd-quality"), "directory for the traces -v writes")
+	out := fs.String("out", filepath.Join(os.TempDir(), "canaryd-quality"), "directory for the traces -v and -traces write")
+	allTraces := fs.Bool("traces", false, "write every scenario's trace to -out (named KIND-SEED.jsonl), not only those of the misses -v lists")
 	probeBaseline := fs.Bool("probe-baseline", true, `write pre-deploy probe results as {"type":"baseline","kind":"probe"} records`)
 	workers := fs.Int("workers", 0, "parallel workers (default GOMAXPROCS)")
 	csvPath := fs.String("csv", "", "also write every judge's decision on every scenario to this CSV file")
@@ -66,7 +67,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	opts.DurationStats = pol.DurationStats // the trimmed counts the daemon reads for this baseline
-	rc := quality.Config{Options: opts, Workers: *workers, Verbose: *verbose, OutDir: *out,
+	rc := quality.Config{Options: opts, Workers: *workers, Verbose: *verbose, OutDir: *out, AllTraces: *allTraces,
 		ReplayCommand: fmt.Sprintf("go run ./cmd/canaryd replay --config %s --target %s --trace", *cfgPath, t.Name),
 		Judges:        []quality.Judge{&quality.Canaryd{Target: t}, quality.DefaultStatic(), &quality.Ideal{Alpha: *alpha}}}
 	if rc.Seeds, err = quality.ParseSeeds(*seeds, *n); err != nil {
