@@ -229,11 +229,13 @@ func Phi(mu, invK float64) float64 {
 // InvKRuns is InvK for periods in runs of their own rate (run i ends
 // before ends[i], increasing, the last len(x)): a day of history read an
 // hour a run, so that the daily cycle and a drift of the rate are not
-// taken for bursts. Successive differences are taken within runs only.
-// slack scales DispersionSlack (0: the moment estimate less the first
-// standard deviation of chance, as InvK without its slack).
+// taken for bursts. Successive differences are taken within runs only,
+// between the periods that had trials (as InvK skips the others); a run
+// without events (or all of them failing) shows nothing of the bursts and
+// adds neither to the statistic nor to its degrees of freedom. slack
+// scales DispersionSlack (0: the moment estimate less the first standard
+// deviation of chance, as InvK without its slack).
 func InvKRuns(x, n []float64, ends []int, slack float64) float64 {
-	res, mus := make([]float64, len(x)), make([]float64, len(x))
 	var chi2, chi4, sumMu, sx float64
 	pairs, from := 0, 0
 	for _, e := range ends {
@@ -244,23 +246,28 @@ func InvKRuns(x, n []float64, ends []int, slack float64) float64 {
 				ex, en = ex+x[i], en+n[i]
 			}
 		}
-		sx += ex
 		p := 0.0
 		if en > 0 {
 			p = ex / en
 		}
-		for i := from; i < e; i++ {
-			if n[i] > 0 && p > 0 && p < 1 {
+		if p > 0 && p < 1 {
+			sx += ex
+			prevRes, prevMu, have := 0.0, 0.0, false
+			for i := from; i < e; i++ {
+				if n[i] <= 0 {
+					continue
+				}
 				mu := p * n[i]
-				res[i], mus[i] = (x[i]-mu)/math.Sqrt(mu*(1-p)), mu
+				res := (x[i] - mu) / math.Sqrt(mu*(1-p))
+				if have {
+					pairs++
+					d := res - prevRes
+					r2 := d * d / 2
+					chi2, chi4 = chi2+r2, chi4+r2*r2
+					sumMu += (mu + prevMu) / 2
+				}
+				prevRes, prevMu, have = res, mu, true
 			}
-		}
-		for i := from + 1; i < e; i++ {
-			pairs++
-			d := res[i] - res[i-1]
-			r2 := d * d / 2
-			chi2, chi4 = chi2+r2, chi4+r2*r2
-			sumMu += (mus[i] + mus[i-1]) / 2
 		}
 		from = e
 	}

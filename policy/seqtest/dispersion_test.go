@@ -89,4 +89,21 @@ func TestInvKRuns(t *testing.T) {
 	if got := InvKRuns(x[:60], n[:60], []int{60}, 1); got != InvK(x[:60], n[:60]) {
 		t.Errorf("one run with the slack: %g, want InvK's %g", got, InvK(x[:60], n[:60]))
 	}
+	// Periods without trials are skipped, as InvK skips them, and a run
+	// without events adds nothing (its zeros are no evidence of steadiness).
+	gx, gn := append([]float64(nil), x[:60]...), append([]float64(nil), n[:60]...)
+	for i := 5; i < 60; i += 7 {
+		gx[i], gn[i] = 0, 0
+	}
+	if got, want := InvKRuns(gx, gn, []int{60}, 1), InvK(gx, gn); got != want {
+		t.Errorf("one run with empty periods: %g, want InvK's %g", got, want)
+	}
+	quiet := append(append([]float64(nil), gx...), make([]float64, 60)...)
+	quietN := append([]float64(nil), gn...)
+	for range 60 {
+		quietN = append(quietN, 1000)
+	}
+	if got, want := InvKRuns(quiet, quietN, []int{60, 120}, 1), InvK(gx, gn); got != want {
+		t.Errorf("with an hour of no events: %g, want the busy hour's %g", got, want)
+	}
 }
