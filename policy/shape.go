@@ -73,16 +73,26 @@ func (p *Policy) splitHistory(baseline []sample.Sample) (recent, old []sample.Sa
 // x, n) together, in runs of an hour (ending at the baseline's end) with
 // a rate each; +Inf when they have no events.
 func (b *PreparedBaseline) shapeUpper(r *rule, rb *ruleBase, ts []int64, x, n []float64, delta float64) float64 {
+	hx, hn, ends, ok := b.withHistory(r, rb, ts, x, n)
+	if !ok {
+		return math.Inf(1)
+	}
+	return seqtest.InvKUpperRuns(hx, hn, ends, delta)
+}
+
+// withHistory is a count rule's shape history followed by its baseline
+// periods (ts, x, n), and the ends of their runs of an hour; false when
+// there are no periods at all.
+func (b *PreparedBaseline) withHistory(r *rule, rb *ruleBase, ts []int64, x, n []float64) (hx, hn []float64, ends []int, ok bool) {
 	var hts []int64
-	var hx, hn []float64
 	if b.hist != nil {
 		hts, hx, hn = blockSeriesOf(b.hist, r, rb.eventsKg)
 	}
 	hts, hx, hn = append(hts, ts...), append(hx, x...), append(hn, n...)
 	if len(hts) == 0 {
-		return math.Inf(1)
+		return nil, nil, nil, false
 	}
-	return seqtest.InvKUpperRuns(hx, hn, b.hourRuns(hts), delta)
+	return hx, hn, b.hourRuns(hts), true
 }
 
 // hourRuns are the ends of the runs of an hour (ending at the last
@@ -111,12 +121,11 @@ func (b *PreparedBaseline) historyDispersion(r *rule, rb *ruleBase, ts []int64, 
 	if b.hist == nil || rb.invK <= 0 {
 		return
 	}
-	hts, hx, hn := blockSeriesOf(b.hist, r, rb.eventsKg)
-	if len(hts) == 0 {
-		return
+	hx, hn, ends, _ := b.withHistory(r, rb, ts, x, n)
+	if len(hx) == len(x) {
+		return // no history for this rule's counts
 	}
-	hts, hx, hn = append(hts, ts...), append(hx, x...), append(hn, n...)
-	day := seqtest.InvKRuns(hx, hn, b.hourRuns(hts), 1)
+	day := seqtest.InvKRuns(hx, hn, ends, 1)
 	hour := seqtest.InvKRuns(x, n, []int{len(x)}, 0)
 	rb.invK = max(hour, min(rb.invK, day))
 }

@@ -326,16 +326,14 @@ func (rp *replayer) follow(now time.Time, v *policy.Verdict) {
 			continue
 		}
 		steps := rp.res.Evidence[f.Rule]
-		if n := len(steps); n > 0 && sameEvidence(steps[n-1].Finding, f) {
+		// A change is one of the finding's line for humans, which holds
+		// its e-value, counts and window.
+		if n := len(steps); n > 0 && steps[n-1].Finding.String() == f.String() {
 			continue
 		}
 		rp.res.Evidence[f.Rule] = append(steps, Step{At: now, Finding: f})
 	}
 }
-
-// sameEvidence reports whether two findings of a rule say the same: its
-// line for humans, which holds its e-value, counts and window.
-func sameEvidence(a, b policy.Finding) bool { return a.String() == b.String() }
 
 // apply does in the trace what the daemon does against the world.
 func (rp *replayer) apply(now time.Time, effs []watch.Effect) {

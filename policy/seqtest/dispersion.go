@@ -115,23 +115,39 @@ func invKDiff(res, mus []float64, skipFrom, skipTo int) float64 {
 	if len(res) < 3 {
 		return 0
 	}
-	var chi2, chi4, sumMu float64
-	pairs := 0
+	var s diffStat
 	for i := 1; i < len(res); i++ {
-		if i >= skipFrom && i <= skipTo {
-			continue
+		if i < skipFrom || i > skipTo {
+			s.add(res[i-1], res[i], mus[i-1], mus[i])
 		}
-		pairs++
-		d := res[i] - res[i-1]
-		r2 := d * d / 2
-		chi2 += r2
-		chi4 += r2 * r2
-		sumMu += (mus[i] + mus[i-1]) / 2
 	}
-	if pairs < 2 {
+	return s.invK(1)
+}
+
+// diffStat sums the successive differences of standardised residuals:
+// the Pearson-style statistic (halved squared differences), the sum of
+// its squared terms, and the events the pairs expect.
+type diffStat struct {
+	chi2, chi4, sumMu float64
+	pairs             int
+}
+
+// add adds the pair of periods (a, b): residuals ra, rb expecting mua, mub.
+func (s *diffStat) add(ra, rb, mua, mub float64) {
+	d := rb - ra
+	r2 := d * d / 2
+	s.pairs++
+	s.chi2, s.chi4 = s.chi2+r2, s.chi4+r2*r2
+	s.sumMu += (mua + mub) / 2
+}
+
+// invK is 1/k from the pairs (0 with fewer than two), with slack times
+// DispersionSlack.
+func (s *diffStat) invK(slack float64) float64 {
+	if s.pairs < 2 {
 		return 0
 	}
-	return invKFrom(chi2, chi4, sumMu, pairs+1)
+	return invKFrom(s.chi2, s.chi4, s.sumMu, s.pairs+1, slack)
 }
 
 // InvKPerPeriod is InvK for counts per period without trials (throttles
@@ -187,13 +203,9 @@ func InvKPerPeriodSplit(x []float64, c int) float64 {
 }
 
 // invKFrom turns the Pearson statistic (and the sum of its squared terms)
-// of T periods expecting sumMu events in all into 1/k.
-func invKFrom(chi2, chi4, sumMu float64, periods int) float64 {
-	return invKFromSlack(chi2, chi4, sumMu, periods, 1)
-}
-
-// invKFromSlack is invKFrom with slack times DispersionSlack.
-func invKFromSlack(chi2, chi4, sumMu float64, periods int, slack float64) float64 {
+// of T periods expecting sumMu events in all into 1/k, raised by slack
+// times DispersionSlack of its standard errors.
+func invKFrom(chi2, chi4, sumMu float64, periods int, slack float64) float64 {
 	if chi2 <= 0 || sumMu <= 0 {
 		return 0
 	}
@@ -236,8 +248,8 @@ func Phi(mu, invK float64) float64 {
 // scales DispersionSlack (0: the moment estimate less the first standard
 // deviation of chance, as InvK without its slack).
 func InvKRuns(x, n []float64, ends []int, slack float64) float64 {
-	var chi2, chi4, sumMu, sx float64
-	pairs, from := 0, 0
+	var s diffStat
+	sx, from := 0.0, 0
 	for _, e := range ends {
 		e = min(max(e, from), len(x))
 		var ex, en float64
@@ -260,19 +272,15 @@ func InvKRuns(x, n []float64, ends []int, slack float64) float64 {
 				mu := p * n[i]
 				res := (x[i] - mu) / math.Sqrt(mu*(1-p))
 				if have {
-					pairs++
-					d := res - prevRes
-					r2 := d * d / 2
-					chi2, chi4 = chi2+r2, chi4+r2*r2
-					sumMu += (mu + prevMu) / 2
+					s.add(prevRes, res, prevMu, mu)
 				}
 				prevRes, prevMu, have = res, mu, true
 			}
 		}
 		from = e
 	}
-	if pairs < 2 || sx < minDispersionEvents {
+	if sx < minDispersionEvents {
 		return 0
 	}
-	return invKFromSlack(chi2, chi4, sumMu, pairs+1, slack)
+	return s.invK(slack)
 }
