@@ -99,9 +99,6 @@ func (p *Policy) PrepareBaseline(baseline []sample.Sample) *PreparedBaseline {
 			series[i] = counts{ts, x, n}
 			rb.setBaseCounts(r, x, n)
 			b.shift(rb, ts, x, n, r.test == testPerPeriod)
-			if r.test != testPerPeriod && rb.shift.p > shiftP {
-				b.historyDispersion(r, rb, ts, x, n)
-			}
 		case testProbe:
 			ts, x, n := b.probeBlocks(r, baseline)
 			series[i] = counts{ts, x, n}
@@ -119,10 +116,14 @@ func (p *Policy) PrepareBaseline(baseline []sample.Sample) *PreparedBaseline {
 		rb := &b.rules[i]
 		switch r.test {
 		case testRate, testPerPeriod, testTwoSample:
+			if r.test != testPerPeriod {
+				b.historyDispersion(r, rb, series[i].ts, series[i].x, series[i].n)
+			}
 			b.prepareCounts(r, rb, series[i].ts, series[i].x, series[i].n)
 		case testProbe:
 			b.prepareProbe(r, rb, series[i].x, series[i].n)
 		}
+		rb.shift.ts, rb.shift.x, rb.shift.n = nil, nil, nil
 	}
 	return b
 }

@@ -89,6 +89,7 @@ type epochAcc struct {
 	vec        []float64 // latency rules: against each period's own boundary (HardFailureGrid); bursty rate tests: the alternatives' log probabilities
 	den        []float64 // bursty rate tests: the null's log probabilities per cell of burst shapes
 	rawX, rawN float64
+	disp       rateDiffs // the new side's period-to-period variation (incident.go)
 	rawKX      float64
 	rawKN      float64
 	logY, wY   float64
@@ -131,6 +132,7 @@ func (a *epochAcc) add(inc *increment) {
 	}
 	a.rawX += inc.rawX
 	a.rawN += inc.rawN
+	a.disp.add(inc.rawX, inc.rawN)
 	a.rawKX += inc.rawKX
 	a.rawKN += inc.rawKN
 	a.logY += inc.logY

@@ -61,9 +61,11 @@ type kgShift struct {
 	head    float64       // the rate before the tail
 	at      int64         // the tail's first period (unix ns)
 	p       float64       // the rank test's p-value at the step
+	step    int           // the step's period (an index of ts), 0 when the baseline shows none
+	from    int           // the tail's first period (an index of ts)
 
 	// The baseline's per-period counts, until PrepareBaseline has shared
-	// the strongest step between the rules.
+	// the strongest step between the rules and set the rules' dispersion.
 	ts        []int64
 	x, n      []float64
 	perPeriod bool // counts per period (throttles ≥ 1): no trials
@@ -85,10 +87,12 @@ func (b *PreparedBaseline) shift(rb *ruleBase, ts []int64, x, n []float64, perPe
 	default:
 		rb.invK = seqtest.InvK(x, n)
 	}
-	if !stepped {
+	sh := &rb.shift
+	if stepped {
+		sh.step = c
+	} else {
 		c = tailStart(ts, int64(b.p.period))
 	}
-	sh := &rb.shift
 	sh.ts, sh.x, sh.n, sh.p, sh.perPeriod = ts, x, n, pv, perPeriod
 	sh.tail(c, rb.invK)
 	if !stepped || sh.raw.X < 5 || c == 0 {
@@ -124,7 +128,7 @@ func (sh *kgShift) tail(c int, invK float64) {
 		return
 	}
 	sh.raw = sumBlock(sh.x[c:], sh.n[c:])
-	sh.periods, sh.at = len(sh.ts)-c, sh.ts[c]
+	sh.from, sh.periods, sh.at = c, len(sh.ts)-c, sh.ts[c]
 	sh.invK = max(invK, tailInvK(sh.x[c:], sh.n[c:], sh.perPeriod))
 	if sh.raw.N > 0 {
 		sh.recent = temper(sh.raw, seqtest.Phi(sh.raw.X/float64(sh.periods), sh.invK))
@@ -166,6 +170,44 @@ func tailInvK(x, n []float64, perPeriod bool) float64 {
 	return max(0, chi2/(t-1)-1) / mean
 }
 
+// rateDiffs sums the successive differences of a run of periods' rates,
+// in time order, for their burstiness (invK): differences, not deviations
+// from the run's mean, so that a rate that moves over the run (a ramp, an
+// incident easing) is not taken for bursts.
+type rateDiffs struct {
+	prev       float64 // the last period's rate
+	prevN      float64 // its trials (0: none yet)
+	sq, binom  float64 // Σ (y_t - y_{t-1})², Σ (1/n_t + 1/n_{t-1})
+	pairs      int
+	sumX, sumN float64 // over the periods paired
+}
+
+// add adds a period of x events in n trials (none: skipped).
+func (d *rateDiffs) add(x, n float64) {
+	if n <= 0 {
+		return
+	}
+	y := x / n
+	if d.prevN > 0 {
+		d.sq += (y - d.prev) * (y - d.prev)
+		d.binom += 1/n + 1/d.prevN
+		d.pairs++
+		d.sumX, d.sumN = d.sumX+x, d.sumN+n
+	}
+	d.prev, d.prevN = y, n
+}
+
+// invK is 1/k of the periods: with p their rate, a pair's squared
+// difference expects p(1-p)(1/n_t + 1/n_{t-1}) + 2p²/k. 0 with fewer than
+// 3 pairs or 5 events.
+func (d *rateDiffs) invK() float64 {
+	if d.pairs < 3 || d.sumX < 5 || d.sumX >= d.sumN {
+		return 0
+	}
+	p := d.sumX / d.sumN
+	return max(0, d.sq-p*(1-p)*d.binom) / (2 * float64(d.pairs) * p * p)
+}
+
 // shareShift makes the strongest step any rule found stand for every
 // rule with a baseline: an incident shows more in some counts than in
 // others. It runs before the rules' tests are set up from their
@@ -192,6 +234,7 @@ func (b *PreparedBaseline) shareShift() {
 					rb.invK = seqtest.InvKSplit(sh.x, sh.n, c)
 				}
 				sh.tail(c, rb.invK)
+				sh.step = c
 				sh.on, sh.other = sh.raw.N > 0, true
 				sh.head = 0
 				if h := rb.baseRaw.N - sh.raw.N; h > 0 {
@@ -199,7 +242,6 @@ func (b *PreparedBaseline) shareShift() {
 				}
 			}
 		}
-		sh.ts, sh.x, sh.n = nil, nil, nil
 	}
 }
 
@@ -221,8 +263,9 @@ func rose(sh *kgShift, c int, invK float64) bool {
 // untempered) are significantly above incidentWorse times the tail's
 // rate, each side tempered at its own count per period (a probe result
 // is not a period: the new side's results are counted per period of the
-// tail's size).
-func (sh *kgShift) worse(a *epochAcc, probe bool, invK float64) bool {
+// tail's size). own is the new version's burstiness since the deploy
+// (0: not known).
+func (sh *kgShift) worse(a *epochAcc, probe bool, invK, own float64) bool {
 	if a.rawN <= 0 || a.periods == 0 || sh.raw.N <= 0 || sh.periods == 0 {
 		return false
 	}
@@ -230,8 +273,12 @@ func (sh *kgShift) worse(a *epochAcc, probe bool, invK float64) bool {
 	if probe {
 		perPeriod = sh.raw.N / float64(sh.periods)
 	}
+	k, tail := max(invK, sh.invK), sh.recent
+	if own > k {
+		k, tail = own, temper(sh.raw, seqtest.Phi(sh.raw.X/float64(sh.periods), own))
+	}
 	nw := seqtest.Block{X: a.rawX, N: a.rawN}
-	return significantlyAbove(temper(nw, seqtest.Phi(nw.X/nw.N*perPeriod, max(invK, sh.invK))), sh.recent, incidentWorse)
+	return significantlyAbove(temper(nw, seqtest.Phi(nw.X/nw.N*perPeriod, k)), tail, incidentWorse)
 }
 
 // tailStart is the first of the periods within the last recentPeriods.

@@ -235,3 +235,43 @@ func TestIncidentBurstyTail(t *testing.T) {
 		}
 	}
 }
+
+// A new version as bad as the known-good during an incident, as bursty as
+// the incident really is, when the incident's few minutes before the
+// deploy read steadier than that by chance: a single bursty minute is not
+// an incident made worse, because the new version's own minutes since the
+// deploy show how bursty the incident makes the counts (kgShift.worse).
+// A version whose minutes are steady and four times the incident's rate
+// still is.
+func TestIncidentBurstierThanItsTail(t *testing.T) {
+	p, err := Compile(target(10*time.Minute, cmpErr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var base []sample.Sample
+	before := []float64{6, 5, 7, 6, 4, 6, 8, 5, 6, 7, 5, 6, 7, 6, 5, 6, 4, 7, 6, 5}
+	during := []float64{24, 25, 23, 26, 24, 25, 23, 24, 26, 24} // 4.1%, steady by chance
+	for i, e := range append(before, during...) {
+		base = append(base, met("Invocations", "", i-30, 600), met("Errors", "", i-30, e))
+	}
+	start := at(0)
+	for _, tc := range []struct {
+		name     string
+		errs     []float64 // the new version's errors a minute, of 600
+		rollback bool
+	}{
+		// 29 minutes at 3.8% (the incident's 4.1%) in gamma-like bursts, then a
+		// minute at 17%: the epoch that decides is that minute alone.
+		{"as bad, bursty", []float64{5, 60, 10, 45, 2, 30, 8, 50, 12, 3, 40, 20, 6, 55, 15, 4, 35, 9, 25, 30, 7, 48, 11, 3, 38, 22, 5, 52, 14, 102}, false},
+		{"four times worse, steady", []float64{96, 100, 94, 98, 101, 97, 95, 99, 100, 96, 98, 97, 99, 95, 100, 96, 98, 97, 99, 101}, true},
+	} {
+		var s []sample.Sample
+		for m, e := range tc.errs {
+			s = append(s, met("Invocations", "", m, 600), met("Errors", "", m, e))
+		}
+		v := p.Evaluate(Input{WatchStart: start, NewVersion: "2", KnownGood: "1", Baseline: base, Samples: s}, at(len(tc.errs)).Add(5*time.Second))
+		if v.Kind != Failing || v.AlertOnly == tc.rollback {
+			t.Errorf("%s: rollback %v, want %v: %s", tc.name, v.Kind == Failing && !v.AlertOnly, tc.rollback, dump(v))
+		}
+	}
+}

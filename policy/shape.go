@@ -2,6 +2,7 @@ package policy
 
 import (
 	"math"
+	"slices"
 
 	"github.com/canaryd/canaryd/policy/seqtest"
 	"github.com/canaryd/canaryd/sample"
@@ -118,6 +119,7 @@ func (b *PreparedBaseline) hourRuns(ts []int64) []int {
 // above the hour's raised estimate nor below its plain one (a service
 // burstier within the hour than over the day keeps what the hour shows).
 func (b *PreparedBaseline) historyDispersion(r *rule, rb *ruleBase, ts []int64, x, n []float64) {
+	sh := &rb.shift
 	if b.hist == nil || rb.invK <= 0 {
 		return
 	}
@@ -125,7 +127,21 @@ func (b *PreparedBaseline) historyDispersion(r *rule, rb *ruleBase, ts []int64, 
 	if len(hx) == len(x) {
 		return // no history for this rule's counts
 	}
+	hourEnds := []int{len(x)}
+	if c := sh.step; c > 0 && c < len(x) {
+		// An incident began in the baseline: the periods after its
+		// step have a rate of their own, as in seqtest.InvKSplit.
+		hourEnds = []int{c, len(x)}
+		at := len(hx) - len(x) + c
+		if i, found := slices.BinarySearch(ends, at); !found {
+			ends = slices.Insert(ends, i, at)
+		}
+	}
 	day := seqtest.InvKRuns(hx, hn, ends, 1)
-	hour := seqtest.InvKRuns(x, n, []int{len(x)}, 0)
-	rb.invK = max(hour, min(rb.invK, day))
+	hour := seqtest.InvKRuns(x, n, hourEnds, 0)
+	rb.invK = min(rb.invK, max(hour, day))
+	if sh.ts != nil {
+		// The tail's dispersion follows the rule's (kgShift.tail).
+		sh.tail(sh.from, rb.invK)
+	}
 }

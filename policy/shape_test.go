@@ -67,3 +67,53 @@ func TestHistoryDispersion(t *testing.T) {
 		t.Errorf("bursty hour, steady day: 1/k %.4g, want the hour's plain %.4g (raised %.4g)", got, plain, raised)
 	}
 }
+
+// The day's dispersion reaches a baseline in which an incident began too
+// (historyDispersion with a step): the hour's estimate within each side of
+// the step is raised by its standard error as in a steady hour, and a
+// steady day takes that slack away. The incident's tail, which decides
+// whether a new version made the incident worse, follows.
+func TestHistoryDispersionAtAStep(t *testing.T) {
+	cmp := config.Rule{Name: "cmp", Kind: config.RuleCompareErrors}
+	withHist := simPolicyHistory(t, cmp, 0.9995, day)
+	hourOnly := simPolicyHistory(t, cmp, 0.9995, 0)
+	const step = 20 // the incident's first period in the hour
+	r := rng{rand.New(rand.NewPCG(7, 8))}
+	var all, hour []sample.Sample
+	var x, n []float64
+	for m := -30 - day; m < 0; m++ {
+		p := 0.01
+		if m >= -30+step {
+			p = 0.04
+		}
+		e := r.events(1000, p, 0)
+		if m == -22 {
+			e = 45 // one clump before the incident
+		}
+		s := []sample.Sample{met("Invocations", "", m, 1000), met("Errors", "", m, e)}
+		all = append(all, s...)
+		if m >= -30 {
+			hour = append(hour, s...)
+			x, n = append(x, e), append(n, 1000)
+		}
+	}
+	hb, db := hourOnly.PrepareBaseline(hour), withHist.PrepareBaseline(all)
+	for name, b := range map[string]*PreparedBaseline{"hour": hb, "day": db} {
+		if sh := &b.rules[0].shift; !sh.on || sh.step != step {
+			t.Fatalf("%s: the incident's step: on %v at %d, want at %d", name, sh.on, sh.step, step)
+		}
+	}
+	raised, got := hb.rules[0].invK, db.rules[0].invK
+	plain := seqtest.InvKRuns(x, n, []int{step, len(x)}, 0)
+	t.Logf("clump before an incident in a steady day: 1/k with the day %.4g, the hour's plain %.4g, raised %.4g", got, plain, raised)
+	if raised != seqtest.InvKSplit(x, n, step) || !(plain > 0 && plain < raised) {
+		t.Fatalf("the hour's estimates: raised %.4g (InvKSplit %.4g), plain %.4g", raised, seqtest.InvKSplit(x, n, step), plain)
+	}
+	if got != plain {
+		t.Errorf("1/k with a steady day = %.4g, want the hour's plain %.4g (not its raised %.4g)", got, plain, raised)
+	}
+	if hs, ds := hb.rules[0].shift.invK, db.rules[0].shift.invK; ds != max(got, tailInvK(x[step:], n[step:], false)) || ds > hs {
+		t.Errorf("the tail's 1/k: %.4g with the day, %.4g without; want max(the rule's %.4g, the tail's own %.4g)",
+			ds, hs, got, tailInvK(x[step:], n[step:], false))
+	}
+}

@@ -107,6 +107,9 @@ type scenario struct {
 	periods int                                          // after the deploy
 	deploy  time.Duration                                // into minute 0 (minute 0 is the deploy's own period)
 	history int                                          // minutes of shape history before the 30-minute baseline (shape_window)
+	// rollbacks counts only the verdicts that roll back: during an
+	// incident, alerting is right; rolling back to a version as bad is not.
+	rollbacks bool
 }
 
 // simulate runs one watch and returns the minute (from 1) of the first
@@ -127,7 +130,8 @@ func (s scenario) simulate(t *testing.T, p *Policy, r rng) int {
 	eval := func(now time.Time) bool {
 		in.Evidence, in.Samples = h.Evidence(), h.samples
 		in.Promoted = now.After(t0.Add(p.bake))
-		return p.Evaluate(in, now).Kind == Failing
+		v := p.Evaluate(in, now)
+		return v.Kind == Failing && !(s.rollbacks && v.AlertOnly)
 	}
 	for m := 0; m < s.periods; m++ {
 		if s.probes != nil {
@@ -237,19 +241,26 @@ func sparseSlowMinute(n, pBase, pWatch, k float64) func(r rng, m int, v string) 
 // deployed a share f into minute 0 at pNew: minute 0's alias-level counts
 // are f the known-good's incident and 1 - f the new version's.
 func incidentMinute(n, pBefore, pIncident, k, f, pNew float64) func(r rng, m int, v string) []sample.Sample {
+	return incidentMinuteK(n, pBefore, pIncident, k, f, pNew, 0, 0)
+}
+
+// incidentMinuteK is incidentMinute with the known-good's errors before
+// the incident in bursts of shape kBefore and the new version's of shape
+// kNew (0: binomial).
+func incidentMinuteK(n, pBefore, pIncident, k, f, pNew, kBefore, kNew float64) func(r rng, m int, v string) []sample.Sample {
 	return func(r rng, m int, v string) []sample.Sample {
 		inv := r.poisson(n)
 		var errs float64
 		switch {
 		case m < -10:
-			errs = r.events(inv, pBefore, 0)
+			errs = r.events(inv, pBefore, kBefore)
 		case m < 0:
 			errs = r.events(inv, pIncident, k)
 		case m == 0:
 			kg := math.Round(inv * f)
 			errs = r.events(kg, pIncident, k) + r.events(inv-kg, pNew, 0)
 		default:
-			errs = r.events(inv, pNew, 0)
+			errs = r.events(inv, pNew, kNew)
 		}
 		return []sample.Sample{met("Invocations", v, m, inv), met("Errors", v, m, errs)}
 	}
@@ -450,6 +461,22 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 		// quarters the known-good's incident (deployPeriod).
 		{name: "compare_errors, deploy minute during an incident, new at the reference rate", rule: cmp, deploy: 45 * time.Second,
 			minute: incidentMinute(1000, 0.01, 0.08, 5, 0.75, (12*0.01+10*0.08)/22), periods: watch},
+		// A deploy during an incident, as bad as the known-good since it
+		// began and as bursty, the day before it steadier: only rollbacks
+		// count (alerting is right). The incident's tail is tempered at
+		// the day's dispersion (historyDispersion) or its own, the new
+		// version's periods at the larger of those and their own
+		// (kgShift.worse). Not here: an incident so bursty (1% -> 4%,
+		// k = 3, 600/min) that the rank test misses its step in 18% of
+		// baselines still rolls back in about 12% of watches (16.5% before).
+		{name: "compare_errors, during an incident (1% -> 8%, k=5), new as bad, a day of history", rule: cmp, deploy: 45 * time.Second,
+			minute: incidentMinuteK(1000, 0.01, 0.08, 5, 0.75, 0.08, 10, 5), periods: watch, history: day, rollbacks: true},
+		{name: "compare_errors, during an incident (0.5% -> 3%, k=20, 300/min), new as bad, a day of history", rule: cmp, deploy: 20 * time.Second,
+			minute: incidentMinuteK(300, 0.005, 0.03, 20, 0.33, 0.03, 10, 20), periods: watch, history: day, rollbacks: true},
+		{name: "compare_errors, during an incident (1% -> 8%, k=3, 600/min), new as bad, a day of history", rule: cmp, deploy: 30 * time.Second,
+			minute: incidentMinuteK(600, 0.01, 0.08, 3, 0.5, 0.08, 30, 3), periods: watch, history: day, rollbacks: true},
+		{name: "compare_errors, during an incident (1% -> 4%, k=6, 600/min), new as bad, a day of history", rule: cmp, deploy: 30 * time.Second,
+			minute: incidentMinuteK(600, 0.01, 0.04, 6, 0.5, 0.04, 30, 6), periods: watch, history: day, rollbacks: true},
 		{name: "p99 at its threshold (1% slower than X)", rule: lat, minute: slowMinute("800", flat(1000), flat(0.01), 0), periods: watch},
 		{name: "compare_latency, heavy-tailed slow counts k=1", rule: config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency},
 			minute: slowMinute("400", flat(1000), flat(0.01), 1), periods: watch},

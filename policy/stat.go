@@ -51,7 +51,7 @@ func (p *Policy) evalStat(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, in *I
 		total = s.accs[0]
 	}
 	if rr.breached {
-		rr.kgBad = p.knownGoodBreaches(r, rb, best, breachedRel)
+		rr.kgBad = p.knownGoodBreaches(r, rb, best, &total, breachedRel)
 		rr.relative = againstBaseline(r, best, s.e.logE >= level)
 	}
 	enough := total.rawN >= p.minEvidence(r)
@@ -161,7 +161,7 @@ func (p *Policy) canCompare(r *rule, rb *ruleBase, a *epochAcc) bool {
 // during the baseline (a step up in the known-good's counts, in this rule
 // or another) and the new version is not significantly worse than the
 // known-good since then (incident.go).
-func (p *Policy) knownGoodBreaches(r *rule, rb *ruleBase, a *epochAcc, relBreach bool) bool {
+func (p *Policy) knownGoodBreaches(r *rule, rb *ruleBase, a, total *epochAcc, relBreach bool) bool {
 	if a.rawKN > 0 && r.test != testProbe {
 		if r.test == testTwoSample || r.rel != relAbsolute {
 			return false // the concurrent comparison already saw the known-good
@@ -169,7 +169,17 @@ func (p *Policy) knownGoodBreaches(r *rule, rb *ruleBase, a *epochAcc, relBreach
 		return a.rawKX/a.rawKN >= rb.nullRate
 	}
 	if rb.shift.on {
-		return !rb.shift.worse(a, r.isProbe(), rb.invK)
+		// The new version's own bursts count too: during an incident it
+		// runs into the same failing dependency, and its periods since the
+		// deploy soon show how bursty that makes its counts better than
+		// the tail's few periods (a tail that read steady by chance would
+		// make a bursty minute of a version as bad look worse). Not for
+		// latency, whose first periods hold cold starts, nor probes.
+		own := 0.0
+		if !r.isProbe() && !r.isLatency() {
+			own = total.disp.invK()
+		}
+		return !rb.shift.worse(a, r.isProbe(), rb.invK, own)
 	}
 	if r.rel != relAbsolute || r.test == testTwoSample || relBreach {
 		return false
