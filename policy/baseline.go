@@ -38,6 +38,8 @@ type ruleBase struct {
 	ref      seqtest.Block              // the baseline block, tempered
 	hasRef   bool
 	invK     float64 // 1/k of the counts' overdispersion (0: none)
+	invKCap  float64 // compare_errors: an upper bound on 1/k for periods busier than the baseline's (phi)
+	nMax     float64 // compare_errors: the baseline's most trials in a period (phi)
 	nullRate float64 // events per trial at the null boundary, for tempering
 	upper    float64 // latency: the slow share a period is tested against before its cold-start allowance
 	kgUpper  float64 // compare_errors during an incident: the known-good's rate since it began, raised to its upper bound (incident.go)
@@ -261,10 +263,14 @@ func (b *PreparedBaseline) prepareTwoSample(r *rule, rb *ruleBase, ts []int64, x
 	if !rb.hasRef {
 		rb.note = "no pre-deploy baseline to compare with: only periods split with the known-good version count"
 	}
+	if !r.isLatency() {
+		rb.invKCap = b.invKCap(r, rb, ts, x, n)
+		rb.nMax = slices.Max(append([]float64{0}, n...))
+	}
 	var all, early seqtest.Block
 	cut := priorPeriods(len(x))
 	for i := range x {
-		phi := seqtest.Phi(rb.rate*n[i], rb.invK)
+		phi := rb.phi(rb.rate*n[i], n[i])
 		all.X += x[i] / phi
 		all.N += n[i] / phi
 		if i < cut {
@@ -422,7 +428,7 @@ const relMinEvents = 10
 // deploys of a service with clumps of rare errors were rolled back
 // (good/clumpy-errors, tuning seeds 1-300; 7 of 300 on 10001-10300).
 func (b *PreparedBaseline) prepareBurstyRelative(r *rule, rb *ruleBase, r0 float64, ts []int64, x, n []float64) {
-	if rb.baseRaw.X >= relMinEvents && seqtest.LikeliestShape(x, n) >= relKSafe {
+	if rb.baseRaw.X >= relMinEvents && seqtest.LikeliestShape(x, n) >= relKSafe && !b.clumpyDay(r, rb, ts, x, n) {
 		return // the tempered test (the region is only built when used)
 	}
 	// Steady alternatives (burstKAlt), not the baseline's clumps: a
@@ -450,6 +456,18 @@ func (b *PreparedBaseline) prepareBurstyRelative(r *rule, rb *ruleBase, r0 float
 	}
 	rb.bursty, rb.kLo = t, t.KLo()
 	rb.spend(burstDelta * r.alpha) // the region backs the test
+}
+
+// clumpyDay reports whether a count rule's shape history shows clumps
+// (its 1/k over the day and the baseline, in runs of an hour, above
+// 1/relKSafe) that the baseline's few events could not: eleven errors in
+// an hour can read as shape 1.2 where the day's 700 show shape 0.06.
+func (b *PreparedBaseline) clumpyDay(r *rule, rb *ruleBase, ts []int64, x, n []float64) bool {
+	if b.hist == nil {
+		return false
+	}
+	hx, hn, ends, _ := b.withHistory(r, rb, ts, x, n)
+	return len(hx) > len(x) && seqtest.InvKRuns(hx, hn, ends, 0) > 1/relKSafe
 }
 
 // spend lowers what the rule's e-value must reach for a bound on the
@@ -546,4 +564,58 @@ func valueAt(s []pt, t int64) (float64, bool) {
 		return s[i].v, true
 	}
 	return 0, false
+}
+
+// Busier periods than the baseline's. The tempering's 1/k is estimated
+// from the baseline's periods, whose few events each (five errors a
+// minute) cannot tell steady errors from bursts of shape 10: their extra
+// variance, μ²/k, is half the binomial's there, within what thirty such
+// periods show by chance. It is the variance of a period with a hundred
+// times the traffic (a spike) that the estimate then gets wrong, 55 times
+// the binomial's, and tempered at the estimate that period's chance
+// excess reads as overwhelming evidence. The baseline vouches for its
+// bursts' variance only up to the busiest period it saw (nMax trials,
+// μ_max events expected at the period's rate); beyond it compare_errors
+// lets the variance grow with u, an upper confidence bound on 1/k at
+// invKCapDelta (the day's history narrows it): φ(μ) = max(1 + μ/k,
+// 1 + μ_max/k + (μ - μ_max)·u). Periods no busier than the baseline's
+// keep 1 + μ/k.
+
+// invKCapDelta is the level of that upper bound: it guards the tempering
+// against a period the baseline says little about, so a plain one-sided
+// 95% bound, not a share of the rule's α.
+const invKCapDelta = 0.05
+
+// invKCap is a count rule's upper confidence bound on 1/k at invKCapDelta
+// from its baseline periods (ts, x, n) and its shape history; 0 when the
+// counts have no events (nothing to temper).
+func (b *PreparedBaseline) invKCap(r *rule, rb *ruleBase, ts []int64, x, n []float64) float64 {
+	c := 0
+	if rb.shift.on {
+		c = len(x) - rb.shift.periods
+	}
+	delta := invKCapDelta
+	hist := b.p.hasShapeHistory()
+	if hist {
+		delta /= 2
+	}
+	up := seqtest.InvKUpper(x, n, c, delta)
+	if hist {
+		up = min(up, b.shapeUpper(r, rb, ts, x, n, delta))
+	}
+	if math.IsInf(up, 1) {
+		return 0
+	}
+	return max(up, rb.invK)
+}
+
+// phi is the tempering divisor of a period of n trials expecting mu
+// events (see invKCap).
+func (rb *ruleBase) phi(mu, n float64) float64 {
+	phi := seqtest.Phi(mu, rb.invK)
+	if n <= rb.nMax || rb.invKCap <= 0 {
+		return phi
+	}
+	muMax := mu * rb.nMax / n
+	return max(phi, seqtest.Phi(muMax, rb.invK)+(mu-muMax)*rb.invKCap)
 }

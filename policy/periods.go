@@ -298,7 +298,7 @@ func (p *Policy) twoSampleIncrement(rb *ruleBase, q *period, inc *increment, spl
 			inc.z, inc.m = z, 1
 		}
 	case rb.hasRef && q.counts && rb.events >= 0:
-		phi := seqtest.Phi(rb.nullRate*q.nn, rb.invK)
+		phi := rb.phi(rb.nullRate*q.nn, q.nn)
 		inc.x, inc.n = q.xn/phi, q.nn/phi
 		if rb.bursty != nil {
 			// split is free: the period is not split.

@@ -3,6 +3,7 @@ package policy
 import (
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/policy/seqtest"
@@ -115,5 +116,72 @@ func TestHistoryDispersionAtAStep(t *testing.T) {
 	if hs, ds := hb.rules[0].shift.invK, db.rules[0].shift.invK; ds != max(got, tailInvK(x[step:], n[step:], false)) || ds > hs {
 		t.Errorf("the tail's 1/k: %.4g with the day, %.4g without; want max(the rule's %.4g, the tail's own %.4g)",
 			ds, hs, got, tailInvK(x[step:], n[step:], false))
+	}
+}
+
+// A period busier than any of the baseline's (a traffic spike) is
+// tempered with the variance growing beyond the baseline's busiest period
+// at the baseline's upper bound on 1/k (invKCap), not its estimate: a
+// spike minute of 100x the traffic with twice the errors expected is then
+// no evidence of a regression, while the same minute with ten times the
+// errors still is. Periods no busier than the baseline's keep the
+// estimate's tempering.
+func TestTemperingCapsBusyPeriods(t *testing.T) {
+	p, err := Compile(target(10*time.Minute, cmpErr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Five errors a minute that look binomial (bursts of shape 10 could
+	// give these as well).
+	errs := []float64{5, 6, 4, 7, 5, 3, 6, 5, 8, 4, 5, 6, 2, 5, 7, 4, 6, 5, 3, 6, 5, 9, 4, 5, 6, 5, 3, 7, 5, 6}
+	var base []sample.Sample
+	for i, e := range errs {
+		base = append(base, met("Invocations", "", i-30, 1800), met("Errors", "", i-30, e))
+	}
+	pb := p.PrepareBaseline(base)
+	rb := &pb.rules[0]
+	mu := rb.rate * 180000
+	if rb.invKCap <= rb.invK || rb.phi(mu, 180000) <= seqtest.Phi(mu, rb.invK) || rb.phi(5.4, 1800) != seqtest.Phi(5.4, rb.invK) {
+		t.Fatalf("1/k %.4g, its upper bound %.4g: φ %.4g at the baseline's traffic, %.4g in a spike", rb.invK, rb.invKCap, rb.phi(5.4, 1800), rb.phi(mu, 180000))
+	}
+	t.Logf("1/k %.4g, upper bound %.4g: a spike minute expecting %.0f errors is tempered by %.4g (%.4g at the estimate)", rb.invK, rb.invKCap, mu, rb.phi(mu, 180000), seqtest.Phi(mu, rb.invK))
+	for _, tc := range []struct {
+		errs float64
+		trip bool
+	}{{1080, false}, {5400, true}} {
+		s := cat(rate("", 0, 1, 1800, 5), rate("", 1, 2, 180000, tc.errs))
+		v := p.Evaluate(Input{WatchStart: at(0), NewVersion: "2", KnownGood: "1", Prepared: pb, Samples: s}, at(2).Add(5*time.Second))
+		if (v.Kind == Failing) != tc.trip {
+			t.Errorf("a spike minute with %v of 180000 failing: %s, want failing %v", tc.errs, dump(v), tc.trip)
+		}
+	}
+}
+
+// A day of clumps makes compare_errors test against every clump size the
+// baseline leaves open (clumpyDay), even when its hour of a few errors,
+// one a minute, reads steady: the day's errors show the service's shape.
+func TestClumpyDayChoosesTheCompositeTest(t *testing.T) {
+	cmp := config.Rule{Name: "cmp", Kind: config.RuleCompareErrors}
+	withHist := simPolicyHistory(t, cmp, 0.9995, day)
+	hourOnly := simPolicyHistory(t, cmp, 0.9995, 0)
+	r := rng{rand.New(rand.NewPCG(9, 10))}
+	var all, hour []sample.Sample
+	for m := -30 - day; m < 0; m++ {
+		e := r.events(2500, 2e-4, 0.06) // about 700 errors a day, in clumps
+		if m >= -30 {
+			e = float64(m % 3 & 1) // 10 single errors in the hour
+		}
+		s := []sample.Sample{met("Invocations", "", m, 2500), met("Errors", "", m, e)}
+		all = append(all, s...)
+		if m >= -30 {
+			hour = append(hour, s...)
+		}
+	}
+	if b := hourOnly.PrepareBaseline(hour); b.rules[0].bursty != nil {
+		t.Fatalf("an hour of single errors alone: the composite test (k ≥ %.3g)", b.rules[0].kLo)
+	}
+	b := withHist.PrepareBaseline(all)
+	if b.rules[0].bursty == nil {
+		t.Errorf("a day of clumps: the tempered test at 1/k = %.3g, want the composite one", b.rules[0].invK)
 	}
 }
