@@ -367,22 +367,7 @@ func (b *PreparedBaseline) prepareBursty(r *rule, rb *ruleBase, ts []int64, x, n
 	if (r.isLatency() && rb.events < 0) || p0 <= 0 || (!count && p0 >= 1) {
 		return
 	}
-	c := 0
-	if rb.shift.on {
-		c = len(x) - rb.shift.periods // the incident's periods have their own rate
-	}
-	// With a shape history, half of the bound's δ goes to the history's
-	// (shape.go): each bound holds at δ/2, so the tighter holds at δ.
-	delta := burstDelta * r.alpha
-	hist := b.p.hasShapeHistory()
-	if hist {
-		delta /= 2
-	}
-	up := seqtest.InvKUpper(x, n, c, delta)
-	if hist {
-		up = min(up, b.shapeUpper(r, rb, ts, x, n, delta))
-	}
-	if !math.IsInf(up, 1) {
+	if up := b.invKUpper(r, rb, ts, x, n, burstDelta*r.alpha); !math.IsInf(up, 1) {
 		rb.kLo = 1 / up
 	}
 	if r.burstCV > 0 {
@@ -590,11 +575,23 @@ const invKCapDelta = 0.05
 // from its baseline periods (ts, x, n) and its shape history; 0 when the
 // counts have no events (nothing to temper).
 func (b *PreparedBaseline) invKCap(r *rule, rb *ruleBase, ts []int64, x, n []float64) float64 {
+	up := b.invKUpper(r, rb, ts, x, n, invKCapDelta)
+	if math.IsInf(up, 1) {
+		return 0
+	}
+	return max(up, rb.invK)
+}
+
+// invKUpper is an upper confidence bound at level 1 - delta on 1/k of a
+// count rule's bursts from its baseline periods (ts, x, n; an incident's
+// with their own rate) and, with a shape history, from the history too:
+// half of delta goes to each (shape.go), so the tighter holds at delta.
+// +Inf when they have no events.
+func (b *PreparedBaseline) invKUpper(r *rule, rb *ruleBase, ts []int64, x, n []float64, delta float64) float64 {
 	c := 0
 	if rb.shift.on {
-		c = len(x) - rb.shift.periods
+		c = len(x) - rb.shift.periods // the incident's periods have their own rate
 	}
-	delta := invKCapDelta
 	hist := b.p.hasShapeHistory()
 	if hist {
 		delta /= 2
@@ -603,10 +600,7 @@ func (b *PreparedBaseline) invKCap(r *rule, rb *ruleBase, ts []int64, x, n []flo
 	if hist {
 		up = min(up, b.shapeUpper(r, rb, ts, x, n, delta))
 	}
-	if math.IsInf(up, 1) {
-		return 0
-	}
-	return max(up, rb.invK)
+	return up
 }
 
 // phi is the tempering divisor of a period of n trials expecting mu

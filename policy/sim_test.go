@@ -474,10 +474,10 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 			minute: incidentMinute(1000, 0.01, 0.08, 5, 0.75, (12*0.01+10*0.08)/22), periods: watch},
 		// Bursts hard to see at the baseline's traffic (five errors a
 		// minute, shape 10: half again the binomial variance) are 55
-		// times it in a spike of 100x the traffic: each period is
-		// tempered by at least μ times the baseline's upper bound on 1/k
-		// (invKCap). At 1,000 watches: 0.4% and 0.8% (with a day of
-		// history) false alarms, 9.0% and 9.2% without the bound.
+		// times it in a spike of 100x the traffic: beyond the baseline's
+		// busiest period the tempering's variance grows at an upper
+		// bound on 1/k (invKCap). At 1,000 watches: 1.0% and 0.8% (with a
+		// day of history) false alarms, 9.0% and 9.2% at the estimate.
 		{name: "compare_errors, 0.3% in bursts of shape 10, 1800 a minute, 100x spikes after the deploy", rule: cmp,
 			minute: errorMinute(spiky(1800, 100), flat(0.003), 10), periods: watch},
 		{name: "compare_errors, the same with a day of history", rule: cmp,
