@@ -42,6 +42,12 @@ const (
 	// shiftZ is the z of the tail's rate against the head's (and of the new
 	// version's against the tail's).
 	shiftZ = 3
+	// shiftPLoose and shiftZLoose: a step whose ranks are less extreme
+	// (an incident so bursty that some of its minutes rank low) is one
+	// when its rate test, tempered for the burstiness on each side, is
+	// that much stronger.
+	shiftPLoose = 1e-2
+	shiftZLoose = 5
 	// incidentWorse is how much worse than the known-good's tail the new
 	// version must be, significantly, for an incident made worse: the
 	// tail is a few minutes of an incident whose burstiness they cannot
@@ -76,7 +82,20 @@ type kgShift struct {
 // trials).
 func (b *PreparedBaseline) shift(rb *ruleBase, ts []int64, x, n []float64, perPeriod bool) {
 	c, pv := changepoint(x, n)
-	stepped := pv <= shiftP
+	switch {
+	case pv <= shiftP && b.stepAt(rb, ts, x, n, perPeriod, c, pv, shiftZ):
+	case pv <= shiftPLoose && b.stepAt(rb, ts, x, n, perPeriod, c, pv, shiftZLoose):
+	default:
+		b.stepAt(rb, ts, x, n, perPeriod, 0, pv, 0)
+	}
+}
+
+// stepAt sets a count rule's dispersion and its known-good tail for a step
+// at period c (0: none) whose rate test must reach z; false when it does
+// not (the rule's dispersion and tail are then the step's, to be set
+// again).
+func (b *PreparedBaseline) stepAt(rb *ruleBase, ts []int64, x, n []float64, perPeriod bool, c int, pv, z float64) bool {
+	stepped := c > 0
 	switch {
 	case perPeriod && stepped:
 		rb.invK = seqtest.InvKPerPeriodSplit(x, c)
@@ -88,6 +107,7 @@ func (b *PreparedBaseline) shift(rb *ruleBase, ts []int64, x, n []float64, perPe
 		rb.invK = seqtest.InvK(x, n)
 	}
 	sh := &rb.shift
+	*sh = kgShift{}
 	if stepped {
 		sh.step = c
 	} else {
@@ -95,12 +115,16 @@ func (b *PreparedBaseline) shift(rb *ruleBase, ts []int64, x, n []float64, perPe
 	}
 	sh.ts, sh.x, sh.n, sh.p, sh.perPeriod = ts, x, n, pv, perPeriod
 	sh.tail(c, rb.invK)
-	if !stepped || sh.raw.X < 5 || c == 0 {
-		return
+	if !stepped {
+		return true
+	}
+	if sh.raw.X < 5 {
+		return false
 	}
 	head := sumBlock(x[:c], n[:c])
 	sh.head = head.X / head.N
-	sh.on = head.N > 0 && sh.raw.N > 0 && stepZ(head, sh.raw, c, sh.periods, rb.invK) >= shiftZ
+	sh.on = head.N > 0 && sh.raw.N > 0 && stepZ(head, sh.raw, c, sh.periods, rb.invK) >= z
+	return sh.on
 }
 
 // stepZ is the z of a tail's rate (tail, over tp periods) against its

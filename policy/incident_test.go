@@ -275,3 +275,41 @@ func TestIncidentBurstierThanItsTail(t *testing.T) {
 		}
 	}
 }
+
+// An incident so bursty that one of its minutes ranks among the lowest of
+// the baseline (2 errors of 600, after minutes of 16 to 43) is still a
+// step: its ranks alone (p = 1.3e-4) are not extreme enough, but its rate,
+// tempered for the burstiness on each side, is more than shiftZLoose
+// standard errors above the minutes before. A milder rise whose ranks are
+// as far from the strict cut-off (p = 4.5e-4) but whose rate is only 3.6
+// standard errors up is not: the loose path asks for more of the rate.
+func TestBurstyIncidentStep(t *testing.T) {
+	p, err := Compile(target(10*time.Minute, cmpErr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := []float64{3, 5, 6, 11, 1, 5, 8, 6, 4, 3, 4, 7, 4, 9, 3, 7, 2, 7, 4, 3, 3}
+	for _, tc := range []struct {
+		name string
+		tail []float64
+		step bool
+	}{
+		{"a bursty incident", []float64{24, 18, 18, 28, 16, 16, 29, 43, 2}, true},
+		{"a milder rise", []float64{7, 9, 6, 10, 8, 9, 8, 12, 11}, false},
+	} {
+		var base []sample.Sample
+		for i, e := range append(append([]float64(nil), before...), tc.tail...) {
+			base = append(base, met("Invocations", "", i-30, 600), met("Errors", "", i-30, e))
+		}
+		x, n := make([]float64, 0, 30), make([]float64, 0, 30)
+		for i := 0; i < len(base); i += 2 {
+			n, x = append(n, base[i].Value), append(x, base[i+1].Value)
+		}
+		_, pv := changepoint(x, n)
+		sh := p.PrepareBaseline(base).rules[0].shift
+		t.Logf("%s: rank p %.2g, step %v", tc.name, pv, sh.on)
+		if sh.on != tc.step {
+			t.Errorf("%s: step %v, want %v (rank p %.2g)", tc.name, sh.on, tc.step, pv)
+		}
+	}
+}
