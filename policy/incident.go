@@ -82,10 +82,14 @@ type kgShift struct {
 // trials).
 func (b *PreparedBaseline) shift(rb *ruleBase, ts []int64, x, n []float64, perPeriod bool) {
 	c, pv := changepoint(x, n)
+	z := 0.0 // the rate test a step at c must pass: strict ranks, or looser ranks and a stronger rate
 	switch {
-	case pv <= shiftP && b.stepAt(rb, ts, x, n, perPeriod, c, pv, shiftZ):
-	case pv <= shiftPLoose && b.stepAt(rb, ts, x, n, perPeriod, c, pv, shiftZLoose):
-	default:
+	case pv <= shiftP:
+		z = shiftZ
+	case pv <= shiftPLoose:
+		z = shiftZLoose
+	}
+	if z == 0 || !b.stepAt(rb, ts, x, n, perPeriod, c, pv, z) {
 		b.stepAt(rb, ts, x, n, perPeriod, 0, pv, 0)
 	}
 }
