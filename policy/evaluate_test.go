@@ -412,6 +412,11 @@ func TestEvaluateAlertOnly(t *testing.T) {
 			in: Input{Samples: rate("", 0, 5, 1000, 300), Baseline: badBase}, now: 5, want: Failing, breached: []string{"err", "cmp-err"}},
 		{name: "another rule fails on its own", rules: []config.Rule{errRate, health},
 			in: Input{Samples: cat(rate("", 0, 5, 1000, 100), probes("health", 0, "..xxxxxxxx")), Baseline: badBase}, now: 5, want: Failing, breached: []string{"err", "health"}},
+		// Six invocations a minute: two errors in the last five minutes
+		// are above 5%, but a version failing every request is far worse
+		// than that, and rolling back helps.
+		{name: "known-good's last minutes above on two errors", rules: []config.Rule{errRate},
+			in: Input{Samples: rate("", 0, 3, 6, 6), Baseline: cat(rate("", -30, -2, 6, 0), rate("", -2, 0, 6, 1))}, now: 3, want: Failing, breached: []string{"err"}},
 		{name: "split: known-good side at the same time", rules: []config.Rule{errRate},
 			in: Input{Split: true, Samples: cat(rate("2", 0, 5, 1000, 100), rate("1", 0, 5, 1000, 90)), Baseline: baseRate(1000, 10)}, now: 5, want: Failing, breached: []string{"err"}, alertOnly: true},
 	})

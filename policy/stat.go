@@ -168,23 +168,30 @@ func (p *Policy) knownGoodBreaches(r *rule, rb *ruleBase, a, total *epochAcc, re
 		}
 		return a.rawKX/a.rawKN >= rb.nullRate
 	}
+	// The new version's own bursts count too: during an incident it runs
+	// into the same failing dependency, and its periods since the deploy
+	// soon show how bursty that makes its counts better than the tail's
+	// few periods (a tail that read steady by chance would make a bursty
+	// minute of a version as bad look worse). Not for latency, whose
+	// first periods hold cold starts, nor probes.
+	own := 0.0
+	if !r.isProbe() && !r.isLatency() {
+		own = total.disp.invK()
+	}
 	if rb.shift.on {
-		// The new version's own bursts count too: during an incident it
-		// runs into the same failing dependency, and its periods since the
-		// deploy soon show how bursty that makes its counts better than
-		// the tail's few periods (a tail that read steady by chance would
-		// make a bursty minute of a version as bad look worse). Not for
-		// latency, whose first periods hold cold starts, nor probes.
-		own := 0.0
-		if !r.isProbe() && !r.isLatency() {
-			own = total.disp.invK()
-		}
 		return !rb.shift.worse(a, r.isProbe(), rb.invK, own)
 	}
 	if r.rel != relAbsolute || r.test == testTwoSample || relBreach {
 		return false
 	}
-	return rb.kgBad || (rb.shift.raw.N > 0 && rb.shift.raw.X/rb.shift.raw.N >= rb.nullRate)
+	// An absolute rule the known-good breached too, over the baseline or
+	// its last minutes: rolling back would not help unless the new
+	// version is significantly worse than the known-good was just before
+	// the deploy. At a few invocations a minute one or two errors in the
+	// last minutes are above a 5% threshold; a version failing every
+	// request is still worth rolling back from that.
+	breached := rb.kgBad || (rb.shift.raw.N > 0 && rb.shift.raw.X/rb.shift.raw.N >= rb.nullRate)
+	return breached && !rb.shift.worse(a, r.isProbe(), rb.invK, own)
 }
 
 // statFinding explains a statistical rule's result.
@@ -330,6 +337,9 @@ func (p *Policy) statNote(r *rule, rb *ruleBase, in *Input, rr *ruleResult, s st
 				nb.str("; the incident shows in another rule")
 			}
 			nb.str(")")
+		} else if !rb.kgBad && sh.raw.N > 0 {
+			nb.str("known-good ").str(kg).str(" breaches too: ").num(sh.raw.X/sh.raw.N, 4).
+				str(" over its last ").num(float64(sh.periods), -1).str(" periods, and the new version is not significantly worse")
 		} else {
 			nb.str("known-good ").str(kg).str(" breaches too: ").num(rb.base, 4)
 		}
