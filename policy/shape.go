@@ -115,9 +115,10 @@ func (b *PreparedBaseline) hourRuns(ts []int64) []int {
 // hour's estimate is raised by a standard error of its few periods
 // (seqtest.DispersionSlack), so that chance cannot make a bursty service
 // look steady; a day of periods in runs of an hour measures 1/k to within
-// a few percent, and the rule then tempers at the day's 1/k, but never
-// above the hour's raised estimate nor below its plain one (a service
-// burstier within the hour than over the day keeps what the hour shows).
+// a few percent, and the rule then tempers at the day's 1/k: no lower than
+// the hour's plain estimate (a service burstier within the hour than over
+// the day keeps what the hour shows), and above the hour's raised one
+// when the day shows bursts the hour's few periods missed.
 func (b *PreparedBaseline) historyDispersion(r *rule, rb *ruleBase, ts []int64, x, n []float64) {
 	sh := &rb.shift
 	if b.hist == nil || rb.invK <= 0 {
@@ -139,7 +140,7 @@ func (b *PreparedBaseline) historyDispersion(r *rule, rb *ruleBase, ts []int64, 
 	}
 	day := seqtest.InvKRuns(hx, hn, ends, 1)
 	hour := seqtest.InvKRuns(x, n, hourEnds, 0)
-	rb.invK = min(rb.invK, max(hour, day))
+	rb.invK = max(day, min(rb.invK, hour))
 	if sh.ts != nil {
 		// The tail's dispersion follows the rule's (kgShift.tail).
 		sh.tail(sh.from, rb.invK)

@@ -13,7 +13,7 @@ import (
 // A day of history stands in for the slack of the hour's estimate of the
 // bursts (historyDispersion): an hour that reads clumpy by chance is
 // tempered at what it plainly shows, not at that raised by its standard
-// error; a day burstier than the hour never raises the hour's tempering.
+// error; a day burstier than the hour raises the tempering to the day's.
 func TestHistoryDispersion(t *testing.T) {
 	cmp := config.Rule{Name: "cmp", Kind: config.RuleCompareErrors}
 	withHist := simPolicyHistory(t, cmp, 0.9995, day)
@@ -52,12 +52,15 @@ func TestHistoryDispersion(t *testing.T) {
 		t.Errorf("1/k with a steady day = %.4g, want the hour's plain %.4g (not its raised %.4g)", got, plain, raised)
 	}
 
-	// Bursty over the day (k = 2), moderately bursty in the hour.
-	all, hour, _, _ = build(2, 20, true)
+	// Bursty over the day (k = 2), moderately bursty in the hour: the
+	// hour's few periods cannot rule out the day's bursts, which the
+	// tempering then follows (an hour that read calm by chance made a
+	// service bursty all day trip: quality seed good/diurnal-drift 871).
+	all, hour, _, _ = build(2, 20, false)
 	raised, got = invK(hourOnly, hour), invK(withHist, all)
 	t.Logf("bursty day: 1/k with the day %.4g, the hour's raised %.4g", got, raised)
-	if got != raised {
-		t.Errorf("1/k with a burstier day = %.4g, want the hour's own %.4g", got, raised)
+	if !(got > raised && got > 0.5*0.7 && got < 0.5*1.3) {
+		t.Errorf("1/k with a burstier day = %.4g, want the day's (1/k = 0.5 within 30%%), above the hour's %.4g", got, raised)
 	}
 
 	// Bursts in the hour the plain estimate sees whatever the day says.
