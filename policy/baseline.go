@@ -265,7 +265,9 @@ func (b *PreparedBaseline) prepareTwoSample(r *rule, rb *ruleBase, ts []int64, x
 	}
 	if !r.isLatency() {
 		rb.invKCap = b.invKCap(r, rb, ts, x, n)
-		rb.nMax = slices.Max(append([]float64{0}, n...))
+		if len(n) > 0 {
+			rb.nMax = max(0, slices.Max(n))
+		}
 	}
 	var all, early seqtest.Block
 	cut := priorPeriods(len(x))

@@ -168,6 +168,21 @@ func (p *Policy) knownGoodBreaches(r *rule, rb *ruleBase, a, total *epochAcc, re
 		}
 		return a.rawKX/a.rawKN >= rb.nullRate
 	}
+	if !rb.shift.on {
+		if r.rel != relAbsolute || r.test == testTwoSample || relBreach {
+			return false
+		}
+		// An absolute rule the known-good breached too, over the baseline
+		// or its last minutes: rolling back would not help unless the new
+		// version is significantly worse than the known-good was just
+		// before the deploy (below). At a few invocations a minute one or
+		// two errors in the last minutes are above a 5% threshold; a
+		// version failing every request is still worth rolling back from
+		// that.
+		if !rb.kgBad && !(rb.shift.raw.N > 0 && rb.shift.raw.X/rb.shift.raw.N >= rb.nullRate) {
+			return false
+		}
+	}
 	// The new version's own bursts count too: during an incident it runs
 	// into the same failing dependency, and its periods since the deploy
 	// soon show how bursty that makes its counts better than the tail's
@@ -178,20 +193,7 @@ func (p *Policy) knownGoodBreaches(r *rule, rb *ruleBase, a, total *epochAcc, re
 	if !r.isProbe() && !r.isLatency() {
 		own = total.disp.invK()
 	}
-	if rb.shift.on {
-		return !rb.shift.worse(a, r.isProbe(), rb.invK, own)
-	}
-	if r.rel != relAbsolute || r.test == testTwoSample || relBreach {
-		return false
-	}
-	// An absolute rule the known-good breached too, over the baseline or
-	// its last minutes: rolling back would not help unless the new
-	// version is significantly worse than the known-good was just before
-	// the deploy. At a few invocations a minute one or two errors in the
-	// last minutes are above a 5% threshold; a version failing every
-	// request is still worth rolling back from that.
-	breached := rb.kgBad || (rb.shift.raw.N > 0 && rb.shift.raw.X/rb.shift.raw.N >= rb.nullRate)
-	return breached && !rb.shift.worse(a, r.isProbe(), rb.invK, own)
+	return !rb.shift.worse(a, r.isProbe(), rb.invK, own)
 }
 
 // statFinding explains a statistical rule's result.
