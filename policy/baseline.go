@@ -233,6 +233,38 @@ const priorShare = 0.25
 // (the rest stays on the vague prior, should the rate have moved since).
 const informedWeight = 0.75
 
+// historyPrior is a two-sample count rule's tempered events and trials
+// over the newest baseline_window of its shape history, which ends where
+// the baseline begins; false when the target reads none, the rule is a
+// latency rule (its slow counts have no history) or that stretch holds
+// no trials. They join the baseline's first quarter in setting the prior
+// on the known-good rate: a prior five times as informed costs
+// ½·log(1 + 0.75/1.25) instead of ½·log(1 + 3) nats of not knowing the
+// rate. Being before the reference block, the stretch keeps the test
+// valid whatever it showed; the rate of a version before the known-good
+// (deployed within it), or a rate that moved since, costs the informed
+// component's weight, as the quarter's own moved rate does. The
+// reference block stays the baseline's last three quarters: a rate that
+// drifts up with the time of day is then judged against a recent value
+// (the whole hour as the reference, the history alone as the prior,
+// rolled back 3 of 1,000 good deploys of the quality benchmark's diurnal
+// drift; this, none).
+func (b *PreparedBaseline) historyPrior(r *rule, rb *ruleBase) (seqtest.Block, bool) {
+	if b.hist == nil || r.isLatency() {
+		return seqtest.Block{}, false
+	}
+	ts, x, n := blockSeriesOf(b.hist, r, rb.eventsKg)
+	var blk seqtest.Block
+	for i := range ts {
+		if ts[i] >= ts[len(ts)-1]+int64(b.p.period)-int64(b.p.baselineWindow) {
+			phi := rb.phi(rb.rate*n[i], n[i])
+			blk.X += x[i] / phi
+			blk.N += n[i] / phi
+		}
+	}
+	return blk, blk.N > 0
+}
+
 // priorPeriods is how many of n baseline periods set the prior.
 func priorPeriods(n int) int { return int(priorShare * float64(n)) }
 
@@ -282,11 +314,15 @@ func (b *PreparedBaseline) prepareTwoSample(r *rule, rb *ruleBase, ts []int64, x
 	}
 	rb.ref = all
 	if early.N > 0 && early.N < all.N {
-		// The baseline's first periods only inform the prior on the
-		// known-good rate; the rest is the reference block the e-value
-		// is a likelihood ratio of (seqtest.TwoSample.WithInformedPrior).
-		rb.two = rb.two.WithInformedPrior(early.X, early.N, informedWeight)
+		// The baseline's first periods, and the shape history's just
+		// before them, only inform the prior on the known-good rate; the
+		// rest is the reference block the e-value is a likelihood ratio
+		// of (seqtest.TwoSample.WithInformedPrior).
 		rb.ref = seqtest.Block{X: all.X - early.X, N: all.N - early.N}
+		if hist, ok := b.historyPrior(r, rb); ok {
+			early.X, early.N = early.X+hist.X, early.N+hist.N
+		}
+		rb.two = rb.two.WithInformedPrior(early.X, early.N, informedWeight)
 	}
 	rb.nullRate = r0 * rb.rate
 	rb.threshold = r0 * rb.rate
