@@ -536,10 +536,10 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 			minute: coldSlowMinute(1000, 0.5, 1), periods: watch},
 		{name: "probe flaky 5% before and after", rule: health, minute: errorMinute(flat(0), flat(0), 0), probes: flakyProbes(0.05), periods: 10 + 60},
 		{name: "probe at its 10% tolerance, no baseline", rule: health, minute: errorMinute(flat(0), flat(0), 0), probes: flakyProbes(0.1), periods: 10 + 60},
-		// The prior on the known-good rate learnt from the hour before the
-		// baseline (historyPrior) where that hour's rate was another
-		// (a version before the known-good, a rate that moved): the
-		// vague component holds.
+		// The prior on the known-good rate learnt partly from the history
+		// just before the baseline (historyPrior) where the history's rate
+		// was another (a version before the known-good, a rate that
+		// moved): the vague component holds.
 		{name: "compare_errors, 1%, the hour before the baseline at 0.5%", rule: cmp, minute: errorMinute(flat(1000), before(-30, 0.005, 0.01), 0), periods: watch, history: 60},
 		{name: "compare_errors, 1%, the hour before the baseline at 2%", rule: cmp, minute: errorMinute(flat(1000), before(-30, 0.02, 0.01), 0), periods: watch, history: 60},
 		{name: "compare_errors, 1%, the hour before the baseline at 1%", rule: cmp, minute: errorMinute(flat(1000), flat(0.01), 0), periods: watch, history: 60},
