@@ -254,15 +254,24 @@ func (b *PreparedBaseline) historyPrior(r *rule, rb *ruleBase) (seqtest.Block, b
 		return seqtest.Block{}, false
 	}
 	ts, x, n := blockSeriesOf(b.hist, r, rb.eventsKg)
-	var blk seqtest.Block
-	for i := range ts {
-		if ts[i] >= ts[len(ts)-1]+int64(b.p.period)-int64(b.p.baselineWindow) {
-			phi := rb.phi(rb.rate*n[i], n[i])
-			blk.X += x[i] / phi
-			blk.N += n[i] / phi
-		}
+	if len(ts) == 0 {
+		return seqtest.Block{}, false
 	}
+	from := ts[len(ts)-1] + int64(b.p.period) - int64(b.p.baselineWindow)
+	i, _ := slices.BinarySearch(ts, from)
+	blk := rb.tempered(x[i:], n[i:])
 	return blk, blk.N > 0
+}
+
+// tempered sums a count rule's periods (x events in n trials each), each
+// divided by its tempering divisor at the baseline's rate.
+func (rb *ruleBase) tempered(x, n []float64) (blk seqtest.Block) {
+	for i := range x {
+		phi := rb.phi(rb.rate*n[i], n[i])
+		blk.X += x[i] / phi
+		blk.N += n[i] / phi
+	}
+	return blk
 }
 
 // priorPeriods is how many of n baseline periods set the prior.
@@ -301,24 +310,16 @@ func (b *PreparedBaseline) prepareTwoSample(r *rule, rb *ruleBase, ts []int64, x
 			rb.nMax = max(0, slices.Max(n))
 		}
 	}
-	var all, early seqtest.Block
 	cut := priorPeriods(len(x))
-	for i := range x {
-		phi := rb.phi(rb.rate*n[i], n[i])
-		all.X += x[i] / phi
-		all.N += n[i] / phi
-		if i < cut {
-			early.X += x[i] / phi
-			early.N += n[i] / phi
-		}
-	}
+	early, rest := rb.tempered(x[:cut], n[:cut]), rb.tempered(x[cut:], n[cut:])
+	all := seqtest.Block{X: early.X + rest.X, N: early.N + rest.N}
 	rb.ref = all
-	if early.N > 0 && early.N < all.N {
+	if early.N > 0 && rest.N > 0 {
 		// The baseline's first periods, and the shape history's just
 		// before them, only inform the prior on the known-good rate; the
 		// rest is the reference block the e-value is a likelihood ratio
 		// of (seqtest.TwoSample.WithInformedPrior).
-		rb.ref = seqtest.Block{X: all.X - early.X, N: all.N - early.N}
+		rb.ref = rest
 		if hist, ok := b.historyPrior(r, rb); ok {
 			early.X, early.N = early.X+hist.X, early.N+hist.N
 		}

@@ -403,8 +403,8 @@ func spiky(n, f float64) func(int) float64 {
 	}
 }
 
-// before is v0 before minute m0 and v1 from it on.
-func before(m0 int, v0, v1 float64) func(int) float64 {
+// stepAt is v0 before minute m0 and v1 from it on.
+func stepAt(m0 int, v0, v1 float64) func(int) float64 {
 	return func(m int) float64 {
 		if m < m0 {
 			return v0
@@ -540,8 +540,8 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 		// just before the baseline (historyPrior) where the history's rate
 		// was another (a version before the known-good, a rate that
 		// moved): the vague component holds.
-		{name: "compare_errors, 1%, the hour before the baseline at 0.5%", rule: cmp, minute: errorMinute(flat(1000), before(-30, 0.005, 0.01), 0), periods: watch, history: 60},
-		{name: "compare_errors, 1%, the hour before the baseline at 2%", rule: cmp, minute: errorMinute(flat(1000), before(-30, 0.02, 0.01), 0), periods: watch, history: 60},
+		{name: "compare_errors, 1%, the hour before the baseline at 0.5%", rule: cmp, minute: errorMinute(flat(1000), stepAt(-30, 0.005, 0.01), 0), periods: watch, history: 60},
+		{name: "compare_errors, 1%, the hour before the baseline at 2%", rule: cmp, minute: errorMinute(flat(1000), stepAt(-30, 0.02, 0.01), 0), periods: watch, history: 60},
 		{name: "compare_errors, 1%, the hour before the baseline at 1%", rule: cmp, minute: errorMinute(flat(1000), flat(0.01), 0), periods: watch, history: 60},
 	}
 	for i, s := range cases {
@@ -578,14 +578,7 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 func TestSimulatedDetection(t *testing.T) {
 	const conf = config.DefaultConfidence
 	cmp := config.Rule{Name: "cmp", Kind: config.RuleCompareErrors}
-	after := func(v0, v1 float64) func(int) float64 {
-		return func(m int) float64 {
-			if m < 0 {
-				return v0
-			}
-			return v1
-		}
-	}
+	after := func(v0, v1 float64) func(int) float64 { return stepAt(0, v0, v1) }
 	cases := []struct {
 		s      scenario
 		within int // minutes: the median detection, and 80% detected within 30 minutes
@@ -677,7 +670,7 @@ func TestHistoryPriorPower(t *testing.T) {
 	cmp := config.Rule{Name: "cmp", Kind: config.RuleCompareErrors}
 	without := simPolicyHistory(t, cmp, config.DefaultConfidence, 0)
 	with := simPolicyHistory(t, cmp, config.DefaultConfidence, 30)
-	draw := errorMinute(flat(1000), before(0, 0.005, 0.01), 0)
+	draw := errorMinute(flat(1000), stepAt(0, 0.005, 0.01), 0)
 	r := rng{rand.New(rand.NewPCG(5, 5))}
 	n := simN(400)
 	// logE is the rule's log e-value (log 1/p, 0 when e < 1) ten minutes
