@@ -74,6 +74,7 @@ type Daemon struct {
 	reg      *prometheus.Registry
 	metrics  *Metrics
 	wmetrics *watcher.Metrics
+	stalls   *watcher.StallMeter // runs (real clock) while Run does; probes ask it
 	ametrics *actuator.Metrics
 	nmetrics *notify.Metrics
 	awsm     *awsclient.Metrics
@@ -134,6 +135,7 @@ func New(c Config) (*Daemon, error) {
 		nmetrics: notify.NewMetrics(c.Registry),
 		awsm:     awsclient.NewMetrics(c.Registry),
 	}
+	d.stalls = watcher.NewStallMeter(nil, d.wmetrics.Stalls)
 	d.leases = lease.New(c.Store, c.Clock, c.Logger.Named("lease"))
 	d.store = watchcache.New(c.Store)
 	d.cfg.Store = d.store // every part writes watches through it

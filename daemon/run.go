@@ -25,7 +25,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	sweeps.Start()
 	defer sweeps.Stop()
-	go d.runEvents(ctx) // deploy events ([events]), events.go
+	go d.runEvents(ctx)  // deploy events ([events]), events.go
+	go d.stalls.Run(ctx) // how long this process stands still (probes that fail meanwhile are not evidence)
 
 	ticker := d.clock.NewTicker(d.cfg.TickEvery)
 	defer ticker.Stop()

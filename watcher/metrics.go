@@ -28,6 +28,8 @@ type Metrics struct {
 	Events        *prometheus.CounterVec // outcome
 	EventDelay    prometheus.Histogram
 	EventsFlowing prometheus.Gauge
+	// Stalls is how long canaryd's own process stood still (StallMeter).
+	Stalls prometheus.Counter
 
 	byOutcome sync.Map // sampleClass -> prometheus.Counter: resolved children
 }
@@ -80,6 +82,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		EventsFlowing: f.NewGauge(prometheus.GaugeOpts{
 			Namespace: "canaryd", Subsystem: "watcher", Name: "events_flowing",
 			Help: "1 while the deploy event queue answers (alias polls slowed to the events sweep), else 0.",
+		}),
+		Stalls: f.NewCounter(prometheus.CounterOpts{
+			Namespace: "canaryd", Subsystem: "watcher", Name: "stall_seconds_total",
+			Help: "Time canaryd's own process stood still (a starved host or container, a long pause); probes that failed on time meanwhile are source errors, not evidence.",
 		}),
 	}
 	for _, o := range EventOutcomes {

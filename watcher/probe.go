@@ -39,6 +39,10 @@ type ProberConfig struct {
 	Metrics     *Metrics
 	// Sink receives every scheduled probe's sample. It must not block long.
 	Sink func(sample.Sample)
+	// Stalls, when set (and running), tells a probe that failed on time
+	// whether canaryd itself stood still meanwhile; such a result is a
+	// source error, not evidence (stall.go).
+	Stalls *StallMeter
 }
 
 // Prober runs HTTP health probes, one at a time (Probe) or on a jittered
@@ -128,6 +132,7 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 func (pr *Prober) Probe(ctx context.Context, target string, p config.Probe) sample.Sample {
 	start := pr.cfg.Clock.Now()
 	s := sample.Sample{Target: target, Kind: sample.KindProbe, Source: p.Name, Time: start}
+	mark := pr.cfg.Stalls.Mark()
 	status, reason, err := pr.do(ctx, p)
 	s.Latency = pr.cfg.Clock.Since(start)
 	s.Status = status
@@ -146,12 +151,36 @@ func (pr *Prober) Probe(ctx context.Context, target string, p config.Probe) samp
 		// Our own shutdown is not the target's fault.
 		s.Outcome, s.Reason = sample.OutcomeSourceError, "probe cancelled: "+ctx.Err().Error()
 	}
+	if s.Outcome == sample.OutcomeFail {
+		if stalled := pr.cfg.Stalls.Since(mark); stallExplains(stalled, s.Latency, err, reason, p) {
+			s.Outcome = sample.OutcomeSourceError
+			s.Reason += fmt.Sprintf("; canaryd itself stalled %s meanwhile: not evidence about the target", stalled.Round(time.Millisecond))
+		}
+	}
 	pr.cfg.Metrics.ProbeLatency.Observe(s.Latency.Seconds())
 	pr.cfg.Metrics.sample(s)
 	return s
 }
 
 var errProbeTimeout = errors.New("timeout")
+
+// stallExplains reports whether canaryd's own stall during a failed probe
+// could explain its failure: a timeout during which the process stood
+// still for a quarter of the timeout or more (the answer may have come
+// while no goroutine ran to read it), or a response too slow only by
+// less than the stall. A hung endpoint keeps failing the probes that run
+// while canaryd is not starved.
+func stallExplains(stalled, latency time.Duration, err error, reason string, p config.Probe) bool {
+	switch {
+	case stalled <= 0:
+		return false
+	case errors.Is(err, errProbeTimeout):
+		return stalled >= p.Timeout.Duration/4
+	case err == nil && reason == "" && p.MaxLatency.Duration > 0 && latency > p.MaxLatency.Duration:
+		return latency-stalled <= p.MaxLatency.Duration
+	}
+	return false
+}
 
 // withClockTimeout cancels ctx with cause errProbeTimeout after d on clock.
 // It sets no Deadline, so the dialer and TLS code (which read real time)
