@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/canaryd/canaryd/sample"
@@ -151,6 +152,10 @@ func (pr *Prober) Probe(ctx context.Context, target string, p config.Probe) samp
 		// Our own shutdown is not the target's fault.
 		s.Outcome, s.Reason = sample.OutcomeSourceError, "probe cancelled: "+ctx.Err().Error()
 	}
+	if s.Outcome == sample.OutcomeFail && notTheVersion(err) {
+		s.Outcome = sample.OutcomeSourceError
+		s.Reason += ": the name lookup or canaryd's own network, not evidence about the version"
+	}
 	if s.Outcome == sample.OutcomeFail {
 		if stalled := pr.cfg.Stalls.Since(mark); stallExplains(stalled, s.Latency, err, reason, p) {
 			s.Outcome = sample.OutcomeSourceError
@@ -163,6 +168,15 @@ func (pr *Prober) Probe(ctx context.Context, target string, p config.Probe) samp
 }
 
 var errProbeTimeout = errors.New("timeout")
+
+// notTheVersion reports whether a probe's error lies outside anything a
+// deploy changes: a failed name lookup (a Lambda version cannot change
+// DNS; a resolver's hiccup would otherwise read as a failing version and
+// roll a good one back) or no route out of canaryd's own host.
+func notTheVersion(err error) bool {
+	var dns *net.DNSError
+	return errors.As(err, &dns) || errors.Is(err, syscall.ENETUNREACH)
+}
 
 // stallExplains reports whether canaryd's own stall during a failed probe
 // could explain its failure: a timeout during which the process stood

@@ -2,7 +2,9 @@ package watcher
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -85,6 +87,24 @@ func TestProbeOutcomes(t *testing.T) {
 				t.Fatalf("sample identity wrong: %+v", s)
 			}
 		})
+	}
+}
+
+// TestProbeNameLookupFailureIsNotEvidence: a probe whose host name does
+// not resolve (here the resolver itself cannot be reached, through Go's
+// own resolver) is a source error: no deploy of a Lambda version changes
+// DNS, and a resolver's hiccup read as failures rolls a good version back.
+// A refused connection stays a failure (TestProbeOutcomes).
+func TestProbeNameLookupFailureIsNotEvidence(t *testing.T) {
+	resolver := &net.Resolver{PreferGo: true, Dial: func(context.Context, string, string) (net.Conn, error) {
+		return nil, errors.New("resolver unreachable")
+	}}
+	tr := DefaultProbeClient().Transport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{Timeout: time.Second, Resolver: resolver}).DialContext
+	pr := NewProber(ProberConfig{Clock: clockwork.NewFakeClock(), Client: &http.Client{Transport: tr}})
+	s := pr.Probe(context.Background(), "api", probeDefaults(config.Probe{Name: "health", URL: "http://health.example.test/ok"}))
+	if s.Outcome != sample.OutcomeSourceError || !strings.Contains(s.Reason, "lookup") || !strings.Contains(s.Reason, "not evidence about the version") {
+		t.Fatalf("got %s %q, want a source error naming the lookup", s.Outcome, s.Reason)
 	}
 }
 
