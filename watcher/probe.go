@@ -154,7 +154,7 @@ func (pr *Prober) Probe(ctx context.Context, target string, p config.Probe) samp
 	}
 	if s.Outcome == sample.OutcomeFail && notTheVersion(err) {
 		s.Outcome = sample.OutcomeSourceError
-		s.Reason += ": the name lookup or canaryd's own network, not evidence about the version"
+		s.Reason += ": the name lookup, the certificate or canaryd's own network, not evidence about the version"
 	}
 	if s.Outcome == sample.OutcomeFail {
 		if stalled := pr.cfg.Stalls.Since(mark); stallExplains(stalled, s.Latency, err, reason, p) {
@@ -172,10 +172,14 @@ var errProbeTimeout = errors.New("timeout")
 // notTheVersion reports whether a probe's error lies outside anything a
 // deploy changes: a failed name lookup (a Lambda version cannot change
 // DNS; a resolver's hiccup would otherwise read as a failing version and
-// roll a good one back) or no route out of canaryd's own host.
+// roll a good one back), a certificate that does not verify (it belongs
+// to the function URL, API Gateway, CloudFront or the load balancer, not
+// to a version: rolling back cannot mend it) or no route out of canaryd's
+// own host.
 func notTheVersion(err error) bool {
 	var dns *net.DNSError
-	return errors.As(err, &dns) || errors.Is(err, syscall.ENETUNREACH)
+	var cert *tls.CertificateVerificationError
+	return errors.As(err, &dns) || errors.As(err, &cert) || errors.Is(err, syscall.ENETUNREACH)
 }
 
 // stallExplains reports whether canaryd's own stall during a failed probe

@@ -108,6 +108,23 @@ func TestProbeNameLookupFailureIsNotEvidence(t *testing.T) {
 	}
 }
 
+// TestProbeCertificateFailureIsNotEvidence: a certificate that does not
+// verify (real TLS, an authority canaryd does not trust) is no evidence
+// about a Lambda version either: rolling back cannot mend it.
+func TestProbeCertificateFailureIsNotEvidence(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }))
+	t.Cleanup(srv.Close)
+	pr := NewProber(ProberConfig{Clock: clockwork.NewFakeClock()}) // the default client: system roots only
+	s := pr.Probe(context.Background(), "api", probeDefaults(config.Probe{Name: "health", URL: srv.URL}))
+	if s.Outcome != sample.OutcomeSourceError || !strings.Contains(s.Reason, "certificate") || !strings.Contains(s.Reason, "not evidence about the version") {
+		t.Fatalf("got %s %q, want a source error naming the certificate", s.Outcome, s.Reason)
+	}
+	trusted := NewProber(ProberConfig{Clock: clockwork.NewFakeClock(), Client: srv.Client()})
+	if s := trusted.Probe(context.Background(), "api", probeDefaults(config.Probe{Name: "health", URL: srv.URL})); s.Outcome != sample.OutcomeOK {
+		t.Fatalf("with the server's certificate trusted: got %s %q, want ok", s.Outcome, s.Reason)
+	}
+}
+
 // hangingServer never answers until the test ends; each request arrival is
 // signalled on the returned channel.
 func hangingServer(t *testing.T, writeHeader bool) (*httptest.Server, <-chan struct{}) {
