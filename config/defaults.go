@@ -41,6 +41,7 @@ const (
 	DefaultExecTimeout   = 60 * time.Second
 	DefaultVerifyWindow  = 2 * time.Minute
 	DefaultNotifyTimeout = 10 * time.Second
+	DefaultTraceKeep     = 50 // daemon.trace_keep: traces kept per target
 )
 
 // applyDefaults fills in unset keys. Where zero is a meaningful value
@@ -63,6 +64,7 @@ func applyDefaults(c *Config, pos positions) {
 	if d.MaxPollRate == 0 {
 		d.MaxPollRate = 10
 	}
+	setInt(&d.TraceKeep, DefaultTraceKeep)
 
 	setInt(&c.AWS.MaxAttempts, 5)
 	setDur(&c.AWS.MaxBackoff, 20*time.Second)

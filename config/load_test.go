@@ -34,6 +34,7 @@ func TestInvalidConfigs(t *testing.T) {
 		{"invalid-bad-duration.toml", []string{"invalid duration \"5 minutes\""}},
 		{"invalid-missing-field.toml", []string{"invalid-missing-field.toml:4:", "target[0].function: required"}},
 		{"invalid-out-of-range.toml", []string{":9:", "target[0].metric_lag: must be between 0 and 15 (got 99)"}},
+		{"invalid-trace-keep.toml", []string{":3:", "daemon.trace_keep: must be between 1 and 100000 (got -5)"}},
 		{"invalid-out-of-range-threshold.toml", []string{"target[0].rule[0].threshold", "error rate threshold must be in (0, 1] (got 1.5)"}},
 		{"invalid-unresolved-env.toml", []string{":2:", "daemon.admin_token_env", "CANARYD_TEST_UNSET_TOKEN is not set"}},
 		{"invalid-unresolved-file.toml", []string{"daemon.admin_token_file", "cannot read secret file"}},

@@ -43,6 +43,8 @@ type Daemon struct {
 	ReplicaID        string   `toml:"replica_id"`         // default: hostname
 	MaxConcurrentAWS int      `toml:"max_concurrent_aws"` // bound on in-flight AWS calls, default 16
 	MaxPollRate      float64  `toml:"max_poll_rate"`      // alias reads per second over all targets, default 10 (Lambda's control-plane quota is ~15/s)
+	TraceDir         string   `toml:"trace_dir"`          // optional: each judged watch's replay trace is written under it (observe.Recorder)
+	TraceKeep        int      `toml:"trace_keep"`         // traces kept per target, default 50
 	// Tokens are named API tokens with a scope; the admin token above is
 	// one more, named "admin", with the operator scope.
 	Tokens []Token `toml:"token"`

@@ -76,6 +76,7 @@ func (l *loader) validateDaemon(c *Config) {
 	if d.MaxPollRate <= 0 || d.MaxPollRate > 1000 {
 		l.add("daemon.max_poll_rate", "must be in (0, 1000] alias reads per second (got %g)", d.MaxPollRate)
 	}
+	l.intRange("daemon.trace_keep", d.TraceKeep, 1, 100000)
 	if c.AWS.EndpointURL != "" {
 		l.url("aws.endpoint_url", c.AWS.EndpointURL)
 	}

@@ -53,6 +53,7 @@ type daemonOutcome struct {
 	alertOnly bool
 	probesOff []time.Time // probes the trace had no answer for
 	history   bool        // the daemon read the counts a day back (shape_window)
+	traces    string      // its daemon.trace_dir
 }
 
 func TestReplayAgreesWithTheDaemon(t *testing.T) {
@@ -84,6 +85,7 @@ func checkParity(t *testing.T, data []byte) {
 		t.Fatal(err)
 	}
 	got := runDaemonOn(t, tgt, data, want.Final.At)
+	checkRecorded(t, tgt, got)
 	if got.history != (tgt.ShapeWindow.Duration > tgt.BaselineWindow.Duration) {
 		t.Fatalf("the daemon read a shape history: %v; the target has one: %v", got.history, tgt.ShapeWindow)
 	}
@@ -160,7 +162,7 @@ func runDaemonOn(t *testing.T, tgt config.Target, data []byte, end time.Time) da
 	probes := newTraceProbes(clk, tr)
 	srv := httptest.NewServer(probes)
 	t.Cleanup(srv.Close)
-	d, st := parityDaemon(t, clk, sim, tgt, srv.URL)
+	d, st, traces := parityDaemon(t, clk, sim, tgt, srv.URL)
 	ctx := context.Background()
 	if dep.KnownGood == "" { // canaryd has seen the alias, but never a version it could call good
 		if err := st.PutTarget(ctx, store.TargetState{Name: tgt.Name, Version: "1", ObservedAt: clk.Now()}); err != nil {
@@ -168,7 +170,7 @@ func runDaemonOn(t *testing.T, tgt config.Target, data []byte, end time.Time) da
 		}
 	}
 	feed := newSimFeed(sim, fn, alias, tr)
-	var out daemonOutcome
+	out := daemonOutcome{traces: traces}
 	for now := clk.Now(); !now.After(end); now = clk.Now() {
 		if now.Equal(dep.Time) {
 			deploy(t, ctx, d, sim, tgt, dep)
@@ -240,7 +242,7 @@ func decided(t *testing.T, st store.Store, target string, out *daemonOutcome) bo
 	return false
 }
 
-func parityDaemon(t *testing.T, clk *clockwork.FakeClock, sim *awssim.Sim, tgt config.Target, probeURL string) (*Daemon, store.Store) {
+func parityDaemon(t *testing.T, clk *clockwork.FakeClock, sim *awssim.Sim, tgt config.Target, probeURL string) (*Daemon, store.Store, string) {
 	raw, err := os.ReadFile(filepath.Join(tracesDir, "target.toml"))
 	if err != nil {
 		t.Fatal(err)
@@ -257,6 +259,7 @@ func parityDaemon(t *testing.T, clk *clockwork.FakeClock, sim *awssim.Sim, tgt c
 	}
 	conf.Targets[0].Probes, conf.Targets[0].Rules = withURL(tgt.Probes, probeURL), tgt.Rules
 	conf.Targets[0].ShapeWindow = tgt.ShapeWindow
+	conf.Daemon.TraceDir = t.TempDir()
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "canaryd.db"), boltstore.Options{Clock: clk})
 	if err != nil {
 		t.Fatal(err)
@@ -271,7 +274,34 @@ func parityDaemon(t *testing.T, clk *clockwork.FakeClock, sim *awssim.Sim, tgt c
 		d.runner.Wait()
 		_ = st.Close()
 	})
-	return d, st
+	return d, st, conf.Daemon.TraceDir
+}
+
+// checkRecorded replays the trace the daemon recorded of its watch
+// (daemon.trace_dir) and requires the daemon's outcome, within one tick:
+// a recorded trace reproduces the decision it records.
+func checkRecorded(t *testing.T, tgt config.Target, got daemonOutcome) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(got.traces, "*", "*.jsonl"))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("recorded traces: %v %v, want one", files, err)
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := replay.Run(context.Background(), bytes.NewReader(data), tgt, replay.Options{})
+	if err != nil {
+		t.Fatalf("replay of the recorded trace: %v", err)
+	}
+	diff := res.DecidedAt.Sub(got.decidedAt)
+	if res.Outcome != got.outcome || res.AlertOnly != got.alertOnly || diff < -replay.Tick || diff > replay.Tick {
+		var tl strings.Builder
+		res.WriteTimeline(&tl)
+		t.Fatalf("daemon: %s at %s (alert-only %v)\nits recorded trace replays to: %s at %s (alert-only %v)\n%s\ntrace %s",
+			got.outcome, got.decidedAt.Format(time.TimeOnly), got.alertOnly,
+			res.Outcome, res.DecidedAt.Format(time.TimeOnly), res.AlertOnly, tl.String(), files[0])
+	}
 }
 
 func withURL(ps []config.Probe, base string) []config.Probe {

@@ -127,9 +127,12 @@ func (d *Daemon) step(ctx context.Context, w store.Watch, ovs []store.Override) 
 		}
 		d.metrics.Verdicts.WithLabelValues(w.Target, string(tick.Verdict.Kind)).Inc()
 	}
-	_, effs := watch.Next(t.Lifecycle, w, tick)
+	next, effs := watch.Next(t.Lifecycle, w, tick)
 	err := d.effects.Apply(ctx, t, w, effs)
 	d.recordEvidence(ctx, t, w, tick.Verdict) // after the effects: a chart never delays a rollback
+	if err == nil {
+		d.obs.Transition(w, tick.Now, next.Phase, next.Reason) // its trace (daemon.trace_dir)
+	}
 	if errors.Is(err, effects.ErrStale) {
 		d.store.Invalidate() // read it again next tick
 		return nil

@@ -46,6 +46,8 @@ type Config struct {
 	// outlives one tick and is tracked for shutdown, or in place on ctx
 	// (tests stepping the daemon with a fake clock); nil: in place.
 	Background func(ctx context.Context, work func(context.Context))
+	// Recorder, when set, writes each judged watch's trace (record.go).
+	Recorder *Recorder
 }
 
 // Observer routes samples to the watches they are evidence for.
@@ -94,6 +96,13 @@ func (o *Observer) SetWatching(ws []store.Watch) {
 	}
 	o.mu.Lock()
 	o.watching = watching
+	if o.cfg.Recorder != nil {
+		active := map[string]bool{}
+		for _, w := range ws {
+			active[w.ID] = true
+		}
+		o.cfg.Recorder.Keep(active)
+	}
 	prev := o.unsettled
 	o.unsettled = unsettled
 	o.mu.Unlock()
@@ -134,6 +143,12 @@ func (o *Observer) AddSample(s sample.Sample) {
 	for _, w := range ws {
 		m.evidence(w).hist.Add(s)
 	}
+	if len(ws) > 0 && o.cfg.Recorder != nil {
+		now := o.cfg.Clock.Now()
+		for _, w := range ws {
+			o.cfg.Recorder.Samples(w, now, s)
+		}
+	}
 }
 
 // ReadMetrics starts one batched CloudWatch cycle for every judged watch
@@ -173,7 +188,7 @@ func (o *Observer) ReadMetrics(ctx context.Context, ws []store.Watch) {
 			late := watch.NewestLate(samples, now, period)
 			o.cfg.Logger.Debug("metric cycle", zap.Int("watches", stats.Watches), zap.Int("queries", stats.Queries),
 				zap.Int("calls", stats.Calls), zap.Int("errors", stats.Errors), zap.Int("samples", len(samples)), zap.Bool("newest_late", late))
-			o.Feed(samples)
+			o.Feed(samples, now)
 			next = watch.NextMetricRead(now, period, late)
 			if !stats.RetryAt.IsZero() && stats.RetryAt.After(now) && stats.RetryAt.Before(next) {
 				next = stats.RetryAt
@@ -185,9 +200,9 @@ func (o *Observer) ReadMetrics(ctx context.Context, ws []store.Watch) {
 	})
 }
 
-// Feed adds metric samples to the watches of their targets and notes
-// observation errors for status.
-func (o *Observer) Feed(samples []sample.Sample) {
+// Feed adds metric samples, read by the cycle that began at at, to the
+// watches of their targets and notes observation errors for status.
+func (o *Observer) Feed(samples []sample.Sample, at time.Time) {
 	memories := o.cfg.Parts().Memories
 	o.mu.Lock()
 	watching := o.watching
@@ -212,6 +227,9 @@ func (o *Observer) Feed(samples []sample.Sample) {
 			}
 		}
 		m.mu.Unlock()
+		for _, w := range watching[name] {
+			o.cfg.Recorder.Samples(w, at, ss...)
+		}
 	}
 }
 
@@ -258,6 +276,7 @@ func (o *Observer) loadBaseline(ctx context.Context, p Parts, m *Memory, w store
 			samples = append(samples, s)
 		}
 	}
+	o.cfg.Recorder.Baseline(w, o.cfg.Clock.Now(), samples)
 	prepared := m.policy.PrepareBaseline(samples)
 	// The prepared baseline is all Evaluate needs (a reload with other
 	// rules re-reads the baseline: Inherit); the samples are not kept.
@@ -302,8 +321,16 @@ func (o *Observer) backfill(ctx context.Context, reader *watcher.MetricReader, m
 		h.Add(s)
 	}
 	m.mu.Unlock()
+	o.cfg.Recorder.Samples(w, now, samples...)
 	o.cfg.Logger.Info("watch adopted: metric periods since its start read back", zap.String("target", w.Target),
 		zap.String("watch", w.ID), zap.Int("samples", len(samples)))
+}
+
+// Transition records a judged watch's change of phase in its trace.
+func (o *Observer) Transition(w store.Watch, now time.Time, to store.Phase, why string) {
+	if watch.Judged(w.Phase) && to != w.Phase {
+		o.cfg.Recorder.Transition(w, now, to, why)
+	}
 }
 
 // NextMetrics is when the next metric cycle is due.

@@ -1,0 +1,261 @@
+package observe
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/canaryd/canaryd/replay"
+	"github.com/canaryd/canaryd/sample"
+	"github.com/canaryd/canaryd/store"
+	"github.com/canaryd/canaryd/watch"
+)
+
+// Recorder writes, for every watch this process judges, the trace of what
+// it judged the watch on, in the format `canaryd replay` reads: the
+// deploy, the baseline as read, and every sample when it reached the
+// watch (daemon.trace_dir). A decision someone doubts can then be
+// replayed on the same evidence, its rules tuned, the trace shared.
+//
+// One file per watch, <dir>/<target>/<watch id>.jsonl, appended to in
+// whole lines as samples arrive (nothing is held open); the newest keep
+// files of a target are kept. A process that takes up a watch whose file
+// exists (a restart, a lease take-over) appends to it and does not write
+// its deploy and baseline again. A rollout's evidence starts again when
+// its first weight is set, and so does its trace. Writing never holds up
+// judging: a failed write is logged once per watch and the rest of that
+// watch's trace is skipped.
+type Recorder struct {
+	dir  string
+	keep int
+	log  *zap.Logger
+
+	mu      sync.Mutex
+	watches map[string]*recording // by watch ID
+}
+
+// recording is one watch's trace file.
+type recording struct {
+	path     string
+	start    time.Time // the deploy record's time (watch.JudgedFrom)
+	baseline bool      // written, or written by the process before
+	failed   bool      // a write failed: the trace is incomplete, not written on
+}
+
+// NewRecorder records traces under dir, keeping the newest keep per
+// target. It creates dir.
+func NewRecorder(dir string, keep int, log *zap.Logger) (*Recorder, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("trace_dir: %w", err)
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Recorder{dir: dir, keep: max(keep, 1), log: log, watches: map[string]*recording{}}, nil
+}
+
+// Path is where watch w's trace is written.
+func (r *Recorder) Path(w store.Watch) string { return TracePath(r.dir, w) }
+
+// TracePath is where a recorder writing under dir writes watch w's trace.
+func TracePath(dir string, w store.Watch) string {
+	return filepath.Join(dir, fileName(w.Target), fileName(w.ID)+".jsonl")
+}
+
+// fileName keeps a name to letters, digits, '.', '-' and '_'.
+func fileName(s string) string {
+	out := []rune(s)
+	for i, c := range out {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			out[i] = '_'
+		}
+	}
+	if n := string(out); n != "" && strings.Trim(n, ".") != "" {
+		return n
+	}
+	return "_"
+}
+
+// Baseline records the baseline the watch is judged against (alias-level
+// metric periods, its shape history, the known-good's probe results),
+// once per watch.
+func (r *Recorder) Baseline(w store.Watch, now time.Time, samples []sample.Sample) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rec := r.begin(w, now)
+	if rec.baseline || rec.failed {
+		return
+	}
+	rec.baseline = true
+	var buf []byte
+	for _, s := range samples {
+		if s.Version == "" { // the trace's baseline is alias-level
+			buf = replay.AppendBaseline(buf, s)
+		}
+	}
+	r.write(w, rec, buf)
+}
+
+// Samples records samples that reached the watch at at.
+func (r *Recorder) Samples(w store.Watch, at time.Time, samples ...sample.Sample) {
+	if r == nil || len(samples) == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rec := r.begin(w, at)
+	if rec.failed {
+		return
+	}
+	var buf []byte
+	for _, s := range samples {
+		buf = replay.AppendSample(buf, s, at)
+	}
+	r.write(w, rec, buf)
+}
+
+// Transition records a change of the watch's phase at now (a trip, a
+// promotion, the end of its rollback window): a comment with what the
+// daemon decided and why, and a tick, so that replay judges up to that
+// instant.
+func (r *Recorder) Transition(w store.Watch, now time.Time, to store.Phase, why string) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rec := r.begin(w, now)
+	if rec.failed {
+		return
+	}
+	buf := replay.AppendComment(nil, fmt.Sprintf("%s canaryd: %s -> %s: %s", now.UTC().Format(time.RFC3339Nano), w.Phase, to, why))
+	r.write(w, rec, replay.AppendTick(buf, now))
+}
+
+// Keep forgets the watches not in active (their files stay).
+func (r *Recorder) Keep(active map[string]bool) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id := range r.watches {
+		if !active[id] {
+			delete(r.watches, id)
+		}
+	}
+}
+
+// begin returns the watch's recording, starting its file with the deploy
+// record when this process has none yet: a new file, or a new start (a
+// rollout's first weight set); an existing file is taken up as it is.
+// r.mu is held.
+func (r *Recorder) begin(w store.Watch, now time.Time) *recording {
+	start := watch.JudgedFrom(w)
+	rec := r.watches[w.ID]
+	if rec != nil && rec.start.Equal(start) {
+		return rec
+	}
+	path := r.Path(w)
+	var buf []byte
+	if rec == nil {
+		rec = &recording{path: path, start: start}
+		r.watches[w.ID] = rec
+		if _, err := os.Stat(path); err == nil {
+			rec.baseline = true
+			buf = replay.AppendComment(buf, fmt.Sprintf("taken up by another canaryd process at %s: its samples follow", now.UTC().Format(time.RFC3339)))
+			r.write(w, rec, buf)
+			return rec
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			r.fail(w, rec, err)
+			return rec
+		}
+		defer r.prune(filepath.Dir(path), path)
+	} else {
+		rec.start, rec.baseline = start, false
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			r.fail(w, rec, err)
+			return rec
+		}
+	}
+	buf = replay.AppendComment(buf, fmt.Sprintf("canaryd trace of watch %s: %s %s -> %s, recorded as judged\n"+
+		"replay: canaryd replay --config CONFIG --target %s --trace THIS_FILE", w.ID, w.Target, orNone(w.KnownGood), w.NewVersion, w.Target))
+	buf = replay.AppendDeploy(buf, start, w.KnownGood, w.NewVersion, len(w.Weights) > 0)
+	r.write(w, rec, buf)
+	return rec
+}
+
+func orNone(v string) string {
+	if v == "" {
+		return "(no known-good)"
+	}
+	return v
+}
+
+// write appends whole lines to the watch's file.
+func (r *Recorder) write(w store.Watch, rec *recording, buf []byte) {
+	if len(buf) == 0 || rec.failed {
+		return
+	}
+	f, err := os.OpenFile(rec.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err == nil {
+		_, err = f.Write(buf)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		r.fail(w, rec, err)
+	}
+}
+
+func (r *Recorder) fail(w store.Watch, rec *recording, err error) {
+	rec.failed = true
+	r.log.Warn("trace of the watch not written on", zap.String("target", w.Target), zap.String("watch", w.ID),
+		zap.String("path", rec.path), zap.Error(err))
+}
+
+// prune removes the oldest traces of a target beyond keep (by
+// modification time), never the one just started.
+func (r *Recorder) prune(dir, current string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	type file struct {
+		path string
+		mod  time.Time
+	}
+	var files []file
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".jsonl") {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		files = append(files, file{filepath.Join(dir, e.Name()), info.ModTime()})
+	}
+	if len(files) <= r.keep {
+		return
+	}
+	slices.SortFunc(files, func(a, b file) int { return b.mod.Compare(a.mod) })
+	for _, f := range files[r.keep:] {
+		if f.path != current {
+			_ = os.Remove(f.path)
+		}
+	}
+}

@@ -1,0 +1,198 @@
+package observe
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/canaryd/canaryd/replay"
+	"github.com/canaryd/canaryd/sample"
+	"github.com/canaryd/canaryd/store"
+)
+
+var recT0 = time.Date(2026, 3, 2, 12, 0, 43, 0, time.UTC)
+
+func recWatch(id string) store.Watch {
+	return store.Watch{ID: id, Target: "checkout-api", Phase: store.PhaseBaking, KnownGood: "41", NewVersion: "42", DetectedAt: recT0}
+}
+
+func metricAt(metric string, start time.Time, v float64) sample.Sample {
+	return sample.Sample{Target: "checkout-api", Kind: sample.KindMetric, Source: sample.SourceCloudWatch, Metric: metric,
+		Time: start, Period: time.Minute, Outcome: sample.OutcomeOK, Value: v}
+}
+
+func parseTrace(t *testing.T, path string) replay.Trace {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := replay.Parse(bytes.NewReader(data), time.Minute)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, data)
+	}
+	return tr
+}
+
+func countTypes(tr replay.Trace) map[string]int {
+	n := map[string]int{}
+	for _, r := range tr.Records {
+		n[r.Type]++
+	}
+	return n
+}
+
+// TestRecorderTrace: a watch's trace holds its deploy, its baseline (alias
+// level), its samples when they reached it and a tick at each transition;
+// a process that takes the watch up appends without a second deploy or
+// baseline.
+func TestRecorderTrace(t *testing.T) {
+	dir := t.TempDir()
+	r, err := NewRecorder(dir, 10, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := recWatch("w-1")
+	base := []sample.Sample{
+		metricAt("Invocations", recT0.Truncate(time.Minute).Add(-2*time.Minute), 1000),
+		metricAt("Errors", recT0.Truncate(time.Minute).Add(-2*time.Minute), 9),
+		{Kind: sample.KindMetric, Metric: "Errors", Version: "41", Time: recT0.Add(-2 * time.Minute).Truncate(time.Minute), Period: time.Minute, Outcome: sample.OutcomeOK, Value: 9},
+		{Kind: sample.KindProbe, Source: "health", Time: recT0.Add(-30 * time.Second), Outcome: sample.OutcomeOK, Status: 200},
+	}
+	r.Samples(w, recT0.Add(3*time.Second), sample.Sample{Kind: sample.KindProbe, Source: "health", Time: recT0.Add(2 * time.Second), Outcome: sample.OutcomeFail, Status: 503, Reason: "unexpected status 503"})
+	r.Baseline(w, recT0.Add(4*time.Second), base)
+	r.Baseline(w, recT0.Add(5*time.Second), base) // once per watch
+	at := recT0.Truncate(time.Minute).Add(time.Minute + 5*time.Second)
+	r.Samples(w, at, metricAt("Invocations", recT0.Truncate(time.Minute), 400), metricAt("Errors", recT0.Truncate(time.Minute), 200))
+	r.Transition(w, at, store.PhaseTripped, "error-rate failing")
+
+	path := r.Path(w)
+	if want := filepath.Join(dir, "checkout-api", "w-1.jsonl"); path != want {
+		t.Fatalf("path %s, want %s", path, want)
+	}
+	tr := parseTrace(t, path)
+	if want := (replay.Deploy{Time: recT0, KnownGood: "41", NewVersion: "42"}); tr.Deploy != want {
+		t.Fatalf("deploy %+v, want %+v", tr.Deploy, want)
+	}
+	if got := countTypes(tr); got[replay.RecordBaseline] != 3 || got[replay.RecordSample] != 3 || got[replay.RecordTick] != 1 {
+		t.Fatalf("records %v: want 3 baseline (alias level only), 3 samples, 1 tick", got)
+	}
+	last := tr.Records[len(tr.Records)-1]
+	if last.Type != replay.RecordTick || !last.At.Equal(at) {
+		t.Fatalf("last record %+v, want the transition's tick at %s", last, at)
+	}
+	for _, rec := range tr.Records {
+		if rec.Type == replay.RecordSample && rec.Sample.Metric == "Errors" && !rec.At.Equal(at) {
+			t.Fatalf("a metric period delivered at %s, want the cycle's %s", rec.At, at)
+		}
+	}
+
+	// Another process takes the watch up: it appends, and neither the
+	// deploy nor the baseline comes twice (replay would refuse a second
+	// deploy and count the baseline twice).
+	r2, err := NewRecorder(dir, 10, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2.Baseline(w, at.Add(time.Minute), base)
+	r2.Samples(w, at.Add(time.Minute), metricAt("Errors", recT0.Truncate(time.Minute).Add(time.Minute), 250))
+	tr = parseTrace(t, path)
+	if got := countTypes(tr); got[replay.RecordBaseline] != 3 || got[replay.RecordSample] != 4 {
+		t.Fatalf("after a take-up: %v, want the 3 baseline records once and 4 samples", got)
+	}
+	if data, _ := os.ReadFile(path); !bytes.Contains(data, []byte("# taken up by another canaryd process")) {
+		t.Fatalf("the take-up is not noted:\n%s", data)
+	}
+}
+
+// TestRecorderRolloutStartsAgain: when a rollout's first weight is set its
+// evidence starts again there, and so does its trace.
+func TestRecorderRolloutStartsAgain(t *testing.T) {
+	r, err := NewRecorder(t.TempDir(), 10, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := recWatch("w-roll")
+	w.Phase, w.Rollout = store.PhaseRollingOut, &store.Rollout{}
+	r.Baseline(w, recT0, []sample.Sample{metricAt("Errors", recT0.Add(-2*time.Minute).Truncate(time.Minute), 1)})
+	r.Samples(w, recT0.Add(10*time.Second), sample.Sample{Kind: sample.KindProbe, Source: "health", Time: recT0.Add(9 * time.Second), Outcome: sample.OutcomeOK})
+	traffic := recT0.Add(time.Minute)
+	w.Rollout.TrafficAt, w.Weights = traffic, map[string]float64{"42": 0.1}
+	r.Baseline(w, traffic, []sample.Sample{metricAt("Errors", traffic.Add(-2*time.Minute).Truncate(time.Minute), 2)})
+	tr := parseTrace(t, r.Path(w))
+	if want := (replay.Deploy{Time: traffic, KnownGood: "41", NewVersion: "42", Split: true}); tr.Deploy != want {
+		t.Fatalf("deploy %+v, want %+v", tr.Deploy, want)
+	}
+	if got := countTypes(tr); got[replay.RecordBaseline] != 1 || got[replay.RecordSample] != 0 || tr.Records[0].Sample.Value != 2 {
+		t.Fatalf("records %+v: want only the baseline read up to the first weight", tr.Records)
+	}
+}
+
+// TestRecorderKeepsTheNewest: a target's oldest traces beyond trace_keep
+// are removed.
+func TestRecorderKeepsTheNewest(t *testing.T) {
+	dir := t.TempDir()
+	r, err := NewRecorder(dir, 3, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		w := recWatch(fmt.Sprintf("w-%d", i))
+		r.Samples(w, recT0, sample.Sample{Kind: sample.KindProbe, Source: "health", Time: recT0, Outcome: sample.OutcomeOK})
+		// Modification times a second apart, whatever the file system's
+		// resolution.
+		mod := recT0.Add(time.Duration(i) * time.Second)
+		if err := os.Chtimes(r.Path(w), mod, mod); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "checkout-api", "*.jsonl"))
+	var names []string
+	for _, f := range files {
+		names = append(names, filepath.Base(f))
+	}
+	if got := strings.Join(names, " "); got != "w-2.jsonl w-3.jsonl w-4.jsonl" {
+		t.Fatalf("kept %s, want the newest three", got)
+	}
+}
+
+// TestRecorderFailureIsLoggedOnce: a trace that cannot be written is
+// logged once and not written on; judging is not affected (nothing to
+// return).
+func TestRecorderFailureIsLoggedOnce(t *testing.T) {
+	dir := t.TempDir()
+	core, logs := observer.New(zap.WarnLevel)
+	r, err := NewRecorder(dir, 3, zap.New(core))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The target's directory is a file: nothing can be written under it.
+	if err := os.WriteFile(filepath.Join(dir, "checkout-api"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w := recWatch("w-1")
+	for i := range 3 {
+		r.Samples(w, recT0.Add(time.Duration(i)*time.Second), sample.Sample{Kind: sample.KindProbe, Source: "health", Time: recT0, Outcome: sample.OutcomeOK})
+	}
+	if n := logs.FilterMessage("trace of the watch not written on").Len(); n != 1 {
+		t.Fatalf("%d warnings, want 1", n)
+	}
+	if _, err := NewRecorder(filepath.Join(dir, "checkout-api", "sub"), 3, nil); err == nil || !strings.Contains(err.Error(), "trace_dir") {
+		t.Fatalf("a trace_dir that cannot be made: %v, want an error naming trace_dir", err)
+	}
+}
+
+func TestRecorderFileNames(t *testing.T) {
+	for in, want := range map[string]string{"checkout-api": "checkout-api", "../etc": ".._etc", "..": "_", "": "_", "a b/c": "a_b_c"} {
+		if got := fileName(in); got != want {
+			t.Errorf("fileName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
