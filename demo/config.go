@@ -19,6 +19,7 @@ func demoConfig(s *stack) string {
 listen = "127.0.0.1:0"
 poll_interval = "2s"
 sweep_cron = "@every 1m"
+trace_dir = %q
 
 [aws]
 region = "us-east-1"
@@ -72,5 +73,5 @@ notify = ["oncall"]
 %s
   [target.actions.verify]
   window = "1m"
-`, s.simURL, s.hook.srv.URL, function, alias, s.service.url(), distribution, redis)
+`, s.traces, s.simURL, s.hook.srv.URL, function, alias, s.service.url(), distribution, redis)
 }

@@ -123,6 +123,7 @@ type stack struct {
 	clock   *clockwork.FakeClock
 	sim     *awssim.Sim
 	simURL  string
+	traces  string // daemon.trace_dir
 	service *service
 	hook    *receiver
 	cache   *cache
@@ -141,7 +142,7 @@ func (s *stack) close() {
 }
 
 func setUp(ctx context.Context, w *writer, clock *clockwork.FakeClock, dir string, o Options) (*stack, error) {
-	s := &stack{w: w, o: o, clock: clock}
+	s := &stack{w: w, o: o, clock: clock, traces: filepath.Join(dir, "traces")}
 	s.sim = awssim.New(awssim.Options{Clock: clock, InvalidationDelay: 20 * time.Second, AutoCreateDistributions: true, HideFutureData: true})
 	url, stop, err := s.sim.Serve("127.0.0.1:0")
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -11,6 +13,8 @@ import (
 
 	"github.com/canaryd/canaryd/awssim"
 	"github.com/canaryd/canaryd/history"
+	"github.com/canaryd/canaryd/observe"
+	"github.com/canaryd/canaryd/replay"
 	"github.com/canaryd/canaryd/store"
 )
 
@@ -128,6 +132,9 @@ func (s *stack) report(ctx context.Context, inc store.Incident) (Result, error) 
 	if !res.RolledBack || res.AliasVersion != "2" {
 		return res, fmt.Errorf("demo failed: incident outcome %q, alias on version %s (want rolled_back, 2)", inc.Outcome, res.AliasVersion)
 	}
+	if err := s.replayTrace(ctx, inc); err != nil {
+		return res, err
+	}
 	s.w.raw("\nDemo passed: the bad deploy was rolled back to the known-good version 2.\n")
 	return res, nil
 }
@@ -212,4 +219,31 @@ func shortCharts(md string) string {
 	return svgImage.ReplaceAllStringFunc(md, func(m string) string {
 		return fmt.Sprintf("(SVG chart, %d bytes of base64: open the console to see it)", len(m)-len("(data:image/svg+xml;base64,)"))
 	})
+}
+
+// replayTrace replays the trace the daemon recorded of the bad deploy's
+// watch (daemon.trace_dir) and requires the daemon's decision.
+func (s *stack) replayTrace(ctx context.Context, inc store.Incident) error {
+	w, err := s.store.GetWatch(ctx, inc.WatchID)
+	if err != nil {
+		return fmt.Errorf("demo: read the incident's watch: %w", err)
+	}
+	path := observe.TracePath(s.traces, w)
+	s.w.raw("\n== 5. The watch replayed from the trace canaryd recorded (canaryd replay --trace " + filepath.Base(path) + ") ==\n\n")
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("demo: the recorded trace: %w", err)
+	}
+	defer f.Close()
+	got, err := replay.Run(ctx, f, s.conf.Targets[0], replay.Options{})
+	if err != nil {
+		return fmt.Errorf("demo: replay of the recorded trace: %w", err)
+	}
+	s.w.raw(fmt.Sprintf("replay: %s at %s after the deploy (%d evaluations of %d records); the daemon tripped at %s\n",
+		got.Outcome, got.DecidedAt.Sub(w.DetectedAt).Round(time.Second), got.Evaluations, got.Records, inc.OpenedAt.Sub(w.DetectedAt).Round(time.Second)))
+	if diff := got.DecidedAt.Sub(inc.OpenedAt).Abs(); got.Outcome != replay.RolledBack || diff > 2*replay.Tick {
+		return fmt.Errorf("demo failed: the recorded trace replays to %s at %s, the daemon tripped at %s", got.Outcome,
+			got.DecidedAt.Format(time.TimeOnly), inc.OpenedAt.Format(time.TimeOnly))
+	}
+	return nil
 }
