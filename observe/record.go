@@ -48,6 +48,49 @@ type recording struct {
 	start    time.Time // the deploy record's time (watch.JudgedFrom)
 	baseline bool      // written, or written by the process before
 	failed   bool      // a write failed: the trace is incomplete, not written on
+	// last is each metric period's last recorded reading: a cycle reads
+	// the last metric_lag periods again each time, and a reading that
+	// did not change adds nothing to replay (a later delivery with the
+	// same key replaces the earlier one), so it is not written again.
+	last map[periodKey]reading
+}
+
+type periodKey struct {
+	metric, version string
+	start           int64
+}
+
+type reading struct {
+	outcome sample.Outcome
+	value   float64
+}
+
+// lastKept bounds how far back the recording remembers its periods'
+// readings (a cycle re-reads at most an hour after a failure).
+const lastKept = 2 * time.Hour
+
+// changed reports whether a metric sample says something the trace does
+// not say yet, and remembers it.
+func (rec *recording) changed(s sample.Sample, at time.Time) bool {
+	if s.Kind != sample.KindMetric || s.Outcome == sample.OutcomeSourceError {
+		return true // probes are one result each; a failed read is an event
+	}
+	if rec.last == nil {
+		rec.last = map[periodKey]reading{}
+	}
+	k, v := periodKey{s.Metric, s.Version, s.Time.UnixNano()}, reading{s.Outcome, s.Value}
+	if old, ok := rec.last[k]; ok && old == v {
+		return false
+	}
+	rec.last[k] = v
+	if len(rec.last) > 4096 {
+		for k := range rec.last {
+			if k.start < at.Add(-lastKept).UnixNano() {
+				delete(rec.last, k)
+			}
+		}
+	}
+	return true
 }
 
 // NewRecorder records traces under dir, keeping the newest keep per
@@ -120,7 +163,9 @@ func (r *Recorder) Samples(w store.Watch, at time.Time, samples ...sample.Sample
 	}
 	var buf []byte
 	for _, s := range samples {
-		buf = replay.AppendSample(buf, s, at)
+		if rec.changed(s, at) {
+			buf = replay.AppendSample(buf, s, at)
+		}
 	}
 	r.write(w, rec, buf)
 }
@@ -184,7 +229,7 @@ func (r *Recorder) begin(w store.Watch, now time.Time) *recording {
 		}
 		defer r.prune(filepath.Dir(path), path)
 	} else {
-		rec.start, rec.baseline = start, false
+		rec.start, rec.baseline, rec.last = start, false, nil
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			r.fail(w, rec, err)
 			return rec

@@ -196,3 +196,34 @@ func TestRecorderFileNames(t *testing.T) {
 		}
 	}
 }
+
+// TestRecorderSkipsUnchangedRereads: a cycle reads the last periods
+// again; a period read again unchanged is not written again, a changed
+// one is (late data), and so is every probe result and failed read.
+func TestRecorderSkipsUnchangedRereads(t *testing.T) {
+	r, err := NewRecorder(t.TempDir(), 10, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := recWatch("w-1")
+	p0 := recT0.Truncate(time.Minute)
+	noData := metricAt("Errors", p0, 0)
+	noData.Outcome = sample.OutcomeNoData
+	failed := metricAt("Errors", p0, 0)
+	failed.Outcome, failed.Reason = sample.OutcomeSourceError, "ThrottlingException"
+	cycle := func(k int, ss ...sample.Sample) { r.Samples(w, p0.Add(time.Duration(k)*time.Minute+5*time.Second), ss...) }
+	cycle(1, noData, metricAt("Invocations", p0, 300))
+	cycle(2, metricAt("Errors", p0, 4), metricAt("Invocations", p0, 300)) // late data arrived; invocations unchanged
+	cycle(3, metricAt("Errors", p0, 4), metricAt("Invocations", p0, 300)) // nothing new
+	cycle(4, failed, failed)
+	cycle(5, metricAt("Errors", p0, 5)) // later still
+	tr := parseTrace(t, r.Path(w))
+	var got []string
+	for _, rec := range tr.Records {
+		got = append(got, fmt.Sprintf("%s=%s/%g", rec.Sample.Metric, rec.Sample.Outcome, rec.Sample.Value))
+	}
+	want := "Errors=no_data/0 Invocations=ok/300 Errors=ok/4 Errors=source_error/0 Errors=source_error/0 Errors=ok/5"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("recorded %s\nwant     %s", strings.Join(got, " "), want)
+	}
+}
