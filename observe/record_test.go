@@ -211,7 +211,9 @@ func TestRecorderSkipsUnchangedRereads(t *testing.T) {
 	noData.Outcome = sample.OutcomeNoData
 	failed := metricAt("Errors", p0, 0)
 	failed.Outcome, failed.Reason = sample.OutcomeSourceError, "ThrottlingException"
-	cycle := func(k int, ss ...sample.Sample) { r.Samples(w, p0.Add(time.Duration(k)*time.Minute+5*time.Second), ss...) }
+	cycle := func(k int, ss ...sample.Sample) {
+		r.Samples(w, p0.Add(time.Duration(k)*time.Minute+5*time.Second), ss...)
+	}
 	cycle(1, noData, metricAt("Invocations", p0, 300))
 	cycle(2, metricAt("Errors", p0, 4), metricAt("Invocations", p0, 300)) // late data arrived; invocations unchanged
 	cycle(3, metricAt("Errors", p0, 4), metricAt("Invocations", p0, 300)) // nothing new
