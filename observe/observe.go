@@ -46,8 +46,8 @@ type Config struct {
 	// outlives one tick and is tracked for shutdown, or in place on ctx
 	// (tests stepping the daemon with a fake clock); nil: in place.
 	Background func(ctx context.Context, work func(context.Context))
-	// Recorder, when set, writes each judged watch's trace (record.go).
-	Recorder *Recorder
+	// Traces, when set, writes each judged watch's trace (record.go).
+	Traces *TraceRecorder
 }
 
 // Observer routes samples to the watches they are evidence for.
@@ -96,12 +96,12 @@ func (o *Observer) SetWatching(ws []store.Watch) {
 	}
 	o.mu.Lock()
 	o.watching = watching
-	if o.cfg.Recorder != nil {
+	if o.cfg.Traces != nil {
 		active := map[string]bool{}
 		for _, w := range ws {
 			active[w.ID] = true
 		}
-		o.cfg.Recorder.Keep(active)
+		o.cfg.Traces.Keep(active)
 	}
 	prev := o.unsettled
 	o.unsettled = unsettled
@@ -143,10 +143,10 @@ func (o *Observer) AddSample(s sample.Sample) {
 	for _, w := range ws {
 		m.evidence(w).hist.Add(s)
 	}
-	if len(ws) > 0 && o.cfg.Recorder != nil {
+	if len(ws) > 0 && o.cfg.Traces != nil {
 		now := o.cfg.Clock.Now()
 		for _, w := range ws {
-			o.cfg.Recorder.Samples(w, now, s)
+			o.cfg.Traces.Samples(w, now, s)
 		}
 	}
 }
@@ -228,7 +228,7 @@ func (o *Observer) Feed(samples []sample.Sample, at time.Time) {
 		}
 		m.mu.Unlock()
 		for _, w := range watching[name] {
-			o.cfg.Recorder.Samples(w, at, ss...)
+			o.cfg.Traces.Samples(w, at, ss...)
 		}
 	}
 }
@@ -276,7 +276,7 @@ func (o *Observer) loadBaseline(ctx context.Context, p Parts, m *Memory, w store
 			samples = append(samples, s)
 		}
 	}
-	o.cfg.Recorder.Baseline(w, o.cfg.Clock.Now(), samples)
+	o.cfg.Traces.Baseline(w, o.cfg.Clock.Now(), samples)
 	prepared := m.policy.PrepareBaseline(samples)
 	// The prepared baseline is all Evaluate needs (a reload with other
 	// rules re-reads the baseline: Inherit); the samples are not kept.
@@ -321,7 +321,7 @@ func (o *Observer) backfill(ctx context.Context, reader *watcher.MetricReader, m
 		h.Add(s)
 	}
 	m.mu.Unlock()
-	o.cfg.Recorder.Samples(w, now, samples...)
+	o.cfg.Traces.Samples(w, now, samples...)
 	o.cfg.Logger.Info("watch adopted: metric periods since its start read back", zap.String("target", w.Target),
 		zap.String("watch", w.ID), zap.Int("samples", len(samples)))
 }
@@ -329,7 +329,7 @@ func (o *Observer) backfill(ctx context.Context, reader *watcher.MetricReader, m
 // Transition records a judged watch's change of phase in its trace.
 func (o *Observer) Transition(w store.Watch, now time.Time, to store.Phase, why string) {
 	if watch.Judged(w.Phase) && to != w.Phase {
-		o.cfg.Recorder.Transition(w, now, to, why)
+		o.cfg.Traces.Transition(w, now, to, why)
 	}
 }
 

@@ -19,7 +19,7 @@ import (
 	"github.com/canaryd/canaryd/watch"
 )
 
-// Recorder writes, for every watch this process judges, the trace of what
+// TraceRecorder writes, for every watch this process judges, the trace of what
 // it judged the watch on, in the format `canaryd replay` reads: the
 // deploy, the baseline as read, and every sample when it reached the
 // watch (daemon.trace_dir). A decision someone doubts can then be
@@ -33,7 +33,7 @@ import (
 // its first weight is set, and so does its trace. Writing never holds up
 // judging: a failed write is logged once per watch and the rest of that
 // watch's trace is skipped.
-type Recorder struct {
+type TraceRecorder struct {
 	dir  string
 	keep int
 	log  *zap.Logger
@@ -93,20 +93,20 @@ func (rec *recording) changed(s sample.Sample, at time.Time) bool {
 	return true
 }
 
-// NewRecorder records traces under dir, keeping the newest keep per
+// NewTraceRecorder records traces under dir, keeping the newest keep per
 // target. It creates dir.
-func NewRecorder(dir string, keep int, log *zap.Logger) (*Recorder, error) {
+func NewTraceRecorder(dir string, keep int, log *zap.Logger) (*TraceRecorder, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("trace_dir: %w", err)
 	}
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Recorder{dir: dir, keep: max(keep, 1), log: log, watches: map[string]*recording{}}, nil
+	return &TraceRecorder{dir: dir, keep: max(keep, 1), log: log, watches: map[string]*recording{}}, nil
 }
 
 // Path is where watch w's trace is written.
-func (r *Recorder) Path(w store.Watch) string { return TracePath(r.dir, w) }
+func (r *TraceRecorder) Path(w store.Watch) string { return TracePath(r.dir, w) }
 
 // TracePath is where a recorder writing under dir writes watch w's trace.
 func TracePath(dir string, w store.Watch) string {
@@ -130,7 +130,7 @@ func fileName(s string) string {
 // Baseline records the baseline the watch is judged against (alias-level
 // metric periods, its shape history, the known-good's probe results),
 // once per watch.
-func (r *Recorder) Baseline(w store.Watch, now time.Time, samples []sample.Sample) {
+func (r *TraceRecorder) Baseline(w store.Watch, now time.Time, samples []sample.Sample) {
 	if r == nil {
 		return
 	}
@@ -151,7 +151,7 @@ func (r *Recorder) Baseline(w store.Watch, now time.Time, samples []sample.Sampl
 }
 
 // Samples records samples that reached the watch at at.
-func (r *Recorder) Samples(w store.Watch, at time.Time, samples ...sample.Sample) {
+func (r *TraceRecorder) Samples(w store.Watch, at time.Time, samples ...sample.Sample) {
 	if r == nil || len(samples) == 0 {
 		return
 	}
@@ -174,7 +174,7 @@ func (r *Recorder) Samples(w store.Watch, at time.Time, samples ...sample.Sample
 // promotion, the end of its rollback window): a comment with what the
 // daemon decided and why, and a tick, so that replay judges up to that
 // instant.
-func (r *Recorder) Transition(w store.Watch, now time.Time, to store.Phase, why string) {
+func (r *TraceRecorder) Transition(w store.Watch, now time.Time, to store.Phase, why string) {
 	if r == nil {
 		return
 	}
@@ -189,7 +189,7 @@ func (r *Recorder) Transition(w store.Watch, now time.Time, to store.Phase, why 
 }
 
 // Keep forgets the watches not in active (their files stay).
-func (r *Recorder) Keep(active map[string]bool) {
+func (r *TraceRecorder) Keep(active map[string]bool) {
 	if r == nil {
 		return
 	}
@@ -206,7 +206,7 @@ func (r *Recorder) Keep(active map[string]bool) {
 // record when this process has none yet: a new file, or a new start (a
 // rollout's first weight set); an existing file is taken up as it is.
 // r.mu is held.
-func (r *Recorder) begin(w store.Watch, now time.Time) *recording {
+func (r *TraceRecorder) begin(w store.Watch, now time.Time) *recording {
 	start := watch.JudgedFrom(w)
 	rec := r.watches[w.ID]
 	if rec != nil && rec.start.Equal(start) {
@@ -250,7 +250,7 @@ func orNone(v string) string {
 }
 
 // write appends whole lines to the watch's file.
-func (r *Recorder) write(w store.Watch, rec *recording, buf []byte) {
+func (r *TraceRecorder) write(w store.Watch, rec *recording, buf []byte) {
 	if len(buf) == 0 || rec.failed {
 		return
 	}
@@ -266,7 +266,7 @@ func (r *Recorder) write(w store.Watch, rec *recording, buf []byte) {
 	}
 }
 
-func (r *Recorder) fail(w store.Watch, rec *recording, err error) {
+func (r *TraceRecorder) fail(w store.Watch, rec *recording, err error) {
 	rec.failed = true
 	r.log.Warn("trace of the watch not written on", zap.String("target", w.Target), zap.String("watch", w.ID),
 		zap.String("path", rec.path), zap.Error(err))
@@ -274,7 +274,7 @@ func (r *Recorder) fail(w store.Watch, rec *recording, err error) {
 
 // prune removes the oldest traces of a target beyond keep (by
 // modification time), never the one just started.
-func (r *Recorder) prune(dir, current string) {
+func (r *TraceRecorder) prune(dir, current string) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return

@@ -55,7 +55,7 @@ func countTypes(tr replay.Trace) map[string]int {
 // baseline.
 func TestRecorderTrace(t *testing.T) {
 	dir := t.TempDir()
-	r, err := NewRecorder(dir, 10, nil)
+	r, err := NewTraceRecorder(dir, 10, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestRecorderTrace(t *testing.T) {
 	// Another process takes the watch up: it appends, and neither the
 	// deploy nor the baseline comes twice (replay would refuse a second
 	// deploy and count the baseline twice).
-	r2, err := NewRecorder(dir, 10, nil)
+	r2, err := NewTraceRecorder(dir, 10, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestRecorderTrace(t *testing.T) {
 // TestRecorderRolloutStartsAgain: when a rollout's first weight is set its
 // evidence starts again there, and so does its trace.
 func TestRecorderRolloutStartsAgain(t *testing.T) {
-	r, err := NewRecorder(t.TempDir(), 10, nil)
+	r, err := NewTraceRecorder(t.TempDir(), 10, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestRecorderRolloutStartsAgain(t *testing.T) {
 // are removed.
 func TestRecorderKeepsTheNewest(t *testing.T) {
 	dir := t.TempDir()
-	r, err := NewRecorder(dir, 3, nil)
+	r, err := NewTraceRecorder(dir, 3, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestRecorderKeepsTheNewest(t *testing.T) {
 func TestRecorderFailureIsLoggedOnce(t *testing.T) {
 	dir := t.TempDir()
 	core, logs := observer.New(zap.WarnLevel)
-	r, err := NewRecorder(dir, 3, zap.New(core))
+	r, err := NewTraceRecorder(dir, 3, zap.New(core))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestRecorderFailureIsLoggedOnce(t *testing.T) {
 	if n := logs.FilterMessage("trace of the watch not written on").Len(); n != 1 {
 		t.Fatalf("%d warnings, want 1", n)
 	}
-	if _, err := NewRecorder(filepath.Join(dir, "checkout-api", "sub"), 3, nil); err == nil || !strings.Contains(err.Error(), "trace_dir") {
+	if _, err := NewTraceRecorder(filepath.Join(dir, "checkout-api", "sub"), 3, nil); err == nil || !strings.Contains(err.Error(), "trace_dir") {
 		t.Fatalf("a trace_dir that cannot be made: %v, want an error naming trace_dir", err)
 	}
 }
@@ -201,7 +201,7 @@ func TestRecorderFileNames(t *testing.T) {
 // again; a period read again unchanged is not written again, a changed
 // one is (late data), and so is every probe result and failed read.
 func TestRecorderSkipsUnchangedRereads(t *testing.T) {
-	r, err := NewRecorder(t.TempDir(), 10, nil)
+	r, err := NewTraceRecorder(t.TempDir(), 10, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

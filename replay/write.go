@@ -10,7 +10,7 @@ import (
 )
 
 // The Append functions build trace lines in the format Run reads: what
-// the daemon records for each watch it judges (observe.Recorder), so that
+// the daemon records for each watch it judges (observe.TraceRecorder), so that
 // its decision can be replayed, tuned and shared. Each appends whole
 // lines to buf and returns it.
 
