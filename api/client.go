@@ -207,6 +207,13 @@ func (c *Client) PostmortemMarkdown(ctx context.Context, id string) ([]byte, err
 	return b, c.do(ctx, http.MethodGet, "/v1/incidents/"+url.PathEscape(id)+"/postmortem", q, nil, &b)
 }
 
+// Trace returns the replay trace the daemon recorded of a watch
+// (GET /v1/watches/{id}/trace).
+func (c *Client) Trace(ctx context.Context, watchID string) ([]byte, error) {
+	var b []byte
+	return b, c.do(ctx, http.MethodGet, "/v1/watches/"+url.PathEscape(watchID)+"/trace", nil, nil, &b)
+}
+
 // do sends one request and decodes the answer into out (*[]byte: raw).
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, out any) error {
 	if c.urlErr != nil {

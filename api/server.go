@@ -64,6 +64,9 @@ type Config struct {
 	// Evidence gives watches' evidence series for GET /v1/watches/{id}
 	// (the daemon's recorder); nil reads the stored snapshots only.
 	Evidence EvidenceSource
+	// Traces gives the watches' recorded replay traces for
+	// GET /v1/watches/{id}/trace (nil: none recorded).
+	Traces TraceSource
 }
 
 // Server is the admin API.
@@ -132,6 +135,7 @@ func (s *Server) routes() http.Handler {
 	v1("POST /v1/deploys", ScopeDeployer, s.postDeploy)
 	v1("GET /v1/watches", ScopeReader, s.listWatches)
 	v1("GET /v1/watches/{id}", ScopeReader, s.getWatch)
+	v1("GET /v1/watches/{id}/trace", ScopeReader, s.getTrace)
 	v1("GET /v1/incidents", ScopeReader, s.listIncidents)
 	v1("GET /v1/incidents/{id}", ScopeReader, s.getIncident)
 	v1("GET /v1/incidents/{id}/postmortem", ScopeReader, s.getPostmortem)

@@ -2,6 +2,9 @@ package api
 
 import (
 	"context"
+	"errors"
+	"io"
+	"io/fs"
 	"net/http"
 	"strings"
 
@@ -18,6 +21,13 @@ import (
 // (live while this process judges the watch, else the stored snapshot).
 type EvidenceSource interface {
 	Get(ctx context.Context, target, watchID string) (evidence.Series, bool, error)
+}
+
+// TraceSource opens the replay trace this process recorded of a watch
+// (daemon.trace_dir); an error satisfying errors.Is(err, fs.ErrNotExist)
+// when it has none.
+type TraceSource interface {
+	OpenTrace(w store.Watch) (io.ReadCloser, error)
 }
 
 // WatchDetail is GET /v1/watches/{id}.
@@ -75,4 +85,45 @@ func (s *Server) getWatch(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, d)
+}
+
+// GET /v1/watches/{id}/trace: the replay trace the daemon recorded of the
+// watch (JSON lines, `canaryd replay --trace`), from the replica that
+// judged it.
+func (s *Server) getTrace(w http.ResponseWriter, r *http.Request) {
+	wt, err := s.cfg.Store.GetWatch(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if s.cfg.Traces == nil {
+		writeError(w, http.StatusNotFound, "this canaryd records no traces: set daemon.trace_dir", "")
+		return
+	}
+	f, err := s.cfg.Traces.OpenTrace(wt)
+	if errors.Is(err, fs.ErrNotExist) {
+		writeError(w, http.StatusNotFound, "no trace of watch "+wt.ID+" here: it was judged by another replica, before daemon.trace_dir was set, or its trace was pruned (daemon.trace_keep)", "")
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+traceFileName(wt)+`"`)
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.Copy(w, f)
+}
+
+// traceFileName is a download name for a watch's trace: the target and
+// the watch ID, kept to characters safe in a header and a file name.
+func traceFileName(wt store.Watch) string {
+	name := []byte(wt.Target + "-" + wt.ID)
+	for i, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			name[i] = '_'
+		}
+	}
+	return string(name) + ".jsonl"
 }

@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/console"
 	"github.com/canaryd/canaryd/evidence"
 	"github.com/canaryd/canaryd/policy"
@@ -130,5 +133,60 @@ func TestConsoleShellIsPublicStrictAndEmpty(t *testing.T) {
 	}
 	if h.ctl.TotalCalls() != 0 {
 		t.Errorf("the console's files reached the controller %d times", h.ctl.TotalCalls())
+	}
+}
+
+// dirTraces serves traces from files named for their watch IDs.
+type dirTraces string
+
+func (d dirTraces) OpenTrace(w store.Watch) (io.ReadCloser, error) {
+	return os.Open(filepath.Join(string(d), w.ID+".jsonl"))
+}
+
+// TestGetTrace: a reader downloads the trace the daemon recorded of a
+// watch; without a token nothing; a watch without a trace here, or a
+// daemon that records none, is a 404 that says why.
+func TestGetTrace(t *testing.T) {
+	dir := t.TempDir()
+	const trace = "{\"type\":\"deploy\",\"time\":\"2026-03-02T12:00:00Z\",\"known_good\":\"6\",\"new_version\":\"7\"}\n"
+	if err := os.WriteFile(filepath.Join(dir, "w-42.jsonl"), []byte(trace), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		traces TraceSource
+		path   string
+		token  string
+		want   int
+		body   string
+	}{
+		{"recorded", dirTraces(dir), "/v1/watches/w-42/trace", readerToken, http.StatusOK, trace},
+		{"no token", dirTraces(dir), "/v1/watches/w-42/trace", "", http.StatusUnauthorized, ""},
+		{"not recorded here", dirTraces(dir), "/v1/watches/w-43/trace", readerToken, http.StatusNotFound, "no trace of watch w-43 here"},
+		{"no such watch", dirTraces(dir), "/v1/watches/w-99/trace", readerToken, http.StatusNotFound, ""},
+		{"no trace_dir", nil, "/v1/watches/w-42/trace", readerToken, http.StatusNotFound, "set daemon.trace_dir"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, func(c *Config) {
+				c.Tokens = []Token{{Name: "grafana", Scope: ScopeReader, Secret: config.NewSecret(readerToken)}}
+				c.Traces = tc.traces
+			})
+			for _, id := range []string{"w-42", "w-43"} {
+				if err := h.st.CreateWatch(context.Background(), store.Watch{ID: id, Target: "checkout", Phase: store.PhaseTripped, NewVersion: "7", KnownGood: "6", DetectedAt: testNow}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			resp := h.do("GET", tc.path, "", tc.token)
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.want || !strings.Contains(string(b), tc.body) {
+				t.Fatalf("status %d %q, want %d containing %q", resp.StatusCode, b, tc.want, tc.body)
+			}
+			if tc.want == http.StatusOK {
+				if string(b) != tc.body || resp.Header.Get("Content-Type") != "application/x-ndjson" ||
+					resp.Header.Get("Content-Disposition") != `attachment; filename="checkout-w-42.jsonl"` {
+					t.Fatalf("body %q headers %v", b, resp.Header)
+				}
+			}
+		})
 	}
 }

@@ -23,3 +23,12 @@ func (f facade) Targets() (*config.Config, map[string]*targets.Target, []string)
 func (f facade) Detector() control.Detector { return f.d.current().detector }
 
 func (f facade) Planner() control.Planner { return f.d.current().act }
+
+// Traces is the watches' recorded replay traces for the admin API (nil
+// without daemon.trace_dir).
+func (d *Daemon) Traces() api.TraceSource {
+	if d.traces == nil {
+		return nil
+	}
+	return d.traces
+}

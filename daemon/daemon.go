@@ -75,6 +75,7 @@ type Daemon struct {
 	metrics  *Metrics
 	wmetrics *watcher.Metrics
 	stalls   *watcher.StallMeter // runs (real clock) while Run does; probes ask it
+	traces   *observe.TraceRecorder // daemon.trace_dir; nil: no traces
 	ametrics *actuator.Metrics
 	nmetrics *notify.Metrics
 	awsm     *awsclient.Metrics
@@ -155,15 +156,14 @@ func New(c Config) (*Daemon, error) {
 		Actuator:     func() runner.Actuator { return d.current().act },
 		Targets:      func() map[string]*targets.Target { _, ts, _ := d.snapshot(); return ts },
 		TripToRevert: d.metrics.TripToRevert, Synchronous: c.Synchronous})
-	var rec *observe.TraceRecorder
 	if dir := c.Conf.Daemon.TraceDir; dir != "" { // read at start, like daemon.listen
 		var err error
-		if rec, err = observe.NewTraceRecorder(dir, c.Conf.Daemon.TraceKeep, c.Logger.Named("trace")); err != nil {
+		if d.traces, err = observe.NewTraceRecorder(dir, c.Conf.Daemon.TraceKeep, c.Logger.Named("trace")); err != nil {
 			return nil, fmt.Errorf("daemon.%w", err)
 		}
 	}
 	d.obs = observe.New(observe.Config{Clock: c.Clock, Logger: c.Logger, Owns: d.leases.Owns, Background: d.runner.Background,
-		Parts: func() observe.Parts { d.mu.Lock(); defer d.mu.Unlock(); return d.observed }, Traces: rec})
+		Parts: func() observe.Parts { d.mu.Lock(); defer d.mu.Unlock(); return d.observed }, Traces: d.traces})
 	d.evid = evseries.New(evseries.Config{Store: d.cfg.Store, Logger: d.log.Named("evidence")})
 	if err := d.apply(c.Conf); err != nil {
 		return nil, err

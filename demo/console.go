@@ -37,7 +37,7 @@ func (s *stack) serveConsole(ctx context.Context) (string, error) {
 	}
 	srv := api.New(api.Config{Controller: s.daemon.Controller(), Store: s.store, Clock: s.clock,
 		Tokens:   []api.Token{{Name: "demo-reader", Scope: api.ScopeReader, Secret: config.NewSecret(s.token)}},
-		Registry: s.daemon.Registry(), Ready: s.daemon.Ready, Evidence: s.daemon.Evidence()})
+		Registry: s.daemon.Registry(), Ready: s.daemon.Ready, Evidence: s.daemon.Evidence(), Traces: s.daemon.Traces()})
 	sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(sctx, ln, "", "") }()

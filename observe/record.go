@@ -3,6 +3,7 @@ package observe
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -107,6 +108,11 @@ func NewTraceRecorder(dir string, keep int, log *zap.Logger) (*TraceRecorder, er
 
 // Path is where watch w's trace is written.
 func (r *TraceRecorder) Path(w store.Watch) string { return TracePath(r.dir, w) }
+
+// OpenTrace opens watch w's trace (api.TraceSource).
+func (r *TraceRecorder) OpenTrace(w store.Watch) (io.ReadCloser, error) {
+	return os.Open(r.Path(w))
+}
 
 // TracePath is where a recorder writing under dir writes watch w's trace.
 func TracePath(dir string, w store.Watch) string {

@@ -61,6 +61,7 @@ func commands() map[string]command {
 		"override":    {"pause, resume, force a rollback or mark a version good", "canaryd override pause|resume|rollback|mark-good TARGET|all [--ttl 1h] [--reason TEXT] [--version V]", cmdOverride},
 		"rollback":    {"roll a target back now, by hand", "canaryd rollback TARGET [--to VERSION] [--yes] [--reason TEXT]  (through the admin API)", cmdRollback},
 		"history":     {"list past watches and incidents, or print a postmortem draft", "canaryd history [TARGET] [--format table|json] [--limit 50] | canaryd history --incident ID|TARGET#N|PREFIX [--format markdown|json]", cmdHistory},
+		"trace":       {"download the replay trace canaryd recorded of a watch (daemon.trace_dir)", "canaryd trace WATCH_ID | canaryd trace --incident ID|TARGET#N [--out FILE]", cmdTrace},
 		"replay":      {"run a recorded or synthetic trace through the policy, offline", "canaryd replay --config FILE --trace TRACE.jsonl [--target NAME]", cmdReplay},
 		"version":     {"print the version", "canaryd version", cmdVersion},
 		"notify":      {"send a test alert through every notifier, or one", "canaryd notify test [NOTIFIER] --config FILE", cmdNotify},

@@ -180,6 +180,18 @@ func TestEndToEndDaemon(t *testing.T) {
 				t.Errorf("postmortem lacks %q:\n%s", want, md)
 			}
 		}
+		// The trace the daemon recorded of the watch, downloaded through
+		// the API, replays to the same decision.
+		t.Setenv("CANARYD_ADMIN_TOKEN", e2eToken)
+		trace := filepath.Join(t.TempDir(), "bad.jsonl")
+		code, _, errOut := runCLI(t, "trace", "--incident", inc.ID, "--out", trace, "--addr", "http://"+e.addr)
+		if code != 0 {
+			t.Fatalf("trace --incident: exit %d %s", code, errOut)
+		}
+		code, out, errOut := runCLI(t, "replay", "--config", e.cfgPath, "--trace", trace)
+		if code != exitRolledBack || !strings.Contains(out, "rolled_back") {
+			t.Fatalf("replay of the recorded trace: exit %d, want %d\n%s%s", code, exitRolledBack, out, errOut)
+		}
 	})
 
 	t.Run("pause alerts only, then expires and acts", func(t *testing.T) {
@@ -346,6 +358,7 @@ admin_token_file = %q
 poll_interval = "1s"
 log_level = "debug"
 shutdown_timeout = "5s"
+trace_dir = %q
 
 [aws]
 region = "us-east-1"
@@ -392,7 +405,7 @@ notify = ["oncall"]
 
   [target.actions.verify]
   window = "5s"
-`, e.addr, tokenFile, e.sim.URL(), filepath.Join(dir, "canaryd.db"), hookURL, healthURL, redisAddr)
+`, e.addr, tokenFile, filepath.Join(dir, "traces"), e.sim.URL(), filepath.Join(dir, "canaryd.db"), hookURL, healthURL, redisAddr)
 	e.cfgPath = e.writeFile(dir, "config.toml", src)
 }
 

@@ -78,7 +78,7 @@ func run(ctx context.Context, o runOptions) error {
 		return err
 	}
 	srv := api.New(api.Config{Controller: d.Controller(), Store: st, Tokens: tokens,
-		Registry: d.Registry(), Ready: d.Ready, Clock: clock, Logger: o.log, Evidence: d.Evidence()})
+		Registry: d.Registry(), Ready: d.Ready, Clock: clock, Logger: o.log, Evidence: d.Evidence(), Traces: d.Traces()})
 	ln, err := listen(o.cfg.Daemon.Listen)
 	if err != nil {
 		return err
