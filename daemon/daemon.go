@@ -74,7 +74,7 @@ type Daemon struct {
 	reg      *prometheus.Registry
 	metrics  *Metrics
 	wmetrics *watcher.Metrics
-	stalls   *watcher.StallMeter // runs (real clock) while Run does; probes ask it
+	stalls   *watcher.StallMeter    // runs (real clock) while Run does; probes ask it
 	traces   *observe.TraceRecorder // daemon.trace_dir; nil: no traces
 	ametrics *actuator.Metrics
 	nmetrics *notify.Metrics
