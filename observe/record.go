@@ -137,43 +137,33 @@ func fileName(s string) string {
 // metric periods, its shape history, the known-good's probe results),
 // once per watch.
 func (r *TraceRecorder) Baseline(w store.Watch, now time.Time, samples []sample.Sample) {
-	if r == nil {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	rec := r.begin(w, now)
-	if rec.baseline || rec.failed {
-		return
-	}
-	rec.baseline = true
-	var buf []byte
-	for _, s := range samples {
-		if s.Version == "" { // the trace's baseline is alias-level
-			buf = replay.AppendBaseline(buf, s)
+	r.record(w, now, func(rec *recording) (buf []byte) {
+		if rec.baseline {
+			return nil
 		}
-	}
-	r.write(w, rec, buf)
+		rec.baseline = true
+		for _, s := range samples {
+			if s.Version == "" { // the trace's baseline is alias-level
+				buf = replay.AppendBaseline(buf, s)
+			}
+		}
+		return buf
+	})
 }
 
 // Samples records samples that reached the watch at at.
 func (r *TraceRecorder) Samples(w store.Watch, at time.Time, samples ...sample.Sample) {
-	if r == nil || len(samples) == 0 {
+	if len(samples) == 0 {
 		return
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	rec := r.begin(w, at)
-	if rec.failed {
-		return
-	}
-	var buf []byte
-	for _, s := range samples {
-		if rec.changed(s, at) {
-			buf = replay.AppendSample(buf, s, at)
+	r.record(w, at, func(rec *recording) (buf []byte) {
+		for _, s := range samples {
+			if rec.changed(s, at) {
+				buf = replay.AppendSample(buf, s, at)
+			}
 		}
-	}
-	r.write(w, rec, buf)
+		return buf
+	})
 }
 
 // Transition records a change of the watch's phase at now (a trip, a
@@ -181,17 +171,23 @@ func (r *TraceRecorder) Samples(w store.Watch, at time.Time, samples ...sample.S
 // daemon decided and why, and a tick, so that replay judges up to that
 // instant.
 func (r *TraceRecorder) Transition(w store.Watch, now time.Time, to store.Phase, why string) {
+	r.record(w, now, func(*recording) []byte {
+		buf := replay.AppendComment(nil, fmt.Sprintf("%s canaryd: %s -> %s: %s", now.UTC().Format(time.RFC3339Nano), w.Phase, to, why))
+		return replay.AppendTick(buf, now)
+	})
+}
+
+// record appends the lines built for the watch's recording at now,
+// unless its trace has stopped.
+func (r *TraceRecorder) record(w store.Watch, now time.Time, lines func(*recording) []byte) {
 	if r == nil {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	rec := r.begin(w, now)
-	if rec.failed {
-		return
+	if rec := r.begin(w, now); !rec.failed {
+		r.write(w, rec, lines(rec))
 	}
-	buf := replay.AppendComment(nil, fmt.Sprintf("%s canaryd: %s -> %s: %s", now.UTC().Format(time.RFC3339Nano), w.Phase, to, why))
-	r.write(w, rec, replay.AppendTick(buf, now))
 }
 
 // Keep forgets the watches not in active (their files stay).

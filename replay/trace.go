@@ -61,6 +61,10 @@ const (
 // traceDuration is a duration written as "60s" or as integer nanoseconds.
 type traceDuration time.Duration
 
+func (d traceDuration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
 func (d *traceDuration) UnmarshalJSON(b []byte) error {
 	if len(b) > 0 && b[0] == '"' {
 		var s string
@@ -82,26 +86,28 @@ func (d *traceDuration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// traceRecord is one line, as read and as written (write.go: the tags
+// leave out what a record of its type does not carry).
 type traceRecord struct {
 	Type string    `json:"type"`
 	Time time.Time `json:"time"`
-	At   time.Time `json:"at"`
 	// deploy
-	KnownGood  string `json:"known_good"`
-	NewVersion string `json:"new_version"`
-	Split      bool   `json:"split"`
+	KnownGood  string `json:"known_good,omitempty"`
+	NewVersion string `json:"new_version,omitempty"`
+	Split      bool   `json:"split,omitempty"`
 	// sample, baseline
-	Target  string         `json:"target"`
-	Kind    sample.Kind    `json:"kind"`
-	Source  string         `json:"source"`
-	Version string         `json:"version"`
-	Period  traceDuration  `json:"period"`
-	Outcome sample.Outcome `json:"outcome"`
-	Metric  string         `json:"metric"`
-	Value   float64        `json:"value"`
-	Status  int            `json:"status"`
-	Latency traceDuration  `json:"latency"`
-	Reason  string         `json:"reason"`
+	Target  string         `json:"target,omitempty"`
+	Kind    sample.Kind    `json:"kind,omitempty"`
+	Source  string         `json:"source,omitempty"`
+	Version string         `json:"version,omitempty"`
+	Metric  string         `json:"metric,omitempty"`
+	Period  traceDuration  `json:"period,omitempty"`
+	Outcome sample.Outcome `json:"outcome,omitempty"`
+	Value   float64        `json:"value,omitempty"`
+	Status  int            `json:"status,omitempty"`
+	Latency traceDuration  `json:"latency,omitempty"`
+	Reason  string         `json:"reason,omitempty"`
+	At      time.Time      `json:"at,omitzero"`
 
 	line int
 	at   time.Time // delivery time

@@ -14,31 +14,10 @@ import (
 // its decision can be replayed, tuned and shared. Each appends whole
 // lines to buf and returns it.
 
-// outRecord is a record as written: only the fields of its type, so that
-// Run's strict decoding accepts it.
-type outRecord struct {
-	Type       string         `json:"type"`
-	Time       time.Time      `json:"time"`
-	KnownGood  *string        `json:"known_good,omitempty"`
-	NewVersion string         `json:"new_version,omitempty"`
-	Split      bool           `json:"split,omitempty"`
-	Kind       sample.Kind    `json:"kind,omitempty"`
-	Source     string         `json:"source,omitempty"`
-	Version    string         `json:"version,omitempty"`
-	Metric     string         `json:"metric,omitempty"`
-	Period     string         `json:"period,omitempty"`
-	Outcome    sample.Outcome `json:"outcome,omitempty"`
-	Value      float64        `json:"value,omitempty"`
-	Status     int            `json:"status,omitempty"`
-	Latency    string         `json:"latency,omitempty"`
-	Reason     string         `json:"reason,omitempty"`
-	At         *time.Time     `json:"at,omitempty"`
-}
-
 // AppendDeploy appends the watch's deploy record: judged from start, knownGood
 // ("" when none) to newVersion, split when versions share the alias.
 func AppendDeploy(buf []byte, start time.Time, knownGood, newVersion string, split bool) []byte {
-	return appendRecord(buf, outRecord{Type: RecordDeploy, Time: start.UTC(), KnownGood: &knownGood, NewVersion: newVersion, Split: split})
+	return appendRecord(buf, traceRecord{Type: RecordDeploy, Time: start.UTC(), KnownGood: knownGood, NewVersion: newVersion, Split: split})
 }
 
 // AppendBaseline appends a sample from before the deploy (alias-level metric
@@ -50,15 +29,14 @@ func AppendBaseline(buf []byte, s sample.Sample) []byte {
 // AppendSample appends a sample delivered to the watch at at.
 func AppendSample(buf []byte, s sample.Sample, at time.Time) []byte {
 	r := sampleRecord(RecordSample, s)
-	at = at.UTC()
-	r.At = &at
+	r.At = at.UTC()
 	return appendRecord(buf, r)
 }
 
 // AppendTick appends a tick record: replay evaluates at t (a trace's
 // records otherwise end with its last delivery).
 func AppendTick(buf []byte, t time.Time) []byte {
-	return appendRecord(buf, outRecord{Type: RecordTick, Time: t.UTC()})
+	return appendRecord(buf, traceRecord{Type: RecordTick, Time: t.UTC()})
 }
 
 // AppendComment appends a comment line (Run skips it).
@@ -69,19 +47,13 @@ func AppendComment(buf []byte, text string) []byte {
 	return buf
 }
 
-func sampleRecord(typ string, s sample.Sample) outRecord {
-	r := outRecord{Type: typ, Time: s.Time.UTC(), Kind: s.Kind, Source: s.Source, Version: s.Version,
-		Metric: s.Metric, Outcome: s.Outcome, Value: s.Value, Status: s.Status, Reason: s.Reason}
-	if s.Period > 0 {
-		r.Period = s.Period.String()
-	}
-	if s.Latency > 0 {
-		r.Latency = s.Latency.String()
-	}
-	return r
+func sampleRecord(typ string, s sample.Sample) traceRecord {
+	return traceRecord{Type: typ, Time: s.Time.UTC(), Kind: s.Kind, Source: s.Source, Version: s.Version,
+		Metric: s.Metric, Period: traceDuration(s.Period), Outcome: s.Outcome, Value: s.Value, Status: s.Status,
+		Latency: traceDuration(s.Latency), Reason: s.Reason}
 }
 
-func appendRecord(buf []byte, r outRecord) []byte {
+func appendRecord(buf []byte, r traceRecord) []byte {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
