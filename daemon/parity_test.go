@@ -192,6 +192,9 @@ func runDaemonOn(t *testing.T, tgt config.Target, data []byte, end time.Time) da
 	if out.outcome == "" {
 		out.outcome = replay.Undecided
 	}
+	if !d.traces.Flush(10 * time.Second) {
+		t.Fatal("the daemon's trace was not written within 10 s")
+	}
 	out.probesOff = probes.missed()
 	from, to := dep.Time.Truncate(time.Minute).Add(-tgt.ShapeWindow.Duration), dep.Time.Truncate(time.Minute).Add(-tgt.BaselineWindow.Duration)
 	for _, c := range sim.Calls("GetMetricData") {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -230,7 +229,7 @@ func (s *stack) replayTrace(ctx context.Context, inc store.Incident) error {
 	}
 	path := observe.TracePath(s.traces, w)
 	s.w.raw("\n== 5. The watch replayed from the trace canaryd recorded (canaryd replay --trace " + filepath.Base(path) + ") ==\n\n")
-	f, err := os.Open(path)
+	f, err := s.daemon.Traces().OpenTrace(w)
 	if err != nil {
 		return fmt.Errorf("demo: the recorded trace: %w", err)
 	}

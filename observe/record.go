@@ -31,9 +31,14 @@ import (
 // files of a target are kept. A process that takes up a watch whose file
 // exists (a restart, a lease take-over) appends to it and does not write
 // its deploy and baseline again. A rollout's evidence starts again when
-// its first weight is set, and so does its trace. Writing never holds up
-// judging: a failed write is logged once per watch and the rest of that
-// watch's trace is skipped.
+// its first weight is set, and so does its trace.
+//
+// Writing never holds up judging: the callers (the run loop, the probe
+// sink, the metric cycle) only queue lines, in memory, and one goroutine
+// writes them while there are any. A disk that hangs or fills fills the
+// queue instead (maxQueued lines-batches): the watches whose lines find
+// it full, like those whose write failed, are logged once and their
+// traces stop; judging goes on.
 type TraceRecorder struct {
 	dir  string
 	keep int
@@ -41,14 +46,39 @@ type TraceRecorder struct {
 
 	mu      sync.Mutex
 	watches map[string]*recording // by watch ID
+	queue   []traceJob            // to write, in order
+	writing bool                  // the writer goroutine runs
+	idle    chan struct{}         // closed when it stops (Flush)
+	takenUp map[string]bool       // paths that existed when this process first wrote to them
 }
+
+// maxQueued bounds the batches of lines waiting for the disk.
+const maxQueued = 4096
+
+// traceJob is one batch of lines for one watch's file.
+type traceJob struct {
+	rec  *recording
+	w    store.Watch // for the log
+	kind jobKind
+	buf  []byte
+	note string // jobStart: the line written instead when the file exists
+}
+
+type jobKind int
+
+const (
+	jobLines    jobKind = iota
+	jobStart            // the watch's first lines: create the file, or take it up
+	jobRestart          // a rollout's evidence starts again: a new file
+	jobBaseline         // skipped when the file was taken up (written before)
+)
 
 // recording is one watch's trace file.
 type recording struct {
 	path     string
 	start    time.Time // the deploy record's time (watch.JudgedFrom)
-	baseline bool      // written, or written by the process before
-	failed   bool      // a write failed: the trace is incomplete, not written on
+	baseline bool      // queued once
+	failed   bool      // a write failed or found the queue full: not written on
 	// last is each metric period's last recorded reading: a cycle reads
 	// the last metric_lag periods again each time, and a reading that
 	// did not change adds nothing to replay (a later delivery with the
@@ -103,15 +133,37 @@ func NewTraceRecorder(dir string, keep int, log *zap.Logger) (*TraceRecorder, er
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &TraceRecorder{dir: dir, keep: max(keep, 1), log: log, watches: map[string]*recording{}}, nil
+	return &TraceRecorder{dir: dir, keep: max(keep, 1), log: log, watches: map[string]*recording{}, takenUp: map[string]bool{}}, nil
 }
 
 // Path is where watch w's trace is written.
 func (r *TraceRecorder) Path(w store.Watch) string { return TracePath(r.dir, w) }
 
-// OpenTrace opens watch w's trace (api.TraceSource).
+// OpenTrace opens watch w's trace (api.TraceSource), once the lines
+// queued so far are written (or two seconds have passed).
 func (r *TraceRecorder) OpenTrace(w store.Watch) (io.ReadCloser, error) {
+	r.Flush(2 * time.Second)
 	return os.Open(r.Path(w))
+}
+
+// Flush waits until the queued lines are written, at most timeout; it
+// reports whether they were.
+func (r *TraceRecorder) Flush(timeout time.Duration) bool {
+	r.mu.Lock()
+	if !r.writing {
+		r.mu.Unlock()
+		return true
+	}
+	idle := r.idle
+	r.mu.Unlock()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-idle:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 // TracePath is where a recorder writing under dir writes watch w's trace.
@@ -148,7 +200,7 @@ func (r *TraceRecorder) Baseline(w store.Watch, now time.Time, samples []sample.
 			}
 		}
 		return buf
-	})
+	}, jobBaseline)
 }
 
 // Samples records samples that reached the watch at at.
@@ -163,7 +215,7 @@ func (r *TraceRecorder) Samples(w store.Watch, at time.Time, samples ...sample.S
 			}
 		}
 		return buf
-	})
+	}, jobLines)
 }
 
 // Transition records a change of the watch's phase at now (a trip, a
@@ -174,19 +226,19 @@ func (r *TraceRecorder) Transition(w store.Watch, now time.Time, to store.Phase,
 	r.record(w, now, func(*recording) []byte {
 		buf := replay.AppendComment(nil, fmt.Sprintf("%s canaryd: %s -> %s: %s", now.UTC().Format(time.RFC3339Nano), w.Phase, to, why))
 		return replay.AppendTick(buf, now)
-	})
+	}, jobLines)
 }
 
-// record appends the lines built for the watch's recording at now,
+// record queues the lines built for the watch's recording at now,
 // unless its trace has stopped.
-func (r *TraceRecorder) record(w store.Watch, now time.Time, lines func(*recording) []byte) {
+func (r *TraceRecorder) record(w store.Watch, now time.Time, lines func(*recording) []byte, kind jobKind) {
 	if r == nil {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if rec := r.begin(w, now); !rec.failed {
-		r.write(w, rec, lines(rec))
+		r.enqueue(traceJob{rec: rec, w: w, kind: kind, buf: lines(rec)})
 	}
 }
 
@@ -204,9 +256,9 @@ func (r *TraceRecorder) Keep(active map[string]bool) {
 	}
 }
 
-// begin returns the watch's recording, starting its file with the deploy
-// record when this process has none yet: a new file, or a new start (a
-// rollout's first weight set); an existing file is taken up as it is.
+// begin returns the watch's recording, queueing its deploy record when
+// this process has none yet: a new file (or one a process before started:
+// the writer takes it up), or a new start (a rollout's first weight set).
 // r.mu is held.
 func (r *TraceRecorder) begin(w store.Watch, now time.Time) *recording {
 	start := watch.JudgedFrom(w)
@@ -214,34 +266,88 @@ func (r *TraceRecorder) begin(w store.Watch, now time.Time) *recording {
 	if rec != nil && rec.start.Equal(start) {
 		return rec
 	}
-	path := r.Path(w)
-	var buf []byte
+	kind := jobRestart
 	if rec == nil {
-		rec = &recording{path: path, start: start}
+		rec, kind = &recording{path: r.Path(w), start: start}, jobStart
 		r.watches[w.ID] = rec
-		if _, err := os.Stat(path); err == nil {
-			rec.baseline = true
-			buf = replay.AppendComment(buf, fmt.Sprintf("taken up by another canaryd process at %s: its samples follow", now.UTC().Format(time.RFC3339)))
-			r.write(w, rec, buf)
-			return rec
-		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-			r.fail(w, rec, err)
-			return rec
-		}
-		defer r.prune(filepath.Dir(path), path)
 	} else {
 		rec.start, rec.baseline, rec.last = start, false, nil
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			r.fail(w, rec, err)
-			return rec
-		}
 	}
-	buf = replay.AppendComment(buf, fmt.Sprintf("canaryd trace of watch %s: %s %s -> %s, recorded as judged\n"+
+	buf := replay.AppendComment(nil, fmt.Sprintf("canaryd trace of watch %s: %s %s -> %s, recorded as judged\n"+
 		"replay: canaryd replay --config CONFIG --target %s --trace THIS_FILE", w.ID, w.Target, orNone(w.KnownGood), w.NewVersion, w.Target))
 	buf = replay.AppendDeploy(buf, start, w.KnownGood, w.NewVersion, len(w.Weights) > 0)
-	r.write(w, rec, buf)
+	note := fmt.Sprintf("taken up by another canaryd process at %s: its samples follow", now.UTC().Format(time.RFC3339))
+	r.enqueue(traceJob{rec: rec, w: w, kind: kind, buf: buf, note: note})
 	return rec
+}
+
+// enqueue queues a batch of lines, starting the writer when it is idle;
+// a full queue stops the watch's trace. r.mu is held.
+func (r *TraceRecorder) enqueue(j traceJob) {
+	if j.rec.failed || (len(j.buf) == 0 && j.kind == jobLines) {
+		return
+	}
+	if len(r.queue) >= maxQueued {
+		r.fail(j.w, j.rec, fmt.Errorf("%d batches of lines wait for the disk", len(r.queue)))
+		return
+	}
+	r.queue = append(r.queue, j)
+	if !r.writing {
+		r.writing, r.idle = true, make(chan struct{})
+		go r.drain()
+	}
+}
+
+// drain writes the queue until it is empty.
+func (r *TraceRecorder) drain() {
+	for {
+		r.mu.Lock()
+		if len(r.queue) == 0 {
+			r.writing = false
+			close(r.idle)
+			r.mu.Unlock()
+			return
+		}
+		j := r.queue[0]
+		r.queue[0] = traceJob{}
+		r.queue = r.queue[1:]
+		failed := j.rec.failed
+		r.mu.Unlock()
+		if failed {
+			continue
+		}
+		if err := r.apply(j); err != nil {
+			r.mu.Lock()
+			r.fail(j.w, j.rec, err)
+			r.mu.Unlock()
+		}
+	}
+}
+
+// apply writes one batch (the writer goroutine alone).
+func (r *TraceRecorder) apply(j traceJob) error {
+	path := j.rec.path
+	switch j.kind {
+	case jobStart:
+		if _, err := os.Stat(path); err == nil {
+			r.takenUp[path] = true
+			return appendFile(path, replay.AppendComment(nil, j.note))
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return err
+		}
+		defer r.prune(filepath.Dir(path), path)
+	case jobRestart:
+		delete(r.takenUp, path)
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	case jobBaseline:
+		if r.takenUp[path] {
+			return nil // the process before wrote it
+		}
+	}
+	return appendFile(path, j.buf)
 }
 
 func orNone(v string) string {
@@ -251,24 +357,27 @@ func orNone(v string) string {
 	return v
 }
 
-// write appends whole lines to the watch's file.
-func (r *TraceRecorder) write(w store.Watch, rec *recording, buf []byte) {
-	if len(buf) == 0 || rec.failed {
-		return
+// appendFile appends whole lines to a file.
+func appendFile(path string, buf []byte) error {
+	if len(buf) == 0 {
+		return nil
 	}
-	f, err := os.OpenFile(rec.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-	if err == nil {
-		_, err = f.Write(buf)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
-		r.fail(w, rec, err)
+		return err
 	}
+	_, err = f.Write(buf)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
+// fail stops a watch's trace, logging why once. r.mu is held.
 func (r *TraceRecorder) fail(w store.Watch, rec *recording, err error) {
+	if rec.failed {
+		return
+	}
 	rec.failed = true
 	r.log.Warn("trace of the watch not written on", zap.String("target", w.Target), zap.String("watch", w.ID),
 		zap.String("path", rec.path), zap.Error(err))

@@ -3,9 +3,11 @@ package observe
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,8 +30,11 @@ func metricAt(metric string, start time.Time, v float64) sample.Sample {
 		Time: start, Period: time.Minute, Outcome: sample.OutcomeOK, Value: v}
 }
 
-func parseTrace(t *testing.T, path string) replay.Trace {
+func parseTrace(t *testing.T, r *TraceRecorder, path string) replay.Trace {
 	t.Helper()
+	if !r.Flush(10 * time.Second) {
+		t.Fatal("the queued lines were not written within 10 s")
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +82,7 @@ func TestRecorderTrace(t *testing.T) {
 	if want := filepath.Join(dir, "checkout-api", "w-1.jsonl"); path != want {
 		t.Fatalf("path %s, want %s", path, want)
 	}
-	tr := parseTrace(t, path)
+	tr := parseTrace(t, r, path)
 	if want := (replay.Deploy{Time: recT0, KnownGood: "41", NewVersion: "42"}); tr.Deploy != want {
 		t.Fatalf("deploy %+v, want %+v", tr.Deploy, want)
 	}
@@ -103,7 +108,7 @@ func TestRecorderTrace(t *testing.T) {
 	}
 	r2.Baseline(w, at.Add(time.Minute), base)
 	r2.Samples(w, at.Add(time.Minute), metricAt("Errors", recT0.Truncate(time.Minute).Add(time.Minute), 250))
-	tr = parseTrace(t, path)
+	tr = parseTrace(t, r2, path)
 	if got := countTypes(tr); got[replay.RecordBaseline] != 3 || got[replay.RecordSample] != 4 {
 		t.Fatalf("after a take-up: %v, want the 3 baseline records once and 4 samples", got)
 	}
@@ -126,7 +131,7 @@ func TestRecorderRolloutStartsAgain(t *testing.T) {
 	traffic := recT0.Add(time.Minute)
 	w.Rollout.TrafficAt, w.Weights = traffic, map[string]float64{"42": 0.1}
 	r.Baseline(w, traffic, []sample.Sample{metricAt("Errors", traffic.Add(-2*time.Minute).Truncate(time.Minute), 2)})
-	tr := parseTrace(t, r.Path(w))
+	tr := parseTrace(t, r, r.Path(w))
 	if want := (replay.Deploy{Time: traffic, KnownGood: "41", NewVersion: "42", Split: true}); tr.Deploy != want {
 		t.Fatalf("deploy %+v, want %+v", tr.Deploy, want)
 	}
@@ -146,6 +151,7 @@ func TestRecorderKeepsTheNewest(t *testing.T) {
 	for i := range 5 {
 		w := recWatch(fmt.Sprintf("w-%d", i))
 		r.Samples(w, recT0, sample.Sample{Kind: sample.KindProbe, Source: "health", Time: recT0, Outcome: sample.OutcomeOK})
+		r.Flush(10 * time.Second)
 		// Modification times a second apart, whatever the file system's
 		// resolution.
 		mod := recT0.Add(time.Duration(i) * time.Second)
@@ -181,6 +187,7 @@ func TestRecorderFailureIsLoggedOnce(t *testing.T) {
 	for i := range 3 {
 		r.Samples(w, recT0.Add(time.Duration(i)*time.Second), sample.Sample{Kind: sample.KindProbe, Source: "health", Time: recT0, Outcome: sample.OutcomeOK})
 	}
+	r.Flush(10 * time.Second)
 	if n := logs.FilterMessage("trace of the watch not written on").Len(); n != 1 {
 		t.Fatalf("%d warnings, want 1", n)
 	}
@@ -219,7 +226,7 @@ func TestRecorderSkipsUnchangedRereads(t *testing.T) {
 	cycle(3, metricAt("Errors", p0, 4), metricAt("Invocations", p0, 300)) // nothing new
 	cycle(4, failed, failed)
 	cycle(5, metricAt("Errors", p0, 5)) // later still
-	tr := parseTrace(t, r.Path(w))
+	tr := parseTrace(t, r, r.Path(w))
 	var got []string
 	for _, rec := range tr.Records {
 		got = append(got, fmt.Sprintf("%s=%s/%g", rec.Sample.Metric, rec.Sample.Outcome, rec.Sample.Value))
@@ -228,4 +235,45 @@ func TestRecorderSkipsUnchangedRereads(t *testing.T) {
 	if strings.Join(got, " ") != want {
 		t.Fatalf("recorded %s\nwant     %s", strings.Join(got, " "), want)
 	}
+}
+
+// TestRecorderNeverWaitsForTheDisk: with the trace file a FIFO nobody
+// reads (the writer's open hangs, as on a hung disk), the callers still
+// return at once; the queue fills, that watch's trace stops and says so
+// once, and the writer finishes once the disk answers.
+func TestRecorderNeverWaitsForTheDisk(t *testing.T) {
+	dir := t.TempDir()
+	core, logs := observer.New(zap.WarnLevel)
+	r, err := NewTraceRecorder(dir, 3, zap.New(core))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := recWatch("w-1")
+	if err := os.MkdirAll(filepath.Dir(r.Path(w)), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(r.Path(w), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxQueued + 10 {
+		r.Samples(w, recT0.Add(time.Duration(i)*time.Second), sample.Sample{Kind: sample.KindProbe, Source: "health", Time: recT0, Outcome: sample.OutcomeOK})
+	}
+	if r.Flush(0) {
+		t.Fatal("the writer is idle: it should hang on the FIFO")
+	}
+	if n := logs.FilterMessage("trace of the watch not written on").Len(); n != 1 {
+		t.Fatalf("%d warnings, want 1 (the queue full)", n)
+	}
+	// The disk answers: the writer drains what was queued and stops.
+	f, err := os.OpenFile(r.Path(w), os.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _, _ = io.Copy(io.Discard, f); close(done) }()
+	if !r.Flush(10 * time.Second) {
+		t.Fatal("the writer did not finish once the disk answered")
+	}
+	f.Close()
+	<-done
 }
