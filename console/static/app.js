@@ -9,6 +9,7 @@
   const POLL_MS = Math.min(60000, Math.max(250, Number(params.get("poll")) || 2000));
   let timer = null;
   let blobURL = null; // the postmortem download, revoked when replaced
+  const traceNotes = {}; // watch ID -> what the last trace download did (kept across redraws)
   let generation = 0; // bumped on every navigation: stale responses are dropped
 
   // ---- DOM helpers -------------------------------------------------------
@@ -227,6 +228,30 @@
       el("details", {}, el("summary", {}, "Each evaluation (one point per " + dur(s.period) + ", newest first)"),
         table("Observed value, known-good baseline, threshold and evidence at each evaluation", heads, rows)));
   }
+  // The replay trace canaryd recorded of a watch (daemon.trace_dir): fetched
+  // with the token on demand (it can be megabytes), saved as a file.
+  function traceButton(w) {
+    const note = el("span", { class: "muted", id: "trace-note" }, traceNotes[w.id] || "");
+    const btn = el("button", { type: "button", id: "trace" }, "Download the replay trace");
+    btn.addEventListener("click", async () => {
+      try {
+        const text = await api("/v1/watches/" + encodeURIComponent(w.id) + "/trace", "text");
+        const url = URL.createObjectURL(new Blob([text], { type: "application/x-ndjson" }));
+        const a = el("a", { href: url, download: w.target + "-" + w.id + ".jsonl" });
+        document.body.append(a);
+        a.click();
+        a.remove();
+        setTimeout(() => URL.revokeObjectURL(url), 60000);
+        const lines = text.split("\n").filter((l) => l && !l.startsWith("#")).length;
+        traceNotes[w.id] = " " + lines + " records saved: canaryd replay --config CONFIG --target " + w.target + " --trace FILE";
+      } catch (e) {
+        if (e instanceof AuthError) { showLogin("Your token was refused: sign in again."); return; }
+        traceNotes[w.id] = " " + e.message;
+      }
+      note.textContent = traceNotes[w.id];
+    });
+    return el("p", {}, btn, note);
+  }
   async function watchPage(id, gen) {
     const d = await api("/v1/watches/" + encodeURIComponent(id));
     const w = d.watch, s = d.evidence;
@@ -248,7 +273,7 @@
       d.events.map((e) => el("tr", {}, el("td", {}, ts(e.time)), el("td", {}, e.type), el("td", {}, e.message))));
     show(gen,
       el("h1", {}, w.target + ": version " + w.new_version + " against known-good " + (w.known_good || "none")),
-      facts, s && s.stored ? el("p", { class: "muted" }, "Evidence as stored when the verdict last turned (the process that recorded it no longer holds it live).") : null,
+      facts, traceButton(w), s && s.stored ? el("p", { class: "muted" }, "Evidence as stored when the verdict last turned (the process that recorded it no longer holds it live).") : null,
       rollout, rules, el("h2", {}, "Verdicts"), changes, el("h2", {}, "Events"), events);
     return !["rolled_back", "rollback_failed", "superseded", "ended"].includes(w.phase);
   }
