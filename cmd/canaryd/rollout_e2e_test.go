@@ -125,7 +125,7 @@ func TestEndToEndRollout(t *testing.T) {
 		code, out, errOut := runCLI(t, "deploy", "shop", "--version", "3", "--wait", "--timeout", "2m", "--interval", "200ms")
 		steps := seen()
 		if code != exitRolledBack || !strings.Contains(errOut, "rolled back") {
-			t.Fatalf("deploy --wait of a bad version: exit %d\n%s%s", code, out, errOut)
+			t.Fatalf("deploy --wait of a bad version: exit %d\n%s%s\ndaemon log:\n%s", code, out, errOut, w.logs.String())
 		}
 		w.eventually("rollback of 3 finished", func() bool { return w.lastIncident().Outcome == store.OutcomeRolledBack })
 		if got := fmt.Sprint(steps); got != "[10]" {
