@@ -322,8 +322,12 @@ notify = ["oncall"]
   [[target.probe]]
   name = "health"
   url = %q
-  interval = "1s"
-  timeout = "1s"
+  # 2 s: under make test's load (race detector, packages side by side) a
+  # 1 s timeout let the health endpoint in this test process answer late
+  # often enough to read as a failing known-good (the bad canary then only
+  # alerts); the first step's hold leaves room for the slower probes.
+  interval = "2s"
+  timeout = "2s"
 
   [[target.rule]]
   name = "health-probe"
@@ -331,7 +335,7 @@ notify = ["oncall"]
   probe = "health"
 
   [target.rollout]
-  steps = [{ weight = 10, hold = "10s" }, { weight = 50, hold = "3s" }, { weight = 100 }]
+  steps = [{ weight = 10, hold = "20s" }, { weight = 50, hold = "3s" }, { weight = 100 }]
     [target.rollout.pre_traffic.webhook]
     name = "smoke"
     url = %q
@@ -342,7 +346,7 @@ notify = ["oncall"]
   deployment_group = "live-group"
 
   [target.actions.verify]
-  window = "3s"
+  window = "6s"
 `, w.addr, tokenFile, deployerFile, w.sim.URL(), filepath.Join(dir, "canaryd.db"), hookURL, healthURL, hookURL)
 	w.cfgPath = w.writeFile(dir, "config.toml", src)
 }
