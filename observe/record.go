@@ -125,11 +125,18 @@ func (rec *recording) changed(s sample.Sample, at time.Time) bool {
 }
 
 // NewTraceRecorder records traces under dir, keeping the newest keep per
-// target. It creates dir.
+// target. It creates dir and proves it writable (a volume mounted
+// read-only or owned by another user fails the start, not every trace).
 func NewTraceRecorder(dir string, keep int, log *zap.Logger) (*TraceRecorder, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("trace_dir: %w", err)
 	}
+	f, err := os.CreateTemp(dir, ".canaryd-write-check-*")
+	if err != nil {
+		return nil, fmt.Errorf("trace_dir %s is not writable: %w", dir, err)
+	}
+	_ = f.Close()
+	_ = os.Remove(f.Name())
 	if log == nil {
 		log = zap.NewNop()
 	}

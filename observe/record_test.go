@@ -194,6 +194,14 @@ func TestRecorderFailureIsLoggedOnce(t *testing.T) {
 	if _, err := NewTraceRecorder(filepath.Join(dir, "checkout-api", "sub"), 3, nil); err == nil || !strings.Contains(err.Error(), "trace_dir") {
 		t.Fatalf("a trace_dir that cannot be made: %v, want an error naming trace_dir", err)
 	}
+	// A directory that exists but cannot be written fails at once, not
+	// trace by trace. /proc takes no new files, even from root (the tests
+	// run as root in CI, where a mode bit would not stop them).
+	if _, err := os.Stat("/proc/self"); err == nil {
+		if _, err := NewTraceRecorder("/proc/self", 3, nil); err == nil || !strings.Contains(err.Error(), "not writable") {
+			t.Fatalf("an unwritable trace_dir: %v, want an error saying it is not writable", err)
+		}
+	}
 }
 
 func TestRecorderFileNames(t *testing.T) {
