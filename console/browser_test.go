@@ -255,8 +255,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.waitJS("the evaluations table", `document.querySelector("details").open && document.querySelectorAll("details tbody tr").length > 0`, 5*time.Second)
 	b.eval(`document.querySelector("details").open = false, ""`)
 	// The trace canaryd recorded of the watch downloads with the token.
-	b.do("download the replay trace", chromedp.Click(chromedp.ID("trace")))
-	b.waitJS("the trace saved", `/^ \d+ records saved: canaryd replay --config CONFIG --target checkout --trace FILE$/.test(document.getElementById("trace-note")?.textContent)`, 10*time.Second)
+	b.do("fetch the replay trace", chromedp.Click(chromedp.ID("trace")))
+	b.waitJS("the trace to save", `/^ \d+ records: canaryd replay --config CONFIG --target checkout --trace FILE$/.test(document.getElementById("trace-note")?.textContent)
+		&& document.getElementById("trace-save")?.getAttribute("href")?.startsWith("blob:")
+		&& document.getElementById("trace-save")?.getAttribute("download") === "checkout-" + location.hash.split("/").pop() + ".jsonl"`, 10*time.Second)
 	shot := b.screenshot(dir, "console-watch.png")
 	if os.Getenv("CANARYD_UPDATE_SCREENSHOT") != "" {
 		copyFile(t, shot, filepath.Join("..", "docs", "console-watch.png"))

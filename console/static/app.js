@@ -229,28 +229,27 @@
         table("Observed value, known-good baseline, threshold and evidence at each evaluation", heads, rows)));
   }
   // The replay trace canaryd recorded of a watch (daemon.trace_dir): fetched
-  // with the token on demand (it can be megabytes), saved as a file.
+  // with the token on demand (it can be megabytes), then offered as a file
+  // to save, like the postmortem draft.
   function traceButton(w) {
-    const note = el("span", { class: "muted", id: "trace-note" }, traceNotes[w.id] || "");
-    const btn = el("button", { type: "button", id: "trace" }, "Download the replay trace");
+    const got = traceNotes[w.id];
+    const note = el("span", { class: "muted", id: "trace-note" }, got ? got.text : "");
+    const save = got && got.url ? el("a", { href: got.url, download: w.target + "-" + w.id + ".jsonl", id: "trace-save" }, "Save the trace") : null;
+    const btn = el("button", { type: "button", id: "trace" }, got && got.url ? "Fetch the replay trace again" : "Fetch the replay trace");
     btn.addEventListener("click", async () => {
       try {
         const text = await api("/v1/watches/" + encodeURIComponent(w.id) + "/trace", "text");
-        const url = URL.createObjectURL(new Blob([text], { type: "application/x-ndjson" }));
-        const a = el("a", { href: url, download: w.target + "-" + w.id + ".jsonl" });
-        document.body.append(a);
-        a.click();
-        a.remove();
-        setTimeout(() => URL.revokeObjectURL(url), 60000);
+        if (got && got.url) URL.revokeObjectURL(got.url);
         const lines = text.split("\n").filter((l) => l && !l.startsWith("#")).length;
-        traceNotes[w.id] = " " + lines + " records saved: canaryd replay --config CONFIG --target " + w.target + " --trace FILE";
+        traceNotes[w.id] = { url: URL.createObjectURL(new Blob([text], { type: "application/x-ndjson" })),
+          text: " " + lines + " records: canaryd replay --config CONFIG --target " + w.target + " --trace FILE" };
       } catch (e) {
         if (e instanceof AuthError) { showLogin("Your token was refused: sign in again."); return; }
-        traceNotes[w.id] = " " + e.message;
+        traceNotes[w.id] = { text: " " + e.message };
       }
-      note.textContent = traceNotes[w.id];
+      document.getElementById("trace-p")?.replaceWith(traceButton(w)); // at once, not at the next poll
     });
-    return el("p", {}, btn, note);
+    return el("p", { id: "trace-p" }, btn, " ", save, note);
   }
   async function watchPage(id, gen) {
     const d = await api("/v1/watches/" + encodeURIComponent(id));
