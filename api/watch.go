@@ -24,10 +24,10 @@ type EvidenceSource interface {
 }
 
 // TraceSource opens the replay trace this process recorded of a watch
-// (daemon.trace_dir); an error satisfying errors.Is(err, fs.ErrNotExist)
-// when it has none.
+// (daemon.trace_dir) and names it for a download; an error satisfying
+// errors.Is(err, fs.ErrNotExist) when it has none.
 type TraceSource interface {
-	OpenTrace(w store.Watch) (io.ReadCloser, error)
+	OpenTrace(w store.Watch) (trace io.ReadCloser, name string, err error)
 }
 
 // WatchDetail is GET /v1/watches/{id}.
@@ -100,7 +100,7 @@ func (s *Server) getTrace(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "this canaryd records no traces: set daemon.trace_dir", "")
 		return
 	}
-	f, err := s.cfg.Traces.OpenTrace(wt)
+	f, name, err := s.cfg.Traces.OpenTrace(wt)
 	if errors.Is(err, fs.ErrNotExist) {
 		writeError(w, http.StatusNotFound, "no trace of watch "+wt.ID+" here: it was judged by another replica, before daemon.trace_dir was set, or its trace was pruned (daemon.trace_keep)", "")
 		return
@@ -111,19 +111,7 @@ func (s *Server) getTrace(w http.ResponseWriter, r *http.Request) {
 	}
 	defer f.Close()
 	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.Header().Set("Content-Disposition", `attachment; filename="`+traceFileName(wt)+`"`)
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	w.WriteHeader(http.StatusOK)
 	_, _ = io.Copy(w, f)
-}
-
-// traceFileName is a download name for a watch's trace: the target and
-// the watch ID, kept to characters safe in a header and a file name.
-func traceFileName(wt store.Watch) string {
-	name := []byte(wt.Target + "-" + wt.ID)
-	for i, c := range name {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
-			name[i] = '_'
-		}
-	}
-	return string(name) + ".jsonl"
 }

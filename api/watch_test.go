@@ -139,8 +139,9 @@ func TestConsoleShellIsPublicStrictAndEmpty(t *testing.T) {
 // dirTraces serves traces from files named for their watch IDs.
 type dirTraces string
 
-func (d dirTraces) OpenTrace(w store.Watch) (io.ReadCloser, error) {
-	return os.Open(filepath.Join(string(d), w.ID+".jsonl"))
+func (d dirTraces) OpenTrace(w store.Watch) (io.ReadCloser, string, error) {
+	f, err := os.Open(filepath.Join(string(d), w.ID+".jsonl"))
+	return f, w.Target + "-" + w.ID + ".jsonl", err
 }
 
 // TestGetTrace: a reader downloads the trace the daemon recorded of a

@@ -232,7 +232,7 @@ func (s *stack) replayTrace(ctx context.Context, inc store.Incident) error {
 	}
 	path := observe.TracePath(s.traces, w)
 	s.w.raw("\n== 5. The watch replayed from the trace canaryd recorded (canaryd replay --trace " + filepath.Base(path) + ") ==\n\n")
-	f, err := s.daemon.Traces().OpenTrace(w)
+	f, _, err := s.daemon.Traces().OpenTrace(w)
 	if err != nil {
 		return fmt.Errorf("demo: the recorded trace: %w", err)
 	}

@@ -96,13 +96,7 @@ func (o *Observer) SetWatching(ws []store.Watch) {
 	}
 	o.mu.Lock()
 	o.watching = watching
-	if o.cfg.Traces != nil {
-		active := map[string]bool{}
-		for _, w := range ws {
-			active[w.ID] = true
-		}
-		o.cfg.Traces.Keep(active)
-	}
+	o.cfg.Traces.Keep(ws)
 	prev := o.unsettled
 	o.unsettled = unsettled
 	o.mu.Unlock()
@@ -143,11 +137,8 @@ func (o *Observer) AddSample(s sample.Sample) {
 	for _, w := range ws {
 		m.evidence(w).hist.Add(s)
 	}
-	if len(ws) > 0 && o.cfg.Traces != nil {
-		now := o.cfg.Clock.Now()
-		for _, w := range ws {
-			o.cfg.Traces.Samples(w, now, s)
-		}
+	for _, w := range ws {
+		o.cfg.Traces.Samples(w, o.cfg.Clock.Now(), s)
 	}
 }
 

@@ -83,7 +83,8 @@ type recording struct {
 	// the last metric_lag periods again each time, and a reading that
 	// did not change adds nothing to replay (a later delivery with the
 	// same key replaces the earlier one), so it is not written again.
-	last map[periodKey]reading
+	last    map[periodKey]reading
+	pruneAt int // len(last) beyond which readings older than lastKept are dropped
 }
 
 type periodKey struct {
@@ -107,19 +108,22 @@ func (rec *recording) changed(s sample.Sample, at time.Time) bool {
 		return true // probes are one result each; a failed read is an event
 	}
 	if rec.last == nil {
-		rec.last = map[periodKey]reading{}
+		rec.last, rec.pruneAt = map[periodKey]reading{}, 4096
 	}
 	k, v := periodKey{s.Metric, s.Version, s.Time.UnixNano()}, reading{s.Outcome, s.Value}
 	if old, ok := rec.last[k]; ok && old == v {
 		return false
 	}
 	rec.last[k] = v
-	if len(rec.last) > 4096 {
+	if len(rec.last) > rec.pruneAt {
 		for k := range rec.last {
 			if k.start < at.Add(-lastKept).UnixNano() {
 				delete(rec.last, k)
 			}
 		}
+		// Swept again only once it has doubled: a watch reading many
+		// metrics would otherwise sweep the map at every sample.
+		rec.pruneAt = max(4096, 2*len(rec.last))
 	}
 	return true
 }
@@ -146,11 +150,17 @@ func NewTraceRecorder(dir string, keep int, log *zap.Logger) (*TraceRecorder, er
 // Path is where watch w's trace is written.
 func (r *TraceRecorder) Path(w store.Watch) string { return TracePath(r.dir, w) }
 
-// OpenTrace opens watch w's trace (api.TraceSource), once the lines
-// queued so far are written (or two seconds have passed).
-func (r *TraceRecorder) OpenTrace(w store.Watch) (io.ReadCloser, error) {
+// OpenTrace opens watch w's trace once the lines queued so far are
+// written (or two seconds have passed), and names it for a download:
+// <target>-<watch id>.jsonl (api.TraceSource).
+func (r *TraceRecorder) OpenTrace(w store.Watch) (io.ReadCloser, string, error) {
 	r.Flush(2 * time.Second)
-	return os.Open(r.Path(w))
+	path := r.Path(w)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, "", err
+	}
+	return f, fileName(w.Target) + "-" + filepath.Base(path), nil
 }
 
 // Flush waits until the queued lines are written, at most timeout; it
@@ -249,15 +259,15 @@ func (r *TraceRecorder) record(w store.Watch, now time.Time, lines func(*recordi
 	}
 }
 
-// Keep forgets the watches not in active (their files stay).
-func (r *TraceRecorder) Keep(active map[string]bool) {
+// Keep forgets the watches not among the active ones (their files stay).
+func (r *TraceRecorder) Keep(active []store.Watch) {
 	if r == nil {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for id := range r.watches {
-		if !active[id] {
+		if !slices.ContainsFunc(active, func(w store.Watch) bool { return w.ID == id }) {
 			delete(r.watches, id)
 		}
 	}
