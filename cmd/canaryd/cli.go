@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 
 	"github.com/canaryd/canaryd/config"
@@ -42,6 +43,7 @@ type command struct {
 }
 
 type cliEnv struct {
+	stdin          io.Reader // `--trace -` reads the trace here
 	stdout, stderr io.Writer
 }
 
@@ -62,16 +64,22 @@ func commands() map[string]command {
 		"rollback":    {"roll a target back now, by hand", "canaryd rollback TARGET [--to VERSION] [--yes] [--reason TEXT]  (through the admin API)", cmdRollback},
 		"history":     {"list past watches and incidents, or print a postmortem draft", "canaryd history [TARGET] [--format table|json] [--limit 50] | canaryd history --incident ID|TARGET#N|PREFIX [--format markdown|json]", cmdHistory},
 		"trace":       {"download the replay trace canaryd recorded of a watch (daemon.trace_dir)", "canaryd trace WATCH_ID | canaryd trace --incident ID|TARGET#N [--out FILE]", cmdTrace},
-		"replay":      {"run a recorded or synthetic trace through the policy, offline", "canaryd replay --config FILE --trace TRACE.jsonl [--target NAME]", cmdReplay},
+		"replay":      {"run a recorded or synthetic trace through the policy, offline", "canaryd replay --config FILE --trace TRACE.jsonl|- [--target NAME] [--full] [--rule NAME[,NAME]]", cmdReplay},
 		"version":     {"print the version", "canaryd version", cmdVersion},
 		"notify":      {"send a test alert through every notifier, or one", "canaryd notify test [NOTIFIER] --config FILE", cmdNotify},
 		"healthcheck": {"exit 0 if the local daemon answers /healthz (container health checks)", "canaryd healthcheck [--addr HOST:PORT] [--ready] [--tls] [--timeout 3s]", cmdHealthcheck},
 	}
 }
 
-// Main runs the CLI and returns the process exit code.
+// Main runs the CLI on the process's standard input and returns the
+// process exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	env := &cliEnv{stdout: stdout, stderr: stderr}
+	return MainIO(ctx, args, os.Stdin, stdout, stderr)
+}
+
+// MainIO is Main with the standard input given.
+func MainIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	env := &cliEnv{stdin: stdin, stdout: stdout, stderr: stderr}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		if len(args) > 1 {
 			if c, ok := commands()[args[1]]; ok {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,8 +12,14 @@ import (
 
 func runCLI(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
+	return runCLIIn(t, strings.NewReader(""), args...)
+}
+
+// runCLIIn runs the CLI with stdin as its standard input.
+func runCLIIn(t *testing.T, stdin io.Reader, args ...string) (int, string, string) {
+	t.Helper()
 	var out, errb bytes.Buffer
-	code := Main(context.Background(), args, &out, &errb)
+	code := MainIO(context.Background(), args, stdin, &out, &errb)
 	return code, out.String(), errb.String()
 }
 
@@ -38,6 +45,25 @@ func TestReplayExitCodes(t *testing.T) {
 				t.Errorf("no timeline outcome in output:\n%s", out)
 			}
 		})
+	}
+}
+
+// --trace - reads the trace from standard input (canaryd trace ID |
+// canaryd replay --trace -): the same timeline as from the file.
+func TestReplayReadsStandardInput(t *testing.T) {
+	path := "../../testdata/traces/error-2x.jsonl"
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCode, want, _ := runCLI(t, "replay", "--config", "../../testdata/traces/target.toml", "--trace", path)
+	code, out, errOut := runCLIIn(t, bytes.NewReader(data), "replay", "--config", "../../testdata/traces/target.toml", "--trace", "-")
+	if code != 3 || wantCode != 3 || out != want {
+		t.Fatalf("from stdin: exit %d (file: %d, want 3)\n%s%s\nfrom the file:\n%s", code, wantCode, out, errOut, want)
+	}
+	code, _, errOut = runCLIIn(t, strings.NewReader("{not json\n"), "replay", "--config", "../../testdata/traces/target.toml", "--trace", "-")
+	if code != 2 || !strings.Contains(errOut, "standard input: ") {
+		t.Fatalf("bad input on stdin: exit %d, want 2 naming the input\n%s", code, errOut)
 	}
 }
 

@@ -270,8 +270,7 @@ func TestEndToEndDaemon(t *testing.T) {
 		if code == 0 || !strings.Contains(errOut, "99") {
 			t.Fatalf("rollback --to 99: exit %d %q; want a refusal naming the version", code, errOut)
 		}
-		stdin = strings.NewReader("n\n")
-		code, out, _ = runCLI(t, "rollback", "shop", "--to", "2", "--addr", addr)
+		code, out, _ = runCLIIn(t, strings.NewReader("n\n"), "rollback", "shop", "--to", "2", "--addr", addr)
 		if code == 0 || !strings.Contains(out, "Proceed?") || !strings.Contains(out, "lambda-alias") {
 			t.Fatalf("unconfirmed rollback: exit %d\n%s", code, out)
 		}

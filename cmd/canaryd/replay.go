@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -13,7 +14,7 @@ import (
 func cmdReplay(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "replay")
 	path := fs.String("config", "config.toml", "config file with the target's rules")
-	trace := fs.String("trace", "", "trace file (JSON lines; see testdata/traces/README.md)")
+	trace := fs.String("trace", "", "trace file (JSON lines; see testdata/traces/README.md), or - for standard input (canaryd trace ID | canaryd replay --trace -)")
 	name := fs.String("target", "", "target to judge (default: the only target)")
 	full := fs.Bool("full", false, "show every change of the verdict, and keep judging after a trip to the end of the trace")
 	follow := fs.String("rule", "", "rules (comma-separated) whose evidence to show at every change: e-value, counts, window")
@@ -40,14 +41,20 @@ func cmdReplay(ctx context.Context, env *cliEnv, args []string) error {
 	if err := replay.CheckFollow(t, opts.Follow); err != nil {
 		return usagef("--rule: %v", err)
 	}
-	f, err := os.Open(*trace)
-	if err != nil {
-		return usagef("trace: %v", err)
+	var in io.Reader = env.stdin
+	source := "standard input"
+	if *trace != "-" {
+		source = *trace
+		f, err := os.Open(*trace)
+		if err != nil {
+			return usagef("trace: %v", err)
+		}
+		defer f.Close()
+		in = f
 	}
-	defer f.Close()
-	res, err := replay.Run(ctx, f, t, opts)
+	res, err := replay.Run(ctx, in, t, opts)
 	if err != nil {
-		return exitError{code: replay.ExitBadInput, err: fmt.Errorf("%s: %w", *trace, err)}
+		return exitError{code: replay.ExitBadInput, err: fmt.Errorf("%s: %w", source, err)}
 	}
 	res.WriteTimeline(env.stdout)
 	if code := res.ExitCode(); code != 0 {

@@ -4,15 +4,10 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 
 	"github.com/canaryd/canaryd/api"
 )
-
-// stdin is where confirmations are read (tests replace it).
-var stdin io.Reader = os.Stdin
 
 func cmdRollback(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "rollback")
@@ -40,7 +35,7 @@ func cmdRollback(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		fmt.Fprintf(env.stdout, "Plan for %s: %s -> %s\n%s", plan.Target, plan.FromVersion, plan.ToVersion, plan.PlanText)
 		fmt.Fprint(env.stdout, "Proceed? [y/N] ")
-		answer, _ := bufio.NewReader(stdin).ReadString('\n')
+		answer, _ := bufio.NewReader(env.stdin).ReadString('\n')
 		if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
 			return exitError{code: exitFailure, err: fmt.Errorf("not confirmed; nothing changed")}
 		}
