@@ -82,55 +82,58 @@ func (p *Policy) baselineFor(in *Input) *PreparedBaseline {
 	return p.empty
 }
 
-func (p *Policy) decide(v *Verdict, rs []ruleResult, in *Input, now time.Time) {
-	var breached, kgBad, stale, vouch, pending int
-	bakeEnd := in.WatchStart.Add(p.bake)
-	late := p.horizon > 0 && now.Sub(in.WatchStart) > p.horizon
-	wait := -1 // first rule promotion waits for
+// tally counts what the rules' results say, for decide.
+type tally struct {
+	breached, kgBad, stale, vouch, pending int
+	wait                                   int // first rule promotion waits for (-1: none)
+}
+
+// tallyResults counts the breaches (those where rolling back would not
+// help: the known-good breaches too, or a relative trip past
+// baseline_horizon), the rules that vouch or are on their way to trip, and
+// the first rule that holds promotion: blocked, pending, or without data up
+// to the end of the bake time.
+func tallyResults(rs []ruleResult, bakeEnd int64, late bool) tally {
+	t := tally{wait: -1}
 	for i := range rs {
 		r := &rs[i]
 		if r.breached {
-			breached++
+			t.breached++
 			switch {
 			case r.kgBad:
-				kgBad++
+				t.kgBad++
 			case r.relative && late:
-				stale++
+				t.stale++
 			}
 		}
 		if r.vouch {
-			vouch++
+			t.vouch++
 		}
 		if r.pending {
-			pending++
+			t.pending++
 		}
-		if wait < 0 && (r.blocked || r.pending || r.dataEnd < bakeEnd.UnixNano()) {
-			wait = i
+		if t.wait < 0 && (r.blocked || r.pending || r.dataEnd < bakeEnd) {
+			t.wait = i
 		}
 	}
+	return t
+}
+
+// decide turns the rules' results into the verdict's kind and summary:
+// Failing when any rule breached (alert-only when every breach is one
+// rolling back would not help), Inconclusive when no rule vouches or is
+// pending, Promote once the bake time is over and nothing holds it,
+// Healthy otherwise.
+func (p *Policy) decide(v *Verdict, rs []ruleResult, in *Input, now time.Time) {
+	bakeEnd := in.WatchStart.Add(p.bake)
+	t := tallyResults(rs, bakeEnd.UnixNano(), p.horizon > 0 && now.Sub(in.WatchStart) > p.horizon)
 	b := &noteBuf{}
 	switch {
-	case breached > 0:
+	case t.breached > 0:
 		v.Kind = Failing
-		v.AlertOnly = kgBad+stale == breached
-		b.str("failing")
-		switch {
-		case v.AlertOnly && stale > 0:
-			v.AlertWhy = fmt.Sprintf("more than %s after the deploy (baseline_horizon), a trip against the known-good's pre-deploy baseline "+
-				"may be the time of day, not the new version: alerting, not rolling back", p.horizon.String())
-			b.str(" (alert only: against a baseline from before the deploy, more than ").str(p.horizon.String()).str(" ago)")
-		case v.AlertOnly:
-			v.AlertWhy = "the known-good version was already failing before this deploy: rolling back would not help"
-			b.str(" (alert only: known-good was already failing, rolling back would not help)")
-		}
-		sep := ": "
-		for i := range v.Findings {
-			if v.Findings[i].Breached {
-				b.str(sep).str(v.Findings[i].String())
-				sep = " | "
-			}
-		}
-	case vouch+pending == 0:
+		v.AlertOnly = t.kgBad+t.stale == t.breached
+		p.failingSummary(b, v, t.stale > 0)
+	case t.vouch+t.pending == 0:
 		v.Kind = Inconclusive
 		b.str("inconclusive: no rule has enough evidence yet")
 		sep := " ("
@@ -143,18 +146,41 @@ func (p *Policy) decide(v *Verdict, rs []ruleResult, in *Input, now time.Time) {
 		if sep == "; " {
 			b.str(")")
 		}
-	case !in.Promoted && !now.Before(bakeEnd) && wait < 0:
+	case !in.Promoted && !now.Before(bakeEnd) && t.wait < 0:
 		v.Kind = Promote
-		b.str("promote: healthy for bake time ").str(p.bakeStr).str("; ").int(vouch).str(" of ").int(len(rs)).str(" rules vouch")
+		b.str("promote: healthy for bake time ").str(p.bakeStr).str("; ").int(t.vouch).str(" of ").int(len(rs)).str(" rules vouch")
 	default:
 		v.Kind = Healthy
-		b.str("healthy: ").int(vouch).str(" of ").int(len(rs)).str(" rules vouch")
-		if pending > 0 {
-			b.str(", ").int(pending).str(" with evidence against the new version, not yet enough to trip")
+		b.str("healthy: ").int(t.vouch).str(" of ").int(len(rs)).str(" rules vouch")
+		if t.pending > 0 {
+			b.str(", ").int(t.pending).str(" with evidence against the new version, not yet enough to trip")
 		}
-		p.healthyWhy(b, v, rs, in, now, bakeEnd, wait)
+		p.healthyWhy(b, v, rs, in, now, bakeEnd, t.wait)
 	}
 	v.Summary = string(b.b)
+}
+
+// failingSummary writes a Failing verdict's summary, and why it only
+// alerts when it does (stale: a relative breach past baseline_horizon is
+// among the reasons), followed by every breached finding.
+func (p *Policy) failingSummary(b *noteBuf, v *Verdict, stale bool) {
+	b.str("failing")
+	switch {
+	case v.AlertOnly && stale:
+		v.AlertWhy = fmt.Sprintf("more than %s after the deploy (baseline_horizon), a trip against the known-good's pre-deploy baseline "+
+			"may be the time of day, not the new version: alerting, not rolling back", p.horizon.String())
+		b.str(" (alert only: against a baseline from before the deploy, more than ").str(p.horizon.String()).str(" ago)")
+	case v.AlertOnly:
+		v.AlertWhy = "the known-good version was already failing before this deploy: rolling back would not help"
+		b.str(" (alert only: known-good was already failing, rolling back would not help)")
+	}
+	sep := ": "
+	for i := range v.Findings {
+		if v.Findings[i].Breached {
+			b.str(sep).str(v.Findings[i].String())
+			sep = " | "
+		}
+	}
 }
 
 func (p *Policy) healthyWhy(b *noteBuf, v *Verdict, rs []ruleResult, in *Input, now, bakeEnd time.Time, wait int) {
