@@ -29,42 +29,15 @@ func (s *Store) AcquireLeases(ctx context.Context, targets []string, holder stri
 		}
 		return nil
 	})
-	type pending struct {
-		target, old, raw string
-		fence            store.Fence
-		cas              *redis.Cmd
-	}
-	var todo []*pending
+	var todo []*pendingLease
 	now := s.clock.Now()
 	for i, t := range targets {
-		if err := record.ValidateLeaseArgs(t, holder, ttl); err != nil {
-			errs[t] = err
-			continue
-		}
-		old, err := reads[i].Result()
-		if errors.Is(err, redis.Nil) {
-			old, err = "", nil
-		}
-		if err != nil {
-			errs[t] = fmt.Errorf("acquire lease: %w", err)
-			continue
-		}
-		l, err := readLease(old)
-		if err != nil {
-			errs[t] = fmt.Errorf("acquire lease: %w", err)
-			continue
-		}
-		nl, fence, err := l.Acquire(t, holder, now, ttl)
-		if err != nil {
-			errs[t] = fmt.Errorf("acquire lease: %w", err)
-			continue
-		}
-		raw, err := encode(nl)
+		pd, err := planLease(t, holder, now, ttl, reads[i])
 		if err != nil {
 			errs[t] = err
 			continue
 		}
-		todo = append(todo, &pending{target: t, old: old, raw: raw, fence: fence})
+		todo = append(todo, pd)
 	}
 	if len(todo) == 0 {
 		return fences, errs
@@ -98,4 +71,40 @@ func (s *Store) AcquireLeases(ctx context.Context, targets []string, holder stri
 		}
 	}
 	return fences, errs
+}
+
+// pendingLease is one target's compare-and-set in AcquireLeases: the lease
+// as read (old), the lease to write (raw) and the fence it gives.
+type pendingLease struct {
+	target, old, raw string
+	fence            store.Fence
+	cas              *redis.Cmd
+}
+
+// planLease decides a target's new lease from its pipelined read, with
+// AcquireLease's rules (record.Lease.Acquire).
+func planLease(target, holder string, now time.Time, ttl time.Duration, read *redis.StringCmd) (*pendingLease, error) {
+	if err := record.ValidateLeaseArgs(target, holder, ttl); err != nil {
+		return nil, err
+	}
+	old, err := read.Result()
+	if errors.Is(err, redis.Nil) {
+		old, err = "", nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("acquire lease: %w", err)
+	}
+	l, err := readLease(old)
+	if err != nil {
+		return nil, fmt.Errorf("acquire lease: %w", err)
+	}
+	nl, fence, err := l.Acquire(target, holder, now, ttl)
+	if err != nil {
+		return nil, fmt.Errorf("acquire lease: %w", err)
+	}
+	raw, err := encode(nl)
+	if err != nil {
+		return nil, err
+	}
+	return &pendingLease{target: target, old: old, raw: raw, fence: fence}, nil
 }
