@@ -290,6 +290,26 @@ func (p *Policy) statNote(r *rule, rb *ruleBase, in *Input, rr *ruleResult, s st
 		nb.sep()
 		nb.str("known-good ").str(kg).str(" alongside: ").num(best.rawKX, -1).str(" of ").num(best.rawKN, -1)
 	}
+	baselineNote(&nb, r, rb)
+	if total.rawN < p.minEvidence(r) && !rr.breached {
+		nb.sep()
+		nb.num(total.rawN, -1).str(" ").str(unitOf(r)).str(" < ")
+		if r.isProbe() || r.test == testPerPeriod {
+			nb.str("min_samples ")
+		} else {
+			nb.str("min_invocations ")
+		}
+		nb.num(p.minEvidence(r), -1).str(": not enough to vouch")
+	}
+	if rr.kgBad {
+		kgBadNote(&nb, rb, in.KnownGood)
+	}
+	return nb.String()
+}
+
+// baselineNote describes what the rule knows of the known-good from
+// before the deploy: its value (and counts), and the bursts its null allows.
+func baselineNote(nb *noteBuf, r *rule, rb *ruleBase) {
 	switch {
 	case r.isLatency() && rb.hasBase:
 		nb.sep()
@@ -315,38 +335,29 @@ func (p *Policy) statNote(r *rule, rb *ruleBase, in *Input, rr *ruleResult, s st
 		nb.sep()
 		nb.str("bursty counts tempered (k=").num(1/rb.invK, 3).str(")")
 	}
-	if total.rawN < p.minEvidence(r) && !rr.breached {
-		nb.sep()
-		nb.num(total.rawN, -1).str(" ").str(unitOf(r)).str(" < ")
-		if r.isProbe() || r.test == testPerPeriod {
-			nb.str("min_samples ")
-		} else {
-			nb.str("min_invocations ")
-		}
-		nb.num(p.minEvidence(r), -1).str(": not enough to vouch")
+}
+
+// kgBadNote says why rolling back would not help: the known-good breaches
+// the rule too (kg its version, "" before any known-good).
+func kgBadNote(nb *noteBuf, rb *ruleBase, kg string) {
+	if kg == "" {
+		kg = "(pre-deploy)"
 	}
-	if rr.kgBad {
-		kg := in.KnownGood
-		if kg == "" {
-			kg = "(pre-deploy)"
+	nb.sep()
+	if sh := &rb.shift; sh.on && sh.raw.N > 0 {
+		// An incident: what the known-good did since it began.
+		nb.str("known-good ").str(kg).str(" as bad before the deploy: ").num(sh.raw.X/sh.raw.N, 4).
+			str(" over its last ").num(float64(sh.periods), -1).str(" periods (").num(sh.head, 4).str(" before")
+		if sh.other {
+			nb.str("; the incident shows in another rule")
 		}
-		nb.sep()
-		if sh := &rb.shift; sh.on && sh.raw.N > 0 {
-			// An incident: what the known-good did since it began.
-			nb.str("known-good ").str(kg).str(" as bad before the deploy: ").num(sh.raw.X/sh.raw.N, 4).
-				str(" over its last ").num(float64(sh.periods), -1).str(" periods (").num(sh.head, 4).str(" before")
-			if sh.other {
-				nb.str("; the incident shows in another rule")
-			}
-			nb.str(")")
-		} else if !rb.kgBad && sh.raw.N > 0 {
-			nb.str("known-good ").str(kg).str(" breaches too: ").num(sh.raw.X/sh.raw.N, 4).
-				str(" over its last ").num(float64(sh.periods), -1).str(" periods, and the new version is not significantly worse")
-		} else {
-			nb.str("known-good ").str(kg).str(" breaches too: ").num(rb.base, 4)
-		}
+		nb.str(")")
+	} else if !rb.kgBad && sh.raw.N > 0 {
+		nb.str("known-good ").str(kg).str(" breaches too: ").num(sh.raw.X/sh.raw.N, 4).
+			str(" over its last ").num(float64(sh.periods), -1).str(" periods, and the new version is not significantly worse")
+	} else {
+		nb.str("known-good ").str(kg).str(" breaches too: ").num(rb.base, 4)
 	}
-	return nb.String()
 }
 
 // countsNote describes the deciding epoch's counts.
