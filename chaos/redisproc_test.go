@@ -28,13 +28,25 @@ type redisProc struct {
 	password string
 	cmd      *exec.Cmd
 	exited   chan struct{} // closed once cmd is gone
+	logs     *syncBuffer   // when each server started and how it ended, for the trial's logs
+}
+
+// outPath is the file every server's own output is appended to (beside its
+// directory, which an empty restart removes).
+func (r *redisProc) outPath() string { return r.dir + ".out" }
+
+// log is what the trial leaves of its store: when each server started and
+// ended, then the servers' own output.
+func (r *redisProc) log() string {
+	out, _ := os.ReadFile(r.outPath())
+	return r.logs.String() + "\n--- redis-server output ---\n" + string(out)
 }
 
 // startRedis starts the store's redis-server on a free port; a port taken
 // between choosing and binding it is retried on another.
 func startRedis(t testing.TB, dir, password string, persistent bool) *redisProc {
 	t.Helper()
-	r := &redisProc{t: t, dir: dir, password: password}
+	r := &redisProc{t: t, dir: dir, password: password, logs: &syncBuffer{}}
 	t.Cleanup(r.kill)
 	var err error
 	for range 5 {
@@ -73,13 +85,27 @@ func (r *redisProc) tryStart(persistent bool) error {
 	if err != nil {
 		bin = "/usr/bin/redis-server"
 	}
+	out, err := os.OpenFile(r.outPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer out.Close() // the server has its own descriptor
 	r.cmd = exec.Command(bin, args...)
+	r.cmd.Stdout, r.cmd.Stderr = out, out
 	if err := r.cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server: %w", err)
 	}
 	cmd, exited := r.cmd, make(chan struct{})
 	r.exited = exited
-	go func() { _ = cmd.Wait(); close(exited) }()
+	fmt.Fprintf(r.logs, "%s chaos: redis-server started on %s, pid %d\n", time.Now().UTC().Format(time.RFC3339Nano), r.addr, cmd.Process.Pid)
+	go func() {
+		// How the server ended says who ended it: "signal: killed"
+		// after kill below, anything else is a crash or another
+		// process's doing.
+		err := cmd.Wait()
+		fmt.Fprintf(r.logs, "%s chaos: redis-server pid %d ended: %v\n", time.Now().UTC().Format(time.RFC3339Nano), cmd.Process.Pid, err)
+		close(exited)
+	}()
 	if err := r.waitReady(); err != nil {
 		r.kill()
 		return fmt.Errorf("redis-server on %s: %w", r.addr, err)
@@ -119,6 +145,7 @@ func (r *redisProc) kill() {
 	if r.cmd == nil || r.cmd.Process == nil {
 		return
 	}
+	fmt.Fprintf(r.logs, "%s chaos: killing redis-server pid %d\n", time.Now().UTC().Format(time.RFC3339Nano), r.cmd.Process.Pid)
 	_ = r.cmd.Process.Kill()
 	<-r.exited
 	r.cmd = nil

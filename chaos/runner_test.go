@@ -117,5 +117,8 @@ func (tr *trial) saveLogs() {
 	}
 	_ = os.WriteFile(filepath.Join(dir, "alerts.jsonl"), []byte(tr.w.alerts.dump()), 0o644)
 	_ = os.WriteFile(filepath.Join(dir, "aws-calls.txt"), []byte(tr.w.callLog()), 0o644)
+	if tr.w.redis != nil {
+		_ = os.WriteFile(filepath.Join(dir, "redis.log"), []byte(tr.w.redis.log()), 0o644)
+	}
 	tr.Logf("trial seed %d; logs in %s", tr.seed, dir)
 }
