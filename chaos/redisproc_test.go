@@ -1,8 +1,6 @@
 package chaos
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -113,27 +111,12 @@ func (r *redisProc) tryStart(persistent bool) error {
 	return nil
 }
 
+// waitReady waits until this server, not another process on its port,
+// answers (redisserver.WaitServing).
 func (r *redisProc) waitReady() error {
 	c := r.client()
 	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		err := c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-r.exited:
-			return errors.New("redis-server exited (port taken?)")
-		default:
-		}
-		if time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(20 * time.Millisecond) // an external process coming up: nothing to wait on
-	}
+	return redisserver.WaitServing(c, r.cmd.Process.Pid, r.exited, 10*time.Second)
 }
 
 func (r *redisProc) client() *redis.Client {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -20,8 +21,9 @@ var ErrNotInstalled = errors.New("redis-server not installed (apt-get install -y
 
 // Server is a running redis-server.
 type Server struct {
-	Addr string
-	cmd  *exec.Cmd
+	Addr   string
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once cmd has ended
 }
 
 // Start launches redis-server with persistence off and its files in dir,
@@ -48,7 +50,8 @@ func Start(dir string, extraArgs ...string) (*Server, error) {
 		if err := cmd.Start(); err != nil {
 			return nil, fmt.Errorf("start redis-server: %w", err)
 		}
-		s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), cmd: cmd}
+		s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), cmd: cmd, exited: make(chan struct{})}
+		go func() { _ = cmd.Wait(); close(s.exited) }()
 		if lastErr = s.waitReady(password(extraArgs)); lastErr == nil {
 			return s, nil
 		}
@@ -66,30 +69,63 @@ func password(args []string) string {
 	return ""
 }
 
-// waitReady polls PING for up to 10 s: the process gives no other signal
-// that it listens.
+// waitReady waits until this server, not another, answers.
 func (s *Server) waitReady(pass string) error {
 	c := redis.NewClient(&redis.Options{Addr: s.Addr, Password: pass})
 	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	var err error
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		err = c.Ping(ctx).Err()
+	return WaitServing(c, s.cmd.Process.Pid, s.exited, 10*time.Second)
+}
+
+// WaitServing polls the server c talks to until it answers as the process
+// pid (INFO's process_id), for up to within: the process gives no other
+// signal that it listens. It fails at once when the process has ended
+// (exited is closed): a server that could not bind its port exits, and
+// without the pid check the port's other holder would answer instead, a
+// server another test (or trial) owns, passwordless too or not, which this
+// one would share and lose when that one stops.
+func WaitServing(c *redis.Client, pid int, exited <-chan struct{}, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		select {
+		case <-exited:
+			return errors.New("redis-server exited (port taken?)")
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		got, err := serverPID(ctx, c)
 		cancel()
+		if err == nil && got != pid {
+			err = fmt.Errorf("another redis-server (pid %d) answers on this port", got)
+		}
 		if err == nil {
 			return nil
 		}
-		time.Sleep(20 * time.Millisecond)
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond) // an external process coming up: nothing to wait on
 	}
-	return err
+}
+
+// serverPID is the process_id the server reports in INFO server.
+func serverPID(ctx context.Context, c *redis.Client) (int, error) {
+	info, err := c.Info(ctx, "server").Result()
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+			return strconv.Atoi(v)
+		}
+	}
+	return 0, errors.New("INFO server has no process_id")
 }
 
 // Stop kills the server and waits for it.
 func (s *Server) Stop() {
 	if s.cmd.Process != nil {
 		_ = s.cmd.Process.Kill()
-		_, _ = s.cmd.Process.Wait()
+		<-s.exited
 	}
 }
 

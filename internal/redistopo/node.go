@@ -114,20 +114,13 @@ func (n *Node) Alive() bool {
 	return n.cmd != nil
 }
 
-// waitPing polls PING for up to 10 s: a starting process gives no other
-// signal that it listens. A process that exited (its port was taken)
-// fails at once.
+// waitPing waits until this node, not another process on its port,
+// answers (redisserver.WaitServing): a process that exited (its port was
+// taken) fails at once.
 func (n *Node) waitPing() error {
 	c := n.Client()
 	defer c.Close()
-	return poll(10*time.Second, func(ctx context.Context) error {
-		select {
-		case <-n.exited:
-			return errExited
-		default:
-		}
-		return c.Ping(ctx).Err()
-	})
+	return redisserver.WaitServing(c, n.cmd.Process.Pid, n.exited, 10*time.Second)
 }
 
 // poll calls f until it succeeds or within passes; it returns f's last
@@ -142,16 +135,12 @@ func poll(within time.Duration, f func(context.Context) error) error {
 		if err == nil {
 			return nil
 		}
-		if errors.Is(err, errExited) || time.Now().After(deadline) {
+		if time.Now().After(deadline) {
 			return err
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
 }
 
-// errNotYet says a topology has not reached the state a poll waits for;
-// errExited that a process being waited for is gone.
-var (
-	errNotYet = errors.New("not yet")
-	errExited = errors.New("redis-server exited")
-)
+// errNotYet says a topology has not reached the state a poll waits for.
+var errNotYet = errors.New("not yet")
