@@ -43,10 +43,10 @@ const probeMemory = 64
 // take-over (Observer.Adopt).
 type evidence struct {
 	hist          *policy.History
-	probeBaseline []sample.Sample          // probe results from before the watch began, until the baseline is read
+	probeBaseline []sample.Sample          // probe results from before the watch began, until the CloudWatch baseline is read
 	durationStats []string                 // the Duration statistics the watch's latency rules read
-	prepared      *policy.PreparedBaseline // baseline prepared once for the policy
-	adopted       bool                     // baseline read and periods backfilled (or under way)
+	prepared      *policy.PreparedBaseline // baseline prepared for the policy: the probe results alone until CloudWatch answers
+	adopted       bool                     // probe baseline applied; CloudWatch baseline read and periods backfilled (or under way)
 	badChecked    bool                     // known-bad lookup done
 	knownBad      *store.Incident          // the incident that rolled this version back, if it is known-bad
 	verdict       *policy.Verdict          // the last one, for status
@@ -98,6 +98,18 @@ func (m *Memory) fresh(pw policy.Watch, before []sample.Sample) *evidence {
 		}
 	}
 	return e
+}
+
+// probesBefore is the watch's probe baseline: its probe results from
+// before cutoff (probeCutoff), a new slice. m.mu must be held.
+func (e *evidence) probesBefore(cutoff time.Time) []sample.Sample {
+	var out []sample.Sample
+	for _, s := range e.probeBaseline {
+		if s.Time.Before(cutoff) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Evaluate runs the target's policy over the watch's evidence at now and
