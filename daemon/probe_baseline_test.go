@@ -56,6 +56,21 @@ func TestProbeBaselineWhileCloudWatchHangs(t *testing.T) {
 		if res := pb.replayTrace(); res.Outcome != replay.Undecided || !res.AlertOnly {
 			t.Fatalf("the recorded trace replays to %s (alert-only %v), want undecided, alert only", res.Outcome, res.AlertOnly)
 		}
+		// A reload with other settings rebuilds the watch's evidence for
+		// the new policy: the probe results, kept while CloudWatch has not
+		// answered, are its probe baseline again at once.
+		next := *pb.conf
+		next.Targets = append([]config.Target(nil), pb.conf.Targets...)
+		next.Targets[0].BakeTime.Duration = 2 * time.Minute
+		if err := pb.d.Reload(&next); err != nil {
+			t.Fatal(err)
+		}
+		v = pb.judgeUntil(func(policy.Verdict) bool { return true })
+		if !v.AlertOnly {
+			t.Fatalf("after a reload: %s (alert-only %v), want alert only", v.Summary, v.AlertOnly)
+		}
+		requireKnownGoodProbes(t, v)
+		pb.requireNoRollback()
 	})
 	t.Run("known-good passing", func(t *testing.T) {
 		pb := newProbeBaselineWorld(t, map[string]bool{"2": true})

@@ -239,20 +239,25 @@ func (o *Observer) Adopt(ctx context.Context, w store.Watch) {
 		return
 	}
 	m.mu.Lock()
-	adopted := m.evidence(w).adopted
+	e := m.evidence(w)
+	adopted, cut := e.adopted, e.probesCut
 	m.mu.Unlock()
 	if adopted {
-		return // every tick asks: no alias history read for those
+		return
 	}
-	cutoff := probeCutoff(p, w)
+	var cutoff time.Time
+	if !cut {
+		cutoff = probeCutoff(p, w)
+	}
 	m.mu.Lock()
-	e := m.evidence(w)
+	e = m.evidence(w)
 	if e.adopted {
 		m.mu.Unlock()
 		return
 	}
 	e.adopted = true
-	probes := e.probesBefore(cutoff)
+	e.cutProbes(cutoff)
+	probes := e.probeBaseline
 	// Until CloudWatch answers (or for good when the read fails), the
 	// known-good's probe results are the watch's baseline: for the metric
 	// rules it is no baseline at all (policy: relative rules inconclusive).
