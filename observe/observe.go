@@ -239,18 +239,14 @@ func (o *Observer) Adopt(ctx context.Context, w store.Watch) {
 		return
 	}
 	m.mu.Lock()
-	e := m.evidence(w)
-	adopted, cut := e.adopted, e.probesCut
+	adopted := m.evidence(w).adopted
 	m.mu.Unlock()
 	if adopted {
-		return
+		return // every tick asks: the detector is read only for a new adoption
 	}
-	var cutoff time.Time
-	if !cut {
-		cutoff = probeCutoff(p, w)
-	}
+	cutoff := probeCutoff(p, w)
 	m.mu.Lock()
-	e = m.evidence(w)
+	e := m.evidence(w)
 	if e.adopted {
 		m.mu.Unlock()
 		return
@@ -291,7 +287,7 @@ func (o *Observer) loadBaseline(ctx context.Context, p Parts, m *Memory, w store
 			zap.String("watch", w.ID), zap.Int("probe_baseline", len(probes)), zap.Error(err))
 		return
 	}
-	prepared := m.policy.PrepareBaseline(append(samples[:len(samples):len(samples)], probes...))
+	prepared := m.policy.PrepareBaseline(append(samples, probes...)) // samples[:len] stay CloudWatch's, for the trace
 	m.mu.Lock()
 	if m.watches[w.ID] != e {
 		m.mu.Unlock()

@@ -259,12 +259,7 @@ func (rp *replayer) load(recs []traceRecord) {
 			rp.metrics.add(r.sample(), r.at)
 		}
 	}
-	rp.in.Prepared = rp.p.PrepareBaseline(rp.in.Baseline)
-	if len(rp.late) > 0 {
-		rp.hist.SetProvisionalBaseline(rp.in.Prepared)
-	} else {
-		rp.hist.SetBaseline(rp.in.Prepared)
-	}
+	rp.prepare()
 	rp.nextRd = watch.NextMetricRead(rp.w.DetectedAt, rp.p.Period(), false)
 	// The daemon's cycle may read at the very tick the watch appears.
 	if prev := rp.nextRd.Add(-rp.p.Period()); !prev.Before(rp.w.DetectedAt) {
@@ -321,16 +316,21 @@ func (rp *replayer) lateBaseline(now time.Time) {
 	for ; rp.nextB < len(rp.late) && !rp.lateAt[rp.nextB].After(now); rp.nextB++ {
 		rp.in.Baseline = append(rp.in.Baseline, rp.late[rp.nextB])
 	}
-	if rp.nextB == n {
-		return
+	if rp.nextB > n {
+		rp.prepare()
+		rp.fresh = true // folding may begin
 	}
+}
+
+// prepare prepares the baseline the watch has so far: the whole of it, or,
+// while late records are still to come, a provisional one (folding waits).
+func (rp *replayer) prepare() {
 	rp.in.Prepared = rp.p.PrepareBaseline(rp.in.Baseline)
-	if rp.nextB == len(rp.late) {
-		rp.hist.SetBaseline(rp.in.Prepared)
-	} else {
+	if rp.nextB < len(rp.late) {
 		rp.hist.SetProvisionalBaseline(rp.in.Prepared)
+	} else {
+		rp.hist.SetBaseline(rp.in.Prepared)
 	}
-	rp.fresh = true // folding may begin
 }
 
 // CheckFollow reports a rule to follow (Options.Follow) that target t
