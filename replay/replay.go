@@ -6,7 +6,10 @@
 //
 // The daemon's semantics it reproduces:
 //   - a tick every second from the deploy (the daemon's run loop), each one
-//     judging the watch and advancing its life cycle;
+//     judging the watch and advancing its life cycle, and one at the
+//     trace's last record when it falls between two (the daemon's own
+//     ticks need not be on that grid, and a recorded trace ends with its
+//     decision);
 //   - metric periods read by a cycle watch.MetricDelay after each period boundary
 //     (watch.NextMetricRead; a late period is read again), covering the last metric_lag complete periods
 //     from the watch's detection period on; a period shows in the cycle only
@@ -153,7 +156,7 @@ func Run(ctx context.Context, r io.Reader, t config.Target, opts Options) (Resul
 		return rp.res, errors.New("trace: nothing to evaluate (no record at or after the deploy)")
 	}
 	rp.load(recs)
-	for now := rp.w.DetectedAt; !now.After(end); now = rp.skip(now.Add(Tick), end) {
+	for now := rp.w.DetectedAt; !now.After(end); now = rp.next(now, end) {
 		if err := ctx.Err(); err != nil {
 			return rp.res, err
 		}
@@ -404,6 +407,19 @@ func (rp *replayer) finish() Result {
 		rp.res.Outcome = Undecided
 	}
 	return rp.res
+}
+
+// next is the instant after now that replay judges: a tick later, or
+// later still over a quiet stretch (skip), but never past the trace's last
+// record without judging it: the daemon's ticks need not fall on the grid
+// that runs a second apart from the deploy, and a trace it recorded ends
+// with its decision, at its own tick.
+func (rp *replayer) next(now, end time.Time) time.Time {
+	next := rp.skip(now.Add(Tick), end)
+	if next.After(end) && now.Before(end) {
+		return end
+	}
+	return next
 }
 
 // skip jumps over a quiet stretch of the trace: once nothing was delivered

@@ -438,3 +438,47 @@ func TestReplayLateBaseline(t *testing.T) {
 		}
 	}
 }
+
+// The daemon's ticks need not fall on replay's grid, a second apart from
+// the deploy: a deploy seen at a fraction of a second (the detector's
+// poll) and a trip at the daemon's own tick, recorded as the trace's last
+// record, must still be judged at that instant, not lost between two grid
+// points (the demo's act 5 saw a trace end 0.6 s after the last one).
+func TestReplayJudgesTheLastRecord(t *testing.T) {
+	tgt := exampleTarget(t)
+	var rules []config.Rule
+	for _, r := range tgt.Rules {
+		if r.Kind == config.RuleProbe {
+			rules = append(rules, r)
+		}
+	}
+	tgt.Rules = rules
+	dep := traceDeploy.Add(400 * time.Millisecond)
+	trace := func(probes int, end time.Time) []byte {
+		b := fmt.Appendf(nil, `{"type":"deploy","time":%q,"known_good":"1","new_version":"2"}`+"\n", dep.Format(time.RFC3339Nano))
+		for i := range probes {
+			ts := dep.Add(2400*time.Millisecond + time.Duration(i)*4800*time.Millisecond).Format(time.RFC3339Nano)
+			b = fmt.Appendf(b, `{"type":"sample","kind":"probe","source":"health","time":%q,"outcome":"fail","status":500}`+"\n", ts)
+		}
+		return fmt.Appendf(b, `{"type":"tick","time":%q}`+"\n", end.Format(time.RFC3339Nano))
+	}
+	long, err := Run(context.Background(), bytes.NewReader(trace(40, dep.Add(5*time.Minute))), tgt, Options{})
+	if err != nil || long.Outcome != RolledBack {
+		t.Fatalf("40 failing probes: %s, %v", long.Outcome, err)
+	}
+	// The probe that tripped it, and the trace cut there as the daemon
+	// records a trip at its own tick.
+	n := int((long.DecidedAt.Sub(dep)-2400*time.Millisecond)/(4800*time.Millisecond)) + 1
+	last := dep.Add(2400*time.Millisecond + time.Duration(n-1)*4800*time.Millisecond)
+	if last.Sub(dep)%Tick == 0 {
+		t.Fatalf("the deciding probe at +%s is on replay's grid: the test needs it between two ticks", last.Sub(dep))
+	}
+	res, err := Run(context.Background(), bytes.NewReader(trace(n, last)), tgt, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != RolledBack || !res.DecidedAt.Equal(last) {
+		t.Fatalf("trace ending with the deciding probe at +%s: %s at +%s (%s), want rolled back then", last.Sub(dep), res.Outcome,
+			res.DecidedAt.Sub(dep), res.Final.Summary)
+	}
+}
