@@ -273,8 +273,8 @@ func (o *Observer) Adopt(ctx context.Context, w store.Watch) {
 // on, and prepares the watch's whole baseline from it and the probe
 // results Adopt applied. A failed read leaves the probe baseline in force.
 // e is the evidence Adopt prepared: if the watch's evidence was rebuilt
-// since (a rollout's first weight, a reload), the rebuilt one is adopted
-// on its own and this read is dropped.
+// since (a rollout's first weight set), the rebuilt one is adopted on its
+// own and this read is dropped.
 func (o *Observer) loadBaseline(ctx context.Context, p Parts, m *Memory, w store.Watch, e *evidence, probes []sample.Sample) {
 	samples, stats, err := p.Reader.BaselineFor(ctx, watcher.ActiveWatch{Watch: w, Target: m.conf}, m.policy.DurationStats)
 	if err != nil {
