@@ -43,10 +43,11 @@ const probeMemory = 64
 // take-over (Observer.Adopt).
 type evidence struct {
 	hist          *policy.History
-	probeBaseline []sample.Sample          // probe results from before the watch began, until the baseline is read
+	probeBaseline []sample.Sample          // probe results from before the watch began, until the CloudWatch baseline is read
+	probesCut     bool                     // probeBaseline holds only the known-good's results (Adopt cut it at probeCutoff)
 	durationStats []string                 // the Duration statistics the watch's latency rules read
-	prepared      *policy.PreparedBaseline // baseline prepared once for the policy
-	adopted       bool                     // baseline read and periods backfilled (or under way)
+	prepared      *policy.PreparedBaseline // baseline prepared for the policy: the probe results alone until CloudWatch answers
+	adopted       bool                     // probe baseline applied; CloudWatch baseline read and periods backfilled (or under way)
 	badChecked    bool                     // known-bad lookup done
 	knownBad      *store.Incident          // the incident that rolled this version back, if it is known-bad
 	verdict       *policy.Verdict          // the last one, for status
@@ -98,6 +99,24 @@ func (m *Memory) fresh(pw policy.Watch, before []sample.Sample) *evidence {
 		}
 	}
 	return e
+}
+
+// cutProbes keeps of the watch's probe results from before it began those
+// from before cutoff (probeCutoff), which measured the known-good alone,
+// once: a reload rebuilds the evidence with its probe baseline already cut
+// (Inherit), and the new detector does not know when the known-good was
+// last alone. m.mu must be held.
+func (e *evidence) cutProbes(cutoff time.Time) {
+	if e.probesCut {
+		return
+	}
+	var kept []sample.Sample
+	for _, s := range e.probeBaseline {
+		if s.Time.Before(cutoff) {
+			kept = append(kept, s)
+		}
+	}
+	e.probeBaseline, e.probesCut = kept, true
 }
 
 // Evaluate runs the target's policy over the watch's evidence at now and
@@ -197,7 +216,7 @@ func (m *Memory) Inherit(prev *Memory) {
 	}
 	for id, e := range prev.watches {
 		ne := m.fresh(e.hist.Watch(), e.probeBaseline)
-		ne.verdict = e.verdict
+		ne.probesCut, ne.verdict = e.probesCut, e.verdict
 		for _, s := range e.hist.Samples() {
 			ne.hist.Add(s)
 		}

@@ -225,9 +225,13 @@ func (o *Observer) Feed(samples []sample.Sample, at time.Time) {
 }
 
 // Adopt prepares a watch this process has not prepared yet — a new
-// deploy, or after a restart or a lease take-over: it reads the baseline
-// and, when the watch began before the periods a cycle re-reads, the
-// metric periods since it began, so the rules judge full windows at once.
+// deploy, or after a restart or a lease take-over. At once, from memory,
+// it gives the watch its probe baseline (the known-good's probe results
+// from before the deploy), so that the probe rules judge against the
+// known-good from the first verdict on; then, in the background, it reads
+// the CloudWatch baseline, which completes it, and, when the watch began
+// before the periods a cycle re-reads, the metric periods since it began,
+// so the rules judge full windows at once.
 func (o *Observer) Adopt(ctx context.Context, w store.Watch) {
 	p := o.cfg.Parts()
 	m := p.Memories[w.Target]
@@ -235,44 +239,66 @@ func (o *Observer) Adopt(ctx context.Context, w store.Watch) {
 		return
 	}
 	m.mu.Lock()
+	adopted := m.evidence(w).adopted
+	m.mu.Unlock()
+	if adopted {
+		return // every tick asks: the detector is read only for a new adoption
+	}
+	cutoff := probeCutoff(p, w)
+	m.mu.Lock()
 	e := m.evidence(w)
 	if e.adopted {
 		m.mu.Unlock()
 		return
 	}
 	e.adopted = true
+	e.cutProbes(cutoff)
+	probes := e.probeBaseline
+	// Until CloudWatch answers (or for good when the read fails), the
+	// known-good's probe results are the watch's baseline: for the metric
+	// rules it is no baseline at all (policy: relative rules inconclusive).
+	e.prepared = m.policy.PrepareBaseline(probes)
+	e.hist.SetProvisionalBaseline(e.prepared)
 	m.mu.Unlock()
+	o.cfg.Traces.Baseline(w, o.cfg.Clock.Now(), probes)
 	o.background(ctx, func(ctx context.Context) {
-		o.loadBaseline(ctx, p, m, w)
+		o.loadBaseline(ctx, p, m, w, e, probes)
 		o.backfill(ctx, p.Reader, m, w)
 	})
 }
 
-// loadBaseline reads the known-good baseline of a watch once, with the
-// Duration statistics its latency rules need (policy.DurationStats), which
-// the watch's metric cycles read from then on.
-func (o *Observer) loadBaseline(ctx context.Context, p Parts, m *Memory, w store.Watch) {
+// loadBaseline reads the known-good's CloudWatch baseline of a watch once,
+// with the Duration statistics its latency rules need
+// (policy.DurationStats), which the watch's metric cycles read from then
+// on, and prepares the watch's whole baseline from it and the probe
+// results Adopt applied. A failed read leaves the probe baseline in force.
+// e is the evidence Adopt prepared: if the watch's evidence was rebuilt
+// since (a rollout's first weight set), the rebuilt one is adopted on its
+// own and this read is dropped.
+func (o *Observer) loadBaseline(ctx context.Context, p Parts, m *Memory, w store.Watch, e *evidence, probes []sample.Sample) {
 	samples, stats, err := p.Reader.BaselineFor(ctx, watcher.ActiveWatch{Watch: w, Target: m.conf}, m.policy.DurationStats)
 	if err != nil {
+		m.mu.Lock()
+		if m.watches[w.ID] == e {
+			e.hist.SetBaseline(e.prepared) // no other is coming: fold with the probe baseline
+		}
+		m.mu.Unlock()
 		o.cfg.Logger.Warn("baseline read failed; relative rules stay inconclusive for this watch", zap.String("target", w.Target),
-			zap.String("watch", w.ID), zap.Error(err))
+			zap.String("watch", w.ID), zap.Int("probe_baseline", len(probes)), zap.Error(err))
 		return
 	}
-	cutoff := probeCutoff(p, w)
+	prepared := m.policy.PrepareBaseline(append(samples, probes...)) // samples[:len] stay CloudWatch's, for the trace
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	e := m.evidence(w)
-	for _, s := range e.probeBaseline {
-		if s.Time.Before(cutoff) {
-			samples = append(samples, s)
-		}
+	if m.watches[w.ID] != e {
+		m.mu.Unlock()
+		return
 	}
-	o.cfg.Traces.Baseline(w, o.cfg.Clock.Now(), samples)
-	prepared := m.policy.PrepareBaseline(samples)
-	// The prepared baseline is all Evaluate needs (a reload with other
-	// rules re-reads the baseline: Inherit); the samples are not kept.
+	// The prepared baseline is all Evaluate needs; the samples are not kept
+	// (a reload with other rules re-reads the baseline: Inherit).
 	e.prepared, e.durationStats, e.probeBaseline = prepared, stats, nil
 	e.hist.SetBaseline(prepared)
+	m.mu.Unlock()
+	o.cfg.Traces.Baseline(w, o.cfg.Clock.Now(), samples)
 }
 
 // probeCutoff is the time before which the target's probe results

@@ -22,8 +22,9 @@ import (
 
 // TraceRecorder writes, for every watch this process judges, the trace of what
 // it judged the watch on, in the format `canaryd replay` reads: the
-// deploy, the baseline as read, and every sample when it reached the
-// watch (daemon.trace_dir). A decision someone doubts can then be
+// deploy, the baseline as it reached the watch (the known-good's probe
+// results at once, the CloudWatch periods when the read answered), and
+// every sample when it reached the watch (daemon.trace_dir). A decision someone doubts can then be
 // replayed on the same evidence, its rules tuned, the trace shared.
 //
 // One file per watch, <dir>/<target>/<watch id>.jsonl, appended to in
@@ -76,9 +77,9 @@ const (
 // recording is one watch's trace file.
 type recording struct {
 	path     string
-	start    time.Time // the deploy record's time (watch.JudgedFrom)
-	baseline bool      // queued once
-	failed   bool      // a write failed or found the queue full: not written on
+	start    time.Time            // the deploy record's time (watch.JudgedFrom)
+	baseline map[sample.Kind]bool // the kinds of baseline queued (each once)
+	failed   bool                 // a write failed or found the queue full: not written on
 	// last is each metric period's last recorded reading: a cycle reads
 	// the last metric_lag periods again each time, and a reading that
 	// did not change adds nothing to replay (a later delivery with the
@@ -202,19 +203,30 @@ func fileName(s string) string {
 	return "_"
 }
 
-// Baseline records the baseline the watch is judged against (alias-level
-// metric periods, its shape history, the known-good's probe results),
-// once per watch.
+// Baseline records baseline samples that reached the watch at now, each
+// kind once per watch: the known-good's probe results, which the watch has
+// before its first verdict (Adopt), and the alias-level CloudWatch periods
+// with the shape history, which it has when the read answers — with that
+// instant when it is after the watch began, so that replay judges without
+// them until then, as the daemon did.
 func (r *TraceRecorder) Baseline(w store.Watch, now time.Time, samples []sample.Sample) {
 	r.record(w, now, func(rec *recording) (buf []byte) {
-		if rec.baseline {
-			return nil
-		}
-		rec.baseline = true
+		kinds := map[sample.Kind]bool{}
 		for _, s := range samples {
-			if s.Version == "" { // the trace's baseline is alias-level
+			switch {
+			case s.Version != "" || rec.baseline[s.Kind]: // the trace's baseline is alias-level
+			case s.Kind == sample.KindMetric && now.After(rec.start):
+				buf = replay.AppendLateBaseline(buf, s, now)
+			default:
 				buf = replay.AppendBaseline(buf, s)
 			}
+			kinds[s.Kind] = true
+		}
+		if rec.baseline == nil {
+			rec.baseline = map[sample.Kind]bool{}
+		}
+		for k := range kinds {
+			rec.baseline[k] = true
 		}
 		return buf
 	}, jobBaseline)
@@ -288,7 +300,7 @@ func (r *TraceRecorder) begin(w store.Watch, now time.Time) *recording {
 		rec, kind = &recording{path: r.Path(w), start: start}, jobStart
 		r.watches[w.ID] = rec
 	} else {
-		rec.start, rec.baseline, rec.last = start, false, nil
+		rec.start, rec.baseline, rec.last = start, nil, nil
 	}
 	buf := replay.AppendComment(nil, fmt.Sprintf("canaryd trace of watch %s: %s %s -> %s, recorded as judged\n"+
 		"replay: canaryd replay --config CONFIG --target %s --trace THIS_FILE", w.ID, w.Target, orNone(w.KnownGood), w.NewVersion, w.Target))

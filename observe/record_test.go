@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -114,6 +115,65 @@ func TestRecorderTrace(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(path); !bytes.Contains(data, []byte("# taken up by another canaryd process")) {
 		t.Fatalf("the take-up is not noted:\n%s", data)
+	}
+}
+
+// TestRecorderBaselineAsItReachesTheWatch: the known-good's probe results,
+// applied when the watch is adopted, are baseline from the first second;
+// the CloudWatch baseline is written when its read answers, with that
+// instant when it came after the watch began (replay judges without it
+// until then, as the daemon did) and without one when it came at once;
+// nothing is written twice (a reload adopts the watch again).
+func TestRecorderBaselineAsItReachesTheWatch(t *testing.T) {
+	r, err := NewTraceRecorder(t.TempDir(), 10, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p0 := recT0.Truncate(time.Minute)
+	probes := []sample.Sample{
+		{Kind: sample.KindProbe, Source: "health", Time: recT0.Add(-40 * time.Second), Outcome: sample.OutcomeFail, Status: 503},
+		{Kind: sample.KindProbe, Source: "health", Time: recT0.Add(-30 * time.Second), Outcome: sample.OutcomeOK, Status: 200},
+	}
+	cw := []sample.Sample{
+		metricAt("Invocations", p0.Add(-2*time.Minute), 1000), metricAt("Errors", p0.Add(-2*time.Minute), 9),
+		{Kind: sample.KindMetric, Metric: "Errors", Version: "41", Time: p0.Add(-2 * time.Minute), Period: time.Minute, Outcome: sample.OutcomeOK, Value: 9},
+	}
+	late, onTime := recWatch("w-late"), recWatch("w-on-time")
+	answered := recT0.Add(90 * time.Second)
+	r.Baseline(late, recT0, probes) // adopted
+	r.Samples(late, recT0.Add(5*time.Second), sample.Sample{Kind: sample.KindProbe, Source: "health", Time: recT0.Add(5 * time.Second), Outcome: sample.OutcomeFail})
+	r.Baseline(late, answered, cw)                      // CloudWatch answered
+	r.Baseline(late, answered.Add(time.Minute), cw)     // a reload adopted it again
+	r.Baseline(late, answered.Add(time.Minute), probes) // ...
+	r.Baseline(onTime, recT0, probes)                   // adopted
+	r.Baseline(onTime, recT0, append(cw, probes[0]))    // CloudWatch answered at once
+	for _, c := range []struct {
+		w    store.Watch
+		cwAt time.Time // zero: at once
+	}{{late, answered}, {onTime, time.Time{}}} {
+		w, cwAt := c.w, c.cwAt
+		tr := parseTrace(t, r, r.Path(w))
+		var got []string
+		for _, rec := range tr.Records {
+			if rec.Type != replay.RecordBaseline {
+				continue
+			}
+			want := rec.Sample.Time // a probe result's
+			switch {
+			case rec.Sample.Kind == sample.KindMetric && !cwAt.IsZero():
+				want = cwAt
+			case rec.Sample.Kind == sample.KindMetric:
+				want = rec.Sample.Time.Add(rec.Sample.Period)
+			}
+			if !rec.At.Equal(want) {
+				t.Errorf("%s: baseline %s %s reached the watch at %s, want %s", w.ID, rec.Sample.Kind, rec.Sample.Time, rec.At, want)
+			}
+			got = append(got, fmt.Sprintf("%s/%s%s", rec.Sample.Kind, rec.Sample.Metric, rec.Sample.Time.Format("15:04:05")))
+		}
+		slices.Sort(got)
+		if want := "metric/Errors11:58:00 metric/Invocations11:58:00 probe/12:00:03 probe/12:00:13"; strings.Join(got, " ") != want {
+			t.Errorf("%s: baseline records %s\nwant %s", w.ID, strings.Join(got, " "), want)
+		}
 	}
 }
 

@@ -8,7 +8,8 @@
 //
 // Compile a target's rules once (Compile, from a config.Load'ed target).
 // For each watch, make a History with Policy.NewHistory, give it the
-// watch's prepared baseline (PrepareBaseline, SetBaseline), Add every
+// watch's prepared baseline (PrepareBaseline, SetBaseline; a part known
+// before the rest is read, SetProvisionalBaseline), Add every
 // sample.Sample as it is delivered, and call Evaluate on every tick with
 // the clock's now and Input{Evidence: h.Evidence(), Samples: h.Samples(),
 // Prepared: ...}. Evaluate does no I/O and reads no clock. The watcher

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -236,6 +237,54 @@ func TestFoldingWaitsForTheBaseline(t *testing.T) {
 	}
 	if ev := h2.Evidence(); ev.through == math.MinInt64 || h2.Len() > 300 {
 		t.Fatalf("never folded without a baseline: %d samples held", h2.Len())
+	}
+}
+
+// A provisional baseline (the known-good's probe results while the daemon
+// waits for CloudWatch) does not end the wait: folding waits for
+// SetBaseline and then folds with the full baseline; a wait that runs out
+// folds with the provisional one, which Evaluate was given meanwhile, not
+// with none; set after the full baseline it changes nothing.
+func TestFoldingProvisionalBaseline(t *testing.T) {
+	p, base := foldTarget(t)
+	kg := probes("health", -20, strings.Repeat("x", 40))
+	prov, full := p.PrepareBaseline(kg), p.PrepareBaseline(append(base, kg...))
+	feed := watchFeed(4, 100, func(int) float64 { return 0.01 }, func(int) bool { return false })
+	w := Watch{Start: t0, KnownGood: "1", NewVersion: "2"}
+
+	h := p.NewHistory(w)
+	h.SetProvisionalBaseline(prov)
+	for _, d := range feed[:60] {
+		for _, s := range d.samples {
+			h.Add(s)
+		}
+		h.Evidence()
+	}
+	if ev := h.Evidence(); ev.through != math.MinInt64 || ev.probeThrough != math.MinInt64 {
+		t.Fatalf("folded with the provisional baseline before the full one was set")
+	}
+	h.SetBaseline(full)
+	if ev := h.Evidence(); ev.through == math.MinInt64 || h.pb != full {
+		t.Fatalf("did not fold with the full baseline once it was set")
+	}
+
+	h2 := p.NewHistory(w)
+	h2.SetProvisionalBaseline(prov)
+	for _, d := range feed {
+		for _, s := range d.samples {
+			h2.Add(s)
+		}
+		h2.Evidence()
+	}
+	if ev := h2.Evidence(); ev.through == math.MinInt64 || h2.pb != prov {
+		t.Fatalf("a wait that ran out folded with %p, want the provisional baseline %p (the empty one is %p)", h2.pb, prov, p.empty)
+	}
+
+	h3 := p.NewHistory(w)
+	h3.SetBaseline(full)
+	h3.SetProvisionalBaseline(prov)
+	if h3.pb != full || h3.provisional != nil {
+		t.Fatal("a provisional baseline set after the full one replaced it")
 	}
 }
 

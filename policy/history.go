@@ -35,6 +35,7 @@ type History struct {
 	p            *Policy
 	w            watchInfo
 	pb           *PreparedBaseline
+	provisional  *PreparedBaseline // SetProvisionalBaseline: folded with if the wait for pb runs out
 	ev           *Evidence
 	newestMetric int64 // newest metric period start seen
 	newestProbe  int64
@@ -86,6 +87,23 @@ func (h *History) SetBaseline(b *PreparedBaseline) {
 		b = h.p.empty
 	}
 	h.pb = b
+}
+
+// SetProvisionalBaseline gives a folding History the part of the watch's
+// baseline known before the rest is read (the daemon has the known-good's
+// probe results at once, its CloudWatch periods when CloudWatch answers),
+// which Evaluate is given meanwhile. Folding still waits for SetBaseline:
+// a period folded now would be folded without the metric baseline for
+// good. Should the wait run out (maxUnfoldedPeriods), it folds with this
+// one rather than with none, so that folded evidence and Evaluate agree.
+func (h *History) SetProvisionalBaseline(b *PreparedBaseline) {
+	if h.p == nil || h.pb != nil {
+		return
+	}
+	if b != nil && b.p != h.p {
+		b = nil
+	}
+	h.provisional = b
 }
 
 // Add records s, replacing an earlier sample with the same Key.
@@ -212,7 +230,10 @@ func (h *History) Evidence() *Evidence {
 		if h.newestMetric-h.unfoldedFrom < maxUnfoldedPeriods*period {
 			return h.ev
 		}
-		h.pb = h.p.empty
+		h.pb = h.provisional
+		if h.pb == nil {
+			h.pb = h.p.empty
+		}
 	}
 	metricTo := h.newestMetric - int64(h.p.lag-1)*period
 	probeTo := h.newestProbe - period

@@ -28,7 +28,7 @@ type Deploy struct {
 type Record struct {
 	Type   string        // RecordSample, RecordBaseline or RecordTick
 	Sample sample.Sample // samples and baselines
-	At     time.Time     // delivery time
+	At     time.Time     // delivery time (a baseline record's: its "at", else the end of what it measured)
 }
 
 // Parse reads and validates a trace; period fills a metric sample's

@@ -6,7 +6,10 @@
 //
 // The daemon's semantics it reproduces:
 //   - a tick every second from the deploy (the daemon's run loop), each one
-//     judging the watch and advancing its life cycle;
+//     judging the watch and advancing its life cycle, and one at the
+//     trace's last record when it falls between two (the daemon's own
+//     ticks need not be on that grid, and a recorded trace ends with its
+//     decision);
 //   - metric periods read by a cycle watch.MetricDelay after each period boundary
 //     (watch.NextMetricRead; a late period is read again), covering the last metric_lag complete periods
 //     from the watch's detection period on; a period shows in the cycle only
@@ -14,7 +17,11 @@
 //     it, and a complete period the trace has no value for is no_data, as
 //     the watcher reports it;
 //   - probe results as they are delivered;
-//   - the pre-deploy baseline as the watch's adoption reads it.
+//   - the pre-deploy baseline as the watch's adoption reads it: from the
+//     first second, or, for baseline records whose "at" is after the
+//     deploy (the daemon's CloudWatch read answered late), from then on,
+//     judging meanwhile with the baseline records it had at once (the
+//     known-good's probe results).
 //
 // The outcome is what the daemon would have done: rolled back (a trip that
 // is not alert-only), promoted (and not rolled back later in the rollback
@@ -149,7 +156,7 @@ func Run(ctx context.Context, r io.Reader, t config.Target, opts Options) (Resul
 		return rp.res, errors.New("trace: nothing to evaluate (no record at or after the deploy)")
 	}
 	rp.load(recs)
-	for now := rp.w.DetectedAt; !now.After(end); now = rp.skip(now.Add(Tick), end) {
+	for now := rp.w.DetectedAt; !now.After(end); now = rp.next(now, end) {
 		if err := ctx.Err(); err != nil {
 			return rp.res, err
 		}
@@ -176,7 +183,7 @@ func findDeploy(recs []traceRecord) (*traceRecord, error) {
 	}
 	d := *dep
 	for i := range recs {
-		if recs[i].Type == RecordBaseline && recs[i].at.After(d.Time) {
+		if recs[i].Type == RecordBaseline && recs[i].end().After(d.Time) {
 			return nil, &TraceError{recs[i].line, errors.New("baseline sample after the deploy (its period must end by the deploy time)")}
 		}
 	}
@@ -197,6 +204,9 @@ type replayer struct {
 	probes  []sample.Sample // in order of delivery
 	probeAt []time.Time     // when each was delivered
 	nextP   int
+	late    []sample.Sample // baseline records the daemon had only after the deploy, in order of delivery
+	lateAt  []time.Time     // when each was
+	nextB   int
 	nextRd  time.Time // next metric cycle
 	fresh   bool      // samples arrived since the last copy
 	tripped bool
@@ -239,6 +249,9 @@ func (rp *replayer) load(recs []traceRecord) {
 	for i := range recs {
 		r := &recs[i]
 		switch {
+		case r.Type == RecordBaseline && r.at.After(rp.w.DetectedAt):
+			rp.late = append(rp.late, r.sample())
+			rp.lateAt = append(rp.lateAt, r.at)
 		case r.Type == RecordBaseline:
 			rp.in.Baseline = append(rp.in.Baseline, r.sample())
 		case r.Type != RecordSample:
@@ -249,8 +262,7 @@ func (rp *replayer) load(recs []traceRecord) {
 			rp.metrics.add(r.sample(), r.at)
 		}
 	}
-	rp.in.Prepared = rp.p.PrepareBaseline(rp.in.Baseline)
-	rp.hist.SetBaseline(rp.in.Prepared)
+	rp.prepare()
 	rp.nextRd = watch.NextMetricRead(rp.w.DetectedAt, rp.p.Period(), false)
 	// The daemon's cycle may read at the very tick the watch appears.
 	if prev := rp.nextRd.Add(-rp.p.Period()); !prev.Before(rp.w.DetectedAt) {
@@ -261,6 +273,7 @@ func (rp *replayer) load(recs []traceRecord) {
 // tick is one second of the daemon: deliveries, a metric cycle when due,
 // a verdict and a step of the life cycle. It reports whether to go on.
 func (rp *replayer) tick(now time.Time) bool {
+	rp.lateBaseline(now)
 	for ; rp.nextP < len(rp.probes) && !rp.probeAt[rp.nextP].After(now); rp.nextP++ {
 		rp.hist.Add(rp.probes[rp.nextP])
 		rp.fresh = true
@@ -296,6 +309,31 @@ func (rp *replayer) tick(now time.Time) bool {
 		return rp.opts.Full
 	}
 	return !w.Phase.Final()
+}
+
+// lateBaseline adds the baseline records delivered by now (the daemon's
+// late CloudWatch baseline) and prepares the baseline again, as the daemon
+// does when its read answers.
+func (rp *replayer) lateBaseline(now time.Time) {
+	n := rp.nextB
+	for ; rp.nextB < len(rp.late) && !rp.lateAt[rp.nextB].After(now); rp.nextB++ {
+		rp.in.Baseline = append(rp.in.Baseline, rp.late[rp.nextB])
+	}
+	if rp.nextB > n {
+		rp.prepare()
+		rp.fresh = true // folding may begin
+	}
+}
+
+// prepare prepares the baseline the watch has so far: the whole of it, or,
+// while late records are still to come, a provisional one (folding waits).
+func (rp *replayer) prepare() {
+	rp.in.Prepared = rp.p.PrepareBaseline(rp.in.Baseline)
+	if rp.nextB < len(rp.late) {
+		rp.hist.SetProvisionalBaseline(rp.in.Prepared)
+	} else {
+		rp.hist.SetBaseline(rp.in.Prepared)
+	}
 }
 
 // CheckFollow reports a rule to follow (Options.Follow) that target t
@@ -371,6 +409,19 @@ func (rp *replayer) finish() Result {
 	return rp.res
 }
 
+// next is the instant after now that replay judges: a tick later, or
+// later still over a quiet stretch (skip), but never past the trace's last
+// record without judging it: the daemon's ticks need not fall on the grid
+// that runs a second apart from the deploy, and a trace it recorded ends
+// with its decision, at its own tick.
+func (rp *replayer) next(now, end time.Time) time.Time {
+	next := rp.skip(now.Add(Tick), end)
+	if next.After(end) && now.Before(end) {
+		return end
+	}
+	return next
+}
+
 // skip jumps over a quiet stretch of the trace: once nothing was delivered
 // for longer than the policy looks back (and the bake time is over), the
 // verdict can no longer change until the next delivery, the end of the
@@ -400,6 +451,9 @@ func (rp *replayer) lastDelivery(now time.Time) time.Time {
 	if rp.nextP > 0 {
 		last = latest(last, rp.probeAt[rp.nextP-1])
 	}
+	if rp.nextB > 0 {
+		last = latest(last, rp.lateAt[rp.nextB-1])
+	}
 	return latest(last, rp.metrics.lastDelivery(now))
 }
 
@@ -407,6 +461,9 @@ func (rp *replayer) nextDelivery(now time.Time) time.Time {
 	next := rp.metrics.nextDelivery(now)
 	if rp.nextP < len(rp.probeAt) && (next.IsZero() || rp.probeAt[rp.nextP].Before(next)) {
 		next = rp.probeAt[rp.nextP]
+	}
+	if rp.nextB < len(rp.lateAt) && (next.IsZero() || rp.lateAt[rp.nextB].Before(next)) {
+		next = rp.lateAt[rp.nextB]
 	}
 	if next.IsZero() {
 		return time.Unix(1<<62, 0)

@@ -35,6 +35,11 @@ import (
 //	{"type":"baseline","kind":"probe","source":"health","time":"...","outcome":"fail","status":503}
 //	    A probe result from before the deploy: the known-good version's
 //	    health, which probe rules compare the new version with.
+//	    Optional "at" on a baseline record: when the daemon had it, if that
+//	    was after the deploy (its CloudWatch read of the baseline answered
+//	    late); replay judges without it until then, as the daemon did.
+//	    Without "at" (or at or before the deploy), it counts from the
+//	    first second.
 //	{"type":"sample","kind":"metric","metric":"Invocations","version":"","time":"...","period":"60s","outcome":"ok","value":1200}
 //	{"type":"sample","kind":"probe","source":"health","time":"...","outcome":"fail","status":503,"latency":"120ms","reason":"status 503"}
 //	    A sample.Sample (same field names: target, kind, source, version,
@@ -120,6 +125,15 @@ func (r *traceRecord) sample() sample.Sample {
 		Metric: r.Metric, Value: r.Value, Status: r.Status,
 		Latency: time.Duration(r.Latency), Reason: r.Reason,
 	}
+}
+
+// end is when a sample record's measurement ended: its period's end for a
+// metric, its time for a probe result (whatever its "at" says).
+func (r *traceRecord) end() time.Time {
+	if r.Kind == sample.KindMetric {
+		return r.Time.Add(time.Duration(r.Period))
+	}
+	return r.Time
 }
 
 // TraceError is a malformed trace record.

@@ -21,9 +21,19 @@ func AppendDeploy(buf []byte, start time.Time, knownGood, newVersion string, spl
 }
 
 // AppendBaseline appends a sample from before the deploy (alias-level metric
-// periods, probe results of the known-good).
+// periods, probe results of the known-good) that the watch was judged with
+// from its first second.
 func AppendBaseline(buf []byte, s sample.Sample) []byte {
 	return appendRecord(buf, sampleRecord(RecordBaseline, s))
+}
+
+// AppendLateBaseline appends a sample from before the deploy that reached
+// the watch only at at, after it began (a CloudWatch baseline read that
+// answered late): replay judges without it until then.
+func AppendLateBaseline(buf []byte, s sample.Sample, at time.Time) []byte {
+	r := sampleRecord(RecordBaseline, s)
+	r.At = at.UTC()
+	return appendRecord(buf, r)
 }
 
 // AppendSample appends a sample delivered to the watch at at.

@@ -71,3 +71,29 @@ func TestAppendRoundTrip(t *testing.T) {
 		t.Fatalf("samples read back:\n%+v\nwant\n%+v\n%s", gotAfter, after, buf)
 	}
 }
+
+// TestAppendLateBaseline: a baseline sample the watch had only after its
+// deploy reads back with that delivery time; one it had from the start
+// with the end of what it measured.
+func TestAppendLateBaseline(t *testing.T) {
+	dep := time.Date(2026, 3, 2, 12, 0, 43, 0, time.UTC)
+	metric := sample.Sample{Kind: sample.KindMetric, Source: sample.SourceCloudWatch, Metric: "Errors", Time: dep.Add(-2 * time.Minute).Truncate(time.Minute), Period: time.Minute, Outcome: sample.OutcomeOK, Value: 3}
+	probe := sample.Sample{Kind: sample.KindProbe, Source: "health", Time: dep.Add(-20 * time.Second), Outcome: sample.OutcomeOK, Status: 200}
+	late := dep.Add(95 * time.Second)
+	buf := AppendDeploy(nil, dep, "41", "42", false)
+	buf = AppendBaseline(buf, probe)
+	buf = AppendSample(buf, probe, dep.Add(10*time.Second)) // any record between
+	buf = AppendLateBaseline(buf, metric, late)
+	tr, err := Parse(bytes.NewReader(buf), time.Minute)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, buf)
+	}
+	want := []Record{
+		{Type: RecordBaseline, Sample: probe, At: probe.Time},
+		{Type: RecordSample, Sample: probe, At: dep.Add(10 * time.Second)},
+		{Type: RecordBaseline, Sample: metric, At: late},
+	}
+	if !reflect.DeepEqual(tr.Records, want) {
+		t.Fatalf("read back:\n%+v\nwant\n%+v\n%s", tr.Records, want, buf)
+	}
+}
