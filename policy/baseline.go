@@ -19,7 +19,6 @@ type PreparedBaseline struct {
 	series   [][]pt   // alias-level baseline series per metric id (metric rules)
 	hist     [][]pt   // ... and of the shape history before it (shape.go; nil: none)
 	rules    []ruleBase
-	hasProbe bool // the baseline holds probe results
 }
 
 // ruleBase is one rule's per-watch parameters.
@@ -514,7 +513,6 @@ func (b *PreparedBaseline) probeBlocks(r *rule, baseline []sample.Sample) (ts []
 		if s.Outcome != sample.OutcomeOK && s.Outcome != sample.OutcomeFail {
 			continue
 		}
-		b.hasProbe = true
 		k := s.Time.UnixNano() - s.Time.UnixNano()%int64(b.p.period)
 		blk := blocks[k]
 		if blk == nil {
