@@ -14,11 +14,11 @@ import (
 // thresholds X and the trimmed-count metrics TC(X:) that count them, and
 // the tests built from them. It is immutable.
 type PreparedBaseline struct {
-	p        *Policy
-	metrics  []string // the policy's metrics, then this watch's TC(X:) statistics
-	series   [][]pt   // alias-level baseline series per metric id (metric rules)
-	hist     [][]pt   // ... and of the shape history before it (shape.go; nil: none)
-	rules    []ruleBase
+	p       *Policy
+	metrics []string // the policy's metrics, then this watch's TC(X:) statistics
+	series  [][]pt   // alias-level baseline series per metric id (metric rules)
+	hist    [][]pt   // ... and of the shape history before it (shape.go; nil: none)
+	rules   []ruleBase
 }
 
 // ruleBase is one rule's per-watch parameters.
