@@ -55,8 +55,11 @@ func TestHangingNotifierDoesNotDelayRollback(t *testing.T) {
 func TestMetricsExposition(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	badDeployRevert(t, h)
-	h.until("rollback_done delivered", 20, func() bool {
-		return testutil.ToFloat64(h.d.nmetrics.Deliveries.WithLabelValues("oncall", "success")) >= 4
+	// The incident's close counts the rollback and sends rollback_done;
+	// neither waits for the other, so the test waits for both.
+	h.until("rollback_done delivered and the rollback counted", 20, func() bool {
+		return testutil.ToFloat64(h.d.nmetrics.Deliveries.WithLabelValues("oncall", "success")) >= 4 &&
+			testutil.ToFloat64(h.d.metrics.Rollbacks.WithLabelValues("api", "rolled_back")) >= 1
 	})
 	problems, err := promlint.NewWithMetricFamilies(mustGather(t, h)).Lint()
 	if err != nil {
