@@ -112,6 +112,37 @@ func TestProbeBaselineAfterFailedBaselineRead(t *testing.T) {
 	}
 }
 
+// TestProbeBaselineSurvivesReload: a reload with other settings after
+// the CloudWatch baseline is in rebuilds the watch's evidence and reads
+// that baseline again; the probe results from before the deploy, which
+// nothing can read again, are kept, so a deploy onto a known-good that
+// was already failing its probe still only alerts.
+func TestProbeBaselineSurvivesReload(t *testing.T) {
+	pb := newProbeBaselineWorld(t, map[string]bool{"1": true, "2": true})
+	v := pb.deployAndJudge("2", func(v policy.Verdict) bool {
+		_, ts, _ := pb.d.snapshot()
+		return v.Kind == policy.Failing && ts["api"].Memory.Baselined(pb.watch.ID)
+	})
+	if !v.AlertOnly {
+		t.Fatalf("before the reload: %s, want alert only", v.Summary)
+	}
+	next := *pb.conf
+	next.Targets = append([]config.Target(nil), pb.conf.Targets...)
+	next.Targets[0].BakeTime.Duration = 2 * time.Minute
+	if err := pb.d.Reload(&next); err != nil {
+		t.Fatal(err)
+	}
+	v = pb.judgeUntil(func(v policy.Verdict) bool {
+		_, ts, _ := pb.d.snapshot()
+		return v.Kind == policy.Failing && ts["api"].Memory.Baselined(pb.watch.ID)
+	})
+	if !v.AlertOnly {
+		t.Fatalf("after a reload: %s (alert-only %v), want alert only", v.Summary, v.AlertOnly)
+	}
+	requireKnownGoodProbes(t, v)
+	pb.requireNoRollback()
+}
+
 // probeBaselineWorld is a daemon on a fake clock against awssim, target
 // "api" probed every 5 s by a health endpoint that fails for the versions
 // in bad.

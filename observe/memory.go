@@ -44,10 +44,12 @@ const probeMemory = 64
 type evidence struct {
 	hist          *policy.History
 	probeBaseline []sample.Sample          // probe results from before the watch began, until the CloudWatch baseline is read
+	keptProbes    []probeResult            // the same, compact, once it is read: a reload prepares the probe baseline from them again
 	probesCut     bool                     // probeBaseline holds only the known-good's results (Adopt cut it at probeCutoff)
 	durationStats []string                 // the Duration statistics the watch's latency rules read
 	prepared      *policy.PreparedBaseline // baseline prepared for the policy: the probe results alone until CloudWatch answers
 	adopted       bool                     // probe baseline applied; CloudWatch baseline read and periods backfilled (or under way)
+	baselined     bool                     // the CloudWatch baseline is in
 	badChecked    bool                     // known-bad lookup done
 	knownBad      *store.Incident          // the incident that rolled this version back, if it is known-bad
 	verdict       *policy.Verdict          // the last one, for status
@@ -75,7 +77,7 @@ func (m *Memory) evidence(w store.Watch) *evidence {
 		// A rollout's first weight is set: its evidence starts again there.
 		// What the probes saw before (the known-good alone) joins the probe
 		// baseline; the baseline is read again, up to the new start.
-		before := e.probeBaseline
+		before := e.probes(m.conf.Name)
 		for _, s := range e.hist.Samples() {
 			if s.Kind == sample.KindProbe {
 				before = append(before, s)
@@ -99,6 +101,43 @@ func (m *Memory) fresh(pw policy.Watch, before []sample.Sample) *evidence {
 		}
 	}
 	return e
+}
+
+// probeResult is one of the known-good's probe results, as much of it as
+// a probe baseline needs: 32 bytes against a sample's 184, since it is
+// kept for the watch's life (up to probeMemory of them).
+type probeResult struct {
+	at     int64 // unix nanoseconds
+	source string
+	failed bool
+}
+
+// keepProbes compacts the probe baseline once the CloudWatch baseline is
+// read and prepared with it. m.mu must be held.
+func (e *evidence) keepProbes() {
+	e.keptProbes = make([]probeResult, 0, len(e.probeBaseline))
+	for _, s := range e.probeBaseline {
+		if s.Outcome == sample.OutcomeOK || s.Outcome == sample.OutcomeFail { // the only ones a baseline counts
+			e.keptProbes = append(e.keptProbes, probeResult{at: s.Time.UnixNano(), source: s.Source, failed: s.Outcome == sample.OutcomeFail})
+		}
+	}
+	e.probeBaseline = nil
+}
+
+// probes is the watch's probe baseline as samples of target, whether
+// still whole or compacted (keepProbes). m.mu must be held.
+func (e *evidence) probes(target string) []sample.Sample {
+	if e.keptProbes == nil {
+		return e.probeBaseline
+	}
+	out := make([]sample.Sample, len(e.keptProbes))
+	for i, r := range e.keptProbes {
+		out[i] = sample.Sample{Target: target, Kind: sample.KindProbe, Source: r.source, Time: time.Unix(0, r.at).UTC(), Outcome: sample.OutcomeOK}
+		if r.failed {
+			out[i].Outcome = sample.OutcomeFail
+		}
+	}
+	return out
 }
 
 // cutProbes keeps of the watch's probe results from before it began those
@@ -215,7 +254,7 @@ func (m *Memory) Inherit(prev *Memory) {
 		return
 	}
 	for id, e := range prev.watches {
-		ne := m.fresh(e.hist.Watch(), e.probeBaseline)
+		ne := m.fresh(e.hist.Watch(), e.probes(prev.conf.Name))
 		ne.probesCut, ne.verdict = e.probesCut, e.verdict
 		for _, s := range e.hist.Samples() {
 			ne.hist.Add(s)
@@ -247,15 +286,24 @@ func (m *Memory) Forget(keep map[string]bool) {
 }
 
 // Size is what the memory holds: watches with evidence, the samples their
-// histories hold, and the probe results waiting to become probe baselines.
+// histories hold, and the probe results of their probe baselines.
 func (m *Memory) Size() (watches, samples, probeBaseline int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, e := range m.watches {
 		samples += e.hist.Len()
-		probeBaseline += len(e.probeBaseline)
+		probeBaseline += len(e.probeBaseline) + len(e.keptProbes)
 	}
 	return len(m.watches), samples, probeBaseline
+}
+
+// Baselined reports whether the watch's CloudWatch baseline is in (its
+// probe baseline is from the first verdict).
+func (m *Memory) Baselined(watchID string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.watches[watchID]
+	return ok && e.baselined
 }
 
 // Samples is how many samples the watch's history holds (0 for a watch

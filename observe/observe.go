@@ -293,9 +293,11 @@ func (o *Observer) loadBaseline(ctx context.Context, p Parts, m *Memory, w store
 		m.mu.Unlock()
 		return
 	}
-	// The prepared baseline is all Evaluate needs; the samples are not kept
-	// (a reload with other rules re-reads the baseline: Inherit).
-	e.prepared, e.durationStats, e.probeBaseline = prepared, stats, nil
+	// The prepared baseline is all Evaluate needs; the CloudWatch samples
+	// are not kept (a reload with other rules re-reads them: Inherit), the
+	// probe results are, compactly, since nothing can read them again.
+	e.prepared, e.durationStats, e.baselined = prepared, stats, true
+	e.keepProbes()
 	e.hist.SetBaseline(prepared)
 	m.mu.Unlock()
 	o.cfg.Traces.Baseline(w, o.cfg.Clock.Now(), samples)
