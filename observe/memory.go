@@ -44,12 +44,11 @@ const probeMemory = 64
 type evidence struct {
 	hist          *policy.History
 	probeBaseline []sample.Sample          // probe results from before the watch began, until the CloudWatch baseline is read
-	keptProbes    []probeResult            // the same, compact, once it is read: a reload prepares the probe baseline from them again
+	keptProbes    []probeResult            // the same, compact, once it is read (non-nil: it is): a reload prepares the probe baseline from them again
 	probesCut     bool                     // probeBaseline holds only the known-good's results (Adopt cut it at probeCutoff)
 	durationStats []string                 // the Duration statistics the watch's latency rules read
 	prepared      *policy.PreparedBaseline // baseline prepared for the policy: the probe results alone until CloudWatch answers
 	adopted       bool                     // probe baseline applied; CloudWatch baseline read and periods backfilled (or under way)
-	baselined     bool                     // the CloudWatch baseline is in
 	badChecked    bool                     // known-bad lookup done
 	knownBad      *store.Incident          // the incident that rolled this version back, if it is known-bad
 	verdict       *policy.Verdict          // the last one, for status
@@ -113,7 +112,8 @@ type probeResult struct {
 }
 
 // keepProbes compacts the probe baseline once the CloudWatch baseline is
-// read and prepared with it. m.mu must be held.
+// read and prepared with it; keptProbes is then non-nil, even when empty
+// (Baselined). m.mu must be held.
 func (e *evidence) keepProbes() {
 	e.keptProbes = make([]probeResult, 0, len(e.probeBaseline))
 	for _, s := range e.probeBaseline {
@@ -303,7 +303,7 @@ func (m *Memory) Baselined(watchID string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e, ok := m.watches[watchID]
-	return ok && e.baselined
+	return ok && e.keptProbes != nil // keepProbes runs when the CloudWatch baseline is in
 }
 
 // Samples is how many samples the watch's history holds (0 for a watch

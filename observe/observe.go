@@ -137,8 +137,11 @@ func (o *Observer) AddSample(s sample.Sample) {
 	for _, w := range ws {
 		m.evidence(w).hist.Add(s)
 	}
-	for _, w := range ws {
-		o.cfg.Traces.Samples(w, o.cfg.Clock.Now(), s)
+	if len(ws) > 0 {
+		now := o.cfg.Clock.Now()
+		for _, w := range ws {
+			o.cfg.Traces.Samples(w, now, s)
+		}
 	}
 }
 
@@ -296,7 +299,7 @@ func (o *Observer) loadBaseline(ctx context.Context, p Parts, m *Memory, w store
 	// The prepared baseline is all Evaluate needs; the CloudWatch samples
 	// are not kept (a reload with other rules re-reads them: Inherit), the
 	// probe results are, compactly, since nothing can read them again.
-	e.prepared, e.durationStats, e.baselined = prepared, stats, true
+	e.prepared, e.durationStats = prepared, stats
 	e.keepProbes()
 	e.hist.SetBaseline(prepared)
 	m.mu.Unlock()

@@ -276,10 +276,14 @@ func (r *TraceRecorder) Keep(active []store.Watch) {
 	if r == nil {
 		return
 	}
+	ids := make(map[string]bool, len(active)) // a scan of active per recording is quadratic at 10,000 watches
+	for _, w := range active {
+		ids[w.ID] = true
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for id := range r.watches {
-		if !slices.ContainsFunc(active, func(w store.Watch) bool { return w.ID == id }) {
+		if !ids[id] {
 			delete(r.watches, id)
 		}
 	}
