@@ -1,6 +1,7 @@
 package observe
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -30,8 +31,10 @@ import (
 // One file per watch, <dir>/<target>/<watch id>.jsonl, appended to in
 // whole lines as samples arrive (nothing is held open); the newest keep
 // files of a target are kept. A process that takes up a watch whose file
-// exists (a restart, a lease take-over) appends to it and does not write
-// its deploy and baseline again. A rollout's evidence starts again when
+// exists (a restart, a lease take-over) appends to it: not the deploy and
+// baseline again, only the kinds of baseline the other process never wrote
+// (its CloudWatch read hung until it died), after cutting off a line it
+// died writing. A rollout's evidence starts again when
 // its first weight is set, and so does its trace.
 //
 // Writing never holds up judging: the callers (the run loop, the probe
@@ -50,7 +53,10 @@ type TraceRecorder struct {
 	queue   []traceJob            // to write, in order
 	writing bool                  // the writer goroutine runs
 	idle    chan struct{}         // closed when it stops (Flush)
-	takenUp map[string]bool       // paths that existed when this process first wrote to them
+	// takenUp holds the paths that existed when this process first wrote
+	// to them, with the kinds of baseline they held or have been given
+	// since (only the writer goroutine uses it)
+	takenUp map[string]map[sample.Kind]bool
 }
 
 // maxQueued bounds the batches of lines waiting for the disk.
@@ -63,6 +69,15 @@ type traceJob struct {
 	kind jobKind
 	buf  []byte
 	note string // jobStart: the line written instead when the file exists
+	// jobBaseline: the lines of each kind, written unless a trace taken
+	// up holds that kind already
+	baseline []baselineLines
+}
+
+// baselineLines are a baseline's records of one kind.
+type baselineLines struct {
+	kind sample.Kind
+	buf  []byte
 }
 
 type jobKind int
@@ -71,7 +86,7 @@ const (
 	jobLines    jobKind = iota
 	jobStart            // the watch's first lines: create the file, or take it up
 	jobRestart          // a rollout's evidence starts again: a new file
-	jobBaseline         // skipped when the file was taken up (written before)
+	jobBaseline         // each kind skipped when the file was taken up with it
 )
 
 // recording is one watch's trace file.
@@ -145,7 +160,7 @@ func NewTraceRecorder(dir string, keep int, log *zap.Logger) (*TraceRecorder, er
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &TraceRecorder{dir: dir, keep: max(keep, 1), log: log, watches: map[string]*recording{}, takenUp: map[string]bool{}}, nil
+	return &TraceRecorder{dir: dir, keep: max(keep, 1), log: log, watches: map[string]*recording{}, takenUp: map[string]map[sample.Kind]bool{}}, nil
 }
 
 // Path is where watch w's trace is written.
@@ -208,28 +223,44 @@ func fileName(s string) string {
 // before its first verdict (Adopt), and the alias-level CloudWatch periods
 // with the shape history, which it has when the read answers — with that
 // instant when it is after the watch began, so that replay judges without
-// them until then, as the daemon did.
+// them until then, as the daemon did. In a trace taken up from another
+// process, only the kinds that process never wrote are added.
 func (r *TraceRecorder) Baseline(w store.Watch, now time.Time, samples []sample.Sample) {
-	r.record(w, now, func(rec *recording) (buf []byte) {
-		kinds := map[sample.Kind]bool{}
-		for _, s := range samples {
-			switch {
-			case s.Version != "" || rec.baseline[s.Kind]: // the trace's baseline is alias-level
-			case s.Kind == sample.KindMetric && now.After(rec.start):
-				buf = replay.AppendLateBaseline(buf, s, now)
-			default:
-				buf = replay.AppendBaseline(buf, s)
-			}
-			kinds[s.Kind] = true
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rec := r.begin(w, now)
+	if rec.failed {
+		return
+	}
+	if rec.baseline == nil {
+		rec.baseline = map[sample.Kind]bool{}
+	}
+	var parts []baselineLines
+	for _, s := range samples {
+		if s.Version != "" || rec.baseline[s.Kind] { // the trace's baseline is alias-level
+			continue
 		}
-		if rec.baseline == nil {
-			rec.baseline = map[sample.Kind]bool{}
+		if len(parts) == 0 || parts[len(parts)-1].kind != s.Kind {
+			parts = append(parts, baselineLines{kind: s.Kind})
 		}
-		for k := range kinds {
-			rec.baseline[k] = true
+		p := &parts[len(parts)-1]
+		if s.Kind == sample.KindMetric && now.After(rec.start) {
+			p.buf = replay.AppendLateBaseline(p.buf, s, now)
+		} else {
+			p.buf = replay.AppendBaseline(p.buf, s)
 		}
-		return buf
-	}, jobBaseline)
+	}
+	// A call's kinds are marked once all its samples are in: it may hold
+	// a kind in more than one run.
+	for _, p := range parts {
+		rec.baseline[p.kind] = true
+	}
+	if len(parts) > 0 {
+		r.enqueue(traceJob{rec: rec, w: w, kind: jobBaseline, baseline: parts})
+	}
 }
 
 // Samples records samples that reached the watch at at.
@@ -362,9 +393,18 @@ func (r *TraceRecorder) apply(j traceJob) error {
 	path := j.rec.path
 	switch j.kind {
 	case jobStart:
-		if _, err := os.Stat(path); err == nil {
-			r.takenUp[path] = true
-			return appendFile(path, replay.AppendComment(nil, j.note))
+		if fi, err := os.Stat(path); err == nil {
+			had := replay.Written{Deploy: true}
+			if fi.Mode().IsRegular() { // not a FIFO or device someone put there
+				if had, err = takeUp(path); err != nil {
+					return err
+				}
+			}
+			r.takenUp[path] = had.Baseline
+			if had.Deploy {
+				return appendFile(path, replay.AppendComment(nil, j.note))
+			}
+			// The other process died writing the deploy: start it again.
 		}
 		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 			return err
@@ -376,11 +416,58 @@ func (r *TraceRecorder) apply(j traceJob) error {
 			return err
 		}
 	case jobBaseline:
-		if r.takenUp[path] {
-			return nil // the process before wrote it
+		var buf []byte
+		had := r.takenUp[path]
+		for _, p := range j.baseline {
+			if !had[p.kind] { // a job's kinds are all new to this process: had holds the other's
+				buf = append(buf, p.buf...)
+			}
 		}
+		return appendFile(path, buf)
 	}
 	return appendFile(path, j.buf)
+}
+
+// takeUp prepares another process's trace file to be appended to and
+// returns what it holds. A last line the other process did not finish (it
+// died in the write) is cut off: the lines appended after it would
+// otherwise join it into one that replay refuses.
+func takeUp(path string) (replay.Written, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return replay.Written{}, err
+	}
+	defer f.Close()
+	if err := cutUnfinishedLine(f); err != nil {
+		return replay.Written{}, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return replay.Written{}, err
+	}
+	return replay.Scan(f)
+}
+
+// cutUnfinishedLine truncates f after its last newline.
+func cutUnfinishedLine(f *os.File) error {
+	end, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 4096)
+	for pos := end; pos > 0; { // back a block at a time
+		n := min(pos, int64(len(buf)))
+		pos -= n
+		if _, err := f.ReadAt(buf[:n], pos); err != nil {
+			return err
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			if cut := pos + int64(i) + 1; cut < end {
+				return f.Truncate(cut)
+			}
+			return nil
+		}
+	}
+	return f.Truncate(0)
 }
 
 func orNone(v string) string {

@@ -177,6 +177,76 @@ func TestRecorderBaselineAsItReachesTheWatch(t *testing.T) {
 	}
 }
 
+// TestRecorderTakeUpAddsWhatIsMissing: a process that takes up another's
+// trace adds the baseline kinds the other never wrote (its CloudWatch read
+// hung until it died), with the instant they reached the watch, and none
+// twice; a last line the other died writing is cut off, and a deploy it
+// died writing is written again, so that the trace stays one replay reads.
+func TestRecorderTakeUpAddsWhatIsMissing(t *testing.T) {
+	dir := t.TempDir()
+	p0 := recT0.Truncate(time.Minute)
+	probes := []sample.Sample{{Kind: sample.KindProbe, Source: "health", Time: recT0.Add(-30 * time.Second), Outcome: sample.OutcomeFail, Status: 503}}
+	cw := []sample.Sample{metricAt("Invocations", p0.Add(-2*time.Minute), 1000), metricAt("Errors", p0.Add(-2*time.Minute), 9)}
+	w, bare := recWatch("w-hung"), recWatch("w-bare")
+	r1, err := NewTraceRecorder(dir, 10, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1.Baseline(w, recT0, probes) // adopted; CloudWatch never answers
+	r1.Samples(w, recT0.Add(10*time.Second), sample.Sample{Kind: sample.KindProbe, Source: "health", Time: recT0.Add(10 * time.Second), Outcome: sample.OutcomeFail})
+	parseTrace(t, r1, r1.Path(w))
+	appendTo := func(path, s string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteString(s); err != nil {
+			t.Fatal(err)
+		}
+		_ = f.Close()
+	}
+	appendTo(r1.Path(w), `{"type":"sample","time":"2026-03-02T12:00:`)           // r1 dies in a write
+	appendTo(r1.Path(bare), "# canaryd trace of watch w-bare\n"+`{"type":"depl`) // ... in its first
+
+	r2, err := NewTraceRecorder(dir, 10, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	taken := recT0.Add(3 * time.Minute)
+	for _, w := range []store.Watch{w, bare} {
+		r2.Baseline(w, taken, probes)                // adopted again
+		r2.Baseline(w, taken.Add(2*time.Second), cw) // CloudWatch answers
+		r2.Samples(w, taken.Add(5*time.Second), metricAt("Errors", p0.Add(2*time.Minute), 7))
+	}
+	for _, c := range []struct {
+		w      store.Watch
+		probes int // probe baseline records: r1's for w, r2's for bare
+	}{{w, 1}, {bare, 1}} {
+		tr := parseTrace(t, r2, r2.Path(c.w))
+		if tr.Deploy.NewVersion != "42" {
+			t.Errorf("%s: deploy %+v", c.w.ID, tr.Deploy)
+		}
+		var kinds []string
+		for _, rec := range tr.Records {
+			if rec.Type != replay.RecordBaseline {
+				continue
+			}
+			kinds = append(kinds, string(rec.Sample.Kind))
+			if rec.Sample.Kind == sample.KindMetric && !rec.At.Equal(taken.Add(2*time.Second)) {
+				t.Errorf("%s: CloudWatch baseline %s reached the watch at %s, want when r2 read it, %s", c.w.ID, rec.Sample.Metric, rec.At, taken.Add(2*time.Second))
+			}
+		}
+		slices.Sort(kinds)
+		if got, want := strings.Join(kinds, " "), "metric metric probe"; got != want {
+			t.Errorf("%s: baseline kinds %q, want %q (each once)", c.w.ID, got, want)
+		}
+	}
+}
+
 // TestRecorderRolloutStartsAgain: when a rollout's first weight is set its
 // evidence starts again there, and so does its trace.
 func TestRecorderRolloutStartsAgain(t *testing.T) {

@@ -1,6 +1,11 @@
 package replay
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"time"
@@ -57,4 +62,44 @@ func Parse(r io.Reader, period time.Duration) (Trace, error) {
 		tr.Records = append(tr.Records, rec)
 	}
 	return tr, nil
+}
+
+// Written is what a trace file holds already, for a process that appends
+// to another's (Scan).
+type Written struct {
+	Deploy   bool                 // its deploy record
+	Baseline map[sample.Kind]bool // the kinds of sample its baseline records hold
+}
+
+// Scan reads what a trace holds, leniently: lines that do not decode are
+// skipped. A process that takes up another's trace reads it so as to add
+// only the baseline the other never wrote (a CloudWatch read that hung
+// until it died), and the deploy if the other died writing it.
+func Scan(r io.Reader) (Written, error) {
+	w := Written{Baseline: map[sample.Kind]bool{}}
+	br := bufio.NewReaderSize(r, 64<<10)
+	for {
+		b, err := br.ReadBytes('\n')
+		if t := bytes.TrimSpace(b); len(t) > 0 && t[0] != '#' && (bytes.Contains(t, []byte(`"`+RecordBaseline+`"`)) ||
+			bytes.Contains(t, []byte(`"`+RecordDeploy+`"`))) {
+			var rec struct {
+				Type string      `json:"type"`
+				Kind sample.Kind `json:"kind"`
+			}
+			if json.Unmarshal(t, &rec) == nil {
+				switch rec.Type {
+				case RecordBaseline:
+					w.Baseline[rec.Kind] = true
+				case RecordDeploy:
+					w.Deploy = true
+				}
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return w, nil
+		}
+		if err != nil {
+			return w, fmt.Errorf("read trace: %w", err)
+		}
+	}
 }

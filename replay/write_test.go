@@ -97,3 +97,29 @@ func TestAppendLateBaseline(t *testing.T) {
 		t.Fatalf("read back:\n%+v\nwant\n%+v\n%s", tr.Records, want, buf)
 	}
 }
+
+// TestScanWhatIsWritten: Scan finds a trace's deploy and the kinds of its
+// baseline records, and skips what does not decode (a line its writer
+// died in) instead of failing.
+func TestScanWhatIsWritten(t *testing.T) {
+	dep := time.Date(2026, 3, 2, 12, 0, 43, 0, time.UTC)
+	probe := sample.Sample{Kind: sample.KindProbe, Source: "health", Time: dep.Add(-20 * time.Second), Outcome: sample.OutcomeOK}
+	metric := sample.Sample{Kind: sample.KindMetric, Metric: "Errors", Time: dep.Add(-2 * time.Minute).Truncate(time.Minute), Period: time.Minute, Outcome: sample.OutcomeOK, Value: 3}
+	for _, c := range []struct {
+		name string
+		buf  []byte
+		want Written
+	}{
+		{"empty", nil, Written{Baseline: map[sample.Kind]bool{}}},
+		{"deploy and probe baseline", AppendBaseline(AppendDeploy(nil, dep, "41", "42", false), probe),
+			Written{Deploy: true, Baseline: map[sample.Kind]bool{sample.KindProbe: true}}},
+		{"a late CloudWatch baseline after samples", AppendLateBaseline(AppendSample(AppendDeploy(nil, dep, "41", "42", false), probe, dep), metric, dep.Add(time.Minute)),
+			Written{Deploy: true, Baseline: map[sample.Kind]bool{sample.KindMetric: true}}},
+		{"an unfinished deploy", append(AppendComment(nil, "a trace"), `{"type":"deploy","ti`...), Written{Baseline: map[sample.Kind]bool{}}},
+	} {
+		got, err := Scan(bytes.NewReader(c.buf))
+		if err != nil || !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: %+v, %v; want %+v", c.name, got, err, c.want)
+		}
+	}
+}
