@@ -227,31 +227,7 @@ func (rb *ruleBase) epochLogE(r *rule, a *epochAcc) (abs, rel float64) {
 		fb = rb.fb.test.LogE(a.z, a.m)
 	}
 	if r.isLatency() {
-		// latency: against each period's own boundary; compare_latency:
-		// the new side's counts against the baseline's, allowing the
-		// periods' cold starts (seqtest.TwoSample.LogEOffset), times the
-		// split periods' allocation. Times the fallback: different periods.
-		abs = fb
-		switch {
-		case r.test != testTwoSample && rb.bursty != nil:
-			abs += rb.bursty.LogE(a.vec, a.den)
-		case r.test != testTwoSample:
-			abs += seqtest.HardFailureGrid.LogMix(a.vec)
-		case a.nCold > 0 && rb.hasRef:
-			// Epoch 0 with a warmup: every period, the cold starts
-			// judged jointly.
-			abs += rb.coldLogE(a)
-		case a.n > 0 && rb.hasRef:
-			abs += rb.two.LogEOffset(rb.ref, seqtest.Block{X: a.x, N: a.n}, a.off, nil)
-		}
-		if a.pre != nil {
-			var both [seqtest.MaxAlternatives]float64
-			for i := range a.pre {
-				both[i] = a.pre[i] + a.split[i]
-			}
-			abs += rb.two.LogMix(both[:len(a.pre)])
-		}
-		return abs, rel
+		return rb.latencyLogE(r, a) + fb, rel
 	}
 	if rb.bursty != nil && a.vec != nil {
 		// error_rate, throttles: against every burst shape left open.
@@ -277,26 +253,61 @@ func (rb *ruleBase) epochLogE(r *rule, a *epochAcc) (abs, rel float64) {
 		}
 		return abs, rel
 	}
-	// Two samples: while the watch only splits, the split periods alone
-	// (no nuisance to pay for); from the first period judged against the
-	// baseline on, times the test against the baseline, which goes on
-	// taking the split periods. The two parts concern different periods
-	// and the baseline is independent of the split periods before it, so
-	// the product is an e-process.
+	return rb.twoSampleLogE(a) + fb, rel
+}
+
+// latencyLogE is a latency rule's epoch log e-value without the
+// percentile fallback's: latency against each period's own boundary;
+// compare_latency the new side's counts against the baseline's, allowing
+// the periods' cold starts (seqtest.TwoSample.LogEOffset), times the split
+// periods' allocation. (The fallback's periods are others: its factor
+// multiplies this one.)
+func (rb *ruleBase) latencyLogE(r *rule, a *epochAcc) float64 {
+	abs := 0.0
+	switch {
+	case r.test != testTwoSample && rb.bursty != nil:
+		abs = rb.bursty.LogE(a.vec, a.den)
+	case r.test != testTwoSample:
+		abs = seqtest.HardFailureGrid.LogMix(a.vec)
+	case a.nCold > 0 && rb.hasRef:
+		// Epoch 0 with a warmup: every period, the cold starts judged
+		// jointly.
+		abs = rb.coldLogE(a)
+	case a.n > 0 && rb.hasRef:
+		abs = rb.two.LogEOffset(rb.ref, seqtest.Block{X: a.x, N: a.n}, a.off, nil)
+	}
+	if a.pre != nil {
+		var both [seqtest.MaxAlternatives]float64
+		for i := range a.pre {
+			both[i] = a.pre[i] + a.split[i]
+		}
+		abs += rb.two.LogMix(both[:len(a.pre)])
+	}
+	return abs
+}
+
+// twoSampleLogE is compare_errors' epoch log e-value without the
+// fallback's: while the watch only splits, the split periods alone (no
+// nuisance to pay for); from the first period judged against the baseline
+// on, times the test against the baseline, which goes on taking the split
+// periods. The two parts concern different periods and the baseline is
+// independent of the split periods before it, so the product is an
+// e-process.
+func (rb *ruleBase) twoSampleLogE(a *epochAcc) float64 {
 	pre := 0.0
 	if a.pre != nil {
 		pre = rb.two.LogMix(a.pre)
 	}
-	if a.joined && rb.hasRef && rb.bursty != nil {
+	switch {
+	case a.joined && rb.hasRef && rb.bursty != nil:
 		// Against the baseline's region of rates and burst shapes
 		// (seqtest.NewBurstyRelative), times the split periods after it:
 		// different periods, each factor of mean at most 1.
-		return pre + rb.bursty.LogE(a.vec, a.den) + rb.two.LogMix(a.split) + fb, rel
+		return pre + rb.bursty.LogE(a.vec, a.den) + rb.two.LogMix(a.split)
+	case a.joined && rb.hasRef:
+		return pre + rb.two.LogEOffset(rb.ref, seqtest.Block{X: a.x, N: a.n}, a.off, a.split)
 	}
-	if a.joined && rb.hasRef {
-		return pre + rb.two.LogEOffset(rb.ref, seqtest.Block{X: a.x, N: a.n}, a.off, a.split) + fb, rel
-	}
-	return pre + fb, rel
+	return pre
 }
 
 func cloneEpochs(accs []epochAcc) []epochAcc {
