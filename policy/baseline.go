@@ -283,22 +283,8 @@ const latencyPriorShape = 4.0
 // prepareTwoSample sets up the test against the known-good: the
 // baseline's counts tempered into the reference block.
 func (b *PreparedBaseline) prepareTwoSample(r *rule, rb *ruleBase, ts []int64, x, n []float64) {
-	r0 := 1 + r.minEffect
-	switch {
-	case r.rel == relRatio:
-		r0 = r.threshold
-	case r.isLatency():
-		r0 = 1 // min_effect is in the new side's threshold X1 = (1+min_effect)·X0
-	}
-	rb.two = seqtest.NewTwoSample(r0, &seqtest.DefaultGrid)
-	if nn, ok := percentileOf(r.stat); ok && r.isLatency() {
-		// The known-good's share of invocations slower than its own pNN
-		// is about 1 - NN/100 by construction: a prior centred there
-		// (shape 4: ±50%) costs less evidence than the errors' wide one,
-		// and a slow share cannot grow more than 1/(1 - NN/100)-fold, so
-		// the grid stops at e^4.6 (100x) instead of e^12.
-		rb.two = seqtest.NewTwoSamplePrior(r0, &seqtest.ShareGrid, latencyPriorShape, latencyPriorShape/(1-nn/100))
-	}
+	r0 := twoSampleNull(r)
+	rb.two = newTwoSample(r, r0)
 	rb.hasRef = rb.hasRate
 	if !rb.hasRef {
 		rb.note = "no pre-deploy baseline to compare with: only periods split with the known-good version count"
@@ -337,21 +323,51 @@ func (b *PreparedBaseline) prepareTwoSample(r *rule, rb *ruleBase, ts []int64, x
 		rb.logLevel = math.Log(1 / (r.alpha * (1 - kgUpperDelta)))
 	}
 	if r.isLatency() {
-		// The known-good's slow share, raised to its upper bound at α/8:
-		// the absolute latency rule's periods are tested against it; for
-		// compare_latency it only sets the tempering (coldstart.go).
-		if rb.hasRate {
-			rb.upper = seqtest.UpperRate(all.X, all.N, r.alpha/8)
-			rb.nullRate = rb.upper
-		}
-		rb.threshold = rb.slowX
-		if !rb.hasBase && !rb.fb.ok {
-			// Without a baseline there is no X to count above and no scale
-			// for the log percentile: split periods cannot be judged either.
-			rb.judge, rb.note = false, "no pre-deploy baseline: no known-good percentile to compare with"
-		} else if rb.hasBase {
-			rb.note = ""
-		}
+		prepareLatencyRef(r, rb, all)
+	}
+}
+
+// twoSampleNull is the null boundary of a two-sample test: the ratio of
+// the new side's rate to the known-good's it may reach and still pass.
+func twoSampleNull(r *rule) float64 {
+	switch {
+	case r.rel == relRatio:
+		return r.threshold
+	case r.isLatency():
+		return 1 // min_effect is in the new side's threshold X1 = (1+min_effect)·X0
+	}
+	return 1 + r.minEffect
+}
+
+// newTwoSample is the two-sample test of a rule with null boundary r0.
+func newTwoSample(r *rule, r0 float64) *seqtest.TwoSample {
+	if nn, ok := percentileOf(r.stat); ok && r.isLatency() {
+		// The known-good's share of invocations slower than its own pNN
+		// is about 1 - NN/100 by construction: a prior centred there
+		// (shape 4: ±50%) costs less evidence than the errors' wide one,
+		// and a slow share cannot grow more than 1/(1 - NN/100)-fold, so
+		// the grid stops at e^4.6 (100x) instead of e^12.
+		return seqtest.NewTwoSamplePrior(r0, &seqtest.ShareGrid, latencyPriorShape, latencyPriorShape/(1-nn/100))
+	}
+	return seqtest.NewTwoSample(r0, &seqtest.DefaultGrid)
+}
+
+// prepareLatencyRef sets a latency rule's known-good slow share, raised
+// to its upper bound at α/8 (all: the whole tempered baseline): the
+// absolute latency rule's periods are tested against it; for
+// compare_latency it only sets the tempering (coldstart.go).
+func prepareLatencyRef(r *rule, rb *ruleBase, all seqtest.Block) {
+	if rb.hasRate {
+		rb.upper = seqtest.UpperRate(all.X, all.N, r.alpha/8)
+		rb.nullRate = rb.upper
+	}
+	rb.threshold = rb.slowX
+	if !rb.hasBase && !rb.fb.ok {
+		// Without a baseline there is no X to count above and no scale
+		// for the log percentile: split periods cannot be judged either.
+		rb.judge, rb.note = false, "no pre-deploy baseline: no known-good percentile to compare with"
+	} else if rb.hasBase {
+		rb.note = ""
 	}
 }
 
