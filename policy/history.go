@@ -280,16 +280,7 @@ func (p *Policy) foldSamples(e *Evidence, samples []sample.Sample, w *watchInfo,
 			if q.state != psSrcErr {
 				ne.lastEnd[i] = max(ne.lastEnd[i], q.end)
 			}
-			inc, ok := p.increment(r, rb, w, q, split, vec, cold)
-			cold = p.coldBound(r, rb, w, q, cold)
-			if !ok {
-				continue
-			}
-			n := p.epochsAt(w.start, q.start)
-			accs = p.ensureEpochs(accs, n, r, rb, w.start, func() []float64 { return make([]float64, g) })
-			for k := range n {
-				accs[k].add(&inc)
-			}
+			accs, cold = p.addPeriod(r, rb, w, q, accs, cold, split, vec, func() []float64 { return make([]float64, g) })
 		}
 		ne.rules[i], ne.cold[i] = accs, cold
 	}

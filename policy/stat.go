@@ -74,27 +74,7 @@ func (p *Policy) accumulate(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, ev 
 		c.slab = append(c.slab, make([]float64, g)...)
 		return c.slab[len(c.slab)-g:]
 	}
-	s := statEval{}
-	s.accs = c.acc[:0]
-	for _, a := range ev.epochs(r.idx) {
-		if a.split != nil {
-			pre, sp := grab(), grab()
-			copy(pre, a.pre)
-			copy(sp, a.split)
-			a.pre, a.split = pre, sp
-		}
-		if a.vec != nil {
-			v := grab()
-			copy(v, a.vec)
-			a.vec = v
-		}
-		if a.den != nil {
-			d := grab()
-			copy(d, a.den)
-			a.den = d
-		}
-		s.accs = append(s.accs, a)
-	}
+	s := statEval{accs: copyEpochs(c.acc[:0], ev.epochs(r.idx), grab)}
 	from, probeFrom := int64(math.MinInt64), int64(math.MinInt64)
 	if ev != nil {
 		from, probeFrom = ev.through, ev.probeThrough
@@ -118,20 +98,50 @@ func (p *Policy) accumulate(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, ev 
 		if q.state != psSrcErr {
 			s.dataEnd = max(s.dataEnd, q.end)
 		}
-		inc, ok := p.increment(r, rb, w, q, splitBuf, vecBuf, cold)
-		cold = p.coldBound(r, rb, w, q, cold)
-		if !ok {
-			continue
-		}
-		n := p.epochsAt(w.start, q.start)
-		s.accs = p.ensureEpochs(s.accs, n, r, rb, w.start, grab)
-		for k := range n {
-			s.accs[k].add(&inc)
-		}
+		s.accs, cold = p.addPeriod(r, rb, w, q, s.accs, cold, splitBuf, vecBuf, grab)
 	}
 	c.acc = s.accs
 	s.e = p.evidenceOf(r, rb, s.accs)
 	return s
+}
+
+// copyEpochs appends folded epochs to dst with their vectors copied into
+// memory from grab (the evaluation's slab: the folded ones stay as they
+// are).
+func copyEpochs(dst, folded []epochAcc, grab func() []float64) []epochAcc {
+	clone := func(v []float64) []float64 {
+		if v == nil {
+			return nil
+		}
+		c := grab()
+		copy(c, v)
+		return c
+	}
+	for _, a := range folded {
+		if a.split != nil {
+			a.pre, a.split = clone(a.pre), clone(a.split)
+		}
+		a.vec, a.den = clone(a.vec), clone(a.den)
+		dst = append(dst, a)
+	}
+	return dst
+}
+
+// addPeriod adds period q's evidence to the epochs it belongs to (adding
+// those that start with it) and returns them with the cold-start scale
+// bound after q (coldBound). split and vec are scratch space.
+func (p *Policy) addPeriod(r *rule, rb *ruleBase, w *watchInfo, q *period, accs []epochAcc, cold float64, split, vec []float64, grab func() []float64) ([]epochAcc, float64) {
+	inc, ok := p.increment(r, rb, w, q, split, vec, cold)
+	cold = p.coldBound(r, rb, w, q, cold)
+	if !ok {
+		return accs, cold
+	}
+	n := p.epochsAt(w.start, q.start)
+	accs = p.ensureEpochs(accs, n, r, rb, w.start, grab)
+	for k := range n {
+		accs[k].add(&inc)
+	}
+	return accs, cold
 }
 
 // minEvidence is what a rule needs to have judged before it vouches:
