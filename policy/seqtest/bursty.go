@@ -232,60 +232,76 @@ func (t *BurstyRate) AddPeriodCold(num, den []float64, x, n, a float64) {
 	lc := logChoose(n, x)
 	lx1, _ := math.Lgamma(x + 1)
 	t.addAlternatives(num, x, n, min(t.p0+a, 0.999)/t.p0, lc, lx1)
-	// The cold count's terms: c from 0 while the binomial has mass.
-	lam := a * n
-	cmax := min(x, math.Ceil(lam+10*math.Sqrt(lam)+10))
-	var lw [maxColdTerms]float64
-	terms := int(min(cmax, maxColdTerms-1)) + 1
-	for c := range terms {
-		cf := float64(c)
-		lw[c] = logChoose(n, cf) + binLL(cf, n, a)
-	}
-	// P(C ≥ m) ≤ e^{-λ}(eλ/m)^m for m > λ, m the first term left out
-	// (Poisson's Chernoff bound, which holds for the binomial too); the
-	// terms past x are impossible.
-	m := float64(terms)
-	logTail := math.Inf(-1)
-	if m <= x {
-		logTail = 0
-		if m > lam {
-			logTail = min(0, -lam+m*(1+math.Log(lam)-math.Log(m)))
-		}
-	}
-	// Per term: the warm count y = x - c, its null mean and log Γ(y+1).
-	var ys, mus, lys [maxColdTerms]float64
-	for c := range terms {
-		ys[c] = x - float64(c)
-		mus[c] = min(ys[c], t.p0*n)
-		lys[c], _ = math.Lgamma(ys[c] + 1)
-	}
-	full := x >= n
+	ct := newColdTerms(x, n, a)
 	var lj [2*burstCells - 1]float64
 	for j := range t.ks {
-		l := logTail
-		for c := range terms {
-			v := lw[c] // y = 0: certain under μ = 0
-			if mus[c] > 0 {
-				// Every trial slow: the tail from y, its ratio bound taken at y.
-				tn := n
-				if full {
-					tn = ys[c]
-				}
-				v += t.nullAt(ys[c], tn, mus[c], math.Log(mus[c]), j, lys[c], full)
-			}
-			l = LogAddExp(l, v)
-		}
-		lj[j] = l
+		lj[j] = t.coldNullAt(&ct, x, n, j)
 	}
-	bin := logTail
-	for c := range terms {
-		q := min(ys[c]/n, t.p0)
-		bin = LogAddExp(bin, lw[c]+logChoose(n, ys[c])+binLL(ys[c], n, q))
+	bin := ct.logTail
+	for c := range ct.terms {
+		q := min(ct.ys[c]/n, t.p0)
+		bin = LogAddExp(bin, ct.lw[c]+logChoose(n, ct.ys[c])+binLL(ct.ys[c], n, q))
 	}
 	for j := range burstCells - 1 {
 		den[j] += max(lj[2*j], lj[2*j+1], lj[2*j+2])
 	}
 	den[burstCells-1] += max(lj[2*burstCells-2], bin)
+}
+
+// coldTerms is the convolution's split of a period's x slow events into c
+// cold ones (Binomial(n, a)) and y = x - c warm ones, c from 0 while the
+// binomial has mass.
+type coldTerms struct {
+	terms   int
+	lw      [maxColdTerms]float64 // log Binom(c; n, a)
+	logTail float64               // log of the binomial's mass past the terms (a bound)
+	ys, lys [maxColdTerms]float64 // y and log Γ(y+1)
+}
+
+func newColdTerms(x, n, a float64) coldTerms {
+	var ct coldTerms
+	lam := a * n
+	cmax := min(x, math.Ceil(lam+10*math.Sqrt(lam)+10))
+	ct.terms = int(min(cmax, maxColdTerms-1)) + 1
+	for c := range ct.terms {
+		cf := float64(c)
+		ct.lw[c] = logChoose(n, cf) + binLL(cf, n, a)
+		ct.ys[c] = x - cf
+		ct.lys[c], _ = math.Lgamma(ct.ys[c] + 1)
+	}
+	// P(C ≥ m) ≤ e^{-λ}(eλ/m)^m for m > λ, m the first term left out
+	// (Poisson's Chernoff bound, which holds for the binomial too); the
+	// terms past x are impossible.
+	m := float64(ct.terms)
+	ct.logTail = math.Inf(-1)
+	if m <= x {
+		ct.logTail = 0
+		if m > lam {
+			ct.logTail = min(0, -lam+m*(1+math.Log(lam)-math.Log(m)))
+		}
+	}
+	return ct
+}
+
+// coldNullAt is the log of the null's largest probability of the period
+// at burst shape node j: the convolution over the cold count, the tail
+// added as if the warm part's probability were 1.
+func (t *BurstyRate) coldNullAt(ct *coldTerms, x, n float64, j int) float64 {
+	full := x >= n
+	l := ct.logTail
+	for c := range ct.terms {
+		v := ct.lw[c] // y = 0: certain under μ = 0
+		if mu := min(ct.ys[c], t.p0*n); mu > 0 {
+			// Every trial slow: the tail from y, its ratio bound taken at y.
+			tn := n
+			if full {
+				tn = ct.ys[c]
+			}
+			v += t.nullAt(ct.ys[c], tn, mu, math.Log(mu), j, ct.lys[c], full)
+		}
+		l = LogAddExp(l, v)
+	}
+	return l
 }
 
 // maxColdTerms bounds the cold count's terms in AddPeriodCold (a cold
