@@ -143,6 +143,37 @@ func TestProbeBaselineSurvivesReload(t *testing.T) {
 	pb.requireNoRollback()
 }
 
+// TestProbeBaselineSurvivesRestart: a deploy onto a known-good that was
+// already failing its probe only alerts, and still only alerts after
+// canaryd restarts: the new process never saw the known-good alone, and
+// judges with the probe baseline the watch's record keeps. (Before it was
+// kept there, the restarted process had no probe baseline and rolled back
+// to the equally broken known-good.) The trace, written by both processes,
+// replays to the same.
+func TestProbeBaselineSurvivesRestart(t *testing.T) {
+	pb := newProbeBaselineWorld(t, map[string]bool{"1": true, "2": true})
+	v := pb.deployAndJudge("2", func(v policy.Verdict) bool { return v.Kind == policy.Failing })
+	if !v.AlertOnly {
+		t.Fatalf("before the restart: %s (alert-only %v), want alert only", v.Summary, v.AlertOnly)
+	}
+	if pb.watch.ProbeBaseline == nil || len(pb.watch.ProbeBaseline.AtNS) < 10 {
+		t.Fatalf("the watch's record keeps %+v, want the known-good's probe results of the minutes before the deploy", pb.watch.ProbeBaseline)
+	}
+	pb.start()
+	v = pb.judgeUntil(func(v policy.Verdict) bool { return v.Kind == policy.Failing })
+	if !v.AlertOnly || !strings.Contains(v.AlertWhy, "already failing") {
+		t.Fatalf("after the restart: %s (alert-only %v), want alert only", v.Summary, v.AlertOnly)
+	}
+	requireKnownGoodProbes(t, v)
+	for range 60 {
+		pb.step()
+	}
+	pb.requireNoRollback()
+	if res := pb.replayTrace(); res.Outcome != replay.Undecided || !res.AlertOnly {
+		t.Fatalf("the recorded trace replays to %s (alert-only %v), want undecided, alert only", res.Outcome, res.AlertOnly)
+	}
+}
+
 // probeBaselineWorld is a daemon on a fake clock against awssim, target
 // "api" probed every 5 s by a health endpoint that fails for the versions
 // in bad.
@@ -201,21 +232,13 @@ response_header_timeout = "10m"
 	if err != nil {
 		t.Fatal(err)
 	}
-	core, logs := observer.New(zap.WarnLevel)
-	d, err := New(Config{Conf: conf, Store: st, Clock: clk, Logger: zap.New(core),
-		AWS: awsclient.Options{Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() {
 		cancel()
-		d.runner.Cancel() // ends the hung reads
-		d.runner.Wait()
-		d.current().detector.Wait()
-		_ = st.Close()
+		_ = st.Close() // after the daemons' cleanups (LIFO)
 	})
-	pb := &probeBaselineWorld{t: t, ctx: ctx, clk: clk, sim: sim, st: st, d: d, conf: conf, logs: logs, deadline: time.Now().Add(60 * time.Second)}
+	pb := &probeBaselineWorld{t: t, ctx: ctx, clk: clk, sim: sim, st: st, conf: conf, deadline: time.Now().Add(60 * time.Second)}
+	pb.start()
 	// Three minutes of the known-good version 1 alone: its probe results
 	// are the next watch's probe baseline.
 	for known(t, st, "api") != "1" {
@@ -225,6 +248,24 @@ response_header_timeout = "10m"
 		pb.step()
 	}
 	return pb
+}
+
+// start starts a daemon process on the world's store and trace directory;
+// the one before, if any, is no longer stepped (as if it had died).
+func (pb *probeBaselineWorld) start() {
+	t := pb.t
+	core, logs := observer.New(zap.WarnLevel)
+	d, err := New(Config{Conf: pb.conf, Store: pb.st, Clock: pb.clk, Logger: zap.New(core),
+		AWS: awsclient.Options{Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		d.runner.Cancel() // ends the hung reads
+		d.runner.Wait()
+		d.current().detector.Wait()
+	})
+	pb.d, pb.logs = d, logs
 }
 
 // inject makes every GetMetricData call from now on fail as f says.

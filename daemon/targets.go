@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
@@ -15,6 +16,7 @@ import (
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/notify"
 	"github.com/canaryd/canaryd/observe"
+	"github.com/canaryd/canaryd/store"
 	"github.com/canaryd/canaryd/targets"
 	"github.com/canaryd/canaryd/watcher"
 )
@@ -54,8 +56,7 @@ func (d *Daemon) apply(conf *config.Config) error {
 	for name, t := range ts {
 		memories[name] = t.Memory
 	}
-	d.observed = observe.Parts{Memories: memories, Order: order, Reader: reader, Prober: p.prober, Detector: p.detector,
-		PollInterval: conf.Daemon.PollInterval.Duration}
+	d.observed = observe.Parts{Memories: memories, Order: order, Reader: reader, Prober: p.prober, Detector: p.detector}
 	d.mu.Unlock()
 	if oldNotifier != nil {
 		go func() { _ = oldNotifier.Close(d.runner.Context()) }()
@@ -89,6 +90,12 @@ func (d *Daemon) buildParts(ctx context.Context, conf *config.Config, ts map[str
 		MaxPollRate: conf.Daemon.MaxPollRate, Owns: d.leases.Owns, OnWatch: d.onWatch, OnEnd: d.onWatchEnd,
 		EventSweep: eventSweep(conf), EventSweepRate: eventSweepRate(conf), EventsFlowing: d.eventsFlowing, // events.go
 		Async: !d.cfg.Synchronous, // one hung alias read must not hold up the run loop
+		ProbeBaseline: func(name string, before time.Time) *store.ProbeBaseline {
+			if t := ts[name]; t != nil {
+				return t.Memory.ProbeBaseline(before)
+			}
+			return nil
+		},
 	})
 	if err != nil {
 		return p, nil, err

@@ -140,6 +140,49 @@ func (e *evidence) probes(target string) []sample.Sample {
 	return out
 }
 
+// ProbeBaseline is the target's probe results from before an instant,
+// those a probe baseline counts (passed or failed), compact: a new watch's
+// record keeps them (watcher.DetectorConfig.ProbeBaseline).
+func (m *Memory) ProbeBaseline(before time.Time) *store.ProbeBaseline {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var rs []store.ProbeResult
+	for _, s := range m.recent {
+		if s.Time.Before(before) && (s.Outcome == sample.OutcomeOK || s.Outcome == sample.OutcomeFail) {
+			rs = append(rs, store.ProbeResult{At: s.Time, Probe: s.Source, Failed: s.Outcome == sample.OutcomeFail})
+		}
+	}
+	return store.NewProbeBaseline(rs)
+}
+
+// storedProbes is the probe baseline the watch's record keeps, as samples
+// of its target (ok false when it keeps none).
+func storedProbes(w store.Watch) ([]sample.Sample, bool, error) {
+	if w.ProbeBaseline == nil || w.Rollout != nil {
+		return nil, false, nil
+	}
+	rs, err := w.ProbeBaseline.Results()
+	if err != nil {
+		return nil, false, err
+	}
+	out := make([]sample.Sample, len(rs))
+	for i, r := range rs {
+		out[i] = sample.Sample{Target: w.Target, Kind: sample.KindProbe, Source: r.Probe, Time: r.At, Outcome: sample.OutcomeOK}
+		if r.Failed {
+			out[i].Outcome = sample.OutcomeFail
+		}
+	}
+	return out, true, nil
+}
+
+// useProbes makes probes the watch's probe baseline, once (as cutProbes).
+// m.mu must be held.
+func (e *evidence) useProbes(probes []sample.Sample) {
+	if !e.probesCut {
+		e.probeBaseline, e.probesCut = probes, true
+	}
+}
+
 // cutProbes keeps of the watch's probe results from before it began those
 // from before cutoff (probeCutoff), which measured the known-good alone,
 // once: a reload rebuilds the evidence with its probe baseline already cut

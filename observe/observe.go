@@ -25,12 +25,11 @@ import (
 // Parts are what the Observer reads through, as of now (a config reload
 // replaces them all).
 type Parts struct {
-	Memories     map[string]*Memory // by target name
-	Order        []string           // target names in config order
-	Reader       *watcher.MetricReader
-	Prober       *watcher.Prober
-	Detector     *watcher.Detector
-	PollInterval time.Duration
+	Memories map[string]*Memory // by target name
+	Order    []string           // target names in config order
+	Reader   *watcher.MetricReader
+	Prober   *watcher.Prober
+	Detector *watcher.Detector
 }
 
 // Config is what an Observer is built from.
@@ -247,7 +246,17 @@ func (o *Observer) Adopt(ctx context.Context, w store.Watch) {
 	if adopted {
 		return // every tick asks: the detector is read only for a new adoption
 	}
-	cutoff := probeCutoff(p, w)
+	// The probe baseline the watch's record keeps (the one the process
+	// that saw the deploy had), else the probe results this process has.
+	stored, ok, err := storedProbes(w)
+	if err != nil {
+		o.cfg.Logger.Warn("the watch's stored probe baseline is unreadable; using this process's probe results",
+			zap.String("target", w.Target), zap.String("watch", w.ID), zap.Error(err))
+	}
+	var cutoff time.Time
+	if !ok {
+		cutoff = probeCutoff(p, w)
+	}
 	m.mu.Lock()
 	e := m.evidence(w)
 	if e.adopted {
@@ -255,7 +264,11 @@ func (o *Observer) Adopt(ctx context.Context, w store.Watch) {
 		return
 	}
 	e.adopted = true
-	e.cutProbes(cutoff)
+	if ok {
+		e.useProbes(stored)
+	} else {
+		e.cutProbes(cutoff)
+	}
 	probes := e.probeBaseline
 	// Until CloudWatch answers (or for good when the read fails), the
 	// known-good's probe results are the watch's baseline: for the metric
@@ -307,21 +320,13 @@ func (o *Observer) loadBaseline(ctx context.Context, p Parts, m *Memory, w store
 }
 
 // probeCutoff is the time before which the target's probe results
-// measured the known-good version: the last alias read that found it alone
-// began then, and never later than a poll interval before the watch began
-// (a deploy is seen within one when polls succeed, so the results between
-// the alias moving and the deploy being seen, which measured the new
-// version, stay out). Zero when no read found it since this process
-// started: then the watch has no probe baseline.
+// measured the known-good version (Detector.KnownGoodCutoff), or, for a
+// rollout, when its first weight was set.
 func probeCutoff(p Parts, w store.Watch) time.Time {
 	if r := w.Rollout; r != nil && !r.TrafficAt.IsZero() {
 		return r.TrafficAt // canaryd moved the traffic itself: it knows when
 	}
-	seen := p.Detector.SeenAlone(w.Target, w.KnownGood)
-	if limit := w.DetectedAt.Add(-p.PollInterval); seen.After(limit) {
-		return limit
-	}
-	return seen
+	return p.Detector.KnownGoodCutoff(w.Target, w.KnownGood, w.DetectedAt)
 }
 
 // backfill reads the periods from the watch's start up to now when they are

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/canaryd/canaryd/event"
@@ -177,8 +178,84 @@ type Watch struct {
 	HeldAt time.Time `json:"held_at,omitempty"`
 	// Rollout is set when canaryd moves the traffic itself (phase
 	// rolling_out until the last step passes).
-	Rollout  *Rollout `json:"rollout,omitempty"`
-	Revision int64    `json:"revision"` // bumped by UpdateWatch
+	Rollout *Rollout `json:"rollout,omitempty"`
+	// ProbeBaseline is the known-good's probe results from before the
+	// deploy, the probe rules' baseline, as the process that saw the deploy
+	// had them: a process that restarts or takes the watch over never saw
+	// the known-good alone and judges with these. Nil for a rollout (its
+	// evidence starts at its first weight) and for older watches.
+	ProbeBaseline *ProbeBaseline `json:"probe_baseline,omitempty"`
+	Revision      int64          `json:"revision"` // bumped by UpdateWatch
+}
+
+// ProbeBaseline is a compact list of probe results (at most a few dozen:
+// it is written with every update of its watch).
+type ProbeBaseline struct {
+	Probes []string `json:"probes,omitempty"` // the probes' names
+	AtNS   []int64  `json:"at_ns,omitempty"`  // each result's time, Unix nanoseconds
+	Probe  []int    `json:"probe,omitempty"`  // each result's probe, an index into Probes (all 0 when omitted)
+	Failed []int    `json:"failed,omitempty"` // the indexes of the results that failed, ascending
+}
+
+// ProbeResult is one result of a ProbeBaseline.
+type ProbeResult struct {
+	At     time.Time
+	Probe  string
+	Failed bool
+}
+
+// NewProbeBaseline compacts results.
+func NewProbeBaseline(results []ProbeResult) *ProbeBaseline {
+	b := &ProbeBaseline{}
+	index := map[string]int{}
+	needProbe := false
+	for i, r := range results {
+		j, ok := index[r.Probe]
+		if !ok {
+			j = len(b.Probes)
+			index[r.Probe] = j
+			b.Probes = append(b.Probes, r.Probe)
+		}
+		needProbe = needProbe || j != 0
+		b.AtNS = append(b.AtNS, r.At.UnixNano())
+		b.Probe = append(b.Probe, j)
+		if r.Failed {
+			b.Failed = append(b.Failed, i)
+		}
+	}
+	if !needProbe {
+		b.Probe = nil
+	}
+	return b
+}
+
+// Results expands the baseline; an error says how a stored one is
+// malformed.
+func (b *ProbeBaseline) Results() ([]ProbeResult, error) {
+	if b == nil {
+		return nil, nil
+	}
+	if b.Probe != nil && len(b.Probe) != len(b.AtNS) {
+		return nil, fmt.Errorf("probe_baseline: %d probe indexes for %d results", len(b.Probe), len(b.AtNS))
+	}
+	out := make([]ProbeResult, len(b.AtNS))
+	for i, at := range b.AtNS {
+		j := 0
+		if b.Probe != nil {
+			j = b.Probe[i]
+		}
+		if j < 0 || j >= len(b.Probes) {
+			return nil, fmt.Errorf("probe_baseline: result %d names probe %d of %d", i, j, len(b.Probes))
+		}
+		out[i] = ProbeResult{At: time.Unix(0, at).UTC(), Probe: b.Probes[j]}
+	}
+	for _, i := range b.Failed {
+		if i < 0 || i >= len(out) {
+			return nil, fmt.Errorf("probe_baseline: failed result %d of %d", i, len(out))
+		}
+		out[i].Failed = true
+	}
+	return out, nil
 }
 
 // Rollout is a deploy whose traffic canaryd shifts itself, step by step,

@@ -168,6 +168,10 @@ func (d *Detector) startWatch(ctx context.Context, dp deploy) (change, error) {
 	}
 	if dp.rollout != nil {
 		w = watch.StartRollout(w, dp.rollout)
+	} else if d.cfg.ProbeBaseline != nil {
+		if cut := d.KnownGoodCutoff(t.Name, w.KnownGood, w.DetectedAt); !cut.IsZero() {
+			w.ProbeBaseline = d.cfg.ProbeBaseline(t.Name, cut)
+		}
 	}
 	if err := d.cfg.Store.CreateWatch(ctx, w); err != nil {
 		return change{}, fmt.Errorf("create watch for %s version %s: %w", t.Name, dp.version, err)

@@ -75,6 +75,11 @@ type DetectorConfig struct {
 	// EventsFlowing, optional, says whether the deploy event source is
 	// healthy; Tick asks it each time and slows or restores the polls.
 	EventsFlowing func() bool
+	// ProbeBaseline, optional, returns a target's probe results from
+	// before an instant (the known-good's, the probe rules' baseline): a
+	// new watch is created with them (store.Watch.ProbeBaseline), so that
+	// a process that restarts or takes it over judges with them too.
+	ProbeBaseline func(target string, before time.Time) *store.ProbeBaseline
 
 	// OnWatch is called (outside any lock) when a deploy starts a watch;
 	// superseded is the watch it replaced, if any.
@@ -127,6 +132,22 @@ type targetSlot struct {
 type seenAlone struct {
 	version string
 	at      time.Time
+}
+
+// KnownGoodCutoff is the instant before which target's probe results
+// measured its known-good version alone, for a deploy detected at
+// detectedAt: when the last alias read that found it alone began, and
+// never later than a poll interval before the deploy was detected (a
+// deploy is seen within one when polls succeed, so the results between the
+// alias moving and the deploy being seen, which measured the new version,
+// stay out). Zero when no read found it alone since this detector was
+// built: then there is no probe baseline.
+func (d *Detector) KnownGoodCutoff(target, knownGood string, detectedAt time.Time) time.Time {
+	seen := d.SeenAlone(target, knownGood)
+	if limit := detectedAt.Add(-d.cfg.PollInterval); seen.After(limit) {
+		return limit
+	}
+	return seen
 }
 
 // SeenAlone is when the latest alias read that found version serving the

@@ -41,7 +41,9 @@ func testTargets(t *testing.T, h *harness) {
 func sampleWatch(id, target string, detected time.Time, phase store.Phase) store.Watch {
 	return store.Watch{ID: id, Target: target, Phase: phase, KnownGood: "7", NewVersion: "8",
 		Weights: map[string]float64{"8": 0.25}, RevisionID: "rev-" + id, Source: "poll",
-		DetectedAt: detected, Reason: "deploy seen", LastVerdict: json.RawMessage(`{"state":"healthy"}`)}
+		DetectedAt: detected, Reason: "deploy seen", LastVerdict: json.RawMessage(`{"state":"healthy"}`),
+		ProbeBaseline: store.NewProbeBaseline([]store.ProbeResult{{At: detected.Add(-20 * time.Second), Probe: "health"},
+			{At: detected.Add(-10 * time.Second), Probe: "health", Failed: true}})}
 }
 
 func testWatchCreateGet(t *testing.T, h *harness) {
