@@ -240,3 +240,52 @@ func TestPipelineMovesTheAliasDuringARollout(t *testing.T) {
 		t.Fatalf("alias %s %v, want 5 as the pipeline left it", v, weights)
 	}
 }
+
+// TestRolloutProbeBaselineSurvivesRestart: a rollout during an incident
+// (the known-good already failing its health probe, the new version as
+// well) only alerts, and still only alerts after canaryd restarts at its
+// first step: the probe results from before the first weight are stored
+// with the watch, and the restarted process, which never saw the
+// known-good alone, judges with them instead of rolling back to an equally
+// broken version.
+func TestRolloutProbeBaselineSurvivesRestart(t *testing.T) {
+	h := newHarness(t, harnessOpts{hideFuture: true, extraTarget: rolloutSteps})
+	w2 := h.deployGood()
+	h.until("version 2's rollback window over", 400, func() bool {
+		w, err := h.store.GetWatch(h.ctx, w2.ID)
+		return err == nil && w.Phase.Final()
+	})
+	h.setBad("2", true) // the incident: the known-good fails its probe
+	h.setBad("4", true)
+	for range 30 { // a minute of it before the rollout
+		h.step(2 * time.Second)
+	}
+	res, err := h.d.Controller().StartRollout(h.ctx, "api", "4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.until("10 % in place", 100, func() bool { return len(weightsSeen(h, "4")) == 1 })
+	h.until("the first weight recorded", 50, func() bool {
+		w, err := h.store.GetWatch(h.ctx, res.WatchID)
+		return err == nil && w.Rollout != nil && !w.Rollout.TrafficAt.IsZero()
+	})
+	w, err := h.store.GetWatch(h.ctx, res.WatchID)
+	if err != nil || w.ProbeBaseline == nil || len(w.ProbeBaseline.Failed) < 5 {
+		t.Fatalf("the watch's record keeps probe baseline %+v (%v), want the known-good's failing results", w.ProbeBaseline, err)
+	}
+	h.stop()
+	h.start(false)
+	h.until("the alert", 100, func() bool {
+		w, err := h.store.GetWatch(h.ctx, res.WatchID)
+		return err == nil && !w.AlertOnlyAt.IsZero()
+	})
+	for range 30 {
+		h.step(2 * time.Second)
+	}
+	if w, _ := h.store.GetWatch(h.ctx, res.WatchID); !strings.Contains(w.AlertOnlyWhy, "already failing") {
+		t.Fatalf("alert-only because %q, want the known-good already failing", w.AlertOnlyWhy)
+	}
+	if inc := h.incident(); inc.ID != "" || len(weightsSeen(h, "4")) != 1 {
+		t.Fatalf("rolled back (incident %+v) or moved on (steps %v) though the known-good was failing too", inc, weightsSeen(h, "4"))
+	}
+}

@@ -146,8 +146,35 @@ func (e *evidence) probes(target string) []sample.Sample {
 func (m *Memory) ProbeBaseline(before time.Time) *store.ProbeBaseline {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return compactProbes(m.recent, before)
+}
+
+// RolloutProbeBaseline is the probe baseline a rollout's evidence starts
+// with at its first weight, set at before: the probe results of before
+// its start and since, until before (the known-good's: canaryd had not
+// moved any traffic), compact for the watch's record; nil when this
+// process holds no evidence of the watch.
+func (m *Memory) RolloutProbeBaseline(watchID string, before time.Time) *store.ProbeBaseline {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.watches[watchID]
+	if e == nil {
+		return nil
+	}
+	ps := e.probes(m.conf.Name)
+	for _, s := range e.hist.Samples() {
+		if s.Kind == sample.KindProbe {
+			ps = append(ps, s)
+		}
+	}
+	return compactProbes(ps, before)
+}
+
+// compactProbes is the probe results of ps from before an instant that
+// a probe baseline counts (passed or failed), compact.
+func compactProbes(ps []sample.Sample, before time.Time) *store.ProbeBaseline {
 	var rs []store.ProbeResult
-	for _, s := range m.recent {
+	for _, s := range ps {
 		if s.Time.Before(before) && (s.Outcome == sample.OutcomeOK || s.Outcome == sample.OutcomeFail) {
 			rs = append(rs, store.ProbeResult{At: s.Time, Probe: s.Source, Failed: s.Outcome == sample.OutcomeFail})
 		}
@@ -158,8 +185,8 @@ func (m *Memory) ProbeBaseline(before time.Time) *store.ProbeBaseline {
 // storedProbes is the probe baseline the watch's record keeps, as samples
 // of its target (ok false when it keeps none).
 func storedProbes(w store.Watch) ([]sample.Sample, bool, error) {
-	if w.ProbeBaseline == nil || w.Rollout != nil {
-		return nil, false, nil
+	if w.ProbeBaseline == nil || (w.Rollout != nil && w.Rollout.TrafficAt.IsZero()) {
+		return nil, false, nil // a rollout's is the one from its first weight on
 	}
 	rs, err := w.ProbeBaseline.Results()
 	if err != nil {

@@ -33,7 +33,8 @@ func (r *Runner) shiftTraffic(ctx context.Context, t *targets.Target, w store.Wa
 		switch {
 		case err == nil:
 			f = func(w store.Watch) (store.Watch, []watch.Effect) {
-				return watch.TrafficSet(w, e.Step, res.Weights, res.Revision, r.cfg.Clock.Now())
+				now := r.cfg.Clock.Now()
+				return watch.TrafficSet(w, e.Step, res.Weights, res.Revision, now, t.Memory.RolloutProbeBaseline(w.ID, now))
 			}
 		case errors.Is(err, actuator.ErrAliasMoved):
 			f = func(w store.Watch) (store.Watch, []watch.Effect) {

@@ -171,8 +171,10 @@ func (tr *transition) hook(c Config, now time.Time, state *store.HookState, pre 
 }
 
 // TrafficSet records that step's weight is in place (the alias's new
-// routing and RevisionId).
-func TrafficSet(w store.Watch, step int, weights map[string]float64, revision string, now time.Time) (store.Watch, []Effect) {
+// routing and RevisionId). At the first weight, where the watch's evidence
+// starts, probes (the target's probe results from before now: the
+// known-good's) become its stored probe baseline.
+func TrafficSet(w store.Watch, step int, weights map[string]float64, revision string, now time.Time, probes *store.ProbeBaseline) (store.Watch, []Effect) {
 	if w.Phase != store.PhaseRollingOut || w.Rollout == nil || w.Rollout.Step != step || !w.Rollout.StepAt.IsZero() {
 		return w, nil
 	}
@@ -181,6 +183,7 @@ func TrafficSet(w store.Watch, step int, weights map[string]float64, revision st
 	r.StepAt = now
 	if r.TrafficAt.IsZero() {
 		r.TrafficAt = now
+		tr.w.ProbeBaseline = probes
 	}
 	tr.w.Rollout, tr.w.Weights, tr.w.RevisionID = &r, weights, revision
 	tr.note(Note{Kind: event.RolloutStep, Severity: event.Info,

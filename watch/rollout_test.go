@@ -131,15 +131,26 @@ func gated(at time.Time, passed bool) store.Watch {
 
 func TestRolloutReports(t *testing.T) {
 	w := rolling(func(*store.Rollout) {})
-	got, effs := TrafficSet(w, 0, map[string]float64{"4": 0.1}, "rev-2", now)
+	got, effs := TrafficSet(w, 0, map[string]float64{"4": 0.1}, "rev-2", now, nil)
 	if got.Rollout.StepAt != now || got.Weights["4"] != 0.1 || got.RevisionID != "rev-2" || effectString(effs) != "save note:rollout_step" {
 		t.Fatalf("TrafficSet: %+v %q", got.Rollout, effectString(effs))
 	}
 	if w.Rollout.StepAt.IsZero() == false {
 		t.Fatal("TrafficSet changed the rollout it was given")
 	}
-	if _, effs := TrafficSet(got, 0, nil, "rev-3", now.Add(time.Second)); len(effs) != 0 {
+	if _, effs := TrafficSet(got, 0, nil, "rev-3", now.Add(time.Second), nil); len(effs) != 0 {
 		t.Fatalf("a second report of the same step: %q", effectString(effs))
+	}
+	// The first weight stores the probe baseline the evidence starts
+	// with; a later step keeps it.
+	pb := store.NewProbeBaseline([]store.ProbeResult{{At: now.Add(-time.Minute), Probe: "health", Failed: true}})
+	first, _ := TrafficSet(w, 0, map[string]float64{"4": 0.1}, "rev-2", now, pb)
+	if first.ProbeBaseline != pb {
+		t.Fatalf("the first weight stored probe baseline %+v, want %+v", first.ProbeBaseline, pb)
+	}
+	first.Rollout.Step, first.Rollout.StepAt = 1, time.Time{}
+	if next, _ := TrafficSet(first, 1, nil, "rev-3", now.Add(2*time.Minute), store.NewProbeBaseline(nil)); next.ProbeBaseline != pb {
+		t.Fatalf("a later step replaced the probe baseline: %+v", next.ProbeBaseline)
 	}
 	got, effs = TrafficRefused(w, "the alias serves version 9", now)
 	if got.Phase != store.PhaseSuperseded || effectString(effs) != "save note:rollout_aborted!rollout_aborted" {
