@@ -183,7 +183,9 @@ func TrafficSet(w store.Watch, step int, weights map[string]float64, revision st
 	r.StepAt = now
 	if r.TrafficAt.IsZero() {
 		r.TrafficAt = now
-		tr.w.ProbeBaseline = probes
+		if probes != nil && len(probes.AtNS) > 0 {
+			tr.w.ProbeBaseline = probes
+		}
 	}
 	tr.w.Rollout, tr.w.Weights, tr.w.RevisionID = &r, weights, revision
 	tr.note(Note{Kind: event.RolloutStep, Severity: event.Info,

@@ -169,8 +169,12 @@ func (d *Detector) startWatch(ctx context.Context, dp deploy) (change, error) {
 	if dp.rollout != nil {
 		w = watch.StartRollout(w, dp.rollout)
 	} else if d.cfg.ProbeBaseline != nil {
+		// Only results: a replica that does not probe the target (an
+		// announcement it received) leaves them to the owner.
 		if cut := d.KnownGoodCutoff(t.Name, w.KnownGood, w.DetectedAt); !cut.IsZero() {
-			w.ProbeBaseline = d.cfg.ProbeBaseline(t.Name, cut)
+			if pb := d.cfg.ProbeBaseline(t.Name, cut); pb != nil && len(pb.AtNS) > 0 {
+				w.ProbeBaseline = pb
+			}
 		}
 	}
 	if err := d.cfg.Store.CreateWatch(ctx, w); err != nil {
