@@ -227,9 +227,10 @@ func (o *Observer) Feed(samples []sample.Sample, at time.Time) {
 }
 
 // Adopt prepares a watch this process has not prepared yet — a new
-// deploy, or after a restart or a lease take-over. At once, from memory,
-// it gives the watch its probe baseline (the known-good's probe results
-// from before the deploy), so that the probe rules judge against the
+// deploy, or after a restart or a lease take-over. At once it gives the
+// watch its probe baseline (the known-good's probe results from before the
+// deploy: those the watch's record keeps, else this process's, from
+// memory), so that the probe rules judge against the
 // known-good from the first verdict on; then, in the background, it reads
 // the CloudWatch baseline, which completes it, and, when the watch began
 // before the periods a cycle re-reads, the metric periods since it began,
