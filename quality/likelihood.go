@@ -88,15 +88,15 @@ func (m *model) periodLL(h hypothesis, o *obs, withLat bool) streams {
 	}
 	if withLat && o.inv > 0 {
 		cbar := v.Cold.meanShare(o.activeFrom, o.start+period)
-		s.lat = m.durationLL(v, cbar, o.bins)
+		s.lat = m.durationLL(v, cbar, m.sc.latScale(o.start+period/2), o.bins)
 	}
 	return s
 }
 
 // durationLL is the log-likelihood of the binned durations, summed over
 // the minute's noise nodes.
-func (m *model) durationLL(v *Version, cbar float64, bins []int) float64 {
-	logs := m.binLogs(v, cbar)
+func (m *model) durationLL(v *Version, cbar, drift float64, bins []int) float64 {
+	logs := m.binLogs(v, cbar, drift)
 	lls := make([]float64, len(logs))
 	for i, lp := range logs {
 		for j, c := range bins {
@@ -109,9 +109,11 @@ func (m *model) durationLL(v *Version, cbar float64, bins []int) float64 {
 }
 
 // binLogs are the log-probabilities of the duration bins for every noise
-// node; without cold starts they are computed once per version.
-func (m *model) binLogs(v *Version, cbar float64) [][]float64 {
-	if cbar == 0 {
+// node, the latency scaled by drift; without cold starts or drift they are
+// computed once per version.
+func (m *model) binLogs(v *Version, cbar, drift float64) [][]float64 {
+	steady := cbar == 0 && drift == 1
+	if steady {
 		if l, ok := m.steady[v]; ok {
 			return l
 		}
@@ -119,7 +121,7 @@ func (m *model) binLogs(v *Version, cbar float64) [][]float64 {
 	out := make([][]float64, 0, len(m.scales)*len(m.tail))
 	for _, s := range m.scales {
 		for _, h := range m.tail {
-			mix := v.Latency.mix(s, h, cbar, v.Cold)
+			mix := v.Latency.mix(s*drift, h, cbar, v.Cold)
 			lp, prev := make([]float64, len(m.thresholds)+1), 0.0
 			for j, x := range m.thresholds {
 				cdf := 1 - mix.sf(x)
@@ -130,7 +132,7 @@ func (m *model) binLogs(v *Version, cbar float64) [][]float64 {
 			out = append(out, lp)
 		}
 	}
-	if cbar == 0 {
+	if steady {
 		m.steady[v] = out
 	}
 	return out

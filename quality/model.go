@@ -30,6 +30,18 @@ type Scenario struct {
 	// ErrDrift is the relative change per hour of every version's error
 	// rate (the time of day: traffic mix, a dependency's load), e.g. 0.08.
 	ErrDrift float64
+	// LatDrift is the relative change per hour of every version's latency
+	// (load through the day), e.g. 0.08: a linear drift of the scale.
+	LatDrift float64
+}
+
+// latScale is the latency drift's factor on every version's durations at
+// t (relative to the deploy).
+func (sc *Scenario) latScale(t time.Duration) float64 {
+	if sc.LatDrift == 0 {
+		return 1
+	}
+	return max(0.05, 1+sc.LatDrift*t.Hours())
 }
 
 // Incident is an ongoing outage (a broken dependency) that started at

@@ -97,7 +97,7 @@ func (m *minute) versionMinute(v *Version, uErr, uThr float64) versionMinute {
 	}
 	l := &v.Latency
 	vm.slowQ = min(l.SlowShare*m.tail, 1)
-	vm.mu = math.Log(l.Median * m.scale)
+	vm.mu = math.Log(l.Median * m.scale * m.sc.latScale(mid))
 	vm.slowMu = vm.mu + math.Log(l.SlowFactor)
 	return vm
 }
