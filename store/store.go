@@ -229,6 +229,14 @@ func NewProbeBaseline(results []ProbeResult) *ProbeBaseline {
 	return b
 }
 
+// Len is how many results the baseline holds (0 for nil).
+func (b *ProbeBaseline) Len() int {
+	if b == nil {
+		return 0
+	}
+	return len(b.AtNS)
+}
+
 // Results expands the baseline; an error says how a stored one is
 // malformed.
 func (b *ProbeBaseline) Results() ([]ProbeResult, error) {

@@ -183,7 +183,7 @@ func TrafficSet(w store.Watch, step int, weights map[string]float64, revision st
 	r.StepAt = now
 	if r.TrafficAt.IsZero() {
 		r.TrafficAt = now
-		if probes != nil && len(probes.AtNS) > 0 {
+		if probes.Len() > 0 {
 			tr.w.ProbeBaseline = probes
 		}
 	}

@@ -172,7 +172,7 @@ func (d *Detector) startWatch(ctx context.Context, dp deploy) (change, error) {
 		// Only results: a replica that does not probe the target (an
 		// announcement it received) leaves them to the owner.
 		if cut := d.KnownGoodCutoff(t.Name, w.KnownGood, w.DetectedAt); !cut.IsZero() {
-			if pb := d.cfg.ProbeBaseline(t.Name, cut); pb != nil && len(pb.AtNS) > 0 {
+			if pb := d.cfg.ProbeBaseline(t.Name, cut); pb.Len() > 0 {
 				w.ProbeBaseline = pb
 			}
 		}
