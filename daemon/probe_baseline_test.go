@@ -264,6 +264,7 @@ func (pb *probeBaselineWorld) start() {
 		d.runner.Cancel() // ends the hung reads
 		d.runner.Wait()
 		d.current().detector.Wait()
+		d.traces.Flush(10 * time.Second) // before the trace directory is removed
 	})
 	pb.d, pb.logs = d, logs
 }
