@@ -54,7 +54,7 @@ func TestKillDuringRollback(t *testing.T) {
 				// while it resumes the plan.
 				for k := range 1 + tr.rng.Intn(3)/2 {
 					if k > 0 {
-						w.eventually("restarted replica ready", 20*time.Second, func() bool { return r.ready(context.Background()) })
+						w.eventually("restarted replica ready", 20*time.Second, func() bool { return !r.restartIfPortTaken() && r.serving(context.Background()) })
 					}
 					w.pause(tr.killDelay())
 					r.kill()

@@ -169,6 +169,20 @@ func (r *replica) ready(ctx context.Context) bool {
 	return r.client.Ready(ctx) == nil
 }
 
+// serving reports whether the replica is ready and the admin API on its
+// port is its own: /readyz needs no credentials, so a process of another
+// trial that took the port (this one's start then fails) answers it too;
+// the status, read with this world's admin secret, proves whose it is.
+func (r *replica) serving(ctx context.Context) bool {
+	if !r.ready(ctx) {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_, err := r.client.Status(ctx)
+	return err == nil
+}
+
 // owns reports whether this replica holds fn's lease, by its own status.
 func (r *replica) owns(ctx context.Context, fn string) bool {
 	if !r.alive() {

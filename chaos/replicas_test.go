@@ -158,7 +158,7 @@ func TestRollingRestartDuringRollback(t *testing.T) {
 			}
 			measure(exp, "SIGTERM to exit", time.Since(start))
 			r.start()
-			w.eventually(r.id+" ready again", 20*time.Second, func() bool { return r.ready(context.Background()) })
+			w.eventually(r.id+" ready again", 20*time.Second, func() bool { return !r.restartIfPortTaken() && r.serving(context.Background()) })
 		}
 		w.finish(expect{fn: fnShop, good: "1", bad: []string{"2"}, reverts: 1, incidents: 1})
 	})

@@ -103,7 +103,7 @@ func newWorld(tr *trial, o worldOpts) *world {
 	})
 	w.eventually("replicas ready", 20*time.Second, func() bool {
 		for _, r := range w.replicas {
-			if r.restartIfPortTaken() || !r.ready(context.Background()) {
+			if r.restartIfPortTaken() || !r.serving(context.Background()) {
 				return false
 			}
 		}
