@@ -47,9 +47,15 @@ func (r *Runner) runPlan(ctx context.Context, t *targets.Target, incidentID stri
 		r.logErr(r.cfg.Effects.Transit(ctx, t, w.ID, func(w store.Watch) (store.Watch, []watch.Effect) { return watch.PlanStarted(w) }),
 			"mark rolling back", inc.ID)
 	}, func(ctx context.Context, res actuator.Result) {
-		r.logErr(r.cfg.Effects.Transit(ctx, t, w.ID, func(w store.Watch) (store.Watch, []watch.Effect) {
+		err := r.cfg.Effects.Transit(ctx, t, w.ID, func(w store.Watch) (store.Watch, []watch.Effect) {
 			return watch.PlanDone(w, inc, planResult(res), r.cfg.Clock.Now())
-		}), "finish rollback", inc.ID)
+		})
+		if errors.Is(err, store.ErrNotFound) {
+			// The store lost its data while the plan ran: the trip's page
+			// still resolves.
+			err = r.cfg.Effects.Apply(ctx, t, store.Watch{}, watch.PlanDoneLost(inc, planResult(res)))
+		}
+		r.logErr(err, "finish rollback", inc.ID)
 	})
 }
 

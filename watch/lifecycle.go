@@ -106,6 +106,16 @@ func PlanDone(w store.Watch, inc store.Incident, r PlanResult, now time.Time) (s
 	return w, effs
 }
 
+// PlanDoneLost records how a watch's rollback plan ended when the watch is
+// gone (the store lost its data while the plan ran): the incident is
+// closed if it is there, and the note resolves the trip's page, which
+// nothing else would.
+func PlanDoneLost(inc store.Incident, r PlanResult) []Effect {
+	o := outcomeOf(r.Outcome)
+	msg := o.message(inc.Target, inc, r)
+	return []Effect{CloseIncident{IncidentID: inc.ID, Outcome: r.Outcome}, o.note(inc.Target, inc.WatchID, inc, r, msg)}
+}
+
 // ManualDone records how an operator's rollback (an incident without a
 // watch) ended.
 func ManualDone(inc store.Incident, r PlanResult) []Effect {

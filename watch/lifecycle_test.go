@@ -262,6 +262,17 @@ func TestPlanStartedResumeAndEnd(t *testing.T) {
 	if effs := ManualDone(inc, PlanResult{Outcome: store.OutcomeRolledBack}); effectString(effs) != "close:rolled_back note:rollback_done!rollback_done" {
 		t.Errorf("ManualDone: %q", effectString(effs))
 	}
+	// A watch's plan whose watch the store lost: no save (there is nothing
+	// to save to), the incident closed if it is there, the page resolved.
+	lost := inc
+	lost.WatchID = "w1"
+	effs = PlanDoneLost(lost, PlanResult{Outcome: store.OutcomeRolledBack})
+	if effectString(effs) != "close:rolled_back note:rollback_done!rollback_done" {
+		t.Errorf("PlanDoneLost: %q", effectString(effs))
+	}
+	if n, ok := effs[1].(Note); !ok || n.WatchID != "w1" || n.Target != inc.Target {
+		t.Errorf("PlanDoneLost's note: %+v", effs[1])
+	}
 }
 
 // TestAlertOnlyReasonFromThePolicy: the policy's reason for alerting only
