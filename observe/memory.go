@@ -44,7 +44,7 @@ const probeMemory = 64
 type evidence struct {
 	hist          *policy.History
 	probeBaseline []sample.Sample          // probe results from before the watch began, until the CloudWatch baseline is read
-	keptProbes    []probeResult            // the same, compact, once it is read (non-nil: it is): a reload prepares the probe baseline from them again
+	keptProbes    *store.ProbeBaseline     // the same, compact, once it is read (non-nil: it is): a reload prepares the probe baseline from them again
 	probesCut     bool                     // probeBaseline holds only the known-good's results (Adopt cut it at probeCutoff)
 	durationStats []string                 // the Duration statistics the watch's latency rules read
 	prepared      *policy.PreparedBaseline // baseline prepared for the policy: the probe results alone until CloudWatch answers
@@ -102,25 +102,12 @@ func (m *Memory) fresh(pw policy.Watch, before []sample.Sample) *evidence {
 	return e
 }
 
-// probeResult is one of the known-good's probe results, as much of it as
-// a probe baseline needs: 32 bytes against a sample's 184, since it is
-// kept for the watch's life (up to probeMemory of them).
-type probeResult struct {
-	at     int64 // unix nanoseconds
-	source string
-	failed bool
-}
-
 // keepProbes compacts the probe baseline once the CloudWatch baseline is
-// read and prepared with it; keptProbes is then non-nil, even when empty
-// (Baselined). m.mu must be held.
+// read and prepared with it (about 20 bytes a result against a sample's
+// 184, since it is kept for the watch's life); keptProbes is then non-nil,
+// even when empty (Baselined). m.mu must be held.
 func (e *evidence) keepProbes() {
-	e.keptProbes = make([]probeResult, 0, len(e.probeBaseline))
-	for _, s := range e.probeBaseline {
-		if s.Outcome == sample.OutcomeOK || s.Outcome == sample.OutcomeFail { // the only ones a baseline counts
-			e.keptProbes = append(e.keptProbes, probeResult{at: s.Time.UnixNano(), source: s.Source, failed: s.Outcome == sample.OutcomeFail})
-		}
-	}
+	e.keptProbes = compactProbes(e.probeBaseline, time.Time{})
 	e.probeBaseline = nil
 }
 
@@ -130,13 +117,7 @@ func (e *evidence) probes(target string) []sample.Sample {
 	if e.keptProbes == nil {
 		return e.probeBaseline
 	}
-	out := make([]sample.Sample, len(e.keptProbes))
-	for i, r := range e.keptProbes {
-		out[i] = sample.Sample{Target: target, Kind: sample.KindProbe, Source: r.source, Time: time.Unix(0, r.at).UTC(), Outcome: sample.OutcomeOK}
-		if r.failed {
-			out[i].Outcome = sample.OutcomeFail
-		}
-	}
+	out, _ := probeSamples(target, e.keptProbes) // compacted here: well formed
 	return out
 }
 
@@ -170,12 +151,12 @@ func (m *Memory) RolloutProbeBaseline(watchID string, before time.Time) *store.P
 	return compactProbes(ps, before)
 }
 
-// compactProbes is the probe results of ps from before an instant that
-// a probe baseline counts (passed or failed), compact.
+// compactProbes is the probe results of ps from before an instant (zero:
+// all of them) that a probe baseline counts (passed or failed), compact.
 func compactProbes(ps []sample.Sample, before time.Time) *store.ProbeBaseline {
 	var rs []store.ProbeResult
 	for _, s := range ps {
-		if s.Time.Before(before) && (s.Outcome == sample.OutcomeOK || s.Outcome == sample.OutcomeFail) {
+		if (before.IsZero() || s.Time.Before(before)) && (s.Outcome == sample.OutcomeOK || s.Outcome == sample.OutcomeFail) {
 			rs = append(rs, store.ProbeResult{At: s.Time, Probe: s.Source, Failed: s.Outcome == sample.OutcomeFail})
 		}
 	}
@@ -188,18 +169,24 @@ func storedProbes(w store.Watch) ([]sample.Sample, bool, error) {
 	if w.ProbeBaseline == nil || (w.Rollout != nil && w.Rollout.TrafficAt.IsZero()) {
 		return nil, false, nil // a rollout's is the one from its first weight on
 	}
-	rs, err := w.ProbeBaseline.Results()
+	out, err := probeSamples(w.Target, w.ProbeBaseline)
+	return out, err == nil, err
+}
+
+// probeSamples expands a compact probe baseline into samples of target.
+func probeSamples(target string, b *store.ProbeBaseline) ([]sample.Sample, error) {
+	rs, err := b.Results()
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	out := make([]sample.Sample, len(rs))
 	for i, r := range rs {
-		out[i] = sample.Sample{Target: w.Target, Kind: sample.KindProbe, Source: r.Probe, Time: r.At, Outcome: sample.OutcomeOK}
+		out[i] = sample.Sample{Target: target, Kind: sample.KindProbe, Source: r.Probe, Time: r.At, Outcome: sample.OutcomeOK}
 		if r.Failed {
 			out[i].Outcome = sample.OutcomeFail
 		}
 	}
-	return out, true, nil
+	return out, nil
 }
 
 // useProbes makes probes the watch's probe baseline, once (as cutProbes).
@@ -362,7 +349,7 @@ func (m *Memory) Size() (watches, samples, probeBaseline int) {
 	defer m.mu.Unlock()
 	for _, e := range m.watches {
 		samples += e.hist.Len()
-		probeBaseline += len(e.probeBaseline) + len(e.keptProbes)
+		probeBaseline += len(e.probeBaseline) + e.keptProbes.Len()
 	}
 	return len(m.watches), samples, probeBaseline
 }

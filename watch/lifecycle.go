@@ -102,8 +102,13 @@ func PlanDone(w store.Watch, inc store.Incident, r PlanResult, now time.Time) (s
 		w.Phase, w.EndedAt, w.Reason = o.phase, now, msg
 		effs = append(effs, Save{Watch: w})
 	}
-	effs = append(effs, CloseIncident{IncidentID: inc.ID, Outcome: r.Outcome}, o.note(w.Target, w.ID, inc, r, msg))
-	return w, effs
+	return w, append(effs, closeAndNote(o, w.Target, w.ID, inc, r, msg)...)
+}
+
+// closeAndNote closes a plan's incident and notes how it ended (the page's
+// resolve).
+func closeAndNote(o outcome, target, watchID string, inc store.Incident, r PlanResult, msg string) []Effect {
+	return []Effect{CloseIncident{IncidentID: inc.ID, Outcome: r.Outcome}, o.note(target, watchID, inc, r, msg)}
 }
 
 // PlanDoneLost records how a watch's rollback plan ended when the watch is
@@ -112,8 +117,7 @@ func PlanDone(w store.Watch, inc store.Incident, r PlanResult, now time.Time) (s
 // nothing else would.
 func PlanDoneLost(inc store.Incident, r PlanResult) []Effect {
 	o := outcomeOf(r.Outcome)
-	msg := o.message(inc.Target, inc, r)
-	return []Effect{CloseIncident{IncidentID: inc.ID, Outcome: r.Outcome}, o.note(inc.Target, inc.WatchID, inc, r, msg)}
+	return closeAndNote(o, inc.Target, inc.WatchID, inc, r, o.message(inc.Target, inc, r))
 }
 
 // ManualDone records how an operator's rollback (an incident without a
@@ -121,7 +125,7 @@ func PlanDoneLost(inc store.Incident, r PlanResult) []Effect {
 func ManualDone(inc store.Incident, r PlanResult) []Effect {
 	o := outcomeOf(r.Outcome)
 	msg := fmt.Sprintf("Manual rollback of %s from %s to %s by %s: %s %s", inc.Target, inc.FromVersion, inc.ToVersion, inc.Actor, r.Outcome, r.Reason)
-	return []Effect{CloseIncident{IncidentID: inc.ID, Outcome: r.Outcome}, o.note(inc.Target, "", inc, r, msg)}
+	return closeAndNote(o, inc.Target, "", inc, r, msg)
 }
 
 // Started is what a new watch announces (and, when it replaced one, that
