@@ -72,6 +72,9 @@ func (a *Actuator) execute(ctx context.Context, p Plan, fence store.Fence) (Resu
 			stop = stopReason(s, sr)
 		}
 	}
+	if err := x.rejournal(ctx, res.Steps); err != nil {
+		return res, err
+	}
 	res.Outcome, res.Reason, res.Reevaluate = summarize(p, res.Steps, a.cfg.DryRun)
 	x.log.Info("plan finished", zap.String("outcome", string(res.Outcome)), zap.String("reason", res.Reason))
 	return res, nil
@@ -97,6 +100,39 @@ func (x *execution) step(ctx context.Context, s Step, stop string, before []Step
 	}
 	x.fresh = false
 	return x.runStep(ctx, s, stop, before)
+}
+
+// rejournal writes again the outcomes of steps that are missing from the
+// journal at the end of the plan: the store lost its data while the plan
+// ran (a Redis back empty), and the incident, recorded again meanwhile,
+// must not close with half of its steps unaccounted for. Nothing is run
+// again; the outcomes are the ones this run produced or read.
+func (x *execution) rejournal(ctx context.Context, steps []StepResult) error {
+	prior, err := x.a.cfg.Store.Journal(ctx, x.p.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("read journal of plan %s: %w", x.p.ID, err)
+	}
+	outcomes, err := finalEntries(x.p, prior)
+	if err != nil {
+		return err
+	}
+	for _, sr := range steps {
+		if _, ok := outcomes[sr.Index]; ok || sr.Status == "" {
+			continue
+		}
+		out := stepOutcome{status: sr.Status}
+		if sr.Detail != nil { // a nil RawMessage would encode as null
+			out.detail = sr.Detail
+		}
+		if sr.Error != "" {
+			out.err = errors.New(sr.Error)
+		}
+		x.log.Warn("step outcome missing from the journal (the store lost it); journaled again", zap.String("step", sr.Name))
+		if _, err := x.write(ctx, x.p.Steps[sr.Index], out, sr.Duration); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // runStep journals and runs one step that has no outcome yet.

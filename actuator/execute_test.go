@@ -19,7 +19,9 @@ import (
 
 	"github.com/canaryd/canaryd/awssim"
 	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/internal/testredis"
 	"github.com/canaryd/canaryd/store"
+	"github.com/canaryd/canaryd/store/redisstore"
 )
 
 func TestExecuteRevertsAliasConditionallyAndClearsRouting(t *testing.T) {
@@ -168,6 +170,57 @@ func TestExecuteTwiceChangesNothing(t *testing.T) {
 	j, _ := e.st.Journal(context.Background(), incident)
 	if len(j) != 6 {
 		t.Errorf("journal has %d entries after two runs, want 6", len(j))
+	}
+}
+
+// TestExecuteRejournalsWhatTheStoreLost: the store's Redis comes back
+// empty after the first two steps; the plan ends with every step's outcome
+// in the journal again, and nothing run twice.
+func TestExecuteRejournalsWhatTheStoreLost(t *testing.T) {
+	storeRedis := testredis.Start(t).Client(t)
+	st, err := redisstore.New(redisstore.Options{Client: storeRedis})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flushed bool // OnStep runs on the plan's goroutine
+	e := newEnv(t, nil, func(c *Config) {
+		c.Store = st
+		c.OnStep = func(j store.JournalEntry) {
+			if strings.HasPrefix(j.Name, "cloudfront:") && j.Status == store.StepDone && !flushed {
+				flushed = true
+				if err := storeRedis.FlushAll(context.Background()).Err(); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+	})
+	seed(t, e.rc, "page:", 10)
+
+	res := e.execute(BuildPlan(e.target(), e.input()))
+
+	if res.Outcome != OutcomeRolledBack {
+		t.Fatalf("outcome %s (%s)", res.Outcome, res.Reason)
+	}
+	journal, err := st.Journal(context.Background(), incident)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outcome := map[string]store.StepStatus{}
+	for _, j := range journal {
+		outcome[j.Name] = j.Status
+	}
+	want := map[string]store.StepStatus{"lambda-alias": store.StepDone, "cloudfront:" + distID: store.StepDone, "redis:pages": store.StepDone}
+	if !reflect.DeepEqual(outcome, want) {
+		t.Errorf("last status per step %v, want %v (journal %+v)", outcome, want, journal)
+	}
+	if n, m := len(e.sim.Calls("UpdateAlias")), len(e.sim.Invalidations(distID)); n != 1 || m != 1 {
+		t.Errorf("UpdateAlias calls %d, invalidations %d; want 1 and 1 (nothing run again)", n, m)
+	}
+	var d aliasDetail
+	for _, j := range journal {
+		if j.Name == "lambda-alias" && (json.Unmarshal(j.Detail, &d) != nil || d.To != "1") {
+			t.Errorf("re-journaled alias detail %s, want the step's own (to version 1)", j.Detail)
+		}
 	}
 }
 
