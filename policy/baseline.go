@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/policy/seqtest"
 	"github.com/canaryd/canaryd/sample"
 )
@@ -58,6 +59,7 @@ type ruleBase struct {
 	slowX     float64       // latency: invocations slower than this count (ms)
 	slowX0    float64       // compare_latency: the known-good side's X
 	coldMemo  *coldMemo     // compare_latency with a warmup: the joint cold-start test's last answer
+	trend     latencyTrend  // compare_latency: the known-good's own rise in slow share the baseline shows
 }
 
 // PrepareBaseline derives the per-watch parameters from the baseline
@@ -324,6 +326,9 @@ func (b *PreparedBaseline) prepareTwoSample(r *rule, rb *ruleBase, ts []int64, x
 	}
 	if r.isLatency() {
 		prepareLatencyRef(r, rb, all)
+	}
+	if r.kind == config.RuleCompareLatency {
+		rb.trend = trendOf(ts, x, n, cut)
 	}
 }
 

@@ -83,9 +83,13 @@ func (p *Policy) latencyIncrement(r *rule, rb *ruleBase, w *watchInfo, q *period
 		// with its cold-start mass at the rule's bound, the counts
 		// deciding how much of it the null may use. Tempered as if it
 		// used none (coldPhi's largest).
+		// The known-good's own rise in slow share since the baseline, as
+		// far as the baseline shows it, scales the period's exposure
+		// (latencyTrend).
+		g := rb.trend.at(q)
 		if r.warmup > 0 && rb.hasRef {
-			t := 1 / coldPhi(rb.rate*q.nn, 0, rb.invK)
-			inc.cold = seqtest.ColdPeriod{X: t * q.xn, N: t * q.nn, S: t * coldShare(r.warmup, w.start, q) * q.nn}
+			t := 1 / coldPhi(rb.rate*q.nn*g, 0, rb.invK)
+			inc.cold = seqtest.ColdPeriod{X: t * q.xn, N: t * q.nn * g, S: t * coldShare(r.warmup, w.start, q) * q.nn}
 		}
 		// The later epochs (and a rule without a warmup): the periods'
 		// counts join the new side's sums, judged against the
@@ -99,8 +103,8 @@ func (p *Policy) latencyIncrement(r *rule, rb *ruleBase, w *watchInfo, q *period
 		if a > 2*rb.upper {
 			return
 		}
-		w := 1 / coldPhi(rb.rate*q.nn, a*q.nn, rb.invK)
-		inc.x, inc.n, inc.off = w*q.xn, w*q.nn, w*a*q.nn
+		w := 1 / coldPhi(rb.rate*q.nn*g, a*q.nn, rb.invK)
+		inc.x, inc.n, inc.off = w*q.xn, w*q.nn*g, w*a*q.nn
 	case counts && rb.bursty != nil:
 		// Against every burst shape the baseline leaves open, the cold
 		// starts inside the null (seqtest.BurstyRate.AddPeriodCold).

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/policy/seqtest"
@@ -324,4 +325,62 @@ func normalQuantile(p float64) float64 {
 		return math.Inf(1)
 	}
 	return -math.Sqrt2 * math.Erfcinv(2*p)
+}
+
+// latencyTrend is compare_latency's allowance for the known-good's own
+// latency drifting between the baseline and the watch (load rising through
+// the morning): a version that is no slower than the known-good would be
+// now has a slow share that grew by the same factor since the baseline.
+// The baseline's slow counts (TC(X0:) per period) are fitted with a
+// log-linear trend (seqtest.RateTrend), and the slope's lower bound, the
+// point estimate less trendZ standard errors, is allowed: a period at time
+// t is judged as if it had e^(β·(t − t0)) times its invocations, t0 being
+// the reference block's invocation-weighted centre. Using the lower bound
+// allows only a rise the baseline shows beyond its noise (none on a steady
+// service, nor at a few slow invocations an hour, where the slope is
+// unknown); compare_latency's margin min_effect covers the rest. The
+// allowance is fixed when the watch starts, from data before the deploy,
+// so the test stays an e-process.
+type latencyTrend struct {
+	perHour float64 // the slope's lower bound in log slow share per hour (0: none)
+	from    int64   // t0 (Unix ns)
+}
+
+// trendZ is how many standard errors the allowed slope stays below the
+// baseline's estimate.
+const trendZ = 1
+
+// trendOf fits the baseline's periods (start times ts, slow counts x,
+// invocations n); the reference block is the periods from cut on.
+func trendOf(ts []int64, x, n []float64, cut int) latencyTrend {
+	if len(ts) == 0 || cut >= len(ts) {
+		return latencyTrend{}
+	}
+	hours := make([]float64, len(ts))
+	for i, t := range ts {
+		hours[i] = float64(t-ts[0]) / float64(time.Hour)
+	}
+	beta, se, ok := seqtest.RateTrend(hours, x, n)
+	if lo := beta - trendZ*se; !ok || lo <= 0 {
+		return latencyTrend{}
+	}
+	var sn, snt float64
+	for i := cut; i < len(ts); i++ {
+		sn += n[i]
+		snt += n[i] * hours[i]
+	}
+	if sn <= 0 {
+		return latencyTrend{}
+	}
+	return latencyTrend{perHour: beta - trendZ*se, from: ts[0] + int64(snt/sn*float64(time.Hour))}
+}
+
+// at is the factor period q's invocations are scaled by: the allowed rise
+// from t0 to the middle of the period.
+func (lt latencyTrend) at(q *period) float64 {
+	mid := q.start + (q.end-q.start)/2
+	if lt.perHour <= 0 || mid <= lt.from {
+		return 1
+	}
+	return math.Exp(lt.perHour * float64(mid-lt.from) / float64(time.Hour))
 }

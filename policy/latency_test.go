@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -173,4 +175,56 @@ func tripMinute(p *Policy, base []sample.Sample, last int, upTo func(m int) []sa
 		}
 	}
 	return 0
+}
+
+// driftingLatency is an hour of baseline and up to an hour of watch at
+// 3,000 invocations a minute whose slow share rises e^0.8 an hour (load
+// through the morning): a minute's counts above 400 ms (the known-good's
+// p99 at the start) and above 440 ms, the latter times worse from the
+// deploy on.
+func driftingLatency(worse float64) (base []sample.Sample, upTo func(m int) []sample.Sample) {
+	minute := func(i int, k float64) []sample.Sample {
+		g := math.Exp(0.8 * (float64(i) + 0.5) / 60)
+		return []sample.Sample{met("Invocations", "", i, 3000), met("Duration.p99", "", i, 400),
+			met("Duration.TC(400:)", "", i, math.Round(30*g*k)), met("Duration.TC(440:)", "", i, math.Round(18*g*k))}
+	}
+	for i := -60; i < 0; i++ {
+		base = append(base, minute(i, 1)...)
+	}
+	return base, func(m int) []sample.Sample {
+		var out []sample.Sample
+		for i := range m {
+			out = append(out, minute(i, worse)...)
+		}
+		return out
+	}
+}
+
+// compare_latency allows the known-good's own rise in slow share that its
+// baseline shows (latencyTrend): a version exactly as slow as the
+// known-good would be now is not rolled back within the hour (without the
+// allowance it tripped in minute 52, when the drift had passed the 10%
+// margin), and one with 5x as many invocations above 440 ms (2x the
+// known-good's share above 400 ms at the baseline's centre, 1.5x what the
+// allowance permits 10 minutes in) still trips within minutes.
+func TestCompareLatencyAllowsTheBaselinesTrend(t *testing.T) {
+	r := config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency, MinEffect: 0.1}
+	p, err := Compile(target(10*time.Minute, r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, same := driftingLatency(1)
+	if m := tripMinute(p, base, 60, same); m != 0 {
+		t.Errorf("a version as slow as the drifting known-good trips in minute %d, want never within the hour", m)
+	}
+	v := p.Evaluate(Input{WatchStart: at(0), NewVersion: "2", KnownGood: "1", Baseline: base, Samples: same(30)}, at(30).Add(10*time.Second))
+	if len(v.Findings) == 0 || !strings.Contains(v.Findings[0].Note, "slow share rising (allowed: ") {
+		t.Errorf("findings %+v do not say the known-good's rise is allowed for", v.Findings)
+	}
+	base, worse := driftingLatency(5)
+	if m := tripMinute(p, base, 10, worse); m == 0 || m > 4 {
+		t.Errorf("5x the slow share on the same drift trips in minute %d, want by the 4th", m)
+	} else if testing.Verbose() {
+		t.Logf("5x trips in minute %d", m)
+	}
 }

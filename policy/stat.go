@@ -324,6 +324,9 @@ func baselineNote(nb *noteBuf, r *rule, rb *ruleBase) {
 	case r.isLatency() && rb.hasBase:
 		nb.sep()
 		nb.str("known-good ").str(r.stat).str(" before the deploy ").num(rb.base, 4).str(" ms")
+		if rb.trend.perHour > 0 {
+			nb.str(", its slow share rising (allowed: ").num(100*math.Expm1(rb.trend.perHour), 3).str("% an hour)")
+		}
 	case rb.hasBase:
 		nb.sep()
 		nb.str("known-good before the deploy ").num(rb.base, 4)
