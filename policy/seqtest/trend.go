@@ -28,22 +28,24 @@ func RateTrend(t, x, n []float64) (beta, se float64, ok bool) {
 		return 0, 0, false
 	}
 	tx := sxt / sx
-	moments := func(b float64) (mean, variance float64) {
-		var w, wt, wtt float64
+	// moments are the mean and variance of t under the weights
+	// n·e^(b·(t − t̄_x)), and the weights' sum.
+	moments := func(b float64) (mean, variance, sum float64) {
+		var wt, wtt float64
 		for i := range x {
 			if n[i] <= 0 {
 				continue
 			}
 			e := n[i] * math.Exp(b*(t[i]-tx))
-			w += e
+			sum += e
 			wt += e * (t[i] - tx)
 			wtt += e * (t[i] - tx) * (t[i] - tx)
 		}
-		mean = wt / w
-		return mean + tx, wtt/w - mean*mean
+		mean = wt / sum
+		return mean + tx, wtt/sum - mean*mean, sum
 	}
 	for range 50 {
-		mean, v := moments(beta)
+		mean, v, _ := moments(beta)
 		if !(v > 0) {
 			return 0, 0, false
 		}
@@ -53,30 +55,20 @@ func RateTrend(t, x, n []float64) (beta, se float64, ok bool) {
 			break
 		}
 	}
-	_, v := moments(beta)
+	_, v, sum := moments(beta)
 	if !(v > 0) || math.IsNaN(beta) {
 		return 0, 0, false
 	}
-	// The fitted means, for Pearson's dispersion.
-	var w float64
-	for i := range x {
-		if n[i] > 0 {
-			w += n[i] * math.Exp(beta*(t[i]-tx))
-		}
-	}
-	var chi2 float64
+	var chi2 float64 // Pearson's, against the fitted means
 	for i := range x {
 		if n[i] <= 0 {
 			continue
 		}
-		mu := sx * n[i] * math.Exp(beta*(t[i]-tx)) / w
+		mu := sx * n[i] * math.Exp(beta*(t[i]-tx)) / sum
 		if mu > 0 {
 			chi2 += (x[i] - mu) * (x[i] - mu) / mu
 		}
 	}
-	phi := 1.0
-	if m > 2 {
-		phi = max(1, chi2/float64(m-2))
-	}
+	phi := max(1, chi2/float64(m-2)) // m ≥ 3
 	return beta, math.Sqrt(phi / (sx * v)), true
 }
