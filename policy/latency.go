@@ -348,7 +348,7 @@ type latencyTrend struct {
 
 // trendZ is how many standard errors the allowed slope stays below the
 // baseline's estimate.
-const trendZ = 1
+const trendZ = 2
 
 // trendOf fits the baseline's periods (start times ts, slow counts x,
 // invocations n); the reference block is the periods from cut on.
