@@ -116,7 +116,13 @@ func (a *Applier) applyEffect(ctx context.Context, t *targets.Target, w store.Wa
 			return fmt.Errorf("claim override %s: %w", e.Override.ID, err)
 		}
 	case watch.OpenIncident:
-		return a.OpenIncident(ctx, e.Incident, false)
+		err := a.OpenIncident(ctx, e.Incident, false)
+		if open := (IncidentOpenError{}); errors.As(err, &open) && open.Orphan {
+			// The orphan's plan runs (from the incident); once it has
+			// closed, the trip opens its own on a later tick.
+			a.cfg.Start(ctx, t, w, watch.RunPlan{IncidentID: open.ID})
+		}
+		return err
 	case watch.CloseIncident:
 		now := a.cfg.Clock.Now()
 		if _, err := a.cfg.Store.UpdateIncident(ctx, e.IncidentID, func(x *store.Incident) error {
@@ -142,7 +148,11 @@ func (a *Applier) SetKnownGood(ctx context.Context, target, version string) erro
 }
 
 // IncidentOpenError says another incident of the target is still open.
-type IncidentOpenError struct{ ID, Trigger string }
+// Orphan: it was opened by a trip whose watch the store no longer has.
+type IncidentOpenError struct {
+	ID, Trigger string
+	Orphan      bool
+}
 
 func (e IncidentOpenError) Error() string {
 	return fmt.Sprintf("incident %s (%s) of the target is still open", e.ID, e.Trigger)
@@ -165,7 +175,7 @@ func (a *Applier) OpenIncident(ctx context.Context, inc store.Incident, exclusiv
 	}
 	for _, o := range open {
 		if o.Outcome == "" && (o.ID != inc.ID || exclusive) {
-			return IncidentOpenError{ID: o.ID, Trigger: o.Trigger}
+			return IncidentOpenError{ID: o.ID, Trigger: o.Trigger, Orphan: a.orphan(ctx, o)}
 		}
 	}
 	err = a.cfg.Store.CreateIncident(ctx, inc)
@@ -178,6 +188,17 @@ func (a *Applier) OpenIncident(ctx context.Context, inc store.Incident, exclusiv
 		return fmt.Errorf("open incident %s: %w", inc.ID, err)
 	}
 	return nil
+}
+
+// orphan reports whether o was opened by a trip whose watch the store no
+// longer has (it lost its data between the incident's creation and the
+// watch's save).
+func (a *Applier) orphan(ctx context.Context, o store.Incident) bool {
+	if o.WatchID == "" {
+		return false
+	}
+	_, err := a.cfg.Store.GetWatch(ctx, o.WatchID)
+	return errors.Is(err, store.ErrNotFound)
 }
 
 func (a *Applier) incidentLock(target string) *sync.Mutex {

@@ -177,6 +177,40 @@ func TestOpenIncidentOnePerTarget(t *testing.T) {
 	}
 }
 
+// TestOrphanIncidentIsRun: an open incident whose watch the store lost
+// (its trip's save came after Redis came back empty) refuses a new trip of
+// the target, and has its own plan started, so that the new trip opens
+// once it has closed; an open incident whose watch is there only refuses.
+func TestOrphanIncidentIsRun(t *testing.T) {
+	f := newFixture(t)
+	kept := f.watch(t, "w-kept")
+	trip := func(id, watchID string) error {
+		w := store.Watch{ID: watchID, Target: "api", NewVersion: "3", KnownGood: "2"}
+		return f.a.Apply(f.ctx, f.t, w, []watch.Effect{watch.OpenIncident{Incident: store.Incident{ID: id, Target: "api",
+			WatchID: watchID, Trigger: "policy", FromVersion: "3", ToVersion: "2"}}})
+	}
+	if err := trip("inc-kept", kept.ID); err != nil {
+		t.Fatal(err)
+	}
+	var open IncidentOpenError
+	if err := trip("inc-next", "w-next"); !errors.As(err, &open) || open.Orphan || len(f.started) != 0 {
+		t.Fatalf("refused by an incident whose watch is there: %v (orphan %v), started %v; want refused, nothing started", err, open.Orphan, f.started)
+	}
+	if _, err := f.st.UpdateIncident(f.ctx, "inc-kept", func(x *store.Incident) error { x.Outcome = store.OutcomeRolledBack; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := trip("inc-lost", "w-lost"); err != nil { // its watch was never saved
+		t.Fatal(err)
+	}
+	err := trip("inc-next", "w-next")
+	if !errors.As(err, &open) || !open.Orphan || open.ID != "inc-lost" {
+		t.Fatalf("refused by %v, want IncidentOpenError of the orphan inc-lost", err)
+	}
+	if len(f.started) != 1 || f.started[0] != (watch.RunPlan{IncidentID: "inc-lost"}) {
+		t.Fatalf("started %v, want the orphan's plan", f.started)
+	}
+}
+
 // TestTransitRetriesAStaleWatch: a transition whose watch changed between
 // its read and its save is computed again on the fresh copy, so an outcome
 // is not lost to a concurrent update.

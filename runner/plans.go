@@ -38,6 +38,21 @@ func (r *Runner) runPlan(ctx context.Context, t *targets.Target, incidentID stri
 		return
 	}
 	w, err := r.cfg.Store.GetWatch(ctx, inc.WatchID)
+	if errors.Is(err, store.ErrNotFound) {
+		// The trip opened the incident and the store lost the watch before
+		// it was saved (Redis back empty): nothing else would ever run the
+		// plan, and the incident, open, would refuse every later one of
+		// the target. The plan is rebuilt from the incident, as for a
+		// manual rollback; its end resolves the trip.
+		in.Reason = "resumed: its watch was lost with the store"
+		r.goPlan(inc, actuator.BuildPlan(t.Conf, in), func(ctx context.Context) {
+			r.cfg.Effects.Note(ctx, t, watch.LostTrip(inc))
+		}, func(ctx context.Context, res actuator.Result) {
+			r.cfg.Logger.Warn("ran the rollback of an incident whose watch the store lost", zap.String("target", inc.Target), zap.String("incident", inc.ID))
+			r.logErr(r.cfg.Effects.Apply(ctx, t, store.Watch{}, watch.PlanDoneLost(inc, planResult(res))), "finish rollback", inc.ID)
+		})
+		return
+	}
 	if err != nil {
 		r.cfg.Logger.Error("read watch of incident", zap.String("incident", inc.ID), zap.Error(err))
 		return
@@ -117,7 +132,10 @@ func (r *Runner) Resume(ctx context.Context, names map[string]bool) {
 			}
 			return w, []watch.Effect{watch.RunPlan{IncidentID: inc.ID}}
 		})
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			r.runPlan(ctx, t, inc.ID) // its watch is gone: the plan from the incident
+		case err != nil:
 			r.logErr(err, "resume", inc.ID)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/canaryd/canaryd/actuator"
 	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/event"
 	"github.com/canaryd/canaryd/store"
 	"github.com/canaryd/canaryd/store/boltstore"
 	"github.com/canaryd/canaryd/targets"
@@ -19,9 +20,12 @@ import (
 )
 
 // fakeEffects records what the runner hands back to the life cycle.
+// Transit finds the watches st has.
 type fakeEffects struct {
+	st      store.Store
 	mu      sync.Mutex
 	applied [][]watch.Effect
+	notes   []watch.Note
 }
 
 func (f *fakeEffects) Apply(_ context.Context, _ *targets.Target, _ store.Watch, effs []watch.Effect) error {
@@ -31,11 +35,19 @@ func (f *fakeEffects) Apply(_ context.Context, _ *targets.Target, _ store.Watch,
 	return nil
 }
 
-func (f *fakeEffects) Transit(_ context.Context, t *targets.Target, id string, tr func(store.Watch) (store.Watch, []watch.Effect)) error {
-	_, effs := tr(store.Watch{ID: id})
-	return f.Apply(context.Background(), t, store.Watch{}, effs)
+func (f *fakeEffects) Transit(ctx context.Context, t *targets.Target, id string, tr func(store.Watch) (store.Watch, []watch.Effect)) error {
+	w, err := f.st.GetWatch(ctx, id)
+	if err != nil {
+		return err
+	}
+	_, effs := tr(w)
+	return f.Apply(ctx, t, store.Watch{}, effs)
 }
-func (f *fakeEffects) Note(context.Context, *targets.Target, watch.Note)        {}
+func (f *fakeEffects) Note(_ context.Context, _ *targets.Target, n watch.Note) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.notes = append(f.notes, n)
+}
 func (f *fakeEffects) OpenIncident(context.Context, store.Incident, bool) error { return nil }
 func (f *fakeEffects) SetKnownGood(context.Context, string, string) error       { return nil }
 func (f *fakeEffects) closed() int {
@@ -105,7 +117,7 @@ func newFixture(t *testing.T, leases owned) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	f := &fixture{st: st, clk: clockwork.NewFakeClock(), act: &blockingActuator{release: make(chan struct{})}, eff: &fakeEffects{},
+	f := &fixture{st: st, clk: clockwork.NewFakeClock(), act: &blockingActuator{release: make(chan struct{})}, eff: &fakeEffects{st: st},
 		t: &targets.Target{Conf: config.Target{Name: "api", Function: "fn", Alias: "live"}}}
 	ts := map[string]*targets.Target{"api": f.t}
 	f.r = New(Config{Store: st, Clock: f.clk, Logger: zap.NewNop(), Leases: leases, Effects: f.eff,
@@ -146,6 +158,43 @@ func TestPlanRunsOnceOnTheOwner(t *testing.T) {
 			f.r.Wait()
 			if f.act.count() != tc.runs || f.eff.closed() != tc.close {
 				t.Fatalf("%d runs, %d incidents closed; want %d, %d", f.act.count(), f.eff.closed(), tc.runs, tc.close)
+			}
+		})
+	}
+}
+
+// TestOrphanIncidentRuns: a trip opened its incident and the store lost
+// the watch before the trip saved it (Redis back empty between the two
+// writes). Asked to run the plan (the next trip of the target finds it
+// open) or resuming it, the runner runs it from the incident, pages the
+// trip the lost step could not, and closes it. Before, nothing ran it:
+// "read watch of incident: not found", and the open incident refused every
+// later trip of the target.
+func TestOrphanIncidentRuns(t *testing.T) {
+	for _, how := range []string{"run", "resume"} {
+		t.Run(how, func(t *testing.T) {
+			f := newFixture(t, owned{"api": true})
+			inc := store.Incident{ID: "inc-1", Target: "api", WatchID: "w-lost", FromVersion: "3", ToVersion: "2", Trigger: "policy"}
+			ctx := context.Background()
+			if err := f.st.CreateIncident(ctx, inc); err != nil {
+				t.Fatal(err)
+			}
+			close(f.act.release)
+			if how == "run" {
+				f.r.Start(ctx, f.t, store.Watch{}, watch.RunPlan{IncidentID: inc.ID})
+			} else {
+				f.r.Resume(ctx, map[string]bool{"api": true})
+			}
+			f.r.Wait()
+			if f.act.count() != 1 || f.eff.closed() != 1 {
+				t.Fatalf("%d runs, %d incidents closed; want 1, 1", f.act.count(), f.eff.closed())
+			}
+			var paged bool
+			for _, n := range f.eff.notes {
+				paged = paged || n.Alert == event.Tripped && n.IncidentID == inc.ID
+			}
+			if !paged {
+				t.Errorf("notes %+v: no tripped page for the incident", f.eff.notes)
 			}
 		})
 	}

@@ -120,6 +120,16 @@ func PlanDoneLost(inc store.Incident, r PlanResult) []Effect {
 	return closeAndNote(o, inc.Target, inc.WatchID, inc, r, o.message(inc.Target, inc, r))
 }
 
+// LostTrip is the page of a trip whose incident the store kept but whose
+// watch it lost before the trip was saved (Redis back empty between the
+// two writes): the trip's own page went with that step.
+func LostTrip(inc store.Incident) Note {
+	return Note{Kind: event.Tripped, Alert: event.Tripped, Severity: event.Critical, Target: inc.Target, WatchID: inc.WatchID,
+		IncidentID: inc.ID, KnownGood: inc.ToVersion, NewVersion: inc.FromVersion, Data: inc.Verdict,
+		Message: fmt.Sprintf("Deploy of version %s tripped (%s; its watch was lost with the store); rolling back to %s",
+			inc.FromVersion, inc.Trigger, inc.ToVersion)}
+}
+
 // ManualDone records how an operator's rollback (an incident without a
 // watch) ended.
 func ManualDone(inc store.Incident, r PlanResult) []Effect {
