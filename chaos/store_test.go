@@ -66,34 +66,50 @@ func TestRedisRestartDuringRollback(t *testing.T) {
 }
 
 // TestRedisEmptyDuringRollout: the store's Redis comes back empty in the
-// middle of a rollout canaryd drives, of a bad version. The bad version
-// must end reverted however the loss cut the rollout: a trip whose
-// incident reached the empty store but whose watch did not left an open
-// incident that nothing ran and that refused every later trip of the
-// target, and the bad version kept its 10% for good. A loss before the
-// first shift leaves nothing to revert.
+// middle of a rollout canaryd drives. A bad version must end reverted
+// however the loss cut the rollout: a trip whose incident reached the
+// empty store but whose watch did not left an open incident that nothing
+// ran and that refused every later trip of the target, and the bad
+// version kept its 10% for good. A loss before the first shift leaves
+// nothing to revert. A good version, its split found at a step of the
+// target's rollout, is rolled out from there: it stayed at its weight for
+// good, promoted as an external canary.
 func TestRedisEmptyDuringRollout(t *testing.T) {
 	t.Parallel()
-	exp := "3 redis restart/during rollout, empty"
-	runTrials(t, exp, *flagM, func(tr *trial) {
-		o := slowActions
-		o.rollout, o.traffic = rolloutConf, true
-		w := newWorld(tr, o)
-		w.health.setBad(fnShop, "2", true)
-		w.startRollout(w.replicas[0], "2")
-		w.pause(tr.duration(0, rolloutSpan))
-		tr.note("restarted " + w.rolloutPoint(fnShop, "2"))
-		w.restartRedis(exp, false)
-		w.eventually("the store_lost page", 30*time.Second, func() bool { return w.alerts.has(string(event.StoreLost), "") })
-		w.eventually("1 alone on the alias, every incident closed", 45*time.Second, func() bool { return w.settled(fnShop, "1") })
-		e := expect{fn: fnShop, good: "1", bad: []string{"2"}, reverts: -1, incidents: -1, rollout: "2", steps: rolloutSteps}
-		if len(w.sim.Calls("UpdateAlias")) > 0 {
-			e.storeLost = true // version 2 took traffic: its rollback clears the cache
-		} else {
-			tr.note("nothing shifted")
-		}
-		w.finish(e)
-	})
+	for _, bad := range []bool{false, true} {
+		name := map[bool]string{false: "good version", true: "bad version"}[bad]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			exp := "3 redis restart/during rollout, empty, " + name
+			runTrials(t, exp, *flagM, func(tr *trial) {
+				o := slowActions
+				o.rollout, o.traffic = rolloutConf, true
+				w := newWorld(tr, o)
+				w.health.setBad(fnShop, "2", bad)
+				w.startRollout(w.replicas[0], "2")
+				if !bad { // in the middle of it: after the first shift
+					w.eventually("2 at 10%", 30*time.Second, func() bool { return w.share(fnShop, "2") > 0 })
+				}
+				w.pause(tr.duration(0, rolloutSpan))
+				tr.note("restarted " + w.rolloutPoint(fnShop, "2"))
+				w.restartRedis(exp, false)
+				w.eventually("the store_lost page", 30*time.Second, func() bool { return w.alerts.has(string(event.StoreLost), "") })
+				if !bad {
+					w.eventually("2 promoted alone", 45*time.Second, func() bool { return w.settled(fnShop, "2") && w.knownGood(fnShop) == "2" })
+					w.finish(expect{fn: fnShop, good: "2", reverts: 0, incidents: 0, rollout: "2", steps: rolloutSteps})
+					return
+				}
+				w.eventually("1 alone on the alias, every incident closed", 45*time.Second, func() bool { return w.settled(fnShop, "1") })
+				e := expect{fn: fnShop, good: "1", bad: []string{"2"}, reverts: -1, incidents: -1, rollout: "2", steps: rolloutSteps}
+				if len(w.sim.Calls("UpdateAlias")) > 0 {
+					e.storeLost = true // version 2 took traffic: its rollback clears the cache
+				} else {
+					tr.note("nothing shifted")
+				}
+				w.finish(e)
+			})
+		})
+	}
 }
 
 // restartRedis crashes the store's Redis and starts it again after a

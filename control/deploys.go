@@ -7,7 +7,6 @@ import (
 
 	"github.com/canaryd/canaryd/api"
 	"github.com/canaryd/canaryd/knownbad"
-	"github.com/canaryd/canaryd/store"
 	"github.com/canaryd/canaryd/watcher"
 )
 
@@ -41,13 +40,9 @@ func (c *Controller) StartRollout(ctx context.Context, name, version string) (ap
 	if t.Conf.Rollout == nil {
 		return api.AnnounceResult{}, fmt.Errorf("%w: target %s has no [target.rollout]: canaryd only watches its deploys", api.ErrBadRequest, name)
 	}
-	cs, err := t.Conf.Rollout.RolloutSteps()
+	steps, err := watcher.RolloutSteps(t.Conf.Rollout)
 	if err != nil {
 		return api.AnnounceResult{}, fmt.Errorf("%w: %v", api.ErrBadRequest, err)
-	}
-	steps := make([]store.RolloutStep, len(cs))
-	for i, s := range cs {
-		steps[i] = store.RolloutStep{Weight: s.Weight / 100, Hold: s.Hold.Duration, Gate: s.Gate}
 	}
 	if in, bad, err := knownbad.ForTarget(ctx, c.cfg.Store, t.Conf, version); err != nil {
 		return api.AnnounceResult{}, err

@@ -46,6 +46,21 @@ func StartRollout(w store.Watch, steps []store.RolloutStep) store.Watch {
 	return w
 }
 
+// ResumeRollout is StartRollout for a rollout found with the weight of
+// step already set (the store lost its data in the middle of a rollout
+// canaryd drove): the step's hold and the new version's evidence start
+// again now, and the pre-traffic hook is done (traffic moved already). Its
+// probe baseline is none, stated: every probe result since the split may
+// be the new version's, and taking them for the known-good's made a
+// failing canary look like a deploy during an incident (alert only).
+func ResumeRollout(w store.Watch, steps []store.RolloutStep, step int, now time.Time) store.Watch {
+	w = StartRollout(w, steps)
+	w.Rollout.Step, w.Rollout.StepAt, w.Rollout.TrafficAt = step, now, now
+	w.Rollout.PreHook = store.HookPassed
+	w.ProbeBaseline = store.NewProbeBaseline(nil)
+	return w
+}
+
 // nextRollout is Next for a rolling-out watch.
 func nextRollout(c Config, w store.Watch, t Tick) (store.Watch, []Effect) {
 	tr := begin(w)

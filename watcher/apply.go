@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"strings"
 	"time"
 
@@ -91,7 +92,50 @@ func (d *Detector) apply(ctx context.Context, t config.Target, a aliasView, how 
 	case current != nil && current.NewVersion == cand && !force:
 		return d.shiftTraffic(ctx, st, a, *current, now)
 	}
-	return d.startWatch(ctx, deploy{target: t, state: st, alias: a, version: cand, source: source, active: active, current: current, now: now, since: since, eventAt: how.eventAt})
+	dp := deploy{target: t, state: st, alias: a, version: cand, source: source, active: active, current: current, now: now, since: since, eventAt: how.eventAt}
+	if source == SourceRecovered {
+		dp.rollout, dp.resume, dp.resumed = resumableRollout(t, a, cand)
+		if dp.resumed {
+			d.cfg.Logger.Warn("first observation: the split is a step of the target's rollout; resuming it there",
+				zap.String("target", t.Name), zap.String("version", cand), zap.Float64("weight", a.Weights[cand]))
+		}
+	}
+	return d.startWatch(ctx, dp)
+}
+
+// resumableRollout finds, at a first sighting of a split alias, the step
+// of the target's [target.rollout] whose weight the new version has: a
+// rollout canaryd drove whose watch the store lost. The rollout goes on
+// from there, rather than the split staying where it was for good.
+func resumableRollout(t config.Target, a aliasView, version string) ([]store.RolloutStep, int, bool) {
+	w, split := a.Weights[version]
+	if t.Rollout == nil || !split || a.Version == version {
+		return nil, 0, false
+	}
+	steps, err := RolloutSteps(t.Rollout)
+	if err != nil {
+		return nil, 0, false
+	}
+	for k, s := range steps[:len(steps)-1] {
+		if math.Abs(s.Weight-w) < 1e-9 {
+			return steps, k, true
+		}
+	}
+	return nil, 0, false
+}
+
+// RolloutSteps are a [target.rollout]'s steps as a rollout watch holds
+// them (weights as shares of the traffic).
+func RolloutSteps(r *config.Rollout) ([]store.RolloutStep, error) {
+	cs, err := r.RolloutSteps()
+	if err != nil {
+		return nil, err
+	}
+	steps := make([]store.RolloutStep, len(cs))
+	for i, s := range cs {
+		steps[i] = store.RolloutStep{Weight: s.Weight / 100, Hold: s.Hold.Duration, Gate: s.Gate}
+	}
+	return steps, nil
 }
 
 // deploy is what startWatch needs to know about a new deploy.
@@ -107,6 +151,8 @@ type deploy struct {
 	since   time.Time           // when the deploy began: now, or earlier for one found at a first sighting
 	eventAt time.Time           // the deploy event's time, when an event prompted the read
 	rollout []store.RolloutStep // a rollout canaryd drives: the watch starts rolling out
+	resume  int                 // ... at this step, its weight already set (resumed: a store that lost its data)
+	resumed bool
 }
 
 // backToKnownGood handles an alias that serves only the known-good version
@@ -166,7 +212,9 @@ func (d *Detector) startWatch(ctx context.Context, dp deploy) (change, error) {
 		DetectedAt: dp.since,
 		EventAt:    dp.eventAt,
 	}
-	if dp.rollout != nil {
+	if dp.rollout != nil && dp.resumed {
+		w = watch.ResumeRollout(w, dp.rollout, dp.resume, dp.now)
+	} else if dp.rollout != nil {
 		w = watch.StartRollout(w, dp.rollout)
 	} else if d.cfg.ProbeBaseline != nil {
 		// Only results: a replica that does not probe the target (an
