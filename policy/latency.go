@@ -361,7 +361,8 @@ func trendOf(ts []int64, x, n []float64, cut int) latencyTrend {
 		hours[i] = float64(t-ts[0]) / float64(time.Hour)
 	}
 	beta, se, ok := seqtest.RateTrend(hours, x, n)
-	if lo := beta - trendZ*se; !ok || lo <= 0 {
+	lo := beta - trendZ*se
+	if !ok || lo <= 0 {
 		return latencyTrend{}
 	}
 	var sn, snt float64
@@ -372,7 +373,7 @@ func trendOf(ts []int64, x, n []float64, cut int) latencyTrend {
 	if sn <= 0 {
 		return latencyTrend{}
 	}
-	return latencyTrend{perHour: beta - trendZ*se, from: ts[0] + int64(snt/sn*float64(time.Hour))}
+	return latencyTrend{perHour: lo, from: ts[0] + int64(snt/sn*float64(time.Hour))}
 }
 
 // at is the factor period q's invocations are scaled by: the allowed rise

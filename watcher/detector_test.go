@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,14 +46,9 @@ type detectorEnv struct {
 // already observed the alias once (so 5 is known-good).
 func newDetectorEnv(t *testing.T, fastRetries bool) *detectorEnv {
 	t.Helper()
-	clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	sim, awsCfg := awssim.Start(t, awssim.Options{Clock: clk, FastRetries: fastRetries})
-	st, err := boltstore.Open(filepath.Join(t.TempDir(), "canaryd.db"), boltstore.Options{Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	clk, sim, awsCfg, st := simAndStore(t, awssim.Options{FastRetries: fastRetries})
 	sim.CreateAlias("api", "live", "5")
+	var err error
 	e := &detectorEnv{t: t, clk: clk, sim: sim, store: st, metrics: NewMetrics(prometheus.NewRegistry())}
 	client := lambda.NewFromConfig(awsCfg)
 	e.det, err = NewDetector(DetectorConfig{
@@ -78,6 +74,21 @@ func newDetectorEnv(t *testing.T, fastRetries bool) *detectorEnv {
 		t.Fatalf("initial sweep: %+v", s)
 	}
 	return e
+}
+
+// simAndStore starts awssim (opts, on a fake clock) and opens a bolt
+// store on the same clock.
+func simAndStore(t *testing.T, opts awssim.Options) (*clockwork.FakeClock, *awssim.Sim, aws.Config, *boltstore.Store) {
+	t.Helper()
+	clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	opts.Clock = clk
+	sim, awsCfg := awssim.Start(t, opts)
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "canaryd.db"), boltstore.Options{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return clk, sim, awsCfg, st
 }
 
 func (e *detectorEnv) state() store.TargetState {
@@ -503,13 +514,7 @@ type nopStore struct{ store.Store }
 func TestSweepMissedReadsOnlyWhatPollsMissedPaced(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	sim, awsCfg := awssim.Start(t, awssim.Options{Clock: clk})
-	st, err := boltstore.Open(filepath.Join(t.TempDir(), "canaryd.db"), boltstore.Options{Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	clk, sim, awsCfg, st := simAndStore(t, awssim.Options{})
 	var targets []config.Target
 	for i := range 6 {
 		name := fmt.Sprintf("fn%d", i)

@@ -2,18 +2,15 @@ package watcher
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
-	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/canaryd/canaryd/awssim"
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/store"
-	"github.com/canaryd/canaryd/store/boltstore"
 )
 
 func TestDecideFirstSight(t *testing.T) {
@@ -67,13 +64,7 @@ func TestFirstSightResumesRollout(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-			sim, awsCfg := awssim.Start(t, awssim.Options{Clock: clk})
-			st, err := boltstore.Open(filepath.Join(t.TempDir(), "canaryd.db"), boltstore.Options{Clock: clk})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = st.Close() })
+			clk, sim, awsCfg, st := simAndStore(t, awssim.Options{})
 			sim.CreateAlias("api", "live", "5")
 			sim.Deploy("api", "live", "5", map[string]float64{"6": tc.weight})
 			client := lambda.NewFromConfig(awsCfg)
