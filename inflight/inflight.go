@@ -77,8 +77,17 @@ func (b *Book) Finished(in store.Incident) {
 	}
 }
 
-// Forget drops an incident from those in flight (finished elsewhere, or
-// gone).
+// Incident is the incident in flight with that ID, as this process
+// recorded it.
+func (b *Book) Incident(id string) (store.Incident, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	in, ok := b.incidents[id]
+	return in, ok
+}
+
+// Forget drops an incident from those in flight (finished, here or
+// elsewhere).
 func (b *Book) Forget(id string) {
 	b.mu.Lock()
 	delete(b.incidents, id)

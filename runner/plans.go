@@ -96,11 +96,24 @@ func (r *Runner) goPlan(inc store.Incident, plan actuator.Plan, before func(cont
 			return
 		}
 		done(ctx, res)
-		// Unless the store lost its data meanwhile: then the incident was
-		// recorded again as one to finish (Replant) and done could not
-		// reach its watch; ResumeManual finishes it.
-		r.work.Finished(inc)
+		r.finished(ctx, inc)
 	})
+}
+
+// finished records that inc's plan finished and its outcome was recorded,
+// unless the store lost its data meanwhile. Then either the incident was
+// recorded again as one to finish (Replant) and done could not reach its
+// watch, or the store no longer has it at all: the plan went on in the
+// empty store (its journal is there) but its close found nothing. Both
+// stay in flight: ResumeManual (or the marker check's Replant) records the
+// incident again and its plan, resumed from the journal, closes it.
+func (r *Runner) finished(ctx context.Context, inc store.Incident) {
+	if _, err := r.cfg.Store.GetIncident(ctx, inc.ID); errors.Is(err, store.ErrNotFound) {
+		r.cfg.Logger.Warn("rollback plan finished, but the store lost its incident meanwhile; it is recorded again and closed",
+			zap.String("target", inc.Target), zap.String("incident", inc.ID))
+		return
+	}
+	r.work.Finished(inc)
 }
 
 // Resume finishes what a crash or a dead replica left undone on the
@@ -147,7 +160,10 @@ const ManualSweep = 10 * time.Second
 // ResumeManual re-runs, every ManualSweep, the manual rollbacks this
 // process started that stopped unfinished and are not running here: one
 // whose journal write failed (the store was down longer than its client's
-// retries), or one re-recorded after the store lost its data (Replant).
+// retries, or fenced: the lease went with the data), or one re-recorded
+// after the store lost its data (Replant). One the store no longer has
+// was lost with its data before the marker check noticed: it is recorded
+// again here (replant) and run.
 // Nothing else would resume them before a restart or a lease take-over
 // (automatic plans are re-run from their watch every tick). With none, it
 // reads nothing.
@@ -160,8 +176,19 @@ func (r *Runner) ResumeManual(ctx context.Context) {
 	for _, id := range stopped {
 		inc, err := r.cfg.Store.GetIncident(ctx, id)
 		switch {
-		case errors.Is(err, store.ErrNotFound) || err == nil && inc.Outcome != "":
-			r.work.Forget(id) // finished (here or by another replica), or gone
+		case err == nil && inc.Outcome != "":
+			r.work.Forget(id) // finished (here or by another replica)
+		case errors.Is(err, store.ErrNotFound):
+			// Incidents are never deleted: the store lost its data (Redis
+			// back empty) and the marker check has not said so yet. It was
+			// forgotten here: the operator's rollback never finished, its
+			// outcome was never paged.
+			mine, ok := r.work.Incident(id)
+			if t := ts[mine.Target]; ok && t != nil && r.replant(ctx, t, mine) {
+				if _, owned := r.cfg.Leases.Fence(mine.Target); owned {
+					r.runPlan(ctx, t, id)
+				}
+			}
 		case err != nil:
 			r.cfg.Logger.Warn("read unfinished manual rollback", zap.String("incident", id), zap.Error(err))
 		case ts[inc.Target] != nil:
@@ -182,20 +209,26 @@ func (r *Runner) ResumeManual(ctx context.Context) {
 func (r *Runner) Replant(ctx context.Context) {
 	ts := r.cfg.Targets()
 	for _, inc := range r.work.InFlight() {
-		t := ts[inc.Target]
-		if t == nil {
-			continue
+		if t := ts[inc.Target]; t != nil {
+			r.replant(ctx, t, inc)
 		}
-		inc.WatchID, inc.Outcome, inc.ClosedAt, inc.Revision = "", "", time.Time{}, 0
-		if err := r.cfg.Store.CreateIncident(ctx, inc); err != nil {
-			r.cfg.Logger.Warn("re-record incident lost with the store", zap.String("incident", inc.ID), zap.Error(err))
-			continue
-		}
-		r.work.Replanted(inc) // now a manual-style incident: ResumeManual's
-		r.cfg.Effects.Note(ctx, t, watch.Note{Kind: event.StoreLost, Severity: event.Warning, Target: inc.Target, IncidentID: inc.ID,
-			Message: fmt.Sprintf("incident %s (%s -> %s) was lost with the store while its rollback ran; re-recorded, its plan resumes",
-				inc.ID, inc.FromVersion, inc.ToVersion)})
 	}
+}
+
+// replant records inc again, as a manual-style incident (its watch is
+// gone), in a store that lost it; false when it could not (already there:
+// another path recorded it first).
+func (r *Runner) replant(ctx context.Context, t *targets.Target, inc store.Incident) bool {
+	inc.WatchID, inc.Outcome, inc.ClosedAt, inc.Revision = "", "", time.Time{}, 0
+	if err := r.cfg.Store.CreateIncident(ctx, inc); err != nil {
+		r.cfg.Logger.Warn("re-record incident lost with the store", zap.String("incident", inc.ID), zap.Error(err))
+		return false
+	}
+	r.work.Replanted(inc) // now a manual-style incident: ResumeManual's
+	r.cfg.Effects.Note(ctx, t, watch.Note{Kind: event.StoreLost, Severity: event.Warning, Target: inc.Target, IncidentID: inc.ID,
+		Message: fmt.Sprintf("incident %s (%s -> %s) was lost with the store while its rollback ran; re-recorded, its plan resumes",
+			inc.ID, inc.FromVersion, inc.ToVersion)})
+	return true
 }
 
 // planResult is the life cycle's view of an actuator result.

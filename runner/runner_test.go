@@ -2,19 +2,23 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/actuator"
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/event"
+	"github.com/canaryd/canaryd/internal/testredis"
 	"github.com/canaryd/canaryd/store"
 	"github.com/canaryd/canaryd/store/boltstore"
+	"github.com/canaryd/canaryd/store/redisstore"
 	"github.com/canaryd/canaryd/targets"
 	"github.com/canaryd/canaryd/watch"
 )
@@ -28,10 +32,20 @@ type fakeEffects struct {
 	notes   []watch.Note
 }
 
-func (f *fakeEffects) Apply(_ context.Context, _ *targets.Target, _ store.Watch, effs []watch.Effect) error {
+// Apply records effs; a CloseIncident closes the incident in st, as the
+// real Applier does (an error, e.g. the incident gone, is only logged).
+func (f *fakeEffects) Apply(ctx context.Context, _ *targets.Target, _ store.Watch, effs []watch.Effect) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.applied = append(f.applied, effs)
+	for _, e := range effs {
+		if c, ok := e.(watch.CloseIncident); ok {
+			_, _ = f.st.UpdateIncident(ctx, c.IncidentID, func(x *store.Incident) error {
+				x.Outcome, x.ClosedAt = c.Outcome, time.Now()
+				return nil
+			})
+		}
+	}
 	return nil
 }
 
@@ -64,17 +78,32 @@ func (f *fakeEffects) closed() int {
 	return n
 }
 
-// blockingActuator's plans run until release is closed or their context ends.
+// blockingActuator's plans run until release is closed or their context
+// ends; the first len(fail) runs stop at once with those errors (a journal
+// write that failed).
 type blockingActuator struct {
 	release chan struct{}
+	started chan struct{} // a token for every run (waitRuns)
 	mu      sync.Mutex
 	runs    int
+	fail    []error
 }
 
 func (a *blockingActuator) Execute(ctx context.Context, p actuator.Plan, _ store.Fence) (actuator.Result, error) {
 	a.mu.Lock()
 	a.runs++
+	select {
+	case a.started <- struct{}{}:
+	default:
+	}
+	var err error
+	if len(a.fail) > 0 {
+		err, a.fail = a.fail[0], a.fail[1:]
+	}
 	a.mu.Unlock()
+	if err != nil {
+		return actuator.Result{}, err
+	}
 	select {
 	case <-a.release:
 		return actuator.Result{Outcome: actuator.Outcome(store.OutcomeRolledBack)}, nil
@@ -117,7 +146,24 @@ func newFixture(t *testing.T, leases owned) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	f := &fixture{st: st, clk: clockwork.NewFakeClock(), act: &blockingActuator{release: make(chan struct{})}, eff: &fakeEffects{st: st},
+	return newFixtureOn(t, leases, st)
+}
+
+// newRedisFixture is newFixture on a real redis-server, whose client
+// (FLUSHALL: the server came back empty) it returns too.
+func newRedisFixture(t *testing.T, leases owned) (*fixture, *redis.Client) {
+	t.Helper()
+	c := testredis.Start(t).Client(t)
+	st, err := redisstore.New(redisstore.Options{Client: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newFixtureOn(t, leases, st), c
+}
+
+func newFixtureOn(t *testing.T, leases owned, st store.Store) *fixture {
+	t.Helper()
+	f := &fixture{st: st, clk: clockwork.NewFakeClock(), act: &blockingActuator{release: make(chan struct{}), started: make(chan struct{}, 16)}, eff: &fakeEffects{st: st},
 		t: &targets.Target{Conf: config.Target{Name: "api", Function: "fn", Alias: "live"}}}
 	ts := map[string]*targets.Target{"api": f.t}
 	f.r = New(Config{Store: st, Clock: f.clk, Logger: zap.NewNop(), Leases: leases, Effects: f.eff,
@@ -254,5 +300,76 @@ func TestShutdownBound(t *testing.T) {
 	f.r.Wait() // the plan saw its context end
 	if f.eff.closed() != 0 {
 		t.Fatal("a plan cut short closed its incident")
+	}
+}
+
+// TestManualRollbackLostWithTheStore: the store's Redis comes back empty
+// while an operator's rollback runs, before the daemon's marker check
+// notices (it looks every 10 s). Whether the plan stopped at a journal
+// write (the store down, or fenced: the lease went with the data) or
+// finished in the empty store (whose close found no incident), the
+// runner must record the incident again and run its plan to a close. It
+// used to forget the stopped one at the next sweep ("finished elsewhere,
+// or gone": incidents are never deleted) and the finished one at once:
+// its remaining steps never ran, its outcome was never paged, or its
+// journal stayed in the store without its incident (chaos '3 redis
+// restart/during manual rollback, empty').
+func TestManualRollbackLostWithTheStore(t *testing.T) {
+	for _, how := range []string{"stopped", "finished"} {
+		t.Run(how, func(t *testing.T) {
+			f, redis := newRedisFixture(t, owned{"api": true})
+			ctx := context.Background()
+			inc := f.manual(t, "manual-1")
+			var lost <-chan error
+			if how == "stopped" {
+				f.act.fail = []error{errors.New("journal intent of step 0: connection refused")}
+				if _, err := f.r.RunManual(ctx, f.t, inc, actuator.Plan{ID: inc.ID}, store.Fence{}); err == nil {
+					t.Fatal("RunManual: no error from a plan that stopped")
+				}
+				if err := redis.FlushAll(ctx).Err(); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				errc := make(chan error, 1)
+				go func() {
+					_, err := f.r.RunManual(ctx, f.t, inc, actuator.Plan{ID: inc.ID}, store.Fence{})
+					errc <- err
+				}()
+				f.waitRuns(t, 1)
+				if err := redis.FlushAll(ctx).Err(); err != nil { // while the plan runs
+					t.Fatal(err)
+				}
+				lost = errc
+			}
+			close(f.act.release)
+			if lost != nil {
+				if err := <-lost; err != nil {
+					t.Fatalf("RunManual: %v", err)
+				}
+			}
+			f.r.Wait() // the first run has returned
+			f.r.ResumeManual(ctx)
+			f.r.Wait()
+			got, err := f.st.GetIncident(ctx, inc.ID)
+			if err != nil || got.Outcome != store.OutcomeRolledBack {
+				t.Fatalf("incident after the loss: %+v, %v; want it recorded again and rolled back", got, err)
+			}
+			if f.r.Book().Len() != 0 {
+				t.Fatalf("%d incidents left in flight", f.r.Book().Len())
+			}
+		})
+	}
+}
+
+// waitRuns waits until the actuator has started n plans.
+func (f *fixture) waitRuns(t *testing.T, n int) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for f.act.count() < n {
+		select {
+		case <-f.act.started:
+		case <-timeout:
+			t.Fatalf("%d plans started within 10 s, want %d", f.act.count(), n)
+		}
 	}
 }
