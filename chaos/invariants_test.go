@@ -35,6 +35,10 @@ type expect struct {
 	// (in bad) at most the first.
 	rollout string
 	steps   []float64
+	// paged: incidents whose outcome must have been paged (a resolve),
+	// whether or not the store still holds them (an operator's rollback
+	// has no trip page that pageViolations would follow).
+	paged []string
 }
 
 // resolveKind is the alert that resolves an incident with outcome o.
@@ -67,7 +71,7 @@ func (w *world) finish(e expect) {
 		e.revertTo = e.good
 	}
 	deadline := time.Now().Add(45 * time.Second)
-	for !w.settled(e.fn, e.good) || !w.pagesResolved(e.fn) || e.storeLost && !w.alerts.has(string(event.StoreLost), "") {
+	for !w.settled(e.fn, e.good) || !w.pagesResolved(e.fn) || !w.allResolved(e.paged) || e.storeLost && !w.alerts.has(string(event.StoreLost), "") {
 		if time.Now().After(deadline) {
 			w.t.Errorf("not settled within 45 s: alias %q (want %s), incidents %s", w.alias(e.fn), e.good, w.describeIncidents(e.fn))
 			break
@@ -85,6 +89,16 @@ func (w *world) finish(e expect) {
 func (w *world) pagesResolved(fn string) bool {
 	for _, a := range w.alerts.all() {
 		if a.Target == fn && string(a.Type) == string(event.Tripped) && !w.resolved(a.IncidentID) {
+			return false
+		}
+	}
+	return true
+}
+
+// allResolved reports whether every one of incidents got its resolve.
+func (w *world) allResolved(incidents []string) bool {
+	for _, id := range incidents {
+		if !w.resolved(id) {
 			return false
 		}
 	}
@@ -132,6 +146,7 @@ func (w *world) violations(e expect) []string {
 	for _, inc := range incs {
 		out = append(out, w.incidentViolations(ctx, st, inc, e)...)
 	}
+	out = append(out, w.strayJournals(ctx, st, incs)...)
 	out = append(out, overlaps(incs)...)
 	out = append(out, w.invalidationViolations(incs, e)...)
 	out = append(out, w.knownGoodViolations(ctx, st, e)...)
@@ -199,6 +214,29 @@ func (w *world) incidentViolations(ctx context.Context, st store.Store, inc stor
 	}
 	if inc.Outcome == store.OutcomeRolledBack && len(last) != planSteps {
 		out = append(out, fmt.Sprintf("incident %s rolled back with %d of %d steps journaled", inc.ID, len(last), planSteps))
+	}
+	return out
+}
+
+// strayJournals: a journal the store holds belongs to an incident it
+// holds. After the store lost its data, a plan that went on writing its
+// journal into the empty store must have had its incident recorded again;
+// an incident may be gone with the store only together with its journal
+// (it closed before the loss).
+func (w *world) strayJournals(ctx context.Context, st store.Store, incs []store.Incident) []string {
+	have := map[string]bool{}
+	for _, inc := range incs {
+		have[inc.ID] = true
+	}
+	var out []string
+	for _, a := range w.alerts.all() {
+		if a.IncidentID == "" || have[a.IncidentID] {
+			continue
+		}
+		have[a.IncidentID] = true // checked once
+		if js, err := st.Journal(ctx, a.IncidentID); err == nil && len(js) > 0 {
+			out = append(out, fmt.Sprintf("journal of incident %s (%d entries) without its incident", a.IncidentID, len(js)))
+		}
 	}
 	return out
 }
@@ -317,6 +355,11 @@ func (w *world) pageViolations(incs []store.Incident, e expect) []string {
 	for _, a := range w.alerts.all() {
 		if a.Target == e.fn && a.Type == event.Tripped && !w.resolved(a.IncidentID) {
 			out = append(out, fmt.Sprintf("page %s (tripped) never resolved", a.IncidentID))
+		}
+	}
+	for _, id := range e.paged {
+		if !w.resolved(id) {
+			out = append(out, fmt.Sprintf("incident %s: its outcome never paged", id))
 		}
 	}
 	return out

@@ -164,6 +164,49 @@ func TestRedisRestartDuringManualRollback(t *testing.T) {
 	})
 }
 
+// TestRedisEmptyDuringManualRollback: an operator's rollback while the
+// store's Redis is SIGKILLed and comes back empty. The incident, its
+// journal and the lease go with the data; the plan in flight stops at its
+// next journal write (fenced, or the store down) or goes on in the new
+// store. Either way the operator's rollback must end as if nothing had
+// happened: the alias back on version 1 once, the incident recorded again
+// and closed with its whole journal (or gone with the store only if it had
+// closed before), its outcome paged, the store's loss paged, version 2
+// never promoted by the first sighting that follows the loss.
+func TestRedisEmptyDuringManualRollback(t *testing.T) {
+	t.Parallel()
+	exp := "3 redis restart/during manual rollback, empty"
+	runTrials(t, exp, *flagM, func(tr *trial) {
+		o := slowActions
+		o.traffic = true // the first sighting after the loss finds version 1 served before
+		w := newWorld(tr, o)
+		w.deploy(fnShop, "2")
+		w.waitWatch(fnShop, "2")
+		answered := make(chan error, 1)
+		go func() {
+			_, err := w.replicas[0].rollback(context.Background(), fnShop, "", "chaos-operator")
+			answered <- err
+		}()
+		inc := w.waitIncident(fnShop, "")
+		w.pause(tr.killDelay())
+		tr.note("restarted at " + w.killPoint(inc))
+		w.restartRedis(exp, false)
+		w.finish(expect{fn: fnShop, good: "1", bad: []string{"2"}, reverts: 1, incidents: -1, storeLost: true, paged: []string{inc}})
+		w.checkStoreLost(true)
+		for _, x := range w.incidents(fnShop) {
+			if x.ID != inc {
+				tr.Errorf("invariant: incident %s (%s) besides the operator's %s", x.ID, x.Trigger, inc)
+			}
+		}
+		if len(w.incidents(fnShop)) == 0 {
+			tr.note("incident gone with the store")
+		}
+		if err := <-answered; err != nil {
+			tr.Errorf("invariant: the operator's request failed although the rollback went on: %v", err)
+		}
+	})
+}
+
 // TestStoreFailoverDuringRollback: the store is a master with a replica
 // under three sentinels, or a Cluster of three masters with a replica
 // each; the master holding the target's keys is killed during a rollback
