@@ -40,6 +40,12 @@ func (d *Daemon) checkMarker(ctx context.Context) {
 	case prev != "" && prev != m.ID:
 		d.storeLost(ctx, prev, m.ID)
 		d.runner.Replant(ctx)
+		// The leases went with the data: taken again right after this
+		// (refreshLeases), as a take-over, they resume what the store
+		// holds now — an incident whose write reached the empty store
+		// while the writes after it (the trip's watch, the override's
+		// claim) did not, which nothing else would run.
+		d.leases.Lost()
 	}
 }
 

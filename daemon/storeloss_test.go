@@ -133,3 +133,42 @@ func TestStoreLostWhileAPlanRunsIsFinished(t *testing.T) {
 	})
 	h.until("the page resolved (rollback_done)", 20, func() bool { return alertMentions(h, string(event.RollbackDone), id) })
 }
+
+// TestIncidentWrittenIntoTheEmptyStoreIsRun: Redis comes back empty while
+// a tick applies an operator's force-rollback of version 3 (healthy, as
+// far as the policy can tell). The tick read the override and the watch
+// before the loss; its OpenIncident, retried by the client through the
+// outage, landed in the empty store, and the writes after it (claim the
+// override, save the trip) found nothing. What is left is an open
+// incident whose watch the store lost: no trip of the recovered watch of
+// 3 will find it in the way (3 passes its probes), and with one replica the
+// lease re-taken in the empty store has the same token, so no take-over
+// resumed it. It stayed open for good, refusing every later rollback of
+// the target (409). The loss is now a take-over of every lease: what the
+// store holds after it is resumed, and the incident is rolled back.
+func TestIncidentWrittenIntoTheEmptyStoreIsRun(t *testing.T) {
+	h := newHarness(t, harnessOpts{redisStore: true})
+	h.setBad("3", false)
+	h.deployGood()
+	h.sim.Deploy(fn, alias, "3", nil)
+	h.until("watch of 3", 5, func() bool { return h.latestWatch().NewVersion == "3" })
+	w := h.latestWatch()
+	if err := h.redis.FlushAll(h.ctx).Err(); err != nil { // restarted without persistence
+		t.Fatal(err)
+	}
+	inc := store.Incident{ID: "inc-forced", Target: "api", WatchID: w.ID, OpenedAt: h.clk.Now(), FromVersion: "3", ToVersion: "2",
+		Trigger: "operator", Actor: "ana"}
+	if err := h.store.CreateIncident(h.ctx, inc); err != nil {
+		t.Fatal(err)
+	}
+	h.until("the incident rolled back", 30, func() bool {
+		in, err := h.store.GetIncident(h.ctx, inc.ID)
+		return err == nil && in.Outcome == store.OutcomeRolledBack
+	})
+	if v, _, _ := h.sim.Alias(fn, alias); v != "2" {
+		t.Fatalf("alias on %s, want 2", v)
+	}
+	h.until("the trip paged and resolved", 10, func() bool {
+		return alertMentions(h, string(event.Tripped), inc.ID) && alertMentions(h, string(event.RollbackDone), inc.ID)
+	})
+}

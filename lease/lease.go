@@ -97,6 +97,21 @@ func (t *Table) Refresh(ctx context.Context, names []string, holder string, ttl 
 	return taken
 }
 
+// Lost forgets every lease: the store lost its data (Redis back empty),
+// and the leases with it. The next Refresh takes them again as new ones,
+// so the daemon treats them as a take-over and resumes what the store
+// holds now. Kept, a lease re-taken by the same replica in the empty
+// store could get the token it had before, and nothing was resumed.
+func (t *Table) Lost() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.local {
+		return
+	}
+	clear(t.owned)
+	clear(t.renewAt)
+}
+
 // Retain forgets the targets not in names (a reload removed them from
 // the config); their leases expire in the store on their own.
 func (t *Table) Retain(names []string) {
