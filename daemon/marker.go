@@ -50,8 +50,9 @@ func (d *Daemon) checkMarker(ctx context.Context) {
 }
 
 func (d *Daemon) storeLost(ctx context.Context, before, after string) {
-	msg := fmt.Sprintf("canaryd's store lost its data (marker %s, now %s): watches, incidents, journals and known-good versions "+
-		"recorded before %s are gone. Known-good versions are derived again from each alias's traffic in CloudWatch; "+
+	msg := fmt.Sprintf("canaryd's store lost its data (marker %s, now %s): watches, incidents, journals, operators' overrides "+
+		"(pauses, forced rollbacks, mark-goods) and known-good versions recorded before %s are gone. Known-good versions are "+
+		"derived again from each alias's traffic in CloudWatch; set again the overrides still wanted; "+
 		"check the store's persistence (README: Redis persistence)", before, after, d.clock.Now().UTC().Format(time.RFC3339))
 	d.log.Error(msg)
 	d.metrics.StoreLost.Inc()
