@@ -10,6 +10,7 @@ import (
 	"github.com/canaryd/canaryd/api"
 	"github.com/canaryd/canaryd/effects"
 	"github.com/canaryd/canaryd/runner"
+	"github.com/canaryd/canaryd/store"
 )
 
 // Rollback plans, and unless PlanOnly executes, a manual rollback: the same
@@ -44,6 +45,13 @@ func (c *Controller) Rollback(ctx context.Context, req api.RollbackRequest) (api
 		if errors.As(err, &open) {
 			return resp, fmt.Errorf("%w: a rollback of %s is already under way: incident %s (%s)", api.ErrConflict, req.Target, open.ID, open.Trigger)
 		}
+		if errors.Is(err, runner.ErrOpenedUnprepared) {
+			// The incident is open and in flight here: the runner ends the
+			// watches, records the known-good and runs the plan once the
+			// store answers again.
+			resp.IncidentID, resp.Outcome, resp.Message = inc.ID, "started", interrupted(err, inc)
+			return resp, nil
+		}
 		return resp, err
 	}
 	resp.IncidentID, resp.Outcome = inc.ID, "started"
@@ -56,12 +64,18 @@ func (c *Controller) Rollback(ctx context.Context, req api.RollbackRequest) (api
 		// The journal could not be written (the store is down), the lease
 		// was lost or the daemon is stopping: the plan resumes from its
 		// journal (runner.ResumeManual, or the target's next owner).
-		resp.Message = fmt.Sprintf("interrupted (%v); it resumes from its journal within %s, on the replica that owns %s; follow it with: canaryd history --incident %s",
-			err, runner.ManualSweep, req.Target, inc.ID)
+		resp.Message = interrupted(err, inc)
 		return resp, nil
 	}
 	resp.Outcome, resp.Message = string(res.Outcome), res.Reason
 	return resp, nil
+}
+
+// interrupted is the answer's message for a manual rollback stopped by
+// err that resumes on its own.
+func interrupted(err error, inc store.Incident) string {
+	return fmt.Sprintf("interrupted (%v); it resumes from its journal within %s, on the replica that owns %s; follow it with: canaryd history --incident %s",
+		err, runner.ManualSweep, inc.Target, inc.ID)
 }
 
 // describe is a plan as the API shows it.

@@ -66,7 +66,7 @@ func (b *Book) Start(in store.Incident) bool {
 }
 
 // Finished records that in's plan finished and its outcome was recorded.
-// An incident re-recorded meanwhile (Replanted: the store lost its data
+// An incident re-recorded meanwhile (Track: the store lost its data
 // while the plan ran, so the outcome went to a watch that no longer
 // exists) stays in flight for Stopped to report.
 func (b *Book) Finished(in store.Incident) {
@@ -130,10 +130,11 @@ func (b *Book) InFlight() []store.Incident {
 	return out
 }
 
-// Replanted records that in was recorded again in an empty store, as an
-// incident without a watch (its watch is gone): Stopped reports it once
-// its plan no longer runs here.
-func (b *Book) Replanted(in store.Incident) {
+// Track records in as in flight without starting its plan: an incident
+// recorded again in an empty store without its watch (gone), or a manual
+// rollback whose preparation failed. Stopped reports it once its plan does
+// not run here.
+func (b *Book) Track(in store.Incident) {
 	b.mu.Lock()
 	b.incidents[in.ID] = in
 	b.mu.Unlock()

@@ -43,7 +43,7 @@ func TestStoreLossWhileAPlanRuns(t *testing.T) {
 	}
 	re := lost[0]
 	re.WatchID = ""
-	b.Replanted(re)
+	b.Track(re)
 	if got := b.Stopped(t0, 10*time.Second); len(got) != 0 {
 		t.Fatalf("reported while its plan still runs: %v", got)
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/canaryd/canaryd/actuator"
 	"github.com/canaryd/canaryd/event"
 	"github.com/canaryd/canaryd/store"
@@ -25,6 +27,12 @@ const ManualWait = 45 * time.Second
 // ManualWait (or its requester went away): it goes on in the background.
 var ErrStillRunning = errors.New("rollback still running")
 
+// ErrOpenedUnprepared says a manual rollback's incident was opened but
+// ending the target's watches or recording the known-good version failed
+// (the store went down in between): the rollback is not lost, ResumeManual
+// does both again and runs the plan.
+var ErrOpenedUnprepared = errors.New("rollback opened, but its preparation failed")
+
 // OpenManual opens the incident of a manual rollback of t by plan (its
 // Input names the actor and the reason): it refuses while another incident
 // of the target is open (effects.IncidentOpenError), ends the target's
@@ -37,16 +45,54 @@ func (r *Runner) OpenManual(ctx context.Context, t *targets.Target, plan actuato
 	if err := r.cfg.Effects.OpenIncident(ctx, inc, true); err != nil {
 		return inc, err
 	}
-	if err := r.endActive(ctx, t, fmt.Sprintf("manual rollback to %s by %s: %s", in.ToVersion, in.Actor, in.Reason)); err != nil {
-		return inc, err
+	if err := r.prepare(ctx, t, inc, in.Reason); err != nil {
+		// The incident is open: left so, it would refuse every later
+		// rollback of the target and nothing would run it before a
+		// restart, which would run its plan with the watches still
+		// judging. It stays in flight, its preparation pending.
+		r.prepMu.Lock()
+		r.unprepared[inc.ID] = in.Reason
+		r.prepMu.Unlock()
+		r.work.Track(inc)
+		return inc, fmt.Errorf("%w: %w", ErrOpenedUnprepared, err)
 	}
-	if err := r.cfg.Effects.SetKnownGood(ctx, inc.Target, in.ToVersion); err != nil {
-		return inc, err
+	return inc, nil
+}
+
+// prepare does what a manual rollback does before its plan: it ends the
+// target's judged watches, records the plan's version as known-good and
+// announces the rollback. Done again after a failure, it repeats nothing
+// that took effect: ended watches stay ended, the known-good is the same.
+func (r *Runner) prepare(ctx context.Context, t *targets.Target, inc store.Incident, reason string) error {
+	if err := r.endActive(ctx, t, fmt.Sprintf("manual rollback to %s by %s: %s", inc.ToVersion, inc.Actor, reason)); err != nil {
+		return err
+	}
+	if err := r.cfg.Effects.SetKnownGood(ctx, inc.Target, inc.ToVersion); err != nil {
+		return err
 	}
 	r.cfg.Effects.Note(ctx, t, watch.Note{Kind: event.Tripped, Severity: event.Warning, Target: inc.Target, IncidentID: inc.ID,
 		KnownGood: inc.ToVersion, NewVersion: inc.FromVersion,
-		Message: fmt.Sprintf("manual rollback by %s: %s -> %s (%s)", in.Actor, inc.FromVersion, inc.ToVersion, in.Reason)})
-	return inc, nil
+		Message: fmt.Sprintf("manual rollback by %s: %s -> %s (%s)", inc.Actor, inc.FromVersion, inc.ToVersion, reason)})
+	return nil
+}
+
+// prepared does a pending preparation of incident id (OpenManual's
+// failed): true when there was none or it is done now.
+func (r *Runner) prepared(ctx context.Context, t *targets.Target, inc store.Incident) bool {
+	r.prepMu.Lock()
+	reason, pending := r.unprepared[inc.ID]
+	r.prepMu.Unlock()
+	if !pending {
+		return true
+	}
+	if err := r.prepare(ctx, t, inc, reason); err != nil {
+		r.cfg.Logger.Warn("prepare manual rollback again", zap.String("incident", inc.ID), zap.Error(err))
+		return false
+	}
+	r.prepMu.Lock()
+	delete(r.unprepared, inc.ID)
+	r.prepMu.Unlock()
+	return true
 }
 
 // endActive ends a target's judged watches (an operator took over).

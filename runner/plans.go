@@ -185,17 +185,21 @@ func (r *Runner) ResumeManual(ctx context.Context) {
 			// outcome was never paged.
 			mine, ok := r.work.Incident(id)
 			if t := ts[mine.Target]; ok && t != nil && r.replant(ctx, t, mine) {
-				if _, owned := r.cfg.Leases.Fence(mine.Target); owned {
-					r.runPlan(ctx, t, id)
-				}
+				r.resumeManual(ctx, t, mine)
 			}
 		case err != nil:
 			r.cfg.Logger.Warn("read unfinished manual rollback", zap.String("incident", id), zap.Error(err))
 		case ts[inc.Target] != nil:
-			if _, owned := r.cfg.Leases.Fence(inc.Target); owned {
-				r.runPlan(ctx, ts[inc.Target], id)
-			}
+			r.resumeManual(ctx, ts[inc.Target], inc)
 		}
+	}
+}
+
+// resumeManual runs a stopped manual rollback's plan, its preparation
+// first if that failed when it opened, when this replica owns the target.
+func (r *Runner) resumeManual(ctx context.Context, t *targets.Target, inc store.Incident) {
+	if _, owned := r.cfg.Leases.Fence(inc.Target); owned && r.prepared(ctx, t, inc) {
+		r.runPlan(ctx, t, inc.ID)
 	}
 }
 
@@ -224,7 +228,7 @@ func (r *Runner) replant(ctx context.Context, t *targets.Target, inc store.Incid
 		r.cfg.Logger.Warn("re-record incident lost with the store", zap.String("incident", inc.ID), zap.Error(err))
 		return false
 	}
-	r.work.Replanted(inc) // now a manual-style incident: ResumeManual's
+	r.work.Track(inc) // now a manual-style incident: ResumeManual's
 	r.cfg.Effects.Note(ctx, t, watch.Note{Kind: event.StoreLost, Severity: event.Warning, Target: inc.Target, IncidentID: inc.ID,
 		Message: fmt.Sprintf("incident %s (%s -> %s) was lost with the store while its rollback ran; re-recorded, its plan resumes",
 			inc.ID, inc.FromVersion, inc.ToVersion)})

@@ -79,6 +79,10 @@ type Runner struct {
 	cfg  Config
 	work *inflight.Book
 	wg   sync.WaitGroup
+	// unprepared are the manual rollbacks opened here whose preparation
+	// (prepare) failed, by incident ID, with the operator's reason.
+	prepMu     sync.Mutex
+	unprepared map[string]string
 	// ctx outlives a tick's context so that a plan is not cut short by the
 	// tick that started it; Shutdown cancels it.
 	ctx    context.Context
@@ -87,7 +91,7 @@ type Runner struct {
 
 // New builds a Runner.
 func New(c Config) *Runner {
-	r := &Runner{cfg: c, work: inflight.New()}
+	r := &Runner{cfg: c, work: inflight.New(), unprepared: map[string]string{}}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	return r
 }

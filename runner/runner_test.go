@@ -26,10 +26,12 @@ import (
 // fakeEffects records what the runner hands back to the life cycle.
 // Transit finds the watches st has.
 type fakeEffects struct {
-	st      store.Store
-	mu      sync.Mutex
-	applied [][]watch.Effect
-	notes   []watch.Note
+	st        store.Store
+	mu        sync.Mutex
+	applied   [][]watch.Effect
+	notes     []watch.Note
+	knownGood []string // versions recorded by SetKnownGood
+	kgFail    []error  // the next SetKnownGood calls fail with these
 }
 
 // Apply records effs; a CloseIncident closes the incident in st, as the
@@ -62,8 +64,24 @@ func (f *fakeEffects) Note(_ context.Context, _ *targets.Target, n watch.Note) {
 	defer f.mu.Unlock()
 	f.notes = append(f.notes, n)
 }
-func (f *fakeEffects) OpenIncident(context.Context, store.Incident, bool) error { return nil }
-func (f *fakeEffects) SetKnownGood(context.Context, string, string) error       { return nil }
+
+// OpenIncident creates inc in st.
+func (f *fakeEffects) OpenIncident(ctx context.Context, inc store.Incident, _ bool) error {
+	return f.st.CreateIncident(ctx, inc)
+}
+
+// SetKnownGood records version, or fails with the next of kgFail.
+func (f *fakeEffects) SetKnownGood(_ context.Context, _, version string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.kgFail) > 0 {
+		err := f.kgFail[0]
+		f.kgFail = f.kgFail[1:]
+		return err
+	}
+	f.knownGood = append(f.knownGood, version)
+	return nil
+}
 func (f *fakeEffects) closed() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -371,5 +389,51 @@ func (f *fixture) waitRuns(t *testing.T, n int) {
 		case <-timeout:
 			t.Fatalf("%d plans started within 10 s, want %d", f.act.count(), n)
 		}
+	}
+}
+
+// TestManualRollbackPreparedAgain: the store fails after a manual
+// rollback's incident is open and before its known-good version is
+// recorded. The incident, open, would refuse every later rollback of the
+// target, and nothing ran it before a restart (which would have run the
+// plan with the target's watches still judging). Now the runner keeps it
+// in flight and, once the store answers, records the known-good, announces
+// the rollback and runs the plan, each once.
+func TestManualRollbackPreparedAgain(t *testing.T) {
+	f := newFixture(t, owned{"api": true})
+	ctx := context.Background()
+	refused := errors.New("connection refused")
+	f.eff.kgFail = []error{refused, refused} // at the open, and at the first sweep
+	plan := actuator.Plan{ID: "manual-1", Input: actuator.PlanInput{IncidentID: "manual-1", FromVersion: "3", ToVersion: "2", Actor: "op", Reason: "bad"}}
+	inc, err := f.r.OpenManual(ctx, f.t, plan)
+	if !errors.Is(err, ErrOpenedUnprepared) || !errors.Is(err, refused) {
+		t.Fatalf("OpenManual: %v, want ErrOpenedUnprepared wrapping the store's error", err)
+	}
+	close(f.act.release)
+	f.r.ResumeManual(ctx) // the store still refuses: nothing runs
+	f.r.Wait()
+	if f.act.count() != 0 {
+		t.Fatalf("%d plans ran before the known-good was recorded", f.act.count())
+	}
+	f.clk.Advance(ManualSweep)
+	f.r.ResumeManual(ctx)
+	f.r.Wait()
+	got, err := f.st.GetIncident(ctx, inc.ID)
+	if err != nil || got.Outcome != store.OutcomeRolledBack {
+		t.Fatalf("incident: %+v, %v; want it rolled back", got, err)
+	}
+	f.eff.mu.Lock()
+	defer f.eff.mu.Unlock()
+	announced := 0
+	for _, n := range f.eff.notes {
+		if n.Kind == event.Tripped && n.IncidentID == inc.ID {
+			announced++
+		}
+	}
+	if f.act.count() != 1 || len(f.eff.knownGood) != 1 || f.eff.knownGood[0] != "2" || announced != 1 {
+		t.Fatalf("%d plans, known-good recorded %v, %d announcements; want 1, [2], 1", f.act.count(), f.eff.knownGood, announced)
+	}
+	if f.r.Book().Len() != 0 {
+		t.Fatalf("%d incidents left in flight", f.r.Book().Len())
 	}
 }
