@@ -213,23 +213,27 @@ func printTable(w io.Writer, took time.Duration) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	fmt.Fprintf(w, "\n%-44s | %6s | %8s | %s\n", "experiment", "trials", "failures", "mean trial")
-	fmt.Fprintf(w, "%s-|-%s-|-%s-|-%s\n", strings.Repeat("-", 44), strings.Repeat("-", 6), strings.Repeat("-", 8), strings.Repeat("-", 10))
+	width := len("experiment") // the column fits the longest name
+	for _, n := range names {
+		width = max(width, len(n))
+	}
+	fmt.Fprintf(w, "\n%-*s | %6s | %8s | %s\n", width, "experiment", "trials", "failures", "mean trial")
+	fmt.Fprintf(w, "%s-|-%s-|-%s-|-%s\n", strings.Repeat("-", width), strings.Repeat("-", 6), strings.Repeat("-", 8), strings.Repeat("-", 10))
 	total, failed := 0, 0
 	for _, n := range names {
 		r := results.rows[n]
 		if r.skipped != "" && r.trials == 0 {
-			fmt.Fprintf(w, "%-44s | %6s | %8s | skipped: %s\n", n, "-", "-", r.skipped)
+			fmt.Fprintf(w, "%-*s | %6s | %8s | skipped: %s\n", width, n, "-", "-", r.skipped)
 			continue
 		}
 		mean := time.Duration(0)
 		if r.trials > 0 {
 			mean = (r.took / time.Duration(r.trials)).Round(100 * time.Millisecond)
 		}
-		fmt.Fprintf(w, "%-44s | %6d | %8d | %s\n", n, r.trials, r.failures, mean)
+		fmt.Fprintf(w, "%-*s | %6d | %8d | %s\n", width, n, r.trials, r.failures, mean)
 		total, failed = total+r.trials, failed+r.failures
 	}
-	fmt.Fprintf(w, "%-44s | %6d | %8d | suite %s, seed %d\n", "total", total, failed, took.Round(time.Second), seed)
+	fmt.Fprintf(w, "%-*s | %6d | %8d | suite %s, seed %d\n", width, "total", total, failed, took.Round(time.Second), seed)
 	for _, n := range names {
 		r := results.rows[n]
 		for what, ds := range r.measures {
