@@ -75,7 +75,7 @@ func TestVerifyWindowOfThreeRoundsLoads(t *testing.T) {
 	}
 }
 
-// TestBaselineHorizon: 1h unless written; "0s" is kept (relative rules
+// TestBaselineHorizon: 30m unless written; "0s" is kept (relative rules
 // roll back for the whole watch); a negative one names its key and line.
 func TestBaselineHorizon(t *testing.T) {
 	src := string(mustRead(t, "testdata/valid-minimal.toml"))

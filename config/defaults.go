@@ -19,8 +19,11 @@ const (
 	// MaxShapeWindow is CloudWatch's retention of one-minute datapoints.
 	MaxShapeWindow = 15 * 24 * time.Hour
 	// DefaultBaselineHorizon is how long after the deploy a trip against
-	// the pre-deploy baseline rolls back (target.baseline_horizon).
-	DefaultBaselineHorizon = time.Hour
+	// the pre-deploy baseline rolls back (target.baseline_horizon). Later,
+	// the known-good's own drift with the time of day and its load is past
+	// what min_effect and the baseline's trend allow too often (README,
+	// "Decision quality": good/latency-drift).
+	DefaultBaselineHorizon = 30 * time.Minute
 	DefaultProbeTimeout    = 5 * time.Second
 	DefaultProbeInterval   = 10 * time.Second
 	DefaultMaxBodyBytes    = 64 << 10
