@@ -136,75 +136,64 @@ func (w *world) checkStoreLost(lost bool) {
 }
 
 // TestRedisRestartDuringManualRollback: the same with an operator's
-// rollback, which has no watch to re-run it on the next tick. The outage
-// (1.5 to 3 s) outlasts go-redis's own retries, so a journal write of the
-// plan fails.
-func TestRedisRestartDuringManualRollback(t *testing.T) {
-	t.Parallel()
-	exp := "3 redis restart/during manual rollback, aof"
-	runTrials(t, exp, *flagM, func(tr *trial) {
-		o := slowActions
-		o.persistent = true
-		w := newWorld(tr, o)
-		w.deploy(fnShop, "2")
-		w.waitWatch(fnShop, "2")
-		answered := make(chan error, 1)
-		go func() {
-			_, err := w.replicas[0].rollback(context.Background(), fnShop, "", "chaos-operator")
-			answered <- err
-		}()
-		inc := w.waitIncident(fnShop, "")
-		w.pause(tr.killDelay())
-		tr.note("restarted at " + w.killPoint(inc))
-		w.restartRedisFor(exp, true, 1500*time.Millisecond, 3*time.Second)
-		w.finish(expect{fn: fnShop, good: "1", bad: []string{"2"}, reverts: 1, incidents: 1})
-		if err := <-answered; err != nil {
-			tr.Errorf("invariant: the operator's request failed although the rollback went on: %v", err)
-		}
-	})
-}
-
-// TestRedisEmptyDuringManualRollback: an operator's rollback while the
-// store's Redis is SIGKILLed and comes back empty. The incident, its
-// journal and the lease go with the data; the plan in flight stops at its
-// next journal write (fenced, or the store down) or goes on in the new
+// rollback, which has no watch to re-run it on the next tick.
+//
+// aof: the outage (1.5 to 3 s) outlasts go-redis's own retries, so a
+// journal write of the plan fails; the owner resumes it.
+//
+// empty: the store's Redis comes back empty (after 0-2 s). The incident,
+// its journal and the lease go with the data; the plan in flight stops at
+// its next journal write (fenced, or the store down) or goes on in the new
 // store. Either way the operator's rollback must end as if nothing had
 // happened: the alias back on version 1 once, the incident recorded again
 // and closed with its whole journal (or gone with the store only if it had
 // closed before), its outcome paged, the store's loss paged, version 2
 // never promoted by the first sighting that follows the loss.
-func TestRedisEmptyDuringManualRollback(t *testing.T) {
+func TestRedisRestartDuringManualRollback(t *testing.T) {
 	t.Parallel()
-	exp := "3 redis restart/during manual rollback, empty"
-	runTrials(t, exp, *flagM, func(tr *trial) {
-		o := slowActions
-		o.traffic = true // the first sighting after the loss finds version 1 served before
-		w := newWorld(tr, o)
-		w.deploy(fnShop, "2")
-		w.waitWatch(fnShop, "2")
-		answered := make(chan error, 1)
-		go func() {
-			_, err := w.replicas[0].rollback(context.Background(), fnShop, "", "chaos-operator")
-			answered <- err
-		}()
-		inc := w.waitIncident(fnShop, "")
-		w.pause(tr.killDelay())
-		tr.note("restarted at " + w.killPoint(inc))
-		w.restartRedis(exp, false)
-		w.finish(expect{fn: fnShop, good: "1", bad: []string{"2"}, reverts: 1, incidents: -1, storeLost: true, paged: []string{inc}})
-		w.checkStoreLost(true)
-		for _, x := range w.incidents(fnShop) {
-			if x.ID != inc {
-				tr.Errorf("invariant: incident %s (%s) besides the operator's %s", x.ID, x.Trigger, inc)
-			}
-		}
-		if len(w.incidents(fnShop)) == 0 {
-			tr.note("incident gone with the store")
-		}
-		if err := <-answered; err != nil {
-			tr.Errorf("invariant: the operator's request failed although the rollback went on: %v", err)
-		}
-	})
+	for _, persistent := range []bool{true, false} {
+		name := map[bool]string{true: "aof", false: "empty"}[persistent]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			exp := "3 redis restart/during manual rollback, " + name
+			runTrials(t, exp, *flagM, func(tr *trial) {
+				o := slowActions
+				// Without its data, the first sighting after the loss must
+				// find version 1 served before.
+				o.persistent, o.traffic = persistent, !persistent
+				w := newWorld(tr, o)
+				w.deploy(fnShop, "2")
+				w.waitWatch(fnShop, "2")
+				answered := make(chan error, 1)
+				go func() {
+					_, err := w.replicas[0].rollback(context.Background(), fnShop, "", "chaos-operator")
+					answered <- err
+				}()
+				inc := w.waitIncident(fnShop, "")
+				w.pause(tr.killDelay())
+				tr.note("restarted at " + w.killPoint(inc))
+				if persistent {
+					w.restartRedisFor(exp, true, 1500*time.Millisecond, 3*time.Second)
+					w.finish(expect{fn: fnShop, good: "1", bad: []string{"2"}, reverts: 1, incidents: 1})
+				} else {
+					w.restartRedis(exp, false)
+					w.finish(expect{fn: fnShop, good: "1", bad: []string{"2"}, reverts: 1, incidents: -1, storeLost: true, paged: []string{inc}})
+					w.checkStoreLost(true)
+					for _, x := range w.incidents(fnShop) {
+						if x.ID != inc {
+							tr.Errorf("invariant: incident %s (%s) besides the operator's %s", x.ID, x.Trigger, inc)
+						}
+					}
+					if len(w.incidents(fnShop)) == 0 {
+						tr.note("incident gone with the store")
+					}
+				}
+				if err := <-answered; err != nil {
+					tr.Errorf("invariant: the operator's request failed although the rollback went on: %v", err)
+				}
+			})
+		})
+	}
 }
 
 // TestStoreFailoverDuringRollback: the store is a master with a replica
