@@ -87,9 +87,12 @@ type Daemon struct {
 	parts    parts         // the components every target shares (targets.go)
 	observed observe.Parts // what obs reads through (apply)
 
-	loop      loopWatch
-	marker    string    // the store's marker last read (run loop only)
-	markerAt  time.Time // when
+	loop     loopWatch
+	marker   string    // the store's marker last read (run loop only)
+	markerAt time.Time // when
+	// pauses are the pauses in force at the last marker check that found
+	// the same store (run loop only): written back if it loses its data.
+	pauses    []store.Override
 	box       *notify.Outbox
 	leases    *lease.Table       // the targets this replica owns
 	obs       *observe.Observer  // feeds every watch's evidence

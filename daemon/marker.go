@@ -3,11 +3,13 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/event"
+	"github.com/canaryd/canaryd/store"
 	"github.com/canaryd/canaryd/watch"
 )
 
@@ -18,7 +20,8 @@ const markerEvery = 10 * time.Second
 
 // checkMarker reads the store's marker. The first read remembers it; a
 // later read that finds a different or a new one means the store lost its
-// data: on-call is told once per loss. Targets the store no longer knows
+// data: on-call is told once per loss, and the pauses in force at the last
+// check of the same store are written back (restorePauses). Targets the store no longer knows
 // are then judged by their alias's history, never adopted blindly (the
 // detector's first sighting).
 func (d *Daemon) checkMarker(ctx context.Context) {
@@ -26,6 +29,9 @@ func (d *Daemon) checkMarker(ctx context.Context) {
 	if !d.markerAt.IsZero() && now.Sub(d.markerAt) < markerEvery {
 		return
 	}
+	// The overrides before the marker: a marker unchanged since the last
+	// check says they came from the same store.
+	ovs, ovErr := d.cfg.Store.ListOverrides(ctx)
 	m, created, err := d.cfg.Store.Marker(ctx)
 	if err != nil {
 		d.log.Warn("read store marker", zap.Error(err))
@@ -34,11 +40,19 @@ func (d *Daemon) checkMarker(ctx context.Context) {
 	d.markerAt = now
 	prev := d.marker
 	d.marker = m.ID
+	if ovErr == nil && (prev == "" || prev == m.ID) {
+		d.pauses = d.pauses[:0]
+		for _, o := range ovs {
+			if o.Kind == store.OverridePause && o.Active(now) {
+				d.pauses = append(d.pauses, o)
+			}
+		}
+	}
 	switch {
 	case prev == "" && created:
 		d.log.Info("the store is new (first start, or its data was lost before this start)", zap.String("marker", m.ID))
 	case prev != "" && prev != m.ID:
-		d.storeLost(ctx, prev, m.ID)
+		d.storeLost(ctx, prev, m.ID, d.restorePauses(ctx))
 		d.runner.Replant(ctx)
 		// The leases went with the data: taken again right after this
 		// (refreshLeases), as a take-over, they resume what the store
@@ -49,11 +63,40 @@ func (d *Daemon) checkMarker(ctx context.Context) {
 	}
 }
 
-func (d *Daemon) storeLost(ctx context.Context, before, after string) {
-	msg := fmt.Sprintf("canaryd's store lost its data (marker %s, now %s): watches, incidents, journals, operators' overrides "+
-		"(pauses, forced rollbacks, mark-goods) and known-good versions recorded before %s are gone. Known-good versions are "+
-		"derived again from each alias's traffic in CloudWatch; set again the overrides still wanted; "+
-		"check the store's persistence (README: Redis persistence)", before, after, d.clock.Now().UTC().Format(time.RFC3339))
+// restorePauses writes back, after the store lost its data, the pauses in
+// force at the last check of the same store: a paused target must not go
+// back to rolling back on its own because Redis restarted empty. (A pause
+// an operator removed in the seconds before the loss comes back too: the
+// page names every one.) Forced rollbacks and mark-goods are not: they
+// act once, on a watch the store lost. It returns what it wrote back.
+func (d *Daemon) restorePauses(ctx context.Context) []store.Override {
+	var back []store.Override
+	for _, o := range d.pauses {
+		if !o.Active(d.clock.Now()) {
+			continue
+		}
+		if err := d.cfg.Store.PutOverride(ctx, o); err != nil {
+			d.log.Error("write back a pause lost with the store", zap.String("override", o.ID), zap.Error(err))
+			continue
+		}
+		back = append(back, o)
+	}
+	return back
+}
+
+func (d *Daemon) storeLost(ctx context.Context, before, after string, pauses []store.Override) {
+	kept := "none was in force"
+	if len(pauses) > 0 {
+		var names []string
+		for _, o := range pauses {
+			names = append(names, fmt.Sprintf("%s on %s by %s", o.ID, o.Target, o.Actor))
+		}
+		kept = "written back: " + strings.Join(names, ", ")
+	}
+	msg := fmt.Sprintf("canaryd's store lost its data (marker %s, now %s): watches, incidents, journals, operators' forced rollbacks "+
+		"and mark-goods, and known-good versions recorded before %s are gone. Known-good versions are derived again from each "+
+		"alias's traffic in CloudWatch; set again the forced rollbacks and mark-goods still wanted. Pauses in force before the "+
+		"loss: %s. Check the store's persistence (README: Redis persistence)", before, after, d.clock.Now().UTC().Format(time.RFC3339), kept)
 	d.log.Error(msg)
 	d.metrics.StoreLost.Inc()
 	conf, ts, _ := d.snapshot()

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -171,4 +172,41 @@ func TestIncidentWrittenIntoTheEmptyStoreIsRun(t *testing.T) {
 	h.until("the trip paged and resolved", 10, func() bool {
 		return alertMentions(h, string(event.Tripped), inc.ID) && alertMentions(h, string(event.RollbackDone), inc.ID)
 	})
+}
+
+// TestPauseOutlivesTheStore: an operator paused the target, and Redis
+// comes back empty. The pause went with the data, so the next bad deploy
+// was rolled back although on-call had asked canaryd only to alert. The
+// daemon now writes back the pauses it saw in force before the loss (at
+// its last check of the same store), and the page says so.
+func TestPauseOutlivesTheStore(t *testing.T) {
+	h := newHarness(t, harnessOpts{redisStore: true})
+	h.deployGood()
+	now := h.clk.Now()
+	pause := store.Override{ID: "p-migration", Target: "api", Kind: store.OverridePause, Reason: "migration", Actor: "dan",
+		CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)}
+	if _, err := h.d.Controller().SetOverride(h.ctx, pause); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 8; i++ { // past a marker check that sees the pause
+		h.step(2 * time.Second)
+	}
+	if err := h.redis.FlushAll(h.ctx).Err(); err != nil { // restarted without persistence
+		t.Fatal(err)
+	}
+	h.until("the pause written back", 10, func() bool {
+		ovs, err := h.store.ListOverrides(h.ctx)
+		return err == nil && len(ovs) == 1 && ovs[0].ID == pause.ID && ovs[0].Kind == store.OverridePause
+	})
+	if !alertMentions(h, "store_lost", "written back: p-migration on api by dan") {
+		t.Fatalf("the store_lost page does not name the pause written back; alerts %v", h.alertTypes())
+	}
+	h.sim.Deploy(fn, alias, "3", nil) // version 3 fails its probes
+	h.until("alert-only", 40, func() bool { return slices.Contains(h.alertTypes(), "alert_only") })
+	for i := 0; i < 20; i++ {
+		h.step(2 * time.Second)
+	}
+	if v, _, _ := h.sim.Alias(fn, alias); v != "3" {
+		t.Fatalf("alias on %s: a paused target was rolled back", v)
+	}
 }
