@@ -68,6 +68,10 @@ notify = ["oncall"]
   probe = "health"
   consecutive_failures = 3
 
+{{if $.RetryFor}}
+  [target.actions]
+  retry_for = "{{$.RetryFor}}"
+{{end}}
   [[target.actions.cloudfront]]
   distribution = "E{{upper .}}"
   paths = ["/*"]
@@ -108,6 +112,7 @@ type configData struct {
 	AlertURL, HealthURL, HookURL, CacheAddr string
 	Functions                               []string
 	Rollout                                 string // the targets' [target.rollout] table, if any
+	RetryFor                                string // the targets' actions.retry_for ("": the default)
 }
 
 func writeConfig(t testing.TB, path string, d configData) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/awssim"
+	"github.com/canaryd/canaryd/event"
 	"github.com/canaryd/canaryd/notify"
 )
 
@@ -23,13 +24,14 @@ type health struct {
 	sim   *awssim.Sim
 	token string
 
-	mu       sync.Mutex
-	bad      map[string]bool
-	failures map[string]int // fn -> bad answers served
+	mu        sync.Mutex
+	bad       map[string]bool
+	failures  map[string]int       // fn -> bad answers served
+	firstFail map[string]time.Time // fn -> when the first bad answer was served
 }
 
 func newHealth(t testing.TB, sim *awssim.Sim, token string) *health {
-	h := &health{sim: sim, token: token, bad: map[string]bool{}, failures: map[string]int{}}
+	h := &health{sim: sim, token: token, bad: map[string]bool{}, failures: map[string]int{}, firstFail: map[string]time.Time{}}
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-Probe-Token") != token {
 			http.Error(w, "no token", http.StatusUnauthorized)
@@ -44,6 +46,9 @@ func newHealth(t testing.TB, sim *awssim.Sim, token string) *health {
 		if bad {
 			h.mu.Lock()
 			h.failures[fn]++
+			if h.firstFail[fn].IsZero() {
+				h.firstFail[fn] = time.Now()
+			}
 			h.mu.Unlock()
 			http.Error(w, "boom", http.StatusBadGateway)
 			return
@@ -67,6 +72,14 @@ func (h *health) failed(fn string) int {
 	return h.failures[fn]
 }
 
+// firstFailure is when fn's probes got their first failing answer (zero
+// before).
+func (h *health) firstFailure(fn string) time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.firstFail[fn]
+}
+
 func (h *health) isBad(key string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -81,19 +94,64 @@ type alert struct {
 	At    time.Time
 }
 
-// alertSink is the notifier's webhook receiver (on-call's pager).
+// alertSink is the notifier's webhook receiver (on-call's pager). While
+// hung (hang) it accepts requests and answers none until it recovers
+// (resume): a request whose sender gave up meanwhile was never received;
+// one still waiting when it recovers is.
 type alertSink struct {
 	srv    *httptest.Server
 	secret string
 
-	mu   sync.Mutex
-	list []alert
+	mu        sync.Mutex
+	list      []alert
+	hung      chan struct{} // closed when the receiver recovers; nil when not hung
+	abandoned int           // requests whose sender gave up while hung
+}
+
+// hang makes the receiver stop answering until resume.
+func (s *alertSink) hang() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hung == nil {
+		s.hung = make(chan struct{})
+	}
+}
+
+// resume answers the requests waiting and every later one again.
+func (s *alertSink) resume() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hung != nil {
+		close(s.hung)
+		s.hung = nil
+	}
+}
+
+// abandonedRequests is how many requests the sender gave up on while the
+// receiver hung.
+func (s *alertSink) abandonedRequests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.abandoned
 }
 
 func newAlertSink(t testing.TB, secret string) *alertSink {
 	s := &alertSink{secret: secret}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
+		s.mu.Lock()
+		hung := s.hung
+		s.mu.Unlock()
+		if hung != nil {
+			select { // a receiver that answers nothing until it recovers
+			case <-hung:
+			case <-r.Context().Done():
+				s.mu.Lock()
+				s.abandoned++
+				s.mu.Unlock()
+				return
+			}
+		}
 		a := alert{Raw: string(b), At: time.Now(), SigOK: r.Header.Get(notify.HeaderSignature) == notify.Sign(secret, b)}
 		if err := json.Unmarshal(b, &a.Event); err != nil {
 			http.Error(w, "bad json", http.StatusBadRequest)
@@ -122,6 +180,17 @@ func (s *alertSink) has(typ, incident string) bool {
 		}
 	}
 	return false
+}
+
+// delivered is how many alerts of kind typ about incident arrived.
+func (s *alertSink) delivered(typ event.Kind, incident string) int {
+	n := 0
+	for _, a := range s.all() {
+		if a.Type == typ && a.IncidentID == incident {
+			n++
+		}
+	}
+	return n
 }
 
 func (s *alertSink) dump() string {

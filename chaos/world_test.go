@@ -36,6 +36,7 @@ type worldOpts struct {
 	retryMode  string   // aws.retry_mode; default adaptive (the daemon's real retryer)
 	readTO     string   // aws.read_timeout; default 5s
 	actionTO   string   // aws.action_timeout; default 5s
+	retryFor   string   // the targets' actions.retry_for; default the daemon's (15m)
 	// actionLatency delays every UpdateAlias and CreateInvalidation (and
 	// hookDelay the webhook action), so that random kills land inside the
 	// rollback's AWS calls and hooks, not only in its verify step.
@@ -191,7 +192,7 @@ func (w *world) addReplica(id string) {
 		RetryMode: or(w.o.retryMode, "adaptive"), ReadTimeout: or(w.o.readTO, "5s"), ActionTimeout: or(w.o.actionTO, "5s"),
 		Backend: "redis", BoltPath: filepath.Join(w.dir, "unused.db"),
 		AlertURL: w.alerts.srv.URL, HealthURL: w.health.srv.URL, HookURL: w.hook.srv.URL,
-		CacheAddr: w.cache.Options().Addr, Functions: w.fns, Rollout: w.o.rollout}
+		CacheAddr: w.cache.Options().Addr, Functions: w.fns, Rollout: w.o.rollout, RetryFor: w.o.retryFor}
 	switch {
 	case w.o.bolt:
 		d.Backend, d.BoltPath, d.StoreAddrs = "bolt", w.boltPath, []string{"127.0.0.1:1"}
