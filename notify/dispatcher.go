@@ -235,7 +235,7 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 // deliver makes up to MaxAttempts attempts of ev on w, with backoff. Each
 // outcome is logged before it is counted, so a metric never runs ahead of
 // the log line that explains it.
-func (d *Dispatcher) deliver(w *worker, ev Event) {
+func (d *Dispatcher) deliver(w *worker, ev Event) delivery {
 	log := d.c.Logger.With(append(eventFields(ev), zap.String("notifier", w.name))...)
 	for attempt := 1; ; attempt++ {
 		err := d.attempt(w, ev)
@@ -245,20 +245,20 @@ func (d *Dispatcher) deliver(w *worker, ev Event) {
 			log.Debug("notify: delivered", zap.Int("attempt", attempt))
 			d.c.Metrics.Deliveries.WithLabelValues(w.name, OutcomeSuccess).Inc()
 			d.report(w, ev, attempt, nil)
-			return
+			return delivered
 		case !Retryable(err):
 			d.c.Metrics.Attempts.WithLabelValues(w.name, AttemptPermanent).Inc()
 			log.Error("notify: delivery failed permanently", zap.Int("attempt", attempt), zap.Error(err))
 			d.c.Metrics.Deliveries.WithLabelValues(w.name, OutcomeFailure).Inc()
 			d.reportPermanent(w, ev, attempt, err)
-			return
+			return refused
 		}
 		d.c.Metrics.Attempts.WithLabelValues(w.name, AttemptRetryable).Inc()
 		if attempt >= w.maxAttempts {
 			log.Error("notify: delivery failed, attempts exhausted", zap.Int("attempt", attempt), zap.Error(err))
 			d.c.Metrics.Deliveries.WithLabelValues(w.name, OutcomeFailure).Inc()
 			d.report(w, ev, attempt, err)
-			return
+			return undelivered
 		}
 		delay := d.c.Backoff.Delay(attempt)
 		if ra := retryAfter(err); ra > delay {
@@ -272,7 +272,7 @@ func (d *Dispatcher) deliver(w *worker, ev Event) {
 			log.Error("notify: delivery abandoned at shutdown", zap.Int("attempt", attempt), zap.Error(err))
 			d.c.Metrics.Deliveries.WithLabelValues(w.name, OutcomeFailure).Inc()
 			d.report(w, ev, attempt, err)
-			return
+			return undelivered
 		}
 	}
 }

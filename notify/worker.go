@@ -25,6 +25,10 @@ type worker struct {
 	q       []Event
 	closing bool
 	wake    chan struct{} // capacity 1: "the queue changed"
+
+	// held: per incident, its events whose attempts ran out, oldest first
+	// (order.go). Only the worker's goroutine uses it.
+	held map[string][]Event
 }
 
 func newWorker(d *Dispatcher, name string, n Notifier, o NotifierOptions) *worker {
@@ -158,6 +162,6 @@ func (w *worker) run() {
 		if !ok {
 			return
 		}
-		w.d.deliver(w, ev)
+		w.d.deliverInOrder(w, ev)
 	}
 }
