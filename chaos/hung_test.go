@@ -217,7 +217,8 @@ func (w *world) checkCloudFrontStep(id string, failed bool) {
 // request and answer none from before a deploy until 0–4 s after its
 // rollback ends. Pages must never block the plan: the rollback ends in its
 // usual time; once the receiver answers again every page arrives, each
-// kind of page of the incident once, under its dedup id.
+// kind of page of the incident once, under its dedup id, the trigger
+// before its resolve (PagerDuty drops a resolve it has no trigger for).
 func TestHungPagerDuringRollback(t *testing.T) {
 	t.Parallel()
 	exp := "6 pager/hung during rollback"
@@ -251,6 +252,9 @@ func TestHungPagerDuringRollback(t *testing.T) {
 			if n := w.alerts.delivered(kind, id); n != 1 {
 				tr.Errorf("invariant: %s page of %s delivered %d times, want once", kind, id, n)
 			}
+		}
+		if v := w.alerts.resolvedBeforeTrip(id); v != "" {
+			tr.Errorf("invariant: %s", v)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -191,6 +192,21 @@ func (s *alertSink) delivered(typ event.Kind, incident string) int {
 		}
 	}
 	return n
+}
+
+// resolvedBeforeTrip says when incident's resolve arrived before its
+// tripped page ("" when not).
+func (s *alertSink) resolvedBeforeTrip(incident string) string {
+	for _, a := range s.all() {
+		switch {
+		case a.IncidentID != incident:
+		case a.Type == event.Tripped:
+			return ""
+		case strings.HasPrefix(string(a.Type), "rollback_") && a.Type != event.RollbackRetrying:
+			return fmt.Sprintf("incident %s: %s page arrived before its tripped page", incident, a.Type)
+		}
+	}
+	return ""
 }
 
 func (s *alertSink) dump() string {
