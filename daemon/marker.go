@@ -15,8 +15,11 @@ import (
 
 // markerEvery is how often the store's marker is checked: a store that
 // comes back empty (Redis restarted without persistence, FLUSHALL) is
-// noticed within it.
-const markerEvery = 10 * time.Second
+// noticed within it. Every tick (the daemon's default tick is a second):
+// until the loss is noticed, trips act without the pauses the store lost
+// and writes land in the empty store unnoticed, and the check costs two
+// reads (the overrides and the marker).
+const markerEvery = time.Second
 
 // checkMarker reads the store's marker. The first read remembers it; a
 // later read that finds a different or a new one means the store lost its

@@ -323,7 +323,7 @@ func TestShutdownBound(t *testing.T) {
 
 // TestManualRollbackLostWithTheStore: the store's Redis comes back empty
 // while an operator's rollback runs, before the daemon's marker check
-// notices (it looks every 10 s). Whether the plan stopped at a journal
+// notices (it looks every tick; it looked every 10 s). Whether the plan stopped at a journal
 // write (the store down, or fenced: the lease went with the data) or
 // finished in the empty store (whose close found no incident), the
 // runner must record the incident again and run its plan to a close. It
