@@ -55,14 +55,7 @@ func TestHungUpdateAliasDuringRollback(t *testing.T) {
 		w.deploy(fnShop, "2")
 		inc := w.waitIncident(fnShop, "")
 		tripped := time.Now()
-		w.eventually("the rollback ends", 30*time.Second, func() bool {
-			for _, i := range w.incidents(fnShop) {
-				if i.ID == inc && i.Outcome != "" {
-					return true
-				}
-			}
-			return false
-		})
+		w.waitClosed(fnShop, inc, 30*time.Second)
 		measure(exp, "trip to close", time.Since(tripped))
 		w.finish(expect{fn: fnShop, good: "1", bad: []string{"2"}, reverts: 1, incidents: 1})
 	})

@@ -258,25 +258,3 @@ func TestHungPagerDuringRollback(t *testing.T) {
 		}
 	})
 }
-
-// incident is fn's incident id as the store holds it.
-func (w *world) incident(fn, id string) store.Incident {
-	for _, inc := range w.incidents(fn) {
-		if inc.ID == id {
-			return inc
-		}
-	}
-	w.t.Fatalf("incident %s of %s not in the store", id, fn)
-	return store.Incident{}
-}
-
-// waitClosed waits until fn's incident id has its outcome and returns it.
-func (w *world) waitClosed(fn, id string, within time.Duration) store.Incident {
-	w.t.Helper()
-	var inc store.Incident
-	w.eventually("incident "+id+" closes", within, func() bool {
-		inc = w.incident(fn, id)
-		return inc.Outcome != ""
-	})
-	return inc
-}

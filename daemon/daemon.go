@@ -90,8 +90,9 @@ type Daemon struct {
 	loop     loopWatch
 	marker   string    // the store's marker last read (run loop only)
 	markerAt time.Time // when
-	// pauses are the pauses in force at the last marker check that found
-	// the same store (run loop only): written back if it loses its data.
+	// pauses are the pauses the overrides' last read before the last
+	// marker check that found the same store saw in force (run loop
+	// only): written back if it loses its data.
 	pauses    []store.Override
 	box       *notify.Outbox
 	leases    *lease.Table       // the targets this replica owns

@@ -17,8 +17,8 @@ import (
 // comes back empty (Redis restarted without persistence, FLUSHALL) is
 // noticed within it. Every tick (the daemon's default tick is a second):
 // until the loss is noticed, trips act without the pauses the store lost
-// and writes land in the empty store unnoticed, and the check costs two
-// reads (the overrides and the marker).
+// and writes land in the empty store unnoticed, and the check costs one
+// read.
 const markerEvery = time.Second
 
 // checkMarker reads the store's marker. The first read remembers it; a
@@ -32,9 +32,6 @@ func (d *Daemon) checkMarker(ctx context.Context) {
 	if !d.markerAt.IsZero() && now.Sub(d.markerAt) < markerEvery {
 		return
 	}
-	// The overrides before the marker: a marker unchanged since the last
-	// check says they came from the same store.
-	ovs, ovErr := d.cfg.Store.ListOverrides(ctx)
 	m, created, err := d.cfg.Store.Marker(ctx)
 	if err != nil {
 		d.log.Warn("read store marker", zap.Error(err))
@@ -43,13 +40,10 @@ func (d *Daemon) checkMarker(ctx context.Context) {
 	d.markerAt = now
 	prev := d.marker
 	d.marker = m.ID
-	if ovErr == nil && (prev == "" || prev == m.ID) {
-		d.pauses = d.pauses[:0]
-		for _, o := range ovs {
-			if o.Kind == store.OverridePause && o.Active(now) {
-				d.pauses = append(d.pauses, o)
-			}
-		}
+	if prev == "" || prev == m.ID {
+		// The overrides' last read came before this one of an unchanged
+		// marker: its pauses are the same store's.
+		d.pauses = d.overrides.Pauses()
 	}
 	switch {
 	case prev == "" && created:

@@ -37,7 +37,12 @@ type Config struct {
 }
 
 // Keeper reads, expires and announces overrides.
-type Keeper struct{ cfg Config }
+type Keeper struct {
+	cfg Config
+	// pauses are the pauses in force at the last Refresh that read the
+	// store (run loop only).
+	pauses []store.Override
+}
 
 // New builds a Keeper.
 func New(c Config) *Keeper { return &Keeper{cfg: c} }
@@ -55,12 +60,15 @@ func (k *Keeper) Refresh(ctx context.Context) []store.Override {
 		return nil
 	}
 	now := k.cfg.Clock.Now()
-	var active []store.Override
+	var active, pauses []store.Override
 	counts := map[store.OverrideKind]int{}
 	for _, o := range all {
 		if o.Active(now) {
 			active = append(active, o)
 			counts[o.Kind]++
+			if o.Kind == store.OverridePause {
+				pauses = append(pauses, o)
+			}
 			continue
 		}
 		if err := k.cfg.Store.DeleteOverride(ctx, o.ID); err != nil {
@@ -76,8 +84,13 @@ func (k *Keeper) Refresh(ctx context.Context) []store.Override {
 			k.cfg.Active.WithLabelValues(string(kind)).Set(float64(counts[kind]))
 		}
 	}
+	k.pauses = pauses
 	return active
 }
+
+// Pauses are the pauses in force at the last Refresh that read the store
+// (none before the first).
+func (k *Keeper) Pauses() []store.Override { return k.pauses }
 
 // InForce returns the overrides in force now, all of them or (target
 // non-empty) those that apply to target.
