@@ -45,3 +45,39 @@ func TestProbeMemoryAcrossARollback(t *testing.T) {
 		t.Fatalf("after settling: %+v, want the one passing result", tg.recent)
 	}
 }
+
+// TestProbeMemoryIsBounded: a target's probe memory holds its newest
+// probeMemory results in one array that stops growing, however long the
+// target stays settled and however often its deploys unsettle it (the soak
+// of 2026-11-30 saw (*Memory).remember's in-use bytes creep for its first
+// two hours, as targets' arrays reached that size, and then stay flat).
+func TestProbeMemoryIsBounded(t *testing.T) {
+	t0 := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	m := NewMemory(config.Target{}, nil)
+	at := t0
+	probe := func() sample.Sample {
+		at = at.Add(10 * time.Second)
+		return sample.Sample{Target: "api", Kind: sample.KindProbe, Time: at}
+	}
+	m.SetSettled(false, t0)
+	m.SetSettled(true, t0)
+	for range probeMemory {
+		m.remember(probe())
+	}
+	full := cap(m.recent)
+	for cycle := range 50 { // settled for 100 results, then a deploy unsettles it
+		for range 2 * probeMemory {
+			m.remember(probe())
+		}
+		if len(m.recent) != probeMemory || cap(m.recent) != full {
+			t.Fatalf("cycle %d: %d results in an array of %d, want %d in the array of %d it had when first full",
+				cycle, len(m.recent), cap(m.recent), probeMemory, full)
+		}
+		if !m.recent[probeMemory-1].Time.Equal(at) || !m.recent[0].Time.Equal(at.Add(-time.Duration(probeMemory-1)*10*time.Second)) {
+			t.Fatalf("cycle %d: kept %s..%s, want the newest %d up to %s", cycle,
+				m.recent[0].Time, m.recent[probeMemory-1].Time, probeMemory, at)
+		}
+		m.SetSettled(false, at)
+		m.SetSettled(true, at)
+	}
+}
