@@ -90,6 +90,10 @@ type Daemon struct {
 	loop     loopWatch
 	marker   string    // the store's marker last read (run loop only)
 	markerAt time.Time // when
+	// lostAt is when the last marker check found the store's data lost
+	// (run loop only): for lostSweep after it, incidents other replicas
+	// record again are looked for every tick (runner.ResumeLost).
+	lostAt time.Time
 	// pauses are the pauses the overrides' last read before the last
 	// marker check that found the same store saw in force (run loop
 	// only): written back if it loses its data.

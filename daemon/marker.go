@@ -49,6 +49,7 @@ func (d *Daemon) checkMarker(ctx context.Context) {
 	case prev == "" && created:
 		d.log.Info("the store is new (first start, or its data was lost before this start)", zap.String("marker", m.ID))
 	case prev != "" && prev != m.ID:
+		d.lostAt = now
 		d.storeLost(ctx, prev, m.ID, d.restorePauses(ctx))
 		d.runner.Replant(ctx)
 		// The leases went with the data: taken again right after this
@@ -58,6 +59,24 @@ func (d *Daemon) checkMarker(ctx context.Context) {
 		// claim) did not, which nothing else would run.
 		d.leases.Lost()
 	}
+}
+
+// lostSweep is how long after a replica noticed that the store lost its
+// data it looks, every tick, for the unfinished incidents of its targets
+// that other replicas record again (runner.ResumeLost): each live replica
+// records its own at its first marker check that reaches the store, a
+// tick or two after the store is back (a tick that lasts stuckAfter fails
+// /readyz). Cheap: the store is almost empty then.
+const lostSweep = time.Minute
+
+// sweepLost runs, for lostSweep after the store lost its data, the
+// incidents other replicas recorded again on the targets this replica
+// owns (runner.ResumeLost).
+func (d *Daemon) sweepLost(ctx context.Context) {
+	if d.lostAt.IsZero() || d.clock.Now().Sub(d.lostAt) >= lostSweep {
+		return
+	}
+	d.runner.ResumeLost(ctx, d.leases.Names(), d.lostAt)
 }
 
 // restorePauses writes back, after the store lost its data, the pauses in

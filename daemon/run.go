@@ -82,6 +82,8 @@ func (d *Daemon) Tick(ctx context.Context) {
 		d.runner.Resume(ctx, taken)
 		// What a crash or a dead replica left undelivered.
 		d.box.Redeliver(ctx, func(target string) bool { return taken[target] }, 0)
+	} else {
+		d.sweepLost(ctx)
 	}
 	d.box.RedeliverDue(ctx, d.leases.Owns)
 	d.runner.ResumeManual(ctx)

@@ -45,6 +45,13 @@ func (b *Book) Release(key string) {
 	b.mu.Unlock()
 }
 
+// Runs reports whether work key (an incident's plan: its ID) runs here now.
+func (b *Book) Runs(key string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.running[key]
+}
+
 // Running is how many pieces of work run here now.
 func (b *Book) Running() int {
 	b.mu.Lock()

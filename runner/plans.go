@@ -123,6 +123,30 @@ func (r *Runner) finished(ctx context.Context, inc store.Incident) {
 // calls it at its first tick and for every target whose lease it newly
 // took.
 func (r *Runner) Resume(ctx context.Context, names map[string]bool) {
+	r.resume(ctx, names, nil)
+}
+
+// ResumeLost is Resume, on the targets names (owned here), of the
+// unfinished incidents opened before lost, when this replica noticed that
+// the store lost its data, whose plans do not run here. The daemon calls
+// it every tick for a while after the loss: another replica records its
+// incidents in flight again when it notices the loss (Replant), which may
+// be after this one took the target's lease in the empty store and
+// resumed what the store held then (nothing). Nothing else would run
+// them: they have no watch, only the owner runs plans, and the replica
+// that re-recorded them does not own the target; their trip pages stayed
+// open for good (chaos: three replicas, Redis back empty during a
+// rollback). An incident opened since (an operator's rollback this
+// replica is still preparing) is left to its own path.
+func (r *Runner) ResumeLost(ctx context.Context, names map[string]bool, lost time.Time) {
+	r.resume(ctx, names, func(inc store.Incident) bool { return inc.OpenedAt.Before(lost) && !r.work.Runs(inc.ID) })
+}
+
+// resume is Resume of the incidents keep accepts (all when nil).
+func (r *Runner) resume(ctx context.Context, names map[string]bool, keep func(store.Incident) bool) {
+	if len(names) == 0 {
+		return
+	}
 	incs, err := r.cfg.Store.ListIncidents(ctx, "", 0)
 	if err != nil {
 		r.cfg.Logger.Error("list incidents for resume", zap.Error(err))
@@ -131,7 +155,7 @@ func (r *Runner) Resume(ctx context.Context, names map[string]bool) {
 	ts := r.cfg.Targets()
 	for _, inc := range incs {
 		t := ts[inc.Target]
-		if inc.Outcome != "" || t == nil || !names[inc.Target] {
+		if inc.Outcome != "" || t == nil || !names[inc.Target] || keep != nil && !keep(inc) {
 			continue
 		}
 		r.cfg.Logger.Info("resuming unfinished rollback", zap.String("target", inc.Target), zap.String("incident", inc.ID))
