@@ -136,10 +136,15 @@ func (r *Runner) Resume(ctx context.Context, names map[string]bool) {
 // them: they have no watch, only the owner runs plans, and the replica
 // that re-recorded them does not own the target; their trip pages stayed
 // open for good (chaos: three replicas, Redis back empty during a
-// rollback). An incident opened since (an operator's rollback this
-// replica is still preparing) is left to its own path.
+// rollback). Left to their own paths: an incident opened since (an
+// operator's rollback this replica is still preparing), and those this
+// replica has in flight itself (ResumeManual prepares a manual rollback
+// whose preparation failed before it runs the plan).
 func (r *Runner) ResumeLost(ctx context.Context, names map[string]bool, lost time.Time) {
-	r.resume(ctx, names, func(inc store.Incident) bool { return inc.OpenedAt.Before(lost) && !r.work.Runs(inc.ID) })
+	r.resume(ctx, names, func(inc store.Incident) bool {
+		_, mine := r.work.Incident(inc.ID)
+		return inc.OpenedAt.Before(lost) && !mine && !r.work.Runs(inc.ID)
+	})
 }
 
 // resume is Resume of the incidents keep accepts (all when nil).

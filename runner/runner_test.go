@@ -437,3 +437,39 @@ func TestManualRollbackPreparedAgain(t *testing.T) {
 		t.Fatalf("%d incidents left in flight", f.r.Book().Len())
 	}
 }
+
+// TestResumeLostRunsWhatOthersRecorded: after the store lost its data, the
+// owner runs the unfinished incidents opened before the loss that another
+// replica recorded again (it resumed the empty store before they were
+// there), and leaves alone the ones it has in flight itself (a manual
+// rollback whose preparation failed: ResumeManual prepares it first, and
+// run here it rolled back with the target's watches still judging) and
+// those opened since the loss (an operator's rollback being prepared).
+func TestResumeLostRunsWhatOthersRecorded(t *testing.T) {
+	f := newFixture(t, owned{"api": true})
+	ctx := context.Background()
+	f.eff.kgFail = []error{errors.New("connection refused")}
+	plan := actuator.Plan{ID: "manual-mine", Input: actuator.PlanInput{IncidentID: "manual-mine", FromVersion: "3", ToVersion: "2", Actor: "op", Reason: "bad"}}
+	if _, err := f.r.OpenManual(ctx, f.t, plan); !errors.Is(err, ErrOpenedUnprepared) {
+		t.Fatalf("OpenManual: %v, want ErrOpenedUnprepared", err)
+	}
+	lost := f.clk.Now().Add(time.Minute)
+	other := store.Incident{ID: "inc-other", Target: "api", OpenedAt: f.clk.Now(), FromVersion: "3", ToVersion: "2", Trigger: "policy"}
+	since := store.Incident{ID: "manual-since", Target: "api", OpenedAt: lost.Add(time.Second), FromVersion: "3", ToVersion: "2", Trigger: "manual"}
+	for _, inc := range []store.Incident{other, since} {
+		if err := f.st.CreateIncident(ctx, inc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(f.act.release)
+	f.r.ResumeLost(ctx, map[string]bool{"api": true}, lost)
+	f.r.Wait()
+	for id, want := range map[string]store.Outcome{other.ID: store.OutcomeRolledBack, since.ID: "", plan.ID: ""} {
+		if got, err := f.st.GetIncident(ctx, id); err != nil || got.Outcome != want {
+			t.Errorf("incident %s: outcome %q (%v), want %q", id, got.Outcome, err, want)
+		}
+	}
+	if f.act.count() != 1 || len(f.eff.knownGood) != 0 {
+		t.Fatalf("%d plans run, known-good recorded %v; want 1 (inc-other's), none", f.act.count(), f.eff.knownGood)
+	}
+}
