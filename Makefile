@@ -30,7 +30,8 @@ bench:
 ## soak: the whole daemon, 10,000 targets for two simulated hours after a 90-minute warm-up
 ## (deploys, promotions, rollback windows, trips and rollbacks); prints the live heap per
 ## target over time and the owners of its growth, and fails when it grows faster than
-## SOAK_MAX_GROWTH bytes per target per simulated minute. SOAK_COMPARE=1 also runs the
+## SOAK_MAX_GROWTH bytes per target per simulated minute (the simulated AWS's own growth
+## excluded; the per-target Prometheus series are created up front). SOAK_COMPARE=1 also runs the
 ## pre-fix store side by side; SOAK_PROFILES=dir keeps a heap profile per sample.
 ## The warm-up must outlast what the daemon keeps for a deploy by design: the watch (20 min)
 ## and then its evidence series, kept an hour after its last verdict for the charts
