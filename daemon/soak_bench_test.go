@@ -86,7 +86,7 @@ func soakProfileRate(targets int) int { return max(8*targets, 4096) }
 
 // BenchmarkSoak runs the whole daemon for CANARYD_SOAK_TARGETS targets
 // (10,000) on the shared Redis store against awssim, on a fake clock
-// ticking every second, through a warm-up of one deploy cycle and then
+// ticking every second, through a warm-up past soakRetention (90 minutes) and then
 // CANARYD_SOAK_MINUTES (120) simulated minutes. Targets deploy every 30
 // or 15 minutes (announced, or found by the alias poll); a deploy bakes
 // 10 minutes, is promoted and watched for its 10-minute rollback window,
