@@ -84,3 +84,56 @@ func TestDirCacheBoundsALongRun(t *testing.T) {
 		t.Fatalf("directory cache holds %d ids after %d watches, want at most 16", got, n)
 	}
 }
+
+// TestRecordsWrittenAgainInTheEmptyStore: Redis came back without its data
+// (a restart without persistence) while this process went on. What it
+// writes again there (an incident re-recorded, its plan's journal going
+// on, a watch) must be found by its ID from another replica, whose cache
+// does not know it; before, the directory entry was skipped because this
+// process's cache had it from before the loss.
+func TestRecordsWrittenAgainInTheEmptyStore(t *testing.T) {
+	ctx := context.Background()
+	srv := testredis.Start(t)
+	clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC))
+	mine, err := New(Options{Client: srv.Client(t), Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc := store.Incident{ID: "inc-1", Target: "shop", OpenedAt: clk.Now(), FromVersion: "3", ToVersion: "2", Trigger: "policy"}
+	w := store.Watch{ID: "w-1", Target: "shop", Phase: store.PhaseBaking, DetectedAt: clk.Now()}
+	step := store.JournalEntry{PlanID: inc.ID, Target: "shop", Step: 0, Name: "lambda-alias", Status: store.StepIntent, Time: clk.Now()}
+	write := func() {
+		t.Helper()
+		if err := mine.CreateIncident(ctx, inc); err != nil {
+			t.Fatal(err)
+		}
+		if err := mine.CreateWatch(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+		if err := mine.AppendJournal(ctx, step, store.Fence{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write()
+	if err := srv.Client(t).FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	write()
+
+	other, err := New(Options{Client: srv.Client(t), Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := other.GetIncident(ctx, inc.ID); err != nil || got.Target != "shop" {
+		t.Errorf("another replica reads the incident written again: %+v, %v", got, err)
+	}
+	if got, err := other.GetWatch(ctx, w.ID); err != nil || got.Target != "shop" {
+		t.Errorf("another replica reads the watch written again: %+v, %v", got, err)
+	}
+	if js, err := other.Journal(ctx, inc.ID); err != nil || len(js) != 1 {
+		t.Errorf("another replica reads the journal written again: %d entries, %v", len(js), err)
+	}
+	if ws, err := other.ListWatches(ctx, store.WatchFilter{ActiveOnly: true}); err != nil || len(ws) != 1 {
+		t.Errorf("another replica lists the watch written again: %d watches, %v", len(ws), err)
+	}
+}

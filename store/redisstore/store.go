@@ -109,10 +109,13 @@ func encode(v any) (string, error) {
 
 // register records id → target in the directory dir before the record is
 // written. It fails with ErrExists if id already belongs to another target.
+// It writes the entry every time, even one this process registered before:
+// a store that came back empty (Redis restarted without its data) lost the
+// directory, and a record written again there (an incident re-recorded, a
+// plan's journal going on) must be found by its ID from other replicas too,
+// whose caches do not know it. Creating records and appending to journals
+// is rare (deploys, rollbacks); reading them is what the cache is for.
 func (s *Store) register(ctx context.Context, dir, id, target string) error {
-	if t, ok := s.dirs.get(dir + "\x00" + id); ok && t == target {
-		return nil // already registered by this process: entries never change
-	}
 	pipe := s.c.Pipeline()
 	pipe.SAdd(ctx, s.gkey("targets"), target)
 	pipe.HSetNX(ctx, s.gkey(dir), id, target)
