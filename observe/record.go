@@ -53,10 +53,6 @@ type TraceRecorder struct {
 	queue   []traceJob            // to write, in order
 	writing bool                  // the writer goroutine runs
 	idle    chan struct{}         // closed when it stops (Flush)
-	// takenUp holds the paths that existed when this process first wrote
-	// to them, with the kinds of baseline they held or have been given
-	// since (only the writer goroutine uses it)
-	takenUp map[string]map[sample.Kind]bool
 }
 
 // maxQueued bounds the batches of lines waiting for the disk.
@@ -101,6 +97,12 @@ type recording struct {
 	// same key replaces the earlier one), so it is not written again.
 	last    map[periodKey]reading
 	pruneAt int // len(last) beyond which readings older than lastKept are dropped
+	// takenUp is, when the file existed as this process first wrote to it
+	// (another process's trace taken up), the kinds of baseline it held
+	// (the writer goroutine alone uses it). It goes with the recording when
+	// Keep forgets the watch: kept by path in the recorder, it grew by one
+	// entry per watch taken over for the life of the process.
+	takenUp map[sample.Kind]bool
 }
 
 type periodKey struct {
@@ -160,7 +162,7 @@ func NewTraceRecorder(dir string, keep int, log *zap.Logger) (*TraceRecorder, er
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &TraceRecorder{dir: dir, keep: max(keep, 1), log: log, watches: map[string]*recording{}, takenUp: map[string]map[sample.Kind]bool{}}, nil
+	return &TraceRecorder{dir: dir, keep: max(keep, 1), log: log, watches: map[string]*recording{}}, nil
 }
 
 // Path is where watch w's trace is written.
@@ -400,7 +402,7 @@ func (r *TraceRecorder) apply(j traceJob) error {
 					return err
 				}
 			}
-			r.takenUp[path] = had.Baseline
+			j.rec.takenUp = had.Baseline
 			if had.Deploy {
 				return appendFile(path, replay.AppendComment(nil, j.note))
 			}
@@ -411,13 +413,13 @@ func (r *TraceRecorder) apply(j traceJob) error {
 		}
 		defer r.prune(filepath.Dir(path), path)
 	case jobRestart:
-		delete(r.takenUp, path)
+		j.rec.takenUp = nil
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 	case jobBaseline:
 		var buf []byte
-		had := r.takenUp[path]
+		had := j.rec.takenUp
 		for _, p := range j.baseline {
 			if !had[p.kind] { // a job's kinds are all new to this process: had holds the other's
 				buf = append(buf, p.buf...)
