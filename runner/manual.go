@@ -19,6 +19,9 @@ import (
 // plan and journal as an automatic one; it opens its own incident and ends
 // the target's watches first.
 
+// manualTrigger is a manual rollback's Incident.Trigger.
+const manualTrigger = "manual"
+
 // ManualWait bounds how long an operator's rollback request waits for the
 // plan (under the admin API's write timeout); the plan goes on regardless.
 const ManualWait = 45 * time.Second
@@ -41,7 +44,7 @@ var ErrOpenedUnprepared = errors.New("rollback opened, but its preparation faile
 func (r *Runner) OpenManual(ctx context.Context, t *targets.Target, plan actuator.Plan) (store.Incident, error) {
 	in := plan.Input
 	inc := store.Incident{ID: plan.ID, Target: t.Conf.Name, OpenedAt: r.cfg.Clock.Now(), FromVersion: in.FromVersion,
-		ToVersion: in.ToVersion, Trigger: "manual", Actor: in.Actor}
+		ToVersion: in.ToVersion, Trigger: manualTrigger, Actor: in.Actor}
 	if err := r.cfg.Effects.OpenIncident(ctx, inc, true); err != nil {
 		return inc, err
 	}
@@ -64,16 +67,37 @@ func (r *Runner) OpenManual(ctx context.Context, t *targets.Target, plan actuato
 // announces the rollback. Done again after a failure, it repeats nothing
 // that took effect: ended watches stay ended, the known-good is the same.
 func (r *Runner) prepare(ctx context.Context, t *targets.Target, inc store.Incident, reason string) error {
-	if err := r.endActive(ctx, t, fmt.Sprintf("manual rollback to %s by %s: %s", inc.ToVersion, inc.Actor, reason)); err != nil {
-		return err
-	}
-	if err := r.cfg.Effects.SetKnownGood(ctx, inc.Target, inc.ToVersion); err != nil {
+	if _, err := r.finishPreparation(ctx, t, inc, fmt.Sprintf("manual rollback to %s by %s: %s", inc.ToVersion, inc.Actor, reason)); err != nil {
 		return err
 	}
 	r.cfg.Effects.Note(ctx, t, watch.Note{Kind: event.Tripped, Severity: event.Warning, Target: inc.Target, IncidentID: inc.ID,
 		KnownGood: inc.ToVersion, NewVersion: inc.FromVersion,
 		Message: fmt.Sprintf("manual rollback by %s: %s -> %s (%s)", inc.Actor, inc.FromVersion, inc.ToVersion, reason)})
 	return nil
+}
+
+// finishPreparation does what of a manual rollback's preparation has not
+// taken effect, as the store shows it: it ends the target's judged watches
+// that began before the incident opened (a deploy since is not the one the
+// operator took over from) and records the plan's version as known-good
+// unless it is already, or was recorded since the incident opened (an
+// operator's later decision). It reports whether it did anything.
+func (r *Runner) finishPreparation(ctx context.Context, t *targets.Target, inc store.Incident, why string) (bool, error) {
+	ended, err := r.endActive(ctx, t, inc.OpenedAt, why)
+	if err != nil {
+		return ended, err
+	}
+	st, err := r.cfg.Store.GetTarget(ctx, inc.Target)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return ended, err
+	}
+	if st.KnownGood == inc.ToVersion || st.KnownGoodAt.After(inc.OpenedAt) {
+		return ended, nil
+	}
+	if err := r.cfg.Effects.SetKnownGood(ctx, inc.Target, inc.ToVersion); err != nil {
+		return ended, err
+	}
+	return true, nil
 }
 
 // prepared does a pending preparation of incident id (OpenManual's
@@ -95,23 +119,53 @@ func (r *Runner) prepared(ctx context.Context, t *targets.Target, inc store.Inci
 	return true
 }
 
-// endActive ends a target's judged watches (an operator took over).
-func (r *Runner) endActive(ctx context.Context, t *targets.Target, why string) error {
+// preparedOnResume finishes, before a manual rollback's plan runs again
+// from its incident (a restart, a lease take-over), what of its
+// preparation never took effect: the process that opened it died, or the
+// store failed and the process restarted, between opening the incident
+// and ending the watches or recording the known-good. After a restart
+// nothing in memory says so (prepared); the store does. When the store
+// fails now, the rollback waits in flight for ResumeManual, which
+// prepares it again.
+func (r *Runner) preparedOnResume(ctx context.Context, t *targets.Target, inc store.Incident) bool {
+	did, err := r.finishPreparation(ctx, t, inc, fmt.Sprintf("manual rollback to %s by %s, resumed", inc.ToVersion, inc.Actor))
+	if err != nil {
+		r.cfg.Logger.Warn("finish the preparation of a resumed manual rollback", zap.String("incident", inc.ID), zap.Error(err))
+		r.prepMu.Lock()
+		r.unprepared[inc.ID] = "resumed"
+		r.prepMu.Unlock()
+		r.work.Track(inc)
+		return false
+	}
+	if did {
+		r.cfg.Effects.Note(ctx, t, watch.Note{Kind: event.Tripped, Severity: event.Warning, Target: inc.Target, IncidentID: inc.ID,
+			KnownGood: inc.ToVersion, NewVersion: inc.FromVersion,
+			Message: fmt.Sprintf("manual rollback by %s: %s -> %s, cut short before its watches were ended or its known-good recorded; done now, its plan resumes",
+				inc.Actor, inc.FromVersion, inc.ToVersion)})
+	}
+	return true
+}
+
+// endActive ends a target's judged watches that began at or before
+// before (an operator took over); it reports whether it ended any.
+func (r *Runner) endActive(ctx context.Context, t *targets.Target, before time.Time, why string) (bool, error) {
 	ws, err := r.cfg.Store.ListWatches(ctx, store.WatchFilter{Target: t.Conf.Name, ActiveOnly: true})
 	if err != nil {
-		return err
+		return false, err
 	}
+	ended := false
 	for _, w := range ws {
-		if !watch.Judged(w.Phase) {
+		if !watch.Judged(w.Phase) || w.DetectedAt.After(before) {
 			continue
 		}
 		if err := r.cfg.Effects.Transit(ctx, t, w.ID, func(w store.Watch) (store.Watch, []watch.Effect) {
 			return watch.End(w, why, r.cfg.Clock.Now())
 		}); err != nil {
-			return err
+			return ended, err
 		}
+		ended = true
 	}
-	return nil
+	return ended, nil
 }
 
 // RunManual runs the plan of a manual rollback opened by OpenManual in the

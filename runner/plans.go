@@ -30,6 +30,9 @@ func (r *Runner) runPlan(ctx context.Context, t *targets.Target, incidentID stri
 	in := actuator.PlanInput{IncidentID: inc.ID, FromVersion: inc.FromVersion, ToVersion: inc.ToVersion,
 		Trigger: inc.Trigger, Actor: inc.Actor, DryRun: t.Lifecycle.DryRun}
 	if inc.WatchID == "" { // a manual rollback cut short: the same plan, rebuilt from the incident
+		if inc.Trigger == manualTrigger && !r.preparedOnResume(ctx, t, inc) {
+			return
+		}
 		in.Reason = "resumed"
 		r.goPlan(inc, actuator.BuildPlan(t.Conf, in), nil, func(ctx context.Context, res actuator.Result) {
 			r.cfg.Logger.Info("resumed unfinished manual rollback", zap.String("target", inc.Target), zap.String("incident", inc.ID))

@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -32,6 +33,8 @@ type fakeEffects struct {
 	notes     []watch.Note
 	knownGood []string // versions recorded by SetKnownGood
 	kgFail    []error  // the next SetKnownGood calls fail with these
+	transited []string // the watches Transit changed
+	clk       clockwork.Clock
 }
 
 // Apply records effs; a CloseIncident closes the incident in st, as the
@@ -57,6 +60,9 @@ func (f *fakeEffects) Transit(ctx context.Context, t *targets.Target, id string,
 		return err
 	}
 	_, effs := tr(w)
+	f.mu.Lock()
+	f.transited = append(f.transited, id)
+	f.mu.Unlock()
 	return f.Apply(ctx, t, store.Watch{}, effs)
 }
 func (f *fakeEffects) Note(_ context.Context, _ *targets.Target, n watch.Note) {
@@ -70,8 +76,9 @@ func (f *fakeEffects) OpenIncident(ctx context.Context, inc store.Incident, _ bo
 	return f.st.CreateIncident(ctx, inc)
 }
 
-// SetKnownGood records version, or fails with the next of kgFail.
-func (f *fakeEffects) SetKnownGood(_ context.Context, _, version string) error {
+// SetKnownGood records version, in st too as the daemon does, or fails
+// with the next of kgFail.
+func (f *fakeEffects) SetKnownGood(ctx context.Context, target, version string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(f.kgFail) > 0 {
@@ -80,7 +87,7 @@ func (f *fakeEffects) SetKnownGood(_ context.Context, _, version string) error {
 		return err
 	}
 	f.knownGood = append(f.knownGood, version)
-	return nil
+	return f.st.PutTarget(ctx, store.TargetState{Name: target, KnownGood: version, KnownGoodAt: f.clk.Now()})
 }
 func (f *fakeEffects) closed() int {
 	f.mu.Lock()
@@ -183,6 +190,7 @@ func newFixtureOn(t *testing.T, leases owned, st store.Store) *fixture {
 	t.Helper()
 	f := &fixture{st: st, clk: clockwork.NewFakeClock(), act: &blockingActuator{release: make(chan struct{}), started: make(chan struct{}, 16)}, eff: &fakeEffects{st: st},
 		t: &targets.Target{Conf: config.Target{Name: "api", Function: "fn", Alias: "live"}}}
+	f.eff.clk = f.clk
 	ts := map[string]*targets.Target{"api": f.t}
 	f.r = New(Config{Store: st, Clock: f.clk, Logger: zap.NewNop(), Leases: leases, Effects: f.eff,
 		Actuator: func() Actuator { return f.act }, Targets: func() map[string]*targets.Target { return ts }})
@@ -471,5 +479,112 @@ func TestResumeLostRunsWhatOthersRecorded(t *testing.T) {
 	}
 	if f.act.count() != 1 || len(f.eff.knownGood) != 0 {
 		t.Fatalf("%d plans run, known-good recorded %v; want 1 (inc-other's), none", f.act.count(), f.eff.knownGood)
+	}
+}
+
+// TestManualRollbackPreparedOnResume: the process that opened an
+// operator's rollback died (or restarted after the store failed) between
+// opening its incident and ending the target's watches and recording the
+// known-good. After the restart nothing in memory says so; Resume finds it
+// in the store and finishes the preparation before the plan runs — the
+// watch the operator took over from ended, not a deploy made since, the
+// operator's version recorded as known-good — and a preparation that had
+// taken effect is not done again.
+func TestManualRollbackPreparedOnResume(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		prepared bool // the preparation had taken effect before the crash
+	}{{"cut short", false}, {"done before the crash", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, owned{"api": true})
+			ctx := context.Background()
+			before := store.Watch{ID: "w-3", Target: "api", Phase: store.PhaseBaking, KnownGood: "1", NewVersion: "3", DetectedAt: f.clk.Now()}
+			f.clk.Advance(time.Minute)
+			kg := store.TargetState{Name: "api", KnownGood: "1", KnownGoodAt: f.clk.Now().Add(-time.Hour)}
+			if tc.prepared {
+				before.Phase, before.EndedAt = store.PhaseEnded, f.clk.Now()
+				kg.KnownGood, kg.KnownGoodAt = "2", f.clk.Now()
+			}
+			inc := store.Incident{ID: "manual-1", Target: "api", OpenedAt: f.clk.Now(), FromVersion: "3", ToVersion: "2", Trigger: "manual", Actor: "op"}
+			f.clk.Advance(time.Minute)
+			since := store.Watch{ID: "w-4", Target: "api", Phase: store.PhaseBaking, KnownGood: "2", NewVersion: "4", DetectedAt: f.clk.Now()}
+			for _, w := range []store.Watch{before, since} {
+				if err := f.st.CreateWatch(ctx, w); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := f.st.PutTarget(ctx, kg); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.st.CreateIncident(ctx, inc); err != nil {
+				t.Fatal(err)
+			}
+			close(f.act.release)
+			f.r.Resume(ctx, map[string]bool{"api": true})
+			f.r.Wait()
+
+			got, err := f.st.GetIncident(ctx, inc.ID)
+			if err != nil || got.Outcome != store.OutcomeRolledBack || f.act.count() != 1 {
+				t.Fatalf("incident %+v, %v after %d plans; want it rolled back by one", got, err, f.act.count())
+			}
+			st, err := f.st.GetTarget(ctx, "api")
+			if err != nil || st.KnownGood != "2" {
+				t.Fatalf("known-good %q, %v; want the operator's 2", st.KnownGood, err)
+			}
+			f.eff.mu.Lock()
+			defer f.eff.mu.Unlock()
+			wantEnded, wantKG, wantNotes := "[w-3]", "[2]", 1
+			if tc.prepared {
+				wantEnded, wantKG, wantNotes = "[]", "[]", 0
+			}
+			notes := 0
+			for _, n := range f.eff.notes {
+				if n.Kind == event.Tripped && n.IncidentID == inc.ID {
+					notes++
+				}
+			}
+			if got := fmt.Sprint(f.eff.transited); got != wantEnded {
+				t.Errorf("watches ended %s, want %s (never the deploy made after the rollback opened)", got, wantEnded)
+			}
+			if got := fmt.Sprint(f.eff.knownGood); got != wantKG {
+				t.Errorf("known-good recorded %s, want %s", got, wantKG)
+			}
+			if notes != wantNotes {
+				t.Errorf("%d notes of the finished preparation, want %d", notes, wantNotes)
+			}
+		})
+	}
+}
+
+// TestManualRollbackPreparedOnResumeWhenTheStoreFails: the preparation
+// that Resume finishes fails too (the store refuses): the plan does not run
+// with the watches still judging; the rollback waits in flight and
+// ResumeManual prepares it and runs it.
+func TestManualRollbackPreparedOnResumeWhenTheStoreFails(t *testing.T) {
+	f := newFixture(t, owned{"api": true})
+	ctx := context.Background()
+	f.eff.kgFail = []error{errors.New("connection refused")}
+	inc := store.Incident{ID: "manual-1", Target: "api", OpenedAt: f.clk.Now(), FromVersion: "3", ToVersion: "2", Trigger: "manual", Actor: "op"}
+	if err := f.st.CreateIncident(ctx, inc); err != nil {
+		t.Fatal(err)
+	}
+	close(f.act.release)
+	f.r.Resume(ctx, map[string]bool{"api": true})
+	f.r.Wait()
+	if f.act.count() != 0 {
+		t.Fatalf("%d plans ran before the known-good was recorded", f.act.count())
+	}
+	f.clk.Advance(ManualSweep)
+	f.r.ResumeManual(ctx)
+	f.r.Wait()
+	got, err := f.st.GetIncident(ctx, inc.ID)
+	if err != nil || got.Outcome != store.OutcomeRolledBack || f.act.count() != 1 {
+		t.Fatalf("incident %+v, %v after %d plans; want it rolled back by one", got, err, f.act.count())
+	}
+	if st, err := f.st.GetTarget(ctx, "api"); err != nil || st.KnownGood != "2" {
+		t.Fatalf("known-good %q, %v; want 2", st.KnownGood, err)
+	}
+	if f.r.Book().Len() != 0 {
+		t.Fatalf("%d incidents left in flight", f.r.Book().Len())
 	}
 }
