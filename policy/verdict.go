@@ -64,9 +64,26 @@ type Finding struct {
 // String renders a finding for logs and alerts. A breached finding reads
 // "error-rate: observed 0.084 > threshold 0.05 over 5m0s (5 samples, evidence 1200) e=3.1e+04 ≥ 1/α=5000";
 // one that did not breach says when it would:
-// "error-rate: observed 0.01, trips when > 0.05, over 5m0s (...)".
+// "error-rate: observed 0.01, trips when > 0.05, over 5m0s (...)"; one
+// with nothing observed yet says so instead of "observed 0", and leaves out
+// a threshold it does not have yet (a rule against a baseline there is
+// none of): "p999-latency: nothing observed over 0s; no pre-deploy
+// baseline ...".
 func (f Finding) String() string {
 	var b strings.Builder
+	if !f.Breached && f.Samples == 0 {
+		fmt.Fprintf(&b, "%s: nothing observed over %s", f.Rule, f.Window)
+		if f.Threshold != 0 || f.Baseline != nil {
+			fmt.Fprintf(&b, ", trips when %s %.4g", opOr(f.Op), f.Threshold)
+		}
+		if f.Baseline != nil {
+			fmt.Fprintf(&b, ", baseline %.4g", *f.Baseline)
+		}
+		if f.Note != "" {
+			b.WriteString("; " + f.Note)
+		}
+		return b.String()
+	}
 	if f.Breached {
 		fmt.Fprintf(&b, "%s: observed %.4g %s threshold %.4g over %s (%d samples", f.Rule, f.Observed, opOr(f.Op), f.Threshold, f.Window, f.Samples)
 	} else {
