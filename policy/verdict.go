@@ -67,12 +67,15 @@ type Finding struct {
 // "error-rate: observed 0.01, trips when > 0.05, over 5m0s (...)"; one
 // with nothing observed yet says so instead of "observed 0", and leaves out
 // a threshold it does not have yet (a rule against a baseline there is
-// none of): "p999-latency: nothing observed over 0s; no pre-deploy
+// none of): "p999-latency: nothing observed; no pre-deploy
 // baseline ...".
 func (f Finding) String() string {
 	var b strings.Builder
 	if !f.Breached && f.Samples == 0 {
-		fmt.Fprintf(&b, "%s: nothing observed over %s", f.Rule, f.Window)
+		fmt.Fprintf(&b, "%s: nothing observed", f.Rule)
+		if f.Window > 0 {
+			fmt.Fprintf(&b, " over %s", f.Window)
+		}
 		if f.Threshold != 0 || f.Baseline != nil {
 			fmt.Fprintf(&b, ", trips when %s %.4g", opOr(f.Op), f.Threshold)
 		}

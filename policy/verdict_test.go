@@ -20,7 +20,7 @@ func TestFindingStringSaysBreachOrWhenItWouldTrip(t *testing.T) {
 			[]string{"p99: observed 180, trips when > 800, over 1m0s"}, []string{"180 > threshold"}},
 		{"with note", Finding{Rule: "r", Samples: 1, Note: "3 invocations < min_invocations 50"}, []string{"; 3 invocations < min_invocations 50"}, nil},
 		{"nothing observed, no baseline yet", Finding{Rule: "p999", Window: 0, Alpha: 1e-4, Note: "no pre-deploy baseline"},
-			[]string{"p999: nothing observed over 0s; no pre-deploy baseline"}, []string{"observed 0", "trips when > 0", "e=0"}},
+			[]string{"p999: nothing observed; no pre-deploy baseline"}, []string{"observed 0", "trips when > 0", "e=0"}},
 		{"nothing observed, a threshold", Finding{Rule: "payments", Window: 5 * time.Minute, Op: ">", Threshold: 20, Note: "no data in window, missing_data=good"},
 			[]string{"payments: nothing observed over 5m0s, trips when > 20; no data in window"}, []string{"observed 0"}},
 	}
