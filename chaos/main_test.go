@@ -29,10 +29,11 @@ var (
 	flagN        = flag.Int("chaos.n", 3, "trials of each SIGKILL experiment")
 	flagM        = flag.Int("chaos.m", 1, "trials of each other experiment")
 	flagParallel = flag.Int("chaos.parallel", 8, "trials run at once (each runs its own processes)")
-	flagKnown    = flag.Bool("chaos.known", false, "also run the experiments skipped for known bugs")
-	flagRace     = flag.Bool("chaos.race", false, "build canaryd with -race (slower; a data race fails the trial)")
-	flagLogs     = flag.String("chaos.logs", "", "directory for the logs of failed trials (default: a new temp dir)")
-	flagKeep     = flag.Bool("chaos.keep", false, "keep the logs of every trial, not only of failed ones")
+	//lint:ignore U1000 used by skipKnown
+	flagKnown = flag.Bool("chaos.known", false, "also run the experiments skipped for known bugs")
+	flagRace  = flag.Bool("chaos.race", false, "build canaryd with -race (slower; a data race fails the trial)")
+	flagLogs  = flag.String("chaos.logs", "", "directory for the logs of failed trials (default: a new temp dir)")
+	flagKeep  = flag.Bool("chaos.keep", false, "keep the logs of every trial, not only of failed ones")
 )
 
 var (
@@ -182,6 +183,7 @@ func count(name, what string, n int) {
 	results.mu.Unlock()
 }
 
+//lint:ignore U1000 used by skipKnown
 func recordSkip(name, why string) {
 	r := row(name)
 	results.mu.Lock()

@@ -47,8 +47,6 @@ import (
 func TestRedisEmptyDuringRollbackThreeReplicas(t *testing.T) {
 	t.Parallel()
 	exp := "3 redis restart/three replicas, during rollback, empty"
-	skipKnown(t, exp, "store/redisstore's directory cache: a record created again in the empty store by a replica that "+
-		"registered its ID before has no directory entry, so the other replicas cannot read it by its ID (README: known bugs)")
 	runTrials(t, exp, *flagM, func(tr *trial) {
 		o := slowActions
 		// Without its data, the first sighting after the loss must find
