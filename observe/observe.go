@@ -118,6 +118,14 @@ func (o *Observer) SetWatching(ws []store.Watch) {
 		}
 	}
 	p.Prober.SetActive(confs)
+	// A version that began to take traffic and has had no probe since is
+	// probed at once (watcher.Prober.Expedite): its first result comes at
+	// the next tick, not up to an interval later.
+	for name, ws := range watching {
+		for _, w := range ws {
+			p.Prober.Expedite(p.Memories[name].conf, watch.JudgedFrom(w))
+		}
+	}
 }
 
 // AddSample routes a probe result to the histories of its target's

@@ -2,6 +2,8 @@ package quality
 
 import (
 	"math"
+	"slices"
+	"sort"
 	"time"
 )
 
@@ -165,13 +167,41 @@ func simulateProbes(sc *Scenario) []ProbeResult {
 		}
 		pr := ProbeResult{At: sc.Deploy.Add(t).Truncate(time.Millisecond), Version: v.Name}
 		pr.OK = r.Float64() >= v.healthFail(sc, t)
-		if pr.OK {
-			pr.Latency = time.Duration(r.lognormal(math.Log(25), 0.3) * float64(time.Millisecond))
-		} else {
-			pr.Latency = time.Duration(r.lognormal(math.Log(5), 0.3) * float64(time.Millisecond))
-		}
-		pr.Latency = pr.Latency.Truncate(10 * time.Microsecond)
+		pr.Latency = probeLatency(r, pr.OK)
 		out = append(out, pr)
 	}
-	return out
+	return withProbeAtDeploy(sc, out)
+}
+
+// probeAtDeploy is when the daemon probes a new version after its deploy
+// is seen (watcher.Prober.Expedite): at the tick that first lists its
+// watch, a tick after the one that saw it.
+const probeAtDeploy = time.Second
+
+// withProbeAtDeploy adds the probe the daemon runs at once when it sees the
+// deploy, unless a regular one falls before it; drawn from a stream of its
+// own, so the regular probes stay what they were.
+func withProbeAtDeploy(sc *Scenario, out []ProbeResult) []ProbeResult {
+	at := sc.Deploy.Add(probeAtDeploy)
+	i := sort.Search(len(out), func(i int) bool { return !out[i].At.Before(sc.Deploy) })
+	if i < len(out) && !out[i].At.After(at) {
+		return out
+	}
+	r := newRNG(sc.Kind, sc.Seed, "probe at deploy")
+	v := &sc.Old
+	if !sc.Split || r.Float64() < sc.Weight {
+		v = &sc.New
+	}
+	pr := ProbeResult{At: at, Version: v.Name, OK: r.Float64() >= v.healthFail(sc, probeAtDeploy)}
+	pr.Latency = probeLatency(r, pr.OK)
+	return slices.Insert(out, i, pr)
+}
+
+// probeLatency draws a probe's latency: a failure (a 5xx) comes back fast.
+func probeLatency(r *rng, ok bool) time.Duration {
+	ms := 5.0
+	if ok {
+		ms = 25
+	}
+	return time.Duration(r.lognormal(math.Log(ms), 0.3) * float64(time.Millisecond)).Truncate(10 * time.Microsecond)
 }

@@ -26,7 +26,8 @@ type probeEntry struct {
 	interval time.Duration
 	offset   time.Duration
 	due      time.Time
-	running  bool // a run is in flight; never two at once
+	started  time.Time // when its last run started
+	running  bool      // a run is in flight; never two at once
 }
 
 func (s *schedule) init(concurrency int) {
@@ -67,6 +68,26 @@ func (pr *Prober) SetActive(targets []config.Target) {
 	s.entries, s.order = next, order
 }
 
+// Expedite makes t's probes that have not started since since due now:
+// the daemon calls it when a new version starts to take traffic (a deploy
+// seen, a rollout's first shift), so that its first probe result comes at
+// the next Tick instead of up to an interval later. The regular schedule
+// goes on from its slots. A hard-down endpoint then fails its third probe
+// (the probe rule's trip against a clean known-good) two intervals after
+// the deploy is seen, not two and a half on average. A probe in flight is
+// left alone.
+func (pr *Prober) Expedite(t config.Target, since time.Time) {
+	now := pr.cfg.Clock.Now()
+	s := &pr.sched
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range t.Probes {
+		if e := s.entries[probeKey{t.Name, p.Name}]; e != nil && !e.running && e.started.Before(since) && e.due.After(now) {
+			e.due = now
+		}
+	}
+}
+
 // Tick starts the probes that are due, at most Concurrency at once, and
 // returns how many it started once all are under way. Results go to Sink.
 // A probe still running from an earlier tick is not started again.
@@ -77,7 +98,7 @@ func (pr *Prober) Tick(ctx context.Context) int {
 	s.mu.Lock()
 	for _, e := range s.order {
 		if !e.running && !e.due.After(now) {
-			e.running = true
+			e.running, e.started = true, now
 			e.due = nextSlot(now, e.interval, e.offset)
 			due = append(due, e)
 		}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -408,4 +409,61 @@ func probeDefaults(p config.Probe) config.Probe {
 		p.MaxBodyBytes = config.DefaultMaxBodyBytes
 	}
 	return p
+}
+
+// TestProberExpedite: a target whose new version starts to take traffic
+// is probed at the next tick, not at its next slot; a target probed since
+// that instant is not probed again, nor is another target; the regular
+// schedule goes on from its slots.
+func TestProberExpedite(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(srv.Close)
+	clk := clockwork.NewFakeClockAt(time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC))
+	var mu sync.Mutex
+	var probed []string
+	pr := NewProber(ProberConfig{Clock: clk, Concurrency: 4, Sink: func(s sample.Sample) {
+		mu.Lock()
+		probed = append(probed, s.Target)
+		mu.Unlock()
+	}})
+	a := config.Target{Name: "a", Probes: []config.Probe{{Name: "h", URL: srv.URL, Interval: dur(10 * time.Second), Timeout: dur(time.Second)}}}
+	b := config.Target{Name: "b", Probes: []config.Probe{{Name: "h", URL: srv.URL, Interval: dur(10 * time.Second), Timeout: dur(time.Second)}}}
+	pr.SetActive([]config.Target{a, b})
+	tick := func() []string {
+		t.Helper()
+		pr.Tick(context.Background())
+		pr.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		got := probed
+		probed = nil
+		return got
+	}
+	// Run every probe once at its slot, then stop just after a's slot.
+	slotA := ProbeSlot("a", "h", 10*time.Second, clk.Now())
+	for !clk.Now().After(slotA.Add(10 * time.Second)) {
+		clk.Advance(time.Second)
+		tick()
+	}
+	clk.Advance(time.Second) // the deploy, a second after the last probe round
+	deploy := clk.Now()
+	if next := ProbeSlot("a", "h", 10*time.Second, deploy); next.Sub(deploy) < time.Second {
+		t.Fatalf("test set-up: a's next slot %s is at the deploy %s", next, deploy)
+	}
+	pr.Expedite(a, deploy)
+	if got := fmt.Sprint(tick()); got != "[a]" {
+		t.Fatalf("probed at the tick after Expedite: %s, want [a]", got)
+	}
+	pr.Expedite(a, deploy) // probed since: not again
+	clk.Advance(time.Second)
+	if got := tick(); slices.Contains(got, "a") && ProbeSlot("a", "h", 10*time.Second, deploy).After(clk.Now()) {
+		t.Fatalf("a probed again before its slot: %v", got)
+	}
+	// The schedule goes on from a's slots.
+	for next := ProbeSlot("a", "h", 10*time.Second, deploy); clk.Now().Before(next); {
+		clk.Advance(time.Second)
+		if got := tick(); slices.Contains(got, "a") && clk.Now().Before(next) {
+			t.Fatalf("a probed at %s, before its slot %s", clk.Now(), next)
+		}
+	}
 }

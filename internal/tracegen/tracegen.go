@@ -13,6 +13,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -223,6 +224,11 @@ func (g *gen) probeTimes(p *Probes, from, end time.Time) []time.Time {
 			tick = tick.Add(time.Second)
 		}
 		out = append(out, tick)
+	}
+	// And at the deploy: the daemon probes a new version at once
+	// (watcher.Prober.Expedite) unless its slot falls there anyway.
+	if i, found := slices.BinarySearchFunc(out, Deploy, time.Time.Compare); !found && !Deploy.Before(from) && !Deploy.After(end) {
+		out = slices.Insert(out, i, Deploy)
 	}
 	return out
 }
