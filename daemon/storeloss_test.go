@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -87,28 +88,9 @@ func TestBoltFileLostOnRestart(t *testing.T) {
 // was left open forever when the finishing plan dropped it from the
 // incidents in flight (chaos experiment 3, 1 trial in 5).
 func TestStoreLostWhileAPlanRunsIsFinished(t *testing.T) {
-	entered, release := make(chan struct{}, 1), make(chan struct{})
-	gate := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		select {
-		case entered <- struct{}{}:
-		default:
-		}
-		<-release
-	}))
-	defer gate.Close()
-	released := false
-	defer func() {
-		if !released {
-			close(release)
-		}
-	}()
-	h := newHarness(t, harnessOpts{redisStore: true, extraTarget: fmt.Sprintf(`
-  [[target.actions.webhook]]
-  name = "gate"
-  url = %q
-  timeout = "1m"
-  retries = 0
-`, gate.URL)})
+	gate, entered, release := gateWebhook(t)
+	defer release() // before the harness's cleanup stops the daemons
+	h := newHarness(t, harnessOpts{redisStore: true, extraTarget: gate})
 	h.deployGood()
 	h.sim.Deploy(fn, alias, "3", nil)
 	h.until("the rollback plan waits in its webhook step", 60, func() bool {
@@ -127,8 +109,7 @@ func TestStoreLostWhileAPlanRunsIsFinished(t *testing.T) {
 		in, err := h.store.GetIncident(h.ctx, id)
 		return err == nil && in.WatchID == ""
 	})
-	close(release)
-	released = true
+	release()
 	h.until("the re-recorded incident finished", 60, func() bool {
 		in, err := h.store.GetIncident(h.ctx, id)
 		return err == nil && in.Outcome == store.OutcomeRolledBack
@@ -223,28 +204,9 @@ func TestPauseOutlivesTheStore(t *testing.T) {
 // (chaos: three replicas, Redis back empty during a rollback, 4 of 4
 // trials).
 func TestStoreLostWhileAnotherReplicaTakesTheLease(t *testing.T) {
-	entered, release := make(chan struct{}, 1), make(chan struct{})
-	gate := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		select {
-		case entered <- struct{}{}:
-		default:
-		}
-		<-release
-	}))
-	defer gate.Close()
-	released := false
-	defer func() {
-		if !released {
-			close(release)
-		}
-	}()
-	h := newHarness(t, harnessOpts{redisStore: true, extraTarget: fmt.Sprintf(`
-  [[target.actions.webhook]]
-  name = "gate"
-  url = %q
-  timeout = "1m"
-  retries = 0
-`, gate.URL)})
+	gate, entered, release := gateWebhook(t)
+	defer release() // before the harness's cleanup stops the daemons
+	h := newHarness(t, harnessOpts{redisStore: true, extraTarget: gate})
 	b, both := secondReplica(t, h)
 	h.until("version 1 adopted", 5, both(func() bool { return h.target().KnownGood == "1" }))
 	owner, other := h.d, b
@@ -291,8 +253,7 @@ func TestStoreLostWhileAnotherReplicaTakesTheLease(t *testing.T) {
 	if owner.leases.Owns("api") {
 		t.Fatal("precondition: the old owner took the lease back")
 	}
-	close(release)
-	released = true
+	release()
 	done := false
 	for i := 0; i < 150 && !done; i++ {
 		tick(other, owner)
@@ -314,4 +275,30 @@ func TestStoreLostWhileAnotherReplicaTakesTheLease(t *testing.T) {
 	if !alertMentions(h, string(event.RollbackDone), id) {
 		t.Fatalf("the trip's page never resolved; alerts %v", h.alertTypes())
 	}
+}
+
+// gateWebhook is a rollback step (extraTarget's webhook action) that holds
+// the plan until release is called: entered gets a token when the plan
+// reaches it. Release it before the harness's cleanup (defer): that stops
+// the daemons, whose plan would wait in it.
+func gateWebhook(t *testing.T) (extraTarget string, entered <-chan struct{}, release func()) {
+	in, gate := make(chan struct{}, 1), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		select {
+		case in <- struct{}{}:
+		default:
+		}
+		<-gate
+	}))
+	var once sync.Once
+	release = func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(srv.Close)
+	t.Cleanup(release) // first (LIFO): the server's Close waits for its handlers
+	return fmt.Sprintf(`
+  [[target.actions.webhook]]
+  name = "gate"
+  url = %q
+  timeout = "1m"
+  retries = 0
+`, srv.URL), in, release
 }
