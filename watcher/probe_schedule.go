@@ -75,14 +75,16 @@ func (pr *Prober) SetActive(targets []config.Target) {
 // goes on from its slots. A hard-down endpoint then fails its third probe
 // (the probe rule's trip against a clean known-good) two intervals after
 // the deploy is seen, not two and a half on average. A probe in flight is
-// left alone.
+// left alone, and so is a version that began more than an interval ago:
+// a process that starts (or takes leases over) with many watches under
+// way keeps their probes spread over the interval.
 func (pr *Prober) Expedite(t config.Target, since time.Time) {
 	now := pr.cfg.Clock.Now()
 	s := &pr.sched
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, p := range t.Probes {
-		if e := s.entries[probeKey{t.Name, p.Name}]; e != nil && !e.running && e.started.Before(since) && e.due.After(now) {
+		if e := s.entries[probeKey{t.Name, p.Name}]; e != nil && !e.running && e.started.Before(since) && e.due.After(now) && now.Sub(since) < e.interval {
 			e.due = now
 		}
 	}

@@ -413,8 +413,9 @@ func probeDefaults(p config.Probe) config.Probe {
 
 // TestProberExpedite: a target whose new version starts to take traffic
 // is probed at the next tick, not at its next slot; a target probed since
-// that instant is not probed again, nor is another target; the regular
-// schedule goes on from its slots.
+// that instant is not probed again, nor is another target, nor one whose
+// version began an interval ago; the regular schedule goes on from its
+// slots.
 func TestProberExpedite(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	t.Cleanup(srv.Close)
@@ -450,6 +451,15 @@ func TestProberExpedite(t *testing.T) {
 	if next := ProbeSlot("a", "h", 10*time.Second, deploy); next.Sub(deploy) < time.Second {
 		t.Fatalf("test set-up: a's next slot %s is at the deploy %s", next, deploy)
 	}
+	// A target new to the prober (a process started, or leases taken
+	// over, with watches under way) whose version began more than an
+	// interval ago keeps its probes spread over their slots.
+	c := config.Target{Name: "c", Probes: a.Probes}
+	pr.SetActive([]config.Target{a, b, c})
+	if ProbeSlot("c", "h", 10*time.Second, deploy.Add(-time.Nanosecond)).Equal(deploy) {
+		t.Fatal("test set-up: c's slot is at the deploy")
+	}
+	pr.Expedite(c, deploy.Add(-time.Hour))
 	pr.Expedite(a, deploy)
 	if got := fmt.Sprint(tick()); got != "[a]" {
 		t.Fatalf("probed at the tick after Expedite: %s, want [a]", got)
