@@ -94,6 +94,8 @@ type Daemon struct {
 	// (run loop only): for lostSweep after it, incidents other replicas
 	// record again are looked for every tick (runner.ResumeLost).
 	lostAt time.Time
+	// orphansAt is when the last orphan sweep ran (run loop only).
+	orphansAt time.Time
 	// pauses are the pauses the overrides' last read before the last
 	// marker check that found the same store saw in force (run loop
 	// only): written back if it loses its data.

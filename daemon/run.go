@@ -84,6 +84,7 @@ func (d *Daemon) Tick(ctx context.Context) {
 		d.box.Redeliver(ctx, func(target string) bool { return taken[target] }, 0)
 	} else {
 		d.sweepLost(ctx)
+		d.sweepOrphans(ctx)
 	}
 	d.box.RedeliverDue(ctx, d.leases.Owns)
 	d.runner.ResumeManual(ctx)

@@ -144,10 +144,16 @@ func (r *Runner) Resume(ctx context.Context, names map[string]bool) {
 // replica has in flight itself (ResumeManual prepares a manual rollback
 // whose preparation failed before it runs the plan).
 func (r *Runner) ResumeLost(ctx context.Context, names map[string]bool, lost time.Time) {
-	r.resume(ctx, names, func(inc store.Incident) bool {
+	r.resume(ctx, names, r.notOursBefore(lost))
+}
+
+// notOursBefore accepts the incidents opened before t that this replica
+// neither has in flight nor runs.
+func (r *Runner) notOursBefore(t time.Time) func(store.Incident) bool {
+	return func(inc store.Incident) bool {
 		_, mine := r.work.Incident(inc.ID)
-		return inc.OpenedAt.Before(lost) && !mine && !r.work.Runs(inc.ID)
-	})
+		return inc.OpenedAt.Before(t) && !mine && !r.work.Runs(inc.ID)
+	}
 }
 
 // resume is Resume of the incidents keep accepts (all when nil).
@@ -160,6 +166,38 @@ func (r *Runner) resume(ctx context.Context, names map[string]bool, keep func(st
 		r.cfg.Logger.Error("list incidents for resume", zap.Error(err))
 		return
 	}
+	r.resumeThese(ctx, incs, names, keep)
+}
+
+// OrphanRecent is how many of a target's newest incidents ResumeOrphans
+// reads: one is open at a time, and a re-recorded one is among the newest.
+const OrphanRecent = 3
+
+// ResumeOrphans is ResumeLost without a loss: on the targets names (owned
+// here), the unfinished incidents opened before before that do not run
+// here and are not this replica's own. The daemon calls it every few
+// minutes as a backstop for what its paths after a store loss can miss —
+// a replica that records its incidents again more than ResumeLost's
+// minute after the owner noticed the loss (one frozen through it), or a
+// replica started after the loss, which never notices it: nothing else
+// would run them, and they would stay open, their pages unresolved. It
+// reads the OrphanRecent newest incidents of each target, not the whole
+// history.
+func (r *Runner) ResumeOrphans(ctx context.Context, names map[string]bool, before time.Time) {
+	var incs []store.Incident
+	for name := range names {
+		recent, err := r.cfg.Store.ListIncidents(ctx, name, OrphanRecent)
+		if err != nil {
+			r.cfg.Logger.Warn("list incidents for the orphan sweep", zap.String("target", name), zap.Error(err))
+			return
+		}
+		incs = append(incs, recent...)
+	}
+	r.resumeThese(ctx, incs, names, r.notOursBefore(before))
+}
+
+// resumeThese resumes incs on the targets names (those keep accepts).
+func (r *Runner) resumeThese(ctx context.Context, incs []store.Incident, names map[string]bool, keep func(store.Incident) bool) {
 	ts := r.cfg.Targets()
 	for _, inc := range incs {
 		t := ts[inc.Target]

@@ -588,3 +588,40 @@ func TestManualRollbackPreparedOnResumeWhenTheStoreFails(t *testing.T) {
 		t.Fatalf("%d incidents left in flight", f.r.Book().Len())
 	}
 }
+
+// TestResumeOrphans: the backstop sweep runs an unfinished incident of an
+// owned target that nothing runs, once it is older than the sweep's age;
+// it leaves alone a younger one (an operator's rollback being prepared, a
+// replica re-recording after a loss) and one this replica has in flight.
+func TestResumeOrphans(t *testing.T) {
+	f := newFixture(t, owned{"api": true})
+	ctx := context.Background()
+	f.clk.Advance(time.Hour)
+	now := f.clk.Now()
+	incs := []store.Incident{
+		{ID: "orphan", Target: "api", OpenedAt: now.Add(-2 * time.Minute), FromVersion: "3", ToVersion: "2", Trigger: "policy"},
+		{ID: "young", Target: "api", OpenedAt: now.Add(-10 * time.Second), FromVersion: "3", ToVersion: "2", Trigger: "policy"},
+		{ID: "mine", Target: "api", OpenedAt: now.Add(-3 * time.Minute), FromVersion: "3", ToVersion: "2", Trigger: "policy"},
+	}
+	for _, inc := range incs {
+		if err := f.st.CreateIncident(ctx, inc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.r.Book().Track(incs[2])
+	close(f.act.release)
+	f.r.ResumeOrphans(ctx, map[string]bool{"api": true}, now.Add(-time.Minute))
+	f.r.Wait()
+	for _, inc := range incs {
+		got, err := f.st.GetIncident(ctx, inc.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if closed, want := got.Outcome != "", inc.ID == "orphan"; closed != want {
+			t.Errorf("incident %s: closed %v, want %v", inc.ID, closed, want)
+		}
+	}
+	if f.act.count() != 1 {
+		t.Fatalf("%d plans ran, want 1 (the orphan's)", f.act.count())
+	}
+}
