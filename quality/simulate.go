@@ -161,16 +161,22 @@ func simulateProbes(sc *Scenario) []ProbeResult {
 	iv := sc.Probe.Interval
 	var out []ProbeResult
 	for t := -baselineN*period + durU(r, 0, iv); t <= sc.Horizon; t += iv {
-		v := &sc.Old
-		if t >= 0 && (!sc.Split || r.Float64() < sc.Weight) {
-			v = &sc.New
-		}
-		pr := ProbeResult{At: sc.Deploy.Add(t).Truncate(time.Millisecond), Version: v.Name}
-		pr.OK = r.Float64() >= v.healthFail(sc, t)
-		pr.Latency = probeLatency(r, pr.OK)
-		out = append(out, pr)
+		out = append(out, drawProbe(r, sc, t))
 	}
 	return withProbeAtDeploy(sc, out)
+}
+
+// drawProbe draws the probe at t after the deploy: the version that
+// answers it, whether it passes, how long it takes.
+func drawProbe(r *rng, sc *Scenario, t time.Duration) ProbeResult {
+	v := &sc.Old
+	if t >= 0 && (!sc.Split || r.Float64() < sc.Weight) {
+		v = &sc.New
+	}
+	pr := ProbeResult{At: sc.Deploy.Add(t).Truncate(time.Millisecond), Version: v.Name}
+	pr.OK = r.Float64() >= v.healthFail(sc, t)
+	pr.Latency = probeLatency(r, pr.OK)
+	return pr
 }
 
 // probeAtDeploy is when the daemon probes a new version after its deploy
@@ -182,19 +188,11 @@ const probeAtDeploy = time.Second
 // deploy, unless a regular one falls before it; drawn from a stream of its
 // own, so the regular probes stay what they were.
 func withProbeAtDeploy(sc *Scenario, out []ProbeResult) []ProbeResult {
-	at := sc.Deploy.Add(probeAtDeploy)
 	i := sort.Search(len(out), func(i int) bool { return !out[i].At.Before(sc.Deploy) })
-	if i < len(out) && !out[i].At.After(at) {
+	if i < len(out) && !out[i].At.After(sc.Deploy.Add(probeAtDeploy)) {
 		return out
 	}
-	r := newRNG(sc.Kind, sc.Seed, "probe at deploy")
-	v := &sc.Old
-	if !sc.Split || r.Float64() < sc.Weight {
-		v = &sc.New
-	}
-	pr := ProbeResult{At: at, Version: v.Name, OK: r.Float64() >= v.healthFail(sc, probeAtDeploy)}
-	pr.Latency = probeLatency(r, pr.OK)
-	return slices.Insert(out, i, pr)
+	return slices.Insert(out, i, drawProbe(newRNG(sc.Kind, sc.Seed, "probe at deploy"), sc, probeAtDeploy))
 }
 
 // probeLatency draws a probe's latency: a failure (a 5xx) comes back fast.

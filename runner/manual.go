@@ -53,10 +53,7 @@ func (r *Runner) OpenManual(ctx context.Context, t *targets.Target, plan actuato
 		// rollback of the target and nothing would run it before a
 		// restart, which would run its plan with the watches still
 		// judging. It stays in flight, its preparation pending.
-		r.prepMu.Lock()
-		r.unprepared[inc.ID] = in.Reason
-		r.prepMu.Unlock()
-		r.work.Track(inc)
+		r.pendPreparation(inc, in.Reason)
 		return inc, fmt.Errorf("%w: %w", ErrOpenedUnprepared, err)
 	}
 	return inc, nil
@@ -70,10 +67,23 @@ func (r *Runner) prepare(ctx context.Context, t *targets.Target, inc store.Incid
 	if _, err := r.finishPreparation(ctx, t, inc, fmt.Sprintf("manual rollback to %s by %s: %s", inc.ToVersion, inc.Actor, reason)); err != nil {
 		return err
 	}
-	r.cfg.Effects.Note(ctx, t, watch.Note{Kind: event.Tripped, Severity: event.Warning, Target: inc.Target, IncidentID: inc.ID,
-		KnownGood: inc.ToVersion, NewVersion: inc.FromVersion,
-		Message: fmt.Sprintf("manual rollback by %s: %s -> %s (%s)", inc.Actor, inc.FromVersion, inc.ToVersion, reason)})
+	r.announce(ctx, t, inc, fmt.Sprintf("manual rollback by %s: %s -> %s (%s)", inc.Actor, inc.FromVersion, inc.ToVersion, reason))
 	return nil
+}
+
+// announce writes a manual rollback's note (history and log).
+func (r *Runner) announce(ctx context.Context, t *targets.Target, inc store.Incident, message string) {
+	r.cfg.Effects.Note(ctx, t, watch.Note{Kind: event.Tripped, Severity: event.Warning, Target: inc.Target, IncidentID: inc.ID,
+		KnownGood: inc.ToVersion, NewVersion: inc.FromVersion, Message: message})
+}
+
+// pendPreparation keeps a manual rollback whose preparation failed in
+// flight, its preparation pending: ResumeManual prepares it, then runs it.
+func (r *Runner) pendPreparation(inc store.Incident, reason string) {
+	r.prepMu.Lock()
+	r.unprepared[inc.ID] = reason
+	r.prepMu.Unlock()
+	r.work.Track(inc)
 }
 
 // finishPreparation does what of a manual rollback's preparation has not
@@ -131,17 +141,12 @@ func (r *Runner) preparedOnResume(ctx context.Context, t *targets.Target, inc st
 	did, err := r.finishPreparation(ctx, t, inc, fmt.Sprintf("manual rollback to %s by %s, resumed", inc.ToVersion, inc.Actor))
 	if err != nil {
 		r.cfg.Logger.Warn("finish the preparation of a resumed manual rollback", zap.String("incident", inc.ID), zap.Error(err))
-		r.prepMu.Lock()
-		r.unprepared[inc.ID] = "resumed"
-		r.prepMu.Unlock()
-		r.work.Track(inc)
+		r.pendPreparation(inc, "resumed")
 		return false
 	}
 	if did {
-		r.cfg.Effects.Note(ctx, t, watch.Note{Kind: event.Tripped, Severity: event.Warning, Target: inc.Target, IncidentID: inc.ID,
-			KnownGood: inc.ToVersion, NewVersion: inc.FromVersion,
-			Message: fmt.Sprintf("manual rollback by %s: %s -> %s, cut short before its watches were ended or its known-good recorded; done now, its plan resumes",
-				inc.Actor, inc.FromVersion, inc.ToVersion)})
+		r.announce(ctx, t, inc, fmt.Sprintf("manual rollback by %s: %s -> %s, cut short before its watches were ended or its known-good recorded; done now, its plan resumes",
+			inc.Actor, inc.FromVersion, inc.ToVersion))
 	}
 	return true
 }
