@@ -45,6 +45,20 @@ const (
 	DefaultVerifyWindow  = 2 * time.Minute
 	DefaultNotifyTimeout = 10 * time.Second
 	DefaultTraceKeep     = 50 // daemon.trace_keep: traces kept per target
+	// DefaultOrphanSweep is how often the lease owner looks for the
+	// unfinished incidents of its targets that nothing runs, and
+	// DefaultOrphanAge how old one must be: an operator's rollback being
+	// prepared, or a replica recording its incidents again after a store
+	// loss, is younger (daemon.orphan_sweep, daemon.orphan_age: for tests).
+	DefaultOrphanSweep = 5 * time.Minute
+	DefaultOrphanAge   = time.Minute
+)
+
+// Bounds of daemon.orphan_sweep and daemon.orphan_age: at least a tick
+// (a second by default), at most an hour.
+const (
+	minOrphanDur = time.Second
+	maxOrphanDur = time.Hour
 )
 
 // applyDefaults fills in unset keys. Where zero is a meaningful value
@@ -68,6 +82,13 @@ func applyDefaults(c *Config, pos positions) {
 		d.MaxPollRate = 10
 	}
 	setInt(&d.TraceKeep, DefaultTraceKeep)
+	// A written "0s" is kept, and refused: it does not mean "off".
+	if !pos.written("daemon.orphan_sweep") {
+		d.OrphanSweep.Duration = DefaultOrphanSweep
+	}
+	if !pos.written("daemon.orphan_age") {
+		d.OrphanAge.Duration = DefaultOrphanAge
+	}
 
 	setInt(&c.AWS.MaxAttempts, 5)
 	setDur(&c.AWS.MaxBackoff, 20*time.Second)

@@ -35,6 +35,8 @@ func TestInvalidConfigs(t *testing.T) {
 		{"invalid-missing-field.toml", []string{"invalid-missing-field.toml:4:", "target[0].function: required"}},
 		{"invalid-out-of-range.toml", []string{":9:", "target[0].metric_lag: must be between 0 and 15 (got 99)"}},
 		{"invalid-trace-keep.toml", []string{":3:", "daemon.trace_keep: must be between 1 and 100000 (got -5)"}},
+		{"invalid-orphan-sweep.toml", []string{":3:", "daemon.orphan_sweep: must be between 1s and 1h0m0s (got 0s)",
+			":4:", "daemon.orphan_age: must be between 1s and 1h0m0s (got 2h0m0s)"}},
 		{"invalid-out-of-range-threshold.toml", []string{"target[0].rule[0].threshold", "error rate threshold must be in (0, 1] (got 1.5)"}},
 		{"invalid-unresolved-env.toml", []string{":2:", "daemon.admin_token_env", "CANARYD_TEST_UNSET_TOKEN is not set"}},
 		{"invalid-unresolved-file.toml", []string{"daemon.admin_token_file", "cannot read secret file"}},
@@ -137,6 +139,8 @@ func TestDefaultsApplied(t *testing.T) {
 	}{
 		{"listen", cfg.Daemon.Listen, DefaultListen},
 		{"poll", cfg.Daemon.PollInterval.Duration, DefaultPollInterval},
+		{"orphan sweep", cfg.Daemon.OrphanSweep.Duration, DefaultOrphanSweep},
+		{"orphan age", cfg.Daemon.OrphanAge.Duration, DefaultOrphanAge},
 		{"backend", cfg.Store.Backend, "bolt"},
 		{"target region", tg.Region, "us-east-1"},
 		{"bake", tg.BakeTime.Duration, DefaultBakeTime},
@@ -174,6 +178,22 @@ func TestZeroRetriesIsKept(t *testing.T) {
 	}
 	if r := cfg.Targets[0].Actions.Webhooks[1].Retries; r != 3 {
 		t.Errorf("default retries = %d, want 3", r)
+	}
+}
+
+// TestOrphanSweepKnobs: the test-only daemon.orphan_sweep and orphan_age
+// are taken as written (a chaos experiment's seconds, not the defaults).
+func TestOrphanSweepKnobs(t *testing.T) {
+	src := "[daemon]\norphan_sweep = \"2s\"\norphan_age = \"1s\"\n" + string(mustRead(t, "testdata/valid-minimal.toml"))
+	cfg, err := Parse([]byte(src), "c.toml", Options{LookupEnv: noEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Daemon.OrphanSweep.Duration; got != 2*time.Second {
+		t.Errorf("orphan_sweep = %s, want 2s", got)
+	}
+	if got := cfg.Daemon.OrphanAge.Duration; got != time.Second {
+		t.Errorf("orphan_age = %s, want 1s", got)
 	}
 }
 

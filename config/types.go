@@ -45,6 +45,14 @@ type Daemon struct {
 	MaxPollRate      float64  `toml:"max_poll_rate"`      // alias reads per second over all targets, default 10 (Lambda's control-plane quota is ~15/s)
 	TraceDir         string   `toml:"trace_dir"`          // optional: each judged watch's replay trace is written under it (observe.Recorder)
 	TraceKeep        int      `toml:"trace_keep"`         // traces kept per target, default 50
+	// OrphanSweep and OrphanAge are for tests and chaos experiments, not
+	// for users (not in config.toml): how often the lease owner looks for
+	// the unfinished incidents of its targets that nothing runs, and how
+	// old one must be (daemon.sweepOrphans), default 5m and 1m. An
+	// experiment cannot wait five minutes for the sweep; production keeps
+	// the defaults.
+	OrphanSweep Duration `toml:"orphan_sweep"`
+	OrphanAge   Duration `toml:"orphan_age"`
 	// Tokens are named API tokens with a scope; the admin token above is
 	// one more, named "admin", with the operator scope.
 	Tokens []Token `toml:"token"`

@@ -77,6 +77,8 @@ func (l *loader) validateDaemon(c *Config) {
 		l.add("daemon.max_poll_rate", "must be in (0, 1000] alias reads per second (got %g)", d.MaxPollRate)
 	}
 	l.intRange("daemon.trace_keep", d.TraceKeep, 1, 100000)
+	l.durWithin("daemon.orphan_sweep", d.OrphanSweep, minOrphanDur, maxOrphanDur)
+	l.durWithin("daemon.orphan_age", d.OrphanAge, minOrphanDur, maxOrphanDur)
 	if c.AWS.EndpointURL != "" {
 		l.url("aws.endpoint_url", c.AWS.EndpointURL)
 	}

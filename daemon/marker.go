@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/event"
 	"github.com/canaryd/canaryd/store"
 	"github.com/canaryd/canaryd/watch"
@@ -82,26 +83,30 @@ func (d *Daemon) sweepLost(ctx context.Context) {
 // orphanSweep is how often the owner looks for unfinished incidents of
 // its targets that nothing runs (runner.ResumeOrphans), and orphanAge how
 // old one must be: an operator's rollback being prepared, or a replica
-// recording its incidents again after a loss, is younger.
+// recording its incidents again after a loss, is younger. Both are the
+// defaults of daemon.orphan_sweep and daemon.orphan_age, which only tests
+// and chaos experiments set (the daemon's tests step the clock by these).
 const (
-	orphanSweep = 5 * time.Minute
-	orphanAge   = time.Minute
+	orphanSweep = config.DefaultOrphanSweep
+	orphanAge   = config.DefaultOrphanAge
 )
 
-// sweepOrphans runs, every orphanSweep, the unfinished incidents of the
-// targets this replica owns that were opened more than orphanAge ago and
-// run nowhere here: the backstop of sweepLost's minute. It reads a few
-// incidents per target, in the background (at 10,000 targets, 10,000
-// reads: not in a tick).
+// sweepOrphans runs, every daemon.orphan_sweep (orphanSweep), the
+// unfinished incidents of the targets this replica owns that were opened
+// more than daemon.orphan_age (orphanAge) ago and run nowhere here: the
+// backstop of sweepLost's minute. It reads a few incidents per target, in
+// the background (at 10,000 targets, 10,000 reads: not in a tick).
 func (d *Daemon) sweepOrphans(ctx context.Context) {
+	conf, _, _ := d.snapshot()
 	now := d.clock.Now()
-	if now.Sub(d.orphansAt) < orphanSweep {
+	if now.Sub(d.orphansAt) < conf.Daemon.OrphanSweep.Duration {
 		return
 	}
 	d.orphansAt = now
 	names := d.leases.Names()
+	before := now.Add(-conf.Daemon.OrphanAge.Duration)
 	d.runner.Background(ctx, func(ctx context.Context) {
-		d.runner.ResumeOrphans(ctx, names, now.Add(-orphanAge))
+		d.runner.ResumeOrphans(ctx, names, before)
 	})
 }
 
