@@ -52,6 +52,10 @@ type evidence struct {
 	badChecked    bool                     // known-bad lookup done
 	knownBad      *store.Incident          // the incident that rolled this version back, if it is known-bad
 	verdict       *policy.Verdict          // the last one, for status
+	// judgedAt is the instant of the last evaluation: a probe result that
+	// arrives at that instant after it is first judged a tick later, and
+	// its trace says so (Observer.AddSample).
+	judgedAt time.Time
 }
 
 // NewMemory is an empty memory of target conf judged by p.
@@ -220,6 +224,7 @@ func (e *evidence) cutProbes(cutoff time.Time) {
 func (m *Memory) Evaluate(w store.Watch, now time.Time) policy.Verdict {
 	m.mu.Lock()
 	e := m.evidence(w)
+	e.judgedAt = now
 	in := policy.Input{WatchStart: watch.JudgedFrom(w), KnownGood: w.KnownGood, NewVersion: w.NewVersion,
 		Split: len(w.Weights) > 0, Promoted: w.Phase == store.PhasePromoted,
 		Evidence: e.hist.Evidence(), Samples: e.hist.Samples(), Prepared: e.prepared}

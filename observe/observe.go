@@ -141,14 +141,20 @@ func (o *Observer) AddSample(s sample.Sample) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.remember(s)
+	now := o.cfg.Clock.Now()
 	for _, w := range ws {
-		m.evidence(w).hist.Add(s)
-	}
-	if len(ws) > 0 {
-		now := o.cfg.Clock.Now()
-		for _, w := range ws {
-			o.cfg.Traces.Samples(w, now, s)
+		e := m.evidence(w)
+		e.hist.Add(s)
+		// Delivered when the daemon first judges it: a result that
+		// arrives at the instant of an evaluation already made (the
+		// probe the tick started, on a clock that has not moved) is
+		// judged at the next tick, and replay, which judges a sample
+		// from its delivery on, must not judge it sooner.
+		at := now
+		if !now.After(e.judgedAt) {
+			at = e.judgedAt.Add(time.Nanosecond)
 		}
+		o.cfg.Traces.Samples(w, at, s)
 	}
 }
 
