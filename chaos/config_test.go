@@ -20,7 +20,8 @@ admin_token_file = "{{.TokenFile}}"
 poll_interval = "1s"
 log_level = "debug"
 shutdown_timeout = "5s"
-replica_id = "{{.ID}}"
+replica_id = "{{.ID}}"{{if .OrphanSweep}}
+orphan_sweep = "{{.OrphanSweep}}"{{end}}
 
 [aws]
 region = "us-east-1"
@@ -113,6 +114,7 @@ type configData struct {
 	Functions                               []string
 	Rollout                                 string // the targets' [target.rollout] table, if any
 	RetryFor                                string // the targets' actions.retry_for ("": the default)
+	OrphanSweep                             string // daemon.orphan_sweep, a test-only key ("": the default, 5m)
 }
 
 func writeConfig(t testing.TB, path string, d configData) {

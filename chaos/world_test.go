@@ -37,6 +37,9 @@ type worldOpts struct {
 	readTO     string   // aws.read_timeout; default 5s
 	actionTO   string   // aws.action_timeout; default 5s
 	retryFor   string   // the targets' actions.retry_for; default the daemon's (15m)
+	// orphanSweep is daemon.orphan_sweep, how often the owner runs the
+	// unfinished incidents nothing runs; default the daemon's (5m).
+	orphanSweep string
 	// actionLatency delays every UpdateAlias and CreateInvalidation (and
 	// hookDelay the webhook action), so that random kills land inside the
 	// rollback's AWS calls and hooks, not only in its verify step.
@@ -192,7 +195,8 @@ func (w *world) addReplica(id string) {
 		RetryMode: or(w.o.retryMode, "adaptive"), ReadTimeout: or(w.o.readTO, "5s"), ActionTimeout: or(w.o.actionTO, "5s"),
 		Backend: "redis", BoltPath: filepath.Join(w.dir, "unused.db"),
 		AlertURL: w.alerts.srv.URL, HealthURL: w.health.srv.URL, HookURL: w.hook.srv.URL,
-		CacheAddr: w.cache.Options().Addr, Functions: w.fns, Rollout: w.o.rollout, RetryFor: w.o.retryFor}
+		CacheAddr: w.cache.Options().Addr, Functions: w.fns, Rollout: w.o.rollout, RetryFor: w.o.retryFor,
+		OrphanSweep: w.o.orphanSweep}
 	switch {
 	case w.o.bolt:
 		d.Backend, d.BoltPath, d.StoreAddrs = "bolt", w.boltPath, []string{"127.0.0.1:1"}
