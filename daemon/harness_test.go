@@ -47,6 +47,7 @@ type harness struct {
 	conf       *config.Config
 	dbPath     string
 	storeRedis string // when set, the store is redisstore on this server
+	async      bool
 
 	mu        sync.Mutex
 	bad       map[string]bool // versions whose health endpoint fails
@@ -69,6 +70,7 @@ type harnessOpts struct {
 	targetKeys  string // keys of the [[target]] table itself
 	daemonTOML  string
 	dryRun      bool
+	async       bool // probes, alias reads and metric cycles in the background, as in production
 }
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
@@ -189,6 +191,7 @@ notify = ["oncall"]
 	if o.redisStore {
 		h.storeRedis = rs.Addr
 	}
+	h.async = o.async
 	h.start(o.dryRun)
 	return h
 }
@@ -200,7 +203,7 @@ func (h *harness) start(dryRun bool) {
 	var err error
 	h.d, err = New(Config{Conf: h.conf, Store: st, Clock: h.clk, Logger: zaptest.NewLogger(h.t),
 		AWS:         awsclient.Options{Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")},
-		Synchronous: true, DryRun: dryRun})
+		Synchronous: !h.async, DryRun: dryRun})
 	if err != nil {
 		h.t.Fatalf("daemon: %v", err)
 	}

@@ -1,7 +1,17 @@
 package daemon
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"regexp"
+	"runtime"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/canaryd/canaryd/awssim"
+	"github.com/canaryd/canaryd/store"
 
 	"github.com/canaryd/canaryd/policy"
 	"github.com/canaryd/canaryd/replay"
@@ -27,4 +37,101 @@ func TestRecordedTraceReplaysToTheTick(t *testing.T) {
 		t.Fatalf("the recorded trace replays to %s at %s, the daemon tripped at %s", res.Outcome,
 			res.DecidedAt.Format("15:04:05.000"), incs[0].OpenedAt.Format("15:04:05.000"))
 	}
+}
+
+// TestRecordedTraceReplaysSlowReads: CloudWatch answers every
+// GetMetricData call late (20 ms of real time, while the test's ticks run
+// on: several seconds of the daemon's), so each metric cycle's periods
+// reach the watch seconds after the cycle began. The recorded trace says
+// when ("answered"), and replaying it trips at the very instant the daemon
+// did; without "answered", replay would judge each read when it began,
+// and trip sooner.
+func TestRecordedTraceReplaysSlowReads(t *testing.T) {
+	h := newHarness(t, harnessOpts{async: true, daemonTOML: fmt.Sprintf("trace_dir = %q", t.TempDir()), extraTarget: `
+  [[target.rule]]
+  name = "errors"
+  kind = "error_rate"
+  threshold = 0.05
+`})
+	h.setBad("3", false) // the probe passes: the errors decide
+	h.withTraffic(func(v string) awssim.Profile {
+		p := awssim.Profile{InvocationsPerMin: 600, ErrorRate: 0.001, DurationMs: 40, DurationJitterMs: 5, Seed: 7}
+		if v == "3" {
+			p.ErrorRate = 0.3
+		}
+		return p
+	})
+	h.sim.InjectFault(awssim.Fault{API: "GetMetricData", Kind: awssim.FaultLatency, Latency: 20 * time.Millisecond, Rate: 1})
+	deadline := time.Now().Add(60 * time.Second)
+	// A tick, its alias reads and probes done before the clock moves on
+	// (the metric cycles are not waited for).
+	step := func() {
+		h.step(time.Second)
+		h.d.current().prober.Wait()
+		for len(h.d.current().detector.Reading()) > 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("alias reads still in flight")
+			}
+			runtime.Gosched()
+		}
+	}
+	for i := 0; h.target().KnownGood != "1"; i++ {
+		if i == 60 {
+			t.Fatal("version 1 not adopted in a minute")
+		}
+		step()
+	}
+	h.sim.Deploy(fn, alias, "3", nil)
+	var inc store.Incident
+	for inc.ID == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("no trip within 60 s")
+		}
+		step()
+		inc = h.incident()
+	}
+	w, err := h.store.GetWatch(h.ctx, inc.WatchID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.d.traces.Flush(10 * time.Second) {
+		t.Fatal("trace not written within 10 s")
+	}
+	f, _, err := h.d.Traces().OpenTrace(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := io.ReadAll(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(data, []byte(`"answered"`)) {
+		t.Fatal(`no read answered late: the test meant CloudWatch to be slow`)
+	}
+	tgt := h.conf.Targets[0]
+	res, err := replay.Run(h.ctx, bytes.NewReader(data), tgt, replay.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(inc.Verdict), `"errors"`) {
+		t.Fatalf("tripped on %s, want the errors rule", inc.Verdict)
+	}
+	if res.Outcome != replay.RolledBack || !res.DecidedAt.Equal(inc.OpenedAt) {
+		t.Fatalf("the recorded trace replays to %s at %s, the daemon tripped at %s", res.Outcome,
+			res.DecidedAt.Format("15:04:05.000"), inc.OpenedAt.Format("15:04:05.000"))
+	}
+	// Without "answered" the trace would say the reads were there when
+	// they began: replay trips sooner than the daemon did.
+	plain := regexp.MustCompile(`,"answered":"[^"]*"`).ReplaceAll(data, nil)
+	early, err := replay.Run(h.ctx, bytes.NewReader(plain), tgt, replay.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if early.Outcome != replay.RolledBack || !early.DecidedAt.Before(inc.OpenedAt) {
+		t.Fatalf("without answered: %s at %s, want a trip before the daemon's %s", early.Outcome,
+			early.DecidedAt.Format("15:04:05.000"), inc.OpenedAt.Format("15:04:05.000"))
+	}
+	t.Logf("tripped at +%s; the reads' answers ignored, replay would trip at +%s",
+		inc.OpenedAt.Sub(w.DetectedAt), early.DecidedAt.Sub(w.DetectedAt))
 }

@@ -52,9 +52,9 @@ type evidence struct {
 	badChecked    bool                     // known-bad lookup done
 	knownBad      *store.Incident          // the incident that rolled this version back, if it is known-bad
 	verdict       *policy.Verdict          // the last one, for status
-	// judgedAt is the instant of the last evaluation: a probe result that
+	// judgedAt is the instant of the last evaluation: a sample that
 	// arrives at that instant after it is first judged a tick later, and
-	// its trace says so (Observer.AddSample).
+	// its trace says so (deliveredAt).
 	judgedAt time.Time
 }
 
@@ -234,6 +234,19 @@ func (m *Memory) Evaluate(w store.Watch, now time.Time) policy.Verdict {
 	e.verdict = &v
 	m.mu.Unlock()
 	return v
+}
+
+// deliveredAt is when a sample that reaches watch w now counts as
+// delivered in its trace: now, or, when the watch was judged at this very
+// instant already (the probe its tick started, a metric read that
+// answered, on a clock that has not moved), a nanosecond later: the daemon
+// first judges it at the next tick, and replay, which judges a sample
+// from its delivery on, must not judge it sooner. m.mu must be held.
+func (m *Memory) deliveredAt(w store.Watch, now time.Time) time.Time {
+	if e := m.evidence(w); !now.After(e.judgedAt) {
+		return e.judgedAt.Add(time.Nanosecond)
+	}
+	return now
 }
 
 // Verdict is the watch's last verdict, if it was evaluated here.

@@ -143,18 +143,8 @@ func (o *Observer) AddSample(s sample.Sample) {
 	m.remember(s)
 	now := o.cfg.Clock.Now()
 	for _, w := range ws {
-		e := m.evidence(w)
-		e.hist.Add(s)
-		// Delivered when the daemon first judges it: a result that
-		// arrives at the instant of an evaluation already made (the
-		// probe the tick started, on a clock that has not moved) is
-		// judged at the next tick, and replay, which judges a sample
-		// from its delivery on, must not judge it sooner.
-		at := now
-		if !now.After(e.judgedAt) {
-			at = e.judgedAt.Add(time.Nanosecond)
-		}
-		o.cfg.Traces.Samples(w, at, s)
+		m.evidence(w).hist.Add(s)
+		o.cfg.Traces.Samples(w, m.deliveredAt(w, now), s)
 	}
 }
 
@@ -201,6 +191,12 @@ func (o *Observer) ReadMetrics(ctx context.Context, ws []store.Watch) {
 				next = stats.RetryAt
 			}
 		}
+		// A cycle that answered late (a slow or throttled CloudWatch) is
+		// followed by none at the instant it answered, which replay
+		// reproduces: its next read is after the answer ("answered").
+		if answered := o.cfg.Clock.Now(); !next.After(answered) {
+			next = answered.Add(time.Nanosecond)
+		}
 		o.mu.Lock()
 		o.nextMetrics, o.cycling = next, false
 		o.mu.Unlock()
@@ -208,7 +204,10 @@ func (o *Observer) ReadMetrics(ctx context.Context, ws []store.Watch) {
 }
 
 // Feed adds metric samples, read by the cycle that began at at, to the
-// watches of their targets and notes observation errors for status.
+// watches of their targets and notes observation errors for status. Their
+// traces record when the cycle began, which is when replay reads them, and
+// when they reached the watch, if later (a slow or throttled CloudWatch):
+// replay judges them from then on, as the daemon does.
 func (o *Observer) Feed(samples []sample.Sample, at time.Time) {
 	memories := o.cfg.Parts().Memories
 	o.mu.Lock()
@@ -233,10 +232,11 @@ func (o *Observer) Feed(samples []sample.Sample, at time.Time) {
 				m.evidence(w).hist.Add(s)
 			}
 		}
-		m.mu.Unlock()
+		now := o.cfg.Clock.Now()
 		for _, w := range watching[name] {
-			o.cfg.Traces.Samples(w, at, ss...)
+			o.cfg.Traces.Read(w, at, m.deliveredAt(w, now), ss...)
 		}
+		m.mu.Unlock()
 	}
 }
 

@@ -280,6 +280,22 @@ func (r *TraceRecorder) Samples(w store.Watch, at time.Time, samples ...sample.S
 	}, jobLines)
 }
 
+// Read records metric samples a CloudWatch read that began at at got,
+// which reached the watch at answered (replay.AppendRead).
+func (r *TraceRecorder) Read(w store.Watch, at, answered time.Time, samples ...sample.Sample) {
+	if len(samples) == 0 {
+		return
+	}
+	r.record(w, at, func(rec *recording) (buf []byte) {
+		for _, s := range samples {
+			if rec.changed(s, at) {
+				buf = replay.AppendRead(buf, s, at, answered)
+			}
+		}
+		return buf
+	}, jobLines)
+}
+
 // Transition records a change of the watch's phase at now (a trip, a
 // promotion, the end of its rollback window): a comment with what the
 // daemon decided and why, and a tick, so that replay judges up to that

@@ -21,6 +21,7 @@ type metricFeed struct {
 	deliveries map[seriesKey]map[time.Time][]delivery // by series and period start
 	times      []time.Time                            // every delivery instant, sorted
 	failures   []time.Time                            // delivery instants of source_error records, sorted
+	answers    []answer                               // recorded reads that answered after they began, by read instant
 
 	// The watcher's read backoff (watcher.MetricReader, default settings):
 	// after a failed cycle no call before notBefore, base·2^(n-1) capped.
@@ -44,6 +45,10 @@ type delivery struct {
 	s  sample.Sample
 }
 
+// answer is when a recorded read that began at at answered (a record's
+// "answered").
+type answer struct{ at, answered time.Time }
+
 // newMetricFeed prepares the series the watcher queries for a watch: every
 // metric the policy reads, per version during a split plus the alias;
 // custom metrics ("rule:…") at alias level only.
@@ -65,8 +70,12 @@ func newMetricFeed(p *policy.Policy, versions []string, detected time.Time, newV
 	return f
 }
 
-// add records one delivery of a period's value.
-func (f *metricFeed) add(s sample.Sample, at time.Time) {
+// add records one delivery of a period's value, read at at and answered
+// then or (a daemon's recorded read) at answered.
+func (f *metricFeed) add(s sample.Sample, at, answered time.Time) {
+	if answered.After(at) {
+		f.answers = append(f.answers, answer{at, answered})
+	}
 	s.Source = sample.SourceCloudWatch
 	if s.Period == 0 {
 		s.Period = f.period
@@ -88,6 +97,24 @@ func (f *metricFeed) add(s sample.Sample, at time.Time) {
 	}
 	byPeriod[t] = append(byPeriod[t], delivery{at: at, s: s}) // records arrive in delivery order
 	f.times = append(f.times, at)
+}
+
+// answeredBy is when the reads recorded as begun after from and by to
+// answered, the latest of them, if after to (zero otherwise): a cycle at
+// to that stands for them gives its samples to the watch only then.
+func (f *metricFeed) answeredBy(from, to time.Time) time.Time {
+	// answers are in delivery order (Run sorts the records by it).
+	i, _ := slices.BinarySearchFunc(f.answers, from, func(a answer, t time.Time) int { return a.at.Compare(t) })
+	var last time.Time
+	for ; i < len(f.answers) && !f.answers[i].at.After(to); i++ {
+		if a := f.answers[i]; a.at.After(from) && a.answered.After(last) {
+			last = a.answered
+		}
+	}
+	if !last.After(to) {
+		return time.Time{}
+	}
+	return last
 }
 
 // lastDelivery is the latest delivery at or before now (zero if none).

@@ -26,7 +26,7 @@ func TestFeedReadsTheNewVersionAroundTheDeploy(t *testing.T) {
 		for _, v := range []string{"", "1", "2"} {
 			s := sample.Sample{Kind: sample.KindMetric, Metric: "Invocations", Version: v,
 				Time: d0.Add(time.Duration(i) * time.Minute), Outcome: sample.OutcomeOK, Value: 100}
-			f.add(s, s.Time.Add(time.Minute+time.Second))
+			f.add(s, s.Time.Add(time.Minute+time.Second), time.Time{})
 		}
 	}
 	versions := func(now time.Time) map[string]int {
@@ -66,12 +66,12 @@ func TestFeedCatchesUpAfterFailedReads(t *testing.T) {
 	for i := range 20 {
 		s := sample.Sample{Kind: sample.KindMetric, Metric: "Invocations", Time: d0.Add(time.Duration(i) * time.Minute),
 			Outcome: sample.OutcomeOK, Value: float64(100 + i)}
-		f.add(s, s.Time.Add(time.Minute+time.Second))
+		f.add(s, s.Time.Add(time.Minute+time.Second), time.Time{})
 	}
 	for _, m := range []int{2, 3} { // reads failing at 12:02 and 12:03
 		s := sample.Sample{Kind: sample.KindMetric, Metric: "Invocations", Time: d0.Add(time.Duration(m) * time.Minute),
 			Outcome: sample.OutcomeSourceError}
-		f.add(s, d0.Add(time.Duration(m)*time.Minute+2*time.Second))
+		f.add(s, d0.Add(time.Duration(m)*time.Minute+2*time.Second), time.Time{})
 	}
 	read := map[time.Time]bool{}
 	var last []sample.Sample

@@ -34,6 +34,9 @@ type Record struct {
 	Type   string        // RecordSample, RecordBaseline or RecordTick
 	Sample sample.Sample // samples and baselines
 	At     time.Time     // delivery time (a baseline record's: its "at", else the end of what it measured)
+	// Answered is when the daemon's read of a metric sample answered, if
+	// it recorded that it did after At (zero otherwise).
+	Answered time.Time
 }
 
 // Parse reads and validates a trace; period fills a metric sample's
@@ -55,7 +58,7 @@ func Parse(r io.Reader, period time.Duration) (Trace, error) {
 		if r.Type == RecordDeploy {
 			continue
 		}
-		rec := Record{Type: r.Type, At: r.at}
+		rec := Record{Type: r.Type, At: r.at, Answered: r.Answered}
 		if r.Type != RecordTick {
 			rec.Sample = r.sample()
 		}

@@ -15,7 +15,9 @@
 //     from the watch's detection period on; a period shows in the cycle only
 //     once the trace has delivered it (its "at"), later deliveries replace
 //     it, and a complete period the trace has no value for is no_data, as
-//     the watcher reports it;
+//     the watcher reports it; a cycle whose recorded read answered later
+//     (a daemon's trace: "answered") gives its samples to the watch only
+//     then, and the next cycle comes after it;
 //   - probe results as they are delivered;
 //   - the pre-deploy baseline as the watch's adoption reads it: from the
 //     first second, or, for baseline records whose "at" is after the
@@ -152,6 +154,9 @@ func Run(ctx context.Context, r io.Reader, t config.Target, opts Options) (Resul
 	rp := newReplayer(p, t, dep, opts)
 	rp.res.Records = len(recs)
 	end := recs[len(recs)-1].at
+	for i := range recs { // a recorded read that answered after the last record
+		end = latest(end, recs[i].Answered)
+	}
 	if end.Before(rp.w.DetectedAt) {
 		return rp.res, errors.New("trace: nothing to evaluate (no record at or after the deploy)")
 	}
@@ -208,9 +213,14 @@ type replayer struct {
 	lateAt  []time.Time     // when each was
 	nextB   int
 	nextRd  time.Time // next metric cycle
-	fresh   bool      // samples arrived since the last copy
-	tripped bool
-	res     Result
+	lastRd  time.Time // the last one
+	// A cycle whose recorded read answered later (trace "answered"):
+	// its samples, held until then.
+	pending   []sample.Sample
+	pendingAt time.Time
+	fresh     bool // samples arrived since the last copy
+	tripped   bool
+	res       Result
 }
 
 func newReplayer(p *policy.Policy, t config.Target, dep *traceRecord, opts Options) *replayer {
@@ -259,7 +269,7 @@ func (rp *replayer) load(recs []traceRecord) {
 			rp.probes = append(rp.probes, r.sample())
 			rp.probeAt = append(rp.probeAt, r.at)
 		default:
-			rp.metrics.add(r.sample(), r.at)
+			rp.metrics.add(r.sample(), r.at, r.Answered)
 		}
 	}
 	rp.prepare()
@@ -278,13 +288,27 @@ func (rp *replayer) tick(now time.Time) bool {
 		rp.hist.Add(rp.probes[rp.nextP])
 		rp.fresh = true
 	}
-	if !now.Before(rp.nextRd) {
-		samples := rp.metrics.cycle(now, rp.lag)
-		for _, s := range samples {
+	if rp.pending != nil && !now.Before(rp.pendingAt) {
+		for _, s := range rp.pending {
 			rp.hist.Add(s)
 		}
+		rp.pending, rp.fresh = nil, true
+	}
+	if !now.Before(rp.nextRd) {
+		samples := rp.metrics.cycle(now, rp.lag)
 		rp.nextRd = watch.NextMetricRead(now, rp.p.Period(), watch.NewestLate(samples, now, rp.p.Period()))
-		rp.fresh = true
+		// The daemon's read answered later (a slow CloudWatch): it
+		// judged the samples from then, and read no more until after.
+		if at := rp.metrics.answeredBy(rp.lastRd, now); !at.IsZero() {
+			rp.pending, rp.pendingAt = samples, at
+			rp.nextRd = latest(rp.nextRd, at.Add(time.Nanosecond))
+		} else {
+			for _, s := range samples {
+				rp.hist.Add(s)
+			}
+			rp.fresh = true
+		}
+		rp.lastRd = now
 	}
 	if rp.fresh { // the daemon copies every tick; the same samples need no new copy
 		rp.in.Evidence = rp.hist.Evidence() // folds first: Samples is what is left
@@ -436,6 +460,9 @@ func (rp *replayer) skip(now, end time.Time) time.Time {
 		return now
 	}
 	to := earliest(end, rp.nextDelivery(now))
+	if rp.pending != nil {
+		to = earliest(to, rp.pendingAt)
+	}
 	if rp.w.Phase == store.PhasePromoted {
 		to = earliest(to, rp.w.PromotedAt.Add(rp.conf.RollbackWindow))
 	}

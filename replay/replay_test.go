@@ -14,6 +14,7 @@ import (
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/event"
 	"github.com/canaryd/canaryd/policy"
+	"github.com/canaryd/canaryd/sample"
 )
 
 // exampleTarget loads testdata/traces/target.toml with config.Load, as
@@ -309,6 +310,10 @@ func TestReplayBadInput(t *testing.T) {
 		{"baseline with version", strings.Replace(strings.Replace(smp, `"sample"`, `"baseline"`, 1), `"ok"`, `"ok","version":"3"`, 1) + "\n" + dep, `trace line 1: baseline samples are alias-level`},
 		{"probe without source", dep + "\n" + `{"type":"sample","kind":"probe","time":"2026-03-02T12:00:00Z","outcome":"ok"}`, `trace line 2: probe sample needs "source"`},
 		{"empty", "", "trace: no deploy record"},
+		{"answered on a probe", dep + "\n" + `{"type":"sample","kind":"probe","source":"health","time":"2026-03-02T12:00:10Z","outcome":"ok","answered":"2026-03-02T12:00:20Z"}`, `trace line 2: "answered" belongs only in metric sample records`},
+		{"answered on a baseline", strings.Replace(strings.Replace(smp, `"sample"`, `"baseline"`, 1), `"value":5`, `"value":5,"answered":"2026-03-02T11:01:00Z"`, 1) + "\n" + dep, `trace line 1: "answered" belongs only in metric sample records`},
+		{"answered before delivery", dep + "\n" + strings.Replace(smp, `"value":5`, `"value":5,"at":"2026-03-02T12:01:05Z","answered":"2026-03-02T12:01:04Z"`, 1), `trace line 2: "answered" 2026-03-02T12:01:04Z is before the sample's delivery 2026-03-02T12:01:05Z`},
+		{"answered on a tick", dep + "\n" + `{"type":"tick","time":"2026-03-02T12:05:00Z","answered":"2026-03-02T12:05:00Z"}`, `trace line 2: field "answered" does not belong in a tick record`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -480,5 +485,58 @@ func TestReplayJudgesTheLastRecord(t *testing.T) {
 	if res.Outcome != RolledBack || !res.DecidedAt.Equal(last) {
 		t.Fatalf("trace ending with the deciding probe at +%s: %s at +%s (%s), want rolled back then", last.Sub(dep), res.Outcome,
 			res.DecidedAt.Sub(dep), res.Final.Summary)
+	}
+}
+
+// TestReplayReadAnsweredLate: a daemon-recorded metric period says when
+// the read that got it answered ("answered"), if after the read began (its
+// "at"): the daemon judged the read's samples from then and started no
+// other read before, and so does replay. Every read of error-2x.jsonl
+// answering 20 s late moves its trip, made by a metric read at +5m5s, to
+// +5m25s; answered at once, nothing moves.
+func TestReplayReadAnsweredLate(t *testing.T) {
+	tgt := exampleTarget(t)
+	onTime := replayFile(t, "error-2x.jsonl", Options{})
+	if onTime.Outcome != RolledBack {
+		t.Fatalf("error-2x.jsonl: %s, want rolled back", onTime.Outcome)
+	}
+	for _, delay := range []time.Duration{0, 20 * time.Second} {
+		data, err := os.ReadFile(filepath.Join(tracesDir, "error-2x.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := Parse(bytes.NewReader(data), time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := AppendDeploy(nil, tr.Deploy.Time, tr.Deploy.KnownGood, tr.Deploy.NewVersion, tr.Deploy.Split)
+		reads := 0
+		for _, r := range tr.Records {
+			switch {
+			case r.Type == RecordBaseline:
+				buf = AppendBaseline(buf, r.Sample)
+			case r.Type == RecordSample && r.Sample.Kind == sample.KindMetric:
+				// Read at the daemon's cycle after the period: 5 s after its end.
+				at := r.Sample.Time.Add(r.Sample.Period + 5*time.Second)
+				buf = AppendRead(buf, r.Sample, at, at.Add(delay))
+				reads++
+			case r.Type == RecordSample:
+				buf = AppendSample(buf, r.Sample, r.Sample.Time)
+			}
+		}
+		if reads == 0 {
+			t.Fatal("no metric samples in error-2x.jsonl")
+		}
+		if n := bytes.Count(buf, []byte(`"answered"`)); (delay > 0) != (n == reads) || (delay == 0 && n != 0) {
+			t.Fatalf("delay %s: %d records with answered of %d reads", delay, n, reads)
+		}
+		res, err := Run(context.Background(), bytes.NewReader(buf), tgt, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := onTime.DecidedAt.Add(delay); res.Outcome != RolledBack || !res.DecidedAt.Equal(want) {
+			t.Fatalf("reads answered %s late: %s at +%s, want rolled back at +%s", delay, res.Outcome,
+				res.DecidedAt.Sub(res.WatchStart), want.Sub(onTime.WatchStart))
+		}
 	}
 }

@@ -48,7 +48,11 @@ import (
 //	    Optional "at": when the sample was delivered; default: the period
 //	    end for metric samples (time + period), the probe time for probes.
 //	    A later sample with the same key replaces the earlier one (late
-//	    CloudWatch data).
+//	    CloudWatch data). Optional "answered", on metric samples only (the
+//	    daemon writes it): "at" is when the daemon's metric cycle read it,
+//	    "answered" when that read answered, if later (a slow or throttled
+//	    CloudWatch); replay judges the cycle's samples from then on, and
+//	    starts no other cycle before, as the daemon did.
 //	{"type":"tick","time":"..."}
 //	    Evaluate at this instant (e.g. to run the clock past the bake time).
 //
@@ -113,6 +117,10 @@ type traceRecord struct {
 	Latency traceDuration  `json:"latency,omitempty"`
 	Reason  string         `json:"reason,omitempty"`
 	At      time.Time      `json:"at,omitzero"`
+	// Answered, on a metric sample the daemon recorded: when the
+	// CloudWatch read that got it (at its "at") answered and the daemon
+	// could judge it.
+	Answered time.Time `json:"answered,omitzero"`
 
 	line int
 	at   time.Time // delivery time
@@ -219,6 +227,14 @@ func decodeRecord(b []byte, period time.Duration) (traceRecord, error) {
 	if !rec.At.IsZero() {
 		rec.at = rec.At
 	}
+	if !rec.Answered.IsZero() {
+		if rec.Type != RecordSample || rec.Kind != sample.KindMetric {
+			return rec, errors.New(`"answered" belongs only in metric sample records (when the daemon's read of it answered)`)
+		}
+		if rec.Answered.Before(rec.at) {
+			return rec, fmt.Errorf(`"answered" %s is before the sample's delivery %s`, rec.Answered.Format(time.RFC3339Nano), rec.at.Format(time.RFC3339Nano))
+		}
+	}
 	return rec, nil
 }
 
@@ -242,6 +258,8 @@ func sampleFieldSet(r *traceRecord) string {
 		return "status/latency/reason/target"
 	case !r.At.IsZero():
 		return "at"
+	case !r.Answered.IsZero():
+		return "answered"
 	}
 	return ""
 }

@@ -43,6 +43,18 @@ func AppendSample(buf []byte, s sample.Sample, at time.Time) []byte {
 	return appendRecord(buf, r)
 }
 
+// AppendRead appends a metric sample a CloudWatch read began to get at
+// at and that reached the watch at answered: the "answered" field when
+// that was later.
+func AppendRead(buf []byte, s sample.Sample, at, answered time.Time) []byte {
+	r := sampleRecord(RecordSample, s)
+	r.At = at.UTC()
+	if answered.After(at) && s.Kind == sample.KindMetric {
+		r.Answered = answered.UTC()
+	}
+	return appendRecord(buf, r)
+}
+
 // AppendTick appends a tick record: replay evaluates at t (a trace's
 // records otherwise end with its last delivery).
 func AppendTick(buf []byte, t time.Time) []byte {
