@@ -155,7 +155,9 @@ func Run(ctx context.Context, r io.Reader, t config.Target, opts Options) (Resul
 	rp.res.Records = len(recs)
 	end := recs[len(recs)-1].at
 	for i := range recs { // a recorded read that answered after the last record
-		end = latest(end, recs[i].Answered)
+		if a := recs[i].Answered; !a.IsZero() {
+			end = latest(end, a)
+		}
 	}
 	if end.Before(rp.w.DetectedAt) {
 		return rp.res, errors.New("trace: nothing to evaluate (no record at or after the deploy)")

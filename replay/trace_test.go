@@ -23,6 +23,8 @@ func FuzzReplay(f *testing.F) {
 	f.Add([]byte(`{"type":"deploy","time":"2026-03-02T12:00:00Z","new_version":"2","split":true}` + "\n" +
 		`{"type":"sample","kind":"probe","source":"health","time":"2026-03-02T12:30:00Z","outcome":"fail","latency":5}`))
 	f.Add([]byte(`{"type":"tick","time":"0001-01-01T00:00:01Z"}`))
+	f.Add([]byte(`{"type":"deploy","time":"2026-03-02T12:00:00Z","new_version":"2"}` + "\n" +
+		`{"type":"sample","kind":"metric","metric":"Errors","time":"2026-03-02T12:00:00Z","period":"60s","outcome":"ok","value":3,"at":"2026-03-02T12:01:05Z","answered":"2926-03-02T12:01:05Z"}`))
 	tgt := exampleTarget(f)
 	f.Fuzz(func(t *testing.T, trace []byte) {
 		res, err := Run(context.Background(), bytes.NewReader(trace), tgt, Options{})
