@@ -37,6 +37,15 @@ func TestRecordedTraceReplaysToTheTick(t *testing.T) {
 		t.Fatalf("the recorded trace replays to %s at %s, the daemon tripped at %s", res.Outcome,
 			res.DecidedAt.Format("15:04:05.000"), incs[0].OpenedAt.Format("15:04:05.000"))
 	}
+	// The trace records the trip itself, and replay says it agrees.
+	if o, at, ok := res.RecordedOutcome(); !ok || o != replay.RolledBack || !at.Equal(incs[0].OpenedAt) {
+		t.Fatalf("the trace records %s at %s (%v), want the trip at %s", o, at, ok, incs[0].OpenedAt)
+	}
+	var out strings.Builder
+	res.WriteTimeline(&out)
+	if !strings.Contains(out.String(), "replay agrees with the daemon: rolled_back at +") {
+		t.Fatalf("replay's report of the recorded trace:\n%s", out.String())
+	}
 }
 
 // TestRecordedTraceReplaysSlowReads: CloudWatch answers every

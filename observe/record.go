@@ -303,7 +303,7 @@ func (r *TraceRecorder) Read(w store.Watch, at, answered time.Time, samples ...s
 func (r *TraceRecorder) Transition(w store.Watch, now time.Time, to store.Phase, why string) {
 	r.record(w, now, func(*recording) []byte {
 		buf := replay.AppendComment(nil, fmt.Sprintf("%s canaryd: %s -> %s: %s", now.UTC().Format(time.RFC3339Nano), w.Phase, to, why))
-		return replay.AppendTick(buf, now)
+		return replay.AppendPhase(buf, now, to)
 	}, jobLines)
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/sample"
+	"github.com/canaryd/canaryd/store"
 )
 
 // Trace is a parsed, validated trace: its deploy and its records in order
@@ -34,6 +35,9 @@ type Record struct {
 	Type   string        // RecordSample, RecordBaseline or RecordTick
 	Sample sample.Sample // samples and baselines
 	At     time.Time     // delivery time (a baseline record's: its "at", else the end of what it measured)
+	// Phase is, on a tick the daemon recorded, its watch's phase from
+	// then on.
+	Phase store.Phase
 	// Answered is when the daemon's read of a metric sample answered, if
 	// it recorded that it did after At (zero otherwise).
 	Answered time.Time
@@ -58,7 +62,7 @@ func Parse(r io.Reader, period time.Duration) (Trace, error) {
 		if r.Type == RecordDeploy {
 			continue
 		}
-		rec := Record{Type: r.Type, At: r.at, Answered: r.Answered}
+		rec := Record{Type: r.Type, At: r.at, Answered: r.Answered, Phase: r.Phase}
 		if r.Type != RecordTick {
 			rec.Sample = r.sample()
 		}

@@ -118,6 +118,33 @@ type Result struct {
 	// Evidence holds, per rule of Options.Follow, its finding at every
 	// change (from the first evaluation on).
 	Evidence map[string][]Step
+	// Recorded is what the daemon that recorded the trace decided: the
+	// phases it moved the watch to, and when (its tick records' "phase").
+	Recorded []RecordedPhase
+}
+
+// RecordedPhase is a change of phase the daemon recorded in its trace.
+type RecordedPhase struct {
+	At    time.Time
+	Phase store.Phase
+}
+
+// RecordedOutcome is the daemon's own outcome as its trace records it: a
+// trip (rolled back), else a promotion; ok is false when the trace
+// records neither (a trace not recorded by a daemon, or a watch still
+// baking when it ended).
+func (r Result) RecordedOutcome() (o Outcome, at time.Time, ok bool) {
+	for _, p := range r.Recorded {
+		if p.Phase == store.PhaseTripped {
+			return RolledBack, p.At, true
+		}
+	}
+	for _, p := range r.Recorded {
+		if p.Phase == store.PhasePromoted {
+			return Promoted, p.At, true
+		}
+	}
+	return "", time.Time{}, false
 }
 
 // ExitCode maps the outcome to `canaryd replay`'s exit code.
@@ -163,6 +190,11 @@ func Run(ctx context.Context, r io.Reader, t config.Target, opts Options) (Resul
 		return rp.res, errors.New("trace: nothing to evaluate (no record at or after the deploy)")
 	}
 	rp.load(recs)
+	for i := range recs {
+		if recs[i].Type == RecordTick && recs[i].Phase != "" {
+			rp.res.Recorded = append(rp.res.Recorded, RecordedPhase{At: recs[i].at, Phase: recs[i].Phase})
+		}
+	}
 	for now := rp.w.DetectedAt; !now.After(end); now = rp.next(now, end) {
 		if err := ctx.Err(); err != nil {
 			return rp.res, err

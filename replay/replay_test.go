@@ -15,6 +15,7 @@ import (
 	"github.com/canaryd/canaryd/event"
 	"github.com/canaryd/canaryd/policy"
 	"github.com/canaryd/canaryd/sample"
+	"github.com/canaryd/canaryd/store"
 )
 
 // exampleTarget loads testdata/traces/target.toml with config.Load, as
@@ -313,6 +314,8 @@ func TestReplayBadInput(t *testing.T) {
 		{"answered on a probe", dep + "\n" + `{"type":"sample","kind":"probe","source":"health","time":"2026-03-02T12:00:10Z","outcome":"ok","answered":"2026-03-02T12:00:20Z"}`, `trace line 2: "answered" belongs only in metric sample records`},
 		{"answered on a baseline", strings.Replace(strings.Replace(smp, `"sample"`, `"baseline"`, 1), `"value":5`, `"value":5,"answered":"2026-03-02T11:01:00Z"`, 1) + "\n" + dep, `trace line 1: "answered" belongs only in metric sample records`},
 		{"answered before delivery", dep + "\n" + strings.Replace(smp, `"value":5`, `"value":5,"at":"2026-03-02T12:01:05Z","answered":"2026-03-02T12:01:04Z"`, 1), `trace line 2: "answered" 2026-03-02T12:01:04Z is before the sample's delivery 2026-03-02T12:01:05Z`},
+		{"phase on a sample", dep + "\n" + strings.Replace(smp, `"value":5`, `"value":5,"phase":"tripped"`, 1), `trace line 2: "phase" belongs only in tick records`},
+		{"phase on the deploy", strings.Replace(dep, `"new_version":"2"`, `"new_version":"2","phase":"baking"`, 1), `trace line 1: "phase" belongs only in tick records`},
 		{"answered on a tick", dep + "\n" + `{"type":"tick","time":"2026-03-02T12:05:00Z","answered":"2026-03-02T12:05:00Z"}`, `trace line 2: field "answered" does not belong in a tick record`},
 	}
 	for _, tc := range cases {
@@ -538,5 +541,51 @@ func TestReplayReadAnsweredLate(t *testing.T) {
 			t.Fatalf("reads answered %s late: %s at +%s, want rolled back at +%s", delay, res.Outcome,
 				res.DecidedAt.Sub(res.WatchStart), want.Sub(onTime.WatchStart))
 		}
+	}
+}
+
+// TestReplayReportsTheRecordedDecision: a trace the daemon recorded says
+// at its ticks which phase it moved the watch to ("phase"); replay prints
+// that next to its own outcome, and says so loudly when they differ (the
+// rules given to replay are not the daemon's).
+func TestReplayReportsTheRecordedDecision(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(tracesDir, "good-deploy.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := replayFile(t, "good-deploy.jsonl", Options{})
+	if plain.Outcome != Promoted || len(plain.Recorded) != 0 {
+		t.Fatalf("good-deploy.jsonl: %s, recorded %v; want promoted, nothing recorded", plain.Outcome, plain.Recorded)
+	}
+	var out strings.Builder
+	plain.WriteTimeline(&out)
+	if strings.Contains(out.String(), "recorded by the daemon") {
+		t.Fatalf("a trace without phases reports a recorded decision:\n%s", out.String())
+	}
+	for _, tc := range []struct {
+		name  string
+		phase store.Phase
+		at    time.Time
+		want  string
+	}{
+		{"agrees", store.PhasePromoted, plain.DecidedAt, "replay agrees with the daemon: promoted at +" + plain.DecidedAt.Sub(plain.WatchStart).String()},
+		{"within a tick", store.PhasePromoted, plain.DecidedAt.Add(-600 * time.Millisecond), "replay agrees with the daemon within a tick: promoted at +"},
+		{"differs", store.PhaseTripped, plain.WatchStart.Add(3 * time.Minute), "replay DIFFERS from the daemon: it rolled_back at +3m0s, replay promoted at +" + plain.DecidedAt.Sub(plain.WatchStart).String()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			trace := AppendPhase(append([]byte(nil), data...), tc.at, tc.phase)
+			res, err := Run(context.Background(), bytes.NewReader(trace), exampleTarget(t), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o, at, ok := res.RecordedOutcome(); !ok || !at.Equal(tc.at) || (o == RolledBack) != (tc.phase == store.PhaseTripped) {
+				t.Fatalf("recorded outcome %s at %s (%v), want %s at %s", o, at, ok, tc.phase, tc.at)
+			}
+			var out strings.Builder
+			res.WriteTimeline(&out)
+			if !strings.Contains(out.String(), "recorded by the daemon: "+string(tc.phase)+" at +") || !strings.Contains(out.String(), tc.want) {
+				t.Fatalf("want %q in:\n%s", tc.want, out.String())
+			}
+		})
 	}
 }

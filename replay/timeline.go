@@ -54,7 +54,39 @@ func (r Result) WriteTimeline(w io.Writer) {
 		fmt.Fprintf(w, " at +%s", r.DecidedAt.Sub(r.WatchStart))
 	}
 	fmt.Fprintf(w, " (exit %d), watch %s, %d evaluations of %d records\n", r.ExitCode(), r.Phase, r.Evaluations, r.Records)
+	r.writeRecorded(w)
 	r.writeEvidence(w)
+}
+
+// writeRecorded prints what the daemon that recorded the trace decided,
+// and whether replay, with the config it was given, decides the same.
+func (r Result) writeRecorded(w io.Writer) {
+	if len(r.Recorded) == 0 {
+		return
+	}
+	fmt.Fprint(w, "recorded by the daemon:")
+	for i, p := range r.Recorded {
+		sep := ","
+		if i == 0 {
+			sep = ""
+		}
+		fmt.Fprintf(w, "%s %s at +%s", sep, p.Phase, p.At.Sub(r.WatchStart))
+	}
+	fmt.Fprintln(w)
+	o, at, ok := r.RecordedOutcome()
+	switch {
+	case !ok:
+	case o == r.Outcome && at.Equal(r.DecidedAt):
+		fmt.Fprintf(w, "replay agrees with the daemon: %s at +%s\n", o, at.Sub(r.WatchStart))
+	case o == r.Outcome && (r.DecidedAt.Sub(at)).Abs() <= Tick:
+		fmt.Fprintf(w, "replay agrees with the daemon within a tick: %s at +%s, replay at +%s\n", o, at.Sub(r.WatchStart), r.DecidedAt.Sub(r.WatchStart))
+	default:
+		fmt.Fprintf(w, "replay DIFFERS from the daemon: it %s at +%s, replay %s", o, at.Sub(r.WatchStart), r.Outcome)
+		if !r.DecidedAt.IsZero() {
+			fmt.Fprintf(w, " at +%s", r.DecidedAt.Sub(r.WatchStart))
+		}
+		fmt.Fprintln(w, " (other rules or settings than the daemon had?)")
+	}
 }
 
 // writeEvidence prints each followed rule's finding at every change.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/sample"
+	"github.com/canaryd/canaryd/store"
 )
 
 // Trace format (JSON lines) read by Run.
@@ -55,6 +56,9 @@ import (
 //	    starts no other cycle before, as the daemon did.
 //	{"type":"tick","time":"..."}
 //	    Evaluate at this instant (e.g. to run the clock past the bake time).
+//	    Optional "phase" (the daemon writes it at each change of its
+//	    watch's phase): the phase the daemon moved the watch to at this
+//	    instant, which replay reports next to its own outcome.
 //
 // Records may appear in any order; Run orders them by delivery time
 // (stable, so equal times keep their file order).
@@ -117,6 +121,9 @@ type traceRecord struct {
 	Latency traceDuration  `json:"latency,omitempty"`
 	Reason  string         `json:"reason,omitempty"`
 	At      time.Time      `json:"at,omitzero"`
+	// Phase, on a tick the daemon recorded: its watch's phase from that
+	// instant on (a trip, a promotion, the end of its rollback window).
+	Phase store.Phase `json:"phase,omitempty"`
 	// Answered, on a metric sample the daemon recorded: when the
 	// CloudWatch read that got it (at its "at") answered and the daemon
 	// could judge it.
@@ -209,7 +216,7 @@ func decodeRecord(b []byte, period time.Duration) (traceRecord, error) {
 		rec.at = rec.Time
 	case RecordTick:
 		if rec.KnownGood != "" || rec.NewVersion != "" || rec.Split {
-			return rec, errors.New("tick records carry only type and time")
+			return rec, errors.New("tick records carry only type, time and phase")
 		}
 		rec.at = rec.Time
 	case RecordSample, RecordBaseline:
@@ -226,6 +233,9 @@ func decodeRecord(b []byte, period time.Duration) (traceRecord, error) {
 	}
 	if !rec.At.IsZero() {
 		rec.at = rec.At
+	}
+	if rec.Phase != "" && rec.Type != RecordTick {
+		return rec, fmt.Errorf(`"phase" belongs only in tick records (the daemon's phase of the watch from then on), not a %s record`, rec.Type)
 	}
 	if !rec.Answered.IsZero() {
 		if rec.Type != RecordSample || rec.Kind != sample.KindMetric {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/sample"
+	"github.com/canaryd/canaryd/store"
 )
 
 // The Append functions build trace lines in the format Run reads: what
@@ -55,10 +56,11 @@ func AppendRead(buf []byte, s sample.Sample, at, answered time.Time) []byte {
 	return appendRecord(buf, r)
 }
 
-// AppendTick appends a tick record: replay evaluates at t (a trace's
-// records otherwise end with its last delivery).
-func AppendTick(buf []byte, t time.Time) []byte {
-	return appendRecord(buf, traceRecord{Type: RecordTick, Time: t.UTC()})
+// AppendPhase appends a tick record at t that says the daemon moved its
+// watch to phase then: replay evaluates at t and reports the recorded
+// decision next to its own.
+func AppendPhase(buf []byte, t time.Time, phase store.Phase) []byte {
+	return appendRecord(buf, traceRecord{Type: RecordTick, Time: t.UTC(), Phase: phase})
 }
 
 // AppendComment appends a comment line (Run skips it).
