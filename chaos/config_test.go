@@ -21,7 +21,9 @@ poll_interval = "1s"
 log_level = "debug"
 shutdown_timeout = "5s"
 replica_id = "{{.ID}}"{{if .OrphanSweep}}
-orphan_sweep = "{{.OrphanSweep}}"{{end}}
+orphan_sweep = "{{.OrphanSweep}}"{{end}}{{if .OrphanAge}}
+orphan_age = "{{.OrphanAge}}"{{end}}{{if .LostSweep}}
+lost_sweep = "{{.LostSweep}}"{{end}}
 
 [aws]
 region = "us-east-1"
@@ -115,6 +117,8 @@ type configData struct {
 	Rollout                                 string // the targets' [target.rollout] table, if any
 	RetryFor                                string // the targets' actions.retry_for ("": the default)
 	OrphanSweep                             string // daemon.orphan_sweep, a test-only key ("": the default, 5m)
+	OrphanAge                               string // daemon.orphan_age, a test-only key ("": the default, 1m)
+	LostSweep                               string // daemon.lost_sweep, a test-only key ("": the default, 1m)
 }
 
 func writeConfig(t testing.TB, path string, d configData) {

@@ -11,10 +11,16 @@ import (
 	"github.com/canaryd/canaryd/store"
 )
 
-// lostSweep is the daemon's minute after it noticed that the store lost
-// its data in which it runs the incidents other replicas record again
-// (daemon.lostSweep, runner.ResumeLost).
-const lostSweep = time.Minute
+// lostSweep is daemon.lost_sweep in the orphan experiment: how long after
+// it noticed that the store lost its data a replica runs the incidents
+// other replicas record again (daemon.sweepLost, runner.ResumeLost; a
+// minute by default, which made a trial last 75 s). orphanAge is
+// daemon.orphan_age, below the freeze, so that the incident recorded
+// again is old enough for the sweep when the frozen replica wakes.
+const (
+	lostSweep = 8 * time.Second
+	orphanAge = 4 * time.Second
+)
 
 // orphanEvery is daemon.orphan_sweep in the orphan experiment: the
 // owner's look for unfinished incidents that nothing runs (5 minutes by
@@ -28,7 +34,7 @@ const orphanEvery = 2 * time.Second
 // of verification over 3 s), with room for a loaded machine and -race.
 const orphanClose = 30 * time.Second
 
-// TestOwnerFrozenThroughEmptyRestart: the case the minute after a store
+// TestOwnerFrozenThroughEmptyRestart: the case the window after a store
 // loss (daemon.sweepLost) cannot cover, left to the owner's orphan sweep
 // (daemon.sweepOrphans, runner.ResumeOrphans). Three replicas on one
 // Redis; the owner is SIGSTOPped during its automatic rollback, after the
@@ -54,6 +60,7 @@ func TestOwnerFrozenThroughEmptyRestart(t *testing.T) {
 		// Without its data, the first sighting after the loss must find
 		// version 1 served before (not adopt 2).
 		o.replicas, o.traffic, o.orphanSweep = 3, true, orphanEvery.String()
+		o.lostSweep, o.orphanAge = lostSweep.String(), orphanAge.String()
 		w := newWorld(tr, o)
 		w.health.setBad(fnShop, "2", true)
 		w.deploy(fnShop, "2")
@@ -73,7 +80,7 @@ func TestOwnerFrozenThroughEmptyRestart(t *testing.T) {
 		w.freshView()
 		w.owner(fnShop) // another replica takes the lease in the empty store
 		noticed := w.lossNoticed(w.live(), 30*time.Second)
-		w.pause(time.Until(noticed.Add(lostSweep + 2*time.Second))) // past every live replica's minute
+		w.pause(time.Until(noticed.Add(lostSweep + 2*time.Second))) // past every live replica's lost_sweep
 		if incs := w.incidents(fnShop); len(incs) > 0 {
 			tr.Errorf("invariant: incidents %s in the empty store before the frozen replica woke", w.describeIncidents(fnShop))
 		}

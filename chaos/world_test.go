@@ -40,6 +40,11 @@ type worldOpts struct {
 	// orphanSweep is daemon.orphan_sweep, how often the owner runs the
 	// unfinished incidents nothing runs; default the daemon's (5m).
 	orphanSweep string
+	// orphanAge and lostSweep are daemon.orphan_age and daemon.lost_sweep
+	// (how old an incident the orphan sweep runs must be; how long after
+	// noticing a store loss a replica runs what others record again);
+	// default the daemon's (1m each).
+	orphanAge, lostSweep string
 	// actionLatency delays every UpdateAlias and CreateInvalidation (and
 	// hookDelay the webhook action), so that random kills land inside the
 	// rollback's AWS calls and hooks, not only in its verify step.
@@ -196,7 +201,7 @@ func (w *world) addReplica(id string) {
 		Backend: "redis", BoltPath: filepath.Join(w.dir, "unused.db"),
 		AlertURL: w.alerts.srv.URL, HealthURL: w.health.srv.URL, HookURL: w.hook.srv.URL,
 		CacheAddr: w.cache.Options().Addr, Functions: w.fns, Rollout: w.o.rollout, RetryFor: w.o.retryFor,
-		OrphanSweep: w.o.orphanSweep}
+		OrphanSweep: w.o.orphanSweep, OrphanAge: w.o.orphanAge, LostSweep: w.o.lostSweep}
 	switch {
 	case w.o.bolt:
 		d.Backend, d.BoltPath, d.StoreAddrs = "bolt", w.boltPath, []string{"127.0.0.1:1"}

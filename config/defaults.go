@@ -52,6 +52,10 @@ const (
 	// loss, is younger (daemon.orphan_sweep, daemon.orphan_age: for tests).
 	DefaultOrphanSweep = 5 * time.Minute
 	DefaultOrphanAge   = time.Minute
+	// DefaultLostSweep is how long after a replica noticed that the store
+	// lost its data it runs the incidents other replicas record again
+	// (daemon.lost_sweep: for tests).
+	DefaultLostSweep = time.Minute
 )
 
 // Bounds of daemon.orphan_sweep and daemon.orphan_age: at least a tick
@@ -88,6 +92,9 @@ func applyDefaults(c *Config, pos positions) {
 	}
 	if !pos.written("daemon.orphan_age") {
 		d.OrphanAge.Duration = DefaultOrphanAge
+	}
+	if !pos.written("daemon.lost_sweep") {
+		d.LostSweep.Duration = DefaultLostSweep
 	}
 
 	setInt(&c.AWS.MaxAttempts, 5)

@@ -36,7 +36,8 @@ func TestInvalidConfigs(t *testing.T) {
 		{"invalid-out-of-range.toml", []string{":9:", "target[0].metric_lag: must be between 0 and 15 (got 99)"}},
 		{"invalid-trace-keep.toml", []string{":3:", "daemon.trace_keep: must be between 1 and 100000 (got -5)"}},
 		{"invalid-orphan-sweep.toml", []string{":3:", "daemon.orphan_sweep: must be between 1s and 1h0m0s (got 0s)",
-			":4:", "daemon.orphan_age: must be between 1s and 1h0m0s (got 2h0m0s)"}},
+			":4:", "daemon.orphan_age: must be between 1s and 1h0m0s (got 2h0m0s)",
+			":5:", "daemon.lost_sweep: must be between 1s and 1h0m0s (got 500ms)"}},
 		{"invalid-out-of-range-threshold.toml", []string{"target[0].rule[0].threshold", "error rate threshold must be in (0, 1] (got 1.5)"}},
 		{"invalid-unresolved-env.toml", []string{":2:", "daemon.admin_token_env", "CANARYD_TEST_UNSET_TOKEN is not set"}},
 		{"invalid-unresolved-file.toml", []string{"daemon.admin_token_file", "cannot read secret file"}},
@@ -141,6 +142,7 @@ func TestDefaultsApplied(t *testing.T) {
 		{"poll", cfg.Daemon.PollInterval.Duration, DefaultPollInterval},
 		{"orphan sweep", cfg.Daemon.OrphanSweep.Duration, DefaultOrphanSweep},
 		{"orphan age", cfg.Daemon.OrphanAge.Duration, DefaultOrphanAge},
+		{"lost sweep", cfg.Daemon.LostSweep.Duration, DefaultLostSweep},
 		{"backend", cfg.Store.Backend, "bolt"},
 		{"target region", tg.Region, "us-east-1"},
 		{"bake", tg.BakeTime.Duration, DefaultBakeTime},
@@ -184,7 +186,7 @@ func TestZeroRetriesIsKept(t *testing.T) {
 // TestOrphanSweepKnobs: the test-only daemon.orphan_sweep and orphan_age
 // are taken as written (a chaos experiment's seconds, not the defaults).
 func TestOrphanSweepKnobs(t *testing.T) {
-	src := "[daemon]\norphan_sweep = \"2s\"\norphan_age = \"1s\"\n" + string(mustRead(t, "testdata/valid-minimal.toml"))
+	src := "[daemon]\norphan_sweep = \"2s\"\norphan_age = \"1s\"\nlost_sweep = \"10s\"\n" + string(mustRead(t, "testdata/valid-minimal.toml"))
 	cfg, err := Parse([]byte(src), "c.toml", Options{LookupEnv: noEnv})
 	if err != nil {
 		t.Fatal(err)
@@ -194,6 +196,9 @@ func TestOrphanSweepKnobs(t *testing.T) {
 	}
 	if got := cfg.Daemon.OrphanAge.Duration; got != time.Second {
 		t.Errorf("orphan_age = %s, want 1s", got)
+	}
+	if got := cfg.Daemon.LostSweep.Duration; got != 10*time.Second {
+		t.Errorf("lost_sweep = %s, want 10s", got)
 	}
 }
 

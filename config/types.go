@@ -53,6 +53,10 @@ type Daemon struct {
 	// the defaults.
 	OrphanSweep Duration `toml:"orphan_sweep"`
 	OrphanAge   Duration `toml:"orphan_age"`
+	// LostSweep, for tests too: how long after a replica noticed that the
+	// store lost its data it runs, every tick, the unfinished incidents
+	// other replicas record again (daemon.sweepLost), default 1m.
+	LostSweep Duration `toml:"lost_sweep"`
 	// Tokens are named API tokens with a scope; the admin token above is
 	// one more, named "admin", with the operator scope.
 	Tokens []Token `toml:"token"`

@@ -79,6 +79,7 @@ func (l *loader) validateDaemon(c *Config) {
 	l.intRange("daemon.trace_keep", d.TraceKeep, 1, 100000)
 	l.durWithin("daemon.orphan_sweep", d.OrphanSweep, minOrphanDur, maxOrphanDur)
 	l.durWithin("daemon.orphan_age", d.OrphanAge, minOrphanDur, maxOrphanDur)
+	l.durWithin("daemon.lost_sweep", d.LostSweep, minOrphanDur, maxOrphanDur)
 	if c.AWS.EndpointURL != "" {
 		l.url("aws.endpoint_url", c.AWS.EndpointURL)
 	}

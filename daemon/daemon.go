@@ -91,7 +91,7 @@ type Daemon struct {
 	marker   string    // the store's marker last read (run loop only)
 	markerAt time.Time // when
 	// lostAt is when the last marker check found the store's data lost
-	// (run loop only): for lostSweep after it, incidents other replicas
+	// (run loop only): for daemon.lost_sweep after it, incidents other replicas
 	// record again are looked for every tick (runner.ResumeLost).
 	lostAt time.Time
 	// orphansAt is when the last orphan sweep ran (run loop only).

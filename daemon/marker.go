@@ -62,19 +62,16 @@ func (d *Daemon) checkMarker(ctx context.Context) {
 	}
 }
 
-// lostSweep is how long after a replica noticed that the store lost its
-// data it looks, every tick, for the unfinished incidents of its targets
-// that other replicas record again (runner.ResumeLost): each live replica
-// records its own at its first marker check that reaches the store, a
-// tick or two after the store is back (a tick that lasts stuckAfter fails
-// /readyz). Cheap: the store is almost empty then.
-const lostSweep = time.Minute
-
-// sweepLost runs, for lostSweep after the store lost its data, the
-// incidents other replicas recorded again on the targets this replica
-// owns (runner.ResumeLost).
+// sweepLost runs, for daemon.lost_sweep (a minute; only tests and chaos
+// experiments change it) after the store lost its data, the unfinished
+// incidents of the targets this replica owns that other replicas record
+// again (runner.ResumeLost): each live replica records its own at its
+// first marker check that reaches the store, a tick or two after the store
+// is back (a tick that lasts stuckAfter fails /readyz). Cheap: the store
+// is almost empty then.
 func (d *Daemon) sweepLost(ctx context.Context) {
-	if d.lostAt.IsZero() || d.clock.Now().Sub(d.lostAt) >= lostSweep {
+	conf, _, _ := d.snapshot()
+	if d.lostAt.IsZero() || d.clock.Now().Sub(d.lostAt) >= conf.Daemon.LostSweep.Duration {
 		return
 	}
 	d.runner.ResumeLost(ctx, d.leases.Names(), d.lostAt)
