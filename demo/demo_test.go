@@ -29,7 +29,8 @@ func TestDemoRollsBackTheBadDeploy(t *testing.T) {
 	}
 	for _, want := range []string{"Version 2 of checkout is promoted", "tripped", "read back through the AWS SDK: version 2",
 		"CloudFront invalidation", "ALERT received", "## Timeline", "Demo passed",
-		"web console (read-only): http://127.0.0.1:", "## Evidence", "(SVG chart, "} {
+		"web console (read-only): http://127.0.0.1:", "## Evidence", "(SVG chart, ",
+		"the trace records the daemon's decision: rolled_back at ", "; replay agrees"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q", want)
 		}
