@@ -58,8 +58,8 @@ const (
 	DefaultLostSweep = time.Minute
 )
 
-// Bounds of daemon.orphan_sweep and daemon.orphan_age: at least a tick
-// (a second by default), at most an hour.
+// Bounds of the test keys daemon.orphan_sweep, orphan_age and lost_sweep:
+// at least a tick (a second by default), at most an hour.
 const (
 	minOrphanDur = time.Second
 	maxOrphanDur = time.Hour
@@ -86,15 +86,20 @@ func applyDefaults(c *Config, pos positions) {
 		d.MaxPollRate = 10
 	}
 	setInt(&d.TraceKeep, DefaultTraceKeep)
-	// A written "0s" is kept, and refused: it does not mean "off".
-	if !pos.written("daemon.orphan_sweep") {
-		d.OrphanSweep.Duration = DefaultOrphanSweep
-	}
-	if !pos.written("daemon.orphan_age") {
-		d.OrphanAge.Duration = DefaultOrphanAge
-	}
-	if !pos.written("daemon.lost_sweep") {
-		d.LostSweep.Duration = DefaultLostSweep
+	// The test keys: a written "0s" is kept, and refused (it does not
+	// mean "off").
+	for _, k := range []struct {
+		key string
+		p   *Duration
+		def time.Duration
+	}{
+		{"daemon.orphan_sweep", &d.OrphanSweep, DefaultOrphanSweep},
+		{"daemon.orphan_age", &d.OrphanAge, DefaultOrphanAge},
+		{"daemon.lost_sweep", &d.LostSweep, DefaultLostSweep},
+	} {
+		if !pos.written(k.key) {
+			k.p.Duration = k.def
+		}
 	}
 
 	setInt(&c.AWS.MaxAttempts, 5)

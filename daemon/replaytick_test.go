@@ -11,10 +11,9 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/awssim"
-	"github.com/canaryd/canaryd/store"
-
 	"github.com/canaryd/canaryd/policy"
 	"github.com/canaryd/canaryd/replay"
+	"github.com/canaryd/canaryd/store"
 )
 
 // TestRecordedTraceReplaysToTheTick: a probe result that arrives after its

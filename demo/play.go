@@ -243,16 +243,9 @@ func (s *stack) replayTrace(ctx context.Context, inc store.Incident) error {
 	// The trace records the daemon's own decision too (its ticks'
 	// "phase"): what `canaryd replay` prints when it replays a trace.
 	if o, at, ok := got.RecordedOutcome(); ok {
-		agrees := "replay agrees"
-		switch {
-		case o != got.Outcome:
-			agrees = "replay differs: " + string(got.Outcome)
-		case !at.Equal(got.DecidedAt):
-			agrees = fmt.Sprintf("replay agrees within a tick (its ticks run a second apart from the deploy, the daemon's from its start: %s apart)",
-				at.Sub(got.DecidedAt).Abs().Round(time.Millisecond))
-		}
+		agreement, _ := got.Agreement()
 		s.w.raw(fmt.Sprintf("the trace records the daemon's decision: %s at %s after the deploy; %s\n",
-			o, at.Sub(w.DetectedAt).Round(time.Millisecond), agrees))
+			o, at.Sub(w.DetectedAt).Round(time.Millisecond), agreement))
 	}
 	if diff := got.DecidedAt.Sub(inc.OpenedAt).Abs(); got.Outcome != replay.RolledBack || diff > 2*replay.Tick {
 		return fmt.Errorf("demo failed: the recorded trace replays to %s at %s, the daemon tripped at %s", got.Outcome,

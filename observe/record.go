@@ -267,17 +267,7 @@ func (r *TraceRecorder) Baseline(w store.Watch, now time.Time, samples []sample.
 
 // Samples records samples that reached the watch at at.
 func (r *TraceRecorder) Samples(w store.Watch, at time.Time, samples ...sample.Sample) {
-	if len(samples) == 0 {
-		return
-	}
-	r.record(w, at, func(rec *recording) (buf []byte) {
-		for _, s := range samples {
-			if rec.changed(s, at) {
-				buf = replay.AppendSample(buf, s, at)
-			}
-		}
-		return buf
-	}, jobLines)
+	r.Read(w, at, at, samples...)
 }
 
 // Read records metric samples a CloudWatch read that began at at got,

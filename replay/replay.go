@@ -190,11 +190,6 @@ func Run(ctx context.Context, r io.Reader, t config.Target, opts Options) (Resul
 		return rp.res, errors.New("trace: nothing to evaluate (no record at or after the deploy)")
 	}
 	rp.load(recs)
-	for i := range recs {
-		if recs[i].Type == RecordTick && recs[i].Phase != "" {
-			rp.res.Recorded = append(rp.res.Recorded, RecordedPhase{At: recs[i].at, Phase: recs[i].Phase})
-		}
-	}
 	for now := rp.w.DetectedAt; !now.After(end); now = rp.next(now, end) {
 		if err := ctx.Err(); err != nil {
 			return rp.res, err
@@ -275,7 +270,8 @@ func newReplayer(p *policy.Policy, t config.Target, dep *traceRecord, opts Optio
 }
 
 // load splits the records into the baseline (read at adoption), metric
-// deliveries (read by cycles) and probe deliveries.
+// deliveries (read by cycles) and probe deliveries, and notes the phases
+// the daemon recorded.
 func (rp *replayer) load(recs []traceRecord) {
 	versions := []string{""}
 	if rp.in.Split {
@@ -298,6 +294,8 @@ func (rp *replayer) load(recs []traceRecord) {
 			rp.lateAt = append(rp.lateAt, r.at)
 		case r.Type == RecordBaseline:
 			rp.in.Baseline = append(rp.in.Baseline, r.sample())
+		case r.Type == RecordTick && r.Phase != "":
+			rp.res.Recorded = append(rp.res.Recorded, RecordedPhase{At: r.at, Phase: r.Phase})
 		case r.Type != RecordSample:
 		case r.Kind == sample.KindProbe:
 			rp.probes = append(rp.probes, r.sample())

@@ -73,20 +73,29 @@ func (r Result) writeRecorded(w io.Writer) {
 		fmt.Fprintf(w, "%s %s at +%s", sep, p.Phase, p.At.Sub(r.WatchStart))
 	}
 	fmt.Fprintln(w)
+	if a, ok := r.Agreement(); ok {
+		fmt.Fprintln(w, a)
+	}
+}
+
+// Agreement says whether replay decides what the daemon that recorded the
+// trace decided (RecordedOutcome), and when; ok is false when the trace
+// records no decision.
+func (r Result) Agreement() (string, bool) {
 	o, at, ok := r.RecordedOutcome()
 	switch {
 	case !ok:
+		return "", false
 	case o == r.Outcome && at.Equal(r.DecidedAt):
-		fmt.Fprintf(w, "replay agrees with the daemon: %s at +%s\n", o, at.Sub(r.WatchStart))
+		return fmt.Sprintf("replay agrees with the daemon: %s at +%s", o, at.Sub(r.WatchStart)), true
 	case o == r.Outcome && (r.DecidedAt.Sub(at)).Abs() <= Tick:
-		fmt.Fprintf(w, "replay agrees with the daemon within a tick: %s at +%s, replay at +%s\n", o, at.Sub(r.WatchStart), r.DecidedAt.Sub(r.WatchStart))
-	default:
-		fmt.Fprintf(w, "replay DIFFERS from the daemon: it %s at +%s, replay %s", o, at.Sub(r.WatchStart), r.Outcome)
-		if !r.DecidedAt.IsZero() {
-			fmt.Fprintf(w, " at +%s", r.DecidedAt.Sub(r.WatchStart))
-		}
-		fmt.Fprintln(w, " (other rules or settings than the daemon had?)")
+		return fmt.Sprintf("replay agrees with the daemon within a tick: %s at +%s, replay at +%s", o, at.Sub(r.WatchStart), r.DecidedAt.Sub(r.WatchStart)), true
 	}
+	s := fmt.Sprintf("replay DIFFERS from the daemon: it %s at +%s, replay %s", o, at.Sub(r.WatchStart), r.Outcome)
+	if !r.DecidedAt.IsZero() {
+		s += fmt.Sprintf(" at +%s", r.DecidedAt.Sub(r.WatchStart))
+	}
+	return s + " (other rules or settings than the daemon had?)", true
 }
 
 // writeEvidence prints each followed rule's finding at every change.

@@ -39,9 +39,7 @@ func AppendLateBaseline(buf []byte, s sample.Sample, at time.Time) []byte {
 
 // AppendSample appends a sample delivered to the watch at at.
 func AppendSample(buf []byte, s sample.Sample, at time.Time) []byte {
-	r := sampleRecord(RecordSample, s)
-	r.At = at.UTC()
-	return appendRecord(buf, r)
+	return AppendRead(buf, s, at, at)
 }
 
 // AppendRead appends a metric sample a CloudWatch read began to get at
