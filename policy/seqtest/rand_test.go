@@ -27,7 +27,14 @@ func (r sim) binomial(n int, p float64) int {
 	lq := math.Log1p(-p)
 	x, pos := 0, 0
 	for {
-		pos += int(math.Log(1-r.Float64())/lq) + 1
+		// The gap in floating point: at a tiny p it exceeds every int
+		// (converted, it wrapped to a negative position and drew
+		// events from nothing).
+		gap := math.Floor(math.Log(1-r.Float64())/lq) + 1
+		if gap > float64(n-pos) {
+			return x
+		}
+		pos += int(gap)
 		if pos > n {
 			return x
 		}
