@@ -31,6 +31,7 @@ type ruleBase struct {
 	one      *seqtest.Binomial          // one-sample rate test
 	bursty   *seqtest.BurstyRate        // absolute count rules: the test against a null composite over bursts (nil: none)
 	kLo      float64                    // ... the burst shape it allows down to (0: any)
+	hedge    float64                    // error_rate, throttles: the null mean share Hedge bets against (0: none; seqtest.Hedge)
 	pois     *seqtest.Poisson           // per-period count test
 	mu0      float64                    // per-period null mean
 	two      *seqtest.TwoSample         // two-sample test
@@ -442,6 +443,9 @@ func (b *PreparedBaseline) prepareBursty(r *rule, rb *ruleBase, ts []int64, x, n
 		rb.bursty = seqtest.NewBurstyCount(p0, rb.kLo, kAlt, &seqtest.DefaultGrid)
 	} else {
 		rb.bursty = seqtest.NewBurstyRate(p0, rb.kLo, kAlt, &seqtest.HardFailureGrid)
+	}
+	if !r.isLatency() {
+		rb.hedge = p0 // the periods' shares too, whatever their bursts (hedgeWeight)
 	}
 	rb.spend(burstDelta * r.alpha) // the bound on the bursts
 }

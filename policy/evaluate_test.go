@@ -3,6 +3,7 @@ package policy
 import (
 	"encoding/json"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -165,6 +166,16 @@ func TestEvaluateErrorRules(t *testing.T) {
 			in: Input{Samples: rate("", 0, 1, 30, 30)}, now: 1, want: Failing, breached: []string{"err"}, contains: "null bursts down to k=1 (burst_cv 1)"},
 		{name: "no baseline: five minutes of 30 of 30 failing trip", rules: []config.Rule{errRate},
 			in: Input{Samples: rate("", 0, 5, 30, 30)}, now: 5, want: Failing, breached: []string{"err"}},
+		// A hard failure at a few invocations a minute after an hour of
+		// no errors (which bounds no burst shape): one minute at 60%
+		// between minutes failing entirely cost the test against the
+		// burst shapes 11x (the null's rare clumps explain it better
+		// than the alternatives that fit the rest), and it tripped a
+		// minute later; the minutes' shares against 5% (seqtest.Hedge)
+		// count it as evidence.
+		{name: "low traffic: a minute at 60% among minutes failing entirely does not set the trip back", rules: []config.Rule{errRate},
+			in:  Input{Samples: slices.Concat(rate("", 0, 1, 4, 4), rate("", 1, 2, 15, 15), rate("", 2, 3, 10, 6), rate("", 3, 4, 16, 16)), Baseline: baseRate(30, 0)},
+			now: 4, want: Failing, breached: []string{"err"}, contains: "e averages two tests: each minute's share against the threshold, whatever the bursts (2.64e+04), and against the burst shapes (310)"},
 		{name: "1 of 3 failing is no evidence", rules: []config.Rule{errRate},
 			in: Input{Samples: rate("", 0, 1, 3, 1)}, now: 1, want: Inconclusive, contains: "3 invocations < min_invocations 50"},
 		{name: "slightly above the threshold needs more evidence", rules: []config.Rule{errRate},

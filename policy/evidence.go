@@ -86,8 +86,9 @@ type epochAcc struct {
 	// (split), which multiply the test against the baseline.
 	pre, split []float64
 	joined     bool
-	vec        []float64 // latency rules: against each period's own boundary (HardFailureGrid); bursty rate tests: the alternatives' log probabilities
-	den        []float64 // bursty rate tests: the null's log probabilities per cell of burst shapes
+	vec        []float64     // latency rules: against each period's own boundary (HardFailureGrid); bursty rate tests: the alternatives' log probabilities
+	den        []float64     // bursty rate tests: the null's log probabilities per cell of burst shapes
+	hedge      seqtest.Hedge // error_rate, throttles: the periods' shares bet against the threshold
 	rawX, rawN float64
 	disp       rateDiffs // the new side's period-to-period variation (incident.go)
 	rawKX      float64
@@ -129,6 +130,9 @@ func (a *epochAcc) add(inc *increment) {
 	}
 	for i, v := range inc.den {
 		a.den[i] += v
+	}
+	if inc.hedged {
+		a.hedge.Merge(&inc.hedge)
 	}
 	a.rawX += inc.rawX
 	a.rawN += inc.rawN
@@ -230,8 +234,14 @@ func (rb *ruleBase) epochLogE(r *rule, a *epochAcc) (abs, rel float64) {
 		return rb.latencyLogE(r, a) + fb, rel
 	}
 	if rb.bursty != nil && a.vec != nil {
-		// error_rate, throttles: against every burst shape left open.
-		return rb.bursty.LogE(a.vec, a.den), rel
+		// error_rate, throttles: against every burst shape left open,
+		// and the periods' shares against the threshold whatever the
+		// bursts (seqtest.Hedge), averaged.
+		abs = rb.bursty.LogE(a.vec, a.den)
+		if rb.hedge > 0 {
+			abs = seqtest.LogAddExp(abs+logBurstyWeight, a.hedge.LogE()+logHedgeWeight)
+		}
+		return abs, rel
 	}
 	switch r.test {
 	case testRate:
@@ -335,3 +345,14 @@ func (a *epochAcc) span() time.Duration {
 	}
 	return time.Duration(a.last - a.first)
 }
+
+// An absolute count rule's e-value is the average of two, each valid on
+// its own: BurstyRate's, against the burst shapes the baseline leaves
+// open, and Hedge's, against any bursts at all, at these weights. Hedge
+// decides where a period's share is all there is (a few invocations a
+// minute, a baseline that shows no bursts); its weight costs BurstyRate
+// log(1/0.75) = 0.29 nats where BurstyRate decides.
+var (
+	logBurstyWeight = math.Log(0.5)
+	logHedgeWeight  = math.Log(0.5)
+)

@@ -49,5 +49,5 @@ func ExamplePolicy_Evaluate() {
 	fmt.Println(v.Findings[0])
 	// Output:
 	// failing
-	// error-rate: observed 0.12 > threshold 0.05 over 5m0s (5 samples, evidence 5000) baseline 0.01 e=1.58e+09 ≥ 1/α=5714; 600 of 5000 invocations failed over 5m0s; known-good before the deploy 0.01 (300 of 30000); null bursts down to k=9.9 (the baseline's bound)
+	// error-rate: observed 0.12 > threshold 0.05 over 5m0s (5 samples, evidence 5000) baseline 0.01 e=7.91e+08 ≥ 1/α=5714; 600 of 5000 invocations failed over 5m0s; known-good before the deploy 0.01 (300 of 30000); null bursts down to k=9.9 (the baseline's bound)
 }

@@ -301,6 +301,7 @@ func (p *Policy) statNote(r *rule, rb *ruleBase, in *Input, rr *ruleResult, s st
 		nb.str("known-good ").str(kg).str(" alongside: ").num(best.rawKX, -1).str(" of ").num(best.rawKN, -1)
 	}
 	baselineNote(&nb, r, rb)
+	hedgeNote(&nb, rb, best)
 	if total.rawN < p.minEvidence(r) && !rr.breached {
 		nb.sep()
 		nb.num(total.rawN, -1).str(" ").str(unitOf(r)).str(" < ")
@@ -347,6 +348,19 @@ func baselineNote(nb *noteBuf, r *rule, rb *ruleBase) {
 	case rb.invK > 0:
 		nb.sep()
 		nb.str("bursty counts tempered (k=").num(1/rb.invK, 3).str(")")
+	}
+}
+
+// hedgeNote says when the minutes' shares (seqtest.Hedge) decide an
+// absolute count rule's e-value, with the e-value of each half.
+func hedgeNote(nb *noteBuf, rb *ruleBase, a *epochAcc) {
+	if rb.hedge <= 0 || rb.bursty == nil || a.vec == nil || a.periods == 0 {
+		return
+	}
+	if h, b := a.hedge.LogE(), rb.bursty.LogE(a.vec, a.den); h > b {
+		nb.sep()
+		nb.str("e averages two tests: each minute's share against the threshold, whatever the bursts (").num(math.Exp(min(h, 690)), 3).
+			str("), and against the burst shapes (").num(math.Exp(min(b, 690)), 3).str(")")
 	}
 }
 
