@@ -31,7 +31,7 @@ type ruleBase struct {
 	one      *seqtest.Binomial          // one-sample rate test
 	bursty   *seqtest.BurstyRate        // absolute count rules: the test against a null composite over bursts (nil: none)
 	kLo      float64                    // ... the burst shape it allows down to (0: any)
-	hedge    float64                    // error_rate, throttles: the null mean share Hedge bets against (0: none; seqtest.Hedge)
+	hedge    float64                    // error_rate: the null mean share Hedge bets against (0: none; seqtest.Hedge)
 	pois     *seqtest.Poisson           // per-period count test
 	mu0      float64                    // per-period null mean
 	two      *seqtest.TwoSample         // two-sample test
@@ -444,8 +444,13 @@ func (b *PreparedBaseline) prepareBursty(r *rule, rb *ruleBase, ts []int64, x, n
 	} else {
 		rb.bursty = seqtest.NewBurstyRate(p0, rb.kLo, kAlt, &seqtest.HardFailureGrid)
 	}
-	if !r.isLatency() {
-		rb.hedge = p0 // the periods' shares too, whatever their bursts (hedgeWeight)
+	if r.kind == config.RuleErrorRate {
+		// The minutes' failed shares too, whatever their bursts
+		// (seqtest.Hedge; evidence.go's weights). Not throttles: a
+		// minute throttled at 10x the threshold is worth less as a
+		// share than against the burst shapes, and halving their weight
+		// cost throttling's median 5 s for nothing caught.
+		rb.hedge = p0
 	}
 	rb.spend(burstDelta * r.alpha) // the bound on the bursts
 }

@@ -88,7 +88,7 @@ type epochAcc struct {
 	joined     bool
 	vec        []float64     // latency rules: against each period's own boundary (HardFailureGrid); bursty rate tests: the alternatives' log probabilities
 	den        []float64     // bursty rate tests: the null's log probabilities per cell of burst shapes
-	hedge      seqtest.Hedge // error_rate, throttles: the periods' shares bet against the threshold
+	hedge      seqtest.Hedge // error_rate: the periods' failed shares bet against the threshold
 	rawX, rawN float64
 	disp       rateDiffs // the new side's period-to-period variation (incident.go)
 	rawKX      float64
@@ -234,9 +234,9 @@ func (rb *ruleBase) epochLogE(r *rule, a *epochAcc) (abs, rel float64) {
 		return rb.latencyLogE(r, a) + fb, rel
 	}
 	if rb.bursty != nil && a.vec != nil {
-		// error_rate, throttles: against every burst shape left open,
-		// and the periods' shares against the threshold whatever the
-		// bursts (seqtest.Hedge), averaged.
+		// error_rate, throttles: against every burst shape left open;
+		// error_rate averages it with the periods' failed shares against
+		// the threshold whatever the bursts (seqtest.Hedge).
 		abs = rb.bursty.LogE(a.vec, a.den)
 		if rb.hedge > 0 {
 			abs = seqtest.LogAddExp(abs+logBurstyWeight, a.hedge.LogE()+logHedgeWeight)
@@ -346,8 +346,7 @@ func (a *epochAcc) span() time.Duration {
 	return time.Duration(a.last - a.first)
 }
 
-// An absolute count rule's e-value is the average of two, each valid on
-// its own: BurstyRate's, against the burst shapes the baseline leaves
+// error_rate's e-value is the average of two, each valid on its own: BurstyRate's, against the burst shapes the baseline leaves
 // open, and Hedge's, against any bursts at all, at these weights. Hedge
 // decides where a period's share is all there is (a few invocations a
 // minute, a baseline that shows no bursts); its weight costs BurstyRate

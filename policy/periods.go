@@ -209,7 +209,7 @@ type increment struct {
 	split      []float64          // log likelihood ratio per alternative of a split period (nil: none)
 	vec        []float64          // latency: per alternative of HardFailureGrid, against the period's own boundary; bursty rate tests: the alternatives' (nil: none)
 	den        []float64          // bursty rate tests: the null's per cell of burst shapes (nil: none)
-	hedge      seqtest.Hedge      // error_rate, throttles: the period's share bet against the threshold
+	hedge      seqtest.Hedge      // error_rate: the period's failed share bet against the threshold
 	hedged     bool
 	rawX, rawN float64 // untempered new-side counts, for findings
 	rawKX      float64 // untempered known-good counts of split periods
@@ -268,10 +268,6 @@ func (p *Policy) increment(r *rule, rb *ruleBase, w *watchInfo, q *period, split
 		inc.x, inc.n = q.xn/phi, 1/phi
 		if rb.bursty != nil {
 			rb.burstyIncrement(&inc, vec, split, q.xn, 1, 0)
-		}
-		if rb.hedge > 0 {
-			inc.hedge.Add(q.xn, rb.hedge)
-			inc.hedged = true
 		}
 	case before > 0:
 		deployPeriod(rb, q, &inc, before)

@@ -351,8 +351,8 @@ func baselineNote(nb *noteBuf, r *rule, rb *ruleBase) {
 	}
 }
 
-// hedgeNote says when the minutes' shares (seqtest.Hedge) decide an
-// absolute count rule's e-value, with the e-value of each half.
+// hedgeNote says when the minutes' failed shares (seqtest.Hedge) decide
+// error_rate's e-value, with the e-value of each half.
 func hedgeNote(nb *noteBuf, rb *ruleBase, a *epochAcc) {
 	if rb.hedge <= 0 || rb.bursty == nil || a.vec == nil || a.periods == 0 {
 		return
