@@ -428,6 +428,12 @@ func TestEvaluateAlertOnly(t *testing.T) {
 		// than that, and rolling back helps.
 		{name: "known-good's last minutes above on two errors", rules: []config.Rule{errRate},
 			in: Input{Samples: rate("", 0, 3, 6, 6), Baseline: cat(rate("", -30, -2, 6, 0), rate("", -2, 0, 6, 1))}, now: 3, want: Failing, breached: []string{"err"}},
+		// Three a minute: one error in the last five minutes (7%) is
+		// above 5%, and the log-scale z of 1.25x that error could not
+		// pass 3 standard errors however many requests failed (z 2.5 at
+		// 15 of 15): the exact test of the two counts can.
+		{name: "known-good's last minutes above on one error", rules: []config.Rule{errRate},
+			in: Input{Samples: rate("", 0, 5, 3, 3), Baseline: cat(rate("", -30, -3, 3, 0), rate("", -3, -2, 3, 1), rate("", -2, 0, 3, 0))}, now: 5, want: Failing, breached: []string{"err"}},
 		{name: "split: known-good side at the same time", rules: []config.Rule{errRate},
 			in: Input{Split: true, Samples: cat(rate("2", 0, 5, 1000, 100), rate("1", 0, 5, 1000, 90)), Baseline: baseRate(1000, 10)}, now: 5, want: Failing, breached: []string{"err"}, alertOnly: true},
 	})

@@ -2,6 +2,8 @@ package policy
 
 import (
 	"math"
+
+	"gonum.org/v1/gonum/mathext"
 	"slices"
 	"sync"
 
@@ -306,8 +308,31 @@ func (sh *kgShift) worse(a *epochAcc, probe bool, invK, own float64) bool {
 		k, tail = own, temper(sh.raw, seqtest.Phi(sh.raw.X/float64(sh.periods), own))
 	}
 	nw := seqtest.Block{X: a.rawX, N: a.rawN}
-	return significantlyAbove(temper(nw, seqtest.Phi(nw.X/nw.N*perPeriod, k)), tail, incidentWorse)
+	nw = temper(nw, seqtest.Phi(nw.X/nw.N*perPeriod, k))
+	return significantlyAbove(nw, tail, incidentWorse) || exactlyAbove(nw, tail, incidentWorse)
 }
+
+// exactlyAbove is significantlyAbove's question answered exactly where
+// events are few: given the events of both blocks, the new block's share
+// of them is binomial under rates in the ratio r0 (the conditional
+// test of two Poisson rates), and its upper tail must be at most the
+// one-sided p of shiftZ. The log-scale z cannot get there when the
+// reference block has one or two events: its standard error never falls
+// below theirs, so a version failing 19 of 19 requests after a
+// known-good's 1 error in 15 (7%, above a 5% ceiling, in its last five
+// minutes) reached z = 2.5 and was kept. Exactly, 14 of 14 is enough.
+// Tempered counts are allowed (the regularized incomplete beta is the
+// binomial tail's continuous extension).
+func exactlyAbove(b, ref seqtest.Block, r0 float64) bool {
+	if b.N <= 0 || ref.N <= 0 || b.X <= 0 {
+		return false
+	}
+	pi := r0 * b.N / (r0*b.N + ref.N)
+	return mathext.RegIncBeta(b.X, ref.X+1, pi) <= shiftP1
+}
+
+// shiftP1 is the one-sided p of shiftZ standard errors.
+var shiftP1 = 0.5 * math.Erfc(shiftZ/math.Sqrt2)
 
 // tailStart is the first of the periods within the last recentPeriods.
 func tailStart(ts []int64, period int64) int {
