@@ -37,6 +37,7 @@ func TestBurstyRateValidity(t *testing.T) {
 			func() (float64, float64) { return float64(r.events(c.n, c.p0, c.k)), float64(c.n) },
 			func(sx, sn float64, _ int) float64 { return one.LogE(sx, sn) })
 		checkRate(t, c.name, alarms, n, alpha)
+		t.Logf("%s: the binomial test %d/%d", c.name, binom, n)
 		if b := float64(binom) / float64(n); c.binomBad != (b > 2*alpha) {
 			t.Errorf("%s: the binomial test's false alarms %.3f: the case does not test what it says", c.name, b)
 		}

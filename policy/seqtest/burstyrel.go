@@ -13,8 +13,8 @@ import "math"
 // sparse baseline (a few events in an hour) does not show the bursts at
 // all. Simulated at α = 5% over a two-hour watch, 1,000 invocations a
 // minute: 0.03% errors in bursts of shape 0.05 tripped the tempered test
-// in 38% of watches, 0.01% in bursts of shape 0.02 at 3,000 a minute in
-// 48%, and 1% in bursts of shape 0.2 in 7.5%.
+// in 8.7% of watches, 0.01% in bursts of shape 0.02 at 3,000 a minute in
+// 16%, and 1% in bursts of shape 0.2 in 7.6%.
 //
 // NewBurstyRelative builds BurstyRate's test for that case. The null: the
 // known-good's baseline periods x_j of n_j are NB(λ·n_j, k), the new
