@@ -34,7 +34,7 @@ type metricFeed struct {
 // Read backoff of the daemon's metric reader (watcher.MetricReaderConfig
 // defaults).
 const (
-	backoffBase = time.Minute
+	backoffBase = 15 * time.Second
 	backoffMax  = 10 * time.Minute
 )
 

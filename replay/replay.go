@@ -329,6 +329,11 @@ func (rp *replayer) tick(now time.Time) bool {
 	if !now.Before(rp.nextRd) {
 		samples := rp.metrics.cycle(now, rp.lag)
 		rp.nextRd = watch.NextMetricRead(now, rp.p.Period(), watch.NewestLate(samples, now, rp.p.Period()))
+		// A failed cycle is tried again when its backoff ends, if that
+		// comes before the next read (the daemon's RetryAt).
+		if nb := rp.metrics.notBefore; nb.After(now) && nb.Before(rp.nextRd) {
+			rp.nextRd = nb
+		}
 		// The daemon's read answered later (a slow CloudWatch): it
 		// judged the samples from then, and read no more until after.
 		if at := rp.metrics.answeredBy(rp.lastRd, now); !at.IsZero() {

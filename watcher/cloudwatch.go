@@ -35,12 +35,19 @@ type MetricReaderConfig struct {
 	// Concurrency bounds GetMetricData calls in flight; default 4.
 	Concurrency int
 	// BackoffBase and BackoffMax shape the wait after failed cycles:
-	// base·2^(failures-1), capped. Defaults 1m and 10m.
+	// base·2^(failures-1), capped. Defaults 15s and 10m: one failed
+	// cycle (a throttled call the SDK's retries did not save) is tried
+	// again 15 s later, not a period later, which had cost a hard failure
+	// its deadline; a failure that persists still backs off to 10 minutes.
 	BackoffBase, BackoffMax time.Duration
 	// MaxDatapoints per GetMetricData page; 0 = the service default. Tests
 	// set it low to exercise NextToken.
 	MaxDatapoints int32
 }
+
+// DefaultReadBackoff is MetricReaderConfig.BackoffBase's default (replay
+// mirrors it).
+const DefaultReadBackoff = 15 * time.Second
 
 // MetricReader reads CloudWatch for every active watch together, in as few
 // GetMetricData calls as the 500-query limit allows.
@@ -92,7 +99,7 @@ func NewMetricReader(cfg MetricReaderConfig) (*MetricReader, error) {
 		cfg.Concurrency = 4
 	}
 	if cfg.BackoffBase <= 0 {
-		cfg.BackoffBase = time.Minute
+		cfg.BackoffBase = DefaultReadBackoff
 	}
 	if cfg.BackoffMax <= 0 {
 		cfg.BackoffMax = 10 * time.Minute

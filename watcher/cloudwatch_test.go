@@ -268,6 +268,29 @@ func TestQueriesBatchedIntoFewestCalls(t *testing.T) {
 	}
 }
 
+// TestCloudWatchFailedCycleRetriedSoon: by default one failed cycle is
+// tried again 15 s later (a throttled call the SDK's retries did not
+// save), not a period later, and a failure that persists backs off from
+// there: 15 s, 30 s, ... up to 10 minutes.
+func TestCloudWatchFailedCycleRetriedSoon(t *testing.T) {
+	ctx := context.Background()
+	e := newCWEnv(t, MetricReaderConfig{})
+	ws := []ActiveWatch{activeWatch(lambdaTarget("fn"), minute(11, 0), map[string]float64{})}
+	e.sim.InjectFault(awssim.Fault{API: "GetMetricData", Kind: awssim.FaultThrottle, Rate: 1})
+	if _, stats := e.r.Cycle(ctx, ws); stats.Errors != 1 || !stats.RetryAt.Equal(e.clk.Now().Add(15*time.Second)) {
+		t.Fatalf("first failure: %+v, want a retry 15 s later", stats)
+	}
+	e.clk.Advance(15 * time.Second)
+	if _, stats := e.r.Cycle(ctx, ws); stats.Errors != 1 || !stats.RetryAt.Equal(e.clk.Now().Add(30*time.Second)) {
+		t.Fatalf("second failure: %+v, want a retry 30 s later", stats)
+	}
+	e.sim.ClearFaults()
+	e.clk.Advance(30 * time.Second)
+	if _, stats := e.r.Cycle(ctx, ws); stats.Errors != 0 || !stats.RetryAt.IsZero() {
+		t.Fatalf("after recovery: %+v", stats)
+	}
+}
+
 func TestCloudWatchErrorsAreSourceErrorsWithBackoff(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
