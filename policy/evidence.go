@@ -131,9 +131,7 @@ func (a *epochAcc) add(inc *increment) {
 	for i, v := range inc.den {
 		a.den[i] += v
 	}
-	if inc.hedged {
-		a.hedge.Merge(&inc.hedge)
-	}
+	a.hedge.Merge(&inc.hedge) // zero unless error_rate
 	a.rawX += inc.rawX
 	a.rawN += inc.rawN
 	a.disp.add(inc.rawX, inc.rawN)
@@ -346,11 +344,12 @@ func (a *epochAcc) span() time.Duration {
 	return time.Duration(a.last - a.first)
 }
 
-// error_rate's e-value is the average of two, each valid on its own: BurstyRate's, against the burst shapes the baseline leaves
-// open, and Hedge's, against any bursts at all, at these weights. Hedge
-// decides where a period's share is all there is (a few invocations a
-// minute, a baseline that shows no bursts); its weight costs BurstyRate
-// log(1/0.75) = 0.29 nats where BurstyRate decides.
+// error_rate's e-value is the average of two, each valid on its own:
+// BurstyRate's, against the burst shapes the baseline leaves open, and
+// Hedge's, against any bursts at all, at these weights. Hedge decides
+// where a period's share is all there is (a few invocations a minute, a
+// baseline that shows no bursts); its weight costs BurstyRate log 2 =
+// 0.69 nats where BurstyRate decides.
 var (
 	logBurstyWeight = math.Log(0.5)
 	logHedgeWeight  = math.Log(0.5)

@@ -2,10 +2,10 @@ package policy
 
 import (
 	"math"
-
-	"gonum.org/v1/gonum/mathext"
 	"slices"
 	"sync"
+
+	"gonum.org/v1/gonum/mathext"
 
 	"github.com/canaryd/canaryd/policy/seqtest"
 )

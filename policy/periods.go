@@ -209,10 +209,9 @@ type increment struct {
 	split      []float64          // log likelihood ratio per alternative of a split period (nil: none)
 	vec        []float64          // latency: per alternative of HardFailureGrid, against the period's own boundary; bursty rate tests: the alternatives' (nil: none)
 	den        []float64          // bursty rate tests: the null's per cell of burst shapes (nil: none)
-	hedge      seqtest.Hedge      // error_rate: the period's failed share bet against the threshold
-	hedged     bool
-	rawX, rawN float64 // untempered new-side counts, for findings
-	rawKX      float64 // untempered known-good counts of split periods
+	hedge      seqtest.Hedge      // error_rate: the period's failed share bet against the threshold (zero: none)
+	rawX, rawN float64            // untempered new-side counts, for findings
+	rawKX      float64            // untempered known-good counts of split periods
 	rawKN      float64
 	logY, wY   float64 // Σ trials·log(statistic), Σ trials: the latency the findings show
 }
@@ -261,7 +260,6 @@ func (p *Policy) increment(r *rule, rb *ruleBase, w *watchInfo, q *period, split
 		}
 		if rb.hedge > 0 && q.nn > 0 {
 			inc.hedge.Add(min(q.xn/q.nn, 1), rb.hedge)
-			inc.hedged = true
 		}
 	case r.test == testPerPeriod:
 		phi := seqtest.Phi(rb.mu0, rb.invK)
