@@ -12,21 +12,22 @@ type Kind string
 // Scenario kinds. Good deploys must not be rolled back; bad ones must be
 // rolled back within their deadline (see KindSpec.Deadline and README.md).
 const (
-	GoodSteady    Kind = "good/steady"
-	GoodBursty    Kind = "good/bursty-errors"
-	GoodLow       Kind = "good/low-traffic"
-	GoodTrickle   Kind = "good/trickle"
-	GoodSpikes    Kind = "good/traffic-spikes"
-	GoodColdStart Kind = "good/cold-start"
-	GoodGaps      Kind = "good/metric-gaps"
-	GoodFlaky     Kind = "good/flaky-probe"
-	GoodCanary    Kind = "good/canary-10pct"
-	GoodIncident  Kind = "good/during-incident"
-	GoodFixes     Kind = "good/fixes-incident"
-	GoodHeavyTail Kind = "good/heavy-tail"
-	GoodDrift     Kind = "good/diurnal-drift"
-	GoodClumpy    Kind = "good/clumpy-errors"
-	GoodLatDrift  Kind = "good/latency-drift"
+	GoodSteady      Kind = "good/steady"
+	GoodBursty      Kind = "good/bursty-errors"
+	GoodLow         Kind = "good/low-traffic"
+	GoodTrickle     Kind = "good/trickle"
+	GoodSpikes      Kind = "good/traffic-spikes"
+	GoodColdStart   Kind = "good/cold-start"
+	GoodGaps        Kind = "good/metric-gaps"
+	GoodFlaky       Kind = "good/flaky-probe"
+	GoodCanary      Kind = "good/canary-10pct"
+	GoodIncident    Kind = "good/during-incident"
+	GoodFixes       Kind = "good/fixes-incident"
+	GoodHeavyTail   Kind = "good/heavy-tail"
+	GoodDrift       Kind = "good/diurnal-drift"
+	GoodClumpy      Kind = "good/clumpy-errors"
+	GoodLatDrift    Kind = "good/latency-drift"
+	GoodLowIncident Kind = "good/low-traffic-incident"
 
 	BadErrors2x      Kind = "bad/errors-2x"
 	BadErrors10x     Kind = "bad/errors-10x"
@@ -79,6 +80,10 @@ var kindSpecs = []KindSpec{
 	{GoodLatDrift, false, 0, "load through the day: every version's latency rises 5-15% an hour (100-5000/min), and the new version is up to 5% slower or 3% faster; judged for an hour (baseline_horizon)", func(r *rng, sc *Scenario) {
 		sc.Traffic.PerMinute, sc.LatDrift, sc.Horizon = r.logUniform(100, 5000), r.uniform(0.05, 0.15), time.Hour
 		sc.New.Latency.Median *= r.uniform(0.97, 1.05)
+	}},
+	{GoodLowIncident, false, 0, "deploy during an incident at low traffic (3-20/min): known-good already failing (3-20% errors, probes failing), new equally bad", func(r *rng, sc *Scenario) {
+		drawIncident(r, sc)
+		sc.Traffic.PerMinute = r.logUniform(3, 20)
 	}},
 
 	{BadErrors2x, true, 10 * time.Minute, "error rate 2x (0.3-3% before, 300-3000/min)", func(r *rng, sc *Scenario) { drawErrorsX(r, sc, 2) }},
