@@ -102,7 +102,7 @@ func (p *Policy) PrepareBaseline(baseline []sample.Sample) *PreparedBaseline {
 			ts, x, n := b.blockSeries(r, rb.eventsKg)
 			series[i] = counts{ts, x, n}
 			rb.setBaseCounts(r, x, n)
-			b.shift(rb, ts, x, n, r.test == testPerPeriod)
+			b.shift(rb, ts, x, n, r.test == testPerPeriod, false)
 		case testProbe:
 			ts, x, n := b.probeBlocks(r, baseline)
 			series[i] = counts{ts, x, n}
@@ -111,7 +111,7 @@ func (p *Policy) PrepareBaseline(baseline []sample.Sample) *PreparedBaseline {
 			// result in the minute of the deploy) would rank as extremes:
 			// only whole ones say whether the known-good got worse.
 			wts, wx, wn := wholePeriods(ts, x, n)
-			b.shift(rb, wts, wx, wn, false)
+			b.shift(rb, wts, wx, wn, false, true)
 		}
 	}
 	b.shareShift()

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -114,3 +115,32 @@ func benchmarkPrepare(b *testing.B, history int) {
 // go test ./policy -run '^$' -bench PrepareBaseline -cpu 1
 func BenchmarkPrepareBaseline(b *testing.B)    { benchmarkPrepare(b, 0) }
 func BenchmarkPrepareBaselineDay(b *testing.B) { benchmarkPrepare(b, 24*60-30) }
+
+// The step search in an hour of probe results (6 a minute): ties shared
+// (probe rules) against ties ranked by time (count rules), on a steady
+// baseline with a few flakes and on one whose incident began 8 or 30
+// minutes before the deploy, where the tied rank sum is counted exactly.
+//
+// go test ./policy -run '^$' -bench Changepoint -cpu 1
+func BenchmarkChangepoint(b *testing.B) {
+	n := repeat(6, 60)
+	steady := repeat(0, 60)
+	steady[7], steady[33], steady[51] = 1, 1, 1
+	inc8 := append(repeat(0, 52), 2, 3, 0, 1, 4, 2, 0, 3)
+	inc30 := repeat(0, 30)
+	for i := range 30 {
+		inc30 = append(inc30, float64(i%4))
+	}
+	for _, c := range []struct {
+		name string
+		x    []float64
+	}{{"steady", steady}, {"incident8", inc8}, {"incident30", inc30}} {
+		for _, mid := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/midranks=%v", c.name, mid), func(b *testing.B) {
+				for b.Loop() {
+					changepoint(c.x, n, mid)
+				}
+			})
+		}
+	}
+}

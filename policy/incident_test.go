@@ -2,6 +2,7 @@ package policy
 
 import (
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -43,6 +44,19 @@ func TestDeployDuringIncident(t *testing.T) {
 		{name: "probes: known-good's own step", rules: []config.Rule{health},
 			in: Input{Samples: probes("health", 0, "x.xxx.x.xx.xx."), Baseline: incidentBase(true)}, now: 6,
 			want: Failing, breached: []string{"health"}, alertOnly: true, contains: "as bad before the deploy"},
+		// Two clean minutes among the incident's: ranked by time (as count
+		// rules rank ties), they rank below the whole head and hid it.
+		{name: "probes: an incident with clean minutes", rules: []config.Rule{health},
+			in: Input{Samples: probes("health", 0, "x.xxx.x.xx.xx."),
+				Baseline: cat(probes("health", -60, strings.Repeat(".", 104)), probes("health", -8, "x.xxx...xxx.xx.."))}, now: 6,
+			want: Failing, breached: []string{"health"}, alertOnly: true, contains: "as bad before the deploy"},
+		// Three failures in the known-good's last five minutes are no step
+		// (p 0.014 by ranks), but above the tolerated 10%: the probe rule's
+		// comparison with the whole hour does not say rolling back helps.
+		{name: "probes: known-good's last minutes failing, no step", rules: []config.Rule{health},
+			in: Input{Samples: probes("health", 0, strings.Repeat("x..x.xx..x.xx.x.x", 2)),
+				Baseline: cat(probes("health", -30, strings.Repeat(".", 50)), probes("health", -5, "..x...xx.."))}, now: 18,
+			want: Failing, breached: []string{"health"}, alertOnly: true, contains: "breaches too"},
 		{name: "latency is not the incident", rules: []config.Rule{errRate, cmpLat},
 			in: Input{Samples: cat(vary(0, 10, 1000, 0.08), latencyMinutes(0, 10, 1000, 900, 300, 300)),
 				Baseline: append(incidentBase(false), latBase()...)}, now: 10,
@@ -102,16 +116,16 @@ func TestChangepoint(t *testing.T) {
 	// All of a tail of L above the whole head: p = 1/C(T, L).
 	x := append(repeat(1, 24), repeat(50, 6)...)
 	n := repeat(1000, 30)
-	c, pv := changepoint(x, n)
+	c, pv := changepoint(x, n, false)
 	if want := 1 / 593775.0; c != 24 || math.Abs(pv-want) > 1e-12 {
 		t.Fatalf("changepoint = %d, p %g; want 24, %g", c, pv, want)
 	}
 	// Ties rank the later period lower: a flat series has no step.
-	if _, pv := changepoint(repeat(0, 30), n); pv < 0.5 {
+	if _, pv := changepoint(repeat(0, 30), n, false); pv < 0.5 {
 		t.Fatalf("flat series: p %g", pv)
 	}
 	// Too short for a head and a tail.
-	if _, pv := changepoint(repeat(1, 5), repeat(10, 5)); pv != 1 {
+	if _, pv := changepoint(repeat(1, 5), repeat(10, 5), false); pv != 1 {
 		t.Fatalf("5 periods: p %g", pv)
 	}
 	// Steady but bursty baselines (gamma-multiplied rates, shape 0.5 to
@@ -124,13 +138,96 @@ func TestChangepoint(t *testing.T) {
 			for i := range x {
 				x[i] = poisson(r, 5*gamma(r, k)/k)
 			}
-			if _, pv := changepoint(x, n); pv <= shiftP {
+			if _, pv := changepoint(x, n, false); pv <= shiftP {
 				steps++
 			}
 		}
 		t.Logf("k=%g: %d of %d steady baselines show a step", k, steps, reps)
 		if steps > reps/100 {
 			t.Errorf("k=%g: %d of %d steady baselines show a step", k, steps, reps)
+		}
+	}
+}
+
+// A baseline that is mostly periods without a failure (a health probe's,
+// a quiet service's errors): an incident's tail is the few periods with
+// one, and every other period ties at zero.
+func TestChangepointTies(t *testing.T) {
+	// An hour of probes, 6 a minute: none failing for 54 minutes, then
+	// 2, 2, 1, 3, 0, 4 (the incident's minutes, one by chance clean). The
+	// tail's 5 failing minutes and one clean: 55 of the C(60, 6) tails
+	// rank as high. Ranking tied periods by time (later lower) saw no
+	// step here (p 0.004), as count rules still rank them.
+	x := append(repeat(0, 54), 2, 2, 1, 3, 0, 4)
+	n := repeat(6, 60)
+	c, pv := changepoint(x, n, true)
+	if want := 55 / 50063860.0; c != 54 || math.Abs(pv-want) > 1e-15 {
+		t.Fatalf("changepoint = %d, p %g; want 54, %g", c, pv, want)
+	}
+	if _, pv := changepoint(x, n, false); pv <= shiftP {
+		t.Fatalf("ranked by time: p %g", pv)
+	}
+	// A flat series, and one failure among zeros, are no step.
+	if _, pv := changepoint(repeat(0, 30), repeat(6, 30), true); pv != 1 {
+		t.Fatalf("flat series: p %g", pv)
+	}
+	if _, pv := changepoint(append(repeat(0, 29), 1), repeat(6, 30), true); pv <= shiftPLoose {
+		t.Fatalf("one failure: p %g", pv)
+	}
+	// Steady sparse baselines (a few failures an hour, Poisson or bursty)
+	// seldom show a step: ties do not make the search find more.
+	r := rand.New(rand.NewPCG(3, 4))
+	x = make([]float64, 60)
+	means := []float64{0.05, 0.3, 1}
+	if raceEnabled {
+		means = means[1:2]
+	}
+	for _, mu := range means {
+		for _, k := range []float64{0.5, 20} {
+			steps := 0
+			const reps = 1000
+			for range reps {
+				for i := range x {
+					x[i] = poisson(r, mu*gamma(r, k)/k)
+				}
+				if _, pv := changepoint(x, n, true); pv <= shiftP {
+					steps++
+				}
+			}
+			t.Logf("mean %g, k=%g: %d of %d steady baselines show a step", mu, k, steps, reps)
+			if steps > reps/100 {
+				t.Errorf("mean %g, k=%g: %d of %d steady baselines show a step", mu, k, steps, reps)
+			}
+		}
+	}
+}
+
+// tiedRankSurvival counts exactly: against every subset of a small tied
+// series.
+func TestTiedRankSurvival(t *testing.T) {
+	rank2 := []int{4, 4, 4, 9, 9, 12, 15, 15, 17, 20} // any values: the counting does not care what they mean
+	T := len(rank2)
+	for l := 1; l < T; l++ {
+		for _, sum := range []int{0, l * 11, l*11 + 7, l * 17, l * 20} {
+			var hit, all float64
+			for m := 0; m < 1<<T; m++ {
+				if bits.OnesCount(uint(m)) != l {
+					continue
+				}
+				s := 0
+				for i := range T {
+					if m&(1<<i) != 0 {
+						s += rank2[i]
+					}
+				}
+				all++
+				if s >= sum {
+					hit++
+				}
+			}
+			if got := tiedRankSurvival(rank2, l, sum); math.Abs(got-hit/all) > 1e-12 {
+				t.Errorf("l=%d sum=%d: %g, enumeration %g", l, sum, got, hit/all)
+			}
 		}
 	}
 }
@@ -305,7 +402,7 @@ func TestBurstyIncidentStep(t *testing.T) {
 		for i := 0; i < len(base); i += 2 {
 			n, x = append(n, base[i].Value), append(x, base[i+1].Value)
 		}
-		_, pv := changepoint(x, n)
+		_, pv := changepoint(x, n, false)
 		sh := p.PrepareBaseline(base).rules[0].shift
 		t.Logf("%s: rank p %.2g, step %v", tc.name, pv, sh.on)
 		if sh.on != tc.step {

@@ -179,7 +179,12 @@ func (p *Policy) knownGoodBreaches(r *rule, rb *ruleBase, a, total *epochAcc, re
 		return a.rawKX/a.rawKN >= rb.nullRate
 	}
 	if !rb.shift.on {
-		if r.rel != relAbsolute || r.test == testTwoSample || relBreach {
+		// A probe rule's relative test compares with the known-good's
+		// whole baseline; when its last minutes were failing above the
+		// tolerance (an incident too short or too light to show as a
+		// step), that comparison does not say rolling back would help.
+		kgRecentBad := r.isProbe() && rb.shift.raw.N > 0 && rb.shift.raw.X/rb.shift.raw.N >= rb.nullRate
+		if r.rel != relAbsolute || r.test == testTwoSample || (relBreach && !kgRecentBad) {
 			return false
 		}
 		// An absolute rule the known-good breached too, over the baseline
