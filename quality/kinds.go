@@ -12,22 +12,23 @@ type Kind string
 // Scenario kinds. Good deploys must not be rolled back; bad ones must be
 // rolled back within their deadline (see KindSpec.Deadline and README.md).
 const (
-	GoodSteady      Kind = "good/steady"
-	GoodBursty      Kind = "good/bursty-errors"
-	GoodLow         Kind = "good/low-traffic"
-	GoodTrickle     Kind = "good/trickle"
-	GoodSpikes      Kind = "good/traffic-spikes"
-	GoodColdStart   Kind = "good/cold-start"
-	GoodGaps        Kind = "good/metric-gaps"
-	GoodFlaky       Kind = "good/flaky-probe"
-	GoodCanary      Kind = "good/canary-10pct"
-	GoodIncident    Kind = "good/during-incident"
-	GoodFixes       Kind = "good/fixes-incident"
-	GoodHeavyTail   Kind = "good/heavy-tail"
-	GoodDrift       Kind = "good/diurnal-drift"
-	GoodClumpy      Kind = "good/clumpy-errors"
-	GoodLatDrift    Kind = "good/latency-drift"
-	GoodLowIncident Kind = "good/low-traffic-incident"
+	GoodSteady        Kind = "good/steady"
+	GoodBursty        Kind = "good/bursty-errors"
+	GoodLow           Kind = "good/low-traffic"
+	GoodTrickle       Kind = "good/trickle"
+	GoodSpikes        Kind = "good/traffic-spikes"
+	GoodColdStart     Kind = "good/cold-start"
+	GoodGaps          Kind = "good/metric-gaps"
+	GoodFlaky         Kind = "good/flaky-probe"
+	GoodCanary        Kind = "good/canary-10pct"
+	GoodIncident      Kind = "good/during-incident"
+	GoodFixes         Kind = "good/fixes-incident"
+	GoodHeavyTail     Kind = "good/heavy-tail"
+	GoodDrift         Kind = "good/diurnal-drift"
+	GoodClumpy        Kind = "good/clumpy-errors"
+	GoodLatDrift      Kind = "good/latency-drift"
+	GoodLowIncident   Kind = "good/low-traffic-incident"
+	GoodProbeIncident Kind = "good/probe-incident"
 
 	BadErrors2x      Kind = "bad/errors-2x"
 	BadErrors10x     Kind = "bad/errors-10x"
@@ -84,6 +85,10 @@ var kindSpecs = []KindSpec{
 	{GoodLowIncident, false, 0, "deploy during an incident at low traffic (3-20/min): known-good already failing (3-20% errors, probes failing), new equally bad", func(r *rng, sc *Scenario) {
 		drawIncident(r, sc)
 		sc.Traffic.PerMinute = r.logUniform(3, 20)
+	}},
+	{GoodProbeIncident, false, 0, "an incident only the health endpoint shows (its own dependency down): 30-100% of probes failing for both versions since 5-20 min before the deploy, errors unchanged", func(r *rng, sc *Scenario) {
+		drawIncident(r, sc)
+		sc.Old.IncErrRate, sc.New.IncErrRate = sc.Old.ErrRate, sc.Old.ErrRate
 	}},
 
 	{BadErrors2x, true, 10 * time.Minute, "error rate 2x (0.3-3% before, 300-3000/min)", func(r *rng, sc *Scenario) { drawErrorsX(r, sc, 2) }},
