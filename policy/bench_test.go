@@ -120,6 +120,10 @@ func BenchmarkPrepareBaselineDay(b *testing.B) { benchmarkPrepare(b, 24*60-30) }
 // (probe rules) against ties ranked by time (count rules), on a steady
 // baseline with a few flakes and on one whose incident began 8 or 30
 // minutes before the deploy, where the tied rank sum is counted exactly.
+// On 2026-12-01 (2 cores): steady 1.7 µs either way; the 8-minute
+// incident 33 µs against 2 µs by time, the 30-minute one 180 µs against
+// 1.4 µs (400 µs and 4.2 ms before the counting kept to each row's
+// reachable sums). Once per probe rule per watch.
 //
 // go test ./policy -run '^$' -bench Changepoint -cpu 1
 func BenchmarkChangepoint(b *testing.B) {

@@ -486,12 +486,15 @@ func tiedRankSurvival(rank2 []int, l, sum int) float64 {
 	if l > T-l {
 		l, sum, upper = T-l, total-sum, false
 	}
-	// f[j][s]: the number of j-subsets with doubled rank sum s.
+	// f[j][s]: the number of j-subsets with doubled rank sum s, nonzero
+	// only within [lo[j], hi[j]] (lo > hi: none yet).
 	f := make([][]float64, l+1)
+	lo, hi := make([]int, l+1), make([]int, l+1)
 	for j := range f {
 		f[j] = make([]float64, total+1)
+		lo[j], hi[j] = total+1, -1
 	}
-	f[0][0] = 1
+	f[0][0], lo[0], hi[0] = 1, 0, 0
 	seen := 0
 	for _, r := range slices.Sorted(maps.Keys(counts)) {
 		g := counts[r]
@@ -500,13 +503,15 @@ func tiedRankSurvival(rank2 []int, l, sum int) float64 {
 			binom := 1.0
 			for c := 1; c <= min(g, j); c++ {
 				binom = binom * float64(g-c+1) / float64(c)
-				prev, off := f[j-c], c*r
-				row := f[j]
-				for s := off; s <= total; s++ {
-					if v := prev[s-off]; v != 0 {
-						row[s] += v * binom
-					}
+				if hi[j-c] < lo[j-c] {
+					continue
 				}
+				prev, off := f[j-c], c*r
+				row := f[j][off:]
+				for s := lo[j-c]; s <= hi[j-c]; s++ {
+					row[s] += prev[s] * binom
+				}
+				lo[j], hi[j] = min(lo[j], lo[j-c]+off), max(hi[j], hi[j-c]+off)
 			}
 		}
 	}
