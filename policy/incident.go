@@ -294,9 +294,15 @@ func (b *PreparedBaseline) shareShift() {
 // known-good was no worse in this rule's terms, and a version that trips
 // it is worse than the known-good: rolling back helps. Probe rules, whose
 // few results cannot show a light incident, follow the step regardless.
+// The tail's observed rate must be above the head's too: the log-scale z
+// adds 0.5 to each side's count, so a few quiet minutes after many quiet
+// ones read as a rise (the shorter side's 0.5 is the larger rate).
 func rose(sh *kgShift, c int, invK float64) bool {
 	head, tail := sumBlock(sh.x[:c], sh.n[:c]), sumBlock(sh.x[c:], sh.n[c:])
-	return head.N <= 0 || tail.N <= 0 || stepZ(head, tail, c, len(sh.x)-c, invK) >= 1
+	if head.N <= 0 || tail.N <= 0 {
+		return true
+	}
+	return tail.X*head.N > head.X*tail.N && stepZ(head, tail, c, len(sh.x)-c, invK) >= 1
 }
 
 // worse reports whether the new version's counts (a deciding epoch's,

@@ -202,6 +202,28 @@ func TestChangepointTies(t *testing.T) {
 	}
 }
 
+// rose: whether a rule's own counts rose at another rule's step. No
+// events on either side is no rise: with 0.5 added to each count, a tail
+// of 6 quiet minutes against a head of 54 read as a rise of 1.1 standard
+// errors (the shorter side's 0.5 is the larger rate), so an error rule
+// that saw nothing of a probe-only incident took on its step, and a
+// version failing 20% of its requests was judged only against the
+// known-good's 0 of 25 since then: alert, never rollback.
+func TestRose(t *testing.T) {
+	quiet := &kgShift{x: repeat(0, 60), n: repeat(4, 60)}
+	if rose(quiet, 54, 0) {
+		t.Error("no events on either side: rose")
+	}
+	up := &kgShift{x: append(repeat(0, 54), 1, 0, 2, 1, 0, 1), n: repeat(4, 60)}
+	if !rose(up, 54, 0) {
+		t.Error("5 of 24 after none of 216: did not rise")
+	}
+	down := &kgShift{x: append(repeat(1, 54), 0, 0, 0, 0, 0, 1), n: repeat(4, 60)}
+	if rose(down, 54, 0) {
+		t.Error("1 of 24 after 54 of 216: rose")
+	}
+}
+
 // tiedRankSurvival counts exactly: against every subset of a small tied
 // series.
 func TestTiedRankSurvival(t *testing.T) {
