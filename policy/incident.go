@@ -294,16 +294,21 @@ func (b *PreparedBaseline) shareShift() {
 // known-good was no worse in this rule's terms, and a version that trips
 // it is worse than the known-good: rolling back helps. Probe rules, whose
 // few results cannot show a light incident, follow the step regardless.
-// The tail's observed rate must be above the head's too: the log-scale z
-// adds 0.5 to each side's count, so a few quiet minutes after many quiet
-// ones read as a rise (the shorter side's 0.5 is the larger rate).
+// A tail that expects fewer than quietTail events at the head's rate
+// cannot show a rise either way and follows the step too (the log-scale
+// z, 0.5 added to each count, read it as a rise or not by the sides'
+// lengths alone).
 func rose(sh *kgShift, c int, invK float64) bool {
 	head, tail := sumBlock(sh.x[:c], sh.n[:c]), sumBlock(sh.x[c:], sh.n[c:])
-	if head.N <= 0 || tail.N <= 0 {
+	if head.N <= 0 || tail.N <= 0 || head.X/head.N*tail.N < quietTail {
 		return true
 	}
-	return tail.X*head.N > head.X*tail.N && stepZ(head, tail, c, len(sh.x)-c, invK) >= 1
+	return stepZ(head, tail, c, len(sh.x)-c, invK) >= 1
 }
+
+// quietTail is the fewest events a rule's tail must expect at its head's
+// rate for its own counts to say whether they rose at another rule's step.
+const quietTail = 3
 
 // worse reports whether the new version's counts (a deciding epoch's,
 // untempered) are significantly above incidentWorse times the tail's

@@ -202,25 +202,30 @@ func TestChangepointTies(t *testing.T) {
 	}
 }
 
-// rose: whether a rule's own counts rose at another rule's step. No
-// events on either side is no rise: with 0.5 added to each count, a tail
-// of 6 quiet minutes against a head of 54 read as a rise of 1.1 standard
-// errors (the shorter side's 0.5 is the larger rate), so an error rule
-// that saw nothing of a probe-only incident took on its step, and a
-// version failing 20% of its requests was judged only against the
-// known-good's 0 of 25 since then: alert, never rollback.
+// rose: whether a rule's own counts rose at another rule's step. A tail
+// too quiet to show a rise either way (under quietTail events expected at
+// the head's rate) follows the step: at 7 invocations a minute 1 error in
+// the known-good's 73 since a probe incident began says nothing about its
+// incident error rate (quality good/low-traffic-incident seed 1190, rolled
+// back on a new version at 17 of 177). A tail that could have shown a rise
+// must.
 func TestRose(t *testing.T) {
+	n := repeat(100, 60)
 	quiet := &kgShift{x: repeat(0, 60), n: repeat(4, 60)}
-	if rose(quiet, 54, 0) {
-		t.Error("no events on either side: rose")
+	if !rose(quiet, 54, 0) {
+		t.Error("a quiet tail (0 expected): did not follow")
+	}
+	flat := &kgShift{x: append(repeat(0.5, 54), repeat(0, 6)...), n: n}
+	if rose(flat, 54, 0) {
+		t.Error("none of 600 after 27 of 5,400: rose")
 	}
 	up := &kgShift{x: append(repeat(0, 54), 1, 0, 2, 1, 0, 1), n: repeat(4, 60)}
 	if !rose(up, 54, 0) {
 		t.Error("5 of 24 after none of 216: did not rise")
 	}
-	down := &kgShift{x: append(repeat(1, 54), 0, 0, 0, 0, 0, 1), n: repeat(4, 60)}
+	down := &kgShift{x: append(repeat(1, 54), 0, 0, 0, 0, 0, 1), n: n}
 	if rose(down, 54, 0) {
-		t.Error("1 of 24 after 54 of 216: rose")
+		t.Error("1 of 600 after 54 of 5,400: rose")
 	}
 }
 
