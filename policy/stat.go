@@ -179,12 +179,13 @@ func (p *Policy) knownGoodBreaches(r *rule, rb *ruleBase, a, total *epochAcc, re
 		return a.rawKX/a.rawKN >= rb.nullRate
 	}
 	if !rb.shift.on {
-		// A probe rule's relative test compares with the known-good's
-		// whole baseline; when its last minutes were failing above the
+		// The known-good's last minutes (the tail without a step) above
+		// the null rate. A probe rule's relative test compares with its
+		// whole baseline; when those minutes were failing above the
 		// tolerance (an incident too short or too light to show as a
 		// step), that comparison does not say rolling back would help.
-		kgRecentBad := r.isProbe() && rb.shift.raw.N > 0 && rb.shift.raw.X/rb.shift.raw.N >= rb.nullRate
-		if r.rel != relAbsolute || r.test == testTwoSample || (relBreach && !kgRecentBad) {
+		recentBad := rb.shift.raw.N > 0 && rb.shift.raw.X/rb.shift.raw.N >= rb.nullRate
+		if r.rel != relAbsolute || r.test == testTwoSample || (relBreach && !(r.isProbe() && recentBad)) {
 			return false
 		}
 		// An absolute rule the known-good breached too, over the baseline
@@ -194,7 +195,7 @@ func (p *Policy) knownGoodBreaches(r *rule, rb *ruleBase, a, total *epochAcc, re
 		// two errors in the last minutes are above a 5% threshold; a
 		// version failing every request is still worth rolling back from
 		// that.
-		if !rb.kgBad && !(rb.shift.raw.N > 0 && rb.shift.raw.X/rb.shift.raw.N >= rb.nullRate) {
+		if !rb.kgBad && !recentBad {
 			return false
 		}
 	}

@@ -31,13 +31,6 @@ type metricFeed struct {
 	lastOK    time.Time // the last cycle that read (watch.ReadStart; behind while failed > 0)
 }
 
-// Read backoff of the daemon's metric reader (watcher.MetricReaderConfig
-// defaults).
-const (
-	backoffBase = 15 * time.Second
-	backoffMax  = 10 * time.Minute
-)
-
 type seriesKey struct{ metric, version string }
 
 type delivery struct {
@@ -164,7 +157,7 @@ func (f *metricFeed) cycle(now time.Time, lag int) []sample.Sample {
 	case f.failedSince(f.lastCycle, now):
 		reason = "GetMetricData failed (recorded)"
 		f.failed++
-		f.notBefore = now.Add(min(backoffBase<<(f.failed-1), backoffMax))
+		f.notBefore = now.Add(watch.ReadBackoff(f.failed, watch.ReadBackoffBase, watch.ReadBackoffMax))
 	default:
 		f.failed, f.notBefore = 0, time.Time{}
 	}

@@ -22,6 +22,26 @@ const (
 	LateReads   = 2
 )
 
+// The daemon's metric reader waits ReadBackoff after failed cycles, and
+// replay waits as long. One failed cycle (a throttled call the SDK's
+// retries did not save) is tried again ReadBackoffBase later, not a period
+// later, which had cost a hard failure its deadline; a failure that
+// persists backs off to ReadBackoffMax.
+const (
+	ReadBackoffBase = 15 * time.Second
+	ReadBackoffMax  = 10 * time.Minute
+)
+
+// ReadBackoff is the wait after the failures-th failed cycle in a row:
+// base·2^(failures-1), at most max.
+func ReadBackoff(failures int, base, max time.Duration) time.Duration {
+	d := base
+	for i := 1; i < failures && d < max; i++ {
+		d *= 2
+	}
+	return min(d, max)
+}
+
 // CatchUpPeriods bounds how far back a read goes after failed or skipped
 // cycles (ReadStart).
 const CatchUpPeriods = 60

@@ -34,20 +34,14 @@ type MetricReaderConfig struct {
 	Metrics *Metrics
 	// Concurrency bounds GetMetricData calls in flight; default 4.
 	Concurrency int
-	// BackoffBase and BackoffMax shape the wait after failed cycles:
-	// base·2^(failures-1), capped. Defaults 15s and 10m: one failed
-	// cycle (a throttled call the SDK's retries did not save) is tried
-	// again 15 s later, not a period later, which had cost a hard failure
-	// its deadline; a failure that persists still backs off to 10 minutes.
+	// BackoffBase and BackoffMax shape the wait after failed cycles
+	// (watch.ReadBackoff). Defaults watch.ReadBackoffBase and
+	// watch.ReadBackoffMax (15s and 10m).
 	BackoffBase, BackoffMax time.Duration
 	// MaxDatapoints per GetMetricData page; 0 = the service default. Tests
 	// set it low to exercise NextToken.
 	MaxDatapoints int32
 }
-
-// DefaultReadBackoff is MetricReaderConfig.BackoffBase's default (replay
-// mirrors it).
-const DefaultReadBackoff = 15 * time.Second
 
 // MetricReader reads CloudWatch for every active watch together, in as few
 // GetMetricData calls as the 500-query limit allows.
@@ -99,10 +93,10 @@ func NewMetricReader(cfg MetricReaderConfig) (*MetricReader, error) {
 		cfg.Concurrency = 4
 	}
 	if cfg.BackoffBase <= 0 {
-		cfg.BackoffBase = DefaultReadBackoff
+		cfg.BackoffBase = watch.ReadBackoffBase
 	}
 	if cfg.BackoffMax <= 0 {
-		cfg.BackoffMax = 10 * time.Minute
+		cfg.BackoffMax = watch.ReadBackoffMax
 	}
 	return &MetricReader{cfg: cfg, plans: map[planKey]*watchPlan{}, backoff: map[*cloudwatch.Client]*RetryDecision{},
 		lastOK: map[*cloudwatch.Client]time.Time{}}, nil
@@ -294,7 +288,7 @@ func (r *MetricReader) recordOutcome(c *cloudwatch.Client, now time.Time, failur
 	}
 	d.Failures++
 	d.Reason = failure
-	d.NotBefore = now.Add(backoffDelay(d.Failures, r.cfg.BackoffBase, r.cfg.BackoffMax))
+	d.NotBefore = now.Add(watch.ReadBackoff(d.Failures, r.cfg.BackoffBase, r.cfg.BackoffMax))
 	r.cfg.Logger.Warn("CloudWatch read failed; backing off",
 		zap.Int("failures", d.Failures), zap.Time("not_before", d.NotBefore), zap.String("reason", failure))
 }
@@ -324,19 +318,6 @@ func (r *MetricReader) keepReads(groups map[groupKey]*group) {
 			delete(r.lastOK, c)
 		}
 	}
-}
-
-// backoffDelay is base·2^(failures-1), capped at max. The first failure
-// waits one base: with base = the metric period, the next cycle retries.
-func backoffDelay(failures int, base, max time.Duration) time.Duration {
-	d := base
-	for i := 1; i < failures && d < max; i++ {
-		d *= 2
-	}
-	if d > max {
-		d = max
-	}
-	return d
 }
 
 func (r *MetricReader) earliestRetry(now time.Time) time.Time {
