@@ -79,8 +79,11 @@ func refillAfterOutage(r *rng, sc *Scenario, o *Outage, end time.Time) time.Time
 	return read
 }
 
-// thin is the partial first delivery of a late period: each invocation
-// counted with probability keep.
+// thin is the partial first delivery of a late period: a share keep of
+// the invocations (their durations in order), the errors those
+// invocations had (hypergeometric: a period whose every invocation failed
+// is delivered entirely failed, as CloudWatch aggregates whole
+// invocations), and each throttle with probability keep.
 func thin(r *rng, a Agg, keep float64) Agg {
 	out := Agg{Thr: r.binomial(a.Thr, keep)}
 	// Selection sampling: exactly need of the durations, in order.
@@ -93,7 +96,7 @@ func thin(r *rng, a Agg, keep float64) Agg {
 	}
 	out.Inv = len(out.Dur)
 	if a.Inv > 0 {
-		out.Err = min(r.binomial(a.Err, float64(out.Inv)/float64(a.Inv)), out.Inv)
+		out.Err = r.hypergeometric(a.Inv, min(a.Err, a.Inv), out.Inv)
 	}
 	return out
 }

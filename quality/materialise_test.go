@@ -3,6 +3,7 @@ package quality
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -368,5 +369,41 @@ func TestDeployPeriodsWriteTheNewVersion(t *testing.T) {
 	d0 := sc.Deploy.Truncate(time.Minute)
 	if len(periods) != 3 || !periods[d0] || !periods[d0.Add(2*time.Minute)] {
 		t.Fatalf("the new version's own periods %v, want the 3 from %s", periods, d0)
+	}
+}
+
+// A late period's partial first delivery counts whole invocations: the
+// errors among the invocations it keeps, never more, and a period whose
+// every invocation failed stays entirely failed (thinning errors on their
+// own delivered 1 of 2 hard-failed invocations as a success, which a test
+// of "everything fails" rightly takes as evidence against it).
+func TestThinKeepsInvocationsWhole(t *testing.T) {
+	r := newRNG(BadLowHard, 1, "thin-test")
+	agg := func(inv, errs int) Agg {
+		return Agg{Inv: inv, Err: errs, Dur: make([]float64, inv)}
+	}
+	for range 2000 {
+		n := 1 + r.IntN(20)
+		keep := r.uniform(0.6, 0.95)
+		if out := thin(r, agg(n, n), keep); out.Err != out.Inv {
+			t.Fatalf("all %d failed, kept %d: %d errors delivered, want %d", n, out.Inv, out.Err, out.Inv)
+		}
+		if out := thin(r, agg(n, 0), keep); out.Err != 0 {
+			t.Fatalf("none of %d failed: %d errors delivered", n, out.Err)
+		}
+		e := r.IntN(n + 1)
+		if out := thin(r, agg(n, e), keep); out.Err > min(e, out.Inv) || out.Inv-out.Err > n-e {
+			t.Fatalf("%d of %d failed, kept %d: %d errors delivered", e, n, out.Inv, out.Err)
+		}
+	}
+	// The kept share of the errors is the kept share of the invocations
+	// on average: 300 of 1,000 failed, 700 kept, 210 errors expected
+	// (hypergeometric sd 7.7; 1,000 draws put the mean's sd at 0.24).
+	sum := 0
+	for range 1000 {
+		sum += thin(r, agg(1000, 300), 0.7).Err
+	}
+	if m := float64(sum) / 1000; math.Abs(m-210) > 1.5 {
+		t.Errorf("mean errors delivered %.2f of 700 kept, want 210", m)
 	}
 }

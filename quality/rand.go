@@ -85,6 +85,19 @@ func (r *rng) binomial(n int, p float64) int {
 	return k
 }
 
+// hypergeometric draws how many of draws items taken without replacement
+// from total, of which marked are marked, are marked (sequentially, one
+// draw at a time; used only for the few late periods).
+func (r *rng) hypergeometric(total, marked, draws int) int {
+	k := 0
+	for i := range min(draws, total) {
+		if r.Float64()*float64(total-i) < float64(marked-k) {
+			k++
+		}
+	}
+	return k
+}
+
 // betaRate is the per-minute probability of an overdispersed rate: a Beta
 // variable with mean p whose variance is p²/kappa for small p (a gamma
 // multiplier of shape kappa, mean 1), read at quantile u so that several
