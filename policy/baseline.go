@@ -315,10 +315,17 @@ func (b *PreparedBaseline) prepareTwoSample(r *rule, rb *ruleBase, ts []int64, x
 	}
 	rb.nullRate = r0 * rb.rate
 	rb.threshold = r0 * rb.rate
-	if !r.isLatency() && rb.hasRef && !rb.shift.on {
+	if !r.isLatency() && rb.hasRef && (!rb.shift.on || rb.shift.other) {
+		// A step another rule found (shareShift) did not show in this
+		// rule's counts, so its baseline is still one region of rates and
+		// burst shapes: a service whose rare errors come in clumps keeps
+		// the null that allows them. (Against the few quiet minutes since
+		// that step, with no bursts allowed, a clump of 6 errors at 600
+		// invocations a minute rolled back a good deploy:
+		// good/clumpy-errors seed 41720.)
 		b.prepareBurstyRelative(r, rb, r0, ts, x, n)
 	}
-	if sh := &rb.shift; sh.on && !r.isLatency() && rb.hasRef && sh.recent.N > 0 {
+	if sh := &rb.shift; sh.on && !r.isLatency() && rb.hasRef && sh.recent.N > 0 && rb.bursty == nil {
 		// The deploy's own period is then judged with the known-good's
 		// part of it allowed at this bound (incident.go, deployPeriod);
 		// the bound spends kgUpperDelta of α.
