@@ -1,6 +1,7 @@
 package quality
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -26,5 +27,25 @@ good/during-incident,9,static,none,0.0,true
 `
 	if b.String() != want {
 		t.Fatalf("CSV:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// The report's intervals: Wilson's score interval at 95 %, checked
+// against values worked by hand (z = 1.96).
+func TestWilson(t *testing.T) {
+	for _, c := range []struct {
+		x, n   int
+		lo, hi float64
+	}{
+		{0, 1700, 0, 0.002255},        // z²/(n + z²)
+		{979, 1100, 0.87013, 0.90715}, // the report seeds' catch rate: p = 0.89, mid 0.88864, half 0.01851
+		{1, 2, 0.09453, 0.90547},      // symmetric about one half
+		{50, 50, 0.92865, 1},
+		{0, 0, 0, 0},
+	} {
+		lo, hi := wilson(c.x, c.n)
+		if math.Abs(lo-c.lo) > 5e-5 || math.Abs(hi-c.hi) > 5e-5 {
+			t.Errorf("wilson(%d, %d) = %.5f-%.5f, want %.5f-%.5f", c.x, c.n, lo, hi, c.lo, c.hi)
+		}
 	}
 }
