@@ -238,7 +238,9 @@ func (h *harness) stop() {
 	h.d.runner.Wait()
 	dead, cancel := context.WithCancel(context.Background())
 	cancel()
-	_ = h.d.current().notifier.Close(dead) // what it held in memory dies with it
+	n := h.d.current().notifier
+	_ = n.Close(dead) // what it held in memory dies with it
+	n.Wait()          // its cancelled attempts log: not after the test
 	_ = h.store.Close()
 	h.d = nil
 }

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -153,7 +154,15 @@ func secondReplica(t *testing.T, h *harness) (*Daemon, func(cond func() bool) fu
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { b.runner.Cancel(); b.runner.Wait() })
+	t.Cleanup(func() {
+		b.runner.Cancel()
+		b.runner.Wait()
+		dead, cancel := context.WithCancel(context.Background())
+		cancel()
+		n := b.current().notifier
+		_ = n.Close(dead)
+		n.Wait() // its cancelled attempts log through the test's logger
+	})
 	return b, func(cond func() bool) func() bool {
 		return func() bool { b.Tick(h.ctx); return cond() }
 	}

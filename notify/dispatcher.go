@@ -232,6 +232,12 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 	}
 }
 
+// Wait blocks until every worker has returned: after Close, once the
+// attempts it cancelled have come back. A process that exits needs no
+// Wait; one that goes on (a test whose logger must not outlive it, a
+// daemon restarted in place) does.
+func (d *Dispatcher) Wait() { d.wg.Wait() }
+
 // deliver makes up to MaxAttempts attempts of ev on w, with backoff. Each
 // outcome is logged before it is counted, so a metric never runs ahead of
 // the log line that explains it.
