@@ -131,10 +131,16 @@ func (r *Report) writeIntervals(w io.Writer) {
 	fmt.Fprintln(w, "\n95% intervals (Wilson) of the true rates:")
 	for j, name := range r.Judges {
 		s := r.Summarise(j, all)
-		flo, fhi := wilson(s.FalseRollbacks, s.Good)
-		clo, chi := wilson(s.Caught, s.Bad)
-		fmt.Fprintf(w, "%-8s  false rollbacks %.2f-%.2f%% of good deploys, caught in time %.1f-%.1f%% of bad ones\n",
-			name, 100*flo, 100*fhi, 100*clo, 100*chi)
+		var parts []string
+		if s.Good > 0 {
+			lo, hi := wilson(s.FalseRollbacks, s.Good)
+			parts = append(parts, fmt.Sprintf("false rollbacks %.2f-%.2f%% of good deploys", 100*lo, 100*hi))
+		}
+		if s.Bad > 0 {
+			lo, hi := wilson(s.Caught, s.Bad)
+			parts = append(parts, fmt.Sprintf("caught in time %.1f-%.1f%% of bad ones", 100*lo, 100*hi))
+		}
+		fmt.Fprintf(w, "%-8s  %s\n", name, strings.Join(parts, ", "))
 	}
 }
 
