@@ -236,13 +236,20 @@ func (h *harness) stop() {
 	}
 	h.d.runner.Cancel()
 	h.d.runner.Wait()
-	dead, cancel := context.WithCancel(context.Background())
-	cancel()
-	n := h.d.current().notifier
-	_ = n.Close(dead) // what it held in memory dies with it
-	n.Wait()          // its cancelled attempts log: not after the test
+	dropNotifier(h.d)
 	_ = h.store.Close()
 	h.d = nil
+}
+
+// dropNotifier closes d's notifier at once (what it held in memory dies
+// with it, as in a crash) and waits for its workers: their cancelled
+// attempts log, and must not through a test's logger after the test.
+func dropNotifier(d *Daemon) {
+	dead, cancel := context.WithCancel(context.Background())
+	cancel()
+	n := d.current().notifier
+	_ = n.Close(dead)
+	n.Wait()
 }
 
 // withTraffic writes an hour of version 1's traffic before now and has

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -154,15 +153,7 @@ func secondReplica(t *testing.T, h *harness) (*Daemon, func(cond func() bool) fu
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		b.runner.Cancel()
-		b.runner.Wait()
-		dead, cancel := context.WithCancel(context.Background())
-		cancel()
-		n := b.current().notifier
-		_ = n.Close(dead)
-		n.Wait() // its cancelled attempts log through the test's logger
-	})
+	t.Cleanup(func() { b.runner.Cancel(); b.runner.Wait(); dropNotifier(b) })
 	return b, func(cond func() bool) func() bool {
 		return func() bool { b.Tick(h.ctx); return cond() }
 	}

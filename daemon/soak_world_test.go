@@ -144,9 +144,7 @@ func newSoakWorld(b *testing.B, c soakWorldConfig) *soakWorld {
 	b.Cleanup(func() { // stop everything that would keep this world's heap alive
 		w.d.runner.Cancel()
 		w.d.runner.Wait()
-		dead, cancel := context.WithCancel(context.Background())
-		cancel()
-		_ = w.d.current().notifier.Close(dead)
+		dropNotifier(w.d)
 	})
 	return w
 }

@@ -320,7 +320,7 @@ func (b *PreparedBaseline) prepareTwoSample(r *rule, rb *ruleBase, ts []int64, x
 		// rule's counts, so its baseline is still one region of rates and
 		// burst shapes: a service whose rare errors come in clumps keeps
 		// the null that allows them. (Against the few quiet minutes since
-		// that step, with no bursts allowed, a clump of 6 errors at 600
+		// that step, with no bursts allowed, a clump of 7 errors at 600
 		// invocations a minute rolled back a good deploy:
 		// good/clumpy-errors seed 41720.)
 		b.prepareBurstyRelative(r, rb, r0, ts, x, n)
