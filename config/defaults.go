@@ -130,7 +130,18 @@ func defaultTarget(c *Config, t *Target, pos positions, path string) {
 	setStr(&t.Region, c.AWS.Region)
 	setStr(&t.RoleARN, c.AWS.RoleARN)
 	setStr(&t.ExternalID, c.AWS.ExternalID)
+	// warmup = "0s" turns a latency rule's cold-start allowance off (the
+	// new version starts warm); unwritten, it is DefaultWarmup.
+	noWarmup := make([]bool, len(t.Rules))
+	for i := range t.Rules {
+		noWarmup[i] = t.Rules[i].Warmup.Duration == 0 && pos.written(fmt.Sprintf("%s.rule[%d].warmup", path, i))
+	}
 	applyTargetDefaults(t)
+	for i, off := range noWarmup {
+		if off {
+			t.Rules[i].Warmup.Duration = 0
+		}
+	}
 	if !pos.written(path + ".baseline_horizon") { // "0s": for the whole watch
 		t.BaselineHorizon.Duration = DefaultBaselineHorizon
 	}

@@ -183,6 +183,33 @@ func TestZeroRetriesIsKept(t *testing.T) {
 	}
 }
 
+// TestZeroWarmupIsKept: warmup = "0s" turns a latency rule's cold-start
+// allowance off; an unwritten warmup is the default.
+func TestZeroWarmupIsKept(t *testing.T) {
+	src := string(mustRead(t, "testdata/valid-minimal.toml")) + `
+  [[target.rule]]
+  name = "p99-warm"
+  kind = "compare_latency"
+  warmup = "0s"
+  [[target.rule]]
+  name = "p99-cold"
+  kind = "compare_latency"
+  [[target.rule]]
+  name = "p99-slow"
+  kind = "compare_latency"
+  warmup = "90s"
+`
+	cfg, err := Parse([]byte(src), "c.toml", Options{LookupEnv: noEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []time.Duration{0, DefaultWarmup, 90 * time.Second} {
+		if got := cfg.Targets[0].Rules[i+1].Warmup.Duration; got != want {
+			t.Errorf("rule %s: warmup = %s, want %s", cfg.Targets[0].Rules[i+1].Name, got, want)
+		}
+	}
+}
+
 // TestOrphanSweepKnobs: the test-only daemon.orphan_sweep and orphan_age
 // are taken as written (a chaos experiment's seconds, not the defaults).
 func TestOrphanSweepKnobs(t *testing.T) {

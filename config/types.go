@@ -264,7 +264,7 @@ type Rule struct {
 	// Evidence.
 	MinInvocations int      `toml:"min_invocations"` // statistical rules: invocations judged before the rule vouches for promotion (never a veto on tripping); default 50
 	MinSamples     int      `toml:"min_samples"`     // metric rules: periods per window; probe rules: results before the rule vouches; default 3
-	Warmup         Duration `toml:"warmup"`          // latency rules: cold starts decay with this time constant (a share e^(-t/warmup) of the new version's invocations may be slow t after the deploy); default 40s
+	Warmup         Duration `toml:"warmup"`          // latency rules: cold starts decay with this time constant (a share e^(-t/warmup) of the new version's invocations may be slow t after the deploy); default 40s, "0s" none
 
 	// Windowed (metric) rules only.
 	For         Duration `toml:"for"`          // must breach continuously this long

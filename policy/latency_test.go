@@ -108,6 +108,29 @@ func TestCompareLatencyJointColdStarts(t *testing.T) {
 	}
 }
 
+// warmup = 0 (a function whose new version starts warm) allows no cold
+// starts: the same steady 6x slow share as TestCompareLatencyJointColdStarts
+// trips in the 2nd minute, not the 4th; the known-good's own share
+// never trips.
+func TestCompareLatencyWithoutWarmup(t *testing.T) {
+	tg := target(10*time.Minute, config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency, MinEffect: 0.1})
+	tg.Rules[0].Warmup.Duration = 0 // as config.Load leaves a written "0s"
+	p, err := Compile(tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var base []sample.Sample
+	for i := -60; i < 0; i++ {
+		base = append(base, met("Invocations", "", i, 200), met("Duration.p99", "", i, 400), met("Duration.TC(400:)", "", i, 2))
+	}
+	if at := tripMinute(p, base, 10, func(m int) []sample.Sample { return latencyMinutes(0, m, 200, 800, 12, 12) }); at == 0 || at > 2 {
+		t.Errorf("6x the slow share without a warmup trips in minute %d, want by the 2nd", at)
+	}
+	if at := tripMinute(p, base, 10, func(m int) []sample.Sample { return latencyMinutes(0, m, 200, 800, 2, 2) }); at != 0 {
+		t.Errorf("the known-good's own slow share trips in minute %d", at)
+	}
+}
+
 // The cold-start scale bound (coldBound) is a count of a period's slow
 // invocations, among which its cold ones are: the warm ones' bursts only
 // add to it, so the bound needs no tempering for them. Tempered, a bursty
@@ -213,8 +236,9 @@ func driftingLatencyDraw(worse float64, draw func(mean float64) float64) (base [
 // known-good's share above 400 ms at the baseline's centre, 1.5x what the
 // allowance permits 10 minutes in) still trips within minutes.
 func TestCompareLatencyAllowsTheBaselinesTrend(t *testing.T) {
-	r := config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency, MinEffect: 0.1}
-	p, err := Compile(target(10*time.Minute, r))
+	tg := target(10*time.Minute, config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency, MinEffect: 0.1})
+	tg.Rules[0].Warmup.Duration = 0 // as config.Load leaves a written "0s"
+	p, err := Compile(tg)
 	if err != nil {
 		t.Fatal(err)
 	}
