@@ -130,17 +130,26 @@ func defaultTarget(c *Config, t *Target, pos positions, path string) {
 	setStr(&t.Region, c.AWS.Region)
 	setStr(&t.RoleARN, c.AWS.RoleARN)
 	setStr(&t.ExternalID, c.AWS.ExternalID)
-	// warmup = "0s" turns a latency rule's cold-start allowance off (the
-	// new version starts warm); unwritten, it is DefaultWarmup.
-	noWarmup := make([]bool, len(t.Rules))
+	// A zero the file wrote is kept, not replaced by the default: it
+	// means none where the key allows it (warmup = "0s": no cold-start
+	// allowance), and where it does not (metric_lag, min_invocations,
+	// min_samples) validation names the key.
+	var keep []func()
+	kept := func(key string, zero bool, reset func()) {
+		if zero && pos.written(key) {
+			keep = append(keep, reset)
+		}
+	}
+	kept(path+".metric_lag", t.MetricLag == 0, func() { t.MetricLag = 0 })
 	for i := range t.Rules {
-		noWarmup[i] = t.Rules[i].Warmup.Duration == 0 && pos.written(fmt.Sprintf("%s.rule[%d].warmup", path, i))
+		r, rp := &t.Rules[i], fmt.Sprintf("%s.rule[%d]", path, i)
+		kept(rp+".warmup", r.Warmup.Duration == 0, func() { r.Warmup.Duration = 0 })
+		kept(rp+".min_invocations", r.MinInvocations == 0, func() { r.MinInvocations = 0 })
+		kept(rp+".min_samples", r.MinSamples == 0, func() { r.MinSamples = 0 })
 	}
 	applyTargetDefaults(t)
-	for i, off := range noWarmup {
-		if off {
-			t.Rules[i].Warmup.Duration = 0
-		}
+	for _, reset := range keep {
+		reset()
 	}
 	if !pos.written(path + ".baseline_horizon") { // "0s": for the whole watch
 		t.BaselineHorizon.Duration = DefaultBaselineHorizon

@@ -33,7 +33,7 @@ func TestInvalidConfigs(t *testing.T) {
 		{"invalid-wrong-type-int.toml", []string{":9:", "target[0].metric_lag", `must be a whole number, not the string "three"`}},
 		{"invalid-bad-duration.toml", []string{"invalid duration \"5 minutes\""}},
 		{"invalid-missing-field.toml", []string{"invalid-missing-field.toml:4:", "target[0].function: required"}},
-		{"invalid-out-of-range.toml", []string{":9:", "target[0].metric_lag: must be between 0 and 15 (got 99)"}},
+		{"invalid-out-of-range.toml", []string{":9:", "target[0].metric_lag: must be between 1 and 15 (got 99)"}},
 		{"invalid-trace-keep.toml", []string{":3:", "daemon.trace_keep: must be between 1 and 100000 (got -5)"}},
 		{"invalid-orphan-sweep.toml", []string{":3:", "daemon.orphan_sweep: must be between 1s and 1h0m0s (got 0s)",
 			":4:", "daemon.orphan_age: must be between 1s and 1h0m0s (got 2h0m0s)",
@@ -206,6 +206,27 @@ func TestZeroWarmupIsKept(t *testing.T) {
 	for i, want := range []time.Duration{0, DefaultWarmup, 90 * time.Second} {
 		if got := cfg.Targets[0].Rules[i+1].Warmup.Duration; got != want {
 			t.Errorf("rule %s: warmup = %s, want %s", cfg.Targets[0].Rules[i+1].Name, got, want)
+		}
+	}
+}
+
+// TestZeroWrittenIsNamed: a zero written where none is allowed is an
+// error naming the key and its line, not silently the default.
+func TestZeroWrittenIsNamed(t *testing.T) {
+	for _, c := range []struct{ key, line, rule, want string }{
+		{"metric_lag = 0", "", "", "target[0].metric_lag: must be between 1 and 15 (got 0)"},
+		{"", "min_invocations = 0", "compare_errors", "target[0].rule[1].min_invocations: must be between 1 and 1000000000 (got 0)"},
+		{"", "min_samples = 0", "probe\"\n  probe = \"health", "target[0].rule[1].min_samples: must be between 1 and 10000 (got 0)"},
+	} {
+		src := "[aws]\nregion = \"us-east-1\"\n\n[[target]]\nname = \"api\"\nfunction = \"api-fn\"\nalias = \"live\"\n" + c.key + "\n" +
+			"  [[target.probe]]\n  name = \"health\"\n  url = \"https://api.example/health\"\n" +
+			"  [[target.rule]]\n  name = \"errors\"\n  kind = \"error_rate\"\n  threshold = 0.05\n"
+		if c.rule != "" {
+			src += "  [[target.rule]]\n  name = \"r\"\n  kind = \"" + c.rule + "\"\n  " + c.line + "\n"
+		}
+		_, err := Parse([]byte(src), "c.toml", Options{LookupEnv: noEnv})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s%s: error %v, want one containing %q", c.key, c.line, err, c.want)
 		}
 	}
 }

@@ -166,7 +166,7 @@ func (l *loader) validateTarget(path string, t *Target, notifiers map[string]boo
 	if p := t.MetricPeriod.Duration; p < time.Minute || p%time.Minute != 0 {
 		l.add(path+".metric_period", "must be a whole number of minutes, at least 1m (got %s)", p)
 	}
-	l.intRange(path+".metric_lag", t.MetricLag, 0, 15)
+	l.intRange(path+".metric_lag", t.MetricLag, 1, 15) // 0 would read no period
 	l.minDur(path+".baseline_window", t.BaselineWindow, t.MetricPeriod.Duration)
 	l.durWithin(path+".shape_window", t.ShapeWindow, t.BaselineWindow.Duration, MaxShapeWindow)
 	l.durWithin(path+".baseline_horizon", t.BaselineHorizon, 0, 30*24*time.Hour)
