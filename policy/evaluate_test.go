@@ -277,7 +277,9 @@ func TestEvaluateLatencyRules(t *testing.T) {
 				}
 			}},
 		{name: "compare_latency: new side above 1.25x the known-good p99", rules: []config.Rule{cmpLat},
-			in: Input{Samples: slow("", 0, 6, "500", 1000, 100, 700), Baseline: latBase()}, now: 6, want: Failing, breached: []string{"cmp-lat"}},
+			in: Input{Samples: slow("", 0, 6, "500", 1000, 100, 700), Baseline: latBase()}, now: 6, want: Failing, breached: []string{"cmp-lat"},
+			// both sides' counts: the new one's above 1.25x, the known-good's above its p99
+			contains: "600 of 6000 invocations slower than 500 ms over 6m0s; known-good p99 before the deploy 400 ms, 300 of 30000 invocations slower than 400 ms"},
 		{name: "compare_latency: as slow as the known-good", rules: []config.Rule{cmpLat},
 			in: Input{Samples: slow("", 0, 5, "500", 1000, 1, 400), Baseline: latBase()}, now: 5, want: Healthy},
 		{name: "compare_latency per version while split", rules: []config.Rule{cmpLat},

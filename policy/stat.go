@@ -331,6 +331,11 @@ func baselineNote(nb *noteBuf, r *rule, rb *ruleBase) {
 	case r.isLatency() && rb.hasBase:
 		nb.sep()
 		nb.str("known-good ").str(r.stat).str(" before the deploy ").num(rb.base, 4).str(" ms")
+		if r.kind == config.RuleCompareLatency && rb.baseRaw.N > 0 {
+			// The share the new side's is compared with (above
+			// (1 + min_effect) times this threshold).
+			nb.str(", ").num(rb.baseRaw.X, -1).str(" of ").num(rb.baseRaw.N, -1).str(" invocations slower than ").num(math.Round(rb.base), -1).str(" ms")
+		}
 		if rb.trend.perHour > 0 {
 			nb.str(", its slow share rising (allowed: ").num(100*math.Expm1(rb.trend.perHour), 3).str("% an hour)")
 		}
