@@ -318,10 +318,27 @@ func (p *Policy) statNote(r *rule, rb *ruleBase, in *Input, rr *ruleResult, s st
 		}
 		nb.num(p.minEvidence(r), -1).str(": not enough to vouch")
 	}
-	if rr.kgBad {
+	switch {
+	case rr.kgBad:
 		kgBadNote(&nb, rb, in.KnownGood)
+	case rr.breached && rb.shift.on && rb.shift.raw.N > 0 && best.rawKN == 0:
+		worseNote(&nb, rb, in.KnownGood)
 	}
 	return nb.String()
+}
+
+// worseNote says why a rule that trips during an incident rolls back all
+// the same: the known-good was failing too since the incident began, and
+// the new version is significantly worse than it (knownGoodBreaches).
+func worseNote(nb *noteBuf, rb *ruleBase, kg string) {
+	if kg == "" {
+		kg = "(pre-deploy)"
+	}
+	sh := &rb.shift
+	nb.sep()
+	nb.str("known-good ").str(kg).str(" failing too before the deploy: ").num(sh.raw.X, -1).str(" of ").num(sh.raw.N, -1).
+		str(" over its last ").num(float64(sh.periods), -1).str(" periods, but the new version is significantly worse (above ").
+		num(incidentWorse, -1).str(" times that): rolling back helps")
 }
 
 // baselineNote describes what the rule knows of the known-good from
