@@ -130,27 +130,11 @@ func defaultTarget(c *Config, t *Target, pos positions, path string) {
 	setStr(&t.Region, c.AWS.Region)
 	setStr(&t.RoleARN, c.AWS.RoleARN)
 	setStr(&t.ExternalID, c.AWS.ExternalID)
-	// A zero the file wrote is kept, not replaced by the default: it
-	// means none where the key allows it (warmup = "0s": no cold-start
-	// allowance), and where it does not (metric_lag, min_invocations,
-	// min_samples) validation names the key.
-	var keep []func()
-	kept := func(key string, zero bool, reset func()) {
-		if zero && pos.written(key) {
-			keep = append(keep, reset)
-		}
-	}
-	kept(path+".metric_lag", t.MetricLag == 0, func() { t.MetricLag = 0 })
-	for i := range t.Rules {
-		r, rp := &t.Rules[i], fmt.Sprintf("%s.rule[%d]", path, i)
-		kept(rp+".warmup", r.Warmup.Duration == 0, func() { r.Warmup.Duration = 0 })
-		kept(rp+".min_invocations", r.MinInvocations == 0, func() { r.MinInvocations = 0 })
-		kept(rp+".min_samples", r.MinSamples == 0, func() { r.MinSamples = 0 })
-	}
-	applyTargetDefaults(t)
-	for _, reset := range keep {
-		reset()
-	}
+	// A key the file wrote keeps its value, zero included: it means none
+	// where the key allows it (warmup = "0s": no cold-start allowance),
+	// and where it does not (metric_lag, min_invocations, min_samples)
+	// validation names the key.
+	applyTargetDefaults(t, func(key string) bool { return pos.written(path + "." + key) })
 	if !pos.written(path + ".baseline_horizon") { // "0s": for the whole watch
 		t.BaselineHorizon.Duration = DefaultBaselineHorizon
 	}
@@ -169,7 +153,7 @@ func defaultTarget(c *Config, t *Target, pos positions, path string) {
 // of the file (region and role from [aws]) or knowing whether a key was
 // written (zero retries, zero verify window). Load calls the same code.
 func ApplyTargetDefaults(t *Target) {
-	applyTargetDefaults(t)
+	applyTargetDefaults(t, func(string) bool { return false })
 	for i := range t.Actions.Webhooks {
 		setInt(&t.Actions.Webhooks[i].Retries, 3)
 	}
@@ -178,13 +162,18 @@ func ApplyTargetDefaults(t *Target) {
 	}
 }
 
-func applyTargetDefaults(t *Target) {
+// applyTargetDefaults fills in t's unset keys; written reports whether
+// the file wrote a key (relative to the target: "metric_lag",
+// "rule[0].warmup"), whose zero is then kept.
+func applyTargetDefaults(t *Target, written func(key string) bool) {
 	setDur(&t.BakeTime, DefaultBakeTime)
 	if t.KnownBad == "" {
 		t.KnownBad = KnownBadRollback
 	}
 	setDur(&t.MetricPeriod, DefaultMetricPeriod)
-	setInt(&t.MetricLag, DefaultMetricLag)
+	if !written("metric_lag") {
+		setInt(&t.MetricLag, DefaultMetricLag)
+	}
 	setDur(&t.BaselineWindow, DefaultBaselineWindow)
 	setDur(&t.ShapeWindow, t.BaselineWindow.Duration)
 	for i := range t.Probes {
@@ -198,7 +187,7 @@ func applyTargetDefaults(t *Target) {
 		setInt(&p.MaxRedirects, DefaultMaxRedirects)
 	}
 	for i := range t.Rules {
-		defaultRule(&t.Rules[i])
+		defaultRule(&t.Rules[i], func(key string) bool { return written(fmt.Sprintf("rule[%d].%s", i, key)) })
 	}
 	for i := range t.Actions.Redis {
 		setInt(&t.Actions.Redis[i].BatchSize, 500)
@@ -236,11 +225,17 @@ func applyTargetDefaults(t *Target) {
 
 // defaultRule fills in a rule's unset keys: the one place rule defaults
 // live (policy.Compile trusts them).
-func defaultRule(r *Rule) {
+func defaultRule(r *Rule, written func(key string) bool) {
+	// Keys the file wrote keep their value, zero included.
+	defInt := func(key string, p *int, v int) {
+		if !written(key) {
+			setInt(p, v)
+		}
+	}
 	setStr(&r.Op, ">")
 	setStr(&r.MissingData, MissingIgnore)
 	setDur(&r.Window, DefaultRuleWindow)
-	setInt(&r.MinSamples, DefaultMinSamples)
+	defInt("min_samples", &r.MinSamples, DefaultMinSamples)
 	if r.Breaches == 0 && r.OfWindows == 0 {
 		r.Breaches, r.OfWindows = 1, 1
 	}
@@ -248,11 +243,13 @@ func defaultRule(r *Rule) {
 	setInt(&r.Breaches, r.OfWindows)
 	switch r.Kind {
 	case RuleErrorRate, RuleCompareErrors, RuleThrottles:
-		setInt(&r.MinInvocations, DefaultMinInvocations)
+		defInt("min_invocations", &r.MinInvocations, DefaultMinInvocations)
 	case RuleLatency, RuleCompareLatency:
-		setInt(&r.MinInvocations, DefaultMinInvocations)
+		defInt("min_invocations", &r.MinInvocations, DefaultMinInvocations)
 		setStr(&r.Stat, "p99")
-		setDur(&r.Warmup, DefaultWarmup)
+		if !written("warmup") {
+			setDur(&r.Warmup, DefaultWarmup)
+		}
 	case RuleMetric:
 		setStr(&r.Stat, "Average")
 	}
