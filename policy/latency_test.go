@@ -113,12 +113,7 @@ func TestCompareLatencyJointColdStarts(t *testing.T) {
 // trips in the 2nd minute, not the 4th; the known-good's own share
 // never trips.
 func TestCompareLatencyWithoutWarmup(t *testing.T) {
-	tg := target(10*time.Minute, config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency, MinEffect: 0.1})
-	tg.Rules[0].Warmup.Duration = 0 // as config.Load leaves a written "0s"
-	p, err := Compile(tg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := compareLatencyWarm(t)
 	var base []sample.Sample
 	for i := -60; i < 0; i++ {
 		base = append(base, met("Invocations", "", i, 200), met("Duration.p99", "", i, 400), met("Duration.TC(400:)", "", i, 2))
@@ -129,6 +124,19 @@ func TestCompareLatencyWithoutWarmup(t *testing.T) {
 	if at := tripMinute(p, base, 10, func(m int) []sample.Sample { return latencyMinutes(0, m, 200, 800, 2, 2) }); at != 0 {
 		t.Errorf("the known-good's own slow share trips in minute %d", at)
 	}
+}
+
+// compareLatencyWarm compiles a compare_latency rule (min_effect 0.1)
+// with warmup = "0s": no cold-start allowance.
+func compareLatencyWarm(t *testing.T) *Policy {
+	t.Helper()
+	tg := target(10*time.Minute, config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency, MinEffect: 0.1})
+	tg.Rules[0].Warmup.Duration = 0 // as config.Load leaves a written "0s"
+	p, err := Compile(tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // The cold-start scale bound (coldBound) is a count of a period's slow
@@ -236,12 +244,7 @@ func driftingLatencyDraw(worse float64, draw func(mean float64) float64) (base [
 // known-good's share above 400 ms at the baseline's centre, 1.5x what the
 // allowance permits 10 minutes in) still trips within minutes.
 func TestCompareLatencyAllowsTheBaselinesTrend(t *testing.T) {
-	tg := target(10*time.Minute, config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency, MinEffect: 0.1})
-	tg.Rules[0].Warmup.Duration = 0 // as config.Load leaves a written "0s"
-	p, err := Compile(tg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := compareLatencyWarm(t)
 	base, same := driftingLatency(1)
 	if m := tripMinute(p, base, 60, same); m != 0 {
 		t.Errorf("a version as slow as the drifting known-good trips in minute %d, want never within the hour", m)

@@ -14,6 +14,7 @@ import (
 type ruleResult struct {
 	breached bool
 	kgBad    bool  // the known-good breaches this absolute rule too: rolling back would not help
+	worse    bool  // the known-good was failing too, but the new version is significantly worse (incident.go): rolling back helps
 	relative bool  // the breach is against the pre-deploy baseline (not a threshold, not a concurrent split)
 	vouch    bool  // the rule has judged enough evidence and found nothing
 	pending  bool  // evidence against the new version is at least halfway (on the log scale) to tripping
@@ -51,7 +52,7 @@ func (p *Policy) evalStat(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, in *I
 		total = s.accs[0]
 	}
 	if rr.breached {
-		rr.kgBad = p.knownGoodBreaches(r, rb, best, &total, breachedRel)
+		rr.kgBad, rr.worse = p.knownGoodBreaches(r, rb, best, &total, breachedRel)
 		rr.relative = againstBaseline(r, best, s.e.logE >= level)
 	}
 	enough := total.rawN >= p.minEvidence(r)
@@ -170,13 +171,14 @@ func (p *Policy) canCompare(r *rule, rb *ruleBase, a *epochAcc) bool {
 // the baseline or its last minutes, or any rule when an incident began
 // during the baseline (a step up in the known-good's counts, in this rule
 // or another) and the new version is not significantly worse than the
-// known-good since then (incident.go).
-func (p *Policy) knownGoodBreaches(r *rule, rb *ruleBase, a, total *epochAcc, relBreach bool) bool {
+// known-good since then (incident.go). worse says the known-good was
+// failing too and the new version is significantly worse than it.
+func (p *Policy) knownGoodBreaches(r *rule, rb *ruleBase, a, total *epochAcc, relBreach bool) (bad, worse bool) {
 	if a.rawKN > 0 && r.test != testProbe {
 		if r.test == testTwoSample || r.rel != relAbsolute {
-			return false // the concurrent comparison already saw the known-good
+			return false, false // the concurrent comparison already saw the known-good
 		}
-		return a.rawKX/a.rawKN >= rb.nullRate
+		return a.rawKX/a.rawKN >= rb.nullRate, false
 	}
 	if !rb.shift.on {
 		// The known-good's last minutes (the tail without a step) above
@@ -186,7 +188,7 @@ func (p *Policy) knownGoodBreaches(r *rule, rb *ruleBase, a, total *epochAcc, re
 		// step), that comparison does not say rolling back would help.
 		recentBad := rb.shift.raw.N > 0 && rb.shift.raw.X/rb.shift.raw.N >= rb.nullRate
 		if r.rel != relAbsolute || r.test == testTwoSample || (relBreach && !(r.isProbe() && recentBad)) {
-			return false
+			return false, false
 		}
 		// An absolute rule the known-good breached too, over the baseline
 		// or its last minutes: rolling back would not help unless the new
@@ -196,7 +198,7 @@ func (p *Policy) knownGoodBreaches(r *rule, rb *ruleBase, a, total *epochAcc, re
 		// version failing every request is still worth rolling back from
 		// that.
 		if !rb.kgBad && !recentBad {
-			return false
+			return false, false
 		}
 	}
 	// The new version's own bursts count too: during an incident it runs
@@ -209,7 +211,8 @@ func (p *Policy) knownGoodBreaches(r *rule, rb *ruleBase, a, total *epochAcc, re
 	if !r.isProbe() && !r.isLatency() {
 		own = total.disp.invK()
 	}
-	return !rb.shift.worse(a, r.isProbe(), rb.invK, own)
+	worse = rb.shift.worse(a, r.isProbe(), rb.invK, own)
+	return !worse, worse
 }
 
 // statFinding explains a statistical rule's result.
@@ -321,22 +324,27 @@ func (p *Policy) statNote(r *rule, rb *ruleBase, in *Input, rr *ruleResult, s st
 	switch {
 	case rr.kgBad:
 		kgBadNote(&nb, rb, in.KnownGood)
-	case rr.breached && rb.shift.on && rb.shift.raw.N > 0 && best.rawKN == 0:
+	case rr.worse:
 		worseNote(&nb, rb, in.KnownGood)
 	}
 	return nb.String()
+}
+
+// kgName names the known-good version in a note ("" before any).
+func kgName(kg string) string {
+	if kg == "" {
+		return "(pre-deploy)"
+	}
+	return kg
 }
 
 // worseNote says why a rule that trips during an incident rolls back all
 // the same: the known-good was failing too since the incident began, and
 // the new version is significantly worse than it (knownGoodBreaches).
 func worseNote(nb *noteBuf, rb *ruleBase, kg string) {
-	if kg == "" {
-		kg = "(pre-deploy)"
-	}
 	sh := &rb.shift
 	nb.sep()
-	nb.str("known-good ").str(kg).str(" failing too before the deploy: ").num(sh.raw.X, -1).str(" of ").num(sh.raw.N, -1).
+	nb.str("known-good ").str(kgName(kg)).str(" failing too before the deploy: ").num(sh.raw.X, -1).str(" of ").num(sh.raw.N, -1).
 		str(" over its last ").num(float64(sh.periods), -1).str(" periods, but the new version is significantly worse (above ").
 		num(incidentWorse, -1).str(" times that): rolling back helps")
 }
@@ -348,10 +356,10 @@ func baselineNote(nb *noteBuf, r *rule, rb *ruleBase) {
 	case r.isLatency() && rb.hasBase:
 		nb.sep()
 		nb.str("known-good ").str(r.stat).str(" before the deploy ").num(rb.base, 4).str(" ms")
-		if r.kind == config.RuleCompareLatency && rb.baseRaw.N > 0 {
+		if x0 := wholeMs(rb.base); r.kind == config.RuleCompareLatency && rb.baseRaw.N > 0 && len(x0) == 1 {
 			// The share the new side's is compared with (above
-			// (1 + min_effect) times this threshold).
-			nb.str(", ").num(rb.baseRaw.X, -1).str(" of ").num(rb.baseRaw.N, -1).str(" invocations slower than ").num(math.Round(rb.base), -1).str(" ms")
+			// (1 + min_effect) times this threshold: slowThresholds).
+			nb.str(", ").num(rb.baseRaw.X, -1).str(" of ").num(rb.baseRaw.N, -1).str(" invocations slower than ").num(x0[0], -1).str(" ms")
 		}
 		if rb.trend.perHour > 0 {
 			nb.str(", its slow share rising (allowed: ").num(100*math.Expm1(rb.trend.perHour), 3).str("% an hour)")
@@ -395,9 +403,7 @@ func hedgeNote(nb *noteBuf, rb *ruleBase, a *epochAcc) {
 // kgBadNote says why rolling back would not help: the known-good breaches
 // the rule too (kg its version, "" before any known-good).
 func kgBadNote(nb *noteBuf, rb *ruleBase, kg string) {
-	if kg == "" {
-		kg = "(pre-deploy)"
-	}
+	kg = kgName(kg)
 	nb.sep()
 	if sh := &rb.shift; sh.on && sh.raw.N > 0 {
 		// An incident: what the known-good did since it began.
