@@ -35,6 +35,15 @@ const (
 	// that latency rules allow for: a share e^(-t/40s) of its invocations
 	// may be slow t after the deploy.
 	DefaultWarmup = 40 * time.Second
+	// DefaultErrorsMinEffect and DefaultLatencyMinEffect are the margins
+	// compare_errors and compare_latency tolerate when the file does not
+	// write min_effect: the known-good's own drift between its baseline
+	// and the watch (time of day, load). With none, a drifting known-good
+	// reads as a regression: on the quality benchmark a config without
+	// min_effect rolled back a good deploy whose latency rose with its
+	// load (README, "Decision quality"). A written 0 is kept.
+	DefaultErrorsMinEffect  = 0.05
+	DefaultLatencyMinEffect = 0.1
 	// DefaultConfidence is a statistical rule's 1 - α, α its
 	// false-rollback probability over a whole watch: 2e-4, so that a
 	// target with five statistical rules stays at 1e-3 per deploy.
@@ -138,6 +147,18 @@ func defaultTarget(c *Config, t *Target, pos positions, path string) {
 	if !pos.written(path + ".baseline_horizon") { // "0s": for the whole watch
 		t.BaselineHorizon.Duration = DefaultBaselineHorizon
 	}
+	for i := range t.Rules {
+		r := &t.Rules[i]
+		if pos.written(fmt.Sprintf("%s.rule[%d].min_effect", path, i)) {
+			continue // 0: no margin
+		}
+		switch r.Kind {
+		case RuleCompareErrors:
+			r.MinEffect = DefaultErrorsMinEffect
+		case RuleCompareLatency:
+			r.MinEffect = DefaultLatencyMinEffect
+		}
+	}
 	for i := range t.Actions.Webhooks {
 		if !pos.written(fmt.Sprintf("%s.actions.webhook[%d].retries", path, i)) {
 			t.Actions.Webhooks[i].Retries = 3
@@ -151,7 +172,9 @@ func defaultTarget(c *Config, t *Target, pos positions, path string) {
 // ApplyTargetDefaults fills in the unset keys of a Target built in code
 // (tests, tools) the way Load does for a file, except what needs the rest
 // of the file (region and role from [aws]) or knowing whether a key was
-// written (zero retries, zero verify window). Load calls the same code.
+// written (zero retries, zero verify window, baseline_horizon, the compare
+// rules' min_effect: a Target built in code means what it says). Load
+// calls the same code.
 func ApplyTargetDefaults(t *Target) {
 	applyTargetDefaults(t, func(string) bool { return false })
 	for i := range t.Actions.Webhooks {

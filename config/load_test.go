@@ -210,6 +210,51 @@ func TestZeroWarmupIsKept(t *testing.T) {
 	}
 }
 
+// TestMinEffectDefaults: a compare rule without min_effect gets the
+// drift margin the shipped config recommends, a written one (0 included)
+// is kept, and other kinds are left alone.
+func TestMinEffectDefaults(t *testing.T) {
+	src := string(mustRead(t, "testdata/valid-minimal.toml")) + `
+  [[target.rule]]
+  name = "errors-vs-known-good"
+  kind = "compare_errors"
+  [[target.rule]]
+  name = "errors-no-margin"
+  kind = "compare_errors"
+  min_effect = 0
+  [[target.rule]]
+  name = "p99"
+  kind = "compare_latency"
+  [[target.rule]]
+  name = "p99-no-margin"
+  kind = "compare_latency"
+  min_effect = 0.0
+  [[target.rule]]
+  name = "p99-wide"
+  kind = "compare_latency"
+  min_effect = 0.3
+`
+	cfg, err := Parse([]byte(src), "c.toml", Options{LookupEnv: noEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := cfg.Targets[0].Rules
+	if rules[0].MinEffect != 0 {
+		t.Errorf("rule %s (%s): min_effect = %g, want 0", rules[0].Name, rules[0].Kind, rules[0].MinEffect)
+	}
+	for i, want := range []float64{DefaultErrorsMinEffect, 0, DefaultLatencyMinEffect, 0, 0.3} {
+		if got := rules[i+1].MinEffect; got != want {
+			t.Errorf("rule %s: min_effect = %g, want %g", rules[i+1].Name, got, want)
+		}
+	}
+	// A Target built in code means what it says: no margin unless set.
+	tg := Target{Name: "t", Rules: []Rule{{Name: "e", Kind: RuleCompareErrors}}}
+	ApplyTargetDefaults(&tg)
+	if got := tg.Rules[0].MinEffect; got != 0 {
+		t.Errorf("code-built compare_errors: min_effect = %g, want 0", got)
+	}
+}
+
 // TestZeroWrittenIsNamed: a zero written where none is allowed is an
 // error naming the key and its line, not silently the default.
 func TestZeroWrittenIsNamed(t *testing.T) {
