@@ -210,15 +210,26 @@ func (t *BurstyRate) AddPeriod(num, den []float64, x, n float64) {
 
 // AddPeriodCold is AddPeriod for a period whose null also allows cold
 // starts (the absolute latency rule): besides the warm events, bursty at
-// a rate of at most p0, up to a share a of the n trials may be cold and
-// slow (Binomial(n, a), independent of the bursts). A member's
+// a rate of at most p0, a share a' ≤ a of the n trials may be cold and
+// slow (Binomial(n, a'), independent of the bursts). A member's
 // probability of x events is then the convolution
-// Σ_c Binom(c; n, a)·S_k(x - c), S_k(y) = sup_{μ ≤ p0·n} NB(y; μ, k),
-// which is non-increasing in y, so the cold share's largest value a
-// gives the largest convolution: the null's largest probability. The
-// sum runs over the c where the binomial has mass, its tail (Chernoff)
-// added as if S were 1. The alternatives are AddPeriod's rates scaled to
-// the period's boundary p0 + a.
+// f(a') = Σ_c Binom(c; n, a')·S_k(x - c), S_k(y) = sup_{μ ≤ p0·n} NB(y; μ, k),
+// and the null's largest probability is its supremum over a' ≤ a. The
+// allowance is a bound, not a share the null must use: a version with
+// fewer cold starts (none, or a busy minute's traffic) can show far fewer
+// slow invocations than a·n, and a null held at a' = a found those counts
+// absurdly unlikely (25 slow of 9,110 against 1% plus 1.1% cold: e =
+// 1e28, a good deploy rolled back; TestBurstyColdBelowAllowance).
+//
+// The supremum is bounded over cells of cold shares from 0 up to a
+// (coldCellEdges): within a cell
+// each term is at most Binom(c; n, a”) at a” = c/n clamped into the
+// cell, so the cell's sum of those bounds f there, and the largest cell
+// bounds the supremum; narrow cells keep the bound near f's own maximum.
+// The sum runs over the c where the binomial at a has mass; its tail past
+// them (Chernoff at a, which bounds the tail at every a' ≤ a) is added as
+// if S were 1. The alternatives are AddPeriod's rates scaled to the
+// period's boundary p0 + a.
 func (t *BurstyRate) AddPeriodCold(num, den []float64, x, n, a float64) {
 	if a <= 0 || t.count {
 		t.AddPeriod(num, den, x, n)
@@ -234,39 +245,83 @@ func (t *BurstyRate) AddPeriodCold(num, den []float64, x, n, a float64) {
 	t.addAlternatives(num, x, n, min(t.p0+a, 0.999)/t.p0, lc, lx1)
 	ct := newColdTerms(x, n, a)
 	var lj [2*burstCells - 1]float64
+	var v [maxColdTerms]float64
 	for j := range t.ks {
-		lj[j] = t.coldNullAt(&ct, x, n, j)
+		t.warmNullAt(ct, x, n, j, v[:ct.terms])
+		lj[j] = ct.supConv(v[:ct.terms])
 	}
-	bin := ct.logTail
 	for c := range ct.terms {
 		q := min(ct.ys[c]/n, t.p0)
-		bin = LogAddExp(bin, ct.lw[c]+logChoose(n, ct.ys[c])+binLL(ct.ys[c], n, q))
+		v[c] = logChoose(n, ct.ys[c]) + binLL(ct.ys[c], n, q)
 	}
+	bin := ct.supConv(v[:ct.terms])
 	for j := range burstCells - 1 {
 		den[j] += max(lj[2*j], lj[2*j+1], lj[2*j+2])
 	}
 	den[burstCells-1] += max(lj[2*burstCells-2], bin)
 }
 
+// coldCellEdges are AddPeriodCold's cells of cold shares, as divisors of
+// the allowance a: narrow near a, where a regression's count puts the
+// supremum (a cell's bound exceeds f by up to its width in binomial
+// standard deviations), wider below, and the last reaches down to no cold
+// start at all (a/1000 and below).
+var coldCellEdges = [...]float64{1, 1.03, 1.07, 1.12, 1.2, 1.3, 1.45, 1.7, 2.1, 2.8, 4, 6, 10, 20, 50, 150, 1000}
+
+// coldCells is the number of cells.
+const coldCells = len(coldCellEdges)
+
+// coldSpan is how far (log) below a cell's largest binomial weight a
+// term's weight may be and still be summed one by one; the rest are
+// bounded together.
+const coldSpan = 45.0
+
 // coldTerms is the convolution's split of a period's x slow events into c
-// cold ones (Binomial(n, a)) and y = x - c warm ones, c from 0 while the
-// binomial has mass.
+// cold ones and y = x - c warm ones, c from 0 while the binomial at a has
+// mass, with each term's largest binomial weight in each cell of cold
+// shares.
 type coldTerms struct {
-	terms   int
-	lw      [maxColdTerms]float64 // log Binom(c; n, a)
-	logTail float64               // log of the binomial's mass past the terms (a bound)
-	ys, lys [maxColdTerms]float64 // y and log Γ(y+1)
+	terms int
+	lw    [coldCells][maxColdTerms]float64 // log max over the cell of Binom(c; n, a')
+	// Each cell's terms whose weight is within coldSpan of its largest,
+	// [from, to) (the log weight is concave in c), and a bound on the rest.
+	from, to [coldCells]int
+	rest     [coldCells]float64
+	logTail  float64               // log of the binomial's mass past the terms (a bound)
+	ys, lys  [maxColdTerms]float64 // y and log Γ(y+1)
 }
 
-func newColdTerms(x, n, a float64) coldTerms {
-	var ct coldTerms
+func newColdTerms(x, n, a float64) *coldTerms {
+	ct := new(coldTerms)
 	lam := a * n
 	cmax := min(x, math.Ceil(lam+10*math.Sqrt(lam)+10))
 	ct.terms = int(min(cmax, maxColdTerms-1)) + 1
+	for k := range coldCells {
+		hi, lo := a/coldCellEdges[k], 0.0
+		if k+1 < coldCells {
+			lo = a / coldCellEdges[k+1]
+		}
+		top := math.Inf(-1)
+		for c := range ct.terms {
+			cf := float64(c)
+			ct.lw[k][c] = logChoose(n, cf) + binLL(cf, n, min(hi, max(lo, cf/n)))
+			top = max(top, ct.lw[k][c])
+		}
+		ct.from[k], ct.to[k], ct.rest[k] = 0, ct.terms, math.Inf(-1)
+		for ct.from[k] < ct.to[k] && ct.lw[k][ct.from[k]] < top-coldSpan {
+			ct.from[k]++
+		}
+		for ct.to[k] > ct.from[k] && ct.lw[k][ct.to[k]-1] < top-coldSpan {
+			ct.to[k]--
+		}
+		if skipped := ct.terms - (ct.to[k] - ct.from[k]); skipped > 0 {
+			// Each skipped term is below e^(top - coldSpan), its warm
+			// probability at most 1.
+			ct.rest[k] = top - coldSpan + math.Log(float64(skipped))
+		}
+	}
 	for c := range ct.terms {
-		cf := float64(c)
-		ct.lw[c] = logChoose(n, cf) + binLL(cf, n, a)
-		ct.ys[c] = x - cf
+		ct.ys[c] = x - float64(c)
 		ct.lys[c], _ = math.Lgamma(ct.ys[c] + 1)
 	}
 	// P(C ≥ m) ≤ e^{-λ}(eλ/m)^m for m > λ, m the first term left out
@@ -283,25 +338,37 @@ func newColdTerms(x, n, a float64) coldTerms {
 	return ct
 }
 
-// coldNullAt is the log of the null's largest probability of the period
-// at burst shape node j: the convolution over the cold count, the tail
-// added as if the warm part's probability were 1.
-func (t *BurstyRate) coldNullAt(ct *coldTerms, x, n float64, j int) float64 {
+// supConv bounds the convolution's supremum over the cold share: the
+// largest cell's sum of its terms' weights times the warm part's
+// probabilities v (logs, one per term), plus the tail.
+func (ct *coldTerms) supConv(v []float64) float64 {
+	best := math.Inf(-1)
+	for k := range coldCells {
+		l := LogAddExp(ct.logTail, ct.rest[k])
+		for c := ct.from[k]; c < ct.to[k]; c++ {
+			l = LogAddExp(l, ct.lw[k][c]+v[c])
+		}
+		best = max(best, l)
+	}
+	return best
+}
+
+// warmNullAt sets v to the log of the warm part's largest probability of
+// each term's y = x - c slow invocations at burst shape node j (0 for
+// y = 0: certain under μ = 0).
+func (t *BurstyRate) warmNullAt(ct *coldTerms, x, n float64, j int, v []float64) {
 	full := x >= n
-	l := ct.logTail
-	for c := range ct.terms {
-		v := ct.lw[c] // y = 0: certain under μ = 0
+	for c := range v {
+		v[c] = 0
 		if mu := min(ct.ys[c], t.p0*n); mu > 0 {
 			// Every trial slow: the tail from y, its ratio bound taken at y.
 			tn := n
 			if full {
 				tn = ct.ys[c]
 			}
-			v += t.nullAt(ct.ys[c], tn, mu, math.Log(mu), j, ct.lys[c], full)
+			v[c] = t.nullAt(ct.ys[c], tn, mu, math.Log(mu), j, ct.lys[c], full)
 		}
-		l = LogAddExp(l, v)
 	}
-	return l
 }
 
 // maxColdTerms bounds the cold count's terms in AddPeriodCold (a cold

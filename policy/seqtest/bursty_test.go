@@ -134,6 +134,50 @@ func TestBurstyColdValidity(t *testing.T) {
 	}
 }
 
+// TestBurstyColdBelowAllowance: the allowance is a bound, not a share
+// the null must use. A version whose invocations are slow less often than
+// the threshold and the cold allowance together (no cold starts at all,
+// at a busy minute's traffic, where the allowance expects dozens of cold
+// slow invocations) is in the null too, and must not trip the test: a
+// null that took the cold count at exactly its allowance found 25 slow of
+// 9,110 against 1% plus 1.1% cold absurdly unlikely (e = 1e28).
+func TestBurstyColdBelowAllowance(t *testing.T) {
+	const alpha, p0 = 0.05, 0.01
+	g := &HardFailureGrid
+	for _, c := range []struct {
+		name       string
+		n, p, cold float64
+	}{
+		{"no cold starts, warm at the threshold", 9000, p0, 0},
+		{"no cold starts, warm at a third of it", 9000, p0 / 3, 0},
+		{"cold starts at a tenth of the allowance", 2000, p0 / 2, 0.1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := newSim(301)
+			test := NewBurstyRate(p0, 0.5, burstKAltTest, g)
+			n := reps(t, 1000)
+			alarms := 0
+			num, den := make([]float64, g.Len()), make([]float64, test.Cells())
+			for range n {
+				clear(num)
+				clear(den)
+				tripped := false
+				for m := range 30 {
+					// The largest allowance the policy judges (twice
+					// the threshold), decaying as the rule's 40 s
+					// warmup does from one minute to the next.
+					a := 2 * p0 * math.Exp(-1.5*float64(m))
+					x := r.events(int(c.n), c.p, 0.5) + r.binomial(int(c.n), c.cold*a)
+					test.AddPeriodCold(num, den, float64(x), c.n, a)
+					tripped = tripped || test.LogE(num, den) >= math.Log(1/alpha)
+				}
+				alarms += boolInt(tripped, 1, 0)
+			}
+			checkRate(t, c.name, alarms, n, alpha)
+		})
+	}
+}
+
 // burstKAltTest is policy's alternatives' burst shape.
 const burstKAltTest = 20
 
