@@ -3,6 +3,7 @@ package policy
 import (
 	"math"
 	"slices"
+	"strconv"
 
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/policy/seqtest"
@@ -52,6 +53,7 @@ type ruleBase struct {
 	threshold float64 // the effective threshold: a rate, ms, a count per period
 	base      float64 // the known-good value findings show (rate, ms (latency), per period)
 	hasBase   bool
+	baseInv   float64 // latency: the invocations of the baseline periods base rests on (-1: unknown)
 	rate      float64 // the known-good's events per trial in the baseline
 	hasRate   bool
 	baseRaw   seqtest.Block // the baseline's untempered counts
@@ -394,6 +396,26 @@ func (b *PreparedBaseline) prepareRate(r *rule, rb *ruleBase) {
 		p0 = 1 - nn/100
 		rb.upper = p0
 		rb.threshold = rb.slowX
+		// The known-good's own invocations, counted over the baseline
+		// (TC(X:)), slower than X at least as often as the rule allows:
+		// its pNN is above X too. The per-period percentile the
+		// threshold and prepareFallback's check rest on is the slowest
+		// invocation or so of a minute with a few dozen: a ratio rule's
+		// 1.5 times it was below the known-good's own p99, and healthy
+		// new versions at a few invocations a minute tripped it.
+		if rb.hasRate && rb.rate >= p0 {
+			rb.kgBad = true
+		}
+		// A threshold relative to the known-good's pNN needs a pNN: with
+		// fewer baseline invocations than 1/(1 - NN/100) it is the
+		// slowest of a handful, about their median at a few an hour, and
+		// a healthy version is slower than 1.5 times that every few
+		// invocations.
+		if r.rel != relAbsolute && rb.hasBase && rb.baseInv >= 0 && rb.baseInv < 1/p0 {
+			rb.judge = false
+			rb.note = "the known-good's " + r.stat + " before the deploy rests on " + strconv.FormatFloat(rb.baseInv, 'f', -1, 64) +
+				" invocations, fewer than the " + strconv.FormatFloat(math.Round(1/p0), 'f', -1, 64) + " a " + r.stat + " needs: no threshold relative to it"
+		}
 		if rb.events < 0 && !rb.fb.ok {
 			rb.judge = false
 		}

@@ -119,6 +119,19 @@ func latBase() []sample.Sample {
 	return out
 }
 
+// latBaseFew is 30 baseline minutes of n invocations with p99 400 ms and
+// tc a minute slower than 600 ms.
+func latBaseFew(n, tc float64) []sample.Sample {
+	var out []sample.Sample
+	for i := -30; i < 0; i++ {
+		out = append(out, met("Invocations", "", i, n), met("Duration.p99", "", i, 400), met("Duration.TC(600:)", "", i, tc))
+	}
+	return out
+}
+
+// ratioLat is lat at 1.5 times the known-good p99.
+var ratioLat = with(lat, func(r *config.Rule) { r.Baseline, r.Threshold = "ratio", 1.5 })
+
 // latBaseAbove800 is latBase with n invocations a minute slower than
 // 800 ms.
 func latBaseAbove800(n float64) []sample.Sample {
@@ -276,6 +289,17 @@ func TestEvaluateLatencyRules(t *testing.T) {
 					t.Errorf("ratio finding %s", f)
 				}
 			}},
+		// At ten invocations a minute a minute's p99 is its slowest
+		// invocation, below the known-good's real p99: its own counts show
+		// 10% of its invocations above 1.5 times it. A new version as slow
+		// breaches the rule, and so does the known-good.
+		{name: "ratio: known-good counts above X too: alert only", rules: []config.Rule{ratioLat},
+			in: Input{Samples: slow("", 0, 25, "600", 10, 2, 700), Baseline: latBaseFew(10, 1)}, now: 25, want: Failing,
+			breached: []string{"lat"}, alertOnly: true, contains: "30 of 300 of its invocations before the deploy slower than 600 ms, more than the 1% a p99 allows"},
+		// A p99 of fewer than 100 invocations is no p99.
+		{name: "ratio: a baseline p99 of 90 invocations is not judged", rules: []config.Rule{ratioLat},
+			in: Input{Samples: slow("", 0, 25, "600", 3, 3, 900), Baseline: latBaseFew(3, 0)}, now: 25, want: Inconclusive,
+			contains: "rests on 90 invocations, fewer than the 100 a p99 needs"},
 		{name: "compare_latency: new side above 1.25x the known-good p99", rules: []config.Rule{cmpLat},
 			in: Input{Samples: slow("", 0, 6, "500", 1000, 100, 700), Baseline: latBase()}, now: 6, want: Failing, breached: []string{"cmp-lat"},
 			// both sides' counts: the new one's above 1.25x, the known-good's above its p99

@@ -79,7 +79,7 @@ func (r *rule) slowThresholds(baseline []sample.Sample) []float64 {
 	if r.kind == config.RuleLatency && r.rel == relAbsolute {
 		return wholeMs(r.threshold)
 	}
-	base, ok := baselinePercentile(baseline, r.stat)
+	base, _, ok := baselinePercentile(baseline, r.stat)
 	if !ok {
 		return nil
 	}
@@ -111,26 +111,30 @@ func tcStat(x float64) string {
 // baselinePercentile is the known-good value of a Duration statistic: the
 // invocation-weighted median of the baseline's per-period values (alias
 // level, delivered datapoints), so that a busy period counts for more than
-// a quiet one whose percentile rests on a handful of invocations.
-func baselinePercentile(baseline []sample.Sample, stat string) (float64, bool) {
+// a quiet one whose percentile rests on a handful of invocations; inv is
+// how many invocations those periods had (-1 when no period's is known).
+func baselinePercentile(baseline []sample.Sample, stat string) (pct, inv float64, ok bool) {
 	metric := "Duration." + stat
-	inv := map[int64]float64{}
+	invs := map[int64]float64{}
 	for i := range baseline {
 		s := &baseline[i]
 		if s.Kind == sample.KindMetric && s.Version == "" && s.Metric == "Invocations" && s.Outcome == sample.OutcomeOK {
-			inv[s.Time.UnixNano()] = s.Value
+			invs[s.Time.UnixNano()] = s.Value
 		}
 	}
 	type vw struct{ v, w float64 }
 	var xs []vw
 	var total float64
+	inv = -1
 	for i := range baseline {
 		s := &baseline[i]
 		if s.Kind != sample.KindMetric || s.Version != "" || s.Metric != metric || s.Outcome != sample.OutcomeOK {
 			continue
 		}
-		w, ok := inv[s.Time.UnixNano()]
-		if !ok {
+		w, ok := invs[s.Time.UnixNano()]
+		if ok {
+			inv = max(inv, 0) + w
+		} else {
 			w = 1
 		}
 		if w <= 0 || math.IsNaN(s.Value) {
@@ -140,7 +144,7 @@ func baselinePercentile(baseline []sample.Sample, stat string) (float64, bool) {
 		total += w
 	}
 	if len(xs) == 0 {
-		return 0, false
+		return 0, inv, false
 	}
 	slices.SortFunc(xs, func(a, b vw) int {
 		switch {
@@ -155,10 +159,10 @@ func baselinePercentile(baseline []sample.Sample, stat string) (float64, bool) {
 	for _, x := range xs {
 		cum += x.w
 		if cum >= total/2 {
-			return x.v, true
+			return x.v, inv, true
 		}
 	}
-	return xs[len(xs)-1].v, true
+	return xs[len(xs)-1].v, inv, true
 }
 
 // fallback is how a latency rule judges periods without trimmed counts
@@ -205,8 +209,8 @@ func (b *PreparedBaseline) prepareLatency(r *rule, rb *ruleBase, baseline []samp
 		}
 	}
 	rb.logLevel = math.Log(1 / (r.alpha * (1 - spent)))
-	if pct, ok := baselinePercentile(baseline, r.stat); ok {
-		rb.base, rb.hasBase = pct, true
+	if pct, inv, ok := baselinePercentile(baseline, r.stat); ok {
+		rb.base, rb.hasBase, rb.baseInv = pct, true, inv
 	}
 	switch xs := r.slowThresholds(baseline); {
 	case len(xs) == 0:

@@ -187,7 +187,10 @@ func (p *Policy) knownGoodBreaches(r *rule, rb *ruleBase, a, total *epochAcc, re
 		// tolerance (an incident too short or too light to show as a
 		// step), that comparison does not say rolling back would help.
 		recentBad := rb.shift.raw.N > 0 && rb.shift.raw.X/rb.shift.raw.N >= rb.nullRate
-		if r.rel != relAbsolute || r.test == testTwoSample || (relBreach && !(r.isProbe() && recentBad)) {
+		// A latency rule's threshold relative to the known-good's pNN is
+		// breached by the known-good too when its own counts say so
+		// (prepareRate).
+		if (r.rel != relAbsolute && !(r.isLatency() && rb.kgBad)) || r.test == testTwoSample || (relBreach && !(r.isProbe() && recentBad)) {
 			return false, false
 		}
 		// An absolute rule the known-good breached too, over the baseline
@@ -323,7 +326,7 @@ func (p *Policy) statNote(r *rule, rb *ruleBase, in *Input, rr *ruleResult, s st
 	}
 	switch {
 	case rr.kgBad:
-		kgBadNote(&nb, rb, in.KnownGood)
+		kgBadNote(&nb, r, rb, in.KnownGood)
 	case rr.worse:
 		worseNote(&nb, rb, in.KnownGood)
 	}
@@ -402,7 +405,7 @@ func hedgeNote(nb *noteBuf, rb *ruleBase, a *epochAcc) {
 
 // kgBadNote says why rolling back would not help: the known-good breaches
 // the rule too (kg its version, "" before any known-good).
-func kgBadNote(nb *noteBuf, rb *ruleBase, kg string) {
+func kgBadNote(nb *noteBuf, r *rule, rb *ruleBase, kg string) {
 	kg = kgName(kg)
 	nb.sep()
 	if sh := &rb.shift; sh.on && sh.raw.N > 0 {
@@ -416,6 +419,11 @@ func kgBadNote(nb *noteBuf, rb *ruleBase, kg string) {
 	} else if !rb.kgBad && sh.raw.N > 0 {
 		nb.str("known-good ").str(kg).str(" breaches too: ").num(sh.raw.X/sh.raw.N, 4).
 			str(" over its last ").num(float64(sh.periods), -1).str(" periods, and the new version is not significantly worse")
+	} else if r.isLatency() && rb.hasRate && rb.rate >= rb.upper {
+		// Counted, not its per-period percentile (prepareRate).
+		nb.str("known-good ").str(kg).str(" breaches too: ").num(rb.baseRaw.X, -1).str(" of ").num(rb.baseRaw.N, -1).
+			str(" of its invocations before the deploy slower than ").num(rb.slowX, -1).str(" ms, more than the ").
+			num(100*rb.upper, 3).str("% a ").str(r.stat).str(" allows")
 	} else {
 		nb.str("known-good ").str(kg).str(" breaches too: ").num(rb.base, 4)
 	}
