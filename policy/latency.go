@@ -131,14 +131,15 @@ func baselinePercentile(baseline []sample.Sample, stat string) (pct, inv float64
 		if s.Kind != sample.KindMetric || s.Version != "" || s.Metric != metric || s.Outcome != sample.OutcomeOK {
 			continue
 		}
-		w, ok := invs[s.Time.UnixNano()]
-		if ok {
-			inv = max(inv, 0) + w
-		} else {
+		w, known := invs[s.Time.UnixNano()]
+		if !known {
 			w = 1
 		}
 		if w <= 0 || math.IsNaN(s.Value) {
 			continue
+		}
+		if known {
+			inv = max(inv, 0) + w
 		}
 		xs = append(xs, vw{s.Value, w})
 		total += w

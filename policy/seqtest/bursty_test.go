@@ -100,23 +100,13 @@ func TestBurstyColdValidity(t *testing.T) {
 	g := &HardFailureGrid
 	test := NewBurstyRate(p0, 0, burstKAltTest, g)
 	n := reps(t, 2000)
-	alarms := 0
-	num, den := make([]float64, g.Len()), make([]float64, test.Cells())
-	for range n {
-		clear(num)
-		clear(den)
-		tripped := false
-		for m := range 120 {
-			a := 40 * (math.Exp(-float64(m)*60/40) - math.Exp(-float64(m+1)*60/40)) / 60
-			if a > 2*p0 {
-				continue // policy skips these periods
-			}
-			x := r.events(1000, p0, 0.5) + r.binomial(1000, a)
-			test.AddPeriodCold(num, den, float64(x), 1000, a)
-			tripped = tripped || test.LogE(num, den) >= math.Log(1/alpha)
+	alarms := coldAlarms(test, n, 120, alpha, func(m int) (x, trials, a float64) {
+		a = 40 * (math.Exp(-float64(m)*60/40) - math.Exp(-float64(m+1)*60/40)) / 60
+		if a > 2*p0 {
+			return 0, 0, a // policy skips these periods
 		}
-		alarms += boolInt(tripped, 1, 0)
-	}
+		return float64(r.events(1000, p0, 0.5) + r.binomial(1000, a)), 1000, a
+	})
 	checkRate(t, "latency at 1%, shape 0.5, cold starts at their allowance", alarms, n, alpha)
 
 	n1, d1 := make([]float64, g.Len()), make([]float64, test.Cells())
@@ -132,6 +122,28 @@ func TestBurstyColdValidity(t *testing.T) {
 	if test.LogE(n3, d3) >= test.LogE(n1, d1) {
 		t.Errorf("40 of 1000 with a 1%% cold share: %v, not below %v without", test.LogE(n3, d3), test.LogE(n1, d1))
 	}
+}
+
+// coldAlarms counts the watches of periods (x slow of trials, cold
+// allowance a; no trials: skipped) that take test to 1/alpha.
+func coldAlarms(test *BurstyRate, watches, periods int, alpha float64, period func(m int) (x, trials, a float64)) int {
+	alarms := 0
+	num, den := make([]float64, test.grid.Len()), make([]float64, test.Cells())
+	for range watches {
+		clear(num)
+		clear(den)
+		tripped := false
+		for m := range periods {
+			x, trials, a := period(m)
+			if trials <= 0 {
+				continue
+			}
+			test.AddPeriodCold(num, den, x, trials, a)
+			tripped = tripped || test.LogE(num, den) >= math.Log(1/alpha)
+		}
+		alarms += boolInt(tripped, 1, 0)
+	}
+	return alarms
 }
 
 // TestBurstyColdBelowAllowance: the allowance is a bound, not a share
@@ -154,25 +166,14 @@ func TestBurstyColdBelowAllowance(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := newSim(301)
-			test := NewBurstyRate(p0, 0.5, burstKAltTest, g)
 			n := reps(t, 1000)
-			alarms := 0
-			num, den := make([]float64, g.Len()), make([]float64, test.Cells())
-			for range n {
-				clear(num)
-				clear(den)
-				tripped := false
-				for m := range 30 {
-					// The largest allowance the policy judges (twice
-					// the threshold), decaying as the rule's 40 s
-					// warmup does from one minute to the next.
-					a := 2 * p0 * math.Exp(-1.5*float64(m))
-					x := r.events(int(c.n), c.p, 0.5) + r.binomial(int(c.n), c.cold*a)
-					test.AddPeriodCold(num, den, float64(x), c.n, a)
-					tripped = tripped || test.LogE(num, den) >= math.Log(1/alpha)
-				}
-				alarms += boolInt(tripped, 1, 0)
-			}
+			alarms := coldAlarms(NewBurstyRate(p0, 0.5, burstKAltTest, g), n, 30, alpha, func(m int) (x, trials, a float64) {
+				// The largest allowance the policy judges (twice the
+				// threshold), decaying as the rule's 40 s warmup does
+				// from one minute to the next.
+				a = 2 * p0 * math.Exp(-1.5*float64(m))
+				return float64(r.events(int(c.n), c.p, 0.5) + r.binomial(int(c.n), c.cold*a)), c.n, a
+			})
 			checkRate(t, c.name, alarms, n, alpha)
 		})
 	}
