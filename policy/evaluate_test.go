@@ -129,6 +129,9 @@ func latBaseFew(n, tc float64) []sample.Sample {
 	return out
 }
 
+// deltaErr is errRate at 1% above the baseline's error rate.
+var deltaErr = with(errRate, func(r *config.Rule) { r.Baseline, r.Threshold = "delta", 0.01 })
+
 // ratioLat is lat at 1.5 times the known-good p99.
 var ratioLat = with(lat, func(r *config.Rule) { r.Baseline, r.Threshold = "ratio", 1.5 })
 
@@ -460,6 +463,16 @@ func TestEvaluateAlertOnly(t *testing.T) {
 		// 15 of 15): the exact test of the two counts can.
 		{name: "known-good's last minutes above on one error", rules: []config.Rule{errRate},
 			in: Input{Samples: rate("", 0, 5, 3, 3), Baseline: cat(rate("", -30, -3, 3, 0), rate("", -3, -2, 3, 1), rate("", -2, 0, 3, 0))}, now: 5, want: Failing, breached: []string{"err"}},
+		// A threshold relative to the baseline's rate (+1%, 2% here): the
+		// known-good failing 15% in its last two minutes (too short a tail
+		// for a step) is above it too, and a version as bad is no reason
+		// to roll back; one failing every request is.
+		{name: "delta: known-good's last minutes above it too", rules: []config.Rule{deltaErr},
+			in: Input{Samples: rate("", 0, 10, 20, 3), Baseline: cat(rate("", -30, -2, 20, 0), rate("", -2, 0, 20, 3))}, now: 10, want: Failing,
+			breached: []string{"err"}, alertOnly: true, contains: "known-good 1 breaches too: 0.06 over its last 5 periods"},
+		{name: "delta: far worse than the known-good's last minutes", rules: []config.Rule{deltaErr},
+			in: Input{Samples: rate("", 0, 5, 20, 20), Baseline: cat(rate("", -30, -2, 20, 0), rate("", -2, 0, 20, 3))}, now: 5, want: Failing,
+			breached: []string{"err"}},
 		{name: "split: known-good side at the same time", rules: []config.Rule{errRate},
 			in: Input{Split: true, Samples: cat(rate("2", 0, 5, 1000, 100), rate("1", 0, 5, 1000, 90)), Baseline: baseRate(1000, 10)}, now: 5, want: Failing, breached: []string{"err"}, alertOnly: true},
 	})

@@ -187,14 +187,11 @@ func (p *Policy) knownGoodBreaches(r *rule, rb *ruleBase, a, total *epochAcc, re
 		// tolerance (an incident too short or too light to show as a
 		// step), that comparison does not say rolling back would help.
 		recentBad := rb.shift.raw.N > 0 && rb.shift.raw.X/rb.shift.raw.N >= rb.nullRate
-		// A latency rule's threshold relative to the known-good's pNN is
-		// breached by the known-good too when its own counts say so
-		// (prepareRate).
-		if (r.rel != relAbsolute && !(r.isLatency() && rb.kgBad)) || r.test == testTwoSample || (relBreach && !(r.isProbe() && recentBad)) {
+		if r.test == testTwoSample || (relBreach && !(r.isProbe() && recentBad)) {
 			return false, false
 		}
-		// An absolute rule the known-good breached too, over the baseline
-		// or its last minutes: rolling back would not help unless the new
+		// A rule the known-good breached too, over the baseline or its
+		// last minutes: rolling back would not help unless the new
 		// version is significantly worse than the known-good was just
 		// before the deploy (below). At a few invocations a minute one or
 		// two errors in the last minutes are above a 5% threshold; a
