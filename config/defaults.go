@@ -247,7 +247,9 @@ func applyTargetDefaults(t *Target, written func(key string) bool) {
 }
 
 // defaultRule fills in a rule's unset keys: the one place rule defaults
-// live (policy.Compile trusts them).
+// live (policy.Compile trusts them), but for the compare rules' min_effect,
+// which only a file's rules get (defaultTarget: a zero in a Target built
+// in code is no margin).
 func defaultRule(r *Rule, written func(key string) bool) {
 	// Keys the file wrote keep their value, zero included.
 	defInt := func(key string, p *int, v int) {

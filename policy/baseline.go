@@ -1,9 +1,9 @@
 package policy
 
 import (
+	"fmt"
 	"math"
 	"slices"
-	"strconv"
 
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/policy/seqtest"
@@ -386,6 +386,13 @@ func prepareLatencyRef(r *rule, rb *ruleBase, all seqtest.Block) {
 	}
 }
 
+// slowerByCounts reports whether a latency rule's known-good was slower
+// than its threshold X, by its own baseline counts (TC(X:)), at least as
+// often as the rule's pNN allows: its pNN is above X too.
+func (rb *ruleBase) slowerByCounts(r *rule) bool {
+	return r.isLatency() && rb.hasRate && rb.rate >= rb.upper
+}
+
 // prepareRate sets up a one-sample rate test: the threshold rate, or the
 // slow share a percentile allows (1 - NN/100).
 func (b *PreparedBaseline) prepareRate(r *rule, rb *ruleBase) {
@@ -403,7 +410,7 @@ func (b *PreparedBaseline) prepareRate(r *rule, rb *ruleBase) {
 		// invocation or so of a minute with a few dozen: a ratio rule's
 		// 1.5 times it was below the known-good's own p99, and healthy
 		// new versions at a few invocations a minute tripped it.
-		if rb.hasRate && rb.rate >= p0 {
+		if rb.slowerByCounts(r) {
 			rb.kgBad = true
 		}
 		// A threshold relative to the known-good's pNN needs a pNN: with
@@ -413,8 +420,8 @@ func (b *PreparedBaseline) prepareRate(r *rule, rb *ruleBase) {
 		// invocations.
 		if r.rel != relAbsolute && rb.hasBase && rb.baseInv >= 0 && rb.baseInv < 1/p0 {
 			rb.judge = false
-			rb.note = "the known-good's " + r.stat + " before the deploy rests on " + strconv.FormatFloat(rb.baseInv, 'f', -1, 64) +
-				" invocations, fewer than the " + strconv.FormatFloat(math.Round(1/p0), 'f', -1, 64) + " a " + r.stat + " needs: no threshold relative to it"
+			rb.note = fmt.Sprintf("the known-good's %s before the deploy rests on %g invocations, fewer than the %g a %s needs: no threshold relative to it",
+				r.stat, rb.baseInv, math.Round(1/p0), r.stat)
 		}
 		if rb.events < 0 && !rb.fb.ok {
 			rb.judge = false

@@ -416,7 +416,7 @@ func kgBadNote(nb *noteBuf, r *rule, rb *ruleBase, kg string) {
 	} else if !rb.kgBad && sh.raw.N > 0 {
 		nb.str("known-good ").str(kg).str(" breaches too: ").num(sh.raw.X/sh.raw.N, 4).
 			str(" over its last ").num(float64(sh.periods), -1).str(" periods, and the new version is not significantly worse")
-	} else if r.isLatency() && rb.hasRate && rb.rate >= rb.upper {
+	} else if rb.slowerByCounts(r) {
 		// Counted, not its per-period percentile (prepareRate).
 		nb.str("known-good ").str(kg).str(" breaches too: ").num(rb.baseRaw.X, -1).str(" of ").num(rb.baseRaw.N, -1).
 			str(" of its invocations before the deploy slower than ").num(rb.slowX, -1).str(" ms, more than the ").

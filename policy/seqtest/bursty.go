@@ -222,10 +222,10 @@ func (t *BurstyRate) AddPeriod(num, den []float64, x, n float64) {
 // 1e28, a good deploy rolled back; TestBurstyColdBelowAllowance).
 //
 // The supremum is bounded over cells of cold shares from 0 up to a
-// (coldCellEdges): within a cell
-// each term is at most Binom(c; n, a”) at a” = c/n clamped into the
-// cell, so the cell's sum of those bounds f there, and the largest cell
-// bounds the supremum; narrow cells keep the bound near f's own maximum.
+// (coldCellEdges): within a cell each term is at most Binom(c; n, b) at
+// b = c/n clamped into the cell, so the cell's sum of those bounds f
+// there, and the largest cell bounds the supremum; narrow cells keep the
+// bound near f's own maximum.
 // The sum runs over the c where the binomial at a has mass; its tail past
 // them (Chernoff at a, which bounds the tail at every a' ≤ a) is added as
 // if S were 1. The alternatives are AddPeriod's rates scaled to the
@@ -296,6 +296,10 @@ func newColdTerms(x, n, a float64) *coldTerms {
 	lam := a * n
 	cmax := min(x, math.Ceil(lam+10*math.Sqrt(lam)+10))
 	ct.terms = int(min(cmax, maxColdTerms-1)) + 1
+	var lch [maxColdTerms]float64 // log C(n, c), the same in every cell
+	for c := range ct.terms {
+		lch[c] = logChoose(n, float64(c))
+	}
 	for k := range coldCells {
 		hi, lo := a/coldCellEdges[k], 0.0
 		if k+1 < coldCells {
@@ -304,7 +308,7 @@ func newColdTerms(x, n, a float64) *coldTerms {
 		top := math.Inf(-1)
 		for c := range ct.terms {
 			cf := float64(c)
-			ct.lw[k][c] = logChoose(n, cf) + binLL(cf, n, min(hi, max(lo, cf/n)))
+			ct.lw[k][c] = lch[c] + binLL(cf, n, min(hi, max(lo, cf/n)))
 			top = max(top, ct.lw[k][c])
 		}
 		ct.from[k], ct.to[k], ct.rest[k] = 0, ct.terms, math.Inf(-1)
