@@ -34,23 +34,30 @@ func (e *Error) Error() string {
 	} else {
 		fmt.Fprintf(&b, "invalid config (%d problems):", len(e.Problems))
 	}
-	for i, p := range e.Problems {
+	for _, p := range e.Problems {
 		if len(e.Problems) > 1 {
 			b.WriteString("\n  ")
 		}
-		loc := e.File
-		if p.Line > 0 {
-			loc = fmt.Sprintf("%s:%d", e.File, p.Line)
-		}
-		if loc != "" {
-			b.WriteString(loc + ": ")
-		}
-		if p.Path != "" {
-			b.WriteString(p.Path + ": ")
-		}
-		b.WriteString(p.Msg)
-		_ = i
+		b.WriteString(p.In(e.File))
 	}
+	return b.String()
+}
+
+// In is the problem as a line of file: "file:line: path: message" (file
+// and line when known).
+func (p Problem) In(file string) string {
+	var b strings.Builder
+	loc := file
+	if p.Line > 0 {
+		loc = fmt.Sprintf("%s:%d", file, p.Line)
+	}
+	if loc != "" {
+		b.WriteString(loc + ": ")
+	}
+	if p.Path != "" {
+		b.WriteString(p.Path + ": ")
+	}
+	b.WriteString(p.Msg)
 	return b.String()
 }
 

@@ -23,7 +23,10 @@ type Config struct {
 	// Path is the file the config was loaded from ("" when loaded from bytes).
 	Path string `toml:"-"`
 	// Warnings lists what loads but has no effect (rule knobs the
-	// statistical tests no longer use), for `canaryd check` to print.
+	// statistical tests no longer use) or has a better way to be written
+	// (a rule relative to the known-good where a compare rule asks the
+	// same question with more power), for `canaryd check` and the
+	// daemon's log to show.
 	Warnings []Problem `toml:"-"`
 }
 

@@ -43,6 +43,21 @@ func (l *loader) warnRule(p string, r *Rule) {
 	if r.Warmup.Duration != 0 && l.pos.written(p+".warmup") && r.Kind != RuleLatency && r.Kind != RuleCompareLatency {
 		l.warn(p+".warmup", "only latency rules have a warm-up")
 	}
+	l.hintRelative(p, r)
+}
+
+// hintRelative points a rule written as a ratio or delta of the
+// known-good (the way static alarms are written) to the compare rule that
+// asks its question with more power: measured on the quality benchmark,
+// such rules catch none of the 2x error rates and none of the p99
+// regressions in time (README, "Rules written as ratios").
+func (l *loader) hintRelative(p string, r *Rule) {
+	switch {
+	case r.Kind == RuleLatency && r.Baseline != "":
+		l.warn(p+".baseline", "a latency threshold relative to the known-good's %s must allow any bursts of slow invocations at the threshold that the baseline does not rule out, so it catches few regressions in time; kind compare_latency counts the new version's invocations slower than the known-good's %s instead (README, \"Rules written as ratios\")", r.Stat, r.Stat)
+	case r.Kind == RuleErrorRate && r.Baseline == "ratio":
+		l.warn(p+".baseline", "trips only when the error rate is significantly above %g times the known-good's, so a regression of %gx is not caught; kind compare_errors tests for any rise beyond min_effect (README, \"Rules written as ratios\")", r.Threshold, r.Threshold)
+	}
 }
 
 func (l *loader) warn(path, format string, args ...any) {

@@ -99,3 +99,63 @@ func TestCheckRule(t *testing.T) {
 		})
 	}
 }
+
+// Rules written as ratios or deltas of the known-good, the way static
+// alarms are, load with a hint naming the compare rule that asks the same
+// question with more power; the other relative rules, and the compare
+// rules themselves, load without one.
+func TestRelativeRuleHints(t *testing.T) {
+	src := string(mustRead(t, "testdata/valid-minimal.toml")) + `
+  [[target.rule]]
+  name = "p99-ratio"
+  kind = "latency"
+  stat = "p99.9"
+  threshold = 1.5
+  baseline = "ratio"
+
+  [[target.rule]]
+  name = "p99-delta"
+  kind = "latency"
+  threshold = 100
+  baseline = "delta"
+
+  [[target.rule]]
+  name = "errors-2x"
+  kind = "error_rate"
+  threshold = 2
+  baseline = "ratio"
+
+  [[target.rule]]
+  name = "errors-plus-1pc"
+  kind = "error_rate"
+  threshold = 0.01
+  baseline = "delta"
+
+  [[target.rule]]
+  name = "cmp"
+  kind = "compare_latency"
+`
+	cfg, err := Parse([]byte(src), "c.toml", Options{LookupEnv: noEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"target[0].rule[1].baseline": "kind compare_latency counts the new version's invocations slower than the known-good's p99.9",
+		"target[0].rule[2].baseline": "kind compare_latency",
+		"target[0].rule[3].baseline": "a regression of 2x is not caught; kind compare_errors",
+	}
+	for _, w := range cfg.Warnings {
+		m, ok := want[w.Path]
+		if !ok {
+			t.Errorf("unexpected warning %s: %s", w.Path, w.Msg)
+			continue
+		}
+		if !strings.Contains(w.Msg, m) || w.Line == 0 {
+			t.Errorf("%s (line %d): %q, want %q", w.Path, w.Line, w.Msg, m)
+		}
+		delete(want, w.Path)
+	}
+	for p := range want {
+		t.Errorf("no hint at %s", p)
+	}
+}

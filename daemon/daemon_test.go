@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/canaryd/canaryd/api"
 	"github.com/canaryd/canaryd/config"
@@ -401,4 +403,30 @@ func TestOneShotOverrideNeedsAWatchedDeploy(t *testing.T) {
 	if n := len(h.sim.Calls("UpdateAlias")); n != 0 {
 		t.Fatalf("an override set before the deploy rolled it back: %d UpdateAlias", n)
 	}
+}
+
+// TestWarningsLogged: the keys a config loads without effect are logged
+// with their file and line when the daemon starts and on each reload, as
+// `canaryd check` prints them (the harness's probe rule still writes
+// consecutive_failures, which the sequential probe test does not use).
+func TestWarningsLogged(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	if len(h.conf.Warnings) == 0 {
+		t.Fatal("the harness config has no warning to log")
+	}
+	w := h.conf.Warnings[0]
+	core, logs := observer.New(zap.WarnLevel)
+	h.d.log = zap.New(core)
+	if err := h.d.Reload(h.conf); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("config: test.toml:%d: %s: ", w.Line, w.Path)
+	var got []string
+	for _, e := range logs.All() {
+		got = append(got, e.Message)
+		if strings.HasPrefix(e.Message, want) && strings.Contains(e.Message, "consecutive_failures") {
+			return
+		}
+	}
+	t.Fatalf("logged %q, want a line starting %q", got, want)
 }

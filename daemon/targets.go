@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"go.uber.org/zap"
 
 	"github.com/canaryd/canaryd/actuator"
 	"github.com/canaryd/canaryd/awsclient"
@@ -60,6 +61,9 @@ func (d *Daemon) apply(conf *config.Config) error {
 	d.mu.Unlock()
 	if oldNotifier != nil {
 		go func() { _ = oldNotifier.Close(d.runner.Context()) }()
+	}
+	for _, w := range conf.Warnings { // at start and on each reload, as canaryd check prints them
+		d.log.Warn("config: "+w.In(conf.Path), zap.String("key", w.Path))
 	}
 	return nil
 }

@@ -28,6 +28,7 @@ func cmdCheck(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	printSummary(env.stdout, cfg)
+	printWarnings(env.stdout, cfg)
 	checkStorePersistence(ctx, env.stdout, cfg.Store)
 	if !*withAWS {
 		return nil
@@ -110,6 +111,15 @@ func printSummary(w io.Writer, cfg *config.Config) {
 		fmt.Fprintf(w, "    probes:  %s\n    rules:   %s\n    actions: %s\n    notify:  %s\n",
 			orNone(probes), orNone(rules), strings.Join(actions, ", "), orNone(t.Notify))
 		fmt.Fprintf(w, "    rollout: %s\n", rolloutSummary(t))
+	}
+}
+
+// printWarnings lists, one a line with its file and line, the keys that
+// load but have no effect and the rules a compare rule would write better
+// (config.Config.Warnings). They do not fail the check.
+func printWarnings(w io.Writer, cfg *config.Config) {
+	for _, p := range cfg.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", p.In(cfg.Path))
 	}
 }
 

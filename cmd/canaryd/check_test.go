@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -62,5 +64,46 @@ alias = "live"
 	want := "deploy events: https://sqs.eu-west-1.amazonaws.com/123456789012/canaryd-events (eu-west-1), long poll 20s; while they flow each alias is read every 10m0s, at most 2/s"
 	if !strings.Contains(out.String(), want) {
 		t.Fatalf("summary:\n%s\nwant %q", out.String(), want)
+	}
+}
+
+// TestCheckPrintsWarnings: `canaryd check` prints each key that loads
+// without effect and each rule a compare rule would write better, with its
+// file and line, and still passes.
+func TestCheckPrintsWarnings(t *testing.T) {
+	src := `[aws]
+region = "us-east-1"
+[[target]]
+name = "api"
+function = "api-fn"
+alias = "live"
+  [[target.rule]]
+  name = "errors"
+  kind = "error_rate"
+  threshold = 0.05
+  for = "3m"
+  [[target.rule]]
+  name = "p99"
+  kind = "latency"
+  threshold = 1.5
+  baseline = "ratio"
+`
+	path := filepath.Join(t.TempDir(), "c.toml")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut strings.Builder
+	env := &cliEnv{stdout: &out, stderr: &errOut}
+	if err := cmdCheck(context.Background(), env, []string{"--config", path}); err != nil {
+		t.Fatalf("check: %v\n%s", err, errOut.String())
+	}
+	for _, want := range []string{
+		"warning: " + path + ":11: target[0].rule[0].for: has no effect on kind error_rate",
+		"warning: " + path + ":16: target[0].rule[1].baseline: a latency threshold relative to the known-good's p99",
+		"kind compare_latency counts",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("check printed:\n%s\nwant %q", out.String(), want)
+		}
 	}
 }
