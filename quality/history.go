@@ -42,7 +42,9 @@ import (
 //     slope at the join, with a peak/trough ratio of 1.5-3 (log-uniform),
 //     larger when the drift's slope needs it (at most about 3.9 at 15 % an
 //     hour).
-//   - Throttles: the known-good's (ThrRate, ThrKappa), as before the deploy.
+//   - Throttles: the known-good's (ThrRate, ThrKappa), as before the deploy,
+//     and the requests beyond a concurrency limit (good/concurrency-limit),
+//     whose spikes the history has as the simulated hour has them.
 //   - Missing periods: BaselineMissing of them, left out as the baseline's.
 //
 // Given the minute's rates, requests are Poisson and each is throttled or
@@ -177,7 +179,7 @@ func history(sc *Scenario, first time.Time, n int) ([]histPeriod, *histModel) {
 			}
 		}
 		errP := r.betaDraw(h.errRate(mid), old.ErrKappa)
-		thrP := r.betaDraw(old.ThrRate, old.ThrKappa)
+		thrP := max(r.betaDraw(old.ThrRate, old.ThrKappa), capShare(sc.Traffic.ConcurrencyCap, lam))
 		p.Thr = r.poisson(lam * thrP)
 		inv := lam * (1 - thrP)
 		p.Err = r.poisson(inv * errP)

@@ -29,6 +29,7 @@ const (
 	GoodLatDrift      Kind = "good/latency-drift"
 	GoodLowIncident   Kind = "good/low-traffic-incident"
 	GoodProbeIncident Kind = "good/probe-incident"
+	GoodConcurrency   Kind = "good/concurrency-limit"
 
 	BadErrors2x      Kind = "bad/errors-2x"
 	BadErrors10x     Kind = "bad/errors-10x"
@@ -89,6 +90,10 @@ var kindSpecs = []KindSpec{
 	{GoodProbeIncident, false, 0, "an incident only the health endpoint shows (its own dependency down): 30-100% of probes failing for both versions since 5-20 min before the deploy, errors unchanged", func(r *rng, sc *Scenario) {
 		drawIncident(r, sc)
 		sc.Old.IncErrRate, sc.New.IncErrRate = sc.Old.ErrRate, sc.Old.ErrRate
+	}},
+	{GoodConcurrency, false, 0, "traffic spikes beyond the function's concurrency: 2-4 bursts of 3-10x for 1-4 minutes, requests beyond 2-5x the mean rate throttled, whichever version runs", func(r *rng, sc *Scenario) {
+		drawSpikes(r, sc)
+		sc.Traffic.ConcurrencyCap = sc.Traffic.PerMinute * r.uniform(2, 5)
 	}},
 
 	{BadErrors2x, true, 10 * time.Minute, "error rate 2x (0.3-3% before, 300-3000/min)", func(r *rng, sc *Scenario) { drawErrorsX(r, sc, 2) }},

@@ -44,12 +44,14 @@ type obs struct {
 	start      time.Duration // period start after the deploy
 	inv, errs  int
 	thr        int
+	demand     int   // every version's requests in the period (a concurrency limit is the function's)
 	bins       []int // durations per bin
 	activeFrom time.Duration
 }
 
 func (m *model) observe(p *Period) obs {
-	o := obs{start: p.Start.Sub(m.sc.Deploy), inv: p.New.Inv, errs: p.New.Err, thr: p.New.Thr}
+	o := obs{start: p.Start.Sub(m.sc.Deploy), inv: p.New.Inv, errs: p.New.Err, thr: p.New.Thr,
+		demand: p.New.Inv + p.New.Thr + p.Old.Inv + p.Old.Thr}
 	o.activeFrom = max(o.start, 0)
 	o.bins = make([]int, len(m.thresholds)+1)
 	for _, d := range p.New.Dur {
@@ -83,7 +85,7 @@ func (m *model) periodLL(h hypothesis, o *obs, withLat bool) streams {
 			s.errs = logBetaBinom(o.errs, o.inv, v.errRate(m.sc, o.start+period/2), v.ErrKappa)
 		}
 	}
-	if o.inv+o.thr > 0 {
+	if o.inv+o.thr > 0 && !nearLimit(m.sc.Traffic.ConcurrencyCap, float64(o.demand)) {
 		s.thr = logBetaBinom(o.thr, o.inv+o.thr, v.ThrRate, v.ThrKappa)
 	}
 	if withLat && o.inv > 0 {
@@ -91,6 +93,15 @@ func (m *model) periodLL(h hypothesis, o *obs, withLat bool) streams {
 		s.lat = m.durationLL(v, cbar, m.sc.latScale(o.start+period/2), o.bins)
 	}
 	return s
+}
+
+// nearLimit reports whether d requests in a minute may have met the
+// function's concurrency limit (requests a minute; 0: none), within four
+// standard deviations of the Poisson count: the throttles of such a minute
+// are the limit's, whichever version runs, and say nothing about the new
+// version (the ideal test leaves them out).
+func nearLimit(limit, d float64) bool {
+	return limit > 0 && d >= limit-4*math.Sqrt(limit)
 }
 
 // durationLL is the log-likelihood of the binned durations, summed over

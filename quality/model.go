@@ -55,6 +55,11 @@ type Traffic struct {
 	Slope     float64 // relative change per hour (diurnal slope), e.g. 0.3
 	Noise     float64 // sigma of the per-minute lognormal rate multiplier
 	Spikes    []Spike // bursts of traffic
+	// ConcurrencyCap, when set, is the requests a minute the function's
+	// concurrency can serve (its reserved concurrency or the account's
+	// limit, which every version shares): a minute's requests beyond it
+	// are throttled, whichever version runs (good/concurrency-limit).
+	ConcurrencyCap float64
 }
 
 // Spike multiplies the rate by Factor during [Start, Start+Len).

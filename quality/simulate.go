@@ -104,6 +104,16 @@ func (m *minute) versionMinute(v *Version, uErr, uThr float64) versionMinute {
 	return vm
 }
 
+// capShare is the share of a minute's requests throttled for want of
+// concurrency when lam requests a minute arrive at a function that can
+// serve limit a minute (0: no limit).
+func capShare(limit, lam float64) float64 {
+	if limit <= 0 || lam <= limit {
+		return 0
+	}
+	return 1 - limit/lam
+}
+
 // rate is the mean number of requests in the minute.
 func (m *minute) rate() float64 {
 	t := m.sc.Traffic
@@ -119,14 +129,16 @@ func (m *minute) rate() float64 {
 
 func (m *minute) run(p *Period) {
 	sc, r := m.sc, m.r
-	n := r.poisson(m.rate())
+	lam := m.rate()
+	n := r.poisson(lam)
+	capThr := capShare(sc.Traffic.ConcurrencyCap, lam)
 	for range n {
 		at := m.start + time.Duration(r.Float64()*float64(period))
 		vm, agg := &m.old, &p.Old
 		if at >= 0 && (!sc.Split || r.Float64() < sc.Weight) {
 			vm, agg = &m.new, &p.New
 		}
-		if vm.thrP > 0 && r.Float64() < vm.thrP {
+		if thr := max(vm.thrP, capThr); thr > 0 && r.Float64() < thr {
 			agg.Thr++
 			continue
 		}
