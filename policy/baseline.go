@@ -58,6 +58,8 @@ type ruleBase struct {
 	hasRate   bool
 	baseRaw   seqtest.Block // the baseline's untempered counts
 	kgBad     bool          // the known-good value breaches this absolute rule
+	capacity  float64       // throttles (a share): the requests a minute the known-good served, beyond which demand is not judged (0: none; capacity.go)
+	capped    bool          // ... its own minutes showed throttling at that capacity
 	shift     kgShift       // the known-good got worse within the baseline (an incident began)
 	slowX     float64       // latency: invocations slower than this count (ms)
 	slowX0    float64       // compare_latency: the known-good side's X
@@ -102,6 +104,8 @@ func (p *Policy) PrepareBaseline(baseline []sample.Sample) *PreparedBaseline {
 		switch r.test {
 		case testRate, testPerPeriod, testTwoSample:
 			ts, x, n := b.blockSeries(r, rb.eventsKg)
+			b.setCapacity(r, rb, x, n)
+			rb.allowCapacity(x, n)
 			series[i] = counts{ts, x, n}
 			rb.setBaseCounts(r, x, n)
 			b.shift(rb, ts, x, n, r.test == testPerPeriod, false)

@@ -52,6 +52,10 @@ func (p *Policy) periods(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, from, 
 	}
 	alias, split := span(c.alias[key], from, to), span(c.newV[key], from, to)
 	splits := len(c.kg[key]) > 0
+	openFrom := int64(math.MaxInt64)
+	if rb.capacity > 0 {
+		openFrom = p.openFrom(c, key)
+	}
 	for i, j := 0, 0; i < len(alias) || j < len(split); {
 		var q period
 		switch {
@@ -86,6 +90,13 @@ func (p *Policy) periods(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, from, 
 		default:
 			q = p.readPeriod(c.alias, nil, r, rb, alias[i], false)
 			i++
+		}
+		if rb.capacity > 0 && !q.split && q.state == psUsable {
+			d := demandOf(c, r, &q)
+			if q.start >= openFrom && rb.unsettled(&q, d) {
+				continue // read once final (capacity.go)
+			}
+			q.xn, q.nn = rb.beyondCapacity(q.xn, q.nn, d)
 		}
 		out = append(out, q)
 	}

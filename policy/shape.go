@@ -88,6 +88,7 @@ func (b *PreparedBaseline) withHistory(r *rule, rb *ruleBase, ts []int64, x, n [
 	var hts []int64
 	if b.hist != nil {
 		hts, hx, hn = blockSeriesOf(b.hist, r, rb.eventsKg)
+		rb.allowCapacity(hx, hn)
 	}
 	hts, hx, hn = append(hts, ts...), append(hx, x...), append(hn, n...)
 	if len(hts) == 0 {

@@ -385,6 +385,15 @@ func baselineNote(nb *noteBuf, r *rule, rb *ruleBase) {
 		nb.sep()
 		nb.str("bursty counts tempered (k=").num(1/rb.invK, 3).str(")")
 	}
+	if rb.capacity > 0 {
+		nb.sep()
+		nb.str("demand beyond ").num(math.Round(rb.capacity), -1).str(" requests a period not judged (")
+		if rb.capped {
+			nb.str("0.8 of the fewest the known-good served in a period it throttled: its capacity)")
+		} else {
+			nb.str("the most the known-good had in a period)")
+		}
+	}
 }
 
 // hedgeNote says when the minutes' failed shares (seqtest.Hedge) decide

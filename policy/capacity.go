@@ -1,0 +1,130 @@
+package policy
+
+import (
+	"math"
+
+	"github.com/canaryd/canaryd/config"
+)
+
+// Throttles beyond the function's capacity.
+//
+// Lambda throttles the requests that find the function's concurrency (its
+// reserved concurrency, or the account's limit) taken, whichever version
+// runs: a traffic spike beyond it throttles the known-good as much as the
+// new version, and rolling back does not stop it. The throttles rule, as
+// a share of requests, therefore judges only what the known-good's
+// capacity does not explain. Where the known-good's own minutes (the
+// baseline's and the shape history's) show capacity throttling (at least
+// cappedMinEvents throttles and cappedShare of the requests), its
+// capacity C is 1 - capacityMargin of the fewest it served in such a
+// minute, since requests start finding no free environment before the
+// average concurrency reaches the limit; where they do not, C is the most
+// requests it had in a minute, all of which it could serve. In a period with demand D (the alias's
+// invocations and throttles) above C, the share 1 - C/D of its requests is
+// taken out of its counts, throttled ones first: what is left is judged
+// against the threshold as before. The baseline's own periods are read
+// the same way, so a baseline with spikes does not read as a known-good
+// above the threshold or as bursts. A new version that throttles at a
+// demand the known-good served (slower, so holding its environments
+// longer; a lower reserved concurrency) is judged on all of it.
+//
+// CloudWatch may still add to its newest periods (metric_lag): read early,
+// a period at the limit shows part of its demand with the limit's share
+// throttled, which would read as throttling below capacity. Where the
+// known-good has shown capacity throttling, such a period with throttles
+// is read once final (unsettled). Not for split periods (the
+// two arms share the function's capacity, and the known-good's arm is the
+// reference) nor for a threshold of throttles per period (no demand to
+// compare).
+
+// capacityMargin is how far below the fewest invocations the known-good
+// served in a minute it throttled demand may already be throttled for
+// want of capacity.
+const capacityMargin = 0.2
+
+// cappedShare and cappedMinEvents: a minute of the known-good with at
+// least this share of its requests and this many throttled shows its
+// capacity (its own throttles are rare: a share a hundred times its rate).
+const (
+	cappedShare     = 0.05
+	cappedMinEvents = 10
+)
+
+// openKeep is the least share of its requests a period CloudWatch may
+// still add to is taken to hold, where capacity throttling is known.
+const openKeep = 0.5
+
+// setCapacity sets a throttles rule's capacity (rb.capacity, rb.capped)
+// from its baseline periods x, n and the shape history.
+func (b *PreparedBaseline) setCapacity(r *rule, rb *ruleBase, x, n []float64) {
+	if r.kind != config.RuleThrottles || r.test != testRate || r.rel != relAbsolute {
+		return
+	}
+	most, capped := 0.0, math.Inf(1)
+	see := func(x, n []float64) {
+		for i := range x {
+			most = max(most, n[i])
+			if x[i] >= cappedMinEvents && x[i] >= cappedShare*n[i] {
+				capped = min(capped, n[i]-x[i])
+			}
+		}
+	}
+	see(x, n)
+	if b.hist != nil {
+		_, hx, hn := blockSeriesOf(b.hist, r, rb.eventsKg)
+		see(hx, hn)
+	}
+	rb.capacity, rb.capped = most, false
+	if !math.IsInf(capped, 1) {
+		rb.capacity, rb.capped = (1-capacityMargin)*capped, true
+	}
+}
+
+// beyondCapacity takes out of x throttled of n requests (the demand d of
+// their period, at least n) the share of d beyond the rule's capacity, in
+// whole requests.
+func (rb *ruleBase) beyondCapacity(x, n, d float64) (float64, float64) {
+	if rb.capacity <= 0 || d <= rb.capacity {
+		return x, n
+	}
+	out := math.Round((1 - rb.capacity/d) * n)
+	return max(0, x-out), n - out
+}
+
+// allowCapacity reads a baseline or history series beyond capacity.
+func (rb *ruleBase) allowCapacity(x, n []float64) {
+	for i := range x {
+		x[i], n[i] = rb.beyondCapacity(x[i], n[i], n[i])
+	}
+}
+
+// demandOf is the alias's demand in period q (its invocations and
+// throttles; the new version's own counts in the deploy's period are part
+// of it).
+func demandOf(c *evalCtx, r *rule, q *period) float64 {
+	_, _, d, _ := readCounts(c.alias, r, -1, q.start)
+	return max(d, q.nn)
+}
+
+// unsettled reports whether period q, which CloudWatch may still add to,
+// is left unread until it is final: the known-good has shown capacity
+// throttling, and q has throttles and, were only openKeep of its demand d
+// delivered yet, would be beyond capacity. Read early, such a period
+// would show throttling below capacity; read with its demand scaled up,
+// it would show requests served that were not.
+func (rb *ruleBase) unsettled(q *period, d float64) bool {
+	return rb.capped && q.xn > 0 && d/openKeep > rb.capacity
+}
+
+// openFrom is the start of the first period of series key CloudWatch may
+// still add to: the newest delivered and the metric_lag - 1 before it
+// (History folds the older ones as final).
+func (p *Policy) openFrom(c *evalCtx, key int) int64 {
+	newest := int64(math.MinInt64)
+	for _, s := range [][]pt{c.alias[key], c.newV[key]} {
+		if len(s) > 0 {
+			newest = max(newest, s[len(s)-1].t)
+		}
+	}
+	return newest - int64(max(p.lag-1, 0))*int64(p.period)
+}
