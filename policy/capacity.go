@@ -116,15 +116,9 @@ func (rb *ruleBase) unsettled(q *period, d float64) bool {
 	return rb.capped && q.xn > 0 && d/openKeep > rb.capacity
 }
 
-// openFrom is the start of the first period of series key CloudWatch may
-// still add to: the newest delivered and the metric_lag - 1 before it
-// (History folds the older ones as final).
-func (p *Policy) openFrom(c *evalCtx, key int) int64 {
-	newest := int64(math.MinInt64)
-	for _, s := range [][]pt{c.alias[key], c.newV[key]} {
-		if len(s) > 0 {
-			newest = max(newest, s[len(s)-1].t)
-		}
-	}
-	return newest - int64(max(p.lag-1, 0))*int64(p.period)
+// openFrom is the start of the first period CloudWatch may still add to:
+// the newest delivered (of any metric, as History counts deliveries) and
+// the metric_lag - 1 before it, which History has not folded as final.
+func (p *Policy) openFrom(c *evalCtx) int64 {
+	return c.newestMetric - int64(max(p.lag-1, 0))*int64(p.period)
 }

@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"math"
 	"testing"
+	"time"
 
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/sample"
@@ -51,4 +53,76 @@ func TestThrottlesBeyondCapacity(t *testing.T) {
 			in:  Input{Baseline: spiky, Samples: demand(0, 10, 1000, 1000)},
 			now: 10, want: Failing, breached: []string{"thr"}, contains: "over 7m0s (7 samples"},
 	})
+}
+
+// A watch at a function that throttles at its capacity folds what the raw
+// samples say: the newest periods, read partly delivered at the limit,
+// wait for their final reads in both, and a period History folds is never
+// left unread (another metric delivered a period ahead makes it fold a
+// period the throttles' own series still calls open). Spikes beyond capacity after the deploy stay healthy; a
+// version that then throttles at ordinary demand trips in both alike.
+func TestThrottlesBeyondCapacityFolded(t *testing.T) {
+	tg := target(10*time.Minute, with(thr, func(r *config.Rule) { r.Threshold = 0.002 }))
+	tg.MetricLag = 3
+	p, err := Compile(tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := cat(demand(-60, -40, 1000, 0), demand(-40, -37, 2000, 2000), demand(-37, 0, 1000, 0))
+	pb := p.PrepareBaseline(base)
+	// final counts per minute: spikes beyond capacity at 10-12 and 40-41,
+	// then from minute 60 a version throttling a fifth at ordinary demand.
+	final := func(m int) (inv, thr float64) {
+		switch {
+		case m >= 10 && m < 13, m >= 40 && m < 42:
+			return 2000, 3000
+		case m >= 60:
+			return 800, 200
+		}
+		return 1000, float64(m % 2)
+	}
+	w := Watch{Start: t0, KnownGood: "1", NewVersion: "2"}
+	folding := p.NewHistory(w)
+	folding.SetBaseline(pb)
+	raw := NewHistory(0)
+	tripped := false
+	for m := 1; m <= 90 && !tripped; m++ {
+		now := at(m).Add(5 * time.Second)
+		for back := 2; back <= 4; back++ {
+			pm := m - back
+			if pm < 0 {
+				continue
+			}
+			inv, x := final(pm)
+			if back == 2 { // the first read holds half of the period
+				inv, x = math.Round(inv/2), math.Round(x/2)
+			}
+			for _, s := range []sample.Sample{met("Invocations", "", pm, inv), met("Throttles", "", pm, x)} {
+				folding.Add(s)
+				raw.Add(s)
+			}
+		}
+		// Another metric a period ahead of the throttles' (the newest
+		// delivery decides what History folds as final).
+		folding.Add(met("Errors", "", m-1, 0))
+		raw.Add(met("Errors", "", m-1, 0))
+		in := Input{WatchStart: t0, KnownGood: "1", NewVersion: "2", Prepared: pb}
+		a, b := in, in
+		a.Evidence, a.Samples = folding.Evidence(), folding.Samples()
+		b.Samples = raw.Samples()
+		va, vb := p.Evaluate(a, now), p.Evaluate(b, now)
+		if va.Kind != vb.Kind || !near(va.Findings[0].EValue, vb.Findings[0].EValue) || va.Findings[0].Evidence != vb.Findings[0].Evidence {
+			t.Fatalf("at +%dm: folded %s e=%g evidence %g, raw %s e=%g evidence %g", m, va.Kind, va.Findings[0].EValue, va.Findings[0].Evidence,
+				vb.Kind, vb.Findings[0].EValue, vb.Findings[0].Evidence)
+		}
+		if va.Kind == Failing {
+			if m < 60 {
+				t.Fatalf("a spike beyond capacity tripped at +%dm: %s", m, va.Summary)
+			}
+			tripped = true
+		}
+	}
+	if !tripped {
+		t.Fatal("throttling at ordinary demand from minute 60 never tripped")
+	}
 }

@@ -53,8 +53,10 @@ func (p *Policy) periods(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, from, 
 	alias, split := span(c.alias[key], from, to), span(c.newV[key], from, to)
 	splits := len(c.kg[key]) > 0
 	openFrom := int64(math.MaxInt64)
-	if rb.capacity > 0 {
-		openFrom = p.openFrom(c, key)
+	if rb.capacity > 0 && to == math.MaxInt64 {
+		// Only the periods judged open (Evaluate's): a period History
+		// folds is final, and a period skipped there would never be read.
+		openFrom = p.openFrom(c)
 	}
 	for i, j := 0, 0; i < len(alias) || j < len(split); {
 		var q period

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"math"
 	"sync"
 	"time"
 
@@ -43,6 +44,9 @@ type evalCtx struct {
 	recs   []period   // a rule's periods being judged
 	acc    []epochAcc // a rule's epochs being judged
 	slab   []float64  // backing of the epochs' split vectors
+	// newestMetric is the start of the newest metric period delivered
+	// (any metric's, a failed read aside: History's newestMetric).
+	newestMetric int64
 }
 
 var ctxPool = sync.Pool{New: func() any { return new(evalCtx) }}
@@ -90,12 +94,16 @@ func (p *Policy) fill(c *evalCtx, samples []sample.Sample, w *watchInfo, metrics
 	c.newV = resize(c.newV, len(metrics))
 	c.kg = resize(c.kg, len(metrics))
 	c.probes = resize(c.probes, p.probeIDs)
+	c.newestMetric = math.MinInt64
 	for i := range samples {
 		s := &samples[i]
 		t := s.Time.UnixNano()
 		switch s.Kind {
 		case sample.KindMetric:
 			end := t + int64(p.periodOf(s))
+			if end <= now && s.Outcome != sample.OutcomeSourceError {
+				c.newestMetric = max(c.newestMetric, t) // as History counts deliveries
+			}
 			if end <= w.start || end > now {
 				continue
 			}
