@@ -58,7 +58,7 @@ type ruleBase struct {
 	hasRate   bool
 	baseRaw   seqtest.Block // the baseline's untempered counts
 	kgBad     bool          // the known-good value breaches this absolute rule
-	capacity  float64       // throttles (a share): the requests a minute the known-good served, beyond which demand is not judged (0: none; capacity.go)
+	capacity  float64       // throttles (a share): the demand a period the known-good could serve, beyond which throttles are not judged (0: none; capacity.go)
 	capped    bool          // ... its own minutes showed throttling at that capacity
 	shift     kgShift       // the known-good got worse within the baseline (an incident began)
 	slowX     float64       // latency: invocations slower than this count (ms)

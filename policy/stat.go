@@ -389,7 +389,7 @@ func baselineNote(nb *noteBuf, r *rule, rb *ruleBase) {
 		nb.sep()
 		nb.str("demand beyond ").num(math.Round(rb.capacity), -1).str(" requests a period not judged (")
 		if rb.capped {
-			nb.str("0.8 of the fewest the known-good served in a period it throttled: its capacity)")
+			nb.num(1-capacityMargin, -1).str(" of the fewest the known-good served in a period it throttled: its capacity)")
 		} else {
 			nb.str("the most the known-good had in a period)")
 		}
