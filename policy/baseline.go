@@ -58,6 +58,7 @@ type ruleBase struct {
 	hasRate   bool
 	baseRaw   seqtest.Block // the baseline's untempered counts
 	kgBad     bool          // the known-good value breaches this absolute rule
+	kgDoubt   bool          // ... may, during an incident another rule shows (incident.go, doubtKnownGood)
 	capacity  float64       // throttles (a share): the demand a period the known-good could serve, beyond which throttles are not judged (0: none; capacity.go)
 	capped    bool          // ... its own minutes showed throttling at that capacity
 	shift     kgShift       // the known-good got worse within the baseline (an incident began)
@@ -135,6 +136,7 @@ func (p *Policy) PrepareBaseline(baseline []sample.Sample) *PreparedBaseline {
 		}
 		rb.shift.ts, rb.shift.x, rb.shift.n = nil, nil, nil
 	}
+	b.doubtKnownGood()
 	return b
 }
 

@@ -634,3 +634,40 @@ func deployPeriod(rb *ruleBase, q *period, inc *increment, f float64) {
 	phi := rb.phi(rb.nullRate*q.nn, q.nn)
 	inc.x, inc.n, inc.off = q.xn/phi, (1-f)*q.nn/phi, f*q.nn*rb.kgUpper/phi
 }
+
+// kgDoubtDelta is how sure an absolute count rule's own baseline must be
+// that the known-good was below the rule's threshold, during an incident
+// another rule shows, for a trip to roll back without the new version
+// being significantly worse than it.
+const kgDoubtDelta = 0.01
+
+// doubtKnownGood marks the absolute count rules (error_rate, throttles as
+// a share) whose known-good may have breached too: another count or probe
+// rule shows the known-good failing before the deploy (breaching over its
+// baseline, or a step it found), and this rule's own baseline cannot rule
+// out a rate at its threshold at kgDoubtDelta. Such a rule then rolls back
+// only when the new version is significantly worse than the known-good's
+// last minutes (knownGoodBreaches), as a rule whose known-good breached
+// does. At a few invocations a minute its baseline is a handful of
+// invocations: an incident at 10 % errors read as 1 error in 69, and a
+// deploy during it rolled back to a known-good as bad
+// (good/low-traffic-incident seed 5 at a 15-minute baseline).
+func (b *PreparedBaseline) doubtKnownGood() {
+	shows := func(i int) bool {
+		rb := &b.rules[i]
+		return !b.p.rules[i].isLatency() && (rb.kgBad || (rb.shift.on && !rb.shift.other))
+	}
+	for i := range b.p.rules {
+		r, rb := &b.p.rules[i], &b.rules[i]
+		if r.test != testRate || r.rel != relAbsolute || r.isLatency() || rb.kgBad || rb.shift.on || !rb.hasRate {
+			continue
+		}
+		other := false
+		for j := range b.rules {
+			other = other || (j != i && shows(j))
+		}
+		if other && seqtest.UpperRate(rb.baseRaw.X, rb.baseRaw.N, kgDoubtDelta) >= rb.nullRate {
+			rb.kgDoubt = true
+		}
+	}
+}

@@ -453,3 +453,28 @@ func TestBurstyIncidentStep(t *testing.T) {
 		}
 	}
 }
+
+// During an incident the health probe shows all through the baseline, a
+// low-traffic error_rate baseline that happened to catch few of the
+// incident's errors (1 in 60, where the incident fails 10 %) cannot rule
+// out a known-good above the 5 % ceiling: a new version failing 18 % trips
+// the rule but only alerts. Without the probe's incident the same counts
+// roll back, and a version failing every request rolls back during it.
+func TestIncidentElsewhereDoubtsTheKnownGood(t *testing.T) {
+	failing := probes("health", -30, strings.Repeat("..x", 40)) // a third failing, the whole baseline
+	base := cat(rate("", -30, -29, 2, 1), rate("", -29, 0, 2, 0))
+	// 18 % over 28 minutes at 4 a minute (21 of 112).
+	newErr := cat(rate("", 0, 21, 4, 1), rate("", 21, 28, 4, 0))
+	runEvalCases(t, []evalCase{
+		{name: "the probe shows the incident: alert only", rules: []config.Rule{errRate, health},
+			in:  Input{Samples: cat(newErr, probes("health", 0, strings.Repeat("..x", 56))), Baseline: cat(base, failing)},
+			now: 28, want: Failing, breached: []string{"err"}, alertOnly: true,
+			contains: "known-good 1 may breach too: its 1 of 60 before the deploy, during an incident another rule shows, do not rule out 0.05"},
+		{name: "no incident elsewhere: rolls back", rules: []config.Rule{errRate, health},
+			in:  Input{Samples: cat(newErr, probes("health", 0, strings.Repeat("...", 56))), Baseline: cat(base, probes("health", -30, strings.Repeat("...", 40)))},
+			now: 28, want: Failing, breached: []string{"err"}},
+		{name: "every request failing during the incident: rolls back", rules: []config.Rule{errRate, health},
+			in:  Input{Samples: cat(rate("", 0, 28, 4, 4), probes("health", 0, strings.Repeat("..x", 56))), Baseline: cat(base, failing)},
+			now: 28, want: Failing, breached: []string{"err"}},
+	})
+}

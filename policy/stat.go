@@ -197,7 +197,7 @@ func (p *Policy) knownGoodBreaches(r *rule, rb *ruleBase, a, total *epochAcc, re
 		// two errors in the last minutes are above a 5% threshold; a
 		// version failing every request is still worth rolling back from
 		// that.
-		if !rb.kgBad && !recentBad {
+		if !rb.kgBad && !recentBad && !rb.kgDoubt {
 			return false, false
 		}
 	}
@@ -422,6 +422,10 @@ func kgBadNote(nb *noteBuf, r *rule, rb *ruleBase, kg string) {
 			nb.str("; the incident shows in another rule")
 		}
 		nb.str(")")
+	} else if rb.kgDoubt && !rb.kgBad {
+		nb.str("known-good ").str(kg).str(" may breach too: its ").num(rb.baseRaw.X, -1).str(" of ").num(rb.baseRaw.N, -1).
+			str(" before the deploy, during an incident another rule shows, do not rule out ").num(rb.nullRate, 4).
+			str(", and the new version is not significantly worse")
 	} else if !rb.kgBad && sh.raw.N > 0 {
 		nb.str("known-good ").str(kg).str(" breaches too: ").num(sh.raw.X/sh.raw.N, 4).
 			str(" over its last ").num(float64(sh.periods), -1).str(" periods, and the new version is not significantly worse")
