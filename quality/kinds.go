@@ -17,6 +17,7 @@ const (
 	GoodLow           Kind = "good/low-traffic"
 	GoodTrickle       Kind = "good/trickle"
 	GoodSpikes        Kind = "good/traffic-spikes"
+	GoodScaleOut      Kind = "good/scale-out"
 	GoodColdStart     Kind = "good/cold-start"
 	GoodGaps          Kind = "good/metric-gaps"
 	GoodFlaky         Kind = "good/flaky-probe"
@@ -60,6 +61,7 @@ var kindSpecs = []KindSpec{
 	{GoodLow, false, 0, "low traffic: 2-10 invocations a minute", func(r *rng, sc *Scenario) { sc.Traffic.PerMinute = r.logUniform(2, 10) }},
 	{GoodTrickle, false, 0, "trickle: 2-12 invocations an hour", func(r *rng, sc *Scenario) { sc.Traffic.PerMinute = r.logUniform(2, 12) / 60 }},
 	{GoodSpikes, false, 0, "traffic spikes: 2-4 bursts of 3-10x for 1-4 minutes", drawSpikes},
+	{GoodScaleOut, false, 0, "traffic spikes at a slower function (median 100-1000 ms): 2-4 bursts of 3-10x for 1-4 minutes; every environment started for a spike serves one cold invocation, whichever version runs (idle ones kept 5-15 min)", drawScaleOut},
 	{GoodColdStart, false, 0, "strong cold starts: 30-80% of the first invocations 5-15x slower, decaying with a 15-40 s time constant", drawColdStart},
 	{GoodGaps, false, 0, "metric gaps: a 3-8 min CloudWatch outage, 20% late periods, 5% read errors, 3% missing", drawGaps},
 	{GoodFlaky, false, 0, "flaky health probe: 2-8% of probes fail at random", func(r *rng, sc *Scenario) { sc.Probe.Flake = r.uniform(0.02, 0.08) }},
@@ -200,6 +202,16 @@ func drawSpikes(r *rng, sc *Scenario) {
 		sc.Traffic.Spikes = append(sc.Traffic.Spikes, Spike{Start: start,
 			Len: time.Duration(1+r.IntN(4)) * time.Minute, Factor: r.logUniform(3, 10)})
 	}
+}
+
+func drawScaleOut(r *rng, sc *Scenario) {
+	drawSpikes(r, sc)
+	f := r.logUniform(100, 1000) / sc.Old.Latency.Median
+	sc.Old.Latency.Median *= f
+	sc.New.Latency.Median = sc.Old.Latency.Median
+	sc.ScaleOut = &ScaleOut{KeepAlive: durU(r, 5*time.Minute, 15*time.Minute)}
+	// The known-good's environments start as lazily as the new one's.
+	sc.Old.Cold = ColdStart{Tau: sc.New.Cold.Tau, Factor: sc.New.Cold.Factor, Sigma: sc.New.Cold.Sigma}
 }
 
 func drawColdStart(r *rng, sc *Scenario) {

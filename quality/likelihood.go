@@ -47,11 +47,12 @@ type obs struct {
 	demand     int   // every version's requests in the period (a concurrency limit is the function's)
 	bins       []int // durations per bin
 	activeFrom time.Duration
+	scaleCold  float64 // Agg.ScaleCold
 }
 
 func (m *model) observe(p *Period) obs {
 	o := obs{start: p.Start.Sub(m.sc.Deploy), inv: p.New.Inv, errs: p.New.Err, thr: p.New.Thr,
-		demand: p.New.Inv + p.New.Thr + p.Old.Inv + p.Old.Thr}
+		demand: p.New.Inv + p.New.Thr + p.Old.Inv + p.Old.Thr, scaleCold: p.New.ScaleCold}
 	o.activeFrom = max(o.start, 0)
 	o.bins = make([]int, len(m.thresholds)+1)
 	for _, d := range p.New.Dur {
@@ -89,7 +90,7 @@ func (m *model) periodLL(h hypothesis, o *obs, withLat bool) streams {
 		s.thr = logBetaBinom(o.thr, o.inv+o.thr, v.ThrRate, v.ThrKappa)
 	}
 	if withLat && o.inv > 0 {
-		cbar := v.Cold.meanShare(o.activeFrom, o.start+period)
+		cbar := 1 - (1-v.Cold.meanShare(o.activeFrom, o.start+period))*(1-o.scaleCold)
 		s.lat = m.durationLL(v, cbar, m.sc.latScale(o.start+period/2), o.bins)
 	}
 	return s

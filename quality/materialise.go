@@ -329,11 +329,19 @@ func describe(sc *Scenario) []string {
 		fmt.Sprintf("deploy %s -> %s at %s, split %v (new share %.0f%%), horizon %s", o.Name, n.Name,
 			sc.Deploy.Format(time.RFC3339Nano), sc.Split, 100*sc.Weight, sc.Horizon),
 		fmt.Sprintf("traffic %.3g/min, slope %+.2f/h, %d spikes%s; errors %.3g%% -> %.3g%% (kappa %.3g), throttles %.3g%% -> %.3g%%",
-			sc.Traffic.PerMinute, sc.Traffic.Slope, len(sc.Traffic.Spikes), limitNote(sc.Traffic.ConcurrencyCap), 100*o.ErrRate, 100*n.ErrRate, o.ErrKappa, 100*o.ThrRate, 100*n.ThrRate),
+			sc.Traffic.PerMinute, sc.Traffic.Slope, len(sc.Traffic.Spikes), limitNote(sc.Traffic.ConcurrencyCap)+scaleNote(sc.ScaleOut), 100*o.ErrRate, 100*n.ErrRate, o.ErrKappa, 100*o.ThrRate, 100*n.ThrRate),
 		fmt.Sprintf("steady p99 %.4g ms -> %.4g ms%s; cold starts %.0f%% (time constant %s), %.3gx slower; probe flake %.2g%%",
 			o.Latency.steady().quantile(0.99), n.Latency.steady().quantile(0.99), drift, 100*n.Cold.Share, n.Cold.Tau.Round(time.Second),
 			n.Cold.Factor, 100*sc.Probe.Flake),
 	}
+}
+
+// scaleNote names scale-out cold starts in a trace's header ("" without).
+func scaleNote(so *ScaleOut) string {
+	if so == nil {
+		return ""
+	}
+	return fmt.Sprintf(", each environment started for a rise in demand serves a cold first invocation (idle ones kept %s)", so.KeepAlive.Round(time.Second))
 }
 
 // limitNote names a concurrency limit in a trace's header ("" without).

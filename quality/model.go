@@ -33,6 +33,39 @@ type Scenario struct {
 	// LatDrift is the relative change per hour of every version's latency
 	// (load through the day), e.g. 0.08: a linear drift of the scale.
 	LatDrift float64
+	// ScaleOut, when set, makes every execution environment a version
+	// starts to meet a rise in demand serve a cold first invocation
+	// (good/scale-out).
+	ScaleOut *ScaleOut
+}
+
+// ScaleOut is Lambda's scaling: a version keeps the execution environments
+// its peak concurrency of the last KeepAlive needed (idle ones are then
+// reclaimed), and a minute whose peak concurrency needs more starts new
+// ones, each serving one cold invocation (the version's own ColdStart
+// Factor and Sigma: the same lazy initialisation as after a deploy). A
+// minute of λ requests of mean duration W seconds has L = λ·W/60 requests
+// in flight on average, and needs L + 3√L + 1 environments at its peak.
+// The new version starts from the known-good's environments' count: its
+// first environments are the deploy's cold starts (ColdStart).
+type ScaleOut struct {
+	KeepAlive time.Duration
+}
+
+// envsNeeded is the peak concurrency of a minute of lam requests of mean
+// duration meanMs.
+func envsNeeded(lam, meanMs float64) float64 {
+	l := lam * meanMs / 1000 / 60
+	return l + 3*math.Sqrt(l) + 1
+}
+
+// mean is the mean duration (ms) of the steady distribution.
+func (l Latency) mean() float64 {
+	s := 0.0
+	for _, c := range l.steady() {
+		s += c.w * math.Exp(c.mu+c.sigma*c.sigma/2)
+	}
+	return s
 }
 
 // latScale is the latency drift's factor on every version's durations at
@@ -179,7 +212,7 @@ func (v *Version) healthFail(sc *Scenario, t time.Duration) float64 {
 	return 1 - (1-f)*(1-sc.Probe.Flake)
 }
 
-// coldShare is the probability that an invocation of the new version at t
+// share is the probability that an invocation of the new version at t
 // after the deploy is cold; below minColdShare it is 0.
 func (c ColdStart) share(t time.Duration) float64 {
 	if t < 0 || c.Share <= 0 {

@@ -11,6 +11,10 @@ import (
 type Agg struct {
 	Inv, Err, Thr int       // invocations, errors, throttled requests
 	Dur           []float64 // every invocation's duration, ms, in arrival order
+	// ScaleCold is the probability that an invocation of the period was
+	// the cold first one of an environment started to scale out (the
+	// scenario's ScaleOut; the ideal judge allows for it).
+	ScaleCold float64
 }
 
 // Period is one CloudWatch period with both versions' aggregates.
@@ -55,6 +59,7 @@ func Simulate(sc *Scenario) *Sim {
 	s.Periods = make([]Period, n)
 	r := newRNG(sc.Kind, sc.Seed, "traffic")
 	scales, tails := sc.Old.Latency.scaleNodes(), sc.Old.Latency.tailNodes()
+	var envs scaling
 	for i := range s.Periods {
 		p := &s.Periods[i]
 		p.Start = s.First.Add(time.Duration(i) * period)
@@ -69,6 +74,7 @@ func Simulate(sc *Scenario) *Sim {
 		if m.start > -period {
 			m.new = m.versionMinute(&sc.New, uErr, uThr)
 		}
+		m.envs = &envs
 		m.run(p)
 	}
 	s.Probes = simulateProbes(sc)
@@ -82,6 +88,28 @@ type minute struct {
 	start       time.Duration // period start relative to the deploy
 	scale, tail float64       // this minute's latency noise
 	old, new    versionMinute
+	envs        *scaling
+}
+
+// scaling is each version's environments needed in the minutes so far
+// (Scenario.ScaleOut).
+type scaling struct{ old, new []float64 }
+
+// scaleCold is the share of a minute's lam requests (expected) on a
+// version that are the cold first invocations of environments it starts:
+// its peak need beyond the most it needed in the last keep minutes.
+func scaleCold(hist *[]float64, lam, meanMs float64, keep int) float64 {
+	need := envsNeeded(lam, meanMs)
+	h := *hist
+	*hist = append(h, need)
+	if len(h) == 0 || lam <= 0 {
+		return 0
+	}
+	have := 0.0
+	for _, x := range h[max(0, len(h)-keep):] {
+		have = max(have, x)
+	}
+	return min(1, max(0, need-have)/lam)
 }
 
 // versionMinute is one version's behaviour during one minute.
@@ -89,6 +117,7 @@ type versionMinute struct {
 	v                 *Version
 	errP, thrP        float64
 	slowQ, mu, slowMu float64
+	scaleCold         float64 // Agg.ScaleCold
 }
 
 func (m *minute) versionMinute(v *Version, uErr, uThr float64) versionMinute {
@@ -132,12 +161,33 @@ func (m *minute) run(p *Period) {
 	lam := m.rate()
 	n := r.poisson(lam)
 	capThr := capShare(sc.Traffic.ConcurrencyCap, lam)
+	if so := sc.ScaleOut; so != nil && m.envs != nil {
+		keep := max(1, int(so.KeepAlive/period))
+		served := lam * (1 - capThr)
+		oldShare := 1.0
+		if m.start >= 0 {
+			oldShare = 0
+			if sc.Split {
+				oldShare = 1 - sc.Weight
+			}
+			if len(m.envs.new) == 0 {
+				m.envs.new = append(m.envs.new, m.envs.old...)
+			}
+		}
+		if oldShare > 0 {
+			p.Old.ScaleCold = scaleCold(&m.envs.old, served*oldShare, sc.Old.Latency.mean(), keep)
+		}
+		if oldShare < 1 {
+			p.New.ScaleCold = scaleCold(&m.envs.new, served*(1-oldShare), sc.New.Latency.mean(), keep)
+		}
+	}
 	for range n {
 		at := m.start + time.Duration(r.Float64()*float64(period))
 		vm, agg := &m.old, &p.Old
 		if at >= 0 && (!sc.Split || r.Float64() < sc.Weight) {
 			vm, agg = &m.new, &p.New
 		}
+		vm.scaleCold = agg.ScaleCold
 		if thr := max(vm.thrP, capThr); thr > 0 && r.Float64() < thr {
 			agg.Thr++
 			continue
@@ -162,7 +212,7 @@ func (m *minute) duration(vm *versionMinute, at time.Duration, failed bool) floa
 		mu, sigma = vm.slowMu, v.Latency.SlowSigma
 	}
 	d := math.Exp(mu + sigma*r.NormFloat64())
-	if c := v.Cold.share(at); c > 0 && r.Float64() < c {
+	if c := 1 - (1-v.Cold.share(at))*(1-vm.scaleCold); c > 0 && r.Float64() < c {
 		d *= math.Exp(math.Log(v.Cold.Factor) + v.Cold.Sigma*r.NormFloat64())
 	}
 	return min(d, timeoutMs)

@@ -154,6 +154,55 @@ func TestKindProperties(t *testing.T) {
 				within(t, "busiest minute over the median minute", slices.Max(inv)/median(inv), 2.5, math.Inf(1))
 			}
 		}},
+		{GoodScaleOut, func(t *testing.T, ss []*Sim) {
+			// Cold first invocations come with rises in traffic, to
+			// whichever version serves, and make those minutes slower.
+			var ratios []float64
+			oldCold, newCold := 0, 0
+			var allMass, riseMass float64 // expected cold invocations, and those in minutes whose traffic rose 1.5x
+			for _, s := range ss {
+				thr := s.Sc.Old.Latency.steady().quantile(0.99)
+				var coldSlow, coldN, warmSlow, warmN float64
+				for i, p := range s.Periods {
+					for _, a := range []Agg{p.Old, p.New} {
+						slow := 0.0
+						for _, d := range a.Dur {
+							if d > thr {
+								slow++
+							}
+						}
+						if a.ScaleCold > 0.002 {
+							coldSlow, coldN = coldSlow+slow, coldN+float64(len(a.Dur))
+						} else if a.ScaleCold == 0 {
+							warmSlow, warmN = warmSlow+slow, warmN+float64(len(a.Dur))
+						}
+					}
+					mass := p.Old.ScaleCold*float64(p.Old.Inv) + p.New.ScaleCold*float64(p.New.Inv)
+					allMass += mass
+					if prev := s.Periods[max(0, i-1)]; float64(p.Old.Inv+p.New.Inv) >= 1.5*float64(prev.Old.Inv+prev.New.Inv) {
+						riseMass += mass
+					}
+					if p.Old.ScaleCold > 0 {
+						oldCold++
+					}
+					if p.New.ScaleCold > 0 {
+						newCold++
+					}
+				}
+				if coldN > 0 && warmN > 0 && warmSlow > 0 {
+					ratios = append(ratios, (coldSlow/coldN)/(warmSlow/warmN))
+				}
+			}
+			if len(ratios) == 0 || allMass == 0 {
+				t.Fatal("no scale-out cold starts")
+			}
+			within(t, "share of the cold invocations in minutes whose traffic rose 1.5x", riseMass/allMass, 0.8, 1)
+			within(t, "seeds with a minute of 0.2% scale-out cold starts", float64(len(ratios))/float64(len(ss)), 0.5, 1)
+			within(t, "median slow share of those minutes over the others'", median(ratios), 1.3, math.Inf(1))
+			if oldCold == 0 || newCold == 0 {
+				t.Errorf("scale-out cold starts: %d minutes of the known-good's, %d of the new version's; want some of both", oldCold, newCold)
+			}
+		}},
 		{GoodFlaky, func(t *testing.T, ss []*Sim) {
 			var f []float64
 			for _, s := range ss {
