@@ -66,6 +66,7 @@ type ruleBase struct {
 	slowX0    float64       // compare_latency: the known-good side's X
 	coldMemo  *coldMemo     // compare_latency with a warmup: the joint cold-start test's last answer
 	trend     latencyTrend  // compare_latency: the known-good's own rise in slow share the baseline shows
+	scaleTail float64       // latency: the most invocations of the baseline's last periods (scaleout.go)
 }
 
 // PrepareBaseline derives the per-watch parameters from the baseline
@@ -84,6 +85,11 @@ func (p *Policy) PrepareBaseline(baseline []sample.Sample) *PreparedBaseline {
 		}
 	}
 	b.series = p.baselineSeries(make([][]pt, len(b.metrics)), baseline, b)
+	for i := range p.rules {
+		if r := &p.rules[i]; r.isLatency() && r.trials >= 0 {
+			b.rules[i].setScaleOut(b.series[r.trials])
+		}
+	}
 	if len(old) > 0 {
 		b.hist = p.baselineSeries(make([][]pt, len(b.metrics)), old, b)
 	}

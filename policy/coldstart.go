@@ -61,8 +61,12 @@ func coldShare(warmup time.Duration, deploy int64, q *period) float64 {
 // latencyIncrement is a latency period's evidence: its slow count
 // against the reference rate plus its cold-start allowance, or the split
 // allocation once cold starts are over, or the percentile fallback.
-func (p *Policy) latencyIncrement(r *rule, rb *ruleBase, w *watchInfo, q *period, inc *increment, split, vec []float64, cold float64) {
-	a := cold * coldShare(r.warmup, w.start, q)
+func (p *Policy) latencyIncrement(r *rule, rb *ruleBase, w *watchInfo, q *period, inc *increment, split, vec []float64, cr carry) {
+	a := cr.cold * coldShare(r.warmup, w.start, q)
+	so := rb.scaleOutShare(q, &cr) // scale-out cold starts (scaleout.go)
+	if so > 0 && (rb.upper <= 0 || so >= rb.upper/4) {
+		return // a rise in traffic whose cold starts could explain its slowness
+	}
 	counts := q.counts && rb.events >= 0 && rb.upper > 0
 	switch {
 	case q.split && r.test == testTwoSample:
@@ -89,7 +93,7 @@ func (p *Policy) latencyIncrement(r *rule, rb *ruleBase, w *watchInfo, q *period
 		g := rb.trend.at(q)
 		if r.warmup > 0 && rb.hasRef {
 			t := 1 / coldPhi(rb.rate*q.nn*g, 0, rb.invK)
-			inc.cold = seqtest.ColdPeriod{X: t * q.xn, N: t * q.nn * g, S: t * coldShare(r.warmup, w.start, q) * q.nn}
+			inc.cold = seqtest.ColdPeriod{X: t * q.xn, N: t * q.nn * g, S: t * coldShare(r.warmup, w.start, q) * q.nn, O: t * so * q.nn}
 		}
 		// The later epochs (and a rule without a warmup): the periods'
 		// counts join the new side's sums, judged against the
@@ -103,24 +107,24 @@ func (p *Policy) latencyIncrement(r *rule, rb *ruleBase, w *watchInfo, q *period
 		if a > 2*rb.upper {
 			return
 		}
-		w := 1 / coldPhi(rb.rate*q.nn*g, a*q.nn, rb.invK)
-		inc.x, inc.n, inc.off = w*q.xn, w*q.nn*g, w*a*q.nn
+		w := 1 / coldPhi(rb.rate*q.nn*g, (a+so)*q.nn, rb.invK)
+		inc.x, inc.n, inc.off = w*q.xn, w*q.nn*g, w*(a+so)*q.nn
 	case counts && rb.bursty != nil:
 		// Against every burst shape the baseline leaves open, the cold
 		// starts inside the null (seqtest.BurstyRate.AddPeriodCold).
 		if a > 2*rb.upper {
 			return
 		}
-		rb.burstyIncrement(inc, vec, split, q.xn, q.nn, a)
+		rb.burstyIncrement(inc, vec, split, q.xn, q.nn, a+so)
 	case counts:
 		if a > 2*rb.upper {
 			return
 		}
-		p0 := math.Min(0.999, rb.upper+a)
+		p0 := math.Min(0.999, rb.upper+a+so)
 		clear(vec)
-		seqtest.AddPeriod(vec, &seqtest.HardFailureGrid, q.xn, q.nn, p0, 1/coldPhi(rb.upper*q.nn, a*q.nn, rb.invK))
+		seqtest.AddPeriod(vec, &seqtest.HardFailureGrid, q.xn, q.nn, p0, 1/coldPhi(rb.upper*q.nn, (a+so)*q.nn, rb.invK))
 		inc.vec = vec
-	case a <= 0.01:
+	case a+so <= 0.01:
 		if z, ok := rb.fb.zOf(q.yn, q.nn); ok {
 			inc.z, inc.m = z, 1
 		}

@@ -153,16 +153,29 @@ type Evidence struct {
 	through      int64 // metric periods starting before this are folded
 	probeThrough int64 // probe results before this are folded
 	rules        [][]epochAcc
-	lastEnd      []int64   // per rule: end of the newest folded period with data
-	cold         []float64 // per rule: the cold-start scale bound after the folded periods (0: none yet, 1)
+	lastEnd      []int64 // per rule: end of the newest folded period with data
+	carries      []carry // per rule: what the folded periods pass on to the next
 }
 
-// coldOf is rule i's cold-start scale bound after the folded periods.
-func (e *Evidence) coldOf(i int) float64 {
-	if e == nil || i >= len(e.cold) || e.cold[i] == 0 {
-		return 1
+// carry is what a rule's evidence carries from one period to the next: the
+// latency rules' cold-start scale bound (coldBound) and the invocations of
+// their latest periods (scale-out cold starts, scaleout.go).
+type carry struct {
+	cold   float64               // 0: none yet (1)
+	recent [scaleOutKeep]float64 // the latest periods' invocations, newest last
+	seen   int                   // watch periods in recent (at most scaleOutKeep)
+}
+
+// carryOf is what rule i's folded periods pass on.
+func (e *Evidence) carryOf(i int) carry {
+	c := carry{}
+	if e != nil && i < len(e.carries) {
+		c = e.carries[i]
 	}
-	return e.cold[i]
+	if c.cold == 0 {
+		c.cold = 1
+	}
+	return c
 }
 
 // epochs returns rule i's folded epochs (nil when none).

@@ -258,14 +258,14 @@ func (p *Policy) foldSamples(e *Evidence, samples []sample.Sample, w *watchInfo,
 	defer ctxPool.Put(c)
 	p.fill(c, samples, w, pb.metrics, math.MaxInt64)
 	ne := &Evidence{through: metricTo, probeThrough: probeTo, rules: make([][]epochAcc, len(p.rules)),
-		lastEnd: make([]int64, len(p.rules)), cold: make([]float64, len(p.rules))}
+		lastEnd: make([]int64, len(p.rules)), carries: make([]carry, len(p.rules))}
 	copy(ne.lastEnd, e.lastEnd)
 	g := seqtest.DefaultGrid.Len()
 	split, vec := make([]float64, g), make([]float64, g)
 	for i := range p.rules {
 		r, rb := &p.rules[i], &pb.rules[i]
 		accs := cloneEpochs(e.epochs(i))
-		cold := e.coldOf(i)
+		cr := e.carryOf(i)
 		var recs []period
 		switch r.test {
 		case testWindow:
@@ -280,9 +280,9 @@ func (p *Policy) foldSamples(e *Evidence, samples []sample.Sample, w *watchInfo,
 			if q.state != psSrcErr {
 				ne.lastEnd[i] = max(ne.lastEnd[i], q.end)
 			}
-			accs, cold = p.addPeriod(r, rb, w, q, accs, cold, split, vec, func() []float64 { return make([]float64, g) })
+			accs, cr = p.addPeriod(r, rb, w, q, accs, cr, split, vec, func() []float64 { return make([]float64, g) })
 		}
-		ne.rules[i], ne.cold[i] = accs, cold
+		ne.rules[i], ne.carries[i] = accs, cr
 	}
 	return ne
 }

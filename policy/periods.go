@@ -229,13 +229,12 @@ type increment struct {
 	logY, wY   float64 // Σ trials·log(statistic), Σ trials: the latency the findings show
 }
 
-// increment turns a usable period into rule r's evidence (cold: the
-// latency rules' cold-start scale bound from the periods before it,
-// coldBound); ok is false when the period carries none (no traffic,
+// increment turns a usable period into rule r's evidence (cr: what the
+// periods before it pass on to the latency rules, addPeriod); ok is false when the period carries none (no traffic,
 // source error, cold starts, nothing to compare with). split and vec are
 // buffers (one entry per alternative) for a split period's log likelihood
 // ratios and for a latency period's against its own boundary.
-func (p *Policy) increment(r *rule, rb *ruleBase, w *watchInfo, q *period, split, vec []float64, cold float64) (inc increment, ok bool) {
+func (p *Policy) increment(r *rule, rb *ruleBase, w *watchInfo, q *period, split, vec []float64, cr carry) (inc increment, ok bool) {
 	if q.state != psUsable || !rb.judge {
 		return inc, false
 	}
@@ -260,7 +259,7 @@ func (p *Policy) increment(r *rule, rb *ruleBase, w *watchInfo, q *period, split
 	}
 	switch {
 	case r.isLatency():
-		p.latencyIncrement(r, rb, w, q, &inc, split, vec, cold)
+		p.latencyIncrement(r, rb, w, q, &inc, split, vec, cr)
 	case r.test == testRate || r.test == testProbe:
 		phi := seqtest.Phi(rb.nullRate*q.nn, rb.invK)
 		if r.test == testProbe {

@@ -90,7 +90,7 @@ func (p *Policy) accumulate(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, ev 
 		recs = p.periods(c, r, rb, w, from, math.MaxInt64)
 	}
 	splitBuf, vecBuf := grab(), grab()
-	cold := ev.coldOf(r.idx)
+	cr := ev.carryOf(r.idx)
 	for i := range recs {
 		q := &recs[i]
 		if q.end >= s.newest {
@@ -99,7 +99,7 @@ func (p *Policy) accumulate(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, ev 
 		if q.state != psSrcErr {
 			s.dataEnd = max(s.dataEnd, q.end)
 		}
-		s.accs, cold = p.addPeriod(r, rb, w, q, s.accs, cold, splitBuf, vecBuf, grab)
+		s.accs, cr = p.addPeriod(r, rb, w, q, s.accs, cr, splitBuf, vecBuf, grab)
 	}
 	c.acc = s.accs
 	s.e = p.evidenceOf(r, rb, s.accs)
@@ -129,20 +129,25 @@ func copyEpochs(dst, folded []epochAcc, grab func() []float64) []epochAcc {
 }
 
 // addPeriod adds period q's evidence to the epochs it belongs to (adding
-// those that start with it) and returns them with the cold-start scale
-// bound after q (coldBound). split and vec are scratch space.
-func (p *Policy) addPeriod(r *rule, rb *ruleBase, w *watchInfo, q *period, accs []epochAcc, cold float64, split, vec []float64, grab func() []float64) ([]epochAcc, float64) {
-	inc, ok := p.increment(r, rb, w, q, split, vec, cold)
-	cold = p.coldBound(r, rb, w, q, cold)
+// those that start with it) and returns them with what q passes on to
+// the next period (the cold-start scale bound, coldBound; the latest
+// invocations, scaleout.go). split and vec are scratch space.
+func (p *Policy) addPeriod(r *rule, rb *ruleBase, w *watchInfo, q *period, accs []epochAcc, cr carry, split, vec []float64, grab func() []float64) ([]epochAcc, carry) {
+	inc, ok := p.increment(r, rb, w, q, split, vec, cr)
+	cold := p.coldBound(r, rb, w, q, cr.cold)
+	if r.isLatency() {
+		cr = cr.after(q)
+	}
+	cr.cold = cold
 	if !ok {
-		return accs, cold
+		return accs, cr
 	}
 	n := p.epochsAt(w.start, q.start)
 	accs = p.ensureEpochs(accs, n, r, rb, w.start, grab)
 	for k := range n {
 		accs[k].add(&inc)
 	}
-	return accs, cold
+	return accs, cr
 }
 
 // minEvidence is what a rule needs to have judged before it vouches:

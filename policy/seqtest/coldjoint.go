@@ -5,20 +5,25 @@ import "math"
 // ColdPeriod is one period of compare_latency's new side: X slow
 // invocations out of N, and S its cold-start mass, the cold invocations
 // the period would have if every invocation were cold at the rule's bound
-// e^(-t/τ) (the period's mean of that bound times N). Tempered counts
-// (quasi-likelihood) are allowed; S is tempered with N.
-type ColdPeriod struct{ X, N, S float64 }
+// e^(-t/τ) (the period's mean of that bound times N). O is expected
+// events the null may add to the period whatever the other periods do
+// (cold starts of environments started for a rise in traffic). Tempered
+// counts (quasi-likelihood) are allowed; S and O are tempered with N.
+type ColdPeriod struct{ X, N, S, O float64 }
 
 // Add sums o into p (a block of periods judged as one).
-func (p *ColdPeriod) Add(o ColdPeriod) { p.X, p.N, p.S = p.X+o.X, p.N+o.N, p.S+o.S }
+func (p *ColdPeriod) Add(o ColdPeriod) {
+	p.X, p.N, p.S, p.O = p.X+o.X, p.N+o.N, p.S+o.S, p.O+o.O
+}
 
 // LogECold is the log e-value of the new side's slow counts against the
 // pre-deploy reference block when the first periods after the deploy may
 // hold cold starts, judged jointly over the periods.
 //
 // H0: period j's slow count is Poisson with mean w_j + h_j·S_j, where the
-// warm part w_j ≤ r0·λ·N_j (the new version's warm invocations no slower
-// than the known-good's share λ, which the reference block measures) and
+// warm part w_j ≤ r0·λ·N_j + O_j (the new version's warm invocations no
+// slower than the known-good's share λ, which the reference block
+// measures, plus the period's own allowance O_j, set before its count) and
 // h_j·S_j is the expected number of cold invocations that are slow:
 // 0 ≤ h_j ≤ 1, and h non-increasing in j. That is the cold-start model of
 // the rule: the cold share at t after the deploy is c·e^(-t/τ*), c ≤ 1,
@@ -136,7 +141,7 @@ func logSupNullCold(ref Block, ps []ColdPeriod, r0 float64) float64 {
 		supColdPeriods(ps, r0*lam, &h)
 		d := ref.X/lam - ref.N
 		for j, q := range ps {
-			top := h[j]*q.S + r0*lam*q.N
+			top := h[j]*q.S + r0*lam*q.N + q.O
 			if top < q.X {
 				d += r0 * q.N * (q.X/top - 1)
 			}
@@ -190,7 +195,7 @@ func rootDecreasing(g func(float64) float64, a, b float64) float64 {
 
 // supColdPeriods maximises Σ_j ℓ_j(h_j) over 1 ≥ h_1 ≥ h_2 ≥ ... ≥ 0,
 // ℓ_j(h) the log likelihood of period j maximised over its warm part
-// (mean between h·S_j and h·S_j + lamr·N_j), by pool-adjacent-violators:
+// (mean between h·S_j and h·S_j + lamr·N_j + O_j), by pool-adjacent-violators:
 // each ℓ_j is concave, so merging adjacent blocks whose optima violate the
 // order and maximising the block's sum gives the constrained maximum.
 //
@@ -238,17 +243,17 @@ func supColdPeriods(ps []ColdPeriod, lamr float64, hs *[]float64) float64 {
 }
 
 // coldLL is period q's log likelihood maximised over its mean in
-// [h·S, h·S + lamr·N] (without log X!).
+// [h·S, h·S + lamr·N + O] (without log X!).
 func coldLL(q ColdPeriod, lamr, h float64) float64 {
 	lo := h * q.S
-	m := min(max(q.X, lo), lo+lamr*q.N)
+	m := min(max(q.X, lo), lo+lamr*q.N+q.O)
 	return poisLL(q.X, m)
 }
 
 // coldSlope is coldLL's derivative in h.
 func coldSlope(q ColdPeriod, lamr, h float64) float64 {
 	lo := h * q.S
-	switch hi := lo + lamr*q.N; {
+	switch hi := lo + lamr*q.N + q.O; {
 	case hi < q.X:
 		return q.S * (q.X/hi - 1)
 	case lo > q.X:
@@ -258,9 +263,9 @@ func coldSlope(q ColdPeriod, lamr, h float64) float64 {
 }
 
 // coldArgmax is a maximiser of one period's coldLL in [0, 1]: the middle
-// of the h whose range [h·S, h·S + lamr·N] holds X.
+// of the h whose range [h·S, h·S + lamr·N + O] holds X.
 func coldArgmax(q ColdPeriod, lamr float64) float64 {
-	lo := min(1, max(0, (q.X-lamr*q.N)/q.S))
+	lo := min(1, max(0, (q.X-lamr*q.N-q.O)/q.S))
 	hi := min(1, max(0, q.X/q.S))
 	return (lo + hi) / 2
 }

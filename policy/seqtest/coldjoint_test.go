@@ -17,6 +17,9 @@ func TestSupColdPeriodsMatchesSearch(t *testing.T) {
 		for j := range ps {
 			n := float64(20 + r.IntN(300))
 			ps[j] = ColdPeriod{X: float64(r.IntN(40)), N: n, S: n * math.Exp(-float64(j)*r.Float64()*3) * r.Float64()}
+			if r.IntN(2) == 0 {
+				ps[j].O = 10 * r.Float64() // a period's own allowance
+			}
 		}
 		lamr := 0.002 + 0.03*r.Float64()
 		got := supColdPeriods(ps, lamr, nil)
@@ -44,7 +47,7 @@ func TestSupNullColdMatchesScan(t *testing.T) {
 	r := newSim(11)
 	for trial := range 100 {
 		ref := Block{X: float64(10 + r.IntN(200)), N: 10000}
-		ps := []ColdPeriod{{X: float64(r.IntN(30)), N: 150, S: 80}, {X: float64(r.IntN(20)), N: 150, S: 17}, {X: float64(r.IntN(20)), N: 150, S: 4}}
+		ps := []ColdPeriod{{X: float64(r.IntN(30)), N: 150, S: 80}, {X: float64(r.IntN(20)), N: 150, S: 17, O: float64(r.IntN(2) * 6)}, {X: float64(r.IntN(20)), N: 150, S: 4}}
 		got := logSupNullCold(ref, ps, 1)
 		best := math.Inf(-1)
 		for i := 1; i <= 4000; i++ {
@@ -110,6 +113,57 @@ func TestLogEColdValidity(t *testing.T) {
 			}
 		}
 		checkRate(t, name, alarms, n, simAlpha)
+	}
+}
+
+// Validity with a period's own allowance (ColdPeriod.O: cold starts of
+// environments started for a traffic spike): spikes whose extra slow
+// invocations are as many as their allowances, on top of the strongest
+// cold starts after the deploy. The e-value must reach 1/α in at most α
+// of the watches, and a spike without its allowance must be seen.
+func TestLogEColdValidityWithOffsets(t *testing.T) {
+	tst := NewTwoSamplePrior(1, &ShareGrid, 4, 400)
+	n := reps(t, 2000)
+	const lam, traffic, o = 0.01, 300.0, 20.0
+	watch := func(r sim, allow bool) bool {
+		ref := Block{X: float64(r.poisson(lam * 60 * traffic)), N: 60 * traffic}
+		var ps []ColdPeriod
+		for j := range 12 {
+			t1, t2 := float64(j)*60, float64(j+1)*60
+			s := 40 * (math.Exp(-t1/40) - math.Exp(-t2/40)) / 60
+			q := ColdPeriod{N: traffic, S: s * traffic}
+			mean := traffic * (lam + s)
+			if j == 2 || j == 6 || j == 7 {
+				mean += o
+				if allow {
+					q.O = o
+				}
+			}
+			q.X = float64(r.poisson(mean))
+			if len(ps) < 8 {
+				ps = append(ps, q)
+			} else {
+				ps[7].Add(q)
+			}
+			if tst.LogECold(ref, ps) >= math.Log(1/simAlpha) {
+				return true
+			}
+		}
+		return false
+	}
+	r := newSim(29)
+	alarms, unallowed := 0, 0
+	for range n {
+		if watch(r, true) {
+			alarms++
+		}
+		if watch(r, false) {
+			unallowed++
+		}
+	}
+	checkRate(t, "spikes of 20 extra slow invocations, allowed", alarms, n, simAlpha)
+	if unallowed < n/2 {
+		t.Errorf("the same spikes without their allowance tripped %d of %d watches, want most", unallowed, n)
 	}
 }
 
