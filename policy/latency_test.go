@@ -70,11 +70,7 @@ func TestDurationStats(t *testing.T) {
 // by the 5th, as the average with the test of only the periods after the
 // cold starts that it replaced did.
 func TestCompareLatencyAfterTheColdStarts(t *testing.T) {
-	r := config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency, MinEffect: 0.1, Warmup: config.Duration{Duration: 40 * time.Second}}
-	p, err := Compile(target(10*time.Minute, r))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := compareLatencyCold(t)
 	tripsAt := tripMinute(p, latBase(), 10, func(m int) []sample.Sample { return latencyMinutes(0, m, 1000, 800, 25, 25) })
 	if tripsAt == 0 || tripsAt > 5 {
 		t.Fatalf("2.5x the slow share trips in minute %d, want by the 5th", tripsAt)
@@ -90,11 +86,7 @@ func TestCompareLatencyAfterTheColdStarts(t *testing.T) {
 // minute's bound allowed, it tripped in the 5th minute; jointly, in the
 // 4th.
 func TestCompareLatencyJointColdStarts(t *testing.T) {
-	r := config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency, MinEffect: 0.1, Warmup: config.Duration{Duration: 40 * time.Second}}
-	p, err := Compile(target(10*time.Minute, r))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := compareLatencyCold(t)
 	var base []sample.Sample
 	for i := -60; i < 0; i++ {
 		base = append(base, met("Invocations", "", i, 200), met("Duration.p99", "", i, 400), met("Duration.TC(400:)", "", i, 2))
@@ -126,6 +118,18 @@ func TestCompareLatencyWithoutWarmup(t *testing.T) {
 	}
 }
 
+// compareLatencyCold compiles a compare_latency rule (min_effect 0.1)
+// with a warmup of 40 s, the shipped one.
+func compareLatencyCold(t *testing.T) *Policy {
+	t.Helper()
+	r := config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency, MinEffect: 0.1, Warmup: config.Duration{Duration: 40 * time.Second}}
+	p, err := Compile(target(10*time.Minute, r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // compareLatencyWarm compiles a compare_latency rule (min_effect 0.1)
 // with warmup = "0s": no cold-start allowance.
 func compareLatencyWarm(t *testing.T) *Policy {
@@ -146,11 +150,7 @@ func compareLatencyWarm(t *testing.T) *Policy {
 // minutes' bound loose enough that a steady 6x slow share from the
 // deploy on tripped in the 5th minute instead of the 4th.
 func TestColdBoundIgnoresWarmBursts(t *testing.T) {
-	r := config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency, MinEffect: 0.1, Warmup: config.Duration{Duration: 40 * time.Second}}
-	p, err := Compile(target(10*time.Minute, r))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := compareLatencyCold(t)
 	var base []sample.Sample
 	for i := -30; i < 0; i++ {
 		s := []float64{2, 18, 6, 14, 10}[(i+30)%5]

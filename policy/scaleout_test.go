@@ -2,9 +2,7 @@ package policy
 
 import (
 	"testing"
-	"time"
 
-	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/sample"
 )
 
@@ -19,11 +17,7 @@ import (
 // that starts with the spike, or traffic that stays high and slow, trips
 // at most a minute later than without the spike.
 func TestCompareLatencyScaleOut(t *testing.T) {
-	r := config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency, MinEffect: 0.1, Warmup: config.Duration{Duration: 40 * time.Second}}
-	p, err := Compile(target(10*time.Minute, r))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := compareLatencyCold(t)
 	var base []sample.Sample
 	for i := -60; i < 0; i++ {
 		base = append(base, latencyMinute(i, 1000, 10, 6)...)

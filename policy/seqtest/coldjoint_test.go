@@ -75,17 +75,22 @@ func coldWatch(r sim, tst *TwoSample, lam, ratio, c, tau, n, nRef float64, perio
 		s := 40 * (math.Exp(-t1/40) - math.Exp(-t2/40)) / 60            // the rule's bound at c = 1
 		true_ := c * tau * (math.Exp(-t1/tau) - math.Exp(-t2/tau)) / 60 // the cold share
 		x := r.poisson(n * (min(1, ratio*lam) + true_))
-		q := ColdPeriod{X: float64(x), N: n, S: s * n}
-		if len(ps) < 8 {
-			ps = append(ps, q)
-		} else {
-			ps[7].Add(q)
-		}
+		ps = pushCold(ps, ColdPeriod{X: float64(x), N: n, S: s * n})
 		if tst.LogECold(ref, ps) >= math.Log(1/simAlpha) {
 			return j
 		}
 	}
 	return -1
+}
+
+// pushCold appends q to ps, the eighth period on holding the sum of the
+// rest (as compare_latency's epoch 0 does).
+func pushCold(ps []ColdPeriod, q ColdPeriod) []ColdPeriod {
+	if len(ps) < 8 {
+		return append(ps, q)
+	}
+	ps[7].Add(q)
+	return ps
 }
 
 // Validity: cold starts as strong as the model allows (every invocation
@@ -140,11 +145,7 @@ func TestLogEColdValidityWithOffsets(t *testing.T) {
 				}
 			}
 			q.X = float64(r.poisson(mean))
-			if len(ps) < 8 {
-				ps = append(ps, q)
-			} else {
-				ps[7].Add(q)
-			}
+			ps = pushCold(ps, q)
 			if tst.LogECold(ref, ps) >= math.Log(1/simAlpha) {
 				return true
 			}
