@@ -230,10 +230,11 @@ type increment struct {
 }
 
 // increment turns a usable period into rule r's evidence (cr: what the
-// periods before it pass on to the latency rules, addPeriod); ok is false when the period carries none (no traffic,
-// source error, cold starts, nothing to compare with). split and vec are
-// buffers (one entry per alternative) for a split period's log likelihood
-// ratios and for a latency period's against its own boundary.
+// periods before it pass on to the latency rules, addPeriod); ok is false
+// when the period carries none (no traffic, source error, cold starts, a
+// rise in traffic, nothing to compare with). split and vec are buffers
+// (one entry per alternative) for a split period's log likelihood ratios
+// and for a latency period's against its own boundary.
 func (p *Policy) increment(r *rule, rb *ruleBase, w *watchInfo, q *period, split, vec []float64, cr carry) (inc increment, ok bool) {
 	if q.state != psUsable || !rb.judge {
 		return inc, false
