@@ -65,7 +65,8 @@ func (p *Policy) latencyIncrement(r *rule, rb *ruleBase, w *watchInfo, q *period
 	a := cr.cold * coldShare(r.warmup, w.start, q)
 	so := rb.scaleOutShare(q, &cr) // scale-out cold starts (scaleout.go)
 	if so > 0 && (rb.upper <= 0 || so >= rb.upper/4) {
-		return // a rise in traffic whose cold starts could explain its slowness
+		inc.rise = true // a rise in traffic whose cold starts could explain its slowness
+		return
 	}
 	counts := q.counts && rb.events >= 0 && rb.upper > 0
 	switch {

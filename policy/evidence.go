@@ -164,6 +164,7 @@ type carry struct {
 	cold   float64               // 0: none yet (1)
 	recent [scaleOutKeep]float64 // the latest periods' invocations, newest last
 	seen   int                   // watch periods in recent (at most scaleOutKeep)
+	rises  int                   // periods not judged for a rise in traffic (scaleout.go)
 }
 
 // carryOf is what rule i's folded periods pass on.

@@ -227,6 +227,7 @@ type increment struct {
 	rawKX      float64            // untempered known-good counts of split periods
 	rawKN      float64
 	logY, wY   float64 // Σ trials·log(statistic), Σ trials: the latency the findings show
+	rise       bool    // latency: not judged, a rise in traffic whose cold starts could explain it (scaleout.go)
 }
 
 // increment turns a usable period into rule r's evidence (cr: what the

@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/canaryd/canaryd/sample"
 )
@@ -42,6 +44,11 @@ func TestCompareLatencyScaleOut(t *testing.T) {
 	}
 	if at := tripMinute(p, base, 30, watch(10000, 200, 1000, 6)); at != 0 {
 		t.Errorf("a 10x spike's cold starts trip in minute %d", at)
+	}
+	// The finding says what it left out.
+	in := Input{WatchStart: at(0), NewVersion: "2", KnownGood: "1", Baseline: base, Samples: watch(10000, 200, 1000, 6)(20)}
+	if note := p.Evaluate(in, at(20).Add(10*time.Second)).Findings[0].Note; !strings.Contains(note, "1 period(s) after a rise in traffic not judged") {
+		t.Errorf("the note does not name the spike's minute: %s", note)
 	}
 	if at := tripMinute(p, base, 30, watch(1000, 200, 1000, 6)); at != 16 {
 		t.Errorf("the same slow count at the usual traffic trips in minute %d, want the 16th", at)

@@ -30,6 +30,7 @@ type statEval struct {
 	newestSt   periodState
 	dataEnd    int64
 	sawPeriods bool
+	rises      int // periods not judged for a rise in traffic (scaleout.go)
 }
 
 func (p *Policy) evalStat(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, in *Input) (ruleResult, Finding) {
@@ -102,6 +103,7 @@ func (p *Policy) accumulate(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, ev 
 		s.accs, cr = p.addPeriod(r, rb, w, q, s.accs, cr, splitBuf, vecBuf, grab)
 	}
 	c.acc = s.accs
+	s.rises = cr.rises
 	s.e = p.evidenceOf(r, rb, s.accs)
 	return s
 }
@@ -134,6 +136,9 @@ func copyEpochs(dst, folded []epochAcc, grab func() []float64) []epochAcc {
 // invocations, scaleout.go). split and vec are scratch space.
 func (p *Policy) addPeriod(r *rule, rb *ruleBase, w *watchInfo, q *period, accs []epochAcc, cr carry, split, vec []float64, grab func() []float64) ([]epochAcc, carry) {
 	inc, ok := p.increment(r, rb, w, q, split, vec, cr)
+	if inc.rise {
+		cr.rises++
+	}
 	cold := p.coldBound(r, rb, w, q, cr.cold)
 	if r.isLatency() {
 		cr = cr.after(q)
@@ -315,6 +320,10 @@ func (p *Policy) statNote(r *rule, rb *ruleBase, in *Input, rr *ruleResult, s st
 		nb.str("known-good ").str(kg).str(" alongside: ").num(best.rawKX, -1).str(" of ").num(best.rawKN, -1)
 	}
 	baselineNote(&nb, r, rb)
+	if s.rises > 0 {
+		nb.sep()
+		nb.num(float64(s.rises), -1).str(" period(s) after a rise in traffic not judged (the cold starts of the environments it started could explain them)")
+	}
 	hedgeNote(&nb, rb, best)
 	if total.rawN < p.minEvidence(r) && !rr.breached {
 		nb.sep()
