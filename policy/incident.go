@@ -653,21 +653,21 @@ const kgDoubtDelta = 0.01
 // deploy during it rolled back to a known-good as bad
 // (good/low-traffic-incident seed 5 at a 15-minute baseline).
 func (b *PreparedBaseline) doubtKnownGood() {
-	shows := func(i int) bool {
+	shown := false // some count or probe rule shows the known-good failing
+	for i := range b.rules {
 		rb := &b.rules[i]
-		return !b.p.rules[i].isLatency() && (rb.kgBad || (rb.shift.on && !rb.shift.other))
+		shown = shown || (!b.p.rules[i].isLatency() && (rb.kgBad || (rb.shift.on && !rb.shift.other)))
+	}
+	if !shown {
+		return
 	}
 	for i := range b.p.rules {
+		// A rule that shows the failure itself (kgBad, shift.on) is not
+		// one to doubt: the one that shows it is another.
 		r, rb := &b.p.rules[i], &b.rules[i]
 		if r.test != testRate || r.rel != relAbsolute || r.isLatency() || rb.kgBad || rb.shift.on || !rb.hasRate {
 			continue
 		}
-		other := false
-		for j := range b.rules {
-			other = other || (j != i && shows(j))
-		}
-		if other && seqtest.UpperRate(rb.baseRaw.X, rb.baseRaw.N, kgDoubtDelta) >= rb.nullRate {
-			rb.kgDoubt = true
-		}
+		rb.kgDoubt = seqtest.UpperRate(rb.baseRaw.X, rb.baseRaw.N, kgDoubtDelta) >= rb.nullRate
 	}
 }

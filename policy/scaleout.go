@@ -1,10 +1,6 @@
 package policy
 
-import (
-	"cmp"
-	"math"
-	"slices"
-)
+import "math"
 
 // Scale-out cold starts. Lambda keeps a version's execution environments
 // while they serve traffic and reclaims them after minutes idle; a rise in
@@ -47,18 +43,14 @@ const scaleOutJump = 1.5
 const scaleOutKeep = 3
 
 // setScaleOut records the most invocations among the baseline's last
-// scaleOutKeep periods (the trials series), the first watch periods'
-// reference.
+// scaleOutKeep periods (the trials series, sorted by time), the first
+// watch periods' reference.
 func (rb *ruleBase) setScaleOut(trials []pt) {
-	var ok []pt
-	for _, q := range trials {
-		if q.out == outOK {
-			ok = append(ok, q)
+	for i, k := len(trials)-1, 0; i >= 0 && k < scaleOutKeep; i-- {
+		if q := trials[i]; q.out == outOK {
+			rb.scaleTail = max(rb.scaleTail, q.v)
+			k++
 		}
-	}
-	slices.SortFunc(ok, func(a, b pt) int { return cmp.Compare(a.t, b.t) })
-	for _, q := range ok[max(0, len(ok)-scaleOutKeep):] {
-		rb.scaleTail = max(rb.scaleTail, q.v)
 	}
 }
 

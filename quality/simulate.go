@@ -60,6 +60,9 @@ func Simulate(sc *Scenario) *Sim {
 	r := newRNG(sc.Kind, sc.Seed, "traffic")
 	scales, tails := sc.Old.Latency.scaleNodes(), sc.Old.Latency.tailNodes()
 	var envs scaling
+	if sc.ScaleOut != nil {
+		envs.oldMean, envs.newMean = sc.Old.Latency.mean(), sc.New.Latency.mean()
+	}
 	for i := range s.Periods {
 		p := &s.Periods[i]
 		p.Start = s.First.Add(time.Duration(i) * period)
@@ -91,9 +94,12 @@ type minute struct {
 	envs        *scaling
 }
 
-// scaling is each version's environments needed in the minutes so far
-// (Scenario.ScaleOut).
-type scaling struct{ old, new []float64 }
+// scaling is each version's environments needed in the minutes so far,
+// and its mean duration (ms; Scenario.ScaleOut).
+type scaling struct {
+	old, new         []float64
+	oldMean, newMean float64
+}
 
 // scaleCold is the share of a minute's lam requests (expected) on a
 // version that are the cold first invocations of environments it starts:
@@ -161,7 +167,7 @@ func (m *minute) run(p *Period) {
 	lam := m.rate()
 	n := r.poisson(lam)
 	capThr := capShare(sc.Traffic.ConcurrencyCap, lam)
-	if so := sc.ScaleOut; so != nil && m.envs != nil {
+	if so := sc.ScaleOut; so != nil {
 		keep := max(1, int(so.KeepAlive/period))
 		served := lam * (1 - capThr)
 		oldShare := 1.0
@@ -175,11 +181,12 @@ func (m *minute) run(p *Period) {
 			}
 		}
 		if oldShare > 0 {
-			p.Old.ScaleCold = scaleCold(&m.envs.old, served*oldShare, sc.Old.Latency.mean(), keep)
+			p.Old.ScaleCold = scaleCold(&m.envs.old, served*oldShare, m.envs.oldMean, keep)
 		}
 		if oldShare < 1 {
-			p.New.ScaleCold = scaleCold(&m.envs.new, served*(1-oldShare), sc.New.Latency.mean(), keep)
+			p.New.ScaleCold = scaleCold(&m.envs.new, served*(1-oldShare), m.envs.newMean, keep)
 		}
+		m.old.scaleCold, m.new.scaleCold = p.Old.ScaleCold, p.New.ScaleCold
 	}
 	for range n {
 		at := m.start + time.Duration(r.Float64()*float64(period))
@@ -187,7 +194,6 @@ func (m *minute) run(p *Period) {
 		if at >= 0 && (!sc.Split || r.Float64() < sc.Weight) {
 			vm, agg = &m.new, &p.New
 		}
-		vm.scaleCold = agg.ScaleCold
 		if thr := max(vm.thrP, capThr); thr > 0 && r.Float64() < thr {
 			agg.Thr++
 			continue
