@@ -158,6 +158,7 @@ func NewScenario(k Kind, seed uint64) (*Scenario, error) {
 	sc := drawBase(r)
 	sc.Kind, sc.Seed = k, seed
 	spec.draw(r, sc)
+	scaleOut(newRNG(k, seed, "scale-out params"), sc)
 	return sc, nil
 }
 
@@ -210,8 +211,21 @@ func drawScaleOut(r *rng, sc *Scenario) {
 	sc.Old.Latency.Median *= f
 	sc.New.Latency.Median = sc.Old.Latency.Median
 	sc.ScaleOut = &ScaleOut{KeepAlive: durU(r, 5*time.Minute, 15*time.Minute)}
+}
+
+// scaleOut makes every scenario's versions scale out as Lambda does
+// (ScaleOut), with its parameters drawn from a stream of their own so that
+// the kinds' draws stay what they were: good/scale-out draws a function
+// slow enough to need many environments, the others scale out at their
+// spikes, their traffic's rise through the day and a trickle's idle gaps.
+func scaleOut(r *rng, sc *Scenario) {
+	if sc.ScaleOut == nil {
+		sc.ScaleOut = &ScaleOut{KeepAlive: durU(r, 5*time.Minute, 15*time.Minute)}
+	}
 	// The known-good's environments start as lazily as the new one's.
-	sc.Old.Cold = ColdStart{Tau: sc.New.Cold.Tau, Factor: sc.New.Cold.Factor, Sigma: sc.New.Cold.Sigma}
+	if sc.Old.Cold == (ColdStart{}) {
+		sc.Old.Cold = ColdStart{Tau: sc.New.Cold.Tau, Factor: sc.New.Cold.Factor, Sigma: sc.New.Cold.Sigma}
+	}
 }
 
 func drawColdStart(r *rng, sc *Scenario) {

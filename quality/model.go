@@ -35,7 +35,8 @@ type Scenario struct {
 	LatDrift float64
 	// ScaleOut, when set, makes every execution environment a version
 	// starts to meet a rise in demand serve a cold first invocation
-	// (good/scale-out).
+	// (every kind's, NewScenario; good/scale-out's function is slow
+	// enough to need many).
 	ScaleOut *ScaleOut
 }
 
@@ -46,8 +47,10 @@ type Scenario struct {
 // Factor and Sigma: the same lazy initialisation as after a deploy). A
 // minute of λ requests of mean duration W seconds has L = λ·W/60 requests
 // in flight on average, and needs L + 3√L + 1 environments at its peak.
-// The new version starts from the known-good's environments' count: its
-// first environments are the deploy's cold starts (ColdStart).
+// A version no request came to in the last KeepAlive has none left, so a
+// trickle's requests are mostly cold. The new version starts from the
+// known-good's environments' count: its first environments are the
+// deploy's cold starts (ColdStart).
 type ScaleOut struct {
 	KeepAlive time.Duration
 }

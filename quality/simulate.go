@@ -62,6 +62,7 @@ func Simulate(sc *Scenario) *Sim {
 	var envs scaling
 	if sc.ScaleOut != nil {
 		envs.oldMean, envs.newMean = sc.Old.Latency.mean(), sc.New.Latency.mean()
+		envs.r = newRNG(sc.Kind, sc.Seed, "scale-out")
 	}
 	for i := range s.Periods {
 		p := &s.Periods[i]
@@ -91,31 +92,45 @@ type minute struct {
 	start       time.Duration // period start relative to the deploy
 	scale, tail float64       // this minute's latency noise
 	old, new    versionMinute
-	envs        *scaling
+	envs        *scaling // nil: no scale-out history (the ideal's expected evidence)
 }
 
-// scaling is each version's environments needed in the minutes so far,
-// and its mean duration (ms; Scenario.ScaleOut).
+// scaling is each version's minutes so far, and its mean duration (ms;
+// Scenario.ScaleOut). Whether an invocation is the cold first one of such
+// an environment is drawn from a stream of its own (r), so a scenario
+// whose environments never change draws what it drew before every
+// scenario scaled out.
 type scaling struct {
-	old, new         []float64
+	old, new         []envMinute
 	oldMean, newMean float64
+	r                *rng
 }
+
+// envMinute is a version's minute: the requests it served (expected) and
+// the environments they needed at their peak.
+type envMinute struct{ lam, need float64 }
 
 // scaleCold is the share of a minute's lam requests (expected) on a
 // version that are the cold first invocations of environments it starts:
-// its peak need beyond the most it needed in the last keep minutes.
-func scaleCold(hist *[]float64, lam, meanMs float64, keep int) float64 {
+// its peak need beyond the most it needed in the last keep minutes, and,
+// at a trickle, every request that finds its environments reclaimed
+// because none came in those minutes (probability e^-Λ, Λ their requests).
+func scaleCold(hist *[]envMinute, lam, meanMs float64, keep int) float64 {
 	need := envsNeeded(lam, meanMs)
 	h := *hist
-	*hist = append(h, need)
+	*hist = append(h, envMinute{lam, need})
 	if len(h) == 0 || lam <= 0 {
 		return 0
 	}
-	have := 0.0
+	have, recent := 0.0, 0.0
 	for _, x := range h[max(0, len(h)-keep):] {
-		have = max(have, x)
+		have, recent = max(have, x.need), recent+x.lam
 	}
-	return min(1, max(0, need-have)/lam)
+	rise, idle := min(1, max(0, need-have)/lam), math.Exp(-recent)
+	if idle < minColdShare {
+		idle = 0
+	}
+	return 1 - (1-rise)*(1-idle)
 }
 
 // versionMinute is one version's behaviour during one minute.
@@ -167,7 +182,7 @@ func (m *minute) run(p *Period) {
 	lam := m.rate()
 	n := r.poisson(lam)
 	capThr := capShare(sc.Traffic.ConcurrencyCap, lam)
-	if so := sc.ScaleOut; so != nil {
+	if so := sc.ScaleOut; so != nil && m.envs != nil {
 		keep := max(1, int(so.KeepAlive/period))
 		served := lam * (1 - capThr)
 		oldShare := 1.0
@@ -218,8 +233,12 @@ func (m *minute) duration(vm *versionMinute, at time.Duration, failed bool) floa
 		mu, sigma = vm.slowMu, v.Latency.SlowSigma
 	}
 	d := math.Exp(mu + sigma*r.NormFloat64())
-	if c := 1 - (1-v.Cold.share(at))*(1-vm.scaleCold); c > 0 && r.Float64() < c {
+	// Cold after the deploy (share c), or else the first invocation of an
+	// environment started to scale out: 1 − (1−c)(1−scaleCold) in all.
+	if c := v.Cold.share(at); c > 0 && r.Float64() < c {
 		d *= math.Exp(math.Log(v.Cold.Factor) + v.Cold.Sigma*r.NormFloat64())
+	} else if vm.scaleCold > 0 && m.envs.r.Float64() < vm.scaleCold {
+		d *= math.Exp(math.Log(v.Cold.Factor) + v.Cold.Sigma*m.envs.r.NormFloat64())
 	}
 	return min(d, timeoutMs)
 }
