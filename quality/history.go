@@ -127,8 +127,10 @@ func (h *histModel) level(t time.Duration) float64 {
 }
 
 // errRate is the known-good's mean error probability at t (relative to
-// the deploy): Version.errRate with the drift's daily cycle.
-func (h *histModel) errRate(t time.Duration) float64 {
+// the deploy) when traffic is lam requests a minute before its noise:
+// Version.errRate with the drift's daily cycle, and with the traffic's
+// (ErrLoad).
+func (h *histModel) errRate(t time.Duration, lam float64) float64 {
 	sc, v := h.sc, &h.sc.Old
 	if sc.Incident != nil && v.IncErrRate > 0 && t >= sc.Incident.Start {
 		return v.IncErrRate
@@ -136,6 +138,9 @@ func (h *histModel) errRate(t time.Duration) float64 {
 	p := v.ErrRate
 	if sc.ErrDrift != 0 {
 		p *= h.errLevel0 * cycle(h.errAmp, h.errPhase, t-h.t0)
+	}
+	if sc.ErrLoad != 0 {
+		p *= math.Pow(lam/sc.Traffic.PerMinute, sc.ErrLoad)
 	}
 	return min(p, 1)
 }
@@ -168,17 +173,18 @@ func history(sc *Scenario, first time.Time, n int) ([]histPeriod, *histModel) {
 		p := &out[n-k]
 		p.Start = first.Add(-time.Duration(k) * period)
 		mid := p.Start.Sub(sc.Deploy) + period/2
-		lam := h.level(mid) * math.Exp(noise*r.NormFloat64()-noise*noise/2)
+		level, noiseF := h.level(mid), math.Exp(noise*r.NormFloat64()-noise*noise/2)
 		if h.spikeP > 0 {
 			if spikeLeft == 0 && r.bernoulli(h.spikeP) {
 				spikeLeft, spikeF = 1+r.IntN(4), r.logUniform(3, 10)
 			}
 			if spikeLeft > 0 {
-				lam *= spikeF
+				level *= spikeF
 				spikeLeft--
 			}
 		}
-		errP := r.betaDraw(h.errRate(mid), old.ErrKappa)
+		lam := level * noiseF
+		errP := r.betaDraw(h.errRate(mid, level), old.ErrKappa)
 		thrP := max(r.betaDraw(old.ThrRate, old.ThrKappa), capShare(sc.Traffic.ConcurrencyCap, lam))
 		p.Thr = r.poisson(lam * thrP)
 		inv := lam * (1 - thrP)

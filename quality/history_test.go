@@ -359,7 +359,7 @@ func TestShapeHistoryRatesSane(t *testing.T) {
 			if want := sc.Traffic.PerMinute * (1 + sc.Traffic.Slope*h.t0.Hours()); math.Abs(h.level(h.t0)/want-1) > 1e-9 {
 				fail("traffic %.4g at the join, the hour's %.4g", h.level(h.t0), want)
 			}
-			if got, want := h.errRate(h.t0), sc.Old.errRate(sc, h.t0); math.Abs(got/want-1) > 1e-9 {
+			if got, want := h.errRate(h.t0, h.level(h.t0)), sc.Old.errRate(sc, h.t0); math.Abs(got/want-1) > 1e-9 {
 				fail("error rate %.4g at the join, the hour's %.4g", got, want)
 			}
 			// One minute on either side of the join.
@@ -369,7 +369,8 @@ func TestShapeHistoryRatesSane(t *testing.T) {
 			loL, hiL, loE, hiE := math.Inf(1), 0.0, math.Inf(1), 0.0
 			for dt := period; dt <= days*24*time.Hour; dt += 7 * period {
 				at := h.t0 - dt
-				l, e := h.level(at), h.errRate(at)
+				l := h.level(at)
+				e := h.errRate(at, l)
 				if !(l > 0) || math.IsInf(l, 0) || !(e > 0) || e > 1 || math.IsInf(e, 0) {
 					fail("%s before the join: traffic %v, error rate %v", dt, l, e)
 				}
@@ -379,6 +380,9 @@ func TestShapeHistoryRatesSane(t *testing.T) {
 				fail("traffic peak/trough %.3g over %d days, want 2-4", r, days)
 			}
 			switch r := hiE / loE; {
+			case sc.ErrLoad != 0 && math.Abs(math.Log(r)-sc.ErrLoad*math.Log(hiL/loL)) > 1e-9:
+				fail("error rate's peak/trough %.3g, want the traffic's %.3g to the power %.3g", r, hiL/loL, sc.ErrLoad)
+			case sc.ErrLoad != 0:
 			case sc.ErrDrift == 0 && r != 1:
 				fail("error rate varies %.3gx without a drift", r)
 			case sc.ErrDrift == 0 && loE != sc.Old.ErrRate:

@@ -31,6 +31,7 @@ const (
 	GoodLowIncident   Kind = "good/low-traffic-incident"
 	GoodProbeIncident Kind = "good/probe-incident"
 	GoodConcurrency   Kind = "good/concurrency-limit"
+	GoodLoadErrors    Kind = "good/load-errors"
 
 	BadErrors2x      Kind = "bad/errors-2x"
 	BadErrors10x     Kind = "bad/errors-10x"
@@ -97,6 +98,7 @@ var kindSpecs = []KindSpec{
 		drawSpikes(r, sc)
 		sc.Traffic.ConcurrencyCap = sc.Traffic.PerMinute * r.uniform(2, 5)
 	}},
+	{GoodLoadErrors, false, 0, "errors that rise with traffic, whichever version runs (a dependency saturating): traffic spikes of 3-10x for 1-4 minutes, errors 0.1-1% times the traffic's level to the power 0.3-1, at most 3% at the largest spike", drawLoadErrors},
 
 	{BadErrors2x, true, 10 * time.Minute, "error rate 2x (0.3-3% before, 300-3000/min)", func(r *rng, sc *Scenario) { drawErrorsX(r, sc, 2) }},
 	{BadErrors10x, true, 3 * time.Minute, "error rate 10x (0.1-2% before)", func(r *rng, sc *Scenario) {
@@ -203,6 +205,17 @@ func drawSpikes(r *rng, sc *Scenario) {
 		sc.Traffic.Spikes = append(sc.Traffic.Spikes, Spike{Start: start,
 			Len: time.Duration(1+r.IntN(4)) * time.Minute, Factor: r.logUniform(3, 10)})
 	}
+}
+
+func drawLoadErrors(r *rng, sc *Scenario) {
+	drawSpikes(r, sc)
+	sc.Old.ErrRate = r.logUniform(0.001, 0.01)
+	sc.New.ErrRate = sc.Old.ErrRate
+	top := 1.0 // the highest load, overlapping spikes and the slope included
+	for t := -baselineN * period; t <= sc.Horizon; t += period {
+		top = max(top, sc.load(t+period/2))
+	}
+	sc.ErrLoad = r.uniform(0.3, max(0.3, min(1, math.Log(0.03/sc.Old.ErrRate)/math.Log(top))))
 }
 
 func drawScaleOut(r *rng, sc *Scenario) {

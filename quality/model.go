@@ -33,6 +33,11 @@ type Scenario struct {
 	// LatDrift is the relative change per hour of every version's latency
 	// (load through the day), e.g. 0.08: a linear drift of the scale.
 	LatDrift float64
+	// ErrLoad is the exponent k of errors that rise with traffic, whichever
+	// version serves (a dependency saturating): every version's error
+	// probability times the traffic's level to the power k (load), e.g.
+	// 0.5 (good/load-errors); 0: none.
+	ErrLoad float64
 	// ScaleOut, when set, makes every execution environment a version
 	// starts to meet a rise in demand serve a cold first invocation
 	// (every kind's, NewScenario; good/scale-out's function is slow
@@ -69,6 +74,21 @@ func (l Latency) mean() float64 {
 		s += c.w * math.Exp(c.mu+c.sigma*c.sigma/2)
 	}
 	return s
+}
+
+// load is the traffic's level at t (relative to the deploy; t the middle
+// of a period) over its base rate, spikes included and per-minute noise
+// not: what errors that rise with traffic (ErrLoad) follow.
+func (sc *Scenario) load(t time.Duration) float64 {
+	tr := sc.Traffic
+	x := max(1+tr.Slope*t.Hours(), 0.05)
+	start := t - period/2
+	for _, sp := range tr.Spikes {
+		if start >= sp.Start && start < sp.Start+sp.Len {
+			x *= sp.Factor
+		}
+	}
+	return x
 }
 
 // latScale is the latency drift's factor on every version's durations at
@@ -201,6 +221,9 @@ func (v *Version) errRate(sc *Scenario, t time.Duration) float64 {
 	if v.RampTo > 0 && t > 0 {
 		f := min(1, float64(t)/float64(v.RampOver))
 		p *= 1 + (v.RampTo-1)*f
+	}
+	if sc.ErrLoad != 0 {
+		p *= math.Pow(sc.load(t), sc.ErrLoad)
 	}
 	return min(p, 1)
 }

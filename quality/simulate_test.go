@@ -216,6 +216,35 @@ func TestKindProperties(t *testing.T) {
 				t.Errorf("scale-out cold starts: %d minutes of the known-good's, %d of the new version's; want some of both", oldCold, newCold)
 			}
 		}},
+		{GoodLoadErrors, func(t *testing.T, ss []*Sim) {
+			// Errors rise with traffic in whichever version serves, to at
+			// most 3 % in the largest spike.
+			var busyErr, busyInv, restErr, restInv float64
+			oldBusy, newBusy := false, false
+			for _, s := range ss {
+				var inv []float64
+				for _, p := range s.Periods {
+					inv = append(inv, float64(p.Old.Inv+p.New.Inv))
+				}
+				med := median(inv)
+				for _, p := range s.Periods {
+					e, n := float64(p.Old.Err+p.New.Err), float64(p.Old.Inv+p.New.Inv)
+					if n >= 2*med {
+						busyErr, busyInv = busyErr+e, busyInv+n
+						oldBusy, newBusy = oldBusy || p.Old.Inv > 0, newBusy || p.New.Inv > 0
+					} else {
+						restErr, restInv = restErr+e, restInv+n
+					}
+					if mid := p.Start.Sub(s.Sc.Deploy) + period/2; s.Sc.Old.errRate(s.Sc, mid) > 0.031 {
+						t.Errorf("seed %d: error rate %.4g at %s", s.Sc.Seed, s.Sc.Old.errRate(s.Sc, mid), mid)
+					}
+				}
+			}
+			within(t, "error rate in minutes of twice the median traffic over the others'", (busyErr/busyInv)/(restErr/restInv), 1.3, math.Inf(1))
+			if !oldBusy || !newBusy {
+				t.Errorf("busy minutes served by the known-good %v, by the new version %v; want both", oldBusy, newBusy)
+			}
+		}},
 		{GoodFlaky, func(t *testing.T, ss []*Sim) {
 			var f []float64
 			for _, s := range ss {
