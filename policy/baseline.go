@@ -67,6 +67,8 @@ type ruleBase struct {
 	coldMemo  *coldMemo     // compare_latency with a warmup: the joint cold-start test's last answer
 	trend     latencyTrend  // compare_latency: the known-good's own rise in slow share the baseline shows
 	scaleTail float64       // latency: the most invocations of the baseline's last periods (scaleout.go)
+	loadRef   float64       // compare_errors: the baseline's median invocations a period (load.go)
+	loadSafe  bool          // compare_errors: the history shows errors not rising with load (load.go)
 }
 
 // PrepareBaseline derives the per-watch parameters from the baseline
@@ -86,8 +88,12 @@ func (p *Policy) PrepareBaseline(baseline []sample.Sample) *PreparedBaseline {
 	}
 	b.series = p.baselineSeries(make([][]pt, len(b.metrics)), baseline, b)
 	for i := range p.rules {
-		if r := &p.rules[i]; r.isLatency() && r.trials >= 0 {
+		switch r := &p.rules[i]; {
+		case r.trials < 0:
+		case r.isLatency():
 			b.rules[i].setScaleOut(b.series[r.trials])
+		case r.test == testTwoSample:
+			b.rules[i].setLoadRef(b.series[r.trials])
 		}
 	}
 	if len(old) > 0 {
@@ -133,6 +139,10 @@ func (p *Policy) PrepareBaseline(baseline []sample.Sample) *PreparedBaseline {
 		rb := &b.rules[i]
 		switch r.test {
 		case testRate, testPerPeriod, testTwoSample:
+			if r.test == testTwoSample && rb.loadRef > 0 {
+				b.setLoadSafe(r, rb, series[i].x, series[i].n)
+				series[i].ts, series[i].x, series[i].n = rb.quiet(series[i].ts, series[i].x, series[i].n)
+			}
 			if r.test != testPerPeriod {
 				b.historyDispersion(r, rb, series[i].ts, series[i].x, series[i].n)
 			}
@@ -269,7 +279,7 @@ func (b *PreparedBaseline) historyPrior(r *rule, rb *ruleBase) (seqtest.Block, b
 	if b.hist == nil || r.isLatency() {
 		return seqtest.Block{}, false
 	}
-	ts, x, n := blockSeriesOf(b.hist, r, rb.eventsKg)
+	ts, x, n := b.histBlocks(r, rb)
 	if len(ts) == 0 {
 		return seqtest.Block{}, false
 	}

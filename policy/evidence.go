@@ -165,6 +165,7 @@ type carry struct {
 	recent [scaleOutKeep]float64 // the latest periods' invocations, newest last
 	seen   int                   // watch periods in recent (at most scaleOutKeep)
 	rises  int                   // periods not judged for a rise in traffic (scaleout.go)
+	busy   int                   // periods not judged against the baseline for their traffic (load.go)
 }
 
 // carryOf is what rule i's folded periods pass on.

@@ -228,6 +228,7 @@ type increment struct {
 	rawKN      float64
 	logY, wY   float64 // Σ trials·log(statistic), Σ trials: the latency the findings show
 	rise       bool    // latency: not judged, a rise in traffic whose cold starts could explain it (scaleout.go)
+	busy       bool    // compare_errors: not judged against the baseline, traffic far above its (load.go)
 }
 
 // increment turns a usable period into rule r's evidence (cr: what the
@@ -315,6 +316,8 @@ func (p *Policy) twoSampleIncrement(rb *ruleBase, q *period, inc *increment, spl
 		if z, ok := rb.fb.zSplitOf(q.yn, q.nn, q.yk, q.nk); ok {
 			inc.z, inc.m = z, 1
 		}
+	case rb.busy(q):
+		inc.busy = true // errors that rise with traffic (load.go)
 	case rb.hasRef && q.counts && rb.events >= 0:
 		phi := rb.phi(rb.nullRate*q.nn, q.nn)
 		inc.x, inc.n = q.xn/phi, q.nn/phi

@@ -87,7 +87,7 @@ func (b *PreparedBaseline) shapeUpper(r *rule, rb *ruleBase, ts []int64, x, n []
 func (b *PreparedBaseline) withHistory(r *rule, rb *ruleBase, ts []int64, x, n []float64) (hx, hn []float64, ends []int, ok bool) {
 	var hts []int64
 	if b.hist != nil {
-		hts, hx, hn = blockSeriesOf(b.hist, r, rb.eventsKg)
+		hts, hx, hn = b.histBlocks(r, rb)
 		rb.allowCapacity(hx, hn)
 	}
 	hts, hx, hn = append(hts, ts...), append(hx, x...), append(hn, n...)

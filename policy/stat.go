@@ -31,6 +31,7 @@ type statEval struct {
 	dataEnd    int64
 	sawPeriods bool
 	rises      int // periods not judged for a rise in traffic (scaleout.go)
+	busy       int // periods not judged against the baseline for their traffic (load.go)
 }
 
 func (p *Policy) evalStat(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, in *Input) (ruleResult, Finding) {
@@ -103,7 +104,7 @@ func (p *Policy) accumulate(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, ev 
 		s.accs, cr = p.addPeriod(r, rb, w, q, s.accs, cr, splitBuf, vecBuf, grab)
 	}
 	c.acc = s.accs
-	s.rises = cr.rises
+	s.rises, s.busy = cr.rises, cr.busy
 	s.e = p.evidenceOf(r, rb, s.accs)
 	return s
 }
@@ -138,6 +139,9 @@ func (p *Policy) addPeriod(r *rule, rb *ruleBase, w *watchInfo, q *period, accs 
 	inc, ok := p.increment(r, rb, w, q, split, vec, cr)
 	if inc.rise {
 		cr.rises++
+	}
+	if inc.busy {
+		cr.busy++
 	}
 	cold := p.coldBound(r, rb, w, q, cr.cold)
 	if r.isLatency() {
@@ -323,6 +327,10 @@ func (p *Policy) statNote(r *rule, rb *ruleBase, in *Input, rr *ruleResult, s st
 	if s.rises > 0 {
 		nb.sep()
 		nb.num(float64(s.rises), -1).str(" period(s) after a rise in traffic not judged (the cold starts of the environments it started could explain them)")
+	}
+	if s.busy > 0 {
+		nb.sep()
+		nb.num(float64(s.busy), -1).str(" period(s) with 1.5x the baseline's traffic or more not judged against it (errors can rise with load, whichever version runs)")
 	}
 	hedgeNote(&nb, rb, best)
 	if total.rawN < p.minEvidence(r) && !rr.breached {

@@ -1,0 +1,147 @@
+package policy
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/sample"
+)
+
+// A dependency that saturates under load fails more of every version's
+// requests while traffic is high (load.go). An hour at 1,000 invocations
+// a minute and 0.5 % errors, then a watch whose minutes 5-7 carry six
+// times the traffic and, with it, 3.5 times the error rate (the rate to
+// the power 0.7): without a history that clears such loads those minutes
+// are not judged, where compare_errors rolled back in the first of them.
+// A regression in the quiet minutes is still caught, at most the spike's
+// three minutes later than without the spike.
+func TestCompareErrorsLoadSpike(t *testing.T) {
+	p, err := Compile(target(10*time.Minute, cmpErr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := rate("", -60, 0, 1000, 5)
+	watch := func(quietErrs, spikeErrs float64) func(m int) []sample.Sample {
+		return func(m int) []sample.Sample {
+			var out []sample.Sample
+			for i := 0; i < m; i++ {
+				if i >= 5 && i < 8 {
+					out = append(out, rate("", i, i+1, 6000, spikeErrs)...)
+				} else {
+					out = append(out, rate("", i, i+1, 1000, quietErrs)...)
+				}
+			}
+			return out
+		}
+	}
+	loadErrs := math.Round(6000 * 0.005 * math.Pow(6, 0.7))
+	if at := tripMinute(p, base, 20, watch(5, loadErrs)); at != 0 {
+		t.Errorf("a spike whose errors rise with its load trips in minute %d", at)
+	}
+	pb := p.PrepareBaseline(base)
+	if rb := &pb.rules[0]; rb.loadSafe || rb.loadRef != 1000 {
+		t.Fatalf("an hour without a history: load cleared %v, reference %v invocations a minute, want false and 1000", rb.loadSafe, rb.loadRef)
+	}
+	in := Input{WatchStart: at(0), NewVersion: "2", KnownGood: "1", Baseline: base, Samples: watch(5, loadErrs)(10)}
+	if note := p.Evaluate(in, at(10).Add(10*time.Second)).Findings[0].Note; !strings.Contains(note, "3 period(s) with 1.5x the baseline's traffic or more not judged") {
+		t.Errorf("the note does not name the spike's minutes: %s", note)
+	}
+	// Cleared, as a history could clear it, the same spike trips: the
+	// test above can fail.
+	pb.rules[0].loadSafe = true
+	cleared := false
+	for m := 6; m <= 20 && !cleared; m++ {
+		in := Input{WatchStart: at(0), NewVersion: "2", KnownGood: "1", Prepared: pb, Samples: watch(5, loadErrs)(m)}
+		cleared = p.Evaluate(in, at(m).Add(10*time.Second)).Kind == Failing
+	}
+	if !cleared {
+		t.Error("judged, the spike whose errors rise with its load never trips")
+	}
+	quiet := tripMinute(p, base, 30, watch(15, 15))
+	if quiet == 0 {
+		t.Fatal("3x errors never trip")
+	}
+	if at := tripMinute(p, base, 30, watch(15, 90)); at == 0 || at > quiet+3 {
+		t.Errorf("3x errors with a spike in minutes 5-7 trip in minute %d, without it in the %d", at, quiet)
+	}
+}
+
+// loadExcess counts the busy periods' errors against their hours' rate:
+// a day of spikes (every 40th minute at five times the traffic) whose
+// errors keep the usual rate clears busy periods; one where they rise
+// with the load does not, nor does a day with too few errors to tell.
+func TestLoadExcess(t *testing.T) {
+	r := rng{rand.New(rand.NewPCG(3, 4))}
+	day := func(perMin, rate, spikeRise float64) (x, n []float64) {
+		for m := range 24 * 60 {
+			inv, p := perMin, rate
+			if m%40 == 0 {
+				inv, p = 5*perMin, rate*spikeRise
+			}
+			k := r.poisson(inv)
+			x, n = append(x, r.events(k, p, 0)), append(n, k)
+		}
+		return x, n
+	}
+	for _, tc := range []struct {
+		name                string
+		perMin, rate, spike float64
+		safe                bool
+	}{
+		{"errors at the usual rate", 1000, 0.005, 1, true},
+		{"errors 1.5x in spikes", 1000, 0.005, 1.5, false},
+		{"errors 3x in spikes", 1000, 0.005, 3, false},
+		{"too few errors to tell", 20, 0.001, 1, false},
+	} {
+		x, n := day(tc.perMin, tc.rate, tc.spike)
+		busy, expected := loadExcess(x, n)
+		safe := expected >= loadMinExpected && busy+2*math.Sqrt(busy) <= loadTolerance*expected
+		if safe != tc.safe {
+			t.Errorf("%s: %.0f errors in busy periods where their hours predict %.1f: cleared %v, want %v", tc.name, busy, expected, safe, tc.safe)
+		}
+	}
+}
+
+// A day of history whose spikes show errors at the usual rate clears
+// busy periods: a spike minute with five times the errors is judged and
+// trips. One whose spikes show errors rising with load does not, and the
+// spike minutes are left out of the baseline's rate as well.
+func TestLoadClearedByHistory(t *testing.T) {
+	cmp := config.Rule{Name: "cmp", Kind: config.RuleCompareErrors}
+	p := simPolicyHistory(t, cmp, 0.9995, day)
+	r := rng{rand.New(rand.NewPCG(5, 6))}
+	history := func(spikeRise float64) []sample.Sample {
+		var out []sample.Sample
+		for m := -30 - day; m < 0; m++ {
+			inv, rate := 1000.0, 0.005
+			if m%40 == 0 {
+				inv, rate = 5000, 0.005*spikeRise
+			}
+			k := r.poisson(inv)
+			out = append(out, met("Invocations", "", m, k), met("Errors", "", m, r.events(k, rate, 0)))
+		}
+		return out
+	}
+	watch := cat(rate("", 0, 2, 1000, 5), rate("", 2, 3, 5000, 125))
+	for _, tc := range []struct {
+		rise       float64
+		safe, trip bool
+	}{{1, true, true}, {3, false, false}} {
+		pb := p.PrepareBaseline(history(tc.rise))
+		rb := &pb.rules[0]
+		if rb.loadSafe != tc.safe {
+			t.Errorf("a day whose spikes show %vx the errors: busy periods cleared %v, want %v", tc.rise, rb.loadSafe, tc.safe)
+		}
+		if !tc.safe && rb.rate > 0.0055 {
+			t.Errorf("a day whose spikes show %vx the errors: the baseline's rate %.4g holds them (0.005 without)", tc.rise, rb.rate)
+		}
+		v := p.Evaluate(Input{WatchStart: at(0), NewVersion: "2", KnownGood: "1", Prepared: pb, Samples: watch}, at(3).Add(10*time.Second))
+		if (v.Kind == Failing) != tc.trip {
+			t.Errorf("a day whose spikes show %vx the errors, a spike minute with 5x: %s, want failing %v", tc.rise, dump(v), tc.trip)
+		}
+	}
+}
