@@ -16,10 +16,10 @@ import (
 // can cover a load it never saw.
 //
 // A period whose invocations are at least loadJump times the baseline's
-// median period is therefore not judged against the baseline, unless the
-// history shows that this service's errors do not rise with its load
-// (loadSafe): its errors say as much about the load as about the
-// version. The choices depend on the invocations and the baseline only,
+// median period (setLoadRef), and beyond its Poisson noise (busyAt), is
+// therefore not judged against the baseline, unless the history shows
+// that this service's errors do not rise with its load (loadSafe): its
+// errors say as much about the load as about the version. The choices depend on the invocations and the baseline only,
 // never on the watch's error counts, so the test stays valid. The busy
 // periods of the baseline and its history are left out of the rate and
 // burstiness the others are judged against (quiet, histBlocks). What
@@ -51,9 +51,11 @@ import (
 // baseline.
 const loadJump = 1.5
 
-// setLoadRef records the median invocations of the baseline's usable
-// periods (the trials series), the reference busy periods are measured
-// against.
+// setLoadRef records the invocations a busy period is measured against
+// (the trials series, sorted by time): the median of the baseline's usable
+// periods, or of its last loadRecent when more, so that traffic rising
+// through the hour (the morning's: a third more an hour) is not read as a
+// spike.
 func (rb *ruleBase) setLoadRef(trials []pt) {
 	var v []float64
 	for _, q := range trials {
@@ -64,8 +66,19 @@ func (rb *ruleBase) setLoadRef(trials []pt) {
 	if len(v) == 0 {
 		return
 	}
+	recent := medianOf(slices.Clone(v[max(0, len(v)-loadRecent):]))
+	rb.loadRef = max(medianOf(v), recent)
+}
+
+// loadRecent is how many of the baseline's last periods give the level
+// of traffic a rising hour ends at.
+const loadRecent = 10
+
+// medianOf is the median of v (sorted in place; the upper one of an even
+// count).
+func medianOf(v []float64) float64 {
 	slices.Sort(v)
-	rb.loadRef = v[len(v)/2]
+	return v[len(v)/2]
 }
 
 // busy reports whether period q, judged against the baseline, carries
@@ -108,8 +121,7 @@ func localMedians(n []float64) []float64 {
 	for i := range n {
 		lo, hi := max(0, i-loadWindow), min(k, i+loadWindow+1)
 		win = append(win[:0], n[lo:hi]...)
-		slices.Sort(win)
-		med[i] = win[len(win)/2]
+		med[i] = medianOf(win)
 	}
 	return med
 }

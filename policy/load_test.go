@@ -145,3 +145,27 @@ func TestLoadClearedByHistory(t *testing.T) {
 		}
 	}
 }
+
+// Traffic that rises through the baseline's hour (700 to 1,000 a minute,
+// the morning's load) is measured against the hour's end, not its median
+// (850): 1,300 a minute in the watch is that rise going on, not a spike;
+// 1,600 is one.
+func TestLoadRefFollowsRisingHour(t *testing.T) {
+	var trials []pt
+	for i := range 60 {
+		trials = append(trials, pt{t: int64(i), out: outOK, v: 700 + 300*float64(i)/59})
+	}
+	var rb ruleBase
+	rb.setLoadRef(trials)
+	if rb.loadRef < 950 {
+		t.Errorf("reference %.0f invocations a minute for an hour rising to 1,000", rb.loadRef)
+	}
+	for _, tc := range []struct {
+		n    float64
+		busy bool
+	}{{1300, false}, {1600, true}} {
+		if got := rb.busy(&period{nn: tc.n}); got != tc.busy {
+			t.Errorf("%v invocations after an hour rising to 1,000: busy %v, want %v", tc.n, got, tc.busy)
+		}
+	}
+}
