@@ -19,10 +19,11 @@ import (
 // median period (setLoadRef), and beyond its Poisson noise (busyAt), is
 // therefore not judged against the baseline, unless the history shows
 // that this service's errors do not rise with its load (loadSafe): its
-// errors say as much about the load as about the version. The choices depend on the invocations and the baseline only,
-// never on the watch's error counts, so the test stays valid. The busy
-// periods of the baseline and its history are left out of the rate and
-// burstiness the others are judged against (quiet, histBlocks). What
+// errors say as much about the load as about the version. The choices
+// depend on the invocations and the baseline only, never on the watch's
+// error counts, so the test stays valid. The busy periods of the baseline
+// and its history are left out of the rate and burstiness the others are
+// judged against (quiet, histBlocks). What
 // skipping costs: a spike's minutes, which hold many of the watch's
 // invocations (bad deploys with the kind's spikes, no history: 673 -> 631
 // of 800 caught in time, a 2x error rate 64 -> 59 %, tuning seeds 1-200),
@@ -47,7 +48,7 @@ import (
 // evidence the good deploys' spikes show too: 652 -> 578 of 800.
 
 // loadJump is the ratio of a period's invocations to the baseline's
-// median period at which compare_errors does not judge it against the
+// (setLoadRef) at which compare_errors does not judge it against the
 // baseline.
 const loadJump = 1.5
 
@@ -81,9 +82,9 @@ func medianOf(v []float64) float64 {
 	return v[len(v)/2]
 }
 
-// busy reports whether period q, judged against the baseline, carries
-// loadJump times the baseline's median invocations or more, and the
-// history does not clear such loads.
+// busy reports whether period q, judged against the baseline, is busy
+// for the baseline's traffic (busyAt loadRef) and the history does not
+// clear such loads.
 func (rb *ruleBase) busy(q *period) bool {
 	return !q.split && !rb.loadSafe && rb.loadRef > 0 && busyAt(q.nn, rb.loadRef)
 }
@@ -93,11 +94,11 @@ func (rb *ruleBase) busy(q *period) bool {
 // standard deviations: at 30 a minute, 61 and more).
 func busyAt(n, ref float64) bool { return n >= loadJump*ref+3*math.Sqrt(ref) }
 
-// quiet are the baseline's periods (starts, errors, invocations) that a
-// busy watch period would not be: all of them when the history clears
-// busy periods, else those below loadJump times the median. The busy ones
-// would put the errors of a load the watch does not judge into the rate
-// and the burstiness it is judged against.
+// quiet are the baseline's periods (starts, errors, invocations) that
+// would not be busy in the watch: all of them when the history clears
+// busy periods, else those not busyAt loadRef. The busy ones would put the
+// errors of a load the watch does not judge into the rate and the
+// burstiness it is judged against.
 func (rb *ruleBase) quiet(ts []int64, x, n []float64) ([]int64, []float64, []float64) {
 	if rb.loadSafe || rb.loadRef <= 0 || !slices.ContainsFunc(n, func(v float64) bool { return busyAt(v, rb.loadRef) }) {
 		return ts, x, n

@@ -215,7 +215,8 @@ func drawLoadErrors(r *rng, sc *Scenario) {
 	for t := -baselineN * period; t <= sc.Horizon; t += period {
 		top = max(top, sc.load(t+period/2))
 	}
-	sc.ErrLoad = r.uniform(0.3, max(0.3, min(1, math.Log(0.03/sc.Old.ErrRate)/math.Log(top))))
+	hi := min(1, math.Log(0.03/sc.Old.ErrRate)/math.Log(top)) // 3 % at the highest load
+	sc.ErrLoad = r.uniform(min(0.3, hi), hi)
 }
 
 func drawScaleOut(r *rng, sc *Scenario) {
