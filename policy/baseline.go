@@ -139,7 +139,7 @@ func (p *Policy) PrepareBaseline(baseline []sample.Sample) *PreparedBaseline {
 		rb := &b.rules[i]
 		switch r.test {
 		case testRate, testPerPeriod, testTwoSample:
-			if r.test == testTwoSample && rb.loadRef > 0 {
+			if rb.loadRef > 0 { // compare_errors (setLoadRef)
 				b.setLoadSafe(r, rb, series[i].x, series[i].n)
 				series[i].ts, series[i].x, series[i].n = rb.quiet(series[i].ts, series[i].x, series[i].n)
 			}
