@@ -32,6 +32,7 @@ const (
 	GoodProbeIncident Kind = "good/probe-incident"
 	GoodConcurrency   Kind = "good/concurrency-limit"
 	GoodLoadErrors    Kind = "good/load-errors"
+	GoodLoadLatency   Kind = "good/load-latency"
 
 	BadErrors2x      Kind = "bad/errors-2x"
 	BadErrors10x     Kind = "bad/errors-10x"
@@ -99,6 +100,7 @@ var kindSpecs = []KindSpec{
 		sc.Traffic.ConcurrencyCap = sc.Traffic.PerMinute * r.uniform(2, 5)
 	}},
 	{GoodLoadErrors, false, 0, "errors that rise with traffic, whichever version runs (a dependency saturating): traffic spikes of 3-10x for 1-4 minutes, errors 0.1-1% times the traffic's level to the power 0.3-1, at most 3% at the largest spike", drawLoadErrors},
+	{GoodLoadLatency, false, 0, "latency that rises with traffic, whichever version runs (queueing at a saturating dependency): traffic spikes of 3-10x for 1-4 minutes, every duration times the traffic's level to the power 0.1-0.3", drawLoadLatency},
 
 	{BadErrors2x, true, 10 * time.Minute, "error rate 2x (0.3-3% before, 300-3000/min)", func(r *rng, sc *Scenario) { drawErrorsX(r, sc, 2) }},
 	{BadErrors10x, true, 3 * time.Minute, "error rate 10x (0.1-2% before)", func(r *rng, sc *Scenario) {
@@ -217,6 +219,11 @@ func drawLoadErrors(r *rng, sc *Scenario) {
 	}
 	hi := min(1, math.Log(0.03/sc.Old.ErrRate)/math.Log(top)) // 3 % at the highest load
 	sc.ErrLoad = r.uniform(min(0.3, hi), hi)
+}
+
+func drawLoadLatency(r *rng, sc *Scenario) {
+	drawSpikes(r, sc)
+	sc.LatLoad = r.uniform(0.1, 0.3)
 }
 
 func drawScaleOut(r *rng, sc *Scenario) {

@@ -38,6 +38,11 @@ type Scenario struct {
 	// probability times the traffic's level to the power k (load), e.g.
 	// 0.5 (good/load-errors); 0: none.
 	ErrLoad float64
+	// LatLoad is the exponent k of latency that rises with traffic,
+	// whichever version serves (queueing at a saturating dependency):
+	// every version's durations times the traffic's level to the power k
+	// (load), e.g. 0.2 (good/load-latency); 0: none.
+	LatLoad float64
 	// ScaleOut, when set, makes every execution environment a version
 	// starts to meet a rise in demand serve a cold first invocation
 	// (every kind's, NewScenario; good/scale-out's function is slow
@@ -91,13 +96,18 @@ func (sc *Scenario) load(t time.Duration) float64 {
 	return x
 }
 
-// latScale is the latency drift's factor on every version's durations at
-// t (relative to the deploy).
+// latScale is the factor on every version's durations at t (relative to
+// the deploy; the middle of a period): the latency drift's and the
+// load's (LatLoad).
 func (sc *Scenario) latScale(t time.Duration) float64 {
-	if sc.LatDrift == 0 {
-		return 1
+	x := 1.0
+	if sc.LatDrift != 0 {
+		x = max(0.05, 1+sc.LatDrift*t.Hours())
 	}
-	return max(0.05, 1+sc.LatDrift*t.Hours())
+	if sc.LatLoad != 0 {
+		x *= math.Pow(sc.load(t), sc.LatLoad)
+	}
+	return x
 }
 
 // Incident is an ongoing outage (a broken dependency) that started at

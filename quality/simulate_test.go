@@ -81,6 +81,21 @@ func probeFailShare(s *Sim, from time.Time) float64 {
 	return f / n
 }
 
+// olsSlope is the least-squares slope of y on x.
+func olsSlope(x, y []float64) float64 {
+	var mx, my float64
+	for i := range x {
+		mx, my = mx+x[i], my+y[i]
+	}
+	mx, my = mx/float64(len(x)), my/float64(len(x))
+	var sxy, sxx float64
+	for i := range x {
+		sxy += (x[i] - mx) * (y[i] - my)
+		sxx += (x[i] - mx) * (x[i] - mx)
+	}
+	return sxy / sxx
+}
+
 func median(xs []float64) float64 {
 	xs = slices.Clone(xs)
 	slices.Sort(xs)
@@ -244,6 +259,24 @@ func TestKindProperties(t *testing.T) {
 			if !oldBusy || !newBusy {
 				t.Errorf("busy minutes served by the known-good %v, by the new version %v; want both", oldBusy, newBusy)
 			}
+		}},
+		{GoodLoadLatency, func(t *testing.T, ss []*Sim) {
+			// Every version's durations follow the traffic's level to
+			// the power LatLoad: the slope of a minute's log median
+			// duration (its latency noise taken out) on the log of its
+			// load is LatLoad.
+			var off []float64
+			for _, s := range ss {
+				var x, y []float64
+				for _, p := range s.Periods {
+					if d := p.Alias().Dur; len(d) >= 50 {
+						x = append(x, math.Log(s.Sc.load(p.Start.Sub(s.Sc.Deploy)+period/2)))
+						y = append(y, math.Log(median(d)/p.Scale))
+					}
+				}
+				off = append(off, olsSlope(x, y)-s.Sc.LatLoad)
+			}
+			within(t, "median over seeds of the log median duration's slope on the log load, less LatLoad", median(off), -0.03, 0.03)
 		}},
 		{GoodFlaky, func(t *testing.T, ss []*Sim) {
 			var f []float64
