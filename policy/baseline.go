@@ -67,8 +67,8 @@ type ruleBase struct {
 	coldMemo  *coldMemo     // compare_latency with a warmup: the joint cold-start test's last answer
 	trend     latencyTrend  // compare_latency: the known-good's own rise in slow share the baseline shows
 	scaleTail float64       // latency: the most invocations of the baseline's last periods (scaleout.go)
-	loadRef   float64       // compare_errors: the baseline's median invocations a period (load.go)
-	loadSafe  bool          // compare_errors: the history shows errors not rising with load (load.go)
+	loadRef   float64       // compare_errors, compare_latency: the baseline's median invocations a period (load.go)
+	loadSafe  bool          // compare_errors, compare_latency: the history shows errors not rising with load (load.go)
 }
 
 // PrepareBaseline derives the per-watch parameters from the baseline
@@ -92,6 +92,9 @@ func (p *Policy) PrepareBaseline(baseline []sample.Sample) *PreparedBaseline {
 		case r.trials < 0:
 		case r.isLatency():
 			b.rules[i].setScaleOut(b.series[r.trials])
+			if r.test == testTwoSample { // compare_latency
+				b.rules[i].setLoadRef(b.series[r.trials])
+			}
 		case r.test == testTwoSample:
 			b.rules[i].setLoadRef(b.series[r.trials])
 		}
@@ -117,6 +120,12 @@ func (p *Policy) PrepareBaseline(baseline []sample.Sample) *PreparedBaseline {
 		switch r.test {
 		case testRate, testPerPeriod, testTwoSample:
 			ts, x, n := b.blockSeries(r, rb.eventsKg)
+			if rb.loadRef > 0 { // compare_errors, compare_latency (setLoadRef)
+				// The busy periods are left out of every statistic of
+				// the baseline: its rate, dispersion, steps and trend.
+				b.setLoadSafe(r, rb, x, n)
+				ts, x, n = rb.quiet(ts, x, n)
+			}
 			b.setCapacity(r, rb, x, n)
 			rb.allowCapacity(x, n)
 			series[i] = counts{ts, x, n}
@@ -139,10 +148,6 @@ func (p *Policy) PrepareBaseline(baseline []sample.Sample) *PreparedBaseline {
 		rb := &b.rules[i]
 		switch r.test {
 		case testRate, testPerPeriod, testTwoSample:
-			if rb.loadRef > 0 { // compare_errors (setLoadRef)
-				b.setLoadSafe(r, rb, series[i].x, series[i].n)
-				series[i].ts, series[i].x, series[i].n = rb.quiet(series[i].ts, series[i].x, series[i].n)
-			}
 			if r.test != testPerPeriod {
 				b.historyDispersion(r, rb, series[i].ts, series[i].x, series[i].n)
 			}

@@ -68,6 +68,10 @@ func (p *Policy) latencyIncrement(r *rule, rb *ruleBase, w *watchInfo, q *period
 		inc.rise = true // a rise in traffic whose cold starts could explain its slowness
 		return
 	}
+	if r.test == testTwoSample && rb.busy(q) {
+		inc.busy = true // latency that rises with traffic (load.go)
+		return
+	}
 	counts := q.counts && rb.events >= 0 && rb.upper > 0
 	switch {
 	case q.split && r.test == testTwoSample:

@@ -30,10 +30,21 @@ import (
 // and, while traffic stays that high, the comparison with the baseline
 // altogether (the absolute rules and split periods, judged against the
 // known-good's concurrent traffic, still judge them). A finding counts
-// the periods left out. Latency's counterpart is the cold starts of the
-// environments a rise in traffic starts (scaleout.go); latency that grows
-// with load is what compare_latency's min_effect and trend allowance
-// cover.
+// the periods left out.
+//
+// Latency that rises with traffic. Queueing at a saturating dependency
+// slows every version's requests while traffic is high (durations times
+// the load to the power 0.1-0.3: a 3-10x spike makes the p99 1.1-2 times
+// as slow), and compare_latency rolled back good deploys there (quality
+// kind good/load-latency: 28 of tuning seeds 1-100) as compare_errors did.
+// Its busy periods are left out alike (after the first period of a rise,
+// whose cold starts scaleout.go allows for), and its baseline's busy
+// periods are left out of the slow share, dispersion, steps and trend the
+// watch is judged against. Its slow counts have no shape history, so only
+// the baseline's own busy periods can clear such loads (at p99 and 1,000
+// invocations a minute, two minutes at 5x are expected to hold the 20 slow
+// invocations that takes; the cold starts of a spike's first minute count
+// against it).
 //
 // The clearance (loadSafe): over the baseline and its shape history, the
 // periods at loadJump times the median of the hour around them or more
@@ -48,8 +59,8 @@ import (
 // evidence the good deploys' spikes show too: 652 -> 578 of 800.
 
 // loadJump is the ratio of a period's invocations to the baseline's
-// (setLoadRef) at which compare_errors does not judge it against the
-// baseline.
+// (setLoadRef) at which compare_errors and compare_latency do not judge
+// it against the baseline.
 const loadJump = 1.5
 
 // setLoadRef records the invocations a busy period is measured against
@@ -160,9 +171,10 @@ const loadTolerance = 1.25
 // period whose median invocations and rate it is compared with.
 const loadWindow = 30
 
-// setLoadSafe decides whether the baseline (x, n: its periods' errors and
-// invocations, in time order) and its shape history show a compare_errors
-// rule's errors not rising with load (loadSafe).
+// setLoadSafe decides whether the baseline (x, n: its periods' errors, or
+// slow invocations, and invocations, in time order) and its shape history
+// show a compare_errors or compare_latency rule's events not rising with
+// load (loadSafe).
 func (b *PreparedBaseline) setLoadSafe(r *rule, rb *ruleBase, x, n []float64) {
 	var hx, hn []float64
 	if b.hist != nil {

@@ -70,6 +70,102 @@ func TestCompareErrorsLoadSpike(t *testing.T) {
 	}
 }
 
+// Latency that rises with load (queueing at a saturating dependency) is
+// left out in the same way: an hour at 1,000 invocations a minute (p99
+// 2 s), then a watch whose minutes 5-7 carry six times the traffic and 30
+// times the slow share. Their first minute is a rise whose cold starts
+// could explain it (scaleout.go), the other two are busy; judged, as a
+// baseline that clears such loads would have them judged, they trip. A
+// 3x slow share in the quiet minutes is caught at most the spike's three
+// minutes later than without it; traffic that doubles and stays is not
+// judged against the baseline at all.
+func TestCompareLatencyLoadSpike(t *testing.T) {
+	p := compareLatencyCold(t)
+	var base []sample.Sample
+	for i := -60; i < 0; i++ {
+		base = append(base, latencyMinute(i, 1000, 10, 6)...)
+	}
+	watch := func(quietSlow, spikeInv, spikeSlow float64) func(m int) []sample.Sample {
+		return func(m int) []sample.Sample {
+			var out []sample.Sample
+			for i := 0; i < m; i++ {
+				if i >= 5 && i < 8 {
+					out = append(out, latencyMinute(i, spikeInv, spikeSlow, spikeSlow)...)
+				} else {
+					out = append(out, latencyMinute(i, 1000, quietSlow, quietSlow)...)
+				}
+			}
+			return out
+		}
+	}
+	if at := tripMinute(p, base, 20, watch(6, 6000, 1000)); at != 0 {
+		t.Errorf("a spike whose latency rises with its load trips in minute %d", at)
+	}
+	pb := p.PrepareBaseline(base)
+	if rb := &pb.rules[0]; rb.loadSafe || rb.loadRef != 1000 {
+		t.Fatalf("an hour at one load: load cleared %v, reference %v invocations a minute, want false and 1000", rb.loadSafe, rb.loadRef)
+	}
+	in := Input{WatchStart: at(0), NewVersion: "2", KnownGood: "1", Baseline: base, Samples: watch(6, 6000, 1000)(10)}
+	note := p.Evaluate(in, at(10).Add(10*time.Second)).Findings[0].Note
+	for _, want := range []string{"1 period(s) after a rise in traffic not judged", "2 period(s) with 1.5x the baseline's traffic or more not judged against it (latency can rise with load"} {
+		if !strings.Contains(note, want) {
+			t.Errorf("the note does not say %q: %s", want, note)
+		}
+	}
+	pb.rules[0].loadSafe = true
+	cleared := 0
+	for m := 6; m <= 20 && cleared == 0; m++ {
+		in := Input{WatchStart: at(0), NewVersion: "2", KnownGood: "1", Prepared: pb, Samples: watch(6, 6000, 1000)(m)}
+		if p.Evaluate(in, at(m).Add(10*time.Second)).Kind == Failing {
+			cleared = m
+		}
+	}
+	if cleared != 7 {
+		t.Errorf("judged, the spike whose latency rises with its load trips in minute %d, want the 7th (its second)", cleared)
+	}
+	quiet := tripMinute(p, base, 40, watch(18, 1000, 18))
+	if quiet == 0 {
+		t.Fatal("a 3x slow share never trips")
+	}
+	if at := tripMinute(p, base, 40, watch(18, 6000, 1000)); at == 0 || at > quiet+3 {
+		t.Errorf("a 3x slow share with a spike in minutes 5-7 trips in minute %d, without it in the %d", at, quiet)
+	}
+	doubled := func(m int) []sample.Sample {
+		var out []sample.Sample
+		for i := 0; i < m; i++ {
+			out = append(out, latencyMinute(i, 2000, 36, 36)...)
+		}
+		return out
+	}
+	if at := tripMinute(p, base, 30, doubled); at != 0 {
+		t.Errorf("traffic that doubles and stays 3x as slow is judged against the baseline: trips in minute %d", at)
+	}
+	// A baseline whose own spikes (every 20th minute at five times the
+	// traffic) keep the usual slow share clears busy periods; one whose
+	// spikes are three times as slow does not, and leaves them out of
+	// the slow share the watch is judged against.
+	for _, tc := range []struct {
+		slow float64
+		safe bool
+	}{{50, true}, {150, false}} {
+		var base []sample.Sample
+		for i := -60; i < 0; i++ {
+			if i%20 == 0 {
+				base = append(base, latencyMinute(i, 5000, tc.slow, tc.slow)...)
+			} else {
+				base = append(base, latencyMinute(i, 1000, 10, 6)...)
+			}
+		}
+		rb := &p.PrepareBaseline(base).rules[0]
+		if rb.loadSafe != tc.safe {
+			t.Errorf("a baseline whose spikes have %v slow invocations in 5,000: busy periods cleared %v, want %v", tc.slow, rb.loadSafe, tc.safe)
+		}
+		if !tc.safe && rb.nullRate > 0.0125 {
+			t.Errorf("a baseline whose spikes are 3x as slow: the slow share it allows, %.4g, holds them (0.012 without)", rb.nullRate)
+		}
+	}
+}
+
 // loadExcess counts the busy periods' errors against their hours' rate:
 // a day of spikes (every 40th minute at five times the traffic) whose
 // errors keep the usual rate clears busy periods; one where they rise

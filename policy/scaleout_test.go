@@ -16,8 +16,8 @@ import (
 // 2.2 s join the 60 its warm ones have: without the allowance
 // compare_latency rolled back there. The rest of the watch is judged as
 // before: the same minute at the usual traffic trips, and a regression
-// that starts with the spike, or traffic that stays high and slow, trips
-// at most a minute later than without the spike.
+// that starts with the spike, or traffic that stays half as high again
+// and slow, trips at most a minute later than without the spike.
 func TestCompareLatencyScaleOut(t *testing.T) {
 	p := compareLatencyCold(t)
 	var base []sample.Sample
@@ -62,8 +62,11 @@ func TestCompareLatencyScaleOut(t *testing.T) {
 	if at := tripMinute(p, base, 30, watch(10000, 400, 1000, 18)); at == 0 || at > steady+1 {
 		t.Errorf("a regression from the spike on trips in minute %d, the same without the spike in the %d", at, steady)
 	}
-	if at := tripMinute(p, base, 30, watch(2000, 36, 2000, 36)); at == 0 || at > steady {
-		t.Errorf("traffic that doubles and stays 3x as slow trips in minute %d, at the usual traffic in the %d", at, steady)
+	// Traffic that rises 1.55x (a rise whose first minute is not
+	// judged, short of the busy periods load.go leaves out) and stays
+	// 3x as slow.
+	if at := tripMinute(p, base, 30, watch(1550, 28, 1550, 28)); at == 0 || at > steady {
+		t.Errorf("traffic that rises 1.55x and stays 3x as slow trips in minute %d, at the usual traffic in the %d", at, steady)
 	}
 }
 

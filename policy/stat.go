@@ -330,7 +330,11 @@ func (p *Policy) statNote(r *rule, rb *ruleBase, in *Input, rr *ruleResult, s st
 	}
 	if s.busy > 0 {
 		nb.sep()
-		nb.num(float64(s.busy), -1).str(" period(s) with 1.5x the baseline's traffic or more not judged against it (errors can rise with load, whichever version runs)")
+		what := "errors"
+		if r.isLatency() {
+			what = "latency"
+		}
+		nb.num(float64(s.busy), -1).str(" period(s) with 1.5x the baseline's traffic or more not judged against it (").str(what).str(" can rise with load, whichever version runs)")
 	}
 	hedgeNote(&nb, rb, best)
 	if total.rawN < p.minEvidence(r) && !rr.breached {
