@@ -68,7 +68,7 @@ type ruleBase struct {
 	trend     latencyTrend  // compare_latency: the known-good's own rise in slow share the baseline shows
 	scaleTail float64       // latency: the most invocations of the baseline's last periods (scaleout.go)
 	loadRef   float64       // compare_errors, compare_latency: the baseline's median invocations a period (load.go)
-	loadSafe  bool          // compare_errors, compare_latency: the history shows errors not rising with load (load.go)
+	loadSafe  bool          // compare_errors, compare_latency: the history (or baseline) shows its events not rising with load (load.go)
 }
 
 // PrepareBaseline derives the per-watch parameters from the baseline
