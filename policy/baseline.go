@@ -88,14 +88,14 @@ func (p *Policy) PrepareBaseline(baseline []sample.Sample) *PreparedBaseline {
 	}
 	b.series = p.baselineSeries(make([][]pt, len(b.metrics)), baseline, b)
 	for i := range p.rules {
-		switch r := &p.rules[i]; {
-		case r.trials < 0:
-		case r.isLatency():
+		r := &p.rules[i]
+		if r.trials < 0 {
+			continue
+		}
+		if r.isLatency() {
 			b.rules[i].setScaleOut(b.series[r.trials])
-			if r.test == testTwoSample { // compare_latency
-				b.rules[i].setLoadRef(b.series[r.trials])
-			}
-		case r.test == testTwoSample:
+		}
+		if r.test == testTwoSample { // compare_errors, compare_latency
 			b.rules[i].setLoadRef(b.series[r.trials])
 		}
 	}

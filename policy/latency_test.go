@@ -200,8 +200,15 @@ func TestCompareLatencyOffCentreShare(t *testing.T) {
 // evaluation, 10 s into minute m with the samples upTo(m) returns, trips
 // (0: none does).
 func tripMinute(p *Policy, base []sample.Sample, last int, upTo func(m int) []sample.Sample) int {
+	return tripMinuteOf(p, Input{Baseline: base}, last, upTo)
+}
+
+// tripMinuteOf is tripMinute for the baseline (raw or prepared) that in
+// carries.
+func tripMinuteOf(p *Policy, in Input, last int, upTo func(m int) []sample.Sample) int {
+	in.WatchStart, in.NewVersion, in.KnownGood = at(0), "2", "1"
 	for m := 1; m <= last; m++ {
-		in := Input{WatchStart: at(0), NewVersion: "2", KnownGood: "1", Baseline: base, Samples: upTo(m)}
+		in.Samples = upTo(m)
 		if p.Evaluate(in, at(m).Add(10*time.Second)).Kind == Failing {
 			return m
 		}

@@ -109,19 +109,26 @@ func busyAt(n, ref float64) bool { return n >= loadJump*ref+3*math.Sqrt(ref) }
 // would not be busy in the watch: all of them when the history clears
 // busy periods, else those not busyAt loadRef. The busy ones would put the
 // errors of a load the watch does not judge into the rate and the
-// burstiness it is judged against.
+// burstiness it is judged against. The slices are compacted in place.
 func (rb *ruleBase) quiet(ts []int64, x, n []float64) ([]int64, []float64, []float64) {
-	if rb.loadSafe || rb.loadRef <= 0 || !slices.ContainsFunc(n, func(v float64) bool { return busyAt(v, rb.loadRef) }) {
+	if rb.loadSafe || rb.loadRef <= 0 {
 		return ts, x, n
 	}
-	var qts []int64
-	var qx, qn []float64
+	return dropBusy(ts, x, n, func(int) float64 { return rb.loadRef })
+}
+
+// dropBusy compacts the periods (starts, events, trials) in place to
+// those not busyAt ref(i), the median period period i is measured
+// against.
+func dropBusy(ts []int64, x, n []float64, ref func(i int) float64) ([]int64, []float64, []float64) {
+	k := 0
 	for i := range n {
-		if !busyAt(n[i], rb.loadRef) {
-			qts, qx, qn = append(qts, ts[i]), append(qx, x[i]), append(qn, n[i])
+		if !busyAt(n[i], ref(i)) {
+			ts[k], x[k], n[k] = ts[i], x[i], n[i]
+			k++
 		}
 	}
-	return qts, qx, qn
+	return ts[:k], x[:k], n[:k]
 }
 
 // localMedians are the median invocations of the loadWindow periods
@@ -149,14 +156,7 @@ func (b *PreparedBaseline) histBlocks(r *rule, rb *ruleBase) (ts []int64, x, n [
 		return ts, x, n
 	}
 	med := localMedians(n)
-	k := 0
-	for i := range n {
-		if !busyAt(n[i], med[i]) {
-			ts[k], x[k], n[k] = ts[i], x[i], n[i]
-			k++
-		}
-	}
-	return ts[:k], x[:k], n[:k]
+	return dropBusy(ts, x, n, func(i int) float64 { return med[i] })
 }
 
 // loadMinExpected is the fewest errors the busy periods of the history

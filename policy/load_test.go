@@ -53,12 +53,7 @@ func TestCompareErrorsLoadSpike(t *testing.T) {
 	// Cleared, as a history could clear it, the same spike trips: the
 	// test above can fail.
 	pb.rules[0].loadSafe = true
-	cleared := false
-	for m := 6; m <= 20 && !cleared; m++ {
-		in := Input{WatchStart: at(0), NewVersion: "2", KnownGood: "1", Prepared: pb, Samples: watch(5, loadErrs)(m)}
-		cleared = p.Evaluate(in, at(m).Add(10*time.Second)).Kind == Failing
-	}
-	if !cleared {
+	if tripMinuteOf(p, Input{Prepared: pb}, 20, watch(5, loadErrs)) == 0 {
 		t.Error("judged, the spike whose errors rise with its load never trips")
 	}
 	quiet := tripMinute(p, base, 30, watch(15, 15))
@@ -113,14 +108,7 @@ func TestCompareLatencyLoadSpike(t *testing.T) {
 		}
 	}
 	pb.rules[0].loadSafe = true
-	cleared := 0
-	for m := 6; m <= 20 && cleared == 0; m++ {
-		in := Input{WatchStart: at(0), NewVersion: "2", KnownGood: "1", Prepared: pb, Samples: watch(6, 6000, 1000)(m)}
-		if p.Evaluate(in, at(m).Add(10*time.Second)).Kind == Failing {
-			cleared = m
-		}
-	}
-	if cleared != 7 {
+	if cleared := tripMinuteOf(p, Input{Prepared: pb}, 20, watch(6, 6000, 1000)); cleared != 7 {
 		t.Errorf("judged, the spike whose latency rises with its load trips in minute %d, want the 7th (its second)", cleared)
 	}
 	quiet := tripMinute(p, base, 40, watch(18, 1000, 18))

@@ -228,7 +228,7 @@ type increment struct {
 	rawKN      float64
 	logY, wY   float64 // Σ trials·log(statistic), Σ trials: the latency the findings show
 	rise       bool    // latency: not judged, a rise in traffic whose cold starts could explain it (scaleout.go)
-	busy       bool    // compare_errors: not judged against the baseline, its traffic far above the baseline's (load.go)
+	busy       bool    // compare_errors, compare_latency: not judged against the baseline, its traffic far above the baseline's (load.go)
 }
 
 // increment turns a usable period into rule r's evidence (cr: what the
