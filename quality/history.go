@@ -26,7 +26,8 @@ import (
 //     with the hour's slope there when a daily cycle that size can have it
 //     (else its steepest point, in the slope's direction). Of the two
 //     phases with that slope (the join below or above the day's mean) one
-//     is drawn. The per-minute lognormal noise is the scenario's; the
+//     is drawn. A ramp (Traffic.Ramp) starts after the join, so the cycle
+//     continues the level before it. The per-minute lognormal noise is the scenario's; the
 //     traffic-spikes kind has as many spikes per hour as its simulated
 //     hour (3-10x for 1-4 minutes).
 //   - Errors: the known-good's error process: a per-minute Beta rate with
@@ -80,10 +81,10 @@ func newHistModel(sc *Scenario, first time.Time, r *rng) *histModel {
 	t0h := h.t0.Hours()
 	tr := sc.Traffic
 	lin := 1 + tr.Slope*t0h
-	h.level0 = tr.PerMinute * max(lin, 0.05)
-	slope := 0.0 // d/dt log(rate) at t0, per hour
+	h.level0 = tr.level(h.t0)
+	slope := tr.Ramp.slope(h.t0) // d/dt log(rate) at t0, per hour
 	if lin > 0.05 {
-		slope = tr.Slope / lin
+		slope += tr.Slope / lin
 	}
 	h.amp = math.Log(r.logUniform(2, 4)) / 2
 	h.phase = joinPhase(r, h.amp, slope)

@@ -356,14 +356,14 @@ func TestShapeHistoryRatesSane(t *testing.T) {
 				t.Fatalf("%s seed %d: "+format, append([]any{k.Kind, seed}, args...)...)
 			}
 			// The join: the hour's rates where it begins.
-			if want := sc.Traffic.PerMinute * (1 + sc.Traffic.Slope*h.t0.Hours()); math.Abs(h.level(h.t0)/want-1) > 1e-9 {
+			if want := sc.Traffic.level(h.t0); math.Abs(h.level(h.t0)/want-1) > 1e-9 {
 				fail("traffic %.4g at the join, the hour's %.4g", h.level(h.t0), want)
 			}
 			if got, want := h.errRate(h.t0, h.level(h.t0)), sc.Old.errRate(sc, h.t0); math.Abs(got/want-1) > 1e-9 {
 				fail("error rate %.4g at the join, the hour's %.4g", got, want)
 			}
 			// One minute on either side of the join.
-			if a, b := h.level(h.t0-period), sc.Traffic.PerMinute*(1+sc.Traffic.Slope*(h.t0+period).Hours()); math.Abs(a/b-1) > 0.03 {
+			if a, b := h.level(h.t0-period), sc.Traffic.level(h.t0+period); math.Abs(a/b-1) > 0.03 {
 				fail("traffic %.4g a minute before the join, %.4g a minute after", a, b)
 			}
 			loL, hiL, loE, hiE := math.Inf(1), 0.0, math.Inf(1), 0.0

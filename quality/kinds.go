@@ -33,6 +33,8 @@ const (
 	GoodConcurrency   Kind = "good/concurrency-limit"
 	GoodLoadErrors    Kind = "good/load-errors"
 	GoodLoadLatency   Kind = "good/load-latency"
+	GoodRamp          Kind = "good/traffic-ramp"
+	GoodRampLoad      Kind = "good/ramp-load"
 
 	BadErrors2x      Kind = "bad/errors-2x"
 	BadErrors10x     Kind = "bad/errors-10x"
@@ -45,6 +47,7 @@ const (
 	BadLowHard       Kind = "bad/low-traffic-hard"
 	BadThrottling    Kind = "bad/throttling"
 	BadIncidentWorse Kind = "bad/incident-worse"
+	BadDuringRamp    Kind = "bad/during-ramp"
 )
 
 // KindSpec describes a kind: whether it is bad, the deadline by which
@@ -101,6 +104,15 @@ var kindSpecs = []KindSpec{
 	}},
 	{GoodLoadErrors, false, 0, "errors that rise with traffic, whichever version runs (a dependency saturating): traffic spikes of 3-10x for 1-4 minutes, errors 0.1-1% times the traffic's level to the power 0.3-1, at most 3% at the largest spike", drawLoadErrors},
 	{GoodLoadLatency, false, 0, "latency that rises with traffic, whichever version runs (queueing at a saturating dependency): traffic spikes of 3-10x for 1-4 minutes, every duration times the traffic's level to the power 0.1-0.3", drawLoadLatency},
+	{GoodRamp, false, 0, "a steep traffic ramp: traffic rising or falling 2-4x an hour for 30-90 min, from 50 min before to 10 min after the deploy (a morning's rise, a launch, an evening's fall)", func(r *rng, sc *Scenario) {
+		drawRamp(r, sc, r.bernoulli(0.5))
+	}},
+	{GoodRampLoad, false, 0, "a rising ramp at a service that slows and fails more under load, whichever version runs: good/traffic-ramp's rise, every duration times the traffic's level to the power 0.1-0.3, errors (0.1-1%) to the power 0.3-0.7", func(r *rng, sc *Scenario) {
+		drawRamp(r, sc, true)
+		sc.LatLoad, sc.ErrLoad = r.uniform(0.1, 0.3), r.uniform(0.3, 0.7)
+		sc.Old.ErrRate = r.logUniform(0.001, 0.01)
+		sc.New.ErrRate = sc.Old.ErrRate
+	}},
 
 	{BadErrors2x, true, 10 * time.Minute, "error rate 2x (0.3-3% before, 300-3000/min)", func(r *rng, sc *Scenario) { drawErrorsX(r, sc, 2) }},
 	{BadErrors10x, true, 3 * time.Minute, "error rate 10x (0.1-2% before)", func(r *rng, sc *Scenario) {
@@ -133,6 +145,19 @@ var kindSpecs = []KindSpec{
 		drawIncident(r, sc)
 		sc.Old.IncErrRate = r.uniform(0.03, 0.12)
 		sc.New.IncErrRate = min(1, sc.Old.IncErrRate*r.uniform(3, 6))
+	}},
+	{BadDuringRamp, true, 10 * time.Minute, "a regression deployed during good/traffic-ramp's rise (300-3000/min at the deploy): errors 3x (0.3-3% before), p99 2x or 5-30% of requests throttled, one of the three", func(r *rng, sc *Scenario) {
+		drawRamp(r, sc, true)
+		sc.Traffic.PerMinute = r.logUniform(300, 3000)
+		switch r.IntN(3) {
+		case 0:
+			sc.Old.ErrRate = r.logUniform(0.003, 0.03)
+			sc.New.ErrRate = 3 * sc.Old.ErrRate
+		case 1:
+			drawP99(r, sc, 2)
+		default:
+			sc.New.ThrRate, sc.New.ThrKappa = r.uniform(0.05, 0.3), 20
+		}
 	}},
 }
 
@@ -207,6 +232,19 @@ func drawSpikes(r *rng, sc *Scenario) {
 		sc.Traffic.Spikes = append(sc.Traffic.Spikes, Spike{Start: start,
 			Len: time.Duration(1+r.IntN(4)) * time.Minute, Factor: r.logUniform(3, 10)})
 	}
+}
+
+// drawRamp gives the traffic a ramp of 2-4x an hour (rising, or falling
+// when not up) for 30-90 minutes, starting from 50 minutes before the
+// deploy to 10 minutes after it, in place of the hour's slope.
+func drawRamp(r *rng, sc *Scenario, up bool) {
+	k := math.Log(r.logUniform(2, 4))
+	if !up {
+		k = -k
+	}
+	start := durU(r, -50*time.Minute, 10*time.Minute).Truncate(time.Second)
+	sc.Traffic.Slope = 0
+	sc.Traffic.Ramp = &Ramp{PerHour: k, Start: start, End: start + durU(r, 30*time.Minute, 90*time.Minute).Truncate(time.Second)}
 }
 
 func drawLoadErrors(r *rng, sc *Scenario) {

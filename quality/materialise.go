@@ -329,7 +329,7 @@ func describe(sc *Scenario) []string {
 		fmt.Sprintf("deploy %s -> %s at %s, split %v (new share %.0f%%), horizon %s", o.Name, n.Name,
 			sc.Deploy.Format(time.RFC3339Nano), sc.Split, 100*sc.Weight, sc.Horizon),
 		fmt.Sprintf("traffic %.3g/min, slope %+.2f/h, %d spikes%s; errors %.3g%% -> %.3g%% (kappa %.3g), throttles %.3g%% -> %.3g%%",
-			sc.Traffic.PerMinute, sc.Traffic.Slope, len(sc.Traffic.Spikes), limitNote(sc.Traffic.ConcurrencyCap)+scaleNote(sc.ScaleOut), 100*o.ErrRate, 100*n.ErrRate, o.ErrKappa, 100*o.ThrRate, 100*n.ThrRate),
+			sc.Traffic.PerMinute, sc.Traffic.Slope, len(sc.Traffic.Spikes), limitNote(sc.Traffic.ConcurrencyCap)+rampNote(sc.Traffic.Ramp)+scaleNote(sc.ScaleOut), 100*o.ErrRate, 100*n.ErrRate, o.ErrKappa, 100*o.ThrRate, 100*n.ThrRate),
 		fmt.Sprintf("steady p99 %.4g ms -> %.4g ms%s; cold starts %.0f%% (time constant %s), %.3gx slower; probe flake %.2g%%",
 			o.Latency.steady().quantile(0.99), n.Latency.steady().quantile(0.99), drift, 100*n.Cold.Share, n.Cold.Tau.Round(time.Second),
 			n.Cold.Factor, 100*sc.Probe.Flake),
@@ -345,6 +345,14 @@ func scaleNote(so *ScaleOut) string {
 }
 
 // limitNote names a concurrency limit in a trace's header ("" without).
+// rampNote names a traffic ramp in a trace's header ("" without).
+func rampNote(r *Ramp) string {
+	if r == nil {
+		return ""
+	}
+	return fmt.Sprintf(", a ramp of %.2gx an hour from %s to %s", math.Exp(r.PerHour), r.Start, r.End)
+}
+
 func limitNote(limit float64) string {
 	if limit <= 0 {
 		return ""

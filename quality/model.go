@@ -86,7 +86,7 @@ func (l Latency) mean() float64 {
 // not: what errors that rise with traffic (ErrLoad) follow.
 func (sc *Scenario) load(t time.Duration) float64 {
 	tr := sc.Traffic
-	x := max(1+tr.Slope*t.Hours(), 0.05)
+	x := tr.level(t) / tr.PerMinute
 	start := t - period/2
 	for _, sp := range tr.Spikes {
 		if start >= sp.Start && start < sp.Start+sp.Len {
@@ -126,6 +126,43 @@ type Traffic struct {
 	// limit, which every version shares): a minute's requests beyond it
 	// are throttled, whichever version runs (good/concurrency-limit).
 	ConcurrencyCap float64
+	// Ramp, when set, is a steep rise or fall of the traffic on top of
+	// the slope (good/traffic-ramp, good/ramp-load, bad/during-ramp).
+	Ramp *Ramp
+}
+
+// Ramp is a steep, sustained change of traffic, far steeper than a daily
+// cycle's (at most about 18 % an hour at a peak/trough of 4): a morning's
+// rise, a launch, a campaign's e-mail, an evening's fall. Between Start
+// and End (relative to the deploy) the rate changes by the factor
+// e^PerHour an hour; before and after the ramp it is flat (the slope
+// aside). PerMinute stays the rate at the deploy.
+type Ramp struct {
+	PerHour    float64 // d/dt log(rate) per hour during the ramp: ln 3 ≈ 1.1 triples it in an hour, negative falls
+	Start, End time.Duration
+}
+
+// factor is the ramp's multiplier of the rate at t, 1 at the deploy.
+func (r *Ramp) factor(t time.Duration) float64 {
+	if r == nil {
+		return 1
+	}
+	clamp := func(x time.Duration) time.Duration { return min(max(x, r.Start), r.End) }
+	return math.Exp(r.PerHour * (clamp(t) - clamp(0)).Hours())
+}
+
+// slope is the ramp's d/dt log(rate) at t, per hour.
+func (r *Ramp) slope(t time.Duration) float64 {
+	if r == nil || t < r.Start || t >= r.End {
+		return 0
+	}
+	return r.PerHour
+}
+
+// level is the mean requests per minute at t (relative to the deploy),
+// before spikes and per-minute noise: the slope's and the ramp's.
+func (tr *Traffic) level(t time.Duration) float64 {
+	return tr.PerMinute * max(1+tr.Slope*t.Hours(), 0.05) * tr.Ramp.factor(t)
 }
 
 // Spike multiplies the rate by Factor during [Start, Start+Len).

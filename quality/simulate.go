@@ -168,7 +168,7 @@ func capShare(limit, lam float64) float64 {
 func (m *minute) rate() float64 {
 	t := m.sc.Traffic
 	mid := m.start + period/2
-	x := t.PerMinute * max(1+t.Slope*mid.Hours(), 0.05)
+	x := t.level(mid)
 	for _, sp := range t.Spikes {
 		if m.start >= sp.Start && m.start < sp.Start+sp.Len {
 			x *= sp.Factor

@@ -261,22 +261,56 @@ func TestKindProperties(t *testing.T) {
 			}
 		}},
 		{GoodLoadLatency, func(t *testing.T, ss []*Sim) {
-			// Every version's durations follow the traffic's level to
-			// the power LatLoad: the slope of a minute's log median
-			// duration (its latency noise taken out) on the log of its
-			// load is LatLoad.
-			var off []float64
+			within(t, "median over seeds of the log median duration's slope on the log load, less LatLoad", loadLatencyOff(ss), -0.03, 0.03)
+		}},
+		{GoodRamp, func(t *testing.T, ss []*Sim) {
+			// The traffic's log rate falls or rises at the ramp's slope
+			// while the ramp lasts, and is flat before it.
+			var off, flat []float64
+			up := 0
 			for _, s := range ss {
-				var x, y []float64
+				rp := s.Sc.Traffic.Ramp
+				if rp.PerHour > 0 {
+					up++
+				}
+				var x, y, fx, fy []float64
 				for _, p := range s.Periods {
-					if d := p.Alias().Dur; len(d) >= 50 {
-						x = append(x, math.Log(s.Sc.load(p.Start.Sub(s.Sc.Deploy)+period/2)))
-						y = append(y, math.Log(median(d)/p.Scale))
+					at := p.Start.Sub(s.Sc.Deploy)
+					n := math.Log(float64(p.Old.Inv + p.New.Inv))
+					switch {
+					case at >= rp.Start && at+period <= rp.End:
+						x, y = append(x, at.Hours()), append(y, n)
+					case at+period <= rp.Start:
+						fx, fy = append(fx, at.Hours()), append(fy, n)
 					}
 				}
-				off = append(off, olsSlope(x, y)-s.Sc.LatLoad)
+				off = append(off, olsSlope(x, y)-rp.PerHour)
+				if len(fx) >= 15 {
+					flat = append(flat, olsSlope(fx, fy))
+				}
 			}
-			within(t, "median over seeds of the log median duration's slope on the log load, less LatLoad", median(off), -0.03, 0.03)
+			within(t, "median over seeds of the log rate's slope an hour during the ramp, less the ramp's", median(off), -0.1, 0.1)
+			within(t, "median over seeds of the log rate's slope an hour before the ramp", median(flat), -0.15, 0.15)
+			if up == 0 || up == len(ss) {
+				t.Errorf("%d of %d ramps rise; want rising and falling ones", up, len(ss))
+			}
+		}},
+		{GoodRampLoad, func(t *testing.T, ss []*Sim) {
+			// good/load-latency's relation, over a ramp's rise instead of
+			// spikes; and the errors rise with it.
+			within(t, "median over seeds of the log median duration's slope on the log load, less LatLoad", loadLatencyOff(ss), -0.03, 0.03)
+			var early, late Agg
+			for _, s := range ss {
+				for i, p := range s.Periods {
+					a := p.Alias()
+					if at := p.Start.Sub(s.Sc.Deploy); at+period <= s.Sc.Traffic.Ramp.Start || i < 10 {
+						early.Inv, early.Err = early.Inv+a.Inv, early.Err+a.Err
+					} else if at >= s.Sc.Traffic.Ramp.Start+30*time.Minute {
+						late.Inv, late.Err = late.Inv+a.Inv, late.Err+a.Err
+					}
+				}
+			}
+			within(t, "error share from 30 min into the ramp over that before it or in the first 10 minutes", errShare(late)/errShare(early), 1.2, math.Inf(1))
 		}},
 		{GoodFlaky, func(t *testing.T, ss []*Sim) {
 			var f []float64
@@ -354,10 +388,64 @@ func TestKindProperties(t *testing.T) {
 				within(t, "new over old error share", errShare(nw)/errShare(old), 2, 15)
 			}
 		}},
+		{BadDuringRamp, func(t *testing.T, ss []*Sim) {
+			// Each seed's regression is one of the three, and shows in
+			// the new version's first 10 minutes against the baseline;
+			// every ramp rises.
+			modes := map[string]int{}
+			for _, s := range ss {
+				if s.Sc.Traffic.Ramp.PerHour <= 0 {
+					t.Errorf("seed %d: a ramp of %.3g an hour; want a rise", s.Sc.Seed, s.Sc.Traffic.Ramp.PerHour)
+				}
+				base := baselineAgg(s)
+				var nw Agg
+				for _, p := range s.Periods[s.DeployIndex()+1 : s.DeployIndex()+11] {
+					nw.Inv, nw.Err, nw.Thr = nw.Inv+p.New.Inv, nw.Err+p.New.Err, nw.Thr+p.New.Thr
+					nw.Dur = append(nw.Dur, p.New.Dur...)
+				}
+				switch {
+				case s.Sc.New.ErrRate > s.Sc.Old.ErrRate:
+					modes["errors"]++
+					within(t, "new version's error share over the baseline's", errShare(nw)/errShare(base), 2, 4.5)
+				case s.Sc.New.ThrRate > 0.01:
+					modes["throttles"]++
+					within(t, "new version's throttled share", float64(nw.Thr)/float64(nw.Inv+nw.Thr), 0.04, 0.35)
+				default:
+					modes["p99"]++
+					within(t, "new version's p99 over the baseline's", p99(nw.Dur)/p99(base.Dur), 1.5, 3)
+				}
+			}
+			if len(modes) != 3 {
+				t.Errorf("regressions drawn: %v; want all three", modes)
+			}
+		}},
 	}
 	for _, tc := range tests {
-		t.Run(string(tc.kind), func(t *testing.T) { tc.check(t, sims(t, tc.kind, 5)) })
+		n := 5
+		if tc.kind == GoodRamp || tc.kind == BadDuringRamp {
+			n = 20 // a slope's estimate, and three regressions to draw
+		}
+		t.Run(string(tc.kind), func(t *testing.T) { tc.check(t, sims(t, tc.kind, n)) })
 	}
+}
+
+// loadLatencyOff is the median over the seeds of (the slope of a minute's
+// log median duration, its latency noise taken out, on the log of its
+// load) less LatLoad: 0 when every version's durations follow the
+// traffic's level to the power LatLoad.
+func loadLatencyOff(ss []*Sim) float64 {
+	var off []float64
+	for _, s := range ss {
+		var x, y []float64
+		for _, p := range s.Periods {
+			if d := p.Alias().Dur; len(d) >= 50 {
+				x = append(x, math.Log(s.Sc.load(p.Start.Sub(s.Sc.Deploy)+period/2)))
+				y = append(y, math.Log(median(d)/p.Scale))
+			}
+		}
+		off = append(off, olsSlope(x, y)-s.Sc.LatLoad)
+	}
+	return median(off)
 }
 
 // Parameters vary with the seed.
