@@ -69,6 +69,7 @@ type ruleBase struct {
 	scaleTail float64       // latency: the most invocations of the baseline's last periods (scaleout.go)
 	loadRef   float64       // compare_errors, compare_latency: the baseline's median invocations a period (load.go)
 	loadSafe  bool          // compare_errors, compare_latency: the history (or baseline) shows its events not rising with load (load.go)
+	load      loadTrend     // compare_errors, compare_latency: the known-good's rise in rate with its load the baseline shows (load.go)
 }
 
 // PrepareBaseline derives the per-watch parameters from the baseline
@@ -124,6 +125,7 @@ func (p *Policy) PrepareBaseline(baseline []sample.Sample) *PreparedBaseline {
 				// The busy periods are left out of every statistic of
 				// the baseline: its rate, dispersion, steps and trend.
 				b.setLoadSafe(r, rb, x, n)
+				rb.load.k = b.loadExponent(r, rb, x, n)
 				ts, x, n = rb.quiet(ts, x, n)
 			}
 			b.setCapacity(r, rb, x, n)
@@ -331,12 +333,14 @@ func (b *PreparedBaseline) prepareTwoSample(r *rule, rb *ruleBase, ts []int64, x
 	early, rest := rb.tempered(x[:cut], n[:cut]), rb.tempered(x[cut:], n[cut:])
 	all := seqtest.Block{X: early.X + rest.X, N: early.N + rest.N}
 	rb.ref = all
+	rb.load.setN0(n)
 	if early.N > 0 && rest.N > 0 {
 		// The baseline's first periods, and the shape history's just
 		// before them, only inform the prior on the known-good rate; the
 		// rest is the reference block the e-value is a likelihood ratio
 		// of (seqtest.TwoSample.WithInformedPrior).
 		rb.ref = rest
+		rb.load.setN0(n[cut:])
 		if hist, ok := b.historyPrior(r, rb); ok {
 			early.X, early.N = early.X+hist.X, early.N+hist.N
 		}

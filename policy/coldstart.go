@@ -92,10 +92,10 @@ func (p *Policy) latencyIncrement(r *rule, rb *ruleBase, w *watchInfo, q *period
 		// with its cold-start mass at the rule's bound, the counts
 		// deciding how much of it the null may use. Tempered as if it
 		// used none (coldPhi's largest).
-		// The known-good's own rise in slow share since the baseline, as
-		// far as the baseline shows it, scales the period's exposure
-		// (latencyTrend).
-		g := rb.trend.at(q)
+		// The known-good's own rise in slow share since the baseline, or
+		// with its load, as far as the baseline shows either, scales the
+		// period's exposure (latencyTrend, loadTrend): the larger.
+		g := max(rb.trend.at(q), rb.load.at(q.nn))
 		if r.warmup > 0 && rb.hasRef {
 			t := 1 / coldPhi(rb.rate*q.nn*g, 0, rb.invK)
 			inc.cold = seqtest.ColdPeriod{X: t * q.xn, N: t * q.nn * g, S: t * coldShare(r.warmup, w.start, q) * q.nn, O: t * so * q.nn}

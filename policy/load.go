@@ -3,6 +3,8 @@ package policy
 import (
 	"math"
 	"slices"
+
+	"github.com/canaryd/canaryd/policy/seqtest"
 )
 
 // Errors that rise with traffic. A dependency that saturates under load
@@ -211,4 +213,90 @@ func loadExcess(x, n []float64) (busy, expected float64) {
 		}
 	}
 	return busy, expected
+}
+
+// Rates that rise with a load the baseline shows. Below loadJump a period
+// is judged, and a sustained rise in traffic (a morning's ramp, a launch:
+// 2-4x an hour) spends many periods there: where the known-good's errors
+// or slow share rise with its load (a dependency saturating), they rise
+// with the ramp whichever version runs, and compare_errors and
+// compare_latency rolled such good deploys back (quality kind
+// good/ramp-load). So the rule fits the known-good's events to a power of
+// its load: x ~ Poisson(n·c·n^κ) over the periods of the baseline (its
+// busy ones included: they say the most about load) and, for counts it
+// has (errors), the shape history's day, whose daily cycle spans a
+// two- to fourfold load (seqtest.RateTrend on log n, overdispersion
+// widening the standard error). The exponent's lower bound, the estimate
+// less trendZ standard errors, is allowed: a period with n invocations is
+// judged as if it had (n/n0)^κ times them when n is above n0, the
+// reference block's invocation-weighted geometric mean period. A steady
+// service's bound is 0 (no allowance), and so is one whose baseline and
+// history span too little load to show it. Chosen from data before the
+// deploy and from the watch's invocations, never its events, the
+// allowance keeps the test an e-process; the busy periods beyond loadJump
+// are still left out (the bound is fitted where the load was, and a spike
+// goes past it).
+type loadTrend struct {
+	k  float64 // the exponent's lower bound (0: none)
+	n0 float64 // the reference block's invocation-weighted geometric mean invocations a period
+}
+
+// loadKMax caps the allowed exponent: a slow share (above a percentile
+// of a lognormal body) rises up to about threefold per doubling of
+// durations' load factor.
+const loadKMax = 4
+
+// loadExponent is rule r's loadExponent over its baseline periods (x, n:
+// the busy ones too) and, where it has them, its shape history's.
+func (b *PreparedBaseline) loadExponent(r *rule, rb *ruleBase, x, n []float64) float64 {
+	var hx, hn []float64
+	if b.hist != nil {
+		_, hx, hn = blockSeriesOf(b.hist, r, rb.eventsKg)
+	}
+	return loadExponent(x, n, hx, hn)
+}
+
+// loadExponent is the lower bound of the exponent κ of the events' rate in
+// the load, fitted over the periods (x events, n trials) of the baseline
+// and its history (0: none shown).
+func loadExponent(x, n, hx, hn []float64) float64 {
+	k := len(n) + len(hn)
+	t, xs, ns := make([]float64, 0, k), make([]float64, 0, k), make([]float64, 0, k)
+	add := func(x, n []float64) {
+		for i := range n {
+			if n[i] > 0 {
+				t, xs, ns = append(t, math.Log(n[i])), append(xs, x[i]), append(ns, n[i])
+			}
+		}
+	}
+	add(hx, hn)
+	add(x, n)
+	beta, se, ok := seqtest.RateTrend(t, xs, ns)
+	if lo := beta - trendZ*se; ok && lo > 0 {
+		return min(lo, loadKMax)
+	}
+	return 0
+}
+
+// setN0 sets the reference block's invocation-weighted geometric mean
+// period (invocations n of its periods).
+func (lt *loadTrend) setN0(n []float64) {
+	var s, sl float64
+	for _, v := range n {
+		if v > 0 {
+			s += v
+			sl += v * math.Log(v)
+		}
+	}
+	if s > 0 {
+		lt.n0 = math.Exp(sl / s)
+	}
+}
+
+// at is the factor a period of n invocations is scaled by.
+func (lt loadTrend) at(n float64) float64 {
+	if lt.k <= 0 || lt.n0 <= 0 || n <= lt.n0 {
+		return 1
+	}
+	return math.Pow(n/lt.n0, lt.k)
 }

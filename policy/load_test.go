@@ -253,3 +253,146 @@ func TestLoadRefFollowsRisingHour(t *testing.T) {
 		}
 	}
 }
+
+// A service whose errors rise with its load (0.5 % at 5,000 invocations
+// a minute, times the load to the power 0.7) shows it over a day's cycle
+// (peak/trough 3): the known-good's exponent's lower bound is allowed, so
+// a watch at 1.45 times the baseline's traffic (short of busy) with the
+// errors that load brings (1.3x) is not rolled back, where without the
+// allowance it is; a 3x regression at that load still trips.
+func TestCompareErrorsLoadAllowance(t *testing.T) {
+	cmp := config.Rule{Name: "cmp", Kind: config.RuleCompareErrors}
+	p := simPolicyHistory(t, cmp, 0.9995, day)
+	r := rng{rand.New(rand.NewPCG(7, 8))}
+	errRate := func(inv float64) float64 { return 0.005 * math.Pow(inv/5000, 0.7) }
+	var base []sample.Sample
+	for m := -30 - day; m < 0; m++ {
+		inv := 5000 * math.Exp(0.55*math.Sin(2*math.Pi*float64(m)/day))
+		k := r.poisson(inv)
+		base = append(base, met("Invocations", "", m, k), met("Errors", "", m, r.events(k, errRate(inv), 0)))
+	}
+	pb := p.PrepareBaseline(base)
+	rb := &pb.rules[0]
+	if rb.load.k < 0.45 || rb.load.k > 0.75 {
+		t.Errorf("errors to the power 0.7 of a day's load: allowed exponent %.3g, want 0.45-0.75", rb.load.k)
+	}
+	if rb.busy(&period{nn: 7000}) {
+		t.Fatalf("7,000 invocations a minute after an hour rising to 5,000 are busy (reference %.0f)", rb.loadRef)
+	}
+	watch := func(x float64) func(m int) []sample.Sample {
+		return func(m int) []sample.Sample {
+			var out []sample.Sample
+			for i := range m {
+				out = append(out, rate("", i, i+1, 7000, math.Round(x*7000*errRate(7000)))...)
+			}
+			return out
+		}
+	}
+	if at := tripMinuteOf(p, Input{Prepared: pb}, 20, watch(1)); at != 0 {
+		t.Errorf("errors that rise with the load as the day shows trip in minute %d", at)
+	}
+	if at := tripMinuteOf(p, Input{Prepared: pb}, 20, watch(3)); at == 0 || at > 3 {
+		t.Errorf("3x errors at 1.4x the load trip in minute %d, want by the 3rd", at)
+	}
+	in := Input{WatchStart: at(0), NewVersion: "2", KnownGood: "1", Prepared: pb, Samples: watch(1)(5)}
+	if note := p.Evaluate(in, at(5).Add(10*time.Second)).Findings[0].Note; !strings.Contains(note, "its error rate rising with the load the baseline shows") {
+		t.Errorf("the note does not name the allowance: %s", note)
+	}
+	// Without the allowance the same watch trips: the first check can fail.
+	rb.load.k = 0
+	if tripMinuteOf(p, Input{Prepared: pb}, 20, watch(1)) == 0 {
+		t.Error("without the allowance, 1.3x errors at 1.4x the load never trip")
+	}
+}
+
+// The exponent's lower bound is 0 for a steady service, for counts that
+// do not follow their load, and for too few events to tell.
+func TestLoadExponent(t *testing.T) {
+	r := rng{rand.New(rand.NewPCG(9, 10))}
+	series := func(periods int, base, k, rate float64) (x, n []float64) {
+		for i := range periods {
+			inv := base * math.Exp(0.55*math.Sin(2*math.Pi*float64(i)/day))
+			c := r.poisson(inv)
+			x, n = append(x, r.events(c, rate*math.Pow(inv/base, k), 0)), append(n, c)
+		}
+		return x, n
+	}
+	for _, tc := range []struct {
+		name          string
+		periods       int
+		base, k, rate float64
+		lo, hi        float64
+	}{
+		{"steady errors over a day", day, 3000, 0, 0.01, 0, 0.05},
+		{"errors to the power 1 over a day", day, 3000, 1, 0.01, 0.85, 1.05},
+		{"an hour at one load", 60, 3000, 1, 0.01, 0, 0.3},
+		{"a handful of errors a day", day, 30, 1, 0.0002, 0, 0.001},
+	} {
+		x, n := series(tc.periods, tc.base, tc.k, tc.rate)
+		if tc.periods == 60 {
+			for i := range n { // an hour: a flat load
+				n[i] = r.poisson(tc.base)
+				x[i] = r.events(n[i], tc.rate, 0)
+			}
+		}
+		if got := loadExponent(x, n, nil, nil); got < tc.lo || got > tc.hi {
+			t.Errorf("%s: exponent's lower bound %.3g, want %g-%g", tc.name, got, tc.lo, tc.hi)
+		}
+	}
+	lt := loadTrend{k: 0.5, n0: 1000}
+	if g := lt.at(4000); math.Abs(g-2) > 1e-12 {
+		t.Errorf("4x the reference load at exponent 0.5: factor %v, want 2", g)
+	}
+	if g := lt.at(500); g != 1 {
+		t.Errorf("half the reference load: factor %v, want 1 (no reduction)", g)
+	}
+}
+
+// compare_latency allows its known-good's slow share rising with load as
+// far as its baseline shows it: an hour whose traffic swings between
+// 2,000 and 4,500 a minute twice, its slow share following the load
+// cubed (durations rising a tenth or so), and a watch at 4,300 a minute (short of busy) as slow as that
+// load makes the known-good: not rolled back, where without the allowance
+// it is. A 3x slow share at that load still trips.
+func TestCompareLatencyLoadAllowance(t *testing.T) {
+	p := compareLatencyWarm(t)
+	share := func(inv float64) float64 { return 0.01 * math.Pow(inv/3000, 3) }
+	var base []sample.Sample
+	for i := -60; i < 0; i++ {
+		inv := math.Round(3000 * math.Exp(0.4*math.Sin(2*math.Pi*float64(i)/30)))
+		s := math.Round(inv * share(inv))
+		base = append(base, latencyMinute(i, inv, s, math.Round(0.6*s))...)
+	}
+	pb := p.PrepareBaseline(base)
+	rb := &pb.rules[0]
+	if rb.load.k < 2.4 || rb.load.k > 3.05 {
+		t.Errorf("a slow share following the load cubed: allowed exponent %.3g, want 2.4-3.05", rb.load.k)
+	}
+	if rb.trend.perHour > 0 {
+		t.Errorf("a load swinging twice an hour reads as a trend of %.3g an hour", rb.trend.perHour)
+	}
+	watch := func(x float64) func(m int) []sample.Sample {
+		return func(m int) []sample.Sample {
+			var out []sample.Sample
+			for i := range m {
+				s := math.Round(x * 0.6 * 4300 * share(4300))
+				out = append(out, latencyMinute(i, 4300, s, s)...)
+			}
+			return out
+		}
+	}
+	if at := tripMinuteOf(p, Input{Prepared: pb}, 20, watch(1)); at != 0 {
+		t.Errorf("a slow share that rises with the load as the baseline shows trips in minute %d", at)
+	}
+	if at := tripMinuteOf(p, Input{Prepared: pb}, 20, watch(3)); at == 0 || at > 4 {
+		t.Errorf("3x the slow share at 1.4x the load trips in minute %d, want by the 4th", at)
+	}
+	in := Input{WatchStart: at(0), NewVersion: "2", KnownGood: "1", Prepared: pb, Samples: watch(1)(5)}
+	if note := p.Evaluate(in, at(5).Add(10*time.Second)).Findings[0].Note; !strings.Contains(note, "its slow share rising with the load the baseline shows") {
+		t.Errorf("the note does not name the allowance: %s", note)
+	}
+	rb.load.k = 0
+	if tripMinuteOf(p, Input{Prepared: pb}, 20, watch(1)) == 0 {
+		t.Error("without the allowance, the slow share at 1.4x the load never trips")
+	}
+}

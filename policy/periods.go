@@ -319,11 +319,14 @@ func (p *Policy) twoSampleIncrement(rb *ruleBase, q *period, inc *increment, spl
 	case rb.busy(q):
 		inc.busy = true // errors that rise with traffic (load.go)
 	case rb.hasRef && q.counts && rb.events >= 0:
-		phi := rb.phi(rb.nullRate*q.nn, q.nn)
-		inc.x, inc.n = q.xn/phi, q.nn/phi
+		// The known-good's rise with load, as far as the baseline and
+		// its history show it, scales the period's exposure (load.go).
+		g := rb.load.at(q.nn)
+		phi := rb.phi(rb.nullRate*q.nn*g, q.nn)
+		inc.x, inc.n = q.xn/phi, q.nn*g/phi
 		if rb.bursty != nil {
 			// split is free: the period is not split.
-			rb.burstyIncrement(inc, vec, split, q.xn, q.nn, 0)
+			rb.burstyIncrement(inc, vec, split, q.xn, q.nn*g, 0)
 		}
 	default:
 		if z, ok := rb.fb.zOf(q.yn, q.nn); ok {

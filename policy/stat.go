@@ -397,6 +397,15 @@ func baselineNote(nb *noteBuf, r *rule, rb *ruleBase) {
 			nb.str(" (").num(rb.baseRaw.X, -1).str(" of ").num(rb.baseRaw.N, -1).str(")")
 		}
 	}
+	if rb.load.k > 0 {
+		nb.sep()
+		what := "its error rate"
+		if r.isLatency() {
+			what = "its slow share"
+		}
+		nb.str(what).str(" rising with the load the baseline shows (allowed: times (invocations/").
+			num(math.Round(rb.load.n0), -1).str(")^").num(rb.load.k, 2).str(" above ").num(math.Round(rb.load.n0), -1).str(" a period)")
+	}
 	switch {
 	case rb.bursty != nil && r.burstCV > 0 && rb.kLo == 1/(r.burstCV*r.burstCV):
 		nb.sep()
