@@ -124,8 +124,12 @@ func (p *Policy) PrepareBaseline(baseline []sample.Sample) *PreparedBaseline {
 			if rb.loadRef > 0 { // compare_errors, compare_latency (setLoadRef)
 				// The busy periods are left out of every statistic of
 				// the baseline: its rate, dispersion, steps and trend.
-				b.setLoadSafe(r, rb, x, n)
-				rb.load.k = b.loadExponent(r, rb, x, n)
+				var hx, hn []float64
+				if b.hist != nil {
+					_, hx, hn = blockSeriesOf(b.hist, r, rb.eventsKg)
+				}
+				rb.setLoadSafe(x, n, hx, hn)
+				rb.load.k = loadExponent(x, n, hx, hn)
 				ts, x, n = rb.quiet(ts, x, n)
 			}
 			b.setCapacity(r, rb, x, n)

@@ -175,15 +175,10 @@ const loadWindow = 30
 
 // setLoadSafe decides whether the baseline (x, n: its periods' errors, or
 // slow invocations, and invocations, in time order) and its shape history
-// show a compare_errors or compare_latency rule's events not rising with
-// load (loadSafe).
-func (b *PreparedBaseline) setLoadSafe(r *rule, rb *ruleBase, x, n []float64) {
-	var hx, hn []float64
-	if b.hist != nil {
-		_, hx, hn = blockSeriesOf(b.hist, r, rb.eventsKg)
-	}
-	hx, hn = append(hx, x...), append(hn, n...)
-	busy, expected := loadExcess(hx, hn)
+// (hx, hn, older) show a compare_errors or compare_latency rule's events
+// not rising with load (loadSafe).
+func (rb *ruleBase) setLoadSafe(x, n, hx, hn []float64) {
+	busy, expected := loadExcess(slices.Concat(hx, x), slices.Concat(hn, n))
 	rb.loadSafe = expected >= loadMinExpected && busy+2*math.Sqrt(busy) <= loadTolerance*expected
 }
 
@@ -245,16 +240,6 @@ type loadTrend struct {
 // of a lognormal body) rises up to about threefold per doubling of
 // durations' load factor.
 const loadKMax = 4
-
-// loadExponent is rule r's loadExponent over its baseline periods (x, n:
-// the busy ones too) and, where it has them, its shape history's.
-func (b *PreparedBaseline) loadExponent(r *rule, rb *ruleBase, x, n []float64) float64 {
-	var hx, hn []float64
-	if b.hist != nil {
-		_, hx, hn = blockSeriesOf(b.hist, r, rb.eventsKg)
-	}
-	return loadExponent(x, n, hx, hn)
-}
 
 // loadExponent is the lower bound of the exponent κ of the events' rate in
 // the load, fitted over the periods (x events, n trials) of the baseline
