@@ -288,20 +288,29 @@ func TestCompareErrorsLoadAllowance(t *testing.T) {
 			return out
 		}
 	}
+	checkLoadAllowance(t, p, pb, watch, "its error rate rising with the load the baseline shows", 3)
+}
+
+// checkLoadAllowance checks p's first rule, prepared with a load
+// allowance (pb), on watches whose events are x times what their load
+// brings the known-good: at x = 1 it does not trip and its note names the
+// allowance, at x = 3 it trips by minute by, and without the allowance
+// x = 1 trips (so the first check can fail).
+func checkLoadAllowance(t *testing.T, p *Policy, pb *PreparedBaseline, watch func(x float64) func(m int) []sample.Sample, note string, by int) {
+	t.Helper()
 	if at := tripMinuteOf(p, Input{Prepared: pb}, 20, watch(1)); at != 0 {
-		t.Errorf("errors that rise with the load as the day shows trip in minute %d", at)
+		t.Errorf("events that rise with the load as the baseline shows trip in minute %d", at)
 	}
-	if at := tripMinuteOf(p, Input{Prepared: pb}, 20, watch(3)); at == 0 || at > 3 {
-		t.Errorf("3x errors at 1.4x the load trip in minute %d, want by the 3rd", at)
+	if at := tripMinuteOf(p, Input{Prepared: pb}, 20, watch(3)); at == 0 || at > by {
+		t.Errorf("3x the events at that load trip in minute %d, want by the %d", at, by)
 	}
 	in := Input{WatchStart: at(0), NewVersion: "2", KnownGood: "1", Prepared: pb, Samples: watch(1)(5)}
-	if note := p.Evaluate(in, at(5).Add(10*time.Second)).Findings[0].Note; !strings.Contains(note, "its error rate rising with the load the baseline shows") {
-		t.Errorf("the note does not name the allowance: %s", note)
+	if got := p.Evaluate(in, at(5).Add(10*time.Second)).Findings[0].Note; !strings.Contains(got, note) {
+		t.Errorf("the note does not say %q: %s", note, got)
 	}
-	// Without the allowance the same watch trips: the first check can fail.
-	rb.load.k = 0
+	pb.rules[0].load.k = 0
 	if tripMinuteOf(p, Input{Prepared: pb}, 20, watch(1)) == 0 {
-		t.Error("without the allowance, 1.3x errors at 1.4x the load never trip")
+		t.Error("without the allowance, the events that load brings never trip")
 	}
 }
 
@@ -381,18 +390,5 @@ func TestCompareLatencyLoadAllowance(t *testing.T) {
 			return out
 		}
 	}
-	if at := tripMinuteOf(p, Input{Prepared: pb}, 20, watch(1)); at != 0 {
-		t.Errorf("a slow share that rises with the load as the baseline shows trips in minute %d", at)
-	}
-	if at := tripMinuteOf(p, Input{Prepared: pb}, 20, watch(3)); at == 0 || at > 4 {
-		t.Errorf("3x the slow share at 1.4x the load trips in minute %d, want by the 4th", at)
-	}
-	in := Input{WatchStart: at(0), NewVersion: "2", KnownGood: "1", Prepared: pb, Samples: watch(1)(5)}
-	if note := p.Evaluate(in, at(5).Add(10*time.Second)).Findings[0].Note; !strings.Contains(note, "its slow share rising with the load the baseline shows") {
-		t.Errorf("the note does not name the allowance: %s", note)
-	}
-	rb.load.k = 0
-	if tripMinuteOf(p, Input{Prepared: pb}, 20, watch(1)) == 0 {
-		t.Error("without the allowance, the slow share at 1.4x the load never trips")
-	}
+	checkLoadAllowance(t, p, pb, watch, "its slow share rising with the load the baseline shows", 4)
 }
