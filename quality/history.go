@@ -27,9 +27,9 @@ import (
 //     (else its steepest point, in the slope's direction). Of the two
 //     phases with that slope (the join below or above the day's mean) one
 //     is drawn. A ramp (Traffic.Ramp) starts after the join, so the cycle
-//     continues the level before it. The per-minute lognormal noise is the scenario's; the
-//     traffic-spikes kind has as many spikes per hour as its simulated
-//     hour (3-10x for 1-4 minutes).
+//     continues the level before it. The per-minute lognormal noise is
+//     the scenario's; the traffic-spikes kind has as many spikes per hour
+//     as its simulated hour (3-10x for 1-4 minutes).
 //   - Errors: the known-good's error process: a per-minute Beta rate with
 //     the scenario's mean and dispersion (ErrRate, ErrKappa: the clumps of
 //     good/clumpy-errors and the bursts of good/bursty-errors at the same

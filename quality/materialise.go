@@ -344,7 +344,6 @@ func scaleNote(so *ScaleOut) string {
 	return fmt.Sprintf(", each environment started for a rise in demand serves a cold first invocation (idle ones kept %s)", so.KeepAlive.Round(time.Second))
 }
 
-// limitNote names a concurrency limit in a trace's header ("" without).
 // rampNote names a traffic ramp in a trace's header ("" without).
 func rampNote(r *Ramp) string {
 	if r == nil {
@@ -353,6 +352,7 @@ func rampNote(r *Ramp) string {
 	return fmt.Sprintf(", a ramp of %.2gx an hour from %s to %s", math.Exp(r.PerHour), r.Start, r.End)
 }
 
+// limitNote names a concurrency limit in a trace's header ("" without).
 func limitNote(limit float64) string {
 	if limit <= 0 {
 		return ""
