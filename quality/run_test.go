@@ -131,6 +131,17 @@ func TestParseSeedsAndKinds(t *testing.T) {
 	if _, err := ParseKinds("good/nope"); err == nil {
 		t.Error("unknown kind accepted")
 	}
+	// A whole name is that kind alone; a prefix all it begins; each once.
+	for in, want := range map[string][]Kind{
+		"good/low-traffic":                           {GoodLow},
+		"good/low-traffic,good/low-traffic-incident": {GoodLow, GoodLowIncident},
+		"good/low":           {GoodLow, GoodLowIncident},
+		"bad/p99-2x,bad/p99": {BadP99x2, BadP99x15},
+	} {
+		if k, err := ParseKinds(in); err != nil || !reflect.DeepEqual(k, want) {
+			t.Errorf("ParseKinds(%q) = %v %v, want %v", in, k, err, want)
+		}
+	}
 }
 
 // BenchmarkRun is the cost of one scenario of every kind through the three

@@ -2,6 +2,7 @@ package quality
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -44,7 +45,9 @@ func ParseSeeds(s string, n int) ([]uint64, error) {
 }
 
 // ParseKinds selects kinds by name or prefix ("bad/", "good/steady"),
-// comma-separated; "" selects every kind.
+// comma-separated; "" selects every kind. A whole kind's name selects that
+// kind alone (good/low-traffic, not good/low-traffic-incident too), and a
+// kind two entries select runs once.
 func ParseKinds(s string) ([]Kind, error) {
 	if s == "" {
 		return nil, nil
@@ -52,13 +55,17 @@ func ParseKinds(s string) ([]Kind, error) {
 	var out []Kind
 	for _, part := range strings.Split(s, ",") {
 		part = strings.TrimSpace(part)
-		n := len(out)
+		_, exact := Spec(Kind(part))
+		matched := false
 		for _, k := range kindSpecs {
-			if strings.HasPrefix(string(k.Kind), part) {
-				out = append(out, k.Kind)
+			if name := string(k.Kind); name == part || !exact && strings.HasPrefix(name, part) {
+				matched = true
+				if !slices.Contains(out, k.Kind) {
+					out = append(out, k.Kind)
+				}
 			}
 		}
-		if len(out) == n {
+		if !matched {
 			return nil, fmt.Errorf("no scenario kind matches %q", part)
 		}
 	}

@@ -38,7 +38,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	target := fs.String("target", "", "target to judge (default: the first)")
 	seeds := fs.String("seeds", quality.ReportSeeds, "seeds of every kind: ranges and seeds, comma-separated (tune on "+quality.TuningSeeds+")")
 	n := fs.Int("n", 0, "seeds per kind, from the first of -seeds (0: all of -seeds)")
-	kinds := fs.String("kinds", "", "kinds or kind prefixes, comma-separated (default: all), e.g. bad/,good/steady")
+	kinds := fs.String("kinds", "", "kinds or kind prefixes, comma-separated (default: all), e.g. bad/,good/steady; a whole name is that kind alone")
 	alpha := fs.Float64("alpha", 1e-3, "the ideal test's false-rollback probability per deploy")
 	verbose := fs.Bool("v", false, "list every miss and false rollback; write their traces to -out")
 	out := fs.String("out", filepath.Join(os.TempDir(), "canaryd-quality"), "directory for the traces -v and -traces write")
