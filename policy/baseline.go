@@ -124,12 +124,16 @@ func (p *Policy) PrepareBaseline(baseline []sample.Sample) *PreparedBaseline {
 			if rb.loadRef > 0 { // compare_errors, compare_latency (setLoadRef)
 				// The busy periods are left out of every statistic of
 				// the baseline: its rate, dispersion, steps and trend.
-				var hx, hn []float64
+				// What the load does to the events, over the shape
+				// history and the baseline (older first), busy periods
+				// included.
+				lx, ln := x, n
 				if b.hist != nil {
-					_, hx, hn = blockSeriesOf(b.hist, r, rb.eventsKg)
+					_, hx, hn := blockSeriesOf(b.hist, r, rb.eventsKg)
+					lx, ln = slices.Concat(hx, x), slices.Concat(hn, n)
 				}
-				rb.setLoadSafe(x, n, hx, hn)
-				rb.load.k = loadExponent(x, n, hx, hn)
+				rb.setLoadSafe(lx, ln)
+				rb.load.k = loadExponent(lx, ln)
 				ts, x, n = rb.quiet(ts, x, n)
 			}
 			b.setCapacity(r, rb, x, n)
@@ -337,19 +341,19 @@ func (b *PreparedBaseline) prepareTwoSample(r *rule, rb *ruleBase, ts []int64, x
 	early, rest := rb.tempered(x[:cut], n[:cut]), rb.tempered(x[cut:], n[cut:])
 	all := seqtest.Block{X: early.X + rest.X, N: early.N + rest.N}
 	rb.ref = all
-	rb.load.setN0(n)
+	refN := n // the reference block's periods' invocations (loadTrend's n0)
 	if early.N > 0 && rest.N > 0 {
 		// The baseline's first periods, and the shape history's just
 		// before them, only inform the prior on the known-good rate; the
 		// rest is the reference block the e-value is a likelihood ratio
 		// of (seqtest.TwoSample.WithInformedPrior).
-		rb.ref = rest
-		rb.load.setN0(n[cut:])
+		rb.ref, refN = rest, n[cut:]
 		if hist, ok := b.historyPrior(r, rb); ok {
 			early.X, early.N = early.X+hist.X, early.N+hist.N
 		}
 		rb.two = rb.two.WithInformedPrior(early.X, early.N, informedWeight)
 	}
+	rb.load.setN0(refN)
 	rb.nullRate = r0 * rb.rate
 	rb.threshold = r0 * rb.rate
 	if !r.isLatency() && rb.hasRef && (!rb.shift.on || rb.shift.other) {

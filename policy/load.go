@@ -173,12 +173,12 @@ const loadTolerance = 1.25
 // period whose median invocations and rate it is compared with.
 const loadWindow = 30
 
-// setLoadSafe decides whether the baseline (x, n: its periods' errors, or
-// slow invocations, and invocations, in time order) and its shape history
-// (hx, hn, older) show a compare_errors or compare_latency rule's events
-// not rising with load (loadSafe).
-func (rb *ruleBase) setLoadSafe(x, n, hx, hn []float64) {
-	busy, expected := loadExcess(slices.Concat(hx, x), slices.Concat(hn, n))
+// setLoadSafe decides whether the periods (x: errors, or slow
+// invocations; n: invocations; in time order) of the shape history and
+// the baseline show a compare_errors or compare_latency rule's events not
+// rising with load (loadSafe).
+func (rb *ruleBase) setLoadSafe(x, n []float64) {
+	busy, expected := loadExcess(x, n)
 	rb.loadSafe = expected >= loadMinExpected && busy+2*math.Sqrt(busy) <= loadTolerance*expected
 }
 
@@ -243,21 +243,17 @@ type loadTrend struct {
 const loadKMax = 4
 
 // loadExponent is the lower bound of the exponent κ of the events' rate in
-// the load, fitted over the periods (x events, n trials) of the baseline
-// and its history (0: none shown).
-func loadExponent(x, n, hx, hn []float64) float64 {
-	k := len(n) + len(hn)
-	t, xs, ns := make([]float64, 0, k), make([]float64, 0, k), make([]float64, 0, k)
-	add := func(x, n []float64) {
-		for i := range n {
-			if n[i] > 0 {
-				t, xs, ns = append(t, math.Log(n[i])), append(xs, x[i]), append(ns, n[i])
-			}
+// the load, fitted over the periods (x events, n trials) of the history
+// and the baseline (0: none shown). RateTrend skips periods without
+// trials, whose log is then never read.
+func loadExponent(x, n []float64) float64 {
+	t := make([]float64, len(n))
+	for i, v := range n {
+		if v > 0 {
+			t[i] = math.Log(v)
 		}
 	}
-	add(hx, hn)
-	add(x, n)
-	beta, se, ok := seqtest.RateTrend(t, xs, ns)
+	beta, se, ok := seqtest.RateTrend(t, x, n)
 	if lo := beta - trendZ*se; ok && lo > 0 {
 		return min(lo, loadKMax)
 	}

@@ -344,7 +344,7 @@ func TestLoadExponent(t *testing.T) {
 				x[i] = r.events(n[i], tc.rate, 0)
 			}
 		}
-		if got := loadExponent(x, n, nil, nil); got < tc.lo || got > tc.hi {
+		if got := loadExponent(x, n); got < tc.lo || got > tc.hi {
 			t.Errorf("%s: exponent's lower bound %.3g, want %g-%g", tc.name, got, tc.lo, tc.hi)
 		}
 	}
