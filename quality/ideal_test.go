@@ -155,3 +155,64 @@ func TestEvidenceBeyondAnyTest(t *testing.T) {
 		t.Errorf("hard failure: %s", ev)
 	}
 }
+
+// ideal-cold is the ideal test blind to the cold starts: never earlier
+// than the ideal, later where the cold starts could hide the regression
+// for a while, and still a rollback of a p99 regression in time on most
+// seeds; as soon as the ideal where the probes decide; a good deploy with
+// strong cold starts is never rolled back.
+func TestIdealColdUnknown(t *testing.T) {
+	t.Parallel()
+	id, blind := &Ideal{Alpha: 1e-3}, &Ideal{Alpha: 1e-3, ColdUnknown: true}
+	if blind.Name() != "ideal-cold" || id.Name() != "ideal" {
+		t.Fatalf("names %q %q", id.Name(), blind.Name())
+	}
+	judge := func(j *Ideal, c *Case) Decision {
+		d, err := j.Judge(context.Background(), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	const seeds = 12
+	later, inTime := 0, 0
+	for seed := uint64(1); seed <= seeds; seed++ {
+		c, err := Generate(BadP99x2, seed, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, b := judge(id, c), judge(blind, c)
+		switch {
+		case b.Rollback() && (!d.Rollback() || b.At < d.At):
+			t.Errorf("seed %d: blind at +%s, before the ideal (%v at +%s)", seed, b.At, d.Rollback(), d.At)
+		case b.Rollback() && b.At > d.At:
+			later++
+		}
+		if b.Rollback() && b.At <= 5*time.Minute {
+			inTime++
+		}
+	}
+	if later == 0 || inTime < seeds*2/3 {
+		t.Errorf("blind to cold starts: %d of %d seeds later than the ideal, %d in time", later, seeds, inTime)
+	}
+	// The probes know nothing of cold starts: a health-only failure is
+	// caught as soon as by the ideal.
+	for seed := uint64(1); seed <= 3; seed++ {
+		c, err := Generate(BadHealthOnly, seed, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, b := judge(id, c), judge(blind, c); !d.Rollback() || !b.Rollback() || b.At != d.At {
+			t.Errorf("bad/health-only seed %d: blind %v at +%s, ideal %v at +%s", seed, b.Rollback(), b.At, d.Rollback(), d.At)
+		}
+	}
+	for seed := uint64(1); seed <= 5; seed++ {
+		c, err := Generate(GoodColdStart, seed, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := judge(blind, c); d.Rollback() {
+			t.Errorf("good/cold-start seed %d rolled back at +%s: %s", seed, d.At, d.Note)
+		}
+	}
+}
