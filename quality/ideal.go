@@ -25,20 +25,43 @@ import (
 // incident, the known-good version's failures.
 type Ideal struct {
 	Alpha float64 // false-rollback probability per deploy, e.g. 1e-3
-	// ColdUnknown makes the oracle blind to one thing: the new version's
-	// cold starts. H0 is then every cold-start curve a good deploy of the
-	// benchmark may show (coldNulls), and the oracle rolls back only once
-	// its test against each of them would have: no valid test that does
-	// not know the cold starts can do better than its test against the
-	// hardest one of them, since a test valid against all is valid
-	// against each (named "ideal-cold").
-	ColdUnknown bool
+	// Blind makes the oracle blind to one thing it otherwise knows. H0 is
+	// then every value of it a good deploy of the benchmark may show
+	// (Blindness.nulls) and the scenario's own, and the oracle rolls back
+	// only once its test against each of them would have: no valid test
+	// that does not know the thing can do better than its test against
+	// the hardest of them, since a test valid against all is valid
+	// against each.
+	Blind Blindness
+}
+
+// Blindness is what an ideal test does not know.
+type Blindness int
+
+const (
+	SeesAll     Blindness = iota // the ideal test
+	BlindCold                    // the new version's cold starts ("ideal-cold")
+	BlindBursts                  // the burst shape of the errors ("ideal-bursts")
+)
+
+// ParseBlindness reads a Blindness by its name ("cold", "bursts").
+func ParseBlindness(name string) (Blindness, error) {
+	switch name {
+	case "cold":
+		return BlindCold, nil
+	case "bursts":
+		return BlindBursts, nil
+	}
+	return SeesAll, fmt.Errorf("ideal test blind to %q: want cold or bursts", name)
 }
 
 // Name implements Judge.
 func (id *Ideal) Name() string {
-	if id.ColdUnknown {
+	switch id.Blind {
+	case BlindCold:
 		return "ideal-cold"
+	case BlindBursts:
+		return "ideal-bursts"
 	}
 	return "ideal"
 }
@@ -69,16 +92,15 @@ func (id *Ideal) test(c *Case, until time.Duration) (Decision, float64) {
 	h0, alts := hypotheses(sc)
 	limit := math.Log(float64(len(alts)) / id.Alpha)
 	llr := make([]float64, len(alts))
-	// ColdUnknown: the same test against each other null (nulls), alt j
+	// Blind: the same test against each other null (nulls), alt j
 	// rejected once every one has reached the limit (left[j] counts
 	// those that have not).
-	var nulls []hypothesis
+	nulls := id.Blind.nulls(h0)
 	var llrK [][]float64
 	var hitK [][]bool
 	left := make([]int, len(alts))
 	hit0 := make([]bool, len(alts))
-	if id.ColdUnknown {
-		nulls = coldNulls(h0)
+	if len(nulls) > 0 {
 		for range alts {
 			llrK, hitK = append(llrK, make([]float64, len(nulls))), append(hitK, make([]bool, len(nulls)))
 		}
@@ -97,7 +119,7 @@ func (id *Ideal) test(c *Case, until time.Duration) (Decision, float64) {
 				if f1 := m.probeFail(alts[j], t); f1 != f0 {
 					x := probeLL(!e.probe.OK, f1) - probeLL(!e.probe.OK, f0)
 					llr[j] += x
-					for k := range nulls { // the probes know nothing of cold starts
+					for k := range nulls { // the probes know nothing of cold starts or bursts
 						llrK[j][k] += x
 					}
 				}
@@ -105,14 +127,14 @@ func (id *Ideal) test(c *Case, until time.Duration) (Decision, float64) {
 		} else {
 			o := m.observe(&c.Sim.Periods[e.period])
 			for j := range alts {
-				llr[j] += m.periodLLR(h0, alts[j], &o)
-				lat := latencyDiffers(h0.v, alts[j].v)
+				st := differs(h0.v, alts[j].v)
+				llr[j] += m.periodLLRIn(h0, alts[j], &o, st)
 				for k := range nulls {
-					llrK[j][k] += m.periodLLRLat(nulls[k], alts[j], &o, lat)
+					llrK[j][k] += m.periodLLRIn(nulls[k], alts[j], &o, st)
 				}
 			}
 		}
-		if id.ColdUnknown {
+		if len(nulls) > 0 {
 			for j := range alts {
 				if llr[j] >= limit && !hit0[j] {
 					hit0[j] = true // the scenario's own cold starts
@@ -126,7 +148,7 @@ func (id *Ideal) test(c *Case, until time.Duration) (Decision, float64) {
 				}
 				if left[j] == 0 {
 					return Decision{Failing: true, At: e.at.Sub(sc.Deploy),
-						Note: fmt.Sprintf("log-likelihood ratio >= log(%d/alpha) = %.1f against %s, under each of %d cold-start curves", len(alts), limit, altName(sc, j), 1+len(nulls))}, llr[j]
+						Note: fmt.Sprintf("log-likelihood ratio >= log(%d/alpha) = %.1f against %s, under each of %d nulls", len(alts), limit, altName(sc, j), 1+len(nulls))}, llr[j]
 				}
 			}
 			continue
@@ -145,26 +167,33 @@ func (id *Ideal) test(c *Case, until time.Duration) (Decision, float64) {
 // periodLLR is the log-likelihood ratio of one period, H1 against H0,
 // over the streams whose models differ.
 func (m *model) periodLLR(h0, h1 hypothesis, o *obs) float64 {
-	return m.periodLLRLat(h0, h1, o, latencyDiffers(h0.v, h1.v))
+	return m.periodLLRIn(h0, h1, o, differs(h0.v, h1.v))
 }
 
-// latencyDiffers reports whether the duration stream tells a from b.
-func latencyDiffers(a, b *Version) bool {
-	return !a.Hard && !b.Hard && (a.Latency != b.Latency || a.Cold != b.Cold)
+// streamSet says which streams a log-likelihood ratio sums.
+type streamSet struct{ lat, errs, thr bool }
+
+// differs is the streams whose models tell a from b.
+func differs(a, b *Version) streamSet {
+	return streamSet{
+		lat: !a.Hard && !b.Hard && (a.Latency != b.Latency || a.Cold != b.Cold),
+		errs: a.ErrRate != b.ErrRate || a.ErrKappa != b.ErrKappa || a.Hard != b.Hard || a.RampTo != b.RampTo ||
+			a.RampOver != b.RampOver || a.IncErrRate != b.IncErrRate,
+		thr: a.ThrRate != b.ThrRate || a.ThrKappa != b.ThrKappa,
+	}
 }
 
-// periodLLRLat is periodLLR with the duration stream included or not
-// (withLat): ideal-cold's nulls differ from the truth's in their cold
-// starts alone, which must not make a regression of errors a latency one.
-func (m *model) periodLLRLat(h0, h1 hypothesis, o *obs, withLat bool) float64 {
-	a, b := h0.v, h1.v
-	l0, l1 := m.periodLL(h0, o, withLat), m.periodLL(h1, o, withLat)
+// periodLLRIn is periodLLR over the streams st: a blind oracle's nulls
+// differ from the scenario's H0 in what it is blind to alone, which must
+// not make a regression of errors a latency one, or one of latency an
+// error one; the streams are those where H0 and H1 differ.
+func (m *model) periodLLRIn(h0, h1 hypothesis, o *obs, st streamSet) float64 {
+	l0, l1 := m.periodLL(h0, o, st.lat), m.periodLL(h1, o, st.lat)
 	x := l1.lat - l0.lat
-	if a.ErrRate != b.ErrRate || a.ErrKappa != b.ErrKappa || a.Hard != b.Hard || a.RampTo != b.RampTo ||
-		a.RampOver != b.RampOver || a.IncErrRate != b.IncErrRate {
+	if st.errs {
 		x += l1.errs - l0.errs
 	}
-	if a.ThrRate != b.ThrRate || a.ThrKappa != b.ThrKappa {
+	if st.thr {
 		x += l1.thr - l0.thr
 	}
 	return x
@@ -201,6 +230,29 @@ var coldNullFamilies = []struct {
 }{
 	{[]float64{0.02, 0.05, 0.1}, []float64{2, 3, 4}, []time.Duration{20 * time.Second, 40 * time.Second, 60 * time.Second}, 0.4},
 	{[]float64{0.3, 0.55, 0.8}, []float64{5, 8, 15}, []time.Duration{15 * time.Second, 25 * time.Second, 40 * time.Second}, 0.5},
+}
+
+// errKappaNulls are ideal-bursts' burst shapes of the errors: from the
+// clumps of good/clumpy-errors (0.02-0.1) through good/bursty-errors'
+// (0.3-2) to every deploy's mild ones (10-100). (The throttles' shape is
+// 0.5 in every kind, so blind to it the oracle would be the ideal.)
+var errKappaNulls = []float64{0.02, 0.05, 0.1, 0.3, 0.7, 2, 10, 30, 100}
+
+// nulls are the hypotheses besides h0 that an oracle blind to b must
+// reject (none for SeesAll).
+func (b Blindness) nulls(h0 hypothesis) []hypothesis {
+	var out []hypothesis
+	switch b {
+	case BlindCold:
+		out = coldNulls(h0)
+	case BlindBursts:
+		for _, k := range errKappaNulls {
+			v := *h0.v
+			v.ErrKappa = k
+			out = append(out, hypothesis{&v})
+		}
+	}
+	return out
 }
 
 // coldNulls are h0 with every cold-start curve of coldNullFamilies.

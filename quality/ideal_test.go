@@ -3,6 +3,7 @@ package quality
 import (
 	"context"
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -163,7 +164,7 @@ func TestEvidenceBeyondAnyTest(t *testing.T) {
 // strong cold starts is never rolled back.
 func TestIdealColdUnknown(t *testing.T) {
 	t.Parallel()
-	id, blind := &Ideal{Alpha: 1e-3}, &Ideal{Alpha: 1e-3, ColdUnknown: true}
+	id, blind := &Ideal{Alpha: 1e-3}, &Ideal{Alpha: 1e-3, Blind: BlindCold}
 	if blind.Name() != "ideal-cold" || id.Name() != "ideal" {
 		t.Fatalf("names %q %q", id.Name(), blind.Name())
 	}
@@ -214,5 +215,53 @@ func TestIdealColdUnknown(t *testing.T) {
 		if d := judge(blind, c); d.Rollback() {
 			t.Errorf("good/cold-start seed %d rolled back at +%s: %s", seed, d.At, d.Note)
 		}
+	}
+}
+
+// ideal-bursts, blind to the errors' burst shape: later than the ideal
+// on some 2x error regressions and never earlier; where only latency
+// regressed, exactly the ideal (the error stream is not its evidence).
+func TestIdealBurstsUnknown(t *testing.T) {
+	t.Parallel()
+	id, blind := &Ideal{Alpha: 1e-3}, &Ideal{Alpha: 1e-3, Blind: BlindBursts}
+	if blind.Name() != "ideal-bursts" {
+		t.Fatalf("name %q", blind.Name())
+	}
+	if b, err := ParseBlindness("bursts"); err != nil || b != BlindBursts {
+		t.Fatalf("ParseBlindness(bursts) = %v, %v", b, err)
+	}
+	if _, err := ParseBlindness("rates"); err == nil || !strings.Contains(err.Error(), `"rates"`) {
+		t.Fatalf("ParseBlindness(rates): %v", err)
+	}
+	judge := func(j *Ideal, c *Case) Decision {
+		d, err := j.Judge(context.Background(), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	later := 0
+	for seed := uint64(1); seed <= 8; seed++ {
+		c, err := Generate(BadErrors2x, seed, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, b := judge(id, c), judge(blind, c)
+		switch {
+		case b.Rollback() && (!d.Rollback() || b.At < d.At):
+			t.Errorf("errors-2x seed %d: blind at +%s, before the ideal (%v at +%s)", seed, b.At, d.Rollback(), d.At)
+		case d.Rollback() && (!b.Rollback() || b.At > d.At):
+			later++
+		}
+		c, err = Generate(BadP99x2, seed, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, b := judge(id, c), judge(blind, c); d.Rollback() != b.Rollback() || d.At != b.At {
+			t.Errorf("p99-2x seed %d: blind %v at +%s, ideal %v at +%s", seed, b.Rollback(), b.At, d.Rollback(), d.At)
+		}
+	}
+	if later == 0 {
+		t.Error("blind to the bursts, no 2x error regression caught later than by the ideal")
 	}
 }

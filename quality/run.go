@@ -119,7 +119,7 @@ func runOne(ctx context.Context, cfg *Config, k Kind, seed uint64) (Outcome, err
 				return out, fmt.Errorf("write trace: %w", err)
 			}
 		}
-		if id, ok := j.(*Ideal); ok && !id.ColdUnknown && wrong && spec.Bad {
+		if id, ok := j.(*Ideal); ok && id.Blind == SeesAll && wrong && spec.Bad {
 			ev := id.Evidence(c)
 			out.Evidence = &ev
 		}

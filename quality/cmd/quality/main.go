@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/policy"
@@ -46,7 +47,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	probeBaseline := fs.Bool("probe-baseline", true, `write pre-deploy probe results as {"type":"baseline","kind":"probe"} records`)
 	workers := fs.Int("workers", 0, "parallel workers (default GOMAXPROCS)")
 	csvPath := fs.String("csv", "", "also write every judge's decision on every scenario to this CSV file")
-	idealCold := fs.Bool("ideal-cold", false, "also run ideal-cold: the ideal test blind to the new version's cold starts (any curve good deploys show)")
+	blind := fs.String("ideal-blind", "", "also run the ideal test blind to these, comma-separated: cold (the new version's cold starts: ideal-cold), bursts (the errors' burst shape: ideal-bursts)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -71,8 +72,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	rc := quality.Config{Options: opts, Workers: *workers, Verbose: *verbose, OutDir: *out, AllTraces: *allTraces,
 		ReplayCommand: fmt.Sprintf("go run ./cmd/canaryd replay --config %s --target %s --trace", *cfgPath, t.Name),
 		Judges:        []quality.Judge{&quality.Canaryd{Target: t}, quality.DefaultStatic(), &quality.Ideal{Alpha: *alpha}}}
-	if *idealCold {
-		rc.Judges = append(rc.Judges, &quality.Ideal{Alpha: *alpha, ColdUnknown: true})
+	if *blind != "" {
+		for _, name := range strings.Split(*blind, ",") {
+			b, err := quality.ParseBlindness(strings.TrimSpace(name))
+			if err != nil {
+				return err
+			}
+			rc.Judges = append(rc.Judges, &quality.Ideal{Alpha: *alpha, Blind: b})
+		}
 	}
 	if rc.Seeds, err = quality.ParseSeeds(*seeds, *n); err != nil {
 		return err
