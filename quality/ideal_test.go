@@ -168,21 +168,10 @@ func TestIdealColdUnknown(t *testing.T) {
 	if blind.Name() != "ideal-cold" || id.Name() != "ideal" {
 		t.Fatalf("names %q %q", id.Name(), blind.Name())
 	}
-	judge := func(j *Ideal, c *Case) Decision {
-		d, err := j.Judge(context.Background(), c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
 	const seeds = 12
 	later, inTime := 0, 0
 	for seed := uint64(1); seed <= seeds; seed++ {
-		c, err := Generate(BadP99x2, seed, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, b := judge(id, c), judge(blind, c)
+		d, b := judgeBoth(t, BadP99x2, seed, id, blind)
 		switch {
 		case b.Rollback() && (!d.Rollback() || b.At < d.At):
 			t.Errorf("seed %d: blind at +%s, before the ideal (%v at +%s)", seed, b.At, d.Rollback(), d.At)
@@ -199,20 +188,12 @@ func TestIdealColdUnknown(t *testing.T) {
 	// The probes know nothing of cold starts: a health-only failure is
 	// caught as soon as by the ideal.
 	for seed := uint64(1); seed <= 3; seed++ {
-		c, err := Generate(BadHealthOnly, seed, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d, b := judge(id, c), judge(blind, c); !d.Rollback() || !b.Rollback() || b.At != d.At {
+		if d, b := judgeBoth(t, BadHealthOnly, seed, id, blind); !d.Rollback() || !b.Rollback() || b.At != d.At {
 			t.Errorf("bad/health-only seed %d: blind %v at +%s, ideal %v at +%s", seed, b.Rollback(), b.At, d.Rollback(), d.At)
 		}
 	}
 	for seed := uint64(1); seed <= 5; seed++ {
-		c, err := Generate(GoodColdStart, seed, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d := judge(blind, c); d.Rollback() {
+		if d, _ := judgeBoth(t, GoodColdStart, seed, blind, blind); d.Rollback() {
 			t.Errorf("good/cold-start seed %d rolled back at +%s: %s", seed, d.At, d.Note)
 		}
 	}
@@ -233,35 +214,36 @@ func TestIdealBurstsUnknown(t *testing.T) {
 	if _, err := ParseBlindness("rates"); err == nil || !strings.Contains(err.Error(), `"rates"`) {
 		t.Fatalf("ParseBlindness(rates): %v", err)
 	}
-	judge := func(j *Ideal, c *Case) Decision {
-		d, err := j.Judge(context.Background(), c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
 	later := 0
 	for seed := uint64(1); seed <= 8; seed++ {
-		c, err := Generate(BadErrors2x, seed, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, b := judge(id, c), judge(blind, c)
+		d, b := judgeBoth(t, BadErrors2x, seed, id, blind)
 		switch {
 		case b.Rollback() && (!d.Rollback() || b.At < d.At):
 			t.Errorf("errors-2x seed %d: blind at +%s, before the ideal (%v at +%s)", seed, b.At, d.Rollback(), d.At)
 		case d.Rollback() && (!b.Rollback() || b.At > d.At):
 			later++
 		}
-		c, err = Generate(BadP99x2, seed, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d, b := judge(id, c), judge(blind, c); d.Rollback() != b.Rollback() || d.At != b.At {
+		if d, b := judgeBoth(t, BadP99x2, seed, id, blind); d.Rollback() != b.Rollback() || d.At != b.At {
 			t.Errorf("p99-2x seed %d: blind %v at +%s, ideal %v at +%s", seed, b.Rollback(), b.At, d.Rollback(), d.At)
 		}
 	}
 	if later == 0 {
 		t.Error("blind to the bursts, no 2x error regression caught later than by the ideal")
 	}
+}
+
+// judgeBoth is a's and b's decisions on kind k's scenario of seed.
+func judgeBoth(t *testing.T, k Kind, seed uint64, a, b Judge) (Decision, Decision) {
+	t.Helper()
+	c, err := Generate(k, seed, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [2]Decision
+	for i, j := range []Judge{a, b} {
+		if out[i], err = j.Judge(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out[0], out[1]
 }
