@@ -91,22 +91,14 @@ func (id *Ideal) test(c *Case, until time.Duration) (Decision, float64) {
 	m := newModel(sc)
 	h0, alts := hypotheses(sc)
 	limit := math.Log(float64(len(alts)) / id.Alpha)
-	llr := make([]float64, len(alts))
-	// Blind: the same test against each other null (nulls), alt j
-	// rejected once every one has reached the limit (left[j] counts
-	// those that have not).
-	nulls := id.Blind.nulls(h0)
-	var llrK [][]float64
-	var hitK [][]bool
-	left := make([]int, len(alts))
-	hit0 := make([]bool, len(alts))
-	if len(nulls) > 0 {
-		for range alts {
-			llrK, hitK = append(llrK, make([]float64, len(nulls))), append(hitK, make([]bool, len(nulls)))
-		}
-		for j := range left {
-			left[j] = 1 + len(nulls)
-		}
+	// The test of each alternative against each null: H0 first, then
+	// those a blind oracle must reject too. Alternative j is rejected
+	// once its test against every null has reached the limit (left[j]
+	// counts those that have not).
+	nulls := append([]hypothesis{h0}, id.Blind.nulls(h0)...)
+	llr, hit, left := make([][]float64, len(alts)), make([][]bool, len(alts)), make([]int, len(alts))
+	for j := range alts {
+		llr[j], hit[j], left[j] = make([]float64, len(nulls)), make([]bool, len(nulls)), len(nulls)
 	}
 	for _, e := range events(c) {
 		if e.at.Sub(sc.Deploy) > until {
@@ -118,9 +110,8 @@ func (id *Ideal) test(c *Case, until time.Duration) (Decision, float64) {
 			for j := range alts {
 				if f1 := m.probeFail(alts[j], t); f1 != f0 {
 					x := probeLL(!e.probe.OK, f1) - probeLL(!e.probe.OK, f0)
-					llr[j] += x
 					for k := range nulls { // the probes know nothing of cold starts or bursts
-						llrK[j][k] += x
+						llr[j][k] += x
 					}
 				}
 			}
@@ -128,39 +119,32 @@ func (id *Ideal) test(c *Case, until time.Duration) (Decision, float64) {
 			o := m.observe(&c.Sim.Periods[e.period])
 			for j := range alts {
 				st := differs(h0.v, alts[j].v)
-				llr[j] += m.periodLLRIn(h0, alts[j], &o, st)
 				for k := range nulls {
-					llrK[j][k] += m.periodLLRIn(nulls[k], alts[j], &o, st)
+					llr[j][k] += m.periodLLRIn(nulls[k], alts[j], &o, st)
 				}
 			}
 		}
-		if len(nulls) > 0 {
-			for j := range alts {
-				if llr[j] >= limit && !hit0[j] {
-					hit0[j] = true // the scenario's own cold starts
+		for j := range alts {
+			for k, x := range llr[j] {
+				if x >= limit && !hit[j][k] {
+					hit[j][k] = true
 					left[j]--
 				}
-				for k, x := range llrK[j] {
-					if x >= limit && !hitK[j][k] {
-						hitK[j][k] = true
-						left[j]--
-					}
-				}
-				if left[j] == 0 {
-					return Decision{Failing: true, At: e.at.Sub(sc.Deploy),
-						Note: fmt.Sprintf("log-likelihood ratio >= log(%d/alpha) = %.1f against %s, under each of %d nulls", len(alts), limit, altName(sc, j), 1+len(nulls))}, llr[j]
-				}
 			}
-			continue
-		}
-		for j, x := range llr {
-			if x >= limit {
-				return Decision{Failing: true, At: e.at.Sub(sc.Deploy),
-					Note: fmt.Sprintf("log-likelihood ratio %.1f >= log(%d/alpha) = %.1f against %s", x, len(alts), limit, altName(sc, j))}, x
+			if left[j] > 0 {
+				continue
 			}
+			note := fmt.Sprintf("log-likelihood ratio %.1f >= log(%d/alpha) = %.1f against %s", llr[j][0], len(alts), limit, altName(sc, j))
+			if len(nulls) > 1 {
+				note += fmt.Sprintf(", and against each of %d other nulls", len(nulls)-1)
+			}
+			return Decision{Failing: true, At: e.at.Sub(sc.Deploy), Note: note}, llr[j][0]
 		}
 	}
-	top := slices.Max(llr)
+	top := math.Inf(-1)
+	for j := range alts {
+		top = max(top, llr[j][0])
+	}
 	return Decision{Note: fmt.Sprintf("log-likelihood ratio at most %.2f of %.1f", top, limit)}, top
 }
 
