@@ -366,20 +366,7 @@ func (r *MetricReader) BaselineFor(ctx context.Context, aw ActiveWatch, statsFor
 	t, w := aw.Target, aw.Watch
 	period := targetPeriod(t)
 	end := floorTime(w.DetectedAt, period)
-	windowStart := floorTime(end.Add(-t.BaselineWindow.Duration), period)
-	start := windowStart
-	if from := w.BaselineFrom; !from.IsZero() {
-		// The version before the deploy served alone from then: the
-		// periods before it measured another (its first whole period on).
-		// They are not read at all, not even as shape history, which the
-		// policy tells from the baseline by time alone.
-		if f := floorTime(from, period); f.Before(from) {
-			from = f.Add(period)
-		}
-		if from.After(start) {
-			start = from
-		}
-	}
+	start := floorTime(end.Add(-t.BaselineWindow.Duration), period)
 	if !start.Before(end) {
 		start = end.Add(-period)
 	}
@@ -406,7 +393,7 @@ func (r *MetricReader) BaselineFor(ctx context.Context, aw ActiveWatch, statsFor
 			}
 		}
 	}
-	return append(out, r.shapeHistory(ctx, aw, floorTime(end.Add(-t.ShapeWindow.Duration), period), windowStart)...), stats, nil
+	return append(out, r.shapeHistory(ctx, aw, floorTime(end.Add(-t.ShapeWindow.Duration), period), start)...), stats, nil
 }
 
 // shapeHistory reads the alias's count metrics (Invocations, Errors,

@@ -395,50 +395,6 @@ func TestBaselineReadsWindowBeforeDeploy(t *testing.T) {
 	}
 }
 
-// TestBaselineStartsWhenTheVersionBeforeServedAlone: a watch whose
-// version before the deploy was first seen alone within the window reads
-// the baseline from that version's first whole period on, not from the
-// version before it. The shape history ends where the window would have
-// begun (the policy tells it from the baseline by time): the periods
-// between are not read.
-func TestBaselineStartsWhenTheVersionBeforeServedAlone(t *testing.T) {
-	e := newCWEnv(t, MetricReaderConfig{})
-	tg := lambdaTarget("api")
-	tg.BaselineWindow = config.Duration{Duration: 30 * time.Minute}
-	tg.ShapeWindow = config.Duration{Duration: time.Hour}
-	e.sim.LambdaTraffic("api", "live", "5", minute(11, 0), minute(12, 30), awssim.Profile{InvocationsPerMin: 120, ErrorRate: 0.01, DurationMs: 50, Seed: 3})
-	aw := activeWatch(tg, t0.Add(-15*time.Second), nil)
-	aw.Watch.BaselineFrom = minute(11, 47).Add(20 * time.Second) // seen alone in 11:47's minute
-	ss, err := e.r.Baseline(context.Background(), aw.Watch, tg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	window, history := 0, 0
-	for _, s := range ss {
-		switch {
-		case !s.Time.Before(minute(11, 48)):
-			window++
-		case strings.HasPrefix(s.Metric, "Duration") || s.Time.Before(minute(11, 0)):
-			t.Fatalf("sample before the version before the deploy served alone, not shape history: %+v", s)
-		default:
-			history++
-		}
-	}
-	if window != 4*12 || history != 3*30 {
-		t.Fatalf("%d window samples (want 4 metrics x 12 periods from 11:48), %d history (want 3 counts x 30, to 11:30)", window, history)
-	}
-	for _, s := range ss {
-		if !s.Time.Before(minute(11, 30)) && s.Time.Before(minute(11, 48)) {
-			t.Fatalf("sample between the window's start and the version's: %+v", s)
-		}
-	}
-	// Seen alone before the window began: the whole window.
-	aw.Watch.BaselineFrom = minute(11, 0)
-	if ss, err := e.r.Baseline(context.Background(), aw.Watch, tg); err != nil || len(ss) != 4*30+3*30 {
-		t.Fatalf("%d samples, %v; want the whole window's 120 and 90 of history", len(ss), err)
-	}
-}
-
 // TestBaselineReadsShapeHistory: a shape_window longer than the
 // baseline_window adds the alias's count metrics before the baseline
 // window, back to shape_window before the deploy's minute; no Duration
