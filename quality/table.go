@@ -101,7 +101,8 @@ func (r *Report) Write(w io.Writer) {
 	}
 	fmt.Fprintf(w, "canaryd quality benchmark: %d good and %d bad kinds x %d seeds (%s), %d scenarios in %s\n\n",
 		good, bad, len(r.Seeds), seedRange(r.Seeds), len(r.Outcomes), r.Elapsed.Round(100*time.Millisecond))
-	fmt.Fprintf(w, "%-8s  %-24s  %-24s  %-13s  %-10s  %-17s  %-17s  %s\n", "judge", "false rollbacks (good)", "caught in time (bad)",
+	nw := r.nameWidth()
+	fmt.Fprintf(w, "%-*s  %-24s  %-24s  %-13s  %-10s  %-17s  %-17s  %s\n", nw, "judge", "false rollbacks (good)", "caught in time (bad)",
 		"median detect", "p90 detect", "alert-only (good)", "caught late (bad)", "promoted (good)")
 	for j, name := range r.Judges {
 		s := r.Summarise(j, all)
@@ -109,7 +110,7 @@ func (r *Report) Write(w io.Writer) {
 		if r.Promotes[j] {
 			promoted = fmt.Sprintf("%d/%d", s.Promoted, s.Good)
 		}
-		fmt.Fprintf(w, "%-8s  %-24s  %-24s  %-13s  %-10s  %-17d  %-17d  %s\n", name,
+		fmt.Fprintf(w, "%-*s  %-24s  %-24s  %-13s  %-10s  %-17d  %-17d  %s\n", nw, name,
 			fmt.Sprintf("%d/%d (%.1f%%)", s.FalseRollbacks, s.Good, 100*s.FalseRollbackShare()),
 			fmt.Sprintf("%d/%d (%.1f%%)", s.Caught, s.Bad, 100*s.CaughtShare()),
 			fmtDur(s.Median), fmtDur(s.P90), s.AlertOnly, s.CaughtLate, promoted)
@@ -140,7 +141,7 @@ func (r *Report) writeIntervals(w io.Writer) {
 			lo, hi := wilson(s.Caught, s.Bad)
 			parts = append(parts, fmt.Sprintf("caught in time %.1f-%.1f%% of bad ones", 100*lo, 100*hi))
 		}
-		fmt.Fprintf(w, "%-8s  %s\n", name, strings.Join(parts, ", "))
+		fmt.Fprintf(w, "%-*s  %s\n", r.nameWidth(), name, strings.Join(parts, ", "))
 	}
 }
 
@@ -168,7 +169,7 @@ func (r *Report) writeFeasible(w io.Writer) {
 	}
 	for j, name := range r.Judges {
 		if j != ideal {
-			fmt.Fprintf(w, "%-8s  catches %d of the %d bad deploys the ideal test catches in time (%.1f%%)\n", name, caught[j], n, 100*ratio(caught[j], n))
+			fmt.Fprintf(w, "%-*s  catches %d of the %d bad deploys the ideal test catches in time (%.1f%%)\n", r.nameWidth(), name, caught[j], n, 100*ratio(caught[j], n))
 		}
 	}
 }
@@ -303,7 +304,7 @@ func (r *Report) writeMisses(w io.Writer) {
 			case d.Failing:
 				what = "alert only at +" + fmtDur(d.At)
 			}
-			fmt.Fprintf(w, "  %-8s %s seed %d: %s: %s\n", name, o.Kind, o.Seed, what, oneLine(d.Note))
+			fmt.Fprintf(w, "  %-*s %s seed %d: %s: %s\n", r.nameWidth(), name, o.Kind, o.Seed, what, oneLine(d.Note))
 			switch {
 			case o.Trace == "":
 			case name == "canaryd":
@@ -362,4 +363,14 @@ func (r *Report) WriteCSV(w io.Writer) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// nameWidth is the judges' column width: 8, or the longest name
+// (ideal-bursts) when longer.
+func (r *Report) nameWidth() int {
+	n := 8
+	for _, name := range r.Judges {
+		n = max(n, len(name))
+	}
+	return n
 }

@@ -49,3 +49,33 @@ func TestWilson(t *testing.T) {
 		}
 	}
 }
+
+// A judge's name longer than eight characters (ideal-bursts) widens the
+// judges' column: every row's second column starts where the header's
+// does.
+func TestWriteAlignsLongJudgeNames(t *testing.T) {
+	r := &Report{Judges: []string{"canaryd", "ideal-bursts"}, Kinds: []Kind{BadErrors10x}, Seeds: []uint64{7},
+		Promotes: []bool{true, false}, Outcomes: []Outcome{
+			{Kind: BadErrors10x, Seed: 7, Decisions: []Decision{{Failing: true, At: 70 * time.Second}, {Failing: true, At: 4 * time.Minute}}},
+		}}
+	var b strings.Builder
+	r.Write(&b)
+	col := -1
+	for _, line := range strings.Split(b.String(), "\n") {
+		name, _, ok := strings.Cut(line, " ")
+		if !ok || (name != "judge" && name != "canaryd" && name != "ideal-bursts") || strings.Contains(line, "quality benchmark:") {
+			continue
+		}
+		rest := strings.TrimLeft(line[len(name):], " ")
+		at := len(line) - len(rest)
+		if col < 0 {
+			col = at
+		}
+		if at != col || at != len("ideal-bursts")+2 {
+			t.Errorf("column at %d, want %d: %q", at, len("ideal-bursts")+2, line)
+		}
+	}
+	if col < 0 {
+		t.Fatalf("no judge rows in:\n%s", b.String())
+	}
+}
