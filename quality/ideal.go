@@ -44,26 +44,23 @@ const (
 	BlindBursts                  // the burst shape of the errors ("ideal-bursts")
 )
 
+// blindNames name what each Blindness hides (its judge: "ideal-" and it).
+var blindNames = [...]string{BlindCold: "cold", BlindBursts: "bursts"}
+
 // ParseBlindness reads a Blindness by its name ("cold", "bursts").
 func ParseBlindness(name string) (Blindness, error) {
-	switch name {
-	case "cold":
-		return BlindCold, nil
-	case "bursts":
-		return BlindBursts, nil
+	if i := slices.Index(blindNames[:], name); i > 0 {
+		return Blindness(i), nil
 	}
 	return SeesAll, fmt.Errorf("ideal test blind to %q: want cold or bursts", name)
 }
 
 // Name implements Judge.
 func (id *Ideal) Name() string {
-	switch id.Blind {
-	case BlindCold:
-		return "ideal-cold"
-	case BlindBursts:
-		return "ideal-bursts"
+	if id.Blind == SeesAll {
+		return "ideal"
 	}
-	return "ideal"
+	return "ideal-" + blindNames[id.Blind]
 }
 
 // observation is one thing the oracle sees: a period's final values or a
@@ -93,12 +90,11 @@ func (id *Ideal) test(c *Case, until time.Duration) (Decision, float64) {
 	limit := math.Log(float64(len(alts)) / id.Alpha)
 	// The test of each alternative against each null: H0 first, then
 	// those a blind oracle must reject too. Alternative j is rejected
-	// once its test against every null has reached the limit (left[j]
-	// counts those that have not).
+	// once its test against every null has reached the limit.
 	nulls := append([]hypothesis{h0}, id.Blind.nulls(h0)...)
-	llr, hit, left := make([][]float64, len(alts)), make([][]bool, len(alts)), make([]int, len(alts))
+	llr, hit := make([][]float64, len(alts)), make([][]bool, len(alts))
 	for j := range alts {
-		llr[j], hit[j], left[j] = make([]float64, len(nulls)), make([]bool, len(nulls)), len(nulls)
+		llr[j], hit[j] = make([]float64, len(nulls)), make([]bool, len(nulls))
 	}
 	for _, e := range events(c) {
 		if e.at.Sub(sc.Deploy) > until {
@@ -119,19 +115,17 @@ func (id *Ideal) test(c *Case, until time.Duration) (Decision, float64) {
 			o := m.observe(&c.Sim.Periods[e.period])
 			for j := range alts {
 				st := differs(h0.v, alts[j].v)
+				l1 := m.periodLL(alts[j], &o, st.lat).in(st)
 				for k := range nulls {
-					llr[j][k] += m.periodLLRIn(nulls[k], alts[j], &o, st)
+					llr[j][k] += l1 - m.periodLL(nulls[k], &o, st.lat).in(st)
 				}
 			}
 		}
 		for j := range alts {
 			for k, x := range llr[j] {
-				if x >= limit && !hit[j][k] {
-					hit[j][k] = true
-					left[j]--
-				}
+				hit[j][k] = hit[j][k] || x >= limit
 			}
-			if left[j] > 0 {
+			if slices.Contains(hit[j], false) {
 				continue
 			}
 			note := fmt.Sprintf("log-likelihood ratio %.1f >= log(%d/alpha) = %.1f against %s", llr[j][0], len(alts), limit, altName(sc, j))
@@ -151,10 +145,15 @@ func (id *Ideal) test(c *Case, until time.Duration) (Decision, float64) {
 // periodLLR is the log-likelihood ratio of one period, H1 against H0,
 // over the streams whose models differ.
 func (m *model) periodLLR(h0, h1 hypothesis, o *obs) float64 {
-	return m.periodLLRIn(h0, h1, o, differs(h0.v, h1.v))
+	st := differs(h0.v, h1.v)
+	return m.periodLL(h1, o, st.lat).in(st) - m.periodLL(h0, o, st.lat).in(st)
 }
 
-// streamSet says which streams a log-likelihood ratio sums.
+// streamSet says which streams a log-likelihood ratio sums. A blind
+// oracle's nulls differ from the scenario's H0 in what it is blind to
+// alone, which must not make a regression of errors a latency one, or
+// one of latency an error one: its streams are those where H0 and H1
+// differ.
 type streamSet struct{ lat, errs, thr bool }
 
 // differs is the streams whose models tell a from b.
@@ -165,22 +164,6 @@ func differs(a, b *Version) streamSet {
 			a.RampOver != b.RampOver || a.IncErrRate != b.IncErrRate,
 		thr: a.ThrRate != b.ThrRate || a.ThrKappa != b.ThrKappa,
 	}
-}
-
-// periodLLRIn is periodLLR over the streams st: a blind oracle's nulls
-// differ from the scenario's H0 in what it is blind to alone, which must
-// not make a regression of errors a latency one, or one of latency an
-// error one; the streams are those where H0 and H1 differ.
-func (m *model) periodLLRIn(h0, h1 hypothesis, o *obs, st streamSet) float64 {
-	l0, l1 := m.periodLL(h0, o, st.lat), m.periodLL(h1, o, st.lat)
-	x := l1.lat - l0.lat
-	if st.errs {
-		x += l1.errs - l0.errs
-	}
-	if st.thr {
-		x += l1.thr - l0.thr
-	}
-	return x
 }
 
 // hypotheses are H0 (the new version behaving like the known-good one,

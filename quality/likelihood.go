@@ -70,6 +70,19 @@ type streams struct{ errs, thr, lat float64 }
 
 func (s streams) sum() float64 { return s.errs + s.thr + s.lat }
 
+// in is the log-likelihood of the streams st (latency's is 0 when the
+// period was computed without it).
+func (s streams) in(st streamSet) float64 {
+	x := s.lat
+	if st.errs {
+		x += s.errs
+	}
+	if st.thr {
+		x += s.thr
+	}
+	return x
+}
+
 // periodLL is the log-likelihood of one period's observation under h
 // (up to terms common to every hypothesis). withLat includes the duration
 // stream; it is left out when either hypothesis fails hard (crashes fail
