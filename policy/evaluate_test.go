@@ -224,6 +224,16 @@ func TestEvaluateErrorRules(t *testing.T) {
 					t.Errorf("split finding %s", f)
 				}
 			}},
+		{name: "compare_errors per version while split, against a bursty baseline", rules: []config.Rule{cmpErr},
+			// The baseline's region of burst shapes judges the periods
+			// against it; the split periods, against the known-good
+			// alongside, must count as well (they were dropped).
+			in: Input{Split: true, Baseline: burstyBase(), Samples: cat(rate("2", 0, 8, 100, 50), rate("1", 0, 8, 900, 9))}, now: 8, want: Failing, breached: []string{"cmp-err"},
+			check: func(t *testing.T, v Verdict) {
+				if f := finding(t, v, "cmp-err"); !strings.Contains(f.Note, "null bursts down to k=") {
+					t.Errorf("no bursty region: %s", f)
+				}
+			}},
 		{name: "compare_errors: split judges the new version, not the alias", rules: []config.Rule{cmpErr},
 			in: Input{Split: true, Samples: cat(rate("", 0, 5, 1000, 300), rate("2", 0, 5, 100, 1), rate("1", 0, 5, 900, 9))}, now: 5, want: Healthy},
 		{name: "compare_errors: all zero", rules: []config.Rule{cmpErr},

@@ -246,7 +246,7 @@ func (rb *ruleBase) epochLogE(r *rule, a *epochAcc) (abs, rel float64) {
 	if r.isLatency() {
 		return rb.latencyLogE(r, a) + fb, rel
 	}
-	if rb.bursty != nil && a.vec != nil {
+	if rb.bursty != nil && a.vec != nil && r.test != testTwoSample {
 		// error_rate, throttles: against every burst shape left open;
 		// error_rate averages it with the periods' failed shares against
 		// the threshold whatever the bursts (seqtest.Hedge).

@@ -121,7 +121,13 @@ type TargetState struct {
 	Weights     map[string]float64 `json:"weights,omitempty"`     // alias routing last observed
 	RevisionID  string             `json:"revision_id,omitempty"` // alias RevisionId last observed
 	ObservedAt  time.Time          `json:"observed_at,omitempty"`
-	ActiveWatch string             `json:"active_watch,omitempty"` // ID of the running watch, if any
+	// AloneSince is when an alias read first found Version serving the
+	// alias alone, in the run of reads that have found it so since: it
+	// served alone from then on. Zero when not known (the state's first
+	// observation: it may have served long before) or while the alias
+	// splits.
+	AloneSince  time.Time `json:"alone_since,omitzero"`
+	ActiveWatch string    `json:"active_watch,omitempty"` // ID of the running watch, if any
 }
 
 // Phase is a watch's place in its life cycle.
@@ -152,23 +158,29 @@ func (p Phase) Final() bool {
 
 // Watch is the life of one deploy of one target.
 type Watch struct {
-	ID           string             `json:"id"`
-	Target       string             `json:"target"`
-	Phase        Phase              `json:"phase"`
-	KnownGood    string             `json:"known_good"` // "" = none known: alert only
-	NewVersion   string             `json:"new_version"`
-	Weights      map[string]float64 `json:"weights,omitempty"` // additional version weights when split
-	RevisionID   string             `json:"revision_id"`       // alias RevisionId when the deploy was seen
-	Source       string             `json:"source"`            // poll | sweep | announce | event | rollout | recovered
-	DetectedAt   time.Time          `json:"detected_at"`
-	EventAt      time.Time          `json:"event_at,omitzero"` // Source event: the event's time (DetectedAt - EventAt: how late)
-	PromotedAt   time.Time          `json:"promoted_at,omitempty"`
-	EndedAt      time.Time          `json:"ended_at,omitempty"`
-	IncidentID   string             `json:"incident_id,omitempty"`
-	SupersededBy string             `json:"superseded_by,omitempty"`
-	Reason       string             `json:"reason,omitempty"`       // why it reached its phase
-	LastVerdict  json.RawMessage    `json:"last_verdict,omitempty"` // policy.Verdict
-	VerdictKind  string             `json:"verdict_kind,omitempty"` // kind of LastVerdict
+	ID         string             `json:"id"`
+	Target     string             `json:"target"`
+	Phase      Phase              `json:"phase"`
+	KnownGood  string             `json:"known_good"` // "" = none known: alert only
+	NewVersion string             `json:"new_version"`
+	Weights    map[string]float64 `json:"weights,omitempty"` // additional version weights when split
+	RevisionID string             `json:"revision_id"`       // alias RevisionId when the deploy was seen
+	Source     string             `json:"source"`            // poll | sweep | announce | event | rollout | recovered
+	DetectedAt time.Time          `json:"detected_at"`
+	// BaselineFrom is the earliest instant the pre-deploy baseline may
+	// start: when the version the alias served before the deploy was first
+	// seen serving it alone (TargetState.AloneSince), so that the baseline
+	// measures that version only, not the one before it. Zero when not
+	// known: the whole baseline_window.
+	BaselineFrom time.Time       `json:"baseline_from,omitzero"`
+	EventAt      time.Time       `json:"event_at,omitzero"` // Source event: the event's time (DetectedAt - EventAt: how late)
+	PromotedAt   time.Time       `json:"promoted_at,omitempty"`
+	EndedAt      time.Time       `json:"ended_at,omitempty"`
+	IncidentID   string          `json:"incident_id,omitempty"`
+	SupersededBy string          `json:"superseded_by,omitempty"`
+	Reason       string          `json:"reason,omitempty"`       // why it reached its phase
+	LastVerdict  json.RawMessage `json:"last_verdict,omitempty"` // policy.Verdict
+	VerdictKind  string          `json:"verdict_kind,omitempty"` // kind of LastVerdict
 	// AlertOnlyAt is when the watch first failed while canaryd could only
 	// alert (paused, no known-good, known-good failing too), and why: such
 	// a version is not promoted on its own (see package watch).

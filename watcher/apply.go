@@ -211,6 +211,9 @@ func (d *Detector) startWatch(ctx context.Context, dp deploy) (change, error) {
 		Source:     dp.source,
 		DetectedAt: dp.since,
 		EventAt:    dp.eventAt,
+		// The version the alias served before: alone since then (zero
+		// when not known or split).
+		BaselineFrom: dp.state.AloneSince,
 	}
 	if dp.rollout != nil && dp.resumed {
 		w = watch.ResumeRollout(w, dp.rollout, dp.resume, dp.now)
@@ -275,6 +278,13 @@ func (d *Detector) activeWatches(ctx context.Context, target string) ([]store.Wa
 }
 
 func (d *Detector) putState(ctx context.Context, st store.TargetState, a aliasView, now time.Time, activeWatch string) error {
+	switch {
+	case len(a.Weights) > 0 || st.ObservedAt.IsZero():
+		// Split, or the first observation: since when is not known.
+		st.AloneSince = time.Time{}
+	case a.Version != st.Version || len(st.Weights) > 0:
+		st.AloneSince = now // the alias moved since the last read; this one is after it
+	}
 	st.Version = a.Version
 	st.Weights = maps.Clone(a.Weights)
 	st.RevisionID = a.RevisionID

@@ -174,6 +174,49 @@ func TestDeployDetectedWithinOnePollInterval(t *testing.T) {
 	}
 }
 
+// A watch's baseline starts no earlier than the version before its
+// deploy was first seen serving alone: unknown for the version the first
+// observation found, the first read that found it for a later one, and
+// unknown again after a split.
+func TestWatchBaselineFromWhenVersionBeforeServedAlone(t *testing.T) {
+	e := newDetectorEnv(t, false)
+	if st := e.state(); !st.AloneSince.IsZero() {
+		t.Fatalf("first observation: alone since %v, want unknown", st.AloneSince)
+	}
+	e.sim.Deploy("api", "live", "6", nil)
+	w6, _ := e.pollUntilDetected(pollEvery)
+	if !w6.BaselineFrom.IsZero() {
+		t.Fatalf("watch(6).BaselineFrom = %v, want zero (5 served since before the first observation)", w6.BaselineFrom)
+	}
+	since6 := e.state().AloneSince
+	if !since6.Equal(w6.DetectedAt) {
+		t.Fatalf("6 alone since %v, want its detection %v", since6, w6.DetectedAt)
+	}
+	e.clk.Advance(20 * time.Minute) // polls that find 6 again keep since6
+	for range 3 {
+		e.det.Tick(context.Background())
+		e.clk.Advance(pollEvery)
+	}
+	e.sim.Deploy("api", "live", "7", nil)
+	w7, _ := e.pollUntilDetected(pollEvery)
+	if !w7.BaselineFrom.Equal(since6) {
+		t.Fatalf("watch(7).BaselineFrom = %v, want %v (6 first seen alone)", w7.BaselineFrom, since6)
+	}
+	e.sim.Deploy("api", "live", "7", map[string]float64{"8": 0.1})
+	for range 2 {
+		e.clk.Advance(pollEvery)
+		e.det.Tick(context.Background())
+	}
+	if st := e.state(); !st.AloneSince.IsZero() || len(st.Weights) == 0 {
+		t.Fatalf("split: %+v, want alone since unknown", st)
+	}
+	e.sim.Deploy("api", "live", "9", nil)
+	w9, _ := e.pollUntilDetected(pollEvery)
+	if !w9.BaselineFrom.IsZero() {
+		t.Fatalf("watch(9) after a split: BaselineFrom %v, want zero", w9.BaselineFrom)
+	}
+}
+
 func TestDeployDuringWatchRecordsLastPromotedKnownGood(t *testing.T) {
 	ctx := context.Background()
 	e := newDetectorEnv(t, false)
