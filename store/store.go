@@ -167,20 +167,22 @@ type Watch struct {
 	RevisionID string             `json:"revision_id"`       // alias RevisionId when the deploy was seen
 	Source     string             `json:"source"`            // poll | sweep | announce | event | rollout | recovered
 	DetectedAt time.Time          `json:"detected_at"`
-	// BaselineFrom is the earliest instant the pre-deploy baseline may
-	// start: when the version the alias served before the deploy was first
-	// seen serving it alone (TargetState.AloneSince), so that the baseline
-	// measures that version only, not the one before it. Zero when not
-	// known: the whole baseline_window.
-	BaselineFrom time.Time       `json:"baseline_from,omitzero"`
-	EventAt      time.Time       `json:"event_at,omitzero"` // Source event: the event's time (DetectedAt - EventAt: how late)
-	PromotedAt   time.Time       `json:"promoted_at,omitempty"`
-	EndedAt      time.Time       `json:"ended_at,omitempty"`
-	IncidentID   string          `json:"incident_id,omitempty"`
-	SupersededBy string          `json:"superseded_by,omitempty"`
-	Reason       string          `json:"reason,omitempty"`       // why it reached its phase
-	LastVerdict  json.RawMessage `json:"last_verdict,omitempty"` // policy.Verdict
-	VerdictKind  string          `json:"verdict_kind,omitempty"` // kind of LastVerdict
+	// BaselineSince is when the version the alias served before the
+	// deploy (the one the pre-deploy baseline measures) was first seen
+	// serving it alone (TargetState.AloneSince). The policy takes the
+	// baseline's rates from the periods after it only; the minutes before,
+	// another version's, inform only its priors and the shape of the
+	// bursts (policy.Input.BaselineSince). Zero when not known: the whole
+	// baseline_window is that version's.
+	BaselineSince time.Time       `json:"baseline_since,omitzero"`
+	EventAt       time.Time       `json:"event_at,omitzero"` // Source event: the event's time (DetectedAt - EventAt: how late)
+	PromotedAt    time.Time       `json:"promoted_at,omitempty"`
+	EndedAt       time.Time       `json:"ended_at,omitempty"`
+	IncidentID    string          `json:"incident_id,omitempty"`
+	SupersededBy  string          `json:"superseded_by,omitempty"`
+	Reason        string          `json:"reason,omitempty"`       // why it reached its phase
+	LastVerdict   json.RawMessage `json:"last_verdict,omitempty"` // policy.Verdict
+	VerdictKind   string          `json:"verdict_kind,omitempty"` // kind of LastVerdict
 	// AlertOnlyAt is when the watch first failed while canaryd could only
 	// alert (paused, no known-good, known-good failing too), and why: such
 	// a version is not promoted on its own (see package watch).

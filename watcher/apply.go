@@ -213,7 +213,7 @@ func (d *Detector) startWatch(ctx context.Context, dp deploy) (change, error) {
 		EventAt:    dp.eventAt,
 		// The version the alias served before: alone since then (zero
 		// when not known or split).
-		BaselineFrom: dp.state.AloneSince,
+		BaselineSince: dp.state.AloneSince,
 	}
 	if dp.rollout != nil && dp.resumed {
 		w = watch.ResumeRollout(w, dp.rollout, dp.resume, dp.now)

@@ -178,15 +178,15 @@ func TestDeployDetectedWithinOnePollInterval(t *testing.T) {
 // deploy was first seen serving alone: unknown for the version the first
 // observation found, the first read that found it for a later one, and
 // unknown again after a split.
-func TestWatchBaselineFromWhenVersionBeforeServedAlone(t *testing.T) {
+func TestWatchBaselineSinceWhenVersionBeforeServedAlone(t *testing.T) {
 	e := newDetectorEnv(t, false)
 	if st := e.state(); !st.AloneSince.IsZero() {
 		t.Fatalf("first observation: alone since %v, want unknown", st.AloneSince)
 	}
 	e.sim.Deploy("api", "live", "6", nil)
 	w6, _ := e.pollUntilDetected(pollEvery)
-	if !w6.BaselineFrom.IsZero() {
-		t.Fatalf("watch(6).BaselineFrom = %v, want zero (5 served since before the first observation)", w6.BaselineFrom)
+	if !w6.BaselineSince.IsZero() {
+		t.Fatalf("watch(6).BaselineSince = %v, want zero (5 served since before the first observation)", w6.BaselineSince)
 	}
 	since6 := e.state().AloneSince
 	if !since6.Equal(w6.DetectedAt) {
@@ -199,8 +199,8 @@ func TestWatchBaselineFromWhenVersionBeforeServedAlone(t *testing.T) {
 	}
 	e.sim.Deploy("api", "live", "7", nil)
 	w7, _ := e.pollUntilDetected(pollEvery)
-	if !w7.BaselineFrom.Equal(since6) {
-		t.Fatalf("watch(7).BaselineFrom = %v, want %v (6 first seen alone)", w7.BaselineFrom, since6)
+	if !w7.BaselineSince.Equal(since6) {
+		t.Fatalf("watch(7).BaselineSince = %v, want %v (6 first seen alone)", w7.BaselineSince, since6)
 	}
 	e.sim.Deploy("api", "live", "7", map[string]float64{"8": 0.1})
 	for range 2 {
@@ -212,8 +212,8 @@ func TestWatchBaselineFromWhenVersionBeforeServedAlone(t *testing.T) {
 	}
 	e.sim.Deploy("api", "live", "9", nil)
 	w9, _ := e.pollUntilDetected(pollEvery)
-	if !w9.BaselineFrom.IsZero() {
-		t.Fatalf("watch(9) after a split: BaselineFrom %v, want zero", w9.BaselineFrom)
+	if !w9.BaselineSince.IsZero() {
+		t.Fatalf("watch(9) after a split: BaselineSince %v, want zero", w9.BaselineSince)
 	}
 }
 
