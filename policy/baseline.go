@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/policy/seqtest"
@@ -21,6 +22,11 @@ type PreparedBaseline struct {
 	series  [][]pt   // alias-level baseline series per metric id (metric rules)
 	hist    [][]pt   // ... and of the shape history before it (shape.go; nil: none)
 	rules   []ruleBase
+	cut     int64 // the baseline's first period (unix ns) when Input.BaselineSince cut its window (shape.go), else 0
+	// shapeSplit: the count rules' burst bounds split their δ between the
+	// baseline and a shape history. Decided by the configuration (a
+	// shape_window) and the cut, never by the counts.
+	shapeSplit bool
 }
 
 // ruleBase is one rule's per-watch parameters.
@@ -77,8 +83,16 @@ type ruleBase struct {
 // deploy; nil when there are none). The verdicts are the same as passing
 // Input.Baseline, only cheaper.
 func (p *Policy) PrepareBaseline(baseline []sample.Sample) *PreparedBaseline {
-	baseline, old := p.splitHistory(baseline)
-	b := &PreparedBaseline{p: p, metrics: append([]string(nil), p.metrics...), rules: make([]ruleBase, len(p.rules))}
+	return p.PrepareBaselineSince(baseline, time.Time{})
+}
+
+// PrepareBaselineSince is PrepareBaseline for a watch whose version before
+// the deploy served the alias alone since since (Input.BaselineSince;
+// zero: not known).
+func (p *Policy) PrepareBaselineSince(baseline []sample.Sample, since time.Time) *PreparedBaseline {
+	baseline, old, cut := p.splitHistory(baseline, since)
+	b := &PreparedBaseline{p: p, metrics: append([]string(nil), p.metrics...), rules: make([]ruleBase, len(p.rules)),
+		cut: cut, shapeSplit: p.hasShapeHistory() || cut != 0}
 	for i := range p.rules {
 		r := &p.rules[i]
 		rb := &b.rules[i]
@@ -342,15 +356,18 @@ func (b *PreparedBaseline) prepareTwoSample(r *rule, rb *ruleBase, ts []int64, x
 	all := seqtest.Block{X: early.X + rest.X, N: early.N + rest.N}
 	rb.ref = all
 	refN := n // the reference block's periods' invocations (loadTrend's n0)
+	if hist, ok := b.historyPrior(r, rb); ok && rest.N > 0 && (early.N > 0 || b.cut != 0) {
+		// The shape history's stretch just before the baseline informs
+		// the prior too: with a cut (shape.go), the version before's
+		// minutes, however few the known-good's own.
+		early.X, early.N = early.X+hist.X, early.N+hist.N
+	}
 	if early.N > 0 && rest.N > 0 {
 		// The baseline's first periods, and the shape history's just
 		// before them, only inform the prior on the known-good rate; the
 		// rest is the reference block the e-value is a likelihood ratio
 		// of (seqtest.TwoSample.WithInformedPrior).
 		rb.ref, refN = rest, n[cut:]
-		if hist, ok := b.historyPrior(r, rb); ok {
-			early.X, early.N = early.X+hist.X, early.N+hist.N
-		}
 		rb.two = rb.two.WithInformedPrior(early.X, early.N, informedWeight)
 	}
 	rb.load.setN0(refN)
@@ -568,7 +585,7 @@ func (b *PreparedBaseline) prepareBurstyRelative(r *rule, rb *ruleBase, r0 float
 	// clumpy null left a steady 10x undetected for two hours.
 	delta := burstDelta * r.alpha
 	var t *seqtest.BurstyRate
-	if b.p.hasShapeHistory() {
+	if b.shapeSplit {
 		// The region at δ/2, the shapes the history rules out (at δ/2)
 		// excluded; when the hour's region has none of the history's
 		// shapes left (the service's bursts changed), the region alone,
@@ -737,7 +754,7 @@ func (b *PreparedBaseline) invKUpper(r *rule, rb *ruleBase, ts []int64, x, n []f
 	if rb.shift.on {
 		c = len(x) - rb.shift.periods // the incident's periods have their own rate
 	}
-	hist := b.p.hasShapeHistory()
+	hist := b.shapeSplit
 	if hist {
 		delta /= 2
 	}

@@ -26,6 +26,11 @@ type Input struct {
 	// fold (then the samples are all there is).
 	Evidence *Evidence
 	Baseline []sample.Sample // samples from before the deploy: alias-level metrics, probe results
+	// BaselineSince is when the version the alias served before the deploy
+	// was first seen serving it alone (zero: not known). The baseline's
+	// rates come from its first whole period on; the minutes before it,
+	// another version's, inform only priors and burst shapes (shape.go).
+	BaselineSince time.Time
 	// Prepared, when set by this Policy's PrepareBaseline, stands in for
 	// Baseline: the daemon prepares a watch's baseline once.
 	Prepared *PreparedBaseline
@@ -77,7 +82,7 @@ func (p *Policy) baselineFor(in *Input) *PreparedBaseline {
 	case in.Prepared != nil && in.Prepared.p == p:
 		return in.Prepared
 	case len(in.Baseline) > 0:
-		return p.PrepareBaseline(in.Baseline)
+		return p.PrepareBaselineSince(in.Baseline, in.BaselineSince)
 	}
 	return p.empty
 }

@@ -31,6 +31,14 @@ import (
 // key its query plan on it. Baseline-relative thresholds are left out when
 // the baseline has no value for the rule's statistic.
 func (p *Policy) DurationStats(baseline []sample.Sample) []string {
+	return p.DurationStatsSince(baseline, time.Time{})
+}
+
+// DurationStatsSince is DurationStats for a watch whose version before the
+// deploy served alone since since (Input.BaselineSince): the thresholds
+// come from the baseline PrepareBaselineSince keeps.
+func (p *Policy) DurationStatsSince(baseline []sample.Sample, since time.Time) []string {
+	baseline, _, _ = p.splitHistory(baseline, since)
 	var out []string
 	add := func(s string) {
 		if s != "" && !slices.Contains(out, s) {

@@ -3,6 +3,7 @@ package policy
 import (
 	"math"
 	"slices"
+	"time"
 
 	"github.com/canaryd/canaryd/policy/seqtest"
 	"github.com/canaryd/canaryd/sample"
@@ -36,37 +37,73 @@ import (
 // shapeRun is how long a run of history periods with one rate is.
 const shapeRun = int64(3600e9) // an hour, ns
 
-// hasShapeHistory reports whether the target reads a shape history: the
-// split of a rule's δ depends on the configuration alone, never on what
-// a watch's history holds.
+// hasShapeHistory reports whether the target reads a shape history.
 func (p *Policy) hasShapeHistory() bool { return p.shapeWindow > p.baselineWindow }
 
+// The version before. The alias-level baseline measures whatever served
+// the alias in the baseline_window, and a window reaching back past the
+// previous deploy measures two versions: a known-good that fixed an
+// incident 8 minutes ago would be judged by the hour's errors, mostly its
+// predecessor's, and a deploy three times worse than it would pass. So
+// when the watch knows since when the version before the deploy served
+// alone (Input.BaselineSince), the baseline's rates come from its first
+// whole period on, and the minutes before it join the shape history: they
+// are another version's rates, but the service's bursts and capacity, and
+// they still inform compare_errors' prior on the known-good's rate
+// (historyPrior), which a different rate only costs the informed
+// component's weight. They are a run of rates of their own (hourRuns).
+// A version seen alone for less than a whole period is not measured at
+// all; its predecessor's window stands in for it, as without the time.
+
 // splitHistory separates the baseline's metric samples older than the
-// baseline_window (before the newest period's end) from the rest: those
-// are the shape history, read for count rules' burst shapes alone.
-func (p *Policy) splitHistory(baseline []sample.Sample) (recent, old []sample.Sample) {
-	if !p.hasShapeHistory() {
-		return baseline, nil
-	}
+// baseline_window (before the newest period's end), or than the first
+// whole period at or after since (the version before the deploy served
+// alone from then on; zero: not known), from the rest: those are the
+// shape history, read for count rules' burst shapes alone. cut is the
+// baseline's first period (unix ns) when since cut the window, else 0.
+func (p *Policy) splitHistory(baseline []sample.Sample, since time.Time) (recent, old []sample.Sample, cut int64) {
 	end := int64(math.MinInt64)
 	for i := range baseline {
 		if s := &baseline[i]; s.Kind == sample.KindMetric {
 			end = max(end, s.Time.UnixNano()+int64(p.periodOf(s)))
 		}
 	}
-	cut := end - int64(p.baselineWindow)
-	for i := range baseline {
-		s := &baseline[i]
-		if s.Kind == sample.KindMetric && s.Time.UnixNano() < cut {
-			old = append(old, *s)
-		} else {
-			recent = append(recent, *s)
+	from := end - int64(p.baselineWindow)
+	if !since.IsZero() && end != math.MinInt64 {
+		per := int64(p.period)
+		c := since.UnixNano()
+		if r := c % per; r != 0 {
+			c += per - r - min(0, r) // the first whole period at or after since (r < 0 before 1970)
+		}
+		if c > from && c <= end-per {
+			from, cut = c, c
 		}
 	}
-	if len(old) == 0 {
-		return baseline, nil
+	if !p.hasShapeHistory() && cut == 0 {
+		return baseline, nil, 0
 	}
-	return recent, old
+	for i := range baseline {
+		s := &baseline[i]
+		switch {
+		case s.Kind != sample.KindMetric || s.Time.UnixNano() >= from:
+			recent = append(recent, *s)
+		case cut != 0 && !isCount(s.Metric):
+			// The version before's latency and custom metrics: not
+			// shape history, which is counts alone.
+		default:
+			old = append(old, *s)
+		}
+	}
+	if len(old) == 0 && cut == 0 {
+		return baseline, nil, 0
+	}
+	return recent, old, cut
+}
+
+// isCount reports whether metric is one of the alias's counts, which the
+// shape history holds.
+func isCount(metric string) bool {
+	return metric == "Invocations" || metric == "Errors" || metric == "Throttles"
 }
 
 // shapeUpper is the upper confidence bound at level 1 - delta on 1/k of a
@@ -99,12 +136,13 @@ func (b *PreparedBaseline) withHistory(r *rule, rb *ruleBase, ts []int64, x, n [
 
 // hourRuns are the ends of the runs of an hour (ending at the last
 // period's end) of periods starting at ts (ascending), as
-// seqtest.InvKUpperRuns and seqtest.InvKRuns take them.
+// seqtest.InvKUpperRuns and seqtest.InvKRuns take them. The version
+// before's periods (before the cut) end a run of their own.
 func (b *PreparedBaseline) hourRuns(ts []int64) []int {
 	end := ts[len(ts)-1] + int64(b.p.period)
 	var ends []int
 	for i := 1; i < len(ts); i++ {
-		if (end-ts[i-1]-1)/shapeRun != (end-ts[i]-1)/shapeRun {
+		if (end-ts[i-1]-1)/shapeRun != (end-ts[i]-1)/shapeRun || (b.cut != 0 && ts[i-1] < b.cut && ts[i] >= b.cut) {
 			ends = append(ends, i)
 		}
 	}

@@ -1,0 +1,129 @@
+package policy
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/sample"
+)
+
+// wobble is Invocations and Errors for minutes [from, to): inv each, the
+// errors cycling around mean errs (±20 %), so the counts have some spread.
+func wobble(ver string, from, to int, inv, errs float64) []sample.Sample {
+	mult := []float64{1, 1.2, 0.8, 1.1, 0.9}
+	var out []sample.Sample
+	for i := from; i < to; i++ {
+		out = append(out, met("Invocations", ver, i, inv), met("Errors", ver, i, errs*mult[(i+1000)%len(mult)]))
+	}
+	return out
+}
+
+// sincePolicy is a target with an hour's baseline_window and a
+// compare_errors rule.
+func sincePolicy(t *testing.T) *Policy {
+	t.Helper()
+	tg := target(30*time.Minute, config.Rule{Name: "cmp-err", Kind: config.RuleCompareErrors, MinEffect: 0.25})
+	tg.BaselineWindow, tg.ShapeWindow = dur(time.Hour), dur(time.Hour)
+	p, err := Compile(tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestBaselineSinceLeavesOutTheVersionBefore: the version before the
+// deploy fixed an incident ten minutes before it (its predecessor failed
+// 5 % for fifty minutes, it fails 0.5 %), and the deploy fails 1.5 %:
+// three times the known-good. Judged against the hour it passes (the
+// hour averages 4.2 %); told since when the known-good served alone, the
+// rule takes its rate from the ten minutes and rolls back. The other way
+// round (a predecessor better than the known-good), the hour would roll
+// back a deploy no worse than the known-good; the ten minutes do not.
+func TestBaselineSinceLeavesOutTheVersionBefore(t *testing.T) {
+	p := sincePolicy(t)
+	since := at(-10).Add(-20 * time.Second) // first seen alone 20 s before minute -10
+	judge := func(base []sample.Sample, since time.Time, errs float64) Verdict {
+		in := Input{WatchStart: t0, KnownGood: "1", NewVersion: "2", Baseline: base, BaselineSince: since,
+			Samples: wobble("", 0, 8, 2000, errs)}
+		return p.Evaluate(in, at(8))
+	}
+	fixed := cat(wobble("", -60, -10, 2000, 100), wobble("", -10, 0, 2000, 10))
+	if v := judge(fixed, since, 30); v.Kind != Failing {
+		t.Errorf("3x the known-good, told since when it served alone: %s, want failing: %s", v.Kind, v.Summary)
+	}
+	if v := judge(fixed, time.Time{}, 30); v.Kind == Failing {
+		t.Errorf("without the time the hour's 4.2 %% hides it, but the rule tripped: %s", v.Summary)
+	}
+	worse := cat(wobble("", -60, -10, 2000, 10), wobble("", -10, 0, 2000, 30))
+	if v := judge(worse, since, 30); v.Kind == Failing {
+		t.Errorf("no worse than the known-good: %s", v.Summary)
+	}
+	if v := judge(worse, time.Time{}, 30); v.Kind != Failing {
+		t.Errorf("without the time, the better predecessor's fifty minutes should make the known-good's own rate look like a regression: %s", v.Summary)
+	}
+}
+
+// TestSplitHistoryAtBaselineSince: the baseline starts at the first whole
+// period at or after the time; the counts before it become shape history,
+// the other metrics before it are dropped; a time within the last period,
+// or before the window, changes nothing.
+func TestSplitHistoryAtBaselineSince(t *testing.T) {
+	p := sincePolicy(t)
+	base := cat(rate("", -60, 0, 100, 1), vals("Duration.p99", "", -60, repeat(300, 60)...), probes("health", -2, ".."))
+	metricTimes := func(ss []sample.Sample, metric string) (first, last int) {
+		first, last = 1<<30, -1<<30
+		for _, s := range ss {
+			if s.Kind == sample.KindMetric && s.Metric == metric {
+				m := int(s.Time.Sub(t0) / time.Minute)
+				first, last = min(first, m), max(last, m)
+			}
+		}
+		return first, last
+	}
+	recent, old, cut := p.splitHistory(base, at(-10).Add(-20*time.Second))
+	if cut != at(-10).UnixNano() {
+		t.Fatalf("cut at %v, want minute -10", time.Unix(0, cut).UTC())
+	}
+	if f, l := metricTimes(recent, "Errors"); f != -10 || l != -1 {
+		t.Errorf("baseline Errors from %d to %d, want -10 to -1", f, l)
+	}
+	if f, l := metricTimes(recent, "Duration.p99"); f != -10 || l != -1 {
+		t.Errorf("baseline p99 from %d to %d, want -10 to -1", f, l)
+	}
+	if f, l := metricTimes(old, "Errors"); f != -60 || l != -11 {
+		t.Errorf("history Errors from %d to %d, want -60 to -11", f, l)
+	}
+	if f, _ := metricTimes(old, "Duration.p99"); f != 1<<30 {
+		t.Errorf("the version before's p99 is in the shape history")
+	}
+	if !slices.ContainsFunc(recent, func(s sample.Sample) bool { return s.Kind == sample.KindProbe }) {
+		t.Errorf("probe results left the baseline")
+	}
+	for _, since := range []time.Time{at(-1).Add(time.Second), at(-70), {}} {
+		recent, old, cut := p.splitHistory(base, since)
+		if cut != 0 || len(old) != 0 || len(recent) != len(base) {
+			t.Errorf("since %v: cut %d, %d history samples, %d of %d in the baseline; want the whole window", since, cut, len(old), len(recent), len(base))
+		}
+	}
+}
+
+// TestDurationStatsSince: the latency thresholds come from the baseline
+// the policy keeps, the known-good's own minutes.
+func TestDurationStatsSince(t *testing.T) {
+	tg := target(30*time.Minute, config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency, MinEffect: 0.25})
+	tg.BaselineWindow, tg.ShapeWindow = dur(time.Hour), dur(time.Hour)
+	p, err := Compile(tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := cat(rate("", -60, 0, 1000, 0), vals("Duration.p99", "", -60, repeat(900, 50)...), vals("Duration.p99", "", -10, repeat(300, 10)...))
+	all, since := p.DurationStats(base), p.DurationStatsSince(base, at(-10))
+	if slices.Equal(all, since) {
+		t.Fatalf("the same statistics with and without the time: %v", all)
+	}
+	if !slices.Contains(since, "TC(300:)") || slices.Contains(since, "TC(900:)") {
+		t.Errorf("since minute -10 (p99 300 ms): %v, want TC(300:)", since)
+	}
+}
