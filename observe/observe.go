@@ -307,7 +307,8 @@ func (o *Observer) Adopt(ctx context.Context, w store.Watch) {
 // since (a rollout's first weight set), the rebuilt one is adopted on its
 // own and this read is dropped.
 func (o *Observer) loadBaseline(ctx context.Context, p Parts, m *Memory, w store.Watch, e *evidence, probes []sample.Sample) {
-	samples, stats, err := p.Reader.BaselineFor(ctx, watcher.ActiveWatch{Watch: w, Target: m.conf}, m.policy.DurationStats)
+	statsFor := func(base []sample.Sample) []string { return m.policy.DurationStatsSince(base, w.BaselineSince) }
+	samples, stats, err := p.Reader.BaselineFor(ctx, watcher.ActiveWatch{Watch: w, Target: m.conf}, statsFor)
 	if err != nil {
 		m.mu.Lock()
 		if m.watches[w.ID] == e {
@@ -318,7 +319,7 @@ func (o *Observer) loadBaseline(ctx context.Context, p Parts, m *Memory, w store
 			zap.String("watch", w.ID), zap.Int("probe_baseline", len(probes)), zap.Error(err))
 		return
 	}
-	prepared := m.policy.PrepareBaseline(append(samples, probes...)) // samples[:len] stay CloudWatch's, for the trace
+	prepared := m.policy.PrepareBaselineSince(append(samples, probes...), w.BaselineSince) // samples[:len] stay CloudWatch's, for the trace
 	m.mu.Lock()
 	if m.watches[w.ID] != e {
 		m.mu.Unlock()

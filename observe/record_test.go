@@ -66,6 +66,7 @@ func TestRecorderTrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := recWatch("w-1")
+	w.BaselineSince = recT0.Add(-25 * time.Minute) // 41 first seen alone
 	base := []sample.Sample{
 		metricAt("Invocations", recT0.Truncate(time.Minute).Add(-2*time.Minute), 1000),
 		metricAt("Errors", recT0.Truncate(time.Minute).Add(-2*time.Minute), 9),
@@ -84,7 +85,7 @@ func TestRecorderTrace(t *testing.T) {
 		t.Fatalf("path %s, want %s", path, want)
 	}
 	tr := parseTrace(t, r, path)
-	if want := (replay.Deploy{Time: recT0, KnownGood: "41", NewVersion: "42"}); tr.Deploy != want {
+	if want := (replay.Deploy{Time: recT0, KnownGood: "41", NewVersion: "42", BaselineSince: w.BaselineSince.UTC()}); tr.Deploy != want {
 		t.Fatalf("deploy %+v, want %+v", tr.Deploy, want)
 	}
 	if got := countTypes(tr); got[replay.RecordBaseline] != 3 || got[replay.RecordSample] != 3 || got[replay.RecordTick] != 1 {

@@ -28,6 +28,9 @@ type Deploy struct {
 	KnownGood  string
 	NewVersion string
 	Split      bool
+	// BaselineSince is when the version before the deploy was first seen
+	// serving the alias alone (zero: not known).
+	BaselineSince time.Time
 }
 
 // Record is one sample, baseline or tick record.
@@ -57,6 +60,9 @@ func Parse(r io.Reader, period time.Duration) (Trace, error) {
 	}
 	slices.SortStableFunc(recs, func(a, b traceRecord) int { return a.at.Compare(b.at) })
 	tr := Trace{Deploy: Deploy{Time: dep.Time.UTC(), KnownGood: dep.KnownGood, NewVersion: dep.NewVersion, Split: dep.Split}}
+	if !dep.BaselineSince.IsZero() {
+		tr.Deploy.BaselineSince = dep.BaselineSince.UTC()
+	}
 	for i := range recs {
 		r := &recs[i]
 		if r.Type == RecordDeploy {

@@ -265,6 +265,9 @@ func newReplayer(p *policy.Policy, t config.Target, dep *traceRecord, opts Optio
 	rp := &replayer{p: p, conf: watch.Config{RollbackWindow: t.RollbackWindow.Duration}, lag: lag, opts: opts, w: w,
 		hist: p.NewHistory(policy.Watch{Start: w.DetectedAt, KnownGood: w.KnownGood, NewVersion: w.NewVersion})}
 	rp.in = policy.Input{WatchStart: w.DetectedAt, KnownGood: w.KnownGood, NewVersion: w.NewVersion, Split: dep.Split}
+	if !dep.BaselineSince.IsZero() {
+		rp.in.BaselineSince = dep.BaselineSince.UTC()
+	}
 	rp.res = Result{Target: t.Name, WatchStart: w.DetectedAt, KnownGood: w.KnownGood, NewVersion: w.NewVersion, Split: dep.Split}
 	return rp
 }
@@ -389,7 +392,7 @@ func (rp *replayer) lateBaseline(now time.Time) {
 // prepare prepares the baseline the watch has so far: the whole of it, or,
 // while late records are still to come, a provisional one (folding waits).
 func (rp *replayer) prepare() {
-	rp.in.Prepared = rp.p.PrepareBaseline(rp.in.Baseline)
+	rp.in.Prepared = rp.p.PrepareBaselineSince(rp.in.Baseline, rp.in.BaselineSince)
 	if rp.nextB < len(rp.late) {
 		rp.hist.SetProvisionalBaseline(rp.in.Prepared)
 	} else {

@@ -302,7 +302,7 @@ func TestReplayBadInput(t *testing.T) {
 		{"bad duration", dep + "\n" + strings.Replace(smp, `"60s"`, `"1 minute"`, 1), `trace line 2: invalid duration "1 minute"`},
 		{"metric without name", dep + "\n" + strings.Replace(smp, `"metric":"Invocations",`, ``, 1), `trace line 2: metric sample needs "metric"`},
 		{"sample field on deploy", strings.Replace(dep, `"new_version":"2"`, `"new_version":"2","value":3`, 1), `trace line 1: field "value" does not belong in a deploy record`},
-		{"deploy field on sample", dep + "\n" + strings.Replace(smp, `"value":5`, `"value":5,"split":true`, 1), "trace line 2: known_good, new_version and split belong in the deploy record"},
+		{"deploy field on sample", dep + "\n" + strings.Replace(smp, `"value":5`, `"value":5,"split":true`, 1), "trace line 2: known_good, new_version, split and baseline_since belong in the deploy record"},
 		{"deploy without version", `{"type":"deploy","time":"2026-03-02T12:00:00Z"}`, `trace line 1: deploy record needs "new_version"`},
 		{"no deploy", smp, "trace: no deploy record"},
 		{"two deploys", dep + "\n" + smp + "\n" + dep, "trace line 3: second deploy record (the first is on line 1)"},
@@ -512,7 +512,7 @@ func TestReplayReadAnsweredLate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		buf := AppendDeploy(nil, tr.Deploy.Time, tr.Deploy.KnownGood, tr.Deploy.NewVersion, tr.Deploy.Split)
+		buf := AppendDeploy(nil, tr.Deploy)
 		reads := 0
 		for _, r := range tr.Records {
 			switch {
@@ -587,5 +587,59 @@ func TestReplayReportsTheRecordedDecision(t *testing.T) {
 				t.Fatalf("want %q in:\n%s", tc.want, out.String())
 			}
 		})
+	}
+}
+
+// TestReplayBaselineSince: a trace's deploy record may say since when the
+// version before the deploy served the alias alone ("baseline_since"),
+// and replay judges with the baseline's rates from then on, as the daemon
+// does. Here that version fixed an incident eight minutes before the
+// deploy (its predecessor failed 5 %, it fails 0.5 %), and the deploy
+// fails 1.5 %: rolled back with the time, not without (the window's 3.7 %
+// hides it).
+func TestReplayBaselineSince(t *testing.T) {
+	tgt := exampleTarget(t)
+	dep := time.Date(2026, 3, 2, 10, 0, 10, 0, time.UTC)
+	minute := func(m int) time.Time { return dep.Truncate(time.Minute).Add(time.Duration(m) * time.Minute) }
+	counts := func(buf []byte, m int, inv, errs float64, after bool) []byte {
+		for _, s := range []sample.Sample{
+			{Kind: sample.KindMetric, Source: sample.SourceCloudWatch, Metric: "Invocations", Time: minute(m), Period: time.Minute, Outcome: sample.OutcomeOK, Value: inv},
+			{Kind: sample.KindMetric, Source: sample.SourceCloudWatch, Metric: "Errors", Time: minute(m), Period: time.Minute, Outcome: sample.OutcomeOK, Value: errs},
+		} {
+			if after {
+				buf = AppendSample(buf, s, minute(m+1).Add(5*time.Second))
+			} else {
+				buf = AppendBaseline(buf, s)
+			}
+		}
+		return buf
+	}
+	trace := func(since time.Time) []byte {
+		buf := AppendDeploy(nil, Deploy{Time: dep, KnownGood: "6", NewVersion: "7", BaselineSince: since})
+		wob := []float64{1, 1.2, 0.8, 1.1, 0.9}
+		for m := -30; m < 0; m++ {
+			e := 10.0
+			if m < -8 {
+				e = 100
+			}
+			buf = counts(buf, m, 2000, e*wob[(m+30)%5], false)
+		}
+		for m := 1; m < 20; m++ {
+			buf = counts(buf, m, 2000, 30*wob[m%5], true)
+		}
+		return buf
+	}
+	run := func(since time.Time) Result {
+		res, err := Run(context.Background(), bytes.NewReader(trace(since)), tgt, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := run(minute(-9).Add(40 * time.Second)); res.Outcome != RolledBack {
+		t.Errorf("with baseline_since: %s (%s), want rolled back", res.Outcome, res.Final.Summary)
+	}
+	if res := run(time.Time{}); res.Outcome == RolledBack {
+		t.Errorf("without baseline_since: rolled back (%s); the test no longer shows the difference", res.Final.Summary)
 	}
 }

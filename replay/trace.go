@@ -24,6 +24,10 @@ import (
 //
 //	{"type":"deploy","time":"2026-01-01T12:00:00Z","known_good":"3","new_version":"4","split":false}
 //	    Starts the watch (exactly one per trace). known_good may be "".
+//	    Optional "baseline_since": when the version the alias served
+//	    before the deploy was first seen serving it alone. The baseline's
+//	    rates then come from its first whole period on; the baseline
+//	    records before it (another version's) are read as shape history.
 //	{"type":"baseline","kind":"metric","metric":"Errors","time":"...","period":"60s","outcome":"ok","value":3}
 //	    An alias-level metric sample from before the deploy (Version ""):
 //	    the known-good baseline when the alias does not split traffic.
@@ -108,6 +112,9 @@ type traceRecord struct {
 	KnownGood  string `json:"known_good,omitempty"`
 	NewVersion string `json:"new_version,omitempty"`
 	Split      bool   `json:"split,omitempty"`
+	// BaselineSince: when the version before the deploy was first seen
+	// serving the alias alone (policy.Input.BaselineSince); optional.
+	BaselineSince time.Time `json:"baseline_since,omitzero"`
 	// sample, baseline
 	Target  string         `json:"target,omitempty"`
 	Kind    sample.Kind    `json:"kind,omitempty"`
@@ -215,13 +222,13 @@ func decodeRecord(b []byte, period time.Duration) (traceRecord, error) {
 		}
 		rec.at = rec.Time
 	case RecordTick:
-		if rec.KnownGood != "" || rec.NewVersion != "" || rec.Split {
+		if rec.KnownGood != "" || rec.NewVersion != "" || rec.Split || !rec.BaselineSince.IsZero() {
 			return rec, errors.New("tick records carry only type, time and phase")
 		}
 		rec.at = rec.Time
 	case RecordSample, RecordBaseline:
-		if rec.KnownGood != "" || rec.NewVersion != "" || rec.Split {
-			return rec, fmt.Errorf("known_good, new_version and split belong in the deploy record, not a %s record", rec.Type)
+		if rec.KnownGood != "" || rec.NewVersion != "" || rec.Split || !rec.BaselineSince.IsZero() {
+			return rec, fmt.Errorf("known_good, new_version, split and baseline_since belong in the deploy record, not a %s record", rec.Type)
 		}
 		if err := checkSample(&rec, period); err != nil {
 			return rec, err

@@ -15,10 +15,16 @@ import (
 // its decision can be replayed, tuned and shared. Each appends whole
 // lines to buf and returns it.
 
-// AppendDeploy appends the watch's deploy record: judged from start, knownGood
-// ("" when none) to newVersion, split when versions share the alias.
-func AppendDeploy(buf []byte, start time.Time, knownGood, newVersion string, split bool) []byte {
-	return appendRecord(buf, traceRecord{Type: RecordDeploy, Time: start.UTC(), KnownGood: knownGood, NewVersion: newVersion, Split: split})
+// AppendDeploy appends the watch's deploy record: judged from d.Time,
+// d.KnownGood ("" when none) to d.NewVersion, split when versions share
+// the alias, the version before alone since d.BaselineSince (zero: not
+// known).
+func AppendDeploy(buf []byte, d Deploy) []byte {
+	r := traceRecord{Type: RecordDeploy, Time: d.Time.UTC(), KnownGood: d.KnownGood, NewVersion: d.NewVersion, Split: d.Split}
+	if !d.BaselineSince.IsZero() {
+		r.BaselineSince = d.BaselineSince.UTC()
+	}
+	return appendRecord(buf, r)
 }
 
 // AppendBaseline appends a sample from before the deploy (alias-level metric

@@ -33,7 +33,7 @@ func TestAppendRoundTrip(t *testing.T) {
 	for i := len(after) - 1; i >= 0; i-- { // any order
 		buf = AppendSample(buf, after[i].s, after[i].at)
 	}
-	buf = AppendDeploy(buf, dep, "", "42", true)
+	buf = AppendDeploy(buf, Deploy{Time: dep, NewVersion: "42", Split: true, BaselineSince: dep.Add(-8 * time.Minute)})
 	for _, s := range base {
 		buf = AppendBaseline(buf, s)
 	}
@@ -41,7 +41,7 @@ func TestAppendRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, buf)
 	}
-	if want := (Deploy{Time: dep.UTC(), KnownGood: "", NewVersion: "42", Split: true}); tr.Deploy != want {
+	if want := (Deploy{Time: dep.UTC(), KnownGood: "", NewVersion: "42", Split: true, BaselineSince: dep.Add(-8 * time.Minute).UTC()}); tr.Deploy != want {
 		t.Fatalf("deploy %+v, want %+v", tr.Deploy, want)
 	}
 	var gotBase []sample.Sample
@@ -80,7 +80,7 @@ func TestAppendLateBaseline(t *testing.T) {
 	metric := sample.Sample{Kind: sample.KindMetric, Source: sample.SourceCloudWatch, Metric: "Errors", Time: dep.Add(-2 * time.Minute).Truncate(time.Minute), Period: time.Minute, Outcome: sample.OutcomeOK, Value: 3}
 	probe := sample.Sample{Kind: sample.KindProbe, Source: "health", Time: dep.Add(-20 * time.Second), Outcome: sample.OutcomeOK, Status: 200}
 	late := dep.Add(95 * time.Second)
-	buf := AppendDeploy(nil, dep, "41", "42", false)
+	buf := AppendDeploy(nil, Deploy{Time: dep, KnownGood: "41", NewVersion: "42"})
 	buf = AppendBaseline(buf, probe)
 	buf = AppendSample(buf, probe, dep.Add(10*time.Second)) // any record between
 	buf = AppendLateBaseline(buf, metric, late)
@@ -111,9 +111,9 @@ func TestScanWhatIsWritten(t *testing.T) {
 		want Written
 	}{
 		{"empty", nil, Written{Baseline: map[sample.Kind]bool{}}},
-		{"deploy and probe baseline", AppendBaseline(AppendDeploy(nil, dep, "41", "42", false), probe),
+		{"deploy and probe baseline", AppendBaseline(AppendDeploy(nil, Deploy{Time: dep, KnownGood: "41", NewVersion: "42"}), probe),
 			Written{Deploy: true, Baseline: map[sample.Kind]bool{sample.KindProbe: true}}},
-		{"a late CloudWatch baseline after samples", AppendLateBaseline(AppendSample(AppendDeploy(nil, dep, "41", "42", false), probe, dep), metric, dep.Add(time.Minute)),
+		{"a late CloudWatch baseline after samples", AppendLateBaseline(AppendSample(AppendDeploy(nil, Deploy{Time: dep, KnownGood: "41", NewVersion: "42"}), probe, dep), metric, dep.Add(time.Minute)),
 			Written{Deploy: true, Baseline: map[sample.Kind]bool{sample.KindMetric: true}}},
 		{"an unfinished deploy", append(AppendComment(nil, "a trace"), `{"type":"deploy","ti`...), Written{Baseline: map[sample.Kind]bool{}}},
 	} {
