@@ -215,3 +215,39 @@ func TestDeployDuringIncidentAlertsInstead(t *testing.T) {
 		t.Errorf("the alert does not say the known-good version was already failing")
 	}
 }
+
+// TestBaselineLeavesOutTheVersionBeforeTheKnownGood: version 1 failed 5%
+// of its invocations for the hour before 2 was deployed, 2 fails 0.5% and
+// is promoted, and 3, deployed eight minutes after 2, fails 1.5%: three
+// times the known-good, but less than the 30-minute window's average had
+// it taken in 1's minutes. The baseline starts when 2 was first seen
+// serving alone, so 3 is rolled back.
+func TestBaselineLeavesOutTheVersionBeforeTheKnownGood(t *testing.T) {
+	h := newHarness(t, harnessOpts{hideFuture: true, targetKeys: `baseline_window = "30m"`, extraTarget: `
+  [[target.rule]]
+  name = "errors-vs-known-good"
+  kind = "compare_errors"
+  confidence = 0.999
+`})
+	h.setBad("3", false)
+	rates := map[string]float64{"1": 0.05, "2": 0.005, "3": 0.015}
+	h.withTraffic(func(v string) awssim.Profile {
+		p := awssim.HealthyProfile(int64(len(v)))
+		p.InvocationsPerMin, p.ErrorRate = 2000, rates[v]
+		return p
+	})
+	w2 := h.deployGood()
+	for end := w2.DetectedAt.Add(8 * time.Minute); h.clk.Now().Before(end); {
+		h.step(2 * time.Second)
+	}
+	h.sim.Deploy(fn, alias, "3", nil)
+	h.until("3 rolled back", 400, func() bool { return h.incident().Outcome != "" })
+	w3 := h.latestWatch()
+	if w3.NewVersion != "3" || w3.BaselineSince.IsZero() || w3.BaselineSince.Before(w2.DetectedAt) {
+		t.Fatalf("watch(3): new %s, baseline from %v; want 3, from 2's first sight alone (deployed %v)", w3.NewVersion, w3.BaselineSince, w2.DetectedAt)
+	}
+	inc := h.incident()
+	if inc.Outcome != "rolled_back" || inc.FromVersion != "3" || inc.ToVersion != "2" || !strings.Contains(string(inc.Verdict), "errors-vs-known-good") {
+		t.Fatalf("incident %+v, verdict %s", inc, inc.Verdict)
+	}
+}
