@@ -329,6 +329,16 @@ func (rb *ruleBase) tempered(x, n []float64) (blk seqtest.Block) {
 	return blk
 }
 
+// sameRate reports whether two blocks' rates agree: their log ratio is
+// within three standard errors (each count with half an event added).
+func sameRate(a, b seqtest.Block) bool {
+	if a.N <= 0 || b.N <= 0 {
+		return false
+	}
+	ax, bx := a.X+0.5, b.X+0.5
+	return math.Abs(math.Log(ax/a.N)-math.Log(bx/b.N)) <= 3*math.Sqrt(1/ax+1/bx)
+}
+
 // priorPeriods is how many of n baseline periods set the prior.
 func priorPeriods(n int) int { return int(priorShare * float64(n)) }
 
@@ -358,9 +368,16 @@ func (b *PreparedBaseline) prepareTwoSample(r *rule, rb *ruleBase, ts []int64, x
 	refN := n // the reference block's periods' invocations (loadTrend's n0)
 	if hist, ok := b.historyPrior(r, rb); ok && rest.N > 0 && (early.N > 0 || b.cut != 0) {
 		// The shape history's stretch just before the baseline informs
-		// the prior too: with a cut (shape.go), the version before's
-		// minutes, however few the known-good's own.
-		early.X, early.N = early.X+hist.X, early.N+hist.N
+		// the prior too. With a cut (shape.go) that stretch is the
+		// version before's, and it does only when its rate agrees with
+		// the known-good's own minutes: a version replaced for its
+		// errors would centre the prior far from the known-good and
+		// leave only the vague component. (The choice is made from the
+		// baseline alone, before the new version's counts: the test
+		// stays valid.)
+		if b.cut == 0 || sameRate(hist, seqtest.Block{X: early.X + rest.X, N: early.N + rest.N}) {
+			early.X, early.N = early.X+hist.X, early.N+hist.N
+		}
 	}
 	if early.N > 0 && rest.N > 0 {
 		// The baseline's first periods, and the shape history's just
