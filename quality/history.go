@@ -133,6 +133,9 @@ func (h *histModel) level(t time.Duration) float64 {
 // (ErrLoad).
 func (h *histModel) errRate(t time.Duration, lam float64) float64 {
 	sc, v := h.sc, &h.sc.Old
+	if sc.Prev != nil && t < sc.Prev.Until {
+		return min(sc.Prev.ErrRate, 1)
+	}
 	if sc.Incident != nil && v.IncErrRate > 0 && t >= sc.Incident.Start {
 		return v.IncErrRate
 	}

@@ -337,6 +337,16 @@ func TestBetaDraw(t *testing.T) {
 	}
 }
 
+// normalErr is the error rate the shape history runs at without drift or
+// load: the known-good's, or its predecessor's (Scenario.Prev), which
+// served the day before it.
+func normalErr(sc *Scenario) float64 {
+	if sc.Prev != nil {
+		return sc.Prev.ErrRate
+	}
+	return sc.Old.ErrRate
+}
+
 // For every kind and many seeds the history's rates are positive, finite
 // and sane over CloudWatch's 15 days; they join the simulated hour; an
 // incident or drift before the deploy does not reach back into the day.
@@ -385,8 +395,8 @@ func TestShapeHistoryRatesSane(t *testing.T) {
 			case sc.ErrLoad != 0:
 			case sc.ErrDrift == 0 && r != 1:
 				fail("error rate varies %.3gx without a drift", r)
-			case sc.ErrDrift == 0 && loE != sc.Old.ErrRate:
-				fail("error rate %.4g, the known-good's normal %.4g", loE, sc.Old.ErrRate)
+			case sc.ErrDrift == 0 && loE != normalErr(sc):
+				fail("error rate %.4g, the known-good's normal %.4g", loE, normalErr(sc))
 			case sc.ErrDrift != 0 && (r < 1.4 || r > 4):
 				fail("error rate's peak/trough %.3g, want 1.5-4", r)
 			}

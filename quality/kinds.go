@@ -35,6 +35,7 @@ const (
 	GoodLoadLatency   Kind = "good/load-latency"
 	GoodRamp          Kind = "good/traffic-ramp"
 	GoodRampLoad      Kind = "good/ramp-load"
+	GoodAfterFix      Kind = "good/after-fix"
 
 	BadErrors2x      Kind = "bad/errors-2x"
 	BadErrors10x     Kind = "bad/errors-10x"
@@ -48,6 +49,7 @@ const (
 	BadThrottling    Kind = "bad/throttling"
 	BadIncidentWorse Kind = "bad/incident-worse"
 	BadDuringRamp    Kind = "bad/during-ramp"
+	BadAfterFix      Kind = "bad/after-fix"
 )
 
 // KindSpec describes a kind: whether it is bad, the deadline by which
@@ -113,6 +115,7 @@ var kindSpecs = []KindSpec{
 		sc.Old.ErrRate = r.logUniform(0.001, 0.01)
 		sc.New.ErrRate = sc.Old.ErrRate
 	}},
+	{GoodAfterFix, false, 0, "the known-good replaced a version failing 3-20% of invocations 3-30 min before the deploy (the rest of the baseline window that version's); new like the known-good (0.1-2%)", drawAfterFix},
 
 	{BadErrors2x, true, 10 * time.Minute, "error rate 2x (0.3-3% before, 300-3000/min)", func(r *rng, sc *Scenario) { drawErrorsX(r, sc, 2) }},
 	{BadErrors10x, true, 3 * time.Minute, "error rate 10x (0.1-2% before)", func(r *rng, sc *Scenario) {
@@ -158,6 +161,10 @@ var kindSpecs = []KindSpec{
 		default:
 			sc.New.ThrRate, sc.New.ThrKappa = r.uniform(0.05, 0.3), 20
 		}
+	}},
+	{BadAfterFix, true, 10 * time.Minute, "good/after-fix's known-good (the version before it failing 3-20% until 3-30 min before the deploy), new 3x the known-good's errors (0.1-2% before)", func(r *rng, sc *Scenario) {
+		drawAfterFix(r, sc)
+		sc.New.ErrRate = min(1, 3*sc.Old.ErrRate)
 	}},
 }
 
@@ -285,6 +292,15 @@ func scaleOut(r *rng, sc *Scenario) {
 	if sc.Old.Cold == (ColdStart{}) {
 		sc.Old.Cold = ColdStart{Tau: sc.New.Cold.Tau, Factor: sc.New.Cold.Factor, Sigma: sc.New.Cold.Sigma}
 	}
+}
+
+// drawAfterFix gives the known-good a predecessor that failed 3-20% of
+// its invocations until 3-30 minutes before the deploy; the detector saw
+// the known-good serving alone 1-15 s after it took over (its poll).
+func drawAfterFix(r *rng, sc *Scenario) {
+	until := -durU(r, 3*time.Minute, 30*time.Minute).Truncate(time.Second)
+	sc.Prev = &Predecessor{Until: until, Seen: until + durU(r, time.Second, 15*time.Second).Truncate(time.Millisecond),
+		ErrRate: r.uniform(0.03, 0.2)}
 }
 
 func drawColdStart(r *rng, sc *Scenario) {

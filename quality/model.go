@@ -25,6 +25,9 @@ type Scenario struct {
 	// Incident, when set, is an outage that began before the deploy and
 	// affects every version whose Incident fields are set.
 	Incident *Incident
+	// Prev, when set, is the version the known-good replaced shortly
+	// before the deploy: the alias's minutes before Prev.Until were its.
+	Prev *Predecessor
 	Probe    ProbeModel
 	Delivery DeliveryModel
 	// ErrDrift is the relative change per hour of every version's error
@@ -108,6 +111,16 @@ func (sc *Scenario) latScale(t time.Duration) float64 {
 		x *= math.Pow(sc.load(t), sc.LatLoad)
 	}
 	return x
+}
+
+// Predecessor is the version the known-good (Old) replaced at Until (< 0,
+// relative to the deploy), which failed ErrRate of its invocations (Old's
+// ErrKappa) and served alone since long before; the rest of its behaviour
+// is Old's. The detector first saw Old serving alone at Seen (≥ Until):
+// the deploy record's baseline_since.
+type Predecessor struct {
+	Until, Seen time.Duration
+	ErrRate     float64
 }
 
 // Incident is an ongoing outage (a broken dependency) that started at
@@ -258,6 +271,9 @@ const (
 // errRate is the version's mean error probability in the minute starting
 // at t (relative to the deploy).
 func (v *Version) errRate(sc *Scenario, t time.Duration) float64 {
+	if sc.Prev != nil && v.Name == sc.Old.Name && t < sc.Prev.Until {
+		return min(sc.Prev.ErrRate, 1)
+	}
 	if sc.Incident != nil && v.IncErrRate > 0 && t >= sc.Incident.Start {
 		return v.IncErrRate
 	}

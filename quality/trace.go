@@ -31,6 +31,7 @@ type Record struct {
 	Time                  time.Time
 	KnownGood, NewVersion string
 	Split                 bool
+	BaselineSince         time.Time // deploy: the format's optional baseline_since (zero: none)
 	// baseline and sample
 	S  sample.Sample
 	At time.Time // delivery time; zero: the format's default
@@ -72,6 +73,9 @@ func appendRecord(b []byte, r *Record) []byte {
 		b = strconv.AppendQuote(append(b, `,"known_good":`...), r.KnownGood)
 		b = strconv.AppendQuote(append(b, `,"new_version":`...), r.NewVersion)
 		b = strconv.AppendBool(append(b, `,"split":`...), r.Split)
+		if !r.BaselineSince.IsZero() {
+			b = appendTime(append(b, `,"baseline_since":`...), r.BaselineSince)
+		}
 	case RecTick:
 		b = appendTime(append(b, `,"time":`...), r.Time)
 	default:
