@@ -27,7 +27,7 @@ type Scenario struct {
 	Incident *Incident
 	// Prev, when set, is the version the known-good replaced shortly
 	// before the deploy: the alias's minutes before Prev.Until were its.
-	Prev *Predecessor
+	Prev     *Predecessor
 	Probe    ProbeModel
 	Delivery DeliveryModel
 	// ErrDrift is the relative change per hour of every version's error
