@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/policy/seqtest"
 	"github.com/canaryd/canaryd/sample"
 )
 
@@ -125,5 +126,24 @@ func TestDurationStatsSince(t *testing.T) {
 	}
 	if !slices.Contains(since, "TC(300:)") || slices.Contains(since, "TC(900:)") {
 		t.Errorf("since minute -10 (p99 300 ms): %v, want TC(300:)", since)
+	}
+}
+
+// TestSameRate: the version before's minutes inform the prior only when
+// their rate agrees with the known-good's own.
+func TestSameRate(t *testing.T) {
+	for _, c := range []struct {
+		a, b seqtest.Block
+		want bool
+	}{
+		{seqtest.Block{X: 100, N: 10000}, seqtest.Block{X: 12, N: 1000}, true},    // 1 % and 1.2 %
+		{seqtest.Block{X: 500, N: 10000}, seqtest.Block{X: 5, N: 1000}, false},    // 5 % and 0.5 %
+		{seqtest.Block{X: 3, N: 1000}, seqtest.Block{X: 1, N: 100}, true},         // few events: cannot tell
+		{seqtest.Block{X: 300, N: 10000}, seqtest.Block{X: 100, N: 10000}, false}, // 3x, many events
+		{seqtest.Block{}, seqtest.Block{X: 1, N: 100}, false},
+	} {
+		if got := sameRate(c.a, c.b); got != c.want {
+			t.Errorf("sameRate(%+v, %+v) = %v, want %v", c.a, c.b, got, c.want)
+		}
 	}
 }

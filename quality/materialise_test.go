@@ -407,3 +407,61 @@ func TestThinKeepsInvocationsWhole(t *testing.T) {
 		t.Errorf("mean errors delivered %.2f of 700 kept, want 210", m)
 	}
 }
+
+// TestAfterFixPredecessor: a known-good that replaced a failing version
+// inside the baseline window has the predecessor's error rate before the
+// takeover and its own after, and the deploy record says since when it
+// served alone (the daemon's baseline_since), which canaryd's reader
+// reads back.
+func TestAfterFixPredecessor(t *testing.T) {
+	t.Parallel()
+	o := shippedOptions(t)
+	var before, after [2]float64 // errors, invocations
+	for seed := uint64(1); seed <= 20; seed++ {
+		c, err := Generate(BadAfterFix, seed, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := c.Scenario
+		if sc.Prev == nil || sc.Prev.Until >= 0 || sc.Prev.Seen < sc.Prev.Until {
+			t.Fatalf("seed %d: predecessor %+v", seed, sc.Prev)
+		}
+		recs, err := ReadTrace(bytes.NewReader(c.Bytes))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := sc.Deploy.Add(sc.Prev.Seen); !recs[0].BaselineSince.Equal(want) {
+			t.Fatalf("seed %d: baseline_since %v, want %v", seed, recs[0].BaselineSince, want)
+		}
+		// The simulated hour's errors relative to each side's true rate.
+		for _, r := range recs {
+			if r.Type != RecBaseline || r.S.Kind != sample.KindMetric || r.S.Outcome != sample.OutcomeOK {
+				continue
+			}
+			mid := r.S.Time.Add(period / 2).Sub(sc.Deploy)
+			if mid < -baselineN*period {
+				continue // the shape history (TestShapeHistoryRatesSane)
+			}
+			side, rate := &after, sc.Old.ErrRate
+			if mid < sc.Prev.Until {
+				side, rate = &before, sc.Prev.ErrRate
+			}
+			switch r.S.Metric {
+			case "Errors":
+				side[0] += r.S.Value / rate
+			case "Invocations":
+				side[1] += r.S.Value
+			}
+		}
+	}
+	// Each side's errors over its expected count: about 1 (bursts and
+	// drift allowed for), where the wrong rate would be 3-200x off.
+	for name, s := range map[string][2]float64{"before the takeover": before, "after it": after} {
+		if r := s[0] / s[1]; r < 0.7 || r > 1.4 {
+			t.Errorf("%s: errors %.3g of what the side's rate expects", name, r)
+		}
+	}
+	if c, _ := Generate(BadErrors2x, 1, o); bytes.Contains(c.Bytes, []byte("baseline_since")) {
+		t.Errorf("a kind without a predecessor writes baseline_since")
+	}
+}

@@ -140,7 +140,7 @@ func ReadTrace(r io.Reader) ([]Record, error) {
 		return nil, err
 	}
 	d := tr.Deploy
-	out := []Record{{Type: RecDeploy, Time: d.Time, KnownGood: d.KnownGood, NewVersion: d.NewVersion, Split: d.Split, At: d.Time}}
+	out := []Record{{Type: RecDeploy, Time: d.Time, KnownGood: d.KnownGood, NewVersion: d.NewVersion, Split: d.Split, BaselineSince: d.BaselineSince, At: d.Time}}
 	for _, rec := range tr.Records {
 		r := Record{Type: rec.Type, S: rec.Sample, At: rec.At}
 		if rec.Type == RecTick {
