@@ -251,3 +251,25 @@ func TestBaselineLeavesOutTheVersionBeforeTheKnownGood(t *testing.T) {
 		t.Fatalf("incident %+v, verdict %s", inc, inc.Verdict)
 	}
 }
+
+// TestHealthFixThenBadDeployRollsBack: version 1 fails its health check,
+// 2 fixes it and is promoted, and 3, deployed three minutes later, fails
+// it again. Judged with 1's failures as the known-good's, 3 would look
+// like a deploy during an incident (alert only, policy's
+// TestBaselineSinceProbes). They are not: the probe memory keeps no result
+// from before 2 settled, and the policy drops those from before 2 served
+// alone (baseline_since). 3 is rolled back.
+func TestHealthFixThenBadDeployRollsBack(t *testing.T) {
+	h := newHarness(t, harnessOpts{hideFuture: true})
+	h.setBad("1", true)
+	h.setBad("3", true)
+	w2 := h.deployGood()
+	for end := w2.DetectedAt.Add(3 * time.Minute); h.clk.Now().Before(end); {
+		h.step(2 * time.Second)
+	}
+	h.sim.Deploy(fn, alias, "3", nil)
+	h.until("3 rolled back", 200, func() bool { return h.incident().Outcome != "" })
+	if inc := h.incident(); inc.Outcome != "rolled_back" || inc.FromVersion != "3" || inc.ToVersion != "2" {
+		t.Fatalf("incident %+v; alerts %v", inc, h.alertTypes())
+	}
+}

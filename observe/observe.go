@@ -288,7 +288,7 @@ func (o *Observer) Adopt(ctx context.Context, w store.Watch) {
 	// Until CloudWatch answers (or for good when the read fails), the
 	// known-good's probe results are the watch's baseline: for the metric
 	// rules it is no baseline at all (policy: relative rules inconclusive).
-	e.prepared = m.policy.PrepareBaseline(probes)
+	e.prepared = m.policy.PrepareBaselineSince(probes, w.BaselineSince)
 	e.hist.SetProvisionalBaseline(e.prepared)
 	m.mu.Unlock()
 	o.cfg.Traces.Baseline(w, o.cfg.Clock.Now(), probes)

@@ -46,8 +46,9 @@ func (p *Policy) hasShapeHistory() bool { return p.shapeWindow > p.baselineWindo
 // incident 8 minutes ago would be judged by the hour's errors, mostly its
 // predecessor's, and a deploy three times worse than it would pass. So
 // when the watch knows since when the version before the deploy served
-// alone (Input.BaselineSince), the baseline's rates come from its first
-// whole period on, and the minutes before it join the shape history: they
+// alone (Input.BaselineSince), its probe results from before then are
+// dropped (a known-good that fixed a failing health check is not failing
+// it), and the baseline's rates come from its first whole period on, and the minutes before it join the shape history: they
 // are another version's rates, but the service's bursts and capacity, and
 // they still inform compare_errors' prior on the known-good's rate
 // (historyPrior), which a different rate only costs the informed
@@ -72,19 +73,25 @@ func (p *Policy) splitHistory(baseline []sample.Sample, since time.Time) (recent
 	if !since.IsZero() && end != math.MinInt64 {
 		per := int64(p.period)
 		c := since.UnixNano()
-		if r := c % per; r != 0 {
-			c += per - r - min(0, r) // the first whole period at or after since (r < 0 before 1970)
+		if r := ((c % per) + per) % per; r != 0 {
+			c += per - r // the first whole period at or after since
 		}
 		if c > from && c <= end-per {
 			from, cut = c, c
 		}
 	}
-	if !p.hasShapeHistory() && cut == 0 {
+	// The version before's probe results (before since) are not the
+	// known-good's health.
+	before := func(s *sample.Sample) bool {
+		return s.Kind == sample.KindProbe && !since.IsZero() && s.Time.Before(since)
+	}
+	if !p.hasShapeHistory() && cut == 0 && !slices.ContainsFunc(baseline, func(s sample.Sample) bool { return before(&s) }) {
 		return baseline, nil, 0
 	}
 	for i := range baseline {
 		s := &baseline[i]
 		switch {
+		case before(s):
 		case s.Kind != sample.KindMetric || s.Time.UnixNano() >= from:
 			recent = append(recent, *s)
 		case cut != 0 && !isCount(s.Metric):
@@ -93,9 +100,6 @@ func (p *Policy) splitHistory(baseline []sample.Sample, since time.Time) (recent
 		default:
 			old = append(old, *s)
 		}
-	}
-	if len(old) == 0 && cut == 0 {
-		return baseline, nil, 0
 	}
 	return recent, old, cut
 }

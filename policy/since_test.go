@@ -69,7 +69,8 @@ func TestBaselineSinceLeavesOutTheVersionBefore(t *testing.T) {
 // TestSplitHistoryAtBaselineSince: the baseline starts at the first whole
 // period at or after the time; the counts before it become shape history,
 // the other metrics before it are dropped; a time within the last period,
-// or before the window, changes nothing.
+// or before the window, leaves the metrics whole. Probe results before
+// the time are dropped wherever it falls.
 func TestSplitHistoryAtBaselineSince(t *testing.T) {
 	p := sincePolicy(t)
 	base := cat(rate("", -60, 0, 100, 1), vals("Duration.p99", "", -60, repeat(300, 60)...), probes("health", -2, ".."))
@@ -102,10 +103,24 @@ func TestSplitHistoryAtBaselineSince(t *testing.T) {
 	if !slices.ContainsFunc(recent, func(s sample.Sample) bool { return s.Kind == sample.KindProbe }) {
 		t.Errorf("probe results left the baseline")
 	}
-	for _, since := range []time.Time{at(-1).Add(time.Second), at(-70), {}} {
-		recent, old, cut := p.splitHistory(base, since)
-		if cut != 0 || len(old) != 0 || len(recent) != len(base) {
-			t.Errorf("since %v: cut %d, %d history samples, %d of %d in the baseline; want the whole window", since, cut, len(old), len(recent), len(base))
+	metrics := func(ss []sample.Sample) (n int) {
+		for _, s := range ss {
+			if s.Kind == sample.KindMetric {
+				n++
+			}
+		}
+		return n
+	}
+	for _, c := range []struct {
+		since  time.Time
+		probes int // of the two, at -2m and -1m30s
+	}{{at(-1).Add(time.Second), 0}, {at(-70), 2}, {time.Time{}, 2}} {
+		recent, old, cut := p.splitHistory(base, c.since)
+		if cut != 0 || len(old) != 0 || metrics(recent) != metrics(base) {
+			t.Errorf("since %v: cut %d, %d history samples, %d of %d metric samples in the baseline; want the whole window", c.since, cut, len(old), metrics(recent), metrics(base))
+		}
+		if n := len(recent) - metrics(recent); n != c.probes {
+			t.Errorf("since %v: %d probe results, want %d (those before it measured the version before)", c.since, n, c.probes)
 		}
 	}
 }
@@ -145,5 +160,29 @@ func TestSameRate(t *testing.T) {
 		if got := sameRate(c.a, c.b); got != c.want {
 			t.Errorf("sameRate(%+v, %+v) = %v, want %v", c.a, c.b, got, c.want)
 		}
+	}
+}
+
+// TestBaselineSinceProbes: the version before failed its health probes
+// until five minutes before the deploy; the known-good passes every one
+// since. A new version failing every probe is a regression to roll back,
+// not a deploy during an incident: told since when the known-good served
+// alone, the probe rule judges the known-good by its own results.
+func TestBaselineSinceProbes(t *testing.T) {
+	tg := target(30*time.Minute, config.Rule{Name: "health", Kind: config.RuleProbe, Probe: "health"})
+	p, err := Compile(tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := probes("health", -10, "xxxxxxxxxx..........")
+	judge := func(since time.Time) Verdict {
+		return p.Evaluate(Input{WatchStart: t0, KnownGood: "1", NewVersion: "2", Baseline: base, BaselineSince: since,
+			Samples: probes("health", 0, "xxxxxxxxxx")}, at(5))
+	}
+	if v := judge(at(-5)); v.Kind != Failing || v.AlertOnly {
+		t.Errorf("with the time: %s (alert only %v), want a rollback: %s", v.Kind, v.AlertOnly, v.Summary)
+	}
+	if v := judge(time.Time{}); !v.AlertOnly {
+		t.Errorf("without the time the version before's failures should make it a deploy during an incident (alert only); the test no longer shows the difference: %s", v.Summary)
 	}
 }
