@@ -27,7 +27,8 @@ import (
 //	    Optional "baseline_since": when the version the alias served
 //	    before the deploy was first seen serving it alone. The baseline's
 //	    rates then come from its first whole period on; the baseline
-//	    records before it (another version's) are read as shape history.
+//	    metric records before it (another version's) are read as shape
+//	    history, its probe results dropped.
 //	{"type":"baseline","kind":"metric","metric":"Errors","time":"...","period":"60s","outcome":"ok","value":3}
 //	    An alias-level metric sample from before the deploy (Version ""):
 //	    the known-good baseline when the alias does not split traffic.
