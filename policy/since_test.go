@@ -2,6 +2,7 @@ package policy
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,14 +67,17 @@ func TestBaselineSinceLeavesOutTheVersionBefore(t *testing.T) {
 	}
 }
 
-// TestSplitHistoryAtBaselineSince: the baseline starts at the first whole
-// period at or after the time; the counts before it become shape history,
-// the other metrics before it are dropped; a time within the last period,
-// or before the window, leaves the metrics whole. Probe results before
-// the time are dropped wherever it falls.
+// TestSplitHistoryAtBaselineSince: the version before failed ten times as
+// often as the known-good. The baseline starts at the first whole period
+// at or after the time; the counts before it become shape history, the
+// other metrics before it are dropped; a time within the last period, or
+// before the window, leaves the metrics whole. Probe results before the
+// time are dropped when none came since; a version before like the
+// known-good leaves the window whole.
 func TestSplitHistoryAtBaselineSince(t *testing.T) {
 	p := sincePolicy(t)
-	base := cat(rate("", -60, 0, 100, 1), vals("Duration.p99", "", -60, repeat(300, 60)...), probes("health", -2, ".."))
+	// The version before failed 10 %, the known-good 1 %.
+	base := cat(rate("", -60, -10, 100, 10), rate("", -10, 0, 100, 1), vals("Duration.p99", "", -60, repeat(300, 60)...), probes("health", -2, ".."))
 	metricTimes := func(ss []sample.Sample, metric string) (first, last int) {
 		first, last = 1<<30, -1<<30
 		for _, s := range ss {
@@ -122,6 +126,10 @@ func TestSplitHistoryAtBaselineSince(t *testing.T) {
 		if n := len(recent) - metrics(recent); n != c.probes {
 			t.Errorf("since %v: %d probe results, want %d (those before it measured the version before)", c.since, n, c.probes)
 		}
+	}
+	same := cat(rate("", -60, 0, 100, 1), vals("Duration.p99", "", -60, repeat(300, 60)...), probes("health", -12, strings.Repeat(".", 40)))
+	if recent, old, cut := p.splitHistory(same, at(-10).Add(-20*time.Second)); cut != 0 || len(old) != 0 || len(recent) != len(same) {
+		t.Errorf("a version before like the known-good: cut %d, %d history samples, %d of %d in the baseline; want the whole window", cut, len(old), len(recent), len(same))
 	}
 }
 
