@@ -50,6 +50,7 @@ const (
 	BadIncidentWorse Kind = "bad/incident-worse"
 	BadDuringRamp    Kind = "bad/during-ramp"
 	BadAfterFix      Kind = "bad/after-fix"
+	BadAfterDeploy   Kind = "bad/after-deploy"
 )
 
 // KindSpec describes a kind: whether it is bad, the deadline by which
@@ -164,6 +165,11 @@ var kindSpecs = []KindSpec{
 	}},
 	{BadAfterFix, true, 10 * time.Minute, "good/after-fix's known-good (the version before it failing 3-20% until 3-30 min before the deploy), new 3x the known-good's errors (0.1-2% before)", func(r *rng, sc *Scenario) {
 		drawAfterFix(r, sc)
+		sc.New.ErrRate = min(1, 3*sc.Old.ErrRate)
+	}},
+	{BadAfterDeploy, true, 10 * time.Minute, "bad/after-fix after a good deploy: the version before the known-good, replaced 3-30 min before the deploy, was like it; new 3x the known-good's errors (0.1-2% before)", func(r *rng, sc *Scenario) {
+		drawAfterFix(r, sc)
+		sc.Prev.ErrRate = sc.Old.ErrRate
 		sc.New.ErrRate = min(1, 3*sc.Old.ErrRate)
 	}},
 }
