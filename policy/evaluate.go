@@ -27,9 +27,10 @@ type Input struct {
 	Evidence *Evidence
 	Baseline []sample.Sample // samples from before the deploy: alias-level metrics, probe results
 	// BaselineSince is when the version the alias served before the deploy
-	// was first seen serving it alone (zero: not known). The baseline's
-	// rates come from its first whole period on; the minutes before it,
-	// another version's, inform only priors and burst shapes (shape.go).
+	// was first seen serving it alone (zero: not known). When the minutes
+	// before it show another error rate, throttle rate or latency, the
+	// baseline's rates come from its first whole period on and those
+	// minutes inform only priors and burst shapes (shape.go).
 	BaselineSince time.Time
 	// Prepared, when set by this Policy's PrepareBaseline, stands in for
 	// Baseline: the daemon prepares a watch's baseline once.

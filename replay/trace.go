@@ -25,10 +25,11 @@ import (
 //	{"type":"deploy","time":"2026-01-01T12:00:00Z","known_good":"3","new_version":"4","split":false}
 //	    Starts the watch (exactly one per trace). known_good may be "".
 //	    Optional "baseline_since": when the version the alias served
-//	    before the deploy was first seen serving it alone. The baseline's
-//	    rates then come from its first whole period on; the baseline
-//	    metric records before it (another version's) are read as shape
-//	    history, its probe results dropped.
+//	    before the deploy was first seen serving it alone. When the
+//	    baseline metric records before it show another error rate,
+//	    throttle rate or latency, the baseline's rates come from its first
+//	    whole period on and those before are read as shape history; probe
+//	    results before it that fail at another rate are dropped.
 //	{"type":"baseline","kind":"metric","metric":"Errors","time":"...","period":"60s","outcome":"ok","value":3}
 //	    An alias-level metric sample from before the deploy (Version ""):
 //	    the known-good baseline when the alias does not split traffic.
