@@ -22,9 +22,10 @@ type Options struct {
 	// static alarm reads): the rules' stat fields (StatsFromRules).
 	Stats []string
 	// DurationStats, when set, adds statistics chosen from the baseline
-	// window's samples, e.g. (*policy.Policy).DurationStats ["p99",
+	// window's samples and the deploy record's baseline_since (zero:
+	// none), e.g. (*policy.Policy).DurationStatsSince ["p99",
 	// "TC(412:)"]. It sees the baseline with Stats and p99.
-	DurationStats func(baseline []sample.Sample) []string
+	DurationStats func(baseline []sample.Sample, since time.Time) []string
 	// BaselinePeriods is how many periods before the deploy's minute the
 	// trace holds (the target's baseline_window; 0 or more than the
 	// simulation has: all of them).
@@ -86,7 +87,11 @@ func Materialise(s *Sim, dl []delivery, o Options) (*Trace, error) {
 		for i := range m.recs {
 			base[i] = m.recs[i].S
 		}
-		names = union(names, o.DurationStats(base))
+		var since time.Time
+		if p := s.Sc.Prev; p != nil {
+			since = s.Sc.Deploy.Add(p.Seen)
+		}
+		names = union(names, o.DurationStats(base, since))
 		if err := m.setStats(names); err != nil {
 			return nil, err
 		}

@@ -249,7 +249,7 @@ func TestTraceTimeline(t *testing.T) {
 // are written for every period.
 func TestDurationStatsHook(t *testing.T) {
 	var threshold float64
-	hook := func(base []sample.Sample) []string {
+	hook := func(base []sample.Sample, _ time.Time) []string {
 		var xs []float64
 		for _, s := range base {
 			if s.Metric == "Duration.p99" && s.Outcome == sample.OutcomeOK {
