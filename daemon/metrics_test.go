@@ -1,12 +1,17 @@
 package daemon
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/canaryd/canaryd/awssim"
+	"github.com/canaryd/canaryd/replay"
 	"github.com/canaryd/canaryd/watch"
 )
 
@@ -223,7 +228,7 @@ func TestDeployDuringIncidentAlertsInstead(t *testing.T) {
 // it taken in 1's minutes. The baseline starts when 2 was first seen
 // serving alone, so 3 is rolled back.
 func TestBaselineLeavesOutTheVersionBeforeTheKnownGood(t *testing.T) {
-	h := newHarness(t, harnessOpts{hideFuture: true, targetKeys: `baseline_window = "30m"`, extraTarget: `
+	h := newHarness(t, harnessOpts{hideFuture: true, targetKeys: `baseline_window = "30m"`, daemonTOML: fmt.Sprintf("trace_dir = %q", t.TempDir()), extraTarget: `
   [[target.rule]]
   name = "errors-vs-known-good"
   kind = "compare_errors"
@@ -241,7 +246,14 @@ func TestBaselineLeavesOutTheVersionBeforeTheKnownGood(t *testing.T) {
 		h.step(2 * time.Second)
 	}
 	h.sim.Deploy(fn, alias, "3", nil)
-	h.until("3 rolled back", 400, func() bool { return h.incident().Outcome != "" })
+	// One-second ticks from here, as the daemon's run loop: the trace's
+	// replay runs on that grid.
+	for i := 0; h.incident().Outcome == ""; i++ {
+		if i == 800 {
+			t.Fatal("3 not rolled back in 800 s")
+		}
+		h.step(time.Second)
+	}
 	w3 := h.latestWatch()
 	if w3.NewVersion != "3" || w3.BaselineSince.IsZero() || w3.BaselineSince.Before(w2.DetectedAt) {
 		t.Fatalf("watch(3): new %s, baseline from %v; want 3, from 2's first sight alone (deployed %v)", w3.NewVersion, w3.BaselineSince, w2.DetectedAt)
@@ -249,6 +261,37 @@ func TestBaselineLeavesOutTheVersionBeforeTheKnownGood(t *testing.T) {
 	inc := h.incident()
 	if inc.Outcome != "rolled_back" || inc.FromVersion != "3" || inc.ToVersion != "2" || !strings.Contains(string(inc.Verdict), "errors-vs-known-good") {
 		t.Fatalf("incident %+v, verdict %s", inc, inc.Verdict)
+	}
+	// The trace says since when 2 served alone, and replays to the trip;
+	// without the time it would not have rolled 3 back.
+	if !h.d.traces.Flush(10 * time.Second) {
+		t.Fatal("trace not written within 10 s")
+	}
+	f, _, err := h.d.Traces().OpenTrace(w3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := io.ReadAll(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := replay.Parse(bytes.NewReader(data), time.Minute)
+	if err != nil || !tr.Deploy.BaselineSince.Equal(w3.BaselineSince) {
+		t.Fatalf("trace deploy %+v (%v), want baseline_since %v", tr.Deploy, err, w3.BaselineSince)
+	}
+	res, err := replay.Run(h.ctx, bytes.NewReader(data), h.conf.Targets[0], replay.Options{})
+	if true {
+		var out strings.Builder
+		res.WriteTimeline(&out)
+		t.Logf("w3 %+v\n%s\n%s", w3, out.String(), data[:min(len(data), 3000)])
+	}
+	if err != nil || res.Outcome != replay.RolledBack || !res.DecidedAt.Equal(inc.OpenedAt) {
+		t.Fatalf("the recorded trace replays to %s at %v (%v), the daemon tripped at %v", res.Outcome, res.DecidedAt, err, inc.OpenedAt)
+	}
+	plain := regexp.MustCompile(`,"baseline_since":"[^"]*"`).ReplaceAll(data, nil)
+	if res, err := replay.Run(h.ctx, bytes.NewReader(plain), h.conf.Targets[0], replay.Options{}); err != nil || res.Outcome == replay.RolledBack {
+		t.Fatalf("without baseline_since the trace replays to %s (%v): the test no longer shows what the time does", res.Outcome, err)
 	}
 }
 
