@@ -330,13 +330,9 @@ func (rb *ruleBase) tempered(x, n []float64) (blk seqtest.Block) {
 }
 
 // sameRate reports whether two blocks' rates agree: their log ratio is
-// within three standard errors (each count with half an event added).
+// within sameVersionZ standard errors (ratesDiffer, one period a side).
 func sameRate(a, b seqtest.Block) bool {
-	if a.N <= 0 || b.N <= 0 {
-		return false
-	}
-	ax, bx := a.X+0.5, b.X+0.5
-	return math.Abs(math.Log(ax/a.N)-math.Log(bx/b.N)) <= 3*math.Sqrt(1/ax+1/bx)
+	return a.N > 0 && b.N > 0 && !ratesDiffer([2][]float64{{a.X}, {b.X}}, [2][]float64{{a.N}, {b.N}})
 }
 
 // priorPeriods is how many of n baseline periods set the prior.

@@ -49,8 +49,9 @@ func (p *Policy) hasShapeHistory() bool { return p.shapeWindow > p.baselineWindo
 // when the watch knows since when the version before the deploy served
 // alone (Input.BaselineSince), and the window's error or throttle rate,
 // or a Duration percentile, before then differs from that since
-// (countsDiffer: the version before was not like it), the baseline's rates come from its first
-// whole period on, and the minutes before it join the shape history: they
+// (countsDiffer: the version before was not like it), the baseline's
+// rates come from its first whole period on, and the minutes before it
+// join the shape history: they
 // are another version's rates, but the service's bursts and capacity, and
 // they still inform compare_errors' prior on the known-good's rate
 // (historyPrior), which a different rate only costs the informed
