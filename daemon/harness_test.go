@@ -369,3 +369,22 @@ func (h *harness) deployGood() store.Watch {
 	h.until("version 2 promoted", 150, func() bool { return h.target().KnownGood == "2" })
 	return h.latestWatch()
 }
+
+// recordedTrace is the trace the daemon recorded of watch w (its
+// daemon.trace_dir), once every queued line is written.
+func (h *harness) recordedTrace(w store.Watch) []byte {
+	h.t.Helper()
+	if !h.d.traces.Flush(10 * time.Second) {
+		h.t.Fatal("trace not written within 10 s")
+	}
+	f, _, err := h.d.Traces().OpenTrace(w)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return data
+}

@@ -3,7 +3,6 @@ package daemon
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"regexp"
 	"slices"
 	"strings"
@@ -264,18 +263,7 @@ func TestBaselineLeavesOutTheVersionBeforeTheKnownGood(t *testing.T) {
 	}
 	// The trace says since when 2 served alone, and replays to the trip;
 	// without the time it would not have rolled 3 back.
-	if !h.d.traces.Flush(10 * time.Second) {
-		t.Fatal("trace not written within 10 s")
-	}
-	f, _, err := h.d.Traces().OpenTrace(w3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := io.ReadAll(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := h.recordedTrace(w3)
 	tr, err := replay.Parse(bytes.NewReader(data), time.Minute)
 	if err != nil || !tr.Deploy.BaselineSince.Equal(w3.BaselineSince) {
 		t.Fatalf("trace deploy %+v (%v), want baseline_since %v", tr.Deploy, err, w3.BaselineSince)
