@@ -304,3 +304,46 @@ func TestHealthFixThenBadDeployRollsBack(t *testing.T) {
 		t.Fatalf("incident %+v; alerts %v", inc, h.alertTypes())
 	}
 }
+
+// TestFixThatDidNotFixRollsBack: 2 is the known-good at 0.5 % errors; 3,
+// at 10 %, is rolled back; 4, the fix, deployed ten minutes later, still
+// fails 1.5 %: three times the known-good. The baseline window holds 3's
+// minutes of 10 %, which would lift the known-good's rate past 4's; the
+// watch of 4 knows since when 2 served alone again (canaryd's own
+// rollback), so its rates are 2's own and 4 is rolled back too.
+func TestFixThatDidNotFixRollsBack(t *testing.T) {
+	h := newHarness(t, harnessOpts{hideFuture: true, targetKeys: `baseline_window = "20m"`, extraTarget: `
+  [[target.rule]]
+  name = "errors-vs-known-good"
+  kind = "compare_errors"
+  confidence = 0.999
+`})
+	h.setBad("3", false)
+	h.setBad("4", false)
+	rates := map[string]float64{"1": 0.005, "2": 0.005, "3": 0.1, "4": 0.015}
+	h.withTraffic(func(v string) awssim.Profile {
+		p := awssim.HealthyProfile(int64(len(v)))
+		p.InvocationsPerMin, p.ErrorRate = 2000, rates[v]
+		return p
+	})
+	h.deployGood()
+	for end := h.clk.Now().Add(15 * time.Minute); h.clk.Now().Before(end); {
+		h.step(2 * time.Second)
+	}
+	h.sim.Deploy(fn, alias, "3", nil)
+	h.until("3 rolled back", 400, func() bool { return h.incident().Outcome == "rolled_back" })
+	back := h.incident()
+	for end := h.clk.Now().Add(10 * time.Minute); h.clk.Now().Before(end); {
+		h.step(2 * time.Second)
+	}
+	h.sim.Deploy(fn, alias, "4", nil)
+	h.until("4 rolled back", 400, func() bool { inc := h.incident(); return inc.FromVersion == "4" && inc.Outcome != "" })
+	w4 := h.latestWatch()
+	if w4.NewVersion != "4" || w4.KnownGood != "2" || w4.BaselineSince.Before(back.OpenedAt) {
+		t.Fatalf("watch(4): new %s, known-good %s, baseline since %v; want 4 against 2, since 2 served alone after 3's rollback (tripped %v)",
+			w4.NewVersion, w4.KnownGood, w4.BaselineSince, back.OpenedAt)
+	}
+	if inc := h.incident(); inc.Outcome != "rolled_back" || inc.ToVersion != "2" {
+		t.Fatalf("incident %+v, verdict %s", inc, inc.Verdict)
+	}
+}

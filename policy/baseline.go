@@ -23,10 +23,6 @@ type PreparedBaseline struct {
 	hist    [][]pt   // ... and of the shape history before it (shape.go; nil: none)
 	rules   []ruleBase
 	cut     int64 // the baseline's first period (unix ns) when Input.BaselineSince cut its window (shape.go), else 0
-	// shapeSplit: the count rules' burst bounds split their δ between the
-	// baseline and a shape history. Decided by the configuration (a
-	// shape_window) and the cut, never by the counts.
-	shapeSplit bool
 }
 
 // ruleBase is one rule's per-watch parameters.
@@ -92,7 +88,7 @@ func (p *Policy) PrepareBaseline(baseline []sample.Sample) *PreparedBaseline {
 func (p *Policy) PrepareBaselineSince(baseline []sample.Sample, since time.Time) *PreparedBaseline {
 	baseline, old, cut := p.splitHistory(baseline, since)
 	b := &PreparedBaseline{p: p, metrics: append([]string(nil), p.metrics...), rules: make([]ruleBase, len(p.rules)),
-		cut: cut, shapeSplit: p.hasShapeHistory() || cut != 0}
+		cut: cut}
 	for i := range p.rules {
 		r := &p.rules[i]
 		rb := &b.rules[i]
@@ -364,9 +360,9 @@ func (b *PreparedBaseline) prepareTwoSample(r *rule, rb *ruleBase, ts []int64, x
 	refN := n // the reference block's periods' invocations (loadTrend's n0)
 	if hist, ok := b.historyPrior(r, rb); ok && rest.N > 0 && (early.N > 0 || b.cut != 0) {
 		// The shape history's stretch just before the baseline informs
-		// the prior too. With a cut (shape.go) that stretch is the
-		// version before's, and it does only when its rate agrees with
-		// the known-good's own minutes: a version replaced for its
+		// the prior too. With a cut (shape.go) that stretch is older
+		// versions', and it does only when its rate agrees with the
+		// known-good's own minutes: a version replaced for its
 		// errors would centre the prior far from the known-good and
 		// leave only the vague component. (The choice is made from the
 		// baseline alone, before the new version's counts: the test
@@ -598,7 +594,7 @@ func (b *PreparedBaseline) prepareBurstyRelative(r *rule, rb *ruleBase, r0 float
 	// clumpy null left a steady 10x undetected for two hours.
 	delta := burstDelta * r.alpha
 	var t *seqtest.BurstyRate
-	if b.shapeSplit {
+	if b.p.hasShapeHistory() {
 		// The region at δ/2, the shapes the history rules out (at δ/2)
 		// excluded; when the hour's region has none of the history's
 		// shapes left (the service's bursts changed), the region alone,
@@ -767,7 +763,7 @@ func (b *PreparedBaseline) invKUpper(r *rule, rb *ruleBase, ts []int64, x, n []f
 	if rb.shift.on {
 		c = len(x) - rb.shift.periods // the incident's periods have their own rate
 	}
-	hist := b.shapeSplit
+	hist := b.p.hasShapeHistory()
 	if hist {
 		delta /= 2
 	}

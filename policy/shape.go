@@ -38,7 +38,9 @@ import (
 // shapeRun is how long a run of history periods with one rate is.
 const shapeRun = int64(3600e9) // an hour, ns
 
-// hasShapeHistory reports whether the target reads a shape history.
+// hasShapeHistory reports whether the target reads a shape history: the
+// split of a rule's δ depends on the configuration alone, never on what
+// a watch's history holds.
 func (p *Policy) hasShapeHistory() bool { return p.shapeWindow > p.baselineWindow }
 
 // The version before. The alias-level baseline measures whatever served
@@ -49,13 +51,15 @@ func (p *Policy) hasShapeHistory() bool { return p.shapeWindow > p.baselineWindo
 // when the watch knows since when the version before the deploy served
 // alone (Input.BaselineSince), and the window's error or throttle rate,
 // or a Duration percentile, before then differs from that since
-// (countsDiffer: the version before was not like it), the baseline's
-// rates come from its first whole period on, and the minutes before it
-// join the shape history: they
-// are another version's rates, but the service's bursts and capacity, and
-// they still inform compare_errors' prior on the known-good's rate
-// (historyPrior), which a different rate only costs the informed
-// component's weight. They are a run of rates of their own (hourRuns).
+// (countsDiffer: the version before was not like it), the baseline
+// starts at its first whole period, and the window's minutes before it
+// are dropped. They are not even shape history: a rolled-back
+// regression's few minutes of failures among the known-good's read as
+// bursts, and the test then allowed bursts that hid the next deploy's 3x
+// errors (daemon's TestFixThatDidNotFixRollsBack). The shape history
+// before the window, if the target reads one, stays, a run of rates of
+// its own (hourRuns), and informs compare_errors' prior only when its
+// rate agrees with the known-good's (prepareTwoSample).
 // A version seen alone for less than a whole period is not measured at
 // all; its predecessor's window stands in for it, as without the time.
 // Likewise its probe results from before then are dropped when they fail
@@ -68,11 +72,13 @@ func (p *Policy) hasShapeHistory() bool { return p.shapeWindow > p.baselineWindo
 // is decided from the baseline, before the new version's counts.
 
 // splitHistory separates the baseline's metric samples older than the
-// baseline_window (before the newest period's end), or than the first
-// whole period at or after since (the version before the deploy served
-// alone from then on; zero: not known), from the rest: those are the
-// shape history, read for count rules' burst shapes alone. cut is the
-// baseline's first period (unix ns) when since cut the window, else 0.
+// baseline_window (before the newest period's end) from the rest: those
+// are the shape history, read for count rules' burst shapes alone. With
+// since (the version before the deploy served alone from then on; zero:
+// not known), the window's samples before its first whole period at or
+// after since are dropped when they show another version ("The version
+// before"), and so are probe results before since. cut is the baseline's
+// first period (unix ns) when since cut the window, else 0.
 func (p *Policy) splitHistory(baseline []sample.Sample, since time.Time) (recent, old []sample.Sample, cut int64) {
 	end := int64(math.MinInt64)
 	for i := range baseline {
@@ -81,6 +87,7 @@ func (p *Policy) splitHistory(baseline []sample.Sample, since time.Time) (recent
 		}
 	}
 	from := end - int64(p.baselineWindow)
+	window := from
 	if !since.IsZero() && end != math.MinInt64 {
 		per := int64(p.period)
 		c := since.UnixNano()
@@ -106,9 +113,10 @@ func (p *Policy) splitHistory(baseline []sample.Sample, since time.Time) (recent
 		case before(s):
 		case s.Kind != sample.KindMetric || s.Time.UnixNano() >= from:
 			recent = append(recent, *s)
-		case cut != 0 && !isCount(s.Metric):
-			// The version before's latency and custom metrics: not
-			// shape history, which is counts alone.
+		case cut != 0 && s.Time.UnixNano() >= window:
+			// The version before's minutes in the window: not even
+			// shape history, since another version's failures (a
+			// rolled-back regression's few minutes) read as bursts.
 		default:
 			old = append(old, *s)
 		}
@@ -122,10 +130,10 @@ const sameVersionZ = 3
 
 // countsDiffer reports whether the alias's error or throttle rate in the
 // window's periods [from, cut) differs from that in [cut, end): the
-// version before was not like the known-good. Each side's periods are
-// compared at the overdispersion they show within themselves (Pearson's
-// X² around each side's own rate, so the step between the sides does
-// not hide itself). When they agree the whole window is the known-good's
+// version before was not like the known-good. The sides are compared at
+// the overdispersion the known-good's periods show around their own rate
+// (Pearson's X², ratesDiffer), so neither the step between the sides nor
+// a burst of another version's failures before it hides itself. When they agree the whole window is the known-good's
 // evidence (most deploys are good: a predecessor like the known-good
 // makes the baseline longer, not wrong).
 func countsDiffer(baseline []sample.Sample, from, cut, end int64) bool {
@@ -230,7 +238,9 @@ func percentilesDiffer(baseline []sample.Sample, from, cut, end int64) bool {
 // ratesDiffer reports whether two sides' periods (x events in n trials
 // each) have rates more than sameVersionZ standard errors apart on the log
 // scale, each count with half an event added, the variance scaled by the
-// sides' pooled within-side dispersion (at least 1).
+// dispersion side 1 (the known-good's) shows around its rate, or both
+// sides' pooled within-side one when it has fewer than 3 periods (at
+// least 1).
 func ratesDiffer(x, n [2][]float64) bool {
 	var sx, sn [2]float64
 	for k := range 2 {
@@ -241,19 +251,25 @@ func ratesDiffer(x, n [2][]float64) bool {
 			return false
 		}
 	}
-	chi2, df := 0.0, 0
+	var chi2 [2]float64
 	for k := range 2 {
 		p := sx[k] / sn[k]
 		for i := range x[k] {
 			if mu := p * n[k][i]; mu > 0 {
-				chi2 += (x[k][i] - mu) * (x[k][i] - mu) / mu
+				chi2[k] += (x[k][i] - mu) * (x[k][i] - mu) / mu
 			}
 		}
-		df += max(0, len(x[k])-1)
 	}
-	d := 1.0
+	// The dispersion is the known-good's own (side 1) when it has periods
+	// enough: side 0 may hold another version's burst of failures (a
+	// rolled-back regression's few minutes), which would widen the
+	// comparison until it hid itself.
+	d, df := 1.0, len(x[1])-1
+	if df < 2 {
+		chi2[1], df = chi2[0]+chi2[1], max(0, len(x[0])-1)+max(0, len(x[1])-1)
+	}
 	if df > 0 {
-		d = max(1, chi2/float64(df))
+		d = max(1, chi2[1]/float64(df))
 	}
 	a, b := sx[0]+0.5, sx[1]+0.5
 	return math.Abs(math.Log(a/sn[0])-math.Log(b/sn[1])) > sameVersionZ*math.Sqrt(d*(1/a+1/b))
