@@ -29,8 +29,8 @@ type Input struct {
 	// BaselineSince is when the version the alias served before the deploy
 	// was first seen serving it alone (zero: not known). When the minutes
 	// before it show another error rate, throttle rate or latency, the
-	// baseline's rates come from its first whole period on and those
-	// minutes inform only priors and burst shapes (shape.go).
+	// baseline starts at its first whole period and those minutes are
+	// left out (shape.go).
 	BaselineSince time.Time
 	// Prepared, when set by this Policy's PrepareBaseline, stands in for
 	// Baseline: the daemon prepares a watch's baseline once.

@@ -28,7 +28,7 @@ import (
 //	    before the deploy was first seen serving it alone. When the
 //	    baseline metric records before it show another error rate,
 //	    throttle rate or latency, the baseline's rates come from its first
-//	    whole period on and those before are read as shape history; probe
+//	    whole period on and the window's records before are left out; probe
 //	    results before it that fail at another rate are dropped.
 //	{"type":"baseline","kind":"metric","metric":"Errors","time":"...","period":"60s","outcome":"ok","value":3}
 //	    An alias-level metric sample from before the deploy (Version ""):

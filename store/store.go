@@ -171,8 +171,7 @@ type Watch struct {
 	// deploy (the one the pre-deploy baseline measures) was first seen
 	// serving it alone (TargetState.AloneSince). When the minutes before
 	// show another version's rates, the policy takes the baseline's rates
-	// from the periods after it only; the minutes before inform only its
-	// priors and the shape of the bursts (policy.Input.BaselineSince).
+	// from the periods after it only (policy.Input.BaselineSince).
 	// Zero when not known: the whole baseline_window is that version's.
 	BaselineSince time.Time       `json:"baseline_since,omitzero"`
 	EventAt       time.Time       `json:"event_at,omitzero"` // Source event: the event's time (DetectedAt - EventAt: how late)
