@@ -191,3 +191,19 @@ func TestBaselineSinceProbes(t *testing.T) {
 		t.Errorf("without the time the version before's failures should make it a deploy during an incident (alert only); the test no longer shows the difference: %s", v.Summary)
 	}
 }
+
+// TestCountsDifferSeesABurstOfAnotherVersion: the minutes before the
+// takeover are the known-good's at 0.5 % but for two of a rolled-back
+// version at 10 %. Their average differs from the known-good's own; the
+// comparison is at the known-good's own dispersion, so the two minutes
+// cannot widen it until they hide themselves (pooled, they did).
+func TestCountsDifferSeesABurstOfAnotherVersion(t *testing.T) {
+	base := cat(wobble("", -20, -12, 2000, 10), wobble("", -12, -10, 2000, 200), wobble("", -10, 0, 2000, 10))
+	if !countsDiffer(base, at(-20).UnixNano(), at(-10).UnixNano(), at(0).UnixNano()) {
+		t.Error("two minutes at 10 % among the known-good's 0.5 %: the sides counted as one version's")
+	}
+	same := cat(wobble("", -20, 0, 2000, 10))
+	if countsDiffer(same, at(-20).UnixNano(), at(-10).UnixNano(), at(0).UnixNano()) {
+		t.Error("one version's minutes on both sides counted as two")
+	}
+}
