@@ -286,6 +286,14 @@ func (h *harness) step(dt time.Duration) {
 	h.d.Tick(h.ctx)
 }
 
+// stepUntil steps the daemon (2 s of fake time per tick) until the clock
+// reaches end.
+func (h *harness) stepUntil(end time.Time) {
+	for h.clk.Now().Before(end) {
+		h.step(2 * time.Second)
+	}
+}
+
 // until steps the daemon (2 s of fake time per tick) until cond holds, or
 // fails after maxSteps ticks. Background plans also wait on the fake
 // clock, so advancing it is what lets them finish.

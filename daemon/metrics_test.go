@@ -39,6 +39,25 @@ const compareErrorsRule = `
   min_effect = 0.5
 `
 
+// strictCompareErrors is compare_errors with its defaults at a 0.999
+// confidence.
+const strictCompareErrors = `
+  [[target.rule]]
+  name = "errors-vs-known-good"
+  kind = "compare_errors"
+  confidence = 0.999
+`
+
+// errorRates: 2,000 invocations a minute, each version failing its share
+// of rates.
+func errorRates(rates map[string]float64) func(string) awssim.Profile {
+	return func(v string) awssim.Profile {
+		p := awssim.HealthyProfile(int64(len(v)))
+		p.InvocationsPerMin, p.ErrorRate = 2000, rates[v]
+		return p
+	}
+}
+
 // trafficByVersion: 1,000 invocations a minute; version 3 errors 50% (ten
 // times the 5% threshold: enough for one period whatever bursts the
 // baseline allows at it).
@@ -227,23 +246,11 @@ func TestDeployDuringIncidentAlertsInstead(t *testing.T) {
 // it taken in 1's minutes. The baseline starts when 2 was first seen
 // serving alone, so 3 is rolled back.
 func TestBaselineLeavesOutTheVersionBeforeTheKnownGood(t *testing.T) {
-	h := newHarness(t, harnessOpts{hideFuture: true, targetKeys: `baseline_window = "30m"`, daemonTOML: fmt.Sprintf("trace_dir = %q", t.TempDir()), extraTarget: `
-  [[target.rule]]
-  name = "errors-vs-known-good"
-  kind = "compare_errors"
-  confidence = 0.999
-`})
+	h := newHarness(t, harnessOpts{hideFuture: true, targetKeys: `baseline_window = "30m"`, daemonTOML: fmt.Sprintf("trace_dir = %q", t.TempDir()), extraTarget: strictCompareErrors})
 	h.setBad("3", false)
-	rates := map[string]float64{"1": 0.05, "2": 0.005, "3": 0.015}
-	h.withTraffic(func(v string) awssim.Profile {
-		p := awssim.HealthyProfile(int64(len(v)))
-		p.InvocationsPerMin, p.ErrorRate = 2000, rates[v]
-		return p
-	})
+	h.withTraffic(errorRates(map[string]float64{"1": 0.05, "2": 0.005, "3": 0.015}))
 	w2 := h.deployGood()
-	for end := w2.DetectedAt.Add(8 * time.Minute); h.clk.Now().Before(end); {
-		h.step(2 * time.Second)
-	}
+	h.stepUntil(w2.DetectedAt.Add(8 * time.Minute))
 	h.sim.Deploy(fn, alias, "3", nil)
 	// One-second ticks from here, as the daemon's run loop: the trace's
 	// replay runs on that grid.
@@ -295,9 +302,7 @@ func TestHealthFixThenBadDeployRollsBack(t *testing.T) {
 	h.setBad("1", true)
 	h.setBad("3", true)
 	w2 := h.deployGood()
-	for end := w2.DetectedAt.Add(3 * time.Minute); h.clk.Now().Before(end); {
-		h.step(2 * time.Second)
-	}
+	h.stepUntil(w2.DetectedAt.Add(3 * time.Minute))
 	h.sim.Deploy(fn, alias, "3", nil)
 	h.until("3 rolled back", 200, func() bool { return h.incident().Outcome != "" })
 	if inc := h.incident(); inc.Outcome != "rolled_back" || inc.FromVersion != "3" || inc.ToVersion != "2" {
@@ -312,30 +317,16 @@ func TestHealthFixThenBadDeployRollsBack(t *testing.T) {
 // watch of 4 knows since when 2 served alone again (canaryd's own
 // rollback), so its rates are 2's own and 4 is rolled back too.
 func TestFixThatDidNotFixRollsBack(t *testing.T) {
-	h := newHarness(t, harnessOpts{hideFuture: true, targetKeys: `baseline_window = "20m"`, extraTarget: `
-  [[target.rule]]
-  name = "errors-vs-known-good"
-  kind = "compare_errors"
-  confidence = 0.999
-`})
+	h := newHarness(t, harnessOpts{hideFuture: true, targetKeys: `baseline_window = "20m"`, extraTarget: strictCompareErrors})
 	h.setBad("3", false)
 	h.setBad("4", false)
-	rates := map[string]float64{"1": 0.005, "2": 0.005, "3": 0.1, "4": 0.015}
-	h.withTraffic(func(v string) awssim.Profile {
-		p := awssim.HealthyProfile(int64(len(v)))
-		p.InvocationsPerMin, p.ErrorRate = 2000, rates[v]
-		return p
-	})
+	h.withTraffic(errorRates(map[string]float64{"1": 0.005, "2": 0.005, "3": 0.1, "4": 0.015}))
 	h.deployGood()
-	for end := h.clk.Now().Add(15 * time.Minute); h.clk.Now().Before(end); {
-		h.step(2 * time.Second)
-	}
+	h.stepUntil(h.clk.Now().Add(15 * time.Minute))
 	h.sim.Deploy(fn, alias, "3", nil)
 	h.until("3 rolled back", 400, func() bool { return h.incident().Outcome == "rolled_back" })
 	back := h.incident()
-	for end := h.clk.Now().Add(10 * time.Minute); h.clk.Now().Before(end); {
-		h.step(2 * time.Second)
-	}
+	h.stepUntil(h.clk.Now().Add(10 * time.Minute))
 	h.sim.Deploy(fn, alias, "4", nil)
 	h.until("4 rolled back", 400, func() bool { inc := h.incident(); return inc.FromVersion == "4" && inc.Outcome != "" })
 	w4 := h.latestWatch()

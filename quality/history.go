@@ -133,8 +133,8 @@ func (h *histModel) level(t time.Duration) float64 {
 // (ErrLoad).
 func (h *histModel) errRate(t time.Duration, lam float64) float64 {
 	sc, v := h.sc, &h.sc.Old
-	if sc.Prev != nil && t < sc.Prev.Until {
-		return min(sc.Prev.ErrRate, 1)
+	if p, ok := sc.prevErrRate(t); ok {
+		return p
 	}
 	if sc.Incident != nil && v.IncErrRate > 0 && t >= sc.Incident.Start {
 		return v.IncErrRate

@@ -87,11 +87,7 @@ func Materialise(s *Sim, dl []delivery, o Options) (*Trace, error) {
 		for i := range m.recs {
 			base[i] = m.recs[i].S
 		}
-		var since time.Time
-		if p := s.Sc.Prev; p != nil {
-			since = s.Sc.Deploy.Add(p.Seen)
-		}
-		names = union(names, o.DurationStats(base, since))
+		names = union(names, o.DurationStats(base, s.Sc.baselineSince()))
 		if err := m.setStats(names); err != nil {
 			return nil, err
 		}
@@ -104,11 +100,8 @@ func Materialise(s *Sim, dl []delivery, o Options) (*Trace, error) {
 	m.baseline(dl)
 	nBase := len(m.recs)
 	sc := s.Sc
-	dep := Record{Type: RecDeploy, Time: sc.Deploy, KnownGood: sc.Old.Name, NewVersion: sc.New.Name, Split: sc.Split}
-	if sc.Prev != nil {
-		dep.BaselineSince = sc.Deploy.Add(sc.Prev.Seen)
-	}
-	m.recs = append(m.recs, dep)
+	m.recs = append(m.recs, Record{Type: RecDeploy, Time: sc.Deploy, KnownGood: sc.Old.Name, NewVersion: sc.New.Name, Split: sc.Split,
+		BaselineSince: sc.baselineSince()})
 	for i := s.DeployIndex(); i < len(s.Periods); i++ {
 		m.period(i, dl[i], i < s.DeployIndex()+o.DeployPeriods)
 	}

@@ -123,6 +123,24 @@ type Predecessor struct {
 	ErrRate     float64
 }
 
+// prevErrRate is the predecessor's error rate when the alias's minute at t
+// was still its (Scenario.Prev).
+func (sc *Scenario) prevErrRate(t time.Duration) (float64, bool) {
+	if sc.Prev == nil || t >= sc.Prev.Until {
+		return 0, false
+	}
+	return min(sc.Prev.ErrRate, 1), true
+}
+
+// baselineSince is the deploy record's baseline_since: when the detector
+// first saw the known-good serving alone (zero without a Prev).
+func (sc *Scenario) baselineSince() time.Time {
+	if sc.Prev == nil {
+		return time.Time{}
+	}
+	return sc.Deploy.Add(sc.Prev.Seen)
+}
+
 // Incident is an ongoing outage (a broken dependency) that started at
 // Start (negative: before the deploy) and lasts past the horizon.
 type Incident struct{ Start time.Duration }
@@ -271,8 +289,8 @@ const (
 // errRate is the version's mean error probability in the minute starting
 // at t (relative to the deploy).
 func (v *Version) errRate(sc *Scenario, t time.Duration) float64 {
-	if sc.Prev != nil && v.Name == sc.Old.Name && t < sc.Prev.Until {
-		return min(sc.Prev.ErrRate, 1)
+	if p, ok := sc.prevErrRate(t); ok && v.Name == sc.Old.Name {
+		return p
 	}
 	if sc.Incident != nil && v.IncErrRate > 0 && t >= sc.Incident.Start {
 		return v.IncErrRate

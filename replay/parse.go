@@ -59,10 +59,8 @@ func Parse(r io.Reader, period time.Duration) (Trace, error) {
 		return Trace{}, err
 	}
 	slices.SortStableFunc(recs, func(a, b traceRecord) int { return a.at.Compare(b.at) })
-	tr := Trace{Deploy: Deploy{Time: dep.Time.UTC(), KnownGood: dep.KnownGood, NewVersion: dep.NewVersion, Split: dep.Split}}
-	if !dep.BaselineSince.IsZero() {
-		tr.Deploy.BaselineSince = dep.BaselineSince.UTC()
-	}
+	tr := Trace{Deploy: Deploy{Time: dep.Time.UTC(), KnownGood: dep.KnownGood, NewVersion: dep.NewVersion, Split: dep.Split,
+		BaselineSince: dep.BaselineSince.UTC()}} // the zero time stays zero
 	for i := range recs {
 		r := &recs[i]
 		if r.Type == RecordDeploy {

@@ -264,10 +264,8 @@ func newReplayer(p *policy.Policy, t config.Target, dep *traceRecord, opts Optio
 	}
 	rp := &replayer{p: p, conf: watch.Config{RollbackWindow: t.RollbackWindow.Duration}, lag: lag, opts: opts, w: w,
 		hist: p.NewHistory(policy.Watch{Start: w.DetectedAt, KnownGood: w.KnownGood, NewVersion: w.NewVersion})}
-	rp.in = policy.Input{WatchStart: w.DetectedAt, KnownGood: w.KnownGood, NewVersion: w.NewVersion, Split: dep.Split}
-	if !dep.BaselineSince.IsZero() {
-		rp.in.BaselineSince = dep.BaselineSince.UTC()
-	}
+	rp.in = policy.Input{WatchStart: w.DetectedAt, KnownGood: w.KnownGood, NewVersion: w.NewVersion, Split: dep.Split,
+		BaselineSince: dep.BaselineSince.UTC()}
 	rp.res = Result{Target: t.Name, WatchStart: w.DetectedAt, KnownGood: w.KnownGood, NewVersion: w.NewVersion, Split: dep.Split}
 	return rp
 }

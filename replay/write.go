@@ -20,11 +20,8 @@ import (
 // the alias, the version before alone since d.BaselineSince (zero: not
 // known).
 func AppendDeploy(buf []byte, d Deploy) []byte {
-	r := traceRecord{Type: RecordDeploy, Time: d.Time.UTC(), KnownGood: d.KnownGood, NewVersion: d.NewVersion, Split: d.Split}
-	if !d.BaselineSince.IsZero() {
-		r.BaselineSince = d.BaselineSince.UTC()
-	}
-	return appendRecord(buf, r)
+	return appendRecord(buf, traceRecord{Type: RecordDeploy, Time: d.Time.UTC(), KnownGood: d.KnownGood, NewVersion: d.NewVersion,
+		Split: d.Split, BaselineSince: d.BaselineSince.UTC()}) // omitzero: no field when not known
 }
 
 // AppendBaseline appends a sample from before the deploy (alias-level metric
