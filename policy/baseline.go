@@ -429,7 +429,7 @@ func newTwoSample(r *rule, r0 float64) *seqtest.TwoSample {
 		// the grid stops at e^4.6 (100x) instead of e^12.
 		return seqtest.NewTwoSamplePrior(r0, &seqtest.ShareGrid, latencyPriorShape, latencyPriorShape/(1-nn/100))
 	}
-	return seqtest.NewTwoSample(r0, &seqtest.DefaultGrid)
+	return seqtest.NewTwoSample(r0, &seqtest.CompareGrid)
 }
 
 // prepareLatencyRef sets a latency rule's known-good slow share, raised
@@ -602,11 +602,11 @@ func (b *PreparedBaseline) prepareBurstyRelative(r *rule, rb *ruleBase, r0 float
 		// probability δ.
 		delta /= 2
 		if up := b.shapeUpper(r, rb, ts, x, n, delta); !math.IsInf(up, 1) {
-			t = seqtest.NewBurstyRelative(x, n, r0, 1/up, burstKAlt, delta, &seqtest.HardFailureGrid)
+			t = seqtest.NewBurstyRelative(x, n, r0, 1/up, burstKAlt, delta, &seqtest.CompareHardGrid)
 		}
 	}
 	if t == nil {
-		t = seqtest.NewBurstyRelative(x, n, r0, 0, burstKAlt, delta, &seqtest.HardFailureGrid)
+		t = seqtest.NewBurstyRelative(x, n, r0, 0, burstKAlt, delta, &seqtest.CompareHardGrid)
 	}
 	if t == nil {
 		return

@@ -20,14 +20,14 @@ func relWatch(rs sim, n int, p, k, kNew, r, r0, alpha float64) (at int, contrast
 	}
 	delta := alpha / 8
 	invK := InvK(x, ns)
-	test := NewBurstyRelative(x, ns, r0, 0, burstKAltTest, delta, &HardFailureGrid)
+	test := NewBurstyRelative(x, ns, r0, 0, burstKAltTest, delta, &CompareHardGrid)
 	two := NewTwoSample(r0, &DefaultGrid)
 	var ref Block
 	for i := range x {
 		phi := Phi(ref.X/max(1, ref.N)*ns[i], invK)
 		ref.X, ref.N = ref.X+x[i]/phi, ref.N+ns[i]/phi
 	}
-	num, den := make([]float64, HardFailureGrid.Len()), make([]float64, test.Cells())
+	num, den := make([]float64, CompareHardGrid.Len()), make([]float64, test.Cells())
 	level := math.Log(1 / (alpha - delta))
 	var cur Block
 	for t := 1; t <= 120; t++ {
@@ -199,11 +199,11 @@ func histWatch(rs sim, n, nNew int, p, k, kNew, r, r0, alpha float64, periods in
 	}
 	all, allN := append(slices.Clone(hx), x...), append(slices.Clone(hn), ns...)
 	kMin := 1 / InvKUpperRuns(all, allN, append(ends, len(all)), delta/2)
-	test := NewBurstyRelative(x, ns, r0, kMin, burstKAltTest, delta/2, &HardFailureGrid)
+	test := NewBurstyRelative(x, ns, r0, kMin, burstKAltTest, delta/2, &CompareHardGrid)
 	if test == nil {
-		test = NewBurstyRelative(x, ns, r0, 0, burstKAltTest, delta/2, &HardFailureGrid)
+		test = NewBurstyRelative(x, ns, r0, 0, burstKAltTest, delta/2, &CompareHardGrid)
 	}
-	num, den := make([]float64, HardFailureGrid.Len()), make([]float64, test.Cells())
+	num, den := make([]float64, CompareHardGrid.Len()), make([]float64, test.Cells())
 	level := math.Log(1 / (alpha - delta))
 	for t := 1; t <= periods; t++ {
 		test.AddPeriod(num, den, float64(rs.events(nNew, min(1, p*r), kNew)), float64(nNew))

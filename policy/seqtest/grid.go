@@ -38,6 +38,33 @@ func GeometricGrid(lo, hi float64, n int) Grid {
 // against knowing the effect; smaller effects cannot be told in a watch).
 var DefaultGrid = GeometricGrid(0.1, 12, 20)
 
+// CompareGrid is the grid of the tests of a new version's error rate
+// against the known-good's (compare_errors; error_rate and throttles with
+// baseline = "ratio"): DefaultGrid with four fifths of its weight
+// concentrated log-normally on effects from e^0.44 to e^1.46 (one
+// standard deviation; 1.6x to 4.5x the known-good's rate at
+// min_effect 0.05), the regressions a rollback is for and the ones whose
+// evidence is slowest to gather; the rest stays uniform. A 2x regression
+// then costs about 2 nats of evidence instead of 3.0 (a tenth of its
+// detection time: TestCompareGridPower); a 1.2x one or a hard failure
+// costs at most log 5 = 1.6 nats more than under DefaultGrid
+// (TestCompareGridCosts).
+// (Centre and spread chosen on the quality benchmark's tuning seeds:
+// policy/README.md, "The grid's weights".)
+var CompareGrid = DefaultGrid.Concentrated(compareCentre, compareSpread, compareFloor)
+
+// CompareHardGrid is CompareGrid with a quarter of its weight on its
+// largest effect, as HardFailureGrid is DefaultGrid: the test against a
+// bursty known-good (NewBurstyRelative) judges a hard failure at a few
+// invocations a minute too.
+var CompareHardGrid = CompareGrid.WithTopWeight(0.25)
+
+const (
+	compareCentre = 0.8 // log rate ratio over the null boundary: 2.2x
+	compareSpread = 0.6 // in log(log ratio)
+	compareFloor  = 0.2 // the share left uniform
+)
+
 // ShareGrid is the grid of compare_latency's test: 14 rate ratios from
 // e^0.1 to e^4.6 (100 times the known-good's share of invocations slower
 // than its p99: all of them). A slow share of about 1% cannot grow more
@@ -55,14 +82,43 @@ var ShareGrid = GeometricGrid(0.1, 4.6, 14)
 var HardFailureGrid = DefaultGrid.WithTopWeight(0.25)
 
 // WithTopWeight returns g with weight w on its largest effect and 1 - w
-// spread evenly over the others.
+// over the others, in the proportions g gives them (evenly for a
+// geometric grid).
 func (g Grid) WithTopWeight(w float64) Grid {
 	n := len(g.s)
 	out := Grid{s: append([]float64(nil), g.s...), logW: make([]float64, n)}
-	for i := range out.logW {
-		out.logW[i] = math.Log((1 - w) / float64(n-1))
+	rest := math.Inf(-1)
+	for i := range n - 1 {
+		rest = LogAddExp(rest, g.logW[i])
+	}
+	for i := range n - 1 {
+		out.logW[i] = math.Log(1-w) + g.logW[i] - rest
 	}
 	out.logW[n-1] = math.Log(w)
+	return out
+}
+
+// Concentrated returns g with a share 1 - floor of its weight moved onto
+// the effects near c: the new weight of effect s_i is
+// (1 - floor)·w_i·f_i/Σ_j w_j·f_j + floor·w_i, where f is a log-normal
+// kernel, f_i = exp(-(log s_i - log c)²/(2·sd²)). Effects near c then
+// cost less than under g, and none costs more than log(1/floor) nats
+// beyond what it costs under g. A fixed mixture is an e-process whatever
+// its weights, so the test stays valid; the weights only decide which
+// effects it detects soonest.
+func (g Grid) Concentrated(c, sd, floor float64) Grid {
+	n := len(g.s)
+	out := Grid{s: append([]float64(nil), g.s...), logW: make([]float64, n)}
+	lf := make([]float64, n)
+	norm := math.Inf(-1)
+	for i := range n {
+		d := math.Log(g.s[i]) - math.Log(c)
+		lf[i] = g.logW[i] - d*d/(2*sd*sd)
+		norm = LogAddExp(norm, lf[i])
+	}
+	for i := range n {
+		out.logW[i] = LogAddExp(math.Log(1-floor)+lf[i]-norm, math.Log(floor)+g.logW[i])
+	}
 	return out
 }
 

@@ -301,7 +301,7 @@ func TestTwoSampleValidity(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			test := NewTwoSample(c.r0, &DefaultGrid)
+			test := NewTwoSample(c.r0, &CompareGrid) // the grid compare_errors ships with
 			r := newSim(uint64(len(c.name)) + 100)
 			n := reps(t, 1500)
 			alarms := 0
@@ -338,7 +338,7 @@ func TestTwoSamplePower(t *testing.T) {
 		{"2x errors on a 10% canary of 10000/period", 0.01, 2, 1000, true, 12},
 	}
 	for _, c := range cases {
-		test := NewTwoSample(1, &DefaultGrid)
+		test := NewTwoSample(1, &CompareGrid)
 		r := newSim(21)
 		var ref, cur Block
 		for range 30 {
