@@ -21,7 +21,7 @@ func relWatch(rs sim, n int, p, k, kNew, r, r0, alpha float64) (at int, contrast
 	delta := alpha / 8
 	invK := InvK(x, ns)
 	test := NewBurstyRelative(x, ns, r0, 0, burstKAltTest, delta, &CompareHardGrid)
-	two := NewTwoSample(r0, &DefaultGrid)
+	two := NewTwoSample(r0, &CompareGrid)
 	var ref Block
 	for i := range x {
 		phi := Phi(ref.X/max(1, ref.N)*ns[i], invK)
