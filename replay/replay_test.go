@@ -130,7 +130,7 @@ func TestReplayExitCodesAndTimeline(t *testing.T) {
 	}{
 		{"good-deploy.jsonl", 0, 10*time.Minute + 5*time.Second, []string{"promoted", "outcome: promoted at +10m5s (exit 0)"}},
 		{"error-spike.jsonl", 3, 4*time.Minute + 5*time.Second, []string{"tripped", "! errors-vs-known-good: observed", "(exit 3)"}},
-		{"error-2x.jsonl", 3, 5*time.Minute + 5*time.Second, []string{"! errors-vs-known-good", "(exit 3)"}},
+		{"error-2x.jsonl", 3, 3*time.Minute + 5*time.Second, []string{"! errors-vs-known-good", "(exit 3)"}},
 		{"split-canary.jsonl", 3, 5*time.Minute + 5*time.Second, []string{"per-version samples, split traffic", "! errors-vs-known-good", "(exit 3)"}},
 		{"latency-regression.jsonl", 3, 2*time.Minute + 5*time.Second, []string{"! p99-latency", "invocations slower than 435 ms", "(exit 3)"}},
 		{"low-traffic.jsonl", 4, -1, []string{"invocations < min_invocations", "outcome: undecided (exit 4)"}},
@@ -495,8 +495,8 @@ func TestReplayJudgesTheLastRecord(t *testing.T) {
 // the read that got it answered ("answered"), if after the read began (its
 // "at"): the daemon judged the read's samples from then and started no
 // other read before, and so does replay. Every read of error-2x.jsonl
-// answering 20 s late moves its trip, made by a metric read at +5m5s, to
-// +5m25s; answered at once, nothing moves.
+// answering 20 s late moves its trip, made by a metric read at +3m5s, to
+// +3m25s; answered at once, nothing moves.
 func TestReplayReadAnsweredLate(t *testing.T) {
 	tgt := exampleTarget(t)
 	onTime := replayFile(t, "error-2x.jsonl", Options{})
