@@ -191,7 +191,7 @@ func (r *Runner) RunManual(ctx context.Context, t *targets.Target, inc store.Inc
 		res, err := act.Execute(ctx, plan, fence)
 		if err == nil {
 			r.logErr(r.cfg.Effects.Apply(ctx, t, store.Watch{}, watch.ManualDone(inc, planResult(res))), "finish manual rollback", inc.ID)
-			r.finished(ctx, inc)
+			r.finished(ctx, inc, res)
 		}
 		done <- outcome{res, err}
 	})

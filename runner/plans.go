@@ -99,24 +99,52 @@ func (r *Runner) goPlan(inc store.Incident, plan actuator.Plan, before func(cont
 			return
 		}
 		done(ctx, res)
-		r.finished(ctx, inc)
+		r.finished(ctx, inc, res)
 	})
 }
 
-// finished records that inc's plan finished and its outcome was recorded,
-// unless the store lost its data meanwhile. Then either the incident was
-// recorded again as one to finish (Replant) and done could not reach its
-// watch, or the store no longer has it at all: the plan went on in the
-// empty store (its journal is there) but its close found nothing. Both
-// stay in flight: ResumeManual (or the marker check's Replant) records the
-// incident again and its plan, resumed from the journal, closes it.
-func (r *Runner) finished(ctx context.Context, inc store.Incident) {
+// finished records that inc's plan finished with res and its outcome was
+// recorded and paged (done). When the store lost its data meanwhile and no
+// longer has the incident (Redis back empty during the plan, or after its
+// last step with its journal), done's close found nothing, but its page
+// went out: the incident is recorded again, closed with that outcome, so
+// that what happened stays on record and no replica records it again as
+// open and runs its plan a second time. (A second run found a newer deploy
+// on the alias meanwhile and paged "aborted" after "rolled back": chaos '3
+// redis restart/three replicas, during rollback, empty'. Had the alias
+// not moved, it would have invalidated the caches and run the hooks
+// again.) When the store already has it again, open (the marker check's
+// Replant got there first), it is closed. Only when neither write lands
+// does the incident stay in flight, for ResumeManual and Replant.
+func (r *Runner) finished(ctx context.Context, inc store.Incident, res actuator.Result) {
 	if _, err := r.cfg.Store.GetIncident(ctx, inc.ID); errors.Is(err, store.ErrNotFound) {
-		r.cfg.Logger.Warn("rollback plan finished, but the store lost its incident meanwhile; it is recorded again and closed",
-			zap.String("target", inc.Target), zap.String("incident", inc.ID))
-		return
+		if err := r.recordClosed(ctx, inc, store.Outcome(res.Outcome)); err != nil {
+			r.cfg.Logger.Warn("rollback plan finished, but the store lost its incident meanwhile and could not record it again; it stays in flight",
+				zap.String("target", inc.Target), zap.String("incident", inc.ID), zap.Error(err))
+			return
+		}
+		r.cfg.Logger.Warn("rollback plan finished, but the store lost its incident meanwhile; it is recorded again, closed",
+			zap.String("target", inc.Target), zap.String("incident", inc.ID), zap.String("outcome", string(res.Outcome)))
 	}
 	r.work.Finished(inc)
+}
+
+// recordClosed records inc again in a store that lost it, closed with
+// outcome; if it is there again already, open, it closes it.
+func (r *Runner) recordClosed(ctx context.Context, inc store.Incident, outcome store.Outcome) error {
+	now := r.cfg.Clock.Now()
+	closed := inc
+	closed.Outcome, closed.ClosedAt, closed.Revision = outcome, now, 0
+	err := r.cfg.Store.CreateIncident(ctx, closed)
+	if errors.Is(err, store.ErrExists) {
+		_, err = r.cfg.Store.UpdateIncident(ctx, inc.ID, func(x *store.Incident) error {
+			if x.Outcome == "" {
+				x.Outcome, x.ClosedAt = outcome, now
+			}
+			return nil
+		})
+	}
+	return err
 }
 
 // Resume finishes what a crash or a dead replica left undone on the

@@ -383,7 +383,77 @@ func TestManualRollbackLostWithTheStore(t *testing.T) {
 			if f.r.Book().Len() != 0 {
 				t.Fatalf("%d incidents left in flight", f.r.Book().Len())
 			}
+			// The stopped plan runs again; the finished one is recorded
+			// again closed, not run a second time.
+			if want := map[string]int{"stopped": 2, "finished": 1}[how]; f.act.count() != want {
+				t.Fatalf("%d plan runs, want %d", f.act.count(), want)
+			}
 		})
+	}
+}
+
+// TestFinishedPlanLostWithTheStoreIsNotRunAgain: a trip's rollback plan
+// finishes, and the store's Redis comes back empty before its outcome is
+// recorded (its journal, incident and watch gone). The plan's end pages
+// its outcome (nothing else would), and the incident is recorded again,
+// closed with it. Before, the incident stayed in flight: the marker
+// check's Replant recorded it again as open ("re-recorded, its plan
+// resumes"), and its plan ran a second time from an empty journal, which
+// found a newer deploy on the alias and paged "aborted" after "rolled
+// back" (chaos '3 redis restart/three replicas, during rollback, empty',
+// 2026-12-02), or would have invalidated the caches and run the hooks
+// again.
+func TestFinishedPlanLostWithTheStoreIsNotRunAgain(t *testing.T) {
+	f, redis := newRedisFixture(t, owned{"api": true})
+	ctx := context.Background()
+	w := store.Watch{ID: "w-1", Target: "api", NewVersion: "3", KnownGood: "2"}
+	inc := store.Incident{ID: "inc-w-1", Target: "api", WatchID: w.ID, FromVersion: "3", ToVersion: "2", Trigger: "policy"}
+	if err := f.st.CreateWatch(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.CreateIncident(ctx, inc); err != nil {
+		t.Fatal(err)
+	}
+	f.r.Start(ctx, f.t, w, watch.RunPlan{IncidentID: inc.ID})
+	f.waitRuns(t, 1)
+	if err := redis.FlushAll(ctx).Err(); err != nil { // after the plan's steps, before its end is recorded
+		t.Fatal(err)
+	}
+	close(f.act.release)
+	f.r.Wait()
+	f.r.Replant(ctx) // the marker check notices the loss
+	f.r.ResumeManual(ctx)
+	f.clk.Advance(ManualSweep)
+	f.r.ResumeManual(ctx)
+	f.r.Resume(ctx, map[string]bool{"api": true}) // a lease taken over in the empty store
+	f.r.Wait()
+	got, err := f.st.GetIncident(ctx, inc.ID)
+	if err != nil || got.Outcome != store.OutcomeRolledBack || got.ClosedAt.IsZero() {
+		t.Fatalf("incident after the loss: %+v, %v; want it recorded again, rolled back and closed", got, err)
+	}
+	if f.act.count() != 1 {
+		t.Fatalf("%d plan runs, want 1", f.act.count())
+	}
+	if f.r.Book().Len() != 0 {
+		t.Fatalf("%d incidents left in flight", f.r.Book().Len())
+	}
+	f.eff.mu.Lock()
+	defer f.eff.mu.Unlock()
+	for _, n := range f.eff.notes {
+		if n.Kind == event.StoreLost && n.IncidentID == inc.ID {
+			t.Fatalf("note %q: the finished incident was recorded again as open", n.Message)
+		}
+	}
+	ends := 0
+	for _, effs := range f.eff.applied {
+		for _, e := range effs {
+			if c, ok := e.(watch.CloseIncident); ok && c.IncidentID == inc.ID {
+				ends++
+			}
+		}
+	}
+	if ends != 1 {
+		t.Fatalf("the plan's end was recorded %d times, want once", ends)
 	}
 }
 
