@@ -276,11 +276,6 @@ func TestBaselineLeavesOutTheVersionBeforeTheKnownGood(t *testing.T) {
 		t.Fatalf("trace deploy %+v (%v), want baseline_since %v", tr.Deploy, err, w3.BaselineSince)
 	}
 	res, err := replay.Run(h.ctx, bytes.NewReader(data), h.conf.Targets[0], replay.Options{})
-	if true {
-		var out strings.Builder
-		res.WriteTimeline(&out)
-		t.Logf("w3 %+v\n%s\n%s", w3, out.String(), data[:min(len(data), 3000)])
-	}
 	if err != nil || res.Outcome != replay.RolledBack || !res.DecidedAt.Equal(inc.OpenedAt) {
 		t.Fatalf("the recorded trace replays to %s at %v (%v), the daemon tripped at %v", res.Outcome, res.DecidedAt, err, inc.OpenedAt)
 	}
