@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -35,32 +36,54 @@ type Ideal struct {
 	Blind Blindness
 }
 
-// Blindness is what an ideal test does not know.
-type Blindness int
+// Blindness is what an ideal test does not know: a set of things, each
+// of which it must allow every value the benchmark's good deploys draw.
+type Blindness uint8
+
+// SeesAll is the ideal test, blind to nothing.
+const SeesAll Blindness = 0
 
 const (
-	SeesAll     Blindness = iota // the ideal test
-	BlindCold                    // the new version's cold starts ("ideal-cold")
-	BlindBursts                  // the burst shape of the errors ("ideal-bursts")
+	BlindCold   Blindness = 1 << iota // the new version's cold starts ("cold")
+	BlindBursts                       // the burst shape of the errors ("bursts")
+	BlindRate                         // the known-good's error rate ("rate")
 )
 
-// blindNames name what each Blindness hides (its judge: "ideal-" and it).
-var blindNames = [...]string{BlindCold: "cold", BlindBursts: "bursts"}
+// blindNames name what each Blindness hides, in the order a judge's name
+// ("ideal-" and them, joined by "+") lists them.
+var blindNames = []blindName{{BlindCold, "cold"}, {BlindBursts, "bursts"}, {BlindRate, "rate"}}
 
-// ParseBlindness reads a Blindness by its name ("cold", "bursts").
+type blindName struct {
+	b    Blindness
+	name string
+}
+
+// ParseBlindness reads a Blindness by its names joined by "+" ("cold",
+// "bursts", "rate", "rate+bursts").
 func ParseBlindness(name string) (Blindness, error) {
-	if i := slices.Index(blindNames[:], name); i > 0 {
-		return Blindness(i), nil
+	var b Blindness
+	for part := range strings.SplitSeq(name, "+") {
+		i := slices.IndexFunc(blindNames, func(n blindName) bool { return n.name == part })
+		if i < 0 {
+			return SeesAll, fmt.Errorf("ideal test blind to %q: want cold, bursts or rate, or several joined by +", part)
+		}
+		b |= blindNames[i].b
 	}
-	return SeesAll, fmt.Errorf("ideal test blind to %q: want cold or bursts", name)
+	return b, nil
 }
 
 // Name implements Judge.
 func (id *Ideal) Name() string {
-	if id.Blind == SeesAll {
+	var parts []string
+	for _, n := range blindNames {
+		if id.Blind&n.b != 0 {
+			parts = append(parts, n.name)
+		}
+	}
+	if len(parts) == 0 {
 		return "ideal"
 	}
-	return "ideal-" + blindNames[id.Blind]
+	return "ideal-" + strings.Join(parts, "+")
 }
 
 // observation is one thing the oracle sees: a period's final values or a
@@ -91,10 +114,19 @@ func (id *Ideal) test(c *Case, until time.Duration) (Decision, float64) {
 	// The test of each alternative against each null: H0 first, then
 	// those a blind oracle must reject too. Alternative j is rejected
 	// once its test against every null has reached the limit.
-	nulls := append([]hypothesis{h0}, id.Blind.nulls(h0)...)
+	nulls := append([]hypothesis{h0}, id.Blind.nulls(h0, &sc.Old)...)
 	llr, hit := make([][]float64, len(alts)), make([][]bool, len(alts))
 	for j := range alts {
 		llr[j], hit[j] = make([]float64, len(nulls)), make([]bool, len(nulls))
+	}
+	// Blind to the known-good's error rate or to the errors' burst shape,
+	// the oracle learns them where canaryd learns the rate: from the
+	// known-good's own minutes of the baseline hour, which each null
+	// explains with its own.
+	if id.Blind&(BlindRate|BlindBursts) != 0 {
+		for i := range c.Sim.DeployIndex() {
+			m.addKnownGood(llr, h0, alts, nulls, &c.Sim.Periods[i])
+		}
 	}
 	for _, e := range events(c) {
 		if e.at.Sub(sc.Deploy) > until {
@@ -175,14 +207,14 @@ func hypotheses(sc *Scenario) (hypothesis, []hypothesis) {
 	spec, _ := Spec(sc.Kind)
 	if spec.Bad {
 		nv := sc.New
-		return hypothesis{&h0}, []hypothesis{{&nv}}
+		return hypothesis{v: &h0}, []hypothesis{{v: &nv}}
 	}
 	e, l, t, p := h0, h0, h0, h0
 	e.ErrRate, e.IncErrRate = min(1, 2*h0.ErrRate), min(1, 2*h0.IncErrRate)
 	l.Latency = regress(h0.Latency, 1.5, 0)
 	t.ThrRate = h0.ThrRate + 0.05
 	p.HealthFail, p.IncHealthFail = 1-(1-h0.HealthFail)/2, 1-(1-h0.IncHealthFail)/2
-	return hypothesis{&h0}, []hypothesis{{&e}, {&l}, {&t}, {&p}}
+	return hypothesis{v: &h0}, []hypothesis{{v: &e}, {v: &l}, {v: &t}, {v: &p}}
 }
 
 // Cold-start curves of ideal-cold's nulls: the two families the
@@ -206,32 +238,116 @@ var coldNullFamilies = []struct {
 var errKappaNulls = []float64{0.02, 0.05, 0.1, 0.3, 0.7, 2, 10, 30, 100}
 
 // nulls are the hypotheses besides h0 that an oracle blind to b must
-// reject (none for SeesAll).
-func (b Blindness) nulls(h0 hypothesis) []hypothesis {
-	var out []hypothesis
-	switch b {
-	case BlindCold:
-		out = coldNulls(h0)
-	case BlindBursts:
+// reject (none for SeesAll): every combination of the values of what it
+// is blind to, the scenario's own among them, but h0 itself. kg is the
+// scenario's known-good; each null has one of its own, with the null's
+// error rate and burst shape.
+func (b Blindness) nulls(h0 hypothesis, kg *Version) []hypothesis {
+	if b == SeesAll {
+		return nil
+	}
+	k0 := *kg
+	list := []hypothesis{{v: h0.v, kg: &k0}}
+	if b&BlindCold != 0 {
+		list = expand(list, coldVariants())
+	}
+	if b&BlindBursts != 0 {
+		var vs []func(v, kg *Version)
 		for _, k := range errKappaNulls {
-			v := *h0.v
-			v.ErrKappa = k
-			out = append(out, hypothesis{&v})
+			vs = append(vs, func(v, kg *Version) { v.ErrKappa, kg.ErrKappa = k, k })
+		}
+		list = expand(list, vs)
+	}
+	if b&BlindRate != 0 {
+		list = expand(list, rateVariants())
+	}
+	return list[1:] // list[0] is h0: every value the scenario's own
+}
+
+// expand is every hypothesis of list as it is and with each variant
+// applied, each hypothesis followed by its variants (list[0] stays first).
+func expand(list []hypothesis, variants []func(v, kg *Version)) []hypothesis {
+	out := make([]hypothesis, 0, len(list)*(len(variants)+1))
+	for _, h := range list {
+		out = append(out, h)
+		for _, f := range variants {
+			v, k := *h.v, *h.kg
+			f(&v, &k)
+			out = append(out, hypothesis{v: &v, kg: &k})
 		}
 	}
 	return out
 }
 
-// coldNulls are h0 with every cold-start curve of coldNullFamilies.
-func coldNulls(h0 hypothesis) []hypothesis {
-	var out []hypothesis
+// rateNullSpan and rateNullSteps are ideal-rate's grid of error rates:
+// the known-good's times e^(i·span/steps), i from -steps to steps, so
+// 1/8 to 8 times it in steps of 4.4 %.
+const (
+	rateNullSpan  = 2.0794415417 // ln 8
+	rateNullSteps = 48
+)
+
+// rateVariants set the known-good's error rate, and the new version's
+// like it, to every multiple on rateNullSpan's grid but 1 (the scenario's
+// own).
+func rateVariants() []func(v, kg *Version) {
+	var out []func(v, kg *Version)
+	for i := -rateNullSteps; i <= rateNullSteps; i++ {
+		if i == 0 {
+			continue
+		}
+		f := math.Exp(rateNullSpan * float64(i) / rateNullSteps)
+		out = append(out, func(v, kg *Version) {
+			v.ErrRate, v.IncErrRate = v.ErrRate*f, min(1, v.IncErrRate*f)
+			kg.ErrRate, kg.IncErrRate = kg.ErrRate*f, min(1, kg.IncErrRate*f)
+		})
+	}
+	return out
+}
+
+// addKnownGood adds to each test the evidence of a period's known-good
+// invocations about the nulls' error rates and burst shapes: their
+// log-likelihood under the scenario's known-good less that under each
+// null's (h0, without a known-good of its own, adds nothing). Only where
+// the test's alternative is an error one: a latency regression's test is
+// not about errors. The known-good's errors in the minutes before the deploy
+// are independent of the new version's after it; the deploy's own minute,
+// and a split's, share their bursts with the new version's, so the
+// oracle reads only the minutes before it.
+func (m *model) addKnownGood(llr [][]float64, h0 hypothesis, alts, nulls []hypothesis, p *Period) {
+	if p.Old.Inv <= 0 {
+		return
+	}
+	t := p.Start.Sub(m.sc.Deploy) + period/2
+	ll := func(v *Version) float64 {
+		if v.Hard {
+			return 0
+		}
+		return logBetaBinom(p.Old.Err, p.Old.Inv, v.errRate(m.sc, t), v.ErrKappa)
+	}
+	truth := ll(&m.sc.Old)
+	for j := range alts {
+		if !differs(h0.v, alts[j].v).errs {
+			continue
+		}
+		for k, n := range nulls {
+			if n.kg != nil {
+				llr[j][k] += truth - ll(n.kg)
+			}
+		}
+	}
+}
+
+// coldVariants set the new version's cold starts to every curve of
+// coldNullFamilies.
+func coldVariants() []func(v, kg *Version) {
+	var out []func(v, kg *Version)
 	for _, f := range coldNullFamilies {
 		for _, s := range f.shares {
 			for _, tau := range f.taus {
 				for _, x := range f.factors {
-					v := *h0.v
-					v.Cold = ColdStart{Share: s, Tau: tau, Factor: x, Sigma: f.sigma}
-					out = append(out, hypothesis{&v})
+					c := ColdStart{Share: s, Tau: tau, Factor: x, Sigma: f.sigma}
+					out = append(out, func(v, _ *Version) { v.Cold = c })
 				}
 			}
 		}

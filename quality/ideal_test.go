@@ -94,7 +94,7 @@ func TestLikelihoodRatioMeanOneUnderNull(t *testing.T) {
 			var sum, sumSq float64
 			for i := range periods {
 				o := m.observe(&periods[i])
-				lr := math.Exp(m.periodLLR(h0, hypothesis{&alt}, &o))
+				lr := math.Exp(m.periodLLR(h0, hypothesis{v: &alt}, &o))
 				sum, sumSq = sum+lr, sumSq+lr*lr
 			}
 			n := float64(len(periods))
@@ -229,6 +229,51 @@ func TestIdealBurstsUnknown(t *testing.T) {
 	}
 	if later == 0 {
 		t.Error("blind to the bursts, no 2x error regression caught later than by the ideal")
+	}
+}
+
+// ideal-rate, blind to the known-good's error rate, learns it from the
+// baseline hour: never earlier than the ideal, later or not at all on some
+// 3x regressions against a known-good measured for a few minutes, exactly
+// the ideal where only latency regressed; and no good deploy of bursty
+// errors is rolled back, blind to both the rate and the bursts.
+func TestIdealRateUnknown(t *testing.T) {
+	t.Parallel()
+	id, blind := &Ideal{Alpha: 1e-3}, &Ideal{Alpha: 1e-3, Blind: BlindRate}
+	if blind.Name() != "ideal-rate" {
+		t.Fatalf("name %q", blind.Name())
+	}
+	both, err := ParseBlindness("rate+bursts")
+	if err != nil || both != BlindRate|BlindBursts {
+		t.Fatalf("ParseBlindness(rate+bursts) = %v, %v", both, err)
+	}
+	if n := (&Ideal{Blind: both}).Name(); n != "ideal-bursts+rate" {
+		t.Fatalf("name %q", n)
+	}
+	if _, err := ParseBlindness("rate+tails"); err == nil || !strings.Contains(err.Error(), `"tails"`) {
+		t.Fatalf("ParseBlindness(rate+tails): %v", err)
+	}
+	later := 0
+	for seed := uint64(1); seed <= 8; seed++ {
+		d, b := judgeBoth(t, BadAfterFix, seed, id, blind)
+		switch {
+		case b.Rollback() && (!d.Rollback() || b.At < d.At):
+			t.Errorf("after-fix seed %d: blind at +%s, before the ideal (%v at +%s)", seed, b.At, d.Rollback(), d.At)
+		case d.Rollback() && (!b.Rollback() || b.At > d.At):
+			later++
+		}
+		if d, b := judgeBoth(t, BadP99x2, seed, id, blind); d.Rollback() != b.Rollback() || d.At != b.At {
+			t.Errorf("p99-2x seed %d: blind %v at +%s, ideal %v at +%s", seed, b.Rollback(), b.At, d.Rollback(), d.At)
+		}
+	}
+	if later == 0 {
+		t.Error("blind to the rate, no regression after a fix caught later than by the ideal")
+	}
+	blindBoth := &Ideal{Alpha: 1e-3, Blind: both}
+	for seed := uint64(1); seed <= 4; seed++ {
+		if d, _ := judgeBoth(t, GoodBursty, seed, blindBoth, blindBoth); d.Rollback() {
+			t.Errorf("good/bursty-errors seed %d rolled back at +%s: %s", seed, d.At, d.Note)
+		}
 	}
 }
 

@@ -14,9 +14,11 @@ import (
 // noiseNodes x noiseNodes equally likely values: the likelihood sums over
 // them. Streams are independent given the period; periods are independent.
 
-// hypothesis is a model of the new version.
+// hypothesis is a model of the new version and, where the oracle is
+// blind to the known-good's error rate, of the known-good too.
 type hypothesis struct {
-	v *Version
+	v  *Version
+	kg *Version // the known-good under the hypothesis (nil: the scenario's own)
 }
 
 // model is what is fixed for one scenario: the thresholds and noise nodes.
@@ -24,14 +26,14 @@ type model struct {
 	sc           *Scenario
 	thresholds   []float64 // ms: bin edges for the duration counts
 	scales, tail []float64
-	steady       map[*Version][][]float64 // binLogs without cold starts
+	steady       map[Latency][][]float64 // binLogs without cold starts or drift, by the version's latency
 }
 
 // binQuantiles are the known-good quantiles the duration bins are cut at.
 var binQuantiles = []float64{0.5, 0.9, 0.99, 0.999}
 
 func newModel(sc *Scenario) *model {
-	m := &model{sc: sc, scales: sc.Old.Latency.scaleNodes(), tail: sc.Old.Latency.tailNodes(), steady: map[*Version][][]float64{}}
+	m := &model{sc: sc, scales: sc.Old.Latency.scaleNodes(), tail: sc.Old.Latency.tailNodes(), steady: map[Latency][][]float64{}}
 	steady := sc.Old.Latency.steady()
 	for _, q := range binQuantiles {
 		m.thresholds = append(m.thresholds, steady.quantile(q))
@@ -48,12 +50,21 @@ type obs struct {
 	bins       []int // durations per bin
 	activeFrom time.Duration
 	scaleCold  float64 // Agg.ScaleCold
+	// lat memoises the durations' log-likelihood by the hypothesis's
+	// latency and cold starts (a blind oracle's nulls share them).
+	lat map[latKey]float64
+}
+
+type latKey struct {
+	l Latency
+	c ColdStart
 }
 
 func (m *model) observe(p *Period) obs {
 	o := obs{start: p.Start.Sub(m.sc.Deploy), inv: p.New.Inv, errs: p.New.Err, thr: p.New.Thr,
 		demand: p.New.Inv + p.New.Thr + p.Old.Inv + p.Old.Thr, scaleCold: p.New.ScaleCold}
 	o.activeFrom = max(o.start, 0)
+	o.lat = map[latKey]float64{}
 	o.bins = make([]int, len(m.thresholds)+1)
 	for _, d := range p.New.Dur {
 		j := 0
@@ -103,8 +114,16 @@ func (m *model) periodLL(h hypothesis, o *obs, withLat bool) streams {
 		s.thr = logBetaBinom(o.thr, o.inv+o.thr, v.ThrRate, v.ThrKappa)
 	}
 	if withLat && o.inv > 0 {
-		cbar := 1 - (1-v.Cold.meanShare(o.activeFrom, o.start+period))*(1-o.scaleCold)
-		s.lat = m.durationLL(v, cbar, m.sc.latScale(o.start+period/2), o.bins)
+		key := latKey{v.Latency, v.Cold}
+		x, ok := o.lat[key]
+		if !ok {
+			cbar := 1 - (1-v.Cold.meanShare(o.activeFrom, o.start+period))*(1-o.scaleCold)
+			x = m.durationLL(v, cbar, m.sc.latScale(o.start+period/2), o.bins)
+			if o.lat != nil {
+				o.lat[key] = x
+			}
+		}
+		s.lat = x
 	}
 	return s
 }
@@ -135,11 +154,11 @@ func (m *model) durationLL(v *Version, cbar, drift float64, bins []int) float64 
 
 // binLogs are the log-probabilities of the duration bins for every noise
 // node, the latency scaled by drift; without cold starts or drift they are
-// computed once per version.
+// computed once per latency model (a blind oracle's nulls share theirs).
 func (m *model) binLogs(v *Version, cbar, drift float64) [][]float64 {
 	steady := cbar == 0 && drift == 1
 	if steady {
-		if l, ok := m.steady[v]; ok {
+		if l, ok := m.steady[v.Latency]; ok {
 			return l
 		}
 	}
@@ -158,7 +177,7 @@ func (m *model) binLogs(v *Version, cbar, drift float64) [][]float64 {
 		}
 	}
 	if steady {
-		m.steady[v] = out
+		m.steady[v.Latency] = out
 	}
 	return out
 }
