@@ -43,6 +43,7 @@ type ruleBase struct {
 	hasRef   bool
 	invK     float64 // 1/k of the counts' overdispersion (0: none)
 	invKCap  float64 // compare_errors: an upper bound on 1/k for periods busier than the baseline's (phi)
+	dayShape bool    // compare_errors: tempered at the shape history's bound on 1/k, the baseline's errors too few to show it (dayShapeBound)
 	nMax     float64 // compare_errors: the baseline's most trials in a period (phi)
 	nullRate float64 // events per trial at the null boundary, for tempering
 	upper    float64 // latency: the slow share a period is tested against before its cold-start allowance
@@ -348,6 +349,7 @@ func (b *PreparedBaseline) prepareTwoSample(r *rule, rb *ruleBase, ts []int64, x
 		rb.note = "no pre-deploy baseline to compare with: only periods split with the known-good version count"
 	}
 	if !r.isLatency() {
+		b.dayShapeBound(r, rb, ts, x, n)
 		rb.invKCap = b.invKCap(r, rb, ts, x, n)
 		if len(n) > 0 {
 			rb.nMax = max(0, slices.Max(n))
@@ -585,7 +587,7 @@ const relMinEvents = 10
 // deploys of a service with clumps of rare errors were rolled back
 // (good/clumpy-errors, tuning seeds 1-300; 7 of 300 on 10001-10300).
 func (b *PreparedBaseline) prepareBurstyRelative(r *rule, rb *ruleBase, r0 float64, ts []int64, x, n []float64) {
-	if rb.baseRaw.X >= relMinEvents && seqtest.LikeliestShape(x, n) >= relKSafe && !b.clumpyDay(r, rb, ts, x, n) {
+	if (rb.baseRaw.X >= relMinEvents || rb.dayShape) && seqtest.LikeliestShape(x, n) >= relKSafe && !b.clumpyDay(r, rb, ts, x, n) {
 		return // the tempered test (the region is only built when used)
 	}
 	// Steady alternatives (burstKAlt), not the baseline's clumps: a
@@ -613,6 +615,30 @@ func (b *PreparedBaseline) prepareBurstyRelative(r *rule, rb *ruleBase, r0 float
 	}
 	rb.bursty, rb.kLo = t, t.KLo()
 	rb.spend(burstDelta * r.alpha) // the region backs the test
+}
+
+// dayShapeBound lets compare_errors' shape history show the shape of the
+// errors' bursts when the baseline's are too few to (relMinEvents): when
+// the day rules out every shape below relKSafe (its upper bound on 1/k at
+// burstDelta·α, which the rule spends), the rule tempers at that bound
+// instead of taking the errors as any shape (prepareBurstyRelative). A
+// known-good measured for only minutes (a deploy soon after it replaced a
+// failing version: shape.go's cut) has few errors however steady they
+// are; against every (rate, shape) pair those minutes leave open, a 3x
+// regression after a known-good's 9 errors in 11 minutes never tripped
+// (quality bad/after-fix seed 56: e 0.04 after 41 errors in 1,395), and
+// tempered at the day's bound (shape 54) it does. The choice is made from
+// the baseline and its history alone, before the new version's counts.
+func (b *PreparedBaseline) dayShapeBound(r *rule, rb *ruleBase, ts []int64, x, n []float64) {
+	if !b.p.hasShapeHistory() || !rb.hasRef || rb.baseRaw.X >= relMinEvents || (rb.shift.on && !rb.shift.other) {
+		return
+	}
+	up := b.shapeUpper(r, rb, ts, x, n, burstDelta*r.alpha)
+	if math.IsInf(up, 1) || up > 1/relKSafe {
+		return
+	}
+	rb.invK, rb.dayShape = max(rb.invK, up), true
+	rb.spend(burstDelta * r.alpha)
 }
 
 // clumpyDay reports whether a count rule's shape history shows clumps

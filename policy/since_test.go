@@ -17,7 +17,7 @@ func wobble(ver string, from, to int, inv, errs float64) []sample.Sample {
 	mult := []float64{1, 1.2, 0.8, 1.1, 0.9}
 	var out []sample.Sample
 	for i := from; i < to; i++ {
-		out = append(out, met("Invocations", ver, i, inv), met("Errors", ver, i, errs*mult[(i+1000)%len(mult)]))
+		out = append(out, met("Invocations", ver, i, inv), met("Errors", ver, i, errs*mult[((i%len(mult))+len(mult))%len(mult)]))
 	}
 	return out
 }
@@ -205,5 +205,48 @@ func TestCountsDifferSeesABurstOfAnotherVersion(t *testing.T) {
 	same := cat(wobble("", -20, 0, 2000, 10))
 	if countsDiffer(same, at(-20).UnixNano(), at(-10).UnixNano(), at(0).UnixNano()) {
 		t.Error("one version's minutes on both sides counted as two")
+	}
+}
+
+// TestDayShowsTheShapeOfAFewMinutesErrors: the known-good replaced a
+// version failing 5 % eleven minutes before the deploy, and failed 8 of
+// its 22,000 invocations since: too few errors to show their bursts'
+// shape, which the day of the version before, 2,000 a minute in steady
+// minutes, does. A 5x regression (4 errors a minute) is rolled back
+// within twenty minutes with that day (18: the known-good's 8 errors
+// bound what the new version's can show), and not in twenty-four without
+// it (against every burst shape eleven minutes allow). A version like the
+// known-good is not rolled back either way.
+func TestDayShowsTheShapeOfAFewMinutesErrors(t *testing.T) {
+	policy := func(shape time.Duration) *Policy {
+		tg := target(30*time.Minute, config.Rule{Name: "cmp-err", Kind: config.RuleCompareErrors, MinEffect: 0.05, Confidence: 0.9995})
+		tg.BaselineWindow, tg.ShapeWindow = dur(time.Hour), dur(shape)
+		p, err := Compile(tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	kg := []float64{1, 0, 2, 0, 1, 0, 1, 0, 2, 1, 0} // minutes -11 .. -1: 8 errors
+	base := cat(wobble("", -24*60, -11, 2000, 100), vals("Invocations", "", -11, repeat(2000, 11)...), vals("Errors", "", -11, kg...))
+	since := at(-11).Add(-20 * time.Second)
+	judge := func(p *Policy, errs []float64) Verdict {
+		in := Input{WatchStart: t0, KnownGood: "1", NewVersion: "2", Baseline: base, BaselineSince: since,
+			Samples: cat(vals("Invocations", "", 0, repeat(2000, len(errs))...), vals("Errors", "", 0, errs...))}
+		return p.Evaluate(in, at(len(errs)))
+	}
+	regression := []float64{4, 3, 5, 4, 4, 3, 5, 4} // 0.2 %
+	same := []float64{1, 0, 2, 1, 0, 1, 0, 2, 1, 0, 1, 1, 0, 2, 1, 0, 1, 0, 1, 1}
+	day, hour := policy(24*time.Hour), policy(time.Hour)
+	if v := judge(day, slices.Concat(regression, regression, regression[:4])); v.Kind != Failing {
+		t.Errorf("5x the known-good, its shape shown by the day: %s, want failing: %s", v.Kind, v.Summary)
+	}
+	if v := judge(hour, slices.Concat(regression, regression, regression)); v.Kind == Failing {
+		t.Errorf("without the day the rule cannot tell the errors' shape from eleven minutes, but it tripped: %s", v.Summary)
+	}
+	for _, p := range []*Policy{day, hour} {
+		if v := judge(p, same); v.Kind == Failing {
+			t.Errorf("no worse than the known-good: %s", v.Summary)
+		}
 	}
 }

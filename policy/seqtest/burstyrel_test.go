@@ -270,3 +270,48 @@ func TestBurstyRelativeHistoryPower(t *testing.T) {
 		t.Errorf("the hour alone trips in %d periods, no later than with the day (%d): the case does not show what the day buys", o50, w50)
 	}
 }
+
+// TestBurstyRelativeAlternativesStartAtTheNull: eleven minutes of a
+// known-good's errors, one minute's clump of four among nine, are
+// likeliest at shape 1.3; a day's history allowing no shape below 54
+// rules that out. The alternatives then start at the region's top at the
+// smallest shape allowed, which is the null's largest boundary, not at
+// the top at the baseline's own likeliest shape, 2.4 times above it,
+// which left a 3x regression between the two without an alternative.
+func TestBurstyRelativeAlternativesStartAtTheNull(t *testing.T) {
+	x := []float64{4, 0, 1, 0, 0, 2, 0, 1, 1, 0, 0}
+	n := []float64{184, 165, 148, 186, 155, 190, 175, 167, 143, 168, 107}
+	const r0, delta = 1.05, 3e-5
+	if k := LikeliestShape(x, n); k > 2 {
+		t.Fatalf("likeliest shape %.2f: the case needs the baseline's own below the history's bound", k)
+	}
+	bt := NewBurstyRelative(x, n, r0, 54, 20, delta, &CompareHardGrid)
+	if bt == nil {
+		t.Fatal("no test")
+	}
+	top := maxOf(bt.cellP0)
+	if bt.p0 > top*1.001 {
+		t.Errorf("alternatives start at %.4f, above the null's largest boundary %.4f", bt.p0, top)
+	}
+	if bt.p0 < top*0.95 {
+		t.Errorf("alternatives start at %.4f, well below the null's largest boundary %.4f", bt.p0, top)
+	}
+	// A 3x regression's errors, at 170 invocations a minute for 14
+	// minutes, against the boundary near 1.75 %: the e-value rises.
+	num, den := make([]float64, len(bt.p1)), make([]float64, bt.Cells())
+	nx := []float64{7, 6, 3, 3, 5, 3, 3, 6, 5, 8, 3, 4, 5, 7}
+	nn := []float64{106, 157, 137, 153, 172, 184, 139, 201, 176, 174, 207, 167, 182, 177}
+	for i := range nx {
+		v, d := make([]float64, len(num)), make([]float64, len(den))
+		bt.AddPeriod(v, d, nx[i], nn[i])
+		for j := range num {
+			num[j] += v[j]
+		}
+		for j := range den {
+			den[j] += d[j]
+		}
+	}
+	if e := bt.LogE(num, den); e < 2 {
+		t.Errorf("log e %.2f after 68 errors in 2,332 invocations (2.9 %%) against a boundary of %.2f %%: want at least 2", e, 100*top)
+	}
+}
