@@ -630,8 +630,9 @@ func (b *PreparedBaseline) prepareBurstyRelative(r *rule, rb *ruleBase, r0 float
 // tempered at the day's bound (shape 54) it does. The choice is made from
 // the baseline and its history alone, before the new version's counts.
 func (b *PreparedBaseline) dayShapeBound(r *rule, rb *ruleBase, ts []int64, x, n []float64) {
-	if !b.p.hasShapeHistory() || !rb.hasRef || rb.baseRaw.X >= relMinEvents || (rb.shift.on && !rb.shift.other) {
-		return
+	if !b.p.hasShapeHistory() || !rb.hasRef || rb.baseRaw.X >= relMinEvents || (rb.shift.on && !rb.shift.other) ||
+		seqtest.LikeliestShape(x, n) < relKSafe {
+		return // the composite test, whatever the day shows (prepareBurstyRelative)
 	}
 	up := b.shapeUpper(r, rb, ts, x, n, burstDelta*r.alpha)
 	if math.IsInf(up, 1) || up > 1/relKSafe {
