@@ -283,7 +283,7 @@ func expand(list []hypothesis, variants []func(v, kg *Version)) []hypothesis {
 // the known-good's times e^(i·span/steps), i from -steps to steps, so
 // 1/8 to 8 times it in steps of 4.4 %.
 const (
-	rateNullSpan  = 2.0794415417 // ln 8
+	rateNullSpan  = 3 * math.Ln2 // ln 8
 	rateNullSteps = 48
 )
 
