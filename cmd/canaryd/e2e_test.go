@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -35,7 +36,20 @@ func TestMain(m *testing.M) {
 		args := strings.Split(os.Getenv("CANARYD_E2E_ARGS"), "\x1f")
 		os.Exit(Main(context.Background(), args, os.Stdout, os.Stderr))
 	}
+	flag.Parse()
+	if !flagGiven("test.parallel") {
+		// The parallel tests are the end-to-end worlds (TestEndToEndRollout's
+		// four): each mostly waits on its daemon's real clock, so run them
+		// all at once rather than GOMAXPROCS (2 on CI) at a time.
+		_ = flag.Set("test.parallel", "8")
+	}
 	os.Exit(m.Run())
+}
+
+func flagGiven(name string) bool {
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 const e2eToken = "e2e-admin-token-1f2e3d"
