@@ -38,9 +38,10 @@ func TestMain(m *testing.M) {
 	}
 	flag.Parse()
 	if !flagGiven("test.parallel") {
-		// The parallel tests are the end-to-end worlds (TestEndToEndRollout's
-		// four): each mostly waits on its daemon's real clock, so run them
-		// all at once rather than GOMAXPROCS (2 on CI) at a time.
+		// The parallel tests are the end-to-end ones (TestEndToEndDaemon and
+		// TestEndToEndRollout's four worlds): each mostly waits on its
+		// daemon's real clock, so run them all at once rather than
+		// GOMAXPROCS (2 on CI) at a time.
 		_ = flag.Set("test.parallel", "8")
 	}
 	os.Exit(m.Run())
@@ -55,13 +56,14 @@ func flagGiven(name string) bool {
 const e2eToken = "e2e-admin-token-1f2e3d"
 
 type e2e struct {
-	t       *testing.T
-	sim     *awssim.Sim
-	cfgPath string
-	addr    string
-	client  *api.Client
-	cmd     *exec.Cmd
-	logs    *syncBuffer
+	t         *testing.T
+	sim       *awssim.Sim
+	cfgPath   string
+	addr      string
+	tokenFile string // the admin token, for the CLI's --token-file
+	client    *api.Client
+	cmd       *exec.Cmd
+	logs      *syncBuffer
 
 	mu     sync.Mutex
 	bad    map[string]bool
@@ -89,6 +91,7 @@ func TestEndToEndDaemon(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: runs the daemon as a subprocess for ~40s")
 	}
+	t.Parallel() // with TestEndToEndRollout: both mostly wait on their daemons' clocks
 	e := &e2e{t: t, bad: map[string]bool{"3": true, "4": true, "7": true}, logs: &syncBuffer{}}
 	e.sim, _ = awssim.Start(t, awssim.Options{AutoCreateDistributions: true})
 	e.sim.CreateFunction("shop")
@@ -196,9 +199,8 @@ func TestEndToEndDaemon(t *testing.T) {
 		}
 		// The trace the daemon recorded of the watch, downloaded through
 		// the API, replays to the same decision.
-		t.Setenv("CANARYD_ADMIN_TOKEN", e2eToken)
 		trace := filepath.Join(t.TempDir(), "bad.jsonl")
-		code, _, errOut := runCLI(t, "trace", "--incident", inc.ID, "--out", trace, "--addr", "http://"+e.addr)
+		code, _, errOut := runCLI(t, "trace", "--incident", inc.ID, "--out", trace, "--addr", "http://"+e.addr, "--token-file", e.tokenFile)
 		if code != 0 {
 			t.Fatalf("trace --incident: exit %d %s", code, errOut)
 		}
@@ -274,42 +276,41 @@ func TestEndToEndDaemon(t *testing.T) {
 		}
 	})
 	t.Run("CLI commands against the running daemon", func(t *testing.T) {
-		t.Setenv("CANARYD_ADMIN_TOKEN", e2eToken)
 		addr := "http://" + e.addr
-		code, out, errOut := runCLI(t, "status", "--addr", addr)
+		code, out, errOut := runCLI(t, "status", "--addr", addr, "--token-file", e.tokenFile)
 		if code != 0 || !strings.Contains(out, "shop") || !strings.Contains(out, "shop:live") {
 			t.Fatalf("status: %d\n%s%s", code, out, errOut)
 		}
-		code, _, errOut = runCLI(t, "rollback", "shop", "--to", "99", "--yes", "--addr", addr)
+		code, _, errOut = runCLI(t, "rollback", "shop", "--to", "99", "--yes", "--addr", addr, "--token-file", e.tokenFile)
 		if code == 0 || !strings.Contains(errOut, "99") {
 			t.Fatalf("rollback --to 99: exit %d %q; want a refusal naming the version", code, errOut)
 		}
-		code, out, _ = runCLIIn(t, strings.NewReader("n\n"), "rollback", "shop", "--to", "2", "--addr", addr)
+		code, out, _ = runCLIIn(t, strings.NewReader("n\n"), "rollback", "shop", "--to", "2", "--addr", addr, "--token-file", e.tokenFile)
 		if code == 0 || !strings.Contains(out, "Proceed?") || !strings.Contains(out, "lambda-alias") {
 			t.Fatalf("unconfirmed rollback: exit %d\n%s", code, out)
 		}
 		e.assertAlias("6")
-		code, out, errOut = runCLI(t, "rollback", "shop", "--to", "2", "--yes", "--reason", "e2e manual", "--addr", addr)
+		code, out, errOut = runCLI(t, "rollback", "shop", "--to", "2", "--yes", "--reason", "e2e manual", "--addr", addr, "--token-file", e.tokenFile)
 		if code != 0 || !strings.Contains(out, "rolled_back") {
 			t.Fatalf("rollback --yes: %d\n%s%s", code, out, errOut)
 		}
 		e.assertAlias("2")
-		code, out, errOut = runCLI(t, "override", "pause", "shop", "--ttl", "10m", "--reason", "e2e", "--addr", addr)
+		code, out, errOut = runCLI(t, "override", "pause", "shop", "--ttl", "10m", "--reason", "e2e", "--addr", addr, "--token-file", e.tokenFile)
 		if code != 0 || !strings.Contains(out, "pause") {
 			t.Fatalf("override pause: %d %s%s", code, out, errOut)
 		}
-		if _, out, _ = runCLI(t, "status", "--addr", addr); !strings.Contains(out, "paused") {
+		if _, out, _ = runCLI(t, "status", "--addr", addr, "--token-file", e.tokenFile); !strings.Contains(out, "paused") {
 			t.Errorf("status after pause lacks 'paused':\n%s", out)
 		}
-		if code, out, errOut = runCLI(t, "override", "resume", "shop", "--addr", addr); code != 0 {
+		if code, out, errOut = runCLI(t, "override", "resume", "shop", "--addr", addr, "--token-file", e.tokenFile); code != 0 {
 			t.Fatalf("override resume: %d %s%s", code, out, errOut)
 		}
-		code, out, errOut = runCLI(t, "history", "shop", "--addr", addr)
+		code, out, errOut = runCLI(t, "history", "shop", "--addr", addr, "--token-file", e.tokenFile)
 		if code != 0 || strings.Count(out, "inc-") < 3 {
 			t.Fatalf("history: %d\n%s%s", code, out, errOut)
 		}
 		incs, _ := e.client.Incidents(ctx, "shop", 1)
-		code, out, _ = runCLI(t, "history", "--incident", incs[0].ID, "--addr", addr)
+		code, out, _ = runCLI(t, "history", "--incident", incs[0].ID, "--addr", addr, "--token-file", e.tokenFile)
 		if code != 0 || !strings.Contains(out, "# Postmortem") {
 			t.Fatalf("postmortem: %d\n%s", code, out)
 		}
@@ -348,7 +349,7 @@ func (e *e2e) daemonDir() string {
 	}
 	e.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	dir := e.t.TempDir()
-	e.writeFile(dir, "token", e2eToken+"\n")
+	e.tokenFile = e.writeFile(dir, "token", e2eToken+"\n")
 	return dir
 }
 
@@ -363,7 +364,6 @@ func (e *e2e) writeFile(dir, name, content string) string {
 
 func (e *e2e) writeConfig(healthURL, hookURL, redisAddr string) {
 	dir := e.daemonDir()
-	tokenFile := filepath.Join(dir, "token")
 	src := fmt.Sprintf(`
 [daemon]
 listen = %q
@@ -418,7 +418,7 @@ notify = ["oncall"]
 
   [target.actions.verify]
   window = "5s"
-`, e.addr, tokenFile, filepath.Join(dir, "traces"), e.sim.URL(), filepath.Join(dir, "canaryd.db"), hookURL, healthURL, redisAddr)
+`, e.addr, e.tokenFile, filepath.Join(dir, "traces"), e.sim.URL(), filepath.Join(dir, "canaryd.db"), hookURL, healthURL, redisAddr)
 	e.cfgPath = e.writeFile(dir, "config.toml", src)
 }
 

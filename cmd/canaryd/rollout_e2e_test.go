@@ -54,6 +54,7 @@ func TestEndToEndRollout(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: runs the daemon as a subprocess")
 	}
+	t.Parallel() // with TestEndToEndDaemon: both mostly wait on their daemons' clocks
 	ctx := context.Background()
 
 	t.Run("promote", func(t *testing.T) {
@@ -330,7 +331,6 @@ func (w *rolloutWorld) lastIncident() store.Incident {
 
 func (w *rolloutWorld) writeRolloutConfig(healthURL, hookURL string) {
 	dir := w.daemonDir()
-	tokenFile := filepath.Join(dir, "token")
 	w.deployerFile = w.writeFile(dir, "deployer", e2eDeployerToken+"\n")
 	src := fmt.Sprintf(`
 [daemon]
@@ -393,6 +393,6 @@ notify = ["oncall"]
 
   [target.actions.verify]
   window = "6s"
-`, w.addr, tokenFile, w.deployerFile, w.sim.URL(), filepath.Join(dir, "canaryd.db"), hookURL, healthURL, hookURL)
+`, w.addr, w.tokenFile, w.deployerFile, w.sim.URL(), filepath.Join(dir, "canaryd.db"), hookURL, healthURL, hookURL)
 	w.cfgPath = w.writeFile(dir, "config.toml", src)
 }
