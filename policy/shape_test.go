@@ -13,22 +13,20 @@ import (
 // A day of history stands in for the slack of the hour's estimate of the
 // bursts (historyDispersion): an hour that reads clumpy by chance is
 // tempered at what it plainly shows, not at that raised by its standard
-// error; a day burstier than the hour raises the tempering to the day's.
+// error, and at the day's shape where that explains the hour's clumps; a
+// day burstier than the hour raises the tempering to the day's.
 func TestHistoryDispersion(t *testing.T) {
 	cmp := config.Rule{Name: "cmp", Kind: config.RuleCompareErrors}
 	withHist := simPolicyHistory(t, cmp, 0.9995, day)
 	hourOnly := simPolicyHistory(t, cmp, 0.9995, 0)
-	build := func(dayK, hourK float64, clump bool) (all, hour []sample.Sample, x, n []float64) {
+	buildWith := func(dayK, hourK float64, edit func(m int, e float64) float64) (all, hour []sample.Sample, x, n []float64) {
 		r := rng{rand.New(rand.NewPCG(5, 6))}
 		for m := -30 - day; m < 0; m++ {
 			k := dayK
 			if m >= -30 {
 				k = hourK
 			}
-			e := r.events(1000, 0.01, k)
-			if clump && m == -12 {
-				e = 45
-			}
+			e := edit(m, r.events(1000, 0.01, k))
 			s := []sample.Sample{met("Invocations", "", m, 1000), met("Errors", "", m, e)}
 			all = append(all, s...)
 			if m >= -30 {
@@ -37,6 +35,14 @@ func TestHistoryDispersion(t *testing.T) {
 			}
 		}
 		return all, hour, x, n
+	}
+	build := func(dayK, hourK float64, clump bool) (all, hour []sample.Sample, x, n []float64) {
+		return buildWith(dayK, hourK, func(m int, e float64) float64 {
+			if clump && m == -12 {
+				return 45
+			}
+			return e
+		})
 	}
 	invK := func(p *Policy, base []sample.Sample) float64 { return p.PrepareBaseline(base).rules[0].invK }
 
@@ -50,6 +56,26 @@ func TestHistoryDispersion(t *testing.T) {
 	}
 	if got != plain {
 		t.Errorf("1/k with a steady day = %.4g, want the hour's plain %.4g (not its raised %.4g)", got, plain, raised)
+	}
+
+	// Moderate bursts all day (k = 12), the hour's periods drawn alike
+	// with two of them a little high: the hour's plain estimate reads
+	// burstier than the day, but the day's shape explains those periods
+	// (seqtest.InvKFits), so the rule tempers at the day's 1/k, not three
+	// times harder (quality tuning seed bad/after-deploy 8).
+	all, hour, x, n = buildWith(12, 12, func(m int, e float64) float64 {
+		switch m {
+		case -9:
+			return 20
+		case -20:
+			return 18
+		}
+		return e
+	})
+	plain, got = seqtest.InvKRuns(x, n, []int{len(x)}, 0), invK(withHist, all)
+	t.Logf("a few high periods the day explains: 1/k with the day %.4g, the hour's plain %.4g", got, plain)
+	if !(got < plain && got > 0.7/12 && got < 1.3/12) {
+		t.Errorf("1/k with a day the hour fits = %.4g, want the day's (1/k = 1/12 within 30%%), below the hour's plain %.4g", got, plain)
 	}
 
 	// Bursty over the day (k = 2), moderately bursty in the hour: the

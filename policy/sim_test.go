@@ -465,6 +465,28 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 			}
 			return 2
 		}), periods: watch, history: day},
+		// Burstier since the hour before the deploy than over the day,
+		// but not so much that the hour's few periods must show it: the
+		// day's shape stands in unless the hour's rules it out
+		// (seqtest.InvKFits), so these are the cases that could trip.
+		{name: "compare_errors, 1%, shape 30 over the day, 5 from the baseline on", rule: cmp, minute: errorMinuteK(flat(1000), flat(0.01), func(m int) float64 {
+			if m < -30 {
+				return 30
+			}
+			return 5
+		}), periods: watch, history: day},
+		{name: "compare_errors, 0.3%, shape 30 over the day, 3 from the baseline on", rule: cmp, minute: errorMinuteK(flat(1000), flat(0.003), func(m int) float64 {
+			if m < -30 {
+				return 30
+			}
+			return 3
+		}), periods: watch, history: day},
+		{name: "compare_errors, 0.2% at 300 a minute, shape 20 over the day, 2 from the baseline on", rule: cmp, minute: errorMinuteK(flat(300), flat(0.002), func(m int) float64 {
+			if m < -30 {
+				return 20
+			}
+			return 2
+		}), periods: watch, history: day},
 		{name: "error_rate at 5%, bursty k=0.3, 30/min, a day of history", rule: errRate, minute: errorMinute(flat(30), flat(0.05), 0.3), periods: watch, history: day},
 		{name: "throttles at 2%, bursty k=0.05, 3000/min, a day of history", rule: thrShare, minute: throttleMinute(3000, 3e-4, 0.02, 0.05), periods: watch, history: day},
 		{name: "compare_errors, traffic varying by period", rule: cmp, minute: errorMinute(varying(2000), flat(0.01), 0), periods: watch},

@@ -549,25 +549,9 @@ func InvKUpper(x, n []float64, c int, delta float64) float64 {
 // cycle and a slow drift of the error rate move each hour's rate, which
 // a single rate would take for bursts.
 func InvKUpperRuns(x, n []float64, ends []int, delta float64) float64 {
-	var segs []nbSegment
-	from, sx := 0, 0.0
-	for _, e := range ends {
-		e = min(max(e, from), len(x))
-		if e > from {
-			s := newNBSegment(x[from:e], n[from:e])
-			segs, sx = append(segs, s), sx+s.sx
-		}
-		from = e
-	}
-	if sx <= 0 {
+	prof, ok := runsProfile(x, n, ends)
+	if !ok {
 		return math.Inf(1)
-	}
-	prof := func(theta float64) float64 {
-		var l float64
-		for i := range segs {
-			l += segs[i].profile(theta)
-		}
-		return l
 	}
 	// The maximum on thetaGrid, then the first grid point past it below
 	// the cutoff, refined by bisection.
@@ -589,6 +573,47 @@ func InvKUpperRuns(x, n []float64, ends []int, delta float64) float64 {
 		return b
 	}
 	return math.Inf(1)
+}
+
+// InvKFits reports whether the overdispersion 1/k = theta explains
+// per-period events x_t out of n_t trials, in runs of their own rate as
+// for InvKUpperRuns, as well as the likeliest 1/k does to within a
+// likelihood ratio of 1/delta: theta is inside the confidence set at
+// level 1 - delta. With no events every theta fits.
+func InvKFits(x, n []float64, ends []int, theta, delta float64) bool {
+	prof, ok := runsProfile(x, n, ends)
+	if !ok {
+		return true
+	}
+	at := prof(theta)
+	ls, best := profileScan(prof)
+	return at >= max(ls[best], at)-math.Log(1/delta)
+}
+
+// runsProfile is the profile log likelihood of θ = 1/k of the periods
+// in runs of their own rate (run i ends before ends[i]), each run's rate
+// maximised out; false when the periods hold no events.
+func runsProfile(x, n []float64, ends []int) (func(theta float64) float64, bool) {
+	var segs []nbSegment
+	from, sx := 0, 0.0
+	for _, e := range ends {
+		e = min(max(e, from), len(x))
+		if e > from {
+			s := newNBSegment(x[from:e], n[from:e])
+			segs, sx = append(segs, s), sx+s.sx
+		}
+		from = e
+	}
+	if sx <= 0 {
+		return nil, false
+	}
+	return func(theta float64) float64 {
+		var l float64
+		for i := range segs {
+			l += segs[i].profile(theta)
+		}
+		return l
+	}, true
 }
 
 // thetaGrid is where a profile likelihood of θ = 1/k is searched: 0

@@ -255,6 +255,53 @@ func TestInvKUpperCoverage(t *testing.T) {
 	}
 }
 
+// TestInvKFits: the true 1/k fits thirty periods drawn at it in all but
+// at most delta of them (Wilks' approximation puts it near 10% at a
+// likelihood ratio of 4),
+// and a shape far from the truth is ruled out by periods that show it:
+// Poisson periods rule out heavy bursts, heavy bursts rule out Poisson.
+// With no events every shape fits.
+func TestInvKFits(t *testing.T) {
+	const delta = 0.25
+	r := newSim(11)
+	ends := []int{30}
+	x, tr := make([]float64, 30), make([]float64, 30)
+	draw := func(n int, p, k float64) {
+		for i := range x {
+			x[i], tr[i] = float64(r.events(n, p, k)), float64(n)
+		}
+	}
+	for _, c := range []struct {
+		p, k  float64
+		n     int
+		other float64 // a 1/k the periods should rule out in most hours
+	}{{0.01, 12, 1000, 1}, {0.01, 1, 1000, 0}, {0.005, 3, 1000, 0}, {0.05, 0.5, 100, 1e-3}} {
+		n := reps(t, 4000)
+		miss, ruled := 0, 0
+		for range n {
+			draw(c.n, c.p, c.k)
+			if !InvKFits(x, tr, ends, 1/c.k, delta) {
+				miss++
+			}
+			if !InvKFits(x, tr, ends, c.other, delta) {
+				ruled++
+			}
+		}
+		rate := float64(miss) / float64(n)
+		t.Logf("rate %g, k %g: the truth ruled out in %.4f of %d hours, 1/k = %g in %.4f", c.p, c.k, rate, n, c.other, float64(ruled)/float64(n))
+		if se := math.Sqrt(delta * (1 - delta) / float64(n)); rate > delta+3*se {
+			t.Errorf("rate %g, k %g: the truth ruled out in %.4f of hours, want at most %v", c.p, c.k, rate, delta)
+		}
+		if float64(ruled) < 0.8*float64(n) {
+			t.Errorf("rate %g, k %g: 1/k = %g ruled out in only %d of %d hours", c.p, c.k, c.other, ruled, n)
+		}
+	}
+	zero := make([]float64, 30)
+	if !InvKFits(zero, tr, ends, 100, delta) || !InvKFits(zero, zero, ends, 0, delta) {
+		t.Errorf("no events: a shape ruled out")
+	}
+}
+
 // TestBurstyRateEdges: counts at the edges (none, all, more events than
 // trials, huge traffic, thresholds near 0 and 1, a cold share near 1)
 // give an e-value that is a number, never NaN.
