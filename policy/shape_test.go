@@ -63,7 +63,7 @@ func TestHistoryDispersion(t *testing.T) {
 	// burstier than the day, but the day's shape explains those periods
 	// (seqtest.InvKFits), so the rule tempers at the day's 1/k, not three
 	// times harder (quality tuning seed bad/after-deploy 8).
-	all, hour, x, n = buildWith(12, 12, func(m int, e float64) float64 {
+	all, _, x, n = buildWith(12, 12, func(m int, e float64) float64 {
 		switch m {
 		case -9:
 			return 20
