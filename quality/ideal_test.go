@@ -287,3 +287,85 @@ func judgeBoth(t *testing.T, k Kind, seed uint64, a, b Judge) (Decision, Decisio
 	}
 	return out[0], out[1]
 }
+
+// ideal-effect, blind to the regression's size, tests against a mixture
+// of sizes (effectAlternatives): later than the ideal on some 2x error
+// regressions; the truth stays H1 where the size is not the question (a
+// hard failure: exactly the ideal); a good deploy's generic alternatives
+// are unchanged (exactly the ideal).
+func TestIdealEffectUnknown(t *testing.T) {
+	t.Parallel()
+	id, blind := &Ideal{Alpha: 1e-3}, &Ideal{Alpha: 1e-3, Blind: BlindEffect}
+	if blind.Name() != "ideal-effect" {
+		t.Fatalf("name %q", blind.Name())
+	}
+	all, err := ParseBlindness("rate+bursts+effect")
+	if err != nil || all != BlindRate|BlindBursts|BlindEffect {
+		t.Fatalf("ParseBlindness(rate+bursts+effect) = %v, %v", all, err)
+	}
+	if n := (&Ideal{Blind: all}).Name(); n != "ideal-bursts+rate+effect" {
+		t.Fatalf("name %q", n)
+	}
+	later, caught := 0, 0
+	for seed := uint64(1); seed <= 8; seed++ {
+		d, b := judgeBoth(t, BadErrors2x, seed, id, blind)
+		if d.Rollback() && (!b.Rollback() || b.At > d.At) {
+			later++
+		}
+		if b.Rollback() && b.At <= 10*time.Minute {
+			caught++
+		}
+		if b.Rollback() && !strings.Contains(b.Note, "9 sizes of the regression") {
+			t.Errorf("errors-2x seed %d: note %q", seed, b.Note)
+		}
+		for _, k := range []Kind{BadHardFailure, GoodSteady} {
+			if d, b := judgeBoth(t, k, seed, id, blind); d.Rollback() != b.Rollback() || d.At != b.At {
+				t.Errorf("%s seed %d: blind %v at +%s, ideal %v at +%s", k, seed, b.Rollback(), b.At, d.Rollback(), d.At)
+			}
+		}
+	}
+	if later == 0 || caught < 4 {
+		t.Errorf("blind to the size of a 2x error rate: %d of 8 seeds later than the ideal, %d caught in time", later, caught)
+	}
+}
+
+// effectAlternatives spans each kind of regression's size around the
+// known-good, on the benchmark's range, and keeps the truth where the
+// size is not the question.
+func TestEffectAlternatives(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		kind  Kind
+		n     int
+		check func(h0, v *Version) bool
+	}{
+		{BadErrors2x, 9, func(h0, v *Version) bool {
+			r := v.ErrRate / h0.ErrRate
+			return r >= 2*(1-1e-9) && r <= 10*(1+1e-9) && v.Latency == h0.Latency
+		}},
+		{BadIncidentWorse, 9, func(h0, v *Version) bool { return v.IncErrRate > h0.IncErrRate && v.ErrRate == h0.ErrRate }},
+		{BadP99x2, 15, func(h0, v *Version) bool {
+			return v.Latency != h0.Latency && v.ErrRate == h0.ErrRate && v.Latency.steady().quantile(0.99) > 1.35*h0.Latency.steady().quantile(0.99)
+		}},
+		{BadErrorRamp, 12, func(h0, v *Version) bool { return v.RampTo >= 5 && v.RampOver >= 15*time.Minute && v.ErrRate == h0.ErrRate }},
+		{BadHardFailure, 0, nil},
+		{BadThrottling, 0, nil},
+		{BadHealthOnly, 0, nil},
+	} {
+		sc, err := NewScenario(tc.kind, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h0, alts := hypotheses(sc)
+		got := effectAlternatives(h0, alts[0])
+		if len(got) != tc.n {
+			t.Errorf("%s: %d alternatives, want %d", tc.kind, len(got), tc.n)
+			continue
+		}
+		for i, h := range got {
+			if h.kg != nil || !tc.check(h0.v, h.v) {
+				t.Errorf("%s alternative %d: %+v", tc.kind, i, *h.v)
+			}
+		}
+	}
+}

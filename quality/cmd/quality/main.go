@@ -47,7 +47,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	probeBaseline := fs.Bool("probe-baseline", true, `write pre-deploy probe results as {"type":"baseline","kind":"probe"} records`)
 	workers := fs.Int("workers", 0, "parallel workers (default GOMAXPROCS)")
 	csvPath := fs.String("csv", "", "also write every judge's decision on every scenario to this CSV file")
-	blind := fs.String("ideal-blind", "", "also run the ideal test blind to these, comma-separated: cold (the new version's cold starts: ideal-cold), bursts (the errors' burst shape: ideal-bursts), rate (the known-good's error rate, learnt from its baseline hour: ideal-rate)")
+	blind := fs.String("ideal-blind", "", "also run the ideal test blind to these, comma-separated: cold (the new version's cold starts: ideal-cold), bursts (the errors' burst shape: ideal-bursts), rate (the known-good's error rate, learnt from its baseline hour: ideal-rate), effect (the size of a bad deploy's regression: ideal-effect); several joined by + are one judge")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
