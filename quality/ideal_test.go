@@ -347,7 +347,9 @@ func TestEffectAlternatives(t *testing.T) {
 		{BadP99x2, 15, func(h0, v *Version) bool {
 			return v.Latency != h0.Latency && v.ErrRate == h0.ErrRate && v.Latency.steady().quantile(0.99) > 1.35*h0.Latency.steady().quantile(0.99)
 		}},
-		{BadErrorRamp, 12, func(h0, v *Version) bool { return v.RampTo >= 5 && v.RampOver >= 15*time.Minute && v.ErrRate == h0.ErrRate }},
+		{BadErrorRamp, 12, func(h0, v *Version) bool {
+			return v.RampTo >= 5 && v.RampOver >= 15*time.Minute && v.ErrRate == h0.ErrRate
+		}},
 		{BadHardFailure, 0, nil},
 		{BadThrottling, 0, nil},
 		{BadHealthOnly, 0, nil},
