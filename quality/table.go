@@ -146,13 +146,22 @@ func (r *Report) writeIntervals(w io.Writer) {
 }
 
 // writeFeasible scores the other judges on the bad deploys the ideal test
-// catches in time: what is left when physics is set aside.
+// catches in time: what is left when physics is set aside; and canaryd on
+// those the fair limit catches: what is left when what no test can know
+// is set aside too.
 func (r *Report) writeFeasible(w io.Writer) {
-	ideal := slices.Index(r.Judges, "ideal")
+	fmt.Fprintln(w)
+	r.writeCaughtBy(w, "ideal", "the ideal test", nil)
+	r.writeCaughtBy(w, "fair", "the fair limit", []string{"canaryd"})
+}
+
+// writeCaughtBy scores judges (all when nil) on the bad deploys judge ref
+// (called what) catches in time.
+func (r *Report) writeCaughtBy(w io.Writer, ref, what string, judges []string) {
+	ideal := slices.Index(r.Judges, ref)
 	if ideal < 0 {
 		return
 	}
-	fmt.Fprintln(w)
 	caught := make([]int, len(r.Judges))
 	n := 0
 	for _, o := range r.Outcomes {
@@ -168,8 +177,8 @@ func (r *Report) writeFeasible(w io.Writer) {
 		}
 	}
 	for j, name := range r.Judges {
-		if j != ideal {
-			fmt.Fprintf(w, "%-*s  catches %d of the %d bad deploys the ideal test catches in time (%.1f%%)\n", r.nameWidth(), name, caught[j], n, 100*ratio(caught[j], n))
+		if j != ideal && (judges == nil || slices.Contains(judges, name)) {
+			fmt.Fprintf(w, "%-*s  catches %d of the %d bad deploys %s catches in time (%.1f%%)\n", r.nameWidth(), name, caught[j], n, what, 100*ratio(caught[j], n))
 		}
 	}
 }

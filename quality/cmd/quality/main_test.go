@@ -12,7 +12,7 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"target checkout-api", "2 seeds", "good/steady", "bad/hard-failure", "canaryd ", "static ", "ideal "} {
+	for _, want := range []string{"target checkout-api", "2 seeds", "good/steady", "bad/hard-failure", "canaryd ", "static ", "ideal ", "fair ", "bad deploys the fair limit catches in time"} {
 		if !strings.Contains(out.String(), want) && !strings.Contains(out.String(), strings.Replace(want, "2 seeds", "x 2 seeds", 1)) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
@@ -30,5 +30,16 @@ func TestRunRejects(t *testing.T) {
 		if err := run(context.Background(), args, &strings.Builder{}); err == nil {
 			t.Errorf("%v accepted", args)
 		}
+	}
+}
+
+// -fair=false leaves the fair limit out (it takes half as long again).
+func TestRunWithoutFair(t *testing.T) {
+	var out strings.Builder
+	if err := run(context.Background(), []string{"-config", "../../../config.toml", "-n", "1", "-kinds", "bad/hard", "-fair=false"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "fair") {
+		t.Errorf("-fair=false printed the fair limit:\n%s", out.String())
 	}
 }
