@@ -111,15 +111,20 @@ func (id *Ideal) test(c *Case, until time.Duration) (Decision, float64) {
 	sc := c.Scenario
 	m := newModel(sc)
 	h0, alts := hypotheses(sc)
-	limit := math.Log(float64(len(alts)) / id.Alpha)
-	// Blind to the regression's size, the oracle's H1 is the mixture of
-	// effectAlternatives with equal weights: one test whose likelihood
-	// ratio is their mean, at the whole of Alpha.
+	per := len(alts) // the alternatives' kinds Alpha is split between
+	limit := math.Log(float64(per) / id.Alpha)
+	// Blind to what regressed, the oracle does not know the regression's
+	// kind either: like on a good deploy, each of the four kinds (errors,
+	// latency, throttles, the health check) gets Alpha/4, a lower bound
+	// on the mixture of the four with equal weights. Within its kind its
+	// H1 is the mixture of effectAlternatives with equal weights: one
+	// test whose likelihood ratio is their mean.
 	mixed := false
 	if spec, _ := Spec(sc.Kind); spec.Bad && id.Blind&BlindEffect != 0 {
+		per = regressionKinds
+		limit = math.Log(float64(per) / id.Alpha)
 		if v := effectAlternatives(h0, alts[0]); len(v) > 0 {
 			alts, mixed = v, true
-			limit = math.Log(1 / id.Alpha)
 		}
 	}
 	// The test of each alternative against each null: H0 first, then
@@ -168,7 +173,7 @@ func (id *Ideal) test(c *Case, until time.Duration) (Decision, float64) {
 		}
 		if mixed && changed {
 			if top, ok := mixtureHit(llr, hit[0], limit); ok {
-				note := fmt.Sprintf("log of the mean likelihood ratio of %d sizes of the regression %.1f >= log(1/alpha) = %.1f", len(alts), top, limit)
+				note := fmt.Sprintf("log of the mean likelihood ratio of %d sizes of the regression %.1f >= log(%d/alpha) = %.1f", len(alts), top, per, limit)
 				if len(nulls) > 1 {
 					note += fmt.Sprintf(", and against each of %d other nulls", len(nulls)-1)
 				}
@@ -185,7 +190,7 @@ func (id *Ideal) test(c *Case, until time.Duration) (Decision, float64) {
 			if slices.Contains(hit[j], false) {
 				continue
 			}
-			note := fmt.Sprintf("log-likelihood ratio %.1f >= log(%d/alpha) = %.1f against %s", llr[j][0], len(alts), limit, altName(sc, j))
+			note := fmt.Sprintf("log-likelihood ratio %.1f >= log(%d/alpha) = %.1f against %s", llr[j][0], per, limit, altName(sc, j))
 			if len(nulls) > 1 {
 				note += fmt.Sprintf(", and against each of %d other nulls", len(nulls)-1)
 			}
@@ -225,6 +230,11 @@ func differs(a, b *Version) streamSet {
 		thr: a.ThrRate != b.ThrRate || a.ThrKappa != b.ThrKappa,
 	}
 }
+
+// regressionKinds is how many kinds of regression an oracle that does not
+// know which one a deploy has must guard against: hypotheses' four
+// alternatives on a good deploy.
+const regressionKinds = 4
 
 // hypotheses are H0 (the new version behaving like the known-good one,
 // cold starts included) and the alternatives: the truth for a bad kind,
