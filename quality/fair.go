@@ -11,8 +11,8 @@ import (
 // several things is no better than one blind to any of them alone, so on
 // each scenario it is bounded by the worst of Parts: it rolls back only
 // when every part does, at the latest of their times. The default parts
-// (DefaultFair) are the ideal test blind to the size of the regression
-// and, on the error kinds, to the known-good's rate and the errors' burst
+// (DefaultFair) are the ideal test blind to what regressed (its kind and
+// size) and, on the error kinds, to the known-good's rate and the errors' burst
 // shape, and on the latency kinds to the cold starts (each blindness
 // matters on its own streams only, so each part is the binding one where
 // it applies).

@@ -47,7 +47,7 @@ const (
 	BlindCold   Blindness = 1 << iota // the new version's cold starts ("cold")
 	BlindBursts                       // the burst shape of the errors ("bursts")
 	BlindRate                         // the known-good's error rate ("rate")
-	BlindEffect                       // the regression's size ("effect"; bad kinds)
+	BlindEffect                       // what a bad deploy's regression is, its kind and size ("effect")
 )
 
 // blindNames name what each Blindness hides, in the order a judge's name
@@ -479,9 +479,10 @@ func logGrid(lo, hi float64, n int) []float64 {
 	return out
 }
 
-// effectAlternatives are the H1s of an oracle that knows what kind of
-// regression a bad deploy is (errors, latency or a ramp) but not its size:
-// the truth with its size on a grid, relative to h0. Each keeps the
+// effectAlternatives are the H1s of an effect-blind oracle within the
+// kind of regression a bad deploy has (errors, latency or a ramp; the
+// kind itself it pays for with alpha/4): the truth with its size on a
+// grid, relative to h0. Each keeps the
 // scenario's known-good, also when the oracle is blind to its rate: its
 // nulls then span the rate, but its H1 knows it, for a mixture over the
 // rate too costs the log of the prior's width over the baseline's

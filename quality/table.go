@@ -158,15 +158,15 @@ func (r *Report) writeFeasible(w io.Writer) {
 // writeCaughtBy scores judges (all when nil) on the bad deploys judge ref
 // (called what) catches in time.
 func (r *Report) writeCaughtBy(w io.Writer, ref, what string, judges []string) {
-	ideal := slices.Index(r.Judges, ref)
-	if ideal < 0 {
+	ri := slices.Index(r.Judges, ref)
+	if ri < 0 {
 		return
 	}
 	caught := make([]int, len(r.Judges))
 	n := 0
 	for _, o := range r.Outcomes {
 		spec, _ := Spec(o.Kind)
-		if !spec.Bad || !correct(spec, o.Decisions[ideal]) {
+		if !spec.Bad || !correct(spec, o.Decisions[ri]) {
 			continue
 		}
 		n++
@@ -177,7 +177,7 @@ func (r *Report) writeCaughtBy(w io.Writer, ref, what string, judges []string) {
 		}
 	}
 	for j, name := range r.Judges {
-		if j != ideal && (judges == nil || slices.Contains(judges, name)) {
+		if j != ri && (judges == nil || slices.Contains(judges, name)) {
 			fmt.Fprintf(w, "%-*s  catches %d of the %d bad deploys %s catches in time (%.1f%%)\n", r.nameWidth(), name, caught[j], n, what, 100*ratio(caught[j], n))
 		}
 	}
