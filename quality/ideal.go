@@ -163,24 +163,33 @@ func (id *Ideal) test(c *Case, until time.Duration) (Decision, float64) {
 			}
 		} else {
 			o := m.observe(&c.Sim.Periods[e.period])
+			// The nulls' likelihoods depend on the streams compared
+			// alone, which an effect-blind oracle's alternatives share.
+			nullLL := map[streamSet][]float64{}
 			for j := range alts {
 				st := differs(h0.v, alts[j].v)
+				l0, ok := nullLL[st]
+				if !ok {
+					l0 = make([]float64, len(nulls))
+					for k := range nulls {
+						l0[k] = m.periodLL(nulls[k], &o, st.lat).in(st)
+					}
+					nullLL[st] = l0
+				}
 				l1 := m.periodLL(alts[j], &o, st.lat).in(st)
 				for k := range nulls {
-					llr[j][k] += l1 - m.periodLL(nulls[k], &o, st.lat).in(st)
+					llr[j][k] += l1 - l0[k]
 				}
-			}
-		}
-		if mixed && changed {
-			if top, ok := mixtureHit(llr, hit[0], limit); ok {
-				note := fmt.Sprintf("log of the mean likelihood ratio of %d sizes of the regression %.1f >= log(%d/alpha) = %.1f", len(alts), top, per, limit)
-				if len(nulls) > 1 {
-					note += fmt.Sprintf(", and against each of %d other nulls", len(nulls)-1)
-				}
-				return Decision{Failing: true, At: e.at.Sub(sc.Deploy), Note: note}, top
 			}
 		}
 		if mixed {
+			if !changed {
+				continue
+			}
+			if top, ok := mixtureHit(llr, hit[0], limit); ok {
+				note := fmt.Sprintf("log of the mean likelihood ratio of %d sizes of the regression %.1f >= log(%d/alpha) = %.1f%s", len(alts), top, per, limit, othersNote(nulls))
+				return Decision{Failing: true, At: e.at.Sub(sc.Deploy), Note: note}, top
+			}
 			continue
 		}
 		for j := range alts {
@@ -190,10 +199,7 @@ func (id *Ideal) test(c *Case, until time.Duration) (Decision, float64) {
 			if slices.Contains(hit[j], false) {
 				continue
 			}
-			note := fmt.Sprintf("log-likelihood ratio %.1f >= log(%d/alpha) = %.1f against %s", llr[j][0], per, limit, altName(sc, j))
-			if len(nulls) > 1 {
-				note += fmt.Sprintf(", and against each of %d other nulls", len(nulls)-1)
-			}
+			note := fmt.Sprintf("log-likelihood ratio %.1f >= log(%d/alpha) = %.1f against %s%s", llr[j][0], per, limit, altName(sc, j), othersNote(nulls))
 			return Decision{Failing: true, At: e.at.Sub(sc.Deploy), Note: note}, llr[j][0]
 		}
 	}
@@ -424,6 +430,15 @@ func events(c *Case) []observation {
 	}
 	slices.SortStableFunc(out, func(a, b observation) int { return a.at.Compare(b.at) })
 	return out
+}
+
+// othersNote is a rollback note's tail for a blind oracle's nulls
+// besides H0 ("" when there are none).
+func othersNote(nulls []hypothesis) string {
+	if len(nulls) <= 1 {
+		return ""
+	}
+	return fmt.Sprintf(", and against each of %d other nulls", len(nulls)-1)
 }
 
 // mixtureLLR is the log of the mean likelihood ratio over the

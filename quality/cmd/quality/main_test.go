@@ -33,7 +33,7 @@ func TestRunRejects(t *testing.T) {
 	}
 }
 
-// -fair=false leaves the fair limit out (it takes half as long again).
+// -fair=false leaves the fair limit out (it makes the run about a third longer).
 func TestRunWithoutFair(t *testing.T) {
 	var out strings.Builder
 	if err := run(context.Background(), []string{"-config", "../../../config.toml", "-n", "1", "-kinds", "bad/hard", "-fair=false"}, &out); err != nil {
