@@ -31,7 +31,7 @@ func TestRunTable(t *testing.T) {
 	rep.Write(&b)
 	out := b.String()
 	t.Log("\n" + out)
-	for _, want := range []string{"canaryd ", "static ", "ideal ", "false rollbacks (good)", "caught in time (bad)", "x 1 seeds (seed 10001)", "misses and false rollbacks:"} {
+	for _, want := range []string{"canaryd ", "static ", "ideal ", "false rollbacks (good)", "caught in time (bad)", "x 1 seeds (seed 10001)", "misses and false rollbacks:", "targets (issue #11), canaryd:", "better than the static alarm on every column"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q", want)
 		}
