@@ -95,7 +95,7 @@ func (p *Policy) latencyIncrement(r *rule, rb *ruleBase, w *watchInfo, q *period
 		// The known-good's own rise in slow share since the baseline, or
 		// with its load, as far as the baseline shows either, scales the
 		// period's exposure (latencyTrend, loadTrend): the larger.
-		g := max(rb.trend.at(q), rb.load.at(q.nn))
+		g := max(rb.trend.at(q), rb.load.at(q.load))
 		if r.warmup > 0 && rb.hasRef {
 			t := 1 / coldPhi(rb.rate*q.nn*g, 0, rb.invK)
 			inc.cold = seqtest.ColdPeriod{X: t * q.xn, N: t * q.nn * g, S: t * coldShare(r.warmup, w.start, q) * q.nn, O: t * so * q.nn}

@@ -99,7 +99,7 @@ func medianOf(v []float64) float64 {
 // for the baseline's traffic (busyAt loadRef) and the history does not
 // clear such loads.
 func (rb *ruleBase) busy(q *period) bool {
-	return !q.split && !rb.loadSafe && rb.loadRef > 0 && busyAt(q.nn, rb.loadRef)
+	return !q.split && !rb.loadSafe && rb.loadRef > 0 && busyAt(q.load, rb.loadRef)
 }
 
 // busyAt reports whether n invocations are a busy period's where the
