@@ -23,6 +23,11 @@ import (
 
 var simWatches = flag.Int("sim.watches", 0, "watches simulated per policy scenario (0: default)")
 
+// simAlpha is TestSimulatedFalseAlarms' declared level: 0.05 by default;
+// the shipped rules' levels (5e-4, 1e-4) need ten thousand watches and
+// more per scenario (policy/README.md, "Known limit: tempering at small α").
+var simAlpha = flag.Float64("sim.alpha", 0.05, "TestSimulatedFalseAlarms' declared level α")
+
 func simN(full int) int {
 	switch {
 	case *simWatches > 0:
@@ -418,7 +423,7 @@ func daily(n float64) func(int) float64 {
 }
 
 func TestSimulatedFalseAlarms(t *testing.T) {
-	const alpha = 0.05
+	alpha := *simAlpha
 	watch := 10 + 120 // bake, then two hours of rollback window
 	cmp := config.Rule{Name: "cmp", Kind: config.RuleCompareErrors}
 	cmpLat := config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency, MinEffect: 0.1, Warmup: config.Duration{Duration: 40 * time.Second}}
@@ -589,9 +594,9 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 			}
 			rate := float64(alarms) / float64(n)
 			se := math.Sqrt(alpha * (1 - alpha) / float64(n))
-			t.Logf("%-52s false alarms %3d / %4d = %.4f (α = %.2f, ±%.4f)", s.name, alarms, n, rate, alpha, se)
+			t.Logf("%-52s false alarms %3d / %4d = %.4f (α = %.2g, ±%.4f)", s.name, alarms, n, rate, alpha, se)
 			if rate > alpha+3*se {
-				t.Errorf("%s: false-alarm rate %.4f above α = %.2f", s.name, rate, alpha)
+				t.Errorf("%s: false-alarm rate %.4f above α = %.2g", s.name, rate, alpha)
 			}
 		})
 	}
