@@ -105,8 +105,8 @@ func (p *Policy) periods(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, from, 
 			q.xn, q.nn = rb.beyondCapacity(q.xn, q.nn, d)
 		}
 		q.load = q.nn
-		if q.start >= openFrom {
-			q.load = openLoad(c, r, &q)
+		if q.start >= openFrom && r.test == testTwoSample {
+			q.load = openLoad(c, r, &q) // only the two-sample rules gate on load
 		}
 		out = append(out, q)
 	}

@@ -193,31 +193,38 @@ func (r *Report) writeHeadToHead(w io.Writer) {
 	if a < 0 || b < 0 {
 		return
 	}
-	var ta, tb []time.Duration
+	ta, tb := r.bothCaught(a, b)
+	if len(ta) == 0 {
+		return
+	}
 	first := [2]int{}
-	for _, o := range r.Outcomes {
-		spec, _ := Spec(o.Kind)
-		da, db := o.Decisions[a], o.Decisions[b]
-		if !spec.Bad || !correct(spec, da) || !correct(spec, db) {
-			continue
-		}
-		ta, tb = append(ta, da.At), append(tb, db.At)
+	for i := range ta {
 		// canaryd decides on the daemon's one-second ticks, the static
 		// alarm at the instant a datapoint arrives: within a tick is a tie.
 		switch {
-		case da.At+time.Second <= db.At:
+		case ta[i]+time.Second <= tb[i]:
 			first[0]++
-		case db.At+time.Second <= da.At:
+		case tb[i]+time.Second <= ta[i]:
 			first[1]++
 		}
-	}
-	if len(ta) == 0 {
-		return
 	}
 	ma, pa := medianP90(ta)
 	mb, pb := medianP90(tb)
 	fmt.Fprintf(w, "on the %d bad deploys both catch in time: canaryd median %s, p90 %s; static median %s, p90 %s; canaryd first (by a tick or more) on %d, static on %d\n",
 		len(ta), fmtDur(ma), fmtDur(pa), fmtDur(mb), fmtDur(pb), first[0], first[1])
+}
+
+// bothCaught are the detection times of judges a and b, paired, on the
+// bad deploys both catch in time.
+func (r *Report) bothCaught(a, b int) (ta, tb []time.Duration) {
+	for _, o := range r.Outcomes {
+		spec, _ := Spec(o.Kind)
+		da, db := o.Decisions[a], o.Decisions[b]
+		if spec.Bad && correct(spec, da) && correct(spec, db) {
+			ta, tb = append(ta, da.At), append(tb, db.At)
+		}
+	}
+	return ta, tb
 }
 
 // medianP90 returns the median and the 90th percentile of ts (sorted in

@@ -148,13 +148,7 @@ func (r *Report) fairTargets(c, f int) []Target {
 		per.Detail = "not on " + strings.Join(short, ", ")
 	}
 	out = append(out, per)
-	var tc, tf []time.Duration
-	for _, o := range r.Outcomes {
-		spec, _ := Spec(o.Kind)
-		if spec.Bad && correct(spec, o.Decisions[c]) && correct(spec, o.Decisions[f]) {
-			tc, tf = append(tc, o.Decisions[c].At), append(tf, o.Decisions[f].At)
-		}
-	}
+	tc, tf := r.bothCaught(c, f)
 	med := Target{Goal: "median within " + fmtDur(fairMedianSlow) + " of the fair limit's on the bad deploys both catch in time"}
 	if len(tc) > 0 {
 		mc, _ := medianP90(tc)
