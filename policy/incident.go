@@ -631,7 +631,7 @@ func deployShare(w *watchInfo, q *period) float64 {
 // incident, f of it before the deploy: the new side's trials are its part
 // of the period, and the known-good's part is an allowance (see above).
 func deployPeriod(rb *ruleBase, q *period, inc *increment, f float64) {
-	phi := rb.phi(rb.nullRate*q.nn, q.nn)
+	phi := rb.phi(rb.nullRate * q.nn)
 	inc.x, inc.n, inc.off = q.xn/phi, (1-f)*q.nn/phi, f*q.nn*rb.kgUpper/phi
 }
 

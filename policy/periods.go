@@ -352,7 +352,7 @@ func (p *Policy) twoSampleIncrement(rb *ruleBase, q *period, inc *increment, spl
 		// The known-good's rise with load, as far as the baseline and
 		// its history show it, scales the period's exposure (load.go).
 		g := rb.load.at(q.load)
-		phi := rb.phi(rb.nullRate*q.nn*g, q.nn)
+		phi := rb.phi(rb.nullRate * q.nn * g)
 		inc.x, inc.n = q.xn/phi, q.nn*g/phi
 		if rb.bursty != nil {
 			// split is free: the period is not split.

@@ -148,13 +148,12 @@ func TestHistoryDispersionAtAStep(t *testing.T) {
 	}
 }
 
-// A period busier than any of the baseline's (a traffic spike) is
-// tempered with the variance growing beyond the baseline's busiest period
-// at the baseline's upper bound on 1/k (invKCap), not its estimate: a
-// spike minute of 100x the traffic with twice the errors expected is then
-// no evidence of a regression, while the same minute with ten times the
-// errors still is. Periods no busier than the baseline's keep the
-// estimate's tempering.
+// compare_errors tempers against the baseline at its upper bound on 1/k
+// (invKCap), not the estimate: five errors a minute that look binomial
+// could be bursts of shape 10 as well. At the baseline's own traffic the
+// bound tempers a little more than the estimate; a spike minute of 100x
+// the traffic with twice the errors expected is then no evidence of a
+// regression, while the same minute with ten times the errors still is.
 func TestTemperingCapsBusyPeriods(t *testing.T) {
 	p, err := Compile(target(10*time.Minute, cmpErr))
 	if err != nil {
@@ -176,10 +175,11 @@ func TestTemperingCapsBusyPeriods(t *testing.T) {
 	// (load.go): otherwise the spike minute is not judged at all.
 	rb.loadSafe = true
 	mu := rb.rate * 180000
-	if rb.invKCap <= rb.invK || rb.phi(mu, 180000) <= seqtest.Phi(mu, rb.invK) || rb.phi(5.4, 1800) != seqtest.Phi(5.4, rb.invK) {
-		t.Fatalf("1/k %.4g, its upper bound %.4g: φ %.4g at the baseline's traffic, %.4g in a spike", rb.invK, rb.invKCap, rb.phi(5.4, 1800), rb.phi(mu, 180000))
+	if rb.invKCap <= rb.invK || rb.phi(mu) != seqtest.Phi(mu, rb.invKCap) || rb.phi(5.4) != seqtest.Phi(5.4, rb.invKCap) || rb.phi(5.4) <= seqtest.Phi(5.4, rb.invK) {
+		t.Fatalf("1/k %.4g, its upper bound %.4g: φ %.4g at the baseline's traffic, %.4g in a spike", rb.invK, rb.invKCap, rb.phi(5.4), rb.phi(mu))
 	}
-	t.Logf("1/k %.4g, upper bound %.4g: a spike minute expecting %.0f errors is tempered by %.4g (%.4g at the estimate)", rb.invK, rb.invKCap, mu, rb.phi(mu, 180000), seqtest.Phi(mu, rb.invK))
+	t.Logf("1/k %.4g, upper bound %.4g: a minute at the baseline's traffic is tempered by %.4g (%.4g at the estimate), a spike minute expecting %.0f errors by %.4g (%.4g)",
+		rb.invK, rb.invKCap, rb.phi(5.4), seqtest.Phi(5.4, rb.invK), mu, rb.phi(mu), seqtest.Phi(mu, rb.invK))
 	for _, tc := range []struct {
 		errs float64
 		trip bool

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -608,15 +609,21 @@ func TestSimulatedDetection(t *testing.T) {
 	after := func(v0, v1 float64) func(int) float64 { return stepAt(0, v0, v1) }
 	cases := []struct {
 		s      scenario
-		within int // minutes: the median detection, and 80% detected within 30 minutes
+		within int // minutes: the median detection, and 80% detected within the scenario's periods (70% without a history)
 	}{
 		{scenario{name: "hard failure, error_rate", rule: errRate, minute: errorMinute(flat(1000), after(0.01, 1), 0), periods: 30}, 1},
 		{scenario{name: "10x errors, compare_errors", rule: cmp, minute: errorMinute(flat(1000), after(0.01, 0.1), 0), periods: 30}, 1},
 		{scenario{name: "10x errors on a 10% canary", rule: cmp, split: true, minute: errorMinute(flat(1000), func(m int) float64 { return 0.01 }, 0), periods: 30}, 0},
 		// The limit the issue describes: 5 errors a minute against 10, a
 		// 30-minute baseline of 150 errors; about 5 standard deviations of
-		// evidence after 9 minutes, about what α = 2e-4 needs.
-		{scenario{name: "2x errors at 1000/min, 0.5%", rule: cmp, minute: errorMinute(flat(1000), after(0.005, 0.01), 0), periods: 30}, 15},
+		// evidence after 9 minutes, about what α = 2e-4 needs. Without a
+		// shape history the baseline's 30 minutes bound the bursts only to
+		// shape 5-20, and compare_errors tempers at that bound (invKCap):
+		// the median is 32 minutes, a quarter missed in an hour (at the
+		// estimate, 15 minutes, but a bursty service then tripped 7 times
+		// as often as α; see TestSimulatedFalseAlarms). A day of history
+		// (the default shape_window) pins the bursts: see the last case.
+		{scenario{name: "2x errors at 1000/min, 0.5%, no history", rule: cmp, minute: errorMinute(flat(1000), after(0.005, 0.01), 0), periods: 60}, 40},
 		// compare_errors against a baseline of about 9-18 errors: with
 		// fewer than 10 they cannot show whether errors come in clumps,
 		// and against a null of rare clumps that the baseline leaves
@@ -644,6 +651,7 @@ func TestSimulatedDetection(t *testing.T) {
 			probes: func(r rng, m int) []sample.Sample {
 				return flakyProbes(map[bool]float64{true: 0, false: 1}[m < 0])(r, m)
 			}, periods: 30}, 1},
+		{scenario{name: "2x errors at 1000/min, 0.5%, a day", rule: cmp, minute: errorMinute(flat(1000), after(0.005, 0.01), 0), periods: 30, history: day}, 15},
 	}
 	// The canary case: the new version (10% of the traffic) fails 10x.
 	cases[2].s.minute = func(r rng, m int, v string) []sample.Sample {
@@ -669,8 +677,12 @@ func TestSimulatedDetection(t *testing.T) {
 			times = append(times, m)
 		}
 		med, p90 := quantileInt(times, 0.5), quantileInt(times, 0.9)
-		t.Logf("%-40s detected at minute: median %d, p90 %d (missed in 30 minutes: %d of %d)", c.s.name, med, p90, missed, n)
-		if med > c.within || missed > n/5 {
+		t.Logf("%-40s detected at minute: median %d, p90 %d (missed in %d minutes: %d of %d)", c.s.name, med, p90, c.s.periods, missed, n)
+		allowed := n / 5
+		if strings.HasSuffix(c.s.name, "no history") {
+			allowed = 3 * n / 10
+		}
+		if med > c.within || missed > allowed {
 			t.Errorf("%s: median detection at minute %d (want within %d), %d of %d missed", c.s.name, med, c.within, missed, n)
 		}
 	}

@@ -45,6 +45,16 @@ func genTrace(seed uint64, header []string, base traffic, minutes int, probes bo
 	return tracegen.Trace(o)
 }
 
+// genTraceHistory is genTrace with probes and history minutes of shape
+// history before the baseline's 30 (tracegen.Options.History).
+func genTraceHistory(seed uint64, base traffic, minutes, history int, after func(i int) traffic) []byte {
+	return tracegen.Trace(tracegen.Options{Seed: seed, Minutes: minutes, Baseline: base, After: after, History: history,
+		DurationStats: tracegen.ExampleStats(tracesDir), Probes: exampleProbe})
+}
+
+// day is a shape history of a day before the baseline's 30 minutes.
+const day = 24*60 - 30
+
 // genSplitTrace is genTrace for a weighted alias: after the deploy the
 // watcher reports per-version samples for the new version (42) and the
 // known-good one (41), side by side.
