@@ -100,17 +100,23 @@ func TestBaselineHorizon(t *testing.T) {
 	}
 }
 
-// TestShapeWindow: the baseline_window unless written; shorter than the
-// baseline_window or longer than CloudWatch keeps one-minute data names
-// its key and line.
+// TestShapeWindow: a day unless written (the baseline_window when that is
+// longer); shorter than the baseline_window or longer than CloudWatch
+// keeps one-minute data names its key and line.
 func TestShapeWindow(t *testing.T) {
 	src := string(mustRead(t, "testdata/valid-minimal.toml"))
 	cfg, err := Parse([]byte(src), "c.toml", Options{LookupEnv: noEnv})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tg := cfg.Targets[0]; tg.ShapeWindow != tg.BaselineWindow {
-		t.Errorf("shape_window = %s by default, want the baseline_window %s", tg.ShapeWindow, tg.BaselineWindow)
+	if tg := cfg.Targets[0]; tg.ShapeWindow.Duration != 24*time.Hour {
+		t.Errorf("shape_window = %s by default, want 24h", tg.ShapeWindow)
+	}
+	long := strings.Replace(src, `alias = "live"`, `alias = "live"`+"\nbaseline_window = \"30h\"", 1)
+	if cfg, err := Parse([]byte(long), "c.toml", Options{LookupEnv: noEnv}); err != nil {
+		t.Errorf("baseline_window = 30h: %v", err)
+	} else if got := cfg.Targets[0].ShapeWindow.Duration; got != 30*time.Hour {
+		t.Errorf("baseline_window = 30h: shape_window %s by default, want the baseline_window", got)
 	}
 	for _, c := range []struct{ value, want string }{
 		{`"24h"`, ""},

@@ -16,6 +16,9 @@ const (
 	DefaultMetricPeriod    = time.Minute
 	DefaultMetricLag       = 3
 	DefaultBaselineWindow  = 30 * time.Minute
+	// DefaultShapeWindow is a day: compare_errors tempers at an upper
+	// bound on its bursts' 1/k, which a baseline's half hour leaves loose.
+	DefaultShapeWindow = 24 * time.Hour
 	// MaxShapeWindow is CloudWatch's retention of one-minute datapoints.
 	MaxShapeWindow = 15 * 24 * time.Hour
 	// DefaultBaselineHorizon is how long after the deploy a trip against
@@ -198,7 +201,7 @@ func applyTargetDefaults(t *Target, written func(key string) bool) {
 		setInt(&t.MetricLag, DefaultMetricLag)
 	}
 	setDur(&t.BaselineWindow, DefaultBaselineWindow)
-	setDur(&t.ShapeWindow, t.BaselineWindow.Duration)
+	setDur(&t.ShapeWindow, max(DefaultShapeWindow, t.BaselineWindow.Duration))
 	for i := range t.Probes {
 		p := &t.Probes[i]
 		setStr(&p.Method, "GET")

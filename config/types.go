@@ -141,8 +141,9 @@ type Target struct {
 	// ShapeWindow is how far before the deploy the alias's count metrics
 	// (Invocations, Errors, Throttles) are read for the shape of their
 	// bursts alone (rates come from baseline_window): a day shows a
-	// service's clumps where an hour of rare errors cannot. Default: the
-	// baseline_window (no history beyond it); at most 15 days, CloudWatch's
+	// service's clumps where an hour of rare errors cannot, and pins the
+	// bound on their burstiness compare_errors tempers at. Default: 24h
+	// (the baseline_window when longer); at most 15 days, CloudWatch's
 	// retention of one-minute data.
 	ShapeWindow Duration `toml:"shape_window"`
 	// BaselineHorizon is how long after the deploy a rule that compares
