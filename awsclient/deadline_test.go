@@ -187,8 +187,11 @@ func TestIsRead(t *testing.T) {
 // it the action deadline cuts it.
 func TestLongLambdaCallIsBoundByTheCallerAlone(t *testing.T) {
 	bh := newBlackHole(t)
+	// The response-header deadline later than the action's: two equal
+	// timers race, and the header one, when it fired first (a loaded
+	// machine), failed the first call with its own error.
 	lc := lambdaClient(t, awsclient.Options{EndpointURL: bh.URL(), MaxAttempts: 1, RetryMode: "standard",
-		ActionTimeout: 100 * time.Millisecond, ResponseHeaderTimeout: 100 * time.Millisecond})
+		ActionTimeout: 100 * time.Millisecond, ResponseHeaderTimeout: 300 * time.Millisecond})
 	invoke := func(opts ...func(*lambda.Options)) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 800*time.Millisecond)
 		defer cancel()
