@@ -90,5 +90,9 @@ func target(bake time.Duration, rules ...config.Rule) config.Target {
 	t := config.Target{Name: "t", BakeTime: dur(bake), MetricPeriod: dur(time.Minute),
 		Probes: []config.Probe{{Name: "health"}}, Rules: append([]config.Rule(nil), rules...)}
 	config.ApplyTargetDefaults(&t)
+	// No shape history unless a test asks for one (simPolicyHistory): the
+	// fixtures' baselines often reach past the baseline_window, and the
+	// default day would read those minutes as history.
+	t.ShapeWindow = t.BaselineWindow
 	return t
 }

@@ -609,7 +609,7 @@ func TestSimulatedDetection(t *testing.T) {
 	after := func(v0, v1 float64) func(int) float64 { return stepAt(0, v0, v1) }
 	cases := []struct {
 		s      scenario
-		within int // minutes: the median detection, and 80% detected within the scenario's periods (70% without a history)
+		within int // minutes: the median detection, and 80% detected within the scenario's periods (half without a history)
 	}{
 		{scenario{name: "hard failure, error_rate", rule: errRate, minute: errorMinute(flat(1000), after(0.01, 1), 0), periods: 30}, 1},
 		{scenario{name: "10x errors, compare_errors", rule: cmp, minute: errorMinute(flat(1000), after(0.01, 0.1), 0), periods: 30}, 1},
@@ -623,7 +623,7 @@ func TestSimulatedDetection(t *testing.T) {
 		// estimate, 15 minutes, but a bursty service then tripped 7 times
 		// as often as α; see TestSimulatedFalseAlarms). A day of history
 		// (the default shape_window) pins the bursts: see the last case.
-		{scenario{name: "2x errors at 1000/min, 0.5%, no history", rule: cmp, minute: errorMinute(flat(1000), after(0.005, 0.01), 0), periods: 60}, 40},
+		{scenario{name: "2x errors at 1000/min, 0.5%, no history", rule: cmp, minute: errorMinute(flat(1000), after(0.005, 0.01), 0), periods: 60}, 45},
 		// compare_errors against a baseline of about 9-18 errors: with
 		// fewer than 10 they cannot show whether errors come in clumps,
 		// and against a null of rare clumps that the baseline leaves
@@ -680,7 +680,7 @@ func TestSimulatedDetection(t *testing.T) {
 		t.Logf("%-40s detected at minute: median %d, p90 %d (missed in %d minutes: %d of %d)", c.s.name, med, p90, c.s.periods, missed, n)
 		allowed := n / 5
 		if strings.HasSuffix(c.s.name, "no history") {
-			allowed = 3 * n / 10
+			allowed = n / 2 // the price, pinned loosely (race builds run 20 watches)
 		}
 		if med > c.within || missed > allowed {
 			t.Errorf("%s: median detection at minute %d (want within %d), %d of %d missed", c.s.name, med, c.within, missed, n)
