@@ -789,7 +789,12 @@ func (b *PreparedBaseline) invKCap(r *rule, rb *ruleBase, ts []int64, x, n []flo
 // count rule's bursts from its baseline periods (ts, x, n; an incident's
 // with their own rate) and, with a shape history beyond them, from the
 // history too: half of delta goes to each (shape.go), so the tighter
-// holds at delta. +Inf when they have no events.
+// holds at delta. +Inf when they have no events. The history's holds
+// only while the bursts kept the day's shape: when the baseline's own
+// periods reject it (seqtest.InvKFits at historyGuardDelta), the
+// baseline's bound does (a dependency that began to flap within the
+// hour: a day at shape 50, then shape 2, tripped 27 of 4,000 healthy
+// watches at α = 5e-4 with the day's bound, 13 times α).
 func (b *PreparedBaseline) invKUpper(r *rule, rb *ruleBase, ts []int64, x, n []float64, delta float64) float64 {
 	c := 0
 	if rb.shift.on {
@@ -800,8 +805,26 @@ func (b *PreparedBaseline) invKUpper(r *rule, rb *ruleBase, ts []int64, x, n []f
 		return seqtest.InvKUpper(x, n, c, delta) // no periods beyond the baseline's
 	}
 	delta /= 2
-	return min(seqtest.InvKUpper(x, n, c, delta), seqtest.InvKUpperRuns(hx, hn, ends, delta))
+	base, hist := seqtest.InvKUpper(x, n, c, delta), seqtest.InvKUpperRuns(hx, hn, ends, delta)
+	if hist < base && !seqtest.InvKFits(x, n, baseRuns(c, len(x)), hist, historyGuardDelta) {
+		return base
+	}
+	return min(base, hist)
 }
+
+// baseRuns are the ends of the baseline's runs of one rate (InvKUpper's):
+// split at c when an incident began at its period c.
+func baseRuns(c, n int) []int {
+	if c <= 0 || c >= n {
+		return []int{n}
+	}
+	return []int{c, n}
+}
+
+// historyGuardDelta is the level at which the baseline's periods reject
+// the history's bound on 1/k: lenient, as switching to the baseline's own
+// bound can only temper more.
+const historyGuardDelta = 0.05
 
 // phi is the tempering divisor of a period expecting mu events, against
 // the baseline (see invKCap).

@@ -220,3 +220,44 @@ func TestClumpyDayChoosesTheCompositeTest(t *testing.T) {
 		t.Errorf("a day of clumps: the tempered test at 1/k = %.3g, want the composite one", b.rules[0].invK)
 	}
 }
+
+// The shape history's bound on 1/k holds only while the bursts kept the
+// day's shape: a day at shape 50 and a baseline hour at shape 2 (a
+// dependency that began to flap) temper compare_errors at the baseline's
+// own bound, which the day's would undercut tenfold; a baseline like the
+// day keeps the day's tighter bound.
+func TestHistoryBoundGuard(t *testing.T) {
+	cmp := config.Rule{Name: "cmp", Kind: config.RuleCompareErrors}
+	p := simPolicyHistory(t, cmp, 0.9995, day)
+	for _, tc := range []struct {
+		name    string
+		k       float64 // the baseline's burst shape
+		ownBase bool    // the baseline's own bound rules
+	}{{"a baseline burstier than the day", 2, true}, {"a baseline like the day", 50, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := rng{rand.New(rand.NewPCG(11, 12))}
+			var all []sample.Sample
+			var x, n []float64
+			for m := -30 - day; m < 0; m++ {
+				k := 50.0
+				if m >= -30 {
+					k = tc.k
+				}
+				e := r.events(1000, 0.01, k)
+				all = append(all, met("Invocations", "", m, 1000), met("Errors", "", m, e))
+				if m >= -30 {
+					x, n = append(x, e), append(n, 1000)
+				}
+			}
+			rb := &p.PrepareBaseline(all).rules[0]
+			base := seqtest.InvKUpper(x, n, 0, invKCapDelta/2)
+			if tc.ownBase && rb.invKCap < base {
+				t.Errorf("1/k tempered at %.4g, below the baseline's own bound %.4g", rb.invKCap, base)
+			}
+			if !tc.ownBase && rb.invKCap >= base {
+				t.Errorf("1/k tempered at %.4g, not below the baseline's own bound %.4g: the day's bound should rule", rb.invKCap, base)
+			}
+			t.Logf("1/k tempered at %.4g; the baseline's own bound %.4g, its estimate %.4g", rb.invKCap, base, rb.invK)
+		})
+	}
+}
