@@ -800,25 +800,17 @@ func (b *PreparedBaseline) invKUpper(r *rule, rb *ruleBase, ts []int64, x, n []f
 	if rb.shift.on {
 		c = len(x) - rb.shift.periods // the incident's periods have their own rate
 	}
+	runs := []int{c, len(x)} // seqtest.InvKUpper's runs (an empty one counts for nothing)
 	hx, hn, ends, ok := b.withHistory(r, rb, ts, x, n)
 	if !ok || len(hx) == len(x) {
-		return seqtest.InvKUpper(x, n, c, delta) // no periods beyond the baseline's
+		return seqtest.InvKUpperRuns(x, n, runs, delta) // no periods beyond the baseline's
 	}
 	delta /= 2
-	base, hist := seqtest.InvKUpper(x, n, c, delta), seqtest.InvKUpperRuns(hx, hn, ends, delta)
-	if hist < base && !seqtest.InvKFits(x, n, baseRuns(c, len(x)), hist, historyGuardDelta) {
+	base, hist := seqtest.InvKUpperRuns(x, n, runs, delta), seqtest.InvKUpperRuns(hx, hn, ends, delta)
+	if hist < base && !seqtest.InvKFits(x, n, runs, hist, historyGuardDelta) {
 		return base
 	}
 	return min(base, hist)
-}
-
-// baseRuns are the ends of the baseline's runs of one rate (InvKUpper's):
-// split at c when an incident began at its period c.
-func baseRuns(c, n int) []int {
-	if c <= 0 || c >= n {
-		return []int{n}
-	}
-	return []int{c, n}
 }
 
 // historyGuardDelta is the level at which the baseline's periods reject
