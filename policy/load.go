@@ -138,11 +138,21 @@ func dropBusy(ts []int64, x, n []float64, ref func(i int) float64) ([]int64, []f
 func localMedians(n []float64) []float64 {
 	k := len(n)
 	med := make([]float64, k)
-	win := make([]float64, 0, 2*loadWindow+1)
+	// The window's values, kept sorted as it slides: one value leaves and
+	// one enters per period (a day of history is 1,440 periods, read by
+	// every count rule).
+	win := slices.Clone(n[:min(k, loadWindow)])
+	slices.Sort(win)
 	for i := range n {
-		lo, hi := max(0, i-loadWindow), min(k, i+loadWindow+1)
-		win = append(win[:0], n[lo:hi]...)
-		med[i] = medianOf(win)
+		if out := i - loadWindow - 1; out >= 0 {
+			j, _ := slices.BinarySearch(win, n[out])
+			win = slices.Delete(win, j, j+1)
+		}
+		if in := i + loadWindow; in < k {
+			j, _ := slices.BinarySearch(win, n[in])
+			win = slices.Insert(win, j, n[in])
+		}
+		med[i] = win[len(win)/2]
 	}
 	return med
 }

@@ -3,6 +3,7 @@ package policy
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -440,5 +441,26 @@ func TestCompareErrorsLoadLatePeriod(t *testing.T) {
 	// invocations is judged on them, whatever came before.
 	if v := eval(watch(2000, 200, 1300, 130, 3), at(10).Add(10*time.Second)); v.Kind != Failing {
 		t.Errorf("a final minute at 1,300 invocations and 10%% errors after a busy one does not trip: %s", v.Findings[0].Note)
+	}
+}
+
+// localMedians' sliding window gives each period the median of the
+// loadWindow periods either side of it, as sorting each window does, ties
+// and short series included.
+func TestLocalMediansSlide(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	for _, k := range []int{0, 1, 2, loadWindow, 2*loadWindow + 1, 2*loadWindow + 2, 500} {
+		n := make([]float64, k)
+		for i := range n {
+			n[i] = float64(r.IntN(20)) // many ties
+		}
+		got := localMedians(n)
+		for i := range n {
+			win := slices.Clone(n[max(0, i-loadWindow):min(k, i+loadWindow+1)])
+			slices.Sort(win)
+			if want := win[len(win)/2]; got[i] != want {
+				t.Fatalf("%d periods: median at %d = %v, want %v", k, i, got[i], want)
+			}
+		}
 	}
 }
