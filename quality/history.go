@@ -7,7 +7,8 @@ import (
 )
 
 // This file draws the shape history: the known-good version's alias-level
-// counts (Invocations, Errors, Throttles) before the simulated hour, for a
+// counts (Invocations, Errors, Throttles; its slow counts are drawn given
+// these, history_latency.go) before the simulated hour, for a
 // target whose shape_window is longer than its baseline_window
 // (Options.ShapePeriods). The daemon reads them only for the shape of the
 // counts' bursts (each hour's rate free), never for rates.
@@ -162,7 +163,9 @@ func (h *histModel) describe() string {
 type histPeriod struct {
 	Start         time.Time
 	Inv, Err, Thr int
-	Missing       bool // never read (Delivery.BaselineMissing)
+	Missing       bool    // never read (Delivery.BaselineMissing)
+	Level         float64 // the traffic's mean requests a minute, spikes included, before its noise
+	Served        float64 // the requests expected to be served (not throttled)
 }
 
 // history draws the n periods before first (the simulated hour's first
@@ -194,6 +197,7 @@ func history(sc *Scenario, first time.Time, n int) ([]histPeriod, *histModel) {
 		inv := lam * (1 - thrP)
 		p.Err = r.poisson(inv * errP)
 		p.Inv = p.Err + r.poisson(inv*(1-errP))
+		p.Level, p.Served = level, inv
 		p.Missing = r.bernoulli(sc.Delivery.BaselineMissing)
 	}
 	return out, h

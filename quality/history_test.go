@@ -2,6 +2,7 @@ package quality
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"reflect"
 	"slices"
@@ -430,5 +431,113 @@ func TestTargetOptionsShapePeriods(t *testing.T) {
 	tg.ShapeWindow = tg.BaselineWindow
 	if o, _ := TargetOptions(tg); o.ShapePeriods != 0 {
 		t.Errorf("ShapePeriods %d with shape_window = baseline_window, want 0", o.ShapePeriods)
+	}
+}
+
+// The history carries the trimmed counts the watch asks for (TC(X:) at
+// the known-good's p99 and above it), drawn from the known-good's latency
+// model: each at most the period's invocations and nested (slower than
+// 1.2X at most as many as slower than X), the last hour's slow share like
+// the simulated baseline's, and, where the model's per-minute noise is
+// all there is (no drift, load or scale-out), the periods' spread about
+// what that noise gives.
+func TestShapeHistorySlowCounts(t *testing.T) {
+	t.Parallel()
+	for _, k := range []Kind{GoodSteady, GoodHeavyTail, GoodLatDrift, GoodLoadLatency, GoodScaleOut} {
+		for seed := uint64(1); seed <= 4; seed++ {
+			sc, err := NewScenario(k, seed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x0 := math.Round(sc.Old.Latency.steady().quantile(0.99))
+			st0, st1 := fmt.Sprintf("TC(%g:)", x0), fmt.Sprintf("TC(%g:)", math.Round(1.2*x0))
+			o := withShape(t, historyDay)
+			o.Stats = append(slices.Clone(o.Stats), st0, st1)
+			c, err := Generate(k, seed, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hist, _ := splitHistory(t, c, o.BaselinePeriods)
+			type per struct{ inv, s0, s1 float64 }
+			ps := map[time.Time]*per{}
+			for _, r := range hist {
+				p := ps[r.S.Time]
+				if p == nil {
+					p = &per{inv: -1, s0: -1, s1: -1}
+					ps[r.S.Time] = p
+				}
+				if r.S.Outcome != sample.OutcomeOK {
+					continue
+				}
+				switch r.S.Metric {
+				case "Invocations":
+					p.inv = r.S.Value
+				case "Duration." + st0:
+					p.s0 = r.S.Value
+				case "Duration." + st1:
+					p.s1 = r.S.Value
+				}
+			}
+			var ts []time.Time
+			for at, p := range ps {
+				if p.inv > 0 && (p.s0 < 0 || p.s1 < 0 || p.s1 > p.s0 || p.s0 > p.inv) {
+					t.Fatalf("%s seed %d, %s: %d invocations, %s %v, %s %v", k, seed, at, int(p.inv), st0, p.s0, st1, p.s1)
+				}
+				if p.inv > 0 {
+					ts = append(ts, at)
+				}
+			}
+			slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
+			if len(ts) < historyDay/2 {
+				t.Fatalf("%s seed %d: %d history periods with invocations", k, seed, len(ts))
+			}
+			// The last hour against the simulated baseline hour.
+			var hs, hn, bs, bn float64
+			for _, at := range ts[len(ts)-60:] {
+				hs, hn = hs+ps[at].s0, hn+ps[at].inv
+			}
+			for i := range c.Sim.DeployIndex() {
+				a := c.Sim.Periods[i].Alias()
+				for _, d := range a.Dur {
+					if d > x0 {
+						bs++
+					}
+				}
+				bn += float64(len(a.Dur))
+			}
+			// (Latency that follows load moves with the hour's traffic
+			// slope: a tenth more load is twice the share above a p99.)
+			if r := (hs / hn) / (bs / bn); bs >= 30 && sc.LatLoad == 0 && (r < 0.5 || r > 2) {
+				t.Errorf("%s seed %d: the history's last hour %.4f slower than %g ms, the baseline %.4f", k, seed, hs/hn, x0, bs/bn)
+			}
+			if k != GoodSteady && k != GoodHeavyTail {
+				continue
+			}
+			// The spread: Pearson's X² per period against what the
+			// per-minute noise nodes give (1 + n·Var(p)/E(p)).
+			var ep, ep2 float64
+			scales, tails := sc.Old.Latency.scaleNodes(), sc.Old.Latency.tailNodes()
+			for _, s := range scales {
+				for _, h := range tails {
+					p := sc.Old.Latency.mix(s, h, 0, sc.Old.Cold).sf(x0)
+					ep, ep2 = ep+p, ep2+p*p
+				}
+			}
+			m := float64(len(scales) * len(tails))
+			ep, ep2 = ep/m, ep2/m
+			var sx, sn, chi, want float64
+			for _, at := range ts {
+				sx, sn = sx+ps[at].s0, sn+ps[at].inv
+			}
+			for _, at := range ts {
+				p := ps[at]
+				mu := sx / sn * p.inv
+				chi += (p.s0 - mu) * (p.s0 - mu) / mu
+				want += 1 + p.inv*(ep2-ep*ep)/ep
+			}
+			if r := chi / want; r < 0.75 || r > 1.33 {
+				t.Errorf("%s seed %d: the history's slow counts spread %.3g times what the latency noise gives (X² %.0f, expected %.0f)", k, seed, r, chi, want)
+			}
+		}
 	}
 }

@@ -42,13 +42,15 @@ type Options struct {
 	DeployPeriods int
 	// ShapePeriods, when more than BaselinePeriods (the target's
 	// shape_window longer than its baseline_window), adds the shape
-	// history: alias-level Invocations, Errors and Throttles as
-	// {"type":"baseline"} records for every period from ShapePeriods
-	// before the deploy's minute up to the first the baseline records
-	// cover, before them in the trace; no Duration statistics, probes or
-	// custom metrics. Periods the simulation has are written from it,
-	// older ones drawn from the known-good's model with a daily cycle
-	// (history.go). 0: none.
+	// history: alias-level Invocations, Errors and Throttles, and the
+	// trimmed counts with absolute bounds among the Duration statistics
+	// (TC(412:), as the watcher reads them), as {"type":"baseline"}
+	// records for every period from ShapePeriods before the deploy's
+	// minute up to the first the baseline records cover, before them in
+	// the trace; no percentiles, probes or custom metrics. Periods the
+	// simulation has are written from it, older ones drawn from the
+	// known-good's model with a daily cycle (history.go,
+	// history_latency.go). 0: none.
 	ShapePeriods int
 }
 
@@ -171,10 +173,21 @@ func (m *materialiser) history(dl []delivery) string {
 		m.s.Periods[m.s.DeployIndex()].Start.Add(-time.Duration(n)*period).Format(time.RFC3339), n)
 	if older := n - m.s.DeployIndex(); older > 0 {
 		hist, h := history(m.s.Sc, m.s.First, older)
-		m.recs = slices.Grow(m.recs, 3*len(hist))
-		for _, p := range hist {
-			if !p.Missing {
-				m.counts(RecBaseline, p.Start, "", Agg{Inv: p.Inv, Err: p.Err, Thr: p.Thr}, sample.OutcomeOK, time.Time{})
+		xs := trimmedThresholds(m.stats)
+		slow := slowCounts(m.s.Sc, h, hist, xs)
+		m.recs = slices.Grow(m.recs, (3+len(m.stats))*len(hist))
+		for i, p := range hist {
+			if p.Missing {
+				continue
+			}
+			put := m.putter(RecBaseline, p.Start, "", sample.OutcomeOK, time.Time{})
+			putCounts(put, Agg{Inv: p.Inv, Err: p.Err, Thr: p.Thr})
+			for _, st := range m.stats {
+				if len(slow) > 0 {
+					if v, ok := st.trimmedCount(xs, slow[i], p.Inv); ok {
+						put("Duration."+st.name, v, p.Inv > 0)
+					}
+				}
 			}
 		}
 		line += "; before the simulated hour " + h.describe()
@@ -183,7 +196,15 @@ func (m *materialiser) history(dl []delivery) string {
 	for i := max(m.s.DeployIndex()-n, 0); i < first; i++ {
 		if dl[i].Kind != deliverMissing {
 			p := &m.s.Periods[i]
-			m.counts(RecBaseline, p.Start, "", p.Alias(), sample.OutcomeOK, time.Time{})
+			a := p.Alias()
+			put := m.putter(RecBaseline, p.Start, "", sample.OutcomeOK, time.Time{})
+			putCounts(put, a)
+			for _, st := range m.stats {
+				if st.isTrimmedCount() {
+					v, ok := st.eval(a.Dur)
+					put("Duration."+st.name, v, ok)
+				}
+			}
 		}
 	}
 	return line
@@ -241,12 +262,6 @@ func (m *materialiser) series(typ string, start time.Time, version string, a Agg
 			put(c, 0, false)
 		}
 	}
-}
-
-// counts writes the count metrics of one version (or the alias, "") for
-// one period: Invocations, Errors and Throttles.
-func (m *materialiser) counts(typ string, start time.Time, version string, a Agg, out sample.Outcome, at time.Time) {
-	putCounts(m.putter(typ, start, version, out, at), a)
 }
 
 func putCounts(put func(metric string, v float64, ok bool), a Agg) {
