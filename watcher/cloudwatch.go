@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -393,21 +394,29 @@ func (r *MetricReader) BaselineFor(ctx context.Context, aw ActiveWatch, statsFor
 			}
 		}
 	}
-	return append(out, r.shapeHistory(ctx, aw, floorTime(end.Add(-t.ShapeWindow.Duration), period), start)...), stats, nil
+	return append(out, r.shapeHistory(ctx, aw, floorTime(end.Add(-t.ShapeWindow.Duration), period), start, stats)...), stats, nil
 }
 
 // shapeHistory reads the alias's count metrics (Invocations, Errors,
-// Throttles) over [from, to), the target's shape_window before the
-// baseline window: the policy reads them for the shape of the counts'
-// bursts alone. A failed read is logged and leaves the watch without
-// history, which only costs its tests the history's narrowing: their
-// split of α does not depend on it.
-func (r *MetricReader) shapeHistory(ctx context.Context, aw ActiveWatch, from, to time.Time) []sample.Sample {
+// Throttles) and the trimmed counts among stats (TC(X:): the latency
+// rules' slow invocations at the thresholds the baseline set) over
+// [from, to), the target's shape_window before the baseline window: the
+// policy reads them for the shape of the counts' bursts alone. A failed
+// read is logged and leaves the watch without history, which only costs
+// its tests the history's narrowing: their split of α does not depend on
+// it.
+func (r *MetricReader) shapeHistory(ctx context.Context, aw ActiveWatch, from, to time.Time, stats []string) []sample.Sample {
 	if !from.Before(to) {
 		return nil
 	}
 	t := aw.Target
-	pl := watchPlan{series: builtinSeries(t, "", nil)}
+	var counts []string
+	for _, st := range stats {
+		if strings.HasPrefix(st, "TC(") {
+			counts = append(counts, st)
+		}
+	}
+	pl := watchPlan{series: builtinSeries(t, "", counts)}
 	out, err := r.readRange(ctx, aw, &pl, from, to)
 	if err != nil {
 		r.cfg.Logger.Warn("shape history read failed; the baseline window alone bounds the bursts of this watch's counts",

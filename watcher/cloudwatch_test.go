@@ -397,8 +397,10 @@ func TestBaselineReadsWindowBeforeDeploy(t *testing.T) {
 
 // TestBaselineReadsShapeHistory: a shape_window longer than the
 // baseline_window adds the alias's count metrics before the baseline
-// window, back to shape_window before the deploy's minute; no Duration
-// statistic, no version. A failed history read leaves the baseline whole.
+// window, back to shape_window before the deploy's minute; no percentile
+// (the trimmed counts a watch asks for are read too:
+// TestShapeHistoryReadsTrimmedCounts), no version. A failed history read
+// leaves the baseline whole.
 func TestBaselineReadsShapeHistory(t *testing.T) {
 	e := newCWEnv(t, MetricReaderConfig{})
 	tg := lambdaTarget("api")
@@ -491,6 +493,43 @@ func TestBaselineForReadsTrimmedCounts(t *testing.T) {
 	}
 	if len(ss) != 50 {
 		t.Fatalf("%d baseline samples, want 5 metrics x 10 periods", len(ss))
+	}
+}
+
+// The shape history carries the trimmed counts the baseline asked for
+// (compare_latency's slow invocations, for the shape of their bursts), not
+// the percentiles: TC(150:) for each history period, at most its
+// invocations, and no p99 before the baseline window.
+func TestShapeHistoryReadsTrimmedCounts(t *testing.T) {
+	e := newCWEnv(t, MetricReaderConfig{})
+	tg := lambdaTarget("api", config.Rule{Name: "cmp", Kind: config.RuleCompareLatency})
+	tg.BaselineWindow = config.Duration{Duration: 10 * time.Minute}
+	tg.ShapeWindow = config.Duration{Duration: time.Hour}
+	e.sim.LambdaTraffic("api", "live", "5", minute(10, 30), minute(12, 30), awssim.Profile{InvocationsPerMin: 600, DurationMs: 100, DurationJitterMs: 30, Seed: 2})
+	aw := activeWatch(tg, t0.Add(-15*time.Second), nil)
+	statsFor := func([]sample.Sample) []string { return []string{"p99", "TC(150:)"} }
+	ss, _, err := e.r.BaselineFor(context.Background(), aw, statsFor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := index(ss)
+	slow := 0
+	for m := 0; m < 50; m++ {
+		at := minute(11, 0).Add(time.Duration(m) * time.Minute).Format("15:04")
+		s, n := idx["Duration.TC(150:)||"+at], idx["Invocations||"+at]
+		if s.Outcome != sample.OutcomeOK || n.Outcome != sample.OutcomeOK || s.Value > n.Value {
+			t.Fatalf("history %s: TC(150:) %+v of invocations %+v", at, s, n)
+		}
+		slow += int(s.Value)
+		if p := idx["Duration.p99||"+at]; p.Outcome != "" {
+			t.Fatalf("history %s has a percentile: %+v", at, p)
+		}
+	}
+	if slow == 0 {
+		t.Fatal("no history period counted an invocation slower than 150 ms (100 ± 30 ms)")
+	}
+	if len(ss) != 50+50*4 {
+		t.Fatalf("%d samples, want the window's 5 metrics x 10 periods and the history's 4 x 50", len(ss))
 	}
 }
 
