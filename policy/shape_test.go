@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -260,4 +261,32 @@ func TestHistoryBoundGuard(t *testing.T) {
 			t.Logf("1/k tempered at %.4g; the baseline's own bound %.4g, its estimate %.4g", rb.invKCap, base, rb.invK)
 		})
 	}
+}
+
+// compare_latency reads the shape of its slow counts' bursts from the
+// shape history when it holds them (the watcher reads the baseline's
+// trimmed counts over the shape_window): with a day of slow counts in
+// bursts of shape 1 it tempers at the day's 1/k, near the truth, where
+// the baseline's 30 minutes alone leave it at their estimate raised by
+// its standard error.
+func TestLatencyReadsTheDaysShape(t *testing.T) {
+	rule := config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency}
+	minute := slowMinute("400", flat(1000), flat(0.01), 1)
+	r := rng{rand.New(rand.NewPCG(5, 6))}
+	var all []sample.Sample
+	for m := -30 - day; m < 0; m++ {
+		all = append(all, minute(r, m, "")...)
+	}
+	withDay := &simPolicyHistory(t, rule, 0.9995, day).PrepareBaseline(all).rules[0]
+	noDay := &simPolicy(t, rule, 0.9995).PrepareBaseline(all[len(all)-3*30:]).rules[0]
+	if withDay.eventsKg < 0 || !withDay.hasRef {
+		t.Fatalf("no slow counts to temper: %+v", withDay)
+	}
+	if k := withDay.invK; math.Abs(k-1) > 0.15 {
+		t.Errorf("with a day of history 1/k = %.4g, want the truth 1 within 0.15", k)
+	}
+	if noDay.invK <= withDay.invK {
+		t.Errorf("without history 1/k = %.4g, want above the day's %.4g (the hour's slack)", noDay.invK, withDay.invK)
+	}
+	t.Logf("1/k: with a day %.4g, without %.4g", withDay.invK, noDay.invK)
 }

@@ -558,6 +558,14 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 		{name: "compare_latency, cold starts of scale 0.05, 300/min", rule: cmpLat, minute: coldMinuteScaled(300, 0, 0.05, 40), periods: watch},
 		{name: "compare_latency, cold starts of scale 0.3, bursty k=5", rule: cmpLat, minute: coldMinuteScaled(1000, 5, 0.3, 40), periods: watch},
 		{name: "compare_latency, faster cold starts (tau 20s)", rule: cmpLat, minute: coldMinuteScaled(1000, 0, 0.5, 20), periods: watch},
+		// With a day of the slow counts' history (the watcher reads the
+		// trimmed counts over the shape_window too), the day's 1/k
+		// stands in for the hour's slack (historyDispersion).
+		{name: "compare_latency, heavy-tailed slow counts k=1, a day of history", rule: config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency},
+			minute: slowMinute("400", flat(1000), flat(0.01), 1), periods: watch, history: day},
+		{name: "compare_latency at 1.1x p99, cold starts, bursty k=5, a day of history", rule: cmpLat, minute: coldMinute(1000, 5), periods: watch, history: day},
+		{name: "compare_latency at 1.1x p99, cold starts, bursty k=1, a day of history", rule: cmpLat, minute: coldMinute(1000, 1), periods: watch, history: day},
+		{name: "compare_latency, cold starts of scale 0.3, bursty k=1, 300 a minute, a day of history", rule: cmpLat, minute: coldMinuteScaled(300, 1, 0.3, 40), periods: watch, history: day},
 		{name: "p99 at its threshold, cold starts of scale 0.2", rule: with(lat, func(r *config.Rule) { r.Warmup.Duration = 40 * time.Second }),
 			minute: coldSlowMinute(1000, 0.2, 0), periods: watch},
 		{name: "p99 at its threshold, cold starts of scale 0.5, bursty k=1", rule: with(lat, func(r *config.Rule) { r.Warmup.Duration = 40 * time.Second }),
