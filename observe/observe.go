@@ -307,7 +307,10 @@ func (o *Observer) Adopt(ctx context.Context, w store.Watch) {
 // since (a rollout's first weight set), the rebuilt one is adopted on its
 // own and this read is dropped.
 func (o *Observer) loadBaseline(ctx context.Context, p Parts, m *Memory, w store.Watch, e *evidence, probes []sample.Sample) {
-	statsFor := func(base []sample.Sample) []string { return m.policy.DurationStatsSince(base, w.BaselineSince) }
+	statsFor := func(base []sample.Sample) watcher.BaselineStats {
+		return watcher.BaselineStats{Stats: m.policy.DurationStatsSince(base, w.BaselineSince),
+			History: m.policy.HistoryStatsSince(base, w.BaselineSince)}
+	}
 	samples, stats, err := p.Reader.BaselineFor(ctx, watcher.ActiveWatch{Watch: w, Target: m.conf}, statsFor)
 	if err != nil {
 		m.mu.Lock()

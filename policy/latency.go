@@ -58,6 +58,29 @@ func (p *Policy) DurationStatsSince(baseline []sample.Sample, since time.Time) [
 	return out
 }
 
+// HistoryStatsSince lists the Duration statistics of DurationStatsSince
+// that the shape history (shape_window) needs: each latency rule's
+// trimmed count on the known-good side, TC(X:) at its first threshold
+// (compare_latency's known-good percentile; the absolute or
+// baseline-relative threshold of latency), whose bursts and response to
+// load the day shows (shape.go, load.go). Not the percentiles, nor
+// compare_latency's new-side count above (1 + min_effect)·X: nothing reads
+// them before the baseline window.
+func (p *Policy) HistoryStatsSince(baseline []sample.Sample, since time.Time) []string {
+	baseline, _, _ = p.splitHistory(baseline, since)
+	var out []string
+	for i := range p.rules {
+		r := &p.rules[i]
+		if !r.isLatency() {
+			continue
+		}
+		if xs := r.slowThresholds(baseline); len(xs) > 0 && !slices.Contains(out, tcStat(xs[0])) {
+			out = append(out, tcStat(xs[0]))
+		}
+	}
+	return out
+}
+
 // isLatency reports whether r judges the Duration metric.
 func (r *rule) isLatency() bool {
 	return r.kind == config.RuleLatency || r.kind == config.RuleCompareLatency

@@ -12,6 +12,8 @@ import (
 	"github.com/canaryd/canaryd/sample"
 )
 
+// DurationStats and HistoryStatsSince: the statistics a watch reads over
+// its baseline, and those of them its shape history needs.
 func TestDurationStats(t *testing.T) {
 	// Baseline p99 per minute: 400 at 1000 invocations, one quiet minute
 	// at 3000 ms with 2 invocations (weighted median ignores it).
@@ -31,20 +33,21 @@ func TestDurationStats(t *testing.T) {
 		rules    []config.Rule
 		baseline []sample.Sample
 		want     []string
+		hist     []string // HistoryStatsSince: the known-good side's trimmed counts
 	}{
-		{"absolute threshold needs no baseline", []config.Rule{lat("abs", 800.4, "")}, nil, []string{"p99", "TC(800:)"}},
-		{"ratio of the baseline p99", []config.Rule{lat("ratio", 1.5, "ratio")}, base, []string{"p99", "TC(599:)"}},
-		{"delta over the baseline p99", []config.Rule{lat("delta", 100, "delta")}, base, []string{"p99", "TC(499:)"}},
-		{"relative without baseline: statistic only", []config.Rule{lat("ratio", 1.5, "ratio")}, nil, []string{"p99"}},
+		{"absolute threshold needs no baseline", []config.Rule{lat("abs", 800.4, "")}, nil, []string{"p99", "TC(800:)"}, []string{"TC(800:)"}},
+		{"ratio of the baseline p99", []config.Rule{lat("ratio", 1.5, "ratio")}, base, []string{"p99", "TC(599:)"}, []string{"TC(599:)"}},
+		{"delta over the baseline p99", []config.Rule{lat("delta", 100, "delta")}, base, []string{"p99", "TC(499:)"}, []string{"TC(499:)"}},
+		{"relative without baseline: statistic only", []config.Rule{lat("ratio", 1.5, "ratio")}, nil, []string{"p99"}, nil},
 		{"compare: known-good p99 and (1+min_effect) times it", []config.Rule{
-			{Name: "cmp", Kind: config.RuleCompareLatency, Stat: "p99", MinEffect: 0.25}}, base, []string{"p99", "TC(399:)", "TC(499:)"}},
+			{Name: "cmp", Kind: config.RuleCompareLatency, Stat: "p99", MinEffect: 0.25}}, base, []string{"p99", "TC(399:)", "TC(499:)"}, []string{"TC(399:)"}},
 		{"compare without min_effect: one threshold", []config.Rule{
-			{Name: "cmp", Kind: config.RuleCompareLatency, Stat: "p99"}}, base, []string{"p99", "TC(399:)"}},
+			{Name: "cmp", Kind: config.RuleCompareLatency, Stat: "p99"}}, base, []string{"p99", "TC(399:)"}, []string{"TC(399:)"}},
 		{"non-percentile statistic: no counts", []config.Rule{
-			{Name: "avg", Kind: config.RuleLatency, Stat: "Average", Threshold: 300}}, base, []string{"Average"}},
+			{Name: "avg", Kind: config.RuleLatency, Stat: "Average", Threshold: 300}}, base, []string{"Average"}, nil},
 		{"no duplicates across rules, rule order", []config.Rule{lat("abs", 800, ""), lat("abs2", 800, ""),
-			{Name: "p90", Kind: config.RuleLatency, Stat: "p90", Threshold: 300}}, nil, []string{"p99", "TC(800:)", "p90", "TC(300:)"}},
-		{"no latency rule", []config.Rule{{Name: "e", Kind: config.RuleErrorRate, Threshold: 0.05}}, base, nil},
+			{Name: "p90", Kind: config.RuleLatency, Stat: "p90", Threshold: 300}}, nil, []string{"p99", "TC(800:)", "p90", "TC(300:)"}, []string{"TC(800:)", "TC(300:)"}},
+		{"no latency rule", []config.Rule{{Name: "e", Kind: config.RuleErrorRate, Threshold: 0.05}}, base, nil, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -58,6 +61,9 @@ func TestDurationStats(t *testing.T) {
 			}
 			if again := p.DurationStats(tc.baseline); !slices.Equal(again, got) {
 				t.Fatalf("not deterministic: %q then %q", got, again)
+			}
+			if h := p.HistoryStatsSince(tc.baseline, time.Time{}); !slices.Equal(h, tc.hist) {
+				t.Fatalf("HistoryStatsSince = %q, want %q", h, tc.hist)
 			}
 		})
 	}

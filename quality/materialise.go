@@ -26,6 +26,12 @@ type Options struct {
 	// none), e.g. (*policy.Policy).DurationStatsSince ["p99",
 	// "TC(412:)"]. It sees the baseline with Stats and p99.
 	DurationStats func(baseline []sample.Sample, since time.Time) []string
+	// HistoryStats, when set with DurationStats, chooses which of the
+	// trimmed counts the shape history carries (e.g.
+	// (*policy.Policy).HistoryStatsSince, as the watcher reads them:
+	// ["TC(412:)"]); unset, it carries every trimmed count with absolute
+	// bounds among the statistics.
+	HistoryStats func(baseline []sample.Sample, since time.Time) []string
 	// BaselinePeriods is how many periods before the deploy's minute the
 	// trace holds (the target's baseline_window; 0 or more than the
 	// simulation has: all of them).
@@ -44,7 +50,7 @@ type Options struct {
 	// shape_window longer than its baseline_window), adds the shape
 	// history: alias-level Invocations, Errors and Throttles, and the
 	// trimmed counts with absolute bounds among the Duration statistics
-	// (TC(412:), as the watcher reads them), as {"type":"baseline"}
+	// (TC(412:); HistoryStats chooses), as {"type":"baseline"}
 	// records for every period from ShapePeriods before the deploy's
 	// minute up to the first the baseline records cover, before them in
 	// the trace; no percentiles, probes or custom metrics. Periods the
@@ -68,6 +74,7 @@ type materialiser struct {
 	s     *Sim
 	o     Options
 	stats []stat
+	hist  []stat // the trimmed counts the shape history carries
 	late  *rng
 	end   time.Time // the horizon: nothing is delivered after it
 	recs  []Record
@@ -93,6 +100,14 @@ func Materialise(s *Sim, dl []delivery, o Options) (*Trace, error) {
 		if err := m.setStats(names); err != nil {
 			return nil, err
 		}
+		if o.HistoryStats != nil {
+			m.hist = m.hist[:0]
+			for _, n := range o.HistoryStats(base, s.Sc.baselineSince()) {
+				if i := slices.IndexFunc(m.stats, func(st stat) bool { return st.name == n }); i >= 0 && m.stats[i].isTrimmedCount() {
+					m.hist = append(m.hist, m.stats[i])
+				}
+			}
+		}
 		m.recs = m.recs[:0]
 	}
 	comments := describe(s.Sc)
@@ -115,13 +130,16 @@ func Materialise(s *Sim, dl []delivery, o Options) (*Trace, error) {
 }
 
 func (m *materialiser) setStats(names []string) error {
-	m.stats = m.stats[:0]
+	m.stats, m.hist = m.stats[:0], m.hist[:0]
 	for _, n := range names {
 		st, err := parseStat(n)
 		if err != nil {
 			return fmt.Errorf("duration statistic: %w", err)
 		}
 		m.stats = append(m.stats, st)
+		if st.isTrimmedCount() {
+			m.hist = append(m.hist, st)
+		}
 	}
 	return nil
 }
@@ -173,20 +191,18 @@ func (m *materialiser) history(dl []delivery) string {
 		m.s.Periods[m.s.DeployIndex()].Start.Add(-time.Duration(n)*period).Format(time.RFC3339), n)
 	if older := n - m.s.DeployIndex(); older > 0 {
 		hist, h := history(m.s.Sc, m.s.First, older)
-		xs := trimmedThresholds(m.stats)
+		xs := trimmedThresholds(m.hist)
 		slow := slowCounts(m.s.Sc, h, hist, xs)
-		m.recs = slices.Grow(m.recs, (3+len(m.stats))*len(hist))
+		m.recs = slices.Grow(m.recs, (3+len(m.hist))*len(hist))
 		for i, p := range hist {
 			if p.Missing {
 				continue
 			}
 			put := m.putter(RecBaseline, p.Start, "", sample.OutcomeOK, time.Time{})
 			putCounts(put, Agg{Inv: p.Inv, Err: p.Err, Thr: p.Thr})
-			for _, st := range m.stats {
-				if len(slow) > 0 {
-					if v, ok := st.trimmedCount(xs, slow[i], p.Inv); ok {
-						put("Duration."+st.name, v, p.Inv > 0)
-					}
+			for _, st := range m.hist {
+				if v, ok := st.trimmedCount(xs, slow[i], p.Inv); ok {
+					put("Duration."+st.name, v, p.Inv > 0)
 				}
 			}
 		}
@@ -199,11 +215,9 @@ func (m *materialiser) history(dl []delivery) string {
 			a := p.Alias()
 			put := m.putter(RecBaseline, p.Start, "", sample.OutcomeOK, time.Time{})
 			putCounts(put, a)
-			for _, st := range m.stats {
-				if st.isTrimmedCount() {
-					v, ok := st.eval(a.Dur)
-					put("Duration."+st.name, v, ok)
-				}
+			for _, st := range m.hist {
+				v, ok := st.eval(a.Dur)
+				put("Duration."+st.name, v, ok)
 			}
 		}
 	}

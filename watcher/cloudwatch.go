@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -354,16 +353,25 @@ func (r *MetricReader) Baseline(ctx context.Context, w store.Watch, t config.Tar
 	return out, err
 }
 
+// BaselineStats are the Duration statistics a watch's baseline asks for:
+// those the watch reads over the baseline window and in its cycles
+// (policy.DurationStatsSince), and those of them its shape history needs
+// (policy.HistoryStatsSince: the known-good side's trimmed counts).
+type BaselineStats struct {
+	Stats, History []string
+}
+
 // BaselineFor reads the pre-deploy baseline of a watch like Baseline, then
-// asks statsFor (policy.DurationStats) which Duration statistics the
-// watch needs given that baseline — the trimmed counts TC(X:) at
-// thresholds derived from the known-good percentile — and reads those the
-// first read did not cover, over the same window. It returns every
-// baseline sample and the statistics, which the watch's cycles then read
-// (ActiveWatch.DurationStats). A nil statsFor reads aw.DurationStats
-// (or the rules' percentiles) only. A shape_window longer than the
-// baseline_window adds the counts before the window (shapeHistory).
-func (r *MetricReader) BaselineFor(ctx context.Context, aw ActiveWatch, statsFor func([]sample.Sample) []string) ([]sample.Sample, []string, error) {
+// asks statsFor which Duration statistics the watch needs given that
+// baseline — the trimmed counts TC(X:) at thresholds derived from the
+// known-good percentile — and reads those the first read did not cover,
+// over the same window. It returns every baseline sample and the
+// statistics, which the watch's cycles then read
+// (ActiveWatch.DurationStats). A nil statsFor reads aw.DurationStats (or
+// the rules' percentiles) only. A shape_window longer than the
+// baseline_window adds the counts before the window, and the History
+// statistics (shapeHistory).
+func (r *MetricReader) BaselineFor(ctx context.Context, aw ActiveWatch, statsFor func([]sample.Sample) BaselineStats) ([]sample.Sample, []string, error) {
 	t, w := aw.Target, aw.Watch
 	period := targetPeriod(t)
 	end := floorTime(w.DetectedAt, period)
@@ -378,8 +386,10 @@ func (r *MetricReader) BaselineFor(ctx context.Context, aw ActiveWatch, statsFor
 		return out, first, err
 	}
 	stats := first
+	var hist []string
 	if statsFor != nil {
-		stats = statsFor(out)
+		want := statsFor(out)
+		stats, hist = want.Stats, want.History
 		var extra []string
 		for _, st := range stats {
 			if !slices.Contains(first, st) {
@@ -394,29 +404,23 @@ func (r *MetricReader) BaselineFor(ctx context.Context, aw ActiveWatch, statsFor
 			}
 		}
 	}
-	return append(out, r.shapeHistory(ctx, aw, floorTime(end.Add(-t.ShapeWindow.Duration), period), start, stats)...), stats, nil
+	return append(out, r.shapeHistory(ctx, aw, floorTime(end.Add(-t.ShapeWindow.Duration), period), start, hist)...), stats, nil
 }
 
 // shapeHistory reads the alias's count metrics (Invocations, Errors,
-// Throttles) and the trimmed counts among stats (TC(X:): the latency
-// rules' slow invocations at the thresholds the baseline set) over
-// [from, to), the target's shape_window before the baseline window: the
-// policy reads them for the shape of the counts' bursts alone. A failed
-// read is logged and leaves the watch without history, which only costs
-// its tests the history's narrowing: their split of α does not depend on
-// it.
+// Throttles) and the Duration statistics stats (the latency rules'
+// known-good trimmed counts, BaselineStats.History) over [from, to), the
+// target's shape_window before the baseline window: the policy reads
+// them for the shape of the counts' bursts and how they follow load. A
+// failed read is logged and leaves the watch without history, which only
+// costs its tests the history's narrowing: their split of α does not
+// depend on it.
 func (r *MetricReader) shapeHistory(ctx context.Context, aw ActiveWatch, from, to time.Time, stats []string) []sample.Sample {
 	if !from.Before(to) {
 		return nil
 	}
 	t := aw.Target
-	var counts []string
-	for _, st := range stats {
-		if strings.HasPrefix(st, "TC(") {
-			counts = append(counts, st)
-		}
-	}
-	pl := watchPlan{series: builtinSeries(t, "", counts)}
+	pl := watchPlan{series: builtinSeries(t, "", stats)}
 	out, err := r.readRange(ctx, aw, &pl, from, to)
 	if err != nil {
 		r.cfg.Logger.Warn("shape history read failed; the baseline window alone bounds the bursts of this watch's counts",

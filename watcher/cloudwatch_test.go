@@ -473,9 +473,9 @@ func TestBaselineForReadsTrimmedCounts(t *testing.T) {
 	e.sim.LambdaTraffic("api", "live", "5", minute(11, 0), minute(12, 30), awssim.Profile{InvocationsPerMin: 600, DurationMs: 100, DurationJitterMs: 30, Seed: 2})
 	aw := activeWatch(tg, t0.Add(-15*time.Second), nil)
 	var asked []sample.Sample
-	statsFor := func(base []sample.Sample) []string {
+	statsFor := func(base []sample.Sample) BaselineStats {
 		asked = base
-		return []string{"p99", "TC(150:)"}
+		return BaselineStats{Stats: []string{"p99", "TC(150:)"}}
 	}
 	ss, stats, err := e.r.BaselineFor(context.Background(), aw, statsFor)
 	if err != nil {
@@ -496,10 +496,11 @@ func TestBaselineForReadsTrimmedCounts(t *testing.T) {
 	}
 }
 
-// The shape history carries the trimmed counts the baseline asked for
-// (compare_latency's slow invocations, for the shape of their bursts), not
-// the percentiles: TC(150:) for each history period, at most its
-// invocations, and no p99 before the baseline window.
+// The shape history carries the trimmed counts the baseline asked it for
+// (BaselineStats.History: compare_latency's slow invocations on the
+// known-good side, for the shape of their bursts), not the percentiles nor
+// the other counts: TC(150:) for each history period, at most its
+// invocations, and no p99 or TC(165:) before the baseline window.
 func TestShapeHistoryReadsTrimmedCounts(t *testing.T) {
 	e := newCWEnv(t, MetricReaderConfig{})
 	tg := lambdaTarget("api", config.Rule{Name: "cmp", Kind: config.RuleCompareLatency})
@@ -507,7 +508,9 @@ func TestShapeHistoryReadsTrimmedCounts(t *testing.T) {
 	tg.ShapeWindow = config.Duration{Duration: time.Hour}
 	e.sim.LambdaTraffic("api", "live", "5", minute(10, 30), minute(12, 30), awssim.Profile{InvocationsPerMin: 600, DurationMs: 100, DurationJitterMs: 30, Seed: 2})
 	aw := activeWatch(tg, t0.Add(-15*time.Second), nil)
-	statsFor := func([]sample.Sample) []string { return []string{"p99", "TC(150:)"} }
+	statsFor := func([]sample.Sample) BaselineStats {
+		return BaselineStats{Stats: []string{"p99", "TC(150:)", "TC(165:)"}, History: []string{"TC(150:)"}}
+	}
 	ss, _, err := e.r.BaselineFor(context.Background(), aw, statsFor)
 	if err != nil {
 		t.Fatal(err)
@@ -524,12 +527,15 @@ func TestShapeHistoryReadsTrimmedCounts(t *testing.T) {
 		if p := idx["Duration.p99||"+at]; p.Outcome != "" {
 			t.Fatalf("history %s has a percentile: %+v", at, p)
 		}
+		if c := idx["Duration.TC(165:)||"+at]; c.Outcome != "" {
+			t.Fatalf("history %s has a trimmed count it did not ask for: %+v", at, c)
+		}
 	}
 	if slow == 0 {
 		t.Fatal("no history period counted an invocation slower than 150 ms (100 ± 30 ms)")
 	}
-	if len(ss) != 50+50*4 {
-		t.Fatalf("%d samples, want the window's 5 metrics x 10 periods and the history's 4 x 50", len(ss))
+	if len(ss) != 60+50*4 {
+		t.Fatalf("%d samples, want the window's 6 metrics x 10 periods and the history's 4 x 50", len(ss))
 	}
 }
 

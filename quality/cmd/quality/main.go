@@ -70,6 +70,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	opts.DurationStats = pol.DurationStatsSince // the trimmed counts the daemon reads for this baseline
+	opts.HistoryStats = pol.HistoryStatsSince   // and those of them it reads over the shape_window
 	rc := quality.Config{Options: opts, Workers: *workers, Verbose: *verbose, OutDir: *out, AllTraces: *allTraces,
 		ReplayCommand: fmt.Sprintf("go run ./cmd/canaryd replay --config %s --target %s --trace", *cfgPath, t.Name),
 		Judges:        []quality.Judge{&quality.Canaryd{Target: t}, quality.DefaultStatic(), &quality.Ideal{Alpha: *alpha}}}
