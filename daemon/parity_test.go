@@ -57,7 +57,10 @@ type daemonOutcome struct {
 	alertOnly bool
 	probesOff []time.Time // probes the trace had no answer for
 	history   bool        // the daemon read the counts a day back (shape_window)
-	traces    string      // its daemon.trace_dir
+	// historyQueries is how many series that read asked for: the three
+	// counts and the known-good's trimmed counts (BaselineStats.History).
+	historyQueries int
+	traces         string // its daemon.trace_dir
 }
 
 func TestReplayAgreesWithTheDaemon(t *testing.T) {
@@ -92,6 +95,9 @@ func checkParity(t *testing.T, data []byte) {
 	checkRecorded(t, tgt, got)
 	if got.history != (tgt.ShapeWindow.Duration > tgt.BaselineWindow.Duration) {
 		t.Fatalf("the daemon read a shape history: %v; the target has one: %v", got.history, tgt.ShapeWindow)
+	}
+	if got.history && bytes.Contains(data, []byte(`"metric":"Duration.TC(`)) && got.historyQueries <= 3 {
+		t.Fatalf("the daemon read the shape history in %d queries: not the known-good's trimmed counts", got.historyQueries)
 	}
 	if len(got.probesOff) > 0 {
 		t.Fatalf("the daemon probed at %v, where the trace has no probe result", got.probesOff)
@@ -204,7 +210,10 @@ func runDaemonOn(t *testing.T, tgt config.Target, data []byte, end time.Time) da
 	for _, c := range sim.Calls("GetMetricData") {
 		st, _ := c.Params["StartTime"].(time.Time)
 		en, _ := c.Params["EndTime"].(time.Time)
-		out.history = out.history || (st.Equal(from) && en.Equal(to))
+		if st.Equal(from) && en.Equal(to) {
+			out.history = true
+			out.historyQueries, _ = c.Params["Queries"].(int)
+		}
 	}
 	return out
 }
@@ -403,7 +412,9 @@ func (f *simFeed) deliver(now time.Time) {
 // Resource dimension, with ExecutedVersion for per-version samples. A
 // period's Duration becomes raw values with exactly the trace's p99 and
 // trimmed counts TC(X:) (tracegen.SlowCount keeps them consistent): its
-// invocations split at the thresholds, each part at one value.
+// invocations split at the thresholds, each part at one value. A shape
+// history period has trimmed counts and no p99: its values below the
+// first threshold are 0 ms.
 func (f *simFeed) put(ss []sample.Sample) {
 	type key struct {
 		t time.Time
@@ -436,6 +447,11 @@ func (f *simFeed) put(ss []sample.Sample) {
 	}
 	for k, v := range p99 {
 		f.sim.PutDatapoint("AWS/Lambda", "Duration", f.dims(k.v), k.t, durations(v, inv[k], slow[k])...)
+	}
+	for k, s := range slow {
+		if _, ok := p99[k]; !ok { // a shape history period: its trimmed counts alone
+			f.sim.PutDatapoint("AWS/Lambda", "Duration", f.dims(k.v), k.t, durations(0, inv[k], s)...)
+		}
 	}
 }
 

@@ -65,6 +65,9 @@ type Options struct {
 	// History, without a split, adds this many minutes of the alias's
 	// count metrics (Invocations, Errors, Throttles) from Baseline before
 	// the 30 baseline minutes: a target's shape history (shape_window).
+	// With DurationStats they carry the trimmed counts too, as the
+	// watcher reads them there, at Baseline's p99 (no jitter: no random
+	// draw, so the rest of the trace is what it was without them).
 	History int
 	// Own, without a split, adds the new version's own series (its
 	// ExecutedVersion metrics, drawn from After) for the first Own minutes,
@@ -143,9 +146,12 @@ func Trace(o Options) []byte {
 		nv = "42"
 	}
 	end := Deploy.Add(time.Duration(o.Minutes) * time.Minute)
+	var hist []minuteVals
 	if !o.Split {
 		for i := -30 - o.History; i < -30; i++ {
-			g.counts("baseline", "", Deploy.Add(time.Duration(i)*time.Minute), o.Baseline)
+			start := Deploy.Add(time.Duration(i) * time.Minute)
+			inv := g.counts("baseline", "", start, o.Baseline)
+			hist = append(hist, minuteVals{start: start, tr: o.Baseline, inv: inv, p99: o.Baseline.P99})
 		}
 		for i := -30; i < 0; i++ {
 			g.base = append(g.base, g.minute("baseline", "", Deploy.Add(time.Duration(i)*time.Minute), o.Baseline))
@@ -160,7 +166,7 @@ func Trace(o Options) []byte {
 			}
 		}
 		g.xs = thresholds(o.DurationStats(bs))
-		for _, m := range g.base {
+		for _, m := range slices.Concat(hist, g.base) {
 			g.slow("baseline", "", m)
 		}
 	}
