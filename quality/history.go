@@ -90,19 +90,28 @@ func newHistModel(sc *Scenario, first time.Time, r *rng) *histModel {
 	h.amp = math.Log(r.logUniform(2, 4)) / 2
 	h.phase = joinPhase(r, h.amp, slope)
 	if sc.ErrDrift != 0 {
-		lin := 1 + sc.ErrDrift*t0h
-		h.errLevel0 = max(lin, 0.05)
-		slope := 0.0
-		if lin > 0.05 {
-			slope = sc.ErrDrift / lin
-		}
-		h.errAmp = max(math.Log(r.logUniform(1.5, 3))/2, math.Abs(slope)/omegaPerHour)
-		h.errPhase = joinPhase(r, h.errAmp, slope)
+		h.errLevel0, h.errAmp, h.errPhase = driftCycle(r, sc.ErrDrift, t0h)
 	}
 	if n := len(tr.Spikes); n > 0 {
 		h.spikeP = float64(n) / 60
 	}
 	return h
+}
+
+// driftCycle continues a linear drift (per hour, relative to the value at
+// the deploy) backwards from the join t0h hours from the deploy as a daily
+// cycle: its value at the join (as a multiple, at least 0.05), and a
+// log-amplitude (peak/trough 1.5-3, log-uniform, or what the drift's slope
+// there needs) and phase with the drift's slope at the join.
+func driftCycle(r *rng, drift, t0h float64) (level0, amp, phase float64) {
+	lin := 1 + drift*t0h
+	level0 = max(lin, 0.05)
+	slope := 0.0
+	if lin > 0.05 {
+		slope = drift / lin
+	}
+	amp = max(math.Log(r.logUniform(1.5, 3))/2, math.Abs(slope)/omegaPerHour)
+	return level0, amp, joinPhase(r, amp, slope)
 }
 
 // joinPhase is a phase of a daily cycle exp(amp·sin(phase)) whose

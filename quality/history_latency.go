@@ -43,16 +43,8 @@ func slowCounts(sc *Scenario, h *histModel, hist []histPeriod, xs []float64) [][
 	}
 	r := newRNG(sc.Kind, sc.Seed, "history-latency")
 	lh := latHist{level0: 1}
-	t0h := h.t0.Hours()
 	if sc.LatDrift != 0 {
-		lin := 1 + sc.LatDrift*t0h
-		lh.level0 = max(lin, 0.05)
-		slope := 0.0
-		if lin > 0.05 {
-			slope = sc.LatDrift / lin
-		}
-		lh.amp = max(math.Log(r.logUniform(1.5, 3))/2, math.Abs(slope)/omegaPerHour)
-		lh.phase = joinPhase(r, lh.amp, slope)
+		lh.level0, lh.amp, lh.phase = driftCycle(r, sc.LatDrift, h.t0.Hours())
 	}
 	old := &sc.Old
 	scales, tails := old.Latency.scaleNodes(), old.Latency.tailNodes()
