@@ -97,7 +97,7 @@ func (p *Policy) latencyIncrement(r *rule, rb *ruleBase, w *watchInfo, q *period
 		// period's exposure (latencyTrend, loadTrend): the larger.
 		g := max(rb.trend.at(q), rb.load.at(q.load))
 		if r.warmup > 0 && rb.hasRef {
-			t := 1 / coldPhi(rb.rate*q.nn*g, 0, rb.invK)
+			t := 1 / coldPhi(rb.rate*q.nn*g, 0, rb.temperInvK())
 			inc.cold = seqtest.ColdPeriod{X: t * q.xn, N: t * q.nn * g, S: t * coldShare(r.warmup, w.start, q) * q.nn, O: t * so * q.nn}
 		}
 		// The later epochs (and a rule without a warmup): the periods'
@@ -112,7 +112,7 @@ func (p *Policy) latencyIncrement(r *rule, rb *ruleBase, w *watchInfo, q *period
 		if a > 2*rb.upper {
 			return
 		}
-		w := 1 / coldPhi(rb.rate*q.nn*g, (a+so)*q.nn, rb.invK)
+		w := 1 / coldPhi(rb.rate*q.nn*g, (a+so)*q.nn, rb.temperInvK())
 		inc.x, inc.n, inc.off = w*q.xn, w*q.nn*g, w*(a+so)*q.nn
 	case counts && rb.bursty != nil:
 		// Against every burst shape the baseline leaves open, the cold
@@ -127,7 +127,7 @@ func (p *Policy) latencyIncrement(r *rule, rb *ruleBase, w *watchInfo, q *period
 		}
 		p0 := math.Min(0.999, rb.upper+a+so)
 		clear(vec)
-		seqtest.AddPeriod(vec, &seqtest.HardFailureGrid, q.xn, q.nn, p0, 1/coldPhi(rb.upper*q.nn, (a+so)*q.nn, rb.invK))
+		seqtest.AddPeriod(vec, &seqtest.HardFailureGrid, q.xn, q.nn, p0, 1/coldPhi(rb.upper*q.nn, (a+so)*q.nn, rb.temperInvK()))
 		inc.vec = vec
 	case a+so <= 0.01:
 		if z, ok := rb.fb.zOf(q.yn, q.nn); ok {

@@ -26,7 +26,8 @@
 // 1/α, α = 1 - confidence, and the probability that it ever does on a
 // healthy deploy is at most α (Ville's inequality). Counts are tempered
 // for the overdispersion the baseline shows (compare_errors against the
-// baseline at an upper bound on it: baseline.go, invKCap); latency periods right after
+// baseline at an upper bound on it, and compare_latency where a shape
+// history holds its slow counts: baseline.go, invKCap); latency periods right after
 // the deploy are tested against a cold-start allowance; a regression hours
 // into the rollback window is judged by epochs started at fixed times
 // (evidence.go). min_invocations (min_samples for probes) is the evidence

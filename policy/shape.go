@@ -325,6 +325,17 @@ func (b *PreparedBaseline) shapeUpper(r *rule, rb *ruleBase, ts []int64, x, n []
 	return seqtest.InvKUpperRuns(hx, hn, ends, delta)
 }
 
+// hasHistory reports whether the shape history holds periods of a count
+// rule's events (compare_latency's slow counts are there only when the
+// watcher read the baseline's trimmed counts over the shape_window too).
+func (b *PreparedBaseline) hasHistory(r *rule, rb *ruleBase) bool {
+	if b.hist == nil {
+		return false
+	}
+	ts, _, _ := b.histBlocks(r, rb)
+	return len(ts) > 0
+}
+
 // withHistory is a count rule's shape history followed by its baseline
 // periods (ts, x, n), and the ends of their runs of an hour; false when
 // there are no periods at all.

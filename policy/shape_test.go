@@ -290,3 +290,47 @@ func TestLatencyReadsTheDaysShape(t *testing.T) {
 	}
 	t.Logf("1/k: with a day %.4g, without %.4g", withDay.invK, noDay.invK)
 }
+
+// compare_latency tempers its slow counts at an upper bound on their
+// bursts' 1/k when a shape history holds them (the watcher reads the
+// baseline's trimmed counts over the shape_window): the day's bound, near
+// the truth and below what the baseline's 30 minutes alone allow. Without
+// a history it keeps the estimate (invKCap 0): the baseline's own bound
+// cost a sixth of the p99 regressions caught.
+func TestLatencyTempersAtHistoryBound(t *testing.T) {
+	rule := config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency}
+	minute := slowMinute("400", flat(1000), flat(0.01), 1)
+	r := rng{rand.New(rand.NewPCG(5, 6))}
+	var all []sample.Sample
+	for m := -30 - day; m < 0; m++ {
+		all = append(all, minute(r, m, "")...)
+	}
+	var x, n []float64
+	for _, s := range all {
+		if s.Time.Before(at(-30)) {
+			continue
+		}
+		switch s.Metric {
+		case "Invocations":
+			n = append(n, s.Value)
+		case "Duration.TC(400:)":
+			x = append(x, s.Value)
+		}
+	}
+	base := seqtest.InvKUpper(x, n, 0, invKCapDelta)
+	withDay := &simPolicyHistory(t, rule, 0.9995, day).PrepareBaseline(all).rules[0]
+	if withDay.eventsKg < 0 || !withDay.hasRef {
+		t.Fatalf("no slow counts to temper: %+v", withDay)
+	}
+	if c := withDay.invKCap; !(c >= withDay.invK && c > 0.5 && c < base) {
+		t.Errorf("with a day of history 1/k tempered at %.4g (estimate %.4g); want above the estimate, near the truth 1 and below the baseline's own bound %.4g", c, withDay.invK, base)
+	}
+	if got := withDay.temperInvK(); got != withDay.invKCap {
+		t.Errorf("tempers at %.4g, not the bound %.4g", got, withDay.invKCap)
+	}
+	noDay := &simPolicy(t, rule, 0.9995).PrepareBaseline(all[len(all)-3*30:]).rules[0]
+	if noDay.invKCap != 0 || noDay.temperInvK() != noDay.invK {
+		t.Errorf("without a history 1/k tempered at %.4g (bound %.4g), want the estimate %.4g", noDay.temperInvK(), noDay.invKCap, noDay.invK)
+	}
+	t.Logf("1/k: with a day's bound %.4g (estimate %.4g); the baseline's own bound %.4g; without history %.4g", withDay.invKCap, withDay.invK, base, noDay.invK)
+}
