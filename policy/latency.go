@@ -38,24 +38,8 @@ func (p *Policy) DurationStats(baseline []sample.Sample) []string {
 // deploy served alone since since (Input.BaselineSince): the thresholds
 // come from the baseline PrepareBaselineSince keeps.
 func (p *Policy) DurationStatsSince(baseline []sample.Sample, since time.Time) []string {
-	baseline, _, _ = p.splitHistory(baseline, since)
-	var out []string
-	add := func(s string) {
-		if s != "" && !slices.Contains(out, s) {
-			out = append(out, s)
-		}
-	}
-	for i := range p.rules {
-		r := &p.rules[i]
-		if !r.isLatency() {
-			continue
-		}
-		add(r.stat)
-		for _, x := range r.slowThresholds(baseline) {
-			add(tcStat(x))
-		}
-	}
-	return out
+	all, _ := p.durationStats(baseline, since)
+	return all
 }
 
 // HistoryStatsSince lists the Duration statistics of DurationStatsSince
@@ -67,18 +51,35 @@ func (p *Policy) DurationStatsSince(baseline []sample.Sample, since time.Time) [
 // compare_latency's new-side count above (1 + min_effect)·X: nothing reads
 // them before the baseline window.
 func (p *Policy) HistoryStatsSince(baseline []sample.Sample, since time.Time) []string {
+	_, hist := p.durationStats(baseline, since)
+	return hist
+}
+
+// durationStats are DurationStatsSince's statistics (all) and
+// HistoryStatsSince's (hist), in rule order without duplicates.
+func (p *Policy) durationStats(baseline []sample.Sample, since time.Time) (all, hist []string) {
 	baseline, _, _ = p.splitHistory(baseline, since)
-	var out []string
+	add := func(out []string, s string) []string {
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+		return out
+	}
 	for i := range p.rules {
 		r := &p.rules[i]
 		if !r.isLatency() {
 			continue
 		}
-		if xs := r.slowThresholds(baseline); len(xs) > 0 && !slices.Contains(out, tcStat(xs[0])) {
-			out = append(out, tcStat(xs[0]))
+		all = add(all, r.stat)
+		xs := r.slowThresholds(baseline)
+		for _, x := range xs {
+			all = add(all, tcStat(x))
+		}
+		if len(xs) > 0 {
+			hist = add(hist, tcStat(xs[0]))
 		}
 	}
-	return out
+	return all, hist
 }
 
 // isLatency reports whether r judges the Duration metric.

@@ -70,11 +70,9 @@ func slowCounts(sc *Scenario, h *histModel, hist []histPeriod, xs []float64) [][
 		out[i] = make([]int, len(xs))
 		above, prev := p.Inv, 1.0
 		for j, x := range xs {
-			sf := 1.0
+			sf := 0.0 // every duration is capped at the timeout
 			if x < timeoutMs {
-				sf = mix.sf(x) // every duration is capped at the timeout
-			} else {
-				sf = 0
+				sf = mix.sf(x)
 			}
 			if above > 0 && prev > 0 {
 				above = r.binomialApprox(above, min(1, sf/prev))
@@ -135,13 +133,10 @@ func trimmedThresholds(stats []stat) []float64 {
 	return slices.Compact(xs)
 }
 
-// trimmedCount is a TC statistic with absolute bounds from a period's
-// counts above the thresholds xs (slowCounts), and its invocations n; ok
-// is false for other statistics.
-func (st stat) trimmedCount(xs []float64, above []int, n int) (float64, bool) {
-	if !st.isTrimmedCount() {
-		return 0, false
-	}
+// trimmedCount is a trimmed count with absolute bounds (isTrimmedCount)
+// from a period's counts above the thresholds xs (slowCounts), and its
+// invocations n.
+func (st stat) trimmedCount(xs []float64, above []int, n int) float64 {
 	count := func(b bound, open int) int {
 		if !b.set {
 			return open
@@ -149,7 +144,7 @@ func (st stat) trimmedCount(xs []float64, above []int, n int) (float64, bool) {
 		i, _ := slices.BinarySearch(xs, b.v)
 		return above[i]
 	}
-	return float64(count(st.lo, n) - count(st.hi, 0)), true
+	return float64(count(st.lo, n) - count(st.hi, 0))
 }
 
 // isTrimmedCount reports whether st is a trimmed count with absolute

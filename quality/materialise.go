@@ -201,9 +201,7 @@ func (m *materialiser) history(dl []delivery) string {
 			put := m.putter(RecBaseline, p.Start, "", sample.OutcomeOK, time.Time{})
 			putCounts(put, Agg{Inv: p.Inv, Err: p.Err, Thr: p.Thr})
 			for _, st := range m.hist {
-				if v, ok := st.trimmedCount(xs, slow[i], p.Inv); ok {
-					put("Duration."+st.name, v, p.Inv > 0)
-				}
+				put("Duration."+st.name, st.trimmedCount(xs, slow[i], p.Inv), p.Inv > 0)
 			}
 		}
 		line += "; before the simulated hour " + h.describe()
