@@ -431,16 +431,16 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 	thrShare := config.Rule{Name: "thr", Kind: config.RuleThrottles, Threshold: 0.02}
 	thrCount := config.Rule{Name: "thr", Kind: config.RuleThrottles, Threshold: 10}
 	cases := []scenario{
-		{name: "compare_errors, steady 1000/min, 1%", rule: cmp, minute: errorMinute(flat(1000), flat(0.01), 0), periods: watch},
+		{name: "compare_errors, steady 1000 a minute, 1%", rule: cmp, minute: errorMinute(flat(1000), flat(0.01), 0), periods: watch},
 		{name: "error_rate at its 5% threshold", rule: errRate, minute: errorMinute(flat(1000), flat(0.05), 0), periods: watch},
 		{name: "compare_errors, bursty errors k=1", rule: cmp, minute: errorMinute(flat(1000), flat(0.01), 1), periods: watch},
 		{name: "error_rate at threshold, bursty k=2", rule: errRate, minute: errorMinute(flat(1000), flat(0.05), 2), periods: watch},
-		{name: "compare_errors, low traffic 3/min", rule: cmp, minute: errorMinute(flat(3), flat(0.05), 0), periods: watch},
+		{name: "compare_errors, low traffic 3 a minute", rule: cmp, minute: errorMinute(flat(3), flat(0.05), 0), periods: watch},
 		// Absolute rules against a threshold far above a sparse baseline
 		// (about 9 throttles in 30 minutes): the null's bursts at the
 		// threshold are not seen before the deploy (seqtest.BurstyRate).
 		{name: "throttles at 2%, bursty k=0.5 before and after", rule: thrShare, minute: throttleMinute(1000, 3e-4, 0.02, 0.5), periods: watch},
-		{name: "throttles at 2%, bursty k=0.05, 3000/min", rule: thrShare, minute: throttleMinute(3000, 3e-4, 0.02, 0.05), periods: watch},
+		{name: "throttles at 2%, bursty k=0.05, 3000 a minute", rule: thrShare, minute: throttleMinute(3000, 3e-4, 0.02, 0.05), periods: watch},
 		{name: "throttles at 2%, bursty k=3", rule: thrShare, minute: throttleMinute(1000, 3e-4, 0.02, 3), periods: watch},
 		{name: "p99 at its threshold, bursty k=0.5, 0.03% slower before", rule: lat, minute: sparseSlowMinute(1000, 3e-4, 0.01, 0.5), periods: watch},
 		{name: "p99 at its threshold, bursty k=0.5, cold starts, 0.03% before", rule: with(lat, func(r *config.Rule) { r.Warmup.Duration = 40 * time.Second }),
@@ -448,21 +448,21 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 		{name: "throttles at 2%, bursty k=1, burst_cv 1", rule: with(thrShare, func(r *config.Rule) { r.BurstCV = 1 }),
 			minute: throttleMinute(1000, 3e-4, 0.02, 1), periods: watch},
 		{name: "throttles at 10 a minute, bursty k=0.5", rule: thrCount, minute: throttleMinute(1000, 3e-4, 0.01, 0.5), periods: watch},
-		{name: "error_rate at 5%, bursty k=0.3, 30/min", rule: errRate, minute: errorMinute(flat(30), flat(0.05), 0.3), periods: watch},
-		{name: "error_rate, trickle 0.05/min at threshold", rule: errRate, minute: errorMinute(flat(0.05), flat(0.05), 0), periods: watch},
+		{name: "error_rate at 5%, bursty k=0.3, 30 a minute", rule: errRate, minute: errorMinute(flat(30), flat(0.05), 0.3), periods: watch},
+		{name: "error_rate, trickle 0.05 a minute at threshold", rule: errRate, minute: errorMinute(flat(0.05), flat(0.05), 0), periods: watch},
 		{name: "compare_errors, clumps of rare errors: 0.03% in bursts of shape 0.05", rule: cmp, minute: errorMinute(flat(1000), flat(3e-4), 0.05), periods: watch},
-		{name: "compare_errors, clumps of rare errors: 0.01% in bursts of shape 0.02, 3000/min", rule: cmp, minute: errorMinute(flat(3000), flat(1e-4), 0.02), periods: watch},
+		{name: "compare_errors, clumps of rare errors: 0.01% in bursts of shape 0.02, 3000 a minute", rule: cmp, minute: errorMinute(flat(3000), flat(1e-4), 0.02), periods: watch},
 		{name: "compare_errors, 1% in bursts of shape 0.2", rule: cmp, minute: errorMinute(flat(1000), flat(1e-2), 0.2), periods: watch},
 		// A day of history bounds the shape of the bursts (shape.go): the
 		// same clumps over the day keep the small shapes in the null.
 		{name: "compare_errors, 0.03% in bursts of shape 0.05, a day of history", rule: cmp, minute: errorMinute(flat(1000), flat(3e-4), 0.05), periods: watch, history: day},
-		{name: "compare_errors, 0.3% in bursts of shape 0.05 at 10/min, a day of history", rule: cmp, minute: errorMinute(flat(10), flat(3e-3), 0.05), periods: watch, history: day},
+		{name: "compare_errors, 0.3% in bursts of shape 0.05 at 10 a minute, a day of history", rule: cmp, minute: errorMinute(flat(10), flat(3e-3), 0.05), periods: watch, history: day},
 		{name: "compare_errors, 1% in bursts of shape 0.2, daily cycle, a day of history", rule: cmp, minute: errorMinute(daily(1000), flat(1e-2), 0.2), periods: watch, history: day},
 		// The day's 1/k stands in for the hour's slack (historyDispersion):
 		// moderate bursts the hour may read as steady or as clumps.
 		{name: "compare_errors, 0.5% in bursts of shape 5, a day of history", rule: cmp, minute: errorMinute(flat(1000), flat(5e-3), 5), periods: watch, history: day},
-		{name: "compare_errors, 2% in bursts of shape 20, 3000/min, a day of history", rule: cmp, minute: errorMinute(flat(3000), flat(0.02), 20), periods: watch, history: day},
-		{name: "compare_errors, 0.15% in bursts of shape 30, 300/min, a day of history", rule: cmp, minute: errorMinute(flat(300), flat(1.5e-3), 30), periods: watch, history: day},
+		{name: "compare_errors, 2% in bursts of shape 20, 3000 a minute, a day of history", rule: cmp, minute: errorMinute(flat(3000), flat(0.02), 20), periods: watch, history: day},
+		{name: "compare_errors, 0.15% in bursts of shape 30, 300 a minute, a day of history", rule: cmp, minute: errorMinute(flat(300), flat(1.5e-3), 30), periods: watch, history: day},
 		// Burstier since the hour before the deploy than over the day: the
 		// hour's own estimate still rules.
 		{name: "compare_errors, 1%, shape 50 over the day, 2 from the baseline on", rule: cmp, minute: errorMinuteK(flat(1000), flat(0.01), func(m int) float64 {
@@ -493,15 +493,15 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 			}
 			return 2
 		}), periods: watch, history: day},
-		{name: "error_rate at 5%, bursty k=0.3, 30/min, a day of history", rule: errRate, minute: errorMinute(flat(30), flat(0.05), 0.3), periods: watch, history: day},
-		{name: "throttles at 2%, bursty k=0.05, 3000/min, a day of history", rule: thrShare, minute: throttleMinute(3000, 3e-4, 0.02, 0.05), periods: watch, history: day},
+		{name: "error_rate at 5%, bursty k=0.3, 30 a minute, a day of history", rule: errRate, minute: errorMinute(flat(30), flat(0.05), 0.3), periods: watch, history: day},
+		{name: "throttles at 2%, bursty k=0.05, 3000 a minute, a day of history", rule: thrShare, minute: throttleMinute(3000, 3e-4, 0.02, 0.05), periods: watch, history: day},
 		{name: "compare_errors, traffic varying by period", rule: cmp, minute: errorMinute(varying(2000), flat(0.01), 0), periods: watch},
 		{name: "compare_errors, 10% canary, known-good drifts", rule: cmp, split: true,
 			minute: errorMinute(flat(1000), func(m int) float64 { return 0.01 * (1 + 0.5*math.Sin(float64(m)/40)) }, 0), periods: watch},
 		{name: "compare_errors, 10% canary, bursty k=2", rule: cmp, split: true, minute: errorMinute(flat(1000), flat(0.01), 2), periods: watch},
-		{name: "compare_errors, 10% canary at 1.1x, per-arm bursts k=1, 5000/min", rule: cmp, split: true,
+		{name: "compare_errors, 10% canary at 1.1x, per-arm bursts k=1, 5000 a minute", rule: cmp, split: true,
 			minute: canaryMinute(5000, 0.01, 1.1, 1), periods: watch},
-		{name: "compare_errors, 10% canary at 1.1x, per-arm bursts k=5, 500/min", rule: cmp, split: true,
+		{name: "compare_errors, 10% canary at 1.1x, per-arm bursts k=5, 500 a minute", rule: cmp, split: true,
 			minute: canaryMinute(500, 0.02, 1.1, 5), periods: watch},
 		// The deploy 45 s into its minute during an incident (1% -> 8%
 		// from minute -10): the new version at the rate of the reference
@@ -545,17 +545,17 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 			minute: slowMinute("400", flat(1000), flat(0.01), 1), periods: watch},
 		// The prior on the known-good's share is centred on 0.1% for a
 		// p99.9; the informed part learns where it is (WithInformedPrior).
-		{name: "compare_latency p99.9 at 125/min, share 0.8%", rule: config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency, Stat: "p99.9"},
+		{name: "compare_latency p99.9 at 125 a minute, share 0.8%", rule: config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency, Stat: "p99.9"},
 			minute: p999Minute(125, 0.008), periods: watch},
 		{name: "compare_latency at 1.1x p99, cold starts at the allowance", rule: cmpLat, minute: coldMinute(1000, 0), periods: watch},
 		{name: "compare_latency at 1.1x p99, cold starts, bursty k=5", rule: cmpLat, minute: coldMinute(1000, 5), periods: watch},
-		{name: "compare_latency at 1.1x p99, cold starts, 150/min", rule: cmpLat, minute: coldMinute(150, 0), periods: watch},
+		{name: "compare_latency at 1.1x p99, cold starts, 150 a minute", rule: cmpLat, minute: coldMinute(150, 0), periods: watch},
 		// Cold starts are slow whatever the minute's burst: the tempering
 		// bursts the warm part of the null only (coldPhi).
 		{name: "compare_latency at 1.1x p99, cold starts, bursty k=1", rule: cmpLat, minute: coldMinute(1000, 1), periods: watch},
-		{name: "compare_latency, cold starts of scale 0.3, bursty k=1, 300/min", rule: cmpLat, minute: coldMinuteScaled(300, 1, 0.3, 40), periods: watch},
+		{name: "compare_latency, cold starts of scale 0.3, bursty k=1, 300 a minute", rule: cmpLat, minute: coldMinuteScaled(300, 1, 0.3, 40), periods: watch},
 		{name: "compare_latency, cold starts of scale 0.3", rule: cmpLat, minute: coldMinuteScaled(1000, 0, 0.3, 40), periods: watch},
-		{name: "compare_latency, cold starts of scale 0.05, 300/min", rule: cmpLat, minute: coldMinuteScaled(300, 0, 0.05, 40), periods: watch},
+		{name: "compare_latency, cold starts of scale 0.05, 300 a minute", rule: cmpLat, minute: coldMinuteScaled(300, 0, 0.05, 40), periods: watch},
 		{name: "compare_latency, cold starts of scale 0.3, bursty k=5", rule: cmpLat, minute: coldMinuteScaled(1000, 5, 0.3, 40), periods: watch},
 		{name: "compare_latency, faster cold starts (tau 20s)", rule: cmpLat, minute: coldMinuteScaled(1000, 0, 0.5, 20), periods: watch},
 		// With a day of the slow counts' history (the watcher reads the
@@ -631,23 +631,23 @@ func TestSimulatedDetection(t *testing.T) {
 		// estimate, 15 minutes, but a bursty service then tripped 7 times
 		// as often as α; see TestSimulatedFalseAlarms). A day of history
 		// (the default shape_window) pins the bursts: see the last case.
-		{scenario{name: "2x errors at 1000/min, 0.5%, no history", rule: cmp, minute: errorMinute(flat(1000), after(0.005, 0.01), 0), periods: 60}, 45},
+		{scenario{name: "2x errors at 1000 a minute, 0.5%, no history", rule: cmp, minute: errorMinute(flat(1000), after(0.005, 0.01), 0), periods: 60}, 45},
 		// compare_errors against a baseline of about 9-18 errors: with
 		// fewer than 10 they cannot show whether errors come in clumps,
 		// and against a null of rare clumps that the baseline leaves
 		// possible (seqtest.NewBurstyRelative) a minute entirely failed is
 		// worth about two nats; with 10 or more, the tempered test trips
 		// in the first (median: the third).
-		{scenario{name: "30 of 30 failing at 30/min, compare_errors", rule: cmp, minute: errorMinute(flat(30), after(0.01, 1), 0), periods: 30}, 3},
+		{scenario{name: "30 of 30 failing at 30 a minute, compare_errors", rule: cmp, minute: errorMinute(flat(30), after(0.01, 1), 0), periods: 30}, 3},
 		// error_rate alone: the baseline's 9 errors cannot bound how
 		// bursty errors at the 5% threshold may be, and under a null that
 		// bursty one minute of everything failing has a chance of about
 		// 0.28·5% (seqtest.BurstyRate): it takes three in a row.
-		{scenario{name: "30 of 30 failing at 30/min, error_rate", rule: errRate, minute: errorMinute(flat(30), after(0.01, 1), 0), periods: 30}, 3},
+		{scenario{name: "30 of 30 failing at 30 a minute, error_rate", rule: errRate, minute: errorMinute(flat(30), after(0.01, 1), 0), periods: 30}, 3},
 		// A day of history (shape.go) shows the errors are steady: the
 		// first minute is enough for both.
-		{scenario{name: "30 of 30 failing at 30/min, compare_errors, a day", rule: cmp, minute: errorMinute(flat(30), after(0.01, 1), 0), periods: 30, history: day}, 1},
-		{scenario{name: "30 of 30 failing at 30/min, error_rate, a day", rule: errRate, minute: errorMinute(flat(30), after(0.01, 1), 0), periods: 30, history: day}, 1},
+		{scenario{name: "30 of 30 failing at 30 a minute, compare_errors, a day", rule: cmp, minute: errorMinute(flat(30), after(0.01, 1), 0), periods: 30, history: day}, 1},
+		{scenario{name: "30 of 30 failing at 30 a minute, error_rate, a day", rule: errRate, minute: errorMinute(flat(30), after(0.01, 1), 0), periods: 30, history: day}, 1},
 		{scenario{name: "2x p99: 10% slower than the old p99", rule: config.Rule{Name: "cmp-lat", Kind: config.RuleCompareLatency},
 			minute: slowMinute("400", flat(1000), after(0.01, 0.1), 0), periods: 30}, 4},
 		// The same with the shipped 40 s warmup: the first minute's slow
@@ -659,7 +659,7 @@ func TestSimulatedDetection(t *testing.T) {
 			probes: func(r rng, m int) []sample.Sample {
 				return flakyProbes(map[bool]float64{true: 0, false: 1}[m < 0])(r, m)
 			}, periods: 30}, 1},
-		{scenario{name: "2x errors at 1000/min, 0.5%, a day", rule: cmp, minute: errorMinute(flat(1000), after(0.005, 0.01), 0), periods: 30, history: day}, 15},
+		{scenario{name: "2x errors at 1000 a minute, 0.5%, a day", rule: cmp, minute: errorMinute(flat(1000), after(0.005, 0.01), 0), periods: 30, history: day}, 15},
 	}
 	// The canary case: the new version (10% of the traffic) fails 10x.
 	cases[2].s.minute = func(r rng, m int, v string) []sample.Sample {
@@ -756,7 +756,7 @@ func TestHistoryPriorPower(t *testing.T) {
 		sum[1] += logE(with, append(hist, base...), after)
 	}
 	gain := (sum[1] - sum[0]) / float64(n)
-	t.Logf("2x errors at 1000/min, 0.5%%, ten minutes in: mean log e-value %.2f without history, %.2f with 30 minutes of it (%+.2f nats, %d watches)",
+	t.Logf("2x errors at 1000 a minute, 0.5%%, ten minutes in: mean log e-value %.2f without history, %.2f with 30 minutes of it (%+.2f nats, %d watches)",
 		sum[0]/float64(n), sum[1]/float64(n), gain, n)
 	// The prior's cost falls from ½·log(1 + 22.5/7.5) to ½·log(1 + 22.5/37.5),
 	// 0.46 nats, where the two stretches agree.

@@ -22,11 +22,11 @@ func TestBurstyRateValidity(t *testing.T) {
 		kLo      float64
 		binomBad bool // the binomial test fails this case
 	}{
-		{"throttles at 2%, k=0.5, 1000/min, any shape", 0.02, 0.5, 1000, 0, true},
-		{"errors at 5%, k=0.3, 30/min, any shape", 0.05, 0.3, 30, 0, true},
-		{"at 1%, k=0.05, 3000/min, any shape", 0.01, 0.05, 3000, 0, true},
-		{"at 2%, k=1.3, 1000/min, kLo=1.3", 0.02, 1.3, 1000, 1.3, true},
-		{"at 5%, binomial, 1000/min, kLo=50", 0.05, math.Inf(1), 1000, 50, false},
+		{"throttles at 2%, k=0.5, 1000 a minute, any shape", 0.02, 0.5, 1000, 0, true},
+		{"errors at 5%, k=0.3, 30 a minute, any shape", 0.05, 0.3, 30, 0, true},
+		{"at 1%, k=0.05, 3000 a minute, any shape", 0.01, 0.05, 3000, 0, true},
+		{"at 2%, k=1.3, 1000 a minute, kLo=1.3", 0.02, 1.3, 1000, 1.3, true},
+		{"at 5%, binomial, 1000 a minute, kLo=50", 0.05, math.Inf(1), 1000, 50, false},
 	}
 	for i, c := range cases {
 		r := newSim(uint64(100 + i))

@@ -58,12 +58,12 @@ func TestBurstyRelativeValidity(t *testing.T) {
 		n        int
 		temperOK bool // the tempered two-sample test is not asserted to fail here
 	}{
-		{"0.03% in bursts of shape 0.05, 1000/min", 3e-4, 0.05, 1000, false},
-		{"0.01% in bursts of shape 0.02, 3000/min", 1e-4, 0.02, 3000, false},
-		{"1% in bursts of shape 0.2, 1000/min", 0.01, 0.2, 1000, true}, // tempered: 8% at 250 watches, too close to α to assert at -short's 50
-		{"0.1% in bursts of shape 1, 1000/min", 1e-3, 1, 1000, true},
-		{"1% binomial, 1000/min", 0.01, math.Inf(1), 1000, true},
-		{"no baseline events: 1e-6, 100/min", 1e-6, math.Inf(1), 100, true},
+		{"0.03% in bursts of shape 0.05, 1000 a minute", 3e-4, 0.05, 1000, false},
+		{"0.01% in bursts of shape 0.02, 3000 a minute", 1e-4, 0.02, 3000, false},
+		{"1% in bursts of shape 0.2, 1000 a minute", 0.01, 0.2, 1000, true}, // tempered: 8% at 250 watches, too close to α to assert at -short's 50
+		{"0.1% in bursts of shape 1, 1000 a minute", 1e-3, 1, 1000, true},
+		{"1% binomial, 1000 a minute", 0.01, math.Inf(1), 1000, true},
+		{"no baseline events: 1e-6, 100 a minute", 1e-6, math.Inf(1), 100, true},
 	}
 	for i, c := range cases {
 		rs := newSim(uint64(300 + i))
@@ -106,10 +106,10 @@ func TestBurstyRelativePower(t *testing.T) {
 		within     int // periods by which at least 90% trip (0: log only)
 		withinHalf int // ... the median
 	}{
-		{"10x after 1% binomial, 1000/min", 0.01, math.Inf(1), math.Inf(1), 10, 1000, 1, 1},
-		{"hard failure after 1% binomial, 100/min", 0.01, math.Inf(1), math.Inf(1), 100, 100, 1, 1},
-		{"10x steady after 1% in bursts of shape 0.2, 1000/min", 0.01, 0.2, 20, 10, 1000, 10, 7},
-		{"3x after 1% in bursts of shape 20, 1000/min", 0.01, 20, 20, 3, 1000, 14, 9},
+		{"10x after 1% binomial, 1000 a minute", 0.01, math.Inf(1), math.Inf(1), 10, 1000, 1, 1},
+		{"hard failure after 1% binomial, 100 a minute", 0.01, math.Inf(1), math.Inf(1), 100, 100, 1, 1},
+		{"10x steady after 1% in bursts of shape 0.2, 1000 a minute", 0.01, 0.2, 20, 10, 1000, 10, 7},
+		{"3x after 1% in bursts of shape 20, 1000 a minute", 0.01, 20, 20, 3, 1000, 14, 9},
 		{"10x as clumpy as the baseline, shape 0.2", 0.01, 0.2, 0.2, 10, 1000, 0, 0},
 	}
 	for i, c := range cases {
@@ -225,10 +225,10 @@ func TestBurstyRelativeHistoryValidity(t *testing.T) {
 		p, k float64
 		n    int
 	}{
-		{"0.03% in bursts of shape 0.05, 1000/min", 3e-4, 0.05, 1000},
-		{"0.3% in bursts of shape 0.05, 10/min", 3e-3, 0.05, 10},
-		{"1% in bursts of shape 0.2, 1000/min", 0.01, 0.2, 1000},
-		{"0.3% binomial, 10/min", 3e-3, math.Inf(1), 10},
+		{"0.03% in bursts of shape 0.05, 1000 a minute", 3e-4, 0.05, 1000},
+		{"0.3% in bursts of shape 0.05, 10 a minute", 3e-3, 0.05, 10},
+		{"1% in bursts of shape 0.2, 1000 a minute", 0.01, 0.2, 1000},
+		{"0.3% binomial, 10 a minute", 3e-3, math.Inf(1), 10},
 	}
 	for i, c := range cases {
 		rs := newSim(uint64(500 + i))
@@ -262,7 +262,7 @@ func TestBurstyRelativeHistoryPower(t *testing.T) {
 	}
 	w50, w90 := quantileInt(with, 0.5), quantileInt(with, 0.9)
 	o50 := quantileInt(without, 0.5)
-	t.Logf("hard failure at 10/min after 0.3%% steady errors: with a day of history median %d periods (90%% %d), the hour alone %d", w50, w90, o50)
+	t.Logf("hard failure at 10 a minute after 0.3%% steady errors: with a day of history median %d periods (90%% %d), the hour alone %d", w50, w90, o50)
 	if w50 > 3 || w90 > 4 {
 		t.Errorf("with a day of history: median %d, 90%% %d periods; want ≤ 3 and ≤ 4", w50, w90)
 	}

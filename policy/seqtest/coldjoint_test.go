@@ -109,7 +109,7 @@ func TestLogEColdValidity(t *testing.T) {
 		{0.05, 40, 0.01, 100},
 		{1, 40, 0.002, 3000},
 	} {
-		name := fmt.Sprintf("cold %.2f τ %.0fs share %.3f %.0f/min", tc.c, tc.tau, tc.lam, tc.traffic)
+		name := fmt.Sprintf("cold %.2f τ %.0fs share %.3f %.0f a minute", tc.c, tc.tau, tc.lam, tc.traffic)
 		r := newSim(uint64(tc.traffic*1000 + tc.c*100 + tc.tau))
 		alarms := 0
 		for range n {

@@ -17,16 +17,16 @@ func TestHedgeValidity(t *testing.T) {
 		p0   float64
 		draw func(r sim, p0 float64) (x, n float64)
 	}{
-		{"all or nothing at 5%, 5/min", 0.05, func(r sim, p0 float64) (float64, float64) {
+		{"all or nothing at 5%, 5 a minute", 0.05, func(r sim, p0 float64) (float64, float64) {
 			if r.Float64() < p0 {
 				return 5, 5
 			}
 			return 0, 5
 		}},
-		{"gamma k=0.05 at 5%, 30/min", 0.05, func(r sim, p0 float64) (float64, float64) {
+		{"gamma k=0.05 at 5%, 30 a minute", 0.05, func(r sim, p0 float64) (float64, float64) {
 			return float64(r.events(30, p0, 0.05)), 30
 		}},
-		{"binomial at 1%, 1000/min", 0.01, func(r sim, p0 float64) (float64, float64) {
+		{"binomial at 1%, 1000 a minute", 0.01, func(r sim, p0 float64) (float64, float64) {
 			return float64(r.binomial(1000, p0)), 1000
 		}},
 		{"varying traffic, all or nothing at 20%", 0.2, func(r sim, p0 float64) (float64, float64) {
