@@ -78,7 +78,7 @@ func TestDeployDuringIncident(t *testing.T) {
 				Baseline: append(incidentBase(false), latBase()...)}, now: 10,
 			want: Failing, breached: []string{"err", "cmp-lat"}},
 		{name: "latency is not the incident, a milder regression", rules: []config.Rule{errRate, cmpLat},
-			in: Input{Samples: cat(vary(0, 10, 1000, 0.08), latencyMinutes(0, 10, 1000, 600, 18, 18)),
+			in: Input{Samples: cat(vary(0, 10, 1000, 0.08), latencyMinutes(0, 10, 1000, 600, 22, 22)),
 				Baseline: append(incidentBase(false), latBase()...)}, now: 10,
 			want: Failing, breached: []string{"err", "cmp-lat"}},
 	})

@@ -285,6 +285,27 @@ func (lt *loadTrend) setN0(n []float64) {
 	}
 }
 
+// exposures are the periods' invocations n weighted by the load's effect
+// on their events' rate, (n/m)^k times n (m their largest), in both
+// directions: how the baseline's periods differ in expected events once
+// the load the baseline shows is allowed for, so that a bound on their
+// bursts (seqtest.InvKUpperRuns, which takes one rate for all) does not
+// take the load's swing for bursts. n itself when the baseline shows no
+// effect of the load.
+func (lt loadTrend) exposures(n []float64) []float64 {
+	if lt.k <= 0 {
+		return n
+	}
+	m := slices.Max(n)
+	out := make([]float64, len(n))
+	for i, v := range n {
+		if v > 0 {
+			out[i] = v * math.Pow(v/m, lt.k)
+		}
+	}
+	return out
+}
+
 // at is the factor a period of n invocations is scaled by.
 func (lt loadTrend) at(n float64) float64 {
 	if lt.k <= 0 || lt.n0 <= 0 || n <= lt.n0 {

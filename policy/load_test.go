@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/policy/seqtest"
 	"github.com/canaryd/canaryd/sample"
 )
 
@@ -373,15 +374,22 @@ func TestCompareLatencyLoadAllowance(t *testing.T) {
 	p := compareLatencyWarm(t)
 	share := func(inv float64) float64 { return 0.01 * math.Pow(inv/3000, 3) }
 	var base []sample.Sample
+	var xs, ns []float64
 	for i := -60; i < 0; i++ {
 		inv := math.Round(3000 * math.Exp(0.4*math.Sin(2*math.Pi*float64(i)/30)))
 		s := math.Round(inv * share(inv))
 		base = append(base, latencyMinute(i, inv, s, math.Round(0.6*s))...)
+		xs, ns = append(xs, math.Round(0.6*s)), append(ns, inv)
 	}
 	pb := p.PrepareBaseline(base)
 	rb := &pb.rules[0]
 	if rb.load.k < 2.4 || rb.load.k > 3.05 {
 		t.Errorf("a slow share following the load cubed: allowed exponent %.3g, want 2.4-3.05", rb.load.k)
+	}
+	// Without a shape history the rule tempers at its baseline's bound on
+	// 1/k: the load's swing, which the exponent explains, is no burst.
+	if raw := seqtest.InvKUpper(xs, ns, 0, latencyBaselineCapDelta); !(rb.invKCap < 0.01 && raw > 0.3) {
+		t.Errorf("tempered at 1/k %.3g (bound with the load allowed for), want below 0.01; the bound taking the load's swing for bursts %.3g, want above 0.3", rb.invKCap, raw)
 	}
 	if rb.trend.perHour > 0 {
 		t.Errorf("a load swinging twice an hour reads as a trend of %.3g an hour", rb.trend.perHour)
