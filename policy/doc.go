@@ -25,9 +25,10 @@
 // watch's whole life; the rule trips the first time its e-value reaches
 // 1/α, α = 1 - confidence, and the probability that it ever does on a
 // healthy deploy is at most α (Ville's inequality). Counts are tempered
-// for the overdispersion the baseline shows (compare_errors against the
-// baseline at an upper bound on it, and compare_latency where a shape
-// history holds its slow counts: baseline.go, invKCap); latency periods right after
+// for the overdispersion the baseline shows (compare_errors and
+// compare_latency against the baseline at an upper bound on it, a looser
+// one for compare_latency without a shape history of its slow counts:
+// baseline.go, invKCap); latency periods right after
 // the deploy are tested against a cold-start allowance; a regression hours
 // into the rollback window is judged by epochs started at fixed times
 // (evidence.go). min_invocations (min_samples for probes) is the evidence
