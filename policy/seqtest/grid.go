@@ -71,7 +71,20 @@ const (
 // than its p99: all of them). A slow share of about 1% cannot grow more
 // than 100-fold, so DefaultGrid's larger effects would only cost weight:
 // log 14 = 2.6 nats instead of log 20 = 3.0, and adjacent effects closer.
-var ShareGrid = GeometricGrid(0.1, 4.6, 14)
+// As CompareGrid, four fifths of the weight are concentrated
+// log-normally, here around e^1.6 (5x the known-good's slow share, what
+// a 1.5x-2x p99 does to the share above 1.1x the old p99), spread 0.6 in
+// log s (2.4x-19x within one spread); a fifth stays uniform, so no
+// effect costs more than log 5 = 1.6 nats beyond equal weights
+// (TestShareGridCosts). Chosen on the quality benchmark's tuning seeds
+// 1-300 (policy/README.md, "The grid's weights").
+var ShareGrid = GeometricGrid(0.1, 4.6, 14).Concentrated(shareCentre, shareSpread, shareFloor)
+
+const (
+	shareCentre = 1.6 // log slow-share ratio: 5x the known-good's
+	shareSpread = 0.6 // in log(log ratio)
+	shareFloor  = 0.2 // the share left uniform
+)
 
 // HardFailureGrid is DefaultGrid with a quarter of the weight on its
 // largest effect (e^12 times the null odds: everything failing) and three

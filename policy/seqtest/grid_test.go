@@ -67,6 +67,28 @@ func TestCompareGridCosts(t *testing.T) {
 	}
 }
 
+// ShareGrid, like CompareGrid, costs no effect more than log(1/floor)
+// nats beyond equal weights, and saves at least half a nat on 3x-10x the
+// known-good's slow share (a 1.5x-2x p99).
+func TestShareGridCosts(t *testing.T) {
+	uniform := GeometricGrid(0.1, 4.6, 14)
+	sw, uw := weights(&ShareGrid), weights(&uniform)
+	if math.Abs(sum(sw)-1) > 1e-12 {
+		t.Fatalf("ShareGrid's weights sum to %g", sum(sw))
+	}
+	for i := range sw {
+		gain := math.Log(sw[i] / uw[i])
+		r := math.Exp(ShareGrid.Effect(i))
+		if gain < math.Log(shareFloor)-1e-12 {
+			t.Errorf("effect %.3gx: costs %.2f nats more than equal weights, bound %.2f", r, -gain, -math.Log(shareFloor))
+		}
+		if r >= 3 && r <= 10 && gain < 0.5 {
+			t.Errorf("effect %.3gx: saves %.2f nats, want at least 0.5", r, gain)
+		}
+		t.Logf("effect %8.3gx: weight %.4f, %+.2f nats against equal weights", r, sw[i], gain)
+	}
+}
+
 // On a 2x regression the shipped grid trips no later than DefaultGrid in
 // every draw, and over half a period sooner on average (periods are
 // whole, so most draws trip in the same one); on a hard failure at most
