@@ -549,7 +549,11 @@ func (b *PreparedBaseline) prepareBursty(r *rule, rb *ruleBase, ts []int64, x, n
 	if count {
 		rb.bursty = seqtest.NewBurstyCount(p0, rb.kLo, kAlt, &seqtest.DefaultGrid)
 	} else {
-		rb.bursty = seqtest.NewBurstyRate(p0, rb.kLo, kAlt, &seqtest.HardFailureGrid)
+		g := &seqtest.HardFailureGrid
+		if r.kind == config.RuleThrottles {
+			g = &seqtest.ThrottleGrid // the throttled shares that matter (grid.go)
+		}
+		rb.bursty = seqtest.NewBurstyRate(p0, rb.kLo, kAlt, g)
 	}
 	if r.kind == config.RuleErrorRate {
 		// The minutes' failed shares too, whatever their bursts

@@ -95,6 +95,24 @@ const (
 // moderate effect loses only log(20/19·4/3) = 0.34 nats.
 var HardFailureGrid = DefaultGrid.WithTopWeight(0.25)
 
+// ThrottleGrid is HardFailureGrid for the throttles rule's share test:
+// the quarter on everything throttled stays, and of the other three
+// quarters four fifths are concentrated log-normally around log-odds 3
+// over the threshold's (20x its odds: 4% throttled at the shipped 0.2%),
+// spread 0.6 in log s (1%-33% within one spread), the rest uniform.
+// Throttling that matters (a concurrency limit the new version reaches,
+// a reserved concurrency set too low) throttles percents of the
+// requests, not a fraction more than the threshold. Chosen on the quality
+// benchmark's tuning seeds 1-300 (policy/README.md, "The grid's
+// weights").
+var ThrottleGrid = DefaultGrid.Concentrated(throttleCentre, throttleSpread, throttleFloor).WithTopWeight(0.25)
+
+const (
+	throttleCentre = 3.0 // log-odds over the threshold's: 20x
+	throttleSpread = 0.6 // in log(log-odds)
+	throttleFloor  = 0.2 // the share left uniform
+)
+
 // WithTopWeight returns g with weight w on its largest effect and 1 - w
 // over the others, in the proportions g gives them (evenly for a
 // geometric grid).

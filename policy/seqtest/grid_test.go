@@ -89,6 +89,35 @@ func TestShareGridCosts(t *testing.T) {
 	}
 }
 
+// ThrottleGrid keeps HardFailureGrid's quarter on everything throttled,
+// costs no other effect more than log(1/floor) nats beyond it (and
+// log(20/19): the floor is a fifth of DefaultGrid's twenty, the
+// others' weights HardFailureGrid's nineteen), and saves
+// at least half a nat on 2%-20% throttled at a 0.2% threshold.
+func TestThrottleGridCosts(t *testing.T) {
+	tw, hw := weights(&ThrottleGrid), weights(&HardFailureGrid)
+	if math.Abs(sum(tw)-1) > 1e-12 {
+		t.Fatalf("ThrottleGrid's weights sum to %g", sum(tw))
+	}
+	top := len(tw) - 1
+	if math.Abs(tw[top]-0.25) > 1e-12 {
+		t.Errorf("weight %.4g on everything throttled, want HardFailureGrid's 0.25", tw[top])
+	}
+	const p0 = 0.002
+	for i := range top {
+		gain := math.Log(tw[i] / hw[i])
+		odds := p0 / (1 - p0) * math.Exp(ThrottleGrid.Effect(i))
+		share := odds / (1 + odds)
+		if bound := math.Log(1/throttleFloor) + math.Log(20.0/19); -gain > bound+1e-12 {
+			t.Errorf("effect %.3g (%.3g%% throttled): costs %.2f nats more than HardFailureGrid, bound %.2f", ThrottleGrid.Effect(i), 100*share, -gain, bound)
+		}
+		if share >= 0.02 && share <= 0.2 && gain < 0.5 {
+			t.Errorf("effect %.3g (%.3g%% throttled): saves %.2f nats, want at least 0.5", ThrottleGrid.Effect(i), 100*share, gain)
+		}
+		t.Logf("effect %6.3g (%7.3g%% throttled): weight %.4f, %+.2f nats against HardFailureGrid", ThrottleGrid.Effect(i), 100*share, tw[i], gain)
+	}
+}
+
 // On a 2x regression the shipped grid trips no later than DefaultGrid in
 // every draw, and over half a period sooner on average (periods are
 // whole, so most draws trip in the same one); on a hard failure at most
