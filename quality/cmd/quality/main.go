@@ -14,10 +14,12 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/canaryd/canaryd/config"
 	"github.com/canaryd/canaryd/policy"
 	"github.com/canaryd/canaryd/quality"
+	"github.com/canaryd/canaryd/sample"
 )
 
 func main() {
@@ -45,6 +47,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	out := fs.String("out", filepath.Join(os.TempDir(), "canaryd-quality"), "directory for the traces -v and -traces write")
 	allTraces := fs.Bool("traces", false, "write every scenario's trace to -out (named KIND-SEED.jsonl), not only those of the misses -v lists")
 	probeBaseline := fs.Bool("probe-baseline", true, `write pre-deploy probe results as {"type":"baseline","kind":"probe"} records`)
+	latencyHistory := fs.Bool("latency-history", true, "give the shape history the latency rules' trimmed counts, as the watcher reads them over the shape_window (false: the history holds counts only, as for a function without a day of Duration data)")
 	workers := fs.Int("workers", 0, "parallel workers (default GOMAXPROCS)")
 	csvPath := fs.String("csv", "", "also write every judge's decision on every scenario to this CSV file")
 	blind := fs.String("ideal-blind", "", "also run the ideal test blind to these, comma-separated: cold (the new version's cold starts: ideal-cold), bursts (the errors' burst shape: ideal-bursts), rate (the known-good's error rate, learnt from its baseline hour: ideal-rate), effect (what a bad deploy's regression is, its kind and size: ideal-effect); several joined by + are one judge")
@@ -71,6 +74,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	opts.DurationStats = pol.DurationStatsSince // the trimmed counts the daemon reads for this baseline
 	opts.HistoryStats = pol.HistoryStatsSince   // and those of them it reads over the shape_window
+	if !*latencyHistory {
+		opts.HistoryStats = func([]sample.Sample, time.Time) []string { return []string{} }
+	}
 	rc := quality.Config{Options: opts, Workers: *workers, Verbose: *verbose, OutDir: *out, AllTraces: *allTraces,
 		ReplayCommand: fmt.Sprintf("go run ./cmd/canaryd replay --config %s --target %s --trace", *cfgPath, t.Name),
 		Judges:        []quality.Judge{&quality.Canaryd{Target: t}, quality.DefaultStatic(), &quality.Ideal{Alpha: *alpha}}}

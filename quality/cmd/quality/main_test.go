@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -41,5 +43,27 @@ func TestRunWithoutFair(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "fair") {
 		t.Errorf("-fair=false printed the fair limit:\n%s", out.String())
+	}
+}
+
+// -latency-history=false leaves the latency rules' trimmed counts out of
+// the shape history (a day of them: one a minute), not out of the
+// baseline hour the watch compares with.
+func TestRunWithoutLatencyHistory(t *testing.T) {
+	tcLines := func(args ...string) int {
+		dir := t.TempDir()
+		all := append([]string{"-config", "../../../config.toml", "-n", "1", "-kinds", "bad/p99-2x", "-fair=false", "-traces", "-out", dir}, args...)
+		if err := run(context.Background(), all, &strings.Builder{}); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "bad-p99-2x-10001.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Count(string(b), `"metric":"Duration.TC(`)
+	}
+	with, without := tcLines(), tcLines("-latency-history=false")
+	if without == 0 || with-without < 1440 {
+		t.Errorf("trimmed-count records: %d with the latency history, %d without; want the day's 1,440 or more fewer, and the baseline's kept", with, without)
 	}
 }
