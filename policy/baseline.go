@@ -803,7 +803,8 @@ const invKCapDelta = 0.05
 // counts in bursts of shape 1, 13 -> 2 of 6,000, of shape 5, 8 -> 0 of
 // 4,000; of scale 0.3 at 300 a minute in bursts of shape 1, 14 -> 0 of
 // 4,000, at 1,000 a minute in bursts of shape 5, 13 -> 0 of 6,000 (six
-// other cases: 0 either way). At a 50% bound 7 of 6,000 remained in two of them (2.3 times α).
+// other cases: 0 either way). At a 50% bound 7 of 6,000 remained in two
+// of them (2.3 times α).
 // The price, quality's tuning seeds without the history's trimmed counts:
 // bad/p99-1.5x 77 -> 71 % caught in time, p99-2x 81 -> 73 % (at the 95%
 // bound 63 and 70 %). With a day of history nothing changes.

@@ -293,7 +293,7 @@ func (lt *loadTrend) setN0(n []float64) {
 // take the load's swing for bursts. n itself when the baseline shows no
 // effect of the load.
 func (lt loadTrend) exposures(n []float64) []float64 {
-	if lt.k <= 0 {
+	if lt.k <= 0 || len(n) == 0 {
 		return n
 	}
 	m := slices.Max(n)

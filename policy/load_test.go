@@ -472,3 +472,20 @@ func TestLocalMediansSlide(t *testing.T) {
 		}
 	}
 }
+
+// exposures weighs periods by the load's effect, and leaves a baseline
+// without periods, or without an effect of the load, as it is.
+func TestLoadExposures(t *testing.T) {
+	lt := loadTrend{k: 2}
+	if got := lt.exposures(nil); len(got) != 0 {
+		t.Errorf("no periods: %v", got)
+	}
+	got := lt.exposures([]float64{100, 200, 0})
+	if want := []float64{100 * 0.25, 200, 0}; !slices.Equal(got, want) {
+		t.Errorf("exposures %v, want %v", got, want)
+	}
+	n := []float64{100, 200}
+	if got := (loadTrend{}).exposures(n); !slices.Equal(got, n) {
+		t.Errorf("without a load effect: %v, want %v", got, n)
+	}
+}
