@@ -87,7 +87,7 @@ func Materialise(s *Sim, dl []delivery, o Options) (*Trace, error) {
 	}
 	names := union([]string{"p99"}, o.Stats)
 	m := &materialiser{s: s, o: o, late: newRNG(s.Sc.Kind, s.Sc.Seed, "late"), end: s.Sc.Deploy.Add(s.Sc.Horizon)}
-	if err := m.setStats(names); err != nil {
+	if err := m.setStats(names, nil); err != nil {
 		return nil, err
 	}
 	if o.DurationStats != nil {
@@ -97,16 +97,12 @@ func Materialise(s *Sim, dl []delivery, o Options) (*Trace, error) {
 			base[i] = m.recs[i].S
 		}
 		names = union(names, o.DurationStats(base, s.Sc.baselineSince()))
-		if err := m.setStats(names); err != nil {
-			return nil, err
-		}
+		var hist []string
 		if o.HistoryStats != nil {
-			m.hist = m.hist[:0]
-			for _, n := range o.HistoryStats(base, s.Sc.baselineSince()) {
-				if i := slices.IndexFunc(m.stats, func(st stat) bool { return st.name == n }); i >= 0 && m.stats[i].isTrimmedCount() {
-					m.hist = append(m.hist, m.stats[i])
-				}
-			}
+			hist = o.HistoryStats(base, s.Sc.baselineSince())
+		}
+		if err := m.setStats(names, hist); err != nil {
+			return nil, err
 		}
 		m.recs = m.recs[:0]
 	}
@@ -129,7 +125,11 @@ func Materialise(s *Sim, dl []delivery, o Options) (*Trace, error) {
 	return &Trace{Comments: comments, Records: m.recs, Stats: names}, nil
 }
 
-func (m *materialiser) setStats(names []string) error {
+// setStats parses the Duration statistics the trace carries (names) and
+// picks those of the shape history: the trimmed counts with absolute
+// bounds among them, those named in hist when it is not nil
+// (Options.HistoryStats).
+func (m *materialiser) setStats(names, hist []string) error {
 	m.stats, m.hist = m.stats[:0], m.hist[:0]
 	for _, n := range names {
 		st, err := parseStat(n)
@@ -137,7 +137,7 @@ func (m *materialiser) setStats(names []string) error {
 			return fmt.Errorf("duration statistic: %w", err)
 		}
 		m.stats = append(m.stats, st)
-		if st.isTrimmedCount() {
+		if st.isTrimmedCount() && (hist == nil || slices.Contains(hist, n)) {
 			m.hist = append(m.hist, st)
 		}
 	}
