@@ -1,6 +1,7 @@
 package seqtest
 
 import (
+	"fmt"
 	"math"
 	"testing"
 )
@@ -46,25 +47,43 @@ func TestWithTopWeight(t *testing.T) {
 	}
 }
 
+// gridCosts checks a concentrated grid g against the grid ref it re-weights:
+// its weights sum to 1; of its first n effects none costs more than
+// maxCost nats beyond ref, and those whose meaning (the rate ratio, the
+// share, …: what effect s stands for, and its label) is within [lo, hi]
+// save at least minGain.
+func gridCosts(t *testing.T, name string, g, ref *Grid, n int, maxCost float64, meaning func(s float64) (float64, string), lo, hi, minGain float64) {
+	t.Helper()
+	gw, rw := weights(g), weights(ref)
+	if math.Abs(sum(gw)-1) > 1e-12 {
+		t.Fatalf("%s's weights sum to %g", name, sum(gw))
+	}
+	for i := range n {
+		gain := math.Log(gw[i] / rw[i]) // nats of evidence saved on effect i
+		v, label := meaning(g.Effect(i))
+		if -gain > maxCost+1e-12 {
+			t.Errorf("%s effect %.3g (%s): costs %.2f nats more, bound %.2f", name, g.Effect(i), label, -gain, maxCost)
+		}
+		if v >= lo && v <= hi && gain < minGain {
+			t.Errorf("%s effect %.3g (%s): saves %.2f nats, want at least %.2g", name, g.Effect(i), label, gain, minGain)
+		}
+		t.Logf("effect %6.3g (%10s): weight %.4f, %+.2f nats", g.Effect(i), label, gw[i], gain)
+	}
+}
+
+// ratioMeaning reads an effect as the rate ratio r0·e^s.
+func ratioMeaning(r0 float64) func(s float64) (float64, string) {
+	return func(s float64) (float64, string) {
+		r := r0 * math.Exp(s)
+		return r, fmt.Sprintf("%.3gx", r)
+	}
+}
+
 // CompareGrid costs less than DefaultGrid on the regressions it is
 // concentrated on (1.6x to 4.5x at min_effect 0.05), never more than
 // log(1/compareFloor) beyond it anywhere, and its weights sum to 1.
 func TestCompareGridCosts(t *testing.T) {
-	cw, dw := weights(&CompareGrid), weights(&DefaultGrid)
-	if math.Abs(sum(cw)-1) > 1e-12 {
-		t.Fatalf("CompareGrid's weights sum to %g", sum(cw))
-	}
-	ratio := func(i int) float64 { return 1.05 * math.Exp(CompareGrid.Effect(i)) }
-	for i := range cw {
-		gain := math.Log(cw[i] / dw[i]) // nats of evidence saved on effect i
-		if gain < math.Log(compareFloor)-1e-12 {
-			t.Errorf("effect %.3g (%.3gx): costs %.2f nats more than DefaultGrid, bound %.2f", CompareGrid.Effect(i), ratio(i), -gain, -math.Log(compareFloor))
-		}
-		if r := ratio(i); r >= 1.6 && r <= 4.5 && gain < 0.6 {
-			t.Errorf("effect %.3g (%.3gx): saves %.2f nats, want at least 0.6", CompareGrid.Effect(i), r, gain)
-		}
-		t.Logf("effect %6.3g (%8.3gx): weight %.4f, %+.2f nats against DefaultGrid", CompareGrid.Effect(i), ratio(i), cw[i], gain)
-	}
+	gridCosts(t, "CompareGrid", &CompareGrid, &DefaultGrid, CompareGrid.Len(), -math.Log(compareFloor), ratioMeaning(1.05), 1.6, 4.5, 0.6)
 }
 
 // ShareGrid, like CompareGrid, costs no effect more than log(1/floor)
@@ -72,21 +91,7 @@ func TestCompareGridCosts(t *testing.T) {
 // known-good's slow share (a 1.5x-2x p99).
 func TestShareGridCosts(t *testing.T) {
 	uniform := GeometricGrid(0.1, 4.6, 14)
-	sw, uw := weights(&ShareGrid), weights(&uniform)
-	if math.Abs(sum(sw)-1) > 1e-12 {
-		t.Fatalf("ShareGrid's weights sum to %g", sum(sw))
-	}
-	for i := range sw {
-		gain := math.Log(sw[i] / uw[i])
-		r := math.Exp(ShareGrid.Effect(i))
-		if gain < math.Log(shareFloor)-1e-12 {
-			t.Errorf("effect %.3gx: costs %.2f nats more than equal weights, bound %.2f", r, -gain, -math.Log(shareFloor))
-		}
-		if r >= 3 && r <= 10 && gain < 0.5 {
-			t.Errorf("effect %.3gx: saves %.2f nats, want at least 0.5", r, gain)
-		}
-		t.Logf("effect %8.3gx: weight %.4f, %+.2f nats against equal weights", r, sw[i], gain)
-	}
+	gridCosts(t, "ShareGrid", &ShareGrid, &uniform, ShareGrid.Len(), -math.Log(shareFloor), ratioMeaning(1), 3, 10, 0.5)
 }
 
 // ThrottleGrid keeps HardFailureGrid's quarter on everything throttled,
@@ -95,27 +100,17 @@ func TestShareGridCosts(t *testing.T) {
 // others' weights HardFailureGrid's nineteen), and saves
 // at least half a nat on 2%-20% throttled at a 0.2% threshold.
 func TestThrottleGridCosts(t *testing.T) {
-	tw, hw := weights(&ThrottleGrid), weights(&HardFailureGrid)
-	if math.Abs(sum(tw)-1) > 1e-12 {
-		t.Fatalf("ThrottleGrid's weights sum to %g", sum(tw))
-	}
-	top := len(tw) - 1
-	if math.Abs(tw[top]-0.25) > 1e-12 {
-		t.Errorf("weight %.4g on everything throttled, want HardFailureGrid's 0.25", tw[top])
+	top := ThrottleGrid.Len() - 1
+	if w := weights(&ThrottleGrid)[top]; math.Abs(w-0.25) > 1e-12 {
+		t.Errorf("weight %.4g on everything throttled, want HardFailureGrid's 0.25", w)
 	}
 	const p0 = 0.002
-	for i := range top {
-		gain := math.Log(tw[i] / hw[i])
-		odds := p0 / (1 - p0) * math.Exp(ThrottleGrid.Effect(i))
-		share := odds / (1 + odds)
-		if bound := math.Log(1/throttleFloor) + math.Log(20.0/19); -gain > bound+1e-12 {
-			t.Errorf("effect %.3g (%.3g%% throttled): costs %.2f nats more than HardFailureGrid, bound %.2f", ThrottleGrid.Effect(i), 100*share, -gain, bound)
-		}
-		if share >= 0.02 && share <= 0.2 && gain < 0.5 {
-			t.Errorf("effect %.3g (%.3g%% throttled): saves %.2f nats, want at least 0.5", ThrottleGrid.Effect(i), 100*share, gain)
-		}
-		t.Logf("effect %6.3g (%7.3g%% throttled): weight %.4f, %+.2f nats against HardFailureGrid", ThrottleGrid.Effect(i), 100*share, tw[i], gain)
+	share := func(s float64) (float64, string) {
+		odds := p0 / (1 - p0) * math.Exp(s)
+		sh := odds / (1 + odds)
+		return sh, fmt.Sprintf("%.3g%% throttled", 100*sh)
 	}
+	gridCosts(t, "ThrottleGrid", &ThrottleGrid, &HardFailureGrid, top, math.Log(1/throttleFloor)+math.Log(20.0/19), share, 0.02, 0.2, 0.5)
 }
 
 // On a 2x regression the shipped grid trips no later than DefaultGrid in
