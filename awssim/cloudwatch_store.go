@@ -16,6 +16,10 @@ import (
 type cwStore struct {
 	mu     sync.RWMutex
 	series map[string]*cwSeries
+	// LambdaTraffic's generators by function and for the account, which
+	// the concurrency metrics aggregate.
+	traffic map[string]*fnTraffic
+	acct    *acctTraffic
 }
 
 type cwSeries struct {
@@ -31,7 +35,9 @@ type cwBucket struct {
 	vals, wts            []float64
 }
 
-func newCWStore() *cwStore { return &cwStore{series: map[string]*cwSeries{}} }
+func newCWStore() *cwStore {
+	return &cwStore{series: map[string]*cwSeries{}, traffic: map[string]*fnTraffic{}, acct: &acctTraffic{}}
+}
 
 // metricKey is the identity of a metric: dimension order does not matter.
 func metricKey(ns, name string, dims map[string]string) string {
@@ -193,7 +199,7 @@ func (s *cwSeries) queryWithGens(g *grid, lo, hi int64, stat statFunc) {
 	var bs []cwBucket
 	var gens []genRef // those overlapping [lo, hi)
 	for _, gr := range s.gens {
-		if gr.gen.from < hi && gr.gen.to > lo {
+		if from, to := gr.gen.span(); from < hi && to > lo {
 			gens = append(gens, gr)
 		}
 	}

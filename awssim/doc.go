@@ -11,7 +11,9 @@
 // # Implemented
 //
 // Routing is by protocol: RPCv2 CBOR (path /service/GraniteServiceVersion20100801/operation/<Op>,
-// header Smithy-Protocol: rpc-v2-cbor), Lambda REST-JSON (/2015-03-31/functions...),
+// header Smithy-Protocol: rpc-v2-cbor), Lambda REST-JSON (/2015-03-31/functions...,
+// concurrency under /2017-10-31/functions and /2019-09-30/functions,
+// /2016-08-19/account-settings),
 // CloudFront REST-XML (/2020-05-31/distribution/...), SNS and STS query
 // protocol (form POST with Action=), CodeDeploy JSON 1.1 (X-Amz-Target:
 // CodeDeploy_20141006.<Op>), SQS JSON 1.0 (X-Amz-Target: AmazonSQS.<Op>,
@@ -36,7 +38,19 @@
 // X-Amz-Function-Error: Unhandled with {"errorMessage","errorType"};
 // X-Amz-Executed-Version; the payload is recorded; Deny takes its IAM
 // action, lambda:InvokeFunction; InvalidRequestContentException for a
-// payload that is not JSON, RequestTooLargeException above 6 MB). Errors: ResourceNotFoundException 404,
+// payload that is not JSON, RequestTooLargeException above 6 MB; a
+// RequestResponse invoke beyond the function's reserved concurrency in
+// flight is 429 TooManyRequestsException, Reason
+// ReservedFunctionConcurrentInvocationLimitExceeded),
+// PutFunctionConcurrency / GetFunctionConcurrency ({} when none) /
+// DeleteFunctionConcurrency (204) on an unqualified name or ARN (reserved
+// concurrency; at most the account limit - 100 reserved in all, else
+// InvalidParameterValueException), GetAccountSettings (AccountLimit
+// ConcurrentExecutions — SetAccountConcurrency, default 1000 —,
+// UnreservedConcurrentExecutions = limit - all reservations, code size
+// limits; AccountUsage FunctionCount, TotalCodeSize 0).
+// SetReservedConcurrency and ReservedConcurrency seed and read
+// reservations. Errors: ResourceNotFoundException 404,
 // InvalidParameterValueException 400 (weights outside [0,1], more than one
 // extra version, primary version or $LATEST in the weights, bad markers),
 // ResourceConflictException 409, TooManyRequestsException 429 with
@@ -130,7 +144,14 @@
 // {FunctionName, Resource=fn:alias} and {FunctionName, Resource=fn:alias,
 // ExecutedVersion=v}, deterministic from Profile.Seed (Poisson-like counts,
 // binomial errors, 16 weighted Duration samples a minute so percentiles
-// work, Errors Average = error rate). Minutes are synthesised on query, so a
+// work, Errors Average = error rate), and ConcurrentExecutions under
+// {FunctionName} and {} (account) and UnreservedConcurrentExecutions under
+// {} (functions without a reservation), one value a minute read with
+// Maximum: ceil(1.2 * invocations * mean Duration ms / 60000), at least 1,
+// summed over the function's versions running in the minute and over the
+// account's functions. A reserved concurrency R in force when
+// LambdaTraffic is called caps the function at R: the invocations it cannot
+// serve count as Throttles instead. Minutes are synthesised on query, so a
 // call costs O(1) memory whatever its range. Minutes without invocations
 // and throttles have no datapoints (low traffic and Profile.DropRate give
 // missing periods); Profile.ErrorRampTo ramps the error rate. Play runs a
@@ -168,7 +189,9 @@
 // hooks, EC2/ECS platforms), its own traffic-shifting timeline and
 // StopDeployment's Pending stage; any other API or service (unknown operations
 // answer UnknownOperationException / InvalidAction); Lambda function
-// code (Invoke runs the test's handler, no runtime), InvokeWithResponseStream, log tails, layers, concurrency, provisioned concurrency, and PublishVersion's
+// code (Invoke runs the test's handler, no runtime), InvokeWithResponseStream, log tails, layers, provisioned concurrency, the account-wide
+// unreserved pool's limit on Invoke and on LambdaTraffic (only a reservation
+// throttles), and PublishVersion's
 // "no change" deduplication (every publish makes a new version);
 // CloudWatch alarms, ListMetrics, GetMetricStatistics, SEARCH/METRICS() and
 // the other math functions (STDDEV, RUNNING_SUM, ANOMALY_DETECTION_BAND...),

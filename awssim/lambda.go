@@ -15,6 +15,8 @@ type lambdaState struct {
 	mu     sync.Mutex
 	fns    map[string]*lambdaFunction
 	invoke map[string]InvokeHandler // by function name (SetInvokeHandler)
+	// accountLimit is the account's concurrency limit (SetAccountConcurrency).
+	accountLimit int
 }
 
 type lambdaFunction struct {
@@ -22,6 +24,9 @@ type lambdaFunction struct {
 	latest   *fnVersion
 	versions []*fnVersion // published, ascending
 	aliases  map[string]*lambdaAlias
+	// reserved is the reserved concurrency, -1 when none is set.
+	reserved int
+	inFlight int // Invokes running now (held against reserved)
 }
 
 type fnVersion struct {
@@ -40,7 +45,9 @@ type lambdaAlias struct {
 	revisionID  string
 }
 
-func newLambdaState() *lambdaState { return &lambdaState{fns: map[string]*lambdaFunction{}} }
+func newLambdaState() *lambdaState {
+	return &lambdaState{fns: map[string]*lambdaFunction{}, accountLimit: defaultAccountConcurrency}
+}
 
 // wire shapes (REST-JSON member names as the SDK's schemas spell them)
 
@@ -88,13 +95,22 @@ type aliasInput struct {
 
 func (s *Sim) lambdaRoute(r *http.Request) (route, bool) {
 	segs := pathSegments(r.URL)
-	// segs[0]="2015-03-31", segs[1]="functions"
+	if len(segs) == 2 && segs[0] == "2016-08-19" && segs[1] == "account-settings" {
+		if r.Method == http.MethodGet {
+			return route{service: "lambda", api: "GetAccountSettings", h: s.lambdaGetAccountSettings}, true
+		}
+		return unknownOp("lambda", r), true
+	}
+	// segs[0]="2015-03-31" (or another API version), segs[1]="functions"
 	if len(segs) < 2 || segs[1] != "functions" {
 		return route{}, false
 	}
 	rest := segs[2:]
 	rt := func(api string, h handlerFunc) (route, bool) {
 		return route{service: "lambda", api: api, h: h, vars: rest}, true
+	}
+	if segs[0] != "2015-03-31" {
+		return s.lambdaConcurrencyRoute(r, segs[0], rest)
 	}
 	switch {
 	case len(rest) == 0 && r.Method == http.MethodPost:

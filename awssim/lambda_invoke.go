@@ -35,7 +35,11 @@ func (s *Sim) SetInvokeHandler(fn string, h InvokeHandler) {
 // InvocationType RequestResponse (default: 200, the result as the body;
 // a function error adds X-Amz-Function-Error: Unhandled and answers
 // {"errorMessage", "errorType"}), Event (202, empty body, the handler runs
-// before the answer) or DryRun (204, the handler does not run).
+// before the answer) or DryRun (204, the handler does not run). A function
+// with reserved concurrency R runs at most R RequestResponse invokes at
+// once; beyond, 429 TooManyRequestsException (Reason
+// ReservedFunctionConcurrentInvocationLimitExceeded). Event invokes are
+// not held to it (Lambda queues them).
 func (s *Sim) lambdaInvoke(req *request) (*response, *apiError) {
 	name, qualifier := parseFunctionName(req.vars[0])
 	if q := req.r.URL.Query().Get("Qualifier"); q != "" {
@@ -73,6 +77,20 @@ func (s *Sim) lambdaInvoke(req *request) (*response, *apiError) {
 		}
 	}
 	h := s.lambda.invoke[name]
+	if aerr == nil && itype == "RequestResponse" {
+		// A reserved concurrency bounds the synchronous invokes running
+		// at once; 0 throttles every one.
+		if fn.reserved >= 0 && fn.inFlight >= fn.reserved {
+			aerr = reservedThrottle()
+		} else {
+			fn.inFlight++
+			defer func() {
+				s.lambda.mu.Lock()
+				fn.inFlight--
+				s.lambda.mu.Unlock()
+			}()
+		}
+	}
 	s.lambda.mu.Unlock()
 	if aerr != nil {
 		return nil, aerr

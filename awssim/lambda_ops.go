@@ -11,7 +11,7 @@ import (
 
 // createFunctionLocked adds a function with only $LATEST.
 func (s *Sim) createFunctionLocked(name, description string) *lambdaFunction {
-	fn := &lambdaFunction{name: name, aliases: map[string]*lambdaAlias{}}
+	fn := &lambdaFunction{name: name, aliases: map[string]*lambdaAlias{}, reserved: -1}
 	fn.latest = &fnVersion{version: "$LATEST", description: description, codeSha: codeSha(name, 0),
 		revisionID: newRequestID(), lastModified: s.clock.Now()}
 	s.lambda.fns[name] = fn

@@ -137,7 +137,8 @@ func (s *Sim) route(r *http.Request, body []byte) (route, bool) {
 	switch {
 	case strings.HasPrefix(p, "/service/") && r.Header.Get("Smithy-Protocol") == "rpc-v2-cbor":
 		return s.cloudwatchRoute(r)
-	case strings.HasPrefix(p, "/2015-03-31/functions"):
+	case strings.HasPrefix(p, "/2015-03-31/functions"), strings.HasPrefix(p, "/2017-10-31/functions"),
+		strings.HasPrefix(p, "/2019-09-30/functions"), strings.HasPrefix(p, "/2016-08-19/account-settings"):
 		return s.lambdaRoute(r)
 	case strings.HasPrefix(p, "/2020-05-31/distribution"):
 		return s.cloudfrontRoute(r)

@@ -21,18 +21,36 @@ var lambdaMetricNames = [nLambdaMetrics]string{"Invocations", "Errors", "Throttl
 // (weighted so SampleCount equals invocations).
 const durationSamples = 16
 
+// Concurrency metrics (traffic_concurrency.go), synthesised from every
+// generator of a function or of the account together.
+const (
+	mConcurrent = nLambdaMetrics + iota // ConcurrentExecutions
+	mUnreserved                         // UnreservedConcurrentExecutions
+)
+
 // trafficGen synthesises per-minute Lambda metrics on demand from a Profile:
 // O(1) memory per LambdaTraffic call however long the range.
 type trafficGen struct {
 	from, to int64 // unix seconds, minute aligned, [from, to)
 	p        Profile
 	salt     uint64
+	fn       *fnTraffic // the function's generators, this one included
+	reserved int        // the function's reserved concurrency when written, -1 none
+}
+
+// bucketSource synthesises buckets on query: a trafficGen, or the
+// aggregates of a function's or the account's generators.
+type bucketSource interface {
+	span() (from, to int64) // [from, to) holding every minute it may produce
+	appendBuckets(bs []cwBucket, metric int, ps, pe int64) []cwBucket
 }
 
 type genRef struct {
-	gen    *trafficGen
+	gen    bucketSource
 	metric int
 }
+
+func (g *trafficGen) span() (int64, int64) { return g.from, g.to }
 
 // splitmix is a tiny deterministic PRNG (no allocation per minute).
 type splitmix uint64
@@ -101,7 +119,55 @@ type minute struct {
 	ok             bool
 }
 
+// minute is the minute as served: raw traffic less what the function's
+// reserved concurrency throttles (see fnTraffic.fraction).
 func (g *trafficGen) minute(m int64, withDurations bool) minute {
+	if !g.fn.anyReserved {
+		return g.raw(m, withDurations)
+	}
+	limit := g.fn.limitAt(m)
+	if limit < 0 {
+		return g.raw(m, withDurations)
+	}
+	mi := g.raw(m, true)
+	mi.serve(g.fn.fraction(m, limit))
+	return mi
+}
+
+// serve keeps the fraction f of the minute's invocations (rounded down);
+// the others are throttled. Errors scale with the invocations served;
+// Duration keeps its samples (weighted by the invocations served).
+func (mi *minute) serve(f float64) {
+	if f >= 1 || !mi.ok {
+		return
+	}
+	served := math.Floor(mi.inv * f)
+	if mi.inv > 0 {
+		mi.errs = math.Round(mi.errs * served / mi.inv)
+	}
+	mi.thr += mi.inv - served
+	mi.inv = served
+	if served == 0 {
+		mi.durs = nil
+	}
+}
+
+// meanDuration is the mean of the minute's Duration samples (its Duration
+// Average), 0 without samples.
+func (mi minute) meanDuration() float64 {
+	if len(mi.durs) == 0 {
+		return 0
+	}
+	var sum float64
+	for _, d := range mi.durs {
+		sum += d
+	}
+	return sum / float64(len(mi.durs))
+}
+
+// raw is the minute as the Profile draws it, before any reserved
+// concurrency throttles.
+func (g *trafficGen) raw(m int64, withDurations bool) minute {
 	if m < g.from || m >= g.to {
 		return minute{}
 	}
@@ -136,11 +202,7 @@ func (g *trafficGen) errorRate(m int64) float64 {
 
 // appendBuckets appends the buckets of metric for minutes in [ps, pe).
 func (g *trafficGen) appendBuckets(bs []cwBucket, metric int, ps, pe int64) []cwBucket {
-	first := max(ps, g.from)
-	if r := first % 60; r != 0 {
-		first += 60 - r
-	}
-	for m := first; m < pe && m < g.to; m += 60 {
+	for m := firstMinute(ps, g.from); m < pe && m < g.to; m += 60 {
 		mi := g.minute(m, metric == mDuration)
 		if !mi.ok {
 			continue
@@ -150,6 +212,15 @@ func (g *trafficGen) appendBuckets(bs []cwBucket, metric int, ps, pe int64) []cw
 		}
 	}
 	return bs
+}
+
+// firstMinute is the first minute start at or after both ps and from.
+func firstMinute(ps, from int64) int64 {
+	first := max(ps, from)
+	if r := first % 60; r != 0 {
+		first += 60 - r
+	}
+	return first
 }
 
 // bucket renders one metric of a minute as Lambda publishes it: counts as
@@ -197,6 +268,19 @@ func (mi minute) bucket(metric int, t int64) (cwBucket, bool) {
 // throttles have no datapoints, as in AWS. Calls for other versions or
 // overlapping ranges add up. Memory is O(1) per call: minutes are
 // synthesised when queried.
+//
+// It also writes ConcurrentExecutions under {FunctionName} and with no
+// dimensions (the account), and UnreservedConcurrentExecutions with no
+// dimensions (functions without reserved concurrency), one value a minute
+// to read with Maximum: ceil(1.2 * invocations * mean Duration / 60000),
+// summed over the function's calls covering the minute (and over the
+// account's functions), at least 1 when anything was served (see
+// traffic_concurrency.go). fn's reserved concurrency when LambdaTraffic is
+// called (PutFunctionConcurrency, SetReservedConcurrency) caps the
+// function: in minutes whose latest covering call was written under a
+// reservation R, the function's calls together serve only what keeps its
+// ConcurrentExecutions at most R, and the invocations beyond it count as
+// Throttles instead of Invocations (Errors scale with what is served).
 func (s *Sim) LambdaTraffic(fn, alias, version string, from, to time.Time, p Profile) {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(fn + "\x00" + alias + "\x00" + version))
@@ -204,7 +288,7 @@ func (s *Sim) LambdaTraffic(fn, alias, version string, from, to time.Time, p Pro
 	if r := f % 60; r != 0 {
 		f += 60 - r
 	}
-	g := &trafficGen{from: f, to: to.Unix(), p: p, salt: h.Sum64()}
+	g := &trafficGen{from: f, to: to.Unix(), p: p, salt: h.Sum64(), reserved: s.reservedOf(fn)}
 	resource := fn + ":" + alias
 	dimSets := []map[string]string{
 		{"FunctionName": fn},
@@ -213,6 +297,8 @@ func (s *Sim) LambdaTraffic(fn, alias, version string, from, to time.Time, p Pro
 	}
 	s.cw.mu.Lock()
 	defer s.cw.mu.Unlock()
+	s.cw.fnTrafficLocked(fn).add(g)
+	extendSpan(&s.cw.acct.from, &s.cw.acct.to, g.from, g.to)
 	for _, dims := range dimSets {
 		for m, name := range lambdaMetricNames {
 			sr := s.cw.seriesLocked(metricKey("AWS/Lambda", name, dims))
