@@ -63,6 +63,7 @@ type ruleBase struct {
 	kgDoubt   bool          // ... may, during an incident another rule shows (incident.go, doubtKnownGood)
 	capacity  float64       // throttles (a share): the demand a period the known-good could serve, beyond which throttles are not judged (0: none; capacity.go)
 	capped    bool          // ... its own minutes showed throttling at that capacity
+	capConc   bool          // ... or its concurrency's use showed that capacity (capacity.go)
 	shift     kgShift       // the known-good got worse within the baseline (an incident began)
 	slowX     float64       // latency: invocations slower than this count (ms)
 	slowX0    float64       // compare_latency: the known-good side's X
@@ -146,7 +147,7 @@ func (p *Policy) PrepareBaselineSince(baseline []sample.Sample, since time.Time)
 				rb.load.k = loadExponent(lx, ln)
 				ts, x, n = rb.quiet(ts, x, n)
 			}
-			b.setCapacity(r, rb, x, n)
+			b.setCapacity(r, rb, ts, x, n)
 			rb.allowCapacity(x, n)
 			series[i] = counts{ts, x, n}
 			rb.setBaseCounts(r, x, n)

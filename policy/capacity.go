@@ -19,8 +19,9 @@ import (
 // capacity C is 1 - capacityMargin of the fewest it served in such a
 // minute, since requests start finding no free environment before the
 // average concurrency reaches the limit; where they do not, C is the most
-// requests it had in a minute, all of which it could serve. In a period with demand D (the alias's
-// invocations and throttles) above C, the share 1 - C/D of its requests is
+// requests it had in a minute, all of which it could serve, or what the
+// concurrency's use shows it could (setCapacity). In a period with demand
+// D (the alias's invocations and throttles) above C, the share 1 - C/D of its requests is
 // taken out of its counts, throttled ones first: what is left is judged
 // against the threshold as before. The baseline's own periods are read
 // the same way, so a baseline with spikes does not read as a known-good
@@ -54,29 +55,63 @@ const (
 // still add to is taken to hold, where capacity throttling is known.
 const openKeep = 0.5
 
-// setCapacity sets a throttles rule's capacity (rb.capacity, rb.capped)
-// from its baseline periods x, n and the shape history.
-func (b *PreparedBaseline) setCapacity(r *rule, rb *ruleBase, x, n []float64) {
+// concMargin is the share of the demand the known-good's concurrency
+// could serve (its requests over the share of its concurrency limit they
+// used, ConcurrencyUse) taken as its capacity: its invocations may take
+// longer at a higher load, holding their environments longer.
+const concMargin = 1 - capacityMargin
+
+// setCapacity sets a throttles rule's capacity (rb.capacity, rb.capped,
+// rb.capConc) from its baseline periods (ts, x throttled of n requests) and
+// the shape history.
+//
+// Where the known-good never throttled for want of capacity, the most it
+// served in a minute is all its minutes show it could; its concurrency
+// shows more. Lambda throttles a request that finds the concurrency the
+// function draws on (its reserved concurrency or the account's unreserved
+// pool) all taken, and a minute's peak concurrency grows with its
+// requests: a minute in which the known-good served s requests at its
+// busiest using the share u of that limit (ConcurrencyUse, the watcher's
+// reading of ConcurrentExecutions) could have served s/u before a request
+// found none free, and more where the peak grows less than the requests
+// (a larger share of the minute busy) or other functions used part of the
+// pool. So the capacity is concMargin of the largest s/u, when that is
+// above the most it served: a deploy during a morning's rise whose demand
+// soon passes the baseline's busiest minute is judged on the throttles the
+// known-good's concurrency would not have had. (Without a reading, or
+// with the version slower than the known-good, nothing changes: a slower
+// version that throttles at a demand the known-good could serve is judged
+// on all of it.)
+func (b *PreparedBaseline) setCapacity(r *rule, rb *ruleBase, ts []int64, x, n []float64) {
 	if r.kind != config.RuleThrottles || r.test != testRate || r.rel != relAbsolute {
 		return
 	}
-	most, capped := 0.0, math.Inf(1)
-	see := func(x, n []float64) {
+	most, capped, byConc := 0.0, math.Inf(1), 0.0
+	see := func(series [][]pt, ts []int64, x, n []float64) {
 		for i := range x {
 			most = max(most, n[i])
 			if x[i] >= cappedMinEvents && x[i] >= cappedShare*n[i] {
 				capped = min(capped, n[i]-x[i])
 			}
+			if r.conc < 0 {
+				continue
+			}
+			if u, ok := valueAt(series[r.conc], ts[i]); ok && u > 0 {
+				byConc = max(byConc, (n[i]-x[i])/u)
+			}
 		}
 	}
-	see(x, n)
+	see(b.series, ts, x, n)
 	if b.hist != nil {
-		_, hx, hn := blockSeriesOf(b.hist, r, rb.eventsKg)
-		see(hx, hn)
+		hts, hx, hn := blockSeriesOf(b.hist, r, rb.eventsKg)
+		see(b.hist, hts, hx, hn)
 	}
-	rb.capacity, rb.capped = most, false
-	if !math.IsInf(capped, 1) {
+	rb.capacity, rb.capped, rb.capConc = most, false, false
+	switch {
+	case !math.IsInf(capped, 1):
 		rb.capacity, rb.capped = (1-capacityMargin)*capped, true
+	case concMargin*byConc > most:
+		rb.capacity, rb.capConc = concMargin*byConc, true
 	}
 }
 

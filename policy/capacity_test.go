@@ -23,6 +23,15 @@ func demand(from, to int, inv, thr float64) []sample.Sample {
 	return out
 }
 
+// use is ConcurrencyUse u for minutes [from, to).
+func use(from, to int, u float64) []sample.Sample {
+	var out []sample.Sample
+	for i := from; i < to; i++ {
+		out = append(out, met(sample.MetricConcurrencyUse, "", i, u))
+	}
+	return out
+}
+
 // TestThrottlesBeyondCapacity: the throttles rule, as a share of requests,
 // judges only the demand the known-good's capacity explains. A traffic
 // spike beyond it throttles whichever version runs; a version that
@@ -46,6 +55,21 @@ func TestThrottlesBeyondCapacity(t *testing.T) {
 		{name: "... and throttling within it is", rules: []config.Rule{share},
 			in:  Input{Baseline: steady, Samples: demand(0, 5, 800, 200)},
 			now: 5, want: Failing, breached: []string{"thr"}},
+		// The known-good's 1,000 a minute used a tenth of its limit: its
+		// concurrency could serve 10,000 (8,000 with the margin), and a
+		// version throttling a tenth of a morning's 1,500 is judged on it.
+		{name: "with the concurrency's use: throttling beyond the most the known-good had, within what its concurrency serves, trips", rules: []config.Rule{share},
+			in:  Input{Baseline: cat(steady, use(-60, 0, 0.1)), Samples: cat(demand(0, 5, 1350, 150))},
+			now: 5, want: Failing, breached: []string{"thr"}, contains: "demand beyond 8000 requests a period not judged (0.8 of what the known-good's concurrency could serve, by the share of its limit it used)"},
+		{name: "... which without it is not judged", rules: []config.Rule{share},
+			in:  Input{Baseline: steady, Samples: cat(demand(0, 5, 1350, 150))},
+			now: 5, want: Healthy, contains: "the most the known-good had in a period"},
+		{name: "... nor where the known-good used most of its limit (the most it had is more)", rules: []config.Rule{share},
+			in:  Input{Baseline: cat(steady, use(-60, 0, 1)), Samples: cat(demand(0, 5, 1350, 150))},
+			now: 5, want: Healthy, contains: "demand beyond 1001 requests a period not judged (the most the known-good had in a period)"},
+		{name: "a spike beyond what the known-good's concurrency serves is not the new version's", rules: []config.Rule{share},
+			in:  Input{Baseline: cat(steady, use(-60, 0, 0.5)), Samples: cat(demand(0, 3, 1000, 0), demand(3, 6, 1600, 2400), demand(6, 10, 1000, 0))},
+			now: 10, want: Healthy, contains: "demand beyond 1600 requests"},
 		{name: "the newest periods, partly delivered at the limit, wait", rules: []config.Rule{share},
 			in:  Input{Baseline: spiky, Samples: cat(demand(0, 7, 1000, 0), demand(7, 10, 1000, 1000))},
 			now: 10, want: Healthy, contains: "over 7m0s (7 samples"},

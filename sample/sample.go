@@ -32,6 +32,13 @@ const (
 // SourceCloudWatch is the Source of every metric sample.
 const SourceCloudWatch = "cloudwatch"
 
+// MetricConcurrencyUse is the alias-level metric sample of the share of
+// its concurrency limit a function used at its busiest in a period: the
+// Maximum of Lambda's ConcurrentExecutions over the limit it draws on (its
+// reserved concurrency, or the account's unreserved pool, whose
+// UnreservedConcurrentExecutions it is then), as the watcher reads them.
+const MetricConcurrencyUse = "ConcurrencyUse"
+
 // Sample is one observation with its time and source.
 type Sample struct {
 	Target  string        `json:"target"`
