@@ -58,6 +58,13 @@ type Options struct {
 	// known-good's model with a daily cycle (history.go,
 	// history_latency.go). 0: none.
 	ShapePeriods int
+	// Concurrency writes each period's alias-level ConcurrencyUse (the
+	// share of the concurrency limit the function used at its busiest,
+	// sample.MetricConcurrencyUse) with its counts, the shape history's
+	// too, as the watcher reads it for a throttles rule: from the peak
+	// concurrency of the period's invocations (envsNeeded) over the limit,
+	// the one ConcurrencyCap sets or else an account's default 1,000.
+	Concurrency bool
 }
 
 // Trace is a materialised scenario.
@@ -200,6 +207,7 @@ func (m *materialiser) history(dl []delivery) string {
 			}
 			put := m.putter(RecBaseline, p.Start, "", sample.OutcomeOK, time.Time{})
 			putCounts(put, Agg{Inv: p.Inv, Err: p.Err, Thr: p.Thr})
+			m.putConcurrency(put, Agg{Inv: p.Inv})
 			for _, st := range m.hist {
 				put("Duration."+st.name, st.trimmedCount(xs, slow[i], p.Inv), p.Inv > 0)
 			}
@@ -213,6 +221,7 @@ func (m *materialiser) history(dl []delivery) string {
 			a := p.Alias()
 			put := m.putter(RecBaseline, p.Start, "", sample.OutcomeOK, time.Time{})
 			putCounts(put, a)
+			m.putConcurrency(put, a)
 			for _, st := range m.hist {
 				v, ok := st.eval(a.Dur)
 				put("Duration."+st.name, v, ok)
@@ -265,6 +274,9 @@ func (m *materialiser) all(p *Period, at time.Time, out sample.Outcome, f func(A
 func (m *materialiser) series(typ string, start time.Time, version string, a Agg, out sample.Outcome, at time.Time) {
 	put := m.putter(typ, start, version, out, at)
 	putCounts(put, a)
+	if version == "" {
+		m.putConcurrency(put, a)
+	}
 	for _, st := range m.stats {
 		v, ok := st.eval(a.Dur)
 		put("Duration."+st.name, roundStat(st, v), ok)
@@ -280,6 +292,35 @@ func putCounts(put func(metric string, v float64, ok bool), a Agg) {
 	put("Invocations", float64(a.Inv), a.Inv > 0)
 	put("Errors", float64(a.Err), a.Inv > 0)
 	put("Throttles", float64(a.Thr), a.Inv+a.Thr > 0)
+}
+
+// accountConcurrency is the concurrency limit of a scenario without a
+// ConcurrencyCap: an account's default.
+const accountConcurrency = 1000
+
+// putConcurrency writes the alias-level ConcurrencyUse of a period whose
+// invocations a served (Options.Concurrency): the peak concurrency of its
+// invocations, of their own mean duration or else the known-good's, over
+// the scenario's limit. Nothing without invocations (CloudWatch has no
+// datapoint).
+func (m *materialiser) putConcurrency(put func(metric string, v float64, ok bool), a Agg) {
+	if !m.o.Concurrency || a.Inv <= 0 {
+		return
+	}
+	mean := m.s.Sc.Old.Latency.mean()
+	if len(a.Dur) > 0 {
+		mean = 0
+		for _, d := range a.Dur {
+			mean += d
+		}
+		mean /= float64(len(a.Dur))
+	}
+	limit := float64(accountConcurrency)
+	if c := m.s.Sc.Traffic.ConcurrencyCap; c > 0 {
+		limit = math.Ceil(envsNeeded(c, m.s.Sc.Old.Latency.mean()))
+	}
+	use := math.Ceil(envsNeeded(float64(a.Inv), mean)) / limit
+	put(sample.MetricConcurrencyUse, math.Round(min(use, 1)*1e4)/1e4, true)
 }
 
 // putter writes one metric of a period: its value when ok, else no_data

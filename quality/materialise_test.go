@@ -465,3 +465,44 @@ func TestAfterFixPredecessor(t *testing.T) {
 		t.Errorf("a kind without a predecessor writes baseline_since")
 	}
 }
+
+// With Concurrency (the shipped target's throttles rule reads it), every
+// alias-level period with invocations carries ConcurrencyUse, a share of
+// the limit, and no version's does: far below the account's default at
+// steady traffic, at the limit in good/concurrency-limit's spikes beyond
+// it (ConcurrencyCap). Without the option, none.
+func TestConcurrencyUse(t *testing.T) {
+	t.Parallel()
+	o := shippedOptions(t)
+	if !o.Concurrency {
+		t.Fatal("the shipped target's throttles rule does not read the concurrency's use")
+	}
+	top := func(k Kind, o Options) (n int, most float64) {
+		c, err := Generate(k, 5, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range c.Trace.Records {
+			if r.S.Metric != sample.MetricConcurrencyUse {
+				continue
+			}
+			if r.S.Version != "" || r.S.Value < 0 || r.S.Value > 1 {
+				t.Fatalf("%s: %+v", k, r)
+			}
+			if r.S.Outcome == sample.OutcomeOK {
+				n, most = n+1, max(most, r.S.Value)
+			}
+		}
+		return n, most
+	}
+	if n, most := top(GoodSteady, o); n < 60 || most <= 0 || most > 0.2 {
+		t.Errorf("good/steady: %d periods, at most %g of the account's limit; want every period, a small share", n, most)
+	}
+	if n, most := top(GoodConcurrency, o); n < 60 || most < 0.95 {
+		t.Errorf("good/concurrency-limit: %d periods, at most %g of the limit; want its spikes at the limit", n, most)
+	}
+	o.Concurrency = false
+	if n, _ := top(GoodSteady, o); n != 0 {
+		t.Errorf("without Concurrency: %d ConcurrencyUse records", n)
+	}
+}

@@ -45,6 +45,10 @@ func TargetOptions(t config.Target) (Options, error) {
 			}
 		case config.RuleMetric:
 			o.CustomMetrics = append(o.CustomMetrics, "rule:"+r.Name)
+		case config.RuleThrottles:
+			// The watcher reads the concurrency's use for a share of
+			// requests judged against a threshold (policy's capacity).
+			o.Concurrency = o.Concurrency || (r.Threshold < 1 && r.Baseline != "ratio")
 		}
 	}
 	if o.ProbeName == "" && len(t.Probes) > 0 {

@@ -48,6 +48,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	allTraces := fs.Bool("traces", false, "write every scenario's trace to -out (named KIND-SEED.jsonl), not only those of the misses -v lists")
 	probeBaseline := fs.Bool("probe-baseline", true, `write pre-deploy probe results as {"type":"baseline","kind":"probe"} records`)
 	latencyHistory := fs.Bool("latency-history", true, "give the shape history the latency rules' trimmed counts, as the watcher reads them over the shape_window (false: the history holds counts only, as for a function without a day of Duration data)")
+	concurrency := fs.Bool("concurrency", true, "write each period's ConcurrencyUse (the share of its concurrency limit the function used at its busiest) for a throttles rule, as the watcher reads it (false: as for a reader without lambda:GetFunctionConcurrency and lambda:GetAccountSettings)")
 	workers := fs.Int("workers", 0, "parallel workers (default GOMAXPROCS)")
 	csvPath := fs.String("csv", "", "also write every judge's decision on every scenario to this CSV file")
 	blind := fs.String("ideal-blind", "", "also run the ideal test blind to these, comma-separated: cold (the new version's cold starts: ideal-cold), bursts (the errors' burst shape: ideal-bursts), rate (the known-good's error rate, learnt from its baseline hour: ideal-rate), effect (what a bad deploy's regression is, its kind and size: ideal-effect); several joined by + are one judge")
@@ -68,6 +69,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	opts.ProbeBaseline = *probeBaseline
+	opts.Concurrency = opts.Concurrency && *concurrency
 	pol, err := policy.Compile(t)
 	if err != nil {
 		return err

@@ -67,3 +67,23 @@ func TestRunWithoutLatencyHistory(t *testing.T) {
 		t.Errorf("trimmed-count records: %d with the latency history, %d without; want the day's 1,440 or more fewer, and the baseline's kept", with, without)
 	}
 }
+
+// -concurrency=false leaves out the concurrency's use the watcher reads
+// for the throttles rule: the baseline's, the day's and the watch's.
+func TestRunWithoutConcurrency(t *testing.T) {
+	useLines := func(args ...string) int {
+		dir := t.TempDir()
+		all := append([]string{"-config", "../../../config.toml", "-n", "1", "-kinds", "good/steady", "-fair=false", "-traces", "-out", dir}, args...)
+		if err := run(context.Background(), all, &strings.Builder{}); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "good-steady-10001.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Count(string(b), `"metric":"ConcurrencyUse"`)
+	}
+	if with, without := useLines(), useLines("-concurrency=false"); with < 1440 || without != 0 {
+		t.Errorf("ConcurrencyUse records: %d with it, %d without; want the day's 1,440 or more, and none", with, without)
+	}
+}
