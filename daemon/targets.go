@@ -106,8 +106,9 @@ func (d *Daemon) buildParts(ctx context.Context, conf *config.Config, ts map[str
 	}
 	p.prober = watcher.NewProber(watcher.ProberConfig{Client: d.cfg.ProbeClient, Clock: d.clock, Metrics: d.wmetrics, Sink: d.obs.AddSample, Stalls: d.stalls})
 	reader, err = watcher.NewMetricReader(watcher.MetricReaderConfig{
-		Clients: targets.ClientOf(ts, func(t *targets.Target) *cloudwatch.Client { return t.Clients.CloudWatch }),
-		Clock:   d.clock, Logger: d.log.Named("metrics"), Metrics: d.wmetrics,
+		Clients:       targets.ClientOf(ts, func(t *targets.Target) *cloudwatch.Client { return t.Clients.CloudWatch }),
+		LambdaClients: targets.ClientOf(ts, func(t *targets.Target) *lambda.Client { return t.Clients.Lambda }),
+		Clock:         d.clock, Logger: d.log.Named("metrics"), Metrics: d.wmetrics,
 	})
 	if err != nil {
 		return p, nil, err

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
 
@@ -29,9 +30,13 @@ type MetricReaderConfig struct {
 	// Clients returns the CloudWatch client for a target (by name). Targets
 	// sharing a client share GetMetricData calls.
 	Clients func(target string) *cloudwatch.Client
-	Clock   clockwork.Clock
-	Logger  *zap.Logger
-	Metrics *Metrics
+	// LambdaClients, when set, returns the Lambda client for a target
+	// (by name): the concurrency limit a throttles rule's capacity reads
+	// (concurrency.go). Nil: no concurrency's use is read.
+	LambdaClients func(target string) *lambda.Client
+	Clock         clockwork.Clock
+	Logger        *zap.Logger
+	Metrics       *Metrics
 	// Concurrency bounds GetMetricData calls in flight; default 4.
 	Concurrency int
 	// BackoffBase and BackoffMax shape the wait after failed cycles
@@ -404,7 +409,12 @@ func (r *MetricReader) BaselineFor(ctx context.Context, aw ActiveWatch, statsFor
 			}
 		}
 	}
-	return append(out, r.shapeHistory(ctx, aw, floorTime(end.Add(-t.ShapeWindow.Duration), period), start, hist)...), stats, nil
+	from := floorTime(end.Add(-t.ShapeWindow.Duration), period)
+	out = append(out, r.shapeHistory(ctx, aw, from, start, hist)...)
+	if start.Before(from) {
+		from = start // no history: the baseline window alone
+	}
+	return append(out, r.readConcurrency(ctx, aw, from, end)...), stats, nil
 }
 
 // shapeHistory reads the alias's count metrics (Invocations, Errors,

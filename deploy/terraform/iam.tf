@@ -37,6 +37,7 @@ data "aws_iam_policy_document" "task" {
       "lambda:UpdateAlias",
       "lambda:ListVersionsByFunction",
       "lambda:GetFunctionConfiguration",
+      "lambda:GetFunctionConcurrency", # the throttles rule's capacity (watcher/concurrency.go)
     ]
     resources = local.lambda_resources
   }
@@ -45,6 +46,12 @@ data "aws_iam_policy_document" "task" {
     sid       = "ReadMetrics"
     actions   = ["cloudwatch:GetMetricData"]
     resources = ["*"] # GetMetricData has no resource-level permissions
+  }
+
+  statement {
+    sid       = "ReadAccountConcurrency"
+    actions   = ["lambda:GetAccountSettings"] # the unreserved pool a function without reserved concurrency draws on
+    resources = ["*"]                         # GetAccountSettings has no resource-level permissions
   }
 
   dynamic "statement" {

@@ -1,0 +1,112 @@
+package watcher
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"go.uber.org/zap"
+
+	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/sample"
+)
+
+// The concurrency's use. Lambda throttles a request that finds the
+// concurrency its function draws on all taken: the function's reserved
+// concurrency, or else the account's unreserved pool, which every function
+// without a reservation shares. A throttles rule judging a share of the
+// requests allows the known-good's capacity (policy's capacity.go), which
+// without more is the most it served in a minute; how much of its limit
+// those minutes used says how much more it could serve. So for such a
+// rule the baseline window and the shape history carry, per period, the
+// Maximum of ConcurrentExecutions (the function's, when it has a
+// reservation) or of UnreservedConcurrentExecutions (the account's pool)
+// over that limit, as alias-level sample.MetricConcurrencyUse samples.
+// The limit is read once a watch (lambda:GetFunctionConcurrency, and
+// lambda:GetAccountSettings without a reservation); a failed read (no
+// permission) is logged and leaves the rule with the most the known-good
+// served, as before.
+
+// readsConcurrency reports whether a target has a rule that reads the
+// concurrency's use: throttles as a share of requests against a threshold.
+func readsConcurrency(t config.Target) bool {
+	for _, r := range t.Rules {
+		if r.Kind == config.RuleThrottles && r.Threshold < 1 && r.Baseline != "ratio" {
+			return true
+		}
+	}
+	return false
+}
+
+// concurrencyLimit is the limit a function draws on and the series whose
+// Maximum is its use of it.
+type concurrencyLimit struct {
+	limit  float64
+	metric string            // ConcurrentExecutions or UnreservedConcurrentExecutions
+	dims   []types.Dimension // the function's, or none (the account's)
+}
+
+// limitOf reads the concurrency limit of t's function.
+func limitOf(ctx context.Context, client *lambda.Client, t config.Target) (concurrencyLimit, error) {
+	fn := FunctionName(t.Function)
+	fc, err := client.GetFunctionConcurrency(ctx, &lambda.GetFunctionConcurrencyInput{FunctionName: aws.String(fn)})
+	if err != nil {
+		return concurrencyLimit{}, fmt.Errorf("GetFunctionConcurrency %s: %w", fn, err)
+	}
+	if rc := fc.ReservedConcurrentExecutions; rc != nil {
+		if *rc <= 0 {
+			return concurrencyLimit{}, fmt.Errorf("function %s has a reserved concurrency of 0: it cannot run", fn)
+		}
+		return concurrencyLimit{limit: float64(*rc), metric: "ConcurrentExecutions",
+			dims: []types.Dimension{{Name: aws.String("FunctionName"), Value: aws.String(fn)}}}, nil
+	}
+	as, err := client.GetAccountSettings(ctx, &lambda.GetAccountSettingsInput{})
+	if err != nil {
+		return concurrencyLimit{}, fmt.Errorf("GetAccountSettings: %w", err)
+	}
+	if as.AccountLimit == nil || as.AccountLimit.UnreservedConcurrentExecutions == nil || *as.AccountLimit.UnreservedConcurrentExecutions <= 0 {
+		return concurrencyLimit{}, fmt.Errorf("GetAccountSettings: no unreserved concurrency in the account's limit")
+	}
+	return concurrencyLimit{limit: float64(*as.AccountLimit.UnreservedConcurrentExecutions), metric: "UnreservedConcurrentExecutions"}, nil
+}
+
+// readConcurrency reads the concurrency's use over [from, to) for a
+// target that reads it (readsConcurrency), nil when it does not, when the
+// reader has no Lambda client, or when a read fails (logged).
+func (r *MetricReader) readConcurrency(ctx context.Context, aw ActiveWatch, from, to time.Time) []sample.Sample {
+	t := aw.Target
+	if r.cfg.LambdaClients == nil || !readsConcurrency(t) || !from.Before(to) {
+		return nil
+	}
+	client := r.cfg.LambdaClients(t.Name)
+	if client == nil {
+		return nil
+	}
+	warn := func(err error) {
+		r.cfg.Logger.Warn("concurrency read failed; the throttles rule takes the most the known-good served in a minute as its capacity",
+			zap.String("target", t.Name), zap.String("watch", aw.Watch.ID), zap.Error(err))
+	}
+	lim, err := limitOf(ctx, client, t)
+	if err != nil {
+		warn(err)
+		return nil
+	}
+	pl := watchPlan{series: []series{{metric: sample.MetricConcurrencyUse, stat: &types.MetricStat{
+		Metric: &types.Metric{Namespace: aws.String(lambdaNamespace), MetricName: aws.String(lim.metric), Dimensions: lim.dims},
+		Period: aws.Int32(int32(targetPeriod(t) / time.Second)), Stat: aws.String("Maximum"),
+	}}}}
+	out, err := r.readRange(ctx, aw, &pl, from, to)
+	if err != nil {
+		warn(err)
+		return nil
+	}
+	for i := range out {
+		if out[i].Outcome == sample.OutcomeOK {
+			out[i].Value /= lim.limit
+		}
+	}
+	return out
+}
