@@ -30,9 +30,9 @@ import (
 // permission) is logged and leaves the rule with the most the known-good
 // served, as before.
 
-// readsConcurrency reports whether a target has a rule that reads the
+// ReadsConcurrency reports whether a target has a rule that reads the
 // concurrency's use: throttles as a share of requests against a threshold.
-func readsConcurrency(t config.Target) bool {
+func ReadsConcurrency(t config.Target) bool {
 	for _, r := range t.Rules {
 		if r.Kind == config.RuleThrottles && r.Threshold < 1 && r.Baseline != "ratio" {
 			return true
@@ -41,36 +41,48 @@ func readsConcurrency(t config.Target) bool {
 	return false
 }
 
-// concurrencyLimit is the limit a function draws on and the series whose
-// Maximum is its use of it.
-type concurrencyLimit struct {
-	limit  float64
-	metric string            // ConcurrentExecutions or UnreservedConcurrentExecutions
-	dims   []types.Dimension // the function's, or none (the account's)
+// ConcurrencyLimit is the concurrency limit a function draws on: its
+// reserved concurrency (Reserved), or else the account's unreserved pool.
+type ConcurrencyLimit struct {
+	Limit    int
+	Reserved bool
+	// Action is the IAM action of the read that failed (ReadConcurrencyLimit).
+	Action string
 }
 
-// limitOf reads the concurrency limit of t's function.
-func limitOf(ctx context.Context, client *lambda.Client, t config.Target) (concurrencyLimit, error) {
+// metric is the CloudWatch series whose Maximum is the function's use of
+// the limit: its own ConcurrentExecutions, or the account's
+// UnreservedConcurrentExecutions.
+func (l ConcurrencyLimit) metric(fn string) (string, []types.Dimension) {
+	if l.Reserved {
+		return "ConcurrentExecutions", []types.Dimension{{Name: aws.String("FunctionName"), Value: aws.String(fn)}}
+	}
+	return "UnreservedConcurrentExecutions", nil
+}
+
+// ReadConcurrencyLimit reads the concurrency limit t's function draws on
+// (lambda:GetFunctionConcurrency, and lambda:GetAccountSettings without a
+// reservation). On error, Action names the call that failed.
+func ReadConcurrencyLimit(ctx context.Context, client *lambda.Client, t config.Target) (ConcurrencyLimit, error) {
 	fn := FunctionName(t.Function)
 	fc, err := client.GetFunctionConcurrency(ctx, &lambda.GetFunctionConcurrencyInput{FunctionName: aws.String(fn)})
 	if err != nil {
-		return concurrencyLimit{}, fmt.Errorf("GetFunctionConcurrency %s: %w", fn, err)
+		return ConcurrencyLimit{Action: "lambda:GetFunctionConcurrency"}, fmt.Errorf("GetFunctionConcurrency %s: %w", fn, err)
 	}
 	if rc := fc.ReservedConcurrentExecutions; rc != nil {
 		if *rc <= 0 {
-			return concurrencyLimit{}, fmt.Errorf("function %s has a reserved concurrency of 0: it cannot run", fn)
+			return ConcurrencyLimit{Action: "lambda:GetFunctionConcurrency"}, fmt.Errorf("function %s has a reserved concurrency of 0: it cannot run", fn)
 		}
-		return concurrencyLimit{limit: float64(*rc), metric: "ConcurrentExecutions",
-			dims: []types.Dimension{{Name: aws.String("FunctionName"), Value: aws.String(fn)}}}, nil
+		return ConcurrencyLimit{Limit: int(*rc), Reserved: true}, nil
 	}
 	as, err := client.GetAccountSettings(ctx, &lambda.GetAccountSettingsInput{})
 	if err != nil {
-		return concurrencyLimit{}, fmt.Errorf("GetAccountSettings: %w", err)
+		return ConcurrencyLimit{Action: "lambda:GetAccountSettings"}, fmt.Errorf("GetAccountSettings: %w", err)
 	}
 	if as.AccountLimit == nil || as.AccountLimit.UnreservedConcurrentExecutions == nil || *as.AccountLimit.UnreservedConcurrentExecutions <= 0 {
-		return concurrencyLimit{}, fmt.Errorf("GetAccountSettings: no unreserved concurrency in the account's limit")
+		return ConcurrencyLimit{Action: "lambda:GetAccountSettings"}, fmt.Errorf("GetAccountSettings: no unreserved concurrency in the account's limit")
 	}
-	return concurrencyLimit{limit: float64(*as.AccountLimit.UnreservedConcurrentExecutions), metric: "UnreservedConcurrentExecutions"}, nil
+	return ConcurrencyLimit{Limit: int(*as.AccountLimit.UnreservedConcurrentExecutions)}, nil
 }
 
 // readConcurrency reads the concurrency's use over [from, to) for a
@@ -78,7 +90,7 @@ func limitOf(ctx context.Context, client *lambda.Client, t config.Target) (concu
 // reader has no Lambda client, or when a read fails (logged).
 func (r *MetricReader) readConcurrency(ctx context.Context, aw ActiveWatch, from, to time.Time) []sample.Sample {
 	t := aw.Target
-	if r.cfg.LambdaClients == nil || !readsConcurrency(t) || !from.Before(to) {
+	if r.cfg.LambdaClients == nil || !ReadsConcurrency(t) || !from.Before(to) {
 		return nil
 	}
 	client := r.cfg.LambdaClients(t.Name)
@@ -89,13 +101,14 @@ func (r *MetricReader) readConcurrency(ctx context.Context, aw ActiveWatch, from
 		r.cfg.Logger.Warn("concurrency read failed; the throttles rule takes the most the known-good served in a minute as its capacity",
 			zap.String("target", t.Name), zap.String("watch", aw.Watch.ID), zap.Error(err))
 	}
-	lim, err := limitOf(ctx, client, t)
+	lim, err := ReadConcurrencyLimit(ctx, client, t)
 	if err != nil {
 		warn(err)
 		return nil
 	}
+	name, dims := lim.metric(FunctionName(t.Function))
 	pl := watchPlan{series: []series{{metric: sample.MetricConcurrencyUse, stat: &types.MetricStat{
-		Metric: &types.Metric{Namespace: aws.String(lambdaNamespace), MetricName: aws.String(lim.metric), Dimensions: lim.dims},
+		Metric: &types.Metric{Namespace: aws.String(lambdaNamespace), MetricName: aws.String(name), Dimensions: dims},
 		Period: aws.Int32(int32(targetPeriod(t) / time.Second)), Stat: aws.String("Maximum"),
 	}}}}
 	out, err := r.readRange(ctx, aw, &pl, from, to)
@@ -105,7 +118,7 @@ func (r *MetricReader) readConcurrency(ctx context.Context, aw ActiveWatch, from
 	}
 	for i := range out {
 		if out[i].Outcome == sample.OutcomeOK {
-			out[i].Value /= lim.limit
+			out[i].Value /= float64(lim.Limit)
 		}
 	}
 	return out

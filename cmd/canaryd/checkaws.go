@@ -60,6 +60,9 @@ func (c awsChecker) target(ctx context.Context, r *checkReport, cfg *config.Conf
 		}
 	}
 	c.lambda(ctx, r, lambda.NewFromConfig(awsCfg), t)
+	if watcher.ReadsConcurrency(t) {
+		c.concurrency(ctx, r, lambda.NewFromConfig(awsCfg), t)
+	}
 	c.metrics(ctx, r, cloudwatch.NewFromConfig(awsCfg), t)
 	cf := cloudfront.NewFromConfig(awsCfg)
 	for _, a := range t.Actions.CloudFront {
@@ -137,6 +140,26 @@ func (c awsChecker) lambda(ctx context.Context, r *checkReport, lc *lambda.Clien
 	_, err = lc.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: fn, Qualifier: aws.String(version)})
 	r.add(awsLine(t.Name, "lambda:GetFunctionConfiguration", err, "version "+version+" readable"))
 	r.add(c.updateAlias(ctx, lc, t, version))
+}
+
+// concurrency reads the concurrency limit a throttles share rule's
+// capacity reads (watcher.ReadConcurrencyLimit). The daemon works without
+// it, so a failure warns: the rule then takes the most the known-good
+// served in a minute as its capacity.
+func (c awsChecker) concurrency(ctx context.Context, r *checkReport, lc *lambda.Client, t config.Target) {
+	l, err := watcher.ReadConcurrencyLimit(ctx, lc, t)
+	if err != nil {
+		line := awsLine(t.Name, l.Action, err, "")
+		line.Status, line.Detail = checkWarn, line.Detail+"; the throttles rule takes the most the known-good served in a minute as its capacity"
+		r.add(line)
+		return
+	}
+	if l.Reserved {
+		r.add(checkLine{checkOK, t.Name, "lambda:GetFunctionConcurrency", fmt.Sprintf("reserved concurrency %d: the throttles rule's capacity reads the function's ConcurrentExecutions", l.Limit)})
+		return
+	}
+	r.add(checkLine{checkOK, t.Name, "lambda:GetFunctionConcurrency", "no reserved concurrency"})
+	r.add(checkLine{checkOK, t.Name, "lambda:GetAccountSettings", fmt.Sprintf("unreserved pool %d: the throttles rule's capacity reads the account's UnreservedConcurrentExecutions", l.Limit)})
 }
 
 // updateAlias sends the alias its own version under a RevisionId it cannot

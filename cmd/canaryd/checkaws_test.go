@@ -282,3 +282,40 @@ func TestCheckAWSCodeDeployAndLambdaHooks(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckAWSConcurrencyLimit: a target whose throttles rule judges a
+// share of requests has its concurrency limit read — the reservation, or
+// else the account's unreserved pool — and a denied read warns (the
+// daemon works without it) instead of failing.
+func TestCheckAWSConcurrencyLimit(t *testing.T) {
+	e := newCheckEnv(t, `
+[[target]]
+name = "share"
+function = "shop-fn"
+alias = "live"
+  [[target.rule]]
+  name = "thr"
+  kind = "throttles"
+  threshold = 0.002
+`)
+	got, out, failed := e.run(t, awsChecker{})
+	if got["share lambda:GetFunctionConcurrency"] != checkOK || got["share lambda:GetAccountSettings"] != checkOK ||
+		!strings.Contains(out, "unreserved pool 1000") {
+		t.Fatalf("unreserved:\n%s", out)
+	}
+	if _, ok := got["shop lambda:GetFunctionConcurrency"]; ok {
+		t.Errorf("a throttles rule counting per period read the concurrency limit:\n%s", out)
+	}
+	e.sim.SetReservedConcurrency("shop-fn", 40)
+	got, out, _ = e.run(t, awsChecker{})
+	if _, ok := got["share lambda:GetAccountSettings"]; ok || !strings.Contains(out, "reserved concurrency 40") {
+		t.Fatalf("reserved:\n%s", out)
+	}
+	e.sim.SetReservedConcurrency("shop-fn", -1)
+	e.sim.Deny("lambda:GetAccountSettings")
+	got, out, denied := e.run(t, awsChecker{})
+	if got["share lambda:GetAccountSettings"] != checkWarn || denied != failed ||
+		!strings.Contains(out, "MISSING PERMISSION: AWS denied lambda:GetAccountSettings") {
+		t.Fatalf("denied: %d failed (was %d):\n%s", denied, failed, out)
+	}
+}
