@@ -95,7 +95,9 @@ func (s *Sim) lambdaPutFunctionConcurrency(req *request) (*response, *apiError) 
 	return jsonResponse(200, concurrencyShape{ReservedConcurrentExecutions: &n})
 }
 
-func (s *Sim) lambdaGetFunctionConcurrency(req *request) (*response, *apiError) {
+// withConcurrencyFn runs f on the request's function under the Lambda
+// lock: the GET and DELETE of its concurrency.
+func (s *Sim) withConcurrencyFn(req *request, f func(fn *lambdaFunction) (*response, *apiError)) (*response, *apiError) {
 	name, aerr := concurrencyFunction(req)
 	if aerr != nil {
 		return nil, aerr
@@ -106,28 +108,26 @@ func (s *Sim) lambdaGetFunctionConcurrency(req *request) (*response, *apiError) 
 	if aerr != nil {
 		return nil, aerr
 	}
-	var out concurrencyShape
-	if fn.reserved >= 0 {
-		n := fn.reserved
-		out.ReservedConcurrentExecutions = &n
-		req.result["ReservedConcurrentExecutions"] = n
-	}
-	return jsonResponse(200, out)
+	return f(fn)
+}
+
+func (s *Sim) lambdaGetFunctionConcurrency(req *request) (*response, *apiError) {
+	return s.withConcurrencyFn(req, func(fn *lambdaFunction) (*response, *apiError) {
+		var out concurrencyShape
+		if fn.reserved >= 0 {
+			n := fn.reserved
+			out.ReservedConcurrentExecutions = &n
+			req.result["ReservedConcurrentExecutions"] = n
+		}
+		return jsonResponse(200, out)
+	})
 }
 
 func (s *Sim) lambdaDeleteFunctionConcurrency(req *request) (*response, *apiError) {
-	name, aerr := concurrencyFunction(req)
-	if aerr != nil {
-		return nil, aerr
-	}
-	s.lambda.mu.Lock()
-	defer s.lambda.mu.Unlock()
-	fn, aerr := s.fnLocked(name)
-	if aerr != nil {
-		return nil, aerr
-	}
-	fn.reserved = -1
-	return &response{status: http.StatusNoContent}, nil
+	return s.withConcurrencyFn(req, func(fn *lambdaFunction) (*response, *apiError) {
+		fn.reserved = -1
+		return &response{status: http.StatusNoContent}, nil
+	})
 }
 
 type accountLimitShape struct {
