@@ -93,10 +93,7 @@ func (b *PreparedBaseline) setCapacity(r *rule, rb *ruleBase, ts []int64, x, n [
 			if x[i] >= cappedMinEvents && x[i] >= cappedShare*n[i] {
 				capped = min(capped, n[i]-x[i])
 			}
-			if r.conc < 0 {
-				continue
-			}
-			if u, ok := valueAt(series[r.conc], ts[i]); ok && u > 0 {
+			if u, ok := concUseAt(series, r, ts[i]); ok && u > 0 {
 				byConc = max(byConc, (n[i]-x[i])/u)
 			}
 		}
@@ -113,6 +110,39 @@ func (b *PreparedBaseline) setCapacity(r *rule, rb *ruleBase, ts []int64, x, n [
 	case concMargin*byConc > most:
 		rb.capacity, rb.capConc = concMargin*byConc, true
 	}
+}
+
+// concUseAt is the share of its concurrency limit the function used in
+// the period starting at t: its reservation's (ConcurrencyUse) or the
+// account's unreserved pool's (PoolUse), whichever was read.
+func concUseAt(series [][]pt, r *rule, t int64) (float64, bool) {
+	for _, m := range [...]int{r.conc, r.pool} {
+		if m >= 0 {
+			if u, ok := valueAt(series[m], t); ok {
+				return u, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// poolFull is the share of the account's unreserved concurrency in use
+// from which a period's throttles are not judged: other functions' demand
+// (a neighbour's spike) throttles every function drawing on the pool,
+// whichever version runs, and rolling back does not stop it. A version
+// whose own slowness fills the pool is then judged on its other periods
+// and by the latency rules.
+const poolFull = 0.9
+
+// poolExhausted reports whether the account's unreserved pool was at
+// least poolFull in use in period q (PoolUse; a function with its own
+// reservation has none: its limit is its own).
+func poolExhausted(c *evalCtx, r *rule, q *period) bool {
+	if r.pool < 0 || q.split || q.state != psUsable {
+		return false
+	}
+	u, ok := valueAt(c.alias[r.pool], q.start)
+	return ok && u >= poolFull
 }
 
 // beyondCapacity takes out of x throttled of n requests (the demand d of

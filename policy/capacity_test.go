@@ -23,11 +23,20 @@ func demand(from, to int, inv, thr float64) []sample.Sample {
 	return out
 }
 
-// use is ConcurrencyUse u for minutes [from, to).
+// use is ConcurrencyUse u for minutes [from, to) (a reservation's).
 func use(from, to int, u float64) []sample.Sample {
+	return useOf(sample.MetricConcurrencyUse, from, to, u)
+}
+
+// poolUse is PoolUse u for minutes [from, to) (the account's pool's).
+func poolUse(from, to int, u float64) []sample.Sample {
+	return useOf(sample.MetricPoolUse, from, to, u)
+}
+
+func useOf(metric string, from, to int, u float64) []sample.Sample {
 	var out []sample.Sample
 	for i := from; i < to; i++ {
-		out = append(out, met(sample.MetricConcurrencyUse, "", i, u))
+		out = append(out, met(metric, "", i, u))
 	}
 	return out
 }
@@ -70,6 +79,28 @@ func TestThrottlesBeyondCapacity(t *testing.T) {
 		{name: "a spike beyond what the known-good's concurrency serves is not the new version's", rules: []config.Rule{share},
 			in:  Input{Baseline: cat(steady, use(-60, 0, 0.5)), Samples: cat(demand(0, 3, 1000, 0), demand(3, 6, 1600, 2400), demand(6, 10, 1000, 0))},
 			now: 10, want: Healthy, contains: "demand beyond 1600 requests"},
+		{name: "the account's pool's use sets the capacity too", rules: []config.Rule{share},
+			in:  Input{Baseline: cat(steady, poolUse(-60, 0, 0.25)), Samples: cat(demand(0, 5, 1350, 150))},
+			now: 5, want: Failing, breached: []string{"thr"}, contains: "demand beyond 3200 requests"},
+		// Another function exhausts the account's unreserved pool for
+		// three minutes: a fifth of the requests are throttled,
+		// whichever version runs.
+		{name: "throttling while the account's pool is exhausted is not judged", rules: []config.Rule{share},
+			in: Input{Baseline: cat(steady, poolUse(-60, 0, 0.25)),
+				Samples: cat(demand(0, 3, 1000, 0), demand(3, 6, 800, 200), demand(6, 10, 1000, 0), poolUse(0, 3, 0.3), poolUse(3, 6, 1), poolUse(6, 10, 0.3))},
+			now: 10, want: Healthy, contains: "3 period(s) with the account's unreserved concurrency 90% in use or more not judged"},
+		{name: "... nor while it lasts", rules: []config.Rule{share},
+			in: Input{Baseline: cat(steady, poolUse(-60, 0, 0.25)),
+				Samples: cat(demand(0, 3, 1000, 0), demand(3, 6, 800, 200), poolUse(0, 3, 0.3), poolUse(3, 6, 1))},
+			now: 6, want: Healthy},
+		{name: "... the same throttling with the pool free trips", rules: []config.Rule{share},
+			in: Input{Baseline: cat(steady, poolUse(-60, 0, 0.25)),
+				Samples: cat(demand(0, 3, 1000, 0), demand(3, 6, 800, 200), poolUse(0, 6, 0.3))},
+			now: 6, want: Failing, breached: []string{"thr"}},
+		{name: "... and so does a reservation at its limit (the function's own doing)", rules: []config.Rule{share},
+			in: Input{Baseline: cat(steady, use(-60, 0, 0.25)),
+				Samples: cat(demand(0, 3, 1000, 0), demand(3, 6, 800, 200), use(0, 3, 0.3), use(3, 6, 1))},
+			now: 6, want: Failing, breached: []string{"thr"}},
 		{name: "the newest periods, partly delivered at the limit, wait", rules: []config.Rule{share},
 			in:  Input{Baseline: spiky, Samples: cat(demand(0, 7, 1000, 0), demand(7, 10, 1000, 1000))},
 			now: 10, want: Healthy, contains: "over 7m0s (7 samples"},

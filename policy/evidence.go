@@ -166,6 +166,7 @@ type carry struct {
 	seen   int                   // watch periods in recent (at most scaleOutKeep)
 	rises  int                   // periods not judged for a rise in traffic (scaleout.go)
 	busy   int                   // periods not judged against the baseline for their traffic (load.go)
+	pools  int                   // periods not judged, the account's unreserved concurrency exhausted (capacity.go)
 }
 
 // carryOf is what rule i's folded periods pass on.

@@ -32,6 +32,7 @@ type period struct {
 	counts     bool    // the events were delivered (latency: a TC(X:) datapoint)
 	kgCounts   bool
 	yn, yk     float64 // log of the latency statistic (NaN: none)
+	pool       bool    // throttles: the account's unreserved concurrency exhausted (capacity.go)
 	// load is the invocations the load gate and the load allowance read
 	// (load.go): nn, or for a period CloudWatch may still add to, at least
 	// the nn of the period before it (openLoad).
@@ -97,6 +98,7 @@ func (p *Policy) periods(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, from, 
 			q = p.readPeriod(c.alias, nil, r, rb, alias[i], false)
 			i++
 		}
+		q.pool = poolExhausted(c, r, &q)
 		if rb.capacity > 0 && !q.split && q.state == psUsable {
 			d := demandOf(c, r, &q)
 			if q.start >= openFrom && rb.unsettled(&q, d) {
@@ -259,6 +261,7 @@ type increment struct {
 	logY, wY   float64 // Σ trials·log(statistic), Σ trials: the latency the findings show
 	rise       bool    // latency: not judged, a rise in traffic whose cold starts could explain it (scaleout.go)
 	busy       bool    // compare_errors, compare_latency: not judged against the baseline, its traffic far above the baseline's (load.go)
+	pool       bool    // throttles: not judged, the account's unreserved concurrency exhausted (capacity.go)
 }
 
 // increment turns a usable period into rule r's evidence (cr: what the
@@ -269,6 +272,10 @@ type increment struct {
 // and for a latency period's against its own boundary.
 func (p *Policy) increment(r *rule, rb *ruleBase, w *watchInfo, q *period, split, vec []float64, cr carry) (inc increment, ok bool) {
 	if q.state != psUsable || !rb.judge {
+		return inc, false
+	}
+	if q.pool {
+		inc.pool = true
 		return inc, false
 	}
 	before := 0.0 // the share of the period before the deploy, during an incident

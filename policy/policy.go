@@ -116,7 +116,7 @@ type rule struct {
 	// TC(X:) names depend on the baseline): see PreparedBaseline.
 	events, trials, extraTrials int
 	value                       int // Duration.<stat> (latency) or the custom metric
-	conc                        int // throttles as a share: ConcurrencyUse (capacity.go)
+	conc, pool                  int // throttles as a share: ConcurrencyUse, PoolUse (capacity.go)
 	// Windowed (metric) rules.
 	window  time.Duration
 	forDur  time.Duration
@@ -194,7 +194,7 @@ func (p *Policy) compileRule(cr config.Rule) rule {
 		minInv: float64(cr.MinInvocations), minSamples: cr.MinSamples,
 		window: cr.Window.Duration, forDur: cr.For.Duration, m: cr.Breaches, n: cr.OfWindows,
 		warmup: cr.Warmup.Duration, tolerance: cr.FailureRatio,
-		events: -1, trials: -1, extraTrials: -1, value: -1, conc: -1, probeID: -1,
+		events: -1, trials: -1, extraTrials: -1, value: -1, conc: -1, pool: -1, probeID: -1,
 	}
 	r.op, r.opStr = parseOp(cr.Op)
 	r.rel = parseRel(cr.Baseline)
@@ -226,7 +226,7 @@ func (p *Policy) compileRule(cr config.Rule) rule {
 			}
 			r.trials, r.extraTrials = p.metric("Invocations"), r.events
 			if r.test == testRate {
-				r.conc = p.metric(sample.MetricConcurrencyUse)
+				r.conc, r.pool = p.metric(sample.MetricConcurrencyUse), p.metric(sample.MetricPoolUse)
 			}
 		}
 	case config.RuleMetric:

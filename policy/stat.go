@@ -32,6 +32,7 @@ type statEval struct {
 	sawPeriods bool
 	rises      int // periods not judged for a rise in traffic (scaleout.go)
 	busy       int // periods not judged against the baseline for their traffic (load.go)
+	pools      int // periods not judged, the account's unreserved concurrency exhausted (capacity.go)
 }
 
 func (p *Policy) evalStat(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, in *Input) (ruleResult, Finding) {
@@ -104,7 +105,7 @@ func (p *Policy) accumulate(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, ev 
 		s.accs, cr = p.addPeriod(r, rb, w, q, s.accs, cr, splitBuf, vecBuf, grab)
 	}
 	c.acc = s.accs
-	s.rises, s.busy = cr.rises, cr.busy
+	s.rises, s.busy, s.pools = cr.rises, cr.busy, cr.pools
 	s.e = p.evidenceOf(r, rb, s.accs)
 	return s
 }
@@ -142,6 +143,9 @@ func (p *Policy) addPeriod(r *rule, rb *ruleBase, w *watchInfo, q *period, accs 
 	}
 	if inc.busy {
 		cr.busy++
+	}
+	if inc.pool {
+		cr.pools++
 	}
 	cold := p.coldBound(r, rb, w, q, cr.cold)
 	if r.isLatency() {
@@ -335,6 +339,11 @@ func (p *Policy) statNote(r *rule, rb *ruleBase, in *Input, rr *ruleResult, s st
 			what = "latency"
 		}
 		nb.num(float64(s.busy), -1).str(" period(s) with 1.5x the baseline's traffic or more not judged against it (").str(what).str(" can rise with load, whichever version runs)")
+	}
+	if s.pools > 0 {
+		nb.sep()
+		nb.num(float64(s.pools), -1).str(" period(s) with the account's unreserved concurrency ").num(100*poolFull, -1).
+			str("% in use or more not judged (other functions' demand throttles whichever version runs)")
 	}
 	hedgeNote(&nb, rb, best)
 	if total.rawN < p.minEvidence(r) && !rr.breached {

@@ -32,12 +32,18 @@ const (
 // SourceCloudWatch is the Source of every metric sample.
 const SourceCloudWatch = "cloudwatch"
 
-// MetricConcurrencyUse is the alias-level metric sample of the share of
-// its concurrency limit a function used at its busiest in a period: the
-// Maximum of Lambda's ConcurrentExecutions over the limit it draws on (its
-// reserved concurrency, or the account's unreserved pool, whose
-// UnreservedConcurrentExecutions it is then), as the watcher reads them.
-const MetricConcurrencyUse = "ConcurrencyUse"
+// MetricConcurrencyUse and MetricPoolUse are alias-level metric samples
+// of the concurrency a function draws on, in use at its busiest in a
+// period, as a share of its limit (the watcher reads the Maximum of
+// Lambda's series over the limit): ConcurrencyUse for a function with
+// reserved concurrency (its own ConcurrentExecutions over the
+// reservation), PoolUse for one without (the account's
+// UnreservedConcurrentExecutions over the unreserved pool, which every
+// such function shares).
+const (
+	MetricConcurrencyUse = "ConcurrencyUse"
+	MetricPoolUse        = "PoolUse"
+)
 
 // Sample is one observation with its time and source.
 type Sample struct {
