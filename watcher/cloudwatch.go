@@ -58,6 +58,7 @@ type MetricReader struct {
 	backoff map[*cloudwatch.Client]*RetryDecision
 	lastOK  map[*cloudwatch.Client]time.Time // the last cycle whose calls all succeeded, per endpoint
 	lastRun time.Time                        // minute of the last cycle
+	pools   map[string]poolRead              // per watch: the account's unreserved concurrency its cycles read the use of (concurrency.go)
 }
 
 // readState is how far one CloudWatch endpoint's reads got: the periods
@@ -104,7 +105,7 @@ func NewMetricReader(cfg MetricReaderConfig) (*MetricReader, error) {
 		cfg.BackoffMax = watch.ReadBackoffMax
 	}
 	return &MetricReader{cfg: cfg, plans: map[planKey]*watchPlan{}, backoff: map[*cloudwatch.Client]*RetryDecision{},
-		lastOK: map[*cloudwatch.Client]time.Time{}}, nil
+		lastOK: map[*cloudwatch.Client]time.Time{}, pools: map[string]poolRead{}}, nil
 }
 
 // Due reports whether a minute has completed since the last Cycle: the
@@ -206,17 +207,22 @@ func (r *MetricReader) planAll(watches []ActiveWatch, now time.Time) []*watchPla
 	defer r.mu.Unlock()
 	plans := make([]*watchPlan, len(watches))
 	next := make(map[planKey]*watchPlan, len(watches))
+	active := make(map[string]bool, len(watches))
 	for i, aw := range watches {
 		k := keyOf(aw, now)
+		k.pool = r.pools[aw.Watch.ID].limit
+		active[aw.Watch.ID] = true
 		p := r.plans[k]
 		if p == nil {
 			pl := planWatch(aw, k.deploy)
+			pl.series = append(pl.series, poolSeries(aw.Target, k.pool)...)
 			p = &pl
 		}
 		next[k] = p
 		plans[i] = p
 	}
 	r.plans = next
+	r.prunePools(active, now)
 	return plans
 }
 
@@ -455,6 +461,9 @@ func (r *MetricReader) Read(ctx context.Context, aw ActiveWatch, start, end time
 	// as the cycles that covered it read them.
 	d := floorTime(aw.Watch.DetectedAt, period)
 	pl := planWatch(aw, !d.Before(start) && d.Before(end))
+	r.mu.Lock()
+	pl.series = append(pl.series, poolSeries(aw.Target, r.pools[aw.Watch.ID].limit)...)
+	r.mu.Unlock()
 	return r.readRange(ctx, aw, &pl, start, end)
 }
 

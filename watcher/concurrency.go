@@ -50,16 +50,6 @@ type ConcurrencyLimit struct {
 	Action string
 }
 
-// metric is the CloudWatch series whose Maximum is the function's use of
-// the limit: its own ConcurrentExecutions, or the account's
-// UnreservedConcurrentExecutions.
-func (l ConcurrencyLimit) metric(fn string) (string, []types.Dimension) {
-	if l.Reserved {
-		return "ConcurrentExecutions", []types.Dimension{{Name: aws.String("FunctionName"), Value: aws.String(fn)}}
-	}
-	return "UnreservedConcurrentExecutions", nil
-}
-
 // ReadConcurrencyLimit reads the concurrency limit t's function draws on
 // (lambda:GetFunctionConcurrency, and lambda:GetAccountSettings without a
 // reservation). On error, Action names the call that failed.
@@ -106,20 +96,63 @@ func (r *MetricReader) readConcurrency(ctx context.Context, aw ActiveWatch, from
 		warn(err)
 		return nil
 	}
-	name, dims := lim.metric(FunctionName(t.Function))
-	pl := watchPlan{series: []series{{metric: sample.MetricConcurrencyUse, stat: &types.MetricStat{
-		Metric: &types.Metric{Namespace: aws.String(lambdaNamespace), MetricName: aws.String(name), Dimensions: dims},
-		Period: aws.Int32(int32(targetPeriod(t) / time.Second)), Stat: aws.String("Maximum"),
-	}}}}
+	pl := watchPlan{series: []series{lim.series(t)}}
 	out, err := r.readRange(ctx, aw, &pl, from, to)
 	if err != nil {
 		warn(err)
 		return nil
 	}
-	for i := range out {
-		if out[i].Outcome == sample.OutcomeOK {
-			out[i].Value /= float64(lim.Limit)
-		}
+	if !lim.Reserved {
+		r.mu.Lock()
+		r.pools[aw.Watch.ID] = poolRead{limit: lim.Limit, at: r.cfg.Clock.Now()}
+		r.mu.Unlock()
 	}
 	return out
+}
+
+// series is the query of the function's use of the limit, as a share.
+func (l ConcurrencyLimit) series(t config.Target) series {
+	name, dims, metric := "UnreservedConcurrentExecutions", []types.Dimension(nil), sample.MetricPoolUse
+	if l.Reserved {
+		name, metric = "ConcurrentExecutions", sample.MetricConcurrencyUse
+		dims = []types.Dimension{{Name: aws.String("FunctionName"), Value: aws.String(FunctionName(t.Function))}}
+	}
+	return series{metric: metric, scale: float64(l.Limit), stat: &types.MetricStat{
+		Metric: &types.Metric{Namespace: aws.String(lambdaNamespace), MetricName: aws.String(name), Dimensions: dims},
+		Period: aws.Int32(int32(targetPeriod(t) / time.Second)), Stat: aws.String("Maximum"),
+	}}
+}
+
+// poolRead is the account's unreserved concurrency read for a watch's
+// baseline (readConcurrency), which its cycles then read the use of: a
+// period with the pool exhausted (another function's demand) is not
+// judged by the throttles rule (policy's poolExhausted). A reservation
+// is the function's own: its use at the limit is the function's doing,
+// and only the baseline's tells the capacity.
+type poolRead struct {
+	limit int
+	at    time.Time
+}
+
+// poolSeries is the query of the account's unreserved pool's use that a
+// watch's cycles read, none without a pool limit.
+func poolSeries(t config.Target, limit int) []series {
+	if limit <= 0 {
+		return nil
+	}
+	return []series{ConcurrencyLimit{Limit: limit}.series(t)}
+}
+
+// poolKeep is how long a watch's pool limit is kept while the watch is not
+// among a cycle's (its baseline may be read before its first cycle).
+const poolKeep = time.Hour
+
+// prunePools forgets the pool limits of watches no longer active. Called
+// with r.mu held.
+func (r *MetricReader) prunePools(active map[string]bool, now time.Time) {
+	for id, p := range r.pools {
+		if !active[id] && now.Sub(p.at) > poolKeep {
+			delete(r.pools, id)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package watcher
 import (
 	"context"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,11 +58,11 @@ func TestBaselineReadsConcurrencyUse(t *testing.T) {
 		}
 		out := map[string]sample.Sample{}
 		for _, s := range ss {
-			if s.Metric == sample.MetricConcurrencyUse {
+			if s.Metric == sample.MetricConcurrencyUse || s.Metric == sample.MetricPoolUse {
 				if s.Version != "" || s.Outcome != sample.OutcomeOK {
 					t.Fatalf("concurrency's use sample %+v: want alias-level, ok", s)
 				}
-				out[s.Time.Format("15:04")] = s
+				out[s.Metric+"|"+s.Time.Format("15:04")] = s
 			}
 		}
 		return out, len(ss)
@@ -72,7 +73,7 @@ func TestBaselineReadsConcurrencyUse(t *testing.T) {
 		t.Fatalf("%d periods of the concurrency's use, want the hour's 60 (history and window)", len(got))
 	}
 	for at, s := range got {
-		if s.Value <= 0 || s.Value > 0.01 {
+		if s.Metric != sample.MetricPoolUse || s.Value <= 0 || s.Value > 0.01 {
 			t.Fatalf("%s: use %g of the unreserved pool of 1,000, want a few thousandths", at, s.Value)
 		}
 	}
@@ -83,7 +84,8 @@ func TestBaselineReadsConcurrencyUse(t *testing.T) {
 	}
 	reserved, _ := uses(reader(true), tg)
 	for at, s := range reserved {
-		if u := got[at].Value * 1000 / 50; math.Abs(s.Value-u) > 1e-9 {
+		pool := got[sample.MetricPoolUse+strings.TrimPrefix(at, sample.MetricConcurrencyUse)]
+		if u := pool.Value * 1000 / 50; s.Metric != sample.MetricConcurrencyUse || math.Abs(s.Value-u) > 1e-9 {
 			t.Fatalf("%s: use %g of a reservation of 50, want the same peak over 50: %g", at, s.Value, u)
 		}
 	}
@@ -101,5 +103,58 @@ func TestBaselineReadsConcurrencyUse(t *testing.T) {
 	sim.Deny("lambda:GetFunctionConcurrency")
 	if none, n := uses(reader(true), tg); len(none) != 0 || n != total-60 {
 		t.Errorf("limit read denied: %d concurrency samples, %d in all; want none and the other %d", len(none), n, total-60)
+	}
+}
+
+// A watch whose function draws on the account's unreserved pool reads the
+// pool's use in its cycles and read-backs too, once its baseline read the
+// limit (a period with the pool exhausted is not judged: policy's
+// poolExhausted); a function with its own reservation does not.
+func TestCyclesReadPoolUse(t *testing.T) {
+	clk := clockwork.NewFakeClockAt(t0)
+	sim, awsCfg := awssim.Start(t, awssim.Options{Clock: clk, HideFutureData: true, FastRetries: true})
+	cw, lc := cloudwatch.NewFromConfig(awsCfg), lambda.NewFromConfig(awsCfg)
+	r, err := NewMetricReader(MetricReaderConfig{Clients: func(string) *cloudwatch.Client { return cw },
+		LambdaClients: func(string) *lambda.Client { return lc }, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim.CreateFunction("api")
+	sim.CreateFunction("own")
+	sim.SetReservedConcurrency("own", 100)
+	for i, fn := range []string{"api", "own"} {
+		sim.LambdaTraffic(fn, "live", "5", minute(11, 0), minute(12, 30), awssim.Profile{InvocationsPerMin: 600, DurationMs: 500, Seed: int64(i + 1)})
+	}
+	share := config.Rule{Name: "thr", Kind: config.RuleThrottles, Threshold: 0.002}
+	pooled := func(ss []sample.Sample) (n int) {
+		for _, s := range ss {
+			if s.Metric == sample.MetricPoolUse && s.Outcome == sample.OutcomeOK && s.Value > 0 && s.Value <= 1 {
+				n++
+			}
+		}
+		return n
+	}
+	api, own := activeWatch(lambdaTarget("api", share), minute(11, 50), nil), activeWatch(lambdaTarget("own", share), minute(11, 50), nil)
+	own.Watch.ID = "w-own"
+	if ss, _ := r.Cycle(context.Background(), []ActiveWatch{api, own}); pooled(ss) != 0 {
+		t.Fatalf("%d pool samples before any baseline read the limit", pooled(ss))
+	}
+	for _, aw := range []ActiveWatch{api, own} {
+		if _, _, err := r.BaselineFor(context.Background(), aw, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ss, _ := r.Cycle(context.Background(), []ActiveWatch{api, own})
+	if got := pooled(ss); got != api.Target.MetricLag {
+		t.Errorf("a cycle read %d periods of the pool's use, want the api watch's %d (metric_lag) and none of own's", got, api.Target.MetricLag)
+	}
+	for _, s := range ss {
+		if s.Metric == sample.MetricPoolUse && s.Target != "api" {
+			t.Errorf("pool sample of a function with its own reservation: %+v", s)
+		}
+	}
+	back, err := r.Read(context.Background(), api, minute(11, 50), minute(12, 0))
+	if err != nil || pooled(back) != 10 {
+		t.Errorf("read-back: %d periods of the pool's use, %v; want 10", pooled(back), err)
 	}
 }

@@ -75,6 +75,9 @@ func (r *MetricReader) decodeFrom(out []sample.Sample, c *call, results []types.
 			case data[i].failed != "":
 				s.Outcome, s.Reason = sample.OutcomeSourceError, "GetMetricData: "+data[i].failed
 			case ok:
+				if ref.s.scale > 0 {
+					v /= ref.s.scale
+				}
 				s.Outcome, s.Value = sample.OutcomeOK, v
 			default:
 				s.Outcome = sample.OutcomeNoData

@@ -43,6 +43,7 @@ type series struct {
 	stat    *types.MetricStat
 	expr    []exprPart // metric-math template over block-local indexes
 	period  *int32     // expressions: the target's period
+	scale   float64    // the samples' values are the datapoints over this (0: as read)
 }
 
 // exprPart is a literal piece of an expression or a reference to another
@@ -65,6 +66,7 @@ type planKey struct {
 	id, knownGood string
 	split, deploy bool
 	stats         string
+	pool          int // the account's unreserved concurrency the watch's cycles read the use of (0: none; concurrency.go)
 }
 
 // keyOf is the key of a watch's plan for a read at now.
