@@ -60,8 +60,8 @@ func histPeriods(t *testing.T, hist []Record) map[time.Time][]string {
 	}
 	for at, ms := range out {
 		counts := []string{"Invocations", "Errors", "Throttles"}
-		if !slices.Equal(ms, counts) && !slices.Equal(ms, append(counts, sample.MetricConcurrencyUse)) {
-			t.Fatalf("shape history at %s: metrics %v, want Invocations, Errors, Throttles (and ConcurrencyUse)", at, ms)
+		if !slices.Equal(ms, counts) && !slices.Equal(ms, append(counts, sample.MetricPoolUse)) && !slices.Equal(ms, append(counts, sample.MetricConcurrencyUse)) {
+			t.Fatalf("shape history at %s: metrics %v, want Invocations, Errors, Throttles (and PoolUse or ConcurrencyUse)", at, ms)
 		}
 	}
 	return out

@@ -36,6 +36,7 @@ const (
 	GoodRamp          Kind = "good/traffic-ramp"
 	GoodRampLoad      Kind = "good/ramp-load"
 	GoodAfterFix      Kind = "good/after-fix"
+	GoodPoolOut       Kind = "good/pool-exhausted"
 
 	BadErrors2x      Kind = "bad/errors-2x"
 	BadErrors10x     Kind = "bad/errors-10x"
@@ -118,6 +119,12 @@ var kindSpecs = []KindSpec{
 	}},
 	{GoodAfterFix, false, 0, "the known-good replaced a version failing 3-20% of invocations 3-30 min before the deploy (the rest of the baseline window that version's); new like the known-good (0.1-2%)", drawAfterFix},
 
+	{GoodPoolOut, false, 0, "another function exhausts the account's unreserved concurrency: 1-2 stretches of 2-5 minutes within 12 minutes of the deploy, 10-40% of requests throttled, whichever version runs", func(r *rng, sc *Scenario) {
+		for range 1 + r.IntN(2) {
+			sc.Traffic.PoolOut = append(sc.Traffic.PoolOut, PoolOut{Start: durU(r, -2*time.Minute, 10*time.Minute).Truncate(time.Minute),
+				Len: time.Duration(2+r.IntN(4)) * time.Minute, Share: r.uniform(0.1, 0.4)})
+		}
+	}},
 	{BadErrors2x, true, 10 * time.Minute, "error rate 2x (0.3-3% before, 300-3000/min)", func(r *rng, sc *Scenario) { drawErrorsX(r, sc, 2) }},
 	{BadErrors10x, true, 3 * time.Minute, "error rate 10x (0.1-2% before)", func(r *rng, sc *Scenario) {
 		sc.Old.ErrRate = r.logUniform(0.001, 0.02)

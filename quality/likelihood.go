@@ -110,7 +110,7 @@ func (m *model) periodLL(h hypothesis, o *obs, withLat bool) streams {
 			s.errs = logBetaBinom(o.errs, o.inv, v.errRate(m.sc, o.start+period/2), v.ErrKappa)
 		}
 	}
-	if o.inv+o.thr > 0 && !nearLimit(m.sc.Traffic.ConcurrencyCap, float64(o.demand)) {
+	if o.inv+o.thr > 0 && !nearLimit(m.sc.Traffic.ConcurrencyCap, float64(o.demand)) && m.sc.Traffic.poolOut(o.start) == 0 {
 		s.thr = logBetaBinom(o.thr, o.inv+o.thr, v.ThrRate, v.ThrKappa)
 	}
 	if withLat && o.inv > 0 {

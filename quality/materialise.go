@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/canaryd/canaryd/sample"
@@ -58,12 +59,12 @@ type Options struct {
 	// known-good's model with a daily cycle (history.go,
 	// history_latency.go). 0: none.
 	ShapePeriods int
-	// Concurrency writes each period's alias-level ConcurrencyUse (the
-	// share of the concurrency limit the function used at its busiest,
-	// sample.MetricConcurrencyUse) with its counts, the shape history's
-	// too, as the watcher reads it for a throttles rule: from the peak
-	// concurrency of the period's invocations (envsNeeded) over the limit,
-	// the one ConcurrencyCap sets or else an account's default 1,000.
+	// Concurrency writes each period's alias-level use of the concurrency
+	// limit the function draws on (the share in use at its busiest,
+	// sample.MetricConcurrencyUse for the reservation ConcurrencyCap
+	// sets, else sample.MetricPoolUse for an account's default unreserved
+	// 1,000) with its counts, the shape history's too, as the watcher
+	// reads it for a throttles rule (putConcurrency).
 	Concurrency bool
 }
 
@@ -207,7 +208,7 @@ func (m *materialiser) history(dl []delivery) string {
 			}
 			put := m.putter(RecBaseline, p.Start, "", sample.OutcomeOK, time.Time{})
 			putCounts(put, Agg{Inv: p.Inv, Err: p.Err, Thr: p.Thr})
-			m.putConcurrency(put, Agg{Inv: p.Inv})
+			m.putConcurrency(put, p.Start, Agg{Inv: p.Inv})
 			for _, st := range m.hist {
 				put("Duration."+st.name, st.trimmedCount(xs, slow[i], p.Inv), p.Inv > 0)
 			}
@@ -221,7 +222,7 @@ func (m *materialiser) history(dl []delivery) string {
 			a := p.Alias()
 			put := m.putter(RecBaseline, p.Start, "", sample.OutcomeOK, time.Time{})
 			putCounts(put, a)
-			m.putConcurrency(put, a)
+			m.putConcurrency(put, p.Start, a)
 			for _, st := range m.hist {
 				v, ok := st.eval(a.Dur)
 				put("Duration."+st.name, v, ok)
@@ -275,7 +276,7 @@ func (m *materialiser) series(typ string, start time.Time, version string, a Agg
 	put := m.putter(typ, start, version, out, at)
 	putCounts(put, a)
 	if version == "" {
-		m.putConcurrency(put, a)
+		m.putConcurrency(put, start, a)
 	}
 	for _, st := range m.stats {
 		v, ok := st.eval(a.Dur)
@@ -298,16 +299,20 @@ func putCounts(put func(metric string, v float64, ok bool), a Agg) {
 // ConcurrencyCap: an account's default.
 const accountConcurrency = 1000
 
-// putConcurrency writes the alias-level ConcurrencyUse of a period whose
-// invocations a served (Options.Concurrency): the peak concurrency of its
-// invocations, of their own mean duration or else the known-good's, over
-// the scenario's limit. Nothing without invocations (CloudWatch has no
-// datapoint).
-func (m *materialiser) putConcurrency(put func(metric string, v float64, ok bool), a Agg) {
+// putConcurrency writes the alias-level use of the concurrency limit of
+// a period starting at start whose invocations a served
+// (Options.Concurrency): the peak concurrency of its invocations, of their
+// own mean duration or else the known-good's, over the scenario's limit —
+// ConcurrencyUse of the reservation ConcurrencyCap sets, or else PoolUse
+// of the account's unreserved pool, all of it in use while another
+// function exhausts it (PoolOut). Nothing without invocations (CloudWatch
+// has no datapoint).
+func (m *materialiser) putConcurrency(put func(metric string, v float64, ok bool), start time.Time, a Agg) {
 	if !m.o.Concurrency || a.Inv <= 0 {
 		return
 	}
-	mean := m.s.Sc.Old.Latency.mean()
+	sc := m.s.Sc
+	mean := sc.Old.Latency.mean()
 	if len(a.Dur) > 0 {
 		mean = 0
 		for _, d := range a.Dur {
@@ -315,12 +320,15 @@ func (m *materialiser) putConcurrency(put func(metric string, v float64, ok bool
 		}
 		mean /= float64(len(a.Dur))
 	}
-	limit := float64(accountConcurrency)
-	if c := m.s.Sc.Traffic.ConcurrencyCap; c > 0 {
-		limit = math.Ceil(envsNeeded(c, m.s.Sc.Old.Latency.mean()))
+	metric, limit := sample.MetricPoolUse, float64(accountConcurrency)
+	if c := sc.Traffic.ConcurrencyCap; c > 0 {
+		metric, limit = sample.MetricConcurrencyUse, math.Ceil(envsNeeded(c, sc.Old.Latency.mean()))
 	}
 	use := math.Ceil(envsNeeded(float64(a.Inv), mean)) / limit
-	put(sample.MetricConcurrencyUse, math.Round(min(use, 1)*1e4)/1e4, true)
+	if sc.Traffic.poolOut(start.Sub(sc.Deploy)) > 0 {
+		use = 1
+	}
+	put(metric, math.Round(min(use, 1)*1e4)/1e4, true)
 }
 
 // putter writes one metric of a period: its value when ok, else no_data
@@ -399,7 +407,7 @@ func describe(sc *Scenario) []string {
 		fmt.Sprintf("deploy %s -> %s at %s, split %v (new share %.0f%%), horizon %s", o.Name, n.Name,
 			sc.Deploy.Format(time.RFC3339Nano), sc.Split, 100*sc.Weight, sc.Horizon),
 		fmt.Sprintf("traffic %.3g/min, slope %+.2f/h, %d spikes%s; errors %.3g%% -> %.3g%% (kappa %.3g), throttles %.3g%% -> %.3g%%",
-			sc.Traffic.PerMinute, sc.Traffic.Slope, len(sc.Traffic.Spikes), limitNote(sc.Traffic.ConcurrencyCap)+rampNote(sc.Traffic.Ramp)+scaleNote(sc.ScaleOut), 100*o.ErrRate, 100*n.ErrRate, o.ErrKappa, 100*o.ThrRate, 100*n.ThrRate),
+			sc.Traffic.PerMinute, sc.Traffic.Slope, len(sc.Traffic.Spikes), limitNote(sc.Traffic.ConcurrencyCap)+poolNote(sc.Traffic.PoolOut)+rampNote(sc.Traffic.Ramp)+scaleNote(sc.ScaleOut), 100*o.ErrRate, 100*n.ErrRate, o.ErrKappa, 100*o.ThrRate, 100*n.ThrRate),
 		fmt.Sprintf("steady p99 %.4g ms -> %.4g ms%s; cold starts %.0f%% (time constant %s), %.3gx slower; probe flake %.2g%%",
 			o.Latency.steady().quantile(0.99), n.Latency.steady().quantile(0.99), drift, 100*n.Cold.Share, n.Cold.Tau.Round(time.Second),
 			n.Cold.Factor, 100*sc.Probe.Flake),
@@ -427,6 +435,14 @@ func rampNote(r *Ramp) string {
 }
 
 // limitNote names a concurrency limit in a trace's header ("" without).
+func poolNote(outs []PoolOut) string {
+	var b strings.Builder
+	for _, o := range outs {
+		fmt.Fprintf(&b, ", the account's unreserved concurrency exhausted by another function from %s for %s (%.0f%% of requests throttled)", o.Start, o.Len, 100*o.Share)
+	}
+	return b.String()
+}
+
 func limitNote(limit float64) string {
 	if limit <= 0 {
 		return ""

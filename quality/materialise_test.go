@@ -467,23 +467,29 @@ func TestAfterFixPredecessor(t *testing.T) {
 }
 
 // With Concurrency (the shipped target's throttles rule reads it), every
-// alias-level period with invocations carries ConcurrencyUse, a share of
-// the limit, and no version's does: far below the account's default at
-// steady traffic, at the limit in good/concurrency-limit's spikes beyond
-// it (ConcurrencyCap). Without the option, none.
+// alias-level period with invocations carries the use of its concurrency
+// limit, a share, and no version's does: PoolUse of the account's
+// unreserved pool, far below it at steady traffic and all of it while
+// another function exhausts it (good/pool-exhausted), or ConcurrencyUse of
+// the reservation good/concurrency-limit's cap is, at the limit in its
+// spikes beyond it. Without the option, none.
 func TestConcurrencyUse(t *testing.T) {
 	t.Parallel()
 	o := shippedOptions(t)
 	if !o.Concurrency {
 		t.Fatal("the shipped target's throttles rule does not read the concurrency's use")
 	}
-	top := func(k Kind, o Options) (n int, most float64) {
+	top := func(k Kind, o Options, metric string) (n, full int, most float64) {
 		c, err := Generate(k, 5, o)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, r := range c.Trace.Records {
-			if r.S.Metric != sample.MetricConcurrencyUse {
+			switch r.S.Metric {
+			case metric:
+			case sample.MetricConcurrencyUse, sample.MetricPoolUse:
+				t.Fatalf("%s: %+v, want %s", k, r, metric)
+			default:
 				continue
 			}
 			if r.S.Version != "" || r.S.Value < 0 || r.S.Value > 1 {
@@ -491,18 +497,24 @@ func TestConcurrencyUse(t *testing.T) {
 			}
 			if r.S.Outcome == sample.OutcomeOK {
 				n, most = n+1, max(most, r.S.Value)
+				if r.S.Value == 1 {
+					full++
+				}
 			}
 		}
-		return n, most
+		return n, full, most
 	}
-	if n, most := top(GoodSteady, o); n < 60 || most <= 0 || most > 0.2 {
-		t.Errorf("good/steady: %d periods, at most %g of the account's limit; want every period, a small share", n, most)
+	if n, _, most := top(GoodSteady, o, sample.MetricPoolUse); n < 60 || most <= 0 || most > 0.2 {
+		t.Errorf("good/steady: %d periods, at most %g of the account's pool; want every period, a small share", n, most)
 	}
-	if n, most := top(GoodConcurrency, o); n < 60 || most < 0.95 {
+	if n, full, _ := top(GoodPoolOut, o, sample.MetricPoolUse); n < 60 || full < 2 {
+		t.Errorf("good/pool-exhausted: %d periods, %d with the pool all in use; want the stretches' two or more", n, full)
+	}
+	if n, _, most := top(GoodConcurrency, o, sample.MetricConcurrencyUse); n < 60 || most < 0.95 {
 		t.Errorf("good/concurrency-limit: %d periods, at most %g of the limit; want its spikes at the limit", n, most)
 	}
 	o.Concurrency = false
-	if n, _ := top(GoodSteady, o); n != 0 {
-		t.Errorf("without Concurrency: %d ConcurrencyUse records", n)
+	if n, _, _ := top(GoodSteady, o, sample.MetricPoolUse); n != 0 {
+		t.Errorf("without Concurrency: %d PoolUse records", n)
 	}
 }

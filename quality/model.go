@@ -157,6 +157,12 @@ type Traffic struct {
 	// limit, which every version shares): a minute's requests beyond it
 	// are throttled, whichever version runs (good/concurrency-limit).
 	ConcurrencyCap float64
+	// PoolOut, when set, are stretches in which other functions exhaust
+	// the account's unreserved concurrency the function draws on: the
+	// share of its requests is throttled, whichever version runs
+	// (good/pool-exhausted). The function has no reservation unless
+	// ConcurrencyCap is set.
+	PoolOut []PoolOut
 	// Ramp, when set, is a steep rise or fall of the traffic on top of
 	// the slope (good/traffic-ramp, good/ramp-load, bad/during-ramp).
 	Ramp *Ramp
@@ -197,6 +203,22 @@ func (tr *Traffic) level(t time.Duration) float64 {
 }
 
 // Spike multiplies the rate by Factor during [Start, Start+Len).
+type PoolOut struct {
+	Start, Len time.Duration
+	Share      float64
+}
+
+// poolOut is the share of the function's requests throttled at t for the
+// account's exhausted pool (0: none).
+func (t *Traffic) poolOut(at time.Duration) float64 {
+	for _, o := range t.PoolOut {
+		if at >= o.Start && at < o.Start+o.Len {
+			return o.Share
+		}
+	}
+	return 0
+}
+
 type Spike struct {
 	Start, Len time.Duration
 	Factor     float64

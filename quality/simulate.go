@@ -181,7 +181,7 @@ func (m *minute) run(p *Period) {
 	sc, r := m.sc, m.r
 	lam := m.rate()
 	n := r.poisson(lam)
-	capThr := capShare(sc.Traffic.ConcurrencyCap, lam)
+	capThr := max(capShare(sc.Traffic.ConcurrencyCap, lam), sc.Traffic.poolOut(m.start))
 	if so := sc.ScaleOut; so != nil && m.envs != nil {
 		keep := max(1, int(so.KeepAlive/period))
 		served := lam * (1 - capThr)

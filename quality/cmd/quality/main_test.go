@@ -81,9 +81,9 @@ func TestRunWithoutConcurrency(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return strings.Count(string(b), `"metric":"ConcurrencyUse"`)
+		return strings.Count(string(b), `"metric":"PoolUse"`)
 	}
 	if with, without := useLines(), useLines("-concurrency=false"); with < 1440 || without != 0 {
-		t.Errorf("ConcurrencyUse records: %d with it, %d without; want the day's 1,440 or more, and none", with, without)
+		t.Errorf("PoolUse records: %d with it, %d without; want the day's 1,440 or more, and none", with, without)
 	}
 }
