@@ -46,23 +46,28 @@ func TestRunWithoutFair(t *testing.T) {
 	}
 }
 
+// traceCount is how often needle occurs in the trace of kind's first
+// report seed, run with args.
+func traceCount(t *testing.T, kind, needle string, args ...string) int {
+	t.Helper()
+	dir := t.TempDir()
+	all := append([]string{"-config", "../../../config.toml", "-n", "1", "-kinds", kind, "-fair=false", "-traces", "-out", dir}, args...)
+	if err := run(context.Background(), all, &strings.Builder{}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, strings.ReplaceAll(kind, "/", "-")+"-10001.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(b), needle)
+}
+
 // -latency-history=false leaves the latency rules' trimmed counts out of
 // the shape history (a day of them: one a minute), not out of the
 // baseline hour the watch compares with.
 func TestRunWithoutLatencyHistory(t *testing.T) {
-	tcLines := func(args ...string) int {
-		dir := t.TempDir()
-		all := append([]string{"-config", "../../../config.toml", "-n", "1", "-kinds", "bad/p99-2x", "-fair=false", "-traces", "-out", dir}, args...)
-		if err := run(context.Background(), all, &strings.Builder{}); err != nil {
-			t.Fatal(err)
-		}
-		b, err := os.ReadFile(filepath.Join(dir, "bad-p99-2x-10001.jsonl"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.Count(string(b), `"metric":"Duration.TC(`)
-	}
-	with, without := tcLines(), tcLines("-latency-history=false")
+	const tc = `"metric":"Duration.TC(`
+	with, without := traceCount(t, "bad/p99-2x", tc), traceCount(t, "bad/p99-2x", tc, "-latency-history=false")
 	if without == 0 || with-without < 1440 {
 		t.Errorf("trimmed-count records: %d with the latency history, %d without; want the day's 1,440 or more fewer, and the baseline's kept", with, without)
 	}
@@ -71,19 +76,8 @@ func TestRunWithoutLatencyHistory(t *testing.T) {
 // -concurrency=false leaves out the concurrency's use the watcher reads
 // for the throttles rule: the baseline's, the day's and the watch's.
 func TestRunWithoutConcurrency(t *testing.T) {
-	useLines := func(args ...string) int {
-		dir := t.TempDir()
-		all := append([]string{"-config", "../../../config.toml", "-n", "1", "-kinds", "good/steady", "-fair=false", "-traces", "-out", dir}, args...)
-		if err := run(context.Background(), all, &strings.Builder{}); err != nil {
-			t.Fatal(err)
-		}
-		b, err := os.ReadFile(filepath.Join(dir, "good-steady-10001.jsonl"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.Count(string(b), `"metric":"PoolUse"`)
-	}
-	if with, without := useLines(), useLines("-concurrency=false"); with < 1440 || without != 0 {
+	const pool = `"metric":"PoolUse"`
+	if with, without := traceCount(t, "good/steady", pool), traceCount(t, "good/steady", pool, "-concurrency=false"); with < 1440 || without != 0 {
 		t.Errorf("PoolUse records: %d with it, %d without; want the day's 1,440 or more, and none", with, without)
 	}
 }
