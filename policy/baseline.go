@@ -64,6 +64,7 @@ type ruleBase struct {
 	capacity  float64       // throttles (a share): the demand a period the known-good could serve, beyond which throttles are not judged (0: none; capacity.go)
 	capped    bool          // ... its own minutes showed throttling at that capacity
 	capConc   bool          // ... or its concurrency's use showed that capacity (capacity.go)
+	poolRead  bool          // throttles: the baseline had the account's pool's use, which the watch reads too (capacity.go)
 	shift     kgShift       // the known-good got worse within the baseline (an incident began)
 	slowX     float64       // latency: invocations slower than this count (ms)
 	slowX0    float64       // compare_latency: the known-good side's X

@@ -103,6 +103,7 @@ func (b *PreparedBaseline) setCapacity(r *rule, rb *ruleBase, ts []int64, x, n [
 		hts, hx, hn := blockSeriesOf(b.hist, r, rb.eventsKg)
 		see(b.hist, hts, hx, hn)
 	}
+	rb.poolRead = r.pool >= 0 && len(b.series[r.pool]) > 0
 	rb.capacity, rb.capped, rb.capConc = most, false, false
 	switch {
 	case !math.IsInf(capped, 1):
@@ -143,6 +144,20 @@ func poolExhausted(c *evalCtx, r *rule, q *period) bool {
 	}
 	u, ok := valueAt(c.alias[r.pool], q.start)
 	return ok && u >= poolFull
+}
+
+// poolPending reports whether period q, which CloudWatch may still add
+// to, waits for the pool's use: the baseline had it (the watcher reads it
+// in the watch too), q has throttles, and its PoolUse has not come yet. The
+// series are read together, but a datapoint of one may be delivered
+// seconds before another's, and read without it a minute of a neighbour's
+// spike would be judged. Once final it is judged as it is.
+func (rb *ruleBase) poolPending(c *evalCtx, r *rule, q *period) bool {
+	if !rb.poolRead || q.split || q.state != psUsable || q.xn <= 0 {
+		return false
+	}
+	_, ok := valueAt(c.alias[r.pool], q.start)
+	return !ok
 }
 
 // beyondCapacity takes out of x throttled of n requests (the demand d of

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,6 +94,10 @@ func TestThrottlesBeyondCapacity(t *testing.T) {
 			in: Input{Baseline: cat(steady, poolUse(-60, 0, 0.25)),
 				Samples: cat(demand(0, 3, 1000, 0), demand(3, 6, 800, 200), poolUse(0, 3, 0.3), poolUse(3, 6, 1))},
 			now: 6, want: Healthy},
+		{name: "... nor before the pool's use is delivered (a neighbour's spike would read as the version's)", rules: []config.Rule{share},
+			in: Input{Baseline: cat(steady, poolUse(-60, 0, 0.25)),
+				Samples: cat(demand(0, 3, 1000, 0), demand(3, 6, 800, 200), poolUse(0, 3, 0.3))},
+			now: 6, want: Healthy, contains: "over 3m0s (3 samples"},
 		{name: "... the same throttling with the pool free trips", rules: []config.Rule{share},
 			in: Input{Baseline: cat(steady, poolUse(-60, 0, 0.25)),
 				Samples: cat(demand(0, 3, 1000, 0), demand(3, 6, 800, 200), poolUse(0, 6, 0.3))},
@@ -114,8 +119,8 @@ func TestThrottlesBeyondCapacity(t *testing.T) {
 // samples say: the newest periods, read partly delivered at the limit,
 // wait for their final reads in both, and a period History folds is never
 // left unread (another metric delivered a period ahead makes it fold a
-// period the throttles' own series still calls open). Spikes beyond capacity after the deploy stay healthy; a
-// version that then throttles at ordinary demand trips in both alike.
+// period the throttles' own series still calls open). Spikes beyond capacity after the deploy, and minutes
+// with the account's pool exhausted, stay healthy; a version that then throttles at ordinary demand trips in both alike.
 func TestThrottlesBeyondCapacityFolded(t *testing.T) {
 	tg := target(10*time.Minute, with(thr, func(r *config.Rule) { r.Threshold = 0.002 }))
 	tg.MetricLag = 3
@@ -123,18 +128,25 @@ func TestThrottlesBeyondCapacityFolded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := cat(demand(-60, -40, 1000, 0), demand(-40, -37, 2000, 2000), demand(-37, 0, 1000, 0))
+	base := cat(demand(-60, -40, 1000, 0), demand(-40, -37, 2000, 2000), demand(-37, 0, 1000, 0), poolUse(-60, 0, 0.3))
 	pb := p.PrepareBaseline(base)
 	// final counts per minute: spikes beyond capacity at 10-12 and 40-41,
-	// then from minute 60 a version throttling a fifth at ordinary demand.
+	// another function exhausting the account's pool at 25-27, then from
+	// minute 60 a version throttling a fifth at ordinary demand.
 	final := func(m int) (inv, thr float64) {
 		switch {
 		case m >= 10 && m < 13, m >= 40 && m < 42:
 			return 2000, 3000
-		case m >= 60:
+		case m >= 25 && m < 28, m >= 60:
 			return 800, 200
 		}
 		return 1000, float64(m % 2)
+	}
+	pool := func(m int) float64 {
+		if m >= 25 && m < 28 {
+			return 1
+		}
+		return 0.3
 	}
 	w := Watch{Start: t0, KnownGood: "1", NewVersion: "2"}
 	folding := p.NewHistory(w)
@@ -152,7 +164,7 @@ func TestThrottlesBeyondCapacityFolded(t *testing.T) {
 			if back == 2 { // the first read holds half of the period
 				inv, x = math.Round(inv/2), math.Round(x/2)
 			}
-			for _, s := range []sample.Sample{met("Invocations", "", pm, inv), met("Throttles", "", pm, x)} {
+			for _, s := range []sample.Sample{met("Invocations", "", pm, inv), met("Throttles", "", pm, x), met(sample.MetricPoolUse, "", pm, pool(pm))} {
 				folding.Add(s)
 				raw.Add(s)
 			}
@@ -172,7 +184,10 @@ func TestThrottlesBeyondCapacityFolded(t *testing.T) {
 		}
 		if va.Kind == Failing {
 			if m < 60 {
-				t.Fatalf("a spike beyond capacity tripped at +%dm: %s", m, va.Summary)
+				t.Fatalf("a spike beyond capacity or the pool exhausted tripped at +%dm: %s", m, va.Summary)
+			}
+			if !strings.Contains(va.Findings[0].Note, "3 period(s) with the account's unreserved concurrency") {
+				t.Errorf("the finding does not count the pool's three minutes: %s", va.Findings[0].Note)
 			}
 			tripped = true
 		}

@@ -99,6 +99,9 @@ func (p *Policy) periods(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, from, 
 			i++
 		}
 		q.pool = poolExhausted(c, r, &q)
+		if q.start >= openFrom && rb.poolPending(c, r, &q) {
+			continue // read once the pool's use is delivered, or final (capacity.go)
+		}
 		if rb.capacity > 0 && !q.split && q.state == psUsable {
 			d := demandOf(c, r, &q)
 			if q.start >= openFrom && rb.unsettled(&q, d) {
