@@ -135,29 +135,22 @@ func concUseAt(series [][]pt, r *rule, t int64) (float64, bool) {
 // and by the latency rules.
 const poolFull = 0.9
 
-// poolExhausted reports whether the account's unreserved pool was at
-// least poolFull in use in period q (PoolUse; a function with its own
-// reservation has none: its limit is its own).
-func poolExhausted(c *evalCtx, r *rule, q *period) bool {
+// poolOf says whether period q's throttles are left to the account's
+// pool: exhausted, the pool was at least poolFull in use (PoolUse; a
+// function with its own reservation has none: its limit is its own), so
+// the period is not judged; pending, q has throttles and its PoolUse has
+// not come yet though the baseline had the pool's use (the watcher reads
+// it in the watch too). The series are read together, but a datapoint of
+// one may be delivered seconds before another's, and read without it a
+// minute of a neighbour's spike would be judged: such a period, while
+// CloudWatch may still add to it, waits; once final it is judged as it
+// is.
+func (rb *ruleBase) poolOf(c *evalCtx, r *rule, q *period) (exhausted, pending bool) {
 	if r.pool < 0 || q.split || q.state != psUsable {
-		return false
+		return false, false
 	}
 	u, ok := valueAt(c.alias[r.pool], q.start)
-	return ok && u >= poolFull
-}
-
-// poolPending reports whether period q, which CloudWatch may still add
-// to, waits for the pool's use: the baseline had it (the watcher reads it
-// in the watch too), q has throttles, and its PoolUse has not come yet. The
-// series are read together, but a datapoint of one may be delivered
-// seconds before another's, and read without it a minute of a neighbour's
-// spike would be judged. Once final it is judged as it is.
-func (rb *ruleBase) poolPending(c *evalCtx, r *rule, q *period) bool {
-	if !rb.poolRead || q.split || q.state != psUsable || q.xn <= 0 {
-		return false
-	}
-	_, ok := valueAt(c.alias[r.pool], q.start)
-	return !ok
+	return ok && u >= poolFull, !ok && rb.poolRead && q.xn > 0
 }
 
 // beyondCapacity takes out of x throttled of n requests (the demand d of

@@ -98,10 +98,11 @@ func (p *Policy) periods(c *evalCtx, r *rule, rb *ruleBase, w *watchInfo, from, 
 			q = p.readPeriod(c.alias, nil, r, rb, alias[i], false)
 			i++
 		}
-		q.pool = poolExhausted(c, r, &q)
-		if q.start >= openFrom && rb.poolPending(c, r, &q) {
+		exhausted, pending := rb.poolOf(c, r, &q)
+		if pending && q.start >= openFrom {
 			continue // read once the pool's use is delivered, or final (capacity.go)
 		}
+		q.pool = exhausted
 		if rb.capacity > 0 && !q.split && q.state == psUsable {
 			d := demandOf(c, r, &q)
 			if q.start >= openFrom && rb.unsettled(&q, d) {

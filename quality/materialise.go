@@ -312,17 +312,14 @@ func (m *materialiser) putConcurrency(put func(metric string, v float64, ok bool
 		return
 	}
 	sc := m.s.Sc
-	mean := sc.Old.Latency.mean()
+	kgMean := sc.Old.Latency.mean()
+	mean := kgMean
 	if len(a.Dur) > 0 {
-		mean = 0
-		for _, d := range a.Dur {
-			mean += d
-		}
-		mean /= float64(len(a.Dur))
+		mean = sum(a.Dur) / float64(len(a.Dur))
 	}
 	metric, limit := sample.MetricPoolUse, float64(accountConcurrency)
 	if c := sc.Traffic.ConcurrencyCap; c > 0 {
-		metric, limit = sample.MetricConcurrencyUse, math.Ceil(envsNeeded(c, sc.Old.Latency.mean()))
+		metric, limit = sample.MetricConcurrencyUse, math.Ceil(envsNeeded(c, kgMean))
 	}
 	use := math.Ceil(envsNeeded(float64(a.Inv), mean)) / limit
 	if sc.Traffic.poolOut(start.Sub(sc.Deploy)) > 0 {

@@ -214,8 +214,7 @@ func (r *MetricReader) planAll(watches []ActiveWatch, now time.Time) []*watchPla
 		active[aw.Watch.ID] = true
 		p := r.plans[k]
 		if p == nil {
-			pl := planWatch(aw, k.deploy)
-			pl.series = append(pl.series, poolSeries(aw.Target, k.pool)...)
+			pl := planWatch(aw, k.deploy, k.pool)
 			p = &pl
 		}
 		next[k] = p
@@ -460,10 +459,10 @@ func (r *MetricReader) Read(ctx context.Context, aw ActiveWatch, start, end time
 	// The deploy's period in the range: the new version's own counts too,
 	// as the cycles that covered it read them.
 	d := floorTime(aw.Watch.DetectedAt, period)
-	pl := planWatch(aw, !d.Before(start) && d.Before(end))
 	r.mu.Lock()
-	pl.series = append(pl.series, poolSeries(aw.Target, r.pools[aw.Watch.ID].limit)...)
+	pool := r.pools[aw.Watch.ID].limit
 	r.mu.Unlock()
+	pl := planWatch(aw, !d.Before(start) && d.Before(end), pool)
 	return r.readRange(ctx, aw, &pl, start, end)
 }
 

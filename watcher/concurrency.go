@@ -126,7 +126,7 @@ func (l ConcurrencyLimit) series(t config.Target) series {
 // poolRead is the account's unreserved concurrency read for a watch's
 // baseline (readConcurrency), which its cycles then read the use of: a
 // period with the pool exhausted (another function's demand) is not
-// judged by the throttles rule (policy's poolExhausted). A reservation
+// judged by the throttles rule (policy's poolOf). A reservation
 // is the function's own: its use at the limit is the function's doing,
 // and only the baseline's tells the capacity.
 type poolRead struct {

@@ -109,7 +109,7 @@ func TestBaselineReadsConcurrencyUse(t *testing.T) {
 // A watch whose function draws on the account's unreserved pool reads the
 // pool's use in its cycles and read-backs too, once its baseline read the
 // limit (a period with the pool exhausted is not judged: policy's
-// poolExhausted); a function with its own reservation does not.
+// poolOf); a function with its own reservation does not.
 func TestCyclesReadPoolUse(t *testing.T) {
 	clk := clockwork.NewFakeClockAt(t0)
 	sim, awsCfg := awssim.Start(t, awssim.Options{Clock: clk, HideFutureData: true, FastRetries: true})

@@ -141,7 +141,9 @@ func builtinSeries(t config.Target, version string, stats []string) []series {
 // per executed version while traffic is split, then custom metric rules.
 // deploy adds the new version's own built-in metrics to an alias that does
 // not split: the reads that cover the deploy's period (watch.ReadsNewVersion).
-func planWatch(aw ActiveWatch, deploy bool) watchPlan {
+// pool, the account's unreserved concurrency the watch's baseline read
+// (0: none), adds the pool's use (concurrency.go).
+func planWatch(aw ActiveWatch, deploy bool, pool int) watchPlan {
 	t, w := aw.Target, aw.Watch
 	stats := durationStats(aw)
 	p := watchPlan{series: builtinSeries(t, "", stats)}
@@ -159,6 +161,7 @@ func planWatch(aw ActiveWatch, deploy bool) watchPlan {
 			p.addRule(t, w.NewVersion, w.NewVersion, r)
 		}
 	}
+	p.series = append(p.series, poolSeries(t, pool)...)
 	return p
 }
 

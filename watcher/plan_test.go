@@ -72,7 +72,7 @@ func TestPlanWatchAndExpressions(t *testing.T) {
 		{Name: "own", Kind: config.RuleMetric, Namespace: "N", MetricName: "M", Expression: "m1 + throttles"},
 	}}
 	config.ApplyTargetDefaults(&tg)
-	p := planWatch(ActiveWatch{Target: tg, Watch: store.Watch{NewVersion: "6", KnownGood: "5"}}, false)
+	p := planWatch(ActiveWatch{Target: tg, Watch: store.Watch{NewVersion: "6", KnownGood: "5"}}, false, 0)
 	// 4 built-ins, pct, own's hidden metric, own's expression.
 	if len(p.series) != 7 || !p.atomic || !p.series[5].hidden {
 		t.Fatalf("plan: %d series, atomic %v", len(p.series), p.atomic)
@@ -105,7 +105,7 @@ func TestPackCallsKeepsExpressionWatchesWhole(t *testing.T) {
 			tg.Rules = []config.Rule{{Name: "r", Kind: config.RuleMetric, Expression: "errors/invocations"}}
 		}
 		config.ApplyTargetDefaults(&tg)
-		p := planWatch(ActiveWatch{Target: tg}, false)
+		p := planWatch(ActiveWatch{Target: tg}, false, 0)
 		plans = append(plans, &p)
 		idx = append(idx, i)
 	}
@@ -151,7 +151,7 @@ func TestPlanReadsTheNewVersionAroundTheDeploy(t *testing.T) {
 	versions := func(now time.Time, aw ActiveWatch) []string {
 		k := keyOf(aw, now)
 		var out []string
-		for _, s := range planWatch(aw, k.deploy).series {
+		for _, s := range planWatch(aw, k.deploy, k.pool).series {
 			if s.version != "" && s.metric == "Invocations" {
 				out = append(out, s.version)
 			}

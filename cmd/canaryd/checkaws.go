@@ -59,9 +59,10 @@ func (c awsChecker) target(ctx context.Context, r *checkReport, cfg *config.Conf
 			return
 		}
 	}
-	c.lambda(ctx, r, lambda.NewFromConfig(awsCfg), t)
+	lc := lambda.NewFromConfig(awsCfg)
+	c.lambda(ctx, r, lc, t)
 	if watcher.ReadsConcurrency(t) {
-		c.concurrency(ctx, r, lambda.NewFromConfig(awsCfg), t)
+		c.concurrency(ctx, r, lc, t)
 	}
 	c.metrics(ctx, r, cloudwatch.NewFromConfig(awsCfg), t)
 	cf := cloudfront.NewFromConfig(awsCfg)
@@ -72,7 +73,6 @@ func (c awsChecker) target(ctx context.Context, r *checkReport, cfg *config.Conf
 		c.codedeploy(ctx, r, codedeploy.NewFromConfig(awsCfg), t)
 	}
 	if ro := t.Rollout; ro != nil {
-		lc := lambda.NewFromConfig(awsCfg)
 		for _, h := range []*config.TrafficHook{ro.PreTraffic, ro.PostTraffic} {
 			if h != nil && h.Lambda != nil {
 				c.invokeHook(ctx, r, lc, t, h.Lambda)
