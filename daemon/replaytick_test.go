@@ -131,3 +131,75 @@ func TestRecordedTraceReplaysSlowReads(t *testing.T) {
 	t.Logf("tripped at +%s; the reads' answers ignored, replay would trip at +%s",
 		inc.OpenedAt.Sub(w.DetectedAt), early.DecidedAt.Sub(w.DetectedAt))
 }
+
+// TestRecordedTraceReplaysSlippedTicks: a daemon whose ticks do not come
+// every second (a slow tick, a paused process) or whose restart moved
+// their phase runs its metric cycles at other instants than replay's
+// model of them (a period boundary plus watch.MetricDelay, on a grid of
+// seconds from the deploy): before the deploy record's "reads", replay
+// read each period at its modelled cycle, before the daemon's read had
+// it, then 10 s later at the next, and promoted a deploy the daemon
+// rolled back. The trace records when each cycle read, and replay gives
+// the watch each read then, so it trips at the daemon's instant whatever
+// the ticks were.
+func TestRecordedTraceReplaysSlippedTicks(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		dt      time.Duration // between ticks
+		restart int           // a restart after this many ticks of the watch, 3.4 s down (0: none)
+	}{{"1.7s", 1700 * time.Millisecond, 0}, {"2.3s", 2300 * time.Millisecond, 0}, {"restart", time.Second, 100}} {
+		dt := c.dt
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, harnessOpts{daemonTOML: fmt.Sprintf("trace_dir = %q", t.TempDir()), extraTarget: `
+  [[target.rule]]
+  name = "errors"
+  kind = "error_rate"
+  threshold = 0.05
+`})
+			h.setBad("3", false) // the probe passes: the errors decide
+			h.withTraffic(func(v string) awssim.Profile {
+				p := awssim.Profile{InvocationsPerMin: 600, ErrorRate: 0.001, DurationMs: 40, DurationJitterMs: 5, Seed: 7}
+				if v == "3" {
+					p.ErrorRate = 0.3
+				}
+				return p
+			})
+			for i := 0; h.target().KnownGood != "1"; i++ {
+				if i == 60 {
+					t.Fatal("version 1 not adopted in a minute")
+				}
+				h.step(dt)
+			}
+			h.sim.Deploy(fn, alias, "3", nil)
+			var inc store.Incident
+			for i := 0; inc.ID == ""; i++ {
+				if i == 300 {
+					t.Fatal("no trip within 300 ticks")
+				}
+				if i == c.restart && c.restart > 0 {
+					h.stop()
+					h.clk.Advance(3400 * time.Millisecond) // the ticks' phase moves by 0.4 s
+					h.start(false)
+				}
+				h.step(dt)
+				inc = h.incident()
+			}
+			w, err := h.store.GetWatch(h.ctx, inc.WatchID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data := h.recordedTrace(w)
+			res, err := replay.Run(h.ctx, bytes.NewReader(data), h.conf.Targets[0], replay.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Outcome != replay.RolledBack || !res.DecidedAt.Equal(inc.OpenedAt) {
+				var tl strings.Builder
+				res.WriteTimeline(&tl)
+				t.Fatalf("the recorded trace replays to %s at %s, the daemon tripped at %s\n%s", res.Outcome,
+					res.DecidedAt.Format("15:04:05.000"), inc.OpenedAt.Format("15:04:05.000"), tl.String())
+			}
+			t.Logf("tripped at +%s", inc.OpenedAt.Sub(w.DetectedAt))
+		})
+	}
+}

@@ -347,7 +347,7 @@ func (r *TraceRecorder) begin(w store.Watch, now time.Time) *recording {
 	}
 	buf := replay.AppendComment(nil, fmt.Sprintf("canaryd trace of watch %s: %s %s -> %s, recorded as judged\n"+
 		"replay: canaryd replay --config CONFIG --target %s --trace THIS_FILE", w.ID, w.Target, orNone(w.KnownGood), w.NewVersion, w.Target))
-	buf = replay.AppendDeploy(buf, replay.Deploy{Time: start, KnownGood: w.KnownGood, NewVersion: w.NewVersion, Split: len(w.Weights) > 0, BaselineSince: w.BaselineSince})
+	buf = replay.AppendDeploy(buf, replay.Deploy{Time: start, KnownGood: w.KnownGood, NewVersion: w.NewVersion, Split: len(w.Weights) > 0, BaselineSince: w.BaselineSince, RecordedReads: true})
 	note := fmt.Sprintf("taken up by another canaryd process at %s: its samples follow", now.UTC().Format(time.RFC3339))
 	r.enqueue(traceJob{rec: rec, w: w, kind: kind, buf: buf, note: note})
 	return rec

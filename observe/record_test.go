@@ -85,7 +85,7 @@ func TestRecorderTrace(t *testing.T) {
 		t.Fatalf("path %s, want %s", path, want)
 	}
 	tr := parseTrace(t, r, path)
-	if want := (replay.Deploy{Time: recT0, KnownGood: "41", NewVersion: "42", BaselineSince: w.BaselineSince.UTC()}); tr.Deploy != want {
+	if want := (replay.Deploy{Time: recT0, KnownGood: "41", NewVersion: "42", BaselineSince: w.BaselineSince.UTC(), RecordedReads: true}); tr.Deploy != want {
 		t.Fatalf("deploy %+v, want %+v", tr.Deploy, want)
 	}
 	if got := countTypes(tr); got[replay.RecordBaseline] != 3 || got[replay.RecordSample] != 3 || got[replay.RecordTick] != 1 {
@@ -263,7 +263,7 @@ func TestRecorderRolloutStartsAgain(t *testing.T) {
 	w.Rollout.TrafficAt, w.Weights = traffic, map[string]float64{"42": 0.1}
 	r.Baseline(w, traffic, []sample.Sample{metricAt("Errors", traffic.Add(-2*time.Minute).Truncate(time.Minute), 2)})
 	tr := parseTrace(t, r, r.Path(w))
-	if want := (replay.Deploy{Time: traffic, KnownGood: "41", NewVersion: "42", Split: true}); tr.Deploy != want {
+	if want := (replay.Deploy{Time: traffic, KnownGood: "41", NewVersion: "42", Split: true, RecordedReads: true}); tr.Deploy != want {
 		t.Fatalf("deploy %+v, want %+v", tr.Deploy, want)
 	}
 	if got := countTypes(tr); got[replay.RecordBaseline] != 1 || got[replay.RecordSample] != 0 || tr.Records[0].Sample.Value != 2 {

@@ -31,6 +31,10 @@ type Deploy struct {
 	// BaselineSince is when the version before the deploy was first seen
 	// serving the alias alone (zero: not known).
 	BaselineSince time.Time
+	// RecordedReads: the metric samples' At is when the daemon's metric
+	// cycle read them (the daemon's own traces), not when CloudWatch had
+	// them (the deploy record's "reads").
+	RecordedReads bool
 }
 
 // Record is one sample, baseline or tick record.
@@ -60,7 +64,7 @@ func Parse(r io.Reader, period time.Duration) (Trace, error) {
 	}
 	slices.SortStableFunc(recs, func(a, b traceRecord) int { return a.at.Compare(b.at) })
 	tr := Trace{Deploy: Deploy{Time: dep.Time.UTC(), KnownGood: dep.KnownGood, NewVersion: dep.NewVersion, Split: dep.Split,
-		BaselineSince: dep.BaselineSince.UTC()}} // the zero time stays zero
+		BaselineSince: dep.BaselineSince.UTC(), RecordedReads: dep.Reads == readsRecorded}} // the zero time stays zero
 	for i := range recs {
 		r := &recs[i]
 		if r.Type == RecordDeploy {

@@ -243,6 +243,13 @@ type replayer struct {
 	nextB   int
 	nextRd  time.Time // next metric cycle
 	lastRd  time.Time // the last one
+	// A daemon's trace ("reads":"recorded"): its metric samples, given to
+	// the watch when its cycles did (readAt: at, or answered if later), in
+	// that order; no cycle is modelled.
+	recorded bool
+	reads    []sample.Sample
+	readAt   []time.Time
+	nextR    int
 	// A cycle whose recorded read answered later (trace "answered"):
 	// its samples, held until then.
 	pending   []sample.Sample
@@ -262,7 +269,7 @@ func newReplayer(p *policy.Policy, t config.Target, dep *traceRecord, opts Optio
 	if lag <= 0 {
 		lag = 3
 	}
-	rp := &replayer{p: p, conf: watch.Config{RollbackWindow: t.RollbackWindow.Duration}, lag: lag, opts: opts, w: w,
+	rp := &replayer{p: p, conf: watch.Config{RollbackWindow: t.RollbackWindow.Duration}, lag: lag, opts: opts, w: w, recorded: dep.Reads == readsRecorded,
 		hist: p.NewHistory(policy.Watch{Start: w.DetectedAt, KnownGood: w.KnownGood, NewVersion: w.NewVersion})}
 	rp.in = policy.Input{WatchStart: w.DetectedAt, KnownGood: w.KnownGood, NewVersion: w.NewVersion, Split: dep.Split,
 		BaselineSince: dep.BaselineSince.UTC()}
@@ -301,9 +308,28 @@ func (rp *replayer) load(recs []traceRecord) {
 		case r.Kind == sample.KindProbe:
 			rp.probes = append(rp.probes, r.sample())
 			rp.probeAt = append(rp.probeAt, r.at)
+		case rp.recorded:
+			s := r.sample()
+			s.Source = sample.SourceCloudWatch
+			rp.reads = append(rp.reads, s)
+			rp.readAt = append(rp.readAt, latest(r.at, r.Answered))
 		default:
 			rp.metrics.add(r.sample(), r.at, r.Answered)
 		}
+	}
+	// A read that answered late reaches the watch after reads begun later
+	// may have (they answered at once): in order of reaching it.
+	if rp.recorded {
+		idx := make([]int, len(rp.reads))
+		for i := range idx {
+			idx[i] = i
+		}
+		slices.SortStableFunc(idx, func(a, b int) int { return rp.readAt[a].Compare(rp.readAt[b]) })
+		reads, at := make([]sample.Sample, len(idx)), make([]time.Time, len(idx))
+		for i, j := range idx {
+			reads[i], at[i] = rp.reads[j], rp.readAt[j]
+		}
+		rp.reads, rp.readAt = reads, at
 	}
 	rp.prepare()
 	rp.nextRd = watch.NextMetricRead(rp.w.DetectedAt, rp.p.Period(), false)
@@ -327,7 +353,11 @@ func (rp *replayer) tick(now time.Time) bool {
 		}
 		rp.pending, rp.fresh = nil, true
 	}
-	if !now.Before(rp.nextRd) {
+	for ; rp.nextR < len(rp.reads) && !rp.readAt[rp.nextR].After(now); rp.nextR++ {
+		rp.hist.Add(rp.reads[rp.nextR]) // as the daemon's Feed does, a failed read's sample too
+		rp.fresh = true
+	}
+	if !rp.recorded && !now.Before(rp.nextRd) {
 		samples := rp.metrics.cycle(now, rp.lag)
 		rp.nextRd = watch.NextMetricRead(now, rp.p.Period(), watch.NewestLate(samples, now, rp.p.Period()))
 		// A failed cycle is tried again when its backoff ends, if that
@@ -519,6 +549,9 @@ func (rp *replayer) lastDelivery(now time.Time) time.Time {
 	if rp.nextB > 0 {
 		last = latest(last, rp.lateAt[rp.nextB-1])
 	}
+	if rp.nextR > 0 {
+		last = latest(last, rp.readAt[rp.nextR-1])
+	}
 	return latest(last, rp.metrics.lastDelivery(now))
 }
 
@@ -529,6 +562,9 @@ func (rp *replayer) nextDelivery(now time.Time) time.Time {
 	}
 	if rp.nextB < len(rp.lateAt) && (next.IsZero() || rp.lateAt[rp.nextB].Before(next)) {
 		next = rp.lateAt[rp.nextB]
+	}
+	if rp.nextR < len(rp.readAt) && (next.IsZero() || rp.readAt[rp.nextR].Before(next)) {
+		next = rp.readAt[rp.nextR]
 	}
 	if next.IsZero() {
 		return time.Unix(1<<62, 0)

@@ -306,7 +306,10 @@ func TestReplayBadInput(t *testing.T) {
 		{"bad duration", dep + "\n" + strings.Replace(smp, `"60s"`, `"1 minute"`, 1), `trace line 2: invalid duration "1 minute"`},
 		{"metric without name", dep + "\n" + strings.Replace(smp, `"metric":"Invocations",`, ``, 1), `trace line 2: metric sample needs "metric"`},
 		{"sample field on deploy", strings.Replace(dep, `"new_version":"2"`, `"new_version":"2","value":3`, 1), `trace line 1: field "value" does not belong in a deploy record`},
-		{"deploy field on sample", dep + "\n" + strings.Replace(smp, `"value":5`, `"value":5,"split":true`, 1), "trace line 2: known_good, new_version, split and baseline_since belong in the deploy record"},
+		{"deploy field on sample", dep + "\n" + strings.Replace(smp, `"value":5`, `"value":5,"split":true`, 1), "trace line 2: known_good, new_version, split, baseline_since and reads belong in the deploy record"},
+		{"reads on a sample", dep + "\n" + strings.Replace(smp, `"value":5`, `"value":5,"reads":"recorded"`, 1), "trace line 2: known_good, new_version, split, baseline_since and reads belong in the deploy record"},
+		{"reads on a tick", dep + "\n" + `{"type":"tick","time":"2026-03-02T12:05:00Z","reads":"recorded"}`, "trace line 2: tick records carry only type, time and phase"},
+		{"reads unknown", strings.Replace(dep, `"new_version":"2"`, `"new_version":"2","reads":"daemon"`, 1), `trace line 1: reads "daemon": want "recorded"`},
 		{"deploy without version", `{"type":"deploy","time":"2026-03-02T12:00:00Z"}`, `trace line 1: deploy record needs "new_version"`},
 		{"no deploy", smp, "trace: no deploy record"},
 		{"two deploys", dep + "\n" + smp + "\n" + dep, "trace line 3: second deploy record (the first is on line 1)"},
@@ -545,6 +548,56 @@ func TestReplayReadAnsweredLate(t *testing.T) {
 			t.Fatalf("reads answered %s late: %s at +%s, want rolled back at +%s", delay, res.Outcome,
 				res.DecidedAt.Sub(res.WatchStart), want.Sub(onTime.WatchStart))
 		}
+	}
+}
+
+// TestReplayRecordedReads: a daemon whose ticks run 0.6 s after replay's
+// grid reads each period 5.6 s after it ends, not at the modelled 5 s.
+// Its trace says so ("reads":"recorded"), and replay judges each read
+// from then: the trip comes at the first tick after the daemon's read.
+// Without it, the modelled cycle at 5 s finds the period not yet there
+// and reads it at the next cycle, seconds later.
+func TestReplayRecordedReads(t *testing.T) {
+	tgt := exampleTarget(t)
+	onTime := replayFile(t, "error-2x.jsonl", Options{})
+	if onTime.Outcome != RolledBack {
+		t.Fatalf("error-2x.jsonl: %s, want rolled back", onTime.Outcome)
+	}
+	data, err := os.ReadFile(filepath.Join(tracesDir, "error-2x.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := Parse(bytes.NewReader(data), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, recorded := range []bool{true, false} {
+		d := tr.Deploy
+		d.RecordedReads = recorded
+		buf := AppendDeploy(nil, d)
+		for _, r := range tr.Records {
+			switch {
+			case r.Type == RecordBaseline:
+				buf = AppendBaseline(buf, r.Sample)
+			case r.Type == RecordSample && r.Sample.Kind == sample.KindMetric:
+				buf = AppendSample(buf, r.Sample, r.Sample.Time.Add(r.Sample.Period+5600*time.Millisecond))
+			case r.Type == RecordSample:
+				buf = AppendSample(buf, r.Sample, r.Sample.Time)
+			}
+		}
+		back, err := Parse(bytes.NewReader(buf), time.Minute)
+		if err != nil || back.Deploy.RecordedReads != recorded {
+			t.Fatalf("recorded reads %v parsed back as %v (%v)", recorded, back.Deploy.RecordedReads, err)
+		}
+		res, err := Run(context.Background(), bytes.NewReader(buf), tgt, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		late := res.DecidedAt.Sub(onTime.DecidedAt)
+		if res.Outcome != RolledBack || (recorded && (late <= 0 || late > Tick)) || (!recorded && late < 5*time.Second) {
+			t.Fatalf("reads recorded %v: %s %s after the trip at the modelled cycles", recorded, res.Outcome, late)
+		}
+		t.Logf("reads recorded %v: the trip %s after the modelled cycles'", recorded, late)
 	}
 }
 

@@ -30,6 +30,12 @@ import (
 //	    throttle rate or latency, the baseline's rates come from its first
 //	    whole period on and the window's records before are left out; probe
 //	    results before it that fail at another rate are dropped.
+//	    Optional "reads":"recorded" (the daemon writes it): each metric
+//	    sample's "at" is when the daemon's metric cycle read it, and
+//	    replay gives it to the watch then (or at its "answered"),
+//	    instead of modelling when the daemon's cycles read. Without it
+//	    "at" is when CloudWatch had the period, and replay reads it at
+//	    the next modelled cycle.
 //	{"type":"baseline","kind":"metric","metric":"Errors","time":"...","period":"60s","outcome":"ok","value":3}
 //	    An alias-level metric sample from before the deploy (Version ""):
 //	    the known-good baseline when the alias does not split traffic.
@@ -68,6 +74,14 @@ import (
 //
 // Records may appear in any order; Run orders them by delivery time
 // (stable, so equal times keep their file order).
+
+// readsRecorded is the deploy record's "reads" when the daemon wrote the
+// trace: each metric sample's "at" is the instant its metric cycle read
+// it, not when CloudWatch had it, so replay gives it to the watch then
+// ("answered": then, if later) instead of modelling the daemon's cycles.
+// A daemon whose ticks slipped (a slow tick, a paused process, a restart
+// that moved their phase) read at other instants than the model's.
+const readsRecorded = "recorded"
 
 // Record types.
 const (
@@ -117,6 +131,9 @@ type traceRecord struct {
 	// BaselineSince: when the version before the deploy was first seen
 	// serving the alias alone (policy.Input.BaselineSince); optional.
 	BaselineSince time.Time `json:"baseline_since,omitzero"`
+	// Reads, "recorded" when the daemon wrote the trace: each metric
+	// sample's "at" is when its metric cycle read it (readsRecorded).
+	Reads string `json:"reads,omitempty"`
 	// sample, baseline
 	Target  string         `json:"target,omitempty"`
 	Kind    sample.Kind    `json:"kind,omitempty"`
@@ -222,15 +239,18 @@ func decodeRecord(b []byte, period time.Duration) (traceRecord, error) {
 		if rec.NewVersion == "" {
 			return rec, errors.New(`deploy record needs "new_version"`)
 		}
+		if rec.Reads != "" && rec.Reads != readsRecorded {
+			return rec, fmt.Errorf(`reads %q: want %q (each metric sample's "at" is when the daemon read it) or no "reads"`, rec.Reads, readsRecorded)
+		}
 		rec.at = rec.Time
 	case RecordTick:
-		if rec.KnownGood != "" || rec.NewVersion != "" || rec.Split || !rec.BaselineSince.IsZero() {
+		if rec.KnownGood != "" || rec.NewVersion != "" || rec.Split || !rec.BaselineSince.IsZero() || rec.Reads != "" {
 			return rec, errors.New("tick records carry only type, time and phase")
 		}
 		rec.at = rec.Time
 	case RecordSample, RecordBaseline:
-		if rec.KnownGood != "" || rec.NewVersion != "" || rec.Split || !rec.BaselineSince.IsZero() {
-			return rec, fmt.Errorf("known_good, new_version, split and baseline_since belong in the deploy record, not a %s record", rec.Type)
+		if rec.KnownGood != "" || rec.NewVersion != "" || rec.Split || !rec.BaselineSince.IsZero() || rec.Reads != "" {
+			return rec, fmt.Errorf("known_good, new_version, split, baseline_since and reads belong in the deploy record, not a %s record", rec.Type)
 		}
 		if err := checkSample(&rec, period); err != nil {
 			return rec, err

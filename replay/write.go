@@ -18,10 +18,14 @@ import (
 // AppendDeploy appends the watch's deploy record: judged from d.Time,
 // d.KnownGood ("" when none) to d.NewVersion, split when versions share
 // the alias, the version before alone since d.BaselineSince (zero: not
-// known).
+// known), its metric samples' "at" the daemon's reads when d.RecordedReads.
 func AppendDeploy(buf []byte, d Deploy) []byte {
-	return appendRecord(buf, traceRecord{Type: RecordDeploy, Time: d.Time.UTC(), KnownGood: d.KnownGood, NewVersion: d.NewVersion,
-		Split: d.Split, BaselineSince: d.BaselineSince.UTC()}) // omitzero: no field when not known
+	r := traceRecord{Type: RecordDeploy, Time: d.Time.UTC(), KnownGood: d.KnownGood, NewVersion: d.NewVersion,
+		Split: d.Split, BaselineSince: d.BaselineSince.UTC()} // omitzero: no field when not known
+	if d.RecordedReads {
+		r.Reads = readsRecorded
+	}
+	return appendRecord(buf, r)
 }
 
 // AppendBaseline appends a sample from before the deploy (alias-level metric
