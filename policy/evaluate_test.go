@@ -473,6 +473,14 @@ func TestEvaluateAlertOnly(t *testing.T) {
 		// 15 of 15): the exact test of the two counts can.
 		{name: "known-good's last minutes above on one error", rules: []config.Rule{errRate},
 			in: Input{Samples: rate("", 0, 5, 3, 3), Baseline: cat(rate("", -30, -3, 3, 0), rate("", -3, -2, 3, 1), rate("", -2, 0, 3, 0))}, now: 5, want: Failing, breached: []string{"err"}},
+		// Two a minute: one error in the known-good's last ten requests
+		// (10%, above 5%) leaves its rate anywhere up to 0.65, and 1.25
+		// times that would explain any number of failures counted as
+		// Poisson events; neither test above called 20 of 20 failing worse.
+		// The known-good served nine of those ten: Fisher's exact test of
+		// the two blocks (fisherAbove) does.
+		{name: "known-good's last minutes above on one error in ten", rules: []config.Rule{errRate},
+			in: Input{Samples: rate("", 0, 10, 2, 2), Baseline: cat(rate("", -30, -5, 2, 0), rate("", -5, -4, 2, 1), rate("", -4, 0, 2, 0))}, now: 10, want: Failing, breached: []string{"err"}},
 		// A threshold relative to the baseline's rate (+1%, 2% here): the
 		// known-good failing 15% in its last two minutes (too short a tail
 		// for a step) is above it too, and a version as bad is no reason

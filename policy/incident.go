@@ -330,7 +330,7 @@ func (sh *kgShift) worse(a *epochAcc, probe bool, invK, own float64) bool {
 	}
 	nw := seqtest.Block{X: a.rawX, N: a.rawN}
 	nw = temper(nw, seqtest.Phi(nw.X/nw.N*perPeriod, k))
-	return significantlyAbove(nw, tail, incidentWorse) || exactlyAbove(nw, tail, incidentWorse)
+	return significantlyAbove(nw, tail, incidentWorse) || exactlyAbove(nw, tail, incidentWorse) || fisherAbove(nw, tail, incidentWorse)
 }
 
 // exactlyAbove is significantlyAbove's question answered exactly where
@@ -351,6 +351,62 @@ func exactlyAbove(b, ref seqtest.Block, r0 float64) bool {
 	pi := r0 * b.N / (r0*b.N + ref.N)
 	return mathext.RegIncBeta(b.X, ref.X+1, pi) <= shiftP1
 }
+
+// fisherAbove answers the same question for binomial counts, which the
+// two above (Poisson counts) cannot where the new version fails almost
+// every request: after a known-good's 1 error in 10 invocations in its
+// last minutes (10%, above a 5% ceiling), the known-good's rate could be
+// far higher, and 1.25 times a rate of 0.64 or more would explain even
+// 20 of 20 failing, so neither test ever called a version that fails
+// everything worse (quality bad/low-traffic-hard seed 299 of the tuning
+// seeds and 10084 of the report seeds, caught after their deadline). What
+// they leave out is what the known-good did not do: it served 9 of its 10
+// requests. Given both blocks' failures, Fisher's exact test of the new
+// block's share of them (Fisher's noncentral hypergeometric law) at the
+// odds ratio psi0 that rates in the ratio r0 reach at the tail's upper
+// confidence bound u (at shiftP1: psi0 = r0·(1-u)/(1-r0·u), and no test
+// when r0·u ≥ 1) holds for every tail rate up to u: a rate ratio of at
+// most r0 at a rate p ≤ u is an odds ratio of at most psi0. Its level is
+// shiftP1/fisherLooks, so a look errs with probability at most
+// (1 + 1/fisherLooks)·shiftP1 (TestFisherAbove). Tempered blocks are
+// rounded to whole counts. Against 1 of 10 (u 0.65, psi0 2.3), 20 of 20
+// failing is worse (p 7e-5), 14 of 14 not yet (p 4e-4); against 2 of 18,
+// 9 of 9 is (p 1.6e-4); 2 of 10 against 1 of 10 never is. At the test's
+// level, shiftP1, the probes of good/low-traffic-incident seed 21 (3 of
+// the known-good's last 33 failing, a draw of probability 1e-4 at the
+// incident's 41 %; the new version's 11 of 17) rolled back a deploy as
+// bad as the known-good.
+func fisherAbove(b, ref seqtest.Block, r0 float64) bool {
+	xb, nb, xr, nr := math.Round(b.X), math.Round(b.N), math.Round(ref.X), math.Round(ref.N)
+	if nb < 1 || nr < 1 || xb < 1 || xb > nb || xr > nr || xb*nr <= r0*xr*nb {
+		return false
+	}
+	u := seqtest.BinomialUpper(xr, nr, math.Log(1/shiftP1))
+	if r0*u >= 1 {
+		return false
+	}
+	lpsi := math.Log(r0 * (1 - u) / (1 - r0*u))
+	// The new block's failures x given the total t: weights
+	// C(nb, x)·C(nr, t-x)·psi0^x over max(0, t-nr) ≤ x ≤ min(nb, t).
+	t := xb + xr
+	lo, hi := math.Max(0, t-nr), math.Min(nb, t)
+	logW := func(x float64) float64 { return seqtest.LogChoose(nb, x) + seqtest.LogChoose(nr, t-x) + x*lpsi }
+	top, all := math.Inf(-1), math.Inf(-1)
+	for x := lo; x <= hi; x++ {
+		w := logW(x)
+		all = seqtest.LogAddExp(all, w)
+		if x >= xb {
+			top = seqtest.LogAddExp(top, w)
+		}
+	}
+	return top-all <= math.Log(shiftP1/fisherLooks)
+}
+
+// fisherLooks divides fisherAbove's level: the tail's bound is taken
+// once, from the baseline, but the new side's test is asked at every
+// evaluation while the rule fails, and its growing counts give it that
+// many more chances.
+const fisherLooks = 5
 
 // shiftP1 is the one-sided p of shiftZ standard errors.
 var shiftP1 = 0.5 * math.Erfc(shiftZ/math.Sqrt2)

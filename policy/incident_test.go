@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/policy/seqtest"
 	"github.com/canaryd/canaryd/sample"
 )
 
@@ -480,4 +481,58 @@ func TestIncidentElsewhereDoubtsTheKnownGood(t *testing.T) {
 			in:  Input{Samples: cat(rate("", 0, 28, 4, 4), probes("health", 0, strings.Repeat("..x", 56))), Baseline: cat(base, failing)},
 			now: 28, want: Failing, breached: []string{"err"}},
 	})
+}
+
+// TestFisherAbove: a version failing (nearly) every request is worse than
+// a known-good whose last minutes failed one or two of theirs; one failing
+// as often is not. And a version 1.25 times as bad as the known-good (the
+// null's boundary), at rates from 5% to 70% and a few to a few dozen
+// requests on each side, is called worse at most (1 + 1/fisherLooks)·shiftP1
+// of the time.
+func TestFisherAbove(t *testing.T) {
+	for _, c := range []struct {
+		b, ref seqtest.Block
+		want   bool
+	}{
+		{seqtest.Block{X: 20, N: 20}, seqtest.Block{X: 1, N: 10}, true},
+		{seqtest.Block{X: 9, N: 9}, seqtest.Block{X: 2, N: 18}, true},
+		{seqtest.Block{X: 12, N: 12}, seqtest.Block{X: 2, N: 18}, true},
+		{seqtest.Block{X: 14, N: 14}, seqtest.Block{X: 1, N: 10}, false}, // too few yet
+		{seqtest.Block{X: 11, N: 17}, seqtest.Block{X: 3, N: 33}, false}, // p 7e-4
+		{seqtest.Block{X: 2, N: 10}, seqtest.Block{X: 1, N: 10}, false},
+		{seqtest.Block{X: 20, N: 100}, seqtest.Block{X: 10, N: 100}, false},
+		{seqtest.Block{X: 0, N: 10}, seqtest.Block{X: 0, N: 10}, false},
+		{seqtest.Block{X: 10, N: 10}, seqtest.Block{X: 8, N: 10}, false}, // 1.25 times 0.8 is every request
+	} {
+		if got := fisherAbove(c.b, c.ref, incidentWorse); got != c.want {
+			t.Errorf("%v against %v: worse %v, want %v", c.b, c.ref, got, c.want)
+		}
+	}
+	rng := rand.New(rand.NewPCG(11, 12))
+	binom := func(n int, p float64) float64 {
+		x := 0
+		for range n {
+			if rng.Float64() < p {
+				x++
+			}
+		}
+		return float64(x)
+	}
+	const draws = 4000
+	for _, p := range []float64{0.05, 0.2, 0.5, 0.7} {
+		for _, n := range [][2]int{{5, 10}, {20, 10}, {30, 30}, {10, 40}} {
+			hits := 0
+			for range draws {
+				b := seqtest.Block{X: binom(n[0], min(1, incidentWorse*p)), N: float64(n[0])}
+				ref := seqtest.Block{X: binom(n[1], p), N: float64(n[1])}
+				if fisherAbove(b, ref, incidentWorse) {
+					hits++
+				}
+			}
+			// 1.2·shiftP1 is 0.16%: 6.5 of 4,000; allow its Poisson spread.
+			if m := (1 + 1.0/fisherLooks) * shiftP1 * draws; float64(hits) > m+3*math.Sqrt(m) {
+				t.Errorf("rate %.2f, %d against %d requests: worse in %d of %d draws, more than %.1f expected", p, n[0], n[1], hits, draws, m)
+			}
+		}
+	}
 }

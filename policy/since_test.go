@@ -172,7 +172,11 @@ func TestSameRate(t *testing.T) {
 // until five minutes before the deploy; the known-good passes every one
 // since. A new version failing every probe is a regression to roll back,
 // not a deploy during an incident: told since when the known-good served
-// alone, the probe rule judges the known-good by its own results.
+// alone, the probe rule judges the known-good by its own results. Not
+// told, it takes the version before's failures for the known-good's (a
+// deploy during an incident), and rolls back only because the new version
+// is significantly worse than the known-good's last minutes, all passing
+// (fisherAbove; before it, that version only alerted).
 func TestBaselineSinceProbes(t *testing.T) {
 	tg := target(30*time.Minute, config.Rule{Name: "health", Kind: config.RuleProbe, Probe: "health"})
 	p, err := Compile(tg)
@@ -184,11 +188,12 @@ func TestBaselineSinceProbes(t *testing.T) {
 		return p.Evaluate(Input{WatchStart: t0, KnownGood: "1", NewVersion: "2", Baseline: base, BaselineSince: since,
 			Samples: probes("health", 0, "xxxxxxxxxx")}, at(5))
 	}
-	if v := judge(at(-5)); v.Kind != Failing || v.AlertOnly {
-		t.Errorf("with the time: %s (alert only %v), want a rollback: %s", v.Kind, v.AlertOnly, v.Summary)
+	const incident = "failing too before the deploy"
+	if v := judge(at(-5)); v.Kind != Failing || v.AlertOnly || strings.Contains(v.Summary, incident) {
+		t.Errorf("with the time: %s (alert only %v), want a rollback, the known-good not failing: %s", v.Kind, v.AlertOnly, v.Summary)
 	}
-	if v := judge(time.Time{}); !v.AlertOnly {
-		t.Errorf("without the time the version before's failures should make it a deploy during an incident (alert only); the test no longer shows the difference: %s", v.Summary)
+	if v := judge(time.Time{}); v.Kind != Failing || v.AlertOnly || !strings.Contains(v.Summary, incident) {
+		t.Errorf("without the time the version before's failures should be the known-good's (%q), the new version worse than its last minutes (a rollback); the test no longer shows the difference: %s", incident, v.Summary)
 	}
 }
 

@@ -171,7 +171,7 @@ func (t *BurstyRate) AddPeriod(num, den []float64, x, n float64) {
 		return
 	}
 	x = min(math.Round(max(x, 0)), n)
-	lc := logChoose(n, x)
+	lc := LogChoose(n, x)
 	lx1, _ := math.Lgamma(x + 1)
 	t.addAlternatives(num, x, n, 1, lc, lx1)
 	if t.cellP0 != nil {
@@ -240,7 +240,7 @@ func (t *BurstyRate) AddPeriodCold(num, den []float64, x, n, a float64) {
 		return
 	}
 	x = min(math.Round(max(x, 0)), n)
-	lc := logChoose(n, x)
+	lc := LogChoose(n, x)
 	lx1, _ := math.Lgamma(x + 1)
 	t.addAlternatives(num, x, n, min(t.p0+a, 0.999)/t.p0, lc, lx1)
 	ct := newColdTerms(x, n, a)
@@ -252,7 +252,7 @@ func (t *BurstyRate) AddPeriodCold(num, den []float64, x, n, a float64) {
 	}
 	for c := range ct.terms {
 		q := min(ct.ys[c]/n, t.p0)
-		v[c] = logChoose(n, ct.ys[c]) + binLL(ct.ys[c], n, q)
+		v[c] = LogChoose(n, ct.ys[c]) + binLL(ct.ys[c], n, q)
 	}
 	bin := ct.supConv(v[:ct.terms])
 	for j := range burstCells - 1 {
@@ -298,7 +298,7 @@ func newColdTerms(x, n, a float64) *coldTerms {
 	ct.terms = int(min(cmax, maxColdTerms-1)) + 1
 	var lch [maxColdTerms]float64 // log C(n, c), the same in every cell
 	for c := range ct.terms {
-		lch[c] = logChoose(n, float64(c))
+		lch[c] = LogChoose(n, float64(c))
 	}
 	for k := range coldCells {
 		hi, lo := a/coldCellEdges[k], 0.0
@@ -507,8 +507,8 @@ func maxOf(v []float64) float64 {
 	return m
 }
 
-// logChoose is log C(n, x).
-func logChoose(n, x float64) float64 {
+// LogChoose is log C(n, x).
+func LogChoose(n, x float64) float64 {
 	a, _ := math.Lgamma(n + 1)
 	b, _ := math.Lgamma(x + 1)
 	c, _ := math.Lgamma(n - x + 1)
