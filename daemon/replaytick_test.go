@@ -54,20 +54,7 @@ func TestRecordedTraceReplaysToTheTick(t *testing.T) {
 // did; without "answered", replay would judge each read when it began,
 // and trip sooner.
 func TestRecordedTraceReplaysSlowReads(t *testing.T) {
-	h := newHarness(t, harnessOpts{async: true, daemonTOML: fmt.Sprintf("trace_dir = %q", t.TempDir()), extraTarget: `
-  [[target.rule]]
-  name = "errors"
-  kind = "error_rate"
-  threshold = 0.05
-`})
-	h.setBad("3", false) // the probe passes: the errors decide
-	h.withTraffic(func(v string) awssim.Profile {
-		p := awssim.Profile{InvocationsPerMin: 600, ErrorRate: 0.001, DurationMs: 40, DurationJitterMs: 5, Seed: 7}
-		if v == "3" {
-			p.ErrorRate = 0.3
-		}
-		return p
-	})
+	h := errorsRecorded(t, true)
 	h.sim.InjectFault(awssim.Fault{API: "GetMetricData", Kind: awssim.FaultLatency, Latency: 20 * time.Millisecond, Rate: 1})
 	deadline := time.Now().Add(60 * time.Second)
 	// A tick, its alias reads and probes done before the clock moves on
@@ -150,20 +137,7 @@ func TestRecordedTraceReplaysSlippedTicks(t *testing.T) {
 	}{{"1.7s", 1700 * time.Millisecond, 0}, {"2.3s", 2300 * time.Millisecond, 0}, {"restart", time.Second, 100}} {
 		dt := c.dt
 		t.Run(c.name, func(t *testing.T) {
-			h := newHarness(t, harnessOpts{daemonTOML: fmt.Sprintf("trace_dir = %q", t.TempDir()), extraTarget: `
-  [[target.rule]]
-  name = "errors"
-  kind = "error_rate"
-  threshold = 0.05
-`})
-			h.setBad("3", false) // the probe passes: the errors decide
-			h.withTraffic(func(v string) awssim.Profile {
-				p := awssim.Profile{InvocationsPerMin: 600, ErrorRate: 0.001, DurationMs: 40, DurationJitterMs: 5, Seed: 7}
-				if v == "3" {
-					p.ErrorRate = 0.3
-				}
-				return p
-			})
+			h := errorsRecorded(t, false)
 			for i := 0; h.target().KnownGood != "1"; i++ {
 				if i == 60 {
 					t.Fatal("version 1 not adopted in a minute")
@@ -202,4 +176,26 @@ func TestRecordedTraceReplaysSlippedTicks(t *testing.T) {
 			t.Logf("tripped at +%s", inc.OpenedAt.Sub(w.DetectedAt))
 		})
 	}
+}
+
+// errorsRecorded is a daemon recording its traces, with an error_rate rule
+// beside the probe (which passes), and traffic at 600 a minute: version 1
+// at 0.1 % errors, version 3 at 30 %. async: probes, alias reads and
+// metric cycles in the background.
+func errorsRecorded(t *testing.T, async bool) *harness {
+	h := newHarness(t, harnessOpts{async: async, daemonTOML: fmt.Sprintf("trace_dir = %q", t.TempDir()), extraTarget: `
+  [[target.rule]]
+  name = "errors"
+  kind = "error_rate"
+  threshold = 0.05
+`})
+	h.setBad("3", false) // the probe passes: the errors decide
+	h.withTraffic(func(v string) awssim.Profile {
+		p := awssim.Profile{InvocationsPerMin: 600, ErrorRate: 0.001, DurationMs: 40, DurationJitterMs: 5, Seed: 7}
+		if v == "3" {
+			p.ErrorRate = 0.3
+		}
+		return p
+	})
+	return h
 }

@@ -506,19 +506,8 @@ func TestReplayJudgesTheLastRecord(t *testing.T) {
 // +3m25s; answered at once, nothing moves.
 func TestReplayReadAnsweredLate(t *testing.T) {
 	tgt := exampleTarget(t)
-	onTime := replayFile(t, "error-2x.jsonl", Options{})
-	if onTime.Outcome != RolledBack {
-		t.Fatalf("error-2x.jsonl: %s, want rolled back", onTime.Outcome)
-	}
+	onTime, tr := error2x(t)
 	for _, delay := range []time.Duration{0, 20 * time.Second} {
-		data, err := os.ReadFile(filepath.Join(tracesDir, "error-2x.jsonl"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr, err := Parse(bytes.NewReader(data), time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
 		buf := AppendDeploy(nil, tr.Deploy)
 		reads := 0
 		for _, r := range tr.Records {
@@ -559,18 +548,7 @@ func TestReplayReadAnsweredLate(t *testing.T) {
 // and reads it at the next cycle, seconds later.
 func TestReplayRecordedReads(t *testing.T) {
 	tgt := exampleTarget(t)
-	onTime := replayFile(t, "error-2x.jsonl", Options{})
-	if onTime.Outcome != RolledBack {
-		t.Fatalf("error-2x.jsonl: %s, want rolled back", onTime.Outcome)
-	}
-	data, err := os.ReadFile(filepath.Join(tracesDir, "error-2x.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := Parse(bytes.NewReader(data), time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
+	onTime, tr := error2x(t)
 	for _, recorded := range []bool{true, false} {
 		d := tr.Deploy
 		d.RecordedReads = recorded
@@ -599,6 +577,24 @@ func TestReplayRecordedReads(t *testing.T) {
 		}
 		t.Logf("reads recorded %v: the trip %s after the modelled cycles'", recorded, late)
 	}
+}
+
+// error2x is the shipped error-2x.jsonl, replayed (a rollback) and parsed.
+func error2x(t *testing.T) (Result, Trace) {
+	t.Helper()
+	onTime := replayFile(t, "error-2x.jsonl", Options{})
+	if onTime.Outcome != RolledBack {
+		t.Fatalf("error-2x.jsonl: %s, want rolled back", onTime.Outcome)
+	}
+	data, err := os.ReadFile(filepath.Join(tracesDir, "error-2x.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := Parse(bytes.NewReader(data), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return onTime, tr
 }
 
 // TestReplayReportsTheRecordedDecision: a trace the daemon recorded says
