@@ -167,9 +167,12 @@ func TestRecordedTraceReplaysSlippedTicks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			var tl strings.Builder
+			res.WriteTimeline(&tl)
+			if !res.RecordedReads || !strings.Contains(tl.String(), "; metric periods when the daemon read them)") {
+				t.Fatalf("the daemon's trace does not say its reads are recorded, or replay does not say it used them:\n%s", tl.String())
+			}
 			if res.Outcome != replay.RolledBack || !res.DecidedAt.Equal(inc.OpenedAt) {
-				var tl strings.Builder
-				res.WriteTimeline(&tl)
 				t.Fatalf("the recorded trace replays to %s at %s, the daemon tripped at %s\n%s", res.Outcome,
 					res.DecidedAt.Format("15:04:05.000"), inc.OpenedAt.Format("15:04:05.000"), tl.String())
 			}

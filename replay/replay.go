@@ -104,11 +104,15 @@ type Result struct {
 	KnownGood  string
 	NewVersion string
 	Split      bool
-	Timeline   []Entry
-	Final      policy.Verdict // the last verdict evaluated
-	Phase      store.Phase    // the watch's phase at the end
-	Outcome    Outcome
-	DecidedAt  time.Time // the trip, or the promotion
+	// RecordedReads: the trace gave the instants the daemon's metric
+	// cycles read each period ("reads":"recorded"), which replay used
+	// instead of modelling them.
+	RecordedReads bool
+	Timeline      []Entry
+	Final         policy.Verdict // the last verdict evaluated
+	Phase         store.Phase    // the watch's phase at the end
+	Outcome       Outcome
+	DecidedAt     time.Time // the trip, or the promotion
 	// AlertOnly is set when the watch failed while canaryd could only
 	// alert (and why).
 	AlertOnly    bool
@@ -273,7 +277,8 @@ func newReplayer(p *policy.Policy, t config.Target, dep *traceRecord, opts Optio
 		hist: p.NewHistory(policy.Watch{Start: w.DetectedAt, KnownGood: w.KnownGood, NewVersion: w.NewVersion})}
 	rp.in = policy.Input{WatchStart: w.DetectedAt, KnownGood: w.KnownGood, NewVersion: w.NewVersion, Split: dep.Split,
 		BaselineSince: dep.BaselineSince.UTC()}
-	rp.res = Result{Target: t.Name, WatchStart: w.DetectedAt, KnownGood: w.KnownGood, NewVersion: w.NewVersion, Split: dep.Split}
+	rp.res = Result{Target: t.Name, WatchStart: w.DetectedAt, KnownGood: w.KnownGood, NewVersion: w.NewVersion, Split: dep.Split,
+		RecordedReads: rp.recorded}
 	return rp
 }
 

@@ -17,6 +17,9 @@ func (r Result) WriteTimeline(w io.Writer) {
 	if r.Split {
 		mode = "per-version samples, split traffic"
 	}
+	if r.RecordedReads {
+		mode += "; metric periods when the daemon read them"
+	}
 	kg := r.KnownGood
 	if kg == "" {
 		kg = "(none)"
