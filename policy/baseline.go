@@ -62,8 +62,7 @@ type ruleBase struct {
 	kgBad     bool          // the known-good value breaches this absolute rule
 	kgDoubt   bool          // ... may, during an incident another rule shows (incident.go, doubtKnownGood)
 	capacity  float64       // throttles (a share): the demand a period the known-good could serve, beyond which throttles are not judged (0: none; capacity.go)
-	capped    bool          // ... its own minutes showed throttling at that capacity
-	capConc   bool          // ... or its concurrency's use showed that capacity (capacity.go)
+	capFrom   capSource     // ... what showed it
 	poolRead  bool          // throttles: the baseline had the account's pool's use, which the watch reads too (capacity.go)
 	shift     kgShift       // the known-good got worse within the baseline (an incident began)
 	slowX     float64       // latency: invocations slower than this count (ms)

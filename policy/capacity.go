@@ -61,9 +61,9 @@ const openKeep = 0.5
 // longer at a higher load, holding their environments longer.
 const concMargin = 1 - capacityMargin
 
-// setCapacity sets a throttles rule's capacity (rb.capacity, rb.capped,
-// rb.capConc) from its baseline periods (ts, x throttled of n requests) and
-// the shape history.
+// setCapacity sets a throttles rule's capacity (rb.capacity, rb.capFrom)
+// from its baseline periods (ts, x throttled of n requests) and the shape
+// history.
 //
 // Where the known-good never throttled for want of capacity, the most it
 // served in a minute is all its minutes show it could; its concurrency
@@ -104,14 +104,23 @@ func (b *PreparedBaseline) setCapacity(r *rule, rb *ruleBase, ts []int64, x, n [
 		see(b.hist, hts, hx, hn)
 	}
 	rb.poolRead = r.pool >= 0 && len(b.series[r.pool]) > 0
-	rb.capacity, rb.capped, rb.capConc = most, false, false
+	rb.capacity, rb.capFrom = most, capMost
 	switch {
 	case !math.IsInf(capped, 1):
-		rb.capacity, rb.capped = (1-capacityMargin)*capped, true
+		rb.capacity, rb.capFrom = (1-capacityMargin)*capped, capThrottled
 	case concMargin*byConc > most:
-		rb.capacity, rb.capConc = concMargin*byConc, true
+		rb.capacity, rb.capFrom = concMargin*byConc, capConcurrency
 	}
 }
+
+// capSource is what showed a throttles rule's capacity.
+type capSource uint8
+
+const (
+	capMost        capSource = iota // the most requests the known-good had in a period
+	capThrottled                    // its own minutes' throttling at that demand
+	capConcurrency                  // its concurrency's use: what it could have served at its limit
+)
 
 // concUseAt is the share of its concurrency limit the function used in
 // the period starting at t: its reservation's (ConcurrencyUse) or the
@@ -186,7 +195,7 @@ func demandOf(c *evalCtx, r *rule, q *period) float64 {
 // would show throttling below capacity; read with its demand scaled up,
 // it would show requests served that were not.
 func (rb *ruleBase) unsettled(q *period, d float64) bool {
-	return rb.capped && q.xn > 0 && d/openKeep > rb.capacity
+	return rb.capFrom == capThrottled && q.xn > 0 && d/openKeep > rb.capacity
 }
 
 // openFrom is the start of the first period CloudWatch may still add to:

@@ -432,10 +432,10 @@ func baselineNote(nb *noteBuf, r *rule, rb *ruleBase) {
 	if rb.capacity > 0 {
 		nb.sep()
 		nb.str("demand beyond ").num(math.Round(rb.capacity), -1).str(" requests a period not judged (")
-		switch {
-		case rb.capped:
+		switch rb.capFrom {
+		case capThrottled:
 			nb.num(1-capacityMargin, -1).str(" of the fewest the known-good served in a period it throttled: its capacity)")
-		case rb.capConc:
+		case capConcurrency:
 			nb.num(concMargin, -1).str(" of what the known-good's concurrency could serve, by the share of its limit it used)")
 		default:
 			nb.str("the most the known-good had in a period)")
