@@ -390,10 +390,9 @@ func fisherAbove(b, ref seqtest.Block, r0 float64) bool {
 	// C(nb, x)·C(nr, t-x)·psi0^x over max(0, t-nr) ≤ x ≤ min(nb, t).
 	t := xb + xr
 	lo, hi := math.Max(0, t-nr), math.Min(nb, t)
-	logW := func(x float64) float64 { return seqtest.LogChoose(nb, x) + seqtest.LogChoose(nr, t-x) + x*lpsi }
 	top, all := math.Inf(-1), math.Inf(-1)
 	for x := lo; x <= hi; x++ {
-		w := logW(x)
+		w := seqtest.LogChoose(nb, x) + seqtest.LogChoose(nr, t-x) + x*lpsi
 		all = seqtest.LogAddExp(all, w)
 		if x >= xb {
 			top = seqtest.LogAddExp(top, w)

@@ -248,11 +248,10 @@ type replayer struct {
 	nextRd  time.Time // next metric cycle
 	lastRd  time.Time // the last one
 	// A daemon's trace ("reads":"recorded"): its metric samples, given to
-	// the watch when its cycles did (readAt: at, or answered if later), in
-	// that order; no cycle is modelled.
+	// the watch when its cycles did (at, or answered if later), in that
+	// order; no cycle is modelled.
 	recorded bool
-	reads    []sample.Sample
-	readAt   []time.Time
+	reads    []delivery
 	nextR    int
 	// A cycle whose recorded read answered later (trace "answered"):
 	// its samples, held until then.
@@ -316,26 +315,14 @@ func (rp *replayer) load(recs []traceRecord) {
 		case rp.recorded:
 			s := r.sample()
 			s.Source = sample.SourceCloudWatch
-			rp.reads = append(rp.reads, s)
-			rp.readAt = append(rp.readAt, latest(r.at, r.Answered))
+			rp.reads = append(rp.reads, delivery{at: latest(r.at, r.Answered), s: s})
 		default:
 			rp.metrics.add(r.sample(), r.at, r.Answered)
 		}
 	}
 	// A read that answered late reaches the watch after reads begun later
 	// may have (they answered at once): in order of reaching it.
-	if rp.recorded {
-		idx := make([]int, len(rp.reads))
-		for i := range idx {
-			idx[i] = i
-		}
-		slices.SortStableFunc(idx, func(a, b int) int { return rp.readAt[a].Compare(rp.readAt[b]) })
-		reads, at := make([]sample.Sample, len(idx)), make([]time.Time, len(idx))
-		for i, j := range idx {
-			reads[i], at[i] = rp.reads[j], rp.readAt[j]
-		}
-		rp.reads, rp.readAt = reads, at
-	}
+	slices.SortStableFunc(rp.reads, func(a, b delivery) int { return a.at.Compare(b.at) })
 	rp.prepare()
 	rp.nextRd = watch.NextMetricRead(rp.w.DetectedAt, rp.p.Period(), false)
 	// The daemon's cycle may read at the very tick the watch appears.
@@ -358,8 +345,8 @@ func (rp *replayer) tick(now time.Time) bool {
 		}
 		rp.pending, rp.fresh = nil, true
 	}
-	for ; rp.nextR < len(rp.reads) && !rp.readAt[rp.nextR].After(now); rp.nextR++ {
-		rp.hist.Add(rp.reads[rp.nextR]) // as the daemon's Feed does, a failed read's sample too
+	for ; rp.nextR < len(rp.reads) && !rp.reads[rp.nextR].at.After(now); rp.nextR++ {
+		rp.hist.Add(rp.reads[rp.nextR].s) // as the daemon's Feed does, a failed read's sample too
 		rp.fresh = true
 	}
 	if !rp.recorded && !now.Before(rp.nextRd) {
@@ -555,7 +542,7 @@ func (rp *replayer) lastDelivery(now time.Time) time.Time {
 		last = latest(last, rp.lateAt[rp.nextB-1])
 	}
 	if rp.nextR > 0 {
-		last = latest(last, rp.readAt[rp.nextR-1])
+		last = latest(last, rp.reads[rp.nextR-1].at)
 	}
 	return latest(last, rp.metrics.lastDelivery(now))
 }
@@ -568,8 +555,8 @@ func (rp *replayer) nextDelivery(now time.Time) time.Time {
 	if rp.nextB < len(rp.lateAt) && (next.IsZero() || rp.lateAt[rp.nextB].Before(next)) {
 		next = rp.lateAt[rp.nextB]
 	}
-	if rp.nextR < len(rp.readAt) && (next.IsZero() || rp.readAt[rp.nextR].Before(next)) {
-		next = rp.readAt[rp.nextR]
+	if rp.nextR < len(rp.reads) && (next.IsZero() || rp.reads[rp.nextR].at.Before(next)) {
+		next = rp.reads[rp.nextR].at
 	}
 	if next.IsZero() {
 		return time.Unix(1<<62, 0)

@@ -244,12 +244,12 @@ func decodeRecord(b []byte, period time.Duration) (traceRecord, error) {
 		}
 		rec.at = rec.Time
 	case RecordTick:
-		if rec.KnownGood != "" || rec.NewVersion != "" || rec.Split || !rec.BaselineSince.IsZero() || rec.Reads != "" {
+		if deployFieldSet(&rec) {
 			return rec, errors.New("tick records carry only type, time and phase")
 		}
 		rec.at = rec.Time
 	case RecordSample, RecordBaseline:
-		if rec.KnownGood != "" || rec.NewVersion != "" || rec.Split || !rec.BaselineSince.IsZero() || rec.Reads != "" {
+		if deployFieldSet(&rec) {
 			return rec, fmt.Errorf("known_good, new_version, split, baseline_since and reads belong in the deploy record, not a %s record", rec.Type)
 		}
 		if err := checkSample(&rec, period); err != nil {
@@ -275,6 +275,12 @@ func decodeRecord(b []byte, period time.Duration) (traceRecord, error) {
 		}
 	}
 	return rec, nil
+}
+
+// deployFieldSet reports whether a record sets a field of the deploy
+// record's own.
+func deployFieldSet(r *traceRecord) bool {
+	return r.KnownGood != "" || r.NewVersion != "" || r.Split || !r.BaselineSince.IsZero() || r.Reads != ""
 }
 
 func sampleFieldSet(r *traceRecord) string {
