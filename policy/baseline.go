@@ -38,6 +38,7 @@ type ruleBase struct {
 	pois     *seqtest.Poisson           // per-period count test
 	mu0      float64                    // per-period null mean
 	two      *seqtest.TwoSample         // two-sample test
+	stage    *stagedRef                 // compare_errors: the baseline's minutes in turn (staged.go; nil: none)
 	probe2   *seqtest.BinomialTwoSample // probe rules: failures against the known-good's before the deploy
 	ref      seqtest.Block              // the baseline block, tempered
 	hasRef   bool
@@ -398,6 +399,9 @@ func (b *PreparedBaseline) prepareTwoSample(r *rule, rb *ruleBase, ts []int64, x
 		// invocations a minute rolled back a good deploy:
 		// good/clumpy-errors seed 41720.)
 		b.prepareBurstyRelative(r, rb, r0, ts, x, n)
+	}
+	if !r.isLatency() && rb.hasRef && rb.bursty == nil && !rb.shift.on && rb.events >= 0 {
+		rb.stage = newStagedRef(x, n)
 	}
 	if sh := &rb.shift; sh.on && !r.isLatency() && rb.hasRef && sh.recent.N > 0 && rb.bursty == nil {
 		// The deploy's own period is then judged with the known-good's

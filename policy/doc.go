@@ -31,7 +31,9 @@
 // baseline.go, invKCap); latency periods right after
 // the deploy are tested against a cold-start allowance; a regression hours
 // into the rollback window is judged by epochs started at fixed times
-// (evidence.go). min_invocations (min_samples for probes) is the evidence
+// (evidence.go); compare_errors also compares its first ten periods with
+// the baseline's minutes in turn, a test that pays nothing for not knowing
+// the known-good's rate (staged.go; the two share α by a union bound). min_invocations (min_samples for probes) is the evidence
 // a rule must have judged before it vouches for promotion, never a floor
 // on tripping.
 //

@@ -86,6 +86,7 @@ type epochAcc struct {
 	// (split), which multiply the test against the baseline.
 	pre, split []float64
 	joined     bool
+	stage      []float64     // compare_errors, epoch 0: against the baseline's minutes in turn (staged.go; nil: none)
 	vec        []float64     // latency rules: against each period's own boundary (HardFailureGrid); bursty rate tests: the alternatives' log probabilities
 	den        []float64     // bursty rate tests: the null's log probabilities per cell of burst shapes
 	hedge      seqtest.Hedge // error_rate: the periods' failed shares bet against the threshold
@@ -123,6 +124,11 @@ func (a *epochAcc) add(inc *increment) {
 		}
 		for i, v := range inc.split {
 			dst[i] += v
+		}
+	}
+	if inc.stage != nil && a.stage != nil {
+		for i, v := range inc.stage {
+			a.stage[i] += v
 		}
 	}
 	for i, v := range inc.vec {
@@ -196,6 +202,9 @@ func (p *Policy) ensureEpochs(accs []epochAcc, n int, r *rule, rb *ruleBase, sta
 		if r.test == testTwoSample {
 			a.pre, a.split = splitBuf(), splitBuf()
 		}
+		if k == 0 && rb.stage != nil {
+			a.stage = splitBuf()
+		}
 		if r.isLatency() || rb.bursty != nil {
 			a.vec = splitBuf()
 		}
@@ -213,13 +222,17 @@ func (p *Policy) ensureEpochs(accs []epochAcc, n int, r *rule, rb *ruleBase, sta
 type ruleE struct {
 	logE, logRel float64
 	best         int
+	// compare_errors with the staged test (staged.go): its log e-value
+	// and that of the test against the whole baseline, each before the
+	// union bound's half (both -Inf without it).
+	logStage, logWhole float64
 }
 
 // evidenceOf mixes the epochs' e-values. The epoch findings show is the
 // whole watch (epoch 0) unless a later one carries more weighted evidence
 // against the new version.
 func (p *Policy) evidenceOf(r *rule, rb *ruleBase, accs []epochAcc) ruleE {
-	e := ruleE{logE: math.Inf(-1), logRel: math.Inf(-1)}
+	e := ruleE{logE: math.Inf(-1), logRel: math.Inf(-1), logStage: math.Inf(-1), logWhole: math.Inf(-1)}
 	bestW := math.Inf(-1)
 	for k := range accs {
 		abs, rel := rb.epochLogE(r, &accs[k])
@@ -232,6 +245,16 @@ func (p *Policy) evidenceOf(r *rule, rb *ruleBase, accs []epochAcc) ruleE {
 				e.best = k
 			}
 		}
+	}
+	if rb.stage != nil {
+		// Against the baseline's minutes in turn (staged.go): either
+		// test at 2/α trips the rule, so each counts half.
+		stage := math.Inf(-1)
+		if len(accs) > 0 && accs[0].stage != nil {
+			stage = rb.two.LogMix(accs[0].stage)
+		}
+		e.logStage, e.logWhole = stage, e.logE
+		e.logE = max(e.logE, stage) + logStagedHalf
 	}
 	return e
 }
@@ -341,6 +364,9 @@ func cloneEpochs(accs []epochAcc) []epochAcc {
 		if out[i].split != nil {
 			out[i].pre = append([]float64(nil), out[i].pre...)
 			out[i].split = append([]float64(nil), out[i].split...)
+		}
+		if out[i].stage != nil {
+			out[i].stage = append([]float64(nil), out[i].stage...)
 		}
 		if out[i].vec != nil {
 			out[i].vec = append([]float64(nil), out[i].vec...)

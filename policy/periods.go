@@ -256,6 +256,7 @@ type increment struct {
 	cold       seqtest.ColdPeriod // compare_latency with a warmup: the period for the joint cold-start test (N 0: none)
 	z, m       float64            // latency fallback: clipped standardised values and their number
 	split      []float64          // log likelihood ratio per alternative of a split period (nil: none)
+	stage      []float64          // compare_errors: log likelihood ratio per alternative against the baseline's minutes in turn (staged.go; nil: none)
 	vec        []float64          // latency: per alternative of HardFailureGrid, against the period's own boundary; bursty rate tests: the alternatives' (nil: none)
 	den        []float64          // bursty rate tests: the null's per cell of burst shapes (nil: none)
 	hedge      seqtest.Hedge      // error_rate: the period's failed share bet against the threshold (zero: none)
@@ -326,9 +327,9 @@ func (p *Policy) increment(r *rule, rb *ruleBase, w *watchInfo, q *period, split
 	case before > 0:
 		deployPeriod(rb, q, &inc, before)
 	case r.test == testTwoSample:
-		p.twoSampleIncrement(rb, q, &inc, split, vec)
+		p.twoSampleIncrement(rb, w, q, &inc, split, vec)
 	}
-	return inc, inc.n > 0 || inc.m > 0 || inc.split != nil || inc.vec != nil || inc.cold.N > 0
+	return inc, inc.n > 0 || inc.m > 0 || inc.split != nil || inc.vec != nil || inc.cold.N > 0 || inc.stage != nil
 }
 
 // burstyIncrement is a period's evidence for the test against a null
@@ -347,7 +348,7 @@ func (rb *ruleBase) burstyIncrement(inc *increment, vec, den []float64, x, n, a 
 // baseline (against every burst shape the baseline leaves open when it
 // leaves small ones open: seqtest.NewBurstyRelative), or (latency
 // without counts) the fallback.
-func (p *Policy) twoSampleIncrement(rb *ruleBase, q *period, inc *increment, split, vec []float64) {
+func (p *Policy) twoSampleIncrement(rb *ruleBase, w *watchInfo, q *period, inc *increment, split, vec []float64) {
 	switch {
 	case q.split && q.counts && q.kgCounts && rb.events >= 0:
 		clear(split)
@@ -368,6 +369,10 @@ func (p *Policy) twoSampleIncrement(rb *ruleBase, q *period, inc *increment, spl
 		if rb.bursty != nil {
 			// split is free: the period is not split.
 			rb.burstyIncrement(inc, vec, split, q.xn, q.nn*g, 0)
+		}
+		if rb.stage != nil {
+			// split is free here too (rb.stage excludes rb.bursty).
+			inc.stage = rb.stagedIncrement(split, w.start, q, q.xn, q.nn*g)
 		}
 	default:
 		if z, ok := rb.fb.zOf(q.yn, q.nn); ok {

@@ -126,7 +126,7 @@ func copyEpochs(dst, folded []epochAcc, grab func() []float64) []epochAcc {
 		if a.split != nil {
 			a.pre, a.split = clone(a.pre), clone(a.split)
 		}
-		a.vec, a.den = clone(a.vec), clone(a.den)
+		a.vec, a.den, a.stage = clone(a.vec), clone(a.den), clone(a.stage)
 		dst = append(dst, a)
 	}
 	return dst
@@ -346,6 +346,7 @@ func (p *Policy) statNote(r *rule, rb *ruleBase, in *Input, rr *ruleResult, s st
 			str("% in use or more not judged (other functions' demand throttles whichever version runs)")
 	}
 	hedgeNote(&nb, rb, best)
+	stagedNote(&nb, s.e)
 	if total.rawN < p.minEvidence(r) && !rr.breached {
 		nb.sep()
 		nb.num(total.rawN, -1).str(" ").str(unitOf(r)).str(" < ")
@@ -453,6 +454,16 @@ func hedgeNote(nb *noteBuf, rb *ruleBase, a *epochAcc) {
 		nb.sep()
 		nb.str("e averages two tests: each minute's share against the threshold, whatever the bursts (").num(math.Exp(min(h, 690)), 3).
 			str("), and against the burst shapes (").num(math.Exp(min(b, 690)), 3).str(")")
+	}
+}
+
+// stagedNote says when the test against the baseline's minutes in turn
+// decides compare_errors' e-value (staged.go), with each test's.
+func stagedNote(nb *noteBuf, e ruleE) {
+	if e.logStage > e.logWhole {
+		nb.sep()
+		nb.str("e is the larger of two tests, each at half the level: the new version's minutes against the baseline's in turn (").
+			num(math.Exp(min(e.logStage, 690)), 3).str(") and against the whole baseline (").num(math.Exp(min(e.logWhole, 690)), 3).str("), halved")
 	}
 }
 

@@ -1,0 +1,99 @@
+package policy
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/canaryd/canaryd/config"
+)
+
+// TestStagedRefSlices: the baseline's minutes go to the first ten periods
+// after the deploy newest first, each minute to exactly one period, and
+// none to a period outside them.
+func TestStagedRefSlices(t *testing.T) {
+	var x, n []float64
+	for i := range 25 { // oldest first: minute i has i events in 100+i trials
+		x, n = append(x, float64(i)), append(n, float64(100+i))
+	}
+	s := newStagedRef(x, n)
+	seen := make([]int, 25)
+	prevTop := 25.0
+	for j := 1; j <= stagedPeriods; j++ {
+		xo, no := s.slice(j)
+		// The minutes given to period j: every one of them newer than
+		// those of the periods after it.
+		lo := int(s.per * float64(j-1))
+		hi := int(s.per * float64(j))
+		want := 0.0
+		for i := lo; i < hi; i++ {
+			seen[24-i]++
+			want += float64(24 - i)
+		}
+		if xo != want || no != want+100*float64(hi-lo) {
+			t.Errorf("period %d: %g events in %g trials, want %g in %g", j, xo, no, want, want+100*float64(hi-lo))
+		}
+		if hi > lo && float64(24-lo) > prevTop {
+			t.Errorf("period %d starts at minute %d, newer than the period before's", j, 24-lo)
+		}
+		if hi > lo {
+			prevTop = float64(24 - lo)
+		}
+	}
+	for i, c := range seen {
+		if c != 1 {
+			t.Errorf("baseline minute %d given to %d periods, want 1", i, c)
+		}
+	}
+	for _, j := range []int{0, -1, stagedPeriods + 1, 100} {
+		if xo, no := s.slice(j); xo != 0 || no != 0 {
+			t.Errorf("period %d: %g events in %g trials, want none", j, xo, no)
+		}
+	}
+	if newStagedRef(nil, nil) != nil {
+		t.Error("no baseline minutes: want no staged test")
+	}
+}
+
+// TestStagedBaselineAfterAFix: the known-good replaced a failing version
+// twenty minutes before the deploy and failed 40 of its 20,000
+// invocations since. A 3x regression at 1,000 invocations a minute
+// (6 errors a minute) is rolled back in the eighth minute: against the
+// baseline's minutes in turn the known-good's rate costs nothing. The
+// test against the whole baseline alone, which integrates the rate under
+// its prior, had not tripped by the tenth (before staged.go). A version
+// like the known-good is not rolled back in the hour.
+func TestStagedBaselineAfterAFix(t *testing.T) {
+	tg := target(10*time.Minute, config.Rule{Name: "cmp-err", Kind: config.RuleCompareErrors, MinEffect: 0.05, Confidence: 0.9995})
+	tg.BaselineWindow, tg.ShapeWindow = dur(time.Hour), dur(time.Hour)
+	p, err := Compile(tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kg := []float64{2, 1, 3, 2, 2, 1, 2, 3, 2, 2, 1, 2, 3, 2, 2, 2, 1, 3, 2, 2} // minutes -20 .. -1: 40 errors
+	base := cat(rate("", -60, -20, 1000, 80), vals("Invocations", "", -20, repeat(1000, 20)...), vals("Errors", "", -20, kg...))
+	judge := func(errs []float64, now int) Verdict {
+		in := Input{WatchStart: t0, KnownGood: "1", NewVersion: "2", Baseline: base, BaselineSince: at(-20).Add(-20 * time.Second),
+			Samples: cat(vals("Invocations", "", 0, repeat(1000, len(errs))...), vals("Errors", "", 0, errs...))}
+		return p.Evaluate(in, at(now))
+	}
+	regression := []float64{6, 5, 7, 6, 6, 5, 7, 6, 6, 6}
+	tripped, why := -1, ""
+	for m := 1; m <= len(regression); m++ {
+		if v := judge(regression[:m], m); v.Kind == Failing {
+			tripped, why = m, v.Summary
+			break
+		}
+	}
+	if tripped > 0 && !strings.Contains(why, "against the baseline's in turn") {
+		t.Errorf("the trip does not say which test decided: %s", why)
+	}
+	if tripped < 0 || tripped > 8 {
+		t.Errorf("3x the known-good after a fix: tripped at minute %d, want by the eighth", tripped)
+	}
+	same := slices.Concat(kg, kg, kg)
+	if v := judge(same, len(same)); v.Kind == Failing {
+		t.Errorf("a version like the known-good was rolled back: %s", v.Summary)
+	}
+}
