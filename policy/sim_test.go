@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -720,8 +721,11 @@ func TestHistoryPriorPower(t *testing.T) {
 	draw := errorMinute(flat(1000), stepAt(0, 0.005, 0.01), 0)
 	r := rng{rand.New(rand.NewPCG(5, 5))}
 	n := simN(400)
-	// logE is the rule's log e-value (log 1/p, 0 when e < 1) ten minutes
-	// into a watch of the samples base and after.
+	// logE is the log e-value (0 when e < 1) of the rule's test against
+	// the whole baseline, the one the prior is for, ten minutes into a
+	// watch of the samples base and after. The rule's own e-value is the
+	// larger of that and the staged test's, halved (staged.go); the
+	// finding names both when the staged one is larger.
 	logE := func(p *Policy, base, after []sample.Sample) float64 {
 		pb := p.PrepareBaseline(base)
 		h := p.NewHistory(Watch{Start: t0, KnownGood: "1", NewVersion: "2"})
@@ -731,8 +735,8 @@ func TestHistoryPriorPower(t *testing.T) {
 		}
 		v := p.Evaluate(Input{WatchStart: t0, KnownGood: "1", NewVersion: "2", Prepared: pb, Evidence: h.Evidence(), Samples: h.samples}, at(10).Add(5*time.Second))
 		for _, f := range v.Findings {
-			if f.Rule == "cmp" && f.PValue != nil {
-				return -math.Log(*f.PValue)
+			if f.Rule == "cmp" {
+				return max(0, wholeLogE(t, f))
 			}
 		}
 		t.Fatalf("no p-value for the rule: %+v", v.Findings)
@@ -763,6 +767,25 @@ func TestHistoryPriorPower(t *testing.T) {
 	if gain < 0.3 {
 		t.Errorf("history before the baseline added %.2f nats on average ten minutes into a 2x error rate, want about 0.46", gain)
 	}
+}
+
+// wholeLogE is a compare_errors finding's log e-value of the test against
+// the whole baseline: the e-value the finding names for it when the
+// staged test (staged.go) decides, else twice the rule's.
+func wholeLogE(t *testing.T, f Finding) float64 {
+	t.Helper()
+	const mark = "against the whole baseline ("
+	i := strings.Index(f.Note, mark)
+	if i < 0 {
+		return math.Log(f.EValue) - logStagedHalf
+	}
+	rest := f.Note[i+len(mark):]
+	j := strings.IndexByte(rest, ')')
+	e, err := strconv.ParseFloat(rest[:max(j, 0)], 64)
+	if j < 0 || err != nil {
+		t.Fatalf("cannot read the whole baseline's e-value from %q", f.Note)
+	}
+	return math.Log(e)
 }
 
 func quantileInt(xs []int, q float64) int {
