@@ -192,10 +192,7 @@ func (p *Policy) coldBound(r *rule, rb *ruleBase, w *watchInfo, q *period, cold 
 	if s < 1e-6 {
 		return cold
 	}
-	j := 0
-	if per := q.end - q.start; per > 0 && q.start > w.start {
-		j = int((q.start - w.start + per - 1) / per)
-	}
+	j := periodIndex(w.start, q) - 1
 	delta := coldDelta * r.alpha / math.Pow(2, float64(min(j, 60)+1))
 	u := seqtest.BinomialUpper(q.xn, q.nn, math.Log(1/delta))
 	return math.Min(cold, u/s)

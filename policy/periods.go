@@ -372,7 +372,7 @@ func (p *Policy) twoSampleIncrement(rb *ruleBase, w *watchInfo, q *period, inc *
 		}
 		if rb.stage != nil {
 			// split is free here too (rb.stage excludes rb.bursty).
-			inc.stage = rb.stagedIncrement(split, w.start, q, q.xn, q.nn*g)
+			inc.stage = rb.stagedIncrement(split, w.start, q, q.nn*g)
 		}
 	default:
 		if z, ok := rb.fb.zOf(q.yn, q.nn); ok {

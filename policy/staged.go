@@ -91,27 +91,24 @@ func (s *stagedRef) slice(j int) (x, n float64) {
 }
 
 // periodIndex is period q's index after the deploy at start: 1 for the
-// period the deploy falls in, 2 for the next, ….
+// period the deploy falls in (or one without length), 2 for the next, ….
 func periodIndex(start int64, q *period) int {
 	per := q.end - q.start
-	if per <= 0 {
-		return 0
-	}
-	if q.start <= start {
+	if per <= 0 || q.start <= start {
 		return 1
 	}
 	return 1 + int((q.start-start+per-1)/per)
 }
 
-// stagedIncrement adds period q's staged factors (new side xn of nn
-// trials, nn already scaled by the load) to buf and returns it, or nil
-// when the period has no baseline minutes paired with it.
-func (rb *ruleBase) stagedIncrement(buf []float64, start int64, q *period, xn, nn float64) []float64 {
+// stagedIncrement adds period q's staged factors (its new side's events
+// in nn trials, nn already scaled by the load) to buf and returns it, or
+// nil when the period has no baseline minutes paired with it.
+func (rb *ruleBase) stagedIncrement(buf []float64, start int64, q *period, nn float64) []float64 {
 	xo, no := rb.stage.slice(periodIndex(start, q))
 	if no <= 0 || nn <= 0 {
 		return nil
 	}
 	clear(buf)
-	rb.two.AddSplitPeriod(buf, xn, nn, xo, no, rb.rate, rb.invK)
+	rb.two.AddSplitPeriod(buf, q.xn, nn, xo, no, rb.rate, rb.invK)
 	return buf
 }
