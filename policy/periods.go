@@ -354,6 +354,11 @@ func (p *Policy) twoSampleIncrement(rb *ruleBase, w *watchInfo, q *period, inc *
 		clear(split)
 		rb.two.AddSplitPeriod(split, q.xn, q.nn, q.xk, q.nk, rb.rate, rb.invK)
 		inc.split = split
+		if rb.stage != nil && (rb.loadSafe || rb.loadRef <= 0 || !busyAt(q.load, rb.loadRef)) {
+			// vec is free: rb.stage excludes latency and rb.bursty.
+			g := rb.load.at(q.load)
+			inc.stage = rb.stagedIncrement(vec, w.start, q, q.nn*g, q.xk, q.nk*g)
+		}
 	case q.split:
 		if z, ok := rb.fb.zSplitOf(q.yn, q.nn, q.yk, q.nk); ok {
 			inc.z, inc.m = z, 1
@@ -372,7 +377,7 @@ func (p *Policy) twoSampleIncrement(rb *ruleBase, w *watchInfo, q *period, inc *
 		}
 		if rb.stage != nil {
 			// split is free here too (rb.stage excludes rb.bursty).
-			inc.stage = rb.stagedIncrement(split, w.start, q, q.nn*g)
+			inc.stage = rb.stagedIncrement(split, w.start, q, q.nn*g, 0, 0)
 		}
 	default:
 		if z, ok := rb.fb.zOf(q.yn, q.nn); ok {

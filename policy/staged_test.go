@@ -97,3 +97,56 @@ func TestStagedBaselineAfterAFix(t *testing.T) {
 		t.Errorf("a version like the known-good was rolled back: %s", v.Summary)
 	}
 }
+
+// TestStagedCanary: a 10% canary at about 6x the known-good's 0.15%
+// error rate, 240 invocations a minute (two errors a minute) beside the
+// known-good's 2,160 (three or four). The split periods alone compare the
+// canary's few errors with the known-good's few alongside (e = 1,700 by
+// the sixth minute); paired also with the baseline hour's minutes in turn
+// (216 errors, six minutes to a period), the known-good's side is seven
+// times larger (e = 13,900) and the canary trips in the sixth minute, half
+// the level's 1/α = 2,000 paid. Before the split periods had the
+// baseline's minutes it tripped in the seventh. A canary like the
+// known-good is not rolled back in the hour.
+func TestStagedCanary(t *testing.T) {
+	tg := target(10*time.Minute, config.Rule{Name: "cmp-err", Kind: config.RuleCompareErrors, MinEffect: 0.05, Confidence: 0.9995})
+	tg.BaselineWindow, tg.ShapeWindow = dur(time.Hour), dur(time.Hour)
+	p, err := Compile(tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var baseErrs []float64
+	for i := range 60 { // 216 errors: 3 or 4 a minute
+		baseErrs = append(baseErrs, float64(3+(i%5+1)/3))
+	}
+	base := cat(vals("Invocations", "", -60, repeat(2400, 60)...), vals("Errors", "", -60, baseErrs...))
+	judge := func(newErrs, kgErrs []float64, now int) Verdict {
+		in := Input{WatchStart: t0, KnownGood: "1", NewVersion: "2", Split: true, Baseline: base,
+			Samples: cat(vals("Invocations", "2", 0, repeat(240, len(newErrs))...), vals("Errors", "2", 0, newErrs...),
+				vals("Invocations", "1", 0, repeat(2160, len(kgErrs))...), vals("Errors", "1", 0, kgErrs...))}
+		return p.Evaluate(in, at(now))
+	}
+	kg := []float64{3, 4, 3, 3, 3, 4, 3, 3, 4, 3}
+	canary := []float64{2, 2, 2, 2, 2, 3, 2, 2, 2, 2}
+	tripped, why := -1, ""
+	for m := 1; m <= len(canary); m++ {
+		if v := judge(canary[:m], kg[:m], m); v.Kind == Failing {
+			tripped, why = m, v.Summary
+			break
+		}
+	}
+	if tripped > 0 && !strings.Contains(why, "against the baseline's in turn") {
+		t.Errorf("the trip does not say which test decided: %s", why)
+	}
+	if tripped < 0 || tripped > 6 {
+		t.Errorf("a 10%% canary at 5x: tripped at minute %d, want by the sixth", tripped)
+	}
+	var same, kgs []float64
+	for i := range 60 {
+		same = append(same, float64((i%3+1)/3)) // 0.33 a minute: 240 at 0.14%
+		kgs = append(kgs, kg[i%len(kg)])
+	}
+	if v := judge(same, kgs, len(same)); v.Kind == Failing {
+		t.Errorf("a canary like the known-good was rolled back: %s", v.Summary)
+	}
+}
