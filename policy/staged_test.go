@@ -79,16 +79,7 @@ func TestStagedBaselineAfterAFix(t *testing.T) {
 		return p.Evaluate(in, at(now))
 	}
 	regression := []float64{6, 5, 7, 6, 6, 5, 7, 6, 6, 6}
-	tripped, why := -1, ""
-	for m := 1; m <= len(regression); m++ {
-		if v := judge(regression[:m], m); v.Kind == Failing {
-			tripped, why = m, v.Summary
-			break
-		}
-	}
-	if tripped > 0 && !strings.Contains(why, "against the baseline's in turn") {
-		t.Errorf("the trip does not say which test decided: %s", why)
-	}
+	tripped := stagedTrip(t, len(regression), func(m int) Verdict { return judge(regression[:m], m) })
 	if tripped < 0 || tripped > 8 {
 		t.Errorf("3x the known-good after a fix: tripped at minute %d, want by the eighth", tripped)
 	}
@@ -128,18 +119,9 @@ func TestStagedCanary(t *testing.T) {
 	}
 	kg := []float64{3, 4, 3, 3, 3, 4, 3, 3, 4, 3}
 	canary := []float64{2, 2, 2, 2, 2, 3, 2, 2, 2, 2}
-	tripped, why := -1, ""
-	for m := 1; m <= len(canary); m++ {
-		if v := judge(canary[:m], kg[:m], m); v.Kind == Failing {
-			tripped, why = m, v.Summary
-			break
-		}
-	}
-	if tripped > 0 && !strings.Contains(why, "against the baseline's in turn") {
-		t.Errorf("the trip does not say which test decided: %s", why)
-	}
+	tripped := stagedTrip(t, len(canary), func(m int) Verdict { return judge(canary[:m], kg[:m], m) })
 	if tripped < 0 || tripped > 6 {
-		t.Errorf("a 10%% canary at 5x: tripped at minute %d, want by the sixth", tripped)
+		t.Errorf("a 10%% canary at about 6x: tripped at minute %d, want by the sixth", tripped)
 	}
 	var same, kgs []float64
 	for i := range 60 {
@@ -149,4 +131,20 @@ func TestStagedCanary(t *testing.T) {
 	if v := judge(same, kgs, len(same)); v.Kind == Failing {
 		t.Errorf("a canary like the known-good was rolled back: %s", v.Summary)
 	}
+}
+
+// stagedTrip is the first of minutes 1..n whose verdict (judge(m)) is
+// Failing, -1 when none is; a trip must say that the baseline's minutes in
+// turn decided.
+func stagedTrip(t *testing.T, n int, judge func(m int) Verdict) int {
+	t.Helper()
+	for m := 1; m <= n; m++ {
+		if v := judge(m); v.Kind == Failing {
+			if !strings.Contains(v.Summary, "against the baseline's in turn") {
+				t.Errorf("minute %d: the trip does not say which test decided: %s", m, v.Summary)
+			}
+			return m
+		}
+	}
+	return -1
 }
