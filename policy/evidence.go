@@ -87,6 +87,7 @@ type epochAcc struct {
 	pre, split []float64
 	joined     bool
 	stage      []float64     // compare_errors, epoch 0: against the baseline's minutes in turn (staged.go; nil: none)
+	stageKG    bool          // stage has split periods' (the known-good's concurrent counts with the minutes)
 	vec        []float64     // latency rules: against each period's own boundary (HardFailureGrid); bursty rate tests: the alternatives' log probabilities
 	den        []float64     // bursty rate tests: the null's log probabilities per cell of burst shapes
 	hedge      seqtest.Hedge // error_rate: the periods' failed shares bet against the threshold
@@ -130,6 +131,7 @@ func (a *epochAcc) add(inc *increment) {
 		for i, v := range inc.stage {
 			a.stage[i] += v
 		}
+		a.stageKG = a.stageKG || inc.split != nil
 	}
 	for i, v := range inc.vec {
 		a.vec[i] += v
@@ -226,6 +228,7 @@ type ruleE struct {
 	// and that of the test against the whole baseline, each before the
 	// union bound's half (both -Inf without it).
 	logStage, logWhole float64
+	stageKG            bool // the known-good's concurrent counts were in it (split periods)
 }
 
 // evidenceOf mixes the epochs' e-values. The epoch findings show is the
@@ -252,6 +255,7 @@ func (p *Policy) evidenceOf(r *rule, rb *ruleBase, accs []epochAcc) ruleE {
 		stage := math.Inf(-1)
 		if len(accs) > 0 && accs[0].stage != nil {
 			stage = rb.two.LogMix(accs[0].stage)
+			e.stageKG = accs[0].stageKG
 		}
 		e.logStage, e.logWhole = stage, e.logE
 		e.logE = max(e.logE, stage) + logStagedHalf

@@ -79,7 +79,10 @@ func TestStagedBaselineAfterAFix(t *testing.T) {
 		return p.Evaluate(in, at(now))
 	}
 	regression := []float64{6, 5, 7, 6, 6, 5, 7, 6, 6, 6}
-	tripped := stagedTrip(t, len(regression), func(m int) Verdict { return judge(regression[:m], m) })
+	tripped, why := stagedTrip(t, len(regression), func(m int) Verdict { return judge(regression[:m], m) })
+	if strings.Contains(why, "alongside (") {
+		t.Errorf("no split periods, but the finding names the known-good's alongside: %s", why)
+	}
 	if tripped < 0 || tripped > 8 {
 		t.Errorf("3x the known-good after a fix: tripped at minute %d, want by the eighth", tripped)
 	}
@@ -119,7 +122,10 @@ func TestStagedCanary(t *testing.T) {
 	}
 	kg := []float64{3, 4, 3, 3, 3, 4, 3, 3, 4, 3}
 	canary := []float64{2, 2, 2, 2, 2, 3, 2, 2, 2, 2}
-	tripped := stagedTrip(t, len(canary), func(m int) Verdict { return judge(canary[:m], kg[:m], m) })
+	tripped, why := stagedTrip(t, len(canary), func(m int) Verdict { return judge(canary[:m], kg[:m], m) })
+	if tripped > 0 && !strings.Contains(why, "in turn and the known-good's alongside (") {
+		t.Errorf("the finding does not say the known-good's concurrent counts were in the test: %s", why)
+	}
 	if tripped < 0 || tripped > 6 {
 		t.Errorf("a 10%% canary at about 6x: tripped at minute %d, want by the sixth", tripped)
 	}
@@ -134,17 +140,17 @@ func TestStagedCanary(t *testing.T) {
 }
 
 // stagedTrip is the first of minutes 1..n whose verdict (judge(m)) is
-// Failing, -1 when none is; a trip must say that the baseline's minutes in
-// turn decided.
-func stagedTrip(t *testing.T, n int, judge func(m int) Verdict) int {
+// Failing and its summary (-1 when none is); a trip must say that the
+// baseline's minutes in turn decided.
+func stagedTrip(t *testing.T, n int, judge func(m int) Verdict) (int, string) {
 	t.Helper()
 	for m := 1; m <= n; m++ {
 		if v := judge(m); v.Kind == Failing {
 			if !strings.Contains(v.Summary, "against the baseline's in turn") {
 				t.Errorf("minute %d: the trip does not say which test decided: %s", m, v.Summary)
 			}
-			return m
+			return m, v.Summary
 		}
 	}
-	return -1
+	return -1, ""
 }

@@ -462,8 +462,11 @@ func hedgeNote(nb *noteBuf, rb *ruleBase, a *epochAcc) {
 func stagedNote(nb *noteBuf, e ruleE) {
 	if e.logStage > e.logWhole {
 		nb.sep()
-		nb.str("e is the larger of two tests, each at half the level: the new version's minutes against the baseline's in turn (").
-			num(math.Exp(min(e.logStage, 690)), 3).str(") and against the whole baseline (").num(math.Exp(min(e.logWhole, 690)), 3).str("), halved")
+		nb.str("e is the larger of two tests, each at half the level: the new version's minutes against the baseline's in turn")
+		if e.stageKG {
+			nb.str(" and the known-good's alongside")
+		}
+		nb.str(" (").num(math.Exp(min(e.logStage, 690)), 3).str(") and against the whole baseline (").num(math.Exp(min(e.logWhole, 690)), 3).str("), halved")
 	}
 }
 
