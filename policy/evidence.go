@@ -88,6 +88,7 @@ type epochAcc struct {
 	joined     bool
 	stage      []float64     // compare_errors, epoch 0: against the baseline's minutes in turn (staged.go; nil: none)
 	stageKG    bool          // stage has split periods' (the known-good's concurrent counts with the minutes)
+	drift      float64       // the split periods' stagedDrift, summed
 	vec        []float64     // latency rules: against each period's own boundary (HardFailureGrid); bursty rate tests: the alternatives' log probabilities
 	den        []float64     // bursty rate tests: the null's log probabilities per cell of burst shapes
 	hedge      seqtest.Hedge // error_rate: the periods' failed shares bet against the threshold
@@ -132,6 +133,7 @@ func (a *epochAcc) add(inc *increment) {
 			a.stage[i] += v
 		}
 		a.stageKG = a.stageKG || inc.split != nil
+		a.drift += inc.drift
 	}
 	for i, v := range inc.vec {
 		a.vec[i] += v
@@ -229,6 +231,9 @@ type ruleE struct {
 	// union bound's half (both -Inf without it).
 	logStage, logWhole float64
 	stageKG            bool // the known-good's concurrent counts were in it (split periods)
+	// logDrift: the known-good alongside against the paired minutes
+	// (stagedDrift); at logStagedDriftE the staged test is set aside.
+	logDrift float64
 }
 
 // evidenceOf mixes the epochs' e-values. The epoch findings show is the
@@ -255,7 +260,12 @@ func (p *Policy) evidenceOf(r *rule, rb *ruleBase, accs []epochAcc) ruleE {
 		stage := math.Inf(-1)
 		if len(accs) > 0 && accs[0].stage != nil {
 			stage = rb.two.LogMix(accs[0].stage)
-			e.stageKG = accs[0].stageKG
+			e.stageKG, e.logDrift = accs[0].stageKG, accs[0].drift
+			if e.logDrift >= logStagedDriftE {
+				// The known-good alongside has left its baseline
+				// rate: the minutes in turn no longer stand for it.
+				stage = math.Inf(-1)
+			}
 		}
 		e.logStage, e.logWhole = stage, e.logE
 		e.logE = max(e.logE, stage) + logStagedHalf

@@ -257,6 +257,7 @@ type increment struct {
 	z, m       float64            // latency fallback: clipped standardised values and their number
 	split      []float64          // log likelihood ratio per alternative of a split period (nil: none)
 	stage      []float64          // compare_errors: log likelihood ratio per alternative against the baseline's minutes in turn (staged.go; nil: none)
+	drift      float64            // with stage, a split period: the known-good alongside against the paired minutes (stagedDrift)
 	vec        []float64          // latency: per alternative of HardFailureGrid, against the period's own boundary; bursty rate tests: the alternatives' (nil: none)
 	den        []float64          // bursty rate tests: the null's per cell of burst shapes (nil: none)
 	hedge      seqtest.Hedge      // error_rate: the period's failed share bet against the threshold (zero: none)
@@ -357,7 +358,7 @@ func (p *Policy) twoSampleIncrement(rb *ruleBase, w *watchInfo, q *period, inc *
 		if rb.stage != nil && (rb.loadSafe || rb.loadRef <= 0 || !busyAt(q.load, rb.loadRef)) {
 			// vec is free: rb.stage excludes latency and rb.bursty.
 			g := rb.load.at(q.load)
-			inc.stage = rb.stagedIncrement(vec, w.start, q, q.nn*g, q.xk, q.nk*g)
+			inc.stage, inc.drift = rb.stagedIncrement(vec, w.start, q, q.nn*g, q.xk, q.nk*g)
 		}
 	case q.split:
 		if z, ok := rb.fb.zSplitOf(q.yn, q.nn, q.yk, q.nk); ok {
@@ -377,7 +378,7 @@ func (p *Policy) twoSampleIncrement(rb *ruleBase, w *watchInfo, q *period, inc *
 		}
 		if rb.stage != nil {
 			// split is free here too (rb.stage excludes rb.bursty).
-			inc.stage = rb.stagedIncrement(split, w.start, q, q.nn*g, 0, 0)
+			inc.stage, _ = rb.stagedIncrement(split, w.start, q, q.nn*g, 0, 0)
 		}
 	default:
 		if z, ok := rb.fb.zOf(q.yn, q.nn); ok {

@@ -501,6 +501,11 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 		{name: "compare_errors, 10% canary, known-good drifts", rule: cmp, split: true,
 			minute: errorMinute(flat(1000), func(m int) float64 { return 0.01 * (1 + 0.5*math.Sin(float64(m)/40)) }, 0), periods: watch},
 		{name: "compare_errors, 10% canary, bursty k=2", rule: cmp, split: true, minute: errorMinute(flat(1000), flat(0.01), 2), periods: watch},
+		// A dependency fails both versions alike from the canary's third
+		// minute: the baseline's minutes in turn would blame the canary
+		// but for the known-good alongside (staged.go, stagedDrift).
+		{name: "compare_errors, 10% canary, both versions 3x from minute 2", rule: cmp, split: true,
+			minute: errorMinute(flat(1000), stepAt(2, 0.01, 0.03), 0), periods: watch},
 		// The canary at 1.1x with min_effect 0.1: at the null boundary (a
 		// Target built in code has no margin unless it writes one).
 		{name: "compare_errors, 10% canary at 1.1x, per-arm bursts k=1, 5000 a minute", rule: cmpAt11, split: true,

@@ -1,6 +1,10 @@
 package policy
 
-import "math"
+import (
+	"math"
+
+	"github.com/canaryd/canaryd/policy/seqtest"
+)
 
 // The baseline's minutes in turn (compare_errors). The test against the
 // whole baseline (seqtest.TwoSample.LogE) does not know the known-good's
@@ -117,12 +121,62 @@ func periodIndex(start int64, q *period) int {
 // side's events in nn trials (nn already scaled by the load) against the
 // paired minutes, and for a split period also against the known-good's
 // concurrent xk events in nk trials (scaled alike), one arm with them.
-func (rb *ruleBase) stagedIncrement(buf []float64, start int64, q *period, nn, xk, nk float64) []float64 {
+// drift is, for a split period, the log likelihood ratio of the
+// known-good's concurrent counts against the paired minutes (stagedDrift).
+func (rb *ruleBase) stagedIncrement(buf []float64, start int64, q *period, nn, xk, nk float64) (out []float64, drift float64) {
 	xo, no := rb.stage.slice(periodIndex(start, q))
 	if no <= 0 || nn <= 0 {
-		return nil
+		return nil, 0
 	}
 	clear(buf)
 	rb.two.AddSplitPeriod(buf, q.xn, nn, xo+xk, no+nk, rb.rate, rb.invK)
-	return buf
+	if nk > 0 {
+		drift = stagedDrift(xk, nk, xo, no, rb.rate, rb.invK)
+	}
+	return buf, drift
+}
+
+// A canary's known-good alongside tells whether the assumption the
+// baseline's minutes rest on holds: its rate now against its rate in the
+// paired minutes. A dependency that fails both versions alike (three
+// times the errors from the canary's third minute, say) leaves the
+// canary's share of the concurrent errors as it was, but the paired
+// minutes make both look worse, and the canary would be rolled back
+// (a 10% canary, the known-good's rate tripled: in the eighth minute,
+// TestStagedCanaryOutage). So each split period also adds the log
+// likelihood ratio of the known-good's share of its events and the
+// paired minutes' at stagedDriftRatio against 1, tempered like the
+// canary's; once their sum reaches log(stagedDriftE), the known-good has
+// moved away from its baseline and the test against the minutes in turn
+// no longer counts: the rule trips only on the test against the whole
+// baseline (here, the split periods alone) at 2/α. Setting a test aside
+// on the data can only remove trips, so the false-rollback bound holds
+// as before; under the assumption (a steady known-good), the sum drifts
+// down and reaches the mark in at most 1 watch in stagedDriftE (Ville),
+// which is all the power it can cost.
+const (
+	stagedDriftRatio = 1.5
+	stagedDriftE     = 20
+)
+
+// logStagedDriftE is the mark in nats.
+var logStagedDriftE = math.Log(stagedDriftE)
+
+// stagedDrift is the log likelihood ratio of xk events in nk trials of the
+// known-good alongside against xo in no of the paired minutes, at their
+// rate ratio stagedDriftRatio against 1, each arm's bursts (1/k = invK at
+// rate lambda) tempering it as AddSplitPeriod tempers.
+func stagedDrift(xk, nk, xo, no, lambda, invK float64) float64 {
+	if xk+xo <= 0 || nk <= 0 || no <= 0 {
+		return 0
+	}
+	b := math.Log((stagedDriftRatio*nk + no) / (nk + no))
+	a := math.Log(stagedDriftRatio) - b
+	lr := a*xk - b*xo
+	if mk, mo := lambda*nk, lambda*no; invK > 0 && mk+mo > 0 {
+		if pois := a*a*mk + b*b*mo; pois > 0 {
+			lr *= pois / (a*a*mk*seqtest.Phi(mk, invK) + b*b*mo*seqtest.Phi(mo, invK))
+		}
+	}
+	return lr
 }

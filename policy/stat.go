@@ -460,6 +460,12 @@ func hedgeNote(nb *noteBuf, rb *ruleBase, a *epochAcc) {
 // stagedNote says when the test against the baseline's minutes in turn
 // decides compare_errors' e-value (staged.go), with each test's.
 func stagedNote(nb *noteBuf, e ruleE) {
+	if e.logDrift >= logStagedDriftE {
+		nb.sep()
+		nb.str("the known-good alongside has left its baseline rate (e=").num(math.Exp(min(e.logDrift, 690)), 3).
+			str(" for ").num(stagedDriftRatio, -1).str("x its baseline minutes): the test against them is set aside, e is the other's, halved")
+		return
+	}
 	if e.logStage > e.logWhole {
 		nb.sep()
 		nb.str("e is the larger of two tests, each at half the level: the new version's minutes against the baseline's in turn")
