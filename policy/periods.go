@@ -355,9 +355,11 @@ func (p *Policy) twoSampleIncrement(rb *ruleBase, w *watchInfo, q *period, inc *
 		clear(split)
 		rb.two.AddSplitPeriod(split, q.xn, q.nn, q.xk, q.nk, rb.rate, rb.invK)
 		inc.split = split
-		if rb.stage != nil && (rb.loadSafe || rb.loadRef <= 0 || !busyAt(q.load, rb.loadRef)) {
+		// Against the baseline's minutes too (staged.go), at the alias's
+		// load: both versions' invocations (q.load is the new version's).
+		if load := q.nn + q.nk; rb.stage != nil && (rb.loadSafe || rb.loadRef <= 0 || !busyAt(load, rb.loadRef)) {
 			// vec is free: rb.stage excludes latency and rb.bursty.
-			g := rb.load.at(q.load)
+			g := rb.load.at(load)
 			inc.stage, inc.drift = rb.stagedIncrement(vec, w.start, q, q.nn*g, q.xk, q.nk*g)
 		}
 	case q.split:

@@ -189,3 +189,37 @@ func TestStagedCanaryOutage(t *testing.T) {
 		t.Errorf("the finding does not say why the baseline's minutes were set aside: %+v", last.Findings)
 	}
 }
+
+// TestStagedSplitBusy: a 50% rollout step whose alias serves twice the
+// baseline's traffic is busy (load.go): its errors may rise with the
+// load whichever version runs, so the step is not judged against the
+// baseline's minutes. The busy gate reads the alias's invocations, both
+// versions' (it read the new version's alone, half of them, and judged
+// the step). At the baseline's traffic the step is judged against them.
+func TestStagedSplitBusy(t *testing.T) {
+	tg := target(10*time.Minute, config.Rule{Name: "cmp-err", Kind: config.RuleCompareErrors, MinEffect: 0.05, Confidence: 0.9995})
+	tg.BaselineWindow, tg.ShapeWindow = dur(time.Hour), dur(time.Hour)
+	p, err := Compile(tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := cat(vals("Invocations", "", -60, repeat(1000, 60)...), vals("Errors", "", -60, repeat(10, 60)...))
+	note := func(each, errNew, errKG float64) string {
+		in := Input{WatchStart: t0, KnownGood: "1", NewVersion: "2", Split: true, Baseline: base,
+			Samples: cat(vals("Invocations", "2", 0, repeat(each, 5)...), vals("Errors", "2", 0, repeat(errNew, 5)...),
+				vals("Invocations", "1", 0, repeat(each, 5)...), vals("Errors", "1", 0, repeat(errKG, 5)...))}
+		v := p.Evaluate(in, at(5))
+		if v.Kind == Failing || len(v.Findings) != 1 {
+			t.Fatalf("%g invocations a version: %s", each, v.Summary)
+		}
+		return v.Findings[0].Note
+	}
+	// The new version a little worse than the known-good alongside, so
+	// that the finding shows the test against the minutes when it counts.
+	if n := note(1000, 16, 13); strings.Contains(n, "known-good's alongside (") {
+		t.Errorf("busy split periods (2,000 a minute against 1,000) judged against the baseline's minutes: %s", n)
+	}
+	if n := note(500, 8, 5); !strings.Contains(n, "in turn and the known-good's alongside (") {
+		t.Errorf("split periods at the baseline's traffic not judged against the baseline's minutes: %s", n)
+	}
+}
