@@ -33,8 +33,9 @@
 // into the rollback window is judged by epochs started at fixed times
 // (evidence.go); compare_errors also compares its first ten periods with
 // the baseline's minutes in turn (a canary's: together with the
-// known-good's alongside), a test that pays nothing for not knowing the
-// known-good's rate (staged.go; the two share α by a union bound). min_invocations (min_samples for probes) is the evidence
+// known-good's alongside, and set aside once that has left its baseline
+// rate), a test that pays nothing for not knowing the known-good's rate
+// (staged.go; the two share α by a union bound). min_invocations (min_samples for probes) is the evidence
 // a rule must have judged before it vouches for promotion, never a floor
 // on tripping.
 //
