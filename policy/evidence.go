@@ -89,6 +89,7 @@ type epochAcc struct {
 	stage      []float64     // compare_errors, epoch 0: against the baseline's minutes in turn (staged.go; nil: none)
 	stageKG    bool          // stage has split periods' (the known-good's concurrent counts with the minutes)
 	drift      float64       // the split periods' stagedDrift, summed
+	driftTop   float64       // the highest drift has been (it sets the staged test aside for good)
 	vec        []float64     // latency rules: against each period's own boundary (HardFailureGrid); bursty rate tests: the alternatives' log probabilities
 	den        []float64     // bursty rate tests: the null's log probabilities per cell of burst shapes
 	hedge      seqtest.Hedge // error_rate: the periods' failed shares bet against the threshold
@@ -134,6 +135,7 @@ func (a *epochAcc) add(inc *increment) {
 		}
 		a.stageKG = a.stageKG || inc.split != nil
 		a.drift += inc.drift
+		a.driftTop = max(a.driftTop, a.drift)
 	}
 	for i, v := range inc.vec {
 		a.vec[i] += v
@@ -231,8 +233,9 @@ type ruleE struct {
 	// union bound's half (both -Inf without it).
 	logStage, logWhole float64
 	stageKG            bool // the known-good's concurrent counts were in it (split periods)
-	// logDrift: the known-good alongside against the paired minutes
-	// (stagedDrift); at logStagedDriftE the staged test is set aside.
+	// logDrift: the highest the known-good alongside's evidence against
+	// the paired minutes has been (stagedDrift); once it reached
+	// logStagedDriftE the staged test is set aside.
 	logDrift float64
 }
 
@@ -260,7 +263,7 @@ func (p *Policy) evidenceOf(r *rule, rb *ruleBase, accs []epochAcc) ruleE {
 		stage := math.Inf(-1)
 		if len(accs) > 0 && accs[0].stage != nil {
 			stage = rb.two.LogMix(accs[0].stage)
-			e.stageKG, e.logDrift = accs[0].stageKG, accs[0].drift
+			e.stageKG, e.logDrift = accs[0].stageKG, accs[0].driftTop
 			if e.logDrift >= logStagedDriftE {
 				// The known-good alongside has left its baseline
 				// rate: the minutes in turn no longer stand for it.

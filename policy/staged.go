@@ -146,9 +146,10 @@ func (rb *ruleBase) stagedIncrement(buf []float64, start int64, q *period, nn, x
 // TestStagedCanaryOutage). So each split period also adds the log
 // likelihood ratio of the known-good's share of its events and the
 // paired minutes' at stagedDriftRatio against 1, tempered like the
-// canary's; once their sum reaches log(stagedDriftE), the known-good has
-// moved away from its baseline and the test against the minutes in turn
-// no longer counts: the rule trips only on the test against the whole
+// canary's; once their sum has reached log(stagedDriftE), the known-good
+// has moved away from its baseline and the test against the minutes in
+// turn no longer counts, even if the sum falls back (the periods of the
+// move are in the staged test's product): the rule trips only on the test against the whole
 // baseline (here, the split periods alone) at 2/α. Setting a test aside
 // on the data can only remove trips, so the false-rollback bound holds
 // as before; under the assumption (a steady known-good), the sum drifts

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/config"
+	"github.com/canaryd/canaryd/sample"
 )
 
 // TestStagedRefSlices: the baseline's minutes go to the first ten periods
@@ -175,6 +176,21 @@ func TestStagedCanaryOutage(t *testing.T) {
 	for len(newE) < 60 {
 		newE, kgE = append(newE, 7, 8, 7), append(kgE, 65, 64, 66)
 	}
+	stagedOutage(t, p, base, newE, kgE)
+	// An outage that passes: the minutes stay aside, the periods of the
+	// outage being in their product.
+	newE, kgE = []float64{2, 3, 7, 8, 7}, []float64{22, 21, 65, 64, 66}
+	for len(newE) < 60 {
+		newE, kgE = append(newE, 2, 3, 2), append(kgE, 22, 21, 22)
+	}
+	stagedOutage(t, p, base, newE, kgE)
+}
+
+// stagedOutage judges a 10% canary's newE and the known-good's kgE errors
+// a minute (240 and 2,160 invocations) for an hour: never rolled back,
+// and the finding says the known-good left its baseline rate.
+func stagedOutage(t *testing.T, p *Policy, base []sample.Sample, newE, kgE []float64) {
+	t.Helper()
 	var last Verdict
 	for m := 1; m <= 60; m++ {
 		in := Input{WatchStart: t0, KnownGood: "1", NewVersion: "2", Split: true, Baseline: base,
