@@ -66,12 +66,7 @@ func TestStagedRefSlices(t *testing.T) {
 // its prior, had not tripped by the tenth (before staged.go). A version
 // like the known-good is not rolled back in the hour.
 func TestStagedBaselineAfterAFix(t *testing.T) {
-	tg := target(10*time.Minute, config.Rule{Name: "cmp-err", Kind: config.RuleCompareErrors, MinEffect: 0.05, Confidence: 0.9995})
-	tg.BaselineWindow, tg.ShapeWindow = dur(time.Hour), dur(time.Hour)
-	p, err := Compile(tg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := stagedPolicy(t)
 	kg := []float64{2, 1, 3, 2, 2, 1, 2, 3, 2, 2, 1, 2, 3, 2, 2, 2, 1, 3, 2, 2} // minutes -20 .. -1: 40 errors
 	base := cat(rate("", -60, -20, 1000, 80), vals("Invocations", "", -20, repeat(1000, 20)...), vals("Errors", "", -20, kg...))
 	judge := func(errs []float64, now int) Verdict {
@@ -104,22 +99,14 @@ func TestStagedBaselineAfterAFix(t *testing.T) {
 // baseline's minutes it tripped in the seventh. A canary like the
 // known-good is not rolled back in the hour.
 func TestStagedCanary(t *testing.T) {
-	tg := target(10*time.Minute, config.Rule{Name: "cmp-err", Kind: config.RuleCompareErrors, MinEffect: 0.05, Confidence: 0.9995})
-	tg.BaselineWindow, tg.ShapeWindow = dur(time.Hour), dur(time.Hour)
-	p, err := Compile(tg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := stagedPolicy(t)
 	var baseErrs []float64
 	for i := range 60 { // 216 errors: 3 or 4 a minute
 		baseErrs = append(baseErrs, float64(3+(i%5+1)/3))
 	}
 	base := cat(vals("Invocations", "", -60, repeat(2400, 60)...), vals("Errors", "", -60, baseErrs...))
 	judge := func(newErrs, kgErrs []float64, now int) Verdict {
-		in := Input{WatchStart: t0, KnownGood: "1", NewVersion: "2", Split: true, Baseline: base,
-			Samples: cat(vals("Invocations", "2", 0, repeat(240, len(newErrs))...), vals("Errors", "2", 0, newErrs...),
-				vals("Invocations", "1", 0, repeat(2160, len(kgErrs))...), vals("Errors", "1", 0, kgErrs...))}
-		return p.Evaluate(in, at(now))
+		return p.Evaluate(splitInput(base, 240, newErrs, 2160, kgErrs), at(now))
 	}
 	kg := []float64{3, 4, 3, 3, 3, 4, 3, 3, 4, 3}
 	canary := []float64{2, 2, 2, 2, 2, 3, 2, 2, 2, 2}
@@ -165,12 +152,7 @@ func stagedTrip(t *testing.T, n int, judge func(m int) Verdict) (int, string) {
 // rolled back in the hour, and the finding says why the minutes do not
 // count. At 1.5x and 2x it never tripped.
 func TestStagedCanaryOutage(t *testing.T) {
-	tg := target(10*time.Minute, config.Rule{Name: "cmp-err", Kind: config.RuleCompareErrors, MinEffect: 0.05, Confidence: 0.9995})
-	tg.BaselineWindow, tg.ShapeWindow = dur(time.Hour), dur(time.Hour)
-	p, err := Compile(tg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := stagedPolicy(t)
 	base := cat(vals("Invocations", "", -60, repeat(2400, 60)...), vals("Errors", "", -60, repeat(24, 60)...))
 	newE, kgE := []float64{2, 3}, []float64{22, 21}
 	for len(newE) < 60 {
@@ -193,10 +175,7 @@ func stagedOutage(t *testing.T, p *Policy, base []sample.Sample, newE, kgE []flo
 	t.Helper()
 	var last Verdict
 	for m := 1; m <= 60; m++ {
-		in := Input{WatchStart: t0, KnownGood: "1", NewVersion: "2", Split: true, Baseline: base,
-			Samples: cat(vals("Invocations", "2", 0, repeat(240, m)...), vals("Errors", "2", 0, newE[:m]...),
-				vals("Invocations", "1", 0, repeat(2160, m)...), vals("Errors", "1", 0, kgE[:m]...))}
-		last = p.Evaluate(in, at(m))
+		last = p.Evaluate(splitInput(base, 240, newE[:m], 2160, kgE[:m]), at(m))
 		if last.Kind == Failing {
 			t.Fatalf("minute %d: a canary as good as the known-good during an outage of both was rolled back: %s", m, last.Summary)
 		}
@@ -213,18 +192,10 @@ func stagedOutage(t *testing.T, p *Policy, base []sample.Sample, newE, kgE []flo
 // versions' (it read the new version's alone, half of them, and judged
 // the step). At the baseline's traffic the step is judged against them.
 func TestStagedSplitBusy(t *testing.T) {
-	tg := target(10*time.Minute, config.Rule{Name: "cmp-err", Kind: config.RuleCompareErrors, MinEffect: 0.05, Confidence: 0.9995})
-	tg.BaselineWindow, tg.ShapeWindow = dur(time.Hour), dur(time.Hour)
-	p, err := Compile(tg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := stagedPolicy(t)
 	base := cat(vals("Invocations", "", -60, repeat(1000, 60)...), vals("Errors", "", -60, repeat(10, 60)...))
 	note := func(each, errNew, errKG float64) string {
-		in := Input{WatchStart: t0, KnownGood: "1", NewVersion: "2", Split: true, Baseline: base,
-			Samples: cat(vals("Invocations", "2", 0, repeat(each, 5)...), vals("Errors", "2", 0, repeat(errNew, 5)...),
-				vals("Invocations", "1", 0, repeat(each, 5)...), vals("Errors", "1", 0, repeat(errKG, 5)...))}
-		v := p.Evaluate(in, at(5))
+		v := p.Evaluate(splitInput(base, each, repeat(errNew, 5), each, repeat(errKG, 5)), at(5))
 		if v.Kind == Failing || len(v.Findings) != 1 {
 			t.Fatalf("%g invocations a version: %s", each, v.Summary)
 		}
@@ -238,4 +209,25 @@ func TestStagedSplitBusy(t *testing.T) {
 	if n := note(500, 8, 5); !strings.Contains(n, "in turn and the known-good's alongside (") {
 		t.Errorf("split periods at the baseline's traffic not judged against the baseline's minutes: %s", n)
 	}
+}
+
+// stagedPolicy is the staged tests' policy: compare_errors at α = 5e-4,
+// min_effect 0.05, an hour's baseline and no history beyond it.
+func stagedPolicy(t *testing.T) *Policy {
+	t.Helper()
+	tg := target(10*time.Minute, config.Rule{Name: "cmp-err", Kind: config.RuleCompareErrors, MinEffect: 0.05, Confidence: 0.9995})
+	tg.BaselineWindow, tg.ShapeWindow = dur(time.Hour), dur(time.Hour)
+	p, err := Compile(tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// splitInput is a split watch from t0 on: the new version's newErrs and
+// the known-good's kgErrs errors a minute in newInv and kgInv invocations.
+func splitInput(base []sample.Sample, newInv float64, newErrs []float64, kgInv float64, kgErrs []float64) Input {
+	return Input{WatchStart: t0, KnownGood: "1", NewVersion: "2", Split: true, Baseline: base,
+		Samples: cat(vals("Invocations", "2", 0, repeat(newInv, len(newErrs))...), vals("Errors", "2", 0, newErrs...),
+			vals("Invocations", "1", 0, repeat(kgInv, len(kgErrs))...), vals("Errors", "1", 0, kgErrs...))}
 }
