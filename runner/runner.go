@@ -78,7 +78,15 @@ type Config struct {
 type Runner struct {
 	cfg  Config
 	work *inflight.Book
-	wg   sync.WaitGroup
+	// active counts the work running off the run loop (goWork); idle,
+	// when someone waits, closes when it falls to zero. Not a
+	// sync.WaitGroup: work may start while Shutdown waits (a watch's
+	// callback adopting it, a plan's last note), which WaitGroup forbids
+	// once its counter has been zero (the race detector caught it in the
+	// chaos rollout trials); here it is waited for too.
+	actMu  sync.Mutex
+	active int
+	idle   chan struct{}
 	// unprepared are the manual rollbacks opened here whose preparation
 	// (prepare) failed, by incident ID, with the operator's reason.
 	prepMu     sync.Mutex
@@ -128,19 +136,44 @@ func (r *Runner) Background(ctx context.Context, work func(context.Context)) {
 // goWork runs work on the runner's context, always off the caller's
 // goroutine.
 func (r *Runner) goWork(work func(context.Context)) {
-	r.wg.Add(1)
-	go func() { defer r.wg.Done(); work(r.ctx) }()
+	r.actMu.Lock()
+	r.active++
+	r.actMu.Unlock()
+	go func() { defer r.workDone(); work(r.ctx) }()
+}
+
+// workDone counts one piece of work out.
+func (r *Runner) workDone() {
+	r.actMu.Lock()
+	defer r.actMu.Unlock()
+	if r.active--; r.active == 0 && r.idle != nil {
+		close(r.idle)
+		r.idle = nil
+	}
+}
+
+// idleCh is closed once no work runs here (already, when none does).
+func (r *Runner) idleCh() <-chan struct{} {
+	r.actMu.Lock()
+	defer r.actMu.Unlock()
+	if r.active == 0 {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	if r.idle == nil {
+		r.idle = make(chan struct{})
+	}
+	return r.idle
 }
 
 // Shutdown waits for the work running here, at most bound, then cancels
 // what still runs (it resumes from its journal on the next start). It
 // reports whether everything finished in time.
 func (r *Runner) Shutdown(bound time.Duration) bool {
-	done := make(chan struct{})
-	go func() { r.wg.Wait(); close(done) }()
 	finished := true
 	select {
-	case <-done:
+	case <-r.idleCh():
 	case <-r.cfg.Clock.After(bound):
 		finished = false
 	}
@@ -152,7 +185,7 @@ func (r *Runner) Shutdown(bound time.Duration) bool {
 func (r *Runner) Cancel() { r.cancel() }
 
 // Wait waits for every piece of work started here to return.
-func (r *Runner) Wait() { r.wg.Wait() }
+func (r *Runner) Wait() { <-r.idleCh() }
 
 // OnStep is the actuator's OnStep: it measures the time from trip to alias
 // reverted. The journal itself is the record of the steps (the postmortem
