@@ -99,7 +99,13 @@ func medianOf(v []float64) float64 {
 // for the baseline's traffic (busyAt loadRef) and the history does not
 // clear such loads.
 func (rb *ruleBase) busy(q *period) bool {
-	return !q.split && !rb.loadSafe && rb.loadRef > 0 && busyAt(q.load, rb.loadRef)
+	return !q.split && rb.busyLoad(q.load)
+}
+
+// busyLoad reports whether n invocations a period are busy for the
+// baseline's traffic, the history not clearing such loads.
+func (rb *ruleBase) busyLoad(n float64) bool {
+	return !rb.loadSafe && rb.loadRef > 0 && busyAt(n, rb.loadRef)
 }
 
 // busyAt reports whether n invocations are a busy period's where the

@@ -357,7 +357,7 @@ func (p *Policy) twoSampleIncrement(rb *ruleBase, w *watchInfo, q *period, inc *
 		inc.split = split
 		// Against the baseline's minutes too (staged.go), at the alias's
 		// load: both versions' invocations (q.load is the new version's).
-		if load := q.nn + q.nk; rb.stage != nil && (rb.loadSafe || rb.loadRef <= 0 || !busyAt(load, rb.loadRef)) {
+		if load := q.nn + q.nk; rb.stage != nil && !rb.busyLoad(load) {
 			// vec is free: rb.stage excludes latency and rb.bursty.
 			g := rb.load.at(load)
 			inc.stage, inc.drift = rb.stagedIncrement(vec, w.start, q, q.nn*g, q.xk, q.nk*g)

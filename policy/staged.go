@@ -165,19 +165,7 @@ var logStagedDriftE = math.Log(stagedDriftE)
 
 // stagedDrift is the log likelihood ratio of xk events in nk trials of the
 // known-good alongside against xo in no of the paired minutes, at their
-// rate ratio stagedDriftRatio against 1, each arm's bursts (1/k = invK at
-// rate lambda) tempering it as AddSplitPeriod tempers.
+// rate ratio stagedDriftRatio against 1, tempered as a split period is.
 func stagedDrift(xk, nk, xo, no, lambda, invK float64) float64 {
-	if xk+xo <= 0 || nk <= 0 || no <= 0 {
-		return 0
-	}
-	b := math.Log((stagedDriftRatio*nk + no) / (nk + no))
-	a := math.Log(stagedDriftRatio) - b
-	lr := a*xk - b*xo
-	if mk, mo := lambda*nk, lambda*no; invK > 0 && mk+mo > 0 {
-		if pois := a*a*mk + b*b*mo; pois > 0 {
-			lr *= pois / (a*a*mk*seqtest.Phi(mk, invK) + b*b*mo*seqtest.Phi(mo, invK))
-		}
-	}
-	return lr
+	return seqtest.SplitLogLR(stagedDriftRatio, 1, xk, nk, xo, no, lambda, invK)
 }

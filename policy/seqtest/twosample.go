@@ -136,20 +136,47 @@ func (t *TwoSample) AddSplitPeriod(split []float64, xn, n, xo, o, lambda, invK f
 	if xn+xo <= 0 || n <= 0 || o <= 0 {
 		return // no events, or one arm without traffic: no information
 	}
-	base := t.r0*n + o
-	mn, mo := t.r0*lambda*n, lambda*o
-	vn, vo := mn*Phi(mn, invK), mo*Phi(mo, invK)
+	s := newSplitArms(t.r0, xn, n, xo, o, lambda, invK)
 	for i, r := range t.r {
-		b := math.Log((r*n + o) / base)
-		a := t.logR[i] - math.Log(t.r0) - b
-		lr := a*xn - b*xo
-		if invK > 0 && mn+mo > 0 {
-			if pois := a*a*mn + b*b*mo; pois > 0 {
-				lr *= pois / (a*a*vn + b*b*vo)
-			}
-		}
-		split[i] += lr
+		split[i] += s.logLR(r, t.logR[i]-math.Log(t.r0))
 	}
+}
+
+// SplitLogLR is AddSplitPeriod's log likelihood ratio for one ratio r
+// against r0 (0 when there is no information): the new arm's xn events
+// in n trials against the other's xo in o, tempered by the arms' bursts
+// (invK at rate lambda) as AddSplitPeriod says.
+func SplitLogLR(r, r0, xn, n, xo, o, lambda, invK float64) float64 {
+	if xn+xo <= 0 || n <= 0 || o <= 0 {
+		return 0
+	}
+	return newSplitArms(r0, xn, n, xo, o, lambda, invK).logLR(r, math.Log(r)-math.Log(r0))
+}
+
+// splitArms is one split period's counts with the null boundary's means
+// (mn, mo) and their variances under the bursts (vn, vo).
+type splitArms struct {
+	r0, xn, n, xo, o, mn, mo, vn, vo, invK float64
+}
+
+func newSplitArms(r0, xn, n, xo, o, lambda, invK float64) splitArms {
+	mn, mo := r0*lambda*n, lambda*o
+	return splitArms{r0: r0, xn: xn, n: n, xo: xo, o: o, mn: mn, mo: mo,
+		vn: mn * Phi(mn, invK), vo: mo * Phi(mo, invK), invK: invK}
+}
+
+// logLR is the tempered log likelihood ratio of the new arm's share at
+// ratio r (lr0 = log(r/r0)) against r0.
+func (s splitArms) logLR(r, lr0 float64) float64 {
+	b := math.Log((r*s.n + s.o) / (s.r0*s.n + s.o))
+	a := lr0 - b
+	lr := a*s.xn - b*s.xo
+	if s.invK > 0 && s.mn+s.mo > 0 {
+		if pois := a*a*s.mn + b*b*s.mo; pois > 0 {
+			lr *= pois / (a*a*s.vn + b*b*s.vo)
+		}
+	}
+	return lr
 }
 
 // Block is a count of events in trials (tempered sums allowed).
