@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"crypto/sha256"
 	"flag"
 	"fmt"
 	"math"
@@ -21,7 +22,10 @@ import (
 // is measurable in a few hundred watches), allowing three Monte Carlo
 // standard errors. Power: detection times at the default confidence. The
 // default sizes keep the suite at seconds; policy/README.md's figures come
-// from go test ./policy -run Simulated -v -sim.watches=1000.
+// from go test ./policy -run Simulated -v -sim.watches=N (-sim.alpha for
+// the level). Every watch draws from its own stream (watchRNG), so two
+// runs on different code are paired watch by watch (-sim.trips lists the
+// watches that tripped).
 
 var simWatches = flag.Int("sim.watches", 0, "watches simulated per policy scenario (0: default)")
 
@@ -29,6 +33,11 @@ var simWatches = flag.Int("sim.watches", 0, "watches simulated per policy scenar
 // the shipped rules' levels (5e-4, 1e-4) need ten thousand watches and
 // more per scenario (policy/README.md, "Known limit: tempering at small α").
 var simAlpha = flag.Float64("sim.alpha", 0.05, "TestSimulatedFalseAlarms' declared level α")
+
+// simTrips lists which watches tripped, by index: with per-watch streams
+// (watchRNG) two runs of a case on different code can be diffed watch by
+// watch.
+var simTrips = flag.Bool("sim.trips", false, "TestSimulatedFalseAlarms: log the indices of the watches that tripped")
 
 func simN(full int) int {
 	switch {
@@ -44,6 +53,20 @@ func simN(full int) int {
 
 // rng draws the simulated traffic.
 type rng struct{ *rand.Rand }
+
+// watchRNG is the random stream of watch w of the simulated case name
+// (salt tells the tests apart). Each watch has its own stream, so that
+// two policies run on a case see the same watches watch by watch, also
+// after their trips first differ (with one stream per case, a trip moved
+// every later watch's draws); and since the case's name seeds it, a case
+// added to a table moves no other case's watches.
+// The seed is a SHA-256 of the three and the generator ChaCha8, so that
+// streams of neighbouring watches are as unrelated as any two (PCG's
+// streams from neighbouring seeds are not guaranteed to be).
+func watchRNG(name string, salt uint64, w int) rng {
+	seed := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%d", name, salt, w))
+	return rng{rand.New(rand.NewChaCha8(seed))}
+}
 
 func (r rng) poisson(mu float64) float64 {
 	if mu <= 0 {
@@ -589,11 +612,10 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 		{name: "compare_errors, 1%, the hour before the baseline at 2%", rule: cmp, minute: errorMinute(flat(1000), stepAt(-30, 0.02, 0.01), 0), periods: watch, history: 60},
 		{name: "compare_errors, 1%, the hour before the baseline at 1%", rule: cmp, minute: errorMinute(flat(1000), flat(0.01), 0), periods: watch, history: 60},
 	}
-	for i, s := range cases {
+	for _, s := range cases {
 		t.Run(s.name, func(t *testing.T) {
 			t.Parallel()
 			p := simPolicyHistory(t, s.rule, 1-alpha, s.history)
-			r := rng{rand.New(rand.NewPCG(uint64(i), 99))}
 			if s.name == "probe at its 10% tolerance, no baseline" {
 				probes := s.probes
 				s.probes = func(r rng, m int) []sample.Sample {
@@ -605,10 +627,15 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 			}
 			n := simN(60)
 			alarms := 0
-			for range n {
-				if s.simulate(t, p, r) > 0 {
+			var trips []string
+			for w := range n {
+				if m := s.simulate(t, p, watchRNG(s.name, 99, w)); m > 0 {
 					alarms++
+					trips = append(trips, fmt.Sprintf("%d@%d", w, m))
 				}
+			}
+			if *simTrips && len(trips) > 0 {
+				t.Logf("%s: tripped (watch@minute) %s", s.name, strings.Join(trips, " "))
 			}
 			rate := float64(alarms) / float64(n)
 			se := math.Sqrt(alpha * (1 - alpha) / float64(n))
@@ -646,8 +673,10 @@ func TestSimulatedDetection(t *testing.T) {
 		// and against a null of rare clumps that the baseline leaves
 		// possible (seqtest.NewBurstyRelative) a minute entirely failed is
 		// worth about two nats; with 10 or more, the tempered test trips
-		// in the first (median: the third).
-		{scenario{name: "30 of 30 failing at 30 a minute, compare_errors", rule: cmp, minute: errorMinute(flat(30), after(0.01, 1), 0), periods: 30}, 3},
+		// in the first. The median is the fourth minute (1,000 watches,
+		// also before per-watch streams; 100 drawn from one stream had
+		// read the third).
+		{scenario{name: "30 of 30 failing at 30 a minute, compare_errors", rule: cmp, minute: errorMinute(flat(30), after(0.01, 1), 0), periods: 30}, 4},
 		// error_rate alone: the baseline's 9 errors cannot bound how
 		// bursty errors at the 5% threshold may be, and under a null that
 		// bursty one minute of everything failing has a chance of about
@@ -679,14 +708,13 @@ func TestSimulatedDetection(t *testing.T) {
 		return errorMinute(flat(1000), flat(p), 0)(r, m, v)
 	}
 	cases[2].within = 3
-	for i, c := range cases {
+	for _, c := range cases {
 		p := simPolicyHistory(t, c.s.rule, conf, c.s.history)
-		r := rng{rand.New(rand.NewPCG(uint64(i), 7))}
 		n := simN(100)
 		var times []int
 		missed := 0
-		for range n {
-			m := c.s.simulate(t, p, r)
+		for w := range n {
+			m := c.s.simulate(t, p, watchRNG(c.s.name, 7, w))
 			if m == 0 {
 				missed++
 				m = 1000
