@@ -489,3 +489,48 @@ func TestLoadExposures(t *testing.T) {
 		t.Errorf("without a load effect: %v, want %v", got, n)
 	}
 }
+
+// A sparse baseline (6 errors in 926 invocations at 30 a minute) whose
+// errors happened to fall in its busier minutes: compare_errors allows a
+// rise with the load (power 1.1 above 32 a minute) and, the errors too few
+// to show their shape, judges against every burst shape they leave open
+// (seqtest.NewBurstyRelative). Then every invocation fails. The load
+// scales the null's rate, so each minute entirely failed adds evidence;
+// scaling its invocations instead read the fourth minute (40, above 32)
+// as one with successes, the alternative "everything fails" dropped out
+// and the half hour passed without a rollback (e = 0.002 after four
+// minutes, 43 after thirty).
+func TestCompareErrorsHardFailureAtALoad(t *testing.T) {
+	cmp := config.Rule{Name: "cmp", Kind: config.RuleCompareErrors}
+	p := simPolicy(t, cmp, config.DefaultConfidence)
+	bx := []float64{0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0}
+	bn := []float64{26, 22, 28, 33, 33, 26, 40, 24, 34, 28, 41, 23, 28, 34, 27, 35, 36, 31, 31, 36, 32, 23, 36, 30, 34, 30, 35, 25, 32, 33}
+	var base []sample.Sample
+	for i := range bn {
+		m := i - len(bn)
+		base = append(base, met("Invocations", "", m, bn[i]), met("Errors", "", m, bx[i]))
+	}
+	pb := p.PrepareBaseline(base)
+	if k := pb.rules[0].load.k; k < 0.5 {
+		t.Fatalf("load exponent allowed %.2f: the case needs an allowance", k)
+	}
+	if pb.rules[0].bursty == nil {
+		t.Fatal("no test against the burst shapes: the case needs the sparse baseline's")
+	}
+	h := p.NewHistory(Watch{Start: t0, KnownGood: "1", NewVersion: "2"})
+	h.SetBaseline(pb)
+	watch := []float64{28, 29, 30, 40, 32, 34, 28, 30, 31, 29, 33, 30}
+	for m, n := range watch {
+		h.Add(met("Invocations", "", m, n))
+		h.Add(met("Errors", "", m, n))
+		v := p.Evaluate(Input{WatchStart: t0, KnownGood: "1", NewVersion: "2", Prepared: pb, Evidence: h.Evidence(), Samples: h.samples}, at(m+1).Add(5*time.Second))
+		if v.Kind == Failing {
+			t.Logf("rolled back in minute %d: %s", m+1, v.Findings[0].Note)
+			if m+1 > 8 {
+				t.Errorf("every invocation failing at ~30 a minute: rolled back in minute %d, want by the 8th", m+1)
+			}
+			return
+		}
+	}
+	t.Errorf("every invocation failing at ~30 a minute for %d minutes: not rolled back", len(watch))
+}

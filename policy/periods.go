@@ -344,6 +344,16 @@ func (rb *ruleBase) burstyIncrement(inc *increment, vec, den []float64, x, n, a 
 	inc.vec, inc.den = vec, den
 }
 
+// burstyIncrementAt is burstyIncrement without cold starts, the null's
+// boundary g times the test's (the known-good's rise with its load:
+// seqtest.BurstyRate.AddPeriodAt).
+func (rb *ruleBase) burstyIncrementAt(inc *increment, vec, den []float64, x, n, g float64) {
+	clear(vec)
+	clear(den)
+	rb.bursty.AddPeriodAt(vec, den, x, n, g)
+	inc.vec, inc.den = vec, den
+}
+
 // twoSampleIncrement is a two-sample rule's evidence: the new version's
 // share of a split period's events, or the new side's counts against the
 // baseline (against every burst shape the baseline leaves open when it
@@ -375,8 +385,10 @@ func (p *Policy) twoSampleIncrement(rb *ruleBase, w *watchInfo, q *period, inc *
 		phi := rb.phi(rb.nullRate * q.nn * g)
 		inc.x, inc.n = q.xn/phi, q.nn*g/phi
 		if rb.bursty != nil {
-			// split is free: the period is not split.
-			rb.burstyIncrement(inc, vec, split, q.xn, q.nn*g, 0)
+			// split is free: the period is not split. The load scales
+			// the null's rate, not the trials: x of n·g would read a
+			// period entirely failed as one with successes.
+			rb.burstyIncrementAt(inc, vec, split, q.xn, q.nn, g)
 		}
 		if rb.stage != nil {
 			// split is free here too (rb.stage excludes rb.bursty).

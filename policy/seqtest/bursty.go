@@ -159,6 +159,20 @@ func (t *BurstyRate) Cells() int { return burstCells }
 // the grid) and den (one per cell of burst shapes): x events in n trials
 // (counts; rounded).
 func (t *BurstyRate) AddPeriod(num, den []float64, x, n float64) {
+	t.AddPeriodAt(num, den, x, n, 1)
+}
+
+// AddPeriodAt is AddPeriod for a period whose null boundary is g times
+// the test's (g ≥ 1; policy's allowance for a known-good whose rate rises
+// with its load): every cell's boundary rate and the alternatives' rates
+// below everything failing are scaled by g, capped at 1. The choice of g
+// must not depend on the period's events. Scaling the trials instead
+// (x of n·g) reads a period in which every request failed as one with
+// successes, which the alternative "everything fails" gives no chance:
+// from then on the test had lost it (30 of 30 failing at 30 a minute went
+// undetected for the half hour against a baseline of 6 errors whose load
+// allowed 1.1: e = 3 after ten minutes, 1e-3 after four).
+func (t *BurstyRate) AddPeriodAt(num, den []float64, x, n, g float64) {
 	if len(t.p1) == 0 {
 		return
 	}
@@ -170,19 +184,21 @@ func (t *BurstyRate) AddPeriod(num, den []float64, x, n float64) {
 	if n <= 0 {
 		return
 	}
+	g = max(g, 1)
 	x = min(math.Round(max(x, 0)), n)
 	lc := LogChoose(n, x)
 	lx1, _ := math.Lgamma(x + 1)
-	t.addAlternatives(num, x, n, 1, lc, lx1)
+	t.addAlternatives(num, x, n, g, lc, lx1)
 	if t.cellP0 != nil {
-		t.addRelative(den, x, n, lc, lx1)
+		t.addRelative(den, x, n, g, lc, lx1)
 		return
 	}
-	mu := min(x, t.p0*n)
+	p0 := min(t.p0*g, 1)
+	mu := min(x, p0*n)
 	if mu <= 0 {
 		return // x = 0: certain under μ = 0, for every k and the binomial
 	}
-	if x <= t.p0*n {
+	if x <= p0*n {
 		// At or below the threshold every member's largest probability
 		// is at μ = x, and NB(x; x, k), a gamma mixture of Poisson(x; λ),
 		// is at most Poisson(x; x): adding the larger of that and the

@@ -128,7 +128,7 @@ func (t *BurstyRate) KLo() float64 {
 // (NewBurstyRelative): x events in n trials, lc = log C(n, x), lx1 =
 // log Γ(x+1). A cell's points all take its boundary; the last cell is
 // the grid's largest shape and the binomial.
-func (t *BurstyRate) addRelative(den []float64, x, n, lc, lx1 float64) {
+func (t *BurstyRate) addRelative(den []float64, x, n, g, lc, lx1 float64) {
 	full := x >= n
 	last := burstCells - 1
 	for j, p0 := range t.cellP0 {
@@ -139,6 +139,7 @@ func (t *BurstyRate) addRelative(den []float64, x, n, lc, lx1 float64) {
 		case x <= 0:
 			continue // certain under μ = 0
 		}
+		p0 = min(p0*g, 1)
 		// No shortcut at or below the boundary (AddPeriod's): a cell of
 		// small shapes may allow rates up to 1, where a period entirely
 		// failed is still unlikely (NB's tail), not certain.

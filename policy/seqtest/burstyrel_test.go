@@ -315,3 +315,57 @@ func TestBurstyRelativeAlternativesStartAtTheNull(t *testing.T) {
 		t.Errorf("log e %.2f after 68 errors in 2,332 invocations (2.9 %%) against a boundary of %.2f %%: want at least 2", e, 100*top)
 	}
 }
+
+// TestBurstyRelativeEverythingFailingAtALoad: a null boundary raised for
+// the load (AddPeriodAt's g) leaves a period in which every trial failed
+// entirely failed, so the alternative "everything fails" keeps its
+// quarter of the weight and each such period adds evidence. Read as x of
+// n·g trials instead (the trials scaled), the first period busier than
+// the baseline's typical one has successes, that alternative drops out
+// for good, and the e-value falls: what it had gathered was that
+// alternative's.
+func TestBurstyRelativeEverythingFailingAtALoad(t *testing.T) {
+	// A sparse hour at 30 a minute: 6 errors in 926 invocations.
+	x := []float64{0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0}
+	n := []float64{26, 22, 28, 33, 33, 26, 40, 24, 34, 28, 41, 23, 28, 34, 27, 35, 36, 31, 31, 36, 32, 23, 36, 30, 34, 30, 35, 25, 32, 33}
+	bt := NewBurstyRelative(x, n, 1.05, 0, 20, 2e-5, &CompareHardGrid)
+	if bt == nil {
+		t.Fatal("no test")
+	}
+	// Every invocation failing after the deploy; a load allowance of
+	// the power 1.1 above 32 a minute.
+	watch := []float64{28, 29, 30, 40, 32, 34, 28}
+	logE := func(scaleTrials bool) []float64 {
+		num, den := make([]float64, len(bt.p1)), make([]float64, bt.Cells())
+		var out []float64
+		for _, m := range watch {
+			g := max(1, math.Pow(m/32, 1.1))
+			v, d := make([]float64, len(num)), make([]float64, len(den))
+			if scaleTrials {
+				bt.AddPeriod(v, d, m, m*g)
+			} else {
+				bt.AddPeriodAt(v, d, m, m, g)
+			}
+			for j := range num {
+				num[j] += v[j]
+			}
+			for j := range den {
+				den[j] += d[j]
+			}
+			out = append(out, bt.LogE(num, den))
+		}
+		return out
+	}
+	at, sc := logE(false), logE(true)
+	t.Logf("log e, every invocation failing: %.2f with the boundary scaled, %.2f with the trials scaled", at, sc)
+	for i := 1; i < len(at); i++ {
+		if at[i] < at[i-1]+1 {
+			t.Errorf("period %d, %v of %v failing: log e %.2f after %.2f, want at least a nat more", i+1, watch[i], watch[i], at[i], at[i-1])
+		}
+	}
+	// The contrast this test rests on: the trials scaled fall at the
+	// fourth period, the first above 32.
+	if sc[3] >= sc[2] {
+		t.Errorf("trials scaled: log e %.2f after %.2f at the fourth period; the contrast is gone", sc[3], sc[2])
+	}
+}
