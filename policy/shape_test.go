@@ -340,3 +340,42 @@ func TestLatencyTempersAtHistoryBound(t *testing.T) {
 	t.Logf("1/k: with a day's bound %.4g (estimate %.4g); the baseline's own 95%% bound %.4g; without history its 70%% bound %.4g (estimate %.4g)",
 		withDay.invKCap, withDay.invK, base, noDay.invKCap, noDay.invK)
 }
+
+// A service with one error in 30,000 invocations before the deploy (too
+// few to show their shape: compare_errors judges against every burst
+// shape they leave open, rare clumps up to a rate of 1 among them), then
+// every one of 1,000 invocations a minute failing. Each such minute is
+// evidence; until stop 63 the alternative "everything fails" sat at the
+// grid's top rate (0.988 here) and a minute entirely failed cost it more
+// than the null's clumps: e = 1e-24 after eight minutes.
+func TestCompareErrorsHardFailureOnARareErrorService(t *testing.T) {
+	cmp := config.Rule{Name: "cmp", Kind: config.RuleCompareErrors}
+	p := simPolicy(t, cmp, config.DefaultConfidence)
+	var base []sample.Sample
+	for m := -30; m < 0; m++ {
+		e := 0.0
+		if m == -22 {
+			e = 1
+		}
+		base = append(base, met("Invocations", "", m, 1000), met("Errors", "", m, e))
+	}
+	pb := p.PrepareBaseline(base)
+	if pb.rules[0].bursty == nil {
+		t.Fatal("no test against the burst shapes: the case needs the sparse baseline's")
+	}
+	h := p.NewHistory(Watch{Start: t0, KnownGood: "1", NewVersion: "2"})
+	h.SetBaseline(pb)
+	for m := range 15 {
+		h.Add(met("Invocations", "", m, 1000))
+		h.Add(met("Errors", "", m, 1000))
+		v := p.Evaluate(Input{WatchStart: t0, KnownGood: "1", NewVersion: "2", Prepared: pb, Evidence: h.Evidence(), Samples: h.samples}, at(m+1).Add(5*time.Second))
+		if v.Kind == Failing {
+			t.Logf("rolled back in minute %d: %s", m+1, v.Findings[0].Note)
+			if m+1 > 8 {
+				t.Errorf("every invocation failing at 1,000 a minute: rolled back in minute %d, want by the 8th", m+1)
+			}
+			return
+		}
+	}
+	t.Error("every invocation failing at 1,000 a minute for 15 minutes: not rolled back")
+}

@@ -438,9 +438,19 @@ func (t *BurstyRate) addCount(num, den []float64, x float64) {
 // addAlternatives adds to num each alternative's log probability of x
 // events in n trials (lc = log C(n, x), lx1 = log Γ(x+1)), its rate
 // scaled by s (the period's null boundary over p0: 1 but for cold
-// starts) up to the largest. The largest effect is everything failing,
-// binomial whatever the bursts: a version that always fails does so
-// every period.
+// starts, or the load) up to the largest. The largest effect is
+// everything failing, binomial whatever the bursts: a version that always
+// fails does so every period. Its rate is the grid's top or
+// 1 - 1/(10(n+1)), the larger, so that a period with every one of its n
+// trials failed costs it at most about a tenth of a nat however large n
+// is (all but one, about 2.4 nats): at the
+// grid's top alone (log-odds 12 above p0) a small p0 put it at 0.988, and
+// 1,000 of 1,000 failing cost 12 nats a period, more than a null of rare
+// clumps that allows a rate of 1 charges for it (about 7 at shape 1e-4),
+// so a version failing every request at 1,000 a minute was never rolled
+// back against a baseline of 1 error in 30,000. The choice depends on n
+// alone, known with the period (every factor conditions on it), so the
+// factor is still a probability over x.
 func (t *BurstyRate) addAlternatives(num []float64, x, n, s, lc, lx1 float64) {
 	top := len(t.p1) - 1
 	var altG float64 // log Γ(x+kAlt) - log Γ(kAlt) - log Γ(x+1), shared by the alternatives
@@ -465,7 +475,7 @@ func (t *BurstyRate) addAlternatives(num []float64, x, n, s, lc, lx1 float64) {
 			num[i] += lc + binLL(x, n, p)
 		}
 	}
-	num[top] += lc + binLL(x, n, t.p1[top])
+	num[top] += lc + binLL(x, n, max(t.p1[top], 1-1/(10*n+10)))
 }
 
 // nullAt is the log of the null's largest probability of x events in n

@@ -369,3 +369,42 @@ func TestBurstyRelativeEverythingFailingAtALoad(t *testing.T) {
 		t.Errorf("trials scaled: log e %.2f after %.2f at the fourth period; the contrast is gone", sc[3], sc[2])
 	}
 }
+
+// TestBurstyRelativeEverythingFailingAtScale: against a baseline of one
+// error in 30,000 invocations, whose null allows rare clumps up to a rate
+// of 1 (shapes down to 1e-4), every one of 1,000 invocations failing
+// minute after minute is evidence against the known-good. The alternative
+// "everything fails" at the grid's top rate alone (log-odds 12 above the
+// null's: 0.988) charged 12 nats for such a minute, the null's clumps
+// about 2, and the e-value fell 3 nats a minute.
+func TestBurstyRelativeEverythingFailingAtScale(t *testing.T) {
+	x, n := make([]float64, 30), make([]float64, 30)
+	for i := range n {
+		n[i] = 1000
+	}
+	x[8] = 1
+	bt := NewBurstyRelative(x, n, 1.05, 0, 20, 2e-5, &CompareHardGrid)
+	if bt == nil {
+		t.Fatal("no test")
+	}
+	if top := bt.p1[len(bt.p1)-1]; top > 0.99 {
+		t.Fatalf("the grid's top rate is %.4f: the case needs it well below 1", top)
+	}
+	num, den := make([]float64, len(bt.p1)), make([]float64, bt.Cells())
+	prev := 0.0
+	for i := range 6 {
+		v, d := make([]float64, len(num)), make([]float64, len(den))
+		bt.AddPeriod(v, d, 1000, 1000)
+		for j := range num {
+			num[j] += v[j]
+		}
+		for j := range den {
+			den[j] += d[j]
+		}
+		e := bt.LogE(num, den)
+		if i > 0 && e < prev+1 {
+			t.Errorf("period %d of 1,000 of 1,000 failing: log e %.2f after %.2f, want at least a nat more", i+1, e, prev)
+		}
+		prev = e
+	}
+}
