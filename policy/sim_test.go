@@ -698,6 +698,15 @@ func TestSimulatedDetection(t *testing.T) {
 				return flakyProbes(map[bool]float64{true: 0, false: 1}[m < 0])(r, m)
 			}, periods: 30}, 1},
 		{scenario{name: "2x errors at 1000 a minute, 0.5%, a day", rule: cmp, minute: errorMinute(flat(1000), after(0.005, 0.01), 0), periods: 30, history: day}, 15},
+		// Against baselines that judge against every burst shape
+		// (seqtest.NewBurstyRelative): a steady 10x on a clumpy service
+		// (1% in bursts of shape 0.2; median the 22nd minute and half
+		// missed until stop 63, the alternatives then starting at the
+		// region's top) and every invocation failing on a service of
+		// rare clumps (0.03%, shape 0.05; a quarter missed, "everything
+		// fails" at 0.988). Both medians: the 6th-7th minute.
+		{scenario{name: "10x errors on a clumpy service, compare_errors", rule: cmp, minute: errorMinuteK(flat(1000), after(0.01, 0.1), after(0.2, 0)), periods: 30}, 8},
+		{scenario{name: "everything failing on a service of rare clumps, compare_errors", rule: cmp, minute: errorMinuteK(flat(1000), after(3e-4, 1), after(0.05, 0)), periods: 30}, 8},
 	}
 	// The canary case: the new version (10% of the traffic) fails 10x.
 	cases[2].s.minute = func(r rng, m int, v string) []sample.Sample {
