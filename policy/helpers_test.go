@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"testing"
 	"time"
 
 	"github.com/canaryd/canaryd/config"
@@ -95,4 +96,37 @@ func target(bake time.Duration, rules ...config.Rule) config.Target {
 	// default day would read those minutes as history.
 	t.ShapeWindow = t.BaselineWindow
 	return t
+}
+
+// rollbackMinute feeds a watch its minutes' invocations n and errors x
+// against the prepared baseline pb, evaluating after each, and returns
+// the first minute (1-based) whose verdict fails with its first finding's
+// note, or 0.
+func rollbackMinute(p *Policy, pb *PreparedBaseline, x, n []float64) (int, string) {
+	h := p.NewHistory(Watch{Start: t0, KnownGood: "1", NewVersion: "2"})
+	h.SetBaseline(pb)
+	for m := range n {
+		h.Add(met("Invocations", "", m, n[m]))
+		h.Add(met("Errors", "", m, x[m]))
+		v := p.Evaluate(Input{WatchStart: t0, KnownGood: "1", NewVersion: "2", Prepared: pb, Evidence: h.Evidence(), Samples: h.samples}, at(m+1).Add(5*time.Second))
+		if v.Kind == Failing {
+			return m + 1, v.Findings[0].Note
+		}
+	}
+	return 0, ""
+}
+
+// wantRollbackBy fails t unless the watch of rollbackMinute is rolled back
+// by minute by (what names the watch in the message).
+func wantRollbackBy(t *testing.T, p *Policy, pb *PreparedBaseline, x, n []float64, by int, what string) {
+	t.Helper()
+	m, note := rollbackMinute(p, pb, x, n)
+	switch {
+	case m == 0:
+		t.Errorf("%s for %d minutes: not rolled back", what, len(n))
+	case m > by:
+		t.Errorf("%s: rolled back in minute %d, want by minute %d", what, m, by)
+	default:
+		t.Logf("%s: rolled back in minute %d: %s", what, m, note)
+	}
 }

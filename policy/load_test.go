@@ -517,20 +517,6 @@ func TestCompareErrorsHardFailureAtALoad(t *testing.T) {
 	if pb.rules[0].bursty == nil {
 		t.Fatal("no test against the burst shapes: the case needs the sparse baseline's")
 	}
-	h := p.NewHistory(Watch{Start: t0, KnownGood: "1", NewVersion: "2"})
-	h.SetBaseline(pb)
 	watch := []float64{28, 29, 30, 40, 32, 34, 28, 30, 31, 29, 33, 30}
-	for m, n := range watch {
-		h.Add(met("Invocations", "", m, n))
-		h.Add(met("Errors", "", m, n))
-		v := p.Evaluate(Input{WatchStart: t0, KnownGood: "1", NewVersion: "2", Prepared: pb, Evidence: h.Evidence(), Samples: h.samples}, at(m+1).Add(5*time.Second))
-		if v.Kind == Failing {
-			t.Logf("rolled back in minute %d: %s", m+1, v.Findings[0].Note)
-			if m+1 > 8 {
-				t.Errorf("every invocation failing at ~30 a minute: rolled back in minute %d, want by the 8th", m+1)
-			}
-			return
-		}
-	}
-	t.Errorf("every invocation failing at ~30 a minute for %d minutes: not rolled back", len(watch))
+	wantRollbackBy(t, p, pb, watch, watch, 8, "every invocation failing at ~30 a minute")
 }

@@ -363,19 +363,9 @@ func TestCompareErrorsHardFailureOnARareErrorService(t *testing.T) {
 	if pb.rules[0].bursty == nil {
 		t.Fatal("no test against the burst shapes: the case needs the sparse baseline's")
 	}
-	h := p.NewHistory(Watch{Start: t0, KnownGood: "1", NewVersion: "2"})
-	h.SetBaseline(pb)
-	for m := range 15 {
-		h.Add(met("Invocations", "", m, 1000))
-		h.Add(met("Errors", "", m, 1000))
-		v := p.Evaluate(Input{WatchStart: t0, KnownGood: "1", NewVersion: "2", Prepared: pb, Evidence: h.Evidence(), Samples: h.samples}, at(m+1).Add(5*time.Second))
-		if v.Kind == Failing {
-			t.Logf("rolled back in minute %d: %s", m+1, v.Findings[0].Note)
-			if m+1 > 8 {
-				t.Errorf("every invocation failing at 1,000 a minute: rolled back in minute %d, want by the 8th", m+1)
-			}
-			return
-		}
+	n := make([]float64, 15)
+	for i := range n {
+		n[i] = 1000
 	}
-	t.Error("every invocation failing at 1,000 a minute for 15 minutes: not rolled back")
+	wantRollbackBy(t, p, pb, n, n, 8, "every invocation failing at 1,000 a minute")
 }

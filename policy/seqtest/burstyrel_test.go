@@ -301,20 +301,10 @@ func TestBurstyRelativeAlternativesStartAtTheNull(t *testing.T) {
 	}
 	// A 3x regression's errors, at 170 invocations a minute for 14
 	// minutes, against the boundary near 1.75 %: the e-value rises.
-	num, den := make([]float64, len(bt.p1)), make([]float64, bt.Cells())
 	nx := []float64{7, 6, 3, 3, 5, 3, 3, 6, 5, 8, 3, 4, 5, 7}
 	nn := []float64{106, 157, 137, 153, 172, 184, 139, 201, 176, 174, 207, 167, 182, 177}
-	for i := range nx {
-		v, d := make([]float64, len(num)), make([]float64, len(den))
-		bt.AddPeriod(v, d, nx[i], nn[i])
-		for j := range num {
-			num[j] += v[j]
-		}
-		for j := range den {
-			den[j] += d[j]
-		}
-	}
-	if e := bt.LogE(num, den); e < 2 {
+	es := relPath(bt, len(nx), func(i int, v, d []float64) { bt.AddPeriod(v, d, nx[i], nn[i]) })
+	if e := es[len(es)-1]; e < 2 {
 		t.Errorf("log e %.2f after 68 errors in 2,332 invocations (2.9 %%) against a boundary of %.2f %%: want at least 2", e, 100*top)
 	}
 }
@@ -339,25 +329,15 @@ func TestBurstyRelativeEverythingFailingAtALoad(t *testing.T) {
 	// the power 1.1 above 32 a minute.
 	watch := []float64{28, 29, 30, 40, 32, 34, 28}
 	logE := func(scaleTrials bool) []float64 {
-		num, den := make([]float64, len(bt.p1)), make([]float64, bt.Cells())
-		var out []float64
-		for _, m := range watch {
+		return relPath(bt, len(watch), func(i int, v, d []float64) {
+			m := watch[i]
 			g := max(1, math.Pow(m/32, 1.1))
-			v, d := make([]float64, len(num)), make([]float64, len(den))
 			if scaleTrials {
 				bt.AddPeriod(v, d, m, m*g)
 			} else {
 				bt.AddPeriodAt(v, d, m, m, g)
 			}
-			for j := range num {
-				num[j] += v[j]
-			}
-			for j := range den {
-				den[j] += d[j]
-			}
-			out = append(out, bt.LogE(num, den))
-		}
-		return out
+		})
 	}
 	at, sc := logE(false), logE(true)
 	t.Logf("log e, every invocation failing: %.2f with the boundary scaled, %.2f with the trials scaled", at, sc)
@@ -393,22 +373,11 @@ func TestBurstyRelativeEverythingFailingAtScale(t *testing.T) {
 	if top := bt.p1[len(bt.p1)-1]; top > 0.99 {
 		t.Fatalf("the grid's top rate is %.4f: the case needs it well below 1", top)
 	}
-	num, den := make([]float64, len(bt.p1)), make([]float64, bt.Cells())
-	prev := 0.0
-	for i := range 6 {
-		v, d := make([]float64, len(num)), make([]float64, len(den))
-		bt.AddPeriod(v, d, 1000, 1000)
-		for j := range num {
-			num[j] += v[j]
+	es := relPath(bt, 6, func(_ int, v, d []float64) { bt.AddPeriod(v, d, 1000, 1000) })
+	for i := 1; i < len(es); i++ {
+		if es[i] < es[i-1]+1 {
+			t.Errorf("period %d of 1,000 of 1,000 failing: log e %.2f after %.2f, want at least a nat more", i+1, es[i], es[i-1])
 		}
-		for j := range den {
-			den[j] += d[j]
-		}
-		e := bt.LogE(num, den)
-		if i > 0 && e < prev+1 {
-			t.Errorf("period %d of 1,000 of 1,000 failing: log e %.2f after %.2f, want at least a nat more", i+1, e, prev)
-		}
-		prev = e
 	}
 }
 
@@ -428,18 +397,29 @@ func TestBurstyRelativeSteadyRegressionOnAClumpyService(t *testing.T) {
 	if bt == nil {
 		t.Fatal("no test")
 	}
+	es := relPath(bt, 10, func(_ int, v, d []float64) { bt.AddPeriod(v, d, 100, 1000) })
+	if e := es[len(es)-1]; e < 1 {
+		t.Errorf("ten minutes of 100 of 1,000 failing against 1.5 %% in bursts of shape 0.1: log e %.2f, want at least 1", e)
+	}
+}
+
+// relPath is bt's log e-value after each of k periods, period i adding
+// its factors through add (AddPeriod or AddPeriodAt on the buffers).
+func relPath(bt *BurstyRate, k int, add func(i int, num, den []float64)) []float64 {
 	num, den := make([]float64, len(bt.p1)), make([]float64, bt.Cells())
-	for range 10 {
-		v, d := make([]float64, len(num)), make([]float64, len(den))
-		bt.AddPeriod(v, d, 100, 1000)
+	v, d := make([]float64, len(num)), make([]float64, len(den))
+	out := make([]float64, 0, k)
+	for i := range k {
+		clear(v)
+		clear(d)
+		add(i, v, d)
 		for j := range num {
 			num[j] += v[j]
 		}
 		for j := range den {
 			den[j] += d[j]
 		}
+		out = append(out, bt.LogE(num, den))
 	}
-	if e := bt.LogE(num, den); e < 1 {
-		t.Errorf("ten minutes of 100 of 1,000 failing against 1.5 %% in bursts of shape 0.1: log e %.2f, want at least 1", e)
-	}
+	return out
 }
