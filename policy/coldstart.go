@@ -120,7 +120,7 @@ func (p *Policy) latencyIncrement(r *rule, rb *ruleBase, w *watchInfo, q *period
 		if a > 2*rb.upper {
 			return
 		}
-		rb.burstyIncrement(inc, vec, split, q.xn, q.nn, a+so)
+		rb.burstyIncrement(inc, vec, split, q.xn, q.nn, a+so, 1)
 	case counts:
 		if a > 2*rb.upper {
 			return

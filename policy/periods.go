@@ -314,7 +314,7 @@ func (p *Policy) increment(r *rule, rb *ruleBase, w *watchInfo, q *period, split
 		inc.x, inc.n = q.xn/phi, q.nn/phi
 		if rb.bursty != nil {
 			// split is free: one-sample rules have no split periods.
-			rb.burstyIncrement(&inc, vec, split, q.xn, q.nn, 0)
+			rb.burstyIncrement(&inc, vec, split, q.xn, q.nn, 0, 1)
 		}
 		if rb.hedge > 0 && q.nn > 0 {
 			inc.hedge.Add(min(q.xn/q.nn, 1), rb.hedge)
@@ -323,7 +323,7 @@ func (p *Policy) increment(r *rule, rb *ruleBase, w *watchInfo, q *period, split
 		phi := seqtest.Phi(rb.mu0, rb.invK)
 		inc.x, inc.n = q.xn/phi, 1/phi
 		if rb.bursty != nil {
-			rb.burstyIncrement(&inc, vec, split, q.xn, 1, 0)
+			rb.burstyIncrement(&inc, vec, split, q.xn, 1, 0, 1)
 		}
 	case before > 0:
 		deployPeriod(rb, q, &inc, before)
@@ -335,22 +335,18 @@ func (p *Policy) increment(r *rule, rb *ruleBase, w *watchInfo, q *period, split
 
 // burstyIncrement is a period's evidence for the test against a null
 // composite over bursts: x events in n trials (1 for a count per
-// period), a cold share a of them allowed (latency), in the buffers vec
-// (the alternatives) and den (the null's cells).
-func (rb *ruleBase) burstyIncrement(inc *increment, vec, den []float64, x, n, a float64) {
-	clear(vec)
-	clear(den)
-	rb.bursty.AddPeriodCold(vec, den, x, n, a)
-	inc.vec, inc.den = vec, den
-}
-
-// burstyIncrementAt is burstyIncrement without cold starts, the null's
+// period), a cold share a of them allowed (latency) or else the null's
 // boundary g times the test's (the known-good's rise with its load:
-// seqtest.BurstyRate.AddPeriodAt).
-func (rb *ruleBase) burstyIncrementAt(inc *increment, vec, den []float64, x, n, g float64) {
+// seqtest.BurstyRate.AddPeriodAt), in the buffers vec (the alternatives)
+// and den (the null's cells).
+func (rb *ruleBase) burstyIncrement(inc *increment, vec, den []float64, x, n, a, g float64) {
 	clear(vec)
 	clear(den)
-	rb.bursty.AddPeriodAt(vec, den, x, n, g)
+	if a > 0 {
+		rb.bursty.AddPeriodCold(vec, den, x, n, a)
+	} else {
+		rb.bursty.AddPeriodAt(vec, den, x, n, g)
+	}
 	inc.vec, inc.den = vec, den
 }
 
@@ -388,7 +384,7 @@ func (p *Policy) twoSampleIncrement(rb *ruleBase, w *watchInfo, q *period, inc *
 			// split is free: the period is not split. The load scales
 			// the null's rate, not the trials: x of n·g would read a
 			// period entirely failed as one with successes.
-			rb.burstyIncrementAt(inc, vec, split, q.xn, q.nn, g)
+			rb.burstyIncrement(inc, vec, split, q.xn, q.nn, 0, g)
 		}
 		if rb.stage != nil {
 			// split is free here too (rb.stage excludes rb.bursty).
