@@ -152,7 +152,7 @@ func (p *Policy) PrepareBaselineSince(baseline []sample.Sample, since time.Time)
 			rb.allowCapacity(x, n)
 			series[i] = counts{ts, x, n}
 			rb.setBaseCounts(r, x, n)
-			b.shift(rb, ts, x, n, r.test == testPerPeriod, false)
+			b.shift(r, rb, ts, x, n, r.test == testPerPeriod, false)
 		case testProbe:
 			ts, x, n := b.probeBlocks(r, baseline)
 			series[i] = counts{ts, x, n}
@@ -161,7 +161,7 @@ func (p *Policy) PrepareBaselineSince(baseline []sample.Sample, since time.Time)
 			// result in the minute of the deploy) would rank as extremes:
 			// only whole ones say whether the known-good got worse.
 			wts, wx, wn := wholePeriods(ts, x, n)
-			b.shift(rb, wts, wx, wn, false, true)
+			b.shift(r, rb, wts, wx, wn, false, true)
 		}
 	}
 	b.shareShift()
