@@ -86,7 +86,15 @@ type kgShift struct {
 // its baseline (ts the periods' starts, ascending; x the events, n the
 // trials; probe: a probe rule's results, whose ties share their ranks).
 func (b *PreparedBaseline) shift(r *rule, rb *ruleBase, ts []int64, x, n []float64, perPeriod, probe bool) {
-	c, pv := changepoint(x, n, probe)
+	var splits []split // a count rule's every split, strictly ranked (dayStep)
+	var c int
+	var pv float64
+	if probe {
+		c, pv = changepoint(x, n, true)
+	} else {
+		splits = changepoints(x, n)
+		c, pv = mostExtreme(splits)
+	}
 	z := 0.0 // the rate test a step at c must pass: strict ranks, or looser ranks and a stronger rate
 	switch {
 	case pv <= shiftP:
@@ -104,7 +112,7 @@ func (b *PreparedBaseline) shift(r *rule, rb *ruleBase, ts []int64, x, n []float
 		if c, pv := changepoint(x, n, true); pv <= shiftP && b.stepAt(rb, ts, x, n, perPeriod, c, pv, shiftZLoose) {
 			return
 		}
-		if !perPeriod && b.dayStep(r, rb, ts, x, n) {
+		if !perPeriod && b.dayStep(r, rb, ts, x, n, splits) {
 			return
 		}
 	}
@@ -176,8 +184,11 @@ func (b *PreparedBaseline) stepAtK(rb *ruleBase, ts []int64, x, n []float64, per
 // than their day (shape 30 over the day, 2 or 0.5 over the hour) in 0.6%
 // and 0.85% (0.2% and 0.35% before), where a bad deploy then alerts
 // unless it is worse than the tail (kgShift.worse).
-func (b *PreparedBaseline) dayStep(r *rule, rb *ruleBase, ts []int64, x, n []float64) bool {
-	if b.hist == nil {
+// splits are changepoints(x, n), reordered here; the shape history is
+// read only when one of them passes the rank test.
+func (b *PreparedBaseline) dayStep(r *rule, rb *ruleBase, ts []int64, x, n []float64, splits []split) bool {
+	splits = slices.DeleteFunc(splits, func(s split) bool { return s.p > shiftPLoose })
+	if b.hist == nil || len(splits) == 0 {
 		return false
 	}
 	hts, hx, hn := b.histBlocks(r, rb)
@@ -186,14 +197,9 @@ func (b *PreparedBaseline) dayStep(r *rule, rb *ruleBase, ts []int64, x, n []flo
 	}
 	rb.allowCapacity(hx, hn)
 	day := seqtest.InvKRuns(hx, hn, b.hourRuns(hts), 1)
-	splits := changepoints(x, n)
 	slices.SortStableFunc(splits, func(a, b split) int { return cmp.Compare(a.p, b.p) })
 	for _, s := range splits {
-		if s.p > shiftPLoose {
-			break
-		}
-		c := s.c
-		if b.stepAtK(rb, ts, x, n, false, c, s.p, shiftZLoose, max(day, seqtest.InvK(x[:c], n[:c]))) {
+		if b.stepAtK(rb, ts, x, n, false, s.c, s.p, shiftZLoose, max(day, seqtest.InvK(x[:s.c], n[:s.c]))) {
 			return true
 		}
 	}
@@ -500,8 +506,14 @@ func changepoint(x, n []float64, midRanks bool) (c int, p float64) {
 	if tied {
 		return tiedChangepoint(rank2)
 	}
+	return mostExtreme(splitPs(rank2))
+}
+
+// mostExtreme is the split with the smallest p (the latest of equals;
+// none: 0, 1).
+func mostExtreme(splits []split) (c int, p float64) {
 	p = 1
-	for _, s := range splitPs(rank2) {
+	for _, s := range splits {
 		if s.p < p {
 			c, p = s.c, s.p
 		}
