@@ -699,6 +699,19 @@ func TestSimulatedDetection(t *testing.T) {
 			probes: func(r rng, m int) []sample.Sample {
 				return flakyProbes(map[bool]float64{true: 0, false: 1}[m < 0])(r, m)
 			}, periods: 30}, 1},
+		// A clean service (no error in the hour, nor in the day) whose new
+		// version fails every request, its health endpoint still passing:
+		// the cleaner the service, the less its baseline says about how
+		// errors would come. error_rate's null is any bursts at 5%, and
+		// betting on each minute's failed share wins at most 1/5% a
+		// minute: the third minute, the best any test of that null can
+		// do at α. compare_errors' null is any bursts at the known-good's
+		// rate, which no error in the hour leaves as high as a whole
+		// failed minute in four: about two nats a failed minute, the
+		// sixth. A day without errors does not help it: the rate is the
+		// hour's (the day's may differ), and no events show no shape.
+		{scenario{name: "hard failure, a clean service, error_rate", rule: errRate, minute: errorMinute(flat(1000), after(0, 1), 0), periods: 30}, 3},
+		{scenario{name: "hard failure, a clean service and day, compare_errors", rule: cmp, minute: errorMinute(flat(1000), after(0, 1), 0), periods: 30, history: day}, 6},
 		{scenario{name: "2x errors at 1000 a minute, 0.5%, a day", rule: cmp, minute: errorMinute(flat(1000), after(0.005, 0.01), 0), periods: 30, history: day}, 15},
 		// Against baselines that judge against every burst shape
 		// (seqtest.NewBurstyRelative): a steady 10x on a clumpy service
