@@ -29,8 +29,11 @@ import (
 // incident may be too light to show on its own): each compares the new
 // version with its own known-good tail since that step.
 //
-// None of this can trip a rule; it can only turn a rollback into an
-// alert, so it is a plain test at a fixed z, not an e-process.
+// None of this can trip a rule. The step can only turn a rollback into
+// an alert, so it is a plain test at a fixed z. Whether the new version
+// is worse than the tail turns the alert back into a rollback and is
+// asked at every evaluation while the rule trips, so its level is spent
+// over the periods since the deploy (worseLevel).
 
 const (
 	// recentPeriods is how much of the end of the baseline describes what
@@ -44,8 +47,8 @@ const (
 	// a tail of 4 must rank above the whole head, one of 5 may have one
 	// exception.
 	shiftP = 1e-4
-	// shiftZ is the z of the tail's rate against the head's (and of the new
-	// version's against the tail's).
+	// shiftZ is the z of the tail's rate against the head's (the new
+	// version's against the tail's spends its one-sided p: worseLevel).
 	shiftZ = 3
 	// shiftPLoose and shiftZLoose: a step whose ranks are less extreme
 	// (an incident so bursty that some of its minutes rank low) is one
@@ -378,8 +381,18 @@ const quietTail = 3
 // rate, each side tempered at its own count per period (a probe result
 // is not a period: the new side's results are counted per period of the
 // tail's size). own is the new version's burstiness since the deploy
-// (0: not known).
-func (sh *kgShift) worse(a *epochAcc, probe bool, invK, own float64) bool {
+// (0: not known); looks is the number of periods judged since the
+// deploy, the z and exact tests' level worseLevel(looks).
+//
+// A version failing more than half its requests has less room for
+// bursts above its rate than φ allows: its counts are tempered at
+// min(1, 2(1-p))·φ (at least 1), none at all when it fails every request
+// (100 of 100 after the known-good's 6 of 100 in bursts of 1/k 1.16:
+// tempered at φ = 24 it read as 4 of 4). Below half, φ: at (1-p)·φ a
+// deploy as bad as a bursty incident, 21 of 69 failing in its first
+// minute against the incident's 11.6 %, read as worse (quality
+// good/during-incident seed 10006).
+func (sh *kgShift) worse(a *epochAcc, probe bool, invK, own float64, looks int) bool {
 	if a.rawN <= 0 || a.periods == 0 || sh.raw.N <= 0 || sh.periods == 0 {
 		return false
 	}
@@ -392,27 +405,60 @@ func (sh *kgShift) worse(a *epochAcc, probe bool, invK, own float64) bool {
 		k, tail = own, temper(sh.raw, seqtest.Phi(sh.raw.X/float64(sh.periods), own))
 	}
 	nw := seqtest.Block{X: a.rawX, N: a.rawN}
-	nw = temper(nw, seqtest.Phi(nw.X/nw.N*perPeriod, k))
-	return significantlyAbove(nw, tail, incidentWorse) || exactlyAbove(nw, tail, incidentWorse) || fisherAbove(nw, tail, incidentWorse)
+	p := min(1, nw.X/nw.N)
+	nw = temper(nw, max(1, min(1, 2*(1-p))*seqtest.Phi(p*perPeriod, k)))
+	lvl := worseLevel(looks)
+	return zAbove(nw, tail, incidentWorse) >= -normQuantile(lvl) || exactlyAbove(nw, tail, incidentWorse, lvl) ||
+		(p >= fisherShare && fisherAbove(nw, tail, incidentWorse))
 }
 
-// exactlyAbove is significantlyAbove's question answered exactly where
-// events are few: given the events of both blocks, the new block's share
-// of them is binomial under rates in the ratio r0 (the conditional
-// test of two Poisson rates), and its upper tail must be at most the
-// one-sided p of shiftZ. The log-scale z cannot get there when the
-// reference block has one or two events: its standard error never falls
-// below theirs, so a version failing 19 of 19 requests after a
-// known-good's 1 error in 15 (7%, above a 5% ceiling, in its last five
-// minutes) reached z = 2.5 and was kept. Exactly, 14 of 14 is enough.
-// Tempered counts are allowed (the regularized incomplete beta is the
-// binomial tail's continuous extension).
-func exactlyAbove(b, ref seqtest.Block, r0 float64) bool {
+// fisherShare is the share of its requests the new version must fail for
+// fisherAbove to judge it: Fisher's test is for a version failing most of
+// them, where the Poisson tests' null (1.25 times a tail rate they bound
+// without a ceiling) can exceed every request. Below it the spent tests
+// judge alone: at large counts Fisher's own fixed level would be about
+// z 3.3 at every look (560 of 4,300 against 45 of 732).
+const fisherShare = 0.5
+
+// worseLevel is the level of worse's z and exact tests at its t-th look
+// (t periods judged since the deploy). Each is asked at every period
+// while the rule trips, for as long as the watch, and at a fixed level
+// shiftP1 a deploy as bad as a bursty incident (1 % → 4 % in bursts of
+// shape 3) was found worse in 28 of 4,000 simulated watches, five times
+// that level. The first worseEarly looks, where an incident made worse
+// shows, take shiftP1/2 each (z 3.2); the later ones share another
+// shiftP1/2, 6/(π²(t-worseEarly)²) of it at the t-th: at most 2·shiftP1
+// over the watch for each test.
+func worseLevel(t int) float64 {
+	if t <= worseEarly {
+		return shiftP1 / 2
+	}
+	u := float64(t - worseEarly)
+	return shiftP1 / 2 * 6 / (math.Pi * math.Pi * u * u)
+}
+
+// worseEarly is how many looks worse takes at a fixed level.
+const worseEarly = 3
+
+// normQuantile is the standard normal's quantile at p.
+func normQuantile(p float64) float64 { return -math.Sqrt2 * math.Erfcinv(2*p) }
+
+// exactlyAbove is the z test's question answered exactly where events are
+// few: given the events of both blocks, the new block's share of them is
+// binomial under rates in the ratio r0 (the conditional test of two
+// Poisson rates), and its upper tail must be at most lvl. The log-scale z
+// cannot get there when the reference block has one or two events: its
+// standard error never falls below theirs, so a version failing 19 of 19
+// requests after a known-good's 1 error in 15 (7%, above a 5% ceiling, in
+// its last five minutes) reached z = 2.5 and was kept. Exactly, 14 of 14
+// is enough. Tempered counts are allowed (the regularized incomplete beta
+// is the binomial tail's continuous extension).
+func exactlyAbove(b, ref seqtest.Block, r0, lvl float64) bool {
 	if b.N <= 0 || ref.N <= 0 || b.X <= 0 {
 		return false
 	}
 	pi := r0 * b.N / (r0*b.N + ref.N)
-	return mathext.RegIncBeta(b.X, ref.X+1, pi) <= shiftP1
+	return mathext.RegIncBeta(b.X, ref.X+1, pi) <= lvl
 }
 
 // fisherAbove answers the same question for binomial counts, which the
@@ -736,13 +782,6 @@ func rankSumSurvival(T int) [][]float64 {
 	}
 	rankSumCache[T] = f
 	return f
-}
-
-// significantlyAbove reports whether block b's rate is significantly
-// (shiftZ standard errors of the log ratio, 0.5 added to the counts)
-// above r0 times the reference block's.
-func significantlyAbove(b, ref seqtest.Block, r0 float64) bool {
-	return b.N > 0 && ref.N > 0 && zAbove(b, ref, r0) >= shiftZ
 }
 
 // zAbove is the z of b's rate against r0 times ref's, on the log scale.

@@ -563,7 +563,9 @@ func TestSimulatedFalseAlarms(t *testing.T) {
 		// (shiftPLoose, shiftZLoose): 1% -> 4% at 600 a minute rolled back
 		// in about 5% of watches, 16.5% before either; with the step also
 		// tested against the day's burstiness (dayStep), 32 of 2,000 at
-		// α = 5% (81 before) and 41 of 4,000 at 5e-4 (75 before).
+		// α = 5% (81 before) and 41 of 4,000 at 5e-4 (75 before); with
+		// the worse test's level spent over the watch (worseLevel), 16
+		// and 17.
 		{name: "compare_errors, during an incident (1% -> 4%, k=3, 600 a minute), new as bad, a day of history", rule: cmp, deploy: 30 * time.Second,
 			minute: incidentMinuteK(600, 0.01, 0.04, 3, 0.5, 0.04, 30, 3), periods: watch, history: day, rollbacks: true},
 		{name: "compare_errors, during an incident (1% -> 8%, k=5), new as bad, a day of history", rule: cmp, deploy: 45 * time.Second,

@@ -229,7 +229,7 @@ func (p *Policy) knownGoodBreaches(r *rule, rb *ruleBase, a, total *epochAcc, re
 	if !r.isProbe() && !r.isLatency() {
 		own = total.disp.invK()
 	}
-	worse = rb.shift.worse(a, r.isProbe(), rb.invK, own)
+	worse = rb.shift.worse(a, r.isProbe(), rb.invK, own, total.periods)
 	return !worse, worse
 }
 
