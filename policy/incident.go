@@ -382,7 +382,8 @@ const quietTail = 3
 // is not a period: the new side's results are counted per period of the
 // tail's size). own is the new version's burstiness since the deploy
 // (0: not known); looks is the number of periods judged since the
-// deploy, the z and exact tests' level worseLevel(looks).
+// deploy (a probe rule's results: each is a look), the z and exact
+// tests' level worseLevel(looks).
 //
 // A version failing more than half its requests has less room for
 // bursts above its rate than φ allows: its counts are tempered at
