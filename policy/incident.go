@@ -409,7 +409,7 @@ func (sh *kgShift) worse(a *epochAcc, probe bool, invK, own float64, looks int) 
 	p := min(1, nw.X/nw.N)
 	nw = temper(nw, max(1, min(1, 2*(1-p))*seqtest.Phi(p*perPeriod, k)))
 	lvl := worseLevel(looks)
-	return zAbove(nw, tail, incidentWorse) >= -normQuantile(lvl) || exactlyAbove(nw, tail, incidentWorse, lvl) ||
+	return zAbove(nw, tail, incidentWorse) >= -normalQuantile(lvl) || exactlyAbove(nw, tail, incidentWorse, lvl) ||
 		(p >= fisherShare && fisherAbove(nw, tail, incidentWorse))
 }
 
@@ -440,9 +440,6 @@ func worseLevel(t int) float64 {
 
 // worseEarly is how many looks worse takes at a fixed level.
 const worseEarly = 3
-
-// normQuantile is the standard normal's quantile at p.
-func normQuantile(p float64) float64 { return -math.Sqrt2 * math.Erfcinv(2*p) }
 
 // exactlyAbove is the z test's question answered exactly where events are
 // few: given the events of both blocks, the new block's share of them is
