@@ -34,6 +34,7 @@ type ruleBase struct {
 	one      *seqtest.Binomial          // one-sample rate test
 	bursty   *seqtest.BurstyRate        // absolute count rules: the test against a null composite over bursts (nil: none)
 	kLo      float64                    // ... the burst shape it allows down to (0: any)
+	kFrom    burstSource                // ... what bounded it, and what bounded invKCap (findings)
 	hedge    float64                    // error_rate: the null mean share Hedge bets against (0: none; seqtest.Hedge)
 	pois     *seqtest.Poisson           // per-period count test
 	mu0      float64                    // per-period null mean
@@ -539,8 +540,8 @@ func (b *PreparedBaseline) prepareBursty(r *rule, rb *ruleBase, ts []int64, x, n
 	if (r.isLatency() && rb.events < 0) || p0 <= 0 || (!count && p0 >= 1) {
 		return
 	}
-	if up := b.invKUpper(r, rb, ts, x, n, burstDelta*r.alpha); !math.IsInf(up, 1) {
-		rb.kLo = 1 / up
+	if up, from := b.invKUpper(r, rb, ts, x, n, burstDelta*r.alpha); !math.IsInf(up, 1) {
+		rb.kLo, rb.kFrom = 1/up, from
 	}
 	if r.burstCV > 0 {
 		// burst_cv: the rule's own assumption, a gamma multiplier of
@@ -651,7 +652,7 @@ func (b *PreparedBaseline) dayShapeBound(r *rule, rb *ruleBase, ts []int64, x, n
 	if math.IsInf(up, 1) || up > 1/relKSafe {
 		return
 	}
-	rb.invK, rb.dayShape = max(rb.invK, up), true
+	rb.invK, rb.dayShape, rb.kFrom = max(rb.invK, up), true, burstFromHistory
 	rb.spend(burstDelta * r.alpha)
 }
 
@@ -820,11 +821,34 @@ const latencyBaselineCapDelta = 0.3
 // periods (ts, x, n) and its shape history; 0 when the counts have no
 // events (nothing to temper).
 func (b *PreparedBaseline) invKCap(r *rule, rb *ruleBase, ts []int64, x, n []float64, delta float64) float64 {
-	up := b.invKUpper(r, rb, ts, x, n, delta)
+	up, from := b.invKUpper(r, rb, ts, x, n, delta)
 	if math.IsInf(up, 1) {
 		return 0
 	}
+	if up > rb.invK {
+		rb.kFrom = from
+	}
 	return max(up, rb.invK)
+}
+
+// burstSource is what bounded a count rule's bursts, for its findings:
+// its baseline's periods alone, or its shape history too.
+type burstSource uint8
+
+const (
+	burstFromBaseline burstSource = iota
+	burstFromHistory
+	burstHistoryRuledOut // the baseline's: its periods reject the shape history's tighter one
+)
+
+func (s burstSource) String() string {
+	switch s {
+	case burstFromHistory:
+		return "the shape history's bound"
+	case burstHistoryRuledOut:
+		return "the baseline's bound: its minutes are burstier than the shape history allows"
+	}
+	return "the baseline's bound"
 }
 
 // invKUpper is an upper confidence bound at level 1 - delta on 1/k of a
@@ -836,8 +860,9 @@ func (b *PreparedBaseline) invKCap(r *rule, rb *ruleBase, ts []int64, x, n []flo
 // periods reject it (seqtest.InvKFits at historyGuardDelta), the
 // baseline's bound does (a dependency that began to flap within the
 // hour: a day at shape 50, then shape 2, tripped 27 of 4,000 healthy
-// watches at α = 5e-4 with the day's bound, 13 times α).
-func (b *PreparedBaseline) invKUpper(r *rule, rb *ruleBase, ts []int64, x, n []float64, delta float64) float64 {
+// watches at α = 5e-4 with the day's bound, 13 times α). The source says
+// which bound holds.
+func (b *PreparedBaseline) invKUpper(r *rule, rb *ruleBase, ts []int64, x, n []float64, delta float64) (float64, burstSource) {
 	c := 0
 	if rb.shift.on {
 		c = len(x) - rb.shift.periods // the incident's periods have their own rate
@@ -845,14 +870,17 @@ func (b *PreparedBaseline) invKUpper(r *rule, rb *ruleBase, ts []int64, x, n []f
 	runs := []int{c, len(x)} // seqtest.InvKUpper's runs (an empty one counts for nothing)
 	hx, hn, ends, ok := b.withHistory(r, rb, ts, x, n)
 	if !ok || len(hx) == len(x) {
-		return seqtest.InvKUpperRuns(x, n, runs, delta) // no periods beyond the baseline's
+		return seqtest.InvKUpperRuns(x, n, runs, delta), burstFromBaseline // no periods beyond the baseline's
 	}
 	delta /= 2
 	base, hist := seqtest.InvKUpperRuns(x, n, runs, delta), seqtest.InvKUpperRuns(hx, hn, ends, delta)
-	if hist < base && !seqtest.InvKFits(x, n, runs, hist, historyGuardDelta) {
-		return base
+	switch {
+	case hist >= base:
+		return base, burstFromBaseline
+	case seqtest.InvKFits(x, n, runs, hist, historyGuardDelta):
+		return hist, burstFromHistory
 	}
-	return min(base, hist)
+	return base, burstHistoryRuledOut
 }
 
 // historyGuardDelta is the level at which the baseline's periods reject

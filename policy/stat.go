@@ -422,13 +422,24 @@ func baselineNote(nb *noteBuf, r *rule, rb *ruleBase) {
 		nb.str("null bursts down to k=").num(rb.kLo, 3).str(" (burst_cv ").num(r.burstCV, 3).str(")")
 	case rb.bursty != nil && rb.kLo > 0:
 		nb.sep()
-		nb.str("null bursts down to k=").num(rb.kLo, 3).str(" (the baseline's bound)")
+		nb.str("null bursts down to k=").num(rb.kLo, 3).str(" (").str(rb.kFrom.String()).str(")")
 	case rb.bursty != nil:
 		nb.sep()
 		nb.str("null bursts of any shape (the baseline does not bound them)")
-	case rb.invK > 0:
+	case rb.temperInvK() > 0:
+		// The k the test against the whole baseline tempers at: an upper
+		// bound where the rule has one (temperInvK), and what set it;
+		// split periods and the minutes in turn take the estimate.
+		t := rb.temperInvK()
 		nb.sep()
-		nb.str("bursty counts tempered (k=").num(1/rb.invK, 3).str(")")
+		nb.str("bursty counts tempered (k=").num(1/t, 3)
+		if t > rb.invK || rb.dayShape {
+			nb.str(", ").str(rb.kFrom.String())
+		}
+		if t > rb.invK && rb.invK > 0 {
+			nb.str("; estimate k=").num(1/rb.invK, 3)
+		}
+		nb.str(")")
 	}
 	if rb.capacity > 0 {
 		nb.sep()
