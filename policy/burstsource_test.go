@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -86,7 +85,7 @@ func TestFindingNamesTheBurstBound(t *testing.T) {
 			if !strings.Contains(got, want) {
 				t.Fatalf("finding %q does not show the tempering's k: want %q (estimate k=%.3g)", got, want, 1/rb.invK)
 			}
-			if rb.invK > 0 && !strings.Contains(got, fmt.Sprintf("estimate k=%s", (&noteBuf{}).num(1/rb.invK, 3))) {
+			if rb.invK > 0 && !strings.Contains(got, "estimate k="+(&noteBuf{}).num(1/rb.invK, 3).String()) {
 				t.Fatalf("finding %q does not show the estimate k=%.3g", got, 1/rb.invK)
 			}
 		})
