@@ -45,8 +45,10 @@ const (
 	// reads as a regression: on the quality benchmark a config without
 	// min_effect rolled back a good deploy whose latency rose with its
 	// load (README, "Decision quality"). A written 0 is kept.
+	// compare_latency's margin grows with the time since the deploy on
+	// top of this one (policy: driftAt), so its start can be small.
 	DefaultErrorsMinEffect  = 0.05
-	DefaultLatencyMinEffect = 0.1
+	DefaultLatencyMinEffect = 0.05
 	// DefaultConfidence is a statistical rule's 1 - α, α its
 	// false-rollback probability over a whole watch: 2e-4, so that a
 	// target with five statistical rules stays at 1e-3 per deploy.
