@@ -2,6 +2,7 @@ package policy
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,6 +53,10 @@ func TestCompareLatencyAllowsUnseenDrift(t *testing.T) {
 	}
 	if m := tripMinute(p, base, 60, watch(1, 0)); m != 0 {
 		t.Errorf("a version as slow as the drifting known-good trips in minute %d, want not within the hour", m)
+	}
+	in := Input{WatchStart: at(0), NewVersion: "2", KnownGood: "1", Baseline: base, Samples: watch(1, 0)(20)}
+	if v := p.Evaluate(in, at(20).Add(10*time.Second)); len(v.Findings) == 0 || !strings.Contains(v.Findings[0].Note, "allowed to drift: that share times 1 + t/1h") {
+		t.Errorf("findings %+v do not say the drift allowed", v.Findings)
 	}
 	if m := tripMinute(p, base, 30, watch(2, 0)); m == 0 || m > 6 {
 		t.Errorf("2x the slow share from the deploy trips in minute %d, want by the 6th", m)
