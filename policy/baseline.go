@@ -71,6 +71,7 @@ type ruleBase struct {
 	slowX0    float64       // compare_latency: the known-good side's X
 	coldMemo  *coldMemo     // compare_latency with a warmup: the joint cold-start test's last answer
 	trend     latencyTrend  // compare_latency: the known-good's own rise in slow share the baseline shows
+	drift     float64       // compare_latency: the rise in slow share allowed per hour since the deploy (driftAt)
 	scaleTail float64       // latency: the most invocations of the baseline's last periods (scaleout.go)
 	loadRef   float64       // compare_errors, compare_latency: the baseline's median invocations a period (load.go)
 	loadSafe  bool          // compare_errors, compare_latency: the history (or baseline) shows its events not rising with load (load.go)
@@ -416,6 +417,13 @@ func (b *PreparedBaseline) prepareTwoSample(r *rule, rb *ruleBase, ts []int64, x
 	}
 	if r.kind == config.RuleCompareLatency {
 		rb.trend = trendOf(ts, x, n, cut)
+		rb.drift = driftPerHour
+		if b.hist != nil {
+			hts, hx, hn := blockSeriesOf(b.hist, r, rb.eventsKg)
+			if d, ok := dayDrift(hts, hx, hn); ok {
+				rb.drift = min(rb.drift, d)
+			}
+		}
 	}
 }
 

@@ -97,7 +97,7 @@ func (p *Policy) latencyIncrement(r *rule, rb *ruleBase, w *watchInfo, q *period
 		// period's exposure (latencyTrend, loadTrend), and so does the
 		// drift the baseline cannot show, growing with the time since
 		// the deploy (driftAt): the largest.
-		g := max(rb.trend.at(q), rb.load.at(q.load), driftAt(w.start, q))
+		g := max(rb.trend.at(q), rb.load.at(q.load), driftAt(rb.drift, w.start, q))
 		if r.warmup > 0 && rb.hasRef {
 			t := 1 / coldPhi(rb.rate*q.nn*g, 0, rb.temperInvK())
 			inc.cold = seqtest.ColdPeriod{X: t * q.xn, N: t * q.nn * g, S: t * coldShare(r.warmup, w.start, q) * q.nn, O: t * so * q.nn}

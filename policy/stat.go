@@ -398,7 +398,11 @@ func baselineNote(nb *noteBuf, r *rule, rb *ruleBase) {
 			nb.str(", ").num(rb.baseRaw.X, -1).str(" of ").num(rb.baseRaw.N, -1).str(" invocations slower than ").num(x0[0], -1).str(" ms")
 			// driftAt: split periods, against the concurrent
 			// known-good, allow none.
-			nb.str(" (allowed to drift: that share times 1 + t/1h, t after the deploy)")
+			nb.str(" (allowed to drift: that share times 1 + ").num(rb.drift, 2).str("·t, t hours after the deploy")
+			if rb.drift < driftPerHour {
+				nb.str(": the shape history's fastest rise")
+			}
+			nb.str(")")
 		}
 		if rb.trend.perHour > 0 {
 			nb.str(", its slow share rising (allowed: ").num(100*math.Expm1(rb.trend.perHour), 3).str("% an hour)")
