@@ -90,6 +90,13 @@ func TestDayDrift(t *testing.T) {
 	if d, ok := dayDrift(day(1000, 0.01, cycle)); !ok || d < math.Expm1(0.5) {
 		t.Errorf("a day whose log share rises 0.52 an hour at its steepest: rate %.3g (%v), want at least %.3g", d, ok, math.Expm1(0.5))
 	}
+	// The periods in any order: the same bound.
+	ts, x, n := day(1000, 0.01, cycle)
+	want, _ := dayDrift(ts, x, n)
+	r.Shuffle(len(ts), func(i, j int) { ts[i], ts[j], x[i], x[j], n[i], n[j] = ts[j], ts[i], x[j], x[i], n[j], n[i] })
+	if got, ok := dayDrift(ts, x, n); !ok || math.Abs(got-want) > 1e-9*want {
+		t.Errorf("shuffled periods: rate %.6g (%v), in order %.6g", got, ok, want)
+	}
 	if d, ok := dayDrift(day(3, 0.001, flat)); ok {
 		t.Errorf("a few slow invocations a day give a rate (%.3g)", d)
 	}

@@ -482,8 +482,8 @@ func dayDrift(ts []int64, x, n []float64) (float64, bool) {
 		x, n, v float64
 		ok      bool
 	}
-	last := ts[len(ts)-1]
-	hours := make([]hour, int((last-ts[0])/int64(dayDriftBlock))+1)
+	first, last := slices.Min(ts), slices.Max(ts) // in any order
+	hours := make([]hour, int((last-first)/int64(dayDriftBlock))+1)
 	idx := func(t int64) int { return len(hours) - 1 - int((last-t)/int64(dayDriftBlock)) }
 	for i, t := range ts {
 		h := &hours[idx(t)]
