@@ -116,6 +116,7 @@ func TestCompareLatencyDayDrift(t *testing.T) {
 	for i := -30 - 24*60; i < 0; i++ {
 		base = append(base, latencyMinute(i, 1000, 10, 6)...)
 	}
+	hour := base[len(base)-4*30:] // the baseline window alone: no day
 	watch := func(m int) []sample.Sample {
 		var out []sample.Sample
 		for i := range m {
@@ -130,13 +131,13 @@ func TestCompareLatencyDayDrift(t *testing.T) {
 	if pb := withDay.PrepareBaseline(base); pb.rules[0].drift > 0.1 {
 		t.Errorf("a steady day allows a drift of %.3g an hour, want at most 0.1", pb.rules[0].drift)
 	}
-	if pb := without.PrepareBaseline(base[len(base)-4*30:]); pb.rules[0].drift != driftPerHour {
+	if pb := without.PrepareBaseline(hour); pb.rules[0].drift != driftPerHour {
 		t.Errorf("without a day: drift %.3g an hour, want driftPerHour", pb.rules[0].drift)
 	}
 	if m := tripMinute(withDay, base, 30, watch); m == 0 {
 		t.Error("a 3x slow share from minute 15 after a steady day does not trip within the half hour")
 	}
-	if m := tripMinute(without, base[len(base)-4*30:], 30, watch); m != 0 {
+	if m := tripMinute(without, hour, 30, watch); m != 0 {
 		t.Errorf("without the day, a 3x slow share from minute 15 trips in minute %d (the test cannot fail)", m)
 	}
 	in := Input{WatchStart: at(0), NewVersion: "2", KnownGood: "1", Baseline: base, Samples: watch(10)}

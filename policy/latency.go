@@ -478,38 +478,30 @@ func dayDrift(ts []int64, x, n []float64) (float64, bool) {
 	if len(ts) == 0 {
 		return 0, false
 	}
-	type hour struct {
-		x, n, v float64
-		ok      bool
-	}
+	type block struct{ x, n, v float64 }
 	first, last := slices.Min(ts), slices.Max(ts) // in any order
-	hours := make([]hour, int((last-first)/int64(dayDriftBlock))+1)
-	idx := func(t int64) int { return len(hours) - 1 - int((last-t)/int64(dayDriftBlock)) }
+	blocks := make([]block, int((last-first)/int64(dayDriftBlock))+1)
+	of := func(t int64) *block { return &blocks[len(blocks)-1-int((last-t)/int64(dayDriftBlock))] }
 	for i, t := range ts {
-		h := &hours[idx(t)]
-		h.x += x[i]
-		h.n += n[i]
+		k := of(t)
+		k.x += x[i]
+		k.n += n[i]
 	}
 	for i, t := range ts {
-		h := &hours[idx(t)]
-		if h.n > 0 {
-			d := x[i] - n[i]*h.x/h.n
-			h.v += d * d
+		if k := of(t); k.n > 0 {
+			d := x[i] - n[i]*k.x/k.n
+			k.v += d * d
 		}
-	}
-	for i := range hours {
-		h := &hours[i]
-		h.ok = h.x >= dayDriftMin && h.n > 0
-		h.v = max(h.v, h.x) // at least Poisson
 	}
 	bound, pairs := math.Inf(-1), 0
-	for i := 1; i < len(hours); i++ {
-		a, b := hours[i-1], hours[i]
-		if !a.ok || !b.ok {
+	for i := 1; i < len(blocks); i++ {
+		a, b := blocks[i-1], blocks[i]
+		if a.x < dayDriftMin || b.x < dayDriftMin {
 			continue
 		}
+		va, vb := max(a.v, a.x), max(b.v, b.x) // at least Poisson
 		rise := math.Log(b.x/b.n) - math.Log(a.x/a.n)
-		se := math.Sqrt(a.v/(a.x*a.x) + b.v/(b.x*b.x))
+		se := math.Sqrt(va/(a.x*a.x) + vb/(b.x*b.x))
 		bound = max(bound, (rise+dayDriftZ*se)/dayDriftBlock.Hours())
 		pairs++
 	}
