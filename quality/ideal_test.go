@@ -1,11 +1,14 @@
 package quality
 
 import (
+	"bytes"
 	"context"
 	"math"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/canaryd/canaryd/policy"
 )
 
 // drawPeriods simulates n steady periods (20 minutes after the deploy)
@@ -374,5 +377,78 @@ func TestEffectAlternatives(t *testing.T) {
 				t.Errorf("%s alternative %d: %+v", tc.kind, i, *h.v)
 			}
 		}
+	}
+}
+
+// warmUpCase is good/steady seed with a warm-up no good deploy of the
+// benchmark draws: every first invocation 2.5x slower, fading with a
+// 30 s time constant (an empty cache), materialised for the shipped rules.
+func warmUpCase(t *testing.T, seed uint64, o Options) *Case {
+	t.Helper()
+	sc, err := NewScenario(GoodSteady, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.New.Cold = ColdStart{Share: 1, Tau: 30 * time.Second, Factor: 2.5, Sigma: 0.3}
+	s := Simulate(sc)
+	dl := plan(s)
+	tr, err := Materialise(s, dl, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := WriteTrace(&b, tr.Comments, tr.Records); err != nil {
+		t.Fatal(err)
+	}
+	return &Case{Scenario: sc, Sim: s, Delivery: dl, Trace: tr, Bytes: b.Bytes()}
+}
+
+// ideal-cold+warmup is blind to strong warm-ups too (warmupNullFamily):
+// on p99 regressions it is never earlier than ideal-cold and later on
+// some (a regression could be a warm-up for a minute or two); neither it
+// nor canaryd's shipped rules (whose cold-start model allows any factor)
+// roll back a good deploy with such a warm-up.
+func TestIdealWarmupUnknown(t *testing.T) {
+	t.Parallel()
+	cold := &Ideal{Alpha: 1e-3, Blind: BlindCold | BlindEffect}
+	warm := &Ideal{Alpha: 1e-3, Blind: BlindCold | BlindEffect | BlindWarmup}
+	if warm.Name() != "ideal-cold+effect+warmup" {
+		t.Fatalf("name %q", warm.Name())
+	}
+	if b, err := ParseBlindness("cold+warmup"); err != nil || b != BlindCold|BlindWarmup {
+		t.Fatalf("ParseBlindness: %v, %v", b, err)
+	}
+	cd := &Canaryd{Target: shippedTarget(t)}
+	o := shippedOptions(t)
+	pol, err := policy.Compile(cd.Target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The trimmed counts the daemon reads, as quality's command writes them.
+	o.DurationStats, o.HistoryStats = pol.DurationStatsSince, pol.HistoryStatsSince
+	for seed := uint64(1); seed <= 3; seed++ {
+		c := warmUpCase(t, seed, o)
+		for _, j := range []Judge{warm, cd} {
+			d, err := j.Judge(context.Background(), c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Rollback() {
+				t.Errorf("seed %d: %s rolled back a warm-up at +%s: %s", seed, j.Name(), d.At, d.Note)
+			}
+		}
+	}
+	later := 0
+	for seed := uint64(1); seed <= 6; seed++ {
+		a, b := judgeBoth(t, BadP99x15, seed, cold, warm)
+		switch {
+		case b.Rollback() && (!a.Rollback() || b.At < a.At):
+			t.Errorf("bad/p99-1.5x seed %d: blind to warm-ups at +%s, before ideal-cold (%v at +%s)", seed, b.At, a.Rollback(), a.At)
+		case a.Rollback() && (!b.Rollback() || b.At > a.At):
+			later++
+		}
+	}
+	if later == 0 {
+		t.Error("blind to warm-ups: never later than ideal-cold on 6 p99 regressions")
 	}
 }
