@@ -405,8 +405,8 @@ func describe(sc *Scenario) []string {
 			sc.Deploy.Format(time.RFC3339Nano), sc.Split, 100*sc.Weight, sc.Horizon),
 		fmt.Sprintf("traffic %.3g/min, slope %+.2f/h, %d spikes%s; errors %.3g%% -> %.3g%% (kappa %.3g), throttles %.3g%% -> %.3g%%",
 			sc.Traffic.PerMinute, sc.Traffic.Slope, len(sc.Traffic.Spikes), limitNote(sc.Traffic.ConcurrencyCap)+poolNote(sc.Traffic.PoolOut)+rampNote(sc.Traffic.Ramp)+scaleNote(sc.ScaleOut), 100*o.ErrRate, 100*n.ErrRate, o.ErrKappa, 100*o.ThrRate, 100*n.ThrRate),
-		fmt.Sprintf("steady p99 %.4g ms -> %.4g ms%s; cold starts %.0f%% (time constant %s), %.3gx slower; probe flake %.2g%%",
-			o.Latency.steady().quantile(0.99), n.Latency.steady().quantile(0.99), drift, 100*n.Cold.Share, n.Cold.Tau.Round(time.Second),
+		fmt.Sprintf("steady p99 %.4g ms -> %.4g ms%s%s; cold starts %.0f%% (time constant %s), %.3gx slower; probe flake %.2g%%",
+			o.Latency.steady().quantile(0.99), n.Latency.steady().quantile(0.99), latencyNote(o.Latency, n.Latency), drift, 100*n.Cold.Share, n.Cold.Tau.Round(time.Second),
 			n.Cold.Factor, 100*sc.Probe.Flake),
 	}
 	if p := sc.Prev; p != nil {
@@ -438,6 +438,22 @@ func poolNote(outs []PoolOut) string {
 		fmt.Fprintf(&b, ", the account's unreserved concurrency exhausted by another function from %s for %s (%.0f%% of requests throttled)", o.Start, o.Len, 100*o.Share)
 	}
 	return b.String()
+}
+
+// latencyNote says how the new version's latency differs from the
+// known-good's (drawP99's three ways), for the trace's header.
+func latencyNote(o, n Latency) string {
+	switch {
+	case n == o:
+		return ""
+	case n.Median != o.Median:
+		return fmt.Sprintf(" (all slower: median %.4g -> %.4g ms)", o.Median, n.Median)
+	case n.Sigma != o.Sigma:
+		return fmt.Sprintf(" (wider body and tail: sigma %.3g -> %.3g)", o.Sigma, n.Sigma)
+	case n.SlowShare != o.SlowShare:
+		return fmt.Sprintf(" (more requests on the slow path: %.3g%% -> %.3g%%)", 100*o.SlowShare, 100*n.SlowShare)
+	}
+	return ""
 }
 
 func limitNote(limit float64) string {

@@ -518,3 +518,36 @@ func TestConcurrencyUse(t *testing.T) {
 		t.Errorf("without Concurrency: %d PoolUse records", n)
 	}
 }
+
+// The trace's header says which of drawP99's three ways a latency
+// regression took, and nothing where the latency did not change.
+func TestHeaderNamesTheLatencyChange(t *testing.T) {
+	t.Parallel()
+	ways := map[string]int{}
+	for seed := uint64(1); seed <= 12; seed++ {
+		c, err := Generate(BadP99x2, seed, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, way := range []string{"(all slower: median", "(wider body and tail: sigma", "(more requests on the slow path:"} {
+			if strings.Contains(strings.Join(c.Trace.Comments, "\n"), way) {
+				ways[way]++
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("seed %d: %d ways named in %q", seed, n, c.Trace.Comments)
+		}
+	}
+	if len(ways) != 3 {
+		t.Errorf("12 seeds named %v, want all three ways", ways)
+	}
+	c, err := Generate(GoodSteady, 1, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := strings.Join(c.Trace.Comments, "\n"); strings.Contains(h, "slower: median") || strings.Contains(h, "sigma") || strings.Contains(h, "slow path") {
+		t.Errorf("good/steady's header names a latency change: %q", h)
+	}
+}
