@@ -284,7 +284,7 @@ type coldFamily struct {
 // but real ones show, inside the shipped rules' cold-start model (a share
 // of at most e^(-t/40s) of the invocations slower, by any factor): an
 // empty cache or connection pool, or code not yet compiled, making most
-// or all of the first invocations 1.3-2x slower, fading with a 20-40 s
+// or all of the first invocations 1.5-4x slower, fading with a 20-40 s
 // time constant. An oracle blind to it as well ("cold+warmup") no longer
 // knows that a cold invocation of a good deploy is either rare or very
 // slow; it is diagnostic (quality -ideal-blind), not part of the fair
