@@ -51,7 +51,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	concurrency := fs.Bool("concurrency", true, "write each period's ConcurrencyUse (the share of its concurrency limit the function used at its busiest) for a throttles rule, as the watcher reads it (false: as for a reader without lambda:GetFunctionConcurrency and lambda:GetAccountSettings)")
 	workers := fs.Int("workers", 0, "parallel workers (default GOMAXPROCS)")
 	csvPath := fs.String("csv", "", "also write every judge's decision on every scenario to this CSV file")
-	blind := fs.String("ideal-blind", "", "also run the ideal test blind to these, comma-separated: cold (the new version's cold starts: ideal-cold), bursts (the errors' burst shape: ideal-bursts), rate (the known-good's error rate, learnt from its baseline hour: ideal-rate), effect (what a bad deploy's regression is, its kind and size: ideal-effect); several joined by + are one judge")
+	blind := fs.String("ideal-blind", "", "also run the ideal test blind to these, comma-separated: cold (the new version's cold starts: ideal-cold), bursts (the errors' burst shape: ideal-bursts), rate (the known-good's error rate, learnt from its baseline hour: ideal-rate), effect (what a bad deploy's regression is, its kind and size: ideal-effect), warmup (warm-ups stronger than the good deploys draw, a diagnostic); several joined by + are one judge")
 	fair := fs.Bool("fair", true, "also run the fair limit: the ideal test blind to what regressed and, per kind, to the known-good's rate and the errors' bursts or to the cold starts (quality.Fair; the run takes about a third longer)")
 	if err := fs.Parse(args); err != nil {
 		return err
