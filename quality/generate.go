@@ -19,6 +19,12 @@ func Generate(k Kind, seed uint64, o Options) (*Case, error) {
 	if err != nil {
 		return nil, err
 	}
+	return build(sc, o)
+}
+
+// build simulates and materialises scenario sc (drawn by NewScenario,
+// perhaps altered by a test).
+func build(sc *Scenario, o Options) (*Case, error) {
 	s := Simulate(sc)
 	dl := plan(s)
 	tr, err := Materialise(s, dl, o)

@@ -1,7 +1,6 @@
 package quality
 
 import (
-	"bytes"
 	"context"
 	"math"
 	"strings"
@@ -390,17 +389,11 @@ func warmUpCase(t *testing.T, seed uint64, o Options) *Case {
 		t.Fatal(err)
 	}
 	sc.New.Cold = ColdStart{Share: 1, Tau: 30 * time.Second, Factor: 2.5, Sigma: 0.3}
-	s := Simulate(sc)
-	dl := plan(s)
-	tr, err := Materialise(s, dl, o)
+	c, err := build(sc, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var b bytes.Buffer
-	if err := WriteTrace(&b, tr.Comments, tr.Records); err != nil {
-		t.Fatal(err)
-	}
-	return &Case{Scenario: sc, Sim: s, Delivery: dl, Trace: tr, Bytes: b.Bytes()}
+	return c
 }
 
 // ideal-cold+warmup is blind to strong warm-ups too (warmupNullFamily):
