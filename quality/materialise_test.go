@@ -529,9 +529,9 @@ func TestHeaderNamesTheLatencyChange(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := 0
+		n, h := 0, strings.Join(c.Trace.Comments, "\n")
 		for _, way := range []string{"(all slower: median", "(wider body and tail: sigma", "(more requests on the slow path:"} {
-			if strings.Contains(strings.Join(c.Trace.Comments, "\n"), way) {
+			if strings.Contains(h, way) {
 				ways[way]++
 				n++
 			}
