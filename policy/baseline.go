@@ -290,10 +290,11 @@ const informedWeight = 0.75
 
 // historyPrior is a two-sample count rule's tempered events and trials
 // over the newest baseline_window of its shape history, which ends where
-// the baseline begins; false when the target reads none, the rule is a
-// latency rule (its prior is centred on the share its percentile gives,
-// newTwoSample) or that stretch holds no trials. They join the baseline's first quarter in setting the prior
-// on the known-good rate: a prior five times as informed costs
+// the baseline begins (for compare_latency, the known-good's counts slower
+// than its threshold X0, when the watcher reads the trimmed counts over
+// the shape_window too); false when the target reads none or that stretch
+// holds no trials. They join the baseline's first quarter in setting the
+// prior on the known-good rate: a prior five times as informed costs
 // ½·log(1 + 0.75/1.25) instead of ½·log(1 + 3) nats of not knowing the
 // rate. Being before the reference block, the stretch keeps the test
 // valid whatever it showed; the rate of a version before the known-good
@@ -305,7 +306,7 @@ const informedWeight = 0.75
 // rolled back 3 of 1,000 good deploys of the quality benchmark's diurnal
 // drift; this, none).
 func (b *PreparedBaseline) historyPrior(r *rule, rb *ruleBase) (seqtest.Block, bool) {
-	if b.hist == nil || r.isLatency() {
+	if b.hist == nil {
 		return seqtest.Block{}, false
 	}
 	ts, x, n := b.histBlocks(r, rb)
