@@ -8,7 +8,8 @@ import (
 
 // StatsFromRules are the Duration statistics a target's latency rules read
 // (their stat fields, p99 by default), the way the watcher chooses them.
-// It stands in for (*policy.Policy).DurationStats until that exists.
+// The trimmed counts the daemon adds for a baseline come from
+// (*policy.Policy).DurationStatsSince (Options.DurationStats).
 func StatsFromRules(t config.Target) []string {
 	var out []string
 	for _, r := range t.Rules {
